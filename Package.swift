@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    products: [
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .executable(name: "sluice", targets: ["SluiceCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+    ],
+    targets: [
+        // Glue only: constants, ioctl numbers and struct layouts Swift cannot import cleanly.
+        .target(name: "CSluiceLinux"),
+        // The datapath: one module so whole-module optimisation sees the whole fast path.
+        .target(
+            name: "Sluice",
+            dependencies: [
+                "CSluiceLinux",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
+        .executableTarget(
+            name: "SluiceCLI",
+            dependencies: [
+                "Sluice",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/sluice"
+        ),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Sluice"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

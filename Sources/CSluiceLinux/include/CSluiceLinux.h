@@ -1,0 +1,51 @@
+// Glue for Linux interfaces Swift cannot import cleanly: ioctl request numbers built by macros,
+// CPU_SET macros, sendmmsg, and the TPACKET/virtio layouts. No logic lives here; the bodies are in
+// shim.c, compiled with _GNU_SOURCE.
+#ifndef CSLUICE_LINUX_H
+#define CSLUICE_LINUX_H
+#include <stdint.h>
+#include <sys/uio.h>
+
+unsigned long csl_TUNSETIFF(void);
+unsigned long csl_TUNSETOFFLOAD(void);
+unsigned long csl_TUNSETVNETHDRSZ(void);
+unsigned long csl_TUNGETIFF(void);
+int csl_tun_set_iff(int fd, const char *name, short flags);
+int csl_ioctl_int(int fd, unsigned long req, int value);
+int csl_ioctl_ulong(int fd, unsigned long req, unsigned long value);
+int csl_get_hwaddr(int fd, const char *name, uint8_t mac[6]);
+int csl_get_mtu(int fd, const char *name);
+int csl_set_if_up(int fd, const char *name, int up);
+int csl_pin_self(const uint64_t *mask, int words);
+int csl_get_affinity(uint64_t *mask, int words);
+int csl_gettid(void);
+int csl_packet_mreq(int fd, int ifindex, int type, int add);
+int csl_packet_bind(int fd, int ifindex);
+int csl_tpacket_v3_ring(int fd, unsigned block_size, unsigned block_nr, unsigned frame_size, unsigned retire_ms);
+int csl_setsockopt_int(int fd, int level, int name, int value);
+uint32_t csl_block_status(const void *block);
+void csl_block_release(void *block);
+uint32_t csl_block_num_pkts(const void *block);
+uint32_t csl_block_first_offset(const void *block);
+uint32_t csl_frame_next_offset(const void *frame);
+uint32_t csl_frame_snaplen(const void *frame);
+uint32_t csl_frame_len(const void *frame);
+uint16_t csl_frame_mac(const void *frame);
+uint32_t csl_frame_status(const void *frame);
+uint8_t csl_frame_pkttype(const void *frame);
+int csl_TP_STATUS_USER(void);
+int csl_TP_STATUS_VLAN_VALID(void);
+int csl_PACKET_OUTGOING(void);
+
+/// sendmmsg(2) of `n` frames, each given as `iovcnt[i]` iovecs taken in order from `iov`.
+int csl_sendmmsg(int fd, struct iovec *iov, const int *iovcnt, int n, unsigned *sent_len);
+int csl_errno_is_wouldblock(int e);
+
+// epoll and eventfd (not in Swift's Glibc module).
+int csl_epoll_create(void);
+int csl_epoll_add(int epfd, int fd, uint64_t token);
+int csl_epoll_del(int epfd, int fd);
+/// Waits; fills tokens[i] and events[i]; returns the count or -1.
+int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+int csl_eventfd(void);
+#endif

@@ -1,0 +1,191 @@
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include "CSluiceLinux.h"
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+unsigned long csl_TUNSETIFF(void) { return TUNSETIFF; }
+unsigned long csl_TUNSETOFFLOAD(void) { return TUNSETOFFLOAD; }
+unsigned long csl_TUNSETVNETHDRSZ(void) { return TUNSETVNETHDRSZ; }
+unsigned long csl_TUNGETIFF(void) { return TUNGETIFF; }
+
+/// Opens or creates a TAP device `name` on the already open /dev/net/tun `fd`.
+int csl_tun_set_iff(int fd, const char *name, short flags) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = flags;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    return ioctl(fd, TUNSETIFF, &ifr);
+}
+
+int csl_ioctl_int(int fd, unsigned long req, int value) {
+    return ioctl(fd, req, &value);
+}
+
+int csl_ioctl_ulong(int fd, unsigned long req, unsigned long value) {
+    return ioctl(fd, req, value);
+}
+
+/// Reads the MAC address of `name` (SIOCGIFHWADDR) through the socket `fd`.
+int csl_get_hwaddr(int fd, const char *name, uint8_t mac[6]) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) return -1;
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+int csl_get_mtu(int fd, const char *name) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) return -1;
+    return ifr.ifr_mtu;
+}
+
+/// Sets or clears IFF_UP on a kernel interface.
+int csl_set_if_up(int fd, const char *name, int up) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -1;
+    if (up) ifr.ifr_flags |= IFF_UP; else ifr.ifr_flags &= ~IFF_UP;
+    return ioctl(fd, SIOCSIFFLAGS, &ifr);
+}
+
+/// Pins the calling thread to the CPUs whose bits are set in `mask` (up to 64 CPUs per word).
+int csl_pin_self(const uint64_t *mask, int words) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int w = 0; w < words; w++)
+        for (int b = 0; b < 64; b++)
+            if (mask[w] & (1ULL << b)) CPU_SET(w * 64 + b, &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
+/// The CPUs the calling thread may run on, as bit words; returns the number of CPUs set.
+int csl_get_affinity(uint64_t *mask, int words) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) < 0) return -1;
+    int n = 0;
+    for (int w = 0; w < words; w++) {
+        mask[w] = 0;
+        for (int b = 0; b < 64; b++)
+            if (CPU_ISSET(w * 64 + b, &set)) { mask[w] |= 1ULL << b; n++; }
+    }
+    return n;
+}
+
+int csl_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int csl_packet_mreq(int fd, int ifindex, int type, int add) {
+    struct packet_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    mr.mr_ifindex = ifindex;
+    mr.mr_type = (unsigned short)type;
+    return setsockopt(fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr);
+}
+
+int csl_packet_bind(int fd, int ifindex) {
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = __builtin_bswap16(ETH_P_ALL);
+    sll.sll_ifindex = ifindex;
+    return bind(fd, (struct sockaddr *)&sll, sizeof sll);
+}
+
+int csl_tpacket_v3_ring(int fd, unsigned block_size, unsigned block_nr, unsigned frame_size, unsigned retire_ms) {
+    struct tpacket_req3 req;
+    memset(&req, 0, sizeof req);
+    req.tp_block_size = block_size;
+    req.tp_block_nr = block_nr;
+    req.tp_frame_size = frame_size;
+    req.tp_frame_nr = (block_size / frame_size) * block_nr;
+    req.tp_retire_blk_tov = retire_ms;
+    return setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req);
+}
+
+int csl_setsockopt_int(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+// TPACKET_V3 block and frame accessors (the layout is a union of versioned structs).
+uint32_t csl_block_status(const void *block) {
+    return __atomic_load_n(&((const struct tpacket_block_desc *)block)->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+}
+void csl_block_release(void *block) {
+    __atomic_store_n(&((struct tpacket_block_desc *)block)->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+uint32_t csl_block_num_pkts(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
+}
+uint32_t csl_block_first_offset(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
+}
+uint32_t csl_frame_next_offset(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_next_offset; }
+uint32_t csl_frame_snaplen(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_snaplen; }
+uint32_t csl_frame_len(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_len; }
+uint16_t csl_frame_mac(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_mac; }
+uint32_t csl_frame_status(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_status; }
+uint8_t csl_frame_pkttype(const void *frame) {
+    // struct sockaddr_ll follows the aligned tpacket3_hdr.
+    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((const uint8_t *)frame + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
+    return sll->sll_pkttype;
+}
+
+int csl_TP_STATUS_USER(void) { return TP_STATUS_USER; }
+int csl_TP_STATUS_VLAN_VALID(void) { return TP_STATUS_VLAN_VALID; }
+int csl_PACKET_OUTGOING(void) { return PACKET_OUTGOING; }
+
+int csl_sendmmsg(int fd, struct iovec *iov, const int *iovcnt, int n, unsigned *sent_len) {
+    struct mmsghdr m[256];
+    if (n > 256) n = 256;
+    memset(m, 0, sizeof(struct mmsghdr) * (size_t)n);
+    struct iovec *v = iov;
+    for (int i = 0; i < n; i++) {
+        m[i].msg_hdr.msg_iov = v;
+        m[i].msg_hdr.msg_iovlen = (size_t)iovcnt[i];
+        v += iovcnt[i];
+    }
+    int r = sendmmsg(fd, m, (unsigned)n, MSG_DONTWAIT);
+    if (sent_len) for (int i = 0; i < (r > 0 ? r : 0); i++) sent_len[i] = m[i].msg_len;
+    return r;
+}
+
+int csl_errno_is_wouldblock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+int csl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+int csl_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = token };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+int csl_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event ev[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, ev, max, timeout_ms);
+    for (int i = 0; i < n; i++) { tokens[i] = ev[i].data.u64; events[i] = ev[i].events; }
+    return n;
+}
+int csl_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

@@ -1,0 +1,177 @@
+/// Principles
+/// ----------
+/// A learning bridge as net/bridge without VLAN filtering: every frame teaches the FDB where
+/// its source lives (br_fdb_update); a unicast destination found in the FDB goes to that port
+/// only, never back out the port it came in on; broadcast, multicast and unknown unicast are
+/// flooded to every other port that is up (br_flood), the last port getting the original and the
+/// others clones sharing its bytes. Frames to the bridge's own address are delivered to the
+/// bridge device, which has no IP stack yet and counts them.
+///
+/// The bridge's offload features are the intersection of its ports' features (as
+/// br_features_recompute for offloads), pushed down to every port so that a TAP never hands
+/// Sluice a frame (a 64 KiB TSO super-frame, say) that another port could not take.
+public final class Bridge {
+    public let device: NetDevice
+    public let fdb = FDB()
+    /// Ageing time in nanoseconds (default 300 s; `ageing_time` in centiseconds as iproute2).
+    public var ageingTime: UInt64 = 300 * Time.s
+    public internal(set) var ports: [Int32] = []
+    /// Per-pass scratch copy of the ports that are up (no allocation: capacity kept).
+    var livePorts: [Int32] = []
+    public internal(set) var localDelivered: UInt64 = 0
+
+    init(device: NetDevice) {
+        self.device = device
+        livePorts.reserveCapacity(64)
+    }
+
+    /// Ages the FDB (called from the datapath's housekeeping).
+    @discardableResult
+    public func age(now: UInt64) -> Int { fdb.age(now: now, ageing: ageingTime) }
+
+    /// br_handle_frame for a batch received on `port`.
+    func input(port: NetDevice, _ batch: inout PacketBatch, _ dp: Datapath) {
+        let pool = dp.pool
+        let now = dp.clock.now
+        let ageing = ageingTime
+        let ingress = port.ifindex
+        let brIndex = device.ifindex
+        livePorts.removeAll(keepingCapacity: true)
+        for p in ports where p != ingress {
+            if let d = dp.devices[Int(p)], d.isOperational { livePorts.append(p) }
+        }
+        let bridgeUp = device.isUp
+        var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
+        batch.drain { p in
+            let frame = pool.data(p)
+            let dst = MACAddress(at: frame)
+            let src = MACAddress(at: frame + 6)
+            if src.isMulticast || src.isZero {
+                invalidSrc += 1
+                pool.free(p)
+                return
+            }
+            let vid: UInt16 = 0   // no VLAN filtering: every frame is in VLAN 0
+            fdb.learn(src, vlan: vid, port: ingress, now: now)
+            if !bridgeUp { pool.free(p); return }
+            if dst.isMulticast {
+                local += 1
+                localBytes += UInt64(pool.length(p))
+                flood(p, dp)
+                return
+            }
+            let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
+            if isLocal || out == brIndex {
+                local += 1
+                localBytes += UInt64(pool.length(p))
+                pool.free(p)
+            } else if out == 0 {
+                flood(p, dp)
+            } else if out == ingress {
+                sameIf += 1
+                pool.free(p)
+            } else {
+                dp.stage(out, p)
+            }
+        }
+        if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
+        if sameIf > 0 { port.drop(.sameInterface, sameIf) }
+        localDelivered &+= local
+        device.stats.rxPackets &+= local
+        device.stats.rxBytes &+= localBytes
+    }
+
+    /// br_flood: clones to every live port but the last, which takes the original.
+    @inline(__always)
+    func flood(_ p: consuming Packet, _ dp: Datapath) {
+        let n = livePorts.count
+        if n == 0 { dp.pool.free(p); return }
+        for k in 0..<(n - 1) {
+            if let c = dp.pool.clone(p) {
+                dp.stage(livePorts[k], c)
+            } else if let d = dp.devices[Int(livePorts[k])] {
+                d.drop(.noBuffer); d.stats.txDropped &+= 1
+            }
+        }
+        dp.stage(livePorts[n - 1], p)
+    }
+
+    /// Recomputes the offload features as the intersection of the ports' and pushes them down.
+    func recomputeFeatures(_ dp: Datapath) {
+        var f = DeviceFeatures.offloads
+        for p in ports { if let d = dp.devices[Int(p)] { f.formIntersection(d.hwFeatures) } }
+        device.activeFeatures = f
+        for p in ports {
+            guard let d = dp.devices[Int(p)] else { continue }
+            let active = d.hwFeatures.subtracting(.offloads).union(d.hwFeatures.intersection(f))
+            d.activeFeatures = active
+            d.driver.applyOffloads(active, d)
+        }
+    }
+}
+
+extension Datapath {
+    public func bridge(_ dev: NetDevice) -> Bridge? { bridges[dev.ifindex] }
+
+    /// `link add NAME type bridge`
+    @discardableResult
+    public func addBridge(name: String, mac: MACAddress? = nil) throws(SluiceError) -> Bridge {
+        let drv = BridgeDriver()
+        let dev = NetDevice(name: name, kind: "bridge", mac: mac ?? MACAddress.local(seed: stableHash(name) ^ 0xb1d6e), driver: drv)
+        dev.flags.insert(.master)
+        try register(dev)
+        let br = Bridge(device: dev)
+        bridges[dev.ifindex] = br
+        try br.fdb.add(dev.mac, vlan: 0, port: dev.ifindex, isStatic: true, isLocal: true, now: clock.now)
+        br.recomputeFeatures(self)
+        return br
+    }
+
+    /// `link set PORT master BR` (br_add_if): the port becomes promiscuous, as in Linux.
+    public func enslave(_ port: NetDevice, to brDev: NetDevice) throws(SluiceError) {
+        guard let br = bridges[brDev.ifindex] else { throw SluiceError("\(brDev.name) is not a bridge") }
+        guard bridges[port.ifindex] == nil else { throw SluiceError("cannot enslave a bridge (\(port.name)) to a bridge") }
+        if port.master == brDev.ifindex { return }
+        guard port.master == 0 else {
+            throw SluiceError("\(port.name) is already a port of \(device(port.master)?.name ?? "another bridge")")
+        }
+        try setPromiscuity(port, 1)
+        port.master = brDev.ifindex
+        br.ports.append(port.ifindex)
+        br.recomputeFeatures(self)
+    }
+
+    /// `link set PORT nomaster` (br_del_if).
+    public func release(_ port: NetDevice) throws(SluiceError) {
+        guard port.master != 0, let br = bridges[port.master] else { return }
+        br.ports.removeAll { $0 == port.ifindex }
+        br.fdb.flush(port: port.ifindex, all: true)
+        port.master = 0
+        port.activeFeatures = port.hwFeatures
+        port.driver.applyOffloads(port.hwFeatures, port)
+        try setPromiscuity(port, -1)
+        br.recomputeFeatures(self)
+    }
+
+    /// Deletes a device: releases it from its bridge, or releases a bridge's ports.
+    public func deleteDevice(_ dev: NetDevice) throws(SluiceError) {
+        if let br = bridges[dev.ifindex] {
+            for p in br.ports { if let d = device(p) { try release(d) } }
+            bridges[dev.ifindex] = nil
+        } else if dev.master != 0 {
+            try release(dev)
+        }
+        if dev.userPromisc { dev.userPromisc = false; try? setPromiscuity(dev, -1) }
+        unregister(dev)
+    }
+}
+
+/// The bridge device's own driver: it has no wire; frames sent to it are counted and freed.
+final class BridgeDriver: NetDriver {
+    override var supportedFeatures: DeviceFeatures { DeviceFeatures.offloads }
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        dev.stats.txDropped &+= UInt64(batch.count)
+        dev.drop(.noHandler, UInt64(batch.count))
+        batch.freeAll(dp.pool)
+    }
+}

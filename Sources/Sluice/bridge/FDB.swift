@@ -1,0 +1,186 @@
+/// Principles
+/// ----------
+/// The forwarding database: (MAC, VLAN id) → port, as net/bridge's br_fdb. An open-addressing
+/// table with linear probing in one unsafe buffer: the key is the MAC in the low 48 bits and
+/// the VLAN id above it, hashed with one multiply. Deletion shifts the following entries back
+/// (no tombstones), so lookups stay short however entries churn. Learned entries age out
+/// `ageingTime` after they were last refreshed; static and local entries never do.
+/// Cost: a lookup is one multiply and usually one cache line.
+public struct FDBEntry: Sendable, Equatable {
+    public var mac: MACAddress
+    public var vlan: UInt16
+    public var port: Int32
+    public var isStatic: Bool
+    /// The bridge's own address (delivered locally, never forwarded).
+    public var isLocal: Bool
+    /// Datapath clock time of the last refresh (learning) or creation.
+    public var updated: UInt64
+}
+
+public final class FDB {
+    struct Slot {
+        var key: UInt64      // 0 = empty; otherwise mac | vid << 48 | 1 << 63
+        var port: Int32
+        var flags: UInt8     // 1 static, 2 local
+        var updated: UInt64
+    }
+
+    let slots: UnsafeMutablePointer<Slot>
+    let mask: Int
+    let shift: UInt64
+    public let capacity: Int
+    /// Learned (dynamic) entries allowed before learning stops (counted in `learnRefused`).
+    public var maxLearned: Int
+    public private(set) var count = 0
+    public private(set) var learnedCount = 0
+    public private(set) var learnRefused: UInt64 = 0
+    /// Dynamic entries moved to another port (a station moved, or a loop).
+    public private(set) var moves: UInt64 = 0
+
+    public init(capacityLog2: Int = 14, maxLearned: Int? = nil) {
+        capacity = 1 << capacityLog2
+        mask = capacity - 1
+        shift = UInt64(64 - capacityLog2)
+        self.maxLearned = maxLearned ?? capacity / 2
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(key: 0, port: 0, flags: 0, updated: 0), count: capacity)
+    }
+
+    deinit { slots.deallocate() }
+
+    @inline(__always)
+    static func key(_ mac: MACAddress, _ vlan: UInt16) -> UInt64 {
+        mac.raw | UInt64(vlan & 0x0FFF) << 48 | 1 << 63
+    }
+
+    @inline(__always)
+    func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    @inline(__always)
+    func find(_ key: UInt64) -> Int {
+        var i = home(key)
+        while true {
+            let k = slots[i].key
+            if k == key { return i }
+            if k == 0 { return -1 }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// The port for (mac, vlan), or 0 if unknown or aged out (as of `now`, with `ageing` ns).
+    @inline(__always)
+    public func lookup(_ mac: MACAddress, vlan: UInt16, now: UInt64, ageing: UInt64) -> (port: Int32, local: Bool) {
+        let i = find(Self.key(mac, vlan))
+        if i < 0 { return (0, false) }
+        let s = slots[i]
+        if s.flags == 0 && s.updated &+ ageing <= now { return (0, false) }
+        return (s.port, s.flags & 2 != 0)
+    }
+
+    /// br_fdb_update: learn or refresh `mac` on `port`. Static and local entries are not moved.
+    @inline(__always)
+    public func learn(_ mac: MACAddress, vlan: UInt16, port: Int32, now: UInt64) {
+        let key = Self.key(mac, vlan)
+        var i = home(key)
+        while true {
+            let k = slots[i].key
+            if k == key {
+                if slots[i].flags != 0 { return }
+                if slots[i].port != port { slots[i].port = port; moves &+= 1 }
+                slots[i].updated = now
+                return
+            }
+            if k == 0 { break }
+            i = (i + 1) & mask
+        }
+        guard learnedCount < maxLearned else { learnRefused &+= 1; return }
+        slots[i] = Slot(key: key, port: port, flags: 0, updated: now)
+        count += 1
+        learnedCount += 1
+    }
+
+    /// Adds or replaces an entry (`fdb add … static`, the bridge's own address).
+    public func add(_ mac: MACAddress, vlan: UInt16, port: Int32, isStatic: Bool, isLocal: Bool = false, now: UInt64) throws(SluiceError) {
+        let key = Self.key(mac, vlan)
+        let flags: UInt8 = (isStatic ? 1 : 0) | (isLocal ? 2 : 0)
+        let f = find(key)
+        if f >= 0 {
+            if slots[f].flags == 0 { learnedCount -= 1 }
+            if flags == 0 { learnedCount += 1 }
+            slots[f] = Slot(key: key, port: port, flags: flags, updated: now)
+            return
+        }
+        guard count < capacity - capacity / 8 else { throw SluiceError("fdb full (\(count) entries)") }
+        var i = home(key)
+        while slots[i].key != 0 { i = (i + 1) & mask }
+        slots[i] = Slot(key: key, port: port, flags: flags, updated: now)
+        count += 1
+        if flags == 0 { learnedCount += 1 }
+    }
+
+    /// Removes (mac, vlan); returns whether it was there.
+    @discardableResult
+    public func remove(_ mac: MACAddress, vlan: UInt16) -> Bool {
+        let i = find(Self.key(mac, vlan))
+        if i < 0 { return false }
+        removeSlot(i)
+        return true
+    }
+
+    /// Backward-shift deletion for linear probing.
+    func removeSlot(_ start: Int) {
+        if slots[start].flags == 0 { learnedCount -= 1 }
+        count -= 1
+        var hole = start
+        var j = (start + 1) & mask
+        while slots[j].key != 0 {
+            let h = home(slots[j].key)
+            // Move j into the hole if its home is not cyclically in (hole, j].
+            let dist = (j - h) & mask
+            let holeDist = (j - hole) & mask
+            if dist >= holeDist {
+                slots[hole] = slots[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        slots[hole] = Slot(key: 0, port: 0, flags: 0, updated: 0)
+    }
+
+    /// Removes dynamic entries not refreshed within `ageing` (br_fdb_cleanup). Returns how many.
+    @discardableResult
+    public func age(now: UInt64, ageing: UInt64) -> Int {
+        var removed = 0
+        var i = 0
+        while i < capacity {
+            let s = slots[i]
+            if s.key != 0 && s.flags == 0 && s.updated &+ ageing <= now {
+                removeSlot(i)
+                removed += 1
+                continue   // a shifted entry may now sit at i
+            }
+            i += 1
+        }
+        return removed
+    }
+
+    /// Removes the entries of `port` (port removed from the bridge); static ones too when `all`.
+    public func flush(port: Int32, all: Bool) {
+        var i = 0
+        while i < capacity {
+            let s = slots[i]
+            if s.key != 0 && s.port == port && (all || s.flags == 0) { removeSlot(i); continue }
+            i += 1
+        }
+    }
+
+    public var entries: [FDBEntry] {
+        var out: [FDBEntry] = []
+        for i in 0..<capacity where slots[i].key != 0 {
+            let s = slots[i]
+            out.append(FDBEntry(mac: MACAddress(raw: s.key), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
+                                isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated))
+        }
+        return out.sorted { ($0.port, $0.mac.raw, $0.vlan) < ($1.port, $1.mac.raw, $1.vlan) }
+    }
+}

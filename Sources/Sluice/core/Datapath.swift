@@ -1,0 +1,407 @@
+import CSluiceLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles
+/// ----------
+/// One `Datapath` per worker thread owns a packet pool, the devices, the bridges and the NAPI
+/// poll list. A pass of `runOnce` is the kernel's softirq: wait for readiness in epoll when no
+/// device is being polled ("interrupt mode"), otherwise poll the devices on the poll list as
+/// `net_rx_action` does — each up to its weight, all of them together up to `budget` packets
+/// and `timeLimit` nanoseconds. A device whose poll returned fewer than its weight leaves the
+/// list (napi_complete) and waits in epoll again; a busy one goes to the tail of the list.
+///
+/// Received batches go through `receive` (length checks, statistics, the device's rx handler);
+/// forwarded packets are staged per egress device and flushed in batches after each poll,
+/// through `transmit` (dev_queue_xmit: state, MTU, checksum and GSO checks) into the driver.
+public final class Datapath {
+    public let pool: PacketPool
+    public let clock: DatapathClock
+    /// Packets one `net_rx_action` pass may process in all (netdev_budget, default 300).
+    public var budget = 300
+    /// Time one pass may take (netdev_budget_usecs, default 2000 µs).
+    public var timeLimit: UInt64 = 2 * Time.ms
+    /// How often bridges age their FDB.
+    public var housekeepingInterval: UInt64 = 1 * Time.s
+
+    public static let maxDevices = 1024
+    public internal(set) var devices: [NetDevice?] = [nil]
+    var byName: [String: Int32] = [:]
+    var bridges: [Int32: Bridge] = [:]
+    /// Bridge by port ifindex; filled on enslave.
+    var freeIfindexes: [Int32] = []
+
+    // NAPI poll list: a ring of ifindexes.
+    let pollRing: UnsafeMutablePointer<Int32>
+    var pollHead = 0, pollCount = 0
+    /// Passes that stopped on budget or time with work left (softnet_stat's time_squeeze).
+    public internal(set) var timeSqueeze: UInt64 = 0
+    public internal(set) var rxActionRuns: UInt64 = 0
+
+    // Transmit staging: one batch of indices per device, flushed after each poll.
+    let stageSlots: UnsafeMutablePointer<UInt32>
+    let stageCount: UnsafeMutablePointer<Int>
+    let dirty: UnsafeMutablePointer<Int32>
+    var dirtyCount = 0
+
+    var rxBatch = PacketBatch()
+    var txBatch = PacketBatch()
+
+    let epfd: Int32
+    let tokens: UnsafeMutablePointer<UInt64>
+    let events: UnsafeMutablePointer<UInt32>
+    let wakeFD: Int32
+    static let wakeToken: UInt64 = UInt64.max
+    var nextHousekeeping: UInt64 = 0
+    /// Lines for the operator (driver failures); the runtime prints and clears them.
+    public var log: (String) -> Void = { print("sluice: \($0)") }
+
+    public init(poolSize: Int = 4096, clock: DatapathClock = .real()) {
+        pool = PacketPool(capacity: poolSize)
+        self.clock = clock
+        pollRing = .allocate(capacity: Self.maxDevices)
+        stageSlots = .allocate(capacity: Self.maxDevices * PacketBatch.capacity)
+        stageCount = .allocate(capacity: Self.maxDevices)
+        stageCount.initialize(repeating: 0, count: Self.maxDevices)
+        dirty = .allocate(capacity: Self.maxDevices)
+        epfd = csl_epoll_create()
+        wakeFD = csl_eventfd()
+        _ = csl_epoll_add(epfd, wakeFD, Self.wakeToken)
+        tokens = .allocate(capacity: 64)
+        events = .allocate(capacity: 64)
+        nextHousekeeping = clock.now &+ housekeepingInterval
+    }
+
+    deinit {
+        shutdown()
+        pollRing.deallocate(); stageSlots.deallocate(); stageCount.deallocate(); dirty.deallocate()
+        tokens.deallocate(); events.deallocate()
+        Glibc.close(epfd); Glibc.close(wakeFD)
+    }
+
+    /// Closes every driver (deleting the kernel interfaces Sluice created) and frees staged packets.
+    public func shutdown() {
+        flushTransmit()
+        for case let dev? in devices.reversed() {
+            dev.driver.close()
+        }
+        rxBatch.freeAll(pool)
+        txBatch.freeAll(pool)
+    }
+
+    /// Wakes a worker blocked in `runOnce` (any thread).
+    public func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    // MARK: registry
+
+    public func device(named name: String) -> NetDevice? {
+        byName[name].flatMap { devices[Int($0)] }
+    }
+
+    public func device(_ ifindex: Int32) -> NetDevice? {
+        ifindex > 0 && Int(ifindex) < devices.count ? devices[Int(ifindex)] : nil
+    }
+
+    public var allDevices: [NetDevice] { devices.compactMap { $0 } }
+
+    @discardableResult
+    func register(_ dev: NetDevice) throws(SluiceError) -> NetDevice {
+        guard byName[dev.name] == nil else { throw SluiceError("device \(dev.name) already exists") }
+        guard dev.name.utf8.count < 16, !dev.name.isEmpty else { throw SluiceError("invalid device name \"\(dev.name)\" (1 to 15 bytes)") }
+        let idx: Int32
+        if let f = freeIfindexes.popLast() { idx = f } else {
+            guard devices.count < Self.maxDevices else { throw SluiceError("too many devices (\(Self.maxDevices))") }
+            idx = Int32(devices.count)
+            devices.append(nil)
+        }
+        dev.ifindex = idx
+        do {
+            try dev.driver.attach(dev, self)
+        } catch {
+            freeIfindexes.append(idx)
+            throw error
+        }
+        devices[Int(idx)] = dev
+        byName[dev.name] = idx
+        let fd = dev.driver.pollFD
+        if fd >= 0 {
+            _ = csl_epoll_add(epfd, fd, UInt64(idx))
+        }
+        return dev
+    }
+
+    func unregister(_ dev: NetDevice) {
+        let idx = dev.ifindex
+        let fd = dev.driver.pollFD
+        if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
+        flushTransmit()
+        removeFromPollList(idx)
+        dev.driver.close()
+        devices[Int(idx)] = nil
+        byName[dev.name] = nil
+        freeIfindexes.append(idx)
+    }
+
+    // MARK: device state
+
+    /// dev_set_promiscuity: the driver hears about it only when the count crosses zero.
+    public func setPromiscuity(_ dev: NetDevice, _ delta: Int) throws(SluiceError) {
+        let old = dev.promiscuity
+        let new = old + delta
+        guard new >= 0 else { throw SluiceError("\(dev.name): promiscuity count would go negative") }
+        if (old == 0) != (new == 0) { try dev.driver.setPromiscuous(new > 0, dev) }
+        dev.promiscuity = new
+    }
+
+    public func setUp(_ dev: NetDevice, _ up: Bool) throws(SluiceError) {
+        guard dev.isUp != up else { return }
+        try dev.driver.setAdminUp(up, dev)
+        if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
+    }
+
+    /// The driver reported a fatal error: stop waiting on it and drop its carrier.
+    func driverFailed(_ dev: NetDevice) {
+        guard dev.carrier else { return }
+        let fd = dev.driver.pollFD
+        if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
+        dev.carrier = false
+        log("\(dev.name): \(dev.driver.failureReason() ?? "driver failed"); carrier off, other ports keep forwarding")
+    }
+
+    // MARK: NAPI
+
+    /// napi_schedule: puts the device's queue on the poll list (entering polling mode).
+    public func napiSchedule(_ dev: NetDevice) {
+        guard !dev.napi.scheduled, dev.carrier else { return }
+        dev.napi.scheduled = true
+        dev.napi.pollModeEntries &+= 1
+        pollRing[(pollHead + pollCount) % Self.maxDevices] = dev.ifindex
+        pollCount += 1
+    }
+
+    func removeFromPollList(_ idx: Int32) {
+        var kept = 0
+        for i in 0..<pollCount {
+            let v = pollRing[(pollHead + i) % Self.maxDevices]
+            if v != idx { pollRing[(pollHead + kept) % Self.maxDevices] = v; kept += 1 }
+        }
+        pollCount = kept
+    }
+
+    public var pollListCount: Int { pollCount }
+
+    /// net_rx_action: polls the list under the budget and the time limit. Returns packets received.
+    @discardableResult
+    public func netRxAction() -> Int {
+        rxActionRuns &+= 1
+        var budget = self.budget
+        let deadline = clock.now &+ timeLimit
+        var total = 0
+        while pollCount > 0 {
+            let idx = pollRing[pollHead]
+            pollHead = (pollHead + 1) % Self.maxDevices
+            pollCount -= 1
+            guard let dev = devices[Int(idx)] else { continue }
+            let weight = dev.napi.weight
+            let work = napiPoll(dev, weight: weight)
+            total += work
+            budget -= work
+            dev.napi.polls &+= 1
+            if work >= weight && dev.carrier {
+                // Used its whole weight: stays in polling mode, at the tail.
+                dev.napi.fullPolls &+= 1
+                pollRing[(pollHead + pollCount) % Self.maxDevices] = idx
+                pollCount += 1
+            } else {
+                dev.napi.scheduled = false
+                dev.napi.interruptModeEntries &+= 1
+            }
+            if budget <= 0 || clock.now >= deadline {
+                if pollCount > 0 { timeSqueeze &+= 1 }
+                break
+            }
+        }
+        return total
+    }
+
+    /// One NAPI poll of `dev`: receive up to `weight`, process, flush transmits.
+    func napiPoll(_ dev: NetDevice, weight: Int) -> Int {
+        let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity))
+        if n > 0 { receive(dev, &rxBatch) }
+        flushTransmit()
+        if dev.driver.failureReason() != nil { driverFailed(dev) }
+        return n
+    }
+
+    /// One pass of the worker: wait (interrupt mode) or peek (polling mode) for ready devices,
+    /// schedule them, run net_rx_action, then timers. `timeoutMs` bounds the wait.
+    public func runOnce(timeoutMs: Int32) {
+        let wait = (pollCount > 0 || hasAlwaysReady()) ? 0 : timeoutMs
+        let n = csl_epoll_wait(epfd, tokens, events, 64, wait)
+        for i in 0..<Int(max(n, 0)) {
+            let token = tokens[i]
+            if token == Self.wakeToken {
+                var v: UInt64 = 0
+                _ = read(wakeFD, &v, 8)
+                continue
+            }
+            guard let dev = device(Int32(truncatingIfNeeded: token)) else { continue }
+            napiSchedule(dev)
+        }
+        scheduleAlwaysReady()
+        netRxAction()
+        housekeeping()
+    }
+
+    func hasAlwaysReady() -> Bool {
+        for case let d? in devices where d.driver.pollFD < 0 && d.carrier && d.driver.hasPendingRx { return true }
+        return false
+    }
+
+    func scheduleAlwaysReady() {
+        for case let d? in devices where d.driver.pollFD < 0 && d.driver.hasPendingRx { napiSchedule(d) }
+    }
+
+    /// Periodic work driven by the datapath clock: FDB ageing.
+    public func housekeeping() {
+        let now = clock.now
+        guard now >= nextHousekeeping else { return }
+        nextHousekeeping = now &+ housekeepingInterval
+        for br in bridges.values { br.age(now: now) }
+    }
+
+    // MARK: receive
+
+    /// The stack's entry (netif_receive_skb) for a batch from `dev`: length checks, counters,
+    /// then the device's rx handler (a bridge port hands the batch to its bridge).
+    func receive(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
+        let pool = self.pool
+        var rxPackets: UInt64 = 0, rxBytes: UInt64 = 0, mcast: UInt64 = 0
+        var runts: UInt64 = 0, giants: UInt64 = 0
+        let now = clock.now
+        batch.filter({ p in
+            let m = pool.meta(p)
+            let len = Int(m.pointee.length)
+            if len < EthernetHeader.length { runts += 1; return false }
+            if len > maxLen && m.pointee.gsoType.isEmpty { giants += 1; return false }
+            m.pointee.ifindex = dev.ifindex
+            m.pointee.timestamp = now
+            rxPackets += 1
+            rxBytes += UInt64(len)
+            if pool.data(p).load(as: UInt8.self) & 1 != 0 { mcast += 1 }
+            return true
+        }, reject: { pool.free($0) })
+        dev.stats.rxPackets &+= rxPackets
+        dev.stats.rxBytes &+= rxBytes
+        dev.stats.multicast &+= mcast
+        if runts + giants > 0 {
+            dev.stats.rxErrors &+= runts + giants
+            dev.stats.rxLengthErrors &+= runts + giants
+            dev.drop(.pktTooSmall, runts)
+            dev.drop(.pktTooBig, giants)
+        }
+        guard !batch.isEmpty else { return }
+        guard dev.isOperational else {
+            dev.stats.rxDropped &+= UInt64(batch.count)
+            dev.drop(.devDown, UInt64(batch.count))
+            batch.freeAll(pool)
+            return
+        }
+        if dev.master != 0, let br = bridges[dev.master] {
+            br.input(port: dev, &batch, self)
+        } else {
+            dev.stats.rxNohandler &+= UInt64(batch.count)
+            dev.drop(.noHandler, UInt64(batch.count))
+            batch.freeAll(pool)
+        }
+    }
+
+    // MARK: transmit
+
+    /// Queues `p` for transmission on `ifindex` (dev_queue_xmit; flushed in batches).
+    @inline(__always)
+    func stage(_ ifindex: Int32, _ p: consuming Packet) {
+        let i = Int(ifindex)
+        var c = stageCount[i]
+        if c == PacketBatch.capacity {
+            flushDevice(ifindex)
+            c = 0
+        }
+        if c == 0 { dirty[dirtyCount] = ifindex; dirtyCount += 1 }
+        stageSlots[i * PacketBatch.capacity + c] = p.index
+        _ = consume p
+        stageCount[i] = c + 1
+    }
+
+    /// Transmits everything staged.
+    public func flushTransmit() {
+        var k = 0
+        while k < dirtyCount {
+            flushDevice(dirty[k])
+            k += 1
+        }
+        dirtyCount = 0
+    }
+
+    func flushDevice(_ ifindex: Int32) {
+        let i = Int(ifindex)
+        let c = stageCount[i]
+        guard c > 0 else { return }
+        stageCount[i] = 0
+        for k in 0..<c { txBatch.append(Packet(index: stageSlots[i * PacketBatch.capacity + k])) }
+        if let dev = devices[i] {
+            transmit(dev, &txBatch)
+        } else {
+            txBatch.freeAll(pool)
+        }
+    }
+
+    /// dev_queue_xmit for a batch: drops what the device cannot send (down, too big, an
+    /// offload it lacks), completes checksums it cannot offload, then hands the rest to the driver.
+    public func transmit(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = self.pool
+        guard dev.isOperational else {
+            dev.stats.txDropped &+= UInt64(batch.count)
+            dev.drop(.devDown, UInt64(batch.count))
+            batch.freeAll(pool)
+            return
+        }
+        let features = dev.activeFeatures
+        let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
+        var dropped: UInt64 = 0
+        batch.filter({ p in
+            let m = pool.meta(p)
+            let gso = m.pointee.gsoType
+            if !gso.isEmpty {
+                let ok = (!gso.contains(.tcpv4) || features.contains(.tso))
+                    && (!gso.contains(.tcpv6) || features.contains(.tso6))
+                    && (!gso.contains(.udpL4) || features.contains(.gsoUDPL4))
+                if !ok { dev.drop(.gsoUnsupported); dropped += 1; return false }
+            } else if Int(m.pointee.length) > maxLen {
+                dev.drop(.pktTooBig); dropped += 1; return false
+            }
+            return true
+        }, reject: { pool.free($0) })
+        if !features.contains(.hwCsum) {
+            for i in 0..<batch.count where pool.metas[Int(batch.index(at: i))].csum == .partial {
+                var ok = true
+                batch.update(at: i) { p in
+                    guard pool.makeWritable(&p) else { ok = false; return }
+                    let m = pool.meta(p)
+                    ok = Checksum.complete(frame: pool.data(p), length: Int(m.pointee.length),
+                                           start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset))
+                    m.pointee.csum = .unnecessary
+                }
+                if !ok { dev.drop(.csumError) ; dropped += 1 }
+            }
+            batch.filter({ p in pool.meta(p).pointee.csum != .partial }, reject: { pool.free($0) })
+        }
+        dev.stats.txDropped &+= dropped
+        if !batch.isEmpty { dev.driver.transmit(self, dev, &batch) }
+    }
+}

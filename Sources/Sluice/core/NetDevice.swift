@@ -1,0 +1,191 @@
+/// Linux interface flag bits (`include/uapi/linux/if.h`), same values.
+public struct InterfaceFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let up = InterfaceFlags(rawValue: 0x1)
+    public static let broadcast = InterfaceFlags(rawValue: 0x2)
+    public static let loopback = InterfaceFlags(rawValue: 0x8)
+    public static let pointToPoint = InterfaceFlags(rawValue: 0x10)
+    public static let running = InterfaceFlags(rawValue: 0x40)
+    public static let noARP = InterfaceFlags(rawValue: 0x80)
+    public static let promisc = InterfaceFlags(rawValue: 0x100)
+    public static let allMulti = InterfaceFlags(rawValue: 0x200)
+    public static let master = InterfaceFlags(rawValue: 0x400)
+    public static let slave = InterfaceFlags(rawValue: 0x800)
+    public static let multicast = InterfaceFlags(rawValue: 0x1000)
+    public static let lowerUp = InterfaceFlags(rawValue: 0x10000)
+    public static let dormant = InterfaceFlags(rawValue: 0x20000)
+
+    /// iproute2's `<…>` rendering, in its order.
+    public var names: [String] {
+        var n: [String] = []
+        if contains(.loopback) { n.append("LOOPBACK") }
+        if contains(.broadcast) { n.append("BROADCAST") }
+        if contains(.pointToPoint) { n.append("POINTOPOINT") }
+        if contains(.multicast) { n.append("MULTICAST") }
+        if contains(.noARP) { n.append("NOARP") }
+        if contains(.allMulti) { n.append("ALLMULTI") }
+        if contains(.promisc) { n.append("PROMISC") }
+        if contains(.master) { n.append("MASTER") }
+        if contains(.slave) { n.append("SLAVE") }
+        if contains(.up) { n.append("UP") }
+        if contains(.lowerUp) { n.append("LOWER_UP") }
+        return n
+    }
+}
+
+/// Offload features (a subset of `NETIF_F_*` that matters to a user-space datapath).
+public struct DeviceFeatures: OptionSet, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let sg = DeviceFeatures(rawValue: 1 << 0)
+    /// Can transmit CHECKSUM_PARTIAL packets (NETIF_F_HW_CSUM).
+    public static let hwCsum = DeviceFeatures(rawValue: 1 << 1)
+    public static let tso = DeviceFeatures(rawValue: 1 << 2)
+    public static let tso6 = DeviceFeatures(rawValue: 1 << 3)
+    public static let tsoECN = DeviceFeatures(rawValue: 1 << 4)
+    public static let gsoUDPL4 = DeviceFeatures(rawValue: 1 << 5)
+    /// Hands received packets with checksum state (virtio DATA_VALID / NEEDS_CSUM).
+    public static let rxCsum = DeviceFeatures(rawValue: 1 << 6)
+    public static let gro = DeviceFeatures(rawValue: 1 << 7)
+    public static let vlanTxOffload = DeviceFeatures(rawValue: 1 << 8)
+    public static let vlanRxOffload = DeviceFeatures(rawValue: 1 << 9)
+
+    /// Features a bridge computes as the intersection over its ports (as br_features_recompute).
+    public static let offloads: DeviceFeatures = [.sg, .hwCsum, .tso, .tso6, .tsoECN, .gsoUDPL4]
+
+    public var description: String {
+        var n: [String] = []
+        if contains(.sg) { n.append("sg") }
+        if contains(.hwCsum) { n.append("tx-csum") }
+        if contains(.tso) { n.append("tso") }
+        if contains(.tso6) { n.append("tso6") }
+        if contains(.tsoECN) { n.append("tso-ecn") }
+        if contains(.gsoUDPL4) { n.append("uso") }
+        if contains(.rxCsum) { n.append("rx-csum") }
+        if contains(.gro) { n.append("gro") }
+        return n.isEmpty ? "none" : n.joined(separator: ",")
+    }
+}
+
+/// `struct rtnl_link_stats64`, field for field.
+public struct LinkStats64: Sendable {
+    public var rxPackets: UInt64 = 0, txPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0, txBytes: UInt64 = 0
+    public var rxErrors: UInt64 = 0, txErrors: UInt64 = 0
+    public var rxDropped: UInt64 = 0, txDropped: UInt64 = 0
+    public var multicast: UInt64 = 0, collisions: UInt64 = 0
+    public var rxLengthErrors: UInt64 = 0, rxOverErrors: UInt64 = 0, rxCrcErrors: UInt64 = 0
+    public var rxFrameErrors: UInt64 = 0, rxFifoErrors: UInt64 = 0, rxMissedErrors: UInt64 = 0
+    public var txAbortedErrors: UInt64 = 0, txCarrierErrors: UInt64 = 0, txFifoErrors: UInt64 = 0
+    public var txHeartbeatErrors: UInt64 = 0, txWindowErrors: UInt64 = 0
+    public var rxCompressed: UInt64 = 0, txCompressed: UInt64 = 0
+    public var rxNohandler: UInt64 = 0
+    public init() {}
+}
+
+/// Why a packet was dropped (after the kernel's `enum skb_drop_reason`): counted per device.
+public enum DropReason: Int, CaseIterable, Sendable {
+    case pktTooSmall        // shorter than an Ethernet header (runt)
+    case pktTooBig          // longer than the device MTU allows and not GSO
+    case badVirtioHeader    // virtio_net_hdr inconsistent with the frame
+    case noBuffer           // packet pool empty
+    case devDown            // device not up / not running
+    case noHandler          // received on a device with no rx handler
+    case invalidSource      // source MAC multicast or zero (bridge)
+    case sameInterface      // bridge: destination is the ingress port
+    case gsoUnsupported     // GSO frame to a device without the offload
+    case csumError          // CHECKSUM_PARTIAL that cannot be completed
+    case txError            // the driver's write failed
+    case txBusy             // the driver could not take the packet now
+    case truncated          // capture truncated (snaplen) or ring frame cut
+
+    public var name: String {
+        switch self {
+        case .pktTooSmall: "PKT_TOO_SMALL"
+        case .pktTooBig: "PKT_TOO_BIG"
+        case .badVirtioHeader: "DEV_HDR"
+        case .noBuffer: "NOMEM"
+        case .devDown: "DEV_READY"
+        case .noHandler: "UNHANDLED_PROTO"
+        case .invalidSource: "MAC_INVALID_SOURCE"
+        case .sameInterface: "SAME_INTERFACE"
+        case .gsoUnsupported: "GSO_UNSUPPORTED"
+        case .csumError: "CSUM_ERROR"
+        case .txError: "TX_ERROR"
+        case .txBusy: "TX_BUSY"
+        case .truncated: "TRUNCATED"
+        }
+    }
+}
+
+/// NAPI per-device-queue state (one queue per device for now).
+public struct NAPIState: Sendable {
+    public var weight: Int = 64
+    public var scheduled = false
+    /// Times the queue entered polling mode (scheduled from an interrupt/epoll event).
+    public var pollModeEntries: UInt64 = 0
+    /// Times it completed (returned fewer than `weight`) and went back to interrupt mode.
+    public var interruptModeEntries: UInt64 = 0
+    /// Poll calls, and polls that used the full weight (stayed in polling).
+    public var polls: UInt64 = 0
+    public var fullPolls: UInt64 = 0
+    public init() {}
+}
+
+/// A network device: what Linux calls `struct net_device`. Owned by one datapath.
+public final class NetDevice {
+    public let name: String
+    public internal(set) var ifindex: Int32 = 0
+    public let kind: String
+    public internal(set) var mac: MACAddress
+    public internal(set) var mtu: Int
+    public internal(set) var flags: InterfaceFlags
+    /// How many holders want promiscuous mode (bridge membership, captures, `promisc on`).
+    public internal(set) var promiscuity: Int = 0
+    public internal(set) var allmulti: Int = 0
+    /// Whether the user asked for `promisc on` (holds one promiscuity reference).
+    public internal(set) var userPromisc = false
+    /// Features the device can do; `activeFeatures` is what is enabled now.
+    public internal(set) var hwFeatures: DeviceFeatures
+    public internal(set) var activeFeatures: DeviceFeatures
+    public internal(set) var txQueueLen: Int = 1000
+    /// The bridge this device is a port of (its ifindex), or 0.
+    public internal(set) var master: Int32 = 0
+    public internal(set) var stats = LinkStats64()
+    public internal(set) var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
+    public internal(set) var napi = NAPIState()
+    /// Carrier: the driver's link is there (LOWER_UP).
+    public internal(set) var carrier = true
+    let driver: NetDriver
+
+    init(name: String, kind: String, mac: MACAddress, mtu: Int = 1500, driver: NetDriver) {
+        self.name = name
+        self.kind = kind
+        self.mac = mac
+        self.mtu = mtu
+        self.flags = [.broadcast, .multicast]
+        self.driver = driver
+        self.hwFeatures = driver.supportedFeatures
+        self.activeFeatures = driver.supportedFeatures
+    }
+
+    public var isUp: Bool { flags.contains(.up) }
+    /// UP and carrier: can pass packets (netif_running && netif_carrier_ok).
+    public var isOperational: Bool { flags.contains(.up) && carrier }
+
+    /// The flags as `ip link` shows them (RUNNING/LOWER_UP reflect operational state).
+    public var displayFlags: InterfaceFlags {
+        var f = flags
+        if isOperational { f.insert(.running); f.insert(.lowerUp) }
+        if promiscuity > 0 { f.insert(.promisc) }
+        if allmulti > 0 { f.insert(.allMulti) }
+        if master != 0 { f.insert(.slave) }
+        return f
+    }
+
+    public var operState: String { isOperational ? "UP" : (isUp ? "LOWERLAYERDOWN" : "DOWN") }
+
+    @inline(__always) func drop(_ r: DropReason, _ n: UInt64 = 1) { drops[r.rawValue] &+= n }
+    public func dropCount(_ r: DropReason) -> UInt64 { drops[r.rawValue] }
+}

@@ -1,0 +1,58 @@
+/// Principles
+/// ----------
+/// A packet is a `~Copyable` handle: the index of a buffer in a preallocated `PacketPool`.
+/// The compiler refuses to hand one packet on twice; the pool's debug counters prove in tests
+/// that every buffer taken is returned exactly once. Metadata (the kernel's skb fields that
+/// Sluice needs) lives beside the buffer in the pool, so a handle is 4 bytes and moves in
+/// registers. Batches carry raw indices (`PacketBatch`), the one place a handle is rebuilt.
+
+/// A packet: an owned reference to one pool buffer. Return it with `PacketPool.free(_:)`.
+public struct Packet: ~Copyable {
+    public let index: UInt32
+    init(index: UInt32) { self.index = index }
+}
+
+/// Checksum state, as the kernel's `skb->ip_summed`.
+public enum ChecksumState: UInt8, Sendable {
+    case none = 0          // CHECKSUM_NONE: nothing known, the stack verifies
+    case unnecessary = 1   // CHECKSUM_UNNECESSARY: verified (virtio DATA_VALID)
+    case partial = 3       // CHECKSUM_PARTIAL: to be completed at csumStart+csumOffset
+}
+
+/// GSO type, as `SKB_GSO_*` restricted to what virtio can carry.
+public struct GSOType: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let tcpv4 = GSOType(rawValue: 1 << 0)
+    public static let tcpv6 = GSOType(rawValue: 1 << 1)
+    public static let udpL4 = GSOType(rawValue: 1 << 2)
+    public static let tcpECN = GSOType(rawValue: 1 << 3)
+}
+
+/// Per-packet metadata (the fields of `struct sk_buff` the datapath uses). 64 bytes.
+public struct PacketMeta: Sendable {
+    /// Offset of the first byte of the frame (the Ethernet header) in the buffer.
+    public var dataOffset: UInt32 = 0
+    /// Frame length in bytes, from the Ethernet header on.
+    public var length: UInt32 = 0
+    /// The device the packet arrived on (skb->skb_iif) or 0.
+    public var ifindex: Int32 = 0
+    public var mark: UInt32 = 0
+    public var priority: UInt32 = 0
+    public var tcClassid: UInt32 = 0
+    public var flowHash: UInt32 = 0
+    /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
+    public var vlanTCI: UInt16 = 0
+    public var vlanProto: UInt16 = 0
+    public var vlanPresent: Bool = false
+    public var csum: ChecksumState = .none
+    public var gsoType: GSOType = []
+    public var pktType: UInt8 = 0
+    public var csumStart: UInt16 = 0
+    public var csumOffset: UInt16 = 0
+    public var gsoSize: UInt16 = 0
+    public var hdrLen: UInt16 = 0
+    /// Enqueue or receive timestamp, nanoseconds of the datapath clock.
+    public var timestamp: UInt64 = 0
+    public init() {}
+}

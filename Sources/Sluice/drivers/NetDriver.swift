@@ -1,0 +1,48 @@
+/// The driver side of a device (`struct net_device_ops` plus the NAPI poll function).
+///
+/// Dispatch is by class (one vtable call per batch), never per packet. A driver that has a
+/// file descriptor the datapath can wait on reports it in `pollFD`; one without (a pcap file,
+/// an in-memory source) reports -1 and `hasPendingRx` instead, and stays scheduled while true.
+public class NetDriver {
+    /// What the driver can do; the device's active features are a subset.
+    var supportedFeatures: DeviceFeatures { [] }
+    /// The fd to wait on for receive readiness, or -1.
+    var pollFD: Int32 { -1 }
+    /// For drivers without an fd: whether a poll would find packets.
+    var hasPendingRx: Bool { false }
+
+    /// Called once the device is registered (ifindex known).
+    func attach(_ dev: NetDevice, _ dp: Datapath) throws(SluiceError) {}
+
+    /// Receives up to `budget` packets into `batch`; returns how many were appended.
+    /// Bad frames are counted on `dev` and freed here.
+    func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int { 0 }
+
+    /// Transmits every packet in `batch`; each is sent or dropped and counted. Leaves it empty.
+    func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        dev.stats.txDropped &+= UInt64(batch.count)
+        dev.drop(.txError, UInt64(batch.count))
+        batch.freeAll(dp.pool)
+    }
+
+    /// The device's promiscuity count crossed zero.
+    func setPromiscuous(_ on: Bool, _ dev: NetDevice) throws(SluiceError) {}
+    /// The device's active offload features changed (e.g. its bridge's intersection).
+    func applyOffloads(_ features: DeviceFeatures, _ dev: NetDevice) {}
+    /// Administrative up/down.
+    func setAdminUp(_ up: Bool, _ dev: NetDevice) throws(SluiceError) {}
+    /// The driver hit a fatal error (its kernel interface vanished): the datapath has
+    /// unregistered its fd and cleared the carrier. Returns a description for the log.
+    func failureReason() -> String? { nil }
+    /// Releases the driver's resources; deletes kernel interfaces it created.
+    func close() {}
+    /// One line describing the driver for `link show -d`.
+    var details: String { "" }
+}
+
+/// An error for the operator: one clear line.
+public struct SluiceError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

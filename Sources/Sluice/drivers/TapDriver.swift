@@ -1,0 +1,220 @@
+import CSluiceLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles
+/// ----------
+/// A TAP device opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR: each read() gives one frame behind
+/// a 12-byte virtio_net_hdr, each write() takes one. The read lands the header in the buffer's
+/// headroom and the frame at its data offset, so nothing is copied. TUNSETOFFLOAD tells the
+/// kernel which offloads Sluice accepts (what the kernel may hand it: checksum-partial frames,
+/// TSO/USO super-frames); the datapath sets them from the features every port the frame can
+/// reach supports. Closing the fd deletes a TAP Sluice created (it is not persistent).
+/// Cost: one syscall per frame each way (TAP has no batched I/O); 64 KiB super-frames make
+/// that one syscall per ~44 MTU-sized segments.
+final class TapDriver: NetDriver {
+    let ifname: String
+    private(set) var fd: Int32
+    let vnet: Bool
+    let vnetSize = VirtioNetHeader.mergeableSize
+    let usoAccepted: Bool
+    var failure: String?
+    var currentOffloads: UInt = 0
+    /// Header scratch for writes (one frame at a time).
+    let txHeader = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+
+    /// Creates (or attaches to) the kernel TAP interface `name`.
+    init(name: String, vnet: Bool) throws(SluiceError) {
+        ifname = name
+        self.vnet = vnet
+        let f = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+        guard f >= 0 else { throw SluiceError("tap \(name): cannot open /dev/net/tun: \(errnoString())") }
+        var flags = LinuxABI.IFF_TAP | LinuxABI.IFF_NO_PI
+        if vnet { flags |= LinuxABI.IFF_VNET_HDR }
+        guard csl_tun_set_iff(f, name, flags) == 0 else {
+            let e = errnoString()
+            Glibc.close(f)
+            throw SluiceError("tap \(name): TUNSETIFF failed: \(e)")
+        }
+        var uso = false
+        if vnet {
+            _ = csl_ioctl_int(f, csl_TUNSETVNETHDRSZ(), Int32(vnetSize))
+            // Probe whether this kernel takes USO, then start with no offloads until a bridge decides.
+            let base = LinuxABI.TUN_F_CSUM | LinuxABI.TUN_F_TSO4 | LinuxABI.TUN_F_TSO6 | LinuxABI.TUN_F_TSO_ECN
+            uso = csl_ioctl_ulong(f, csl_TUNSETOFFLOAD(), base | LinuxABI.TUN_F_USO4 | LinuxABI.TUN_F_USO6) == 0
+            _ = csl_ioctl_ulong(f, csl_TUNSETOFFLOAD(), 0)
+        }
+        _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
+        fd = f
+        usoAccepted = uso
+    }
+
+    /// Attaches to an already open fd that speaks the TAP framing (tests use a socketpair).
+    init(fd: Int32, name: String, vnet: Bool) {
+        ifname = name
+        self.fd = fd
+        self.vnet = vnet
+        usoAccepted = false
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit { txHeader.deallocate() }
+
+    override var supportedFeatures: DeviceFeatures {
+        guard vnet else { return [.sg] }
+        return usoAccepted ? DeviceFeatures.virtio.union(.gsoUDPL4) : .virtio
+    }
+    override var pollFD: Int32 { fd }
+    override func failureReason() -> String? { failure }
+
+    override func applyOffloads(_ f: DeviceFeatures, _ dev: NetDevice) {
+        guard vnet, fd >= 0 else { return }
+        var flags: UInt = 0
+        if f.contains(.hwCsum) {
+            flags |= LinuxABI.TUN_F_CSUM
+            if f.contains(.tso) { flags |= LinuxABI.TUN_F_TSO4 }
+            if f.contains(.tso6) { flags |= LinuxABI.TUN_F_TSO6 }
+            if f.contains(.tsoECN) && flags & (LinuxABI.TUN_F_TSO4 | LinuxABI.TUN_F_TSO6) != 0 { flags |= LinuxABI.TUN_F_TSO_ECN }
+            if f.contains(.gsoUDPL4) && usoAccepted { flags |= LinuxABI.TUN_F_USO4 | LinuxABI.TUN_F_USO6 }
+        }
+        if csl_ioctl_ulong(fd, csl_TUNSETOFFLOAD(), flags) == 0 { currentOffloads = flags }
+    }
+
+    var offloadNames: String {
+        var n: [String] = []
+        if currentOffloads & LinuxABI.TUN_F_CSUM != 0 { n.append("csum") }
+        if currentOffloads & LinuxABI.TUN_F_TSO4 != 0 { n.append("tso4") }
+        if currentOffloads & LinuxABI.TUN_F_TSO6 != 0 { n.append("tso6") }
+        if currentOffloads & LinuxABI.TUN_F_TSO_ECN != 0 { n.append("tso_ecn") }
+        if currentOffloads & LinuxABI.TUN_F_USO4 != 0 { n.append("uso") }
+        return n.isEmpty ? "none" : n.joined(separator: ",")
+    }
+
+    override var details: String {
+        "tap \(ifname) vnet_hdr \(vnet ? "\(vnetSize)" : "off") offload \(offloadNames)"
+    }
+
+    override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        guard fd >= 0, failure == nil else { return 0 }
+        let pool = dp.pool
+        let hdr = vnet ? vnetSize : 0
+        var got = 0
+        var badHdr: UInt64 = 0, runts: UInt64 = 0
+        while got < budget {
+            guard let p = pool.alloc() else {
+                dev.stats.rxMissedErrors &+= 1
+                dev.drop(.noBuffer)
+                break
+            }
+            let start = pool.data(p) - hdr
+            let n = read(fd, start, hdr + PacketPool.dataRoom)
+            if n <= 0 {
+                let e = errno
+                pool.free(p)
+                if n < 0 && csl_errno_is_wouldblock(e) != 0 { break }
+                if n < 0 && e == EINTR { continue }
+                failure = n == 0 ? "tap \(ifname): end of file" : "tap \(ifname): read failed: \(String(cString: strerror(e)))"
+                break
+            }
+            let len = n - hdr
+            if len < EthernetHeader.length {
+                runts += 1
+                pool.free(p)
+                continue
+            }
+            let m = pool.meta(p)
+            m.pointee.length = UInt32(len)
+            if vnet {
+                do {
+                    try VirtioNetHeader.decode(UnsafeRawPointer(start), frame: UnsafeRawPointer(start + hdr), length: len, into: &m.pointee)
+                } catch {
+                    badHdr += 1
+                    pool.free(p)
+                    continue
+                }
+            }
+            batch.append(p)
+            got += 1
+        }
+        if badHdr + runts > 0 {
+            dev.stats.rxErrors &+= badHdr + runts
+            dev.stats.rxFrameErrors &+= badHdr
+            dev.stats.rxLengthErrors &+= runts
+            dev.drop(.badVirtioHeader, badHdr)
+            dev.drop(.pktTooSmall, runts)
+        }
+        return got
+    }
+
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = dp.pool
+        var packets: UInt64 = 0, bytes: UInt64 = 0, errors: UInt64 = 0, busy: UInt64 = 0
+        let hdrLen = vnet ? vnetSize : 0
+        let fd = self.fd
+        let failed = failure != nil || fd < 0
+        let txHeader = self.txHeader
+        batch.drain { p in
+            if failed { errors += 1; pool.free(p); return }
+            let len = pool.length(p)
+            var iov = (iovec(iov_base: txHeader, iov_len: hdrLen),
+                       iovec(iov_base: pool.data(p), iov_len: len))
+            if vnet { VirtioNetHeader.encode(pool.meta(p).pointee, into: txHeader, size: hdrLen) }
+            let n = withUnsafeMutableBytes(of: &iov) { raw -> Int in
+                let v = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+                return vnet ? writev(fd, v, 2) : write(fd, pool.data(p), len)
+            }
+            if n == hdrLen + len {
+                packets += 1; bytes += UInt64(len)
+            } else if n < 0 && csl_errno_is_wouldblock(errno) != 0 {
+                busy += 1
+            } else {
+                errors += 1
+            }
+            pool.free(p)
+        }
+        dev.stats.txPackets &+= packets
+        dev.stats.txBytes &+= bytes
+        if errors + busy > 0 {
+            dev.stats.txErrors &+= errors
+            dev.stats.txDropped &+= busy
+            dev.drop(.txError, errors)
+            dev.drop(.txBusy, busy)
+        }
+    }
+
+    override func close() {
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+}
+
+func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+extension Datapath {
+    /// `link add NAME type tap [vnet_hdr on|off]`: creates or attaches to the kernel TAP `NAME`.
+    @discardableResult
+    public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500) throws(SluiceError) -> NetDevice {
+        guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
+        let drv = try TapDriver(name: name, vnet: vnet)
+        let dev = NetDevice(name: name, kind: "tap", mac: mac ?? .local(seed: stableHash(name)), mtu: mtu, driver: drv)
+        do { try register(dev) } catch { drv.close(); throw error }
+        drv.applyOffloads(dev.activeFeatures, dev)
+        return dev
+    }
+
+    /// A TAP port over an existing fd carrying TAP framing (a socketpair in tests).
+    @discardableResult
+    public func addTap(name: String, fd: Int32, vnet: Bool = true) throws(SluiceError) -> NetDevice {
+        let drv = TapDriver(fd: fd, name: name, vnet: vnet)
+        let dev = NetDevice(name: name, kind: "tap", mac: .local(seed: stableHash(name)), driver: drv)
+        try register(dev)
+        return dev
+    }
+}
+
+/// FNV-1a of a string: a stable seed (Swift's hashValue changes per process).
+func stableHash(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
