@@ -1,0 +1,413 @@
+/// Principles
+/// ----------
+/// The command language is iproute2's: `link add tap0 type tap`, `link set tap0 master br0 up`,
+/// `fdb show`. One parser serves batch files and the control socket. Object and verb names
+/// may be abbreviated as `ip` allows (`l s tap0 up`). A command is parsed and checked whole
+/// before anything changes; a change that fails part-way is rolled back, so a line applies
+/// completely or not at all. Errors are one line, as iproute2's: `Error: …`.
+public final class CommandRunner {
+    public let dp: Datapath
+
+    public init(datapath: Datapath) { dp = datapath }
+
+    /// Global options as iproute2's (`-s`, `-d`), before or after the object.
+    struct Options { var stats = 0; var details = false }
+
+    /// Splits a line into words; `#` starts a comment; double quotes group.
+    public static func tokenize(_ line: String) throws(SluiceError) -> [String] {
+        var words: [String] = []
+        var cur = ""
+        var inQuote = false
+        var have = false
+        for ch in line {
+            if inQuote {
+                if ch == "\"" { inQuote = false } else { cur.append(ch) }
+                continue
+            }
+            if ch == "#" { break }
+            if ch == "\"" { inQuote = true; have = true; continue }
+            if ch == " " || ch == "\t" || ch == "\r" {
+                if have { words.append(cur); cur = ""; have = false }
+                continue
+            }
+            cur.append(ch); have = true
+        }
+        if inQuote { throw SluiceError("Error: unterminated quote") }
+        if have { words.append(cur) }
+        return words
+    }
+
+    /// Runs one line; returns its output (possibly empty). Throws one clear line on error.
+    @discardableResult
+    public func execute(_ line: String) throws(SluiceError) -> String {
+        var words = try Self.tokenize(line)
+        guard !words.isEmpty else { return "" }
+        var opts = Options()
+        words = words.filter { w in
+            switch w {
+            case "-s", "-stats", "-statistics": opts.stats += 1; return false
+            case "-d", "-details": opts.details = true; return false
+            default: return true
+            }
+        }
+        guard let object = words.first else { return "" }
+        let rest = Array(words.dropFirst())
+        switch try match(object, ["link", "fdb", "stats", "help"], what: "object") {
+        case "link": return try link(rest, opts)
+        case "fdb": return try fdb(rest)
+        case "stats": return report()
+        default: return Self.help
+        }
+    }
+
+    public static let help = """
+    Usage: OBJECT COMMAND [ARGS]
+      link add NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | pcap [in FILE] [out FILE] | bridge [ageing_time CENTISECONDS] }
+      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge ageing_time CENTISECONDS]
+      link del [dev] NAME
+      link show [[dev] NAME]          (-s statistics, -d details)
+      fdb add MAC dev PORT [static|permanent] [vlan VID]
+      fdb del MAC dev PORT [vlan VID]
+      fdb show [br BRIDGE] [dev PORT]
+      stats                           every device's counters, drop reasons and NAPI state
+    """
+
+    /// iproute2's prefix matching: `l` matches `link`; ambiguous prefixes pick the first listed.
+    func match(_ word: String, _ choices: [String], what: String) throws(SluiceError) -> String {
+        if let c = choices.first(where: { $0 == word }) { return c }
+        if let c = choices.first(where: { $0.hasPrefix(word) }) { return c }
+        throw SluiceError("Error: unknown \(what) \"\(word)\" (expected \(choices.joined(separator: ", ")))")
+    }
+
+    // MARK: argument helpers
+
+    struct Args {
+        var words: [String]
+        var i = 0
+        init(_ w: [String]) { words = w }
+        var done: Bool { i >= words.count }
+        mutating func next() -> String? { defer { i += 1 }; return i < words.count ? words[i] : nil }
+        mutating func value(for key: String) throws(SluiceError) -> String {
+            guard let v = next() else { throw SluiceError("Error: \"\(key)\" needs an argument") }
+            return v
+        }
+        mutating func int(for key: String, _ range: ClosedRange<Int>) throws(SluiceError) -> Int {
+            let v = try value(for: key)
+            guard let n = Int(v), range.contains(n) else {
+                throw SluiceError("Error: argument \"\(v)\" is wrong: \"\(key)\" takes an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return n
+        }
+        mutating func onOff(for key: String) throws(SluiceError) -> Bool {
+            let v = try value(for: key)
+            switch v {
+            case "on": return true
+            case "off": return false
+            default: throw SluiceError("Error: argument of \"\(key)\" must be \"on\" or \"off\", not \"\(v)\"")
+            }
+        }
+        mutating func mac(for key: String) throws(SluiceError) -> MACAddress {
+            let v = try value(for: key)
+            guard let m = MACAddress(parsing: v) else { throw SluiceError("Error: \"\(v)\" is not a valid MAC address (\(key))") }
+            return m
+        }
+    }
+
+    func device(_ name: String) throws(SluiceError) -> NetDevice {
+        guard let d = dp.device(named: name) else { throw SluiceError("Cannot find device \"\(name)\"") }
+        return d
+    }
+
+    // MARK: link
+
+    func link(_ w: [String], _ opts: Options) throws(SluiceError) -> String {
+        guard let verb = w.first else { return try linkShow(nil, opts) }
+        var a = Args(Array(w.dropFirst()))
+        switch try match(verb, ["add", "set", "delete", "show", "list"], what: "link command") {
+        case "add": return try linkAdd(&a)
+        case "set": return try linkSet(&a)
+        case "delete":
+            var name = try a.value(for: "delete")
+            if name == "dev" { name = try a.value(for: "dev") }
+            guard a.done else { throw SluiceError("Error: unexpected \"\(a.words[a.i])\" after link del \(name)") }
+            try dp.deleteDevice(try device(name))
+            return ""
+        default:
+            var name: String? = a.next()
+            if name == "dev" { name = try a.value(for: "dev") }
+            return try linkShow(name, opts)
+        }
+    }
+
+    struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
+        var master: String??; var promisc: Bool?; var ageing: Int? }
+
+    /// Parses the attributes common to `link add` and `link set`, until `type` or the end.
+    func parseCommon(_ a: inout Args, _ c: inout Common, allowState: Bool) throws(SluiceError) -> Bool {
+        guard let k = a.next() else { return false }
+        switch k {
+        case "mtu": c.mtu = try a.int(for: "mtu", 68...65535)
+        case "address": c.mac = try a.mac(for: "address")
+            if c.mac!.isMulticast || c.mac!.isZero { throw SluiceError("Error: address \(c.mac!) is not a unicast address") }
+        case "txqueuelen", "qlen", "txqlen": c.txqlen = try a.int(for: k, 0...1_000_000)
+        case "napi_weight", "weight": c.weight = try a.int(for: k, 1...PacketBatch.capacity)
+        case "up" where allowState: c.up = true
+        case "down" where allowState: c.up = false
+        case "master" where allowState: c.master = .some(try a.value(for: "master"))
+        case "nomaster" where allowState: c.master = .some(nil)
+        case "promisc" where allowState: c.promisc = try a.onOff(for: "promisc")
+        default: a.i -= 1; return false
+        }
+        return true
+    }
+
+    func linkAdd(_ a: inout Args) throws(SluiceError) -> String {
+        var name = try a.value(for: "add")
+        if name == "name" || name == "dev" { name = try a.value(for: name) }
+        var c = Common()
+        while try parseCommon(&a, &c, allowState: false) {}
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, pcap, bridge)") }
+        guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
+        let kind = try a.value(for: "type")
+        var vnet = true
+        var kdev: String?
+        var input: String?, output: String?
+        while let k = a.next() {
+            switch (kind, k) {
+            case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
+            case ("afpacket", "dev"): kdev = try a.value(for: "dev")
+            case ("pcap", "in"): input = try a.value(for: "in")
+            case ("pcap", "out"): output = try a.value(for: "out")
+            case ("bridge", "ageing_time"): c.ageing = try a.int(for: k, 0...Int(Int32.max))
+            default: throw SluiceError("Error: \"\(k)\" is not an argument of type \(kind)")
+            }
+        }
+        guard dp.device(named: name) == nil else { throw SluiceError("Error: device \"\(name)\" already exists") }
+        guard name.utf8.count <= 15, !name.isEmpty, !name.contains("/") else {
+            throw SluiceError("Error: \"\(name)\" is not a valid device name (1-15 bytes, no '/')")
+        }
+        let dev: NetDevice
+        switch kind {
+        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500)
+        case "afpacket":
+            guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
+            dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet)
+        case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
+        case "bridge":
+            let br = try dp.addBridge(name: name, mac: c.mac)
+            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
+            dev = br.device
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge)")
+        }
+        if let m = c.mtu { dev.mtu = m }
+        if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
+        if let q = c.txqlen { dev.txQueueLen = q }
+        return ""
+    }
+
+    func linkSet(_ a: inout Args) throws(SluiceError) -> String {
+        var name = try a.value(for: "set")
+        if name == "dev" { name = try a.value(for: "dev") }
+        let dev = try device(name)
+        var c = Common()
+        while !a.done {
+            if try parseCommon(&a, &c, allowState: true) { continue }
+            let k = a.next()!
+            guard k == "type" else { throw SluiceError("Error: unknown link attribute \"\(k)\"") }
+            let kind = try a.value(for: "type")
+            guard kind == "bridge", dp.bridge(dev) != nil else { throw SluiceError("Error: \(name) is not of type \(kind)") }
+            while let o = a.next() {
+                guard o == "ageing_time" else { throw SluiceError("Error: \"\(o)\" is not an argument of type bridge") }
+                c.ageing = try a.int(for: o, 0...Int(Int32.max))
+            }
+        }
+        // Validate everything before changing anything.
+        var newMaster: NetDevice?
+        if case .some(.some(let m)) = c.master {
+            let md = try device(m)
+            guard dp.bridge(md) != nil else { throw SluiceError("Error: \(m) is not a bridge") }
+            guard md !== dev else { throw SluiceError("Error: cannot make \(name) a port of itself") }
+            guard dp.bridge(dev) == nil else { throw SluiceError("Error: \(name) is a bridge and cannot be a port") }
+            if dev.master != 0 && dev.master != md.ifindex {
+                throw SluiceError("Error: \(name) is already a port of \(dp.device(dev.master)?.name ?? "?")")
+            }
+            newMaster = md
+        }
+        if c.ageing != nil && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
+        if let m = c.mtu, dev.kind == "afpacket", m > 65535 { throw SluiceError("Error: mtu \(m) too large") }
+        // Apply, undoing on failure.
+        var undo: [() -> Void] = []
+        do {
+            if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
+            if let m = c.mac { let o = dev.mac; dev.mac = m; undo.append { dev.mac = o } }
+            if let q = c.txqlen { let o = dev.txQueueLen; dev.txQueueLen = q; undo.append { dev.txQueueLen = o } }
+            if let w = c.weight { let o = dev.napi.weight; dev.napi.weight = w; undo.append { dev.napi.weight = o } }
+            if let ag = c.ageing, let br = dp.bridge(dev) {
+                let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
+            }
+            if let p = c.promisc, p != dev.userPromisc {
+                try dp.setPromiscuity(dev, p ? 1 : -1)
+                dev.userPromisc = p
+                undo.append { [dp] in try? dp.setPromiscuity(dev, p ? -1 : 1); dev.userPromisc = !p }
+            }
+            if case .some(let m) = c.master {
+                if let md = newMaster {
+                    if dev.master != md.ifindex {
+                        try dp.enslave(dev, to: md)
+                        undo.append { [dp] in try? dp.release(dev) }
+                    }
+                } else if m == nil, dev.master != 0 {
+                    let old = dp.device(dev.master)!
+                    try dp.release(dev)
+                    undo.append { [dp] in try? dp.enslave(dev, to: old) }
+                }
+            }
+            if let up = c.up, up != dev.isUp {
+                try dp.setUp(dev, up)
+                undo.append { [dp] in try? dp.setUp(dev, !up) }
+            }
+        } catch {
+            for u in undo.reversed() { u() }
+            throw error
+        }
+        return ""
+    }
+
+    // MARK: show
+
+    func linkShow(_ name: String?, _ opts: Options) throws(SluiceError) -> String {
+        let devs = try name.map { n throws(SluiceError) in [try device(n)] } ?? dp.allDevices
+        var out = ""
+        for d in devs { out += describe(d, stats: opts.stats > 0, details: opts.details) }
+        return out
+    }
+
+    public func describe(_ d: NetDevice, stats: Bool, details: Bool) -> String {
+        var s = "\(d.ifindex): \(d.name): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc noqueue"
+        if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
+        s += " state \(d.operState) mode DEFAULT group default qlen \(d.txQueueLen)\n"
+        s += "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
+        if details {
+            s += "    \(d.kind)"
+            let det = d.driver.details
+            if !det.isEmpty { s += " " + det.dropFirst(det.hasPrefix(d.kind + " ") ? d.kind.count + 1 : 0) }
+            if let br = dp.bridge(d) {
+                s += " ageing_time \(br.ageingTime / (10 * Time.ms)) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
+            }
+            s += " features \(d.activeFeatures)\n"
+        }
+        if stats {
+            let st = d.stats
+            s += "    RX:  bytes packets errors dropped  missed   mcast\n"
+            s += "    " + [st.rxBytes, st.rxPackets, st.rxErrors, st.rxDropped, st.rxMissedErrors, st.multicast].map { pad($0) }.joined() + "\n"
+            s += "    RX errors:  length    crc   frame    fifo overrun nohandler\n"
+            s += "    " + [st.rxLengthErrors, st.rxCrcErrors, st.rxFrameErrors, st.rxFifoErrors, st.rxOverErrors, st.rxNohandler].map { pad($0) }.joined() + "\n"
+            s += "    TX:  bytes packets errors dropped carrier collsns\n"
+            s += "    " + [st.txBytes, st.txPackets, st.txErrors, st.txDropped, st.txCarrierErrors, st.collisions].map { pad($0) }.joined() + "\n"
+            let reasons = DropReason.allCases.filter { d.dropCount($0) > 0 }.map { "\($0.name) \(d.dropCount($0))" }
+            s += "    drops: " + (reasons.isEmpty ? "none" : reasons.joined(separator: " ")) + "\n"
+            let n = d.napi
+            s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls)\n"
+        }
+        return s
+    }
+
+    func pad(_ v: UInt64) -> String {
+        let s = String(v)
+        return s.count >= 8 ? s + " " : String(repeating: " ", count: 8 - s.count) + s
+    }
+
+    // MARK: fdb
+
+    func fdb(_ w: [String]) throws(SluiceError) -> String {
+        guard let verb = w.first else { return try fdbShow(Args([])) }
+        var a = Args(Array(w.dropFirst()))
+        switch try match(verb, ["add", "append", "replace", "delete", "show", "list"], what: "fdb command") {
+        case "add", "append", "replace":
+            let mac = try a.mac(for: "fdb add")
+            var port: String?
+            var vlan: UInt16 = 0
+            var isStatic = false
+            while let k = a.next() {
+                switch k {
+                case "dev": port = try a.value(for: "dev")
+                case "vlan": vlan = UInt16(try a.int(for: "vlan", 0...4094))
+                case "static", "permanent": isStatic = true
+                case "master", "dynamic": break
+                default: throw SluiceError("Error: unknown fdb attribute \"\(k)\"")
+                }
+            }
+            guard let port else { throw SluiceError("Error: fdb add needs \"dev PORT\"") }
+            let pd = try device(port)
+            guard pd.master != 0, let br = dp.bridges[pd.master] else { throw SluiceError("Error: \(port) is not a bridge port") }
+            guard !mac.isMulticast, !mac.isZero else { throw SluiceError("Error: \(mac) is not a unicast address") }
+            try br.fdb.add(mac, vlan: vlan, port: pd.ifindex, isStatic: isStatic, now: dp.clock.now)
+            return ""
+        case "delete":
+            let mac = try a.mac(for: "fdb del")
+            var port: String?
+            var vlan: UInt16 = 0
+            while let k = a.next() {
+                switch k {
+                case "dev": port = try a.value(for: "dev")
+                case "vlan": vlan = UInt16(try a.int(for: "vlan", 0...4094))
+                case "master", "static", "permanent", "dynamic": break
+                default: throw SluiceError("Error: unknown fdb attribute \"\(k)\"")
+                }
+            }
+            guard let port else { throw SluiceError("Error: fdb del needs \"dev PORT\"") }
+            let pd = try device(port)
+            guard pd.master != 0, let br = dp.bridges[pd.master] else { throw SluiceError("Error: \(port) is not a bridge port") }
+            guard br.fdb.remove(mac, vlan: vlan) else { throw SluiceError("Error: no fdb entry \(mac) vlan \(vlan) on \(port)") }
+            return ""
+        default:
+            return try fdbShow(a)
+        }
+    }
+
+    func fdbShow(_ args: Args) throws(SluiceError) -> String {
+        var a = args
+        var brFilter: Int32?, devFilter: Int32?
+        while let k = a.next() {
+            switch k {
+            case "br": let d = try device(try a.value(for: "br")); guard dp.bridge(d) != nil else { throw SluiceError("Error: \(d.name) is not a bridge") }; brFilter = d.ifindex
+            case "dev", "brport": devFilter = try device(try a.value(for: k)).ifindex
+            default: throw SluiceError("Error: unknown fdb show argument \"\(k)\"")
+            }
+        }
+        var out = ""
+        let now = dp.clock.now
+        for (bi, br) in dp.bridges.sorted(by: { $0.key < $1.key }) {
+            if let f = brFilter, f != bi { continue }
+            for e in br.fdb.entries {
+                if let f = devFilter, f != e.port { continue }
+                if !e.isStatic && !e.isLocal && e.updated &+ br.ageingTime <= now { continue }
+                let dev = dp.device(e.port)?.name ?? "?"
+                var line = "\(e.mac) dev \(dev)"
+                if e.vlan != 0 { line += " vlan \(e.vlan)" }
+                line += " master \(br.device.name)"
+                if e.isLocal { line += " permanent" } else if e.isStatic { line += " static" } else {
+                    line += " used \((now &- e.updated) / Time.s)s"
+                }
+                out += line + "\n"
+            }
+        }
+        return out
+    }
+
+    // MARK: report
+
+    /// Every device with statistics, drop reasons and NAPI state; the FDB; the pool.
+    public func report() -> String {
+        var s = ""
+        for d in dp.allDevices { s += describe(d, stats: true, details: true) }
+        s += "fdb:\n" + ((try? fdbShow(Args([]))) ?? "")
+        s += poolLine() + "\n"
+        return s
+    }
+
+    public func poolLine() -> String {
+        let p = dp.pool
+        return "pool: capacity \(p.capacity) in_use \(p.inUse) allocations \(p.allocations) frees \(p.frees) exhausted \(p.exhausted) napi_time_squeeze \(dp.timeSqueeze)"
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Sluice
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sluice daemon --config FILE`: applies a batch of command lines, then runs the datapath
+/// worker until SIGINT/SIGTERM (SIGUSR1 prints a report). On the way out it deletes the kernel
+/// interfaces it created, returns every buffer and prints the final statistics.
+struct Daemon: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the datapath with a configuration batch file.")
+
+    @Option(name: .long, help: "Batch file of command lines (link …, fdb …), one per line.")
+    var config: String
+
+    @Option(name: .long, help: "CPUs for the datapath worker (a list like 1 or 2-3; the first usable one is taken). The rest of the daemon runs on the other, non-isolated CPUs.")
+    var cpus: String?
+
+    @Option(name: .long, help: "Packet buffers in the pool.")
+    var poolSize: Int = 4096
+
+    @Option(name: .long, help: "real (live) or virtual (time follows pcap timestamps).")
+    var clock: String = "real"
+
+    @Flag(name: .long, help: "Exit once every pcap input is exhausted (offline runs).")
+    var exitWhenIdle = false
+
+    func validate() throws {
+        guard clock == "real" || clock == "virtual" else { throw ValidationError("--clock must be real or virtual, not \"\(clock)\"") }
+        guard (64...1_000_000).contains(poolSize) else { throw ValidationError("--pool-size must be in 64...1000000") }
+        if let cpus { _ = try CPUPlan.parseList(cpus) }
+    }
+
+    func run() throws {
+        let requested = try cpus.map { s throws(SluiceError) in try CPUPlan.parseList(s) }
+        let plan: CPUPlan
+        do { plan = try CPUPlan.current(requested: requested) } catch { fail("\(error)") }
+        try? CPUPlan.pinCurrentThread(plan.housekeeping)
+        guard let text = readFile(config) else { fail("cannot read \(config): \(String(cString: strerror(errno)))") }
+
+        let dp = Datapath(poolSize: poolSize, clock: clock == "virtual" ? .virtual() : .real())
+        dp.log = { writeErr("sluice: \($0)") }
+        let worker = Worker(datapath: dp)
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            do {
+                let out = try worker.runner.execute(String(line))
+                if !out.isEmpty { writeOut(out) }
+            } catch {
+                dp.shutdown()
+                fail("\(config):\(n + 1): \(error.message)")
+            }
+        }
+
+        // Signals go to the main thread only (sigwait); the worker inherits the mask.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+
+        worker.cpu = plan.datapath
+        worker.exitWhenIdle = exitWhenIdle
+        let me = getpid()
+        worker.onFinish = { kill(me, SIGUSR2) }
+        do { try worker.start() } catch { dp.shutdown(); fail("\(error)") }
+        writeErr("sluice: ready: \(dp.allDevices.count) devices, datapath worker on CPU \(plan.datapath), housekeeping CPUs \(plan.housekeeping.map(String.init).joined(separator: ",")), pool \(poolSize) buffers")
+
+        var sig: Int32 = 0
+        loop: while true {
+            sigwait(&set, &sig)
+            switch sig {
+            case SIGUSR1: worker.requestReport()
+            case SIGUSR2: if worker.isFinished { break loop }
+            default: break loop
+            }
+        }
+        worker.stop()
+        writeOut("final statistics:\n" + worker.runner.report())
+        dp.shutdown()
+        writeOut("shutdown: " + worker.runner.poolLine() + (dp.pool.inUse == 0 ? " (no buffer leaked)\n" : " (LEAK)\n"))
+        if dp.pool.inUse != 0 { throw ExitCode(3) }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    writeErr("sluice: \(message)")
+    exit(1)
+}
