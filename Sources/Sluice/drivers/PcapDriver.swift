@@ -217,3 +217,66 @@ extension Datapath {
         return pollCount == 0
     }
 }
+
+/// Whole-file pcap reading and writing (tests, tools). Microsecond-magic files are written;
+/// both magics are read.
+public enum PcapFile {
+    public struct Record: Equatable, Sendable {
+        public var timestamp: UInt64   // ns since the epoch
+        public var data: [UInt8]
+        public var originalLength: Int
+        public init(timestamp: UInt64, data: [UInt8], originalLength: Int? = nil) {
+            self.timestamp = timestamp; self.data = data; self.originalLength = originalLength ?? data.count
+        }
+    }
+
+    public static func write(_ path: String, _ records: [Record], nanosecond: Bool = false) throws(SluiceError) {
+        var out: [UInt8] = []
+        func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        le32(nanosecond ? 0xa1b2_3c4d : 0xa1b2_c3d4); le16(2); le16(4); le32(0); le32(0); le32(262144); le32(1)
+        for r in records {
+            le32(UInt32(r.timestamp / Time.s))
+            le32(UInt32(nanosecond ? r.timestamp % Time.s : (r.timestamp % Time.s) / Time.us))
+            le32(UInt32(r.data.count)); le32(UInt32(r.originalLength))
+            out += r.data
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SluiceError("cannot create \(path): \(errnoString())") }
+        defer { close(fd) }
+        let n = out.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
+        guard n == out.count else { throw SluiceError("short write to \(path)") }
+    }
+
+    public static func read(_ path: String) throws(SluiceError) -> [Record] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SluiceError("cannot open \(path): \(errnoString())") }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n <= 0 { break }
+            bytes += buf[0..<n]
+        }
+        close(fd)
+        guard bytes.count >= 24 else { throw SluiceError("\(path): not a pcap file") }
+        func u32(_ o: Int, _ swap: Bool) -> UInt32 {
+            let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
+            return swap ? v.byteSwapped : v
+        }
+        let magic = u32(0, false)
+        let swap = magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
+        let nanos = magic == 0xa1b2_3c4d || magic == 0x4d3c_b2a1
+        guard swap || magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d else { throw SluiceError("\(path): bad magic") }
+        var recs: [Record] = []
+        var o = 24
+        while o + 16 <= bytes.count {
+            let sec = UInt64(u32(o, swap)), frac = UInt64(u32(o + 4, swap))
+            let incl = Int(u32(o + 8, swap)), orig = Int(u32(o + 12, swap))
+            guard o + 16 + incl <= bytes.count else { throw SluiceError("\(path): truncated record") }
+            recs.append(Record(timestamp: sec * Time.s + (nanos ? frac : frac * Time.us), data: Array(bytes[(o + 16)..<(o + 16 + incl)]), originalLength: orig))
+            o += 16 + incl
+        }
+        return recs
+    }
+}

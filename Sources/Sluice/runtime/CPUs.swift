@@ -19,7 +19,7 @@ public struct CPUPlan: Sendable, Equatable {
         var out: [Int] = []
         let t = s.trimmingCharacters(in: " \n\t")
         if t.isEmpty { return [] }
-        for part in t.split(separator: ",") {
+        for part in t.split(separator: ",", omittingEmptySubsequences: false) {
             let r = part.split(separator: "-", omittingEmptySubsequences: false)
             guard r.count == 1 || r.count == 2, let a = Int(r[0]), a >= 0, a < 4096 else {
                 throw SluiceError("invalid CPU list \"\(s)\"")

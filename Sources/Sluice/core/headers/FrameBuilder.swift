@@ -1,0 +1,58 @@
+/// Builds well-formed frames (the "emit" side of the header views): Ethernet, optional 802.1Q
+/// tag, IPv4 or IPv6, UDP/TCP/ICMP with correct checksums. Used by tests, benchmarks and
+/// generators; not on the forwarding path.
+public enum FrameBuilder {
+    public static func ethernet(dst: MACAddress, src: MACAddress, type: UInt16, vlan: UInt16? = nil, payload: [UInt8]) -> [UInt8] {
+        var f = dst.octets + src.octets
+        if let vlan { f += be16(EtherType.vlan) + be16(vlan) }
+        f += be16(type)
+        f += payload
+        return f
+    }
+
+    public static func ipv4(src: UInt32, dst: UInt32, proto: UInt8, ttl: UInt8 = 64, id: UInt16 = 1, payload: [UInt8]) -> [UInt8] {
+        var h: [UInt8] = [0x45, 0] + be16(UInt16(20 + payload.count)) + be16(id) + [0x40, 0, ttl, proto, 0, 0]
+        h += be32(src) + be32(dst)
+        let c = h.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+        h[10] = UInt8(c >> 8); h[11] = UInt8(c & 0xff)
+        return h + payload
+    }
+
+    static func pseudoSum(src: UInt32, dst: UInt32, proto: UInt8, length: Int) -> [UInt8] {
+        be32(src) + be32(dst) + [0, proto] + be16(UInt16(length))
+    }
+
+    static func l4Checksum(pseudo: [UInt8], segment: [UInt8]) -> UInt16 {
+        let all = pseudo + segment
+        return all.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, all.count)) }
+    }
+
+    public static func udp(srcIP: UInt32, dstIP: UInt32, sport: UInt16, dport: UInt16, payload: [UInt8]) -> [UInt8] {
+        var s = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
+        var c = l4Checksum(pseudo: pseudoSum(src: srcIP, dst: dstIP, proto: IPProto.udp, length: s.count), segment: s)
+        if c == 0 { c = 0xFFFF }
+        s[6] = UInt8(c >> 8); s[7] = UInt8(c & 0xff)
+        return ipv4(src: srcIP, dst: dstIP, proto: IPProto.udp, payload: s)
+    }
+
+    public static func tcp(srcIP: UInt32, dstIP: UInt32, sport: UInt16, dport: UInt16, seq: UInt32, flags: UInt8 = TCPHeader.ack, payload: [UInt8]) -> [UInt8] {
+        var s = be16(sport) + be16(dport) + be32(seq) + be32(0) + [0x50, flags] + be16(65535) + [0, 0, 0, 0] + payload
+        let c = l4Checksum(pseudo: pseudoSum(src: srcIP, dst: dstIP, proto: IPProto.tcp, length: s.count), segment: s)
+        s[16] = UInt8(c >> 8); s[17] = UInt8(c & 0xff)
+        return ipv4(src: srcIP, dst: dstIP, proto: IPProto.tcp, payload: s)
+    }
+
+    /// An Ethernet/IPv4/UDP frame of exactly `frameLength` bytes (≥ 42).
+    public static func udpFrame(dst: MACAddress, src: MACAddress, srcIP: UInt32 = ip(198, 18, 0, 1), dstIP: UInt32 = ip(198, 18, 0, 2),
+                                sport: UInt16 = 9, dport: UInt16 = 9, frameLength: Int = 60) -> [UInt8] {
+        let payload = [UInt8](repeating: 0xA5, count: max(0, frameLength - 42))
+        return ethernet(dst: dst, src: src, type: EtherType.ipv4, payload: udp(srcIP: srcIP, dstIP: dstIP, sport: sport, dport: dport, payload: payload))
+    }
+
+    public static func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
+        UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
+    }
+
+    public static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
+    public static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)] }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+@testable import Sluice
+
+final class CommandTests: XCTestCase {
+    var lab: Lab!
+    override func setUpWithError() throws { lab = try Lab(ports: ["p1", "p2"]) }
+
+    func expectError(_ line: String, contains: String, file: StaticString = #filePath, line l: UInt = #line) {
+        let before = lab.runner.report()
+        XCTAssertThrowsError(try lab.runner.execute(line), file: file, line: l) { e in
+            let msg = (e as! SluiceError).message
+            XCTAssertTrue(msg.contains(contains), "\"\(msg)\" lacks \"\(contains)\"", file: file, line: l)
+            XCTAssertFalse(msg.contains("\n"), "one line", file: file, line: l)
+        }
+        XCTAssertEqual(lab.runner.report(), before, "nothing changed after: \(line)", file: file, line: l)
+    }
+
+    func testMalformedLinesGiveOneClearErrorAndChangeNothing() {
+        expectError("lnk set p1 up", contains: "unknown object \"lnk\"")
+        expectError("link frob p1", contains: "unknown link command")
+        expectError("link set nosuch up", contains: "Cannot find device \"nosuch\"")
+        expectError("link set p1 mtu", contains: "\"mtu\" needs an argument")
+        expectError("link set p1 mtu 12", contains: "68...65535")
+        expectError("link set p1 mtu abc", contains: "argument \"abc\" is wrong")
+        expectError("link set p1 promisc maybe", contains: "must be \"on\" or \"off\"")
+        expectError("link set p1 master p2", contains: "p2 is not a bridge")
+        expectError("link set br0 master br0", contains: "port of itself")
+        expectError("link add x type warp", contains: "unknown link type \"warp\"")
+        expectError("link add x", contains: "\"type\" is required")
+        expectError("link add p1 type bridge", contains: "already exists")
+        expectError("link add waytoolongname0123 type bridge", contains: "not a valid device name")
+        expectError("link add x type afpacket", contains: "needs \"dev KERNEL_IFNAME\"")
+        expectError("link add x type pcap", contains: "give \"in FILE\"")
+        expectError("link add x type tap dev y", contains: "not an argument of type tap")
+        expectError("fdb add 02:00:00:00:00:zz dev p1", contains: "not a valid MAC")
+        expectError("fdb add ff:ff:ff:ff:ff:ff dev p1", contains: "not a unicast")
+        expectError("fdb add 02:00:00:00:00:01", contains: "needs \"dev PORT\"")
+        expectError("fdb add 02:00:00:00:00:01 dev br0", contains: "not a bridge port")
+        expectError("fdb del 02:00:00:00:00:01 dev p1", contains: "no fdb entry")
+        expectError("link set p1 \"up", contains: "unterminated quote")
+    }
+
+    func testPartialFailureRollsBack() throws {
+        try lab.runner.execute("link set p1 down nomaster")
+        XCTAssertEqual(lab.dev("p1").promiscuity, 0)
+        // master would succeed, then "up" is fine, but promisc on a bogus device fails first in
+        // validation; use a master that exists but isn't a bridge to fail after parsing.
+        expectError("link set p1 up promisc on master p2", contains: "not a bridge")
+        XCTAssertFalse(lab.dev("p1").isUp)
+        XCTAssertEqual(lab.dev("p1").promiscuity, 0)
+    }
+
+    func testPromiscuityIsACount() throws {
+        let p1 = lab.dev("p1")
+        XCTAssertEqual(p1.promiscuity, 1, "bridge port holds one")
+        try lab.runner.execute("link set p1 promisc on")
+        XCTAssertEqual(p1.promiscuity, 2)
+        try lab.runner.execute("link set p1 promisc on")
+        XCTAssertEqual(p1.promiscuity, 2, "promisc on twice holds one reference")
+        try lab.runner.execute("link set p1 nomaster")
+        XCTAssertEqual(p1.promiscuity, 1)
+        XCTAssertTrue(p1.displayFlags.contains(.promisc))
+        try lab.runner.execute("link set p1 promisc off")
+        XCTAssertEqual(p1.promiscuity, 0)
+        XCTAssertFalse(p1.displayFlags.contains(.promisc))
+    }
+
+    func testAbbreviationsAndShow() throws {
+        try lab.runner.execute("l s p1 down")
+        XCTAssertFalse(lab.dev("p1").isUp)
+        let show = try lab.runner.execute("-s link show p1")
+        XCTAssertTrue(show.contains("p1: <BROADCAST,MULTICAST,PROMISC,SLAVE> mtu 1500"), show)
+        XCTAssertTrue(show.contains("master br0 state DOWN"), show)
+        XCTAssertTrue(show.contains("RX:  bytes packets"), show)
+        XCTAssertTrue(try lab.runner.execute("link show").contains("br0"))
+        XCTAssertEqual(try lab.runner.execute("# a comment"), "")
+        try lab.runner.execute("link del p2")
+        XCTAssertNil(lab.dp.device(named: "p2"))
+        try lab.runner.execute("link del br0")
+        XCTAssertEqual(lab.dev("p1").master, 0)
+        XCTAssertEqual(lab.dev("p1").promiscuity, 0)
+    }
+}
+
+final class CPUPlanTests: XCTestCase {
+    func testParseList() throws {
+        XCTAssertEqual(try CPUPlan.parseList("0-3,8,10-11\n"), [0, 1, 2, 3, 8, 10, 11])
+        XCTAssertEqual(try CPUPlan.parseList(""), [])
+        XCTAssertThrowsError(try CPUPlan.parseList("3-1"))
+        XCTAssertThrowsError(try CPUPlan.parseList("a"))
+        XCTAssertThrowsError(try CPUPlan.parseList("1,,2"))
+    }
+
+    func testIsolatedCPUsGoToTheDatapathNeverToHousekeeping() throws {
+        let p = try CPUPlan.make(allowed: [0, 1, 2, 3], isolated: [2, 3], requested: nil)
+        XCTAssertEqual(p, CPUPlan(datapath: 2, housekeeping: [0, 1]))
+        let q = try CPUPlan.make(allowed: [0, 1, 2, 3], isolated: [2, 3], requested: [1])
+        XCTAssertEqual(q, CPUPlan(datapath: 1, housekeeping: [0]))
+        let r = try CPUPlan.make(allowed: [0, 1], isolated: [], requested: nil)
+        XCTAssertEqual(r, CPUPlan(datapath: 1, housekeeping: [0]))
+        let single = try CPUPlan.make(allowed: [0], isolated: [], requested: nil)
+        XCTAssertEqual(single, CPUPlan(datapath: 0, housekeeping: [0]))
+        XCTAssertThrowsError(try CPUPlan.make(allowed: [0, 1], isolated: [], requested: [7]))
+    }
+
+    func testPinningTheCurrentThread() throws {
+        let before = CPUPlan.allowedCPUs()
+        let t = Thread {
+            try? CPUPlan.pinCurrentThread([before.last!])
+            XCTAssertEqual(CPUPlan.currentThreadAffinity(), [before.last!])
+        }
+        t.start()
+        while !t.isFinished { usleep(1000) }
+    }
+}

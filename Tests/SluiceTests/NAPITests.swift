@@ -1,0 +1,82 @@
+import XCTest
+@testable import Sluice
+
+final class NAPITests: XCTestCase {
+
+    /// n sources all sending to one sink port, with a static FDB entry for the destination.
+    func lab(sources n: Int, each: Int, weight: Int = 64) throws -> (Datapath, [NetDevice], MemoryDriver) {
+        let dp = Datapath(poolSize: 4096, clock: .virtual(start: 1))
+        let r = CommandRunner(datapath: dp)
+        try r.execute("link add br0 type bridge")
+        let sink = MemoryDriver()
+        sink.capture = false
+        try dp.addMemory(name: "sink", driver: sink)
+        try r.execute("link set sink master br0 up")
+        try r.execute("fdb add 02:00:00:00:00:0b dev sink static")
+        var devs: [NetDevice] = []
+        for i in 0..<n {
+            let d = MemoryDriver()
+            d.setTemplates([frame(macB, MACAddress(raw: 0x0200_0000_1000 + UInt64(i)))])
+            d.toGenerate = each
+            let dev = try dp.addMemory(name: "src\(i)", driver: d)
+            try r.execute("link set src\(i) master br0 up napi_weight \(weight)")
+            devs.append(dev)
+        }
+        try r.execute("link set br0 up")
+        return (dp, devs, sink)
+    }
+
+    func testBudgetBoundsOnePassAndWeightBoundsEachPoll() throws {
+        let (dp, devs, sink) = try lab(sources: 3, each: 1000)
+        for d in devs { dp.napiSchedule(d) }
+        let n = dp.netRxAction()
+        // Polls of 64: after 5 polls 320 >= 300, the pass stops (net_rx_action checks after a poll).
+        XCTAssertEqual(n, 320)
+        XCTAssertEqual(devs.map { $0.napi.polls }, [2, 2, 1])
+        XCTAssertEqual(dp.timeSqueeze, 1, "stopped with work left")
+        XCTAssertEqual(sink.transmitted, 320)
+        XCTAssertEqual(dp.pollListCount, 3, "all still polling")
+    }
+
+    func testQuietDeviceReturnsToInterruptModeBusyOneStaysPolling() throws {
+        let (dp, devs, _) = try lab(sources: 2, each: 0)
+        (devs[0].driver as! MemoryDriver).toGenerate = 10
+        (devs[1].driver as! MemoryDriver).toGenerate = 1000
+        dp.napiSchedule(devs[0]); dp.napiSchedule(devs[1])
+        dp.netRxAction()
+        XCTAssertFalse(devs[0].napi.scheduled, "10 < weight: napi_complete")
+        XCTAssertEqual(devs[0].napi.interruptModeEntries, 1)
+        XCTAssertTrue(devs[1].napi.scheduled, "used its whole weight: stays on the poll list")
+        XCTAssertEqual(devs[1].napi.interruptModeEntries, 0)
+        XCTAssertGreaterThan(devs[1].napi.fullPolls, 0)
+        // Drain the busy one: it leaves polling exactly once, when it runs dry.
+        while dp.pollListCount > 0 { dp.netRxAction() }
+        XCTAssertEqual(devs[1].napi.pollModeEntries, 1)
+        XCTAssertEqual(devs[1].napi.interruptModeEntries, 1)
+        XCTAssertEqual(devs[1].stats.rxPackets, 1000)
+        // A new event puts it back in polling mode: one more entry of each.
+        (devs[1].driver as! MemoryDriver).toGenerate = 5
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(devs[1].napi.pollModeEntries, 2)
+        XCTAssertEqual(devs[1].napi.interruptModeEntries, 2)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
+    func testTimeLimitEndsThePass() throws {
+        let (dp, devs, _) = try lab(sources: 2, each: 1000)
+        for d in devs { (d.driver as! MemoryDriver).costPerPacket = 20 * Time.us }  // 64 × 20 µs = 1.28 ms a poll
+        dp.timeLimit = 2 * Time.ms
+        dp.budget = 10_000
+        for d in devs { dp.napiSchedule(d) }
+        let n = dp.netRxAction()
+        XCTAssertEqual(n, 128, "second poll crosses 2 ms: the pass ends after it")
+        XCTAssertEqual(dp.timeSqueeze, 1)
+    }
+
+    func testWeightIsConfigurable() throws {
+        let (dp, devs, _) = try lab(sources: 1, each: 100, weight: 16)
+        dp.napiSchedule(devs[0])
+        dp.budget = 16
+        XCTAssertEqual(dp.netRxAction(), 16)
+    }
+}
