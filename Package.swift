@@ -32,7 +32,7 @@ let package = Package(
             path: "Sources/sluice"
         ),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Sluice"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Sluice", "SluiceCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,217 @@
+import Foundation
+import XCTest
+import Sluice
+
+/// Runs a command with a time bound, capturing stdout+stderr.
+@discardableResult
+func sh(_ args: [String], timeout: Int = 60, allowFailure: Bool = false, stderr: Bool = true) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    p.arguments = ["--kill-after=5", String(timeout)] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = stderr ? pipe : FileHandle.nullDevice
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let out = String(decoding: data, as: UTF8.self)
+    if p.terminationStatus != 0 && !allowFailure {
+        throw HarnessError("\(args.joined(separator: " ")) exited \(p.terminationStatus): \(out)")
+    }
+    return out
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Everything one test creates: namespaces (and so the interfaces in them), host-side
+/// interfaces and processes. Torn down in reverse order, also when the test fails.
+final class TestNet {
+    let tag: String
+    private var cleanups: [() -> Void] = []
+    let dir: String
+    nonisolated(unsafe) static var counter = 0
+
+    init() throws {
+        guard geteuid() == 0 else { throw HarnessError("integration tests need root (network namespaces, TAP devices)") }
+        for tool in ["ip", "ping", "iperf3", "tshark", "tcpdump", "timeout"] {
+            guard (try? sh(["sh", "-c", "command -v \(tool)"])) != nil else {
+                throw HarnessError("integration tests need \(tool): run scripts/install-deps.sh")
+            }
+        }
+        TestNet.counter += 1
+        // Unique per run and per test: pid and a counter in base 36, e.g. "s1x9a2".
+        tag = "s" + String(getpid() % 46656, radix: 36) + String(TestNet.counter, radix: 36) + String(Int.random(in: 0..<36), radix: 36)
+        dir = NSTemporaryDirectory() + "sluice-it-\(tag)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        cleanups.append { [dir] in try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    func onCleanup(_ f: @escaping () -> Void) { cleanups.append(f) }
+
+    func cleanup() {
+        for f in cleanups.reversed() { f() }
+        cleanups = []
+    }
+
+    /// Creates a namespace named "<tag>-<suffix>" with loopback up.
+    func netns(_ suffix: String) throws -> String {
+        let name = "\(tag)-\(suffix)"
+        try sh(["ip", "netns", "add", name])
+        onCleanup { _ = try? sh(["ip", "netns", "del", name], allowFailure: true) }
+        try sh(["ip", "-n", name, "link", "set", "lo", "up"])
+        return name
+    }
+
+    /// Moves `dev` from namespace `from` into `ns` and gives it `addr`.
+    func place(_ dev: String, from: String, into ns: String, addr: String, mtu: Int? = nil) throws {
+        try sh(["ip", "-n", from, "link", "set", dev, "netns", ns])
+        try sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+        if let mtu { try sh(["ip", "-n", ns, "link", "set", dev, "mtu", String(mtu)]) }
+        try sh(["ip", "-n", ns, "link", "set", dev, "up"])
+    }
+
+    /// A veth pair with one end in `hostNS` (Sluice's side) and the other in `ns` with `addr`.
+    func veth(_ name: String, hostNS: String, peerNS ns: String, addr: String) throws {
+        try sh(["ip", "-n", hostNS, "link", "add", name, "type", "veth", "peer", "name", name + "p", "netns", ns])
+        try sh(["ip", "-n", ns, "addr", "add", addr, "dev", name + "p"])
+        try sh(["ip", "-n", ns, "link", "set", name + "p", "up"])
+    }
+
+    func ping(from ns: String, _ dst: String, count: Int = 3, size: Int? = nil) throws -> String {
+        var a = ["ip", "netns", "exec", ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2"]
+        if let size { a += ["-s", String(size)] }
+        return try sh(a + [dst], timeout: 30)
+    }
+
+    /// iperf3 between two namespaces; the server is our child and is waited for.
+    func iperf(from client: String, to server: String, addr: String, seconds: Int = 2, extra: [String] = []) throws -> [String: Any] {
+        let srv = Process()
+        srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr]
+        srv.standardOutput = FileHandle.nullDevice
+        srv.standardError = FileHandle.nullDevice
+        try srv.run()
+        defer { if srv.isRunning { srv.terminate() }; srv.waitUntilExit() }
+        var last = ""
+        for _ in 0..<25 {
+            usleep(200_000)
+            last = try sh(["ip", "netns", "exec", client, "iperf3", "-c", addr, "-t", String(seconds), "-J"] + extra,
+                           timeout: seconds + 20, allowFailure: true)
+            if !last.contains("Connection refused") && !last.contains("unable to connect") { break }
+        }
+        guard let obj = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
+            throw HarnessError("iperf3 gave no JSON: \(last)")
+        }
+        if let e = obj["error"] as? String { throw HarnessError("iperf3: \(e)") }
+        return obj
+    }
+}
+
+func sluiceBinary() throws -> String {
+    if let e = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return e }
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for d in [dir, dir.deletingLastPathComponent()] {
+        let p = d.appendingPathComponent("sluice").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    throw HarnessError("sluice binary not found next to \(CommandLine.arguments[0]); build it (swift build) or set SLUICE_BIN")
+}
+
+/// A `sluice daemon` child, run inside namespace `ns`.
+final class DaemonProcess {
+    let process = Process()
+    let outPath: String, errPath: String
+
+    init(net: TestNet, ns: String?, config: [String], extraArgs: [String] = []) throws {
+        let cfg = net.dir + "/sluice-\(UInt32.random(in: 0...UInt32.max)).conf"
+        try config.joined(separator: "\n").write(toFile: cfg, atomically: true, encoding: .utf8)
+        outPath = cfg + ".out"; errPath = cfg + ".err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let bin = try sluiceBinary()
+        if let ns {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", ns, bin, "daemon", "--config", cfg] + extraArgs
+        } else {
+            process.executableURL = URL(fileURLWithPath: bin)
+            process.arguments = ["daemon", "--config", cfg] + extraArgs
+        }
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        net.onCleanup { [process] in
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    func waitReady(seconds: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if stderr.contains("sluice: ready") { return }
+            if !process.isRunning { throw HarnessError("daemon exited \(process.terminationStatus): \(stderr)") }
+            usleep(50_000)
+        }
+        throw HarnessError("daemon not ready after \(seconds) s: \(stderr)")
+    }
+
+    /// SIGUSR1: the daemon prints a report between batches; returns it.
+    func report() throws -> String {
+        let before = stdout.utf8.count
+        kill(process.processIdentifier, SIGUSR1)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let new = String(decoding: Array(stdout.utf8).dropFirst(before), as: UTF8.self)
+            if new.contains("pool: capacity") { return new }
+            usleep(50_000)
+        }
+        throw HarnessError("no report after SIGUSR1: \(stderr)")
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop(seconds: Double = 20) -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func waitExit(seconds: Double = 30) -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// Extracts a device's block from a report.
+func section(_ report: String, device: String) -> String {
+    let lines = report.components(separatedBy: "\n")
+    guard let i = lines.firstIndex(where: { $0.range(of: #"^\d+: \#(device):"#, options: .regularExpression) != nil }) else { return "" }
+    var out = [lines[i]]
+    for l in lines[(i + 1)...] { if l.hasPrefix("    ") { out.append(l) } else { break } }
+    return out.joined(separator: "\n")
+}
+
+/// The value after `key` on the line that has it ("poll_mode_entries 12" → 12).
+func number(after key: String, in text: String) -> Int? {
+    guard let r = text.range(of: key + " ") else { return nil }
+    return Int(text[r.upperBound...].prefix { $0.isNumber })
+}
+
+/// The first number in a device section's "RX:"/"TX:" value row at column `col`.
+func statsRow(_ sec: String, _ header: String) -> [UInt64] {
+    let lines = sec.components(separatedBy: "\n")
+    guard let i = lines.firstIndex(where: { $0.hasPrefix("    \(header)") }), i + 1 < lines.count else { return [] }
+    return lines[i + 1].split(separator: " ").compactMap { UInt64($0) }
+}
