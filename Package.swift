@@ -1,5 +1,11 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
+import class Foundation.ProcessInfo
+
+// Benchmarks (package-benchmark) are added only when SLUICE_BENCHMARKS is set, so that
+// `swift build` and `swift test` do not build the benchmark toolchain. bench/*.sh set it and
+// use their own scratch path (.build-bench).
+let withBenchmarks = ProcessInfo.processInfo.environment["SLUICE_BENCHMARKS"] != nil
 
 let package = Package(
     name: "Sluice",
@@ -36,3 +42,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+if withBenchmarks {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "ForwardingBenchmark",
+            dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ForwardingBenchmark",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}

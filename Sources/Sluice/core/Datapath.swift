@@ -361,6 +361,31 @@ public final class Datapath {
         }
     }
 
+    /// Completes CHECKSUM_PARTIAL packets in software for a device without checksum offload
+    /// (skb_checksum_help), copying shared bytes first. Returns how many were dropped.
+    func completeChecksums(_ dev: NetDevice, _ batch: inout PacketBatch) -> UInt64 {
+        let pool = self.pool
+        var failed = false
+        for i in 0..<batch.count {
+            let idx = batch.index(at: i)
+            guard pool.metas[Int(idx)].csum == .partial else { continue }
+            guard let w = pool.writableIndex(idx) else { failed = true; continue }
+            batch.setIndex(w, at: i)
+            let m = pool.metas + Int(w)
+            let base = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+            if Checksum.complete(frame: base, length: Int(m.pointee.length), start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset)) {
+                m.pointee.csum = .unnecessary
+            } else {
+                failed = true
+            }
+        }
+        guard failed else { return 0 }
+        var n: UInt64 = 0
+        batch.filter({ p in pool.meta(p).pointee.csum != .partial }, reject: { n += 1; pool.free($0) })
+        dev.drop(.csumError, n)
+        return n
+    }
+
     /// dev_queue_xmit for a batch: drops what the device cannot send (down, too big, an
     /// offload it lacks), completes checksums it cannot offload, then hands the rest to the driver.
     public func transmit(_ dev: NetDevice, _ batch: inout PacketBatch) {
@@ -388,18 +413,7 @@ public final class Datapath {
             return true
         }, reject: { pool.free($0) })
         if !features.contains(.hwCsum) {
-            for i in 0..<batch.count where pool.metas[Int(batch.index(at: i))].csum == .partial {
-                var ok = true
-                batch.update(at: i) { p in
-                    guard pool.makeWritable(&p) else { ok = false; return }
-                    let m = pool.meta(p)
-                    ok = Checksum.complete(frame: pool.data(p), length: Int(m.pointee.length),
-                                           start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset))
-                    m.pointee.csum = .unnecessary
-                }
-                if !ok { dev.drop(.csumError) ; dropped += 1 }
-            }
-            batch.filter({ p in pool.meta(p).pointee.csum != .partial }, reject: { pool.free($0) })
+            dropped += completeChecksums(dev, &batch)
         }
         dev.stats.txDropped &+= dropped
         if !batch.isEmpty { dev.driver.transmit(self, dev, &batch) }

@@ -61,11 +61,6 @@ public struct PacketBatch: ~Copyable {
 }
 
 extension PacketBatch {
-    /// Lets `body` replace the packet at `i` (copy-on-write, header edits).
-    public mutating func update(at i: Int, _ body: (inout Packet) -> Void) {
-        var p = Packet(index: slots[i])
-        body(&p)
-        slots[i] = p.index
-        _ = consume p
-    }
+    /// Replaces the packet index at `i` (after copy-on-write gave the packet a new buffer).
+    mutating func setIndex(_ index: UInt32, at i: Int) { slots[i] = index }
 }

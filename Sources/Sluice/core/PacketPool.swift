@@ -129,19 +129,30 @@ public final class PacketPool: @unchecked Sendable {
         refs[Int(dataOf[Int(p.index)])] == 1 && dataOf[Int(p.index)] == p.index
     }
 
-    /// Copy-on-write: after this, `p` owns its bytes. Returns false if the pool is empty.
+    /// Copy-on-write: after this, `p` owns its bytes. Returns false if the pool is empty
+    /// (then `p` is unchanged).
     public func makeWritable(_ p: inout Packet) -> Bool {
-        if isExclusive(p) { return true }
-        guard let n = alloc() else { return false }
-        let m = metas[Int(p.index)]
-        let src = data(p)
-        metas[Int(n.index)] = m
-        metas[Int(n.index)].dataOffset = UInt32(Self.headroom)
-        data(n).copyMemory(from: src, byteCount: Int(m.length))
-        let old = p
-        p = n
-        free(old)
+        guard let w = writableIndex(p.index) else { return false }
+        p = Packet(index: w)
         return true
+    }
+
+    /// Copy-on-write on an index held in a batch: returns the index that owns its bytes
+    /// (the same one if it already did; a new one, the old handle freed, if they were shared).
+    func writableIndex(_ i: UInt32) -> UInt32? {
+        let ii = Int(i)
+        if refs[Int(dataOf[ii])] == 1 && dataOf[ii] == i { return i }
+        guard let n = alloc() else { return nil }
+        let ni = Int(n.index)
+        let m = metas[ii]
+        metas[ni] = m
+        metas[ni].dataOffset = UInt32(Self.headroom)
+        (base + ni * Self.bufferSize + Self.headroom).copyMemory(
+            from: base + Int(dataOf[ii]) * Self.bufferSize + Int(m.dataOffset), byteCount: Int(m.length))
+        free(Packet(index: i))
+        let r = n.index
+        _ = consume n
+        return r
     }
 
     // MARK: access
