@@ -133,9 +133,9 @@ if [ -z "${SKIP_ALLOC:-}" ]; then
   echo "== allocations per forwarded packet (package-benchmark, in-memory loop, release)"
   out=$(SLUICE_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark --target ForwardingBenchmark --no-progress 2>&1 || true)
   echo "$out" | grep -E "^(baseline|forward|flood)|Malloc \(total\)|Time \(wall clock\)" | sed 's/^/  /'
-  base=$(echo "$out" | awk '/^baseline/ {f=1} f && /Malloc \(total\)/ {print $6; exit}')
-  fwd=$(echo "$out" | awk '/^forward unicast/ {f=1} f && /Malloc \(total\)/ {print $6; exit}')
-  ns=$(echo "$out" | awk '/^forward unicast/ {f=1} f && /Time \(wall clock\)/ {print $10; exit}')
+  base=$(echo "$out" | awk '/^baseline/ {f=1} f && /Malloc \(total\)/ {print $10; exit}')
+  fwd=$(echo "$out" | awk '/^forward unicast/ {f=1} f && /Malloc \(total\)/ {print $10; exit}')
+  ns=$(echo "$out" | awk '/^forward unicast/ {f=1} f && /Time \(wall clock\)/ {print $12; exit}')
   if [ -n "$base" ] && [ -n "$fwd" ]; then
     ALLOC=$(awk -v b="$base" -v f="$fwd" 'BEGIN {printf "%.4f", (f - b) / 1024}')
     echo "  allocations per packet (p50, minus harness baseline): $ALLOC; ns per packet (p50): $(awk -v t="$ns" 'BEGIN {printf "%.1f", t * 1000 / 1024}')"
