@@ -386,6 +386,40 @@ public final class Datapath {
         return n
     }
 
+    /// Segments, in software, the GSO frames `dev` cannot take (validate_xmit_skb → GSO). The
+    /// segments replace the frame in order; a batch that would overflow is sent in parts.
+    /// Returns how many frames could not be segmented (dropped, counted).
+    func segmentForDevice(_ dev: NetDevice, _ batch: inout PacketBatch) -> UInt64 {
+        let pool = self.pool
+        let f = dev.activeFeatures
+        var out = PacketBatch()
+        var failed: UInt64 = 0
+        batch.drain { p in
+            let g = pool.meta(p).pointee.gsoType
+            let ok = g.isEmpty || ((!g.contains(.tcpv4) || f.contains(.tso)) && (!g.contains(.tcpv6) || f.contains(.tso6))
+                && (!g.contains(.udpL4) || f.contains(.gsoUDPL4)))
+            if ok {
+                if out.isFull { sendChecked(dev, &out) }
+                out.append(p)
+                return
+            }
+            let n = GSO.segment(p, pool: pool) { s in
+                if out.isFull { sendChecked(dev, &out) }
+                out.append(s)
+            }
+            if n < 0 { failed += 1; dev.drop(.gsoUnsupported) }
+        }
+        swap(&batch, &out)
+        out.freeAll(pool)
+        return failed
+    }
+
+    /// Hands a batch that already passed the GSO step to checksum completion and the driver.
+    private func sendChecked(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        if !dev.activeFeatures.contains(.hwCsum) { dev.stats.txDropped &+= completeChecksums(dev, &batch) }
+        if !batch.isEmpty { dev.driver.transmit(self, dev, &batch) }
+    }
+
     /// dev_queue_xmit for a batch: drops what the device cannot send (down, too big, an
     /// offload it lacks), completes checksums it cannot offload, then hands the rest to the driver.
     public func transmit(_ dev: NetDevice, _ batch: inout PacketBatch) {
@@ -399,6 +433,7 @@ public final class Datapath {
         let features = dev.activeFeatures
         let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
         var dropped: UInt64 = 0
+        var needGSO = false
         batch.filter({ p in
             let m = pool.meta(p)
             let gso = m.pointee.gsoType
@@ -406,12 +441,13 @@ public final class Datapath {
                 let ok = (!gso.contains(.tcpv4) || features.contains(.tso))
                     && (!gso.contains(.tcpv6) || features.contains(.tso6))
                     && (!gso.contains(.udpL4) || features.contains(.gsoUDPL4))
-                if !ok { dev.drop(.gsoUnsupported); dropped += 1; return false }
+                if !ok { needGSO = true }
             } else if Int(m.pointee.length) > maxLen {
                 dev.drop(.pktTooBig); dropped += 1; return false
             }
             return true
         }, reject: { pool.free($0) })
+        if needGSO { dropped += segmentForDevice(dev, &batch) }
         if !features.contains(.hwCsum) {
             dropped += completeChecksums(dev, &batch)
         }

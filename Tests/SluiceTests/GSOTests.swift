@@ -1,0 +1,60 @@
+import XCTest
+@testable import Sluice
+
+final class GSOTests: XCTestCase {
+    /// A TCP/IPv4 super-frame as a TSO sender hands it over: CHECKSUM_PARTIAL with the
+    /// pseudo-header sum in the checksum field.
+    func superFrame(payload: [UInt8], flags: UInt8) -> [UInt8] {
+        var f = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                      payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2),
+                                                                sport: 40000, dport: 5201, seq: 1000, flags: flags, payload: payload))
+        let l4len = 20 + payload.count
+        let pseudo = FrameBuilder.be32(FrameBuilder.ip(198, 18, 0, 1)) + FrameBuilder.be32(FrameBuilder.ip(198, 18, 0, 2)) + [0, 6] + FrameBuilder.be16(UInt16(l4len))
+        let ps = pseudo.withUnsafeBytes { ~Checksum.fold(Checksum.sum($0.baseAddress!, 12)) }
+        f[50] = UInt8(ps >> 8); f[51] = UInt8(ps & 0xff)
+        return f
+    }
+
+    func testTCPSuperFrameIsSegmentedForADeviceWithoutTSO() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        let dp = lab.dp
+        let payload = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let f = superFrame(payload: payload, flags: TCPHeader.ack | TCPHeader.psh | TCPHeader.fin)
+        let p = must(dp.pool.alloc())
+        f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        let m = dp.pool.meta(p)
+        m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
+        m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+        XCTAssertEqual(GSO.wireLength(m.pointee), f.count + 6 * 54)
+        var batch = PacketBatch()
+        batch.append(p)
+        dp.transmit(lab.dev("p2"), &batch)
+        let segs = lab.ports["p2"]!.takeCaptured()
+        XCTAssertEqual(segs.count, 7)   // ceil(10000 / 1448)
+        var joined: [UInt8] = []
+        for (i, s) in segs.enumerated() {
+            var copy = s
+            let n = s.count
+            try copy.withUnsafeMutableBytes { raw in
+                let b = Bytes(raw)
+                let ip = try IPv4Header(validating: b.suffix(from: 14))
+                XCTAssertTrue(ip.checksumValid, "segment \(i) IP checksum")
+                XCTAssertEqual(ip.totalLength, n - 14)
+                XCTAssertEqual(ip.identification, 1 &+ UInt16(i))
+                let tcp = try TCPHeader(validating: b.suffix(from: 34))
+                XCTAssertEqual(tcp.sequence, 1000 + UInt32(i * 1448))
+                let last = i == segs.count - 1
+                XCTAssertEqual(tcp.flags & TCPHeader.fin != 0, last)
+                XCTAssertEqual(tcp.flags & TCPHeader.psh != 0, last)
+                // Full TCP checksum over pseudo-header + segment verifies to zero.
+                let pseudo = FrameBuilder.be32(ip.source) + FrameBuilder.be32(ip.destination) + [0, 6] + FrameBuilder.be16(UInt16(n - 34))
+                let sum = pseudo.withUnsafeBytes { Checksum.sum($0.baseAddress!, 12) }
+                XCTAssertEqual(Checksum.fold(Checksum.sum(raw.baseAddress! + 34, n - 34, initial: sum)), 0, "segment \(i) TCP checksum")
+            }
+            XCTAssertLessThanOrEqual(s.count, 54 + 1448)
+            joined += s[54...]
+        }
+        XCTAssertEqual(joined, payload)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+}
