@@ -15,6 +15,7 @@
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include "CSluiceLinux.h"
 
 #ifndef TUN_F_USO4
@@ -189,3 +190,11 @@ int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int ti
     return n;
 }
 int csl_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+int csl_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+int csl_timerfd_set(int fd, uint64_t ns) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(ns / 1000000000ULL);
+    its.it_value.tv_nsec = (long)(ns % 1000000000ULL);
+    return timerfd_settime(fd, ns ? TFD_TIMER_ABSTIME : 0, &its, NULL);
+}

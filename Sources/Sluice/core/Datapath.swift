@@ -49,6 +49,13 @@ public final class Datapath {
     var txBatch = PacketBatch()
 
     let epfd: Int32
+    let timerFD: Int32
+    var timerArmed: UInt64 = 0
+    static let timerToken: UInt64 = UInt64.max - 1
+    /// Devices with a pending tx timer or more to send (small list, no allocation once grown).
+    var txWork: [Int32] = []
+    /// qdisc_run quota: packets per device per run before yielding to others (dev_tx_weight × 4).
+    public var txQuota = 256
     let tokens: UnsafeMutablePointer<UInt64>
     let events: UnsafeMutablePointer<UInt32>
     let wakeFD: Int32
@@ -69,6 +76,9 @@ public final class Datapath {
         wakeFD = csl_eventfd()
         _ = csl_epoll_add(epfd, wakeFD, Self.wakeToken)
         tokens = .allocate(capacity: 64)
+        timerFD = csl_timerfd()
+        _ = csl_epoll_add(epfd, timerFD, Self.timerToken)
+        txWork.reserveCapacity(Self.maxDevices)
         events = .allocate(capacity: 64)
         nextHousekeeping = clock.now &+ housekeepingInterval
     }
@@ -77,13 +87,15 @@ public final class Datapath {
         shutdown()
         pollRing.deallocate(); stageSlots.deallocate(); stageCount.deallocate(); dirty.deallocate()
         tokens.deallocate(); events.deallocate()
-        Glibc.close(epfd); Glibc.close(wakeFD)
+        Glibc.close(epfd); Glibc.close(wakeFD); Glibc.close(timerFD)
     }
 
     /// Closes every driver (deleting the kernel interfaces Sluice created) and frees staged packets.
     public func shutdown() {
         flushTransmit()
         for case let dev? in devices.reversed() {
+            dev.qdisc?.reset()
+            dev.requeued.purge(pool)
             dev.driver.close()
         }
         rxBatch.freeAll(pool)
@@ -127,6 +139,7 @@ public final class Datapath {
         }
         devices[Int(idx)] = dev
         byName[dev.name] = idx
+        dev.qdisc = defaultQdisc(for: dev)
         let fd = dev.driver.pollFD
         if fd >= 0 {
             _ = csl_epoll_add(epfd, fd, UInt64(idx))
@@ -140,6 +153,9 @@ public final class Datapath {
         if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
         flushTransmit()
         removeFromPollList(idx)
+        dev.qdisc?.reset()
+        dev.requeued.purge(pool)
+        txWork.removeAll { $0 == idx }
         dev.driver.close()
         devices[Int(idx)] = nil
         byName[dev.name] = nil
@@ -240,10 +256,17 @@ public final class Datapath {
     /// One pass of the worker: wait (interrupt mode) or peek (polling mode) for ready devices,
     /// schedule them, run net_rx_action, then timers. `timeoutMs` bounds the wait.
     public func runOnce(timeoutMs: Int32) {
-        let wait = (pollCount > 0 || hasAlwaysReady()) ? 0 : timeoutMs
+        let wait = (pollCount > 0 || hasAlwaysReady() || hasTxPending()) ? 0 : timeoutMs
+        armTimer()
         let n = csl_epoll_wait(epfd, tokens, events, 64, wait)
         for i in 0..<Int(max(n, 0)) {
             let token = tokens[i]
+            if token == Self.timerToken {
+                var v: UInt64 = 0
+                _ = read(timerFD, &v, 8)
+                timerArmed = 0
+                continue
+            }
             if token == Self.wakeToken {
                 var v: UInt64 = 0
                 _ = read(wakeFD, &v, 8)
@@ -254,6 +277,7 @@ public final class Datapath {
         }
         scheduleAlwaysReady()
         netRxAction()
+        runTxWork()
         housekeeping()
     }
 
@@ -420,9 +444,112 @@ public final class Datapath {
         if !batch.isEmpty { dev.driver.transmit(self, dev, &batch) }
     }
 
-    /// dev_queue_xmit for a batch: drops what the device cannot send (down, too big, an
-    /// offload it lacks), completes checksums it cannot offload, then hands the rest to the driver.
+    /// dev_queue_xmit for a batch: into the root qdisc, then qdisc_run. A device with noqueue
+    /// (a bridge) sends directly.
     public func transmit(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let root = dev.qdisc!
+        if root is NoqueueQdisc { xmitDirect(dev, &batch); return }
+        let pool = self.pool
+        guard dev.isOperational else {
+            dev.stats.txDropped &+= UInt64(batch.count)
+            dev.drop(.devDown, UInt64(batch.count))
+            batch.freeAll(pool)
+            return
+        }
+        let now = clock.now
+        batch.drain { p in
+            let m = pool.meta(p)
+            m.pointee.pktLen = UInt32(GSO.wireLength(m.pointee))
+            m.pointee.timestamp = now
+            _ = root.enqueue(p)
+        }
+        qdiscRun(dev)
+    }
+
+    /// qdisc_run: dequeues while the driver can take more, up to the quota, in batches. Leaves
+    /// a timer for a shaper's watchdog, or marks the device to run again when the quota ran out.
+    public func qdiscRun(_ dev: NetDevice) {
+        let root = dev.qdisc!
+        let now = clock.now
+        var quota = txQuota
+        dev.txTimer = 0
+        while quota > 0 {
+            guard dev.driver.txReady(now) else {
+                let t = dev.driver.txReadyAt(now)
+                if t > 0 { dev.txTimer = t }
+                break
+            }
+            let p: Packet
+            if let r = dev.requeued.pop(pool) { p = r } else if let d = root.dequeue() { p = d } else {
+                let w = root.watchdog
+                if w > 0 { dev.txTimer = w }
+                break
+            }
+            dev.driver.txAdmit(Int(pool.metas[Int(p.index)].pktLen), now)
+            txBatch.append(p)
+            quota -= 1
+            if txBatch.isFull { xmitDirect(dev, &txBatch) }
+        }
+        if !txBatch.isEmpty { xmitDirect(dev, &txBatch) }
+        let more = quota == 0 && (root.statsSnapshot().qlen > 0 || !dev.requeued.isEmpty)
+        dev.txPending = more
+        if (more || dev.txTimer > 0) && !txWork.contains(dev.ifindex) { txWork.append(dev.ifindex) }
+    }
+
+    func hasTxPending() -> Bool {
+        for i in txWork { if let d = devices[Int(i)], d.txPending { return true } }
+        return false
+    }
+
+    /// Runs qdisc_run for devices whose timer is due or that had more to send.
+    public func runTxWork() {
+        guard !txWork.isEmpty else { return }
+        let now = clock.now
+        var k = 0
+        while k < txWork.count {
+            let i = txWork[k]
+            guard let d = devices[Int(i)] else { txWork.remove(at: k); continue }
+            if d.txPending || (d.txTimer > 0 && d.txTimer <= now) {
+                txWork.remove(at: k)
+                qdiscRun(d)   // may append itself again
+                continue
+            }
+            if d.txTimer == 0 { txWork.remove(at: k); continue }
+            k += 1
+        }
+    }
+
+    /// The earliest pending tx timer, or 0.
+    public var nextTxTimer: UInt64 {
+        var t: UInt64 = 0
+        for i in txWork { if let d = devices[Int(i)], d.txTimer > 0, t == 0 || d.txTimer < t { t = d.txTimer } }
+        return t
+    }
+
+    func armTimer() {
+        guard clock.mode == .real else { return }
+        let t = nextTxTimer
+        if t != timerArmed {
+            _ = csl_timerfd_set(timerFD, t)
+            timerArmed = t
+        }
+    }
+
+    /// The default root qdisc: noqueue for devices without a queue (bridges), else pfifo_fast
+    /// sized by txqueuelen.
+    func defaultQdisc(for dev: NetDevice) -> Qdisc {
+        let env = qdiscEnv(dev)
+        if dev.driver is BridgeDriver || dev.txQueueLen == 0 { return NoqueueQdisc(env: env) }
+        return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
+    }
+
+    func qdiscEnv(_ dev: NetDevice) -> QdiscEnv {
+        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen)
+    }
+
+    /// The direct transmit (validate_xmit_skb + the driver): drops what the device cannot send
+    /// (down, too big), segments GSO frames it cannot offload, completes checksums it cannot.
+    func xmitDirect(_ dev: NetDevice, _ batch: inout PacketBatch) {
         let pool = self.pool
         guard dev.isOperational else {
             dev.stats.txDropped &+= UInt64(batch.count)

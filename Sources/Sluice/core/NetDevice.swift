@@ -158,6 +158,13 @@ public final class NetDevice {
     /// Carrier: the driver's link is there (LOWER_UP).
     public internal(set) var carrier = true
     let driver: NetDriver
+    /// The root qdisc (dev->qdisc); set when the device is registered.
+    public internal(set) var qdisc: Qdisc!
+    /// Packets the driver refused, sent first next time (the kernel's gso_skb / requeue).
+    var requeued = PacketQueue()
+    /// Clock time at which qdisc_run must run again for this device (a shaper's watchdog), or 0.
+    var txTimer: UInt64 = 0
+    var txPending = false
 
     init(name: String, kind: String, mac: MACAddress, mtu: Int = 1500, driver: NetDriver) {
         self.name = name

@@ -54,5 +54,9 @@ public struct PacketMeta: Sendable {
     public var hdrLen: UInt16 = 0
     /// Enqueue or receive timestamp, nanoseconds of the datapath clock.
     public var timestamp: UInt64 = 0
+    /// Bytes the packet counts for in qdiscs (qdisc_pkt_len: all segments' headers for GSO).
+    public var pktLen: UInt32 = 0
+    /// Scratch for the qdisc holding the packet (netem's time to send, fq_codel's flow).
+    public var schedCookie: UInt64 = 0
     public init() {}
 }

@@ -30,6 +30,8 @@ public final class PacketPool: @unchecked Sendable {
     let refs: UnsafeMutablePointer<UInt16>
     let live: UnsafeMutablePointer<Bool>
     let freeStack: UnsafeMutablePointer<UInt32>
+    /// Links for queues of packets held by qdiscs (the kernel's skb->next): no allocation.
+    let next: UnsafeMutablePointer<UInt32>
     var freeCount: Int
 
     /// Handles currently out of the pool (allocations minus frees).
@@ -55,6 +57,8 @@ public final class PacketPool: @unchecked Sendable {
         live = .allocate(capacity: capacity)
         live.initialize(repeating: false, count: capacity)
         freeStack = .allocate(capacity: capacity)
+        next = .allocate(capacity: capacity)
+        next.initialize(repeating: UInt32.max, count: capacity)
         for i in 0..<capacity {
             dataOf[i] = UInt32(i)
             freeStack[i] = UInt32(capacity - 1 - i)
@@ -64,7 +68,7 @@ public final class PacketPool: @unchecked Sendable {
 
     deinit {
         munmap(base, capacity * Self.bufferSize)
-        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate()
+        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate(); next.deallocate()
     }
 
     public var available: Int { freeCount }

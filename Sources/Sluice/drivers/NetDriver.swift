@@ -25,6 +25,13 @@ public class NetDriver {
         batch.freeAll(dp.pool)
     }
 
+    /// Whether the driver can take another packet now (netif_xmit_stopped is false).
+    func txReady(_ now: UInt64) -> Bool { true }
+    /// A packet of `bytes` was dequeued for this driver (a line-rate driver occupies its line).
+    func txAdmit(_ bytes: Int, _ now: UInt64) {}
+    /// When a driver that is not ready will be (0: it will say through its fd, or it is ready).
+    func txReadyAt(_ now: UInt64) -> UInt64 { 0 }
+
     /// The device's promiscuity count crossed zero.
     func setPromiscuous(_ on: Bool, _ dev: NetDevice) throws(SluiceError) {}
     /// The device's active offload features changed (e.g. its bridge's intersection).

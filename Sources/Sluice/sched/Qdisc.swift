@@ -1,0 +1,297 @@
+/// Principles
+/// ----------
+/// The transmit side of a device is the kernel's net/sched: `dev_queue_xmit` enqueues into the
+/// device's root qdisc, `qdisc_run` dequeues while the driver can take more, a packet the driver
+/// refused waits in a requeue slot (the kernel's gso_skb) and goes first next time, and a qdisc
+/// that holds packets it may not send yet (a shaper) names the time it may (its watchdog).
+///
+/// A qdisc is a class with the kernel's operations table as methods (enqueue, dequeue, peek,
+/// reset, change, dump): one indirect call per packet, like `sch->enqueue` — no existential box.
+/// Queues are singly linked lists threaded through the packet pool (`skb->next`), so holding or
+/// moving packets allocates nothing. A qdisc frees the packets it drops and counts them.
+
+/// A tc handle or class id: major:minor in 16+16 bits (TC_H_MAKE).
+public struct TcHandle: Hashable, Sendable, CustomStringConvertible, Comparable {
+    public var raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
+    public init(_ major: UInt16, _ minor: UInt16) { raw = UInt32(major) << 16 | UInt32(minor) }
+    public var major: UInt16 { UInt16(raw >> 16) }
+    public var minor: UInt16 { UInt16(raw & 0xFFFF) }
+    public static let root = TcHandle(raw: 0xFFFF_FFFF)       // TC_H_ROOT
+    public static let ingress = TcHandle(raw: 0xFFFF_FFF1)    // TC_H_INGRESS
+    public static let unspec = TcHandle(raw: 0)
+    public var description: String {
+        if self == .root { return "root" }
+        return "\(String(major, radix: 16)):" + (minor == 0 ? "" : String(minor, radix: 16))
+    }
+    public static func < (a: TcHandle, b: TcHandle) -> Bool { a.raw < b.raw }
+
+    /// Parses "1:", "1:10", "ffff:", "root", "none" as tc does (hex numbers).
+    public static func parse(_ s: String) throws(SluiceError) -> TcHandle {
+        if s == "root" { return .root }
+        if s == "none" { return .unspec }
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let maj = parts[0].isEmpty ? 0 : UInt16(parts[0], radix: 16),
+              let mi = parts[1].isEmpty ? 0 : UInt16(parts[1], radix: 16) else {
+            throw SluiceError("Error: invalid handle \"\(s)\" (expected MAJOR:MINOR in hex, e.g. 1:10)")
+        }
+        return TcHandle(maj, mi)
+    }
+}
+
+/// `struct gnet_stats_basic` + `gnet_stats_queue`, as `tc -s` shows them.
+public struct QdiscStats: Sendable, Equatable {
+    public var bytes: UInt64 = 0
+    public var packets: UInt64 = 0
+    public var drops: UInt64 = 0
+    public var overlimits: UInt64 = 0
+    public var requeues: UInt64 = 0
+    public var backlog: UInt64 = 0
+    public var qlen: Int = 0
+    public init() {}
+}
+
+/// NET_XMIT_* results.
+public enum EnqueueVerdict: Sendable, Equatable {
+    case success
+    case dropped      // NET_XMIT_DROP: this packet was dropped
+    case congestion   // NET_XMIT_CN: accepted, but something else was dropped (congestion)
+    case stolen       // __NET_XMIT_STOLEN: consumed by an action (mirred redirect, …), not a drop
+}
+
+/// A FIFO of packets linked through the pool.
+struct PacketQueue {
+    static let empty = UInt32.max
+    var head = PacketQueue.empty
+    var tail = PacketQueue.empty
+    var count = 0
+    var bytes: UInt64 = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always)
+    mutating func push(_ p: consuming Packet, _ pool: PacketPool) {
+        let i = p.index
+        _ = consume p
+        pool.next[Int(i)] = Self.empty
+        if tail == Self.empty { head = i } else { pool.next[Int(tail)] = i }
+        tail = i
+        count += 1
+        bytes &+= UInt64(pool.metas[Int(i)].pktLen)
+    }
+
+    /// Puts a packet back at the head (requeue).
+    mutating func pushFront(_ p: consuming Packet, _ pool: PacketPool) {
+        let i = p.index
+        _ = consume p
+        pool.next[Int(i)] = head
+        head = i
+        if tail == Self.empty { tail = i }
+        count += 1
+        bytes &+= UInt64(pool.metas[Int(i)].pktLen)
+    }
+
+    @inline(__always)
+    mutating func pop(_ pool: PacketPool) -> Packet? {
+        guard head != Self.empty else { return nil }
+        let i = head
+        head = pool.next[Int(i)]
+        if head == Self.empty { tail = Self.empty }
+        count -= 1
+        bytes &-= UInt64(pool.metas[Int(i)].pktLen)
+        return Packet(index: i)
+    }
+
+    /// The packet at the head, left in place.
+    var peekIndex: UInt32? { head == Self.empty ? nil : head }
+
+    /// Frees every packet; returns how many.
+    @discardableResult
+    mutating func purge(_ pool: PacketPool) -> Int {
+        var n = 0
+        while let p = pop(pool) { pool.free(p); n += 1 }
+        return n
+    }
+}
+
+/// What a qdisc needs from its device and datapath.
+public struct QdiscEnv {
+    let pool: PacketPool
+    let clock: DatapathClock
+    /// The device's MTU + link header (for burst checks, quantum defaults) and queue length.
+    var mtu: Int
+    var txQueueLen: Int
+}
+
+/// The operations table (`struct Qdisc_ops`). Subclasses override what they implement.
+public class Qdisc {
+    public let kind: String
+    public internal(set) var handle: TcHandle
+    public internal(set) var parent: TcHandle
+    public internal(set) var stats = QdiscStats()
+    let pool: PacketPool
+    let clock: DatapathClock
+    var env: QdiscEnv
+
+    init(kind: String, handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        self.kind = kind
+        self.handle = handle
+        self.parent = parent
+        self.env = env
+        pool = env.pool
+        clock = env.clock
+    }
+
+    /// Takes the packet; on drop frees it and counts. (sch->enqueue)
+    func enqueue(_ p: consuming Packet) -> EnqueueVerdict { drop(p) }
+    /// The next packet allowed out now, or nil. (sch->dequeue)
+    func dequeue() -> Packet? { nil }
+    /// Length of the packet `dequeue` would return, without taking it. (sch->peek)
+    func peekLength() -> Int? { nil }
+    /// Drops every packet held (counted as drops by the caller when it matters).
+    func reset() {}
+    /// When this qdisc holds packets it cannot send yet: the clock time it may. 0 when none.
+    var watchdog: UInt64 { 0 }
+    /// tc's option text after the kind ("limit 1000p", "rate 10Mbit burst 32Kb lat 50ms").
+    func dumpOptions() -> String { "" }
+    /// Extra statistics lines for `tc -s` (xstats).
+    func dumpXstats() -> String { "" }
+    /// Applies `qdisc change` arguments; validates everything before changing anything.
+    func change(_ a: inout TcArgs) throws(SluiceError) {
+        if !a.done { throw SluiceError("Error: qdisc \(kind) takes no arguments (\"\(a.words[a.i])\")") }
+    }
+    /// Called once the qdisc is attached (for qdiscs that create default children).
+    func attached() {}
+
+    // Classful support (`struct Qdisc_class_ops`).
+    var isClassful: Bool { false }
+    func classes() -> [QdiscClassInfo] { [] }
+    /// The leaf qdiscs under this one.
+    func childQdiscs() -> [Qdisc] { [] }
+    /// Replaces the qdisc attached to `classid`; returns the old one.
+    func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+        throw SluiceError("Error: qdisc \(kind) has no classes")
+    }
+    func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
+        throw SluiceError("Error: qdisc \(kind) is classless")
+    }
+    func deleteClass(_ classid: TcHandle) throws(SluiceError) {
+        throw SluiceError("Error: qdisc \(kind) is classless")
+    }
+    /// Filters attached to this qdisc (its tcf_block).
+    var filters = FilterBlock()
+
+    // Helpers shared by every qdisc.
+
+    /// qdisc_drop: frees and counts.
+    @inline(__always)
+    func drop(_ p: consuming Packet) -> EnqueueVerdict {
+        stats.drops &+= 1
+        pool.free(p)
+        return .dropped
+    }
+
+    @inline(__always) func len(_ p: borrowing Packet) -> Int { Int(pool.metas[Int(p.index)].pktLen) }
+
+    /// Bookkeeping for a packet entering (qdisc_qstats_backlog_inc + qlen).
+    @inline(__always) func accountIn(_ bytes: Int) { stats.qlen += 1; stats.backlog &+= UInt64(bytes) }
+    /// For a packet leaving towards the device (qdisc_bstats_update).
+    @inline(__always) func accountOut(_ bytes: Int) {
+        stats.qlen -= 1; stats.backlog &-= UInt64(bytes)
+        stats.packets &+= 1; stats.bytes &+= UInt64(bytes)
+    }
+    /// For a classful qdisc: a packet handed on (its children keep the queue counts).
+    @inline(__always) func countSent(_ bytes: Int) { stats.packets &+= 1; stats.bytes &+= UInt64(bytes) }
+    /// Statistics as shown: classful qdiscs take queue length and backlog from their children.
+    func statsSnapshot() -> QdiscStats {
+        guard isClassful else { return stats }
+        var s = stats
+        s.qlen = 0; s.backlog = 0
+        for c in childQdiscs() { let cs = c.statsSnapshot(); s.qlen += cs.qlen; s.backlog &+= cs.backlog }
+        s.qlen += extraQueued.0; s.backlog &+= extraQueued.1
+        return s
+    }
+    /// Packets a classful qdisc holds outside its children (htb's direct queue).
+    var extraQueued: (Int, UInt64) { (0, 0) }
+    /// For a packet dropped from inside the queue (not the one being enqueued).
+    @inline(__always) func accountDropped(_ bytes: Int) {
+        stats.qlen -= 1; stats.backlog &-= UInt64(bytes); stats.drops &+= 1
+    }
+}
+
+/// Class information for `tc class show`.
+public struct QdiscClassInfo {
+    public var classid: TcHandle
+    public var parent: TcHandle
+    public var leaf: Qdisc?
+    public var options: String
+    public var stats: QdiscStats
+    public var xstats: String
+}
+
+/// noop: drops everything (the qdisc of a device that is down).
+final class NoopQdisc: Qdisc {
+    init(env: QdiscEnv) { super.init(kind: "noop", handle: .unspec, parent: .root, env: env) }
+}
+
+/// noqueue: no queue at all; dev_queue_xmit hands packets straight to the driver.
+final class NoqueueQdisc: Qdisc {
+    init(env: QdiscEnv) { super.init(kind: "noqueue", handle: .unspec, parent: .root, env: env) }
+}
+
+/// pfifo / bfifo / pfifo_head_drop (sch_fifo.c): tail drop at `limit` packets or bytes.
+final class FifoQdisc: Qdisc {
+    enum Mode { case packets, bytes, headDrop }
+    let mode: Mode
+    var limit: Int
+    var q = PacketQueue()
+
+    override init(kind: String, handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        mode = kind == "bfifo" ? .bytes : (kind == "pfifo_head_drop" ? .headDrop : .packets)
+        // Defaults as the kernel's fifo_init: txqueuelen packets, or txqueuelen × MTU bytes.
+        let qlen = max(env.txQueueLen, 1)
+        limit = mode == .bytes ? qlen * env.mtu : qlen
+        super.init(kind: kind, handle: handle, parent: parent, env: env)
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        let l = len(p)
+        switch mode {
+        case .packets:
+            guard q.count < limit else { return drop(p) }
+        case .bytes:
+            guard q.bytes + UInt64(l) <= UInt64(limit) else { return drop(p) }
+        case .headDrop:
+            if q.count >= limit, let old = q.pop(pool) {
+                accountDropped(len(old)); pool.free(old)
+                q.push(p, pool); accountIn(l)
+                return .congestion
+            }
+        }
+        q.push(p, pool)
+        accountIn(l)
+        return .success
+    }
+
+    override func dequeue() -> Packet? {
+        guard let p = q.pop(pool) else { return nil }
+        accountOut(len(p))
+        return p
+    }
+
+    override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
+    override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0 }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        var newLimit = limit
+        while let k = a.next() {
+            switch k {
+            case "limit": newLimit = mode == .bytes ? try a.size(for: k) : try a.int(for: k, 0...Int(Int32.max))
+            default: throw SluiceError("Error: unknown \(kind) option \"\(k)\" (expected: limit)")
+            }
+        }
+        limit = newLimit
+    }
+
+    override func dumpOptions() -> String { mode == .bytes ? "limit \(TcFormat.size(limit))" : "limit \(limit)p" }
+}

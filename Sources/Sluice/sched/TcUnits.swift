@@ -1,0 +1,167 @@
+/// iproute2's units, parsed and printed as `tc` does (tc_util.c get_rate/get_size/get_time and
+/// their sprint_* counterparts).
+///   rate: bit kbit mbit gbit tbit (×1000), kibit mibit gibit (×1024), bps kbps mbps gbps (bytes/s);
+///         a bare number is bit/s.
+///   size: b, k kb, m mb, g gb (×1024 bytes), kbit mbit gbit (×1024 bits); a bare number is bytes.
+///   time: s sec secs, ms msec msecs, us usec usecs; a bare number is microseconds.
+public enum TcUnits {
+    static func split(_ s: String) -> (Double, String)? {
+        let num = s.prefix { $0.isNumber || $0 == "." }
+        guard !num.isEmpty, let v = Double(num) else { return nil }
+        return (v, String(s.dropFirst(num.count)).lowercased())
+    }
+
+    /// Bits per second.
+    public static func rate(_ s: String) -> UInt64? {
+        guard let (v, u) = split(s) else { return nil }
+        let m: Double
+        switch u {
+        case "", "bit": m = 1
+        case "kbit": m = 1e3
+        case "mbit": m = 1e6
+        case "gbit": m = 1e9
+        case "tbit": m = 1e12
+        case "kibit": m = 1024
+        case "mibit": m = 1024 * 1024
+        case "gibit": m = 1024 * 1024 * 1024
+        case "bps": m = 8
+        case "kbps": m = 8e3
+        case "mbps": m = 8e6
+        case "gbps": m = 8e9
+        case "kibps": m = 8 * 1024
+        case "mibps": m = 8 * 1024 * 1024
+        default: return nil
+        }
+        let r = v * m
+        return r.isFinite && r < 1.8e19 ? UInt64(r) : nil
+    }
+
+    /// Bytes.
+    public static func size(_ s: String) -> Int? {
+        guard let (v, u) = split(s) else { return nil }
+        let m: Double
+        switch u {
+        case "", "b": m = 1
+        case "k", "kb": m = 1024
+        case "m", "mb": m = 1024 * 1024
+        case "g", "gb": m = 1024 * 1024 * 1024
+        case "kbit": m = 1024.0 / 8
+        case "mbit": m = 1024.0 * 1024 / 8
+        case "gbit": m = 1024.0 * 1024 * 1024 / 8
+        default: return nil
+        }
+        let r = v * m
+        return r.isFinite && r < Double(Int32.max) ? Int(r) : nil
+    }
+
+    /// Nanoseconds.
+    public static func time(_ s: String) -> UInt64? {
+        guard let (v, u) = split(s) else { return nil }
+        let m: Double
+        switch u {
+        case "s", "sec", "secs": m = 1e9
+        case "ms", "msec", "msecs": m = 1e6
+        case "", "us", "usec", "usecs": m = 1e3
+        case "ns", "nsec", "nsecs": m = 1
+        default: return nil
+        }
+        let r = v * m
+        return r.isFinite && r < 1.8e19 ? UInt64(r) : nil
+    }
+}
+
+public enum TcFormat {
+    static func trim(_ v: Double) -> String {
+        if v == v.rounded() { return String(Int64(v)) }
+        var s = String(format3(v))
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+        return s
+    }
+    static func format3(_ v: Double) -> String {
+        let scaled = (v * 1000).rounded() / 1000
+        return String(scaled)
+    }
+
+    /// 10Mbit, 1.5Gbit, 800Kbit, 64bit.
+    public static func rate(_ bps: UInt64) -> String {
+        let v = Double(bps)
+        if v >= 1e12 { return trim(v / 1e12) + "Tbit" }
+        if v >= 1e9 { return trim(v / 1e9) + "Gbit" }
+        if v >= 1e6 { return trim(v / 1e6) + "Mbit" }
+        if v >= 1e3 { return trim(v / 1e3) + "Kbit" }
+        return "\(bps)bit"
+    }
+
+    /// 1600b, 32Kb, 2Mb.
+    public static func size(_ b: Int) -> String {
+        if b >= 1024 * 1024 && b % (1024 * 1024) == 0 { return "\(b / (1024 * 1024))Mb" }
+        if b >= 1024 && b % 1024 == 0 { return "\(b / 1024)Kb" }
+        if b >= 1024 * 1024 { return trim(Double(b) / (1024 * 1024)) + "Mb" }
+        if b >= 1024 * 16 { return trim(Double(b) / 1024) + "Kb" }
+        return "\(b)b"
+    }
+
+    /// 50ms, 1s, 500us, 1.5ms.
+    public static func time(_ ns: UInt64) -> String {
+        let v = Double(ns)
+        if ns >= 1_000_000_000 { return trim(v / 1e9) + "s" }
+        if ns >= 1_000_000 { return trim(v / 1e6) + "ms" }
+        if ns >= 1_000 { return trim(v / 1e3) + "us" }
+        return "\(ns)ns"
+    }
+}
+
+/// A cursor over the words of a tc command with typed readers that give tc-like errors.
+public struct TcArgs {
+    public var words: [String]
+    public var i = 0
+    public init(_ w: [String]) { words = w }
+    public var done: Bool { i >= words.count }
+    public mutating func next() -> String? { defer { i += 1 }; return i < words.count ? words[i] : nil }
+    public var peek: String? { i < words.count ? words[i] : nil }
+    public mutating func value(for key: String) throws(SluiceError) -> String {
+        guard let v = next() else { throw SluiceError("Error: \"\(key)\" needs an argument") }
+        return v
+    }
+    public mutating func int(for key: String, _ range: ClosedRange<Int>) throws(SluiceError) -> Int {
+        let v = try value(for: key)
+        guard let n = Int(v), range.contains(n) else {
+            throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\" (an integer in \(range.lowerBound)...\(range.upperBound))")
+        }
+        return n
+    }
+    public mutating func double(for key: String, _ range: ClosedRange<Double>) throws(SluiceError) -> Double {
+        let v = try value(for: key)
+        guard let n = Double(v), range.contains(n) else { throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\"") }
+        return n
+    }
+    public mutating func rate(for key: String) throws(SluiceError) -> UInt64 {
+        let v = try value(for: key)
+        guard let r = TcUnits.rate(v) else { throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\" (a rate: 10mbit, 1gbit, 500kbps…)") }
+        return r
+    }
+    public mutating func size(for key: String) throws(SluiceError) -> Int {
+        let v = try value(for: key)
+        guard let r = TcUnits.size(v) else { throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\" (a size: 1514, 32kb, 1mb…)") }
+        return r
+    }
+    public mutating func time(for key: String) throws(SluiceError) -> UInt64 {
+        let v = try value(for: key)
+        guard let r = TcUnits.time(v) else { throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\" (a time: 5ms, 100us, 1s…)") }
+        return r
+    }
+    /// A percentage ("1%", "0.5%") or a probability as a fraction of 2^32, as netem and red take them.
+    public mutating func percent(for key: String) throws(SluiceError) -> Double {
+        let v = try value(for: key)
+        let t = v.hasSuffix("%") ? String(v.dropLast()) : v
+        guard let d = Double(t), d >= 0, d <= 100 else { throw SluiceError("Error: Illegal \"\(key)\" \"\(v)\" (a percentage)") }
+        return d / 100
+    }
+}
+
+/// Time a packet of `bytes` takes at `rateBps` bits/s, in ns (psched_l2t_ns).
+@inline(__always)
+func l2t(_ bytes: Int, _ rateBps: UInt64) -> UInt64 {
+    rateBps == 0 ? 0 : UInt64(bytes) &* 8_000_000_000 / rateBps
+}

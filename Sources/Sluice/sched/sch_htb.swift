@@ -1,0 +1,353 @@
+/// Principles (sch_htb.c)
+/// ----------
+/// Hierarchical token bucket. Every class has two buckets measured in time: `tokens` at its
+/// guaranteed `rate` (depth `burst`) and `ctokens` at its `ceil` (depth `cburst`). A class is
+///   CAN_SEND    while its rate bucket is not negative,
+///   MAY_BORROW  when that bucket is empty but its ceil bucket is not,
+///   CANT_SEND   when even its ceil bucket is empty.
+/// A leaf with packets may send at level L when it, or the ancestor at level L, can send and
+/// every class on the way up is MAY_BORROW. Dequeue serves the lowest level first (guaranteed
+/// rate before borrowing), then the lowest `prio`, and round-robins among equals with a deficit
+/// of `quantum` bytes (rate / r2q unless given). Sending charges the leaf and its ancestors: the
+/// rate bucket of classes at or above the lending level, the ceil bucket of all (htb_charge_class),
+/// and counts `lended` at the lender and `borrowed` below it.
+/// Unclassified packets go to the `default` class, or, if there is none, to the direct queue,
+/// which is sent first and unshaped (direct_qlen).
+/// The kernel keeps per-level red-black trees of active classes to make this O(log n); Sluice
+/// scans the active leaves (fine for the tens of classes shapers use; measured in Benchmarks).
+final class HTBClass {
+    let classid: TcHandle
+    weak var parent: HTBClass?
+    var children: [HTBClass] = []
+    var level = 0
+    var rate: UInt64 = 0, ceil: UInt64 = 0
+    var burst = 0, cburst = 0
+    var buffer: UInt64 = 0, cbuffer: UInt64 = 0     // ns
+    var tokens: Int64 = 0, ctokens: Int64 = 0
+    var tc: UInt64 = 0
+    var prio = 0
+    var quantum = 0
+    var quantumGiven = false
+    var deficit = 0
+    var leaf: Qdisc?
+    var stats = QdiscStats()
+    var lends: UInt64 = 0, borrows: UInt64 = 0, giants: UInt64 = 0
+
+    init(classid: TcHandle) { self.classid = classid }
+    var isLeaf: Bool { children.isEmpty }
+
+    enum Mode { case canSend, mayBorrow, cantSend }
+
+    /// htb_class_mode with the time elapsed since the last charge.
+    func mode(now: UInt64) -> Mode {
+        let diff = Int64(min(now &- tc, cbuffer))
+        if min(ctokens + diff, Int64(cbuffer)) < 0 { return .cantSend }
+        let d2 = Int64(min(now &- tc, buffer))
+        if min(tokens + d2, Int64(buffer)) >= 0 { return .canSend }
+        return .mayBorrow
+    }
+
+    /// When this class's mode next improves (its bucket reaches zero), or 0.
+    func nextChange(now: UInt64) -> UInt64 {
+        switch mode(now: now) {
+        case .canSend: return 0
+        case .mayBorrow: return now &+ UInt64(max(1, -(tokens + Int64(min(now &- tc, buffer)))))
+        case .cantSend: return now &+ UInt64(max(1, -(ctokens + Int64(min(now &- tc, cbuffer)))))
+        }
+    }
+}
+
+final class HTBQdisc: Qdisc {
+    var r2q = 10
+    var defaultClass: UInt16 = 0
+    var directQlen = 0
+    var direct = PacketQueue()
+    var directPackets: UInt64 = 0
+    var classesByID: [UInt32: HTBClass] = [:]
+    var roots: [HTBClass] = []
+    /// Leaves in creation order, for the round robin.
+    var leaves: [HTBClass] = []
+    var rrNext = [Int](repeating: 0, count: 64)   // per (level, prio) round-robin cursor
+    var nextWake: UInt64 = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        directQlen = max(env.txQueueLen, 1)
+        super.init(kind: "htb", handle: handle, parent: parent, env: env)
+    }
+
+    override var isClassful: Bool { true }
+    override var extraQueued: (Int, UInt64) { (direct.count, direct.bytes) }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        var r2q = self.r2q, def = defaultClass, dq = directQlen
+        while let k = a.next() {
+            switch k {
+            case "r2q": r2q = try a.int(for: k, 1...Int(Int32.max))
+            case "default": let v = try a.value(for: k)
+                guard let d = UInt16(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: 16) else { throw SluiceError("Error: Illegal \"default\" \"\(v)\"") }
+                def = d
+            case "direct_qlen": dq = try a.int(for: k, 0...Int(Int32.max))
+            default: throw SluiceError("Error: unknown htb option \"\(k)\" (expected: default, r2q, direct_qlen)")
+            }
+        }
+        self.r2q = r2q; defaultClass = def; directQlen = dq
+        for c in classesByID.values where !c.quantumGiven { c.quantum = quantumFor(c.rate) }
+    }
+
+    func quantumFor(_ rate: UInt64) -> Int { min(max(Int(rate / 8) / r2q, 1000), 200_000) }
+
+    // MARK: classes
+
+    override func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
+        guard classid.major == handle.major, classid.minor != 0 else {
+            throw SluiceError("Error: classid \(classid) does not belong to htb \(handle)")
+        }
+        let existing = classesByID[classid.raw]
+        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
+        var parentClass: HTBClass?
+        if parent != handle && parent != .root {
+            guard let pc = classesByID[parent.raw] else { throw SluiceError("Error: parent class \(parent) not found.") }
+            parentClass = pc
+        }
+        var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
+        var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
+        var prio = existing?.prio ?? 0
+        var quantum: Int? = existing?.quantumGiven == true ? existing?.quantum : nil
+        while let k = a.next() {
+            switch k {
+            case "rate": rate = try a.rate(for: k)
+            case "ceil": ceil = try a.rate(for: k)
+            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
+            case "cburst", "cbuffer", "cmaxburst": cburst = try a.size(for: k)
+            case "prio": prio = try a.int(for: k, 0...7)
+            case "quantum": quantum = try a.size(for: k)
+            case "mtu", "mpu", "overhead": _ = try a.size(for: k)
+            default: throw SluiceError("Error: unknown htb class option \"\(k)\" (expected: rate, ceil, burst, cburst, prio, quantum)")
+            }
+        }
+        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
+        let ceilV = ceil ?? rate
+        guard ceilV >= rate else { throw SluiceError("Error: ceil \(TcFormat.rate(ceilV)) is below rate \(TcFormat.rate(rate)).") }
+        // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
+        let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
+        let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
+        let c = existing ?? HTBClass(classid: classid)
+        c.rate = rate; c.ceil = ceilV; c.burst = b; c.cburst = cb
+        c.buffer = l2t(b, rate); c.cbuffer = l2t(cb, ceilV)
+        c.prio = prio
+        c.quantumGiven = quantum != nil
+        c.quantum = quantum ?? quantumFor(rate)
+        if existing == nil {
+            c.tokens = Int64(c.buffer); c.ctokens = Int64(c.cbuffer); c.tc = clock.now
+            c.parent = parentClass
+            if let pc = parentClass {
+                if pc.isLeaf {
+                    // The parent stops being a leaf: its queue goes (counted as drops, as htb does).
+                    if let l = pc.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.reset() }
+                    pc.leaf = nil
+                    leaves.removeAll { $0 === pc }
+                }
+                pc.children.append(c)
+            } else {
+                roots.append(c)
+            }
+            c.leaf = FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
+            leaves.append(c)
+            classesByID[classid.raw] = c
+            recomputeLevels()
+        }
+    }
+
+    func recomputeLevels() {
+        func depth(_ c: HTBClass) -> Int { c.children.isEmpty ? 0 : 1 + (c.children.map(depth).max() ?? 0) }
+        for c in classesByID.values { c.level = c.isLeaf ? 0 : depth(c) }
+        // Inner classes: the kernel gives roots level 7 (TC_HTB_MAXDEPTH - 1); levels order only.
+        for r in roots where !r.isLeaf { r.level = 7 }
+    }
+
+    override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
+        guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
+        guard c.children.isEmpty else { throw SluiceError("Error: HTB class in use.") }
+        guard filters.filters.allSatisfy({ $0.result != .classid(classid) }) else { throw SluiceError("Error: HTB class in use (a filter points to it).") }
+        if let l = c.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.reset() }
+        leaves.removeAll { $0 === c }
+        if let p = c.parent {
+            p.children.removeAll { $0 === c }
+            if p.children.isEmpty {
+                p.leaf = FifoQdisc(kind: "pfifo", handle: .unspec, parent: p.classid, env: env)
+                leaves.append(p)
+            }
+        } else {
+            roots.removeAll { $0 === c }
+        }
+        classesByID[classid.raw] = nil
+        recomputeLevels()
+    }
+
+    override func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+        guard let c = classesByID[classid.raw], c.isLeaf, let old = c.leaf else {
+            throw SluiceError("Error: Failed to find specified qdisc (class \(classid) is not a leaf of htb \(handle)).")
+        }
+        q.parent = classid
+        c.leaf = q
+        return old
+    }
+
+    override func childQdiscs() -> [Qdisc] { leaves.compactMap(\.leaf) }
+
+    // MARK: datapath
+
+    func classify(_ p: borrowing Packet) -> HTBClass? {
+        let prio = pool.metas[Int(p.index)].priority
+        if prio >> 16 == UInt32(handle.major), let c = classesByID[prio], c.isLeaf { return c }
+        if let r = filters.classify(p, pool: pool) {
+            switch r {
+            case .classid(let id):
+                if let c = classesByID[id.raw], c.isLeaf { return c }
+            case .drop: return nil
+            }
+        }
+        if defaultClass != 0, let c = classesByID[TcHandle(handle.major, defaultClass).raw], c.isLeaf { return c }
+        return nil
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        if let c = classify(p), let leaf = c.leaf {
+            let v = leaf.enqueue(p)
+            if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1 }
+            return v
+        }
+        // Unclassified: the direct queue (or a drop when a filter said so is handled above as nil too).
+        guard direct.count < directQlen else { return drop(p) }
+        direct.push(p, pool)
+        directPackets &+= 1
+        return .success
+    }
+
+    override func dequeue() -> Packet? {
+        if let p = direct.pop(pool) { countSent(len(p)); return p }
+        let now = clock.now
+        // Find the lowest level, then the lowest prio, at which some backlogged leaf may send.
+        var best: (level: Int, prio: Int)? = nil
+        var candidates = 0
+        var wake: UInt64 = 0
+        for c in leaves where c.leaf!.statsSnapshot().qlen > 0 {
+            candidates += 1
+            guard let lvl = sendLevel(c, now: now) else {
+                let t = blockedUntil(c, now: now)
+                if t > 0 && (wake == 0 || t < wake) { wake = t }
+                continue
+            }
+            if best == nil || lvl < best!.level || (lvl == best!.level && c.prio < best!.prio) { best = (lvl, c.prio) }
+        }
+        guard let b = best else {
+            nextWake = candidates > 0 ? wake : 0
+            if candidates > 0 { stats.overlimits &+= 1 }
+            return nil
+        }
+        // Deficit round robin among the leaves at (level, prio).
+        let key = min(b.level, 7) * 8 + b.prio
+        let n = leaves.count
+        var start = rrNext[key] % max(n, 1)
+        for _ in 0..<n {
+            let c = leaves[start]
+            if c.prio == b.prio, c.leaf!.statsSnapshot().qlen > 0, sendLevel(c, now: now) == b.level,
+               let p = c.leaf!.dequeue() {
+                let l = len(p)
+                c.deficit -= l
+                if c.deficit < 0 {
+                    c.deficit += c.quantum
+                    rrNext[key] = (start + 1) % n
+                } else {
+                    rrNext[key] = start
+                }
+                charge(c, level: b.level, bytes: l, now: now)
+                countSent(l)
+                nextWake = 0
+                return p
+            }
+            start = (start + 1) % n
+        }
+        return nil
+    }
+
+    /// The level at which leaf `c` may send now, or nil.
+    func sendLevel(_ c: HTBClass, now: UInt64) -> Int? {
+        var cur: HTBClass? = c
+        while let k = cur {
+            switch k.mode(now: now) {
+            case .canSend: return k.level
+            case .cantSend: return nil
+            case .mayBorrow: cur = k.parent
+            }
+        }
+        return nil
+    }
+
+    /// When a blocked leaf may next send: the earliest mode change on its path up.
+    func blockedUntil(_ c: HTBClass, now: UInt64) -> UInt64 {
+        var t: UInt64 = 0
+        var cur: HTBClass? = c
+        while let k = cur {
+            let m = k.mode(now: now)
+            let n = k.nextChange(now: now)
+            if n > 0 && (t == 0 || n < t) { t = n }
+            if m != .mayBorrow { break }
+            cur = k.parent
+        }
+        return t
+    }
+
+    /// htb_charge_class: rate buckets at or above the lending level, ceil buckets everywhere.
+    func charge(_ leaf: HTBClass, level: Int, bytes: Int, now: UInt64) {
+        var cur: HTBClass? = leaf
+        while let c = cur {
+            let diff = Int64(min(now &- c.tc, c.cbuffer))
+            let diffR = Int64(min(now &- c.tc, c.buffer))
+            if c.level >= level {
+                if c.level == level { c.lends &+= 1 }
+                c.tokens = min(c.tokens + diffR, Int64(c.buffer)) - Int64(l2t(bytes, c.rate))
+                c.tokens = max(c.tokens, -Int64(c.buffer) * 4 - Int64(l2t(bytes, c.rate)))
+            } else {
+                c.borrows &+= 1
+                c.tokens = min(c.tokens + diffR, Int64(c.buffer))
+            }
+            c.ctokens = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(l2t(bytes, c.ceil))
+            c.ctokens = max(c.ctokens, -Int64(c.cbuffer) * 4 - Int64(l2t(bytes, c.ceil)))
+            c.tc = now
+            c.stats.packets &+= 1
+            c.stats.bytes &+= UInt64(bytes)
+            cur = c.parent
+        }
+    }
+
+    override var watchdog: UInt64 { nextWake }
+
+    override func reset() {
+        direct.purge(pool)
+        for c in leaves { c.leaf?.reset() }
+        nextWake = 0
+    }
+
+    override func dumpOptions() -> String {
+        "r2q \(r2q) default 0x\(String(defaultClass, radix: 16)) direct_packets_stat \(directPackets) direct_qlen \(directQlen)"
+    }
+
+    override func classes() -> [QdiscClassInfo] {
+        classesByID.values.sorted { $0.classid < $1.classid }.map { c in
+            var st = c.stats
+            if let l = c.leaf { let ls = l.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog; st.drops = ls.drops }
+            let parentText = c.parent.map { "parent \($0.classid)" } ?? "root"
+            var opts = "\(parentText) "
+            if c.isLeaf { opts += "prio \(c.prio) quantum \(c.quantum) " }
+            opts += "rate \(TcFormat.rate(c.rate)) ceil \(TcFormat.rate(c.ceil)) burst \(TcFormat.size(c.burst)) cburst \(TcFormat.size(c.cburst)) level \(c.level)"
+            let now = clock.now
+            let toks = min(c.tokens + Int64(min(now &- c.tc, c.buffer)), Int64(c.buffer))
+            let ctoks = min(c.ctokens + Int64(min(now &- c.tc, c.cbuffer)), Int64(c.cbuffer))
+            let x = " lended: \(c.lends) borrowed: \(c.borrows) giants: \(c.giants)\n tokens: \(toks >> 6) ctokens: \(ctoks >> 6)"
+            return QdiscClassInfo(classid: c.classid, parent: c.parent?.classid ?? handle, leaf: c.leaf, options: opts, stats: st, xstats: x)
+        }
+    }
+
+    func htbClass(_ id: TcHandle) -> HTBClass? { classesByID[id.raw] }
+}

@@ -1,0 +1,137 @@
+/// Principles (sch_tbf.c)
+/// ----------
+/// A token bucket measured in time: `tokens` is how many nanoseconds of transmission at `rate`
+/// the qdisc has saved, capped at `buffer` (the burst, in time). Sending a packet of L bytes
+/// costs L×8/rate. With a peak rate a second bucket (`ptokens`, depth `mtu` at `peakrate`)
+/// bounds how fast a burst leaves. A packet that the buckets cannot pay for waits; the watchdog
+/// names the time they will. Packets queue in a byte-limited FIFO of `limit` bytes (or the
+/// limit that `latency` implies). A packet bigger than the burst could never be sent: a GSO
+/// super-frame is cut into segments (tbf_segment), anything else is dropped.
+final class TBFQdisc: Qdisc {
+    var rate: UInt64 = 0            // bit/s
+    var peakrate: UInt64 = 0
+    var burst = 0                   // bytes
+    var mtu = 0                     // bytes (peak bucket depth)
+    var limit = 0                   // bytes
+    var latency: UInt64?            // as given, for display
+    var buffer: UInt64 = 0          // ns
+    var mtuTime: UInt64 = 0         // ns
+    var tokens: Int64 = 0
+    var ptokens: Int64 = 0
+    var tc: UInt64 = 0
+    var maxSize = 0
+    var q = PacketQueue()
+    var nextWake: UInt64 = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        super.init(kind: "tbf", handle: handle, parent: parent, env: env)
+    }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        var rate = self.rate, peak = peakrate, burst = self.burst, mtu = self.mtu, limit: Int? = nil, lat: UInt64? = nil
+        while let k = a.next() {
+            switch k {
+            case "rate": rate = try a.rate(for: k)
+            case "peakrate": peak = try a.rate(for: k)
+            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
+            case "mtu", "minburst": mtu = try a.size(for: k)
+            case "limit": limit = try a.size(for: k)
+            case "latency", "lat": lat = try a.time(for: k)
+            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu)")
+            }
+        }
+        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
+        guard burst > 0 else { throw SluiceError("Error: \"burst\" is required.") }
+        if limit == nil && lat == nil && self.limit == 0 { throw SluiceError("Error: Either \"limit\" or \"latency\" are required.") }
+        if limit != nil && lat != nil { throw SluiceError("Error: \"limit\" and \"latency\" are mutually exclusive.") }
+        let wire = env.mtu
+        guard burst >= wire else {
+            throw SluiceError("Error: tbf burst \(TcFormat.size(burst)) is smaller than the device MTU with its link header (\(wire)b): no full-size packet could ever be sent.")
+        }
+        if peak > 0 {
+            guard peak > rate else { throw SluiceError("Error: \"peakrate\" must be greater than \"rate\".") }
+            if mtu == 0 { mtu = wire }
+            guard mtu >= wire else { throw SluiceError("Error: tbf mtu \(TcFormat.size(mtu)) is smaller than the device MTU (\(wire)b).") }
+        }
+        var newLimit = limit ?? self.limit
+        if let lat {
+            // tc: limit = rate × latency + burst (and the peak bucket's bound if smaller).
+            var l = Double(rate) / 8 * Double(lat) / 1e9 + Double(burst)
+            if peak > 0 { l = min(l, Double(peak) / 8 * Double(lat) / 1e9 + Double(mtu)) }
+            newLimit = Int(l)
+        }
+        // Apply.
+        self.rate = rate; peakrate = peak; self.burst = burst; self.mtu = mtu
+        self.limit = newLimit
+        latency = lat ?? (limit != nil ? nil : latency)
+        buffer = l2t(burst, rate)
+        mtuTime = peak > 0 ? l2t(mtu, peak) : 0
+        maxSize = peak > 0 ? min(burst, mtu) : burst
+        tokens = Int64(buffer)
+        ptokens = Int64(mtuTime)
+        tc = clock.now
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        let l = len(p)
+        if l > maxSize {
+            guard !pool.metas[Int(p.index)].gsoType.isEmpty else { return drop(p) }
+            var n = 0, dropped = 0
+            let r = GSO.segment(p, pool: pool) { s in
+                pool.metas[Int(s.index)].pktLen = pool.metas[Int(s.index)].length
+                if enqueueOne(s) == .success { n += 1 } else { dropped += 1 }
+            }
+            if r < 0 { stats.drops &+= 1; return .dropped }
+            return n > 0 ? (dropped > 0 ? .congestion : .success) : .dropped
+        }
+        return enqueueOne(p)
+    }
+
+    func enqueueOne(_ p: consuming Packet) -> EnqueueVerdict {
+        let l = len(p)
+        guard q.bytes + UInt64(l) <= UInt64(limit) else { return drop(p) }
+        q.push(p, pool)
+        accountIn(l)
+        return .success
+    }
+
+    override func dequeue() -> Packet? {
+        guard let i = q.peekIndex else { return nil }
+        let l = Int(pool.metas[Int(i)].pktLen)
+        let now = clock.now
+        var toks = Int64(min(now &- tc, buffer))
+        var ptoks: Int64 = 0
+        if peakrate > 0 {
+            ptoks = min(toks + ptokens, Int64(mtuTime))
+            ptoks -= Int64(l2t(l, peakrate))
+        }
+        toks = min(toks + tokens, Int64(buffer))
+        toks -= Int64(l2t(l, rate))
+        if toks >= 0 && ptoks >= 0 {
+            let p = q.pop(pool)!
+            tc = now
+            tokens = toks
+            ptokens = ptoks
+            nextWake = 0
+            accountOut(l)
+            return p
+        }
+        nextWake = now &+ UInt64(max(-toks, -ptoks))
+        stats.overlimits &+= 1
+        return nil
+    }
+
+    override var watchdog: UInt64 { q.isEmpty ? 0 : nextWake }
+    override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
+    override func reset() {
+        q.purge(pool); stats.qlen = 0; stats.backlog = 0
+        tokens = Int64(buffer); ptokens = Int64(mtuTime); tc = clock.now; nextWake = 0
+    }
+
+    override func dumpOptions() -> String {
+        var s = "rate \(TcFormat.rate(rate)) burst \(TcFormat.size(burst))"
+        if peakrate > 0 { s += " peakrate \(TcFormat.rate(peakrate)) minburst \(TcFormat.size(mtu))" }
+        if let latency { s += " lat \(TcFormat.time(latency))" } else { s += " limit \(TcFormat.size(limit))" }
+        return s
+    }
+}
