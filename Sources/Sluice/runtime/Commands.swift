@@ -52,8 +52,11 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "qdisc", "class", "filter", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
+        case "qdisc": return try qdisc(rest, opts)
+        case "class": return try tcClass(rest, opts)
+        case "filter": return try tcFilter(rest, opts)
         case "fdb": return try fdb(rest)
         case "stats": return report()
         default: return Self.help
@@ -69,6 +72,12 @@ public final class CommandRunner {
       fdb add MAC dev PORT [static|permanent] [vlan VID]
       fdb del MAC dev PORT [vlan VID]
       fdb show [br BRIDGE] [dev PORT]
+      qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
+      qdisc show [dev D]
+      class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]
+      class show dev D
+      filter add|del dev D parent X: [protocol P] [prio N] (matchall|u32 match …|fw) (flowid X:Y|action drop)
+      filter show dev D
       stats                           every device's counters, drop reasons and NAPI state
     """
 
@@ -283,7 +292,7 @@ public final class CommandRunner {
     }
 
     public func describe(_ d: NetDevice, stats: Bool, details: Bool) -> String {
-        var s = "\(d.ifindex): \(d.name): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc noqueue"
+        var s = "\(d.ifindex): \(d.name): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
         s += " state \(d.operState) mode DEFAULT group default qlen \(d.txQueueLen)\n"
         s += "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
