@@ -4,7 +4,12 @@ import XCTest
 final class GSOTests: XCTestCase {
     /// A TCP/IPv4 super-frame as a TSO sender hands it over: CHECKSUM_PARTIAL with the
     /// pseudo-header sum in the checksum field.
-    func superFrame(payload: [UInt8], flags: UInt8) -> [UInt8] {
+    func superFrame(payload: [UInt8], flags: UInt8) -> [UInt8] { tcpSuperFrame(payload: payload, flags: flags) }
+}
+
+/// A TCP/IPv4 super-frame as a TSO sender hands it over.
+func tcpSuperFrame(payload: [UInt8], flags: UInt8) -> [UInt8] {
+    do {
         var f = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
                                       payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2),
                                                                 sport: 40000, dport: 5201, seq: 1000, flags: flags, payload: payload))
@@ -14,6 +19,9 @@ final class GSOTests: XCTestCase {
         f[50] = UInt8(ps >> 8); f[51] = UInt8(ps & 0xff)
         return f
     }
+}
+
+extension GSOTests {
 
     func testTCPSuperFrameIsSegmentedForADeviceWithoutTSO() throws {
         let lab = try Lab(ports: ["p1", "p2"])

@@ -52,7 +52,7 @@ extension CommandRunner {
 
     /// Reads the words that locate an object (dev, root, parent, handle, classid, protocol, prio)
     /// up to the kind.
-    func tcTarget(_ a: inout TcArgs, kindRequired: Bool) throws(SluiceError) -> TcTarget {
+    func tcTarget(_ a: inout TcArgs, kindRequired: Bool, filter: Bool = false) throws(SluiceError) -> TcTarget {
         var dev: NetDevice?
         var t = TcTarget(dev: dp.allDevices.first!)
         while let k = a.next() {
@@ -65,7 +65,7 @@ extension CommandRunner {
                     t.handle = TcHandle(raw: n)
                 } else { throw SluiceError("Error: invalid handle \"\(v)\"") }
             case "classid": t.classid = try TcHandle.parse(try a.value(for: k))
-            case "protocol", "proto":
+            case "protocol" where filter, "proto" where filter:
                 let v = try a.value(for: k)
                 switch v {
                 case "all": t.proto = 3
@@ -77,7 +77,7 @@ extension CommandRunner {
                     guard let n = UInt16(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: 16) else { throw SluiceError("Error: unknown protocol \"\(v)\"") }
                     t.proto = n
                 }
-            case "prio", "pref", "priority": t.prio = UInt16(try a.int(for: k, 1...0xFFFF))
+            case "prio" where filter, "pref" where filter, "priority" where filter: t.prio = UInt16(try a.int(for: k, 1...0xFFFF))
             case "estimator", "stab": throw SluiceError("Error: \"\(k)\" is not supported by Sluice yet.")
             default:
                 t.kind = k
@@ -263,10 +263,10 @@ extension CommandRunner {
         var a = TcArgs(Array(w.dropFirst()))
         switch try match(verb, ["add", "replace", "delete", "show", "list"], what: "filter command") {
         case "show", "list":
-            let t = try tcTarget(&a, kindRequired: false)
+            let t = try tcTarget(&a, kindRequired: false, filter: true)
             return filterShow(t)
         case "delete":
-            let t = try tcTarget(&a, kindRequired: false)
+            let t = try tcTarget(&a, kindRequired: false, filter: true)
             let parent = t.parent ?? dev0(t).qdisc.handle
             guard let owner = findQdisc(t.dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
             let before = owner.filters.filters.count
@@ -274,7 +274,7 @@ extension CommandRunner {
             if owner.filters.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
             return ""
         default:
-            let t = try tcTarget(&a, kindRequired: true)
+            let t = try tcTarget(&a, kindRequired: true, filter: true)
             let parent = t.parent ?? t.dev.qdisc.handle
             guard let owner = findQdisc(t.dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
             var f = TcFilter(prio: t.prio ?? UInt16(49152 - owner.filters.filters.count), proto: t.proto, handle: t.handle?.raw ?? 0,

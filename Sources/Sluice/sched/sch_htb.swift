@@ -28,7 +28,8 @@ final class HTBClass {
     var prio = 0
     var quantum = 0
     var quantumGiven = false
-    var deficit = 0
+    /// DRR deficit per level (the kernel's leaf.deficit[level]).
+    var deficit = [Int](repeating: 0, count: 8)
     var leaf: Qdisc?
     var stats = QdiscStats()
     var lends: UInt64 = 0, borrows: UInt64 = 0, giants: UInt64 = 0
@@ -38,21 +39,25 @@ final class HTBClass {
 
     enum Mode { case canSend, mayBorrow, cantSend }
 
-    /// htb_class_mode with the time elapsed since the last charge.
+    /// Elapsed time since the last charge, capped at mbuffer (60 s) as htb does.
+    static let mbuffer: UInt64 = 60 * Time.s
+    @inline(__always) func elapsed(_ now: UInt64) -> Int64 { Int64(min(now &- tc, Self.mbuffer)) }
+
+    /// htb_class_mode (no hysteresis): the buckets as they would be now.
     func mode(now: UInt64) -> Mode {
-        let diff = Int64(min(now &- tc, cbuffer))
-        if min(ctokens + diff, Int64(cbuffer)) < 0 { return .cantSend }
-        let d2 = Int64(min(now &- tc, buffer))
-        if min(tokens + d2, Int64(buffer)) >= 0 { return .canSend }
+        let diff = elapsed(now)
+        if ctokens + diff < 0 { return .cantSend }
+        if tokens + diff >= 0 { return .canSend }
         return .mayBorrow
     }
 
     /// When this class's mode next improves (its bucket reaches zero), or 0.
     func nextChange(now: UInt64) -> UInt64 {
+        let diff = elapsed(now)
         switch mode(now: now) {
         case .canSend: return 0
-        case .mayBorrow: return now &+ UInt64(max(1, -(tokens + Int64(min(now &- tc, buffer)))))
-        case .cantSend: return now &+ UInt64(max(1, -(ctokens + Int64(min(now &- tc, cbuffer)))))
+        case .mayBorrow: return now &+ UInt64(max(1, -(tokens + diff)))
+        case .cantSend: return now &+ UInt64(max(1, -(ctokens + diff)))
         }
     }
 }
@@ -254,9 +259,10 @@ final class HTBQdisc: Qdisc {
             if c.prio == b.prio, c.leaf!.statsSnapshot().qlen > 0, sendLevel(c, now: now) == b.level,
                let p = c.leaf!.dequeue() {
                 let l = len(p)
-                c.deficit -= l
-                if c.deficit < 0 {
-                    c.deficit += c.quantum
+                let lv = min(b.level, 7)
+                c.deficit[lv] -= l
+                if c.deficit[lv] < 0 {
+                    c.deficit[lv] += c.quantum
                     rrNext[key] = (start + 1) % n
                 } else {
                     rrNext[key] = start
@@ -302,18 +308,20 @@ final class HTBQdisc: Qdisc {
     func charge(_ leaf: HTBClass, level: Int, bytes: Int, now: UInt64) {
         var cur: HTBClass? = leaf
         while let c = cur {
-            let diff = Int64(min(now &- c.tc, c.cbuffer))
-            let diffR = Int64(min(now &- c.tc, c.buffer))
+            let diff = c.elapsed(now)
+            let mb = Int64(HTBClass.mbuffer)
             if c.level >= level {
                 if c.level == level { c.lends &+= 1 }
-                c.tokens = min(c.tokens + diffR, Int64(c.buffer)) - Int64(l2t(bytes, c.rate))
-                c.tokens = max(c.tokens, -Int64(c.buffer) * 4 - Int64(l2t(bytes, c.rate)))
+                var t = min(c.tokens + diff, Int64(c.buffer)) - Int64(l2t(bytes, c.rate))
+                if t <= -mb { t = 1 - mb }
+                c.tokens = t
             } else {
                 c.borrows &+= 1
-                c.tokens = min(c.tokens + diffR, Int64(c.buffer))
+                c.tokens = min(c.tokens + diff, Int64(c.buffer))
             }
-            c.ctokens = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(l2t(bytes, c.ceil))
-            c.ctokens = max(c.ctokens, -Int64(c.cbuffer) * 4 - Int64(l2t(bytes, c.ceil)))
+            var ct = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(l2t(bytes, c.ceil))
+            if ct <= -mb { ct = 1 - mb }
+            c.ctokens = ct
             c.tc = now
             c.stats.packets &+= 1
             c.stats.bytes &+= UInt64(bytes)
@@ -342,8 +350,8 @@ final class HTBQdisc: Qdisc {
             if c.isLeaf { opts += "prio \(c.prio) quantum \(c.quantum) " }
             opts += "rate \(TcFormat.rate(c.rate)) ceil \(TcFormat.rate(c.ceil)) burst \(TcFormat.size(c.burst)) cburst \(TcFormat.size(c.cburst)) level \(c.level)"
             let now = clock.now
-            let toks = min(c.tokens + Int64(min(now &- c.tc, c.buffer)), Int64(c.buffer))
-            let ctoks = min(c.ctokens + Int64(min(now &- c.tc, c.cbuffer)), Int64(c.cbuffer))
+            let toks = min(c.tokens + c.elapsed(now), Int64(c.buffer))
+            let ctoks = min(c.ctokens + c.elapsed(now), Int64(c.cbuffer))
             let x = " lended: \(c.lends) borrowed: \(c.borrows) giants: \(c.giants)\n tokens: \(toks >> 6) ctokens: \(ctoks >> 6)"
             return QdiscClassInfo(classid: c.classid, parent: c.parent?.classid ?? handle, leaf: c.leaf, options: opts, stats: st, xstats: x)
         }
