@@ -87,10 +87,10 @@ final class TestNet {
     }
 
     /// iperf3 between two namespaces; the server is our child and is waited for.
-    func iperf(from client: String, to server: String, addr: String, seconds: Int = 2, extra: [String] = []) throws -> [String: Any] {
+    func iperf(from client: String, to server: String, addr: String, seconds: Int = 2, port: Int = 5201, extra: [String] = []) throws -> [String: Any] {
         let srv = Process()
         srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr]
+        srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr, "-p", String(port)]
         srv.standardOutput = FileHandle.nullDevice
         srv.standardError = FileHandle.nullDevice
         try srv.run()
@@ -98,7 +98,7 @@ final class TestNet {
         var last = ""
         for _ in 0..<25 {
             usleep(200_000)
-            last = try sh(["ip", "netns", "exec", client, "iperf3", "-c", addr, "-t", String(seconds), "-J"] + extra,
+            last = try sh(["ip", "netns", "exec", client, "iperf3", "-c", addr, "-p", String(port), "-t", String(seconds), "-J"] + extra,
                            timeout: seconds + 20, allowFailure: true)
             if !last.contains("Connection refused") && !last.contains("unable to connect") { break }
         }
@@ -107,6 +107,47 @@ final class TestNet {
         }
         if let e = obj["error"] as? String { throw HarnessError("iperf3: \(e)") }
         return obj
+    }
+}
+
+extension TestNet {
+    /// Several iperf3 flows at once (one server per port, all our children), results in port order.
+    func iperfConcurrent(from client: String, to server: String, addr: String, ports: [Int], seconds: Int) throws -> [[String: Any]] {
+        var servers: [Process] = []
+        defer { for s in servers { if s.isRunning { s.terminate() }; s.waitUntilExit() } }
+        for port in ports {
+            let srv = Process()
+            srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr, "-p", String(port)]
+            srv.standardOutput = FileHandle.nullDevice
+            srv.standardError = FileHandle.nullDevice
+            try srv.run()
+            servers.append(srv)
+        }
+        usleep(500_000)
+        var clients: [(Process, String)] = []
+        for port in ports {
+            let out = dir + "/iperf-\(port)-\(UInt32.random(in: 0...UInt32.max)).json"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            c.arguments = ["--kill-after=5", String(seconds + 20), "ip", "netns", "exec", client, "iperf3", "-c", addr, "-p", String(port), "-t", String(seconds), "-J"]
+            c.standardOutput = FileHandle(forWritingAtPath: out)
+            c.standardError = FileHandle.nullDevice
+            try c.run()
+            clients.append((c, out))
+        }
+        var results: [[String: Any]] = []
+        for (c, out) in clients {
+            c.waitUntilExit()
+            let data = FileManager.default.contents(atPath: out) ?? Data()
+            guard let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw HarnessError("iperf3 gave no JSON: \(String(decoding: data, as: UTF8.self))")
+            }
+            if let e = obj["error"] as? String { throw HarnessError("iperf3: \(e)") }
+            results.append(obj)
+        }
+        return results
     }
 }
 
