@@ -53,4 +53,11 @@ if withBenchmarks {
             path: "Benchmarks/ForwardingBenchmark",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ))
+    package.targets.append(
+        .executableTarget(
+            name: "QdiscBenchmark",
+            dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/QdiscBenchmark",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
 }

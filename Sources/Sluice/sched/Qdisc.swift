@@ -211,6 +211,8 @@ public class Qdisc {
         s.qlen += extraQueued.0; s.backlog &+= extraQueued.1
         return s
     }
+    /// Whether the qdisc holds any packet (cheap for classless qdiscs).
+    var backlogged: Bool { isClassful ? statsSnapshot().qlen > 0 : stats.qlen > 0 }
     /// Packets a classful qdisc holds outside its children (htb's direct queue).
     var extraQueued: (Int, UInt64) { (0, 0) }
     /// For a packet dropped from inside the queue (not the one being enqueued).

@@ -43,6 +43,16 @@ final class HTBClass {
     static let mbuffer: UInt64 = 60 * Time.s
     @inline(__always) func elapsed(_ now: UInt64) -> Int64 { Int64(min(now &- tc, Self.mbuffer)) }
 
+    /// Memo of `mode` for one instant (a dequeue evaluates each class once).
+    var memoTime: UInt64 = .max
+    var memoMode: Mode = .canSend
+    @inline(__always) func modeAt(_ now: UInt64) -> Mode {
+        if memoTime == now { return memoMode }
+        memoMode = mode(now: now)
+        memoTime = now
+        return memoMode
+    }
+
     /// htb_class_mode (no hysteresis): the buckets as they would be now.
     func mode(now: UInt64) -> Mode {
         let diff = elapsed(now)
@@ -236,7 +246,7 @@ final class HTBQdisc: Qdisc {
         var best: (level: Int, prio: Int)? = nil
         var candidates = 0
         var wake: UInt64 = 0
-        for c in leaves where c.leaf!.statsSnapshot().qlen > 0 {
+        for c in leaves where c.leaf!.backlogged {
             candidates += 1
             guard let lvl = sendLevel(c, now: now) else {
                 let t = blockedUntil(c, now: now)
@@ -256,7 +266,7 @@ final class HTBQdisc: Qdisc {
         var start = rrNext[key] % max(n, 1)
         for _ in 0..<n {
             let c = leaves[start]
-            if c.prio == b.prio, c.leaf!.statsSnapshot().qlen > 0, sendLevel(c, now: now) == b.level,
+            if c.prio == b.prio, c.leaf!.backlogged, sendLevel(c, now: now) == b.level,
                let p = c.leaf!.dequeue() {
                 let l = len(p)
                 let lv = min(b.level, 7)
@@ -281,7 +291,7 @@ final class HTBQdisc: Qdisc {
     func sendLevel(_ c: HTBClass, now: UInt64) -> Int? {
         var cur: HTBClass? = c
         while let k = cur {
-            switch k.mode(now: now) {
+            switch k.modeAt(now) {
             case .canSend: return k.level
             case .cantSend: return nil
             case .mayBorrow: cur = k.parent
@@ -323,6 +333,7 @@ final class HTBQdisc: Qdisc {
             if ct <= -mb { ct = 1 - mb }
             c.ctokens = ct
             c.tc = now
+            c.memoTime = .max
             c.stats.packets &+= 1
             c.stats.bytes &+= UInt64(bytes)
             cur = c.parent
