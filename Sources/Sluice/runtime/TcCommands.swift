@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem"]
 
     func makeQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice, _ a: inout TcArgs) throws(SluiceError) -> Qdisc {
         let env = dp.qdiscEnv(dev)
@@ -20,7 +20,8 @@ extension CommandRunner {
         case "htb": q = HTBQdisc(handle: handle, parent: parent, env: env)
         case "codel": q = CoDelQdisc(handle: handle, parent: parent, env: env)
         case "fq_codel": q = FQCoDelQdisc(handle: handle, parent: parent, env: env)
-        case "ingress", "clsact", "sfq", "red", "netem", "drr":
+        case "netem": q = NetemQdisc(handle: handle, parent: parent, env: env)
+        case "ingress", "clsact", "sfq", "red", "drr":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
         }

@@ -1,0 +1,295 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (sch_netem.c)
+/// ----------
+/// netem emulates a path: each packet gets a time to send = now + delay (latency ± jitter
+/// drawn from a distribution, with correlation to the previous draw), and waits in a queue
+/// ordered by that time (tfifo). On enqueue it may be lost (random with correlation, or a
+/// Gilbert-Elliott two-state channel), duplicated, corrupted (one random bit flipped), or — when
+/// reordering — sent at once, jumping the queue (every `gap`-th packet is a candidate). With a
+/// `rate`, packets also queue behind each other at that rate, counting `packetoverhead`.
+/// Randomness comes from a seeded generator: the same seed and input give the same output.
+final class NetemQdisc: Qdisc {
+    enum Dist: String { case uniform, normal, pareto, paretonormal }
+    var latency: UInt64 = 0
+    var jitter: UInt64 = 0
+    var delayCorr = 0.0
+    var dist = Dist.uniform
+    var lossP = 0.0, lossCorr = 0.0
+    var ge: (p: Double, r: Double, h: Double, k: Double)?   // Gilbert-Elliott: p, r, 1-h, 1-k
+    var geBad = false
+    var dupP = 0.0, dupCorr = 0.0
+    var corruptP = 0.0, corruptCorr = 0.0
+    var reorderP = 0.0, reorderCorr = 0.0
+    var gap = 0
+    var rate: UInt64 = 0
+    var packetOverhead = 0
+    var limit = 1000
+    var seed: UInt64 = 0x5EED
+    var rng = SplitMix(seed: 0x5EED)
+    var last = (delay: 0.0, loss: 0.0, dup: 0.0, corrupt: 0.0, reorder: 0.0)
+    var counter = 0
+    /// tfifo: a binary min-heap of (time to send, arrival number) → packet, O(log n) like the
+    /// kernel's rbtree. Storage grows to `limit` at configuration, never per packet.
+    var heapIdx: [UInt32] = []
+    var heapKey: [(UInt64, UInt64)] = []
+    var heapCount = 0
+    var arrivals: UInt64 = 0
+    var tailSend: UInt64 = 0       // time to send of the latest delayed packet (for rate)
+    var nextWake: UInt64 = 0
+    var duplicated: UInt64 = 0, corrupted: UInt64 = 0, reordered: UInt64 = 0, lost: UInt64 = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        super.init(kind: "netem", handle: handle, parent: parent, env: env)
+    }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        let s = self
+        var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
+        var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
+        var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
+        func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
+            guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
+            return try a.percent(for: "correlation")
+        }
+        while let k = a.next() {
+            switch k {
+            case "delay", "latency":
+                lat = try a.time(for: k)
+                if let v = a.peek, TcUnits.time(v) != nil, v.first?.isNumber == true { jit = try a.time(for: "jitter")
+                    if let c = try optPercent(&a) { dcor = c } }
+            case "distribution":
+                let v = try a.value(for: k)
+                guard let d = Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
+                dist = d
+            case "loss", "drop":
+                if a.peek == "random" { a.i += 1 }
+                if a.peek == "gemodel" {
+                    a.i += 1
+                    let p = try a.percent(for: "gemodel p")
+                    var r = 1 - p, h = 0.0, kk = 1.0
+                    if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = y; if let z = try optPercent(&a) { kk = z } } }
+                    ge = (p, r, h, kk); lossP = 0
+                } else if a.peek == "state" {
+                    throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".")
+                } else {
+                    lossP = try a.percent(for: k); ge = nil
+                    if let c = try optPercent(&a) { lossC = c }
+                }
+            case "duplicate": dup = try a.percent(for: k); if let c = try optPercent(&a) { dupC = c }
+            case "corrupt": cor = try a.percent(for: k); if let c = try optPercent(&a) { corC = c }
+            case "reorder": reo = try a.percent(for: k); if let c = try optPercent(&a) { reoC = c }
+            case "gap": gap = try a.int(for: k, 1...Int(Int32.max))
+            case "rate":
+                rate = try a.rate(for: k)
+                if a.peek.map({ Int($0) != nil || $0.hasPrefix("-") }) == true { ovh = try a.int(for: "packetoverhead", -1000...1000) }
+            case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
+            case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
+            case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
+            case "slot", "ecn", "cellsize", "cellheader":
+                throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown netem option \"\(k)\"")
+            }
+        }
+        if reo > 0 && lat == 0 { throw SluiceError("Error: netem reorder needs a delay (packets are reordered by not delaying some).") }
+        if reo > 0 && gap == 0 { gap = 1 }
+        latency = lat; jitter = jit; delayCorr = dcor; self.dist = dist; self.lossP = lossP; lossCorr = lossC; self.ge = ge
+        dupP = dup; dupCorr = dupC; corruptP = cor; corruptCorr = corC; reorderP = reo; reorderCorr = reoC
+        self.gap = gap; self.rate = rate; packetOverhead = ovh; self.limit = limit
+        if seed != self.seed || rng.state == 0x5EED { self.seed = seed; rng = SplitMix(seed: seed) }
+        let cap = min(limit, 1 << 22) + 1
+        if heapIdx.count < cap {
+            heapIdx.reserveCapacity(cap); heapKey.reserveCapacity(cap)
+            while heapIdx.count < cap { heapIdx.append(0); heapKey.append((0, 0)) }
+        }
+    }
+
+    /// get_crandom: a uniform draw in [0,1) correlated with the previous one.
+    @inline(__always) func crandom(_ last: inout Double, _ rho: Double) -> Double {
+        let u = rng.nextDouble()
+        if rho == 0 { return u }
+        last = (1 - rho) * u + rho * last
+        return last
+    }
+
+    /// tabledist: latency with jitter drawn from the distribution.
+    func delay() -> UInt64 {
+        guard jitter > 0 else { return latency }
+        let mu = Double(latency), sigma = Double(jitter)
+        let u = crandom(&last.delay, delayCorr)
+        var d: Double
+        switch dist {
+        case .uniform: d = mu - sigma + 2 * sigma * u
+        case .normal: d = mu + sigma * Self.normalQuantile(u)
+        case .pareto: d = mu + sigma * Self.paretoStd(u)
+        case .paretonormal: d = mu + sigma * (0.25 * Self.normalQuantile(u) + 0.75 * Self.paretoStd(rng.nextDouble())) / (0.25 * 0.25 + 0.75 * 0.75).squareRoot()
+        }
+        return d <= 0 ? 0 : UInt64(d)
+    }
+
+    /// Standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9).
+    static func normalQuantile(_ p0: Double) -> Double {
+        let p = min(max(p0, 1e-12), 1 - 1e-12)
+        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
+        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+        if p < 0.02425 {
+            let q = (-2 * log(p)).squareRoot()
+            return (((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q+c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q+1)
+        }
+        if p > 1 - 0.02425 {
+            let q = (-2 * log(1 - p)).squareRoot()
+            return -(((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q+c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q+1)
+        }
+        let q = p - 0.5, r = q * q
+        return (((((a[0]*r+a[1])*r+a[2])*r+a[3])*r+a[4])*r+a[5])*q / (((((b[0]*r+b[1])*r+b[2])*r+b[3])*r+b[4])*r+1)
+    }
+
+    /// Pareto with shape 3 (as iproute2's pareto.dist), shifted and scaled to mean 0, sd 1.
+    static func paretoStd(_ u: Double) -> Double {
+        let alpha = 3.0
+        let x = pow(1 - min(u, 1 - 1e-12), -1 / alpha)        // Pareto(xm=1, α=3): mean 1.5, var 0.75
+        return (x - 1.5) / 0.75.squareRoot()
+    }
+
+    func lose() -> Bool {
+        if let g = ge {
+            // Gilbert-Elliott: state change first, then loss with the state's probability.
+            if geBad { if rng.nextDouble() < g.r { geBad = false } } else if rng.nextDouble() < g.p { geBad = true }
+            return rng.nextDouble() < (geBad ? g.k : g.h)
+        }
+        return lossP > 0 && crandom(&last.loss, lossCorr) < lossP
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        if lose() { lost &+= 1; return drop(p) }
+        var copies = 1
+        if dupP > 0 && crandom(&last.dup, dupCorr) < dupP { copies = 2 }
+        if corruptP > 0 && crandom(&last.corrupt, corruptCorr) < corruptP {
+            var w = p
+            if pool.makeWritable(&w) {
+                let len = pool.length(w)
+                if len > 14 {
+                    let bit = Int(rng.next() % UInt64((len - 14) * 8))
+                    let byte = pool.data(w) + 14 + bit / 8
+                    byte.storeBytes(of: byte.load(as: UInt8.self) ^ (1 << UInt8(bit % 8)), as: UInt8.self)
+                    corrupted &+= 1
+                }
+            }
+            p = w
+        }
+        if copies == 2, let c = pool.clone(p) {
+            duplicated &+= 1
+            _ = enqueueOne(c)
+        }
+        return enqueueOne(p)
+    }
+
+    func enqueueOne(_ p: consuming Packet) -> EnqueueVerdict {
+        guard stats.qlen < limit, heapCount < heapIdx.count else { return drop(p) }
+        let l = len(p)
+        var now = clock.now
+        let send: UInt64
+        if gap == 0 || counter < gap - 1 || reorderP == 0 || crandom(&last.reorder, reorderCorr) >= reorderP {
+            var d = Int64(delay())
+            if rate > 0 && heapCount > 0 && tailSend > now {
+                d -= Int64(tailSend - now); d = max(d, 0); now = tailSend
+            }
+            if rate > 0 { d += Int64(l2t(max(l + packetOverhead, 1), rate)) }
+            send = now &+ UInt64(max(d, 0))
+            tailSend = send
+            counter += 1
+        } else {
+            // Reorder: this one goes out now, ahead of the delayed ones.
+            send = 0
+            counter = 0
+            reordered &+= 1
+        }
+        arrivals &+= 1
+        heapPush(p.index, (send, arrivals))
+        _ = consume p
+        accountIn(l)
+        return .success
+    }
+
+    @inline(__always) func less(_ a: (UInt64, UInt64), _ b: (UInt64, UInt64)) -> Bool { a.0 < b.0 || (a.0 == b.0 && a.1 < b.1) }
+
+    func heapPush(_ idx: UInt32, _ key: (UInt64, UInt64)) {
+        var i = heapCount
+        heapCount += 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if !less(key, heapKey[parent]) { break }
+            heapIdx[i] = heapIdx[parent]; heapKey[i] = heapKey[parent]
+            i = parent
+        }
+        heapIdx[i] = idx; heapKey[i] = key
+    }
+
+    func heapPop() -> UInt32 {
+        let top = heapIdx[0]
+        heapCount -= 1
+        let idx = heapIdx[heapCount], key = heapKey[heapCount]
+        var i = 0
+        while true {
+            let l = 2 * i + 1
+            if l >= heapCount { break }
+            var c = l
+            if l + 1 < heapCount && less(heapKey[l + 1], heapKey[l]) { c = l + 1 }
+            if !less(heapKey[c], key) { break }
+            heapIdx[i] = heapIdx[c]; heapKey[i] = heapKey[c]
+            i = c
+        }
+        if heapCount > 0 { heapIdx[i] = idx; heapKey[i] = key }
+        return top
+    }
+
+    override func dequeue() -> Packet? {
+        guard heapCount > 0 else { nextWake = 0; return nil }
+        let t = heapKey[0].0
+        let now = clock.now
+        guard t <= now else { nextWake = t; return nil }
+        let p = Packet(index: heapPop())
+        accountOut(len(p))
+        return p
+    }
+
+    override var watchdog: UInt64 { heapCount == 0 ? 0 : nextWake }
+    override func peekLength() -> Int? { heapCount == 0 ? nil : Int(pool.metas[Int(heapIdx[0])].pktLen) }
+    override func reset() {
+        while heapCount > 0 { pool.free(Packet(index: heapPop())) }
+        stats.qlen = 0; stats.backlog = 0; nextWake = 0; tailSend = 0
+    }
+
+    override func dumpOptions() -> String {
+        var s = "limit \(limit)"
+        func pct(_ v: Double) -> String { TcFormat.trim(v * 100) + "%" }
+        if latency > 0 { s += " delay \(TcFormat.time(latency))"; if jitter > 0 { s += "  \(TcFormat.time(jitter))"; if delayCorr > 0 { s += " \(pct(delayCorr))" } } }
+        if dist != .uniform && jitter > 0 { s += " distribution \(dist.rawValue)" }
+        if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" } else if lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
+        if dupP > 0 { s += " duplicate \(pct(dupP))" }
+        if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") + " gap \(gap)" }
+        if corruptP > 0 { s += " corrupt \(pct(corruptP))" }
+        if rate > 0 { s += " rate \(TcFormat.rate(rate))" + (packetOverhead != 0 ? " packetoverhead \(packetOverhead)" : "") }
+        return s + " seed \(seed)"
+    }
+
+    override func dumpXstats() -> String { "  lost \(lost) duplicated \(duplicated) corrupted \(corrupted) reordered \(reordered)" }
+}
+
+/// SplitMix64: small, fast, seedable; good enough for emulation and hashing perturbation.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    @inline(__always) mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    @inline(__always) mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9007199254740992.0) }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+@testable import Sluice
+
+/// netem over 10^5 packets, checked against the distributions' moments and the kernel's rules,
+/// with bounds of several standard errors.
+final class NetemTests: XCTestCase {
+    let n = 100_000
+    /// 100 000 small packets 10 µs apart through a 10 Gbit/s line (serialization ≈ 0).
+    func run(_ netem: String) throws -> (out: [PcapFile.Record], delays: [Double], report: ReplayReport) {
+        let (_, out, report) = try replay([Flow(dport: 1, size: 100, rate: 80_000_000, duration: UInt64(n) * 10 * Time.us)], rate: "10gbit",
+                                          ["qdisc add dev eth0 root netem limit 200000 \(netem)"])
+        let delays = out.map { Double(Int64(bitPattern: $0.timestamp &- (t0 &+ UInt64(seqOf($0)) &* 10 &* Time.us))) }
+        return (out, delays, report)
+    }
+
+    func meanSD(_ x: [Double]) -> (Double, Double) {
+        let m = x.reduce(0, +) / Double(x.count)
+        let v = x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)
+        return (m, v.squareRoot())
+    }
+
+    func testNormalDelayMoments() throws {
+        let r = try run("delay 100ms 10ms distribution normal")
+        let (m, sd) = meanSD(r.delays)
+        XCTAssertEqual(m, 100e6, accuracy: 0.2e6)
+        XCTAssertEqual(sd, 10e6, accuracy: 0.3e6)
+        XCTAssertEqual(r.out.count, n)
+    }
+
+    func testUniformJitterByDefault() throws {
+        let r = try run("delay 100ms 10ms")
+        let (m, sd) = meanSD(r.delays)
+        XCTAssertEqual(m, 100e6, accuracy: 0.2e6)
+        XCTAssertEqual(sd, 20e6 / 12.0.squareRoot(), accuracy: 0.2e6, "uniform on [90, 110] ms")
+        XCTAssertGreaterThanOrEqual(r.delays.min()!, 90e6 - 1e3)
+        XCTAssertLessThanOrEqual(r.delays.max()!, 110e6 + 1e5)
+    }
+
+    func testParetoDelayIsRightSkewed() throws {
+        let r = try run("delay 100ms 10ms distribution pareto")
+        let (m, sd) = meanSD(r.delays)
+        XCTAssertEqual(m, 100e6, accuracy: 0.5e6)
+        XCTAssertEqual(sd, 10e6, accuracy: 1.5e6)
+        let median = r.delays.sorted()[r.delays.count / 2]
+        XCTAssertLessThan(median, m, "pareto: median below the mean")
+    }
+
+    func testRandomLossRate() throws {
+        let r = try run("loss 1%")
+        let lossRate = 1 - Double(r.out.count) / Double(n)
+        XCTAssertEqual(lossRate, 0.01, accuracy: 3 * (0.01 * 0.99 / Double(n)).squareRoot() + 1e-4)
+    }
+
+    func testGilbertElliottLossRateAndBursts() throws {
+        // p = 1 %, r = 10 %: the bad state holds p/(p+r) of the time and loses everything there.
+        let r = try run("loss gemodel 1% 10%")
+        let lossRate = 1 - Double(r.out.count) / Double(n)
+        XCTAssertEqual(lossRate, 0.01 / 0.11, accuracy: 0.012)
+        // Mean loss burst ≈ 1/r = 10 packets.
+        let seqs = Set(r.out.map(seqOf))
+        var bursts: [Int] = [], run = 0
+        for s in 0..<UInt32(n) { if seqs.contains(s) { if run > 0 { bursts.append(run) }; run = 0 } else { run += 1 } }
+        let meanBurst = Double(bursts.reduce(0, +)) / Double(bursts.count)
+        XCTAssertEqual(meanBurst, 10, accuracy: 1.0)
+    }
+
+    func testDuplicateRate() throws {
+        let r = try run("duplicate 5%")
+        XCTAssertEqual(Double(r.out.count - n) / Double(n), 0.05, accuracy: 3 * (0.05 * 0.95 / Double(n)).squareRoot() + 1e-4)
+    }
+
+    func testReorderFractionFollowsGapRule() throws {
+        // With gap 5, four packets are delayed, then each packet is a candidate until one (25 %)
+        // goes out at once: 1 in (4 + 1/0.25) = 1/8 of the packets jump the queue.
+        let r = try run("delay 10ms reorder 25% gap 5")
+        let early = r.delays.filter { $0 < 1e6 }.count
+        XCTAssertEqual(Double(early) / Double(n), 1.0 / 8, accuracy: 0.005)
+        XCTAssertTrue(r.report.text.contains("reordered \(early)"), r.report.text)
+        // Those packets left before packets sent earlier: the output is out of sequence.
+        let seqs = r.out.map(seqOf)
+        XCTAssertGreaterThan(zip(seqs, seqs.dropFirst()).filter { $0 > $1 }.count, early / 2)
+    }
+
+    func testCorruptFlipsOneBit() throws {
+        let r = try run("corrupt 1%")
+        let reference = FrameBuilder.udpFrame(dst: macB, src: macA, dport: 1, frameLength: 100)
+        var changed = 0
+        for o in r.out {
+            var base = reference
+            base[42] = o.data[42]; base[43] = o.data[43]; base[44] = o.data[44]; base[45] = o.data[45]
+            let bits = zip(base, o.data).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
+            if bits > 0 { changed += 1; XCTAssertEqual(bits, 1) }
+        }
+        // Bits flipped inside the sequence-number field are not seen: allow for them.
+        XCTAssertEqual(Double(changed) / Double(n), 0.01 * (1 - 32.0 / (86 * 8)), accuracy: 0.0015)
+    }
+
+    func testRateWithPacketOverhead() throws {
+        // 1 Mbit/s counting 100-byte frames + 25 bytes overhead: 1000 packets/s.
+        let (_, out, _) = try replay([Flow(dport: 1, size: 100, rate: 8_000_000, duration: 2 * Time.s)], rate: "10gbit",
+                                     ["qdisc add dev eth0 root netem rate 1mbit 25 limit 100000"])
+        let mid = out.filter { $0.timestamp >= t0 + 500 * Time.ms && $0.timestamp < t0 + 1500 * Time.ms }.count
+        XCTAssertEqual(Double(mid), 1000, accuracy: 5)
+    }
+
+    func testSameSeedSameOutput() throws {
+        let a = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")
+        let b = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")
+        XCTAssertEqual(a.out, b.out)
+    }
+}
