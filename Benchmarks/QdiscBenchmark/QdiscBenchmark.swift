@@ -70,6 +70,6 @@ let benchmarks: @Sendable () -> Void = {
         let leaf = String(0x100 + (i / 4) * 16 + i % 4, radix: 16)
         return "qdisc add dev eth0 parent 1:\(leaf) fq_codel"
     })
-    bench("netem delay 10ms 1ms", ["qdisc add dev eth0 root netem delay 10us 1us limit 10000"])
+    bench("netem delay 10us 1us", ["qdisc add dev eth0 root netem delay 10us 1us limit 10000"])
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }

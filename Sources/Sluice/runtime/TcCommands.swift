@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr"]
 
     func makeQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice, _ a: inout TcArgs) throws(SluiceError) -> Qdisc {
         let env = dp.qdiscEnv(dev)
@@ -21,7 +21,10 @@ extension CommandRunner {
         case "codel": q = CoDelQdisc(handle: handle, parent: parent, env: env)
         case "fq_codel": q = FQCoDelQdisc(handle: handle, parent: parent, env: env)
         case "netem": q = NetemQdisc(handle: handle, parent: parent, env: env)
-        case "ingress", "clsact", "sfq", "red", "drr":
+        case "sfq": q = SFQQdisc(handle: handle, parent: parent, env: env)
+        case "red": q = REDQdisc(handle: handle, parent: parent, env: env)
+        case "drr": q = DRRQdisc(handle: handle, parent: parent, env: env)
+        case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
         }

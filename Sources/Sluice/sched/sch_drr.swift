@@ -1,0 +1,121 @@
+/// Principles (sch_drr.c)
+/// ----------
+/// Deficit round robin among classes: each class (with its own child qdisc, pfifo by default)
+/// that has packets is on the active list; the head class sends while its deficit covers the
+/// next packet, else it gets `quantum` more bytes and goes to the tail. Long-run byte shares are
+/// proportional to the quanta. Packets are classified by skb->priority or the filters; a packet
+/// no class claims is dropped.
+final class DRRClass {
+    let classid: TcHandle
+    var quantum: Int
+    var deficit = 0
+    var leaf: Qdisc
+    var isActive = false
+    var stats = QdiscStats()
+    init(classid: TcHandle, quantum: Int, leaf: Qdisc) { self.classid = classid; self.quantum = quantum; self.leaf = leaf }
+}
+
+final class DRRQdisc: Qdisc {
+    var classesByID: [UInt32: DRRClass] = [:]
+    var activeList: [DRRClass] = []
+    var head = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        super.init(kind: "drr", handle: handle, parent: parent, env: env)
+    }
+
+    override var isClassful: Bool { true }
+    override func childQdiscs() -> [Qdisc] { classesByID.values.sorted { $0.classid < $1.classid }.map(\.leaf) }
+
+    override func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
+        guard classid.major == handle.major, classid.minor != 0 else { throw SluiceError("Error: classid \(classid) does not belong to drr \(handle)") }
+        let existing = classesByID[classid.raw]
+        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
+        var quantum = existing?.quantum ?? env.mtu
+        while let k = a.next() {
+            switch k {
+            case "quantum": quantum = try a.size(for: k)
+            default: throw SluiceError("Error: unknown drr class option \"\(k)\" (quantum)")
+            }
+        }
+        guard quantum > 0 else { throw SluiceError("Error: drr quantum must be positive.") }
+        if let e = existing { e.quantum = quantum; return }
+        classesByID[classid.raw] = DRRClass(classid: classid, quantum: quantum,
+                                            leaf: FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env))
+    }
+
+    override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
+        guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
+        stats.drops &+= UInt64(c.leaf.statsSnapshot().qlen)
+        c.leaf.reset()
+        activeList.removeAll { $0 === c }
+        head = 0
+        classesByID[classid.raw] = nil
+    }
+
+    override func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+        guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        let old = c.leaf
+        q.parent = classid
+        c.leaf = q
+        return old
+    }
+
+    func classify(_ p: borrowing Packet) -> DRRClass? {
+        let prio = pool.metas[Int(p.index)].priority
+        if prio >> 16 == UInt32(handle.major), let c = classesByID[prio] { return c }
+        if let r = filters.classify(p, pool: pool), case .classid(let id) = r { return classesByID[id.raw] }
+        return nil
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        guard let c = classify(p) else { return drop(p) }
+        let v = c.leaf.enqueue(p)
+        if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1; return v }
+        if !c.isActive {
+            c.isActive = true
+            c.deficit = 0
+            activeList.append(c)
+        }
+        return v
+    }
+
+    override func dequeue() -> Packet? {
+        var spins = 0
+        while !activeList.isEmpty && spins < 4 * activeList.count + 4 {
+            spins += 1
+            if head >= activeList.count { head = 0 }
+            let c = activeList[head]
+            guard let l = c.leaf.peekLength() else {
+                c.isActive = false
+                activeList.remove(at: head)
+                continue
+            }
+            if l <= c.deficit {
+                guard let p = c.leaf.dequeue() else { continue }
+                c.deficit -= l
+                c.stats.packets &+= 1; c.stats.bytes &+= UInt64(l)
+                if !c.leaf.backlogged { c.isActive = false; activeList.remove(at: head) }
+                countSent(l)
+                return p
+            }
+            c.deficit += c.quantum
+            head += 1
+        }
+        return nil
+    }
+
+    override func reset() {
+        for c in classesByID.values { c.leaf.reset(); c.isActive = false }
+        activeList.removeAll(keepingCapacity: true); head = 0
+    }
+    override var watchdog: UInt64 { classesByID.values.map(\.leaf.watchdog).filter { $0 > 0 }.min() ?? 0 }
+
+    override func classes() -> [QdiscClassInfo] {
+        classesByID.values.sorted { $0.classid < $1.classid }.map { c in
+            var st = c.stats
+            let ls = c.leaf.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog
+            return QdiscClassInfo(classid: c.classid, parent: handle, leaf: c.leaf, options: "root quantum \(c.quantum)b", stats: st, xstats: " deficit \(c.deficit)b")
+        }
+    }
+}

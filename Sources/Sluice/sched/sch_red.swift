@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (sch_red.c, Floyd & Jacobson 1993)
+/// ----------
+/// Random Early Detection keeps an exponentially weighted average of the queue size (weight
+/// W = 2^-Wlog, chosen by tc so that a `burst` of packets can arrive without a drop) and, while
+/// the average lies between `min` and `max`, drops (or ECN-marks) arriving packets with a
+/// probability rising linearly to `probability` at `max`, spread evenly by the count since the
+/// last drop (a uniform threshold per gap, as the kernel's red_action: gaps uniform on 1…1/p_b). Above `max` every packet is dropped (or marked, with
+/// `ecn` and without `harddrop`). While the queue sits empty the average decays as if packets of
+/// `avpkt` bytes had been leaving at `bandwidth`. The hard limit is `limit` bytes.
+final class REDQdisc: Qdisc {
+    var limit = 0, qmin = 0, qmax = 0, avpkt = 1000, burst = 0
+    var maxP = 0.02
+    var bandwidth: UInt64 = 10_000_000
+    var ecn = false, harddrop = false
+    var wlog = 9
+    var qavg = 0.0
+    var count = -1
+    var idleStart: UInt64 = 0
+    var rng = SplitMix(seed: 0x12ED)
+    var q = PacketQueue()
+    var early: UInt64 = 0, forced: UInt64 = 0, marked: UInt64 = 0, pdrop: UInt64 = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        super.init(kind: "red", handle: handle, parent: parent, env: env)
+    }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        var limit = self.limit, qmin = self.qmin, qmax = self.qmax, avpkt = self.avpkt, burst = self.burst
+        var maxP = self.maxP, bw = bandwidth, ecn = self.ecn, hd = harddrop
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.size(for: k)
+            case "min": qmin = try a.size(for: k)
+            case "max": qmax = try a.size(for: k)
+            case "avpkt": avpkt = try a.size(for: k)
+            case "burst": burst = try a.int(for: k, 1...Int(Int32.max))
+            case "probability": maxP = try a.double(for: k, 0.0...1.0)
+            case "bandwidth": bw = try a.rate(for: k)
+            case "ecn": ecn = true
+            case "harddrop": hd = true
+            case "adaptive", "nodrop", "qevent": throw SluiceError("Error: red \"\(k)\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown red option \"\(k)\" (limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop)")
+            }
+        }
+        guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
+        if qmax == 0 { qmax = qmin > 0 ? qmin * 3 : limit / 4 }
+        if qmin == 0 { qmin = qmax / 3 }
+        guard qmin < qmax, qmax <= limit else { throw SluiceError("Error: red needs min < max <= limit (min \(qmin), max \(qmax), limit \(limit)).") }
+        guard avpkt > 0 else { throw SluiceError("Error: \"avpkt\" must be positive.") }
+        if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
+        // tc_red_eval_ewma: the smallest weight that lets `burst` packets through an empty queue.
+        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
+        guard aa >= 1 else { throw SluiceError("Error: red burst \(burst) is too small; try burst \(1 + qmin / avpkt).") }
+        var w = 1, W = 0.5
+        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
+        self.limit = limit; self.qmin = qmin; self.qmax = qmax; self.avpkt = avpkt; self.burst = burst
+        self.maxP = maxP; bandwidth = bw; self.ecn = ecn; harddrop = hd; wlog = w
+    }
+
+    var weight: Double { 1.0 / Double(1 << wlog) }
+
+    /// The probability RED aims for at average queue `avg` (p_b).
+    func baseProbability(_ avg: Double) -> Double {
+        if avg < Double(qmin) { return 0 }
+        if avg >= Double(qmax) { return 1 }
+        return maxP * (avg - Double(qmin)) / Double(qmax - qmin)
+    }
+
+    /// Uniform threshold for the current gap between drops (the kernel's qR).
+    var threshold = 0.0
+
+    /// Decides for one arriving packet at average `avg`: true = drop (or mark). As red_action:
+    /// after each drop a threshold R is drawn uniformly in [0, 1); the packet whose count since
+    /// the drop makes count·p_b reach R is dropped, so gaps are uniform on 1…1/p_b.
+    func decide(_ avg: Double) -> (drop: Bool, forced: Bool) {
+        if avg < Double(qmin) { count = -1; return (false, false) }
+        if avg >= Double(qmax) { count = -1; return (true, true) }
+        count += 1
+        if count == 0 { threshold = rng.nextDouble(); return (false, false) }
+        if Double(count) * baseProbability(avg) >= threshold {
+            count = 0
+            threshold = rng.nextDouble()
+            return (true, false)
+        }
+        return (false, false)
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        let now = clock.now
+        if q.isEmpty && idleStart > 0 {
+            // Decay over the idle time, as m packets of avpkt that could have left.
+            let m = Double(now &- idleStart) / Double(l2t(avpkt, bandwidth) | 1)
+            qavg *= pow(1 - weight, m)
+            idleStart = 0
+        }
+        qavg += weight * (Double(q.bytes) - qavg)
+        let (dropIt, force) = decide(qavg)
+        if dropIt {
+            if force { forced &+= 1 } else { early &+= 1 }
+            if ecn && !(force && harddrop) && ECN.setCE(pool, p.index) {
+                marked &+= 1
+            } else {
+                return drop(p)
+            }
+        }
+        let l = len(p)
+        guard q.bytes + UInt64(l) <= UInt64(limit) else { pdrop &+= 1; return drop(p) }
+        q.push(p, pool)
+        accountIn(l)
+        return .success
+    }
+
+    override func dequeue() -> Packet? {
+        guard let p = q.pop(pool) else { return nil }
+        accountOut(len(p))
+        if q.isEmpty { idleStart = clock.now }
+        return p
+    }
+
+    override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
+    override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0; qavg = 0; count = -1; idleStart = 0 }
+
+    override func dumpOptions() -> String {
+        "limit \(TcFormat.size(limit)) min \(TcFormat.size(qmin)) max \(TcFormat.size(qmax))" + (ecn ? " ecn" : "") + (harddrop ? " harddrop" : "")
+            + " ewma \(wlog) probability \(TcFormat.trim(maxP)) Scell_log 0"
+    }
+    override func dumpXstats() -> String { "  marked \(marked) early \(early) pdrop \(pdrop) other 0 forced \(forced)" }
+}

@@ -1,0 +1,169 @@
+/// Principles (sch_sfq.c)
+/// ----------
+/// Stochastic fairness queueing: packets hash (5-tuple + a perturbation) into `divisor`
+/// buckets; the buckets that hold packets take turns in a round robin with a byte allotment of
+/// `quantum` each turn. A flow may hold at most `depth` packets, at most `flows` flows may be
+/// active, and when the whole qdisc is over `limit` the longest flow loses its tail packet, so a
+/// flood hurts itself, not the others. Every `perturb` seconds the hash changes (and the queued
+/// packets are rehashed), so flows that collide do not collide for long.
+final class SFQQdisc: Qdisc {
+    var limit = 127
+    var quantum: Int
+    var divisor = 1024
+    var depth = 127
+    var maxFlows = 128
+    var perturb: UInt64 = 0
+    var headdrop = false
+    var seed: UInt32 = 0
+    var nextPerturb: UInt64 = 0
+    var rng = SplitMix(seed: 0x5F0)
+    var buckets: [PacketQueue] = []
+    var allot: [Int] = []
+    var ringNext: [Int32] = []
+    var active: [Bool] = []
+    var ringTail: Int32 = -1      // the ring is circular; tail.next is the head
+    var activeCount = 0
+
+    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        quantum = env.mtu
+        super.init(kind: "sfq", handle: handle, parent: parent, env: env)
+    }
+
+    override func change(_ a: inout TcArgs) throws(SluiceError) {
+        var limit = self.limit, quantum = self.quantum, divisor = self.divisor, depth = self.depth, flows = maxFlows, perturb = self.perturb, hd = headdrop
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.int(for: k, 2...65535)
+            case "quantum": quantum = try a.size(for: k)
+            case "divisor": divisor = try a.int(for: k, 1...65536)
+                guard divisor & (divisor - 1) == 0 else { throw SluiceError("Error: sfq divisor must be a power of 2") }
+            case "depth": depth = try a.int(for: k, 1...127)
+            case "flows": flows = try a.int(for: k, 1...65536)
+            case "perturb": perturb = UInt64(try a.int(for: k, 0...Int(Int32.max))) * Time.s
+            case "headdrop": hd = true
+            case "tailtdrop", "taildrop": hd = false
+            default: throw SluiceError("Error: unknown sfq option \"\(k)\" (limit, quantum, perturb, divisor, depth, flows, headdrop)")
+            }
+        }
+        if !buckets.isEmpty && divisor != self.divisor { throw SluiceError("Error: sfq divisor cannot be changed once set.") }
+        self.limit = min(limit, depth * flows)
+        self.quantum = max(quantum, 256)
+        self.divisor = divisor; self.depth = depth; maxFlows = flows; self.perturb = perturb; headdrop = hd
+        if buckets.isEmpty {
+            buckets = Array(repeating: PacketQueue(), count: divisor)
+            allot = Array(repeating: 0, count: divisor)
+            ringNext = Array(repeating: -1, count: divisor)
+            active = Array(repeating: false, count: divisor)
+            seed = UInt32(truncatingIfNeeded: rng.next())
+        }
+        nextPerturb = perturb > 0 ? clock.now &+ perturb : 0
+        while stats.qlen > self.limit { dropFromLongest() }
+    }
+
+    override func attached() { if buckets.isEmpty { var a = TcArgs([]); try? change(&a) } }
+
+    func bucket(_ idx: UInt32) -> Int {
+        if let r = filters.classify(Packet(index: idx), pool: pool), case .classid(let c) = r, c.minor > 0, Int(c.minor) <= divisor { return Int(c.minor) - 1 }
+        return Int(FlowHash.hash(pool, idx, seed: seed) & UInt32(divisor - 1))
+    }
+
+    func activate(_ b: Int) {
+        active[b] = true
+        allot[b] = quantum
+        activeCount += 1
+        if ringTail < 0 { ringNext[b] = Int32(b) } else { ringNext[b] = ringNext[Int(ringTail)]; ringNext[Int(ringTail)] = Int32(b) }
+        ringTail = Int32(b)
+    }
+
+    func dropFromLongest() {
+        var longest = -1, most = 0
+        for b in 0..<buckets.count where buckets[b].count > most { most = buckets[b].count; longest = b }
+        guard longest >= 0 else { return }
+        dropOne(longest)
+    }
+
+    func dropOne(_ b: Int) {
+        if headdrop {
+            if let x = buckets[b].pop(pool) { accountDropped(len(x)); pool.free(x) }
+        } else {
+            // Tail drop: unlink the last packet.
+            var q = buckets[b]
+            var kept = PacketQueue()
+            let n = q.count
+            for _ in 0..<(n - 1) { kept.push(q.pop(pool)!, pool) }
+            if let x = q.pop(pool) { accountDropped(len(x)); pool.free(x) }
+            buckets[b] = kept
+        }
+    }
+
+    override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        maybePerturb()
+        let b = bucket(p.index)
+        if !active[b] && activeCount >= maxFlows { return drop(p) }
+        if buckets[b].count >= depth {
+            if !headdrop { return drop(p) }
+            dropOne(b)
+        }
+        let l = len(p)
+        buckets[b].push(p, pool)
+        accountIn(l)
+        if !active[b] { activate(b) }
+        if stats.qlen <= limit { return .success }
+        let before = buckets[b].count
+        dropFromLongest()
+        return buckets[b].count != before ? .congestion : .success
+    }
+
+    override func dequeue() -> Packet? {
+        maybePerturb()
+        while ringTail >= 0 {
+            let b = Int(ringNext[Int(ringTail)])
+            if allot[b] <= 0 {
+                ringTail = Int32(b)
+                allot[b] += quantum
+                continue
+            }
+            guard let p = buckets[b].pop(pool) else { unlinkHead(b); continue }
+            let l = len(p)
+            allot[b] -= l
+            if buckets[b].isEmpty { unlinkHead(b) }
+            accountOut(l)
+            return p
+        }
+        return nil
+    }
+
+    /// Removes the bucket at the head of the ring (it became empty).
+    func unlinkHead(_ b: Int) {
+        active[b] = false
+        activeCount -= 1
+        if ringNext[b] == Int32(b) { ringTail = -1 } else { ringNext[Int(ringTail)] = ringNext[b] }
+    }
+
+    func maybePerturb() {
+        guard perturb > 0, clock.now >= nextPerturb else { return }
+        nextPerturb = clock.now &+ perturb
+        seed = UInt32(truncatingIfNeeded: rng.next())
+        // Rehash: take every queued packet out in ring order and put it back.
+        var all = PacketQueue()
+        while ringTail >= 0 {
+            let b = Int(ringNext[Int(ringTail)])
+            while let x = buckets[b].pop(pool) { all.push(x, pool) }
+            unlinkHead(b)
+        }
+        while let x = all.pop(pool) {
+            let b = bucket(x.index)
+            buckets[b].push(x, pool)
+            if !active[b] { activate(b) }
+        }
+    }
+
+    override func reset() {
+        for b in 0..<buckets.count { buckets[b].purge(pool); active[b] = false }
+        ringTail = -1; activeCount = 0; stats.qlen = 0; stats.backlog = 0
+    }
+
+    override func dumpOptions() -> String {
+        "limit \(limit)p quantum \(quantum)b depth \(depth) flows \(maxFlows)/\(divisor) divisor \(divisor)" + (perturb > 0 ? " perturb \(perturb / Time.s)sec" : "") + (headdrop ? " headdrop" : "")
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import XCTest
+@testable import Sluice
+
+final class SFQTests: XCTestCase {
+    /// A flood cannot starve a modest flow: SFQ drops from the longest queue.
+    func testFloodDoesNotStarveAModestFlow() throws {
+        let (_, out, report) = try replay([Flow(dport: 1, size: 1500, rate: 50_000_000, duration: 1 * Time.s),
+                                           Flow(dport: 2, size: 500, rate: 2_000_000, duration: 1 * Time.s)], rate: "10mbit",
+                                          ["qdisc add dev eth0 root sfq perturb 10"])
+        let modest = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 2 }
+        XCTAssertEqual(modest, 2e6, accuracy: 2e6 * 0.05, report.text)
+        let flood = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 1 }
+        XCTAssertEqual(flood, 8e6, accuracy: 8e6 * 0.05)
+        let sentModest = out.filter { dport($0) == 2 }.count
+        XCTAssertEqual(sentModest, makeTrace([Flow(dport: 2, size: 500, rate: 2_000_000, duration: 1 * Time.s)]).count, "no modest packet lost")
+        XCTAssertTrue(report.text.contains("qdisc sfq 8001: dev eth0 root refcnt 2 limit 127p quantum 1514b depth 127 flows 128/1024 divisor 1024 perturb 10sec"), report.text)
+    }
+
+    func testTwoGreedyFlowsShareEqually() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 30_000_000, duration: 1 * Time.s),
+                                      Flow(dport: 2, size: 1000, rate: 30_000_000, duration: 1 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root sfq"])
+        let a = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 1 }
+        XCTAssertEqual(a, 5e6, accuracy: 5e6 * 0.05)
+    }
+}
+
+final class REDTests: XCTestCase {
+    func red(_ opts: String) throws -> REDQdisc {
+        let env = QdiscEnv(pool: PacketPool(capacity: 16), clock: .virtual(), mtu: 1514, txQueueLen: 1000)
+        let q = REDQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var a = TcArgs(opts.split(separator: " ").map(String.init))
+        try q.change(&a)
+        return q
+    }
+
+    /// p_b rises linearly from 0 at min to `probability` at max; above max, everything.
+    func testProbabilityCurve() throws {
+        let q = try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 55 probability 0.1")
+        XCTAssertEqual(q.baseProbability(29_999), 0)
+        XCTAssertEqual(q.baseProbability(30_000), 0, accuracy: 1e-12)
+        XCTAssertEqual(q.baseProbability(60_000), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(q.baseProbability(75_000), 0.075, accuracy: 1e-12)
+        XCTAssertEqual(q.baseProbability(90_000), 1)
+    }
+
+    /// With count-based spreading, the gap between drops is uniform on 1…1/p_b, so the drop
+    /// rate is 2·p_b/(1 + p_b) (Floyd & Jacobson 1993, §7; the kernel's red_action).
+    func testEmpiricalDropRateMatchesTheSpreading() throws {
+        let q = try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 55 probability 0.1")
+        let n = 100_000
+        var drops = 0
+        for _ in 0..<n where q.decide(60_000).drop { drops += 1 }
+        let pb = 0.05
+        XCTAssertEqual(Double(drops) / Double(n), 2 * pb / (1 + pb), accuracy: 0.003)
+        var below = 0, above = 0
+        for _ in 0..<1000 { if q.decide(10_000).drop { below += 1 }; if q.decide(95_000).drop { above += 1 } }
+        XCTAssertEqual(below, 0)
+        XCTAssertEqual(above, 1000)
+    }
+
+    func testEwmaWeightFromBurstAsTc() throws {
+        // tc_red_eval_ewma(qmin 30000, burst 55, avpkt 1000) gives Wlog 8 … let the formula speak:
+        let q = try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 55 probability 0.1")
+        let W = 1.0 / Double(1 << q.wlog)
+        let a = 55.0 + 1 - 30.0
+        XCTAssertLessThanOrEqual(a, (1 - pow(1 - W, 55)) / W)
+        let W2 = W * 2
+        XCTAssertGreaterThan(a, (1 - pow(1 - W2, 55)) / W2, "the smallest such Wlog")
+        XCTAssertThrowsError(try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 10"))
+    }
+
+    func testLiveQueueDropsEarlyUnderLoad() throws {
+        let (_, out, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 1 * Time.s)], rate: "10mbit",
+                                          ["qdisc add dev eth0 root red limit 400kb min 30kb max 90kb avpkt 1000 burst 55 probability 0.1 bandwidth 10mbit"])
+        XCTAssertEqual(throughput(out, from: 200 * Time.ms, to: 900 * Time.ms), 10e6, accuracy: 0.5e6)
+        XCTAssertTrue(report.text.range(of: #"early [1-9]"#, options: .regularExpression) != nil, report.text)
+    }
+}
+
+final class DRRTests: XCTestCase {
+    /// Byte shares follow the quanta: 1500 and 4500 give 1:3.
+    func testByteSharesFollowQuanta() throws {
+        let cfg = ["qdisc add dev eth0 root handle 1: drr",
+                   "class add dev eth0 parent 1: classid 1:1 drr quantum 1500",
+                   "class add dev eth0 parent 1: classid 1:2 drr quantum 4500",
+                   "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:1",
+                   "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 2 0xffff flowid 1:2"]
+        let (_, out, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 1 * Time.s),
+                                           Flow(dport: 2, size: 300, rate: 20_000_000, duration: 1 * Time.s)], rate: "10mbit", cfg)
+        let a = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 1 }
+        let b = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 2 }
+        XCTAssertEqual(a / (a + b), 0.25, accuracy: 0.02, report.text)
+    }
+
+    func testUnclassifiedIsDropped() throws {
+        let (_, out, report) = try replay([Flow(dport: 9, size: 1000, rate: 1_000_000, duration: 100 * Time.ms)], rate: "10mbit",
+                                          ["qdisc add dev eth0 root handle 1: drr", "class add dev eth0 parent 1: classid 1:1 drr"])
+        XCTAssertEqual(out.count, 0)
+        XCTAssertTrue(report.text.contains("qdisc drr 1:"), report.text)
+    }
+}
