@@ -271,7 +271,10 @@ final class TcCommandTests: XCTestCase {
         expectError("qdisc add dev nosuch root pfifo", "Cannot find device \"nosuch\"")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.0.0.300/32 flowid 1:10", "Illegal address")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 u32 flowid 1:10", "at least one \"match\"")
-        expectError("filter add dev eth0 parent 1: protocol ip prio 1 flower dst_port 80 flowid 1:10", "not implemented")
+        expectError("filter add dev eth0 parent 1: protocol ip prio 1 basic flowid 1:10", "not implemented")
+        expectError("filter add dev eth0 parent 1: protocol ip prio 1 flower dst_port 80-70 flowid 1:10", "Illegal port")
+        expectError("filter add dev eth0 parent 1: matchall action mirred egress redirect dev eth0", "would loop")
+        expectError("filter add dev eth0 parent 1: matchall action police burst 10k drop", "\"rate\" is required")
         expectError("qdisc del dev eth0 parent 7:1", "Failed to find specified qdisc")
     }
 

@@ -46,6 +46,8 @@ public final class Datapath {
     var dirtyCount = 0
 
     var rxBatch = PacketBatch()
+    /// Packets mirred sent to a device's ingress, received after the current batch (no recursion).
+    var diverted: [UInt64] = []
     var txBatch = PacketBatch()
 
     let epfd: Int32
@@ -248,6 +250,7 @@ public final class Datapath {
     func napiPoll(_ dev: NetDevice, weight: Int) -> Int {
         let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity))
         if n > 0 { receive(dev, &rxBatch) }
+        processDiverted()
         flushTransmit()
         if dev.driver.failureReason() != nil { driverFailed(dev) }
         return n
@@ -288,6 +291,41 @@ public final class Datapath {
 
     func scheduleAlwaysReady() {
         for case let d? in devices where d.driver.pollFD < 0 && d.driver.hasPendingRx { napiSchedule(d) }
+    }
+
+    /// mirred: hands `p` to `ifindex`, to transmit (egress) or as if received there (ingress).
+    func divert(_ p: consuming Packet, to ifindex: Int32, egress: Bool) {
+        guard devices.indices.contains(Int(ifindex)), devices[Int(ifindex)] != nil else { pool.free(p); return }
+        if egress {
+            stage(ifindex, p)
+        } else {
+            diverted.append(UInt64(UInt32(bitPattern: ifindex)) << 32 | UInt64(p.index))
+            _ = consume p
+        }
+    }
+
+    /// Receives the packets mirred redirected to devices' ingress (bounded rounds).
+    func processDiverted() {
+        var rounds = 0
+        while !diverted.isEmpty && rounds < 4 {
+            rounds += 1
+            let work = diverted
+            diverted.removeAll(keepingCapacity: true)
+            var k = 0
+            while k < work.count {
+                let ifindex = Int32(bitPattern: UInt32(work[k] >> 32))
+                guard let dev = devices[Int(ifindex)] else { pool.free(Packet(index: UInt32(truncatingIfNeeded: work[k]))); k += 1; continue }
+                var b = PacketBatch()
+                while k < work.count && Int32(bitPattern: UInt32(work[k] >> 32)) == ifindex && !b.isFull {
+                    b.append(Packet(index: UInt32(truncatingIfNeeded: work[k])))
+                    k += 1
+                }
+                receive(dev, &b)
+            }
+        }
+        // Loops beyond 4 rounds are dropped, as the kernel's recursion limit does.
+        for w in diverted { pool.free(Packet(index: UInt32(truncatingIfNeeded: w))) }
+        diverted.removeAll(keepingCapacity: true)
     }
 
     /// Periodic work driven by the datapath clock: FDB ageing.
@@ -336,6 +374,8 @@ public final class Datapath {
             batch.freeAll(pool)
             return
         }
+        if let hook = dev.ingress { hook.handleIngress(&batch) }
+        guard !batch.isEmpty else { return }
         if dev.master != 0, let br = bridges[dev.master] {
             br.input(port: dev, &batch, self)
         } else {
@@ -448,6 +488,7 @@ public final class Datapath {
     /// (a bridge) sends directly.
     public func transmit(_ dev: NetDevice, _ batch: inout PacketBatch) {
         let root = dev.qdisc!
+        if let hook = dev.ingress, hook.hasEgress { hook.handleEgress(&batch); if batch.isEmpty { return } }
         if root is NoqueueQdisc { xmitDirect(dev, &batch); return }
         let pool = self.pool
         guard dev.isOperational else {

@@ -160,6 +160,8 @@ public final class NetDevice {
     let driver: NetDriver
     /// The root qdisc (dev->qdisc); set when the device is registered.
     public internal(set) var qdisc: Qdisc!
+    /// The ingress or clsact qdisc (its filter blocks run on receive, and for clsact on transmit).
+    var ingress: IngressQdisc?
     /// Packets the driver refused, sent first next time (the kernel's gso_skb / requeue).
     var requeued = PacketQueue()
     /// Clock time at which qdisc_run must run again for this device (a shaper's watchdog), or 0.

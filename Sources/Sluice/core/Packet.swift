@@ -48,6 +48,8 @@ public struct PacketMeta: Sendable {
     public var csum: ChecksumState = .none
     public var gsoType: GSOType = []
     public var pktType: UInt8 = 0
+    /// skb->queue_mapping (set by skbedit; one tx queue per device for now).
+    public var queueMapping: UInt16 = 0
     public var csumStart: UInt16 = 0
     public var csumOffset: UInt16 = 0
     public var gsoSize: UInt16 = 0

@@ -52,7 +52,7 @@ extension CommandRunner {
     }
 
     struct TcTarget { var dev: NetDevice; var parent: TcHandle?; var handle: TcHandle?; var classid: TcHandle?
-        var kind: String?; var proto: UInt16 = 3; var prio: UInt16? }
+        var kind: String?; var proto: UInt16 = 3; var prio: UInt16?; var chain: UInt32 = 0 }
 
     /// Reads the words that locate an object (dev, root, parent, handle, classid, protocol, prio)
     /// up to the kind.
@@ -63,6 +63,14 @@ extension CommandRunner {
             switch k {
             case "dev": dev = try device(try a.value(for: "dev"))
             case "root": t.parent = .root
+            case "ingress" where !filter, "clsact" where !filter:
+                t.kind = k; t.parent = .ingress
+                guard let dev else { throw SluiceError("Error: \"dev\" is required.") }
+                t.dev = dev
+                return t
+            case "ingress" where filter: t.parent = TcHandle(raw: 0xFFFF_FFF2)
+            case "egress" where filter: t.parent = TcHandle(raw: 0xFFFF_FFF3)
+            case "chain" where filter: t.chain = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
             case "parent": t.parent = try TcHandle.parse(try a.value(for: k))
             case "handle": let v = try a.value(for: k)
                 if let h = try? TcHandle.parse(v) { t.handle = h } else if let n = UInt32(v.split(separator: "/").first ?? "", radix: 10) ?? UInt32(v.hasPrefix("0x") ? String(v.dropFirst(2)) : "", radix: 16) {
@@ -119,6 +127,15 @@ extension CommandRunner {
 
     func qdiscAdd(_ t: TcTarget, _ a: inout TcArgs, op: String) throws(SluiceError) {
         let dev = t.dev
+        if t.kind == "ingress" || t.kind == "clsact" {
+            guard a.done else { throw SluiceError("Error: qdisc \(t.kind!) takes no options") }
+            if let cur = dev.ingress {
+                if op == "add" { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
+                if cur.kind == t.kind { return }
+            }
+            dev.ingress = IngressQdisc(clsact: t.kind == "clsact", env: dp.qdiscEnv(dev))
+            return
+        }
         let parent = t.parent ?? (t.handle.flatMap { h in qdiscTree(dev).first { $0.handle == h }?.parent } ?? .root)
         // The qdisc that sits at `parent` now.
         let current: Qdisc?
@@ -175,6 +192,11 @@ extension CommandRunner {
 
     func qdiscDelete(_ t: TcTarget) throws(SluiceError) {
         let dev = t.dev
+        if t.kind == "ingress" || t.kind == "clsact" || t.parent == .ingress {
+            guard dev.ingress != nil else { throw SluiceError("Error: Cannot find specified qdisc on specified device.") }
+            dev.ingress = nil
+            return
+        }
         let parent = t.parent ?? .root
         if parent == .root {
             let old = dev.qdisc!
@@ -210,6 +232,10 @@ extension CommandRunner {
                     let x = q.dumpXstats()
                     if !x.isEmpty { out += x + "\n" }
                 }
+            }
+            if let ing = dev.ingress {
+                out += "qdisc \(ing.kind) ffff: dev \(dev.name) parent ffff:fff1 ---------------- \n"
+                if opts.stats > 0 { out += statsText(ing.stats) }
             }
         }
         return out
@@ -262,44 +288,66 @@ extension CommandRunner {
 
     // MARK: filter
 
+    /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor.
+    func withBlock<R>(_ t: TcTarget, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
+        let dev = t.dev
+        let parent = t.parent ?? dev.qdisc.handle
+        if parent.raw == 0xFFFF_FFF3 {
+            guard let ing = dev.ingress, ing.clsact else { throw SluiceError("Error: egress filters need a clsact qdisc.") }
+            return try body(&ing.egressFilters)
+        }
+        if parent.raw == 0xFFFF_FFF2 || parent.major == 0xFFFF || parent == .ingress {
+            guard let ing = dev.ingress else { throw SluiceError("Error: Parent Qdisc doesn't exists (add an ingress or clsact qdisc first).") }
+            return try body(&ing.filters)
+        }
+        guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        return try body(&owner.filters)
+    }
+
     func tcFilter(_ w: [String], _ opts: Options) throws(SluiceError) -> String {
         guard let verb = w.first else { throw SluiceError("Error: filter needs a command (add, del, show)") }
         var a = TcArgs(Array(w.dropFirst()))
         switch try match(verb, ["add", "replace", "delete", "show", "list"], what: "filter command") {
         case "show", "list":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
-            return filterShow(t)
+            return filterShow(t, stats: opts.stats > 0)
         case "delete":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
-            let parent = t.parent ?? dev0(t).qdisc.handle
-            guard let owner = findQdisc(t.dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
-            let before = owner.filters.filters.count
-            owner.filters.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (t.proto == 3 || $0.proto == t.proto) }
-            if owner.filters.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+                let before = b.filters.count
+                b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (t.proto == 3 || $0.proto == t.proto) && $0.chain == t.chain }
+                if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+            }
             return ""
         default:
             let t = try tcTarget(&a, kindRequired: true, filter: true)
-            let parent = t.parent ?? t.dev.qdisc.handle
-            guard let owner = findQdisc(t.dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
-            var f = TcFilter(prio: t.prio ?? UInt16(49152 - owner.filters.filters.count), proto: t.proto, handle: t.handle?.raw ?? 0,
+            var f = TcFilter(prio: t.prio ?? 49152, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain,
                              kind: t.kind!, match: .all, result: nil)
-            try parseFilter(&f, &a, handle: t.handle)
-            owner.filters.add(f)
+            try parseFilter(&f, &a, handle: t.handle, dev: t.dev)
+            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+                if t.prio == nil { f.prio = UInt16(max(1, 49152 - b.filters.count)) }
+                b.add(f)
+            }
             return ""
         }
     }
 
-    func dev0(_ t: TcTarget) -> NetDevice { t.dev }
+    func hexOrDec(_ s: String, _ what: String) throws(SluiceError) -> UInt32 {
+        let v = s.hasPrefix("0x") ? UInt32(s.dropFirst(2), radix: 16) : UInt32(s)
+        guard let v else { throw SluiceError("Error: Illegal \(what) \"\(s)\"") }
+        return v
+    }
 
-    func parseFilter(_ f: inout TcFilter, _ a: inout TcArgs, handle: TcHandle?) throws(SluiceError) {
+    func parseFilter(_ f: inout TcFilter, _ a: inout TcArgs, handle: TcHandle?, dev: NetDevice) throws(SluiceError) {
         var keys: [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] = []
+        var fk = FlowerKey()
         switch f.kind {
         case "matchall": f.match = .all
         case "fw":
             let h = handle?.raw ?? 0
             f.match = .fw(mark: h, mask: 0xFFFF_FFFF)
-        case "u32": break
-        case "flower", "basic", "bpf", "flow", "route":
+        case "u32", "flower": break
+        case "basic", "bpf", "flow", "route", "cgroup":
             throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified filter kind is unknown.")
         }
@@ -307,30 +355,206 @@ extension CommandRunner {
             switch k {
             case "flowid", "classid":
                 f.result = .classid(try TcHandle.parse(try a.value(for: k)))
-            case "action":
-                let v = try a.value(for: k)
-                let verdict = v == "gact" ? try a.value(for: "gact") : v
-                switch verdict {
-                case "drop", "shot": f.result = .drop
-                default: throw SluiceError("Error: action \"\(v)\" is not implemented in Sluice yet (drop is).")
-                }
+            case "action", "actions":
+                f.actions.append(try parseAction(&a, dev: dev))
             case "match" where f.kind == "u32":
                 keys.append(contentsOf: try parseU32Match(&a))
             case "mask" where f.kind == "fw":
                 guard case .fw(let m, _) = f.match else { break }
-                let v = try a.value(for: k)
-                guard let mask = UInt32(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: v.hasPrefix("0x") ? 16 : 10) else {
-                    throw SluiceError("Error: Illegal \"mask\" \"\(v)\"")
-                }
-                f.match = .fw(mark: m, mask: mask)
-            default: throw SluiceError("Error: unknown \(f.kind) filter argument \"\(k)\"")
+                f.match = .fw(mark: m, mask: try hexOrDec(try a.value(for: k), "mask"))
+            case "skip_hw", "skip_sw", "verbose": break
+            default:
+                if f.kind == "flower", try parseFlowerKey(k, &a, &fk) { continue }
+                throw SluiceError("Error: unknown \(f.kind) filter argument \"\(k)\"")
             }
         }
         if f.kind == "u32" {
             guard !keys.isEmpty else { throw SluiceError("Error: u32 needs at least one \"match\".") }
             f.match = .u32(keys)
         }
-        guard f.result != nil else { throw SluiceError("Error: the filter needs \"flowid X:Y\", \"classid X:Y\" or \"action drop\".") }
+        if f.kind == "flower" { f.match = .flower(fk) }
+        guard f.result != nil || !f.actions.isEmpty else {
+            throw SluiceError("Error: the filter needs \"flowid X:Y\", \"classid X:Y\" or an action.")
+        }
+    }
+
+    func parseMAC(_ v: String) throws(SluiceError) -> (UInt64, UInt64) {
+        let parts = v.split(separator: "/")
+        guard let m = MACAddress(parsing: parts[0]) else { throw SluiceError("Error: Illegal MAC address \"\(v)\"") }
+        var mask: UInt64 = 0xFFFF_FFFF_FFFF
+        if parts.count > 1 {
+            if let n = Int(parts[1]), (0...48).contains(n) { mask = n == 0 ? 0 : (0xFFFF_FFFF_FFFF << UInt64(48 - n)) & 0xFFFF_FFFF_FFFF }
+            else if let mm = MACAddress(parsing: parts[1]) { mask = mm.raw } else { throw SluiceError("Error: Illegal MAC mask \"\(v)\"") }
+        }
+        return (m.raw, mask)
+    }
+
+    func parseV4(_ v: String) throws(SluiceError) -> (UInt32, UInt32)? {
+        let parts = v.split(separator: "/")
+        let o = parts[0].split(separator: ".").compactMap { UInt32($0) }
+        guard o.count == 4, o.allSatisfy({ $0 < 256 }) else { return nil }
+        let plen = parts.count > 1 ? Int(parts[1]) ?? -1 : 32
+        guard (0...32).contains(plen) else { throw SluiceError("Error: Illegal prefix in \"\(v)\"") }
+        let mask: UInt32 = plen == 0 ? 0 : ~UInt32(0) << UInt32(32 - plen)
+        return ((o[0] << 24 | o[1] << 16 | o[2] << 8 | o[3]) & mask, mask)
+    }
+
+    func parseV6(_ v: String) throws(SluiceError) -> ([UInt8], Int) {
+        let parts = v.split(separator: "/")
+        let plen = parts.count > 1 ? Int(parts[1]) ?? -1 : 128
+        guard (0...128).contains(plen) else { throw SluiceError("Error: Illegal prefix in \"\(v)\"") }
+        let s = String(parts[0])
+        var halves: [String] = []
+        let chars = Array(s)
+        if let i = (0..<max(chars.count - 1, 0)).first(where: { chars[$0] == ":" && chars[$0 + 1] == ":" }) {
+            halves = [String(chars[..<i]), String(chars[(i + 2)...])]
+            if halves[1].contains("::") || String(chars[(i + 2)...]).hasPrefix(":") { throw SluiceError("Error: Illegal IPv6 address \"\(v)\"") }
+        } else { halves = [s] }
+        guard halves.count <= 2 else { throw SluiceError("Error: Illegal IPv6 address \"\(v)\"") }
+        func groups(_ h: String) throws(SluiceError) -> [UInt16] {
+            if h.isEmpty { return [] }
+            var out: [UInt16] = []
+            for g in h.split(separator: ":") { guard let x = UInt16(g, radix: 16) else { throw SluiceError("Error: Illegal IPv6 address \"\(v)\"") }; out.append(x) }
+            return out
+        }
+        let head = try groups(halves[0]), tail = halves.count == 2 ? try groups(halves[1]) : []
+        guard head.count + tail.count <= 8, halves.count == 2 || head.count == 8 else { throw SluiceError("Error: Illegal IPv6 address \"\(v)\"") }
+        let all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        return (all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }, plen)
+    }
+
+    func parsePortRange(_ v: String) throws(SluiceError) -> ClosedRange<UInt16> {
+        let r = v.split(separator: "-")
+        guard let lo = UInt16(r[0]), let hi = r.count > 1 ? UInt16(r[1]) : lo, lo <= hi, r.count <= 2 else {
+            throw SluiceError("Error: Illegal port \"\(v)\"")
+        }
+        return lo...hi
+    }
+
+    func parseFlowerKey(_ k: String, _ a: inout TcArgs, _ fk: inout FlowerKey) throws(SluiceError) -> Bool {
+        switch k {
+        case "dst_mac": fk.dstMAC = try parseMAC(try a.value(for: k))
+        case "src_mac": fk.srcMAC = try parseMAC(try a.value(for: k))
+        case "vlan_id": fk.vlanID = UInt16(try a.int(for: k, 0...4095))
+        case "vlan_prio": fk.vlanPrio = UInt8(try a.int(for: k, 0...7))
+        case "eth_type":
+            let v = try a.value(for: k)
+            switch v {
+            case "ip", "ipv4": fk.ethType = EtherType.ipv4
+            case "ipv6": fk.ethType = EtherType.ipv6
+            case "arp": fk.ethType = EtherType.arp
+            default: fk.ethType = UInt16(truncatingIfNeeded: try hexOrDec(v, "eth_type"))
+            }
+        case "ip_proto":
+            let v = try a.value(for: k)
+            switch v {
+            case "tcp": fk.ipProto = IPProto.tcp
+            case "udp": fk.ipProto = IPProto.udp
+            case "icmp": fk.ipProto = IPProto.icmp
+            case "icmpv6": fk.ipProto = IPProto.icmpv6
+            default: guard let n = UInt8(v) else { throw SluiceError("Error: Illegal ip_proto \"\(v)\"") }; fk.ipProto = n
+            }
+        case "src_ip", "dst_ip":
+            let v = try a.value(for: k)
+            if let v4 = try parseV4(v) { if k == "src_ip" { fk.srcIP = v4 } else { fk.dstIP = v4 } }
+            else { let v6 = try parseV6(v); if k == "src_ip" { fk.srcIP6 = v6 } else { fk.dstIP6 = v6 } }
+        case "src_port": fk.srcPort = try parsePortRange(try a.value(for: k))
+        case "dst_port": fk.dstPort = try parsePortRange(try a.value(for: k))
+        case "ip_tos":
+            let v = try a.value(for: k).split(separator: "/")
+            let val = UInt8(truncatingIfNeeded: try hexOrDec(String(v[0]), "ip_tos"))
+            let mask = v.count > 1 ? UInt8(truncatingIfNeeded: try hexOrDec(String(v[1]), "ip_tos mask")) : 0xFF
+            fk.tos = (val, mask)
+        default: return false
+        }
+        return true
+    }
+
+    /// One action after `action`: gact verdicts, police, mirred, vlan, skbedit.
+    func parseAction(_ a: inout TcArgs, dev: NetDevice) throws(SluiceError) -> TcAction {
+        guard let kind = a.next() else { throw SluiceError("Error: \"action\" needs a kind") }
+        func trailing(_ a: inout TcArgs, _ dflt: ActVerdict) throws(SluiceError) -> ActVerdict {
+            if let w = a.peek, let v = try { () throws(SluiceError) -> ActVerdict? in var b = a; b.i += 1; let r = try ActVerdict.parse(w, &b); if r != nil { a = b }; return r }() { return v }
+            return dflt
+        }
+        if let v = try ActVerdict.parse(kind, &a) { return .gact(v) }
+        switch kind {
+        case "gact":
+            guard let w = a.next(), let v = try ActVerdict.parse(w, &a) else { throw SluiceError("Error: gact needs a verdict (ok, pass, drop, pipe, reclassify, continue, goto chain N)") }
+            return .gact(v)
+        case "police":
+            var rate: UInt64 = 0, burst = 0, mtu = Int(Int32.max)
+            var exceed = ActVerdict.reclassify, conform = ActVerdict.ok
+            loop: while let w = a.peek {
+                switch w {
+                case "rate": a.i += 1; rate = try a.rate(for: w)
+                case "burst", "buffer", "maxburst": a.i += 1; burst = try a.size(for: w)
+                case "mtu", "minburst": a.i += 1; mtu = try a.size(for: w)
+                case "conform-exceed":
+                    a.i += 1
+                    let v = try a.value(for: w).split(separator: "/").map(String.init)
+                    var dummy = TcArgs([])
+                    guard let e = try ActVerdict.parse(v[0], &dummy) else { throw SluiceError("Error: Illegal conform-exceed \"\(v[0])\"") }
+                    exceed = e
+                    if v.count > 1 { guard let c = try ActVerdict.parse(v[1], &dummy) else { throw SluiceError("Error: Illegal conform-exceed \"\(v[1])\"") }; conform = c }
+                case "drop", "shot", "pass", "ok", "reclassify", "continue", "pipe":
+                    a.i += 1; var dummy = TcArgs([]); exceed = try ActVerdict.parse(w, &dummy)!
+                default: break loop
+                }
+            }
+            guard rate > 0 else { throw SluiceError("Error: police: \"rate\" is required.") }
+            guard burst > 0 else { throw SluiceError("Error: police: \"burst\" is required.") }
+            return .police(Policer(rate: rate, burst: burst, mtu: mtu, conform: conform, exceed: exceed))
+        case "mirred":
+            guard let dir = a.next(), dir == "egress" || dir == "ingress" else { throw SluiceError("Error: mirred needs \"egress\" or \"ingress\"") }
+            guard let how = a.next(), how == "redirect" || how == "mirror" else { throw SluiceError("Error: mirred needs \"redirect\" or \"mirror\"") }
+            guard a.next() == "dev" else { throw SluiceError("Error: mirred needs \"dev DEVICE\"") }
+            let target = try device(try a.value(for: "dev"))
+            guard target !== dev || how == "mirror" && dir == "ingress" else { throw SluiceError("Error: mirred to the same device would loop.") }
+            let then = try trailing(&a, how == "redirect" ? .stolen : .pipe)
+            return .mirred(egress: dir == "egress", redirect: how == "redirect", target: MirredTarget(dp: dp, ifindex: target.ifindex, name: target.name), then: then)
+        case "vlan":
+            guard let op = a.next() else { throw SluiceError("Error: vlan needs push, pop or modify") }
+            switch op {
+            case "pop": return .vlanPop(then: try trailing(&a, .pipe))
+            case "push", "modify":
+                var vid: UInt16?; var prio: UInt8?; var proto = EtherType.vlan
+                loop: while let w = a.peek {
+                    switch w {
+                    case "id": a.i += 1; vid = UInt16(try a.int(for: w, 0...4095))
+                    case "priority": a.i += 1; prio = UInt8(try a.int(for: w, 0...7))
+                    case "protocol": a.i += 1
+                        let v = try a.value(for: w)
+                        guard v == "802.1q" || v == "802.1Q" || v == "802.1ad" else { throw SluiceError("Error: vlan protocol must be 802.1Q or 802.1ad") }
+                        proto = v == "802.1ad" ? EtherType.qinq : EtherType.vlan
+                    default: break loop
+                    }
+                }
+                guard let vid else { throw SluiceError("Error: vlan \(op) needs \"id VID\"") }
+                let then = try trailing(&a, .pipe)
+                return op == "push" ? .vlanPush(vid: vid, prio: prio ?? 0, proto: proto, then: then) : .vlanModify(vid: vid, prio: prio, then: then)
+            default: throw SluiceError("Error: vlan needs push, pop or modify, not \"\(op)\"")
+            }
+        case "skbedit":
+            var pr: UInt32?; var mk: (UInt32, UInt32)?; var q: UInt16?
+            loop: while let w = a.peek {
+                switch w {
+                case "priority": a.i += 1
+                    let v = try a.value(for: w)
+                    if v.contains(":") { pr = try TcHandle.parse(v).raw } else { pr = try hexOrDec(v, "priority") }
+                case "mark": a.i += 1
+                    let v = try a.value(for: w).split(separator: "/").map(String.init)
+                    mk = (try hexOrDec(v[0], "mark"), v.count > 1 ? try hexOrDec(v[1], "mark mask") : 0xFFFF_FFFF)
+                case "queue_mapping": a.i += 1; q = UInt16(try a.int(for: w, 0...65535))
+                default: break loop
+                }
+            }
+            guard pr != nil || mk != nil || q != nil else { throw SluiceError("Error: skbedit needs priority, mark or queue_mapping") }
+            return .skbedit(priority: pr, mark: mk, queue: q, then: try trailing(&a, .pipe))
+        case "ct", "nat", "pedit", "csum", "tunnel_key", "sample", "connmark", "ife", "bpf":
+            throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
+        default: throw SluiceError("Error: unknown action \"\(kind)\"")
+        }
     }
 
     /// u32 selectors: ip src/dst/sport/dport/protocol/tos, and u32/u16/u8 VALUE MASK at OFFSET.
@@ -392,11 +616,19 @@ extension CommandRunner {
         }
     }
 
-    func filterShow(_ t: TcTarget) -> String {
-        var out = ""
+    func filterShow(_ t: TcTarget, stats: Bool) -> String {
+        var blocks: [(String, FilterBlock)] = []
         for q in qdiscTree(t.dev) where !q.filters.isEmpty {
             if let p = t.parent, p.major != q.handle.major { continue }
-            for f in q.filters.filters {
+            blocks.append(("parent \(q.handle)", q.filters))
+        }
+        if let ing = t.dev.ingress {
+            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF2 || t.parent!.major == 0xFFFF { blocks.append((ing.clsact ? "ingress" : "parent ffff:", ing.filters)) }
+            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF3 { blocks.append(("egress", ing.egressFilters)) }
+        }
+        var out = ""
+        for (where_, block) in blocks {
+            for f in block.filters {
                 let proto: String
                 switch f.proto {
                 case 3: proto = "all"
@@ -405,17 +637,20 @@ extension CommandRunner {
                 case EtherType.arp: proto = "arp"
                 default: proto = "0x" + String(f.proto, radix: 16)
                 }
-                var line = "filter parent \(q.handle) protocol \(proto) pref \(f.prio) \(f.kind)"
+                var line = "filter \(where_) protocol \(proto) pref \(f.prio) \(f.kind) chain \(f.chain)"
                 switch f.match {
                 case .fw(let m, let mask): line += " handle 0x\(String(m, radix: 16))" + (mask == 0xFFFF_FFFF ? "" : "/0x\(String(mask, radix: 16))")
-                case .u32(let keys): for k in keys { line += " match \(String(format08(k.value)))/\(String(format08(k.mask))) at \(k.l4 ? "nexthdr+" : "")\(k.offset)" }
+                case .u32(let keys): for k in keys { line += " match \(format08(k.value))/\(format08(k.mask)) at \(k.l4 ? "nexthdr+" : "")\(k.offset)" }
+                case .flower(let k):
+                    if let v = k.ethType { line += " eth_type 0x\(String(v, radix: 16))" }
+                    if let v = k.ipProto { line += " ip_proto \(v)" }
+                    if let v = k.dstPort { line += " dst_port \(v.lowerBound)" + (v.count > 1 ? "-\(v.upperBound)" : "") }
+                    if let v = k.srcPort { line += " src_port \(v.lowerBound)" + (v.count > 1 ? "-\(v.upperBound)" : "") }
+                    if let v = k.vlanID { line += " vlan_id \(v)" }
                 case .all: break
                 }
-                switch f.result {
-                case .classid(let c)?: line += " flowid \(c)"
-                case .drop?: line += " action drop"
-                case nil: break
-                }
+                if case .classid(let c)? = f.result { line += " flowid \(c)" }
+                for (n, act) in f.actions.enumerated() { line += "\n\taction order \(n + 1): \(act.text)" }
                 out += line + "\n"
             }
         }

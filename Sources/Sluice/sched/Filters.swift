@@ -1,76 +1,375 @@
-/// Principles (cls_api.c)
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (cls_api.c, act_api.c)
 /// ----------
-/// A qdisc's filters form its block: evaluated in priority order (lowest first), each matching
-/// on its protocol (or all), the first that matches gives the classification result: a class id
-/// (`classid`/`flowid`) or an action verdict. This first cut has the matchers matchall, fw
-/// (packet mark) and u32 (32-bit value/mask words at offsets from the network header, with the
-/// `match ip src/dst/sport/dport/protocol/tos` shorthands).
+/// A qdisc's filters form its block: chains of filters, each chain evaluated in priority order
+/// (lowest first), every filter matching on its protocol (or all). The first filter that
+/// matches runs its actions in order; each action returns a control verdict:
+///   pipe → the next action; ok/pass → accept (with the filter's class id, if any);
+///   drop/shot → drop; continue → the next filter; reclassify → start over (bounded);
+///   goto chain N → evaluate chain N; stolen → an action (mirred redirect) took the packet.
+/// Matchers: matchall, fw (packet mark), u32 (value/mask words at offsets from the network
+/// header), flower (MACs, VLAN, EtherType, IP protocol, addresses, ports, TOS, with masks).
+/// Actions may change the packet (vlan push/pop writes the frame after copy-on-write), so
+/// classification works on the packet's pool index and may replace it.
 public enum TcResult: Equatable, Sendable {
-    case classid(TcHandle)
+    case classid(TcHandle)     // accepted, with a class
+    case ok                    // accepted, no class named
     case drop
+    case stolen                // consumed by an action
+}
+
+/// A TC_ACT_* control verdict.
+enum ActVerdict: Equatable {
+    case ok, shot, pipe, reclassify, continue_, stolen
+    case gotoChain(UInt32)
+
+    static func parse(_ w: String, _ a: inout TcArgs) throws(SluiceError) -> ActVerdict? {
+        switch w {
+        case "ok", "pass": return .ok
+        case "drop", "shot": return .shot
+        case "pipe": return .pipe
+        case "reclassify": return .reclassify
+        case "continue": return .continue_
+        case "goto":
+            guard a.next() == "chain" else { throw SluiceError("Error: \"goto\" must be followed by \"chain N\"") }
+            return .gotoChain(UInt32(try a.int(for: "chain", 0...Int(UInt32.max))))
+        default: return nil
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .ok: "pass"
+        case .shot: "drop"
+        case .pipe: "pipe"
+        case .reclassify: "reclassify"
+        case .continue_: "continue"
+        case .stolen: "stolen"
+        case .gotoChain(let c): "goto chain \(c)"
+        }
+    }
+}
+
+/// A token bucket policer (act_police).
+final class Policer {
+    var rate: UInt64
+    var burst: Int
+    var mtu: Int
+    var conform: ActVerdict
+    var exceed: ActVerdict
+    var buffer: UInt64
+    var tokens: Int64
+    var tc: UInt64 = 0
+    var conformed: UInt64 = 0, exceeded: UInt64 = 0
+    init(rate: UInt64, burst: Int, mtu: Int, conform: ActVerdict, exceed: ActVerdict) {
+        self.rate = rate; self.burst = burst; self.mtu = mtu; self.conform = conform; self.exceed = exceed
+        buffer = l2t(burst, rate); tokens = Int64(buffer)
+    }
+    func police(_ len: Int, now: UInt64) -> ActVerdict {
+        if len > mtu { exceeded &+= 1; return exceed }
+        var toks = Int64(min(now &- tc, buffer)) + tokens
+        toks = min(toks, Int64(buffer)) - Int64(l2t(len, rate))
+        if toks >= 0 { tokens = toks; tc = now; conformed &+= 1; return conform }
+        exceeded &+= 1
+        return exceed
+    }
+}
+
+/// mirred's target: a device of the same datapath.
+final class MirredTarget {
+    unowned(unsafe) let dp: Datapath
+    let ifindex: Int32
+    let name: String
+    init(dp: Datapath, ifindex: Int32, name: String) { self.dp = dp; self.ifindex = ifindex; self.name = name }
+}
+
+enum TcAction {
+    case gact(ActVerdict)
+    case police(Policer)
+    case mirred(egress: Bool, redirect: Bool, target: MirredTarget, then: ActVerdict)
+    case vlanPush(vid: UInt16, prio: UInt8, proto: UInt16, then: ActVerdict)
+    case vlanPop(then: ActVerdict)
+    case vlanModify(vid: UInt16, prio: UInt8?, then: ActVerdict)
+    case skbedit(priority: UInt32?, mark: (UInt32, UInt32)?, queue: UInt16?, then: ActVerdict)
+
+    var text: String {
+        switch self {
+        case .gact(let v): return "gact action \(v.text)"
+        case .police(let p): return "police rate \(TcFormat.rate(p.rate)) burst \(TcFormat.size(p.burst)) mtu \(TcFormat.size(p.mtu)) action \(p.exceed.text)/\(p.conform.text) conformed \(p.conformed) exceeded \(p.exceeded)"
+        case .mirred(let e, let r, let t, let then): return "mirred (\(e ? "Egress" : "Ingress") \(r ? "Redirect" : "Mirror") to device \(t.name)) \(then.text)"
+        case .vlanPush(let vid, let prio, let proto, let then): return "vlan push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)"
+        case .vlanPop(let then): return "vlan pop \(then.text)"
+        case .vlanModify(let vid, let prio, let then): return "vlan modify id \(vid)\(prio.map { " priority \($0)" } ?? "") \(then.text)"
+        case .skbedit(let pr, let mk, let q, let then):
+            var s = "skbedit"
+            if let pr { s += " priority \(TcHandle(raw: pr))" }
+            if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/0x\(String(mk.1, radix: 16))") }
+            if let q { s += " queue_mapping \(q)" }
+            return s + " \(then.text)"
+        }
+    }
+}
+
+struct FlowerKey {
+    var dstMAC: (UInt64, UInt64)?        // value, mask
+    var srcMAC: (UInt64, UInt64)?
+    var vlanID: UInt16?
+    var vlanPrio: UInt8?
+    var ethType: UInt16?
+    var ipProto: UInt8?
+    var srcIP: (UInt32, UInt32)?
+    var dstIP: (UInt32, UInt32)?
+    var srcIP6: ([UInt8], Int)?          // address, prefix length
+    var dstIP6: ([UInt8], Int)?
+    var srcPort: ClosedRange<UInt16>?
+    var dstPort: ClosedRange<UInt16>?
+    var tos: (UInt8, UInt8)?
 }
 
 enum FilterMatch {
     case all
     case fw(mark: UInt32, mask: UInt32)
-    /// (value, mask, offset from the network header; `nexthdr` offsets are from the L4 header).
+    /// (value, mask, offset from the network header; `l4` offsets are from the L4 header).
     case u32([(value: UInt32, mask: UInt32, offset: Int, l4: Bool)])
+    case flower(FlowerKey)
 }
 
 struct TcFilter {
     var prio: UInt16
     var proto: UInt16          // ETH_P_ALL (3) matches every protocol
     var handle: UInt32
+    var chain: UInt32 = 0
     var kind: String
     var match: FilterMatch
-    var result: TcResult?
+    var result: TcResult?      // flowid/classid
+    var actions: [TcAction] = []
     var hits: UInt64 = 0
+}
+
+/// Parsed fields of a frame, for matching.
+struct ParsedFrame {
+    var proto: UInt16 = 0        // EtherType after any VLAN tag
+    var l3 = 14
+    var l4 = -1
+    var ipProto: UInt8 = 0
+    var vlanID: UInt16? = nil
+    var vlanPrio: UInt8 = 0
+
+    init(_ d: UnsafeMutableRawPointer, _ len: Int, _ m: PacketMeta) {
+        guard len >= 14 else { return }
+        proto = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        if m.vlanPresent { vlanID = m.vlanTCI & 0x0FFF; vlanPrio = UInt8(m.vlanTCI >> 13) }
+        if (proto == EtherType.vlan || proto == EtherType.qinq) && len >= 18 {
+            let tci = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
+            vlanID = tci & 0x0FFF; vlanPrio = UInt8(tci >> 13)
+            proto = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+            l3 = 18
+        }
+        if proto == EtherType.ipv4 && len >= l3 + 20 {
+            ipProto = d.load(fromByteOffset: l3 + 9, as: UInt8.self)
+            let frag = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self)) & 0x1FFF
+            if frag == 0 { l4 = l3 + Int(d.load(fromByteOffset: l3, as: UInt8.self) & 0x0F) * 4 }
+        } else if proto == EtherType.ipv6 && len >= l3 + 40 {
+            ipProto = d.load(fromByteOffset: l3 + 6, as: UInt8.self)
+            l4 = l3 + 40
+        }
+    }
 }
 
 public struct FilterBlock {
     var filters: [TcFilter] = []
-
     var isEmpty: Bool { filters.isEmpty }
 
     mutating func add(_ f: TcFilter) {
         filters.append(f)
-        filters.sort { $0.prio < $1.prio }
+        filters.sort { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
     }
 
-    /// tcf_classify: the first matching filter's result, or nil.
+    /// Classification without actions that change or take the packet (legacy callers).
     func classify(_ p: borrowing Packet, pool: PacketPool) -> TcResult? {
+        var idx = p.index
+        return run(&idx, pool: pool, now: 0, mayModify: false)
+    }
+
+    /// tcf_classify with actions. `idx` may be replaced (copy-on-write by an action); after
+    /// `.stolen` or `.drop` the caller must not use the packet (`.drop`: the caller frees it).
+    func run(_ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool = true) -> TcResult? {
         if filters.isEmpty { return nil }
-        let m = pool.metas[Int(p.index)]
-        let data = pool.data(p)
-        let len = Int(m.length)
-        guard len >= EthernetHeader.length else { return nil }
-        var l3 = EthernetHeader.length
-        var proto = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-        if proto == EtherType.vlan && len >= 18 {
-            proto = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
-            l3 = 18
-        }
-        var l4 = -1
-        if proto == EtherType.ipv4 && len >= l3 + 20 { l4 = l3 + Int(data.load(fromByteOffset: l3, as: UInt8.self) & 0x0F) * 4 }
-        else if proto == EtherType.ipv6 && len >= l3 + 40 { l4 = l3 + 40 }
-        for f in filters {
-            if f.proto != 3 && f.proto != proto { continue }
-            var hit = false
-            switch f.match {
-            case .all: hit = true
-            case .fw(let mark, let mask): hit = m.mark & mask == mark
-            case .u32(let keys):
-                hit = true
-                for k in keys {
-                    let base = k.l4 ? l4 : l3
-                    let o = base + k.offset
-                    guard base >= 0, o >= 0, o + 4 <= len else { hit = false; break }
-                    let w = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                    if w & k.mask != k.value & k.mask { hit = false; break }
-                }
+        var chain: UInt32 = 0
+        var i = 0
+        var restarts = 0
+        while i < filters.count {
+            let f = filters[i]
+            if f.chain != chain || !matches(f, idx, pool) { i += 1; continue }
+            var verdict = ActVerdict.ok
+            for a in f.actions {
+                verdict = Self.act(a, &idx, pool: pool, now: now, mayModify: mayModify)
+                if verdict != .pipe { break }
             }
-            if hit, let r = f.result { return r }
+            switch verdict {
+            case .ok, .pipe: return f.result ?? .ok
+            case .shot: return .drop
+            case .stolen: return .stolen
+            case .continue_: i += 1
+            case .reclassify:
+                restarts += 1
+                if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
+                chain = 0; i = 0
+            case .gotoChain(let c):
+                restarts += 1
+                if restarts > 32 { return .drop }
+                chain = c
+                i = filters.firstIndex { $0.chain == c } ?? filters.count
+            }
         }
         return nil
+    }
+
+    func matches(_ f: TcFilter, _ idx: UInt32, _ pool: PacketPool) -> Bool {
+        let m = pool.metas[Int(idx)]
+        let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.dataOffset)
+        let len = Int(m.length)
+        guard len >= EthernetHeader.length else { return false }
+        let pf = ParsedFrame(data, len, m)
+        if f.proto != 3 && f.proto != pf.proto { return false }
+        switch f.match {
+        case .all: return true
+        case .fw(let mark, let mask): return m.mark & mask == mark
+        case .u32(let keys):
+            for k in keys {
+                let base = k.l4 ? pf.l4 : pf.l3
+                let o = base + k.offset
+                guard base >= 0, o >= 0, o + 4 <= len else { return false }
+                let w = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                if w & k.mask != k.value & k.mask { return false }
+            }
+            return true
+        case .flower(let k):
+            if let (v, msk) = k.dstMAC, MACAddress(at: data).raw & msk != v & msk { return false }
+            if let (v, msk) = k.srcMAC, MACAddress(at: data + 6).raw & msk != v & msk { return false }
+            if let vid = k.vlanID, pf.vlanID != vid { return false }
+            if let vp = k.vlanPrio, pf.vlanID == nil || pf.vlanPrio != vp { return false }
+            if let t = k.ethType, pf.proto != t { return false }
+            if let ip = k.ipProto, pf.ipProto != ip { return false }
+            if pf.proto == EtherType.ipv4 && len >= pf.l3 + 20 {
+                let src = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: pf.l3 + 12, as: UInt32.self))
+                let dst = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: pf.l3 + 16, as: UInt32.self))
+                if let (v, msk) = k.srcIP, src & msk != v & msk { return false }
+                if let (v, msk) = k.dstIP, dst & msk != v & msk { return false }
+                if let (v, msk) = k.tos, data.load(fromByteOffset: pf.l3 + 1, as: UInt8.self) & msk != v & msk { return false }
+                if k.srcIP6 != nil || k.dstIP6 != nil { return false }
+            } else if pf.proto == EtherType.ipv6 && len >= pf.l3 + 40 {
+                if k.srcIP != nil || k.dstIP != nil { return false }
+                for (want, off) in [(k.srcIP6, 8), (k.dstIP6, 24)] {
+                    guard let (addr, plen) = want else { continue }
+                    for bit in stride(from: 0, to: plen, by: 8) {
+                        let bits = min(8, plen - bit)
+                        let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+                        if data.load(fromByteOffset: pf.l3 + off + bit / 8, as: UInt8.self) & mask != addr[bit / 8] & mask { return false }
+                    }
+                }
+                if let (v, msk) = k.tos {
+                    let tc = UInt8(truncatingIfNeeded: UInt16(bigEndian: data.loadUnaligned(fromByteOffset: pf.l3, as: UInt16.self)) >> 4)
+                    if tc & msk != v & msk { return false }
+                }
+            } else if k.srcIP != nil || k.dstIP != nil || k.srcIP6 != nil || k.dstIP6 != nil || k.tos != nil {
+                return false
+            }
+            if k.srcPort != nil || k.dstPort != nil {
+                guard pf.l4 >= 0, pf.l4 + 4 <= len, pf.ipProto == IPProto.tcp || pf.ipProto == IPProto.udp else { return false }
+                let sp = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: pf.l4, as: UInt16.self))
+                let dp = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: pf.l4 + 2, as: UInt16.self))
+                if let r = k.srcPort, !r.contains(sp) { return false }
+                if let r = k.dstPort, !r.contains(dp) { return false }
+            }
+            return true
+        }
+    }
+
+    /// Runs one action.
+    static func act(_ a: TcAction, _ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
+        switch a {
+        case .gact(let v): return v
+        case .police(let p): return p.police(Int(pool.metas[Int(idx)].pktLen == 0 ? pool.metas[Int(idx)].length : pool.metas[Int(idx)].pktLen), now: now)
+        case .skbedit(let pr, let mk, let q, let then):
+            if let pr { pool.metas[Int(idx)].priority = pr }
+            if let (v, m) = mk { pool.metas[Int(idx)].mark = (pool.metas[Int(idx)].mark & ~m) | (v & m) }
+            if let q { pool.metas[Int(idx)].queueMapping = q }
+            return then
+        case .mirred(let egress, let redirect, let t, let then):
+            guard mayModify else { return .ok }
+            if redirect {
+                t.dp.divert(Packet(index: idx), to: t.ifindex, egress: egress)
+                return .stolen
+            }
+            if let c = pool.clone(Packet(index: idx)) { t.dp.divert(c, to: t.ifindex, egress: egress) }
+            return then
+        case .vlanPush(let vid, let prio, let proto, let then):
+            guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
+            idx = w
+            return VLANEdit.push(pool, w, tci: UInt16(prio) << 13 | vid, proto: proto) ? then : .shot
+        case .vlanPop(let then):
+            guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
+            idx = w
+            _ = VLANEdit.pop(pool, w)
+            return then
+        case .vlanModify(let vid, let prio, let then):
+            guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
+            idx = w
+            VLANEdit.modify(pool, w, vid: vid, prio: prio)
+            return then
+        }
+    }
+}
+
+/// In-frame 802.1Q tag edits (act_vlan), keeping checksum/GSO offsets right.
+enum VLANEdit {
+    static func frame(_ pool: PacketPool, _ i: UInt32) -> UnsafeMutableRawPointer {
+        pool.base + Int(pool.dataOf[Int(i)]) * PacketPool.bufferSize + Int(pool.metas[Int(i)].dataOffset)
+    }
+
+    static func push(_ pool: PacketPool, _ i: UInt32, tci: UInt16, proto: UInt16) -> Bool {
+        let p = Packet(index: i)
+        guard pool.push(p, 4) else { return false }
+        let d = frame(pool, i)
+        memmove(d, d + 4, 12)
+        d.storeBytes(of: proto.bigEndian, toByteOffset: 12, as: UInt16.self)
+        d.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+        shiftOffsets(pool, i, by: 4)
+        return true
+    }
+
+    @discardableResult
+    static func pop(_ pool: PacketPool, _ i: UInt32) -> Bool {
+        let d = frame(pool, i)
+        let len = Int(pool.metas[Int(i)].length)
+        guard len >= 18 else { return false }
+        let t = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        guard t == EtherType.vlan || t == EtherType.qinq else { return false }
+        memmove(d + 4, d, 12)
+        _ = pool.pull(Packet(index: i), 4)
+        shiftOffsets(pool, i, by: -4)
+        return true
+    }
+
+    static func modify(_ pool: PacketPool, _ i: UInt32, vid: UInt16, prio: UInt8?) {
+        let d = frame(pool, i)
+        guard Int(pool.metas[Int(i)].length) >= 18 else { return }
+        let t = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        guard t == EtherType.vlan || t == EtherType.qinq else { return }
+        var tci = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
+        tci = (tci & 0xF000) | (vid & 0x0FFF)
+        if let prio { tci = (tci & 0x1FFF) | UInt16(prio & 7) << 13 }
+        d.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+    }
+
+    static func shiftOffsets(_ pool: PacketPool, _ i: UInt32, by n: Int) {
+        let m = pool.metas + Int(i)
+        if m.pointee.csum == .partial { m.pointee.csumStart = UInt16(Int(m.pointee.csumStart) + n) }
+        if !m.pointee.gsoType.isEmpty { m.pointee.hdrLen = UInt16(Int(m.pointee.hdrLen) + n) }
+        m.pointee.pktLen = UInt32(Int(m.pointee.pktLen) + (m.pointee.pktLen == 0 ? 0 : n))
     }
 }

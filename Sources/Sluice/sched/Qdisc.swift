@@ -181,6 +181,20 @@ public class Qdisc {
     /// Filters attached to this qdisc (its tcf_block).
     var filters = FilterBlock()
 
+    /// Runs the filters and their actions on a packet being enqueued: it may come back changed
+    /// (vlan edits), be dropped (counted here) or be taken by an action (mirred redirect).
+    func classifyForEnqueue(_ p: consuming Packet) -> Classified {
+        if filters.isEmpty { return .go(p, nil) }
+        var idx = p.index
+        _ = consume p
+        let r = filters.run(&idx, pool: pool, now: clock.now)
+        switch r {
+        case .stolen?: return .done(.stolen)
+        case .drop?: return .done(drop(Packet(index: idx)))
+        default: return .go(Packet(index: idx), r)
+        }
+    }
+
     // Helpers shared by every qdisc.
 
     /// qdisc_drop: frees and counts.
@@ -219,6 +233,12 @@ public class Qdisc {
     @inline(__always) func accountDropped(_ bytes: Int) {
         stats.qlen -= 1; stats.backlog &-= UInt64(bytes); stats.drops &+= 1
     }
+}
+
+/// The outcome of classification on enqueue.
+enum Classified: ~Copyable {
+    case go(Packet, TcResult?)
+    case done(EnqueueVerdict)
 }
 
 /// Class information for `tc class show`.

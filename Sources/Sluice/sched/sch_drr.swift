@@ -61,23 +61,27 @@ final class DRRQdisc: Qdisc {
         return old
     }
 
-    func classify(_ p: borrowing Packet) -> DRRClass? {
+    func classify(_ p: borrowing Packet, _ r: TcResult?) -> DRRClass? {
         let prio = pool.metas[Int(p.index)].priority
         if prio >> 16 == UInt32(handle.major), let c = classesByID[prio] { return c }
-        if let r = filters.classify(p, pool: pool), case .classid(let id) = r { return classesByID[id.raw] }
+        if case .classid(let id)? = r { return classesByID[id.raw] }
         return nil
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        guard let c = classify(p) else { return drop(p) }
-        let v = c.leaf.enqueue(p)
-        if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1; return v }
-        if !c.isActive {
-            c.isActive = true
-            c.deficit = 0
-            activeList.append(c)
+        switch classifyForEnqueue(p) {
+        case .done(let v): return v
+        case .go(let pk, let r):
+            guard let c = classify(pk, r) else { return drop(pk) }
+            let v = c.leaf.enqueue(pk)
+            if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1; return v }
+            if !c.isActive {
+                c.isActive = true
+                c.deficit = 0
+                activeList.append(c)
+            }
+            return v
         }
-        return v
     }
 
     override func dequeue() -> Packet? {

@@ -212,31 +212,29 @@ final class HTBQdisc: Qdisc {
 
     // MARK: datapath
 
-    func classify(_ p: borrowing Packet) -> HTBClass? {
+    func classify(_ p: borrowing Packet, _ r: TcResult?) -> HTBClass? {
         let prio = pool.metas[Int(p.index)].priority
         if prio >> 16 == UInt32(handle.major), let c = classesByID[prio], c.isLeaf { return c }
-        if let r = filters.classify(p, pool: pool) {
-            switch r {
-            case .classid(let id):
-                if let c = classesByID[id.raw], c.isLeaf { return c }
-            case .drop: return nil
-            }
-        }
+        if case .classid(let id)? = r, let c = classesByID[id.raw], c.isLeaf { return c }
         if defaultClass != 0, let c = classesByID[TcHandle(handle.major, defaultClass).raw], c.isLeaf { return c }
         return nil
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        if let c = classify(p), let leaf = c.leaf {
-            let v = leaf.enqueue(p)
-            if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1 }
-            return v
+        switch classifyForEnqueue(p) {
+        case .done(let v): return v
+        case .go(let pk, let r):
+            if let c = classify(pk, r), let leaf = c.leaf {
+                let v = leaf.enqueue(pk)
+                if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1 }
+                return v
+            }
+            // Unclassified: the direct queue.
+            guard direct.count < directQlen else { return drop(pk) }
+            direct.push(pk, pool)
+            directPackets &+= 1
+            return .success
         }
-        // Unclassified: the direct queue (or a drop when a filter said so is handled above as nil too).
-        guard direct.count < directQlen else { return drop(p) }
-        direct.push(p, pool)
-        directPackets &+= 1
-        return .success
     }
 
     override func dequeue() -> Packet? {

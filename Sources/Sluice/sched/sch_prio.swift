@@ -96,22 +96,22 @@ final class PrioQdisc: Qdisc {
         }
     }
 
-    func band(for p: borrowing Packet) -> Int {
+    func band(for p: borrowing Packet, _ r: TcResult?) -> Int {
         let prio = pool.metas[Int(p.index)].priority
         if prio >> 16 == UInt32(handle.major), prio & 0xFFFF > 0, Int(prio & 0xFFFF) <= bandCount { return Int(prio & 0xFFFF) - 1 }
-        if let r = filters.classify(p, pool: pool) {
-            if case .classid(let c) = r, c.minor > 0, Int(c.minor) <= bandCount { return Int(c.minor) - 1 }
-            if case .drop = r { return -1 }
-        }
+        if case .classid(let c)? = r, c.minor > 0, Int(c.minor) <= bandCount { return Int(c.minor) - 1 }
         return priomap[Int(prio & 15)]
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        let b = band(for: p)
-        guard b >= 0 else { return drop(p) }
-        let v = children[b].enqueue(p)
-        if v == .dropped || v == .congestion { stats.drops &+= 1 }
-        return v
+        switch classifyForEnqueue(p) {
+        case .done(let v): return v
+        case .go(let pk, let r):
+            let b = band(for: pk, r)
+            let v = children[b].enqueue(pk)
+            if v == .dropped || v == .congestion { stats.drops &+= 1 }
+            return v
+        }
     }
 
     override func dequeue() -> Packet? {

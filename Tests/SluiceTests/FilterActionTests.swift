@@ -1,0 +1,155 @@
+import XCTest
+@testable import Sluice
+
+final class FilterActionTests: XCTestCase {
+    /// A FilterBlock built from tc lines on a line device's root prio qdisc, for matching tests.
+    func block(_ lines: [String]) throws -> (Datapath, FilterBlock) {
+        let dp = Datapath(poolSize: 64, clock: .virtual(start: 1))
+        let r = CommandRunner(datapath: dp)
+        try dp.addLine(name: "eth0", rate: 1_000_000_000, output: nil)
+        try r.execute("qdisc add dev eth0 root handle 1: prio bands 16")
+        for l in lines { try r.execute(l) }
+        return (dp, dp.device(named: "eth0")!.qdisc.filters)
+    }
+
+    func classify(_ dp: Datapath, _ b: FilterBlock, _ f: [UInt8], mark: UInt32 = 0) -> TcResult? {
+        let p = must(dp.pool.alloc())
+        f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        dp.pool.meta(p).pointee.mark = mark
+        var idx = p.index
+        _ = consume p
+        let r = b.run(&idx, pool: dp.pool, now: 1, mayModify: false)
+        dp.pool.free(Packet(index: idx))
+        return r
+    }
+
+    let udp = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: 1234, dport: 5201)
+    let tcp = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                    payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 1, 9), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: 40000, dport: 80, seq: 1, payload: []))
+
+    func testU32Selectors() throws {
+        let (dp, b) = try block([
+            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip src 198.18.1.0/24 flowid 1:1",
+            "filter add dev eth0 parent 1: protocol ip prio 2 u32 match ip dport 5201 0xffff match ip protocol 17 0xff flowid 1:2",
+            "filter add dev eth0 parent 1: protocol ip prio 3 u32 match u8 0x06 0xff at 9 flowid 1:3",
+            "filter add dev eth0 parent 1: protocol ip prio 4 u32 match ip tos 0x10 0xff flowid 1:4",
+            "filter add dev eth0 parent 1: protocol ip prio 5 u32 match u16 0x04d2 0xffff at nexthdr+0 flowid 1:5",
+        ])
+        XCTAssertEqual(classify(dp, b, tcp), .classid(TcHandle(1, 1)), "src prefix")
+        XCTAssertEqual(classify(dp, b, udp), .classid(TcHandle(1, 2)), "dport + protocol")
+        var tcp2 = tcp; tcp2[26] = 10   // other source: falls to the protocol byte rule
+        XCTAssertEqual(classify(dp, b, tcp2), .classid(TcHandle(1, 3)))
+        var u2 = udp; u2[37] = 0x52; u2[15] = 0x10   // dport changed, tos 0x10
+        XCTAssertEqual(classify(dp, b, u2), .classid(TcHandle(1, 4)))
+        var u3 = udp; u3[37] = 0x52                   // sport 1234 at L4+0
+        XCTAssertEqual(classify(dp, b, u3), .classid(TcHandle(1, 5)))
+        var arp = udp; arp[12] = 0x08; arp[13] = 0x06
+        XCTAssertNil(classify(dp, b, arp), "protocol ip only")
+    }
+
+    func testFlowerSelectors() throws {
+        let (dp, b) = try block([
+            "filter add dev eth0 parent 1: protocol all prio 1 flower dst_mac 02:00:00:00:00:0b src_mac 02:00:00:00:00:0a eth_type ipv4 ip_proto tcp dst_port 80 flowid 1:1",
+            "filter add dev eth0 parent 1: protocol ip prio 2 flower ip_proto udp src_ip 198.18.0.0/24 dst_port 5000-5300 flowid 1:2",
+            "filter add dev eth0 parent 1: protocol all prio 3 flower vlan_id 100 vlan_prio 5 flowid 1:3",
+            "filter add dev eth0 parent 1: protocol ip prio 4 flower ip_tos 0x20/0xe0 flowid 1:4",
+        ])
+        XCTAssertEqual(classify(dp, b, tcp), .classid(TcHandle(1, 1)))
+        XCTAssertEqual(classify(dp, b, udp), .classid(TcHandle(1, 2)))
+        var tagged = Array(udp[0..<12]) + [0x81, 0x00, 0xa0, 0x64] + Array(udp[12...])
+        XCTAssertEqual(classify(dp, b, tagged), .classid(TcHandle(1, 2)), "VLAN-tagged IPv4 still matches L3 keys")
+        tagged[18 + 9] = 1  // ICMP: only the vlan rule matches now
+        XCTAssertEqual(classify(dp, b, tagged), .classid(TcHandle(1, 3)))
+        var tos = udp; tos[15] = 0x28; tos[23] = 6
+        XCTAssertEqual(classify(dp, b, tos), .classid(TcHandle(1, 4)))
+    }
+
+    func testFwMarkAndMatchallAndPriorityOrder() throws {
+        let (dp, b) = try block([
+            "filter add dev eth0 parent 1: protocol all prio 20 matchall flowid 1:9",
+            "filter add dev eth0 parent 1: protocol all prio 10 handle 0x10 fw mask 0xf0 flowid 1:1",
+        ])
+        XCTAssertEqual(classify(dp, b, udp, mark: 0x1f), .classid(TcHandle(1, 1)), "lower prio number first")
+        XCTAssertEqual(classify(dp, b, udp, mark: 0x2f), .classid(TcHandle(1, 9)))
+    }
+
+    func testVerdictsAndChains() throws {
+        let (dp, b) = try block([
+            "filter add dev eth0 parent 1: protocol all prio 1 matchall action gact continue",
+            "filter add dev eth0 parent 1: protocol all prio 2 u32 match ip dport 5201 0xffff action goto chain 7",
+            "filter add dev eth0 parent 1: protocol all prio 3 matchall action gact pipe action gact ok flowid 1:3",
+            "filter add dev eth0 parent 1: protocol all chain 7 prio 1 u32 match ip sport 1234 0xffff action drop",
+            "filter add dev eth0 parent 1: protocol all chain 7 prio 2 matchall flowid 1:7",
+        ])
+        XCTAssertEqual(classify(dp, b, udp), .drop, "continue → goto chain 7 → drop")
+        var u2 = udp; u2[35] = 0x99
+        XCTAssertEqual(classify(dp, b, u2), .classid(TcHandle(1, 7)))
+        XCTAssertEqual(classify(dp, b, tcp), .classid(TcHandle(1, 3)), "pipe then ok")
+        let (dp2, loop) = try block(["filter add dev eth0 parent 1: protocol all prio 1 matchall action reclassify"])
+        XCTAssertEqual(classify(dp2, loop, udp), .drop, "reclassify loops are bounded")
+    }
+
+    func testSkbeditPriorityPicksThePrioBand() throws {
+        let (_, out, report) = try replay([Flow(dport: 7, size: 500, rate: 1_000_000, duration: 10 * Time.ms)], rate: "100mbit",
+                                          ["qdisc add dev eth0 root handle 1: prio",
+                                           "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 7 0xffff action skbedit priority 1:3 mark 0x42"])
+        XCTAssertFalse(out.isEmpty)
+        // Band 3 (1:3) is the one whose child sent the packets.
+        XCTAssertTrue(report.text.contains("class prio 1:3 parent 1:"), report.text)
+        let lines = report.text.split(separator: "\n").map(String.init)
+        let i = lines.firstIndex { $0.hasPrefix("class prio 1:3") }!
+        XCTAssertTrue(lines[i + 1].contains("Sent \(out.count * 500) bytes \(out.count) pkt"), lines[i + 1])
+    }
+
+    func testPoliceLimitsRate() throws {
+        let (_, out, _) = try replay([Flow(dport: 7, size: 1000, rate: 10_000_000, duration: 1 * Time.s)], rate: "100mbit",
+                                     ["qdisc add dev eth0 root handle 1: prio",
+                                      "filter add dev eth0 parent 1: protocol all prio 1 matchall action police rate 2mbit burst 10k drop"])
+        XCTAssertEqual(throughput(out, from: 100 * Time.ms, to: 900 * Time.ms), 2e6, accuracy: 2e6 * 0.05)
+    }
+
+    func testMirredMirrorToACaptureDeviceAndRedirect() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        let cap = MemoryDriver()
+        try lab.dp.addMemory(name: "cap", driver: cap)
+        try lab.runner.execute("link set cap up")
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol all prio 1 matchall action mirred egress mirror dev cap")
+        let f = frame(macB, macA)
+        let out = lab.send(f, on: "p1")
+        XCTAssertEqual(out["p2"], [f], "the bridge still forwards the original")
+        XCTAssertEqual(cap.takeCaptured(), [f], "the capture device gets a copy")
+        try lab.runner.execute("filter del dev p1 parent ffff: prio 1")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol all prio 1 matchall action mirred egress redirect dev cap")
+        let out2 = lab.send(f, on: "p1")
+        XCTAssertEqual(out2["p2"], [], "redirected: nothing reaches the bridge")
+        XCTAssertEqual(cap.takeCaptured(), [f])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testVlanPushPopRoundTrip() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action vlan push id 100 priority 5")
+        let f = frame(macB, macA)
+        let tagged = lab.send(f, on: "p1")["p2"]![0]
+        XCTAssertEqual(tagged.count, f.count + 4)
+        XCTAssertEqual(Array(tagged[12..<16]), [0x81, 0x00, 0xa0, 0x64], "TPID 8100, PCP 5, VID 100")
+        XCTAssertEqual(Array(tagged[0..<12]) + Array(tagged[16...]), f)
+        // Back in through p2's ingress, popped: the original frame comes out on p1.
+        try lab.runner.execute("filter add dev p2 ingress protocol all prio 1 matchall action vlan pop")
+        let back = lab.send(tagged, on: "p2")["p1"]!
+        XCTAssertEqual(back, [f])
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 2 matchall action vlan modify id 200")
+        XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("vlan push id 100"))
+    }
+
+    func testIngressDropIsCounted() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol ip prio 1 flower ip_proto udp action drop")
+        XCTAssertEqual(lab.send(frame(macB, macA), on: "p1")["p2"], [])
+        XCTAssertTrue(try lab.runner.execute("-s qdisc show dev p1").contains("dropped 1"))
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}
