@@ -12,4 +12,15 @@ struct SluiceCommand: ParsableCommand {
     )
 }
 
-SluiceCommand.main()
+// Bad arguments give one clear line and a non-zero exit (help and --version print as usual).
+do {
+    var command = try SluiceCommand.parseAsRoot()
+    try command.run()
+} catch {
+    let code = SluiceCommand.exitCode(for: error)
+    if code == .success || error is CleanExit { SluiceCommand.exit(withError: error) }
+    if let e = error as? ExitCode { exit(e.rawValue) }
+    let message = SluiceCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    writeErr("sluice: " + message)
+    exit(code.rawValue == 0 ? 1 : code.rawValue)
+}
