@@ -364,3 +364,37 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(mid.reduce(0, +) / Double(mid.count), 20e6, accuracy: 20e6 * 0.1)
     }
 }
+
+final class RequeueTests: XCTestCase {
+    /// A driver that takes only part of each batch: qdisc_run puts the rest back in the requeue
+    /// slot, in order, retries shortly, and nothing is lost.
+    func testBusyDriverRequeuesInOrder() throws {
+        let dp = Datapath(poolSize: 512, clock: .virtual(start: 1))
+        let r = CommandRunner(datapath: dp)
+        let d = MemoryDriver()
+        d.txPerCall = 7
+        let dev = try dp.addMemory(name: "slow", driver: d)
+        try r.execute("link set slow up")
+        try r.execute("qdisc add dev slow root pfifo limit 500")
+        var b = PacketBatch()
+        for i in 0..<100 {
+            let p = must(dp.pool.alloc())
+            var f = frame(macB, macA)
+            f[59] = UInt8(i)
+            f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            b.append(p)
+        }
+        dp.transmit(dev, &b)
+        for _ in 0..<100 where dp.nextTxTimer > 0 {
+            dp.clock.advance(to: dp.nextTxTimer)
+            dp.runTxWork()
+        }
+        let got = d.takeCaptured()
+        XCTAssertEqual(got.map { $0[59] }, (0..<100).map { UInt8($0) })
+        XCTAssertGreaterThan(dev.qdisc.stats.requeues, 0)
+        XCTAssertEqual(dev.qdisc.stats.drops, 0)
+        XCTAssertEqual(dev.stats.txDropped, 0)
+        XCTAssertEqual(dp.pool.inUse, 0)
+        XCTAssertTrue(try r.execute("-s qdisc show dev slow").contains("requeues \(dev.qdisc.stats.requeues)"))
+    }
+}

@@ -529,12 +529,30 @@ public final class Datapath {
             dev.driver.txAdmit(Int(pool.metas[Int(p.index)].pktLen), now)
             txBatch.append(p)
             quota -= 1
-            if txBatch.isFull { xmitDirect(dev, &txBatch) }
+            if txBatch.isFull && !sendFromQdisc(dev) { break }
         }
-        if !txBatch.isEmpty { xmitDirect(dev, &txBatch) }
+        if !txBatch.isEmpty { _ = sendFromQdisc(dev) }
         let more = quota == 0 && (root.statsSnapshot().qlen > 0 || !dev.requeued.isEmpty)
         dev.txPending = more
         if (more || dev.txTimer > 0) && !txWork.contains(dev.ifindex) { txWork.append(dev.ifindex) }
+    }
+
+    /// Hands qdisc_run's batch to the driver; what a busy driver leaves goes back to the front
+    /// of the requeue slot (dev_requeue_skb) and is retried shortly. False when the driver was busy.
+    func sendFromQdisc(_ dev: NetDevice) -> Bool {
+        inQdiscRun = true
+        xmitDirect(dev, &txBatch)
+        inQdiscRun = false
+        guard !txBatch.isEmpty else { return true }
+        let n = txBatch.count
+        var left = PacketQueue()
+        txBatch.drain { left.push($0, pool) }
+        while let p = dev.requeued.pop(pool) { left.push(p, pool) }
+        dev.requeued = left
+        dev.qdisc.stats.requeues &+= UInt64(n)
+        let retry = clock.now &+ 20 * Time.us
+        if dev.txTimer == 0 || retry < dev.txTimer { dev.txTimer = retry }
+        return false
     }
 
     func hasTxPending() -> Bool {
@@ -591,6 +609,18 @@ public final class Datapath {
     /// The direct transmit (validate_xmit_skb + the driver): drops what the device cannot send
     /// (down, too big), segments GSO frames it cannot offload, completes checksums it cannot.
     func xmitDirect(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        xmitValidated(dev, &batch)
+        if !batch.isEmpty && !inQdiscRun {
+            // No queue to put them back in: the driver was busy, they are dropped and counted.
+            dev.stats.txDropped &+= UInt64(batch.count)
+            dev.drop(.txBusy, UInt64(batch.count))
+            batch.freeAll(pool)
+        }
+    }
+
+    var inQdiscRun = false
+
+    func xmitValidated(_ dev: NetDevice, _ batch: inout PacketBatch) {
         let pool = self.pool
         guard dev.isOperational else {
             dev.stats.txDropped &+= UInt64(batch.count)

@@ -61,6 +61,14 @@ public struct PacketBatch: ~Copyable {
 }
 
 extension PacketBatch {
+    /// Frees the first `n` packets (sent) and keeps the rest, in order.
+    mutating func freeFirst(_ n: Int, _ pool: PacketPool) {
+        let k = Swift.min(n, count)
+        for i in 0..<k { pool.free(Packet(index: slots[i])) }
+        for i in k..<count { slots[i - k] = slots[i] }
+        count -= k
+    }
+
     /// Replaces the packet index at `i` (after copy-on-write gave the packet a new buffer).
     mutating func setIndex(_ index: UInt32, at i: Int) { slots[i] = index }
 }

@@ -19,8 +19,8 @@ public final class MemoryDriver: NetDriver {
     public var toGenerate = 0
     public private(set) var transmitted: UInt64 = 0
     public var costPerPacket: UInt64 = 0
-    /// Receive descriptors: at most this many packets per poll may be waiting (a ring size).
-    public var ringSize = Int.max
+    /// Transmit: at most this many packets per call are taken; the rest are left (driver busy).
+    public var txPerCall = Int.max
 
     public init(features: DeviceFeatures = []) { self.features = features }
     deinit { templates?.deallocate() }
@@ -75,14 +75,13 @@ public final class MemoryDriver: NetDriver {
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
         let pool = dp.pool
         var bytes: UInt64 = 0
-        let n = UInt64(batch.count)
-        let capture = self.capture
-        batch.drain { p in
-            let b = pool.bytes(p)
+        let n = UInt64(min(batch.count, txPerCall))
+        for i in 0..<Int(n) {
+            let b = batch.withPacket(at: i) { pool.bytes($0) }
             bytes += UInt64(b.count)
             if capture { captured.append(Array(b)) }
-            pool.free(p)
         }
+        batch.freeFirst(Int(n), pool)
         transmitted &+= n
         dev.stats.txPackets &+= n
         dev.stats.txBytes &+= bytes

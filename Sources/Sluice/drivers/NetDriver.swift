@@ -18,7 +18,9 @@ public class NetDriver {
     /// Bad frames are counted on `dev` and freed here.
     func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int { 0 }
 
-    /// Transmits every packet in `batch`; each is sent or dropped and counted. Leaves it empty.
+    /// Transmits the packets in `batch`; each is sent or dropped and counted. A driver that is
+    /// busy (its queue full) leaves the packets it could not send yet in `batch`, in order; the
+    /// caller requeues them (qdisc_run) or drops and counts them (a device without a queue).
     func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
         dev.stats.txDropped &+= UInt64(batch.count)
         dev.drop(.txError, UInt64(batch.count))

@@ -206,9 +206,10 @@ final class PacketSocketDriver: NetDriver {
             let data = batch.withPacket(at: i) { pool.data($0) }
             iov[v] = iovec(iov_base: data, iov_len: Int(m.length)); v += 1
         }
-        var sent = 0, errors: UInt64 = 0, busy: UInt64 = 0, bytes: UInt64 = 0
+        var sent = 0, errors: UInt64 = 0, bytes: UInt64 = 0
         var iovBase = 0
         var retries = 0
+        var stoppedBusy = false
         while sent < n {
             let r = Int(csl_sendmmsg(fd, iov + iovBase, iovCount + sent, Int32(n - sent), sentLen))
             if r > 0 {
@@ -217,23 +218,24 @@ final class PacketSocketDriver: NetDriver {
                 continue
             }
             let e = errno
-            if (csl_errno_is_wouldblock(e) != 0 || e == ENOBUFS) && retries < 2 { retries += 1; continue }
-            // This frame cannot go: count it and go on with the rest.
-            if csl_errno_is_wouldblock(e) != 0 || e == ENOBUFS { busy += 1 } else { errors += 1 }
+            if csl_errno_is_wouldblock(e) != 0 || e == ENOBUFS {
+                if retries < 2 { retries += 1; continue }
+                stoppedBusy = true          // the rest stays in the batch for a requeue
+                break
+            }
+            // This frame cannot go at all: count it and go on with the rest.
+            errors += 1
             if e == ENXIO || e == ENODEV { failure = "afpacket \(kernelName): send failed: \(errnoString(e))" }
             iovBase += Int(iovCount[sent])
             sent += 1
         }
-        let ok = UInt64(n) - errors - busy
-        dev.stats.txPackets &+= ok
+        dev.stats.txPackets &+= UInt64(sent) - errors
         dev.stats.txBytes &+= bytes
-        if errors + busy > 0 {
+        if errors > 0 {
             dev.stats.txErrors &+= errors
-            dev.stats.txDropped &+= busy
             dev.drop(.txError, errors)
-            dev.drop(.txBusy, busy)
         }
-        batch.freeAll(pool)
+        if stoppedBusy { batch.freeFirst(sent, pool) } else { batch.freeAll(pool) }
     }
 
     override func close() {

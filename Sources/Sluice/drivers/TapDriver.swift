@@ -154,33 +154,36 @@ final class TapDriver: NetDriver {
         let fd = self.fd
         let failed = failure != nil || fd < 0
         let txHeader = self.txHeader
-        batch.drain { p in
-            if failed { errors += 1; pool.free(p); return }
-            let len = pool.length(p)
-            var iov = (iovec(iov_base: txHeader, iov_len: hdrLen),
-                       iovec(iov_base: pool.data(p), iov_len: len))
-            if vnet { VirtioNetHeader.encode(pool.meta(p).pointee, into: txHeader, size: hdrLen) }
-            let n = withUnsafeMutableBytes(of: &iov) { raw -> Int in
+        var done = 0
+        let n = batch.count
+        while done < n {
+            let idx = batch.index(at: done)
+            if failed { errors += 1; done += 1; continue }
+            let len = Int(pool.metas[Int(idx)].length)
+            let data = batch.withPacket(at: done) { pool.data($0) }
+            var iov = (iovec(iov_base: txHeader, iov_len: hdrLen), iovec(iov_base: data, iov_len: len))
+            if vnet { VirtioNetHeader.encode(pool.metas[Int(idx)], into: txHeader, size: hdrLen) }
+            let w = withUnsafeMutableBytes(of: &iov) { raw -> Int in
                 let v = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                return vnet ? writev(fd, v, 2) : write(fd, pool.data(p), len)
+                return vnet ? writev(fd, v, 2) : write(fd, data, len)
             }
-            if n == hdrLen + len {
+            if w == hdrLen + len {
                 packets += 1; bytes += UInt64(len)
-            } else if n < 0 && csl_errno_is_wouldblock(errno) != 0 {
+            } else if w < 0 && csl_errno_is_wouldblock(errno) != 0 {
                 busy += 1
+                break                       // the rest stays in the batch for a requeue
             } else {
                 errors += 1
             }
-            pool.free(p)
+            done += 1
         }
         dev.stats.txPackets &+= packets
         dev.stats.txBytes &+= bytes
-        if errors + busy > 0 {
+        if errors > 0 {
             dev.stats.txErrors &+= errors
-            dev.stats.txDropped &+= busy
             dev.drop(.txError, errors)
-            dev.drop(.txBusy, busy)
         }
+        if busy > 0 { batch.freeFirst(done, pool) } else { batch.freeAll(pool) }
     }
 
     override func close() {
