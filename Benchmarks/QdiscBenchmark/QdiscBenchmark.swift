@@ -31,6 +31,16 @@ final class QdiscRig {
     var next = 0
 
     @inline(never)
+    func rig() {
+        let probe = BenchProbe(dp: dp, dev: dev)
+        for _ in 0..<batch {
+            let t = templates[next]
+            next = next + 1 == templates.count ? 0 : next + 1
+            t.withUnsafeBytes { probe.rigOnly($0) }
+        }
+    }
+
+    @inline(never)
     func run() {
         let probe = BenchProbe(dp: dp, dev: dev)
         for _ in 0..<batch {
@@ -53,6 +63,8 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("\(name) enqueue+dequeue x\(batch)") { b in for _ in b.scaledIterations { rig.run() } }
     }
     Benchmark("baseline (empty iteration)") { b in for _ in b.scaledIterations { blackHole(0) } }
+    nonisolated(unsafe) let rigOnly = try! QdiscRig([], flows: 16)
+    Benchmark("rig only (alloc, 64-byte copy, free) x\(batch)") { b in for _ in b.scaledIterations { rigOnly.rig() } }
     bench("pfifo", ["qdisc add dev eth0 root pfifo limit 1000"])
     bench("pfifo_fast", [])
     bench("tbf", ["qdisc add dev eth0 root tbf rate 10gbit burst 1mb limit 10mb"])

@@ -17,6 +17,14 @@ public struct BenchProbe {
         _ = dev.qdisc.enqueue(p)
     }
 
+    /// The rig's own cost, without a qdisc: allocate, copy the headers, free.
+    public func rigOnly(_ frame: UnsafeRawBufferPointer) {
+        guard let p = dp.pool.alloc() else { return }
+        dp.pool.setFrame(p, from: frame.baseAddress!, count: min(frame.count, 64))
+        dp.pool.meta(p).pointee.pktLen = UInt32(frame.count)
+        dp.pool.free(p)
+    }
+
     /// Dequeues until the qdisc gives nothing; frees what it gets. Returns the count.
     @discardableResult
     public func drain() -> Int {
