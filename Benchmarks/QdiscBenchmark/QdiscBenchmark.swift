@@ -48,7 +48,7 @@ final class QdiscRig {
             next = next + 1 == templates.count ? 0 : next + 1
             t.withUnsafeBytes { probe.enqueue($0) }
         }
-        dp.clock.advance(by: 10_000_000)
+        dp.clock.advance(by: 300_000)   // 256 kB at 10 Gbit/s = 205 µs; below CoDel's 5 ms target
         probe.drain()
     }
 }

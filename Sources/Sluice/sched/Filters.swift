@@ -201,12 +201,17 @@ public struct FilterBlock {
         var chain: UInt32 = 0
         var i = 0
         var restarts = 0
-        while i < filters.count {
+        // Parse the frame once; again only after an action changed it.
+        var pf = Self.parse(idx, pool)
+        let n = filters.count
+        while i < n {
+            if filters[i].chain != chain || !matches(filters[i], idx, pool, pf) { i += 1; continue }
             let f = filters[i]
-            if f.chain != chain || !matches(f, idx, pool) { i += 1; continue }
             var verdict = ActVerdict.ok
             for a in f.actions {
+                let before = idx
                 verdict = Self.act(a, &idx, pool: pool, now: now, mayModify: mayModify)
+                if idx != before || Self.editsFrame(a) { pf = Self.parse(idx, pool) }
                 if verdict != .pipe { break }
             }
             switch verdict {
@@ -228,12 +233,23 @@ public struct FilterBlock {
         return nil
     }
 
-    func matches(_ f: TcFilter, _ idx: UInt32, _ pool: PacketPool) -> Bool {
+    static func parse(_ idx: UInt32, _ pool: PacketPool) -> ParsedFrame {
+        let m = pool.metas[Int(idx)]
+        return ParsedFrame(pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.dataOffset), Int(m.length), m)
+    }
+
+    static func editsFrame(_ a: TcAction) -> Bool {
+        switch a {
+        case .vlanPush, .vlanPop, .vlanModify: return true
+        default: return false
+        }
+    }
+
+    func matches(_ f: borrowing TcFilter, _ idx: UInt32, _ pool: PacketPool, _ pf: ParsedFrame) -> Bool {
         let m = pool.metas[Int(idx)]
         let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.dataOffset)
         let len = Int(m.length)
         guard len >= EthernetHeader.length else { return false }
-        let pf = ParsedFrame(data, len, m)
         if f.proto != 3 && f.proto != pf.proto { return false }
         switch f.match {
         case .all: return true

@@ -240,49 +240,51 @@ final class HTBQdisc: Qdisc {
     override func dequeue() -> Packet? {
         if let p = direct.pop(pool) { countSent(len(p)); return p }
         let now = clock.now
-        // Find the lowest level, then the lowest prio, at which some backlogged leaf may send.
-        var best: (level: Int, prio: Int)? = nil
+        // One pass: the lowest level, then the lowest prio, at which a backlogged leaf may send;
+        // among those, the one nearest after that (level, prio)'s round-robin cursor.
+        let n = leaves.count
+        var bestLevel = Int.max, bestPrio = Int.max, bestDist = Int.max, bestIdx = -1
         var candidates = 0
         var wake: UInt64 = 0
-        for c in leaves where c.leaf!.backlogged {
-            candidates += 1
-            guard let lvl = sendLevel(c, now: now) else {
-                let t = blockedUntil(c, now: now)
-                if t > 0 && (wake == 0 || t < wake) { wake = t }
-                continue
+        var i = 0
+        while i < n {
+            let c = leaves[i]
+            if c.leaf!.backlogged {
+                candidates += 1
+                if let lvl = sendLevel(c, now: now) {
+                    let key = min(lvl, 7) * 8 + c.prio
+                    let dist = (i - rrNext[key] + n) % n
+                    if lvl < bestLevel || (lvl == bestLevel && (c.prio < bestPrio || (c.prio == bestPrio && dist < bestDist))) {
+                        bestLevel = lvl; bestPrio = c.prio; bestDist = dist; bestIdx = i
+                    }
+                } else {
+                    let t = blockedUntil(c, now: now)
+                    if t > 0 && (wake == 0 || t < wake) { wake = t }
+                }
             }
-            if best == nil || lvl < best!.level || (lvl == best!.level && c.prio < best!.prio) { best = (lvl, c.prio) }
+            i += 1
         }
-        guard let b = best else {
+        guard bestIdx >= 0 else {
             nextWake = candidates > 0 ? wake : 0
             if candidates > 0 { stats.overlimits &+= 1 }
             return nil
         }
-        // Deficit round robin among the leaves at (level, prio).
-        let key = min(b.level, 7) * 8 + b.prio
-        let n = leaves.count
-        var start = rrNext[key] % max(n, 1)
-        for _ in 0..<n {
-            let c = leaves[start]
-            if c.prio == b.prio, c.leaf!.backlogged, sendLevel(c, now: now) == b.level,
-               let p = c.leaf!.dequeue() {
-                let l = len(p)
-                let lv = min(b.level, 7)
-                c.deficit[lv] -= l
-                if c.deficit[lv] < 0 {
-                    c.deficit[lv] += c.quantum
-                    rrNext[key] = (start + 1) % n
-                } else {
-                    rrNext[key] = start
-                }
-                charge(c, level: b.level, bytes: l, now: now)
-                countSent(l)
-                nextWake = 0
-                return p
-            }
-            start = (start + 1) % n
+        let c = leaves[bestIdx]
+        let key = min(bestLevel, 7) * 8 + bestPrio
+        guard let p = c.leaf!.dequeue() else { return nil }
+        let l = len(p)
+        let lv = min(bestLevel, 7)
+        c.deficit[lv] -= l
+        if c.deficit[lv] < 0 {
+            c.deficit[lv] += c.quantum
+            rrNext[key] = (bestIdx + 1) % n
+        } else {
+            rrNext[key] = bestIdx
         }
-        return nil
+        charge(c, level: bestLevel, bytes: l, now: now)
+        countSent(l)
+        nextWake = 0
+        return p
     }
 
     /// The level at which leaf `c` may send now, or nil.
