@@ -293,6 +293,14 @@ public final class Datapath {
         for case let d? in devices where d.driver.pollFD < 0 && d.driver.hasPendingRx { napiSchedule(d) }
     }
 
+    /// Drops a whole batch, counted on the device (rx_dropped or tx_dropped, and the reason).
+    func dropBatch(_ dev: NetDevice, _ batch: inout PacketBatch, _ reason: DropReason, rx: Bool) {
+        let n = UInt64(batch.count)
+        if rx { dev.stats.rxDropped &+= n } else { dev.stats.txDropped &+= n }
+        dev.drop(reason, n)
+        batch.freeAll(pool)
+    }
+
     /// mirred: hands `p` to `ifindex`, to transmit (egress) or as if received there (ingress).
     func divert(_ p: consuming Packet, to ifindex: Int32, egress: Bool) {
         guard devices.indices.contains(Int(ifindex)), devices[Int(ifindex)] != nil else { pool.free(p); return }
@@ -368,12 +376,7 @@ public final class Datapath {
             dev.drop(.pktTooBig, giants)
         }
         guard !batch.isEmpty else { return }
-        guard dev.isOperational else {
-            dev.stats.rxDropped &+= UInt64(batch.count)
-            dev.drop(.devDown, UInt64(batch.count))
-            batch.freeAll(pool)
-            return
-        }
+        guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: true); return }
         if let hook = dev.ingress { hook.handleIngress(&batch) }
         guard !batch.isEmpty else { return }
         if dev.master != 0, let br = bridges[dev.master] {
@@ -491,12 +494,7 @@ public final class Datapath {
         if let hook = dev.ingress, hook.hasEgress { hook.handleEgress(&batch); if batch.isEmpty { return } }
         if root is NoqueueQdisc { xmitDirect(dev, &batch); return }
         let pool = self.pool
-        guard dev.isOperational else {
-            dev.stats.txDropped &+= UInt64(batch.count)
-            dev.drop(.devDown, UInt64(batch.count))
-            batch.freeAll(pool)
-            return
-        }
+        guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: false); return }
         let now = clock.now
         batch.drain { p in
             let m = pool.meta(p)
@@ -612,9 +610,7 @@ public final class Datapath {
         xmitValidated(dev, &batch)
         if !batch.isEmpty && !inQdiscRun {
             // No queue to put them back in: the driver was busy, they are dropped and counted.
-            dev.stats.txDropped &+= UInt64(batch.count)
-            dev.drop(.txBusy, UInt64(batch.count))
-            batch.freeAll(pool)
+            dropBatch(dev, &batch, .txBusy, rx: false)
         }
     }
 
@@ -622,12 +618,7 @@ public final class Datapath {
 
     func xmitValidated(_ dev: NetDevice, _ batch: inout PacketBatch) {
         let pool = self.pool
-        guard dev.isOperational else {
-            dev.stats.txDropped &+= UInt64(batch.count)
-            dev.drop(.devDown, UInt64(batch.count))
-            batch.freeAll(pool)
-            return
-        }
+        guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: false); return }
         let features = dev.activeFeatures
         let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
         var dropped: UInt64 = 0
