@@ -295,6 +295,8 @@ final class TcCommandTests: XCTestCase {
         try r.execute("qdisc replace dev eth0 root tbf rate 1mbit burst 4kb latency 10ms")
         try r.execute("qdisc change dev eth0 root tbf rate 2mbit burst 4kb latency 10ms")
         XCTAssertTrue(try r.execute("qdisc show dev eth0").contains("rate 2Mbit burst 4Kb lat 10ms"))
+        try r.execute("qdisc replace dev eth0 root noqueue")
+        XCTAssertTrue(try r.execute("qdisc show dev eth0").contains("qdisc noqueue 0: dev eth0 root"))
     }
 
     func testReplaceRootCountsTheBacklogItHeld() throws {

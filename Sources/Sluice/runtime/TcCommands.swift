@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "noqueue"]
 
     func makeQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice, _ a: inout TcArgs) throws(SluiceError) -> Qdisc {
         let env = dp.qdiscEnv(dev)
@@ -15,6 +15,9 @@ extension CommandRunner {
         switch kind {
         case "pfifo", "bfifo", "pfifo_head_drop": q = FifoQdisc(kind: kind, handle: handle, parent: parent, env: env)
         case "pfifo_fast": q = PfifoFastQdisc(handle: handle, parent: parent, env: env)
+        case "noqueue":
+            guard parent == .root else { throw SluiceError("Error: noqueue can only be the root qdisc.") }
+            q = NoqueueQdisc(env: env)
         case "prio": q = PrioQdisc(handle: handle, parent: parent, env: env)
         case "tbf": q = TBFQdisc(handle: handle, parent: parent, env: env)
         case "htb": q = HTBQdisc(handle: handle, parent: parent, env: env)
