@@ -400,3 +400,16 @@ final class RequeueTests: XCTestCase {
         XCTAssertTrue(try r.execute("-s qdisc show dev slow").contains("requeues \(dev.qdisc.stats.requeues)"))
     }
 }
+
+final class RateCfgTests: XCTestCase {
+    /// The multiply-and-shift conversion agrees with the exact division to within a nanosecond.
+    func testMatchesExactDivision() {
+        for rate: UInt64 in [1_000, 64_000, 1_000_000, 10_000_000, 123_456_789, 1_000_000_000, 40_000_000_000, 100_000_000_000] {
+            let cfg = RateCfg(rate)
+            for bytes in [1, 64, 1500, 9000, 65_536] {
+                let exact = UInt64(bytes) * 8_000_000_000 / rate
+                XCTAssertLessThanOrEqual(max(exact, cfg.l2t(bytes)) - min(exact, cfg.l2t(bytes)), 1, "rate \(rate) bytes \(bytes)")
+            }
+        }
+    }
+}

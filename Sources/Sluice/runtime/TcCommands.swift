@@ -460,7 +460,7 @@ extension CommandRunner {
         case "src_ip", "dst_ip":
             let v = try a.value(for: k)
             if let v4 = try parseV4(v) { if k == "src_ip" { fk.srcIP = v4 } else { fk.dstIP = v4 } }
-            else { let v6 = try parseV6(v); if k == "src_ip" { fk.srcIP6 = v6 } else { fk.dstIP6 = v6 } }
+            else { let v6 = try parseV6(v); let p6 = V6Prefix(bytes: v6.0, plen: v6.1); if k == "src_ip" { fk.srcIP6 = p6 } else { fk.dstIP6 = p6 } }
         case "src_port": fk.srcPort = try parsePortRange(try a.value(for: k))
         case "dst_port": fk.dstPort = try parsePortRange(try a.value(for: k))
         case "ip_tos":
@@ -643,7 +643,7 @@ extension CommandRunner {
                 var line = "filter \(where_) protocol \(proto) pref \(f.prio) \(f.kind) chain \(f.chain)"
                 switch f.match {
                 case .fw(let m, let mask): line += " handle 0x\(String(m, radix: 16))" + (mask == 0xFFFF_FFFF ? "" : "/0x\(String(mask, radix: 16))")
-                case .u32(let keys): for k in keys { line += " match \(format08(k.value))/\(format08(k.mask)) at \(k.l4 ? "nexthdr+" : "")\(k.offset)" }
+                case .u32, .u32Range: for k in block.keys(of: f) { line += " match \(format08(k.value))/\(format08(k.mask)) at \(k.l4 ? "nexthdr+" : "")\(k.offset)" }
                 case .flower(let k):
                     if let v = k.ethType { line += " eth_type 0x\(String(v, radix: 16))" }
                     if let v = k.ipProto { line += " ip_proto \(v)" }

@@ -122,18 +122,40 @@ struct FlowerKey {
     var ipProto: UInt8?
     var srcIP: (UInt32, UInt32)?
     var dstIP: (UInt32, UInt32)?
-    var srcIP6: ([UInt8], Int)?          // address, prefix length
-    var dstIP6: ([UInt8], Int)?
+    var srcIP6: V6Prefix?
+    var dstIP6: V6Prefix?
     var srcPort: ClosedRange<UInt16>?
     var dstPort: ClosedRange<UInt16>?
     var tos: (UInt8, UInt8)?
 }
 
+/// An IPv6 prefix as two masked 64-bit words (no heap storage on the match path).
+struct V6Prefix {
+    var hi: UInt64, lo: UInt64, maskHi: UInt64, maskLo: UInt64
+    init(bytes: [UInt8], plen: Int) {
+        var h: UInt64 = 0, l: UInt64 = 0
+        for i in 0..<8 { h = h << 8 | UInt64(bytes[i]) }
+        for i in 8..<16 { l = l << 8 | UInt64(bytes[i]) }
+        maskHi = plen >= 64 ? ~0 : (plen == 0 ? 0 : ~UInt64(0) << UInt64(64 - plen))
+        maskLo = plen >= 128 ? ~0 : (plen <= 64 ? 0 : ~UInt64(0) << UInt64(128 - plen))
+        hi = h & maskHi; lo = l & maskLo
+    }
+    @inline(__always) func matches(_ p: UnsafeRawPointer) -> Bool {
+        let h = UInt64(bigEndian: p.loadUnaligned(as: UInt64.self))
+        let l = UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        return h & maskHi == hi && l & maskLo == lo
+    }
+}
+
+struct U32Key { var value: UInt32; var mask: UInt32; var offset: Int; var l4: Bool }
+
 enum FilterMatch {
     case all
     case fw(mark: UInt32, mask: UInt32)
-    /// (value, mask, offset from the network header; `l4` offsets are from the L4 header).
+    /// Keys as parsed (value, mask, offset from the network header; `l4`: from the L4 header).
     case u32([(value: UInt32, mask: UInt32, offset: Int, l4: Bool)])
+    /// The same keys once the filter is in a block: a range of the block's flat key storage.
+    case u32Range(start: Int, count: Int)
     case flower(FlowerKey)
 }
 
@@ -181,11 +203,24 @@ struct ParsedFrame {
 
 public struct FilterBlock {
     var filters: [TcFilter] = []
+    /// u32 keys of every filter, flat (filters refer to ranges of it).
+    var u32Keys: [U32Key] = []
     var isEmpty: Bool { filters.isEmpty }
 
     mutating func add(_ f: TcFilter) {
+        var f = f
+        if case .u32(let keys) = f.match {
+            f.match = .u32Range(start: u32Keys.count, count: keys.count)
+            for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
+        }
         filters.append(f)
         filters.sort { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
+    }
+
+    /// The u32 keys of a filter, for display.
+    func keys(of f: TcFilter) -> [U32Key] {
+        if case .u32Range(let s, let c) = f.match { return Array(u32Keys[s..<(s + c)]) }
+        return []
     }
 
     /// Classification without actions that change or take the packet (legacy callers).
@@ -198,39 +233,47 @@ public struct FilterBlock {
     /// `.stolen` or `.drop` the caller must not use the packet (`.drop`: the caller frees it).
     func run(_ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool = true) -> TcResult? {
         if filters.isEmpty { return nil }
-        var chain: UInt32 = 0
-        var i = 0
-        var restarts = 0
-        // Parse the frame once; again only after an action changed it.
-        var pf = Self.parse(idx, pool)
-        let n = filters.count
-        while i < n {
-            if filters[i].chain != chain || !matches(filters[i], idx, pool, pf) { i += 1; continue }
-            let f = filters[i]
-            var verdict = ActVerdict.ok
-            for a in f.actions {
-                let before = idx
-                verdict = Self.act(a, &idx, pool: pool, now: now, mayModify: mayModify)
-                if idx != before || Self.editsFrame(a) { pf = Self.parse(idx, pool) }
-                if verdict != .pipe { break }
-            }
-            switch verdict {
-            case .ok, .pipe: return f.result ?? .ok
-            case .shot: return .drop
-            case .stolen: return .stolen
-            case .continue_: i += 1
-            case .reclassify:
-                restarts += 1
-                if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
-                chain = 0; i = 0
-            case .gotoChain(let c):
-                restarts += 1
-                if restarts > 32 { return .drop }
-                chain = c
-                i = filters.firstIndex { $0.chain == c } ?? filters.count
+        var index = idx
+        defer { idx = index }
+        return filters.withUnsafeBufferPointer { fb -> TcResult? in
+            u32Keys.withUnsafeBufferPointer { kb -> TcResult? in
+                var chain: UInt32 = 0
+                var i = 0
+                var restarts = 0
+                var pf: ParsedFrame? = nil        // parsed on first need; again after an edit
+                let n = fb.count
+                while i < n {
+                    let fp = fb.baseAddress! + i
+                    if fp.pointee.chain != chain || !matches(fp, index, pool, &pf, kb) { i += 1; continue }
+                    var verdict = ActVerdict.ok
+                    if !fp.pointee.actions.isEmpty {
+                        for a in fp.pointee.actions {
+                            let before = index
+                            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify)
+                            if index != before || Self.editsFrame(a) { pf = nil }
+                            if verdict != .pipe { break }
+                        }
+                    }
+                    switch verdict {
+                    case .ok, .pipe: return fp.pointee.result ?? .ok
+                    case .shot: return .drop
+                    case .stolen: return .stolen
+                    case .continue_: i += 1
+                    case .reclassify:
+                        restarts += 1
+                        if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
+                        chain = 0; i = 0
+                    case .gotoChain(let c):
+                        restarts += 1
+                        if restarts > 32 { return .drop }
+                        chain = c
+                        i = 0
+                        while i < n && fb[i].chain != c { i += 1 }
+                    }
+                }
+                return nil
             }
         }
-        return nil
     }
 
     static func parse(_ idx: UInt32, _ pool: PacketPool) -> ParsedFrame {
@@ -245,17 +288,31 @@ public struct FilterBlock {
         }
     }
 
-    func matches(_ f: borrowing TcFilter, _ idx: UInt32, _ pool: PacketPool, _ pf: ParsedFrame) -> Bool {
-        let m = pool.metas[Int(idx)]
-        let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.dataOffset)
-        let len = Int(m.length)
+    @inline(__always)
+    func matches(_ fp: UnsafePointer<TcFilter>, _ idx: UInt32, _ pool: PacketPool, _ pfCache: inout ParsedFrame?,
+                 _ kb: UnsafeBufferPointer<U32Key>) -> Bool {
+        let proto = fp.pointee.proto
+        let m = pool.metas + Int(idx)
+        if proto == 3 {
+            switch fp.pointee.match {
+            case .all: return true
+            case .fw(let mark, let mask): return m.pointee.mark & mask == mark
+            default: break
+            }
+        }
+        let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+        let len = Int(m.pointee.length)
         guard len >= EthernetHeader.length else { return false }
-        if f.proto != 3 && f.proto != pf.proto { return false }
-        switch f.match {
+        if pfCache == nil { pfCache = ParsedFrame(data, len, m.pointee) }
+        let pf = pfCache!
+        if proto != 3 && proto != pf.proto { return false }
+        switch fp.pointee.match {
         case .all: return true
-        case .fw(let mark, let mask): return m.mark & mask == mark
-        case .u32(let keys):
-            for k in keys {
+        case .fw(let mark, let mask): return m.pointee.mark & mask == mark
+        case .u32: return false          // only in blocks as ranges
+        case .u32Range(let start, let count):
+            for j in start..<(start + count) {
+                let k = kb[j]
                 let base = k.l4 ? pf.l4 : pf.l3
                 let o = base + k.offset
                 guard base >= 0, o >= 0, o + 4 <= len else { return false }
@@ -279,14 +336,8 @@ public struct FilterBlock {
                 if k.srcIP6 != nil || k.dstIP6 != nil { return false }
             } else if pf.proto == EtherType.ipv6 && len >= pf.l3 + 40 {
                 if k.srcIP != nil || k.dstIP != nil { return false }
-                for (want, off) in [(k.srcIP6, 8), (k.dstIP6, 24)] {
-                    guard let (addr, plen) = want else { continue }
-                    for bit in stride(from: 0, to: plen, by: 8) {
-                        let bits = min(8, plen - bit)
-                        let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
-                        if data.load(fromByteOffset: pf.l3 + off + bit / 8, as: UInt8.self) & mask != addr[bit / 8] & mask { return false }
-                    }
-                }
+                if let p6 = k.srcIP6, !p6.matches(data + pf.l3 + 8) { return false }
+                if let p6 = k.dstIP6, !p6.matches(data + pf.l3 + 24) { return false }
                 if let (v, msk) = k.tos {
                     let tc = UInt8(truncatingIfNeeded: UInt16(bigEndian: data.loadUnaligned(fromByteOffset: pf.l3, as: UInt16.self)) >> 4)
                     if tc & msk != v & msk { return false }

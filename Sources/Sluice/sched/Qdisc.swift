@@ -226,7 +226,7 @@ public class Qdisc {
         return s
     }
     /// Whether the qdisc holds any packet (cheap for classless qdiscs).
-    var backlogged: Bool { isClassful ? statsSnapshot().qlen > 0 : stats.qlen > 0 }
+    final var backlogged: Bool { stats.qlen > 0 || (isClassful && statsSnapshot().qlen > 0) }
     /// Packets a classful qdisc holds outside its children (htb's direct queue).
     var extraQueued: (Int, UInt64) { (0, 0) }
     /// For a packet dropped from inside the queue (not the one being enqueued).

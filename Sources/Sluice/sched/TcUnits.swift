@@ -165,3 +165,21 @@ public struct TcArgs {
 func l2t(_ bytes: Int, _ rateBps: UInt64) -> UInt64 {
     rateBps == 0 ? 0 : UInt64(bytes) &* 8_000_000_000 / rateBps
 }
+
+/// A rate with its length-to-time conversion precomputed as a multiply and a shift
+/// (psched_ratecfg_precompute): no division per packet.
+struct RateCfg {
+    let rate: UInt64
+    let mult: UInt64      // ns per byte × 2^32
+    init(_ rate: UInt64) {
+        self.rate = rate
+        if rate == 0 { mult = 0; return }
+        let (q, _) = rate.dividingFullWidth((high: 8_000_000_000 >> 32, low: (8_000_000_000 as UInt64) << 32))
+        mult = q
+    }
+    /// Nanoseconds to send `bytes`.
+    @inline(__always) func l2t(_ bytes: Int) -> UInt64 {
+        let (hi, lo) = UInt64(bytes).multipliedFullWidth(by: mult)
+        return hi << 32 | lo >> 32
+    }
+}

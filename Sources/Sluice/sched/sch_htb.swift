@@ -17,10 +17,14 @@
 /// scans the active leaves (fine for the tens of classes shapers use; measured in Benchmarks).
 final class HTBClass {
     let classid: TcHandle
-    weak var parent: HTBClass?
+    /// The parent class. Unowned: a class with children cannot be deleted, and every class is
+    /// held by the qdisc's table, so a parent always outlives its children (and a weak load per
+    /// step up the tree would cost more than the rest of the walk).
+    unowned(unsafe) var parent: HTBClass?
     var children: [HTBClass] = []
     var level = 0
     var rate: UInt64 = 0, ceil: UInt64 = 0
+    var rateCfg = RateCfg(0), ceilCfg = RateCfg(0)
     var burst = 0, cburst = 0
     var buffer: UInt64 = 0, cbuffer: UInt64 = 0     // ns
     var tokens: Int64 = 0, ctokens: Int64 = 0
@@ -148,6 +152,7 @@ final class HTBQdisc: Qdisc {
         let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
         let c = existing ?? HTBClass(classid: classid)
         c.rate = rate; c.ceil = ceilV; c.burst = b; c.cburst = cb
+        c.rateCfg = RateCfg(rate); c.ceilCfg = RateCfg(ceilV)
         c.buffer = l2t(b, rate); c.cbuffer = l2t(cb, ceilV)
         c.prio = prio
         c.quantumGiven = quantum != nil
@@ -322,14 +327,14 @@ final class HTBQdisc: Qdisc {
             let mb = Int64(HTBClass.mbuffer)
             if c.level >= level {
                 if c.level == level { c.lends &+= 1 }
-                var t = min(c.tokens + diff, Int64(c.buffer)) - Int64(l2t(bytes, c.rate))
+                var t = min(c.tokens + diff, Int64(c.buffer)) - Int64(c.rateCfg.l2t(bytes))
                 if t <= -mb { t = 1 - mb }
                 c.tokens = t
             } else {
                 c.borrows &+= 1
                 c.tokens = min(c.tokens + diff, Int64(c.buffer))
             }
-            var ct = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(l2t(bytes, c.ceil))
+            var ct = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(c.ceilCfg.l2t(bytes))
             if ct <= -mb { ct = 1 - mb }
             c.ctokens = ct
             c.tc = now
