@@ -34,7 +34,9 @@ final class HTBClass {
     var quantumGiven = false
     /// DRR deficit per level (the kernel's leaf.deficit[level]).
     var deficit = [Int](repeating: 0, count: 8)
-    var leaf: Qdisc?
+    var leaf: Qdisc? { didSet { leafView = leaf } }
+    /// The same qdisc without reference counting, for the dequeue scan (`leaf` keeps it alive).
+    unowned(unsafe) var leafView: Qdisc?
     var stats = QdiscStats()
     var lends: UInt64 = 0, borrows: UInt64 = 0, giants: UInt64 = 0
 
@@ -85,7 +87,9 @@ final class HTBQdisc: Qdisc {
     var classesByID: [UInt32: HTBClass] = [:]
     var roots: [HTBClass] = []
     /// Leaves in creation order, for the round robin.
-    var leaves: [HTBClass] = []
+    var leaves: [HTBClass] = [] { didSet { leafRefs = leaves.map { Unmanaged.passUnretained($0) } } }
+    /// The same, without reference counting, for the per-packet scan (`leaves` keeps them alive).
+    var leafRefs: [Unmanaged<HTBClass>] = []
     var rrNext = [Int](repeating: 0, count: 64)   // per (level, prio) round-robin cursor
     var nextWake: UInt64 = 0
 
@@ -252,22 +256,24 @@ final class HTBQdisc: Qdisc {
         var candidates = 0
         var wake: UInt64 = 0
         var i = 0
-        while i < n {
-            let c = leaves[i]
-            if c.leaf!.backlogged {
-                candidates += 1
-                if let lvl = sendLevel(c, now: now) {
-                    let key = min(lvl, 7) * 8 + c.prio
-                    let dist = (i - rrNext[key] + n) % n
-                    if lvl < bestLevel || (lvl == bestLevel && (c.prio < bestPrio || (c.prio == bestPrio && dist < bestDist))) {
-                        bestLevel = lvl; bestPrio = c.prio; bestDist = dist; bestIdx = i
+        leafRefs.withUnsafeBufferPointer { refs in
+            while i < n {
+                refs[i]._withUnsafeGuaranteedRef { c in
+                    guard c.leafView!.backlogged else { return }
+                    candidates += 1
+                    if let lvl = sendLevel(c, now: now) {
+                        let key = min(lvl, 7) * 8 + c.prio
+                        let dist = (i - rrNext[key] + n) % n
+                        if lvl < bestLevel || (lvl == bestLevel && (c.prio < bestPrio || (c.prio == bestPrio && dist < bestDist))) {
+                            bestLevel = lvl; bestPrio = c.prio; bestDist = dist; bestIdx = i
+                        }
+                    } else {
+                        let t = blockedUntil(c, now: now)
+                        if t > 0 && (wake == 0 || t < wake) { wake = t }
                     }
-                } else {
-                    let t = blockedUntil(c, now: now)
-                    if t > 0 && (wake == 0 || t < wake) { wake = t }
                 }
+                i += 1
             }
-            i += 1
         }
         guard bestIdx >= 0 else {
             nextWake = candidates > 0 ? wake : 0
