@@ -46,18 +46,13 @@ let package = Package(
 if withBenchmarks {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]))
-    package.targets.append(
-        .executableTarget(
-            name: "ForwardingBenchmark",
-            dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
-            path: "Benchmarks/ForwardingBenchmark",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ))
-    package.targets.append(
-        .executableTarget(
-            name: "QdiscBenchmark",
-            dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
-            path: "Benchmarks/QdiscBenchmark",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ))
+    for name in ["ForwardingBenchmark", "QdiscBenchmark"] {
+        package.targets.append(
+            .executableTarget(
+                name: name,
+                dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
+                path: "Benchmarks/\(name)",
+                plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+            ))
+    }
 }

@@ -42,6 +42,14 @@ if [ -f ../shared/reference/blast.c ] && command -v cc >/dev/null; then
 fi
 
 ns() { ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up; }
+# start_daemon NAME NS: runs sluice with $WORK/NAME.conf inside NS, waits until it is ready,
+# and leaves its pid in DAEMON_PID.
+start_daemon() {
+  ip netns exec "$2" "$BIN" daemon --config "$WORK/$1.conf" >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  DAEMON_PID=$!; PIDS+=($DAEMON_PID)
+  for i in $(seq 100); do grep -q "sluice: ready" "$WORK/$1.err" && break; sleep 0.1; done
+  grep -q "sluice: ready" "$WORK/$1.err" || { cat "$WORK/$1.err"; exit 1; }
+}
 addr() { ip -n "$1" addr add "$3" dev "$2"; ip -n "$1" link set "$2" up; }
 
 # --- kernel bridge
@@ -57,10 +65,7 @@ addr "$TAG-ka" eth0 198.18.0.1/24; addr "$TAG-kb" eth0 198.18.0.2/24
 ns "$TAG-tsw"; ns "$TAG-ta"; ns "$TAG-tb"
 printf '%s\n' "link add br0 type bridge" "link add ${TAG}ta type tap" "link add ${TAG}tb type tap" \
   "link set ${TAG}ta master br0 up" "link set ${TAG}tb master br0 up" "link set br0 up" > "$WORK/tap.conf"
-ip netns exec "$TAG-tsw" "$BIN" daemon --config "$WORK/tap.conf" >"$WORK/tap.out" 2>"$WORK/tap.err" &
-PIDS+=($!); TAP_PID=$!
-for i in $(seq 100); do grep -q "sluice: ready" "$WORK/tap.err" && break; sleep 0.1; done
-grep -q "sluice: ready" "$WORK/tap.err" || { cat "$WORK/tap.err"; exit 1; }
+start_daemon tap "$TAG-tsw"; TAP_PID=$DAEMON_PID
 ip -n "$TAG-tsw" link set "${TAG}ta" netns "$TAG-ta"; ip -n "$TAG-tsw" link set "${TAG}tb" netns "$TAG-tb"
 addr "$TAG-ta" "${TAG}ta" 198.18.0.1/24; addr "$TAG-tb" "${TAG}tb" 198.18.0.2/24
 
@@ -70,10 +75,7 @@ for s in a b; do ip -n "$TAG-psw" link add "p$s" type veth peer name eth0 netns 
 addr "$TAG-pa" eth0 198.18.0.1/24; addr "$TAG-pb" eth0 198.18.0.2/24
 printf '%s\n' "link add br0 type bridge" "link add pa type afpacket dev pa" "link add pb type afpacket dev pb" \
   "link set pa master br0 up" "link set pb master br0 up" "link set br0 up" > "$WORK/afp.conf"
-ip netns exec "$TAG-psw" "$BIN" daemon --config "$WORK/afp.conf" >"$WORK/afp.out" 2>"$WORK/afp.err" &
-PIDS+=($!); AFP_PID=$!
-for i in $(seq 100); do grep -q "sluice: ready" "$WORK/afp.err" && break; sleep 0.1; done
-grep -q "sluice: ready" "$WORK/afp.err" || { cat "$WORK/afp.err"; exit 1; }
+start_daemon afp "$TAG-psw"; AFP_PID=$DAEMON_PID
 
 declare -A IFB=( [k]=eth0 [t]="${TAG}tb" [p]=eth0 )
 for s in k t p; do ip netns exec "$TAG-${s}a" ping -c 2 -W 2 -q 198.18.0.2 >/dev/null || { echo "no connectivity in setup $s" >&2; exit 1; }; done

@@ -30,24 +30,26 @@ final class QdiscRig {
     let templates: [[UInt8]]
     var next = 0
 
-    @inline(never)
-    func rig() {
-        let probe = BenchProbe(dp: dp, dev: dev)
+    /// Hands the next `batch` templates to `body`, cycling through them.
+    @inline(__always)
+    func eachFrame(_ body: (UnsafeRawBufferPointer) -> Void) {
         for _ in 0..<batch {
             let t = templates[next]
             next = next + 1 == templates.count ? 0 : next + 1
-            t.withUnsafeBytes { probe.rigOnly($0) }
+            t.withUnsafeBytes(body)
         }
+    }
+
+    @inline(never)
+    func rig() {
+        let probe = BenchProbe(dp: dp, dev: dev)
+        eachFrame { probe.rigOnly($0) }
     }
 
     @inline(never)
     func run() {
         let probe = BenchProbe(dp: dp, dev: dev)
-        for _ in 0..<batch {
-            let t = templates[next]
-            next = next + 1 == templates.count ? 0 : next + 1
-            t.withUnsafeBytes { probe.enqueue($0) }
-        }
+        eachFrame { probe.enqueue($0) }
         dp.clock.advance(by: 300_000)   // 256 kB at 10 Gbit/s = 205 µs; below CoDel's 5 ms target
         probe.drain()
     }

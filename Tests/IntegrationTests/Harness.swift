@@ -88,12 +88,7 @@ final class TestNet {
 
     /// iperf3 between two namespaces; the server is our child and is waited for.
     func iperf(from client: String, to server: String, addr: String, seconds: Int = 2, port: Int = 5201, extra: [String] = []) throws -> [String: Any] {
-        let srv = Process()
-        srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr, "-p", String(port)]
-        srv.standardOutput = FileHandle.nullDevice
-        srv.standardError = FileHandle.nullDevice
-        try srv.run()
+        let srv = try iperfServer(in: server, addr: addr, port: port, seconds: seconds)
         defer { if srv.isRunning { srv.terminate() }; srv.waitUntilExit() }
         var last = ""
         for _ in 0..<25 {
@@ -111,19 +106,22 @@ final class TestNet {
 }
 
 extension TestNet {
+    /// A one-shot iperf3 server in `ns`, bounded in time; a child of the test, to be waited for.
+    func iperfServer(in ns: String, addr: String, port: Int, seconds: Int) throws -> Process {
+        let srv = Process()
+        srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-B", addr, "-p", String(port)]
+        srv.standardOutput = FileHandle.nullDevice
+        srv.standardError = FileHandle.nullDevice
+        try srv.run()
+        return srv
+    }
+
     /// Several iperf3 flows at once (one server per port, all our children), results in port order.
     func iperfConcurrent(from client: String, to server: String, addr: String, ports: [Int], seconds: Int) throws -> [[String: Any]] {
         var servers: [Process] = []
         defer { for s in servers { if s.isRunning { s.terminate() }; s.waitUntilExit() } }
-        for port in ports {
-            let srv = Process()
-            srv.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            srv.arguments = ["--kill-after=5", String(seconds + 30), "ip", "netns", "exec", server, "iperf3", "-s", "-1", "-B", addr, "-p", String(port)]
-            srv.standardOutput = FileHandle.nullDevice
-            srv.standardError = FileHandle.nullDevice
-            try srv.run()
-            servers.append(srv)
-        }
+        for port in ports { servers.append(try iperfServer(in: server, addr: addr, port: port, seconds: seconds)) }
         usleep(500_000)
         var clients: [(Process, String)] = []
         for port in ports {
