@@ -26,8 +26,7 @@ let package = Package(
             dependencies: [
                 "CSluiceLinux",
                 .product(name: "Atomics", package: "swift-atomics"),
-            ],
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            ]
         ),
         .executableTarget(
             name: "SluiceCLI",

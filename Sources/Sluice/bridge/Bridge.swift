@@ -7,6 +7,15 @@
 /// others clones sharing its bytes. Frames to the bridge's own address are delivered to the
 /// bridge device, which has no IP stack yet and counts them.
 ///
+/// IEEE 802.1D reserved group addresses 01:80:C2:00:00:0X are link-local (br_handle_frame):
+/// 00 (STP BPDUs) is flooded because Sluice runs no STP (the kernel forwards it while STP is
+/// off); 01 (MAC control, PAUSE) is dropped; any other is forwarded only when bit X of the
+/// bridge's `group_fwd_mask` is set (bits 0–2 can never be set: BR_GROUPFWD_RESTRICTED), and is
+/// otherwise left to the port's own stack — which in Sluice has no protocol for it, so it is
+/// counted (rx_nohandler) and freed, after the FDB learnt its source.
+/// While the bridge device is down its ports are disabled (BR_STATE_DISABLED): frames are
+/// neither learnt nor forwarded, and are counted on the port.
+///
 /// The bridge's offload features are the intersection of its ports' features (as
 /// br_features_recompute for offloads), pushed down to every port so that a TAP never hands
 /// Sluice a frame (a 64 KiB TSO super-frame, say) that another port could not take.
@@ -19,10 +28,24 @@ public final class Bridge {
     /// Per-pass scratch copy of the ports that are up (no allocation: capacity kept).
     var livePorts: [Int32] = []
     public internal(set) var localDelivered: UInt64 = 0
+    /// Which link-local group addresses 01:80:C2:00:00:0X are forwarded (bit X), as
+    /// IFLA_BR_GROUP_FWD_MASK. Bits 0–2 are restricted.
+    public internal(set) var groupFwdMask: UInt16 = 0
+    public static let groupFwdRestricted: UInt16 = 0x0007
+    /// Link-local frames not forwarded (MAC control dropped, or left to the port's stack).
+    public internal(set) var groupNotForwarded: UInt64 = 0
 
     init(device: NetDevice) {
         self.device = device
         livePorts.reserveCapacity(64)
+    }
+
+    /// Sets IFLA_BR_GROUP_FWD_MASK; the restricted bits (STP, MAC control, LACP) are refused.
+    public func setGroupFwdMask(_ mask: UInt16) throws(SluiceError) {
+        guard mask & Self.groupFwdRestricted == 0 else {
+            throw SluiceError("Error: group_fwd_mask 0x\(String(mask, radix: 16)) includes restricted group addresses (bits 0-2: STP, MAC control, LACP are never forwarded).")
+        }
+        groupFwdMask = mask
     }
 
     /// Ages the FDB (called from the datapath's housekeeping).
@@ -40,8 +63,16 @@ public final class Bridge {
         for p in ports where p != ingress {
             if let d = dp.devices[Int(p)], d.isOperational { livePorts.append(p) }
         }
-        let bridgeUp = device.isUp
+        guard device.isUp else {
+            // Ports of a bridge that is down are disabled: nothing is learnt or forwarded.
+            let n = UInt64(batch.count)
+            port.drop(.portDisabled, n)
+            batch.freeAll(pool)
+            return
+        }
+        let fwdMask = groupFwdMask
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
+        var pause: UInt64 = 0, linkLocal: UInt64 = 0
         batch.drain { p in
             let frame = pool.data(p)
             let dst = MACAddress(at: frame)
@@ -52,8 +83,17 @@ public final class Bridge {
                 return
             }
             let vid: UInt16 = 0   // no VLAN filtering: every frame is in VLAN 0
+            if dst.isLinkLocalGroup {
+                let x = dst.raw & 0xF
+                if x == 1 { pause += 1; pool.free(p); return }
+                fdb.learn(src, vlan: vid, port: ingress, now: now)
+                // 00: no STP runs, so BPDUs are forwarded; others only when the mask allows.
+                if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp); return }
+                linkLocal += 1
+                pool.free(p)
+                return
+            }
             fdb.learn(src, vlan: vid, port: ingress, now: now)
-            if !bridgeUp { pool.free(p); return }
             if dst.isMulticast {
                 local += 1
                 localBytes += UInt64(pool.length(p))
@@ -76,6 +116,12 @@ public final class Bridge {
         }
         if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
         if sameIf > 0 { port.drop(.sameInterface, sameIf) }
+        if pause + linkLocal > 0 {
+            groupNotForwarded &+= pause + linkLocal
+            port.drop(.macControl, pause)
+            port.drop(.noHandler, linkLocal)
+            port.stats.rxNohandler &+= linkLocal
+        }
         localDelivered &+= local
         device.stats.rxPackets &+= local
         device.stats.rxBytes &+= localBytes

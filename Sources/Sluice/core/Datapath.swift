@@ -39,16 +39,29 @@ public final class Datapath {
     public internal(set) var timeSqueeze: UInt64 = 0
     public internal(set) var rxActionRuns: UInt64 = 0
 
-    // Transmit staging: one batch of indices per device, flushed after each poll.
-    let stageSlots: UnsafeMutablePointer<UInt32>
-    let stageCount: UnsafeMutablePointer<Int>
+    // Transmit staging: per device, a queue linked through the pool (skb->next), so staging
+    // never has to flush. Only `flushTransmit` — the loop that owns `flushBatch` — sends staged
+    // packets; an action (mirred) or the bridge only stages. Nothing re-enters a flush.
+    let stageHead: UnsafeMutablePointer<UInt32>
+    let stageTail: UnsafeMutablePointer<UInt32>
+    /// Devices with staged packets, in the order they were first staged to (per round).
     let dirty: UnsafeMutablePointer<Int32>
     var dirtyCount = 0
+    /// Rounds of flushing one `flushTransmit` runs: packets staged while flushing (mirred from a
+    /// transmit hook or a qdisc's filters) are sent in the next round. Beyond the last round
+    /// they are dropped and counted, as the kernel's MIRRED_NEST_LIMIT (4) bounds recursion.
+    static let transmitRounds = 5
 
+    /// The batch a NAPI poll receives into.
     var rxBatch = PacketBatch()
-    /// Packets mirred sent to a device's ingress, received after the current batch (no recursion).
-    var diverted: [UInt64] = []
+    /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).
+    var flushBatch = PacketBatch()
+    /// The batch `qdiscRun` dequeues into before the driver.
     var txBatch = PacketBatch()
+    /// Packets mirred sent to a device's ingress (their target ifindex in `meta.ifindex`),
+    /// received by `processDiverted` after the current batch: no recursion into `receive`.
+    var diverted = PacketQueue()
+    var divertBatch = PacketBatch()
 
     let epfd: Int32
     let timerFD: Int32
@@ -70,10 +83,11 @@ public final class Datapath {
         pool = PacketPool(capacity: poolSize)
         self.clock = clock
         pollRing = .allocate(capacity: Self.maxDevices)
-        stageSlots = .allocate(capacity: Self.maxDevices * PacketBatch.capacity)
-        stageCount = .allocate(capacity: Self.maxDevices)
-        stageCount.initialize(repeating: 0, count: Self.maxDevices)
-        dirty = .allocate(capacity: Self.maxDevices)
+        stageHead = .allocate(capacity: Self.maxDevices)
+        stageHead.initialize(repeating: PacketQueue.empty, count: Self.maxDevices)
+        stageTail = .allocate(capacity: Self.maxDevices)
+        stageTail.initialize(repeating: PacketQueue.empty, count: Self.maxDevices)
+        dirty = .allocate(capacity: Self.maxDevices * (Self.transmitRounds + 1))
         epfd = csl_epoll_create()
         wakeFD = csl_eventfd()
         _ = csl_epoll_add(epfd, wakeFD, Self.wakeToken)
@@ -87,7 +101,7 @@ public final class Datapath {
 
     deinit {
         shutdown()
-        pollRing.deallocate(); stageSlots.deallocate(); stageCount.deallocate(); dirty.deallocate()
+        pollRing.deallocate(); stageHead.deallocate(); stageTail.deallocate(); dirty.deallocate()
         tokens.deallocate(); events.deallocate()
         Glibc.close(epfd); Glibc.close(wakeFD); Glibc.close(timerFD)
     }
@@ -100,6 +114,7 @@ public final class Datapath {
             dev.requeued.purge(pool)
             dev.driver.close()
         }
+        diverted.purge(pool)
         rxBatch.freeAll(pool)
         txBatch.freeAll(pool)
     }
@@ -302,38 +317,42 @@ public final class Datapath {
     }
 
     /// mirred: hands `p` to `ifindex`, to transmit (egress) or as if received there (ingress).
+    /// Either way the packet is only queued: egress to the device's stage (sent by the flush
+    /// loop), ingress to `diverted` (received after the current batch). Never re-enters.
     func divert(_ p: consuming Packet, to ifindex: Int32, egress: Bool) {
         guard devices.indices.contains(Int(ifindex)), devices[Int(ifindex)] != nil else { pool.free(p); return }
         if egress {
             stage(ifindex, p)
         } else {
-            diverted.append(UInt64(UInt32(bitPattern: ifindex)) << 32 | UInt64(p.index))
-            _ = consume p
+            pool.metas[Int(p.index)].ifindex = ifindex
+            diverted.push(p, pool)
         }
     }
 
-    /// Receives the packets mirred redirected to devices' ingress (bounded rounds).
+    /// Receives the packets mirred redirected to devices' ingress, in rounds: what a round
+    /// diverts again waits for the next. Beyond the kernel's MIRRED_NEST_LIMIT (4) rounds the
+    /// rest is dropped and counted on its target device.
     func processDiverted() {
         var rounds = 0
-        while !diverted.isEmpty && rounds < 4 {
+        while !diverted.isEmpty && rounds < Self.transmitRounds - 1 {
             rounds += 1
-            let work = diverted
-            diverted.removeAll(keepingCapacity: true)
-            var k = 0
-            while k < work.count {
-                let ifindex = Int32(bitPattern: UInt32(work[k] >> 32))
-                guard let dev = devices[Int(ifindex)] else { pool.free(Packet(index: UInt32(truncatingIfNeeded: work[k]))); k += 1; continue }
-                var b = PacketBatch()
-                while k < work.count && Int32(bitPattern: UInt32(work[k] >> 32)) == ifindex && !b.isFull {
-                    b.append(Packet(index: UInt32(truncatingIfNeeded: work[k])))
-                    k += 1
+            var work = diverted
+            diverted = PacketQueue()
+            while let p = work.pop(pool) {
+                let ifindex = pool.metas[Int(p.index)].ifindex
+                guard let dev = devices[Int(ifindex)] else { pool.free(p); continue }
+                divertBatch.append(p)
+                // Consecutive packets for the same device go up together.
+                while !divertBatch.isFull, let h = work.peekIndex, pool.metas[Int(h)].ifindex == ifindex {
+                    divertBatch.append(work.pop(pool)!)
                 }
-                receive(dev, &b)
+                receive(dev, &divertBatch)
             }
         }
-        // Loops beyond 4 rounds are dropped, as the kernel's recursion limit does.
-        for w in diverted { pool.free(Packet(index: UInt32(truncatingIfNeeded: w))) }
-        diverted.removeAll(keepingCapacity: true)
+        while let p = diverted.pop(pool) {
+            if let dev = device(pool.metas[Int(p.index)].ifindex) { dev.stats.rxDropped &+= 1; dev.drop(.nestLimit) }
+            pool.free(p)
+        }
     }
 
     /// Periodic work driven by the datapath clock: FDB ageing.
@@ -390,42 +409,73 @@ public final class Datapath {
 
     // MARK: transmit
 
-    /// Queues `p` for transmission on `ifindex` (dev_queue_xmit; flushed in batches).
+    /// Queues `p` for transmission on `ifindex` (dev_queue_xmit; sent by `flushTransmit`).
+    /// Only queues: it never flushes, so an action running inside a flush cannot re-enter it.
     @inline(__always)
     func stage(_ ifindex: Int32, _ p: consuming Packet) {
         let i = Int(ifindex)
-        var c = stageCount[i]
-        if c == PacketBatch.capacity {
-            flushDevice(ifindex)
-            c = 0
-        }
-        if c == 0 { dirty[dirtyCount] = ifindex; dirtyCount += 1 }
-        stageSlots[i * PacketBatch.capacity + c] = p.index
+        let idx = p.index
         _ = consume p
-        stageCount[i] = c + 1
+        pool.next[Int(idx)] = PacketQueue.empty
+        let t = stageTail[i]
+        if t == PacketQueue.empty {
+            stageHead[i] = idx
+            dirty[dirtyCount] = ifindex
+            dirtyCount += 1
+        } else {
+            pool.next[Int(t)] = idx
+        }
+        stageTail[i] = idx
     }
 
-    /// Transmits everything staged.
+    /// Transmits everything staged, device by device in the order first staged to. Packets
+    /// staged while flushing (mirred on a transmit path) are sent in the next round, up to
+    /// `transmitRounds`; what is still staged after that is dropped and counted.
     public func flushTransmit() {
-        var k = 0
-        while k < dirtyCount {
-            flushDevice(dirty[k])
-            k += 1
+        var start = 0
+        var round = 0
+        while start < dirtyCount {
+            let end = dirtyCount
+            round += 1
+            for k in start..<end {
+                if round > Self.transmitRounds { dropStaged(dirty[k]) } else { flushDevice(dirty[k]) }
+            }
+            start = end
         }
         dirtyCount = 0
     }
 
+    /// Sends one device's staged queue in batches through `transmit`.
     func flushDevice(_ ifindex: Int32) {
         let i = Int(ifindex)
-        let c = stageCount[i]
-        guard c > 0 else { return }
-        stageCount[i] = 0
-        for k in 0..<c { txBatch.append(Packet(index: stageSlots[i * PacketBatch.capacity + k])) }
-        if let dev = devices[i] {
-            transmit(dev, &txBatch)
-        } else {
-            txBatch.freeAll(pool)
+        guard let dev = devices[i] else { dropStaged(ifindex); return }
+        var h = stageHead[i]
+        stageHead[i] = PacketQueue.empty
+        stageTail[i] = PacketQueue.empty
+        while h != PacketQueue.empty {
+            while !flushBatch.isFull, h != PacketQueue.empty {
+                let idx = h
+                h = pool.next[Int(idx)]
+                flushBatch.append(Packet(index: idx))
+            }
+            transmit(dev, &flushBatch)
         }
+    }
+
+    /// Drops what is staged for a device past the nesting limit (counted).
+    func dropStaged(_ ifindex: Int32) {
+        let i = Int(ifindex)
+        var h = stageHead[i]
+        stageHead[i] = PacketQueue.empty
+        stageTail[i] = PacketQueue.empty
+        var n: UInt64 = 0
+        while h != PacketQueue.empty {
+            let nx = pool.next[Int(h)]
+            pool.free(Packet(index: h))
+            n += 1
+            h = nx
+        }
+        if let dev = devices[i] { dev.stats.txDropped &+= n; dev.drop(.nestLimit, n) }
     }
 
     /// Completes CHECKSUM_PARTIAL packets in software for a device without checksum offload

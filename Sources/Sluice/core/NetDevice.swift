@@ -99,6 +99,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case txError            // the driver's write failed
     case txBusy             // the driver could not take the packet now
     case truncated          // capture truncated (snaplen) or ring frame cut
+    case nestLimit          // mirred redirection nested deeper than MIRRED_NEST_LIMIT
+    case macControl         // IEEE 802.3x MAC control (PAUSE, 01:80:C2:00:00:01): never bridged
+    case portDisabled       // bridge port disabled (the bridge is down): neither learnt nor forwarded
 
     public var name: String {
         switch self {
@@ -115,6 +118,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .txError: "TX_ERROR"
         case .txBusy: "TX_BUSY"
         case .truncated: "TRUNCATED"
+        case .nestLimit: "MIRRED_NEST_LIMIT"
+        case .macControl: "MAC_IEEE_MAC_CONTROL"
+        case .portDisabled: "BRIDGE_PORT_DISABLED"
         }
     }
 }

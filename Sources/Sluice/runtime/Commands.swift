@@ -65,8 +65,8 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | pcap [in FILE] [out FILE] | bridge [ageing_time CENTISECONDS] }
-      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge ageing_time CENTISECONDS]
+      link add NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | pcap [in FILE] [out FILE] | bridge [ageing_time CENTISECONDS] [group_fwd_mask MASK] }
+      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge [ageing_time CENTISECONDS] [group_fwd_mask MASK]]
       link del [dev] NAME
       link show [[dev] NAME]          (-s statistics, -d details)
       fdb add MAC dev PORT [static|permanent] [vlan VID]
@@ -149,7 +149,25 @@ public final class CommandRunner {
     }
 
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
-        var master: String??; var promisc: Bool?; var ageing: Int? }
+        var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16? }
+
+    /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
+    func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
+        switch o {
+        case "ageing_time": c.ageing = try a.int(for: o, 0...Int(Int32.max))
+        case "group_fwd_mask":
+            // get_u16 with base 0, as iproute2: 0x… hex, 0… octal, else decimal.
+            let v = try a.value(for: o)
+            let parsed: UInt16? = v.hasPrefix("0x") || v.hasPrefix("0X") ? UInt16(v.dropFirst(2), radix: 16)
+                : (v.count > 1 && v.hasPrefix("0") ? UInt16(v.dropFirst(), radix: 8) : UInt16(v))
+            guard let m = parsed else { throw SluiceError("Error: argument \"\(v)\" is wrong: invalid group_fwd_mask") }
+            guard m & Bridge.groupFwdRestricted == 0 else {
+                throw SluiceError("Error: group_fwd_mask \(v) includes restricted group addresses (bits 0-2: STP, MAC control, LACP are never forwarded).")
+            }
+            c.groupFwdMask = m
+        default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
+        }
+    }
 
     /// Parses the attributes common to `link add` and `link set`, until `type` or the end.
     func parseCommon(_ a: inout Args, _ c: inout Common, allowState: Bool) throws(SluiceError) -> Bool {
@@ -187,7 +205,7 @@ public final class CommandRunner {
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
-            case ("bridge", "ageing_time"): c.ageing = try a.int(for: k, 0...Int(Int32.max))
+            case ("bridge", _): try parseBridgeOption(k, &a, &c)
             default: throw SluiceError("Error: \"\(k)\" is not an argument of type \(kind)")
             }
         }
@@ -205,6 +223,7 @@ public final class CommandRunner {
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
             if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
+            if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             dev = br.device
         default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge)")
         }
@@ -225,10 +244,7 @@ public final class CommandRunner {
             guard k == "type" else { throw SluiceError("Error: unknown link attribute \"\(k)\"") }
             let kind = try a.value(for: "type")
             guard kind == "bridge", dp.bridge(dev) != nil else { throw SluiceError("Error: \(name) is not of type \(kind)") }
-            while let o = a.next() {
-                guard o == "ageing_time" else { throw SluiceError("Error: \"\(o)\" is not an argument of type bridge") }
-                c.ageing = try a.int(for: o, 0...Int(Int32.max))
-            }
+            while let o = a.next() { try parseBridgeOption(o, &a, &c) }
         }
         // Validate everything before changing anything.
         var newMaster: NetDevice?
@@ -242,7 +258,7 @@ public final class CommandRunner {
             }
             newMaster = md
         }
-        if c.ageing != nil && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
+        if (c.ageing != nil || c.groupFwdMask != nil) && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
         if let m = c.mtu, dev.kind == "afpacket", m > 65535 { throw SluiceError("Error: mtu \(m) too large") }
         // Apply, undoing on failure.
         var undo: [() -> Void] = []
@@ -253,6 +269,9 @@ public final class CommandRunner {
             if let w = c.weight { let o = dev.napi.weight; dev.napi.weight = w; undo.append { dev.napi.weight = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
+            }
+            if let m = c.groupFwdMask, let br = dp.bridge(dev) {
+                let o = br.groupFwdMask; try br.setGroupFwdMask(m); undo.append { try? br.setGroupFwdMask(o) }
             }
             if let p = c.promisc, p != dev.userPromisc {
                 try dp.setPromiscuity(dev, p ? 1 : -1)
@@ -301,7 +320,7 @@ public final class CommandRunner {
             let det = d.driver.details
             if !det.isEmpty { s += " " + det.dropFirst(det.hasPrefix(d.kind + " ") ? d.kind.count + 1 : 0) }
             if let br = dp.bridge(d) {
-                s += " ageing_time \(br.ageingTime / (10 * Time.ms)) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
+                s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
             }
             s += " features \(d.activeFeatures)\n"
         }

@@ -70,6 +70,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     public var octets: [UInt8] { (0..<6).map { UInt8(truncatingIfNeeded: raw >> (40 - 8 * UInt64($0))) } }
     /// Group bit: the low bit of the first octet (broadcast and multicast).
     public var isMulticast: Bool { raw & 0x0100_0000_0000 != 0 }
+    /// IEEE 802.1D reserved group address 01:80:C2:00:00:00–0F (is_link_local_ether_addr).
+    public var isLinkLocalGroup: Bool { raw & ~0xF == 0x0180_C200_0000 }
     public var isBroadcast: Bool { raw == 0xFFFF_FFFF_FFFF }
     public var isZero: Bool { raw == 0 }
     public static let broadcast = MACAddress(raw: 0xFFFF_FFFF_FFFF)
