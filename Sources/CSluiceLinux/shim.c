@@ -149,6 +149,8 @@ uint32_t csl_frame_snaplen(const void *frame) { return ((const struct tpacket3_h
 uint32_t csl_frame_len(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_len; }
 uint16_t csl_frame_mac(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_mac; }
 uint32_t csl_frame_status(const void *frame) { return ((const struct tpacket3_hdr *)frame)->tp_status; }
+uint16_t csl_frame_vlan_tci(const void *frame) { return ((const struct tpacket3_hdr *)frame)->hv1.tp_vlan_tci; }
+uint16_t csl_frame_vlan_tpid(const void *frame) { return ((const struct tpacket3_hdr *)frame)->hv1.tp_vlan_tpid; }
 uint8_t csl_frame_pkttype(const void *frame) {
     // struct sockaddr_ll follows the aligned tpacket3_hdr.
     const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((const uint8_t *)frame + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));

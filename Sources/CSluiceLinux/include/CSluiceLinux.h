@@ -32,6 +32,10 @@ uint32_t csl_frame_snaplen(const void *frame);
 uint32_t csl_frame_len(const void *frame);
 uint16_t csl_frame_mac(const void *frame);
 uint32_t csl_frame_status(const void *frame);
+/// The VLAN tag the kernel moved out of the frame (valid when TP_STATUS_VLAN_VALID).
+uint16_t csl_frame_vlan_tci(const void *frame);
+/// Its TPID (valid when TP_STATUS_VLAN_TPID_VALID).
+uint16_t csl_frame_vlan_tpid(const void *frame);
 uint8_t csl_frame_pkttype(const void *frame);
 int csl_TP_STATUS_USER(void);
 int csl_TP_STATUS_VLAN_VALID(void);

@@ -503,6 +503,26 @@ public final class Datapath {
         return n
     }
 
+    /// Puts out-of-band VLAN tags back into the frame for a device that cannot insert them
+    /// (validate_xmit_vlan → __vlan_hwaccel_push_inside), copying shared bytes first.
+    /// Returns how many were dropped (no buffer for the copy, or no headroom).
+    func insertVLANTags(_ dev: NetDevice, _ batch: inout PacketBatch) -> UInt64 {
+        let pool = self.pool
+        var failed: UInt64 = 0
+        for i in 0..<batch.count {
+            let idx = batch.index(at: i)
+            guard pool.metas[Int(idx)].vlanPresent else { continue }
+            guard let w = pool.writableIndex(idx) else { failed += 1; continue }
+            batch.setIndex(w, at: i)
+            if !VLANEdit.pushMetadataTag(pool, w) { failed += 1 }
+        }
+        guard failed > 0 else { return 0 }
+        var n: UInt64 = 0
+        batch.filter({ p in !pool.meta(p).pointee.vlanPresent }, reject: { n += 1; pool.free($0) })
+        dev.drop(.noBuffer, n)
+        return n
+    }
+
     /// Segments, in software, the GSO frames `dev` cannot take (validate_xmit_skb → GSO). The
     /// segments replace the frame in order; a batch that would overflow is sent in parts.
     /// Returns how many frames could not be segmented (dropped, counted).
@@ -673,8 +693,10 @@ public final class Datapath {
         let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
         var dropped: UInt64 = 0
         var needGSO = false
+        var tagged = false
         batch.filter({ p in
             let m = pool.meta(p)
+            tagged = tagged || m.pointee.vlanPresent
             let gso = m.pointee.gsoType
             if !gso.isEmpty {
                 let ok = (!gso.contains(.tcpv4) || features.contains(.tso))
@@ -687,6 +709,7 @@ public final class Datapath {
             return true
         }, reject: { pool.free($0) })
         if needGSO { dropped += segmentForDevice(dev, &batch) }
+        if tagged && !features.contains(.vlanTxOffload) { dropped += insertVLANTags(dev, &batch) }
         if !features.contains(.hwCsum) {
             dropped += completeChecksums(dev, &batch)
         }

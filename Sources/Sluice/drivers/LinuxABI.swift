@@ -18,5 +18,7 @@ enum LinuxABI {
     static let PACKET_MR_PROMISC: Int32 = 1
     static let PACKET_OUTGOING: UInt8 = 4
     static let TP_STATUS_USER: UInt32 = 1
+    static let TP_STATUS_VLAN_VALID: UInt32 = 0x10
+    static let TP_STATUS_VLAN_TPID_VALID: UInt32 = 0x40
     static let ETH_P_ALL: UInt16 = 0x0003
 }

@@ -14,6 +14,10 @@ import Glibc
 /// - PACKET_VNET_HDR on both directions, so checksum-partial and TSO frames from the kernel pass
 ///   through as they do through a TAP (without it a veth with tx checksum offload stalls TCP).
 /// - promiscuity through PACKET_MR_PROMISC membership, which holds the kernel's own count.
+/// - VLAN: the kernel strips the outer 802.1Q/802.1ad tag of every received frame into skb
+///   metadata before AF_PACKET sees it (TP_STATUS_VLAN_VALID, tp_vlan_tci, tp_vlan_tpid);
+///   Sluice keeps it as the packet's `vlanTCI`/`vlanProto`, as the kernel's skb does, and the
+///   transmit path puts it back into the frame for devices without VLAN tx offload.
 /// Cost: one copy per received frame (ring → pool); one syscall per transmitted batch.
 final class PacketSocketDriver: NetDriver {
     let kernelName: String
@@ -149,6 +153,13 @@ final class PacketSocketDriver: NetDriver {
                 keep = false
             } else {
                 pool.setFrame(p, from: mac, count: snap)
+                let status = csl_frame_status(f)
+                if status & LinuxABI.TP_STATUS_VLAN_VALID != 0 {
+                    let m = pool.meta(p)
+                    m.pointee.vlanPresent = true
+                    m.pointee.vlanTCI = csl_frame_vlan_tci(f)
+                    m.pointee.vlanProto = status & LinuxABI.TP_STATUS_VLAN_TPID_VALID != 0 ? csl_frame_vlan_tpid(f) : EtherType.vlan
+                }
                 if vnet {
                     do {
                         try VirtioNetHeader.decode(UnsafeRawPointer(mac - VirtioNetHeader.size), frame: UnsafeRawPointer(mac),

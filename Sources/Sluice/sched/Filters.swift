@@ -398,7 +398,24 @@ enum VLANEdit {
         pool.base + Int(pool.dataOf[Int(i)]) * PacketPool.bufferSize + Int(pool.metas[Int(i)].dataOffset)
     }
 
+    /// Moves the out-of-band tag (skb->vlan_tci) into the frame; false without headroom.
+    static func pushMetadataTag(_ pool: PacketPool, _ i: UInt32) -> Bool {
+        let m = pool.metas + Int(i)
+        guard m.pointee.vlanPresent else { return true }
+        guard inFrame(pool, i, tci: m.pointee.vlanTCI, proto: m.pointee.vlanProto == 0 ? EtherType.vlan : m.pointee.vlanProto) else { return false }
+        m.pointee.vlanPresent = false
+        m.pointee.vlanTCI = 0
+        m.pointee.vlanProto = 0
+        return true
+    }
+
+    /// act_vlan push (skb_vlan_push): a tag held out of band goes into the frame first, so the
+    /// new tag is the outermost.
     static func push(_ pool: PacketPool, _ i: UInt32, tci: UInt16, proto: UInt16) -> Bool {
+        pushMetadataTag(pool, i) && inFrame(pool, i, tci: tci, proto: proto)
+    }
+
+    static func inFrame(_ pool: PacketPool, _ i: UInt32, tci: UInt16, proto: UInt16) -> Bool {
         let p = Packet(index: i)
         guard pool.push(p, 4) else { return false }
         let d = frame(pool, i)
@@ -409,8 +426,14 @@ enum VLANEdit {
         return true
     }
 
+    /// act_vlan pop (skb_vlan_pop): the out-of-band tag if there is one, else the frame's.
     @discardableResult
     static func pop(_ pool: PacketPool, _ i: UInt32) -> Bool {
+        let m = pool.metas + Int(i)
+        if m.pointee.vlanPresent {
+            m.pointee.vlanPresent = false; m.pointee.vlanTCI = 0; m.pointee.vlanProto = 0
+            return true
+        }
         let d = frame(pool, i)
         let len = Int(pool.metas[Int(i)].length)
         guard len >= 18 else { return false }
@@ -423,6 +446,13 @@ enum VLANEdit {
     }
 
     static func modify(_ pool: PacketPool, _ i: UInt32, vid: UInt16, prio: UInt8?) {
+        let m = pool.metas + Int(i)
+        if m.pointee.vlanPresent {
+            var tci = (m.pointee.vlanTCI & 0xF000) | (vid & 0x0FFF)
+            if let prio { tci = (tci & 0x1FFF) | UInt16(prio & 7) << 13 }
+            m.pointee.vlanTCI = tci
+            return
+        }
         let d = frame(pool, i)
         guard Int(pool.metas[Int(i)].length) >= 18 else { return }
         let t = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
