@@ -46,13 +46,20 @@ final class ShapingTests: XCTestCase {
         for mbit in [10.0, 50.0] {
             let (k, s, d) = try topologies(["qdisc add dev DEV root tbf rate \(Int(mbit))mbit burst 32kb latency 50ms"])
             let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5))
-            let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5))
+            let sResult = try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5)
+            let sr = rate(sResult)
             let want = goodput(mbit * 1e6)
             let kerr = abs(kr - want) / want * 100, serr = abs(sr - want) / want * 100
             report += String(format: "tbf %.0fmbit: kernel %.2f Mbit/s (error %.2f%%), sluice %.2f Mbit/s (error %.2f%%)\n", mbit, kr / 1e6, kerr, sr / 1e6, serr)
             XCTAssertLessThanOrEqual(serr, kerr + 1, report)
+            // Sluice's own tbf did the shaping: it sent at least what iperf3 received
+            // (goodput < wire bytes) and held packets back (overlimits).
             let q = try d.report()
-            XCTAssertTrue(q.contains("link/ether"), q)
+            let tb = "\(net.tag)b"
+            let sent = sentBytes(q, after: "qdisc tbf 8001: dev \(tb) root")
+            let received = ((sResult["end"] as! [String: Any])["sum_received"] as! [String: Any])["bytes"] as! Int
+            XCTAssertGreaterThanOrEqual(sent, received, q)
+            XCTAssertGreaterThan(number(after: "overlimits", in: q.components(separatedBy: "qdisc tbf 8001: dev \(tb)").last ?? "") ?? 0, 0, q)
             XCTAssertEqual(d.stop(), 0)
             net.cleanup()
             net = try TestNet()
@@ -61,32 +68,57 @@ final class ShapingTests: XCTestCase {
         try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-tbf.txt", atomically: true, encoding: .utf8)
     }
 
-    func testHTBTwoClassesGuaranteed30And70WithCeil() throws {
+    /// Two saturated TCP flows through two htb leaf classes under one parent, kernel and Sluice
+    /// side by side: each class's goodput error must be no worse than the kernel's + 1 pp.
+    func htbCase(parent: Int, _ a: Int, _ b: Int, ceil: Int) throws -> String {
         let lines = ["qdisc add dev DEV root handle 1: htb default 20",
-                     "class add dev DEV parent 1: classid 1:1 htb rate 100mbit",
-                     "class add dev DEV parent 1:1 classid 1:10 htb rate 30mbit ceil 100mbit",
-                     "class add dev DEV parent 1:1 classid 1:20 htb rate 70mbit ceil 100mbit",
+                     "class add dev DEV parent 1: classid 1:1 htb rate \(parent)mbit",
+                     "class add dev DEV parent 1:1 classid 1:10 htb rate \(a)mbit ceil \(ceil)mbit",
+                     "class add dev DEV parent 1:1 classid 1:20 htb rate \(b)mbit ceil \(ceil)mbit",
                      "filter add dev DEV parent 1: protocol ip prio 1 u32 match ip dport 5201 0xffff flowid 1:10",
                      "filter add dev DEV parent 1: protocol ip prio 1 u32 match ip dport 5202 0xffff flowid 1:20"]
         let (k, s, d) = try topologies(lines)
-        func pair(_ a: String, _ b: String) throws -> (Double, Double) {
-            let r = try net.iperfConcurrent(from: a, to: b, addr: "198.18.0.2", ports: [5201, 5202], seconds: 6)
+        func pair(_ x: String, _ y: String) throws -> (Double, Double) {
+            let r = try net.iperfConcurrent(from: x, to: y, addr: "198.18.0.2", ports: [5201, 5202], seconds: 6)
             return (rate(r[0]), rate(r[1]))
         }
         let (k1, k2) = try pair(k.0, k.1)
         let (s1, s2) = try pair(s.0, s.1)
+        let wa = Double(a) * 1e6, wb = Double(b) * 1e6
         var report = ""
-        for (name, got, want) in [("1:10 kernel", k1, 30e6), ("1:20 kernel", k2, 70e6), ("1:10 sluice", s1, 30e6), ("1:20 sluice", s2, 70e6)] {
-            report += String(format: "htb %@: %.2f Mbit/s (configured %.0f, error %.2f%%)\n", name, got / 1e6, want / 1e6, abs(got - goodput(want)) / goodput(want) * 100)
+        for (name, got, want) in [("1:10 kernel", k1, wa), ("1:20 kernel", k2, wb), ("1:10 sluice", s1, wa), ("1:20 sluice", s2, wb)] {
+            report += String(format: "htb %d/%d under %d, %@: %.2f Mbit/s (configured %.0f, error %.2f%%)\n", a, b, parent, name, got / 1e6, want / 1e6, abs(got - goodput(want)) / goodput(want) * 100)
         }
-        let kerr = [abs(k1 - goodput(30e6)) / goodput(30e6), abs(k2 - goodput(70e6)) / goodput(70e6)].map { $0 * 100 }
-        let serr = [abs(s1 - goodput(30e6)) / goodput(30e6), abs(s2 - goodput(70e6)) / goodput(70e6)].map { $0 * 100 }
+        let kerr = [abs(k1 - goodput(wa)) / goodput(wa), abs(k2 - goodput(wb)) / goodput(wb)].map { $0 * 100 }
+        let serr = [abs(s1 - goodput(wa)) / goodput(wa), abs(s2 - goodput(wb)) / goodput(wb)].map { $0 * 100 }
         XCTAssertLessThanOrEqual(serr[0], kerr[0] + 1, report)
         XCTAssertLessThanOrEqual(serr[1], kerr[1] + 1, report)
-        let classes = try d.report()
-        XCTAssertTrue(classes.contains("link/ether"))
-        print(report)
-        try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-htb.txt", atomically: true, encoding: .utf8)
+        // Sluice's classes did the work: both leaves sent, and their byte counts split as the rates.
+        let q = try d.report()
+        let c10 = sentBytes(q, after: "class htb 1:10 "), c20 = sentBytes(q, after: "class htb 1:20 ")
+        XCTAssertGreaterThan(c10, 0, q)
+        XCTAssertEqual(Double(c10) / Double(c10 + c20), Double(a) / Double(a + b), accuracy: 0.03, q)
         XCTAssertEqual(d.stop(), 0)
+        print(report)
+        return report
     }
+
+    func testHTBTwoClassesGuaranteed30And70WithCeil() throws {
+        let r = try htbCase(parent: 100, 30, 70, ceil: 100)
+        try r.write(toFile: NSTemporaryDirectory() + "sluice-shaping-htb.txt", atomically: true, encoding: .utf8)
+    }
+
+    /// The case: rates that add up to the parent's, ceil at the parent's rate. The
+    /// smaller class must not borrow what the kernel would not lend.
+    func testHTBLeavesFillingTheirParent3And7Under10() throws {
+        let r = try htbCase(parent: 10, 3, 7, ceil: 10)
+        try r.write(toFile: NSTemporaryDirectory() + "sluice-shaping-htb-3-7.txt", atomically: true, encoding: .utf8)
+    }
+}
+
+/// The "Sent N bytes" figure on the statistics line after the first line that starts with `prefix`.
+func sentBytes(_ report: String, after prefix: String) -> Int {
+    let lines = report.components(separatedBy: "\n")
+    guard let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }), i + 1 < lines.count else { return 0 }
+    return number(after: "Sent", in: lines[i + 1]) ?? 0
 }

@@ -110,7 +110,7 @@ public final class Datapath {
     public func shutdown() {
         flushTransmit()
         for case let dev? in devices.reversed() {
-            dev.qdisc?.reset()
+            dev.qdisc?.purge()
             dev.requeued.purge(pool)
             dev.driver.close()
         }
@@ -170,7 +170,7 @@ public final class Datapath {
         if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
         flushTransmit()
         removeFromPollList(idx)
-        dev.qdisc?.reset()
+        dev.qdisc?.purge()
         dev.requeued.purge(pool)
         txWork.removeAll { $0 == idx }
         dev.driver.close()

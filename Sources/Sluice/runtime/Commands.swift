@@ -265,7 +265,13 @@ public final class CommandRunner {
         do {
             if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
             if let m = c.mac { let o = dev.mac; dev.mac = m; undo.append { dev.mac = o } }
-            if let q = c.txqlen { let o = dev.txQueueLen; dev.txQueueLen = q; undo.append { dev.txQueueLen = o } }
+            if let q = c.txqlen {
+                // dev_change_tx_queue_len: the root qdisc hears of it (pfifo_fast resizes its bands).
+                let o = dev.txQueueLen
+                dev.txQueueLen = q
+                dev.qdisc.changeTxQueueLen(q)
+                undo.append { dev.txQueueLen = o; dev.qdisc.changeTxQueueLen(o) }
+            }
             if let w = c.weight { let o = dev.napi.weight; dev.napi.weight = w; undo.append { dev.napi.weight = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
@@ -430,6 +436,9 @@ public final class CommandRunner {
         var s = ""
         for d in dp.allDevices { s += describe(d, stats: true, details: true) }
         s += "fdb:\n" + ((try? fdbShow(Args([]))) ?? "")
+        var tcOpts = Options(); tcOpts.stats = 1
+        s += "tc:\n" + ((try? qdiscShow(nil, tcOpts)) ?? "")
+        for d in dp.allDevices { s += classShow(d, tcOpts) }
         s += poolLine() + "\n"
         return s
     }

@@ -179,14 +179,15 @@ extension CommandRunner {
         let q = try makeQdisc(kind, handle: handle, parent: parent, dev: dev, &a)
         // Graft; the old qdisc's packets are dropped and counted, as qdisc_graft + destroy do.
         if let owner {
-            let old = try owner.graft(parent, q)
-            let n = old.statsSnapshot().qlen
-            old.reset()
-            owner.stats.drops &+= UInt64(n)
+            if let old = try owner.graft(parent, q) {
+                let n = old.statsSnapshot().qlen
+                old.purge()
+                owner.stats.drops &+= UInt64(n)
+            }
         } else {
             let old = dev.qdisc!
             let n = old.statsSnapshot().qlen
-            old.reset()
+            old.purge()
             if n > 0 { dev.stats.txDropped &+= UInt64(n); dp.log("\(dev.name): qdisc \(old.kind) replaced: \(n) queued packets dropped") }
             dev.qdisc = q
         }
@@ -206,16 +207,20 @@ extension CommandRunner {
             guard old.handle != .unspec else { throw SluiceError("Error: Cannot delete qdisc with handle of zero.") }
             if let h = t.handle, h != old.handle { throw SluiceError("Error: Specified qdisc not found.") }
             let n = old.statsSnapshot().qlen
-            old.reset()
+            old.purge()
             dev.stats.txDropped &+= UInt64(n)
             dev.qdisc = dp.defaultQdisc(for: dev)
             return
         }
         guard let owner = findQdisc(dev, major: parent.major), owner.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        let q = FifoQdisc(kind: "pfifo", handle: .unspec, parent: parent, env: dp.qdiscEnv(dev))
-        let old = try owner.graft(parent, q)
-        owner.stats.drops &+= UInt64(old.statsSnapshot().qlen)
-        old.reset()
+        guard let cur = owner.childQdiscs().first(where: { $0.parent == parent }), cur.handle != .unspec else {
+            throw SluiceError("Error: Cannot delete qdisc with handle of zero.")
+        }
+        if let h = t.handle, h != cur.handle { throw SluiceError("Error: Specified qdisc not found.") }
+        if let old = try owner.graft(parent, nil) {
+            owner.stats.drops &+= UInt64(old.statsSnapshot().qlen)
+            old.purge()
+        }
     }
 
     func statsText(_ s: QdiscStats) -> String {
@@ -560,18 +565,37 @@ extension CommandRunner {
         }
     }
 
-    /// u32 selectors: ip src/dst/sport/dport/protocol/tos, and u32/u16/u8 VALUE MASK at OFFSET.
+    /// u32 selectors as iproute2's f_u32.c packs them: every key is a 32-bit word at an offset
+    /// from the network header — `match ip sport/dport` at the fixed offsets 20/22 (no IP
+    /// options assumed, as tc does), `nexthdr+N` keys at N plus the link offset (zero: Sluice
+    /// has no `link … offset`). Values parse with base 0, masks in hex, as tc's get_u32.
+    ///   match ip src|dst ADDR[/LEN] | sport|dport V M | protocol|tos|dsfield|ihl|icmp_type|icmp_code V M
+    ///       | nofrag | firstfrag | df | mf
+    ///   match u32|u16|u8 VALUE MASK [at [nexthdr+]OFFSET]
     func parseU32Match(_ a: inout TcArgs) throws(SluiceError) -> [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] {
-        func num(_ s: String, _ what: String) throws(SluiceError) -> UInt32 {
-            let v = s.hasPrefix("0x") ? UInt32(s.dropFirst(2), radix: 16) : UInt32(s)
-            guard let v else { throw SluiceError("Error: Illegal \(what) \"\(s)\"") }
+        func value(_ s: String, _ what: String) throws(SluiceError) -> UInt32 {
+            let v = s.hasPrefix("0x") || s.hasPrefix("0X") ? UInt32(s.dropFirst(2), radix: 16)
+                : (s.count > 1 && s.hasPrefix("0") ? UInt32(s.dropFirst(), radix: 8) : UInt32(s))
+            guard let v else { throw SluiceError("Error: Illegal \"\(what)\" \"\(s)\"") }
             return v
         }
-        func sub(width: Int, _ value: UInt32, _ mask: UInt32, at off: Int, l4: Bool) -> (value: UInt32, mask: UInt32, offset: Int, l4: Bool) {
+        func mask(_ s: String) throws(SluiceError) -> UInt32 {
+            guard let m = UInt32(s.hasPrefix("0x") || s.hasPrefix("0X") ? String(s.dropFirst(2)) : s, radix: 16) else {
+                throw SluiceError("Error: Illegal \"mask\" \"\(s)\"")
+            }
+            return m
+        }
+        func sub(width: Int, _ value: UInt32, _ mask: UInt32, at off: Int, l4: Bool) throws(SluiceError) -> (value: UInt32, mask: UInt32, offset: Int, l4: Bool) {
+            guard width == 8 || off % (width / 8) == 0 else { throw SluiceError("Error: Illegal \"at\" \(off): a u\(width) key needs \(width / 8)-byte alignment") }
             let aligned = off & ~3
-            let shift = UInt32(32 - width - (off & 3) * 8)
+            let shift = UInt32(32 - width - (off - aligned) * 8)
             let m = (width == 32 ? mask : mask & ((1 << UInt32(width)) - 1)) << shift
             return ((value << shift) & m, m, aligned, l4)
+        }
+        func vm(_ field: String, width: Int, at off: Int) throws(SluiceError) -> [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] {
+            let v = try value(try a.value(for: field), field)
+            let m = try mask(try a.value(for: "\(field) mask"))
+            return [try sub(width: width, v, m, at: off, l4: false)]
         }
         let sel = try a.value(for: "match")
         switch sel {
@@ -586,35 +610,40 @@ extension CommandRunner {
                 let plen = parts.count > 1 ? Int(parts[1]) ?? -1 : 32
                 guard (0...32).contains(plen) else { throw SluiceError("Error: Illegal prefix length in \"\(v)\"") }
                 let addr = octets[0] << 24 | octets[1] << 16 | octets[2] << 8 | octets[3]
-                let mask: UInt32 = plen == 0 ? 0 : ~UInt32(0) << UInt32(32 - plen)
-                return [(addr & mask, mask, field == "src" ? 12 : 16, false)]
-            case "sport", "dport":
-                let v = try num(try a.value(for: field), field)
-                let m = a.peek.flatMap { UInt32($0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0, radix: $0.hasPrefix("0x") ? 16 : 10) }
-                if m != nil { a.i += 1 }
-                return [sub(width: 16, v, m ?? 0xFFFF, at: field == "sport" ? 0 : 2, l4: true)]
-            case "protocol":
-                let v = try num(try a.value(for: field), field)
-                let m = try num(try a.value(for: "protocol mask"), "mask")
-                return [sub(width: 8, v, m, at: 9, l4: false)]
-            case "tos", "dsfield":
-                let v = try num(try a.value(for: field), field)
-                let m = try num(try a.value(for: "tos mask"), "mask")
-                return [sub(width: 8, v, m, at: 1, l4: false)]
-            default: throw SluiceError("Error: unknown \"match ip\" field \"\(field)\" (src, dst, sport, dport, protocol, tos)")
+                let m: UInt32 = plen == 0 ? 0 : ~UInt32(0) << UInt32(32 - plen)
+                return [(addr & m, m, field == "src" ? 12 : 16, false)]
+            case "sport": return try vm(field, width: 16, at: 20)
+            case "dport": return try vm(field, width: 16, at: 22)
+            case "protocol": return try vm(field, width: 8, at: 9)
+            case "tos", "dsfield": return try vm(field, width: 8, at: 1)
+            case "ihl": return try vm(field, width: 8, at: 0)
+            case "icmp_type": return try vm(field, width: 8, at: 20)
+            case "icmp_code": return try vm(field, width: 8, at: 21)
+            case "nofrag": return [try sub(width: 16, 0, 0x3FFF, at: 6, l4: false)]
+            case "firstfrag": return [try sub(width: 16, 0, 0x1FFF, at: 6, l4: false)]
+            case "df": return [try sub(width: 16, 0x4000, 0x4000, at: 6, l4: false)]
+            case "mf": return [try sub(width: 16, 0x2000, 0x2000, at: 6, l4: false)]
+            default: throw SluiceError("Error: unknown \"match ip\" field \"\(field)\" (src, dst, sport, dport, protocol, tos, dsfield, ihl, icmp_type, icmp_code, nofrag, firstfrag, df, mf)")
             }
         case "u32", "u16", "u8":
             let width = sel == "u32" ? 32 : (sel == "u16" ? 16 : 8)
-            let v = try num(try a.value(for: sel), "value")
-            let m = try num(try a.value(for: "mask"), "mask")
-            guard a.next() == "at" else { throw SluiceError("Error: \"match \(sel)\" needs \"at OFFSET\"") }
-            var offText = try a.value(for: "at")
-            var l4 = false
-            if offText == "nexthdr+" || offText.hasPrefix("nexthdr+") { l4 = true; offText = String(offText.dropFirst("nexthdr+".count)); if offText.isEmpty { offText = try a.value(for: "nexthdr+") } }
-            guard let off = Int(offText), off >= 0, off < 1 << 16 else { throw SluiceError("Error: Illegal offset \"\(offText)\"") }
-            if width == 16 && off % 2 != 0 { throw SluiceError("Error: u16 offset \(off) is not 2-byte aligned") }
-            if width == 32 && off % 4 != 0 { throw SluiceError("Error: u32 offset \(off) is not 4-byte aligned") }
-            return [sub(width: width, v, m, at: off, l4: l4)]
+            let v = try value(try a.value(for: sel), "value")
+            let m = try mask(try a.value(for: "mask"))
+            var off = 0, l4 = false
+            if a.peek == "at" {
+                a.i += 1
+                var offText = try a.value(for: "at")
+                if offText == "nexthdr+" { l4 = true; offText = try a.value(for: "nexthdr+") } else if offText.hasPrefix("nexthdr+") {
+                    l4 = true; offText = String(offText.dropFirst("nexthdr+".count))
+                }
+                let neg = offText.hasPrefix("-")
+                let mag = neg ? String(offText.dropFirst()) : offText
+                guard let o = (mag.hasPrefix("0x") ? Int(mag.dropFirst(2), radix: 16) : Int(mag)), o < 1 << 16 else {
+                    throw SluiceError("Error: Illegal \"at\" \"\(offText)\"")
+                }
+                off = neg ? -o : o
+            }
+            return [try sub(width: width, v, m, at: off, l4: l4)]
         default: throw SluiceError("Error: unknown u32 selector \"\(sel)\" (ip, u32, u16, u8)")
         }
     }

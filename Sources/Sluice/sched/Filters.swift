@@ -147,6 +147,8 @@ struct V6Prefix {
     }
 }
 
+/// A u32 key: the word at `offset` from the network header, masked. `l4` records a
+/// `nexthdr+` key (the kernel's offmask), which only changes where a link offset applies.
 struct U32Key { var value: UInt32; var mask: UInt32; var offset: Int; var l4: Bool }
 
 enum FilterMatch {
@@ -311,11 +313,12 @@ public struct FilterBlock {
         case .fw(let mark, let mask): return m.pointee.mark & mask == mark
         case .u32: return false          // only in blocks as ranges
         case .u32Range(let start, let count):
+            // cls_u32: every key reads the word at its offset from the network header (a
+            // nexthdr+ key adds the link offset, which Sluice never sets: zero).
             for j in start..<(start + count) {
                 let k = kb[j]
-                let base = k.l4 ? pf.l4 : pf.l3
-                let o = base + k.offset
-                guard base >= 0, o >= 0, o + 4 <= len else { return false }
+                let o = pf.l3 + k.offset
+                guard o >= 0, o + 4 <= len else { return false }
                 let w = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
                 if w & k.mask != k.value & k.mask { return false }
             }

@@ -146,10 +146,42 @@ public class Qdisc {
     func enqueue(_ p: consuming Packet) -> EnqueueVerdict { drop(p) }
     /// The next packet allowed out now, or nil. (sch->dequeue)
     func dequeue() -> Packet? { nil }
-    /// Length of the packet `dequeue` would return, without taking it. (sch->peek)
-    func peekLength() -> Int? { nil }
-    /// Drops every packet held (counted as drops by the caller when it matters).
+    /// Length of the packet `dequeue` would return, without taking it (sch->peek). Qdiscs that
+    /// can look at their head override it; the default is the kernel's qdisc_peek_dequeued:
+    /// dequeue the packet now and hold it (sch->gso_skb, still counted in qlen and backlog)
+    /// until `dequeuePeeked` hands it out.
+    func peekLength() -> Int? {
+        if peeked == PacketQueue.empty {
+            guard let p = dequeue() else { return nil }
+            peeked = p.index
+            _ = consume p
+            let l = Int(pool.metas[Int(peeked)].pktLen)
+            stats.qlen += 1; stats.backlog &+= UInt64(l)
+        }
+        return Int(pool.metas[Int(peeked)].pktLen)
+    }
+    /// The packet held by a peek, if any. (sch->gso_skb)
+    var peeked = PacketQueue.empty
+    /// qdisc_dequeue_peeked: the packet a peek held, else the next one.
+    final func dequeuePeeked() -> Packet? {
+        guard peeked != PacketQueue.empty else { return dequeue() }
+        let i = peeked
+        peeked = PacketQueue.empty
+        stats.qlen -= 1; stats.backlog &-= UInt64(pool.metas[Int(i)].pktLen)
+        return Packet(index: i)
+    }
+    /// Drops every packet held (the qdisc's own queues; see `purge`).
     func reset() {}
+    /// qdisc_reset: frees every packet held, a peeked one included.
+    final func purge() {
+        if peeked != PacketQueue.empty {
+            let i = peeked
+            peeked = PacketQueue.empty
+            stats.qlen -= 1; stats.backlog &-= UInt64(pool.metas[Int(i)].pktLen)
+            pool.free(Packet(index: i))
+        }
+        reset()
+    }
     /// When this qdisc holds packets it cannot send yet: the clock time it may. 0 when none.
     var watchdog: UInt64 { 0 }
     /// tc's option text after the kind ("limit 1000p", "rate 10Mbit burst 32Kb lat 50ms").
@@ -162,14 +194,18 @@ public class Qdisc {
     }
     /// Called once the qdisc is attached (for qdiscs that create default children).
     func attached() {}
+    /// The device's txqueuelen changed (ops->change_tx_queue_len; only pfifo_fast follows it).
+    func changeTxQueueLen(_ n: Int) {}
 
     // Classful support (`struct Qdisc_class_ops`).
     var isClassful: Bool { false }
     func classes() -> [QdiscClassInfo] { [] }
     /// The leaf qdiscs under this one.
     func childQdiscs() -> [Qdisc] { [] }
-    /// Replaces the qdisc attached to `classid`; returns the old one.
-    func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+    /// Replaces the qdisc attached to `classid` (ops->graft); returns the old one. A nil `q`
+    /// deletes the child: each qdisc puts back what the kernel's graft does (htb and drr a
+    /// default pfifo, tbf and prio noop, netem nothing).
+    func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         throw SluiceError("Error: qdisc \(kind) has no classes")
     }
     func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
@@ -223,6 +259,7 @@ public class Qdisc {
         s.qlen = 0; s.backlog = 0
         for c in childQdiscs() { let cs = c.statsSnapshot(); s.qlen += cs.qlen; s.backlog &+= cs.backlog }
         s.qlen += extraQueued.0; s.backlog &+= extraQueued.1
+        if peeked != PacketQueue.empty { s.qlen += 1; s.backlog &+= UInt64(pool.metas[Int(peeked)].pktLen) }
         return s
     }
     /// Whether the qdisc holds any packet (cheap for classless qdiscs).

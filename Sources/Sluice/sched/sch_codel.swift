@@ -61,10 +61,14 @@ enum CoDel {
 
     /// codel_dequeue over a queue: returns the packet to send (or nil), dropping or marking on
     /// the way as the control law says. `drop` frees a packet and does the owner's accounting.
+    /// The "less than one MTU queued" test reads the whole qdisc's backlog, as the kernel passes
+    /// `sch->qstats.backlog`: `q`'s bytes plus `otherBacklog`, what the qdisc holds elsewhere
+    /// (fq_codel's other flows).
     static func dequeue(_ q: inout PacketQueue, _ pool: PacketPool, _ v: inout CoDelVars, _ p: CoDelParams,
-                        _ st: inout CoDelStats, now: UInt64, drop: (consuming Packet) -> Void) -> Packet? {
+                        _ st: inout CoDelStats, now: UInt64, otherBacklog: UInt64 = 0,
+                        drop: (consuming Packet) -> Void) -> Packet? {
         guard var pkt = q.pop(pool) else { v.dropping = false; return nil }
-        var isDrop = shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes, now: now)
+        var isDrop = shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes &+ otherBacklog, now: now)
         if v.dropping {
             if !isDrop {
                 v.dropping = false
@@ -80,7 +84,7 @@ enum CoDel {
                     st.dropCount &+= 1
                     guard let n = q.pop(pool) else { v.dropping = false; v.firstAboveTime = 0; return nil }
                     pkt = n
-                    if !shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes, now: now) {
+                    if !shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes &+ otherBacklog, now: now) {
                         v.dropping = false
                     } else {
                         v.dropNext = controlLaw(v.dropNext, p.interval, v.count)
@@ -95,7 +99,7 @@ enum CoDel {
                 st.dropCount &+= 1
                 guard let n = q.pop(pool) else { v.firstAboveTime = 0; return enterDropping(&v, p, now: now) }
                 pkt = n
-                isDrop = shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes, now: now)
+                isDrop = shouldDrop(pkt.index, pool, &v, p, &st, backlog: q.bytes &+ otherBacklog, now: now)
             }
             _ = enterDropping(&v, p, now: now)
         }

@@ -47,17 +47,18 @@ final class DRRQdisc: Qdisc {
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
         stats.drops &+= UInt64(c.leaf.statsSnapshot().qlen)
-        c.leaf.reset()
+        c.leaf.purge()
         activeList.removeAll { $0 === c }
         head = 0
         classesByID[classid.raw] = nil
     }
 
-    override func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Failed to find specified qdisc.") }
         let old = c.leaf
-        q.parent = classid
-        c.leaf = q
+        let new = q ?? FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
+        new.parent = classid
+        c.leaf = new
         return old
     }
 
@@ -96,7 +97,7 @@ final class DRRQdisc: Qdisc {
                 continue
             }
             if l <= c.deficit {
-                guard let p = c.leaf.dequeue() else { continue }
+                guard let p = c.leaf.dequeuePeeked() else { continue }
                 c.deficit -= l
                 c.stats.packets &+= 1; c.stats.bytes &+= UInt64(l)
                 if !c.leaf.backlogged { c.isActive = false; activeList.remove(at: head) }
@@ -110,7 +111,7 @@ final class DRRQdisc: Qdisc {
     }
 
     override func reset() {
-        for c in classesByID.values { c.leaf.reset(); c.isActive = false }
+        for c in classesByID.values { c.leaf.purge(); c.isActive = false }
         activeList.removeAll(keepingCapacity: true); head = 0
     }
     override var watchdog: UInt64 { classesByID.values.map(\.leaf.watchdog).filter { $0 > 0 }.min() ?? 0 }

@@ -26,6 +26,7 @@ final class FQCoDelQdisc: Qdisc {
     var cstats = CoDelStats()
     var newFlowCount: UInt64 = 0
     var dropOverlimit: UInt64 = 0
+    var dropOvermemory: UInt64 = 0
     var memoryUsage = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
@@ -69,31 +70,55 @@ final class FQCoDelQdisc: Qdisc {
         if queues.isEmpty { var a = TcArgs([]); try? change(&a) }
     }
 
-    /// The flow of a packet: a filter's classid minor (1…flows), else the 5-tuple hash.
-    func classify(_ p: borrowing Packet) -> Int {
-        if let r = filters.classify(p, pool: pool), case .classid(let c) = r, c.minor > 0, Int(c.minor) <= flowCount {
-            return Int(c.minor) - 1
+    /// fq_codel_classify: the flow (1…flows), or 0 when the packet is not to be queued. A
+    /// priority naming this qdisc and a flow selects it directly; with no filter, the 5-tuple
+    /// hash; with filters, the class id minor of the match — no match, minor 0 or one beyond
+    /// `flows` is 0, as are drop and stolen verdicts (only those not stolen count as drops).
+    enum Flow: ~Copyable { case queue(Packet, Int), dropped(Packet), consumed(EnqueueVerdict) }
+
+    func classify(_ p: consuming Packet) -> Flow {
+        let prio = pool.metas[Int(p.index)].priority
+        if prio & 0xFFFF_0000 == handle.raw, prio & 0xFFFF > 0, Int(prio & 0xFFFF) <= flowCount {
+            return .queue(p, Int(prio & 0xFFFF) - 1)
         }
-        return Int(FlowHash.hash(pool, p.index, seed: perturbation) % UInt32(flowCount))
+        if filters.isEmpty {
+            let f = Int(FlowHash.hash(pool, p.index, seed: perturbation) % UInt32(flowCount))
+            return .queue(p, f)
+        }
+        switch classifyForEnqueue(p) {
+        case .done(let v): return .consumed(v)
+        case .go(let pk, let r):
+            if case .classid(let c)? = r, c.minor > 0, Int(c.minor) <= flowCount { return .queue(pk, Int(c.minor) - 1) }
+            return .dropped(pk)
+        }
     }
 
     @inline(__always) func truesize(_ l: Int) -> Int { (l + 1023) & ~1023 + 512 }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        let idx = classify(p)
-        let l = len(p)
-        pool.metas[Int(p.index)].timestamp = clock.now
-        queues[idx].push(p, pool)
-        accountIn(l)
-        memoryUsage += truesize(l)
+        let idx: Int
+        switch classify(p) {
+        case .consumed(let v): return v
+        case .dropped(let pk): return drop(pk)
+        case .queue(let pk, let f):
+            idx = f
+            let l = len(pk)
+            pool.metas[Int(pk.index)].timestamp = clock.now
+            queues[idx].push(pk, pool)
+            accountIn(l)
+            memoryUsage += truesize(l)
+        }
         if listOf[idx] == 0 {
             append(idx, toNew: true)
             deficit[idx] = quantum
             newFlowCount &+= 1
         }
-        if stats.qlen <= limit && memoryUsage <= memoryLimit { return .success }
+        let overMemory = memoryUsage > memoryLimit
+        if stats.qlen <= limit && !overMemory { return .success }
         // Over a limit: drop a batch from the fattest flow.
+        let before = stats.qlen
         let victim = dropFattest()
+        if overMemory { dropOvermemory &+= UInt64(before - stats.qlen) }
         return victim == idx ? .congestion : .success
     }
 
@@ -115,6 +140,8 @@ final class FQCoDelQdisc: Qdisc {
             n += 1
         } while n < dropBatch && dropped < threshold
         dropOverlimit &+= UInt64(n)
+        // "Tell codel to increase its signal strength also".
+        cvars[fat].count &+= UInt32(n)
         return fat
     }
 
@@ -148,7 +175,8 @@ final class FQCoDelQdisc: Qdisc {
                 append(f, toNew: false)
                 continue
             }
-            let pkt = CoDel.dequeue(&queues[f], pool, &cvars[f], params, &cstats, now: now) { d in
+            let others = stats.backlog &- queues[f].bytes
+            let pkt = CoDel.dequeue(&queues[f], pool, &cvars[f], params, &cstats, now: now, otherBacklog: others) { d in
                 let l = len(d)
                 memoryUsage -= truesize(l)
                 accountDropped(l)

@@ -131,6 +131,8 @@ final class HTBQdisc: Qdisc {
         if parent != handle && parent != .root {
             guard let pc = classesByID[parent.raw] else { throw SluiceError("Error: parent class \(parent) not found.") }
             parentClass = pc
+            // htb_change_class: at most TC_HTB_MAXDEPTH levels.
+            if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
         }
         var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
         var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
@@ -167,53 +169,55 @@ final class HTBQdisc: Qdisc {
             if let pc = parentClass {
                 if pc.isLeaf {
                     // The parent stops being a leaf: its queue goes (counted as drops, as htb does).
-                    if let l = pc.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.reset() }
+                    if let l = pc.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.purge() }
                     pc.leaf = nil
                     leaves.removeAll { $0 === pc }
+                    // An inner class sits one level below its parent; a root at TC_HTB_MAXDEPTH − 1.
+                    pc.level = (pc.parent?.level ?? HTBQdisc.maxDepth) - 1
+                    pc.deficit = [Int](repeating: 0, count: 8)
                 }
                 pc.children.append(c)
             } else {
                 roots.append(c)
             }
             c.leaf = FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
+            c.level = 0
             leaves.append(c)
             classesByID[classid.raw] = c
-            recomputeLevels()
         }
     }
 
-    func recomputeLevels() {
-        func depth(_ c: HTBClass) -> Int { c.children.isEmpty ? 0 : 1 + (c.children.map(depth).max() ?? 0) }
-        for c in classesByID.values { c.level = c.isLeaf ? 0 : depth(c) }
-        // Inner classes: the kernel gives roots level 7 (TC_HTB_MAXDEPTH - 1); levels order only.
-        for r in roots where !r.isLeaf { r.level = 7 }
-    }
+    /// TC_HTB_MAXDEPTH.
+    static let maxDepth = 8
 
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
         guard c.children.isEmpty else { throw SluiceError("Error: HTB class in use.") }
         guard filters.filters.allSatisfy({ $0.result != .classid(classid) }) else { throw SluiceError("Error: HTB class in use (a filter points to it).") }
-        if let l = c.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.reset() }
+        if let l = c.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.purge() }
         leaves.removeAll { $0 === c }
         if let p = c.parent {
             p.children.removeAll { $0 === c }
             if p.children.isEmpty {
+                // htb_parent_to_leaf: the parent becomes a leaf again, level 0, with a new pfifo.
                 p.leaf = FifoQdisc(kind: "pfifo", handle: .unspec, parent: p.classid, env: env)
+                p.level = 0
+                p.deficit = [Int](repeating: 0, count: 8)
                 leaves.append(p)
             }
         } else {
             roots.removeAll { $0 === c }
         }
         classesByID[classid.raw] = nil
-        recomputeLevels()
     }
 
-    override func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         guard let c = classesByID[classid.raw], c.isLeaf, let old = c.leaf else {
             throw SluiceError("Error: Failed to find specified qdisc (class \(classid) is not a leaf of htb \(handle)).")
         }
-        q.parent = classid
-        c.leaf = q
+        let new = q ?? FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
+        new.parent = classid
+        c.leaf = new
         return old
     }
 
@@ -221,26 +225,46 @@ final class HTBQdisc: Qdisc {
 
     // MARK: datapath
 
-    func classify(_ p: borrowing Packet, _ r: TcResult?) -> HTBClass? {
-        let prio = pool.metas[Int(p.index)].priority
-        if prio >> 16 == UInt32(handle.major), let c = classesByID[prio], c.isLeaf { return c }
-        if case .classid(let id)? = r, let c = classesByID[id.raw], c.isLeaf { return c }
-        if defaultClass != 0, let c = classesByID[TcHandle(handle.major, defaultClass).raw], c.isLeaf { return c }
+    /// Where htb_classify sends a packet.
+    enum Target { case leaf(HTBClass), direct }
+
+    /// A class id as htb_classify reads it: X:0 (the qdisc's own handle) is the direct queue,
+    /// a leaf is itself, anything else (an inner class, an unknown id) is nil.
+    @inline(__always) func lookup(_ id: UInt32) -> Target? {
+        if id == handle.raw { return .direct }
+        if let c = classesByID[id], c.level == 0 { return .leaf(c) }
         return nil
     }
 
+    /// The default class, or the direct queue when there is none or it is not a leaf.
+    var defaultTarget: Target {
+        if let c = classesByID[TcHandle(handle.major, defaultClass).raw], c.level == 0 { return .leaf(c) }
+        return .direct
+    }
+
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        // skb->priority first: naming X:0 or a leaf of this qdisc, no filter runs.
+        let target: Target
+        if let t = lookup(pool.metas[Int(p.index)].priority) {
+            return enqueue(p, to: t)
+        }
         switch classifyForEnqueue(p) {
         case .done(let v): return v
         case .go(let pk, let r):
-            if let c = classify(pk, r), let leaf = c.leaf {
-                let v = leaf.enqueue(pk)
-                if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1 }
-                return v
-            }
-            // Unclassified: the direct queue.
-            guard direct.count < directQlen else { return drop(pk) }
-            direct.push(pk, pool)
+            if case .classid(let id)? = r, let t = lookup(id.raw) { target = t } else { target = defaultTarget }
+            return enqueue(pk, to: target)
+        }
+    }
+
+    func enqueue(_ p: consuming Packet, to t: Target) -> EnqueueVerdict {
+        switch t {
+        case .leaf(let c):
+            let v = c.leaf!.enqueue(p)
+            if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1 }
+            return v
+        case .direct:
+            guard direct.count < directQlen else { return drop(p) }
+            direct.push(p, pool)
             directPackets &+= 1
             return .success
         }
@@ -355,7 +379,7 @@ final class HTBQdisc: Qdisc {
 
     override func reset() {
         direct.purge(pool)
-        for c in leaves { c.leaf?.reset() }
+        for c in leaves { c.leaf?.purge() }
         nextWake = 0
     }
 

@@ -248,20 +248,58 @@ final class NetemQdisc: Qdisc {
     }
 
     override func dequeue() -> Packet? {
-        guard heapCount > 0 else { nextWake = 0; return nil }
-        let t = heapKey[0].0
         let now = clock.now
-        guard t <= now else { nextWake = t; return nil }
-        let p = Packet(index: heapPop())
-        accountOut(len(p))
+        guard let child else {
+            guard heapCount > 0 else { nextWake = 0; return nil }
+            let t = heapKey[0].0
+            guard t <= now else { nextWake = t; return nil }
+            let p = Packet(index: heapPop())
+            accountOut(len(p))
+            return p
+        }
+        // With a child (netem_dequeue): packets whose time has come move from the tfifo into
+        // the child, in order; what the child lets out leaves.
+        while heapCount > 0 && heapKey[0].0 <= now {
+            let p = Packet(index: heapPop())
+            let l = len(p)
+            stats.qlen -= 1; stats.backlog &-= UInt64(l)
+            let v = child.enqueue(p)
+            if v == .dropped || v == .congestion { stats.drops &+= 1 }
+        }
+        nextWake = heapCount > 0 ? heapKey[0].0 : 0
+        guard let p = child.dequeue() else { return nil }
+        countSent(len(p))
         return p
     }
 
-    override var watchdog: UInt64 { heapCount == 0 ? 0 : nextWake }
-    override func peekLength() -> Int? { heapCount == 0 ? nil : Int(pool.metas[Int(heapIdx[0])].pktLen) }
+    override var watchdog: UInt64 {
+        let own = heapCount == 0 ? 0 : nextWake
+        guard let child else { return own }
+        let w = child.watchdog
+        return own == 0 ? w : (w == 0 ? own : min(w, own))
+    }
     override func reset() {
         while heapCount > 0 { pool.free(Packet(index: heapPop())) }
         stats.qlen = 0; stats.backlog = 0; nextWake = 0; tailSend = 0
+        child?.purge()
+    }
+
+    /// The child of class major:1 (q->qdisc): nil unless one was added (`parent 1:1`).
+    var child: Qdisc?
+    override var isClassful: Bool { true }
+    /// The tfifo's own packets (the child reports its own).
+    override var extraQueued: (Int, UInt64) { (stats.qlen, stats.backlog) }
+    override func childQdiscs() -> [Qdisc] { child.map { [$0] } ?? [] }
+    override func classes() -> [QdiscClassInfo] {
+        guard let child else { return [] }
+        return [QdiscClassInfo(classid: TcHandle(handle.major, 1), parent: handle, leaf: child, options: "", stats: QdiscStats(), xstats: "")]
+    }
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
+        guard classid == TcHandle(handle.major, 1) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        let old = child
+        q?.parent = classid
+        child = q
+        return old
     }
 
     override func dumpOptions() -> String {

@@ -1,23 +1,35 @@
 /// Default priomap of pfifo_fast and prio: skb->priority (0…15) → band.
 let defaultPriomap: [Int] = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
 
-/// pfifo_fast (sch_generic.c): three FIFO bands chosen by priomap[skb->priority], band 0 first;
-/// `txqueuelen` packets in all. The default root qdisc of a device with a queue.
+/// pfifo_fast (sch_generic.c): three FIFO bands chosen by priomap[skb->priority & 15], band 0
+/// first. Each band is a ring of `txqueuelen` packets (the kernel's skb_array per band), so the
+/// limit is per band, and a later txqueuelen change resizes them (change_tx_queue_len).
+/// The default root qdisc of a device with a queue.
 final class PfifoFastQdisc: Qdisc {
     var bands = (PacketQueue(), PacketQueue(), PacketQueue())
     let priomap = defaultPriomap
+    /// Packets per band.
+    var bandLimit: Int
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        bandLimit = max(env.txQueueLen, 1)
         super.init(kind: "pfifo_fast", handle: handle, parent: parent, env: env)
     }
 
+    override func changeTxQueueLen(_ n: Int) { bandLimit = max(n, 1); env.txQueueLen = n }
+
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        guard stats.qlen < max(env.txQueueLen, 1) else { return drop(p) }
         let l = len(p)
         switch priomap[Int(pool.metas[Int(p.index)].priority & 15)] {
-        case 0: bands.0.push(p, pool)
-        case 1: bands.1.push(p, pool)
-        default: bands.2.push(p, pool)
+        case 0:
+            guard bands.0.count < bandLimit else { return drop(p) }
+            bands.0.push(p, pool)
+        case 1:
+            guard bands.1.count < bandLimit else { return drop(p) }
+            bands.1.push(p, pool)
+        default:
+            guard bands.2.count < bandLimit else { return drop(p) }
+            bands.2.push(p, pool)
         }
         accountIn(l)
         return .success
@@ -80,7 +92,7 @@ final class PrioQdisc: Qdisc {
         while children.count > bands {
             let c = children.removeLast()
             stats.drops &+= UInt64(c.statsSnapshot().qlen)
-            c.reset()
+            c.purge()
         }
         while children.count < bands {
             children.append(FifoQdisc(kind: "pfifo", handle: .unspec, parent: TcHandle(handle.major, UInt16(children.count + 1)), env: env))
@@ -96,27 +108,42 @@ final class PrioQdisc: Qdisc {
         }
     }
 
-    func band(for p: borrowing Packet, _ r: TcResult?) -> Int {
-        let prio = pool.metas[Int(p.index)].priority
-        if prio >> 16 == UInt32(handle.major), prio & 0xFFFF > 0, Int(prio & 0xFFFF) <= bandCount { return Int(prio & 0xFFFF) - 1 }
-        if case .classid(let c)? = r, c.minor > 0, Int(c.minor) <= bandCount { return Int(c.minor) - 1 }
-        return priomap[Int(prio & 15)]
+    /// A class minor as prio_classify reads it: band minor − 1, or prio2band[0] beyond `bands`
+    /// (minor 0 included: the unsigned subtraction wraps).
+    @inline(__always) func band(minor m: UInt32) -> Int {
+        let b = Int(m & 0xFFFF) - 1
+        return b >= 0 && b < bandCount ? b : priomap[0]
     }
 
+    /// prio_classify: skb->priority is read once, before any filter runs (a filter's skbedit
+    /// does not move this packet). A priority whose major is this qdisc's handle names the band
+    /// and no filter runs; otherwise the filters decide, and with no filter or no match,
+    /// prio2band[priority & 15] — or prio2band[0] when the priority has a major number.
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        let prio = pool.metas[Int(p.index)].priority
+        if prio & 0xFFFF_0000 == handle.raw { return enqueue(p, band: band(minor: prio)) }
+        let fallback = prio >> 16 != 0 ? priomap[0] : priomap[Int(prio & 15)]
+        if filters.isEmpty { return enqueue(p, band: fallback) }
         switch classifyForEnqueue(p) {
         case .done(let v): return v
         case .go(let pk, let r):
-            let b = band(for: pk, r)
-            let v = children[b].enqueue(pk)
-            if v == .dropped || v == .congestion { stats.drops &+= 1 }
-            return v
+            switch r {
+            case nil: return enqueue(pk, band: fallback)
+            case .classid(let c)?: return enqueue(pk, band: band(minor: c.raw))
+            default: return enqueue(pk, band: band(minor: 0))   // matched without a class id
+            }
         }
+    }
+
+    func enqueue(_ p: consuming Packet, band b: Int) -> EnqueueVerdict {
+        let v = children[b].enqueue(p)
+        if v == .dropped || v == .congestion { stats.drops &+= 1 }
+        return v
     }
 
     override func dequeue() -> Packet? {
         for c in children {
-            if let p = c.dequeue() { countSent(len(p)); return p }
+            if let p = c.dequeuePeeked() { countSent(len(p)); return p }
         }
         return nil
     }
@@ -138,12 +165,13 @@ final class PrioQdisc: Qdisc {
         }
     }
 
-    override func graft(_ classid: TcHandle, _ q: Qdisc) throws(SluiceError) -> Qdisc {
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         let b = Int(classid.minor) - 1
         guard classid.major == handle.major, b >= 0, b < bandCount else { throw SluiceError("Error: Failed to find specified qdisc.") }
         let old = children[b]
-        q.parent = classid
-        children[b] = q
+        let new = q ?? NoopQdisc(env: env)
+        new.parent = classid
+        children[b] = new
         return old
     }
 }

@@ -4,9 +4,11 @@
 /// the qdisc has saved, capped at `buffer` (the burst, in time). Sending a packet of L bytes
 /// costs L×8/rate. With a peak rate a second bucket (`ptokens`, depth `mtu` at `peakrate`)
 /// bounds how fast a burst leaves. A packet that the buckets cannot pay for waits; the watchdog
-/// names the time they will. Packets queue in a byte-limited FIFO of `limit` bytes (or the
-/// limit that `latency` implies). A packet bigger than the burst could never be sent: a GSO
-/// super-frame is cut into segments (tbf_segment), anything else is dropped.
+/// names the time they will. tbf is classful with one class (major:1) holding one child qdisc
+/// that keeps the packets: by default a bfifo of `limit` bytes (or the limit that `latency`
+/// implies), replaceable by any qdisc (`tc qdisc add … parent 1:1 …`); dequeue peeks the child's
+/// head and takes it when the buckets can pay. A packet bigger than the burst could never be
+/// sent: a GSO super-frame is cut into segments (tbf_segment), anything else is dropped.
 final class TBFQdisc: Qdisc {
     var rate: UInt64 = 0            // bit/s
     var peakrate: UInt64 = 0
@@ -20,12 +22,16 @@ final class TBFQdisc: Qdisc {
     var ptokens: Int64 = 0
     var tc: UInt64 = 0
     var maxSize = 0
-    var q = PacketQueue()
+    /// The child qdisc of class major:1 (q->qdisc); nil until configured (noop_qdisc).
+    var child: Qdisc?
     var nextWake: UInt64 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         super.init(kind: "tbf", handle: handle, parent: parent, env: env)
     }
+
+    override var isClassful: Bool { true }
+    var classid: TcHandle { TcHandle(handle.major, 1) }
 
     override func change(_ a: inout TcArgs) throws(SluiceError) {
         var rate = self.rate, peak = peakrate, burst = self.burst, mtu = self.mtu, limit: Int? = nil, lat: UInt64? = nil
@@ -60,7 +66,13 @@ final class TBFQdisc: Qdisc {
             if peak > 0 { l = min(l, Double(peak) / 8 * Double(lat) / 1e9 + Double(mtu)) }
             newLimit = Int(l)
         }
-        // Apply.
+        // Apply. The default child is a bfifo of `limit` bytes; a fifo child takes the new
+        // limit (fifo_set_limit), any other child is left as it is.
+        if let c = child as? FifoQdisc { c.limit = newLimit } else if child == nil {
+            let c = FifoQdisc(kind: "bfifo", handle: .unspec, parent: classid, env: env)
+            c.limit = newLimit
+            child = c
+        }
         self.rate = rate; peakrate = peak; self.burst = burst; self.mtu = mtu
         self.limit = newLimit
         latency = lat ?? (limit != nil ? nil : latency)
@@ -88,16 +100,14 @@ final class TBFQdisc: Qdisc {
     }
 
     func enqueueOne(_ p: consuming Packet) -> EnqueueVerdict {
-        let l = len(p)
-        guard q.bytes + UInt64(l) <= UInt64(limit) else { return drop(p) }
-        q.push(p, pool)
-        accountIn(l)
-        return .success
+        guard let child else { return drop(p) }
+        let v = child.enqueue(p)
+        if v == .dropped || v == .congestion { stats.drops &+= 1 }
+        return v
     }
 
     override func dequeue() -> Packet? {
-        guard let i = q.peekIndex else { return nil }
-        let l = Int(pool.metas[Int(i)].pktLen)
+        guard let child, let l = child.peekLength() else { return nil }
         let now = clock.now
         var toks = Int64(min(now &- tc, buffer))
         var ptoks: Int64 = 0
@@ -108,12 +118,12 @@ final class TBFQdisc: Qdisc {
         toks = min(toks + tokens, Int64(buffer))
         toks -= Int64(l2t(l, rate))
         if toks >= 0 && ptoks >= 0 {
-            let p = q.pop(pool)!
+            guard let p = child.dequeuePeeked() else { return nil }
             tc = now
             tokens = toks
             ptokens = ptoks
             nextWake = 0
-            accountOut(l)
+            countSent(len(p))
             return p
         }
         nextWake = now &+ UInt64(max(-toks, -ptoks))
@@ -121,11 +131,28 @@ final class TBFQdisc: Qdisc {
         return nil
     }
 
-    override var watchdog: UInt64 { q.isEmpty ? 0 : nextWake }
-    override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
+    override var watchdog: UInt64 {
+        guard let child, child.backlogged else { return 0 }
+        let w = child.watchdog
+        return nextWake == 0 ? w : (w == 0 ? nextWake : min(w, nextWake))
+    }
     override func reset() {
-        q.purge(pool); stats.qlen = 0; stats.backlog = 0
+        child?.purge()
         tokens = Int64(buffer); ptokens = Int64(mtuTime); tc = clock.now; nextWake = 0
+    }
+
+    override func childQdiscs() -> [Qdisc] { child.map { [$0] } ?? [] }
+    override func classes() -> [QdiscClassInfo] {
+        [QdiscClassInfo(classid: classid, parent: handle, leaf: child, options: "", stats: QdiscStats(), xstats: "")]
+    }
+
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
+        guard classid == self.classid else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        let old = child
+        let new = q ?? NoopQdisc(env: env)
+        new.parent = classid
+        child = new
+        return old
     }
 
     override func dumpOptions() -> String {
