@@ -133,7 +133,7 @@ final class FilterActionTests: XCTestCase {
         let back = lab.send(tagged, on: "p2")["p1"]!
         XCTAssertEqual(back, [f])
         try lab.runner.execute("filter add dev p2 egress protocol all prio 2 matchall action vlan modify id 200")
-        XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("vlan push id 100"))
+        XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("\taction order 1: vlan  push id 100 protocol 802.1Q priority 5 pipe\n\t index 1 ref 1 bind 1\n"))
     }
 
     func testIngressDropIsCounted() throws {

@@ -258,7 +258,7 @@ final class TcKernelSemanticsTests: XCTestCase {
         let b = throughput(out, from: 500 * Time.ms, to: 1900 * Time.ms) { dport($0) == 2 }
         XCTAssertEqual(a + b, 10e6, accuracy: 10e6 * 0.01, "tbf's rate")
         XCTAssertEqual(a, b, accuracy: 10e6 * 0.02, "fq_codel shares it between the flows")
-        XCTAssertTrue(report.text.contains("qdisc fq_codel 10: dev eth0 parent 1:1"), report.text)
+        XCTAssertTrue(report.text.contains("qdisc fq_codel 10: parent 1:1 limit"), report.text)
         // Both qdiscs keep statistics: what the child let out is what tbf sent; the child's
         // CoDel did the dropping (a bfifo child would only tail-drop at its byte limit).
         XCTAssertGreaterThan(sentOfQdisc(report.text, "qdisc fq_codel 10:"), 0, report.text)
@@ -278,7 +278,7 @@ final class TcKernelSemanticsTests: XCTestCase {
         for (o, i) in zip(out, trace) { XCTAssertEqual(Double(o.timestamp - i.timestamp), 20e6, accuracy: 0.2e6) }
         let (_, out2, _) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 1 * Time.s)], rate: "1gbit", cfg)
         XCTAssertEqual(throughput(out2, from: 300 * Time.ms, to: 900 * Time.ms), 5e6, accuracy: 5e6 * 0.02, "the child's rate")
-        XCTAssertTrue(report.text.contains("qdisc tbf 10: dev eth0 parent 1:1"), report.text)
+        XCTAssertTrue(report.text.contains("qdisc tbf 10: parent 1:1 rate 5Mbit"), report.text)
     }
 
     func sentOfQdisc(_ text: String, _ prefix: String) -> Int {

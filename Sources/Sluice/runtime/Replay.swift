@@ -96,7 +96,7 @@ public final class Replay {
         let root = dev.qdisc!
         let st = root.statsSnapshot()
         s["root"] = (st.bytes, st.drops)
-        for c in root.classes() { s[c.classid.description] = (c.stats.bytes, c.stats.drops) }
+        for c in root.classes(details: false) { s[c.classid.description] = (c.stats?.bytes ?? 0, c.stats?.drops ?? 0) }
         return s
     }
 
@@ -107,7 +107,7 @@ public final class Replay {
         var rows: [(String, UInt64, Int)] = []
         let rs = root.statsSnapshot()
         rows.append(("root", rs.backlog, rs.qlen))
-        for c in root.classes() { rows.append((c.classid.description, c.stats.backlog, c.stats.qlen)) }
+        for c in root.classes(details: false) { rows.append((c.classid.description, c.stats?.backlog ?? 0, c.stats?.qlen ?? 0)) }
         for (name, backlog, qlen) in rows {
             let cur = now[name] ?? (0, 0), old = prev[name] ?? (0, 0)
             let bps = Double(cur.bytes &- old.bytes) * 8 / (Double(interval) / 1e9)

@@ -55,7 +55,8 @@ extension CommandRunner {
     }
 
     struct TcTarget { var dev: NetDevice; var parent: TcHandle?; var handle: TcHandle?; var classid: TcHandle?
-        var kind: String?; var proto: UInt16 = 3; var prio: UInt16?; var chain: UInt32 = 0 }
+        var kind: String?; var proto: UInt16 = 3; var prio: UInt16?; var chain: UInt32 = 0
+        var protoGiven = false; var chainGiven = false }
 
     /// Reads the words that locate an object (dev, root, parent, handle, classid, protocol, prio)
     /// up to the kind.
@@ -73,7 +74,7 @@ extension CommandRunner {
                 return t
             case "ingress" where filter: t.parent = TcHandle(raw: 0xFFFF_FFF2)
             case "egress" where filter: t.parent = TcHandle(raw: 0xFFFF_FFF3)
-            case "chain" where filter: t.chain = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+            case "chain" where filter: t.chain = UInt32(try a.int(for: k, 0...Int(UInt32.max))); t.chainGiven = true
             case "parent": t.parent = try TcHandle.parse(try a.value(for: k))
             case "handle": let v = try a.value(for: k)
                 if let h = try? TcHandle.parse(v) { t.handle = h } else if let n = UInt32(v.split(separator: "/").first ?? "", radix: 10) ?? UInt32(v.hasPrefix("0x") ? String(v.dropFirst(2)) : "", radix: 16) {
@@ -82,6 +83,7 @@ extension CommandRunner {
             case "classid": t.classid = try TcHandle.parse(try a.value(for: k))
             case "protocol" where filter, "proto" where filter:
                 let v = try a.value(for: k)
+                t.protoGiven = true
                 switch v {
                 case "all": t.proto = 3
                 case "ip": t.proto = EtherType.ipv4
@@ -223,28 +225,25 @@ extension CommandRunner {
         }
     }
 
-    func statsText(_ s: QdiscStats) -> String {
-        " Sent \(s.bytes) bytes \(s.packets) pkt (dropped \(s.drops), overlimits \(s.overlimits) requeues \(s.requeues)) \n backlog \(TcFormat.size(Int(s.backlog))) \(s.qlen)p requeues \(s.requeues)\n"
-    }
-
+    /// print_qdisc: `tc qdisc show [dev D]` (-s statistics and xstats, -d details). The device
+    /// is named only when the listing is not for one device, as tc does.
     func qdiscShow(_ only: NetDevice?, _ opts: Options) throws(SluiceError) -> String {
         var out = ""
         for dev in only.map({ [$0] }) ?? dp.allDevices {
+            let devText = only == nil ? "dev \(dev.name) " : ""
+            func line(_ q: Qdisc, parent: String) {
+                out += "qdisc \(q.kind) \(String(q.handle.major, radix: 16)): \(devText)\(parent)"
+                if q.refcnt != 1 { out += "refcnt \(q.refcnt) " }
+                out += q.printOptions(details: opts.details) + "\n"
+                guard opts.stats > 0 else { return }
+                out += TcFormat.stats(q.statsSnapshot(), prefix: " ") + "\n"
+                if let x = q.printXstats() { out += x + "\n" }
+            }
             for q in qdiscTree(dev) {
-                if q !== dev.qdisc && q.handle == .unspec { continue }   // built-in leaf qdiscs are not listed
-                let place = q === dev.qdisc ? "root" : "parent \(q.parent)"
-                let o = q.dumpOptions()
-                out += "qdisc \(q.kind) \(q.handle) dev \(dev.name) \(place) refcnt 2\(o.isEmpty ? "" : " " + o)\n"
-                if opts.stats > 0 {
-                    out += statsText(q.statsSnapshot())
-                    let x = q.dumpXstats()
-                    if !x.isEmpty { out += x + "\n" }
-                }
+                if q !== dev.qdisc && q.handle == .unspec { continue }   // built-in defaults are invisible
+                line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ")
             }
-            if let ing = dev.ingress {
-                out += "qdisc \(ing.kind) ffff: dev \(dev.name) parent ffff:fff1 ---------------- \n"
-                if opts.stats > 0 { out += statsText(ing.stats) }
-            }
+            if let ing = dev.ingress { line(ing, parent: "parent ffff:fff1 ") }
         }
         return out
     }
@@ -277,18 +276,20 @@ extension CommandRunner {
         }
     }
 
-    func classShow(_ dev: NetDevice, _ opts: Options) -> String {
+    /// print_class: `tc class show dev D` (-s statistics and xstats, -d details).
+    func classShow(_ dev: NetDevice, _ opts: Options, devFilter: Bool = true) -> String {
         var out = ""
         for q in qdiscTree(dev) where q.isClassful {
-            for c in q.classes() {
-                var line = "class \(q.kind) \(c.classid) "
-                line += c.options.isEmpty ? "parent \(c.parent)" : c.options
-                if let l = c.leaf, l.handle != .unspec { line += " leaf \(l.handle)" }
-                out += line + " \n"
-                if opts.stats > 0 {
-                    out += statsText(c.stats)
-                    if !c.xstats.isEmpty { out += c.xstats + "\n" }
-                }
+            for c in q.classes(details: opts.details) {
+                out += "class \(q.kind) \(TcFormat.classid(c.classid)) "
+                if !devFilter { out += "dev \(dev.name) " }
+                out += c.parent == .root ? "root " : "parent \(TcFormat.classid(c.parent)) "
+                if let l = c.leaf, l.handle != .unspec { out += "leaf \(String(l.handle.major, radix: 16)): " }
+                out += c.options + "\n"
+                guard opts.stats > 0 else { continue }
+                // A class that dumps no statistics still has an (empty) statistics block.
+                out += (c.stats.map { TcFormat.stats($0, prefix: " ") } ?? "") + "\n"
+                if let x = c.xstats { out += x + "\n" }
             }
         }
         return out
@@ -318,7 +319,7 @@ extension CommandRunner {
         switch try match(verb, ["add", "replace", "delete", "show", "list"], what: "filter command") {
         case "show", "list":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
-            return filterShow(t, stats: opts.stats > 0)
+            return filterShow(t, opts: opts)
         case "delete":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
             try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
@@ -332,9 +333,21 @@ extension CommandRunner {
             var f = TcFilter(prio: t.prio ?? 49152, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain,
                              kind: t.kind!, match: .all, result: nil)
             try parseFilter(&f, &a, handle: t.handle, dev: t.dev)
+            if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
+            f.counters = ActionCounterStore(count: f.actions.count)
+            f.installed = dp.clock.now
             try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-                if t.prio == nil { f.prio = UInt16(max(1, 49152 - b.filters.count)) }
+                if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
                 b.add(f)
+            }
+            // Action indexes are numbered per action kind (tcf_idr), from 1.
+            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+                guard let i = b.filters.lastIndex(where: { $0.counters === f.counters }) else { return }
+                b.filters[i].actionIndex = f.actions.map { act in
+                    let k = act.kindName
+                    actionIndexes[k, default: 0] += 1
+                    return actionIndexes[k]!
+                }
             }
             return ""
         }
@@ -648,45 +661,116 @@ extension CommandRunner {
         }
     }
 
-    func filterShow(_ t: TcTarget, stats: Bool) -> String {
-        var blocks: [(String, FilterBlock)] = []
+    /// print_filter: `tc filter show dev D [parent P | ingress | egress] [protocol P] [pref N]
+    /// [chain C]` (-s action statistics). What the request names is not repeated in the output.
+    func filterShow(_ t: TcTarget, opts: Options) -> String {
+        var blocks: [(parent: String, block: FilterBlock)] = []
         for q in qdiscTree(t.dev) where !q.filters.isEmpty {
             if let p = t.parent, p.major != q.handle.major { continue }
-            blocks.append(("parent \(q.handle)", q.filters))
+            blocks.append(("parent \(TcFormat.classid(q.handle)) ", q.filters))
         }
         if let ing = t.dev.ingress {
-            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF2 || t.parent!.major == 0xFFFF { blocks.append((ing.clsact ? "ingress" : "parent ffff:", ing.filters)) }
-            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF3 { blocks.append(("egress", ing.egressFilters)) }
+            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF2 || t.parent!.major == 0xFFFF {
+                blocks.append((ing.clsact ? "ingress " : "parent ffff: ", ing.filters))
+            }
+            if ing.clsact, t.parent == nil || t.parent!.raw == 0xFFFF_FFF3 { blocks.append(("egress ", ing.egressFilters)) }
         }
+        let now = dp.clock.now
         var out = ""
-        for (where_, block) in blocks {
-            for f in block.filters {
-                let proto: String
-                switch f.proto {
-                case 3: proto = "all"
-                case EtherType.ipv4: proto = "ip"
-                case EtherType.ipv6: proto = "ipv6"
-                case EtherType.arp: proto = "arp"
-                default: proto = "0x" + String(f.proto, radix: 16)
+        for (parent, block) in blocks {
+            var i = 0
+            let fs = block.filters.filter { (!t.chainGiven || $0.chain == t.chain) && (t.prio == nil || $0.prio == t.prio!) && (!t.protoGiven || $0.proto == t.proto) }
+            while i < fs.count {
+                // One classifier instance per (chain, prio): its head line, then its filters.
+                let first = fs[i]
+                var head = "filter " + (t.parent == nil ? parent : "")
+                if !t.protoGiven { head += "protocol \(TcFormat.proto(first.proto)) " }
+                if t.prio == nil { head += "pref \(first.prio) " }
+                head += "\(first.kind) "
+                if !t.chainGiven { head += "chain \(first.chain) " }
+                out += head + "\n"
+                if first.kind == "u32" { out += head + "fh \(String(first.handle >> 20, radix: 16)): ht divisor 1 \n" }
+                while i < fs.count && fs[i].chain == first.chain && fs[i].prio == first.prio {
+                    out += head + filterOptions(fs[i], block) + actionsText(fs[i], opts, now: now) + "\n"
+                    i += 1
                 }
-                var line = "filter \(where_) protocol \(proto) pref \(f.prio) \(f.kind) chain \(f.chain)"
-                switch f.match {
-                case .fw(let m, let mask): line += " handle 0x\(String(m, radix: 16))" + (mask == 0xFFFF_FFFF ? "" : "/0x\(String(mask, radix: 16))")
-                case .u32, .u32Range: for k in block.keys(of: f) { line += " match \(format08(k.value))/\(format08(k.mask)) at \(k.l4 ? "nexthdr+" : "")\(k.offset)" }
-                case .flower(let k):
-                    if let v = k.ethType { line += " eth_type 0x\(String(v, radix: 16))" }
-                    if let v = k.ipProto { line += " ip_proto \(v)" }
-                    if let v = k.dstPort { line += " dst_port \(v.lowerBound)" + (v.count > 1 ? "-\(v.upperBound)" : "") }
-                    if let v = k.srcPort { line += " src_port \(v.lowerBound)" + (v.count > 1 ? "-\(v.upperBound)" : "") }
-                    if let v = k.vlanID { line += " vlan_id \(v)" }
-                case .all: break
-                }
-                if case .classid(let c)? = f.result { line += " flowid \(c)" }
-                for (n, act) in f.actions.enumerated() { line += "\n\taction order \(n + 1): \(act.text)" }
-                out += line + "\n"
             }
         }
         return out
+    }
+
+    /// The classifier's print_fopt text for one filter (u32, matchall, fw, flower).
+    func filterOptions(_ f: TcFilter, _ block: FilterBlock) -> String {
+        var s = ""
+        let flowid: String? = { if case .classid(let c)? = f.result { return TcFormat.classid(c) } else { return nil } }()
+        switch f.match {
+        case .u32, .u32Range:
+            let ht = String(f.handle >> 20, radix: 16), node = f.handle & 0xFFF
+            s += "fh \(ht)::\(String(node, radix: 16)) order \(node) key ht \(ht) bkt 0 "
+            // TC_U32_TERMINAL is set by a flowid or an action.
+            if let flowid { s += "*flowid \(flowid) " } else if !f.actions.isEmpty { s += "terminal flowid " }
+            s += "not_in_hw "
+            for k in block.keys(of: f) {
+                s += "\n  match " + cFormat("%08x/%08x ", k.value, k.mask) + "at \(k.l4 ? "nexthdr+" : "")\(k.offset)"
+            }
+        case .all:
+            s += cFormat("handle 0x%x ", f.handle)
+            if let flowid { s += "flowid \(flowid) " }
+            s += "\n  not_in_hw"
+        case .fw(let mark, let mask):
+            s += mask != 0xFFFF_FFFF ? cFormat("handle 0x%x/0x%x ", mark, mask) : cFormat("handle 0x%x ", mark)
+            if let flowid { s += "classid \(flowid) " }
+            if !f.actions.isEmpty { s += "\n" }
+        case .flower(let k):
+            s += cFormat("handle 0x%x ", f.handle)
+            if let flowid { s += "classid \(flowid) " }
+            func mac(_ v: (UInt64, UInt64)) -> String {
+                MACAddress(raw: v.0).description + (v.1 == 0xFFFF_FFFF_FFFF ? "" : "/" + MACAddress(raw: v.1).description)
+            }
+            if let v = k.vlanID { s += "\n  vlan_id \(v)" }
+            if let v = k.vlanPrio { s += "\n  vlan_prio \(v)" }
+            if let v = k.dstMAC { s += "\n  dst_mac \(mac(v))" }
+            if let v = k.srcMAC { s += "\n  src_mac \(mac(v))" }
+            if let v = k.ethType { s += "\n  eth_type \(v == EtherType.ipv4 ? "ipv4" : v == EtherType.ipv6 ? "ipv6" : v == EtherType.arp ? "arp" : cFormat("%04x", UInt32(v)))" }
+            if let v = k.ipProto { s += "\n  ip_proto \(v == IPProto.tcp ? "tcp" : v == IPProto.udp ? "udp" : v == 1 ? "icmp" : v == 58 ? "ipv6-icmp" : String(v))" }
+            if let (v, m) = k.tos { s += "\n  ip_tos " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
+            func v4(_ v: (UInt32, UInt32)) -> String {
+                let a = "\(v.0 >> 24).\((v.0 >> 16) & 255).\((v.0 >> 8) & 255).\(v.0 & 255)"
+                return v.1 == 0xFFFF_FFFF ? a : a + "/\(v.1.nonzeroBitCount)"
+            }
+            if let v = k.srcIP { s += "\n  src_ip \(v4(v))" }
+            if let v = k.dstIP { s += "\n  dst_ip \(v4(v))" }
+            if let r = k.dstPort { s += "\n  dst_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
+            if let r = k.srcPort { s += "\n  src_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
+            s += "\n  not_in_hw"
+        }
+        return s
+    }
+
+    /// tc_print_action for a filter's actions: each as "\taction order N: …", with their
+    /// statistics under -s.
+    func actionsText(_ f: TcFilter, _ opts: Options, now: UInt64) -> String {
+        var s = ""
+        for (k, act) in f.actions.enumerated() {
+            let idx = k < f.actionIndex.count ? f.actionIndex[k] : UInt32(k + 1)
+            let c = f.counters.count > k ? f.counters[k] : ActionCounters()
+            var tm = ""
+            if opts.stats > 0 {
+                // print_tm: clock_t (1/100 s) ages printed in whole seconds.
+                func age(_ t: UInt64) -> UInt64 { (now &- t) / (10 * Time.ms) }
+                if age(f.installed) != 0 { tm += " installed \(age(f.installed) / 100) sec" }
+                let last = c.lastUse == 0 ? f.installed : c.lastUse
+                if age(last) != 0 { tm += " used \(age(last) / 100) sec" }
+                if c.firstUse != 0 && age(c.firstUse) != 0 { tm += " firstused \(age(c.firstUse) / 100) sec" }
+            }
+            s += "\n\taction order \(k + 1): " + act.printText(index: idx, tm: tm)
+            if opts.stats > 0 {
+                var st = QdiscStats()
+                st.packets = c.packets; st.bytes = c.bytes; st.drops = c.drops; st.overlimits = c.overlimits
+                s += "\tAction statistics:\n" + TcFormat.stats(st, prefix: "\t") + "\n"
+            }
+        }
+        return s
     }
 
     func format08(_ v: UInt32) -> String {

@@ -95,20 +95,40 @@ enum TcAction {
     case vlanModify(vid: UInt16, prio: UInt8?, then: ActVerdict)
     case skbedit(priority: UInt32?, mark: (UInt32, UInt32)?, queue: UInt16?, then: ActVerdict)
 
-    var text: String {
+    /// The action kind's name (TCA_ACT_KIND).
+    var kindName: String {
         switch self {
-        case .gact(let v): return "gact action \(v.text)"
-        case .police(let p): return "police rate \(TcFormat.rate(p.rate)) burst \(TcFormat.size(p.burst)) mtu \(TcFormat.size(p.mtu)) action \(p.exceed.text)/\(p.conform.text) conformed \(p.conformed) exceeded \(p.exceeded)"
-        case .mirred(let e, let r, let t, let then): return "mirred (\(e ? "Egress" : "Ingress") \(r ? "Redirect" : "Mirror") to device \(t.name)) \(then.text)"
-        case .vlanPush(let vid, let prio, let proto, let then): return "vlan push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)"
-        case .vlanPop(let then): return "vlan pop \(then.text)"
-        case .vlanModify(let vid, let prio, let then): return "vlan modify id \(vid)\(prio.map { " priority \($0)" } ?? "") \(then.text)"
+        case .gact: return "gact"
+        case .police: return "police"
+        case .mirred: return "mirred"
+        case .vlanPush, .vlanPop, .vlanModify: return "vlan"
+        case .skbedit: return "skbedit"
+        }
+    }
+
+    /// The action's print_aopt text (m_gact.c, m_mirred.c, m_vlan.c, m_skbedit.c, m_police.c),
+    /// ending with its index line; `tm` is print_tm's text for `tc -s`.
+    func printText(index: UInt32, tm: String) -> String {
+        let indexLine = "\tindex \(index) ref 1 bind 1\(tm)\n"
+        switch self {
+        case .gact(let v):
+            return "gact action \(v.text)\n\t random type none pass val 0\n\t index \(index) ref 1 bind 1\(tm)\n"
+        case .police(let p):
+            return "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(UInt32(clamping: p.mtu))) action \(p.exceed.text)/\(p.conform.text) \n\tref 1 bind 1\(tm)\n"
+        case .mirred(let e, let r, let t, let then):
+            return "mirred (\(e ? "Egress" : "Ingress") \(r ? "Redirect" : "Mirror") to device \(t.name)) \(then.text)\n" + indexLine
+        case .vlanPush(let vid, let prio, let proto, let then):
+            return "vlan  push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+        case .vlanPop(let then):
+            return "vlan  pop \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+        case .vlanModify(let vid, let prio, let then):
+            return "vlan  modify id \(vid)" + (prio.map { " priority \($0)" } ?? "") + " \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
         case .skbedit(let pr, let mk, let q, let then):
-            var s = "skbedit"
-            if let pr { s += " priority \(TcHandle(raw: pr))" }
-            if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/0x\(String(mk.1, radix: 16))") }
+            var s = "skbedit "
             if let q { s += " queue_mapping \(q)" }
-            return s + " \(then.text)"
+            if let pr { s += " priority \(TcFormat.classid(TcHandle(raw: pr)))" }
+            if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/\(cFormat("%#x", mk.1))") }
+            return s + " \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
         }
     }
 }
@@ -164,13 +184,41 @@ enum FilterMatch {
 struct TcFilter {
     var prio: UInt16
     var proto: UInt16          // ETH_P_ALL (3) matches every protocol
+    /// The filter's handle as the kernel gives it (u32: htid << 20 | node; fw: the mark;
+    /// matchall and flower: 1 unless given).
     var handle: UInt32
     var chain: UInt32 = 0
     var kind: String
     var match: FilterMatch
     var result: TcResult?      // flowid/classid
     var actions: [TcAction] = []
-    var hits: UInt64 = 0
+    /// Each action's index (per action kind, as the kernel numbers them) and its counters.
+    var actionIndex: [UInt32] = []
+    var counters = ActionCounterStore(count: 0) { didSet { counterBase = counters.base } }
+    /// `counters.base`, kept beside it so the packet path reads a plain pointer.
+    var counterBase: UnsafeMutablePointer<ActionCounters>?
+    /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
+    var installed: UInt64 = 0
+}
+
+/// An action's statistics (struct tc_action's bstats/qstats and tcf_t).
+struct ActionCounters {
+    var packets: UInt64 = 0, bytes: UInt64 = 0, drops: UInt64 = 0, overlimits: UInt64 = 0
+    var firstUse: UInt64 = 0, lastUse: UInt64 = 0
+}
+
+/// Counter storage for a filter's actions: written through a raw pointer on the packet path
+/// (no reference counting per packet), owned by this box.
+final class ActionCounterStore {
+    let base: UnsafeMutablePointer<ActionCounters>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: ActionCounters(), count: max(count, 1))
+    }
+    deinit { base.deallocate() }
+    subscript(i: Int) -> ActionCounters { base[i] }
 }
 
 /// Parsed fields of a frame, for matching.
@@ -208,9 +256,28 @@ public struct FilterBlock {
     /// u32 keys of every filter, flat (filters refer to ranges of it).
     var u32Keys: [U32Key] = []
     var isEmpty: Bool { filters.isEmpty }
+    /// The next u32 hash table id of this block (gen_new_htid: 0x800, 0x801, …, never reused).
+    var nextU32Table: UInt32 = 0x800
+
+    /// tcf_auto_prio: a filter added without a priority gets one below the chain's first.
+    func autoPrio(chain: UInt32) -> UInt16 {
+        guard let first = filters.filter({ $0.chain == chain }).map(\.prio).min() else { return 0xC000 }
+        return first > 1 ? first - 1 : 1
+    }
 
     mutating func add(_ f: TcFilter) {
         var f = f
+        if f.kind == "u32" {
+            // One u32 instance per (chain, prio) with its own root table; its nodes are
+            // numbered from 0x800 upwards, the lowest free id first (gen_new_kid).
+            let same = filters.filter { $0.kind == "u32" && $0.chain == f.chain && $0.prio == f.prio }
+            let table: UInt32
+            if let t = same.first { table = t.handle >> 20 } else { table = nextU32Table; nextU32Table += 1 }
+            let used = Set(same.map { $0.handle & 0xFFF })
+            var node: UInt32 = 0x800
+            while used.contains(node) { node += 1 }
+            f.handle = table << 20 | node
+        }
         if case .u32(let keys) = f.match {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
@@ -249,9 +316,21 @@ public struct FilterBlock {
                     if fp.pointee.chain != chain || !matches(fp, index, pool, &pf, kb) { i += 1; continue }
                     var verdict = ActVerdict.ok
                     if !fp.pointee.actions.isEmpty {
+                        let counters = fp.pointee.counterBase
+                        var k = 0
                         for a in fp.pointee.actions {
                             let before = index
+                            let len = UInt64(pool.metas[Int(index)].length)
                             verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify)
+                            if mayModify, let counters {
+                                // tcf_action_update_bstats / tcf_lastuse_update.
+                                let c = counters + k
+                                c.pointee.packets &+= 1; c.pointee.bytes &+= len
+                                if verdict == .shot { c.pointee.drops &+= 1 }
+                                if c.pointee.firstUse == 0 { c.pointee.firstUse = now }
+                                c.pointee.lastUse = now
+                            }
+                            k += 1
                             if index != before || Self.editsFrame(a) { pf = nil }
                             if verdict != .pipe { break }
                         }

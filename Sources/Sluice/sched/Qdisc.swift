@@ -184,10 +184,13 @@ public class Qdisc {
     }
     /// When this qdisc holds packets it cannot send yet: the clock time it may. 0 when none.
     var watchdog: UInt64 { 0 }
-    /// tc's option text after the kind ("limit 1000p", "rate 10Mbit burst 32Kb lat 50ms").
-    func dumpOptions() -> String { "" }
-    /// Extra statistics lines for `tc -s` (xstats).
-    func dumpXstats() -> String { "" }
+    /// What tc's print_qopt prints for this kind (`limit 1000p`, `rate 10Mbit burst 32Kb lat 50ms `),
+    /// trailing spaces included; `details` is `tc -d`.
+    func printOptions(details: Bool) -> String { "" }
+    /// What tc's print_xstats prints (`tc -s`), or nil when the kind dumps no xstats.
+    func printXstats() -> String? { nil }
+    /// The refcount tc shows (tcm_info): a root qdisc of a single-queue device is held twice.
+    var refcnt: Int { parent == .root ? 2 : 1 }
     /// Applies `qdisc change` arguments; validates everything before changing anything.
     func change(_ a: inout TcArgs) throws(SluiceError) {
         if !a.done { throw SluiceError("Error: qdisc \(kind) takes no arguments (\"\(a.words[a.i])\")") }
@@ -199,7 +202,8 @@ public class Qdisc {
 
     // Classful support (`struct Qdisc_class_ops`).
     var isClassful: Bool { false }
-    func classes() -> [QdiscClassInfo] { [] }
+    /// The classes as the kernel dumps them (ops->walk + dump_class + dump_class_stats).
+    func classes(details: Bool) -> [QdiscClassInfo] { [] }
     /// The leaf qdiscs under this one.
     func childQdiscs() -> [Qdisc] { [] }
     /// Replaces the qdisc attached to `classid` (ops->graft); returns the old one. A nil `q`
@@ -278,15 +282,6 @@ enum Classified: ~Copyable {
     case done(EnqueueVerdict)
 }
 
-/// Class information for `tc class show`.
-public struct QdiscClassInfo {
-    public var classid: TcHandle
-    public var parent: TcHandle
-    public var leaf: Qdisc?
-    public var options: String
-    public var stats: QdiscStats
-    public var xstats: String
-}
 
 /// noop: drops everything (the qdisc of a device that is down).
 final class NoopQdisc: Qdisc {
@@ -352,5 +347,7 @@ final class FifoQdisc: Qdisc {
         limit = newLimit
     }
 
-    override func dumpOptions() -> String { mode == .bytes ? "limit \(TcFormat.size(limit))" : "limit \(limit)p" }
+    override func printOptions(details: Bool) -> String {
+        mode == .bytes ? "limit \(TcFormat.sizeU32(UInt32(clamping: limit)))" : "limit \(limit)p"
+    }
 }

@@ -42,7 +42,11 @@ final class DRRQdisc: Qdisc {
         if let e = existing { e.quantum = quantum; return }
         classesByID[classid.raw] = DRRClass(classid: classid, quantum: quantum,
                                             leaf: FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env))
+        classOrder.insert(classid.raw)
     }
+
+    /// The kernel's class walk order, for `tc class show`.
+    var classOrder = KernelClassHash()
 
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
@@ -51,6 +55,7 @@ final class DRRQdisc: Qdisc {
         activeList.removeAll { $0 === c }
         head = 0
         classesByID[classid.raw] = nil
+        classOrder.remove(classid.raw)
     }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
@@ -116,11 +121,14 @@ final class DRRQdisc: Qdisc {
     }
     override var watchdog: UInt64 { classesByID.values.map(\.leaf.watchdog).filter { $0 > 0 }.min() ?? 0 }
 
-    override func classes() -> [QdiscClassInfo] {
-        classesByID.values.sorted { $0.classid < $1.classid }.map { c in
-            var st = c.stats
-            let ls = c.leaf.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog
-            return QdiscClassInfo(classid: c.classid, parent: handle, leaf: c.leaf, options: "root quantum \(c.quantum)b", stats: st, xstats: " deficit \(c.deficit)b")
+    /// drr_dump_class (parent TC_H_ROOT, quantum) and drr_dump_class_stats (the class's sent
+    /// counters, its child's queue, the deficit), in the kernel's class walk order.
+    override func classes(details: Bool) -> [QdiscClassInfo] {
+        classOrder.order.compactMap { classesByID[$0] }.map { c in
+            var st = c.leaf.statsSnapshot()
+            st.packets = c.stats.packets; st.bytes = c.stats.bytes
+            return QdiscClassInfo(classid: c.classid, parent: .root, leaf: c.leaf, options: "quantum \(TcFormat.sizeU32(UInt32(clamping: c.quantum))) ",
+                                  stats: st, xstats: " deficit \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: c.deficit))) ")
         }
     }
 }

@@ -26,7 +26,12 @@ final class HTBClass {
     var rate: UInt64 = 0, ceil: UInt64 = 0
     var rateCfg = RateCfg(0), ceilCfg = RateCfg(0)
     var burst = 0, cburst = 0
-    var buffer: UInt64 = 0, cbuffer: UInt64 = 0     // ns
+    /// Bucket depths as tc sends them and the kernel keeps them: psched ticks.
+    var bufferTicks: UInt32 = 0, cbufferTicks: UInt32 = 0
+    var buffer: UInt64 = 0, cbuffer: UInt64 = 0     // ns (ticks × 64)
+    /// The mode as of the last charge (cl->cmode), and how often it became CANT_SEND.
+    var cmode: Mode = .canSend
+    var overlimits: UInt64 = 0
     var tokens: Int64 = 0, ctokens: Int64 = 0
     var tc: UInt64 = 0
     var prio = 0
@@ -85,6 +90,8 @@ final class HTBQdisc: Qdisc {
     var direct = PacketQueue()
     var directPackets: UInt64 = 0
     var classesByID: [UInt32: HTBClass] = [:]
+    /// The kernel's class walk order, for `tc class show`.
+    var classOrder = KernelClassHash()
     var roots: [HTBClass] = []
     /// Leaves in creation order, for the round robin.
     var leaves: [HTBClass] = [] { didSet { leafRefs = leaves.map { Unmanaged.passUnretained($0) } } }
@@ -159,7 +166,9 @@ final class HTBQdisc: Qdisc {
         let c = existing ?? HTBClass(classid: classid)
         c.rate = rate; c.ceil = ceilV; c.burst = b; c.cburst = cb
         c.rateCfg = RateCfg(rate); c.ceilCfg = RateCfg(ceilV)
-        c.buffer = l2t(b, rate); c.cbuffer = l2t(cb, ceilV)
+        c.bufferTicks = TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b))
+        c.cbufferTicks = TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb))
+        c.buffer = TcCore.ns(c.bufferTicks); c.cbuffer = TcCore.ns(c.cbufferTicks)
         c.prio = prio
         c.quantumGiven = quantum != nil
         c.quantum = quantum ?? quantumFor(rate)
@@ -184,6 +193,7 @@ final class HTBQdisc: Qdisc {
             c.level = 0
             leaves.append(c)
             classesByID[classid.raw] = c
+            classOrder.insert(classid.raw)
         }
     }
 
@@ -209,6 +219,7 @@ final class HTBQdisc: Qdisc {
             roots.removeAll { $0 === c }
         }
         classesByID[classid.raw] = nil
+        classOrder.remove(classid.raw)
     }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
@@ -301,7 +312,6 @@ final class HTBQdisc: Qdisc {
         }
         guard bestIdx >= 0 else {
             nextWake = candidates > 0 ? wake : 0
-            if candidates > 0 { stats.overlimits &+= 1 }
             return nil
         }
         let c = leaves[bestIdx]
@@ -371,6 +381,13 @@ final class HTBQdisc: Qdisc {
             c.memoTime = .max
             c.stats.packets &+= 1
             c.stats.bytes &+= UInt64(bytes)
+            // htb_change_class_mode: becoming CANT_SEND counts an overlimit, on the class and
+            // on the qdisc.
+            let m = c.mode(now: now)
+            if m != c.cmode {
+                if m == .cantSend { c.overlimits &+= 1; stats.overlimits &+= 1 }
+                c.cmode = m
+            }
             cur = c.parent
         }
     }
@@ -383,24 +400,47 @@ final class HTBQdisc: Qdisc {
         nextWake = 0
     }
 
-    override func dumpOptions() -> String {
-        "r2q \(r2q) default 0x\(String(defaultClass, radix: 16)) direct_packets_stat \(directPackets) direct_qlen \(directQlen)"
+    /// htb_print_opt for the qdisc (TCA_HTB_INIT, direct_qlen).
+    override func printOptions(details: Bool) -> String {
+        "r2q \(r2q) default \(cFormat("%#llx", UInt64(defaultClass))) direct_packets_stat \(directPackets)"
+            + (details ? " ver 3.17" : "") + " direct_qlen \(directQlen)"
     }
 
-    override func classes() -> [QdiscClassInfo] {
-        classesByID.values.sorted { $0.classid < $1.classid }.map { c in
-            var st = c.stats
-            if let l = c.leaf { let ls = l.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog; st.drops = ls.drops }
-            let parentText = c.parent.map { "parent \($0.classid)" } ?? "root"
-            var opts = "\(parentText) "
-            if c.isLeaf { opts += "prio \(c.prio) quantum \(c.quantum) " }
-            opts += "rate \(TcFormat.rate(c.rate)) ceil \(TcFormat.rate(c.ceil)) burst \(TcFormat.size(c.burst)) cburst \(TcFormat.size(c.cburst)) level \(c.level)"
-            let now = clock.now
-            let toks = min(c.tokens + c.elapsed(now), Int64(c.buffer))
-            let ctoks = min(c.ctokens + c.elapsed(now), Int64(c.cbuffer))
-            let x = " lended: \(c.lends) borrowed: \(c.borrows) giants: \(c.giants)\n tokens: \(toks >> 6) ctokens: \(ctoks >> 6)"
-            return QdiscClassInfo(classid: c.classid, parent: c.parent?.classid ?? handle, leaf: c.leaf, options: opts, stats: st, xstats: x)
+    /// htb_dump_class and htb_dump_class_stats, in the kernel's class walk order.
+    override func classes(details: Bool) -> [QdiscClassInfo] {
+        classOrder.order.compactMap { classesByID[$0] }.map { c in
+            var st = QdiscStats()
+            st.packets = c.stats.packets; st.bytes = c.stats.bytes
+            st.drops = c.stats.drops; st.overlimits = c.overlimits
+            if c.level == 0, let l = c.leaf { let ls = l.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog }
+            return QdiscClassInfo(classid: c.classid, parent: c.parent?.classid ?? .root, leaf: c.leaf,
+                                  options: classOptions(c, details: details), stats: st, xstats: classXstats(c))
         }
+    }
+
+    /// htb_print_opt for a class (`details`: tc -d).
+    func classOptions(_ c: HTBClass, details: Bool) -> String {
+        var s = ""
+        if c.level == 0 {
+            s += "prio \(c.prio) "
+            if details { s += "quantum \(c.quantum) " }
+        }
+        let rateB = c.rate / 8, ceilB = c.ceil / 8
+        s += "rate \(TcFormat.rateBytes(rateB)) ceil \(TcFormat.rateBytes(ceilB)) "
+        let b = TcFormat.sizeU32(TcCore.xmitsize(rate: rateB, ticks: c.bufferTicks))
+        let cb = TcFormat.sizeU32(TcCore.xmitsize(rate: ceilB, ticks: c.cbufferTicks))
+        if details {
+            s += "linklayer ethernet burst \(b)/1 mpu 0b cburst \(cb)/1 mpu 0b level \(c.level) "
+        } else {
+            s += "burst \(b) cburst \(cb) "
+        }
+        return s
+    }
+
+    /// htb_print_xstats: the buckets as last charged (PSCHED_NS2TICKS of cl->tokens).
+    func classXstats(_ c: HTBClass) -> String {
+        func ticks(_ ns: Int64) -> Int64 { min(max(ns >> 6, Int64(Int32.min)), Int64(Int32.max)) }
+        return " lended: \(c.lends) borrowed: \(c.borrows) giants: \(c.giants)\n tokens: \(ticks(c.tokens)) ctokens: \(ticks(c.ctokens))\n"
     }
 
     func htbClass(_ id: TcHandle) -> HTBClass? { classesByID[id.raw] }

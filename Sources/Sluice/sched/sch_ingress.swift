@@ -48,5 +48,6 @@ final class IngressQdisc: Qdisc {
     func handleIngress(_ batch: inout PacketBatch) { run(filters, &batch, egress: false) }
     func handleEgress(_ batch: inout PacketBatch) { run(egressFilters, &batch, egress: true) }
 
-    override func dumpOptions() -> String { "parent ffff:fff1" }
+    override func printOptions(details: Bool) -> String { clsact ? "" : "---------------- " }
+    override var refcnt: Int { 1 }
 }

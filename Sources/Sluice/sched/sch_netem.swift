@@ -290,9 +290,9 @@ final class NetemQdisc: Qdisc {
     /// The tfifo's own packets (the child reports its own).
     override var extraQueued: (Int, UInt64) { (stats.qlen, stats.backlog) }
     override func childQdiscs() -> [Qdisc] { child.map { [$0] } ?? [] }
-    override func classes() -> [QdiscClassInfo] {
+    override func classes(details: Bool) -> [QdiscClassInfo] {
         guard let child else { return [] }
-        return [QdiscClassInfo(classid: TcHandle(handle.major, 1), parent: handle, leaf: child, options: "", stats: QdiscStats(), xstats: "")]
+        return [QdiscClassInfo(classid: TcHandle(handle.major, 1), parent: handle, leaf: child, options: "", stats: nil, xstats: nil)]
     }
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         guard classid == TcHandle(handle.major, 1) else { throw SluiceError("Error: Failed to find specified qdisc.") }
@@ -302,20 +302,29 @@ final class NetemQdisc: Qdisc {
         return old
     }
 
-    override func dumpOptions() -> String {
+    /// netem_print_opt (iproute2 6.1): times from the ticks the kernel dumps, percentages as
+    /// fractions of 2^32 − 1. Neither the distribution nor the seed is printed by tc.
+    override func printOptions(details: Bool) -> String {
+        func ticksTime(_ ns: UInt64) -> String { TcFormat.timeUs(TcCore.tick2time(UInt32(clamping: ns >> 6))) }
+        func pct(_ v: Double) -> String { TcFormat.percent(v) }
         var s = "limit \(limit)"
-        func pct(_ v: Double) -> String { TcFormat.trim(v * 100) + "%" }
-        if latency > 0 { s += " delay \(TcFormat.time(latency))"; if jitter > 0 { s += "  \(TcFormat.time(jitter))"; if delayCorr > 0 { s += " \(pct(delayCorr))" } } }
-        if dist != .uniform && jitter > 0 { s += " distribution \(dist.rawValue)" }
-        if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" } else if lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
-        if dupP > 0 { s += " duplicate \(pct(dupP))" }
-        if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") + " gap \(gap)" }
-        if corruptP > 0 { s += " corrupt \(pct(corruptP))" }
-        if rate > 0 { s += " rate \(TcFormat.rate(rate))" + (packetOverhead != 0 ? " packetoverhead \(packetOverhead)" : "") }
-        return s + " seed \(seed)"
+        if latency > 0 {
+            s += " delay \(ticksTime(latency))"
+            if jitter > 0 { s += "  \(ticksTime(jitter))" }
+            if jitter > 0 && delayCorr > 0 { s += " \(pct(delayCorr))" }
+        }
+        if ge == nil && lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
+        if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" }
+        if dupP > 0 { s += " duplicate \(pct(dupP))" + (dupCorr > 0 ? " \(pct(dupCorr))" : "") }
+        if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") }
+        if corruptP > 0 { s += " corrupt \(pct(corruptP))" + (corruptCorr > 0 ? " \(pct(corruptCorr))" : "") }
+        if rate > 0 {
+            s += " rate \(TcFormat.rateBytes(rate / 8))"
+            if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
+        }
+        if gap > 0 { s += " gap \(gap)" }
+        return s
     }
-
-    override func dumpXstats() -> String { "  lost \(lost) duplicated \(duplicated) corrupted \(corrupted) reordered \(reordered)" }
 }
 
 /// SplitMix64: small, fast, seedable; good enough for emulation and hashing perturbation.

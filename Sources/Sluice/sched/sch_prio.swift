@@ -54,7 +54,7 @@ final class PfifoFastQdisc: Qdisc {
         stats.qlen = 0; stats.backlog = 0
     }
 
-    override func dumpOptions() -> String { "bands 3 priomap " + priomap.map(String.init).joined(separator: " ") }
+    override func printOptions(details: Bool) -> String { "bands 3 priomap" + priomap.map { " \($0)" }.joined() }
 }
 
 /// prio (sch_prio.c): N bands (classes major:1…major:N), each with its own child qdisc
@@ -156,12 +156,13 @@ final class PrioQdisc: Qdisc {
     override func reset() { for c in children { c.reset() } }
     override var watchdog: UInt64 { children.map(\.watchdog).filter { $0 > 0 }.min() ?? 0 }
 
-    override func dumpOptions() -> String { "bands \(bandCount) priomap " + priomap.map(String.init).joined(separator: " ") }
+    override func printOptions(details: Bool) -> String { "bands \(bandCount) priomap" + priomap.map { " \($0)" }.joined() }
     override func childQdiscs() -> [Qdisc] { children }
 
-    override func classes() -> [QdiscClassInfo] {
+    override func classes(details: Bool) -> [QdiscClassInfo] {
+        // prio_dump_class_stats: each band's child qdisc's statistics.
         children.enumerated().map { i, c in
-            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(i + 1)), parent: handle, leaf: c, options: "", stats: c.statsSnapshot(), xstats: "")
+            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(i + 1)), parent: handle, leaf: c, options: "", stats: c.statsSnapshot(), xstats: nil)
         }
     }
 

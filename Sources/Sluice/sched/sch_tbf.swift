@@ -10,13 +10,16 @@
 /// head and takes it when the buckets can pay. A packet bigger than the burst could never be
 /// sent: a GSO super-frame is cut into segments (tbf_segment), anything else is dropped.
 final class TBFQdisc: Qdisc {
-    var rate: UInt64 = 0            // bit/s
+    var rate: UInt64 = 0            // bit/s, as configured
     var peakrate: UInt64 = 0
-    var burst = 0                   // bytes
-    var mtu = 0                     // bytes (peak bucket depth)
+    var burst = 0                   // bytes, as configured
+    var mtu = 0                     // bytes (peak bucket depth), as configured
     var limit = 0                   // bytes
-    var latency: UInt64?            // as given, for display
-    var buffer: UInt64 = 0          // ns
+    /// The buckets' depths as tc sends them and the kernel keeps them: psched ticks
+    /// (tc_calc_xmittime of burst/mtu at rate/peakrate in whole bytes per second).
+    var bufferTicks: UInt32 = 0
+    var mtuTicks: UInt32 = 0
+    var buffer: UInt64 = 0          // ns (ticks × 64)
     var mtuTime: UInt64 = 0         // ns
     var tokens: Int64 = 0
     var ptokens: Int64 = 0
@@ -60,11 +63,14 @@ final class TBFQdisc: Qdisc {
             guard mtu >= wire else { throw SluiceError("Error: tbf mtu \(TcFormat.size(mtu)) is smaller than the device MTU (\(wire)b).") }
         }
         var newLimit = limit ?? self.limit
+        let rateB = rate / 8, peakB = peak / 8
         if let lat {
-            // tc: limit = rate × latency + burst (and the peak bucket's bound if smaller).
-            var l = Double(rate) / 8 * Double(lat) / 1e9 + Double(burst)
-            if peak > 0 { l = min(l, Double(peak) / 8 * Double(lat) / 1e9 + Double(mtu)) }
-            newLimit = Int(l)
+            // q_tbf.c: limit = rate × latency + burst (bytes/s, µs), or the peak bucket's
+            // bound if smaller.
+            let us = Double(lat / 1000)
+            var l = Double(rateB) * us / 1e6 + Double(burst)
+            if peak > 0 { l = min(l, Double(peakB) * us / 1e6 + Double(mtu)) }
+            newLimit = Int(UInt32(clamping: UInt64(max(l, 0))))
         }
         // Apply. The default child is a bfifo of `limit` bytes; a fifo child takes the new
         // limit (fifo_set_limit), any other child is left as it is.
@@ -75,9 +81,10 @@ final class TBFQdisc: Qdisc {
         }
         self.rate = rate; peakrate = peak; self.burst = burst; self.mtu = mtu
         self.limit = newLimit
-        latency = lat ?? (limit != nil ? nil : latency)
-        buffer = l2t(burst, rate)
-        mtuTime = peak > 0 ? l2t(mtu, peak) : 0
+        bufferTicks = TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst))
+        mtuTicks = peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0
+        buffer = TcCore.ns(bufferTicks)
+        mtuTime = TcCore.ns(mtuTicks)
         maxSize = peak > 0 ? min(burst, mtu) : burst
         tokens = Int64(buffer)
         ptokens = Int64(mtuTime)
@@ -142,8 +149,9 @@ final class TBFQdisc: Qdisc {
     }
 
     override func childQdiscs() -> [Qdisc] { child.map { [$0] } ?? [] }
-    override func classes() -> [QdiscClassInfo] {
-        [QdiscClassInfo(classid: classid, parent: handle, leaf: child, options: "", stats: QdiscStats(), xstats: "")]
+    override func classes(details: Bool) -> [QdiscClassInfo] {
+        // tbf dumps no class statistics.
+        [QdiscClassInfo(classid: classid, parent: handle, leaf: child, options: "", stats: nil, xstats: nil)]
     }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
@@ -155,10 +163,26 @@ final class TBFQdisc: Qdisc {
         return old
     }
 
-    override func dumpOptions() -> String {
-        var s = "rate \(TcFormat.rate(rate)) burst \(TcFormat.size(burst))"
-        if peakrate > 0 { s += " peakrate \(TcFormat.rate(peakrate)) minburst \(TcFormat.size(mtu))" }
-        if let latency { s += " lat \(TcFormat.time(latency))" } else { s += " limit \(TcFormat.size(limit))" }
+    /// tbf_print_opt: burst and minburst from the ticks the kernel keeps, `lat` from the limit.
+    override func printOptions(details: Bool) -> String {
+        let rateB = rate / 8, peakB = peakrate / 8
+        var s = "rate \(TcFormat.rateBytes(rateB)) "
+        let bufBytes = TcCore.xmitsize(rate: rateB, ticks: bufferTicks)
+        s += details ? "burst \(TcFormat.sizeU32(bufBytes))/1 mpu 0b " : "burst \(TcFormat.sizeU32(bufBytes)) "
+        if peakrate > 0 {
+            s += "peakrate \(TcFormat.rateBytes(peakB)) "
+            let m = TcCore.xmitsize(rate: peakB, ticks: mtuTicks)
+            s += details ? "mtu \(TcFormat.sizeU32(m))/1 mpu 0b " : "minburst \(TcFormat.sizeU32(m)) "
+        }
+        var latency = 1e6 * (Double(limit) / Double(rateB)) - Double(TcCore.tick2time(bufferTicks))
+        if peakrate > 0 {
+            let lat2 = 1e6 * (Double(limit) / Double(peakB)) - Double(TcCore.tick2time(mtuTicks))
+            if lat2 > latency { latency = lat2 }
+        }
+        if latency >= 0 { s += "lat \(TcFormat.timeUs(UInt32(clamping: UInt64(latency)))) " } else {
+            s += "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) "
+        }
+        if details { s += "linklayer ethernet " }
         return s
     }
 }
