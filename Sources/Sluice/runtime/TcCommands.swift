@@ -298,18 +298,26 @@ extension CommandRunner {
     // MARK: filter
 
     /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor.
-    func withBlock<R>(_ t: TcTarget, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
+    /// The qdisc that owns the block a `parent`/`ingress`/`egress` names.
+    func blockOwner(_ t: TcTarget) throws(SluiceError) -> Qdisc {
         let dev = t.dev
         let parent = t.parent ?? dev.qdisc.handle
         if parent.raw == 0xFFFF_FFF3 {
             guard let ing = dev.ingress, ing.clsact else { throw SluiceError("Error: egress filters need a clsact qdisc.") }
-            return try body(&ing.egressFilters)
+            return ing
         }
         if parent.raw == 0xFFFF_FFF2 || parent.major == 0xFFFF || parent == .ingress {
             guard let ing = dev.ingress else { throw SluiceError("Error: Parent Qdisc doesn't exists (add an ingress or clsact qdisc first).") }
-            return try body(&ing.filters)
+            return ing
         }
         guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        return owner
+    }
+
+    /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor.
+    func withBlock<R>(_ t: TcTarget, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
+        let owner = try blockOwner(t)
+        if t.parent?.raw == 0xFFFF_FFF3, let ing = owner as? IngressQdisc { return try body(&ing.egressFilters) }
         return try body(&owner.filters)
     }
 
@@ -336,9 +344,10 @@ extension CommandRunner {
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
             f.counters = ActionCounterStore(count: f.actions.count)
             f.installed = dp.clock.now
+            let owner = try blockOwner(t)
             try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
                 if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
-                b.add(f)
+                b.add(f, u32Tables: &owner.nextU32Table)
             }
             // Action indexes are numbered per action kind (tcf_idr), from 1.
             try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
@@ -664,16 +673,18 @@ extension CommandRunner {
     /// print_filter: `tc filter show dev D [parent P | ingress | egress] [protocol P] [pref N]
     /// [chain C]` (-s action statistics). What the request names is not repeated in the output.
     func filterShow(_ t: TcTarget, opts: Options) -> String {
+        // tc_dump_tfilter: with no parent, the root qdisc's block; otherwise the named one.
         var blocks: [(parent: String, block: FilterBlock)] = []
-        for q in qdiscTree(t.dev) where !q.filters.isEmpty {
-            if let p = t.parent, p.major != q.handle.major { continue }
-            blocks.append(("parent \(TcFormat.classid(q.handle)) ", q.filters))
-        }
-        if let ing = t.dev.ingress {
-            if t.parent == nil || t.parent!.raw == 0xFFFF_FFF2 || t.parent!.major == 0xFFFF {
-                blocks.append((ing.clsact ? "ingress " : "parent ffff: ", ing.filters))
+        if let p = t.parent {
+            if p.raw == 0xFFFF_FFF3 || p.raw == 0xFFFF_FFF2 {
+                if let ing = t.dev.ingress, ing.clsact { blocks.append(("", p.raw == 0xFFFF_FFF3 ? ing.egressFilters : ing.filters)) }
+            } else if p.major == 0xFFFF {
+                if let ing = t.dev.ingress { blocks.append(("", ing.filters)) }
+            } else if let q = findQdisc(t.dev, major: p.major) {
+                blocks.append(("", q.filters))
             }
-            if ing.clsact, t.parent == nil || t.parent!.raw == 0xFFFF_FFF3 { blocks.append(("egress ", ing.egressFilters)) }
+        } else {
+            blocks.append(("parent \(TcFormat.classid(t.dev.qdisc.handle)) ", t.dev.qdisc.filters))
         }
         let now = dp.clock.now
         var out = ""

@@ -256,8 +256,6 @@ public struct FilterBlock {
     /// u32 keys of every filter, flat (filters refer to ranges of it).
     var u32Keys: [U32Key] = []
     var isEmpty: Bool { filters.isEmpty }
-    /// The next u32 hash table id of this block (gen_new_htid: 0x800, 0x801, …, never reused).
-    var nextU32Table: UInt32 = 0x800
 
     /// tcf_auto_prio: a filter added without a priority gets one below the chain's first.
     func autoPrio(chain: UInt32) -> UInt16 {
@@ -265,14 +263,16 @@ public struct FilterBlock {
         return first > 1 ? first - 1 : 1
     }
 
-    mutating func add(_ f: TcFilter) {
+    /// Adds a filter; `u32Tables` is the owning qdisc's next u32 hash table id (gen_new_htid:
+    /// one counter per qdisc — clsact's two blocks share it — from 0x800, never reused).
+    mutating func add(_ f: TcFilter, u32Tables: inout UInt32) {
         var f = f
         if f.kind == "u32" {
             // One u32 instance per (chain, prio) with its own root table; its nodes are
             // numbered from 0x800 upwards, the lowest free id first (gen_new_kid).
             let same = filters.filter { $0.kind == "u32" && $0.chain == f.chain && $0.prio == f.prio }
             let table: UInt32
-            if let t = same.first { table = t.handle >> 20 } else { table = nextU32Table; nextU32Table += 1 }
+            if let t = same.first { table = t.handle >> 20 } else { table = u32Tables; u32Tables += 1 }
             let used = Set(same.map { $0.handle & 0xFFF })
             var node: UInt32 = 0x800
             while used.contains(node) { node += 1 }

@@ -220,6 +220,8 @@ public class Qdisc {
     }
     /// Filters attached to this qdisc (its tcf_block).
     var filters = FilterBlock()
+    /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).
+    var nextU32Table: UInt32 = 0x800
 
     /// Runs the filters and their actions on a packet being enqueued: it may come back changed
     /// (vlan edits), be dropped (counted here) or be taken by an action (mirred redirect).
