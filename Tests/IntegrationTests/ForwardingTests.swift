@@ -75,7 +75,6 @@ final class ForwardingTests: XCTestCase {
         finish(d)
         // The daemon deleted the TAPs it created.
         for (i, n) in names.enumerated() {
-            XCTAssertNotNil(try? sh(["ip", "-n", hosts[i], "link", "show", n], allowFailure: true).contains("does not exist"))
             XCTAssertTrue(try sh(["ip", "-n", hosts[i], "link", "show", n], allowFailure: true).contains("does not exist"))
         }
     }

@@ -31,8 +31,8 @@ final class ReplayCLITests: XCTestCase {
         let out = try sh([bin] + args)
         XCTAssertTrue(out.contains("replay: 4000 packets in"), out)
         XCTAssertTrue(out.contains("queue delay: p50 "), out)
-        XCTAssertTrue(out.contains("qdisc fq_codel 20: dev wan parent 1:20"), out)
-        XCTAssertTrue(out.contains("class htb 1:10 parent 1:1"), out)
+        XCTAssertTrue(out.contains("\nqdisc fq_codel 20: parent 1:20 limit 10240p flows 1024 quantum 1514 target 5ms interval 100ms memory_limit 32Mb ecn drop_batch 64 \n"), out)
+        XCTAssertTrue(out.contains("\nclass htb 1:10 parent 1:1 prio 0 rate 10Mbit ceil 50Mbit burst 1600b cburst 1600b \n"), out)
         let n = try sh(["tshark", "-r", "\(dir)/out.pcap", "-T", "fields", "-e", "frame.number"], stderr: false).split(separator: "\n").count
         XCTAssertGreaterThan(n, 3000)
         XCTAssertLessThanOrEqual(n, 4000)

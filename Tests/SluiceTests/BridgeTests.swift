@@ -137,16 +137,26 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(lab.ports["p2"]!.takeCaptured(), [full])
     }
 
-    func testGSOFrameToDeviceWithoutTSOIsDroppedAndCounted() throws {
+    /// A GSO frame whose type lies about its protocol (a UDP frame marked TCPv4) cannot be
+    /// segmented: dropped and counted; an honest TCP super-frame right after it is segmented.
+    func testGSOFrameWhoseTypeLiesIsDroppedAndCounted() throws {
         let lab = try Lab(ports: ["p1", "p2"])
         let dp = lab.dp
-        let p = must(dp.pool.alloc())
-        let f = frame(macB, macA, length: 9000)
-        f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
-        dp.pool.meta(p).pointee.gsoType = .tcpv4
-        var batch = PacketBatch()
-        batch.append(p)
-        dp.transmit(lab.dev("p2"), &batch)
+        func send(_ f: [UInt8], hdrLen: UInt16) {
+            let p = must(dp.pool.alloc())
+            f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            let m = dp.pool.meta(p)
+            m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = hdrLen
+            m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+            var batch = PacketBatch()
+            batch.append(p)
+            dp.transmit(lab.dev("p2"), &batch)
+        }
+        send(frame(macB, macA, length: 9000), hdrLen: 54)
+        XCTAssertEqual(lab.dev("p2").dropCount(.gsoUnsupported), 1)
+        XCTAssertEqual(lab.ports["p2"]!.takeCaptured(), [])
+        send(tcpSuperFrame(payload: [UInt8](repeating: 3, count: 4000), flags: TCPHeader.ack), hdrLen: 54)
+        XCTAssertEqual(lab.ports["p2"]!.takeCaptured().count, 3, "ceil(4000 / 1448) segments")
         XCTAssertEqual(lab.dev("p2").dropCount(.gsoUnsupported), 1)
         XCTAssertEqual(dp.pool.inUse, 0)
     }

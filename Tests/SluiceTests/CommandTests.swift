@@ -41,11 +41,11 @@ final class CommandTests: XCTestCase {
         expectError("link set p1 \"up", contains: "unterminated quote")
     }
 
-    func testPartialFailureRollsBack() throws {
+    /// A line that fails validation changes nothing (the undo path after a failure while
+    /// applying is exercised against a real interface in RollbackTests).
+    func testValidationFailureChangesNothing() throws {
         try lab.runner.execute("link set p1 down nomaster")
         XCTAssertEqual(lab.dev("p1").promiscuity, 0)
-        // master would succeed, then "up" is fine, but promisc on a bogus device fails first in
-        // validation; use a master that exists but isn't a bridge to fail after parsing.
         expectError("link set p1 up promisc on master p2", contains: "not a bridge")
         XCTAssertFalse(lab.dev("p1").isUp)
         XCTAssertEqual(lab.dev("p1").promiscuity, 0)

@@ -128,10 +128,23 @@ final class PrioAndFifoTests: XCTestCase {
         XCTAssertEqual(seqs, seqs.sorted())
     }
 
-    func testPfifoFastPriomapFromTOS() throws {
-        // Default root pfifo_fast: skb->priority 0 → band 1. Same band: FIFO.
-        let (_, out, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 10 * Time.ms)], rate: "10mbit", [])
-        XCTAssertEqual(out.map(seqOf), out.map(seqOf).sorted())
+    /// pfifo_fast serves band 0, then 1, then 2, each band FIFO, the band being
+    /// priomap[skb->priority & 15] (pfifo_fast_enqueue/dequeue). A bridged frame's priority is
+    /// not derived from its TOS (only routed and locally sent IPv4 get rt_tos2priority), so it
+    /// is set here as a user would: skbedit on the clsact egress hook.
+    func testPfifoFastBandsFromPriority() throws {
+        let cfg = ["qdisc add dev eth0 clsact",
+                   "filter add dev eth0 egress protocol ip prio 1 u32 match ip dport 1 0xffff action skbedit priority 6",   // band 0
+                   "filter add dev eth0 egress protocol ip prio 2 u32 match ip dport 3 0xffff action skbedit priority 2"]   // band 2
+        // All three flows offered together above the line rate: band 0 (dport 1) takes what it
+        // asks, band 1 (dport 2, priority 0) the rest, band 2 (dport 3) starves meanwhile.
+        let (_, out, report) = try replay([Flow(dport: 3, size: 1000, rate: 20_000_000, duration: 50 * Time.ms),
+                                           Flow(dport: 2, size: 1000, rate: 20_000_000, duration: 50 * Time.ms),
+                                           Flow(dport: 1, size: 1000, rate: 6_000_000, duration: 50 * Time.ms)], rate: "10mbit", cfg)
+        XCTAssertEqual(throughput(out, from: 5 * Time.ms, to: 45 * Time.ms) { dport($0) == 1 }, 6e6, accuracy: 6e6 * 0.05)
+        XCTAssertEqual(throughput(out, from: 5 * Time.ms, to: 45 * Time.ms) { dport($0) == 2 }, 4e6, accuracy: 4e6 * 0.1)
+        XCTAssertEqual(out.filter { dport($0) == 3 && $0.timestamp < t0 + 45 * Time.ms }.count, 0, "band 2 waits")
+        for d: UInt16 in [1, 2, 3] { let s = out.filter { dport($0) == d }.map(seqOf); XCTAssertEqual(s, s.sorted()) }
         XCTAssertTrue(report.text.contains("qdisc pfifo_fast 0: root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1\n"), report.text)
     }
 

@@ -25,6 +25,12 @@ enum GSO {
         var l3 = EthernetHeader.length
         if b.u16(12) == EtherType.vlan || b.u16(12) == EtherType.qinq { l3 += 4 }
         let isV4 = b.u8(l3) >> 4 == 4
+        // inet_gso_segment / ipv6_gso_segment dispatch on the IP protocol: a frame whose
+        // protocol is not the one its gso_type names (a UDP frame marked TCPv4, IPv6 marked
+        // TCPv4) is refused (-EINVAL), never cut up as something it is not.
+        let proto = isV4 ? b.u8(l3 + 9) : b.u8(l3 + 6)
+        let versionOK = (isV4 && !m.gsoType.contains(.tcpv6)) || (!isV4 && b.u8(l3) >> 4 == 6 && !m.gsoType.contains(.tcpv4))
+        guard versionOK, proto == (isTCP ? IPProto.tcp : IPProto.udp) else { pool.free(p); return -1 }
         let payload = len - hdrLen
         let count = (payload + mss - 1) / mss
         guard pool.available >= count else { pool.free(p); return -1 }
