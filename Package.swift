@@ -6,6 +6,10 @@ import class Foundation.ProcessInfo
 // `swift build` and `swift test` do not build the benchmark toolchain. bench/*.sh set it and
 // use their own scratch path (.build-bench).
 let withBenchmarks = ProcessInfo.processInfo.environment["SLUICE_BENCHMARKS"] != nil
+// Dynamic exclusivity checks stay on in every build unless SLUICE_EXCLUSIVITY=unchecked is set
+// for a build of this package itself (bench/exclusivity.sh measures what they cost). By default
+// no target carries unsafe flags, so the package can be used as a dependency.
+let exclusivityUnchecked = ProcessInfo.processInfo.environment["SLUICE_EXCLUSIVITY"] == "unchecked"
 
 let package = Package(
     name: "Sluice",
@@ -26,7 +30,8 @@ let package = Package(
             dependencies: [
                 "CSluiceLinux",
                 .product(name: "Atomics", package: "swift-atomics"),
-            ]
+            ],
+            swiftSettings: exclusivityUnchecked ? [.unsafeFlags(["-enforce-exclusivity=unchecked"])] : []
         ),
         .executableTarget(
             name: "SluiceCLI",

@@ -71,4 +71,16 @@ extension PacketBatch {
 
     /// Replaces the packet index at `i` (after copy-on-write gave the packet a new buffer).
     mutating func setIndex(_ index: UInt32, at i: Int) { slots[i] = index }
+
+    /// Runs `body` on each packet's index, in order, compacting in place: `body` may replace
+    /// the index (copy-on-write) and returns false when it took the packet (freed or handed
+    /// on), which then leaves the batch.
+    mutating func compact(_ body: (inout UInt32) -> Bool) {
+        var w = 0
+        for r in 0..<count {
+            var idx = slots[r]
+            if body(&idx) { slots[w] = idx; w += 1 }
+        }
+        count = w
+    }
 }

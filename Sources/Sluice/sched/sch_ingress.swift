@@ -21,28 +21,27 @@ final class IngressQdisc: Qdisc {
         if block.isEmpty { return }
         let pool = self.pool
         let now = clock.now
-        var out = PacketBatch()
-        batch.drain { p in
-            var idx = p.index
-            _ = consume p
-            let l = Int(pool.metas[Int(idx)].length)
+        var drops: UInt64 = 0, packets: UInt64 = 0, bytes: UInt64 = 0
+        batch.compact { idx in
+            let l = UInt64(pool.metas[Int(idx)].length)
             switch block.run(&idx, pool: pool, now: now) {
             case .drop?:
-                stats.drops &+= 1
+                drops += 1
                 pool.free(Packet(index: idx))
+                return false
             case .stolen?:
-                stats.packets &+= 1; stats.bytes &+= UInt64(l)
+                packets += 1; bytes += l
+                return false
             case .classid(let c)?:
                 if egress { pool.metas[Int(idx)].priority = c.raw }
-                stats.packets &+= 1; stats.bytes &+= UInt64(l)
-                out.append(Packet(index: idx))
+                packets += 1; bytes += l
+                return true
             default:
-                stats.packets &+= 1; stats.bytes &+= UInt64(l)
-                out.append(Packet(index: idx))
+                packets += 1; bytes += l
+                return true
             }
         }
-        swap(&batch, &out)
-        out.freeAll(pool)
+        stats.drops &+= drops; stats.packets &+= packets; stats.bytes &+= bytes
     }
 
     func handleIngress(_ batch: inout PacketBatch) { run(filters, &batch, egress: false) }
