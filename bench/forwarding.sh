@@ -32,9 +32,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== building release"
-swift build -c release --product sluice 2>&1 | tail -1
-BIN=$(swift build -c release --show-bin-path)/sluice
+# The datapath is measured as it serves traffic: a release build without Swift's dynamic
+# exclusivity checks (the test suite runs with them; bench/exclusivity.sh measures the cost).
+echo "== building release (SLUICE_EXCLUSIVITY=unchecked)"
+export SLUICE_EXCLUSIVITY=unchecked
+swift build -c release --scratch-path .build-release --product sluice 2>&1 | tail -1
+BIN=$(swift build -c release --scratch-path .build-release --show-bin-path)/sluice
 
 BLAST=""
 if [ -f ../shared/reference/blast.c ] && command -v cc >/dev/null; then
@@ -133,7 +136,7 @@ for f in tap afp; do grep -A3 "napi_time_squeeze\|drops:" "$WORK/$f.out" | grep 
 ALLOC="n/a"
 if [ -z "${SKIP_ALLOC:-}" ]; then
   echo "== allocations per forwarded packet (package-benchmark, in-memory loop, release)"
-  out=$(SLUICE_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark --target ForwardingBenchmark --no-progress 2>&1 || true)
+  out=$(SLUICE_BENCHMARKS=1 swift package --scratch-path .build-bench-unchecked benchmark --target ForwardingBenchmark --no-progress 2>&1 || true)
   echo "$out" | grep -E "^(baseline|forward|flood)|Malloc \(total\)|Time \(wall clock\)" | sed 's/^/  /'
   base=$(echo "$out" | awk '/^baseline/ {f=1} f && /Malloc \(total\)/ {print $10; exit}')
   fwd=$(echo "$out" | awk '/^forward unicast/ {f=1} f && /Malloc \(total\)/ {print $10; exit}')

@@ -32,14 +32,14 @@ public final class PacketPool: @unchecked Sendable {
     let freeStack: UnsafeMutablePointer<UInt32>
     /// Links for queues of packets held by qdiscs (the kernel's skb->next): no allocation.
     let next: UnsafeMutablePointer<UInt32>
-    var freeCount: Int
+    @exclusivity(unchecked) var freeCount: Int
 
     /// Handles currently out of the pool (allocations minus frees).
-    public private(set) var inUse: Int = 0
+    @exclusivity(unchecked) public private(set) var inUse: Int = 0
     /// Lifetime counters: allocations, frees, and allocations refused because the pool was empty.
-    public private(set) var allocations: UInt64 = 0
-    public private(set) var frees: UInt64 = 0
-    public private(set) var exhausted: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var allocations: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var frees: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var exhausted: UInt64 = 0
 
     public init(capacity: Int) {
         precondition(capacity > 0 && capacity < Int(UInt32.max))
