@@ -7,8 +7,9 @@ import class Foundation.ProcessInfo
 // use their own scratch path (.build-bench).
 let withBenchmarks = ProcessInfo.processInfo.environment["SLUICE_BENCHMARKS"] != nil
 // Dynamic exclusivity checks stay on in every build unless SLUICE_EXCLUSIVITY=unchecked is set
-// for a build of this package itself (bench/exclusivity.sh measures what they cost). By default
-// no target carries unsafe flags, so the package can be used as a dependency.
+// for a release build of this package itself (bench/exclusivity.sh measures what they cost);
+// debug builds and tests always keep them. By default no target carries unsafe flags, so the
+// package can be used as a dependency.
 let exclusivityUnchecked = ProcessInfo.processInfo.environment["SLUICE_EXCLUSIVITY"] == "unchecked"
 
 let package = Package(
@@ -31,7 +32,8 @@ let package = Package(
                 "CSluiceLinux",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
-            swiftSettings: exclusivityUnchecked ? [.unsafeFlags(["-enforce-exclusivity=unchecked"])] : []
+            swiftSettings: exclusivityUnchecked
+                ? [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] : []
         ),
         .executableTarget(
             name: "SluiceCLI",
