@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// IFLA_* attribute types (linux/if_link.h).
+public enum IFLA {
+    public static let ADDRESS: UInt16 = 1, BROADCAST: UInt16 = 2, IFNAME: UInt16 = 3, MTU: UInt16 = 4, LINK: UInt16 = 5
+    public static let QDISC: UInt16 = 6, STATS: UInt16 = 7, MASTER: UInt16 = 10, TXQLEN: UInt16 = 13, MAP: UInt16 = 14
+    public static let WEIGHT: UInt16 = 15, OPERSTATE: UInt16 = 16, LINKMODE: UInt16 = 17, LINKINFO: UInt16 = 18
+    public static let NET_NS_PID: UInt16 = 19, IFALIAS: UInt16 = 20, STATS64: UInt16 = 23, AF_SPEC: UInt16 = 26
+    public static let GROUP: UInt16 = 27, NET_NS_FD: UInt16 = 28, EXT_MASK: UInt16 = 29, PROMISCUITY: UInt16 = 30
+    public static let NUM_TX_QUEUES: UInt16 = 31, NUM_RX_QUEUES: UInt16 = 32, CARRIER: UInt16 = 33
+    public static let TARGET_NETNSID: UInt16 = 46, MIN_MTU: UInt16 = 50, MAX_MTU: UInt16 = 51, ALT_IFNAME: UInt16 = 53
+    public static let ALLMULTI: UInt16 = 61
+    public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2
+
+    static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
+    /// ifla_policy (net/core/rtnetlink.c), for the attributes Sluice reads or must bound.
+    public static let policy = NLAPolicy(maxType: 64, [
+        IFNAME: .string(maxLength: 15), ADDRESS: .binary(maxLength: 32), BROADCAST: .binary(maxLength: 32),
+        MAP: .minLength(24), MTU: .u32, LINK: .u32, MASTER: .u32, CARRIER: .u8, TXQLEN: .u32, WEIGHT: .u32,
+        OPERSTATE: .u8, LINKMODE: .u8, LINKINFO: .nested(linkinfoPolicy), NET_NS_PID: .u32, NET_NS_FD: .u32,
+        IFALIAS: .string(maxLength: 255), EXT_MASK: .u32, PROMISCUITY: .u32, NUM_TX_QUEUES: .u32,
+        NUM_RX_QUEUES: .u32, GROUP: .u32, TARGET_NETNSID: .s32, MIN_MTU: .u32, MAX_MTU: .u32,
+        ALT_IFNAME: .string(maxLength: 127), AF_SPEC: .unspec, STATS64: .unspec,
+    ])
+}
+
+/// rtnetlink requests against a datapath, as the kernel answers them: netlink_rcv_skb's walk
+/// over a datagram, rtnetlink_rcv_msg's dispatch and permission rule, netlink_ack's replies.
+/// Handlers so far: RTM_GETLINK (dump, by index, by name). Everything else answers
+/// EOPNOTSUPP until the control plane implements it. Runs on the datapath's thread.
+public final class RtnlProcessor {
+    public let dp: Datapath
+    /// The reader's port id (what getsockname returns to it).
+    public var pid: UInt32
+    /// The reader's socket options: NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK.
+    public var extAck = false, capAck = false, strictCheck = false
+    /// Whether the reader may change state (CAP_NET_ADMIN: uid 0 or the configured group).
+    public var mayChange = true
+    /// The largest datagram the reader takes (a dump part never exceeds it).
+    public var bufferSize = 32768
+
+    public init(datapath: Datapath, pid: UInt32) { dp = datapath; self.pid = pid }
+
+    /// Answers one datagram: every reply datagram, in order.
+    public func handle(_ datagram: [UInt8]) -> [[UInt8]] {
+        var replies: [[UInt8]] = []
+        for msg in NetlinkMessages(datagram) {
+            var w = NetlinkWriter()
+            var err: NetlinkError? = nil
+            var dumped = false
+            if msg.header.flags & NL.F_REQUEST != 0 && msg.header.type >= NL.MIN_TYPE {
+                do throws(NetlinkError) {
+                    dumped = try dispatch(msg, &replies)
+                } catch {
+                    err = error
+                }
+            }
+            // netlink_ack: on error always; on success when asked (a dump ends with DONE instead).
+            if err != nil || (msg.header.flags & NL.F_ACK != 0 && !dumped) {
+                w.ack(msg, error: err, pid: pid, extAck: extAck, capAck: capAck)
+                replies.append(w.bytes)
+            }
+        }
+        return replies
+    }
+
+    /// rtnetlink_rcv_msg: returns true when the request was a dump (its replies appended).
+    func dispatch(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) -> Bool {
+        let type = msg.header.type
+        guard type <= NL.RTM_MAX else { throw NetlinkError(EOPNOTSUPP) }
+        // All messages carry at least the one-byte rtgenmsg; shorter ones are ignored.
+        guard msg.payload.count >= 1 else { return false }
+        let kind = (type - NL.RTM_BASE) & 3
+        if kind != 2 && !mayChange { throw NetlinkError(EPERM, "Operation not permitted for a read-only client") }
+        let isDump = kind == 2 && msg.header.flags & NL.F_DUMP == NL.F_DUMP
+        switch type {
+        case NL.RTM_GETLINK:
+            if isDump { try dumpLinks(msg, &replies); return true }
+            replies.append(try getLink(msg))
+            return false
+        default:
+            throw NetlinkError(EOPNOTSUPP)
+        }
+    }
+
+    // MARK: links
+
+    /// The ifinfomsg at the start of a link request, checked for length.
+    func ifinfo(_ msg: NetlinkMessage) throws(NetlinkError) -> (index: Int32, attrs: ArraySlice<UInt8>) {
+        let p = msg.payload
+        guard p.count >= 16 else { throw NetlinkError(EINVAL, "Invalid header for link request") }
+        return (Int32(bitPattern: p.le32(at: 4)), p.dropFirst(16))
+    }
+
+    /// rtnl_getlink: one link by index, name or alternate name; ENODEV when there is none.
+    func getLink(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let (index, rest) = try ifinfo(msg)
+        let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: strictCheck)
+        let dev: NetDevice?
+        if index > 0 { dev = dp.device(index) } else if let n = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) {
+            dev = dp.device(named: n)
+        } else {
+            throw NetlinkError(EINVAL, "need ifindex or ifname")
+        }
+        guard let dev else { throw NetlinkError(ENODEV) }
+        var w = NetlinkWriter()
+        encodeLink(dev, &w, type: NL.RTM_NEWLINK, flags: 0, seq: msg.header.seq)
+        return w.bytes
+    }
+
+    /// rtnl_dump_ifinfo: every link, in parts no larger than the reader's buffer, then DONE.
+    /// With strict checking the request header and attributes are validated as the kernel does.
+    func dumpLinks(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        var master: Int32 = 0
+        var kind: String? = nil
+        if strictCheck {
+            let p = msg.payload
+            guard p.count >= 16 else { throw NetlinkError(EINVAL, "Invalid header for link dump") }
+            guard p[p.startIndex + 1] == 0, p.le16(at: 2) == 0, p.le32(at: 8) == 0, p.le32(at: 12) == 0 else {
+                throw NetlinkError(EINVAL, "Invalid values in header for link dump request")
+            }
+            guard p.le32(at: 4) == 0 else { throw NetlinkError(EINVAL, "Filter by device index not supported for link dumps") }
+            let a = try NLAttributes.parse(p.dropFirst(16), base: NL.hdrLen + 16, policy: IFLA.policy, strict: true)
+            for t in a.values.keys where ![IFLA.TARGET_NETNSID, IFLA.EXT_MASK, IFLA.MASTER, IFLA.LINKINFO].contains(t) {
+                throw NetlinkError(EINVAL, "Unsupported attribute in link dump request", offset: a.offsets[t])
+            }
+            master = Int32(bitPattern: a.u32(IFLA.MASTER) ?? 0)
+            if let li = a[IFLA.LINKINFO] {
+                let inner = try NLAttributes.parse(li, base: a.offsets[IFLA.LINKINFO]! + NL.attrHdrLen, policy: IFLA.linkinfoPolicy, strict: true)
+                kind = inner.string(IFLA.INFO_KIND)
+            }
+        }
+        var w = NetlinkWriter()
+        for d in dp.allDevices {
+            if master != 0 && d.master != master { continue }
+            if let kind, d.kind != kind { continue }
+            let before = w.count
+            encodeLink(d, &w, type: NL.RTM_NEWLINK, flags: NL.F_MULTI, seq: msg.header.seq)
+            if w.count > bufferSize && before > 0 {
+                // This link starts the next part.
+                let overflow = Array(w.bytes[before...])
+                replies.append(Array(w.bytes[..<before]))
+                w = NetlinkWriter()
+                w.put(overflow)
+            }
+        }
+        var end = NetlinkWriter()
+        end.done(seq: msg.header.seq, pid: pid, flags: NL.F_MULTI | (master != 0 || kind != nil ? NL.F_DUMP_FILTERED : 0))
+        if w.count + end.count > bufferSize && w.count > 0 { replies.append(w.bytes); w = NetlinkWriter() }
+        w.put(end.bytes)
+        replies.append(w.bytes)
+    }
+
+    /// rtnl_fill_ifinfo for the attributes Sluice's devices have.
+    func encodeLink(_ d: NetDevice, _ w: inout NetlinkWriter, type: UInt16, flags: UInt16, seq: UInt32) {
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        w.put8(0); w.put8(0); w.put16(1)                 // AF_UNSPEC, pad, ARPHRD_ETHER
+        w.put32(UInt32(bitPattern: d.ifindex))
+        w.put32(d.displayFlags.rawValue)
+        w.put32(0)
+        w.attr(IFLA.IFNAME, string: d.name)
+        w.attr(IFLA.TXQLEN, u32: UInt32(d.txQueueLen))
+        w.attr(IFLA.OPERSTATE, u8: d.isOperational ? 6 : (d.isUp ? 5 : 2))   // IF_OPER_UP / LOWERLAYERDOWN / DOWN
+        w.attr(IFLA.LINKMODE, u8: 0)
+        w.attr(IFLA.MTU, u32: UInt32(d.mtu))
+        w.attr(IFLA.MIN_MTU, u32: 68)
+        w.attr(IFLA.MAX_MTU, u32: 65535)
+        w.attr(IFLA.GROUP, u32: 0)
+        w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
+        w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
+        w.attr(IFLA.NUM_TX_QUEUES, u32: 1)
+        w.attr(IFLA.NUM_RX_QUEUES, u32: 1)
+        w.attr(IFLA.CARRIER, u8: d.carrier ? 1 : 0)
+        if let q = d.qdisc { w.attr(IFLA.QDISC, string: q.kind) }
+        if d.master != 0 { w.attr(IFLA.MASTER, u32: UInt32(bitPattern: d.master)) }
+        w.attr(IFLA.ADDRESS, d.mac.octets)
+        w.attr(IFLA.BROADCAST, [UInt8](repeating: 0xFF, count: 6))
+        let s = d.stats
+        let stats64: [UInt64] = [s.rxPackets, s.txPackets, s.rxBytes, s.txBytes, s.rxErrors, s.txErrors, s.rxDropped, s.txDropped,
+                                 s.multicast, s.collisions, s.rxLengthErrors, s.rxOverErrors, s.rxCrcErrors, s.rxFrameErrors,
+                                 s.rxFifoErrors, s.rxMissedErrors, s.txAbortedErrors, s.txCarrierErrors, s.txFifoErrors,
+                                 s.txHeartbeatErrors, s.txWindowErrors, s.rxCompressed, s.txCompressed, s.rxNohandler]
+        var sb = NetlinkWriter()
+        for v in stats64 { sb.put64(v) }
+        w.attr(IFLA.STATS64, sb.bytes)
+        let li = w.beginNest(IFLA.LINKINFO, flagged: false)
+        w.attr(IFLA.INFO_KIND, string: d.kind)
+        w.endNest(li)
+        w.end(start)
+    }
+}
