@@ -17,6 +17,8 @@ let package = Package(
     products: [
         .library(name: "Sluice", targets: ["Sluice"]),
         .executable(name: "sluice", targets: ["SluiceCLI"]),
+        // LD_PRELOAD'ed by `sluice exec` into Debian's ip/tc/bridge (C: it lives inside C programs).
+        .library(name: "SluicePreload", type: .dynamic, targets: ["CSluicePreload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +27,7 @@ let package = Package(
     targets: [
         // Glue only: constants, ioctl numbers and struct layouts Swift cannot import cleanly.
         .target(name: "CSluiceLinux"),
+        .target(name: "CSluicePreload"),
         // The datapath: one module so whole-module optimisation sees the whole fast path.
         .target(
             name: "Sluice",

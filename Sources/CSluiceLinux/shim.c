@@ -200,3 +200,13 @@ int csl_timerfd_set(int fd, uint64_t ns) {
     its.it_value.tv_nsec = (long)(ns % 1000000000ULL);
     return timerfd_settime(fd, ns ? TFD_TIMER_ABSTIME : 0, &its, NULL);
 }
+
+int csl_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+int csl_peercred(int fd, int *pid, unsigned *uid, unsigned *gid) {
+    struct ucred c;
+    socklen_t len = sizeof(c);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0) return -1;
+    *pid = c.pid; *uid = c.uid; *gid = c.gid;
+    return 0;
+}

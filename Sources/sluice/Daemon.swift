@@ -25,6 +25,12 @@ struct Daemon: ParsableCommand {
     @Flag(name: .long, help: "Exit once every pcap input is exhausted (offline runs).")
     var exitWhenIdle = false
 
+    @Option(name: .long, help: "The rtnetlink control socket (AF_UNIX SOCK_SEQPACKET, mode 0660); \"none\" for no socket.")
+    var socket: String = ControlSocket.defaultPath
+
+    @Option(name: .long, help: "A group (name or id) whose members may change state over the control socket (besides root).")
+    var socketGroup: String?
+
     func validate() throws {
         guard clock == "real" || clock == "virtual" else { throw ValidationError("--clock must be real or virtual, not \"\(clock)\"") }
         guard (64...1_000_000).contains(poolSize) else { throw ValidationError("--pool-size must be in 64...1000000") }
@@ -61,7 +67,15 @@ struct Daemon: ParsableCommand {
         worker.exitWhenIdle = exitWhenIdle
         let me = getpid()
         worker.onFinish = { kill(me, SIGUSR2) }
-        do { try worker.start() } catch { dp.shutdown(); fail("\(error)") }
+        var server: ControlServer?
+        if socket != "none" {
+            var gid: gid_t? = nil
+            if let g = socketGroup {
+                if let n = gid_t(g) { gid = n } else if let gr = getgrnam(g) { gid = gr.pointee.gr_gid } else { fail("--socket-group: no group \"\(g)\"") }
+            }
+            do { server = try ControlServer(path: socket, datapath: dp, adminGroup: gid) } catch { dp.shutdown(); fail("\(error)") }
+        }
+        do { try worker.start(); try server?.start() } catch { dp.shutdown(); fail("\(error)") }
         writeErr("sluice: ready: \(dp.allDevices.count) devices, datapath worker on CPU \(plan.datapath), housekeeping CPUs \(plan.housekeeping.map(String.init).joined(separator: ",")), pool \(poolSize) buffers")
 
         var sig: Int32 = 0
@@ -73,7 +87,9 @@ struct Daemon: ParsableCommand {
             default: break loop
             }
         }
+        server?.stop()
         worker.stop()
+        server = nil
         writeOut("final statistics:\n" + worker.runner.report())
         dp.shutdown()
         writeOut("shutdown: " + worker.runner.poolLine() + (dp.pool.inUse == 0 ? " (no buffer leaked)\n" : " (LEAK)\n"))

@@ -8,7 +8,7 @@ struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A user-space network datapath modelled on the Linux kernel's networking.",
-        subcommands: [Daemon.self, Up.self, ReplayCommand.self]
+        subcommands: [Daemon.self, Up.self, ReplayCommand.self, Exec.self]
     )
 }
 

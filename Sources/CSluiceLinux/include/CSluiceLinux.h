@@ -52,6 +52,10 @@ int csl_epoll_del(int epfd, int fd);
 /// Waits; fills tokens[i] and events[i]; returns the count or -1.
 int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
 int csl_eventfd(void);
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
+int csl_accept_cloexec(int fd);
+/// SO_PEERCRED of a connected AF_UNIX socket.
+int csl_peercred(int fd, int *pid, unsigned *uid, unsigned *gid);
 int csl_timerfd(void);
 /// Arms a CLOCK_MONOTONIC timerfd at absolute time `ns` (0 disarms).
 int csl_timerfd_set(int fd, uint64_t ns);

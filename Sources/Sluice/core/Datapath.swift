@@ -76,6 +76,9 @@ public final class Datapath {
     let wakeFD: Int32
     static let wakeToken: UInt64 = UInt64.max
     var nextHousekeeping: UInt64 = 0
+    /// Called on the worker between passes: the control plane's requests are answered here
+    /// (see ControlServer), never in the middle of a batch.
+    public var controlHook: (() -> Void)?
     /// Lines for the operator (driver failures); the runtime prints and clears them.
     public var log: (String) -> Void = { print("sluice: \($0)") }
 
@@ -297,6 +300,7 @@ public final class Datapath {
         netRxAction()
         runTxWork()
         housekeeping()
+        controlHook?()
     }
 
     func hasAlwaysReady() -> Bool {

@@ -1,0 +1,242 @@
+// Maps rtnetlink (AF_NETLINK, NETLINK_ROUTE) sockets of an unmodified program onto the Sluice
+// daemon's control socket (AF_UNIX SOCK_SEQPACKET, whose datagrams are rtnetlink messages).
+// Interposed: socket, bind, connect, getsockname, setsockopt, getsockopt, sendmsg, sendto,
+// recvmsg, recvfrom, close, if_nametoindex, if_indextoname. Every other call goes to libc.
+// Another netlink family is refused (EPROTONOSUPPORT): nothing reaches the kernel's tables.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include "SluicePreload.h"
+
+#define MAXFD 4096
+#define SOCKOPT_MSG 15   /* the daemon's private socket-option message */
+
+static unsigned char tracked[MAXFD];
+static uint32_t portid[MAXFD];
+static uint32_t groups[MAXFD];
+static int opts[MAXFD][16];
+
+#define REAL(name, ret, ...) \
+    static ret (*real_##name)(__VA_ARGS__); \
+    if (!real_##name) real_##name = dlsym(RTLD_NEXT, #name)
+
+static const char *daemon_path(void) {
+    const char *p = getenv("SLUICE_SOCKET");
+    return p && *p ? p : "/run/sluice/sluice.sock";
+}
+
+static int is_tracked(int fd) { return fd >= 0 && fd < MAXFD && tracked[fd]; }
+
+/* Connects to the daemon and reads its greeting (NLMSG_NOOP carrying our port id). */
+static int open_daemon(int type, uint32_t *pid) {
+    REAL(socket, int, int, int, int);
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | (type & SOCK_CLOEXEC), 0);
+    if (fd < 0) return -1;
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_UNIX;
+    strncpy(a.sun_path, daemon_path(), sizeof(a.sun_path) - 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        int e = errno;
+        static int told;
+        if (!told++) fprintf(stderr, "sluice exec: cannot reach the daemon at %s: %s\n", daemon_path(), strerror(e));
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct nlmsghdr h;
+    if (recv(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.nlmsg_type != NLMSG_NOOP) {
+        close(fd);
+        errno = EPROTO;
+        return -1;
+    }
+    *pid = h.nlmsg_pid;
+    if (type & SOCK_NONBLOCK) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+int socket(int domain, int type, int protocol) {
+    REAL(socket, int, int, int, int);
+    if (domain != AF_NETLINK) return real_socket(domain, type, protocol);
+    if (protocol != NETLINK_ROUTE) { errno = EPROTONOSUPPORT; return -1; }
+    uint32_t pid = 0;
+    int fd = open_daemon(type, &pid);
+    if (fd < 0) return -1;
+    if (fd >= MAXFD) { close(fd); errno = EMFILE; return -1; }
+    tracked[fd] = 1; portid[fd] = pid; groups[fd] = 0;
+    memset(opts[fd], 0, sizeof(opts[fd]));
+    return fd;
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+    REAL(bind, int, int, const struct sockaddr *, socklen_t);
+    if (!is_tracked(fd)) return real_bind(fd, addr, len);
+    if (addr && len >= sizeof(struct sockaddr_nl)) groups[fd] = ((const struct sockaddr_nl *)addr)->nl_groups;
+    return 0;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    REAL(connect, int, int, const struct sockaddr *, socklen_t);
+    if (!is_tracked(fd)) return real_connect(fd, addr, len);
+    return 0;
+}
+
+static void fill_nl(struct sockaddr *addr, socklen_t *len, uint32_t pid, uint32_t grp) {
+    if (!addr || !len) return;
+    struct sockaddr_nl nl;
+    memset(&nl, 0, sizeof(nl));
+    nl.nl_family = AF_NETLINK;
+    nl.nl_pid = pid;
+    nl.nl_groups = grp;
+    socklen_t n = *len < sizeof(nl) ? *len : sizeof(nl);
+    memcpy(addr, &nl, n);
+    *len = sizeof(nl);
+}
+
+int getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
+    REAL(getsockname, int, int, struct sockaddr *, socklen_t *);
+    if (!is_tracked(fd)) return real_getsockname(fd, addr, len);
+    fill_nl(addr, len, portid[fd], groups[fd]);
+    return 0;
+}
+
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+    REAL(setsockopt, int, int, int, int, const void *, socklen_t);
+    if (!is_tracked(fd)) return real_setsockopt(fd, level, name, val, len);
+    if (level == SOL_NETLINK) {
+        int v = (val && len >= sizeof(int)) ? *(const int *)val : 0;
+        if (name >= 0 && name < 16) opts[fd][name] = v;
+        struct { struct nlmsghdr h; uint32_t level, name, value; } m;
+        memset(&m, 0, sizeof(m));
+        m.h.nlmsg_len = sizeof(m);
+        m.h.nlmsg_type = SOCKOPT_MSG;
+        m.level = (uint32_t)level; m.name = (uint32_t)name; m.value = (uint32_t)v;
+        send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+        return 0;
+    }
+    if (level == SOL_SOCKET) {
+        // Buffer sizes apply to the daemon socket; the *FORCE variants need privileges the
+        // kernel's netlink socket would have granted: accepted either way.
+        if (name == SO_SNDBUFFORCE) name = SO_SNDBUF;
+        if (name == SO_RCVBUFFORCE) name = SO_RCVBUF;
+        real_setsockopt(fd, level, name, val, len);
+        return 0;
+    }
+    return 0;
+}
+
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+    REAL(getsockopt, int, int, int, int, void *, socklen_t *);
+    if (!is_tracked(fd) || level != SOL_NETLINK) return real_getsockopt(fd, level, name, val, len);
+    if (!val || !len || *len < sizeof(int)) { errno = EINVAL; return -1; }
+    *(int *)val = (name >= 0 && name < 16) ? opts[fd][name] : 0;
+    *len = sizeof(int);
+    return 0;
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+    REAL(sendmsg, ssize_t, int, const struct msghdr *, int);
+    if (!is_tracked(fd)) return real_sendmsg(fd, msg, flags);
+    struct msghdr m = *msg;
+    m.msg_name = NULL;
+    m.msg_namelen = 0;
+    return real_sendmsg(fd, &m, flags | MSG_NOSIGNAL);
+}
+
+ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen) {
+    REAL(sendto, ssize_t, int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    if (!is_tracked(fd)) return real_sendto(fd, buf, len, flags, to, tolen);
+    return real_sendto(fd, buf, len, flags | MSG_NOSIGNAL, NULL, 0);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    REAL(recvmsg, ssize_t, int, struct msghdr *, int);
+    if (!is_tracked(fd)) return real_recvmsg(fd, msg, flags);
+    void *name = msg->msg_name;
+    socklen_t namelen = msg->msg_namelen;
+    msg->msg_name = NULL;
+    msg->msg_namelen = 0;
+    ssize_t r = real_recvmsg(fd, msg, flags);
+    msg->msg_name = name;
+    msg->msg_namelen = namelen;
+    if (r >= 0 && name) fill_nl(name, &msg->msg_namelen, 0, 0);   // from the kernel: port 0
+    return r;
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen) {
+    REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    if (!is_tracked(fd)) return real_recvfrom(fd, buf, len, flags, from, fromlen);
+    ssize_t r = real_recvfrom(fd, buf, len, flags, NULL, NULL);
+    if (r >= 0) fill_nl(from, fromlen, 0, 0);
+    return r;
+}
+
+int close(int fd) {
+    REAL(close, int, int);
+    if (is_tracked(fd)) tracked[fd] = 0;
+    return real_close(fd);
+}
+
+/* One RTM_GETLINK to the daemon, by index or by name; fills index and name from the reply. */
+static int getlink(int index, const char *name, unsigned *out_index, char *out_name) {
+    uint32_t pid;
+    int fd = open_daemon(SOCK_CLOEXEC, &pid);
+    if (fd < 0) return -1;
+    struct { struct nlmsghdr h; struct ifinfomsg i; char attrs[64]; } req;
+    memset(&req, 0, sizeof(req));
+    req.h.nlmsg_type = RTM_GETLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST;
+    req.h.nlmsg_seq = 1;
+    req.i.ifi_index = index;
+    size_t len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    if (name) {
+        size_t n = strnlen(name, IFNAMSIZ - 1);
+        struct rtattr *a = (struct rtattr *)((char *)&req + NLMSG_ALIGN(len));
+        a->rta_type = IFLA_IFNAME;
+        a->rta_len = RTA_LENGTH(n + 1);
+        memcpy(RTA_DATA(a), name, n);
+        ((char *)RTA_DATA(a))[n] = 0;
+        len = NLMSG_ALIGN(len) + RTA_ALIGN(a->rta_len);
+    }
+    req.h.nlmsg_len = len;
+    char buf[8192];
+    ssize_t r = -1;
+    if (send(fd, &req, len, MSG_NOSIGNAL) == (ssize_t)len) r = recv(fd, buf, sizeof(buf), 0);
+    REAL(close, int, int);
+    real_close(fd);
+    if (r < (ssize_t)sizeof(struct nlmsghdr)) { errno = ENODEV; return -1; }
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len > (size_t)r) { errno = ENODEV; return -1; }
+    struct ifinfomsg *ifi = NLMSG_DATA(h);
+    *out_index = (unsigned)ifi->ifi_index;
+    if (out_name) {
+        int alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*ifi));
+        for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+            if (a->rta_type == IFLA_IFNAME) { strncpy(out_name, RTA_DATA(a), IFNAMSIZ - 1); out_name[IFNAMSIZ - 1] = 0; }
+        }
+    }
+    return 0;
+}
+
+unsigned int if_nametoindex(const char *name) {
+    unsigned idx = 0;
+    if (!name || getlink(0, name, &idx, NULL) != 0) { errno = ENODEV; return 0; }
+    return idx;
+}
+
+char *if_indextoname(unsigned int index, char *name) {
+    unsigned idx = 0;
+    if (!name || getlink((int)index, NULL, &idx, name) != 0) { errno = ENXIO; return NULL; }
+    return name;
+}

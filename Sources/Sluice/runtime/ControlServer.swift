@@ -1,0 +1,222 @@
+import CSluiceLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles
+/// ----------
+/// The daemon's control socket: an AF_UNIX SOCK_SEQPACKET socket whose datagrams are rtnetlink
+/// messages, so that Sluice's own CLI and Debian's `ip`/`tc`/`bridge` (through the preload shim
+/// of `sluice exec`) talk to it as to the kernel.
+///
+/// Threads: a control thread accepts clients and moves datagrams; the datapath worker answers
+/// them. Requests wait in a queue that the worker drains between batches (woken through the
+/// datapath's eventfd), so the worker never waits for the control plane and never sees a request
+/// half-applied; replies go back through a second queue the control thread writes out. The
+/// queues are the only shared state, under one mutex taken once per drain, never per packet.
+///
+/// Per client: SO_PEERCRED decides whether it may change state (uid 0, or the configured group);
+/// it gets a port id (its process id for its first socket, as the kernel's autobind), announced
+/// in an NLMSG_NOOP greeting that the shim reads; its socket options (NETLINK_EXT_ACK,
+/// NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK) arrive as a private control message (type 15).
+public final class ControlServer: @unchecked Sendable {
+    public let path: String
+    let datapath: Datapath
+    let adminGroup: gid_t?
+    let listenFD: Int32
+    let outWake: Int32
+    var thread: pthread_t?
+    var stopping = false
+
+    /// A datagram from a client, with what the worker needs to answer it.
+    struct Request { let fd: Int32; let bytes: [UInt8]; let pid: UInt32; let mayChange: Bool; let options: Options; let closed: Bool }
+    struct Options { var extAck = false, capAck = false, strict = false }
+    struct Client { var pid: UInt32; var mayChange: Bool; var options = Options() }
+
+    var lock = pthread_mutex_t()
+    var inbound: [Request] = []
+    var outbound: [(Int32, [UInt8])] = []
+    /// Control thread only.
+    var clients: [Int32: Client] = [:]
+    var usedPids: Set<UInt32> = []
+    /// Worker thread only: one processor per client socket.
+    var processors: [Int32: RtnlProcessor] = [:]
+
+    /// The private message by which the shim passes a socket option: payload u32 level,
+    /// u32 name, u32 value.
+    public static let sockoptType: UInt16 = 15
+
+    /// Binds `path` (mode 0660, its directory made if missing) and starts serving.
+    public init(path: String, datapath: Datapath, adminGroup: gid_t? = nil) throws(SluiceError) {
+        self.path = path
+        self.datapath = datapath
+        self.adminGroup = adminGroup
+        pthread_mutex_init(&lock, nil)
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            let dir = String(path[..<slash])
+            mkdir(dir, 0o755)
+        }
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SluiceError("control socket: \(errnoString())") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { Glibc.close(fd); throw SluiceError("control socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard ok == 0, listen(fd, 64) == 0 else {
+            let e = errnoString(); Glibc.close(fd); throw SluiceError("control socket \(path): \(e)")
+        }
+        chmod(path, 0o660)
+        listenFD = fd
+        outWake = csl_eventfd()
+        datapath.controlHook = { [unowned self] in self.drain() }
+    }
+
+    deinit {
+        Glibc.close(listenFD); Glibc.close(outWake)
+        unlink(path)
+        pthread_mutex_destroy(&lock)
+    }
+
+    public func start() throws(SluiceError) {
+        let box = Unmanaged.passRetained(self)
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { arg in
+            let s = Unmanaged<ControlServer>.fromOpaque(arg!).takeRetainedValue()
+            s.serve()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else { box.release(); throw SluiceError("cannot start the control thread: \(errnoString(rc))") }
+        thread = t
+    }
+
+    /// Stops the control thread and closes every client.
+    public func stop() {
+        stopping = true
+        var one: UInt64 = 1
+        _ = write(outWake, &one, 8)
+        if let t = thread { pthread_join(t, nil); thread = nil }
+        for fd in clients.keys { Glibc.close(fd) }
+        clients = [:]
+        datapath.controlHook = nil
+    }
+
+    // MARK: control thread
+
+    func serve() {
+        var buf = [UInt8](repeating: 0, count: 1 << 17)
+        while !stopping {
+            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: outWake, events: Int16(POLLIN), revents: 0)]
+            let order = Array(clients.keys)
+            for fd in order { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            let n = poll(&fds, nfds_t(fds.count), 1000)
+            if n <= 0 { continue }
+            if fds[1].revents != 0 {
+                var v: UInt64 = 0
+                _ = read(outWake, &v, 8)
+                flushOutbound()
+            }
+            if fds[0].revents & Int16(POLLIN) != 0 { accept() }
+            for (i, fd) in order.enumerated() where fds[i + 2].revents != 0 {
+                let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if r <= 0 {
+                    if r < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+                    closeClient(fd)
+                    continue
+                }
+                receive(fd, Array(buf[0..<r]))
+            }
+        }
+    }
+
+    func accept() {
+        let fd = csl_accept_cloexec(listenFD)
+        guard fd >= 0 else { return }
+        var peerPid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+        guard csl_peercred(fd, &peerPid, &uid, &gid) == 0 else { Glibc.close(fd); return }
+        // The kernel's autobind: the process id for a process's first socket, then others.
+        var pid = UInt32(bitPattern: peerPid)
+        if usedPids.contains(pid) || pid == 0 {
+            pid = 0x8000_0000 | UInt32(truncatingIfNeeded: fd)
+            while usedPids.contains(pid) { pid &+= 0x1_0000 }
+        }
+        usedPids.insert(pid)
+        let admin = uid == 0 || (adminGroup.map { gid == $0 } ?? false)
+        clients[fd] = Client(pid: pid, mayChange: admin)
+        var w = NetlinkWriter()
+        let s = w.begin(type: NL.NOOP, flags: 0, seq: 0, pid: pid)
+        w.end(s)
+        _ = w.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func receive(_ fd: Int32, _ bytes: [UInt8]) {
+        guard var c = clients[fd] else { return }
+        // The shim's socket options.
+        if bytes.count >= 28, bytes.le16(4) == Self.sockoptType {
+            let level = Int32(bitPattern: bytes.le32(16)), name = Int32(bitPattern: bytes.le32(20)), on = bytes.le32(24) != 0
+            if level == NL.SOL_NETLINK {
+                switch name {
+                case NL.EXT_ACK: c.options.extAck = on
+                case NL.CAP_ACK: c.options.capAck = on
+                case NL.GET_STRICT_CHK: c.options.strict = on
+                default: break
+                }
+                clients[fd] = c
+            }
+            return
+        }
+        enqueue(Request(fd: fd, bytes: bytes, pid: c.pid, mayChange: c.mayChange, options: c.options, closed: false))
+    }
+
+    func closeClient(_ fd: Int32) {
+        if let c = clients.removeValue(forKey: fd) { usedPids.remove(c.pid) }
+        Glibc.close(fd)
+        enqueue(Request(fd: fd, bytes: [], pid: 0, mayChange: false, options: Options(), closed: true))
+    }
+
+    func enqueue(_ r: Request) {
+        pthread_mutex_lock(&lock)
+        inbound.append(r)
+        pthread_mutex_unlock(&lock)
+        datapath.wake()
+    }
+
+    func flushOutbound() {
+        pthread_mutex_lock(&lock)
+        let out = outbound
+        outbound.removeAll()
+        pthread_mutex_unlock(&lock)
+        for (fd, bytes) in out where clients[fd] != nil {
+            // A blocking send: a slow reader holds up only the control thread, never the worker.
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    // MARK: worker thread
+
+    /// Answers what the control thread queued (called by the worker between batches).
+    func drain() {
+        pthread_mutex_lock(&lock)
+        let work = inbound
+        inbound.removeAll()
+        pthread_mutex_unlock(&lock)
+        guard !work.isEmpty else { return }
+        var replies: [(Int32, [UInt8])] = []
+        for r in work {
+            if r.closed { processors[r.fd] = nil; continue }
+            let p = processors[r.fd] ?? RtnlProcessor(datapath: datapath, pid: r.pid)
+            processors[r.fd] = p
+            p.pid = r.pid; p.mayChange = r.mayChange
+            p.extAck = r.options.extAck; p.capAck = r.options.capAck; p.strictCheck = r.options.strict
+            for reply in p.handle(r.bytes) { replies.append((r.fd, reply)) }
+        }
+        guard !replies.isEmpty else { return }
+        pthread_mutex_lock(&lock)
+        outbound.append(contentsOf: replies)
+        pthread_mutex_unlock(&lock)
+        var one: UInt64 = 1
+        _ = write(outWake, &one, 8)
+    }
+}
