@@ -28,8 +28,11 @@ struct Daemon: ParsableCommand {
     @Option(name: .long, help: "The rtnetlink control socket (AF_UNIX SOCK_SEQPACKET, mode 0660); \"none\" for no socket.")
     var socket: String = ControlSocket.defaultPath
 
-    @Option(name: .long, help: "A group (name or id) whose members may change state over the control socket (besides root).")
+    @Option(name: .long, help: "A group (name or id) that may connect to the control socket (read-only unless also admin).")
     var socketGroup: String?
+
+    @Option(name: .long, help: "A group (name or id) whose members may change state over the control socket (besides root).")
+    var adminGroup: String?
 
     func validate() throws {
         guard clock == "real" || clock == "virtual" else { throw ValidationError("--clock must be real or virtual, not \"\(clock)\"") }
@@ -69,11 +72,16 @@ struct Daemon: ParsableCommand {
         worker.onFinish = { kill(me, SIGUSR2) }
         var server: ControlServer?
         if socket != "none" {
-            var gid: gid_t? = nil
-            if let g = socketGroup {
-                if let n = gid_t(g) { gid = n } else if let gr = getgrnam(g) { gid = gr.pointee.gr_gid } else { fail("--socket-group: no group \"\(g)\"") }
+            func group(_ g: String?, _ option: String) -> gid_t? {
+                guard let g else { return nil }
+                if let n = gid_t(g) { return n }
+                if let gr = getgrnam(g) { return gr.pointee.gr_gid }
+                fail("\(option): no group \"\(g)\"")
             }
-            do { server = try ControlServer(path: socket, datapath: dp, adminGroup: gid) } catch { dp.shutdown(); fail("\(error)") }
+            do {
+                server = try ControlServer(path: socket, datapath: dp, adminGroup: group(adminGroup, "--admin-group"))
+                if let gid = group(socketGroup, "--socket-group") { chown(socket, uid_t.max, gid) }
+            } catch { dp.shutdown(); fail("\(error)") }
         }
         do { try worker.start(); try server?.start() } catch { dp.shutdown(); fail("\(error)") }
         writeErr("sluice: ready: \(dp.allDevices.count) devices, datapath worker on CPU \(plan.datapath), housekeeping CPUs \(plan.housekeeping.map(String.init).joined(separator: ",")), pool \(poolSize) buffers")

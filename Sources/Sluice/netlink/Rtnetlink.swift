@@ -28,8 +28,9 @@ public enum IFLA {
 
 /// rtnetlink requests against a datapath, as the kernel answers them: netlink_rcv_skb's walk
 /// over a datagram, rtnetlink_rcv_msg's dispatch and permission rule, netlink_ack's replies.
-/// Handlers so far: RTM_GETLINK (dump, by index, by name). Everything else answers
-/// EOPNOTSUPP until the control plane implements it. Runs on the datapath's thread.
+/// Handlers so far: RTM_GETLINK (dump, by index, by name); RTM_NEWLINK/SETLINK/DELLINK answer
+/// ENODEV for a missing device and EOPNOTSUPP otherwise. Everything else answers EOPNOTSUPP
+/// until the control plane implements it. Runs on the datapath's thread.
 public final class RtnlProcessor {
     public let dp: Datapath
     /// The reader's port id (what getsockname returns to it).
@@ -80,6 +81,18 @@ public final class RtnlProcessor {
             if isDump { try dumpLinks(msg, &replies); return true }
             replies.append(try getLink(msg))
             return false
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
+            // A request naming no device is ENODEV, as the kernel answers ip's startup probe
+            // (iplink_have_newlink: EOPNOTSUPP or EINVAL there would make ip fall back to
+            // ioctls on the kernel). Changing a link is not implemented over rtnetlink yet.
+            let (index, rest) = try ifinfo(msg)
+            let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+            let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)
+            let dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
+            if dev == nil && !(type == NL.RTM_NEWLINK && msg.header.flags & NL.F_CREATE != 0 && name != nil) {
+                throw NetlinkError(ENODEV)
+            }
+            throw NetlinkError(EOPNOTSUPP, "link changes over rtnetlink are not implemented in Sluice yet")
         default:
             throw NetlinkError(EOPNOTSUPP)
         }
