@@ -113,6 +113,33 @@ final class TcSideBySideTests: XCTestCase {
                     shows: qdiscShows + ["filter show dev d0 parent ffff:"])
     }
 
+    // MARK: Debian's tc against the daemon
+
+    /// Debian's own `tc` prints the daemon's qdiscs and classes (through `sluice exec` and the
+    /// control socket) exactly as it prints the kernel's for the same configuration.
+    func testDebianTcShowsTheDaemonAsTheKernel() throws {
+        let setup = ["qdisc add dev d0 root handle 1: htb default 20",
+                     "class add dev d0 parent 1: classid 1:1 htb rate 10mbit",
+                     "class add dev d0 parent 1:1 classid 1:10 htb rate 3mbit ceil 10mbit prio 2",
+                     "class add dev d0 parent 1:1 classid 1:20 htb rate 7mbit ceil 10mbit",
+                     "qdisc add dev d0 parent 1:20 handle 20: pfifo limit 50",
+                     "qdisc add dev d0 parent 1:10 handle 10: tbf rate 2mbit burst 8kb latency 30ms",
+                     "qdisc add dev d0 ingress"]
+        let ns = try kernelDevice(up: false)
+        for l in setup { try sh(["ip", "netns", "exec", ns, "tc"] + l.split(separator: " ").map(String.init)) }
+        let sw = try net.netns("dsw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap"] + setup, extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        for show in ["qdisc show dev d0", "-s qdisc show dev d0", "-d qdisc show dev d0", "class show dev d0", "-s -d class show dev d0"] {
+            let k = try tc(ns, show)
+            let s = try sh([bin, "exec", "--socket", sock, "tc"] + show.split(separator: " ").map(String.init), stderr: false)
+            XCTAssertEqual(s, k, "tc \(show)\n--- kernel:\n\(k)--- sluice:\n\(s)")
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     // MARK: u32 offsets on real frames
 
     /// An IPv4 UDP frame to 198.18.0.2 with `options` (a multiple of 4 bytes), `fragment`

@@ -28,7 +28,8 @@ public enum IFLA {
 
 /// rtnetlink requests against a datapath, as the kernel answers them: netlink_rcv_skb's walk
 /// over a datagram, rtnetlink_rcv_msg's dispatch and permission rule, netlink_ack's replies.
-/// Handlers so far: RTM_GETLINK (dump, by index, by name); RTM_NEWLINK/SETLINK/DELLINK answer
+/// Handlers so far: RTM_GETLINK (dump, by index, by name); RTM_GETQDISC and RTM_GETTCLASS
+/// dumps (TcNetlink.swift); RTM_NEWLINK/SETLINK/DELLINK answer
 /// ENODEV for a missing device and EOPNOTSUPP otherwise. Everything else answers EOPNOTSUPP
 /// until the control plane implements it. Runs on the datapath's thread.
 public final class RtnlProcessor {
@@ -81,6 +82,12 @@ public final class RtnlProcessor {
             if isDump { try dumpLinks(msg, &replies); return true }
             replies.append(try getLink(msg))
             return false
+        case NL.RTM_GETQDISC where isDump:
+            try dumpQdiscs(msg, &replies)
+            return true
+        case NL.RTM_GETTCLASS where isDump:
+            try dumpClasses(msg, &replies)
+            return true
         case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
             // A request naming no device is ENODEV, as the kernel answers ip's startup probe
             // (iplink_have_newlink: EOPNOTSUPP or EINVAL there would make ip fall back to
@@ -145,25 +152,13 @@ public final class RtnlProcessor {
                 kind = inner.string(IFLA.INFO_KIND)
             }
         }
-        var w = NetlinkWriter()
+        var parts = DumpParts(limit: bufferSize)
         for d in dp.allDevices {
             if master != 0 && d.master != master { continue }
             if let kind, d.kind != kind { continue }
-            let before = w.count
-            encodeLink(d, &w, type: NL.RTM_NEWLINK, flags: NL.F_MULTI, seq: msg.header.seq)
-            if w.count > bufferSize && before > 0 {
-                // This link starts the next part.
-                let overflow = Array(w.bytes[before...])
-                replies.append(Array(w.bytes[..<before]))
-                w = NetlinkWriter()
-                w.put(overflow)
-            }
+            parts.add { w in encodeLink(d, &w, type: NL.RTM_NEWLINK, flags: NL.F_MULTI, seq: msg.header.seq) }
         }
-        var end = NetlinkWriter()
-        end.done(seq: msg.header.seq, pid: pid, flags: NL.F_MULTI | (master != 0 || kind != nil ? NL.F_DUMP_FILTERED : 0))
-        if w.count + end.count > bufferSize && w.count > 0 { replies.append(w.bytes); w = NetlinkWriter() }
-        w.put(end.bytes)
-        replies.append(w.bytes)
+        parts.finish(seq: msg.header.seq, pid: pid, flags: NL.F_MULTI | (master != 0 || kind != nil ? NL.F_DUMP_FILTERED : 0), into: &replies)
     }
 
     /// rtnl_fill_ifinfo for the attributes Sluice's devices have.

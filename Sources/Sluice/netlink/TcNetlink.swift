@@ -1,0 +1,256 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TCA_* attributes (linux/rtnetlink.h, linux/gen_stats.h, linux/pkt_sched.h).
+public enum TCA {
+    public static let KIND: UInt16 = 1, OPTIONS: UInt16 = 2, STATS: UInt16 = 3, XSTATS: UInt16 = 4, RATE: UInt16 = 5
+    public static let STATS2: UInt16 = 7, STAB: UInt16 = 8, DUMP_INVISIBLE: UInt16 = 10, CHAIN: UInt16 = 11
+    public static let HW_OFFLOAD: UInt16 = 12, INGRESS_BLOCK: UInt16 = 13, EGRESS_BLOCK: UInt16 = 14
+    public static let STATS_BASIC: UInt16 = 1, STATS_QUEUE: UInt16 = 3, STATS_APP: UInt16 = 4, STATS_PKT64: UInt16 = 8
+
+    /// rtm_tca_policy (net/sched/sch_api.c).
+    public static let policy = NLAPolicy(maxType: 15, [
+        KIND: .string(maxLength: 15), OPTIONS: .unspec, RATE: .minLength(2), STAB: .unspec,
+        CHAIN: .u32, INGRESS_BLOCK: .u32, EGRESS_BLOCK: .u32, DUMP_INVISIBLE: .flag,
+    ])
+}
+
+/// The rtnetlink form of tc objects: what the kernel's tc_fill_qdisc / tc_fill_tclass and each
+/// kind's dump and dump_stats put on the wire, so that Debian's `tc` prints Sluice's qdiscs as
+/// it prints the kernel's. Kinds whose options are not encoded yet (sfq, red, netem) dump their
+/// kind and statistics without TCA_OPTIONS.
+extension RtnlProcessor {
+    /// tc_ratespec as psched_ratecfg_getrate fills it: rate in bytes/s, Ethernet link layer.
+    static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64) {
+        w.put8(0); w.put8(1)          // cell_log 0, TC_LINKLAYER_ETHERNET
+        w.put16(0); w.put16(0)        // overhead, cell_align
+        w.put16(0)                    // mpu
+        w.put32(UInt32(clamping: bitsPerSecond / 8))
+    }
+
+    /// ops->dump: TCA_OPTIONS for a qdisc.
+    func encodeOptions(_ q: Qdisc, _ w: inout NetlinkWriter) {
+        switch q {
+        case let f as FifoQdisc:
+            w.attr(TCA.OPTIONS, u32: UInt32(clamping: f.limit))            // struct tc_fifo_qopt
+        case is PfifoFastQdisc, is PrioQdisc:
+            // struct tc_prio_qopt { int bands; __u8 priomap[16]; }; prio as a compat nest.
+            let bands = (q as? PrioQdisc)?.bandCount ?? 3
+            let map = (q as? PrioQdisc)?.priomap ?? defaultPriomap
+            var s = NetlinkWriter()
+            s.put32(UInt32(bands)); s.put(map.map { UInt8($0) })
+            if q is PrioQdisc {
+                let start = w.count
+                w.attr(TCA.OPTIONS, s.bytes)
+                let inner = w.beginNest(TCA.OPTIONS, flagged: false)
+                w.endNest(inner)
+                let len = UInt16(w.count - start)
+                w.set16(start, len)
+            } else {
+                w.attr(TCA.OPTIONS, s.bytes)
+            }
+        case let t as TBFQdisc:
+            let n = w.beginNest(TCA.OPTIONS)
+            var p = NetlinkWriter()
+            Self.ratespec(&p, bitsPerSecond: t.rate)
+            if t.peakrate > 0 { Self.ratespec(&p, bitsPerSecond: t.peakrate) } else { p.put([UInt8](repeating: 0, count: 12)) }
+            p.put32(UInt32(clamping: t.limit)); p.put32(t.bufferTicks); p.put32(t.mtuTicks)
+            w.attr(1, p.bytes)                                             // TCA_TBF_PARMS
+            w.endNest(n)
+        case let h as HTBQdisc:
+            let n = w.beginNest(TCA.OPTIONS)
+            var g = NetlinkWriter()
+            // struct tc_htb_glob: version (HTB_VER 3.17), rate2quantum, defcls, debug, direct_pkts.
+            g.put32(0x0003_0011); g.put32(UInt32(h.r2q)); g.put32(UInt32(h.defaultClass)); g.put32(0); g.put32(UInt32(clamping: h.directPackets))
+            w.attr(2, g.bytes)                                             // TCA_HTB_INIT: tc_htb_glob
+            w.attr(5, u32: UInt32(clamping: h.directQlen))                 // TCA_HTB_DIRECT_QLEN
+            w.endNest(n)
+        case let f as FQCoDelQdisc:
+            let n = w.beginNest(TCA.OPTIONS)
+            w.attr(1, u32: UInt32(f.params.target / 1000)); w.attr(2, u32: UInt32(f.limit))
+            w.attr(3, u32: UInt32(f.params.interval / 1000)); w.attr(4, u32: f.params.ecn ? 1 : 0)
+            w.attr(6, u32: UInt32(f.quantum)); w.attr(8, u32: UInt32(f.dropBatch))
+            w.attr(9, u32: UInt32(clamping: f.memoryLimit)); w.attr(5, u32: UInt32(f.flowCount))
+            if f.params.ceThreshold > 0 { w.attr(7, u32: UInt32(f.params.ceThreshold / 1000)) }
+            w.endNest(n)
+        case let c as CoDelQdisc:
+            let n = w.beginNest(TCA.OPTIONS)
+            w.attr(1, u32: UInt32(c.params.target / 1000)); w.attr(2, u32: UInt32(c.limit))
+            w.attr(3, u32: UInt32(c.params.interval / 1000)); w.attr(4, u32: c.params.ecn ? 1 : 0)
+            if c.params.ceThreshold > 0 { w.attr(5, u32: UInt32(c.params.ceThreshold / 1000)) }
+            w.endNest(n)
+        case is IngressQdisc, is DRRQdisc:
+            let n = w.beginNest(TCA.OPTIONS)
+            w.endNest(n)
+        default:
+            break
+        }
+    }
+
+    /// ops->dump_stats: the TCA_STATS_APP bytes for a qdisc, or nil.
+    func qdiscXstats(_ q: Qdisc) -> [UInt8]? {
+        var x = NetlinkWriter()
+        switch q {
+        case let f as FQCoDelQdisc:
+            x.put32(0)                                                      // TCA_FQ_CODEL_XSTATS_QDISC
+            for v in [f.cstats.maxpacket, Int(f.dropOverlimit), Int(f.cstats.ecnMark), Int(f.newFlowCount), f.newCount, f.oldCount,
+                      Int(f.cstats.ceMark), f.memoryUsage, Int(f.dropOvermemory)] { x.put32(UInt32(truncatingIfNeeded: v)) }
+        case let c as CoDelQdisc:
+            let next = Int64(bitPattern: c.vars.dropNext &- c.clock.now) / 1000
+            for v in [UInt32(truncatingIfNeeded: c.cstats.maxpacket), c.vars.count, c.vars.lastcount, UInt32(clamping: c.vars.ldelay / 1000),
+                      UInt32(bitPattern: Int32(clamping: next)), UInt32(truncatingIfNeeded: c.dropOverlimit), UInt32(truncatingIfNeeded: c.cstats.ecnMark),
+                      c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
+        default:
+            return nil
+        }
+        return x.bytes
+    }
+
+    /// gnet_stats_copy_*: TCA_STATS2 { BASIC, QUEUE, APP }, then the compat TCA_STATS and
+    /// TCA_XSTATS, as a qdisc or class dump carries them.
+    static func encodeStats(_ s: QdiscStats, xstats: [UInt8]?, _ w: inout NetlinkWriter) {
+        let n = w.beginNest(TCA.STATS2, flagged: false)
+        var b = NetlinkWriter()
+        b.put64(s.bytes); b.put32(UInt32(truncatingIfNeeded: s.packets)); b.put32(0)
+        w.attr(TCA.STATS_BASIC, b.bytes)
+        if s.packets > UInt64(UInt32.max) { w.attr(TCA.STATS_PKT64, u64: s.packets) }
+        var q = NetlinkWriter()
+        for v in [UInt32(clamping: s.qlen), UInt32(clamping: s.backlog), UInt32(truncatingIfNeeded: s.drops),
+                  UInt32(truncatingIfNeeded: s.requeues), UInt32(truncatingIfNeeded: s.overlimits)] { q.put32(v) }
+        w.attr(TCA.STATS_QUEUE, q.bytes)
+        if let xstats { w.attr(TCA.STATS_APP, xstats) }
+        w.endNest(n)
+        var c = NetlinkWriter()        // struct tc_stats
+        c.put64(s.bytes); c.put32(UInt32(truncatingIfNeeded: s.packets)); c.put32(UInt32(truncatingIfNeeded: s.drops))
+        c.put32(UInt32(truncatingIfNeeded: s.overlimits)); c.put32(0); c.put32(0)
+        c.put32(UInt32(clamping: s.qlen)); c.put32(UInt32(clamping: s.backlog)); c.put32(0)
+        w.attr(TCA.STATS, c.bytes)
+        if let xstats { w.attr(TCA.XSTATS, xstats) }
+    }
+
+    /// tc_fill_qdisc.
+    func encodeQdisc(_ q: Qdisc, dev: NetDevice, parent: TcHandle, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWQDISC, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(0); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: dev.ifindex))
+        w.put32(q.handle.raw)
+        w.put32(parent.raw)
+        w.put32(UInt32(q.refcnt))
+        w.attr(TCA.KIND, string: q.kind)
+        encodeOptions(q, &w)
+        w.attr(TCA.HW_OFFLOAD, u8: 0)
+        Self.encodeStats(q.statsSnapshot(), xstats: qdiscXstats(q), &w)
+        w.end(start)
+    }
+
+    /// tc_fill_tclass for one class, with its kind's class options and statistics.
+    func encodeClass(_ q: Qdisc, _ c: QdiscClassInfo, dev: NetDevice, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWTCLASS, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(0); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: dev.ifindex))
+        w.put32(c.classid.raw)
+        w.put32(c.parent.raw)
+        w.put32(c.leaf.map { $0.handle.raw } ?? 0)
+        w.attr(TCA.KIND, string: q.kind)
+        var xstats: [UInt8]? = nil
+        switch q {
+        case let h as HTBQdisc:
+            if let k = h.htbClass(c.classid) {
+                let n = w.beginNest(TCA.OPTIONS)
+                var p = NetlinkWriter()
+                Self.ratespec(&p, bitsPerSecond: k.rate); Self.ratespec(&p, bitsPerSecond: k.ceil)
+                p.put32(k.bufferTicks); p.put32(k.cbufferTicks); p.put32(UInt32(k.quantum)); p.put32(UInt32(k.level)); p.put32(UInt32(k.prio))
+                w.attr(1, p.bytes)                                         // TCA_HTB_PARMS: tc_htb_opt
+                w.endNest(n)
+                var x = NetlinkWriter()
+                func ticks(_ ns: Int64) -> UInt32 { UInt32(bitPattern: Int32(clamping: ns >> 6)) }
+                x.put32(UInt32(truncatingIfNeeded: k.lends)); x.put32(UInt32(truncatingIfNeeded: k.borrows)); x.put32(UInt32(truncatingIfNeeded: k.giants))
+                x.put32(ticks(k.tokens)); x.put32(ticks(k.ctokens))
+                xstats = x.bytes
+            }
+        case let d as DRRQdisc:
+            if let k = d.classesByID[c.classid.raw] {
+                let n = w.beginNest(TCA.OPTIONS)
+                w.attr(1, u32: UInt32(k.quantum))                          // TCA_DRR_QUANTUM
+                w.endNest(n)
+                var x = NetlinkWriter(); x.put32(UInt32(truncatingIfNeeded: k.deficit)); xstats = x.bytes
+            }
+        default:
+            break
+        }
+        if let s = c.stats {
+            Self.encodeStats(s, xstats: xstats, &w)
+        } else {
+            // Classes without dump_stats still carry an empty TCA_STATS2 and a zero TCA_STATS.
+            let n = w.beginNest(TCA.STATS2, flagged: false); w.endNest(n)
+            w.attr(TCA.STATS, [UInt8](repeating: 0, count: 36))
+        }
+        w.end(start)
+    }
+
+    /// The tcmsg of a tc request: ifindex, handle, parent.
+    func tcmsg(_ msg: NetlinkMessage) throws(NetlinkError) -> (ifindex: Int32, handle: UInt32, parent: UInt32) {
+        let p = msg.payload
+        guard p.count >= 20 else { throw NetlinkError(EINVAL, "Invalid header for tc request") }
+        return (Int32(bitPattern: p.le32(at: 4)), p.le32(at: 8), p.le32(at: 12))
+    }
+
+    /// tc_dump_qdisc: every device's qdiscs (root, its visible children, ingress/clsact).
+    func dumpQdiscs(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (ifindex, _, _) = try tcmsg(msg)
+        var parts = DumpParts(limit: bufferSize)
+        for dev in dp.allDevices where ifindex == 0 || dev.ifindex == ifindex {
+            var tree: [Qdisc] = []
+            func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
+            if let root = dev.qdisc { walk(root) }
+            for q in tree where q === dev.qdisc || q.handle != .unspec {
+                parts.add { w in encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: msg.header.seq, &w) }
+            }
+            if let ing = dev.ingress { parts.add { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: msg.header.seq, &w) } }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// tc_dump_tclass: the classes of one device's qdiscs.
+    func dumpClasses(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (ifindex, _, _) = try tcmsg(msg)
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
+        var parts = DumpParts(limit: bufferSize)
+        var tree: [Qdisc] = []
+        func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
+        if let root = dev.qdisc { walk(root) }
+        for q in tree where q.isClassful {
+            for c in q.classes(details: false) { parts.add { w in encodeClass(q, c, dev: dev, seq: msg.header.seq, &w) } }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+}
+
+/// A dump cut into datagrams no larger than the reader's buffer, ended with NLMSG_DONE.
+struct DumpParts {
+    let limit: Int
+    var current = NetlinkWriter()
+    var done: [[UInt8]] = []
+    init(limit: Int) { self.limit = limit }
+
+    mutating func add(_ body: (inout NetlinkWriter) -> Void) {
+        let before = current.count
+        body(&current)
+        if current.count > limit && before > 0 {
+            let overflow = Array(current.bytes[before...])
+            done.append(Array(current.bytes[..<before]))
+            current = NetlinkWriter()
+            current.put(overflow)
+        }
+    }
+
+    mutating func finish(seq: UInt32, pid: UInt32, flags: UInt16 = NL.F_MULTI, into replies: inout [[UInt8]]) {
+        var end = NetlinkWriter()
+        end.done(seq: seq, pid: pid, flags: flags)
+        if current.count + end.count > limit && current.count > 0 { done.append(current.bytes); current = NetlinkWriter() }
+        current.put(end.bytes)
+        done.append(current.bytes)
+        replies.append(contentsOf: done)
+    }
+}
