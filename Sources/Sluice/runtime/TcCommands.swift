@@ -9,7 +9,8 @@
 extension CommandRunner {
     static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "noqueue"]
 
-    func makeQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice, _ a: inout TcArgs) throws(SluiceError) -> Qdisc {
+    /// A qdisc of `kind` with its defaults, not yet configured.
+    func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
         let env = dp.qdiscEnv(dev)
         let q: Qdisc
         switch kind {
@@ -31,8 +32,6 @@ extension CommandRunner {
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
         }
-        try q.change(&a)
-        q.attached()
         return q
     }
 
@@ -130,18 +129,35 @@ extension CommandRunner {
         }
     }
 
+    /// `tc qdisc add|replace|change` in tc's words.
     func qdiscAdd(_ t: TcTarget, _ a: inout TcArgs, op: String) throws(SluiceError) {
-        let dev = t.dev
         if t.kind == "ingress" || t.kind == "clsact" {
             guard a.done else { throw SluiceError("Error: qdisc \(t.kind!) takes no options") }
+        }
+        let o: QdiscOp = op == "add" ? .add : (op == "change" ? .change : .replace)
+        try modifyQdisc(dev: t.dev, parent: t.parent, handle: t.handle, kind: t.kind, op: o) { (q: Qdisc) throws(SluiceError) in
+            try q.change(&a)
+        }
+    }
+
+    /// tc qdisc add (NLM_F_CREATE|NLM_F_EXCL), replace (NLM_F_CREATE|NLM_F_REPLACE), change (no
+    /// flags): tc_modify_qdisc's rules, for both syntaxes. `configure` applies the options to a
+    /// new qdisc or — for change, or replace with the same kind — to the existing one, which
+    /// keeps its queue. Nothing changes unless configure succeeds.
+    public enum QdiscOp: Sendable { case add, replace, change }
+
+    func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,
+                     configure: (Qdisc) throws(SluiceError) -> Void) throws(SluiceError) {
+        if kind == "ingress" || kind == "clsact" || wanted == .ingress {
             if let cur = dev.ingress {
-                if op == "add" { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
-                if cur.kind == t.kind { return }
+                if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
+                if kind == nil || cur.kind == kind { return }
             }
-            dev.ingress = IngressQdisc(clsact: t.kind == "clsact", env: dp.qdiscEnv(dev))
+            guard let kind else { throw SluiceError("Error: Specified qdisc not found.") }
+            dev.ingress = IngressQdisc(clsact: kind == "clsact", env: dp.qdiscEnv(dev))
             return
         }
-        let parent = t.parent ?? (t.handle.flatMap { h in qdiscTree(dev).first { $0.handle == h }?.parent } ?? .root)
+        let parent = wanted ?? (wantedHandle.flatMap { h in qdiscTree(dev).first { $0.handle == h }?.parent } ?? .root)
         // The qdisc that sits at `parent` now.
         let current: Qdisc?
         var owner: Qdisc?
@@ -152,23 +168,23 @@ extension CommandRunner {
             owner = o
             current = o.childQdiscs().first { $0.parent == parent }
         }
-        if op == "change" {
-            guard let cur = current, t.handle == nil || cur.handle == t.handle!, t.kind == nil || t.kind == cur.kind else {
+        if op == .change {
+            guard let cur = current, wantedHandle == nil || cur.handle == wantedHandle!, kind == nil || kind == cur.kind else {
                 throw SluiceError("Error: Specified qdisc not found.")
             }
-            try cur.change(&a)
+            try configure(cur)
             return
         }
-        guard let kind = t.kind else { throw SluiceError("Error: a qdisc kind is required.") }
+        guard let kind else { throw SluiceError("Error: a qdisc kind is required.") }
         let userOwned = current.map { $0.handle != .unspec } ?? false
-        if op == "add" && userOwned {
+        if op == .add && userOwned {
             throw SluiceError("Error: Exclusivity flag on, cannot modify.")
         }
-        if op == "replace", let cur = current, userOwned, cur.kind == kind, t.handle == nil || t.handle == cur.handle {
-            try cur.change(&a)
+        if op == .replace, let cur = current, userOwned, cur.kind == kind, wantedHandle == nil || wantedHandle == cur.handle {
+            try configure(cur)
             return
         }
-        var handle = t.handle ?? .unspec
+        var handle = wantedHandle ?? .unspec
         if handle.minor != 0 { throw SluiceError("Error: a qdisc handle has no minor number (\(handle)).") }
         let used = Set(qdiscTree(dev).filter { $0 !== current }.map(\.handle.major))
         if handle == .unspec {
@@ -178,7 +194,9 @@ extension CommandRunner {
         } else if used.contains(handle.major) {
             throw SluiceError("Error: handle \(handle) is already in use on \(dev.name).")
         }
-        let q = try makeQdisc(kind, handle: handle, parent: parent, dev: dev, &a)
+        let q = try newQdisc(kind, handle: handle, parent: parent, dev: dev)
+        try configure(q)
+        q.attached()
         // Graft; the old qdisc's packets are dropped and counted, as qdisc_graft + destroy do.
         if let owner {
             if let old = try owner.graft(parent, q) {

@@ -128,19 +128,9 @@ final class HTBQdisc: Qdisc {
 
     // MARK: classes
 
+    /// tc's words for a class (q_htb.c htb_parse_class_opt), into the parameters tc would send.
     override func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
-        guard classid.major == handle.major, classid.minor != 0 else {
-            throw SluiceError("Error: classid \(classid) does not belong to htb \(handle)")
-        }
         let existing = classesByID[classid.raw]
-        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
-        var parentClass: HTBClass?
-        if parent != handle && parent != .root {
-            guard let pc = classesByID[parent.raw] else { throw SluiceError("Error: parent class \(parent) not found.") }
-            parentClass = pc
-            // htb_change_class: at most TC_HTB_MAXDEPTH levels.
-            if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
-        }
         var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
         var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
         var prio = existing?.prio ?? 0
@@ -163,15 +153,47 @@ final class HTBQdisc: Qdisc {
         // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
         let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
         let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
+        try setClass(classid, parent: parent, HTBClassParams(
+            rate: rate, ceil: ceilV, bufferTicks: TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b)),
+            cbufferTicks: TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb)), quantum: quantum ?? 0, prio: prio,
+            burst: b, cburst: cb), replace: replace)
+    }
+
+    /// An htb class's configuration as the kernel receives it (struct tc_htb_opt): both tc's
+    /// words and rtnetlink produce it. `quantum` 0 means rate / r2q.
+    struct HTBClassParams {
+        var rate: UInt64, ceil: UInt64
+        var bufferTicks: UInt32, cbufferTicks: UInt32
+        var quantum: Int
+        var prio: Int
+        var burst: Int, cburst: Int
+    }
+
+    /// htb_change_class: creates or changes a class, whole; a changed class keeps its queue.
+    func setClass(_ classid: TcHandle, parent: TcHandle, _ p: HTBClassParams, replace: Bool) throws(SluiceError) {
+        guard classid.major == handle.major, classid.minor != 0 else {
+            throw SluiceError("Error: classid \(classid) does not belong to htb \(handle)")
+        }
+        let existing = classesByID[classid.raw]
+        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
+        var parentClass: HTBClass?
+        if parent != handle && parent != .root {
+            guard let pc = classesByID[parent.raw] else { throw SluiceError("Error: parent class \(parent) not found.") }
+            parentClass = pc
+            if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
+        }
+        guard p.rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
+        guard p.ceil >= p.rate else { throw SluiceError("Error: ceil \(TcFormat.rate(p.ceil)) is below rate \(TcFormat.rate(p.rate)).") }
+        let rate = p.rate, ceilV = p.ceil
         let c = existing ?? HTBClass(classid: classid)
-        c.rate = rate; c.ceil = ceilV; c.burst = b; c.cburst = cb
+        c.rate = rate; c.ceil = ceilV; c.burst = p.burst; c.cburst = p.cburst
         c.rateCfg = RateCfg(rate); c.ceilCfg = RateCfg(ceilV)
-        c.bufferTicks = TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b))
-        c.cbufferTicks = TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb))
+        c.bufferTicks = p.bufferTicks
+        c.cbufferTicks = p.cbufferTicks
         c.buffer = TcCore.ns(c.bufferTicks); c.cbuffer = TcCore.ns(c.cbufferTicks)
-        c.prio = prio
-        c.quantumGiven = quantum != nil
-        c.quantum = quantum ?? quantumFor(rate)
+        c.prio = p.prio
+        c.quantumGiven = p.quantum > 0
+        c.quantum = p.quantum > 0 ? p.quantum : quantumFor(rate)
         if existing == nil {
             c.tokens = Int64(c.buffer); c.ctokens = Int64(c.cbuffer); c.tc = clock.now
             c.parent = parentClass

@@ -72,20 +72,41 @@ final class TBFQdisc: Qdisc {
             if peak > 0 { l = min(l, Double(peakB) * us / 1e6 + Double(mtu)) }
             newLimit = Int(UInt32(clamping: UInt64(max(l, 0))))
         }
-        // Apply. The default child is a bfifo of `limit` bytes; a fifo child takes the new
-        // limit (fifo_set_limit), any other child is left as it is.
-        if let c = child as? FifoQdisc { c.limit = newLimit } else if child == nil {
+        // What tc sends the kernel (struct tc_tbf_qopt): buckets as psched ticks.
+        try configure(TBFParams(rate: rate, peakrate: peak, bufferTicks: TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst)),
+                                mtuTicks: peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0,
+                                limit: newLimit, burst: burst, mtu: mtu))
+    }
+
+    /// tbf's configuration as the kernel receives it (struct tc_tbf_qopt with TCA_TBF_BURST):
+    /// the one value both tc's words and rtnetlink produce.
+    struct TBFParams {
+        var rate: UInt64          // bit/s
+        var peakrate: UInt64
+        var bufferTicks: UInt32
+        var mtuTicks: UInt32
+        var limit: Int            // bytes
+        var burst: Int            // bytes (TCA_TBF_BURST)
+        var mtu: Int
+    }
+
+    /// tbf_change: applied whole, the queue kept. A fifo child takes the new limit
+    /// (fifo_set_limit); the default child is a bfifo of `limit` bytes.
+    func configure(_ p: TBFParams) throws(SluiceError) {
+        guard p.rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
+        guard p.bufferTicks > 0 else { throw SluiceError("Error: \"burst\" is required.") }
+        if let c = child as? FifoQdisc { c.limit = p.limit } else if child == nil {
             let c = FifoQdisc(kind: "bfifo", handle: .unspec, parent: classid, env: env)
-            c.limit = newLimit
+            c.limit = p.limit
             child = c
         }
-        self.rate = rate; peakrate = peak; self.burst = burst; self.mtu = mtu
-        self.limit = newLimit
-        bufferTicks = TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst))
-        mtuTicks = peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0
+        rate = p.rate; peakrate = p.peakrate; burst = p.burst; mtu = p.mtu
+        limit = p.limit
+        bufferTicks = p.bufferTicks
+        mtuTicks = p.mtuTicks
         buffer = TcCore.ns(bufferTicks)
         mtuTime = TcCore.ns(mtuTicks)
-        maxSize = peak > 0 ? min(burst, mtu) : burst
+        maxSize = p.peakrate > 0 ? min(p.burst, p.mtu) : p.burst
         tokens = Int64(buffer)
         ptokens = Int64(mtuTime)
         tc = clock.now
