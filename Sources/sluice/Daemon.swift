@@ -79,7 +79,7 @@ struct Daemon: ParsableCommand {
                 fail("\(option): no group \"\(g)\"")
             }
             do {
-                server = try ControlServer(path: socket, datapath: dp, adminGroup: group(adminGroup, "--admin-group"))
+                server = try ControlServer(path: socket, runner: worker.runner, adminGroup: group(adminGroup, "--admin-group"))
                 if let gid = group(socketGroup, "--socket-group") { chown(socket, uid_t.max, gid) }
             } catch { dp.shutdown(); fail("\(error)") }
         }

@@ -125,6 +125,53 @@ final class ShapingTests: XCTestCase {
     }
 }
 
+extension ShapingTests {
+    /// A rate changed with Debian's tc through `sluice exec` while an iperf3 stream crosses
+    /// the daemon: the new rate shows in the traffic within a second, the queue is kept.
+    func testLiveRateChangeWithDebianTc() throws {
+        let sw = try net.netns("sw"), sa = try net.netns("sa"), sb = try net.netns("sb")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
+            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
+            "qdisc add dev \(tb) root handle 1: tbf rate 10mbit burst 32kb latency 50ms",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let srv = try net.iperfServer(in: sb, addr: "198.18.0.2", port: 5201, seconds: 8)
+        defer { if srv.isRunning { srv.terminate() }; srv.waitUntilExit() }
+        usleep(500_000)
+        let out = net.dir + "/iperf-live.json"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        client.arguments = ["--kill-after=5", "30", "ip", "netns", "exec", sa, "iperf3", "-c", "198.18.0.2", "-p", "5201", "-t", "7", "-i", "1", "-J"]
+        client.standardOutput = FileHandle(forWritingAtPath: out)
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        usleep(2_500_000)
+        let bin = try sluiceBinary()
+        let change = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "change", "dev", tb, "root", "tbf", "rate", "30mbit", "burst", "32kb", "latency", "50ms"])
+        XCTAssertEqual(change, "")
+        client.waitUntilExit()
+        let obj = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: out) ?? Data()) as? [String: Any]
+        let intervals = (obj?["intervals"] as? [[String: Any]] ?? []).map { (($0["sum"] as! [String: Any])["bits_per_second"] as! Double) }
+        XCTAssertGreaterThanOrEqual(intervals.count, 7, "\(String(describing: obj))")
+        guard intervals.count >= 7 else { return }
+        let report = intervals.map { String(format: "%.2f", $0 / 1e6) }.joined(separator: " ")
+        print("live rate change, Mbit/s per second: \(report)")
+        // Before: 10 Mbit/s; from the second after the change (at 2.5 s) on: 30 Mbit/s.
+        XCTAssertEqual(intervals[1], goodput(10e6), accuracy: goodput(10e6) * 0.1, report)
+        for i in 4..<7 { XCTAssertEqual(intervals[i], goodput(30e6), accuracy: goodput(30e6) * 0.1, report) }
+        let q = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", tb])
+        XCTAssertEqual(q, "qdisc tbf 1: root refcnt 2 rate 30Mbit burst 32Kb lat 50ms \n")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}
+
 /// The "Sent N bytes" figure on the statistics line after the first line that starts with `prefix`.
 func sentBytes(_ report: String, after prefix: String) -> Int {
     let lines = report.components(separatedBy: "\n")

@@ -650,6 +650,14 @@ public final class Datapath {
         }
     }
 
+    /// Runs qdisc_run for `dev` on the next pass (after its qdisc was changed: a new rate
+    /// applies to what is queued at once, not at the old watchdog's time).
+    public func kickTransmit(_ dev: NetDevice) {
+        dev.txTimer = 0
+        dev.txPending = true
+        if !txWork.contains(dev.ifindex) { txWork.append(dev.ifindex) }
+    }
+
     /// The earliest pending tx timer, or 0.
     public var nextTxTimer: UInt64 {
         var t: UInt64 = 0

@@ -34,6 +34,8 @@ public enum IFLA {
 /// until the control plane implements it. Runs on the datapath's thread.
 public final class RtnlProcessor {
     public let dp: Datapath
+    /// The apply layer shared with the command language (tc's add/replace/change rules).
+    public let runner: CommandRunner
     /// The reader's port id (what getsockname returns to it).
     public var pid: UInt32
     /// The reader's socket options: NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK.
@@ -43,7 +45,8 @@ public final class RtnlProcessor {
     /// The largest datagram the reader takes (a dump part never exceeds it).
     public var bufferSize = 32768
 
-    public init(datapath: Datapath, pid: UInt32) { dp = datapath; self.pid = pid }
+    public init(runner: CommandRunner, pid: UInt32) { self.runner = runner; dp = runner.dp; self.pid = pid }
+    public convenience init(datapath: Datapath, pid: UInt32) { self.init(runner: CommandRunner(datapath: datapath), pid: pid) }
 
     /// Answers one datagram: every reply datagram, in order.
     public func handle(_ datagram: [UInt8]) -> [[UInt8]] {
@@ -88,6 +91,10 @@ public final class RtnlProcessor {
         case NL.RTM_GETTCLASS where isDump:
             try dumpClasses(msg, &replies)
             return true
+        case NL.RTM_NEWQDISC: try newQdisc(msg); return false
+        case NL.RTM_DELQDISC: try delQdisc(msg); return false
+        case NL.RTM_NEWTCLASS: try newClass(msg); return false
+        case NL.RTM_DELTCLASS: try delClass(msg); return false
         case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
             // A request naming no device is ENODEV, as the kernel answers ip's startup probe
             // (iplink_have_newlink: EOPNOTSUPP or EINVAL there would make ip fall back to

@@ -254,3 +254,133 @@ struct DumpParts {
         replies.append(contentsOf: done)
     }
 }
+
+/// tc's changes over rtnetlink (tc_modify_qdisc, tc_get_qdisc's delete, tc_ctl_tclass): the
+/// request's TCA_OPTIONS decoded into the same typed parameters tc's words produce, applied
+/// through the command language's apply layer. Kinds whose options are decoded: pfifo, bfifo,
+/// pfifo_head_drop, pfifo_fast, noqueue, tbf, htb (qdisc and classes), ingress, clsact.
+extension RtnlProcessor {
+    /// The kernel's errno for an apply-layer refusal, with its text as the extack message.
+    static func netlinkError(_ e: SluiceError) -> NetlinkError {
+        var m = e.message
+        if m.hasPrefix("Error: ") { m.removeFirst(7) }
+        let errno: Int32
+        if m.contains("Exclusivity flag on") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
+        else if m.contains("not found") || m.contains("unknown") || m.contains("Cannot find") || m.contains("Failed to find") { errno = ENOENT }
+        else if m.contains("not implemented") { errno = EOPNOTSUPP }
+        else if m.contains("in use") { errno = EBUSY }
+        else { errno = EINVAL }
+        return NetlinkError(errno, m)
+    }
+
+    static func handleOrNil(_ raw: UInt32) -> TcHandle? { raw == 0 ? nil : TcHandle(raw: raw) }
+
+    /// A tc_ratespec's rate in bits per second (bytes/s × 8), or the 64-bit attribute's.
+    static func rateBits(_ spec: ArraySlice<UInt8>, at o: Int, rate64: UInt64?) -> UInt64 {
+        (rate64 ?? UInt64(spec.le32(at: o + 8))) * 8
+    }
+
+    /// Applies a request's TCA_OPTIONS to a qdisc (ops->init / ops->change).
+    func configure(_ q: Qdisc, options: ArraySlice<UInt8>?, base: Int) throws(SluiceError) {
+        switch q {
+        case let f as FifoQdisc:
+            if let o = options, o.count >= 4 { f.limit = Int(o.le32(at: 0)) }       // struct tc_fifo_qopt
+        case is PfifoFastQdisc, is NoqueueQdisc:
+            break
+        case let t as TBFQdisc:
+            guard let o = options else { throw SluiceError("Error: tbf needs options.") }
+            let policy = NLAPolicy(maxType: 8, [1: .minLength(36), 2: .binary(maxLength: 1024), 3: .binary(maxLength: 1024),
+                                                4: .u64, 5: .u64, 6: .u32, 7: .u32])
+            let a: NLAttributes
+            do { a = try NLAttributes.parse(o, base: base, policy: policy, strict: false) } catch { throw SluiceError("Error: \(error.message ?? "bad tbf options")") }
+            guard let p = a[1] else { throw SluiceError("Error: tbf: TCA_TBF_PARMS is required.") }
+            let rate = Self.rateBits(p, at: 0, rate64: a.u64(4))
+            let peak = Self.rateBits(p, at: 12, rate64: a.u64(5))
+            let bufferTicks = p.le32(at: 28), mtuTicks = p.le32(at: 32)
+            let burst = a.u32(6).map(Int.init) ?? Int(TcCore.xmitsize(rate: rate / 8, ticks: bufferTicks))
+            let mtu = a.u32(7).map(Int.init) ?? (peak > 0 ? Int(TcCore.xmitsize(rate: peak / 8, ticks: mtuTicks)) : 0)
+            try t.configure(TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: bufferTicks, mtuTicks: mtuTicks,
+                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu))
+        case let h as HTBQdisc:
+            guard let o = options else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
+            let a: NLAttributes
+            do { a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 9, [2: .minLength(20), 5: .u32]), strict: false) }
+            catch { throw SluiceError("Error: \(error.message ?? "bad htb options")") }
+            guard let g = a[2] else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
+            guard g.le32(at: 0) == 3 else { throw SluiceError("Error: HTB: need tc/htb version 3") }   // HTB_VER >> 16
+            h.r2q = max(Int(g.le32(at: 4)), 1)
+            h.defaultClass = UInt16(truncatingIfNeeded: g.le32(at: 8))
+            if let dq = a.u32(5) { h.directQlen = Int(dq) }
+        default:
+            throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
+        }
+    }
+
+    func tcRequest(_ msg: NetlinkMessage) throws(NetlinkError) -> (NetDevice, TcHandle?, TcHandle?, NLAttributes) {
+        let (ifindex, handle, parent) = try tcmsg(msg)
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
+        let a = try NLAttributes.parse(msg.payload.dropFirst(20), base: NL.hdrLen + 20, policy: TCA.policy, strict: false)
+        return (dev, Self.handleOrNil(handle), Self.handleOrNil(parent), a)
+    }
+
+    /// RTM_NEWQDISC (tc_modify_qdisc): NLM_F_CREATE|EXCL is `add`, CREATE (|REPLACE) is
+    /// `replace`, no CREATE is `change`.
+    func newQdisc(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, handle, parent, a) = try tcRequest(msg)
+        let f = msg.header.flags
+        let op: CommandRunner.QdiscOp = f & NL.F_CREATE == 0 ? .change : (f & NL.F_EXCL != 0 ? .add : .replace)
+        let optsBase = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
+        do {
+            try runner.modifyQdisc(dev: dev, parent: parent == TcHandle(raw: 0xFFFF_FFF1) ? .ingress : parent, handle: handle,
+                                   kind: a.string(TCA.KIND), op: op) { (q: Qdisc) throws(SluiceError) in
+                if q is IngressQdisc { return }
+                try configure(q, options: a[TCA.OPTIONS], base: optsBase)
+            }
+        } catch { throw Self.netlinkError(error) }
+        dp.kickTransmit(dev)
+    }
+
+    /// RTM_DELQDISC.
+    func delQdisc(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, handle, parent, a) = try tcRequest(msg)
+        var t = CommandRunner.TcTarget(dev: dev)
+        t.parent = parent == TcHandle(raw: 0xFFFF_FFF1) ? .ingress : parent
+        t.handle = handle
+        t.kind = a.string(TCA.KIND)
+        do { try runner.qdiscDelete(t) } catch { throw Self.netlinkError(error) }
+        dp.kickTransmit(dev)
+    }
+
+    /// RTM_NEWTCLASS (tc_ctl_tclass) for htb classes: an existing class is changed unless
+    /// NLM_F_EXCL; a missing one is created only with NLM_F_CREATE.
+    func newClass(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, classid, parent, a) = try tcRequest(msg)
+        guard let classid else { throw NetlinkError(EINVAL, "A class id is required") }
+        guard let owner = runner.findQdisc(dev, major: classid.major) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        guard let h = owner as? HTBQdisc else {
+            throw NetlinkError(EOPNOTSUPP, "classes of \(owner.kind) are not implemented over rtnetlink in Sluice yet")
+        }
+        let exists = h.htbClass(classid) != nil
+        let f = msg.header.flags
+        if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
+        if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+        guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "HTB: class options are required") }
+        let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen,
+                                           policy: NLAPolicy(maxType: 9, [1: .minLength(44), 3: .binary(maxLength: 1024), 4: .binary(maxLength: 1024), 6: .u64, 7: .u64]), strict: false)
+        guard let p = attrs[1] else { throw NetlinkError(EINVAL, "HTB: TCA_HTB_PARMS is required") }
+        let rate = Self.rateBits(p, at: 0, rate64: attrs.u64(6)), ceil = Self.rateBits(p, at: 12, rate64: attrs.u64(7))
+        let bt = p.le32(at: 24), cbt = p.le32(at: 28)
+        let params = HTBQdisc.HTBClassParams(rate: rate, ceil: ceil, bufferTicks: bt, cbufferTicks: cbt,
+                                             quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
+                                             burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)))
+        do { try h.setClass(classid, parent: parent ?? h.handle, params, replace: exists) } catch { throw Self.netlinkError(error) }
+        dp.kickTransmit(dev)
+    }
+
+    /// RTM_DELTCLASS.
+    func delClass(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, classid, _, _) = try tcRequest(msg)
+        guard let classid, let owner = runner.findQdisc(dev, major: classid.major) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        do { try owner.deleteClass(classid) } catch { throw Self.netlinkError(error) }
+    }
+}

@@ -22,6 +22,7 @@ import Glibc
 public final class ControlServer: @unchecked Sendable {
     public let path: String
     let datapath: Datapath
+    let runner: CommandRunner
     let adminGroup: gid_t?
     let listenFD: Int32
     let outWake: Int32
@@ -47,9 +48,10 @@ public final class ControlServer: @unchecked Sendable {
     public static let sockoptType: UInt16 = 15
 
     /// Binds `path` (mode 0660, its directory made if missing) and starts serving.
-    public init(path: String, datapath: Datapath, adminGroup: gid_t? = nil) throws(SluiceError) {
+    public init(path: String, runner: CommandRunner, adminGroup: gid_t? = nil) throws(SluiceError) {
         self.path = path
-        self.datapath = datapath
+        self.runner = runner
+        self.datapath = runner.dp
         self.adminGroup = adminGroup
         pthread_mutex_init(&lock, nil)
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
@@ -206,7 +208,7 @@ public final class ControlServer: @unchecked Sendable {
         var replies: [(Int32, [UInt8])] = []
         for r in work {
             if r.closed { processors[r.fd] = nil; continue }
-            let p = processors[r.fd] ?? RtnlProcessor(datapath: datapath, pid: r.pid)
+            let p = processors[r.fd] ?? RtnlProcessor(runner: runner, pid: r.pid)
             processors[r.fd] = p
             p.pid = r.pid; p.mayChange = r.mayChange
             p.extAck = r.options.extAck; p.capAck = r.options.capAck; p.strictCheck = r.options.strict
