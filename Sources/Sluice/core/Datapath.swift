@@ -678,7 +678,7 @@ public final class Datapath {
     /// sized by txqueuelen.
     func defaultQdisc(for dev: NetDevice) -> Qdisc {
         let env = qdiscEnv(dev)
-        if dev.driver is BridgeDriver || dev.txQueueLen == 0 { return NoqueueQdisc(env: env) }
+        if dev.noQueue || dev.driver is BridgeDriver || dev.txQueueLen == 0 { return NoqueueQdisc(env: env) }
         return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
     }
 

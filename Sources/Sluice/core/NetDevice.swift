@@ -156,6 +156,8 @@ public final class NetDevice {
     public internal(set) var hwFeatures: DeviceFeatures
     public internal(set) var activeFeatures: DeviceFeatures
     public internal(set) var txQueueLen: Int = 1000
+    /// IFF_NO_QUEUE: the default root qdisc is noqueue whatever txqueuelen says (dummy, bridge).
+    public internal(set) var noQueue = false
     /// The bridge this device is a port of (its ifindex), or 0.
     public internal(set) var master: Int32 = 0
     public internal(set) var stats = LinkStats64()

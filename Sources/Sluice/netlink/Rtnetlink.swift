@@ -29,9 +29,9 @@ public enum IFLA {
 /// rtnetlink requests against a datapath, as the kernel answers them: netlink_rcv_skb's walk
 /// over a datagram, rtnetlink_rcv_msg's dispatch and permission rule, netlink_ack's replies.
 /// Handlers so far: RTM_GETLINK (dump, by index, by name); RTM_GETQDISC and RTM_GETTCLASS
-/// dumps (TcNetlink.swift); RTM_NEWLINK/SETLINK/DELLINK answer
-/// ENODEV for a missing device and EOPNOTSUPP otherwise. Everything else answers EOPNOTSUPP
-/// until the control plane implements it. Runs on the datapath's thread.
+/// dumps, qdisc and class changes (TcNetlink.swift); RTM_NEWLINK/SETLINK/DELLINK (create dummy
+/// and bridge devices, change, delete). Everything else answers EOPNOTSUPP until the control
+/// plane implements it. Runs on the datapath's thread.
 public final class RtnlProcessor {
     public let dp: Datapath
     /// The apply layer shared with the command language (tc's add/replace/change rules).
@@ -95,24 +95,89 @@ public final class RtnlProcessor {
         case NL.RTM_DELQDISC: try delQdisc(msg); return false
         case NL.RTM_NEWTCLASS: try newClass(msg); return false
         case NL.RTM_DELTCLASS: try delClass(msg); return false
-        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
-            // A request naming no device is ENODEV, as the kernel answers ip's startup probe
-            // (iplink_have_newlink: EOPNOTSUPP or EINVAL there would make ip fall back to
-            // ioctls on the kernel). Changing a link is not implemented over rtnetlink yet.
-            let (index, rest) = try ifinfo(msg)
-            let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
-            let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)
-            let dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
-            if dev == nil && !(type == NL.RTM_NEWLINK && msg.header.flags & NL.F_CREATE != 0 && name != nil) {
-                throw NetlinkError(ENODEV)
-            }
-            throw NetlinkError(EOPNOTSUPP, "link changes over rtnetlink are not implemented in Sluice yet")
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK:
+            try newLink(msg)
+            return false
+        case NL.RTM_DELLINK:
+            try delLink(msg)
+            return false
         default:
             throw NetlinkError(EOPNOTSUPP)
         }
     }
 
     // MARK: links
+
+    /// rtnl_newlink / rtnl_setlink: creates a device (NLM_F_CREATE with a kind: dummy, bridge)
+    /// or changes one, whole or not at all, through the same apply step as `link set`.
+    /// A request naming no existing device and not creating one is ENODEV — also what ip's
+    /// startup probe gets, so that it never falls back to ioctls on the kernel.
+    func newLink(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (index, rest) = try ifinfo(msg)
+        let p = msg.payload
+        let ifiFlags = p.le32(at: 8), ifiChange = p.le32(at: 12)
+        let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+        let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)
+        var kind: String? = nil
+        var data: NLAttributes? = nil
+        if let li = a[IFLA.LINKINFO] {
+            let liBase = a.offsets[IFLA.LINKINFO]! + NL.attrHdrLen
+            let info = try NLAttributes.parse(li, base: liBase, policy: IFLA.linkinfoPolicy, strict: false)
+            kind = info.string(IFLA.INFO_KIND)
+            if let d = info[IFLA.INFO_DATA] {
+                data = try NLAttributes.parse(d, base: info.offsets[IFLA.INFO_DATA]! + NL.attrHdrLen,
+                                              policy: NLAPolicy(maxType: 64, [4: .u32, 9: .u16]), strict: false)
+            }
+        }
+        var dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
+        let flags = msg.header.flags
+        if dev == nil {
+            guard msg.header.type == NL.RTM_NEWLINK, index == 0, flags & NL.F_CREATE != 0 else { throw NetlinkError(ENODEV) }
+            guard let name else { throw NetlinkError(EINVAL, "A device name is required") }
+            do {
+                switch kind {
+                case "dummy": dev = try dp.addDummy(name: name)
+                case "bridge": dev = try dp.addBridge(name: name).device
+                default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
+                }
+            } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
+        } else {
+            if msg.header.type == NL.RTM_NEWLINK && flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            if index > 0, let name, name != dev!.name { throw NetlinkError(EOPNOTSUPP, "Renaming devices is not supported by Sluice") }
+            if data != nil && kind != dev!.kind { throw NetlinkError(EOPNOTSUPP) }
+        }
+        guard let dev else { throw NetlinkError(ENODEV) }
+        var c = CommandRunner.Common()
+        if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
+        if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
+        if let v = a[IFLA.ADDRESS] {
+            guard v.count == 6 else { throw NetlinkError(EINVAL, "Invalid address length", offset: a.offsets[IFLA.ADDRESS]) }
+            c.mac = MACAddress(Array(v))
+        }
+        if let m = a.u32(IFLA.MASTER) {
+            if m == 0 { c.master = .some(nil) } else {
+                guard let md = dp.device(Int32(bitPattern: m)) else { throw NetlinkError(EINVAL, "Invalid master device", offset: a.offsets[IFLA.MASTER]) }
+                c.master = .some(md.name)
+            }
+        }
+        if ifiChange & InterfaceFlags.up.rawValue != 0 { c.up = ifiFlags & InterfaceFlags.up.rawValue != 0 }
+        if ifiChange & InterfaceFlags.promisc.rawValue != 0 { c.promisc = ifiFlags & InterfaceFlags.promisc.rawValue != 0 }
+        if let d = data {
+            if let v = d.u32(4) { c.ageing = Int(v) }               // IFLA_BR_AGEING_TIME (centiseconds)
+            if let v = d.u16(9) { c.groupFwdMask = v }              // IFLA_BR_GROUP_FWD_MASK
+        }
+        do { try runner.applyLinkSet(dev, c) } catch { throw Self.netlinkError(error) }
+        dp.kickTransmit(dev)
+    }
+
+    /// rtnl_dellink.
+    func delLink(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (index, rest) = try ifinfo(msg)
+        let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+        let dev = index > 0 ? dp.device(index) : (a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)).flatMap { dp.device(named: $0) }
+        guard let dev else { throw NetlinkError(ENODEV) }
+        do { try dp.deleteDevice(dev) } catch { throw Self.netlinkError(error) }
+    }
 
     /// The ifinfomsg at the start of a link request, checked for length.
     func ifinfo(_ msg: NetlinkMessage) throws(NetlinkError) -> (index: Int32, attrs: ArraySlice<UInt8>) {

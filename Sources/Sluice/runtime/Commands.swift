@@ -222,12 +222,13 @@ public final class CommandRunner {
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
+        case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
             if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             dev = br.device
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge)")
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge, dummy)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
@@ -248,6 +249,14 @@ public final class CommandRunner {
             guard kind == "bridge", dp.bridge(dev) != nil else { throw SluiceError("Error: \(name) is not of type \(kind)") }
             while let o = a.next() { try parseBridgeOption(o, &a, &c) }
         }
+        try applyLinkSet(dev, c)
+        return ""
+    }
+
+    /// do_setlink for one device: validates everything, then applies in order and undoes
+    /// what was applied if a later step fails (both syntaxes use it).
+    func applyLinkSet(_ dev: NetDevice, _ c: Common) throws(SluiceError) {
+        let name = dev.name
         // Validate everything before changing anything.
         var newMaster: NetDevice?
         if case .some(.some(let m)) = c.master {
@@ -306,7 +315,6 @@ public final class CommandRunner {
             for u in undo.reversed() { u() }
             throw error
         }
-        return ""
     }
 
     // MARK: show
