@@ -93,3 +93,86 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 }
+
+/// Conformance in the style of the kernel's own tc tests (tools/testing/selftests/tc-testing):
+/// a dummy device made with `ip link add … type dummy`, a tc command and its exit status, then
+/// a `show` that must (or must not) match — all through `sluice exec` against the daemon.
+/// Expected statuses and patterns are the kernel's tests' (0 done, 1 and 255 refused by tc
+/// itself, 2 refused by the kernel).
+final class TdcStyleTests: XCTestCase {
+    var net: TestNet!
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    struct Case { let setup: [String]; let command: String; let status: Int32; let verify: String; let pattern: String; let count: Int }
+
+    func testFifoTbfHtbCasesOnADummy() throws {
+        let sw = try net.netns("sw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add br0 type bridge"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        func run(_ line: String) throws -> (String, Int32) {
+            let words = line.split(separator: " ").map(String.init)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["10", bin, "exec", "--socket", sock] + words
+            let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+        }
+        let dummy = "ip link add dev dm0 type dummy"
+        let cases = [
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root bfifo", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc bfifo 1: root.*limit [0-9]+b"#, count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root pfifo", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc pfifo 1: root.*limit 1000p"#, count: 1),
+            Case(setup: ["ip link add dev dm0 txqueuelen 3000 type dummy"], command: "tc qdisc add dev dm0 handle 1: root pfifo", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc pfifo 1: root.*limit 3000p"#, count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle ffff: bfifo", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc bfifo ffff: root.*limit [0-9]+b"#, count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle 10000: bfifo", status: 255,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo", count: 0),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root bfifo foorbar", status: 1,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo 1: root", count: 0),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root bfifo"], command: "tc qdisc add dev dm0 handle 1: root bfifo", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo 1: root", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root pfifo"], command: "tc qdisc replace dev dm0 handle 1: root pfifo limit 30", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc pfifo 1: root.*limit 30p"#, count: 1),
+            Case(setup: [dummy], command: "tc qdisc del dev dm0 root handle 1: bfifo", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo 1: root", count: 0),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: bfifo", "tc qdisc del dev dm0 root handle 1: bfifo"],
+                 command: "tc qdisc del dev dm0 handle 1: root bfifo", status: 2, verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo 1: root", count: 0),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle 1: tbf rate 1mbit burst 1500 latency 1s", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc tbf 1: root refcnt 2 rate 1Mbit burst 1500b lat 1s"#, count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: tbf rate 1mbit burst 1500 latency 1s"],
+                 command: "tc qdisc change dev dm0 root handle 1: tbf rate 2mbit burst 1500 latency 1s", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc tbf 1: root refcnt 2 rate 2Mbit"#, count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: htb default 10"],
+                 command: "tc class add dev dm0 parent 1: classid 1:10 htb rate 2mbit ceil 4mbit prio 3", status: 0,
+                 verify: "tc class show dev dm0", pattern: #"class htb 1:10 root prio 3 rate 2Mbit ceil 4Mbit"#, count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: htb default 10"],
+                 command: "tc class add dev dm0 parent 1: classid 1:10 htb rate 4mbit ceil 2mbit", status: 2,
+                 verify: "tc class show dev dm0", pattern: "class htb 1:10", count: 0),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: pfifo"],
+                 command: "tc -j qdisc show dev dm0", status: 0,
+                 verify: "tc -j qdisc show dev dm0", pattern: #"\[\{"kind":"pfifo","handle":"1:","root":true,"refcnt":2,"options":\{"limit":1000\}\}\]"#, count: 1),
+        ]
+        var report = ""
+        for (i, c) in cases.enumerated() {
+            for s in c.setup { _ = try run(s) }
+            let (out, status) = try run(c.command)
+            let (shown, _) = try run(c.verify)
+            let matches = (try? NSRegularExpression(pattern: c.pattern))?.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown)) ?? -1
+            if status != c.status || matches != c.count {
+                report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
+            }
+            _ = try run("ip link del dev dm0")
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+}
