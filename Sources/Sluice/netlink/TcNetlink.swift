@@ -97,7 +97,8 @@ extension RtnlProcessor {
             for v in [f.cstats.maxpacket, Int(f.dropOverlimit), Int(f.cstats.ecnMark), Int(f.newFlowCount), f.newCount, f.oldCount,
                       Int(f.cstats.ceMark), f.memoryUsage, Int(f.dropOvermemory)] { x.put32(UInt32(truncatingIfNeeded: v)) }
         case let c as CoDelQdisc:
-            let next = Int64(bitPattern: c.vars.dropNext &- c.clock.now) / 1000
+            // codel_dump_stats: drop_next only while dropping.
+            let next = c.vars.dropping ? Int64(bitPattern: c.vars.dropNext &- c.clock.now) / 1000 : 0
             for v in [UInt32(truncatingIfNeeded: c.cstats.maxpacket), c.vars.count, c.vars.lastcount, UInt32(clamping: c.vars.ldelay / 1000),
                       UInt32(bitPattern: Int32(clamping: next)), UInt32(truncatingIfNeeded: c.dropOverlimit), UInt32(truncatingIfNeeded: c.cstats.ecnMark),
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
@@ -311,8 +312,51 @@ extension RtnlProcessor {
             h.r2q = max(Int(g.le32(at: 4)), 1)
             h.defaultClass = UInt16(truncatingIfNeeded: g.le32(at: 8))
             if let dq = a.u32(5) { h.directQlen = Int(dq) }
+        case let pr as PrioQdisc:
+            // struct tc_prio_qopt at the start of a compat nest: int bands, __u8 priomap[16].
+            guard let o = options, o.count >= 20 else { throw SluiceError("Error: prio: options are required.") }
+            try pr.configure(bands: Int(Int32(bitPattern: o.le32(at: 0))), priomap: (0..<16).map { Int(o[o.startIndex + 4 + $0]) })
+        case let f as FQCoDelQdisc:
+            var c = f.currentParams
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 11, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .u32, 6: .u32, 7: .u32, 8: .u32, 9: .u32, 10: .u8, 11: .u8]))
+                if let v = a.u32(1) { c.codel.target = UInt64(v) * 1000 }
+                if let v = a.u32(2) { c.limit = Int(v) }
+                if let v = a.u32(3) { c.codel.interval = UInt64(v) * 1000 }
+                if let v = a.u32(4) { c.codel.ecn = v != 0 }
+                if let v = a.u32(5) {
+                    if !f.queues.isEmpty && Int(v) != f.flowCount { throw SluiceError("Error: fq_codel: Number of flows cannot be changed") }
+                    c.flows = Int(v)
+                }
+                if let v = a.u32(6) { c.quantum = Int(v) }
+                if let v = a.u32(7) { c.codel.ceThreshold = UInt64(v) * 1000 }
+                if let v = a.u32(8) { c.dropBatch = Int(v) }
+                if let v = a.u32(9) { c.memoryLimit = Int(v) }
+            }
+            try f.configure(c)
+        case let cd as CoDelQdisc:
+            var p = cd.params, limit = cd.limit
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 5, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .u32]))
+                if let v = a.u32(1) { p.target = UInt64(v) * 1000 }
+                if let v = a.u32(2) { limit = Int(v) }
+                if let v = a.u32(3) { p.interval = UInt64(v) * 1000 }
+                if let v = a.u32(4) { p.ecn = v != 0 }
+                if let v = a.u32(5) { p.ceThreshold = UInt64(v) * 1000 }
+            }
+            guard p.interval > 0, limit > 0 else { throw SluiceError("Error: codel: limit and interval must be positive") }
+            cd.configure(limit: limit, params: p)
+        case is DRRQdisc:
+            break
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
+        }
+    }
+
+    /// A kind's option attributes, with policy failures as tc-worded errors.
+    static func parseOptions(_ o: ArraySlice<UInt8>, base: Int, _ policy: NLAPolicy) throws(SluiceError) -> NLAttributes {
+        do { return try NLAttributes.parse(o, base: base, policy: policy, strict: false) } catch {
+            throw SluiceError("Error: \(error.message ?? "Attribute failed policy validation")")
         }
     }
 
@@ -357,11 +401,25 @@ extension RtnlProcessor {
         let (dev, classid, parent, a) = try tcRequest(msg)
         guard let classid else { throw NetlinkError(EINVAL, "A class id is required") }
         guard let owner = runner.findQdisc(dev, major: classid.major) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        let f = msg.header.flags
+        if let d = owner as? DRRQdisc {
+            // drr_change_class: TCA_DRR_QUANTUM (default: the device's MTU + link header).
+            let exists = d.classesByID[classid.raw] != nil
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            var quantum = d.classesByID[classid.raw]?.quantum ?? d.env.mtu
+            if let o = a[TCA.OPTIONS] {
+                let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .u32]), strict: false)
+                if let q = attrs.u32(1) { quantum = Int(q) }
+            }
+            do { try d.setClass(classid, quantum: quantum, replace: exists) } catch { throw Self.netlinkError(error) }
+            dp.kickTransmit(dev)
+            return
+        }
         guard let h = owner as? HTBQdisc else {
             throw NetlinkError(EOPNOTSUPP, "classes of \(owner.kind) are not implemented over rtnetlink in Sluice yet")
         }
         let exists = h.htbClass(classid) != nil
-        let f = msg.header.flags
         if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
         if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
         guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "HTB: class options are required") }

@@ -174,6 +174,11 @@ final class CoDelQdisc: Qdisc {
     override func change(_ a: inout TcArgs) throws(SluiceError) {
         var p = params, limit = self.limit
         try parseCoDelOptions(&a, &p, limit: &limit, kind: "codel")
+        configure(limit: limit, params: p)
+    }
+
+    /// codel_change: applied whole; a lower limit drops from the head now.
+    func configure(limit: Int, params p: CoDelParams) {
         params = p
         self.limit = limit
         // A lower limit drops from the head now (as codel_change does).
@@ -206,7 +211,7 @@ final class CoDelQdisc: Qdisc {
 
     /// codel_print_xstats.
     override func printXstats() -> String? {
-        let next = Int64(bitPattern: vars.dropNext &- clock.now) / 1000
+        let next = vars.dropping ? Int64(bitPattern: vars.dropNext &- clock.now) / 1000 : 0   // as codel_dump_stats
         var s = "  count \(vars.count) lastcount \(vars.lastcount) ldelay \(TcFormat.timeUs(UInt32(clamping: vars.ldelay / 1000)))"
         if vars.dropping { s += " dropping" }
         s += next < 0 ? " drop_next -\(TcFormat.timeUs(UInt32(clamping: -next)))" : " drop_next \(TcFormat.timeUs(UInt32(clamping: next)))"

@@ -38,6 +38,14 @@ final class DRRQdisc: Qdisc {
             default: throw SluiceError("Error: unknown drr class option \"\(k)\" (quantum)")
             }
         }
+        try setClass(classid, quantum: quantum, replace: replace)
+    }
+
+    /// drr_change_class: creates a class or changes its quantum (TCA_DRR_QUANTUM).
+    func setClass(_ classid: TcHandle, quantum: Int, replace: Bool) throws(SluiceError) {
+        guard classid.major == handle.major, classid.minor != 0 else { throw SluiceError("Error: classid \(classid) does not belong to drr \(handle)") }
+        let existing = classesByID[classid.raw]
+        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
         guard quantum > 0 else { throw SluiceError("Error: drr quantum must be positive.") }
         if let e = existing { e.quantum = quantum; return }
         classesByID[classid.raw] = DRRClass(classid: classid, quantum: quantum,

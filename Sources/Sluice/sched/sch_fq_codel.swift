@@ -49,13 +49,29 @@ final class FQCoDelQdisc: Qdisc {
             }
             return true
         }
-        if flows != flowCount && !queues.isEmpty { throw SluiceError("Error: fq_codel \"flows\" cannot be changed once set.") }
-        params = p
+        try configure(FQCoDelParams(codel: p, limit: limit, flows: flows, quantum: quantum, memoryLimit: mem, dropBatch: batch))
+    }
+
+    /// fq_codel's configuration (its TCA_FQ_CODEL_* attributes), produced by tc's words and by
+    /// rtnetlink alike.
+    struct FQCoDelParams { var codel: CoDelParams; var limit: Int; var flows: Int; var quantum: Int; var memoryLimit: Int; var dropBatch: Int }
+    var currentParams: FQCoDelParams {
+        FQCoDelParams(codel: params, limit: limit, flows: flowCount, quantum: quantum, memoryLimit: memoryLimit, dropBatch: dropBatch)
+    }
+
+    /// fq_codel_change: applied whole; the number of flows is fixed once set.
+    func configure(_ c: FQCoDelParams) throws(SluiceError) {
+        if c.flows != flowCount && !queues.isEmpty { throw SluiceError("Error: fq_codel: Number of flows cannot be changed") }
+        guard c.flows >= 1 && c.flows <= 65536 else { throw SluiceError("Error: fq_codel: flows must be in 1…65536") }
+        guard c.codel.interval > 0, c.limit > 0 else { throw SluiceError("Error: fq_codel: limit and interval must be positive") }
+        let flows = c.flows, limit = c.limit
+        params = c.codel
+        params.mtu = env.mtu
         self.limit = limit
         flowCount = flows
-        self.quantum = max(quantum, 256)        // the kernel's floor
-        memoryLimit = min(mem, 1 << 31)
-        dropBatch = batch
+        self.quantum = max(c.quantum, 256)        // the kernel's floor
+        memoryLimit = min(c.memoryLimit, 1 << 31)
+        dropBatch = max(c.dropBatch, 1)
         if queues.isEmpty {
             queues = Array(repeating: PacketQueue(), count: flows)
             cvars = Array(repeating: CoDelVars(), count: flows)

@@ -85,6 +85,12 @@ final class PrioQdisc: Qdisc {
             default: throw SluiceError("Error: unknown prio option \"\(k)\" (expected: bands, priomap)")
             }
         }
+        try configure(bands: bands, priomap: map)
+    }
+
+    /// prio_tune (struct tc_prio_qopt): applied whole; removed bands drop their packets.
+    func configure(bands: Int, priomap map: [Int]) throws(SluiceError) {
+        guard (2...16).contains(bands), map.count == 16 else { throw SluiceError("Error: prio needs 2 to 16 bands and 16 priomap entries.") }
         if let bad = map.first(where: { $0 >= bands || $0 < 0 }) {
             throw SluiceError("Error: priomap band \(bad) is out of range for \(bands) bands")
         }
