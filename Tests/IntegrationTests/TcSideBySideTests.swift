@@ -140,6 +140,45 @@ final class TcSideBySideTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// Debian's `tc` adds, shows and deletes u32 filters with mirred actions on the daemon over
+    /// rtnetlink as on the kernel: the same output, the same errors and exit statuses.
+    func testDebianTcFiltersOnTheDaemonAsOnTheKernel() throws {
+        let ns = try kernelDevice(up: false)
+        let sw = try net.netns("fsw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap", "link add d1 type tap"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        func both(_ line: String) throws -> (k: String, s: String) {
+            let args = line.split(separator: " ").map(String.init)
+            let k = try sh(["sh", "-c", "ip netns exec \(ns) tc \(line) 2>&1; echo status=$?"], stderr: false)
+            let s = try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(args.joined(separator: " ")) 2>&1; echo status=$?"], stderr: false)
+            return (maskTimes(k), maskTimes(s))
+        }
+        let lines = [
+            "qdisc add dev d0 root handle 1: htb default 10",
+            "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10",
+            "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip src 198.18.0.2/32 match ip tos 0x10 0xff flowid 1:11",
+            "filter add dev d0 parent 1: protocol ip prio 2 u32 match ip protocol 17 0xff match ip dport 53 0xffff action mirred egress redirect dev d1",
+            "filter add dev d0 parent 1: protocol ip prio 3 u32 match u32 0 0 action mirred egress mirror dev d1 pipe",
+            "filter add dev d0 parent 7: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10",
+            "filter show dev d0", "-s filter show dev d0", "-j filter show dev d0",
+            "filter del dev d0 parent 1: prio 9",
+            "filter del dev d0 parent 1: prio 2",
+            "filter show dev d0",
+            "qdisc add dev d0 ingress",
+            "filter add dev d0 parent ffff: protocol ip prio 5 u32 match ip dst 198.18.0.0/15 action mirred egress redirect dev d1",
+            "-s filter show dev d0 ingress",
+            "filter del dev d0 parent 1:",
+            "filter show dev d0",
+        ]
+        for l in lines {
+            let (k, s) = try both(l)
+            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)")
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     // MARK: u32 offsets on real frames
 
     /// An IPv4 UDP frame to 198.18.0.2 with `options` (a multiple of 4 bytes), `fragment`

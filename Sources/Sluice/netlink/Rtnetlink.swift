@@ -95,6 +95,11 @@ public final class RtnlProcessor {
         case NL.RTM_DELQDISC: try delQdisc(msg); return false
         case NL.RTM_NEWTCLASS: try newClass(msg); return false
         case NL.RTM_DELTCLASS: try delClass(msg); return false
+        case NL.RTM_GETTFILTER where isDump:
+            try dumpFilters(msg, &replies)
+            return true
+        case NL.RTM_NEWTFILTER: try newFilter(msg); return false
+        case NL.RTM_DELTFILTER: try delFilter(msg); return false
         case NL.RTM_NEWLINK, NL.RTM_SETLINK:
             try newLink(msg)
             return false

@@ -10,7 +10,6 @@ public final class CommandRunner {
 
     public init(datapath: Datapath) { dp = datapath }
     /// The last index given to an action of each kind (the kernel numbers actions per kind).
-    var actionIndexes: [String: UInt32] = [:]
 
     /// Global options as iproute2's (`-s`, `-d`), before or after the object.
     struct Options { var stats = 0; var details = false }

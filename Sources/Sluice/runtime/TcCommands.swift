@@ -359,25 +359,48 @@ extension CommandRunner {
             var f = TcFilter(prio: t.prio ?? 49152, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain,
                              kind: t.kind!, match: .all, result: nil)
             try parseFilter(&f, &a, handle: t.handle, dev: t.dev)
-            if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
-            f.counters = ActionCounterStore(count: f.actions.count)
-            f.installed = dp.clock.now
-            let owner = try blockOwner(t)
-            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-                if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
-                b.add(f, u32Tables: &owner.nextU32Table)
-            }
-            // Action indexes are numbered per action kind (tcf_idr), from 1.
-            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-                guard let i = b.filters.lastIndex(where: { $0.counters === f.counters }) else { return }
-                b.filters[i].actionIndex = f.actions.map { act in
-                    let k = act.kindName
-                    actionIndexes[k, default: 0] += 1
-                    return actionIndexes[k]!
-                }
-            }
+            try addFilter(t, f)
             return ""
         }
+    }
+
+    /// tc_new_tfilter's common part for both syntaxes: default handle, priority (tcf_auto_prio),
+    /// u32 handles, action indexes per kind, counters.
+    func addFilter(_ t: TcTarget, _ filter: TcFilter) throws(SluiceError) {
+        var f = filter
+        if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
+        f.counters = ActionCounterStore(count: f.actions.count)
+        f.installed = dp.clock.now
+        let owner = try blockOwner(t)
+        try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
+            b.add(f, u32Tables: &owner.nextU32Table)
+        }
+        // Action indexes are numbered per action kind (tcf_idr): the lowest one free, from 1.
+        var used: [String: Set<UInt32>] = [:]
+        for fl in allFilters() {
+            for (k, act) in fl.actions.enumerated() where k < fl.actionIndex.count { used[act.kindName, default: []].insert(fl.actionIndex[k]) }
+        }
+        try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            guard let i = b.filters.lastIndex(where: { $0.counters === f.counters }) else { return }
+            b.filters[i].actionIndex = f.actions.map { act in
+                let k = act.kindName
+                var n: UInt32 = 1
+                while used[k, default: []].contains(n) { n += 1 }
+                used[k, default: []].insert(n)
+                return n
+            }
+        }
+    }
+
+    /// Every filter of every block of the datapath (qdiscs' and ingress/clsact's).
+    func allFilters() -> [TcFilter] {
+        var out: [TcFilter] = []
+        for dev in dp.allDevices {
+            for q in qdiscTree(dev) { out += q.filters.filters }
+            if let ing = dev.ingress { out += ing.filters.filters + ing.egressFilters.filters }
+        }
+        return out
     }
 
     func hexOrDec(_ s: String, _ what: String) throws(SluiceError) -> UInt32 {

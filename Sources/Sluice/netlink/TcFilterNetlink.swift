@@ -1,0 +1,281 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Filters and their actions over rtnetlink: dumps as tcf_fill_node, u32_dump, mall_dump,
+/// fw_dump and tcf_action_dump_1 put them on the wire; RTM_NEWTFILTER/DELTFILTER decoded into
+/// the same TcFilter values tc's words produce and added through the same step (addFilter).
+/// Classifiers: u32 (without hash tables), matchall, fw; actions: gact, mirred. Others answer
+/// EOPNOTSUPP with a message until they are implemented here.
+extension RtnlProcessor {
+    /// TC_ACT_* codes (linux/pkt_cls.h).
+    static func actionCode(_ v: ActVerdict) -> Int32 {
+        switch v {
+        case .ok: 0
+        case .reclassify: 1
+        case .shot: 2
+        case .pipe: 3
+        case .stolen: 4
+        case .continue_: -1
+        case .gotoChain(let c): Int32(bitPattern: 0x2000_0000 | (c & 0x0FFF_FFFF))
+        }
+    }
+
+    static func verdict(_ code: Int32) -> ActVerdict? {
+        switch code {
+        case 0: .ok
+        case 1: .reclassify
+        case 2: .shot
+        case 3: .pipe
+        case 4: .stolen
+        case -1: .continue_
+        default: code & 0x7000_0000 == 0x2000_0000 ? .gotoChain(UInt32(bitPattern: code) & 0x0FFF_FFFF) : nil
+        }
+    }
+
+    /// tcm_info of a filter: priority in the upper half, protocol (network order) below.
+    static func filterInfo(_ f: TcFilter) -> UInt32 { UInt32(f.prio) << 16 | UInt32(f.proto.byteSwapped) }
+
+    /// struct tcf_t: ages in clock_t (1/100 s).
+    func tcfT(installed: UInt64, c: ActionCounters, _ w: inout NetlinkWriter) {
+        let now = dp.clock.now
+        func ticks(_ t: UInt64) -> UInt64 { t == 0 ? 0 : (now &- t) / (10 * Time.ms) }
+        w.put64(ticks(installed)); w.put64(ticks(c.lastUse == 0 ? installed : c.lastUse)); w.put64(0); w.put64(ticks(c.firstUse))
+    }
+
+    /// tcf_exts_dump: the filter's actions as TCA_*_ACT { [order] { kind, stats, options } }.
+    func encodeActions(_ f: TcFilter, nestType: UInt16, _ w: inout NetlinkWriter) {
+        guard !f.actions.isEmpty else { return }
+        let outer = w.beginNest(nestType, flagged: false)
+        for (k, act) in f.actions.enumerated() {
+            let c = k < f.counters.count ? f.counters[k] : ActionCounters()
+            let index = k < f.actionIndex.count ? f.actionIndex[k] : UInt32(k + 1)
+            let one = w.beginNest(UInt16(k + 1), flagged: false)
+            w.attr(1, string: act.kindName)                                   // TCA_ACT_KIND
+            var st = QdiscStats()
+            st.packets = c.packets; st.bytes = c.bytes; st.drops = c.drops; st.overlimits = c.overlimits
+            let sn = w.beginNest(4, flagged: false)                            // TCA_ACT_STATS
+            var b = NetlinkWriter(); b.put64(st.bytes); b.put32(UInt32(truncatingIfNeeded: st.packets)); b.put32(0)
+            w.attr(TCA.STATS_BASIC, b.bytes)
+            var q = NetlinkWriter(); for v in [0, 0, UInt32(truncatingIfNeeded: st.drops), 0, UInt32(truncatingIfNeeded: st.overlimits)] { q.put32(v) }
+            w.attr(TCA.STATS_QUEUE, q.bytes)
+            w.endNest(sn)
+            w.attr(10, u32: 0)                                                 // TCA_ACT_IN_HW_COUNT
+            let opts = w.beginNest(2, flagged: false)                          // TCA_ACT_OPTIONS
+            var tm = NetlinkWriter(); tcfT(installed: f.installed, c: c, &tm)
+            var gen = NetlinkWriter()                                          // struct tc_gen
+            func tcGen(_ v: ActVerdict) { gen.put32(index); gen.put32(0); gen.put32(UInt32(bitPattern: Self.actionCode(v))); gen.put32(1); gen.put32(1) }
+            switch act {
+            case .gact(let v):
+                tcGen(v)
+                w.attr(1, tm.bytes); w.attr(2, gen.bytes)                      // TCA_GACT_TM, TCA_GACT_PARMS
+            case .mirred(let egress, let redirect, let target, let then):
+                tcGen(then)
+                gen.put32(UInt32(egress ? (redirect ? 1 : 2) : (redirect ? 3 : 4)))
+                gen.put32(UInt32(bitPattern: target.ifindex))
+                w.attr(1, tm.bytes); w.attr(2, gen.bytes)                      // TCA_MIRRED_TM, TCA_MIRRED_PARMS
+            default:
+                break
+            }
+            w.endNest(opts)
+            w.endNest(one)
+        }
+        w.endNest(outer)
+    }
+
+    /// tcf_fill_node: the classifier instance's head (fh NULL) or one of its filters.
+    func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, block: FilterBlock, ifindex: Int32, parent: UInt32,
+                      seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWTFILTER, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(0); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: ifindex))
+        let handle: UInt32 = head ? 0 : (table ? f.handle & 0xFFF0_0000 : f.handle)
+        w.put32(handle)
+        w.put32(parent)
+        w.put32(Self.filterInfo(f))
+        w.attr(TCA.KIND, string: f.kind)
+        w.attr(TCA.CHAIN, u32: f.chain)
+        if !head {
+            let classid: UInt32? = { if case .classid(let c)? = f.result { return c.raw } else { return nil } }()
+            let n = w.beginNest(TCA.OPTIONS)
+            switch f.match {
+            case .u32Range:
+                if table {
+                    w.attr(4, u32: 1)                                          // TCA_U32_DIVISOR
+                } else {
+                    var sel = NetlinkWriter()
+                    let keys = block.keys(of: f)
+                    sel.put8(classid != nil || !f.actions.isEmpty ? 1 : 0)     // TC_U32_TERMINAL
+                    sel.put8(0); sel.put8(UInt8(keys.count)); sel.put8(0)
+                    sel.put16(0); sel.put16(0); sel.put16(0); sel.put16(0); sel.put32(0)
+                    for k in keys {
+                        sel.put32(k.mask.bigEndian)
+                        sel.put32(k.value.bigEndian)
+                        sel.put32(UInt32(bitPattern: Int32(k.offset)))
+                        sel.put32(k.l4 ? UInt32.max : 0)
+                    }
+                    w.attr(5, sel.bytes)                                       // TCA_U32_SEL
+                    w.attr(2, u32: f.handle & 0xFFFF_F000)                     // TCA_U32_HASH
+                    if let classid { w.attr(1, u32: classid) }
+                    w.attr(11, u32: 8)                                         // TCA_U32_FLAGS: NOT_IN_HW
+                    encodeActions(f, nestType: 7, &w)                          // TCA_U32_ACT
+                }
+            case .all:
+                if let classid { w.attr(1, u32: classid) }
+                w.attr(3, u32: 8)                                              // TCA_MATCHALL_FLAGS
+                let hits = f.counters.count > 0 ? f.counters[0].packets : 0
+                w.attr(4, u64: hits)                                           // TCA_MATCHALL_PCNT
+                encodeActions(f, nestType: 2, &w)                              // TCA_MATCHALL_ACT
+            case .fw(_, let mask):
+                if let classid { w.attr(1, u32: classid) }
+                if mask != 0xFFFF_FFFF { w.attr(5, u32: mask) }
+                encodeActions(f, nestType: 4, &w)                              // TCA_FW_ACT
+            default:
+                break
+            }
+            w.endNest(n)
+        }
+        w.end(start)
+    }
+
+    /// The block a filter request names (tcm_parent), with the parent value dumps carry.
+    func filterBlock(_ dev: NetDevice, parent: UInt32) throws(NetlinkError) -> (FilterBlock, UInt32) {
+        switch parent {
+        case let p where p >> 16 == 0xFFFF:
+            // ingress has one block whatever the minor (its classid ffff:); clsact one per
+            // direction, named by ffff:fff2 and ffff:fff3.
+            guard let ing = dev.ingress else { throw NetlinkError(EINVAL, "Parent Qdisc doesn't exists") }
+            if !ing.clsact { return (ing.filters, 0xFFFF_0000) }
+            return (parent == 0xFFFF_FFF3 ? ing.egressFilters : ing.filters, parent == 0xFFFF_FFF3 ? parent : 0xFFFF_FFF2)
+        case 0:
+            return (dev.qdisc.filters, dev.qdisc.handle.raw)
+        default:
+            guard let q = runner.findQdisc(dev, major: UInt16(parent >> 16)) else { throw NetlinkError(EINVAL, "Parent Qdisc doesn't exists") }
+            return (q.filters, q.handle.raw)
+        }
+    }
+
+    /// tc_dump_tfilter.
+    func dumpFilters(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (ifindex, _, parent) = try tcmsg(msg)
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
+        let (block, p) = try filterBlock(dev, parent: parent)
+        var parts = DumpParts(limit: bufferSize)
+        var i = 0
+        let fs = block.filters
+        while i < fs.count {
+            let first = fs[i]
+            parts.add { w in encodeFilter(first, head: true, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
+            if first.kind == "u32" {
+                parts.add { w in encodeFilter(first, head: false, table: true, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
+            }
+            while i < fs.count && fs[i].chain == first.chain && fs[i].prio == first.prio {
+                let f = fs[i]
+                parts.add { w in encodeFilter(f, head: false, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
+                i += 1
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// The TcTarget a filter request addresses.
+    func filterTarget(_ msg: NetlinkMessage) throws(NetlinkError) -> (CommandRunner.TcTarget, NLAttributes) {
+        let (ifindex, handle, parent) = try tcmsg(msg)
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
+        let info = msg.payload.le32(at: 16)
+        let a = try NLAttributes.parse(msg.payload.dropFirst(20), base: NL.hdrLen + 20, policy: TCA.policy, strict: false)
+        var t = CommandRunner.TcTarget(dev: dev)
+        t.parent = parent == 0 ? nil : TcHandle(raw: parent)
+        t.handle = handle == 0 ? nil : TcHandle(raw: handle)
+        t.kind = a.string(TCA.KIND)
+        let prio = UInt16(info >> 16)
+        t.prio = prio == 0 ? nil : prio
+        let proto = UInt16(truncatingIfNeeded: info).byteSwapped
+        t.proto = proto == 0 ? 3 : proto
+        t.protoGiven = proto != 0
+        if let c = a.u32(TCA.CHAIN) { t.chain = c; t.chainGiven = true }
+        return (t, a)
+    }
+
+    /// RTM_NEWTFILTER (tc_new_tfilter) for u32, matchall, fw with gact/mirred actions.
+    func newFilter(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (t, a) = try filterTarget(msg)
+        _ = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
+        guard let kind = t.kind else { throw NetlinkError(EINVAL, "Filter kind and protocol must be specified") }
+        var f = TcFilter(prio: t.prio ?? 0xC000, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain, kind: kind, match: .all, result: nil)
+        let base = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
+        let o = a[TCA.OPTIONS] ?? []
+        func classid(_ v: UInt32?) { if let v { f.result = .classid(TcHandle(raw: v)) } }
+        switch kind {
+        case "u32":
+            let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 7: .unspec, 11: .u32]), strict: false)
+            if u.has(2) || u.has(3) || u.has(4) { throw NetlinkError(EOPNOTSUPP, "u32 hash tables and links are not implemented in Sluice yet") }
+            guard let sel = u[5] else { throw NetlinkError(EINVAL, "u32: TCA_U32_SEL is required") }
+            let n = Int(sel[sel.startIndex + 2])
+            guard sel.count >= 16 + 16 * n else { throw NetlinkError(EINVAL, "u32: the selector is shorter than its keys", offset: u.offsets[5]) }
+            var keys: [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] = []
+            for k in 0..<n {
+                let o = 16 + 16 * k
+                keys.append((value: UInt32(bigEndian: sel.le32(at: o + 4)), mask: UInt32(bigEndian: sel.le32(at: o)),
+                             offset: Int(Int32(bitPattern: sel.le32(at: o + 8))), l4: sel.le32(at: o + 12) != 0))
+            }
+            f.match = .u32(keys)
+            classid(u.u32(1))
+            if let act = u[7] { f.actions = try decodeActions(act, base: u.offsets[7]! + NL.attrHdrLen, dev: t.dev) }
+        case "matchall":
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 5, [1: .u32, 2: .unspec, 3: .u32]), strict: false)
+            f.match = .all
+            classid(m.u32(1))
+            if let act = m[2] { f.actions = try decodeActions(act, base: m.offsets[2]! + NL.attrHdrLen, dev: t.dev) }
+        case "fw":
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 4: .unspec, 5: .u32]), strict: false)
+            f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
+            classid(m.u32(1))
+            if let act = m[4] { f.actions = try decodeActions(act, base: m.offsets[4]! + NL.attrHdrLen, dev: t.dev) }
+        default:
+            throw NetlinkError(EOPNOTSUPP, "filter \(kind) is not implemented over rtnetlink in Sluice yet")
+        }
+        do { try runner.addFilter(t, f) } catch { throw Self.netlinkError(error) }
+    }
+
+    /// tcf_action_init: gact and mirred actions from their TCA_ACT_* nests, in order.
+    func decodeActions(_ o: ArraySlice<UInt8>, base: Int, dev: NetDevice) throws(NetlinkError) -> [TcAction] {
+        let list = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 32, [:]), strict: false)
+        var out: [TcAction] = []
+        for order in list.values.keys.sorted() where order > 0 {
+            let one = try NLAttributes.parse(list[order]!, base: list.offsets[order]! + NL.attrHdrLen,
+                                             policy: NLAPolicy(maxType: 12, [1: .string(maxLength: 15), 2: .unspec]), strict: false)
+            guard let kind = one.string(1) else { throw NetlinkError(EINVAL, "TC action kind must be specified") }
+            let opts = try NLAttributes.parse(one[2] ?? [], base: (one.offsets[2] ?? 0) + NL.attrHdrLen,
+                                              policy: NLAPolicy(maxType: 8, [2: .unspec]), strict: false)
+            guard let p = opts[2], p.count >= 20 else { throw NetlinkError(EINVAL, "Missing required \(kind) action parameters") }
+            guard let v = Self.verdict(Int32(bitPattern: p.le32(at: 8))) else { throw NetlinkError(EINVAL, "Invalid control action") }
+            switch kind {
+            case "gact":
+                out.append(.gact(v))
+            case "mirred":
+                guard p.count >= 28 else { throw NetlinkError(EINVAL, "Missing required mirred parameters") }
+                let e = p.le32(at: 20), ifindex = Int32(bitPattern: p.le32(at: 24))
+                guard (1...4).contains(e) else { throw NetlinkError(EINVAL, "Unknown mirred option") }
+                guard let target = dp.device(ifindex) else { throw NetlinkError(ENODEV, "Specified device does not exist") }
+                out.append(.mirred(egress: e <= 2, redirect: e == 1 || e == 3, target: MirredTarget(dp: dp, ifindex: ifindex, name: target.name), then: v))
+            default:
+                throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented over rtnetlink in Sluice yet")
+            }
+        }
+        return out
+    }
+
+    /// RTM_DELTFILTER: a priority's filters (a whole classifier instance), or all of a chain's.
+    func delFilter(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (t, _) = try filterTarget(msg)
+        _ = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
+        do {
+            try runner.withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+                let before = b.filters.count
+                b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (!t.protoGiven || $0.proto == t.proto) && $0.chain == t.chain }
+                if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+            }
+        } catch { throw Self.netlinkError(error) }
+    }
+}
