@@ -92,6 +92,49 @@ final class ExecTests: XCTestCase {
         XCTAssertTrue(noDaemon.out.contains("cannot reach the daemon"), noDaemon.out)
         XCTAssertEqual(d.stop(), 0)
     }
+
+    /// Debian's `bridge fdb add|del|show` on the daemon's bridge and on the kernel's, with the
+    /// port down in both: the same entries, states, order, errors and exit statuses. Compared
+    /// are the entries the test adds (the kernel also lists its ports' own addresses and the
+    /// devices' multicast lists, which Sluice does not model).
+    func testBridgeFdbAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let port = "\(net.tag)b"
+        try sh([try sluiceBinary(), "exec", "--socket", sock, "ip", "link", "set", "dev", port, "master", "br0"])
+        let ns = try net.netns("k")
+        try sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        try sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        try sh(["ip", "-n", ns, "link", "add", "br0", "type", "bridge"])
+        try sh(["ip", "-n", ns, "link", "add", port, "type", "veth", "peer", "name", "p1"])
+        try sh(["ip", "-n", ns, "link", "set", port, "master", "br0"])
+        let ours = ["02:00:00:00:00:", "01:00:00:00:00:"]
+        func keep(_ out: String) -> String {
+            out.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { l in l.isEmpty || l.hasPrefix("status=") || l.hasPrefix("RTNETLINK") || l.hasPrefix("Cannot") || ours.contains { l.hasPrefix($0) } }
+                .joined(separator: "\n")
+        }
+        let cases = [
+            "fdb add 02:00:00:00:00:05 dev \(port) master static",
+            "fdb add 02:00:00:00:00:06 dev \(port) master",
+            "fdb add 02:00:00:00:00:07 dev \(port) master dynamic",        // port cannot learn: EPERM
+            "fdb add 02:00:00:00:00:08 dev \(port) master static vlan 5",  // unconfigured VLAN: EINVAL
+            "-s fdb show",
+            "fdb add 02:00:00:00:00:05 dev \(port) master static",         // EEXIST
+            "fdb del 02:00:00:00:00:09 dev \(port) master",                // ENOENT
+            "fdb add 01:00:00:00:00:05 dev \(port) master static",         // multicast is allowed
+            "fdb show br br0",
+            "fdb del 02:00:00:00:00:06 dev \(port) master",
+            "fdb show dev \(port)",
+            "fdb add 02:00:00:00:00:0a dev nope master",
+        ]
+        for c in cases {
+            let args = c.split(separator: " ").map(String.init)
+            let k = try sh(["sh", "-c", "ip netns exec \(ns) bridge \(c) 2>&1; echo status=$?"])
+            let s = try exec(sock, ["bridge"] + args)
+            XCTAssertEqual(keep(s.out + "status=\(s.status)\n"), keep(k), "bridge \(c)")
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
 }
 
 /// Conformance in the style of the kernel's own tc tests (tools/testing/selftests/tc-testing):

@@ -21,6 +21,9 @@ final class NetlinkCodecTests: XCTestCase {
     static let u32Filter = hex("5c0000002c000506a8a50d6b000000000000000003000000000000000000010008000100080001007533320030000200080001001000010024000500010001000000000000000000000000000000ffff000000161400000000000000")
     /// `ip link set dev d0 mtu 1400`.
     static let linkSetMTU = hex("2800000010000500a7a50d6b00000000000000000300000000000000000000000800040078050000")
+    /// `bridge fdb add 02:00:00:00:00:05 dev d0 master static` (ndm_ifindex set to d0's index
+    /// here, 2): ndmsg { AF_BRIDGE, state NUD_NOARP|NUD_REACHABLE, flags NTF_MASTER } + NDA_LLADDR.
+    static let fdbAdd = hex("280000001c000506c8aa0d6b000000000700000002000000420004000a0002000200000000050000")
     /// `ip link show dev d0`.
     static let linkShow = hex("3000000012000100a7a50d6b0000000011000000000000000000000000000000070003006430000008001d0001000000")
 
@@ -212,6 +215,26 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertNotEqual(filtered.last!.header.flags & NL.F_DUMP_FILTERED, 0)
     }
 
+    /// What `bridge fdb add … master static` sends adds a static entry on d0's bridge (CREATE|EXCL:
+    /// a second one is EEXIST), and an AF_BRIDGE neighbour dump returns it as fdb_fill_info does.
+    func testBridgeFdbAddAndDump() throws {
+        let p = try processor()
+        XCTAssertEqual(errorOf(p.handle(Self.fdbAdd)[0])?.errno, 0)
+        XCTAssertEqual(errorOf(p.handle(Self.fdbAdd)[0])?.errno, EEXIST)
+        var dump = NetlinkWriter()
+        let st = dump.begin(type: NL.RTM_GETNEIGH, flags: NL.F_REQUEST | NL.F_DUMP, seq: 9, pid: 0)
+        dump.put8(7); for _ in 0..<15 { dump.put8(0) }    // ifinfomsg (legacy dump request)
+        dump.end(st)
+        let msgs = p.handle(dump.bytes).flatMap { Array(NetlinkMessages($0)) }
+        let entries = msgs.filter { $0.header.type == NL.RTM_NEWNEIGH }.compactMap { m -> (Int32, UInt16, [UInt8])? in
+            guard let a = try? NLAttributes.parse(m.payload.dropFirst(12), base: 28, policy: NLAPolicy(maxType: 16, [:]), strict: false),
+                  let ll = a[2] else { return nil }
+            return (Int32(bitPattern: m.payload.le32(at: 4)), m.payload.le16(at: 8), Array(ll))
+        }
+        XCTAssertTrue(entries.contains { $0.0 == 2 && $0.1 == 0x40 && $0.2 == [2, 0, 0, 0, 0, 5] }, "static entry on d0, NUD_NOARP: \(entries)")
+        XCTAssertEqual(msgs.last?.header.type, NL.DONE)
+    }
+
     /// 12 000 malformed messages made from real ones: cut short, lengths that lie (message and
     /// attribute), bytes flipped, wrong nesting, unknown types. The processor answers each
     /// datagram with well-formed replies only — an error carries an errno the kernel uses for
@@ -220,7 +243,7 @@ final class NetlinkCodecTests: XCTestCase {
     func testMalformedCorpus() throws {
         let p = try processor()
         var rng = SplitMix(seed: 0x4E4C)
-        let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow]
+        let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd]
         let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY]
         var errors = 0, silent = 0
         for i in 0..<12_000 {

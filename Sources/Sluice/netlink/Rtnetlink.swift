@@ -106,6 +106,16 @@ public final class RtnlProcessor {
         case NL.RTM_DELLINK:
             try delLink(msg)
             return false
+        case NL.RTM_GETNEIGH where isDump:
+            if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
+            // No IPv4/IPv6 neighbour tables yet: an empty dump.
+            var parts = DumpParts(limit: bufferSize)
+            parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+            return true
+        case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
+            try addFdb(msg); return false
+        case NL.RTM_DELNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
+            try delFdb(msg); return false
         default:
             throw NetlinkError(EOPNOTSUPP)
         }

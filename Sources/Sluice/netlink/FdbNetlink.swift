@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bridge FDB over rtnetlink (AF_BRIDGE neighbours), as rtnl_fdb_dump/add/del and the
+/// bridge's br_fdb_dump/br_fdb_add/br_fdb_delete with fdb_fill_info put them on the wire:
+/// what `bridge fdb show|add|del|replace|append` send and read.
+///
+/// Not modelled: the devices' own unicast/multicast address lists (the kernel's "self"
+/// entries from ndo_dflt_fdb_dump), the ports' own addresses as local entries (a Sluice port's
+/// address belongs to the host behind it, not to the bridge), VLAN-keyed entries (no VLAN
+/// filtering yet: a VLAN is refused as the kernel refuses an unconfigured one), NTF_USE,
+/// sticky and extern_learn flags, bulk delete.
+enum NDA {
+    static let DST: UInt16 = 1, LLADDR: UInt16 = 2, CACHEINFO: UInt16 = 3, VLAN: UInt16 = 5
+    static let IFINDEX: UInt16 = 8, MASTER: UInt16 = 9, FLAGS_EXT: UInt16 = 15
+    static let NUD_REACHABLE: UInt16 = 0x02, NUD_STALE: UInt16 = 0x04, NUD_NOARP: UInt16 = 0x40, NUD_PERMANENT: UInt16 = 0x80
+    static let NTF_USE: UInt8 = 0x01, NTF_SELF: UInt8 = 0x02, NTF_MASTER: UInt8 = 0x04
+    static let NTF_EXT_LEARNED: UInt8 = 0x10, NTF_STICKY: UInt8 = 0x40
+    static let AF_BRIDGE: UInt8 = 7
+    static let policy = NLAPolicy(maxType: 16, [LLADDR: .binary(maxLength: 32), VLAN: .unspec, IFINDEX: .u32, MASTER: .u32])
+}
+
+extension RtnlProcessor {
+    /// fdb_fill_info for one entry of `br`.
+    func encodeFdbEntry(_ e: FDBEntry, br: Bridge, now: UInt64, type: UInt16 = NL.RTM_NEWNEIGH, flags: UInt16 = NL.F_MULTI,
+                        seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: e.port))                 // the port, or the bridge for its own addresses
+        let state: UInt16 = e.isLocal ? NDA.NUD_PERMANENT : e.isStatic ? NDA.NUD_NOARP
+            : (e.updated &+ br.ageingTime <= now ? NDA.NUD_STALE : NDA.NUD_REACHABLE)
+        w.put16(state)
+        w.put8(0); w.put8(0)                                  // ndm_flags, ndm_type
+        w.attr(NDA.LLADDR, e.mac.octets)
+        w.attr(NDA.MASTER, u32: UInt32(bitPattern: br.device.ifindex))
+        let age = UInt32(truncatingIfNeeded: (now &- e.updated) / (10 * Time.ms))   // clock_t
+        var ci = NetlinkWriter()
+        ci.put32(0); ci.put32(age); ci.put32(age); ci.put32(0)   // confirmed, used, updated, refcnt
+        w.attr(NDA.CACHEINFO, ci.bytes)
+        if e.vlan != 0 { w.attr(NDA.VLAN, u16: e.vlan) }
+        w.end(start)
+    }
+
+    /// RTM_GETNEIGH dump for AF_BRIDGE (rtnl_fdb_dump): per device in order, a port's entries
+    /// from its bridge, a bridge's own; newest first, as the bridge's hash list.
+    func dumpFdb(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let p = msg.payload
+        var brIndex: Int32 = 0, portIndex: Int32 = 0
+        if strictCheck {
+            // valid_fdb_dump_strict
+            guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for fdb dump request") }
+            guard p.le16(at: 2) == 0, p[p.startIndex + 1] == 0, p.le16(at: 8) == 0, p[p.startIndex + 10] == 0 else {
+                throw NetlinkError(EINVAL, "Invalid values in header for fdb dump request")
+            }
+            let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: true)
+            for t in a.values.keys where t != NDA.IFINDEX && t != NDA.MASTER {
+                throw NetlinkError(EINVAL, "Unsupported attribute in fdb dump request", offset: a.offsets[t])
+            }
+            brIndex = Int32(bitPattern: a.u32(NDA.MASTER) ?? 0)
+            portIndex = Int32(bitPattern: a.u32(NDA.IFINDEX) ?? 0)
+        } else if p.count >= 16 {
+            // valid_fdb_dump_legacy: an ifinfomsg, with IFLA_MASTER.
+            portIndex = Int32(bitPattern: p.le32(at: 4))
+            if let a = try? NLAttributes.parse(p.dropFirst(16), base: NL.hdrLen + 16, policy: IFLA.policy, strict: false) {
+                brIndex = Int32(bitPattern: a.u32(IFLA.MASTER) ?? 0)
+            }
+        }
+        if brIndex != 0 {
+            guard let d = dp.device(brIndex), dp.bridge(d) != nil else { throw NetlinkError(ENODEV, "Bridge device not found") }
+        }
+        let now = dp.clock.now
+        var parts = DumpParts(limit: bufferSize)
+        for dev in dp.allDevices {
+            if portIndex != 0 && dev.ifindex != portIndex { continue }
+            let br: Bridge?
+            if let own = dp.bridge(dev) {
+                br = (brIndex == 0 || brIndex == dev.ifindex) ? own : nil
+            } else if dev.master != 0, let master = dp.bridges[dev.master] {
+                br = (brIndex == 0 || brIndex == dev.master) ? master : nil
+            } else {
+                br = nil
+            }
+            guard let br else { continue }
+            let entries = br.fdb.entries.filter { $0.port == dev.ifindex }.sorted { $0.updated > $1.updated }
+            for e in entries {
+                parts.add { w in encodeFdbEntry(e, br: br, now: now, seq: msg.header.seq, &w) }
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// The parts of an RTM_NEWNEIGH/DELNEIGH for AF_BRIDGE both check first (rtnl_fdb_add/del).
+    func fdbRequest(_ msg: NetlinkMessage, add: Bool) throws(NetlinkError)
+        -> (dev: NetDevice, mac: MACAddress, vlan: UInt16, state: UInt16, flags: UInt8) {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor message") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: false)
+        let ifindex = Int32(bitPattern: p.le32(at: 4))
+        guard ifindex != 0 else { throw NetlinkError(EINVAL, "invalid ifindex") }
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV, "unknown ifindex") }
+        guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "invalid address") }
+        var vlan: UInt16 = 0
+        if let v = a[NDA.VLAN] {
+            guard v.count == 2 else { throw NetlinkError(EINVAL, "invalid vlan attribute size", offset: a.offsets[NDA.VLAN]) }
+            vlan = v.le16(at: 0)
+            guard vlan != 0 && vlan < 4095 else { throw NetlinkError(EINVAL, "invalid vlan id", offset: a.offsets[NDA.VLAN]) }
+        }
+        return (dev, MACAddress(Array(ll)), vlan, p.le16(at: 8), p[p.startIndex + 10])
+    }
+
+    /// RTM_NEWNEIGH for AF_BRIDGE: br_fdb_add on the port's bridge (or on a bridge itself with
+    /// `self`: an entry of its own), with fdb_add_entry's rules.
+    func addFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, mac, vlan, state, flags) = try fdbRequest(msg, add: true)
+        let br: Bridge, port: Int32?
+        if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
+            br = b; port = dev.ifindex
+        } else if flags & NDA.NTF_SELF != 0, let b = dp.bridge(dev) {
+            br = b; port = nil
+        } else if flags & NDA.NTF_SELF != 0 {
+            throw NetlinkError(EOPNOTSUPP, "Sluice devices keep no unicast/multicast address lists: use \"master\" on a bridge port")
+        } else {
+            throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
+        }
+        if flags & (NDA.NTF_USE | NDA.NTF_STICKY | NDA.NTF_EXT_LEARNED) != 0 {
+            throw NetlinkError(EOPNOTSUPP, "use, sticky and extern_learn FDB entries are not implemented in Sluice yet")
+        }
+        guard state & (NDA.NUD_PERMANENT | NDA.NUD_NOARP | NDA.NUD_REACHABLE) != 0 else { throw NetlinkError(EINVAL) }
+        // No VLAN is configured on any port (no VLAN filtering yet): br_fdb_add's "unconfigured vlan".
+        guard vlan == 0 else { throw NetlinkError(EINVAL) }
+        let local = state & NDA.NUD_PERMANENT != 0, isStatic = local || state & NDA.NUD_NOARP != 0
+        if let port {
+            let portDev = dp.device(port)!
+            let learning = br.device.isUp && portDev.isOperational
+            if !isStatic && !learning { throw NetlinkError(EPERM) }
+        } else if !local {
+            throw NetlinkError(EINVAL)    // an entry of the bridge itself must be permanent
+        }
+        let exists = br.fdb.entries.contains { $0.mac == mac && $0.vlan == vlan }
+        if !exists && msg.header.flags & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
+        if exists && msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+        do {
+            try br.fdb.add(mac, vlan: vlan, port: port ?? br.device.ifindex, isStatic: isStatic, isLocal: local, now: dp.clock.now)
+        } catch {
+            throw NetlinkError(ENOSPC, error.message)
+        }
+    }
+
+    /// RTM_DELNEIGH for AF_BRIDGE: br_fdb_delete (fdb_delete_by_addr_and_port).
+    func delFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (dev, mac, vlan, _, flags) = try fdbRequest(msg, add: false)
+        let br: Bridge, port: Int32
+        if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
+            br = b; port = dev.ifindex
+        } else if flags & NDA.NTF_SELF != 0, let b = dp.bridge(dev) {
+            br = b; port = dev.ifindex
+        } else if flags & NDA.NTF_SELF != 0 {
+            throw NetlinkError(EOPNOTSUPP, "Sluice devices keep no unicast/multicast address lists: use \"master\" on a bridge port")
+        } else {
+            throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
+        }
+        guard br.fdb.entries.contains(where: { $0.mac == mac && $0.vlan == vlan && $0.port == port }) else { throw NetlinkError(ENOENT) }
+        br.fdb.remove(mac, vlan: vlan)
+    }
+}
