@@ -79,10 +79,26 @@ int socket(int domain, int type, int protocol) {
     return fd;
 }
 
+// A socket option passed to the daemon as its private message.
+static void send_sockopt(int fd, int level, int name, int value) {
+    struct { struct nlmsghdr h; uint32_t level, name, value; } m;
+    memset(&m, 0, sizeof(m));
+    m.h.nlmsg_len = sizeof(m);
+    m.h.nlmsg_type = SOCKOPT_MSG;
+    m.level = (uint32_t)level; m.name = (uint32_t)name; m.value = (uint32_t)value;
+    send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     REAL(bind, int, int, const struct sockaddr *, socklen_t);
     if (!is_tracked(fd)) return real_bind(fd, addr, len);
-    if (addr && len >= sizeof(struct sockaddr_nl)) groups[fd] = ((const struct sockaddr_nl *)addr)->nl_groups;
+    if (addr && len >= sizeof(struct sockaddr_nl)) {
+        // nl_groups: bit i is multicast group i + 1 (the legacy RTMGRP_* mask).
+        uint32_t g = ((const struct sockaddr_nl *)addr)->nl_groups;
+        for (int i = 0; i < 32; i++)
+            if ((g & (1u << i)) && !(groups[fd] & (1u << i))) send_sockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, i + 1);
+        groups[fd] |= g;
+    }
     return 0;
 }
 
@@ -117,12 +133,7 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     if (level == SOL_NETLINK) {
         int v = (val && len >= sizeof(int)) ? *(const int *)val : 0;
         if (name >= 0 && name < 16) opts[fd][name] = v;
-        struct { struct nlmsghdr h; uint32_t level, name, value; } m;
-        memset(&m, 0, sizeof(m));
-        m.h.nlmsg_len = sizeof(m);
-        m.h.nlmsg_type = SOCKOPT_MSG;
-        m.level = (uint32_t)level; m.name = (uint32_t)name; m.value = (uint32_t)v;
-        send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+        send_sockopt(fd, level, name, v);
         return 0;
     }
     if (level == SOL_SOCKET) {

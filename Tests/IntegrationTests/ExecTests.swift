@@ -93,6 +93,67 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// `tc monitor`, `bridge monitor fdb` and `ip monitor link` through `sluice exec` receive the
+    /// daemon's notifications; tc's and bridge's are word for word what the kernel multicasts
+    /// for the same changes (a down single-queue veth on the kernel's side, a down TAP on ours).
+    func testMonitorsSeeTheDaemonAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let port = "\(net.tag)b"
+        let bin = try sluiceBinary()
+        try sh([bin, "exec", "--socket", sock, "ip", "link", "set", "dev", port, "master", "br0"])
+        let ns = try net.netns("k")
+        try sh(["ip", "-n", ns, "link", "add", "br0", "type", "bridge"])
+        try sh(["ip", "-n", ns, "link", "add", port, "numtxqueues", "1", "numrxqueues", "1", "type", "veth",
+                "peer", "name", "p1", "numtxqueues", "1", "numrxqueues", "1"])
+        try sh(["ip", "-n", ns, "link", "set", port, "master", "br0"])
+        let tc = [
+            "qdisc add dev \(port) root handle 1: htb default 10",
+            "class add dev \(port) parent 1: classid 1:10 htb rate 1mbit",
+            "qdisc add dev \(port) parent 1:10 handle 10: pfifo limit 5",
+            "qdisc change dev \(port) root handle 1: htb default 20",           // refused: htb has no change
+            "filter add dev \(port) parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10",
+            "filter add dev \(port) parent 1: protocol ip prio 2 u32 match ip dst 198.18.0.2/32 action mirred egress redirect dev br0",
+            "filter del dev \(port) parent 1: prio 1",
+            "qdisc del dev \(port) parent 1:10 handle 10:",
+            "class change dev \(port) parent 1: classid 1:10 htb rate 2mbit",
+            "class del dev \(port) classid 1:10",
+            "qdisc del dev \(port) root",
+            "qdisc add dev \(port) root handle 1: tbf rate 1mbit burst 10k latency 10ms",
+            "qdisc change dev \(port) root handle 1: tbf rate 2mbit burst 10k latency 10ms",
+            "qdisc replace dev \(port) root handle 2: pfifo",
+            "qdisc del dev \(port) root",
+            "qdisc add dev \(port) clsact",
+            "filter add dev \(port) ingress protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev br0",
+            "qdisc del dev \(port) clsact",
+        ].map { "tc " + $0 }
+        let fdb = ["bridge fdb add 02:00:00:00:00:05 dev \(port) master static", "bridge fdb add 02:00:00:00:00:06 dev \(port) master",
+                   "bridge fdb del 02:00:00:00:00:05 dev \(port) master"]
+        /// Runs a monitor (started first, stopped after), then the commands; returns what it printed.
+        func monitored(_ prefix: String, _ monitor: String, _ commands: [String]) throws -> String {
+            let out = net.dir + "/mon-\(UUID().uuidString)"
+            let script = "\(prefix) \(monitor) > \(out) 2>&1 & m=$!; sleep 1; "
+                + commands.map { "\(prefix) \($0) 2>/dev/null; " }.joined() + "sleep 1; kill $m; wait $m; cat \(out)"
+            return try sh(["sh", "-c", script], stderr: false)
+        }
+        let kernelTc = try monitored("ip netns exec \(ns)", "tc monitor", tc)
+        let sluiceTc = try monitored("\(bin) exec --socket \(sock)", "tc monitor", tc)
+        XCTAssertTrue(kernelTc.contains("deleted chain"), kernelTc)
+        XCTAssertEqual(sluiceTc, kernelTc)
+        let kernelFdb = try monitored("ip netns exec \(ns)", "bridge monitor fdb", fdb)
+        let sluiceFdb = try monitored("\(bin) exec --socket \(sock)", "bridge monitor fdb", fdb)
+        XCTAssertEqual(sluiceFdb, kernelFdb)
+        XCTAssertEqual(sluiceFdb.split(separator: "\n").count, 3, sluiceFdb)
+        // Links: a change and a dummy device's life.
+        let links = try monitored("\(bin) exec --socket \(sock)", "ip monitor link",
+                                  ["ip link set dev \(port) mtu 1200", "ip link add dev dm0 type dummy", "ip link del dev dm0"])
+        let lines = links.split(separator: "\n").map(String.init)
+        XCTAssertFalse(links.contains("RTNETLINK answers"), links)
+        XCTAssertTrue(lines.contains { $0.contains(": \(port): <") && $0.contains("mtu 1200") }, links)
+        XCTAssertTrue(lines.contains { $0.contains(": dm0: <BROADCAST,NOARP>") && !$0.hasPrefix("Deleted") }, links)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("Deleted ") && $0.contains(": dm0: ") }, links)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Debian's `bridge fdb add|del|show` on the daemon's bridge and on the kernel's, with the
     /// port down in both: the same entries, states, order, errors and exit statuses. Compared
     /// are the entries the test adds (the kernel also lists its ports' own addresses and the

@@ -43,11 +43,13 @@ public enum NL {
     // Socket options (SOL_NETLINK)
     public static let SOL_NETLINK: Int32 = 270
     public static let EXT_ACK: Int32 = 11, CAP_ACK: Int32 = 10, GET_STRICT_CHK: Int32 = 12
+    public static let ADD_MEMBERSHIP: Int32 = 1, DROP_MEMBERSHIP: Int32 = 2
 
     // rtnetlink message types
     public static let RTM_NEWLINK: UInt16 = 16, RTM_DELLINK: UInt16 = 17, RTM_GETLINK: UInt16 = 18, RTM_SETLINK: UInt16 = 19
     public static let RTM_NEWADDR: UInt16 = 20, RTM_GETADDR: UInt16 = 22
     public static let RTM_NEWROUTE: UInt16 = 24, RTM_GETROUTE: UInt16 = 26
+    public static let RTM_NEWCHAIN: UInt16 = 100, RTM_GETNSID: UInt16 = 90
     public static let RTM_NEWNEIGH: UInt16 = 28, RTM_DELNEIGH: UInt16 = 29, RTM_GETNEIGH: UInt16 = 30
     public static let RTM_NEWQDISC: UInt16 = 36, RTM_DELQDISC: UInt16 = 37, RTM_GETQDISC: UInt16 = 38
     public static let RTM_NEWTCLASS: UInt16 = 40, RTM_DELTCLASS: UInt16 = 41, RTM_GETTCLASS: UInt16 = 42

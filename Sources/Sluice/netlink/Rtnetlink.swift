@@ -44,6 +44,10 @@ public final class RtnlProcessor {
     public var mayChange = true
     /// The largest datagram the reader takes (a dump part never exceeds it).
     public var bufferSize = 32768
+    /// The multicast groups some reader has joined: changes are snapshotted for these only.
+    public var eventGroups: Set<UInt32> = []
+    /// Notifications of the changes handled so far, (group, message), for the server to deliver.
+    public var events: [(UInt32, [UInt8])] = []
 
     public init(runner: CommandRunner, pid: UInt32) { self.runner = runner; dp = runner.dp; self.pid = pid }
     public convenience init(datapath: Datapath, pid: UInt32) { self.init(runner: CommandRunner(datapath: datapath), pid: pid) }
@@ -57,7 +61,7 @@ public final class RtnlProcessor {
             var dumped = false
             if msg.header.flags & NL.F_REQUEST != 0 && msg.header.type >= NL.MIN_TYPE {
                 do throws(NetlinkError) {
-                    dumped = try dispatch(msg, &replies)
+                    dumped = try withEvents(msg) { () throws(NetlinkError) -> Bool in try dispatch(msg, &replies) }
                 } catch {
                     err = error
                 }
@@ -105,6 +109,20 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_DELLINK:
             try delLink(msg)
+            return false
+        case NL.RTM_GETNSID where isDump:
+            // One namespace: no peer has an id.
+            var parts = DumpParts(limit: bufferSize)
+            parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+            return true
+        case NL.RTM_GETNSID:
+            // rtnl_net_getid: the daemon is one namespace, and no peer has an id.
+            var w = NetlinkWriter()
+            let st = w.begin(type: NL.RTM_GETNSID - 2, flags: 0, seq: msg.header.seq, pid: pid)
+            w.put32(0)                                     // rtgenmsg, padded
+            w.attr(1, u32: UInt32(bitPattern: -1))         // NETNSA_NSID: NETNSA_NSID_NOT_ASSIGNED
+            w.end(st)
+            replies.append(w.bytes)
             return false
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }

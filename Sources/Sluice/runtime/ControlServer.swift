@@ -32,11 +32,14 @@ public final class ControlServer: @unchecked Sendable {
     /// A datagram from a client, with what the worker needs to answer it.
     struct Request { let fd: Int32; let bytes: [UInt8]; let pid: UInt32; let mayChange: Bool; let options: Options; let closed: Bool }
     struct Options { var extAck = false, capAck = false, strict = false }
-    struct Client { var pid: UInt32; var mayChange: Bool; var options = Options() }
+    struct Client { var pid: UInt32; var mayChange: Bool; var options = Options(); var groups: Set<UInt32> = [] }
 
     var lock = pthread_mutex_t()
     var inbound: [Request] = []
+    /// Replies by client fd; a notification for multicast group G is queued under fd -G.
     var outbound: [(Int32, [UInt8])] = []
+    /// The groups some client has joined (written by the control thread, read by the worker).
+    var joinedGroups: Set<UInt32> = []
     /// Control thread only.
     var clients: [Int32: Client] = [:]
     var usedPids: Set<UInt32> = []
@@ -163,17 +166,28 @@ public final class ControlServer: @unchecked Sendable {
                 case NL.EXT_ACK: c.options.extAck = on
                 case NL.CAP_ACK: c.options.capAck = on
                 case NL.GET_STRICT_CHK: c.options.strict = on
+                case NL.ADD_MEMBERSHIP: c.groups.insert(bytes.le32(24))
+                case NL.DROP_MEMBERSHIP: c.groups.remove(bytes.le32(24))
                 default: break
                 }
                 clients[fd] = c
+                updateGroups()
             }
             return
         }
         enqueue(Request(fd: fd, bytes: bytes, pid: c.pid, mayChange: c.mayChange, options: c.options, closed: false))
     }
 
+    func updateGroups() {
+        let all = clients.values.reduce(into: Set<UInt32>()) { $0.formUnion($1.groups) }
+        pthread_mutex_lock(&lock)
+        joinedGroups = all
+        pthread_mutex_unlock(&lock)
+    }
+
     func closeClient(_ fd: Int32) {
         if let c = clients.removeValue(forKey: fd) { usedPids.remove(c.pid) }
+        updateGroups()
         Glibc.close(fd)
         enqueue(Request(fd: fd, bytes: [], pid: 0, mayChange: false, options: Options(), closed: true))
     }
@@ -190,7 +204,17 @@ public final class ControlServer: @unchecked Sendable {
         let out = outbound
         outbound.removeAll()
         pthread_mutex_unlock(&lock)
-        for (fd, bytes) in out where clients[fd] != nil {
+        for (fd, bytes) in out {
+            if fd < 0 {
+                // A notification: to every member of the group, never waiting (a reader that
+                // does not keep up loses events, as a netlink socket overruns).
+                let group = UInt32(-fd)
+                for (cfd, c) in clients where c.groups.contains(group) {
+                    _ = bytes.withUnsafeBytes { send(cfd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                }
+                continue
+            }
+            guard clients[fd] != nil else { continue }
             // A blocking send: a slow reader holds up only the control thread, never the worker.
             _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
@@ -203,6 +227,7 @@ public final class ControlServer: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         let work = inbound
         inbound.removeAll()
+        let groups = joinedGroups
         pthread_mutex_unlock(&lock)
         guard !work.isEmpty else { return }
         var replies: [(Int32, [UInt8])] = []
@@ -212,7 +237,12 @@ public final class ControlServer: @unchecked Sendable {
             processors[r.fd] = p
             p.pid = r.pid; p.mayChange = r.mayChange
             p.extAck = r.options.extAck; p.capAck = r.options.capAck; p.strictCheck = r.options.strict
-            for reply in p.handle(r.bytes) { replies.append((r.fd, reply)) }
+            p.eventGroups = groups
+            let answer = p.handle(r.bytes)
+            // Notifications go out before the requester's acknowledgement, as the kernel's.
+            for (g, m) in p.events { replies.append((-Int32(g), m)) }
+            p.events.removeAll()
+            for reply in answer { replies.append((r.fd, reply)) }
         }
         guard !replies.isEmpty else { return }
         pthread_mutex_lock(&lock)

@@ -146,12 +146,17 @@ extension CommandRunner {
     /// keeps its queue. Nothing changes unless configure succeeds.
     public enum QdiscOp: Sendable { case add, replace, change }
 
+    /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
+    /// by the same kind and handle).
+    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "mq", "ingress", "clsact", "noqueue"]
+    static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
+
     func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,
                      configure: (Qdisc) throws(SluiceError) -> Void) throws(SluiceError) {
         if kind == "ingress" || kind == "clsact" || wanted == .ingress {
             if let cur = dev.ingress {
                 if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
-                if kind == nil || cur.kind == kind { return }
+                if kind == nil || cur.kind == kind { throw Self.changeUnsupported }
             }
             guard let kind else { throw SluiceError("Error: Specified qdisc not found.") }
             dev.ingress = IngressQdisc(clsact: kind == "clsact", env: dp.qdiscEnv(dev))
@@ -172,6 +177,7 @@ extension CommandRunner {
             guard let cur = current, wantedHandle == nil || cur.handle == wantedHandle!, kind == nil || kind == cur.kind else {
                 throw SluiceError("Error: Specified qdisc not found.")
             }
+            if Self.kindsWithoutChange.contains(cur.kind) { throw Self.changeUnsupported }
             try configure(cur)
             return
         }
@@ -181,6 +187,7 @@ extension CommandRunner {
             throw SluiceError("Error: Exclusivity flag on, cannot modify.")
         }
         if op == .replace, let cur = current, userOwned, cur.kind == kind, wantedHandle == nil || wantedHandle == cur.handle {
+            if Self.kindsWithoutChange.contains(cur.kind) { throw Self.changeUnsupported }
             try configure(cur)
             return
         }

@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// rtnetlink notifications: what a change did, multicast to the groups the kernel uses
+/// (RTNLGRP_LINK for links, RTNLGRP_NEIGH for FDB entries, RTNLGRP_TC for qdiscs, classes and
+/// filters), so that `ip monitor`, `tc monitor` and `bridge monitor` see a running daemon.
+///
+/// A change request's device is snapshotted before and after (its objects of the request's
+/// family, each encoded as a dump would, keyed by identity): what vanished is announced as
+/// RTM_DEL*, what appeared — and the object the request named — as RTM_NEW*. Snapshots are
+/// taken only while some reader has joined the group. Learning and ageing in the datapath do
+/// not emit events yet.
+public enum RTNLGRP {
+    public static let LINK: UInt32 = 1, NEIGH: UInt32 = 3, TC: UInt32 = 4
+}
+
+extension RtnlProcessor {
+    /// The group a change request's notifications go to.
+    static func group(of type: UInt16, family: UInt8) -> UInt32? {
+        switch type {
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK: RTNLGRP.LINK
+        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE ? RTNLGRP.NEIGH : nil
+        case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
+             NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER: RTNLGRP.TC
+        default: nil
+        }
+    }
+
+    /// One device's objects of the request's kind, each as its dump message.
+    func snapshot(type: UInt16, dev: NetDevice) -> [UInt64: [UInt8]] {
+        var out: [UInt64: [UInt8]] = [:]
+        func one(_ key: UInt64, _ body: (inout NetlinkWriter) -> Void) {
+            var w = NetlinkWriter(); body(&w); out[key] = w.bytes
+        }
+        var tree: [Qdisc] = []
+        func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
+        if let root = dev.qdisc { walk(root) }
+        switch type {
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
+            one(UInt64(UInt32(bitPattern: dev.ifindex))) { w in encodeLink(dev, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0) }
+        case NL.RTM_NEWQDISC, NL.RTM_DELQDISC:
+            for q in tree where q === dev.qdisc || q.handle != .unspec {
+                one(UInt64(q.handle.raw)) { w in
+                    let at = w.count
+                    encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: 0, &w)
+                    // tcm_info as qdisc_notify sees it for a new qdisc: a root's references
+                    // (unless its kind attaches itself later, as htb and mq do), otherwise one.
+                    if !(q === dev.qdisc) || q.kind == "htb" || q.kind == "mq" { w.patch32(at: at + 32, 1) }
+                }
+            }
+            if let ing = dev.ingress { one(UInt64(ing.handle.raw)) { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: 0, &w) } }
+            // A qdisc's chains go with it (keys 1…0xFFFF, below every qdisc handle but root's 0).
+            for (bi, c) in chains(dev, tree).enumerated() where bi < 0xFF {
+                one(1 + UInt64(bi)) { w in chainMessage(dev, parent: c.parent, chain: c.chain, &w) }
+            }
+        case NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS:
+            for q in tree where q.isClassful {
+                for c in q.classes(details: false) { one(UInt64(c.classid.raw)) { w in encodeClass(q, c, dev: dev, seq: 0, &w) } }
+            }
+        case NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER:
+            var blocks: [(FilterBlock, UInt32)] = tree.map { ($0.filters, $0.handle.raw) }
+            if let ing = dev.ingress {
+                blocks.append((ing.filters, ing.clsact ? 0xFFFF_FFF2 : 0xFFFF_0000))
+                if ing.clsact { blocks.append((ing.egressFilters, 0xFFFF_FFF3)) }
+            }
+            // Keys: a chain (block << 32 | chain) below 2^40; a classifier instance (its head,
+            // announced when a priority goes) 2^40 and up; a filter, its counters' address.
+            for (bi, (b, parent)) in blocks.enumerated() {
+                for f in b.filters {
+                    let key = UInt64(UInt(bitPattern: ObjectIdentifier(f.counters)))
+                    one(key) { w in encodeFilter(f, head: false, block: b, ifindex: dev.ifindex, parent: parent, seq: 0, &w) }
+                    let head = 1 << 40 | UInt64(bi & 0xF) << 36 | UInt64(f.chain & 0xF_FFFF) << 16 | UInt64(f.prio)
+                    if out[head] == nil { one(head) { w in encodeFilter(f, head: true, block: b, ifindex: dev.ifindex, parent: parent, seq: 0, &w) } }
+                }
+            }
+            for c in chains(dev, tree) {
+                one(UInt64(c.block) << 32 | UInt64(c.chain)) { w in chainMessage(dev, parent: c.parent, chain: c.chain, &w) }
+            }
+        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH:
+            let brIndex = dp.bridge(dev) != nil ? dev.ifindex : dev.master
+            guard let br = dp.bridges[brIndex] else { break }
+            let now = dp.clock.now
+            for e in br.fdb.entries where e.port == dev.ifindex {
+                one(e.mac.raw | UInt64(e.vlan) << 48) { w in encodeFdbEntry(e, br: br, now: now, flags: 0, seq: 0, &w) }
+            }
+        default:
+            break
+        }
+        return out
+    }
+
+    /// The chains in use on a device: per block (in the order snapshot numbers them), the
+    /// owning qdisc's handle (ffff: for ingress and clsact) and the chain.
+    func chains(_ dev: NetDevice, _ tree: [Qdisc]) -> [(block: Int, parent: UInt32, chain: UInt32)] {
+        var blocks: [(FilterBlock, UInt32)] = tree.map { ($0.filters, $0.handle.raw) }
+        if let ing = dev.ingress {
+            blocks.append((ing.filters, 0xFFFF_0000))
+            if ing.clsact { blocks.append((ing.egressFilters, 0xFFFF_0000)) }
+        }
+        var out: [(block: Int, parent: UInt32, chain: UInt32)] = []
+        for (bi, (b, parent)) in blocks.enumerated() {
+            var seen: Set<UInt32> = []
+            for f in b.filters where seen.insert(f.chain).inserted { out.append((bi, parent, f.chain)) }
+        }
+        return out
+    }
+
+    /// tc_chain_fill_node.
+    func chainMessage(_ dev: NetDevice, parent: UInt32, chain: UInt32, _ w: inout NetlinkWriter) {
+        let st = w.begin(type: NL.RTM_NEWCHAIN, flags: 0, seq: 0, pid: pid)
+        w.put8(0); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: dev.ifindex)); w.put32(0); w.put32(parent); w.put32(0)
+        w.attr(TCA.CHAIN, u32: chain)
+        w.end(st)
+    }
+
+    /// The key of the object a change request names, looked up after the change.
+    func target(_ msg: NetlinkMessage, dev: NetDevice) -> UInt64? {
+        let p = msg.payload
+        switch msg.header.type {
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK: return UInt64(UInt32(bitPattern: dev.ifindex))
+        case NL.RTM_NEWQDISC:
+            guard p.count >= 20 else { return nil }
+            let handle = p.le32(at: 8), parent = p.le32(at: 12)
+            if handle != 0 { return UInt64(handle) }
+            if parent == 0xFFFF_FFFF { return dev.qdisc.map { UInt64($0.handle.raw) } }
+            if parent == 0xFFFF_FFF1 { return dev.ingress.map { UInt64($0.handle.raw) } }
+            return nil
+        case NL.RTM_NEWTCLASS:
+            return p.count >= 20 ? UInt64(p.le32(at: 8)) : nil
+        case NL.RTM_NEWNEIGH:
+            guard p.count >= 12, let a = try? NLAttributes.parse(p.dropFirst(12), base: 0, policy: NDA.policy, strict: false),
+                  let ll = a[NDA.LLADDR], ll.count == 6 else { return nil }
+            return MACAddress(Array(ll)).raw | UInt64(a.u16(NDA.VLAN) ?? 0) << 48
+        default: return nil
+        }
+    }
+
+    /// The device a change request addresses (every request header has its ifindex at offset
+    /// 4), or for a link request by name, that name's device.
+    func requestDevice(_ msg: NetlinkMessage) -> NetDevice? {
+        let p = msg.payload
+        guard p.count >= 8 else { return nil }
+        let ifindex = Int32(bitPattern: p.le32(at: 4))
+        if ifindex > 0 { return dp.device(ifindex) }
+        guard msg.header.type <= NL.RTM_SETLINK, p.count >= 16,
+              let a = try? NLAttributes.parse(p.dropFirst(16), base: 0, policy: IFLA.policy, strict: false),
+              let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) else { return nil }
+        return dp.device(named: name)
+    }
+
+    /// Runs a change request, then queues its notifications in `events`.
+    func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
+        guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
+        let devBefore = requestDevice(msg)
+        let before = devBefore.map { snapshot(type: msg.header.type, dev: $0) } ?? [:]
+        let dumped = try body()
+        let devAfter = requestDevice(msg) ?? devBefore
+        let after = devAfter.flatMap { dp.device($0.ifindex) === $0 ? snapshot(type: msg.header.type, dev: $0) : nil } ?? [:]
+        let named = devAfter.flatMap { target(msg, dev: $0) }
+        let isFilter = msg.header.type == NL.RTM_NEWTFILTER || msg.header.type == NL.RTM_DELTFILTER
+        func emit(_ bytes: [UInt8], delete: Bool, key: UInt64) {
+            var m = bytes
+            let type = m.le16(4) + (delete ? 1 : 0)
+            m[4] = UInt8(type & 0xFF); m[5] = UInt8(type >> 8)
+            // Flags as the kernel's notifications carry them: a new filter the request's
+            // (tfilter_notify), a new chain CREATE|EXCL (tc_chain_notify), others none.
+            let flags: UInt16 = delete ? 0 : type == NL.RTM_NEWTFILTER ? msg.header.flags
+                : type == NL.RTM_NEWCHAIN ? NL.F_CREATE | NL.F_EXCL : 0
+            m[6] = UInt8(flags & 0xFF); m[7] = UInt8(flags >> 8)
+            // A qdisc's reference count when tc_fill_qdisc runs in qdisc_notify is 1.
+            // A deleted qdisc's references as qdisc_notify reads them: none left for ingress and
+            // clsact, one otherwise (a new one's were set by the snapshot).
+            if type == NL.RTM_DELQDISC {
+                let ingress = m.le32(28) == 0xFFFF_FFF1
+                m[32] = ingress ? 0 : 1; m[33] = 0; m[34] = 0; m[35] = 0
+            }
+            for (i, v) in [msg.header.seq, pid].enumerated() {           // the requester's seq and port id
+                for k in 0..<4 { m[8 + 4 * i + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(k))) }
+            }
+            events.append((group, m))
+        }
+        // Filters go as their classifier instance's head when deleted (a priority at a time) and
+        // one by one when added; chains before their first filter and after their last.
+        // A device's default root qdisc (handle 0) comes and goes unannounced, as the kernel's
+        // attach_default_qdiscs; replaced while the device is up, it is announced as deleted
+        // (while down the kernel's root is the builtin noop, which never is).
+        let isQdisc = msg.header.type == NL.RTM_NEWQDISC || msg.header.type == NL.RTM_DELQDISC
+        let up = devAfter?.isUp ?? false
+        for (k, m) in before.sorted(by: { $0.key > $1.key }) where after[k] == nil && !(isFilter && k >= 1 << 44) {
+            if isQdisc && k == 0 && !up { continue }
+            emit(m, delete: true, key: k)
+        }
+        for (k, m) in after.sorted(by: { $0.key < $1.key }) where (before[k] == nil || k == named) && !(isFilter && k >> 40 == 1) {
+            if isQdisc && k == 0 { continue }
+            emit(m, delete: false, key: k)
+        }
+        return dumped
+    }
+}
