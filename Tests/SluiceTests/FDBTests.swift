@@ -50,4 +50,22 @@ final class FDBTests: XCTestCase {
         try fdb.add(macB, vlan: 10, port: 3, isStatic: true, now: 0)   // static entries don't count
         XCTAssertEqual(fdb.lookup(macB, vlan: 10, now: 99, ageing: 10).port, 3)
     }
+
+    /// Configured entries grow the table (64 slots at first, 5 000 static entries); every entry
+    /// is still found, learning keeps its own limit, and a full table refuses learning rather
+    /// than probing forever.
+    func testConfiguredEntriesGrowTheTable() throws {
+        let fdb = FDB(capacityLog2: 6, maxLearned: 8)
+        for i in 0..<5_000 { try fdb.add(MACAddress(raw: 0x0200_0000_0000 | UInt64(i)), vlan: 0, port: Int32(i % 7 + 1), isStatic: true, now: 0) }
+        XCTAssertGreaterThanOrEqual(fdb.capacity, 5_000 * 8 / 7)
+        for i in 0..<5_000 { XCTAssertEqual(fdb.lookup(MACAddress(raw: 0x0200_0000_0000 | UInt64(i)), vlan: 0, now: 0, ageing: 10).port, Int32(i % 7 + 1)) }
+        for i in 0..<20 { fdb.learn(MACAddress(raw: 0x0400_0000_0000 | UInt64(i)), vlan: 0, port: 1, now: 0) }
+        XCTAssertEqual(fdb.learnedCount, 8)
+        XCTAssertEqual(fdb.learnRefused, 12)
+        XCTAssertEqual(fdb.count, 5_008)
+        let small = FDB(capacityLog2: 4, maxLearned: 100)
+        for i in 0..<100 { small.learn(MACAddress(raw: 0x0400_0000_0000 | UInt64(i)), vlan: 0, port: 1, now: 0) }
+        XCTAssertEqual(small.count, 14, "learning stops at 7/8 of the table")
+        XCTAssertEqual(small.learnRefused, 86)
+    }
 }

@@ -25,10 +25,12 @@ public final class FDB {
         var updated: UInt64
     }
 
-    let slots: UnsafeMutablePointer<Slot>
-    let mask: Int
-    let shift: UInt64
-    public let capacity: Int
+    // Replaced only by `grow()`, on the control path between batches; unchecked so that the
+    // per-packet lookups pay no exclusivity checks for them.
+    @exclusivity(unchecked) private(set) var slots: UnsafeMutablePointer<Slot>
+    @exclusivity(unchecked) private(set) var mask: Int
+    @exclusivity(unchecked) private(set) var shift: UInt64
+    @exclusivity(unchecked) public private(set) var capacity: Int
     /// Learned (dynamic) entries allowed before learning stops (counted in `learnRefused`).
     public var maxLearned: Int
     public private(set) var count = 0
@@ -93,7 +95,7 @@ public final class FDB {
             if k == 0 { break }
             i = (i + 1) & mask
         }
-        guard learnedCount < maxLearned else { learnRefused &+= 1; return }
+        guard learnedCount < maxLearned, count < capacity - capacity / 8 else { learnRefused &+= 1; return }
         slots[i] = Slot(key: key, port: port, flags: 0, updated: now)
         count += 1
         learnedCount += 1
@@ -110,12 +112,30 @@ public final class FDB {
             slots[f] = Slot(key: key, port: port, flags: flags, updated: now)
             return
         }
-        guard count < capacity - capacity / 8 else { throw SluiceError("fdb full (\(count) entries)") }
+        if count >= capacity - capacity / 8 { try grow() }
         var i = home(key)
         while slots[i].key != 0 { i = (i + 1) & mask }
         slots[i] = Slot(key: key, port: port, flags: flags, updated: now)
         count += 1
         if flags == 0 { learnedCount += 1 }
+    }
+
+    /// Doubles the table (configured entries are not limited by the table's first size; learning
+    /// in the datapath never grows it and stops at `maxLearned` or a full table).
+    func grow() throws(SluiceError) {
+        guard capacity < 1 << 24 else { throw SluiceError("fdb full (\(count) entries)") }
+        let old = slots, oldCapacity = capacity
+        capacity *= 2
+        mask = capacity - 1
+        shift -= 1
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(key: 0, port: 0, flags: 0, updated: 0), count: capacity)
+        for j in 0..<oldCapacity where old[j].key != 0 {
+            var i = home(old[j].key)
+            while slots[i].key != 0 { i = (i + 1) & mask }
+            slots[i] = old[j]
+        }
+        old.deallocate()
     }
 
     /// Removes (mac, vlan); returns whether it was there.
