@@ -138,6 +138,14 @@ public final class FDB {
         old.deallocate()
     }
 
+    /// The entry for (mac, vlan), if any (control path).
+    public func entry(_ mac: MACAddress, vlan: UInt16) -> FDBEntry? {
+        let i = find(Self.key(mac, vlan))
+        guard i >= 0 else { return nil }
+        let s = slots[i]
+        return FDBEntry(mac: mac, vlan: vlan, port: s.port, isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated)
+    }
+
     /// Removes (mac, vlan); returns whether it was there.
     @discardableResult
     public func remove(_ mac: MACAddress, vlan: UInt16) -> Bool {

@@ -137,7 +137,7 @@ extension RtnlProcessor {
         } else if !local {
             throw NetlinkError(EINVAL)    // an entry of the bridge itself must be permanent
         }
-        let exists = br.fdb.entries.contains { $0.mac == mac && $0.vlan == vlan }
+        let exists = br.fdb.entry(mac, vlan: vlan) != nil
         if !exists && msg.header.flags & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
         if exists && msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
         do {
@@ -160,7 +160,7 @@ extension RtnlProcessor {
         } else {
             throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
         }
-        guard br.fdb.entries.contains(where: { $0.mac == mac && $0.vlan == vlan && $0.port == port }) else { throw NetlinkError(ENOENT) }
+        guard br.fdb.entry(mac, vlan: vlan)?.port == port else { throw NetlinkError(ENOENT) }
         br.fdb.remove(mac, vlan: vlan)
     }
 }
