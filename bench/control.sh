@@ -11,7 +11,9 @@
 #      throughput drops < 5 %.
 # Last line: RESULT link_set_p99_us=… fdb_dump_entries_per_s=… storm_p99_delta_ms=… storm_tput_ratio=…
 #
-# Usage: sudo bench/control.sh   (env: LAT_N=2000 FDB_N=100000 STORM_N=10000 SECONDS_PER_RUN=10)
+#    Alone and storm runs alternate, ROUNDS times; the medians are compared.
+#
+# Usage: sudo bench/control.sh   (env: LAT_N=2000 FDB_N=100000 STORM_N=10000 SECONDS_PER_RUN=10 ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "control.sh: needs root (namespaces, TAP)" >&2; exit 1; }
@@ -20,6 +22,7 @@ LAT_N=${LAT_N:-2000}
 FDB_N=${FDB_N:-100000}
 STORM_N=${STORM_N:-10000}
 DUR=${SECONDS_PER_RUN:-10}
+ROUNDS=${ROUNDS:-3}
 TAG="bc$(printf %x $(( $$ % 65536 )))"
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 PIDS=()
@@ -76,13 +79,19 @@ load() {
   p99=$(grep -o 'time=[0-9.]*' "$WORK/ping.txt" | cut -d= -f2 | sort -g | awk '{a[NR]=$1} END {print a[int(NR*0.99)]}')
   echo "$tput $p99"
 }
-echo "== forwarding alone (${DUR}s: iperf3 TCP + ping every 5 ms)"
-R0=$(load); read -r T0 P0 <<< "$R0"
-echo "  throughput ${T0} Mbit/s, ping p99 ${P0} ms"
-echo "== forwarding during the storm ($STORM_N changes + one FDB dump)"
-OUT=$(load storm); echo "$OUT" | head -n -1
-read -r T1 P1 <<< "$(echo "$OUT" | tail -1)"
-echo "  throughput ${T1} Mbit/s, ping p99 ${P1} ms"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+TS0=(); PS0=(); TS1=(); PS1=()
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r: forwarding alone (${DUR}s: iperf3 TCP + ping every 5 ms)"
+  R0=$(load); read -r t p <<< "$R0"; TS0+=("$t"); PS0+=("$p")
+  echo "  throughput $t Mbit/s, ping p99 $p ms"
+  echo "== round $r: forwarding during the storm ($STORM_N changes + one FDB dump)"
+  OUT=$(load storm); echo "$OUT" | head -n -1
+  read -r t p <<< "$(echo "$OUT" | tail -1)"; TS1+=("$t"); PS1+=("$p")
+  echo "  throughput $t Mbit/s, ping p99 $p ms"
+done
+T0=$(median "${TS0[@]}"); P0=$(median "${PS0[@]}"); T1=$(median "${TS1[@]}"); P1=$(median "${PS1[@]}")
+echo "== medians of $ROUNDS: alone ${T0} Mbit/s, p99 ${P0} ms; storm ${T1} Mbit/s, p99 ${P1} ms"
 
 kill -TERM $DPID; wait $DPID 2>/dev/null || true
 grep -h "shutdown: pool" "$WORK/sw.out" | sed 's/^/  /' || true

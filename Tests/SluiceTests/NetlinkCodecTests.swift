@@ -235,6 +235,47 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertEqual(msgs.last?.header.type, NL.DONE)
     }
 
+    /// A 3 000-entry FDB dumped into 4 KiB datagrams, as netlink_dump does: one datagram per
+    /// call, each whole and within the reader's buffer, the next built only when asked; every
+    /// entry once and NLMSG_DONE last; entries changed mid-dump mark the later messages
+    /// NLM_F_DUMP_INTR; a second dump on the same socket meanwhile is EBUSY.
+    func testFdbDumpIsBuiltAPartAtATime() throws {
+        let p = try processor()
+        p.bufferSize = 4096
+        let br = try XCTUnwrap(p.dp.bridges.values.first)
+        let d0 = try XCTUnwrap(p.dp.device(named: "d0"))
+        for i in 0..<3000 { try br.fdb.add(MACAddress(raw: 0x0210_0000_0000 | UInt64(i)), vlan: 0, port: d0.ifindex, isStatic: true, now: 1) }
+        var req = NetlinkWriter()
+        let st = req.begin(type: NL.RTM_GETNEIGH, flags: NL.F_REQUEST | NL.F_DUMP, seq: 5, pid: 0)
+        req.put8(7); for _ in 0..<15 { req.put8(0) }
+        req.end(st)
+        var parts = p.handle(req.bytes)
+        XCTAssertEqual(parts.count, 1, "one datagram per call")
+        XCTAssertTrue(p.dumpPending)
+        XCTAssertEqual(errorOf(p.handle(req.bytes)[0])?.errno, EBUSY)
+        while let next = p.nextDumpPart() {
+            parts.append(next)
+            if parts.count == 3 { try br.fdb.add(MACAddress(raw: 0x0220_0000_0000), vlan: 0, port: d0.ifindex, isStatic: true, now: 2) }
+        }
+        XCTAssertFalse(p.dumpPending)
+        XCTAssertGreaterThan(parts.count, 40)
+        var macs = Set<[UInt8]>(), done = 0
+        for (k, part) in parts.enumerated() {
+            XCTAssertLessThanOrEqual(part.count, 4096)
+            let msgs = Array(NetlinkMessages(part))
+            XCTAssertEqual(msgs.reduce(0) { $0 + NL.align(Int($1.header.length)) }, part.count, "whole messages")
+            for m in msgs {
+                XCTAssertEqual(m.header.flags & NL.F_DUMP_INTR != 0, k >= 3, "part \(k)")
+                if m.header.type == NL.DONE { done += 1; continue }
+                let a = try NLAttributes.parse(m.payload.dropFirst(12), base: 28, policy: NLAPolicy(maxType: 16, [:]), strict: false)
+                XCTAssertTrue(macs.insert(Array(try XCTUnwrap(a[2]))).inserted, "each entry once")
+            }
+        }
+        XCTAssertEqual(done, 1)
+        XCTAssertEqual(macs.count, 3001, "3 000 entries on d0 and the bridge's own address")
+        XCTAssertEqual(Array(NetlinkMessages(parts.last!)).last?.header.type, NL.DONE)
+    }
+
     /// 12 000 malformed messages made from real ones: cut short, lengths that lie (message and
     /// attribute), bytes flipped, wrong nesting, unknown types. The processor answers each
     /// datagram with well-formed replies only — an error carries an errno the kernel uses for

@@ -34,6 +34,8 @@ public final class FDB {
     /// Learned (dynamic) entries allowed before learning stops (counted in `learnRefused`).
     public var maxLearned: Int
     public private(set) var count = 0
+    /// Bumped when an entry appears or goes (a dump in progress then reports NLM_F_DUMP_INTR).
+    public private(set) var generation: UInt64 = 0
     public private(set) var learnedCount = 0
     public private(set) var learnRefused: UInt64 = 0
     /// Dynamic entries moved to another port (a station moved, or a loop).
@@ -99,6 +101,7 @@ public final class FDB {
         slots[i] = Slot(key: key, port: port, flags: 0, updated: now)
         count += 1
         learnedCount += 1
+        generation &+= 1
     }
 
     /// Adds or replaces an entry (`fdb add … static`, the bridge's own address).
@@ -117,6 +120,7 @@ public final class FDB {
         while slots[i].key != 0 { i = (i + 1) & mask }
         slots[i] = Slot(key: key, port: port, flags: flags, updated: now)
         count += 1
+        generation &+= 1
         if flags == 0 { learnedCount += 1 }
     }
 
@@ -136,6 +140,17 @@ public final class FDB {
             slots[i] = old[j]
         }
         old.deallocate()
+    }
+
+    /// One port's entries (or a bridge's own), newest first, as the bridge's hash list lists them.
+    public func entries(port: Int32) -> [FDBEntry] {
+        var out: [FDBEntry] = []
+        for i in 0..<capacity where slots[i].key != 0 && slots[i].port == port {
+            let s = slots[i]
+            out.append(FDBEntry(mac: MACAddress(raw: s.key), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
+                                isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated))
+        }
+        return out.sorted { $0.updated > $1.updated }
     }
 
     /// The entry for (mac, vlan), if any (control path).
@@ -159,6 +174,7 @@ public final class FDB {
     func removeSlot(_ start: Int) {
         if slots[start].flags == 0 { learnedCount -= 1 }
         count -= 1
+        generation &+= 1
         var hole = start
         var j = (start + 1) & mask
         while slots[j].key != 0 {

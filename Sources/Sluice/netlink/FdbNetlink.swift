@@ -69,8 +69,10 @@ extension RtnlProcessor {
         if brIndex != 0 {
             guard let d = dp.device(brIndex), dp.bridge(d) != nil else { throw NetlinkError(ENODEV, "Bridge device not found") }
         }
-        let now = dp.clock.now
-        var parts = DumpParts(limit: bufferSize)
+        // The table is read once (entries in dump order, a few bytes each); the messages are
+        // then built a datagram at a time, each when the reader has taken the one before
+        // (`continueDump`), so a big table never holds up the datapath for long.
+        var list: [(Bridge, [FDBEntry])] = []
         for dev in dp.allDevices {
             if portIndex != 0 && dev.ifindex != portIndex { continue }
             let br: Bridge?
@@ -82,12 +84,30 @@ extension RtnlProcessor {
                 br = nil
             }
             guard let br else { continue }
-            let entries = br.fdb.entries.filter { $0.port == dev.ifindex }.sorted { $0.updated > $1.updated }
-            for e in entries {
-                parts.add { w in encodeFdbEntry(e, br: br, now: now, seq: msg.header.seq, &w) }
-            }
+            list.append((br, br.fdb.entries(port: dev.ifindex)))
         }
-        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+        let seq = msg.header.seq
+        let generations = list.map { $0.0.fdb.generation }
+        var di = 0, ei = 0
+        dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
+            // NLM_F_DUMP_INTR once a table changed since the dump began (netlink_dump's cb->seq).
+            let intr = zip(list, generations).contains { $0.0.fdb.generation != $1 }
+            let now = dp.clock.now
+            while di < list.count {
+                let (br, entries) = list[di]
+                while ei < entries.count {
+                    let before = w.count
+                    encodeFdbEntry(entries[ei], br: br, now: now, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0), seq: seq, &w)
+                    if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
+                    ei += 1
+                }
+                di += 1; ei = 0
+            }
+            if w.count + NL.hdrLen + 4 > bufferSize { return false }
+            w.done(seq: seq, pid: pid, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0))
+            return true
+        }
+        if let first = nextDumpPart() { replies.append(first) }
     }
 
     /// The parts of an RTM_NEWNEIGH/DELNEIGH for AF_BRIDGE both check first (rtnl_fdb_add/del).

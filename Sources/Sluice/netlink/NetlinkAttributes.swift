@@ -150,6 +150,8 @@ public struct NetlinkWriter {
     public mutating func put8(_ v: UInt8) { bytes.append(v) }
     public mutating func put16(_ v: UInt16) { bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8)) }
     public mutating func put32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+    /// Drops everything from byte `count` on (a message that did not fit).
+    public mutating func truncate(to count: Int) { bytes.removeSubrange(count...) }
     /// Overwrites the u32 at byte `at` (little-endian, as put32).
     public mutating func patch32(at: Int, _ v: UInt32) { for i in 0..<4 { bytes[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
     public mutating func put64(_ v: UInt64) { put32(UInt32(truncatingIfNeeded: v)); put32(UInt32(v >> 32)) }

@@ -46,6 +46,20 @@ public final class RtnlProcessor {
     public var bufferSize = 32768
     /// The multicast groups some reader has joined: changes are snapshotted for these only.
     public var eventGroups: Set<UInt32> = []
+    /// A dump in progress (netlink_dump's callback): appends the next messages to a datagram,
+    /// returns true once it also wrote NLMSG_DONE.
+    var dump: ((inout NetlinkWriter) -> Bool)?
+    /// Whether a dump awaits its next datagram (the server asks once the reader took the last).
+    public var dumpPending: Bool { dump != nil }
+
+    /// The next datagram of the dump in progress, or nil when there is none.
+    public func nextDumpPart() -> [UInt8]? {
+        guard let d = dump else { return nil }
+        var w = NetlinkWriter()
+        if d(&w) { dump = nil }
+        return w.bytes
+    }
+
     /// Notifications of the changes handled so far, (group, message), for the server to deliver.
     public var events: [(UInt32, [UInt8])] = []
 
@@ -84,6 +98,8 @@ public final class RtnlProcessor {
         let kind = (type - NL.RTM_BASE) & 3
         if kind != 2 && !mayChange { throw NetlinkError(EPERM, "Operation not permitted for a read-only client") }
         let isDump = kind == 2 && msg.header.flags & NL.F_DUMP == NL.F_DUMP
+        // One dump at a time per socket, as netlink_dump_start.
+        if isDump && dump != nil { throw NetlinkError(EBUSY, "A dump is already in progress on this socket") }
         switch type {
         case NL.RTM_GETLINK:
             if isDump { try dumpLinks(msg, &replies); return true }

@@ -30,14 +30,17 @@ public final class ControlServer: @unchecked Sendable {
     var stopping = false
 
     /// A datagram from a client, with what the worker needs to answer it.
-    struct Request { let fd: Int32; let bytes: [UInt8]; let pid: UInt32; let mayChange: Bool; let options: Options; let closed: Bool }
+    struct Request { let fd: Int32; let bytes: [UInt8]; let pid: UInt32; let mayChange: Bool; let options: Options; let closed: Bool
+        /// Not a datagram: the reader took a dump's last part; the next one is wanted.
+        var more = false }
     struct Options { var extAck = false, capAck = false, strict = false }
     struct Client { var pid: UInt32; var mayChange: Bool; var options = Options(); var groups: Set<UInt32> = [] }
 
     var lock = pthread_mutex_t()
     var inbound: [Request] = []
     /// Replies by client fd; a notification for multicast group G is queued under fd -G.
-    var outbound: [(Int32, [UInt8])] = []
+    /// `more`: a dump's part after which the worker builds the next.
+    var outbound: [(fd: Int32, bytes: [UInt8], more: Bool)] = []
     /// The groups some client has joined (written by the control thread, read by the worker).
     var joinedGroups: Set<UInt32> = []
     /// Control thread only.
@@ -204,7 +207,7 @@ public final class ControlServer: @unchecked Sendable {
         let out = outbound
         outbound.removeAll()
         pthread_mutex_unlock(&lock)
-        for (fd, bytes) in out {
+        for (fd, bytes, more) in out {
             if fd < 0 {
                 // A notification: to every member of the group, never waiting (a reader that
                 // does not keep up loses events, as a netlink socket overruns).
@@ -216,7 +219,11 @@ public final class ControlServer: @unchecked Sendable {
             }
             guard clients[fd] != nil else { continue }
             // A blocking send: a slow reader holds up only the control thread, never the worker.
-            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            // The reader has room again: the dump's next part is built (netlink_recvmsg → netlink_dump).
+            if more && sent >= 0 {
+                enqueue(Request(fd: fd, bytes: [], pid: 0, mayChange: false, options: Options(), closed: false, more: true))
+            }
         }
     }
 
@@ -230,9 +237,13 @@ public final class ControlServer: @unchecked Sendable {
         let groups = joinedGroups
         pthread_mutex_unlock(&lock)
         guard !work.isEmpty else { return }
-        var replies: [(Int32, [UInt8])] = []
+        var replies: [(fd: Int32, bytes: [UInt8], more: Bool)] = []
         for r in work {
             if r.closed { processors[r.fd] = nil; continue }
+            if r.more {
+                if let p = processors[r.fd], let part = p.nextDumpPart() { replies.append((r.fd, part, p.dumpPending)) }
+                continue
+            }
             let p = processors[r.fd] ?? RtnlProcessor(runner: runner, pid: r.pid)
             processors[r.fd] = p
             p.pid = r.pid; p.mayChange = r.mayChange
@@ -240,9 +251,9 @@ public final class ControlServer: @unchecked Sendable {
             p.eventGroups = groups
             let answer = p.handle(r.bytes)
             // Notifications go out before the requester's acknowledgement, as the kernel's.
-            for (g, m) in p.events { replies.append((-Int32(g), m)) }
+            for (g, m) in p.events { replies.append((-Int32(g), m, false)) }
             p.events.removeAll()
-            for reply in answer { replies.append((r.fd, reply)) }
+            for (i, reply) in answer.enumerated() { replies.append((r.fd, reply, i == answer.count - 1 && p.dumpPending)) }
         }
         guard !replies.isEmpty else { return }
         pthread_mutex_lock(&lock)
