@@ -179,6 +179,41 @@ final class TcSideBySideTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// netem (which this kernel lacks) configured with Debian's tc over rtnetlink: the
+    /// daemon's answer printed by tc itself equals Sluice's own printer (checked against
+    /// q_netem.c's print in TcPrintTests) for the same words — add, then changes that leave
+    /// options out (netem_change zeroes them) — and what Sluice lacks is refused.
+    func testNetemOverRtnetlinkAsItsOwnWords() throws {
+        let sw = try net.netns("nsw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        let (_, sluice) = try sluiceDevice()
+        let lines = [
+            "qdisc add dev d0 root handle 1: netem delay 20ms 5ms 25% distribution normal loss 1% 30% duplicate 0.5% reorder 10% 50% corrupt 0.1% rate 5mbit",
+            "qdisc change dev d0 root handle 1: netem delay 20ms loss gemodel 1% 10% 70% 0.1%",
+            "qdisc change dev d0 root handle 1: netem delay 100ms limit 5000 rate 20gbit",
+            "qdisc replace dev d0 root handle 1: netem loss 2%",
+        ]
+        for l in lines {
+            let args = l.split(separator: " ").map(String.init)
+            _ = try sh([bin, "exec", "--socket", sock, "tc"] + args)
+            // Sluice's own words keep what a change leaves out; netem_change (and so the daemon
+            // over rtnetlink) does not: the in-process side starts from a fresh qdisc each time.
+            _ = try? sluice.execute("qdisc del dev d0 root")
+            try sluice.execute(l.replacingOccurrences(of: "qdisc change", with: "qdisc add").replacingOccurrences(of: "qdisc replace", with: "qdisc add"))
+            let viaTc = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", "d0"], stderr: false)
+            XCTAssertEqual(viaTc, try sluice.execute("qdisc show dev d0"), l)
+        }
+        for refused in ["netem slot 1ms 2ms", "netem loss state 1%", "netem delay 10ms 1ms distribution experimental"] {
+            let out = try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc qdisc change dev d0 root handle 1: \(refused) 2>&1; echo status=$?"], stderr: false)
+            XCTAssertTrue(out.hasSuffix("status=2\n"), "\(refused): \(out)")
+            XCTAssertTrue(out.contains("not") && out.contains("Sluice"), out)
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     // MARK: u32 offsets on real frames
 
     /// An IPv4 UDP frame to 198.18.0.2 with `options` (a multiple of 4 bytes), `fragment`

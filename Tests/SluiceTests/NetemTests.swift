@@ -65,6 +65,17 @@ final class NetemTests: XCTestCase {
         XCTAssertEqual(meanBurst, 10, accuracy: 1.0)
     }
 
+    /// The gemodel's positions as q_netem.c packs them and loss_gilb_ell reads them: the third
+    /// is the bad state's loss ("1-h"), the fourth the good state's ("1-k"). Never leaving the
+    /// good state (p 0) with 1-k 5 % loses 5 %; never leaving the bad state (r 0, p 100 %) with
+    /// 1-h 20 % loses 20 % after the first packet.
+    func testGilbertElliottParameterPositionsAsTheKernel() throws {
+        let good = try run("loss gemodel 0% 100% 100% 5%")
+        XCTAssertEqual(1 - Double(good.out.count) / Double(n), 0.05, accuracy: 3 * (0.05 * 0.95 / Double(n)).squareRoot() + 1e-4)
+        let bad = try run("loss gemodel 100% 0% 20% 0%")
+        XCTAssertEqual(1 - Double(bad.out.count) / Double(n), 0.20, accuracy: 3 * (0.2 * 0.8 / Double(n)).squareRoot() + 1e-3)
+    }
+
     func testDuplicateRate() throws {
         let r = try run("duplicate 5%")
         XCTAssertEqual(Double(r.out.count - n) / Double(n), 0.05, accuracy: 3 * (0.05 * 0.95 / Double(n)).squareRoot() + 1e-4)

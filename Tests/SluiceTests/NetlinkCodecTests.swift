@@ -276,6 +276,23 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertEqual(Array(NetlinkMessages(parts.last!)).last?.header.type, NL.DONE)
     }
 
+    /// What `tc qdisc add dev d0 root handle 1: netem delay 10ms 1ms 25% loss 1% reorder 5% gap 3`
+    /// sends (ifindex set to d0's, 2): tc_netem_qopt in psched ticks and UINT32_MAX fractions,
+    /// then TCA_NETEM_CORR and TCA_NETEM_REORDER inside TCA_OPTIONS, decoded to those values.
+    func testDecodesNetemAsTcPacksIt() throws {
+        let p = try processor()
+        let msg = Self.hex("6800000024000506fbb00d6b00000000000000000200000000000100ffffffff000000000a0001006e6574656d000000380002005a620200e8030000295c8f020300000000000000093d0000100001000000004000000000000000000c000300cdcccc0c00000000")
+        XCTAssertEqual(errorOf(p.handle(msg)[0])?.errno, 0)
+        let q = try XCTUnwrap(p.dp.device(named: "d0")?.qdisc as? NetemQdisc)
+        XCTAssertEqual(q.latency, 10_000_000)
+        XCTAssertEqual(q.jitter, 1_000_000)
+        XCTAssertEqual(q.delayCorr, 0.25, accuracy: 1e-9)
+        XCTAssertEqual(q.lossP, 0.01, accuracy: 1e-9)
+        XCTAssertEqual(q.reorderP, 0.05, accuracy: 1e-9)
+        XCTAssertEqual(q.gap, 3)
+        XCTAssertEqual(q.limit, 1000)
+    }
+
     /// 12 000 malformed messages made from real ones: cut short, lengths that lie (message and
     /// attribute), bytes flipped, wrong nesting, unknown types. The processor answers each
     /// datagram with well-formed replies only — an error carries an errno the kernel uses for

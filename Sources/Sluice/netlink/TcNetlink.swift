@@ -83,6 +83,8 @@ extension RtnlProcessor {
         case is IngressQdisc, is DRRQdisc:
             let n = w.beginNest(TCA.OPTIONS)
             w.endNest(n)
+        case let n as NetemQdisc:
+            encodeNetem(n, &w)
         default:
             break
         }
@@ -348,6 +350,9 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let n as NetemQdisc:
+            guard let o = options else { throw SluiceError("Error: netem needs options.") }
+            try Self.configureNetem(n, o, base: base)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
         }

@@ -18,7 +18,9 @@ final class NetemQdisc: Qdisc {
     var delayCorr = 0.0
     var dist = Dist.uniform
     var lossP = 0.0, lossCorr = 0.0
-    var ge: (p: Double, r: Double, h: Double, k: Double)?   // Gilbert-Elliott: p, r, 1-h, 1-k
+    /// Gilbert-Elliott as the kernel keeps it (tc_netem_gemodel): p good→bad, r bad→good, h the
+    /// bad state's chance to deliver (tc's "1-h" is its loss), k the good state's loss (tc's "1-k").
+    var ge: (p: Double, r: Double, h: Double, k: Double)?
     var geBad = false
     var dupP = 0.0, dupCorr = 0.0
     var corruptP = 0.0, corruptCorr = 0.0
@@ -68,9 +70,10 @@ final class NetemQdisc: Qdisc {
                 if a.peek == "random" { a.i += 1 }
                 if a.peek == "gemodel" {
                     a.i += 1
+                    // q_netem.c: p [r [1-h [1-k]]], defaults r = 1-p, h = 0 (all lost when bad), k = 0.
                     let p = try a.percent(for: "gemodel p")
-                    var r = 1 - p, h = 0.0, kk = 1.0
-                    if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = y; if let z = try optPercent(&a) { kk = z } } }
+                    var r = 1 - p, h = 0.0, kk = 0.0
+                    if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = 1 - y; if let z = try optPercent(&a) { kk = z } } }
                     ge = (p, r, h, kk); lossP = 0
                 } else if a.peek == "state" {
                     throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".")
@@ -157,9 +160,14 @@ final class NetemQdisc: Qdisc {
 
     func lose() -> Bool {
         if let g = ge {
-            // Gilbert-Elliott: state change first, then loss with the state's probability.
-            if geBad { if rng.nextDouble() < g.r { geBad = false } } else if rng.nextDouble() < g.p { geBad = true }
-            return rng.nextDouble() < (geBad ? g.k : g.h)
+            // loss_gilb_ell: the state's transition is drawn, then the loss with the probability
+            // of the state the packet arrived in.
+            if geBad {
+                if rng.nextDouble() < g.r { geBad = false }
+                return rng.nextDouble() >= g.h
+            }
+            if rng.nextDouble() < g.p { geBad = true }
+            return rng.nextDouble() < g.k
         }
         return lossP > 0 && crandom(&last.loss, lossCorr) < lossP
     }

@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// netem over rtnetlink: TCA_OPTIONS is `struct tc_netem_qopt` followed by its own attributes
+/// (a compat nest, as q_netem.c packs it and netem_dump answers): TCA_NETEM_CORR, REORDER,
+/// CORRUPT, LOSS { GE }, RATE (+ RATE64), LATENCY64/JITTER64, DELAY_DIST.
+///
+/// A request is decoded into netem's own words and applied by its `change`, so both syntaxes
+/// share one validation. A delay distribution table is recognised by comparing it with the
+/// tables iproute2 ships (normal, pareto, paretonormal); other tables, the 4-state loss model,
+/// slots and ECN marking are refused with a message, as they are by the text syntax.
+enum NETEM {
+    static let CORR: UInt16 = 1, DELAY_DIST: UInt16 = 2, REORDER: UInt16 = 3, CORRUPT: UInt16 = 4, LOSS: UInt16 = 5
+    static let RATE: UInt16 = 6, ECN: UInt16 = 7, RATE64: UInt16 = 8, LATENCY64: UInt16 = 10, JITTER64: UInt16 = 11
+    static let SLOT: UInt16 = 12, SLOT_DIST: UInt16 = 13
+    static let LOSS_GI: UInt16 = 1, LOSS_GE: UInt16 = 2
+    static let policy = NLAPolicy(maxType: 14, [CORR: .minLength(12), DELAY_DIST: .unspec, REORDER: .minLength(8),
+                                                CORRUPT: .minLength(8), LOSS: .unspec, RATE: .minLength(16), ECN: .u32,
+                                                RATE64: .u64, LATENCY64: .u64, JITTER64: .u64, SLOT: .unspec, SLOT_DIST: .unspec])
+
+    /// A probability as tc packs it (get_percent: the fraction of UINT32_MAX).
+    static func fraction(_ v: UInt32) -> Double { Double(v) / Double(UInt32.max) }
+    static func packed(_ p: Double) -> UInt32 { UInt32((max(0, min(1, p)) * Double(UInt32.max)).rounded()) }
+    /// A percentage word that netem's parser reads back exactly.
+    static func word(_ v: UInt32) -> String { "\(fraction(v) * 100)%" }
+
+    /// The distribution iproute2 sent, by comparing it with its own tables on this machine.
+    static func distribution(_ table: ArraySlice<UInt8>) -> String? {
+        let values = stride(from: 0, to: table.count - 1, by: 2).map { Int16(bitPattern: table.le16(at: $0)) }
+        for dir in ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc"] {
+            for name in ["normal", "pareto", "paretonormal"] {
+                guard let f = fopen("\(dir)/\(name).dist", "r") else { continue }
+                defer { fclose(f) }
+                var known: [Int16] = []
+                var line = [CChar](repeating: 0, count: 4096)
+                while fgets(&line, Int32(line.count), f) != nil {
+                    let s = String(cString: line)
+                    if s.hasPrefix("#") { continue }
+                    for t in s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) { if let v = Int16(t) { known.append(v) } }
+                }
+                if known == values { return name }
+            }
+        }
+        return nil
+    }
+}
+
+extension RtnlProcessor {
+    /// netem_change's input as netem's words.
+    static func netemWords(_ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) -> [String] {
+        guard o.count >= 24 else { throw SluiceError("Error: netem: TCA_OPTIONS is shorter than struct tc_netem_qopt.") }
+        let latencyTicks = o.le32(at: 0), limit = o.le32(at: 4), loss = o.le32(at: 8), gap = o.le32(at: 12)
+        let duplicate = o.le32(at: 16), jitterTicks = o.le32(at: 20)
+        let a = try parseOptions(o.dropFirst(24), base: base + 24, NETEM.policy)
+        var w = ["limit", String(limit)]
+        let latency = a.u64(NETEM.LATENCY64) ?? UInt64(latencyTicks) * 64      // psched ticks are 64 ns
+        let jitter = a.u64(NETEM.JITTER64) ?? UInt64(jitterTicks) * 64
+        let corr = a[NETEM.CORR]
+        if latency > 0 || jitter > 0 {
+            w += ["delay", "\(latency)ns"]
+            if jitter > 0 { w += ["\(jitter)ns"]; if let c = corr { w.append(NETEM.word(c.le32(at: 0))) } }
+        }
+        if let t = a[NETEM.DELAY_DIST] {
+            guard let name = NETEM.distribution(t) else {
+                throw SluiceError("Error: netem: distribution tables other than iproute2's normal, pareto and paretonormal are not supported in Sluice yet.")
+            }
+            w += ["distribution", name]
+        }
+        if let l = a[NETEM.LOSS] {
+            let m = try parseOptions(l, base: (a.offsets[NETEM.LOSS] ?? 0) + NL.attrHdrLen,
+                                     NLAPolicy(maxType: 3, [NETEM.LOSS_GI: .minLength(20), NETEM.LOSS_GE: .minLength(16)]))
+            if m.has(NETEM.LOSS_GI) { throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".") }
+            if let ge = m[NETEM.LOSS_GE] {
+                // On the wire h itself; netem's words take "1-h".
+                w += ["loss", "gemodel", NETEM.word(ge.le32(at: 0)), NETEM.word(ge.le32(at: 4)),
+                      NETEM.word(UInt32.max - ge.le32(at: 8)), NETEM.word(ge.le32(at: 12))]
+            }
+        } else if loss > 0 {
+            w += ["loss", "random", NETEM.word(loss)]
+            if let c = corr { w.append(NETEM.word(c.le32(at: 4))) }
+        }
+        if duplicate > 0 { w += ["duplicate", NETEM.word(duplicate)]; if let c = corr { w.append(NETEM.word(c.le32(at: 8))) } }
+        if let r = a[NETEM.REORDER], r.le32(at: 0) > 0 { w += ["reorder", NETEM.word(r.le32(at: 0)), NETEM.word(r.le32(at: 4))] }
+        if gap > 0 { w += ["gap", String(gap)] }
+        if let c = a[NETEM.CORRUPT], c.le32(at: 0) > 0 { w += ["corrupt", NETEM.word(c.le32(at: 0)), NETEM.word(c.le32(at: 4))] }
+        if let r = a[NETEM.RATE] {
+            let bytes = r.le32(at: 0) == UInt32.max ? (a.u64(NETEM.RATE64) ?? UInt64(UInt32.max)) : UInt64(r.le32(at: 0))
+            if bytes > 0 { w += ["rate", "\(bytes * 8)bit", "packetoverhead", String(Int32(bitPattern: r.le32(at: 4)))] }
+            if r.le32(at: 8) != 0 || r.le32(at: 12) != 0 { throw SluiceError("Error: netem \"cellsize\" is not implemented in Sluice yet.") }
+        }
+        if a.has(NETEM.SLOT) { throw SluiceError("Error: netem \"slot\" is not implemented in Sluice yet.") }
+        if let e = a.u32(NETEM.ECN), e != 0 { throw SluiceError("Error: netem \"ecn\" is not implemented in Sluice yet.") }
+        return w
+    }
+
+    /// netem_change: every field comes from the request (what it leaves out is zero), except
+    /// the distribution table, which stays unless one is sent. Applied whole or not at all.
+    static func configureNetem(_ q: NetemQdisc, _ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) {
+        var args = TcArgs(try netemWords(o, base: base))
+        let saved = (q.latency, q.jitter, q.delayCorr, q.lossP, q.lossCorr, q.ge, q.dupP, q.dupCorr, q.corruptP, q.corruptCorr,
+                     q.reorderP, q.reorderCorr, q.gap, q.rate, q.packetOverhead)
+        q.latency = 0; q.jitter = 0; q.delayCorr = 0; q.lossP = 0; q.lossCorr = 0; q.ge = nil; q.dupP = 0; q.dupCorr = 0
+        q.corruptP = 0; q.corruptCorr = 0; q.reorderP = 0; q.reorderCorr = 0; q.gap = 0; q.rate = 0; q.packetOverhead = 0
+        do { try q.change(&args) } catch {
+            (q.latency, q.jitter, q.delayCorr, q.lossP, q.lossCorr, q.ge, q.dupP, q.dupCorr, q.corruptP, q.corruptCorr,
+             q.reorderP, q.reorderCorr, q.gap, q.rate, q.packetOverhead) = saved
+            throw error
+        }
+    }
+
+    /// netem_dump.
+    func encodeNetem(_ q: NetemQdisc, _ w: inout NetlinkWriter) {
+        let start = w.count
+        var o = NetlinkWriter()
+        o.put32(UInt32(clamping: q.latency / 64)); o.put32(UInt32(clamping: q.limit))
+        o.put32(q.ge == nil ? NETEM.packed(q.lossP) : 0); o.put32(UInt32(clamping: q.gap))
+        o.put32(NETEM.packed(q.dupP)); o.put32(UInt32(clamping: q.jitter / 64))
+        w.attr(TCA.OPTIONS, o.bytes)
+        w.attr(NETEM.LATENCY64, u64: q.latency)
+        w.attr(NETEM.JITTER64, u64: q.jitter)
+        var c = NetlinkWriter(); c.put32(NETEM.packed(q.delayCorr)); c.put32(NETEM.packed(q.lossCorr)); c.put32(NETEM.packed(q.dupCorr))
+        w.attr(NETEM.CORR, c.bytes)
+        var r = NetlinkWriter(); r.put32(NETEM.packed(q.reorderP)); r.put32(NETEM.packed(q.reorderCorr))
+        w.attr(NETEM.REORDER, r.bytes)
+        var k = NetlinkWriter(); k.put32(NETEM.packed(q.corruptP)); k.put32(NETEM.packed(q.corruptCorr))
+        w.attr(NETEM.CORRUPT, k.bytes)
+        let bytesPerSecond = q.rate / 8
+        if bytesPerSecond >= 1 << 32 { w.attr(NETEM.RATE64, u64: bytesPerSecond) }
+        var rt = NetlinkWriter()
+        rt.put32(bytesPerSecond >= 1 << 32 ? UInt32.max : UInt32(bytesPerSecond)); rt.put32(UInt32(bitPattern: Int32(q.packetOverhead)))
+        rt.put32(0); rt.put32(0)
+        w.attr(NETEM.RATE, rt.bytes)
+        if let ge = q.ge {
+            let n = w.beginNest(NETEM.LOSS, flagged: false)     // nla_nest_start_noflag: tc's parse_rtattr keeps flags
+            var g = NetlinkWriter()
+            for v in [ge.p, ge.r, ge.h, ge.k] { g.put32(NETEM.packed(v)) }
+            w.attr(NETEM.LOSS_GE, g.bytes)
+            w.endNest(n)
+        }
+        // The compat nest: TCA_OPTIONS' length covers the struct and the attributes after it.
+        w.set16(start, UInt16(w.count - start))
+    }
+}
