@@ -183,7 +183,7 @@ final class TcSideBySideTests: XCTestCase {
     /// daemon's answer printed by tc itself equals Sluice's own printer (checked against
     /// q_netem.c's print in TcPrintTests) for the same words — add, then changes that leave
     /// options out (netem_change zeroes them) — and what Sluice lacks is refused.
-    func testNetemOverRtnetlinkAsItsOwnWords() throws {
+    func testNetemAndSFQOverRtnetlinkAsTheirOwnWords() throws {
         let sw = try net.netns("nsw")
         let sock = net.dir + "/ctl.sock"
         let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap"], extraArgs: ["--socket", sock])
@@ -206,6 +206,17 @@ final class TcSideBySideTests: XCTestCase {
             let viaTc = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", "d0"], stderr: false)
             XCTAssertEqual(viaTc, try sluice.execute("qdisc show dev d0"), l)
         }
+        // sfq the same way (struct tc_sfq_qopt_v1), each from a fresh qdisc.
+        for l in ["qdisc add dev d0 root handle 2: sfq", "qdisc add dev d0 root handle 2: sfq perturb 10 quantum 1514 limit 100 divisor 512 depth 50 headdrop",
+                  "qdisc add dev d0 root handle 2: sfq flows 64 limit 3000"] {
+            _ = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "del", "dev", "d0", "root"], allowFailure: true)
+            _ = try sh([bin, "exec", "--socket", sock, "tc"] + l.split(separator: " ").map(String.init))
+            _ = try? sluice.execute("qdisc del dev d0 root")
+            try sluice.execute(l)
+            let viaTc = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", "d0"], stderr: false)
+            XCTAssertEqual(viaTc, try sluice.execute("qdisc show dev d0"), l)
+        }
+        _ = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "replace", "dev", "d0", "root", "handle", "1:", "netem", "delay", "1ms"])
         for refused in ["netem slot 1ms 2ms", "netem loss state 1%", "netem delay 10ms 1ms distribution experimental"] {
             let out = try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc qdisc change dev d0 root handle 1: \(refused) 2>&1; echo status=$?"], stderr: false)
             XCTAssertTrue(out.hasSuffix("status=2\n"), "\(refused): \(out)")

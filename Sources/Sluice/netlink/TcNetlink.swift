@@ -85,6 +85,8 @@ extension RtnlProcessor {
             w.endNest(n)
         case let n as NetemQdisc:
             encodeNetem(n, &w)
+        case let f as SFQQdisc:
+            encodeSFQ(f, &w)
         default:
             break
         }
@@ -353,6 +355,8 @@ extension RtnlProcessor {
         case let n as NetemQdisc:
             guard let o = options else { throw SluiceError("Error: netem needs options.") }
             try Self.configureNetem(n, o, base: base)
+        case let f as SFQQdisc:
+            if let o = options { try Self.configureSFQ(f, o) } else { f.attached() }
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
         }
