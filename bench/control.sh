@@ -24,24 +24,9 @@ STORM_N=${STORM_N:-10000}
 DUR=${SECONDS_PER_RUN:-10}
 ROUNDS=${ROUNDS:-3}
 TAG="bc$(printf %x $(( $$ % 65536 )))"
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-PIDS=()
-NSS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  for n in "${NSS[@]:-}"; do [ -n "$n" ] && ip netns del "$n" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-echo "== building release (SLUICE_EXCLUSIVITY=unchecked)"
-export SLUICE_EXCLUSIVITY=unchecked
-swift build -c release --scratch-path .build-release --product sluice 2>&1 | tail -1
-BIN=$(swift build -c release --scratch-path .build-release --show-bin-path)/sluice
+source bench/common.sh
 CLIENT="python3 bench/rtnl_client.py $WORK/ctl.sock"
 
-ns() { ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up; }
 ns "$TAG-sw"; ns "$TAG-a"; ns "$TAG-b"
 A="${TAG}a"; B="${TAG}b"; IDLE="${TAG}i"
 printf '%s\n' "link add br0 type bridge" "link add $A type tap" "link add $B type tap" "link add $IDLE type tap" \

@@ -20,31 +20,13 @@ for t in ip iperf3 swift; do command -v $t >/dev/null || { echo "forwarding.sh: 
 DUR=${SECONDS_PER_RUN:-5}
 ROUNDS=${ROUNDS:-3}
 TAG="bf$(printf %x $(( $$ % 65536 )))"
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-PIDS=()
-NSS=()
-
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  for n in "${NSS[@]:-}"; do [ -n "$n" ] && ip netns del "$n" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# The datapath is measured as it serves traffic: a release build without Swift's dynamic
-# exclusivity checks (the test suite runs with them; bench/exclusivity.sh measures the cost).
-echo "== building release (SLUICE_EXCLUSIVITY=unchecked)"
-export SLUICE_EXCLUSIVITY=unchecked
-swift build -c release --scratch-path .build-release --product sluice 2>&1 | tail -1
-BIN=$(swift build -c release --scratch-path .build-release --show-bin-path)/sluice
+source bench/common.sh
 
 BLAST=""
 if [ -f ../shared/reference/blast.c ] && command -v cc >/dev/null; then
   cc -O2 -o "$WORK/blast" ../shared/reference/blast.c && BLAST="$WORK/blast"
 fi
 
-ns() { ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up; }
 # start_daemon NAME NS: runs sluice with $WORK/NAME.conf inside NS, waits until it is ready,
 # and leaves its pid in DAEMON_PID.
 start_daemon() {
