@@ -93,6 +93,35 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// `tc -batch` and `ip -batch` files run through the daemon: every line applies until the
+    /// first failure, which tc names by file and line and ends with status 1 (`-force` goes on).
+    func testBatchFilesThroughTheDaemon() throws {
+        let (d, sock, ta) = try daemon()
+        let tcFile = net.dir + "/batch.tc", ipFile = net.dir + "/batch.ip"
+        try """
+            qdisc add dev \(ta) root handle 1: htb default 10
+            class add dev \(ta) parent 1: classid 1:10 htb rate 1mbit
+            qdisc add dev \(ta) parent 1:10 handle 10: sfq perturb 10
+            qdisc add dev \(ta) root handle 1: htb
+            filter add dev \(ta) parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10
+
+            """.write(toFile: tcFile, atomically: true, encoding: .utf8)
+        let tc = try exec(sock, ["tc", "-batch", tcFile])
+        XCTAssertEqual(tc.status, 1, tc.out)
+        XCTAssertTrue(tc.out.contains("Error: Exclusivity flag on, cannot modify."), tc.out)
+        XCTAssertTrue(tc.out.contains("Command failed \(tcFile):4"), tc.out)
+        let shown = try exec(sock, ["tc", "qdisc", "show", "dev", ta]).out
+        XCTAssertTrue(shown.contains("qdisc sfq 10: parent 1:10 limit 127p quantum 1514b depth 127 divisor 1024 perturb 10sec"), shown)
+        XCTAssertEqual(try exec(sock, ["tc", "filter", "show", "dev", ta]).out, "", "the line after the failure did not run")
+        let forced = try exec(sock, ["tc", "-force", "-batch", tcFile])
+        XCTAssertEqual(forced.status, 1, forced.out)
+        XCTAssertTrue(try exec(sock, ["tc", "filter", "show", "dev", ta]).out.contains("*flowid 1:10"), "-force ran the last line")
+        try "link add dev dm0 type dummy\nlink set dev dm0 mtu 1400\n".write(toFile: ipFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try exec(sock, ["ip", "-batch", ipFile]).status, 0)
+        XCTAssertTrue(try exec(sock, ["ip", "link", "show", "dev", "dm0"]).out.contains("mtu 1400"))
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// `tc monitor`, `bridge monitor fdb` and `ip monitor link` through `sluice exec` receive the
     /// daemon's notifications; tc's and bridge's are word for word what the kernel multicasts
     /// for the same changes (a down single-queue veth on the kernel's side, a down TAP on ours).
