@@ -93,6 +93,45 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// A Sluice-internal veth pair joins two bridges: ping crosses host A → TAP → br0 → va ⇄ vb
+    /// → br1 → TAP → host B. As the kernel's veth: `ip` shows each end as `NAME@PEER` (M-DOWN
+    /// while the peer is down), the carrier is off and the state LOWERLAYERDOWN until both ends
+    /// are up, and deleting one end deletes both (here through Debian's ip over the socket).
+    func testVethPairJoinsTwoBridges() throws {
+        let sw = try net.netns("vsw"), sa = try net.netns("va"), sb = try net.netns("vb")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let sock = net.dir + "/ctl/sluice.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add br1 type bridge",
+            "link add \(ta) type tap", "link add \(tb) type tap", "link add va type veth peer name vb",
+            "link set \(ta) master br0 up", "link set va master br0",
+            "link set \(tb) master br1 up", "link set vb master br1 up", "link set br0 up", "link set br1 up",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        // va is still down: no carrier on either end, nothing crosses.
+        let down = try exec(sock, ["ip", "link", "show", "dev", "vb"]).out
+        XCTAssertTrue(down.contains("vb@va: <NO-CARRIER,BROADCAST,MULTICAST,PROMISC,SLAVE,UP,M-DOWN>"), down)
+        XCTAssertTrue(down.contains("qdisc noqueue master br1 state LOWERLAYERDOWN"), down)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "dev", "va", "up"]).status, 0)
+        let up = try exec(sock, ["ip", "link", "show", "dev", "va"]).out
+        XCTAssertTrue(up.contains("va@vb: <BROADCAST,MULTICAST,PROMISC,SLAVE,UP,LOWER_UP>"), up)
+        let ping = try sh(["ip", "netns", "exec", sa, "ping", "-c", "5", "-i", "0.2", "-W", "2", "198.18.0.2"])
+        XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
+        let stats = try exec(sock, ["ip", "-s", "link", "show", "dev", "va"]).out
+        XCTAssertTrue(stats.contains("TX:"), stats)
+        // Deleting one end deletes the pair.
+        XCTAssertEqual(try exec(sock, ["ip", "link", "del", "dev", "vb"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "show", "dev", "va"]).status, 1)
+        // Over rtnetlink too: `ip link add … type veth peer name …`.
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "vx", "type", "veth", "peer", "name", "vy"]).status, 0)
+        let pair = try exec(sock, ["ip", "link", "show", "dev", "vy"]).out
+        XCTAssertTrue(pair.contains("vy@vx: <NO-CARRIER,BROADCAST,MULTICAST,UP>") || pair.contains("vy@vx: <BROADCAST,MULTICAST"), pair)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
     /// `tc -batch` and `ip -batch` files run through the daemon: every line applies until the
     /// first failure, which tc names by file and line and ends with status 1 (`-force` goes on).
     func testBatchFilesThroughTheDaemon() throws {

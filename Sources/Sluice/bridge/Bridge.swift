@@ -201,6 +201,10 @@ extension Datapath {
 
     /// Deletes a device: releases it from its bridge, or releases a bridge's ports.
     public func deleteDevice(_ dev: NetDevice) throws(SluiceError) {
+        // A veth goes with its peer (veth_dellink).
+        let peer = vethPeer(dev)
+        if let peer { (dev.driver as? VethDriver)?.peer = nil; (peer.driver as? VethDriver)?.peer = nil }
+        defer { if let peer, device(peer.ifindex) === peer { try? deleteDevice(peer) } }
         if let br = bridges[dev.ifindex] {
             for p in br.ports { if let d = device(p) { try release(d) } }
             bridges[dev.ifindex] = nil

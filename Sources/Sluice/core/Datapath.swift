@@ -115,6 +115,7 @@ public final class Datapath {
         for case let dev? in devices.reversed() {
             dev.qdisc?.purge()
             dev.requeued.purge(pool)
+            dev.driver.purge(pool)
             dev.driver.close()
         }
         diverted.purge(pool)
@@ -175,6 +176,7 @@ public final class Datapath {
         removeFromPollList(idx)
         dev.qdisc?.purge()
         dev.requeued.purge(pool)
+        dev.driver.purge(pool)
         txWork.removeAll { $0 == idx }
         dev.driver.close()
         devices[Int(idx)] = nil

@@ -45,6 +45,8 @@ public class NetDriver {
     func failureReason() -> String? { nil }
     /// Releases the driver's resources; deletes kernel interfaces it created.
     func close() {}
+    /// Frees packets the driver itself holds (a veth's backlog).
+    func purge(_ pool: PacketPool) {}
     /// One line describing the driver for `link show -d`.
     var details: String { "" }
 }

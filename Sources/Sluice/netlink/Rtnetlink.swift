@@ -187,6 +187,20 @@ public final class RtnlProcessor {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
                 case "bridge": dev = try dp.addBridge(name: name).device
+                case "veth":
+                    // VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (veth_newlink).
+                    var peerName: String? = nil
+                    if let peer = data?[1], peer.count >= 16 {
+                        let pa = try NLAttributes.parse(peer.dropFirst(16), base: (data?.offsets[1] ?? 0) + NL.attrHdrLen + 16,
+                                                        policy: IFLA.policy, strict: false)
+                        peerName = pa.string(IFLA.IFNAME)
+                    }
+                    if peerName == nil {
+                        var n = 0
+                        while dp.device(named: "veth\(n)") != nil || "veth\(n)" == name { n += 1 }
+                        peerName = "veth\(n)"
+                    }
+                    dev = try dp.addVethPair(name: name, peer: peerName!).0
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
@@ -291,7 +305,9 @@ public final class RtnlProcessor {
         w.put32(0)
         w.attr(IFLA.IFNAME, string: d.name)
         w.attr(IFLA.TXQLEN, u32: UInt32(d.txQueueLen))
-        w.attr(IFLA.OPERSTATE, u8: d.isOperational ? 6 : (d.isUp ? 5 : 2))   // IF_OPER_UP / LOWERLAYERDOWN / DOWN
+        // IF_OPER_UP; without carrier LOWERLAYERDOWN for a device stacked on another (a veth on its
+        // peer: default_operstate), DOWN otherwise.
+        w.attr(IFLA.OPERSTATE, u8: d.isOperational ? 6 : (d.isUp && dp.vethPeer(d) != nil ? 3 : 2))
         w.attr(IFLA.LINKMODE, u8: 0)
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
         w.attr(IFLA.MIN_MTU, u32: 68)
@@ -304,6 +320,7 @@ public final class RtnlProcessor {
         w.attr(IFLA.CARRIER, u8: d.carrier ? 1 : 0)
         if let q = d.qdisc { w.attr(IFLA.QDISC, string: q.kind) }
         if d.master != 0 { w.attr(IFLA.MASTER, u32: UInt32(bitPattern: d.master)) }
+        if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
         w.attr(IFLA.ADDRESS, d.mac.octets)
         w.attr(IFLA.BROADCAST, [UInt8](repeating: 0xFF, count: 6))
         let s = d.stats

@@ -194,18 +194,22 @@ public final class CommandRunner {
         if name == "name" || name == "dev" { name = try a.value(for: name) }
         var c = Common()
         while try parseCommon(&a, &c, allowState: false) {}
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, pcap, bridge)") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, pcap, bridge, dummy, veth)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
         var kdev: String?
         var input: String?, output: String?
+        var peerName: String?
         while let k = a.next() {
             switch (kind, k) {
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
+            case ("veth", "peer"):
+                if a.i < a.words.count && a.words[a.i] == "name" { a.i += 1 }
+                peerName = try a.value(for: "peer name")
             case ("bridge", _): try parseBridgeOption(k, &a, &c)
             default: throw SluiceError("Error: \"\(k)\" is not an argument of type \(kind)")
             }
@@ -222,12 +226,15 @@ public final class CommandRunner {
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
+        case "veth":
+            guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }
+            dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
             if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             dev = br.device
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge, dummy)")
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge, dummy, veth)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }

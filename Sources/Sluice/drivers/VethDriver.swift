@@ -1,0 +1,89 @@
+/// Principles (drivers/net/veth.c)
+/// ----------
+/// A pair of devices joined back to back inside the datapath: what one transmits, the other
+/// receives, through its own NAPI poll and rx handlers (a bridge port, tc ingress), as the
+/// kernel's veth hands a frame to its peer's netif_rx. As the kernel's:
+/// - the carrier is on only while both ends are up (veth_open/veth_close);
+/// - a frame sent while the peer is not running is dropped and counted on the sender
+///   (tx_dropped), as is one that finds the peer's backlog full (netdev_max_backlog, 1000);
+/// - every offload is on, so super-frames cross whole, and the default root qdisc is noqueue
+///   (IFF_NO_QUEUE);
+/// - deleting one end deletes the other.
+/// Frames move by pool index (the PacketQueue links through the pool): nothing is copied or
+/// allocated per packet.
+final class VethDriver: NetDriver {
+    /// The other end (weak: each device owns its driver).
+    weak var peer: NetDevice?
+    /// Frames the peer sent, waiting for this end's poll.
+    var backlog = PacketQueue()
+    static let maxBacklog = 1000
+
+    override var supportedFeatures: DeviceFeatures { .offloads }
+    override var hasPendingRx: Bool { !backlog.isEmpty }
+
+    override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        var got = 0
+        while got < budget, let p = backlog.pop(dp.pool) {
+            batch.append(p)
+            got += 1
+        }
+        return got
+    }
+
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        guard let peer, peer.isOperational, let other = peer.driver as? VethDriver else {
+            dev.stats.txDropped &+= UInt64(batch.count)
+            dev.drop(.devDown, UInt64(batch.count))
+            batch.freeAll(dp.pool)
+            return
+        }
+        var sent: UInt64 = 0, bytes: UInt64 = 0, dropped: UInt64 = 0
+        let pool = dp.pool
+        batch.drain { p in
+            if other.backlog.count >= Self.maxBacklog {
+                dropped &+= 1
+                pool.free(p)
+            } else {
+                bytes &+= UInt64(pool.metas[Int(p.index)].length)
+                sent &+= 1
+                other.backlog.push(p, pool)
+            }
+        }
+        dev.stats.txPackets &+= sent
+        dev.stats.txBytes &+= bytes
+        if dropped > 0 { dev.stats.txDropped &+= dropped; dev.drop(.txBusy, dropped) }
+        if sent > 0 { dp.napiSchedule(peer) }
+    }
+
+    override func setAdminUp(_ up: Bool, _ dev: NetDevice) throws(SluiceError) {
+        let both = up && (peer?.isUp ?? false)
+        dev.carrier = both
+        peer?.carrier = both
+    }
+
+    override func purge(_ pool: PacketPool) { backlog.purge(pool) }
+}
+
+extension Datapath {
+    /// `link add NAME type veth peer name PEER` (veth_newlink): both ends, carrier off until
+    /// both are up.
+    @discardableResult
+    public func addVethPair(name: String, peer peerName: String, mtu: Int = 1500) throws(SluiceError) -> (NetDevice, NetDevice) {
+        guard device(named: peerName) == nil, peerName != name else { throw SluiceError("Error: device \"\(peerName)\" already exists") }
+        let da = VethDriver(), db = VethDriver()
+        let a = NetDevice(name: name, kind: "veth", mac: .local(seed: stableHash(name) ^ 0xE7), mtu: mtu, driver: da)
+        let b = NetDevice(name: peerName, kind: "veth", mac: .local(seed: stableHash(peerName) ^ 0xE7), mtu: mtu, driver: db)
+        for d in [a, b] {
+            d.carrier = false
+            d.noQueue = true          // IFF_NO_QUEUE: the kernel's veth has noqueue as its default root
+        }
+        try register(a)
+        do { try register(b) } catch { unregister(a); throw error }
+        da.peer = b
+        db.peer = a
+        return (a, b)
+    }
+
+    /// The other end of a veth device, if `dev` is one.
+    public func vethPeer(_ dev: NetDevice) -> NetDevice? { (dev.driver as? VethDriver)?.peer }
+}
