@@ -132,6 +132,68 @@ final class ExecTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
 
+    /// What the bridge learns is announced as the kernel's bridge announces it (br_fdb_notify):
+    /// `bridge monitor fdb` through the daemon and on a kernel bridge, while two hosts come up
+    /// and ping, print the same lines (host addresses and port names aside).
+    func testLearningIsAnnouncedAsTheKernelBridgeDoes() throws {
+        func hostMAC(_ ns: String, _ dev: String) throws -> String {
+            try sh(["ip", "netns", "exec", ns, "cat", "/sys/class/net/\(dev)/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func quiet(_ ns: String) throws { try sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
+        func watch(_ monitor: [String], _ a: String, _ b: String, up: () throws -> Void) throws -> String {
+            let out = net.dir + "/mon-\(UUID().uuidString)"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let m = Process()
+            m.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            m.arguments = ["20"] + monitor
+            m.standardOutput = FileHandle(forWritingAtPath: out)
+            m.standardError = FileHandle.nullDevice
+            try m.run()
+            defer { if m.isRunning { m.terminate() }; m.waitUntilExit() }
+            usleep(1_000_000)
+            try up()
+            _ = try sh(["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.2"])
+            usleep(1_000_000)
+            m.terminate(); m.waitUntilExit()
+            return String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self)
+        }
+        // Sluice: two TAP hosts on br0.
+        let sw = try net.netns("lsw"), sa = try net.netns("la"), sb = try net.netns("lb")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let sock = net.dir + "/ctl/sluice.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
+            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        for ns in [sa, sb] { try quiet(ns) }
+        try sh(["ip", "-n", sw, "link", "set", ta, "netns", sa]); try sh(["ip", "-n", sw, "link", "set", tb, "netns", sb])
+        try sh(["ip", "-n", sa, "addr", "add", "198.18.0.1/24", "dev", ta]); try sh(["ip", "-n", sb, "addr", "add", "198.18.0.2/24", "dev", tb])
+        let sluice = try watch([try sluiceBinary(), "exec", "--socket", sock, "bridge", "monitor", "fdb"], sa, sb) {
+            try sh(["ip", "-n", sa, "link", "set", ta, "up"]); try sh(["ip", "-n", sb, "link", "set", tb, "up"])
+        }
+        let sluiceNorm = sluice.replacingOccurrences(of: try hostMAC(sa, ta), with: "HOST-A").replacingOccurrences(of: try hostMAC(sb, tb), with: "HOST-B")
+            .replacingOccurrences(of: ta, with: "PORT-A").replacingOccurrences(of: tb, with: "PORT-B")
+        XCTAssertEqual(d.stop(), 0)
+        // The kernel: the same hosts behind veth ports of a kernel bridge.
+        let ks = try net.netns("ksw"), ka = try net.netns("ka"), kb = try net.netns("kb")
+        try quiet(ks)
+        try sh(["ip", "-n", ks, "link", "add", "br0", "type", "bridge"]); try sh(["ip", "-n", ks, "link", "set", "br0", "up"])
+        for (host, port) in [(ka, "pa"), (kb, "pb")] {
+            try quiet(host)
+            try sh(["ip", "-n", ks, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host])
+            try sh(["ip", "-n", ks, "link", "set", port, "master", "br0", "up"])
+        }
+        try sh(["ip", "-n", ka, "addr", "add", "198.18.0.1/24", "dev", "eth0"]); try sh(["ip", "-n", kb, "addr", "add", "198.18.0.2/24", "dev", "eth0"])
+        let kernel = try watch(["ip", "netns", "exec", ks, "bridge", "monitor", "fdb"], ka, kb) {
+            try sh(["ip", "-n", ka, "link", "set", "eth0", "up"]); try sh(["ip", "-n", kb, "link", "set", "eth0", "up"])
+        }
+        let kernelNorm = kernel.replacingOccurrences(of: try hostMAC(ka, "eth0"), with: "HOST-A").replacingOccurrences(of: try hostMAC(kb, "eth0"), with: "HOST-B")
+            .replacingOccurrences(of: "dev pa ", with: "dev PORT-A ").replacingOccurrences(of: "dev pb ", with: "dev PORT-B ")
+        XCTAssertTrue(kernelNorm.contains("HOST-A dev PORT-A master br0"), kernelNorm)
+        XCTAssertEqual(Set(sluiceNorm.split(separator: "\n")), Set(kernelNorm.split(separator: "\n")), "sluice:\n\(sluice)kernel:\n\(kernel)")
+    }
+
     /// `tc -batch` and `ip -batch` files run through the daemon: every line applies until the
     /// first failure, which tc names by file and line and ends with status 1 (`-force` goes on).
     func testBatchFilesThroughTheDaemon() throws {

@@ -36,6 +36,31 @@ public final class FDB {
     public private(set) var count = 0
     /// Bumped when an entry appears or goes (a dump in progress then reports NLM_F_DUMP_INTR).
     public private(set) var generation: UInt64 = 0
+
+    /// What the datapath learnt, moved and aged, for notifications (br_fdb_notify): a
+    /// preallocated ring written only while `recordChanges` is on (someone listens), so the
+    /// packet path neither allocates nor waits. A full ring loses the oldest (`changesLost`).
+    public struct Change: Sendable { public var key: UInt64; public var port: Int32; public var deleted: Bool }
+    public var recordChanges = false
+    var changes = [Change](repeating: Change(key: 0, port: 0, deleted: false), count: 1024)
+    var changeWrite = 0, changeRead = 0
+    public private(set) var changesLost: UInt64 = 0
+
+    @inline(__always)
+    func record(_ key: UInt64, _ port: Int32, deleted: Bool) {
+        guard recordChanges else { return }
+        if changeWrite - changeRead == changes.count { changeRead += 1; changesLost &+= 1 }
+        changes[changeWrite & (changes.count - 1)] = Change(key: key, port: port, deleted: deleted)
+        changeWrite += 1
+    }
+
+    /// The changes recorded since the last call (control path).
+    public func takeChanges() -> [Change] {
+        guard changeWrite != changeRead else { return [] }
+        var out: [Change] = []
+        while changeRead < changeWrite { out.append(changes[changeRead & (changes.count - 1)]); changeRead += 1 }
+        return out
+    }
     public private(set) var learnedCount = 0
     public private(set) var learnRefused: UInt64 = 0
     /// Dynamic entries moved to another port (a station moved, or a loop).
@@ -90,7 +115,7 @@ public final class FDB {
             let k = slots[i].key
             if k == key {
                 if slots[i].flags != 0 { return }
-                if slots[i].port != port { slots[i].port = port; moves &+= 1 }
+                if slots[i].port != port { slots[i].port = port; moves &+= 1; record(key, port, deleted: false) }
                 slots[i].updated = now
                 return
             }
@@ -102,6 +127,7 @@ public final class FDB {
         count += 1
         learnedCount += 1
         generation &+= 1
+        record(key, port, deleted: false)
     }
 
     /// Adds or replaces an entry (`fdb add … static`, the bridge's own address).
@@ -199,6 +225,7 @@ public final class FDB {
         while i < capacity {
             let s = slots[i]
             if s.key != 0 && s.flags == 0 && s.updated &+ ageing <= now {
+                record(s.key, s.port, deleted: true)
                 removeSlot(i)
                 removed += 1
                 continue   // a shifted entry may now sit at i

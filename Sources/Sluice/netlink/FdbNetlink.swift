@@ -183,4 +183,24 @@ extension RtnlProcessor {
         guard br.fdb.entry(mac, vlan: vlan)?.port == port else { throw NetlinkError(ENOENT) }
         br.fdb.remove(mac, vlan: vlan)
     }
+
+    /// br_fdb_notify for what the datapath did: RTM_NEWNEIGH for an entry learnt or moved (as
+    /// it stands now), RTM_DELNEIGH for one aged out.
+    public func fdbNotifications(_ changes: [FDB.Change], _ br: Bridge) -> [[UInt8]] {
+        let now = dp.clock.now
+        var out: [[UInt8]] = []
+        for c in changes {
+            let mac = MACAddress(raw: c.key), vlan = UInt16((c.key >> 48) & 0x0FFF)
+            var w = NetlinkWriter()
+            if c.deleted {
+                let e = FDBEntry(mac: mac, vlan: vlan, port: c.port, isStatic: false, isLocal: false, updated: 0)
+                encodeFdbEntry(e, br: br, now: now, type: NL.RTM_DELNEIGH, flags: 0, seq: 0, &w)
+            } else {
+                guard let e = br.fdb.entry(mac, vlan: vlan) else { continue }
+                encodeFdbEntry(e, br: br, now: now, flags: 0, seq: 0, &w)
+            }
+            out.append(w.bytes)
+        }
+        return out
+    }
 }

@@ -229,6 +229,21 @@ public final class ControlServer: @unchecked Sendable {
 
     // MARK: worker thread
 
+    /// Encodes the FDB's own changes (learnt, moved, aged) while someone listens to RTNLGRP_NEIGH.
+    var eventProcessor: RtnlProcessor?
+    func datapathEvents(_ groups: Set<UInt32>, _ replies: inout [(fd: Int32, bytes: [UInt8], more: Bool)]) {
+        let listening = groups.contains(RTNLGRP.NEIGH)
+        for br in datapath.bridges.values {
+            if br.fdb.recordChanges != listening { br.fdb.recordChanges = listening; _ = br.fdb.takeChanges() }
+            guard listening else { continue }
+            let changes = br.fdb.takeChanges()
+            guard !changes.isEmpty else { continue }
+            let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+            eventProcessor = p
+            for m in p.fdbNotifications(changes, br) { replies.append((-Int32(RTNLGRP.NEIGH), m, false)) }
+        }
+    }
+
     /// Answers what the control thread queued (called by the worker between batches).
     func drain() {
         pthread_mutex_lock(&lock)
@@ -236,8 +251,9 @@ public final class ControlServer: @unchecked Sendable {
         inbound.removeAll()
         let groups = joinedGroups
         pthread_mutex_unlock(&lock)
-        guard !work.isEmpty else { return }
         var replies: [(fd: Int32, bytes: [UInt8], more: Bool)] = []
+        datapathEvents(groups, &replies)
+        if work.isEmpty && replies.isEmpty { return }
         for r in work {
             if r.closed { processors[r.fd] = nil; continue }
             if r.more {
