@@ -158,14 +158,9 @@ final class ExecTests: XCTestCase {
             return String(decoding: FileManager.default.contents(atPath: out) ?? Data(), as: UTF8.self)
         }
         // Sluice: two TAP hosts on br0.
-        let sw = try net.netns("lsw"), sa = try net.netns("la"), sb = try net.netns("lb")
-        let ta = "\(net.tag)a", tb = "\(net.tag)b"
         let sock = net.dir + "/ctl/sluice.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: [
-            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
-            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
-        ], extraArgs: ["--socket", sock])
-        try d.waitReady()
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("lsw", extraArgs: ["--socket", sock])
+        let sa = try net.netns("la"), sb = try net.netns("lb")
         for ns in [sa, sb] { try quiet(ns) }
         try sh(["ip", "-n", sw, "link", "set", ta, "netns", sa]); try sh(["ip", "-n", sw, "link", "set", tb, "netns", sb])
         try sh(["ip", "-n", sa, "addr", "add", "198.18.0.1/24", "dev", ta]); try sh(["ip", "-n", sb, "addr", "add", "198.18.0.2/24", "dev", tb])

@@ -254,3 +254,19 @@ func statsRow(_ sec: String, _ header: String) -> [UInt64] {
     guard let i = lines.firstIndex(where: { $0.hasPrefix("    \(header)") }), i + 1 < lines.count else { return [] }
     return lines[i + 1].split(separator: " ").compactMap { UInt64($0) }
 }
+
+extension TestNet {
+    /// A daemon in namespace SW with bridge br0 and two TAP ports (TAG a, TAG b) up on it, plus
+    /// `extra` config lines (`A`/`B` stand for the ports' names). The TAPs stay in SW for the
+    /// caller to place. Returns the daemon, SW and the two names.
+    func tapBridgeDaemon(_ suffix: String, extra: [String] = [], extraArgs: [String] = []) throws -> (DaemonProcess, String, String, String) {
+        let sw = try netns(suffix)
+        let ta = "\(tag)a", tb = "\(tag)b"
+        let d = try DaemonProcess(net: self, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
+            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
+        ] + extra.map { $0.replacingOccurrences(of: "DEV_A", with: ta).replacingOccurrences(of: "DEV_B", with: tb) }, extraArgs: extraArgs)
+        try d.waitReady()
+        return (d, sw, ta, tb)
+    }
+}

@@ -22,13 +22,8 @@ final class ShapingTests: XCTestCase {
         for line in qdisc {
             try sh(["ip", "netns", "exec", ka, "tc"] + line.replacingOccurrences(of: "DEV", with: "eth0").split(separator: " ").map(String.init))
         }
-        let sw = try net.netns("sw"), sa = try net.netns("sa"), sb = try net.netns("sb")
-        let ta = "\(net.tag)a", tb = "\(net.tag)b"
-        let d = try DaemonProcess(net: net, ns: sw, config: [
-            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
-            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
-        ] + qdisc.map { $0.replacingOccurrences(of: "DEV", with: tb) })
-        try d.waitReady()
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extra: qdisc.map { $0.replacingOccurrences(of: "DEV", with: "DEV_B") })
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
         try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
         try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
         return ((ka, kb), (sa, sb), d)
@@ -129,15 +124,10 @@ extension ShapingTests {
     /// A rate changed with Debian's tc through `sluice exec` while an iperf3 stream crosses
     /// the daemon: the new rate shows in the traffic within a second, the queue is kept.
     func testLiveRateChangeWithDebianTc() throws {
-        let sw = try net.netns("sw"), sa = try net.netns("sa"), sb = try net.netns("sb")
-        let ta = "\(net.tag)a", tb = "\(net.tag)b"
         let sock = net.dir + "/ctl.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: [
-            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
-            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
-            "qdisc add dev \(tb) root handle 1: tbf rate 10mbit burst 32kb latency 50ms",
-        ], extraArgs: ["--socket", sock])
-        try d.waitReady()
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extra: ["qdisc add dev DEV_B root handle 1: tbf rate 10mbit burst 32kb latency 50ms"],
+                                                      extraArgs: ["--socket", sock])
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
         try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
         try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
         let srv = try net.iperfServer(in: sb, addr: "198.18.0.2", port: 5201, seconds: 12)

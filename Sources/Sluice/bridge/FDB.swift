@@ -170,13 +170,7 @@ public final class FDB {
 
     /// One port's entries (or a bridge's own), newest first, as the bridge's hash list lists them.
     public func entries(port: Int32) -> [FDBEntry] {
-        var out: [FDBEntry] = []
-        for i in 0..<capacity where slots[i].key != 0 && slots[i].port == port {
-            let s = slots[i]
-            out.append(FDBEntry(mac: MACAddress(raw: s.key), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
-                                isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated))
-        }
-        return out.sorted { $0.updated > $1.updated }
+        collect { $0.port == port }.sorted { $0.updated > $1.updated }
     }
 
     /// The entry for (mac, vlan), if any (control path).
@@ -246,12 +240,17 @@ public final class FDB {
     }
 
     public var entries: [FDBEntry] {
+        collect { _ in true }.sorted { ($0.port, $0.mac.raw, $0.vlan) < ($1.port, $1.mac.raw, $1.vlan) }
+    }
+
+    /// The entries whose slot passes `keep`, in table order (control path).
+    func collect(_ keep: (Slot) -> Bool) -> [FDBEntry] {
         var out: [FDBEntry] = []
-        for i in 0..<capacity where slots[i].key != 0 {
+        for i in 0..<capacity where slots[i].key != 0 && keep(slots[i]) {
             let s = slots[i]
             out.append(FDBEntry(mac: MACAddress(raw: s.key), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
                                 isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated))
         }
-        return out.sorted { ($0.port, $0.mac.raw, $0.vlan) < ($1.port, $1.mac.raw, $1.vlan) }
+        return out
     }
 }

@@ -111,7 +111,7 @@ extension RtnlProcessor {
     }
 
     /// The parts of an RTM_NEWNEIGH/DELNEIGH for AF_BRIDGE both check first (rtnl_fdb_add/del).
-    func fdbRequest(_ msg: NetlinkMessage, add: Bool) throws(NetlinkError)
+    func fdbRequest(_ msg: NetlinkMessage) throws(NetlinkError)
         -> (dev: NetDevice, mac: MACAddress, vlan: UInt16, state: UInt16, flags: UInt8) {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor message") }
@@ -132,7 +132,7 @@ extension RtnlProcessor {
     /// RTM_NEWNEIGH for AF_BRIDGE: br_fdb_add on the port's bridge (or on a bridge itself with
     /// `self`: an entry of its own), with fdb_add_entry's rules.
     func addFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let (dev, mac, vlan, state, flags) = try fdbRequest(msg, add: true)
+        let (dev, mac, vlan, state, flags) = try fdbRequest(msg)
         let br: Bridge, port: Int32?
         if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
             br = b; port = dev.ifindex
@@ -169,7 +169,7 @@ extension RtnlProcessor {
 
     /// RTM_DELNEIGH for AF_BRIDGE: br_fdb_delete (fdb_delete_by_addr_and_port).
     func delFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let (dev, mac, vlan, _, flags) = try fdbRequest(msg, add: false)
+        let (dev, mac, vlan, _, flags) = try fdbRequest(msg)
         let br: Bridge, port: Int32
         if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
             br = b; port = dev.ifindex

@@ -161,7 +161,7 @@ extension RtnlProcessor {
         let after = devAfter.flatMap { dp.device($0.ifindex) === $0 ? snapshot(type: msg.header.type, dev: $0) : nil } ?? [:]
         let named = devAfter.flatMap { target(msg, dev: $0) }
         let isFilter = msg.header.type == NL.RTM_NEWTFILTER || msg.header.type == NL.RTM_DELTFILTER
-        func emit(_ bytes: [UInt8], delete: Bool, key: UInt64) {
+        func emit(_ bytes: [UInt8], delete: Bool) {
             var m = bytes
             let type = m.le16(4) + (delete ? 1 : 0)
             m[4] = UInt8(type & 0xFF); m[5] = UInt8(type >> 8)
@@ -191,11 +191,11 @@ extension RtnlProcessor {
         let up = devAfter?.isUp ?? false
         for (k, m) in before.sorted(by: { $0.key > $1.key }) where after[k] == nil && !(isFilter && k >= 1 << 44) {
             if isQdisc && k == 0 && !up { continue }
-            emit(m, delete: true, key: k)
+            emit(m, delete: true)
         }
         for (k, m) in after.sorted(by: { $0.key < $1.key }) where (before[k] == nil || k == named) && !(isFilter && k >> 40 == 1) {
             if isQdisc && k == 0 { continue }
-            emit(m, delete: false, key: k)
+            emit(m, delete: false)
         }
         return dumped
     }

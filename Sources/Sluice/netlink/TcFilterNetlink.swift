@@ -200,7 +200,6 @@ extension RtnlProcessor {
     /// RTM_NEWTFILTER (tc_new_tfilter) for u32, matchall, fw with gact/mirred actions.
     func newFilter(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (t, a) = try filterTarget(msg)
-        _ = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
         guard let kind = t.kind else { throw NetlinkError(EINVAL, "Filter kind and protocol must be specified") }
         var f = TcFilter(prio: t.prio ?? 0xC000, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain, kind: kind, match: .all, result: nil)
         let base = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
@@ -269,13 +268,6 @@ extension RtnlProcessor {
     /// RTM_DELTFILTER: a priority's filters (a whole classifier instance), or all of a chain's.
     func delFilter(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (t, _) = try filterTarget(msg)
-        _ = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
-        do {
-            try runner.withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-                let before = b.filters.count
-                b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (!t.protoGiven || $0.proto == t.proto) && $0.chain == t.chain }
-                if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
-            }
-        } catch { throw Self.netlinkError(error) }
+        do { try runner.deleteFilters(t, anyProtocol: !t.protoGiven) } catch { throw Self.netlinkError(error) }
     }
 }

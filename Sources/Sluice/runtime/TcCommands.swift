@@ -335,8 +335,19 @@ extension CommandRunner {
             guard let ing = dev.ingress else { throw SluiceError("Error: Parent Qdisc doesn't exists (add an ingress or clsact qdisc first).") }
             return ing
         }
-        guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        // tcf_block_find's words when qdisc_lookup finds nothing.
+        guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Parent Qdisc doesn't exists.") }
         return owner
+    }
+
+    /// tc_del_tfilter without a handle: every filter of the priority (all priorities when none is
+    /// given) in the chain. `anyProtocol`: the text grammar's `protocol all` matches every protocol.
+    func deleteFilters(_ t: TcTarget, anyProtocol: Bool) throws(SluiceError) {
+        try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            let before = b.filters.count
+            b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (anyProtocol || $0.proto == t.proto) && $0.chain == t.chain }
+            if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+        }
     }
 
     /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor.
@@ -355,11 +366,7 @@ extension CommandRunner {
             return filterShow(t, opts: opts)
         case "delete":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
-            try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-                let before = b.filters.count
-                b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (t.proto == 3 || $0.proto == t.proto) && $0.chain == t.chain }
-                if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
-            }
+            try deleteFilters(t, anyProtocol: t.proto == 3)
             return ""
         default:
             let t = try tcTarget(&a, kindRequired: true, filter: true)
