@@ -149,7 +149,8 @@ public final class Bridge {
         device.activeFeatures = f
         for p in ports {
             guard let d = dp.devices[Int(p)] else { continue }
-            let active = d.hwFeatures.subtracting(.offloads).union(d.hwFeatures.intersection(f))
+            // Offloads follow the bridge; what the user set (GRO) stays as it is.
+            let active = d.activeFeatures.subtracting(.offloads).union(d.hwFeatures.intersection(f))
             d.activeFeatures = active
             d.driver.applyOffloads(active, d)
         }
@@ -193,8 +194,8 @@ extension Datapath {
         br.ports.removeAll { $0 == port.ifindex }
         br.fdb.flush(port: port.ifindex, all: true)
         port.master = 0
-        port.activeFeatures = port.hwFeatures
-        port.driver.applyOffloads(port.hwFeatures, port)
+        port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
+        port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)
         br.recomputeFeatures(self)
     }

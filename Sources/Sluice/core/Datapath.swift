@@ -54,6 +54,9 @@ public final class Datapath {
 
     /// The batch a NAPI poll receives into.
     var rxBatch = PacketBatch()
+    /// The GRO list: filled during one device's poll and emptied at its end (napi_complete),
+    /// so one serves every device in turn.
+    let gro: GRO
     /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).
     var flushBatch = PacketBatch()
     /// The batch `qdiscRun` dequeues into before the driver.
@@ -84,6 +87,7 @@ public final class Datapath {
 
     public init(poolSize: Int = 4096, clock: DatapathClock = .real()) {
         pool = PacketPool(capacity: poolSize)
+        gro = GRO(pool: pool)
         self.clock = clock
         pollRing = .allocate(capacity: Self.maxDevices)
         stageHead = .allocate(capacity: Self.maxDevices)
@@ -195,6 +199,20 @@ public final class Datapath {
         dev.promiscuity = new
     }
 
+    /// Turns software features on or off (ethtool -K: gro, rx-udp-gro-forwarding).
+    public func setFeatures(_ dev: NetDevice, _ f: DeviceFeatures, on: Bool) throws(SluiceError) {
+        let soft: DeviceFeatures = [.gro, .udpGROForwarding]
+        guard soft.isSuperset(of: f) else { throw SluiceError("Error: only gro and rx-udp-gro-forwarding can be changed on \(dev.name)") }
+        if on { dev.activeFeatures.formUnion(f) } else { dev.activeFeatures.subtract(f) }
+    }
+
+    /// gro_max_size (IFLA_GRO_MAX_SIZE): at most 65536, as the kernel's GRO_LEGACY_MAX_SIZE
+    /// without BIG TCP.
+    public func setGROMaxSize(_ dev: NetDevice, _ size: Int) throws(SluiceError) {
+        guard (0...65536).contains(size) else { throw SluiceError("Error: gro_max_size \(size) is larger than 65536") }
+        dev.groMaxSize = size
+    }
+
     public func setUp(_ dev: NetDevice, _ up: Bool) throws(SluiceError) {
         guard dev.isUp != up else { return }
         try dev.driver.setAdminUp(up, dev)
@@ -269,7 +287,7 @@ public final class Datapath {
     /// One NAPI poll of `dev`: receive up to `weight`, process, flush transmits.
     func napiPoll(_ dev: NetDevice, weight: Int) -> Int {
         let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity))
-        if n > 0 { receive(dev, &rxBatch) }
+        if n > 0 { receive(dev, &rxBatch, gro: true) }
         processDiverted()
         flushTransmit()
         if dev.driver.failureReason() != nil { driverFailed(dev) }
@@ -372,8 +390,9 @@ public final class Datapath {
     // MARK: receive
 
     /// The stack's entry (netif_receive_skb) for a batch from `dev`: length checks, counters,
-    /// then the device's rx handler (a bridge port hands the batch to its bridge).
-    func receive(_ dev: NetDevice, _ batch: inout PacketBatch) {
+    /// GRO (for what a driver received, when the device has it on: napi_gro_receive), then the
+    /// device's rx handler (a bridge port hands the batch to its bridge).
+    func receive(_ dev: NetDevice, _ batch: inout PacketBatch, gro useGRO: Bool = false) {
         let maxLen = dev.mtu + EthernetHeader.length + EthernetHeader.vlanTagLength
         let pool = self.pool
         var rxPackets: UInt64 = 0, rxBytes: UInt64 = 0, mcast: UInt64 = 0
@@ -402,6 +421,7 @@ public final class Datapath {
         }
         guard !batch.isEmpty else { return }
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: true); return }
+        if useGRO && dev.activeFeatures.contains(.gro) { gro.run(dev, &batch) }
         if let hook = dev.ingress { hook.handleIngress(&batch) }
         guard !batch.isEmpty else { return }
         if dev.master != 0, let br = bridges[dev.master] {

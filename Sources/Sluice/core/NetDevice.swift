@@ -50,6 +50,8 @@ public struct DeviceFeatures: OptionSet, Sendable, CustomStringConvertible {
     public static let gro = DeviceFeatures(rawValue: 1 << 7)
     public static let vlanTxOffload = DeviceFeatures(rawValue: 1 << 8)
     public static let vlanRxOffload = DeviceFeatures(rawValue: 1 << 9)
+    /// NETIF_F_GRO_UDP_FWD (ethtool's rx-udp-gro-forwarding): GRO merges UDP too. Off by default.
+    public static let udpGROForwarding = DeviceFeatures(rawValue: 1 << 10)
 
     /// Features a bridge computes as the intersection over its ports (as br_features_recompute).
     public static let offloads: DeviceFeatures = [.sg, .hwCsum, .tso, .tso6, .tsoECN, .gsoUDPL4]
@@ -64,6 +66,7 @@ public struct DeviceFeatures: OptionSet, Sendable, CustomStringConvertible {
         if contains(.gsoUDPL4) { n.append("uso") }
         if contains(.rxCsum) { n.append("rx-csum") }
         if contains(.gro) { n.append("gro") }
+        if contains(.udpGROForwarding) { n.append("rx-udp-gro-forwarding") }
         return n.isEmpty ? "none" : n.joined(separator: ",")
     }
 }
@@ -163,6 +166,12 @@ public final class NetDevice {
     public internal(set) var stats = LinkStats64()
     public internal(set) var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
     public internal(set) var napi = NAPIState()
+    /// gro_max_size: bytes of IP datagram one GRO aggregate may reach.
+    public internal(set) var groMaxSize = 65536
+    /// Segments GRO merged into an earlier one, and aggregates of more than one it completed.
+    public internal(set) var groMerged: UInt64 = 0
+    public internal(set) var groAggregates: UInt64 = 0
+    public internal(set) var groReasons = [UInt64](repeating: 0, count: GROReason.allCases.count)
     /// Carrier: the driver's link is there (LOWER_UP).
     public internal(set) var carrier = true
     let driver: NetDriver
@@ -183,8 +192,10 @@ public final class NetDevice {
         self.mtu = mtu
         self.flags = [.broadcast, .multicast]
         self.driver = driver
-        self.hwFeatures = driver.supportedFeatures
-        self.activeFeatures = driver.supportedFeatures
+        // GRO is a software feature every NAPI device has; on where the driver says so, as
+        // NETIF_F_GRO is on by default for devices whose driver calls napi_gro_receive.
+        self.hwFeatures = driver.supportedFeatures.union([.gro, .udpGROForwarding])
+        self.activeFeatures = driver.groByDefault ? driver.supportedFeatures.union(.gro) : driver.supportedFeatures
     }
 
     public var isUp: Bool { flags.contains(.up) }
@@ -205,4 +216,6 @@ public final class NetDevice {
 
     @inline(__always) func drop(_ r: DropReason, _ n: UInt64 = 1) { drops[r.rawValue] &+= n }
     public func dropCount(_ r: DropReason) -> UInt64 { drops[r.rawValue] }
+    @inline(__always) func groCount(_ r: GROReason) { groReasons[r.rawValue] &+= 1 }
+    public func groCount(of r: GROReason) -> UInt64 { groReasons[r.rawValue] }
 }

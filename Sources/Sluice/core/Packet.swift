@@ -27,6 +27,8 @@ public struct GSOType: OptionSet, Sendable {
     public static let tcpv6 = GSOType(rawValue: 1 << 1)
     public static let udpL4 = GSOType(rawValue: 1 << 2)
     public static let tcpECN = GSOType(rawValue: 1 << 3)
+    /// SKB_GSO_TCP_FIXEDID: every segment carries the first one's IPv4 ID (DF set).
+    public static let fixedID = GSOType(rawValue: 1 << 4)
 }
 
 /// Per-packet metadata (the fields of `struct sk_buff` the datapath uses). 64 bytes.

@@ -19,6 +19,8 @@ public final class MemoryDriver: NetDriver {
     public var toGenerate = 0
     public private(set) var transmitted: UInt64 = 0
     public var costPerPacket: UInt64 = 0
+    /// Checksum state received frames carry (a NIC that verified checksums: `.unnecessary`).
+    public var rxChecksum: ChecksumState = .none
     /// Transmit: at most this many packets per call are taken; the rest are left (driver busy).
     public var txPerCall = Int.max
 
@@ -52,6 +54,7 @@ public final class MemoryDriver: NetDriver {
         while got < budget && head < queue.count {
             guard let p = pool.alloc() else { dev.stats.rxMissedErrors &+= 1; dev.drop(.noBuffer); break }
             queue[head].withUnsafeBytes { pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            if rxChecksum == .unnecessary { pool.meta(p).pointee.csum = .unnecessary }
             head += 1
             batch.append(p)
             got += 1

@@ -6,6 +6,8 @@
 public class NetDriver {
     /// What the driver can do; the device's active features are a subset.
     var supportedFeatures: DeviceFeatures { [] }
+    /// Whether GRO starts enabled (drivers fed by a wire or a kernel stack: tap, afpacket).
+    var groByDefault: Bool { false }
     /// The fd to wait on for receive readiness, or -1.
     var pollFD: Int32 { -1 }
     /// For drivers without an fd: whether a poll would find packets.

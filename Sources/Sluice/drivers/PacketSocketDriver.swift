@@ -90,6 +90,7 @@ final class PacketSocketDriver: NetDriver {
         }
     }
 
+    override var groByDefault: Bool { true }
     override var supportedFeatures: DeviceFeatures { vnet ? .virtio : [.sg] }
     override var pollFD: Int32 { fd }
     override func failureReason() -> String? { failure }

@@ -61,6 +61,7 @@ final class TapDriver: NetDriver {
 
     deinit { txHeader.deallocate() }
 
+    override var groByDefault: Bool { true }
     override var supportedFeatures: DeviceFeatures {
         guard vnet else { return [.sg] }
         return usoAccepted ? DeviceFeatures.virtio.union(.gsoUDPL4) : .virtio

@@ -12,6 +12,8 @@ public enum IFLA {
     public static let NUM_TX_QUEUES: UInt16 = 31, NUM_RX_QUEUES: UInt16 = 32, CARRIER: UInt16 = 33
     public static let TARGET_NETNSID: UInt16 = 46, MIN_MTU: UInt16 = 50, MAX_MTU: UInt16 = 51, ALT_IFNAME: UInt16 = 53
     public static let ALLMULTI: UInt16 = 61
+    public static let GSO_MAX_SEGS: UInt16 = 40, GSO_MAX_SIZE: UInt16 = 41, GRO_MAX_SIZE: UInt16 = 58
+    public static let TSO_MAX_SIZE: UInt16 = 59, TSO_MAX_SEGS: UInt16 = 60
     public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2
 
     static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
@@ -23,6 +25,7 @@ public enum IFLA {
         IFALIAS: .string(maxLength: 255), EXT_MASK: .u32, PROMISCUITY: .u32, NUM_TX_QUEUES: .u32,
         NUM_RX_QUEUES: .u32, GROUP: .u32, TARGET_NETNSID: .s32, MIN_MTU: .u32, MAX_MTU: .u32,
         ALT_IFNAME: .string(maxLength: 127), AF_SPEC: .unspec, STATS64: .unspec,
+        GSO_MAX_SEGS: .u32, GSO_MAX_SIZE: .u32, GRO_MAX_SIZE: .u32,
     ])
 }
 
@@ -213,6 +216,13 @@ public final class RtnlProcessor {
         var c = CommandRunner.Common()
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
+        if let v = a.u32(IFLA.GRO_MAX_SIZE) {
+            guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gro_max_size", offset: a.offsets[IFLA.GRO_MAX_SIZE]) }
+            c.groMaxSize = Int(v)
+        }
+        if a[IFLA.GSO_MAX_SIZE] != nil || a[IFLA.GSO_MAX_SEGS] != nil {
+            throw NetlinkError(EOPNOTSUPP, "Sluice does not change gso_max_size or gso_max_segs")
+        }
         if let v = a[IFLA.ADDRESS] {
             guard v.count == 6 else { throw NetlinkError(EINVAL, "Invalid address length", offset: a.offsets[IFLA.ADDRESS]) }
             c.mac = MACAddress(Array(v))
@@ -316,6 +326,11 @@ public final class RtnlProcessor {
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
         w.attr(IFLA.NUM_TX_QUEUES, u32: 1)
+        w.attr(IFLA.GSO_MAX_SEGS, u32: 65535)
+        w.attr(IFLA.GSO_MAX_SIZE, u32: 65536)
+        w.attr(IFLA.GRO_MAX_SIZE, u32: UInt32(d.groMaxSize))
+        w.attr(IFLA.TSO_MAX_SIZE, u32: 65536)
+        w.attr(IFLA.TSO_MAX_SEGS, u32: 65535)
         w.attr(IFLA.NUM_RX_QUEUES, u32: 1)
         w.attr(IFLA.CARRIER, u8: d.carrier ? 1 : 0)
         if let q = d.qdisc { w.attr(IFLA.QDISC, string: q.kind) }

@@ -55,7 +55,8 @@ enum GSO {
             let l4len = hdrLen + chunk - l4
             if isV4 {
                 sb.setU16(l3 + 2, UInt16(hdrLen + chunk - l3))
-                sb.setU16(l3 + 4, id0 &+ UInt16(truncatingIfNeeded: k))
+                // SKB_GSO_TCP_FIXEDID keeps the first ID (a fixed-ID flow GRO merged).
+                sb.setU16(l3 + 4, m.gsoType.contains(.fixedID) ? id0 : id0 &+ UInt16(truncatingIfNeeded: k))
                 IPv4Header(unchecked: sb.suffix(from: l3)).updateChecksum()
             } else {
                 sb.setU16(l3 + 4, UInt16(hdrLen + chunk - l3 - IPv6Header.length))

@@ -150,7 +150,8 @@ public final class CommandRunner {
     }
 
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
-        var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16? }
+        var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
+        var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int? }
 
     /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
     func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
@@ -179,6 +180,9 @@ public final class CommandRunner {
             if c.mac!.isMulticast || c.mac!.isZero { throw SluiceError("Error: address \(c.mac!) is not a unicast address") }
         case "txqueuelen", "qlen", "txqlen": c.txqlen = try a.int(for: k, 0...1_000_000)
         case "napi_weight", "weight": c.weight = try a.int(for: k, 1...PacketBatch.capacity)
+        case "gro": c.gro = try a.onOff(for: k)
+        case "rx-udp-gro-forwarding", "udp_gro_forwarding": c.udpGRO = try a.onOff(for: k)
+        case "gro_max_size": c.groMaxSize = try a.int(for: k, 0...65536)
         case "up" where allowState: c.up = true
         case "down" where allowState: c.up = false
         case "master" where allowState: c.master = .some(try a.value(for: "master"))
@@ -290,6 +294,13 @@ public final class CommandRunner {
                 undo.append { dev.txQueueLen = o; dev.qdisc.changeTxQueueLen(o) }
             }
             if let w = c.weight { let o = dev.napi.weight; dev.napi.weight = w; undo.append { dev.napi.weight = o } }
+            if let g = c.gro {
+                let o = dev.activeFeatures; try dp.setFeatures(dev, .gro, on: g); undo.append { dev.activeFeatures = o }
+            }
+            if let g = c.udpGRO {
+                let o = dev.activeFeatures; try dp.setFeatures(dev, .udpGROForwarding, on: g); undo.append { dev.activeFeatures = o }
+            }
+            if let g = c.groMaxSize { let o = dev.groMaxSize; try dp.setGROMaxSize(dev, g); undo.append { dev.groMaxSize = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
             }
@@ -344,7 +355,7 @@ public final class CommandRunner {
             if let br = dp.bridge(d) {
                 s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
             }
-            s += " features \(d.activeFeatures)\n"
+            s += " features \(d.activeFeatures) gro_max_size \(d.groMaxSize)\n"
         }
         if stats {
             let st = d.stats
@@ -357,6 +368,8 @@ public final class CommandRunner {
             let reasons = DropReason.allCases.filter { d.dropCount($0) > 0 }.map { "\($0.name) \(d.dropCount($0))" }
             s += "    drops: " + (reasons.isEmpty ? "none" : reasons.joined(separator: " ")) + "\n"
             let n = d.napi
+            let gr = GROReason.allCases.filter { d.groCount(of: $0) > 0 }.map { "\($0.name) \(d.groCount(of: $0))" }
+            s += "    gro: \(d.activeFeatures.contains(.gro) ? "on" : "off") merged \(d.groMerged) aggregates \(d.groAggregates)" + (gr.isEmpty ? "" : " " + gr.joined(separator: " ")) + "\n"
             s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls)\n"
         }
         return s

@@ -78,7 +78,7 @@ public struct TCPHeader {
     public var flags: UInt8 { bytes.u8(13) }
     public func setSequence(_ v: UInt32) { bytes.setU32(4, v) }
     public func setFlags(_ v: UInt8) { bytes.setU8(13, v) }
-    public static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ack: UInt8 = 0x10, cwr: UInt8 = 0x80
+    public static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ack: UInt8 = 0x10, urg: UInt8 = 0x20, ece: UInt8 = 0x40, cwr: UInt8 = 0x80
 }
 
 /// UDP header (RFC 768); validation checks the length field against the bytes.

@@ -1,0 +1,349 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles
+/// ----------
+/// Generic receive offload as net/core/gro.c, net/ipv4/tcp_offload.c, udp_offload.c and
+/// net/ipv6/ip6_offload.c do it: consecutive segments of one TCP flow (or one UDP flow, when the
+/// device forwards UDP GRO) received in one NAPI poll become one GSO super-frame, so everything
+/// after receive — bridge, tc, the egress driver — handles one packet instead of up to 64.
+///
+/// What merges is exactly what the kernel merges, and nothing else:
+/// - the same flow: same link-layer header (MACs, tag), addresses, protocol, ports, IPv6 flow label;
+/// - the same IPv4 TTL, TOS and DF (IPv6 traffic class and hop limit); the IPv4 ID incrementing
+///   by one per segment, or fixed when the flow's second segment repeats it with DF set
+///   (SKB_GSO_TCP_FIXEDID);
+/// - TCP: contiguous sequence numbers, the same ACK number, window, data offset and options,
+///   no flag but ACK/PSH/FIN/CWR differing, no CWR on a later segment, no segment longer than
+///   the first (its length is the aggregate's gso_size); SYN, RST, URG, PSH, FIN or a shorter
+///   segment end the aggregate after merging;
+/// - UDP: no segment longer than the first, a shorter one ends it, a zero checksum never merges;
+/// - checksum verified (or marked valid by the device) before merging; no IP options, IPv6
+///   extension headers, fragments or link-layer padding;
+/// - at most `maxSize` bytes of IP datagram (gro_max_size) and 64 segments per aggregate.
+/// A segment of a held flow that cannot merge ends that flow first (so a flow's order is kept,
+/// which the kernel does not always do), then starts a new aggregate or passes alone.
+///
+/// The GRO list lives for one NAPI poll: every aggregate is completed at the end of the poll
+/// (napi_complete), so one engine per datapath serves every device's poll in turn. Aggregates
+/// stay in the slot of their first segment; merged segments leave the batch, their payload
+/// copied behind the first one's (the pool's buffers hold 64 KiB; the kernel chains pages
+/// instead). A completed aggregate of n > 1 segments is CHECKSUM_PARTIAL with GSO type, size
+/// and header length set, IP lengths and checksum fixed, exactly what software GSO takes apart
+/// again (tcp4_gro_complete, udp_gro_complete, inet_gro_complete).
+final class GRO {
+    /// MAX_GRO_SKBS: aggregates held at once; a new flow beyond it completes the oldest.
+    static let maxFlows = 8
+    /// Segments per aggregate (UDP_GRO_CNT_MAX; TCP's is bounded the same way here).
+    static let maxSegments = 64
+
+    struct Flow {
+        var head: UInt32 = 0
+        var hash: UInt32 = 0
+        var l3: Int = 0, l4: Int = 0, payload: Int = 0
+        /// Bytes of IP datagram held (IPv4 total length / IPv6 header + payload).
+        var ipLength: Int = 0
+        /// The first segment's payload length: the aggregate's gso_size.
+        var mss: Int = 0
+        var count: Int = 1
+        var nextSeq: UInt32 = 0
+        var firstID: UInt16 = 0
+        var fixedID = false
+        var isTCP = true, isIPv4 = true
+    }
+
+    let flows: UnsafeMutablePointer<Flow>
+    var count = 0
+    let pool: PacketPool
+
+    init(pool: PacketPool) {
+        self.pool = pool
+        flows = .allocate(capacity: Self.maxFlows)
+        flows.initialize(repeating: Flow(), count: Self.maxFlows)
+    }
+
+    deinit { flows.deallocate() }
+
+    /// GRO over one poll's batch from `dev`: merged segments leave the batch, every aggregate is
+    /// completed before returning.
+    func run(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let udp = dev.activeFeatures.contains(.udpGROForwarding)
+        let maxSize = dev.groMaxSize
+        batch.compact { idx in receive(idx, dev, udp: udp, maxSize: maxSize) }
+        while count > 0 { complete(0, dev, .pollEnd) }
+    }
+
+    /// One segment: true when it stays in the batch (alone or as the head of an aggregate),
+    /// false when it was merged into an earlier one and freed.
+    @inline(__always)
+    private func receive(_ idx: UInt32, _ dev: NetDevice, udp: Bool, maxSize: Int) -> Bool {
+        let m = pool.metas + Int(idx)
+        let data = pool.data(Packet(index: idx))
+        let b = Bytes(data, count: Int(m.pointee.length))
+        let f: TransportFrame
+        do {
+            guard let t = try TransportFrame.parse(b) else { dev.groCount(.notEligible); return true }
+            f = t
+        } catch {
+            dev.groCount(.malformed)
+            return true
+        }
+        let hash = flowHash(f)
+        let held = find(f, hash: hash, meta: m.pointee)
+
+        // Per-segment conditions: the segment cannot be merged at all (the kernel's
+        // NAPI_GRO_CB(skb)->flush). A held aggregate of its flow is completed first.
+        var alone: GROReason?
+        if !f.isTCP && !udp { alone = .notEligible }
+        else if !m.pointee.gsoType.isEmpty { alone = .alreadyGSO }
+        else if f.isFragment { alone = .fragment }
+        else if f.hasIPOptions { alone = f.isIPv4 ? .ipOptions : .ipv6ExtHeaders }
+        else if f.trailerLength != 0 { alone = .padding }
+        else if f.isIPv4 && !f.ipv4.checksumValid { alone = .badChecksum }
+        else if !f.isTCP && f.bytes.u16(f.l4 + UDPHeader.checksumOffset) == 0 { alone = .udpZeroChecksum }
+        else if !checksumValid(f, m) { alone = .badChecksum }
+        if let r = alone {
+            dev.groCount(r)
+            if held >= 0 { complete(held, dev, r) }
+            return true
+        }
+
+        let len = f.payloadLength
+        let flags = f.isTCP ? f.bytes.u8(f.l4 + 13) : 0
+        if held >= 0 {
+            if let r = cannotMerge(held, f, len: len, flags: flags, maxSize: maxSize) {
+                complete(held, dev, r)
+            } else {
+                merge(held, f, idx, len: len, flags: flags)
+                dev.groMerged &+= 1
+                let fl = flows[held]
+                if f.isTCP && flags & (TCPHeader.urg | TCPHeader.psh | TCPHeader.rst | TCPHeader.syn | TCPHeader.fin) != 0 {
+                    complete(held, dev, .tcpFlags)
+                } else if len < fl.mss {
+                    complete(held, dev, .lastSegment)
+                } else if fl.count >= Self.maxSegments {
+                    complete(held, dev, .segmentLimit)
+                }
+                return false
+            }
+        }
+        // A new aggregate, unless this segment would end one at once (no payload, or a flag
+        // that flushes): then it passes alone, as tcp_gro_receive's out_check_final.
+        if len == 0 { return true }
+        if f.isTCP && flags & (TCPHeader.urg | TCPHeader.psh | TCPHeader.rst | TCPHeader.syn | TCPHeader.fin) != 0 { return true }
+        guard pool.isExclusive(Packet(index: idx)) else { dev.groCount(.notWritable); return true }
+        if count == Self.maxFlows { complete(0, dev, .tableFull) }
+        let ip = f.end - f.l3
+        flows[count] = Flow(head: idx, hash: hash, l3: f.l3, l4: f.l4, payload: f.payload, ipLength: ip, mss: len,
+                            count: 1, nextSeq: f.isTCP ? f.bytes.u32(f.l4 + 4) &+ UInt32(len) : 0,
+                            firstID: f.isIPv4 ? f.bytes.u16(f.l3 + 4) : 0, fixedID: false,
+                            isTCP: f.isTCP, isIPv4: f.isIPv4)
+        count += 1
+        return true
+    }
+
+    /// The checksum is known good: the device verified it (CHECKSUM_UNNECESSARY), the sender's
+    /// stack will fill it in (CHECKSUM_PARTIAL at this transport header), or it verifies here
+    /// (skb_gro_checksum_validate on CHECKSUM_NONE).
+    @inline(__always)
+    private func checksumValid(_ f: TransportFrame, _ m: UnsafeMutablePointer<PacketMeta>) -> Bool {
+        switch m.pointee.csum {
+        case .unnecessary: return true
+        case .partial:
+            return Int(m.pointee.csumStart) == f.l4
+                && Int(m.pointee.csumOffset) == (f.isTCP ? TCPHeader.checksumOffset : UDPHeader.checksumOffset)
+        case .none: return f.verifyL4Checksum() == 0
+        }
+    }
+
+    @inline(__always)
+    private func flowHash(_ f: TransportFrame) -> UInt32 {
+        let b = f.bytes
+        var h = b.u32(f.l4)                       // ports
+        if f.isIPv4 {
+            h ^= b.u32(f.l3 + 12) &* 0x9E37_79B1
+            h ^= b.u32(f.l3 + 16) &* 0x85EB_CA77
+        } else {
+            for i in stride(from: 8, to: 40, by: 4) { h = (h ^ b.u32(f.l3 + i)) &* 0x9E37_79B1 }
+        }
+        return h ^ (f.isTCP ? 6 : 17)
+    }
+
+    /// The held aggregate of `f`'s flow (dev_gro_receive's same_flow, then the L3 and L4
+    /// same-flow checks), or -1.
+    @inline(__always)
+    private func find(_ f: TransportFrame, hash: UInt32, meta: PacketMeta) -> Int {
+        var i = 0
+        while i < count {
+            let fl = flows[i]
+            if fl.hash == hash, fl.l3 == f.l3, fl.l4 == f.l4, fl.isTCP == f.isTCP, fl.isIPv4 == f.isIPv4 {
+                let hm = pool.metas[Int(fl.head)]
+                let h = pool.data(Packet(index: fl.head))
+                let b = f.bytes
+                if hm.vlanPresent == meta.vlanPresent, !meta.vlanPresent || hm.vlanTCI == meta.vlanTCI,
+                   memcmp(h, b.base, f.l3) == 0, sameNetworkFlow(h, f), h.loadUnaligned(fromByteOffset: fl.l4, as: UInt32.self) == b.base.loadUnaligned(fromByteOffset: f.l4, as: UInt32.self) {
+                    return i
+                }
+            }
+            i += 1
+        }
+        return -1
+    }
+
+    @inline(__always)
+    private func sameNetworkFlow(_ h: UnsafeMutableRawPointer, _ f: TransportFrame) -> Bool {
+        let b = f.bytes.base + f.l3
+        let a = h + f.l3
+        if f.isIPv4 {
+            // protocol, then source and destination addresses
+            return a.load(fromByteOffset: 9, as: UInt8.self) == b.load(fromByteOffset: 9, as: UInt8.self)
+                && memcmp(a + 12, b + 12, 8) == 0
+        }
+        // version and flow label (not the traffic class), next header, addresses
+        let w1 = UInt32(bigEndian: a.loadUnaligned(as: UInt32.self)), w2 = UInt32(bigEndian: b.loadUnaligned(as: UInt32.self))
+        return (w1 ^ w2) & 0xF00F_FFFF == 0
+            && a.load(fromByteOffset: 6, as: UInt8.self) == b.load(fromByteOffset: 6, as: UInt8.self)
+            && memcmp(a + 8, b + 8, 32) == 0
+    }
+
+    /// Why segment `f` (payload `len`) cannot join aggregate `i`, or nil: inet_gro_flush /
+    /// ipv6_gro_flush, then tcp_gro_receive's or udp_gro_receive_segment's rules.
+    @inline(__always)
+    private func cannotMerge(_ i: Int, _ f: TransportFrame, len: Int, flags: UInt8, maxSize: Int) -> GROReason? {
+        let fl = flows[i]
+        let h = Bytes(pool.data(Packet(index: fl.head)), count: fl.payload)
+        let b = f.bytes
+        if f.isIPv4 {
+            let l3 = f.l3
+            // TTL, TOS, DF: all fields must match except length, ID and checksum.
+            if h.u8(l3 + 8) != b.u8(l3 + 8) || h.u8(l3 + 1) != b.u8(l3 + 1)
+                || (h.u16(l3 + 6) ^ b.u16(l3 + 6)) & 0x4000 != 0 { return .ipHeader }
+            let offset = b.u16(l3 + 4) &- fl.firstID
+            if fl.count == 1 && offset == 0 && b.u16(l3 + 6) & 0x4000 != 0 {
+                flows[i].fixedID = true
+            }
+            if offset != (flows[i].fixedID ? 0 : UInt16(truncatingIfNeeded: fl.count)) { return .ipID }
+        } else {
+            let l3 = f.l3
+            if (h.u32(l3) ^ b.u32(l3)) & 0x0FF0_0000 != 0 || h.u8(l3 + 7) != b.u8(l3 + 7) { return .ipHeader }
+        }
+        if f.isTCP {
+            let t = fl.l4, u = f.l4
+            let w1 = h.u32(t + 12), w2 = b.u32(u + 12)
+            if flags & TCPHeader.cwr != 0 { return .tcpFlags }
+            // data offset, reserved bits and every flag but CWR, FIN and PSH must match
+            if (w1 ^ w2) & 0xFFFF_0000 & ~(UInt32(TCPHeader.cwr | TCPHeader.fin | TCPHeader.psh) << 16) != 0 { return .tcpFlags }
+            if w1 & 0xFFFF != w2 & 0xFFFF { return .window }
+            if h.u32(t + 8) != b.u32(u + 8) { return .ackNumber }
+            let thlen = fl.payload - fl.l4
+            if thlen > TCPHeader.minLength, memcmp(h.base + t + 20, b.base + u + 20, thlen - 20) != 0 { return .tcpOptions }
+            if len == 0 || len > fl.mss { return .segmentSize }
+            if b.u32(u + 4) != fl.nextSeq { return .sequence }
+        } else {
+            if len > fl.mss { return .segmentSize }
+        }
+        if fl.ipLength + len >= maxSize { return .sizeLimit }
+        // The aggregate's bytes must stay inside the head's buffer.
+        if fl.l3 + fl.ipLength + len > pool.tailroom(Packet(index: fl.head)) { return .sizeLimit }
+        return nil
+    }
+
+    /// skb_gro_receive: the segment's payload goes behind the aggregate's; the segment is freed.
+    @inline(__always)
+    private func merge(_ i: Int, _ f: TransportFrame, _ idx: UInt32, len: Int, flags: UInt8) {
+        let fl = flows[i]
+        let head = Packet(index: fl.head)
+        let hd = pool.data(head)
+        (hd + fl.l3 + fl.ipLength).copyMemory(from: f.bytes.base + f.payload, byteCount: len)
+        flows[i].ipLength += len
+        flows[i].count += 1
+        pool.metas[Int(fl.head)].length = UInt32(fl.l3 + fl.ipLength + len)
+        if f.isTCP {
+            flows[i].nextSeq = fl.nextSeq &+ UInt32(len)
+            // tcp_flag_word(th2) |= flags & (FIN | PSH)
+            let fo = fl.l4 + 13
+            hd.storeBytes(of: hd.load(fromByteOffset: fo, as: UInt8.self) | (flags & (TCPHeader.fin | TCPHeader.psh)),
+                          toByteOffset: fo, as: UInt8.self)
+        }
+        pool.free(Packet(index: idx))
+    }
+
+    /// napi_gro_complete: the aggregate at `i` leaves the list, finished as a GSO frame if it
+    /// holds more than one segment (a single segment goes up untouched).
+    private func complete(_ i: Int, _ dev: NetDevice, _ reason: GROReason) {
+        let fl = flows[i]
+        for k in i..<(count - 1) { flows[k] = flows[k + 1] }
+        count -= 1
+        if reason != .pollEnd || fl.count > 1 { dev.groCount(reason) }
+        guard fl.count > 1 else { return }
+        dev.groAggregates &+= 1
+        let head = Packet(index: fl.head)
+        let m = pool.metas + Int(fl.head)
+        let len = Int(m.pointee.length)
+        let b = Bytes(pool.data(head), count: len)
+        let l4len = len - fl.l4
+        if fl.isIPv4 {
+            b.setU16(fl.l3 + 2, UInt16(fl.ipLength))
+            IPv4Header(unchecked: b.suffix(from: fl.l3)).updateChecksum()
+        } else {
+            b.setU16(fl.l3 + 4, UInt16(fl.ipLength - IPv6Header.length))
+        }
+        var type: GSOType
+        if fl.isTCP {
+            type = fl.isIPv4 ? .tcpv4 : .tcpv6
+            if b.u8(fl.l4 + 13) & TCPHeader.cwr != 0 { type.insert(.tcpECN) }
+            if fl.fixedID { type.insert(.fixedID) }
+        } else {
+            type = .udpL4
+            b.setU16(fl.l4 + 4, UInt16(l4len))
+        }
+        // The offsets are the first segment's, validated when it arrived.
+        TransportFrame(bytes: b, l3: fl.l3, l4: fl.l4, payload: fl.payload, end: len, isIPv4: fl.isIPv4, isTCP: fl.isTCP,
+                       hasIPOptions: false, isFragment: false).storePartialChecksum(l4Length: l4len)
+        m.pointee.gsoType = type
+        m.pointee.gsoSize = UInt16(fl.mss)
+        m.pointee.hdrLen = UInt16(fl.payload)
+        m.pointee.csum = .partial
+        m.pointee.csumStart = UInt16(fl.l4)
+        m.pointee.csumOffset = UInt16(fl.isTCP ? TCPHeader.checksumOffset : UDPHeader.checksumOffset)
+    }
+}
+
+/// Why GRO passed a segment alone or completed an aggregate (per device, `link show -s`).
+public enum GROReason: Int, CaseIterable, Sendable {
+    // A segment that passed alone, never merged:
+    case notEligible, alreadyGSO, malformed, ipOptions, ipv6ExtHeaders, fragment, padding, badChecksum,
+         udpZeroChecksum, notWritable
+    // An aggregate completed:
+    case ipHeader, ipID, tcpFlags, window, ackNumber, tcpOptions, segmentSize, sequence, lastSegment,
+         sizeLimit, segmentLimit, tableFull, pollEnd
+
+    public var name: String {
+        switch self {
+        case .notEligible: "not_eligible"
+        case .alreadyGSO: "already_gso"
+        case .malformed: "malformed"
+        case .ipOptions: "ip_options"
+        case .ipv6ExtHeaders: "ipv6_ext_headers"
+        case .fragment: "fragment"
+        case .padding: "padding"
+        case .badChecksum: "bad_checksum"
+        case .udpZeroChecksum: "udp_zero_checksum"
+        case .notWritable: "not_writable"
+        case .ipHeader: "ip_header"
+        case .ipID: "ip_id"
+        case .tcpFlags: "tcp_flags"
+        case .window: "window"
+        case .ackNumber: "ack"
+        case .tcpOptions: "tcp_options"
+        case .segmentSize: "segment_size"
+        case .sequence: "sequence"
+        case .lastSegment: "last_segment"
+        case .sizeLimit: "size_limit"
+        case .segmentLimit: "segment_limit"
+        case .tableFull: "table_full"
+        case .pollEnd: "poll_end"
+        }
+    }
+}
