@@ -25,6 +25,9 @@ struct Daemon: ParsableCommand {
     @Flag(name: .long, help: "Exit once every pcap input is exhausted (offline runs).")
     var exitWhenIdle = false
 
+    @Option(name: .long, help: "The root qdisc new devices get (net.core.default_qdisc): fq_codel, pfifo_fast, pfifo or bfifo.")
+    var defaultQdisc: String = "fq_codel"
+
     @Option(name: .long, help: "The rtnetlink control socket (AF_UNIX SOCK_SEQPACKET, mode 0660); \"none\" for no socket.")
     var socket: String = ControlSocket.defaultPath
 
@@ -38,6 +41,9 @@ struct Daemon: ParsableCommand {
         guard clock == "real" || clock == "virtual" else { throw ValidationError("--clock must be real or virtual, not \"\(clock)\"") }
         guard (64...1_000_000).contains(poolSize) else { throw ValidationError("--pool-size must be in 64...1000000") }
         if let cpus { _ = try CPUPlan.parseList(cpus) }
+        guard Datapath.defaultQdiscKinds.contains(defaultQdisc) else {
+            throw ValidationError("--default-qdisc must be one of \(Datapath.defaultQdiscKinds.joined(separator: ", ")), not \"\(defaultQdisc)\"")
+        }
     }
 
     func run() throws {
@@ -49,6 +55,7 @@ struct Daemon: ParsableCommand {
 
         let dp = Datapath(poolSize: poolSize, clock: clock == "virtual" ? .virtual() : .real())
         dp.log = { writeErr("sluice: \($0)") }
+        try? dp.setDefaultQdisc(defaultQdisc)
         let worker = Worker(datapath: dp)
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             do {

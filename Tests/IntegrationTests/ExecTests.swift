@@ -44,8 +44,8 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(status, 0, out)
         let lines = out.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains { $0.hasPrefix("1: br0: <BROADCAST,MULTICAST,MASTER,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000") }, out)
-        XCTAssertTrue(lines.contains { $0.contains(": \(ta): <BROADCAST,MULTICAST,PROMISC,SLAVE,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast master br0 state UP") }, out)
-        XCTAssertTrue(lines.contains { $0.contains("b: <BROADCAST,MULTICAST> mtu 1400 qdisc pfifo_fast state DOWN") }, out)
+        XCTAssertTrue(lines.contains { $0.contains(": \(ta): <BROADCAST,MULTICAST,PROMISC,SLAVE,UP,LOWER_UP> mtu 1500 qdisc fq_codel master br0 state UP") }, out)   // the daemon's default_qdisc
+        XCTAssertTrue(lines.contains { $0.contains("b: <BROADCAST,MULTICAST> mtu 1400 qdisc fq_codel state DOWN") }, out)
         // By name, with statistics and details.
         let one = try exec(sock, ["ip", "-s", "-d", "link", "show", "dev", ta])
         XCTAssertEqual(one.status, 0, one.out)

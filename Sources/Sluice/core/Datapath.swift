@@ -61,6 +61,8 @@ public final class Datapath {
     var flushBatch = PacketBatch()
     /// The batch `qdiscRun` dequeues into before the driver.
     var txBatch = PacketBatch()
+    /// Where software GSO builds the batch of segments that replaces a batch of super-frames.
+    var gsoBatch = PacketBatch()
     /// Packets mirred sent to a device's ingress (their target ifindex in `meta.ifindex`),
     /// received by `processDiverted` after the current batch: no recursion into `receive`.
     var diverted = PacketQueue()
@@ -555,26 +557,28 @@ public final class Datapath {
     func segmentForDevice(_ dev: NetDevice, _ batch: inout PacketBatch) -> UInt64 {
         let pool = self.pool
         let f = dev.activeFeatures
-        var out = PacketBatch()
         var failed: UInt64 = 0
+        // The segments go into `gsoBatch` (allocated once), which then trades places with `batch`.
         batch.drain { p in
             let g = pool.meta(p).pointee.gsoType
             let ok = g.isEmpty || ((!g.contains(.tcpv4) || f.contains(.tso)) && (!g.contains(.tcpv6) || f.contains(.tso6))
                 && (!g.contains(.udpL4) || f.contains(.gsoUDPL4)))
-            if ok {
-                if out.isFull { sendChecked(dev, &out) }
-                out.append(p)
-                return
-            }
-            let n = GSO.segment(p, pool: pool) { s in
-                if out.isFull { sendChecked(dev, &out) }
-                out.append(s)
-            }
+            if ok { gsoAppend(dev, p); return }
+            let n = GSO.segment(p, pool: pool) { s in gsoAppend(dev, s) }
             if n < 0 { failed += 1; dev.drop(.gsoUnsupported) }
         }
-        swap(&batch, &out)
-        out.freeAll(pool)
+        swap(&batch, &gsoBatch)
+        gsoBatch.freeAll(pool)
         return failed
+    }
+
+    /// Adds to `gsoBatch`, sending it first when full; a driver that still takes none makes
+    /// the packet a counted drop (the batch cannot grow).
+    @inline(__always)
+    private func gsoAppend(_ dev: NetDevice, _ p: consuming Packet) {
+        if gsoBatch.isFull { sendChecked(dev, &gsoBatch) }
+        if gsoBatch.isFull { dev.drop(.txBusy); dev.stats.txDropped &+= 1; pool.free(p); return }
+        gsoBatch.append(p)
     }
 
     /// Hands a batch that already passed the GSO step to checksum completion and the driver.
@@ -701,7 +705,29 @@ public final class Datapath {
     func defaultQdisc(for dev: NetDevice) -> Qdisc {
         let env = qdiscEnv(dev)
         if dev.noQueue || dev.driver is BridgeDriver || dev.txQueueLen == 0 { return NoqueueQdisc(env: env) }
-        return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
+        let q: Qdisc
+        switch defaultQdiscKind {
+        case "fq_codel": q = FQCoDelQdisc(handle: .unspec, parent: .root, env: env)
+        case "pfifo", "bfifo": q = FifoQdisc(kind: defaultQdiscKind, handle: .unspec, parent: .root, env: env)
+        default: return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
+        }
+        // qdisc_create_dflt: the kind's init with no options (its defaults, sized for the device).
+        var none = TcArgs([])
+        try? q.change(&none)
+        return q
+    }
+
+    /// The qdisc a device gets as its root when it is created or its root is deleted, as the
+    /// kernel's net.core.default_qdisc (pfifo_fast unless set; distributions set fq_codel).
+    public private(set) var defaultQdiscKind = "pfifo_fast"
+    public static let defaultQdiscKinds = ["pfifo_fast", "fq_codel", "pfifo", "bfifo"]
+
+    /// Sets net.core.default_qdisc; devices made from now on get it (existing ones keep theirs).
+    public func setDefaultQdisc(_ kind: String) throws(SluiceError) {
+        guard Self.defaultQdiscKinds.contains(kind) else {
+            throw SluiceError("default qdisc \"\(kind)\" is not one of \(Self.defaultQdiscKinds.joined(separator: ", "))")
+        }
+        defaultQdiscKind = kind
     }
 
     func qdiscEnv(_ dev: NetDevice) -> QdiscEnv {

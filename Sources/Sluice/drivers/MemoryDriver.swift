@@ -37,7 +37,7 @@ public final class MemoryDriver: NetDriver {
     /// Preloads templates for `generate`.
     public func setTemplates(_ frames: [[UInt8]]) {
         templates?.deallocate()
-        templateStride = (frames.map(\.count).max() ?? 0 + 63) & ~63
+        templateStride = ((frames.map(\.count).max() ?? 0) + 63) & ~63
         templateStride = max(templateStride, 64)
         let t = UnsafeMutableRawPointer.allocate(byteCount: templateStride * frames.count, alignment: 64)
         for (i, f) in frames.enumerated() { f.withUnsafeBytes { (t + i * templateStride).copyMemory(from: $0.baseAddress!, byteCount: f.count) } }
