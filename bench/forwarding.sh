@@ -12,7 +12,11 @@
 # measured by the package-benchmark benchmark of the in-memory loop.
 # Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY   (Sluice TAP ports / kernel bridge)
 #
-# Usage: sudo bench/forwarding.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SKIP_ALLOC=1)
+# Then ping RTT p50/p99 (µs), idle and while an iperf3 stream crosses the same path in the same
+# direction, for each setup.
+#
+# Usage: sudo bench/forwarding.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SKIP_ALLOC=1 SKIP_TCP=1
+#        DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "forwarding.sh: needs root (namespaces, TAP)" >&2; exit 1; }
@@ -30,7 +34,7 @@ fi
 # start_daemon NAME NS: runs sluice with $WORK/NAME.conf inside NS, waits until it is ready,
 # and leaves its pid in DAEMON_PID.
 start_daemon() {
-  ip netns exec "$2" "$BIN" daemon --config "$WORK/$1.conf" >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  ip netns exec "$2" "$BIN" daemon --default-qdisc "${DEFAULT_QDISC:-fq_codel}" --config "$WORK/$1.conf" >"$WORK/$1.out" 2>"$WORK/$1.err" &
   DAEMON_PID=$!; PIDS+=($DAEMON_PID)
   for i in $(seq 100); do grep -q "sluice: ready" "$WORK/$1.err" && break; sleep 0.1; done
   grep -q "sluice: ready" "$WORK/$1.err" || { cat "$WORK/$1.err"; exit 1; }
@@ -99,7 +103,26 @@ udp_once() {  # setup -> delivered 64-byte packets/s
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A TCP UDP
+# ping RTTs in µs, p50 and p99, of N pings 5 ms apart from a to b.
+ping_pct() {  # setup count -> "p50 p99"
+  ip netns exec "$TAG-${1}a" ping -c "$2" -i 0.005 -W 1 198.18.0.2 2>/dev/null \
+    | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g \
+    | awk '{a[NR]=$1*1000} END {if (NR == 0) {print "- -"; exit} p50=a[int(NR*0.5+0.5)]; p99=a[int(NR*0.99+0.5)]; if (p99 == "") p99=a[NR]; printf "%.0f %.0f\n", p50, p99}'
+}
+lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99"
+  local s=$1 idle load
+  idle=$(ping_pct $s 400)
+  ip netns exec "$TAG-${s}b" timeout $((DUR + 25)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
+  local srv=$!; sleep 0.3
+  ip netns exec "$TAG-${s}a" timeout $((DUR + 20)) iperf3 -c 198.18.0.2 -t $((DUR + 1)) >/dev/null 2>&1 &
+  local cli=$!; sleep 1
+  load=$(ping_pct $s $((DUR * 150)))
+  wait $cli 2>/dev/null || true; wait $srv 2>/dev/null || true
+  echo "$idle $load"
+}
+
+declare -A TCP UDP LAT
+if [ -z "${SKIP_TCP:-}" ]; then
 echo "== TCP single stream, $ROUNDS x ${DUR}s, interleaved (Gbit/s)"
 for r in $(seq "$ROUNDS"); do
   for s in k t p; do
@@ -108,6 +131,9 @@ for r in $(seq "$ROUNDS"); do
 done
 echo "== 64-byte UDP delivered (packets/s), ${DUR}s, generator: ${BLAST:+blast (AF_PACKET sendmmsg)}${BLAST:-iperf3 -u -l 18}"
 for s in k t p; do v=$(udp_once $s); UDP[$s]=$v; echo "  $s: $v"; done
+fi
+echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice's default qdisc: ${DEFAULT_QDISC:-fq_codel})"
+for s in k t p; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
 echo "== Sluice resident memory: tap daemon $(rss $TAP_PID), afpacket daemon $(rss $AFP_PID)"
@@ -129,11 +155,12 @@ if [ -z "${SKIP_ALLOC:-}" ]; then
   fi
 fi
 
-K=$(median ${TCP[k]}); T=$(median ${TCP[t]}); P=$(median ${TCP[p]})
+K=$(median ${TCP[k]:-0}); T=$(median ${TCP[t]:-0}); P=$(median ${TCP[p]:-0})
 echo "== summary"
-printf '  %-26s %10s %14s %12s\n' setup "TCP Gbit/s" "64B pps" "vs kernel"
-printf '  %-26s %10s %14s %12s\n' "kernel bridge (veth)" "$K" "${UDP[k]}" "1.00"
-printf '  %-26s %10s %14s %12s\n' "sluice, TAP ports" "$T" "${UDP[t]}" "$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", a/b}')"
-printf '  %-26s %10s %14s %12s\n' "sluice, AF_PACKET ports" "$P" "${UDP[p]}" "$(awk -v a="$P" -v b="$K" 'BEGIN {printf "%.2f", a/b}')"
+printf '  %-26s %10s %14s %12s %22s %22s\n' setup "TCP Gbit/s" "64B pps" "vs kernel" "ping idle p50/p99 µs" "ping loaded p50/p99 µs"
+lat() { set -- ${LAT[$1]}; echo "$1/$2 $3/$4"; }
+printf '  %-26s %10s %14s %12s %22s %22s\n' "kernel bridge (veth)" "$K" "${UDP[k]:-}" "1.00" $(lat k)
+printf '  %-26s %10s %14s %12s %22s %22s\n' "sluice, TAP ports" "$T" "${UDP[t]:-}" "$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')" $(lat t)
+printf '  %-26s %10s %14s %12s %22s %22s\n' "sluice, AF_PACKET ports" "$P" "${UDP[p]:-}" "$(awk -v a="$P" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')" $(lat p)
 echo "  allocations per forwarded packet: $ALLOC"
-echo "RESULT tcp_ratio=$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", a/b}') udp64_ratio=$(awk -v a="${UDP[t]}" -v b="${UDP[k]}" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')"
+echo "RESULT tcp_ratio=$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}') udp64_ratio=$(awk -v a="${UDP[t]}" -v b="${UDP[k]}" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')"

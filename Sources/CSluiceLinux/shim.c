@@ -176,6 +176,44 @@ int csl_sendmmsg(int fd, struct iovec *iov, const int *iovcnt, int n, unsigned *
     return r;
 }
 
+int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl_rx_info *info) {
+    struct mmsghdr m[256];
+    struct iovec v[256];
+    struct sockaddr_ll sll[256];
+    union { char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))]; struct cmsghdr align; } ctl[256];
+    if (n > 256) n = 256;
+    memset(m, 0, sizeof(struct mmsghdr) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        v[i].iov_base = bufs[i];
+        v[i].iov_len = buflen;
+        m[i].msg_hdr.msg_iov = &v[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+        m[i].msg_hdr.msg_name = &sll[i];
+        m[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_ll);
+        m[i].msg_hdr.msg_control = ctl[i].buf;
+        m[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+    }
+    int r = recvmmsg(fd, m, (unsigned)n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    for (int i = 0; i < (r > 0 ? r : 0); i++) {
+        struct csl_rx_info *o = &info[i];
+        memset(o, 0, sizeof(*o));
+        o->len = m[i].msg_len;
+        o->truncated = (m[i].msg_hdr.msg_flags & MSG_TRUNC) || m[i].msg_len > buflen;
+        o->pkttype = sll[i].sll_pkttype;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m[i].msg_hdr); c; c = CMSG_NXTHDR(&m[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
+                c->cmsg_len >= CMSG_LEN(sizeof(struct tpacket_auxdata))) {
+                struct tpacket_auxdata a;
+                memcpy(&a, CMSG_DATA(c), sizeof(a));
+                o->status = a.tp_status;
+                o->vlan_tci = a.tp_vlan_tci;
+                o->vlan_tpid = a.tp_vlan_tpid;
+            }
+        }
+    }
+    return r;
+}
+
 int csl_errno_is_wouldblock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 int csl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

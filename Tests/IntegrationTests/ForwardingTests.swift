@@ -15,7 +15,7 @@ final class ForwardingTests: XCTestCase {
     enum Port { case tap, veth }
 
     /// Brings up sw + hosts, one port per host; returns the daemon and host namespaces.
-    func topology(_ ports: [Port], extraConfig: [String] = [], tapMTU: Int? = nil) throws -> (DaemonProcess, [String], [String]) {
+    func topology(_ ports: [Port], extraConfig: [String] = [], tapMTU: Int? = nil, afpacketOptions: String = "") throws -> (DaemonProcess, [String], [String]) {
         let sw = try net.netns("sw")
         var config = ["link add br0 type bridge"]
         var hosts: [String] = [], names: [String] = []
@@ -28,7 +28,7 @@ final class ForwardingTests: XCTestCase {
             case .tap: config.append("link add \(name) type tap")
             case .veth:
                 try net.veth(name, hostNS: sw, peerNS: ns, addr: "198.18.0.\(i + 1)/24")
-                config.append("link add \(name) type afpacket dev \(name)")
+                config.append("link add \(name) type afpacket dev \(name)" + afpacketOptions)
             }
             config.append("link set \(name) master br0 up")
         }
@@ -84,7 +84,7 @@ final class ForwardingTests: XCTestCase {
         try checkTraffic(hosts)
         let r = try d.report()
         let s = section(r, device: names[0])
-        XCTAssertTrue(s.contains("tpacket_v3"), s)
+        XCTAssertTrue(s.contains("rx mmsg"), s)
         XCTAssertTrue(s.contains("vnet_hdr on"), s)
         // The kernel's own promiscuity count on the veth is held by Sluice's membership.
         let k = try sh(["ip", "-d", "-n", "\(net.tag)-sw", "link", "show", names[0]])
@@ -92,6 +92,14 @@ final class ForwardingTests: XCTestCase {
         finish(d)
         let after = try sh(["ip", "-d", "-n", "\(net.tag)-sw", "link", "show", names[0]])
         XCTAssertTrue(after.contains("promiscuity 0"), "released on exit: \(after)")
+    }
+
+    /// The TPACKET_V3 ring receive path, still selectable (`rx ring`).
+    func testAFPacketRingReceive() throws {
+        let (d, hosts, names) = try topology([.veth, .veth], afpacketOptions: " rx ring")
+        try checkTraffic(hosts)
+        XCTAssertTrue(section(try d.report(), device: names[0]).contains("rx ring tpacket_v3"))
+        finish(d)
     }
 
     func testMixedTapAndAFPacket() throws {

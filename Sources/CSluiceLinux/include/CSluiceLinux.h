@@ -21,6 +21,10 @@ int csl_get_affinity(uint64_t *mask, int words);
 int csl_gettid(void);
 int csl_packet_mreq(int fd, int ifindex, int type, int add);
 int csl_packet_bind(int fd, int ifindex);
+/// What recvmmsg said about one received frame (length, MSG_TRUNC, sll_pkttype, PACKET_AUXDATA).
+struct csl_rx_info { uint32_t len; uint32_t status; uint16_t vlan_tci; uint16_t vlan_tpid; uint8_t pkttype; uint8_t truncated; };
+/// recvmmsg of up to n frames into bufs (each buflen bytes), non-blocking; returns how many or -1.
+int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl_rx_info *info);
 int csl_tpacket_v3_ring(int fd, unsigned block_size, unsigned block_nr, unsigned frame_size, unsigned retire_ms);
 int csl_setsockopt_int(int fd, int level, int name, int value);
 uint32_t csl_block_status(const void *block);

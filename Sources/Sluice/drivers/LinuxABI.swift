@@ -14,6 +14,7 @@ enum LinuxABI {
     static let PACKET_VNET_HDR: Int32 = 15
     static let PACKET_QDISC_BYPASS: Int32 = 20
     static let PACKET_IGNORE_OUTGOING: Int32 = 23
+    static let PACKET_AUXDATA: Int32 = 8
     static let TPACKET_V3: Int32 = 2
     static let PACKET_MR_PROMISC: Int32 = 1
     static let PACKET_OUTGOING: UInt8 = 4

@@ -19,7 +19,7 @@ import Glibc
 ///   Sluice keeps it as the packet's `vlanTCI`/`vlanProto`, as the kernel's skb does, and the
 ///   transmit path puts it back into the frame for devices without VLAN tx offload.
 /// Cost: one copy per received frame (ring → pool); one syscall per transmitted batch.
-final class PacketSocketDriver: NetDriver {
+public final class PacketSocketDriver: NetDriver {
     let kernelName: String
     let kernelIfindex: Int32
     private(set) var fd: Int32 = -1
@@ -27,6 +27,15 @@ final class PacketSocketDriver: NetDriver {
     let blockSize: Int
     let blockCount: Int
     let retireMs: UInt32
+    /// How frames are received: a TPACKET_V3 ring (frames handed over a block at a time: a
+    /// block is retired when full or after `retireMs`, so an idle port adds up to that much
+    /// latency) or recvmmsg straight into pool buffers (each frame readable at once, up to a
+    /// poll's budget per system call).
+    public enum RxMode: String, Sendable { case ring, mmsg }
+    let rxMode: RxMode
+    private let rxBufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let rxInfo: UnsafeMutablePointer<csl_rx_info>
+    private let rxIdx: UnsafeMutablePointer<UInt32>
     private var ring: UnsafeMutableRawPointer?
     private var ringBytes = 0
     // Receive cursor within the ring.
@@ -41,9 +50,13 @@ final class PacketSocketDriver: NetDriver {
     private let headers: UnsafeMutableRawPointer
     private let sentLen: UnsafeMutablePointer<UInt32>
 
-    init(kernelInterface: String, vnet: Bool, blockSize: Int = 1 << 18, blockCount: Int = 64, retireMs: UInt32 = 1) throws(SluiceError) {
+    init(kernelInterface: String, vnet: Bool, rxMode: RxMode = .mmsg, blockSize: Int = 1 << 18, blockCount: Int = 64, retireMs: UInt32 = 1) throws(SluiceError) {
         kernelName = kernelInterface
         self.vnet = vnet
+        self.rxMode = rxMode
+        rxBufs = .allocate(capacity: PacketBatch.capacity)
+        rxInfo = .allocate(capacity: PacketBatch.capacity)
+        rxIdx = .allocate(capacity: PacketBatch.capacity)
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.retireMs = retireMs
@@ -60,6 +73,7 @@ final class PacketSocketDriver: NetDriver {
 
     deinit {
         iov.deallocate(); iovCount.deallocate(); headers.deallocate(); sentLen.deallocate()
+        rxBufs.deallocate(); rxInfo.deallocate(); rxIdx.deallocate()
     }
 
     private func open() throws(SluiceError) {
@@ -71,12 +85,23 @@ final class PacketSocketDriver: NetDriver {
                 throw SluiceError("afpacket \(kernelName): \(what): \(errnoString())")
             }
         }
-        try opt(LinuxABI.PACKET_VERSION, LinuxABI.TPACKET_V3, "PACKET_VERSION TPACKET_V3")
+        if rxMode == .ring { try opt(LinuxABI.PACKET_VERSION, LinuxABI.TPACKET_V3, "PACKET_VERSION TPACKET_V3") }
         if vnet { try opt(LinuxABI.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR") }
         try opt(LinuxABI.PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS")
         _ = csl_setsockopt_int(f, LinuxABI.SOL_PACKET, LinuxABI.PACKET_IGNORE_OUTGOING, 1)
         var sz: Int32 = 4 << 20
         _ = setsockopt(f, SOL_SOCKET, SO_SNDBUF, &sz, 4)
+        if rxMode == .mmsg {
+            // The VLAN tag the kernel stripped comes as PACKET_AUXDATA; a larger receive buffer
+            // holds a burst of super-frames until the next poll.
+            try opt(LinuxABI.PACKET_AUXDATA, 1, "PACKET_AUXDATA")
+            var rb: Int32 = 8 << 20
+            _ = setsockopt(f, SOL_SOCKET, SO_RCVBUF, &rb, 4)
+            guard csl_packet_bind(f, kernelIfindex) == 0 else {
+                throw SluiceError("afpacket \(kernelName): bind: \(errnoString())")
+            }
+            return
+        }
         guard csl_tpacket_v3_ring(f, UInt32(blockSize), UInt32(blockCount), 2048, retireMs) == 0 else {
             throw SluiceError("afpacket \(kernelName): PACKET_RX_RING: \(errnoString())")
         }
@@ -96,7 +121,8 @@ final class PacketSocketDriver: NetDriver {
     override func failureReason() -> String? { failure }
 
     override var details: String {
-        "afpacket dev \(kernelName) (kernel ifindex \(kernelIfindex)) tpacket_v3 \(blockCount)x\(blockSize / 1024)KiB retire \(retireMs)ms vnet_hdr \(vnet ? "on" : "off") qdisc_bypass"
+        let rx = rxMode == .ring ? "rx ring tpacket_v3 \(blockCount)x\(blockSize / 1024)KiB retire \(retireMs)ms" : "rx mmsg"
+        return "afpacket dev \(kernelName) (kernel ifindex \(kernelIfindex)) \(rx) vnet_hdr \(vnet ? "on" : "off") qdisc_bypass"
     }
 
     override func setPromiscuous(_ on: Bool, _ dev: NetDevice) throws(SluiceError) {
@@ -124,6 +150,7 @@ final class PacketSocketDriver: NetDriver {
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        if rxMode == .mmsg { return pollMmsg(dp, dev, into: &batch, budget: budget) }
         guard let ring, failure == nil else { return 0 }
         let pool = dp.pool
         var got = 0
@@ -178,6 +205,64 @@ final class PacketSocketDriver: NetDriver {
             } else {
                 frame = f + Int(csl_frame_next_offset(f))
             }
+        }
+        if badHdr + truncated > 0 {
+            dev.stats.rxErrors &+= badHdr + truncated
+            dev.stats.rxFrameErrors &+= badHdr
+            dev.stats.rxLengthErrors &+= truncated
+            dev.drop(.badVirtioHeader, badHdr)
+            dev.drop(.truncated, truncated)
+        }
+        if got == 0 { checkSocketError() }
+        return got
+    }
+
+    /// recvmmsg into pool buffers: the virtio header lands in the buffer's headroom, the frame
+    /// where a packet's data starts; what the call did not fill goes back to the pool.
+    private func pollMmsg(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        guard failure == nil, fd >= 0 else { return 0 }
+        let pool = dp.pool
+        let hdr = vnet ? VirtioNetHeader.size : 0
+        var n = 0
+        while n < budget, let p = pool.alloc() {
+            rxBufs[n] = pool.data(p) - hdr
+            rxIdx[n] = p.index
+            _ = consume p
+            n += 1
+        }
+        if n == 0 { dev.stats.rxMissedErrors &+= 1; dev.drop(.noBuffer); return 0 }
+        let r = Int(csl_recv_batch(fd, rxBufs, UInt32(PacketPool.dataRoom + hdr), Int32(n), rxInfo))
+        // recvmmsg reports (and clears) the socket's error itself: the interface going away.
+        let e = errno
+        if r < 0, csl_errno_is_wouldblock(e) == 0, if_nametoindex(kernelName) != UInt32(kernelIfindex) {
+            failure = "afpacket \(kernelName): kernel interface gone (\(errnoString(e)))"
+        }
+        var got = 0
+        var badHdr: UInt64 = 0, truncated: UInt64 = 0
+        for i in 0..<n {
+            let p = Packet(index: rxIdx[i])
+            guard i < r else { pool.free(p); continue }
+            let info = rxInfo[i]
+            let len = Int(info.len) - hdr
+            if info.truncated != 0 || len < 0 { truncated += 1; pool.free(p); continue }
+            if info.pkttype == UInt8(LinuxABI.PACKET_OUTGOING) { pool.free(p); continue }
+            let m = pool.meta(p)
+            m.pointee.length = UInt32(len)
+            if info.status & LinuxABI.TP_STATUS_VLAN_VALID != 0 {
+                m.pointee.vlanPresent = true
+                m.pointee.vlanTCI = info.vlan_tci
+                m.pointee.vlanProto = info.status & LinuxABI.TP_STATUS_VLAN_TPID_VALID != 0 ? info.vlan_tpid : EtherType.vlan
+            }
+            if vnet {
+                let data = pool.data(p)
+                do {
+                    try VirtioNetHeader.decode(UnsafeRawPointer(data - hdr), frame: UnsafeRawPointer(data), length: len, into: &m.pointee)
+                } catch {
+                    badHdr += 1; pool.free(p); continue
+                }
+            }
+            batch.append(p)
+            got += 1
         }
         if badHdr + truncated > 0 {
             dev.stats.rxErrors &+= badHdr + truncated
@@ -259,9 +344,10 @@ final class PacketSocketDriver: NetDriver {
 extension Datapath {
     /// `link add NAME type afpacket dev KERNEL_IFNAME [vnet_hdr on|off]`
     @discardableResult
-    public func addPacketSocket(name: String, kernelInterface: String, vnet: Bool = true) throws(SluiceError) -> NetDevice {
+    public func addPacketSocket(name: String, kernelInterface: String, vnet: Bool = true,
+                                rxMode: PacketSocketDriver.RxMode = .mmsg) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
-        let drv = try PacketSocketDriver(kernelInterface: kernelInterface, vnet: vnet)
+        let drv = try PacketSocketDriver(kernelInterface: kernelInterface, vnet: vnet, rxMode: rxMode)
         // The port's MTU follows the kernel interface's.
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         let kmtu = s >= 0 ? csl_get_mtu(s, kernelInterface) : -1

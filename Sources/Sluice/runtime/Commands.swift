@@ -205,10 +205,15 @@ public final class CommandRunner {
         var kdev: String?
         var input: String?, output: String?
         var peerName: String?
+        var rxMode = PacketSocketDriver.RxMode.mmsg
         while let k = a.next() {
             switch (kind, k) {
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
+            case ("afpacket", "rx"):
+                let v = try a.value(for: "rx")
+                guard let m = PacketSocketDriver.RxMode(rawValue: v) else { throw SluiceError("Error: rx must be ring or mmsg, not \"\(v)\"") }
+                rxMode = m
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
             case ("veth", "peer"):
@@ -227,7 +232,7 @@ public final class CommandRunner {
         case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500)
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
-            dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet)
+            dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "veth":
