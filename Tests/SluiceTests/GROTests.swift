@@ -407,3 +407,78 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// LRO (inet_lro) against GRO on the same stream. LRO is only for a device that does not
+/// forward, so p1 is no bridge port here: its ingress filter redirects everything to p2.
+final class LROTests: XCTestCase {
+    func lab(_ feature: String) throws -> (Lab, MemoryDriver) {
+        let lab = try Lab(ports: [], poolSize: 2048)
+        let p1 = MemoryDriver(), p2 = MemoryDriver()
+        lab.ports["p1"] = p1; lab.ports["p2"] = p2
+        try lab.dp.addMemory(name: "p1", driver: p1)
+        try lab.dp.addMemory(name: "p2", driver: p2)
+        for c in ["link set p1 up \(feature) on", "link set p2 up", "qdisc add dev p1 ingress",
+                  "filter add dev p1 parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev p2"] {
+            try lab.runner.execute(c)
+        }
+        return (lab, p2)
+    }
+
+    /// A stream whose ACK number and window move every third segment, with timestamps, as a
+    /// receiver that also sends data produces.
+    var frames: [[UInt8]] {
+        GROTests.stream(12) { i, s in
+            s.ack = 7000 + UInt32(i / 3) * 100
+            s.window = 500 + UInt16(i / 3)
+            s.options = [1, 1, 8, 10] + GROTests.be32(100 + UInt32(i / 6)) + GROTests.be32(9 + UInt32(i / 3))
+        }.map { GROTests.tcp4($0) }
+    }
+
+    func run(_ feature: String) throws -> (out: [[UInt8]], dev: NetDevice) {
+        let (lab, _) = try lab(feature)
+        for f in frames { lab.ports["p1"]!.inject(f) }
+        let out = lab.runUntilIdle()["p2"] ?? []
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+        return (out, lab.dev("p1"))
+    }
+
+    func testGROSplitsWhereLROMergesAndOnlyGROGivesBackTheSegments() throws {
+        let input = frames
+        let (groOut, groDev) = try run("gro")
+        XCTAssertEqual(groOut, input, "GRO then GSO: the segments that went in")
+        XCTAssertEqual(groDev.groAggregates, 4, "an aggregate per ACK/window step")
+        let (lroOut, lroDev) = try run("lro")
+        XCTAssertEqual(lroDev.groAggregates, 1, "LRO merges across ACK, window and TS echo changes")
+        XCTAssertEqual(lroDev.groMerged, 11)
+        XCTAssertEqual(lroOut.count, input.count, "as many segments come out")
+        XCTAssertNotEqual(lroOut, input, "but not the same ones")
+        // Every segment now carries the last segment's ACK number and window (lro_add_common).
+        for f in lroOut {
+            XCTAssertEqual(Array(f[42..<46]), GROTests.be32(7300))
+            XCTAssertEqual(Array(f[48..<50]), GROTests.be16(503))
+        }
+        // The payload stream itself is intact.
+        XCTAssertEqual(lroOut.flatMap { $0[66...] }, input.flatMap { $0[66...] })
+    }
+
+    func testLROLeavesWhatInetLRORefused() throws {
+        // SYN/FIN/URG/RST, CE, options other than a bare timestamp: passed alone.
+        let (lab, _) = try lab("lro")
+        var odd = GROTests.stream(6) { i, s in if i == 2 { s.options = [1, 1, 1, 1] } }.map { GROTests.tcp4($0) }
+        odd += GROTests.stream(4, seq0: 900_000) { _, s in s.tos = 0x03 }.map { GROTests.tcp4($0) }
+        for f in odd { lab.ports["p1"]!.inject(f) }
+        XCTAssertEqual((lab.runUntilIdle()["p2"] ?? []).count, odd.count)
+        XCTAssertEqual(lab.dev("p1").groMerged, 3, "segments 0+1 and 3+4+5 merge; the odd one and the CE ones pass alone")
+    }
+
+    func testTheBridgeTurnsLROOffOnItsPortsAndRefusesIt() throws {
+        let lab = try Lab(ports: [], poolSize: 256)
+        try lab.dp.addMemory(name: "p1", driver: MemoryDriver())
+        try lab.runner.execute("link set p1 lro on")
+        XCTAssertTrue(lab.dev("p1").activeFeatures.contains(.lro))
+        try lab.runner.execute("link set p1 master br0")
+        XCTAssertFalse(lab.dev("p1").activeFeatures.contains(.lro), "br_add_if → dev_disable_lro")
+        XCTAssertThrowsError(try lab.runner.execute("link set p1 lro on"))
+        XCTAssertFalse(lab.dev("p1").activeFeatures.contains(.lro))
+    }
+}

@@ -183,6 +183,8 @@ extension Datapath {
             throw SluiceError("\(port.name) is already a port of \(device(port.master)?.name ?? "another bridge")")
         }
         try setPromiscuity(port, 1)
+        // br_add_if → dev_disable_lro: a bridged device must not merge what it forwards.
+        port.activeFeatures.remove(.lro)
         port.master = brDev.ifindex
         br.ports.append(port.ifindex)
         br.recomputeFeatures(self)

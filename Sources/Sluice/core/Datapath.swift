@@ -203,8 +203,12 @@ public final class Datapath {
 
     /// Turns software features on or off (ethtool -K: gro, rx-udp-gro-forwarding).
     public func setFeatures(_ dev: NetDevice, _ f: DeviceFeatures, on: Bool) throws(SluiceError) {
-        let soft: DeviceFeatures = [.gro, .udpGROForwarding]
-        guard soft.isSuperset(of: f) else { throw SluiceError("Error: only gro and rx-udp-gro-forwarding can be changed on \(dev.name)") }
+        let soft: DeviceFeatures = [.gro, .udpGROForwarding, .lro]
+        guard soft.isSuperset(of: f) else { throw SluiceError("Error: only gro, lro and rx-udp-gro-forwarding can be changed on \(dev.name)") }
+        // dev_disable_lro / netdev_sync_upper_features: no LRO on a device that forwards.
+        if on && f.contains(.lro) && dev.master != 0 {
+            throw SluiceError("Error: \(dev.name) is a bridge port: LRO would change the segments it forwards (the kernel turns LRO off on bridged devices)")
+        }
         if on { dev.activeFeatures.formUnion(f) } else { dev.activeFeatures.subtract(f) }
     }
 
@@ -423,6 +427,7 @@ public final class Datapath {
         }
         guard !batch.isEmpty else { return }
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: true); return }
+        if useGRO && dev.activeFeatures.contains(.lro) { gro.runLRO(dev, &batch) }
         if useGRO && dev.activeFeatures.contains(.gro) { gro.run(dev, &batch) }
         if let hook = dev.ingress { hook.handleIngress(&batch) }
         guard !batch.isEmpty else { return }

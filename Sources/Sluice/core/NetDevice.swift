@@ -52,6 +52,8 @@ public struct DeviceFeatures: OptionSet, Sendable, CustomStringConvertible {
     public static let vlanRxOffload = DeviceFeatures(rawValue: 1 << 9)
     /// NETIF_F_GRO_UDP_FWD (ethtool's rx-udp-gro-forwarding): GRO merges UDP too. Off by default.
     public static let udpGROForwarding = DeviceFeatures(rawValue: 1 << 10)
+    /// NETIF_F_LRO: inet_lro-style large receive offload (off by default; never on a bridge port).
+    public static let lro = DeviceFeatures(rawValue: 1 << 11)
 
     /// Features a bridge computes as the intersection over its ports (as br_features_recompute).
     public static let offloads: DeviceFeatures = [.sg, .hwCsum, .tso, .tso6, .tsoECN, .gsoUDPL4]
@@ -67,6 +69,7 @@ public struct DeviceFeatures: OptionSet, Sendable, CustomStringConvertible {
         if contains(.rxCsum) { n.append("rx-csum") }
         if contains(.gro) { n.append("gro") }
         if contains(.udpGROForwarding) { n.append("rx-udp-gro-forwarding") }
+        if contains(.lro) { n.append("lro") }
         return n.isEmpty ? "none" : n.joined(separator: ",")
     }
 }
@@ -168,6 +171,9 @@ public final class NetDevice {
     public internal(set) var napi = NAPIState()
     /// gro_max_size: bytes of IP datagram one GRO aggregate may reach.
     public internal(set) var groMaxSize = 65536
+    /// inet_lro's max_aggr and max_desc.
+    public internal(set) var lroMaxAggr = 64
+    public internal(set) var lroMaxDesc = 8
     /// Segments GRO merged into an earlier one, and aggregates of more than one it completed.
     public internal(set) var groMerged: UInt64 = 0
     public internal(set) var groAggregates: UInt64 = 0
@@ -194,7 +200,7 @@ public final class NetDevice {
         self.driver = driver
         // GRO is a software feature every NAPI device has; on where the driver says so, as
         // NETIF_F_GRO is on by default for devices whose driver calls napi_gro_receive.
-        self.hwFeatures = driver.supportedFeatures.union([.gro, .udpGROForwarding])
+        self.hwFeatures = driver.supportedFeatures.union([.gro, .udpGROForwarding, .lro])
         self.activeFeatures = driver.groByDefault ? driver.supportedFeatures.union(.gro) : driver.supportedFeatures
     }
 

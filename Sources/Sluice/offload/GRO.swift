@@ -74,6 +74,82 @@ final class GRO {
         while count > 0 { complete(0, dev, .pollEnd) }
     }
 
+    // MARK: LRO
+
+    /// Large receive offload as the kernel's inet_lro did (net/ipv4/inet_lro.c, removed in
+    /// 4.x), for contrast with GRO: TCP over IPv4 only, descriptors matched by addresses and
+    /// ports alone; TTL, TOS, DF and the IP ID are not looked at; ACK number, window and the
+    /// timestamp echo may differ, the aggregate keeps the *last* segment's; PSH merges. A
+    /// segment out of sequence or failing lro_tcp_ip_check ends its flow's aggregate and
+    /// passes alone. An aggregate ends at `max_aggr` segments or 0xFFFF − MTU bytes, or at the
+    /// end of the poll (lro_flush_all). Because the merged header carries the last segment's
+    /// ACK/window/TS and any IDs, segmenting an LRO aggregate does not give back the segments
+    /// that went in — the reason the kernel turns LRO off on bridged and forwarding devices.
+    func runLRO(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let maxAggr = dev.lroMaxAggr, maxDesc = min(dev.lroMaxDesc, Self.maxFlows)
+        let limit = 0xFFFF - dev.mtu
+        batch.compact { idx in receiveLRO(idx, dev, maxAggr: maxAggr, maxDesc: maxDesc, limit: limit) }
+        while count > 0 { complete(0, dev, .pollEnd) }
+    }
+
+    /// lro_tcp_ip_check: a segment LRO may start or extend an aggregate with.
+    @inline(__always)
+    private func lroEligible(_ f: TransportFrame, _ m: UnsafeMutablePointer<PacketMeta>) -> Bool {
+        guard f.isIPv4, f.isTCP, !f.hasIPOptions, !f.isFragment, f.trailerLength == 0, f.payloadLength > 0 else { return false }
+        let b = f.bytes, t = f.l4
+        let flags = b.u8(t + 13)
+        if flags & (TCPHeader.cwr | TCPHeader.ece | TCPHeader.urg | TCPHeader.rst | TCPHeader.syn | TCPHeader.fin) != 0 || flags & TCPHeader.ack == 0 { return false }
+        if b.u8(f.l3 + 1) & 0x3 == 0x3 { return false }           // ECN CE
+        let thlen = f.payload - t
+        if thlen != 20 && thlen != 32 { return false }
+        if thlen == 32 && (b.u32(t + 20) != 0x0101_080A || b.u32(t + 28) == 0) { return false }
+        return f.ipv4.checksumValid && checksumValid(f, m)
+    }
+
+    private func receiveLRO(_ idx: UInt32, _ dev: NetDevice, maxAggr: Int, maxDesc: Int, limit: Int) -> Bool {
+        let m = pool.metas + Int(idx)
+        let b = Bytes(pool.data(Packet(index: idx)), count: Int(m.pointee.length))
+        guard m.pointee.gsoType.isEmpty, let f = try? TransportFrame.parse(b), f.isIPv4, f.isTCP else { return true }
+        // lro_get_desc: same addresses and ports, nothing else.
+        var held = -1
+        for i in 0..<count {
+            let h = Bytes(pool.data(Packet(index: flows[i].head)), count: flows[i].payload)
+            let fl = flows[i]
+            if fl.isIPv4 && fl.isTCP && fl.l3 == f.l3 && h.u32(fl.l3 + 12) == b.u32(f.l3 + 12)
+                && h.u32(fl.l3 + 16) == b.u32(f.l3 + 16) && h.u32(fl.l4) == b.u32(f.l4) { held = i; break }
+        }
+        let len = f.payloadLength
+        if held >= 0 {
+            let fl = flows[held]
+            let h = Bytes(pool.data(Packet(index: fl.head)), count: fl.payload)
+            var ok = b.u32(f.l4 + 4) == fl.nextSeq && lroEligible(f, m) && fl.payload - fl.l4 == f.payload - f.l4
+            // timestamps in order (tsval not older than the aggregate's)
+            if ok && f.payload - f.l4 == 32 && Int32(bitPattern: h.u32(fl.l4 + 24) &- b.u32(f.l4 + 24)) > 0 { ok = false }
+            if ok && fl.l3 + fl.ipLength + len > pool.tailroom(Packet(index: fl.head)) { ok = false }
+            guard ok else {
+                complete(held, dev, .sequence)
+                return true
+            }
+            merge(held, f, idx, len: len, flags: 0)
+            dev.groMerged &+= 1
+            // lro_add_common: the aggregate takes the newest ACK, window and TS echo; its gso_size is
+            // the largest segment.
+            h.setU32(fl.l4 + 8, b.u32(f.l4 + 8))
+            h.setU16(fl.l4 + 14, b.u16(f.l4 + 14))
+            if f.payload - f.l4 == 32 { h.setU32(fl.l4 + 28, b.u32(f.l4 + 28)) }
+            if len > fl.mss { flows[held].mss = len }
+            if flows[held].count >= maxAggr { complete(held, dev, .segmentLimit) }
+            else if flows[held].ipLength > limit { complete(held, dev, .sizeLimit) }
+            return false
+        }
+        guard count < maxDesc, lroEligible(f, m), pool.isExclusive(Packet(index: idx)) else { return true }
+        flows[count] = Flow(head: idx, hash: 0, l3: f.l3, l4: f.l4, payload: f.payload, ipLength: f.end - f.l3, mss: len,
+                            count: 1, nextSeq: b.u32(f.l4 + 4) &+ UInt32(len), firstID: b.u16(f.l3 + 4), fixedID: false,
+                            isTCP: true, isIPv4: true)
+        count += 1
+        return true
+    }
+
     /// One segment: true when it stays in the batch (alone or as the head of an aggregate),
     /// false when it was merged into an earlier one and freed.
     @inline(__always)

@@ -151,7 +151,7 @@ public final class CommandRunner {
 
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
-        var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int? }
+        var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int? }
 
     /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
     func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
@@ -183,6 +183,9 @@ public final class CommandRunner {
         case "gro": c.gro = try a.onOff(for: k)
         case "rx-udp-gro-forwarding", "udp_gro_forwarding": c.udpGRO = try a.onOff(for: k)
         case "gro_max_size": c.groMaxSize = try a.int(for: k, 0...65536)
+        case "lro": c.lro = try a.onOff(for: k)
+        case "lro_max_aggr": c.lroMaxAggr = try a.int(for: k, 1...64)
+        case "lro_max_desc": c.lroMaxDesc = try a.int(for: k, 1...8)
         case "up" where allowState: c.up = true
         case "down" where allowState: c.up = false
         case "master" where allowState: c.master = .some(try a.value(for: "master"))
@@ -306,6 +309,11 @@ public final class CommandRunner {
                 let o = dev.activeFeatures; try dp.setFeatures(dev, .udpGROForwarding, on: g); undo.append { dev.activeFeatures = o }
             }
             if let g = c.groMaxSize { let o = dev.groMaxSize; try dp.setGROMaxSize(dev, g); undo.append { dev.groMaxSize = o } }
+            if let l = c.lro {
+                let o = dev.activeFeatures; try dp.setFeatures(dev, .lro, on: l); undo.append { dev.activeFeatures = o }
+            }
+            if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
+            if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
             }
