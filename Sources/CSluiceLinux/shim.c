@@ -63,6 +63,15 @@ int csl_get_mtu(int fd, const char *name) {
     return ifr.ifr_mtu;
 }
 
+/// Sets a kernel interface's txqueuelen (SIOCSIFTXQLEN).
+int csl_set_txqlen(int fd, const char *name, int qlen) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_qlen = qlen;
+    return ioctl(fd, SIOCSIFTXQLEN, &ifr);
+}
+
 /// Sets or clears IFF_UP on a kernel interface.
 int csl_set_if_up(int fd, const char *name, int up) {
     struct ifreq ifr;

@@ -102,6 +102,19 @@ final class ForwardingTests: XCTestCase {
         finish(d)
     }
 
+    /// `host_txqueuelen` sets the kernel TAP's own txqueuelen (tun's ring into Sluice); without
+    /// it the kernel's default stays.
+    func testTapHostTxQueueLen() throws {
+        let sw = try net.netns("sw")
+        let a = "\(net.tag)q", b = "\(net.tag)r"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add \(a) type tap host_txqueuelen 16", "link add \(b) type tap"])
+        try d.waitReady()
+        XCTAssertTrue(try sh(["ip", "-n", sw, "link", "show", a]).contains("qlen 16"))
+        XCTAssertTrue(try sh(["ip", "-n", sw, "link", "show", b]).contains("qlen 1000"))
+        XCTAssertTrue(section(try d.report(), device: a).contains("host_txqueuelen 16"))
+        finish(d)
+    }
+
     func testMixedTapAndAFPacket() throws {
         let (d, hosts, _) = try topology([.tap, .veth])
         try checkTraffic(hosts)

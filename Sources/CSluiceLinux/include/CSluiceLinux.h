@@ -16,6 +16,7 @@ int csl_ioctl_ulong(int fd, unsigned long req, unsigned long value);
 int csl_get_hwaddr(int fd, const char *name, uint8_t mac[6]);
 int csl_get_mtu(int fd, const char *name);
 int csl_set_if_up(int fd, const char *name, int up);
+int csl_set_txqlen(int fd, const char *name, int qlen);
 int csl_pin_self(const uint64_t *mask, int words);
 int csl_get_affinity(uint64_t *mask, int words);
 int csl_gettid(void);

@@ -24,8 +24,16 @@ final class TapDriver: NetDriver {
     /// Header scratch for writes (one frame at a time).
     let txHeader = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
 
+    /// The kernel TAP's own txqueuelen when Sluice was asked to set it (`host_txqueuelen`):
+    /// the length of tun's ring of frames the host has sent and Sluice has not read yet. tun
+    /// orphans what it queues, so TCP Small Queues does not bound a bulk sender there; a short
+    /// ring keeps that FIFO from standing in front of everything else on the way into Sluice.
+    /// Left at the kernel's 1000 unless asked: side-by-side runs here did not show a difference
+    /// beyond this VM's noise (see the issue notes).
+    let hostTxQueueLen: Int?
+
     /// Creates (or attaches to) the kernel TAP interface `name`.
-    init(name: String, vnet: Bool) throws(SluiceError) {
+    init(name: String, vnet: Bool, hostTxQueueLen: Int? = nil) throws(SluiceError) {
         ifname = name
         self.vnet = vnet
         let f = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
@@ -48,6 +56,14 @@ final class TapDriver: NetDriver {
         _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
         fd = f
         usoAccepted = uso
+        if let qlen = hostTxQueueLen {
+            let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let ok = s >= 0 && csl_set_txqlen(s, name, Int32(qlen)) == 0
+            let e = errnoString()
+            if s >= 0 { Glibc.close(s) }
+            guard ok else { Glibc.close(f); throw SluiceError("tap \(name): setting the kernel TAP's txqueuelen \(qlen): \(e)") }
+        }
+        self.hostTxQueueLen = hostTxQueueLen
     }
 
     /// Attaches to an already open fd that speaks the TAP framing (tests use a socketpair).
@@ -56,6 +72,7 @@ final class TapDriver: NetDriver {
         self.fd = fd
         self.vnet = vnet
         usoAccepted = false
+        hostTxQueueLen = nil
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
@@ -93,7 +110,7 @@ final class TapDriver: NetDriver {
     }
 
     override var details: String {
-        "tap \(ifname) vnet_hdr \(vnet ? "\(vnetSize)" : "off") offload \(offloadNames)"
+        "tap \(ifname) vnet_hdr \(vnet ? "\(vnetSize)" : "off") offload \(offloadNames)" + (hostTxQueueLen.map { " host_txqueuelen \($0)" } ?? "")
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
@@ -197,9 +214,10 @@ func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 extension Datapath {
     /// `link add NAME type tap [vnet_hdr on|off]`: creates or attaches to the kernel TAP `NAME`.
     @discardableResult
-    public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500) throws(SluiceError) -> NetDevice {
+    public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500,
+                       hostTxQueueLen: Int? = nil) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
-        let drv = try TapDriver(name: name, vnet: vnet)
+        let drv = try TapDriver(name: name, vnet: vnet, hostTxQueueLen: hostTxQueueLen)
         let dev = NetDevice(name: name, kind: "tap", mac: mac ?? .local(seed: stableHash(name)), mtu: mtu, driver: drv)
         do { try register(dev) } catch { drv.close(); throw error }
         drv.applyOffloads(dev.activeFeatures, dev)

@@ -209,9 +209,11 @@ public final class CommandRunner {
         var input: String?, output: String?
         var peerName: String?
         var rxMode = PacketSocketDriver.RxMode.mmsg
+        var hostQlen: Int?
         while let k = a.next() {
             switch (kind, k) {
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
+            case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
             case ("afpacket", "rx"):
                 let v = try a.value(for: "rx")
@@ -232,7 +234,7 @@ public final class CommandRunner {
         }
         let dev: NetDevice
         switch kind {
-        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500)
+        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen)
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
