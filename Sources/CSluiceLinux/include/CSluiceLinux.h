@@ -26,6 +26,19 @@ int csl_packet_bind(int fd, int ifindex);
 struct csl_rx_info { uint32_t len; uint32_t status; uint16_t vlan_tci; uint16_t vlan_tpid; uint8_t pkttype; uint8_t truncated; };
 /// recvmmsg of up to n frames into bufs (each buflen bytes), non-blocking; returns how many or -1.
 int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl_rx_info *info);
+/// AF_XDP (xsk.c): one XSK socket and the UMEM it owns, set up through libxdp (dlopen).
+/// mode: 0 auto, 1 copy, 2 zero-copy. recv copies frames out and refills; send copies frames in,
+/// reclaims completions and kicks the kernel only when it asks (need_wakeup).
+struct csl_xsk;
+int csl_xsk_available(void);
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, char *err, int errlen);
+void csl_xsk_close(struct csl_xsk *x);
+int csl_xsk_fd(const struct csl_xsk *x);
+int csl_xsk_zerocopy(const struct csl_xsk *x);
+int csl_xsk_driver_mode(const struct csl_xsk *x);
+unsigned csl_xsk_frame_size(const struct csl_xsk *x);
+int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max);
+int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked);
 int csl_tpacket_v3_ring(int fd, unsigned block_size, unsigned block_nr, unsigned frame_size, unsigned retire_ms);
 int csl_setsockopt_int(int fd, int level, int name, int value);
 uint32_t csl_block_status(const void *block);

@@ -201,7 +201,7 @@ public final class CommandRunner {
         if name == "name" || name == "dev" { name = try a.value(for: name) }
         var c = Common()
         while try parseCommon(&a, &c, allowState: false) {}
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, pcap, bridge, dummy, veth)") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, bridge, dummy, veth)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
@@ -210,10 +210,18 @@ public final class CommandRunner {
         var peerName: String?
         var rxMode = PacketSocketDriver.RxMode.mmsg
         var hostQlen: Int?
+        var xdpQueue: UInt32 = 0
+        var xdpMode = XDPDriver.Mode.auto
         while let k = a.next() {
             switch (kind, k) {
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
+            case ("afxdp", "dev"): kdev = try a.value(for: "dev")
+            case ("afxdp", "queue"): xdpQueue = UInt32(try a.int(for: "queue", 0...65535))
+            case ("afxdp", "mode"):
+                let v = try a.value(for: "mode")
+                guard let m = XDPDriver.Mode(rawValue: v) else { throw SluiceError("Error: mode must be auto, copy or zerocopy, not \"\(v)\"") }
+                xdpMode = m
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
             case ("afpacket", "rx"):
                 let v = try a.value(for: "rx")
@@ -238,6 +246,9 @@ public final class CommandRunner {
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
+        case "afxdp":
+            guard let kdev else { throw SluiceError("Error: type afxdp needs \"dev KERNEL_IFNAME\"") }
+            dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "veth":

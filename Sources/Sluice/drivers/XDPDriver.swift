@@ -1,0 +1,160 @@
+import CSluiceLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles
+/// ----------
+/// An AF_XDP port: one XSK socket bound to one queue of a kernel interface, its rx, tx, fill
+/// and completion rings driven in batches by the NAPI poll (C glue in CSluiceLinux/xsk.c,
+/// through Debian's libxdp, which loads its default redirect program and removes it when the
+/// socket goes).
+/// - The UMEM is the port's own (4 KiB frames, half of them kept in the fill ring): the pool's
+///   64 KiB buffers are larger than an XDP frame may be, so a frame is copied between UMEM and
+///   pool once each way — the same cost as AF_PACKET, without its per-batch system calls: the
+///   kernel is kicked only when it sets need_wakeup.
+/// - No multi-buffer: frames are at most one UMEM frame, so the port offers no TSO or checksum
+///   offload; GSO and checksum completion happen in software before transmit, and GRO (on by
+///   default, as on a NIC) rebuilds super-frames on receive.
+/// - Where the kernel, the interface or libxdp cannot do AF_XDP, `link add … type afxdp`
+///   falls back to an AF_PACKET port with a message saying why.
+public final class XDPDriver: NetDriver {
+    public enum Mode: String, Sendable { case auto, copy, zerocopy }
+    let kernelName: String
+    let queue: UInt32
+    private var xsk: OpaquePointer?
+    private let fd: Int32
+    let zerocopy: Bool
+    let driverMode: Bool
+    var failure: String?
+    static let frames: UInt32 = 4096
+    private let bufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let lens: UnsafeMutablePointer<UInt32>
+    private let idx: UnsafeMutablePointer<UInt32>
+    public private(set) var kicks: UInt64 = 0
+
+    init(kernelInterface: String, queue: UInt32, mode: Mode) throws(SluiceError) {
+        kernelName = kernelInterface
+        self.queue = queue
+        var err = [CChar](repeating: 0, count: 256)
+        let modeCode: Int32 = mode == .auto ? 0 : (mode == .copy ? 1 : 2)
+        guard if_nametoindex(kernelInterface) != 0 else { throw SluiceError("afxdp: no kernel interface \"\(kernelInterface)\"") }
+        // The interface must be up before libxdp attaches its program and binds the socket.
+        let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if s >= 0 { _ = csl_set_if_up(s, kernelInterface, 1); Glibc.close(s) }
+        guard let x = csl_xsk_open(kernelInterface, queue, modeCode, Self.frames, &err, Int32(err.count)) else {
+            throw SluiceError(String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        xsk = x
+        fd = csl_xsk_fd(x)
+        zerocopy = csl_xsk_zerocopy(x) != 0
+        driverMode = csl_xsk_driver_mode(x) != 0
+        bufs = .allocate(capacity: PacketBatch.capacity)
+        lens = .allocate(capacity: PacketBatch.capacity)
+        idx = .allocate(capacity: PacketBatch.capacity)
+        super.init()
+    }
+
+    deinit { bufs.deallocate(); lens.deallocate(); idx.deallocate() }
+
+    override var groByDefault: Bool { true }
+    override var supportedFeatures: DeviceFeatures { [] }
+    override var pollFD: Int32 { xsk == nil ? -1 : fd }
+    override func failureReason() -> String? { failure }
+    override var details: String {
+        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) need_wakeup kicks \(kicks)"
+    }
+
+    override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        guard let xsk, failure == nil else { return 0 }
+        let pool = dp.pool
+        var n = 0
+        while n < budget, let p = pool.alloc() {
+            bufs[n] = pool.data(p)
+            idx[n] = p.index
+            _ = consume p
+            n += 1
+        }
+        if n == 0 { dev.stats.rxMissedErrors &+= 1; dev.drop(.noBuffer); return 0 }
+        let r = Int(csl_xsk_recv(xsk, bufs, UInt32(PacketPool.dataRoom), lens, Int32(n)))
+        var got = 0
+        var truncated: UInt64 = 0
+        for i in 0..<n {
+            let p = Packet(index: idx[i])
+            guard i < r else { pool.free(p); continue }
+            let len = Int(lens[i])
+            // A descriptor longer than a pool buffer (a lying or multi-buffer one) is refused.
+            if len > PacketPool.dataRoom { truncated += 1; pool.free(p); continue }
+            pool.meta(p).pointee.length = UInt32(len)
+            batch.append(p)
+            got += 1
+        }
+        if truncated > 0 {
+            dev.stats.rxErrors &+= truncated
+            dev.stats.rxLengthErrors &+= truncated
+            dev.drop(.truncated, truncated)
+        }
+        if r < 0 { failure = "afxdp \(kernelName): receive failed" }
+        return got
+    }
+
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = dp.pool
+        let n = batch.count
+        guard let xsk, failure == nil else {
+            dev.stats.txErrors &+= UInt64(n); dev.drop(.txError, UInt64(n)); batch.freeAll(pool); return
+        }
+        var bytes: UInt64 = 0
+        for i in 0..<n {
+            let ix = Int(batch.index(at: i))
+            bufs[i] = batch.withPacket(at: i) { pool.data($0) }
+            lens[i] = pool.metas[ix].length
+        }
+        var kicked: Int32 = 0
+        var sent = Int(csl_xsk_send(xsk, bufs, lens, Int32(n), &kicked))
+        if kicked != 0 { kicks &+= 1 }
+        if sent < 0 { sent = 0; failure = "afxdp \(kernelName): transmit failed" }
+        // A frame larger than a UMEM frame cannot go at all: counted, dropped.
+        var tooBig: UInt64 = 0
+        if sent < n && lens[sent] > 4096 {
+            tooBig = 1
+        }
+        for i in 0..<sent { bytes += UInt64(lens[i]) }
+        dev.stats.txPackets &+= UInt64(sent)
+        dev.stats.txBytes &+= bytes
+        if tooBig > 0 {
+            dev.stats.txErrors &+= 1
+            dev.drop(.pktTooBig)
+            batch.freeFirst(sent + 1, pool)
+        } else {
+            batch.freeFirst(sent, pool)   // the rest (ring full) stays for a requeue
+        }
+    }
+
+    override func close() {
+        if let xsk { csl_xsk_close(xsk); self.xsk = nil }
+    }
+}
+
+extension Datapath {
+    /// `link add NAME type afxdp dev KERNEL_IFNAME [queue N] [mode auto|copy|zerocopy]`; where
+    /// AF_XDP cannot be had, an AF_PACKET port on the same interface, and `log` says why.
+    @discardableResult
+    public func addXDP(name: String, kernelInterface: String, queue: UInt32 = 0, mode: XDPDriver.Mode = .auto) throws(SluiceError) -> NetDevice {
+        guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
+        let drv: XDPDriver
+        do {
+            drv = try XDPDriver(kernelInterface: kernelInterface, queue: queue, mode: mode)
+        } catch {
+            guard if_nametoindex(kernelInterface) != 0 else { throw error }
+            log("afxdp \(name): \(error.message); falling back to AF_PACKET on \(kernelInterface)")
+            return try addPacketSocket(name: name, kernelInterface: kernelInterface)
+        }
+        let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let kmtu = s >= 0 ? csl_get_mtu(s, kernelInterface) : -1
+        if s >= 0 { Glibc.close(s) }
+        let dev = NetDevice(name: name, kind: "afxdp", mac: .local(seed: stableHash(name)), mtu: kmtu > 0 ? Int(kmtu) : 1500, driver: drv)
+        do { try register(dev) } catch { drv.close(); throw error }
+        return dev
+    }
+}
