@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// AF_XDP ports on veth: the daemon binds an XSK socket to the switch-side end of each veth;
+/// libxdp attaches its redirect program, which must be gone once the daemon exits.
+/// The hosts turn their veth's transmit checksum offload off: an XDP frame carries no checksum
+/// state, so a CHECKSUM_PARTIAL frame from a local stack could not be told from a corrupt one.
+final class XDPTests: XCTestCase {
+    var net: TestNet!
+
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    func topology(mode: String) throws -> (DaemonProcess, String, [String], [String]) {
+        let sw = try net.netns("sw")
+        var hosts: [String] = [], names: [String] = []
+        var config = ["link add br0 type bridge"]
+        for i in 0..<2 {
+            let ns = try net.netns("h\(i)")
+            let name = "\(net.tag)x\(i)"
+            try net.veth(name, hostNS: sw, peerNS: ns, addr: "198.18.5.\(i + 1)/24")
+            try sh(["ip", "netns", "exec", ns, "ethtool", "-K", name + "p", "tx", "off"])
+            config += ["link add \(name) type afxdp dev \(name) mode \(mode)", "link set \(name) master br0 up"]
+            hosts.append(ns); names.append(name)
+        }
+        config.append("link set br0 up")
+        let d = try DaemonProcess(net: net, ns: sw, config: config)
+        try d.waitReady()
+        return (d, sw, hosts, names)
+    }
+
+    func testAFXDPPortsForwardTCPAndUDPAndDetachOnExit() throws {
+        let (d, sw, hosts, names) = try topology(mode: "auto")
+        // libxdp's program is on the switch-side veth while the port lives.
+        XCTAssertTrue(try sh(["ip", "-n", sw, "link", "show", names[0]]).contains("prog/xdp"))
+        let ping = try net.ping(from: hosts[0], "198.18.5.2")
+        XCTAssertTrue(ping.contains("3 received"), ping)
+        let tcp = try net.iperf(from: hosts[0], to: hosts[1], addr: "198.18.5.2")
+        let rcv = ((tcp["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+        XCTAssertGreaterThan(rcv, 50e6, "TCP through AF_XDP ports: \(rcv / 1e6) Mbit/s")
+        let udp = try net.iperf(from: hosts[1], to: hosts[0], addr: "198.18.5.1", extra: ["-u", "-b", "100M", "-l", "1200"])
+        let sum = (udp["end"] as! [String: Any])["sum"] as! [String: Any]
+        XCTAssertGreaterThan(sum["packets"] as! Int, 1000)
+        XCTAssertLessThan(sum["lost_percent"] as! Double, 5)
+        let s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("afxdp dev \(names[0]) queue 0 mode"), s)
+        XCTAssertGreaterThan(statsRow(s, "RX:").dropFirst().first ?? 0, 1000, s)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+        for n in names {
+            XCTAssertFalse(try sh(["ip", "-n", sw, "link", "show", n]).contains("prog/xdp"), "XDP program removed from \(n)")
+        }
+        print(String(format: "TCP through AF_XDP ports (copy mode on veth): %.0f Mbit/s", rcv / 1e6))
+    }
+
+    /// veth has no zero-copy AF_XDP: asking for it falls back to AF_PACKET, says so, and forwards.
+    func testZeroCopyWhereTheDriverLacksItFallsBackToAFPacket() throws {
+        let (d, _, hosts, names) = try topology(mode: "zerocopy")
+        XCTAssertTrue(d.stderr.contains("falling back to AF_PACKET"), d.stderr)
+        XCTAssertTrue(section(try d.report(), device: names[0]).contains("afpacket dev"))
+        XCTAssertTrue(try net.ping(from: hosts[0], "198.18.5.2").contains("3 received"))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    func testBadAFXDPArguments() throws {
+        let sw = try net.netns("sw")
+        for (line, words) in [("link add q type afxdp", "needs \"dev KERNEL_IFNAME\""),
+                              ("link add q type afxdp dev \(net.tag)nope", "no kernel interface"),
+                              ("link add q type afxdp dev lo mode fast", "mode must be auto, copy or zerocopy")] {
+            let d = try DaemonProcess(net: net, ns: sw, config: [line])
+            XCTAssertEqual(d.waitExit(), 1)
+            XCTAssertTrue(d.stderr.contains(words), "\(line): \(d.stderr)")
+        }
+    }
+}
