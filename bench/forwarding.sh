@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Forwarding benchmark: the Linux kernel bridge and Sluice side by side, in one run.
+# Forwarding benchmark: the Linux kernel bridge, a simple C forwarder and Sluice side by side,
+# in one run.
 #
-# Three two-namespace topologies stay up together, and the measurements are interleaved so
+# Five two-namespace topologies stay up together, and the measurements are interleaved so
 # they share the machine's mood (these VMs are noisy):
-#   kernel : ns a ─ veth ─ [ns sw: Linux bridge] ─ veth ─ ns b
-#   tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b
-#   afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
-# For each: iperf3 TCP single stream (median of ROUNDS × SECONDS) and 64-byte UDP packets/s
-# delivered (the reference generator `blast` from ../shared/reference when present, else
-# iperf3 -u -l 18). Then Sluice's resident memory and the allocations per forwarded packet
-# measured by the package-benchmark benchmark of the in-memory loop.
-# Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY   (Sluice TAP ports / kernel bridge)
-#
-# Then ping RTT p50/p99 (µs), idle and while an iperf3 stream crosses the same path in the same
-# direction, for each setup.
+#   k kernel : ns a ─ veth ─ [ns sw: Linux bridge] ─ veth ─ ns b
+#   c tapfwd : ns a ─ TAP ─ [../shared/reference/tapfwd.c, virtio + TSO] ─ TAP ─ ns b
+#   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b
+#   p afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
+#   x afxdp  : ns a ─ veth ─ [ns sw: sluice daemon, AF_XDP ports] ─ veth ─ ns b
+#              (the hosts' veth transmit checksum offload off: XDP frames carry no checksum state)
+# For each: iperf3 TCP with 1 and 4 streams (median of ROUNDS × SECONDS), 64-byte UDP packets/s
+# delivered (the reference generator `blast` when present, else iperf3 -u -l 18) with the
+# forwarder's CPU seconds per million packets (process CPU time; the kernel bridge's is softirq
+# time, not attributable), ping RTT p50/p99 (µs) idle and while one iperf3 stream crosses the
+# same path the same way. Then Sluice's resident memory and, from the package-benchmark
+# benchmark of the in-memory loop, allocations per forwarded packet.
+# Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY ...   (Sluice TAP ports / kernel bridge, …)
 #
 # Usage: sudo bench/forwarding.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SKIP_ALLOC=1 SKIP_TCP=1
-#        DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons)
+#        SETUPS="k c t p x" DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "forwarding.sh: needs root (namespaces, TAP)" >&2; exit 1; }
@@ -26,10 +29,16 @@ ROUNDS=${ROUNDS:-3}
 TAG="bf$(printf %x $(( $$ % 65536 )))"
 source bench/common.sh
 
-BLAST=""
+SETUPS=${SETUPS:-k c t p x}
+BLAST="" TAPFWD=""
 if [ -f ../shared/reference/blast.c ] && command -v cc >/dev/null; then
   cc -O2 -o "$WORK/blast" ../shared/reference/blast.c && BLAST="$WORK/blast"
 fi
+if [ -f ../shared/reference/tapfwd.c ] && command -v cc >/dev/null; then
+  cc -O2 -o "$WORK/tapfwd" ../shared/reference/tapfwd.c && TAPFWD="$WORK/tapfwd"
+fi
+[ -n "$TAPFWD" ] || SETUPS=${SETUPS//c/}
+has() { [[ " $SETUPS " == *" $1 "* ]]; }
 
 # start_daemon NAME NS: runs sluice with $WORK/NAME.conf inside NS, waits until it is ready,
 # and leaves its pid in DAEMON_PID.
@@ -41,7 +50,9 @@ start_daemon() {
 }
 addr() { ip -n "$1" addr add "$3" dev "$2"; ip -n "$1" link set "$2" up; }
 
+declare -A PID_OF
 # --- kernel bridge
+if has k; then
 ns "$TAG-ksw"; ns "$TAG-ka"; ns "$TAG-kb"
 ip -n "$TAG-ksw" link add br0 type bridge; ip -n "$TAG-ksw" link set br0 up
 for s in a b; do
@@ -49,44 +60,75 @@ for s in a b; do
   ip -n "$TAG-ksw" link set "k$s" master br0 up
 done
 addr "$TAG-ka" eth0 198.18.0.1/24; addr "$TAG-kb" eth0 198.18.0.2/24
+fi
+
+# --- the C reference forwarder, TAP ports with virtio headers and TSO
+if has c; then
+ns "$TAG-csw"; ns "$TAG-ca"; ns "$TAG-cb"
+ip netns exec "$TAG-csw" "$TAPFWD" "${TAG}ca" "${TAG}cb" 1 >"$WORK/tapfwd.out" 2>&1 &
+PIDS+=($!); PID_OF[c]=$!
+for i in $(seq 50); do ip -n "$TAG-csw" link show "${TAG}cb" >/dev/null 2>&1 && break; sleep 0.1; done
+ip -n "$TAG-csw" link set "${TAG}ca" netns "$TAG-ca"; ip -n "$TAG-csw" link set "${TAG}cb" netns "$TAG-cb"
+addr "$TAG-ca" "${TAG}ca" 198.18.0.1/24; addr "$TAG-cb" "${TAG}cb" 198.18.0.2/24
+fi
 
 # --- Sluice, TAP ports
+if has t; then
 ns "$TAG-tsw"; ns "$TAG-ta"; ns "$TAG-tb"
 printf '%s\n' "link add br0 type bridge" "link add ${TAG}ta type tap" "link add ${TAG}tb type tap" \
   "link set ${TAG}ta master br0 up" "link set ${TAG}tb master br0 up" "link set br0 up" > "$WORK/tap.conf"
-start_daemon tap "$TAG-tsw"; TAP_PID=$DAEMON_PID
+start_daemon tap "$TAG-tsw"; PID_OF[t]=$DAEMON_PID
 ip -n "$TAG-tsw" link set "${TAG}ta" netns "$TAG-ta"; ip -n "$TAG-tsw" link set "${TAG}tb" netns "$TAG-tb"
 addr "$TAG-ta" "${TAG}ta" 198.18.0.1/24; addr "$TAG-tb" "${TAG}tb" 198.18.0.2/24
+fi
 
 # --- Sluice, AF_PACKET ports on veth
+if has p; then
 ns "$TAG-psw"; ns "$TAG-pa"; ns "$TAG-pb"
 for s in a b; do ip -n "$TAG-psw" link add "p$s" type veth peer name eth0 netns "$TAG-p$s"; done
 addr "$TAG-pa" eth0 198.18.0.1/24; addr "$TAG-pb" eth0 198.18.0.2/24
 printf '%s\n' "link add br0 type bridge" "link add pa type afpacket dev pa" "link add pb type afpacket dev pb" \
   "link set pa master br0 up" "link set pb master br0 up" "link set br0 up" > "$WORK/afp.conf"
-start_daemon afp "$TAG-psw"; AFP_PID=$DAEMON_PID
+start_daemon afp "$TAG-psw"; PID_OF[p]=$DAEMON_PID
+fi
 
-declare -A IFB=( [k]=eth0 [t]="${TAG}tb" [p]=eth0 )
-for s in k t p; do ip netns exec "$TAG-${s}a" ping -c 2 -W 2 -q 198.18.0.2 >/dev/null || { echo "no connectivity in setup $s" >&2; exit 1; }; done
+# --- Sluice, AF_XDP ports on veth
+if has x; then
+ns "$TAG-xsw"; ns "$TAG-xa"; ns "$TAG-xb"
+for s in a b; do
+  ip -n "$TAG-xsw" link add "x$s" type veth peer name eth0 netns "$TAG-x$s"
+  ip netns exec "$TAG-x$s" ethtool -K eth0 tx off >/dev/null
+done
+addr "$TAG-xa" eth0 198.18.0.1/24; addr "$TAG-xb" eth0 198.18.0.2/24
+printf '%s\n' "link add br0 type bridge" "link add xa type afxdp dev xa" "link add xb type afxdp dev xb" \
+  "link set xa master br0 up" "link set xb master br0 up" "link set br0 up" > "$WORK/xdp.conf"
+start_daemon xdp "$TAG-xsw"; PID_OF[x]=$DAEMON_PID
+grep -h "falling back" "$WORK/xdp.err" | sed 's/^/  /' || true
+fi
 
-tcp_once() {  # setup -> Gbit/s
-  local s=$1
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [p]=eth0 [x]=eth0 )
+for s in $SETUPS; do ip netns exec "$TAG-${s}a" ping -c 2 -W 2 -q 198.18.0.2 >/dev/null || { echo "no connectivity in setup $s" >&2; exit 1; }; done
+
+tcp_once() {  # setup [streams] -> Gbit/s
+  local s=$1 par=${2:-1}
   ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
   local srv=$!
   local out=""
   for i in $(seq 20); do
     sleep 0.2
-    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -t "$DUR" -f g 2>&1) && break
+    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -t "$DUR" -P "$par" -f g 2>&1) && break
   done
   wait $srv 2>/dev/null || true
   echo "$out" | awk '/receiver/ {for (i=1;i<=NF;i++) if ($i ~ /bits\/sec/) print $(i-1)}' | tail -1
 }
 
-udp_once() {  # setup -> delivered 64-byte packets/s
+cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+udp_once() {  # setup -> "delivered-64-byte-packets/s cpu-seconds-per-million-packets"
   local s=$1 dev=${IFB[$1]}
   local rx="/sys/class/net/$dev/statistics/rx_packets"
-  local before after mac
+  local before after mac c0 c1
   before=$(ip netns exec "$TAG-${s}b" cat "$rx")
+  c0=$(cpu_ticks "${PID_OF[$s]:-}")
   if [ -n "$BLAST" ]; then
     mac=$(ip netns exec "$TAG-${s}b" cat "/sys/class/net/$dev/address")
     ip netns exec "$TAG-${s}a" "$BLAST" "$(ip netns exec "$TAG-${s}a" ls /sys/class/net | grep -v lo | head -1)" "$mac" "$DUR" >/dev/null
@@ -98,7 +140,11 @@ udp_once() {  # setup -> delivered 64-byte packets/s
   fi
   sleep 0.5
   after=$(ip netns exec "$TAG-${s}b" cat "$rx")
-  echo $(( (after - before) / DUR ))
+  c1=$(cpu_ticks "${PID_OF[$s]:-}")
+  local pk=$(( after - before ))
+  local cpu="n/a"
+  [ -n "${PID_OF[$s]:-}" ] && [ "$pk" -gt 0 ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$pk" 'BEGIN {printf "%.2f", t / hz / (n / 1e6)}')
+  echo "$(( pk / DUR )) $cpu"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -121,25 +167,29 @@ lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99"
   echo "$idle $load"
 }
 
-declare -A TCP UDP LAT
+declare -A TCP TCP4 UDP CPU LAT
 if [ -z "${SKIP_TCP:-}" ]; then
-echo "== TCP single stream, $ROUNDS x ${DUR}s, interleaved (Gbit/s)"
+echo "== TCP, 1 and 4 streams, $ROUNDS x ${DUR}s, interleaved (Gbit/s)"
 for r in $(seq "$ROUNDS"); do
-  for s in k t p; do
-    v=$(tcp_once $s); TCP[$s]="${TCP[$s]:-} $v"; echo "  round $r $s: $v"
+  for s in $SETUPS; do
+    v=$(tcp_once $s 1); TCP[$s]="${TCP[$s]:-} $v"
+    w=$(tcp_once $s 4); TCP4[$s]="${TCP4[$s]:-} $w"; echo "  round $r $s: $v / $w"
   done
 done
-echo "== 64-byte UDP delivered (packets/s), ${DUR}s, generator: ${BLAST:+blast (AF_PACKET sendmmsg)}${BLAST:-iperf3 -u -l 18}"
-for s in k t p; do v=$(udp_once $s); UDP[$s]=$v; echo "  $s: $v"; done
+echo "== 64-byte UDP delivered (packets/s) and forwarder CPU s per million packets, ${DUR}s, generator: ${BLAST:+blast (AF_PACKET sendmmsg)}${BLAST:-iperf3 -u -l 18}"
+for s in $SETUPS; do set -- $(udp_once $s); UDP[$s]=$1; CPU[$s]=$2; echo "  $s: $1 pps, $2 CPU s/Mpkt"; done
 fi
 echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice's default qdisc: ${DEFAULT_QDISC:-fq_codel})"
-for s in k t p; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
+for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-echo "== Sluice resident memory: tap daemon $(rss $TAP_PID), afpacket daemon $(rss $AFP_PID)"
-kill -TERM $TAP_PID $AFP_PID; wait $TAP_PID $AFP_PID 2>/dev/null || true
-grep -h "shutdown: pool" "$WORK/tap.out" "$WORK/afp.out" | sed 's/^/  /'
-for f in tap afp; do grep -A3 "napi_time_squeeze\|drops:" "$WORK/$f.out" | grep "drops:" | sort | uniq -c | sed "s/^/  $f /"; done
+declare -A CONF=( [t]=tap [p]=afp [x]=xdp )
+for s in t p x; do has $s || continue
+  echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
+  kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
+  grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
+  grep "drops:" "$WORK/${CONF[$s]}.out" | sort | uniq -c | sed "s/^/  ${CONF[$s]} /"
+done
 
 ALLOC="n/a"
 if [ -z "${SKIP_ALLOC:-}" ]; then
@@ -155,12 +205,18 @@ if [ -z "${SKIP_ALLOC:-}" ]; then
   fi
 fi
 
-K=$(median ${TCP[k]:-0}); T=$(median ${TCP[t]:-0}); P=$(median ${TCP[p]:-0})
-echo "== summary"
-printf '  %-26s %10s %14s %12s %22s %22s\n' setup "TCP Gbit/s" "64B pps" "vs kernel" "ping idle p50/p99 µs" "ping loaded p50/p99 µs"
-lat() { set -- ${LAT[$1]}; echo "$1/$2 $3/$4"; }
-printf '  %-26s %10s %14s %12s %22s %22s\n' "kernel bridge (veth)" "$K" "${UDP[k]:-}" "1.00" $(lat k)
-printf '  %-26s %10s %14s %12s %22s %22s\n' "sluice, TAP ports" "$T" "${UDP[t]:-}" "$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')" $(lat t)
-printf '  %-26s %10s %14s %12s %22s %22s\n' "sluice, AF_PACKET ports" "$P" "${UDP[p]:-}" "$(awk -v a="$P" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')" $(lat p)
+med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
+K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" )
+echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
+printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded"
+for s in $SETUPS; do
+  t1=$(med "${TCP[$s]:-}"); t4=$(med "${TCP4[$s]:-}")
+  set -- ${LAT[$s]:-- - - -}
+  printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' "${NAME[$s]}" "$t1 ($(ratio $t1 $K))" "$t4 ($(ratio $t4 $K4))" "${UDP[$s]:-}" \
+    "$(ratio "${UDP[$s]:-0}" "${UDP[c]:-0}")" "${CPU[$s]:-}" "$1/$2" "$3/$4"
+done
 echo "  allocations per forwarded packet: $ALLOC"
-echo "RESULT tcp_ratio=$(awk -v a="$T" -v b="$K" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}') udp64_ratio=$(awk -v a="${UDP[t]}" -v b="${UDP[k]}" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}')"
+T=$(med "${TCP[t]:-}")
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t p x; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"

@@ -21,6 +21,8 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
+#define CSL_XSK_TX_LIMIT 256
+
 struct csl_xsk {
     struct xsk_umem *umem;
     struct xsk_socket *xsk;
@@ -158,8 +160,13 @@ static void reclaim(struct csl_xsk *x) {
 
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked) {
     reclaim(x);
+    // At most `tx_limit` descriptors in flight (submitted, not completed): beyond that the
+    // frames stay with Sluice, in its qdisc, where AQM and priorities act (the byte queue
+    // limit idea, counted in frames).
     unsigned want = (unsigned)n;
     if (want > x->nfree) want = x->nfree;
+    unsigned room = x->tx_outstanding < CSL_XSK_TX_LIMIT ? CSL_XSK_TX_LIMIT - x->tx_outstanding : 0;
+    if (want > room) want = room;
     __u32 idx = 0;
     unsigned k = want ? xsk_ring_prod__reserve(&x->tx, want, &idx) : 0;
     unsigned sent = 0;
@@ -178,10 +185,16 @@ int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int 
         xsk_ring_prod__submit(&x->tx, sent);
         x->tx_outstanding += sent;
     }
+    // Kick only when the kernel asks (need_wakeup), but until it has taken everything
+    // submitted: in copy mode one sendto moves a bounded batch (TX_BATCH_SIZE), and whatever is
+    // left would otherwise wait for the next send — behind it, every later frame.
     *kicked = 0;
-    if (x->tx_outstanding && xsk_ring_prod__needs_wakeup(&x->tx)) {
-        sendto(p_socket_fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
-        *kicked = 1;
+    for (int k = 0; k < 256 && xsk_ring_prod__needs_wakeup(&x->tx); k++) {
+        uint32_t cons = __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE);
+        if (cons == *x->tx.producer) break;
+        int r = (int)sendto(p_socket_fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+        (*kicked)++;
+        if (r < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS) break;
     }
     return (int)sent;
 }

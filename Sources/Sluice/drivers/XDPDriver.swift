@@ -112,7 +112,7 @@ public final class XDPDriver: NetDriver {
         }
         var kicked: Int32 = 0
         var sent = Int(csl_xsk_send(xsk, bufs, lens, Int32(n), &kicked))
-        if kicked != 0 { kicks &+= 1 }
+        kicks &+= UInt64(kicked)
         if sent < 0 { sent = 0; failure = "afxdp \(kernelName): transmit failed" }
         // A frame larger than a UMEM frame cannot go at all: counted, dropped.
         var tooBig: UInt64 = 0
