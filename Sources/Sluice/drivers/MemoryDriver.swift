@@ -66,6 +66,7 @@ public final class MemoryDriver: NetDriver {
                 let k = nextTemplate
                 nextTemplate = k + 1 == templateLengths.count ? 0 : k + 1
                 pool.setFrame(p, from: t + k * templateStride, count: templateLengths[k])
+                if rxChecksum == .unnecessary { pool.meta(p).pointee.csum = .unnecessary }
                 batch.append(p)
                 toGenerate -= 1
                 got += 1
