@@ -38,6 +38,57 @@ final class ExecTests: XCTestCase {
         return (String(decoding: data, as: UTF8.self), p.terminationStatus)
     }
 
+    /// `sluice [OPTIONS] OBJECT …` with SLUICE_SOCKET set (no --socket), and `sluice -batch`.
+    func client(_ sock: String, _ args: [String]) throws -> (out: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["10", try sluiceBinary()] + args
+        var env = ProcessInfo.processInfo.environment
+        env["SLUICE_SOCKET"] = sock
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+    }
+
+    func testSluiceClientDrivesTheDaemonWithIproute2sGrammarAndOutput() throws {
+        let (d, sock, ta) = try daemon()
+        var r = try client(sock, ["qdisc", "add", "dev", ta, "root", "handle", "1:", "tbf", "rate", "10mbit", "burst", "32kb", "latency", "50ms"])
+        XCTAssertEqual(r.status, 0, r.out)
+        r = try client(sock, ["-j", "qdisc", "show", "dev", ta])
+        XCTAssertEqual(r.status, 0, r.out)
+        let q = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(q.first?["kind"] as? String, "tbf", r.out)
+        XCTAssertEqual(((q.first?["options"] as? [String: Any])?["rate"] as? Int), 1_250_000, r.out)
+        r = try client(sock, ["-s", "link", "show", "dev", ta])
+        XCTAssertTrue(r.out.contains("qdisc tbf master br0"), r.out)
+        XCTAssertTrue(r.out.contains("RX:"), r.out)
+        // tc's own words and exit status for a bad request: a root exists and tc asks NLM_F_EXCL
+        // (tc_modify_qdisc answers EEXIST before it looks at the kind).
+        r = try client(sock, ["qdisc", "add", "dev", ta, "root", "bogus"])
+        XCTAssertEqual(r.status, 2, r.out)
+        XCTAssertTrue(r.out.contains("Exclusivity flag on, cannot modify."), r.out)
+        r = try client(sock, ["-s", "-s"])
+        XCTAssertEqual(r.status, 1, r.out)
+        // A batch: the failing line is named; -force runs the lines after it.
+        let batch = net.dir + "/b.txt"
+        try "qdisc change dev \(ta) root handle 1: tbf rate 20mbit burst 32kb latency 50ms\nqdisc add dev nosuchdev root pfifo\nfdb add 02:00:00:00:00:77 dev \(ta) master static\n"
+            .write(toFile: batch, atomically: true, encoding: .utf8)
+        r = try client(sock, ["-batch", batch])
+        XCTAssertEqual(r.status, 1, r.out)
+        XCTAssertTrue(r.out.contains("b.txt:2:"), r.out)
+        XCTAssertFalse(try client(sock, ["fdb", "show", "dev", ta]).out.contains("02:00:00:00:00:77"))
+        r = try client(sock, ["-batch", batch, "-force"])
+        XCTAssertEqual(r.status, 1, r.out)
+        XCTAssertTrue(try client(sock, ["fdb", "show", "dev", ta]).out.contains("02:00:00:00:00:77 master br0 static"))
+        XCTAssertTrue(try client(sock, ["qdisc", "show", "dev", ta]).out.contains("rate 20Mbit"))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     func testIpLinkShowThroughTheDaemon() throws {
         let (d, sock, ta) = try daemon()
         let (out, status) = try exec(sock, ["ip", "link", "show"])
