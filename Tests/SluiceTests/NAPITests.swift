@@ -38,6 +38,39 @@ final class NAPITests: XCTestCase {
         XCTAssertEqual(dp.pollListCount, 3, "all still polling")
     }
 
+    func testBusyPollKeepsAQuietQueuePolledForItsWindowOncePerPass() throws {
+        let (dp, devs, sink) = try lab(sources: 1, each: 10)
+        let r = CommandRunner(datapath: dp)
+        try r.execute("link set src0 busy_poll 100")
+        dp.napiSchedule(devs[0])
+        XCTAssertEqual(dp.netRxAction(), 10)
+        XCTAssertTrue(devs[0].napi.scheduled, "found packets: stays polling for 100 µs")
+        // Empty passes inside the window: one poll each, still scheduled.
+        for _ in 0..<3 { XCTAssertEqual(dp.netRxAction(), 0) }
+        XCTAssertEqual(devs[0].napi.polls, 4)
+        XCTAssertEqual(devs[0].napi.busyPolls, 3)
+        XCTAssertTrue(devs[0].napi.scheduled)
+        // A packet inside the window is taken at once, and restarts it.
+        (devs[0].driver as! MemoryDriver).toGenerate = 1
+        dp.clock.advance(by: 60 * Time.us)
+        XCTAssertEqual(dp.netRxAction(), 1)
+        dp.clock.advance(by: 60 * Time.us)
+        XCTAssertEqual(dp.netRxAction(), 0)
+        XCTAssertTrue(devs[0].napi.scheduled, "60 µs after the last packet")
+        dp.clock.advance(by: 50 * Time.us)
+        dp.netRxAction()
+        XCTAssertFalse(devs[0].napi.scheduled, "110 µs without a packet: back to epoll")
+        XCTAssertEqual(devs[0].napi.interruptModeEntries, 1)
+        XCTAssertEqual(sink.transmitted, 11)
+        XCTAssertEqual(dp.timeSqueeze, 0)
+        // Off (the default): the first poll that finds fewer than the weight completes.
+        try r.execute("link set src0 busy_poll 0")
+        (devs[0].driver as! MemoryDriver).toGenerate = 5
+        dp.napiSchedule(devs[0])
+        dp.netRxAction()
+        XCTAssertFalse(devs[0].napi.scheduled)
+    }
+
     func testQuietDeviceReturnsToInterruptModeBusyOneStaysPolling() throws {
         let (dp, devs, _) = try lab(sources: 2, each: 0)
         (devs[0].driver as! MemoryDriver).toGenerate = 10

@@ -263,7 +263,12 @@ public final class Datapath {
         var budget = self.budget
         let deadline = clock.now &+ timeLimit
         var total = 0
-        while pollCount > 0 {
+        // Polls this pass may still make: one per scheduled queue, plus one more each time a
+        // queue uses its whole weight. A busy-polling queue that found nothing waits for the
+        // next pass, so spinning never keeps the worker from its transmit work and timers.
+        var remaining = pollCount
+        while pollCount > 0 && remaining > 0 {
+            remaining -= 1
             let idx = pollRing[pollHead]
             pollHead = (pollHead + 1) % Self.maxDevices
             pollCount -= 1
@@ -273,9 +278,20 @@ public final class Datapath {
             total += work
             budget -= work
             dev.napi.polls &+= 1
+            var busy = false
+            if dev.napi.busyPollNs > 0 {
+                let now = clock.now
+                if work > 0 { dev.napi.lastWork = now }
+                busy = now &- dev.napi.lastWork < dev.napi.busyPollNs
+                if busy && work == 0 { dev.napi.busyPolls &+= 1 }
+            }
             if work >= weight && dev.carrier {
                 // Used its whole weight: stays in polling mode, at the tail.
                 dev.napi.fullPolls &+= 1
+                pollRing[(pollHead + pollCount) % Self.maxDevices] = idx
+                pollCount += 1
+                remaining += 1
+            } else if busy && dev.carrier {
                 pollRing[(pollHead + pollCount) % Self.maxDevices] = idx
                 pollCount += 1
             } else {
@@ -283,7 +299,7 @@ public final class Datapath {
                 dev.napi.interruptModeEntries &+= 1
             }
             if budget <= 0 || clock.now >= deadline {
-                if pollCount > 0 { timeSqueeze &+= 1 }
+                if pollCount > 0 && remaining > 0 { timeSqueeze &+= 1 }
                 break
             }
         }

@@ -135,6 +135,16 @@ public enum DropReason: Int, CaseIterable, Sendable {
 public struct NAPIState: Sendable {
     public var weight: Int = 64
     public var scheduled = false
+    /// Busy polling (net.core.busy_poll's idea, per device): after a poll that found packets,
+    /// the queue stays in polling mode — polled once per pass of the worker, without waiting
+    /// in epoll — until this many nanoseconds pass without a packet. 0: off (the default), so
+    /// an idle daemon sleeps in epoll and uses no CPU; while it is on, the worker spins for up
+    /// to this long after each burst.
+    public var busyPollNs: UInt64 = 0
+    /// Clock time of the last poll that found packets.
+    public var lastWork: UInt64 = 0
+    /// Empty polls made while busy polling.
+    public var busyPolls: UInt64 = 0
     /// Times the queue entered polling mode (scheduled from an interrupt/epoll event).
     public var pollModeEntries: UInt64 = 0
     /// Times it completed (returned fewer than `weight`) and went back to interrupt mode.

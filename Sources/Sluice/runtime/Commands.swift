@@ -151,7 +151,8 @@ public final class CommandRunner {
 
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
-        var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int? }
+        var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
+        var busyPoll: Int? }
 
     /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
     func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
@@ -183,6 +184,7 @@ public final class CommandRunner {
         case "gro": c.gro = try a.onOff(for: k)
         case "rx-udp-gro-forwarding", "udp_gro_forwarding": c.udpGRO = try a.onOff(for: k)
         case "gro_max_size": c.groMaxSize = try a.int(for: k, 0...65536)
+        case "busy_poll": c.busyPoll = try a.int(for: k, 0...1_000_000)
         case "lro": c.lro = try a.onOff(for: k)
         case "lro_max_aggr": c.lroMaxAggr = try a.int(for: k, 1...64)
         case "lro_max_desc": c.lroMaxDesc = try a.int(for: k, 1...8)
@@ -325,6 +327,7 @@ public final class CommandRunner {
             if let l = c.lro {
                 let o = dev.activeFeatures; try dp.setFeatures(dev, .lro, on: l); undo.append { dev.activeFeatures = o }
             }
+            if let v = c.busyPoll { let o = dev.napi.busyPollNs; dev.napi.busyPollNs = UInt64(v) * Time.us; undo.append { dev.napi.busyPollNs = o } }
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
@@ -396,7 +399,7 @@ public final class CommandRunner {
             let n = d.napi
             let gr = GROReason.allCases.filter { d.groCount(of: $0) > 0 }.map { "\($0.name) \(d.groCount(of: $0))" }
             s += "    gro: \(d.activeFeatures.contains(.gro) ? "on" : "off") merged \(d.groMerged) aggregates \(d.groAggregates)" + (gr.isEmpty ? "" : " " + gr.joined(separator: " ")) + "\n"
-            s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls)\n"
+            s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls) busy_poll \(n.busyPollNs / Time.us)us busy_polls \(n.busyPolls)\n"
         }
         return s
     }
