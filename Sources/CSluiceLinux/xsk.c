@@ -130,21 +130,34 @@ unsigned csl_xsk_frame_size(const struct csl_xsk *x) { return x->frame_size; }
 
 int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max) {
     __u32 idx = 0;
+    if (max > 256) max = 256;
     unsigned n = xsk_ring_cons__peek(&x->rx, (unsigned)max, &idx);
     if (n == 0) {
         if (xsk_ring_prod__needs_wakeup(&x->fq)) recvfrom(p_socket_fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
         return 0;
     }
-    __u32 fidx = 0;
-    unsigned got = xsk_ring_prod__reserve(&x->fq, n, &fidx);
+    uint64_t back[256];
+    unsigned nback = 0;
     for (unsigned i = 0; i < n; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
         uint32_t len = d->len;
-        lens[i] = len;
-        if (len <= dstlen) memcpy(dst[i], xsk_umem__get_data(x->area, d->addr), len);
         uint64_t frame = xsk_umem__extract_addr(d->addr);
-        if (i < got) *xsk_ring_prod__fill_addr(&x->fq, fidx + i) = frame;
-        else x->free_frames[x->nfree++] = frame;
+        uint64_t off = xsk_umem__add_offset_to_addr(d->addr);
+        // A descriptor that points outside the UMEM or past its frame is refused (reported as a
+        // length the caller cannot take) and its frame is not recycled, never followed.
+        if (frame >= x->area_len || frame % x->frame_size != 0 || off + len > frame + x->frame_size) {
+            lens[i] = UINT32_MAX;
+            continue;
+        }
+        lens[i] = len;
+        if (len <= dstlen) memcpy(dst[i], (char *)x->area + off, len);
+        back[nback++] = frame;
+    }
+    __u32 fidx = 0;
+    unsigned got = xsk_ring_prod__reserve(&x->fq, nback, &fidx);
+    for (unsigned i = 0; i < nback; i++) {
+        if (i < got) *xsk_ring_prod__fill_addr(&x->fq, fidx + i) = back[i];
+        else x->free_frames[x->nfree++] = back[i];
     }
     xsk_ring_cons__release(&x->rx, n);
     if (got) xsk_ring_prod__submit(&x->fq, got);
