@@ -141,11 +141,12 @@ int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t 
     for (unsigned i = 0; i < n; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx + i);
         uint32_t len = d->len;
-        uint64_t frame = xsk_umem__extract_addr(d->addr);
+        // Aligned mode: the address is the frame's plus the headroom the kernel left.
         uint64_t off = xsk_umem__add_offset_to_addr(d->addr);
+        uint64_t frame = xsk_umem__extract_addr(d->addr) & ~((uint64_t)x->frame_size - 1);
         // A descriptor that points outside the UMEM or past its frame is refused (reported as a
         // length the caller cannot take) and its frame is not recycled, never followed.
-        if (frame >= x->area_len || frame % x->frame_size != 0 || off + len > frame + x->frame_size) {
+        if (frame >= x->area_len || off < frame || off + len > frame + x->frame_size) {
             lens[i] = UINT32_MAX;
             continue;
         }
