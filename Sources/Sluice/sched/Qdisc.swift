@@ -251,13 +251,20 @@ public class Qdisc {
 
     /// Bookkeeping for a packet entering (qdisc_qstats_backlog_inc + qlen).
     @inline(__always) func accountIn(_ bytes: Int) { stats.qlen += 1; stats.backlog &+= UInt64(bytes) }
-    /// For a packet leaving towards the device (qdisc_bstats_update).
-    @inline(__always) func accountOut(_ bytes: Int) {
+    /// For a packet leaving towards the device (qdisc_bstats_update: a GSO frame counts as
+    /// its gso_segs packets, as _bstats_update does).
+    @inline(__always) func accountOut(_ bytes: Int, segs: UInt64 = 1) {
         stats.qlen -= 1; stats.backlog &-= UInt64(bytes)
-        stats.packets &+= 1; stats.bytes &+= UInt64(bytes)
+        stats.packets &+= segs; stats.bytes &+= UInt64(bytes)
     }
     /// For a classful qdisc: a packet handed on (its children keep the queue counts).
-    @inline(__always) func countSent(_ bytes: Int) { stats.packets &+= 1; stats.bytes &+= UInt64(bytes) }
+    @inline(__always) func countSent(_ bytes: Int, segs: UInt64 = 1) { stats.packets &+= segs; stats.bytes &+= UInt64(bytes) }
+    /// skb_shinfo(skb)->gso_segs, or 1.
+    @inline(__always) func segs(_ p: borrowing Packet) -> UInt64 {
+        let m = pool.metas[Int(p.index)]
+        guard !m.gsoType.isEmpty, m.gsoSize > 0, Int(m.length) > Int(m.hdrLen) else { return 1 }
+        return UInt64((Int(m.length) - Int(m.hdrLen) + Int(m.gsoSize) - 1) / Int(m.gsoSize))
+    }
     /// Statistics as shown: classful qdiscs take queue length and backlog from their children.
     func statsSnapshot() -> QdiscStats {
         guard isClassful else { return stats }
@@ -331,7 +338,7 @@ final class FifoQdisc: Qdisc {
 
     override func dequeue() -> Packet? {
         guard let p = q.pop(pool) else { return nil }
-        accountOut(len(p))
+        accountOut(len(p), segs: segs(p))
         return p
     }
 

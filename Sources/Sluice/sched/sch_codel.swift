@@ -199,7 +199,7 @@ final class CoDelQdisc: Qdisc {
             accountDropped(len(d)); pool.free(d)
         }
         guard let pkt else { return nil }
-        accountOut(len(pkt))
+        accountOut(len(pkt), segs: segs(pkt))
         return pkt
     }
 

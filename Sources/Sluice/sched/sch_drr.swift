@@ -112,9 +112,9 @@ final class DRRQdisc: Qdisc {
             if l <= c.deficit {
                 guard let p = c.leaf.dequeuePeeked() else { continue }
                 c.deficit -= l
-                c.stats.packets &+= 1; c.stats.bytes &+= UInt64(l)
+                c.stats.packets &+= segs(p); c.stats.bytes &+= UInt64(l)
                 if !c.leaf.backlogged { c.isActive = false; activeList.remove(at: head) }
-                countSent(l)
+                countSent(l, segs: segs(p))
                 return p
             }
             c.deficit += c.quantum

@@ -208,7 +208,7 @@ final class FQCoDelQdisc: Qdisc {
             let l = len(pkt)
             deficit[f] -= l
             memoryUsage -= truesize(l)
-            accountOut(l)
+            accountOut(l, segs: segs(pkt))
             return pkt
         }
     }

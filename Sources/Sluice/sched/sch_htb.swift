@@ -304,7 +304,7 @@ final class HTBQdisc: Qdisc {
     }
 
     override func dequeue() -> Packet? {
-        if let p = direct.pop(pool) { countSent(len(p)); return p }
+        if let p = direct.pop(pool) { countSent(len(p), segs: segs(p)); return p }
         let now = clock.now
         // One pass: the lowest level, then the lowest prio, at which a backlogged leaf may send;
         // among those, the one nearest after that (level, prio)'s round-robin cursor.
@@ -348,8 +348,9 @@ final class HTBQdisc: Qdisc {
         } else {
             rrNext[key] = bestIdx
         }
-        charge(c, level: bestLevel, bytes: l, now: now)
-        countSent(l)
+        let nsegs = segs(p)
+        charge(c, level: bestLevel, bytes: l, segs: nsegs, now: now)
+        countSent(l, segs: nsegs)
         nextWake = 0
         return p
     }
@@ -382,7 +383,7 @@ final class HTBQdisc: Qdisc {
     }
 
     /// htb_charge_class: rate buckets at or above the lending level, ceil buckets everywhere.
-    func charge(_ leaf: HTBClass, level: Int, bytes: Int, now: UInt64) {
+    func charge(_ leaf: HTBClass, level: Int, bytes: Int, segs: UInt64 = 1, now: UInt64) {
         var cur: HTBClass? = leaf
         while let c = cur {
             let diff = c.elapsed(now)
@@ -401,7 +402,7 @@ final class HTBQdisc: Qdisc {
             c.ctokens = ct
             c.tc = now
             c.memoTime = .max
-            c.stats.packets &+= 1
+            c.stats.packets &+= segs
             c.stats.bytes &+= UInt64(bytes)
             // htb_change_class_mode: becoming CANT_SEND counts an overlimit, on the class and
             // on the qdisc.

@@ -262,7 +262,7 @@ final class NetemQdisc: Qdisc {
             let t = heapKey[0].0
             guard t <= now else { nextWake = t; return nil }
             let p = Packet(index: heapPop())
-            accountOut(len(p))
+            accountOut(len(p), segs: segs(p))
             return p
         }
         // With a child (netem_dequeue): packets whose time has come move from the tfifo into
@@ -276,7 +276,7 @@ final class NetemQdisc: Qdisc {
         }
         nextWake = heapCount > 0 ? heapKey[0].0 : 0
         guard let p = child.dequeue() else { return nil }
-        countSent(len(p))
+        countSent(len(p), segs: segs(p))
         return p
     }
 

@@ -40,7 +40,7 @@ final class PfifoFastQdisc: Qdisc {
         if p == nil { p = bands.1.pop(pool) }
         if p == nil { p = bands.2.pop(pool) }
         guard let p else { return nil }
-        accountOut(len(p))
+        accountOut(len(p), segs: segs(p))
         return p
     }
 
@@ -149,7 +149,7 @@ final class PrioQdisc: Qdisc {
 
     override func dequeue() -> Packet? {
         for c in children {
-            if let p = c.dequeuePeeked() { countSent(len(p)); return p }
+            if let p = c.dequeuePeeked() { countSent(len(p), segs: segs(p)); return p }
         }
         return nil
     }

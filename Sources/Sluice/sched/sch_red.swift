@@ -117,7 +117,7 @@ final class REDQdisc: Qdisc {
 
     override func dequeue() -> Packet? {
         guard let p = q.pop(pool) else { return nil }
-        accountOut(len(p))
+        accountOut(len(p), segs: segs(p))
         if q.isEmpty { idleStart = clock.now }
         return p
     }

@@ -127,7 +127,7 @@ final class SFQQdisc: Qdisc {
             let l = len(p)
             allot[b] -= l
             if buckets[b].isEmpty { unlinkHead(b) }
-            accountOut(l)
+            accountOut(l, segs: segs(p))
             return p
         }
         return nil

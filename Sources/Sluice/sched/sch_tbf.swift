@@ -151,7 +151,7 @@ final class TBFQdisc: Qdisc {
             tokens = toks
             ptokens = ptoks
             nextWake = 0
-            countSent(len(p))
+            countSent(len(p), segs: segs(p))
             return p
         }
         nextWake = now &+ UInt64(max(-toks, -ptoks))
