@@ -684,7 +684,11 @@ public final class Datapath {
         guard !txWork.isEmpty else { return }
         let now = clock.now
         var k = 0
-        while k < txWork.count {
+        // Each device once per pass (net_tx_action runs each scheduled qdisc once per softirq):
+        // what its quota left waits for the next pass, after the receive side had its turn.
+        var visits = txWork.count
+        while k < txWork.count && visits > 0 {
+            visits -= 1
             let i = txWork[k]
             guard let d = devices[Int(i)] else { txWork.remove(at: k); continue }
             if d.txPending || (d.txTimer > 0 && d.txTimer <= now) {
