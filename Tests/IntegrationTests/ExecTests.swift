@@ -74,6 +74,14 @@ final class ExecTests: XCTestCase {
         XCTAssertTrue(r.out.contains("Exclusivity flag on, cannot modify."), r.out)
         r = try client(sock, ["-s", "-s"])
         XCTAssertEqual(r.status, 1, r.out)
+        // gso_max_size / gro_max_size over IFLA_GSO_MAX_SIZE / IFLA_GRO_MAX_SIZE, and ip's -d output.
+        XCTAssertEqual(try client(sock, ["link", "set", "dev", ta, "gso_max_size", "16000", "gro_max_size", "32000"]).status, 0)
+        r = try client(sock, ["-d", "link", "show", "dev", ta])
+        XCTAssertTrue(r.out.contains("gso_max_size 16000 gso_max_segs 65535"), r.out)
+        XCTAssertTrue(r.out.contains("gro_max_size 32000"), r.out)
+        r = try client(sock, ["link", "set", "dev", ta, "gso_max_size", "70000"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.out.contains("too big gso_max_size"), r.out)
         // A batch: the failing line is named; -force runs the lines after it.
         let batch = net.dir + "/b.txt"
         try "qdisc change dev \(ta) root handle 1: tbf rate 20mbit burst 32kb latency 50ms\nqdisc add dev nosuchdev root pfifo\nfdb add 02:00:00:00:00:77 dev \(ta) master static\n"

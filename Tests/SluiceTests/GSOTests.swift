@@ -100,3 +100,29 @@ extension GSOTests {
         }
     }
 }
+
+extension GSOTests {
+    /// gso_features_check: a frame with more segments than gso_max_segs, or not shorter than
+    /// gso_max_size, is segmented in software even for a TSO device.
+    func testGSOMaxSizeAndSegsSendLargerFramesThroughSoftwareGSO() throws {
+        for (setting, expected) in [("", 1), ("gso_max_segs 4", 7), ("gso_max_size 5000", 7), ("gso_max_size 20000 gso_max_segs 7", 1)] {
+            let lab = try Lab(ports: [], poolSize: 256)
+            let d = MemoryDriver(features: DeviceFeatures.offloads)
+            lab.ports["p2"] = d
+            try lab.dp.addMemory(name: "p2", driver: d)
+            try lab.runner.execute("link set p2 up \(setting)")
+            let f = superFrame(payload: [UInt8](repeating: 7, count: 10_000), flags: TCPHeader.ack)
+            let p = must(lab.dp.pool.alloc())
+            f.withUnsafeBytes { lab.dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            let m = lab.dp.pool.meta(p)
+            m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
+            m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+            var batch = PacketBatch()
+            batch.append(p)
+            lab.dp.transmit(lab.dev("p2"), &batch)
+            _ = lab.runUntilIdle()
+            XCTAssertEqual(d.transmitted, UInt64(expected), setting)
+            XCTAssertEqual(lab.dp.pool.inUse, 0)
+        }
+    }
+}

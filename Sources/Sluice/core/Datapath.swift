@@ -581,16 +581,29 @@ public final class Datapath {
         var failed: UInt64 = 0
         // The segments go into `gsoBatch` (allocated once), which then trades places with `batch`.
         batch.drain { p in
-            let g = pool.meta(p).pointee.gsoType
-            let ok = g.isEmpty || ((!g.contains(.tcpv4) || f.contains(.tso)) && (!g.contains(.tcpv6) || f.contains(.tso6))
-                && (!g.contains(.udpL4) || f.contains(.gsoUDPL4)))
-            if ok { gsoAppend(dev, p); return }
+            let m = pool.meta(p).pointee
+            if m.gsoType.isEmpty || Self.deviceTakesGSO(m, dev, f) { gsoAppend(dev, p); return }
             let n = GSO.segment(p, pool: pool) { s in gsoAppend(dev, s) }
             if n < 0 { failed += 1; dev.drop(.gsoUnsupported) }
         }
         swap(&batch, &gsoBatch)
         gsoBatch.freeAll(pool)
         return failed
+    }
+
+    /// Whether `dev` takes this GSO frame whole (netif_skb_features: the offload for its type,
+    /// and gso_features_check: no more than gso_max_segs segments, shorter than gso_max_size).
+    @inline(__always)
+    static func deviceTakesGSO(_ m: PacketMeta, _ dev: NetDevice, _ f: DeviceFeatures) -> Bool {
+        let g = m.gsoType
+        guard (!g.contains(.tcpv4) || f.contains(.tso)) && (!g.contains(.tcpv6) || f.contains(.tso6))
+            && (!g.contains(.udpL4) || f.contains(.gsoUDPL4)) else { return false }
+        if Int(m.length) >= dev.gsoMaxSize { return false }
+        if m.gsoSize > 0 && Int(m.length) > Int(m.hdrLen) {
+            let segs = (Int(m.length) - Int(m.hdrLen) + Int(m.gsoSize) - 1) / Int(m.gsoSize)
+            if segs > dev.gsoMaxSegs { return false }
+        }
+        return true
     }
 
     /// Adds to `gsoBatch`, sending it first when full; a driver that still takes none makes
@@ -784,10 +797,7 @@ public final class Datapath {
             tagged = tagged || m.pointee.vlanPresent
             let gso = m.pointee.gsoType
             if !gso.isEmpty {
-                let ok = (!gso.contains(.tcpv4) || features.contains(.tso))
-                    && (!gso.contains(.tcpv6) || features.contains(.tso6))
-                    && (!gso.contains(.udpL4) || features.contains(.gsoUDPL4))
-                if !ok { needGSO = true }
+                if !Self.deviceTakesGSO(m.pointee, dev, features) { needGSO = true }
             } else if Int(m.pointee.length) > maxLen {
                 dev.drop(.pktTooBig); dropped += 1; return false
             }

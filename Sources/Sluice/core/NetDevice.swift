@@ -181,6 +181,10 @@ public final class NetDevice {
     public internal(set) var napi = NAPIState()
     /// gro_max_size: bytes of IP datagram one GRO aggregate may reach.
     public internal(set) var groMaxSize = 65536
+    /// gso_max_size / gso_max_segs: the largest GSO frame the device is handed whole; a larger
+    /// one is segmented in software first (gso_features_check).
+    public internal(set) var gsoMaxSize = 65536
+    public internal(set) var gsoMaxSegs = 65535
     /// inet_lro's max_aggr and max_desc.
     public internal(set) var lroMaxAggr = 64
     public internal(set) var lroMaxDesc = 8

@@ -220,8 +220,14 @@ public final class RtnlProcessor {
             guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gro_max_size", offset: a.offsets[IFLA.GRO_MAX_SIZE]) }
             c.groMaxSize = Int(v)
         }
-        if a[IFLA.GSO_MAX_SIZE] != nil || a[IFLA.GSO_MAX_SEGS] != nil {
-            throw NetlinkError(EOPNOTSUPP, "Sluice does not change gso_max_size or gso_max_segs")
+        // do_setlink: no larger than what the device can offload (tso_max_size / tso_max_segs).
+        if let v = a.u32(IFLA.GSO_MAX_SIZE) {
+            guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gso_max_size", offset: a.offsets[IFLA.GSO_MAX_SIZE]) }
+            c.gsoMaxSize = Int(v)
+        }
+        if let v = a.u32(IFLA.GSO_MAX_SEGS) {
+            guard v <= 65535 else { throw NetlinkError(EINVAL, "too big gso_max_segs", offset: a.offsets[IFLA.GSO_MAX_SEGS]) }
+            c.gsoMaxSegs = Int(v)
         }
         if let v = a[IFLA.ADDRESS] {
             guard v.count == 6 else { throw NetlinkError(EINVAL, "Invalid address length", offset: a.offsets[IFLA.ADDRESS]) }
@@ -326,8 +332,8 @@ public final class RtnlProcessor {
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
         w.attr(IFLA.NUM_TX_QUEUES, u32: 1)
-        w.attr(IFLA.GSO_MAX_SEGS, u32: 65535)
-        w.attr(IFLA.GSO_MAX_SIZE, u32: 65536)
+        w.attr(IFLA.GSO_MAX_SEGS, u32: UInt32(d.gsoMaxSegs))
+        w.attr(IFLA.GSO_MAX_SIZE, u32: UInt32(d.gsoMaxSize))
         w.attr(IFLA.GRO_MAX_SIZE, u32: UInt32(d.groMaxSize))
         w.attr(IFLA.TSO_MAX_SIZE, u32: 65536)
         w.attr(IFLA.TSO_MAX_SEGS, u32: 65535)

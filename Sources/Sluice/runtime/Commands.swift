@@ -152,7 +152,7 @@ public final class CommandRunner {
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
-        var busyPoll: Int? }
+        var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int? }
 
     /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
     func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
@@ -185,6 +185,8 @@ public final class CommandRunner {
         case "rx-udp-gro-forwarding", "udp_gro_forwarding": c.udpGRO = try a.onOff(for: k)
         case "gro_max_size": c.groMaxSize = try a.int(for: k, 0...65536)
         case "busy_poll": c.busyPoll = try a.int(for: k, 0...1_000_000)
+        case "gso_max_size": c.gsoMaxSize = try a.int(for: k, 0...65536)
+        case "gso_max_segs": c.gsoMaxSegs = try a.int(for: k, 0...65535)
         case "lro": c.lro = try a.onOff(for: k)
         case "lro_max_aggr": c.lroMaxAggr = try a.int(for: k, 1...64)
         case "lro_max_desc": c.lroMaxDesc = try a.int(for: k, 1...8)
@@ -327,6 +329,8 @@ public final class CommandRunner {
             if let l = c.lro {
                 let o = dev.activeFeatures; try dp.setFeatures(dev, .lro, on: l); undo.append { dev.activeFeatures = o }
             }
+            if let v = c.gsoMaxSize { let o = dev.gsoMaxSize; dev.gsoMaxSize = v; undo.append { dev.gsoMaxSize = o } }
+            if let v = c.gsoMaxSegs { let o = dev.gsoMaxSegs; dev.gsoMaxSegs = v; undo.append { dev.gsoMaxSegs = o } }
             if let v = c.busyPoll { let o = dev.napi.busyPollNs; dev.napi.busyPollNs = UInt64(v) * Time.us; undo.append { dev.napi.busyPollNs = o } }
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
@@ -384,7 +388,7 @@ public final class CommandRunner {
             if let br = dp.bridge(d) {
                 s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
             }
-            s += " features \(d.activeFeatures) gro_max_size \(d.groMaxSize)\n"
+            s += " features \(d.activeFeatures) gso_max_size \(d.gsoMaxSize) gso_max_segs \(d.gsoMaxSegs) gro_max_size \(d.groMaxSize)\n"
         }
         if stats {
             let st = d.stats
