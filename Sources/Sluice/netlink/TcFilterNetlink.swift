@@ -234,7 +234,10 @@ extension RtnlProcessor {
         default:
             throw NetlinkError(EOPNOTSUPP, "filter \(kind) is not implemented over rtnetlink in Sluice yet")
         }
-        do { try runner.addFilter(t, f) } catch { throw Self.netlinkError(error) }
+        let flags = msg.header.flags
+        do {
+            try runner.addFilter(t, f, create: flags & NL.F_CREATE != 0, exclusive: flags & NL.F_EXCL != 0)
+        } catch { throw Self.netlinkError(error) }
     }
 
     /// tcf_action_init: gact and mirred actions from their TCA_ACT_* nests, in order.

@@ -270,7 +270,9 @@ extension RtnlProcessor {
         var m = e.message
         if m.hasPrefix("Error: ") { m.removeFirst(7) }
         let errno: Int32
-        if m.contains("Exclusivity flag on") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
+        if m.contains("Protocol mismatch") { errno = EINVAL }
+        else if m.contains("NLM_F_CREATE") { errno = ENOENT }
+        else if m.contains("Exclusivity flag on") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
         else if m.contains("not found") || m.contains("unknown") || m.contains("Cannot find") || m.contains("Failed to find") { errno = ENOENT }
         else if m.contains("not implemented") { errno = EOPNOTSUPP }
         else if m.contains("in use") { errno = EBUSY }

@@ -360,7 +360,8 @@ extension CommandRunner {
     func tcFilter(_ w: [String], _ opts: Options) throws(SluiceError) -> String {
         guard let verb = w.first else { throw SluiceError("Error: filter needs a command (add, del, show)") }
         var a = TcArgs(Array(w.dropFirst()))
-        switch try match(verb, ["add", "replace", "delete", "show", "list"], what: "filter command") {
+        let v = try match(verb, ["add", "replace", "change", "delete", "show", "list"], what: "filter command")
+        switch v {
         case "show", "list":
             let t = try tcTarget(&a, kindRequired: false, filter: true)
             return filterShow(t, opts: opts)
@@ -373,22 +374,58 @@ extension CommandRunner {
             var f = TcFilter(prio: t.prio ?? 49152, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain,
                              kind: t.kind!, match: .all, result: nil)
             try parseFilter(&f, &a, handle: t.handle, dev: t.dev)
-            try addFilter(t, f)
+            // tc's flags: add is NLM_F_CREATE|NLM_F_EXCL, replace NLM_F_CREATE, change none.
+            try addFilter(t, f, create: v != "change", exclusive: v == "add")
             return ""
         }
     }
 
     /// tc_new_tfilter's common part for both syntaxes: default handle, priority (tcf_auto_prio),
     /// u32 handles, action indexes per kind, counters.
-    func addFilter(_ t: TcTarget, _ filter: TcFilter) throws(SluiceError) {
+    ///
+    /// tc_new_tfilter's lookup decides between create and change: the classifier instance at
+    /// (chain, prio) must match the kind and protocol asked for; a filter found by handle is
+    /// changed in place (replaced) unless NLM_F_EXCL; one not found is created only with
+    /// NLM_F_CREATE.
+    func addFilter(_ t: TcTarget, _ filter: TcFilter, create: Bool = true, exclusive: Bool = false) throws(SluiceError) {
         var f = filter
-        if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
         f.counters = ActionCounterStore(count: f.actions.count)
         f.installed = dp.clock.now
         let owner = try blockOwner(t)
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
-            b.add(f, u32Tables: &owner.nextU32Table)
+            let instance = b.filters.filter { $0.chain == f.chain && $0.prio == f.prio }
+            if let tp = instance.first {
+                if f.proto != 0 && tp.proto != f.proto { throw SluiceError("Error: Protocol mismatch for filter with specified priority.") }
+                if tp.kind != f.kind { throw SluiceError("Error: Specified filter kind does not match existing one.") }
+                f.proto = tp.proto
+            } else if !create {
+                throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.")
+            }
+            // tp->ops->get: matchall and flower hold one filter per instance (handle 1 unless
+            // given); u32 finds a node by its full handle.
+            let single = f.kind == "matchall"
+            var existing: Int?
+            if single, let i = b.filters.firstIndex(where: { $0.chain == f.chain && $0.prio == f.prio }) {
+                if f.handle == 0 || b.filters[i].handle == f.handle { existing = i }
+            } else if f.handle != 0 {
+                existing = b.filters.firstIndex { $0.chain == f.chain && $0.prio == f.prio && $0.handle == f.handle }
+            }
+            if let i = existing {
+                if exclusive { throw SluiceError("Error: Filter already exists.") }
+                f.handle = b.filters[i].handle
+                // u32_change on an existing node copies it (u32_init_knode) and sets only its
+                // class and actions: the selector stays the old one.
+                if f.kind == "u32" {
+                    f.match = .u32(b.keys(of: b.filters[i]).map { (value: $0.value, mask: $0.mask, offset: $0.offset, l4: $0.l4) })
+                }
+                b.replace(at: i, with: f)
+                return
+            }
+            if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
+            if single && !instance.isEmpty { throw SluiceError("Error: Filter already exists.") }
+            if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
+            b.add(f, u32Tables: &owner.nextU32Table, keepHandle: f.kind == "u32" && f.handle & 0xFFF != 0)
         }
         // Action indexes are numbered per action kind (tcf_idr): the lowest one free, from 1.
         var used: [String: Set<UInt32>] = [:]

@@ -265,18 +265,23 @@ public struct FilterBlock {
 
     /// Adds a filter; `u32Tables` is the owning qdisc's next u32 hash table id (gen_new_htid:
     /// one counter per qdisc — clsact's two blocks share it — from 0x800, never reused).
-    mutating func add(_ f: TcFilter, u32Tables: inout UInt32) {
+    mutating func add(_ f: TcFilter, u32Tables: inout UInt32, keepHandle: Bool = false) {
         var f = f
         if f.kind == "u32" {
-            // One u32 instance per (chain, prio) with its own root table; its nodes are
-            // numbered from 0x800 upwards, the lowest free id first (gen_new_kid).
+            // One u32 instance per (chain, prio) with its own root table (gen_new_htid); its
+            // nodes are numbered from 0x800 upwards, the lowest free id first (gen_new_kid),
+            // unless the request named one.
             let same = filters.filter { $0.kind == "u32" && $0.chain == f.chain && $0.prio == f.prio }
             let table: UInt32
             if let t = same.first { table = t.handle >> 20 } else { table = u32Tables; u32Tables += 1 }
-            let used = Set(same.map { $0.handle & 0xFFF })
-            var node: UInt32 = 0x800
-            while used.contains(node) { node += 1 }
-            f.handle = table << 20 | node
+            if keepHandle {
+                f.handle = table << 20 | (f.handle & 0xFFF)
+            } else {
+                let used = Set(same.map { $0.handle & 0xFFF })
+                var node: UInt32 = 0x800
+                while used.contains(node) { node += 1 }
+                f.handle = table << 20 | node
+            }
         }
         if case .u32(let keys) = f.match {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
@@ -284,6 +289,17 @@ public struct FilterBlock {
         }
         filters.append(f)
         filters.sort { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
+    }
+
+    /// Puts `f` in the place of filter `i` (a change keeps its place in the walk order, as
+    /// u32_replace_knode does); the old u32 keys stay in the flat store, unreferenced.
+    mutating func replace(at i: Int, with f: TcFilter) {
+        var f = f
+        if case .u32(let keys) = f.match {
+            f.match = .u32Range(start: u32Keys.count, count: keys.count)
+            for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
+        }
+        filters[i] = f
     }
 
     /// The u32 keys of a filter, for display.
