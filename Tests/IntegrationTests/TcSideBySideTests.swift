@@ -201,6 +201,10 @@ final class TcSideBySideTests: XCTestCase {
             "filter replace dev d0 parent 1: protocol ip prio 4 u32 match ip dst 198.18.0.6/32 flowid 1:12",
             "filter change dev d0 parent 1: protocol ip prio 5 u32 match ip dst 198.18.0.7/32 flowid 1:12",
             "filter add dev d0 parent 1: protocol ipv6 prio 1 u32 match ip6 dst 2001:db8::1/128 flowid 1:12",
+            "filter get dev d0 parent 1: protocol ip prio 1 handle 800::10 u32",
+            "filter get dev d0 parent 1: protocol ip prio 4 handle 800::800 u32",
+            "filter get dev d0 parent 1: protocol ip prio 1 handle 800::99 u32",
+            "filter get dev d0 parent 1: protocol ip prio 9 handle 800::10 u32",
             "filter show dev d0",
             "-j filter show dev d0",
         ]

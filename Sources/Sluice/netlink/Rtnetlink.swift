@@ -121,6 +121,9 @@ public final class RtnlProcessor {
         case NL.RTM_GETTFILTER where isDump:
             try dumpFilters(msg, &replies)
             return true
+        case NL.RTM_GETTFILTER:
+            replies.append(try getFilter(msg))
+            return false
         case NL.RTM_NEWTFILTER: try newFilter(msg); return false
         case NL.RTM_DELTFILTER: try delFilter(msg); return false
         case NL.RTM_NEWLINK, NL.RTM_SETLINK:

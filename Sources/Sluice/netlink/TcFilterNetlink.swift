@@ -85,8 +85,8 @@ extension RtnlProcessor {
 
     /// tcf_fill_node: the classifier instance's head (fh NULL) or one of its filters.
     func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, block: FilterBlock, ifindex: Int32, parent: UInt32,
-                      seq: UInt32, _ w: inout NetlinkWriter) {
-        let start = w.begin(type: NL.RTM_NEWTFILTER, flags: NL.F_MULTI, seq: seq, pid: pid)
+                      seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWTFILTER, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)
         w.put32(UInt32(bitPattern: ifindex))
         let handle: UInt32 = head ? 0 : (table ? f.handle & 0xFFF0_0000 : f.handle)
@@ -176,6 +176,28 @@ extension RtnlProcessor {
             }
         }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// tc_get_tfilter: one filter, found by chain, priority, protocol and handle.
+    func getFilter(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let (t, _) = try filterTarget(msg)
+        guard let prio = t.prio else { throw NetlinkError(ENOENT, "Invalid filter command with priority of zero") }
+        let (block, p) = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
+        let instance = block.filters.filter { $0.chain == t.chain && $0.prio == prio && (!t.protoGiven || $0.proto == t.proto) }
+        guard let first = instance.first else { throw NetlinkError(ENOENT, "Filter with specified priority/protocol not found") }
+        if let k = t.kind, k != first.kind { throw NetlinkError(EINVAL, "Specified filter kind does not match existing one") }
+        let h = t.handle?.raw ?? 0
+        // u32's hash tables are shared by every u32 instance of the block (tc_u_common), so
+        // u32_get finds a node by handle whatever instance holds it; tcf_fill_node then names
+        // the instance the request went to.
+        let found = first.kind == "u32" ? block.filters.first { $0.kind == "u32" && $0.handle == h }
+            : instance.first(where: { $0.handle == h }) ?? (first.kind == "matchall" && h == 0 ? first : nil)
+        guard var f = found else { throw NetlinkError(ENOENT, "Specified filter handle not found") }
+        f.prio = first.prio
+        f.proto = first.proto
+        var w = NetlinkWriter()
+        encodeFilter(f, head: false, block: block, ifindex: t.dev.ifindex, parent: p, seq: msg.header.seq, flags: 0, &w)
+        return w.bytes
     }
 
     /// The TcTarget a filter request addresses.
