@@ -48,7 +48,7 @@ public struct PacketMeta: Sendable {
     public var vlanProto: UInt16 = 0
     public var vlanPresent: Bool = false
     public var csum: ChecksumState = .none
-    public var gsoType: GSOType = []
+    public var gsoType = GSOType(rawValue: 0)   // not []: the literal builds an array, a release per packet
     public var pktType: UInt8 = 0
     /// skb->queue_mapping (set by skbedit; one tx queue per device for now).
     public var queueMapping: UInt16 = 0

@@ -35,7 +35,7 @@ public enum VirtioNetHeader {
         let csumOffset = Int(UInt16(littleEndian: hdr.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
         guard flags & ~(needsCsum | dataValid | rscInfo) == 0 else { throw .unknownFlags }
         m.csum = .none
-        m.gsoType = []
+        m.gsoType = GSOType(rawValue: 0)   // not the [] literal: it builds and releases an empty array per packet
         m.gsoSize = 0
         m.hdrLen = 0
         if flags & needsCsum != 0 {

@@ -49,7 +49,7 @@ enum GSO {
             sm.pointee = m
             sm.pointee.dataOffset = UInt32(PacketPool.headroom)
             sm.pointee.length = UInt32(hdrLen + chunk)
-            sm.pointee.gsoType = []
+            sm.pointee.gsoType = GSOType(rawValue: 0)   // not []: an array literal costs a release per segment
             sm.pointee.gsoSize = 0
             let sb = Bytes(d, count: hdrLen + chunk)
             let l4len = hdrLen + chunk - l4
