@@ -208,7 +208,7 @@ int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int 
         if (cons == *x->tx.producer) break;
         int r = (int)sendto(p_socket_fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
         (*kicked)++;
-        if (r < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS) break;
+        if (r < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS) { *kicked = -errno; break; }
     }
     return (int)sent;
 }

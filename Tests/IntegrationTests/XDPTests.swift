@@ -62,6 +62,20 @@ final class XDPTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// The veth's namespace deleted under the daemon: the port ends with a message, nothing
+    /// spins, nothing leaks.
+    func testInterfaceGoneUnderTheDaemon() throws {
+        let (d, _, hosts, names) = try topology(mode: "auto")
+        XCTAssertTrue(try net.ping(from: hosts[0], "198.18.5.2").contains("3 received"))
+        try sh(["ip", "netns", "del", hosts[1]])
+        _ = try? net.ping(from: hosts[0], "198.18.5.2")
+        usleep(1_500_000)
+        XCTAssertTrue(d.stderr.contains("\(names[1]): afxdp \(names[1]): kernel interface gone"), d.stderr)
+        XCTAssertTrue(d.process.isRunning)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
     func testBadAFXDPArguments() throws {
         let sw = try net.netns("sw")
         for (line, words) in [("link add q type afxdp", "needs \"dev KERNEL_IFNAME\""),

@@ -28,7 +28,8 @@ struct csl_rx_info { uint32_t len; uint32_t status; uint16_t vlan_tci; uint16_t 
 int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl_rx_info *info);
 /// AF_XDP (xsk.c): one XSK socket and the UMEM it owns, set up through libxdp (dlopen).
 /// mode: 0 auto, 1 copy, 2 zero-copy. recv copies frames out and refills; send copies frames in,
-/// reclaims completions and kicks the kernel only when it asks (need_wakeup).
+/// reclaims completions and kicks the kernel only when it asks (need_wakeup); *kicked is the
+/// number of kicks, or -errno when a kick failed for another reason than a full queue.
 struct csl_xsk;
 int csl_xsk_available(void);
 struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, char *err, int errlen);

@@ -407,6 +407,9 @@ public final class Datapath {
         guard now >= nextHousekeeping else { return }
         nextHousekeeping = now &+ housekeepingInterval
         for br in bridges.values { br.age(now: now) }
+        // A driver that failed while transmitting (its device was never polled since) is
+        // noticed here, between batches.
+        for case let d? in devices where d.carrier && d.driver.failureReason() != nil { driverFailed(d) }
     }
 
     // MARK: receive

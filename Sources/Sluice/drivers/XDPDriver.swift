@@ -112,8 +112,13 @@ public final class XDPDriver: NetDriver {
         }
         var kicked: Int32 = 0
         var sent = Int(csl_xsk_send(xsk, bufs, lens, Int32(n), &kicked))
-        kicks &+= UInt64(kicked)
+        if kicked > 0 { kicks &+= UInt64(kicked) }
         if sent < 0 { sent = 0; failure = "afxdp \(kernelName): transmit failed" }
+        // A kick that failed, or nothing taken: the interface may be gone (its namespace
+        // deleted); then the port ends, as an AF_PACKET port does.
+        if (kicked < 0 || sent < n) && if_nametoindex(kernelName) == 0 {
+            failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(kicked < 0 ? -kicked : ENODEV)))"
+        }
         // A frame larger than a UMEM frame cannot go at all: counted, dropped.
         var tooBig: UInt64 = 0
         if sent < n && lens[sent] > 4096 {
