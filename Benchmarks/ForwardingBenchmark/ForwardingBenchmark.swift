@@ -33,12 +33,16 @@ final class ForwardingRig {
     }
 
     @inline(never)
-    func forward(_ n: Int) {
-        source.toGenerate = n
-        while source.toGenerate > 0 || dp.pollListCount > 0 {
-            dp.napiSchedule(src)
-            dp.netRxAction()
-        }
+    func forward(_ n: Int) { runSource(dp, source, src, n) }
+}
+
+/// Generates `n` packets on `src` and runs NAPI until they are all through.
+@inline(never)
+func runSource(_ dp: Datapath, _ source: MemoryDriver, _ src: NetDevice, _ n: Int) {
+    source.toGenerate = n
+    while source.toGenerate > 0 || dp.pollListCount > 0 {
+        dp.napiSchedule(src)
+        dp.netRxAction()
     }
 }
 
@@ -77,13 +81,7 @@ final class OffloadRig {
     }
 
     @inline(never)
-    func forward(_ n: Int) {
-        source.toGenerate = n
-        while source.toGenerate > 0 || dp.pollListCount > 0 {
-            dp.napiSchedule(src)
-            dp.netRxAction()
-        }
-    }
+    func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
 let benchmarks: @Sendable () -> Void = {

@@ -23,29 +23,24 @@ final class ExecTests: XCTestCase {
     }
 
     func exec(_ sock: String, _ args: [String], asNobody: Bool = false) throws -> (out: String, status: Int32) {
-        let bin = try sluiceBinary()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         var argv = ["10"]
         if asNobody { argv += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] }
-        p.arguments = argv + [bin, "exec", "--socket", sock] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+        return try runBounded(argv + [try sluiceBinary(), "exec", "--socket", sock] + args)
     }
 
     /// `sluice [OPTIONS] OBJECT …` with SLUICE_SOCKET set (no --socket), and `sluice -batch`.
     func client(_ sock: String, _ args: [String]) throws -> (out: String, status: Int32) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["10", try sluiceBinary()] + args
         var env = ProcessInfo.processInfo.environment
         env["SLUICE_SOCKET"] = sock
-        p.environment = env
+        return try runBounded(["10", try sluiceBinary()] + args, environment: env)
+    }
+
+    /// `timeout ARGS…`: output (stdout and stderr together) and exit status.
+    func runBounded(_ args: [String], environment: [String: String]? = nil) throws -> (out: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = args
+        if let environment { p.environment = environment }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

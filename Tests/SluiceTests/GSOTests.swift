@@ -68,28 +68,35 @@ extension GSOTests {
 }
 
 extension GSOTests {
+    /// A TSO-capable port p2 (up, then `setup`) is handed one 10 000-byte TCPv4 super-frame of
+    /// 1448-byte segments (7 of them) and the datapath runs until idle.
+    func sendSuperFrame(_ setup: [String]) throws -> (Lab, MemoryDriver, [UInt8]) {
+        let lab = try Lab(ports: [], poolSize: 256)
+        let d = MemoryDriver(features: DeviceFeatures.offloads)
+        lab.ports["p2"] = d
+        try lab.dp.addMemory(name: "p2", driver: d)
+        try lab.runner.execute("link set p2 up")
+        for line in setup { try lab.runner.execute(line) }
+        let f = superFrame(payload: [UInt8](repeating: 7, count: 10_000), flags: TCPHeader.ack)
+        let p = must(lab.dp.pool.alloc())
+        f.withUnsafeBytes { lab.dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        let m = lab.dp.pool.meta(p)
+        m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
+        m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+        var batch = PacketBatch()
+        batch.append(p)
+        lab.dp.transmit(lab.dev("p2"), &batch)
+        _ = lab.runUntilIdle()
+        return (lab, d, f)
+    }
+
     /// qdisc_bstats_update counts a GSO frame as gso_segs packets of qdisc_pkt_len bytes
     /// (_bstats_update; qdisc_pkt_len_init), in the root qdisc and in an htb class alike.
     func testQdiscStatisticsCountGSOSegments() throws {
         for setup in ["qdisc add dev p2 root pfifo", "qdisc add dev p2 root tbf rate 1gbit burst 200kb latency 50ms",
                       "qdisc add dev p2 root fq_codel",
                       "qdisc add dev p2 root handle 1: htb default 1\nclass add dev p2 parent 1: classid 1:1 htb rate 1gbit burst 200kb"] {
-            let lab = try Lab(ports: [], poolSize: 256)
-            let d = MemoryDriver(features: DeviceFeatures.offloads)
-            lab.ports["p2"] = d
-            try lab.dp.addMemory(name: "p2", driver: d)
-            try lab.runner.execute("link set p2 up")
-            for line in setup.split(separator: "\n") { try lab.runner.execute(String(line)) }
-            let f = superFrame(payload: [UInt8](repeating: 7, count: 10_000), flags: TCPHeader.ack)
-            let p = must(lab.dp.pool.alloc())
-            f.withUnsafeBytes { lab.dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
-            let m = lab.dp.pool.meta(p)
-            m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
-            m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
-            var batch = PacketBatch()
-            batch.append(p)
-            lab.dp.transmit(lab.dev("p2"), &batch)
-            _ = lab.runUntilIdle()
+            let (lab, d, f) = try sendSuperFrame(setup.split(separator: "\n").map(String.init))
             XCTAssertEqual(d.transmitted, 1, "the super-frame went to the TSO device whole")
             let out = try lab.runner.execute("-s qdisc show dev p2")
             XCTAssertTrue(out.contains("Sent \(f.count + 6 * 54) bytes 7 pkt"), "\(setup): \(out)")
@@ -106,21 +113,7 @@ extension GSOTests {
     /// gso_max_size, is segmented in software even for a TSO device.
     func testGSOMaxSizeAndSegsSendLargerFramesThroughSoftwareGSO() throws {
         for (setting, expected) in [("", 1), ("gso_max_segs 4", 7), ("gso_max_size 5000", 7), ("gso_max_size 20000 gso_max_segs 7", 1)] {
-            let lab = try Lab(ports: [], poolSize: 256)
-            let d = MemoryDriver(features: DeviceFeatures.offloads)
-            lab.ports["p2"] = d
-            try lab.dp.addMemory(name: "p2", driver: d)
-            try lab.runner.execute("link set p2 up \(setting)")
-            let f = superFrame(payload: [UInt8](repeating: 7, count: 10_000), flags: TCPHeader.ack)
-            let p = must(lab.dp.pool.alloc())
-            f.withUnsafeBytes { lab.dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
-            let m = lab.dp.pool.meta(p)
-            m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
-            m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
-            var batch = PacketBatch()
-            batch.append(p)
-            lab.dp.transmit(lab.dev("p2"), &batch)
-            _ = lab.runUntilIdle()
+            let (lab, d, _) = try sendSuperFrame(["link set p2 \(setting)"])
             XCTAssertEqual(d.transmitted, UInt64(expected), setting)
             XCTAssertEqual(lab.dp.pool.inUse, 0)
         }

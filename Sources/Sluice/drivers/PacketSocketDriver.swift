@@ -206,13 +206,7 @@ public final class PacketSocketDriver: NetDriver {
                 frame = f + Int(csl_frame_next_offset(f))
             }
         }
-        if badHdr + truncated > 0 {
-            dev.stats.rxErrors &+= badHdr + truncated
-            dev.stats.rxFrameErrors &+= badHdr
-            dev.stats.rxLengthErrors &+= truncated
-            dev.drop(.badVirtioHeader, badHdr)
-            dev.drop(.truncated, truncated)
-        }
+        countRxErrors(dev, badHeader: badHdr, truncated: truncated)
         if got == 0 { checkSocketError() }
         return got
     }
@@ -264,15 +258,20 @@ public final class PacketSocketDriver: NetDriver {
             batch.append(p)
             got += 1
         }
-        if badHdr + truncated > 0 {
-            dev.stats.rxErrors &+= badHdr + truncated
-            dev.stats.rxFrameErrors &+= badHdr
-            dev.stats.rxLengthErrors &+= truncated
-            dev.drop(.badVirtioHeader, badHdr)
-            dev.drop(.truncated, truncated)
-        }
+        countRxErrors(dev, badHeader: badHdr, truncated: truncated)
         if got == 0 { checkSocketError() }
         return got
+    }
+
+    /// Frames refused on receive: a virtio header that lies (frame errors) or a frame cut short
+    /// (length errors), each counted with its drop reason.
+    private func countRxErrors(_ dev: NetDevice, badHeader: UInt64, truncated: UInt64) {
+        guard badHeader + truncated > 0 else { return }
+        dev.stats.rxErrors &+= badHeader + truncated
+        dev.stats.rxFrameErrors &+= badHeader
+        dev.stats.rxLengthErrors &+= truncated
+        dev.drop(.badVirtioHeader, badHeader)
+        dev.drop(.truncated, truncated)
     }
 
     private func releaseBlock(_ ring: UnsafeMutableRawPointer) {
@@ -348,12 +347,16 @@ extension Datapath {
                                 rxMode: PacketSocketDriver.RxMode = .mmsg) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
         let drv = try PacketSocketDriver(kernelInterface: kernelInterface, vnet: vnet, rxMode: rxMode)
-        // The port's MTU follows the kernel interface's.
+        return try registerKernelPort(name: name, kind: "afpacket", kernelInterface: kernelInterface, driver: drv)
+    }
+
+    /// Registers a port on a kernel interface; its MTU follows the interface's.
+    func registerKernelPort(name: String, kind: String, kernelInterface: String, driver: NetDriver) throws(SluiceError) -> NetDevice {
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         let kmtu = s >= 0 ? csl_get_mtu(s, kernelInterface) : -1
         if s >= 0 { Glibc.close(s) }
-        let dev = NetDevice(name: name, kind: "afpacket", mac: .local(seed: stableHash(name)), mtu: kmtu > 0 ? Int(kmtu) : 1500, driver: drv)
-        do { try register(dev) } catch { drv.close(); throw error }
+        let dev = NetDevice(name: name, kind: kind, mac: .local(seed: stableHash(name)), mtu: kmtu > 0 ? Int(kmtu) : 1500, driver: driver)
+        do { try register(dev) } catch { driver.close(); throw error }
         return dev
     }
 }

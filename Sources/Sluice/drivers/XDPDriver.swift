@@ -155,11 +155,6 @@ extension Datapath {
             log("afxdp \(name): \(error.message); falling back to AF_PACKET on \(kernelInterface)")
             return try addPacketSocket(name: name, kernelInterface: kernelInterface)
         }
-        let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        let kmtu = s >= 0 ? csl_get_mtu(s, kernelInterface) : -1
-        if s >= 0 { Glibc.close(s) }
-        let dev = NetDevice(name: name, kind: "afxdp", mac: .local(seed: stableHash(name)), mtu: kmtu > 0 ? Int(kmtu) : 1500, driver: drv)
-        do { try register(dev) } catch { drv.close(); throw error }
-        return dev
+        return try registerKernelPort(name: name, kind: "afxdp", kernelInterface: kernelInterface, driver: drv)
     }
 }
