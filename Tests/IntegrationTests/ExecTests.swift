@@ -340,6 +340,31 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// Carrier changes are announced as the kernel's linkwatch does (RTM_NEWLINK to
+    /// RTNLGRP_LINK), also for a device no request named: a veth end whose peer came up, a TAP
+    /// whose kernel interface was deleted under the daemon.
+    func testCarrierChangesReachIpMonitor() throws {
+        let (d, sock, ta) = try daemon()
+        let bin = try sluiceBinary()
+        let ns = try net.netns("tap")
+        try sh(["ip", "netns", "exec", net.tag + "-sw", "ip", "link", "set", ta, "netns", ns])
+        let out = net.dir + "/mon-carrier"
+        let x = "\(bin) exec --socket \(sock)"
+        let script = "\(x) ip monitor link > \(out) 2>&1 & m=$!; sleep 1; "
+            + "\(x) ip link add dev \(net.tag)va type veth peer name \(net.tag)vb; \(x) ip link set dev \(net.tag)va up; sleep 0.3; "
+            + "\(x) ip link set dev \(net.tag)vb up; sleep 0.3; ip -n \(ns) link del \(ta); sleep 1.5; kill $m; wait $m; cat \(out)"
+        let text = try sh(["sh", "-c", script], stderr: false)
+        let lines = text.split(separator: "\n").map(String.init)
+        // va: first without carrier (its peer is down), then with it, although only vb was set up.
+        let va = lines.filter { $0.contains(": \(net.tag)va@\(net.tag)vb: <") }
+        XCTAssertTrue(va.contains { $0.contains("<NO-CARRIER,") && $0.contains(",UP") && $0.contains("state LOWERLAYERDOWN") }, text)
+        XCTAssertTrue(va.last?.contains("UP,LOWER_UP>") == true && va.last?.contains("state UP") == true, text)
+        // The TAP whose kernel interface went away: announced without carrier, state DOWN as the
+        // kernel's default_operstate gives a device that is its own link.
+        XCTAssertTrue(lines.contains { $0.contains(": \(ta): <NO-CARRIER,") && $0.contains("state DOWN") }, text)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Debian's `bridge fdb add|del|show` on the daemon's bridge and on the kernel's, with the
     /// port down in both: the same entries, states, order, errors and exit statuses. Compared
     /// are the entries the test adds (the kernel also lists its ports' own addresses and the

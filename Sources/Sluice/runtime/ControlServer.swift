@@ -231,7 +231,28 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Encodes the FDB's own changes (learnt, moved, aged) while someone listens to RTNLGRP_NEIGH.
     var eventProcessor: RtnlProcessor?
+    /// Each device's operational state (up and carrier) as last announced to RTNLGRP_LINK.
+    var announcedOperational: [Int32: Bool] = [:]
+
     func datapathEvents(_ groups: Set<UInt32>, _ replies: inout [(fd: Int32, bytes: [UInt8], more: Bool)]) {
+        // linkwatch: a device whose carrier or operational state changed since the last look
+        // (a driver that failed, a veth whose peer went down, a request that brought it up) is
+        // announced with RTM_NEWLINK, as the kernel's linkwatch_do_dev → rtmsg_ifinfo does.
+        if groups.contains(RTNLGRP.LINK) {
+            for case let d? in datapath.devices {
+                let now = d.isOperational
+                if let was = announcedOperational[d.ifindex], was != now {
+                    let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+                    eventProcessor = p
+                    var w = NetlinkWriter()
+                    p.encodeLink(d, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0)
+                    replies.append((-Int32(RTNLGRP.LINK), w.bytes, false))
+                }
+                announcedOperational[d.ifindex] = now
+            }
+        } else if !announcedOperational.isEmpty {
+            announcedOperational.removeAll()
+        }
         let listening = groups.contains(RTNLGRP.NEIGH)
         for br in datapath.bridges.values {
             if br.fdb.recordChanges != listening { br.fdb.recordChanges = listening; _ = br.fdb.takeChanges() }
