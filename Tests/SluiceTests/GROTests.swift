@@ -351,12 +351,18 @@ final class GROTests: XCTestCase {
         var badDoff = Self.tcp4(Seg(seq: 1, len: 100, id: 1)); badDoff[46] = 0x40
         let options = Self.tcp4(Seg(seq: 1, len: 100, id: 1, ihl: 6))
         let padded = Self.tcp4(Seg(seq: 1, len: 100, id: 1, trailer: 4))
-        let frames = [badIHL, longTotal, badDoff, options, padded]
+        var extPastEnd = Self.tcp6(Seg(seq: 1, len: 100, id: 1)); extPastEnd[20] = 0     // hop-by-hop, its length byte 0x40: 520 bytes
+        var udpLength = Self.udp4(len: 100, id: 1); udpLength[39] = 200
+        let frames = [badIHL, longTotal, badDoff, options, padded, extPastEnd, udpLength]
         // Each interleaved with a good stream: nothing bad joins it, the good ones still merge.
         let good = Self.stream(10).map { Self.tcp4($0) }
         assertFrames(run(lab, frames + good), frames + good)
         let p1 = lab.dev("p1")
-        XCTAssertEqual(p1.groCount(of: .malformed), 3)
+        XCTAssertEqual(p1.groCount(of: .badIPv4Header), 1, "IHL 4")
+        XCTAssertEqual(p1.groCount(of: .badIPLength), 1, "total length beyond the frame")
+        XCTAssertEqual(p1.groCount(of: .badTCPHeader), 1, "data offset 4")
+        XCTAssertEqual(p1.groCount(of: .badIPv6Extension), 1, "extension chain past the datagram")
+        XCTAssertEqual(p1.groCount(of: .badUDPLength), 1, "UDP length beyond the datagram")
         XCTAssertEqual(p1.groCount(of: .ipOptions), 1)
         XCTAssertEqual(p1.groCount(of: .padding), 1)
         XCTAssertEqual(p1.groMerged, 9)

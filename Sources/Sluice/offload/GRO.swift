@@ -162,7 +162,7 @@ final class GRO {
             guard let t = try TransportFrame.parse(b) else { dev.groCount(.notEligible); return true }
             f = t
         } catch {
-            dev.groCount(.malformed)
+            dev.groCount(GROReason(error))
             return true
         }
         let hash = flowHash(f)
@@ -388,9 +388,29 @@ final class GRO {
 
 /// Why GRO passed a segment alone or completed an aggregate (per device, `link show -s`).
 public enum GROReason: Int, CaseIterable, Sendable {
+    /// The reason a header that failed validation (TransportFrame.parse) is counted under.
+    init(_ e: HeaderError) {
+        let header: String
+        switch e {
+        case .truncated(let h, _, _): header = h
+        case .malformed(let h, _): header = h
+        }
+        switch header {
+        case "ethernet", "802.1Q": self = .truncatedL2
+        case "ipv4 total length", "ipv6 payload length": self = .badIPLength
+        case "ipv4", "ipv4 options": self = .badIPv4Header
+        case "ipv6": self = .badIPv6Header
+        case "ipv6 extension": self = .badIPv6Extension
+        case "tcp", "tcp options": self = .badTCPHeader
+        default: self = .badUDPLength
+        }
+    }
+
     // A segment that passed alone, never merged:
-    case notEligible, alreadyGSO, malformed, ipOptions, ipv6ExtHeaders, fragment, padding, badChecksum,
+    case notEligible, alreadyGSO, ipOptions, ipv6ExtHeaders, fragment, padding, badChecksum,
          udpZeroChecksum, notWritable
+    // …because its headers do not hold together (bad input):
+    case truncatedL2, badIPv4Header, badIPLength, badIPv6Header, badIPv6Extension, badTCPHeader, badUDPLength
     // An aggregate completed:
     case ipHeader, ipID, tcpFlags, window, ackNumber, tcpOptions, segmentSize, sequence, lastSegment,
          sizeLimit, segmentLimit, tableFull, pollEnd
@@ -399,7 +419,13 @@ public enum GROReason: Int, CaseIterable, Sendable {
         switch self {
         case .notEligible: "not_eligible"
         case .alreadyGSO: "already_gso"
-        case .malformed: "malformed"
+        case .truncatedL2: "truncated_l2"
+        case .badIPv4Header: "bad_ipv4_header"
+        case .badIPLength: "bad_ip_length"
+        case .badIPv6Header: "bad_ipv6_header"
+        case .badIPv6Extension: "bad_ipv6_extension"
+        case .badTCPHeader: "bad_tcp_header"
+        case .badUDPLength: "bad_udp_length"
         case .ipOptions: "ip_options"
         case .ipv6ExtHeaders: "ipv6_ext_headers"
         case .fragment: "fragment"
