@@ -56,7 +56,7 @@ public struct TransportFrame {
             var hops = 0
             while proto == 0 || proto == 43 || proto == 60 || proto == 44 {
                 hops += 1
-                guard hops <= 8 else { throw .malformed(header: "ipv6", reason: "extension chain longer than 8") }
+                guard hops <= 8 else { throw .malformed(header: "ipv6 extension", reason: "chain longer than 8") }
                 guard l4 + 8 <= end else { throw .truncated(header: "ipv6 extension", need: l4 + 8, have: end) }
                 let next = b.u8(l4)
                 let len = proto == 44 ? 8 : (Int(b.u8(l4 + 1)) + 1) * 8
