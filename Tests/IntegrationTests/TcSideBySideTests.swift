@@ -216,6 +216,36 @@ final class TcSideBySideTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// `tc actions list|get` for the mirred actions filters hold: the daemon's idr as the
+    /// kernel's (indexes, references, bindings, output, errors).
+    func testActionListAndGetOnTheDaemonAsOnTheKernel() throws {
+        let ns = try kernelDevice(up: false)
+        let sw = try net.netns("asw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap", "link add d1 type tap"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        let lines = [
+            "qdisc add dev d0 root handle 1: htb default 10",
+            "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 action mirred egress redirect dev d1",
+            "filter add dev d0 parent 1: protocol ip prio 2 u32 match ip dst 198.18.0.2/32 action mirred egress mirror dev d1 pipe",
+            "actions list action mirred",
+            "actions ls action mirred",
+            "-j actions list action mirred",
+            "actions get action mirred index 2",
+            "actions get action mirred index 7",
+            "actions list action gact",
+            "filter del dev d0 parent 1: prio 1",
+            "actions list action mirred",
+        ]
+        for l in lines {
+            let k = maskTimes(try sh(["sh", "-c", "ip netns exec \(ns) tc \(l) 2>&1; echo status=$?"], stderr: false))
+            let s = maskTimes(try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(l) 2>&1; echo status=$?"], stderr: false))
+            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)")
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// netem (which this kernel lacks) configured with Debian's tc over rtnetlink: the
     /// daemon's answer printed by tc itself equals Sluice's own printer (checked against
     /// q_netem.c's print in TcPrintTests) for the same words — add, then changes that leave

@@ -124,6 +124,12 @@ public final class RtnlProcessor {
         case NL.RTM_GETTFILTER:
             replies.append(try getFilter(msg))
             return false
+        case NL.RTM_GETACTION where isDump:
+            try dumpActions(msg, &replies)
+            return true
+        case NL.RTM_GETACTION:
+            replies.append(try getAction(msg))
+            return false
         case NL.RTM_NEWTFILTER: try newFilter(msg); return false
         case NL.RTM_DELTFILTER: try delFilter(msg); return false
         case NL.RTM_NEWLINK, NL.RTM_SETLINK:
