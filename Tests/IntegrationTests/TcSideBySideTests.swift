@@ -140,21 +140,31 @@ final class TcSideBySideTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// A daemon in namespace SUFFIX with TAPs d0 and d1 and a control socket.
+    func tapDaemon(_ suffix: String) throws -> (DaemonProcess, String) {
+        let sw = try net.netns(suffix)
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap", "link add d1 type tap"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        return (d, sock)
+    }
+
+    /// Each `tc` line on the kernel (namespace NS) and on the daemon: the same output, errors
+    /// and exit status.
+    func tcAgrees(_ lines: [String], ns: String, sock: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let bin = try sluiceBinary()
+        for l in lines {
+            let k = maskTimes(try sh(["sh", "-c", "ip netns exec \(ns) tc \(l) 2>&1; echo status=$?"], stderr: false))
+            let s = maskTimes(try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(l) 2>&1; echo status=$?"], stderr: false))
+            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)", file: file, line: line)
+        }
+    }
+
     /// Debian's `tc` adds, shows and deletes u32 filters with mirred actions on the daemon over
     /// rtnetlink as on the kernel: the same output, the same errors and exit statuses.
     func testDebianTcFiltersOnTheDaemonAsOnTheKernel() throws {
         let ns = try kernelDevice(up: false)
-        let sw = try net.netns("fsw")
-        let sock = net.dir + "/ctl.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap", "link add d1 type tap"], extraArgs: ["--socket", sock])
-        try d.waitReady()
-        let bin = try sluiceBinary()
-        func both(_ line: String) throws -> (k: String, s: String) {
-            let args = line.split(separator: " ").map(String.init)
-            let k = try sh(["sh", "-c", "ip netns exec \(ns) tc \(line) 2>&1; echo status=$?"], stderr: false)
-            let s = try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(args.joined(separator: " ")) 2>&1; echo status=$?"], stderr: false)
-            return (maskTimes(k), maskTimes(s))
-        }
+        let (d, sock) = try tapDaemon("fsw")
         let lines = [
             "qdisc add dev d0 root handle 1: htb default 10",
             "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10",
@@ -172,10 +182,7 @@ final class TcSideBySideTests: XCTestCase {
             "filter del dev d0 parent 1:",
             "filter show dev d0",
         ]
-        for l in lines {
-            let (k, s) = try both(l)
-            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)")
-        }
+        try tcAgrees(lines, ns: ns, sock: sock)
         XCTAssertEqual(d.stop(), 0)
     }
 
@@ -184,11 +191,7 @@ final class TcSideBySideTests: XCTestCase {
     /// answers Debian's tc as the kernel does — output, errors and exit statuses.
     func testFilterReplaceAndChangeOnTheDaemonAsOnTheKernel() throws {
         let ns = try kernelDevice(up: false)
-        let sw = try net.netns("rsw")
-        let sock = net.dir + "/ctl.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap"], extraArgs: ["--socket", sock])
-        try d.waitReady()
-        let bin = try sluiceBinary()
+        let (d, sock) = try tapDaemon("rsw")
         let lines = [
             "qdisc add dev d0 root handle 1: htb default 10",
             "filter add dev d0 parent 1: protocol ip prio 1 handle 800::10 u32 match ip dst 198.18.0.1/32 flowid 1:10",
@@ -208,11 +211,7 @@ final class TcSideBySideTests: XCTestCase {
             "filter show dev d0",
             "-j filter show dev d0",
         ]
-        for l in lines {
-            let k = maskTimes(try sh(["sh", "-c", "ip netns exec \(ns) tc \(l) 2>&1; echo status=$?"], stderr: false))
-            let s = maskTimes(try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(l) 2>&1; echo status=$?"], stderr: false))
-            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)")
-        }
+        try tcAgrees(lines, ns: ns, sock: sock)
         XCTAssertEqual(d.stop(), 0)
     }
 
@@ -220,11 +219,7 @@ final class TcSideBySideTests: XCTestCase {
     /// kernel's (indexes, references, bindings, output, errors).
     func testActionListAndGetOnTheDaemonAsOnTheKernel() throws {
         let ns = try kernelDevice(up: false)
-        let sw = try net.netns("asw")
-        let sock = net.dir + "/ctl.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: ["link add d0 type tap", "link add d1 type tap"], extraArgs: ["--socket", sock])
-        try d.waitReady()
-        let bin = try sluiceBinary()
+        let (d, sock) = try tapDaemon("asw")
         let lines = [
             "qdisc add dev d0 root handle 1: htb default 10",
             "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 action mirred egress redirect dev d1",
@@ -238,11 +233,7 @@ final class TcSideBySideTests: XCTestCase {
             "filter del dev d0 parent 1: prio 1",
             "actions list action mirred",
         ]
-        for l in lines {
-            let k = maskTimes(try sh(["sh", "-c", "ip netns exec \(ns) tc \(l) 2>&1; echo status=$?"], stderr: false))
-            let s = maskTimes(try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(l) 2>&1; echo status=$?"], stderr: false))
-            XCTAssertEqual(s, k, "tc \(l)\n--- kernel:\n\(k)--- sluice:\n\(s)")
-        }
+        try tcAgrees(lines, ns: ns, sock: sock)
         XCTAssertEqual(d.stop(), 0)
     }
 
