@@ -34,10 +34,20 @@ public final class Bridge {
     public static let groupFwdRestricted: UInt16 = 0x0007
     /// Link-local frames not forwarded (MAC control dropped, or left to the port's stack).
     public internal(set) var groupNotForwarded: UInt64 = 0
+    /// IFLA_BR_VLAN_FILTERING, IFLA_BR_VLAN_PROTOCOL, IFLA_BR_VLAN_DEFAULT_PVID (BridgeVLAN.swift).
+    public internal(set) var vlanFiltering = false
+    public internal(set) var vlanProto = EtherType.vlan
+    public internal(set) var defaultPVID: UInt16 = 1
+    /// The bridge device's own VLANs ("self", the BRENTRY VLANs).
+    public let selfVLANs = BridgeVLANSet()
+    /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).
+    var liveSets: [BridgeVLANSet?] = []
 
     init(device: NetDevice) {
         self.device = device
         livePorts.reserveCapacity(64)
+        liveSets.reserveCapacity(64)
+        selfVLANs.add(defaultPVID, pvid: true, untagged: true)
     }
 
     /// Sets IFLA_BR_GROUP_FWD_MASK; the restricted bits (STP, MAC control, LACP) are refused.
@@ -59,9 +69,14 @@ public final class Bridge {
         let ageing = ageingTime
         let ingress = port.ifindex
         let brIndex = device.ifindex
+        let filtering = vlanFiltering
         livePorts.removeAll(keepingCapacity: true)
+        liveSets.removeAll(keepingCapacity: true)
         for p in ports where p != ingress {
-            if let d = dp.devices[Int(p)], d.isOperational { livePorts.append(p) }
+            if let d = dp.devices[Int(p)], d.isOperational {
+                livePorts.append(p)
+                if filtering { liveSets.append(d.bridgeVLANs) }
+            }
         }
         guard device.isUp else {
             // Ports of a bridge that is down are disabled: nothing is learnt or forwarded.
@@ -70,6 +85,12 @@ public final class Bridge {
             batch.freeAll(pool)
             return
         }
+        if filtering {
+            admitVLANs(port: port, &batch, dp)
+            if batch.isEmpty { return }
+        }
+        let selfSet = selfVLANs
+        var filteredOut: UInt64 = 0
         let fwdMask = groupFwdMask
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
@@ -82,33 +103,44 @@ public final class Bridge {
                 pool.free(p)
                 return
             }
-            let vid: UInt16 = 0   // no VLAN filtering: every frame is in VLAN 0
+            // Without filtering every frame is in VLAN 0; with it, admission put the VLAN in the tag.
+            let m = pool.meta(p)
+            let vid: UInt16 = filtering ? m.pointee.vlanTCI & 0x0FFF : 0
+            let fv = filtering ? Int(vid) : -1
             if dst.isLinkLocalGroup {
                 let x = dst.raw & 0xF
                 if x == 1 { pause += 1; pool.free(p); return }
                 fdb.learn(src, vlan: vid, port: ingress, now: now)
                 // 00: no STP runs, so BPDUs are forwarded; others only when the mask allows.
-                if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp); return }
+                if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp, vid: fv); return }
                 linkLocal += 1
                 pool.free(p)
                 return
             }
             fdb.learn(src, vlan: vid, port: ingress, now: now)
             if dst.isMulticast {
-                local += 1
-                localBytes += UInt64(pool.length(p))
-                flood(p, dp)
+                if !filtering || selfSet.contains(vid) {
+                    local += 1
+                    localBytes += UInt64(pool.length(p))
+                }
+                flood(p, dp, vid: fv)
                 return
             }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
             if isLocal || out == brIndex {
-                local += 1
-                localBytes += UInt64(pool.length(p))
+                // br_pass_frame_up: with filtering, only in the bridge's own VLANs.
+                if filtering && !selfSet.contains(vid) { filteredOut += 1 } else {
+                    local += 1
+                    localBytes += UInt64(pool.length(p))
+                }
                 pool.free(p)
             } else if out == 0 {
-                flood(p, dp)
+                flood(p, dp, vid: fv)
             } else if out == ingress {
                 sameIf += 1
+                pool.free(p)
+            } else if filtering && !Bridge.egressVLAN(m, dp.devices[Int(out)]?.bridgeVLANs) {
+                filteredOut += 1
                 pool.free(p)
             } else {
                 dp.stage(out, p)
@@ -116,6 +148,7 @@ public final class Bridge {
         }
         if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
         if sameIf > 0 { port.drop(.sameInterface, sameIf) }
+        if filteredOut > 0 { port.drop(.vlanFiltered, filteredOut) }
         if pause + linkLocal > 0 {
             groupNotForwarded &+= pause + linkLocal
             port.drop(.macControl, pause)
@@ -127,19 +160,38 @@ public final class Bridge {
         device.stats.rxBytes &+= localBytes
     }
 
-    /// br_flood: clones to every live port but the last, which takes the original.
+    /// br_flood: clones to every live port but the last, which takes the original. With VLAN
+    /// filtering (`vid` ≥ 0) only ports in that VLAN get a copy, each tagged as the port says.
     @inline(__always)
-    func flood(_ p: consuming Packet, _ dp: Datapath) {
+    func flood(_ p: consuming Packet, _ dp: Datapath, vid: Int) {
         let n = livePorts.count
-        if n == 0 { dp.pool.free(p); return }
-        for k in 0..<(n - 1) {
-            if let c = dp.pool.clone(p) {
+        let pool = dp.pool
+        if vid < 0 {
+            if n == 0 { pool.free(p); return }
+            for k in 0..<(n - 1) {
+                if let c = pool.clone(p) {
+                    dp.stage(livePorts[k], c)
+                } else if let d = dp.devices[Int(livePorts[k])] {
+                    d.drop(.noBuffer); d.stats.txDropped &+= 1
+                }
+            }
+            dp.stage(livePorts[n - 1], p)
+            return
+        }
+        let v = UInt16(vid)
+        var last = -1
+        for k in 0..<n where liveSets[k]?.contains(v) ?? false { last = k }
+        if last < 0 { pool.free(p); return }
+        for k in 0..<last where liveSets[k]?.contains(v) ?? false {
+            if let c = pool.clone(p) {
+                _ = Bridge.egressVLAN(pool.meta(c), liveSets[k])
                 dp.stage(livePorts[k], c)
             } else if let d = dp.devices[Int(livePorts[k])] {
                 d.drop(.noBuffer); d.stats.txDropped &+= 1
             }
         }
-        dp.stage(livePorts[n - 1], p)
+        _ = Bridge.egressVLAN(pool.meta(p), liveSets[last])
+        dp.stage(livePorts[last], p)
     }
 
     /// Recomputes the offload features as the intersection of the ports' and pushes them down.
@@ -153,7 +205,9 @@ public final class Bridge {
             let active = d.activeFeatures.subtracting(.offloads).union(d.hwFeatures.intersection(f))
             d.activeFeatures = active
             d.driver.applyOffloads(active, d)
+            dp.parentFeaturesChanged(d)
         }
+        dp.parentFeaturesChanged(device)
     }
 }
 
@@ -182,7 +236,17 @@ extension Datapath {
         guard port.master == 0 else {
             throw SluiceError("\(port.name) is already a port of \(device(port.master)?.name ?? "another bridge")")
         }
+        // netdev_upper_dev_link refuses a loop: a device stacked on the bridge cannot be its port.
+        var below: NetDevice? = port
+        while let d = below, let v = vlanDriver(d) {
+            guard v.parent != brDev.ifindex else { throw SluiceError("Error: \(port.name) is stacked on \(brDev.name) and cannot be its port (Device or resource busy).") }
+            below = device(v.parent)
+        }
         try setPromiscuity(port, 1)
+        // nbp_vlan_init: the port starts in the default PVID, untagged.
+        let set = BridgeVLANSet()
+        if br.defaultPVID != 0 { set.add(br.defaultPVID, pvid: true, untagged: true) }
+        port.bridgeVLANs = set
         // br_add_if → dev_disable_lro: a bridged device must not merge what it forwards.
         port.activeFeatures.remove(.lro)
         port.master = brDev.ifindex
@@ -196,6 +260,7 @@ extension Datapath {
         br.ports.removeAll { $0 == port.ifindex }
         br.fdb.flush(port: port.ifindex, all: true)
         port.master = 0
+        port.bridgeVLANs = nil
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)
@@ -208,6 +273,9 @@ extension Datapath {
         let peer = vethPeer(dev)
         if let peer { (dev.driver as? VethDriver)?.peer = nil; (peer.driver as? VethDriver)?.peer = nil }
         defer { if let peer, device(peer.ifindex) === peer { try? deleteDevice(peer) } }
+        // NETDEV_UNREGISTER on a real device takes its VLAN devices with it.
+        for v in vlansOn(dev) { try deleteDevice(v) }
+        detachVLAN(dev)
         if let br = bridges[dev.ifindex] {
             for p in br.ports { if let d = device(p) { try release(d) } }
             bridges[dev.ifindex] = nil

@@ -239,6 +239,16 @@ public final class FDB {
         }
     }
 
+    /// br_fdb_delete_by_port for one VLAN: the port's learnt entries in `vlan`.
+    public func flush(port: Int32, vlan: UInt16) {
+        var i = 0
+        while i < capacity {
+            let s = slots[i]
+            if s.key != 0 && s.port == port && s.flags == 0 && UInt16((s.key >> 48) & 0x0FFF) == vlan { removeSlot(i); continue }
+            i += 1
+        }
+    }
+
     public var entries: [FDBEntry] {
         collect { _ in true }.sorted { ($0.port, $0.mac.raw, $0.vlan) < ($1.port, $1.mac.raw, $1.vlan) }
     }

@@ -54,6 +54,10 @@ public final class Datapath {
 
     /// The batch a NAPI poll receives into.
     var rxBatch = PacketBatch()
+    /// One batch per level of VLAN stacking, for the frames vlan_do_receive hands up a level.
+    let vlanBatches: UnsafeMutablePointer<PacketBatch>
+    /// How deep VLAN devices may stack (the kernel's MAX_NEST_DEV).
+    public static let maxVLANDepth = 8
     /// The GRO list: filled during one device's poll and emptied at its end (napi_complete),
     /// so one serves every device in turn.
     let gro: GRO
@@ -89,6 +93,8 @@ public final class Datapath {
 
     public init(poolSize: Int = 4096, clock: DatapathClock = .real()) {
         pool = PacketPool(capacity: poolSize)
+        vlanBatches = .allocate(capacity: Self.maxVLANDepth)
+        for i in 0..<Self.maxVLANDepth { (vlanBatches + i).initialize(to: PacketBatch()) }
         gro = GRO(pool: pool)
         self.clock = clock
         pollRing = .allocate(capacity: Self.maxDevices)
@@ -112,6 +118,7 @@ public final class Datapath {
         shutdown()
         pollRing.deallocate(); stageHead.deallocate(); stageTail.deallocate(); dirty.deallocate()
         tokens.deallocate(); events.deallocate()
+        vlanBatches.deinitialize(count: Self.maxVLANDepth); vlanBatches.deallocate()
         Glibc.close(epfd); Glibc.close(wakeFD); Glibc.close(timerFD)
     }
 
@@ -199,6 +206,7 @@ public final class Datapath {
         guard new >= 0 else { throw SluiceError("\(dev.name): promiscuity count would go negative") }
         if (old == 0) != (new == 0) { try dev.driver.setPromiscuous(new > 0, dev) }
         dev.promiscuity = new
+        if (old == 0) != (new == 0) { syncParentFlags(dev) }
     }
 
     /// Turns software features on or off (ethtool -K: gro, rx-udp-gro-forwarding).
@@ -210,6 +218,7 @@ public final class Datapath {
             throw SluiceError("Error: \(dev.name) is a bridge port: LRO would change the segments it forwards (the kernel turns LRO off on bridged devices)")
         }
         if on { dev.activeFeatures.formUnion(f) } else { dev.activeFeatures.subtract(f) }
+        parentFeaturesChanged(dev)
     }
 
     /// gro_max_size (IFLA_GRO_MAX_SIZE): at most 65536, as the kernel's GRO_LEGACY_MAX_SIZE
@@ -221,8 +230,19 @@ public final class Datapath {
 
     public func setUp(_ dev: NetDevice, _ up: Bool) throws(SluiceError) {
         guard dev.isUp != up else { return }
+        if up, let v = vlanDriver(dev) {
+            // vlan_dev_open: the real device must be up, unless loose binding.
+            let parent = device(v.parent)
+            if !(parent?.isUp ?? false) && !v.flags.contains(.looseBinding) {
+                throw SluiceError("Error: \(dev.name): its parent \(parent?.name ?? "?") is down (Network is down; loose_binding on allows it).")
+            }
+            dev.carrier = parent?.isOperational ?? false
+        }
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
+        syncParentFlags(dev)
+        parentStateChanged(dev, adminChanged: true)
+        if let peer = vethPeer(dev) { parentStateChanged(peer, adminChanged: false) }
     }
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.
@@ -231,6 +251,7 @@ public final class Datapath {
         let fd = dev.driver.pollFD
         if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
         dev.carrier = false
+        parentStateChanged(dev, adminChanged: false)
         log("\(dev.name): \(dev.driver.failureReason() ?? "driver failed"); carrier off, other ports keep forwarding")
     }
 
@@ -448,7 +469,35 @@ public final class Datapath {
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: true); return }
         if useGRO && dev.activeFeatures.contains(.lro) { gro.runLRO(dev, &batch) }
         if useGRO && dev.activeFeatures.contains(.gro) { gro.run(dev, &batch) }
+        receiveCore(dev, &batch, depth: 0)
+    }
+
+    /// __netif_receive_skb_core from tc ingress on, for a batch on `dev` (the device a frame
+    /// arrived on, or a VLAN device it was handed to — the kernel's another_round):
+    /// 1. skb_vlan_untag: an outer in-band tag moves into the metadata;
+    /// 2. tc ingress (ingress/clsact filters and actions);
+    /// 3. vlan_do_receive: frames whose tag names one of `dev`'s VLAN devices go up to it, and
+    ///    walk these steps again there;
+    /// 4. the rx handler: a bridge port's frames go to its bridge (br_handle_frame);
+    /// 5. the protocol handlers (ptype by EtherType): none is registered yet, so what is left
+    ///    is counted as rx_nohandler and freed.
+    func receiveCore(_ dev: NetDevice, _ batch: inout PacketBatch, depth: Int) {
+        let pool = self.pool
+        var tagged = false
+        var failed: UInt64 = 0
+        batch.compact { idx in
+            if !pool.metas[Int(idx)].vlanPresent && VLANEdit.isVLANType(VLANEdit.etherType(pool, idx)) {
+                guard let w = pool.writableIndex(idx) else { failed += 1; pool.free(Packet(index: idx)); return false }
+                idx = w
+                _ = VLANEdit.untag(pool, w)
+            }
+            tagged = tagged || pool.metas[Int(idx)].vlanPresent
+            return true
+        }
+        if failed > 0 { dev.stats.rxDropped &+= failed; dev.drop(.noBuffer, failed) }
         if let hook = dev.ingress { hook.handleIngress(&batch) }
+        guard !batch.isEmpty else { return }
+        if tagged, let group = dev.vlanGroup { vlanDoReceive(dev, group, &batch, depth: depth) }
         guard !batch.isEmpty else { return }
         if dev.master != 0, let br = bridges[dev.master] {
             br.input(port: dev, &batch, self)
@@ -456,6 +505,38 @@ public final class Datapath {
             dev.stats.rxNohandler &+= UInt64(batch.count)
             dev.drop(.noHandler, UInt64(batch.count))
             batch.freeAll(pool)
+        }
+    }
+
+    /// vlan_do_receive for a batch: for each VLAN device named by a frame's tag, its frames
+    /// leave the batch and go up through that device; the rest stay for `dev`'s rx handler.
+    func vlanDoReceive(_ dev: NetDevice, _ group: VLANGroup, _ batch: inout PacketBatch, depth: Int) {
+        let pool = self.pool
+        while true {
+            var target: Int32 = 0
+            for i in 0..<batch.count {
+                let m = pool.metas[Int(batch.index(at: i))]
+                if m.vlanPresent {
+                    target = group.find(proto: m.vlanProto, vid: m.vlanTCI)
+                    if target != 0 { break }
+                }
+            }
+            guard target != 0 else { return }
+            let up = vlanBatches + depth
+            batch.filter({ p in
+                let m = pool.metas[Int(p.index)]
+                return !m.vlanPresent || group.find(proto: m.vlanProto, vid: m.vlanTCI) != target
+            }, reject: { up.pointee.append($0) })
+            guard let vdev = devices[Int(target)], let v = vdev.driver as? VLANDriver else {
+                up.pointee.freeAll(pool)
+                continue
+            }
+            guard vdev.isUp, depth + 1 < Self.maxVLANDepth else {
+                dropBatch(vdev, &up.pointee, .devDown, rx: true)
+                continue
+            }
+            vlanReceive(vdev, v, &up.pointee)
+            if !up.pointee.isEmpty { receiveCore(vdev, &up.pointee, depth: depth + 1) }
         }
     }
 

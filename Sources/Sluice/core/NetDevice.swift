@@ -108,6 +108,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case nestLimit          // mirred redirection nested deeper than MIRRED_NEST_LIMIT
     case macControl         // IEEE 802.3x MAC control (PAUSE, 01:80:C2:00:00:01): never bridged
     case portDisabled       // bridge port disabled (the bridge is down): neither learnt nor forwarded
+    case vlanFiltered       // bridge VLAN filtering: not in the port's VLANs, or untagged without a PVID
 
     public var name: String {
         switch self {
@@ -127,6 +128,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .nestLimit: "MIRRED_NEST_LIMIT"
         case .macControl: "MAC_IEEE_MAC_CONTROL"
         case .portDisabled: "BRIDGE_PORT_DISABLED"
+        case .vlanFiltered: "VLAN_FILTERED"
         }
     }
 }
@@ -192,6 +194,10 @@ public final class NetDevice {
     public internal(set) var groMerged: UInt64 = 0
     public internal(set) var groAggregates: UInt64 = 0
     public internal(set) var groReasons = [UInt64](repeating: 0, count: GROReason.allCases.count)
+    /// A bridge port's VLANs (its net_bridge_vlan_group), or nil when not a port.
+    public internal(set) var bridgeVLANs: BridgeVLANSet?
+    /// The VLAN devices on this one (vlan_info), or nil when there are none.
+    var vlanGroup: VLANGroup?
     /// Carrier: the driver's link is there (LOWER_UP).
     public internal(set) var carrier = true
     let driver: NetDriver

@@ -53,12 +53,13 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "qdisc", "class", "filter", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "qdisc", "class", "filter", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
         case "filter": return try tcFilter(rest, opts)
         case "fdb": return try fdb(rest)
+        case "vlan": return try bridgeVLAN(rest)
         case "stats": return report()
         default: return Self.help
         }
@@ -66,13 +67,17 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | pcap [in FILE] [out FILE] | bridge [ageing_time CENTISECONDS] [group_fwd_mask MASK] }
-      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge [ageing_time CENTISECONDS] [group_fwd_mask MASK]]
+      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
+          BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
+          VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
+      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
       link del [dev] NAME
       link show [[dev] NAME]          (-s statistics, -d details)
       fdb add MAC dev PORT [static|permanent] [vlan VID]
       fdb del MAC dev PORT [vlan VID]
       fdb show [br BRIDGE] [dev PORT]
+      vlan add|del dev DEV vid VID[-VID] [pvid] [untagged] [self]      a bridge port's VLANs (self: the bridge's own)
+      vlan show [dev DEV]
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]
@@ -152,7 +157,66 @@ public final class CommandRunner {
     struct Common { var mtu: Int?; var mac: MACAddress?; var txqlen: Int?; var weight: Int?; var up: Bool?
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
-        var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int? }
+        var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
+        var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions() }
+
+    /// `type vlan` options (ip-link(8); IFLA_VLAN_*).
+    struct VLANOptions {
+        var id: Int?
+        var proto: UInt16?
+        var flags: VLANFlags = []
+        var mask: VLANFlags = []
+        var ingress: [(from: UInt32, to: UInt32)] = []
+        var egress: [(from: UInt32, to: UInt32)] = []
+    }
+
+    /// The VLAN options of `type bridge` (IFLA_BR_VLAN_*).
+    struct BridgeVLANOptions {
+        var filtering: Bool?
+        var proto: UInt16?
+        var defaultPVID: UInt16?
+        var isEmpty: Bool { filtering == nil && proto == nil && defaultPVID == nil }
+    }
+
+    /// One `type vlan` option, as iproute2's vlan_parse_opt.
+    func parseVLANOption(_ o: String, _ a: inout Args, _ v: inout VLANOptions) throws(SluiceError) {
+        func flag(_ f: VLANFlags) throws(SluiceError) {
+            v.mask.insert(f)
+            if try a.onOff(for: o) { v.flags.insert(f) } else { v.flags.remove(f) }
+        }
+        switch o {
+        case "id":
+            let w = try a.value(for: "id")
+            guard let n = UInt16(w) else { throw SluiceError("Error: argument \"\(w)\" is wrong: id is invalid") }
+            v.id = Int(n)
+        case "protocol":
+            let w = try a.value(for: "protocol")
+            switch w.lowercased() {
+            case "802.1q": v.proto = EtherType.vlan
+            case "802.1ad": v.proto = EtherType.qinq
+            default: throw SluiceError("Error: argument \"\(w)\" is wrong: protocol is invalid (802.1Q or 802.1ad)")
+            }
+        case "reorder_hdr": try flag(.reorderHdr)
+        case "gvrp": try flag(.gvrp)
+        case "mvrp": try flag(.mvrp)
+        case "loose_binding": try flag(.looseBinding)
+        case "bridge_binding": try flag(.bridgeBinding)
+        case "ingress-qos-map", "egress-qos-map":
+            // parse_mapping: FROM:TO pairs until a word without ':'.
+            var n = 0
+            while !a.done, a.words[a.i].contains(":") {
+                let pair = a.words[a.i].split(separator: ":", omittingEmptySubsequences: false)
+                guard pair.count == 2, let f = UInt32(pair[0]), let t = UInt32(pair[1]) else {
+                    throw SluiceError("Error: argument \"\(a.words[a.i])\" is wrong: invalid \(o)")
+                }
+                if o == "ingress-qos-map" { v.ingress.append((f, t)) } else { v.egress.append((f, t)) }
+                a.i += 1
+                n += 1
+            }
+            if n == 0 { throw SluiceError("Error: argument \"\(a.done ? "" : a.words[a.i])\" is wrong: invalid \(o)") }
+        default: throw SluiceError("Error: \"\(o)\" is not an argument of type vlan")
+        }
+    }
 
     /// One `type bridge` option of `link add`/`link set` (ip-link(8) names and units).
     func parseBridgeOption(_ o: String, _ a: inout Args, _ c: inout Common) throws(SluiceError) {
@@ -168,6 +232,17 @@ public final class CommandRunner {
                 throw SluiceError("Error: group_fwd_mask \(v) includes restricted group addresses (bits 0-2: STP, MAC control, LACP are never forwarded).")
             }
             c.groupFwdMask = m
+        case "vlan_filtering":
+            let v = try a.int(for: o, 0...1)
+            c.bridgeVLAN.filtering = v == 1
+        case "vlan_protocol":
+            let w = try a.value(for: o)
+            switch w.lowercased() {
+            case "802.1q": c.bridgeVLAN.proto = EtherType.vlan
+            case "802.1ad": c.bridgeVLAN.proto = EtherType.qinq
+            default: throw SluiceError("Error: argument \"\(w)\" is wrong: vlan_protocol is invalid (802.1Q or 802.1ad)")
+            }
+        case "vlan_default_pvid": c.bridgeVLAN.defaultPVID = UInt16(try a.int(for: o, 0...4094))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
         }
     }
@@ -201,11 +276,21 @@ public final class CommandRunner {
     }
 
     func linkAdd(_ a: inout Args) throws(SluiceError) -> String {
-        var name = try a.value(for: "add")
-        if name == "name" || name == "dev" { name = try a.value(for: name) }
+        // ip link add [link PARENT] [name] NAME [attributes] type TYPE [options]
+        var nameArg: String?
+        var linkParent: String?
         var c = Common()
-        while try parseCommon(&a, &c, allowState: false) {}
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, bridge, dummy, veth)") }
+        while !a.done && a.words[a.i] != "type" {
+            let w = a.words[a.i]
+            if w == "link" { a.i += 1; linkParent = try a.value(for: "link"); continue }
+            if w == "name" || w == "dev" { a.i += 1; nameArg = try a.value(for: w); continue }
+            if try parseCommon(&a, &c, allowState: false) { continue }
+            guard nameArg == nil else { throw SluiceError("Error: unknown link attribute \"\(w)\"") }
+            a.i += 1
+            nameArg = w
+        }
+        guard let name = nameArg else { throw SluiceError("Error: link add: a device name is required") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
@@ -237,9 +322,14 @@ public final class CommandRunner {
                 if a.i < a.words.count && a.words[a.i] == "name" { a.i += 1 }
                 peerName = try a.value(for: "peer name")
             case ("bridge", _): try parseBridgeOption(k, &a, &c)
+            case ("vlan", _):
+                var v = c.vlan ?? VLANOptions()
+                try parseVLANOption(k, &a, &v)
+                c.vlan = v
             default: throw SluiceError("Error: \"\(k)\" is not an argument of type \(kind)")
             }
         }
+        if linkParent != nil && kind != "vlan" { throw SluiceError("Error: \"link\" applies only to stacked devices (type vlan)") }
         guard dp.device(named: name) == nil else { throw SluiceError("Error: device \"\(name)\" already exists") }
         guard name.utf8.count <= 15, !name.isEmpty, !name.contains("/") else {
             throw SluiceError("Error: \"\(name)\" is not a valid device name (1-15 bytes, no '/')")
@@ -263,7 +353,18 @@ public final class CommandRunner {
             if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             dev = br.device
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, pcap, bridge, dummy, veth)")
+            if !c.bridgeVLAN.isEmpty {
+                do { try checkBridgeVLAN(br, c.bridgeVLAN) } catch { try? dp.deleteDevice(dev); throw error }
+                applyBridgeVLAN(br, c.bridgeVLAN)
+            }
+        case "vlan":
+            // vlan_newlink's checks, in its order.
+            guard let v = c.vlan, let id = v.id else { throw SluiceError("Error: 8021q: VLAN id not specified") }
+            guard let linkParent else { throw SluiceError("Error: 8021q: link not specified") }
+            guard let parent = dp.device(named: linkParent) else { throw SluiceError("Error: 8021q: link does not exist") }
+            dev = try dp.addVLAN(name: name, parent: parent, id: id, proto: v.proto ?? EtherType.vlan, mtu: c.mtu, mac: c.mac)
+            applyVLANOptions(dev, v)
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
@@ -281,8 +382,15 @@ public final class CommandRunner {
             let k = a.next()!
             guard k == "type" else { throw SluiceError("Error: unknown link attribute \"\(k)\"") }
             let kind = try a.value(for: "type")
-            guard kind == "bridge", dp.bridge(dev) != nil else { throw SluiceError("Error: \(name) is not of type \(kind)") }
-            while let o = a.next() { try parseBridgeOption(o, &a, &c) }
+            switch kind {
+            case "bridge" where dp.bridge(dev) != nil:
+                while let o = a.next() { try parseBridgeOption(o, &a, &c) }
+            case "vlan" where dp.vlanDriver(dev) != nil:
+                var v = VLANOptions()
+                while let o = a.next() { try parseVLANOption(o, &a, &v) }
+                c.vlan = v
+            default: throw SluiceError("Error: \(name) is not of type \(kind)")
+            }
         }
         try applyLinkSet(dev, c)
         return ""
@@ -304,7 +412,16 @@ public final class CommandRunner {
             }
             newMaster = md
         }
-        if (c.ageing != nil || c.groupFwdMask != nil) && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
+        if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty) && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
+        if let br = dp.bridge(dev) { try checkBridgeVLAN(br, c.bridgeVLAN) }
+        if let v = c.vlan {
+            guard let drv = dp.vlanDriver(dev) else { throw SluiceError("Error: \(name) is not of type vlan") }
+            if let id = v.id, id != Int(drv.vid) { throw SluiceError("Error: 8021q: the VLAN id of \(name) cannot be changed (delete and add it again)") }
+            if let p = v.proto, p != drv.proto { throw SluiceError("Error: 8021q: the VLAN protocol of \(name) cannot be changed (delete and add it again)") }
+        }
+        if let m = c.mtu, let drv = dp.vlanDriver(dev), let parent = dp.device(drv.parent), m > parent.mtu {
+            throw SluiceError("Error: mtu \(m) is greater than the parent's (\(parent.name): \(parent.mtu)) (Numerical result out of range).")
+        }
         if let m = c.mtu, dev.kind == "afpacket", m > 65535 { throw SluiceError("Error: mtu \(m) too large") }
         // Apply, undoing on failure.
         var undo: [() -> Void] = []
@@ -337,6 +454,20 @@ public final class CommandRunner {
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
             }
+            if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {
+                let o = (br.vlanFiltering, br.vlanProto, br.defaultPVID)
+                applyBridgeVLAN(br, c.bridgeVLAN)
+                undo.append { [dp] in
+                    br.vlanFiltering = false
+                    try? br.setDefaultPVID(o.2, dp)
+                    br.vlanFiltering = o.0; br.vlanProto = o.1
+                }
+            }
+            if let v = c.vlan, let drv = dp.vlanDriver(dev) {
+                let o = (drv.flags, drv.ingressMap, drv.egressMap)
+                applyVLANOptions(dev, v)
+                undo.append { drv.flags = o.0; drv.ingressMap = o.1; drv.egressMap = o.2 }
+            }
             if let m = c.groupFwdMask, let br = dp.bridge(dev) {
                 let o = br.groupFwdMask; try br.setGroupFwdMask(m); undo.append { try? br.setGroupFwdMask(o) }
             }
@@ -365,6 +496,34 @@ public final class CommandRunner {
             for u in undo.reversed() { u() }
             throw error
         }
+        if c.mtu != nil { dp.parentMTUChanged(dev) }
+    }
+
+    /// Validates the bridge's VLAN options whole, before anything changes (br_changelink order:
+    /// filtering, protocol, then the default PVID, which cannot change while filtering is on).
+    func checkBridgeVLAN(_ br: Bridge, _ o: BridgeVLANOptions) throws(SluiceError) {
+        if let p = o.defaultPVID, p != br.defaultPVID, o.filtering ?? br.vlanFiltering {
+            throw SluiceError("Error: bridge: disable vlan filtering to change vlan_default_pvid (Operation not permitted).")
+        }
+        if let p = o.proto, p != EtherType.vlan && p != EtherType.qinq {
+            throw SluiceError("Error: bridge: vlan_protocol must be 802.1Q or 802.1ad (Protocol not supported).")
+        }
+    }
+
+    /// Applies validated bridge VLAN options (checkBridgeVLAN first).
+    func applyBridgeVLAN(_ br: Bridge, _ o: BridgeVLANOptions) {
+        if let f = o.filtering { br.setVLANFiltering(f) }
+        if let p = o.proto { try? br.setVLANProtocol(p) }
+        if let p = o.defaultPVID { try? br.setDefaultPVID(p, dp) }
+    }
+
+    /// vlan_changelink: flags under their mask, then the QoS maps (ingress keys are PCPs, masked
+    /// to 3 bits; egress values are PCPs, masked likewise).
+    func applyVLANOptions(_ dev: NetDevice, _ v: VLANOptions) {
+        guard let drv = dp.vlanDriver(dev) else { return }
+        drv.flags = VLANFlags(rawValue: (drv.flags.rawValue & ~v.mask.rawValue) | (v.flags.rawValue & v.mask.rawValue))
+        for (f, t) in v.ingress { drv.ingressMap[Int(f & 7)] = t }
+        for (f, t) in v.egress { drv.setEgress(priority: f, pcp: UInt8(t & 7)) }
     }
 
     // MARK: show
@@ -377,7 +536,8 @@ public final class CommandRunner {
     }
 
     public func describe(_ d: NetDevice, stats: Bool, details: Bool) -> String {
-        var s = "\(d.ifindex): \(d.name): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
+        let upper = dp.vlanDriver(d).flatMap { dp.device($0.parent) }.map { "@" + $0.name } ?? ""
+        var s = "\(d.ifindex): \(d.name)\(upper): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
         s += " state \(d.operState) mode DEFAULT group default qlen \(d.txQueueLen)\n"
         s += "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
@@ -386,7 +546,16 @@ public final class CommandRunner {
             let det = d.driver.details
             if !det.isEmpty { s += " " + det.dropFirst(det.hasPrefix(d.kind + " ") ? d.kind.count + 1 : 0) }
             if let br = dp.bridge(d) {
+                s += " vlan_filtering \(br.vlanFiltering ? 1 : 0) vlan_protocol \(br.vlanProto == EtherType.qinq ? "802.1ad" : "802.1Q") vlan_default_pvid \(br.defaultPVID)"
                 s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
+            }
+            if let v = dp.vlanDriver(d) {
+                // iproute2's vlan_print_opt: only the non-zero mappings, as vlan_fill_info.
+                let ing = v.ingressMap.enumerated().filter { $0.element != 0 }.map { "\($0.offset):\($0.element) " }.joined()
+                let eg = v.egressMap.filter { $0.pcp != 0 }.map { "\($0.priority):\($0.pcp) " }.joined()
+                if !ing.isEmpty { s += "\n      ingress-qos-map { \(ing)}" }
+                if !eg.isEmpty { s += "\n      egress-qos-map { \(eg)}" }
+                s += "\n   "
             }
             s += " features \(d.activeFeatures) gso_max_size \(d.gsoMaxSize) gso_max_segs \(d.gsoMaxSegs) gro_max_size \(d.groMaxSize)\n"
         }
@@ -411,6 +580,85 @@ public final class CommandRunner {
     func pad(_ v: UInt64) -> String {
         let s = String(v)
         return s.count >= 8 ? s + " " : String(repeating: " ", count: 8 - s.count) + s
+    }
+
+    // MARK: bridge vlan
+
+    /// `vlan add|del dev DEV vid N[-M] [pvid] [untagged] [self] [master]`, `vlan show [dev DEV]`
+    /// (bridge-vlan(8)): a port's VLANs, or with `self` the bridge's own.
+    func bridgeVLAN(_ w: [String]) throws(SluiceError) -> String {
+        guard let verb = w.first else { return try bridgeVLANShow(nil) }
+        var a = Args(Array(w.dropFirst()))
+        let v = try match(verb, ["add", "delete", "del", "show", "list"], what: "vlan command")
+        if v == "show" || v == "list" {
+            var dev: String?
+            while let k = a.next() {
+                guard k == "dev" else { throw SluiceError("Error: unknown vlan show argument \"\(k)\"") }
+                dev = try a.value(for: "dev")
+            }
+            return try bridgeVLANShow(dev)
+        }
+        var devName: String?, lo = -1, hi = -1
+        var pvid = false, untagged = false, isSelf = false
+        while let k = a.next() {
+            switch k {
+            case "dev": devName = try a.value(for: "dev")
+            case "vid":
+                let r = try a.value(for: "vid")
+                let parts = r.split(separator: "-", omittingEmptySubsequences: false)
+                guard let first = Int(parts[0]), parts.count <= 2 else { throw SluiceError("Error: invalid VLAN id \"\(r)\"") }
+                lo = first
+                hi = parts.count == 2 ? (Int(parts[1]) ?? -1) : first
+                if parts.count == 2 && (hi < 0 || hi >= 4096 || lo >= hi) { throw SluiceError("Invalid VLAN range \"\(r)\"") }
+            case "pvid": pvid = true
+            case "untagged": untagged = true
+            case "self": isSelf = true
+            case "master": break
+            default: throw SluiceError("Error: unknown vlan argument \"\(k)\"")
+            }
+        }
+        guard let devName, lo >= 0 else { throw SluiceError("Device and VLAN ID are required arguments.") }
+        guard lo < 4096 else { throw SluiceError("Invalid VLAN ID \"\(lo)\"") }
+        if pvid && hi != lo { throw SluiceError("pvid cannot be configured for a vlan range") }
+        let dev = try device(devName)
+        // rtnl_bridge_setlink: without `self` the port's master does it; with it, the bridge itself.
+        let br: Bridge
+        if isSelf {
+            guard let b = dp.bridge(dev) else { throw SluiceError("Error: \(dev.name) is not a bridge (Operation not supported).") }
+            br = b
+        } else {
+            guard dev.master != 0, let b = dp.bridges[dev.master] else { throw SluiceError("Error: \(dev.name) is not a bridge port (Operation not supported).") }
+            br = b
+        }
+        for vid in lo...hi where !(1...4094).contains(vid) { throw SluiceError("Error: bridge: Vlan id \(vid) is invalid.") }
+        for vid in lo...hi {
+            if v == "add" { try br.addVLAN(dev, vid: UInt16(vid), pvid: pvid, untagged: untagged) }
+            else { try br.deleteVLAN(dev, vid: UInt16(vid)) }
+        }
+        return ""
+    }
+
+    /// `bridge vlan show`, as iproute2 prints it.
+    func bridgeVLANShow(_ devName: String?) throws(SluiceError) -> String {
+        let filter = try devName.map { n throws(SluiceError) in try device(n).ifindex }
+        var out = "port              vlan-id  \n"
+        for d in dp.allDevices {
+            if let filter, d.ifindex != filter { continue }
+            let set: BridgeVLANSet?
+            if let br = dp.bridge(d) { set = br.selfVLANs } else if d.master != 0, let br = dp.bridges[d.master] { set = br.vlanSet(d) } else { set = nil }
+            guard let set, set.count > 0 else { continue }
+            var first = true
+            for vid in set.vids {
+                let name = first ? d.name : ""
+                out += name + String(repeating: " ", count: max(0, 16 - name.count)) + "  \(vid)"
+                let f = set.infoFlags(vid)
+                if f & BridgeVLANInfo.pvid != 0 { out += " PVID" }
+                if f & BridgeVLANInfo.untagged != 0 { out += " Egress Untagged" }
+                out += "\n"
+                first = false
+            }
+        }
+        return out
     }
 
     // MARK: fdb
