@@ -108,6 +108,60 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// VLAN devices and bridge VLANs with Debian's ip and bridge. This kernel has neither 8021q
+    /// nor bridge VLAN filtering, so the expected answers are the kernel sources' (vlan_netlink.c's
+    /// extack texts, br_vlan.c's rules) printed in iproute2's format (iplink_vlan.c, bridge/vlan.c).
+    func testVLANDevicesAndBridgeVLANsThroughIproute2() throws {
+        let (d, sock, ta) = try daemon()
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "link", ta, "name", "v10", "type", "vlan", "id", "10",
+                                       "protocol", "802.1ad", "egress-qos-map", "2:5", "1:3", "ingress-qos-map", "3:7"]).status, 0)
+        let shown = try exec(sock, ["ip", "-d", "link", "show", "dev", "v10"]).out
+        XCTAssertTrue(shown.contains("v10@\(ta): <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN"), shown)
+        XCTAssertTrue(shown.contains("vlan protocol 802.1ad id 10 <REORDER_HDR> "), shown)
+        XCTAssertTrue(shown.contains("ingress-qos-map { 3:7 } "), shown)
+        XCTAssertTrue(shown.contains("egress-qos-map { 1:3 2:5 } "), shown)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "dev", "v10", "type", "vlan", "reorder_hdr", "off"]).status, 0)
+        let noFlags = try exec(sock, ["ip", "-d", "link", "show", "dev", "v10"]).out
+        XCTAssertTrue(noFlags.contains("vlan protocol 802.1ad id 10 \n") || noFlags.contains("vlan protocol 802.1ad id 10 ingress"), noFlags)
+        XCTAssertFalse(noFlags.contains("REORDER_HDR"), "vlan_fill_info sends no flags when none is set: \(noFlags)")
+        // vlan_newlink / vlan_validate refusals, with the kernel's extack texts.
+        let bad = try exec(sock, ["ip", "link", "add", "link", ta, "name", "v4095", "type", "vlan", "id", "4095"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.out.contains("Error: 8021q: Invalid VLAN id."), bad.out)
+        let dup = try exec(sock, ["ip", "link", "add", "link", ta, "name", "v10b", "type", "vlan", "id", "10", "protocol", "802.1ad"])
+        XCTAssertTrue(dup.out.contains("Error: 8021q: VLAN device already exists."), dup.out)
+        let nolink = try exec(sock, ["ip", "link", "add", "name", "v5", "type", "vlan", "id", "5"])
+        XCTAssertTrue(nolink.out.contains("Error: 8021q: link not specified."), nolink.out)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "show", "dev", "v10b"]).status, 1, "a refused add leaves nothing behind")
+        // Bridge VLANs: filtering on, a range on a port, one on the bridge itself.
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "dev", "br0", "type", "bridge", "vlan_filtering", "1"]).status, 0)
+        XCTAssertTrue(try exec(sock, ["ip", "-d", "link", "show", "dev", "br0"]).out.contains("vlan_filtering 1 vlan_protocol 802.1Q"))
+        XCTAssertEqual(try exec(sock, ["bridge", "vlan", "add", "dev", ta, "vid", "20-22"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["bridge", "vlan", "add", "dev", "br0", "vid", "40", "self"]).status, 0)
+        let vlans = try exec(sock, ["bridge", "vlan", "show"])
+        XCTAssertEqual(vlans.out, """
+            port              vlan-id  
+            br0               1 PVID Egress Untagged
+                              40
+            \(ta)\(String(repeating: " ", count: 16 - ta.count))  1 PVID Egress Untagged
+                              20
+                              21
+                              22
+
+            """)
+        let compressed = try exec(sock, ["bridge", "-compressvlans", "vlan", "show", "dev", ta]).out
+        XCTAssertTrue(compressed.contains("                  20-22\n"), compressed)
+        XCTAssertEqual(try exec(sock, ["bridge", "vlan", "del", "dev", ta, "vid", "21"]).status, 0)
+        let missing = try exec(sock, ["bridge", "vlan", "del", "dev", ta, "vid", "99"])
+        XCTAssertTrue(missing.out.contains("RTNETLINK answers: No such file or directory"), missing.out)
+        let pvid = try exec(sock, ["ip", "link", "set", "dev", "br0", "type", "bridge", "vlan_default_pvid", "5"])
+        XCTAssertNotEqual(pvid.status, 0, "the default PVID cannot change while filtering is on")
+        // Deleting the parent takes its VLAN device along (vlan_device_event).
+        XCTAssertEqual(try exec(sock, ["ip", "link", "del", "dev", ta]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "show", "dev", "v10"]).status, 1)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A device that does not exist: the same words and exit status as ip against the kernel.
     func testMissingDeviceAnswersAsTheKernel() throws {
         let (d, sock, _) = try daemon()

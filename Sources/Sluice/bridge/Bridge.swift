@@ -42,6 +42,7 @@ public final class Bridge {
     public let selfVLANs = BridgeVLANSet()
     /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).
     var liveSets: [BridgeVLANSet?] = []
+    var recomputing = false
 
     init(device: NetDevice) {
         self.device = device
@@ -196,6 +197,10 @@ public final class Bridge {
 
     /// Recomputes the offload features as the intersection of the ports' and pushes them down.
     func recomputeFeatures(_ dp: Datapath) {
+        // A port's VLAN device may be a port too: a change it causes is folded into this pass.
+        guard !recomputing else { return }
+        recomputing = true
+        defer { recomputing = false }
         var f = DeviceFeatures.offloads
         for p in ports { if let d = dp.devices[Int(p)] { f.formIntersection(d.hwFeatures) } }
         device.activeFeatures = f

@@ -17,6 +17,16 @@ public enum IFLA {
     public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2
 
     static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
+    public static let VLAN_ID: UInt16 = 1, VLAN_FLAGS: UInt16 = 2, VLAN_EGRESS_QOS: UInt16 = 3, VLAN_INGRESS_QOS: UInt16 = 4
+    public static let VLAN_PROTOCOL: UInt16 = 5, VLAN_QOS_MAPPING: UInt16 = 1
+    /// vlan_policy (net/8021q/vlan_netlink.c).
+    static let vlanPolicy = NLAPolicy(maxType: 5, [VLAN_ID: .u16, VLAN_FLAGS: .minLength(8), VLAN_EGRESS_QOS: .unspec,
+                                                   VLAN_INGRESS_QOS: .unspec, VLAN_PROTOCOL: .u16])
+    public static let BR_AGEING_TIME: UInt16 = 4, BR_STP_STATE: UInt16 = 5, BR_VLAN_FILTERING: UInt16 = 7
+    public static let BR_VLAN_PROTOCOL: UInt16 = 8, BR_GROUP_FWD_MASK: UInt16 = 9, BR_VLAN_DEFAULT_PVID: UInt16 = 39
+    /// br_policy (net/bridge/br_netlink.c), for the attributes Sluice's bridge has.
+    static let bridgePolicy = NLAPolicy(maxType: 64, [BR_AGEING_TIME: .u32, BR_STP_STATE: .u32, BR_VLAN_FILTERING: .u8,
+                                                      BR_VLAN_PROTOCOL: .u16, BR_GROUP_FWD_MASK: .u16, BR_VLAN_DEFAULT_PVID: .u16])
     /// ifla_policy (net/core/rtnetlink.c), for the attributes Sluice reads or must bound.
     public static let policy = NLAPolicy(maxType: 64, [
         IFNAME: .string(maxLength: 15), ADDRESS: .binary(maxLength: 32), BROADCAST: .binary(maxLength: 32),
@@ -104,6 +114,9 @@ public final class RtnlProcessor {
         // One dump at a time per socket, as netlink_dump_start.
         if isDump && dump != nil { throw NetlinkError(EBUSY, "A dump is already in progress on this socket") }
         switch type {
+        case NL.RTM_GETLINK where isDump && msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
+            try dumpBridgeLinks(msg, &replies)
+            return true
         case NL.RTM_GETLINK:
             if isDump { try dumpLinks(msg, &replies); return true }
             replies.append(try getLink(msg))
@@ -132,6 +145,12 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_NEWTFILTER: try newFilter(msg); return false
         case NL.RTM_DELTFILTER: try delFilter(msg); return false
+        case NL.RTM_SETLINK where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
+            try bridgeSetLink(msg, delete: false)
+            return false
+        case NL.RTM_DELLINK where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
+            try bridgeSetLink(msg, delete: true)
+            return false
         case NL.RTM_NEWLINK, NL.RTM_SETLINK:
             try newLink(msg)
             return false
@@ -186,12 +205,18 @@ public final class RtnlProcessor {
             let info = try NLAttributes.parse(li, base: liBase, policy: IFLA.linkinfoPolicy, strict: false)
             kind = info.string(IFLA.INFO_KIND)
             if let d = info[IFLA.INFO_DATA] {
-                data = try NLAttributes.parse(d, base: info.offsets[IFLA.INFO_DATA]! + NL.attrHdrLen,
-                                              policy: NLAPolicy(maxType: 64, [4: .u32, 9: .u16]), strict: false)
+                let policy: NLAPolicy
+                switch kind {
+                case "vlan": policy = IFLA.vlanPolicy
+                case "bridge": policy = IFLA.bridgePolicy
+                default: policy = NLAPolicy(maxType: 64, [:])
+                }
+                data = try NLAttributes.parse(d, base: info.offsets[IFLA.INFO_DATA]! + NL.attrHdrLen, policy: policy, strict: false)
             }
         }
         var dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
         let flags = msg.header.flags
+        let vlanOpts = kind == "vlan" ? try Self.vlanOptions(data) : nil
         if dev == nil {
             guard msg.header.type == NL.RTM_NEWLINK, index == 0, flags & NL.F_CREATE != 0 else { throw NetlinkError(ENODEV) }
             guard let name else { throw NetlinkError(EINVAL, "A device name is required") }
@@ -213,6 +238,16 @@ public final class RtnlProcessor {
                         peerName = "veth\(n)"
                     }
                     dev = try dp.addVethPair(name: name, peer: peerName!).0
+                case "vlan":
+                    // vlan_newlink's checks, in its order.
+                    guard let v = vlanOpts, let id = v.id else { throw NetlinkError(EINVAL, "8021q: VLAN id not specified") }
+                    guard let link = a.u32(IFLA.LINK) else { throw NetlinkError(EINVAL, "8021q: link not specified") }
+                    guard let parent = dp.device(Int32(bitPattern: link)) else { throw NetlinkError(ENODEV, "8021q: link does not exist") }
+                    if let mac = a[IFLA.ADDRESS], mac.count != 6 { throw NetlinkError(EINVAL, "8021q: Invalid link address", offset: a.offsets[IFLA.ADDRESS]) }
+                    let created = try dp.addVLAN(name: name, parent: parent, id: id, proto: v.proto ?? EtherType.vlan,
+                                                 mtu: a.u32(IFLA.MTU).map { Int($0) })
+                    runner.applyVLANOptions(created, v)
+                    dev = created
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
@@ -250,9 +285,17 @@ public final class RtnlProcessor {
         }
         if ifiChange & InterfaceFlags.up.rawValue != 0 { c.up = ifiFlags & InterfaceFlags.up.rawValue != 0 }
         if ifiChange & InterfaceFlags.promisc.rawValue != 0 { c.promisc = ifiFlags & InterfaceFlags.promisc.rawValue != 0 }
-        if let d = data {
-            if let v = d.u32(4) { c.ageing = Int(v) }               // IFLA_BR_AGEING_TIME (centiseconds)
-            if let v = d.u16(9) { c.groupFwdMask = v }              // IFLA_BR_GROUP_FWD_MASK
+        if let d = data, kind == "bridge" {
+            if let v = d.u32(IFLA.BR_AGEING_TIME) { c.ageing = Int(v) }       // centiseconds
+            if let v = d.u16(IFLA.BR_GROUP_FWD_MASK) { c.groupFwdMask = v }
+            if let v = d.u8(IFLA.BR_VLAN_FILTERING) { c.bridgeVLAN.filtering = v != 0 }
+            if let v = d.u16(IFLA.BR_VLAN_PROTOCOL) { c.bridgeVLAN.proto = v.byteSwapped }   // __be16
+            if let v = d.u16(IFLA.BR_VLAN_DEFAULT_PVID) { c.bridgeVLAN.defaultPVID = v }
+        }
+        if var v = vlanOpts, dev.kind == "vlan" {
+            // On a device just made, id and protocol were used already.
+            if msg.header.type == NL.RTM_NEWLINK && flags & NL.F_CREATE != 0 { v.id = nil; v.proto = nil }
+            c.vlan = v
         }
         do { try runner.applyLinkSet(dev, c) } catch { throw Self.netlinkError(error) }
         dp.kickTransmit(dev)
@@ -351,6 +394,7 @@ public final class RtnlProcessor {
         if let q = d.qdisc { w.attr(IFLA.QDISC, string: q.kind) }
         if d.master != 0 { w.attr(IFLA.MASTER, u32: UInt32(bitPattern: d.master)) }
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
+        if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
         w.attr(IFLA.ADDRESS, d.mac.octets)
         w.attr(IFLA.BROADCAST, [UInt8](repeating: 0xFF, count: 6))
         let s = d.stats
@@ -363,6 +407,7 @@ public final class RtnlProcessor {
         w.attr(IFLA.STATS64, sb.bytes)
         let li = w.beginNest(IFLA.LINKINFO, flagged: false)
         w.attr(IFLA.INFO_KIND, string: d.kind)
+        encodeInfoData(d, &w)
         w.endNest(li)
         w.end(start)
     }

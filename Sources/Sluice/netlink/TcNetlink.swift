@@ -269,8 +269,24 @@ extension RtnlProcessor {
     static func netlinkError(_ e: SluiceError) -> NetlinkError {
         var m = e.message
         if m.hasPrefix("Error: ") { m.removeFirst(7) }
+        // A message may end with the errno it stands for, in parentheses: that errno, and the
+        // message without it (extack strings carry no errno text and no final period).
+        let named: [(String, Int32)] = [("Operation not permitted", EPERM), ("Operation not supported", EOPNOTSUPP),
+                                        ("Protocol not supported", EPROTONOSUPPORT), ("Numerical result out of range", ERANGE),
+                                        ("No such file or directory", ENOENT), ("Device or resource busy", EBUSY),
+                                        ("Network is down", ENETDOWN), ("No such device", ENODEV)]
+        for (text, code) in named {
+            for suffix in [" (\(text)).", " (\(text))"] where m.hasSuffix(suffix) {
+                m.removeLast(suffix.count)
+                return NetlinkError(code, m)
+            }
+        }
+        if m.hasPrefix("8021q: ") || m.hasPrefix("bridge: ") { while m.hasSuffix(".") { m.removeLast() } }
         let errno: Int32
-        if m.contains("Protocol mismatch") { errno = EINVAL }
+        if m.contains("Invalid VLAN id") { errno = ERANGE }
+        else if m.contains("Invalid VLAN protocol") { errno = EPROTONOSUPPORT }
+        else if m.contains("link does not exist") { errno = ENODEV }
+        else if m.contains("Protocol mismatch") { errno = EINVAL }
         else if m.contains("NLM_F_CREATE") { errno = ENOENT }
         else if m.contains("Exclusivity flag on") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
         else if m.contains("not found") || m.contains("unknown") || m.contains("Cannot find") || m.contains("Failed to find") { errno = ENOENT }

@@ -165,12 +165,12 @@ extension Datapath {
         var p: NetDevice? = parent
         while let d = p, let v = vlanDriver(d) { depth += 1; p = device(v.parent) }
         guard depth < Self.maxVLANDepth - 1 else {
-            throw SluiceError("Error: 8021q: too many nested VLAN devices on \(parent.name) (at most \(Self.maxVLANDepth)).")
+            throw SluiceError("Error: 8021q: too many nested VLAN devices on \(parent.name), at most \(Self.maxVLANDepth) (Device or resource busy)")
         }
         if let g = parent.vlanGroup, g.find(proto: proto, vid: UInt16(id)) != 0 {
             throw SluiceError("Error: 8021q: VLAN device already exists.")
         }
-        if let mtu, mtu > parent.mtu { throw SluiceError("Error: mtu \(mtu) is greater than the parent's (\(parent.name): \(parent.mtu)).") }
+        if let mtu, mtu > parent.mtu { throw SluiceError("Error: mtu \(mtu) is greater than the mtu of \(parent.name), \(parent.mtu) (Numerical result out of range)") }
         let drv = VLANDriver(parent: parent.ifindex, proto: proto, vid: UInt16(id), parentFeatures: parent.activeFeatures)
         let dev = NetDevice(name: name, kind: "vlan", mac: mac ?? parent.mac, mtu: mtu ?? parent.mtu, driver: drv)
         dev.noQueue = true
@@ -252,8 +252,11 @@ extension Datapath {
             guard let drv = vlanDriver(v) else { continue }
             drv.parentFeatures = dev.activeFeatures
             let off = dev.activeFeatures.intersection(.offloads)
+            let before = v.hwFeatures
             v.hwFeatures = v.hwFeatures.subtracting(.offloads).union(off)
             v.activeFeatures = v.activeFeatures.subtracting(.offloads).union(off)
+            // Only a real change travels on (a device and its VLAN device may share a bridge).
+            guard v.hwFeatures != before else { continue }
             if v.master != 0, let br = bridges[v.master] { br.recomputeFeatures(self) }
             parentFeaturesChanged(v)
         }

@@ -1,0 +1,235 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// VLAN devices and bridge VLANs over rtnetlink:
+/// - IFLA_INFO_DATA of `vlan` links (vlan_netlink.c: IFLA_VLAN_ID, _PROTOCOL, _FLAGS, the QoS
+///   maps) and of bridges (br_netlink.c: IFLA_BR_VLAN_FILTERING, _VLAN_PROTOCOL,
+///   _VLAN_DEFAULT_PVID with ageing time and group_fwd_mask), decoded into the command
+///   language's typed options and encoded back in link dumps;
+/// - AF_BRIDGE links (rtnl_bridge_getlink / setlink / dellink): `bridge vlan show|add|del`.
+enum IFLABridge {
+    static let FLAGS: UInt16 = 0, MODE: UInt16 = 1, VLAN_INFO: UInt16 = 2
+    static let FLAGS_MASTER: UInt16 = 1, FLAGS_SELF: UInt16 = 2
+    static let RTEXT_FILTER_BRVLAN: UInt32 = 1 << 1, RTEXT_FILTER_BRVLAN_COMPRESSED: UInt32 = 1 << 2
+    static let PROTINFO: UInt16 = 12
+}
+
+extension RtnlProcessor {
+    /// The `type vlan` options of a request (vlan_validate's checks on the way).
+    static func vlanOptions(_ data: NLAttributes?) throws(NetlinkError) -> CommandRunner.VLANOptions {
+        var v = CommandRunner.VLANOptions()
+        guard let d = data else { return v }
+        if let p = d.u16(IFLA.VLAN_PROTOCOL) {
+            let proto = p.byteSwapped                                          // __be16
+            guard proto == EtherType.vlan || proto == EtherType.qinq else {
+                throw NetlinkError(EPROTONOSUPPORT, "8021q: Invalid VLAN protocol", offset: d.offsets[IFLA.VLAN_PROTOCOL])
+            }
+            v.proto = proto
+        }
+        if let id = d.u16(IFLA.VLAN_ID) {
+            guard id < 4095 else { throw NetlinkError(ERANGE, "8021q: Invalid VLAN id", offset: d.offsets[IFLA.VLAN_ID]) }
+            v.id = Int(id)
+        }
+        if let f = d[IFLA.VLAN_FLAGS] {
+            let flags = f.le32(at: 0), mask = f.le32(at: 4)
+            guard (flags & mask) & ~VLANFlags.all.rawValue == 0 else {
+                throw NetlinkError(EINVAL, "8021q: Invalid VLAN flags", offset: d.offsets[IFLA.VLAN_FLAGS])
+            }
+            v.flags = VLANFlags(rawValue: flags & VLANFlags.all.rawValue)
+            v.mask = VLANFlags(rawValue: mask & VLANFlags.all.rawValue)
+        }
+        for (type, ingress) in [(IFLA.VLAN_INGRESS_QOS, true), (IFLA.VLAN_EGRESS_QOS, false)] {
+            guard let nest = d[type] else { continue }
+            // vlan_validate_qos_map: every entry an IFLA_VLAN_QOS_MAPPING of 8 bytes.
+            let base = d.offsets[type]! + NL.attrHdrLen
+            var i = 0
+            while i + 4 <= nest.count {
+                let len = Int(nest.le16(at: i)), t = nest.le16(at: i + 2) & 0x3FFF
+                guard len >= 4, i + len <= nest.count else { throw NetlinkError(EINVAL, "8021q: Invalid QoS mapping", offset: base + i) }
+                guard t == IFLA.VLAN_QOS_MAPPING, len >= 12 else { throw NetlinkError(EINVAL, "8021q: Invalid QoS mapping", offset: base + i) }
+                let from = nest.le32(at: i + 4)
+                let to = nest.le32(at: i + 8)
+                if ingress { v.ingress.append((from, to)) } else { v.egress.append((from, to)) }
+                i += (len + 3) & ~3
+            }
+        }
+        return v
+    }
+
+    /// The kind's IFLA_INFO_DATA in a link message (vlan_fill_info, br_fill_info).
+    func encodeInfoData(_ d: NetDevice, _ w: inout NetlinkWriter) {
+        if let v = dp.vlanDriver(d) {
+            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            w.attr(IFLA.VLAN_PROTOCOL, u16: v.proto.byteSwapped)
+            w.attr(IFLA.VLAN_ID, u16: v.vid)
+            if !v.flags.isEmpty {
+                var f = NetlinkWriter(); f.put32(v.flags.rawValue); f.put32(UInt32.max)
+                w.attr(IFLA.VLAN_FLAGS, f.bytes)
+            }
+            if v.ingressMappings > 0 {
+                let n = w.beginNest(IFLA.VLAN_INGRESS_QOS, flagged: false)
+                for (pcp, prio) in v.ingressMap.enumerated() where prio != 0 {
+                    var m = NetlinkWriter(); m.put32(UInt32(pcp)); m.put32(prio)
+                    w.attr(IFLA.VLAN_QOS_MAPPING, m.bytes)
+                }
+                w.endNest(n)
+            }
+            if v.egressMappings > 0 {
+                let n = w.beginNest(IFLA.VLAN_EGRESS_QOS, flagged: false)
+                for e in v.egressMap where e.pcp != 0 {
+                    var m = NetlinkWriter(); m.put32(e.priority); m.put32(UInt32(e.pcp))
+                    w.attr(IFLA.VLAN_QOS_MAPPING, m.bytes)
+                }
+                w.endNest(n)
+            }
+            w.endNest(data)
+        } else if let br = dp.bridge(d) {
+            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            w.attr(IFLA.BR_AGEING_TIME, u32: UInt32(br.ageingTime / (10 * Time.ms)))
+            w.attr(IFLA.BR_STP_STATE, u32: 0)
+            w.attr(IFLA.BR_VLAN_FILTERING, u8: br.vlanFiltering ? 1 : 0)
+            w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
+            w.attr(IFLA.BR_GROUP_FWD_MASK, u16: br.groupFwdMask)
+            w.attr(IFLA.BR_VLAN_DEFAULT_PVID, u16: br.defaultPVID)
+            w.endNest(data)
+        }
+    }
+
+    /// rtnl_bridge_getlink: a message for every bridge port (through its bridge), and for every
+    /// bridge itself when VLANs are asked for (br_getlink → br_fill_ifinfo).
+    func dumpBridgeLinks(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let p = msg.payload
+        var mask: UInt32 = 0
+        if p.count >= 16 {
+            let a = try NLAttributes.parse(p.dropFirst(16), base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+            mask = a.u32(IFLA.EXT_MASK) ?? 0
+        }
+        let vlans = mask & (IFLABridge.RTEXT_FILTER_BRVLAN | IFLABridge.RTEXT_FILTER_BRVLAN_COMPRESSED) != 0
+        let compressed = mask & IFLABridge.RTEXT_FILTER_BRVLAN_COMPRESSED != 0
+        var parts = DumpParts(limit: bufferSize)
+        for d in dp.allDevices {
+            if d.master != 0, let br = dp.bridges[d.master] {
+                parts.add { w in encodeBridgeLink(d, br, port: true, vlans: vlans, compressed: compressed, &w, seq: msg.header.seq) }
+            }
+            if vlans, let br = dp.bridge(d) {
+                parts.add { w in encodeBridgeLink(d, br, port: false, vlans: vlans, compressed: compressed, &w, seq: msg.header.seq) }
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// br_fill_ifinfo.
+    func encodeBridgeLink(_ d: NetDevice, _ br: Bridge, port: Bool, vlans: Bool, compressed: Bool,
+                          _ w: inout NetlinkWriter, seq: UInt32) {
+        let start = w.begin(type: NL.RTM_NEWLINK, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(1)
+        w.put32(UInt32(bitPattern: d.ifindex))
+        w.put32(d.displayFlags.rawValue)
+        w.put32(0)
+        w.attr(IFLA.IFNAME, string: d.name)
+        w.attr(IFLA.MASTER, u32: UInt32(bitPattern: br.device.ifindex))
+        w.attr(IFLA.MTU, u32: UInt32(d.mtu))
+        w.attr(IFLA.OPERSTATE, u8: d.isOperational ? 6 : 2)
+        w.attr(IFLA.ADDRESS, d.mac.octets)
+        if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
+        if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }
+        if vlans, let set = port ? d.bridgeVLANs : br.selfVLANs, set.count > 0 {
+            let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
+            // br_fill_ifvlaninfo(_compressed): one entry per VLAN, or ranges of VLANs with the
+            // same flags (a PVID always alone).
+            let vids = set.vids
+            var i = 0
+            while i < vids.count {
+                let f = set.infoFlags(vids[i])
+                var j = i
+                if compressed && f & BridgeVLANInfo.pvid == 0 {
+                    while j + 1 < vids.count && vids[j + 1] == vids[j] + 1 && set.infoFlags(vids[j + 1]) == f { j += 1 }
+                }
+                if j > i {
+                    w.attr(IFLABridge.VLAN_INFO, Self.vlanInfo(f | BridgeVLANInfo.rangeBegin, vids[i]))
+                    w.attr(IFLABridge.VLAN_INFO, Self.vlanInfo(f | BridgeVLANInfo.rangeEnd, vids[j]))
+                } else {
+                    w.attr(IFLABridge.VLAN_INFO, Self.vlanInfo(f, vids[i]))
+                }
+                i = j + 1
+            }
+            w.endNest(af)
+        }
+        w.end(start)
+    }
+
+    static func vlanInfo(_ flags: UInt16, _ vid: UInt16) -> [UInt8] {
+        [UInt8(flags & 0xFF), UInt8(flags >> 8), UInt8(vid & 0xFF), UInt8(vid >> 8)]
+    }
+
+    /// rtnl_bridge_setlink / rtnl_bridge_dellink with IFLA_AF_SPEC's VLAN entries: without
+    /// flags (or with MASTER) the port's bridge acts on the port; with SELF the bridge on itself.
+    /// Every entry is validated before any is applied.
+    func bridgeSetLink(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
+        let (index, rest) = try ifinfo(msg)
+        let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+        guard let dev = dp.device(index) else { throw NetlinkError(ENODEV) }
+        guard let spec = a[IFLA.AF_SPEC] else { return }
+        let base = a.offsets[IFLA.AF_SPEC]! + NL.attrHdrLen
+        var brFlags: UInt16 = 0
+        var entries: [(flags: UInt16, vid: UInt16, offset: Int)] = []
+        var i = 0
+        while i + 4 <= spec.count {
+            let len = Int(spec.le16(at: i)), t = spec.le16(at: i + 2) & 0x3FFF
+            let off = base + i
+            guard len >= 4, i + len <= spec.count else { throw NetlinkError(EINVAL, "Malformed IFLA_AF_SPEC", offset: off) }
+            switch t {
+            case IFLABridge.FLAGS:
+                guard len >= 6 else { throw NetlinkError(EINVAL, offset: off) }
+                brFlags = spec.le16(at: i + 4)
+            case IFLABridge.VLAN_INFO:
+                guard len == 8 else { throw NetlinkError(EINVAL, offset: off) }
+                entries.append((spec.le16(at: i + 4), spec.le16(at: i + 6), off))
+            default:
+                break
+            }
+            i += (len + 3) & ~3
+        }
+        let br: Bridge
+        if brFlags & IFLABridge.FLAGS_SELF != 0 {
+            guard let b = dp.bridge(dev) else { throw NetlinkError(EOPNOTSUPP) }
+            br = b
+        } else {
+            guard dev.master != 0, let b = dp.bridges[dev.master] else { throw NetlinkError(EOPNOTSUPP) }
+            br = b
+        }
+        // br_process_vlan_info: ids 1-4094; a RANGE_BEGIN is followed by its RANGE_END.
+        var ops: [(vid: UInt16, flags: UInt16)] = []
+        var rangeStart: (flags: UInt16, vid: UInt16)?
+        for e in entries {
+            guard (1...4094).contains(e.vid) else { throw NetlinkError(EINVAL, "bridge: Vlan id is invalid", offset: e.offset) }
+            if e.flags & BridgeVLANInfo.rangeBegin != 0 {
+                guard rangeStart == nil, e.flags & BridgeVLANInfo.pvid == 0 else { throw NetlinkError(EINVAL, "bridge: Invalid range", offset: e.offset) }
+                rangeStart = (e.flags, e.vid)
+                continue
+            }
+            if let r = rangeStart {
+                guard e.flags & BridgeVLANInfo.rangeEnd != 0, e.vid > r.vid,
+                      (e.flags & ~BridgeVLANInfo.rangeEnd) == (r.flags & ~BridgeVLANInfo.rangeBegin) else {
+                    throw NetlinkError(EINVAL, "bridge: Invalid range", offset: e.offset)
+                }
+                for v in r.vid...e.vid { ops.append((v, e.flags)) }
+                rangeStart = nil
+            } else {
+                guard e.flags & BridgeVLANInfo.rangeEnd == 0 else { throw NetlinkError(EINVAL, "bridge: Invalid range", offset: e.offset) }
+                ops.append((e.vid, e.flags))
+            }
+        }
+        guard let set = br.vlanSet(dev) else { throw NetlinkError(EOPNOTSUPP) }
+        if delete {
+            for op in ops where !set.contains(op.vid) { throw NetlinkError(ENOENT) }
+        }
+        for op in ops {
+            do {
+                if delete { try br.deleteVLAN(dev, vid: op.vid) }
+                else { try br.addVLAN(dev, vid: op.vid, pvid: op.flags & BridgeVLANInfo.pvid != 0, untagged: op.flags & BridgeVLANInfo.untagged != 0) }
+            } catch { throw Self.netlinkError(error) }
+        }
+    }
+}
