@@ -84,6 +84,48 @@ final class OffloadRig {
     func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
+/// VLANs on the same loop: 64-byte frames tagged VLAN 10 arrive on a trunk port. Either a VLAN
+/// device takes them (untag, vlan_do_receive) into a bridge whose other port sends them untagged,
+/// or a VLAN-filtering bridge admits them on the trunk and sends them tagged out another trunk.
+final class VLANRig {
+    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
+    let source: MemoryDriver
+    let src: NetDevice
+
+    init(filteringBridge: Bool) throws {
+        let r = CommandRunner(datapath: dp)
+        source = MemoryDriver()
+        let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
+        source.setTemplates((0..<8).map { i in
+            let f = FrameBuilder.udpFrame(dst: b, src: MACAddress(raw: a.raw + UInt64(i)), frameLength: 60)
+            return Array(f[0..<12]) + [0x81, 0x00, 0x00, 10] + Array(f[12...])
+        })
+        src = try dp.addMemory(name: "src", driver: source)
+        let d = MemoryDriver()
+        d.capture = false
+        try dp.addMemory(name: "sink", driver: d)
+        try r.execute("link add br0 type bridge")
+        try r.execute("link set src up")
+        if filteringBridge {
+            try r.execute("link set src master br0 up")
+            try r.execute("link set sink master br0 up")
+            try r.execute("vlan add dev src vid 10")
+            try r.execute("vlan add dev sink vid 10")
+            try r.execute("link set br0 type bridge vlan_filtering 1")
+        } else {
+            try r.execute("link add link src name src.10 type vlan id 10")
+            try r.execute("link set src.10 master br0 up")
+            try r.execute("link set sink master br0 up")
+        }
+        try r.execute("link set br0 up")
+        try r.execute("fdb add 02:00:00:00:00:0b dev sink static" + (filteringBridge ? " vlan 10" : ""))
+        forward(4096)
+    }
+
+    @inline(never)
+    func forward(_ n: Int) { runSource(dp, source, src, n) }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions, .retainCount, .releaseCount],
@@ -102,6 +144,14 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let flood = try! ForwardingRig(flood: true)
     Benchmark("flood broadcast 64B x\(packetsPerIteration) to 2 ports") { benchmark in
         for _ in benchmark.scaledIterations { flood.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let vlanDev = try! VLANRig(filteringBridge: false)
+    Benchmark("VLAN device: tagged 64B x\(packetsPerIteration) untagged through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { vlanDev.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let vlanBr = try! VLANRig(filteringBridge: true)
+    Benchmark("VLAN-filtering bridge: tagged 64B x\(packetsPerIteration) trunk to trunk") { benchmark in
+        for _ in benchmark.scaledIterations { vlanBr.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in
