@@ -43,6 +43,8 @@ public final class Bridge {
     /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).
     var liveSets: [BridgeVLANSet?] = []
     var recomputing = false
+    /// Frames for the bridge device itself, handed up after the batch (one owner: `input`).
+    var upBatch = PacketBatch()
 
     init(device: NetDevice) {
         self.device = device
@@ -64,7 +66,7 @@ public final class Bridge {
     public func age(now: UInt64) -> Int { fdb.age(now: now, ageing: ageingTime) }
 
     /// br_handle_frame for a batch received on `port`.
-    func input(port: NetDevice, _ batch: inout PacketBatch, _ dp: Datapath) {
+    func input(port: NetDevice, _ batch: inout PacketBatch, _ dp: Datapath, depth: Int = 0) {
         let pool = dp.pool
         let now = dp.clock.now
         let ageing = ageingTime
@@ -92,6 +94,8 @@ public final class Bridge {
         }
         let selfSet = selfVLANs
         var filteredOut: UInt64 = 0
+        // br_pass_frame_up: with an IP stack on the bridge device, what is for it goes up.
+        let passUp = dp.ipv4.addresses[brIndex] != nil && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
@@ -123,6 +127,10 @@ public final class Bridge {
                 if !filtering || selfSet.contains(vid) {
                     local += 1
                     localBytes += UInt64(pool.length(p))
+                    if passUp, !upBatch.isFull, let c = pool.clone(p) {
+                        if filtering { _ = Bridge.egressVLAN(pool.meta(c), selfSet) }
+                        upBatch.append(c)
+                    }
                 }
                 flood(p, dp, vid: fv)
                 return
@@ -133,6 +141,11 @@ public final class Bridge {
                 if filtering && !selfSet.contains(vid) { filteredOut += 1 } else {
                     local += 1
                     localBytes += UInt64(pool.length(p))
+                    if passUp && !upBatch.isFull {
+                        if filtering { _ = Bridge.egressVLAN(m, selfSet) }
+                        upBatch.append(p)
+                        return
+                    }
                 }
                 pool.free(p)
             } else if out == 0 {
@@ -159,6 +172,7 @@ public final class Bridge {
         localDelivered &+= local
         device.stats.rxPackets &+= local
         device.stats.rxBytes &+= localBytes
+        if !upBatch.isEmpty { dp.receiveCore(device, &upBatch, depth: depth + 1) }
     }
 
     /// br_flood: clones to every live port but the last, which takes the original. With VLAN
@@ -288,16 +302,67 @@ extension Datapath {
             try release(dev)
         }
         if dev.userPromisc { dev.userPromisc = false; try? setPromiscuity(dev, -1) }
+        ipv4.deviceRemoved(dev.ifindex)
         unregister(dev)
     }
 }
 
-/// The bridge device's own driver: it has no wire; frames sent to it are counted and freed.
+/// The bridge device's own transmit (br_dev_xmit): what its own stack sends goes to the port
+/// the FDB names, or is flooded to every port that is up; with VLAN filtering the frame is in
+/// the bridge's own PVID (or the VLAN of its tag, if the bridge is in it) and leaves as each
+/// port says.
 final class BridgeDriver: NetDriver {
     override var supportedFeatures: DeviceFeatures { DeviceFeatures.offloads }
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
-        dev.stats.txDropped &+= UInt64(batch.count)
-        dev.drop(.noHandler, UInt64(batch.count))
-        batch.freeAll(dp.pool)
+        guard let br = dp.bridges[dev.ifindex] else {
+            dp.dropBatch(dev, &batch, .noHandler, rx: false)
+            return
+        }
+        br.deviceTransmit(&batch, dp)
+    }
+}
+
+extension Bridge {
+    func deviceTransmit(_ batch: inout PacketBatch, _ dp: Datapath) {
+        let pool = dp.pool
+        let filtering = vlanFiltering
+        livePorts.removeAll(keepingCapacity: true)
+        liveSets.removeAll(keepingCapacity: true)
+        for p in ports {
+            if let d = dp.devices[Int(p)], d.isOperational {
+                livePorts.append(p)
+                if filtering { liveSets.append(d.bridgeVLANs) }
+            }
+        }
+        let now = dp.clock.now
+        var packets: UInt64 = 0, bytes: UInt64 = 0, refused: UInt64 = 0
+        batch.drain { p in
+            let m = pool.meta(p)
+            var vid: UInt16 = 0
+            if filtering {
+                if m.pointee.vlanPresent && m.pointee.vlanProto == vlanProto && m.pointee.vlanTCI & 0x0FFF != 0 {
+                    vid = m.pointee.vlanTCI & 0x0FFF
+                    guard selfVLANs.contains(vid) else { refused += 1; pool.free(p); return }
+                } else {
+                    guard selfVLANs.pvid != 0 else { refused += 1; pool.free(p); return }
+                    vid = selfVLANs.pvid
+                    m.pointee.vlanPresent = true; m.pointee.vlanProto = vlanProto
+                    m.pointee.vlanTCI = (m.pointee.vlanTCI & 0xF000) | vid
+                }
+            }
+            packets &+= 1
+            bytes &+= UInt64(m.pointee.length)
+            let dst = MACAddress(at: pool.data(p))
+            let fv = filtering ? Int(vid) : -1
+            if dst.isMulticast { flood(p, dp, vid: fv); return }
+            let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageingTime)
+            if isLocal || out == device.ifindex { pool.free(p); return }
+            if out == 0 { flood(p, dp, vid: fv); return }
+            if filtering && !Bridge.egressVLAN(m, dp.devices[Int(out)]?.bridgeVLANs) { refused += 1; pool.free(p); return }
+            dp.stage(out, p)
+        }
+        device.stats.txPackets &+= packets
+        device.stats.txBytes &+= bytes
+        if refused > 0 { device.drop(.vlanFiltered, refused); device.stats.txDropped &+= refused }
     }
 }

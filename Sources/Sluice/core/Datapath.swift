@@ -61,6 +61,8 @@ public final class Datapath {
     /// The GRO list: filled during one device's poll and emptied at its end (napi_complete),
     /// so one serves every device in turn.
     let gro: GRO
+    /// The IPv4 stack (addresses, FIB, neighbours); devices with an address take part.
+    public private(set) lazy var ipv4 = IPv4Stack(dp: self)
     /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).
     var flushBatch = PacketBatch()
     /// The batch `qdiscRun` dequeues into before the driver.
@@ -241,6 +243,7 @@ public final class Datapath {
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
         syncParentFlags(dev)
+        ipv4.deviceStateChanged(dev)
         parentStateChanged(dev, adminChanged: true)
         if let peer = vethPeer(dev) { parentStateChanged(peer, adminChanged: false) }
     }
@@ -363,6 +366,8 @@ public final class Datapath {
         netRxAction()
         runTxWork()
         housekeeping()
+        let nt = ipv4.nextTimer
+        if nt != 0 && clock.now >= nt { ipv4.runTimers(); flushTransmit() }
         controlHook?()
     }
 
@@ -428,6 +433,7 @@ public final class Datapath {
         guard now >= nextHousekeeping else { return }
         nextHousekeeping = now &+ housekeepingInterval
         for br in bridges.values { br.age(now: now) }
+        ipv4.collectGarbage()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.
         for case let d? in devices where d.carrier && d.driver.failureReason() != nil { driverFailed(d) }
@@ -500,7 +506,9 @@ public final class Datapath {
         if tagged, let group = dev.vlanGroup { vlanDoReceive(dev, group, &batch, depth: depth) }
         guard !batch.isEmpty else { return }
         if dev.master != 0, let br = bridges[dev.master] {
-            br.input(port: dev, &batch, self)
+            br.input(port: dev, &batch, self, depth: depth)
+        } else if ipv4.addresses[dev.ifindex] != nil {
+            ipv4.receive(dev, &batch)
         } else {
             dev.stats.rxNohandler &+= UInt64(batch.count)
             dev.drop(.noHandler, UInt64(batch.count))
@@ -815,7 +823,9 @@ public final class Datapath {
 
     func armTimer() {
         guard clock.mode == .real else { return }
-        let t = nextTxTimer
+        var t = nextTxTimer
+        let nt = ipv4.nextTimer
+        if nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

@@ -109,6 +109,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case macControl         // IEEE 802.3x MAC control (PAUSE, 01:80:C2:00:00:01): never bridged
     case portDisabled       // bridge port disabled (the bridge is down): neither learnt nor forwarded
     case vlanFiltered       // bridge VLAN filtering: not in the port's VLANs, or untagged without a PVID
+    case otherHost          // IPv4: not addressed to this device (PACKET_OTHERHOST), or a VLAN no device takes
+    case ipHeader           // IPv4 header errors (version, IHL, total length)
+    case ipChecksum         // IPv4 header checksum
+    case ipMartian          // martian source address
+    case ipNoRoute          // no route, or an unreachable/prohibit route
+    case ipBlackhole        // a blackhole route
+    case ipTTL              // TTL exceeded while forwarding
+    case ipFragment         // a fragment for us (no reassembly yet)
+    case arpMalformed       // ARP that is not Ethernet/IPv4 request/reply, or with bogus addresses
 
     public var name: String {
         switch self {
@@ -129,6 +138,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .macControl: "MAC_IEEE_MAC_CONTROL"
         case .portDisabled: "BRIDGE_PORT_DISABLED"
         case .vlanFiltered: "VLAN_FILTERED"
+        case .otherHost: "OTHERHOST"
+        case .ipHeader: "IP_INHDR"
+        case .ipChecksum: "IP_CSUM"
+        case .ipMartian: "IP_INVALID_SOURCE"
+        case .ipNoRoute: "IP_NOROUTE"
+        case .ipBlackhole: "IP_BLACKHOLE"
+        case .ipTTL: "IP_TTL_EXCEEDED"
+        case .ipFragment: "IP_FRAG_NOT_REASSEMBLED"
+        case .arpMalformed: "ARP_INVALID"
         }
     }
 }

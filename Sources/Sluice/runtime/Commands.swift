@@ -53,13 +53,16 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "qdisc", "class", "filter", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "qdisc", "class", "filter", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
         case "filter": return try tcFilter(rest, opts)
         case "fdb": return try fdb(rest)
         case "vlan": return try bridgeVLAN(rest)
+        case "addr", "address": return try addr(rest)
+        case "route": return try route(rest)
+        case "neigh", "neighbour": return try neigh(rest)
         case "stats": return report()
         default: return Self.help
         }
@@ -78,6 +81,10 @@ public final class CommandRunner {
       fdb show [br BRIDGE] [dev PORT]
       vlan add|del dev DEV vid VID[-VID] [pvid] [untagged] [self]      a bridge port's VLANs (self: the bridge's own)
       vlan show [dev DEV]
+      addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
+      route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local] [onlink] [nexthop via GW dev DEV weight W …]
+      route show [table main|local|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
+      neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]

@@ -231,6 +231,7 @@ extension Datapath {
             if adminChanged && !drv.flags.contains(.looseBinding) && v.isUp != dev.isUp {
                 if dev.isUp { v.flags.insert(.up) } else { v.flags.remove(.up) }
                 syncParentFlags(v)
+                ipv4.deviceStateChanged(v)
             }
             let carrier = dev.isOperational
             if v.carrier != carrier { v.carrier = carrier }

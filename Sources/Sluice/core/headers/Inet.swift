@@ -1,0 +1,83 @@
+/// Writers and in-place edits for the IPv4 stack's own packets (ARP, ICMP, IPv4 headers) and
+/// for forwarding (TTL). With the header views beside them, the only code that touches
+/// protocol bytes; callers pass buffers they own, sized for what is written.
+public enum InetWire {
+    public static let ethernetLength = 14
+    public static let arpLength = 28
+    public static let ipv4Length = 20
+    public static let icmpLength = 8
+
+    @inline(__always)
+    public static func writeEthernet(_ p: UnsafeMutableRawPointer, dst: MACAddress, src: MACAddress, type: UInt16) {
+        dst.store(to: p)
+        src.store(to: p + 6)
+        p.storeBytes(of: type.bigEndian, toByteOffset: 12, as: UInt16.self)
+    }
+
+    /// Rewrites the addresses of an Ethernet header in place (forwarding).
+    @inline(__always)
+    public static func setEthernetAddresses(_ p: UnsafeMutableRawPointer, dst: MACAddress, src: MACAddress) {
+        dst.store(to: p)
+        src.store(to: p + 6)
+    }
+
+    /// An ARP packet for Ethernet/IPv4 (RFC 826), 28 bytes.
+    public static func writeARP(_ p: UnsafeMutableRawPointer, op: UInt16, sha: MACAddress, spa: UInt32, tha: MACAddress, tpa: UInt32) {
+        let b = Bytes(p, count: arpLength)
+        b.setU16(0, 1); b.setU16(2, EtherType.ipv4); b.setU8(4, 6); b.setU8(5, 4); b.setU16(6, op)
+        sha.store(to: p + 8); b.setU32(14, spa)
+        tha.store(to: p + 18); b.setU32(24, tpa)
+    }
+
+    /// A 20-byte IPv4 header with its checksum.
+    public static func writeIPv4(_ p: UnsafeMutableRawPointer, tos: UInt8, totalLength: Int, id: UInt16, df: Bool,
+                                 ttl: UInt8, proto: UInt8, src: UInt32, dst: UInt32) {
+        let b = Bytes(p, count: ipv4Length)
+        b.setU8(0, 0x45); b.setU8(1, tos); b.setU16(2, UInt16(totalLength)); b.setU16(4, id)
+        b.setU16(6, df ? 0x4000 : 0); b.setU8(8, ttl); b.setU8(9, proto); b.setU16(10, 0)
+        b.setU32(12, src); b.setU32(16, dst)
+        IPv4Header(unchecked: b).updateChecksum()
+    }
+
+    /// ip_decrease_ttl: TTL − 1 with the checksum updated incrementally (RFC 1624).
+    @inline(__always)
+    public static func decrementTTL(_ ip: UnsafeMutableRawPointer) {
+        let ttl = ip.load(fromByteOffset: 8, as: UInt8.self)
+        ip.storeBytes(of: ttl &- 1, toByteOffset: 8, as: UInt8.self)
+        var check = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self)))
+        check &+= 0x0100
+        check = (check & 0xFFFF) &+ (check >> 16)
+        ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
+    }
+
+    /// Writes the ICMP checksum over `length` bytes at `p` (RFC 792).
+    public static func setICMPChecksum(_ p: UnsafeMutableRawPointer, length: Int) {
+        p.storeBytes(of: 0, toByteOffset: 2, as: UInt16.self)
+        let c = Checksum.fold(Checksum.sum(UnsafeRawPointer(p), length))
+        p.storeBytes(of: c.bigEndian, toByteOffset: 2, as: UInt16.self)
+    }
+
+    /// An ICMP header: type, code, and the 4 rest-of-header bytes (checksum written later).
+    public static func writeICMP(_ p: UnsafeMutableRawPointer, type: UInt8, code: UInt8, rest: UInt32) {
+        let b = Bytes(p, count: icmpLength)
+        b.setU8(0, type); b.setU8(1, code); b.setU16(2, 0); b.setU32(4, rest)
+    }
+
+    public enum IPv4Check { case ok(ihl: Int, total: Int), headerError, truncated }
+
+    /// The IPv4 header of a frame, validated as ip_rcv_core does: version 4, IHL ≥ 5 and within
+    /// the frame, total length ≥ IHL (header errors), total length within the frame (truncated).
+    public static func checkIPv4(_ frame: UnsafeMutableRawPointer, frameLength: Int) -> IPv4Check {
+        let avail = frameLength - ethernetLength
+        guard avail >= ipv4Length else { return .truncated }
+        let ip = frame + ethernetLength
+        let v = ip.load(as: UInt8.self)
+        let ihl = Int(v & 0x0F) * 4
+        guard v >> 4 == 4, ihl >= ipv4Length else { return .headerError }
+        guard ihl <= avail else { return .truncated }
+        let total = Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        guard total >= ihl else { return .headerError }
+        guard total <= avail else { return .truncated }
+        return .ok(ihl: ihl, total: total)
+    }
+}

@@ -1,0 +1,251 @@
+/// Principles (net/ipv4/fib_trie.c, fib_semantics.c, fib_frontend.c)
+/// ----------
+/// The IPv4 FIB: routing tables (local 255 and main 254, looked up in that order as the
+/// default rules do), each an LPM trie of route sets. A prefix holds routes ordered by metric
+/// (priority); the lowest is used. A route has a type — unicast, local, broadcast, blackhole,
+/// unreachable, prohibit, as RTN_* — a protocol, a scope, a preferred source and next hops
+/// (gateway, device, weight: ECMP).
+/// The forwarding path never touches route objects: each prefix also has a flat record (type,
+/// first next hop, count, preferred source) and next hops live in flat arrays with their
+/// hash-threshold bounds (fib_rebalance's upper_bound), so a lookup is the trie walk and a few
+/// array loads.
+public enum RouteType: UInt8, Sendable {
+    case unicast = 1, local = 2, broadcast = 3, blackhole = 6, unreachable = 7, prohibit = 8
+    public var name: String {
+        switch self {
+        case .unicast: "unicast"; case .local: "local"; case .broadcast: "broadcast"
+        case .blackhole: "blackhole"; case .unreachable: "unreachable"; case .prohibit: "prohibit"
+        }
+    }
+    public init?(name: String) {
+        switch name {
+        case "unicast": self = .unicast; case "local": self = .local; case "broadcast": self = .broadcast
+        case "blackhole": self = .blackhole; case "unreachable": self = .unreachable; case "prohibit": self = .prohibit
+        default: return nil
+        }
+    }
+}
+
+/// rtm_protocol and rtm_scope values.
+public enum RouteProtocol {
+    public static let kernel: UInt8 = 2, boot: UInt8 = 3, staticRoute: UInt8 = 4
+    public static func name(_ p: UInt8) -> String {
+        switch p { case 2: "kernel"; case 3: "boot"; case 4: "static"; case 11: "zebra"; case 188: "ospf"; case 186: "bgp"; default: String(p) }
+    }
+}
+public enum RouteScope {
+    public static let universe: UInt8 = 0, link: UInt8 = 253, host: UInt8 = 254
+    public static func name(_ s: UInt8) -> String {
+        switch s { case 0: "global"; case 253: "link"; case 254: "host"; case 200: "site"; case 255: "nowhere"; default: String(s) }
+    }
+}
+
+public struct NextHop: Equatable, Sendable {
+    /// Gateway (host order), 0 for a directly connected destination.
+    public var gateway: UInt32
+    public var dev: Int32
+    /// rtnh_hops + 1.
+    public var weight: Int
+    public var onlink: Bool
+    public init(gateway: UInt32 = 0, dev: Int32, weight: Int = 1, onlink: Bool = false) {
+        self.gateway = gateway; self.dev = dev; self.weight = weight; self.onlink = onlink
+    }
+}
+
+public struct Route: Sendable {
+    public var type: RouteType
+    public var nexthops: [NextHop]
+    public var metric: UInt32 = 0
+    public var proto: UInt8 = RouteProtocol.boot
+    public var scope: UInt8 = RouteScope.universe
+    public var prefsrc: UInt32 = 0
+    public var tos: UInt8 = 0
+    public init(type: RouteType, nexthops: [NextHop] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
+                scope: UInt8 = RouteScope.universe, prefsrc: UInt32 = 0) {
+        self.type = type; self.nexthops = nexthops; self.metric = metric; self.proto = proto; self.scope = scope; self.prefsrc = prefsrc
+    }
+}
+
+/// What a lookup returns: the route's type, its table and prefix entry, and the chosen next hop.
+public struct FIBResult: Sendable {
+    public var type: RouteType
+    public var gateway: UInt32
+    public var dev: Int32
+    public var prefsrc: UInt32
+    /// The flat next-hop index (for the neighbour cache), or -1.
+    public var nh: Int32
+}
+
+public final class FIBTable {
+    public let id: UInt32
+    var trie = LPMTrie<UInt32>(strides: [16, 8, 8])
+    /// Prefix entries (trie value − 1): the routes at that prefix, by metric.
+    public internal(set) var prefixes: [(prefix: UInt32, length: Int, routes: [Route])?] = []
+    var freePrefixes: [Int] = []
+    /// The forwarding view of each prefix entry (type, next hops).
+    var fastType: [UInt8] = []
+    var fastNHStart: [Int32] = []
+    var fastNHCount: [Int32] = []
+    var fastSrc: [UInt32] = []
+    /// Flat next hops: gateway, device, hash upper bound, cached neighbour (index + 1).
+    var nhGateway: [UInt32] = []
+    var nhDev: [Int32] = []
+    var nhUpper: [UInt32] = []
+    var nhNeigh: [Int32] = []
+    var nhGarbage = 0
+
+    init(id: UInt32) { self.id = id }
+
+    public var routeCount: Int { prefixes.reduce(0) { $0 + ($1?.routes.count ?? 0) } }
+
+    /// The index of the prefix entry for exactly `prefix/length`, or nil.
+    func entry(_ prefix: UInt32, _ length: Int) -> Int? {
+        let e = trie.get(prefix, length)
+        return e == 0 ? nil : Int(e) - 1
+    }
+
+    /// Adds `route` at `prefix/length` as fib_table_insert: where a route of the same metric
+    /// and TOS exists, `exclusive` (NLM_F_EXCL, `ip route add`) is EEXIST, `replace` replaces it,
+    /// and otherwise an identical route is EEXIST and a different one goes before (prepend) or
+    /// after (`append`) those of its metric.
+    func insert(_ prefix: UInt32, _ length: Int, _ route: Route, replace: Bool, exclusive: Bool, append: Bool = false) throws(SluiceError) {
+        let p = LPMTrie<UInt32>.mask(prefix, length)
+        if let i = entry(p, length) {
+            var routes = prefixes[i]!.routes
+            if let j = routes.firstIndex(where: { $0.metric == route.metric && $0.tos == route.tos }) {
+                if exclusive { throw SluiceError("Error: a route to this prefix with this metric exists (File exists)") }
+                if replace {
+                    routes[j] = route
+                } else {
+                    if routes.contains(where: { $0.metric == route.metric && $0.type == route.type && $0.scope == route.scope && $0.nexthops == route.nexthops }) {
+                        throw SluiceError("Error: the same route exists (File exists)")
+                    }
+                    let last = routes.lastIndex { $0.metric == route.metric }!
+                    routes.insert(route, at: append ? last + 1 : j)
+                }
+            } else {
+                let at = routes.firstIndex { $0.metric > route.metric } ?? routes.count
+                routes.insert(route, at: at)
+            }
+            prefixes[i]!.routes = routes
+            rebuild(i)
+            return
+        }
+        let i: Int
+        if let f = freePrefixes.popLast() { i = f; prefixes[i] = (p, length, [route]) } else {
+            i = prefixes.count
+            prefixes.append((p, length, [route]))
+            fastType.append(0); fastNHStart.append(0); fastNHCount.append(0); fastSrc.append(0)
+        }
+        fastNHCount[i] = 0
+        rebuild(i)
+        trie.insert(p, length, entry: UInt32(i + 1))
+    }
+
+    /// Deletes the first route at `prefix/length` that matches the given fields (fib_table_delete:
+    /// unspecified fields match anything). Returns false when none matched.
+    func delete(_ prefix: UInt32, _ length: Int, matching m: (Route) -> Bool) -> Bool {
+        let p = LPMTrie<UInt32>.mask(prefix, length)
+        guard let i = entry(p, length), let j = prefixes[i]!.routes.firstIndex(where: m) else { return false }
+        prefixes[i]!.routes.remove(at: j)
+        if prefixes[i]!.routes.isEmpty {
+            trie.remove(p, length)
+            nhGarbage += Int(fastNHCount[i])
+            fastNHCount[i] = 0
+            prefixes[i] = nil
+            freePrefixes.append(i)
+        } else {
+            rebuild(i)
+        }
+        return true
+    }
+
+    /// Removes every route for which `m` is true; returns how many.
+    @discardableResult
+    func deleteAll(where m: (Route) -> Bool) -> Int {
+        var n = 0
+        for i in prefixes.indices {
+            guard let e = prefixes[i] else { continue }
+            while delete(e.prefix, e.length, matching: m) { n += 1 }
+        }
+        return n
+    }
+
+    /// Writes the forwarding view of prefix entry `i` (fib_rebalance's upper bounds for ECMP).
+    func rebuild(_ i: Int) {
+        let r = prefixes[i]!.routes[0]
+        nhGarbage += Int(fastNHCount[i])
+        fastType[i] = r.type.rawValue
+        fastSrc[i] = r.prefsrc
+        fastNHStart[i] = Int32(nhGateway.count)
+        fastNHCount[i] = Int32(r.nexthops.count)
+        let total = r.nexthops.reduce(0) { $0 + $1.weight }
+        var w = 0
+        for nh in r.nexthops {
+            w += nh.weight
+            nhGateway.append(nh.gateway)
+            nhDev.append(nh.dev)
+            // upper_bound = round(w × 2^31 / total) − 1
+            nhUpper.append(UInt32((UInt64(w) << 31 + UInt64(total) / 2) / UInt64(total)) &- 1)
+            nhNeigh.append(0)
+        }
+        if nhGarbage > 4096 && nhGarbage > nhGateway.count / 2 { compact() }
+    }
+
+    /// Rewrites the flat next-hop arrays without the ones no prefix uses any more.
+    func compact() {
+        var g: [UInt32] = [], d: [Int32] = [], u: [UInt32] = [], n: [Int32] = []
+        for i in prefixes.indices where prefixes[i] != nil {
+            let s = Int(fastNHStart[i]), c = Int(fastNHCount[i])
+            fastNHStart[i] = Int32(g.count)
+            g += nhGateway[s..<(s + c)]; d += nhDev[s..<(s + c)]; u += nhUpper[s..<(s + c)]; n += nhNeigh[s..<(s + c)]
+        }
+        nhGateway = g; nhDev = d; nhUpper = u; nhNeigh = n
+        nhGarbage = 0
+    }
+
+    /// The forwarding lookup: the longest prefix's best route, the next hop chosen by `hash`
+    /// (31 bits) as fib_select_multipath.
+    @inline(__always)
+    func lookup(_ addr: UInt32, hash: UInt32) -> FIBResult? {
+        let e = trie.lookup(addr)
+        guard e != 0 else { return nil }
+        let i = Int(e) &- 1
+        let type = RouteType(rawValue: fastType[i]) ?? .unicast
+        let c = Int(fastNHCount[i])
+        guard c > 0 else { return FIBResult(type: type, gateway: 0, dev: 0, prefsrc: fastSrc[i], nh: -1) }
+        var k = Int(fastNHStart[i])
+        if c > 1 {
+            let h = hash & 0x7FFF_FFFF
+            let end = k &+ c
+            while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
+        }
+        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: fastSrc[i], nh: Int32(k))
+    }
+
+    /// Every route, in prefix order (control path: `ip route show`).
+    public var allRoutes: [(prefix: UInt32, length: Int, route: Route)] {
+        var out: [(UInt32, Int, Route)] = []
+        for case let e? in prefixes { for r in e.routes { out.append((e.prefix, e.length, r)) } }
+        // fib_trie dumps in key order; within a key, shorter prefixes first.
+        return out.sorted { ($0.0, $0.1, $0.2.metric) < ($1.0, $1.1, $1.2.metric) }
+    }
+
+    public var memoryBytes: Int { trie.memoryBytes + prefixes.capacity * 48 + nhGateway.capacity * 16 }
+}
+
+/// The tables and the lookup order of the default rules (local, then main).
+public final class FIB {
+    public let local = FIBTable(id: 255)
+    public let main = FIBTable(id: 254)
+    public static let tableLocal: UInt32 = 255, tableMain: UInt32 = 254
+
+    public func table(_ id: UInt32) -> FIBTable? {
+        switch id { case 255: local; case 254, 0: main; default: nil }
+    }
+
+    @inline(__always)
+    public func lookup(_ addr: UInt32, hash: UInt32 = 0) -> FIBResult? {
+        local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash)
+    }
+}

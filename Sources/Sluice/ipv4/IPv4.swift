@@ -1,0 +1,658 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (net/ipv4: ip_input.c, ip_forward.c, route.c, icmp.c, arp.c, devinet.c)
+/// ----------
+/// A device takes part in IPv4 once it has an address. Its frames that no rx handler took
+/// (a bridge hands up what is for the bridge device itself) are dispatched by EtherType: ARP to
+/// `arpReceive`, IPv4 to `ipReceive`, anything else is counted as rx_nohandler.
+/// - ip_rcv_core: a frame not addressed to the device (PACKET_OTHERHOST) is dropped; version,
+///   IHL, total length and the header checksum are checked (counted as InHdrErrors,
+///   InTruncatedPkts, InCsumErrors); padding beyond the total length is trimmed.
+/// - ip_route_input: martian sources (multicast, limited broadcast, 0/8, 127/8) are dropped;
+///   the destination is looked up in the local table, then main. Local and broadcast go to
+///   local delivery; unicast to forwarding; blackhole is dropped silently; unreachable and
+///   prohibit, and no route at all, are answered with ICMP destination unreachable (host
+///   unreachable, administratively prohibited, network unreachable) when forwarding is on.
+/// - ip_forward: only what was sent to our MAC; TTL ≤ 1 gets ICMP time exceeded; larger than
+///   the egress MTU with DF gets ICMP fragmentation needed with that MTU; TTL is decremented
+///   with an incremental checksum update; the next hop (gateway, or the destination when
+///   connected; ECMP by a hash of the addresses) is resolved through the neighbour table.
+/// - Local delivery: ICMP echo requests are answered (echo replies are never rate limited);
+///   UDP goes to a port registered with `registerUDP`, else ICMP port unreachable; other
+///   protocols get ICMP protocol unreachable.
+/// - icmp_send's rules: never about a link-level broadcast or multicast, a broadcast or
+///   multicast destination, a fragment other than the first, an ICMP error, or a source that
+///   is not unicast; destination unreachable, time exceeded and parameter problem are rate
+///   limited per destination (icmp_ratelimit 1 s with a burst of 6, as inet_peer_xrlim_allow)
+///   and in total (icmp_msgs_per_sec 1000, burst 50). An error's source is the address the
+///   packet was sent to when it was for us, else the preferred source of the route back.
+/// Not yet: fragmentation (DF clear and too big is dropped and counted as FragFails),
+/// reassembly (fragments for us are dropped and counted as ReasmFails), IP options beyond
+/// carrying them, TCP resets, redirects, multicast, rp_filter.
+public struct InetAddress: Sendable, Equatable {
+    public var address: UInt32
+    public var prefixLen: Int
+    public var broadcast: UInt32
+    public var secondary = false
+    public var mask: UInt32 { prefixLen == 0 ? 0 : ~UInt32(0) << (32 - prefixLen) }
+    public var network: UInt32 { address & mask }
+}
+
+/// IPSTATS_MIB_* and ICMP_MIB_* counters (`nstat`'s Ip*, Icmp*).
+public struct IPv4Stats: Sendable {
+    public var inReceives: UInt64 = 0, inHdrErrors: UInt64 = 0, inAddrErrors: UInt64 = 0
+    public var inTruncatedPkts: UInt64 = 0, inCsumErrors: UInt64 = 0, inNoRoutes: UInt64 = 0
+    public var inUnknownProtos: UInt64 = 0, inDelivers: UInt64 = 0, inDiscards: UInt64 = 0
+    public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0
+    public var fragFails: UInt64 = 0, reasmFails: UInt64 = 0
+    public var icmpInMsgs: UInt64 = 0, icmpInEchos: UInt64 = 0, icmpOutMsgs: UInt64 = 0
+    public var icmpOutEchoReps: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0, icmpOutTimeExcds: UInt64 = 0
+    public var icmpRateLimited: UInt64 = 0
+    public var arpMalformed: UInt64 = 0
+}
+
+public final class IPv4Stack {
+    unowned let dp: Datapath
+    public let fib = FIB()
+    public let neighbours = NeighbourTable()
+    /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
+    public var forwarding = true
+    public internal(set) var addresses: [Int32: [InetAddress]] = [:]
+    public internal(set) var stats = IPv4Stats()
+    /// UDP ports registered by an embedding program (inet_add_protocol's UDP side).
+    var udpHandlers: [UInt16: (Datapath, NetDevice, UnsafeMutableRawPointer, Int) -> Void] = [:]
+    /// icmp_ratelimit (ns) and its burst, icmp_msgs_per_sec and its burst; ICMP types limited.
+    public var icmpRateLimit = 1 * Time.s
+    public var icmpMsgsPerSec: UInt64 = 1000
+    public var icmpMsgsBurst: UInt64 = 50
+    public var icmpRateMask: UInt32 = 0x1818
+    var peerTokens: [UInt32: (tokens: UInt64, last: UInt64)] = [:]
+    var globalTokens: UInt64 = 50
+    var globalLast: UInt64 = 0
+    var nextID: UInt16 = 1
+
+    init(dp: Datapath) { self.dp = dp }
+
+    /// Registers a handler for UDP datagrams to `port` on any local address. The handler gets
+    /// the IPv4 header and the datagram's total length; the packet is freed after it returns.
+    public func registerUDP(port: UInt16, _ handler: @escaping (Datapath, NetDevice, UnsafeMutableRawPointer, Int) -> Void) {
+        udpHandlers[port] = handler
+    }
+
+    // MARK: addresses (devinet.c, fib_frontend.c's fib_add_ifaddr)
+
+    /// `addr add ADDR/LEN dev DEV [broadcast B]`: the first address of a subnet is primary,
+    /// later ones secondary; the local route always, and while the device is up the prefix
+    /// route and the subnet's broadcast route (for prefixes shorter than /31).
+    public func addAddress(_ dev: NetDevice, _ a: InetAddress) throws(SluiceError) {
+        var list = addresses[dev.ifindex] ?? []
+        guard !list.contains(where: { $0.address == a.address && $0.prefixLen == a.prefixLen }) else {
+            throw SluiceError("Error: ipv4: Address already assigned (File exists)")
+        }
+        var a = a
+        a.secondary = list.contains { !$0.secondary && $0.prefixLen == a.prefixLen && $0.network == a.network }
+        list.append(a)
+        addresses[dev.ifindex] = list
+        installRoutes(dev, a)
+    }
+
+    public func deleteAddress(_ dev: NetDevice, _ address: UInt32, _ prefixLen: Int) throws(SluiceError) {
+        guard var list = addresses[dev.ifindex], let i = list.firstIndex(where: { $0.address == address && $0.prefixLen == prefixLen }) else {
+            throw SluiceError("Error: ipv4: Address not found (Cannot assign requested address)")
+        }
+        let a = list.remove(at: i)
+        // A primary's secondaries are promoted (promote_secondaries), the first one becoming primary.
+        if !a.secondary, let j = list.firstIndex(where: { $0.secondary && $0.prefixLen == a.prefixLen && $0.network == a.network }) {
+            list[j].secondary = false
+        }
+        addresses[dev.ifindex] = list.isEmpty ? nil : list
+        removeRoutes(dev, a)
+        for b in list where b.prefixLen == a.prefixLen && b.network == a.network { installRoutes(dev, b) }
+    }
+
+    func installRoutes(_ dev: NetDevice, _ a: InetAddress) {
+        let prim = primary(dev, for: a) ?? a.address
+        let nh = [NextHop(dev: dev.ifindex)]
+        try? fib.local.insert(a.address, 32, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false)
+        guard dev.isUp else { return }
+        if a.broadcast != 0 && a.broadcast != 0xFFFF_FFFF {
+            try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+        }
+        guard !a.secondary, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
+        try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+        if a.prefixLen < 31 {
+            try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+        }
+    }
+
+    func removeRoutes(_ dev: NetDevice, _ a: InetAddress) {
+        let d = dev.ifindex
+        let kernelVia: (Route) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
+        _ = fib.local.delete(a.address, 32, matching: kernelVia)
+        if a.broadcast != 0 { _ = fib.local.delete(a.broadcast, 32, matching: kernelVia) }
+        if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
+            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+            if a.prefixLen < 31 { _ = fib.local.delete(a.network | ~a.mask, 32, matching: kernelVia) }
+        }
+    }
+
+    /// The primary address of `dev` in `a`'s subnet.
+    func primary(_ dev: NetDevice, for a: InetAddress) -> UInt32? {
+        addresses[dev.ifindex]?.first { !$0.secondary && $0.prefixLen == a.prefixLen && $0.network == a.network }?.address
+    }
+
+    /// inet_select_addr: the device's first primary address (preferring one on `dst`'s subnet).
+    func sourceAddress(_ dev: Int32, toward dst: UInt32) -> UInt32 {
+        guard let list = addresses[dev] else { return 0 }
+        return (list.first { !$0.secondary && ($0.address & $0.mask) == (dst & $0.mask) } ?? list.first { !$0.secondary })?.address ?? 0
+    }
+
+    /// NETDEV_UP / NETDEV_DOWN (fib_netdev_event): routes through a device that went down go,
+    /// its connected routes come back when it is up again; its neighbours are flushed.
+    func deviceStateChanged(_ dev: NetDevice) {
+        let d = dev.ifindex
+        if dev.isUp {
+            for a in addresses[d] ?? [] { installRoutes(dev, a) }
+        } else {
+            let via: (Route) -> Bool = { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
+            fib.main.deleteAll(where: via)
+            fib.local.deleteAll(where: via)
+            flushNeighbours(dev: d)
+        }
+    }
+
+    /// The device is gone: its addresses, routes and neighbours too.
+    func deviceRemoved(_ d: Int32) {
+        addresses[d] = nil
+        let via: (Route) -> Bool = { r in r.nexthops.contains { $0.dev == d } }
+        fib.main.deleteAll(where: via)
+        fib.local.deleteAll(where: via)
+        flushNeighbours(dev: d, all: true)
+    }
+
+    // MARK: receive
+
+    /// The protocol handlers for a batch on `dev` (after its rx handler).
+    func receive(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = dp.pool
+        var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
+        batch.drain { p in
+            let m = pool.meta(p)
+            if m.pointee.vlanPresent {
+                // A tag no VLAN device took: VLAN 0 is a priority tag, anything else not ours.
+                if m.pointee.vlanTCI & 0x0FFF != 0 { otherVLAN += 1; pool.free(p); return }
+                m.pointee.vlanPresent = false; m.pointee.vlanTCI = 0; m.pointee.vlanProto = 0
+            }
+            switch VLANEdit.etherType(pool, p.index) {
+            case EtherType.ipv4: ipReceive(dev, p)
+            case EtherType.arp: arpReceive(dev, p)
+            default: nohandler += 1; pool.free(p)
+            }
+        }
+        if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }
+        if otherVLAN > 0 { dev.drop(.otherHost, otherVLAN) }
+    }
+
+    /// ip_rcv + ip_route_input + dst_input.
+    func ipReceive(_ dev: NetDevice, _ p: consuming Packet) {
+        let pool = dp.pool
+        stats.inReceives &+= 1
+        let m = pool.meta(p)
+        let frame = pool.data(p)
+        let dstMAC = MACAddress(at: frame)
+        let toUs = dstMAC == dev.mac
+        let linkBroadcast = dstMAC.isMulticast
+        if !toUs && !linkBroadcast { dev.drop(.otherHost); pool.free(p); return }
+        let ihl: Int, total: Int
+        switch InetWire.checkIPv4(frame, frameLength: Int(m.pointee.length)) {
+        case .ok(let h, let t): ihl = h; total = t
+        case .headerError: stats.inHdrErrors &+= 1; dev.drop(.ipHeader); pool.free(p); return
+        case .truncated: stats.inTruncatedPkts &+= 1; dev.drop(.pktTooSmall); pool.free(p); return
+        }
+        let ipb = Bytes(frame + InetWire.ethernetLength, count: ihl)
+        let ip = IPv4Header(unchecked: ipb)
+        guard ip.checksumValid else {
+            stats.inCsumErrors &+= 1; stats.inHdrErrors &+= 1; dev.drop(.ipChecksum); pool.free(p); return
+        }
+        // pskb_trim_rcsum: Ethernet padding goes.
+        if m.pointee.gsoType.isEmpty && InetWire.ethernetLength + total < Int(m.pointee.length) {
+            m.pointee.length = UInt32(InetWire.ethernetLength + total)
+        }
+        let src = ip.source, dst = ip.destination
+        // Martian sources (ip_route_input_slow).
+        if src >> 28 == 0xE || src == 0xFFFF_FFFF || src >> 24 == 127 || (src >> 24 == 0 && dst != 0xFFFF_FFFF) {
+            stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
+        }
+        if dst == 0xFFFF_FFFF { localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return }
+        if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
+        let hash = Self.flowHash(src, dst)
+        guard let r = fib.lookup(dst, hash: hash) else {
+            stats.inNoRoutes &+= 1
+            if forwarding && toUs { icmpSend(dev, p, type: 3, code: 0, info: 0, forLocal: false) }
+            dev.drop(.ipNoRoute); pool.free(p); return
+        }
+        switch r.type {
+        case .local: localDeliver(dev, p, ihl: ihl, total: total, broadcast: false)
+        case .broadcast: localDeliver(dev, p, ihl: ihl, total: total, broadcast: true)
+        case .unicast:
+            guard forwarding, toUs else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
+            forward(dev, p, r, ihl: ihl, total: total)
+        case .blackhole: dev.drop(.ipBlackhole); pool.free(p)
+        case .unreachable, .prohibit:
+            stats.inNoRoutes &+= 1
+            if forwarding && toUs { icmpSend(dev, p, type: 3, code: r.type == .unreachable ? 1 : 13, info: 0, forLocal: false) }
+            dev.drop(.ipNoRoute); pool.free(p)
+        }
+    }
+
+    /// fib_multipath_hash, L3 policy: a hash of the addresses (31 bits).
+    @inline(__always)
+    static func flowHash(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var x = UInt64(a) << 32 | UInt64(b)
+        x = (x ^ (x >> 33)) &* 0xFF51_AFD7_ED55_8CCD
+        x = (x ^ (x >> 33)) &* 0xC4CE_B9FE_1A85_EC53
+        return UInt32(truncatingIfNeeded: x ^ (x >> 33)) >> 1
+    }
+
+    /// ip_forward.
+    func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResult, ihl: Int, total: Int) {
+        let pool = dp.pool
+        var frame = pool.data(p)
+        var ip = frame + InetWire.ethernetLength
+        if ip.load(fromByteOffset: 8, as: UInt8.self) <= 1 {
+            stats.inHdrErrors &+= 1
+            icmpSend(inDev, p, type: 11, code: 0, info: 0, forLocal: false)
+            inDev.drop(.ipTTL); pool.free(p); return
+        }
+        guard let out = dp.devices[Int(r.dev)], out.isOperational else {
+            stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return
+        }
+        let m = pool.meta(p)
+        // ip_exceeds_mtu / skb_gso_validate_network_len.
+        let netLen = m.pointee.gsoType.isEmpty ? total : Int(m.pointee.hdrLen) - InetWire.ethernetLength + Int(m.pointee.gsoSize)
+        if netLen > out.mtu {
+            let df = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x4000 != 0
+            if df { icmpSend(inDev, p, type: 3, code: 4, info: UInt32(out.mtu), forLocal: false) }
+            stats.fragFails &+= 1
+            inDev.drop(.pktTooBig); pool.free(p); return
+        }
+        var q = p
+        guard pool.makeWritable(&q) else { inDev.drop(.noBuffer); pool.free(q); return }
+        frame = pool.data(q)
+        ip = frame + InetWire.ethernetLength
+        InetWire.decrementTTL(ip)
+        stats.forwDatagrams &+= 1
+        let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
+        neighOutput(out, nexthop, q, nh: r.nh, table: r.type == .unicast ? fib.main : nil)
+    }
+
+    // MARK: local delivery
+
+    func localDeliver(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int, broadcast: Bool) {
+        let pool = dp.pool
+        let frame = pool.data(p)
+        let ip = frame + InetWire.ethernetLength
+        let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
+        if hdr.isFragment {
+            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return
+        }
+        stats.inDelivers &+= 1
+        let payload = ip + ihl
+        let plen = total - ihl
+        switch hdr.proto {
+        case IPProto.icmp:
+            stats.icmpInMsgs &+= 1
+            guard plen >= InetWire.icmpLength else { pool.free(p); return }
+            if payload.load(as: UInt8.self) == 8 && !broadcast {   // echo request (icmp_echo_ignore_broadcasts)
+                stats.icmpInEchos &+= 1
+                echoReply(dev, p, ihl: ihl, total: total)
+                return
+            }
+            pool.free(p)
+        case IPProto.udp:
+            guard plen >= UDPHeader.length else { pool.free(p); return }
+            let port = UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            if let h = udpHandlers[port] { h(dp, dev, ip, total); pool.free(p); return }
+            if !broadcast { icmpSend(dev, p, type: 3, code: 3, info: 0, forLocal: true) }
+            pool.free(p)
+        default:
+            stats.inUnknownProtos &+= 1
+            if !broadcast { icmpSend(dev, p, type: 3, code: 2, info: 0, forLocal: true) }
+            pool.free(p)
+        }
+    }
+
+    /// icmp_echo → icmp_reply: the request becomes the reply in place (options dropped).
+    func echoReply(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int) {
+        let pool = dp.pool
+        var q = p
+        guard pool.makeWritable(&q) else { pool.free(q); return }
+        let frame = pool.data(q)
+        let ip = frame + InetWire.ethernetLength
+        let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
+        let src = hdr.destination, dst = hdr.source, tos = hdr.tos
+        let icmpLen = total - ihl
+        if ihl > InetWire.ipv4Length { memmove(ip + InetWire.ipv4Length, ip + ihl, icmpLen) }
+        let icmp = ip + InetWire.ipv4Length
+        icmp.storeBytes(of: 0, as: UInt8.self)             // echo reply, same id, sequence, data
+        InetWire.setICMPChecksum(icmp, length: icmpLen)
+        InetWire.writeIPv4(ip, tos: tos, totalLength: InetWire.ipv4Length + icmpLen, id: takeID(), df: false,
+                           ttl: 64, proto: IPProto.icmp, src: src, dst: dst)
+        let m = pool.meta(q)
+        m.pointee.length = UInt32(InetWire.ethernetLength + InetWire.ipv4Length + icmpLen)
+        m.pointee.csum = .none
+        m.pointee.gsoType = GSOType(rawValue: 0)
+        stats.icmpOutMsgs &+= 1; stats.icmpOutEchoReps &+= 1
+        output(q, dst: dst)
+    }
+
+    func takeID() -> UInt16 { defer { nextID &+= 1 }; return nextID }
+
+    /// Sends a packet whose IPv4 header is complete: routes it and resolves the next hop.
+    func output(_ p: consuming Packet, dst: UInt32) {
+        guard let r = fib.lookup(dst, hash: Self.flowHash(0, dst)), r.type == .unicast || r.type == .local,
+              let out = dp.devices[Int(r.dev)], out.isOperational else {
+            stats.outNoRoutes &+= 1
+            dp.pool.free(p)
+            return
+        }
+        stats.outRequests &+= 1
+        neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh, table: fib.main)
+    }
+
+    // MARK: ICMP errors (icmp.c: __icmp_send, icmpv4_xrlim_allow, icmp_global_allow)
+
+    /// Answers `orig` with an ICMP error when icmp_send's rules allow; `orig` stays the caller's.
+    func icmpSend(_ inDev: NetDevice, _ orig: borrowing Packet, type: UInt8, code: UInt8, info: UInt32, forLocal: Bool) {
+        let pool = dp.pool
+        let frame = pool.data(orig)
+        if MACAddress(at: frame).isMulticast { return }                 // link-level broadcast/multicast
+        let ip = frame + InetWire.ethernetLength
+        let hdr = IPv4Header(unchecked: Bytes(ip, count: InetWire.ipv4Length))
+        let origSrc = hdr.source, origDst = hdr.destination
+        if hdr.fragmentField & 0x1FFF != 0 { return }                     // only about fragment 0
+        if origDst == 0xFFFF_FFFF || origDst >> 28 == 0xE { return }
+        if let r = fib.local.lookup(origDst, hash: 0), r.type == .broadcast { return }
+        if origSrc == 0 || origSrc >> 28 >= 0xE { return }
+        let ihl = hdr.headerLength
+        let origLen = hdr.totalLength
+        if hdr.proto == IPProto.icmp && origLen >= ihl + 1 {
+            let t = (ip + ihl).load(as: UInt8.self)
+            if [3, 4, 5, 11, 12].contains(t) { return }                  // never about an ICMP error
+        }
+        let now = dp.clock.now
+        if icmpRateMask & (1 << UInt32(type)) != 0 {
+            // icmp_global_allow, then the per-destination bucket.
+            let add = (now &- globalLast) * icmpMsgsPerSec / Time.s
+            if add > 0 { globalTokens = min(icmpMsgsBurst, globalTokens + add); globalLast = now }
+            guard globalTokens > 0 else { stats.icmpRateLimited &+= 1; return }
+            var b = peerTokens[origSrc] ?? (icmpRateLimit * 6, now)
+            b.tokens = min(icmpRateLimit * 6, b.tokens + (now &- b.last))
+            b.last = now
+            guard b.tokens >= icmpRateLimit else { peerTokens[origSrc] = b; stats.icmpRateLimited &+= 1; return }
+            b.tokens -= icmpRateLimit
+            peerTokens[origSrc] = b
+            globalTokens -= 1
+            if peerTokens.count > 4096 { peerTokens.removeAll(keepingCapacity: true) }
+        }
+        guard let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc)), back.type == .unicast else { return }
+        let src = forLocal ? origDst : (back.prefsrc != 0 ? back.prefsrc : sourceAddress(back.dev, toward: origSrc))
+        guard src != 0, let q = pool.alloc() else { return }
+        // 576-byte rule: the original datagram as far as it fits.
+        let quote = min(origLen, 576 - InetWire.ipv4Length - InetWire.icmpLength, Int(pool.meta(orig).pointee.length) - InetWire.ethernetLength)
+        let total = InetWire.ipv4Length + InetWire.icmpLength + quote
+        let out = pool.data(q)
+        let oip = out + InetWire.ethernetLength
+        let icmp = oip + InetWire.ipv4Length
+        InetWire.writeICMP(icmp, type: type, code: code, rest: type == 3 && code == 4 ? (info & 0xFFFF) : info)
+        (icmp + InetWire.icmpLength).copyMemory(from: ip, byteCount: quote)
+        InetWire.setICMPChecksum(icmp, length: InetWire.icmpLength + quote)
+        InetWire.writeIPv4(oip, tos: (hdr.tos & 0x1E) | 0xC0, totalLength: total, id: takeID(), df: false,
+                           ttl: 64, proto: IPProto.icmp, src: src, dst: origSrc)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + total)
+        stats.icmpOutMsgs &+= 1
+        if type == 3 { stats.icmpOutDestUnreachs &+= 1 }
+        if type == 11 { stats.icmpOutTimeExcds &+= 1 }
+        output(q, dst: origSrc)
+    }
+
+    // MARK: neighbours and output
+
+    /// neigh_output / neigh_resolve_output: with a usable address the frame leaves now, else it
+    /// waits for resolution. `nh` (the FIB's next hop) caches the entry for its gateway.
+    func neighOutput(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, nh: Int32, table: FIBTable?) {
+        let t = neighbours
+        let now = dp.clock.now
+        var idx: Int32 = -1
+        if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop {
+            let c = table.nhNeigh[Int(nh)] &- 1
+            if c >= 0 && Int(c) < t.entries.count && t.entries[Int(c)].ip == nexthop && t.entries[Int(c)].dev == out.ifindex { idx = c }
+        }
+        if idx < 0 {
+            idx = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now)
+            if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop { table.nhNeigh[Int(nh)] = idx &+ 1 }
+        }
+        let i = Int(idx)
+        switch t.entries[i].state {
+        case .reachable, .delay, .probe, .permanent, .noarp:
+            t.entries[i].used = now
+            transmit(out, t.entries[i].mac, p)
+        case .stale:
+            t.entries[i].used = now
+            t.entries[i].state = .delay
+            t.entries[i].updated = now
+            t.setTimer(i, now + t.params.delayFirstProbeTime)
+            transmit(out, t.entries[i].mac, p)
+        case .incomplete:
+            enqueue(i, p)
+        case .none, .failed:
+            t.entries[i].state = .incomplete
+            t.entries[i].updated = now
+            t.entries[i].probes = t.params.ucastProbes
+            enqueue(i, p)
+            solicit(i)
+            t.entries[i].probes += 1
+            t.setTimer(i, now + t.params.retransTime)
+        }
+    }
+
+    func enqueue(_ i: Int, _ p: consuming Packet) {
+        let t = neighbours
+        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(dp.pool) {
+            dp.pool.free(old)
+            t.unresDiscards &+= 1
+        }
+        t.entries[i].queue.push(p, dp.pool)
+    }
+
+    /// Writes the Ethernet header and queues the frame on `out`.
+    @inline(__always)
+    func transmit(_ out: NetDevice, _ mac: MACAddress, _ p: consuming Packet) {
+        InetWire.writeEthernet(dp.pool.data(p), dst: mac, src: out.mac, type: EtherType.ipv4)
+        dp.stage(out.ifindex, p)
+    }
+
+    /// arp_solicit: a request for entry `i` — unicast to its known address while probing a
+    /// valid entry (PROBE), broadcast otherwise.
+    func solicit(_ i: Int) {
+        let t = neighbours
+        let e = t.entries[i]
+        guard let out = dp.devices[Int(e.dev)], out.isOperational else { return }
+        let spa = sourceAddress(e.dev, toward: e.ip)
+        let unicast = e.state == .probe && e.probes < t.params.ucastProbes
+        sendARP(out, op: 1, dstMAC: unicast ? e.mac : .broadcast, tha: unicast ? e.mac : MACAddress(raw: 0), spa: spa, tpa: e.ip)
+        t.requestsSent &+= 1
+    }
+
+    func sendARP(_ out: NetDevice, op: UInt16, dstMAC: MACAddress, tha: MACAddress, spa: UInt32, tpa: UInt32) {
+        guard let q = dp.pool.alloc() else { return }
+        let f = dp.pool.data(q)
+        InetWire.writeEthernet(f, dst: dstMAC, src: out.mac, type: EtherType.arp)
+        InetWire.writeARP(f + InetWire.ethernetLength, op: op, sha: out.mac, spa: spa, tha: tha, tpa: tpa)
+        // Padded to the Ethernet minimum of 60 bytes.
+        (f + InetWire.ethernetLength + InetWire.arpLength).initializeMemory(as: UInt8.self, repeating: 0, count: 18)
+        dp.pool.meta(q).pointee.length = 60
+        dp.stage(out.ifindex, q)
+    }
+
+    /// neigh_update: a new state and address; a valid entry sends what waited for it.
+    func neighUpdate(_ i: Int, mac: MACAddress, state: NUD, override: Bool) {
+        let t = neighbours
+        let now = dp.clock.now
+        let old = t.entries[i]
+        if old.state == .permanent || old.state == .noarp { return }
+        if old.state.isValid && old.mac != mac && !override {
+            // The first answer wins while locked; a different address only marks it stale.
+            return
+        }
+        t.entries[i].mac = mac
+        t.entries[i].state = state
+        t.entries[i].updated = now
+        if state == .reachable {
+            t.entries[i].confirmed = now
+            t.entries[i].reachableTime = t.randomReachable()
+            t.setTimer(i, now + t.entries[i].reachableTime)
+        } else {
+            t.entries[i].timer = 0
+        }
+        if state.isValid, let out = dp.devices[Int(old.dev)] {
+            while let p = t.entries[i].queue.pop(dp.pool) { transmit(out, mac, p) }
+        }
+    }
+
+    /// neigh_timer_handler for every entry whose timer is due.
+    func runTimers() {
+        let t = neighbours
+        let now = dp.clock.now
+        for i in t.entries.indices where t.entries[i].timer != 0 && t.entries[i].timer <= now {
+            var e = t.entries[i]
+            switch e.state {
+            case .reachable:
+                if now < e.confirmed + e.reachableTime { e.timer = e.confirmed + e.reachableTime }
+                else if now < e.used + t.params.delayFirstProbeTime { e.state = .delay; e.updated = now; e.timer = now + t.params.delayFirstProbeTime }
+                else { e.state = .stale; e.updated = now; e.timer = 0 }
+            case .delay:
+                if now < e.confirmed + t.params.delayFirstProbeTime {
+                    e.state = .reachable; e.updated = now; e.timer = e.confirmed + e.reachableTime
+                } else {
+                    e.state = .probe; e.updated = now; e.probes = 0; e.timer = now + t.params.retransTime
+                }
+            case .incomplete, .probe:
+                e.timer = now + t.params.retransTime
+            default:
+                e.timer = 0
+            }
+            t.entries[i] = e
+            if e.timer != 0 { t.setTimer(i, e.timer) }
+            guard e.state == .incomplete || e.state == .probe else { continue }
+            let maxProbes = t.params.ucastProbes + (e.state == .probe ? 0 : t.params.mcastProbes)
+            if e.probes >= maxProbes {
+                fail(i)
+                continue
+            }
+            solicit(i)
+            t.entries[i].probes += 1
+        }
+        t.recomputeEarliest()
+    }
+
+    /// neigh_invalidate: FAILED; what waited is answered with ICMP host unreachable.
+    func fail(_ i: Int) {
+        let t = neighbours
+        t.entries[i].state = .failed
+        t.entries[i].updated = dp.clock.now
+        t.entries[i].timer = 0
+        t.resFailed &+= 1
+        let inDev = dp.devices[Int(t.entries[i].dev)]
+        while let p = t.entries[i].queue.pop(dp.pool) {
+            if let inDev { icmpSend(inDev, p, type: 3, code: 1, info: 0, forLocal: false) }
+            dp.pool.free(p)
+        }
+    }
+
+    /// Garbage collection (neigh_periodic_work): unused STALE and FAILED entries go.
+    func collectGarbage() {
+        let t = neighbours
+        let now = dp.clock.now
+        for i in t.entries.indices where t.entries[i].dev != 0 {
+            let e = t.entries[i]
+            if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
+                t.remove(Int32(i), dp.pool)
+            }
+        }
+    }
+
+    public var nextTimer: UInt64 { neighbours.nextTimer }
+
+    func flushNeighbours(dev: Int32, all: Bool = false) {
+        let t = neighbours
+        for i in t.entries.indices where t.entries[i].dev == dev && (all || (t.entries[i].state != .permanent && t.entries[i].state != .noarp)) {
+            t.remove(Int32(i), dp.pool)
+        }
+    }
+
+    // MARK: ARP (arp_rcv, arp_process)
+
+    func arpReceive(_ dev: NetDevice, _ p: consuming Packet) {
+        let pool = dp.pool
+        let frame = pool.data(p)
+        let len = Int(pool.meta(p).pointee.length)
+        guard len >= InetWire.ethernetLength + InetWire.arpLength,
+              let arp = try? ARPHeader(validating: Bytes(frame + InetWire.ethernetLength, count: len - InetWire.ethernetLength)),
+              arp.operation == 1 || arp.operation == 2 else {
+            stats.arpMalformed &+= 1; dev.drop(.arpMalformed); pool.free(p); return
+        }
+        let sip = arp.senderIP, tip = arp.targetIP, sha = arp.senderMAC
+        let dstMAC = MACAddress(at: frame)
+        let toUs = dstMAC == dev.mac
+        if sip >> 28 == 0xE || tip >> 24 == 127 || tip >> 28 == 0xE || sha.isMulticast {
+            stats.arpMalformed &+= 1; dev.drop(.arpMalformed); pool.free(p); return
+        }
+        if !toUs && !dstMAC.isMulticast { dev.drop(.otherHost); pool.free(p); return }
+        let now = dp.clock.now
+        let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
+        let t = neighbours
+        if arp.operation == 1 && targetLocal {
+            // arp_ignore 0: answer for any local address.
+            sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
+            t.repliesSent &+= 1
+            if sip != 0 {
+                let i = Int(t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now))
+                neighUpdate(i, mac: sha, state: .stale, override: true)
+            }
+            pool.free(p)
+            return
+        }
+        if sip != 0, let i32 = t.find(dev.ifindex, sip) {
+            let i = Int(i32)
+            let state: NUD = arp.operation == 2 && toUs ? .reachable : .stale
+            let override = now > t.entries[i].updated + t.params.locktime
+            neighUpdate(i, mac: sha, state: state, override: override || t.entries[i].mac == sha)
+        }
+        pool.free(p)
+    }
+
+    // MARK: configuration of neighbours (`neigh add|del`)
+
+    public func addNeighbour(_ dev: NetDevice, ip: UInt32, mac: MACAddress, state: NUD, replace: Bool) throws(SluiceError) {
+        let t = neighbours
+        if let i = t.find(dev.ifindex, ip) {
+            if !replace && t.entries[Int(i)].state != .none && t.entries[Int(i)].state != .failed && t.entries[Int(i)].state != .incomplete {
+                throw SluiceError("Error: neighbour exists (File exists)")
+            }
+            t.entries[Int(i)].state = .none
+            neighUpdate(Int(i), mac: mac, state: state, override: true)
+            t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
+            return
+        }
+        let i = Int(t.create(dev.ifindex, ip, now: dp.clock.now))
+        neighUpdate(i, mac: mac, state: state, override: true)
+    }
+
+    public func deleteNeighbour(_ dev: NetDevice, ip: UInt32) throws(SluiceError) {
+        guard let i = neighbours.find(dev.ifindex, ip) else { throw SluiceError("RTNETLINK answers: No such file or directory") }
+        neighbours.remove(i, dp.pool)
+    }
+}

@@ -1,0 +1,334 @@
+import XCTest
+@testable import Sluice
+
+/// The IPv4 receive/forward/local path and ARP in virtual time. Expected frames follow the RFCs
+/// (791 IPv4, 792 ICMP, 826 ARP, 1812 router requirements, 1624 incremental checksum) and the
+/// kernel's rules named per test (icmp.c, neighbour.c, arp.c, ip_forward.c).
+final class IPv4Tests: XCTestCase {
+    let ip = FrameBuilder.ip
+    let macA = MACAddress(raw: 0x0200_0000_00A1), macB = MACAddress(raw: 0x0200_0000_00B2)
+
+    /// A router with r1 = 198.18.1.1/24 and r2 = 198.18.2.1/24; host A (198.18.1.10) behind r1
+    /// and B (198.18.2.20) behind r2.
+    final class Router {
+        let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
+        let runner: CommandRunner
+        let r1 = MemoryDriver(), r2 = MemoryDriver()
+        init() throws {
+            dp.log = { _ in }
+            runner = CommandRunner(datapath: dp)
+            try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
+            try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))
+            try runner.execute("link set r1 up")
+            try runner.execute("link set r2 up")
+            try runner.execute("addr add 198.18.1.1/24 dev r1")
+            try runner.execute("addr add 198.18.2.1/24 dev r2")
+        }
+        func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
+        /// Injects and runs until idle; returns what r1 and r2 sent.
+        @discardableResult
+        func send(_ f: [UInt8], on port: MemoryDriver) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            port.inject(f)
+            return run()
+        }
+        func run() -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            for _ in 0..<100 {
+                dp.runOnce(timeoutMs: 0)
+                if dp.pollListCount == 0 && r1.pending == 0 && r2.pending == 0 { break }
+            }
+            return (r1.takeCaptured(), r2.takeCaptured())
+        }
+        /// Advances virtual time, running the neighbour timers on the way.
+        func advance(_ ns: UInt64) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            dp.clock.advance(to: dp.clock.now + ns)
+            return run()
+        }
+    }
+
+    func icmpEcho(src: UInt32, dst: UInt32, ttl: UInt8 = 64, seq: UInt16 = 1, size: Int = 56, df: Bool = true) -> [UInt8] {
+        var icmp: [UInt8] = [8, 0, 0, 0, 0x12, 0x34] + FrameBuilder.be16(seq) + [UInt8](repeating: 0x42, count: size)
+        let c = icmp.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, icmp.count)) }
+        icmp[2] = UInt8(c >> 8); icmp[3] = UInt8(c & 0xFF)
+        var p = FrameBuilder.ipv4(src: src, dst: dst, proto: IPProto.icmp, ttl: ttl, id: 7, payload: icmp)
+        if !df {
+            p[6] = 0
+            p[10] = 0; p[11] = 0
+            let hc = p.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+            p[10] = UInt8(hc >> 8); p[11] = UInt8(hc & 0xFF)
+        }
+        return p
+    }
+
+    func eth(_ dst: MACAddress, _ src: MACAddress, _ payload: [UInt8], type: UInt16 = EtherType.ipv4) -> [UInt8] {
+        FrameBuilder.ethernet(dst: dst, src: src, type: type, payload: payload)
+    }
+
+    func arp(op: UInt16, sha: MACAddress, spa: UInt32, tha: MACAddress, tpa: UInt32, dst: MACAddress) -> [UInt8] {
+        let body: [UInt8] = [0, 1, 8, 0, 6, 4] + FrameBuilder.be16(op) + sha.octets + FrameBuilder.be32(spa) + tha.octets + FrameBuilder.be32(tpa)
+        return eth(dst, sha, body + [UInt8](repeating: 0, count: 18), type: EtherType.arp)
+    }
+
+    /// Fields of an Ethernet/IPv4 frame.
+    struct Seen {
+        let dst: MACAddress, src: MACAddress, type: UInt16
+        let ipSrc: UInt32, ipDst: UInt32, ttl: UInt8, proto: UInt8, checksumOK: Bool, payload: [UInt8]
+        init(_ f: [UInt8]) {
+            dst = MACAddress(Array(f[0..<6])); src = MACAddress(Array(f[6..<12]))
+            type = UInt16(f[12]) << 8 | UInt16(f[13])
+            let ipb = f.count > 14 && f[12] == 8 && f[13] == 0 ? Array(f[14...]) : []
+            ipSrc = ipb.count >= 20 ? UInt32(ipb[12]) << 24 | UInt32(ipb[13]) << 16 | UInt32(ipb[14]) << 8 | UInt32(ipb[15]) : 0
+            ipDst = ipb.count >= 20 ? UInt32(ipb[16]) << 24 | UInt32(ipb[17]) << 16 | UInt32(ipb[18]) << 8 | UInt32(ipb[19]) : 0
+            ttl = ipb.count >= 20 ? ipb[8] : 0
+            proto = ipb.count >= 20 ? ipb[9] : 0
+            checksumOK = ipb.count >= 20 && ipb.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) } == 0
+            payload = ipb.count >= 20 ? Array(ipb[20..<(Int(ipb[2]) << 8 | Int(ipb[3]))]) : []
+        }
+    }
+
+    /// Teaches the router both hosts' addresses (their ARP requests for the router).
+    func learnHosts(_ r: Router) {
+        r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 2, 20), tha: MACAddress(raw: 0), tpa: ip(198, 18, 2, 1), dst: .broadcast), on: r.r2)
+    }
+
+    func testARPRequestForTheRouterIsAnsweredAndTeachesTheSender() throws {
+        let r = try Router()
+        let out = r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        XCTAssertEqual(out.r1, [arp(op: 2, sha: r.dev("r1").mac, spa: ip(198, 18, 1, 1), tha: macA, tpa: ip(198, 18, 1, 10), dst: macA)])
+        XCTAssertEqual(try r.runner.execute("neigh show"), "198.18.1.10 dev r1 lladdr 02:00:00:00:00:a1 STALE\n")
+        // A request for someone else is not answered.
+        XCTAssertTrue(r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 77), dst: .broadcast), on: r.r1).r1.isEmpty)
+    }
+
+    func testForwardingResolvesTheNextHopDecrementsTTLAndKeepsTheChecksumRight() throws {
+        let r = try Router()
+        r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        let ping = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
+        var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
+        // B is unknown: a broadcast who-has on r2 from the router's address there; the packet waits.
+        XCTAssertEqual(out.r2, [arp(op: 1, sha: r.dev("r2").mac, spa: ip(198, 18, 2, 1), tha: MACAddress(raw: 0), tpa: ip(198, 18, 2, 20), dst: .broadcast)])
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("198.18.2.20 dev r2  INCOMPLETE"))
+        // B answers (unicast reply): REACHABLE, and the waiting packet leaves.
+        out = r.send(arp(op: 2, sha: macB, spa: ip(198, 18, 2, 20), tha: r.dev("r2").mac, tpa: ip(198, 18, 2, 1), dst: r.dev("r2").mac), on: r.r2)
+        XCTAssertEqual(out.r2.count, 1)
+        let f = Seen(out.r2[0])
+        XCTAssertEqual(f.dst, macB); XCTAssertEqual(f.src, r.dev("r2").mac)
+        XCTAssertEqual(f.ttl, 63)
+        XCTAssertTrue(f.checksumOK, "RFC 1624 incremental update")
+        XCTAssertEqual(f.payload, Seen(eth(macB, macA, ping)).payload)
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("lladdr 02:00:00:00:00:b2 REACHABLE"))
+        XCTAssertEqual(r.dp.ipv4.stats.forwDatagrams, 1)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testTTLExpiryAndUnreachablesAnswerWithICMP() throws {
+        let r = try Router()
+        learnHosts(r)
+        try r.runner.execute("route add unreachable 198.18.7.0/24")
+        try r.runner.execute("route add prohibit 198.18.8.0/24")
+        try r.runner.execute("route add blackhole 198.18.6.0/24")
+        func errorFor(_ dst: UInt32, ttl: UInt8 = 64) -> Seen? {
+            let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: dst, ttl: ttl)), on: r.r1)
+            r.dp.clock.advance(to: r.dp.clock.now + 2 * Time.s)   // out of the rate limit's way
+            return out.r1.map(Seen.init).first { $0.type == EtherType.ipv4 }
+        }
+        // TTL 1: time exceeded (11/0) from the address of the interface facing A, quoting the
+        // original header and 8 bytes at least (RFC 792); TOS 0xC0 (icmp_send).
+        let te = try XCTUnwrap(errorFor(ip(198, 18, 2, 20), ttl: 1))
+        XCTAssertEqual([te.payload[0], te.payload[1]], [11, 0])
+        XCTAssertEqual(te.ipSrc, ip(198, 18, 1, 1)); XCTAssertEqual(te.ipDst, ip(198, 18, 1, 10))
+        XCTAssertEqual(te.dst, macA)
+        XCTAssertTrue(te.checksumOK)
+        let quoted = Array(te.payload[8...])
+        XCTAssertEqual(Array(quoted[0..<20]), Array(icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), ttl: 1)[0..<20]))
+        XCTAssertEqual(te.payload.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, te.payload.count)) }, 0, "ICMP checksum")
+        // No route: network unreachable (3/0); unreachable route 3/1; prohibit 3/13; blackhole silent.
+        XCTAssertEqual(errorFor(ip(198, 18, 9, 9)).map { [$0.payload[0], $0.payload[1]] }, [3, 0])
+        XCTAssertEqual(errorFor(ip(198, 18, 7, 7)).map { [$0.payload[0], $0.payload[1]] }, [3, 1])
+        XCTAssertEqual(errorFor(ip(198, 18, 8, 8)).map { [$0.payload[0], $0.payload[1]] }, [3, 13])
+        XCTAssertNil(errorFor(ip(198, 18, 6, 6)))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testEchoRequestToTheRouterIsAnswered() throws {
+        let r = try Router()
+        learnHosts(r)
+        // To the address of the other interface: still local (a host model).
+        let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 1), seq: 9)), on: r.r1)
+        let f = try XCTUnwrap(out.r1.first.map(Seen.init))
+        XCTAssertEqual(f.ipSrc, ip(198, 18, 2, 1)); XCTAssertEqual(f.ipDst, ip(198, 18, 1, 10))
+        XCTAssertEqual(f.payload[0], 0, "echo reply")
+        XCTAssertEqual(Array(f.payload[4...]), Array(icmpEcho(src: 0, dst: 0, seq: 9)[24...]), "same id, sequence and data")
+        XCTAssertTrue(f.checksumOK)
+        XCTAssertEqual(f.payload.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, f.payload.count)) }, 0)
+        // UDP to a port nobody has: port unreachable (3/3), from the address it was sent to.
+        let udp = FrameBuilder.udp(srcIP: ip(198, 18, 1, 10), dstIP: ip(198, 18, 2, 1), sport: 5000, dport: 7, payload: [1, 2, 3])
+        let pu = try XCTUnwrap(r.send(eth(r.dev("r1").mac, macA, udp), on: r.r1).r1.first.map(Seen.init))
+        XCTAssertEqual([pu.payload[0], pu.payload[1]], [3, 3])
+        XCTAssertEqual(pu.ipSrc, ip(198, 18, 2, 1))
+        // A registered UDP port gets the datagram instead.
+        var got = 0
+        r.dp.ipv4.registerUDP(port: 7) { _, _, _, len in got = len }
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, udp), on: r.r1).r1.isEmpty)
+        XCTAssertEqual(got, 31)
+    }
+
+    func testUnresolvedNeighbourFailsAfterThreeProbesWithHostUnreachable() throws {
+        let r = try Router()
+        r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        var requests = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 99))), on: r.r1).r2.count
+        // mcast_probes 3, retrans_time 1 s: requests at 0, 1, 2 s, FAILED at 3 s.
+        for _ in 0..<2 { requests += r.advance(1 * Time.s).r2.count }
+        XCTAssertEqual(requests, 3)
+        XCTAssertTrue(try r.runner.execute("neigh show").contains("198.18.2.99 dev r2  INCOMPLETE"))
+        let last = r.advance(1 * Time.s)
+        XCTAssertTrue(last.r2.isEmpty)
+        XCTAssertTrue(try r.runner.execute("neigh show").contains("198.18.2.99 dev r2  FAILED"))
+        // The waiting packet is answered: host unreachable (arp_error_report → icmp_send).
+        let hu = try XCTUnwrap(last.r1.first.map(Seen.init))
+        XCTAssertEqual([hu.payload[0], hu.payload[1]], [3, 1])
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testReachableBecomesStaleThenDelayThenProbe() throws {
+        let r = try Router()
+        learnHosts(r)
+        try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2 nud reachable")
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("REACHABLE"))
+        // reachable_time is drawn in [15, 45) s: stale by 45 s.
+        _ = r.advance(46 * Time.s)
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("STALE"))
+        // Using it sends at once and goes to DELAY; 5 s without confirmation → PROBE (unicast).
+        let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1)
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("DELAY"))
+        let probe = r.advance(5 * Time.s).r2
+        XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("PROBE"))
+        XCTAssertEqual(probe, [arp(op: 1, sha: r.dev("r2").mac, spa: ip(198, 18, 2, 1), tha: macB, tpa: ip(198, 18, 2, 20), dst: macB)])
+    }
+
+    func testICMPErrorsAreRateLimitedPerDestination() throws {
+        // icmp_ratelimit 1 s, burst 6 (XRLIM_BURST_FACTOR): 6 at once, then one per second.
+        let r = try Router()
+        learnHosts(r)
+        var sent = 0
+        for _ in 0..<10 { sent += r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), ttl: 1)), on: r.r1).r1.count }
+        XCTAssertEqual(sent, 6)
+        _ = r.advance(1 * Time.s)
+        sent = 0
+        for _ in 0..<3 { sent += r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), ttl: 1)), on: r.r1).r1.count }
+        XCTAssertEqual(sent, 1)
+        XCTAssertEqual(r.dp.ipv4.stats.icmpRateLimited, 6)
+    }
+
+    func testDFAndTooBigGetsFragmentationNeededWithTheMTU() throws {
+        let r = try Router()
+        learnHosts(r)
+        try r.runner.execute("link set r2 mtu 1280")
+        let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), size: 1400)), on: r.r1)
+        let f = try XCTUnwrap(out.r1.first.map(Seen.init))
+        XCTAssertEqual([f.payload[0], f.payload[1]], [3, 4])
+        XCTAssertEqual(UInt16(f.payload[6]) << 8 | UInt16(f.payload[7]), 1280, "next-hop MTU (RFC 1191)")
+        XCTAssertTrue(out.r2.isEmpty)
+        XCTAssertEqual(r.dp.ipv4.stats.fragFails, 1)
+    }
+
+    func testRoutesFollowAddressesAndLinkState() throws {
+        let r = try Router()
+        XCTAssertEqual(try r.runner.execute("route show"), """
+            198.18.1.0/24 dev r1 proto kernel scope link src 198.18.1.1 
+            198.18.2.0/24 dev r2 proto kernel scope link src 198.18.2.1 
+
+            """)
+        XCTAssertEqual(try r.runner.execute("route show table local"), """
+            local 198.18.1.1 dev r1 proto kernel scope host src 198.18.1.1 
+            broadcast 198.18.1.255 dev r1 proto kernel scope link src 198.18.1.1 
+            local 198.18.2.1 dev r2 proto kernel scope host src 198.18.2.1 
+            broadcast 198.18.2.255 dev r2 proto kernel scope link src 198.18.2.1 
+
+            """)
+        try r.runner.execute("route add 198.18.50.0/24 via 198.18.2.20")
+        try r.runner.execute("route add default via 198.18.1.10 metric 100")
+        XCTAssertThrowsError(try r.runner.execute("route add 198.18.50.0/24 via 198.18.2.21"), "EEXIST (ip route add)")
+        XCTAssertThrowsError(try r.runner.execute("route add 198.18.60.0/24 via 198.18.3.3"), "gateway not directly reachable")
+        XCTAssertEqual(try r.runner.execute("route get 198.18.50.9"), "198.18.50.9 via 198.18.2.20 dev r2 src 198.18.2.1\n")
+        XCTAssertEqual(try r.runner.execute("route get 203.0.113.1"), "203.0.113.1 via 198.18.1.10 dev r1 src 198.18.1.1\n")
+        // r2 down: its connected route and the static route through it go (fib_sync_down_dev).
+        try r.runner.execute("link set r2 down")
+        let shown = try r.runner.execute("route show")
+        XCTAssertEqual(shown, "default via 198.18.1.10 dev r1 metric 100 \n198.18.1.0/24 dev r1 proto kernel scope link src 198.18.1.1 \n")
+        try r.runner.execute("link set r2 up")
+        XCTAssertTrue(try r.runner.execute("route show").contains("198.18.2.0/24 dev r2 proto kernel scope link src 198.18.2.1"))
+        // Deleting the address removes the routes it implied (the default route through a
+        // gateway on that subnet stays, as the kernel keeps it).
+        try r.runner.execute("addr del 198.18.1.1/24 dev r1")
+        let left = try r.runner.execute("route show table all")
+        XCTAssertFalse(left.contains("198.18.1.0/24") || left.contains("198.18.1.1 ") || left.contains("198.18.1.255"), left)
+        XCTAssertTrue(left.contains("default via 198.18.1.10 dev r1 metric 100"), left)
+    }
+
+    func testECMPSpreadsFlowsOverItsNextHops() throws {
+        let r = try Router()
+        learnHosts(r)
+        try r.runner.execute("neigh replace 198.18.1.10 lladdr 02:00:00:00:00:a1 dev r1")
+        try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2")
+        XCTAssertThrowsError(try r.runner.execute("neigh add 198.18.2.20 lladdr 02:00:00:00:00:b3 dev r2"), "EEXIST")
+        try r.runner.execute("route add 198.18.100.0/24 nexthop via 198.18.1.10 dev r1 weight 1 nexthop via 198.18.2.20 dev r2 weight 1")
+        XCTAssertTrue(try r.runner.execute("route show").contains("198.18.100.0/24 \n\tnexthop via 198.18.1.10 dev r1 weight 1 \n\tnexthop via 198.18.2.20 dev r2 weight 1 \n"))
+        var viaR1 = 0, viaR2 = 0
+        for h in 0..<64 {
+            let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 100, UInt8(h)))), on: r.r1)
+            viaR1 += out.r1.count; viaR2 += out.r2.count
+        }
+        XCTAssertEqual(viaR1 + viaR2, 64)
+        XCTAssertGreaterThan(viaR1, 16); XCTAssertGreaterThan(viaR2, 16)
+        // One flow always takes the same next hop.
+        let f = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 100, 5))
+        let first = r.send(eth(r.dev("r1").mac, macA, f), on: r.r1)
+        for _ in 0..<5 {
+            let again = r.send(eth(r.dev("r1").mac, macA, f), on: r.r1)
+            XCTAssertEqual(again.r1.count, first.r1.count); XCTAssertEqual(again.r2.count, first.r2.count)
+        }
+    }
+
+    func testBadHeadersAreCountedAndDropped() throws {
+        let r = try Router()
+        learnHosts(r)
+        var bad = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
+        bad[11] ^= 0xFF                                   // checksum
+        r.send(eth(r.dev("r1").mac, macA, bad), on: r.r1)
+        var short = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
+        short[2] = 0x10                                   // total length beyond the frame
+        short[10] = 0; short[11] = 0
+        r.send(eth(r.dev("r1").mac, macA, short), on: r.r1)
+        var v6 = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
+        v6[0] = 0x65                                      // version 6 in an IPv4 frame
+        r.send(eth(r.dev("r1").mac, macA, v6), on: r.r1)
+        let martian = icmpEcho(src: ip(127, 0, 0, 1), dst: ip(198, 18, 2, 20))
+        r.send(eth(r.dev("r1").mac, macA, martian), on: r.r1)
+        let other = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
+        let out = r.send(eth(MACAddress(raw: 0x0200_0000_0777), macA, other), on: r.r1)   // not our MAC
+        XCTAssertTrue(out.r1.isEmpty && out.r2.isEmpty)
+        let s = r.dp.ipv4.stats
+        XCTAssertEqual(s.inCsumErrors, 1)
+        XCTAssertEqual(s.inTruncatedPkts, 1)
+        XCTAssertEqual(s.inHdrErrors, 2)
+        XCTAssertEqual(s.inAddrErrors, 1)
+        XCTAssertEqual(r.dev("r1").dropCount(.otherHost), 1)
+        XCTAssertEqual(s.forwDatagrams, 0)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testAddressOnABridgeRoutesForItsPorts() throws {
+        // Frames for the bridge device go up to its IP stack (br_pass_frame_up).
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("addr add 198.18.1.1/24 dev br0")
+        let br = lab.dev("br0")
+        let out = lab.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: "p1")
+        XCTAssertEqual(out["p2"]?.count, 1, "the broadcast is still flooded")
+        XCTAssertEqual(out["p1"], [arp(op: 2, sha: br.mac, spa: ip(198, 18, 1, 1), tha: macA, tpa: ip(198, 18, 1, 10), dst: macA)])
+        let reply = lab.send(eth(br.mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1))), on: "p1")
+        XCTAssertEqual(reply["p1"].flatMap { $0.first.map(Seen.init) }?.payload.first, 0, "echo reply through the bridge")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}
