@@ -756,6 +756,13 @@ public final class CommandRunner {
         var tcOpts = Options(); tcOpts.stats = 1
         s += "tc:\n" + ((try? qdiscShow(nil, tcOpts)) ?? "")
         for d in dp.allDevices { s += classShow(d, tcOpts) }
+        if !dp.ipv4.addresses.isEmpty {
+            let st = dp.ipv4.stats, nt = dp.ipv4.neighbours
+            s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragFails \(st.fragFails) ReasmFails \(st.reasmFails)\n"
+            s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) RateLimited \(st.icmpRateLimited)\n"
+            s += "arp: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards) invalid \(st.arpMalformed)\n"
+            s += "route:\n" + routeShow(table: 0) + "neigh:\n" + neighShow(nil)
+        }
         s += poolLine() + "\n"
         return s
     }
