@@ -162,6 +162,68 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
+    /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
+    func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        let setup: [[String]] = [
+            ["link", "add", "r1", "type", "veth", "peer", "name", "r1p"],
+            ["link", "add", "r2", "type", "veth", "peer", "name", "r2p"],
+            ["link", "set", "r1", "up"], ["link", "set", "r1p", "up"], ["link", "set", "r2", "up"], ["link", "set", "r2p", "up"],
+            ["addr", "add", "198.18.1.1/24", "dev", "r1"],
+            ["addr", "add", "198.18.2.1/24", "brd", "+", "dev", "r2"],
+            ["addr", "add", "198.18.2.9/24", "dev", "r2"],
+            ["route", "add", "198.18.50.0/24", "via", "198.18.2.20"],
+            ["route", "add", "default", "via", "198.18.1.10", "metric", "100"],
+            ["route", "add", "198.18.100.0/24", "nexthop", "via", "198.18.1.10", "weight", "2", "nexthop", "via", "198.18.2.20"],
+            ["route", "add", "blackhole", "198.18.6.0/24"],
+            ["route", "add", "unreachable", "198.18.7.0/24", "metric", "5"],
+            ["route", "append", "198.18.50.0/24", "via", "198.18.1.20"],
+            ["neigh", "add", "198.18.1.10", "lladdr", "02:00:00:00:00:aa", "dev", "r1"],
+            ["neigh", "replace", "198.18.2.20", "lladdr", "02:00:00:00:00:bb", "dev", "r2", "nud", "noarp"],
+        ]
+        for c in setup {
+            try sh(["ip", "-n", kns] + c)
+            let r = try exec(sock, ["ip"] + c)
+            XCTAssertEqual(r.status, 0, "ip \(c.joined(separator: " ")): \(r.out)")
+        }
+        func both(_ args: [String]) throws -> (kernel: String, sluice: String) {
+            let k = try sh(["ip", "-n", kns] + args, allowFailure: true)
+            let s = try exec(sock, ["ip"] + args).out
+            // The kernel's loopback and its IPv6 lines are not Sluice's business.
+            let keep: (Substring) -> Bool = { !$0.contains(" lo ") && !$0.contains("127.") && !$0.contains("inet6") }
+            // Interface indexes differ (the daemon has its own devices).
+            let norm: (String) -> String = { t in
+                t.split(separator: "\n").filter(keep).map { l in
+                    l.range(of: #"^\d+: "#, options: .regularExpression).map { String(l[$0.upperBound...]) } ?? String(l)
+                }.joined(separator: "\n")
+            }
+            return (norm(k), norm(s))
+        }
+        for args in [["route", "show"], ["route", "show", "table", "local"], ["-4", "-o", "addr", "show", "dev", "r2"],
+                     ["route", "get", "198.18.50.7"], ["route", "get", "203.0.113.9"],
+                     ["neigh", "show"], ["-j", "route", "show"]] {
+            let (k, s) = try both(args)
+            XCTAssertEqual(s, k, "ip \(args.joined(separator: " "))")
+        }
+        // To one of its own addresses the kernel answers through lo, which Sluice does not have:
+        // the owning device instead, the rest as the kernel ("local", the subnet's primary address as source, cache <local>).
+        let own = try exec(sock, ["ip", "route", "get", "198.18.2.9"]).out
+        XCTAssertEqual(own, "local 198.18.2.9 dev r2 src 198.18.2.1 uid 0 \n    cache <local> \n")
+        XCTAssertTrue(try sh(["ip", "-n", kns, "route", "get", "198.18.2.9"]).hasPrefix("local 198.18.2.9 dev lo src 198.18.2.1 uid 0 \n    cache <local> "))
+        // The same refusals.
+        for bad in [["route", "add", "198.18.50.0/24", "via", "198.18.2.21"], ["route", "add", "198.18.70.0/24", "via", "198.18.3.3"],
+                    ["route", "del", "198.18.99.0/24"], ["addr", "del", "198.18.9.9/24", "dev", "r1"],
+                    ["neigh", "add", "198.18.1.10", "lladdr", "02:00:00:00:00:cc", "dev", "r1"], ["route", "get", "198.18.6.1"]] {
+            let k = try sh(["ip", "-n", kns] + bad, allowFailure: true)
+            let s = try exec(sock, ["ip"] + bad)
+            XCTAssertNotEqual(s.status, 0, "ip \(bad.joined(separator: " "))")
+            XCTAssertEqual(s.out.trimmingCharacters(in: .whitespacesAndNewlines), k.trimmingCharacters(in: .whitespacesAndNewlines), "ip \(bad.joined(separator: " "))")
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A device that does not exist: the same words and exit status as ip against the kernel.
     func testMissingDeviceAnswersAsTheKernel() throws {
         let (d, sock, _) = try daemon()

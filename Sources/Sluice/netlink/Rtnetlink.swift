@@ -173,10 +173,27 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
-            // No IPv4/IPv6 neighbour tables yet: an empty dump.
+            if msg.payload[msg.payload.startIndex] == Self.AF_INET || msg.payload[msg.payload.startIndex] == 0 {
+                dumpNeighbours(msg, &replies); return true
+            }
+            // No IPv6 neighbour table yet: an empty dump.
             var parts = DumpParts(limit: bufferSize)
             parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
             return true
+        case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == Self.AF_INET:
+            try changeNeigh(msg, delete: false); return false
+        case NL.RTM_DELNEIGH where msg.payload[msg.payload.startIndex] == Self.AF_INET:
+            try changeNeigh(msg, delete: true); return false
+        case NL.RTM_GETADDR where isDump:
+            try dumpAddrs(msg, &replies); return true
+        case NL.RTM_NEWADDR: try changeAddr(msg, delete: false); return false
+        case NL.RTM_DELADDR: try changeAddr(msg, delete: true); return false
+        case NL.RTM_GETROUTE where isDump:
+            try dumpRoutes(msg, &replies); return true
+        case NL.RTM_GETROUTE:
+            replies.append(try getRoute(msg)); return false
+        case NL.RTM_NEWROUTE: try newRoute(msg); return false
+        case NL.RTM_DELROUTE: try delRoute(msg); return false
         case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
             try addFdb(msg); return false
         case NL.RTM_DELNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:

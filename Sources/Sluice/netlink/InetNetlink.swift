@@ -1,0 +1,303 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// IPv4 addresses, routes and neighbours over rtnetlink, as devinet.c (inet_rtm_newaddr,
+/// inet_dump_ifaddr, inet_fill_ifaddr), fib_frontend.c/fib_semantics.c (inet_rtm_newroute,
+/// inet_dump_fib, fib_dump_info), route.c (inet_rtm_getroute, rt_fill_info) and neighbour.c
+/// (neigh_fill_info, neigh_add, neigh_delete) put them on the wire: what `ip addr`, `ip route`
+/// and `ip neigh` send and read. Requests become the command language's typed values and go
+/// through the same apply step.
+/// Not yet: notifications to RTNLGRP_IPV4_IFADDR/_ROUTE and neighbour events, IFA_F_* flags
+/// other than permanent/secondary, route metrics (RTA_METRICS), other tables, nexthop objects.
+enum IFA {
+    static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
+    static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
+    static let F_SECONDARY: UInt32 = 0x01, F_PERMANENT: UInt32 = 0x80
+    static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
+                                                LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32])
+}
+
+enum RTA {
+    static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
+    static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
+    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, UID: UInt16 = 25
+    static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_ONLINK: UInt8 = 4
+    static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
+                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, UID: .u32])
+}
+
+extension RtnlProcessor {
+    static let AF_INET: UInt8 = 2
+
+    @inline(__always) static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    static func addr(_ s: ArraySlice<UInt8>?) -> UInt32? {
+        guard let s, s.count == 4 else { return nil }
+        return s.reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    // MARK: addresses
+
+    func encodeAddr(_ d: NetDevice, _ a: InetAddress, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        let f = IFA.F_PERMANENT | (a.secondary ? IFA.F_SECONDARY : 0)
+        w.put8(Self.AF_INET); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(RouteScope.universe)
+        w.put32(UInt32(bitPattern: d.ifindex))
+        w.attr(IFA.ADDRESS, Self.be32(a.address))
+        w.attr(IFA.LOCAL, Self.be32(a.address))
+        if a.broadcast != 0 { w.attr(IFA.BROADCAST, Self.be32(a.broadcast)) }
+        w.attr(IFA.LABEL, string: d.name)
+        w.attr(IFA.FLAGS, u32: f)
+        var ci = NetlinkWriter()
+        ci.put32(UInt32.max); ci.put32(UInt32.max); ci.put32(0); ci.put32(0)    // forever
+        w.attr(IFA.CACHEINFO, ci.bytes)
+        w.end(start)
+    }
+
+    /// inet_dump_ifaddr (every device, or one with strict checking's ifa_index).
+    func dumpAddrs(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let p = msg.payload
+        let family = p.first ?? 0
+        var only: Int32 = 0
+        if strictCheck && p.count >= 8 { only = Int32(bitPattern: p.le32(at: 4)) }
+        var parts = DumpParts(limit: bufferSize)
+        if family == 0 || family == Self.AF_INET {
+            for d in dp.allDevices where only == 0 || d.ifindex == only {
+                for a in dp.ipv4.addresses[d.ifindex] ?? [] {
+                    parts.add { w in encodeAddr(d, a, type: NL.RTM_NEWADDR, flags: NL.F_MULTI, seq: msg.header.seq, &w) }
+                }
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// inet_rtm_newaddr / inet_rtm_deladdr.
+    func changeAddr(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
+        let p = msg.payload
+        guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for address request") }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice has IPv4 addresses only so far") }
+        let plen = Int(p[p.startIndex + 1])
+        guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
+        let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
+        guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
+        guard let local = Self.addr(a[IFA.LOCAL]) ?? Self.addr(a[IFA.ADDRESS]) else { throw NetlinkError(EINVAL, "Invalid address") }
+        do {
+            if delete {
+                try dp.ipv4.deleteAddress(dev, local, plen)
+            } else {
+                if dp.ipv4.addresses[dev.ifindex]?.contains(where: { $0.address == local && $0.prefixLen == plen }) ?? false {
+                    if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+                    return
+                }
+                try dp.ipv4.addAddress(dev, InetAddress(address: local, prefixLen: plen, broadcast: Self.addr(a[IFA.BROADCAST]) ?? 0))
+            }
+        } catch let e as NetlinkError { throw e } catch {
+            let m = (error as! SluiceError).message
+            throw m.contains("not found") ? NetlinkError(EADDRNOTAVAIL, "ipv4: Address not found") : Self.netlinkError(error as! SluiceError)
+        }
+    }
+
+    // MARK: routes
+
+    func encodeRoute(table: UInt32, _ prefix: UInt32, _ length: Int, _ r: Route, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
+        w.put8(UInt8(table)); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
+        let onlink = r.nexthops.count == 1 && r.nexthops[0].onlink
+        w.put32(onlink ? UInt32(RTA.RTNH_F_ONLINK) : 0)
+        w.attr(RTA.TABLE, u32: table)
+        if length > 0 { w.attr(RTA.DST, Self.be32(prefix)) }
+        if r.metric != 0 { w.attr(RTA.PRIORITY, u32: r.metric) }
+        if r.prefsrc != 0 { w.attr(RTA.PREFSRC, Self.be32(r.prefsrc)) }
+        if r.nexthops.count == 1 {
+            let h = r.nexthops[0]
+            if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(h.gateway)) }
+            w.attr(RTA.OIF, u32: UInt32(bitPattern: h.dev))
+        } else if r.nexthops.count > 1 {
+            let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
+            for h in r.nexthops {
+                let at = w.count
+                w.put16(0); w.put8(h.onlink ? RTA.RTNH_F_ONLINK : 0); w.put8(UInt8(h.weight - 1))
+                w.put32(UInt32(bitPattern: h.dev))
+                if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(h.gateway)) }
+                w.set16(at, UInt16(w.count - at))
+            }
+            w.endNest(mp)
+        }
+        w.end(start)
+    }
+
+    /// inet_dump_fib: both tables (ip filters by table itself).
+    func dumpRoutes(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        var parts = DumpParts(limit: bufferSize)
+        let family = msg.payload.first ?? 0
+        if family == 0 || family == Self.AF_INET {
+            for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
+                for (prefix, length, r) in t.allRoutes {
+                    parts.add { w in encodeRoute(table: t.id, prefix, length, r, seq: msg.header.seq, &w) }
+                }
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// The command language's route from an rtmsg and its attributes.
+    func routeSpec(_ msg: NetlinkMessage) throws(NetlinkError) -> CommandRunner.RouteSpec {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route request") }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice routes IPv4 only so far") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: RTA.policy, strict: false)
+        var s = CommandRunner.RouteSpec()
+        s.length = Int(p[p.startIndex + 1])
+        guard s.length <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
+        s.prefix = Self.addr(a[RTA.DST]) ?? 0
+        s.hasPrefix = true
+        s.route.tos = p[p.startIndex + 3]
+        let table = a.u32(RTA.TABLE) ?? UInt32(p[p.startIndex + 4])
+        s.table = table == 0 ? FIB.tableMain : table
+        guard s.table == FIB.tableMain || s.table == FIB.tableLocal else { throw NetlinkError(EOPNOTSUPP, "Sluice has the main and local tables only") }
+        s.route.proto = p[p.startIndex + 5]; s.protoSet = s.route.proto != 0
+        s.route.scope = p[p.startIndex + 6]
+        s.scopeSet = msg.header.type == NL.RTM_NEWROUTE
+        guard let t = RouteType(rawValue: p[p.startIndex + 7] == 0 ? 1 : p[p.startIndex + 7]) else {
+            throw NetlinkError(EINVAL, "Invalid route type")
+        }
+        s.route.type = t
+        let onlink = UInt32(p.le32(at: 8)) & UInt32(RTA.RTNH_F_ONLINK) != 0
+        if let m = a.u32(RTA.PRIORITY) { s.route.metric = m; s.metricSet = true }
+        if let src = Self.addr(a[RTA.PREFSRC]) { s.route.prefsrc = src }
+        if let mp = a[RTA.MULTIPATH] {
+            var i = 0
+            while i + 8 <= mp.count {
+                let len = Int(mp.le16(at: i))
+                guard len >= 8, i + len <= mp.count else { throw NetlinkError(EINVAL, "Invalid nexthop configuration - extra data after nexthop") }
+                var h = NextHop(dev: Int32(bitPattern: mp.le32(at: i + 4)), weight: Int(mp[mp.startIndex + i + 3]) + 1,
+                                onlink: mp[mp.startIndex + i + 2] & RTA.RTNH_F_ONLINK != 0)
+                var j = i + 8
+                while j + 4 <= i + len {
+                    let alen = Int(mp.le16(at: j)), at = mp.le16(at: j + 2)
+                    guard alen >= 4 else { break }
+                    if at == RTA.GATEWAY && alen == 8 { h.gateway = Self.addr(mp[(mp.startIndex + j + 4)..<(mp.startIndex + j + 8)]) ?? 0 }
+                    j += (alen + 3) & ~3
+                }
+                s.route.nexthops.append(h)
+                i += (len + 3) & ~3
+            }
+        } else if a[RTA.GATEWAY] != nil || a[RTA.OIF] != nil {
+            s.route.nexthops = [NextHop(gateway: Self.addr(a[RTA.GATEWAY]) ?? 0, dev: Int32(bitPattern: a.u32(RTA.OIF) ?? 0), onlink: onlink)]
+        }
+        for h in s.route.nexthops where h.dev != 0 && dp.device(h.dev) == nil { throw NetlinkError(ENODEV, "Nexthop device is not found") }
+        return s
+    }
+
+    /// inet_rtm_newroute: NLM_F_CREATE/EXCL/REPLACE/APPEND as fib_table_insert reads them.
+    func newRoute(_ msg: NetlinkMessage) throws(NetlinkError) {
+        var s = try routeSpec(msg)
+        let f = msg.header.flags
+        do {
+            try runner.resolveNextHops(&s)
+            guard let t = dp.ipv4.fib.table(s.table) else { throw NetlinkError(EINVAL) }
+            let exists = t.entry(LPMTrie<UInt32>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Route does not exist") }
+            try t.insert(s.prefix, s.length, s.route, replace: f & NL.F_REPLACE != 0, exclusive: f & NL.F_EXCL != 0, append: f & NL.F_APPEND != 0)
+        } catch let e as NetlinkError { throw e } catch {
+            let m = (error as! SluiceError).message
+            if m.contains("File exists") { throw NetlinkError(EEXIST) }
+            if m.contains("not up") { throw NetlinkError(ENETDOWN, "Nexthop device is not up") }
+            if m.contains("invalid gateway") { throw NetlinkError(ENETUNREACH, "Nexthop has invalid gateway") }
+            throw Self.netlinkError(error as! SluiceError)
+        }
+    }
+
+    /// inet_rtm_delroute: the first route matching what the request names.
+    func delRoute(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let s = try routeSpec(msg)
+        guard let t = dp.ipv4.fib.table(s.table) else { throw NetlinkError(ESRCH) }
+        let ok = t.delete(s.prefix, s.length) { x in
+            (!s.metricSet || x.metric == s.route.metric) && (s.route.type == .unicast || x.type == s.route.type)
+                && (!s.protoSet || x.proto == s.route.proto)
+                && (s.route.nexthops.isEmpty || (x.nexthops.count == s.route.nexthops.count
+                    && zip(x.nexthops, s.route.nexthops).allSatisfy { ($1.gateway == 0 || $0.gateway == $1.gateway) && ($1.dev == 0 || $0.dev == $1.dev) }))
+        }
+        guard ok else { throw NetlinkError(ESRCH) }
+    }
+
+    /// inet_rtm_getroute: the route a packet to RTA_DST would take (rt_fill_info).
+    func getRoute(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route get request") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: RTA.policy, strict: false)
+        let dst = Self.addr(a[RTA.DST]) ?? 0
+        guard let r = dp.ipv4.fib.lookup(dst, hash: IPv4Stack.flowHash(0, dst)) else { throw NetlinkError(ENETUNREACH) }
+        switch r.type {
+        case .unreachable: throw NetlinkError(EHOSTUNREACH)
+        case .prohibit: throw NetlinkError(EACCES)
+        case .blackhole: throw NetlinkError(EINVAL)
+        default: break
+        }
+        var w = NetlinkWriter()
+        let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
+        w.put8(Self.AF_INET); w.put8(32); w.put8(0); w.put8(0)
+        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(r.type == .local ? RouteScope.host : RouteScope.universe); w.put8(r.type.rawValue)
+        // RTCF_LOCAL in rtm_flags' high bits: iproute2 prints "cache <local>".
+        w.put32(RTA.RTM_F_CLONED | (r.type == .local ? 0x8000_0000 : 0))
+        w.attr(RTA.TABLE, u32: FIB.tableMain)          // as the kernel reports an output route
+        w.attr(RTA.DST, Self.be32(dst))
+        // The kernel sends traffic to its own addresses through lo; Sluice has no lo, so the
+        // device that owns the address is named.
+        w.attr(RTA.OIF, u32: UInt32(bitPattern: r.dev))
+        let src = r.prefsrc != 0 ? r.prefsrc : dp.ipv4.sourceAddress(r.dev, toward: dst)
+        if src != 0 { w.attr(RTA.PREFSRC, Self.be32(src)) }
+        if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(r.gateway)) }
+        w.attr(RTA.UID, u32: 0)
+        w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
+        w.end(start)
+        return w.bytes
+    }
+
+    // MARK: neighbours (AF_INET)
+
+    func encodeNeigh(_ e: NeighbourEntry, seq: UInt32, _ w: inout NetlinkWriter) {
+        let now = dp.clock.now
+        let start = w.begin(type: NL.RTM_NEWNEIGH, flags: NL.F_MULTI, seq: seq, pid: pid)
+        w.put8(Self.AF_INET); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: e.dev))
+        w.put16(e.state.rawValue)
+        w.put8(0); w.put8(RouteType.unicast.rawValue)
+        w.attr(NDA.DST, Self.be32(e.ip))
+        if e.state.isValid { w.attr(NDA.LLADDR, e.mac.octets) }
+        func age(_ t: UInt64) -> UInt32 { t == 0 ? 0 : UInt32(truncatingIfNeeded: (now &- t) / (10 * Time.ms)) }
+        var ci = NetlinkWriter()
+        ci.put32(age(e.confirmed)); ci.put32(age(e.used)); ci.put32(age(e.updated)); ci.put32(1)
+        w.attr(NDA.CACHEINFO, ci.bytes)
+        w.attr(4, u32: UInt32(e.probes))                   // NDA_PROBES
+        w.end(start)
+    }
+
+    func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) {
+        var parts = DumpParts(limit: bufferSize)
+        for e in dp.ipv4.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// neigh_add / neigh_delete for AF_INET.
+    func changeNeigh(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbour request") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.DST: .binary(maxLength: 16), NDA.LLADDR: .binary(maxLength: 32)]), strict: false)
+        guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
+        guard let ip = Self.addr(a[NDA.DST]) else { throw NetlinkError(EINVAL, "Network address not specified") }
+        do {
+            if delete { try dp.ipv4.deleteNeighbour(dev, ip: ip); return }
+            guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "Invalid link address") }
+            let state = NUD(rawValue: p.le16(at: 8)) ?? .permanent
+            let f = msg.header.flags
+            if dp.ipv4.neighbours.find(dev.ifindex, ip) == nil && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
+            try dp.ipv4.addNeighbour(dev, ip: ip, mac: MACAddress(Array(ll)), state: state == .none ? .permanent : state,
+                                     replace: f & NL.F_EXCL == 0)
+        } catch let e as NetlinkError { throw e } catch {
+            let m = (error as! SluiceError).message
+            throw m.contains("File exists") ? NetlinkError(EEXIST) : m.contains("No such file") ? NetlinkError(ENOENT) : Self.netlinkError(error as! SluiceError)
+        }
+    }
+}
