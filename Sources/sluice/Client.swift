@@ -9,7 +9,8 @@ import Glibc
 /// daemon's socket (--socket PATH, else SLUICE_SOCKET, else the default) by running Debian's
 /// iproute2 through the same preload shim as `sluice exec` — so the grammar, the text and JSON
 /// output (-s, -d, -j, -p) and the exit codes are iproute2's own, byte for byte:
-///   link → ip link, fdb → bridge fdb, vlan → bridge vlan, qdisc|class|filter → tc …, action → tc actions,
+///   link → ip link, addr|route|neigh → ip …, fdb → bridge fdb, vlan → bridge vlan,
+///   qdisc|class|filter → tc …, action → tc actions,
 ///   monitor [link|neigh|tc|all] → ip monitor link | bridge monitor fdb | tc monitor | ip monitor all.
 /// Device kinds only Sluice has (tap, afpacket, afxdp, pcap) are created in the daemon's
 /// configuration file; over rtnetlink it creates bridge, dummy, veth and vlan.
@@ -17,7 +18,9 @@ enum Client {
     static let objects: [String: (tool: String, words: [String])] = [
         "link": ("ip", ["link"]), "fdb": ("bridge", ["fdb"]), "qdisc": ("tc", ["qdisc"]),
         "class": ("tc", ["class"]), "filter": ("tc", ["filter"]), "action": ("tc", ["actions"]),
-        "actions": ("tc", ["actions"]), "vlan": ("bridge", ["vlan"]), "monitor": ("", []),
+        "actions": ("tc", ["actions"]), "vlan": ("bridge", ["vlan"]),
+        "addr": ("ip", ["addr"]), "address": ("ip", ["addr"]), "route": ("ip", ["route"]), "neigh": ("ip", ["neigh"]),
+        "monitor": ("", []),
     ]
     static let flagOptions: Set<String> = ["-s", "-stats", "-statistics", "-d", "-details", "-j", "-json", "-p", "-pretty"]
 
@@ -42,7 +45,7 @@ enum Client {
         if let batch { return runBatch(batch, options: options, socket: socket, force: force) }
         guard i < argv.count, objects[argv[i]] != nil else {
             // Not a client command: leave it to the other subcommands (options alone are an error).
-            return options.isEmpty && socket == nil && !force ? nil : usage("expected link, fdb, vlan, qdisc, class, filter, action or monitor")
+            return options.isEmpty && socket == nil && !force ? nil : usage("expected link, addr, route, neigh, fdb, vlan, qdisc, class, filter, action or monitor")
         }
         guard let (tool, words) = resolve(argv[i], Array(argv[(i + 1)...])) else {
             return usage("monitor takes link, neigh, tc or all, not \"\(argv[i + 1])\"")
