@@ -55,7 +55,7 @@ let package = Package(
 if withBenchmarks {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]))
-    for name in ["ForwardingBenchmark", "QdiscBenchmark"] {
+    for name in ["ForwardingBenchmark", "QdiscBenchmark", "FIBBenchmark"] {
         package.targets.append(
             .executableTarget(
                 name: name,

@@ -233,6 +233,106 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.ipv4.stats.fragFails, 1)
     }
 
+    /// Splits an IPv4 packet (no Ethernet header) into fragments of `sizes` payload bytes.
+    func fragments(_ pkt: [UInt8], sizes: [Int]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var off = 0
+        let payload = Array(pkt[20...])
+        for (i, n) in sizes.enumerated() {
+            var h = Array(pkt[0..<20])
+            let len = min(n, payload.count - off)
+            h[2] = UInt8((20 + len) >> 8); h[3] = UInt8((20 + len) & 0xFF)
+            let mf: UInt16 = i < sizes.count - 1 ? 0x2000 : 0
+            let f = mf | UInt16(off / 8)
+            h[6] = UInt8(f >> 8); h[7] = UInt8(f & 0xFF)
+            h[10] = 0; h[11] = 0
+            let c = h.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+            h[10] = UInt8(c >> 8); h[11] = UInt8(c & 0xFF)
+            out.append(h + payload[off..<(off + len)])
+            off += len
+        }
+        return out
+    }
+
+    func testForwardingFragmentsWhatIsTooBigWithoutDF() throws {
+        let r = try Router()
+        learnHosts(r)
+        try r.runner.execute("link set r2 mtu 1280")
+        let big = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), size: 1400, df: false)   // 1428 bytes
+        let out = r.send(eth(r.dev("r1").mac, macA, big), on: r.r1).r2.filter { $0[12] == 8 && $0[13] == 0 }
+        // (1280 − 20) & ~7 = 1256 bytes of data, then the other 152; offsets 0 and 157 (× 8).
+        XCTAssertEqual(out.count, 2)
+        let f1 = Seen(out[0]), f2 = Seen(out[1])
+        XCTAssertTrue(f1.checksumOK && f2.checksumOK)
+        XCTAssertEqual(f1.payload.count, 1256); XCTAssertEqual(f2.payload.count, 152)
+        XCTAssertEqual(Array(out[0][20..<22]), [0x20, 0x00], "MF, offset 0")
+        XCTAssertEqual(Array(out[1][20..<22]), [0x00, 157], "last: offset 157")
+        XCTAssertEqual(f1.ttl, 63)
+        XCTAssertEqual(f1.payload + f2.payload, Array(big[20...]), "the data, in order")
+        XCTAssertEqual(r.dp.ipv4.stats.fragCreates, 2)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testReassemblyDeliversAndRepliesInFragments() throws {
+        let r = try Router()
+        learnHosts(r)
+        // A 3000-byte ping to the router in three fragments, out of order: one echo reply of the
+        // same size, fragmented for r1's MTU of 1500 (1480 + 1480 + 48 bytes of data).
+        let req = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1), size: 3000, df: false)
+        let frags = fragments(req, sizes: [1480, 1480, 1480])
+        var replies: [[UInt8]] = []
+        for f in [frags[2], frags[0], frags[1]] { replies += r.send(eth(r.dev("r1").mac, macA, f), on: r.r1).r1.filter { $0[13] == 0 } }
+        XCTAssertEqual(replies.map { Seen($0).payload.count }, [1480, 1480, 48])
+        let data = replies.map { Seen($0).payload }.reduce([], +)
+        XCTAssertEqual(data[0], 0, "echo reply")
+        XCTAssertEqual(Array(data[8...]), Array(req[28...]), "the same data back")
+        XCTAssertEqual(r.dp.ipv4.stats.reasmOKs, 1)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testOverlapsTimeoutsAndTheMemoryBoundDropWhatTheyMust() throws {
+        let r = try Router()
+        learnHosts(r)
+        let req = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1), size: 2000, df: false)
+        let frags = fragments(req, sizes: [1000, 1008])
+        // An overlapping fragment (offset 992 while the first covers 0..<1000) discards it all.
+        var overlap = fragments(req, sizes: [992, 1016])[1]
+        overlap[7] = 124                                      // 992 / 8
+        r.send(eth(r.dev("r1").mac, macA, frags[0]), on: r.r1)
+        r.send(eth(r.dev("r1").mac, macA, overlap), on: r.r1)
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, frags[1]), on: r.r1).r1.isEmpty, "no reply after an overlap")
+        XCTAssertEqual(r.dp.ipv4.stats.reasmOKs, 0)
+        // A missing piece: after 30 s the queue goes, and the first fragment's sender hears
+        // "fragment reassembly time exceeded" (11/1).
+        var lonely = fragments(req, sizes: [1000, 1008])[0]
+        lonely[5] = 99                                        // another ID
+        lonely[10] = 0; lonely[11] = 0
+        let c = Array(lonely[0..<20]).withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+        lonely[10] = UInt8(c >> 8); lonely[11] = UInt8(c & 0xFF)
+        r.send(eth(r.dev("r1").mac, macA, lonely), on: r.r1)
+        _ = r.advance(29 * Time.s)
+        let expired = r.advance(2 * Time.s).r1.map(Seen.init).filter { $0.type == EtherType.ipv4 }
+        XCTAssertEqual(expired.map { [$0.payload[0], $0.payload[1]] }, [[11, 1]])
+        XCTAssertEqual(r.dp.ipv4.stats.reasmTimeout, 2, "the lonely one, and the second half left after the overlap")
+        XCTAssertEqual(r.dp.pool.inUse, 0, "everything queued was freed")
+        // The memory bound: fragments of many datagrams that never complete stop being queued.
+        for id in 0..<3000 {
+            var f = frags[0]
+            f[4] = UInt8(id >> 8); f[5] = UInt8(id & 0xFF); f[10] = 0; f[11] = 0
+            let cc = Array(f[0..<20]).withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+            f[10] = UInt8(cc >> 8); f[11] = UInt8(cc & 0xFF)
+            r.r1.inject(eth(r.dev("r1").mac, macA, f))
+            if id % 64 == 63 { _ = r.run() }
+        }
+        _ = r.run()
+        XCTAssertLessThanOrEqual(r.dp.ipv4.fragBuffers, r.dp.pool.capacity / 8)
+        XCTAssertGreaterThan(r.dp.ipv4.stats.reasmFails, 2000)
+        // Forwarding still has buffers: a ping through the router crosses.
+        XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1).r2.count, 1)
+        _ = r.advance(31 * Time.s)
+        XCTAssertEqual(r.dp.ipv4.fragMemory, 0)
+    }
+
     func testRoutesFollowAddressesAndLinkState() throws {
         let r = try Router()
         XCTAssertEqual(try r.runner.execute("route show"), """

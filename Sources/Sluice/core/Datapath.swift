@@ -434,6 +434,8 @@ public final class Datapath {
         nextHousekeeping = now &+ housekeepingInterval
         for br in bridges.values { br.age(now: now) }
         ipv4.collectGarbage()
+        ipv4.expireFragments(now)
+        flushTransmit()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.
         for case let d? in devices where d.carrier && d.driver.failureReason() != nil { driverFailed(d) }

@@ -28,9 +28,9 @@ import Glibc
 ///   limited per destination (icmp_ratelimit 1 s with a burst of 6, as inet_peer_xrlim_allow)
 ///   and in total (icmp_msgs_per_sec 1000, burst 50). An error's source is the address the
 ///   packet was sent to when it was for us, else the preferred source of the route back.
-/// Not yet: fragmentation (DF clear and too big is dropped and counted as FragFails),
-/// reassembly (fragments for us are dropped and counted as ReasmFails), IP options beyond
-/// carrying them, TCP resets, redirects, multicast, rp_filter.
+/// - Fragmentation of what is too big without DF, reassembly of what is for us
+///   (Fragments.swift).
+/// Not yet: IP options beyond carrying them, TCP resets, redirects, multicast, rp_filter.
 public struct InetAddress: Sendable, Equatable {
     public var address: UInt32
     public var prefixLen: Int
@@ -46,7 +46,8 @@ public struct IPv4Stats: Sendable {
     public var inTruncatedPkts: UInt64 = 0, inCsumErrors: UInt64 = 0, inNoRoutes: UInt64 = 0
     public var inUnknownProtos: UInt64 = 0, inDelivers: UInt64 = 0, inDiscards: UInt64 = 0
     public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0
-    public var fragFails: UInt64 = 0, reasmFails: UInt64 = 0
+    public var fragFails: UInt64 = 0, fragOKs: UInt64 = 0, fragCreates: UInt64 = 0
+    public var reasmReqds: UInt64 = 0, reasmOKs: UInt64 = 0, reasmFails: UInt64 = 0, reasmTimeout: UInt64 = 0
     public var icmpInMsgs: UInt64 = 0, icmpInEchos: UInt64 = 0, icmpOutMsgs: UInt64 = 0
     public var icmpOutEchoReps: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0, icmpOutTimeExcds: UInt64 = 0
     public var icmpRateLimited: UInt64 = 0
@@ -72,6 +73,11 @@ public final class IPv4Stack {
     var globalTokens: UInt64 = 50
     var globalLast: UInt64 = 0
     var nextID: UInt16 = 1
+    /// Datagrams being reassembled, and the bytes their fragments hold.
+    var fragQueues: [FragmentKey: FragmentQueue] = [:]
+    var fragMemory = 0
+    var fragBuffers = 0
+    var nextFragExpiry: UInt64 = 0
 
     init(dp: Datapath) { self.dp = dp }
 
@@ -272,11 +278,15 @@ public final class IPv4Stack {
         let m = pool.meta(p)
         // ip_exceeds_mtu / skb_gso_validate_network_len.
         let netLen = m.pointee.gsoType.isEmpty ? total : Int(m.pointee.hdrLen) - InetWire.ethernetLength + Int(m.pointee.gsoSize)
+        var fragment = false
         if netLen > out.mtu {
             let df = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x4000 != 0
-            if df { icmpSend(inDev, p, type: 3, code: 4, info: UInt32(out.mtu), forLocal: false) }
-            stats.fragFails &+= 1
-            inDev.drop(.pktTooBig); pool.free(p); return
+            if df || !m.pointee.gsoType.isEmpty {
+                if df { icmpSend(inDev, p, type: 3, code: 4, info: UInt32(out.mtu), forLocal: false) }
+                stats.fragFails &+= 1
+                inDev.drop(.pktTooBig); pool.free(p); return
+            }
+            fragment = true
         }
         var q = p
         guard pool.makeWritable(&q) else { inDev.drop(.noBuffer); pool.free(q); return }
@@ -285,6 +295,10 @@ public final class IPv4Stack {
         InetWire.decrementTTL(ip)
         stats.forwDatagrams &+= 1
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
+        if fragment {
+            fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh, table: r.type == .unicast ? fib.main : nil)
+            return
+        }
         neighOutput(out, nexthop, q, nh: r.nh, table: r.type == .unicast ? fib.main : nil)
     }
 
@@ -296,7 +310,10 @@ public final class IPv4Stack {
         let ip = frame + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
         if hdr.isFragment {
-            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return
+            guard let whole = reassemble(dev, p, ihl: ihl, total: total) else { return }
+            let t = Int(UInt16(bigEndian: (pool.data(whole) + InetWire.ethernetLength).loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            localDeliver(dev, whole, ihl: ihl, total: t, broadcast: broadcast)
+            return
         }
         stats.inDelivers &+= 1
         let payload = ip + ihl
@@ -359,6 +376,12 @@ public final class IPv4Stack {
             return
         }
         stats.outRequests &+= 1
+        let len = Int(dp.pool.meta(p).pointee.length) - InetWire.ethernetLength
+        if len > out.mtu {
+            let ihl = Int((dp.pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
+            fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, ihl: ihl, total: len, nh: r.nh, table: fib.main)
+            return
+        }
         neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh, table: fib.main)
     }
 

@@ -13,7 +13,7 @@ extension CommandRunner {
         return v
     }
 
-    static func ipString(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)" }
+    public static func ipString(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)" }
 
     /// ADDR[/LEN] (LEN defaults to 32); `default` is 0/0.
     static func parsePrefix(_ s: String) throws(SluiceError) -> (UInt32, Int) {

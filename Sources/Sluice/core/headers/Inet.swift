@@ -50,6 +50,31 @@ public enum InetWire {
         ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
     }
 
+    /// Sets a fragment's total length, offset (bytes, a multiple of 8), MF and DF, and
+    /// recomputes the header checksum.
+    public static func setFragment(_ ip: UnsafeMutableRawPointer, totalLength: Int, offset: Int, moreFragments: Bool, dontFragment: Bool) {
+        let b = Bytes(ip, count: ipv4Length)
+        b.setU16(2, UInt16(totalLength))
+        b.setU16(6, UInt16(offset / 8) | (moreFragments ? 0x2000 : 0) | (dontFragment ? 0x4000 : 0))
+        let ihl = Int(b.u8(0) & 0x0F) * 4
+        IPv4Header(unchecked: Bytes(ip, count: ihl)).updateChecksum()
+    }
+
+    /// ip_options_fragment: options without the "copied" bit become NOPs.
+    public static func nopUncopiedOptions(_ ip: UnsafeMutableRawPointer, ihl: Int) {
+        var i = ipv4Length
+        while i < ihl {
+            let t = ip.load(fromByteOffset: i, as: UInt8.self)
+            if t == 0 { break }
+            if t == 1 { i += 1; continue }
+            guard i + 1 < ihl else { break }
+            let l = Int(ip.load(fromByteOffset: i + 1, as: UInt8.self))
+            guard l >= 2, i + l <= ihl else { break }
+            if t & 0x80 == 0 { (ip + i).initializeMemory(as: UInt8.self, repeating: 1, count: l) }
+            i += l
+        }
+    }
+
     /// Writes the ICMP checksum over `length` bytes at `p` (RFC 792).
     public static func setICMPChecksum(_ p: UnsafeMutableRawPointer, length: Int) {
         p.storeBytes(of: 0, toByteOffset: 2, as: UInt16.self)
