@@ -333,6 +333,33 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.ipv4.fragMemory, 0)
     }
 
+    func testARPStormsAndUnresolvableFloodsStayBounded() throws {
+        // gc_thresh3 (1024 entries): past it new neighbours are refused (the kernel's "neighbour
+        // table overflow"), after stale and failed ones are collected first.
+        let r = try Router()
+        learnHosts(r)
+        for i in 0..<3000 {
+            let sender = ip(198, 18, 1, 0) | UInt32(i % 250 + 2) | UInt32(i / 250) << 8   // 198.18.1.x … 198.18.12.x
+            r.r1.inject(arp(op: 1, sha: MACAddress(raw: 0x0200_0000_1000 + UInt64(i)), spa: sender, tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast))
+            if i % 64 == 63 { _ = r.run() }
+        }
+        _ = r.run()
+        XCTAssertLessThanOrEqual(r.dp.ipv4.neighbours.count, NeighbourParams().gcThresh3)
+        // A flood to unresolvable addresses on a connected subnet: bounded entries and queues.
+        try r.runner.execute("addr add 198.18.128.1/17 dev r2")
+        for i in 0..<3000 {
+            r.r1.inject(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 128, 0) | UInt32(i + 2))))
+            if i % 64 == 63 { _ = r.run() }
+        }
+        _ = r.run()
+        XCTAssertLessThanOrEqual(r.dp.ipv4.neighbours.count, NeighbourParams().gcThresh3)
+        XCTAssertGreaterThan(r.dp.ipv4.neighbours.tableOverflows, 0)
+        // Everything resolves to FAILED in time (the host behind r1, which never answers the
+        // router's probes either, included) and every queued packet is freed.
+        for _ in 0..<20 { _ = r.advance(1 * Time.s) }
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testRoutesFollowAddressesAndLinkState() throws {
         let r = try Router()
         XCTAssertEqual(try r.runner.execute("route show"), """

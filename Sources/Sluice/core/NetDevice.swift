@@ -118,6 +118,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipTTL              // TTL exceeded while forwarding
     case ipFragment         // a fragment for us (no reassembly yet)
     case arpMalformed       // ARP that is not Ethernet/IPv4 request/reply, or with bogus addresses
+    case neighFull          // the neighbour table is full (gc_thresh3)
 
     public var name: String {
         switch self {
@@ -147,6 +148,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipTTL: "IP_TTL_EXCEEDED"
         case .ipFragment: "IP_FRAG_NOT_REASSEMBLED"
         case .arpMalformed: "ARP_INVALID"
+        case .neighFull: "NEIGH_CREATEFAIL"
         }
     }
 }

@@ -454,7 +454,10 @@ public final class IPv4Stack {
             if c >= 0 && Int(c) < t.entries.count && t.entries[Int(c)].ip == nexthop && t.entries[Int(c)].dev == out.ifindex { idx = c }
         }
         if idx < 0 {
-            idx = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now)
+            guard let found = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now, pool: dp.pool) else {
+                out.drop(.neighFull); out.stats.txDropped &+= 1; dp.pool.free(p); return
+            }
+            idx = found
             if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop { table.nhNeigh[Int(nh)] = idx &+ 1 }
         }
         let i = Int(idx)
@@ -481,13 +484,23 @@ public final class IPv4Stack {
         }
     }
 
+    /// arp_queue: per entry at most unres_qlen packets, the oldest dropped first; and — Sluice's
+    /// own bound, since each holds a pool buffer — at most an eighth of the pool waiting in all
+    /// entries together, so a scan of unresolvable addresses cannot starve forwarding.
     func enqueue(_ i: Int, _ p: consuming Packet) {
         let t = neighbours
         if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(dp.pool) {
             dp.pool.free(old)
+            t.queued -= 1
             t.unresDiscards &+= 1
         }
+        guard t.queued < dp.pool.capacity / 8 else {
+            t.unresDiscards &+= 1
+            dp.pool.free(p)
+            return
+        }
         t.entries[i].queue.push(p, dp.pool)
+        t.queued += 1
     }
 
     /// Writes the Ethernet header and queues the frame on `out`.
@@ -541,7 +554,7 @@ public final class IPv4Stack {
             t.entries[i].timer = 0
         }
         if state.isValid, let out = dp.devices[Int(old.dev)] {
-            while let p = t.entries[i].queue.pop(dp.pool) { transmit(out, mac, p) }
+            while let p = t.entries[i].queue.pop(dp.pool) { t.queued -= 1; transmit(out, mac, p) }
         }
     }
 
@@ -590,6 +603,7 @@ public final class IPv4Stack {
         t.resFailed &+= 1
         let inDev = dp.devices[Int(t.entries[i].dev)]
         while let p = t.entries[i].queue.pop(dp.pool) {
+            t.queued -= 1
             if let inDev { icmpSend(inDev, p, type: 3, code: 1, info: 0, forLocal: false) }
             dp.pool.free(p)
         }
@@ -641,9 +655,8 @@ public final class IPv4Stack {
             // arp_ignore 0: answer for any local address.
             sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
             t.repliesSent &+= 1
-            if sip != 0 {
-                let i = Int(t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now))
-                neighUpdate(i, mac: sha, state: .stale, override: true)
+            if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
+                neighUpdate(Int(i), mac: sha, state: .stale, override: true)
             }
             pool.free(p)
             return
@@ -670,8 +683,10 @@ public final class IPv4Stack {
             t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
             return
         }
-        let i = Int(t.create(dev.ifindex, ip, now: dp.clock.now))
-        neighUpdate(i, mac: mac, state: state, override: true)
+        guard let i = t.create(dev.ifindex, ip, now: dp.clock.now, pool: dp.pool) else {
+            throw SluiceError("Error: neighbour table overflow (No buffer space available)")
+        }
+        neighUpdate(Int(i), mac: mac, state: state, override: true)
     }
 
     public func deleteNeighbour(_ dev: NetDevice, ip: UInt32) throws(SluiceError) {

@@ -40,6 +40,9 @@ public struct NeighbourParams: Sendable {
     public var mcastProbes = 3
     /// unres_qlen: packets queued per unresolved entry.
     public var unresQueue = 101
+    /// gc_thresh3: the most entries the table holds; past it, stale and failed entries are
+    /// collected, and if none can go a new neighbour is refused (neighbour table overflow).
+    public var gcThresh3 = 1024
     public init() {}
 }
 
@@ -68,6 +71,10 @@ public final class NeighbourTable {
     public internal(set) var resFailed: UInt64 = 0
     public internal(set) var unresDiscards: UInt64 = 0
     public internal(set) var requestsSent: UInt64 = 0
+    public internal(set) var tableOverflows: UInt64 = 0
+    public internal(set) var count = 0
+    /// Packets waiting for resolution in all entries.
+    public internal(set) var queued = 0
     public internal(set) var repliesSent: UInt64 = 0
     var seed: UInt64 = 0x5EED
 
@@ -82,8 +89,16 @@ public final class NeighbourTable {
         return base / 2 + (seed >> 11) % base
     }
 
-    /// Creates an entry in state NONE (neigh_create).
-    func create(_ dev: Int32, _ ip: UInt32, now: UInt64) -> Int32 {
+    /// Creates an entry in state NONE (neigh_create), or nil when the table is full even after
+    /// forced garbage collection (neigh_forced_gc: unreferenced STALE/FAILED entries go).
+    func create(_ dev: Int32, _ ip: UInt32, now: UInt64, pool: PacketPool) -> Int32? {
+        if count >= params.gcThresh3 {
+            for i in entries.indices where entries[i].dev != 0 && (entries[i].state == .stale || entries[i].state == .failed || entries[i].state == .none) && entries[i].queue.isEmpty {
+                remove(Int32(i), pool)
+            }
+            guard count < params.gcThresh3 else { tableOverflows &+= 1; return nil }
+        }
+        count += 1
         let e = NeighbourEntry(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now, confirmed: 0,
                                used: now, reachableTime: randomReachable())
         let i: Int32
@@ -94,7 +109,8 @@ public final class NeighbourTable {
 
     func remove(_ i: Int32, _ pool: PacketPool) {
         let e = entries[Int(i)]
-        entries[Int(i)].queue.purge(pool)
+        if e.dev != 0 { count -= 1 }
+        queued -= entries[Int(i)].queue.purge(pool)
         index[Self.key(e.dev, e.ip)] = nil
         entries[Int(i)] = NeighbourEntry(ip: 0, dev: 0, mac: MACAddress(raw: 0), state: .none, updated: 0, confirmed: 0, used: 0, reachableTime: 0)
         free.append(i)
