@@ -82,11 +82,9 @@ public final class FIBTable {
     /// Prefix entries (trie value − 1): the routes at that prefix, by metric.
     public internal(set) var prefixes: [(prefix: UInt32, length: Int, routes: [Route])?] = []
     var freePrefixes: [Int] = []
-    /// The forwarding view of each prefix entry (type, next hops).
-    var fastType: [UInt8] = []
-    var fastNHStart: [Int32] = []
-    var fastNHCount: [Int32] = []
-    var fastSrc: [UInt32] = []
+    /// The forwarding view of each prefix entry, one record per entry (one cache line load).
+    struct Fast { var type: UInt8 = 0; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: UInt32 = 0 }
+    var fast: [Fast] = []
     /// Flat next hops: gateway, device, hash upper bound, cached neighbour (index + 1).
     var nhGateway: [UInt32] = []
     var nhDev: [Int32] = []
@@ -135,9 +133,9 @@ public final class FIBTable {
         if let f = freePrefixes.popLast() { i = f; prefixes[i] = (p, length, [route]) } else {
             i = prefixes.count
             prefixes.append((p, length, [route]))
-            fastType.append(0); fastNHStart.append(0); fastNHCount.append(0); fastSrc.append(0)
+            fast.append(Fast())
         }
-        fastNHCount[i] = 0
+        fast[i].nhCount = 0
         rebuild(i)
         trie.insert(p, length, entry: UInt32(i + 1))
     }
@@ -150,8 +148,8 @@ public final class FIBTable {
         prefixes[i]!.routes.remove(at: j)
         if prefixes[i]!.routes.isEmpty {
             trie.remove(p, length)
-            nhGarbage += Int(fastNHCount[i])
-            fastNHCount[i] = 0
+            nhGarbage += Int(fast[i].nhCount)
+            fast[i].nhCount = 0
             prefixes[i] = nil
             freePrefixes.append(i)
         } else {
@@ -174,11 +172,8 @@ public final class FIBTable {
     /// Writes the forwarding view of prefix entry `i` (fib_rebalance's upper bounds for ECMP).
     func rebuild(_ i: Int) {
         let r = prefixes[i]!.routes[0]
-        nhGarbage += Int(fastNHCount[i])
-        fastType[i] = r.type.rawValue
-        fastSrc[i] = r.prefsrc
-        fastNHStart[i] = Int32(nhGateway.count)
-        fastNHCount[i] = Int32(r.nexthops.count)
+        nhGarbage += Int(fast[i].nhCount)
+        fast[i] = Fast(type: r.type.rawValue, nhCount: Int32(r.nexthops.count), nhStart: Int32(nhGateway.count), src: r.prefsrc)
         let total = r.nexthops.reduce(0) { $0 + $1.weight }
         var w = 0
         for nh in r.nexthops {
@@ -196,8 +191,8 @@ public final class FIBTable {
     func compact() {
         var g: [UInt32] = [], d: [Int32] = [], u: [UInt32] = [], n: [Int32] = []
         for i in prefixes.indices where prefixes[i] != nil {
-            let s = Int(fastNHStart[i]), c = Int(fastNHCount[i])
-            fastNHStart[i] = Int32(g.count)
+            let s = Int(fast[i].nhStart), c = Int(fast[i].nhCount)
+            fast[i].nhStart = Int32(g.count)
             g += nhGateway[s..<(s + c)]; d += nhDev[s..<(s + c)]; u += nhUpper[s..<(s + c)]; n += nhNeigh[s..<(s + c)]
         }
         nhGateway = g; nhDev = d; nhUpper = u; nhNeigh = n
@@ -210,17 +205,17 @@ public final class FIBTable {
     func lookup(_ addr: UInt32, hash: UInt32) -> FIBResult? {
         let e = trie.lookup(addr)
         guard e != 0 else { return nil }
-        let i = Int(e) &- 1
-        let type = RouteType(rawValue: fastType[i]) ?? .unicast
-        let c = Int(fastNHCount[i])
-        guard c > 0 else { return FIBResult(type: type, gateway: 0, dev: 0, prefsrc: fastSrc[i], nh: -1) }
-        var k = Int(fastNHStart[i])
+        let f = fast[Int(e) &- 1]
+        let type = RouteType(rawValue: f.type) ?? .unicast
+        let c = Int(f.nhCount)
+        guard c > 0 else { return FIBResult(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
+        var k = Int(f.nhStart)
         if c > 1 {
             let h = hash & 0x7FFF_FFFF
             let end = k &+ c
             while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
         }
-        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: fastSrc[i], nh: Int32(k))
+        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: Int32(k))
     }
 
     /// Every route, in prefix order (control path: `ip route show`).

@@ -13,15 +13,15 @@
 ///   match, because deeper slots only ever hold longer prefixes.
 /// - Delete restores each slot the prefix held to the next-longest prefix of the same node
 ///   covering it (found in the exact-match table), and frees nodes left empty.
-/// Node storage is three flat arrays indexed by slot (entry, prefix length, child), so a
-/// lookup touches no objects and allocates nothing. Entries are opaque UInt32 values (the
+/// Node storage is flat arrays indexed by slot: entry and child packed in one UInt64 (one cache
+/// line load per level), the prefix length beside them for updates only, so a lookup touches
+/// no objects and allocates nothing. Entries are opaque UInt32 values (the
 /// FIB's index of a route set), 0 meaning none.
 public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
     let strides: [Int]
-    /// Slot arrays (entry + 1 … stored as given; 0 = none), prefix length, child node + 1.
-    var slotEntry: [UInt32] = []
+    /// Per slot: entry (low 32 bits; 0 = none) and child node + 1 (high 32 bits); prefix length.
+    var slots: [UInt64] = []
     var slotLen: [UInt8] = []
-    var slotChild: [UInt32] = []
     /// Per node: first slot, depth; freed nodes by depth for reuse.
     var nodeBase: [Int] = []
     var nodeDepth: [Int] = []
@@ -59,15 +59,14 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         let size = 1 << strides[depth]
         if let n = freeNodes[depth].popLast() {
             let b = nodeBase[n]
-            for i in b..<(b + size) { slotEntry[i] = 0; slotLen[i] = 0; slotChild[i] = 0 }
+            for i in b..<(b + size) { slots[i] = 0; slotLen[i] = 0 }
             return n
         }
         let n = nodeBase.count
-        nodeBase.append(slotEntry.count)
+        nodeBase.append(slots.count)
         nodeDepth.append(depth)
-        slotEntry.append(contentsOf: repeatElement(0, count: size))
+        slots.append(contentsOf: repeatElement(0, count: size))
         slotLen.append(contentsOf: repeatElement(0, count: size))
-        slotChild.append(contentsOf: repeatElement(0, count: size))
         return n
     }
 
@@ -77,10 +76,10 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         var node = 0, consumed = 0, depth = 0, best: UInt32 = 0
         while true {
             let s = strides[depth]
-            let slot = nodeBase[node] &+ Self.bits(k, from: consumed, count: s)
-            let e = slotEntry[slot]
+            let v = slots[nodeBase[node] &+ Self.bits(k, from: consumed, count: s)]
+            let e = UInt32(truncatingIfNeeded: v)
             if e != 0 { best = e }
-            let c = slotChild[slot]
+            let c = UInt32(truncatingIfNeeded: v >> 32)
             if c == 0 { return best }
             node = Int(c) &- 1
             consumed &+= s
@@ -98,12 +97,12 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         var node = 0, consumed = 0, depth = 0
         while length > consumed + strides[depth] {
             let slot = nodeBase[node] + Self.bits(prefix, from: consumed, count: strides[depth])
-            var c = slotChild[slot]
+            var c = child(slot)
             if c == 0 {
                 guard create else { return nil }
                 let n = newNode(depth: depth + 1)
                 c = UInt32(n + 1)
-                slotChild[slot] = c
+                setChild(slot, c)
             }
             node = Int(c) - 1
             consumed += strides[depth]
@@ -123,8 +122,8 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         let first = nodeBase[node] + (Self.bits(p, from: consumed, count: plen) << (s - plen))
         for i in first..<(first + (1 << (s - plen))) {
             // Equal length in this range can only be this same prefix (being replaced).
-            if slotEntry[i] == 0 || Int(slotLen[i]) <= length {
-                slotEntry[i] = entry
+            if entryAt(i) == 0 || Int(slotLen[i]) <= length {
+                setEntry(i, entry)
                 slotLen[i] = UInt8(length)
             }
         }
@@ -139,7 +138,7 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         let s = strides[depth], plen = length - consumed
         let first = nodeBase[node] + (Self.bits(p, from: consumed, count: plen) << (s - plen))
         let lowest = depth == 0 ? 0 : consumed + 1
-        for i in first..<(first + (1 << (s - plen))) where slotEntry[i] == entry && Int(slotLen[i]) == length {
+        for i in first..<(first + (1 << (s - plen))) where entryAt(i) == entry && Int(slotLen[i]) == length {
             // The next-longest prefix of this node that covers the slot takes it back.
             var replacement: UInt32 = 0, rlen = 0
             let slotKey = p | (Key(truncatingIfNeeded: i - nodeBase[node]) << (Key.bitWidth - consumed - s))
@@ -148,7 +147,7 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
                 if let e = exact[PrefixKey(prefix: Self.mask(slotKey, l), length: UInt8(l))] { replacement = e; rlen = l; break }
                 l -= 1
             }
-            slotEntry[i] = replacement
+            setEntry(i, replacement)
             slotLen[i] = UInt8(rlen)
         }
         prune(p, depth: depth)
@@ -162,25 +161,30 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         for d in 0..<target {
             let slot = nodeBase[node] + Self.bits(p, from: consumed, count: strides[d])
             path.append((node, slot))
-            node = Int(slotChild[slot]) - 1
+            node = Int(child(slot)) - 1
             consumed += strides[d]
         }
         var d = target
         while d > 0 {
             let b = nodeBase[node], size = 1 << strides[d]
-            for i in b..<(b + size) where slotEntry[i] != 0 || slotChild[i] != 0 { return }
+            for i in b..<(b + size) where slots[i] != 0 { return }
             freeNodes[d].append(node)
             nodeCount -= 1
             let (parent, slot) = path[d - 1]
-            slotChild[slot] = 0
+            setChild(slot, 0)
             node = parent
             d -= 1
         }
     }
 
+    @inline(__always) func entryAt(_ i: Int) -> UInt32 { UInt32(truncatingIfNeeded: slots[i]) }
+    @inline(__always) func child(_ i: Int) -> UInt32 { UInt32(truncatingIfNeeded: slots[i] >> 32) }
+    @inline(__always) mutating func setEntry(_ i: Int, _ e: UInt32) { slots[i] = (slots[i] & 0xFFFF_FFFF_0000_0000) | UInt64(e) }
+    @inline(__always) mutating func setChild(_ i: Int, _ c: UInt32) { slots[i] = (slots[i] & 0xFFFF_FFFF) | UInt64(c) << 32 }
+
     /// Bytes held by the slot arrays and the exact-match table (approximate).
     public var memoryBytes: Int {
-        slotEntry.capacity * 4 + slotLen.capacity + slotChild.capacity * 4 + nodeBase.capacity * 16
+        slots.capacity * 8 + slotLen.capacity + nodeBase.capacity * 16
             + exact.capacity * (MemoryLayout<PrefixKey>.stride + 4 + 1)
     }
 }
