@@ -31,6 +31,9 @@ struct Daemon: ParsableCommand {
     @Option(name: .long, help: "The rtnetlink control socket (AF_UNIX SOCK_SEQPACKET, mode 0660); \"none\" for no socket.")
     var socket: String = ControlSocket.defaultPath
 
+    @Option(name: .long, help: "Accept routes from FRR's zebra (dplane_fpm_nl) on [ADDRESS:]PORT (TCP, FPM framing of rtnetlink route messages; zebra's default port is 2620). Needs the control socket.")
+    var fpm: String?
+
     @Option(name: .long, help: "A group (name or id) that may connect to the control socket (read-only unless also admin).")
     var socketGroup: String?
 
@@ -90,7 +93,16 @@ struct Daemon: ParsableCommand {
                 if let gid = group(socketGroup, "--socket-group") { chown(socket, uid_t.max, gid) }
             } catch { dp.shutdown(); fail("\(error)") }
         }
-        do { try worker.start(); try server?.start() } catch { dp.shutdown(); fail("\(error)") }
+        var fpmServer: FPMServer?
+        if let fpm {
+            guard let server else { dp.shutdown(); fail("--fpm needs the control socket (not --socket none)") }
+            let parts = fpm.split(separator: ":", omittingEmptySubsequences: false)
+            let address = parts.count == 2 ? String(parts[0]) : "127.0.0.1"
+            guard let port = UInt16(parts.last ?? "") else { dp.shutdown(); fail("--fpm: \"\(fpm)\" is not [ADDRESS:]PORT") }
+            server.log = { writeErr("sluice: \($0)") }
+            do { fpmServer = try FPMServer(address: address, port: port, control: server) } catch { dp.shutdown(); fail("\(error)") }
+        }
+        do { try worker.start(); try server?.start(); try fpmServer?.start() } catch { dp.shutdown(); fail("\(error)") }
         writeErr("sluice: ready: \(dp.allDevices.count) devices, datapath worker on CPU \(plan.datapath), housekeeping CPUs \(plan.housekeeping.map(String.init).joined(separator: ",")), pool \(poolSize) buffers")
 
         var sig: Int32 = 0
@@ -102,6 +114,7 @@ struct Daemon: ParsableCommand {
             default: break loop
             }
         }
+        fpmServer?.stop()
         server?.stop()
         worker.stop()
         server = nil

@@ -186,6 +186,9 @@ extension RtnlProcessor {
         } else if a[RTA.GATEWAY] != nil || a[RTA.OIF] != nil {
             s.route.nexthops = [NextHop(gateway: Self.addr(a[RTA.GATEWAY]) ?? 0, dev: Int32(bitPattern: a.u32(RTA.OIF) ?? 0), onlink: onlink)]
         }
+        if let tr = ifindexTranslator {
+            for i in s.route.nexthops.indices where s.route.nexthops[i].dev != 0 { s.route.nexthops[i].dev = tr(s.route.nexthops[i].dev) }
+        }
         for h in s.route.nexthops where h.dev != 0 && dp.device(h.dev) == nil { throw NetlinkError(ENODEV, "Nexthop device is not found") }
         return s
     }

@@ -73,6 +73,8 @@ public final class RtnlProcessor {
         return w.bytes
     }
 
+    /// Maps interface indexes in requests (FPM: the kernel's) to Sluice's, when set.
+    public var ifindexTranslator: ((Int32) -> Int32)?
     /// Notifications of the changes handled so far, (group, message), for the server to deliver.
     public var events: [(UInt32, [UInt8])] = []
 

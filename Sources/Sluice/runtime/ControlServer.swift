@@ -49,6 +49,14 @@ public final class ControlServer: @unchecked Sendable {
     /// Worker thread only: one processor per client socket.
     var processors: [Int32: RtnlProcessor] = [:]
 
+    /// Set when an FPM server feeds this queue: its requests carry kernel interface indexes.
+    var fpmTranslate = false
+    /// FPM messages that are not routes (ignored), and routes refused.
+    public var fpmIgnored: UInt64 = 0
+    public private(set) var fpmRefused: UInt64 = 0
+    /// Where FPM's refusals are reported (the daemon's stderr).
+    public var log: (String) -> Void = { _ in }
+
     /// The private message by which the shim passes a socket option: payload u32 level,
     /// u32 name, u32 value.
     public static let sockoptType: UInt16 = 15
@@ -265,6 +273,18 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
+    /// The extack message of an NLMSG_ERROR (NLMSGERR_ATTR_MSG), if any.
+    static func extack(_ a: [UInt8]) -> String {
+        var o = 16 + 4 + 16
+        while o + 4 <= a.count {
+            let len = Int(a.le16(o)), t = a.le16(o + 2)
+            guard len >= 4, o + len <= a.count else { break }
+            if t == 1 { return String(decoding: a[(o + 4)..<(o + len)].prefix { $0 != 0 }, as: UTF8.self) }
+            o += (len + 3) & ~3
+        }
+        return ""
+    }
+
     /// Answers what the control thread queued (called by the worker between batches).
     func drain() {
         pthread_mutex_lock(&lock)
@@ -283,6 +303,19 @@ public final class ControlServer: @unchecked Sendable {
             }
             let p = processors[r.fd] ?? RtnlProcessor(runner: runner, pid: r.pid)
             processors[r.fd] = p
+            if r.fd == FPMServer.clientFD {
+                p.ifindexTranslator = { [datapath] k in FPMServer.sluiceIfindex(k, datapath) }
+                let answer = p.handle(r.bytes)
+                p.events.removeAll()
+                for a in answer where a.count >= 20 && a.le16(4) == NL.ERROR {
+                    let err = Int32(bitPattern: a.le32(16))
+                    if err != 0 {
+                        fpmRefused &+= 1
+                        log("fpm: route refused: \(String(cString: strerror(-err)))" + (a.count > 36 ? " (\(Self.extack(a)))" : ""))
+                    }
+                }
+                continue
+            }
             p.pid = r.pid; p.mayChange = r.mayChange
             p.extAck = r.options.extAck; p.capAck = r.options.capAck; p.strictCheck = r.options.strict
             p.eventGroups = groups
