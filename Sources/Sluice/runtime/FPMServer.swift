@@ -23,6 +23,8 @@ public final class FPMServer: @unchecked Sendable {
     let listenFD: Int32
     var thread: pthread_t?
     var stopping = false
+    /// The connection being read (shut down by `stop` so the reader wakes).
+    var connection: Int32 = -1
     public private(set) var port: UInt16 = 0
     /// The fake client id under which FPM requests travel the control queue.
     static let clientFD: Int32 = Int32.max - 1
@@ -64,6 +66,8 @@ public final class FPMServer: @unchecked Sendable {
     public func stop() {
         stopping = true
         shutdown(listenFD, Int32(SHUT_RDWR))
+        let c = connection
+        if c >= 0 { shutdown(c, Int32(SHUT_RDWR)) }
         if let t = thread { pthread_join(t, nil) }
         Glibc.close(listenFD)
     }
@@ -73,7 +77,9 @@ public final class FPMServer: @unchecked Sendable {
             let c = accept(listenFD, nil, nil)
             if c < 0 { if stopping { return }; continue }
             control.log("fpm: zebra connected")
+            connection = c
             read(from: c)
+            connection = -1
             Glibc.close(c)
             control.log("fpm: connection closed")
         }

@@ -1,0 +1,136 @@
+import Foundation
+import XCTest
+
+/// Routes from FRR: zebra and ospfd run in the router namespace beside Sluice and in a kernel
+/// router next to it; OSPF learns the far subnet, zebra hands its choice to Sluice over FPM
+/// (dplane_fpm_nl), and traffic between two hosts follows Sluice's FIB. When the preferred link
+/// goes down, OSPF reroutes, zebra sends the new route, and traffic follows it.
+///
+///   ns a ─ pa ─ [ns r1: Sluice forwarding (AF_PACKET ports with the kernel interfaces' MACs and
+///                addresses), kernel ip_forward=0; zebra + ospfd on the kernel interfaces]
+///                 ├─ px ═ qx (OSPF cost 10) ═╗
+///                 └─ py ═ qy (OSPF cost 100) ═╩─ [ns r2: kernel router, zebra + ospfd] ─ qb ─ ns b
+final class FRRLiveTests: XCTestCase {
+    var net: TestNet!
+
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    /// Starts a daemon of FRR in `ns` as our child (not daemonised), stopped and waited for at cleanup.
+    func frr(_ ns: String, _ daemon: String, dir: String, args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = ["netns", "exec", ns, "/usr/lib/frr/\(daemon)", "-f", "\(dir)/\(daemon).conf", "-i", "\(dir)/\(daemon).pid",
+                       "-z", "\(dir)/zserv.api", "--vty_socket", dir, "-u", "frr", "-g", "frr", "-P", "0"] + args
+        let log = FileHandle(forWritingAtPath: "\(dir)/\(daemon).log") ?? FileHandle.nullDevice
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        net.onCleanup {
+            if p.isRunning { kill(p.processIdentifier, SIGTERM) }
+            let deadline = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < deadline { usleep(50_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+    }
+
+    func testOSPFRoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/zebra"),
+              FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/frr/modules/dplane_fpm_nl.so") else {
+            throw HarnessError("this test needs FRR (zebra, ospfd, dplane_fpm_nl): run scripts/install-deps.sh")
+        }
+        let r1 = try net.netns("r1"), r2 = try net.netns("r2"), a = try net.netns("a"), b = try net.netns("b")
+        for ns in [r1, r2, a, b] { _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
+        try sh(["ip", "-n", r1, "link", "add", "pa", "type", "veth", "peer", "name", "eth0", "netns", a])
+        try sh(["ip", "-n", r2, "link", "add", "qb", "type", "veth", "peer", "name", "eth0", "netns", b])
+        try sh(["ip", "-n", r1, "link", "add", "px", "type", "veth", "peer", "name", "qx", "netns", r2])
+        try sh(["ip", "-n", r1, "link", "add", "py", "type", "veth", "peer", "name", "qy", "netns", r2])
+        for (ns, dev, addr) in [(a, "eth0", "198.18.41.10/24"), (b, "eth0", "198.18.44.10/24"),
+                                (r1, "pa", "198.18.41.1/24"), (r1, "px", "198.18.42.1/24"), (r1, "py", "198.18.43.1/24"),
+                                (r2, "qb", "198.18.44.1/24"), (r2, "qx", "198.18.42.2/24"), (r2, "qy", "198.18.43.2/24")] {
+            try sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            try sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        }
+        try sh(["ip", "-n", a, "route", "add", "default", "via", "198.18.41.1"])
+        try sh(["ip", "-n", b, "route", "add", "default", "via", "198.18.44.1"])
+        try sh(["ip", "netns", "exec", r2, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try sh(["ip", "netns", "exec", r1, "sysctl", "-qw", "net.ipv4.ip_forward=0"])   // only Sluice forwards in r1
+        func mac(_ dev: String) throws -> String {
+            try sh(["ip", "netns", "exec", r1, "cat", "/sys/class/net/\(dev)/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let sock = net.dir + "/sluice.sock"
+        let d = try DaemonProcess(net: net, ns: r1, config: [
+            "link add pa address \(try mac("pa")) type afpacket dev pa",
+            "link add px address \(try mac("px")) type afpacket dev px",
+            "link add py address \(try mac("py")) type afpacket dev py",
+            "link set pa up", "link set px up", "link set py up",
+            "addr add 198.18.41.1/24 dev pa", "addr add 198.18.42.1/24 dev px", "addr add 198.18.43.1/24 dev py",
+        ], extraArgs: ["--socket", sock, "--fpm", "127.0.0.1:2620"])
+        try d.waitReady()
+        for (ns, x, y, rid, fpm) in [(r1, "px", "py", "198.18.42.1", true), (r2, "qx", "qy", "198.18.42.2", false)] {
+            let dir = net.dir + "/frr-\(ns)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var zebra = "hostname \(ns)\n"
+            if fpm { zebra += "fpm address 127.0.0.1 port 2620\nno fpm use-next-hop-groups\n" }
+            try zebra.write(toFile: "\(dir)/zebra.conf", atomically: true, encoding: .utf8)
+            try """
+                hostname \(ns)
+                interface \(x)
+                 ip ospf hello-interval 1
+                 ip ospf dead-interval 3
+                 ip ospf cost 10
+                interface \(y)
+                 ip ospf hello-interval 1
+                 ip ospf dead-interval 3
+                 ip ospf cost 100
+                router ospf
+                 ospf router-id \(rid)
+                 network 198.18.40.0/21 area 0
+
+                """.write(toFile: "\(dir)/ospfd.conf", atomically: true, encoding: .utf8)
+            for f in ["zebra.log", "ospfd.log"] { FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: nil) }
+            try sh(["chown", "-R", "frr:frr", dir])
+            try sh(["chmod", "755", net.dir])
+            try frr(ns, "zebra", dir: dir, args: fpm ? ["-M", "dplane_fpm_nl"] : [])
+            usleep(500_000)
+            try frr(ns, "ospfd", dir: dir, args: [])
+        }
+        func sluiceRoutes() throws -> String {
+            try sh([try sluiceBinary(), "exec", "--socket", sock, "ip", "route", "show", "198.18.44.0/24"])
+        }
+        func waitFor(_ want: String, seconds: Double) throws -> String {
+            let deadline = Date().addingTimeInterval(seconds)
+            var last = ""
+            while Date() < deadline {
+                last = try sluiceRoutes()
+                if last.contains(want) { return last }
+                usleep(250_000)
+            }
+            return last
+        }
+        // OSPF converges; zebra's choice arrives in Sluice's FIB over FPM.
+        let first = try waitFor("198.18.44.0/24 via 198.18.42.2 dev px proto ospf metric 20", seconds: 60)
+        XCTAssertTrue(first.contains("198.18.44.0/24 via 198.18.42.2 dev px proto ospf metric 20"), "\(first)\n\(d.stderr)")
+        XCTAssertTrue(d.stderr.contains("fpm: zebra connected"), d.stderr)
+        let ping = try net.ping(from: a, "198.18.44.10", count: 3)
+        XCTAssertTrue(ping.contains(" 0% packet loss") && ping.contains("ttl=62"), ping)
+        let before = number(after: "ForwDatagrams", in: try d.report()) ?? 0
+        XCTAssertGreaterThanOrEqual(before, 6, "Sluice forwarded both ways (r1's kernel does not forward)")
+        // The preferred link fails: OSPF moves to the other, and so does Sluice's route.
+        try sh(["ip", "-n", r2, "link", "set", "qx", "down"])
+        let second = try waitFor("198.18.44.0/24 via 198.18.43.2 dev py proto ospf metric 20", seconds: 30)
+        XCTAssertTrue(second.contains("198.18.44.0/24 via 198.18.43.2 dev py proto ospf metric 20"), second)
+        var again = ""
+        for _ in 0..<10 {   // r2's own OSPF reroutes the way back too
+            again = try net.ping(from: a, "198.18.44.10", count: 2)
+            if again.contains(" 0% packet loss") { break }
+            sleep(1)
+        }
+        XCTAssertTrue(again.contains(" 0% packet loss"), again)
+        let r = try d.report()
+        XCTAssertGreaterThan(number(after: "ForwDatagrams", in: r) ?? 0, before)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}
