@@ -261,7 +261,10 @@ extension Datapath {
             guard v.parent != brDev.ifindex else { throw SluiceError("Error: \(port.name) is stacked on \(brDev.name) and cannot be its port (Device or resource busy).") }
             below = device(v.parent)
         }
+        // netdev_rx_handler_register: one rx handler per device.
+        guard case .none = port.rxHandler else { throw SluiceError("Error: \(port.name) already has an rx handler (Device or resource busy).") }
         try setPromiscuity(port, 1)
+        port.rxHandler = .bridgePort(brDev.ifindex)
         // nbp_vlan_init: the port starts in the default PVID, untagged.
         let set = BridgeVLANSet()
         if br.defaultPVID != 0 { set.add(br.defaultPVID, pvid: true, untagged: true) }
@@ -279,6 +282,7 @@ extension Datapath {
         br.ports.removeAll { $0 == port.ifindex }
         br.fdb.flush(port: port.ifindex, all: true)
         port.master = 0
+        port.rxHandler = .none
         port.bridgeVLANs = nil
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)

@@ -5,6 +5,10 @@ import Glibc
 
 /// Principles
 /// ----------
+/// What a registered EtherType goes to (struct packet_type's func, as an enum: no existential
+/// and no closure per packet).
+public enum ProtocolHandler: Sendable { case ipv4, arp }
+
 /// One `Datapath` per worker thread owns a packet pool, the devices, the bridges and the NAPI
 /// poll list. A pass of `runOnce` is the kernel's softirq: wait for readiness in epoll when no
 /// device is being polled ("interrupt mode"), otherwise poll the devices on the poll list as
@@ -61,6 +65,9 @@ public final class Datapath {
     /// The GRO list: filled during one device's poll and emptied at its end (napi_complete),
     /// so one serves every device in turn.
     let gro: GRO
+    /// Registered protocol handlers, EtherType by EtherType (ptype_base; a few, searched in order).
+    var protocolTypes: [UInt16] = [EtherType.ipv4, EtherType.arp]
+    var protocolHandlers: [ProtocolHandler] = [.ipv4, .arp]
     /// The IPv4 stack (addresses, FIB, neighbours); devices with an address take part.
     public private(set) lazy var ipv4 = IPv4Stack(dp: self)
     /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).
@@ -507,15 +514,53 @@ public final class Datapath {
         guard !batch.isEmpty else { return }
         if tagged, let group = dev.vlanGroup { vlanDoReceive(dev, group, &batch, depth: depth) }
         guard !batch.isEmpty else { return }
-        if dev.master != 0, let br = bridges[dev.master] {
-            br.input(port: dev, &batch, self, depth: depth)
-        } else if ipv4.addresses[dev.ifindex] != nil {
-            ipv4.receive(dev, &batch)
-        } else {
+        switch dev.rxHandler {
+        case .bridgePort(let b):
+            if let br = bridges[b] { br.input(port: dev, &batch, self, depth: depth); return }
+        case .none:
+            break
+        }
+        deliverProtocols(dev, &batch)
+    }
+
+    /// The protocol handlers (ptype_base by EtherType, registered at init as inet_init and
+    /// arp_init do). They act for a device with IPv4 configuration (an in_device: an address);
+    /// on any other device, or for an EtherType nobody registered, frames count as rx_nohandler.
+    func deliverProtocols(_ dev: NetDevice, _ batch: inout PacketBatch) {
+        guard ipv4.addresses[dev.ifindex] != nil else {
             dev.stats.rxNohandler &+= UInt64(batch.count)
             dev.drop(.noHandler, UInt64(batch.count))
             batch.freeAll(pool)
+            return
         }
+        let pool = self.pool
+        var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
+        let types = protocolTypes, handlers = protocolHandlers
+        batch.drain { p in
+            let m = pool.meta(p)
+            if m.pointee.vlanPresent {
+                // A tag no VLAN device took: VLAN 0 is a priority tag, anything else not ours.
+                if m.pointee.vlanTCI & 0x0FFF != 0 { otherVLAN += 1; pool.free(p); return }
+                m.pointee.vlanPresent = false; m.pointee.vlanTCI = 0; m.pointee.vlanProto = 0
+            }
+            let t = VLANEdit.etherType(pool, p.index)
+            var k = 0
+            while k < types.count && types[k] != t { k += 1 }
+            guard k < types.count else { nohandler += 1; pool.free(p); return }
+            switch handlers[k] {
+            case .ipv4: ipv4.ipReceive(dev, p)
+            case .arp: ipv4.arpReceive(dev, p)
+            }
+        }
+        if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }
+        if otherVLAN > 0 { dev.drop(.otherHost, otherVLAN) }
+    }
+
+    /// dev_add_pack: registers the handler for an EtherType (one per type).
+    public func addProtocolHandler(_ type: UInt16, _ h: ProtocolHandler) {
+        if let i = protocolTypes.firstIndex(of: type) { protocolHandlers[i] = h; return }
+        protocolTypes.append(type)
+        protocolHandlers.append(h)
     }
 
     /// vlan_do_receive for a batch: for each VLAN device named by a frame's tag, its frames

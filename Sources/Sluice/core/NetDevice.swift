@@ -153,6 +153,15 @@ public enum DropReason: Int, CaseIterable, Sendable {
     }
 }
 
+/// A device's rx handler (dev->rx_handler): what takes its frames after VLAN devices and before
+/// the protocol handlers. One per device, registered by what stacks on it
+/// (netdev_rx_handler_register: a second is EBUSY).
+public enum RxHandler: Sendable {
+    case none
+    /// br_handle_frame: the device is a port of the bridge with this ifindex.
+    case bridgePort(Int32)
+}
+
 /// NAPI per-device-queue state (one queue per device for now).
 public struct NAPIState: Sendable {
     public var weight: Int = 64
@@ -198,6 +207,8 @@ public final class NetDevice {
     public internal(set) var noQueue = false
     /// The bridge this device is a port of (its ifindex), or 0.
     public internal(set) var master: Int32 = 0
+    /// dev->rx_handler.
+    public internal(set) var rxHandler = RxHandler.none
     public internal(set) var stats = LinkStats64()
     public internal(set) var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
     public internal(set) var napi = NAPIState()

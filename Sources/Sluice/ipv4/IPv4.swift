@@ -5,8 +5,9 @@ import Glibc
 /// Principles (net/ipv4: ip_input.c, ip_forward.c, route.c, icmp.c, arp.c, devinet.c)
 /// ----------
 /// A device takes part in IPv4 once it has an address. Its frames that no rx handler took
-/// (a bridge hands up what is for the bridge device itself) are dispatched by EtherType: ARP to
-/// `arpReceive`, IPv4 to `ipReceive`, anything else is counted as rx_nohandler.
+/// (a bridge hands up what is for the bridge device itself) go through the datapath's protocol
+/// handlers (`deliverProtocols`, registered by EtherType): ARP to `arpReceive`, IPv4 to
+/// `ipReceive`; local delivery dispatches by IP protocol (`inetProtocols`, inet_add_protocol).
 /// - ip_rcv_core: a frame not addressed to the device (PACKET_OTHERHOST) is dropped; version,
 ///   IHL, total length and the header checksum are checked (counted as InHdrErrors,
 ///   InTruncatedPkts, InCsumErrors); padding beyond the total length is trimmed.
@@ -54,6 +55,9 @@ public struct IPv4Stats: Sendable {
     public var arpMalformed: UInt64 = 0
 }
 
+/// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
+public enum InetProtocol: Sendable { case none, icmp, udp }
+
 public final class IPv4Stack {
     unowned let dp: Datapath
     public let fib = FIB()
@@ -73,6 +77,16 @@ public final class IPv4Stack {
     var globalTokens: UInt64 = 50
     var globalLast: UInt64 = 0
     var nextID: UInt16 = 1
+    /// inet_protos: protocol number → handler, registered at init as inet_init does.
+    public internal(set) var inetProtocols: [InetProtocol] = {
+        var t = [InetProtocol](repeating: .none, count: 256)
+        t[Int(IPProto.icmp)] = .icmp
+        t[Int(IPProto.udp)] = .udp
+        return t
+    }()
+
+    /// inet_add_protocol.
+    public func addProtocol(_ number: UInt8, _ p: InetProtocol) { inetProtocols[Int(number)] = p }
     /// Datagrams being reassembled, and the bytes their fragments hold.
     var fragQueues: [FragmentKey: FragmentQueue] = [:]
     var fragMemory = 0
@@ -179,27 +193,6 @@ public final class IPv4Stack {
     }
 
     // MARK: receive
-
-    /// The protocol handlers for a batch on `dev` (after its rx handler).
-    func receive(_ dev: NetDevice, _ batch: inout PacketBatch) {
-        let pool = dp.pool
-        var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
-        batch.drain { p in
-            let m = pool.meta(p)
-            if m.pointee.vlanPresent {
-                // A tag no VLAN device took: VLAN 0 is a priority tag, anything else not ours.
-                if m.pointee.vlanTCI & 0x0FFF != 0 { otherVLAN += 1; pool.free(p); return }
-                m.pointee.vlanPresent = false; m.pointee.vlanTCI = 0; m.pointee.vlanProto = 0
-            }
-            switch VLANEdit.etherType(pool, p.index) {
-            case EtherType.ipv4: ipReceive(dev, p)
-            case EtherType.arp: arpReceive(dev, p)
-            default: nohandler += 1; pool.free(p)
-            }
-        }
-        if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }
-        if otherVLAN > 0 { dev.drop(.otherHost, otherVLAN) }
-    }
 
     /// ip_rcv + ip_route_input + dst_input.
     func ipReceive(_ dev: NetDevice, _ p: consuming Packet) {
@@ -318,8 +311,8 @@ public final class IPv4Stack {
         stats.inDelivers &+= 1
         let payload = ip + ihl
         let plen = total - ihl
-        switch hdr.proto {
-        case IPProto.icmp:
+        switch inetProtocols[Int(hdr.proto)] {
+        case .icmp:
             stats.icmpInMsgs &+= 1
             guard plen >= InetWire.icmpLength else { pool.free(p); return }
             if payload.load(as: UInt8.self) == 8 && !broadcast {   // echo request (icmp_echo_ignore_broadcasts)
@@ -328,13 +321,13 @@ public final class IPv4Stack {
                 return
             }
             pool.free(p)
-        case IPProto.udp:
+        case .udp:
             guard plen >= UDPHeader.length else { pool.free(p); return }
             let port = UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
             if let h = udpHandlers[port] { h(dp, dev, ip, total); pool.free(p); return }
             if !broadcast { icmpSend(dev, p, type: 3, code: 3, info: 0, forLocal: true) }
             pool.free(p)
-        default:
+        case .none:
             stats.inUnknownProtos &+= 1
             if !broadcast { icmpSend(dev, p, type: 3, code: 2, info: 0, forLocal: true) }
             pool.free(p)
