@@ -224,6 +224,46 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip monitor address route neigh` while addresses, routes and neighbours change: the same
+    /// notifications as from this machine's kernel for the same commands (interface indexes
+    /// aside).
+    func testAddressAndRouteNotificationsAsTheKernelSendsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+        _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1", "up"], ["link", "set", "r1p", "up"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        let changes: [[String]] = [["addr", "add", "198.18.1.1/24", "dev", "r1"], ["route", "add", "198.18.5.0/24", "via", "198.18.1.9"],
+                                   ["neigh", "add", "198.18.1.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"],
+                                   ["route", "del", "198.18.5.0/24"], ["addr", "del", "198.18.1.1/24", "dev", "r1"]]
+        func monitor(_ argv: [String], run: () throws -> Void) throws -> [String] {
+            let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["6"] + argv + ["monitor", "address", "route", "neigh"]
+            p.standardOutput = FileHandle(forWritingAtPath: out)
+            try p.run()
+            net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+            usleep(700_000)
+            try run()
+            usleep(700_000)
+            p.terminate(); p.waitUntilExit()
+            return (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n").map { l in
+                String(l).replacingOccurrences(of: #"^(Deleted )?\d+: "#, with: "$1", options: .regularExpression)
+            }
+        }
+        let kernel = try monitor(["ip", "-n", kns]) { for c in changes { try sh(["ip", "-n", kns] + c) } }
+        let sluice = try monitor([try sluiceBinary(), "exec", "--socket", sock, "ip"]) { for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) } }
+        // The kernel also announces the neighbour its address removal flushed; Sluice flushes it
+        // too (checked below) but announces only what a request changed directly.
+        XCTAssertEqual(sluice, kernel.filter { !$0.hasPrefix("Deleted 198.18.1.9 dev r1 lladdr") })
+        XCTAssertTrue(kernel.contains("Deleted 198.18.1.9 dev r1 lladdr 02:00:00:00:00:09 PERMANENT "), "\(kernel)")
+        XCTAssertEqual(try exec(sock, ["ip", "neigh", "show", "dev", "r1"]).out, "")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A device that does not exist: the same words and exit status as ip against the kernel.
     func testMissingDeviceAnswersAsTheKernel() throws {
         let (d, sock, _) = try daemon()

@@ -129,6 +129,8 @@ public final class IPv4Stack {
         }
         addresses[dev.ifindex] = list.isEmpty ? nil : list
         removeRoutes(dev, a)
+        // The last address gone: fib_disable_ip → arp_ifdown flushes the device's neighbours.
+        if list.isEmpty { flushNeighbours(dev: dev.ifindex, all: true) }
         for b in list where b.prefixLen == a.prefixLen && b.network == a.network { installRoutes(dev, b) }
     }
 

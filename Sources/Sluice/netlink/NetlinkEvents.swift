@@ -12,7 +12,7 @@ import Glibc
 /// taken only while some reader has joined the group. Learning and ageing in the datapath do
 /// not emit events yet.
 public enum RTNLGRP {
-    public static let LINK: UInt32 = 1, NEIGH: UInt32 = 3, TC: UInt32 = 4
+    public static let LINK: UInt32 = 1, NEIGH: UInt32 = 3, TC: UInt32 = 4, IPV4_IFADDR: UInt32 = 5, IPV4_ROUTE: UInt32 = 7
 }
 
 extension RtnlProcessor {
@@ -20,7 +20,9 @@ extension RtnlProcessor {
     static func group(of type: UInt16, family: UInt8) -> UInt32? {
         switch type {
         case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK: RTNLGRP.LINK
-        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE ? RTNLGRP.NEIGH : nil
+        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE || family == AF_INET ? RTNLGRP.NEIGH : nil
+        case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : nil
+        case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : nil
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
              NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER: RTNLGRP.TC
         default: nil
@@ -77,7 +79,17 @@ extension RtnlProcessor {
             for c in chains(dev, tree) {
                 one(UInt64(c.block) << 32 | UInt64(c.chain)) { w in chainMessage(dev, parent: c.parent, chain: c.chain, &w) }
             }
+        case NL.RTM_NEWADDR, NL.RTM_DELADDR:
+            for a in dp.ipv4.addresses[dev.ifindex] ?? [] {
+                one(UInt64(a.address) << 8 | UInt64(a.prefixLen)) { w in encodeAddr(dev, a, type: NL.RTM_NEWADDR, flags: 0, seq: 0, &w) }
+            }
         case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH:
+            if dp.bridge(dev) == nil && dev.master == 0 {
+                for e in dp.ipv4.neighbours.shown where e.dev == dev.ifindex {
+                    one(UInt64(e.ip)) { w in encodeNeigh(e, seq: 0, &w) }
+                }
+                break
+            }
             let brIndex = dp.bridge(dev) != nil ? dev.ifindex : dev.master
             guard let br = dp.bridges[brIndex] else { break }
             let now = dp.clock.now
@@ -151,9 +163,80 @@ extension RtnlProcessor {
     }
 
     /// Runs a change request, then queues its notifications in `events`.
+    /// The IPv4 routes at the given prefixes (both tables), keyed by table, prefix, length and
+    /// position, each as a notification. Only the prefixes a request touches are looked at, so
+    /// a big FIB costs nothing per change.
+    func routeSnapshot(_ prefixes: [(UInt32, Int)]) -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
+            for (p, l) in prefixes {
+                guard let i = t.entry(LPMTrie<UInt32>.mask(p, l), l), let e = t.prefixes[i] else { continue }
+                for (k, r) in e.routes.enumerated() {
+                    var w = NetlinkWriter()
+                    encodeRoute(table: t.id, e.prefix, e.length, r, seq: 0, &w)
+                    out["\(t.id)/\(e.prefix)/\(e.length)/\(k)"] = w.bytes
+                }
+            }
+        }
+        return out
+    }
+
+    /// The prefixes a route or address request may change (the route's; an address's local,
+    /// connected and broadcast routes).
+    func touchedPrefixes(_ msg: NetlinkMessage) -> [(UInt32, Int)] {
+        let p = msg.payload
+        switch msg.header.type {
+        case NL.RTM_NEWROUTE, NL.RTM_DELROUTE:
+            guard p.count >= 12, let a = try? NLAttributes.parse(p.dropFirst(12), base: 0, policy: RTA.policy, strict: false) else { return [] }
+            return [(Self.addr(a[RTA.DST]) ?? 0, Int(p[p.startIndex + 1]))]
+        case NL.RTM_NEWADDR, NL.RTM_DELADDR:
+            guard p.count >= 8, let a = try? NLAttributes.parse(p.dropFirst(8), base: 0, policy: IFA.policy, strict: false),
+                  let local = Self.addr(a[IFA.LOCAL]) ?? Self.addr(a[IFA.ADDRESS]) else { return [] }
+            let l = Int(p[p.startIndex + 1])
+            let mask: UInt32 = l == 0 ? 0 : ~UInt32(0) << (32 - l)
+            var out = [(local, 32), (local & mask, l), ((local & mask) | ~mask, 32)]
+            if let b = Self.addr(a[IFA.BROADCAST]) { out.append((b, 32)) }
+            return out
+        default: return []
+        }
+    }
+
+    /// A snapshot message as a notification: its type, no flags, the requester's seq and pid.
+    static func notification(_ m: [UInt8], type: UInt16, seq: UInt32, pid: UInt32) -> [UInt8] {
+        var b = m
+        b[4] = UInt8(type & 0xFF); b[5] = UInt8(type >> 8); b[6] = 0; b[7] = 0
+        for (i, v) in [seq, pid].enumerated() { for j in 0..<4 { b[8 + 4 * i + j] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(j))) } }
+        return b
+    }
+
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
         guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
+        if group == RTNLGRP.IPV4_ROUTE || (group == RTNLGRP.IPV4_IFADDR && eventGroups.contains(RTNLGRP.IPV4_ROUTE)) {
+            // rtmsg_fib: each route that went or came (an address's own routes too).
+            let touched = touchedPrefixes(msg)
+            let before = routeSnapshot(touched)
+            let addrBefore = group == RTNLGRP.IPV4_IFADDR ? requestDevice(msg).map { snapshot(type: msg.header.type, dev: $0) } ?? [:] : [:]
+            let dumped = try body()
+            let after = routeSnapshot(touched)
+            if group == RTNLGRP.IPV4_IFADDR, eventGroups.contains(group), let dev = requestDevice(msg) {
+                let addrAfter = snapshot(type: msg.header.type, dev: dev)
+                for (k, m) in addrBefore where addrAfter[k] == nil { events.append((group, Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid))) }
+                for (k, m) in addrAfter where addrBefore[k] == nil { events.append((group, Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid))) }
+            }
+            if eventGroups.contains(RTNLGRP.IPV4_ROUTE) {
+                // An address's routes in the kernel's order: fib_add_ifaddr adds the local route,
+                // then the prefix, then the broadcast; fib_del_ifaddr removes prefix, broadcast,
+                // local. (rtm_type is byte 23 of the message.)
+                let addRank: [UInt8: Int] = [RouteType.local.rawValue: 0, RouteType.unicast.rawValue: 1, RouteType.broadcast.rawValue: 2]
+                let delRank: [UInt8: Int] = [RouteType.unicast.rawValue: 0, RouteType.broadcast.rawValue: 1, RouteType.local.rawValue: 2]
+                let gone = before.filter { after[$0.key] != $0.value }.sorted { (delRank[$0.value[23]] ?? 3, $0.key) < (delRank[$1.value[23]] ?? 3, $1.key) }
+                for (_, m) in gone { events.append((RTNLGRP.IPV4_ROUTE, Self.notification(m, type: NL.RTM_DELROUTE, seq: msg.header.seq, pid: pid))) }
+                let came = after.filter { before[$0.key] != $0.value }.sorted { (addRank[$0.value[23]] ?? 3, $0.key) < (addRank[$1.value[23]] ?? 3, $1.key) }
+                for (_, m) in came { events.append((RTNLGRP.IPV4_ROUTE, Self.notification(m, type: NL.RTM_NEWROUTE, seq: msg.header.seq, pid: pid))) }
+            }
+            return dumped
+        }
         let devBefore = requestDevice(msg)
         let before = devBefore.map { snapshot(type: msg.header.type, dev: $0) } ?? [:]
         let dumped = try body()
