@@ -126,6 +126,46 @@ final class VLANRig {
     func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
+/// Routing on the same loop: 64-byte UDP frames from 198.18.0.1 to eight hosts in
+/// 198.18.9.0/24 arrive on r1 addressed to the router's MAC and are forwarded out of r2 to a
+/// gateway whose neighbour entry is known: IPv4 checks, the FIB walk, TTL and checksum, the
+/// neighbour lookup and the new Ethernet header, per packet.
+final class RoutingRig {
+    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
+    let source: MemoryDriver
+    let src: NetDevice
+
+    init(connected: Bool) throws {
+        let r = CommandRunner(datapath: dp)
+        source = MemoryDriver()
+        src = try dp.addMemory(name: "r1", driver: source)
+        let d = MemoryDriver()
+        d.capture = false
+        try dp.addMemory(name: "r2", driver: d)
+        try r.execute("link set r1 up")
+        try r.execute("link set r2 up")
+        try r.execute("addr add 198.18.0.254/24 dev r1")
+        try r.execute("addr add 198.18.1.254/24 dev r2")
+        let dst = connected ? "198.18.1" : "198.18.9"
+        if !connected {
+            try r.execute("route add 198.18.9.0/24 via 198.18.1.1")
+            try r.execute("neigh add 198.18.1.1 lladdr 02:00:00:00:01:01 dev r2")
+        } else {
+            for h in 1...8 { try r.execute("neigh add 198.18.1.\(h) lladdr 02:00:00:00:01:0\(h) dev r2") }
+        }
+        let routerMAC = src.mac
+        source.setTemplates((1...8).map { h in
+            FrameBuilder.udpFrame(dst: routerMAC, src: MACAddress(raw: 0x0200_0000_000A), srcIP: FrameBuilder.ip(198, 18, 0, 1),
+                                  dstIP: FrameBuilder.ip(198, 18, connected ? 1 : 9, UInt8(h)), frameLength: 60)
+        })
+        _ = dst
+        forward(4096)
+    }
+
+    @inline(never)
+    func forward(_ n: Int) { runSource(dp, source, src, n) }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions, .retainCount, .releaseCount],
@@ -152,6 +192,14 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let vlanBr = try! VLANRig(filteringBridge: true)
     Benchmark("VLAN-filtering bridge: tagged 64B x\(packetsPerIteration) trunk to trunk") { benchmark in
         for _ in benchmark.scaledIterations { vlanBr.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let routed = try! RoutingRig(connected: false)
+    Benchmark("route 64B x\(packetsPerIteration) via a gateway") { benchmark in
+        for _ in benchmark.scaledIterations { routed.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let routedConnected = try! RoutingRig(connected: true)
+    Benchmark("route 64B x\(packetsPerIteration) to connected hosts") { benchmark in
+        for _ in benchmark.scaledIterations { routedConnected.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in

@@ -536,6 +536,7 @@ public final class Datapath {
         let pool = self.pool
         var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
         let types = protocolTypes, handlers = protocolHandlers
+        let ip = ipv4
         batch.drain { p in
             let m = pool.meta(p)
             if m.pointee.vlanPresent {
@@ -548,8 +549,8 @@ public final class Datapath {
             while k < types.count && types[k] != t { k += 1 }
             guard k < types.count else { nohandler += 1; pool.free(p); return }
             switch handlers[k] {
-            case .ipv4: ipv4.ipReceive(dev, p)
-            case .arp: ipv4.arpReceive(dev, p)
+            case .ipv4: ip.ipReceive(dev, p)
+            case .arp: ip.arpReceive(dev, p)
             }
         }
         if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }

@@ -33,7 +33,7 @@ extension IPv4Stack {
     /// ip_do_fragment for a datagram whose IPv4 header starts at offset 14 of `p`; the
     /// fragments go to `out` through the neighbour layer. `p` is freed.
     func fragmentAndSend(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, ihl: Int, total: Int, nh: Int32, table: FIBTable?) {
-        let pool = dp.pool
+        let pool = self.pool
         let frame = pool.data(p)
         let ip = frame + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
@@ -69,7 +69,7 @@ extension IPv4Stack {
     /// ip_defrag: queues a fragment for us; returns the reassembled datagram (a frame with an
     /// Ethernet header, its IPv4 header from the first fragment) once complete, else nil.
     func reassemble(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int) -> Packet? {
-        let pool = dp.pool
+        let pool = self.pool
         let now = dp.clock.now
         expireFragments(now)
         let ip = pool.data(p) + InetWire.ethernetLength
@@ -157,7 +157,7 @@ extension IPv4Stack {
             if q.hasFirst, let first = q.pieces.first, first.start == 0, let dev = dp.devices[Int(q.dev)] {
                 icmpSend(dev, Packet(index: first.index), type: 11, code: 1, info: 0, forLocal: true)
             }
-            for piece in q.pieces { dp.pool.free(Packet(index: piece.index)) }
+            for piece in q.pieces { pool.free(Packet(index: piece.index)) }
         }
     }
 }

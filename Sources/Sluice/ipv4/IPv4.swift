@@ -59,7 +59,10 @@ public struct IPv4Stats: Sendable {
 public enum InetProtocol: Sendable { case none, icmp, udp }
 
 public final class IPv4Stack {
-    unowned let dp: Datapath
+    /// The datapath and its pool outlive the stack (the datapath owns it): unowned(unsafe), so
+    /// that the per-packet path takes no reference counts on them.
+    unowned(unsafe) let dp: Datapath
+    unowned(unsafe) let pool: PacketPool
     public let fib = FIB()
     public let neighbours = NeighbourTable()
     /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
@@ -93,7 +96,7 @@ public final class IPv4Stack {
     var fragBuffers = 0
     var nextFragExpiry: UInt64 = 0
 
-    init(dp: Datapath) { self.dp = dp }
+    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool }
 
     /// Registers a handler for UDP datagrams to `port` on any local address. The handler gets
     /// the IPv4 header and the datagram's total length; the packet is freed after it returns.
@@ -198,7 +201,7 @@ public final class IPv4Stack {
 
     /// ip_rcv + ip_route_input + dst_input.
     func ipReceive(_ dev: NetDevice, _ p: consuming Packet) {
-        let pool = dp.pool
+        let pool = self.pool
         stats.inReceives &+= 1
         let m = pool.meta(p)
         let frame = pool.data(p)
@@ -259,7 +262,7 @@ public final class IPv4Stack {
 
     /// ip_forward.
     func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResult, ihl: Int, total: Int) {
-        let pool = dp.pool
+        let pool = self.pool
         var frame = pool.data(p)
         var ip = frame + InetWire.ethernetLength
         if ip.load(fromByteOffset: 8, as: UInt8.self) <= 1 {
@@ -300,7 +303,7 @@ public final class IPv4Stack {
     // MARK: local delivery
 
     func localDeliver(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int, broadcast: Bool) {
-        let pool = dp.pool
+        let pool = self.pool
         let frame = pool.data(p)
         let ip = frame + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
@@ -338,7 +341,7 @@ public final class IPv4Stack {
 
     /// icmp_echo → icmp_reply: the request becomes the reply in place (options dropped).
     func echoReply(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int) {
-        let pool = dp.pool
+        let pool = self.pool
         var q = p
         guard pool.makeWritable(&q) else { pool.free(q); return }
         let frame = pool.data(q)
@@ -367,13 +370,13 @@ public final class IPv4Stack {
         guard let r = fib.lookup(dst, hash: Self.flowHash(0, dst)), r.type == .unicast || r.type == .local,
               let out = dp.devices[Int(r.dev)], out.isOperational else {
             stats.outNoRoutes &+= 1
-            dp.pool.free(p)
+            pool.free(p)
             return
         }
         stats.outRequests &+= 1
-        let len = Int(dp.pool.meta(p).pointee.length) - InetWire.ethernetLength
+        let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
         if len > out.mtu {
-            let ihl = Int((dp.pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
+            let ihl = Int((pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
             fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, ihl: ihl, total: len, nh: r.nh, table: fib.main)
             return
         }
@@ -384,7 +387,7 @@ public final class IPv4Stack {
 
     /// Answers `orig` with an ICMP error when icmp_send's rules allow; `orig` stays the caller's.
     func icmpSend(_ inDev: NetDevice, _ orig: borrowing Packet, type: UInt8, code: UInt8, info: UInt32, forLocal: Bool) {
-        let pool = dp.pool
+        let pool = self.pool
         let frame = pool.data(orig)
         if MACAddress(at: frame).isMulticast { return }                 // link-level broadcast/multicast
         let ip = frame + InetWire.ethernetLength
@@ -449,8 +452,8 @@ public final class IPv4Stack {
             if c >= 0 && Int(c) < t.entries.count && t.entries[Int(c)].ip == nexthop && t.entries[Int(c)].dev == out.ifindex { idx = c }
         }
         if idx < 0 {
-            guard let found = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now, pool: dp.pool) else {
-                out.drop(.neighFull); out.stats.txDropped &+= 1; dp.pool.free(p); return
+            guard let found = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now, pool: pool) else {
+                out.drop(.neighFull); out.stats.txDropped &+= 1; pool.free(p); return
             }
             idx = found
             if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop { table.nhNeigh[Int(nh)] = idx &+ 1 }
@@ -484,24 +487,24 @@ public final class IPv4Stack {
     /// entries together, so a scan of unresolvable addresses cannot starve forwarding.
     func enqueue(_ i: Int, _ p: consuming Packet) {
         let t = neighbours
-        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(dp.pool) {
-            dp.pool.free(old)
+        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(pool) {
+            pool.free(old)
             t.queued -= 1
             t.unresDiscards &+= 1
         }
-        guard t.queued < dp.pool.capacity / 8 else {
+        guard t.queued < pool.capacity / 8 else {
             t.unresDiscards &+= 1
-            dp.pool.free(p)
+            pool.free(p)
             return
         }
-        t.entries[i].queue.push(p, dp.pool)
+        t.entries[i].queue.push(p, pool)
         t.queued += 1
     }
 
     /// Writes the Ethernet header and queues the frame on `out`.
     @inline(__always)
     func transmit(_ out: NetDevice, _ mac: MACAddress, _ p: consuming Packet) {
-        InetWire.writeEthernet(dp.pool.data(p), dst: mac, src: out.mac, type: EtherType.ipv4)
+        InetWire.writeEthernet(pool.data(p), dst: mac, src: out.mac, type: EtherType.ipv4)
         dp.stage(out.ifindex, p)
     }
 
@@ -518,13 +521,13 @@ public final class IPv4Stack {
     }
 
     func sendARP(_ out: NetDevice, op: UInt16, dstMAC: MACAddress, tha: MACAddress, spa: UInt32, tpa: UInt32) {
-        guard let q = dp.pool.alloc() else { return }
-        let f = dp.pool.data(q)
+        guard let q = pool.alloc() else { return }
+        let f = pool.data(q)
         InetWire.writeEthernet(f, dst: dstMAC, src: out.mac, type: EtherType.arp)
         InetWire.writeARP(f + InetWire.ethernetLength, op: op, sha: out.mac, spa: spa, tha: tha, tpa: tpa)
         // Padded to the Ethernet minimum of 60 bytes.
         (f + InetWire.ethernetLength + InetWire.arpLength).initializeMemory(as: UInt8.self, repeating: 0, count: 18)
-        dp.pool.meta(q).pointee.length = 60
+        pool.meta(q).pointee.length = 60
         dp.stage(out.ifindex, q)
     }
 
@@ -549,7 +552,7 @@ public final class IPv4Stack {
             t.entries[i].timer = 0
         }
         if state.isValid, let out = dp.devices[Int(old.dev)] {
-            while let p = t.entries[i].queue.pop(dp.pool) { t.queued -= 1; transmit(out, mac, p) }
+            while let p = t.entries[i].queue.pop(pool) { t.queued -= 1; transmit(out, mac, p) }
         }
     }
 
@@ -597,10 +600,10 @@ public final class IPv4Stack {
         t.entries[i].timer = 0
         t.resFailed &+= 1
         let inDev = dp.devices[Int(t.entries[i].dev)]
-        while let p = t.entries[i].queue.pop(dp.pool) {
+        while let p = t.entries[i].queue.pop(pool) {
             t.queued -= 1
             if let inDev { icmpSend(inDev, p, type: 3, code: 1, info: 0, forLocal: false) }
-            dp.pool.free(p)
+            pool.free(p)
         }
     }
 
@@ -611,7 +614,7 @@ public final class IPv4Stack {
         for i in t.entries.indices where t.entries[i].dev != 0 {
             let e = t.entries[i]
             if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
-                t.remove(Int32(i), dp.pool)
+                t.remove(Int32(i), pool)
             }
         }
     }
@@ -621,14 +624,14 @@ public final class IPv4Stack {
     func flushNeighbours(dev: Int32, all: Bool = false) {
         let t = neighbours
         for i in t.entries.indices where t.entries[i].dev == dev && (all || (t.entries[i].state != .permanent && t.entries[i].state != .noarp)) {
-            t.remove(Int32(i), dp.pool)
+            t.remove(Int32(i), pool)
         }
     }
 
     // MARK: ARP (arp_rcv, arp_process)
 
     func arpReceive(_ dev: NetDevice, _ p: consuming Packet) {
-        let pool = dp.pool
+        let pool = self.pool
         let frame = pool.data(p)
         let len = Int(pool.meta(p).pointee.length)
         guard len >= InetWire.ethernetLength + InetWire.arpLength,
@@ -678,7 +681,7 @@ public final class IPv4Stack {
             t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
             return
         }
-        guard let i = t.create(dev.ifindex, ip, now: dp.clock.now, pool: dp.pool) else {
+        guard let i = t.create(dev.ifindex, ip, now: dp.clock.now, pool: pool) else {
             throw SluiceError("Error: neighbour table overflow (No buffer space available)")
         }
         neighUpdate(Int(i), mac: mac, state: state, override: true)
@@ -686,6 +689,6 @@ public final class IPv4Stack {
 
     public func deleteNeighbour(_ dev: NetDevice, ip: UInt32) throws(SluiceError) {
         guard let i = neighbours.find(dev.ifindex, ip) else { throw SluiceError("RTNETLINK answers: No such file or directory") }
-        neighbours.remove(i, dp.pool)
+        neighbours.remove(i, pool)
     }
 }

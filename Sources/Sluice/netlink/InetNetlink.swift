@@ -75,7 +75,7 @@ extension RtnlProcessor {
     func changeAddr(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
         let p = msg.payload
         guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for address request") }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice has IPv4 addresses only so far") }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice has IPv4 addresses only so far") }
         let plen = Int(p[p.startIndex + 1])
         guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
@@ -145,7 +145,7 @@ extension RtnlProcessor {
     func routeSpec(_ msg: NetlinkMessage) throws(NetlinkError) -> CommandRunner.RouteSpec {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route request") }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice routes IPv4 only so far") }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice routes IPv4 only so far") }
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: RTA.policy, strict: false)
         var s = CommandRunner.RouteSpec()
         s.length = Int(p[p.startIndex + 1])
