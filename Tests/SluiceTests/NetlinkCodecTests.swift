@@ -24,6 +24,11 @@ final class NetlinkCodecTests: XCTestCase {
     /// `bridge fdb add 02:00:00:00:00:05 dev d0 master static` (ndm_ifindex set to d0's index
     /// here, 2): ndmsg { AF_BRIDGE, state NUD_NOARP|NUD_REACHABLE, flags NTF_MASTER } + NDA_LLADDR.
     static let fdbAdd = hex("280000001c000506c8aa0d6b000000000700000002000000420004000a0002000200000000050000")
+    /// `ip route add 198.18.50.0/24 via 198.18.1.20`: rtmsg { AF_INET, /24, table main, boot,
+    /// unicast } + RTA_DST + RTA_GATEWAY.
+    static let routeAdd = hex("2c00000018000506a7a50d6b0000000002180000fe0300010000000008000100c612320008000500c6120114")
+    /// `ip addr add 198.18.1.1/24 dev d0` (ifa_index 1): ifaddrmsg + IFA_LOCAL + IFA_ADDRESS.
+    static let addrAdd = hex("2800000014000506a8a50d6b00000000021800000100000008000200c612010108000100c6120101")
     /// `ip link show dev d0`.
     static let linkShow = hex("3000000012000100a7a50d6b0000000011000000000000000000000000000000070003006430000008001d0001000000")
 
@@ -301,8 +306,9 @@ final class NetlinkCodecTests: XCTestCase {
     func testMalformedCorpus() throws {
         let p = try processor()
         var rng = SplitMix(seed: 0x4E4C)
-        let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd]
-        let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY]
+        let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd, Self.routeAdd, Self.addrAdd]
+        let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY,
+                                   ENETUNREACH, ENETDOWN, ESRCH, EADDRNOTAVAIL, EHOSTUNREACH, EACCES, EPROTONOSUPPORT, ENOBUFS]
         var errors = 0, silent = 0
         for i in 0..<12_000 {
             var m = seeds[i % seeds.count]
