@@ -84,12 +84,12 @@ public final class FIBTable {
     var freePrefixes: [Int] = []
     /// The forwarding view of each prefix entry, one record per entry (one cache line load).
     struct Fast { var type: UInt8 = 0; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: UInt32 = 0 }
-    var fast: [Fast] = []
+    var fast = RawVector<Fast>(capacity: 1024)
     /// Flat next hops: gateway, device, hash upper bound, cached neighbour (index + 1).
-    var nhGateway: [UInt32] = []
-    var nhDev: [Int32] = []
-    var nhUpper: [UInt32] = []
-    var nhNeigh: [Int32] = []
+    var nhGateway = RawVector<UInt32>(capacity: 1024)
+    var nhDev = RawVector<Int32>(capacity: 1024)
+    var nhUpper = RawVector<UInt32>(capacity: 1024)
+    var nhNeigh = RawVector<Int32>(capacity: 1024)
     var nhGarbage = 0
 
     init(id: UInt32) { self.id = id }
@@ -189,11 +189,12 @@ public final class FIBTable {
 
     /// Rewrites the flat next-hop arrays without the ones no prefix uses any more.
     func compact() {
-        var g: [UInt32] = [], d: [Int32] = [], u: [UInt32] = [], n: [Int32] = []
+        var g = RawVector<UInt32>(capacity: nhGateway.count), d = RawVector<Int32>(capacity: nhGateway.count)
+        var u = RawVector<UInt32>(capacity: nhGateway.count), n = RawVector<Int32>(capacity: nhGateway.count)
         for i in prefixes.indices where prefixes[i] != nil {
             let s = Int(fast[i].nhStart), c = Int(fast[i].nhCount)
             fast[i].nhStart = Int32(g.count)
-            g += nhGateway[s..<(s + c)]; d += nhDev[s..<(s + c)]; u += nhUpper[s..<(s + c)]; n += nhNeigh[s..<(s + c)]
+            for k in s..<(s + c) { g.append(nhGateway[k]); d.append(nhDev[k]); u.append(nhUpper[k]); n.append(nhNeigh[k]) }
         }
         nhGateway = g; nhDev = d; nhUpper = u; nhNeigh = n
         nhGarbage = 0
@@ -226,7 +227,9 @@ public final class FIBTable {
         return out.sorted { ($0.0, $0.1, $0.2.metric) < ($1.0, $1.1, $1.2.metric) }
     }
 
-    public var memoryBytes: Int { trie.memoryBytes + prefixes.capacity * 48 + nhGateway.capacity * 16 }
+    public var memoryBytes: Int {
+        trie.memoryBytes + prefixes.capacity * 48 + fast.memoryBytes + nhGateway.memoryBytes + nhDev.memoryBytes + nhUpper.memoryBytes + nhNeigh.memoryBytes
+    }
 }
 
 /// The tables and the lookup order of the default rules (local, then main).

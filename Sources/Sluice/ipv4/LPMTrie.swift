@@ -17,14 +17,14 @@
 /// line load per level), the prefix length beside them for updates only, so a lookup touches
 /// no objects and allocates nothing. Entries are opaque UInt32 values (the
 /// FIB's index of a route set), 0 meaning none.
-public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
-    let strides: [Int]
+public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable>: ~Copyable {
+    let strides: RawVector<Int>
+    let depths: Int
     /// Per slot: entry (low 32 bits; 0 = none) and child node + 1 (high 32 bits); prefix length.
-    var slots: [UInt64] = []
-    var slotLen: [UInt8] = []
-    /// Per node: first slot, depth; freed nodes by depth for reuse.
-    var nodeBase: [Int] = []
-    var nodeDepth: [Int] = []
+    var slots = RawVector<UInt64>(capacity: 1 << 17)
+    var slotLen = RawVector<UInt8>(capacity: 1 << 17)
+    /// Per node: first slot; freed nodes by depth for reuse.
+    var nodeBase = RawVector<Int>(capacity: 1024)
     var freeNodes: [[Int]]
     /// (prefix, length) → entry: the exact-match view, for delete and replace.
     public private(set) var exact: [PrefixKey: UInt32] = [:]
@@ -34,7 +34,10 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
 
     public init(strides: [Int]) {
         precondition(strides.reduce(0, +) == Key.bitWidth)
-        self.strides = strides
+        var s = RawVector<Int>(capacity: strides.count)
+        for x in strides { s.append(x) }
+        self.strides = s
+        depths = strides.count
         freeNodes = Array(repeating: [], count: strides.count)
         _ = newNode(depth: 0)
     }
@@ -64,9 +67,8 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
         }
         let n = nodeBase.count
         nodeBase.append(slots.count)
-        nodeDepth.append(depth)
-        slots.append(contentsOf: repeatElement(0, count: size))
-        slotLen.append(contentsOf: repeatElement(0, count: size))
+        slots.append(repeating: 0, count: size)
+        slotLen.append(repeating: 0, count: size)
         return n
     }
 
@@ -184,7 +186,7 @@ public struct LPMTrie<Key: FixedWidthInteger & UnsignedInteger & Hashable> {
 
     /// Bytes held by the slot arrays and the exact-match table (approximate).
     public var memoryBytes: Int {
-        slots.capacity * 8 + slotLen.capacity + nodeBase.capacity * 16
+        slots.memoryBytes + slotLen.memoryBytes + nodeBase.memoryBytes
             + exact.capacity * (MemoryLayout<PrefixKey>.stride + 4 + 1)
     }
 }
