@@ -58,6 +58,9 @@ public final class Datapath {
 
     /// The batch a NAPI poll receives into.
     var rxBatch = PacketBatch()
+    /// The devices again, unretained, for per-packet lookups that must not count references
+    /// (set and cleared with `devices`).
+    let deviceRefs: UnsafeMutablePointer<Unmanaged<NetDevice>?>
     /// One batch per level of VLAN stacking, for the frames vlan_do_receive hands up a level.
     let vlanBatches: UnsafeMutablePointer<PacketBatch>
     /// How deep VLAN devices may stack (the kernel's MAX_NEST_DEV).
@@ -102,6 +105,8 @@ public final class Datapath {
 
     public init(poolSize: Int = 4096, clock: DatapathClock = .real()) {
         pool = PacketPool(capacity: poolSize)
+        deviceRefs = .allocate(capacity: Self.maxDevices)
+        deviceRefs.initialize(repeating: nil, count: Self.maxDevices)
         vlanBatches = .allocate(capacity: Self.maxVLANDepth)
         for i in 0..<Self.maxVLANDepth { (vlanBatches + i).initialize(to: PacketBatch()) }
         gro = GRO(pool: pool)
@@ -128,6 +133,7 @@ public final class Datapath {
         pollRing.deallocate(); stageHead.deallocate(); stageTail.deallocate(); dirty.deallocate()
         tokens.deallocate(); events.deallocate()
         vlanBatches.deinitialize(count: Self.maxVLANDepth); vlanBatches.deallocate()
+        deviceRefs.deallocate()
         Glibc.close(epfd); Glibc.close(wakeFD); Glibc.close(timerFD)
     }
 
@@ -181,6 +187,7 @@ public final class Datapath {
             throw error
         }
         devices[Int(idx)] = dev
+        deviceRefs[Int(idx)] = Unmanaged.passUnretained(dev)
         byName[dev.name] = idx
         dev.qdisc = defaultQdisc(for: dev)
         let fd = dev.driver.pollFD
@@ -202,6 +209,7 @@ public final class Datapath {
         txWork.removeAll { $0 == idx }
         dev.driver.close()
         devices[Int(idx)] = nil
+        deviceRefs[Int(idx)] = nil
         byName[dev.name] = nil
         freeIfindexes.append(idx)
     }

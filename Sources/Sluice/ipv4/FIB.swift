@@ -72,7 +72,7 @@ public struct FIBResult: Sendable {
     public var gateway: UInt32
     public var dev: Int32
     public var prefsrc: UInt32
-    /// The flat next-hop index (for the neighbour cache), or -1.
+    /// The flat next-hop index in the main table (for the neighbour cache), or -1.
     public var nh: Int32
 }
 
@@ -210,13 +210,14 @@ public final class FIBTable {
         let type = RouteType(rawValue: f.type) ?? .unicast
         let c = Int(f.nhCount)
         guard c > 0 else { return FIBResult(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
+        let isMain = id == FIB.tableMain
         var k = Int(f.nhStart)
         if c > 1 {
             let h = hash & 0x7FFF_FFFF
             let end = k &+ c
             while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
         }
-        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: Int32(k))
+        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1)
     }
 
     /// Every route, in prefix order (control path: `ip route show`).

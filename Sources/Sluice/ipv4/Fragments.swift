@@ -32,8 +32,7 @@ extension IPv4Stack {
 
     /// ip_do_fragment for a datagram whose IPv4 header starts at offset 14 of `p`; the
     /// fragments go to `out` through the neighbour layer. `p` is freed.
-    func fragmentAndSend(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, ihl: Int, total: Int, nh: Int32, table: FIBTable?) {
-        let pool = self.pool
+    func fragmentAndSend(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, ihl: Int, total: Int, nh: Int32) {
         let frame = pool.data(p)
         let ip = frame + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
@@ -58,7 +57,7 @@ extension IPv4Stack {
             InetWire.setFragment(fip, totalLength: ihl + len, offset: baseOffset + done, moreFragments: mf, dontFragment: false)
             pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + ihl + len)
             stats.fragCreates &+= 1
-            neighOutput(out, nexthop, q, nh: nh, table: table)
+            neighOutput(out, nexthop, q, nh: nh)
             done += len
             first = false
         }
@@ -69,8 +68,7 @@ extension IPv4Stack {
     /// ip_defrag: queues a fragment for us; returns the reassembled datagram (a frame with an
     /// Ethernet header, its IPv4 header from the first fragment) once complete, else nil.
     func reassemble(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int) -> Packet? {
-        let pool = self.pool
-        let now = dp.clock.now
+        let now = clock.now
         expireFragments(now)
         let ip = pool.data(p) + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))

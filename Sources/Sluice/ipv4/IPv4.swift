@@ -59,10 +59,13 @@ public struct IPv4Stats: Sendable {
 public enum InetProtocol: Sendable { case none, icmp, udp }
 
 public final class IPv4Stack {
-    /// The datapath and its pool outlive the stack (the datapath owns it): unowned(unsafe), so
-    /// that the per-packet path takes no reference counts on them.
+    /// The datapath owns the stack: unowned(unsafe) for the control path; the per-packet path
+    /// reaches it through `dpRef` without reference counting (`_withUnsafeGuaranteedRef`).
     unowned(unsafe) let dp: Datapath
-    unowned(unsafe) let pool: PacketPool
+    let dpRef: Unmanaged<Datapath>
+    /// The pool (no cycle: held strongly, used without local copies on the per-packet path).
+    let pool: PacketPool
+    let clock: DatapathClock
     public let fib = FIB()
     public let neighbours = NeighbourTable()
     /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
@@ -96,7 +99,7 @@ public final class IPv4Stack {
     var fragBuffers = 0
     var nextFragExpiry: UInt64 = 0
 
-    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool }
+    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
 
     /// Registers a handler for UDP datagrams to `port` on any local address. The handler gets
     /// the IPv4 header and the datagram's total length; the packet is freed after it returns.
@@ -201,7 +204,6 @@ public final class IPv4Stack {
 
     /// ip_rcv + ip_route_input + dst_input.
     func ipReceive(_ dev: NetDevice, _ p: consuming Packet) {
-        let pool = self.pool
         stats.inReceives &+= 1
         let m = pool.meta(p)
         let frame = pool.data(p)
@@ -262,17 +264,24 @@ public final class IPv4Stack {
 
     /// ip_forward.
     func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResult, ihl: Int, total: Int) {
-        let pool = self.pool
-        var frame = pool.data(p)
-        var ip = frame + InetWire.ethernetLength
+        let ip = pool.data(p) + InetWire.ethernetLength
         if ip.load(fromByteOffset: 8, as: UInt8.self) <= 1 {
             stats.inHdrErrors &+= 1
             icmpSend(inDev, p, type: 11, code: 0, info: 0, forLocal: false)
             inDev.drop(.ipTTL); pool.free(p); return
         }
-        guard let out = dp.devices[Int(r.dev)], out.isOperational else {
+        // The egress device, borrowed without a reference count (the device table holds it).
+        guard let ref = dpRef._withUnsafeGuaranteedRef({ $0.deviceRefs[Int(r.dev)] }) else {
             stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return
         }
+        let idx = p.index
+        _ = consume p
+        ref._withUnsafeGuaranteedRef { out in forward(inDev, Packet(index: idx), r, ihl: ihl, total: total, out: out) }
+    }
+
+    func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResult, ihl: Int, total: Int, out: NetDevice) {
+        guard out.isOperational else { stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return }
+        var ip = pool.data(p) + InetWire.ethernetLength
         let m = pool.meta(p)
         // ip_exceeds_mtu / skb_gso_validate_network_len.
         let netLen = m.pointee.gsoType.isEmpty ? total : Int(m.pointee.hdrLen) - InetWire.ethernetLength + Int(m.pointee.gsoSize)
@@ -288,22 +297,20 @@ public final class IPv4Stack {
         }
         var q = p
         guard pool.makeWritable(&q) else { inDev.drop(.noBuffer); pool.free(q); return }
-        frame = pool.data(q)
-        ip = frame + InetWire.ethernetLength
+        ip = pool.data(q) + InetWire.ethernetLength
         InetWire.decrementTTL(ip)
         stats.forwDatagrams &+= 1
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
         if fragment {
-            fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh, table: r.type == .unicast ? fib.main : nil)
+            fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh)
             return
         }
-        neighOutput(out, nexthop, q, nh: r.nh, table: r.type == .unicast ? fib.main : nil)
+        neighOutput(out, nexthop, q, nh: r.nh)
     }
 
     // MARK: local delivery
 
     func localDeliver(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int, broadcast: Bool) {
-        let pool = self.pool
         let frame = pool.data(p)
         let ip = frame + InetWire.ethernetLength
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
@@ -341,7 +348,6 @@ public final class IPv4Stack {
 
     /// icmp_echo → icmp_reply: the request becomes the reply in place (options dropped).
     func echoReply(_ dev: NetDevice, _ p: consuming Packet, ihl: Int, total: Int) {
-        let pool = self.pool
         var q = p
         guard pool.makeWritable(&q) else { pool.free(q); return }
         let frame = pool.data(q)
@@ -377,17 +383,16 @@ public final class IPv4Stack {
         let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
         if len > out.mtu {
             let ihl = Int((pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
-            fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, ihl: ihl, total: len, nh: r.nh, table: fib.main)
+            fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, ihl: ihl, total: len, nh: r.nh)
             return
         }
-        neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh, table: fib.main)
+        neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh)
     }
 
     // MARK: ICMP errors (icmp.c: __icmp_send, icmpv4_xrlim_allow, icmp_global_allow)
 
     /// Answers `orig` with an ICMP error when icmp_send's rules allow; `orig` stays the caller's.
     func icmpSend(_ inDev: NetDevice, _ orig: borrowing Packet, type: UInt8, code: UInt8, info: UInt32, forLocal: Bool) {
-        let pool = self.pool
         let frame = pool.data(orig)
         if MACAddress(at: frame).isMulticast { return }                 // link-level broadcast/multicast
         let ip = frame + InetWire.ethernetLength
@@ -403,7 +408,7 @@ public final class IPv4Stack {
             let t = (ip + ihl).load(as: UInt8.self)
             if [3, 4, 5, 11, 12].contains(t) { return }                  // never about an ICMP error
         }
-        let now = dp.clock.now
+        let now = clock.now
         if icmpRateMask & (1 << UInt32(type)) != 0 {
             // icmp_global_allow, then the per-destination bucket.
             let add = (now &- globalLast) * icmpMsgsPerSec / Time.s
@@ -443,42 +448,41 @@ public final class IPv4Stack {
 
     /// neigh_output / neigh_resolve_output: with a usable address the frame leaves now, else it
     /// waits for resolution. `nh` (the FIB's next hop) caches the entry for its gateway.
-    func neighOutput(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, nh: Int32, table: FIBTable?) {
-        let t = neighbours
-        let now = dp.clock.now
+    func neighOutput(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, nh: Int32) {
+        let now = clock.now
         var idx: Int32 = -1
-        if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop {
-            let c = table.nhNeigh[Int(nh)] &- 1
-            if c >= 0 && Int(c) < t.entries.count && t.entries[Int(c)].ip == nexthop && t.entries[Int(c)].dev == out.ifindex { idx = c }
+        if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop {
+            let c = fib.main.nhNeigh[Int(nh)] &- 1
+            if c >= 0 && Int(c) < neighbours.entries.count && neighbours.entries[Int(c)].ip == nexthop && neighbours.entries[Int(c)].dev == out.ifindex { idx = c }
         }
         if idx < 0 {
-            guard let found = t.find(out.ifindex, nexthop) ?? t.create(out.ifindex, nexthop, now: now, pool: pool) else {
+            guard let found = neighbours.find(out.ifindex, nexthop) ?? neighbours.create(out.ifindex, nexthop, now: now, pool: pool) else {
                 out.drop(.neighFull); out.stats.txDropped &+= 1; pool.free(p); return
             }
             idx = found
-            if let table, nh >= 0, table.nhGateway[Int(nh)] == nexthop { table.nhNeigh[Int(nh)] = idx &+ 1 }
+            if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop { fib.main.nhNeigh[Int(nh)] = idx &+ 1 }
         }
         let i = Int(idx)
-        switch t.entries[i].state {
+        switch neighbours.entries[i].state {
         case .reachable, .delay, .probe, .permanent, .noarp:
-            t.entries[i].used = now
-            transmit(out, t.entries[i].mac, p)
+            neighbours.entries[i].used = now
+            transmit(out, neighbours.entries[i].mac, p)
         case .stale:
-            t.entries[i].used = now
-            t.entries[i].state = .delay
-            t.entries[i].updated = now
-            t.setTimer(i, now + t.params.delayFirstProbeTime)
-            transmit(out, t.entries[i].mac, p)
+            neighbours.entries[i].used = now
+            neighbours.entries[i].state = .delay
+            neighbours.entries[i].updated = now
+            neighbours.setTimer(i, now + neighbours.params.delayFirstProbeTime)
+            transmit(out, neighbours.entries[i].mac, p)
         case .incomplete:
             enqueue(i, p)
         case .none, .failed:
-            t.entries[i].state = .incomplete
-            t.entries[i].updated = now
-            t.entries[i].probes = t.params.ucastProbes
+            neighbours.entries[i].state = .incomplete
+            neighbours.entries[i].updated = now
+            neighbours.entries[i].probes = neighbours.params.ucastProbes
             enqueue(i, p)
             solicit(i)
-            t.entries[i].probes += 1
-            t.setTimer(i, now + t.params.retransTime)
+            neighbours.entries[i].probes += 1
+            neighbours.setTimer(i, now + neighbours.params.retransTime)
         }
     }
 
@@ -505,7 +509,9 @@ public final class IPv4Stack {
     @inline(__always)
     func transmit(_ out: NetDevice, _ mac: MACAddress, _ p: consuming Packet) {
         InetWire.writeEthernet(pool.data(p), dst: mac, src: out.mac, type: EtherType.ipv4)
-        dp.stage(out.ifindex, p)
+        let i = out.ifindex, idx = p.index
+        _ = consume p
+        dpRef._withUnsafeGuaranteedRef { $0.stage(i, Packet(index: idx)) }
     }
 
     /// arp_solicit: a request for entry `i` — unicast to its known address while probing a
@@ -534,7 +540,7 @@ public final class IPv4Stack {
     /// neigh_update: a new state and address; a valid entry sends what waited for it.
     func neighUpdate(_ i: Int, mac: MACAddress, state: NUD, override: Bool) {
         let t = neighbours
-        let now = dp.clock.now
+        let now = clock.now
         let old = t.entries[i]
         if old.state == .permanent || old.state == .noarp { return }
         if old.state.isValid && old.mac != mac && !override {
@@ -559,7 +565,7 @@ public final class IPv4Stack {
     /// neigh_timer_handler for every entry whose timer is due.
     func runTimers() {
         let t = neighbours
-        let now = dp.clock.now
+        let now = clock.now
         for i in t.entries.indices where t.entries[i].timer != 0 && t.entries[i].timer <= now {
             var e = t.entries[i]
             switch e.state {
@@ -596,7 +602,7 @@ public final class IPv4Stack {
     func fail(_ i: Int) {
         let t = neighbours
         t.entries[i].state = .failed
-        t.entries[i].updated = dp.clock.now
+        t.entries[i].updated = clock.now
         t.entries[i].timer = 0
         t.resFailed &+= 1
         let inDev = dp.devices[Int(t.entries[i].dev)]
@@ -610,7 +616,7 @@ public final class IPv4Stack {
     /// Garbage collection (neigh_periodic_work): unused STALE and FAILED entries go.
     func collectGarbage() {
         let t = neighbours
-        let now = dp.clock.now
+        let now = clock.now
         for i in t.entries.indices where t.entries[i].dev != 0 {
             let e = t.entries[i]
             if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
@@ -631,7 +637,6 @@ public final class IPv4Stack {
     // MARK: ARP (arp_rcv, arp_process)
 
     func arpReceive(_ dev: NetDevice, _ p: consuming Packet) {
-        let pool = self.pool
         let frame = pool.data(p)
         let len = Int(pool.meta(p).pointee.length)
         guard len >= InetWire.ethernetLength + InetWire.arpLength,
@@ -646,7 +651,7 @@ public final class IPv4Stack {
             stats.arpMalformed &+= 1; dev.drop(.arpMalformed); pool.free(p); return
         }
         if !toUs && !dstMAC.isMulticast { dev.drop(.otherHost); pool.free(p); return }
-        let now = dp.clock.now
+        let now = clock.now
         let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours
         if arp.operation == 1 && targetLocal {
@@ -681,7 +686,7 @@ public final class IPv4Stack {
             t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
             return
         }
-        guard let i = t.create(dev.ifindex, ip, now: dp.clock.now, pool: pool) else {
+        guard let i = t.create(dev.ifindex, ip, now: clock.now, pool: pool) else {
             throw SluiceError("Error: neighbour table overflow (No buffer space available)")
         }
         neighUpdate(Int(i), mac: mac, state: state, override: true)
