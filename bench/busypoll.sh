@@ -7,7 +7,6 @@
 # Usage: sudo bench/busypoll.sh   (env: WINDOWS="0 20 100 1000" PORTS=tap|afpacket)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "busypoll.sh: needs root (namespaces, TAP)" >&2; exit 1; }
 TAG="bp$(printf %x $(( $$ % 65536 )))"
 source bench/common.sh
 WINDOWS=${WINDOWS:-0 20 100 1000}

@@ -1,6 +1,10 @@
-# Shared by the benchmarks (sourced): a work directory, the PIDs and namespaces a run made
-# (killed, waited for and deleted on exit, even on failure), and the release build they measure.
+# Shared by the benchmarks (sourced): the checks every run needs (root; ip, iperf3, swift), a
+# work directory, the PIDs and namespaces a run made (killed, waited for and deleted on exit,
+# even on failure), and the release build they measure.
 # Expects TAG (a per-run name prefix) to be set by the caller.
+BENCH=$(basename "$0")
+[ "$(id -u)" = 0 ] || { echo "$BENCH: needs root (namespaces, TAP)" >&2; exit 1; }
+for t in ip iperf3 swift; do command -v $t >/dev/null || { echo "$BENCH: needs $t (scripts/install-deps.sh)" >&2; exit 1; }; done
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 PIDS=()
 NSS=()

@@ -16,8 +16,7 @@
 # Usage: sudo bench/control.sh   (env: LAT_N=2000 FDB_N=100000 STORM_N=10000 SECONDS_PER_RUN=10 ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "control.sh: needs root (namespaces, TAP)" >&2; exit 1; }
-for t in ip iperf3 ping python3 swift; do command -v $t >/dev/null || { echo "control.sh: needs $t (scripts/install-deps.sh)" >&2; exit 1; }; done
+for t in ping python3; do command -v $t >/dev/null || { echo "control.sh: needs $t (scripts/install-deps.sh)" >&2; exit 1; }; done
 LAT_N=${LAT_N:-2000}
 FDB_N=${FDB_N:-100000}
 STORM_N=${STORM_N:-10000}

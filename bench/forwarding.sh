@@ -22,8 +22,6 @@
 #        SETUPS="k c t p x" DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "forwarding.sh: needs root (namespaces, TAP)" >&2; exit 1; }
-for t in ip iperf3 swift; do command -v $t >/dev/null || { echo "forwarding.sh: needs $t (scripts/install-deps.sh)" >&2; exit 1; }; done
 DUR=${SECONDS_PER_RUN:-5}
 ROUNDS=${ROUNDS:-3}
 TAG="bf$(printf %x $(( $$ % 65536 )))"

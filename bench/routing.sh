@@ -14,8 +14,6 @@
 # Usage: sudo bench/routing.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SETUPS="k p t")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "routing.sh: needs root (namespaces, TAP)" >&2; exit 1; }
-for t in ip iperf3 swift; do command -v $t >/dev/null || { echo "routing.sh: needs $t (scripts/install-deps.sh)" >&2; exit 1; }; done
 DUR=${SECONDS_PER_RUN:-5}
 ROUNDS=${ROUNDS:-3}
 TAG="br$(printf %x $(( $$ % 65536 )))"

@@ -52,11 +52,16 @@ final class IPv4Tests: XCTestCase {
         var p = FrameBuilder.ipv4(src: src, dst: dst, proto: IPProto.icmp, ttl: ttl, id: 7, payload: icmp)
         if !df {
             p[6] = 0
-            p[10] = 0; p[11] = 0
-            let hc = p.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
-            p[10] = UInt8(hc >> 8); p[11] = UInt8(hc & 0xFF)
+            refreshChecksum(&p)
         }
         return p
+    }
+
+    /// Recomputes the checksum of the 20-byte IPv4 header at the start of `p`.
+    func refreshChecksum(_ p: inout [UInt8]) {
+        p[10] = 0; p[11] = 0
+        let c = Array(p[0..<20]).withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+        p[10] = UInt8(c >> 8); p[11] = UInt8(c & 0xFF)
     }
 
     func eth(_ dst: MACAddress, _ src: MACAddress, _ payload: [UInt8], type: UInt16 = EtherType.ipv4) -> [UInt8] {
@@ -245,9 +250,7 @@ final class IPv4Tests: XCTestCase {
             let mf: UInt16 = i < sizes.count - 1 ? 0x2000 : 0
             let f = mf | UInt16(off / 8)
             h[6] = UInt8(f >> 8); h[7] = UInt8(f & 0xFF)
-            h[10] = 0; h[11] = 0
-            let c = h.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
-            h[10] = UInt8(c >> 8); h[11] = UInt8(c & 0xFF)
+            refreshChecksum(&h)
             out.append(h + payload[off..<(off + len)])
             off += len
         }
@@ -306,9 +309,7 @@ final class IPv4Tests: XCTestCase {
         // "fragment reassembly time exceeded" (11/1).
         var lonely = fragments(req, sizes: [1000, 1008])[0]
         lonely[5] = 99                                        // another ID
-        lonely[10] = 0; lonely[11] = 0
-        let c = Array(lonely[0..<20]).withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
-        lonely[10] = UInt8(c >> 8); lonely[11] = UInt8(c & 0xFF)
+        refreshChecksum(&lonely)
         r.send(eth(r.dev("r1").mac, macA, lonely), on: r.r1)
         _ = r.advance(29 * Time.s)
         let expired = r.advance(2 * Time.s).r1.map(Seen.init).filter { $0.type == EtherType.ipv4 }
@@ -318,9 +319,8 @@ final class IPv4Tests: XCTestCase {
         // The memory bound: fragments of many datagrams that never complete stop being queued.
         for id in 0..<3000 {
             var f = frags[0]
-            f[4] = UInt8(id >> 8); f[5] = UInt8(id & 0xFF); f[10] = 0; f[11] = 0
-            let cc = Array(f[0..<20]).withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
-            f[10] = UInt8(cc >> 8); f[11] = UInt8(cc & 0xFF)
+            f[4] = UInt8(id >> 8); f[5] = UInt8(id & 0xFF)
+            refreshChecksum(&f)
             r.r1.inject(eth(r.dev("r1").mac, macA, f))
             if id % 64 == 63 { _ = r.run() }
         }
@@ -426,7 +426,7 @@ final class IPv4Tests: XCTestCase {
         r.send(eth(r.dev("r1").mac, macA, bad), on: r.r1)
         var short = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
         short[2] = 0x10                                   // total length beyond the frame
-        short[10] = 0; short[11] = 0
+        short[10] = 0; short[11] = 0                      // (checksum left wrong too: the length is checked first)
         r.send(eth(r.dev("r1").mac, macA, short), on: r.r1)
         var v6 = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
         v6[0] = 0x65                                      // version 6 in an IPv4 frame
