@@ -107,19 +107,6 @@ fi
 declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [p]=eth0 [x]=eth0 )
 for s in $SETUPS; do ip netns exec "$TAG-${s}a" ping -c 2 -W 2 -q 198.18.0.2 >/dev/null || { echo "no connectivity in setup $s" >&2; exit 1; }; done
 
-tcp_once() {  # setup [streams] -> Gbit/s
-  local s=$1 par=${2:-1}
-  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
-  local srv=$!
-  local out=""
-  for i in $(seq 20); do
-    sleep 0.2
-    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -t "$DUR" -P "$par" -f g 2>&1) && break
-  done
-  wait $srv 2>/dev/null || true
-  echo "$out" | awk '/receiver/ {for (i=1;i<=NF;i++) if ($i ~ /bits\/sec/) print $(i-1)}' | tail -1
-}
-
 cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 udp_once() {  # setup -> "delivered-64-byte-packets/s cpu-seconds-per-million-packets"
   local s=$1 dev=${IFB[$1]}
@@ -131,10 +118,7 @@ udp_once() {  # setup -> "delivered-64-byte-packets/s cpu-seconds-per-million-pa
     mac=$(ip netns exec "$TAG-${s}b" cat "/sys/class/net/$dev/address")
     ip netns exec "$TAG-${s}a" "$BLAST" "$(ip netns exec "$TAG-${s}a" ls /sys/class/net | grep -v lo | head -1)" "$mac" "$DUR" >/dev/null
   else
-    ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
-    local srv=$!; sleep 0.3
-    ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -u -l 18 -b 0 -t "$DUR" >/dev/null 2>&1 || true
-    wait $srv 2>/dev/null || true
+    udp64_iperf "$s"
   fi
   sleep 0.5
   after=$(ip netns exec "$TAG-${s}b" cat "$rx")
@@ -145,7 +129,6 @@ udp_once() {  # setup -> "delivered-64-byte-packets/s cpu-seconds-per-million-pa
   echo "$(( pk / DUR )) $cpu"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # ping RTTs in µs, p50 and p99, of N pings 5 ms apart from a to b.
 ping_pct() {  # setup count -> "p50 p99"

@@ -64,17 +64,6 @@ if has t; then
 fi
 for s in $SETUPS; do ip netns exec "$TAG-${s}a" ping -c 2 -W 2 -q 198.18.0.2 >/dev/null || { echo "no connectivity in setup $s" >&2; exit 1; }; done
 
-tcp_once() {
-  local s=$1
-  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
-  local srv=$! out=""
-  for i in $(seq 20); do
-    sleep 0.2
-    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -t "$DUR" -f g 2>&1) && break
-  done
-  wait $srv 2>/dev/null || true
-  echo "$out" | awk '/receiver/ {for (i=1;i<=NF;i++) if ($i ~ /bits\/sec/) print $(i-1)}' | tail -1
-}
 udp_once() {
   local s=$1 rx="/sys/class/net/${IFB[$1]}/statistics/rx_packets" before after
   before=$(ip netns exec "$TAG-${s}b" cat "$rx")
@@ -82,16 +71,12 @@ udp_once() {
     local mac; mac=$(ip -n "$TAG-${s}a" neigh show 198.18.0.0 | awk '{for (i=1;i<NF;i++) if ($i == "lladdr") print $(i+1)}')
     ip netns exec "$TAG-${s}a" "$BLAST" "${IFA[$s]}" "$mac" "$DUR" >/dev/null
   else
-    ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
-    local srv=$!; sleep 0.3
-    ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -u -l 18 -b 0 -t "$DUR" >/dev/null 2>&1 || true
-    wait $srv 2>/dev/null || true
+    udp64_iperf "$s"
   fi
   sleep 0.5
   after=$(ip netns exec "$TAG-${s}b" cat "$rx")
   echo $(( (after - before) / DUR ))
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A TCP UDP
 echo "== TCP a→b through the router, $ROUNDS x ${DUR}s, interleaved (Gbit/s)"
 for r in $(seq "$ROUNDS"); do
