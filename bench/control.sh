@@ -63,7 +63,6 @@ load() {
   p99=$(grep -o 'time=[0-9.]*' "$WORK/ping.txt" | cut -d= -f2 | sort -g | awk '{a[NR]=$1} END {print a[int(NR*0.99)]}')
   echo "$tput $p99"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 TS0=(); PS0=(); TS1=(); PS1=()
 for r in $(seq "$ROUNDS"); do
   echo "== round $r: forwarding alone (${DUR}s: iperf3 TCP + ping every 5 ms)"
