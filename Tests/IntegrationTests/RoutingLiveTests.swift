@@ -64,6 +64,11 @@ final class RoutingLiveTests: XCTestCase {
             let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.99.9"], timeout: 20, allowFailure: true)
             XCTAssertTrue(out.contains("From 198.18.31.1 icmp_seq=1 Destination Net Unreachable"), out)
         }
+        // TCP to the router itself, where nothing listens: refused (a reset), by both.
+        for p in [k, s] {
+            let out = try sh(["ip", "netns", "exec", p.a, "timeout", "5", "bash", "-c", "echo > /dev/tcp/198.18.31.1/22"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains("Connection refused"), out)
+        }
         // TCP across: both carry it (figures printed for the record, not judged here).
         let ks = try net.iperf(from: k.a, to: k.b, addr: "198.18.32.20", seconds: 2)
         let ss = try net.iperf(from: s.a, to: s.b, addr: "198.18.32.20", seconds: 2, port: 5202)

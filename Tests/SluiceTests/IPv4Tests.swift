@@ -178,6 +178,39 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(got, 31)
     }
 
+    func testTCPToTheRouterIsReset() throws {
+        // tcp_v4_send_reset (RFC 9293 §3.10.7.1): a SYN gets RST|ACK acknowledging it (seq + 1),
+        // a segment with ACK gets RST with its ack number as sequence, a RST gets nothing.
+        let r = try Router()
+        learnHosts(r)
+        func send(_ flags: UInt8, seq: UInt32, ack: UInt32 = 0, payload: [UInt8] = []) -> [UInt8]? {
+            var t = FrameBuilder.tcp(srcIP: ip(198, 18, 1, 10), dstIP: ip(198, 18, 1, 1), sport: 40000, dport: 22, seq: seq, flags: flags, payload: payload)
+            if ack != 0 {
+                t[28] = UInt8(ack >> 24); t[29] = UInt8(ack >> 16 & 0xFF); t[30] = UInt8(ack >> 8 & 0xFF); t[31] = UInt8(ack & 0xFF)
+                t[36] = 0; t[37] = 0
+                var sum = FrameBuilder.be32(ip(198, 18, 1, 10)) + FrameBuilder.be32(ip(198, 18, 1, 1)) + [0, 6] + FrameBuilder.be16(UInt16(t.count - 20))
+                sum += t[20...]
+                let c = sum.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, sum.count)) }
+                t[36] = UInt8(c >> 8); t[37] = UInt8(c & 0xFF)
+            }
+            return r.send(eth(r.dev("r1").mac, macA, t), on: r.r1).r1.map(Seen.init).first { $0.type == EtherType.ipv4 }.map { $0.payload }
+        }
+        let syn = try XCTUnwrap(send(TCPHeader.syn, seq: 1000))
+        XCTAssertEqual(Array(syn[0..<4]), FrameBuilder.be16(22) + FrameBuilder.be16(40000))
+        XCTAssertEqual(Array(syn[4..<8]), [0, 0, 0, 0], "seq 0")
+        XCTAssertEqual(Array(syn[8..<12]), FrameBuilder.be32(1001), "acknowledges the SYN")
+        XCTAssertEqual(syn[13], TCPHeader.rst | TCPHeader.ack)
+        var pseudo = FrameBuilder.be32(ip(198, 18, 1, 1)) + FrameBuilder.be32(ip(198, 18, 1, 10)) + [0, 6, 0, 20]
+        pseudo += syn
+        XCTAssertEqual(pseudo.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, pseudo.count)) }, 0, "TCP checksum")
+        let acked = try XCTUnwrap(send(TCPHeader.ack | TCPHeader.psh, seq: 5000, ack: 777, payload: [1, 2, 3]))
+        XCTAssertEqual(Array(acked[4..<8]), FrameBuilder.be32(777))
+        XCTAssertEqual(acked[13], TCPHeader.rst)
+        XCTAssertNil(send(TCPHeader.rst, seq: 1))
+        XCTAssertEqual(r.dp.ipv4.stats.tcpOutRsts, 2)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testUnresolvedNeighbourFailsAfterThreeProbesWithHostUnreachable() throws {
         let r = try Router()
         r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)

@@ -21,8 +21,9 @@ import Glibc
 ///   with an incremental checksum update; the next hop (gateway, or the destination when
 ///   connected; ECMP by a hash of the addresses) is resolved through the neighbour table.
 /// - Local delivery: ICMP echo requests are answered (echo replies are never rate limited);
-///   UDP goes to a port registered with `registerUDP`, else ICMP port unreachable; other
-///   protocols get ICMP protocol unreachable.
+///   UDP goes to a port registered with `registerUDP`, else ICMP port unreachable; TCP finds no
+///   socket and is answered with a reset (tcp_v4_send_reset); other protocols get ICMP
+///   protocol unreachable.
 /// - icmp_send's rules: never about a link-level broadcast or multicast, a broadcast or
 ///   multicast destination, a fragment other than the first, an ICMP error, or a source that
 ///   is not unicast; destination unreachable, time exceeded and parameter problem are rate
@@ -31,7 +32,7 @@ import Glibc
 ///   packet was sent to when it was for us, else the preferred source of the route back.
 /// - Fragmentation of what is too big without DF, reassembly of what is for us
 ///   (Fragments.swift).
-/// Not yet: IP options beyond carrying them, TCP resets, redirects, multicast, rp_filter.
+/// Not yet: IP options beyond carrying them, redirects, multicast, rp_filter.
 public struct InetAddress: Sendable, Equatable {
     public var address: UInt32
     public var prefixLen: Int
@@ -52,11 +53,12 @@ public struct IPv4Stats: Sendable {
     public var icmpInMsgs: UInt64 = 0, icmpInEchos: UInt64 = 0, icmpOutMsgs: UInt64 = 0
     public var icmpOutEchoReps: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0, icmpOutTimeExcds: UInt64 = 0
     public var icmpRateLimited: UInt64 = 0
+    public var tcpOutRsts: UInt64 = 0
     public var arpMalformed: UInt64 = 0
 }
 
 /// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
-public enum InetProtocol: Sendable { case none, icmp, udp }
+public enum InetProtocol: Sendable { case none, icmp, udp, tcp }
 
 public final class IPv4Stack {
     /// The datapath owns the stack: unowned(unsafe) for the control path; the per-packet path
@@ -88,6 +90,7 @@ public final class IPv4Stack {
         var t = [InetProtocol](repeating: .none, count: 256)
         t[Int(IPProto.icmp)] = .icmp
         t[Int(IPProto.udp)] = .udp
+        t[Int(IPProto.tcp)] = .tcp
         return t
     }()
 
@@ -339,11 +342,43 @@ public final class IPv4Stack {
             if let h = udpHandlers[port] { h(dp, dev, ip, total); pool.free(p); return }
             if !broadcast { icmpSend(dev, p, type: 3, code: 3, info: 0, forLocal: true) }
             pool.free(p)
+        case .tcp:
+            // No TCP listens here: every segment finds no socket (tcp_v4_send_reset).
+            if !broadcast && plen >= TCPHeader.minLength { tcpReset(ip, ihl: ihl, total: total) }
+            pool.free(p)
         case .none:
             stats.inUnknownProtos &+= 1
             if !broadcast { icmpSend(dev, p, type: 3, code: 2, info: 0, forLocal: true) }
             pool.free(p)
         }
+    }
+
+    /// tcp_v4_send_reset: never for a reset; for a segment with ACK, RST with its ack number as
+    /// sequence; otherwise RST|ACK acknowledging what it carried (SYN and FIN count one). From
+    /// the address it was sent to, TTL 64, DF, IP ID 0, the original TOS.
+    func tcpReset(_ ip: UnsafeMutableRawPointer, ihl: Int, total: Int) {
+        let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
+        guard let th = try? TCPHeader(validating: Bytes(ip + ihl, count: total - ihl)) else { return }
+        let flags = th.flags
+        if flags & TCPHeader.rst != 0 { return }
+        let dataLen = total - ihl - th.headerLength
+        let ackNumber = UInt32(bigEndian: (ip + ihl).loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let seq: UInt32, ack: UInt32?
+        if flags & TCPHeader.ack != 0 {
+            seq = ackNumber; ack = nil
+        } else {
+            seq = 0
+            ack = th.sequence &+ UInt32(dataLen) &+ (flags & TCPHeader.syn != 0 ? 1 : 0) &+ (flags & TCPHeader.fin != 0 ? 1 : 0)
+        }
+        guard let q = pool.alloc() else { return }
+        let out = pool.data(q) + InetWire.ethernetLength
+        InetWire.writeTCPReset(out + InetWire.ipv4Length, src: hdr.destination, dst: hdr.source,
+                               sport: th.destinationPort, dport: th.sourcePort, seq: seq, ack: ack)
+        InetWire.writeIPv4(out, tos: hdr.tos, totalLength: InetWire.ipv4Length + 20, id: 0, df: true,
+                           ttl: 64, proto: IPProto.tcp, src: hdr.destination, dst: hdr.source)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + InetWire.ipv4Length + 20)
+        stats.tcpOutRsts &+= 1
+        output(q, dst: hdr.source)
     }
 
     /// icmp_echo → icmp_reply: the request becomes the reply in place (options dropped).

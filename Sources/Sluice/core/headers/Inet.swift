@@ -75,6 +75,24 @@ public enum InetWire {
         }
     }
 
+    /// A 20-byte TCP reset (RST, or RST|ACK) with its checksum over the IPv4 pseudo-header.
+    public static func writeTCPReset(_ p: UnsafeMutableRawPointer, src: UInt32, dst: UInt32, sport: UInt16, dport: UInt16,
+                                     seq: UInt32, ack: UInt32?) {
+        let b = Bytes(p, count: 20)
+        b.setU16(0, sport); b.setU16(2, dport); b.setU32(4, seq); b.setU32(8, ack ?? 0)
+        b.setU8(12, 0x50); b.setU8(13, TCPHeader.rst | (ack != nil ? TCPHeader.ack : 0))
+        b.setU16(14, 0); b.setU16(16, 0); b.setU16(18, 0)
+        // Pseudo-header: addresses, protocol, length — summed as big-endian words like the rest.
+        var pseudo = [UInt8](repeating: 0, count: 12)
+        pseudo.withUnsafeMutableBytes { q in
+            let pb = Bytes(q.baseAddress!, count: 12)
+            pb.setU32(0, src); pb.setU32(4, dst); pb.setU8(9, IPProto.tcp); pb.setU16(10, 20)
+        }
+        let ps = pseudo.withUnsafeBytes { Checksum.sum($0.baseAddress!, 12) }
+        let c = Checksum.fold(Checksum.sum(UnsafeRawPointer(p), 20, initial: ps))
+        b.setU16(16, c)
+    }
+
     /// Writes the ICMP checksum over `length` bytes at `p` (RFC 792).
     public static func setICMPChecksum(_ p: UnsafeMutableRawPointer, length: Int) {
         p.storeBytes(of: 0, toByteOffset: 2, as: UInt16.self)
