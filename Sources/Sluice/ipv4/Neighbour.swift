@@ -80,8 +80,25 @@ public final class NeighbourTable {
 
     @inline(__always) static func key(_ dev: Int32, _ ip: UInt32) -> UInt64 { UInt64(UInt32(bitPattern: dev)) << 32 | UInt64(ip) }
 
+    /// A direct-mapped cache in front of `index` (4096 slots of key and entry): a hit costs two
+    /// loads and a compare instead of a hash-table lookup. Entries are re-checked on use, so a
+    /// stale slot only misses.
+    var cacheKeys = [UInt64](repeating: UInt64.max, count: 4096)
+    var cacheSlots = [Int32](repeating: -1, count: 4096)
+
     @inline(__always)
-    public func find(_ dev: Int32, _ ip: UInt32) -> Int32? { index[Self.key(dev, ip)] }
+    public func find(_ dev: Int32, _ ip: UInt32) -> Int32? {
+        let k = Self.key(dev, ip)
+        let h = Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 52)
+        if cacheKeys[h] == k {
+            let i = cacheSlots[h]
+            if i >= 0 && Int(i) < entries.count && entries[Int(i)].ip == ip && entries[Int(i)].dev == dev { return i }
+        }
+        guard let i = index[k] else { return nil }
+        cacheKeys[h] = k
+        cacheSlots[h] = i
+        return i
+    }
 
     func randomReachable() -> UInt64 {
         seed = seed &* 6364136223846793005 &+ 1442695040888963407
