@@ -151,6 +151,9 @@ final class ExecTests: XCTestCase {
             """)
         let compressed = try exec(sock, ["bridge", "-compressvlans", "vlan", "show", "dev", ta]).out
         XCTAssertTrue(compressed.contains("                  20-22\n"), compressed)
+        // The newer per-VLAN dump (RTM_GETVLAN) behind `bridge -d vlan show`: ranges and STP state.
+        let detailed = try exec(sock, ["bridge", "-d", "vlan", "show", "dev", ta]).out
+        XCTAssertTrue(detailed.contains("                  20-22\n                    state forwarding "), detailed)
         XCTAssertEqual(try exec(sock, ["bridge", "vlan", "del", "dev", ta, "vid", "21"]).status, 0)
         let missing = try exec(sock, ["bridge", "vlan", "del", "dev", ta, "vid", "99"])
         XCTAssertTrue(missing.out.contains("RTNETLINK answers: No such file or directory"), missing.out)

@@ -13,6 +13,10 @@ enum IFLABridge {
     static let FLAGS_MASTER: UInt16 = 1, FLAGS_SELF: UInt16 = 2
     static let RTEXT_FILTER_BRVLAN: UInt32 = 1 << 1, RTEXT_FILTER_BRVLAN_COMPRESSED: UInt32 = 1 << 2
     static let PROTINFO: UInt16 = 12
+    static let RTM_NEWVLAN: UInt16 = 112, RTM_GETVLAN: UInt16 = 114
+    static let VLANDB_DUMP_FLAGS: UInt16 = 1, VLANDB_DUMPF_STATS: UInt32 = 1
+    static let VLANDB_ENTRY: UInt16 = 1, ENTRY_INFO: UInt16 = 1, ENTRY_RANGE: UInt16 = 2, ENTRY_STATE: UInt16 = 3
+    static let BR_STATE_DISABLED: UInt8 = 0, BR_STATE_FORWARDING: UInt8 = 3
 }
 
 extension RtnlProcessor {
@@ -157,6 +161,50 @@ extension RtnlProcessor {
             w.endNest(af)
         }
         w.end(start)
+    }
+
+    /// br_vlan_rtm_dump (RTM_GETVLAN, `bridge -d vlan show`): per bridge and port one
+    /// RTM_NEWVLAN with a BRIDGE_VLANDB_ENTRY per VLAN, runs of VLANs with the same flags and
+    /// state as one entry with a range; each with its STP state (forwarding, or disabled while
+    /// the bridge or the port is down). Per-VLAN statistics are not kept: a dump asking for
+    /// them is refused rather than answered with zeros.
+    func dumpVLANs(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let p = msg.payload
+        guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for vlan dump") }
+        let only = Int32(bitPattern: p.le32(at: 4))
+        let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: NLAPolicy(maxType: 2, [IFLABridge.VLANDB_DUMP_FLAGS: .u32]), strict: false)
+        if (a.u32(IFLABridge.VLANDB_DUMP_FLAGS) ?? 0) & IFLABridge.VLANDB_DUMPF_STATS != 0 {
+            throw NetlinkError(EOPNOTSUPP, "Sluice keeps no per-VLAN statistics")
+        }
+        var parts = DumpParts(limit: bufferSize)
+        for d in dp.allDevices where only == 0 || d.ifindex == only {
+            let br: Bridge?
+            if let b = dp.bridge(d) { br = b } else if d.master != 0 { br = dp.bridges[d.master] } else { br = nil }
+            guard let br, let set = br.vlanSet(d), set.count > 0 else { continue }
+            let state = d.isOperational && br.device.isUp ? IFLABridge.BR_STATE_FORWARDING : IFLABridge.BR_STATE_DISABLED
+            parts.add { w in
+                let st = w.begin(type: IFLABridge.RTM_NEWVLAN, flags: NL.F_MULTI, seq: msg.header.seq, pid: pid)
+                w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(0)
+                w.put32(UInt32(bitPattern: d.ifindex))
+                let vids = set.vids
+                var i = 0
+                while i < vids.count {
+                    let f = set.infoFlags(vids[i])
+                    var j = i
+                    if f & BridgeVLANInfo.pvid == 0 {
+                        while j + 1 < vids.count && vids[j + 1] == vids[j] + 1 && set.infoFlags(vids[j + 1]) == f { j += 1 }
+                    }
+                    let e = w.beginNest(IFLABridge.VLANDB_ENTRY)
+                    w.attr(IFLABridge.ENTRY_INFO, Self.vlanInfo(f, vids[i]))
+                    if j > i { w.attr(IFLABridge.ENTRY_RANGE, u16: vids[j]) }
+                    w.attr(IFLABridge.ENTRY_STATE, u8: state)
+                    w.endNest(e)
+                    i = j + 1
+                }
+                w.end(st)
+            }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
 
     static func vlanInfo(_ flags: UInt16, _ vid: UInt16) -> [UInt8] {

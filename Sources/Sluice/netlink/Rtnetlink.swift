@@ -186,6 +186,8 @@ public final class RtnlProcessor {
             try changeNeigh(msg, delete: false); return false
         case NL.RTM_DELNEIGH where msg.payload[msg.payload.startIndex] == Self.AF_INET:
             try changeNeigh(msg, delete: true); return false
+        case IFLABridge.RTM_GETVLAN where isDump:
+            try dumpVLANs(msg, &replies); return true
         case NL.RTM_GETADDR where isDump:
             try dumpAddrs(msg, &replies); return true
         case NL.RTM_NEWADDR: try changeAddr(msg, delete: false); return false
