@@ -151,6 +151,11 @@ final class ExecTests: XCTestCase {
             """)
         let compressed = try exec(sock, ["bridge", "-compressvlans", "vlan", "show", "dev", ta]).out
         XCTAssertTrue(compressed.contains("                  20-22\n"), compressed)
+        // FDB entries per VLAN: only in a VLAN the port has (br_fdb_add: "unconfigured vlan").
+        XCTAssertEqual(try exec(sock, ["bridge", "fdb", "add", "02:00:00:00:00:77", "dev", ta, "vlan", "20", "master", "static"]).status, 0)
+        XCTAssertTrue(try exec(sock, ["bridge", "fdb", "show", "dev", ta]).out.contains("02:00:00:00:00:77 vlan 20 master br0 static"))
+        let unconfigured = try exec(sock, ["bridge", "fdb", "add", "02:00:00:00:00:78", "dev", ta, "vlan", "30", "master", "static"])
+        XCTAssertTrue(unconfigured.out.contains("RTNETLINK answers: Invalid argument"), unconfigured.out)
         // The newer per-VLAN dump (RTM_GETVLAN) behind `bridge -d vlan show`: ranges and STP state.
         let detailed = try exec(sock, ["bridge", "-d", "vlan", "show", "dev", ta]).out
         XCTAssertTrue(detailed.contains("                  20-22\n                    state forwarding "), detailed)

@@ -4,12 +4,12 @@ import Glibc
 
 /// The bridge FDB over rtnetlink (AF_BRIDGE neighbours), as rtnl_fdb_dump/add/del and the
 /// bridge's br_fdb_dump/br_fdb_add/br_fdb_delete with fdb_fill_info put them on the wire:
-/// what `bridge fdb show|add|del|replace|append` send and read.
+/// what `bridge fdb show|add|del|replace|append` send and read. An entry's VLAN must be one of
+/// its port's (br_fdb_add's "unconfigured vlan" otherwise).
 ///
 /// Not modelled: the devices' own unicast/multicast address lists (the kernel's "self"
 /// entries from ndo_dflt_fdb_dump), the ports' own addresses as local entries (a Sluice port's
-/// address belongs to the host behind it, not to the bridge), VLAN-keyed entries (no VLAN
-/// filtering yet: a VLAN is refused as the kernel refuses an unconfigured one), NTF_USE,
+/// address belongs to the host behind it, not to the bridge), NTF_USE,
 /// sticky and extern_learn flags, bulk delete.
 enum NDA {
     static let DST: UInt16 = 1, LLADDR: UInt16 = 2, CACHEINFO: UInt16 = 3, VLAN: UInt16 = 5
@@ -147,8 +147,12 @@ extension RtnlProcessor {
             throw NetlinkError(EOPNOTSUPP, "use, sticky and extern_learn FDB entries are not implemented in Sluice yet")
         }
         guard state & (NDA.NUD_PERMANENT | NDA.NUD_NOARP | NDA.NUD_REACHABLE) != 0 else { throw NetlinkError(EINVAL) }
-        // No VLAN is configured on any port (no VLAN filtering yet): br_fdb_add's "unconfigured vlan".
-        guard vlan == 0 else { throw NetlinkError(EINVAL) }
+        // br_fdb_add: a VLAN must be one of the port's (or, for the bridge's own entries, the
+        // bridge's), else "unconfigured vlan".
+        if vlan != 0 {
+            let set = port.flatMap { dp.device($0) }.map { br.vlanSet($0) } ?? br.selfVLANs
+            guard set?.contains(vlan) ?? false else { throw NetlinkError(EINVAL) }
+        }
         let local = state & NDA.NUD_PERMANENT != 0, isStatic = local || state & NDA.NUD_NOARP != 0
         if let port {
             let portDev = dp.device(port)!
