@@ -178,6 +178,23 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(got, 31)
     }
 
+    func testForwardingCanBeSwitchedOffAsNetIPv4IPForward() throws {
+        // ip_forward=0: what is not for the router is dropped without ICMP, counted as
+        // InAddrErrors (ip_route_input_slow → ip_error with forwarding off); local delivery stays.
+        let r = try Router()
+        learnHosts(r)
+        XCTAssertEqual(try r.runner.execute("sysctl net.ipv4.ip_forward=0"), "net.ipv4.ip_forward = 0\n")
+        let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1)
+        XCTAssertTrue(out.r1.isEmpty && out.r2.isEmpty)
+        XCTAssertEqual(r.dp.ipv4.stats.inAddrErrors, 1)
+        XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1))), on: r.r1).r1.count, 1)
+        XCTAssertEqual(try r.runner.execute("sysctl net.ipv4.ip_forward"), "net.ipv4.ip_forward = 0\n")
+        XCTAssertThrowsError(try r.runner.execute("sysctl net.ipv4.nonsense=1"))
+        XCTAssertThrowsError(try r.runner.execute("sysctl net.ipv4.ip_forward=2"))
+        try r.runner.execute("sysctl net.ipv4.ip_forward=1")
+        XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1).r2.count, 1)
+    }
+
     func testTCPToTheRouterIsReset() throws {
         // tcp_v4_send_reset (RFC 9293 §3.10.7.1): a SYN gets RST|ACK acknowledging it (seq + 1),
         // a segment with ACK gets RST with its ack number as sequence, a RST gets nothing.

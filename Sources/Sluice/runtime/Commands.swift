@@ -53,7 +53,7 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "qdisc", "class", "filter", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
@@ -63,6 +63,7 @@ public final class CommandRunner {
         case "addr", "address": return try addr(rest)
         case "route": return try route(rest)
         case "neigh", "neighbour": return try neigh(rest)
+        case "sysctl": return try sysctl(rest)
         case "stats": return report()
         default: return Self.help
         }
@@ -85,6 +86,7 @@ public final class CommandRunner {
       route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local] [onlink] [nexthop via GW dev DEV weight W …]
       route show [table main|local|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
+      sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]

@@ -355,3 +355,59 @@ extension CommandRunner {
         return out
     }
 }
+
+extension CommandRunner {
+    /// `sysctl [-w] KEY=VALUE` / `sysctl KEY`: the kernel knobs the IPv4 stack has, with the
+    /// kernel's names and units (procfs: net.ipv4.*, net.ipv4.neigh.default.*).
+    func sysctl(_ w: [String]) throws(SluiceError) -> String {
+        let words = w.filter { $0 != "-w" && $0 != "-q" }
+        guard !words.isEmpty else { throw SluiceError("Error: sysctl needs KEY or KEY=VALUE") }
+        let v4 = dp.ipv4
+        var out = ""
+        for word in words {
+            let parts = word.split(separator: "=", maxSplits: 1).map { String($0.filter { $0 != " " }) }
+            let key = parts[0]
+            let value: Int? = parts.count == 2 ? Int(parts[1]) : nil
+            if parts.count == 2 && value == nil { throw SluiceError("sysctl: invalid value \"\(parts[1])\" for \(key)") }
+            func set(_ range: ClosedRange<Int>, _ apply: (Int) -> Void) throws(SluiceError) {
+                guard let value else { return }
+                guard range.contains(value) else { throw SluiceError("sysctl: \(key): \(value) is out of range \(range.lowerBound)…\(range.upperBound)") }
+                apply(value)
+            }
+            let p = v4.neighbours.params
+            let current: Int
+            switch key {
+            case "net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding":
+                try set(0...1) { v4.forwarding = $0 == 1 }; current = v4.forwarding ? 1 : 0
+            case "net.ipv4.icmp_ratelimit":
+                try set(0...Int(Int32.max)) { v4.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v4.icmpRateLimit / Time.ms)
+            case "net.ipv4.icmp_msgs_per_sec":
+                try set(0...Int(Int32.max)) { v4.icmpMsgsPerSec = UInt64($0) }; current = Int(v4.icmpMsgsPerSec)
+            case "net.ipv4.icmp_msgs_burst":
+                try set(0...Int(Int32.max)) { v4.icmpMsgsBurst = UInt64($0) }; current = Int(v4.icmpMsgsBurst)
+            case "net.ipv4.icmp_ratemask":
+                try set(0...Int(UInt32.max)) { v4.icmpRateMask = UInt32($0) }; current = Int(v4.icmpRateMask)
+            case "net.ipv4.neigh.default.gc_thresh3":
+                try set(1...1_000_000) { v4.neighbours.params.gcThresh3 = $0 }; current = v4.neighbours.params.gcThresh3
+            case "net.ipv4.neigh.default.base_reachable_time_ms":
+                try set(1...Int(Int32.max)) { v4.neighbours.params.baseReachableTime = UInt64($0) * Time.ms }; current = Int(p.baseReachableTime / Time.ms)
+            case "net.ipv4.neigh.default.retrans_time_ms":
+                try set(1...Int(Int32.max)) { v4.neighbours.params.retransTime = UInt64($0) * Time.ms }; current = Int(p.retransTime / Time.ms)
+            case "net.ipv4.neigh.default.delay_first_probe_time":
+                try set(1...Int(Int32.max)) { v4.neighbours.params.delayFirstProbeTime = UInt64($0) * Time.s }; current = Int(p.delayFirstProbeTime / Time.s)
+            case "net.ipv4.neigh.default.gc_stale_time":
+                try set(1...Int(Int32.max)) { v4.neighbours.params.gcStaleTime = UInt64($0) * Time.s }; current = Int(p.gcStaleTime / Time.s)
+            case "net.ipv4.neigh.default.ucast_solicit":
+                try set(0...255) { v4.neighbours.params.ucastProbes = $0 }; current = p.ucastProbes
+            case "net.ipv4.neigh.default.mcast_solicit":
+                try set(0...255) { v4.neighbours.params.mcastProbes = $0 }; current = p.mcastProbes
+            case "net.ipv4.neigh.default.unres_qlen":
+                try set(0...100_000) { v4.neighbours.params.unresQueue = $0 }; current = p.unresQueue
+            default:
+                throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 })): No such file or directory")
+            }
+            out += "\(key) = \(value ?? current)\n"
+        }
+        return out
+    }
+}
