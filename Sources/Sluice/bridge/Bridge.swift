@@ -298,7 +298,9 @@ extension Datapath {
         defer { if let peer, device(peer.ifindex) === peer { try? deleteDevice(peer) } }
         // NETDEV_UNREGISTER on a real device takes its VLAN devices with it.
         for v in vlansOn(dev) { try deleteDevice(v) }
+        for m in macvlansOn(dev) { try deleteDevice(m) }
         detachVLAN(dev)
+        detachMacvlan(dev)
         if let br = bridges[dev.ifindex] {
             for p in br.ports { if let d = device(p) { try release(d) } }
             bridges[dev.ifindex] = nil

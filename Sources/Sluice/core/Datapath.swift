@@ -351,6 +351,7 @@ public final class Datapath {
         if n > 0 { receive(dev, &rxBatch, gro: true) }
         processDiverted()
         flushTransmit()
+        settleDiverted()
         if dev.driver.failureReason() != nil { driverFailed(dev) }
         return n
     }
@@ -413,6 +414,17 @@ public final class Datapath {
         } else {
             pool.metas[Int(p.index)].ifindex = ifindex
             diverted.push(p, pool)
+        }
+    }
+
+    /// What a flush diverted to a device's receive (mirred to ingress from egress, a bridge-mode
+    /// macvlan's frame for its sibling) is received and its output flushed, a few rounds at most.
+    func settleDiverted() {
+        var rounds = 0
+        while !diverted.isEmpty && rounds < 4 {
+            rounds += 1
+            processDiverted()
+            flushTransmit()
         }
     }
 
@@ -525,6 +537,9 @@ public final class Datapath {
         switch dev.rxHandler {
         case .bridgePort(let b):
             if let br = bridges[b] { br.input(port: dev, &batch, self, depth: depth); return }
+        case .macvlanPort(let port):
+            macvlanReceive(dev, port, &batch, depth: depth)
+            if batch.isEmpty { return }
         case .none:
             break
         }

@@ -156,10 +156,12 @@ public enum DropReason: Int, CaseIterable, Sendable {
 /// A device's rx handler (dev->rx_handler): what takes its frames after VLAN devices and before
 /// the protocol handlers. One per device, registered by what stacks on it
 /// (netdev_rx_handler_register: a second is EBUSY).
-public enum RxHandler: Sendable {
+public enum RxHandler {
     case none
     /// br_handle_frame: the device is a port of the bridge with this ifindex.
     case bridgePort(Int32)
+    /// macvlan_handle_frame: the device is the lower device of these macvlans.
+    case macvlanPort(MacvlanPort)
 }
 
 /// NAPI per-device-queue state (one queue per device for now).

@@ -143,18 +143,20 @@ public final class IPv4Stack {
         for b in list where b.prefixLen == a.prefixLen && b.network == a.network { installRoutes(dev, b) }
     }
 
+    /// fib_magic adds with NLM_F_CREATE|NLM_F_APPEND: the first device's route for a prefix
+    /// stays first when another device gets the same subnet.
     func installRoutes(_ dev: NetDevice, _ a: InetAddress) {
         let prim = primary(dev, for: a) ?? a.address
         let nh = [NextHop(dev: dev.ifindex)]
-        try? fib.local.insert(a.address, 32, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false)
+        try? fib.local.insert(a.address, 32, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
         guard dev.isUp else { return }
         if a.broadcast != 0 && a.broadcast != 0xFFFF_FFFF {
-            try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+            try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
         guard !a.secondary, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
-        try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+        try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         if a.prefixLen < 31 {
-            try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false)
+            try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
     }
 
@@ -416,6 +418,13 @@ public final class IPv4Stack {
         }
         stats.outRequests &+= 1
         let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
+        if r.type == .local {
+            // To one of our own addresses: delivered here, as the kernel loops it through lo.
+            let ihl = Int((pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
+            pool.meta(p).pointee.ifindex = out.ifindex
+            localDeliver(out, p, ihl: ihl, total: len, broadcast: false)
+            return
+        }
         if len > out.mtu {
             let ihl = Int((pool.data(p) + InetWire.ethernetLength).load(as: UInt8.self) & 0x0F) * 4
             fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, ihl: ihl, total: len, nh: r.nh)

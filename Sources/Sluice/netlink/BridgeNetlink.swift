@@ -88,6 +88,11 @@ extension RtnlProcessor {
                 w.endNest(n)
             }
             w.endNest(data)
+        } else if let m = d.driver as? MacvlanDriver {
+            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            w.attr(IFLA.MACVLAN_MODE, u32: m.mode.rawValue)
+            w.attr(IFLA.MACVLAN_FLAGS, u16: 0)
+            w.endNest(data)
         } else if let br = dp.bridge(d) {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
             w.attr(IFLA.BR_AGEING_TIME, u32: UInt32(br.ageingTime / (10 * Time.ms)))

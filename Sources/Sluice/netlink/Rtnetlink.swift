@@ -19,6 +19,7 @@ public enum IFLA {
     static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
     public static let VLAN_ID: UInt16 = 1, VLAN_FLAGS: UInt16 = 2, VLAN_EGRESS_QOS: UInt16 = 3, VLAN_INGRESS_QOS: UInt16 = 4
     public static let VLAN_PROTOCOL: UInt16 = 5, VLAN_QOS_MAPPING: UInt16 = 1
+    public static let MACVLAN_MODE: UInt16 = 1, MACVLAN_FLAGS: UInt16 = 2
     /// vlan_policy (net/8021q/vlan_netlink.c).
     static let vlanPolicy = NLAPolicy(maxType: 5, [VLAN_ID: .u16, VLAN_FLAGS: .minLength(8), VLAN_EGRESS_QOS: .unspec,
                                                    VLAN_INGRESS_QOS: .unspec, VLAN_PROTOCOL: .u16])
@@ -229,6 +230,7 @@ public final class RtnlProcessor {
                 let policy: NLAPolicy
                 switch kind {
                 case "vlan": policy = IFLA.vlanPolicy
+                case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16])
                 case "bridge": policy = IFLA.bridgePolicy
                 default: policy = NLAPolicy(maxType: 64, [:])
                 }
@@ -269,6 +271,16 @@ public final class RtnlProcessor {
                                                  mtu: a.u32(IFLA.MTU).map { Int($0) })
                     runner.applyVLANOptions(created, v)
                     dev = created
+                case "macvlan":
+                    guard let link = a.u32(IFLA.LINK) else { throw NetlinkError(EINVAL, "macvlan: link not specified") }
+                    guard let lower = dp.device(Int32(bitPattern: link)) else { throw NetlinkError(ENODEV, "macvlan: link does not exist") }
+                    let raw = data?.u32(IFLA.MACVLAN_MODE) ?? MacvlanMode.vepa.rawValue
+                    guard let mode = MacvlanMode(rawValue: raw) else {
+                        throw NetlinkError(EOPNOTSUPP, "macvlan mode \(raw) (passthru, source) is not implemented in Sluice")
+                    }
+                    var mac: MACAddress? = nil
+                    if let m = a[IFLA.ADDRESS], m.count == 6 { mac = MACAddress(Array(m)) }
+                    dev = try dp.addMacvlan(name: name, lower: lower, mode: mode, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
@@ -416,6 +428,7 @@ public final class RtnlProcessor {
         if d.master != 0 { w.attr(IFLA.MASTER, u32: UInt32(bitPattern: d.master)) }
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
         if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
+        if let m = d.driver as? MacvlanDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: m.lower)) }
         w.attr(IFLA.ADDRESS, d.mac.octets)
         w.attr(IFLA.BROADCAST, [UInt8](repeating: 0xFF, count: 6))
         let s = d.stats

@@ -73,6 +73,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
+          macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
       link del [dev] NAME
@@ -310,6 +311,7 @@ public final class CommandRunner {
         var hostQlen: Int?
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
+        var macvlanMode = MacvlanMode.vepa
         while let k = a.next() {
             switch (kind, k) {
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
@@ -331,6 +333,12 @@ public final class CommandRunner {
                 if a.i < a.words.count && a.words[a.i] == "name" { a.i += 1 }
                 peerName = try a.value(for: "peer name")
             case ("bridge", _): try parseBridgeOption(k, &a, &c)
+            case ("macvlan", "mode"):
+                let v = try a.value(for: "mode")
+                guard let m = MacvlanMode(name: v) else {
+                    throw SluiceError(v == "passthru" || v == "source" ? "Error: macvlan mode \(v) is not implemented in Sluice" : "Error: argument of \"mode\" must be \"private\", \"vepa\", \"bridge\", \"passthru\" or \"source\"")
+                }
+                macvlanMode = m
             case ("vlan", _):
                 var v = c.vlan ?? VLANOptions()
                 try parseVLANOption(k, &a, &v)
@@ -338,7 +346,7 @@ public final class CommandRunner {
             default: throw SluiceError("Error: \"\(k)\" is not an argument of type \(kind)")
             }
         }
-        if linkParent != nil && kind != "vlan" { throw SluiceError("Error: \"link\" applies only to stacked devices (type vlan)") }
+        if linkParent != nil && kind != "vlan" && kind != "macvlan" { throw SluiceError("Error: \"link\" applies only to stacked devices (type vlan, macvlan)") }
         guard dp.device(named: name) == nil else { throw SluiceError("Error: device \"\(name)\" already exists") }
         guard name.utf8.count <= 15, !name.isEmpty, !name.contains("/") else {
             throw SluiceError("Error: \"\(name)\" is not a valid device name (1-15 bytes, no '/')")
@@ -373,7 +381,11 @@ public final class CommandRunner {
             guard let parent = dp.device(named: linkParent) else { throw SluiceError("Error: 8021q: link does not exist") }
             dev = try dp.addVLAN(name: name, parent: parent, id: id, proto: v.proto ?? EtherType.vlan, mtu: c.mtu, mac: c.mac)
             applyVLANOptions(dev, v)
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan)")
+        case "macvlan":
+            guard let linkParent else { throw SluiceError("Error: macvlan: link not specified") }
+            guard let lower = dp.device(named: linkParent) else { throw SluiceError("Error: macvlan: link does not exist") }
+            dev = try dp.addMacvlan(name: name, lower: lower, mode: macvlanMode, mac: c.mac, mtu: c.mtu)
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
@@ -428,7 +440,8 @@ public final class CommandRunner {
             if let id = v.id, id != Int(drv.vid) { throw SluiceError("Error: 8021q: the VLAN id of \(name) cannot be changed (delete and add it again)") }
             if let p = v.proto, p != drv.proto { throw SluiceError("Error: 8021q: the VLAN protocol of \(name) cannot be changed (delete and add it again)") }
         }
-        if let m = c.mtu, let drv = dp.vlanDriver(dev), let parent = dp.device(drv.parent), m > parent.mtu {
+        if let m = c.mtu, let lowerIndex = dp.vlanDriver(dev)?.parent ?? (dev.driver as? MacvlanDriver)?.lower,
+           let parent = dp.device(lowerIndex), m > parent.mtu {
             throw SluiceError("Error: mtu \(m) is greater than the parent's (\(parent.name): \(parent.mtu)) (Numerical result out of range).")
         }
         if let m = c.mtu, dev.kind == "afpacket", m > 65535 { throw SluiceError("Error: mtu \(m) too large") }
@@ -545,7 +558,8 @@ public final class CommandRunner {
     }
 
     public func describe(_ d: NetDevice, stats: Bool, details: Bool) -> String {
-        let upper = dp.vlanDriver(d).flatMap { dp.device($0.parent) }.map { "@" + $0.name } ?? ""
+        let lowerIndex = dp.vlanDriver(d)?.parent ?? (d.driver as? MacvlanDriver)?.lower
+        let upper = lowerIndex.flatMap { dp.device($0) }.map { "@" + $0.name } ?? ""
         var s = "\(d.ifindex): \(d.name)\(upper): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
         s += " state \(d.operState) mode DEFAULT group default qlen \(d.txQueueLen)\n"

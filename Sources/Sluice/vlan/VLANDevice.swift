@@ -225,6 +225,11 @@ extension Datapath {
     /// NETDEV_UP / NETDEV_DOWN: the parent going down takes its VLAN devices down (unless
     /// loose_binding), going up brings them up; carrier follows the parent's operational state.
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
+        // macvlan_device_event NETDEV_CHANGE: macvlans take the lower's operational state.
+        for m in macvlansOn(dev) where m.carrier != dev.isOperational {
+            m.carrier = dev.isOperational
+            parentStateChanged(m, adminChanged: false)
+        }
         guard dev.vlanGroup != nil else { return }
         for v in vlansOn(dev) {
             guard let drv = vlanDriver(v) else { continue }
@@ -241,7 +246,7 @@ extension Datapath {
 
     /// NETDEV_CHANGEMTU on the parent: VLAN devices above the new MTU come down to it.
     func parentMTUChanged(_ dev: NetDevice) {
-        for v in vlansOn(dev) where v.mtu > dev.mtu {
+        for v in vlansOn(dev) + macvlansOn(dev) where v.mtu > dev.mtu {
             v.mtu = dev.mtu
             parentMTUChanged(v)
         }

@@ -1,0 +1,122 @@
+import XCTest
+@testable import Sluice
+
+/// macvlan devices as drivers/net/macvlan.c: frames to a macvlan's address go up through it,
+/// broadcasts reach every macvlan and the lower device, bridge mode talks to its siblings
+/// without the wire, VEPA sends everything to the wire.
+final class MacvlanTests: XCTestCase {
+    let ip = FrameBuilder.ip
+    let peer = MACAddress(raw: 0x0200_0000_0F0F)
+
+    final class Rig {
+        let dp = Datapath(poolSize: 256, clock: .virtual(start: 1_000 * Time.s))
+        let runner: CommandRunner
+        let wire = MemoryDriver()
+        init() throws {
+            dp.log = { _ in }
+            runner = CommandRunner(datapath: dp)
+            try dp.addMemory(name: "low", driver: wire)
+            for c in ["link set low up",
+                      "link add link low name m1 type macvlan mode bridge", "link add link low name m2 type macvlan mode bridge",
+                      "link add link low name m3 type macvlan",
+                      "link set m1 up", "link set m2 up", "link set m3 up",
+                      "addr add 198.18.70.1/24 dev m1", "addr add 198.18.70.2/24 dev m2", "addr add 198.18.70.3/24 dev m3"] {
+                try runner.execute(c)
+            }
+        }
+        func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
+        func run() -> [[UInt8]] {
+            for _ in 0..<50 { dp.runOnce(timeoutMs: 0); if dp.pollListCount == 0 && wire.pending == 0 { break } }
+            return wire.takeCaptured()
+        }
+        func receive(_ f: [UInt8]) -> [[UInt8]] { wire.inject(f); return run() }
+        /// Hands `f` to `dev`'s transmit, as its own stack would.
+        func send(_ dev: NetDevice, _ f: [UInt8]) -> [[UInt8]] {
+            var b = PacketBatch()
+            let p = must(dp.pool.alloc())
+            f.withUnsafeBytes { dp.pool.data(p).copyMemory(from: $0.baseAddress!, byteCount: f.count) }
+            dp.pool.meta(p).pointee.length = UInt32(f.count)
+            b.append(p)
+            dp.transmit(dev, &b)
+            dp.flushTransmit()
+            dp.settleDiverted()
+            return run()
+        }
+    }
+
+    func arpRequest(for target: UInt32, from mac: MACAddress, _ sender: UInt32) -> [UInt8] {
+        let body: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + mac.octets + FrameBuilder.be32(sender) + [0, 0, 0, 0, 0, 0] + FrameBuilder.be32(target)
+        return FrameBuilder.ethernet(dst: .broadcast, src: mac, type: EtherType.arp, payload: body + [UInt8](repeating: 0, count: 18))
+    }
+
+    func ping(from src: UInt32, to dst: UInt32, dstMAC: MACAddress, srcMAC: MACAddress) -> [UInt8] {
+        var icmp: [UInt8] = [8, 0, 0, 0, 0, 1, 0, 1] + [UInt8](repeating: 7, count: 32)
+        let c = icmp.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, icmp.count)) }
+        icmp[2] = UInt8(c >> 8); icmp[3] = UInt8(c & 0xFF)
+        return FrameBuilder.ethernet(dst: dstMAC, src: srcMAC, type: EtherType.ipv4,
+                                     payload: FrameBuilder.ipv4(src: src, dst: dst, proto: IPProto.icmp, payload: icmp))
+    }
+
+    func testEachMacvlanAnswersForItsOwnAddressWithItsOwnMAC() throws {
+        let r = try Rig()
+        // One stack, three interfaces: with arp_ignore 0 each macvlan the request reaches
+        // answers for any local address — here only m2 keeps one, so only m2 answers, from its
+        // own MAC, out of the lower device.
+        try r.runner.execute("addr flush dev m1")
+        try r.runner.execute("addr flush dev m3")
+        let out = r.receive(arpRequest(for: ip(198, 18, 70, 2), from: peer, ip(198, 18, 70, 9)))
+        XCTAssertEqual(out.count, 1)
+        XCTAssertEqual(MACAddress(Array(out[0][6..<12])), r.dev("m2").mac)
+        XCTAssertEqual(r.dev("m1").stats.rxPackets, 1, "the broadcast reached every macvlan")
+        XCTAssertEqual(r.dev("m3").stats.rxPackets, 1)
+        try r.runner.execute("addr add 198.18.70.1/24 dev m1")
+        // A unicast ping to m2's MAC goes up through m2 only; m2 answers (its connected route
+        // is the subnet's first, so the reply leaves through it, as the kernel's would).
+        let reply = r.receive(ping(from: ip(198, 18, 70, 9), to: ip(198, 18, 70, 2), dstMAC: r.dev("m2").mac, srcMAC: peer))
+        XCTAssertEqual(reply.count, 1)
+        XCTAssertEqual(MACAddress(Array(reply[0][6..<12])), r.dev("m2").mac)
+        XCTAssertEqual(reply[0][34], 0, "echo reply")
+        XCTAssertEqual(r.dev("m2").stats.rxPackets, 2)
+        XCTAssertEqual(r.dev("m1").stats.rxPackets, 1, "m1 saw only the broadcast")
+        // Unicast to an address no macvlan has stays with the lower device (no stack there), as
+        // the broadcast did besides reaching the macvlans (RX_HANDLER_PASS): two for the lower.
+        _ = r.receive(ping(from: ip(198, 18, 70, 9), to: ip(198, 18, 70, 1), dstMAC: MACAddress(raw: 0x0200_0000_0777), srcMAC: peer))
+        XCTAssertEqual(r.dev("low").stats.rxNohandler, 2)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testBridgeModeSiblingsTalkWithoutTheWireAndVEPAUsesIt() throws {
+        // Frames of a protocol no stack takes (0x88b5), so only delivery is seen.
+        let r = try Rig()
+        func frame(to: MACAddress, from: MACAddress) -> [UInt8] {
+            FrameBuilder.ethernet(dst: to, src: from, type: 0x88B5, payload: [UInt8](repeating: 1, count: 46))
+        }
+        // m1 → m2, both bridge mode: straight to m2, nothing on the wire.
+        XCTAssertEqual(r.send(r.dev("m1"), frame(to: r.dev("m2").mac, from: r.dev("m1").mac)), [])
+        XCTAssertEqual(r.dev("m2").stats.rxPackets, 1)
+        // A broadcast from m1: to the wire, and to m2 (bridge) — not to m3 (VEPA: it hears it
+        // only if the switch hairpins it back) nor back to m1.
+        XCTAssertEqual(r.send(r.dev("m1"), frame(to: .broadcast, from: r.dev("m1").mac)).count, 1)
+        XCTAssertEqual(r.dev("m2").stats.rxPackets, 2)
+        XCTAssertEqual(r.dev("m3").stats.rxPackets, 0)
+        XCTAssertEqual(r.dev("m1").stats.rxPackets, 0)
+        // m3 is VEPA: its frame for m1 goes to the wire.
+        XCTAssertEqual(r.send(r.dev("m3"), frame(to: r.dev("m1").mac, from: r.dev("m3").mac)).count, 1)
+        XCTAssertEqual(r.dev("m1").stats.rxPackets, 0)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testTheLowerDeviceRules() throws {
+        let r = try Rig()
+        try r.runner.execute("link add br0 type bridge")
+        XCTAssertThrowsError(try r.runner.execute("link set low master br0"), "one rx handler per device (EBUSY)")
+        XCTAssertThrowsError(try r.runner.execute("link set m1 mtu 9000"))
+        XCTAssertThrowsError(try r.runner.execute("link add link low name m4 type macvlan mode passthru"))
+        XCTAssertTrue(try r.runner.execute("link show m1 -d").contains("m1@low:"))
+        try r.runner.execute("link set low down")
+        XCTAssertFalse(r.dev("m1").isOperational, "the macvlan's carrier follows the lower device")
+        try r.runner.execute("link delete low")
+        XCTAssertNil(r.dp.device(named: "m1"))
+        XCTAssertNil(r.dp.device(named: "m3"))
+    }
+}
