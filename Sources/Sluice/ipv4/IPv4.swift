@@ -72,6 +72,9 @@ public final class IPv4Stack {
     public let neighbours = NeighbourTable()
     /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
     public var forwarding = true
+    /// net.ipv4.conf.all.arp_ignore: 0 answers ARP for any local address on any device, 1 only
+    /// for an address configured on the device the request came in on.
+    public var arpIgnore = 0
     public internal(set) var addresses: [Int32: [InetAddress]] = [:]
     public internal(set) var stats = IPv4Stats()
     /// UDP ports registered by an embedding program (inet_add_protocol's UDP side).
@@ -698,8 +701,9 @@ public final class IPv4Stack {
         let now = clock.now
         let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours
-        if arp.operation == 1 && targetLocal {
-            // arp_ignore 0: answer for any local address.
+        let answer = targetLocal && (arpIgnore == 0 || (addresses[dev.ifindex]?.contains { $0.address == tip } ?? false))
+        if arp.operation == 1 && answer {
+            // arp_ignore 0: for any local address; 1: for the incoming device's own.
             sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
             t.repliesSent &+= 1
             if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {

@@ -379,6 +379,8 @@ extension CommandRunner {
             switch key {
             case "net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding":
                 try set(0...1) { v4.forwarding = $0 == 1 }; current = v4.forwarding ? 1 : 0
+            case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":
+                try set(0...1) { v4.arpIgnore = $0 }; current = v4.arpIgnore
             case "net.ipv4.icmp_ratelimit":
                 try set(0...Int(Int32.max)) { v4.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v4.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_msgs_per_sec":
