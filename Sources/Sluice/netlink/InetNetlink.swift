@@ -127,18 +127,32 @@ extension RtnlProcessor {
         w.end(start)
     }
 
-    /// inet_dump_fib: both tables (ip filters by table itself).
+    /// inet_dump_fib: both tables (ip filters by table itself). Like the FDB dump, the tables
+    /// are read once into a list and the messages built a datagram per worker pass, each when
+    /// the reader has taken the one before, so a full-size table never holds the datapath up.
     func dumpRoutes(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
-        var parts = DumpParts(limit: bufferSize)
         let family = msg.payload.first ?? 0
+        var list: [(table: UInt32, prefix: UInt32, length: Int, route: Route)] = []
         if family == 0 || family == Self.AF_INET {
             for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
-                for (prefix, length, r) in t.allRoutes {
-                    parts.add { w in encodeRoute(table: t.id, prefix, length, r, seq: msg.header.seq, &w) }
-                }
+                for (prefix, length, r) in t.allRoutes { list.append((t.id, prefix, length, r)) }
             }
         }
-        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+        let seq = msg.header.seq
+        var i = 0
+        dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
+            while i < list.count {
+                let before = w.count
+                let e = list[i]
+                encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+                if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
+                i += 1
+            }
+            if w.count + NL.hdrLen + 4 > bufferSize { return false }
+            w.done(seq: seq, pid: pid, flags: NL.F_MULTI)
+            return true
+        }
+        if let first = nextDumpPart() { replies.append(first) }
     }
 
     /// The command language's route from an rtmsg and its attributes.
