@@ -51,18 +51,7 @@ final class BridgeSideBySideTests: XCTestCase {
     /// Sends `frames` raw from host A and returns what tcpdump on host B decoded (one line per
     /// frame with our test EtherType, link-level header included, timestamps cut).
     func sendAndCapture(_ p: Path, _ frames: [[UInt8]]) throws -> [String] {
-        let pcap = net.dir + "/cap-\(UInt32.random(in: 0...UInt32.max)).pcap"
-        let errPath = pcap + ".err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let td = Process()
-        td.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        td.arguments = ["--kill-after=2", "30", "ip", "netns", "exec", p.b, "tcpdump", "--immediate-mode", "-i", p.bDev, "-U", "-w", pcap]
-        td.standardOutput = FileHandle.nullDevice
-        td.standardError = FileHandle(forWritingAtPath: errPath)
-        try td.run()
-        net.onCleanup { if td.isRunning { td.terminate() }; td.waitUntilExit() }
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, !((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").contains("listening on") { usleep(50_000) }
+        let capture = try net.startCapture(p.b, p.bDev, seconds: 30)
         // Let the receiving bridge learn nothing from host B first: B stays silent.
         let script = "import socket,sys,binascii\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind((sys.argv[1],0))\nfor h in sys.argv[2:]: s.send(binascii.unhexlify(h))\n"
         try sh(["ip", "netns", "exec", p.a, "python3", "-c", script, p.aDev] + frames.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() })
@@ -72,10 +61,9 @@ final class BridgeSideBySideTests: XCTestCase {
         let control = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0, 0, 0, 0, 0xCC, 0x88, 0xB5] + [UInt8](repeating: 0xEE, count: 46)
         try sh(["ip", "netns", "exec", p.b, "python3", "-c", script, p.bDev, control.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()])
         usleep(300_000)
-        kill(td.processIdentifier, SIGINT)
-        td.waitUntilExit()
-        let text = try sh(["tcpdump", "-r", pcap, "-nn", "-e", "-t"], stderr: false)
-        let lines = text.split(separator: "\n").map(String.init).filter { $0.contains("0x88b5") }
+        let all = try net.decodeCapture(capture)
+        let text = all.joined(separator: "\n")
+        let lines = all.filter { $0.contains("0x88b5") }
         guard lines.contains(where: { $0.hasPrefix("02:00:00:00:00:cc") }) else {
             throw HarnessError("the capture on host B did not see B's own control frame: \(text)")
         }

@@ -270,3 +270,31 @@ extension TestNet {
         return (d, sw, ta, tb)
     }
 }
+
+extension TestNet {
+    /// tcpdump in `ns` on `dev`, writing a pcap until stopped (bounded by `seconds`); returns
+    /// once it listens. Stop it with `decodeCapture`.
+    func startCapture(_ ns: String, _ dev: String, seconds: Int = 60) throws -> (Process, String) {
+        let pcap = dir + "/cap-\(dev)-\(UInt32.random(in: 0...UInt32.max)).pcap"
+        let err = pcap + ".err"
+        FileManager.default.createFile(atPath: err, contents: nil)
+        let td = Process()
+        td.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        td.arguments = ["--kill-after=2", String(seconds), "ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-i", dev, "-U", "-w", pcap]
+        td.standardOutput = FileHandle.nullDevice
+        td.standardError = FileHandle(forWritingAtPath: err)
+        try td.run()
+        onCleanup { if td.isRunning { td.terminate() }; td.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !((try? String(contentsOfFile: err, encoding: .utf8)) ?? "").contains("listening on") { usleep(50_000) }
+        return (td, pcap)
+    }
+
+    /// Stops a capture (SIGINT, so the pcap is complete) and returns tcpdump's decoding of it:
+    /// one line per frame, link-level headers included, no timestamps.
+    func decodeCapture(_ c: (Process, String)) throws -> [String] {
+        kill(c.0.processIdentifier, SIGINT)
+        c.0.waitUntilExit()
+        return try sh(["tcpdump", "-r", c.1, "-nn", "-e", "-t"], stderr: false).split(separator: "\n").map(String.init)
+    }
+}

@@ -11,29 +11,12 @@ final class VLANLiveTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
-    /// tcpdump in `ns` on `dev`, writing a pcap until stopped; returns (process, path).
-    func capture(_ ns: String, _ dev: String) throws -> (Process, String) {
-        let pcap = net.dir + "/cap-\(dev)-\(UInt32.random(in: 0...UInt32.max)).pcap"
-        let err = pcap + ".err"
-        FileManager.default.createFile(atPath: err, contents: nil)
-        let td = Process()
-        td.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        td.arguments = ["--kill-after=2", "60", "ip", "netns", "exec", ns, "tcpdump", "--immediate-mode", "-i", dev, "-U", "-w", pcap]
-        td.standardOutput = FileHandle.nullDevice
-        td.standardError = FileHandle(forWritingAtPath: err)
-        try td.run()
-        net.onCleanup { if td.isRunning { td.terminate() }; td.waitUntilExit() }
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, !((try? String(contentsOfFile: err, encoding: .utf8)) ?? "").contains("listening on") { usleep(50_000) }
-        return (td, pcap)
-    }
+    func capture(_ ns: String, _ dev: String) throws -> (Process, String) { try net.startCapture(ns, dev) }
 
-    /// Stops a capture and returns tcpdump's decoding of it (link-level headers, no times).
+    /// Lets the last frames land, then stops the capture and decodes it.
     func decoded(_ c: (Process, String)) throws -> [String] {
         usleep(300_000)
-        kill(c.0.processIdentifier, SIGINT)
-        c.0.waitUntilExit()
-        return try sh(["tcpdump", "-r", c.1, "-nn", "-e", "-t"], stderr: false).split(separator: "\n").map(String.init)
+        return try net.decodeCapture(c)
     }
 
     /// A VLAN trunk over a real veth pair: each end is an AF_PACKET port with a VLAN device
