@@ -7,12 +7,21 @@ import Sluice
 /// One benchmark iteration forwards `packetsPerIteration` packets.
 let packetsPerIteration = 1024
 
-final class ForwardingRig {
+/// What every rig is: a datapath with a generator port (`src`, fed by `source`) whose frames
+/// the rig's configuration sends somewhere; `forward` runs `n` of them through.
+class LoopRig {
     let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
-    let source: MemoryDriver
-    let src: NetDevice
+    var source = MemoryDriver()
+    var src: NetDevice!
+
+    @inline(never)
+    func forward(_ n: Int) { runSource(dp, source, src, n) }
+}
+
+final class ForwardingRig: LoopRig {
 
     init(flood: Bool) throws {
+        super.init()
         let r = CommandRunner(datapath: dp)
         try r.execute("link add br0 type bridge")
         source = MemoryDriver()
@@ -32,8 +41,6 @@ final class ForwardingRig {
         forward(4096)   // warm up: learn, fault in buffers
     }
 
-    @inline(never)
-    func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
 /// Generates `n` packets on `src` and runs NAPI until they are all through.
@@ -50,12 +57,10 @@ func runSource(_ dp: Datapath, _ source: MemoryDriver, _ src: NetDevice, _ n: In
 /// stream starts over, which ends an aggregate as a sequence jump does), checksums marked valid
 /// as a NIC or virtio hands them, GRO on at the source port. The sink either takes the
 /// super-frames (TSO) or makes them into segments again (software GSO + checksum completion).
-final class OffloadRig {
-    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
-    let source: MemoryDriver
-    let src: NetDevice
+final class OffloadRig: LoopRig {
 
     init(segmentAgain: Bool) throws {
+        super.init()
         let r = CommandRunner(datapath: dp)
         try r.execute("link add br0 type bridge")
         source = MemoryDriver(features: segmentAgain ? [] : DeviceFeatures.offloads)
@@ -80,19 +85,15 @@ final class OffloadRig {
         forward(4096)
     }
 
-    @inline(never)
-    func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
 /// VLANs on the same loop: 64-byte frames tagged VLAN 10 arrive on a trunk port. Either a VLAN
 /// device takes them (untag, vlan_do_receive) into a bridge whose other port sends them untagged,
 /// or a VLAN-filtering bridge admits them on the trunk and sends them tagged out another trunk.
-final class VLANRig {
-    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
-    let source: MemoryDriver
-    let src: NetDevice
+final class VLANRig: LoopRig {
 
     init(filteringBridge: Bool) throws {
+        super.init()
         let r = CommandRunner(datapath: dp)
         source = MemoryDriver()
         let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
@@ -122,20 +123,16 @@ final class VLANRig {
         forward(4096)
     }
 
-    @inline(never)
-    func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
 /// Routing on the same loop: 64-byte UDP frames from 198.18.0.1 to eight hosts in
 /// 198.18.9.0/24 arrive on r1 addressed to the router's MAC and are forwarded out of r2 to a
 /// gateway whose neighbour entry is known: IPv4 checks, the FIB walk, TTL and checksum, the
 /// neighbour lookup and the new Ethernet header, per packet.
-final class RoutingRig {
-    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
-    let source: MemoryDriver
-    let src: NetDevice
+final class RoutingRig: LoopRig {
 
     init(connected: Bool) throws {
+        super.init()
         let r = CommandRunner(datapath: dp)
         source = MemoryDriver()
         src = try dp.addMemory(name: "r1", driver: source)
@@ -162,8 +159,6 @@ final class RoutingRig {
         forward(4096)
     }
 
-    @inline(never)
-    func forward(_ n: Int) { runSource(dp, source, src, n) }
 }
 
 let benchmarks: @Sendable () -> Void = {

@@ -58,7 +58,6 @@ public struct NeighbourEntry {
     var timer: UInt64 = 0
     var probes = 0
     var queue = PacketQueue()
-    public var live: Bool { state != .none || dev != 0 }
 }
 
 /// The neighbour table (arp_tbl). Entries live in a flat array; `index` maps (dev, ip) to a slot.
