@@ -40,64 +40,82 @@ public enum RouteScope {
     }
 }
 
-public struct NextHop: Equatable, Sendable {
+/// An address of an inet family: IPv4 as UInt32, IPv6 as UInt128 (host order).
+public protocol InetAddressValue: FixedWidthInteger, UnsignedInteger, Hashable, Sendable, BitwiseCopyable {}
+extension UInt32: InetAddressValue {}
+extension UInt128: InetAddressValue {}
+
+public typealias NextHop = NextHopOf<UInt32>
+public typealias Route = RouteOf<UInt32>
+public typealias FIBResult = FIBResultOf<UInt32>
+public typealias FIBTable = FIBTableOf<UInt32>
+public typealias FIB = FIBOf<UInt32>
+
+public struct NextHopOf<A: InetAddressValue>: Equatable, Sendable {
     /// Gateway (host order), 0 for a directly connected destination.
-    public var gateway: UInt32
+    public var gateway: A
     public var dev: Int32
     /// rtnh_hops + 1.
     public var weight: Int
     public var onlink: Bool
-    public init(gateway: UInt32 = 0, dev: Int32, weight: Int = 1, onlink: Bool = false) {
+    public init(gateway: A = 0, dev: Int32, weight: Int = 1, onlink: Bool = false) {
         self.gateway = gateway; self.dev = dev; self.weight = weight; self.onlink = onlink
     }
 }
 
-public struct Route: Sendable {
+public struct RouteOf<A: InetAddressValue>: Sendable {
     public var type: RouteType
-    public var nexthops: [NextHop]
+    public var nexthops: [NextHopOf<A>]
     public var metric: UInt32 = 0
     public var proto: UInt8 = RouteProtocol.boot
     public var scope: UInt8 = RouteScope.universe
-    public var prefsrc: UInt32 = 0
+    public var prefsrc: A = 0
     public var tos: UInt8 = 0
-    public init(type: RouteType, nexthops: [NextHop] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
-                scope: UInt8 = RouteScope.universe, prefsrc: UInt32 = 0) {
+    /// RTA_PREF for IPv6 routes (ICMPV6_ROUTER_PREF_*: 0 medium, 1 high, 3 low).
+    public var pref: UInt8 = 0
+    public init(type: RouteType, nexthops: [NextHopOf<A>] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
+                scope: UInt8 = RouteScope.universe, prefsrc: A = 0) {
         self.type = type; self.nexthops = nexthops; self.metric = metric; self.proto = proto; self.scope = scope; self.prefsrc = prefsrc
     }
 }
 
 /// What a lookup returns: the route's type, its table and prefix entry, and the chosen next hop.
-public struct FIBResult: Sendable {
+public struct FIBResultOf<A: InetAddressValue>: Sendable {
     public var type: RouteType
-    public var gateway: UInt32
+    public var gateway: A
     public var dev: Int32
-    public var prefsrc: UInt32
+    public var prefsrc: A
     /// The flat next-hop index in the main table (for the neighbour cache), or -1.
     public var nh: Int32
 }
 
-public final class FIBTable {
+public final class FIBTableOf<A: InetAddressValue> {
     public let id: UInt32
-    var trie = LPMTrie<UInt32>(strides: [16, 8, 8])
+    var trie: LPMTrie<A>
     /// Prefix entries (trie value − 1): the routes at that prefix, by metric.
-    public internal(set) var prefixes: [(prefix: UInt32, length: Int, routes: [Route])?] = []
+    public internal(set) var prefixes: [(prefix: A, length: Int, routes: [RouteOf<A>])?] = []
     var freePrefixes: [Int] = []
     /// The forwarding view of each prefix entry, one record per entry (one cache line load).
-    struct Fast { var type: UInt8 = 0; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: UInt32 = 0 }
+    struct Fast: BitwiseCopyable { var type: UInt8 = 0; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: A = 0 }
     var fast = RawVector<Fast>(capacity: 1024)
     /// Flat next hops: gateway, device, hash upper bound, cached neighbour (index + 1).
-    var nhGateway = RawVector<UInt32>(capacity: 1024)
+    var nhGateway = RawVector<A>(capacity: 1024)
     var nhDev = RawVector<Int32>(capacity: 1024)
     var nhUpper = RawVector<UInt32>(capacity: 1024)
     var nhNeigh = RawVector<Int32>(capacity: 1024)
     var nhGarbage = 0
 
-    init(id: UInt32) { self.id = id }
+    /// IPv4 keys in strides 16-8-8 (three loads at most); IPv6 in 16 then 4s (little memory per
+    /// sparse long prefix; see LPMTrie).
+    init(id: UInt32) {
+        self.id = id
+        trie = LPMTrie<A>(strides: A.bitWidth == 32 ? [16, 8, 8] : [16] + Array(repeating: 4, count: (A.bitWidth - 16) / 4))
+    }
 
     public var routeCount: Int { prefixes.reduce(0) { $0 + ($1?.routes.count ?? 0) } }
 
     /// The index of the prefix entry for exactly `prefix/length`, or nil.
-    func entry(_ prefix: UInt32, _ length: Int) -> Int? {
+    func entry(_ prefix: A, _ length: Int) -> Int? {
         let e = trie.get(prefix, length)
         return e == 0 ? nil : Int(e) - 1
     }
@@ -106,8 +124,8 @@ public final class FIBTable {
     /// and TOS exists, `exclusive` (NLM_F_EXCL, `ip route add`) is EEXIST, `replace` replaces it,
     /// and otherwise an identical route is EEXIST and a different one goes before (prepend) or
     /// after (`append`) those of its metric.
-    func insert(_ prefix: UInt32, _ length: Int, _ route: Route, replace: Bool, exclusive: Bool, append: Bool = false) throws(SluiceError) {
-        let p = LPMTrie<UInt32>.mask(prefix, length)
+    func insert(_ prefix: A, _ length: Int, _ route: RouteOf<A>, replace: Bool, exclusive: Bool, append: Bool = false) throws(SluiceError) {
+        let p = LPMTrie<A>.mask(prefix, length)
         if let i = entry(p, length) {
             var routes = prefixes[i]!.routes
             if let j = routes.firstIndex(where: { $0.metric == route.metric && $0.tos == route.tos }) {
@@ -142,8 +160,8 @@ public final class FIBTable {
 
     /// Deletes the first route at `prefix/length` that matches the given fields (fib_table_delete:
     /// unspecified fields match anything). Returns false when none matched.
-    func delete(_ prefix: UInt32, _ length: Int, matching m: (Route) -> Bool) -> Bool {
-        let p = LPMTrie<UInt32>.mask(prefix, length)
+    func delete(_ prefix: A, _ length: Int, matching m: (RouteOf<A>) -> Bool) -> Bool {
+        let p = LPMTrie<A>.mask(prefix, length)
         guard let i = entry(p, length), let j = prefixes[i]!.routes.firstIndex(where: m) else { return false }
         prefixes[i]!.routes.remove(at: j)
         if prefixes[i]!.routes.isEmpty {
@@ -160,7 +178,7 @@ public final class FIBTable {
 
     /// Removes every route for which `m` is true; returns how many.
     @discardableResult
-    func deleteAll(where m: (Route) -> Bool) -> Int {
+    func deleteAll(where m: (RouteOf<A>) -> Bool) -> Int {
         var n = 0
         for i in prefixes.indices {
             guard let e = prefixes[i] else { continue }
@@ -189,7 +207,7 @@ public final class FIBTable {
 
     /// Rewrites the flat next-hop arrays without the ones no prefix uses any more.
     func compact() {
-        var g = RawVector<UInt32>(capacity: nhGateway.count), d = RawVector<Int32>(capacity: nhGateway.count)
+        var g = RawVector<A>(capacity: nhGateway.count), d = RawVector<Int32>(capacity: nhGateway.count)
         var u = RawVector<UInt32>(capacity: nhGateway.count), n = RawVector<Int32>(capacity: nhGateway.count)
         for i in prefixes.indices where prefixes[i] != nil {
             let s = Int(fast[i].nhStart), c = Int(fast[i].nhCount)
@@ -203,26 +221,26 @@ public final class FIBTable {
     /// The forwarding lookup: the longest prefix's best route, the next hop chosen by `hash`
     /// (31 bits) as fib_select_multipath.
     @inline(__always)
-    func lookup(_ addr: UInt32, hash: UInt32) -> FIBResult? {
+    func lookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
         let e = trie.lookup(addr)
         guard e != 0 else { return nil }
         let f = fast[Int(e) &- 1]
         let type = RouteType(rawValue: f.type) ?? .unicast
         let c = Int(f.nhCount)
-        guard c > 0 else { return FIBResult(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
-        let isMain = id == FIB.tableMain
+        guard c > 0 else { return FIBResultOf(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
+        let isMain = id == 254
         var k = Int(f.nhStart)
         if c > 1 {
             let h = hash & 0x7FFF_FFFF
             let end = k &+ c
             while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
         }
-        return FIBResult(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1)
+        return FIBResultOf(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1)
     }
 
     /// Every route, in prefix order (control path: `ip route show`).
-    public var allRoutes: [(prefix: UInt32, length: Int, route: Route)] {
-        var out: [(UInt32, Int, Route)] = []
+    public var allRoutes: [(prefix: A, length: Int, route: RouteOf<A>)] {
+        var out: [(A, Int, RouteOf<A>)] = []
         for case let e? in prefixes { for r in e.routes { out.append((e.prefix, e.length, r)) } }
         // fib_trie dumps in key order; within a key, shorter prefixes first.
         return out.sorted { ($0.0, $0.1, $0.2.metric) < ($1.0, $1.1, $1.2.metric) }
@@ -234,17 +252,18 @@ public final class FIBTable {
 }
 
 /// The tables and the lookup order of the default rules (local, then main).
-public final class FIB {
-    public let local = FIBTable(id: 255)
-    public let main = FIBTable(id: 254)
-    public static let tableLocal: UInt32 = 255, tableMain: UInt32 = 254
+public final class FIBOf<A: InetAddressValue> {
+    public let local = FIBTableOf<A>(id: 255)
+    public let main = FIBTableOf<A>(id: 254)
+    public static var tableLocal: UInt32 { 255 }
+    public static var tableMain: UInt32 { 254 }
 
-    public func table(_ id: UInt32) -> FIBTable? {
+    public func table(_ id: UInt32) -> FIBTableOf<A>? {
         switch id { case 255: local; case 254, 0: main; default: nil }
     }
 
     @inline(__always)
-    public func lookup(_ addr: UInt32, hash: UInt32 = 0) -> FIBResult? {
+    public func lookup(_ addr: A, hash: UInt32 = 0) -> FIBResultOf<A>? {
         local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash)
     }
 }

@@ -60,7 +60,8 @@ public struct IPv4Stats: Sendable {
 /// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
 public enum InetProtocol: Sendable { case none, icmp, udp, tcp }
 
-public final class IPv4Stack {
+public final class IPv4Stack: NeighbourResolver {
+    static var etherType: UInt16 { EtherType.ipv4 }
     /// The datapath owns the stack: unowned(unsafe) for the control path; the per-packet path
     /// reaches it through `dpRef` without reference counting (`_withUnsafeGuaranteedRef`).
     unowned(unsafe) let dp: Datapath
@@ -491,75 +492,7 @@ public final class IPv4Stack {
         output(q, dst: origSrc)
     }
 
-    // MARK: neighbours and output
-
-    /// neigh_output / neigh_resolve_output: with a usable address the frame leaves now, else it
-    /// waits for resolution. `nh` (the FIB's next hop) caches the entry for its gateway.
-    func neighOutput(_ out: NetDevice, _ nexthop: UInt32, _ p: consuming Packet, nh: Int32) {
-        let now = clock.now
-        var idx: Int32 = -1
-        if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop {
-            let c = fib.main.nhNeigh[Int(nh)] &- 1
-            if c >= 0 && Int(c) < neighbours.entries.count && neighbours.entries[Int(c)].ip == nexthop && neighbours.entries[Int(c)].dev == out.ifindex { idx = c }
-        }
-        if idx < 0 {
-            guard let found = neighbours.find(out.ifindex, nexthop) ?? neighbours.create(out.ifindex, nexthop, now: now, pool: pool) else {
-                out.drop(.neighFull); out.stats.txDropped &+= 1; pool.free(p); return
-            }
-            idx = found
-            if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop { fib.main.nhNeigh[Int(nh)] = idx &+ 1 }
-        }
-        let i = Int(idx)
-        switch neighbours.entries[i].state {
-        case .reachable, .delay, .probe, .permanent, .noarp:
-            neighbours.entries[i].used = now
-            transmit(out, neighbours.entries[i].mac, p)
-        case .stale:
-            neighbours.entries[i].used = now
-            neighbours.entries[i].state = .delay
-            neighbours.entries[i].updated = now
-            neighbours.setTimer(i, now + neighbours.params.delayFirstProbeTime)
-            transmit(out, neighbours.entries[i].mac, p)
-        case .incomplete:
-            enqueue(i, p)
-        case .none, .failed:
-            neighbours.entries[i].state = .incomplete
-            neighbours.entries[i].updated = now
-            neighbours.entries[i].probes = neighbours.params.ucastProbes
-            enqueue(i, p)
-            solicit(i)
-            neighbours.entries[i].probes += 1
-            neighbours.setTimer(i, now + neighbours.params.retransTime)
-        }
-    }
-
-    /// arp_queue: per entry at most unres_qlen packets, the oldest dropped first; and — Sluice's
-    /// own bound, since each holds a pool buffer — at most an eighth of the pool waiting in all
-    /// entries together, so a scan of unresolvable addresses cannot starve forwarding.
-    func enqueue(_ i: Int, _ p: consuming Packet) {
-        let t = neighbours
-        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(pool) {
-            pool.free(old)
-            t.queued -= 1
-            t.unresDiscards &+= 1
-        }
-        guard t.queued < pool.capacity / 8 else {
-            t.unresDiscards &+= 1
-            pool.free(p)
-            return
-        }
-        t.entries[i].queue.push(p, pool)
-        t.queued += 1
-    }
-
-    /// Writes the Ethernet header and queues the frame on `out`.
-    @inline(__always)
-    func transmit(_ out: NetDevice, _ mac: MACAddress, _ p: consuming Packet) {
-        InetWire.writeEthernet(pool.data(p), dst: mac, src: out.mac, type: EtherType.ipv4)
-        let i = out.ifindex, idx = p.index
-        _ = consume p
-        dpRef._withUnsafeGuaranteedRef { $0.stage(i, Packet(index: idx)) }
-    }
+    // MARK: neighbours (the state machine is NeighbourResolver's)
 
     /// arp_solicit: a request for entry `i` — unicast to its known address while probing a
     /// valid entry (PROBE), broadcast otherwise.
@@ -573,6 +506,11 @@ public final class IPv4Stack {
         t.requestsSent &+= 1
     }
 
+    /// arp_error_report: ICMP host unreachable.
+    func reportUnresolved(_ dev: NetDevice, _ p: borrowing Packet) {
+        icmpSend(dev, p, type: 3, code: 1, info: 0, forLocal: false)
+    }
+
     func sendARP(_ out: NetDevice, op: UInt16, dstMAC: MACAddress, tha: MACAddress, spa: UInt32, tpa: UInt32) {
         guard let q = pool.alloc() else { return }
         let f = pool.data(q)
@@ -582,103 +520,6 @@ public final class IPv4Stack {
         (f + InetWire.ethernetLength + InetWire.arpLength).initializeMemory(as: UInt8.self, repeating: 0, count: 18)
         pool.meta(q).pointee.length = 60
         dp.stage(out.ifindex, q)
-    }
-
-    /// neigh_update: a new state and address; a valid entry sends what waited for it.
-    func neighUpdate(_ i: Int, mac: MACAddress, state: NUD, override: Bool) {
-        let t = neighbours
-        let now = clock.now
-        let old = t.entries[i]
-        if old.state == .permanent || old.state == .noarp { return }
-        if old.state.isValid && old.mac != mac && !override {
-            // The first answer wins while locked; a different address only marks it stale.
-            return
-        }
-        t.entries[i].mac = mac
-        t.entries[i].state = state
-        t.entries[i].updated = now
-        if state == .reachable {
-            t.entries[i].confirmed = now
-            t.entries[i].reachableTime = t.randomReachable()
-            t.setTimer(i, now + t.entries[i].reachableTime)
-        } else {
-            t.entries[i].timer = 0
-        }
-        if state.isValid, let out = dp.devices[Int(old.dev)] {
-            while let p = t.entries[i].queue.pop(pool) { t.queued -= 1; transmit(out, mac, p) }
-        }
-    }
-
-    /// neigh_timer_handler for every entry whose timer is due.
-    func runTimers() {
-        let t = neighbours
-        let now = clock.now
-        for i in t.entries.indices where t.entries[i].timer != 0 && t.entries[i].timer <= now {
-            var e = t.entries[i]
-            switch e.state {
-            case .reachable:
-                if now < e.confirmed + e.reachableTime { e.timer = e.confirmed + e.reachableTime }
-                else if now < e.used + t.params.delayFirstProbeTime { e.state = .delay; e.updated = now; e.timer = now + t.params.delayFirstProbeTime }
-                else { e.state = .stale; e.updated = now; e.timer = 0 }
-            case .delay:
-                if now < e.confirmed + t.params.delayFirstProbeTime {
-                    e.state = .reachable; e.updated = now; e.timer = e.confirmed + e.reachableTime
-                } else {
-                    e.state = .probe; e.updated = now; e.probes = 0; e.timer = now + t.params.retransTime
-                }
-            case .incomplete, .probe:
-                e.timer = now + t.params.retransTime
-            default:
-                e.timer = 0
-            }
-            t.entries[i] = e
-            if e.timer != 0 { t.setTimer(i, e.timer) }
-            guard e.state == .incomplete || e.state == .probe else { continue }
-            let maxProbes = t.params.ucastProbes + (e.state == .probe ? 0 : t.params.mcastProbes)
-            if e.probes >= maxProbes {
-                fail(i)
-                continue
-            }
-            solicit(i)
-            t.entries[i].probes += 1
-        }
-        t.recomputeEarliest()
-    }
-
-    /// neigh_invalidate: FAILED; what waited is answered with ICMP host unreachable.
-    func fail(_ i: Int) {
-        let t = neighbours
-        t.entries[i].state = .failed
-        t.entries[i].updated = clock.now
-        t.entries[i].timer = 0
-        t.resFailed &+= 1
-        let inDev = dp.devices[Int(t.entries[i].dev)]
-        while let p = t.entries[i].queue.pop(pool) {
-            t.queued -= 1
-            if let inDev { icmpSend(inDev, p, type: 3, code: 1, info: 0, forLocal: false) }
-            pool.free(p)
-        }
-    }
-
-    /// Garbage collection (neigh_periodic_work): unused STALE and FAILED entries go.
-    func collectGarbage() {
-        let t = neighbours
-        let now = clock.now
-        for i in t.entries.indices where t.entries[i].dev != 0 {
-            let e = t.entries[i]
-            if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
-                t.remove(Int32(i), pool)
-            }
-        }
-    }
-
-    public var nextTimer: UInt64 { neighbours.nextTimer }
-
-    func flushNeighbours(dev: Int32, all: Bool = false) {
-        let t = neighbours
-        for i in t.entries.indices where t.entries[i].dev == dev && (all || (t.entries[i].state != .permanent && t.entries[i].state != .noarp)) {
-            t.remove(Int32(i), pool)
-        }
     }
 
     // MARK: ARP (arp_rcv, arp_process)
@@ -721,27 +562,5 @@ public final class IPv4Stack {
         pool.free(p)
     }
 
-    // MARK: configuration of neighbours (`neigh add|del`)
 
-    public func addNeighbour(_ dev: NetDevice, ip: UInt32, mac: MACAddress, state: NUD, replace: Bool) throws(SluiceError) {
-        let t = neighbours
-        if let i = t.find(dev.ifindex, ip) {
-            if !replace && t.entries[Int(i)].state != .none && t.entries[Int(i)].state != .failed && t.entries[Int(i)].state != .incomplete {
-                throw SluiceError("Error: neighbour exists (File exists)")
-            }
-            t.entries[Int(i)].state = .none
-            neighUpdate(Int(i), mac: mac, state: state, override: true)
-            t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
-            return
-        }
-        guard let i = t.create(dev.ifindex, ip, now: clock.now, pool: pool) else {
-            throw SluiceError("Error: neighbour table overflow (No buffer space available)")
-        }
-        neighUpdate(Int(i), mac: mac, state: state, override: true)
-    }
-
-    public func deleteNeighbour(_ dev: NetDevice, ip: UInt32) throws(SluiceError) {
-        guard let i = neighbours.find(dev.ifindex, ip) else { throw SluiceError("RTNETLINK answers: No such file or directory") }
-        neighbours.remove(i, pool)
-    }
 }

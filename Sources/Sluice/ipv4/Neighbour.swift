@@ -1,6 +1,9 @@
-/// Principles (net/core/neighbour.c, net/ipv4/arp.c)
+/// Principles (net/core/neighbour.c, net/ipv4/arp.c, net/ipv6/ndisc.c)
 /// ----------
-/// The ARP neighbour table with the kernel's NUD state machine on the datapath's clock:
+/// The neighbour tables (ARP for IPv4, ND for IPv6: one generic table, one state machine, as
+/// the kernel's neigh_table serves arp_tbl and nd_tbl) with the NUD states on the datapath's
+/// clock. What differs by family — how to solicit, which error reports a failure, the
+/// EtherType — is the stack's (`NeighbourResolver`):
 /// - A packet to an unknown next hop creates an INCOMPLETE entry, is queued (at most
 ///   `unresQueue` packets, the oldest dropped first as arp_queue), and a broadcast request goes
 ///   out now and every `retransTime` (1 s) — three in all (probes start at ucast_probes and stop
@@ -46,8 +49,11 @@ public struct NeighbourParams: Sendable {
     public init() {}
 }
 
-public struct NeighbourEntry {
-    public internal(set) var ip: UInt32
+public typealias NeighbourEntry = NeighbourEntryOf<UInt32>
+public typealias NeighbourTable = NeighbourTableOf<UInt32>
+
+public struct NeighbourEntryOf<A: InetAddressValue> {
+    public internal(set) var ip: A
     public internal(set) var dev: Int32
     public internal(set) var mac: MACAddress
     public internal(set) var state: NUD
@@ -60,11 +66,13 @@ public struct NeighbourEntry {
     var queue = PacketQueue()
 }
 
-/// The neighbour table (arp_tbl). Entries live in a flat array; `index` maps (dev, ip) to a slot.
-public final class NeighbourTable {
+/// A neighbour table (arp_tbl, nd_tbl). Entries live in a flat array; `index` maps (dev, ip) to
+/// a slot.
+public final class NeighbourTableOf<A: InetAddressValue> {
     public var params = NeighbourParams()
-    public internal(set) var entries: [NeighbourEntry] = []
-    var index: [UInt64: Int32] = [:]
+    public internal(set) var entries: [NeighbourEntryOf<A>] = []
+    struct Key: Hashable { var dev: Int32; var ip: A }
+    var index: [Key: Int32] = [:]
     var free: [Int32] = []
     /// Counters: failed resolutions, queue overflows, requests and replies sent.
     public internal(set) var resFailed: UInt64 = 0
@@ -77,24 +85,19 @@ public final class NeighbourTable {
     public internal(set) var repliesSent: UInt64 = 0
     var seed: UInt64 = 0x5EED
 
-    @inline(__always) static func key(_ dev: Int32, _ ip: UInt32) -> UInt64 { UInt64(UInt32(bitPattern: dev)) << 32 | UInt64(ip) }
-
-    /// A direct-mapped cache in front of `index` (4096 slots of key and entry): a hit costs two
-    /// loads and a compare instead of a hash-table lookup. Entries are re-checked on use, so a
+    /// A direct-mapped cache in front of `index` (4096 slots): a hit costs a hash, a load and a
+    /// compare of the entry instead of a hash-table lookup. Entries are re-checked on use, so a
     /// stale slot only misses.
-    var cacheKeys = [UInt64](repeating: UInt64.max, count: 4096)
     var cacheSlots = [Int32](repeating: -1, count: 4096)
 
     @inline(__always)
-    public func find(_ dev: Int32, _ ip: UInt32) -> Int32? {
-        let k = Self.key(dev, ip)
+    public func find(_ dev: Int32, _ ip: A) -> Int32? {
+        let folded = UInt64(truncatingIfNeeded: ip) ^ UInt64(truncatingIfNeeded: ip >> 64)
+        let k = folded ^ UInt64(UInt32(bitPattern: dev)) << 40
         let h = Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 52)
-        if cacheKeys[h] == k {
-            let i = cacheSlots[h]
-            if i >= 0 && Int(i) < entries.count && entries[Int(i)].ip == ip && entries[Int(i)].dev == dev { return i }
-        }
-        guard let i = index[k] else { return nil }
-        cacheKeys[h] = k
+        let c = cacheSlots[h]
+        if c >= 0 && Int(c) < entries.count && entries[Int(c)].ip == ip && entries[Int(c)].dev == dev { return c }
+        guard let i = index[Key(dev: dev, ip: ip)] else { return nil }
         cacheSlots[h] = i
         return i
     }
@@ -107,7 +110,7 @@ public final class NeighbourTable {
 
     /// Creates an entry in state NONE (neigh_create), or nil when the table is full even after
     /// forced garbage collection (neigh_forced_gc: unreferenced STALE/FAILED entries go).
-    func create(_ dev: Int32, _ ip: UInt32, now: UInt64, pool: PacketPool) -> Int32? {
+    func create(_ dev: Int32, _ ip: A, now: UInt64, pool: PacketPool) -> Int32? {
         if count >= params.gcThresh3 {
             for i in entries.indices where entries[i].dev != 0 && (entries[i].state == .stale || entries[i].state == .failed || entries[i].state == .none) && entries[i].queue.isEmpty {
                 remove(Int32(i), pool)
@@ -115,11 +118,11 @@ public final class NeighbourTable {
             guard count < params.gcThresh3 else { tableOverflows &+= 1; return nil }
         }
         count += 1
-        let e = NeighbourEntry(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now, confirmed: 0,
+        let e = NeighbourEntryOf<A>(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now, confirmed: 0,
                                used: now, reachableTime: randomReachable())
         let i: Int32
         if let f = free.popLast() { i = f; entries[Int(i)] = e } else { i = Int32(entries.count); entries.append(e) }
-        index[Self.key(dev, ip)] = i
+        index[Key(dev: dev, ip: ip)] = i
         return i
     }
 
@@ -127,8 +130,8 @@ public final class NeighbourTable {
         let e = entries[Int(i)]
         if e.dev != 0 { count -= 1 }
         queued -= entries[Int(i)].queue.purge(pool)
-        index[Self.key(e.dev, e.ip)] = nil
-        entries[Int(i)] = NeighbourEntry(ip: 0, dev: 0, mac: MACAddress(raw: 0), state: .none, updated: 0, confirmed: 0, used: 0, reachableTime: 0)
+        index[Key(dev: e.dev, ip: e.ip)] = nil
+        entries[Int(i)] = NeighbourEntryOf<A>(ip: 0, dev: 0, mac: MACAddress(raw: 0), state: .none, updated: 0, confirmed: 0, used: 0, reachableTime: 0)
         free.append(i)
     }
 
@@ -149,7 +152,215 @@ public final class NeighbourTable {
     }
 
     /// Entries as `ip neigh show` lists them (live ones, by device then address).
-    public var shown: [NeighbourEntry] {
+    public var shown: [NeighbourEntryOf<A>] {
         entries.filter { $0.dev != 0 && $0.state != .none }.sorted { ($0.dev, $0.ip) < ($1.dev, $1.ip) }
     }
 }
+
+/// A stack that resolves next hops through a neighbour table: the family's parts.
+protocol NeighbourResolver: AnyObject {
+    associatedtype Addr: InetAddressValue
+    var neighbours: NeighbourTableOf<Addr> { get }
+    var fib: FIBOf<Addr> { get }
+    var pool: PacketPool { get }
+    var clock: DatapathClock { get }
+    var dp: Datapath { get }
+    var dpRef: Unmanaged<Datapath> { get }
+    /// The EtherType of the family's packets.
+    static var etherType: UInt16 { get }
+    /// Sends a request for entry `i` (arp_solicit, ndisc_solicit).
+    func solicit(_ i: Int)
+    /// Answers a packet whose next hop failed to resolve (arp_error_report, ndisc_error_report).
+    func reportUnresolved(_ dev: NetDevice, _ p: borrowing Packet)
+}
+
+/// The NUD state machine (neighbour.c), the same for every family.
+extension NeighbourResolver {
+    /// neigh_output / neigh_resolve_output: with a usable address the frame leaves now, else it
+    /// waits for resolution. `nh` (the FIB's next hop) caches the entry for its gateway.
+    func neighOutput(_ out: NetDevice, _ nexthop: Addr, _ p: consuming Packet, nh: Int32) {
+        let now = clock.now
+        var idx: Int32 = -1
+        if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop {
+            let c = fib.main.nhNeigh[Int(nh)] &- 1
+            if c >= 0 && Int(c) < neighbours.entries.count && neighbours.entries[Int(c)].ip == nexthop && neighbours.entries[Int(c)].dev == out.ifindex { idx = c }
+        }
+        if idx < 0 {
+            guard let found = neighbours.find(out.ifindex, nexthop) ?? neighbours.create(out.ifindex, nexthop, now: now, pool: pool) else {
+                out.drop(.neighFull); out.stats.txDropped &+= 1; pool.free(p); return
+            }
+            idx = found
+            if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop { fib.main.nhNeigh[Int(nh)] = idx &+ 1 }
+        }
+        let i = Int(idx)
+        switch neighbours.entries[i].state {
+        case .reachable, .delay, .probe, .permanent, .noarp:
+            neighbours.entries[i].used = now
+            transmit(out, neighbours.entries[i].mac, p)
+        case .stale:
+            neighbours.entries[i].used = now
+            neighbours.entries[i].state = .delay
+            neighbours.entries[i].updated = now
+            neighbours.setTimer(i, now + neighbours.params.delayFirstProbeTime)
+            transmit(out, neighbours.entries[i].mac, p)
+        case .incomplete:
+            enqueue(i, p)
+        case .none, .failed:
+            neighbours.entries[i].state = .incomplete
+            neighbours.entries[i].updated = now
+            neighbours.entries[i].probes = neighbours.params.ucastProbes
+            enqueue(i, p)
+            solicit(i)
+            neighbours.entries[i].probes += 1
+            neighbours.setTimer(i, now + neighbours.params.retransTime)
+        }
+    }
+
+    /// arp_queue: per entry at most unres_qlen packets, the oldest dropped first; and — Sluice's
+    /// own bound, since each holds a pool buffer — at most an eighth of the pool waiting in all
+    /// entries together, so a scan of unresolvable addresses cannot starve forwarding.
+    func enqueue(_ i: Int, _ p: consuming Packet) {
+        let t = neighbours
+        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(pool) {
+            pool.free(old)
+            t.queued -= 1
+            t.unresDiscards &+= 1
+        }
+        guard t.queued < pool.capacity / 8 else {
+            t.unresDiscards &+= 1
+            pool.free(p)
+            return
+        }
+        t.entries[i].queue.push(p, pool)
+        t.queued += 1
+    }
+
+    /// Writes the Ethernet header and queues the frame on `out`.
+    @inline(__always)
+    func transmit(_ out: NetDevice, _ mac: MACAddress, _ p: consuming Packet) {
+        InetWire.writeEthernet(pool.data(p), dst: mac, src: out.mac, type: Self.etherType)
+        let i = out.ifindex, idx = p.index
+        _ = consume p
+        dpRef._withUnsafeGuaranteedRef { $0.stage(i, Packet(index: idx)) }
+    }
+
+    /// neigh_update: a new state and address; a valid entry sends what waited for it.
+    func neighUpdate(_ i: Int, mac: MACAddress, state: NUD, override: Bool) {
+        let t = neighbours
+        let now = clock.now
+        let old = t.entries[i]
+        if old.state == .permanent || old.state == .noarp { return }
+        if old.state.isValid && old.mac != mac && !override {
+            // The first answer wins while locked; a different address only marks it stale.
+            return
+        }
+        t.entries[i].mac = mac
+        t.entries[i].state = state
+        t.entries[i].updated = now
+        if state == .reachable {
+            t.entries[i].confirmed = now
+            t.entries[i].reachableTime = t.randomReachable()
+            t.setTimer(i, now + t.entries[i].reachableTime)
+        } else {
+            t.entries[i].timer = 0
+        }
+        if state.isValid, let out = dp.devices[Int(old.dev)] {
+            while let p = t.entries[i].queue.pop(pool) { t.queued -= 1; transmit(out, mac, p) }
+        }
+    }
+
+    /// neigh_timer_handler for every entry whose timer is due.
+    func runTimers() {
+        let t = neighbours
+        let now = clock.now
+        for i in t.entries.indices where t.entries[i].timer != 0 && t.entries[i].timer <= now {
+            var e = t.entries[i]
+            switch e.state {
+            case .reachable:
+                if now < e.confirmed + e.reachableTime { e.timer = e.confirmed + e.reachableTime }
+                else if now < e.used + t.params.delayFirstProbeTime { e.state = .delay; e.updated = now; e.timer = now + t.params.delayFirstProbeTime }
+                else { e.state = .stale; e.updated = now; e.timer = 0 }
+            case .delay:
+                if now < e.confirmed + t.params.delayFirstProbeTime {
+                    e.state = .reachable; e.updated = now; e.timer = e.confirmed + e.reachableTime
+                } else {
+                    e.state = .probe; e.updated = now; e.probes = 0; e.timer = now + t.params.retransTime
+                }
+            case .incomplete, .probe:
+                e.timer = now + t.params.retransTime
+            default:
+                e.timer = 0
+            }
+            t.entries[i] = e
+            if e.timer != 0 { t.setTimer(i, e.timer) }
+            guard e.state == .incomplete || e.state == .probe else { continue }
+            let maxProbes = t.params.ucastProbes + (e.state == .probe ? 0 : t.params.mcastProbes)
+            if e.probes >= maxProbes {
+                fail(i)
+                continue
+            }
+            solicit(i)
+            t.entries[i].probes += 1
+        }
+        t.recomputeEarliest()
+    }
+
+    /// neigh_invalidate: FAILED; what waited is answered with ICMP host unreachable.
+    func fail(_ i: Int) {
+        let t = neighbours
+        t.entries[i].state = .failed
+        t.entries[i].updated = clock.now
+        t.entries[i].timer = 0
+        t.resFailed &+= 1
+        let inDev = dp.devices[Int(t.entries[i].dev)]
+        while let p = t.entries[i].queue.pop(pool) {
+            t.queued -= 1
+            if let inDev { reportUnresolved(inDev, p) }
+            pool.free(p)
+        }
+    }
+
+    /// Garbage collection (neigh_periodic_work): unused STALE and FAILED entries go.
+    func collectGarbage() {
+        let t = neighbours
+        let now = clock.now
+        for i in t.entries.indices where t.entries[i].dev != 0 {
+            let e = t.entries[i]
+            if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
+                t.remove(Int32(i), pool)
+            }
+        }
+    }
+
+    var nextTimer: UInt64 { neighbours.nextTimer }
+
+    func flushNeighbours(dev: Int32, all: Bool = false) {
+        let t = neighbours
+        for i in t.entries.indices where t.entries[i].dev == dev && (all || (t.entries[i].state != .permanent && t.entries[i].state != .noarp)) {
+            t.remove(Int32(i), pool)
+        }
+    }
+
+    // MARK: configuration of neighbours (`neigh add|del`)
+
+    func addNeighbour(_ dev: NetDevice, ip: Addr, mac: MACAddress, state: NUD, replace: Bool) throws(SluiceError) {
+        let t = neighbours
+        if let i = t.find(dev.ifindex, ip) {
+            if !replace && t.entries[Int(i)].state != .none && t.entries[Int(i)].state != .failed && t.entries[Int(i)].state != .incomplete {
+                throw SluiceError("Error: neighbour exists (File exists)")
+            }
+            t.entries[Int(i)].state = .none
+            neighUpdate(Int(i), mac: mac, state: state, override: true)
+            t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
+            return
+        }
+        guard let i = t.create(dev.ifindex, ip, now: clock.now, pool: pool) else {
+            throw SluiceError("Error: neighbour table overflow (No buffer space available)")
+        }
+        neighUpdate(Int(i), mac: mac, state: state, override: true)
+    }
+
+    func deleteNeighbour(_ dev: NetDevice, ip: Addr) throws(SluiceError) {
+        guard let i = neighbours.find(dev.ifindex, ip) else { throw SluiceError("RTNETLINK answers: No such file or directory") }
+        neighbours.remove(i, pool)
+    }}
