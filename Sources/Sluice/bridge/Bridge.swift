@@ -95,7 +95,7 @@ public final class Bridge {
         let selfSet = selfVLANs
         var filteredOut: UInt64 = 0
         // br_pass_frame_up: with an IP stack on the bridge device, what is for it goes up.
-        let passUp = dp.ipv4.addresses[brIndex] != nil && depth + 1 < Datapath.maxVLANDepth
+        let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
@@ -309,6 +309,7 @@ extension Datapath {
         }
         if dev.userPromisc { dev.userPromisc = false; try? setPromiscuity(dev, -1) }
         ipv4.deviceRemoved(dev.ifindex)
+        ipv6.deviceRemoved(dev.ifindex)
         unregister(dev)
     }
 }

@@ -7,7 +7,7 @@ import Glibc
 /// ----------
 /// What a registered EtherType goes to (struct packet_type's func, as an enum: no existential
 /// and no closure per packet).
-public enum ProtocolHandler: Sendable { case ipv4, arp }
+public enum ProtocolHandler: Sendable { case ipv4, arp, ipv6 }
 
 /// One `Datapath` per worker thread owns a packet pool, the devices, the bridges and the NAPI
 /// poll list. A pass of `runOnce` is the kernel's softirq: wait for readiness in epoll when no
@@ -69,10 +69,12 @@ public final class Datapath {
     /// so one serves every device in turn.
     let gro: GRO
     /// Registered protocol handlers, EtherType by EtherType (ptype_base; a few, searched in order).
-    var protocolTypes: [UInt16] = [EtherType.ipv4, EtherType.arp]
-    var protocolHandlers: [ProtocolHandler] = [.ipv4, .arp]
+    var protocolTypes: [UInt16] = [EtherType.ipv4, EtherType.arp, EtherType.ipv6]
+    var protocolHandlers: [ProtocolHandler] = [.ipv4, .arp, .ipv6]
     /// The IPv4 stack (addresses, FIB, neighbours); devices with an address take part.
     public private(set) lazy var ipv4 = IPv4Stack(dp: self)
+    /// The IPv6 stack; devices with an IPv6 address take part.
+    public private(set) lazy var ipv6 = IPv6Stack(dp: self)
     /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).
     var flushBatch = PacketBatch()
     /// The batch `qdiscRun` dequeues into before the driver.
@@ -259,6 +261,7 @@ public final class Datapath {
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
+        ipv6.deviceStateChanged(dev)
         parentStateChanged(dev, adminChanged: true)
         if let peer = vethPeer(dev) { parentStateChanged(peer, adminChanged: false) }
     }
@@ -382,8 +385,9 @@ public final class Datapath {
         netRxAction()
         runTxWork()
         housekeeping()
-        let nt = ipv4.nextTimer
+        let nt = ipv4.nextTimer, nt6 = ipv6.nextTimer
         if nt != 0 && clock.now >= nt { ipv4.runTimers(); flushTransmit() }
+        if nt6 != 0 && clock.now >= nt6 { ipv6.runTimers(); flushTransmit() }
         controlHook?()
     }
 
@@ -462,6 +466,7 @@ public final class Datapath {
         for br in bridges.values { br.age(now: now) }
         ipv4.collectGarbage()
         ipv4.expireFragments(now)
+        ipv6.collectGarbage()
         flushTransmit()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.
@@ -546,11 +551,13 @@ public final class Datapath {
         deliverProtocols(dev, &batch)
     }
 
-    /// The protocol handlers (ptype_base by EtherType, registered at init as inet_init and
-    /// arp_init do). They act for a device with IPv4 configuration (an in_device: an address);
-    /// on any other device, or for an EtherType nobody registered, frames count as rx_nohandler.
+    /// The protocol handlers (ptype_base by EtherType, registered at init as inet_init,
+    /// arp_init and inet6_init do). IPv4 and ARP act for a device with IPv4 configuration (an
+    /// in_device: an address), IPv6 for one with an IPv6 address; on any other device, or for an
+    /// EtherType nobody registered, frames count as rx_nohandler.
     func deliverProtocols(_ dev: NetDevice, _ batch: inout PacketBatch) {
-        guard ipv4.addresses[dev.ifindex] != nil else {
+        let has4 = ipv4.addresses[dev.ifindex] != nil, has6 = ipv6.addresses[dev.ifindex] != nil
+        guard has4 || has6 else {
             dev.stats.rxNohandler &+= UInt64(batch.count)
             dev.drop(.noHandler, UInt64(batch.count))
             batch.freeAll(pool)
@@ -559,7 +566,7 @@ public final class Datapath {
         let pool = self.pool
         var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
         let types = protocolTypes, handlers = protocolHandlers
-        let ip = ipv4
+        let ip = ipv4, ip6 = ipv6
         batch.drain { p in
             let m = pool.meta(p)
             if m.pointee.vlanPresent {
@@ -572,8 +579,9 @@ public final class Datapath {
             while k < types.count && types[k] != t { k += 1 }
             guard k < types.count else { nohandler += 1; pool.free(p); return }
             switch handlers[k] {
-            case .ipv4: ip.ipReceive(dev, p)
-            case .arp: ip.arpReceive(dev, p)
+            case .ipv4: if has4 { ip.ipReceive(dev, p) } else { nohandler += 1; pool.free(p) }
+            case .arp: if has4 { ip.arpReceive(dev, p) } else { nohandler += 1; pool.free(p) }
+            case .ipv6: if has6 { ip6.ipv6Receive(dev, p) } else { nohandler += 1; pool.free(p) }
             }
         }
         if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }
@@ -895,8 +903,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        let nt = ipv4.nextTimer
-        if nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

@@ -119,6 +119,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipFragment         // a fragment for us (no reassembly yet)
     case arpMalformed       // ARP that is not Ethernet/IPv4 request/reply, or with bogus addresses
     case neighFull          // the neighbour table is full (gc_thresh3)
+    case ndisc              // IPv6 neighbour discovery with a bad hop limit, code, target or options
 
     public var name: String {
         switch self {
@@ -149,6 +150,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipFragment: "IP_FRAG_NOT_REASSEMBLED"
         case .arpMalformed: "ARP_INVALID"
         case .neighFull: "NEIGH_CREATEFAIL"
+        case .ndisc: "IPV6_NDISC_BAD_OPTIONS"
         }
     }
 }

@@ -238,6 +238,12 @@ public final class FIBTableOf<A: InetAddressValue> {
         return FIBResultOf(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1)
     }
 
+    /// The length of the longest prefix holding `addr`, or nil.
+    func prefixLength(_ addr: A) -> Int? {
+        let e = trie.lookup(addr)
+        return e == 0 ? nil : prefixes[Int(e) - 1]?.length
+    }
+
     /// Every route, in prefix order (control path: `ip route show`).
     public var allRoutes: [(prefix: A, length: Int, route: RouteOf<A>)] {
         var out: [(A, Int, RouteOf<A>)] = []

@@ -85,9 +85,7 @@ public final class IPv4Stack: NeighbourResolver {
     public var icmpMsgsPerSec: UInt64 = 1000
     public var icmpMsgsBurst: UInt64 = 50
     public var icmpRateMask: UInt32 = 0x1818
-    var peerTokens: [UInt32: (tokens: UInt64, last: UInt64)] = [:]
-    var globalTokens: UInt64 = 50
-    var globalLast: UInt64 = 0
+    var rateLimiter = ICMPRateLimiter<UInt32>()
     var nextID: UInt16 = 1
     /// inet_protos: protocol number → handler, registered at init as inet_init does.
     public internal(set) var inetProtocols: [InetProtocol] = {
@@ -458,18 +456,9 @@ public final class IPv4Stack: NeighbourResolver {
         }
         let now = clock.now
         if icmpRateMask & (1 << UInt32(type)) != 0 {
-            // icmp_global_allow, then the per-destination bucket.
-            let add = (now &- globalLast) * icmpMsgsPerSec / Time.s
-            if add > 0 { globalTokens = min(icmpMsgsBurst, globalTokens + add); globalLast = now }
-            guard globalTokens > 0 else { stats.icmpRateLimited &+= 1; return }
-            var b = peerTokens[origSrc] ?? (icmpRateLimit * 6, now)
-            b.tokens = min(icmpRateLimit * 6, b.tokens + (now &- b.last))
-            b.last = now
-            guard b.tokens >= icmpRateLimit else { peerTokens[origSrc] = b; stats.icmpRateLimited &+= 1; return }
-            b.tokens -= icmpRateLimit
-            peerTokens[origSrc] = b
-            globalTokens -= 1
-            if peerTokens.count > 4096 { peerTokens.removeAll(keepingCapacity: true) }
+            guard rateLimiter.allow(peer: origSrc, timeout: icmpRateLimit, now: now, msgsPerSec: icmpMsgsPerSec, burst: icmpMsgsBurst) else {
+                stats.icmpRateLimited &+= 1; return
+            }
         }
         guard let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc)), back.type == .unicast else { return }
         let src = forLocal ? origDst : (back.prefsrc != 0 ? back.prefsrc : sourceAddress(back.dev, toward: origSrc))

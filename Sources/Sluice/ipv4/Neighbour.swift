@@ -64,6 +64,8 @@ public struct NeighbourEntryOf<A: InetAddressValue> {
     var timer: UInt64 = 0
     var probes = 0
     var queue = PacketQueue()
+    /// NTF_ROUTER: the neighbour advertised itself as a router (IPv6).
+    public internal(set) var isRouter = false
 }
 
 /// A neighbour table (arp_tbl, nd_tbl). Entries live in a flat array; `index` maps (dev, ip) to

@@ -2,14 +2,15 @@
 import Glibc
 #endif
 
-/// IPv4 addresses, routes and neighbours over rtnetlink, as devinet.c (inet_rtm_newaddr,
-/// inet_dump_ifaddr, inet_fill_ifaddr), fib_frontend.c/fib_semantics.c (inet_rtm_newroute,
-/// inet_dump_fib, fib_dump_info), route.c (inet_rtm_getroute, rt_fill_info) and neighbour.c
+/// IPv4 and IPv6 addresses, routes and neighbours over rtnetlink, as devinet.c and addrconf.c
+/// (inet_rtm_newaddr, inet6_rtm_newaddr, inet_fill_ifaddr, inet6_fill_ifaddr),
+/// fib_frontend.c/fib_semantics.c and ip6_fib.c/route.c (inet_rtm_newroute, inet6_rtm_newroute,
+/// fib_dump_info, rt6_fill_node, inet_rtm_getroute, inet6_rtm_getroute) and neighbour.c
 /// (neigh_fill_info, neigh_add, neigh_delete) put them on the wire: what `ip addr`, `ip route`
-/// and `ip neigh` send and read. Requests become the command language's typed values and go
-/// through the same apply step.
-/// Not yet: notifications to RTNLGRP_IPV4_IFADDR/_ROUTE and neighbour events, IFA_F_* flags
-/// other than permanent/secondary, route metrics (RTA_METRICS), other tables, nexthop objects.
+/// and `ip neigh` (with -4 or -6) send and read. Requests become the command language's typed
+/// values and go through the same apply step; one generic path serves both families.
+/// Not yet: notifications for IPv6 (RTNLGRP_IPV6_*), IFA_F_* flags other than
+/// permanent/secondary, route metrics (RTA_METRICS), other tables, nexthop objects.
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
@@ -21,20 +22,31 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, UID: UInt16 = 25
+    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, PREF: UInt16 = 20, UID: UInt16 = 25
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_ONLINK: UInt8 = 4
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
                                                 PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, UID: .u32])
+    /// rtm_ipv6_policy: addresses are 16 bytes.
+    static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
+                                                 GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
+                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, PREF: .u8, UID: .u32])
 }
 
 extension RtnlProcessor {
-    static let AF_INET: UInt8 = 2
+    static let AF_INET: UInt8 = 2, AF_INET6: UInt8 = 10
 
     @inline(__always) static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-    static func addr(_ s: ArraySlice<UInt8>?) -> UInt32? {
-        guard let s, s.count == 4 else { return nil }
-        return s.reduce(0) { $0 << 8 | UInt32($1) }
+    static func addr(_ s: ArraySlice<UInt8>?) -> UInt32? { addr(s, UInt32.self) }
+
+    /// An address of either family, big-endian, as the attribute carries it.
+    static func bytes<A: InetAddressValue>(_ v: A) -> [UInt8] {
+        (0..<(A.bitWidth / 8)).map { UInt8(truncatingIfNeeded: v >> (A.bitWidth - 8 - 8 * $0)) }
     }
+    static func addr<A: InetAddressValue>(_ s: ArraySlice<UInt8>?, _: A.Type) -> A? {
+        guard let s, s.count == A.bitWidth / 8 else { return nil }
+        return s.reduce(A(0)) { $0 << 8 | A($1) }
+    }
+    static func family<S: InetFamilyStack>(_: S.Type) -> UInt8 { S.isIPv6 ? AF_INET6 : AF_INET }
 
     // MARK: addresses
 
@@ -54,6 +66,20 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// inet6_fill_ifaddr: IFA_ADDRESS only, scope link for link-local, cacheinfo forever.
+    func encodeAddr6(_ d: NetDevice, _ a: Inet6Address, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        let f = a.permanent ? IFA.F_PERMANENT : 0
+        w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.isLinkLocal ? RouteScope.link : RouteScope.universe)
+        w.put32(UInt32(bitPattern: d.ifindex))
+        w.attr(IFA.ADDRESS, Self.bytes(a.address))
+        var ci = NetlinkWriter()
+        ci.put32(UInt32.max); ci.put32(UInt32.max); ci.put32(0); ci.put32(0)
+        w.attr(IFA.CACHEINFO, ci.bytes)
+        w.attr(IFA.FLAGS, u32: f)
+        w.end(start)
+    }
+
     /// inet_dump_ifaddr (every device, or one with strict checking's ifa_index).
     func dumpAddrs(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let p = msg.payload
@@ -68,6 +94,13 @@ extension RtnlProcessor {
                 }
             }
         }
+        if family == 0 || family == Self.AF_INET6 {
+            for d in dp.allDevices where only == 0 || d.ifindex == only {
+                for a in dp.ipv6.addresses[d.ifindex] ?? [] {
+                    parts.add { w in encodeAddr6(d, a, type: NL.RTM_NEWADDR, flags: NL.F_MULTI, seq: msg.header.seq, &w) }
+                }
+            }
+        }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
 
@@ -75,7 +108,8 @@ extension RtnlProcessor {
     func changeAddr(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
         let p = msg.payload
         guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for address request") }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice has IPv4 addresses only so far") }
+        if p[p.startIndex] == Self.AF_INET6 { try changeAddr6(msg, delete: delete); return }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice has IPv4 and IPv6 addresses only") }
         let plen = Int(p[p.startIndex + 1])
         guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
@@ -97,21 +131,46 @@ extension RtnlProcessor {
         }
     }
 
+    /// inet6_rtm_newaddr / inet6_rtm_deladdr.
+    func changeAddr6(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
+        let p = msg.payload
+        let plen = Int(p[p.startIndex + 1])
+        guard plen <= 128 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
+        let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
+        guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
+        guard let local = Self.addr(a[IFA.LOCAL], UInt128.self) ?? Self.addr(a[IFA.ADDRESS], UInt128.self) else { throw NetlinkError(EINVAL, "ipv6: Invalid address") }
+        do {
+            if delete {
+                try dp.ipv6.deleteAddress(dev, local, plen)
+            } else {
+                if dp.ipv6.addresses[dev.ifindex]?.contains(where: { $0.address == local }) ?? false {
+                    if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "ipv6: address already assigned") }
+                    return
+                }
+                try dp.ipv6.addAddress(dev, Inet6Address(address: local, prefixLen: plen))
+            }
+        } catch let e as NetlinkError { throw e } catch {
+            let m = (error as! SluiceError).message
+            throw m.contains("not found") ? NetlinkError(EADDRNOTAVAIL, "ipv6: address not found") : Self.netlinkError(error as! SluiceError)
+        }
+    }
+
     // MARK: routes
 
-    func encodeRoute(table: UInt32, _ prefix: UInt32, _ length: Int, _ r: Route, seq: UInt32, _ w: inout NetlinkWriter) {
+    func encodeRoute<A: InetAddressValue>(table: UInt32, _ prefix: A, _ length: Int, _ r: RouteOf<A>, seq: UInt32, _ w: inout NetlinkWriter) {
+        let v6 = A.bitWidth == 128
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_MULTI, seq: seq, pid: pid)
-        w.put8(Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
+        w.put8(v6 ? Self.AF_INET6 : Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
         w.put8(UInt8(table)); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
         let onlink = r.nexthops.count == 1 && r.nexthops[0].onlink
         w.put32(onlink ? UInt32(RTA.RTNH_F_ONLINK) : 0)
         w.attr(RTA.TABLE, u32: table)
-        if length > 0 { w.attr(RTA.DST, Self.be32(prefix)) }
-        if r.metric != 0 { w.attr(RTA.PRIORITY, u32: r.metric) }
-        if r.prefsrc != 0 { w.attr(RTA.PREFSRC, Self.be32(r.prefsrc)) }
+        if length > 0 { w.attr(RTA.DST, Self.bytes(prefix)) }
+        if r.metric != 0 || v6 { w.attr(RTA.PRIORITY, u32: r.metric) }
+        if r.prefsrc != 0 { w.attr(RTA.PREFSRC, Self.bytes(r.prefsrc)) }
         if r.nexthops.count == 1 {
             let h = r.nexthops[0]
-            if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(h.gateway)) }
+            if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
             w.attr(RTA.OIF, u32: UInt32(bitPattern: h.dev))
         } else if r.nexthops.count > 1 {
             let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
@@ -119,11 +178,12 @@ extension RtnlProcessor {
                 let at = w.count
                 w.put16(0); w.put8(h.onlink ? RTA.RTNH_F_ONLINK : 0); w.put8(UInt8(h.weight - 1))
                 w.put32(UInt32(bitPattern: h.dev))
-                if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(h.gateway)) }
+                if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
                 w.set16(at, UInt16(w.count - at))
             }
             w.endNest(mp)
         }
+        if v6 { w.attr(RTA.PREF, [r.pref]) }
         w.end(start)
     }
 
@@ -133,18 +193,29 @@ extension RtnlProcessor {
     func dumpRoutes(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let family = msg.payload.first ?? 0
         var list: [(table: UInt32, prefix: UInt32, length: Int, route: Route)] = []
+        var list6: [(table: UInt32, prefix: UInt128, length: Int, route: RouteOf<UInt128>)] = []
         if family == 0 || family == Self.AF_INET {
             for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
                 for (prefix, length, r) in t.allRoutes { list.append((t.id, prefix, length, r)) }
             }
         }
+        if family == 0 || family == Self.AF_INET6 {
+            for t in [dp.ipv6.fib.main, dp.ipv6.fib.local] {
+                for e in t.allRoutes.sorted(by: CommandRunner.dumpOrder) { list6.append((t.id, e.prefix, e.length, e.route)) }
+            }
+        }
         let seq = msg.header.seq
         var i = 0
         dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
-            while i < list.count {
+            while i < list.count + list6.count {
                 let before = w.count
-                let e = list[i]
-                encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+                if i < list.count {
+                    let e = list[i]
+                    encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+                } else {
+                    let e = list6[i - list.count]
+                    encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+                }
                 if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
                 i += 1
             }
@@ -156,15 +227,14 @@ extension RtnlProcessor {
     }
 
     /// The command language's route from an rtmsg and its attributes.
-    func routeSpec(_ msg: NetlinkMessage) throws(NetlinkError) -> CommandRunner.RouteSpec {
+    func routeSpec<S: InetFamilyStack>(_ msg: NetlinkMessage, _: S.Type) throws(NetlinkError) -> CommandRunner.RouteSpec<S.Addr> {
+        typealias A = S.Addr
         let p = msg.payload
-        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route request") }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice routes IPv4 only so far") }
-        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: RTA.policy, strict: false)
-        var s = CommandRunner.RouteSpec()
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: S.isIPv6 ? RTA.policy6 : RTA.policy, strict: false)
+        var s = CommandRunner.RouteSpec<A>()
         s.length = Int(p[p.startIndex + 1])
-        guard s.length <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
-        s.prefix = Self.addr(a[RTA.DST]) ?? 0
+        guard s.length <= A.bitWidth else { throw NetlinkError(EINVAL, "Invalid prefix length") }
+        s.prefix = Self.addr(a[RTA.DST], A.self) ?? 0
         s.hasPrefix = true
         s.route.tos = p[p.startIndex + 3]
         let table = a.u32(RTA.TABLE) ?? UInt32(p[p.startIndex + 4])
@@ -179,26 +249,27 @@ extension RtnlProcessor {
         s.route.type = t
         let onlink = UInt32(p.le32(at: 8)) & UInt32(RTA.RTNH_F_ONLINK) != 0
         if let m = a.u32(RTA.PRIORITY) { s.route.metric = m; s.metricSet = true }
-        if let src = Self.addr(a[RTA.PREFSRC]) { s.route.prefsrc = src }
+        if let src = Self.addr(a[RTA.PREFSRC], A.self) { s.route.prefsrc = src }
+        if S.isIPv6 { s.scopeSet = true; if let pr = a[RTA.PREF]?.first { s.route.pref = pr } }
         if let mp = a[RTA.MULTIPATH] {
             var i = 0
             while i + 8 <= mp.count {
                 let len = Int(mp.le16(at: i))
                 guard len >= 8, i + len <= mp.count else { throw NetlinkError(EINVAL, "Invalid nexthop configuration - extra data after nexthop") }
-                var h = NextHop(dev: Int32(bitPattern: mp.le32(at: i + 4)), weight: Int(mp[mp.startIndex + i + 3]) + 1,
+                var h = NextHopOf<A>(dev: Int32(bitPattern: mp.le32(at: i + 4)), weight: Int(mp[mp.startIndex + i + 3]) + 1,
                                 onlink: mp[mp.startIndex + i + 2] & RTA.RTNH_F_ONLINK != 0)
                 var j = i + 8
                 while j + 4 <= i + len {
                     let alen = Int(mp.le16(at: j)), at = mp.le16(at: j + 2)
                     guard alen >= 4 else { break }
-                    if at == RTA.GATEWAY && alen == 8 { h.gateway = Self.addr(mp[(mp.startIndex + j + 4)..<(mp.startIndex + j + 8)]) ?? 0 }
+                    if at == RTA.GATEWAY && alen == 4 + A.bitWidth / 8 { h.gateway = Self.addr(mp[(mp.startIndex + j + 4)..<(mp.startIndex + j + alen)], A.self) ?? 0 }
                     j += (alen + 3) & ~3
                 }
                 s.route.nexthops.append(h)
                 i += (len + 3) & ~3
             }
         } else if a[RTA.GATEWAY] != nil || a[RTA.OIF] != nil {
-            s.route.nexthops = [NextHop(gateway: Self.addr(a[RTA.GATEWAY]) ?? 0, dev: Int32(bitPattern: a.u32(RTA.OIF) ?? 0), onlink: onlink)]
+            s.route.nexthops = [NextHopOf<A>(gateway: Self.addr(a[RTA.GATEWAY], A.self) ?? 0, dev: Int32(bitPattern: a.u32(RTA.OIF) ?? 0), onlink: onlink)]
         }
         if let tr = ifindexTranslator {
             for i in s.route.nexthops.indices where s.route.nexthops[i].dev != 0 { s.route.nexthops[i].dev = tr(s.route.nexthops[i].dev) }
@@ -209,12 +280,30 @@ extension RtnlProcessor {
 
     /// inet_rtm_newroute: NLM_F_CREATE/EXCL/REPLACE/APPEND as fib_table_insert reads them.
     func newRoute(_ msg: NetlinkMessage) throws(NetlinkError) {
-        var s = try routeSpec(msg)
+        switch try routeFamily(msg) {
+        case Self.AF_INET6: try newRoute(msg, dp.ipv6)
+        default: try newRoute(msg, dp.ipv4)
+        }
+    }
+
+    /// The family of a route request (AF_INET or AF_INET6; anything else is refused).
+    func routeFamily(_ msg: NetlinkMessage) throws(NetlinkError) -> UInt8 {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route request") }
+        let f = p[p.startIndex]
+        guard f == Self.AF_INET || f == Self.AF_INET6 else { throw NetlinkError(EAFNOSUPPORT, "Sluice routes IPv4 and IPv6 only") }
+        return f
+    }
+
+    func newRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
+        var s = try routeSpec(msg, S.self)
         let f = msg.header.flags
+        // IP6_RT_PRIO_USER for an IPv6 route without RTA_PRIORITY.
+        if S.isIPv6 && !s.metricSet { s.route.metric = 1024 }
         do {
-            try runner.resolveNextHops(&s)
-            guard let t = dp.ipv4.fib.table(s.table) else { throw NetlinkError(EINVAL) }
-            let exists = t.entry(LPMTrie<UInt32>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
+            try runner.resolveNextHops(&s, stack)
+            guard let t = stack.fib.table(s.table) else { throw NetlinkError(EINVAL) }
+            let exists = t.entry(LPMTrie<S.Addr>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
             if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Route does not exist") }
             try t.insert(s.prefix, s.length, s.route, replace: f & NL.F_REPLACE != 0, exclusive: f & NL.F_EXCL != 0, append: f & NL.F_APPEND != 0)
         } catch let e as NetlinkError { throw e } catch {
@@ -228,8 +317,15 @@ extension RtnlProcessor {
 
     /// inet_rtm_delroute: the first route matching what the request names.
     func delRoute(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let s = try routeSpec(msg)
-        guard let t = dp.ipv4.fib.table(s.table) else { throw NetlinkError(ESRCH) }
+        switch try routeFamily(msg) {
+        case Self.AF_INET6: try delRoute(msg, dp.ipv6)
+        default: try delRoute(msg, dp.ipv4)
+        }
+    }
+
+    func delRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
+        let s = try routeSpec(msg, S.self)
+        guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH) }
         let ok = t.delete(s.prefix, s.length) { x in
             (!s.metricSet || x.metric == s.route.metric) && (s.route.type == .unicast || x.type == s.route.type)
                 && (!s.protoSet || x.proto == s.route.proto)
@@ -241,11 +337,17 @@ extension RtnlProcessor {
 
     /// inet_rtm_getroute: the route a packet to RTA_DST would take (rt_fill_info).
     func getRoute(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        switch try routeFamily(msg) {
+        case Self.AF_INET6: try getRoute(msg, dp.ipv6)
+        default: try getRoute(msg, dp.ipv4)
+        }
+    }
+
+    func getRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) -> [UInt8] {
         let p = msg.payload
-        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route get request") }
-        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: RTA.policy, strict: false)
-        let dst = Self.addr(a[RTA.DST]) ?? 0
-        guard let r = dp.ipv4.fib.lookup(dst, hash: IPv4Stack.flowHash(0, dst)) else { throw NetlinkError(ENETUNREACH) }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: S.isIPv6 ? RTA.policy6 : RTA.policy, strict: false)
+        let dst = Self.addr(a[RTA.DST], S.Addr.self) ?? 0
+        guard let r = stack.fib.lookup(dst, hash: S.flowHash(0, dst)) else { throw NetlinkError(ENETUNREACH) }
         switch r.type {
         case .unreachable: throw NetlinkError(EHOSTUNREACH)
         case .prohibit: throw NetlinkError(EACCES)
@@ -254,34 +356,35 @@ extension RtnlProcessor {
         }
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
-        w.put8(Self.AF_INET); w.put8(32); w.put8(0); w.put8(0)
-        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(r.type == .local ? RouteScope.host : RouteScope.universe); w.put8(r.type.rawValue)
+        w.put8(Self.family(S.self)); w.put8(UInt8(S.Addr.bitWidth)); w.put8(0); w.put8(0)
+        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(r.type == .local && !S.isIPv6 ? RouteScope.host : RouteScope.universe); w.put8(r.type.rawValue)
         // RTCF_LOCAL in rtm_flags' high bits: iproute2 prints "cache <local>".
         w.put32(RTA.RTM_F_CLONED | (r.type == .local ? 0x8000_0000 : 0))
         w.attr(RTA.TABLE, u32: FIB.tableMain)          // as the kernel reports an output route
-        w.attr(RTA.DST, Self.be32(dst))
+        w.attr(RTA.DST, Self.bytes(dst))
         // The kernel sends traffic to its own addresses through lo; Sluice has no lo, so the
         // device that owns the address is named.
         w.attr(RTA.OIF, u32: UInt32(bitPattern: r.dev))
-        let src = r.prefsrc != 0 ? r.prefsrc : dp.ipv4.sourceAddress(r.dev, toward: dst)
-        if src != 0 { w.attr(RTA.PREFSRC, Self.be32(src)) }
-        if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(r.gateway)) }
+        let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: dst)
+        if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
+        if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(r.gateway)) }
+        if S.isIPv6 { w.attr(RTA.PRIORITY, u32: 1024); w.attr(RTA.PREF, [0]) }
         w.attr(RTA.UID, u32: 0)
         w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
         w.end(start)
         return w.bytes
     }
 
-    // MARK: neighbours (AF_INET)
+    // MARK: neighbours (AF_INET, AF_INET6)
 
-    func encodeNeigh(_ e: NeighbourEntry, seq: UInt32, _ w: inout NetlinkWriter) {
+    func encodeNeigh<A: InetAddressValue>(_ e: NeighbourEntryOf<A>, seq: UInt32, _ w: inout NetlinkWriter) {
         let now = dp.clock.now
         let start = w.begin(type: NL.RTM_NEWNEIGH, flags: NL.F_MULTI, seq: seq, pid: pid)
-        w.put8(Self.AF_INET); w.put8(0); w.put16(0)
+        w.put8(A.bitWidth == 128 ? Self.AF_INET6 : Self.AF_INET); w.put8(0); w.put16(0)
         w.put32(UInt32(bitPattern: e.dev))
         w.put16(e.state.rawValue)
-        w.put8(0); w.put8(RouteType.unicast.rawValue)
-        w.attr(NDA.DST, Self.be32(e.ip))
+        w.put8(e.isRouter ? 0x80 : 0); w.put8(RouteType.unicast.rawValue)   // NTF_ROUTER
+        w.attr(NDA.DST, Self.bytes(e.ip))
         if e.state.isValid { w.attr(NDA.LLADDR, e.mac.octets) }
         func age(_ t: UInt64) -> UInt32 { t == 0 ? 0 : UInt32(truncatingIfNeeded: (now &- t) / (10 * Time.ms)) }
         var ci = NetlinkWriter()
@@ -293,24 +396,35 @@ extension RtnlProcessor {
 
     func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) {
         var parts = DumpParts(limit: bufferSize)
-        for e in dp.ipv4.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
+        let family = msg.payload.first ?? 0
+        if family == 0 || family == Self.AF_INET {
+            for e in dp.ipv4.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
+        }
+        if family == 0 || family == Self.AF_INET6 {
+            for e in dp.ipv6.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
+        }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
 
-    /// neigh_add / neigh_delete for AF_INET.
+    /// neigh_add / neigh_delete for AF_INET and AF_INET6.
     func changeNeigh(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbour request") }
+        if p[p.startIndex] == Self.AF_INET6 { try changeNeigh(msg, delete: delete, dp.ipv6) } else { try changeNeigh(msg, delete: delete, dp.ipv4) }
+    }
+
+    func changeNeigh<S: InetFamilyStack>(_ msg: NetlinkMessage, delete: Bool, _ stack: S) throws(NetlinkError) {
+        let p = msg.payload
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.DST: .binary(maxLength: 16), NDA.LLADDR: .binary(maxLength: 32)]), strict: false)
         guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
-        guard let ip = Self.addr(a[NDA.DST]) else { throw NetlinkError(EINVAL, "Network address not specified") }
+        guard let ip = Self.addr(a[NDA.DST], S.Addr.self) else { throw NetlinkError(EINVAL, "Network address not specified") }
         do {
-            if delete { try dp.ipv4.deleteNeighbour(dev, ip: ip); return }
+            if delete { try stack.deleteNeighbour(dev, ip: ip); return }
             guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "Invalid link address") }
             let state = NUD(rawValue: p.le16(at: 8)) ?? .permanent
             let f = msg.header.flags
-            if dp.ipv4.neighbours.find(dev.ifindex, ip) == nil && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
-            try dp.ipv4.addNeighbour(dev, ip: ip, mac: MACAddress(Array(ll)), state: state == .none ? .permanent : state,
+            if stack.neighbours.find(dev.ifindex, ip) == nil && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
+            try stack.addNeighbour(dev, ip: ip, mac: MACAddress(Array(ll)), state: state == .none ? .permanent : state,
                                      replace: f & NL.F_EXCL == 0)
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message

@@ -12,7 +12,7 @@ public final class CommandRunner {
     /// The last index given to an action of each kind (the kernel numbers actions per kind).
 
     /// Global options as iproute2's (`-s`, `-d`), before or after the object.
-    struct Options { var stats = 0; var details = false }
+    struct Options { var stats = 0; var details = false; var family = 0 }
 
     /// Splits a line into words; `#` starts a comment; double quotes group.
     public static func tokenize(_ line: String) throws(SluiceError) -> [String] {
@@ -48,6 +48,8 @@ public final class CommandRunner {
             switch w {
             case "-s", "-stats", "-statistics": opts.stats += 1; return false
             case "-d", "-details": opts.details = true; return false
+            case "-4": opts.family = 4; return false
+            case "-6": opts.family = 6; return false
             default: return true
             }
         }
@@ -60,9 +62,9 @@ public final class CommandRunner {
         case "filter": return try tcFilter(rest, opts)
         case "fdb": return try fdb(rest)
         case "vlan": return try bridgeVLAN(rest)
-        case "addr", "address": return try addr(rest)
-        case "route": return try route(rest)
-        case "neigh", "neighbour": return try neigh(rest)
+        case "addr", "address": return try addr(rest, opts)
+        case "route": return try route(rest, opts)
+        case "neigh", "neighbour": return try neigh(rest, opts)
         case "sysctl": return try sysctl(rest)
         case "stats": return report()
         default: return Self.help
@@ -777,7 +779,14 @@ public final class CommandRunner {
             s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragOKs \(st.fragOKs) FragCreates \(st.fragCreates) FragFails \(st.fragFails) ReasmReqds \(st.reasmReqds) ReasmOKs \(st.reasmOKs) ReasmFails \(st.reasmFails) ReasmTimeout \(st.reasmTimeout)\n"
             s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) RateLimited \(st.icmpRateLimited)\n"
             s += "arp: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards) invalid \(st.arpMalformed)\n"
-            s += "route:\n" + routeShow(table: 0) + "neigh:\n" + neighShow(nil)
+            s += "route:\n" + routeShow(table: 0, dp.ipv4) + "neigh:\n" + neighShow(nil, dp.ipv4)
+        }
+        if !dp.ipv6.addresses.isEmpty {
+            let st = dp.ipv6.stats, nt = dp.ipv6.neighbours
+            s += "ipv6: forwarding \(dp.ipv6.forwarding ? 1 : 0) Ip6InReceives \(st.inReceives) Ip6InHdrErrors \(st.inHdrErrors) Ip6InAddrErrors \(st.inAddrErrors) Ip6InTruncatedPkts \(st.inTruncatedPkts) Ip6InNoRoutes \(st.inNoRoutes) Ip6InUnknownProtos \(st.inUnknownProtos) Ip6InTooBigErrors \(st.inTooBigErrors) Ip6InDelivers \(st.inDelivers) Ip6InDiscards \(st.inDiscards) Ip6OutForwDatagrams \(st.forwDatagrams) Ip6OutRequests \(st.outRequests) Ip6OutNoRoutes \(st.outNoRoutes) Ip6ReasmFails \(st.reasmFails)\n"
+            s += "icmp6: InMsgs \(st.icmpInMsgs) InErrors \(st.icmpInErrors) InCsumErrors \(st.icmpInCsumErrors) InEchos \(st.icmpInEchos) InNeighborSolicits \(st.icmpInNeighborSolicits) InNeighborAdvertisements \(st.icmpInNeighborAdvertisements) OutMsgs \(st.icmpOutMsgs) OutEchoReplies \(st.icmpOutEchoReplies) OutDestUnreachs \(st.icmpOutDestUnreachs) OutPktTooBigs \(st.icmpOutPktTooBigs) OutTimeExcds \(st.icmpOutTimeExcds) OutParmProblems \(st.icmpOutParmProblems) OutNeighborSolicits \(st.icmpOutNeighborSolicits) OutNeighborAdvertisements \(st.icmpOutNeighborAdvertisements) RateLimited \(st.icmpRateLimited) OutRsts \(st.tcpOutRsts)\n"
+            s += "ndisc: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards)\n"
+            s += "route6:\n" + routeShow(table: 0, dp.ipv6) + "neigh6:\n" + neighShow(nil, dp.ipv6)
         }
         s += poolLine() + "\n"
         return s

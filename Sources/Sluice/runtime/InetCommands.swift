@@ -1,5 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the commands need of an inet family's stack: its address syntax and its tables.
+protocol InetFamilyStack: NeighbourResolver {
+    static var isIPv6: Bool { get }
+    static func parseAddress(_ s: some StringProtocol) -> Addr?
+    static func addressString(_ a: Addr) -> String
+    static func flowHash(_ a: Addr, _ b: Addr) -> UInt32
+    func sourceAddress(_ dev: Int32, toward dst: Addr) -> Addr
+}
+
+extension IPv4Stack: InetFamilyStack {
+    static var isIPv6: Bool { false }
+    static func parseAddress(_ s: some StringProtocol) -> UInt32? { CommandRunner.parseIPv4(s) }
+    static func addressString(_ a: UInt32) -> String { CommandRunner.ipString(a) }
+}
+
+extension IPv6Stack: InetFamilyStack {
+    static var isIPv6: Bool { true }
+    static func parseAddress(_ s: some StringProtocol) -> UInt128? { CommandRunner.parseIPv6(s) }
+    static func addressString(_ a: UInt128) -> String { CommandRunner.ip6String(a) }
+}
+
 /// `addr`, `route` and `neigh` in iproute2's words (ip-address(8), ip-route(8), ip-neighbour(8))
-/// for the IPv4 stack, parsed to typed values and applied whole; `show` prints as `ip` prints.
+/// for the IPv4 and IPv6 stacks (the family from `-4`/`-6` or the addresses given), parsed to
+/// typed values and applied whole; `show` prints as `ip` prints.
 extension CommandRunner {
     /// Dotted quad → host-order address.
     static func parseIPv4(_ s: some StringProtocol) -> UInt32? {
@@ -15,27 +41,73 @@ extension CommandRunner {
 
     public static func ipString(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)" }
 
-    /// ADDR[/LEN] (LEN defaults to 32); `default` is 0/0.
-    static func parsePrefix(_ s: String) throws(SluiceError) -> (UInt32, Int) {
+    /// RFC 4291 text → host-order address (inet_pton).
+    static func parseIPv6(_ s: some StringProtocol) -> UInt128? {
+        var a = in6_addr()
+        guard String(s).withCString({ inet_pton(AF_INET6, $0, &a) }) == 1 else { return nil }
+        return withUnsafeBytes(of: &a) { Inet6Wire.load128($0.baseAddress!) }
+    }
+
+    /// Host-order address → RFC 5952 text (inet_ntop).
+    public static func ip6String(_ v: UInt128) -> String {
+        var a = in6_addr()
+        withUnsafeMutableBytes(of: &a) { Inet6Wire.store128(v, $0.baseAddress!) }
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count))
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The family a command's words name: `-4`/`-6` given, else IPv6 when one of them is an
+    /// IPv6 address or prefix.
+    static func wantsIPv6(_ w: [String], _ opts: Options) -> Bool {
+        if opts.family != 0 { return opts.family == 6 }
+        return w.contains { parseIPv6($0.split(separator: "/").first ?? "") != nil }
+    }
+
+    /// ADDR[/LEN] (LEN defaults to the address width); `default` is 0/0.
+    static func parsePrefix<S: InetFamilyStack>(_ s: String, _: S.Type) throws(SluiceError) -> (S.Addr, Int) {
         if s == "default" || s == "all" { return (0, 0) }
         let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let a = parseIPv4(parts[0]) else { throw SluiceError("Error: an inet prefix is expected rather than \"\(s)\".") }
-        var len = 32
+        let what = S.isIPv6 ? "inet6" : "inet"
+        guard parts.count <= 2, let a = S.parseAddress(parts[0]) else { throw SluiceError("Error: an \(what) prefix is expected rather than \"\(s)\".") }
+        var len = S.Addr.bitWidth
         if parts.count == 2 {
-            guard let l = Int(parts[1]), (0...32).contains(l) else { throw SluiceError("Error: an inet prefix is expected rather than \"\(s)\".") }
+            guard let l = Int(parts[1]), (0...S.Addr.bitWidth).contains(l) else { throw SluiceError("Error: an \(what) prefix is expected rather than \"\(s)\".") }
             len = l
         }
         return (a, len)
     }
 
-    static func prefixString(_ p: UInt32, _ l: Int) -> String { l == 0 && p == 0 ? "default" : (l == 32 ? ipString(p) : "\(ipString(p))/\(l)") }
+    static func parsePrefix(_ s: String) throws(SluiceError) -> (UInt32, Int) { try parsePrefix(s, IPv4Stack.self) }
+
+    static func prefixString<S: InetFamilyStack>(_ p: S.Addr, _ l: Int, _: S.Type) -> String {
+        l == 0 && p == 0 ? "default" : (l == S.Addr.bitWidth ? S.addressString(p) : "\(S.addressString(p))/\(l)")
+    }
 
     // MARK: addr
 
-    func addr(_ w: [String]) throws(SluiceError) -> String {
-        guard let verb = w.first else { return addrShow(nil) }
+    func addr(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
+        guard let verb = w.first else { return addrShow(nil, opts) }
         var a = Args(Array(w.dropFirst()))
         switch try match(verb, ["add", "delete", "show", "list", "flush"], what: "addr command") {
+        case "add", "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
+            var prefix: (UInt128, Int)?, devName: String?
+            while let k = a.next() {
+                switch k {
+                case "dev": devName = try a.value(for: "dev")
+                case "nodad": continue
+                case "local": prefix = try Self.parsePrefix(try a.value(for: "local"), IPv6Stack.self)
+                default:
+                    guard prefix == nil else { throw SluiceError("Error: either \"local\" is duplicate, or \"\(k)\" is a garbage.") }
+                    prefix = try Self.parsePrefix(k, IPv6Stack.self)
+                }
+            }
+            guard let devName else { throw SluiceError("Not enough information: \"dev\" argument is required.") }
+            guard let (addr, len) = prefix else { throw SluiceError("Not enough information: an address is required.") }
+            let dev = try device(devName)
+            if verb.hasPrefix("d") { try dp.ipv6.deleteAddress(dev, addr, len); return "" }
+            try dp.ipv6.addAddress(dev, Inet6Address(address: addr, prefixLen: len))
+            return ""
         case "add", "delete":
             var prefix: (UInt32, Int)?, devName: String?, brd: String?
             while let k = a.next() {
@@ -63,23 +135,28 @@ extension CommandRunner {
         case "flush":
             guard a.next() == "dev", let n = a.next() else { throw SluiceError("Error: addr flush needs dev NAME") }
             let dev = try device(n)
-            for x in dp.ipv4.addresses[dev.ifindex] ?? [] { try? dp.ipv4.deleteAddress(dev, x.address, x.prefixLen) }
+            if opts.family != 6 { for x in dp.ipv4.addresses[dev.ifindex] ?? [] { try? dp.ipv4.deleteAddress(dev, x.address, x.prefixLen) } }
+            if opts.family != 4 { for x in dp.ipv6.addresses[dev.ifindex] ?? [] { try? dp.ipv6.deleteAddress(dev, x.address, x.prefixLen) } }
             return ""
         default:
             var devName: String?
             while let k = a.next() { if k == "dev" { devName = try a.value(for: "dev") } else { devName = k } }
-            return addrShow(try devName.map { n throws(SluiceError) in try device(n) })
+            return addrShow(try devName.map { n throws(SluiceError) in try device(n) }, opts)
         }
     }
 
-    func addrShow(_ only: NetDevice?) -> String {
+    func addrShow(_ only: NetDevice?, _ opts: Options = Options()) -> String {
         var out = ""
         for d in dp.allDevices where only == nil || only === d {
             out += describe(d, stats: false, details: false)
-            for a in dp.ipv4.addresses[d.ifindex] ?? [] {
+            for a in opts.family == 6 ? [] : dp.ipv4.addresses[d.ifindex] ?? [] {
                 out += "    inet \(Self.ipString(a.address))/\(a.prefixLen)"
                 if a.broadcast != 0 { out += " brd \(Self.ipString(a.broadcast))" }
                 out += " scope global\(a.secondary ? " secondary" : "") \(d.name)\n"
+                out += "       valid_lft forever preferred_lft forever\n"
+            }
+            for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
+                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(a.isLinkLocal ? "link" : "global") \n"
                 out += "       valid_lft forever preferred_lft forever\n"
             }
         }
@@ -88,24 +165,28 @@ extension CommandRunner {
 
     // MARK: route
 
-    struct RouteSpec {
-        var prefix: UInt32 = 0, length = 0, hasPrefix = false
-        var route = Route(type: .unicast)
+    struct RouteSpec<A: InetAddressValue> {
+        var prefix: A = 0, length = 0, hasPrefix = false
+        var route = RouteOf<A>(type: .unicast)
         var table: UInt32 = FIB.tableMain
         var scopeSet = false, protoSet = false, metricSet = false
     }
 
-    func parseRoute(_ a: inout Args) throws(SluiceError) -> RouteSpec {
-        var r = RouteSpec()
-        var nh = NextHop(dev: 0)
+    func parseRoute<S: InetFamilyStack>(_ a: inout Args, _: S.Type) throws(SluiceError) -> RouteSpec<S.Addr> {
+        var r = RouteSpec<S.Addr>()
+        var nh = NextHopOf<S.Addr>(dev: 0)
         var haveNH = false
+        let what = S.isIPv6 ? "inet6" : "inet"
+        func gateway(_ v: String) throws(SluiceError) -> S.Addr {
+            guard let g = S.parseAddress(v) else { throw SluiceError("Error: an \(what) address is expected rather than \"\(v)\".") }
+            return g
+        }
         while let k = a.next() {
             switch k {
             case "via":
                 var v = try a.value(for: "via")
-                if v == "inet" { v = try a.value(for: "via") }
-                guard let g = Self.parseIPv4(v) else { throw SluiceError("Error: an inet address is expected rather than \"\(v)\".") }
-                nh.gateway = g; haveNH = true
+                if v == "inet" || v == "inet6" { v = try a.value(for: "via") }
+                nh.gateway = try gateway(v); haveNH = true
             case "dev", "oif": nh.dev = try device(try a.value(for: k)).ifindex; haveNH = true
             case "metric", "priority", "preference":
                 let v = try a.value(for: k)
@@ -113,7 +194,7 @@ extension CommandRunner {
                 r.route.metric = m; r.metricSet = true
             case "src":
                 let v = try a.value(for: "src")
-                guard let s = Self.parseIPv4(v) else { throw SluiceError("Error: an inet address is expected rather than \"\(v)\".") }
+                guard let s = S.parseAddress(v) else { throw SluiceError("Error: an \(what) address is expected rather than \"\(v)\".") }
                 r.route.prefsrc = s
             case "proto", "protocol":
                 let v = try a.value(for: k)
@@ -136,15 +217,17 @@ extension CommandRunner {
                 default: guard let n = UInt32(v), n == 254 || n == 255 else { throw SluiceError("Error: only the main and local tables exist in Sluice, not \"\(v)\"") }; r.table = n
                 }
             case "onlink": nh.onlink = true
+            case "pref":
+                switch try a.value(for: "pref") {
+                case "medium": r.route.pref = 0; case "high": r.route.pref = 1; case "low": r.route.pref = 3
+                case let v: throw SluiceError("Error: argument \"\(v)\" is wrong: \"pref\" value is invalid")
+                }
             case "nexthop":
-                var h = NextHop(dev: 0)
+                var h = NextHopOf<S.Addr>(dev: 0)
                 while a.i < a.words.count, ["via", "dev", "weight", "onlink"].contains(a.words[a.i]) {
                     let kk = a.next()!
                     switch kk {
-                    case "via":
-                        let v = try a.value(for: "via")
-                        guard let g = Self.parseIPv4(v) else { throw SluiceError("Error: an inet address is expected rather than \"\(v)\".") }
-                        h.gateway = g
+                    case "via": h.gateway = try gateway(try a.value(for: "via"))
                     case "dev": h.dev = try device(try a.value(for: "dev")).ifindex
                     case "weight": h.weight = try a.int(for: "weight", 1...256)
                     default: h.onlink = true
@@ -158,7 +241,7 @@ extension CommandRunner {
                 }
                 guard !r.hasPrefix else { throw SluiceError("Error: either \"to\" is duplicate, or \"\(k)\" is a garbage.") }
                 let word = k == "to" ? try a.value(for: "to") : k
-                (r.prefix, r.length) = try Self.parsePrefix(word)
+                (r.prefix, r.length) = try Self.parsePrefix(word, S.self)
                 r.hasPrefix = true
             }
         }
@@ -166,9 +249,10 @@ extension CommandRunner {
         return r
     }
 
-    /// fib_check_nh for a route to be added: a gateway must be reachable directly (a connected
-    /// route covers it) unless onlink; the device is the one that route uses when not named.
-    func resolveNextHops(_ r: inout RouteSpec) throws(SluiceError) {
+    /// fib_check_nh (ip6_route_check_nh for IPv6) for a route to be added: a gateway must be
+    /// reachable directly (a connected route covers it) unless onlink — a link-local IPv6
+    /// gateway needs its device named; the device is the one that route uses when not named.
+    func resolveNextHops<S: InetFamilyStack>(_ r: inout RouteSpec<S.Addr>, _ stack: S) throws(SluiceError) {
         if r.table == FIB.tableLocal && r.route.type == .unicast && !r.protoSet { r.route.type = .local }
         guard r.route.type == .unicast || r.route.type == .local || r.route.type == .broadcast else {
             r.route.nexthops = []
@@ -177,8 +261,10 @@ extension CommandRunner {
         guard !r.route.nexthops.isEmpty else { throw SluiceError("Error: Device for nexthop is not up.") }
         for i in r.route.nexthops.indices {
             var h = r.route.nexthops[i]
-            if h.gateway != 0 && !h.onlink {
-                guard let via = dp.ipv4.fib.main.lookup(h.gateway, hash: 0), via.type == .unicast, via.gateway == 0,
+            if S.isIPv6 && h.gateway != 0 && Inet6Wire.isLinkLocal(UInt128(truncatingIfNeeded: h.gateway)) {
+                guard h.dev != 0 else { throw SluiceError("Error: Nexthop has invalid gateway or device mismatch.") }
+            } else if h.gateway != 0 && !h.onlink {
+                guard let via = stack.fib.main.lookup(h.gateway, hash: 0), via.type == .unicast, via.gateway == 0,
                       h.dev == 0 || via.dev == h.dev else {
                     throw SluiceError("Error: Nexthop has invalid gateway.")
                 }
@@ -188,32 +274,38 @@ extension CommandRunner {
             guard d.isUp else { throw SluiceError("Error: Device for nexthop is not up.") }
             r.route.nexthops[i] = h
         }
-        if !r.scopeSet {
+        if !r.scopeSet && !S.isIPv6 {
             // rtm_scope: link for a route without a gateway, host for local, else universe.
             if r.route.type == .local { r.route.scope = RouteScope.host }
             else if r.route.nexthops.allSatisfy({ $0.gateway == 0 }) { r.route.scope = RouteScope.link }
         }
     }
 
-    func route(_ w: [String]) throws(SluiceError) -> String {
-        guard let verb = w.first else { return routeShow(table: FIB.tableMain) }
+    func route(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
+        Self.wantsIPv6(w, opts) ? try route(w, dp.ipv6) : try route(w, dp.ipv4)
+    }
+
+    func route<S: InetFamilyStack>(_ w: [String], _ stack: S) throws(SluiceError) -> String {
+        guard let verb = w.first else { return routeShow(table: FIB.tableMain, stack) }
         var a = Args(Array(w.dropFirst()))
-        let fib = dp.ipv4.fib
+        let fib = stack.fib
         switch try match(verb, ["add", "delete", "replace", "change", "append", "prepend", "show", "list", "get", "flush"], what: "route command") {
         case "add", "replace", "change", "append", "prepend":
-            var r = try parseRoute(&a)
+            var r = try parseRoute(&a, S.self)
             guard r.hasPrefix else { throw SluiceError("Error: a destination prefix is required") }
             if !r.protoSet { r.route.proto = RouteProtocol.boot }
-            try resolveNextHops(&r)
+            // IP6_RT_PRIO_USER: an IPv6 route without a metric gets 1024.
+            if S.isIPv6 && !r.metricSet { r.route.metric = 1024 }
+            try resolveNextHops(&r, stack)
             guard let t = fib.table(r.table) else { throw SluiceError("Error: no such table") }
-            if verb == "change" && t.entry(LPMTrie<UInt32>.mask(r.prefix, r.length), r.length) == nil {
+            if verb == "change" && t.entry(LPMTrie<S.Addr>.mask(r.prefix, r.length), r.length) == nil {
                 throw SluiceError("RTNETLINK answers: No such file or directory")
             }
             try t.insert(r.prefix, r.length, r.route, replace: verb == "replace" || verb == "change",
                          exclusive: verb == "add", append: verb == "append")
             return ""
         case "delete":
-            let r = try parseRoute(&a)
+            let r = try parseRoute(&a, S.self)
             guard r.hasPrefix, let t = fib.table(r.table) else { throw SluiceError("Error: a destination prefix is required") }
             let spec = r
             let ok = t.delete(r.prefix, r.length) { x in
@@ -224,10 +316,10 @@ extension CommandRunner {
             guard ok else { throw SluiceError("RTNETLINK answers: No such process") }
             return ""
         case "get":
-            guard let w = a.next(), let addr = Self.parseIPv4(w == "to" ? (a.next() ?? "") : w) else {
-                throw SluiceError("Error: an inet address is expected")
+            guard let w = a.next(), let addr = S.parseAddress(w == "to" ? (a.next() ?? "") : w) else {
+                throw SluiceError("Error: an \(S.isIPv6 ? "inet6" : "inet") address is expected")
             }
-            guard let r = fib.lookup(addr, hash: IPv4Stack.flowHash(0, addr)) else { throw SluiceError("RTNETLINK answers: Network is unreachable") }
+            guard let r = fib.lookup(addr, hash: S.flowHash(0, addr)) else { throw SluiceError("RTNETLINK answers: Network is unreachable") }
             switch r.type {
             case .unreachable: throw SluiceError("RTNETLINK answers: No route to host")
             case .prohibit: throw SluiceError("RTNETLINK answers: Permission denied")
@@ -235,16 +327,16 @@ extension CommandRunner {
             default: break
             }
             let dev = dp.device(r.dev)?.name ?? "?"
-            let src = r.prefsrc != 0 ? r.prefsrc : dp.ipv4.sourceAddress(r.dev, toward: addr)
-            var s = r.type == .local ? "local \(Self.ipString(addr)) dev \(dev)" : "\(Self.ipString(addr))"
+            let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: addr)
+            var s = r.type == .local ? "local \(S.addressString(addr)) dev \(dev)" : "\(S.addressString(addr))"
             if r.type != .local {
-                if r.gateway != 0 { s += " via \(Self.ipString(r.gateway))" }
+                if r.gateway != 0 { s += " via \(S.addressString(r.gateway))" }
                 s += " dev \(dev)"
             }
-            if src != 0 { s += " src \(Self.ipString(src))" }
+            if src != 0 { s += " src \(S.addressString(src))" }
             return s + "\n"
         case "flush":
-            var r = try parseRoute(&a)
+            var r = try parseRoute(&a, S.self)
             if !r.hasPrefix { r.prefix = 0 }
             let spec = r
             fib.table(r.table)?.deleteAll { x in (!spec.protoSet || x.proto == spec.route.proto) && x.proto != RouteProtocol.kernel }
@@ -255,36 +347,47 @@ extension CommandRunner {
                 let v = a.next() ?? ""
                 table = v == "local" ? FIB.tableLocal : v == "all" ? 0 : FIB.tableMain
             }
-            return routeShow(table: table)
+            return routeShow(table: table, stack)
         }
     }
 
+    /// The order of a dump: IPv4 in key order (fib_trie), IPv6 as fib6's tree walk — a longer
+    /// prefix before the shorter one that covers it, else by address.
+    static func dumpOrder<A: InetAddressValue>(_ x: (prefix: A, length: Int, route: RouteOf<A>), _ y: (prefix: A, length: Int, route: RouteOf<A>)) -> Bool {
+        if A.bitWidth == 128 {
+            let common = min(x.length, y.length)
+            if LPMTrie<A>.mask(x.prefix, common) == LPMTrie<A>.mask(y.prefix, common) && x.length != y.length { return x.length > y.length }
+        }
+        return (x.prefix, x.length, x.route.metric) < (y.prefix, y.length, y.route.metric)
+    }
+
     /// `ip route show [table local|main|all]` as iproute2 prints it (print_route).
-    func routeShow(table: UInt32) -> String {
-        let fib = dp.ipv4.fib
+    func routeShow<S: InetFamilyStack>(table: UInt32, _ stack: S) -> String {
+        let fib = stack.fib
         var out = ""
-        let tables: [FIBTable] = table == 0 ? [fib.main, fib.local] : [fib.table(table) ?? fib.main]
+        let tables: [FIBTableOf<S.Addr>] = table == 0 ? [fib.main, fib.local] : [fib.table(table) ?? fib.main]
         for t in tables {
-            for (prefix, length, r) in t.allRoutes {
+            for (prefix, length, r) in t.allRoutes.sorted(by: Self.dumpOrder) {
                 var s = ""
                 if r.type != .unicast { s += r.type.name + " " }
-                s += Self.prefixString(prefix, length)
+                s += Self.prefixString(prefix, length, S.self)
                 if r.nexthops.count == 1 {
                     let h = r.nexthops[0]
-                    if h.gateway != 0 { s += " via \(Self.ipString(h.gateway))" }
+                    if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
                     s += " dev \(dp.device(h.dev)?.name ?? "?")"
                 }
                 if table == 0 && t.id == FIB.tableLocal { s += " table local" }
                 if r.proto != RouteProtocol.boot { s += " proto \(RouteProtocol.name(r.proto))" }
                 if r.scope != RouteScope.universe { s += " scope \(RouteScope.name(r.scope))" }
-                if r.prefsrc != 0 { s += " src \(Self.ipString(r.prefsrc))" }
-                if r.metric != 0 { s += " metric \(r.metric)" }
+                if r.prefsrc != 0 { s += " src \(S.addressString(r.prefsrc))" }
+                if r.metric != 0 || S.isIPv6 { s += " metric \(r.metric)" }
                 if r.nexthops.count == 1 && r.nexthops[0].onlink { s += " onlink" }
+                if S.isIPv6 { s += " pref \(r.pref == 1 ? "high" : r.pref == 3 ? "low" : "medium")" }
                 s += " "
                 if r.nexthops.count > 1 {
                     for h in r.nexthops {
                         s += "\n\tnexthop"
-                        if h.gateway != 0 { s += " via \(Self.ipString(h.gateway))" }
+                        if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
                         s += " dev \(dp.device(h.dev)?.name ?? "?") weight \(h.weight) "
                     }
                 }
@@ -296,12 +399,31 @@ extension CommandRunner {
 
     // MARK: neigh
 
-    func neigh(_ w: [String]) throws(SluiceError) -> String {
-        guard let verb = w.first else { return neighShow(nil) }
+    func neigh(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
+        if w.isEmpty || ["show", "list"].contains(w[0]) || (w[0] != "add" && w[0] != "replace" && w[0] != "change" && w[0] != "delete" && w[0] != "flush" && w[0].hasPrefix("s")) {
+            var a = Args(Array(w.dropFirst()))
+            var devName: String?
+            while let k = a.next() { if k == "dev" { devName = try a.value(for: "dev") } }
+            let only = try devName.map { n throws(SluiceError) in try device(n) }
+            return (opts.family == 6 ? "" : neighShow(only, dp.ipv4)) + (opts.family == 4 ? "" : neighShow(only, dp.ipv6))
+        }
+        if w[0] == "flush" {
+            var a = Args(Array(w.dropFirst()))
+            guard a.next() == "dev", let n = a.next() else { throw SluiceError("Flush requires arguments.") }
+            let d = try device(n).ifindex
+            if opts.family != 6 { dp.ipv4.flushNeighbours(dev: d) }
+            if opts.family != 4 { dp.ipv6.flushNeighbours(dev: d) }
+            return ""
+        }
+        return Self.wantsIPv6(Array(w.dropFirst()), opts) ? try neigh(w, dp.ipv6) : try neigh(w, dp.ipv4)
+    }
+
+    func neigh<S: InetFamilyStack>(_ w: [String], _ stack: S) throws(SluiceError) -> String {
         var a = Args(Array(w.dropFirst()))
-        switch try match(verb, ["add", "replace", "change", "delete", "show", "list", "flush"], what: "neigh command") {
+        let what = S.isIPv6 ? "inet6" : "inet"
+        switch try match(w[0], ["add", "replace", "change", "delete"], what: "neigh command") {
         case "add", "replace", "change":
-            var ip: UInt32?, mac: MACAddress?, devName: String?
+            var ip: S.Addr?, mac: MACAddress?, devName: String?
             var state = NUD.permanent
             while let k = a.next() {
                 switch k {
@@ -315,41 +437,34 @@ extension CommandRunner {
                     default: throw SluiceError("Error: argument \"\(v)\" is wrong: nud state is bad")
                     }
                 case "permanent": state = .permanent
-                case "to": ip = Self.parseIPv4(try a.value(for: "to"))
+                case "to": ip = S.parseAddress(try a.value(for: "to"))
                 default:
-                    guard let v = Self.parseIPv4(k) else { throw SluiceError("Error: an inet address is expected rather than \"\(k)\".") }
+                    guard let v = S.parseAddress(k) else { throw SluiceError("Error: an \(what) address is expected rather than \"\(k)\".") }
                     ip = v
                 }
             }
             guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
             guard let mac else { throw SluiceError("Error: lladdr is required") }
-            try dp.ipv4.addNeighbour(try device(devName), ip: ip, mac: mac, state: state, replace: verb != "add")
-            return ""
-        case "delete":
-            var ip: UInt32?, devName: String?
-            while let k = a.next() {
-                if k == "dev" { devName = try a.value(for: "dev") } else { ip = Self.parseIPv4(k == "to" ? (a.next() ?? "") : k) }
-            }
-            guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
-            try dp.ipv4.deleteNeighbour(try device(devName), ip: ip)
-            return ""
-        case "flush":
-            guard a.next() == "dev", let n = a.next() else { throw SluiceError("Flush requires arguments.") }
-            dp.ipv4.flushNeighbours(dev: try device(n).ifindex)
+            try stack.addNeighbour(try device(devName), ip: ip, mac: mac, state: state, replace: w[0] != "add")
             return ""
         default:
-            var devName: String?
-            while let k = a.next() { if k == "dev" { devName = try a.value(for: "dev") } }
-            return neighShow(try devName.map { n throws(SluiceError) in try device(n) })
+            var ip: S.Addr?, devName: String?
+            while let k = a.next() {
+                if k == "dev" { devName = try a.value(for: "dev") } else { ip = S.parseAddress(k == "to" ? (a.next() ?? "") : k) }
+            }
+            guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
+            try stack.deleteNeighbour(try device(devName), ip: ip)
+            return ""
         }
     }
 
     /// `ip neigh show` as print_neigh: "ADDR dev DEV lladdr MAC [router] STATE".
-    func neighShow(_ only: NetDevice?) -> String {
+    func neighShow<S: InetFamilyStack>(_ only: NetDevice?, _ stack: S) -> String {
         var out = ""
-        for e in dp.ipv4.neighbours.shown where only == nil || only!.ifindex == e.dev {
-            var s = "\(Self.ipString(e.ip)) dev \(dp.device(e.dev)?.name ?? "?")"
+        for e in stack.neighbours.shown where only == nil || only!.ifindex == e.dev {
+            var s = "\(S.addressString(e.ip)) dev \(dp.device(e.dev)?.name ?? "?")"
             s += e.state.isValid ? " lladdr \(e.mac) " : "  "
+            if e.isRouter { s += "router " }
             out += s + e.state.name + "\n"
         }
         return out

@@ -237,6 +237,7 @@ extension Datapath {
                 if dev.isUp { v.flags.insert(.up) } else { v.flags.remove(.up) }
                 syncParentFlags(v)
                 ipv4.deviceStateChanged(v)
+                ipv6.deviceStateChanged(v)
             }
             let carrier = dev.isOperational
             if v.carrier != carrier { v.carrier = carrier }

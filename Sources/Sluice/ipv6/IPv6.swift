@@ -1,0 +1,579 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (net/ipv6: ip6_input.c, ip6_output.c's ip6_forward, route.c, icmp.c, ndisc.c,
+/// addrconf.c)
+/// ----------
+/// A device takes part in IPv6 once it has an IPv6 address (as if
+/// net.ipv6.conf.default.disable_ipv6 were 1 until then): its first address also gives it its
+/// link-local address (fe80::/64, modified EUI-64 of its MAC, addr_gen_mode eui64). Addresses are
+/// usable at once: Sluice does no duplicate address detection (as `nodad`).
+/// - ipv6_rcv: a frame not addressed to the device is dropped; version and payload length are
+///   checked (InHdrErrors, InTruncatedPkts); Ethernet padding is trimmed; multicast and loopback
+///   sources are dropped (InAddrErrors). A multicast destination is for us when it is all-nodes,
+///   all-routers (forwarding on) or the solicited-node group of one of the device's addresses.
+/// - ip6_route_input: local table then main. Local goes to local delivery, unicast to
+///   forwarding; blackhole is dropped; unreachable, prohibit and no route at all are answered
+///   with ICMPv6 destination unreachable (no route, administratively prohibited, no route).
+///   Link-local destinations are never forwarded.
+/// - ip6_forward: only what was sent to our MAC; hop limit ≤ 1 gets time exceeded; longer than
+///   the egress MTU gets packet too big with that MTU (routers never fragment); a link-local
+///   source gets destination unreachable "beyond scope of source address"; the hop limit is
+///   decremented; the next hop is resolved by Neighbor Discovery.
+/// - Local delivery walks the extension headers (hop-by-hop first only, destination options,
+///   routing with no segments left; anything else is a parameter problem). ICMPv6 checksums are
+///   verified (Icmp6InCsumErrors). Echo requests are answered (also to multicast, as
+///   echo_ignore_multicast 0); neighbor solicitations and advertisements drive the neighbour
+///   table; UDP gets port unreachable; TCP a reset (tcp_v6_send_reset); an unknown next header a
+///   parameter problem pointing at it. Fragments are not reassembled (counted, dropped).
+/// - icmp6_send: never about an ICMPv6 error or a redirect, a multicast destination or link-level
+///   multicast (except packet too big), an unspecified or multicast source; the quote fills the
+///   error up to 1280 bytes. Errors other than packet too big are rate limited per destination
+///   (icmpv6 ratelimit 1 s, shortened by the route's prefix length as icmpv6_xrlim_allow) and
+///   globally (icmp_msgs_per_sec).
+/// - ndisc: solicitations and advertisements need hop limit 255 and code 0, a target that is not
+///   multicast, and well-formed options. A solicitation for one of our addresses on the device is
+///   answered (solicited, override, router when forwarding) and its source cached STALE; one from
+///   :: (duplicate address detection) is answered to all-nodes. An advertisement updates an
+///   existing entry: solicited makes it REACHABLE, else STALE; without override a different
+///   address does not replace a valid one. Solicitations go to the target's solicited-node group
+///   (unicast while probing) from an address of the device.
+/// Not yet: duplicate address detection, router advertisements (sending or taking them),
+/// MLD, redirects, reassembly, extension header options beyond skipping them, flow labels.
+public struct Inet6Address: Sendable, Equatable {
+    public var address: UInt128
+    public var prefixLen: Int
+    /// IFA_F_PERMANENT: configured (the link-local one made from the MAC is not).
+    public var permanent = true
+    public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
+    public var network: UInt128 { LPMTrie<UInt128>.mask(address, prefixLen) }
+}
+
+/// IPSTATS_MIB_* and ICMP6_MIB_* counters (`nstat`'s Ip6*, Icmp6*).
+public struct IPv6Stats: Sendable {
+    public var inReceives: UInt64 = 0, inHdrErrors: UInt64 = 0, inAddrErrors: UInt64 = 0
+    public var inTruncatedPkts: UInt64 = 0, inNoRoutes: UInt64 = 0, inUnknownProtos: UInt64 = 0
+    public var inDelivers: UInt64 = 0, inDiscards: UInt64 = 0, inTooBigErrors: UInt64 = 0
+    public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0
+    public var reasmFails: UInt64 = 0
+    public var icmpInMsgs: UInt64 = 0, icmpInErrors: UInt64 = 0, icmpInCsumErrors: UInt64 = 0, icmpInEchos: UInt64 = 0
+    public var icmpInNeighborSolicits: UInt64 = 0, icmpInNeighborAdvertisements: UInt64 = 0
+    public var icmpOutMsgs: UInt64 = 0, icmpOutEchoReplies: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0
+    public var icmpOutTimeExcds: UInt64 = 0, icmpOutPktTooBigs: UInt64 = 0, icmpOutParmProblems: UInt64 = 0
+    public var icmpOutNeighborSolicits: UInt64 = 0, icmpOutNeighborAdvertisements: UInt64 = 0
+    public var icmpRateLimited: UInt64 = 0
+    public var tcpOutRsts: UInt64 = 0
+}
+
+public final class IPv6Stack: NeighbourResolver {
+    static var etherType: UInt16 { EtherType.ipv6 }
+    unowned(unsafe) let dp: Datapath
+    let dpRef: Unmanaged<Datapath>
+    let pool: PacketPool
+    let clock: DatapathClock
+    public let fib = FIBOf<UInt128>()
+    public let neighbours = NeighbourTableOf<UInt128>()
+    /// net.ipv6.conf.all.forwarding (on, as for IPv4: Sluice routes once it has addresses).
+    public var forwarding = true
+    /// Per device, global addresses first, then link-local; newest first within a scope.
+    public internal(set) var addresses: [Int32: [Inet6Address]] = [:]
+    public internal(set) var stats = IPv6Stats()
+    /// net.ipv6.icmp.ratelimit (ns), net.ipv6.icmp.ratemask (ICMPv6 types 0–127 as bits of the
+    /// low word: default every error but packet too big), icmp_msgs_per_sec/burst.
+    public var icmpRateLimit = 1 * Time.s
+    public var icmpRateMask: UInt128 = UInt128.max & ~(UInt128(1) << 2)
+    public var icmpMsgsPerSec: UInt64 = 1000
+    public var icmpMsgsBurst: UInt64 = 50
+    var rateLimiter = ICMPRateLimiter<UInt128>()
+    /// The default hop limit of what Sluice sends (net.ipv6.conf.all.hop_limit).
+    public var hopLimit: UInt8 = 64
+
+    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
+
+    // MARK: addresses (addrconf.c)
+
+    public func addAddress(_ dev: NetDevice, _ a: Inet6Address) throws(SluiceError) {
+        guard !Inet6Wire.isMulticast(a.address), a.address != 0, a.address != 1 else {
+            throw SluiceError("Error: ipv6: Invalid address (Cannot assign requested address)")
+        }
+        var list = addresses[dev.ifindex] ?? []
+        guard !list.contains(where: { $0.address == a.address }) else {
+            throw SluiceError("Error: ipv6: address already assigned (File exists)")
+        }
+        let first = list.isEmpty
+        insertSorted(&list, a)
+        addresses[dev.ifindex] = list
+        installRoutes(dev, a)
+        if first && !a.isLinkLocal { addLinkLocal(dev) }
+    }
+
+    /// ipv6_link_dev_addr: sorted by scope, global before link-local; newer first in a scope.
+    func insertSorted(_ list: inout [Inet6Address], _ a: Inet6Address) {
+        let at = a.isLinkLocal ? (list.firstIndex { $0.isLinkLocal } ?? list.count) : 0
+        list.insert(a, at: at)
+    }
+
+    /// addrconf_dev_config: the link-local address from the device's MAC, while it is up.
+    func addLinkLocal(_ dev: NetDevice) {
+        guard dev.isUp, addresses[dev.ifindex] != nil else { return }
+        let ll = Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64, permanent: false)
+        guard !(addresses[dev.ifindex]!.contains { $0.address == ll.address }) else { return }
+        insertSorted(&addresses[dev.ifindex]!, ll)
+        installRoutes(dev, ll)
+    }
+
+    public func deleteAddress(_ dev: NetDevice, _ address: UInt128, _ prefixLen: Int) throws(SluiceError) {
+        guard var list = addresses[dev.ifindex], let i = list.firstIndex(where: { $0.address == address && $0.prefixLen == prefixLen }) else {
+            throw SluiceError("Error: ipv6: address not found (Cannot assign requested address)")
+        }
+        let a = list.remove(at: i)
+        addresses[dev.ifindex] = list.isEmpty ? nil : list
+        removeRoutes(dev, a)
+        if list.isEmpty { flushNeighbours(dev: dev.ifindex, all: true) }
+    }
+
+    /// The local route (/128 in the local table, metric 0) always; while the device is up the
+    /// prefix route (metric 256, proto kernel) and the multicast route of the device.
+    func installRoutes(_ dev: NetDevice, _ a: Inet6Address) {
+        let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
+        try? fib.local.insert(a.address, 128, RouteOf(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.universe), replace: false, exclusive: false, append: true)
+        guard dev.isUp else { return }
+        if a.prefixLen < 128 {
+            try? fib.main.insert(a.network, a.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: 256, proto: RouteProtocol.kernel, scope: RouteScope.universe), replace: false, exclusive: false, append: true)
+        }
+    }
+
+    func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
+        let d = dev.ifindex
+        let kernelVia: (RouteOf<UInt128>) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
+        _ = fib.local.delete(a.address, 128, matching: kernelVia)
+        if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
+            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+        }
+    }
+
+    /// ipv6_dev_get_saddr, reduced: an address of `dev` of the destination's scope (link-local
+    /// for a link-local or link-scope multicast destination), preferring one on its prefix.
+    func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
+        guard let list = addresses[dev] else { return 0 }
+        let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
+        if linkScope { return list.first { $0.isLinkLocal }?.address ?? 0 }
+        return (list.first { !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network }
+            ?? list.first { !$0.isLinkLocal } ?? list.first)?.address ?? 0
+    }
+
+    func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a } ?? false }
+
+    func deviceStateChanged(_ dev: NetDevice) {
+        let d = dev.ifindex
+        if dev.isUp {
+            for a in addresses[d] ?? [] { installRoutes(dev, a) }
+            addLinkLocal(dev)
+        } else {
+            let via: (RouteOf<UInt128>) -> Bool = { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
+            fib.main.deleteAll(where: via)
+            fib.local.deleteAll(where: via)
+            flushNeighbours(dev: d)
+        }
+    }
+
+    func deviceRemoved(_ d: Int32) {
+        addresses[d] = nil
+        let via: (RouteOf<UInt128>) -> Bool = { r in r.nexthops.contains { $0.dev == d } }
+        fib.main.deleteAll(where: via)
+        fib.local.deleteAll(where: via)
+        flushNeighbours(dev: d, all: true)
+    }
+
+    // MARK: receive (ipv6_rcv, ip6_route_input)
+
+    static func flowHash(_ a: UInt128, _ b: UInt128) -> UInt32 {
+        IPv4Stack.flowHash(UInt32(truncatingIfNeeded: a ^ a >> 32 ^ a >> 64 ^ a >> 96), UInt32(truncatingIfNeeded: b ^ b >> 32 ^ b >> 64 ^ b >> 96))
+    }
+
+    func ipv6Receive(_ dev: NetDevice, _ p: consuming Packet) {
+        stats.inReceives &+= 1
+        let m = pool.meta(p)
+        let frame = pool.data(p)
+        let dstMAC = MACAddress(at: frame)
+        let toUs = dstMAC == dev.mac
+        if !toUs && !dstMAC.isMulticast { dev.drop(.otherHost); pool.free(p); return }
+        let plen: Int
+        switch Inet6Wire.checkIPv6(frame, frameLength: Int(m.pointee.length)) {
+        case .ok(let l): plen = l
+        case .headerError: stats.inHdrErrors &+= 1; dev.drop(.ipHeader); pool.free(p); return
+        case .truncated: stats.inTruncatedPkts &+= 1; dev.drop(.pktTooSmall); pool.free(p); return
+        }
+        let total = Inet6Wire.ipv6Length + plen
+        if m.pointee.gsoType.isEmpty && InetWire.ethernetLength + total < Int(m.pointee.length) {
+            m.pointee.length = UInt32(InetWire.ethernetLength + total)
+        }
+        let ip = frame + InetWire.ethernetLength
+        let src = Inet6Wire.source(ip), dst = Inet6Wire.destination(ip)
+        if Inet6Wire.isMulticast(src) || Inet6Wire.isLoopback(src) || Inet6Wire.isLoopback(dst) {
+            stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
+        }
+        if Inet6Wire.isMulticast(dst) {
+            let ours = dst == Inet6Wire.allNodes || (forwarding && dst == Inet6Wire.allRouters)
+                || (addresses[dev.ifindex]?.contains { Inet6Wire.solicitedNode($0.address) == dst } ?? false)
+            guard ours else { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
+            localDeliver(dev, p, total: total, multicast: true)
+            return
+        }
+        guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst)) else {
+            stats.inNoRoutes &+= 1
+            if toUs { icmpSend(dev, p, type: 1, code: 0, info: 0) }
+            dev.drop(.ipNoRoute); pool.free(p); return
+        }
+        switch r.type {
+        case .local: localDeliver(dev, p, total: total, multicast: false)
+        case .unicast, .broadcast:
+            guard forwarding, toUs, !Inet6Wire.isLinkLocal(dst) else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
+            forward(dev, p, r, total: total)
+        case .blackhole: dev.drop(.ipBlackhole); pool.free(p)
+        case .unreachable, .prohibit:
+            stats.inNoRoutes &+= 1
+            if toUs { icmpSend(dev, p, type: 1, code: r.type == .prohibit ? 1 : 0, info: 0) }
+            dev.drop(.ipNoRoute); pool.free(p)
+        }
+    }
+
+    /// ip6_forward.
+    func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResultOf<UInt128>, total: Int) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        if Inet6Wire.hopLimit(ip) <= 1 {
+            stats.inHdrErrors &+= 1
+            icmpSend(inDev, p, type: 3, code: 0, info: 0)
+            inDev.drop(.ipTTL); pool.free(p); return
+        }
+        if Inet6Wire.isLinkLocal(Inet6Wire.source(ip)) {
+            icmpSend(inDev, p, type: 1, code: 2, info: 0)
+            stats.inAddrErrors &+= 1; inDev.drop(.ipMartian); pool.free(p); return
+        }
+        guard let ref = dpRef._withUnsafeGuaranteedRef({ $0.deviceRefs[Int(r.dev)] }) else {
+            stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return
+        }
+        let idx = p.index
+        _ = consume p
+        ref._withUnsafeGuaranteedRef { out in forward(inDev, Packet(index: idx), r, total: total, out: out) }
+    }
+
+    func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResultOf<UInt128>, total: Int, out: NetDevice) {
+        guard out.isOperational else { stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return }
+        let m = pool.meta(p)
+        // ip6_pkt_too_big: routers do not fragment.
+        let netLen = m.pointee.gsoType.isEmpty ? total : Int(m.pointee.hdrLen) - InetWire.ethernetLength + Int(m.pointee.gsoSize)
+        if netLen > max(out.mtu, Inet6Wire.minMTU) {
+            icmpSend(inDev, p, type: 2, code: 0, info: UInt32(out.mtu))
+            stats.inTooBigErrors &+= 1
+            inDev.drop(.pktTooBig); pool.free(p); return
+        }
+        var q = p
+        guard pool.makeWritable(&q) else { inDev.drop(.noBuffer); pool.free(q); return }
+        let ip = pool.data(q) + InetWire.ethernetLength
+        Inet6Wire.decrementHopLimit(ip)
+        stats.forwDatagrams &+= 1
+        neighOutput(out, r.gateway != 0 ? r.gateway : Inet6Wire.destination(ip), q, nh: r.nh)
+    }
+
+    // MARK: local delivery (ip6_input_finish)
+
+    func localDeliver(_ dev: NetDevice, _ p: consuming Packet, total: Int, multicast: Bool) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let proto: UInt8, off: Int
+        switch Inet6Wire.upperLayer(ip, total: total) {
+        case .proto(let n, let o): proto = n; off = o
+        case .fragment:
+            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return
+        case .parameterProblem(let ptr):
+            stats.inHdrErrors &+= 1
+            if !multicast { icmpSend(dev, p, type: 4, code: 0, info: UInt32(ptr)) }
+            dev.drop(.ipHeader); pool.free(p); return
+        case .malformed:
+            stats.inHdrErrors &+= 1; dev.drop(.ipHeader); pool.free(p); return
+        }
+        stats.inDelivers &+= 1
+        switch proto {
+        case IPProto.icmpv6:
+            icmpReceive(dev, p, offset: off, total: total, multicast: multicast)
+        case IPProto.udp:
+            if !multicast { icmpSend(dev, p, type: 1, code: 4, info: 0) }
+            pool.free(p)
+        case IPProto.tcp:
+            if !multicast && total - off >= TCPHeader.minLength { tcpReset(ip, offset: off, total: total) }
+            pool.free(p)
+        case 59:                                           // no next header
+            pool.free(p)
+        default:
+            stats.inUnknownProtos &+= 1
+            if !multicast { icmpSend(dev, p, type: 4, code: 1, info: UInt32(Inet6Wire.nextHeaderField(ip, upper: off))) }
+            pool.free(p)
+        }
+    }
+
+    func icmpReceive(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int, multicast: Bool) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let len = total - off
+        stats.icmpInMsgs &+= 1
+        guard len >= Inet6Wire.icmpLength else { stats.icmpInErrors &+= 1; pool.free(p); return }
+        let src = Inet6Wire.source(ip), dst = Inet6Wire.destination(ip)
+        guard Inet6Wire.checksumValid(ip + off, length: len, src: src, dst: dst, next: IPProto.icmpv6) else {
+            stats.icmpInCsumErrors &+= 1; stats.icmpInErrors &+= 1; dev.drop(.csumError); pool.free(p); return
+        }
+        let type = (ip + off).load(as: UInt8.self)
+        switch type {
+        case 128:
+            stats.icmpInEchos &+= 1
+            echoReply(dev, p, offset: off, total: total, multicast: multicast)
+        case 135:
+            stats.icmpInNeighborSolicits &+= 1
+            ndiscSolicitation(dev, p, offset: off, total: total)
+        case 136:
+            stats.icmpInNeighborAdvertisements &+= 1
+            ndiscAdvertisement(dev, p, offset: off, total: total)
+        default:
+            if type < 128 { stats.icmpInErrors &+= 1 }
+            pool.free(p)
+        }
+    }
+
+    /// icmpv6_echo_reply: from the address the request went to (an address of the device when
+    /// it went to a group), the traffic class reflected, hop limit 64.
+    func echoReply(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int, multicast: Bool) {
+        var q = p
+        guard pool.makeWritable(&q) else { pool.free(q); return }
+        let ip = pool.data(q) + InetWire.ethernetLength
+        let origSrc = Inet6Wire.source(ip), origDst = Inet6Wire.destination(ip)
+        guard !Inet6Wire.isUnspecified(origSrc) else { pool.free(q); return }
+        let src = multicast ? sourceAddress(dev.ifindex, toward: origSrc) : origDst
+        let tc = Inet6Wire.trafficClass(ip)
+        let len = total - off
+        if off > Inet6Wire.ipv6Length { memmove(ip + Inet6Wire.ipv6Length, ip + off, len) }
+        let icmp = ip + Inet6Wire.ipv6Length
+        icmp.storeBytes(of: UInt8(129), as: UInt8.self)
+        Inet6Wire.writeIPv6(ip, trafficClass: tc, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit, src: src, dst: origSrc)
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: origSrc, next: IPProto.icmpv6)
+        let m = pool.meta(q)
+        m.pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
+        m.pointee.csum = .none
+        m.pointee.gsoType = GSOType(rawValue: 0)
+        stats.icmpOutMsgs &+= 1; stats.icmpOutEchoReplies &+= 1
+        output(q, dst: origSrc, dev: dev)
+    }
+
+    /// tcp_v6_send_reset (the rules of tcp_v4_send_reset), hop limit 64.
+    func tcpReset(_ ip: UnsafeMutableRawPointer, offset off: Int, total: Int) {
+        guard let th = try? TCPHeader(validating: Bytes(ip + off, count: total - off)) else { return }
+        let flags = th.flags
+        if flags & TCPHeader.rst != 0 { return }
+        let src = Inet6Wire.destination(ip), dst = Inet6Wire.source(ip)
+        guard !Inet6Wire.isMulticast(src) else { return }
+        let dataLen = total - off - th.headerLength
+        let ackNumber = UInt32(bigEndian: (ip + off).loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let seq: UInt32, ack: UInt32?
+        if flags & TCPHeader.ack != 0 { seq = ackNumber; ack = nil } else {
+            seq = 0
+            ack = th.sequence &+ UInt32(dataLen) &+ (flags & TCPHeader.syn != 0 ? 1 : 0) &+ (flags & TCPHeader.fin != 0 ? 1 : 0)
+        }
+        guard let q = pool.alloc() else { return }
+        let oip = pool.data(q) + InetWire.ethernetLength
+        let tcp = oip + Inet6Wire.ipv6Length
+        InetWire.writeTCPReset(tcp, src: 0, dst: 0, sport: th.destinationPort, dport: th.sourcePort, seq: seq, ack: ack)
+        Inet6Wire.setChecksum(tcp, length: 20, offset: TCPHeader.checksumOffset, src: src, dst: dst, next: IPProto.tcp)
+        Inet6Wire.writeIPv6(oip, trafficClass: 0, payloadLength: 20, nextHeader: IPProto.tcp, hopLimit: hopLimit, src: src, dst: dst)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + 20)
+        stats.tcpOutRsts &+= 1
+        output(q, dst: dst, dev: nil)
+    }
+
+    /// Sends a packet whose IPv6 header is complete: link-local and multicast destinations
+    /// leave through `dev`; others are routed.
+    func output(_ p: consuming Packet, dst: UInt128, dev: NetDevice?) {
+        stats.outRequests &+= 1
+        if Inet6Wire.isMulticast(dst) {
+            guard let dev, dev.isOperational else { stats.outNoRoutes &+= 1; pool.free(p); return }
+            transmit(dev, Inet6Wire.multicastMAC(dst), p)
+            return
+        }
+        if Inet6Wire.isLinkLocal(dst), let dev {
+            guard dev.isOperational else { stats.outNoRoutes &+= 1; pool.free(p); return }
+            neighOutput(dev, dst, p, nh: -1)
+            return
+        }
+        guard let r = fib.lookup(dst, hash: Self.flowHash(0, dst)), r.type == .unicast || r.type == .local,
+              let out = dp.devices[Int(r.dev)], out.isOperational else {
+            stats.outNoRoutes &+= 1
+            pool.free(p)
+            return
+        }
+        if r.type == .local {
+            // To one of our own addresses: delivered here, as through lo.
+            let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
+            pool.meta(p).pointee.ifindex = out.ifindex
+            localDeliver(out, p, total: len, multicast: false)
+            return
+        }
+        neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh)
+    }
+
+    // MARK: ICMPv6 errors (icmp6_send)
+
+    /// Answers `orig` with an ICMPv6 error when icmp6_send's rules allow; `orig` stays the caller's.
+    func icmpSend(_ inDev: NetDevice, _ orig: borrowing Packet, type: UInt8, code: UInt8, info: UInt32) {
+        let frame = pool.data(orig)
+        let ip = frame + InetWire.ethernetLength
+        let origSrc = Inet6Wire.source(ip), origDst = Inet6Wire.destination(ip)
+        let mayMulticast = type == 2 || (type == 4 && code == 2)
+        if !mayMulticast && (MACAddress(at: frame).isMulticast || Inet6Wire.isMulticast(origDst)) { return }
+        if Inet6Wire.isUnspecified(origSrc) || Inet6Wire.isMulticast(origSrc) { return }
+        let origLen = Int(pool.meta(orig).pointee.length) - InetWire.ethernetLength
+        // Never about an ICMPv6 error or a redirect (is_ineligible).
+        if case .proto(let n, let off) = Inet6Wire.upperLayer(ip, total: origLen), n == IPProto.icmpv6, off < origLen {
+            let t = (ip + off).load(as: UInt8.self)
+            if t < 128 || t == 137 { return }
+        }
+        let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc))
+        let now = clock.now
+        if type < 128 && icmpRateMask & (UInt128(1) << type) != 0 {
+            // icmpv6_xrlim_allow: the timeout shrinks for wider routes to the destination.
+            var tmo = icmpRateLimit
+            if let l = fib.main.prefixLength(origSrc), l < 128 { tmo >>= UInt64((128 - l) >> 5) }
+            guard rateLimiter.allow(peer: origSrc, timeout: tmo, now: now, msgsPerSec: icmpMsgsPerSec, burst: icmpMsgsBurst) else {
+                stats.icmpRateLimited &+= 1; return
+            }
+        }
+        let viaDev: Int32 = Inet6Wire.isLinkLocal(origSrc) ? inDev.ifindex : (back?.dev ?? inDev.ifindex)
+        let src = isOurs(inDev.ifindex, origDst) || (fib.local.lookup(origDst, hash: 0)?.type == .local)
+            ? origDst : sourceAddress(viaDev, toward: origSrc)
+        guard src != 0, let q = pool.alloc() else { return }
+        let quote = min(origLen, Inet6Wire.minMTU - Inet6Wire.ipv6Length - Inet6Wire.icmpLength)
+        let out = pool.data(q) + InetWire.ethernetLength
+        let icmp = out + Inet6Wire.ipv6Length
+        Inet6Wire.writeICMP(icmp, type: type, code: code, rest: info)
+        (icmp + Inet6Wire.icmpLength).copyMemory(from: ip, byteCount: quote)
+        let len = Inet6Wire.icmpLength + quote
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: origSrc, next: IPProto.icmpv6)
+        Inet6Wire.writeIPv6(out, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit, src: src, dst: origSrc)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
+        stats.icmpOutMsgs &+= 1
+        switch type {
+        case 1: stats.icmpOutDestUnreachs &+= 1
+        case 2: stats.icmpOutPktTooBigs &+= 1
+        case 3: stats.icmpOutTimeExcds &+= 1
+        case 4: stats.icmpOutParmProblems &+= 1
+        default: break
+        }
+        output(q, dst: origSrc, dev: Inet6Wire.isLinkLocal(origSrc) ? inDev : nil)
+    }
+
+    // MARK: Neighbor Discovery (ndisc.c)
+
+    /// ndisc_recv_ns.
+    func ndiscSolicitation(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let len = total - off
+        guard Inet6Wire.hopLimit(ip) == 255, (ip + off).load(fromByteOffset: 1, as: UInt8.self) == 0, len >= 24 else {
+            dev.drop(.ndisc); pool.free(p); return
+        }
+        let target = Inet6Wire.load128(ip + off + 8)
+        let src = Inet6Wire.source(ip), dst = Inet6Wire.destination(ip)
+        let dad = Inet6Wire.isUnspecified(src)
+        guard !Inet6Wire.isMulticast(target), !dad || dst == Inet6Wire.solicitedNode(target) else { dev.drop(.ndisc); pool.free(p); return }
+        let sllao: MACAddress?
+        switch Inet6Wire.linkLayerOption(ip + off, from: 24, to: len, want: 1) {
+        case .malformed: dev.drop(.ndisc); pool.free(p); return
+        case .none: sllao = nil
+        case .some(let m): sllao = m
+        }
+        if dad && sllao != nil { dev.drop(.ndisc); pool.free(p); return }
+        pool.free(p)
+        guard isOurs(dev.ifindex, target) else { return }
+        if !dad, let sllao {
+            // neigh_event_ns: the sender's address, STALE.
+            if let i = neighbours.find(dev.ifindex, src) ?? neighbours.create(dev.ifindex, src, now: clock.now, pool: pool) {
+                neighUpdate(Int(i), mac: sllao, state: .stale, override: true)
+            }
+        }
+        sendAdvertisement(dev, target: target, to: dad ? Inet6Wire.allNodes : src, solicited: !dad,
+                          dstMAC: dad ? Inet6Wire.multicastMAC(Inet6Wire.allNodes) : sllao)
+    }
+
+    /// ndisc_send_na: router (forwarding), solicited, override; the target link-layer address.
+    func sendAdvertisement(_ dev: NetDevice, target: UInt128, to dst: UInt128, solicited: Bool, dstMAC: MACAddress?) {
+        guard let q = pool.alloc() else { return }
+        let ip = pool.data(q) + InetWire.ethernetLength
+        let icmp = ip + Inet6Wire.ipv6Length
+        let flags: UInt32 = (forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | 0x2000_0000
+        let len = Inet6Wire.writeND(icmp, type: 136, flags: flags, target: target, lladdr: dev.mac)
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: target, dst: dst, next: IPProto.icmpv6)
+        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: target, dst: dst)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
+        stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborAdvertisements &+= 1
+        neighbours.repliesSent &+= 1
+        if let dstMAC {
+            guard dev.isOperational else { pool.free(q); return }
+            transmit(dev, dstMAC, q)
+        } else {
+            output(q, dst: dst, dev: dev)
+        }
+    }
+
+    /// ndisc_recv_na.
+    func ndiscAdvertisement(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let len = total - off
+        guard Inet6Wire.hopLimit(ip) == 255, (ip + off).load(fromByteOffset: 1, as: UInt8.self) == 0, len >= 24 else {
+            dev.drop(.ndisc); pool.free(p); return
+        }
+        let flags = UInt32(bigEndian: (ip + off).loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        let target = Inet6Wire.load128(ip + off + 8)
+        let solicited = flags & 0x4000_0000 != 0, override = flags & 0x2000_0000 != 0
+        guard !Inet6Wire.isMulticast(target), !(solicited && Inet6Wire.isMulticast(Inet6Wire.destination(ip))) else {
+            dev.drop(.ndisc); pool.free(p); return
+        }
+        let tllao: MACAddress?
+        switch Inet6Wire.linkLayerOption(ip + off, from: 24, to: len, want: 2) {
+        case .malformed: dev.drop(.ndisc); pool.free(p); return
+        case .none: tllao = nil
+        case .some(let m): tllao = m
+        }
+        pool.free(p)
+        guard let i32 = neighbours.find(dev.ifindex, target) else { return }
+        let i = Int(i32)
+        let e = neighbours.entries[i]
+        guard let mac = tllao ?? (e.state.isValid ? e.mac : nil) else { return }
+        neighbours.entries[i].isRouter = flags & 0x8000_0000 != 0
+        if !override && e.state.isValid && e.mac != mac {
+            // A different address without override: a REACHABLE entry only becomes STALE.
+            if e.state == .reachable { neighbours.entries[i].state = .stale; neighbours.entries[i].updated = clock.now }
+            return
+        }
+        neighUpdate(i, mac: mac, state: solicited ? .reachable : .stale, override: true)
+    }
+
+    /// ndisc_solicit: to the target's solicited-node group (unicast to the cached address while
+    /// probing), from an address of the device, with our link-layer address.
+    func solicit(_ i: Int) {
+        let t = neighbours
+        let e = t.entries[i]
+        guard let out = dp.devices[Int(e.dev)], out.isOperational, let q = pool.alloc() else { return }
+        let unicast = e.state == .probe && e.probes < t.params.ucastProbes
+        let dst = unicast ? e.ip : Inet6Wire.solicitedNode(e.ip)
+        let src = sourceAddress(e.dev, toward: e.ip)
+        let ip = pool.data(q) + InetWire.ethernetLength
+        let icmp = ip + Inet6Wire.ipv6Length
+        let len = Inet6Wire.writeND(icmp, type: 135, flags: 0, target: e.ip, lladdr: src == 0 ? nil : out.mac)
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: dst, next: IPProto.icmpv6)
+        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: src, dst: dst)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
+        stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborSolicits &+= 1
+        t.requestsSent &+= 1
+        transmit(out, unicast ? e.mac : Inet6Wire.multicastMAC(dst), q)
+    }
+
+    /// ndisc_error_report: ICMPv6 address unreachable.
+    func reportUnresolved(_ dev: NetDevice, _ p: borrowing Packet) {
+        icmpSend(dev, p, type: 1, code: 3, info: 0)
+    }
+}
