@@ -27,15 +27,15 @@ swift build -c release --scratch-path .build-release --product sluice 2>&1 | tai
 BIN=$(swift build -c release --scratch-path .build-release --show-bin-path)/sluice
 
 # The measurements the benchmarks share; setups are namespaces $TAG-<s>a and $TAG-<s>b with
-# 198.18.0.1 and 198.18.0.2.
+# 198.18.0.1 and 198.18.0.2 (b's address is $DST when set: an IPv6 run).
 tcp_once() {  # setup [streams] -> Gbit/s
   local s=$1 par=${2:-1}
-  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
+  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B "${DST:-198.18.0.2}" >/dev/null 2>&1 &
   local srv=$!
   local out=""
   for i in $(seq 20); do
     sleep 0.2
-    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -t "$DUR" -P "$par" -f g 2>&1) && break
+    out=$(ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c "${DST:-198.18.0.2}" -t "$DUR" -P "$par" -f g 2>&1) && break
   done
   wait $srv 2>/dev/null || true
   echo "$out" | awk '/receiver/ {for (i=1;i<=NF;i++) if ($i ~ /bits\/sec/) print $(i-1)}' | tail -1
@@ -44,9 +44,9 @@ tcp_once() {  # setup [streams] -> Gbit/s
 # 64-byte UDP a→b by iperf3 (when the reference generator is not there).
 udp64_iperf() {
   local s=$1
-  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
+  ip netns exec "$TAG-${s}b" timeout $((DUR + 20)) iperf3 -s -1 -B "${DST:-198.18.0.2}" >/dev/null 2>&1 &
   local srv=$!; sleep 0.3
-  ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c 198.18.0.2 -u -l 18 -b 0 -t "$DUR" >/dev/null 2>&1 || true
+  ip netns exec "$TAG-${s}a" timeout $((DUR + 15)) iperf3 -c "${DST:-198.18.0.2}" -u -l 18 -b 0 -t "$DUR" >/dev/null 2>&1 || true
   wait $srv 2>/dev/null || true
 }
 

@@ -509,7 +509,7 @@ public final class IPv6Stack: NeighbourResolver {
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: target, dst: dst, next: IPProto.icmpv6)
         Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: target, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
-        stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborAdvertisements &+= 1
+        stats.outRequests &+= 1; stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborAdvertisements &+= 1
         neighbours.repliesSent &+= 1
         if let dstMAC {
             guard dev.isOperational else { pool.free(q); return }
@@ -567,7 +567,7 @@ public final class IPv6Stack: NeighbourResolver {
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: dst, next: IPProto.icmpv6)
         Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: src, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
-        stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborSolicits &+= 1
+        stats.outRequests &+= 1; stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborSolicits &+= 1
         t.requestsSent &+= 1
         transmit(out, unicast ? e.mac : Inet6Wire.multicastMAC(dst), q)
     }

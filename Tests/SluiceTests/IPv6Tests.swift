@@ -1,0 +1,213 @@
+import XCTest
+@testable import Sluice
+
+/// The IPv6 receive/forward/local path and Neighbor Discovery in virtual time. Expected frames
+/// are built here from the RFCs (8200 IPv6, 4443 ICMPv6, 4861 Neighbor Discovery, 4291
+/// addressing, 2464 multicast MACs) with a checksum written in this file; the kernel's rules are
+/// named per test (ndisc.c, icmp.c, ip6_output.c's ip6_forward).
+final class IPv6Tests: XCTestCase {
+    let macA = MACAddress(raw: 0x0200_0000_00A1), macB = MACAddress(raw: 0x0200_0000_00B2)
+    static func a6(_ s: String) -> [UInt8] {
+        var a = in6_addr()
+        precondition(inet_pton(AF_INET6, s, &a) == 1)
+        return withUnsafeBytes(of: &a) { Array($0) }
+    }
+    let r1IP = a6("2001:db8:1::1"), r2IP = a6("2001:db8:2::1")
+    let hostA = a6("2001:db8:1::10"), hostB = a6("2001:db8:2::20")
+
+    /// A router with r1 = 2001:db8:1::1/64 and r2 = 2001:db8:2::1/64.
+    final class Router {
+        let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
+        let runner: CommandRunner
+        let r1 = MemoryDriver(), r2 = MemoryDriver()
+        init() throws {
+            dp.log = { _ in }
+            runner = CommandRunner(datapath: dp)
+            try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
+            try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))
+            try runner.execute("link set r1 up")
+            try runner.execute("link set r2 up")
+            try runner.execute("addr add 2001:db8:1::1/64 dev r1")
+            try runner.execute("addr add 2001:db8:2::1/64 dev r2")
+        }
+        func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
+        @discardableResult
+        func send(_ f: [UInt8], on port: MemoryDriver) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            port.inject(f)
+            for _ in 0..<100 {
+                dp.runOnce(timeoutMs: 0)
+                if dp.pollListCount == 0 && r1.pending == 0 && r2.pending == 0 { break }
+            }
+            return (r1.takeCaptured(), r2.takeCaptured())
+        }
+    }
+
+    // MARK: frames, built from the RFCs
+
+    static func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+
+    /// RFC 1071 over the RFC 8200 8.1 pseudo-header and the message.
+    static func checksum(src: [UInt8], dst: [UInt8], next: UInt8, _ msg: [UInt8]) -> UInt16 {
+        let bytes = src + dst + [0, 0] + be16(msg.count) + [0, 0, 0, next] + msg + (msg.count % 2 == 1 ? [0] : [])
+        var sum: UInt32 = 0
+        for i in stride(from: 0, to: bytes.count, by: 2) { sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    static func ipv6(src: [UInt8], dst: [UInt8], next: UInt8, hop: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        [0x60, 0, 0, 0] + be16(payload.count) + [next, hop] + src + dst + payload
+    }
+
+    static func icmp6(src: [UInt8], dst: [UInt8], type: UInt8, code: UInt8 = 0, rest: [UInt8], body: [UInt8] = [], hop: UInt8 = 64) -> [UInt8] {
+        var m = [type, code, 0, 0] + rest + body
+        let c = checksum(src: src, dst: dst, next: 58, m)
+        m[2] = UInt8(c >> 8); m[3] = UInt8(c & 0xFF)
+        return ipv6(src: src, dst: dst, next: 58, hop: hop, m)
+    }
+
+    func eth(_ dst: MACAddress, _ src: MACAddress, _ p: [UInt8]) -> [UInt8] {
+        FrameBuilder.ethernet(dst: dst, src: src, type: EtherType.ipv6, payload: p)
+    }
+
+    /// ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX.
+    static func solicited(_ a: [UInt8]) -> [UInt8] { a6("ff02::1:ff00:0").prefix(13) + a.suffix(3) }
+    static func mcastMAC(_ g: [UInt8]) -> MACAddress { MACAddress([0x33, 0x33] + g.suffix(4)) }
+
+    func ns(from src: [UInt8], mac: MACAddress, target: [UInt8], hop: UInt8 = 255, options: [UInt8]? = nil) -> [UInt8] {
+        let dst = Self.solicited(target)
+        let opt = options ?? (src == Self.a6("::") ? [] : [1, 1] + mac.octets)
+        return eth(Self.mcastMAC(dst), mac, Self.icmp6(src: src, dst: dst, type: 135, rest: [0, 0, 0, 0], body: target + opt, hop: hop))
+    }
+
+    func echo(src: [UInt8], dst: [UInt8], hop: UInt8 = 64, size: Int = 56, seq: Int = 1) -> [UInt8] {
+        Self.icmp6(src: src, dst: dst, type: 128, rest: [0x12, 0x34] + Self.be16(seq), body: [UInt8](repeating: 0x42, count: size), hop: hop)
+    }
+
+    /// Teaches the router both hosts (their solicitations for it) and returns nothing.
+    func learnHosts(_ r: Router) {
+        r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
+        r.send(ns(from: hostB, mac: macB, target: r2IP), on: r.r2)
+    }
+
+    // MARK: tests
+
+    func testLinkLocalAddressComesFromTheMAC() throws {
+        let r = try Router()
+        // RFC 4291 2.5.1: 02:00:00:00:00:01 → interface identifier 0000:00ff:fe00:0001.
+        let s = try r.runner.execute("addr show dev r1")
+        XCTAssertTrue(s.contains("    inet6 2001:db8:1::1/64 scope global \n"), s)
+        XCTAssertTrue(s.contains("    inet6 fe80::ff:fe00:1/64 scope link \n"), s)
+        XCTAssertTrue(s.range(of: "2001:db8:1::1/64")!.lowerBound < s.range(of: "fe80::")!.lowerBound, "global before link-local, as the kernel lists")
+        let routes = try r.runner.execute("route show -6")
+        XCTAssertEqual(try r.runner.execute("-6 route show"), routes)
+        XCTAssertTrue(routes.contains("2001:db8:1::/64 dev r1 proto kernel metric 256 pref medium \n"), routes)
+        XCTAssertTrue(routes.contains("fe80::/64 dev r1 proto kernel metric 256 pref medium \n"), routes)
+    }
+
+    func testNeighborSolicitationForTheRouterIsAnsweredAndTeachesTheSender() throws {
+        let r = try Router()
+        let out = r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
+        // RFC 4861 7.2.4: solicited advertisement to the source, R|S|O, target link-layer address.
+        let na = Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xE0, 0, 0, 0], body: r1IP + [2, 1] + r.dev("r1").mac.octets, hop: 255)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, na)])
+        XCTAssertEqual(try r.runner.execute("-6 neigh show"), "2001:db8:1::10 dev r1 lladdr 02:00:00:00:00:a1 STALE\n")
+        // Not for us, a hop limit other than 255, an option of length 0: no answer (RFC 4861 7.1.1).
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: Self.a6("2001:db8:1::77")), on: r.r1).r1.isEmpty)
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: r1IP, hop: 254), on: r.r1).r1.isEmpty)
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: r1IP, options: [1, 0, 0, 0, 0, 0, 0, 0]), on: r.r1).r1.isEmpty)
+        XCTAssertEqual(r.dev("r1").dropCount(.ndisc), 2)
+    }
+
+    func testDuplicateAddressDetectionIsAnsweredToAllNodes() throws {
+        let r = try Router()
+        let out = r.send(ns(from: Self.a6("::"), mac: macA, target: r1IP), on: r.r1)
+        // RFC 4861 7.2.4: to all-nodes, S clear, O set (R: a router).
+        let allNodes = Self.a6("ff02::1")
+        let na = Self.icmp6(src: r1IP, dst: allNodes, type: 136, rest: [0xA0, 0, 0, 0], body: r1IP + [2, 1] + r.dev("r1").mac.octets, hop: 255)
+        XCTAssertEqual(out.r1, [eth(Self.mcastMAC(allNodes), r.dev("r1").mac, na)])
+        XCTAssertEqual(try r.runner.execute("-6 neigh show"), "", "a DAD probe teaches nothing")
+    }
+
+    func testForwardingSolicitsTheNextHopAndDecrementsTheHopLimit() throws {
+        let r = try Router()
+        r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
+        let ping = echo(src: hostA, dst: hostB)
+        var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
+        // B unknown: a solicitation to its solicited-node group from the router's address on r2.
+        let g = Self.solicited(hostB)
+        let sol = Self.icmp6(src: r2IP, dst: g, type: 135, rest: [0, 0, 0, 0], body: hostB + [1, 1] + r.dev("r2").mac.octets, hop: 255)
+        XCTAssertEqual(out.r2, [eth(Self.mcastMAC(g), r.dev("r2").mac, sol)])
+        XCTAssertTrue(try r.runner.execute("-6 neigh show dev r2").contains("2001:db8:2::20 dev r2  INCOMPLETE"))
+        // B answers (solicited, router clear): REACHABLE, and the waiting packet leaves with hop limit 63.
+        let na = Self.icmp6(src: hostB, dst: r2IP, type: 136, rest: [0x60, 0, 0, 0], body: hostB + [2, 1] + macB.octets, hop: 255)
+        out = r.send(eth(r.dev("r2").mac, macB, na), on: r.r2)
+        var fwd = ping
+        fwd[7] = 63
+        XCTAssertEqual(out.r2, [eth(macB, r.dev("r2").mac, fwd)])
+        XCTAssertTrue(try r.runner.execute("-6 neigh show dev r2").contains("2001:db8:2::20 dev r2 lladdr 02:00:00:00:00:b2 REACHABLE"))
+        XCTAssertEqual(r.dp.ipv6.stats.forwDatagrams, 1)
+    }
+
+    func testHopLimitExceededAndPacketTooBigAreAnsweredFromTheRouter() throws {
+        let r = try Router()
+        learnHosts(r)
+        // RFC 4443 3.3: time exceeded, code 0, the invoking packet quoted, from the router's address facing A.
+        let ping = echo(src: hostA, dst: hostB, hop: 1)
+        var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 3, rest: [0, 0, 0, 0], body: ping))])
+        XCTAssertTrue(out.r2.isEmpty)
+        // RFC 4443 3.2: packet too big with the egress MTU; routers do not fragment (RFC 8200 5).
+        try r.runner.execute("link set r2 mtu 1300")
+        let big = echo(src: hostA, dst: hostB, size: 1400)
+        out = r.send(eth(r.dev("r1").mac, macA, big), on: r.r1)
+        // The quote: as much of the packet as keeps the error within 1280 bytes.
+        let quote = Array(big.prefix(1280 - 48))
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 2, rest: [0, 0, 0x05, 0x14], body: quote))])
+        XCTAssertTrue(out.r2.isEmpty)
+    }
+
+    func testNoRouteUnknownNextHeaderAndEcho() throws {
+        let r = try Router()
+        learnHosts(r)
+        // No route: destination unreachable, code 0 (RFC 4443 3.1).
+        let lost = echo(src: hostA, dst: Self.a6("2001:db8:99::9"))
+        var out = r.send(eth(r.dev("r1").mac, macA, lost), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 1, rest: [0, 0, 0, 0], body: lost))])
+        // An unknown next header for us: parameter problem code 1 pointing at the field (offset 6).
+        let odd = Self.ipv6(src: hostA, dst: r1IP, next: 253, hop: 64, [1, 2, 3, 4, 5, 6, 7, 8])
+        out = r.send(eth(r.dev("r1").mac, macA, odd), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 4, code: 1, rest: [0, 0, 0, 6], body: odd))])
+        // An echo request to the router's far address: the reply comes from that address.
+        let req = echo(src: hostA, dst: r2IP, seq: 9)
+        out = r.send(eth(r.dev("r1").mac, macA, req), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r2IP, dst: hostA, type: 129, rest: [0x12, 0x34, 0, 9], body: [UInt8](repeating: 0x42, count: 56)))])
+        // A route added by hand (metric 1024 as IP6_RT_PRIO_USER) carries it on.
+        try r.runner.execute("route add 2001:db8:99::/64 via 2001:db8:2::20")
+        XCTAssertTrue(try r.runner.execute("route show -6").contains("2001:db8:99::/64 via 2001:db8:2::20 dev r2 metric 1024 pref medium \n"))
+        out = r.send(eth(r.dev("r1").mac, macA, lost), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1)
+    }
+
+    func testMalformedPacketsAreCountedAndLoseNothing() throws {
+        let r = try Router()
+        learnHosts(r)
+        let good = echo(src: hostA, dst: hostB)
+        var version4 = good; version4[0] = 0x40
+        var longer = good; longer[4] = 0x7F                      // payload length past the frame
+        var badSum = good; badSum[40 + 2] ^= 0xFF
+        let toUs = echo(src: hostA, dst: r1IP)
+        var badSumToUs = toUs; badSumToUs[40 + 2] ^= 0xFF
+        for f in [version4, longer, Array(good.prefix(30)), badSumToUs] {
+            let out = r.send(eth(r.dev("r1").mac, macA, f), on: r.r1)
+            XCTAssertTrue(out.r1.isEmpty && out.r2.isEmpty)
+        }
+        let st = r.dp.ipv6.stats
+        XCTAssertEqual(st.inHdrErrors, 1)
+        XCTAssertEqual(st.inTruncatedPkts, 2)
+        XCTAssertEqual(st.icmpInCsumErrors, 1)
+        // A forwarded packet's upper layer is not the router's business: its bad checksum passes.
+        XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, badSum), on: r.r1).r2.count, 1)
+        XCTAssertEqual(r.dp.pool.inUse, 0, "nothing leaked")
+    }
+}
