@@ -109,7 +109,7 @@ extension RtnlProcessor {
         let p = msg.payload
         guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for address request") }
         if p[p.startIndex] == Self.AF_INET6 { try changeAddr6(msg, delete: delete); return }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Sluice has IPv4 and IPv6 addresses only") }
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice has IPv4 and IPv6 addresses only") }
         let plen = Int(p[p.startIndex + 1])
         guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
@@ -291,7 +291,7 @@ extension RtnlProcessor {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for route request") }
         let f = p[p.startIndex]
-        guard f == Self.AF_INET || f == Self.AF_INET6 else { throw NetlinkError(EAFNOSUPPORT, "Sluice routes IPv4 and IPv6 only") }
+        guard f == Self.AF_INET || f == Self.AF_INET6 else { throw NetlinkError(EOPNOTSUPP, "Sluice routes IPv4 and IPv6 only") }
         return f
     }
 

@@ -86,10 +86,12 @@ public final class CommandRunner {
       vlan add|del dev DEV vid VID[-VID] [pvid] [untagged] [self]      a bridge port's VLANs (self: the bridge's own)
       vlan show [dev DEV]
       addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
+                                      (IPv4 or IPv6, by the address or -4/-6 before the object: `-6 route show`)
       route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local] [onlink] [nexthop via GW dev DEV weight W …]
       route show [table main|local|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
-      sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*
+      sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
+                         net.ipv6.conf.all.forwarding|hop_limit, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]

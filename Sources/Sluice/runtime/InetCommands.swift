@@ -90,7 +90,7 @@ extension CommandRunner {
         guard let verb = w.first else { return addrShow(nil, opts) }
         var a = Args(Array(w.dropFirst()))
         switch try match(verb, ["add", "delete", "show", "list", "flush"], what: "addr command") {
-        case "add", "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
+        case "add" where Self.wantsIPv6(Array(w.dropFirst()), opts), "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
             var prefix: (UInt128, Int)?, devName: String?
             while let k = a.next() {
                 switch k {
@@ -471,9 +471,20 @@ extension CommandRunner {
     }
 }
 
+/// The neighbour table a `net.ipv{4,6}.neigh.default.*` key names.
+enum NeighbourParamsHolder {
+    case v4(NeighbourTableOf<UInt32>), v6(NeighbourTableOf<UInt128>)
+    var params: NeighbourParams {
+        switch self { case .v4(let t): t.params; case .v6(let t): t.params }
+    }
+    func update(_ f: (inout NeighbourParams) -> Void) {
+        switch self { case .v4(let t): f(&t.params); case .v6(let t): f(&t.params) }
+    }
+}
+
 extension CommandRunner {
-    /// `sysctl [-w] KEY=VALUE` / `sysctl KEY`: the kernel knobs the IPv4 stack has, with the
-    /// kernel's names and units (procfs: net.ipv4.*, net.ipv4.neigh.default.*).
+    /// `sysctl [-w] KEY=VALUE` / `sysctl KEY`: the kernel knobs the IPv4 and IPv6 stacks have,
+    /// with the kernel's names and units (procfs: net.ipv4.*, net.ipv6.*, net.ipv{4,6}.neigh.default.*).
     func sysctl(_ w: [String]) throws(SluiceError) -> String {
         let words = w.filter { $0 != "-w" && $0 != "-q" }
         guard !words.isEmpty else { throw SluiceError("Error: sysctl needs KEY or KEY=VALUE") }
@@ -484,42 +495,53 @@ extension CommandRunner {
             let key = parts[0]
             let value: Int? = parts.count == 2 ? Int(parts[1]) : nil
             if parts.count == 2 && value == nil { throw SluiceError("sysctl: invalid value \"\(parts[1])\" for \(key)") }
+            let v = value ?? 0
             func set(_ range: ClosedRange<Int>, _ apply: (Int) -> Void) throws(SluiceError) {
                 guard let value else { return }
                 guard range.contains(value) else { throw SluiceError("sysctl: \(key): \(value) is out of range \(range.lowerBound)…\(range.upperBound)") }
                 apply(value)
             }
-            let p = v4.neighbours.params
             let current: Int
+            // net.ipv{4,6}.neigh.default.*: the family's neighbour table.
+            let neighPrefix = key.hasPrefix("net.ipv6.neigh.default.") ? "net.ipv6.neigh.default." : "net.ipv4.neigh.default."
+            let nt: NeighbourParamsHolder = neighPrefix.contains("ipv6") ? .v6(dp.ipv6.neighbours) : .v4(v4.neighbours)
+            let p = nt.params
+            let v6 = dp.ipv6
             switch key {
             case "net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding":
                 try set(0...1) { v4.forwarding = $0 == 1 }; current = v4.forwarding ? 1 : 0
+            case "net.ipv6.conf.all.forwarding":
+                try set(0...1) { v6.forwarding = $0 == 1 }; current = v6.forwarding ? 1 : 0
+            case "net.ipv6.conf.all.hop_limit", "net.ipv6.conf.default.hop_limit":
+                try set(1...255) { v6.hopLimit = UInt8($0) }; current = Int(v6.hopLimit)
+            case "net.ipv6.icmp.ratelimit":
+                try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":
                 try set(0...1) { v4.arpIgnore = $0 }; current = v4.arpIgnore
             case "net.ipv4.icmp_ratelimit":
                 try set(0...Int(Int32.max)) { v4.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v4.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_msgs_per_sec":
-                try set(0...Int(Int32.max)) { v4.icmpMsgsPerSec = UInt64($0) }; current = Int(v4.icmpMsgsPerSec)
+                try set(0...Int(Int32.max)) { v4.icmpMsgsPerSec = UInt64($0); v6.icmpMsgsPerSec = UInt64($0) }; current = Int(v4.icmpMsgsPerSec)
             case "net.ipv4.icmp_msgs_burst":
-                try set(0...Int(Int32.max)) { v4.icmpMsgsBurst = UInt64($0) }; current = Int(v4.icmpMsgsBurst)
+                try set(0...Int(Int32.max)) { v4.icmpMsgsBurst = UInt64($0); v6.icmpMsgsBurst = UInt64($0) }; current = Int(v4.icmpMsgsBurst)
             case "net.ipv4.icmp_ratemask":
                 try set(0...Int(UInt32.max)) { v4.icmpRateMask = UInt32($0) }; current = Int(v4.icmpRateMask)
-            case "net.ipv4.neigh.default.gc_thresh3":
-                try set(1...1_000_000) { v4.neighbours.params.gcThresh3 = $0 }; current = v4.neighbours.params.gcThresh3
-            case "net.ipv4.neigh.default.base_reachable_time_ms":
-                try set(1...Int(Int32.max)) { v4.neighbours.params.baseReachableTime = UInt64($0) * Time.ms }; current = Int(p.baseReachableTime / Time.ms)
-            case "net.ipv4.neigh.default.retrans_time_ms":
-                try set(1...Int(Int32.max)) { v4.neighbours.params.retransTime = UInt64($0) * Time.ms }; current = Int(p.retransTime / Time.ms)
-            case "net.ipv4.neigh.default.delay_first_probe_time":
-                try set(1...Int(Int32.max)) { v4.neighbours.params.delayFirstProbeTime = UInt64($0) * Time.s }; current = Int(p.delayFirstProbeTime / Time.s)
-            case "net.ipv4.neigh.default.gc_stale_time":
-                try set(1...Int(Int32.max)) { v4.neighbours.params.gcStaleTime = UInt64($0) * Time.s }; current = Int(p.gcStaleTime / Time.s)
-            case "net.ipv4.neigh.default.ucast_solicit":
-                try set(0...255) { v4.neighbours.params.ucastProbes = $0 }; current = p.ucastProbes
-            case "net.ipv4.neigh.default.mcast_solicit":
-                try set(0...255) { v4.neighbours.params.mcastProbes = $0 }; current = p.mcastProbes
-            case "net.ipv4.neigh.default.unres_qlen":
-                try set(0...100_000) { v4.neighbours.params.unresQueue = $0 }; current = p.unresQueue
+            case neighPrefix + "gc_thresh3":
+                try set(1...1_000_000) { _ in nt.update { $0.gcThresh3 = v } }; current = p.gcThresh3
+            case neighPrefix + "base_reachable_time_ms":
+                try set(1...Int(Int32.max)) { _ in nt.update { $0.baseReachableTime = UInt64(v) * Time.ms } }; current = Int(p.baseReachableTime / Time.ms)
+            case neighPrefix + "retrans_time_ms":
+                try set(1...Int(Int32.max)) { _ in nt.update { $0.retransTime = UInt64(v) * Time.ms } }; current = Int(p.retransTime / Time.ms)
+            case neighPrefix + "delay_first_probe_time":
+                try set(1...Int(Int32.max)) { _ in nt.update { $0.delayFirstProbeTime = UInt64(v) * Time.s } }; current = Int(p.delayFirstProbeTime / Time.s)
+            case neighPrefix + "gc_stale_time":
+                try set(1...Int(Int32.max)) { _ in nt.update { $0.gcStaleTime = UInt64(v) * Time.s } }; current = Int(p.gcStaleTime / Time.s)
+            case neighPrefix + "ucast_solicit":
+                try set(0...255) { _ in nt.update { $0.ucastProbes = v } }; current = p.ucastProbes
+            case neighPrefix + "mcast_solicit":
+                try set(0...255) { _ in nt.update { $0.mcastProbes = v } }; current = p.mcastProbes
+            case neighPrefix + "unres_qlen":
+                try set(0...100_000) { _ in nt.update { $0.unresQueue = v } }; current = p.unresQueue
             default:
                 throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 })): No such file or directory")
             }
