@@ -2,24 +2,25 @@
 /// ----------
 /// The IPv4 FIB: routing tables (local 255 and main 254, looked up in that order as the
 /// default rules do), each an LPM trie of route sets. A prefix holds routes ordered by metric
-/// (priority); the lowest is used. A route has a type — unicast, local, broadcast, blackhole,
-/// unreachable, prohibit, as RTN_* — a protocol, a scope, a preferred source and next hops
+/// (priority); the lowest is used. A route has a type — unicast, local, broadcast, anycast,
+/// multicast, blackhole, unreachable, prohibit, as RTN_* — a protocol, a scope, a preferred source and next hops
 /// (gateway, device, weight: ECMP).
 /// The forwarding path never touches route objects: each prefix also has a flat record (type,
 /// first next hop, count, preferred source) and next hops live in flat arrays with their
 /// hash-threshold bounds (fib_rebalance's upper_bound), so a lookup is the trie walk and a few
 /// array loads.
 public enum RouteType: UInt8, Sendable {
-    case unicast = 1, local = 2, broadcast = 3, blackhole = 6, unreachable = 7, prohibit = 8
+    case unicast = 1, local = 2, broadcast = 3, anycast = 4, multicast = 5, blackhole = 6, unreachable = 7, prohibit = 8
     public var name: String {
         switch self {
-        case .unicast: "unicast"; case .local: "local"; case .broadcast: "broadcast"
+        case .unicast: "unicast"; case .local: "local"; case .broadcast: "broadcast"; case .anycast: "anycast"; case .multicast: "multicast"
         case .blackhole: "blackhole"; case .unreachable: "unreachable"; case .prohibit: "prohibit"
         }
     }
     public init?(name: String) {
         switch name {
         case "unicast": self = .unicast; case "local": self = .local; case "broadcast": self = .broadcast
+        case "anycast": self = .anycast; case "multicast": self = .multicast
         case "blackhole": self = .blackhole; case "unreachable": self = .unreachable; case "prohibit": self = .prohibit
         default: return nil
         }
@@ -266,6 +267,15 @@ public final class FIBOf<A: InetAddressValue> {
 
     public func table(_ id: UInt32) -> FIBTableOf<A>? {
         switch id { case 255: local; case 254, 0: main; default: nil }
+    }
+
+    /// The route a lookup of `addr` uses (control path: `route get`).
+    public func bestRoute(_ addr: A) -> RouteOf<A>? {
+        for t in [local, main] {
+            let e = t.trie.lookup(addr)
+            if e != 0 { return t.prefixes[Int(e) - 1]?.routes.first }
+        }
+        return nil
     }
 
     @inline(__always)

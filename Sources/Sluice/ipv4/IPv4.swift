@@ -252,7 +252,7 @@ public final class IPv4Stack: NeighbourResolver {
         case .unicast:
             guard forwarding, toUs else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
             forward(dev, p, r, ihl: ihl, total: total)
-        case .blackhole: dev.drop(.ipBlackhole); pool.free(p)
+        case .blackhole, .anycast, .multicast: dev.drop(.ipBlackhole); pool.free(p)
         case .unreachable, .prohibit:
             stats.inNoRoutes &+= 1
             if forwarding && toUs { icmpSend(dev, p, type: 3, code: r.type == .unreachable ? 1 : 13, info: 0, forLocal: false) }

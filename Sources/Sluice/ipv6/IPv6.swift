@@ -44,8 +44,8 @@ import Glibc
 public struct Inet6Address: Sendable, Equatable {
     public var address: UInt128
     public var prefixLen: Int
-    /// IFA_F_PERMANENT: configured (the link-local one made from the MAC is not).
-    public var permanent = true
+    /// IFA_F_NODAD: added with `nodad` (Sluice never runs DAD; the flag is kept and shown).
+    public var nodad = false
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
     public var network: UInt128 { LPMTrie<UInt128>.mask(address, prefixLen) }
 }
@@ -117,7 +117,7 @@ public final class IPv6Stack: NeighbourResolver {
     /// addrconf_dev_config: the link-local address from the device's MAC, while it is up.
     func addLinkLocal(_ dev: NetDevice) {
         guard dev.isUp, addresses[dev.ifindex] != nil else { return }
-        let ll = Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64, permanent: false)
+        let ll = Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
         guard !(addresses[dev.ifindex]!.contains { $0.address == ll.address }) else { return }
         insertSorted(&addresses[dev.ifindex]!, ll)
         installRoutes(dev, ll)
@@ -134,14 +134,20 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// The local route (/128 in the local table, metric 0) always; while the device is up the
-    /// prefix route (metric 256, proto kernel) and the multicast route of the device.
+    /// prefix route (main, metric 256, proto kernel), the subnet-router anycast address of the
+    /// prefix when forwarding (local table, RFC 4291 2.6.1) and the device's multicast route
+    /// (ff00::/8 in the local table, metric 256).
     func installRoutes(_ dev: NetDevice, _ a: Inet6Address) {
         let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
-        try? fib.local.insert(a.address, 128, RouteOf(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.universe), replace: false, exclusive: false, append: true)
-        guard dev.isUp else { return }
-        if a.prefixLen < 128 {
-            try? fib.main.insert(a.network, a.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: 256, proto: RouteProtocol.kernel, scope: RouteScope.universe), replace: false, exclusive: false, append: true)
+        func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) {
+            let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh } } ?? false
+            if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
         }
+        add(fib.local, a.address, 128, .local, 0)
+        guard dev.isUp else { return }
+        if a.prefixLen < 128 { add(fib.main, a.network, a.prefixLen, .unicast, 256) }
+        if forwarding && a.prefixLen < 127 { add(fib.local, a.network, 128, .anycast, 0) }
+        add(fib.local, 0xFF << 120, 8, .multicast, 256)
     }
 
     func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
@@ -150,7 +156,9 @@ public final class IPv6Stack: NeighbourResolver {
         _ = fib.local.delete(a.address, 128, matching: kernelVia)
         if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
             _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+            _ = fib.local.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d }
         }
+        if addresses[d] == nil { _ = fib.local.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 
     /// ipv6_dev_get_saddr, reduced: an address of `dev` of the destination's scope (link-local
@@ -227,11 +235,11 @@ public final class IPv6Stack: NeighbourResolver {
             dev.drop(.ipNoRoute); pool.free(p); return
         }
         switch r.type {
-        case .local: localDeliver(dev, p, total: total, multicast: false)
+        case .local, .anycast: localDeliver(dev, p, total: total, multicast: false)
         case .unicast, .broadcast:
             guard forwarding, toUs, !Inet6Wire.isLinkLocal(dst) else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
             forward(dev, p, r, total: total)
-        case .blackhole: dev.drop(.ipBlackhole); pool.free(p)
+        case .blackhole, .multicast: dev.drop(.ipBlackhole); pool.free(p)
         case .unreachable, .prohibit:
             stats.inNoRoutes &+= 1
             if toUs { icmpSend(dev, p, type: 1, code: r.type == .prohibit ? 1 : 0, info: 0) }
@@ -346,7 +354,9 @@ public final class IPv6Stack: NeighbourResolver {
         let ip = pool.data(q) + InetWire.ethernetLength
         let origSrc = Inet6Wire.source(ip), origDst = Inet6Wire.destination(ip)
         guard !Inet6Wire.isUnspecified(origSrc) else { pool.free(q); return }
-        let src = multicast ? sourceAddress(dev.ifindex, toward: origSrc) : origDst
+        // To a group or an anycast address: a source chosen as for any packet (anycast_src_echo_reply 0).
+        let anycast = !multicast && fib.local.lookup(origDst, hash: 0)?.type == .anycast
+        let src = multicast || anycast ? sourceAddress(dev.ifindex, toward: origSrc) : origDst
         let tc = Inet6Wire.trafficClass(ip)
         let len = total - off
         if off > Inet6Wire.ipv6Length { memmove(ip + Inet6Wire.ipv6Length, ip + off, len) }

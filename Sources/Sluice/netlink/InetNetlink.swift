@@ -14,7 +14,7 @@ import Glibc
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
-    static let F_SECONDARY: UInt32 = 0x01, F_PERMANENT: UInt32 = 0x80
+    static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_PERMANENT: UInt32 = 0x80
     static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
                                                 LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32])
 }
@@ -69,7 +69,7 @@ extension RtnlProcessor {
     /// inet6_fill_ifaddr: IFA_ADDRESS only, scope link for link-local, cacheinfo forever.
     func encodeAddr6(_ d: NetDevice, _ a: Inet6Address, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
-        let f = a.permanent ? IFA.F_PERMANENT : 0
+        let f = IFA.F_PERMANENT | (a.nodad ? IFA.F_NODAD : 0)
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.isLinkLocal ? RouteScope.link : RouteScope.universe)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))
@@ -147,7 +147,8 @@ extension RtnlProcessor {
                     if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "ipv6: address already assigned") }
                     return
                 }
-                try dp.ipv6.addAddress(dev, Inet6Address(address: local, prefixLen: plen))
+                let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
+                try dp.ipv6.addAddress(dev, Inet6Address(address: local, prefixLen: plen, nodad: flags & IFA.F_NODAD != 0))
             }
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
@@ -310,7 +311,9 @@ extension RtnlProcessor {
             let m = (error as! SluiceError).message
             if m.contains("File exists") { throw NetlinkError(EEXIST) }
             if m.contains("not up") { throw NetlinkError(ENETDOWN, "Nexthop device is not up") }
-            if m.contains("invalid gateway") { throw NetlinkError(ENETUNREACH, "Nexthop has invalid gateway") }
+            // ip6_route_check_nh answers an unreachable gateway with EHOSTUNREACH alone.
+            if m.contains("invalid gateway") { throw S.isIPv6 ? NetlinkError(EHOSTUNREACH) : NetlinkError(ENETUNREACH, "Nexthop has invalid gateway") }
+            if m.contains("Egress device") { throw NetlinkError(EINVAL, "Egress device not specified") }
             throw Self.netlinkError(error as! SluiceError)
         }
     }
@@ -356,7 +359,7 @@ extension RtnlProcessor {
         }
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
-        w.put8(Self.family(S.self)); w.put8(UInt8(S.Addr.bitWidth)); w.put8(0); w.put8(0)
+        w.put8(Self.family(S.self)); w.put8(UInt8(S.Addr.bitWidth)); w.put8(S.isIPv6 ? 128 : 0); w.put8(0)
         w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(r.type == .local && !S.isIPv6 ? RouteScope.host : RouteScope.universe); w.put8(r.type.rawValue)
         // RTCF_LOCAL in rtm_flags' high bits: iproute2 prints "cache <local>".
         w.put32(RTA.RTM_F_CLONED | (r.type == .local ? 0x8000_0000 : 0))
@@ -368,8 +371,13 @@ extension RtnlProcessor {
         let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: dst)
         if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
         if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(r.gateway)) }
-        if S.isIPv6 { w.attr(RTA.PRIORITY, u32: 1024); w.attr(RTA.PREF, [0]) }
-        w.attr(RTA.UID, u32: 0)
+        if S.isIPv6 {
+            // rt6_fill_node for a lookup: the (unspecified) source asked about, the route's metric.
+            w.attr(RTA.SRC, Self.bytes(S.Addr(0)))
+            w.attr(RTA.PRIORITY, u32: stack.fib.bestRoute(dst)?.metric ?? 0)
+            w.attr(RTA.PREF, [0])
+        }
+        if !S.isIPv6 { w.attr(RTA.UID, u32: 0) }
         w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
         w.end(start)
         return w.bytes

@@ -176,16 +176,10 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
-            if msg.payload[msg.payload.startIndex] == Self.AF_INET || msg.payload[msg.payload.startIndex] == 0 {
-                dumpNeighbours(msg, &replies); return true
-            }
-            // No IPv6 neighbour table yet: an empty dump.
-            var parts = DumpParts(limit: bufferSize)
-            parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
-            return true
-        case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == Self.AF_INET:
+            dumpNeighbours(msg, &replies); return true
+        case NL.RTM_NEWNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload[msg.payload.startIndex]):
             try changeNeigh(msg, delete: false); return false
-        case NL.RTM_DELNEIGH where msg.payload[msg.payload.startIndex] == Self.AF_INET:
+        case NL.RTM_DELNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload[msg.payload.startIndex]):
             try changeNeigh(msg, delete: true); return false
         case IFLABridge.RTM_GETVLAN where isDump:
             try dumpVLANs(msg, &replies); return true

@@ -91,11 +91,11 @@ extension CommandRunner {
         var a = Args(Array(w.dropFirst()))
         switch try match(verb, ["add", "delete", "show", "list", "flush"], what: "addr command") {
         case "add" where Self.wantsIPv6(Array(w.dropFirst()), opts), "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
-            var prefix: (UInt128, Int)?, devName: String?
+            var prefix: (UInt128, Int)?, devName: String?, nodad = false
             while let k = a.next() {
                 switch k {
                 case "dev": devName = try a.value(for: "dev")
-                case "nodad": continue
+                case "nodad": nodad = true
                 case "local": prefix = try Self.parsePrefix(try a.value(for: "local"), IPv6Stack.self)
                 default:
                     guard prefix == nil else { throw SluiceError("Error: either \"local\" is duplicate, or \"\(k)\" is a garbage.") }
@@ -106,7 +106,7 @@ extension CommandRunner {
             guard let (addr, len) = prefix else { throw SluiceError("Not enough information: an address is required.") }
             let dev = try device(devName)
             if verb.hasPrefix("d") { try dp.ipv6.deleteAddress(dev, addr, len); return "" }
-            try dp.ipv6.addAddress(dev, Inet6Address(address: addr, prefixLen: len))
+            try dp.ipv6.addAddress(dev, Inet6Address(address: addr, prefixLen: len, nodad: nodad))
             return ""
         case "add", "delete":
             var prefix: (UInt32, Int)?, devName: String?, brd: String?
@@ -156,7 +156,7 @@ extension CommandRunner {
                 out += "       valid_lft forever preferred_lft forever\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
-                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(a.isLinkLocal ? "link" : "global") \n"
+                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(a.isLinkLocal ? "link" : "global") \(a.nodad ? "nodad " : "")\n"
                 out += "       valid_lft forever preferred_lft forever\n"
             }
         }
@@ -262,7 +262,7 @@ extension CommandRunner {
         for i in r.route.nexthops.indices {
             var h = r.route.nexthops[i]
             if S.isIPv6 && h.gateway != 0 && Inet6Wire.isLinkLocal(UInt128(truncatingIfNeeded: h.gateway)) {
-                guard h.dev != 0 else { throw SluiceError("Error: Nexthop has invalid gateway or device mismatch.") }
+                guard h.dev != 0 else { throw SluiceError("Error: Egress device not specified.") }
             } else if h.gateway != 0 && !h.onlink {
                 guard let via = stack.fib.main.lookup(h.gateway, hash: 0), via.type == .unicast, via.gateway == 0,
                       h.dev == 0 || via.dev == h.dev else {
