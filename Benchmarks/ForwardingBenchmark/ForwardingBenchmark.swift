@@ -161,6 +161,38 @@ final class RoutingRig: LoopRig {
 
 }
 
+/// IPv6 routing on the same loop: 64-byte UDP frames from 2001:db8::1 to eight hosts in
+/// 2001:db8:9::/64 forwarded out of r2 to a gateway with a known neighbour: the IPv6 checks, the
+/// FIB walk (16 then 4-bit strides), the hop limit and the neighbour lookup, per packet.
+final class Routing6Rig: LoopRig {
+
+    init() throws {
+        super.init()
+        let r = CommandRunner(datapath: dp)
+        source = MemoryDriver()
+        src = try dp.addMemory(name: "r1", driver: source)
+        let d = MemoryDriver()
+        d.capture = false
+        try dp.addMemory(name: "r2", driver: d)
+        try r.execute("link set r1 up")
+        try r.execute("link set r2 up")
+        try r.execute("addr add 2001:db8::fe/64 dev r1")
+        try r.execute("addr add 2001:db8:1::fe/64 dev r2")
+        try r.execute("route add 2001:db8:9::/64 via 2001:db8:1::1")
+        try r.execute("neigh add 2001:db8:1::1 lladdr 02:00:00:00:01:01 dev r2")
+        let routerMAC = src.mac
+        let srcIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
+        source.setTemplates((1...8).map { h in
+            let dstIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 9] + [UInt8](repeating: 0, count: 9) + [UInt8(h)]
+            let udp: [UInt8] = [0x9c, 0x40, 0x14, 0x51, 0, 10, 0, 0, 0x5A, 0x5A]
+            return FrameBuilder.ethernet(dst: routerMAC, src: MACAddress(raw: 0x0200_0000_000A), type: EtherType.ipv6,
+                                         payload: FrameBuilder.ipv6(src: srcIP, dst: dstIP, next: IPProto.udp, payload: udp))
+        })
+        forward(4096)
+    }
+
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions, .retainCount, .releaseCount],
@@ -195,6 +227,10 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let routedConnected = try! RoutingRig(connected: true)
     Benchmark("route 64B x\(packetsPerIteration) to connected hosts") { benchmark in
         for _ in benchmark.scaledIterations { routedConnected.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let routed6 = try! Routing6Rig()
+    Benchmark("route IPv6 64B x\(packetsPerIteration) via a gateway") { benchmark in
+        for _ in benchmark.scaledIterations { routed6.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in

@@ -49,6 +49,13 @@ public enum FrameBuilder {
         return ethernet(dst: dst, src: src, type: EtherType.ipv4, payload: udp(srcIP: srcIP, dstIP: dstIP, sport: sport, dport: dport, payload: payload))
     }
 
+    /// An IPv6 packet (RFC 8200): version 6, traffic class and flow label 0; addresses in
+    /// network order (16 bytes each).
+    public static func ipv6(src: [UInt8], dst: [UInt8], next: UInt8, hopLimit: UInt8 = 64, payload: [UInt8]) -> [UInt8] {
+        precondition(src.count == 16 && dst.count == 16)
+        return [0x60, 0, 0, 0] + be16(UInt16(payload.count)) + [next, hopLimit] + src + dst + payload
+    }
+
     public static func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
         UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
