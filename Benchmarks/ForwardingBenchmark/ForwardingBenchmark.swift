@@ -166,7 +166,7 @@ final class RoutingRig: LoopRig {
 /// FIB walk (16 then 4-bit strides), the hop limit and the neighbour lookup, per packet.
 final class Routing6Rig: LoopRig {
 
-    init() throws {
+    init(hosts: Int) throws {
         super.init()
         let r = CommandRunner(datapath: dp)
         source = MemoryDriver()
@@ -182,7 +182,7 @@ final class Routing6Rig: LoopRig {
         try r.execute("neigh add 2001:db8:1::1 lladdr 02:00:00:00:01:01 dev r2")
         let routerMAC = src.mac
         let srcIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
-        source.setTemplates((1...8).map { h in
+        source.setTemplates((1...hosts).map { h in
             let dstIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 9] + [UInt8](repeating: 0, count: 9) + [UInt8(h)]
             let udp: [UInt8] = [0x9c, 0x40, 0x14, 0x51, 0, 10, 0, 0, 0x5A, 0x5A]
             return FrameBuilder.ethernet(dst: routerMAC, src: MACAddress(raw: 0x0200_0000_000A), type: EtherType.ipv6,
@@ -228,7 +228,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("route 64B x\(packetsPerIteration) to connected hosts") { benchmark in
         for _ in benchmark.scaledIterations { routedConnected.forward(packetsPerIteration) }
     }
-    nonisolated(unsafe) let routed6 = try! Routing6Rig()
+    nonisolated(unsafe) let routed6 = try! Routing6Rig(hosts: 8)
     Benchmark("route IPv6 64B x\(packetsPerIteration) via a gateway") { benchmark in
         for _ in benchmark.scaledIterations { routed6.forward(packetsPerIteration) }
     }

@@ -40,6 +40,11 @@ final class IPv6Tests: XCTestCase {
             }
             return (r1.takeCaptured(), r2.takeCaptured())
         }
+        /// Advances virtual time, running the neighbour timers on the way.
+        func advance(_ ns: UInt64) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            dp.clock.advance(to: dp.clock.now + ns)
+            return send([], on: r1)
+        }
     }
 
     // MARK: frames, built from the RFCs
@@ -209,5 +214,70 @@ final class IPv6Tests: XCTestCase {
         // A forwarded packet's upper layer is not the router's business: its bad checksum passes.
         XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, badSum), on: r.r1).r2.count, 1)
         XCTAssertEqual(r.dp.pool.inUse, 0, "nothing leaked")
+    }
+
+    func testAnUnresolvableNextHopFailsAfterThreeSolicitationsWithAddressUnreachable() throws {
+        let r = try Router()
+        r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
+        let ping = echo(src: hostA, dst: hostB)
+        var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1, "the first solicitation")
+        // RFC 4861 7.3.3 / 10: MAX_MULTICAST_SOLICIT 3, RETRANS_TIMER 1 s.
+        out = r.advance(1 * Time.s); XCTAssertEqual(out.r2.count, 1)
+        out = r.advance(1 * Time.s); XCTAssertEqual(out.r2.count, 1)
+        XCTAssertTrue(out.r1.isEmpty)
+        out = r.advance(1 * Time.s)
+        XCTAssertTrue(out.r2.isEmpty)
+        // Then FAILED, and the waiting packet — as forwarded, its hop limit already decremented
+        // (ip6_forward before the neighbour queue) — is answered: destination unreachable, code 3.
+        var queued = ping
+        queued[7] = 63
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 1, code: 3, rest: [0, 0, 0, 0], body: queued))])
+        XCTAssertTrue(try r.runner.execute("-6 neigh show dev r2").contains("2001:db8:2::20 dev r2  FAILED"))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testErrorsAreRateLimitedButPacketTooBigIsNot() throws {
+        let r = try Router()
+        learnHosts(r)
+        // icmpv6_xrlim_allow: 1 s shortened by the /64 route back to A to 250 ms, a burst of 6.
+        var sent = 0
+        for i in 0..<10 { sent += r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB, hop: 1, seq: i)), on: r.r1).r1.count }
+        XCTAssertEqual(sent, 6)
+        _ = r.advance(250 * Time.ms)
+        sent = 0
+        for i in 0..<2 { sent += r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB, hop: 1, seq: i)), on: r.r1).r1.count }
+        XCTAssertEqual(sent, 1)
+        // ratemask 0-1,3-127: packet too big is never limited.
+        try r.runner.execute("link set r2 mtu 1300")
+        sent = 0
+        for i in 0..<10 { sent += r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB, size: 1400, seq: i)), on: r.r1).r1.count }
+        XCTAssertEqual(sent, 10)
+        XCTAssertEqual(r.dp.ipv6.stats.icmpRateLimited, 5)
+    }
+
+    func testExtensionHeaderChainsAreWalkedAndTheirErrorsAnswered() throws {
+        let r = try Router()
+        learnHosts(r)
+        let body = Array(echo(src: hostA, dst: r1IP).dropFirst(40))      // an ICMPv6 echo request
+        // Destination options (8 bytes, padding only) before the echo: walked, answered.
+        var p = Self.ipv6(src: hostA, dst: r1IP, next: 60, hop: 64, [58, 0, 1, 4, 0, 0, 0, 0] + body)
+        var out = r.send(eth(r.dev("r1").mac, macA, p), on: r.r1)
+        XCTAssertEqual(out.r1.count, 1)
+        XCTAssertEqual(out.r1.first?[14 + 40], 129, "an echo reply")
+        // Hop-by-hop anywhere but first: unrecognized next header, pointing at the field naming it (RFC 8200 4.1).
+        p = Self.ipv6(src: hostA, dst: r1IP, next: 60, hop: 64, [0, 0, 1, 4, 0, 0, 0, 0] + [58, 0, 1, 4, 0, 0, 0, 0] + body)
+        out = r.send(eth(r.dev("r1").mac, macA, p), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 4, code: 1, rest: [0, 0, 0, 40], body: p))])
+        // A routing header with segments left and a type Sluice does not route: erroneous
+        // header field, pointing at the routing type (RFC 8200 4.4).
+        p = Self.ipv6(src: hostA, dst: r1IP, next: 43, hop: 64, [58, 0, 253, 1, 0, 0, 0, 0] + body)
+        out = r.send(eth(r.dev("r1").mac, macA, p), on: r.r1)
+        XCTAssertEqual(out.r1, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 4, code: 0, rest: [0, 0, 0, 42], body: p))])
+        // An extension header longer than the packet: a header error, silently dropped.
+        p = Self.ipv6(src: hostA, dst: r1IP, next: 60, hop: 64, [58, 9, 1, 4, 0, 0, 0, 0] + body)
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, p), on: r.r1).r1.isEmpty)
+        XCTAssertEqual(r.dp.ipv6.stats.inHdrErrors, 3)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 }

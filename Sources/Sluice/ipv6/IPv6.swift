@@ -294,9 +294,9 @@ public final class IPv6Stack: NeighbourResolver {
         case .proto(let n, let o): proto = n; off = o
         case .fragment:
             stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return
-        case .parameterProblem(let ptr):
+        case .parameterProblem(let code, let ptr):
             stats.inHdrErrors &+= 1
-            if !multicast { icmpSend(dev, p, type: 4, code: 0, info: UInt32(ptr)) }
+            if !multicast { icmpSend(dev, p, type: 4, code: code, info: UInt32(ptr)) }
             dev.drop(.ipHeader); pool.free(p); return
         case .malformed:
             stats.inHdrErrors &+= 1; dev.drop(.ipHeader); pool.free(p); return

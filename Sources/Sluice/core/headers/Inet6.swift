@@ -89,19 +89,21 @@ public enum Inet6Wire {
     /// The upper-layer header after the extension headers a host walks (ip6_input_finish's
     /// loop, ipv6_skip_exthdr): hop-by-hop (only first), destination options, routing (with no
     /// segments left), fragment. `offset` is from the start of the IPv6 header.
-    public enum Upper { case proto(UInt8, offset: Int), fragment(offset: Int), parameterProblem(pointer: Int), malformed }
+    /// A parameter problem carries its code (0 erroneous header field, 1 unrecognized next
+    /// header) and the offset it points at.
+    public enum Upper { case proto(UInt8, offset: Int), fragment(offset: Int), parameterProblem(code: UInt8, pointer: Int), malformed }
 
     public static func upperLayer(_ ip: UnsafeRawPointer, total: Int) -> Upper {
         var next = nextHeader(ip), off = ipv6Length, prevField = 6
         while true {
             switch next {
             case 0, 60, 43:
-                if next == 0 && off != ipv6Length { return .parameterProblem(pointer: prevField) }
+                if next == 0 && off != ipv6Length { return .parameterProblem(code: 1, pointer: prevField) }
                 guard off + 8 <= total else { return .malformed }
                 let len = (Int(ip.load(fromByteOffset: off + 1, as: UInt8.self)) + 1) * 8
                 guard off + len <= total else { return .malformed }
                 if next == 43 && ip.load(fromByteOffset: off + 3, as: UInt8.self) != 0 {
-                    return .parameterProblem(pointer: off + 2)       // segments left: no routing type is ours
+                    return .parameterProblem(code: 0, pointer: off + 2)   // segments left: no routing type is ours
                 }
                 prevField = off
                 next = ip.load(fromByteOffset: off, as: UInt8.self)
