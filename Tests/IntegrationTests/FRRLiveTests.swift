@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// Routes from FRR: zebra and ospfd run in the router namespace beside Sluice and in a kernel
-/// router next to it; OSPF learns the far subnet, zebra hands its choice to Sluice over FPM
+/// Routes from FRR: zebra and ospfd (ospf6d for IPv6) run in the router namespace beside Sluice
+/// and in a kernel router next to it; OSPF learns the far subnet, zebra hands its choice to Sluice over FPM
 /// (dplane_fpm_nl), and traffic between two hosts follows Sluice's FIB. When the preferred link
 /// goes down, OSPF reroutes, zebra sends the new route, and traffic follows it.
 ///
@@ -35,27 +35,43 @@ final class FRRLiveTests: XCTestCase {
         }
     }
 
-    func testOSPFRoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws {
+    func testOSPFRoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws { try ospf(v6: false) }
+
+    /// The same with IPv6: ospf6d (OSPFv3) on both routers, next hops the neighbours' link-local
+    /// addresses, resolved by Sluice's Neighbor Discovery on the named device.
+    func testOSPFv3RoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws { try ospf(v6: true) }
+
+    func ospf(v6: Bool) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/zebra"),
+              FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/\(v6 ? "ospf6d" : "ospfd")"),
               FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/frr/modules/dplane_fpm_nl.so") else {
-            throw HarnessError("this test needs FRR (zebra, ospfd, dplane_fpm_nl): run scripts/install-deps.sh")
+            throw HarnessError("this test needs FRR (zebra, ospfd, ospf6d, dplane_fpm_nl): run scripts/install-deps.sh")
         }
+        // Subnets 4N: IPv4 198.18.4N.0/24, IPv6 2001:db8:4N::/64.
+        func addr(_ n: Int, _ host: Int) -> String { v6 ? "2001:db8:\(n)::\(host)/64" : "198.18.\(n).\(host)/24" }
+        func host(_ n: Int, _ host: Int) -> String { String(addr(n, host).split(separator: "/")[0]) }
+        let far = v6 ? "2001:db8:44::/64" : "198.18.44.0/24"
         let r1 = try net.netns("r1"), r2 = try net.netns("r2"), a = try net.netns("a"), b = try net.netns("b")
-        for ns in [r1, r2, a, b] { _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
+        for ns in [r1, r2, a, b] {
+            _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw", v6 ? "net.ipv6.conf.all.accept_dad=0" : "net.ipv6.conf.all.disable_ipv6=1",
+                         v6 ? "net.ipv6.conf.default.accept_dad=0" : "net.ipv6.conf.default.disable_ipv6=1"])
+        }
         try sh(["ip", "-n", r1, "link", "add", "pa", "type", "veth", "peer", "name", "eth0", "netns", a])
         try sh(["ip", "-n", r2, "link", "add", "qb", "type", "veth", "peer", "name", "eth0", "netns", b])
         try sh(["ip", "-n", r1, "link", "add", "px", "type", "veth", "peer", "name", "qx", "netns", r2])
         try sh(["ip", "-n", r1, "link", "add", "py", "type", "veth", "peer", "name", "qy", "netns", r2])
-        for (ns, dev, addr) in [(a, "eth0", "198.18.41.10/24"), (b, "eth0", "198.18.44.10/24"),
-                                (r1, "pa", "198.18.41.1/24"), (r1, "px", "198.18.42.1/24"), (r1, "py", "198.18.43.1/24"),
-                                (r2, "qb", "198.18.44.1/24"), (r2, "qx", "198.18.42.2/24"), (r2, "qy", "198.18.43.2/24")] {
-            try sh(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+        for (ns, dev, ad) in [(a, "eth0", addr(41, 10)), (b, "eth0", addr(44, 10)),
+                              (r1, "pa", addr(41, 1)), (r1, "px", addr(42, 1)), (r1, "py", addr(43, 1)),
+                              (r2, "qb", addr(44, 1)), (r2, "qx", addr(42, 2)), (r2, "qy", addr(43, 2))] {
+            try sh(["ip", "-n", ns, "addr", "add", ad, "dev", dev])
             try sh(["ip", "-n", ns, "link", "set", dev, "up"])
         }
-        try sh(["ip", "-n", a, "route", "add", "default", "via", "198.18.41.1"])
-        try sh(["ip", "-n", b, "route", "add", "default", "via", "198.18.44.1"])
-        try sh(["ip", "netns", "exec", r2, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        try sh(["ip", "netns", "exec", r1, "sysctl", "-qw", "net.ipv4.ip_forward=0"])   // only Sluice forwards in r1
+        try sh(["ip", "-n", a, "route", "add", "default", "via", host(41, 1)])
+        try sh(["ip", "-n", b, "route", "add", "default", "via", host(44, 1)])
+        try sh(["ip", "netns", "exec", r2, "sysctl", "-qw", v6 ? "net.ipv6.conf.all.forwarding=1" : "net.ipv4.ip_forward=1"])
+        // Only Sluice forwards in r1.
+        try sh(["ip", "netns", "exec", r1, "sysctl", "-qw", "net.ipv4.ip_forward=0"])
+        if v6 { try sh(["ip", "netns", "exec", r1, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"]) }
         func mac(_ dev: String) throws -> String {
             try sh(["ip", "netns", "exec", r1, "cat", "/sys/class/net/\(dev)/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -65,16 +81,36 @@ final class FRRLiveTests: XCTestCase {
             "link add px address \(try mac("px")) type afpacket dev px",
             "link add py address \(try mac("py")) type afpacket dev py",
             "link set pa up", "link set px up", "link set py up",
-            "addr add 198.18.41.1/24 dev pa", "addr add 198.18.42.1/24 dev px", "addr add 198.18.43.1/24 dev py",
+            "addr add \(addr(41, 1)) dev pa", "addr add \(addr(42, 1)) dev px", "addr add \(addr(43, 1)) dev py",
         ], extraArgs: ["--socket", sock, "--fpm", "127.0.0.1:2620"])
         try d.waitReady()
+        let ospf = v6 ? "ospf6d" : "ospfd"
         for (ns, x, y, rid, fpm) in [(r1, "px", "py", "198.18.42.1", true), (r2, "qx", "qy", "198.18.42.2", false)] {
             let dir = net.dir + "/frr-\(ns)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var zebra = "hostname \(ns)\n"
             if fpm { zebra += "fpm address 127.0.0.1 port 2620\nno fpm use-next-hop-groups\n" }
             try zebra.write(toFile: "\(dir)/zebra.conf", atomically: true, encoding: .utf8)
-            try """
+            let stub = fpm ? "pa" : "qb"
+            let conf = v6 ? """
+                hostname \(ns)
+                interface \(x)
+                 ipv6 ospf6 area 0.0.0.0
+                 ipv6 ospf6 hello-interval 1
+                 ipv6 ospf6 dead-interval 3
+                 ipv6 ospf6 cost 10
+                interface \(y)
+                 ipv6 ospf6 area 0.0.0.0
+                 ipv6 ospf6 hello-interval 1
+                 ipv6 ospf6 dead-interval 3
+                 ipv6 ospf6 cost 100
+                interface \(stub)
+                 ipv6 ospf6 area 0.0.0.0
+                 ipv6 ospf6 passive
+                router ospf6
+                 ospf6 router-id \(rid)
+
+                """ : """
                 hostname \(ns)
                 interface \(x)
                  ip ospf hello-interval 1
@@ -88,16 +124,17 @@ final class FRRLiveTests: XCTestCase {
                  ospf router-id \(rid)
                  network 198.18.40.0/21 area 0
 
-                """.write(toFile: "\(dir)/ospfd.conf", atomically: true, encoding: .utf8)
-            for f in ["zebra.log", "ospfd.log"] { _ = FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: nil) }
+                """
+            try conf.write(toFile: "\(dir)/\(ospf).conf", atomically: true, encoding: .utf8)
+            for f in ["zebra.log", "\(ospf).log"] { _ = FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: nil) }
             try sh(["chown", "-R", "frr:frr", dir])
             try sh(["chmod", "755", net.dir])
             try frr(ns, "zebra", dir: dir, args: fpm ? ["-M", "dplane_fpm_nl"] : [])
             usleep(500_000)
-            try frr(ns, "ospfd", dir: dir, args: [])
+            try frr(ns, ospf, dir: dir, args: [])
         }
         func sluiceRoutes() throws -> String {
-            try sh([try sluiceBinary(), "exec", "--socket", sock, "ip", "route", "show", "198.18.44.0/24"])
+            try sh([try sluiceBinary(), "exec", "--socket", sock, "ip"] + (v6 ? ["-6"] : []) + ["route", "show", far])
         }
         func waitFor(_ want: String, seconds: Double) throws -> String {
             let deadline = Date().addingTimeInterval(seconds)
@@ -109,33 +146,43 @@ final class FRRLiveTests: XCTestCase {
             }
             return last
         }
+        // The next hop on each link: r2's address there (IPv4) or its link-local address (IPv6).
+        func gateway(_ dev: String, _ n: Int) throws -> String {
+            guard v6 else { return host(n, 2) }
+            let out = try sh(["ip", "-n", r2, "-6", "-o", "addr", "show", "dev", dev, "scope", "link"])
+            guard let w = out.split(separator: " ").first(where: { $0.hasPrefix("fe80::") }) else { throw HarnessError("no link-local address on \(dev): \(out)") }
+            return String(w.split(separator: "/")[0])
+        }
         // OSPF converges; zebra's choice arrives in Sluice's FIB over FPM.
-        let first = try waitFor("198.18.44.0/24 via 198.18.42.2 dev px proto ospf metric 20", seconds: 60)
-        XCTAssertTrue(first.contains("198.18.44.0/24 via 198.18.42.2 dev px proto ospf metric 20"), "\(first)\n\(d.stderr)")
+        let viaX = "\(far) via \(try gateway("qx", 42)) dev px proto ospf metric 20"
+        let first = try waitFor(viaX, seconds: 60)
+        XCTAssertTrue(first.contains(viaX), "\(first)\n\(d.stderr)")
         XCTAssertTrue(d.stderr.contains("fpm: zebra connected"), d.stderr)
         // The kernel router's own SPF may still be installing the way back: a few tries.
         var ping = ""
         for _ in 0..<15 {
-            ping = try sh(["ip", "netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.44.10"], timeout: 30, allowFailure: true)
+            ping = try sh(["ip", "netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", host(44, 10)], timeout: 30, allowFailure: true)
             if ping.contains(" 0% packet loss") { break }
             sleep(1)
         }
         XCTAssertTrue(ping.contains(" 0% packet loss") && ping.contains("ttl=62"), ping)
-        let before = number(after: "ForwDatagrams", in: try d.report()) ?? 0
+        let counter = v6 ? "Ip6OutForwDatagrams" : "ForwDatagrams"
+        let before = number(after: counter, in: try d.report()) ?? 0
         XCTAssertGreaterThanOrEqual(before, 6, "Sluice forwarded both ways (r1's kernel does not forward)")
         // The preferred link fails: OSPF moves to the other, and so does Sluice's route.
         try sh(["ip", "-n", r2, "link", "set", "qx", "down"])
-        let second = try waitFor("198.18.44.0/24 via 198.18.43.2 dev py proto ospf metric 20", seconds: 30)
-        XCTAssertTrue(second.contains("198.18.44.0/24 via 198.18.43.2 dev py proto ospf metric 20"), second)
+        let viaY = "\(far) via \(try gateway("qy", 43)) dev py proto ospf metric 20"
+        let second = try waitFor(viaY, seconds: 30)
+        XCTAssertTrue(second.contains(viaY), second)
         var again = ""
         for _ in 0..<10 {   // r2's own OSPF reroutes the way back too
-            again = try sh(["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.44.10"], timeout: 30, allowFailure: true)
+            again = try sh(["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "2", host(44, 10)], timeout: 30, allowFailure: true)
             if again.contains(" 0% packet loss") { break }
             sleep(1)
         }
         XCTAssertTrue(again.contains(" 0% packet loss"), again)
         let r = try d.report()
-        XCTAssertGreaterThan(number(after: "ForwDatagrams", in: r) ?? 0, before)
+        XCTAssertGreaterThan(number(after: counter, in: r) ?? 0, before)
         XCTAssertEqual(d.stop(), 0)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
