@@ -19,6 +19,9 @@ let package = Package(
         .executable(name: "sluice", targets: ["SluiceCLI"]),
         // LD_PRELOAD'ed by `sluice exec` into Debian's ip/tc/bridge (C: it lives inside C programs).
         .library(name: "SluicePreload", type: .dynamic, targets: ["CSluicePreload"]),
+        // A virtual NIC's frontend, for applications (depends on the shared ABI only).
+        .library(name: "SluiceFrontend", targets: ["SluiceFrontend"]),
+        .executable(name: "sluice-vnic", targets: ["SluiceVNIC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,11 +31,17 @@ let package = Package(
         // Glue only: constants, ioctl numbers and struct layouts Swift cannot import cleanly.
         .target(name: "CSluiceLinux"),
         .target(name: "CSluicePreload"),
+        // The virtual NIC's shared-memory ABI (rings, grants, layout) and its fd-passing glue,
+        // used by the backend (in the datapath) and the frontend alike.
+        .target(name: "CSluiceVIF"),
+        .target(name: "SluiceVIF", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
+        .target(name: "SluiceFrontend", dependencies: ["SluiceVIF", "CSluiceVIF"]),
+        .executableTarget(name: "SluiceVNIC", dependencies: ["SluiceFrontend", "SluiceVIF"], path: "Sources/sluice-vnic"),
         // The datapath: one module so whole-module optimisation sees the whole fast path.
         .target(
             name: "Sluice",
             dependencies: [
-                "CSluiceLinux",
+                "CSluiceLinux", "CSluiceVIF", "SluiceVIF",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: exclusivityUnchecked
@@ -46,8 +55,8 @@ let package = Package(
             ],
             path: "Sources/sluice"
         ),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Sluice", "SluiceCLI"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceVIF", "SluiceFrontend"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Sluice", "SluiceCLI", "SluiceFrontend", "SluiceVNIC"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -304,7 +304,7 @@ public final class CommandRunner {
             nameArg = w
         }
         guard let name = nameArg else { throw SluiceError("Error: link add: a device name is required") }
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan)") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, vif, bridge, dummy, veth, vlan)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
@@ -366,6 +366,7 @@ public final class CommandRunner {
             dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
+        case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "veth":
             guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0

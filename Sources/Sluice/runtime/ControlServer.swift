@@ -1,4 +1,6 @@
 import CSluiceLinux
+import CSluiceVIF
+import SluiceVIF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +34,9 @@ public final class ControlServer: @unchecked Sendable {
     /// A datagram from a client, with what the worker needs to answer it.
     struct Request { let fd: Int32; let bytes: [UInt8]; let pid: UInt32; let mayChange: Bool; let options: Options; let closed: Bool
         /// Not a datagram: the reader took a dump's last part; the next one is wanted.
-        var more = false }
+        var more = false
+        /// File descriptors that came with the datagram (a virtual NIC's handshake).
+        var fds: [Int32] = [] }
     struct Options { var extAck = false, capAck = false, strict = false }
     struct Client { var pid: UInt32; var mayChange: Bool; var options = Options(); var groups: Set<UInt32> = [] }
 
@@ -136,13 +140,16 @@ public final class ControlServer: @unchecked Sendable {
             }
             if fds[0].revents & Int16(POLLIN) != 0 { accept() }
             for (i, fd) in order.enumerated() where fds[i + 2].revents != 0 {
-                let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                var fds = [Int32](repeating: -1, count: 4)
+                var nfds: Int32 = 0
+                let r = buf.withUnsafeMutableBytes { csv_recv_fds(fd, $0.baseAddress, $0.count, &fds, 4, &nfds, Int32(MSG_DONTWAIT)) }
                 if r <= 0 {
+                    for f in fds.prefix(Int(nfds)) { Glibc.close(f) }
                     if r < 0 && (errno == EAGAIN || errno == EINTR) { continue }
                     closeClient(fd)
                     continue
                 }
-                receive(fd, Array(buf[0..<r]))
+                receive(fd, Array(buf[0..<r]), fds: Array(fds.prefix(Int(nfds))))
             }
         }
     }
@@ -167,8 +174,14 @@ public final class ControlServer: @unchecked Sendable {
         _ = w.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    func receive(_ fd: Int32, _ bytes: [UInt8]) {
-        guard var c = clients[fd] else { return }
+    func receive(_ fd: Int32, _ bytes: [UInt8], fds: [Int32] = []) {
+        guard var c = clients[fd] else { for f in fds { Glibc.close(f) }; return }
+        // A virtual NIC's handshake carries its shared memory and eventfds; nothing else may.
+        if bytes.count >= 16, bytes.le16(4) == VIF.connectMessageType {
+            enqueue(Request(fd: fd, bytes: bytes, pid: c.pid, mayChange: c.mayChange, options: c.options, closed: false, fds: fds))
+            return
+        }
+        for f in fds { Glibc.close(f) }
         // The shim's socket options.
         if bytes.count >= 28, bytes.le16(4) == Self.sockoptType {
             let level = Int32(bitPattern: bytes.le32(16)), name = Int32(bitPattern: bytes.le32(20)), on = bytes.le32(24) != 0
@@ -273,6 +286,23 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
+    /// A virtual NIC's handshake: connects the vif it names, answers with an acknowledgement
+    /// (an error with its reason as the extack message).
+    func vifConnect(_ r: Request) -> [UInt8] {
+        var err: NetlinkError?
+        if !r.mayChange {
+            for f in r.fds { Glibc.close(f) }
+            err = NetlinkError(EPERM, "connecting a virtual NIC needs uid 0 or the admin group")
+        } else {
+            do { try datapath.connectVif(payload: Array(r.bytes[16...]), fds: r.fds, owner: r.fd) }
+            catch { err = NetlinkError(EINVAL, error.message) }
+        }
+        var w = NetlinkWriter()
+        let msg = Array(NetlinkMessages(r.bytes)).first!
+        w.ack(msg, error: err, pid: r.pid, extAck: true, capAck: true)
+        return w.bytes
+    }
+
     /// The extack message of an NLMSG_ERROR (NLMSGERR_ATTR_MSG), if any.
     static func extack(_ a: [UInt8]) -> String {
         var o = 16 + 4 + 16
@@ -296,7 +326,11 @@ public final class ControlServer: @unchecked Sendable {
         datapathEvents(groups, &replies)
         if work.isEmpty && replies.isEmpty { return }
         for r in work {
-            if r.closed { processors[r.fd] = nil; continue }
+            if r.closed { processors[r.fd] = nil; datapath.disconnectVifs(owner: r.fd); continue }
+            if r.bytes.count >= 16, r.bytes.le16(4) == VIF.connectMessageType {
+                replies.append((r.fd, vifConnect(r), false))
+                continue
+            }
             if r.more {
                 if let p = processors[r.fd], let part = p.nextDumpPart() { replies.append((r.fd, part, p.dumpPending)) }
                 continue
