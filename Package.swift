@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "CSluiceVIF"),
         .target(name: "SluiceVIF", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
         .target(name: "SluiceFrontend", dependencies: ["SluiceVIF", "CSluiceVIF"]),
-        .executableTarget(name: "SluiceVNIC", dependencies: ["SluiceFrontend", "SluiceVIF"], path: "Sources/sluice-vnic"),
+        .executableTarget(name: "SluiceVNIC", dependencies: ["SluiceFrontend", "SluiceVIF", "CSluiceLinux"], path: "Sources/sluice-vnic"),
         // The datapath: one module so whole-module optimisation sees the whole fast path.
         .target(
             name: "Sluice",

@@ -14,8 +14,9 @@ let usage = "usage: sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]   (the 
 var vif: String?, tapName: String?
 var socketPath = "/run/sluice/sluice.sock"
 var args = Array(CommandLine.arguments.dropFirst())
-func fail(_ m: String) -> Never { FileHandle.standardErrorWrite("sluice-vnic: \(m)\n"); exit(2) }
-enum FileHandle { static func standardErrorWrite(_ s: String) { _ = s.withCString { fputs($0, stderr) } } }
+/// One line on stderr (fd 2).
+func say(_ s: String) { var b = Array(s.utf8); b.append(10); _ = write(2, &b, b.count) }
+func fail(_ m: String) -> Never { say("sluice-vnic: \(m)"); exit(2) }
 while !args.isEmpty {
     let a = args.removeFirst()
     func value() -> String { guard !args.isEmpty else { fail("\(a) needs a value\n\(usage)") }; return args.removeFirst() }
@@ -39,7 +40,7 @@ _ = fcntl(tap, F_SETFL, fcntl(tap, F_GETFL) | O_NONBLOCK)
 
 let nic: VirtualNIC
 do { nic = try VirtualNIC(socketPath: socketPath, interface: vif) } catch { fail("\(error)") }
-fputs("sluice-vnic: \(tapName) ↔ vif \(vif) connected\n", stderr)
+say("sluice-vnic: \(tapName) ↔ vif \(vif) connected")
 
 var buf = [UInt8](repeating: 0, count: 65536)
 var stalled: [UInt8]?
