@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+import Sluice
+import SluiceFrontend
+
+/// Virtual NICs with real peers: `sluice-vnic --tap` gives a namespace's kernel stack a vif
+/// port of Sluice's bridge; the library frontend (`SluiceFrontend`) in this test process talks
+/// to a kernel stack through the same bridge.
+final class VIFLiveTests: XCTestCase {
+    var net: TestNet!
+
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    func vnicBinary() throws -> String {
+        let p = URL(fileURLWithPath: try sluiceBinary()).deletingLastPathComponent().appendingPathComponent("sluice-vnic").path
+        guard FileManager.default.isExecutableFile(atPath: p) else { throw HarnessError("sluice-vnic not built next to sluice (swift build)") }
+        return p
+    }
+
+    /// `sluice-vnic --vif VIF --tap TAP` in namespace `ns`, our child; waits for its TAP.
+    func vnic(_ ns: String, vif: String, tap: String, sock: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = ["netns", "exec", ns, try vnicBinary(), "--vif", vif, "--tap", tap, "--socket", sock]
+        let log = net.dir + "/vnic-\(vif).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: log)
+        try p.run()
+        net.onCleanup {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("connected") { return p }
+            if !p.isRunning { break }
+            usleep(50_000)
+        }
+        throw HarnessError("sluice-vnic did not connect: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    func daemon(_ sw: String, sock: String) throws -> DaemonProcess {
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add vif1 type vif", "link add vif2 type vif",
+            "link set vif1 master br0 up", "link set vif2 master br0 up", "link set br0 up",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        return d
+    }
+
+    func testTwoVirtualNICsCarryPingAndTCPAndAKilledFrontendLeavesTheDaemonHealthy() throws {
+        let sw = try net.netns("sw"), a = try net.netns("a"), b = try net.netns("b")
+        let sock = net.dir + "/vif.sock"
+        let d = try daemon(sw, sock: sock)
+        let ta = "\(net.tag)v1", tb = "\(net.tag)v2"
+        var va = try vnic(a, vif: "vif1", tap: ta, sock: sock)
+        _ = try vnic(b, vif: "vif2", tap: tb, sock: sock)
+        try sh(["ip", "-n", a, "addr", "add", "198.18.60.1/24", "dev", ta]); try sh(["ip", "-n", a, "link", "set", ta, "up"])
+        try sh(["ip", "-n", b, "addr", "add", "198.18.60.2/24", "dev", tb]); try sh(["ip", "-n", b, "link", "set", tb, "up"])
+        XCTAssertTrue(try net.ping(from: a, "198.18.60.2", count: 3).contains(" 0% packet loss"))
+        let res = try net.iperf(from: a, to: b, addr: "198.18.60.2", seconds: 2)
+        let bps = ((res["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+        print("virtual NIC to virtual NIC, TCP through Sluice's bridge: \(bps / 1e9) Gbit/s")
+        XCTAssertGreaterThan(bps, 0)
+        var r = try d.report()
+        XCTAssertTrue(section(r, device: "vif1").contains("vif connected"), section(r, device: "vif1"))
+
+        // A frontend killed while TCP flows: the daemon disconnects it, frees what it held, and
+        // goes on; a new frontend takes the vif again.
+        let srv = try net.iperfServer(in: b, addr: "198.18.60.2", port: 5210, seconds: 8)
+        defer { if srv.isRunning { srv.terminate() }; srv.waitUntilExit() }
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        client.arguments = ["15", "ip", "netns", "exec", a, "iperf3", "-c", "198.18.60.2", "-p", "5210", "-t", "5"]
+        client.standardOutput = FileHandle.nullDevice; client.standardError = FileHandle.nullDevice
+        usleep(500_000)
+        try client.run()
+        sleep(1)
+        kill(va.processIdentifier, SIGKILL)
+        va.waitUntilExit()
+        client.waitUntilExit()
+        let deadline = Date().addingTimeInterval(5)
+        while !d.stderr.contains("vif1: frontend disconnected") && Date() < deadline { usleep(100_000) }
+        XCTAssertTrue(d.stderr.contains("vif1: frontend disconnected: the frontend's control socket closed"), d.stderr)
+        r = try d.report()
+        XCTAssertTrue(section(r, device: "vif1").contains("vif disconnected"), section(r, device: "vif1"))
+        va = try vnic(a, vif: "vif1", tap: ta, sock: sock)
+        try sh(["ip", "-n", a, "addr", "add", "198.18.60.1/24", "dev", ta]); try sh(["ip", "-n", a, "link", "set", ta, "up"])
+        XCTAssertTrue(try net.ping(from: a, "198.18.60.2", count: 3).contains(" 0% packet loss"))
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
+    func testTheLibraryFrontendExchangesPingWithAKernelStack() throws {
+        let sw = try net.netns("sw"), b = try net.netns("b")
+        let sock = net.dir + "/vif.sock"
+        let d = try daemon(sw, sock: sock)
+        let tb = "\(net.tag)v2"
+        _ = try vnic(b, vif: "vif2", tap: tb, sock: sock)
+        try sh(["ip", "-n", b, "addr", "add", "198.18.61.2/24", "dev", tb]); try sh(["ip", "-n", b, "link", "set", tb, "up"])
+        let ours = MACAddress(raw: 0x0200_0000_6109)
+        try sh(["ip", "-n", b, "neigh", "add", "198.18.61.9", "lladdr", "\(ours)", "dev", tb])
+        let theirs = MACAddress(parsing: try sh(["ip", "netns", "exec", b, "cat", "/sys/class/net/\(tb)/address"])
+            .trimmingCharacters(in: .whitespacesAndNewlines))!
+        let nic = try VirtualNIC(socketPath: sock, interface: "vif1")
+        // Three echo requests from 198.18.61.9, as ping would build them (RFC 792).
+        for seq in 1...3 {
+            var icmp: [UInt8] = [8, 0, 0, 0, 0x61, 0x09, 0, UInt8(seq)] + [UInt8](repeating: 0x5A, count: 56)
+            let c = icmp.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, icmp.count)) }
+            icmp[2] = UInt8(c >> 8); icmp[3] = UInt8(c & 0xFF)
+            let ip = FrameBuilder.ipv4(src: FrameBuilder.ip(198, 18, 61, 9), dst: FrameBuilder.ip(198, 18, 61, 2), proto: IPProto.icmp, payload: icmp)
+            XCTAssertTrue(nic.send(FrameBuilder.ethernet(dst: theirs, src: ours, type: EtherType.ipv4, payload: ip)))
+        }
+        nic.flush()
+        var replies: Set<UInt8> = []
+        let deadline = Date().addingTimeInterval(5)
+        while replies.count < 3 && Date() < deadline {
+            nic.wait(timeoutMs: 200)
+            nic.receive { f in
+                guard f.count >= 14 + 20 + 8, f[12] == 0x08, f[13] == 0x00, f[14 + 9] == IPProto.icmp else { return }
+                let icmp = 14 + Int(f[14] & 0x0F) * 4
+                if f[icmp] == 0, f[icmp + 4] == 0x61, f[icmp + 5] == 0x09 { replies.insert(f[icmp + 7]) }
+            }
+            nic.reclaim()
+        }
+        XCTAssertEqual(replies, [1, 2, 3], "the kernel answered every echo request")
+        let r = try d.report()
+        XCTAssertTrue(section(r, device: "vif1").contains("vif connected"), section(r, device: "vif1"))
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}
