@@ -129,7 +129,11 @@ public struct VIFLayout: Equatable, Sendable {
     }
 }
 
-/// A ring's shared header: the four free-running indices, as atomics on the shared page.
+/// A ring's shared header: the four free-running indices, as atomics on the shared page. All
+/// four are sequentially consistent: a producer's store of its index must not pass its load of
+/// the other side's event index (io/ring.h's xen_mb() in RING_PUSH_*_AND_CHECK_NOTIFY), nor a
+/// consumer's store of its event index its load of the producer index (RING_FINAL_CHECK);
+/// otherwise each side can miss the other and both sleep.
 public struct VIFRingHeader {
     public let base: UnsafeMutableRawPointer
     @inlinable public init(_ base: UnsafeMutableRawPointer) { self.base = base }
@@ -137,16 +141,16 @@ public struct VIFRingHeader {
         UnsafeAtomic(at: (base + at).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
     }
     @inlinable public var reqProd: UInt32 {
-        get { index(0).load(ordering: .acquiring) }
-        nonmutating set { index(0).store(newValue, ordering: .releasing) }
+        get { index(0).load(ordering: .sequentiallyConsistent) }
+        nonmutating set { index(0).store(newValue, ordering: .sequentiallyConsistent) }
     }
     @inlinable public var reqEvent: UInt32 {
         get { index(4).load(ordering: .sequentiallyConsistent) }
         nonmutating set { index(4).store(newValue, ordering: .sequentiallyConsistent) }
     }
     @inlinable public var rspProd: UInt32 {
-        get { index(8).load(ordering: .acquiring) }
-        nonmutating set { index(8).store(newValue, ordering: .releasing) }
+        get { index(8).load(ordering: .sequentiallyConsistent) }
+        nonmutating set { index(8).store(newValue, ordering: .sequentiallyConsistent) }
     }
     @inlinable public var rspEvent: UInt32 {
         get { index(12).load(ordering: .sequentiallyConsistent) }

@@ -8,10 +8,24 @@ import Glibc
 /// `sluice-vnic`: a virtual NIC frontend bridged to a kernel TAP interface, so that unmodified
 /// programs and the kernel's own stack use a Sluice `vif` port: frames the kernel sends on the
 /// TAP go to Sluice through the shared rings, frames Sluice sends to the vif come out of the TAP.
+/// For measurement, `--blast` and `--sink` drive the rings directly (no TAP): a generator of
+/// fixed frames as fast as the rings take them, and a counter of what arrives.
 ///
 ///   sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]
-let usage = "usage: sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]   (the daemon needs `link add NAME type vif`)"
+///   sluice-vnic --vif NAME --blast SECONDS --dst MAC [--size BYTES] [--socket PATH]
+///   sluice-vnic --vif NAME --sink SECONDS [--mac MAC] [--socket PATH]
+let usage = """
+    usage: sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]
+           sluice-vnic --vif NAME --blast SECONDS --dst MAC [--size BYTES] [--socket PATH]
+           sluice-vnic --vif NAME --sink SECONDS [--mac MAC] [--socket PATH]
+    (the daemon needs `link add NAME type vif`)
+    """
 var vif: String?, tapName: String?
+var blastSeconds: Int?, sinkSeconds: Int?, dstMAC: [UInt8]?, ownMAC: [UInt8] = [0x02, 0, 0, 0, 0xbe, 0xef], frameSize = 64
+func parseMAC(_ s: String) -> [UInt8]? {
+    let p = s.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+    return p.count == 6 ? p : nil
+}
 var socketPath = "/run/sluice/sluice.sock"
 var args = Array(CommandLine.arguments.dropFirst())
 /// One line on stderr (fd 2).
@@ -24,11 +38,64 @@ while !args.isEmpty {
     case "--vif": vif = value()
     case "--tap": tapName = value()
     case "--socket": socketPath = value()
+    case "--blast": guard let v = Int(value()), v > 0 else { fail("--blast needs seconds") }; blastSeconds = v
+    case "--sink": guard let v = Int(value()), v > 0 else { fail("--sink needs seconds") }; sinkSeconds = v
+    case "--dst": guard let m = parseMAC(value()) else { fail("--dst needs a MAC address") }; dstMAC = m
+    case "--mac": guard let m = parseMAC(value()) else { fail("--mac needs a MAC address") }; ownMAC = m
+    case "--size": guard let v = Int(value()), (60...1514).contains(v) else { fail("--size is 60 to 1514") }; frameSize = v
     case "-h", "--help": print(usage); exit(0)
     default: fail("unknown argument \"\(a)\"\n\(usage)")
     }
 }
-guard let vif, let tapName else { fail(usage) }
+guard let vif else { fail(usage) }
+
+/// A number with `d` decimals (no Foundation here).
+func fixed(_ x: Double, _ d: Int) -> String {
+    var m = 1.0; for _ in 0..<d { m *= 10 }
+    let v = Int((x * m).rounded())
+    let i = v / Int(m), f = v % Int(m)
+    guard d > 0 else { return String(i) }
+    let fs = String(f)
+    return "\(i)." + String(repeating: "0", count: d - fs.count) + fs
+}
+func monotonic() -> Double { var t = timespec(); clock_gettime(CLOCK_MONOTONIC, &t); return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9 }
+
+if let seconds = blastSeconds ?? sinkSeconds {
+    let nic: VirtualNIC
+    do { nic = try VirtualNIC(socketPath: socketPath, interface: vif) } catch { fail("\(error)") }
+    let end = monotonic() + Double(seconds)
+    if blastSeconds != nil {
+        guard let dst = dstMAC else { fail("--blast needs --dst MAC") }
+        let frame = dst + [0x02, 0, 0, 0, 0xbe, 0xee] + [0x88, 0xb5] + [UInt8](repeating: 0x5a, count: frameSize - 14)
+        var sent = 0
+        let start = monotonic()
+        while monotonic() < end {
+            var k = 0
+            while k < 256 && frame.withUnsafeBytes({ nic.send($0) }) { k += 1 }
+            sent += k
+            nic.flush()
+            if k < 256 { nic.wait(timeoutMs: 1); nic.reclaim() }
+        }
+        let t = monotonic() - start
+        print("blast: sent \(sent) frames of \(frameSize) bytes in \(fixed(t, 2)) s: \(Int(Double(sent) / t)) pps, notifications to the backend \(nic.notificationsSent) (\(fixed(Double(nic.notificationsSent) / Double(max(sent, 1)), 4)) per frame)")
+    } else {
+        // One frame first, so that the bridge learns where this MAC is.
+        _ = nic.send([0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + ownMAC + [0x88, 0xb5] + [UInt8](repeating: 0, count: 46))
+        nic.flush()
+        var got = 0, wakeups = 0, first = 0.0, last = 0.0
+        while monotonic() < end {
+            var p = pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 100) > 0 { nic.acknowledgeEvent(); wakeups += 1 }
+            let n = nic.receive(max: 1024) { _ in }
+            if n > 0 { if got == 0 { first = monotonic() }; last = monotonic(); got += n }
+        }
+        let t = max(last - first, 1e-9)
+        print("sink: received \(got) frames: \(Int(Double(got) / t)) pps over \(fixed(t, 2)) s, wakeups \(wakeups) (\(fixed(Double(wakeups) / Double(max(got, 1)), 4)) per frame)")
+    }
+    exit(0)
+}
+
+guard let tapName else { fail(usage) }
 guard tapName.utf8.count < 16, !tapName.isEmpty else { fail("the TAP name must be 1–15 bytes") }
 
 let tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
