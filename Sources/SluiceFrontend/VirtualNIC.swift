@@ -47,8 +47,6 @@ public final class VirtualNIC {
     /// Pages a tx slot id holds until its response (−1: none), and revoked-while-busy pages.
     var slotPage: [Int]
     var busyPages: [Int] = []
-    /// Rx: the page posted under each rx request id.
-    var rxPageOfID: [Int]
     /// Counters.
     public private(set) var notificationsSent: UInt64 = 0
     public private(set) var txErrors: UInt64 = 0
@@ -57,7 +55,7 @@ public final class VirtualNIC {
     /// Connects to the daemon at `socketPath` as the backend device `interface` (made there
     /// first with `link add NAME type vif`).
     public init(socketPath: String, interface: String, ringSlots: Int = 256, dataPages: Int = 1024,
-                features: UInt32 = VIF.featureSG | VIF.featureRxCopy | VIF.featureGSOTCPv4 | VIF.featureGSOTCPv6) throws {
+                features: UInt32 = VIF.featureSG | VIF.featureRxCopy | VIF.featureCsumOffload | VIF.featureGSOTCPv4 | VIF.featureGSOTCPv6) throws {
         guard VIF.isPowerOfTwo(ringSlots), ringSlots >= 32, dataPages >= 2 * ringSlots else {
             throw Error(description: "ring slots must be a power of two ≥ 32 and data pages ≥ twice the ring slots")
         }
@@ -81,7 +79,6 @@ public final class VirtualNIC {
         txPages = dataPages / 2
         freeTx = Array((0..<txPages).reversed())
         slotPage = Array(repeating: -1, count: ringSlots)
-        rxPageOfID = Array(repeating: -1, count: ringSlots)
         toBackend = csv_eventfd()
         eventFD = csv_eventfd()
         sock = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -159,9 +156,11 @@ public final class VirtualNIC {
     // MARK: sending
 
     /// Queues one Ethernet frame (up to 64 KiB; with `gso` a TCP super-frame the backend will
-    /// segment or pass on whole). Returns false when the ring or the tx pages are full: call
-    /// `reclaim` (or wait on `eventFD`) and try again. Call `flush` after a batch.
-    public func send(_ frame: UnsafeRawBufferPointer, gso: VIFExtraGSO? = nil) -> Bool {
+    /// segment or pass on whole). `csumBlank`: its TCP/UDP checksum is still to be computed
+    /// (required with `gso`); `dataValidated`: its checksum is known good. Returns false when
+    /// the ring or the tx pages are full: call `reclaim` (or wait on `eventFD`) and try again.
+    /// Call `flush` after a batch.
+    public func send(_ frame: UnsafeRawBufferPointer, gso: VIFExtraGSO? = nil, csumBlank: Bool = false, dataValidated: Bool = false) -> Bool {
         let n = frame.count
         guard n > 0, n <= VIF.maxPacket else { return false }
         let pages = (n + VIF.pageSize - 1) / VIF.pageSize
@@ -177,7 +176,11 @@ public final class VirtualNIC {
             let id = UInt16(txReqProd & mask)
             slotPage[Int(id)] = pg
             var flags: UInt16 = k < pages - 1 ? VIF.moreData : 0
-            if k == 0 && gso != nil { flags |= VIF.extraInfo }
+            if k == 0 {
+                if gso != nil { flags |= VIF.extraInfo }
+                if csumBlank || gso != nil { flags |= VIF.csumBlank }
+                if dataValidated { flags |= VIF.dataValidated }
+            }
             VIFTxRequest(gref: UInt32(pg), offset: 0, flags: flags, id: id, size: UInt16(truncatingIfNeeded: k == 0 ? n : len))
                 .store(to: txSlots + Int(txReqProd & mask) * VIF.txSlotSize)
             txReqProd &+= 1
@@ -191,8 +194,8 @@ public final class VirtualNIC {
         return true
     }
 
-    public func send(_ frame: [UInt8], gso: VIFExtraGSO? = nil) -> Bool {
-        frame.withUnsafeBytes { send($0, gso: gso) }
+    public func send(_ frame: [UInt8], gso: VIFExtraGSO? = nil, csumBlank: Bool = false, dataValidated: Bool = false) -> Bool {
+        frame.withUnsafeBytes { send($0, gso: gso, csumBlank: csumBlank, dataValidated: dataValidated) }
     }
 
     /// Publishes what `send` queued (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY).
@@ -231,17 +234,16 @@ public final class VirtualNIC {
 
     // MARK: receiving
 
-    /// Posts every free rx page as an rx request (granted writable).
+    /// Posts rx requests up to a full ring. Request positions and pages correspond: position
+    /// `i` posts id `i & mask` with page `txPages + (i & mask)`; the backend answers in request
+    /// order, so the response at position `i` is about that page (an extra-info slot too).
     func postRx() {
         let old = rxReqProd
-        var id = 0
         while Int(rxReqProd &- rxRspCons) < layout.ringSlots {
-            while id < layout.ringSlots && rxPageOfID[id] >= 0 { id += 1 }
-            guard id < layout.ringSlots else { break }
+            let id = Int(rxReqProd & mask)
             let pg = txPages + id
             grants.grant(pg, page: pg, offset: 0, length: VIF.pageSize, readOnly: false)
-            rxPageOfID[id] = pg
-            let s = rxSlots + Int(rxReqProd & mask) * VIF.rxSlotSize
+            let s = rxSlots + id * VIF.rxSlotSize
             s.storeBytes(of: UInt16(id), as: UInt16.self)
             s.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
             s.storeBytes(of: UInt32(pg), toByteOffset: 4, as: UInt32.self)
@@ -253,40 +255,70 @@ public final class VirtualNIC {
         if VIF.needsNotify(new: rxReqProd, old: before, event: rx.reqEvent) { notify() }
     }
 
+    /// What the backend said about a received frame.
+    public struct FrameInfo: Sendable {
+        /// A TCP super-frame (to segment, or to hand on whole to a stack that takes them).
+        public var gso: VIFExtraGSO?
+        /// Its TCP/UDP checksum is still to be computed (NETRXF_csum_blank).
+        public var csumBlank = false
+        /// Its checksum is known good (NETRXF_data_validated).
+        public var dataValidated = false
+    }
+
     /// Hands up to `max` received frames to `body` (each valid only during the call), posts
     /// their pages again, and returns how many there were.
     @discardableResult
     public func receive(max: Int = 256, _ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        receive(max: max) { f, _ in body(f) }
+    }
+
+    @discardableResult
+    public func receive(max: Int = 256, _ body: (UnsafeRawBufferPointer, FrameInfo) -> Void) -> Int {
         var got = 0
         var frame = [UInt8]()
         frame.reserveCapacity(VIF.maxPacket)
         while got < max {
-            let prod = rx.rspProd
-            if rxRspCons == prod {
+            if rxRspCons == rx.rspProd {
                 rx.rspEvent = rxRspCons &+ 1
                 if rx.rspProd == rxRspCons { break }
-                continue
             }
-            // One frame: a chain of responses flagged moreData.
+            // One frame: a chain of responses flagged moreData, with an extra-info slot after the
+            // first when flagged. Stop (and look again later) if the chain is not all there.
+            let avail = rx.rspProd &- rxRspCons
+            var need: UInt32 = 1, at = rxRspCons
+            while true {
+                guard need <= avail else { break }
+                let flags = (rxSlots + Int(at & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                if at == rxRspCons && flags & VIF.extraInfo != 0 { need += 1; at &+= 1 }
+                guard flags & VIF.rxMoreData != 0 else { break }
+                need += 1; at &+= 1
+            }
+            guard need <= avail else { break }
             frame.removeAll(keepingCapacity: true)
+            var info = FrameInfo()
             var bad = false
-            var more = true
-            while more {
-                guard rxRspCons != rx.rspProd else { more = false; bad = true; break }
-                let s = rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize
-                let id = Int(s.loadUnaligned(as: UInt16.self)) & Int(mask)
+            for k in 0..<Int(need) {
+                let pos = rxRspCons &+ UInt32(k)
+                let s = rxSlots + Int(pos & mask) * VIF.rxSlotSize
+                let pg = txPages + Int(pos & mask)
+                _ = grants.revoke(pg)
+                let first = (rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                if k == 1 && first & VIF.extraInfo != 0 {
+                    info.gso = VIFExtraGSO(at: s)
+                    continue
+                }
                 let off = Int(s.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
                 let flags = s.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
                 let status = Int(s.loadUnaligned(fromByteOffset: 6, as: Int16.self))
-                rxRspCons &+= 1
-                let pg = rxPageOfID[id]
-                rxPageOfID[id] = -1
-                if pg >= 0 { _ = grants.revoke(pg) }
-                if status < 0 || pg < 0 || off + status > VIF.pageSize { bad = true }
+                if k == 0 {
+                    info.csumBlank = flags & VIF.rxCsumBlank != 0
+                    info.dataValidated = flags & VIF.rxDataValidated != 0
+                }
+                if status < 0 || off + status > VIF.pageSize { bad = true }
                 else { frame.append(contentsOf: UnsafeRawBufferPointer(start: page(pg) + off, count: status)) }
-                more = flags & VIF.rxMoreData != 0
             }
-            if bad { rxErrors &+= 1 } else { frame.withUnsafeBytes { body($0) }; got += 1 }
+            rxRspCons &+= need
+            if bad { rxErrors &+= 1 } else { frame.withUnsafeBytes { body($0, info) }; got += 1 }
         }
         postRx()
         return got

@@ -50,7 +50,8 @@ public enum VIF {
     public static let dataValidated: UInt16 = 1 << 1
     public static let moreData: UInt16 = 1 << 2
     public static let extraInfo: UInt16 = 1 << 3
-    /// Rx response flags: data validated 1, checksum blank 2, more data 4, extra info 8.
+    /// Rx response flags: data validated 1, checksum blank 2, more data 4, extra info 8 (the same
+    /// bit as the tx `extraInfo`).
     public static let rxDataValidated: UInt16 = 1 << 0
     public static let rxCsumBlank: UInt16 = 1 << 1
     public static let rxMoreData: UInt16 = 1 << 2

@@ -98,40 +98,89 @@ if let seconds = blastSeconds ?? sinkSeconds {
 guard let tapName else { fail(usage) }
 guard tapName.utf8.count < 16, !tapName.isEmpty else { fail("the TAP name must be 1–15 bytes") }
 
+// The TAP speaks virtio-net headers, so TCP super-frames and checksum-blank frames cross whole:
+// the kernel hands us what TUNSETOFFLOAD allows, and we hand it what the backend sends.
+let vnetLen = 10
 let tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
 guard tap >= 0 else { fail("cannot open /dev/net/tun: \(String(cString: strerror(errno)))") }
-guard csl_tun_set_iff(tap, tapName, 0x0002 | 0x1000) == 0 else {       // IFF_TAP | IFF_NO_PI
+guard csl_tun_set_iff(tap, tapName, 0x0002 | 0x1000 | 0x4000) == 0 else {       // IFF_TAP | IFF_NO_PI | IFF_VNET_HDR
     fail("TUNSETIFF \(tapName): \(String(cString: strerror(errno)))")
 }
 _ = fcntl(tap, F_SETFL, fcntl(tap, F_GETFL) | O_NONBLOCK)
 
 let nic: VirtualNIC
 do { nic = try VirtualNIC(socketPath: socketPath, interface: vif) } catch { fail("\(error)") }
+// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, as far as the virtual NIC carries them.
+let gsoTx = nic.layout.features & VIF.featureCsumOffload != 0
+_ = csl_ioctl_ulong(tap, csl_TUNSETOFFLOAD(), gsoTx ? 0x1 | 0x2 | 0x4 : 0)
 say("sluice-vnic: \(tapName) ↔ vif \(vif) connected")
 
-var buf = [UInt8](repeating: 0, count: 65536)
-var stalled: [UInt8]?
+/// The transport header's offset and checksum field offset (TCP 16, UDP 6) of a frame, or nil.
+func transport(_ f: UnsafeRawBufferPointer) -> (start: Int, csum: Int, tcpEnd: Int)? {
+    guard f.count >= 14 + 20 else { return nil }
+    let type = UInt16(f[12]) << 8 | UInt16(f[13])
+    var l4 = 0, proto: UInt8 = 0
+    if type == 0x0800 { l4 = 14 + Int(f[14] & 0x0F) * 4; proto = f[14 + 9] }
+    else if type == 0x86DD, f.count >= 14 + 40 { l4 = 14 + 40; proto = f[14 + 6] }
+    else { return nil }
+    switch proto {
+    case 6: guard l4 + 13 < f.count else { return nil }; return (l4, 16, l4 + Int(f[l4 + 12] >> 4) * 4)
+    case 17: return (l4, 6, l4 + 8)
+    default: return nil
+    }
+}
+
+var buf = [UInt8](repeating: 0, count: vnetLen + 65536)
+var out = [UInt8](repeating: 0, count: vnetLen + 65536)
+var stalled: (frame: [UInt8], gso: VIFExtraGSO?, blank: Bool, valid: Bool)?
 while true {
     var fds = [pollfd(fd: stalled == nil ? tap : -1, events: Int16(POLLIN), revents: 0), pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0)]
     let n = poll(&fds, 2, stalled == nil ? 1000 : 1)
     if n < 0 && errno != EINTR { fail("poll: \(String(cString: strerror(errno)))") }
     if fds[1].revents != 0 { nic.acknowledgeEvent() }
-    // Sluice → TAP.
-    nic.receive { f in _ = write(tap, f.baseAddress, f.count) }
+    // Sluice → TAP, each frame behind the virtio header its metadata makes.
+    nic.receive { f, info in
+        out.withUnsafeMutableBytes { o in
+            for i in 0..<vnetLen { o[i] = 0 }
+            if let g = info.gso, let t = transport(f) {
+                o[0] = 1                                                     // VIRTIO_NET_HDR_F_NEEDS_CSUM
+                o[1] = g.type == VIF.gsoTCPv4 ? 1 : 4                        // GSO_TCPV4 / GSO_TCPV6
+                o.storeBytes(of: UInt16(t.tcpEnd).littleEndian, toByteOffset: 2, as: UInt16.self)
+                o.storeBytes(of: g.size.littleEndian, toByteOffset: 4, as: UInt16.self)
+                o.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
+                o.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
+            } else if info.csumBlank, let t = transport(f) {
+                o[0] = 1
+                o.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
+                o.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
+            } else if info.dataValidated {
+                o[0] = 2                                                     // VIRTIO_NET_HDR_F_DATA_VALID
+            }
+            (o.baseAddress! + vnetLen).copyMemory(from: f.baseAddress!, byteCount: f.count)
+            _ = write(tap, o.baseAddress, vnetLen + f.count)
+        }
+    }
     nic.reclaim()
     // TAP → Sluice, a batch at a time; a frame that finds the ring full waits for responses.
     if let s = stalled {
-        if nic.send(s) { stalled = nil } else { nic.flush(); continue }
+        if nic.send(s.frame, gso: s.gso, csumBlank: s.blank, dataValidated: s.valid) { stalled = nil } else { nic.flush(); continue }
     }
     var sent = 0
     while sent < 64 {
         let r = buf.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
-        if r <= 0 {
+        if r <= vnetLen {
             if r < 0 && errno != EAGAIN && errno != EINTR { fail("reading \(tapName): \(String(cString: strerror(errno)))") }
-            break
+            if r < 0 || r == 0 { break }
+            continue
         }
-        let ok = buf.withUnsafeBytes { nic.send(UnsafeRawBufferPointer(rebasing: $0[0..<r])) }
-        if !ok { stalled = Array(buf[0..<r]); break }
+        let flags = buf[0], gsoType = buf[1] & 0x7F
+        let gsoSize = UInt16(buf[4]) | UInt16(buf[5]) << 8
+        let gso: VIFExtraGSO? = gsoType == 1 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv4)
+            : gsoType == 4 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv6) : nil
+        if gsoType != 0 && gso == nil { continue }                          // not offered: cannot happen
+        let blank = flags & 1 != 0, valid = flags & 2 != 0
+        let ok = buf.withUnsafeBytes { nic.send(UnsafeRawBufferPointer(rebasing: $0[vnetLen..<r]), gso: gso, csumBlank: blank, dataValidated: valid) }
+        if !ok { stalled = (Array(buf[vnetLen..<r]), gso, blank, valid); break }
         sent += 1
     }
     nic.flush()

@@ -29,8 +29,11 @@ import Glibc
 ///   index before it goes back to interrupt mode and looks again (RING_FINAL_CHECK), and
 ///   notifies the frontend only when it asked (RING_PUSH_RESPONSES_AND_CHECK_NOTIFY).
 /// - The frontend's control socket closing (the process died, or closed it) disconnects it.
-/// Not yet: GSO and checksum offload towards the frontend (frames reach it segmented and
-/// checksummed), multi-queue, hash/XDP extras, rate limiting (credit_bytes).
+/// - Offloads follow the frontend's features: with checksum offload and TCP GSO negotiated,
+///   super-frames and checksum-blank frames cross whole both ways (an extra-info slot carries
+///   the GSO size and type); without, the datapath segments and completes checksums before
+///   the vif (its features, and a bridge's intersection, follow the handshake).
+/// Not yet: multi-queue, hash/XDP extras, rate limiting (credit_bytes), mapped grants.
 final class VifDriver: NetDriver {
     struct Connection {
         let base: UnsafeMutableRawPointer
@@ -74,7 +77,20 @@ final class VifDriver: NetDriver {
     weak var dev: NetDevice?
     unowned(unsafe) var dp: Datapath?
 
-    override var supportedFeatures: DeviceFeatures { [.sg] }
+    /// What a vif can take: until a frontend says otherwise (at connect), Xen's full set —
+    /// scatter-gather, checksum offload and TCP GSO both families.
+    override var supportedFeatures: DeviceFeatures { [.sg, .hwCsum, .tso, .tso6] }
+
+    /// The offloads a connected frontend takes on receive (its feature-* flags).
+    static func features(_ f: UInt32) -> DeviceFeatures {
+        var d: DeviceFeatures = [.sg]
+        if f & VIF.featureCsumOffload != 0 {
+            d.insert(.hwCsum)
+            if f & VIF.featureGSOTCPv4 != 0 { d.insert(.tso) }
+            if f & VIF.featureGSOTCPv6 != 0 { d.insert(.tso6) }
+        }
+        return d
+    }
     override var pollFD: Int32 { conn?.fromFront ?? -1 }
 
     override func attach(_ dev: NetDevice, _ dp: Datapath) throws(SluiceError) {
@@ -126,6 +142,12 @@ final class VifDriver: NetDriver {
         conn = c
         connects &+= 1
         if let dev, let dp {
+            // The frontend's features decide what the datapath hands this port (and, through a
+            // bridge's intersection, what its other ports may take).
+            let f = Self.features(layout.features)
+            dev.hwFeatures = f.union([.gro, .udpGROForwarding, .lro])
+            dev.activeFeatures = dev.activeFeatures.subtracting(.offloads).union(f)
+            if dev.master != 0, let br = dp.bridges[dev.master] { br.recomputeFeatures(dp) }
             dp.driverFDChanged(dev, old: -1, new: fromFront)
             dev.carrier = dev.isUp
             dp.napiSchedule(dev)
@@ -334,9 +356,21 @@ final class VifDriver: NetDriver {
         let oldRsp = c.rxRspProd
         var fatal = false
         var sent: UInt64 = 0, bytes: UInt64 = 0
+        let gsoOK = Self.features(c.layout.features)
         while let idx = pending.peekIndex {
-            let len = Int(pool.metas[Int(idx)].length)
-            let need = UInt32((len + VIF.pageSize - 1) / VIF.pageSize)
+            let meta = pool.metas[Int(idx)]
+            let len = Int(meta.length)
+            let gso = meta.gsoType.contains(.tcpv4) ? VIF.gsoTCPv4 : meta.gsoType.contains(.tcpv6) ? VIF.gsoTCPv6 : 0
+            // What the frontend did not negotiate never reaches it (features follow the
+            // handshake); a frame that slipped through anyway is dropped, not mangled.
+            if (gso == VIF.gsoTCPv4 && !gsoOK.contains(.tso)) || (gso == VIF.gsoTCPv6 && !gsoOK.contains(.tso6))
+                || (gso == 0 && !meta.gsoType.isEmpty) || (meta.csum == .partial && !gsoOK.contains(.hwCsum)) {
+                if let p = pending.pop(pool) { pool.free(p) }
+                dev.stats.txDropped &+= 1; dev.drop(.gsoUnsupported)
+                continue
+            }
+            let pages = UInt32((len + VIF.pageSize - 1) / VIF.pageSize)
+            let need = pages + (gso != 0 ? 1 : 0)
             var prod = c.rx.reqProd
             if prod &- c.rxReqCons > slots { fatal = true; break }
             if prod &- c.rxReqCons < need {
@@ -349,11 +383,24 @@ final class VifDriver: NetDriver {
             guard let p = pending.pop(pool) else { break }
             let src = pool.data(p)
             var off = 0, failed = false
-            for k in 0..<Int(need) {
+            var firstFlags: UInt16 = 0
+            if meta.csum == .partial { firstFlags |= VIF.rxCsumBlank | VIF.rxDataValidated }
+            else if meta.csum == .unnecessary { firstFlags |= VIF.rxDataValidated }
+            if gso != 0 { firstFlags |= VIF.extraInfo }
+            var k = 0
+            while k < Int(need) {
                 let s = c.rxSlots + Int(c.rxReqCons & mask) * VIF.rxSlotSize
                 let id = s.loadUnaligned(as: UInt16.self)
                 let gref = s.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
                 c.rxReqCons &+= 1
+                let r = c.rxSlots + Int(c.rxRspProd & mask) * VIF.rxSlotSize
+                c.rxRspProd &+= 1
+                if k == 1 && gso != 0 {
+                    // The extra-info slot (netif_extra_info, GSO) takes this request's place.
+                    VIFExtraGSO(size: meta.gsoSize, type: gso).store(to: r)
+                    k += 1
+                    continue
+                }
                 let chunk = min(VIF.pageSize, len - off)
                 var status = Int16(chunk)
                 switch c.grants.begin(gref, write: true, dataPages: c.layout.dataPages) {
@@ -366,13 +413,14 @@ final class VifDriver: NetDriver {
                 case .failure(let why):
                     status = VIF.statusError; failed = true; count(why == .readOnly ? .grantReadOnly : .grantRefused)
                 }
-                let r = c.rxSlots + Int(c.rxRspProd & mask) * VIF.rxSlotSize
+                var flags: UInt16 = off + chunk < len ? VIF.rxMoreData : 0
+                if k == 0 { flags |= firstFlags }
                 r.storeBytes(of: id, as: UInt16.self)
                 r.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-                r.storeBytes(of: k < Int(need) - 1 ? VIF.rxMoreData : 0, toByteOffset: 4, as: UInt16.self)
+                r.storeBytes(of: flags, toByteOffset: 4, as: UInt16.self)
                 r.storeBytes(of: status, toByteOffset: 6, as: Int16.self)
-                c.rxRspProd &+= 1
                 off += chunk
+                k += 1
             }
             if failed { dev.stats.txErrors &+= 1 } else { sent &+= 1; bytes &+= UInt64(len) }
             pool.free(p)
