@@ -126,12 +126,13 @@ final class VLANRig: LoopRig {
 }
 
 /// Routing on the same loop: 64-byte UDP frames from 198.18.0.1 to eight hosts in
-/// 198.18.9.0/24 arrive on r1 addressed to the router's MAC and are forwarded out of r2 to a
-/// gateway whose neighbour entry is known: IPv4 checks, the FIB walk, TTL and checksum, the
-/// neighbour lookup and the new Ethernet header, per packet.
+/// 198.18.9.0/24 (or from 2001:db8::1 to eight hosts in 2001:db8:9::/64) arrive on r1 addressed
+/// to the router's MAC and are forwarded out of r2 to a gateway whose neighbour entry is known
+/// (or, connected, to the hosts themselves): the IP checks, the FIB walk, TTL and checksum (hop
+/// limit), the neighbour lookup and the new Ethernet header, per packet.
 final class RoutingRig: LoopRig {
 
-    init(connected: Bool) throws {
+    init(connected: Bool, ipv6: Bool = false) throws {
         super.init()
         let r = CommandRunner(datapath: dp)
         source = MemoryDriver()
@@ -139,54 +140,27 @@ final class RoutingRig: LoopRig {
         let d = MemoryDriver()
         d.capture = false
         try dp.addMemory(name: "r2", driver: d)
-        try r.execute("link set r1 up")
-        try r.execute("link set r2 up")
-        try r.execute("addr add 198.18.0.254/24 dev r1")
-        try r.execute("addr add 198.18.1.254/24 dev r2")
-        let dst = connected ? "198.18.1" : "198.18.9"
-        if !connected {
-            try r.execute("route add 198.18.9.0/24 via 198.18.1.1")
-            try r.execute("neigh add 198.18.1.1 lladdr 02:00:00:00:01:01 dev r2")
+        var config = ["link set r1 up", "link set r2 up"]
+        if ipv6 {
+            config += ["addr add 2001:db8::fe/64 dev r1", "addr add 2001:db8:1::fe/64 dev r2",
+                       "route add 2001:db8:9::/64 via 2001:db8:1::1", "neigh add 2001:db8:1::1 lladdr 02:00:00:00:01:01 dev r2"]
         } else {
-            for h in 1...8 { try r.execute("neigh add 198.18.1.\(h) lladdr 02:00:00:00:01:0\(h) dev r2") }
+            config += ["addr add 198.18.0.254/24 dev r1", "addr add 198.18.1.254/24 dev r2"]
+            config += connected ? (1...8).map { "neigh add 198.18.1.\($0) lladdr 02:00:00:00:01:0\($0) dev r2" }
+                : ["route add 198.18.9.0/24 via 198.18.1.1", "neigh add 198.18.1.1 lladdr 02:00:00:00:01:01 dev r2"]
         }
-        let routerMAC = src.mac
+        for c in config { try r.execute(c) }
+        let routerMAC = src.mac, hostMAC = MACAddress(raw: 0x0200_0000_000A)
+        let src6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
         source.setTemplates((1...8).map { h in
-            FrameBuilder.udpFrame(dst: routerMAC, src: MACAddress(raw: 0x0200_0000_000A), srcIP: FrameBuilder.ip(198, 18, 0, 1),
-                                  dstIP: FrameBuilder.ip(198, 18, connected ? 1 : 9, UInt8(h)), frameLength: 60)
-        })
-        _ = dst
-        forward(4096)
-    }
-
-}
-
-/// IPv6 routing on the same loop: 64-byte UDP frames from 2001:db8::1 to eight hosts in
-/// 2001:db8:9::/64 forwarded out of r2 to a gateway with a known neighbour: the IPv6 checks, the
-/// FIB walk (16 then 4-bit strides), the hop limit and the neighbour lookup, per packet.
-final class Routing6Rig: LoopRig {
-
-    init(hosts: Int) throws {
-        super.init()
-        let r = CommandRunner(datapath: dp)
-        source = MemoryDriver()
-        src = try dp.addMemory(name: "r1", driver: source)
-        let d = MemoryDriver()
-        d.capture = false
-        try dp.addMemory(name: "r2", driver: d)
-        try r.execute("link set r1 up")
-        try r.execute("link set r2 up")
-        try r.execute("addr add 2001:db8::fe/64 dev r1")
-        try r.execute("addr add 2001:db8:1::fe/64 dev r2")
-        try r.execute("route add 2001:db8:9::/64 via 2001:db8:1::1")
-        try r.execute("neigh add 2001:db8:1::1 lladdr 02:00:00:00:01:01 dev r2")
-        let routerMAC = src.mac
-        let srcIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
-        source.setTemplates((1...hosts).map { h in
-            let dstIP: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 9] + [UInt8](repeating: 0, count: 9) + [UInt8(h)]
+            guard ipv6 else {
+                return FrameBuilder.udpFrame(dst: routerMAC, src: hostMAC, srcIP: FrameBuilder.ip(198, 18, 0, 1),
+                                             dstIP: FrameBuilder.ip(198, 18, connected ? 1 : 9, UInt8(h)), frameLength: 60)
+            }
+            let dst6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 9] + [UInt8](repeating: 0, count: 9) + [UInt8(h)]
             let udp: [UInt8] = [0x9c, 0x40, 0x14, 0x51, 0, 10, 0, 0, 0x5A, 0x5A]
-            return FrameBuilder.ethernet(dst: routerMAC, src: MACAddress(raw: 0x0200_0000_000A), type: EtherType.ipv6,
-                                         payload: FrameBuilder.ipv6(src: srcIP, dst: dstIP, next: IPProto.udp, payload: udp))
+            return FrameBuilder.ethernet(dst: routerMAC, src: hostMAC, type: EtherType.ipv6,
+                                         payload: FrameBuilder.ipv6(src: src6, dst: dst6, next: IPProto.udp, payload: udp))
         })
         forward(4096)
     }
@@ -228,7 +202,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("route 64B x\(packetsPerIteration) to connected hosts") { benchmark in
         for _ in benchmark.scaledIterations { routedConnected.forward(packetsPerIteration) }
     }
-    nonisolated(unsafe) let routed6 = try! Routing6Rig(hosts: 8)
+    nonisolated(unsafe) let routed6 = try! RoutingRig(connected: false, ipv6: true)
     Benchmark("route IPv6 64B x\(packetsPerIteration) via a gateway") { benchmark in
         for _ in benchmark.scaledIterations { routed6.forward(packetsPerIteration) }
     }

@@ -170,6 +170,20 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A command run against the kernel in `kns` and against the daemon, each output's lines that
+    /// `keep` keeps, without interface indexes (the daemon has its own devices) and `dropping`.
+    func sideBySide(_ kns: String, _ sock: String, _ cmd: [String], dropping: String? = nil,
+                    keep: @escaping (Substring) -> Bool) throws -> (kernel: String, sluice: String) {
+        let k = try sh([cmd[0], "-n", kns] + cmd.dropFirst(), allowFailure: true)
+        let s = try exec(sock, cmd).out
+        let norm: (String) -> String = { t in
+            (dropping.map { t.replacingOccurrences(of: $0, with: "") } ?? t).split(separator: "\n").filter(keep).map { l in
+                l.range(of: #"^\d+: "#, options: .regularExpression).map { String(l[$0.upperBound...]) } ?? String(l)
+            }.joined(separator: "\n")
+        }
+        return (norm(k), norm(s))
+    }
+
     /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
     /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
     func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {
@@ -196,18 +210,9 @@ final class ExecTests: XCTestCase {
             let r = try exec(sock, ["ip"] + c)
             XCTAssertEqual(r.status, 0, "ip \(c.joined(separator: " ")): \(r.out)")
         }
-        func both(_ args: [String]) throws -> (kernel: String, sluice: String) {
-            let k = try sh(["ip", "-n", kns] + args, allowFailure: true)
-            let s = try exec(sock, ["ip"] + args).out
-            // The kernel's loopback and its IPv6 lines are not Sluice's business.
-            let keep: (Substring) -> Bool = { !$0.contains(" lo ") && !$0.contains("127.") && !$0.contains("inet6") }
-            // Interface indexes differ (the daemon has its own devices).
-            let norm: (String) -> String = { t in
-                t.split(separator: "\n").filter(keep).map { l in
-                    l.range(of: #"^\d+: "#, options: .regularExpression).map { String(l[$0.upperBound...]) } ?? String(l)
-                }.joined(separator: "\n")
-            }
-            return (norm(k), norm(s))
+        // The kernel's loopback and its IPv6 lines are not Sluice's business.
+        let both = { (args: [String]) throws -> (kernel: String, sluice: String) in
+            try self.sideBySide(kns, sock, ["ip"] + args) { !$0.contains(" lo ") && !$0.contains("127.") && !$0.contains("inet6") }
         }
         for args in [["route", "show"], ["route", "show", "table", "local"], ["-4", "-o", "addr", "show", "dev", "r2"],
                      ["route", "get", "198.18.50.7"], ["route", "get", "203.0.113.9"],
@@ -265,19 +270,11 @@ final class ExecTests: XCTestCase {
             let r = try exec(sock, ["ip"] + c)
             XCTAssertEqual(r.status, 0, "ip \(c.joined(separator: " ")): \(r.out)")
         }
-        func both(_ args: [String]) throws -> (kernel: String, sluice: String) {
-            let k = try sh(["ip", "-n", kns] + args, allowFailure: true)
-            let s = try exec(sock, ["ip"] + args).out
-            let keep: (Substring) -> Bool = { l in
+        let both = { (args: [String]) throws -> (kernel: String, sluice: String) in
+            try self.sideBySide(kns, sock, ["ip"] + args, dropping: " dev lo") { l in
                 !l.contains(" lo ") && !l.hasPrefix("local ::1 ") && !l.contains("r1p") && !l.contains("r2p")
                     && !(l.contains("fe80::") && !l.contains("fe80::/64") && !l.contains("fe80:: ") && !l.contains("fe80::99"))
             }
-            let norm: (String) -> String = { t in
-                t.replacingOccurrences(of: " dev lo", with: "").split(separator: "\n").filter(keep).map { l in
-                    l.range(of: #"^\d+: "#, options: .regularExpression).map { String(l[$0.upperBound...]) } ?? String(l)
-                }.joined(separator: "\n")
-            }
-            return (norm(k), norm(s))
         }
         for args in [["-6", "route", "show"], ["-6", "route", "show", "table", "local"], ["-6", "-o", "addr", "show", "dev", "r2"],
                      ["-6", "route", "get", "2001:db8:50::7"], ["-6", "route", "get", "2001:db8:99::1"], ["-6", "route", "get", "2001:db8:100::1"],

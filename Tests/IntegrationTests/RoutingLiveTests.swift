@@ -1,10 +1,11 @@
 import Foundation
 import XCTest
 
-/// IPv4 routing between two namespaces, through this machine's kernel and through Sluice, in one
-/// run: hosts A (198.18.31.0/24) and B (198.18.32.0/24) each with a default route to the router
-/// between them. The kernel's answers (ping's TTL, traceroute's hops, the unreachable message)
-/// are what Sluice's must match.
+/// Routing between two namespaces, through this machine's kernel and through Sluice, in one
+/// run, for IPv4 and for IPv6: hosts A (198.18.31.0/24, 2001:db8:31::/64) and B (198.18.32.0/24,
+/// 2001:db8:32::/64) each with a default route to the router between them. The kernel's answers
+/// (ping's TTL/hop limit, traceroute's hops, unreachable and too-big messages, the reset) are
+/// what Sluice's must match.
 final class RoutingLiveTests: XCTestCase {
     var net: TestNet!
 
@@ -13,73 +14,122 @@ final class RoutingLiveTests: XCTestCase {
 
     struct Path { let a: String, b: String; let daemon: DaemonProcess? }
 
-    func path(kernel: Bool, _ id: String) throws -> Path {
+    /// Host `h` of subnet 3N, with its prefix length when `len`.
+    func addr(_ v6: Bool, _ n: Int, _ h: Int, len: Bool = false) -> String {
+        v6 ? "2001:db8:\(n)::\(h)" + (len ? "/64" : "") : "198.18.\(n).\(h)" + (len ? "/24" : "")
+    }
+
+    func path(kernel: Bool, _ id: String, v6: Bool) throws -> Path {
         guard (try? sh(["sh", "-c", "command -v traceroute"])) != nil else { throw HarnessError("this test needs traceroute: run scripts/install-deps.sh") }
         let sw = try net.netns("sw\(id)"), a = try net.netns("a\(id)"), b = try net.netns("b\(id)")
         let pa = "\(net.tag)\(id)a", pb = "\(net.tag)\(id)b"
-        try net.veth(pa, hostNS: sw, peerNS: a, addr: "198.18.31.10/24")
-        try net.veth(pb, hostNS: sw, peerNS: b, addr: "198.18.32.20/24")
-        for ns in [a, b, sw] { _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
-        try sh(["ip", "-n", a, "route", "add", "default", "via", "198.18.31.1"])
-        try sh(["ip", "-n", b, "route", "add", "default", "via", "198.18.32.1"])
+        try sh(["ip", "-n", sw, "link", "add", pa, "type", "veth", "peer", "name", pa + "p", "netns", a])
+        try sh(["ip", "-n", sw, "link", "add", pb, "type", "veth", "peer", "name", pb + "p", "netns", b])
+        // IPv4: no IPv6 noise. IPv6: hosts without duplicate address detection (usable at once);
+        // the far link's MTU 1400 on both ends for packet too big.
+        let nodad = v6 ? ["nodad"] : []
+        for ns in [a, b, sw] {
+            _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw"] + (v6 ? ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+                                                                          : ["net.ipv6.conf.all.disable_ipv6=1"]))
+        }
+        try sh(["ip", "-n", a, "addr", "add", addr(v6, 31, 10, len: true), "dev", pa + "p"] + nodad)
+        try sh(["ip", "-n", b, "addr", "add", addr(v6, 32, 20, len: true), "dev", pb + "p"] + nodad)
+        try sh(["ip", "-n", a, "link", "set", pa + "p", "up"])
+        try sh(["ip", "-n", b, "link", "set", pb + "p"] + (v6 ? ["mtu", "1400"] : []) + ["up"])
+        try sh(["ip", "-n", a, "route", "add", "default", "via", addr(v6, 31, 1)])
+        try sh(["ip", "-n", b, "route", "add", "default", "via", addr(v6, 32, 1)])
         if kernel {
-            try sh(["ip", "-n", sw, "addr", "add", "198.18.31.1/24", "dev", pa])
-            try sh(["ip", "-n", sw, "addr", "add", "198.18.32.1/24", "dev", pb])
+            try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", v6 ? "net.ipv6.conf.all.forwarding=1" : "net.ipv4.ip_forward=1"])
+            try sh(["ip", "-n", sw, "addr", "add", addr(v6, 31, 1, len: true), "dev", pa] + nodad)
+            try sh(["ip", "-n", sw, "addr", "add", addr(v6, 32, 1, len: true), "dev", pb] + nodad)
+            if v6 { try sh(["ip", "-n", sw, "link", "set", pb, "mtu", "1400"]) }
             try sh(["ip", "-n", sw, "link", "set", pa, "up"])
             try sh(["ip", "-n", sw, "link", "set", pb, "up"])
-            try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
             return Path(a: a, b: b, daemon: nil)
         }
+        // Sluice owns the router side: the kernel keeps no IPv6 on those veths.
+        if v6 { for p in [pa, pb] { try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", "net.ipv6.conf.\(p).disable_ipv6=1"]) } }
         let d = try DaemonProcess(net: net, ns: sw, config: [
             "link add pa type afpacket dev \(pa)", "link add pb type afpacket dev \(pb)",
+        ] + (v6 ? ["link set pb mtu 1400"] : []) + [
             "link set pa up", "link set pb up",
-            "addr add 198.18.31.1/24 dev pa", "addr add 198.18.32.1/24 dev pb",
+            "addr add \(addr(v6, 31, 1, len: true)) dev pa", "addr add \(addr(v6, 32, 1, len: true)) dev pb",
         ])
         try d.waitReady()
         return Path(a: a, b: b, daemon: d)
     }
 
     /// traceroute's hops as addresses ("*" for no answer).
-    func hops(_ p: Path) throws -> [String] {
-        let out = try sh(["ip", "netns", "exec", p.a, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "198.18.32.20"], timeout: 40)
+    func hops(_ p: Path, v6: Bool) throws -> [String] {
+        let out = try sh(["ip", "netns", "exec", p.a, "traceroute"] + (v6 ? ["-6"] : []) + ["-n", "-q", "1", "-w", "2", "-m", "4", addr(v6, 32, 20)], timeout: 40)
         return out.split(separator: "\n").dropFirst().map { l in l.split(separator: " ").dropFirst().first.map(String.init) ?? "?" }
     }
 
-    func testRoutingAsTheKernelRoutes() throws {
-        let k = try path(kernel: true, "k")
-        let s = try path(kernel: false, "s")
+    /// What both families check the same way: ping across (one hop) and to the router's far
+    /// address, traceroute's hops, TCP to the router refused, TCP across; then Sluice's report.
+    func common(_ k: Path, _ s: Path, v6: Bool) throws {
         for p in [k, s] {
-            let out = try net.ping(from: p.a, "198.18.32.20", count: 3)
+            let out = try net.ping(from: p.a, addr(v6, 32, 20), count: 3)
             XCTAssertTrue(out.contains(" 0% packet loss"), out)
             XCTAssertTrue(out.contains("ttl=63"), "one router on the way: \(out)")
             // The router's own address on the far side answers (a host model).
-            XCTAssertTrue(try net.ping(from: p.a, "198.18.32.1", count: 1).contains("ttl=64"))
+            XCTAssertTrue(try net.ping(from: p.a, addr(v6, 32, 1), count: 1).contains("ttl=64"))
         }
-        let kh = try hops(k), sh2 = try hops(s)
-        XCTAssertEqual(kh, ["198.18.31.1", "198.18.32.20"])
+        let kh = try hops(k, v6: v6), sh2 = try hops(s, v6: v6)
+        XCTAssertEqual(kh, [addr(v6, 31, 1), addr(v6, 32, 20)])
         XCTAssertEqual(sh2, kh, "traceroute shows Sluice's hop as it shows the kernel's")
+        // TCP to the router itself, where nothing listens: refused (a reset), by both.
+        let target = addr(v6, 31, 1)
+        for p in [k, s] {
+            let out = try sh(["ip", "netns", "exec", p.a, "timeout", "5", "bash", "-c", "echo > /dev/tcp/\(target)/22"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains("Connection refused"), out)
+        }
+        // TCP across: both carry it (figures printed for the record, not judged here).
+        let ks = try net.iperf(from: k.a, to: k.b, addr: addr(v6, 32, 20), seconds: 2)
+        let ss = try net.iperf(from: s.a, to: s.b, addr: addr(v6, 32, 20), seconds: 2, port: 5202)
+        let kbps = ((ks["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+        let sbps = ((ss["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+        print("routing TCP (\(v6 ? "IPv6" : "IPv4")): kernel \(kbps / 1e9) Gbit/s, Sluice \(sbps / 1e9) Gbit/s")
+        XCTAssertGreaterThan(sbps, 0)
+        let r = try s.daemon!.report()
+        XCTAssertTrue(r.contains("\(addr(v6, 31, 10)) dev pa lladdr"), r)
+        XCTAssertGreaterThan(number(after: v6 ? "Ip6OutForwDatagrams" : "ForwDatagrams", in: r) ?? 0, 6, r)
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
+    func testRoutingAsTheKernelRoutes() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let s = try path(kernel: false, "s", v6: false)
         // No route: the kernel answers "Destination Net Unreachable" from the router's address.
         for p in [k, s] {
             _ = try? sh(["ip", "-n", p.a, "route", "add", "198.18.99.0/24", "via", "198.18.31.1"])
             let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.99.9"], timeout: 20, allowFailure: true)
             XCTAssertTrue(out.contains("From 198.18.31.1 icmp_seq=1 Destination Net Unreachable"), out)
         }
-        // TCP to the router itself, where nothing listens: refused (a reset), by both.
+        try common(k, s, v6: false)
+    }
+
+    func testIPv6RoutingAsTheKernelRoutes() throws {
+        let k = try path(kernel: true, "k", v6: true)
+        let s = try path(kernel: false, "s", v6: true)
         for p in [k, s] {
-            let out = try sh(["ip", "netns", "exec", p.a, "timeout", "5", "bash", "-c", "echo > /dev/tcp/198.18.31.1/22"], timeout: 20, allowFailure: true)
-            XCTAssertTrue(out.contains("Connection refused"), out)
+            // No route: destination unreachable from the router's address.
+            _ = try? sh(["ip", "-n", p.a, "-6", "route", "add", "2001:db8:99::/64", "via", "2001:db8:31::1"])
+            var out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "2001:db8:99::9"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains("From 2001:db8:31::1 icmp_seq=1 Destination unreachable: No route"), out)
+            // Too big for the far link (MTU 1400): packet too big with that MTU; routers never fragment.
+            out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1452", "2001:db8:32::20"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains("From 2001:db8:31::1 icmp_seq=1 Packet too big: mtu=1400"), out)
+            // Path MTU learnt: the next pings fit, fragmented by the sender.
+            out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1452", "2001:db8:32::20"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains(" 0% packet loss"), out)
         }
-        // TCP across: both carry it (figures printed for the record, not judged here).
-        let ks = try net.iperf(from: k.a, to: k.b, addr: "198.18.32.20", seconds: 2)
-        let ss = try net.iperf(from: s.a, to: s.b, addr: "198.18.32.20", seconds: 2, port: 5202)
-        let kbps = ((ks["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
-        let sbps = ((ss["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
-        print("routing TCP: kernel \(kbps / 1e9) Gbit/s, Sluice \(sbps / 1e9) Gbit/s")
-        XCTAssertGreaterThan(sbps, 0)
-        let r = try s.daemon!.report()
-        XCTAssertTrue(r.contains("198.18.31.10 dev pa lladdr"), r)
-        XCTAssertGreaterThan(number(after: "ForwDatagrams", in: r) ?? 0, 6, r)
-        XCTAssertEqual(s.daemon!.stop(), 0)
-        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+        // The hosts learnt the router as a router (NA with R set), in both.
+        for p in [k, s] {
+            let n = try sh(["ip", "-n", p.a, "-6", "neigh", "show", "2001:db8:31::1"])
+            XCTAssertTrue(n.contains(" router "), n)
+        }
+        try common(k, s, v6: true)
     }
 }

@@ -10,40 +10,8 @@ final class IPv4Tests: XCTestCase {
 
     /// A router with r1 = 198.18.1.1/24 and r2 = 198.18.2.1/24; host A (198.18.1.10) behind r1
     /// and B (198.18.2.20) behind r2.
-    final class Router {
-        let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
-        let runner: CommandRunner
-        let r1 = MemoryDriver(), r2 = MemoryDriver()
-        init() throws {
-            dp.log = { _ in }
-            runner = CommandRunner(datapath: dp)
-            try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
-            try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))
-            try runner.execute("link set r1 up")
-            try runner.execute("link set r2 up")
-            try runner.execute("addr add 198.18.1.1/24 dev r1")
-            try runner.execute("addr add 198.18.2.1/24 dev r2")
-        }
-        func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
-        /// Injects and runs until idle; returns what r1 and r2 sent.
-        @discardableResult
-        func send(_ f: [UInt8], on port: MemoryDriver) -> (r1: [[UInt8]], r2: [[UInt8]]) {
-            port.inject(f)
-            return run()
-        }
-        func run() -> (r1: [[UInt8]], r2: [[UInt8]]) {
-            for _ in 0..<100 {
-                dp.runOnce(timeoutMs: 0)
-                if dp.pollListCount == 0 && r1.pending == 0 && r2.pending == 0 { break }
-            }
-            return (r1.takeCaptured(), r2.takeCaptured())
-        }
-        /// Advances virtual time, running the neighbour timers on the way.
-        func advance(_ ns: UInt64) -> (r1: [[UInt8]], r2: [[UInt8]]) {
-            dp.clock.advance(to: dp.clock.now + ns)
-            return run()
-        }
-    }
+    typealias Router = MemoryRouter
+    static func router() throws -> Router { try MemoryRouter(["addr add 198.18.1.1/24 dev r1", "addr add 198.18.2.1/24 dev r2"]) }
 
     func icmpEcho(src: UInt32, dst: UInt32, ttl: UInt8 = 64, seq: UInt16 = 1, size: Int = 56, df: Bool = true) -> [UInt8] {
         var icmp: [UInt8] = [8, 0, 0, 0, 0x12, 0x34] + FrameBuilder.be16(seq) + [UInt8](repeating: 0x42, count: size)
@@ -97,7 +65,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testARPRequestForTheRouterIsAnsweredAndTeachesTheSender() throws {
-        let r = try Router()
+        let r = try Self.router()
         let out = r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
         XCTAssertEqual(out.r1, [arp(op: 2, sha: r.dev("r1").mac, spa: ip(198, 18, 1, 1), tha: macA, tpa: ip(198, 18, 1, 10), dst: macA)])
         XCTAssertEqual(try r.runner.execute("neigh show"), "198.18.1.10 dev r1 lladdr 02:00:00:00:00:a1 STALE\n")
@@ -106,7 +74,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testForwardingResolvesTheNextHopDecrementsTTLAndKeepsTheChecksumRight() throws {
-        let r = try Router()
+        let r = try Self.router()
         r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
         let ping = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
         var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
@@ -127,7 +95,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testTTLExpiryAndUnreachablesAnswerWithICMP() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("route add unreachable 198.18.7.0/24")
         try r.runner.execute("route add prohibit 198.18.8.0/24")
@@ -156,7 +124,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testEchoRequestToTheRouterIsAnswered() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         // To the address of the other interface: still local (a host model).
         let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 1), seq: 9)), on: r.r1)
@@ -181,7 +149,7 @@ final class IPv4Tests: XCTestCase {
     func testForwardingCanBeSwitchedOffAsNetIPv4IPForward() throws {
         // ip_forward=0: what is not for the router is dropped without ICMP, counted as
         // InAddrErrors (ip_route_input_slow → ip_error with forwarding off); local delivery stays.
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         XCTAssertEqual(try r.runner.execute("sysctl net.ipv4.ip_forward=0"), "net.ipv4.ip_forward = 0\n")
         let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1)
@@ -198,7 +166,7 @@ final class IPv4Tests: XCTestCase {
     func testTCPToTheRouterIsReset() throws {
         // tcp_v4_send_reset (RFC 9293 §3.10.7.1): a SYN gets RST|ACK acknowledging it (seq + 1),
         // a segment with ACK gets RST with its ack number as sequence, a RST gets nothing.
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         func send(_ flags: UInt8, seq: UInt32, ack: UInt32 = 0, payload: [UInt8] = []) -> [UInt8]? {
             var t = FrameBuilder.tcp(srcIP: ip(198, 18, 1, 10), dstIP: ip(198, 18, 1, 1), sport: 40000, dport: 22, seq: seq, flags: flags, payload: payload)
@@ -229,7 +197,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testUnresolvedNeighbourFailsAfterThreeProbesWithHostUnreachable() throws {
-        let r = try Router()
+        let r = try Self.router()
         r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
         var requests = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 99))), on: r.r1).r2.count
         // mcast_probes 3, retrans_time 1 s: requests at 0, 1, 2 s, FAILED at 3 s.
@@ -246,7 +214,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testReachableBecomesStaleThenDelayThenProbe() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2 nud reachable")
         XCTAssertTrue(try r.runner.execute("neigh show dev r2").contains("REACHABLE"))
@@ -264,7 +232,7 @@ final class IPv4Tests: XCTestCase {
 
     func testICMPErrorsAreRateLimitedPerDestination() throws {
         // icmp_ratelimit 1 s, burst 6 (XRLIM_BURST_FACTOR): 6 at once, then one per second.
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         var sent = 0
         for _ in 0..<10 { sent += r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), ttl: 1)), on: r.r1).r1.count }
@@ -277,7 +245,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testDFAndTooBigGetsFragmentationNeededWithTheMTU() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("link set r2 mtu 1280")
         let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), size: 1400)), on: r.r1)
@@ -308,7 +276,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testForwardingFragmentsWhatIsTooBigWithoutDF() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("link set r2 mtu 1280")
         let big = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20), size: 1400, df: false)   // 1428 bytes
@@ -327,7 +295,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testReassemblyDeliversAndRepliesInFragments() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         // A 3000-byte ping to the router in three fragments, out of order: one echo reply of the
         // same size, fragmented for r1's MTU of 1500 (1480 + 1480 + 48 bytes of data).
@@ -344,7 +312,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testOverlapsTimeoutsAndTheMemoryBoundDropWhatTheyMust() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         let req = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1), size: 2000, df: false)
         let frags = fragments(req, sizes: [1000, 1008])
@@ -386,7 +354,7 @@ final class IPv4Tests: XCTestCase {
     func testARPStormsAndUnresolvableFloodsStayBounded() throws {
         // gc_thresh3 (1024 entries): past it new neighbours are refused (the kernel's "neighbour
         // table overflow"), after stale and failed ones are collected first.
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         for i in 0..<3000 {
             let sender = ip(198, 18, 1, 0) | UInt32(i % 250 + 2) | UInt32(i / 250) << 8   // 198.18.1.x … 198.18.12.x
@@ -411,7 +379,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testRoutesFollowAddressesAndLinkState() throws {
-        let r = try Router()
+        let r = try Self.router()
         XCTAssertEqual(try r.runner.execute("route show"), """
             198.18.1.0/24 dev r1 proto kernel scope link src 198.18.1.1 
             198.18.2.0/24 dev r2 proto kernel scope link src 198.18.2.1 
@@ -445,7 +413,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testECMPSpreadsFlowsOverItsNextHops() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("neigh replace 198.18.1.10 lladdr 02:00:00:00:00:a1 dev r1")
         try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2")
@@ -469,7 +437,7 @@ final class IPv4Tests: XCTestCase {
     }
 
     func testBadHeadersAreCountedAndDropped() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         var bad = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))
         bad[11] ^= 0xFF                                   // checksum

@@ -16,36 +16,8 @@ final class IPv6Tests: XCTestCase {
     let hostA = a6("2001:db8:1::10"), hostB = a6("2001:db8:2::20")
 
     /// A router with r1 = 2001:db8:1::1/64 and r2 = 2001:db8:2::1/64.
-    final class Router {
-        let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
-        let runner: CommandRunner
-        let r1 = MemoryDriver(), r2 = MemoryDriver()
-        init() throws {
-            dp.log = { _ in }
-            runner = CommandRunner(datapath: dp)
-            try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
-            try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))
-            try runner.execute("link set r1 up")
-            try runner.execute("link set r2 up")
-            try runner.execute("addr add 2001:db8:1::1/64 dev r1")
-            try runner.execute("addr add 2001:db8:2::1/64 dev r2")
-        }
-        func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
-        @discardableResult
-        func send(_ f: [UInt8], on port: MemoryDriver) -> (r1: [[UInt8]], r2: [[UInt8]]) {
-            port.inject(f)
-            for _ in 0..<100 {
-                dp.runOnce(timeoutMs: 0)
-                if dp.pollListCount == 0 && r1.pending == 0 && r2.pending == 0 { break }
-            }
-            return (r1.takeCaptured(), r2.takeCaptured())
-        }
-        /// Advances virtual time, running the neighbour timers on the way.
-        func advance(_ ns: UInt64) -> (r1: [[UInt8]], r2: [[UInt8]]) {
-            dp.clock.advance(to: dp.clock.now + ns)
-            return send([], on: r1)
-        }
-    }
+    typealias Router = MemoryRouter
+    static func router() throws -> Router { try MemoryRouter(["addr add 2001:db8:1::1/64 dev r1", "addr add 2001:db8:2::1/64 dev r2"]) }
 
     // MARK: frames, built from the RFCs
 
@@ -98,7 +70,7 @@ final class IPv6Tests: XCTestCase {
     // MARK: tests
 
     func testLinkLocalAddressComesFromTheMAC() throws {
-        let r = try Router()
+        let r = try Self.router()
         // RFC 4291 2.5.1: 02:00:00:00:00:01 → interface identifier 0000:00ff:fe00:0001.
         let s = try r.runner.execute("addr show dev r1")
         XCTAssertTrue(s.contains("    inet6 2001:db8:1::1/64 scope global \n"), s)
@@ -111,7 +83,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testNeighborSolicitationForTheRouterIsAnsweredAndTeachesTheSender() throws {
-        let r = try Router()
+        let r = try Self.router()
         let out = r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
         // RFC 4861 7.2.4: solicited advertisement to the source, R|S|O, target link-layer address.
         let na = Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xE0, 0, 0, 0], body: r1IP + [2, 1] + r.dev("r1").mac.octets, hop: 255)
@@ -125,7 +97,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testDuplicateAddressDetectionIsAnsweredToAllNodes() throws {
-        let r = try Router()
+        let r = try Self.router()
         let out = r.send(ns(from: Self.a6("::"), mac: macA, target: r1IP), on: r.r1)
         // RFC 4861 7.2.4: to all-nodes, S clear, O set (R: a router).
         let allNodes = Self.a6("ff02::1")
@@ -135,7 +107,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testForwardingSolicitsTheNextHopAndDecrementsTheHopLimit() throws {
-        let r = try Router()
+        let r = try Self.router()
         r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
         let ping = echo(src: hostA, dst: hostB)
         var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
@@ -155,7 +127,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testHopLimitExceededAndPacketTooBigAreAnsweredFromTheRouter() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         // RFC 4443 3.3: time exceeded, code 0, the invoking packet quoted, from the router's address facing A.
         let ping = echo(src: hostA, dst: hostB, hop: 1)
@@ -173,7 +145,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testNoRouteUnknownNextHeaderAndEcho() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         // No route: destination unreachable, code 0 (RFC 4443 3.1).
         let lost = echo(src: hostA, dst: Self.a6("2001:db8:99::9"))
@@ -195,7 +167,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testMalformedPacketsAreCountedAndLoseNothing() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         let good = echo(src: hostA, dst: hostB)
         var version4 = good; version4[0] = 0x40
@@ -217,7 +189,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testAnUnresolvableNextHopFailsAfterThreeSolicitationsWithAddressUnreachable() throws {
-        let r = try Router()
+        let r = try Self.router()
         r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
         let ping = echo(src: hostA, dst: hostB)
         var out = r.send(eth(r.dev("r1").mac, macA, ping), on: r.r1)
@@ -238,7 +210,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testErrorsAreRateLimitedButPacketTooBigIsNot() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         // icmpv6_xrlim_allow: 1 s shortened by the /64 route back to A to 250 ms, a burst of 6.
         var sent = 0
@@ -257,7 +229,7 @@ final class IPv6Tests: XCTestCase {
     }
 
     func testExtensionHeaderChainsAreWalkedAndTheirErrorsAnswered() throws {
-        let r = try Router()
+        let r = try Self.router()
         learnHosts(r)
         let body = Array(echo(src: hostA, dst: r1IP).dropFirst(40))      // an ICMPv6 echo request
         // Destination options (8 bytes, padding only) before the echo: walked, answered.

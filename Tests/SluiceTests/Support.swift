@@ -62,3 +62,39 @@ func must<T: ~Copyable>(_ v: consuming T?, file: StaticString = #filePath, line:
     case .none: fatalError("unexpected nil", file: file, line: line)
     }
 }
+
+/// A router of two in-memory ports, r1 (MAC …:01) and r2 (…:02), up, on a virtual clock, with
+/// `config` (addresses, routes) applied: the fixture of the IPv4 and IPv6 tests.
+final class MemoryRouter {
+    let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
+    let runner: CommandRunner
+    let r1 = MemoryDriver(), r2 = MemoryDriver()
+    init(_ config: [String]) throws {
+        dp.log = { _ in }
+        runner = CommandRunner(datapath: dp)
+        try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
+        try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))
+        try runner.execute("link set r1 up")
+        try runner.execute("link set r2 up")
+        for c in config { try runner.execute(c) }
+    }
+    func dev(_ n: String) -> NetDevice { dp.device(named: n)! }
+    /// Injects and runs until idle; returns what r1 and r2 sent.
+    @discardableResult
+    func send(_ f: [UInt8], on port: MemoryDriver) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+        port.inject(f)
+        return run()
+    }
+    func run() -> (r1: [[UInt8]], r2: [[UInt8]]) {
+        for _ in 0..<100 {
+            dp.runOnce(timeoutMs: 0)
+            if dp.pollListCount == 0 && r1.pending == 0 && r2.pending == 0 { break }
+        }
+        return (r1.takeCaptured(), r2.takeCaptured())
+    }
+    /// Advances virtual time, running the neighbour timers on the way.
+    func advance(_ ns: UInt64) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+        dp.clock.advance(to: dp.clock.now + ns)
+        return run()
+    }
+}
