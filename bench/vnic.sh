@@ -6,7 +6,8 @@
 #   r rings : sluice-vnic --blast ═ rings ═ [sluice, bridge] ═ rings ═ sluice-vnic --sink  (no kernel stack, no TAP)
 # Measured: iperf3 TCP a→b (t, v; median of ROUNDS × SECONDS), 64-byte frames/s delivered
 # (t: the reference generator `blast` on the TAP, counted at b's TAP; r: frontend to frontend
-# through the rings, with the wakeups per frame on each side).
+# through the rings, with the wakeups per frame on each side), and r's Gbit/s with 1514-byte
+# frames and with 64 KiB TCP super-frames that cross whole (GSO negotiated on both vifs).
 # Last line: RESULT vnic_tcp_ratio=X.XX rings_udp64_ratio=Y.YY   (v / t TCP, r / t 64-byte rate)
 #
 # Usage: sudo bench/vnic.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3)
@@ -70,14 +71,22 @@ fi
 sleep 0.5
 T64=$(( ($(ip netns exec "$TAG-tb" cat "$rx") - before) / DUR ))
 echo "  t (TAP ports, generator $([ -n "$BLAST" ] && echo blast || echo iperf3)): $T64 pps"
-"$VNIC" --vif vif4 --sink $((DUR + 2)) --mac 02:00:00:00:be:ef --socket "$WORK/vnic.sock" > "$WORK/sink.out" &
-SINK=$!; PIDS+=($SINK)
-sleep 0.5
-"$VNIC" --vif vif3 --blast "$DUR" --dst 02:00:00:00:be:ef --socket "$WORK/vnic.sock" > "$WORK/blast.out"
-wait $SINK || true
-echo "  r (frontend → rings → Sluice → rings → frontend):"
-sed 's/^/    /' "$WORK/blast.out" "$WORK/sink.out"
-R64=$(awk '/^sink:/ {for (i=1;i<=NF;i++) if ($(i+1) == "pps") print $i}' "$WORK/sink.out")
+rings() {  # blast options…: frontend → rings → Sluice → rings → frontend
+  "$VNIC" --vif vif4 --sink $((DUR + 2)) --mac 02:00:00:00:be:ef --socket "$WORK/vnic.sock" > "$WORK/sink.out" &
+  local sink=$!; PIDS+=($sink)
+  sleep 0.5
+  "$VNIC" --vif vif3 --blast "$DUR" --dst 02:00:00:00:be:ef --socket "$WORK/vnic.sock" "$@" > "$WORK/blast.out"
+  wait $sink || true
+  sed 's/^/    /' "$WORK/blast.out" "$WORK/sink.out"
+}
+echo "  r (frontend → rings → Sluice → rings → frontend), 64 bytes:"
+rings
+R64=$(awk '/^sink:/ {for (i=1;i<=NF;i++) if ($(i+1) == "pps,") print $i}' "$WORK/sink.out")
+echo "== the same rings, 1514-byte frames and 64 KiB TCP super-frames (GSO end to end)"
+rings --size 1514
+R1500=$(awk '/^sink:/ {for (i=1;i<=NF;i++) if ($(i+1) == "Gbit/s") print $i}' "$WORK/sink.out")
+rings --gso 65000
+RGSO=$(awk '/^sink:/ {for (i=1;i<=NF;i++) if ($(i+1) == "Gbit/s") print $i}' "$WORK/sink.out")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 T=$(median ${TCP[t]}); V=$(median ${TCP[v]})
 echo "== summary"
@@ -85,4 +94,5 @@ printf '  %-44s %12s %14s\n' setup "TCP Gbit/s" "64B frames/s"
 printf '  %-44s %12s %14s\n' "sluice, TAP ports" "$T" "$T64"
 printf '  %-44s %12s %14s\n' "sluice, vif ports via sluice-vnic TAPs" "$V ($(ratio $V $T))" "-"
 printf '  %-44s %12s %14s\n' "sluice, vif ports, frontends on the rings" "-" "${R64:-0} ($(ratio "${R64:-0}" "$T64"))"
+echo "  rings: 1514-byte frames ${R1500:-0} Gbit/s, 64 KiB GSO frames ${RGSO:-0} Gbit/s"
 echo "RESULT vnic_tcp_ratio=$(ratio $V $T) rings_udp64_ratio=$(ratio "${R64:-0}" "$T64")"
