@@ -295,6 +295,49 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ARGV monitor address route neigh` while `run` runs: the lines it printed, without
+    /// interface indexes.
+    func monitorLines(_ argv: [String], run: () throws -> Void) throws -> [String] {
+        let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["6"] + argv + ["monitor", "address", "route", "neigh"]
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        try p.run()
+        net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+        usleep(700_000)
+        try run()
+        usleep(700_000)
+        p.terminate(); p.waitUntilExit()
+        return (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n").map { l in
+            String(l).replacingOccurrences(of: #"^(Deleted )?\d+: "#, with: "$1", options: .regularExpression)
+        }
+    }
+
+    /// The same for IPv6: an address (with its prefix, local and anycast routes, in the
+    /// kernel's order), a route, a neighbour, their removal. Both sides have IPv6 on the device
+    /// already (an address added before), so the link-local address is not part of it.
+    func testIPv6AddressAndRouteNotificationsAsTheKernelSendsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k6m")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1", "up"], ["link", "set", "r1p", "up"],
+                                 ["-6", "addr", "add", "2001:db8:7::1/64", "dev", "r1", "nodad"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(300_000)
+        let changes: [[String]] = [["-6", "addr", "add", "2001:db8:1::1/64", "dev", "r1", "nodad"],
+                                   ["-6", "route", "add", "2001:db8:5::/64", "via", "2001:db8:1::9"],
+                                   ["-6", "neigh", "add", "2001:db8:1::9", "lladdr", "02:00:00:00:00:09", "dev", "r1"],
+                                   ["-6", "route", "del", "2001:db8:5::/64"], ["-6", "addr", "del", "2001:db8:1::1/64", "dev", "r1"]]
+        let kernel = try monitorLines(["ip", "-n", kns]) { for c in changes { try sh(["ip", "-n", kns] + c) } }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"]) { for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) } }
+        XCTAssertEqual(sluice, kernel)
+        XCTAssertTrue(kernel.contains("anycast 2001:db8:1:: dev r1 table local proto kernel metric 0 pref medium"), "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip monitor address route neigh` while addresses, routes and neighbours change: the same
     /// notifications as from this machine's kernel for the same commands (interface indexes
     /// aside).
@@ -308,25 +351,8 @@ final class ExecTests: XCTestCase {
         let changes: [[String]] = [["addr", "add", "198.18.1.1/24", "dev", "r1"], ["route", "add", "198.18.5.0/24", "via", "198.18.1.9"],
                                    ["neigh", "add", "198.18.1.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"],
                                    ["route", "del", "198.18.5.0/24"], ["addr", "del", "198.18.1.1/24", "dev", "r1"]]
-        func monitor(_ argv: [String], run: () throws -> Void) throws -> [String] {
-            let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["6"] + argv + ["monitor", "address", "route", "neigh"]
-            p.standardOutput = FileHandle(forWritingAtPath: out)
-            try p.run()
-            net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
-            usleep(700_000)
-            try run()
-            usleep(700_000)
-            p.terminate(); p.waitUntilExit()
-            return (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n").map { l in
-                String(l).replacingOccurrences(of: #"^(Deleted )?\d+: "#, with: "$1", options: .regularExpression)
-            }
-        }
-        let kernel = try monitor(["ip", "-n", kns]) { for c in changes { try sh(["ip", "-n", kns] + c) } }
-        let sluice = try monitor([try sluiceBinary(), "exec", "--socket", sock, "ip"]) { for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) } }
+        let kernel = try monitorLines(["ip", "-n", kns]) { for c in changes { try sh(["ip", "-n", kns] + c) } }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"]) { for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) } }
         // The kernel also announces the neighbour its address removal flushed; Sluice flushes it
         // too (checked below) but announces only what a request changed directly.
         XCTAssertEqual(sluice, kernel.filter { !$0.hasPrefix("Deleted 198.18.1.9 dev r1 lladdr") })

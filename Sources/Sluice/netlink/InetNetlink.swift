@@ -9,8 +9,8 @@ import Glibc
 /// (neigh_fill_info, neigh_add, neigh_delete) put them on the wire: what `ip addr`, `ip route`
 /// and `ip neigh` (with -4 or -6) send and read. Requests become the command language's typed
 /// values and go through the same apply step; one generic path serves both families.
-/// Not yet: notifications for IPv6 (RTNLGRP_IPV6_*), IFA_F_* flags other than
-/// permanent/secondary, route metrics (RTA_METRICS), other tables, nexthop objects.
+/// Not yet: IFA_F_* flags other than permanent/secondary/nodad, route metrics (RTA_METRICS),
+/// other tables, nexthop objects.
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8

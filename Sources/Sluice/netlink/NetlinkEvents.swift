@@ -13,6 +13,7 @@ import Glibc
 /// not emit events yet.
 public enum RTNLGRP {
     public static let LINK: UInt32 = 1, NEIGH: UInt32 = 3, TC: UInt32 = 4, IPV4_IFADDR: UInt32 = 5, IPV4_ROUTE: UInt32 = 7
+    public static let IPV6_IFADDR: UInt32 = 9, IPV6_ROUTE: UInt32 = 11
 }
 
 extension RtnlProcessor {
@@ -20,17 +21,17 @@ extension RtnlProcessor {
     static func group(of type: UInt16, family: UInt8) -> UInt32? {
         switch type {
         case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK: RTNLGRP.LINK
-        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE || family == AF_INET ? RTNLGRP.NEIGH : nil
-        case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : nil
-        case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : nil
+        case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE || family == AF_INET || family == AF_INET6 ? RTNLGRP.NEIGH : nil
+        case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : family == AF_INET6 ? RTNLGRP.IPV6_IFADDR : nil
+        case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : family == AF_INET6 ? RTNLGRP.IPV6_ROUTE : nil
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
              NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER: RTNLGRP.TC
         default: nil
         }
     }
 
-    /// One device's objects of the request's kind, each as its dump message.
-    func snapshot(type: UInt16, dev: NetDevice) -> [UInt64: [UInt8]] {
+    /// One device's objects of the request's kind (and address family), each as its dump message.
+    func snapshot(type: UInt16, dev: NetDevice, family: UInt8 = AF_INET) -> [UInt64: [UInt8]] {
         var out: [UInt64: [UInt8]] = [:]
         func one(_ key: UInt64, _ body: (inout NetlinkWriter) -> Void) {
             var w = NetlinkWriter(); body(&w); out[key] = w.bytes
@@ -80,6 +81,14 @@ extension RtnlProcessor {
                 one(UInt64(c.block) << 32 | UInt64(c.chain)) { w in chainMessage(dev, parent: c.parent, chain: c.chain, &w) }
             }
         case NL.RTM_NEWADDR, NL.RTM_DELADDR:
+            if family == Self.AF_INET6 {
+                for a in dp.ipv6.addresses[dev.ifindex] ?? [] {
+                    one(UInt64(truncatingIfNeeded: a.address ^ a.address >> 64) ^ UInt64(a.prefixLen) << 56) { w in
+                        encodeAddr6(dev, a, type: NL.RTM_NEWADDR, flags: 0, seq: 0, &w)
+                    }
+                }
+                break
+            }
             for a in dp.ipv4.addresses[dev.ifindex] ?? [] {
                 one(UInt64(a.address) << 8 | UInt64(a.prefixLen)) { w in encodeAddr(dev, a, type: NL.RTM_NEWADDR, flags: 0, seq: 0, &w) }
             }
@@ -87,6 +96,9 @@ extension RtnlProcessor {
             if dp.bridge(dev) == nil && dev.master == 0 {
                 for e in dp.ipv4.neighbours.shown where e.dev == dev.ifindex {
                     one(UInt64(e.ip)) { w in encodeNeigh(e, seq: 0, &w) }
+                }
+                for e in dp.ipv6.neighbours.shown where e.dev == dev.ifindex {
+                    one(1 << 63 | UInt64(truncatingIfNeeded: e.ip ^ e.ip >> 64) >> 1) { w in encodeNeigh(e, seq: 0, &w) }
                 }
                 break
             }
@@ -162,15 +174,14 @@ extension RtnlProcessor {
         return dp.device(named: name)
     }
 
-    /// Runs a change request, then queues its notifications in `events`.
-    /// The IPv4 routes at the given prefixes (both tables), keyed by table, prefix, length and
+    /// The routes at the given prefixes (both tables), keyed by table, prefix, length and
     /// position, each as a notification. Only the prefixes a request touches are looked at, so
     /// a big FIB costs nothing per change.
-    func routeSnapshot(_ prefixes: [(UInt32, Int)]) -> [String: [UInt8]] {
+    func routeSnapshot<A: InetAddressValue>(_ fib: FIBOf<A>, _ prefixes: [(A, Int)]) -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
-        for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
+        for t in [fib.main, fib.local] {
             for (p, l) in prefixes {
-                guard let i = t.entry(LPMTrie<UInt32>.mask(p, l), l), let e = t.prefixes[i] else { continue }
+                guard let i = t.entry(LPMTrie<A>.mask(p, l), l), let e = t.prefixes[i] else { continue }
                 for (k, r) in e.routes.enumerated() {
                     var w = NetlinkWriter()
                     encodeRoute(table: t.id, e.prefix, e.length, r, seq: 0, &w)
@@ -181,21 +192,29 @@ extension RtnlProcessor {
         return out
     }
 
-    /// The prefixes a route or address request may change (the route's; an address's local,
-    /// connected and broadcast routes).
-    func touchedPrefixes(_ msg: NetlinkMessage) -> [(UInt32, Int)] {
+    /// The prefixes a route or address request may change (the route's; an IPv4 address's
+    /// local, connected and broadcast routes; an IPv6 address's local, prefix and anycast routes,
+    /// and those its device's first address brings: link-local, fe80::/64, multicast).
+    func touchedPrefixes<A: InetAddressValue>(_ msg: NetlinkMessage, _: A.Type) -> [(A, Int)] {
         let p = msg.payload
+        let v6 = A.bitWidth == 128
         switch msg.header.type {
         case NL.RTM_NEWROUTE, NL.RTM_DELROUTE:
-            guard p.count >= 12, let a = try? NLAttributes.parse(p.dropFirst(12), base: 0, policy: RTA.policy, strict: false) else { return [] }
-            return [(Self.addr(a[RTA.DST]) ?? 0, Int(p[p.startIndex + 1]))]
+            guard p.count >= 12, let a = try? NLAttributes.parse(p.dropFirst(12), base: 0, policy: v6 ? RTA.policy6 : RTA.policy, strict: false) else { return [] }
+            return [(Self.addr(a[RTA.DST], A.self) ?? 0, Int(p[p.startIndex + 1]))]
         case NL.RTM_NEWADDR, NL.RTM_DELADDR:
             guard p.count >= 8, let a = try? NLAttributes.parse(p.dropFirst(8), base: 0, policy: IFA.policy, strict: false),
-                  let local = Self.addr(a[IFA.LOCAL]) ?? Self.addr(a[IFA.ADDRESS]) else { return [] }
+                  let local = Self.addr(a[IFA.LOCAL], A.self) ?? Self.addr(a[IFA.ADDRESS], A.self) else { return [] }
             let l = Int(p[p.startIndex + 1])
-            let mask: UInt32 = l == 0 ? 0 : ~UInt32(0) << (32 - l)
-            var out = [(local, 32), (local & mask, l), ((local & mask) | ~mask, 32)]
-            if let b = Self.addr(a[IFA.BROADCAST]) { out.append((b, 32)) }
+            let net = LPMTrie<A>.mask(local, l)
+            if v6 {
+                var out = [(local, 128), (net, l), (net, 128), (A(0xFF) << 120, 8), (A(0xFE80) << 112, 64), (A(0xFE80) << 112, 128)]
+                if let dev = requestDevice(msg) { out.append((A(truncatingIfNeeded: Inet6Wire.linkLocal(dev.mac)), 128)) }
+                return out
+            }
+            let bcast = net | (l == 0 ? A.max : ~(A.max << (A.bitWidth - l)))
+            var out = [(local, A.bitWidth), (net, l), (bcast, A.bitWidth)]
+            if let b = Self.addr(a[IFA.BROADCAST], A.self) { out.append((b, A.bitWidth)) }
             return out
         default: return []
         }
@@ -212,36 +231,50 @@ extension RtnlProcessor {
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
         guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
-        if group == RTNLGRP.IPV4_ROUTE || (group == RTNLGRP.IPV4_IFADDR && eventGroups.contains(RTNLGRP.IPV4_ROUTE)) {
-            // rtmsg_fib: each route that went or came (an address's own routes too).
-            let touched = touchedPrefixes(msg)
-            let before = routeSnapshot(touched)
-            let addrBefore = group == RTNLGRP.IPV4_IFADDR ? requestDevice(msg).map { snapshot(type: msg.header.type, dev: $0) } ?? [:] : [:]
+        let v6 = family == Self.AF_INET6
+        let routeGroup = v6 ? RTNLGRP.IPV6_ROUTE : RTNLGRP.IPV4_ROUTE, addrGroup = v6 ? RTNLGRP.IPV6_IFADDR : RTNLGRP.IPV4_IFADDR
+        if group == routeGroup || (group == addrGroup && eventGroups.contains(routeGroup)) {
+            // rtmsg_fib / inet6_rt_notify: each route that went or came (an address's own routes too).
+            let t4 = v6 ? [] : touchedPrefixes(msg, UInt32.self), t6 = v6 ? touchedPrefixes(msg, UInt128.self) : []
+            let snap = { v6 ? self.routeSnapshot(self.dp.ipv6.fib, t6) : self.routeSnapshot(self.dp.ipv4.fib, t4) }
+            let before = snap()
+            let addrBefore = group == addrGroup ? requestDevice(msg).map { snapshot(type: msg.header.type, dev: $0, family: family) } ?? [:] : [:]
             let dumped = try body()
-            let after = routeSnapshot(touched)
-            if group == RTNLGRP.IPV4_IFADDR, eventGroups.contains(group), let dev = requestDevice(msg) {
-                let addrAfter = snapshot(type: msg.header.type, dev: dev)
-                for (k, m) in addrBefore where addrAfter[k] == nil { events.append((group, Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid))) }
-                for (k, m) in addrAfter where addrBefore[k] == nil { events.append((group, Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid))) }
+            let after = snap()
+            var addrEvents: [[UInt8]] = []
+            if group == addrGroup, eventGroups.contains(group), let dev = requestDevice(msg) {
+                let addrAfter = snapshot(type: msg.header.type, dev: dev, family: family)
+                for (k, m) in addrBefore where addrAfter[k] == nil { addrEvents.append(Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid)) }
+                for (k, m) in addrAfter where addrBefore[k] == nil { addrEvents.append(Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid)) }
             }
-            if eventGroups.contains(RTNLGRP.IPV4_ROUTE) {
-                // An address's routes in the kernel's order: fib_add_ifaddr adds the local route,
-                // then the prefix, then the broadcast; fib_del_ifaddr removes prefix, broadcast,
-                // local. (rtm_type is byte 23 of the message.)
-                let addRank: [UInt8: Int] = [RouteType.local.rawValue: 0, RouteType.unicast.rawValue: 1, RouteType.broadcast.rawValue: 2]
-                let delRank: [UInt8: Int] = [RouteType.unicast.rawValue: 0, RouteType.broadcast.rawValue: 1, RouteType.local.rawValue: 2]
+            var routesFirst: [[UInt8]] = [], routesAfter: [[UInt8]] = []
+            if eventGroups.contains(routeGroup) {
+                // An address's routes in the kernel's order (rtm_type is byte 23 of the message):
+                // IPv4 fib_add_ifaddr adds local, prefix, broadcast after the address and
+                // fib_del_ifaddr removes prefix, broadcast, local; IPv6 announces the prefix route
+                // before the address, then local and anycast, and on removal the address first,
+                // then anycast, local, prefix.
+                let u = RouteType.unicast.rawValue, l = RouteType.local.rawValue, b = RouteType.broadcast.rawValue, a = RouteType.anycast.rawValue
+                let addRank: [UInt8: Int] = v6 ? [u: 0, l: 1, a: 2] : [l: 0, u: 1, b: 2]
+                let delRank: [UInt8: Int] = v6 ? [a: 0, l: 1, u: 2] : [u: 0, b: 1, l: 2]
                 let gone = before.filter { after[$0.key] != $0.value }.sorted { (delRank[$0.value[23]] ?? 3, $0.key) < (delRank[$1.value[23]] ?? 3, $1.key) }
-                for (_, m) in gone { events.append((RTNLGRP.IPV4_ROUTE, Self.notification(m, type: NL.RTM_DELROUTE, seq: msg.header.seq, pid: pid))) }
+                for (_, m) in gone { routesAfter.append(Self.notification(m, type: NL.RTM_DELROUTE, seq: msg.header.seq, pid: pid)) }
                 let came = after.filter { before[$0.key] != $0.value }.sorted { (addRank[$0.value[23]] ?? 3, $0.key) < (addRank[$1.value[23]] ?? 3, $1.key) }
-                for (_, m) in came { events.append((RTNLGRP.IPV4_ROUTE, Self.notification(m, type: NL.RTM_NEWROUTE, seq: msg.header.seq, pid: pid))) }
+                for (_, m) in came {
+                    let n = Self.notification(m, type: NL.RTM_NEWROUTE, seq: msg.header.seq, pid: pid)
+                    if v6 && group == addrGroup && m[23] == u { routesFirst.append(n) } else { routesAfter.append(n) }
+                }
             }
+            for m in routesFirst { events.append((routeGroup, m)) }
+            for m in addrEvents { events.append((addrGroup, m)) }
+            for m in routesAfter { events.append((routeGroup, m)) }
             return dumped
         }
         let devBefore = requestDevice(msg)
-        let before = devBefore.map { snapshot(type: msg.header.type, dev: $0) } ?? [:]
+        let before = devBefore.map { snapshot(type: msg.header.type, dev: $0, family: family) } ?? [:]
         let dumped = try body()
         let devAfter = requestDevice(msg) ?? devBefore
-        let after = devAfter.flatMap { dp.device($0.ifindex) === $0 ? snapshot(type: msg.header.type, dev: $0) : nil } ?? [:]
+        let after = devAfter.flatMap { dp.device($0.ifindex) === $0 ? snapshot(type: msg.header.type, dev: $0, family: family) : nil } ?? [:]
         let named = devAfter.flatMap { target(msg, dev: $0) }
         let isFilter = msg.header.type == NL.RTM_NEWTFILTER || msg.header.type == NL.RTM_DELTFILTER
         func emit(_ bytes: [UInt8], delete: Bool) {
