@@ -240,6 +240,10 @@ public final class RtnlProcessor {
             do {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
+                case "vif":
+                    // A virtual NIC's backend, waiting for its frontend (Sluice's own kind).
+                    let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
+                    dev = try dp.addVif(name: name, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) } ?? 1500)
                 case "bridge": dev = try dp.addBridge(name: name).device
                 case "veth":
                     // VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (veth_newlink).
