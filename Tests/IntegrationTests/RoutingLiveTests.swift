@@ -124,6 +124,9 @@ final class RoutingLiveTests: XCTestCase {
             // Path MTU learnt: the next pings fit, fragmented by the sender.
             out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1452", "2001:db8:32::20"], timeout: 20, allowFailure: true)
             XCTAssertTrue(out.contains(" 0% packet loss"), out)
+            // A fragmented echo request to the router itself: reassembled, answered in fragments.
+            out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "3000", "2001:db8:31::1"], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains(" 0% packet loss") && out.contains("3008 bytes from 2001:db8:31::1"), out)
         }
         // The hosts learnt the router as a router (NA with R set), in both.
         for p in [k, s] {

@@ -343,12 +343,12 @@ final class IPv4Tests: XCTestCase {
             if id % 64 == 63 { _ = r.run() }
         }
         _ = r.run()
-        XCTAssertLessThanOrEqual(r.dp.ipv4.fragBuffers, r.dp.pool.capacity / 8)
+        XCTAssertLessThanOrEqual(r.dp.ipv4.frags.buffers, r.dp.pool.capacity / 8)
         XCTAssertGreaterThan(r.dp.ipv4.stats.reasmFails, 2000)
         // Forwarding still has buffers: a ping through the router crosses.
         XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 20))), on: r.r1).r2.count, 1)
         _ = r.advance(31 * Time.s)
-        XCTAssertEqual(r.dp.ipv4.fragMemory, 0)
+        XCTAssertEqual(r.dp.ipv4.frags.memory, 0)
     }
 
     func testARPStormsAndUnresolvableFloodsStayBounded() throws {

@@ -252,4 +252,70 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(r.dp.ipv6.stats.inHdrErrors, 3)
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
+
+    /// An IPv6 datagram cut into fragments of `chunk` payload bytes (RFC 8200 4.5).
+    static func fragments(_ packet: [UInt8], chunk: Int, id: UInt8 = 7) -> [[UInt8]] {
+        let header = Array(packet[0..<40]), payload = Array(packet[40...])
+        var out: [[UInt8]] = []
+        var off = 0
+        while off < payload.count {
+            let len = min(chunk, payload.count - off)
+            let more: UInt16 = off + len < payload.count ? 1 : 0
+            let field = UInt16(off / 8) << 3 | more
+            var h = header
+            h[6] = 44
+            h[4] = UInt8((8 + len) >> 8); h[5] = UInt8((8 + len) & 0xFF)
+            out.append(h + [packet[6], 0, UInt8(field >> 8), UInt8(field & 0xFF), 0, 0, 0, id] + Array(payload[off..<(off + len)]))
+            off += len
+        }
+        return out
+    }
+
+    func testFragmentsForTheRouterAreReassembledAndTheReplyFragmented() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        let req = echo(src: hostA, dst: r1IP, size: 2000, seq: 3)
+        let frags = Self.fragments(req, chunk: 1448)
+        XCTAssertEqual(frags.count, 2)
+        // Out of order: the last first.
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, frags[1]), on: r.r1).r1.isEmpty)
+        let out = r.send(eth(r.dev("r1").mac, macA, frags[0]), on: r.r1).r1
+        // The reply (2008 bytes of ICMPv6) leaves in fragments that fit r1's MTU of 1500.
+        XCTAssertEqual(out.count, 2)
+        XCTAssertTrue(out.allSatisfy { $0.count <= 14 + 1500 && $0[14 + 6] == 44 })
+        // Reassembled by hand: the echo reply with a valid checksum and the request's data.
+        let p0 = Array(out[0][14...]), p1 = Array(out[1][14...])
+        let body = Array(p0[48...]) + Array(p1[48...])
+        XCTAssertEqual(body.count, 2008)
+        XCTAssertEqual(body[0], 129)
+        XCTAssertEqual(Array(body[8...]), [UInt8](repeating: 0x42, count: 2000))
+        XCTAssertEqual(Self.checksum(src: r1IP, dst: hostA, next: 58, body), 0, "the ICMPv6 checksum over the whole reply")
+        XCTAssertEqual(UInt16(p1[40 + 2]) << 8 | UInt16(p1[40 + 3]), UInt16(1448 / 8) << 3, "the second fragment's offset, no more-fragments")
+        XCTAssertEqual(r.dp.ipv6.stats.reasmOKs, 1)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
+    func testOverlapsDiscardAndTimeoutsAnswerWithTimeExceeded() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        let req = echo(src: hostA, dst: r1IP, size: 2000, seq: 4)
+        let frags = Self.fragments(req, chunk: 1448)
+        // RFC 5722: an overlapping fragment discards the whole datagram.
+        r.send(eth(r.dev("r1").mac, macA, frags[0]), on: r.r1)
+        var overlap = Self.fragments(req, chunk: 1440)[1]                    // starts at 1440 < 1448
+        overlap[40 + 7] = 7
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, overlap), on: r.r1).r1.isEmpty)
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, frags[1]), on: r.r1).r1.isEmpty, "the datagram is gone")
+        XCTAssertEqual(r.dp.ipv6.stats.reasmOKs, 0)
+        // Only the first fragment of another: after 30 s, time exceeded code 1 quoting it.
+        let lone = Self.fragments(echo(src: hostA, dst: r1IP, size: 2000, seq: 5), chunk: 1448, id: 9)[0]
+        r.send(eth(r.dev("r1").mac, macA, lone), on: r.r1)
+        XCTAssertTrue(r.advance(29 * Time.s).r1.isEmpty)
+        let out = r.advance(2 * Time.s).r1
+        XCTAssertEqual(out, [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 3, code: 1, rest: [0, 0, 0, 0], body: Array(lone.prefix(1232))))])
+        // Two queues expired: that one, and the second fragment left of the discarded datagram
+        // (no first fragment: no message).
+        XCTAssertEqual(r.dp.ipv6.stats.reasmTimeout, 2)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
 }

@@ -467,6 +467,7 @@ public final class Datapath {
         ipv4.collectGarbage()
         ipv4.expireFragments(now)
         ipv6.collectGarbage()
+        ipv6.expireFragments(now)
         flushTransmit()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.

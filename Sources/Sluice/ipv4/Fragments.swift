@@ -15,6 +15,7 @@
 /// the packet pool: beyond either, new fragments are dropped (ReasmFails) until timeouts free
 /// room, so a fragment flood cannot starve forwarding of buffers.
 struct FragmentKey: Hashable { let src: UInt32, dst: UInt32, id: UInt16, proto: UInt8 }
+struct FragmentKey6: Hashable { let src: UInt128, dst: UInt128, id: UInt32 }
 
 struct FragmentQueue {
     /// Fragment packets with their byte ranges of the datagram's payload, by offset.
@@ -26,9 +27,80 @@ struct FragmentQueue {
     var dev: Int32 = 0
 }
 
+/// The reassembly queues of one family (inet_frags): the rules both IPv4 and IPv6 follow —
+/// bounds, overlaps, the last fragment, completion, expiry. What a fragment is, and how the
+/// whole datagram is rebuilt, is the family's.
+struct FragmentQueues<Key: Hashable> {
+    static var timeout: UInt64 { 30 * Time.s }
+    static var highThresh: Int { 4 * 1024 * 1024 }
+    var queues: [Key: FragmentQueue] = [:]
+    /// Bytes and pool buffers the queued fragments hold.
+    var memory = 0, buffers = 0
+    var nextExpiry: UInt64 = 0
+
+    enum Outcome { case queued, complete(FragmentQueue), refused, discarded }
+
+    /// ip_frag_queue / ip6_frag_queue for the fragment carrying payload bytes [start, end) of
+    /// its datagram (`last`: no more-fragments flag). `.queued` and `.complete` took the packet;
+    /// `.refused` (bounds) and `.discarded` (overlap, inconsistent length: the whole datagram
+    /// went) leave it to the caller to free and count.
+    mutating func add(_ key: Key, start: Int, end: Int, last: Bool, index: UInt32, length: Int,
+                      now: UInt64, dev: Int32, pool: PacketPool) -> Outcome {
+        if (!last && (end - start) % 8 != 0) || end > 65535 || memory + length > Self.highThresh || buffers >= pool.capacity / 8 {
+            return .refused
+        }
+        var q = queues[key] ?? FragmentQueue(deadline: now + Self.timeout, dev: dev)
+        if last {
+            // The last fragment: the length is known; a second, different one is corruption.
+            if q.totalLength >= 0 && q.totalLength != end { discard(key, q, pool); return .discarded }
+            q.totalLength = end
+        } else if q.totalLength >= 0 && end > q.totalLength {
+            discard(key, q, pool); return .discarded
+        }
+        // Overlaps (or an exact duplicate) discard the datagram (RFC 5722).
+        if q.pieces.contains(where: { start < $0.end && $0.start < end }) { discard(key, q, pool); return .discarded }
+        if start == 0 { q.hasFirst = true }
+        let at = q.pieces.firstIndex { $0.start > start } ?? q.pieces.count
+        q.pieces.insert((start, end, index), at: at)
+        q.bytes += length
+        memory += length
+        buffers += 1
+        // Complete: the last came and the pieces leave no hole.
+        var covered = 0
+        for piece in q.pieces { if piece.start != covered { break }; covered = piece.end }
+        guard q.totalLength >= 0, covered == q.totalLength else { queues[key] = q; return .queued }
+        queues[key] = nil
+        memory -= q.bytes
+        buffers -= q.pieces.count
+        return .complete(q)
+    }
+
+    mutating func discard(_ key: Key, _ q: FragmentQueue, _ pool: PacketPool) {
+        for piece in q.pieces { pool.free(Packet(index: piece.index)) }
+        memory -= q.bytes
+        buffers -= q.pieces.count
+        queues[key] = nil
+    }
+
+    /// ip_expire: queues past their deadline go; `expired` sees each before its fragments are
+    /// freed (to answer the sender). Returns how many went.
+    @discardableResult
+    mutating func expire(_ now: UInt64, _ pool: PacketPool, _ expired: (FragmentQueue) -> Void) -> Int {
+        guard !queues.isEmpty, now >= nextExpiry else { return 0 }
+        nextExpiry = now + Time.s
+        var n = 0
+        for (key, q) in queues where q.deadline <= now {
+            expired(q)
+            discard(key, q, pool)
+            n += 1
+        }
+        return n
+    }
+}
+
 extension IPv4Stack {
-    public static let fragTimeout = 30 * Time.s
-    public static let fragHighThresh = 4 * 1024 * 1024
+    public static var fragTimeout: UInt64 { FragmentQueues<FragmentKey>.timeout }
+    public static var fragHighThresh: Int { FragmentQueues<FragmentKey>.highThresh }
 
     /// ip_do_fragment for a datagram whose IPv4 header starts at offset 14 of `p`; the
     /// fragments go to `out` through the neighbour layer. `p` is freed.
@@ -74,49 +146,18 @@ extension IPv4Stack {
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
         let key = FragmentKey(src: hdr.source, dst: hdr.destination, id: hdr.identification, proto: hdr.proto)
         let start = Int(hdr.fragmentField & 0x1FFF) * 8
-        let end = start + total - ihl
-        let mf = hdr.fragmentField & 0x2000 != 0
         stats.reasmReqds &+= 1
-        // A middle fragment's data must be a multiple of 8 (ip_frag_queue: EINVAL otherwise).
-        if (mf && (end - start) % 8 != 0) || end > 65535 || fragMemory + Int(pool.meta(p).pointee.length) > Self.fragHighThresh
-            || fragBuffers >= pool.capacity / 8 {
-            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return nil
-        }
-        var q = fragQueues[key] ?? FragmentQueue(deadline: now + Self.fragTimeout, dev: dev.ifindex)
-        let discard = { [self] (q: FragmentQueue) in
-            for piece in q.pieces { pool.free(Packet(index: piece.index)) }
-            fragMemory -= q.bytes
-            fragBuffers -= q.pieces.count
-            fragQueues[key] = nil
-            stats.reasmFails &+= 1
-        }
-        if !mf {
-            // The last fragment: the length is known; a second, different one is corruption.
-            if q.totalLength >= 0 && q.totalLength != end { discard(q); dev.drop(.ipFragment); pool.free(p); return nil }
-            q.totalLength = end
-        } else if q.totalLength >= 0 && end > q.totalLength {
-            discard(q); dev.drop(.ipFragment); pool.free(p); return nil
-        }
-        // Overlaps (or an exact duplicate) discard the datagram (RFC 5722, ip_frag_queue).
-        if q.pieces.contains(where: { start < $0.end && $0.start < end }) {
-            discard(q); dev.drop(.ipFragment); pool.free(p); return nil
-        }
-        if start == 0 { q.hasFirst = true }
         let len = Int(pool.meta(p).pointee.length)
         let idx = p.index
         _ = consume p
-        let at = q.pieces.firstIndex { $0.start > start } ?? q.pieces.count
-        q.pieces.insert((start, end, idx), at: at)
-        q.bytes += len
-        fragMemory += len
-        fragBuffers += 1
-        // Complete: the last came and the pieces leave no hole.
-        var covered = 0
-        for piece in q.pieces { if piece.start != covered { break }; covered = piece.end }
-        guard q.totalLength >= 0, covered == q.totalLength else { fragQueues[key] = q; return nil }
-        fragQueues[key] = nil
-        fragMemory -= q.bytes
-        fragBuffers -= q.pieces.count
+        let q: FragmentQueue
+        switch frags.add(key, start: start, end: start + total - ihl, last: hdr.fragmentField & 0x2000 == 0, index: idx, length: len,
+                         now: now, dev: dev.ifindex, pool: pool) {
+        case .queued: return nil
+        case .refused, .discarded:
+            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(Packet(index: idx)); return nil
+        case .complete(let c): q = c
+        }
         let firstIdx = q.pieces[0].index
         let firstIP = pool.data(Packet(index: firstIdx)) + InetWire.ethernetLength
         let firstIHL = Int(firstIP.load(as: UInt8.self) & 0x0F) * 4
@@ -144,18 +185,86 @@ extension IPv4Stack {
     /// ip_expire: queues past ipfrag_time go; with their first fragment, ICMP time exceeded
     /// (code 1) to the sender.
     func expireFragments(_ now: UInt64) {
-        guard !fragQueues.isEmpty, now >= nextFragExpiry else { return }
-        nextFragExpiry = now + Time.s
-        for (key, q) in fragQueues where q.deadline <= now {
-            fragQueues[key] = nil
-            fragMemory -= q.bytes
-            fragBuffers -= q.pieces.count
+        frags.expire(now, pool) { q in
             stats.reasmTimeout &+= 1
             stats.reasmFails &+= 1
             if q.hasFirst, let first = q.pieces.first, first.start == 0, let dev = dp.devices[Int(q.dev)] {
                 icmpSend(dev, Packet(index: first.index), type: 11, code: 1, info: 0, forLocal: true)
             }
+        }
+    }
+}
+
+extension IPv6Stack {
+    /// ipv6_frag_rcv for a fragment for us whose fragment header is at `off` (from the IPv6
+    /// header): queued per (source, destination, identification); once complete, the datagram
+    /// is rebuilt from the first fragment's unfragmentable part, the fragment header's next
+    /// header put where the fragment header was named, and delivered again. A fragment of a
+    /// length not a multiple of 8 with more to come is answered with a parameter problem
+    /// pointing at the payload length (RFC 8200 4.5).
+    func reassemble(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) -> Packet? {
+        let now = clock.now
+        expireFragments(now)
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let field = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self))
+        let id = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: off + 4, as: UInt32.self))
+        let start = Int(field >> 3) * 8, more = field & 1 != 0
+        let end = start + total - off - 8
+        stats.reasmReqds &+= 1
+        if more && (end - start) % 8 != 0 {
+            icmpSend(dev, p, type: 4, code: 0, info: 4)
+            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return nil
+        }
+        let key = FragmentKey6(src: Inet6Wire.source(ip), dst: Inet6Wire.destination(ip), id: id)
+        let len = Int(pool.meta(p).pointee.length)
+        let idx = p.index
+        _ = consume p
+        let q: FragmentQueue
+        switch frags.add(key, start: start, end: end, last: !more, index: idx, length: len, now: now, dev: dev.ifindex, pool: pool) {
+        case .queued: return nil
+        case .refused, .discarded:
+            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(Packet(index: idx)); return nil
+        case .complete(let c): q = c
+        }
+        // The first fragment's unfragmentable part (its header chain up to the fragment header).
+        let first = pool.data(Packet(index: q.pieces[0].index)) + InetWire.ethernetLength
+        let firstOff: Int
+        if case .fragment(let o) = Inet6Wire.upperLayer(first, total: Inet6Wire.ipv6Length + Int(UInt16(bigEndian: first.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))) {
+            firstOff = o
+        } else { firstOff = -1 }
+        let payload = firstOff - Inet6Wire.ipv6Length + q.totalLength
+        guard firstOff >= Inet6Wire.ipv6Length, payload <= 65535, let whole = pool.alloc() else {
             for piece in q.pieces { pool.free(Packet(index: piece.index)) }
+            stats.reasmFails &+= 1
+            return nil
+        }
+        let out = pool.data(whole)
+        out.copyMemory(from: first - InetWire.ethernetLength, byteCount: InetWire.ethernetLength + firstOff)
+        let oip = out + InetWire.ethernetLength
+        let nextField = Inet6Wire.nextHeaderField(first, upper: firstOff)
+        oip.storeBytes(of: first.load(fromByteOffset: firstOff, as: UInt8.self), toByteOffset: nextField, as: UInt8.self)
+        oip.storeBytes(of: UInt16(payload).bigEndian, toByteOffset: 4, as: UInt16.self)
+        for piece in q.pieces {
+            let fp = pool.data(Packet(index: piece.index)) + InetWire.ethernetLength
+            let fo: Int
+            if case .fragment(let o) = Inet6Wire.upperLayer(fp, total: Inet6Wire.ipv6Length + Int(UInt16(bigEndian: fp.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))) { fo = o } else { fo = firstOff }
+            (oip + firstOff + piece.start).copyMemory(from: fp + fo + 8, byteCount: piece.end - piece.start)
+            pool.free(Packet(index: piece.index))
+        }
+        pool.meta(whole).pointee.length = UInt32(InetWire.ethernetLength + firstOff + q.totalLength)
+        pool.meta(whole).pointee.ifindex = dev.ifindex
+        stats.reasmOKs &+= 1
+        return whole
+    }
+
+    /// ip6_frag_expire: with the first fragment, time exceeded (fragment reassembly, code 1).
+    func expireFragments(_ now: UInt64) {
+        frags.expire(now, pool) { q in
+            stats.reasmTimeout &+= 1
+            stats.reasmFails &+= 1
+            if q.hasFirst, let first = q.pieces.first, first.start == 0, let dev = dp.devices[Int(q.dev)] {
+                icmpSend(dev, Packet(index: first.index), type: 3, code: 1, info: 0)
+            }
         }
     }
 }

@@ -99,10 +99,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// inet_add_protocol.
     public func addProtocol(_ number: UInt8, _ p: InetProtocol) { inetProtocols[Int(number)] = p }
     /// Datagrams being reassembled, and the bytes their fragments hold.
-    var fragQueues: [FragmentKey: FragmentQueue] = [:]
-    var fragMemory = 0
-    var fragBuffers = 0
-    var nextFragExpiry: UInt64 = 0
+    var frags = FragmentQueues<FragmentKey>()
 
     init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
 

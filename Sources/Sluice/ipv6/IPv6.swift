@@ -26,7 +26,8 @@ import Glibc
 ///   verified (Icmp6InCsumErrors). Echo requests are answered (also to multicast, as
 ///   echo_ignore_multicast 0); neighbor solicitations and advertisements drive the neighbour
 ///   table; UDP gets port unreachable; TCP a reset (tcp_v6_send_reset); an unknown next header a
-///   parameter problem pointing at it. Fragments are not reassembled (counted, dropped).
+///   parameter problem pointing at it. Fragments for us are reassembled (Fragments.swift: the
+///   same queues, bounds and overlap rule as IPv4's; time exceeded code 1 after 30 s).
 /// - icmp6_send: never about an ICMPv6 error or a redirect, a multicast destination or link-level
 ///   multicast (except packet too big), an unspecified or multicast source; the quote fills the
 ///   error up to 1280 bytes. Errors other than packet too big are rate limited per destination
@@ -40,7 +41,8 @@ import Glibc
 ///   address does not replace a valid one. Solicitations go to the target's solicited-node group
 ///   (unicast while probing) from an address of the device.
 /// Not yet: duplicate address detection, router advertisements (sending or taking them),
-/// MLD, redirects, reassembly, extension header options beyond skipping them, flow labels.
+/// MLD, redirects, extension header options beyond skipping them, flow labels; what Sluice
+/// itself sends is fragmented to the device's MTU (no path MTU cache).
 public struct Inet6Address: Sendable, Equatable {
     public var address: UInt128
     public var prefixLen: Int
@@ -56,7 +58,7 @@ public struct IPv6Stats: Sendable {
     public var inTruncatedPkts: UInt64 = 0, inNoRoutes: UInt64 = 0, inUnknownProtos: UInt64 = 0
     public var inDelivers: UInt64 = 0, inDiscards: UInt64 = 0, inTooBigErrors: UInt64 = 0
     public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0
-    public var reasmFails: UInt64 = 0
+    public var reasmReqds: UInt64 = 0, reasmOKs: UInt64 = 0, reasmFails: UInt64 = 0, reasmTimeout: UInt64 = 0
     public var icmpInMsgs: UInt64 = 0, icmpInErrors: UInt64 = 0, icmpInCsumErrors: UInt64 = 0, icmpInEchos: UInt64 = 0
     public var icmpInNeighborSolicits: UInt64 = 0, icmpInNeighborAdvertisements: UInt64 = 0
     public var icmpOutMsgs: UInt64 = 0, icmpOutEchoReplies: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0
@@ -86,6 +88,9 @@ public final class IPv6Stack: NeighbourResolver {
     public var icmpMsgsPerSec: UInt64 = 1000
     public var icmpMsgsBurst: UInt64 = 50
     var rateLimiter = ICMPRateLimiter<UInt128>()
+    /// Datagrams for us being reassembled, and the identification of the next one we fragment.
+    var frags = FragmentQueues<FragmentKey6>()
+    var nextFragmentID: UInt32 = 0
     /// The default hop limit of what Sluice sends (net.ipv6.conf.all.hop_limit).
     public var hopLimit: UInt8 = 64
 
@@ -292,8 +297,11 @@ public final class IPv6Stack: NeighbourResolver {
         let proto: UInt8, off: Int
         switch Inet6Wire.upperLayer(ip, total: total) {
         case .proto(let n, let o): proto = n; off = o
-        case .fragment:
-            stats.reasmFails &+= 1; dev.drop(.ipFragment); pool.free(p); return
+        case .fragment(let o):
+            guard let whole = reassemble(dev, p, offset: o, total: total) else { return }
+            let t = Inet6Wire.ipv6Length + Int(UInt16(bigEndian: (pool.data(whole) + InetWire.ethernetLength).loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+            localDeliver(dev, whole, total: t, multicast: multicast)
+            return
         case .parameterProblem(let code, let ptr):
             stats.inHdrErrors &+= 1
             if !multicast { icmpSend(dev, p, type: 4, code: code, info: UInt32(ptr)) }
@@ -424,7 +432,43 @@ public final class IPv6Stack: NeighbourResolver {
             localDeliver(out, p, total: len, multicast: false)
             return
         }
+        let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
+        if len > out.mtu {
+            fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh)
+            return
+        }
         neighOutput(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh)
+    }
+
+    /// ip6_fragment for what Sluice itself sends (an echo reply to a large request): fragment
+    /// headers after the 40-byte header, data in multiples of 8, one identification per datagram.
+    func fragmentAndSend(_ out: NetDevice, _ nexthop: UInt128, _ p: consuming Packet, nh: Int32) {
+        let ip = pool.data(p) + InetWire.ethernetLength
+        let total = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
+        let payload = total - Inet6Wire.ipv6Length
+        let next = Inet6Wire.nextHeader(ip)
+        let chunk = (max(out.mtu, Inet6Wire.minMTU) - Inet6Wire.ipv6Length - 8) & ~7
+        nextFragmentID &+= 1
+        var done = 0
+        while done < payload {
+            let len = min(chunk, payload - done)
+            guard let q = pool.alloc() else { break }
+            let f = pool.data(q)
+            f.copyMemory(from: ip - InetWire.ethernetLength, byteCount: InetWire.ethernetLength + Inet6Wire.ipv6Length)
+            let fip = f + InetWire.ethernetLength
+            fip.storeBytes(of: UInt8(44), toByteOffset: 6, as: UInt8.self)
+            fip.storeBytes(of: UInt16(8 + len).bigEndian, toByteOffset: 4, as: UInt16.self)
+            let fh = fip + Inet6Wire.ipv6Length
+            fh.storeBytes(of: next, as: UInt8.self)
+            fh.storeBytes(of: UInt8(0), toByteOffset: 1, as: UInt8.self)
+            fh.storeBytes(of: (UInt16(done / 8) << 3 | (done + len < payload ? 1 : 0)).bigEndian, toByteOffset: 2, as: UInt16.self)
+            fh.storeBytes(of: nextFragmentID.bigEndian, toByteOffset: 4, as: UInt32.self)
+            (fh + 8).copyMemory(from: ip + Inet6Wire.ipv6Length + done, byteCount: len)
+            pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + 8 + len)
+            neighOutput(out, nexthop, q, nh: nh)
+            done += len
+        }
+        pool.free(p)
     }
 
     // MARK: ICMPv6 errors (icmp6_send)
