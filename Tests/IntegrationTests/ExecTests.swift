@@ -220,6 +220,12 @@ final class ExecTests: XCTestCase {
             let (k, s) = try both(args)
             XCTAssertEqual(s, k, "ip \(args.joined(separator: " "))")
         }
+        // NLM_F_ECHO (`ip -echo`): the change's notification comes back to the requester.
+        for c in [["-echo", "addr", "add", "198.18.9.1/24", "dev", "r1"], ["-echo", "route", "add", "198.18.77.0/24", "via", "198.18.1.10"]] {
+            let (k, s) = try both(c)
+            XCTAssertEqual(s, k, "ip \(c.joined(separator: " "))")
+            XCTAssertFalse(k.isEmpty)
+        }
         // To one of its own addresses the kernel answers through lo, which Sluice does not have:
         // the owning device instead, the rest as the kernel ("local", the subnet's primary address as source, cache <local>).
         let own = try exec(sock, ["ip", "route", "get", "198.18.2.9"]).out

@@ -90,11 +90,19 @@ public final class RtnlProcessor {
             var err: NetlinkError? = nil
             var dumped = false
             if msg.header.flags & NL.F_REQUEST != 0 && msg.header.type >= NL.MIN_TYPE {
+                // NLM_F_ECHO: the change's notification goes to the requester too (rtnl_notify's
+                // report), so its group is snapshotted even if nobody listens.
+                let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
+                let echoGroup = msg.header.flags & NL.F_ECHO != 0 ? Self.group(of: msg.header.type, family: family) : nil
+                let joined = eventGroups, firstEvent = events.count
+                if let g = echoGroup { eventGroups.insert(g) }
                 do throws(NetlinkError) {
                     dumped = try withEvents(msg) { () throws(NetlinkError) -> Bool in try dispatch(msg, &replies) }
                 } catch {
                     err = error
                 }
+                eventGroups = joined
+                if let g = echoGroup, err == nil, let e = events[firstEvent...].first(where: { $0.0 == g }) { replies.append(e.1) }
             }
             // netlink_ack: on error always; on success when asked (a dump ends with DONE instead).
             if err != nil || (msg.header.flags & NL.F_ACK != 0 && !dumped) {
