@@ -170,6 +170,21 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Sluice's own kinds without options over the socket: a TAP (the kernel interface appears
+    /// in the daemon's namespace, and goes with the device) and a vif.
+    func testTapAndVifLinksAreMadeOverTheSocket() throws {
+        let (d, sock, _) = try daemon()
+        let t = "\(net.tag)t"
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", t, "type", "tap"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "vifx", "type", "vif"]).status, 0)
+        let sw = "\(net.tag)-sw"                                        // daemon()'s namespace
+        XCTAssertTrue(try sh(["ip", "-n", sw, "link", "show", t]).contains(t))
+        XCTAssertTrue(try exec(sock, ["ip", "-d", "link", "show", "vifx"]).out.contains("vif "))
+        XCTAssertEqual(try exec(sock, ["ip", "link", "del", t]).status, 0)
+        XCTAssertFalse(try sh(["ip", "-n", sw, "link", "show", t], allowFailure: true).contains("state"), "the kernel TAP went with the device")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A command run against the kernel in `kns` and against the daemon, each output's lines that
     /// `keep` keeps, without interface indexes (the daemon has its own devices) and `dropping`.
     func sideBySide(_ kns: String, _ sock: String, _ cmd: [String], dropping: String? = nil,

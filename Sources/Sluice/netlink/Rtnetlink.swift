@@ -248,6 +248,11 @@ public final class RtnlProcessor {
             do {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
+                case "tap":
+                    // A kernel TAP with virtio headers, as `link add NAME type tap` in a
+                    // configuration file (Sluice's own kind: the kernel makes TAPs by ioctl).
+                    let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
+                    dev = try dp.addTap(name: name, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) } ?? 1500)
                 case "vif":
                     // A virtual NIC's backend, waiting for its frontend (Sluice's own kind).
                     let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
