@@ -68,7 +68,7 @@ if withBenchmarks {
         package.targets.append(
             .executableTarget(
                 name: name,
-                dependencies: ["Sluice", .product(name: "Benchmark", package: "benchmark")],
+                dependencies: ["Sluice", "SluiceVIF", "CSluiceVIF", .product(name: "Benchmark", package: "benchmark")],
                 path: "Benchmarks/\(name)",
                 plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
             ))

@@ -1,5 +1,10 @@
 import Benchmark
+import CSluiceVIF
 import Sluice
+import SluiceVIF
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The in-memory forwarding loop: a generator port receives 64-byte frames in NAPI polls of 64,
 /// the bridge looks each destination up in the FDB and stages it for the sink port, the sink
@@ -167,6 +172,95 @@ final class RoutingRig: LoopRig {
 
 }
 
+/// A virtual NIC on the same loop, its frontend in this process writing the shared rings: guest
+/// tx (64-byte frames from the frontend through the vif and a bridge to a sink) or guest rx
+/// (frames from a generator port through the bridge into the frontend's posted pages). Per
+/// packet: the request copied out of the ring and checked, the grant begun and ended, the copy,
+/// the response (and the same the other way).
+final class VifRig {
+    let dp = Datapath(poolSize: 2048, clock: .virtual(start: 1))
+    let layout = VIFLayout(ringSlots: 256, grants: 1024, dataPages: 1024, features: VIF.featureSG)
+    let base: UnsafeMutableRawPointer
+    let tx: VIFRingHeader, rx: VIFRingHeader
+    let vif: NetDevice
+    var source = MemoryDriver()
+    var src: NetDevice!
+    var txProd: UInt32 = 0, rxProd: UInt32 = 0
+    let guestRx: Bool
+    let toBackend = csv_eventfd(), toFrontend = csv_eventfd()
+
+    init(guestRx: Bool) throws {
+        self.guestRx = guestRx
+        let r = CommandRunner(datapath: dp)
+        try r.execute("link add br0 type bridge")
+        vif = try dp.addVif(name: "vif1", mac: MACAddress(raw: 0x0200_0000_00F1))
+        let frontMAC = MACAddress(raw: 0x0200_0000_00FE), sinkMAC = MACAddress(raw: 0x0200_0000_000B)
+        if guestRx {
+            source.setTemplates([FrameBuilder.udpFrame(dst: frontMAC, src: sinkMAC, frameLength: 60)])
+            src = try dp.addMemory(name: "src", driver: source)
+        } else {
+            let d = MemoryDriver()
+            d.capture = false
+            src = try dp.addMemory(name: "sink", driver: d)
+        }
+        for p in ["vif1", src.name] { try r.execute("link set \(p) master br0 up") }
+        try r.execute("link set br0 up")
+        try r.execute(guestRx ? "fdb add 02:00:00:00:00:fe dev vif1 static" : "fdb add 02:00:00:00:00:0b dev sink static")
+        let memfd = csv_memfd("bench-vif", layout.totalSize)
+        base = mmap(nil, layout.totalSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)!
+        layout.write(to: base)
+        tx = VIFRingHeader(base + layout.txRingOffset)
+        rx = VIFRingHeader(base + layout.rxRingOffset)
+        tx.reqEvent = 1; tx.rspEvent = 1; rx.reqEvent = 1; rx.rspEvent = 1
+        let grants = VIFGrantTable(base + layout.grantOffset, count: layout.grants)
+        // Tx pages 0..<256 hold one frame each, granted read-only for good; rx pages 256..<512 writable.
+        let frame = FrameBuilder.udpFrame(dst: sinkMAC, src: frontMAC, frameLength: 60)
+        for pg in 0..<256 {
+            frame.withUnsafeBytes { (base + layout.dataOffset + pg * VIF.pageSize).copyMemory(from: $0.baseAddress!, byteCount: 60) }
+            grants.grant(pg, page: pg, offset: 0, length: 60, readOnly: true)
+            grants.grant(256 + pg, page: 256 + pg, offset: 0, length: VIF.pageSize, readOnly: false)
+        }
+        try dp.connectVif(named: "vif1", memfd: memfd, toBackend: dup(toBackend), toFrontend: dup(toFrontend))
+        postRx()
+        forward(4096)
+    }
+
+    /// Posts rx requests up to a full ring (request position i: page 256 + i % 256).
+    func postRx() {
+        let slots = base + layout.rxRingOffset + VIF.ringHeaderSize
+        while rxProd &- rx.rspProd < 256 {
+            let s = slots + Int(rxProd & 255) * VIF.rxSlotSize
+            s.storeBytes(of: UInt16(rxProd & 255), as: UInt16.self)
+            s.storeBytes(of: UInt32(256 + (rxProd & 255)), toByteOffset: 4, as: UInt32.self)
+            rxProd &+= 1
+        }
+        rx.reqProd = rxProd
+    }
+
+    @inline(never)
+    func forward(_ n: Int) {
+        var left = n
+        while left > 0 {
+            let k = min(left, 256)
+            if guestRx {
+                source.toGenerate = k
+                while source.toGenerate > 0 || dp.pollListCount > 0 { dp.napiSchedule(src); dp.netRxAction() }
+                postRx()
+            } else {
+                let slots = base + layout.txRingOffset + VIF.ringHeaderSize
+                for _ in 0..<k {
+                    VIFTxRequest(gref: txProd & 255, offset: 0, flags: 0, id: UInt16(txProd & 255), size: 60).store(to: slots + Int(txProd & 255) * VIF.txSlotSize)
+                    txProd &+= 1
+                }
+                tx.reqProd = txProd
+                dp.napiSchedule(vif)
+                while dp.pollListCount > 0 { dp.netRxAction() }
+            }
+            left -= k
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions, .retainCount, .releaseCount],
@@ -205,6 +299,14 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let routed6 = try! RoutingRig(connected: false, ipv6: true)
     Benchmark("route IPv6 64B x\(packetsPerIteration) via a gateway") { benchmark in
         for _ in benchmark.scaledIterations { routed6.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let vifTx = try! VifRig(guestRx: false)
+    Benchmark("vif guest tx 64B x\(packetsPerIteration) through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { vifTx.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let vifRx = try! VifRig(guestRx: true)
+    Benchmark("vif guest rx 64B x\(packetsPerIteration) through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { vifRx.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in

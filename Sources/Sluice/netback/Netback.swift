@@ -463,6 +463,17 @@ extension Datapath {
         try v.connect(header: Array(payload[16...]), memfd: fds[0], fromFront: fds[1], toFront: fds[2], owner: owner)
     }
 
+    /// Connects a frontend that lives in this process (an embedding program, a benchmark):
+    /// `memfd` holds its layout and rings, `toBackend` is the eventfd it writes to wake the vif,
+    /// `toFrontend` the one the vif writes. Takes the fds (closed on failure or disconnect).
+    public func connectVif(named name: String, memfd: Int32, toBackend: Int32, toFrontend: Int32) throws(SluiceError) {
+        var header = [UInt8](repeating: 0, count: VIFLayout.headerBytes)
+        let n = header.withUnsafeMutableBytes { pread(memfd, $0.baseAddress, $0.count, 0) }
+        var payload = [UInt8](repeating: 0, count: 16)
+        for (i, b) in name.utf8.prefix(15).enumerated() { payload[i] = b }
+        try connectVif(payload: payload + (n == header.count ? header : []), fds: [memfd, toBackend, toFrontend], owner: -1)
+    }
+
     /// The control socket `owner` closed: the frontends it connected are gone.
     func disconnectVifs(owner: Int32) {
         for case let d? in devices {
