@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import CSluiceVIF
 import SluiceVIF
@@ -234,6 +235,23 @@ final class VIFTests: XCTestCase {
             try g.connect(s.dp)
             XCTAssertNotNil(s.vif.conn, what)
         }
+    }
+
+    func testMemoryThatCouldShrinkIsRefused() throws {
+        let s = try Switch(), f = RawFront()
+        // The same layout in an ordinary file: it could be truncated under the mapping.
+        let path = NSTemporaryDirectory() + "vif-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        defer { unlink(path) }
+        XCTAssertEqual(ftruncate(fd, off_t(f.layout.totalSize)), 0)
+        XCTAssertEqual(pwrite(fd, f.base, VIFLayout.headerBytes, 0), VIFLayout.headerBytes)
+        XCTAssertThrowsError(try s.dp.connectVif(named: "vif1", memfd: fd, toBackend: dup(f.toBackend), toFrontend: dup(f.fromBackend))) { e in
+            XCTAssertTrue("\(e)".contains("sealed against shrinking"), "\(e)")
+        }
+        XCTAssertNil(s.vif.conn)
+        // The sealed memfd of the same frontend is taken.
+        try f.connect(s.dp)
+        XCTAssertNotNil(s.vif.conn)
     }
 
     func testRefusedGrantsAreAnsweredWithErrorsAndCounted() throws {

@@ -12,6 +12,8 @@ ssize_t csv_send_fds(int sock, const void *buf, size_t len, const int *fds, int 
 /* Receives a datagram and up to `maxfds` fds (closed beyond that); *nfds gets their count.
    Returns bytes or -1 (errno). */
 ssize_t csv_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int flags);
+/* 1 when fd is a memfd sealed against shrinking (so a mapping of it can never fault), else 0. */
+int csv_fd_sealed(int fd);
 /* A non-blocking, close-on-exec eventfd. */
 int csv_eventfd(void);
 /* The size of the file behind fd, or -1. */

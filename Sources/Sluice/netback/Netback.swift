@@ -10,8 +10,9 @@ import Glibc
 /// A `vif` device is the backend of a virtual NIC whose frontend is another process
 /// (`SluiceFrontend`). It is a port like any other (a bridge port, tc, counters); its carrier is
 /// on while a frontend is connected.
-/// - Connect: the frontend's handshake over the control socket hands over the memfd and two
-///   eventfds; the worker maps the memory, checks the layout header, and from then on polls
+/// - Connect: the frontend's handshake over the control socket hands over the memfd (sealed
+///   against shrinking, or refused: a shrunk mapping would fault) and two eventfds; the worker
+///   maps the memory, checks the layout header, and from then on polls
 ///   the vif through NAPI like any device: the frontend's eventfd is its interrupt.
 /// - Guest tx (netback's tx action): each request is copied out of the shared slot once, into
 ///   private memory, then checked — producer index within one ring of the consumer, request id
@@ -119,6 +120,9 @@ final class VifDriver: NetDriver {
     func connect(header: [UInt8], memfd: Int32, fromFront: Int32, toFront: Int32, owner: Int32) throws(SluiceError) {
         func fail(_ m: String) -> SluiceError { Glibc.close(memfd); Glibc.close(fromFront); Glibc.close(toFront); return SluiceError(m) }
         guard conn == nil else { throw fail("vif: a frontend is already connected") }
+        // A frontend that could shrink the memory under the mapping would make the backend fault
+        // (SIGBUS): only a memfd sealed against shrinking is taken.
+        guard csv_fd_sealed(memfd) == 1 else { throw fail("vif: the shared memory must be a memfd sealed against shrinking (F_SEAL_SHRINK)") }
         let size = Int(csv_fd_size(memfd))
         guard size >= VIF.pageSize, size <= 1 << 30 else { throw fail("vif: the shared memory is \(size) bytes (4 KiB to 1 GiB)") }
         guard let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0), m != MAP_FAILED else {
