@@ -123,6 +123,8 @@ final class VifDriver: NetDriver {
         // A frontend that could shrink the memory under the mapping would make the backend fault
         // (SIGBUS): only a memfd sealed against shrinking is taken.
         guard csv_fd_sealed(memfd) == 1 else { throw fail("vif: the shared memory must be a memfd sealed against shrinking (F_SEAL_SHRINK)") }
+        // Whatever the frontend passed as its eventfds, the worker never blocks on them.
+        for fd in [fromFront, toFront] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         let size = Int(csv_fd_size(memfd))
         guard size >= VIF.pageSize, size <= 1 << 30 else { throw fail("vif: the shared memory is \(size) bytes (4 KiB to 1 GiB)") }
         guard let m = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0), m != MAP_FAILED else {
