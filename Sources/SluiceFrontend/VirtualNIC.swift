@@ -162,29 +162,62 @@ public final class VirtualNIC {
     /// Call `flush` after a batch.
     public func send(_ frame: UnsafeRawBufferPointer, gso: VIFExtraGSO? = nil, csumBlank: Bool = false, dataValidated: Bool = false) -> Bool {
         let n = frame.count
-        guard n > 0, n <= VIF.maxPacket else { return false }
-        let pages = (n + VIF.pageSize - 1) / VIF.pageSize
-        let slots = pages + (gso != nil ? 1 : 0)
-        if freeTx.count < pages || Int(txReqProd &- txRspCons) + slots > layout.ringSlots { reclaim() }
-        guard freeTx.count >= pages, Int(txReqProd &- txRspCons) + slots <= layout.ringSlots else { return false }
+        guard n > 0 else { return false }
+        return send(filling: n) { pages in
+            var done = 0
+            for p in pages where done < n {
+                let len = min(p.count, n - done)
+                p.baseAddress!.copyMemory(from: frame.baseAddress! + done, byteCount: len)
+                done += len
+            }
+            return Fill(length: n, gso: gso, csumBlank: csumBlank, dataValidated: dataValidated)
+        }
+    }
+
+    /// What `send(filling:)`'s writer put in the pages.
+    public struct Fill {
+        public var length: Int, gso: VIFExtraGSO?, csumBlank: Bool, dataValidated: Bool
+        public init(length: Int, gso: VIFExtraGSO? = nil, csumBlank: Bool = false, dataValidated: Bool = false) {
+            self.length = length; self.gso = gso; self.csumBlank = csumBlank; self.dataValidated = dataValidated
+        }
+    }
+
+    /// Sends a frame of up to `maxLength` bytes written straight into shared pages (no copy of
+    /// ours): `fill` gets the pages, in order, and returns what it wrote (nil: nothing, the pages
+    /// go back). With a reader such as readv(2) the frame goes from the kernel into the pages
+    /// the backend copies from. Returns false when the ring or the tx pages are full.
+    public func send(filling maxLength: Int, _ fill: ([UnsafeMutableRawBufferPointer]) -> Fill?) -> Bool {
+        guard maxLength > 0, maxLength <= VIF.maxPacket else { return false }
+        let pages = (maxLength + VIF.pageSize - 1) / VIF.pageSize
+        if freeTx.count < pages || Int(txReqProd &- txRspCons) + pages + 1 > layout.ringSlots { reclaim() }
+        guard freeTx.count >= pages, Int(txReqProd &- txRspCons) + pages + 1 <= layout.ringSlots else { return false }
+        let taken = Array(freeTx.suffix(pages).reversed())
+        freeTx.removeLast(pages)
+        guard let f = fill(taken.map { UnsafeMutableRawBufferPointer(start: page($0), count: VIF.pageSize) }),
+              f.length > 0, f.length <= pages * VIF.pageSize else {
+            freeTx.append(contentsOf: taken.reversed())
+            return false
+        }
+        let n = f.length
+        let used = (n + VIF.pageSize - 1) / VIF.pageSize
+        freeTx.append(contentsOf: taken[used...].reversed())
         var done = 0
-        for k in 0..<pages {
-            let pg = freeTx.removeLast()
+        for k in 0..<used {
+            let pg = taken[k]
             let len = min(VIF.pageSize, n - done)
-            page(pg).copyMemory(from: frame.baseAddress! + done, byteCount: len)
             grants.grant(pg, page: pg, offset: 0, length: len, readOnly: true)
             let id = UInt16(txReqProd & mask)
             slotPage[Int(id)] = pg
-            var flags: UInt16 = k < pages - 1 ? VIF.moreData : 0
+            var flags: UInt16 = k < used - 1 ? VIF.moreData : 0
             if k == 0 {
-                if gso != nil { flags |= VIF.extraInfo }
-                if csumBlank || gso != nil { flags |= VIF.csumBlank }
-                if dataValidated { flags |= VIF.dataValidated }
+                if f.gso != nil { flags |= VIF.extraInfo }
+                if f.csumBlank || f.gso != nil { flags |= VIF.csumBlank }
+                if f.dataValidated { flags |= VIF.dataValidated }
             }
             VIFTxRequest(gref: UInt32(pg), offset: 0, flags: flags, id: id, size: UInt16(truncatingIfNeeded: k == 0 ? n : len))
                 .store(to: txSlots + Int(txReqProd & mask) * VIF.txSlotSize)
             txReqProd &+= 1
-            if k == 0, let gso {
+            if k == 0, let gso = f.gso {
                 slotPage[Int(txReqProd & mask)] = -1
                 gso.store(to: txSlots + Int(txReqProd & mask) * VIF.txSlotSize)
                 txReqProd &+= 1
@@ -274,9 +307,22 @@ public final class VirtualNIC {
 
     @discardableResult
     public func receive(max: Int = 256, _ body: (UnsafeRawBufferPointer, FrameInfo) -> Void) -> Int {
-        var got = 0
         var frame = [UInt8]()
         frame.reserveCapacity(VIF.maxPacket)
+        return receive(max: max, pieces: { pieces, info in
+            frame.removeAll(keepingCapacity: true)
+            for p in pieces { frame.append(contentsOf: p) }
+            frame.withUnsafeBytes { body($0, info) }
+        })
+    }
+
+    /// Receives without copying: `body` gets each frame as its pieces in the shared pages, in
+    /// order (valid only during the call; for writev(2) to a TAP, say).
+    @discardableResult
+    public func receive(max: Int = 256, pieces body: ([UnsafeRawBufferPointer], FrameInfo) -> Void) -> Int {
+        var got = 0
+        var pieces: [UnsafeRawBufferPointer] = []
+        pieces.reserveCapacity(VIF.maxSlotsPerPacket)
         while got < max {
             if rxRspCons == rx.rspProd {
                 rx.rspEvent = rxRspCons &+ 1
@@ -294,15 +340,13 @@ public final class VirtualNIC {
                 need += 1; at &+= 1
             }
             guard need <= avail else { break }
-            frame.removeAll(keepingCapacity: true)
+            pieces.removeAll(keepingCapacity: true)
             var info = FrameInfo()
             var bad = false
+            let first = (rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
             for k in 0..<Int(need) {
                 let pos = rxRspCons &+ UInt32(k)
                 let s = rxSlots + Int(pos & mask) * VIF.rxSlotSize
-                let pg = txPages + Int(pos & mask)
-                _ = grants.revoke(pg)
-                let first = (rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
                 if k == 1 && first & VIF.extraInfo != 0 {
                     info.gso = VIFExtraGSO(at: s)
                     continue
@@ -315,10 +359,11 @@ public final class VirtualNIC {
                     info.dataValidated = flags & VIF.rxDataValidated != 0
                 }
                 if status < 0 || off + status > VIF.pageSize { bad = true }
-                else { frame.append(contentsOf: UnsafeRawBufferPointer(start: page(pg) + off, count: status)) }
+                else { pieces.append(UnsafeRawBufferPointer(start: page(txPages + Int(pos & mask)) + off, count: status)) }
             }
+            if bad { rxErrors &+= 1 } else { body(pieces, info); got += 1 }
+            for k in 0..<Int(need) { _ = grants.revoke(txPages + Int((rxRspCons &+ UInt32(k)) & mask)) }
             rxRspCons &+= need
-            if bad { rxErrors &+= 1 } else { frame.withUnsafeBytes { body($0, info) }; got += 1 }
         }
         postRx()
         return got

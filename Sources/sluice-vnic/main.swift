@@ -147,58 +147,67 @@ func transport(_ f: UnsafeRawBufferPointer) -> (start: Int, csum: Int, tcpEnd: I
     }
 }
 
-var buf = [UInt8](repeating: 0, count: vnetLen + 65536)
-var out = [UInt8](repeating: 0, count: vnetLen + 65536)
-var stalled: (frame: [UInt8], gso: VIFExtraGSO?, blank: Bool, valid: Bool)?
+// Frames move between the TAP and the shared pages without a copy of ours: readv(2) from the
+// TAP straight into reserved tx pages, writev(2) to the TAP straight from the received pages.
+let hdrIn = UnsafeMutableRawPointer.allocate(byteCount: vnetLen, alignment: 8)
+let hdrOut = UnsafeMutableRawPointer.allocate(byteCount: vnetLen, alignment: 8)
+var iov = [iovec](repeating: iovec(), count: VIF.maxSlotsPerPacket + 1)
+var ringFull = false
+var tooBig = 0
 while true {
-    var fds = [pollfd(fd: stalled == nil ? tap : -1, events: Int16(POLLIN), revents: 0), pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0)]
-    let n = poll(&fds, 2, stalled == nil ? 1000 : 1)
+    var fds = [pollfd(fd: ringFull ? -1 : tap, events: Int16(POLLIN), revents: 0), pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0)]
+    let n = poll(&fds, 2, ringFull ? 1 : 1000)
     if n < 0 && errno != EINTR { fail("poll: \(String(cString: strerror(errno)))") }
     if fds[1].revents != 0 { nic.acknowledgeEvent() }
     // Sluice → TAP, each frame behind the virtio header its metadata makes.
-    nic.receive { f, info in
-        out.withUnsafeMutableBytes { o in
-            for i in 0..<vnetLen { o[i] = 0 }
-            if let g = info.gso, let t = transport(f) {
-                o[0] = 1                                                     // VIRTIO_NET_HDR_F_NEEDS_CSUM
-                o[1] = g.type == VIF.gsoTCPv4 ? 1 : 4                        // GSO_TCPV4 / GSO_TCPV6
-                o.storeBytes(of: UInt16(t.tcpEnd).littleEndian, toByteOffset: 2, as: UInt16.self)
-                o.storeBytes(of: g.size.littleEndian, toByteOffset: 4, as: UInt16.self)
-                o.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
-                o.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
-            } else if info.csumBlank, let t = transport(f) {
-                o[0] = 1
-                o.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
-                o.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
-            } else if info.dataValidated {
-                o[0] = 2                                                     // VIRTIO_NET_HDR_F_DATA_VALID
-            }
-            (o.baseAddress! + vnetLen).copyMemory(from: f.baseAddress!, byteCount: f.count)
-            _ = write(tap, o.baseAddress, vnetLen + f.count)
+    nic.receive(pieces: { pieces, info in
+        for i in 0..<vnetLen { hdrOut.storeBytes(of: UInt8(0), toByteOffset: i, as: UInt8.self) }
+        let first = pieces.first ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        if let g = info.gso, let t = transport(first) {
+            hdrOut.storeBytes(of: UInt8(1), as: UInt8.self)                               // VIRTIO_NET_HDR_F_NEEDS_CSUM
+            hdrOut.storeBytes(of: g.type == VIF.gsoTCPv4 ? UInt8(1) : UInt8(4), toByteOffset: 1, as: UInt8.self)
+            hdrOut.storeBytes(of: UInt16(t.tcpEnd).littleEndian, toByteOffset: 2, as: UInt16.self)
+            hdrOut.storeBytes(of: g.size.littleEndian, toByteOffset: 4, as: UInt16.self)
+            hdrOut.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
+            hdrOut.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
+        } else if info.csumBlank, let t = transport(first) {
+            hdrOut.storeBytes(of: UInt8(1), as: UInt8.self)
+            hdrOut.storeBytes(of: UInt16(t.start).littleEndian, toByteOffset: 6, as: UInt16.self)
+            hdrOut.storeBytes(of: UInt16(t.csum).littleEndian, toByteOffset: 8, as: UInt16.self)
+        } else if info.dataValidated {
+            hdrOut.storeBytes(of: UInt8(2), as: UInt8.self)                               // VIRTIO_NET_HDR_F_DATA_VALID
         }
-    }
+        iov[0] = iovec(iov_base: hdrOut, iov_len: vnetLen)
+        for (i, p) in pieces.enumerated() { iov[i + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: p.baseAddress), iov_len: p.count) }
+        _ = writev(tap, iov, Int32(pieces.count + 1))
+    })
     nic.reclaim()
-    // TAP → Sluice, a batch at a time; a frame that finds the ring full waits for responses.
-    if let s = stalled {
-        if nic.send(s.frame, gso: s.gso, csumBlank: s.blank, dataValidated: s.valid) { stalled = nil } else { nic.flush(); continue }
-    }
+    // TAP → Sluice, a batch at a time, each frame read into pages reserved for it.
+    ringFull = false
     var sent = 0
     while sent < 64 {
-        let r = buf.withUnsafeMutableBytes { read(tap, $0.baseAddress, $0.count) }
-        if r <= vnetLen {
-            if r < 0 && errno != EAGAIN && errno != EINTR { fail("reading \(tapName): \(String(cString: strerror(errno)))") }
-            if r < 0 || r == 0 { break }
-            continue
+        var read = false, empty = false
+        let ok = nic.send(filling: VIF.maxPacket) { pages in
+            read = true
+            iov[0] = iovec(iov_base: hdrIn, iov_len: vnetLen)
+            for (i, p) in pages.enumerated() { iov[i + 1] = iovec(iov_base: p.baseAddress, iov_len: p.count) }
+            let r = readv(tap, iov, Int32(pages.count + 1))
+            if r <= vnetLen {
+                if r < 0 && errno != EAGAIN && errno != EINTR { fail("reading \(tapName): \(String(cString: strerror(errno)))") }
+                empty = true
+                return nil
+            }
+            guard r - vnetLen <= VIF.maxPacket else { tooBig += 1; return nil }     // cannot be said in 16 bits: dropped
+            let flags = hdrIn.load(as: UInt8.self), gsoType = hdrIn.load(fromByteOffset: 1, as: UInt8.self) & 0x7F
+            let gsoSize = UInt16(littleEndian: hdrIn.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+            let gso: VIFExtraGSO? = gsoType == 1 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv4)
+                : gsoType == 4 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv6) : nil
+            if gsoType != 0 && gso == nil { return nil }                                  // not offered: cannot happen
+            return VirtualNIC.Fill(length: r - vnetLen, gso: gso, csumBlank: flags & 1 != 0, dataValidated: flags & 2 != 0)
         }
-        let flags = buf[0], gsoType = buf[1] & 0x7F
-        let gsoSize = UInt16(buf[4]) | UInt16(buf[5]) << 8
-        let gso: VIFExtraGSO? = gsoType == 1 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv4)
-            : gsoType == 4 ? VIFExtraGSO(size: gsoSize, type: VIF.gsoTCPv6) : nil
-        if gsoType != 0 && gso == nil { continue }                          // not offered: cannot happen
-        let blank = flags & 1 != 0, valid = flags & 2 != 0
-        let ok = buf.withUnsafeBytes { nic.send(UnsafeRawBufferPointer(rebasing: $0[vnetLen..<r]), gso: gso, csumBlank: blank, dataValidated: valid) }
-        if !ok { stalled = (Array(buf[vnetLen..<r]), gso, blank, valid); break }
-        sent += 1
+        if !read { ringFull = true; break }                                               // wait for responses
+        if empty { break }
+        if ok { sent += 1 }
     }
     nic.flush()
 }
