@@ -281,6 +281,41 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertEqual(Array(NetlinkMessages(parts.last!)).last?.header.type, NL.DONE)
     }
 
+    /// Neighbour dumps of both families in parts: 3 000 IPv4 and 3 000 IPv6 entries into 4 KiB
+    /// datagrams, each whole, every entry once, NLMSG_DONE last.
+    func testNeighbourDumpIsBuiltAPartAtATime() throws {
+        let p = try processor()
+        p.bufferSize = 4096
+        let d0 = try XCTUnwrap(p.dp.device(named: "d0"))
+        try p.runner.execute("link set d0 up")
+        try p.runner.execute("addr add 198.18.0.1/16 dev d0")
+        try p.runner.execute("addr add 2001:db8::1/64 dev d0")
+        try p.runner.execute("sysctl net.ipv4.neigh.default.gc_thresh3=10000 net.ipv6.neigh.default.gc_thresh3=10000")
+        for i in 0..<3000 {
+            try p.dp.ipv4.addNeighbour(d0, ip: 0xC612_0000 | UInt32(i + 2), mac: MACAddress(raw: 0x0210_0000_0000 | UInt64(i)), state: .permanent, replace: false)
+            try p.dp.ipv6.addNeighbour(d0, ip: UInt128(0x2001_0db8) << 96 | UInt128(i + 2), mac: MACAddress(raw: 0x0220_0000_0000 | UInt64(i)), state: .permanent, replace: false)
+        }
+        var req = NetlinkWriter()
+        let st = req.begin(type: NL.RTM_GETNEIGH, flags: NL.F_REQUEST | NL.F_DUMP, seq: 6, pid: 0)
+        req.put8(0); for _ in 0..<11 { req.put8(0) }
+        req.end(st)
+        var parts = p.handle(req.bytes)
+        XCTAssertEqual(parts.count, 1, "one datagram per call")
+        while let next = p.nextDumpPart() { parts.append(next) }
+        var v4 = 0, v6 = 0, done = 0
+        for part in parts {
+            XCTAssertLessThanOrEqual(part.count, 4096)
+            for m in NetlinkMessages(part) {
+                if m.header.type == NL.DONE { done += 1; continue }
+                if m.payload.first == 2 { v4 += 1 } else if m.payload.first == 10 { v6 += 1 }
+            }
+        }
+        XCTAssertGreaterThan(parts.count, 40)
+        XCTAssertEqual(v4, 3000)
+        XCTAssertEqual(v6, 3000)
+        XCTAssertEqual(done, 1)
+    }
+
     /// What `tc qdisc add dev d0 root handle 1: netem delay 10ms 1ms 25% loss 1% reorder 5% gap 3`
     /// sends (ifindex set to d0's, 2): tc_netem_qopt in psched ticks and UINT32_MAX fractions,
     /// then TCA_NETEM_CORR and TCA_NETEM_REORDER inside TCA_OPTIONS, decoded to those values.

@@ -206,17 +206,26 @@ extension RtnlProcessor {
             }
         }
         let seq = msg.header.seq
+        dumpInParts(seq: seq, count: list.count + list6.count, &replies) { [unowned self] i, w in
+            if i < list.count {
+                let e = list[i]
+                encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+            } else {
+                let e = list6[i - list.count]
+                encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
+            }
+        }
+    }
+
+    /// Starts a dump of `count` items read once beforehand, built a datagram per worker pass as
+    /// the reader takes the one before (netlink_dump's callback), so a big table never holds
+    /// the datapath up.
+    func dumpInParts(seq: UInt32, count: Int, _ replies: inout [[UInt8]], _ encode: @escaping (Int, inout NetlinkWriter) -> Void) {
         var i = 0
         dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
-            while i < list.count + list6.count {
+            while i < count {
                 let before = w.count
-                if i < list.count {
-                    let e = list[i]
-                    encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
-                } else {
-                    let e = list6[i - list.count]
-                    encodeRoute(table: e.table, e.prefix, e.length, e.route, seq: seq, &w)
-                }
+                encode(i, &w)
                 if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
                 i += 1
             }
@@ -402,16 +411,16 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// neigh_dump_table: the entries read once, the messages built in parts (the table may
+    /// hold gc_thresh3 entries, a million if so configured).
     func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) {
-        var parts = DumpParts(limit: bufferSize)
         let family = msg.payload.first ?? 0
-        if family == 0 || family == Self.AF_INET {
-            for e in dp.ipv4.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
+        let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.shown : []
+        let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.shown : []
+        let seq = msg.header.seq
+        dumpInParts(seq: seq, count: v4.count + v6.count, &replies) { [unowned self] i, w in
+            if i < v4.count { encodeNeigh(v4[i], seq: seq, &w) } else { encodeNeigh(v6[i - v4.count], seq: seq, &w) }
         }
-        if family == 0 || family == Self.AF_INET6 {
-            for e in dp.ipv6.neighbours.shown { parts.add { w in encodeNeigh(e, seq: msg.header.seq, &w) } }
-        }
-        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
 
     /// neigh_add / neigh_delete for AF_INET and AF_INET6.
