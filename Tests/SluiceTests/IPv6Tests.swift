@@ -318,4 +318,27 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(r.dp.ipv6.stats.reasmTimeout, 2)
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
+
+    func testUDPGoesToARegisteredPortElsePortUnreachable() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        var got: [(Int, [UInt8])] = []
+        r.dp.ipv6.registerUDP(port: 5000) { _, dev, ip, off, total in
+            got.append((Int(dev.ifindex), Array(UnsafeRawBufferPointer(start: ip + off + 8, count: total - off - 8))))
+        }
+        func udp(_ dport: UInt16) -> [UInt8] {
+            var u: [UInt8] = [0x9c, 0x40] + Self.be16(Int(dport)) + Self.be16(12) + [0, 0, 1, 2, 3, 4]
+            let c = Self.checksum(src: hostA, dst: r1IP, next: 17, u)
+            u[6] = UInt8(c >> 8); u[7] = UInt8(c & 0xFF)
+            return Self.ipv6(src: hostA, dst: r1IP, next: 17, hop: 64, u)
+        }
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, udp(5000)), on: r.r1).r1.isEmpty)
+        XCTAssertEqual(got.count, 1)
+        XCTAssertEqual(got.first?.1, [1, 2, 3, 4])
+        // Another port: destination unreachable, port unreachable (RFC 4443 3.1, code 4).
+        let other = udp(5001)
+        XCTAssertEqual(r.send(eth(r.dev("r1").mac, macA, other), on: r.r1).r1,
+                       [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 1, code: 4, rest: [0, 0, 0, 0], body: other))])
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
 }

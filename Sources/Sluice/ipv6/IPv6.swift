@@ -23,10 +23,11 @@ import Glibc
 ///   decremented; the next hop is resolved by Neighbor Discovery.
 /// - Local delivery walks the extension headers (hop-by-hop first only, destination options,
 ///   routing with no segments left; anything else is a parameter problem). ICMPv6 checksums are
-///   verified (Icmp6InCsumErrors). Echo requests are answered (also to multicast, as
-///   echo_ignore_multicast 0); neighbor solicitations and advertisements drive the neighbour
-///   table; UDP gets port unreachable; TCP a reset (tcp_v6_send_reset); an unknown next header a
-///   parameter problem pointing at it. Fragments for us are reassembled (Fragments.swift: the
+///   verified (Icmp6InCsumErrors). Upper layers are found in `inet6Protocols` (inet6_add_protocol).
+///   Echo requests are answered (also to multicast, as echo_ignore_multicast 0); neighbor
+///   solicitations and advertisements drive the neighbour table; UDP goes to a port registered
+///   with `registerUDP`, else port unreachable; TCP a reset (tcp_v6_send_reset); an unknown next
+///   header a parameter problem pointing at it. Fragments for us are reassembled (Fragments.swift: the
 ///   same queues, bounds and overlap rule as IPv4's; time exceeded code 1 after 30 s).
 /// - icmp6_send: never about an ICMPv6 error or a redirect, a multicast destination or link-level
 ///   multicast (except packet too big), an unspecified or multicast source; the quote fills the
@@ -94,7 +95,29 @@ public final class IPv6Stack: NeighbourResolver {
     /// The default hop limit of what Sluice sends (net.ipv6.conf.all.hop_limit).
     public var hopLimit: UInt8 = 64
 
+    /// inet6_protos: upper-layer protocol number → handler, registered at init as inet6_init
+    /// does (ICMPv6, UDP, TCP).
+    public internal(set) var inet6Protocols: [InetProtocol] = {
+        var t = [InetProtocol](repeating: .none, count: 256)
+        t[Int(IPProto.icmpv6)] = .icmp
+        t[Int(IPProto.udp)] = .udp
+        t[Int(IPProto.tcp)] = .tcp
+        return t
+    }()
+    /// UDP ports registered by an embedding program.
+    var udpHandlers: [UInt16: (Datapath, NetDevice, UnsafeMutableRawPointer, Int, Int) -> Void] = [:]
+
     init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
+
+    /// inet6_add_protocol.
+    public func addProtocol(_ number: UInt8, _ p: InetProtocol) { inet6Protocols[Int(number)] = p }
+
+    /// Registers a handler for UDP datagrams to `port` on any local IPv6 address: it gets the
+    /// IPv6 header, the UDP header's offset from it (after extension headers) and the packet's
+    /// length from the IPv6 header; the packet is freed after it returns.
+    public func registerUDP(port: UInt16, _ handler: @escaping (Datapath, NetDevice, UnsafeMutableRawPointer, Int, Int) -> Void) {
+        udpHandlers[port] = handler
+    }
 
     // MARK: addresses (addrconf.c)
 
@@ -310,18 +333,20 @@ public final class IPv6Stack: NeighbourResolver {
             stats.inHdrErrors &+= 1; dev.drop(.ipHeader); pool.free(p); return
         }
         stats.inDelivers &+= 1
-        switch proto {
-        case IPProto.icmpv6:
+        if proto == 59 { pool.free(p); return }                // no next header
+        switch inet6Protocols[Int(proto)] {
+        case .icmp:
             icmpReceive(dev, p, offset: off, total: total, multicast: multicast)
-        case IPProto.udp:
+        case .udp:
+            guard total - off >= UDPHeader.length else { pool.free(p); return }
+            let port = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self))
+            if let h = udpHandlers[port] { h(dp, dev, ip, off, total); pool.free(p); return }
             if !multicast { icmpSend(dev, p, type: 1, code: 4, info: 0) }
             pool.free(p)
-        case IPProto.tcp:
+        case .tcp:
             if !multicast && total - off >= TCPHeader.minLength { tcpReset(ip, offset: off, total: total) }
             pool.free(p)
-        case 59:                                           // no next header
-            pool.free(p)
-        default:
+        case .none:
             stats.inUnknownProtos &+= 1
             if !multicast { icmpSend(dev, p, type: 4, code: 1, info: UInt32(Inet6Wire.nextHeaderField(ip, upper: off))) }
             pool.free(p)
