@@ -341,4 +341,18 @@ final class IPv6Tests: XCTestCase {
                        [eth(macA, r.dev("r1").mac, Self.icmp6(src: r1IP, dst: hostA, type: 1, code: 4, rest: [0, 0, 0, 0], body: other))])
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
+
+    func testAddressOnABridgeAnswersNeighborDiscoveryAndEchoThroughItsPorts() throws {
+        // Multicast solicitations are flooded and go up to the bridge device (br_pass_frame_up).
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("addr add 2001:db8:1::1/64 dev br0")
+        let br = lab.dev("br0")
+        let out = lab.send(ns(from: hostA, mac: macA, target: r1IP), on: "p1")
+        XCTAssertEqual(out["p2"]?.count, 1, "the solicitation is still flooded")
+        let na = Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xE0, 0, 0, 0], body: r1IP + [2, 1] + br.mac.octets, hop: 255)
+        XCTAssertEqual(out["p1"], [eth(macA, br.mac, na)])
+        let reply = lab.send(eth(br.mac, macA, echo(src: hostA, dst: r1IP, seq: 2)), on: "p1")
+        XCTAssertEqual(reply["p1"], [eth(macA, br.mac, Self.icmp6(src: r1IP, dst: hostA, type: 129, rest: [0x12, 0x34, 0, 2], body: [UInt8](repeating: 0x42, count: 56)))])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
 }
