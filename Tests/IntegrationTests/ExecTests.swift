@@ -185,6 +185,53 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// flower over rtnetlink, driven by Debian's tc (this kernel has no flower, so tc's own
+    /// printer is the judge of what the attributes say): filters added with tc's words show
+    /// back in them, and one of them drops UDP to a port range from real traffic while the rest
+    /// passes.
+    func testFlowerFiltersFromDebianTcMatchAndShow() throws {
+        let (d, sock, ta) = try daemon()
+        let sw = "\(net.tag)-sw", a = try net.netns("fa"), b = try net.netns("fb")
+        let tb = "\(net.tag)b"
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", tb, "master", "br0", "up"]).status, 0)
+        try net.place(ta, from: sw, into: a, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: b, addr: "198.18.0.2/24", mtu: 1400)
+        let adds: [[String]] = [
+            ["qdisc", "add", "dev", ta, "ingress"],
+            ["filter", "add", "dev", ta, "parent", "ffff:", "protocol", "ip", "prio", "1", "flower", "ip_proto", "udp",
+             "dst_ip", "198.18.0.2", "dst_port", "5000-5010", "action", "drop"],
+            ["filter", "add", "dev", ta, "parent", "ffff:", "protocol", "ipv6", "prio", "2", "flower", "src_ip", "2001:db8::/32", "action", "drop"],
+            ["filter", "add", "dev", ta, "parent", "ffff:", "protocol", "all", "prio", "3", "flower",
+             "dst_mac", "02:00:00:00:00:0b/40", "action", "pass"],
+        ]
+        for c in adds {
+            let r = try exec(sock, ["tc"] + c)
+            XCTAssertEqual(r.status, 0, "tc \(c.joined(separator: " ")): \(r.out)")
+        }
+        let show = try exec(sock, ["tc", "filter", "show", "dev", ta, "ingress"]).out
+        for want in ["protocol ip pref 1 flower chain 0 handle 0x1", "  eth_type ipv4", "  ip_proto udp", "  dst_ip 198.18.0.2",
+                     "  dst_port 5000-5010", "protocol ipv6 pref 2 flower", "  eth_type ipv6", "  src_ip 2001:db8::/32",
+                     "protocol all pref 3 flower", "  dst_mac 02:00:00:00:00:0b/40", "  not_in_hw", "gact action drop"] {
+            XCTAssertTrue(show.contains(want), "\(want) in:\n\(show)")
+        }
+        // A key Sluice does not match is refused with its number, not dropped silently.
+        let bad = try exec(sock, ["tc", "filter", "add", "dev", ta, "parent", "ffff:", "protocol", "ip", "prio", "9", "flower", "ip_ttl", "5", "action", "drop"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.out.contains("flower key 75 is not implemented in Sluice"), bad.out)
+        // Traffic: ping passes (ICMP), UDP to 5005 is dropped at ingress, UDP to 6000 passes.
+        XCTAssertTrue(try net.ping(from: a, "198.18.0.2", count: 2).contains(" 0% packet loss"))
+        func dropped() throws -> Int {
+            let s = try exec(sock, ["tc", "-s", "filter", "show", "dev", ta, "ingress", "pref", "1"]).out
+            return number(after: "pkt (dropped", in: s) ?? -1
+        }
+        XCTAssertEqual(try dropped(), 0)
+        _ = try sh(["ip", "netns", "exec", a, "bash", "-c", "echo x > /dev/udp/198.18.0.2/5005; echo y > /dev/udp/198.18.0.2/6000"], allowFailure: true)
+        usleep(300_000)
+        let after = try exec(sock, ["tc", "-s", "filter", "show", "dev", ta, "ingress"]).out
+        XCTAssertEqual(try dropped(), 1, after)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A command run against the kernel in `kns` and against the daemon, each output's lines that
     /// `keep` keeps, without interface indexes (the daemon has its own devices) and `dropping`.
     func sideBySide(_ kns: String, _ sock: String, _ cmd: [String], dropping: String? = nil,

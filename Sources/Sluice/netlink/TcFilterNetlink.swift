@@ -5,8 +5,14 @@ import Glibc
 /// Filters and their actions over rtnetlink: dumps as tcf_fill_node, u32_dump, mall_dump,
 /// fw_dump and tcf_action_dump_1 put them on the wire; RTM_NEWTFILTER/DELTFILTER decoded into
 /// the same TcFilter values tc's words produce and added through the same step (addFilter).
-/// Classifiers: u32 (without hash tables), matchall, fw; actions: gact, mirred. Others answer
+/// Classifiers: u32 (without hash tables), matchall, fw, flower (MACs, EtherType, VLAN, IP
+/// protocol, addresses, ports, TOS); actions: gact, mirred. Others answer
 /// EOPNOTSUPP with a message until they are implemented here.
+/// TCA_FLOWER_* attribute numbers Sluice reads and writes by name.
+enum Flower {
+    static let CLASSID: UInt16 = 1, ACT: UInt16 = 3, FLAGS: UInt16 = 22
+}
+
 extension RtnlProcessor {
     /// TC_ACT_* codes (linux/pkt_cls.h).
     static func actionCode(_ v: ActVerdict) -> Int32 {
@@ -205,6 +211,12 @@ extension RtnlProcessor {
                 if let classid { w.attr(1, u32: classid) }
                 if mask != 0xFFFF_FFFF { w.attr(5, u32: mask) }
                 encodeActions(f, nestType: 4, &w)                              // TCA_FW_ACT
+            case .flower(let k):
+                if let classid { w.attr(Flower.CLASSID, u32: classid) }
+                encodeFlower(k, &w)
+                w.attr(Flower.FLAGS, u32: 8)                                   // TCA_CLS_FLAGS_NOT_IN_HW
+                w.attr(86, u32: 0)                                             // TCA_FLOWER_IN_HW_COUNT
+                encodeActions(f, nestType: Flower.ACT, &w)
             default:
                 break
             }
@@ -328,6 +340,11 @@ extension RtnlProcessor {
             f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
             classid(m.u32(1))
             if let act = m[4] { f.actions = try decodeActions(act, base: m.offsets[4]! + NL.attrHdrLen, dev: t.dev) }
+        case "flower":
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 110, [:]), strict: false)
+            f.match = .flower(try Self.flowerKey(m))
+            classid(m.u32(Flower.CLASSID))
+            if let act = m[Flower.ACT] { f.actions = try decodeActions(act, base: m.offsets[Flower.ACT]! + NL.attrHdrLen, dev: t.dev) }
         default:
             throw NetlinkError(EOPNOTSUPP, "filter \(kind) is not implemented over rtnetlink in Sluice yet")
         }
@@ -335,6 +352,117 @@ extension RtnlProcessor {
         do {
             try runner.addFilter(t, f, create: flags & NL.F_CREATE != 0, exclusive: flags & NL.F_EXCL != 0)
         } catch { throw Self.netlinkError(error) }
+    }
+
+    /// fl_set_key for the keys Sluice's flower matches: MACs (masked), EtherType (behind a
+    /// VLAN tag: its id and priority, and the inner type), IP protocol, IPv4/IPv6 addresses
+    /// (masked), TCP/UDP ports (exact or a range), TOS. Any other key is refused by name rather
+    /// than ignored.
+    static func flowerKey(_ m: NLAttributes) throws(NetlinkError) -> FlowerKey {
+        var k = FlowerKey()
+        func bytes(_ t: UInt16, _ n: Int) throws(NetlinkError) -> [UInt8]? {
+            guard let v = m[t] else { return nil }
+            guard v.count == n else { throw NetlinkError(EINVAL, "flower: attribute \(t) must be \(n) bytes", offset: m.offsets[t]) }
+            return Array(v)
+        }
+        func be(_ b: [UInt8]) -> UInt64 { b.reduce(0) { $0 << 8 | UInt64($1) } }
+        func masked(_ v: UInt16, _ mk: UInt16, _ n: Int) throws(NetlinkError) -> (UInt64, UInt64)? {
+            guard let a = try bytes(v, n) else { return nil }
+            let full = n == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(n))) - 1
+            return (be(a), try bytes(mk, n).map(be) ?? full)
+        }
+        let known: Set<UInt16> = [Flower.CLASSID, Flower.ACT, Flower.FLAGS, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                  18, 19, 20, 21, 23, 24, 25, 35, 36, 37, 38, 73, 74, 87, 88, 89, 90]
+        if let other = m.values.keys.sorted().first(where: { !known.contains($0) }) {
+            throw NetlinkError(EOPNOTSUPP, "flower key \(other) is not implemented in Sluice (MACs, EtherType, VLAN, IP protocol, addresses, ports and TOS are)", offset: m.offsets[other])
+        }
+        k.dstMAC = try masked(4, 5, 6)
+        k.srcMAC = try masked(6, 7, 6)
+        if let t = try bytes(8, 2) { k.ethType = UInt16(be(t)) }
+        if let v = m[23] {
+            guard v.count == 2 else { throw NetlinkError(EINVAL, "flower: vlan_id", offset: m.offsets[23]) }
+            k.vlanID = v.le16(at: 0) & 0xFFF
+        }
+        if let v = try bytes(24, 1) { k.vlanPrio = v[0] & 7 }
+        if let t = try bytes(25, 2) { k.ethType = UInt16(be(t)) }                 // the type behind the tag
+        if k.ethType == EtherType.vlan || k.ethType == EtherType.qinq { k.ethType = nil }
+        if let v = try bytes(9, 1) { k.ipProto = v[0] }
+        if let (v, mk) = try masked(10, 11, 4) { k.srcIP = (UInt32(v), UInt32(mk)) }
+        if let (v, mk) = try masked(12, 13, 4) { k.dstIP = (UInt32(v), UInt32(mk)) }
+        func v6(_ a: UInt16, _ mk: UInt16) throws(NetlinkError) -> V6Prefix? {
+            guard let v = try bytes(a, 16) else { return nil }
+            let mask = try bytes(mk, 16) ?? [UInt8](repeating: 0xFF, count: 16)
+            let plen = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+            guard mask == (0..<16).map({ i in UInt8(truncatingIfNeeded: 0xFF << max(0, min(8, 8 - (plen - 8 * i)))) }) || plen == 128 else {
+                throw NetlinkError(EOPNOTSUPP, "flower: IPv6 masks must be prefixes in Sluice", offset: m.offsets[mk])
+            }
+            return V6Prefix(bytes: v, plen: plen)
+        }
+        k.srcIP6 = try v6(14, 15)
+        k.dstIP6 = try v6(16, 17)
+        func port(_ a: UInt16, _ mk: UInt16) throws(NetlinkError) -> ClosedRange<UInt16>? {
+            guard let v = try bytes(a, 2) else { return nil }
+            if let mask = try bytes(mk, 2), be(mask) != 0xFFFF {
+                throw NetlinkError(EOPNOTSUPP, "flower: masked ports are not implemented in Sluice (exact ports and ranges are)", offset: m.offsets[mk])
+            }
+            let p = UInt16(be(v))
+            return p...p
+        }
+        let tcpSrc = try port(18, 35), udpSrc = try port(20, 37), tcpDst = try port(19, 36), udpDst = try port(21, 38)
+        k.srcPort = tcpSrc ?? udpSrc
+        k.dstPort = tcpDst ?? udpDst
+        if let lo = try bytes(87, 2), let hi = try bytes(88, 2) { k.srcPort = UInt16(be(lo))...max(UInt16(be(lo)), UInt16(be(hi))) }
+        if let lo = try bytes(89, 2), let hi = try bytes(90, 2) { k.dstPort = UInt16(be(lo))...max(UInt16(be(lo)), UInt16(be(hi))) }
+        if let t = try bytes(73, 1) { k.tos = (t[0], try bytes(74, 1)?[0] ?? 0xFF) }
+        return k
+    }
+
+    /// fl_dump_key for those keys (what tc's flower_print_opt reads).
+    func encodeFlower(_ k: FlowerKey, _ w: inout NetlinkWriter) {
+        func mac(_ t: UInt16, _ v: (UInt64, UInt64)?) {
+            guard let v else { return }
+            w.attr(t, MACAddress(raw: v.0).octets)
+            w.attr(t + 1, MACAddress(raw: v.1).octets)
+        }
+        mac(4, k.dstMAC)
+        mac(6, k.srcMAC)
+        if let v = k.vlanID { w.attr(23, u16: v) }
+        if let v = k.vlanPrio { w.attr(24, u8: v) }
+        let vlan = k.vlanID != nil || k.vlanPrio != nil
+        if vlan {
+            w.attr(8, [0x81, 0x00])
+            if let t = k.ethType { w.attr(25, [UInt8(t >> 8), UInt8(t & 0xFF)]) }
+        } else if let t = k.ethType {
+            w.attr(8, [UInt8(t >> 8), UInt8(t & 0xFF)])
+        }
+        if let p = k.ipProto { w.attr(9, u8: p) }
+        if let (v, m) = k.tos { w.attr(73, u8: v); w.attr(74, u8: m) }
+        func v4(_ t: UInt16, _ v: (UInt32, UInt32)?) {
+            guard let v else { return }
+            w.attr(t, Self.be32(v.0)); w.attr(t + 1, Self.be32(v.1))
+        }
+        v4(10, k.srcIP); v4(12, k.dstIP)
+        func v6(_ t: UInt16, _ p: V6Prefix?) {
+            guard let p else { return }
+            var a = [UInt8](), m = [UInt8]()
+            for i in 0..<8 { a.append(UInt8(truncatingIfNeeded: p.hi >> (56 - 8 * UInt64(i)))); m.append(UInt8(truncatingIfNeeded: p.maskHi >> (56 - 8 * UInt64(i)))) }
+            for i in 0..<8 { a.append(UInt8(truncatingIfNeeded: p.lo >> (56 - 8 * UInt64(i)))); m.append(UInt8(truncatingIfNeeded: p.maskLo >> (56 - 8 * UInt64(i)))) }
+            w.attr(t, a); w.attr(t + 1, m)
+        }
+        v6(14, k.srcIP6); v6(16, k.dstIP6)
+        let udp = k.ipProto == IPProto.udp
+        func port(_ r: ClosedRange<UInt16>?, exact: UInt16, range: UInt16) {
+            guard let r else { return }
+            if r.count == 1 {
+                w.attr(exact, [UInt8(r.lowerBound >> 8), UInt8(r.lowerBound & 0xFF)])
+                w.attr(exact + 17, [0xFF, 0xFF])                                     // the _MASK attribute
+            } else {
+                w.attr(range, [UInt8(r.lowerBound >> 8), UInt8(r.lowerBound & 0xFF)])
+                w.attr(range + 1, [UInt8(r.upperBound >> 8), UInt8(r.upperBound & 0xFF)])
+            }
+        }
+        port(k.srcPort, exact: udp ? 20 : 18, range: 87)
+        port(k.dstPort, exact: udp ? 21 : 19, range: 89)
     }
 
     /// tcf_action_init: gact and mirred actions from their TCA_ACT_* nests, in order.

@@ -494,7 +494,11 @@ extension CommandRunner {
             guard !keys.isEmpty else { throw SluiceError("Error: u32 needs at least one \"match\".") }
             f.match = .u32(keys)
         }
-        if f.kind == "flower" { f.match = .flower(fk) }
+        if f.kind == "flower" {
+            // tc's flower sends the filter's protocol as its EtherType key (flower_parse_opt).
+            if fk.ethType == nil && f.proto != 3 && f.proto != EtherType.vlan && f.proto != EtherType.qinq { fk.ethType = f.proto }
+            f.match = .flower(fk)
+        }
         guard f.result != nil || !f.actions.isEmpty else {
             throw SluiceError("Error: the filter needs \"flowid X:Y\", \"classid X:Y\" or an action.")
         }
@@ -825,26 +829,52 @@ extension CommandRunner {
             if let flowid { s += "classid \(flowid) " }
             if !f.actions.isEmpty { s += "\n" }
         case .flower(let k):
+            // flower_print_opt's order and forms (tc/f_flower.c).
             s += cFormat("handle 0x%x ", f.handle)
             if let flowid { s += "classid \(flowid) " }
             func mac(_ v: (UInt64, UInt64)) -> String {
-                MACAddress(raw: v.0).description + (v.1 == 0xFFFF_FFFF_FFFF ? "" : "/" + MACAddress(raw: v.1).description)
+                let bits = v.1.nonzeroBitCount, contiguous = v.1 == ((UInt64(1) << 48) - 1) & ~((UInt64(1) << UInt64(48 - bits)) - 1)
+                return MACAddress(raw: v.0).description + (v.1 == 0xFFFF_FFFF_FFFF ? "" : contiguous ? "/\(bits)" : "/" + MACAddress(raw: v.1).description)
             }
+            let vlan = k.vlanID != nil || k.vlanPrio != nil
             if let v = k.vlanID { s += "\n  vlan_id \(v)" }
             if let v = k.vlanPrio { s += "\n  vlan_prio \(v)" }
+            if vlan, let t = k.ethType {
+                s += "\n  vlan_ethtype " + (t == EtherType.ipv4 ? "ip" : t == EtherType.ipv6 ? "ipv6" : t == EtherType.arp ? "arp" : cFormat("[%04x]", UInt32(t)))
+            }
             if let v = k.dstMAC { s += "\n  dst_mac \(mac(v))" }
             if let v = k.srcMAC { s += "\n  src_mac \(mac(v))" }
-            if let v = k.ethType { s += "\n  eth_type \(v == EtherType.ipv4 ? "ipv4" : v == EtherType.ipv6 ? "ipv6" : v == EtherType.arp ? "arp" : cFormat("%04x", UInt32(v)))" }
-            if let v = k.ipProto { s += "\n  ip_proto \(v == IPProto.tcp ? "tcp" : v == IPProto.udp ? "udp" : v == 1 ? "icmp" : v == 58 ? "ipv6-icmp" : String(v))" }
+            let outer: UInt16? = vlan ? EtherType.vlan : k.ethType
+            if let v = outer { s += "\n  eth_type \(v == EtherType.ipv4 ? "ipv4" : v == EtherType.ipv6 ? "ipv6" : v == EtherType.arp ? "arp" : cFormat("%04x", UInt32(v)))" }
+            if let v = k.ipProto {
+                s += "\n  ip_proto " + (v == IPProto.tcp ? "tcp" : v == IPProto.udp ? "udp" : v == 132 ? "sctp" : v == IPProto.icmp ? "icmp" : v == IPProto.icmpv6 ? "icmpv6" : cFormat("%02x", UInt32(v)))
+            }
             if let (v, m) = k.tos { s += "\n  ip_tos " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
             func v4(_ v: (UInt32, UInt32)) -> String {
                 let a = "\(v.0 >> 24).\((v.0 >> 16) & 255).\((v.0 >> 8) & 255).\(v.0 & 255)"
                 return v.1 == 0xFFFF_FFFF ? a : a + "/\(v.1.nonzeroBitCount)"
             }
-            if let v = k.srcIP { s += "\n  src_ip \(v4(v))" }
-            if let v = k.dstIP { s += "\n  dst_ip \(v4(v))" }
-            if let r = k.dstPort { s += "\n  dst_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
-            if let r = k.srcPort { s += "\n  src_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
+            func v6(_ p: V6Prefix) -> String {
+                var b = [UInt8]()
+                for i in 0..<8 { b.append(UInt8(truncatingIfNeeded: p.hi >> (56 - 8 * UInt64(i)))) }
+                for i in 0..<8 { b.append(UInt8(truncatingIfNeeded: p.lo >> (56 - 8 * UInt64(i)))) }
+                let bits = p.maskHi.nonzeroBitCount + p.maskLo.nonzeroBitCount
+                var v: UInt128 = 0
+                for x in b { v = v << 8 | UInt128(x) }
+                return CommandRunner.ip6String(v) + (bits == 128 ? "" : "/\(bits)")
+            }
+            // Addresses are printed for an IPv4 or IPv6 EtherType only, destination first.
+            if outer == EtherType.ipv4 {
+                if let v = k.dstIP { s += "\n  dst_ip \(v4(v))" }
+                if let v = k.srcIP { s += "\n  src_ip \(v4(v))" }
+            } else if outer == EtherType.ipv6 {
+                if let p = k.dstIP6 { s += "\n  dst_ip \(v6(p))" }
+                if let p = k.srcIP6 { s += "\n  src_ip \(v6(p))" }
+            }
+            if k.ipProto == IPProto.tcp || k.ipProto == IPProto.udp || k.ipProto == 132 {
+                if let r = k.dstPort { s += "\n  dst_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
+                if let r = k.srcPort { s += "\n  src_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
+            }
             s += "\n  not_in_hw"
         }
         return s
