@@ -232,6 +232,33 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// red over rtnetlink: Debian's tc computes Wlog, Plog and the Scell_log table from the
+    /// user's words and sends them; the same words in the daemon's own grammar make Sluice
+    /// compute them. tc then shows both qdiscs the same (this kernel has no red to compare with:
+    /// tc's own arithmetic is the reference), and a refused flag is named.
+    func testRedFromDebianTcAsFromTheDaemonsOwnGrammar() throws {
+        let sw = try net.netns("rsw")
+        let sock = net.dir + "/red.sock"
+        let words = "limit 400000 min 30000 max 90000 avpkt 1000 burst 55 probability 0.02 bandwidth 10mbit ecn"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add \(net.tag)ra type tap", "link add \(net.tag)rb type tap",
+            "qdisc add dev \(net.tag)ra root handle 1: red \(words)",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let add = try exec(sock, ["tc", "qdisc", "add", "dev", "\(net.tag)rb", "root", "handle", "1:", "red"] + words.split(separator: " ").map(String.init))
+        XCTAssertEqual(add.status, 0, add.out)
+        let a = try exec(sock, ["tc", "-d", "qdisc", "show", "dev", "\(net.tag)ra"]).out
+        let b = try exec(sock, ["tc", "-d", "qdisc", "show", "dev", "\(net.tag)rb"]).out
+        XCTAssertTrue(a.contains("qdisc red 1: root refcnt 2 limit 400000b min 30000b max 90000b ecn ewma"), a)
+        XCTAssertEqual(b.replacingOccurrences(of: "\(net.tag)rb", with: "X"), a.replacingOccurrences(of: "\(net.tag)ra", with: "X"))
+        let stats = try exec(sock, ["tc", "-s", "qdisc", "show", "dev", "\(net.tag)rb"]).out
+        XCTAssertTrue(stats.contains("marked 0 early 0 pdrop 0 other 0"), stats)
+        let bad = try exec(sock, ["tc", "qdisc", "replace", "dev", "\(net.tag)rb", "root", "handle", "1:", "red", "adaptive"] + words.split(separator: " ").map(String.init))
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.out.contains("red adaptive and nodrop are not implemented"), bad.out)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A command run against the kernel in `kns` and against the daemon, each output's lines that
     /// `keep` keeps, without interface indexes (the daemon has its own devices) and `dropping`.
     func sideBySide(_ kns: String, _ sock: String, _ cmd: [String], dropping: String? = nil,

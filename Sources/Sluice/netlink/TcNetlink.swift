@@ -18,8 +18,7 @@ public enum TCA {
 
 /// The rtnetlink form of tc objects: what the kernel's tc_fill_qdisc / tc_fill_tclass and each
 /// kind's dump and dump_stats put on the wire, so that Debian's `tc` prints Sluice's qdiscs as
-/// it prints the kernel's. Kinds whose options are not encoded yet (sfq, red, netem) dump their
-/// kind and statistics without TCA_OPTIONS.
+/// it prints the kernel's.
 extension RtnlProcessor {
     /// tc_ratespec as psched_ratecfg_getrate fills it: rate in bytes/s, Ethernet link layer.
     static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64) {
@@ -87,6 +86,8 @@ extension RtnlProcessor {
             encodeNetem(n, &w)
         case let f as SFQQdisc:
             encodeSFQ(f, &w)
+        case let r as REDQdisc:
+            encodeRED(r, &w)
         default:
             break
         }
@@ -106,6 +107,8 @@ extension RtnlProcessor {
             for v in [UInt32(truncatingIfNeeded: c.cstats.maxpacket), c.vars.count, c.vars.lastcount, UInt32(clamping: c.vars.ldelay / 1000),
                       UInt32(bitPattern: Int32(clamping: next)), UInt32(truncatingIfNeeded: c.dropOverlimit), UInt32(truncatingIfNeeded: c.cstats.ecnMark),
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
+        case let r as REDQdisc:
+            for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
         default:
             return nil
         }
@@ -375,6 +378,9 @@ extension RtnlProcessor {
             try Self.configureNetem(n, o, base: base)
         case let f as SFQQdisc:
             if let o = options { try Self.configureSFQ(f, o) } else { f.attached() }
+        case let r as REDQdisc:
+            guard let o = options else { throw SluiceError("Error: red needs options.") }
+            try Self.configureRED(r, o, base: base)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
         }

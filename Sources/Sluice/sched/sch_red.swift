@@ -17,6 +17,8 @@ final class REDQdisc: Qdisc {
     var bandwidth: UInt64 = 10_000_000
     var ecn = false, harddrop = false
     var wlog = 9
+    /// Scell_log as tc sent it over rtnetlink (else derived from avpkt and bandwidth).
+    var scellLogSet: Int?
     var qavg = 0.0
     var count = -1
     var idleStart: UInt64 = 0
@@ -60,6 +62,26 @@ final class REDQdisc: Qdisc {
         guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
         self.limit = limit; self.qmin = qmin; self.qmax = qmax; self.avpkt = avpkt; self.burst = burst
         self.maxP = maxP; bandwidth = bw; self.ecn = ecn; harddrop = hd; wlog = w
+        scellLogSet = nil
+    }
+
+    /// red_change with what tc computed (struct tc_red_qopt, TCA_RED_MAX_P): red_check_params'
+    /// rules, then applied whole. The idle decay keeps avpkt and bandwidth (tc sends them only
+    /// folded into its STAB table).
+    func configure(limit: Int, qmin: Int, qmax: Int, wlog: Int, maxP: Double, scellLog: Int, ecn: Bool, harddrop: Bool) throws(SluiceError) {
+        guard qmin <= qmax else { throw SluiceError("Error: red: min must not exceed max.") }
+        guard wlog < 32, scellLog < 32 else { throw SluiceError("Error: red: invalid RED parameters (Wlog and Scell_log must be below 32).") }
+        guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
+        self.limit = limit; self.qmin = qmin; self.qmax = qmax; self.wlog = wlog; self.maxP = maxP
+        self.ecn = ecn; self.harddrop = harddrop; scellLogSet = scellLog
+    }
+
+    /// tc_red_eval_P: Plog such that 2^-Plog over the min…max range gives `probability`.
+    var plog: Int {
+        var prob = maxP / Double(max(qmax - qmin, 1))
+        var i = 0
+        while i < 32 { if prob > 1.0 { break }; prob *= 2; i += 1 }
+        return i
     }
 
     var weight: Double { 1.0 / Double(1 << wlog) }
@@ -139,6 +161,7 @@ final class REDQdisc: Qdisc {
 
     /// tc_red_eval_idle_damping's cell log for the idle-time table.
     var scellLog: Int {
+        if let s = scellLogSet { return s }
         let xmit = Double(TcCore.xmittime(rate: bandwidth / 8, size: UInt32(clamping: avpkt)))
         let lW = -log(1.0 - 1.0 / Double(1 << wlog)) / xmit
         let maxtime = 31 / lW
