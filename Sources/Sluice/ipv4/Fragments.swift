@@ -25,6 +25,19 @@ struct FragmentQueue {
     var deadline: UInt64 = 0
     var hasFirst = false
     var dev: Int32 = 0
+
+    /// The fragment at offset 0, if it came (the one an expiry message quotes).
+    var first: UInt32? { hasFirst ? pieces.first.flatMap { $0.start == 0 ? $0.index : nil } : nil }
+
+    /// Copies each fragment's payload to `out` + its offset and frees the fragments;
+    /// `payload(ip)` says where a fragment's payload starts from its IP header.
+    func gather(into out: UnsafeMutableRawPointer, _ pool: PacketPool, payload: (UnsafeMutableRawPointer) -> Int) {
+        for piece in pieces {
+            let ip = pool.data(Packet(index: piece.index)) + InetWire.ethernetLength
+            (out + piece.start).copyMemory(from: ip + payload(ip), byteCount: piece.end - piece.start)
+            pool.free(Packet(index: piece.index))
+        }
+    }
 }
 
 /// The reassembly queues of one family (inet_frags): the rules both IPv4 and IPv6 follow —
@@ -168,12 +181,7 @@ extension IPv4Stack {
         }
         let out = pool.data(whole)
         out.copyMemory(from: pool.data(Packet(index: firstIdx)), byteCount: InetWire.ethernetLength + firstIHL)
-        for piece in q.pieces {
-            let fp = pool.data(Packet(index: piece.index)) + InetWire.ethernetLength
-            let fihl = Int(fp.load(as: UInt8.self) & 0x0F) * 4
-            (out + InetWire.ethernetLength + firstIHL + piece.start).copyMemory(from: fp + fihl, byteCount: piece.end - piece.start)
-            pool.free(Packet(index: piece.index))
-        }
+        q.gather(into: out + InetWire.ethernetLength + firstIHL, pool) { ip in Int(ip.load(as: UInt8.self) & 0x0F) * 4 }
         InetWire.setFragment(out + InetWire.ethernetLength, totalLength: firstIHL + q.totalLength, offset: 0,
                              moreFragments: false, dontFragment: firstIP.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0)
         pool.meta(whole).pointee.length = UInt32(InetWire.ethernetLength + firstIHL + q.totalLength)
@@ -188,9 +196,7 @@ extension IPv4Stack {
         frags.expire(now, pool) { q in
             stats.reasmTimeout &+= 1
             stats.reasmFails &+= 1
-            if q.hasFirst, let first = q.pieces.first, first.start == 0, let dev = dp.devices[Int(q.dev)] {
-                icmpSend(dev, Packet(index: first.index), type: 11, code: 1, info: 0, forLocal: true)
-            }
+            if let first = q.first, let dev = dp.devices[Int(q.dev)] { icmpSend(dev, Packet(index: first), type: 11, code: 1, info: 0, forLocal: true) }
         }
     }
 }
@@ -228,10 +234,7 @@ extension IPv6Stack {
         }
         // The first fragment's unfragmentable part (its header chain up to the fragment header).
         let first = pool.data(Packet(index: q.pieces[0].index)) + InetWire.ethernetLength
-        let firstOff: Int
-        if case .fragment(let o) = Inet6Wire.upperLayer(first, total: Inet6Wire.ipv6Length + Int(UInt16(bigEndian: first.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))) {
-            firstOff = o
-        } else { firstOff = -1 }
+        let firstOff = Self.fragmentHeader(first)
         let payload = firstOff - Inet6Wire.ipv6Length + q.totalLength
         guard firstOff >= Inet6Wire.ipv6Length, payload <= 65535, let whole = pool.alloc() else {
             for piece in q.pieces { pool.free(Packet(index: piece.index)) }
@@ -244,17 +247,18 @@ extension IPv6Stack {
         let nextField = Inet6Wire.nextHeaderField(first, upper: firstOff)
         oip.storeBytes(of: first.load(fromByteOffset: firstOff, as: UInt8.self), toByteOffset: nextField, as: UInt8.self)
         oip.storeBytes(of: UInt16(payload).bigEndian, toByteOffset: 4, as: UInt16.self)
-        for piece in q.pieces {
-            let fp = pool.data(Packet(index: piece.index)) + InetWire.ethernetLength
-            let fo: Int
-            if case .fragment(let o) = Inet6Wire.upperLayer(fp, total: Inet6Wire.ipv6Length + Int(UInt16(bigEndian: fp.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))) { fo = o } else { fo = firstOff }
-            (oip + firstOff + piece.start).copyMemory(from: fp + fo + 8, byteCount: piece.end - piece.start)
-            pool.free(Packet(index: piece.index))
-        }
+        q.gather(into: oip + firstOff, pool) { ip in Self.fragmentHeader(ip) + 8 }
         pool.meta(whole).pointee.length = UInt32(InetWire.ethernetLength + firstOff + q.totalLength)
         pool.meta(whole).pointee.ifindex = dev.ifindex
         stats.reasmOKs &+= 1
         return whole
+    }
+
+    /// The offset of a queued fragment's fragment header (its header chain was walked before).
+    static func fragmentHeader(_ ip: UnsafeMutableRawPointer) -> Int {
+        let total = Inet6Wire.ipv6Length + Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+        if case .fragment(let o) = Inet6Wire.upperLayer(ip, total: total) { return o }
+        return -1
     }
 
     /// ip6_frag_expire: with the first fragment, time exceeded (fragment reassembly, code 1).
@@ -262,9 +266,7 @@ extension IPv6Stack {
         frags.expire(now, pool) { q in
             stats.reasmTimeout &+= 1
             stats.reasmFails &+= 1
-            if q.hasFirst, let first = q.pieces.first, first.start == 0, let dev = dp.devices[Int(q.dev)] {
-                icmpSend(dev, Packet(index: first.index), type: 3, code: 1, info: 0)
-            }
+            if let first = q.first, let dev = dp.devices[Int(q.dev)] { icmpSend(dev, Packet(index: first), type: 3, code: 1, info: 0) }
         }
     }
 }
