@@ -214,6 +214,12 @@ final class VIFTests: XCTestCase {
                 f.queueTx(Self.frame(dst: 1, src: 2), page: 0, flags: VIF.moreData)
                 VIFTxRequest(gref: 1, offset: 4000, flags: 0, id: 1, size: 200).store(to: f.txSlot(f.txProd)); f.txProd &+= 1 }, .slotOverflow),
             ("a size below a header", { f in f.queueTx([1, 2, 3], page: 0) }, .badSize),
+            ("later slots larger than the packet the first names", { f in
+                f.queueTx(Self.frame(dst: 1, src: 2), page: 0, flags: VIF.moreData)
+                VIFTxRequest(gref: 1, offset: 0, flags: 0, id: 1, size: 4000).store(to: f.txSlot(f.txProd)); f.txProd &+= 1 }, .badSize),
+            ("an extra-info slot of no known type", { f in
+                f.queueTx(Self.frame(dst: 1, src: 2), page: 0, flags: VIF.extraInfo)
+                f.txSlot(f.txProd).storeBytes(of: UInt64(0x77), as: UInt64.self); f.txProd &+= 1 }, .badExtra),
         ]
         for (what, write, reason) in cases {
             let s = try Switch(), f = RawFront()
@@ -252,6 +258,28 @@ final class VIFTests: XCTestCase {
         // The sealed memfd of the same frontend is taken.
         try f.connect(s.dp)
         XCTAssertNotNil(s.vif.conn)
+    }
+
+    /// A frontend that never takes its responses (nor posts buffers) costs the backend nothing
+    /// more: its requests are answered into the ring, the other ports keep forwarding.
+    func testAFrontendThatStopsConsumingResponsesHurtsOnlyItself() throws {
+        let s = try Switch(), f = RawFront()
+        try f.connect(s.dp)
+        for round in 0..<10 {
+            for k in 0..<32 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1), page: (round * 32 + k) % 256) }
+            f.pushTx()
+            s.run()
+        }
+        XCTAssertEqual(s.dp.device(named: "vif1")!.stats.rxPackets, 320, "every request served")
+        XCTAssertNotNil(s.vif.conn)
+        let x = Self.frame(dst: 0xB2, src: 0xC3)
+        s.m1.inject(x)
+        s.run()
+        XCTAssertTrue(s.m2.takeCaptured().contains(x))
+        // The flooded copy for the vif waits in its queue (no buffers posted); nothing else is held.
+        XCTAssertEqual(s.dp.pool.inUse, s.vif.pending.count)
+        s.vif.disconnect("test")
+        XCTAssertEqual(s.dp.pool.inUse, 0)
     }
 
     func testRefusedGrantsAreAnsweredWithErrorsAndCounted() throws {
