@@ -355,4 +355,40 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(reply["p1"], [eth(macA, br.mac, Self.icmp6(src: r1IP, dst: hostA, type: 129, rest: [0x12, 0x34, 0, 2], body: [UInt8](repeating: 0x42, count: 56)))])
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
+
+    /// 20 000 packets made from valid ones with random damage (lengths, next headers, option
+    /// lengths, hop limits, ND options, fragment fields, truncation): whatever happens to each,
+    /// the router keeps going and every buffer comes back.
+    func testRandomlyDamagedPacketsNeverHurtTheRouter() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        var rng = SplitMix(seed: 0x1F6)
+        let seeds: [[UInt8]] = [
+            echo(src: hostA, dst: hostB), echo(src: hostA, dst: r1IP),
+            Self.ipv6(src: hostA, dst: r1IP, next: 60, hop: 64, [58, 0, 1, 4, 0, 0, 0, 0] + Array(echo(src: hostA, dst: r1IP).dropFirst(40))),
+            Array(ns(from: hostA, mac: macA, target: r1IP).dropFirst(14)),
+            Self.fragments(echo(src: hostA, dst: r1IP, size: 2000), chunk: 1448)[0],
+            Self.fragments(echo(src: hostA, dst: r1IP, size: 2000), chunk: 1448, id: 8)[1],
+        ]
+        for i in 0..<20_000 {
+            var p = seeds[i % seeds.count]
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let o = Int(rng.next() % UInt64(p.count))
+                p[o] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if rng.next() % 5 == 0 { p = Array(p.prefix(Int(rng.next() % UInt64(p.count + 1)))) }
+            let dst = rng.next() % 3 == 0 ? Self.mcastMAC(Self.solicited(r1IP)) : r.dev("r1").mac
+            r.r1.inject(eth(dst, macA, p))
+            if i % 64 == 0 { _ = r.run() }
+        }
+        _ = r.run()
+        _ = r.advance(31 * Time.s)                       // fragment queues expire
+        _ = r.advance(1 * Time.s)
+        XCTAssertEqual(r.dp.pool.inUse, r.dp.ipv6.neighbours.queued + r.dp.ipv4.neighbours.queued, "only packets waiting for a neighbour are held")
+        let st = r.dp.ipv6.stats
+        XCTAssertGreaterThan(st.inHdrErrors + st.inTruncatedPkts + st.icmpInCsumErrors + st.inAddrErrors, 1000)
+        // Still routing.
+        let out = r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB, seq: 77)), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1)
+    }
 }
