@@ -249,9 +249,8 @@ public final class VirtualNIC {
         while true {
             let prod = tx.rspProd
             while txRspCons != prod {
-                let s = txSlots + Int(txRspCons & mask) * VIF.txSlotSize
-                let id = Int(s.loadUnaligned(as: UInt16.self)) & Int(mask)
-                let status = s.loadUnaligned(fromByteOffset: 2, as: Int16.self)
+                let rsp = VIFTxResponse(at: txSlots + Int(txRspCons & mask) * VIF.txSlotSize)
+                let id = Int(rsp.id) & Int(mask), status = rsp.status
                 if status < 0 && status != VIF.statusDropped { txErrors &+= 1 }
                 let pg = slotPage[id]
                 slotPage[id] = -1
@@ -276,10 +275,7 @@ public final class VirtualNIC {
             let id = Int(rxReqProd & mask)
             let pg = txPages + id
             grants.grant(pg, page: pg, offset: 0, length: VIF.pageSize, readOnly: false)
-            let s = rxSlots + id * VIF.rxSlotSize
-            s.storeBytes(of: UInt16(id), as: UInt16.self)
-            s.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-            s.storeBytes(of: UInt32(pg), toByteOffset: 4, as: UInt32.self)
+            VIFRxRequest(id: UInt16(id), gref: UInt32(pg)).store(to: rxSlots + id * VIF.rxSlotSize)
             rxReqProd &+= 1
         }
         guard rxReqProd != old else { return }
@@ -334,7 +330,7 @@ public final class VirtualNIC {
             var need: UInt32 = 1, at = rxRspCons
             while true {
                 guard need <= avail else { break }
-                let flags = (rxSlots + Int(at & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                let flags = VIFRxResponse(at: rxSlots + Int(at & mask) * VIF.rxSlotSize).flags
                 if at == rxRspCons && flags & VIF.extraInfo != 0 { need += 1; at &+= 1 }
                 guard flags & VIF.rxMoreData != 0 else { break }
                 need += 1; at &+= 1
@@ -343,7 +339,7 @@ public final class VirtualNIC {
             pieces.removeAll(keepingCapacity: true)
             var info = FrameInfo()
             var bad = false
-            let first = (rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize).loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+            let first = VIFRxResponse(at: rxSlots + Int(rxRspCons & mask) * VIF.rxSlotSize).flags
             for k in 0..<Int(need) {
                 let pos = rxRspCons &+ UInt32(k)
                 let s = rxSlots + Int(pos & mask) * VIF.rxSlotSize
@@ -351,9 +347,8 @@ public final class VirtualNIC {
                     info.gso = VIFExtraGSO(at: s)
                     continue
                 }
-                let off = Int(s.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-                let flags = s.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
-                let status = Int(s.loadUnaligned(fromByteOffset: 6, as: Int16.self))
+                let rsp = VIFRxResponse(at: s)
+                let off = Int(rsp.offset), flags = rsp.flags, status = Int(rsp.status)
                 if k == 0 {
                     info.csumBlank = flags & VIF.rxCsumBlank != 0
                     info.dataValidated = flags & VIF.rxDataValidated != 0

@@ -181,6 +181,56 @@ public struct VIFTxRequest: Equatable, Sendable {
     }
 }
 
+/// netif_tx_response: the request's id and a status.
+public struct VIFTxResponse: Equatable, Sendable {
+    public var id: UInt16, status: Int16
+    @inlinable public init(id: UInt16, status: Int16) { self.id = id; self.status = status }
+    @inlinable public init(at p: UnsafeRawPointer) {
+        id = p.loadUnaligned(as: UInt16.self)
+        status = p.loadUnaligned(fromByteOffset: 2, as: Int16.self)
+    }
+    @inlinable public func store(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: id, as: UInt16.self)
+        p.storeBytes(of: status, toByteOffset: 2, as: Int16.self)
+    }
+}
+
+/// netif_rx_request: an id and the grant of a page to fill.
+public struct VIFRxRequest: Equatable, Sendable {
+    public var id: UInt16, gref: UInt32
+    @inlinable public init(id: UInt16, gref: UInt32) { self.id = id; self.gref = gref }
+    @inlinable public init(at p: UnsafeRawPointer) {
+        id = p.loadUnaligned(as: UInt16.self)
+        gref = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    }
+    @inlinable public func store(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: id, as: UInt16.self)
+        p.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: gref, toByteOffset: 4, as: UInt32.self)
+    }
+}
+
+/// netif_rx_response: id, offset of the data in the page, flags, and status (the size, or an
+/// error when negative).
+public struct VIFRxResponse: Equatable, Sendable {
+    public var id: UInt16, offset: UInt16, flags: UInt16, status: Int16
+    @inlinable public init(id: UInt16, offset: UInt16, flags: UInt16, status: Int16) {
+        self.id = id; self.offset = offset; self.flags = flags; self.status = status
+    }
+    @inlinable public init(at p: UnsafeRawPointer) {
+        id = p.loadUnaligned(as: UInt16.self)
+        offset = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+        flags = p.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+        status = p.loadUnaligned(fromByteOffset: 6, as: Int16.self)
+    }
+    @inlinable public func store(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: id, as: UInt16.self)
+        p.storeBytes(of: offset, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: flags, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: status, toByteOffset: 6, as: Int16.self)
+    }
+}
+
 /// The GSO extra-info slot (netif_extra_info, type GSO): type 1, flags, size, GSO type.
 public struct VIFExtraGSO: Equatable, Sendable {
     public var size: UInt16, type: UInt8

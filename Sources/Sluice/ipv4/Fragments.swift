@@ -212,9 +212,7 @@ extension IPv6Stack {
         let now = clock.now
         expireFragments(now)
         let ip = pool.data(p) + InetWire.ethernetLength
-        let field = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self))
-        let id = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: off + 4, as: UInt32.self))
-        let start = Int(field >> 3) * 8, more = field & 1 != 0
+        let (_, start, more, id) = Inet6Wire.fragmentHeader(ip + off)
         let end = start + total - off - 8
         stats.reasmReqds &+= 1
         if more && (end - start) % 8 != 0 {
@@ -245,8 +243,8 @@ extension IPv6Stack {
         out.copyMemory(from: first - InetWire.ethernetLength, byteCount: InetWire.ethernetLength + firstOff)
         let oip = out + InetWire.ethernetLength
         let nextField = Inet6Wire.nextHeaderField(first, upper: firstOff)
-        oip.storeBytes(of: first.load(fromByteOffset: firstOff, as: UInt8.self), toByteOffset: nextField, as: UInt8.self)
-        oip.storeBytes(of: UInt16(payload).bigEndian, toByteOffset: 4, as: UInt16.self)
+        Inet6Wire.setNextHeader(oip, at: nextField, Inet6Wire.fragmentHeader(first + firstOff).next)
+        Inet6Wire.setPayloadLength(oip, payload)
         q.gather(into: oip + firstOff, pool) { ip in Self.fragmentHeader(ip) + 8 }
         pool.meta(whole).pointee.length = UInt32(InetWire.ethernetLength + firstOff + q.totalLength)
         pool.meta(whole).pointee.ifindex = dev.ifindex
@@ -256,8 +254,7 @@ extension IPv6Stack {
 
     /// The offset of a queued fragment's fragment header (its header chain was walked before).
     static func fragmentHeader(_ ip: UnsafeMutableRawPointer) -> Int {
-        let total = Inet6Wire.ipv6Length + Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
-        if case .fragment(let o) = Inet6Wire.upperLayer(ip, total: total) { return o }
+        if case .fragment(let o) = Inet6Wire.upperLayer(ip, total: Inet6Wire.ipv6Length + Inet6Wire.payloadLength(ip)) { return o }
         return -1
     }
 

@@ -322,7 +322,7 @@ public final class IPv6Stack: NeighbourResolver {
         case .proto(let n, let o): proto = n; off = o
         case .fragment(let o):
             guard let whole = reassemble(dev, p, offset: o, total: total) else { return }
-            let t = Inet6Wire.ipv6Length + Int(UInt16(bigEndian: (pool.data(whole) + InetWire.ethernetLength).loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+            let t = Inet6Wire.ipv6Length + Inet6Wire.payloadLength(pool.data(whole) + InetWire.ethernetLength)
             localDeliver(dev, whole, total: t, multicast: multicast)
             return
         case .parameterProblem(let code, let ptr):
@@ -339,7 +339,7 @@ public final class IPv6Stack: NeighbourResolver {
             icmpReceive(dev, p, offset: off, total: total, multicast: multicast)
         case .udp:
             guard total - off >= UDPHeader.length else { pool.free(p); return }
-            let port = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self))
+            let port = InetWire.ports(ip + off).dst
             if let h = udpHandlers[port] { h(dp, dev, ip, off, total); pool.free(p); return }
             if !multicast { icmpSend(dev, p, type: 1, code: 4, info: 0) }
             pool.free(p)
@@ -362,7 +362,7 @@ public final class IPv6Stack: NeighbourResolver {
         guard Inet6Wire.checksumValid(ip + off, length: len, src: src, dst: dst, next: IPProto.icmpv6) else {
             stats.icmpInCsumErrors &+= 1; stats.icmpInErrors &+= 1; dev.drop(.csumError); pool.free(p); return
         }
-        let type = (ip + off).load(as: UInt8.self)
+        let type = Inet6Wire.icmpType(ip + off)
         switch type {
         case 128:
             stats.icmpInEchos &+= 1
@@ -394,7 +394,7 @@ public final class IPv6Stack: NeighbourResolver {
         let len = total - off
         if off > Inet6Wire.ipv6Length { memmove(ip + Inet6Wire.ipv6Length, ip + off, len) }
         let icmp = ip + Inet6Wire.ipv6Length
-        icmp.storeBytes(of: UInt8(129), as: UInt8.self)
+        Inet6Wire.setICMPType(icmp, 129)
         Inet6Wire.writeIPv6(ip, trafficClass: tc, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit, src: src, dst: origSrc)
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: origSrc, next: IPProto.icmpv6)
         let m = pool.meta(q)
@@ -413,7 +413,7 @@ public final class IPv6Stack: NeighbourResolver {
         let src = Inet6Wire.destination(ip), dst = Inet6Wire.source(ip)
         guard !Inet6Wire.isMulticast(src) else { return }
         let dataLen = total - off - th.headerLength
-        let ackNumber = UInt32(bigEndian: (ip + off).loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let ackNumber = InetWire.tcpAckNumber(ip + off)
         let seq: UInt32, ack: UInt32?
         if flags & TCPHeader.ack != 0 { seq = ackNumber; ack = nil } else {
             seq = 0
@@ -481,13 +481,10 @@ public final class IPv6Stack: NeighbourResolver {
             let f = pool.data(q)
             f.copyMemory(from: ip - InetWire.ethernetLength, byteCount: InetWire.ethernetLength + Inet6Wire.ipv6Length)
             let fip = f + InetWire.ethernetLength
-            fip.storeBytes(of: UInt8(44), toByteOffset: 6, as: UInt8.self)
-            fip.storeBytes(of: UInt16(8 + len).bigEndian, toByteOffset: 4, as: UInt16.self)
+            Inet6Wire.setNextHeader(fip, 44)
+            Inet6Wire.setPayloadLength(fip, 8 + len)
             let fh = fip + Inet6Wire.ipv6Length
-            fh.storeBytes(of: next, as: UInt8.self)
-            fh.storeBytes(of: UInt8(0), toByteOffset: 1, as: UInt8.self)
-            fh.storeBytes(of: (UInt16(done / 8) << 3 | (done + len < payload ? 1 : 0)).bigEndian, toByteOffset: 2, as: UInt16.self)
-            fh.storeBytes(of: nextFragmentID.bigEndian, toByteOffset: 4, as: UInt32.self)
+            Inet6Wire.writeFragmentHeader(fh, next: next, offset: done, more: done + len < payload, id: nextFragmentID)
             (fh + 8).copyMemory(from: ip + Inet6Wire.ipv6Length + done, byteCount: len)
             pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + 8 + len)
             neighOutput(out, nexthop, q, nh: nh)
@@ -509,7 +506,7 @@ public final class IPv6Stack: NeighbourResolver {
         let origLen = Int(pool.meta(orig).pointee.length) - InetWire.ethernetLength
         // Never about an ICMPv6 error or a redirect (is_ineligible).
         if case .proto(let n, let off) = Inet6Wire.upperLayer(ip, total: origLen), n == IPProto.icmpv6, off < origLen {
-            let t = (ip + off).load(as: UInt8.self)
+            let t = Inet6Wire.icmpType(ip + off)
             if t < 128 || t == 137 { return }
         }
         let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc))
@@ -552,10 +549,10 @@ public final class IPv6Stack: NeighbourResolver {
     func ndiscSolicitation(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
         let ip = pool.data(p) + InetWire.ethernetLength
         let len = total - off
-        guard Inet6Wire.hopLimit(ip) == 255, (ip + off).load(fromByteOffset: 1, as: UInt8.self) == 0, len >= 24 else {
+        guard Inet6Wire.hopLimit(ip) == 255, Inet6Wire.icmpCode(ip + off) == 0, len >= 24 else {
             dev.drop(.ndisc); pool.free(p); return
         }
-        let target = Inet6Wire.load128(ip + off + 8)
+        let target = Inet6Wire.ndTarget(ip + off)
         let src = Inet6Wire.source(ip), dst = Inet6Wire.destination(ip)
         let dad = Inet6Wire.isUnspecified(src)
         guard !Inet6Wire.isMulticast(target), !dad || dst == Inet6Wire.solicitedNode(target) else { dev.drop(.ndisc); pool.free(p); return }
@@ -602,11 +599,11 @@ public final class IPv6Stack: NeighbourResolver {
     func ndiscAdvertisement(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
         let ip = pool.data(p) + InetWire.ethernetLength
         let len = total - off
-        guard Inet6Wire.hopLimit(ip) == 255, (ip + off).load(fromByteOffset: 1, as: UInt8.self) == 0, len >= 24 else {
+        guard Inet6Wire.hopLimit(ip) == 255, Inet6Wire.icmpCode(ip + off) == 0, len >= 24 else {
             dev.drop(.ndisc); pool.free(p); return
         }
-        let flags = UInt32(bigEndian: (ip + off).loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        let target = Inet6Wire.load128(ip + off + 8)
+        let flags = Inet6Wire.ndFlags(ip + off)
+        let target = Inet6Wire.ndTarget(ip + off)
         let solicited = flags & 0x4000_0000 != 0, override = flags & 0x2000_0000 != 0
         guard !Inet6Wire.isMulticast(target), !(solicited && Inet6Wire.isMulticast(Inet6Wire.destination(ip))) else {
             dev.drop(.ndisc); pool.free(p); return

@@ -200,9 +200,7 @@ final class VifDriver: NetDriver {
         var fatal: Reason?
         let oldRsp = c.txRspProd
         func respond(_ id: UInt16, _ status: Int16) {
-            let s = c.txSlots + Int(c.txRspProd & mask) * VIF.txSlotSize
-            s.storeBytes(of: id, as: UInt16.self)
-            s.storeBytes(of: status, toByteOffset: 2, as: Int16.self)
+            VIFTxResponse(id: id, status: status).store(to: c.txSlots + Int(c.txRspProd & mask) * VIF.txSlotSize)
             c.txRspProd &+= 1
         }
         outer: while got < budget {
@@ -308,30 +306,11 @@ final class VifDriver: NetDriver {
     /// is not one of those.
     static func setupPartialChecksum(_ pool: PacketPool, _ p: borrowing Packet) -> Bool {
         let m = pool.meta(p)
-        let f = pool.data(p)
-        let len = Int(m.pointee.length)
-        guard len >= 14 + 20 else { return false }
-        let type = UInt16(bigEndian: f.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-        var l4 = 0, proto: UInt8 = 0
-        if type == EtherType.ipv4 {
-            let ihl = Int(f.load(fromByteOffset: 14, as: UInt8.self) & 0x0F) * 4
-            l4 = 14 + ihl; proto = f.load(fromByteOffset: 14 + 9, as: UInt8.self)
-        } else if type == EtherType.ipv6, len >= 14 + 40 {
-            l4 = 14 + 40; proto = f.load(fromByteOffset: 14 + 6, as: UInt8.self)
-        } else { return false }
-        let csumOff: Int
-        switch proto {
-        case IPProto.tcp: csumOff = 16
-        case IPProto.udp: csumOff = 6
-        default: return false
-        }
-        guard l4 + csumOff + 2 <= len else { return false }
+        guard let t = InetWire.transportChecksum(pool.data(p), length: Int(m.pointee.length)) else { return false }
         m.pointee.csum = .partial
-        m.pointee.csumStart = UInt16(l4)
-        m.pointee.csumOffset = UInt16(csumOff)
-        if proto == IPProto.tcp, l4 + 13 <= len {
-            m.pointee.hdrLen = UInt16(l4 + Int(f.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4)
-        }
+        m.pointee.csumStart = UInt16(t.start)
+        m.pointee.csumOffset = UInt16(t.offset)
+        if let end = t.headerEnd { m.pointee.hdrLen = UInt16(end) }
         return true
     }
 
@@ -395,9 +374,8 @@ final class VifDriver: NetDriver {
             if gso != 0 { firstFlags |= VIF.extraInfo }
             var k = 0
             while k < Int(need) {
-                let s = c.rxSlots + Int(c.rxReqCons & mask) * VIF.rxSlotSize
-                let id = s.loadUnaligned(as: UInt16.self)
-                let gref = s.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+                let req = VIFRxRequest(at: c.rxSlots + Int(c.rxReqCons & mask) * VIF.rxSlotSize)
+                let id = req.id, gref = req.gref
                 c.rxReqCons &+= 1
                 let r = c.rxSlots + Int(c.rxRspProd & mask) * VIF.rxSlotSize
                 c.rxRspProd &+= 1
@@ -421,10 +399,7 @@ final class VifDriver: NetDriver {
                 }
                 var flags: UInt16 = off + chunk < len ? VIF.rxMoreData : 0
                 if k == 0 { flags |= firstFlags }
-                r.storeBytes(of: id, as: UInt16.self)
-                r.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-                r.storeBytes(of: flags, toByteOffset: 4, as: UInt16.self)
-                r.storeBytes(of: status, toByteOffset: 6, as: Int16.self)
+                VIFRxResponse(id: id, offset: 0, flags: flags, status: status).store(to: r)
                 off += chunk
                 k += 1
             }

@@ -106,6 +106,38 @@ public enum InetWire {
         b.setU8(0, type); b.setU8(1, code); b.setU16(2, 0); b.setU32(4, rest)
     }
 
+    /// A transport header's ports (source, destination) at `p`.
+    public static func ports(_ p: UnsafeRawPointer) -> (src: UInt16, dst: UInt16) {
+        (UInt16(bigEndian: p.loadUnaligned(as: UInt16.self)), UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+    }
+    /// A TCP header's acknowledgement number.
+    public static func tcpAckNumber(_ tcp: UnsafeRawPointer) -> UInt32 { UInt32(bigEndian: tcp.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+
+    /// Where the TCP or UDP checksum of an untagged IPv4 or IPv6 (no extension headers) frame
+    /// is (skb_checksum_setup): the transport header's start, the checksum's offset in it, and
+    /// for TCP the end of its header; nil for other frames.
+    public static func transportChecksum(_ f: UnsafeRawPointer, length len: Int) -> (start: Int, offset: Int, headerEnd: Int?)? {
+        guard len >= ethernetLength + ipv4Length else { return nil }
+        let type = UInt16(bigEndian: f.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        var l4 = 0, proto: UInt8 = 0
+        if type == EtherType.ipv4 {
+            l4 = ethernetLength + Int(f.load(fromByteOffset: ethernetLength, as: UInt8.self) & 0x0F) * 4
+            proto = f.load(fromByteOffset: ethernetLength + 9, as: UInt8.self)
+        } else if type == EtherType.ipv6, len >= ethernetLength + 40 {
+            l4 = ethernetLength + 40
+            proto = f.load(fromByteOffset: ethernetLength + 6, as: UInt8.self)
+        } else { return nil }
+        let off: Int
+        switch proto {
+        case IPProto.tcp: off = 16
+        case IPProto.udp: off = 6
+        default: return nil
+        }
+        guard l4 + off + 2 <= len else { return nil }
+        let end = proto == IPProto.tcp && l4 + 13 <= len ? l4 + Int(f.load(fromByteOffset: l4 + 12, as: UInt8.self) >> 4) * 4 : nil
+        return (l4, off, end)
+    }
+
     public enum IPv4Check { case ok(ihl: Int, total: Int), headerError, truncated }
 
     /// The IPv4 header of a frame, validated as ip_rcv_core does: version 4, IHL ≥ 5 and within

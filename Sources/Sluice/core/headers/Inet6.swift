@@ -26,6 +26,33 @@ public enum Inet6Wire {
         UInt8(truncatingIfNeeded: UInt16(bigEndian: ip.loadUnaligned(as: UInt16.self)) >> 4)
     }
 
+    public static func payloadLength(_ ip: UnsafeRawPointer) -> Int {
+        Int(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+    }
+
+    /// The next header and payload length of a header being rebuilt (reassembly, fragmenting).
+    public static func setNextHeader(_ ip: UnsafeMutableRawPointer, at field: Int = 6, _ next: UInt8) {
+        ip.storeBytes(of: next, toByteOffset: field, as: UInt8.self)
+    }
+    public static func setPayloadLength(_ ip: UnsafeMutableRawPointer, _ length: Int) {
+        ip.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 4, as: UInt16.self)
+    }
+
+    /// A fragment header (RFC 8200 4.5): next header, offset in bytes (a multiple of 8), M flag,
+    /// identification.
+    public static func writeFragmentHeader(_ p: UnsafeMutableRawPointer, next: UInt8, offset: Int, more: Bool, id: UInt32) {
+        p.storeBytes(of: next, as: UInt8.self)
+        p.storeBytes(of: UInt8(0), toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: (UInt16(offset / 8) << 3 | (more ? 1 : 0)).bigEndian, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: id.bigEndian, toByteOffset: 4, as: UInt32.self)
+    }
+
+    /// A fragment header's fields: next header, offset in bytes, more fragments, identification.
+    public static func fragmentHeader(_ p: UnsafeRawPointer) -> (next: UInt8, offset: Int, more: Bool, id: UInt32) {
+        let field = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        return (p.load(as: UInt8.self), Int(field >> 3) * 8, field & 1 != 0, UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+    }
+
     /// ip6_forward's hop limit decrement (no header checksum in IPv6).
     @inline(__always)
     public static func decrementHopLimit(_ ip: UnsafeMutableRawPointer) {
@@ -151,6 +178,13 @@ public enum Inet6Wire {
     }
 
     // MARK: ICMPv6 and Neighbor Discovery
+
+    public static func icmpType(_ p: UnsafeRawPointer) -> UInt8 { p.load(as: UInt8.self) }
+    public static func icmpCode(_ p: UnsafeRawPointer) -> UInt8 { p.load(fromByteOffset: 1, as: UInt8.self) }
+    public static func setICMPType(_ p: UnsafeMutableRawPointer, _ t: UInt8) { p.storeBytes(of: t, as: UInt8.self) }
+    /// A neighbor advertisement's R|S|O flags word and an ND message's target address.
+    public static func ndFlags(_ p: UnsafeRawPointer) -> UInt32 { UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
+    public static func ndTarget(_ p: UnsafeRawPointer) -> UInt128 { load128(p + 8) }
 
     /// An ICMPv6 header: type, code, and the 4 rest-of-header bytes (checksum written later).
     public static func writeICMP(_ p: UnsafeMutableRawPointer, type: UInt8, code: UInt8, rest: UInt32) {
