@@ -391,4 +391,38 @@ final class IPv6Tests: XCTestCase {
         let out = r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB, seq: 77)), on: r.r1)
         XCTAssertEqual(out.r2.count, 1)
     }
+
+    /// As the kernel: a device going down takes its routes (rt6_sync_down_dev), coming up brings
+    /// the connected ones back; a gateway must be on a connected prefix; ECMP spreads flows by a
+    /// hash of the addresses, one flow always on one next hop.
+    func testRoutesFollowLinkStateAndECMPSpreadsFlows() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        try r.runner.execute("route add 2001:db8:50::/64 via 2001:db8:2::20")
+        XCTAssertThrowsError(try r.runner.execute("route add 2001:db8:60::/64 via 2001:db8:3::3"), "gateway not directly reachable")
+        try r.runner.execute("link set r2 down")
+        var shown = try r.runner.execute("-6 route show")
+        XCTAssertFalse(shown.contains("2001:db8:2::/64") || shown.contains("2001:db8:50::/64"), shown)
+        XCTAssertTrue(shown.contains("2001:db8:1::/64 dev r1 proto kernel metric 256 pref medium"), shown)
+        try r.runner.execute("link set r2 up")
+        shown = try r.runner.execute("-6 route show")
+        XCTAssertTrue(shown.contains("2001:db8:2::/64 dev r2 proto kernel metric 256 pref medium"), shown)
+        learnHosts(r)
+        try r.runner.execute("route add 2001:db8:100::/64 nexthop via 2001:db8:1::10 dev r1 nexthop via 2001:db8:2::20 dev r2")
+        var viaR1 = 0, viaR2 = 0
+        for h in 0..<64 {
+            var dst = Self.a6("2001:db8:100::")
+            dst[15] = UInt8(h); dst[14] = UInt8(h * 7 & 0xFF)
+            let out = r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: dst)), on: r.r1)
+            viaR1 += out.r1.count; viaR2 += out.r2.count
+        }
+        XCTAssertEqual(viaR1 + viaR2, 64)
+        XCTAssertGreaterThan(viaR1, 16); XCTAssertGreaterThan(viaR2, 16)
+        let f = echo(src: hostA, dst: Self.a6("2001:db8:100::5"))
+        let first = r.send(eth(r.dev("r1").mac, macA, f), on: r.r1)
+        for _ in 0..<5 {
+            let again = r.send(eth(r.dev("r1").mac, macA, f), on: r.r1)
+            XCTAssertEqual(again.r1.count, first.r1.count); XCTAssertEqual(again.r2.count, first.r2.count)
+        }
+    }
 }
