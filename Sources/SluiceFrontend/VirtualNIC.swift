@@ -364,6 +364,19 @@ public final class VirtualNIC {
         return got
     }
 
+    /// The control socket to the daemon: readable (end of file) or hung up when the daemon went
+    /// away or dropped this NIC; wait on it beside `eventFD`.
+    public var connectionFD: Int32 { sock }
+
+    /// Whether the daemon still holds this NIC's connection (false once it closed it).
+    public var isConnected: Bool {
+        var p = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) > 0 else { return true }
+        if p.revents & Int16(POLLHUP | POLLERR) != 0 { return false }
+        var b: UInt8 = 0
+        return recv(sock, &b, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) != 0
+    }
+
     /// Clears the event counter (call when `eventFD` was readable).
     public func acknowledgeEvent() {
         var v: UInt64 = 0

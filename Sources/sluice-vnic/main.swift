@@ -155,10 +155,12 @@ var iov = [iovec](repeating: iovec(), count: VIF.maxSlotsPerPacket + 1)
 var ringFull = false
 var tooBig = 0
 while true {
-    var fds = [pollfd(fd: ringFull ? -1 : tap, events: Int16(POLLIN), revents: 0), pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0)]
-    let n = poll(&fds, 2, ringFull ? 1 : 1000)
+    var fds = [pollfd(fd: ringFull ? -1 : tap, events: Int16(POLLIN), revents: 0), pollfd(fd: nic.eventFD, events: Int16(POLLIN), revents: 0),
+               pollfd(fd: nic.connectionFD, events: Int16(POLLIN), revents: 0)]
+    let n = poll(&fds, 3, ringFull ? 1 : 1000)
     if n < 0 && errno != EINTR { fail("poll: \(String(cString: strerror(errno)))") }
     if fds[1].revents != 0 { nic.acknowledgeEvent() }
+    if fds[2].revents != 0 && !nic.isConnected { fail("the daemon closed the connection to vif \(vif)") }
     // Sluice → TAP, each frame behind the virtio header its metadata makes.
     nic.receive(pieces: { pieces, info in
         for i in 0..<vnetLen { hdrOut.storeBytes(of: UInt8(0), toByteOffset: i, as: UInt8.self) }

@@ -55,7 +55,7 @@ final class VIFLiveTests: XCTestCase {
         let d = try daemon(sw, sock: sock)
         let ta = "\(net.tag)v1", tb = "\(net.tag)v2"
         var va = try vnic(a, vif: "vif1", tap: ta, sock: sock)
-        _ = try vnic(b, vif: "vif2", tap: tb, sock: sock)
+        let vb = try vnic(b, vif: "vif2", tap: tb, sock: sock)
         try sh(["ip", "-n", a, "addr", "add", "198.18.60.1/24", "dev", ta]); try sh(["ip", "-n", a, "link", "set", ta, "up"])
         try sh(["ip", "-n", b, "addr", "add", "198.18.60.2/24", "dev", tb]); try sh(["ip", "-n", b, "link", "set", tb, "up"])
         XCTAssertTrue(try net.ping(from: a, "198.18.60.2", count: 3).contains(" 0% packet loss"))
@@ -90,6 +90,12 @@ final class VIFLiveTests: XCTestCase {
         XCTAssertTrue(try net.ping(from: a, "198.18.60.2", count: 3).contains(" 0% packet loss"))
         XCTAssertEqual(d.stop(), 0)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+        // The daemon gone, a frontend says so and exits.
+        let gone = Date().addingTimeInterval(5)
+        while vb.isRunning && Date() < gone { usleep(50_000) }
+        XCTAssertFalse(vb.isRunning)
+        let log = (try? String(contentsOfFile: net.dir + "/vnic-vif2.log", encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("sluice-vnic: the daemon closed the connection to vif vif2"), log)
     }
 
     func testTheLibraryFrontendExchangesPingWithAKernelStack() throws {
