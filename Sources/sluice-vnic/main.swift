@@ -34,7 +34,7 @@ func say(_ s: String) { var b = Array(s.utf8); b.append(10); _ = write(2, &b, b.
 func fail(_ m: String) -> Never { say("sluice-vnic: \(m)"); exit(2) }
 while !args.isEmpty {
     let a = args.removeFirst()
-    func value() -> String { guard !args.isEmpty else { fail("\(a) needs a value\n\(usage)") }; return args.removeFirst() }
+    func value() -> String { guard !args.isEmpty else { fail("\(a) needs a value (sluice-vnic --help)") }; return args.removeFirst() }
     switch a {
     case "--vif": vif = value()
     case "--tap": tapName = value()
@@ -46,10 +46,10 @@ while !args.isEmpty {
     case "--size": guard let v = Int(value()), (60...1514).contains(v) else { fail("--size is 60 to 1514") }; frameSize = v
     case "--gso": guard let v = Int(value()), (1514...65000).contains(v) else { fail("--gso is 1514 to 65000") }; frameSize = v; gsoFrame = true
     case "-h", "--help": print(usage); exit(0)
-    default: fail("unknown argument \"\(a)\"\n\(usage)")
+    default: fail("unknown argument \"\(a)\" (sluice-vnic --help)")
     }
 }
-guard let vif else { fail(usage) }
+guard let vif else { fail("--vif NAME is required (sluice-vnic --help)") }
 
 /// A number with `d` decimals (no Foundation here).
 func fixed(_ x: Double, _ d: Int) -> String {
@@ -112,7 +112,7 @@ if let seconds = blastSeconds ?? sinkSeconds {
     exit(0)
 }
 
-guard let tapName else { fail(usage) }
+guard let tapName else { fail("--tap NAME (or --blast/--sink) is required (sluice-vnic --help)") }
 guard tapName.utf8.count < 16, !tapName.isEmpty else { fail("the TAP name must be 1–15 bytes") }
 
 // The TAP speaks virtio-net headers, so TCP super-frames and checksum-blank frames cross whole:

@@ -98,6 +98,26 @@ final class VIFLiveTests: XCTestCase {
         XCTAssertTrue(log.contains("sluice-vnic: the daemon closed the connection to vif vif2"), log)
     }
 
+    /// Bad arguments, or no daemon: one line on stderr, exit status 2.
+    func testSluiceVnicRefusesBadArgumentsInOneLine() throws {
+        let bin = try vnicBinary()
+        for args in [["--bogus"], ["--vif"], [], ["--vif", "v1"], ["--vif", "v1", "--blast", "x"],
+                     ["--vif", "v1", "--blast", "1", "--socket", net.dir + "/none.sock", "--dst", "02:00:00:00:00:01"]] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = args
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(p.terminationStatus, 2, "\(args): \(text)")
+            XCTAssertEqual(text.split(separator: "\n").count, 1, "\(args): \(text)")
+            XCTAssertTrue(text.hasPrefix("sluice-vnic: "), text)
+        }
+    }
+
     func testTheLibraryFrontendExchangesPingWithAKernelStack() throws {
         let sw = try net.netns("sw"), b = try net.netns("b")
         let sock = net.dir + "/vif.sock"
