@@ -333,6 +333,65 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertEqual(q.limit, 1000)
     }
 
+    /// IPv6 and flower/red requests, built here as `ip -6` and `tc` lay them out (rtmsg,
+    /// ifaddrmsg, ndmsg, tcmsg and their attributes), for the malformed corpus.
+    static func v6Seeds(_ d0: Int32) -> [[UInt8]] {
+        let a1: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        let gw: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20]
+        let net: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0, 0x50] + [UInt8](repeating: 0, count: 10)
+        var out: [[UInt8]] = []
+        var w = NetlinkWriter()
+        var st = w.begin(type: NL.RTM_NEWADDR, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 1, pid: 0)
+        w.put8(10); w.put8(64); w.put8(0); w.put8(0); w.put32(UInt32(bitPattern: d0))
+        w.attr(IFA.LOCAL, a1); w.attr(IFA.ADDRESS, a1)
+        w.end(st); out.append(w.bytes)
+        w = NetlinkWriter()
+        st = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 2, pid: 0)
+        w.put8(10); w.put8(64); w.put8(0); w.put8(0); w.put8(254); w.put8(3); w.put8(0); w.put8(1); w.put32(0)
+        w.attr(RTA.DST, net); w.attr(RTA.GATEWAY, gw); w.attr(RTA.OIF, u32: UInt32(bitPattern: d0))
+        w.end(st); out.append(w.bytes)
+        w = NetlinkWriter()
+        st = w.begin(type: NL.RTM_NEWNEIGH, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 3, pid: 0)
+        w.put8(10); w.put8(0); w.put16(0); w.put32(UInt32(bitPattern: d0)); w.put16(0x80); w.put8(0); w.put8(1)
+        w.attr(NDA.DST, gw); w.attr(NDA.LLADDR, [2, 0, 0, 0, 0, 0x20])
+        w.end(st); out.append(w.bytes)
+        w = NetlinkWriter()
+        st = w.begin(type: NL.RTM_NEWTFILTER, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 4, pid: 0)
+        w.put8(0); w.put8(0); w.put16(0); w.put32(UInt32(bitPattern: d0)); w.put32(0); w.put32(0xFFFF_0000); w.put32(1 << 16 | 0x0008)
+        w.attr(TCA.KIND, string: "flower")
+        let o = w.beginNest(TCA.OPTIONS)
+        w.attr(8, [0x08, 0x00]); w.attr(9, u8: 17); w.attr(12, [198, 18, 0, 2]); w.attr(13, [255, 255, 255, 255])
+        w.attr(89, [0x13, 0x88]); w.attr(90, [0x13, 0x92]); w.attr(1, u32: 0x0001_0001)
+        w.endNest(o)
+        w.end(st); out.append(w.bytes)
+        w = NetlinkWriter()
+        st = w.begin(type: NL.RTM_NEWQDISC, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 5, pid: 0)
+        w.put8(0); w.put8(0); w.put16(0); w.put32(UInt32(bitPattern: d0)); w.put32(0x0002_0000); w.put32(0xFFFF_FFFF); w.put32(0)
+        w.attr(TCA.KIND, string: "red")
+        let r = w.beginNest(TCA.OPTIONS)
+        var q = NetlinkWriter()
+        q.put32(400_000); q.put32(30_000); q.put32(90_000); q.put8(5); q.put8(21); q.put8(15); q.put8(1)
+        w.attr(1, q.bytes); w.attr(2, [UInt8](repeating: 0, count: 256)); w.attr(3, u32: 85_899_345)
+        w.endNest(r)
+        w.end(st); out.append(w.bytes)
+        return out
+    }
+
+    /// The IPv6, flower and red seeds are taken whole when intact.
+    func testIPv6FlowerAndRedRequestsApply() throws {
+        let p = try processor()
+        let d0 = try XCTUnwrap(p.dp.device(named: "d0"))
+        try p.runner.execute("link set d0 up")
+        try p.runner.execute("qdisc add dev d0 ingress")
+        for m in Self.v6Seeds(d0.ifindex) { XCTAssertEqual(errorOf(p.handle(m)[0])?.errno, 0, "\(m.prefix(20))") }
+        XCTAssertTrue(try p.runner.execute("-6 route show").contains("2001:db8:50::/64 via 2001:db8:1::20 dev d0 metric 1024 pref medium"))
+        XCTAssertTrue(try p.runner.execute("-6 neigh show").contains("2001:db8:1::20 dev d0 lladdr 02:00:00:00:00:20 PERMANENT"))
+        let fs = try p.runner.execute("filter show dev d0 ingress")
+        XCTAssertTrue(fs.contains("dst_port 5000-5010"), fs)
+        let qs = try p.runner.execute("qdisc show dev d0")
+        XCTAssertTrue(qs.contains("qdisc red 2: root refcnt 2 limit 400000b min 30000b max 90000b ecn"), qs)
+    }
+
     /// 12 000 malformed messages made from real ones: cut short, lengths that lie (message and
     /// attribute), bytes flipped, wrong nesting, unknown types. The processor answers each
     /// datagram with well-formed replies only — an error carries an errno the kernel uses for
@@ -342,6 +401,7 @@ final class NetlinkCodecTests: XCTestCase {
         let p = try processor()
         var rng = SplitMix(seed: 0x4E4C)
         let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd, Self.routeAdd, Self.addrAdd]
+            + Self.v6Seeds(try XCTUnwrap(p.dp.device(named: "d0")).ifindex)
         let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY,
                                    ENETUNREACH, ENETDOWN, ESRCH, EADDRNOTAVAIL, EHOSTUNREACH, EACCES, EPROTONOSUPPORT, ENOBUFS]
         var errors = 0, silent = 0

@@ -772,9 +772,11 @@ extension CommandRunner {
         // tc_dump_tfilter: with no parent, the root qdisc's block; otherwise the named one.
         var blocks: [(parent: String, block: FilterBlock)] = []
         if let p = t.parent {
-            if p.raw == 0xFFFF_FFF3 || p.raw == 0xFFFF_FFF2 {
-                if let ing = t.dev.ingress, ing.clsact { blocks.append(("", p.raw == 0xFFFF_FFF3 ? ing.egressFilters : ing.filters)) }
+            if p.raw == 0xFFFF_FFF3 {
+                if let ing = t.dev.ingress, ing.clsact { blocks.append(("", ing.egressFilters)) }
             } else if p.major == 0xFFFF {
+                // ffff:fff2 (`ingress`) names clsact's ingress block, and a plain ingress
+                // qdisc's only block, whatever the minor (ingress_tcf_block).
                 if let ing = t.dev.ingress { blocks.append(("", ing.filters)) }
             } else if let q = findQdisc(t.dev, major: p.major) {
                 blocks.append(("", q.filters))
