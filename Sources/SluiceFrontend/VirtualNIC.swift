@@ -47,6 +47,9 @@ public final class VirtualNIC {
     /// Pages a tx slot id holds until its response (−1: none), and revoked-while-busy pages.
     var slotPage: [Int]
     var busyPages: [Int] = []
+    /// `send(filling:)`'s scratch: the pages taken for a frame and their memory.
+    var taken: [Int] = []
+    var pieces: [UnsafeMutableRawBufferPointer] = []
     /// Counters.
     public private(set) var notificationsSent: UInt64 = 0
     public private(set) var txErrors: UInt64 = 0
@@ -191,16 +194,21 @@ public final class VirtualNIC {
         let pages = (maxLength + VIF.pageSize - 1) / VIF.pageSize
         if freeTx.count < pages || Int(txReqProd &- txRspCons) + pages + 1 > layout.ringSlots { reclaim() }
         guard freeTx.count >= pages, Int(txReqProd &- txRspCons) + pages + 1 <= layout.ringSlots else { return false }
-        let taken = Array(freeTx.suffix(pages).reversed())
-        freeTx.removeLast(pages)
-        guard let f = fill(taken.map { UnsafeMutableRawBufferPointer(start: page($0), count: VIF.pageSize) }),
-              f.length > 0, f.length <= pages * VIF.pageSize else {
-            freeTx.append(contentsOf: taken.reversed())
+        // Scratch arrays kept between calls: no allocation per frame.
+        taken.removeAll(keepingCapacity: true)
+        pieces.removeAll(keepingCapacity: true)
+        for _ in 0..<pages {
+            let pg = freeTx.removeLast()
+            taken.append(pg)
+            pieces.append(UnsafeMutableRawBufferPointer(start: page(pg), count: VIF.pageSize))
+        }
+        guard let f = fill(pieces), f.length > 0, f.length <= pages * VIF.pageSize else {
+            for pg in taken.reversed() { freeTx.append(pg) }
             return false
         }
         let n = f.length
         let used = (n + VIF.pageSize - 1) / VIF.pageSize
-        freeTx.append(contentsOf: taken[used...].reversed())
+        for pg in taken[used...].reversed() { freeTx.append(pg) }
         var done = 0
         for k in 0..<used {
             let pg = taken[k]
