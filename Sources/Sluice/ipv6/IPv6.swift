@@ -548,21 +548,14 @@ public final class IPv6Stack: NeighbourResolver {
     /// ndisc_recv_ns.
     func ndiscSolicitation(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
         let ip = pool.data(p) + InetWire.ethernetLength
-        let len = total - off
-        guard Inet6Wire.hopLimit(ip) == 255, Inet6Wire.icmpCode(ip + off) == 0, len >= 24 else {
-            dev.drop(.ndisc); pool.free(p); return
-        }
-        let target = Inet6Wire.ndTarget(ip + off)
         let src = Inet6Wire.source(ip), dst = Inet6Wire.destination(ip)
         let dad = Inet6Wire.isUnspecified(src)
-        guard !Inet6Wire.isMulticast(target), !dad || dst == Inet6Wire.solicitedNode(target) else { dev.drop(.ndisc); pool.free(p); return }
-        let sllao: MACAddress?
-        switch Inet6Wire.linkLayerOption(ip + off, from: 24, to: len, want: 1) {
-        case .malformed: dev.drop(.ndisc); pool.free(p); return
-        case .none: sllao = nil
-        case .some(let m): sllao = m
+        // A DAD probe goes to the target's solicited-node group and carries no source address.
+        guard let m = Inet6Wire.ndMessage(ip, offset: off, total: total, option: 1),
+              !dad || (dst == Inet6Wire.solicitedNode(m.target) && m.lladdr == nil) else {
+            dev.drop(.ndisc); pool.free(p); return
         }
-        if dad && sllao != nil { dev.drop(.ndisc); pool.free(p); return }
+        let target = m.target, sllao = m.lladdr
         pool.free(p)
         guard isOurs(dev.ifindex, target) else { return }
         if !dad, let sllao {
@@ -598,22 +591,13 @@ public final class IPv6Stack: NeighbourResolver {
     /// ndisc_recv_na.
     func ndiscAdvertisement(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int) {
         let ip = pool.data(p) + InetWire.ethernetLength
-        let len = total - off
-        guard Inet6Wire.hopLimit(ip) == 255, Inet6Wire.icmpCode(ip + off) == 0, len >= 24 else {
+        // A solicited advertisement never goes to a group.
+        guard let m = Inet6Wire.ndMessage(ip, offset: off, total: total, option: 2),
+              !(m.flags & 0x4000_0000 != 0 && Inet6Wire.isMulticast(Inet6Wire.destination(ip))) else {
             dev.drop(.ndisc); pool.free(p); return
         }
-        let flags = Inet6Wire.ndFlags(ip + off)
-        let target = Inet6Wire.ndTarget(ip + off)
+        let flags = m.flags, target = m.target, tllao = m.lladdr
         let solicited = flags & 0x4000_0000 != 0, override = flags & 0x2000_0000 != 0
-        guard !Inet6Wire.isMulticast(target), !(solicited && Inet6Wire.isMulticast(Inet6Wire.destination(ip))) else {
-            dev.drop(.ndisc); pool.free(p); return
-        }
-        let tllao: MACAddress?
-        switch Inet6Wire.linkLayerOption(ip + off, from: 24, to: len, want: 2) {
-        case .malformed: dev.drop(.ndisc); pool.free(p); return
-        case .none: tllao = nil
-        case .some(let m): tllao = m
-        }
         pool.free(p)
         guard let i32 = neighbours.find(dev.ifindex, target) else { return }
         let i = Int(i32)

@@ -206,6 +206,22 @@ public enum Inet6Wire {
         return 32
     }
 
+    /// A neighbor solicitation or advertisement as ndisc_recv_ns/na first check it (RFC 4861
+    /// 7.1.1/7.1.2): hop limit 255, code 0, at least 24 bytes, a target that is not multicast,
+    /// well-formed options; its flags word, target and link-layer option of type `option`
+    /// (1 source, 2 target), or nil when it fails any of these.
+    public static func ndMessage(_ ip: UnsafeRawPointer, offset off: Int, total: Int, option: UInt8) -> (flags: UInt32, target: UInt128, lladdr: MACAddress?)? {
+        let len = total - off
+        guard hopLimit(ip) == 255, len >= 24, icmpCode(ip + off) == 0 else { return nil }
+        let target = ndTarget(ip + off)
+        guard !isMulticast(target) else { return nil }
+        switch linkLayerOption(ip + off, from: 24, to: len, want: option) {
+        case .malformed: return nil
+        case .none: return (ndFlags(ip + off), target, nil)
+        case .some(let m): return (ndFlags(ip + off), target, m)
+        }
+    }
+
     /// The link-layer address option of type `want` (1 source, 2 target) in the ND options
     /// from `start` to `end`; `.malformed` for an option of length 0 or past the end (RFC 4861 4.6).
     public enum LLOption { case none, some(MACAddress), malformed }
