@@ -269,6 +269,16 @@ public final class FIBOf<A: InetAddressValue> {
         switch id { case 255: local; case 254, 0: main; default: nil }
     }
 
+    /// fib_sync_down_dev / rt6_sync_down_dev: a device went down, so the routes whose every
+    /// next hop is through it go (its local routes stay); gone (unregistered), every route
+    /// with a next hop through it goes.
+    func deleteRoutes(through d: Int32, deviceGone: Bool) {
+        let via: (RouteOf<A>) -> Bool = deviceGone ? { r in r.nexthops.contains { $0.dev == d } }
+            : { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
+        main.deleteAll(where: via)
+        local.deleteAll(where: via)
+    }
+
     /// The route a lookup of `addr` uses (control path: `route get`).
     public func bestRoute(_ addr: A) -> RouteOf<A>? {
         for t in [local, main] {

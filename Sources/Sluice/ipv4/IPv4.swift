@@ -188,9 +188,7 @@ public final class IPv4Stack: NeighbourResolver {
         if dev.isUp {
             for a in addresses[d] ?? [] { installRoutes(dev, a) }
         } else {
-            let via: (Route) -> Bool = { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
-            fib.main.deleteAll(where: via)
-            fib.local.deleteAll(where: via)
+            fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d)
         }
     }
@@ -198,9 +196,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// The device is gone: its addresses, routes and neighbours too.
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
-        let via: (Route) -> Bool = { r in r.nexthops.contains { $0.dev == d } }
-        fib.main.deleteAll(where: via)
-        fib.local.deleteAll(where: via)
+        fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
     }
 

@@ -207,18 +207,14 @@ public final class IPv6Stack: NeighbourResolver {
             for a in addresses[d] ?? [] { installRoutes(dev, a) }
             addLinkLocal(dev)
         } else {
-            let via: (RouteOf<UInt128>) -> Bool = { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
-            fib.main.deleteAll(where: via)
-            fib.local.deleteAll(where: via)
+            fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d)
         }
     }
 
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
-        let via: (RouteOf<UInt128>) -> Bool = { r in r.nexthops.contains { $0.dev == d } }
-        fib.main.deleteAll(where: via)
-        fib.local.deleteAll(where: via)
+        fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
     }
 
