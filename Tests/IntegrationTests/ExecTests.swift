@@ -273,6 +273,57 @@ final class ExecTests: XCTestCase {
         return (norm(k), norm(s))
     }
 
+    /// Standalone tc actions (act_api: one table per kind, indexes, `ref`/`bind`, EEXIST, EPERM
+    /// for a bound action, a partial flush's warning) with Debian's tc against this kernel's
+    /// mirred and against the daemon: every command's output and exit status the same. The
+    /// sequence stops before anything the kernel frees after an RCU grace period (a deleted
+    /// filter's actions), where its answers depend on timing.
+    func testStandaloneActionsAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        try sh(["ip", "-n", kns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        for dev in ["v0", "v1"] {
+            try sh(["ip", "-n", kns, "link", "set", dev, "up"])
+            XCTAssertEqual(try exec(sock, ["ip", "link", "add", dev, "type", "dummy"]).status, 0)
+            XCTAssertEqual(try exec(sock, ["ip", "link", "set", dev, "up"]).status, 0)
+        }
+        let steps: [[String]] = [
+            ["actions", "add", "action", "mirred", "egress", "redirect", "dev", "v1", "index", "5"],
+            ["actions", "add", "action", "mirred", "egress", "mirror", "dev", "v1", "index", "5"],
+            ["actions", "add", "action", "mirred", "egress", "mirror", "dev", "v1", "pipe"],
+            ["actions", "list", "action", "mirred"],
+            ["-j", "actions", "list", "action", "mirred"],
+            ["actions", "replace", "action", "mirred", "egress", "mirror", "dev", "v1", "index", "5"],
+            ["actions", "get", "action", "mirred", "index", "5"],
+            ["-j", "actions", "get", "action", "mirred", "index", "5"],
+            ["actions", "add", "action", "mirred", "index", "9"],
+            ["actions", "add", "action", "mirred", "egress", "redirect", "dev", "nosuchdev"],
+            ["qdisc", "add", "dev", "v0", "clsact"],
+            ["filter", "add", "dev", "v0", "ingress", "protocol", "ip", "prio", "1", "u32", "match", "u32", "0", "0", "action", "mirred", "index", "5"],
+            ["filter", "add", "dev", "v0", "ingress", "protocol", "ip", "prio", "2", "u32", "match", "u32", "0", "0",
+             "action", "mirred", "egress", "redirect", "dev", "v1"],
+            ["filter", "add", "dev", "v0", "ingress", "protocol", "ip", "prio", "3", "u32", "match", "u32", "0", "0", "action", "mirred", "index", "9"],
+            ["filter", "show", "dev", "v0", "ingress"],
+            ["actions", "list", "action", "mirred"],
+            ["actions", "del", "action", "mirred", "index", "5"],
+            ["actions", "get", "action", "mirred", "index", "77"],
+            ["actions", "del", "action", "mirred", "index", "77"],
+            ["actions", "flush", "action", "mirred"],
+            ["actions", "list", "action", "mirred"],
+            ["actions", "flush", "action", "mirred"],
+        ]
+        var report = ""
+        for c in steps {
+            let k = try sh(["bash", "-c", "tc -n \(kns) \(c.joined(separator: " ")) 2>&1; echo \"[exit $?]\""], allowFailure: true)
+            let s = try exec(sock, ["tc"] + c)
+            let sluice = s.out + "[exit \(s.status)]\n"
+            if k != sluice { report += "tc \(c.joined(separator: " ")):\n--- kernel\n\(k)--- sluice\n\(sluice)\n" }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
     /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
     /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
     func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {

@@ -22,6 +22,8 @@ public enum ProtocolHandler: Sendable { case ipv4, arp, ipv6 }
 public final class Datapath {
     public let pool: PacketPool
     public let clock: DatapathClock
+    /// tc actions by kind and index (act_api's per-namespace tables).
+    let tcActions = ActionTable()
     /// Packets one `net_rx_action` pass may process in all (netdev_budget, default 300).
     public var budget = 300
     /// Time one pass may take (netdev_budget_usecs, default 2000 µs).

@@ -186,11 +186,12 @@ public struct NetlinkWriter {
     /// echoed after the error unless the reader set NETLINK_CAP_ACK or there is no error
     /// (NLM_F_CAPPED); with NETLINK_EXT_ACK the message and the offending attribute's offset
     /// follow as NLMSGERR_ATTR_* (NLM_F_ACK_TLVS).
-    public mutating func ack(_ request: NetlinkMessage, error: NetlinkError?, pid: UInt32, extAck: Bool, capAck: Bool) {
+    /// A success may carry a warning (NL_SET_ERR_MSG on a request that went through).
+    public mutating func ack(_ request: NetlinkMessage, error: NetlinkError?, pid: UInt32, extAck: Bool, capAck: Bool, warning: String? = nil) {
         let errno = error.map { -$0.errno } ?? 0
         let echo = errno != 0 && !capAck
         var flags: UInt16 = echo ? 0 : NL.F_CAPPED
-        let msg = extAck ? error?.message : nil
+        let msg = extAck ? (error?.message ?? warning) : nil
         let offs = extAck ? error?.offset : nil
         if msg != nil || offs != nil { flags |= NL.F_ACK_TLVS }
         let start = begin(type: NL.ERROR, flags: flags, seq: request.header.seq, pid: pid)

@@ -71,7 +71,7 @@ extension RtnlProcessor {
             // announced when a priority goes) 2^40 and up; a filter, its counters' address.
             for (bi, (b, parent)) in blocks.enumerated() {
                 for f in b.filters {
-                    let key = UInt64(UInt(bitPattern: ObjectIdentifier(f.counters)))
+                    let key = UInt64(UInt(bitPattern: ObjectIdentifier(f.bound)))
                     one(key) { w in encodeFilter(f, head: false, block: b, ifindex: dev.ifindex, parent: parent, seq: 0, &w) }
                     let head = 1 << 40 | UInt64(bi & 0xF) << 36 | UInt64(f.chain & 0xF_FFFF) << 16 | UInt64(f.prio)
                     if out[head] == nil { one(head) { w in encodeFilter(f, head: true, block: b, ifindex: dev.ifindex, parent: parent, seq: 0, &w) } }

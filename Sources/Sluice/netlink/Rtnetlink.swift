@@ -54,6 +54,8 @@ public final class RtnlProcessor {
     public var pid: UInt32
     /// The reader's socket options: NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK.
     public var extAck = false, capAck = false, strictCheck = false
+    /// A warning for the current request's acknowledgement (NL_SET_ERR_MSG on success).
+    var extAckWarning: String?
     /// Whether the reader may change state (CAP_NET_ADMIN: uid 0 or the configured group).
     public var mayChange = true
     /// The largest datagram the reader takes (a dump part never exceeds it).
@@ -89,6 +91,7 @@ public final class RtnlProcessor {
             var w = NetlinkWriter()
             var err: NetlinkError? = nil
             var dumped = false
+            extAckWarning = nil
             if msg.header.flags & NL.F_REQUEST != 0 && msg.header.type >= NL.MIN_TYPE {
                 // NLM_F_ECHO: the change's notification goes to the requester too (rtnl_notify's
                 // report), so its group is snapshotted even if nobody listens.
@@ -106,7 +109,7 @@ public final class RtnlProcessor {
             }
             // netlink_ack: on error always; on success when asked (a dump ends with DONE instead).
             if err != nil || (msg.header.flags & NL.F_ACK != 0 && !dumped) {
-                w.ack(msg, error: err, pid: pid, extAck: extAck, capAck: capAck)
+                w.ack(msg, error: err, pid: pid, extAck: extAck, capAck: capAck, warning: extAckWarning)
                 replies.append(w.bytes)
             }
         }
@@ -152,8 +155,10 @@ public final class RtnlProcessor {
             try dumpActions(msg, &replies)
             return true
         case NL.RTM_GETACTION:
-            replies.append(try getAction(msg))
+            replies.append(try getActions(msg))
             return false
+        case NL.RTM_NEWACTION: try newActions(msg, &replies); return false
+        case NL.RTM_DELACTION: try delActions(msg, &replies); return false
         case NL.RTM_NEWTFILTER: try newFilter(msg); return false
         case NL.RTM_DELTFILTER: try delFilter(msg); return false
         case NL.RTM_SETLINK where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:

@@ -49,121 +49,6 @@ extension RtnlProcessor {
         w.put64(ticks(installed)); w.put64(ticks(c.lastUse == 0 ? installed : c.lastUse)); w.put64(0); w.put64(ticks(c.firstUse))
     }
 
-    /// tcf_exts_dump: the filter's actions as TCA_*_ACT { [order] { kind, stats, options } }.
-    func encodeActions(_ f: TcFilter, nestType: UInt16, _ w: inout NetlinkWriter) {
-        guard !f.actions.isEmpty else { return }
-        let outer = w.beginNest(nestType, flagged: false)
-        for k in f.actions.indices { encodeAction(f, k, order: UInt16(k + 1), &w) }
-        w.endNest(outer)
-    }
-
-    /// tcf_action_dump_1: action `k` of `f` as the nest `order` (kind, statistics, options with
-    /// its parameters: index, verdict, references — bound once, by its filter).
-    /// `standalone`: dumped as an action (tc actions list/get), where the kernel also reports
-    /// the hardware statistics used (TCA_ACT_USED_HW_STATS, none here).
-    func encodeAction(_ f: TcFilter, _ k: Int, order: UInt16, standalone: Bool = false, _ w: inout NetlinkWriter) {
-        let act = f.actions[k]
-        let c = k < f.counters.count ? f.counters[k] : ActionCounters()
-        let index = k < f.actionIndex.count ? f.actionIndex[k] : UInt32(k + 1)
-        let one = w.beginNest(order, flagged: false)
-        w.attr(1, string: act.kindName)                                       // TCA_ACT_KIND
-        var st = QdiscStats()
-        st.packets = c.packets; st.bytes = c.bytes; st.drops = c.drops; st.overlimits = c.overlimits
-        let sn = w.beginNest(4, flagged: false)                                // TCA_ACT_STATS
-        var b = NetlinkWriter(); b.put64(st.bytes); b.put32(UInt32(truncatingIfNeeded: st.packets)); b.put32(0)
-        w.attr(TCA.STATS_BASIC, b.bytes)
-        var q = NetlinkWriter(); for v in [0, 0, UInt32(truncatingIfNeeded: st.drops), 0, UInt32(truncatingIfNeeded: st.overlimits)] { q.put32(v) }
-        w.attr(TCA.STATS_QUEUE, q.bytes)
-        w.endNest(sn)
-        w.attr(10, u32: 0)                                                     // TCA_ACT_IN_HW_COUNT
-        if standalone {
-            var bf = NetlinkWriter(); bf.put32(0); bf.put32(3)                 // nla_bitfield32: none of HW_STATS_ANY
-            w.attr(9, bf.bytes)                                                // TCA_ACT_USED_HW_STATS
-        }
-        let opts = w.beginNest(2, flagged: false)                              // TCA_ACT_OPTIONS
-        var tm = NetlinkWriter(); tcfT(installed: f.installed, c: c, &tm)
-        var gen = NetlinkWriter()                                              // struct tc_gen
-        func tcGen(_ v: ActVerdict) { gen.put32(index); gen.put32(0); gen.put32(UInt32(bitPattern: Self.actionCode(v))); gen.put32(1); gen.put32(1) }
-        switch act {
-        case .gact(let v):
-            tcGen(v)
-            w.attr(1, tm.bytes); w.attr(2, gen.bytes)                          // TCA_GACT_TM, TCA_GACT_PARMS
-        case .mirred(let egress, let redirect, let target, let then):
-            tcGen(then)
-            gen.put32(UInt32(egress ? (redirect ? 1 : 2) : (redirect ? 3 : 4)))
-            gen.put32(UInt32(bitPattern: target.ifindex))
-            w.attr(1, tm.bytes); w.attr(2, gen.bytes)                          // TCA_MIRRED_TM, TCA_MIRRED_PARMS
-        default:
-            break
-        }
-        w.endNest(opts)
-        w.endNest(one)
-    }
-
-    /// The actions of one kind (tcf_idr), in index order: every action lives in a filter here
-    /// (standalone `tc actions add` is not implemented), so each is bound once.
-    func actions(kind: String) -> [(filter: TcFilter, k: Int, index: UInt32)] {
-        var out: [(filter: TcFilter, k: Int, index: UInt32)] = []
-        for f in runner.allFilters() {
-            for k in f.actions.indices where f.actions[k].kindName == kind && k < f.actionIndex.count {
-                out.append((f, k, f.actionIndex[k]))
-            }
-        }
-        return out.sorted { $0.index < $1.index }
-    }
-
-    /// The kind (and index) a RTM_*ACTION request names in its first TCA_ACT_TAB entry.
-    func actionRequest(_ msg: NetlinkMessage) throws(NetlinkError) -> (kind: String, index: UInt32?) {
-        let a = try NLAttributes.parse(msg.payload.dropFirst(4), base: NL.hdrLen + 4, policy: NLAPolicy(maxType: 4, [1: .unspec, 2: .unspec, 3: .unspec, 4: .u32]), strict: false)
-        guard let tab = a[1] else { throw NetlinkError(EINVAL, "Failed to parse TCA_ACT_TAB attribute") }
-        let list = try NLAttributes.parse(tab, base: a.offsets[1]! + NL.attrHdrLen, policy: NLAPolicy(maxType: 32, [:]), strict: false)
-        guard let first = list.values.keys.sorted().first, let one = list[first] else { throw NetlinkError(EINVAL, "No action specified") }
-        let e = try NLAttributes.parse(one, base: list.offsets[first]! + NL.attrHdrLen,
-                                       policy: NLAPolicy(maxType: 12, [1: .string(maxLength: 15), 3: .u32]), strict: false)
-        guard let kind = e.string(1) else { throw NetlinkError(EINVAL, "TC action kind must be specified") }
-        guard ["gact", "mirred"].contains(kind) else { throw NetlinkError(EINVAL, "Failed to load TC action module") }
-        return (kind, e.u32(3))
-    }
-
-    /// tc_dump_action: the kind's actions, TCA_ACT_MAX_PRIO (32) to a message, each message
-    /// with its count (TCA_ROOT_COUNT) and the actions as nests 0, 1, … (tcf_dump_walker).
-    func dumpActions(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
-        let (kind, _) = try actionRequest(msg)
-        let all = actions(kind: kind)
-        var parts = DumpParts(limit: bufferSize)
-        var i = 0
-        while i < all.count {
-            let chunk = Array(all[i..<min(i + 32, all.count)])
-            parts.add { w in
-                let start = w.begin(type: NL.RTM_GETACTION, flags: NL.F_MULTI, seq: msg.header.seq, pid: pid)
-                w.put8(0); w.put8(0); w.put16(0)                                // struct tcamsg
-                w.attr(3, u32: UInt32(chunk.count))                             // TCA_ROOT_COUNT
-                let tab = w.beginNest(1, flagged: false)                        // TCA_ACT_TAB
-                for (n, a) in chunk.enumerated() { encodeAction(a.filter, a.k, order: UInt16(n), standalone: true, &w) }
-                w.endNest(tab)
-                w.end(start)
-            }
-            i += 32
-        }
-        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
-    }
-
-    /// tca_action_gd for RTM_GETACTION: one action by kind and index.
-    func getAction(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
-        let (kind, index) = try actionRequest(msg)
-        guard let index, let a = actions(kind: kind).first(where: { $0.index == index }) else {
-            throw NetlinkError(ENOENT, "TC action with specified index not found")
-        }
-        var w = NetlinkWriter()
-        let start = w.begin(type: NL.RTM_GETACTION, flags: 0, seq: msg.header.seq, pid: pid)
-        w.put8(0); w.put8(0); w.put16(0)
-        let tab = w.beginNest(1, flagged: false)
-        encodeAction(a.filter, a.k, order: 1, standalone: true, &w)
-        w.endNest(tab)
-        w.end(start)
-        return w.bytes
-    }
-
     /// tcf_fill_node: the classifier instance's head (fh NULL) or one of its filters.
     func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, block: FilterBlock, ifindex: Int32, parent: UInt32,
                       seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
@@ -204,7 +89,7 @@ extension RtnlProcessor {
             case .all:
                 if let classid { w.attr(1, u32: classid) }
                 w.attr(3, u32: 8)                                              // TCA_MATCHALL_FLAGS
-                let hits = f.counters.count > 0 ? f.counters[0].packets : 0
+                let hits = f.bound.entries.first?.counters.pointee.packets ?? 0
                 w.attr(4, u64: hits)                                           // TCA_MATCHALL_PCNT
                 encodeActions(f, nestType: 2, &w)                              // TCA_MATCHALL_ACT
             case .fw(_, let mask):
@@ -329,22 +214,22 @@ extension RtnlProcessor {
             }
             f.match = .u32(keys)
             classid(u.u32(1))
-            if let act = u[7] { f.actions = try decodeActions(act, base: u.offsets[7]! + NL.attrHdrLen, dev: t.dev) }
+            if let act = u[7] { f.actionRequests = try decodeActions(act, base: u.offsets[7]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "matchall":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 5, [1: .u32, 2: .unspec, 3: .u32]), strict: false)
             f.match = .all
             classid(m.u32(1))
-            if let act = m[2] { f.actions = try decodeActions(act, base: m.offsets[2]! + NL.attrHdrLen, dev: t.dev) }
+            if let act = m[2] { f.actionRequests = try decodeActions(act, base: m.offsets[2]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "fw":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 4: .unspec, 5: .u32]), strict: false)
             f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
             classid(m.u32(1))
-            if let act = m[4] { f.actions = try decodeActions(act, base: m.offsets[4]! + NL.attrHdrLen, dev: t.dev) }
+            if let act = m[4] { f.actionRequests = try decodeActions(act, base: m.offsets[4]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "flower":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 110, [:]), strict: false)
             f.match = .flower(try Self.flowerKey(m))
             classid(m.u32(Flower.CLASSID))
-            if let act = m[Flower.ACT] { f.actions = try decodeActions(act, base: m.offsets[Flower.ACT]! + NL.attrHdrLen, dev: t.dev) }
+            if let act = m[Flower.ACT] { f.actionRequests = try decodeActions(act, base: m.offsets[Flower.ACT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         default:
             throw NetlinkError(EOPNOTSUPP, "filter \(kind) is not implemented over rtnetlink in Sluice yet")
         }
@@ -463,34 +348,6 @@ extension RtnlProcessor {
         }
         port(k.srcPort, exact: udp ? 20 : 18, range: 87)
         port(k.dstPort, exact: udp ? 21 : 19, range: 89)
-    }
-
-    /// tcf_action_init: gact and mirred actions from their TCA_ACT_* nests, in order.
-    func decodeActions(_ o: ArraySlice<UInt8>, base: Int, dev: NetDevice) throws(NetlinkError) -> [TcAction] {
-        let list = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 32, [:]), strict: false)
-        var out: [TcAction] = []
-        for order in list.values.keys.sorted() where order > 0 {
-            let one = try NLAttributes.parse(list[order]!, base: list.offsets[order]! + NL.attrHdrLen,
-                                             policy: NLAPolicy(maxType: 12, [1: .string(maxLength: 15), 2: .unspec]), strict: false)
-            guard let kind = one.string(1) else { throw NetlinkError(EINVAL, "TC action kind must be specified") }
-            let opts = try NLAttributes.parse(one[2] ?? [], base: (one.offsets[2] ?? 0) + NL.attrHdrLen,
-                                              policy: NLAPolicy(maxType: 8, [2: .unspec]), strict: false)
-            guard let p = opts[2], p.count >= 20 else { throw NetlinkError(EINVAL, "Missing required \(kind) action parameters") }
-            guard let v = Self.verdict(Int32(bitPattern: p.le32(at: 8))) else { throw NetlinkError(EINVAL, "Invalid control action") }
-            switch kind {
-            case "gact":
-                out.append(.gact(v))
-            case "mirred":
-                guard p.count >= 28 else { throw NetlinkError(EINVAL, "Missing required mirred parameters") }
-                let e = p.le32(at: 20), ifindex = Int32(bitPattern: p.le32(at: 24))
-                guard (1...4).contains(e) else { throw NetlinkError(EINVAL, "Unknown mirred option") }
-                guard let target = dp.device(ifindex) else { throw NetlinkError(ENODEV, "Specified device does not exist") }
-                out.append(.mirred(egress: e <= 2, redirect: e == 1 || e == 3, target: MirredTarget(dp: dp, ifindex: ifindex, name: target.name), then: v))
-            default:
-                throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented over rtnetlink in Sluice yet")
-            }
-        }
-        return out
     }
 
     /// RTM_DELTFILTER: a priority's filters (a whole classifier instance), or all of a chain's.

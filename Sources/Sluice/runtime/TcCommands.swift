@@ -389,7 +389,12 @@ extension CommandRunner {
     /// NLM_F_CREATE.
     func addFilter(_ t: TcTarget, _ filter: TcFilter, create: Bool = true, exclusive: Bool = false) throws(SluiceError) {
         var f = filter
-        f.counters = ActionCounterStore(count: f.actions.count)
+        // tcf_exts_validate: the actions are created or bound before the filter goes in; if it
+        // does not, they are released with it.
+        let reqs = f.actions.count == f.actionRequests.count ? f.actionRequests : f.actions.map { ActionRequest(action: $0) }
+        f.bound = try dp.tcActions.bind(reqs, now: dp.clock.now)
+        f.actions = f.bound.entries.map(\.action)
+        f.actionRequests = []
         f.installed = dp.clock.now
         let owner = try blockOwner(t)
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
@@ -427,21 +432,6 @@ extension CommandRunner {
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
             b.add(f, u32Tables: &owner.nextU32Table, keepHandle: f.kind == "u32" && f.handle & 0xFFF != 0)
         }
-        // Action indexes are numbered per action kind (tcf_idr): the lowest one free, from 1.
-        var used: [String: Set<UInt32>] = [:]
-        for fl in allFilters() {
-            for (k, act) in fl.actions.enumerated() where k < fl.actionIndex.count { used[act.kindName, default: []].insert(fl.actionIndex[k]) }
-        }
-        try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
-            guard let i = b.filters.lastIndex(where: { $0.counters === f.counters }) else { return }
-            b.filters[i].actionIndex = f.actions.map { act in
-                let k = act.kindName
-                var n: UInt32 = 1
-                while used[k, default: []].contains(n) { n += 1 }
-                used[k, default: []].insert(n)
-                return n
-            }
-        }
     }
 
     /// Every filter of every block of the datapath (qdiscs' and ingress/clsact's).
@@ -478,7 +468,9 @@ extension CommandRunner {
             case "flowid", "classid":
                 f.result = .classid(try TcHandle.parse(try a.value(for: k)))
             case "action", "actions":
-                f.actions.append(try parseAction(&a, dev: dev))
+                let r = try parseActionRequest(&a, dev: dev)
+                f.actions.append(r.action)
+                f.actionRequests.append(r)
             case "match" where f.kind == "u32":
                 keys.append(contentsOf: try parseU32Match(&a))
             case "mask" where f.kind == "fw":
@@ -594,6 +586,29 @@ extension CommandRunner {
         default: return false
         }
         return true
+    }
+
+    /// One action after `action` with what may follow any action: `index N` (bind to that
+    /// action, or create it with that index) and `cookie HEX` (up to 16 bytes), as tc's
+    /// parse_action reads them.
+    func parseActionRequest(_ a: inout TcArgs, dev: NetDevice) throws(SluiceError) -> ActionRequest {
+        var r = ActionRequest(action: try parseAction(&a, dev: dev))
+        while let w = a.peek {
+            switch w {
+            case "index":
+                a.i += 1
+                let v = try a.value(for: w)
+                guard let n = UInt32(v) else { throw SluiceError("Error: Illegal \"index\" \"\(v)\"") }
+                r.index = n
+            case "cookie":
+                a.i += 1
+                let v = try a.value(for: w)
+                guard v.count % 2 == 0, v.count <= 32, let b = TcFormat.hexBytes(v) else { throw SluiceError("Error: cookie must be a hex string of up to 16 bytes, not \"\(v)\"") }
+                r.cookie = b
+            default: return r
+            }
+        }
+        return r
     }
 
     /// One action after `action`: gact verdicts, police, mirred, vlan, skbedit.
@@ -887,8 +902,8 @@ extension CommandRunner {
     func actionsText(_ f: TcFilter, _ opts: Options, now: UInt64) -> String {
         var s = ""
         for (k, act) in f.actions.enumerated() {
-            let idx = k < f.actionIndex.count ? f.actionIndex[k] : UInt32(k + 1)
-            let c = f.counters.count > k ? f.counters[k] : ActionCounters()
+            let idx = k < f.bound.entries.count ? f.bound.entries[k].index : UInt32(k + 1)
+            let c = k < f.bound.entries.count ? f.bound.entries[k].counters.pointee : ActionCounters()
             var tm = ""
             if opts.stats > 0 {
                 // print_tm: clock_t (1/100 s) ages printed in whole seconds.
@@ -898,7 +913,8 @@ extension CommandRunner {
                 if age(last) != 0 { tm += " used \(age(last) / 100) sec" }
                 if c.firstUse != 0 && age(c.firstUse) != 0 { tm += " firstused \(age(c.firstUse) / 100) sec" }
             }
-            s += "\n\taction order \(k + 1): " + act.printText(index: idx, tm: tm)
+            let e = k < f.bound.entries.count ? f.bound.entries[k] : nil
+            s += "\n\taction order \(k + 1): " + act.printText(index: idx, tm: tm, ref: e?.refs ?? 1, bind: e?.binds ?? 1)
             if opts.stats > 0 {
                 var st = QdiscStats()
                 st.packets = c.packets; st.bytes = c.bytes; st.drops = c.drops; st.overlimits = c.overlimits

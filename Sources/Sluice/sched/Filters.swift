@@ -88,6 +88,9 @@ final class MirredTarget {
 
 enum TcAction {
     case gact(ActVerdict)
+    /// gact with its probability (tc_gact_p): `paction` instead of the verdict for one packet in
+    /// `pval` — chosen at random (PGACT_NETRAND, 1) or every pval-th (PGACT_DETERM, 2).
+    case gactRandom(ActVerdict, ptype: UInt16, pval: UInt16, paction: ActVerdict)
     case police(Policer)
     case mirred(egress: Bool, redirect: Bool, target: MirredTarget, then: ActVerdict)
     case vlanPush(vid: UInt16, prio: UInt8, proto: UInt16, then: ActVerdict)
@@ -98,7 +101,7 @@ enum TcAction {
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
         switch self {
-        case .gact: return "gact"
+        case .gact, .gactRandom: return "gact"
         case .police: return "police"
         case .mirred: return "mirred"
         case .vlanPush, .vlanPop, .vlanModify: return "vlan"
@@ -108,27 +111,29 @@ enum TcAction {
 
     /// The action's print_aopt text (m_gact.c, m_mirred.c, m_vlan.c, m_skbedit.c, m_police.c),
     /// ending with its index line; `tm` is print_tm's text for `tc -s`.
-    func printText(index: UInt32, tm: String) -> String {
-        let indexLine = "\tindex \(index) ref 1 bind 1\(tm)\n"
+    func printText(index: UInt32, tm: String, ref: Int = 1, bind: Int = 1) -> String {
+        let indexLine = "\tindex \(index) ref \(ref) bind \(bind)\(tm)\n"
         switch self {
         case .gact(let v):
-            return "gact action \(v.text)\n\t random type none pass val 0\n\t index \(index) ref 1 bind 1\(tm)\n"
+            return "gact action \(v.text)\n\t random type none pass val 0\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .gactRandom(let v, let t, let val, let p):
+            return "gact action \(v.text)\n\t random type \(t == 1 ? "netrand" : "determ") \(p.text) val \(val)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .police(let p):
-            return "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(UInt32(clamping: p.mtu))) action \(p.exceed.text)/\(p.conform.text) \n\tref 1 bind 1\(tm)\n"
+            return "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(UInt32(clamping: p.mtu))) action \(p.exceed.text)/\(p.conform.text) \n\tref \(ref) bind \(bind)\(tm)\n"
         case .mirred(let e, let r, let t, let then):
             return "mirred (\(e ? "Egress" : "Ingress") \(r ? "Redirect" : "Mirror") to device \(t.name)) \(then.text)\n" + indexLine
         case .vlanPush(let vid, let prio, let proto, let then):
-            return "vlan  push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+            return "vlan  push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .vlanPop(let then):
-            return "vlan  pop \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+            return "vlan  pop \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .vlanModify(let vid, let prio, let then):
-            return "vlan  modify id \(vid)" + (prio.map { " priority \($0)" } ?? "") + " \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+            return "vlan  modify id \(vid)" + (prio.map { " priority \($0)" } ?? "") + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .skbedit(let pr, let mk, let q, let then):
             var s = "skbedit "
             if let q { s += " queue_mapping \(q)" }
             if let pr { s += " priority \(TcFormat.classid(TcHandle(raw: pr)))" }
             if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/\(cFormat("%#x", mk.1))") }
-            return s + " \(then.text)\n\t index \(index) ref 1 bind 1\(tm)\n"
+            return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         }
     }
 }
@@ -191,12 +196,15 @@ struct TcFilter {
     var kind: String
     var match: FilterMatch
     var result: TcResult?      // flowid/classid
+    /// The actions' parameters, copied from their entries (the packet path reads these).
     var actions: [TcAction] = []
-    /// Each action's index (per action kind, as the kernel numbers them) and its counters.
-    var actionIndex: [UInt32] = []
-    var counters = ActionCounterStore(count: 0) { didSet { counterBase = counters.base } }
-    /// `counters.base`, kept beside it so the packet path reads a plain pointer.
-    var counterBase: UnsafeMutablePointer<ActionCounters>?
+    /// What the request asked for each action (index, cookie), until the filter is bound.
+    var actionRequests: [ActionRequest] = []
+    /// The action entries the filter is bound to (index, counters, references); the object's
+    /// identity is the filter's.
+    var bound = BoundActions.none() { didSet { counterBase = bound.counters } }
+    /// `bound.counters`, kept beside it so the packet path reads a plain pointer.
+    var counterBase: UnsafeMutablePointer<UnsafeMutablePointer<ActionCounters>>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
     var installed: UInt64 = 0
 }
@@ -205,20 +213,8 @@ struct TcFilter {
 struct ActionCounters {
     var packets: UInt64 = 0, bytes: UInt64 = 0, drops: UInt64 = 0, overlimits: UInt64 = 0
     var firstUse: UInt64 = 0, lastUse: UInt64 = 0
-}
-
-/// Counter storage for a filter's actions: written through a raw pointer on the packet path
-/// (no reference counting per packet), owned by this box.
-final class ActionCounterStore {
-    let base: UnsafeMutablePointer<ActionCounters>
-    let count: Int
-    init(count: Int) {
-        self.count = count
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: ActionCounters(), count: max(count, 1))
-    }
-    deinit { base.deallocate() }
-    subscript(i: Int) -> ActionCounters { base[i] }
+    /// gact's probability state: packets seen (PGACT_DETERM) and a xorshift state (PGACT_NETRAND).
+    var seen: UInt64 = 0, random: UInt64 = 1
 }
 
 /// Parsed fields of a frame, for matching.
@@ -337,10 +333,10 @@ public struct FilterBlock {
                         for a in fp.pointee.actions {
                             let before = index
                             let len = UInt64(pool.metas[Int(index)].length)
-                            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify)
+                            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
                             if mayModify, let counters {
                                 // tcf_action_update_bstats / tcf_lastuse_update.
-                                let c = counters + k
+                                let c = counters[k]
                                 c.pointee.packets &+= 1; c.pointee.bytes &+= len
                                 if verdict == .shot { c.pointee.drops &+= 1 }
                                 if c.pointee.firstUse == 0 { c.pointee.firstUse = now }
@@ -455,9 +451,21 @@ public struct FilterBlock {
     }
 
     /// Runs one action.
-    static func act(_ a: TcAction, _ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
+    static func act(_ a: TcAction, _ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool,
+                    counters: UnsafeMutablePointer<ActionCounters>? = nil) -> ActVerdict {
         switch a {
         case .gact(let v): return v
+        case .gactRandom(let v, let ptype, let pval, let p):
+            // gact_determ / gact_net_rand: the other verdict once in `pval` packets.
+            guard pval != 0, let c = counters, mayModify else { return v }
+            if ptype == 2 {
+                c.pointee.seen &+= 1
+                return c.pointee.seen % UInt64(pval) == 0 ? p : v
+            }
+            var x = c.pointee.random
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            c.pointee.random = x
+            return x % UInt64(pval) == 0 ? p : v
         case .police(let p): return p.police(Int(pool.metas[Int(idx)].pktLen == 0 ? pool.metas[Int(idx)].length : pool.metas[Int(idx)].pktLen), now: now)
         case .skbedit(let pr, let mk, let q, let then):
             if let pr { pool.metas[Int(idx)].priority = pr }

@@ -90,6 +90,20 @@ extension TcFormat {
         return cFormat("%g%%", 100.0 * scaled / Double(UInt32.max))
     }
 
+    /// hex2mem: "aabb01" as bytes; nil unless every character is a hex digit, in pairs.
+    static func hexBytes(_ s: String) -> [UInt8]? {
+        let c = Array(s.utf8)
+        guard c.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < c.count {
+            guard let b = UInt8(String(decoding: c[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+            i += 2
+        }
+        return out
+    }
+
     /// print_tc_classid: `1:10`, `1:`, `root`, `none`, `ffff:fff1`.
     static func classid(_ h: TcHandle) -> String {
         if h == .root { return "root" }

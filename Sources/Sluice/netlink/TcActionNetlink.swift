@@ -1,0 +1,471 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// tc actions over rtnetlink (act_api.c): RTM_NEWACTION (`tc actions add|replace`),
+/// RTM_DELACTION (`tc actions delete`, and `flush` with NLM_F_ROOT), RTM_GETACTION (`get`, and
+/// `list` as a dump), and the TCA_*_ACT nests of filters — each action encoded as the kind's
+/// dump puts it on the wire (tcf_gact_dump, tcf_mirred_dump, tcf_police_dump, tcf_vlan_dump,
+/// tcf_skbedit_dump) and decoded from what tc's parse_aopt sends.
+enum TCAAct {
+    static let KIND: UInt16 = 1, OPTIONS: UInt16 = 2, INDEX: UInt16 = 3, STATS: UInt16 = 4, COOKIE: UInt16 = 6
+    static let FLAGS: UInt16 = 7, HW_STATS: UInt16 = 8, USED_HW_STATS: UInt16 = 9, IN_HW_COUNT: UInt16 = 10
+    /// TCA_ROOT_*: the attributes of a tcamsg.
+    static let ROOT_TAB: UInt16 = 1, ROOT_FLAGS: UInt16 = 2, ROOT_COUNT: UInt16 = 3, ROOT_TIME_DELTA: UInt16 = 4
+    static let FLAG_LARGE_DUMP_ON: UInt32 = 1, FLAG_TERSE_DUMP: UInt32 = 2
+    static let FCNT: UInt16 = 5
+    static let MAX_PRIO = 32
+    static let COOKIE_MAX = 16
+    static let policy = NLAPolicy(maxType: 10, [KIND: .string(maxLength: 15), OPTIONS: .unspec, INDEX: .u32,
+                                                COOKIE: .binary(maxLength: COOKIE_MAX), FLAGS: .minLength(8), HW_STATS: .minLength(8)])
+    static let rootPolicy = NLAPolicy(maxType: 5, [ROOT_TAB: .unspec, ROOT_FLAGS: .minLength(8), ROOT_COUNT: .u32, ROOT_TIME_DELTA: .u32])
+}
+
+extension RtnlProcessor {
+    // MARK: Encoding
+
+    /// struct tcf_t for an action: ages in clock_t (1/100 s).
+    func tcfT(_ e: ActionEntry, _ w: inout NetlinkWriter) {
+        tcfT(installed: e.installed, c: e.counters.pointee, &w)
+    }
+
+    /// tcf_exts_dump: the filter's actions as TCA_*_ACT { [order] { … } }, orders from 1.
+    func encodeActions(_ f: TcFilter, nestType: UInt16, _ w: inout NetlinkWriter) {
+        guard !f.bound.entries.isEmpty else { return }
+        let outer = w.beginNest(nestType, flagged: false)
+        for (k, e) in f.bound.entries.enumerated() { encodeAction(e, order: UInt16(k + 1), &w) }
+        w.endNest(outer)
+    }
+
+    /// tcf_action_dump_1: one action as the nest `order` — kind, cookie, statistics, options
+    /// with its parameters and the counts (ref, bind) the kernel reports. `standalone`: dumped
+    /// as an action (tc actions list/get), where the kernel also reports the hardware
+    /// statistics used (none here). `terse`: kind, index and basic statistics only.
+    func encodeAction(_ e: ActionEntry, order: UInt16, standalone: Bool = false, terse: Bool = false, _ w: inout NetlinkWriter) {
+        let c = e.counters.pointee
+        let one = w.beginNest(order, flagged: false)
+        w.attr(TCAAct.KIND, string: e.kind)
+        if terse { w.attr(TCAAct.INDEX, u32: e.index) }
+        if let ck = e.cookie { w.attr(TCAAct.COOKIE, ck) }
+        let sn = w.beginNest(TCAAct.STATS, flagged: false)
+        var b = NetlinkWriter(); b.put64(c.bytes); b.put32(UInt32(truncatingIfNeeded: c.packets)); b.put32(0)
+        w.attr(TCA.STATS_BASIC, b.bytes)
+        if !terse {
+            var q = NetlinkWriter()
+            for v in [0, 0, UInt32(truncatingIfNeeded: c.drops), 0, UInt32(truncatingIfNeeded: c.overlimits)] { q.put32(v) }
+            w.attr(TCA.STATS_QUEUE, q.bytes)
+        }
+        w.endNest(sn)
+        if terse { w.endNest(one); return }
+        w.attr(TCAAct.IN_HW_COUNT, u32: 0)
+        if standalone || e.createdStandalone {
+            var bf = NetlinkWriter(); bf.put32(0); bf.put32(3)                 // nla_bitfield32: none of HW_STATS_ANY
+            w.attr(TCAAct.USED_HW_STATS, bf.bytes)
+        }
+        let opts = w.beginNest(TCAAct.OPTIONS, flagged: false)
+        var tm = NetlinkWriter(); tcfT(e, &tm)
+        var gen = NetlinkWriter()                                              // struct tc_gen
+        func tcGen(_ v: ActVerdict) {
+            gen.put32(e.index); gen.put32(0); gen.put32(UInt32(bitPattern: Self.actionCode(v)))
+            gen.put32(UInt32(e.refs)); gen.put32(UInt32(e.binds))
+        }
+        switch e.action {
+        case .gact(let v):
+            tcGen(v)
+            w.attr(2, gen.bytes); w.attr(1, tm.bytes)                          // TCA_GACT_PARMS, TCA_GACT_TM
+        case .gactRandom(let v, let ptype, let pval, let p):
+            tcGen(v)
+            w.attr(2, gen.bytes)
+            var pr = NetlinkWriter(); pr.put16(ptype); pr.put16(pval); pr.put32(UInt32(bitPattern: Self.actionCode(p)))
+            w.attr(3, pr.bytes)                                                // TCA_GACT_PROB
+            w.attr(1, tm.bytes)
+        case .mirred(let egress, let redirect, let target, let then):
+            tcGen(then)
+            gen.put32(UInt32(egress ? (redirect ? 1 : 2) : (redirect ? 3 : 4)))
+            gen.put32(UInt32(bitPattern: target.ifindex))
+            w.attr(2, gen.bytes); w.attr(1, tm.bytes)                          // TCA_MIRRED_PARMS, TCA_MIRRED_TM
+        case .police(let p):
+            // struct tc_police: index, action (exceed), limit, burst (ticks), mtu, rate,
+            // peakrate, refcnt, bindcnt, capab.
+            var t = NetlinkWriter()
+            t.put32(e.index); t.put32(UInt32(bitPattern: Self.actionCode(p.exceed))); t.put32(0)
+            t.put32(UInt32(clamping: p.buffer >> 6)); t.put32(UInt32(clamping: p.mtu))
+            Self.ratespec(&t, bitsPerSecond: p.rate)
+            t.put([UInt8](repeating: 0, count: 12))
+            t.put32(UInt32(e.refs)); t.put32(UInt32(e.binds)); t.put32(0)
+            if p.rate / 8 >= 1 << 32 { w.attr(8, u64: p.rate / 8) }              // TCA_POLICE_RATE64
+            w.attr(1, t.bytes)                                                 // TCA_POLICE_TBF
+            if p.conform != .ok { w.attr(5, u32: UInt32(bitPattern: Self.actionCode(p.conform))) }   // TCA_POLICE_RESULT
+            w.attr(6, tm.bytes)                                                // TCA_POLICE_TM
+        case .vlanPop(let then):
+            tcGen(then); gen.put32(1)                                          // TCA_VLAN_ACT_POP
+            w.attr(2, gen.bytes); w.attr(1, tm.bytes)
+        case .vlanPush(let vid, let prio, let proto, let then):
+            tcGen(then); gen.put32(2)                                          // TCA_VLAN_ACT_PUSH
+            w.attr(2, gen.bytes)
+            w.attr(3, u16: vid)                                                // TCA_VLAN_PUSH_VLAN_ID
+            w.attr(4, [UInt8(proto >> 8), UInt8(proto & 0xFF)])                // TCA_VLAN_PUSH_VLAN_PROTOCOL (be16)
+            w.attr(6, u8: prio)                                                // TCA_VLAN_PUSH_VLAN_PRIORITY
+            w.attr(1, tm.bytes)
+        case .vlanModify(let vid, let prio, let then):
+            tcGen(then); gen.put32(3)                                          // TCA_VLAN_ACT_MODIFY
+            w.attr(2, gen.bytes)
+            w.attr(3, u16: vid)
+            w.attr(4, [0x81, 0x00])
+            w.attr(6, u8: prio ?? 0)
+            w.attr(1, tm.bytes)
+        case .skbedit(let pr, let mk, let q, let then):
+            tcGen(then)
+            w.attr(2, gen.bytes)                                               // TCA_SKBEDIT_PARMS
+            if let pr { w.attr(3, u32: pr) }                                   // TCA_SKBEDIT_PRIORITY
+            if let q { w.attr(4, u16: q) }                                     // TCA_SKBEDIT_QUEUE_MAPPING
+            if let (v, m) = mk {
+                w.attr(5, u32: v)                                              // TCA_SKBEDIT_MARK
+                if m != 0xFFFF_FFFF { w.attr(8, u32: m) }                      // TCA_SKBEDIT_MASK
+            }
+            w.attr(1, tm.bytes)
+        }
+        w.endNest(opts)
+        w.endNest(one)
+    }
+
+    // MARK: Decoding
+
+    /// tcf_action_init: the actions of a TCA_*_ACT nest (or a tcamsg's TCA_ACT_TAB), in order,
+    /// with the index each asks for and its cookie. At most TCA_ACT_MAX_PRIO (32).
+    func decodeActions(_ o: ArraySlice<UInt8>, base: Int, dev: NetDevice?) throws(NetlinkError) -> [ActionRequest] {
+        let list = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: UInt16(TCAAct.MAX_PRIO), [:]), strict: false)
+        var out: [ActionRequest] = []
+        for order in list.values.keys.sorted() where order > 0 {
+            let off = list.offsets[order]! + NL.attrHdrLen
+            let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
+            guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
+            guard ActionTable.kinds.contains(kind) else {
+                if ["ct", "nat", "pedit", "csum", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "skbmod", "gate"].contains(kind) {
+                    throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
+                }
+                throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
+            }
+            guard let raw = one[TCAAct.OPTIONS] else { throw NetlinkError(EINVAL, "Must provide action options", offset: off) }
+            var r = try decodeAction(kind, raw, base: one.offsets[TCAAct.OPTIONS]! + NL.attrHdrLen, dev: dev)
+            if let ck = one[TCAAct.COOKIE] { r.cookie = Array(ck) }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// One kind's options (its init's nla_parse and checks) as an ActionRequest.
+    func decodeAction(_ kind: String, _ o: ArraySlice<UInt8>, base: Int, dev: NetDevice?) throws(NetlinkError) -> ActionRequest {
+        func verdict(_ code: UInt32, at offset: Int?) throws(NetlinkError) -> ActVerdict {
+            guard let v = Self.verdict(Int32(bitPattern: code)) else { throw NetlinkError(EINVAL, "Invalid control action", offset: offset) }
+            return v
+        }
+        switch kind {
+        case "police":
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 11, [1: .minLength(56), 2: .binary(maxLength: 1024),
+                3: .binary(maxLength: 1024), 4: .u32, 5: .u32, 8: .u64, 9: .u64, 10: .u64, 11: .u64]), strict: false)
+            guard let t = a[1] else { throw NetlinkError(EINVAL, "police: TCA_POLICE_TBF is required", offset: base) }
+            if a.has(3) || a.has(9) || t.le32(at: 40) != 0 { throw NetlinkError(EOPNOTSUPP, "police: peakrate is not implemented in Sluice yet", offset: a.offsets[1]) }
+            if a.has(4) { throw NetlinkError(EOPNOTSUPP, "police: avrate is not implemented in Sluice yet", offset: a.offsets[4]) }
+            if a.has(10) { throw NetlinkError(EOPNOTSUPP, "police: pkts_rate is not implemented in Sluice yet", offset: a.offsets[10]) }
+            let index = t.le32(at: 0)
+            let exceed = try verdict(t.le32(at: 4), at: a.offsets[1])
+            let conform = try a.u32(5).map { (c: UInt32) throws(NetlinkError) -> ActVerdict in try verdict(c, at: a.offsets[5]) } ?? .ok
+            let rate = Self.rateBits(t, at: 20, rate64: a.u64(8))
+            // tcf_police_init: a request that names an index alone binds to it.
+            if rate == 0 && index != 0 && !a.has(2) {
+                return ActionRequest(action: .police(Policer(rate: 1, burst: 1, mtu: 1, conform: conform, exceed: exceed)), index: index,
+                                     onlyBinds: "police: a rate is required (Sluice polices by rate only)")
+            }
+            guard rate > 0, a.has(2) else { throw NetlinkError(EINVAL, "police: a rate is required (Sluice polices by rate only)", offset: a.offsets[1]) }
+            let ticks = t.le32(at: 12)
+            // tcfp_mtu: as asked, else 255 << the rate table's cell_log (tc: 2040 bytes).
+            let cellLog = Int(t[t.startIndex + 20])
+            var mtu = Int(t.le32(at: 16))
+            if mtu == 0 { mtu = 255 << cellLog }
+            let p = Policer(rate: rate, burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: ticks)), mtu: mtu, conform: conform, exceed: exceed)
+            p.buffer = TcCore.ns(ticks); p.tokens = Int64(p.buffer)
+            return ActionRequest(action: .police(p), index: index)
+        case "gact":
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .minLength(8)]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required gact parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            if let pr = a[3] {
+                let ptype = pr.le16(at: 0), pval = pr.le16(at: 2)
+                guard ptype <= 2 else { throw NetlinkError(EINVAL, "gact: unknown random type", offset: a.offsets[3]) }
+                let pa = try verdict(pr.le32(at: 4), at: a.offsets[3])
+                if ptype != 0 { return ActionRequest(action: .gactRandom(v, ptype: ptype, pval: pval, paction: pa), index: p.le32(at: 0)) }
+            }
+            return ActionRequest(action: .gact(v), index: p.le32(at: 0))
+        case "mirred":
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [2: .minLength(28)]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required mirred parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            let index = p.le32(at: 0)
+            let eaction = p.le32(at: 20), ifindex = Int32(bitPattern: p.le32(at: 24))
+            if eaction == 0 && index != 0 {
+                // `action mirred index N`: binds to that action (tcf_mirred_init returns early).
+                return ActionRequest(action: .mirred(egress: true, redirect: true, target: MirredTarget(dp: dp, ifindex: 0, name: ""), then: v),
+                                     index: index, onlyBinds: "act_mirred: Unknown mirred option")
+            }
+            guard (1...4).contains(eaction) else { throw NetlinkError(EINVAL, "act_mirred: Unknown mirred option", offset: a.offsets[2]) }
+            guard let target = dp.device(ifindex) else {
+                throw NetlinkError(ENODEV, "act_mirred: Specified device does not exist", offset: a.offsets[2])
+            }
+            if let dev, target === dev, eaction == 1 || eaction == 2 { throw NetlinkError(ELOOP, "mirred to the same device would loop", offset: a.offsets[2]) }
+            return ActionRequest(action: .mirred(egress: eaction <= 2, redirect: eaction == 1 || eaction == 3,
+                                                 target: MirredTarget(dp: dp, ifindex: ifindex, name: target.name), then: v), index: index)
+        case "vlan":
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 8, [2: .minLength(24), 3: .u16, 4: .minLength(2), 6: .u8]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required vlan action parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            let index = p.le32(at: 0)
+            switch p.le32(at: 20) {
+            case 1: return ActionRequest(action: .vlanPop(then: v), index: index)
+            case 2, 3:
+                guard let vid = a.u16(3) else {
+                    throw NetlinkError(EINVAL, "vlan push/modify requires a VLAN id", offset: a.offsets[2])
+                }
+                guard vid < 4095 else { throw NetlinkError(ERANGE, "vlan id out of range", offset: a.offsets[3]) }
+                let proto = a[4].map { UInt16($0[$0.startIndex]) << 8 | UInt16($0[$0.startIndex + 1]) } ?? EtherType.vlan
+                guard proto == EtherType.vlan || proto == EtherType.qinq else {
+                    throw NetlinkError(EPROTONOSUPPORT, "vlan protocol must be 802.1Q or 802.1ad", offset: a.offsets[4])
+                }
+                let prio = a.u8(6).map { $0 & 7 }
+                if p.le32(at: 20) == 2 { return ActionRequest(action: .vlanPush(vid: vid, prio: prio ?? 0, proto: proto, then: v), index: index) }
+                return ActionRequest(action: .vlanModify(vid: vid, prio: prio, then: v), index: index)
+            case 0 where index != 0:
+                return ActionRequest(action: .vlanPop(then: v), index: index, onlyBinds: "Invalid vlan action")
+            default:
+                throw NetlinkError(EOPNOTSUPP, "vlan: only pop, push and modify are implemented in Sluice", offset: a.offsets[2])
+            }
+        case "skbedit":
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 10, [2: .minLength(20), 3: .u32, 4: .u16, 5: .u32, 7: .u16, 8: .u32, 9: .u64]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required skbedit parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            if a.has(7) { throw NetlinkError(EOPNOTSUPP, "skbedit: ptype is not implemented in Sluice yet", offset: a.offsets[7]) }
+            if let f = a.u64(9), f != 0 { throw NetlinkError(EOPNOTSUPP, "skbedit: flags are not implemented in Sluice yet", offset: a.offsets[9]) }
+            let mark = a.u32(5).map { ($0, a.u32(8) ?? 0xFFFF_FFFF) }
+            return ActionRequest(action: .skbedit(priority: a.u32(3), mark: mark, queue: a.u16(4), then: v), index: p.le32(at: 0))
+        default:
+            throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet")
+        }
+    }
+
+    // MARK: RTM_*ACTION
+
+    /// The tcamsg's TCA_ACT_TAB entries: (kind, index, the entry's bytes and offset).
+    func actionTab(_ msg: NetlinkMessage) throws(NetlinkError) -> (root: NLAttributes, entries: [(kind: String?, index: UInt32?, attrs: NLAttributes)]) {
+        let root = try NLAttributes.parse(msg.payload.dropFirst(4), base: NL.hdrLen + 4, policy: TCAAct.rootPolicy, strict: false)
+        guard let tab = root[TCAAct.ROOT_TAB] else { throw NetlinkError(EINVAL, "Netlink action attributes missing") }
+        let list = try NLAttributes.parse(tab, base: root.offsets[TCAAct.ROOT_TAB]! + NL.attrHdrLen,
+                                          policy: NLAPolicy(maxType: UInt16(TCAAct.MAX_PRIO), [:]), strict: false)
+        var out: [(kind: String?, index: UInt32?, attrs: NLAttributes)] = []
+        for order in list.values.keys.sorted() {
+            let e = try NLAttributes.parse(list[order]!, base: list.offsets[order]! + NL.attrHdrLen, policy: TCAAct.policy, strict: false)
+            out.append((e.string(TCAAct.KIND), e.u32(TCAAct.INDEX), e))
+        }
+        guard !out.isEmpty else { throw NetlinkError(EINVAL, "No action specified") }
+        return (root, out)
+    }
+
+    /// A message carrying actions (tca_get_fill): a tcamsg and TCA_ACT_TAB with orders from 1.
+    func actionMessage(type: UInt16, flags: UInt16, seq: UInt32, _ entries: [ActionEntry]) -> [UInt8] {
+        var w = NetlinkWriter()
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        w.put8(0); w.put8(0); w.put16(0)                                       // struct tcamsg
+        let tab = w.beginNest(TCAAct.ROOT_TAB, flagged: false)
+        for (k, e) in entries.enumerated() { encodeAction(e, order: UInt16(k + 1), standalone: true, &w) }
+        w.endNest(tab)
+        w.end(start)
+        return w.bytes
+    }
+
+    /// Multicasts an action change to RTNLGRP_TC; with NLM_F_ECHO the requester gets it too.
+    func announceActions(_ msg: NetlinkMessage, type: UInt16, flags: UInt16, _ entries: [ActionEntry], _ replies: inout [[UInt8]]) {
+        let echo = msg.header.flags & NL.F_ECHO != 0
+        guard echo || eventGroups.contains(RTNLGRP.TC) else { return }
+        let m = actionMessage(type: type, flags: flags, seq: msg.header.seq, entries)
+        if eventGroups.contains(RTNLGRP.TC) { events.append((RTNLGRP.TC, m)) }
+        if echo { replies.append(m) }
+    }
+
+    /// tcf_action_add: every action of the request created (standalone: one reference held by
+    /// the table) or, with NLM_F_REPLACE, an existing one's parameters replaced — for the
+    /// filters bound to it too. All are checked before any is applied: the request applies whole
+    /// or not at all.
+    func newActions(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (root, _) = try actionTab(msg)
+        let replace = msg.header.flags & NL.F_REPLACE != 0
+        let tab = root[TCAAct.ROOT_TAB]!
+        let reqs = try decodeActions(tab, base: root.offsets[TCAAct.ROOT_TAB]! + NL.attrHdrLen, dev: nil)
+        let table = dp.tcActions
+        var planned: [String: Set<UInt32>] = [:]
+        var plan: [(ActionRequest, existing: ActionEntry?, index: UInt32)] = []
+        for r in reqs {
+            let kind = r.action.kindName
+            // tcf_action_check_ctrlact: no chain to jump to without a filter.
+            if r.action.jumpsToChain { throw NetlinkError(EINVAL, "can't goto NULL proto/chain") }
+            if r.index != 0, planned[kind, default: []].contains(r.index) { throw NetlinkError(EEXIST, "TC action with this index is already in the request") }
+            if r.index != 0, let e = table.lookup(kind, r.index) {
+                guard replace else { throw NetlinkError(EEXIST) }
+                if let complaint = r.onlyBinds { throw NetlinkError(EINVAL, complaint) }
+                planned[kind, default: []].insert(r.index)
+                plan.append((r, e, r.index))
+                continue
+            }
+            if let complaint = r.onlyBinds { throw NetlinkError(EINVAL, complaint) }
+            guard let index = r.index != 0 ? r.index : table.freeIndex(kind, taken: planned[kind] ?? []) else {
+                throw NetlinkError(ENOSPC, "No free \(kind) action index")
+            }
+            planned[kind, default: []].insert(index)
+            plan.append((r, nil, index))
+        }
+        var touched: [ActionEntry] = []
+        for (r, existing, index) in plan {
+            if let e = existing {
+                e.action = r.action
+                if let ck = r.cookie { e.cookie = ck }
+                runner.refreshBoundActions(e)
+                touched.append(e)
+            } else {
+                let e = ActionEntry(kind: r.action.kindName, index: index, action: r.action, cookie: r.cookie, standalone: true, installed: dp.clock.now)
+                table.insert(e)
+                touched.append(e)
+            }
+        }
+        announceActions(msg, type: NL.RTM_NEWACTION, flags: msg.header.flags & (NL.F_CREATE | NL.F_REPLACE | NL.F_EXCL), touched, &replies)
+    }
+
+    /// tca_action_gd for RTM_DELACTION: the actions named by kind and index, or with NLM_F_ROOT
+    /// and one kind, all of that kind (tca_action_flush).
+    func delActions(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (_, entries) = try actionTab(msg)
+        let table = dp.tcActions
+        if msg.header.flags & NL.F_ROOT != 0 {
+            // tca_action_flush and tcf_del_walker: in index order until one is bound (EPERM,
+            // without a message, if it is the first; a warning otherwise).
+            guard let kind = entries[0].kind, ActionTable.kinds.contains(kind) else { throw NetlinkError(EINVAL, "Cannot flush unknown TC action") }
+            var n: UInt32 = 0
+            var stopped = false
+            for e in table.entries(kind) {
+                if e.binds > 0 { stopped = true; break }
+                e.standalone = false
+                table.byKind[kind]![e.index] = nil
+                n += 1
+            }
+            if stopped && n == 0 { throw NetlinkError(EPERM) }
+            if stopped { extAckWarning = "Unable to flush all TC actions" }
+            if n > 0 && (msg.header.flags & NL.F_ECHO != 0 || eventGroups.contains(RTNLGRP.TC)) {
+                var w = NetlinkWriter()
+                let start = w.begin(type: NL.RTM_DELACTION, flags: NL.F_ROOT, seq: msg.header.seq, pid: pid)
+                w.put8(0); w.put8(0); w.put16(0)
+                let tab = w.beginNest(TCAAct.ROOT_TAB, flagged: false)
+                let one = w.beginNest(0, flagged: false)
+                w.attr(TCA.KIND, string: kind)
+                w.attr(TCAAct.FCNT, u32: n)
+                w.endNest(one)
+                w.endNest(tab)
+                w.end(start)
+                if eventGroups.contains(RTNLGRP.TC) { events.append((RTNLGRP.TC, w.bytes)) }
+                if msg.header.flags & NL.F_ECHO != 0 { replies.append(w.bytes) }
+            }
+            return
+        }
+        // tcf_action_get_1 for each, then tcf_action_delete: all found and unbound, or nothing.
+        var found: [ActionEntry] = []
+        for (kind, index, attrs) in entries {
+            // tcf_action_get_1: the index first, then the kind.
+            guard let index else { throw NetlinkError(EINVAL, "Invalid TC action index value", offset: attrs.offsets[TCAAct.KIND]) }
+            guard let kind, ActionTable.kinds.contains(kind) else { throw NetlinkError(EINVAL, "Specified TC action kind not found") }
+            guard let e = table.lookup(kind, index) else { throw NetlinkError(ENOENT, "TC action with specified index not found") }
+            found.append(e)
+        }
+        if found.contains(where: { $0.binds > 0 }) { throw NetlinkError(EPERM, "Failed to delete TC action") }
+        announceActions(msg, type: NL.RTM_DELACTION, flags: 0, found, &replies)
+        for e in found {
+            e.standalone = false
+            table.byKind[e.kind]![e.index] = nil
+        }
+    }
+
+    /// tca_action_gd for RTM_GETACTION: the actions named by kind and index, in one message.
+    func getActions(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let (_, entries) = try actionTab(msg)
+        var found: [ActionEntry] = []
+        for (kind, index, attrs) in entries {
+            // tcf_action_get_1: the index first, then the kind.
+            guard let index else { throw NetlinkError(EINVAL, "Invalid TC action index value", offset: attrs.offsets[TCAAct.KIND]) }
+            guard let kind, ActionTable.kinds.contains(kind) else { throw NetlinkError(EINVAL, "Specified TC action kind not found") }
+            guard let e = dp.tcActions.lookup(kind, index) else { throw NetlinkError(ENOENT, "TC action with specified index not found") }
+            found.append(e)
+        }
+        return actionMessage(type: NL.RTM_GETACTION, flags: 0, seq: msg.header.seq, found)
+    }
+
+    /// tc_dump_action: the kind's actions in index order, each message with its count
+    /// (TCA_ROOT_COUNT) and the actions as nests 0, 1, … (tcf_dump_walker): TCA_ACT_MAX_PRIO
+    /// to a message, or as many as fit with TCA_ACT_FLAG_LARGE_DUMP_ON (as tc asks); `since`
+    /// (TCA_ROOT_TIME_DELTA, ms) leaves out actions unused for longer.
+    func dumpActions(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (root, entries) = try actionTab(msg)
+        var parts = DumpParts(limit: bufferSize)
+        // find_dump_kind / tc_lookup_action: an unknown kind dumps nothing.
+        guard let kind = entries[0].kind, ActionTable.kinds.contains(kind) else {
+            parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+            return
+        }
+        var flags: UInt32 = 0
+        if let f = root[TCAAct.ROOT_FLAGS] { flags = f.le32(at: 0) & f.le32(at: 4) }
+        let large = flags & TCAAct.FLAG_LARGE_DUMP_ON != 0, terse = flags & TCAAct.FLAG_TERSE_DUMP != 0
+        var all = dp.tcActions.entries(kind)
+        if let ms = root.u32(TCAAct.ROOT_TIME_DELTA), ms > 0 {
+            let since = dp.clock.now &- UInt64(ms) * Time.ms
+            all = all.filter { e in
+                let last = e.counters.pointee.lastUse == 0 ? e.installed : e.counters.pointee.lastUse
+                return last >= since
+            }
+        }
+        var i = 0
+        while i < all.count {
+            // One message: as many as fit in half the reader's buffer, or 32.
+            var body = NetlinkWriter()
+            var n = 0
+            while i + n < all.count && (large || n < TCAAct.MAX_PRIO) {
+                var one = NetlinkWriter()
+                encodeAction(all[i + n], order: UInt16(n), standalone: true, terse: terse, &one)
+                if n > 0 && body.count + one.count > bufferSize / 2 { break }
+                body.put(one.bytes)
+                n += 1
+            }
+            let count = n
+            parts.add { w in
+                let start = w.begin(type: NL.RTM_GETACTION, flags: NL.F_MULTI, seq: msg.header.seq, pid: pid)
+                w.put8(0); w.put8(0); w.put16(0)                                // struct tcamsg
+                w.attr(TCAAct.ROOT_COUNT, u32: UInt32(count))
+                let tab = w.beginNest(TCAAct.ROOT_TAB, flagged: false)
+                w.put(body.bytes)
+                w.endNest(tab)
+                w.end(start)
+            }
+            i += n
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+}
+
+extension CommandRunner {
+    /// Copies a replaced action's parameters into every filter bound to it.
+    func refreshBoundActions(_ e: ActionEntry) {
+        func fix(_ b: inout FilterBlock) {
+            for i in b.filters.indices {
+                let entries = b.filters[i].bound.entries
+                for k in entries.indices where entries[k] === e && k < b.filters[i].actions.count { b.filters[i].actions[k] = e.action }
+            }
+        }
+        for dev in dp.allDevices {
+            for q in qdiscTree(dev) { fix(&q.filters) }
+            if let ing = dev.ingress { fix(&ing.filters); fix(&ing.egressFilters) }
+        }
+    }
+}
