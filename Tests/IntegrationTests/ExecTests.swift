@@ -901,4 +901,83 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
+
+    /// Standalone actions as tools/testing/selftests/tc-testing/tc-tests/actions/gact.json and
+    /// vlan.json drive them (this kernel has neither gact nor act_vlan to compare with): each
+    /// case's setup, command, exit status and `verifyCmd` pattern (matched as tdc.py does, with
+    /// DOTALL and MULTILINE) are the kernel tests'.
+    func testGactAndVlanActionCasesAsTheKernelsOwnTests() throws {
+        let sw = try net.netns("sw")
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: ["link add br0 type bridge"], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let bin = try sluiceBinary()
+        func run(_ words: [String]) throws -> (String, Int32) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["10", bin, "exec", "--socket", sock, "tc"] + words
+            let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+        }
+        func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        func batch(_ each: (Int) -> String) -> String { (1...32).map(each).joined(separator: " ") }
+        struct Case { let setup: [String]; let command: String; let status: Int32; let verify: String; let pattern: String; let count: Int }
+        let cases = [
+            Case(setup: [], command: "actions add action pass index 8", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pass.*index 8 ref", count: 1),
+            Case(setup: [], command: "actions add action pipe index 6", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pipe.*index 6 ref", count: 1),
+            Case(setup: [], command: "actions add action reclassify index 5", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action reclassify.*index 5 ref", count: 1),
+            Case(setup: [], command: "actions add action drop index 30", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action drop.*index 30 ref", count: 1),
+            Case(setup: [], command: "actions add action continue index 432", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action continue.*index 432 ref", count: 1),
+            Case(setup: [], command: "actions add action pump index 386", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action.*index 386 ref", count: 0),
+            Case(setup: ["actions add action pipe index 15"], command: "actions add action drop index 15", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action drop.*index 15 ref", count: 0),
+            Case(setup: [], command: "actions add action drop index 4294967296", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action drop.*index 4294967296 ref", count: 0),
+            Case(setup: [], command: "actions add action drop index 4294967295", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action drop.*index 4294967295 ref", count: 1),
+            Case(setup: (101...105).map { "actions add action reclassify index \($0)" }, command: "actions list action gact", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action reclassify", count: 5),
+            Case(setup: (101...105).map { "actions add action reclassify index \($0)" }, command: "actions flush action gact", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action reclassify", count: 0),
+            Case(setup: ["actions add action pass index 1"], command: "actions del action gact index 1", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pass.*index 1 ref", count: 0),
+            Case(setup: ["actions add action reclassify index 65536"], command: "actions del action gact index 65536", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action reclassify.*index 65536 ref", count: 0),
+            Case(setup: [], command: "actions del action gact index 2", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action", count: 0),
+            Case(setup: ["actions add action drop index 10", "actions add action drop index 12"], command: "actions replace action ok index 12", status: 0, verify: "actions ls action gact", pattern: "action order [0-9]*: gact action pass", count: 1),
+            Case(setup: ["actions add action drop index 3900800700"], command: "actions get action gact index 3900800700", status: 0, verify: "actions get action gact index 3900800700", pattern: "index 3900800700", count: 1),
+            Case(setup: [], command: "actions add " + batch { "action pass index \($0)" }, status: 0, verify: "actions list action gact", pattern: "^[ \t]+index [0-9]+ ref", count: 32),
+            Case(setup: [], command: "actions add " + batch { "action continue index \($0) cookie aabbccddeeff112233445566778800a1" }, status: 0, verify: "actions list action gact", pattern: "^[ \t]+index [0-9]+ ref", count: 32),
+            Case(setup: ["actions add " + batch { "action continue index \($0)" }], command: "actions del " + batch { "action gact index \($0)" }, status: 0, verify: "actions list action gact", pattern: "^[ \t]+index [0-9]+ ref", count: 0),
+            Case(setup: [], command: "actions add action pass random determ goto chain 1 2 index 90", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pass random type determ goto chain 1 val 2.*index 90 ref", count: 0),
+            Case(setup: ["actions add action pass random determ drop 2 index 90"], command: "actions replace action goto chain 42 random determ drop 5 index 90 cookie c1a0c1a0", status: 255, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pass.*random type determ drop val 2.*index 90 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan pop pipe index 8", status: 0, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*pop.*pipe.*index 8 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan pop pass index 8", status: 0, verify: "actions get action vlan index 8", pattern: "action order [0-9]+: vlan.*pop.*pass.*index 8 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan pop drop index 8", status: 0, verify: "actions get action vlan index 8", pattern: "action order [0-9]+: vlan.*pop.*drop.*index 8 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan pop foo index 8", status: 255, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*pop.*foo.*index 8 ref", count: 0),
+            Case(setup: [], command: "actions add action vlan pop index 4294967295", status: 0, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*pop.*index 4294967295 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan bad_mode", status: 255, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*bad_mode", count: 0),
+            Case(setup: [], command: "actions add action vlan push id 123 index 18", status: 0, verify: "actions get action vlan index 18", pattern: "action order [0-9]+: vlan.*push id 123 protocol 802.1Q priority 0 pipe.*index 18 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan push id 77 protocol 802.1Q priority 3 continue index 734", status: 0, verify: "actions get action vlan index 734", pattern: "action order [0-9]+: vlan.*push id 77 protocol 802.1Q priority 3 continue.*index 734 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan push id 1024 protocol 802.1AD pass index 10000", status: 0, verify: "actions get action vlan index 10000", pattern: "action order [0-9]+: vlan.*push id 1024 protocol 802.1ad priority 0 pass.*index 10000 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan push id 4094 index 1", status: 0, verify: "actions get action vlan index 1", pattern: "action order [0-9]+: vlan.*push id 4094.*protocol 802.1Q.*priority 0.*index 1 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan push id 5678 index 1", status: 255, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*push id 5678.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action vlan push id 4 priority 7 reclassify index 1", status: 0, verify: "actions get action vlan index 1", pattern: "action order [0-9]+: vlan.*push id 4.*protocol 802.1Q.*priority 7.*reclassify.*index 1 ref", count: 1),
+            Case(setup: [], command: "actions add action vlan push id 5 priority 10 index 1", status: 255, verify: "actions list action vlan", pattern: "action order [0-9]+: vlan.*push id 5.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action vlan modify protocol 802.1ad id 500 reclassify index 12", status: 0, verify: "actions get action vlan index 12", pattern: "action order [0-9]+: vlan.*modify id 500 protocol 802.1ad priority 0 reclassify.*index 12 ref", count: 1),
+            Case(setup: ["actions add action vlan push id 500 pipe index 12"], command: "actions replace action vlan push id 700 pipe index 12", status: 0, verify: "actions get action vlan index 12", pattern: "action order [0-9]+: vlan.*push id 700 protocol 802.1Q priority 0 pipe.*index 12 ref", count: 1),
+            Case(setup: ["actions add action vlan push id 1 protocol 802.1Q pipe index 1"], command: "actions replace action vlan push id 1 protocol 802.1ad pipe index 1", status: 0, verify: "actions get action vlan index 1", pattern: "action order [0-9]+: vlan.*push id 1 protocol 802.1ad priority 0 pipe.*index 1 ref", count: 1),
+        ]
+        var report = ""
+        for (i, c) in cases.enumerated() {
+            for k in ["gact", "vlan"] { _ = try run(["actions", "flush", "action", k]) }
+            for s in c.setup { _ = try run(w(s)) }
+            let (out, status) = try run(w(c.command))
+            let (shown, _) = try run(w(c.verify))
+            let re = try NSRegularExpression(pattern: c.pattern, options: [.dotMatchesLineSeparators, .anchorsMatchLines])
+            let matches = re.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown))
+            if status != c.status || matches != c.count {
+                report += "case \(i) `tc \(c.command.prefix(120))`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
+            }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
 }

@@ -93,6 +93,36 @@ final class FilterActionTests: XCTestCase {
         XCTAssertEqual(classify(dp2, loop, udp), .drop, "reclassify loops are bounded")
     }
 
+    /// gact_determ: `paction` for every pval-th packet (atomic_inc_return(&packets) % pval == 0);
+    /// two filters bound to one index share its counters and parameters, and replacing the
+    /// action reaches both (act_api's shared tc_action).
+    func testGactDetermAndSharedActions() throws {
+        let (dp, _) = try block([
+            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 5201 0xffff action pass random determ drop 10 index 7",
+            "filter add dev eth0 parent 1: protocol ip prio 2 u32 match u32 0 0 action pass random determ drop 10 index 7",
+        ])
+        func run(_ n: Int, _ frame: [UInt8]) -> Int {
+            var drops = 0
+            for _ in 0..<n {
+                let p = must(dp.pool.alloc())
+                frame.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+                var idx = p.index
+                _ = consume p
+                if dp.device(named: "eth0")!.qdisc.filters.run(&idx, pool: dp.pool, now: 5) == .drop { drops += 1 }
+                dp.pool.free(Packet(index: idx))
+            }
+            return drops
+        }
+        XCTAssertEqual(run(100, udp), 10)
+        // The TCP frame takes the second filter, bound to the same action: one packet sequence.
+        XCTAssertEqual(run(10, tcp), 1)         // the 110th packet through index 7
+        let e = try XCTUnwrap(dp.tcActions.lookup("gact", 7))
+        XCTAssertEqual(e.binds, 2)
+        XCTAssertEqual(e.counters.pointee.packets, 110)
+        XCTAssertEqual(e.counters.pointee.drops, 11)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
     func testPoliceLimitsRate() throws {
         let (_, out, _) = try replay([Flow(dport: 7, size: 1000, rate: 10_000_000, duration: 1 * Time.s)], rate: "100mbit",
                                      ["qdisc add dev eth0 root handle 1: prio",

@@ -377,6 +377,71 @@ final class NetlinkCodecTests: XCTestCase {
         return out
     }
 
+    /// tc actions requests as Debian's tc lays them out (m_action.c, m_gact.c, m_vlan.c,
+    /// m_police.c): add gact with a cookie, vlan push, police with its rate table; a dump; a flush.
+    static func actionSeeds() -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        func message(_ type: UInt16, _ flags: UInt16, _ body: (inout NetlinkWriter) -> Void) {
+            var w = NetlinkWriter()
+            let st = w.begin(type: type, flags: NL.F_REQUEST | flags, seq: UInt32(out.count + 1), pid: 0)
+            w.put8(0); w.put8(0); w.put16(0)                                   // struct tcamsg
+            let tab = w.beginNest(1, flagged: false)                           // TCA_ACT_TAB
+            let one = w.beginNest(1, flagged: false)
+            body(&w)
+            w.endNest(one)
+            w.endNest(tab)
+            w.end(st)
+            out.append(w.bytes)
+        }
+        func gen(_ index: UInt32, _ action: Int32) -> NetlinkWriter {
+            var g = NetlinkWriter(); g.put32(index); g.put32(0); g.put32(UInt32(bitPattern: action)); g.put32(0); g.put32(0); return g
+        }
+        let add = NL.F_ACK | NL.F_CREATE | NL.F_EXCL
+        message(NL.RTM_NEWACTION, add) { w in
+            w.attr(1, string: "gact")
+            let o = w.beginNest(2); w.attr(2, gen(8, 0).bytes); w.endNest(o)
+            w.attr(6, [0xaa, 0xbb, 0xcc])                                      // TCA_ACT_COOKIE
+        }
+        message(NL.RTM_NEWACTION, add) { w in
+            w.attr(1, string: "vlan")
+            let o = w.beginNest(2)
+            var g = gen(3, 3); g.put32(2)                                      // pipe, TCA_VLAN_ACT_PUSH
+            w.attr(2, g.bytes); w.attr(3, u16: 5); w.attr(4, [0x81, 0x00]); w.attr(6, u8: 3)
+            w.endNest(o)
+        }
+        message(NL.RTM_NEWACTION, add) { w in
+            w.attr(1, string: "police")
+            let o = w.beginNest(2)
+            var t = NetlinkWriter()
+            t.put32(2); t.put32(2); t.put32(0); t.put32(TcCore.xmittime(rate: 125_000, size: 10_240)); t.put32(0)
+            t.put8(3); t.put8(1); t.put16(0); t.put16(0); t.put16(0); t.put32(125_000)   // tc_ratespec
+            t.put([UInt8](repeating: 0, count: 12)); t.put32(0); t.put32(0); t.put32(0)
+            w.attr(1, t.bytes); w.attr(2, [UInt8](repeating: 0, count: 1024))
+            w.endNest(o)
+        }
+        message(NL.RTM_GETACTION, NL.F_DUMP) { w in w.attr(1, string: "vlan") }
+        message(NL.RTM_DELACTION, NL.F_ACK | NL.F_ROOT) { w in w.attr(1, string: "gact") }
+        return out
+    }
+
+    /// The action seeds apply whole when intact: three actions made, dumped, gact flushed.
+    func testActionRequestsApply() throws {
+        let p = try processor()
+        let seeds = Self.actionSeeds()
+        for m in seeds.prefix(3) { XCTAssertEqual(errorOf(p.handle(m)[0])?.errno, 0, "\(m.prefix(20))") }
+        XCTAssertEqual(p.dp.tcActions.lookup("gact", 8)?.cookie, [0xaa, 0xbb, 0xcc])
+        guard case .vlanPush(5, 3, EtherType.vlan, .pipe)? = p.dp.tcActions.lookup("vlan", 3)?.action else { return XCTFail("vlan push") }
+        guard case .police(let pol)? = p.dp.tcActions.lookup("police", 2)?.action else { return XCTFail("police") }
+        XCTAssertEqual(pol.rate, 1_000_000)
+        XCTAssertEqual(pol.mtu, 2040, "255 << cell_log, as tcf_police_init")
+        XCTAssertEqual(pol.exceed, .shot)
+        let dump = p.handle(seeds[3])
+        XCTAssertEqual(dump.flatMap { Array(NetlinkMessages($0)) }.filter { $0.header.type == NL.RTM_GETACTION }.count, 1)
+        XCTAssertEqual(errorOf(p.handle(seeds[4])[0])?.errno, 0)
+        XCTAssertNil(p.dp.tcActions.lookup("gact", 8))
+        XCTAssertNotNil(p.dp.tcActions.lookup("vlan", 3))
+    }
+
     /// The IPv6, flower and red seeds are taken whole when intact.
     func testIPv6FlowerAndRedRequestsApply() throws {
         let p = try processor()
@@ -401,7 +466,7 @@ final class NetlinkCodecTests: XCTestCase {
         let p = try processor()
         var rng = SplitMix(seed: 0x4E4C)
         let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd, Self.routeAdd, Self.addrAdd]
-            + Self.v6Seeds(try XCTUnwrap(p.dp.device(named: "d0")).ifindex)
+            + Self.v6Seeds(try XCTUnwrap(p.dp.device(named: "d0")).ifindex) + Self.actionSeeds()
         let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY,
                                    ENETUNREACH, ENETDOWN, ESRCH, EADDRNOTAVAIL, EHOSTUNREACH, EACCES, EPROTONOSUPPORT, ENOBUFS]
         var errors = 0, silent = 0

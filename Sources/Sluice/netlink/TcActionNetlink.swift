@@ -107,11 +107,11 @@ extension RtnlProcessor {
             w.attr(4, [UInt8(proto >> 8), UInt8(proto & 0xFF)])                // TCA_VLAN_PUSH_VLAN_PROTOCOL (be16)
             w.attr(6, u8: prio)                                                // TCA_VLAN_PUSH_VLAN_PRIORITY
             w.attr(1, tm.bytes)
-        case .vlanModify(let vid, let prio, let then):
+        case .vlanModify(let vid, let prio, let proto, let then):
             tcGen(then); gen.put32(3)                                          // TCA_VLAN_ACT_MODIFY
             w.attr(2, gen.bytes)
             w.attr(3, u16: vid)
-            w.attr(4, [0x81, 0x00])
+            w.attr(4, [UInt8(proto >> 8), UInt8(proto & 0xFF)])
             w.attr(6, u8: prio ?? 0)
             w.attr(1, tm.bytes)
         case .skbedit(let pr, let mk, let q, let then):
@@ -233,7 +233,7 @@ extension RtnlProcessor {
                 }
                 let prio = a.u8(6).map { $0 & 7 }
                 if p.le32(at: 20) == 2 { return ActionRequest(action: .vlanPush(vid: vid, prio: prio ?? 0, proto: proto, then: v), index: index) }
-                return ActionRequest(action: .vlanModify(vid: vid, prio: prio, then: v), index: index)
+                return ActionRequest(action: .vlanModify(vid: vid, prio: prio, proto: proto, then: v), index: index)
             case 0 where index != 0:
                 return ActionRequest(action: .vlanPop(then: v), index: index, onlyBinds: "Invalid vlan action")
             default:

@@ -618,11 +618,21 @@ extension CommandRunner {
             if let w = a.peek, let v = try { () throws(SluiceError) -> ActVerdict? in var b = a; b.i += 1; let r = try ActVerdict.parse(w, &b); if r != nil { a = b }; return r }() { return v }
             return dflt
         }
-        if let v = try ActVerdict.parse(kind, &a) { return .gact(v) }
+        // m_gact.c: [gact] VERDICT [random determ|netrand VERDICT VAL]
+        func gact(_ v: ActVerdict) throws(SluiceError) -> TcAction {
+            guard a.peek == "random" else { return .gact(v) }
+            a.i += 1
+            let type = try a.value(for: "random")
+            guard type == "determ" || type == "netrand" else { throw SluiceError("Error: Illegal \"random type\" \"\(type)\"") }
+            guard let w = a.next(), let p = try ActVerdict.parse(w, &a) else { throw SluiceError("Error: Illegal \"random\" verdict") }
+            let val = try a.int(for: "val", 1...10000)
+            return .gactRandom(v, ptype: type == "netrand" ? 1 : 2, pval: UInt16(val), paction: p)
+        }
+        if let v = try ActVerdict.parse(kind, &a) { return try gact(v) }
         switch kind {
         case "gact":
             guard let w = a.next(), let v = try ActVerdict.parse(w, &a) else { throw SluiceError("Error: gact needs a verdict (ok, pass, drop, pipe, reclassify, continue, goto chain N)") }
-            return .gact(v)
+            return try gact(v)
         case "police":
             var rate: UInt64 = 0, burst = 0, mtu = Int(Int32.max)
             var exceed = ActVerdict.reclassify, conform = ActVerdict.ok
@@ -673,7 +683,7 @@ extension CommandRunner {
                 }
                 guard let vid else { throw SluiceError("Error: vlan \(op) needs \"id VID\"") }
                 let then = try trailing(&a, .pipe)
-                return op == "push" ? .vlanPush(vid: vid, prio: prio ?? 0, proto: proto, then: then) : .vlanModify(vid: vid, prio: prio, then: then)
+                return op == "push" ? .vlanPush(vid: vid, prio: prio ?? 0, proto: proto, then: then) : .vlanModify(vid: vid, prio: prio, proto: proto, then: then)
             default: throw SluiceError("Error: vlan needs push, pop or modify, not \"\(op)\"")
             }
         case "skbedit":

@@ -138,7 +138,7 @@ extension TcAction {
         case .gact(let v): return g(v)
         case .gactRandom(let v, _, _, let p): return g(v) || g(p)
         case .police(let p): return g(p.conform) || g(p.exceed)
-        case .mirred(_, _, _, let v), .vlanPush(_, _, _, let v), .vlanPop(let v), .vlanModify(_, _, let v),
+        case .mirred(_, _, _, let v), .vlanPush(_, _, _, let v), .vlanPop(let v), .vlanModify(_, _, _, let v),
              .skbedit(_, _, _, let v): return g(v)
         }
     }

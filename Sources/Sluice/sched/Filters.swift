@@ -95,7 +95,7 @@ enum TcAction {
     case mirred(egress: Bool, redirect: Bool, target: MirredTarget, then: ActVerdict)
     case vlanPush(vid: UInt16, prio: UInt8, proto: UInt16, then: ActVerdict)
     case vlanPop(then: ActVerdict)
-    case vlanModify(vid: UInt16, prio: UInt8?, then: ActVerdict)
+    case vlanModify(vid: UInt16, prio: UInt8?, proto: UInt16, then: ActVerdict)
     case skbedit(priority: UInt32?, mark: (UInt32, UInt32)?, queue: UInt16?, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
@@ -126,8 +126,8 @@ enum TcAction {
             return "vlan  push id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .vlanPop(let then):
             return "vlan  pop \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
-        case .vlanModify(let vid, let prio, let then):
-            return "vlan  modify id \(vid)" + (prio.map { " priority \($0)" } ?? "") + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .vlanModify(let vid, let prio, let proto, let then):
+            return "vlan  modify id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio ?? 0) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .skbedit(let pr, let mk, let q, let then):
             var s = "skbedit "
             if let q { s += " queue_mapping \(q)" }
@@ -489,10 +489,10 @@ public struct FilterBlock {
             idx = w
             _ = VLANEdit.pop(pool, w)
             return then
-        case .vlanModify(let vid, let prio, let then):
+        case .vlanModify(let vid, let prio, let proto, let then):
             guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
             idx = w
-            VLANEdit.modify(pool, w, vid: vid, prio: prio)
+            VLANEdit.modify(pool, w, vid: vid, prio: prio, proto: proto)
             return then
         }
     }

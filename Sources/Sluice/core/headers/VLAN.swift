@@ -55,12 +55,15 @@ enum VLANEdit {
         return true
     }
 
-    static func modify(_ pool: PacketPool, _ i: UInt32, vid: UInt16, prio: UInt8?) {
+    /// tcf_vlan_act's MODIFY: the outer tag gets the id, the priority if given, and the
+    /// protocol (TPID) `proto`.
+    static func modify(_ pool: PacketPool, _ i: UInt32, vid: UInt16, prio: UInt8?, proto: UInt16 = EtherType.vlan) {
         let m = pool.metas + Int(i)
         if m.pointee.vlanPresent {
             var tci = (m.pointee.vlanTCI & 0xF000) | (vid & 0x0FFF)
             if let prio { tci = (tci & 0x1FFF) | UInt16(prio & 7) << 13 }
             m.pointee.vlanTCI = tci
+            m.pointee.vlanProto = proto
             return
         }
         let d = frame(pool, i)
@@ -71,6 +74,7 @@ enum VLANEdit {
         tci = (tci & 0xF000) | (vid & 0x0FFF)
         if let prio { tci = (tci & 0x1FFF) | UInt16(prio & 7) << 13 }
         d.storeBytes(of: tci.bigEndian, toByteOffset: 14, as: UInt16.self)
+        d.storeBytes(of: proto.bigEndian, toByteOffset: 12, as: UInt16.self)
     }
 
     static func shiftOffsets(_ pool: PacketPool, _ i: UInt32, by n: Int) {
