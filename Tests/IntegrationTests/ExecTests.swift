@@ -324,6 +324,62 @@ final class ExecTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
 
+    /// u32 hash tables with Debian's tc against this kernel's cls_u32 and against the daemon:
+    /// tables made with `divisor`, knodes placed with `ht`, links with `hashkey` and `offset …
+    /// eat`, the kernel's refusals (bad divisor, unknown table, mismatched handle, a root as a
+    /// link target, deleting a root or a linked table), gets, deletes by handle, and the dumps
+    /// in text and JSON (tables newest first, buckets in order): the same output and status.
+    func testU32HashTablesAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        try sh(["ip", "-n", kns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        try sh(["ip", "-n", kns, "link", "set", "v0", "up"])
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "v0", "type", "dummy"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "v0", "up"]).status, 0)
+        let steps = [
+            "qdisc add dev v0 root handle 1: htb",
+            "filter add dev v0 parent 1: prio 5 protocol ip u32",
+            "filter add dev v0 parent 1: prio 5 handle 2: protocol ip u32 divisor 256",
+            "filter add dev v0 parent 1: protocol ip prio 5 u32 ht 800:: match ip dst 198.18.0.0/16 hashkey mask 0x000000ff at 16 link 2:",
+            "filter add dev v0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.0.123 flowid 1:2",
+            "filter add dev v0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.1.123 flowid 1:3",
+            "filter add dev v0 parent 1: protocol ip prio 5 u32 ht 2:1: match ip dst 198.18.1.1 flowid 1:4",
+            "filter add dev v0 parent 1: protocol ip prio 6 u32 match ip protocol 6 0xff link 2: offset at 0 mask 0x0f00 shift 6 eat",
+            "filter add dev v0 parent 1: prio 7 handle 3: protocol ip u32 divisor 3",
+            "filter add dev v0 parent 1: prio 7 handle 3: protocol ip u32 divisor 4",
+            "filter add dev v0 parent 1: prio 7 handle 3: protocol ip u32 divisor 4",
+            "filter add dev v0 parent 1: protocol ip prio 7 u32 ht 3:9: match ip dst 1.1.1.1 flowid 1:9",
+            "filter add dev v0 parent 1: protocol ip prio 7 u32 ht 9: match ip dst 1.1.1.1 flowid 1:9",
+            "filter add dev v0 parent 1: protocol ip prio 7 u32 match ip dst 1.1.1.1 link 800:",
+            "filter add dev v0 parent 1: protocol ip prio 7 u32 handle 3:2:5 ht 3:2: match ip dst 1.1.1.2 flowid 1:9",
+            "filter add dev v0 parent 1: protocol ip prio 7 u32 handle 3:1:5 ht 3:2: match ip dst 1.1.1.2 flowid 1:9",
+            "filter show dev v0",
+            "-j filter show dev v0 parent 1: prio 5",
+            "filter get dev v0 parent 1: prio 5 handle 2: protocol ip u32",
+            "filter get dev v0 parent 1: prio 5 handle 2:7b:801 protocol ip u32",
+            "filter del dev v0 parent 1: prio 5 handle 2: u32",
+            "filter del dev v0 parent 1: prio 5 handle 800: u32",
+            "filter del dev v0 parent 1: prio 5 handle 2:7b:800 u32",
+            "filter del dev v0 parent 1: prio 7 handle 3: u32",
+            "filter show dev v0",
+            "filter del dev v0 parent 1: prio 5 handle 800::800 u32",
+            "filter del dev v0 parent 1: prio 6 handle 801::800 u32",
+            "filter del dev v0 parent 1: prio 5 handle 2: u32",
+            "filter show dev v0",
+            "filter del dev v0 parent 1: prio 5",
+            "filter show dev v0",
+        ]
+        var report = ""
+        for c in steps {
+            let k = try sh(["bash", "-c", "tc -n \(kns) \(c) 2>&1; echo \"[exit $?]\""], allowFailure: true)
+            let s = try exec(sock, ["tc"] + c.split(separator: " ").map(String.init))
+            let sluice = s.out + "[exit \(s.status)]\n"
+            if k != sluice { report += "tc \(c):\n--- kernel\n\(k)--- sluice\n\(sluice)\n" }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
     /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
     func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {

@@ -51,6 +51,46 @@ final class FilterActionTests: XCTestCase {
         XCTAssertNil(classify(dp, b, arp), "protocol ip only")
     }
 
+    /// cls_u32's hash tables as u32_classify walks them: a root knode hashes the destination's
+    /// last byte into a 256-bucket table and continues there; a bucket that finds nothing
+    /// falls back to the linking knode (terminal only with a class); `offset … eat` moves the
+    /// keys to the next header by the IP header length; a key that reads past the packet
+    /// ends the whole walk (skb_header_pointer failing: `goto out`).
+    func testU32HashTablesLinksAndOffsets() throws {
+        let (dp, b) = try block([
+            "filter add dev eth0 parent 1: prio 5 handle 2: protocol ip u32 divisor 256",
+            "filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 800:: match ip dst 198.18.0.0/16 hashkey mask 0x000000ff at 16 link 2:",
+            "filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.0.123 flowid 1:2",
+            "filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.1.123 flowid 1:3",
+            "filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 2:1: match ip dst 198.18.1.1 flowid 1:4",
+            "filter add dev eth0 parent 1: prio 6 handle 3: protocol ip u32 divisor 1",
+            "filter add dev eth0 parent 1: protocol ip prio 6 u32 match ip protocol 17 0xff link 3: offset at 0 mask 0x0f00 shift 6 eat flowid 1:8",
+            "filter add dev eth0 parent 1: protocol ip prio 6 u32 ht 3: match u16 5201 0xffff at 2 flowid 1:7",
+        ])
+        func udpTo(_ d: UInt8, _ c: UInt8, dport: UInt16 = 5201) -> [UInt8] {
+            FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 9, 9), dstIP: FrameBuilder.ip(198, 18, c, d), sport: 1234, dport: dport)
+        }
+        XCTAssertEqual(classify(dp, b, udpTo(123, 0)), .classid(TcHandle(1, 2)), "bucket 0x7b, first knode")
+        XCTAssertEqual(classify(dp, b, udpTo(123, 1)), .classid(TcHandle(1, 3)), "bucket 0x7b, second knode")
+        XCTAssertEqual(classify(dp, b, udpTo(1, 1)), .classid(TcHandle(1, 4)), "bucket 1")
+        // Nothing in the bucket: prio 5's linking knode is not terminal, so prio 6 decides —
+        // its keys one header further (IHL × 4 = 20 bytes): the UDP destination port.
+        XCTAssertEqual(classify(dp, b, udpTo(2, 1)), .classid(TcHandle(1, 7)))
+        // Another port: table 3 has nothing, the linking knode is terminal (flowid 1:8).
+        XCTAssertEqual(classify(dp, b, udpTo(2, 1, dport: 80)), .classid(TcHandle(1, 8)))
+        let tcp = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                        payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(10, 0, 0, 1), dstIP: FrameBuilder.ip(10, 0, 0, 2), sport: 1, dport: 5201, seq: 1, payload: []))
+        XCTAssertNil(classify(dp, b, tcp), "neither the /16 nor UDP")
+        XCTAssertEqual(b.u32Tables.map { String($0.htid >> 20, radix: 16) }.sorted(), ["2", "3", "800", "801"])
+
+        let (dp2, b2) = try block([
+            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match u32 0 0 at 2000 flowid 1:1",
+            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match u32 0 0 flowid 1:2",
+            "filter add dev eth0 parent 1: protocol ip prio 2 u32 match u32 0 0 flowid 1:3",
+        ])
+        XCTAssertEqual(classify(dp2, b2, udpTo(1, 1)), .classid(TcHandle(1, 3)), "a key past the end ends prio 1's walk")
+    }
+
     func testFlowerSelectors() throws {
         let (dp, b) = try block([
             "filter add dev eth0 parent 1: protocol all prio 1 flower dst_mac 02:00:00:00:00:0b src_mac 02:00:00:00:00:0a eth_type ipv4 ip_proto tcp dst_port 80 flowid 1:1",

@@ -50,7 +50,8 @@ extension RtnlProcessor {
     }
 
     /// tcf_fill_node: the classifier instance's head (fh NULL) or one of its filters.
-    func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, block: FilterBlock, ifindex: Int32, parent: UInt32,
+    /// `table`: a u32 hash table's row (`f.handle` its id, `divisor` its buckets).
+    func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, divisor: Int = 1, block: FilterBlock, ifindex: Int32, parent: UInt32,
                       seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
         let start = w.begin(type: NL.RTM_NEWTFILTER, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)
@@ -65,27 +66,33 @@ extension RtnlProcessor {
             let classid: UInt32? = { if case .classid(let c)? = f.result { return c.raw } else { return nil } }()
             let n = w.beginNest(TCA.OPTIONS)
             switch f.match {
+            case _ where table:
+                w.attr(4, u32: UInt32(divisor))                                // TCA_U32_DIVISOR
             case .u32Range:
-                if table {
-                    w.attr(4, u32: 1)                                          // TCA_U32_DIVISOR
-                } else {
-                    var sel = NetlinkWriter()
-                    let keys = block.keys(of: f)
-                    sel.put8(classid != nil || !f.actions.isEmpty ? 1 : 0)     // TC_U32_TERMINAL
-                    sel.put8(0); sel.put8(UInt8(keys.count)); sel.put8(0)
-                    sel.put16(0); sel.put16(0); sel.put16(0); sel.put16(0); sel.put32(0)
-                    for k in keys {
-                        sel.put32(k.mask.bigEndian)
-                        sel.put32(k.value.bigEndian)
-                        sel.put32(UInt32(bitPattern: Int32(k.offset)))
-                        sel.put32(k.l4 ? UInt32.max : 0)
-                    }
-                    w.attr(5, sel.bytes)                                       // TCA_U32_SEL
-                    w.attr(2, u32: f.handle & 0xFFFF_F000)                     // TCA_U32_HASH
-                    if let classid { w.attr(1, u32: classid) }
-                    w.attr(11, u32: 8)                                         // TCA_U32_FLAGS: NOT_IN_HW
-                    encodeActions(f, nestType: 7, &w)                          // TCA_U32_ACT
+                // u32_dump: struct tc_u32_sel with its keys, the table and bucket, the class, the
+                // link, flags, mark, actions.
+                var sel = NetlinkWriter()
+                let keys = block.keys(of: f)
+                let s = f.u32Sel
+                sel.put8(s.flags); sel.put8(s.offshift); sel.put8(UInt8(keys.count)); sel.put8(0)
+                sel.put16(s.offmask.bigEndian); sel.put16(s.off)
+                sel.put16(UInt16(bitPattern: s.offoff)); sel.put16(UInt16(bitPattern: s.hoff)); sel.put32(s.hmask.bigEndian)
+                for k in keys {
+                    sel.put32(k.mask.bigEndian)
+                    sel.put32(k.value.bigEndian)
+                    sel.put32(UInt32(bitPattern: Int32(k.offset)))
+                    sel.put32(k.l4 ? UInt32.max : 0)
                 }
+                w.attr(5, sel.bytes)                                           // TCA_U32_SEL
+                w.attr(2, u32: f.handle & 0xFFFF_F000)                         // TCA_U32_HASH
+                if let classid { w.attr(1, u32: classid) }
+                if f.u32Link != 0 { w.attr(3, u32: f.u32Link) }                // TCA_U32_LINK
+                w.attr(11, u32: 8)                                             // TCA_U32_FLAGS: NOT_IN_HW
+                if f.u32MarkValue != 0 || f.u32MarkMask != 0 {
+                    var m = NetlinkWriter(); m.put32(f.u32MarkValue); m.put32(f.u32MarkMask); m.put32(0)
+                    w.attr(10, m.bytes)                                        // TCA_U32_MARK
+                }
+                encodeActions(f, nestType: 7, &w)                              // TCA_U32_ACT
             case .all:
                 if let classid { w.attr(1, u32: classid) }
                 w.attr(3, u32: 8)                                              // TCA_MATCHALL_FLAGS
@@ -127,25 +134,49 @@ extension RtnlProcessor {
         }
     }
 
+    /// tcf_chain_dump / tp->ops->walk for a block: each instance's head, then its filters —
+    /// for u32 its tables (tp_c->hlist: newest first), each followed by its buckets' knodes in
+    /// node order (u32_walk). (filter, head, table row, divisor).
+    static func walk(_ block: FilterBlock) -> [(TcFilter, Bool, Bool, Int)] {
+        var out: [(TcFilter, Bool, Bool, Int)] = []
+        for (chain, prio) in block.instances {
+            let fs = block.filters.filter { $0.chain == chain && $0.prio == prio }
+            if let r = block.u32Root(chain: chain, prio: prio) {
+                let root = block.u32Tables[r]
+                let head = fs.first ?? TcFilter(prio: prio, proto: root.proto, handle: 0, chain: chain, kind: "u32", match: .all)
+                out.append((head, true, false, 1))
+                for t in block.u32Tables.filter({ $0.chain == chain && $0.prio == prio }).sorted(by: { $0.serial > $1.serial }) {
+                    var row = head
+                    row.handle = t.htid
+                    out.append((row, false, true, t.divisor))
+                    for b in 0..<t.divisor {
+                        let lo = Int(block.u32Ranges[t.base + b]), hi = Int(block.u32Ranges[t.base + b + 1])
+                        for k in lo..<hi { out.append((block.filters[Int(block.u32Slots[k])], false, false, 1)) }
+                    }
+                }
+                continue
+            }
+            guard let first = fs.first else { continue }
+            out.append((first, true, false, 1))
+            for f in fs { out.append((f, false, false, 1)) }
+        }
+        return out
+    }
+
     /// tc_dump_tfilter.
     func dumpFilters(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let (ifindex, _, parent) = try tcmsg(msg)
         guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
         let (block, p) = try filterBlock(dev, parent: parent)
+        // tcf_chain_dump: only the priority, protocol and chain asked for, when asked.
+        let info = msg.payload.le32(at: 16)
+        let prio = UInt16(info >> 16), proto = UInt16(truncatingIfNeeded: info).byteSwapped
+        let a = try? NLAttributes.parse(msg.payload.dropFirst(20), base: NL.hdrLen + 20, policy: TCA.policy, strict: false)
+        let chain = a?.u32(TCA.CHAIN)
         var parts = DumpParts(limit: bufferSize)
-        var i = 0
-        let fs = block.filters
-        while i < fs.count {
-            let first = fs[i]
-            parts.add { w in encodeFilter(first, head: true, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
-            if first.kind == "u32" {
-                parts.add { w in encodeFilter(first, head: false, table: true, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
-            }
-            while i < fs.count && fs[i].chain == first.chain && fs[i].prio == first.prio {
-                let f = fs[i]
-                parts.add { w in encodeFilter(f, head: false, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
-                i += 1
-            }
+        for (f, head, table, divisor) in Self.walk(block)
+        where (prio == 0 || f.prio == prio) && (proto == 0 || f.proto == proto) && (chain == nil || f.chain == chain!) {
+            parts.add { w in encodeFilter(f, head: head, table: table, divisor: divisor, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
         }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
@@ -156,9 +187,19 @@ extension RtnlProcessor {
         guard let prio = t.prio else { throw NetlinkError(ENOENT, "Invalid filter command with priority of zero") }
         let (block, p) = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
         let instance = block.filters.filter { $0.chain == t.chain && $0.prio == prio && (!t.protoGiven || $0.proto == t.proto) }
-        guard let first = instance.first else { throw NetlinkError(ENOENT, "Filter with specified priority/protocol not found") }
+        let root = block.u32Root(chain: t.chain, prio: prio).map { block.u32Tables[$0] }.flatMap { r in !t.protoGiven || r.proto == t.proto ? r : nil }
+        guard let first = instance.first ?? root.map({ TcFilter(prio: prio, proto: $0.proto, handle: 0, chain: t.chain, kind: "u32", match: .all) }) else {
+            throw NetlinkError(ENOENT, "Filter with specified priority/protocol not found")
+        }
         if let k = t.kind, k != first.kind { throw NetlinkError(EINVAL, "Specified filter kind does not match existing one") }
         let h = t.handle?.raw ?? 0
+        if first.isU32, h & 0xFFFFF == 0, let ti = block.u32Table(h) {
+            var row = first
+            row.handle = block.u32Tables[ti].htid
+            var w = NetlinkWriter()
+            encodeFilter(row, head: false, table: true, divisor: block.u32Tables[ti].divisor, block: block, ifindex: t.dev.ifindex, parent: p, seq: msg.header.seq, flags: 0, &w)
+            return w.bytes
+        }
         // u32's hash tables are shared by every u32 instance of the block (tc_u_common), so
         // u32_get finds a node by handle whatever instance holds it; tcf_fill_node then names
         // the instance the request went to.
@@ -200,10 +241,30 @@ extension RtnlProcessor {
         let o = a[TCA.OPTIONS] ?? []
         func classid(_ v: UInt32?) { if let v { f.result = .classid(TcHandle(raw: v)) } }
         switch kind {
+        case "u32" where a[TCA.OPTIONS] == nil:
+            // No options: the instance alone, with its root table (u32_change returns early).
+            if t.handle != nil { throw NetlinkError(EINVAL, "cls_u32: Filter handle requires options") }
+            f.u32Divisor = 0
         case "u32":
-            let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 7: .unspec, 11: .u32]), strict: false)
-            if u.has(2) || u.has(3) || u.has(4) { throw NetlinkError(EOPNOTSUPP, "u32 hash tables and links are not implemented in Sluice yet") }
-            guard let sel = u[5] else { throw NetlinkError(EINVAL, "u32: TCA_U32_SEL is required") }
+            let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 7: .unspec,
+                                                                                       8: .string(maxLength: 16), 10: .minLength(12), 11: .u32]), strict: false)
+            if u.has(8) { throw NetlinkError(EOPNOTSUPP, "u32: indev is not implemented in Sluice yet", offset: u.offsets[8]) }
+            if let d = u.u32(4) {
+                // TCA_U32_DIVISOR: a new hash table, nothing else.
+                f.u32Divisor = d
+                break
+            }
+            f.u32Ht = u.u32(2)
+            f.u32Link = u.u32(3) ?? 0
+            if let m = u[10] { f.u32MarkValue = m.le32(at: 0); f.u32MarkMask = m.le32(at: 4) }
+            guard let sel = u[5] else { throw NetlinkError(EINVAL, "cls_u32: Selector not specified") }
+            f.u32Sel.flags = sel[sel.startIndex]
+            f.u32Sel.offshift = sel[sel.startIndex + 1]
+            f.u32Sel.offmask = UInt16(bigEndian: sel.le16(at: 4))
+            f.u32Sel.off = sel.le16(at: 6)
+            f.u32Sel.offoff = Int16(bitPattern: sel.le16(at: 8))
+            f.u32Sel.hoff = Int16(bitPattern: sel.le16(at: 10))
+            f.u32Sel.hmask = UInt32(bigEndian: sel.le32(at: 12))
             let n = Int(sel[sel.startIndex + 2])
             guard sel.count >= 16 + 16 * n else { throw NetlinkError(EINVAL, "u32: the selector is shorter than its keys", offset: u.offsets[5]) }
             var keys: [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] = []

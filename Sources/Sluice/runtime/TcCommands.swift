@@ -55,7 +55,9 @@ extension CommandRunner {
 
     struct TcTarget { var dev: NetDevice; var parent: TcHandle?; var handle: TcHandle?; var classid: TcHandle?
         var kind: String?; var proto: UInt16 = 3; var prio: UInt16?; var chain: UInt32 = 0
-        var protoGiven = false; var chainGiven = false }
+        var protoGiven = false; var chainGiven = false
+        /// The handle as written (a u32 handle is table:bucket:node, parsed once the kind is known).
+        var handleText: String? }
 
     /// Reads the words that locate an object (dev, root, parent, handle, classid, protocol, prio)
     /// up to the kind.
@@ -76,6 +78,8 @@ extension CommandRunner {
             case "chain" where filter: t.chain = UInt32(try a.int(for: k, 0...Int(UInt32.max))); t.chainGiven = true
             case "parent": t.parent = try TcHandle.parse(try a.value(for: k))
             case "handle": let v = try a.value(for: k)
+                t.handleText = v
+                if v.filter({ $0 == ":" }).count == 2 { t.handle = TcHandle(raw: 0); continue }   // u32's X:Y:Z, read later
                 if let h = try? TcHandle.parse(v) { t.handle = h } else if let n = UInt32(v.split(separator: "/").first ?? "", radix: 10) ?? UInt32(v.hasPrefix("0x") ? String(v.dropFirst(2)) : "", radix: 16) {
                     t.handle = TcHandle(raw: n)
                 } else { throw SluiceError("Error: invalid handle \"\(v)\"") }
@@ -342,11 +346,26 @@ extension CommandRunner {
 
     /// tc_del_tfilter without a handle: every filter of the priority (all priorities when none is
     /// given) in the chain. `anyProtocol`: the text grammar's `protocol all` matches every protocol.
+    /// tc_del_tfilter: one filter by handle (u32: a knode or a hash table), else a whole
+    /// priority's instance, else every filter of the chain.
     func deleteFilters(_ t: TcTarget, anyProtocol: Bool) throws(SluiceError) {
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            if let h = t.handle?.raw, h != 0 {
+                guard let prio = t.prio else { throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.") }
+                let instance = b.filters.filter { $0.chain == t.chain && $0.prio == prio }
+                let isU32 = instance.first?.isU32 ?? (b.u32Root(chain: t.chain, prio: prio) != nil)
+                if let k = t.kind, let first = instance.first, first.kind != k { throw SluiceError("Error: Specified filter kind does not match existing one.") }
+                if isU32 { try b.deleteU32(handle: h, chain: t.chain, prio: prio); return }
+                guard instance.contains(where: { $0.handle == h }) else { throw SluiceError("Error: Specified filter handle not found.") }
+                b.removeFilters { $0.chain == t.chain && $0.prio == prio && $0.handle == h }
+                return
+            }
             let before = b.filters.count
-            b.filters.removeAll { (t.prio == nil || $0.prio == t.prio!) && (anyProtocol || $0.proto == t.proto) && $0.chain == t.chain }
-            if b.filters.count == before { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+            let tablesBefore = b.u32Tables.count
+            let hit = { (c: UInt32, p: UInt16, proto: UInt16) in (t.prio == nil || p == t.prio!) && (anyProtocol || proto == t.proto) && c == t.chain }
+            b.removeFilters { hit($0.chain, $0.prio, $0.proto) }
+            for r in b.u32Tables.filter({ $0.isRoot && hit($0.chain, $0.prio, $0.proto) }) { b.dropU32Tables(chain: r.chain, prio: r.prio) }
+            if b.filters.count == before && b.u32Tables.count == tablesBefore { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
         }
     }
 
@@ -366,14 +385,15 @@ extension CommandRunner {
             let t = try tcTarget(&a, kindRequired: false, filter: true)
             return filterShow(t, opts: opts)
         case "delete":
-            let t = try tcTarget(&a, kindRequired: false, filter: true)
+            var t = try tcTarget(&a, kindRequired: false, filter: true)
+            if t.kind == "u32", let text = t.handleText { t.handle = TcHandle(raw: try u32Handle(text, "handle")) }
             try deleteFilters(t, anyProtocol: t.proto == 3)
             return ""
         default:
             let t = try tcTarget(&a, kindRequired: true, filter: true)
             var f = TcFilter(prio: t.prio ?? 49152, proto: t.proto, handle: t.handle?.raw ?? 0, chain: t.chain,
                              kind: t.kind!, match: .all, result: nil)
-            try parseFilter(&f, &a, handle: t.handle, dev: t.dev)
+            try parseFilter(&f, &a, handle: t.handle, handleText: t.kind == "u32" ? t.handleText : nil, dev: t.dev)
             // tc's flags: add is NLM_F_CREATE|NLM_F_EXCL, replace NLM_F_CREATE, change none.
             try addFilter(t, f, create: v != "change", exclusive: v == "add")
             return ""
@@ -400,12 +420,28 @@ extension CommandRunner {
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
             let instance = b.filters.filter { $0.chain == f.chain && $0.prio == f.prio }
-            if let tp = instance.first {
+            let root = b.u32Root(chain: f.chain, prio: f.prio).map { b.u32Tables[$0] }
+            if let tp = instance.first ?? root.map({ TcFilter(prio: $0.prio, proto: $0.proto, handle: 0, chain: $0.chain, kind: "u32", match: .all) }) {
                 if f.proto != 0 && tp.proto != f.proto { throw SluiceError("Error: Protocol mismatch for filter with specified priority.") }
                 if tp.kind != f.kind { throw SluiceError("Error: Specified filter kind does not match existing one.") }
                 f.proto = tp.proto
             } else if !create {
                 throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.")
+            }
+            if let divisor = f.u32Divisor {
+                // u32_get finds an existing table by its handle; u32_change refuses to change one.
+                if f.handle != 0, f.handle & 0xFFFFF == 0, b.u32Table(f.handle) != nil {
+                    if exclusive { throw SluiceError("Error: Filter already exists.") }
+                    throw SluiceError("Error: cls_u32: Key node id cannot be zero.")
+                }
+                if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
+                if divisor == 0 {
+                    _ = b.ensureU32Root(chain: f.chain, prio: f.prio, proto: f.proto, next: &owner.nextU32Table)
+                    b.reindexU32()
+                    return
+                }
+                try b.addU32Table(handle: f.handle, divisor: divisor, chain: f.chain, prio: f.prio, proto: f.proto, next: &owner.nextU32Table)
+                return
             }
             // tp->ops->get: matchall and flower hold one filter per instance (handle 1 unless
             // given); u32 finds a node by its full handle.
@@ -422,7 +458,12 @@ extension CommandRunner {
                 // u32_change on an existing node copies it (u32_init_knode) and sets only its
                 // class and actions: the selector stays the old one.
                 if f.kind == "u32" {
-                    f.match = .u32(b.keys(of: b.filters[i]).map { (value: $0.value, mask: $0.mask, offset: $0.offset, l4: $0.l4) })
+                    let old = b.filters[i]
+                    f.match = .u32(b.keys(of: old).map { (value: $0.value, mask: $0.mask, offset: $0.offset, l4: $0.l4) })
+                    f.u32Sel = old.u32Sel
+                    f.u32MarkValue = old.u32MarkValue; f.u32MarkMask = old.u32MarkMask
+                    if f.u32Link == 0 { f.u32Link = old.u32Link }
+                    try b.checkU32Link(f)
                 }
                 b.replace(at: i, with: f)
                 return
@@ -430,7 +471,7 @@ extension CommandRunner {
             if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
             if single && !instance.isEmpty { throw SluiceError("Error: Filter already exists.") }
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
-            b.add(f, u32Tables: &owner.nextU32Table, keepHandle: f.kind == "u32" && f.handle & 0xFFF != 0)
+            try b.add(f, u32Tables: &owner.nextU32Table)
         }
     }
 
@@ -450,7 +491,24 @@ extension CommandRunner {
         return v
     }
 
-    func parseFilter(_ f: inout TcFilter, _ a: inout TcArgs, handle: TcHandle?, dev: NetDevice) throws(SluiceError) {
+    /// f_u32.c get_u32_handle: table:bucket:node in hex (`2:`, `2:7b:`, `800::800`), or 0xNNN.
+    func u32Handle(_ s: String, _ what: String) throws(SluiceError) -> UInt32 {
+        let bad = SluiceError("Error: Illegal \"\(what)\" \"\(s)\"")
+        guard s.contains(":") else {
+            guard s.hasPrefix("0x"), let v = UInt32(s.dropFirst(2), radix: 16) else { throw bad }
+            return v
+        }
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 3 else { throw bad }
+        func field(_ i: Int, _ limit: UInt32) throws(SluiceError) -> UInt32 {
+            guard i < parts.count, !parts[i].isEmpty else { return 0 }
+            guard let v = UInt32(parts[i], radix: 16), v < limit else { throw bad }
+            return v
+        }
+        return try field(0, 0x1000) << 20 | field(1, 0x100) << 12 | field(2, 0x1000)
+    }
+
+    func parseFilter(_ f: inout TcFilter, _ a: inout TcArgs, handle: TcHandle?, handleText: String? = nil, dev: NetDevice) throws(SluiceError) {
         var keys: [(value: UInt32, mask: UInt32, offset: Int, l4: Bool)] = []
         var fk = FlowerKey()
         switch f.kind {
@@ -458,7 +516,9 @@ extension CommandRunner {
         case "fw":
             let h = handle?.raw ?? 0
             f.match = .fw(mark: h, mask: 0xFFFF_FFFF)
-        case "u32", "flower": break
+        case "flower": break
+        case "u32":
+            if let text = handleText { f.handle = try u32Handle(text, "handle") }
         case "basic", "bpf", "flow", "route", "cgroup":
             throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified filter kind is unknown.")
@@ -473,6 +533,44 @@ extension CommandRunner {
                 f.actionRequests.append(r)
             case "match" where f.kind == "u32":
                 keys.append(contentsOf: try parseU32Match(&a))
+            case "divisor" where f.kind == "u32":
+                let v = try a.value(for: k)
+                guard let d = UInt32(v), d > 0, d <= 0x100, (d - 1) & d == 0 else { throw SluiceError("Error: Illegal \"divisor\" \"\(v)\"") }
+                f.u32Divisor = d
+            case "ht" where f.kind == "u32":
+                let h = try u32Handle(try a.value(for: k), "ht")
+                guard h & 0xFFF == 0 else { throw SluiceError("Error: Illegal \"ht\": a node id is not a table") }
+                f.u32Ht = h
+            case "link" where f.kind == "u32":
+                let h = try u32Handle(try a.value(for: k), "link")
+                guard h & 0xFFF == 0 else { throw SluiceError("Error: \"link\" must be a hash table") }
+                f.u32Link = h
+            case "hashkey" where f.kind == "u32":
+                guard a.next() == "mask" else { throw SluiceError("Error: hashkey needs \"mask MASK at OFFSET\"") }
+                let m = try a.value(for: "mask")
+                guard let mask = UInt32(m.hasPrefix("0x") ? String(m.dropFirst(2)) : m, radix: 16) else { throw SluiceError("Error: Illegal \"hashkey mask\" \"\(m)\"") }
+                guard a.next() == "at" else { throw SluiceError("Error: hashkey needs \"mask MASK at OFFSET\"") }
+                let o = try a.int(for: "at", -32768...32767)
+                guard o % 4 == 0 else { throw SluiceError("Error: hashkey offset must be 4 byte aligned") }
+                f.u32Sel.hmask = mask; f.u32Sel.hoff = Int16(o)
+            case "offset" where f.kind == "u32":
+                // f_u32.c parse_offset: [plus N] [at OFFSET mask MASK shift SHIFT] [eat]
+                loop: while let w = a.peek {
+                    switch w {
+                    case "plus": a.i += 1; f.u32Sel.off = UInt16(try a.int(for: w, 0...65535)); f.u32Sel.flags |= U32Sel.OFFSET
+                    case "at": a.i += 1
+                        let o = try a.int(for: w, -32768...32767)
+                        guard o % 2 == 0 else { throw SluiceError("Error: offset \"at\" must be even") }
+                        f.u32Sel.offoff = Int16(o); f.u32Sel.flags |= U32Sel.VAROFFSET
+                    case "mask": a.i += 1
+                        let m = try a.value(for: w)
+                        guard let v = UInt16(m.hasPrefix("0x") ? String(m.dropFirst(2)) : m, radix: 16) else { throw SluiceError("Error: Illegal \"offset mask\" \"\(m)\"") }
+                        f.u32Sel.offmask = v; f.u32Sel.flags |= U32Sel.VAROFFSET
+                    case "shift": a.i += 1; f.u32Sel.offshift = UInt8(try a.int(for: w, 0...15)); f.u32Sel.flags |= U32Sel.VAROFFSET
+                    case "eat": a.i += 1; f.u32Sel.flags |= U32Sel.EAT
+                    default: break loop
+                    }
+                }
             case "mask" where f.kind == "fw":
                 guard case .fw(let m, _) = f.match else { break }
                 f.match = .fw(mark: m, mask: try hexOrDec(try a.value(for: k), "mask"))
@@ -483,8 +581,10 @@ extension CommandRunner {
             }
         }
         if f.kind == "u32" {
+            if f.u32Divisor != nil { return }
             guard !keys.isEmpty else { throw SluiceError("Error: u32 needs at least one \"match\".") }
             f.match = .u32(keys)
+            if f.u32Link != 0 && f.result == nil && f.actions.isEmpty { return }
         }
         if f.kind == "flower" {
             // tc's flower sends the filter's protocol as its EtherType key (flower_parse_opt).
@@ -812,21 +912,22 @@ extension CommandRunner {
         let now = dp.clock.now
         var out = ""
         for (parent, block) in blocks {
-            var i = 0
-            let fs = block.filters.filter { (!t.chainGiven || $0.chain == t.chain) && (t.prio == nil || $0.prio == t.prio!) && (!t.protoGiven || $0.proto == t.proto) }
-            while i < fs.count {
-                // One classifier instance per (chain, prio): its head line, then its filters.
-                let first = fs[i]
-                var head = "filter " + (t.parent == nil ? parent : "")
-                if !t.protoGiven { head += "protocol \(TcFormat.proto(first.proto)) " }
-                if t.prio == nil { head += "pref \(first.prio) " }
-                head += "\(first.kind) "
-                if !t.chainGiven { head += "chain \(first.chain) " }
-                out += head + "\n"
-                if first.kind == "u32" { out += head + "fh \(String(first.handle >> 20, radix: 16)): ht divisor 1 \n" }
-                while i < fs.count && fs[i].chain == first.chain && fs[i].prio == first.prio {
-                    out += head + filterOptions(fs[i], block) + actionsText(fs[i], opts, now: now) + "\n"
-                    i += 1
+            // One classifier instance per (chain, prio): its head line, then its filters (u32:
+            // each table's row, then its knodes).
+            var head = ""
+            for (f, isHead, isTable, divisor) in RtnlProcessor.walk(block)
+            where (!t.chainGiven || f.chain == t.chain) && (t.prio == nil || f.prio == t.prio!) && (!t.protoGiven || f.proto == t.proto) {
+                if isHead {
+                    head = "filter " + (t.parent == nil ? parent : "")
+                    if !t.protoGiven { head += "protocol \(TcFormat.proto(f.proto)) " }
+                    if t.prio == nil { head += "pref \(f.prio) " }
+                    head += "\(f.kind) "
+                    if !t.chainGiven { head += "chain \(f.chain) " }
+                    out += head + "\n"
+                } else if isTable {
+                    out += head + "fh \(String(f.handle >> 20, radix: 16)): ht divisor \(divisor) \n"
+                } else {
+                    out += head + filterOptions(f, block) + actionsText(f, opts, now: now) + "\n"
                 }
             }
         }

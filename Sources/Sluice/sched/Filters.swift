@@ -207,6 +207,21 @@ struct TcFilter {
     var counterBase: UnsafeMutablePointer<UnsafeMutablePointer<ActionCounters>>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
     var installed: UInt64 = 0
+    // u32 (U32.swift): the selector's hash and offset fields, the table linked to, the table
+    // and bucket asked for (TCA_U32_HASH, `ht`), the mark to match (TCA_U32_MARK).
+    var u32Sel = U32Sel()
+    var u32Link: UInt32 = 0
+    var u32Ht: UInt32? = nil
+    /// A request for a new hash table (`divisor N`) rather than a knode; 0: for the instance
+    /// alone (a u32 filter without options).
+    var u32Divisor: UInt32? = nil
+    var u32MarkValue: UInt32 = 0, u32MarkMask: UInt32 = 0
+    /// Resolved by `reindexU32`: the linked table's index, the instance root's, and where the
+    /// filter's instance (chain, priority) ends in the block's list.
+    var u32Down: Int32 = -1
+    var u32Root: Int32 = -1
+    var instanceEnd: Int32 = 0
+    var isU32: Bool { kind == "u32" }
 }
 
 /// An action's statistics (struct tc_action's bstats/qstats and tcf_t).
@@ -251,40 +266,55 @@ public struct FilterBlock {
     var filters: [TcFilter] = []
     /// u32 keys of every filter, flat (filters refer to ranges of it).
     var u32Keys: [U32Key] = []
+    /// u32 hash tables (tc_u_common's list) and their bucket index (U32.swift).
+    var u32Tables: [U32Table] = []
+    var u32Serial = 0
+    var u32Ranges: [Int32] = [0]
+    var u32Slots: [Int32] = []
     var isEmpty: Bool { filters.isEmpty }
+
+    /// The instances (chain, priority) in walk order: those with filters, and u32 instances
+    /// that have only tables.
+    var instances: [(chain: UInt32, prio: UInt16)] {
+        var seen = Set<UInt64>()
+        var out: [(chain: UInt32, prio: UInt16)] = []
+        for k in filters.map({ ($0.chain, $0.prio) }) + u32Tables.filter(\.isRoot).map({ ($0.chain, $0.prio) })
+        where seen.insert(UInt64(k.0) << 16 | UInt64(k.1)).inserted { out.append((k.0, k.1)) }
+        return out.sorted { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
+    }
 
     /// tcf_auto_prio: a filter added without a priority gets one below the chain's first.
     func autoPrio(chain: UInt32) -> UInt16 {
-        guard let first = filters.filter({ $0.chain == chain }).map(\.prio).min() else { return 0xC000 }
+        guard let first = instances.filter({ $0.chain == chain }).map(\.prio).min() else { return 0xC000 }
         return first > 1 ? first - 1 : 1
     }
 
     /// Adds a filter; `u32Tables` is the owning qdisc's next u32 hash table id (gen_new_htid:
     /// one counter per qdisc — clsact's two blocks share it — from 0x800, never reused).
-    mutating func add(_ f: TcFilter, u32Tables: inout UInt32, keepHandle: Bool = false) {
+    mutating func add(_ f: TcFilter, u32Tables next: inout UInt32) throws(SluiceError) {
         var f = f
-        if f.kind == "u32" {
-            // One u32 instance per (chain, prio) with its own root table (gen_new_htid); its
-            // nodes are numbered from 0x800 upwards, the lowest free id first (gen_new_kid),
+        if f.isU32 {
+            // One u32 instance per (chain, prio) with its own root table; a knode goes to the
+            // table and bucket asked for, its node the lowest free from 0x800 (gen_new_kid)
             // unless the request named one.
-            let same = filters.filter { $0.kind == "u32" && $0.chain == f.chain && $0.prio == f.prio }
-            let table: UInt32
-            if let t = same.first { table = t.handle >> 20 } else { table = u32Tables; u32Tables += 1 }
-            if keepHandle {
-                f.handle = table << 20 | (f.handle & 0xFFF)
-            } else {
-                let used = Set(same.map { $0.handle & 0xFFF })
-                var node: UInt32 = 0x800
-                while used.contains(node) { node += 1 }
-                f.handle = table << 20 | node
-            }
+            let saved = (u32Tables, u32Serial)
+            do { try placeU32(&f, next: &next) } catch { (u32Tables, u32Serial) = saved; throw error }
+            if f.result != nil || !f.actions.isEmpty { f.u32Sel.flags |= U32Sel.TERMINAL }
         }
         if case .u32(let keys) = f.match {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
         }
         filters.append(f)
-        filters.sort { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
+        // Stable: filters of one priority stay in the order they came.
+        filters = filters.enumerated().sorted { ($0.element.chain, $0.element.prio, $0.offset) < ($1.element.chain, $1.element.prio, $1.offset) }.map(\.element)
+        reindexU32()
+    }
+
+    /// Removes the filters `drop` selects, and the u32 tables of instances left without any.
+    mutating func removeFilters(where drop: (TcFilter) -> Bool) {
+        filters.removeAll(where: drop)
+        reindexU32()
     }
 
     /// Puts `f` in the place of filter `i` (a change keeps its place in the walk order, as
@@ -295,7 +325,9 @@ public struct FilterBlock {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
         }
+        if f.isU32 && (f.result != nil || !f.actions.isEmpty) { f.u32Sel.flags |= U32Sel.TERMINAL }
         filters[i] = f
+        reindexU32()
     }
 
     /// The u32 keys of a filter, for display.
@@ -318,55 +350,99 @@ public struct FilterBlock {
         defer { idx = index }
         return filters.withUnsafeBufferPointer { fb -> TcResult? in
             u32Keys.withUnsafeBufferPointer { kb -> TcResult? in
-                var chain: UInt32 = 0
-                var i = 0
-                var restarts = 0
-                var pf: ParsedFrame? = nil        // parsed on first need; again after an edit
-                let n = fb.count
-                while i < n {
-                    let fp = fb.baseAddress! + i
-                    if fp.pointee.chain != chain || !matches(fp, index, pool, &pf, kb) { i += 1; continue }
-                    var verdict = ActVerdict.ok
-                    if !fp.pointee.actions.isEmpty {
-                        let counters = fp.pointee.counterBase
-                        var k = 0
-                        for a in fp.pointee.actions {
-                            let before = index
-                            let len = UInt64(pool.metas[Int(index)].length)
-                            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
-                            if mayModify, let counters {
-                                // tcf_action_update_bstats / tcf_lastuse_update.
-                                let c = counters[k]
-                                c.pointee.packets &+= 1; c.pointee.bytes &+= len
-                                if verdict == .shot { c.pointee.drops &+= 1 }
-                                if c.pointee.firstUse == 0 { c.pointee.firstUse = now }
-                                c.pointee.lastUse = now
-                            }
-                            k += 1
-                            if index != before || Self.editsFrame(a) { pf = nil }
-                            if verdict != .pipe { break }
+                u32Tables.withUnsafeBufferPointer { tables -> TcResult? in
+                    u32Ranges.withUnsafeBufferPointer { ranges -> TcResult? in
+                        u32Slots.withUnsafeBufferPointer { slots -> TcResult? in
+                            runFilters(&index, pool: pool, now: now, mayModify: mayModify, fb: fb, kb: kb, tables: tables, ranges: ranges, slots: slots)
                         }
                     }
-                    switch verdict {
-                    case .ok, .pipe: return fp.pointee.result ?? .ok
-                    case .shot: return .drop
-                    case .stolen: return .stolen
-                    case .continue_: i += 1
-                    case .reclassify:
-                        restarts += 1
-                        if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
-                        chain = 0; i = 0
-                    case .gotoChain(let c):
-                        restarts += 1
-                        if restarts > 32 { return .drop }
-                        chain = c
-                        i = 0
-                        while i < n && fb[i].chain != c { i += 1 }
-                    }
                 }
-                return nil
             }
         }
+    }
+
+    /// tcf_exts_exec for the filter at `fp`: its actions in order while they say pipe.
+    @inline(__always)
+    func execute(_ fp: UnsafePointer<TcFilter>, _ index: inout UInt32, _ pf: inout ParsedFrame?, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
+        var verdict = ActVerdict.ok
+        if fp.pointee.actions.isEmpty { return verdict }
+        let counters = fp.pointee.counterBase
+        var k = 0
+        for a in fp.pointee.actions {
+            let before = index
+            let len = UInt64(pool.metas[Int(index)].length)
+            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
+            if mayModify, let counters {
+                // tcf_action_update_bstats / tcf_lastuse_update.
+                let c = counters[k]
+                c.pointee.packets &+= 1; c.pointee.bytes &+= len
+                if verdict == .shot { c.pointee.drops &+= 1 }
+                if c.pointee.firstUse == 0 { c.pointee.firstUse = now }
+                c.pointee.lastUse = now
+            }
+            k += 1
+            if index != before || Self.editsFrame(a) { pf = nil }
+            if verdict != .pipe { break }
+        }
+        return verdict
+    }
+
+    @inline(__always)
+    func runFilters(_ index: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool,
+                    fb: UnsafeBufferPointer<TcFilter>, kb: UnsafeBufferPointer<U32Key>, tables: UnsafeBufferPointer<U32Table>,
+                    ranges: UnsafeBufferPointer<Int32>, slots: UnsafeBufferPointer<Int32>) -> TcResult? {
+        var chain: UInt32 = 0
+        var i = 0
+        var restarts = 0
+        var pf: ParsedFrame? = nil        // parsed on first need; again after an edit
+        let n = fb.count
+        while i < n {
+            var fp = fb.baseAddress! + i
+            if fp.pointee.chain != chain { i += 1; continue }
+            var verdict: ActVerdict
+            if case .u32Range = fp.pointee.match {
+                // The whole u32 instance at once (u32_classify), from its root table.
+                let end = Int(fp.pointee.instanceEnd)
+                let m = pool.metas + Int(index)
+                let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+                let len = Int(m.pointee.length)
+                if len < EthernetHeader.length || fp.pointee.u32Root < 0 { i = max(end, i + 1); continue }
+                if pf == nil { pf = ParsedFrame(data, len, m.pointee) }
+                let proto = fp.pointee.proto
+                if proto != 3 && proto != pf!.proto { i = max(end, i + 1); continue }
+                var off2 = 0
+                let out = Self.u32Walk(table: Int(fp.pointee.u32Root), sel: 0, off: pf!.l3, off2: &off2, depth: 0,
+                                       tables: tables, ranges: ranges, slots: slots, fb: fb, kb: kb,
+                                       data: UnsafeRawPointer(data), len: len, mark: m.pointee.mark) { fi in
+                    let v = execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+                    return v == .continue_ ? nil : v
+                }
+                guard case .verdict(let v, let fi) = out else { i = max(end, i + 1); continue }
+                verdict = v
+                fp = fb.baseAddress! + fi
+                if verdict == .continue_ { i = max(end, i + 1); continue }
+            } else {
+                if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
+                verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+            }
+            switch verdict {
+            case .ok, .pipe: return fp.pointee.result ?? .ok
+            case .shot: return .drop
+            case .stolen: return .stolen
+            case .continue_: i += 1
+            case .reclassify:
+                restarts += 1
+                if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
+                chain = 0; i = 0
+            case .gotoChain(let c):
+                restarts += 1
+                if restarts > 32 { return .drop }
+                chain = c
+                i = 0
+                while i < n && fb[i].chain != c { i += 1 }
+            }
+        }
+        return nil
     }
 
     static func parse(_ idx: UInt32, _ pool: PacketPool) -> ParsedFrame {
