@@ -287,13 +287,14 @@ final class TcSideBySideTests: XCTestCase {
 
     /// An IPv4 UDP frame to 198.18.0.2 with `options` (a multiple of 4 bytes), `fragment`
     /// offset in 8-byte units, sport 1234, dport `dport`.
-    static func ipv4(options: [UInt8] = [], fragment: UInt16 = 0, dport: UInt16, payload: [UInt8] = [UInt8](repeating: 0xAB, count: 20)) -> [UInt8] {
+    static func ipv4(options: [UInt8] = [], fragment: UInt16 = 0, dst: [UInt8] = [198, 18, 0, 2], dport: UInt16,
+                     payload: [UInt8] = [UInt8](repeating: 0xAB, count: 20)) -> [UInt8] {
         let ihl = 5 + options.count / 4
         var udp: [UInt8] = [0x04, 0xD2, UInt8(dport >> 8), UInt8(dport & 0xFF), 0, UInt8(8 + payload.count), 0, 0] + payload
         if fragment != 0 { udp = payload + payload }   // a later fragment carries payload only
         let total = ihl * 4 + udp.count
         var ip: [UInt8] = [UInt8(0x40 | ihl), 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1,
-                           UInt8(fragment >> 8), UInt8(fragment & 0xFF), 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2] + options
+                           UInt8(fragment >> 8), UInt8(fragment & 0xFF), 64, 17, 0, 0, 198, 18, 0, 1] + dst + options
         var sum: UInt32 = 0
         for i in stride(from: 0, to: ip.count, by: 2) { sum += UInt32(ip[i]) << 8 | UInt32(ip[i + 1]) }
         while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
@@ -318,12 +319,21 @@ final class TcSideBySideTests: XCTestCase {
                      "class add dev d0 parent 1: classid 1:10 htb rate 1gbit",
                      "class add dev d0 parent 1: classid 1:20 htb rate 1gbit",
                      "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dport 80 0xffff flowid 1:10"]
-        // Kernel: frames sent raw on d0 go through its qdisc.
+        let (kernelClasses, sluiceClasses) = try classifyEach(setup: setup, frames: frames)
+        // The kernel's own answer, checked once for sense: the plain frame is matched, the one
+        // whose options hide the port is not, the fragment whose payload reads 80 is.
+        XCTAssertEqual(kernelClasses, ["1:10", "1:20", "1:10", "1:10", "1:20"], "kernel")
+        XCTAssertEqual(sluiceClasses, kernelClasses)
+    }
+
+    /// `setup` on the kernel's d0 and on Sluice's, then each frame on its own through d0's
+    /// qdisc (the kernel's: sent raw on d0; Sluice's: transmitted by the datapath): the htb
+    /// class whose count grew, per frame, on each side.
+    func classifyEach(setup: [String], frames: [[UInt8]]) throws -> (kernel: [String], sluice: [String]) {
         let ns = try kernelDevice(up: true)
         for l in setup { try sh(["ip", "netns", "exec", ns, "tc"] + l.split(separator: " ").map(String.init)) }
         let script = "import socket,sys,binascii\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind((sys.argv[1],0))\nfor h in sys.argv[2:]: s.send(binascii.unhexlify(h))\n"
         let hex = frames.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
-        // Each frame on its own, so that the per-class counts say where each went.
         var kernelClasses: [String] = []
         var sluiceClasses: [String] = []
         let (dp, sluice) = try sluiceDevice()
@@ -352,11 +362,40 @@ final class TcSideBySideTests: XCTestCase {
             sluiceClasses.append(s.keys.sorted().first { s[$0]! > sluiceBefore[$0, default: 0] } ?? "none")
             kernelBefore = k; sluiceBefore = s
         }
-        // The kernel's own answer, checked once for sense: the plain frame is matched, the one
-        // whose options hide the port is not, the fragment whose payload reads 80 is.
-        XCTAssertEqual(kernelClasses, ["1:10", "1:20", "1:10", "1:10", "1:20"], "kernel")
-        XCTAssertEqual(sluiceClasses, kernelClasses)
         dp.shutdown()
         XCTAssertEqual(dp.pool.inUse, 0)
+        return (kernelClasses, sluiceClasses)
+    }
+
+    /// u32 hash tables on real frames: a /16 hashed on the destination's last byte into a
+    /// 256-bucket table, a bucket that holds nothing falling back to the next priority, whose
+    /// link moves the keys past the IP header (`offset at 0 mask 0x0f00 shift 6 eat`, so IP
+    /// options move them too) into a table matching the UDP port, its linking knode terminal.
+    /// The kernel's cls_u32 and Sluice's put every frame in the same class.
+    func testU32HashTablesClassifyAsTheKernel() throws {
+        let classes = ["2", "3", "4", "7", "8", "20"].map { "class add dev d0 parent 1: classid 1:\($0) htb rate 1gbit" }
+        let setup = ["qdisc add dev d0 root handle 1: htb default 20"] + classes + [
+            "filter add dev d0 parent 1: prio 5 handle 2: protocol ip u32 divisor 256",
+            "filter add dev d0 parent 1: protocol ip prio 5 u32 ht 800:: match ip dst 198.18.0.0/16 hashkey mask 0x000000ff at 16 link 2:",
+            "filter add dev d0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.0.123 flowid 1:2",
+            "filter add dev d0 parent 1: protocol ip prio 5 u32 ht 2:7b: match ip dst 198.18.1.123 flowid 1:3",
+            "filter add dev d0 parent 1: protocol ip prio 5 u32 ht 2:1: match ip dst 198.18.1.1 flowid 1:4",
+            "filter add dev d0 parent 1: prio 6 handle 3: protocol ip u32 divisor 1",
+            "filter add dev d0 parent 1: protocol ip prio 6 u32 match ip protocol 17 0xff link 3: offset at 0 mask 0x0f00 shift 6 eat flowid 1:8",
+            "filter add dev d0 parent 1: protocol ip prio 6 u32 ht 3: match u16 5201 0xffff at 2 flowid 1:7",
+        ]
+        let frames: [[UInt8]] = [
+            Self.ipv4(dst: [198, 18, 0, 123], dport: 9),
+            Self.ipv4(dst: [198, 18, 1, 123], dport: 9),
+            Self.ipv4(dst: [198, 18, 1, 1], dport: 9),
+            Self.ipv4(dst: [198, 18, 2, 1], dport: 5201),
+            Self.ipv4(options: [1, 1, 1, 0], dst: [198, 18, 2, 1], dport: 5201),
+            Self.ipv4(dst: [198, 18, 2, 1], dport: 80),
+            Self.ipv4(dst: [198, 19, 0, 123], dport: 5201),
+        ]
+        let (kernel, sluice) = try classifyEach(setup: setup, frames: frames)
+        // Sense, once: the frames went to more than one class on the kernel.
+        XCTAssertGreaterThan(Set(kernel).count, 3, "kernel: \(kernel)")
+        XCTAssertEqual(sluice, kernel)
     }
 }
