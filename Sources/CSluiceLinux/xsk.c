@@ -21,7 +21,7 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
-#define CSL_XSK_TX_LIMIT 256
+#define CSL_XSK_TX_LIMIT 2048
 
 struct csl_xsk {
     struct xsk_umem *umem;
@@ -165,18 +165,17 @@ int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t 
     return (int)n;
 }
 
-static void reclaim(struct csl_xsk *x) {
+unsigned csl_xsk_reclaim(struct csl_xsk *x) {
     __u32 idx = 0;
     unsigned n = xsk_ring_cons__peek(&x->cq, x->nframes, &idx);
     for (unsigned i = 0; i < n; i++) x->free_frames[x->nfree++] = *xsk_ring_cons__comp_addr(&x->cq, idx + i);
     if (n) { xsk_ring_cons__release(&x->cq, n); x->tx_outstanding -= n; }
+    return n;
 }
 
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked) {
-    reclaim(x);
-    // At most `tx_limit` descriptors in flight (submitted, not completed): beyond that the
-    // frames stay with Sluice, in its qdisc, where AQM and priorities act (the byte queue
-    // limit idea, counted in frames).
+    // The caller reclaimed completions and decided how much may go (byte queue limits); the
+    // hard cap here is the frames in flight the UMEM can spare.
     unsigned want = (unsigned)n;
     if (want > x->nfree) want = x->nfree;
     unsigned room = x->tx_outstanding < CSL_XSK_TX_LIMIT ? CSL_XSK_TX_LIMIT - x->tx_outstanding : 0;
@@ -232,4 +231,5 @@ int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t 
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked) {
     (void)x; (void)src; (void)lens; (void)n; *kicked = 0; return -1;
 }
+unsigned csl_xsk_reclaim(struct csl_xsk *x) { (void)x; return 0; }
 #endif

@@ -40,6 +40,8 @@ int csl_xsk_driver_mode(const struct csl_xsk *x);
 unsigned csl_xsk_frame_size(const struct csl_xsk *x);
 int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max);
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked);
+/// Takes the completion ring's entries back as free frames: how many tx descriptors completed.
+unsigned csl_xsk_reclaim(struct csl_xsk *x);
 int csl_tpacket_v3_ring(int fd, unsigned block_size, unsigned block_nr, unsigned frame_size, unsigned retire_ms);
 int csl_setsockopt_int(int fd, int level, int name, int value);
 uint32_t csl_block_status(const void *block);

@@ -16,6 +16,10 @@ import Glibc
 /// - No multi-buffer: frames are at most one UMEM frame, so the port offers no TSO or checksum
 ///   offload; GSO and checksum completion happen in software before transmit, and GRO (on by
 ///   default, as on a NIC) rebuilds super-frames on receive.
+/// - Byte queue limits on transmit (`DynamicQueueLimit`): bytes handed to the tx ring and not
+///   yet on the completion ring are bounded by BQL's adaptive limit; the qdisc stops being
+///   dequeued while the limit is reached, so a backlog waits in Sluice's qdisc (fq_codel by
+///   default), not in the ring. The completion ring is read before every decision.
 /// - Where the kernel, the interface or libxdp cannot do AF_XDP, `link add … type afxdp`
 ///   falls back to an AF_PACKET port with a message saying why.
 public final class XDPDriver: NetDriver {
@@ -32,6 +36,14 @@ public final class XDPDriver: NetDriver {
     private let lens: UnsafeMutablePointer<UInt32>
     private let idx: UnsafeMutablePointer<UInt32>
     public private(set) var kicks: UInt64 = 0
+    /// Byte queue limits for the tx ring, and the lengths of the descriptors in flight (in
+    /// submission order: the completion ring returns them in that order).
+    var bql = DynamicQueueLimit()
+    private let inflightLens: UnsafeMutablePointer<UInt32>
+    private var inflightHead = 0, inflightCount = 0
+    /// Bytes dequeued for this port and not yet handed to the ring (netdev_tx_sent_queue is
+    /// called as they go; until then they count against the limit here).
+    private var admitted = 0
 
     init(kernelInterface: String, queue: UInt32, mode: Mode) throws(SluiceError) {
         kernelName = kernelInterface
@@ -52,17 +64,40 @@ public final class XDPDriver: NetDriver {
         bufs = .allocate(capacity: PacketBatch.capacity)
         lens = .allocate(capacity: PacketBatch.capacity)
         idx = .allocate(capacity: PacketBatch.capacity)
+        inflightLens = .allocate(capacity: Int(Self.frames))
         super.init()
     }
 
-    deinit { bufs.deallocate(); lens.deallocate(); idx.deallocate() }
+    deinit { bufs.deallocate(); lens.deallocate(); idx.deallocate(); inflightLens.deallocate() }
+
+    /// The completion ring's news: frames back, bytes completed for BQL.
+    private func reclaim(_ now: UInt64) {
+        guard let xsk else { return }
+        let n = min(Int(csl_xsk_reclaim(xsk)), inflightCount)
+        guard n > 0 else { return }
+        var bytes = 0
+        for _ in 0..<n {
+            bytes += Int(inflightLens[inflightHead])
+            inflightHead = (inflightHead + 1) & (Int(Self.frames) - 1)
+        }
+        inflightCount -= n
+        bql.completed(bytes, now: now)
+    }
+
+    override func txReady(_ now: UInt64) -> Bool {
+        reclaim(now)
+        return bql.avail - admitted >= 0
+    }
+    override func txAdmit(_ bytes: Int, _ now: UInt64) { admitted += bytes }
+    /// Stopped by BQL: look at the completion ring again shortly.
+    override func txReadyAt(_ now: UInt64) -> UInt64 { bql.avail - admitted >= 0 ? 0 : now &+ 20 * Time.us }
 
     override var groByDefault: Bool { true }
     override var supportedFeatures: DeviceFeatures { [] }
     override var pollFD: Int32 { xsk == nil ? -1 : fd }
     override func failureReason() -> String? { failure }
     override var details: String {
-        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) need_wakeup kicks \(kicks)"
+        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
@@ -105,26 +140,39 @@ public final class XDPDriver: NetDriver {
             dev.stats.txErrors &+= UInt64(n); dev.drop(.txError, UInt64(n)); batch.freeAll(pool); return
         }
         var bytes: UInt64 = 0
+        let now = dp.clock.now
+        admitted = 0
+        reclaim(now)
+        // BQL: frames go while the queue is not stopped (the last one may overshoot it, as
+        // netdev_tx_sent_queue stops the queue after the frame that crossed the limit).
+        var avail = bql.avail
+        var allowed = 0
         for i in 0..<n {
             let ix = Int(batch.index(at: i))
             bufs[i] = batch.withPacket(at: i) { pool.data($0) }
             lens[i] = pool.metas[ix].length
+            if avail >= 0 { allowed += 1; avail -= Int(lens[i]) }
         }
         var kicked: Int32 = 0
-        var sent = Int(csl_xsk_send(xsk, bufs, lens, Int32(n), &kicked))
+        var sent = allowed == 0 ? 0 : Int(csl_xsk_send(xsk, bufs, lens, Int32(allowed), &kicked))
         if kicked > 0 { kicks &+= UInt64(kicked) }
         if sent < 0 { sent = 0; failure = "afxdp \(kernelName): transmit failed" }
         // A kick that failed, or nothing taken: the interface may be gone (its namespace
         // deleted); then the port ends, as an AF_PACKET port does.
-        if (kicked < 0 || sent < n) && if_nametoindex(kernelName) == 0 {
+        if (kicked < 0 || sent < allowed) && if_nametoindex(kernelName) == 0 {
             failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(kicked < 0 ? -kicked : ENODEV)))"
         }
         // A frame larger than a UMEM frame cannot go at all: counted, dropped.
         var tooBig: UInt64 = 0
-        if sent < n && lens[sent] > 4096 {
+        if sent < allowed && lens[sent] > 4096 {
             tooBig = 1
         }
-        for i in 0..<sent { bytes += UInt64(lens[i]) }
+        for i in 0..<sent {
+            bytes += UInt64(lens[i])
+            inflightLens[(inflightHead + inflightCount) & (Int(Self.frames) - 1)] = lens[i]
+            inflightCount += 1
+            bql.queued(Int(lens[i]))
+        }
         dev.stats.txPackets &+= UInt64(sent)
         dev.stats.txBytes &+= bytes
         if tooBig > 0 {
