@@ -98,7 +98,7 @@ for s in a b; do
   ip netns exec "$TAG-x$s" ethtool -K eth0 tx off >/dev/null
 done
 addr "$TAG-xa" eth0 198.18.0.1/24; addr "$TAG-xb" eth0 198.18.0.2/24
-printf '%s\n' "link add br0 type bridge" "link add xa type afxdp dev xa" "link add xb type afxdp dev xb" \
+printf '%s\n' "link add br0 type bridge" "link add xa type afxdp dev xa${XDP_RX_RING:+ rx_ring $XDP_RX_RING}" "link add xb type afxdp dev xb${XDP_RX_RING:+ rx_ring $XDP_RX_RING}" \
   "link set xa master br0 up" "link set xb master br0 up" "link set br0 up" > "$WORK/xdp.conf"
 start_daemon xdp "$TAG-xsw"; PID_OF[x]=$DAEMON_PID
 grep -h "falling back" "$WORK/xdp.err" | sed 's/^/  /' || true

@@ -70,7 +70,8 @@ static int load_libxdp(char *err, int errlen) {
 
 int csl_xsk_available(void) { return 1; }
 
-struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, char *err, int errlen) {
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, unsigned nfill, char *err, int errlen) {
+    if (nfill == 0 || nfill > nframes / 2) nfill = nframes / 2;
     if (load_libxdp(err, errlen) != 0) return NULL;
     struct csl_xsk *x = calloc(1, sizeof *x);
     if (!x) { snprintf(err, (size_t)errlen, "out of memory"); return NULL; }
@@ -101,8 +102,8 @@ struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsig
         if (r == 0) { x->zerocopy = tries[t][1] == XDP_ZEROCOPY; x->driver_mode = tries[t][2]; break; }
     }
     if (r) { snprintf(err, (size_t)errlen, "xsk_socket__create on %s queue %u: %s", ifname, queue, strerror(-r)); goto fail; }
-    // Half the frames wait in the fill ring for the kernel, half are kept for transmit.
-    unsigned nfill = nframes / 2;
+    // `nfill` frames circulate for receive (fill ring → rx ring → copied → fill ring again), so
+    // at most that many can wait in the rx ring; the rest are kept for transmit.
     __u32 idx = 0;
     if (xsk_ring_prod__reserve(&x->fq, nfill, &idx) != nfill) { snprintf(err, (size_t)errlen, "fill ring reserve failed"); goto fail; }
     for (unsigned i = 0; i < nfill; i++) *xsk_ring_prod__fill_addr(&x->fq, idx++) = (uint64_t)i * x->frame_size;
@@ -215,8 +216,8 @@ int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int 
 #else
 
 int csl_xsk_available(void) { return 0; }
-struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, char *err, int errlen) {
-    (void)ifname; (void)queue; (void)mode; (void)nframes;
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, unsigned nfill, char *err, int errlen) {
+    (void)ifname; (void)queue; (void)mode; (void)nframes; (void)nfill;
     snprintf(err, (size_t)errlen, "Sluice was built without libxdp-dev (xdp/xsk.h): no AF_XDP");
     return NULL;
 }

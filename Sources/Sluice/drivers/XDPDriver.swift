@@ -45,16 +45,22 @@ public final class XDPDriver: NetDriver {
     /// called as they go; until then they count against the limit here).
     private var admitted = 0
 
-    init(kernelInterface: String, queue: UInt32, mode: Mode) throws(SluiceError) {
+    /// Frames circulating for receive: the most that can wait in the rx ring (ethtool's rx ring
+    /// size). A full ring drops at the kernel, where TCP sees it, instead of queueing.
+    let rxRing: UInt32
+    public static let defaultRxRing: UInt32 = 2048
+
+    init(kernelInterface: String, queue: UInt32, mode: Mode, rxRing: UInt32 = XDPDriver.defaultRxRing) throws(SluiceError) {
         kernelName = kernelInterface
         self.queue = queue
+        self.rxRing = rxRing
         var err = [CChar](repeating: 0, count: 256)
         let modeCode: Int32 = mode == .auto ? 0 : (mode == .copy ? 1 : 2)
         guard if_nametoindex(kernelInterface) != 0 else { throw SluiceError("afxdp: no kernel interface \"\(kernelInterface)\"") }
         // The interface must be up before libxdp attaches its program and binds the socket.
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if s >= 0 { _ = csl_set_if_up(s, kernelInterface, 1); Glibc.close(s) }
-        guard let x = csl_xsk_open(kernelInterface, queue, modeCode, Self.frames, &err, Int32(err.count)) else {
+        guard let x = csl_xsk_open(kernelInterface, queue, modeCode, Self.frames, rxRing, &err, Int32(err.count)) else {
             throw SluiceError(String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         xsk = x
@@ -97,7 +103,7 @@ public final class XDPDriver: NetDriver {
     override var pollFD: Int32 { xsk == nil ? -1 : fd }
     override func failureReason() -> String? { failure }
     override var details: String {
-        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
+        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
@@ -193,11 +199,12 @@ extension Datapath {
     /// `link add NAME type afxdp dev KERNEL_IFNAME [queue N] [mode auto|copy|zerocopy]`; where
     /// AF_XDP cannot be had, an AF_PACKET port on the same interface, and `log` says why.
     @discardableResult
-    public func addXDP(name: String, kernelInterface: String, queue: UInt32 = 0, mode: XDPDriver.Mode = .auto) throws(SluiceError) -> NetDevice {
+    public func addXDP(name: String, kernelInterface: String, queue: UInt32 = 0, mode: XDPDriver.Mode = .auto,
+                       rxRing: UInt32 = XDPDriver.defaultRxRing) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
         let drv: XDPDriver
         do {
-            drv = try XDPDriver(kernelInterface: kernelInterface, queue: queue, mode: mode)
+            drv = try XDPDriver(kernelInterface: kernelInterface, queue: queue, mode: mode, rxRing: rxRing)
         } catch {
             guard if_nametoindex(kernelInterface) != 0 else { throw error }
             log("afxdp \(name): \(error.message); falling back to AF_PACKET on \(kernelInterface)")

@@ -315,6 +315,7 @@ public final class CommandRunner {
         var hostQlen: Int?
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
+        var xdpRxRing = XDPDriver.defaultRxRing
         var macvlanMode = MacvlanMode.vepa
         while let k = a.next() {
             switch (kind, k) {
@@ -326,6 +327,10 @@ public final class CommandRunner {
                 let v = try a.value(for: "mode")
                 guard let m = XDPDriver.Mode(rawValue: v) else { throw SluiceError("Error: mode must be auto, copy or zerocopy, not \"\(v)\"") }
                 xdpMode = m
+            case ("afxdp", "rx_ring"):
+                let n = try a.int(for: "rx_ring", 64...2048)
+                guard n & (n - 1) == 0 else { throw SluiceError("Error: rx_ring must be a power of two from 64 to 2048, not \(n)") }
+                xdpRxRing = UInt32(n)
             case ("afpacket", "dev"): kdev = try a.value(for: "dev")
             case ("afpacket", "rx"):
                 let v = try a.value(for: "rx")
@@ -363,7 +368,7 @@ public final class CommandRunner {
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
         case "afxdp":
             guard let kdev else { throw SluiceError("Error: type afxdp needs \"dev KERNEL_IFNAME\"") }
-            dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode)
+            dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
