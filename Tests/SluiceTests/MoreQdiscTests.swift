@@ -31,7 +31,7 @@ final class REDTests: XCTestCase {
         let env = QdiscEnv(pool: PacketPool(capacity: 16), clock: .virtual(), mtu: 1514, txQueueLen: 1000)
         let q = REDQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
         var a = TcArgs(opts.split(separator: " ").map(String.init))
-        try q.change(&a)
+        try QdiscGrammar.change(q, &a)
         return q
     }
 

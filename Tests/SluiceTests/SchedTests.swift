@@ -164,7 +164,7 @@ final class CoDelTests: XCTestCase {
         let env = QdiscEnv(pool: PacketPool(capacity: 8192), clock: .virtual(start: 1 * Time.s), mtu: 1514, txQueueLen: 1000)
         let q = CoDelQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
         var a = TcArgs(["target", "5ms", "interval", "100ms", "limit", "5000"])
-        try q.change(&a)
+        try QdiscGrammar.change(q, &a)
         let clock = env.clock
         // Arrivals every 1 ms, departures every 2 ms: the sojourn time grows by 1 ms per ms.
         var dropTimes: [UInt64] = []

@@ -925,8 +925,7 @@ public final class Datapath {
         default: return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
         }
         // qdisc_create_dflt: the kind's init with no options (its defaults, sized for the device).
-        var none = TcArgs([])
-        try? q.change(&none)
+        if let f = q as? FQCoDelQdisc { try? f.configure(f.currentParams) }
         return q
     }
 

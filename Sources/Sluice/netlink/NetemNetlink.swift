@@ -6,8 +6,8 @@ import Glibc
 /// (a compat nest, as q_netem.c packs it and netem_dump answers): TCA_NETEM_CORR, REORDER,
 /// CORRUPT, LOSS { GE }, RATE (+ RATE64), LATENCY64/JITTER64, DELAY_DIST.
 ///
-/// A request is decoded into netem's own words and applied by its `change`, so both syntaxes
-/// share one validation. A delay distribution table is recognised by comparing it with the
+/// A request is decoded into netem's typed configuration (`NetemQdisc.NetemParams`), the value
+/// its words also produce, and applied by its `configure`, so both syntaxes share one validation. A delay distribution table is recognised by comparing it with the
 /// tables iproute2 ships (normal, pareto, paretonormal); other tables, the 4-state loss model,
 /// slots and ECN marking are refused with a message, as they are by the text syntax.
 enum NETEM {
@@ -22,8 +22,6 @@ enum NETEM {
     /// A probability as tc packs it (get_percent: the fraction of UINT32_MAX).
     static func fraction(_ v: UInt32) -> Double { Double(v) / Double(UInt32.max) }
     static func packed(_ p: Double) -> UInt32 { UInt32((max(0, min(1, p)) * Double(UInt32.max)).rounded()) }
-    /// A percentage word that netem's parser reads back exactly.
-    static func word(_ v: UInt32) -> String { "\(fraction(v) * 100)%" }
 
     /// The distribution iproute2 sent, by comparing it with its own tables on this machine.
     static func distribution(_ table: ArraySlice<UInt8>) -> String? {
@@ -47,66 +45,58 @@ enum NETEM {
 }
 
 extension RtnlProcessor {
-    /// netem_change's input as netem's words.
-    static func netemWords(_ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) -> [String] {
+    /// netem_change's input as netem's typed configuration: every field from the request (what
+    /// it leaves out is zero), except the distribution, which stays unless a table is sent, and
+    /// the seed.
+    static func netemParams(_ o: ArraySlice<UInt8>, base: Int, current q: NetemQdisc) throws(SluiceError) -> NetemQdisc.NetemParams {
         guard o.count >= 24 else { throw SluiceError("Error: netem: TCA_OPTIONS is shorter than struct tc_netem_qopt.") }
         let latencyTicks = o.le32(at: 0), limit = o.le32(at: 4), loss = o.le32(at: 8), gap = o.le32(at: 12)
         let duplicate = o.le32(at: 16), jitterTicks = o.le32(at: 20)
         let a = try parseOptions(o.dropFirst(24), base: base + 24, NETEM.policy)
-        var w = ["limit", String(limit)]
-        let latency = a.u64(NETEM.LATENCY64) ?? UInt64(latencyTicks) * 64      // psched ticks are 64 ns
-        let jitter = a.u64(NETEM.JITTER64) ?? UInt64(jitterTicks) * 64
+        var p = NetemQdisc.NetemParams()
+        p.dist = q.dist; p.seed = q.seed
+        p.limit = Int(limit)
+        p.latency = a.u64(NETEM.LATENCY64) ?? UInt64(latencyTicks) * 64      // psched ticks are 64 ns
+        p.jitter = a.u64(NETEM.JITTER64) ?? UInt64(jitterTicks) * 64
         let corr = a[NETEM.CORR]
-        if latency > 0 || jitter > 0 {
-            w += ["delay", "\(latency)ns"]
-            if jitter > 0 { w += ["\(jitter)ns"]; if let c = corr { w.append(NETEM.word(c.le32(at: 0))) } }
-        }
+        if p.jitter > 0, let c = corr { p.delayCorr = NETEM.fraction(c.le32(at: 0)) }
         if let t = a[NETEM.DELAY_DIST] {
-            guard let name = NETEM.distribution(t) else {
+            guard let name = NETEM.distribution(t), let d = NetemQdisc.Dist(rawValue: name) else {
                 throw SluiceError("Error: netem: distribution tables other than iproute2's normal, pareto and paretonormal are not supported in Sluice yet.")
             }
-            w += ["distribution", name]
+            p.dist = d
         }
         if let l = a[NETEM.LOSS] {
             let m = try parseOptions(l, base: (a.offsets[NETEM.LOSS] ?? 0) + NL.attrHdrLen,
                                      NLAPolicy(maxType: 3, [NETEM.LOSS_GI: .minLength(20), NETEM.LOSS_GE: .minLength(16)]))
             if m.has(NETEM.LOSS_GI) { throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".") }
             if let ge = m[NETEM.LOSS_GE] {
-                // On the wire h itself; netem's words take "1-h".
-                w += ["loss", "gemodel", NETEM.word(ge.le32(at: 0)), NETEM.word(ge.le32(at: 4)),
-                      NETEM.word(UInt32.max - ge.le32(at: 8)), NETEM.word(ge.le32(at: 12))]
+                p.ge = (NETEM.fraction(ge.le32(at: 0)), NETEM.fraction(ge.le32(at: 4)), NETEM.fraction(ge.le32(at: 8)), NETEM.fraction(ge.le32(at: 12)))
             }
         } else if loss > 0 {
-            w += ["loss", "random", NETEM.word(loss)]
-            if let c = corr { w.append(NETEM.word(c.le32(at: 4))) }
+            p.lossP = NETEM.fraction(loss)
+            if let c = corr { p.lossCorr = NETEM.fraction(c.le32(at: 4)) }
         }
-        if duplicate > 0 { w += ["duplicate", NETEM.word(duplicate)]; if let c = corr { w.append(NETEM.word(c.le32(at: 8))) } }
-        if let r = a[NETEM.REORDER], r.le32(at: 0) > 0 { w += ["reorder", NETEM.word(r.le32(at: 0)), NETEM.word(r.le32(at: 4))] }
-        if gap > 0 { w += ["gap", String(gap)] }
-        if let c = a[NETEM.CORRUPT], c.le32(at: 0) > 0 { w += ["corrupt", NETEM.word(c.le32(at: 0)), NETEM.word(c.le32(at: 4))] }
+        if duplicate > 0 {
+            p.dupP = NETEM.fraction(duplicate)
+            if let c = corr { p.dupCorr = NETEM.fraction(c.le32(at: 8)) }
+        }
+        if let r = a[NETEM.REORDER], r.le32(at: 0) > 0 { p.reorderP = NETEM.fraction(r.le32(at: 0)); p.reorderCorr = NETEM.fraction(r.le32(at: 4)) }
+        p.gap = Int(gap)
+        if let c = a[NETEM.CORRUPT], c.le32(at: 0) > 0 { p.corruptP = NETEM.fraction(c.le32(at: 0)); p.corruptCorr = NETEM.fraction(c.le32(at: 4)) }
         if let r = a[NETEM.RATE] {
             let bytes = r.le32(at: 0) == UInt32.max ? (a.u64(NETEM.RATE64) ?? UInt64(UInt32.max)) : UInt64(r.le32(at: 0))
-            if bytes > 0 { w += ["rate", "\(bytes * 8)bit", "packetoverhead", String(Int32(bitPattern: r.le32(at: 4)))] }
+            if bytes > 0 { p.rate = bytes * 8; p.packetOverhead = Int(Int32(bitPattern: r.le32(at: 4))) }
             if r.le32(at: 8) != 0 || r.le32(at: 12) != 0 { throw SluiceError("Error: netem \"cellsize\" is not implemented in Sluice yet.") }
         }
         if a.has(NETEM.SLOT) { throw SluiceError("Error: netem \"slot\" is not implemented in Sluice yet.") }
         if let e = a.u32(NETEM.ECN), e != 0 { throw SluiceError("Error: netem \"ecn\" is not implemented in Sluice yet.") }
-        return w
+        return p
     }
 
-    /// netem_change: every field comes from the request (what it leaves out is zero), except
-    /// the distribution table, which stays unless one is sent. Applied whole or not at all.
+    /// netem_change: the request decoded whole, then applied whole (or not at all).
     static func configureNetem(_ q: NetemQdisc, _ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) {
-        var args = TcArgs(try netemWords(o, base: base))
-        let saved = (q.latency, q.jitter, q.delayCorr, q.lossP, q.lossCorr, q.ge, q.dupP, q.dupCorr, q.corruptP, q.corruptCorr,
-                     q.reorderP, q.reorderCorr, q.gap, q.rate, q.packetOverhead)
-        q.latency = 0; q.jitter = 0; q.delayCorr = 0; q.lossP = 0; q.lossCorr = 0; q.ge = nil; q.dupP = 0; q.dupCorr = 0
-        q.corruptP = 0; q.corruptCorr = 0; q.reorderP = 0; q.reorderCorr = 0; q.gap = 0; q.rate = 0; q.packetOverhead = 0
-        do { try q.change(&args) } catch {
-            (q.latency, q.jitter, q.delayCorr, q.lossP, q.lossCorr, q.ge, q.dupP, q.dupCorr, q.corruptP, q.corruptCorr,
-             q.reorderP, q.reorderCorr, q.gap, q.rate, q.packetOverhead) = saved
-            throw error
-        }
+        try q.configure(try netemParams(o, base: base, current: q))
     }
 
     /// netem_dump.

@@ -6,21 +6,24 @@ extension RtnlProcessor {
         guard o.count >= 20 else { throw SluiceError("Error: sfq: TCA_OPTIONS is shorter than struct tc_sfq_qopt.") }
         let quantum = o.le32(at: 0), perturb = Int32(bitPattern: o.le32(at: 4)), limit = o.le32(at: 8)
         let divisor = o.le32(at: 12), flows = o.le32(at: 16)
-        var w = ["perturb", String(max(0, perturb))]
-        if quantum > 0 { w += ["quantum", String(quantum)] }
-        if limit > 0 { w += ["limit", String(limit)] }
-        if divisor > 0 { w += ["divisor", String(divisor)] }
-        if flows > 0 { w += ["flows", String(flows)] }
+        var p = q.params
+        p.perturb = UInt64(max(0, perturb)) * Time.s
+        if quantum > 0 { p.quantum = Int(quantum) }
+        if limit > 0 { p.limit = Int(limit) }
+        if divisor > 0 {
+            guard divisor & (divisor - 1) == 0, divisor <= 65536 else { throw SluiceError("Error: sch_sfq: invalid divisor") }
+            p.divisor = Int(divisor)
+        }
+        if flows > 0 { p.flows = min(Int(flows), 65536) }
         if o.count >= 72 {
             let depth = o.le32(at: 20), headdrop = o.le32(at: 24), redLimit = o.le32(at: 28)
-            if depth > 0 { w += ["depth", String(depth)] }
-            w.append(headdrop != 0 ? "headdrop" : "taildrop")
+            if depth > 0 { p.depth = min(Int(depth), 127) }
+            p.headdrop = headdrop != 0
             if redLimit > 0 || o.le32(at: 32) > 0 || o.le32(at: 36) > 0 {
                 throw SluiceError("Error: sfq with RED (redflowlimit, min, max, …) is not implemented in Sluice yet.")
             }
         }
-        var args = TcArgs(w)
-        try q.change(&args)
+        try q.configure(p)
     }
 
     /// sfq_dump: struct tc_sfq_qopt_v1.
@@ -47,8 +50,9 @@ extension RtnlProcessor {
         if a.has(5) || a.has(6) { throw SluiceError("Error: red qevents are not implemented in Sluice yet.") }
         let plog = Int(p[p.startIndex + 13])
         let maxP = a.u32(3).map { Double($0) / 4294967296.0 } ?? (plog < 32 ? Double(UInt32.max >> UInt32(plog)) / 4294967296.0 : 1)
-        try q.configure(limit: Int(p.le32(at: 0)), qmin: Int(p.le32(at: 4)), qmax: Int(p.le32(at: 8)), wlog: Int(p[p.startIndex + 12]),
-                        maxP: maxP, scellLog: Int(p[p.startIndex + 14]), ecn: flags & 1 != 0, harddrop: flags & 2 != 0)
+        try q.configure(REDQdisc.REDParams(limit: Int(p.le32(at: 0)), qmin: Int(p.le32(at: 4)), qmax: Int(p.le32(at: 8)),
+                                           wlog: Int(p[p.startIndex + 12]), maxP: maxP, scellLog: Int(p[p.startIndex + 14]),
+                                           ecn: flags & 1 != 0, harddrop: flags & 2 != 0, avpkt: q.avpkt, burst: q.burst, bandwidth: q.bandwidth))
     }
 
     /// red_dump: the parameters as tc sent them, max_P and the flags.

@@ -334,9 +334,8 @@ extension RtnlProcessor {
             catch { throw SluiceError("Error: \(error.message ?? "bad htb options")") }
             guard let g = a[2] else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
             guard g.le32(at: 0) == 3 else { throw SluiceError("Error: HTB: need tc/htb version 3") }   // HTB_VER >> 16
-            h.r2q = max(Int(g.le32(at: 4)), 1)
-            h.defaultClass = UInt16(truncatingIfNeeded: g.le32(at: 8))
-            if let dq = a.u32(5) { h.directQlen = Int(dq) }
+            h.configure(HTBQdisc.HTBGlobals(r2q: Int(g.le32(at: 4)), defaultClass: UInt16(truncatingIfNeeded: g.le32(at: 8)),
+                                            directQlen: a.u32(5).map(Int.init) ?? h.directQlen))
         case let pr as PrioQdisc:
             // struct tc_prio_qopt at the start of a compat nest: int bands, __u8 priomap[16].
             guard let o = options, o.count >= 20 else { throw SluiceError("Error: prio: options are required.") }

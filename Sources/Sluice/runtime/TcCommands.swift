@@ -140,7 +140,7 @@ extension CommandRunner {
         }
         let o: QdiscOp = op == "add" ? .add : (op == "change" ? .change : .replace)
         try modifyQdisc(dev: t.dev, parent: t.parent, handle: t.handle, kind: t.kind, op: o) { (q: Qdisc) throws(SluiceError) in
-            try q.change(&a)
+            try QdiscGrammar.change(q, &a)
         }
     }
 
@@ -300,7 +300,7 @@ extension CommandRunner {
             guard owner.isClassful, owner.kind == t.kind else {
                 throw SluiceError("Error: qdisc \(owner.handle) is \(owner.kind), not a classful \(t.kind ?? "?")")
             }
-            try owner.addClass(id, parent: parent, &a, replace: op != "add")
+            try QdiscGrammar.addClass(owner, id, parent: parent, &a, replace: op != "add")
             return ""
         }
     }

@@ -191,10 +191,6 @@ public class Qdisc {
     func printXstats() -> String? { nil }
     /// The refcount tc shows (tcm_info): a root qdisc of a single-queue device is held twice.
     var refcnt: Int { parent == .root ? 2 : 1 }
-    /// Applies `qdisc change` arguments; validates everything before changing anything.
-    func change(_ a: inout TcArgs) throws(SluiceError) {
-        if !a.done { throw SluiceError("Error: qdisc \(kind) takes no arguments (\"\(a.words[a.i])\")") }
-    }
     /// Called once the qdisc is attached (for qdiscs that create default children).
     func attached() {}
     /// The device's txqueuelen changed (ops->change_tx_queue_len; only pfifo_fast follows it).
@@ -211,9 +207,6 @@ public class Qdisc {
     /// default pfifo, tbf and prio noop, netem nothing).
     func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         throw SluiceError("Error: qdisc \(kind) has no classes")
-    }
-    func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
-        throw SluiceError("Error: qdisc \(kind) is classless")
     }
     func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         throw SluiceError("Error: qdisc \(kind) is classless")
@@ -345,16 +338,6 @@ final class FifoQdisc: Qdisc {
     override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
     override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0 }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var newLimit = limit
-        while let k = a.next() {
-            switch k {
-            case "limit": newLimit = mode == .bytes ? try a.size(for: k) : try a.int(for: k, 0...Int(Int32.max))
-            default: throw SluiceError("Error: unknown \(kind) option \"\(k)\" (expected: limit)")
-            }
-        }
-        limit = newLimit
-    }
 
     override func printOptions(details: Bool) -> String {
         mode == .bytes ? "limit \(TcFormat.sizeU32(UInt32(clamping: limit)))" : "limit \(limit)p"

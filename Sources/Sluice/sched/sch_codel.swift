@@ -171,11 +171,6 @@ final class CoDelQdisc: Qdisc {
         params.mtu = env.mtu
     }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var p = params, limit = self.limit
-        try parseCoDelOptions(&a, &p, limit: &limit, kind: "codel")
-        configure(limit: limit, params: p)
-    }
 
     /// codel_change: applied whole; a lower limit drops from the head now.
     func configure(limit: Int, params p: CoDelParams) {
@@ -230,20 +225,3 @@ func codelOptions(limit: Int, _ p: CoDelParams) -> String {
     return s
 }
 
-func parseCoDelOptions(_ a: inout TcArgs, _ p: inout CoDelParams, limit: inout Int, kind: String,
-                       extra: ((String, inout TcArgs) throws(SluiceError) -> Bool)? = nil) throws(SluiceError) {
-    while let k = a.next() {
-        switch k {
-        case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
-        case "target": p.target = try a.time(for: k)
-        case "interval": p.interval = try a.time(for: k)
-        case "ce_threshold": p.ceThreshold = try a.time(for: k)
-        case "ecn": p.ecn = true
-        case "noecn": p.ecn = false
-        default:
-            if let extra, try extra(k, &a) { continue }
-            throw SluiceError("Error: unknown \(kind) option \"\(k)\"")
-        }
-    }
-    guard p.interval > 0 else { throw SluiceError("Error: \(kind) interval must be positive") }
-}

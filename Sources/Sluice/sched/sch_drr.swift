@@ -27,19 +27,6 @@ final class DRRQdisc: Qdisc {
     override var isClassful: Bool { true }
     override func childQdiscs() -> [Qdisc] { classesByID.values.sorted { $0.classid < $1.classid }.map(\.leaf) }
 
-    override func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
-        guard classid.major == handle.major, classid.minor != 0 else { throw SluiceError("Error: classid \(classid) does not belong to drr \(handle)") }
-        let existing = classesByID[classid.raw]
-        if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
-        var quantum = existing?.quantum ?? env.mtu
-        while let k = a.next() {
-            switch k {
-            case "quantum": quantum = try a.size(for: k)
-            default: throw SluiceError("Error: unknown drr class option \"\(k)\" (quantum)")
-            }
-        }
-        try setClass(classid, quantum: quantum, replace: replace)
-    }
 
     /// drr_change_class: creates a class or changes its quantum (TCA_DRR_QUANTUM).
     func setClass(_ classid: TcHandle, quantum: Int, replace: Bool) throws(SluiceError) {

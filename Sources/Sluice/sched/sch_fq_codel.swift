@@ -37,20 +37,6 @@ final class FQCoDelQdisc: Qdisc {
         params.mtu = env.mtu
     }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var p = params, limit = self.limit, flows = flowCount, quantum = self.quantum, mem = memoryLimit, batch = dropBatch
-        try parseCoDelOptions(&a, &p, limit: &limit, kind: "fq_codel") { (k: String, a: inout TcArgs) throws(SluiceError) -> Bool in
-            switch k {
-            case "flows": flows = try a.int(for: k, 1...65536)
-            case "quantum": quantum = try a.size(for: k)
-            case "memory_limit": mem = try a.size(for: k)
-            case "drop_batch": batch = try a.int(for: k, 1...Int(Int32.max))
-            default: return false
-            }
-            return true
-        }
-        try configure(FQCoDelParams(codel: p, limit: limit, flows: flows, quantum: quantum, memoryLimit: mem, dropBatch: batch))
-    }
 
     /// fq_codel's configuration (its TCA_FQ_CODEL_* attributes), produced by tc's words and by
     /// rtnetlink alike.
@@ -83,7 +69,7 @@ final class FQCoDelQdisc: Qdisc {
     }
 
     override func attached() {
-        if queues.isEmpty { var a = TcArgs([]); try? change(&a) }
+        if queues.isEmpty { try? configure(currentParams) }
     }
 
     /// fq_codel_classify: the flow (1…flows), or 0 when the packet is not to be queued. A

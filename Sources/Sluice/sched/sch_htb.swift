@@ -108,19 +108,13 @@ final class HTBQdisc: Qdisc {
     override var isClassful: Bool { true }
     override var extraQueued: (Int, UInt64) { (direct.count, direct.bytes) }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var r2q = self.r2q, def = defaultClass, dq = directQlen
-        while let k = a.next() {
-            switch k {
-            case "r2q": r2q = try a.int(for: k, 1...Int(Int32.max))
-            case "default": let v = try a.value(for: k)
-                guard let d = UInt16(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: 16) else { throw SluiceError("Error: Illegal \"default\" \"\(v)\"") }
-                def = d
-            case "direct_qlen": dq = try a.int(for: k, 0...Int(Int32.max))
-            default: throw SluiceError("Error: unknown htb option \"\(k)\" (expected: default, r2q, direct_qlen)")
-            }
-        }
-        self.r2q = r2q; defaultClass = def; directQlen = dq
+    /// htb's qdisc-wide settings (struct tc_htb_glob, TCA_HTB_DIRECT_QLEN).
+    struct HTBGlobals { var r2q: Int; var defaultClass: UInt16; var directQlen: Int }
+    var globals: HTBGlobals { HTBGlobals(r2q: r2q, defaultClass: defaultClass, directQlen: directQlen) }
+
+    /// htb_change: the globals, and each class's quantum that follows r2q.
+    func configure(_ g: HTBGlobals) {
+        r2q = max(g.r2q, 1); defaultClass = g.defaultClass; directQlen = g.directQlen
         for c in classesByID.values where !c.quantumGiven { c.quantum = quantumFor(c.rate) }
     }
 
@@ -129,35 +123,6 @@ final class HTBQdisc: Qdisc {
     // MARK: classes
 
     /// tc's words for a class (q_htb.c htb_parse_class_opt), into the parameters tc would send.
-    override func addClass(_ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
-        let existing = classesByID[classid.raw]
-        var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
-        var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
-        var prio = existing?.prio ?? 0
-        var quantum: Int? = existing?.quantumGiven == true ? existing?.quantum : nil
-        while let k = a.next() {
-            switch k {
-            case "rate": rate = try a.rate(for: k)
-            case "ceil": ceil = try a.rate(for: k)
-            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
-            case "cburst", "cbuffer", "cmaxburst": cburst = try a.size(for: k)
-            case "prio": prio = try a.int(for: k, 0...7)
-            case "quantum": quantum = try a.size(for: k)
-            case "mtu", "mpu", "overhead": _ = try a.size(for: k)
-            default: throw SluiceError("Error: unknown htb class option \"\(k)\" (expected: rate, ceil, burst, cburst, prio, quantum)")
-            }
-        }
-        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
-        let ceilV = ceil ?? rate
-        guard ceilV >= rate else { throw SluiceError("Error: ceil \(TcFormat.rate(ceilV)) is below rate \(TcFormat.rate(rate)).") }
-        // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
-        let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
-        let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
-        try setClass(classid, parent: parent, HTBClassParams(
-            rate: rate, ceil: ceilV, bufferTicks: TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b)),
-            cbufferTicks: TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb)), quantum: quantum ?? 0, prio: prio,
-            burst: b, cburst: cb), replace: replace)
-    }
 
     /// An htb class's configuration as the kernel receives it (struct tc_htb_opt): both tc's
     /// words and rtnetlink produce it. `quantum` 0 means rate / r2q.

@@ -47,55 +47,27 @@ final class NetemQdisc: Qdisc {
         super.init(kind: "netem", handle: handle, parent: parent, env: env)
     }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        let s = self
-        var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
-        var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
-        var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
-        func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
-            guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
-            return try a.percent(for: "correlation")
-        }
-        while let k = a.next() {
-            switch k {
-            case "delay", "latency":
-                lat = try a.time(for: k)
-                if let v = a.peek, TcUnits.time(v) != nil, v.first?.isNumber == true { jit = try a.time(for: "jitter")
-                    if let c = try optPercent(&a) { dcor = c } }
-            case "distribution":
-                let v = try a.value(for: k)
-                guard let d = Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
-                dist = d
-            case "loss", "drop":
-                if a.peek == "random" { a.i += 1 }
-                if a.peek == "gemodel" {
-                    a.i += 1
-                    // q_netem.c: p [r [1-h [1-k]]], defaults r = 1-p, h = 0 (all lost when bad), k = 0.
-                    let p = try a.percent(for: "gemodel p")
-                    var r = 1 - p, h = 0.0, kk = 0.0
-                    if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = 1 - y; if let z = try optPercent(&a) { kk = z } } }
-                    ge = (p, r, h, kk); lossP = 0
-                } else if a.peek == "state" {
-                    throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".")
-                } else {
-                    lossP = try a.percent(for: k); ge = nil
-                    if let c = try optPercent(&a) { lossC = c }
-                }
-            case "duplicate": dup = try a.percent(for: k); if let c = try optPercent(&a) { dupC = c }
-            case "corrupt": cor = try a.percent(for: k); if let c = try optPercent(&a) { corC = c }
-            case "reorder": reo = try a.percent(for: k); if let c = try optPercent(&a) { reoC = c }
-            case "gap": gap = try a.int(for: k, 1...Int(Int32.max))
-            case "rate":
-                rate = try a.rate(for: k)
-                if a.peek.map({ Int($0) != nil || $0.hasPrefix("-") }) == true { ovh = try a.int(for: "packetoverhead", -1000...1000) }
-            case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
-            case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
-            case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
-            case "slot", "ecn", "cellsize", "cellheader":
-                throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
-            default: throw SluiceError("Error: unknown netem option \"\(k)\"")
-            }
-        }
+    /// netem's configuration (struct tc_netem_qopt and its attributes): the typed value tc's
+    /// words and rtnetlink both produce.
+    struct NetemParams {
+        var latency: UInt64 = 0, jitter: UInt64 = 0, delayCorr = 0.0, dist = Dist.uniform
+        var lossP = 0.0, lossCorr = 0.0
+        var ge: (p: Double, r: Double, h: Double, k: Double)? = nil
+        var dupP = 0.0, dupCorr = 0.0, corruptP = 0.0, corruptCorr = 0.0, reorderP = 0.0, reorderCorr = 0.0
+        var gap = 0, rate: UInt64 = 0, packetOverhead = 0, limit = 1000, seed: UInt64 = 0x5EED
+    }
+    var params: NetemParams {
+        NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
+                    dupP: dupP, dupCorr: dupCorr, corruptP: corruptP, corruptCorr: corruptCorr, reorderP: reorderP,
+                    reorderCorr: reorderCorr, gap: gap, rate: rate, packetOverhead: packetOverhead, limit: limit, seed: seed)
+    }
+
+    /// netem_change: checked, then applied whole; the queue stays.
+    func configure(_ p: NetemParams) throws(SluiceError) {
+        let lat = p.latency, jit = p.jitter, dcor = p.delayCorr, dist = p.dist, lossP = p.lossP, lossC = p.lossCorr, ge = p.ge
+        let dup = p.dupP, dupC = p.dupCorr, cor = p.corruptP, corC = p.corruptCorr, reo = p.reorderP, reoC = p.reorderCorr
+        var gap = p.gap
+        let rate = p.rate, ovh = p.packetOverhead, limit = p.limit, seed = p.seed
         if reo > 0 && lat == 0 { throw SluiceError("Error: netem reorder needs a delay (packets are reordered by not delaying some).") }
         if reo > 0 && gap == 0 { gap = 1 }
         latency = lat; jitter = jit; delayCorr = dcor; self.dist = dist; self.lossP = lossP; lossCorr = lossC; self.ge = ge

@@ -71,22 +71,6 @@ final class PrioQdisc: Qdisc {
 
     override var isClassful: Bool { true }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var bands = bandCount
-        var map = priomap
-        while let k = a.next() {
-            switch k {
-            case "bands": bands = try a.int(for: k, 2...16)
-            case "priomap":
-                var m: [Int] = []
-                while m.count < 16, let v = a.peek, let n = Int(v) { m.append(n); a.i += 1 }
-                guard !m.isEmpty else { throw SluiceError("Error: \"priomap\" needs up to 16 band numbers") }
-                map = m + Array(repeating: 1, count: 16 - m.count)
-            default: throw SluiceError("Error: unknown prio option \"\(k)\" (expected: bands, priomap)")
-            }
-        }
-        try configure(bands: bands, priomap: map)
-    }
 
     /// prio_tune (struct tc_prio_qopt): applied whole; removed bands drop their packets.
     func configure(bands: Int, priomap map: [Int]) throws(SluiceError) {
@@ -108,10 +92,7 @@ final class PrioQdisc: Qdisc {
     }
 
     override func attached() {
-        if children.isEmpty {
-            var a = TcArgs([])
-            try? change(&a)
-        }
+        if children.isEmpty { try? configure(bands: bandCount, priomap: priomap) }
     }
 
     /// A class minor as prio_classify reads it: band minor − 1, or prio2band[0] beyond `bands`

@@ -30,51 +30,25 @@ final class REDQdisc: Qdisc {
         super.init(kind: "red", handle: handle, parent: parent, env: env)
     }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var limit = self.limit, qmin = self.qmin, qmax = self.qmax, avpkt = self.avpkt, burst = self.burst
-        var maxP = self.maxP, bw = bandwidth, ecn = self.ecn, hd = harddrop
-        while let k = a.next() {
-            switch k {
-            case "limit": limit = try a.size(for: k)
-            case "min": qmin = try a.size(for: k)
-            case "max": qmax = try a.size(for: k)
-            case "avpkt": avpkt = try a.size(for: k)
-            case "burst": burst = try a.int(for: k, 1...Int(Int32.max))
-            case "probability": maxP = try a.double(for: k, 0.0...1.0)
-            case "bandwidth": bw = try a.rate(for: k)
-            case "ecn": ecn = true
-            case "harddrop": hd = true
-            case "adaptive", "nodrop", "qevent": throw SluiceError("Error: red \"\(k)\" is not implemented in Sluice yet.")
-            default: throw SluiceError("Error: unknown red option \"\(k)\" (limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop)")
-            }
-        }
-        guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
-        if qmax == 0 { qmax = qmin > 0 ? qmin * 3 : limit / 4 }
-        if qmin == 0 { qmin = qmax / 3 }
-        guard qmin < qmax, qmax <= limit else { throw SluiceError("Error: red needs min < max <= limit (min \(qmin), max \(qmax), limit \(limit)).") }
-        guard avpkt > 0 else { throw SluiceError("Error: \"avpkt\" must be positive.") }
-        if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
-        // tc_red_eval_ewma: the smallest weight that lets `burst` packets through an empty queue.
-        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
-        guard aa >= 1 else { throw SluiceError("Error: red burst \(burst) is too small; try burst \(1 + qmin / avpkt).") }
-        var w = 1, W = 0.5
-        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
-        guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
-        self.limit = limit; self.qmin = qmin; self.qmax = qmax; self.avpkt = avpkt; self.burst = burst
-        self.maxP = maxP; bandwidth = bw; self.ecn = ecn; harddrop = hd; wlog = w
-        scellLogSet = nil
+    /// red's configuration as the kernel keeps it (struct tc_red_qopt, TCA_RED_MAX_P) with what
+    /// tc's words also give (avpkt, burst, bandwidth: kept for the idle decay and `tc -d`).
+    struct REDParams {
+        var limit: Int, qmin: Int, qmax: Int, wlog: Int, maxP: Double
+        var scellLog: Int?
+        var ecn: Bool, harddrop: Bool
+        var avpkt: Int, burst: Int, bandwidth: UInt64
     }
 
-    /// red_change with what tc computed (struct tc_red_qopt, TCA_RED_MAX_P): red_check_params'
-    /// rules, then applied whole. The idle decay keeps avpkt and bandwidth (tc sends them only
-    /// folded into its STAB table).
-    func configure(limit: Int, qmin: Int, qmax: Int, wlog: Int, maxP: Double, scellLog: Int, ecn: Bool, harddrop: Bool) throws(SluiceError) {
-        guard qmin <= qmax else { throw SluiceError("Error: red: min must not exceed max.") }
-        guard wlog < 32, scellLog < 32 else { throw SluiceError("Error: red: invalid RED parameters (Wlog and Scell_log must be below 32).") }
-        guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
-        self.limit = limit; self.qmin = qmin; self.qmax = qmax; self.wlog = wlog; self.maxP = maxP
-        self.ecn = ecn; self.harddrop = harddrop; scellLogSet = scellLog
+    /// red_change: red_check_params' rules, then applied whole.
+    func configure(_ p: REDParams) throws(SluiceError) {
+        guard p.qmin <= p.qmax else { throw SluiceError("Error: red: min must not exceed max.") }
+        guard p.wlog < 32, (p.scellLog ?? 0) < 32 else { throw SluiceError("Error: red: invalid RED parameters (Wlog and Scell_log must be below 32).") }
+        guard p.limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
+        limit = p.limit; qmin = p.qmin; qmax = p.qmax; wlog = p.wlog; maxP = p.maxP
+        ecn = p.ecn; harddrop = p.harddrop; scellLogSet = p.scellLog
+        avpkt = p.avpkt; burst = p.burst; bandwidth = p.bandwidth
     }
+
 
     /// tc_red_eval_P: Plog such that 2^-Plog over the min…max range gives `probability`.
     var plog: Int {

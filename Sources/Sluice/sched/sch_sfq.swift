@@ -29,22 +29,16 @@ final class SFQQdisc: Qdisc {
         super.init(kind: "sfq", handle: handle, parent: parent, env: env)
     }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var limit = self.limit, quantum = self.quantum, divisor = self.divisor, depth = self.depth, flows = maxFlows, perturb = self.perturb, hd = headdrop
-        while let k = a.next() {
-            switch k {
-            case "limit": limit = try a.int(for: k, 2...65535)
-            case "quantum": quantum = try a.size(for: k)
-            case "divisor": divisor = try a.int(for: k, 1...65536)
-                guard divisor & (divisor - 1) == 0 else { throw SluiceError("Error: sfq divisor must be a power of 2") }
-            case "depth": depth = try a.int(for: k, 1...127)
-            case "flows": flows = try a.int(for: k, 1...65536)
-            case "perturb": perturb = UInt64(try a.int(for: k, 0...Int(Int32.max))) * Time.s
-            case "headdrop": hd = true
-            case "tailtdrop", "taildrop": hd = false
-            default: throw SluiceError("Error: unknown sfq option \"\(k)\" (limit, quantum, perturb, divisor, depth, flows, headdrop)")
-            }
-        }
+    /// sfq's configuration (struct tc_sfq_qopt_v1 without RED): the typed value tc's words and
+    /// rtnetlink both produce.
+    struct SFQParams { var limit: Int; var quantum: Int; var divisor: Int; var depth: Int; var flows: Int; var perturb: UInt64; var headdrop: Bool }
+    var params: SFQParams {
+        SFQParams(limit: limit, quantum: quantum, divisor: divisor, depth: depth, flows: maxFlows, perturb: perturb, headdrop: headdrop)
+    }
+
+    /// sfq_change: applied whole; the divisor is fixed once the hash table exists.
+    func configure(_ p: SFQParams) throws(SluiceError) {
+        let limit = p.limit, quantum = p.quantum, divisor = p.divisor, depth = p.depth, flows = p.flows, perturb = p.perturb, hd = p.headdrop
         if !buckets.isEmpty && divisor != self.divisor { throw SluiceError("Error: sfq divisor cannot be changed once set.") }
         self.limit = min(limit, depth * flows)
         self.quantum = max(quantum, 256)
@@ -60,7 +54,7 @@ final class SFQQdisc: Qdisc {
         while stats.qlen > self.limit { dropFromLongest() }
     }
 
-    override func attached() { if buckets.isEmpty { var a = TcArgs([]); try? change(&a) } }
+    override func attached() { if buckets.isEmpty { try? configure(params) } }
 
     func bucket(_ idx: UInt32) -> Int {
         if let r = filters.classify(Packet(index: idx), pool: pool), case .classid(let c) = r, c.minor > 0, Int(c.minor) <= divisor { return Int(c.minor) - 1 }

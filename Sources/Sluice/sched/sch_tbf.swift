@@ -36,47 +36,6 @@ final class TBFQdisc: Qdisc {
     override var isClassful: Bool { true }
     var classid: TcHandle { TcHandle(handle.major, 1) }
 
-    override func change(_ a: inout TcArgs) throws(SluiceError) {
-        var rate = self.rate, peak = peakrate, burst = self.burst, mtu = self.mtu, limit: Int? = nil, lat: UInt64? = nil
-        while let k = a.next() {
-            switch k {
-            case "rate": rate = try a.rate(for: k)
-            case "peakrate": peak = try a.rate(for: k)
-            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
-            case "mtu", "minburst": mtu = try a.size(for: k)
-            case "limit": limit = try a.size(for: k)
-            case "latency", "lat": lat = try a.time(for: k)
-            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu)")
-            }
-        }
-        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
-        guard burst > 0 else { throw SluiceError("Error: \"burst\" is required.") }
-        if limit == nil && lat == nil && self.limit == 0 { throw SluiceError("Error: Either \"limit\" or \"latency\" are required.") }
-        if limit != nil && lat != nil { throw SluiceError("Error: \"limit\" and \"latency\" are mutually exclusive.") }
-        let wire = env.mtu
-        guard burst >= wire else {
-            throw SluiceError("Error: tbf burst \(TcFormat.size(burst)) is smaller than the device MTU with its link header (\(wire)b): no full-size packet could ever be sent.")
-        }
-        if peak > 0 {
-            guard peak > rate else { throw SluiceError("Error: \"peakrate\" must be greater than \"rate\".") }
-            if mtu == 0 { mtu = wire }
-            guard mtu >= wire else { throw SluiceError("Error: tbf mtu \(TcFormat.size(mtu)) is smaller than the device MTU (\(wire)b).") }
-        }
-        var newLimit = limit ?? self.limit
-        let rateB = rate / 8, peakB = peak / 8
-        if let lat {
-            // q_tbf.c: limit = rate × latency + burst (bytes/s, µs), or the peak bucket's
-            // bound if smaller.
-            let us = Double(lat / 1000)
-            var l = Double(rateB) * us / 1e6 + Double(burst)
-            if peak > 0 { l = min(l, Double(peakB) * us / 1e6 + Double(mtu)) }
-            newLimit = Int(UInt32(clamping: UInt64(max(l, 0))))
-        }
-        // What tc sends the kernel (struct tc_tbf_qopt): buckets as psched ticks.
-        try configure(TBFParams(rate: rate, peakrate: peak, bufferTicks: TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst)),
-                                mtuTicks: peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0,
-                                limit: newLimit, burst: burst, mtu: mtu))
-    }
 
     /// tbf's configuration as the kernel receives it (struct tc_tbf_qopt with TCA_TBF_BURST):
     /// the one value both tc's words and rtnetlink produce.

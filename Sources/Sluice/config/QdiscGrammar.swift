@@ -1,0 +1,324 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// tc's words for qdisc and class options (the OPTIONS of `tc qdisc add|change|replace … KIND`
+/// and `tc class … KIND`), as q_*.c reads them, turned into the typed value each kind is
+/// configured with — the same value the rtnetlink codec decodes TCA_OPTIONS into. The qdisc
+/// then applies that value whole (its kernel change()); it holds packets and state, and no
+/// parser. Unspecified options keep the qdisc's current values, as a `change` does.
+enum QdiscGrammar {
+    /// Reads `a` for `q`'s kind and applies the result.
+    static func change(_ q: Qdisc, _ a: inout TcArgs) throws(SluiceError) {
+        switch q {
+        case let f as FifoQdisc: f.limit = try fifoLimit(f, &a)
+        case let t as TBFQdisc: try t.configure(try tbf(t, &a))
+        case let h as HTBQdisc: h.configure(try htb(h, &a))
+        case let p as PrioQdisc:
+            let (bands, map) = try prio(p, &a)
+            try p.configure(bands: bands, priomap: map)
+        case let f as FQCoDelQdisc: try f.configure(try fqCodel(f, &a))
+        case let c as CoDelQdisc:
+            var p = c.params, limit = c.limit
+            try coDelOptions(&a, &p, limit: &limit, kind: "codel")
+            c.configure(limit: limit, params: p)
+        case let n as NetemQdisc: try n.configure(try netem(n, &a))
+        case let s as SFQQdisc: try s.configure(try sfq(s, &a))
+        case let r as REDQdisc: try r.configure(try red(r, &a))
+        default:
+            if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
+        }
+    }
+
+    /// `tc class add|change|replace … KIND OPTIONS` for the classful kinds with options.
+    static func addClass(_ q: Qdisc, _ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
+        switch q {
+        case let h as HTBQdisc: try h.setClass(classid, parent: parent, try htbClass(h, classid, &a), replace: replace)
+        case let d as DRRQdisc:
+            guard classid.major == d.handle.major, classid.minor != 0 else { throw SluiceError("Error: classid \(classid) does not belong to drr \(d.handle)") }
+            let existing = d.classesByID[classid.raw]
+            if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
+            var quantum = existing?.quantum ?? d.env.mtu
+            while let k = a.next() {
+                switch k {
+                case "quantum": quantum = try a.size(for: k)
+                default: throw SluiceError("Error: unknown drr class option \"\(k)\" (quantum)")
+                }
+            }
+            try d.setClass(classid, quantum: quantum, replace: replace)
+        default:
+            throw SluiceError("Error: qdisc \(q.kind) is classless")
+        }
+    }
+
+    /// pfifo, bfifo, pfifo_head_drop: `limit` (packets, or bytes for bfifo).
+    static func fifoLimit(_ f: FifoQdisc, _ a: inout TcArgs) throws(SluiceError) -> Int {
+        var newLimit = f.limit
+        while let k = a.next() {
+            switch k {
+            case "limit": newLimit = f.mode == .bytes ? try a.size(for: k) : try a.int(for: k, 0...Int(Int32.max))
+            default: throw SluiceError("Error: unknown \(f.kind) option \"\(k)\" (expected: limit)")
+            }
+        }
+        return newLimit
+    }
+
+    /// q_tbf.c: rate, burst, limit or latency, peakrate, mtu; the buckets as psched ticks.
+    static func tbf(_ t: TBFQdisc, _ a: inout TcArgs) throws(SluiceError) -> TBFQdisc.TBFParams {
+        var rate = t.rate, peak = t.peakrate, burst = t.burst, mtu = t.mtu, limit: Int? = nil, lat: UInt64? = nil
+        while let k = a.next() {
+            switch k {
+            case "rate": rate = try a.rate(for: k)
+            case "peakrate": peak = try a.rate(for: k)
+            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
+            case "mtu", "minburst": mtu = try a.size(for: k)
+            case "limit": limit = try a.size(for: k)
+            case "latency", "lat": lat = try a.time(for: k)
+            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu)")
+            }
+        }
+        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
+        guard burst > 0 else { throw SluiceError("Error: \"burst\" is required.") }
+        if limit == nil && lat == nil && t.limit == 0 { throw SluiceError("Error: Either \"limit\" or \"latency\" are required.") }
+        if limit != nil && lat != nil { throw SluiceError("Error: \"limit\" and \"latency\" are mutually exclusive.") }
+        let wire = t.env.mtu
+        guard burst >= wire else {
+            throw SluiceError("Error: tbf burst \(TcFormat.size(burst)) is smaller than the device MTU with its link header (\(wire)b): no full-size packet could ever be sent.")
+        }
+        if peak > 0 {
+            guard peak > rate else { throw SluiceError("Error: \"peakrate\" must be greater than \"rate\".") }
+            if mtu == 0 { mtu = wire }
+            guard mtu >= wire else { throw SluiceError("Error: tbf mtu \(TcFormat.size(mtu)) is smaller than the device MTU (\(wire)b).") }
+        }
+        var newLimit = limit ?? t.limit
+        let rateB = rate / 8, peakB = peak / 8
+        if let lat {
+            // q_tbf.c: limit = rate × latency + burst (bytes/s, µs), or the peak bucket's
+            // bound if smaller.
+            let us = Double(lat / 1000)
+            var l = Double(rateB) * us / 1e6 + Double(burst)
+            if peak > 0 { l = min(l, Double(peakB) * us / 1e6 + Double(mtu)) }
+            newLimit = Int(UInt32(clamping: UInt64(max(l, 0))))
+        }
+        // What tc sends the kernel (struct tc_tbf_qopt): buckets as psched ticks.
+        return TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst)),
+                                  mtuTicks: peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0,
+                                  limit: newLimit, burst: burst, mtu: mtu)
+    }
+
+    /// q_htb.c's qdisc options: r2q, default, direct_qlen.
+    static func htb(_ h: HTBQdisc, _ a: inout TcArgs) throws(SluiceError) -> HTBQdisc.HTBGlobals {
+        var g = h.globals
+        while let k = a.next() {
+            switch k {
+            case "r2q": g.r2q = try a.int(for: k, 1...Int(Int32.max))
+            case "default": let v = try a.value(for: k)
+                guard let d = UInt16(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: 16) else { throw SluiceError("Error: Illegal \"default\" \"\(v)\"") }
+                g.defaultClass = d
+            case "direct_qlen": g.directQlen = try a.int(for: k, 0...Int(Int32.max))
+            default: throw SluiceError("Error: unknown htb option \"\(k)\" (expected: default, r2q, direct_qlen)")
+            }
+        }
+        return g
+    }
+
+    /// q_htb.c's class options: rate, ceil, burst, cburst, prio, quantum (mtu, mpu, overhead
+    /// read and ignored); tc's default buffers.
+    static func htbClass(_ h: HTBQdisc, _ classid: TcHandle, _ a: inout TcArgs) throws(SluiceError) -> HTBQdisc.HTBClassParams {
+        let existing = h.classesByID[classid.raw]
+        var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
+        var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
+        var prio = existing?.prio ?? 0
+        var quantum: Int? = existing?.quantumGiven == true ? existing?.quantum : nil
+        while let k = a.next() {
+            switch k {
+            case "rate": rate = try a.rate(for: k)
+            case "ceil": ceil = try a.rate(for: k)
+            case "burst", "buffer", "maxburst": burst = try a.size(for: k)
+            case "cburst", "cbuffer", "cmaxburst": cburst = try a.size(for: k)
+            case "prio": prio = try a.int(for: k, 0...7)
+            case "quantum": quantum = try a.size(for: k)
+            case "mtu", "mpu", "overhead": _ = try a.size(for: k)
+            default: throw SluiceError("Error: unknown htb class option \"\(k)\" (expected: rate, ceil, burst, cburst, prio, quantum)")
+            }
+        }
+        guard rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
+        let ceilV = ceil ?? rate
+        guard ceilV >= rate else { throw SluiceError("Error: ceil \(TcFormat.rate(ceilV)) is below rate \(TcFormat.rate(rate)).") }
+        // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
+        let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
+        let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
+        return HTBQdisc.HTBClassParams(
+            rate: rate, ceil: ceilV, bufferTicks: TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b)),
+            cbufferTicks: TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb)), quantum: quantum ?? 0, prio: prio,
+            burst: b, cburst: cb)
+    }
+
+    /// q_prio.c: bands, priomap.
+    static func prio(_ p: PrioQdisc, _ a: inout TcArgs) throws(SluiceError) -> (Int, [Int]) {
+        var bands = p.bandCount
+        var map = p.priomap
+        while let k = a.next() {
+            switch k {
+            case "bands": bands = try a.int(for: k, 2...16)
+            case "priomap":
+                var m: [Int] = []
+                while m.count < 16, let v = a.peek, let n = Int(v) { m.append(n); a.i += 1 }
+                guard !m.isEmpty else { throw SluiceError("Error: \"priomap\" needs up to 16 band numbers") }
+                map = m + Array(repeating: 1, count: 16 - m.count)
+            default: throw SluiceError("Error: unknown prio option \"\(k)\" (expected: bands, priomap)")
+            }
+        }
+        return (bands, map)
+    }
+
+    /// q_fq_codel.c: codel's words plus flows, quantum, memory_limit, drop_batch.
+    static func fqCodel(_ f: FQCoDelQdisc, _ a: inout TcArgs) throws(SluiceError) -> FQCoDelQdisc.FQCoDelParams {
+        var c = f.currentParams
+        var codel = c.codel, limit = c.limit
+        var flows = c.flows, quantum = c.quantum, mem = c.memoryLimit, batch = c.dropBatch
+        try coDelOptions(&a, &codel, limit: &limit, kind: "fq_codel") { (k: String, a: inout TcArgs) throws(SluiceError) -> Bool in
+            switch k {
+            case "flows": flows = try a.int(for: k, 1...65536)
+            case "quantum": quantum = try a.size(for: k)
+            case "memory_limit": mem = try a.size(for: k)
+            case "drop_batch": batch = try a.int(for: k, 1...Int(Int32.max))
+            default: return false
+            }
+            return true
+        }
+        c.codel = codel; c.limit = limit; c.flows = flows; c.quantum = quantum; c.memoryLimit = mem; c.dropBatch = batch
+        return c
+    }
+
+    /// q_codel.c: limit, target, interval, ce_threshold, ecn/noecn (and a kind's own words).
+    static func coDelOptions(_ a: inout TcArgs, _ p: inout CoDelParams, limit: inout Int, kind: String,
+                             extra: ((String, inout TcArgs) throws(SluiceError) -> Bool)? = nil) throws(SluiceError) {
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
+            case "target": p.target = try a.time(for: k)
+            case "interval": p.interval = try a.time(for: k)
+            case "ce_threshold": p.ceThreshold = try a.time(for: k)
+            case "ecn": p.ecn = true
+            case "noecn": p.ecn = false
+            default:
+                if let extra, try extra(k, &a) { continue }
+                throw SluiceError("Error: unknown \(kind) option \"\(k)\"")
+            }
+        }
+        guard p.interval > 0 else { throw SluiceError("Error: \(kind) interval must be positive") }
+    }
+
+    /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop.
+    static func sfq(_ q: SFQQdisc, _ a: inout TcArgs) throws(SluiceError) -> SFQQdisc.SFQParams {
+        let c = q.params
+        var limit = c.limit, quantum = c.quantum, divisor = c.divisor, depth = c.depth, flows = c.flows, perturb = c.perturb, hd = c.headdrop
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.int(for: k, 2...65535)
+            case "quantum": quantum = try a.size(for: k)
+            case "divisor": divisor = try a.int(for: k, 1...65536)
+                guard divisor & (divisor - 1) == 0 else { throw SluiceError("Error: sfq divisor must be a power of 2") }
+            case "depth": depth = try a.int(for: k, 1...127)
+            case "flows": flows = try a.int(for: k, 1...65536)
+            case "perturb": perturb = UInt64(try a.int(for: k, 0...Int(Int32.max))) * Time.s
+            case "headdrop": hd = true
+            case "tailtdrop", "taildrop": hd = false
+            default: throw SluiceError("Error: unknown sfq option \"\(k)\" (limit, quantum, perturb, divisor, depth, flows, headdrop)")
+            }
+        }
+        return SFQQdisc.SFQParams(limit: limit, quantum: quantum, divisor: divisor, depth: depth, flows: flows, perturb: perturb, headdrop: hd)
+    }
+
+    /// q_red.c: limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop; Wlog as
+    /// tc_red_eval_ewma computes it.
+    static func red(_ q: REDQdisc, _ a: inout TcArgs) throws(SluiceError) -> REDQdisc.REDParams {
+        var limit = q.limit, qmin = q.qmin, qmax = q.qmax, avpkt = q.avpkt, burst = q.burst
+        var maxP = q.maxP, bw = q.bandwidth, ecn = q.ecn, hd = q.harddrop
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.size(for: k)
+            case "min": qmin = try a.size(for: k)
+            case "max": qmax = try a.size(for: k)
+            case "avpkt": avpkt = try a.size(for: k)
+            case "burst": burst = try a.int(for: k, 1...Int(Int32.max))
+            case "probability": maxP = try a.double(for: k, 0.0...1.0)
+            case "bandwidth": bw = try a.rate(for: k)
+            case "ecn": ecn = true
+            case "harddrop": hd = true
+            case "adaptive", "nodrop", "qevent": throw SluiceError("Error: red \"\(k)\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown red option \"\(k)\" (limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop)")
+            }
+        }
+        guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
+        if qmax == 0 { qmax = qmin > 0 ? qmin * 3 : limit / 4 }
+        if qmin == 0 { qmin = qmax / 3 }
+        guard qmin < qmax, qmax <= limit else { throw SluiceError("Error: red needs min < max <= limit (min \(qmin), max \(qmax), limit \(limit)).") }
+        guard avpkt > 0 else { throw SluiceError("Error: \"avpkt\" must be positive.") }
+        if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
+        // tc_red_eval_ewma: the smallest weight that lets `burst` packets through an empty queue.
+        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
+        guard aa >= 1 else { throw SluiceError("Error: red burst \(burst) is too small; try burst \(1 + qmin / avpkt).") }
+        var w = 1, W = 0.5
+        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
+        return REDQdisc.REDParams(limit: limit, qmin: qmin, qmax: qmax, wlog: w, maxP: maxP, scellLog: nil, ecn: ecn, harddrop: hd,
+                                  avpkt: avpkt, burst: burst, bandwidth: bw)
+    }
+
+    /// q_netem.c's words.
+    static func netem(_ q: NetemQdisc, _ a: inout TcArgs) throws(SluiceError) -> NetemQdisc.NetemParams {
+        let s = q.params
+        var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
+        var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
+        var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
+        func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
+            guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
+            return try a.percent(for: "correlation")
+        }
+        while let k = a.next() {
+            switch k {
+            case "delay", "latency":
+                lat = try a.time(for: k)
+                if let v = a.peek, TcUnits.time(v) != nil, v.first?.isNumber == true { jit = try a.time(for: "jitter")
+                    if let c = try optPercent(&a) { dcor = c } }
+            case "distribution":
+                let v = try a.value(for: k)
+                guard let d = NetemQdisc.Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
+                dist = d
+            case "loss", "drop":
+                if a.peek == "random" { a.i += 1 }
+                if a.peek == "gemodel" {
+                    a.i += 1
+                    // q_netem.c: p [r [1-h [1-k]]], defaults r = 1-p, h = 0 (all lost when bad), k = 0.
+                    let p = try a.percent(for: "gemodel p")
+                    var r = 1 - p, h = 0.0, kk = 0.0
+                    if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = 1 - y; if let z = try optPercent(&a) { kk = z } } }
+                    ge = (p, r, h, kk); lossP = 0
+                } else if a.peek == "state" {
+                    throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".")
+                } else {
+                    lossP = try a.percent(for: k); ge = nil
+                    if let c = try optPercent(&a) { lossC = c }
+                }
+            case "duplicate": dup = try a.percent(for: k); if let c = try optPercent(&a) { dupC = c }
+            case "corrupt": cor = try a.percent(for: k); if let c = try optPercent(&a) { corC = c }
+            case "reorder": reo = try a.percent(for: k); if let c = try optPercent(&a) { reoC = c }
+            case "gap": gap = try a.int(for: k, 1...Int(Int32.max))
+            case "rate":
+                rate = try a.rate(for: k)
+                if a.peek.map({ Int($0) != nil || $0.hasPrefix("-") }) == true { ovh = try a.int(for: "packetoverhead", -1000...1000) }
+            case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
+            case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
+            case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
+            case "slot", "ecn", "cellsize", "cellheader":
+                throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown netem option \"\(k)\"")
+            }
+        }
+        return NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
+                                      dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
+                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed)
+    }
+}
