@@ -184,11 +184,6 @@ public class Qdisc {
     }
     /// When this qdisc holds packets it cannot send yet: the clock time it may. 0 when none.
     var watchdog: UInt64 { 0 }
-    /// What tc's print_qopt prints for this kind (`limit 1000p`, `rate 10Mbit burst 32Kb lat 50ms `),
-    /// trailing spaces included; `details` is `tc -d`.
-    func printOptions(details: Bool) -> String { "" }
-    /// What tc's print_xstats prints (`tc -s`), or nil when the kind dumps no xstats.
-    func printXstats() -> String? { nil }
     /// The refcount tc shows (tcm_info): a root qdisc of a single-queue device is held twice.
     var refcnt: Int { parent == .root ? 2 : 1 }
     /// Called once the qdisc is attached (for qdiscs that create default children).
@@ -339,7 +334,4 @@ final class FifoQdisc: Qdisc {
     override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0 }
 
 
-    override func printOptions(details: Bool) -> String {
-        mode == .bytes ? "limit \(TcFormat.sizeU32(UInt32(clamping: limit)))" : "limit \(limit)p"
-    }
 }

@@ -201,27 +201,7 @@ final class CoDelQdisc: Qdisc {
     override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
     override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0; vars = CoDelVars() }
 
-    /// codel_print_opt: times in microseconds as the kernel dumps them.
-    override func printOptions(details: Bool) -> String { codelOptions(limit: limit, params) }
 
-    /// codel_print_xstats.
-    override func printXstats() -> String? {
-        let next = vars.dropping ? Int64(bitPattern: vars.dropNext &- clock.now) / 1000 : 0   // as codel_dump_stats
-        var s = "  count \(vars.count) lastcount \(vars.lastcount) ldelay \(TcFormat.timeUs(UInt32(clamping: vars.ldelay / 1000)))"
-        if vars.dropping { s += " dropping" }
-        s += next < 0 ? " drop_next -\(TcFormat.timeUs(UInt32(clamping: -next)))" : " drop_next \(TcFormat.timeUs(UInt32(clamping: next)))"
-        s += "\n  maxpacket \(cstats.maxpacket) ecn_mark \(cstats.ecnMark) drop_overlimit \(dropOverlimit)"
-        if cstats.ceMark > 0 { s += " ce_mark \(cstats.ceMark)" }
-        return s
-    }
 }
 
-/// codel_print_opt's text for `limit` and CoDel parameters.
-func codelOptions(limit: Int, _ p: CoDelParams) -> String {
-    var s = "limit \(limit)p target \(TcFormat.timeUs(UInt32(clamping: p.target / 1000))) "
-    if p.ceThreshold > 0 { s += "ce_threshold \(TcFormat.timeUs(UInt32(clamping: p.ceThreshold / 1000))) " }
-    s += "interval \(TcFormat.timeUs(UInt32(clamping: p.interval / 1000))) "
-    if p.ecn { s += "ecn " }
-    return s
-}
 

@@ -205,25 +205,7 @@ final class FQCoDelQdisc: Qdisc {
         stats.qlen = 0; stats.backlog = 0; memoryUsage = 0
     }
 
-    /// fq_codel_print_opt.
-    override func printOptions(details: Bool) -> String {
-        let us = { (ns: UInt64) in TcFormat.timeUs(UInt32(clamping: ns / 1000)) }
-        var s = "limit \(limit)p flows \(flowCount) quantum \(quantum) target \(us(params.target)) "
-        if params.ceThreshold > 0 { s += "ce_threshold \(us(params.ceThreshold)) " }
-        s += "interval \(us(params.interval)) memory_limit \(TcFormat.sizeU32(UInt32(clamping: memoryLimit))) "
-        if params.ecn { s += "ecn " }
-        if dropBatch > 0 { s += "drop_batch \(dropBatch) " }
-        return s
-    }
 
-    /// fq_codel_print_xstats (TCA_FQ_CODEL_XSTATS_QDISC).
-    override func printXstats() -> String? {
-        var s = "  maxpacket \(cstats.maxpacket) drop_overlimit \(dropOverlimit) new_flow_count \(newFlowCount) ecn_mark \(cstats.ecnMark)"
-        if cstats.ceMark > 0 { s += " ce_mark \(cstats.ceMark)" }
-        if memoryUsage > 0 { s += " memory_used \(memoryUsage)" }
-        if dropOvermemory > 0 { s += " drop_overmemory \(dropOvermemory)" }
-        return s + "\n  new_flows_len \(newCount) old_flows_len \(oldCount)"
-    }
 
     /// CoDel drops (not counting overlimit drops), for tests.
     var codelDrops: UInt64 { cstats.dropCount }

@@ -388,11 +388,6 @@ final class HTBQdisc: Qdisc {
         nextWake = 0
     }
 
-    /// htb_print_opt for the qdisc (TCA_HTB_INIT, direct_qlen).
-    override func printOptions(details: Bool) -> String {
-        "r2q \(r2q) default \(cFormat("%#llx", UInt64(defaultClass))) direct_packets_stat \(directPackets)"
-            + (details ? " ver 3.17" : "") + " direct_qlen \(directQlen)"
-    }
 
     /// htb_dump_class and htb_dump_class_stats, in the kernel's class walk order.
     override func classes(details: Bool) -> [QdiscClassInfo] {

@@ -47,6 +47,5 @@ final class IngressQdisc: Qdisc {
     func handleIngress(_ batch: inout PacketBatch) { run(filters, &batch, egress: false) }
     func handleEgress(_ batch: inout PacketBatch) { run(egressFilters, &batch, egress: true) }
 
-    override func printOptions(details: Bool) -> String { clsact ? "" : "---------------- " }
     override var refcnt: Int { 1 }
 }

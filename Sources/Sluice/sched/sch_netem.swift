@@ -282,29 +282,6 @@ final class NetemQdisc: Qdisc {
         return old
     }
 
-    /// netem_print_opt (iproute2 6.1): times from the ticks the kernel dumps, percentages as
-    /// fractions of 2^32 − 1. Neither the distribution nor the seed is printed by tc.
-    override func printOptions(details: Bool) -> String {
-        func ticksTime(_ ns: UInt64) -> String { TcFormat.timeUs(TcCore.tick2time(UInt32(clamping: ns >> 6))) }
-        func pct(_ v: Double) -> String { TcFormat.percent(v) }
-        var s = "limit \(limit)"
-        if latency > 0 {
-            s += " delay \(ticksTime(latency))"
-            if jitter > 0 { s += "  \(ticksTime(jitter))" }
-            if jitter > 0 && delayCorr > 0 { s += " \(pct(delayCorr))" }
-        }
-        if ge == nil && lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
-        if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" }
-        if dupP > 0 { s += " duplicate \(pct(dupP))" + (dupCorr > 0 ? " \(pct(dupCorr))" : "") }
-        if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") }
-        if corruptP > 0 { s += " corrupt \(pct(corruptP))" + (corruptCorr > 0 ? " \(pct(corruptCorr))" : "") }
-        if rate > 0 {
-            s += " rate \(TcFormat.rateBytes(rate / 8))"
-            if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
-        }
-        if gap > 0 { s += " gap \(gap)" }
-        return s
-    }
 }
 
 /// SplitMix64: small, fast, seedable; good enough for emulation and hashing perturbation.

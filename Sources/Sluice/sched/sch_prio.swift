@@ -54,7 +54,6 @@ final class PfifoFastQdisc: Qdisc {
         stats.qlen = 0; stats.backlog = 0
     }
 
-    override func printOptions(details: Bool) -> String { "bands 3 priomap" + priomap.map { " \($0)" }.joined() }
 }
 
 /// prio (sch_prio.c): N bands (classes major:1…major:N), each with its own child qdisc
@@ -143,7 +142,6 @@ final class PrioQdisc: Qdisc {
     override func reset() { for c in children { c.reset() } }
     override var watchdog: UInt64 { children.map(\.watchdog).filter { $0 > 0 }.min() ?? 0 }
 
-    override func printOptions(details: Bool) -> String { "bands \(bandCount) priomap" + priomap.map { " \($0)" }.joined() }
     override func childQdiscs() -> [Qdisc] { children }
 
     override func classes(details: Bool) -> [QdiscClassInfo] {

@@ -121,17 +121,6 @@ final class REDQdisc: Qdisc {
     override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
     override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0; qavg = 0; count = -1; idleStart = 0 }
 
-    /// red_print_opt: max_P as the 32-bit fraction tc sends, Scell_log as tc_red_eval_idle_damping.
-    override func printOptions(details: Bool) -> String {
-        var s = "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) min \(TcFormat.sizeU32(UInt32(clamping: qmin))) max \(TcFormat.sizeU32(UInt32(clamping: qmax))) "
-        if ecn { s += "ecn " }
-        if harddrop { s += "harddrop " }
-        if details {
-            let maxPFixed = UInt32(clamping: UInt64(maxP * 4294967296.0))
-            s += "ewma \(wlog) " + cFormat("probability %lg ", Double(maxPFixed) / 4294967296.0) + "Scell_log \(scellLog)"
-        }
-        return s
-    }
 
     /// tc_red_eval_idle_damping's cell log for the idle-time table.
     var scellLog: Int {
@@ -144,6 +133,4 @@ final class REDQdisc: Qdisc {
         return clog
     }
 
-    /// red_print_xstats: early = probabilistic + forced drops, marked = probabilistic + forced marks.
-    override func printXstats() -> String? { "  marked \(marked) early \(early + forced) pdrop \(pdrop) other 0 " }
 }

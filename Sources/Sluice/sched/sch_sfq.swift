@@ -157,14 +157,4 @@ final class SFQQdisc: Qdisc {
         ringTail = -1; activeCount = 0; stats.qlen = 0; stats.backlog = 0
     }
 
-    /// sfq_print_opt.
-    override func printOptions(details: Bool) -> String {
-        var s = "limit \(limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: quantum))) "
-        if depth > 0 { s += "depth \(depth) " }
-        if headdrop { s += "headdrop " }
-        if details { s += "flows \(maxFlows) " }
-        s += "divisor \(divisor) "
-        if perturb > 0 { s += "perturb \(perturb / Time.s)sec " }
-        return s
-    }
 }

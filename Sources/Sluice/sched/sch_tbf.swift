@@ -143,26 +143,4 @@ final class TBFQdisc: Qdisc {
         return old
     }
 
-    /// tbf_print_opt: burst and minburst from the ticks the kernel keeps, `lat` from the limit.
-    override func printOptions(details: Bool) -> String {
-        let rateB = rate / 8, peakB = peakrate / 8
-        var s = "rate \(TcFormat.rateBytes(rateB)) "
-        let bufBytes = TcCore.xmitsize(rate: rateB, ticks: bufferTicks)
-        s += details ? "burst \(TcFormat.sizeU32(bufBytes))/1 mpu 0b " : "burst \(TcFormat.sizeU32(bufBytes)) "
-        if peakrate > 0 {
-            s += "peakrate \(TcFormat.rateBytes(peakB)) "
-            let m = TcCore.xmitsize(rate: peakB, ticks: mtuTicks)
-            s += details ? "mtu \(TcFormat.sizeU32(m))/1 mpu 0b " : "minburst \(TcFormat.sizeU32(m)) "
-        }
-        var latency = 1e6 * (Double(limit) / Double(rateB)) - Double(TcCore.tick2time(bufferTicks))
-        if peakrate > 0 {
-            let lat2 = 1e6 * (Double(limit) / Double(peakB)) - Double(TcCore.tick2time(mtuTicks))
-            if lat2 > latency { latency = lat2 }
-        }
-        if latency >= 0 { s += "lat \(TcFormat.timeUs(UInt32(clamping: UInt64(latency)))) " } else {
-            s += "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) "
-        }
-        if details { s += "linklayer ethernet " }
-        return s
-    }
 }

@@ -263,10 +263,10 @@ extension CommandRunner {
             func line(_ q: Qdisc, parent: String) {
                 out += "qdisc \(q.kind) \(String(q.handle.major, radix: 16)): \(devText)\(parent)"
                 if q.refcnt != 1 { out += "refcnt \(q.refcnt) " }
-                out += q.printOptions(details: opts.details) + "\n"
+                out += QdiscShow.options(q, details: opts.details) + "\n"
                 guard opts.stats > 0 else { return }
                 out += TcFormat.stats(q.statsSnapshot(), prefix: " ") + "\n"
-                if let x = q.printXstats() { out += x + "\n" }
+                if let x = QdiscShow.xstats(q) { out += x + "\n" }
             }
             for q in qdiscTree(dev) {
                 if q !== dev.qdisc && q.handle == .unspec { continue }   // built-in defaults are invisible

@@ -1,0 +1,182 @@
+/// tc's words for a qdisc's options and extended statistics, as q_*.c's print_qopt and
+/// print_xstats print them (`tc qdisc show`, `-d`, `-s`) — for the text syntax; rtnetlink dumps
+/// the same state as attributes and Debian's tc prints those. Kept here, apart from the
+/// qdiscs, which hold packets and state.
+enum QdiscShow {
+    static func options(_ q: Qdisc, details: Bool) -> String {
+        switch q {
+        case let x as FifoQdisc: return x.showOptions(details: details)
+        case let x as CoDelQdisc: return x.showOptions(details: details)
+        case let x as FQCoDelQdisc: return x.showOptions(details: details)
+        case let x as HTBQdisc: return x.showOptions(details: details)
+        case let x as IngressQdisc: return x.showOptions(details: details)
+        case let x as NetemQdisc: return x.showOptions(details: details)
+        case let x as TBFQdisc: return x.showOptions(details: details)
+        case let x as PfifoFastQdisc: return x.showOptions(details: details)
+        case let x as PrioQdisc: return x.showOptions(details: details)
+        case let x as REDQdisc: return x.showOptions(details: details)
+        case let x as SFQQdisc: return x.showOptions(details: details)
+        default: return ""
+        }
+    }
+
+    static func xstats(_ q: Qdisc) -> String? {
+        switch q {
+        case let x as CoDelQdisc: return x.showXstats()
+        case let x as FQCoDelQdisc: return x.showXstats()
+        case let x as REDQdisc: return x.showXstats()
+        default: return nil
+        }
+    }
+}
+
+extension FifoQdisc {
+    func showOptions(details: Bool) -> String {
+        mode == .bytes ? "limit \(TcFormat.sizeU32(UInt32(clamping: limit)))" : "limit \(limit)p"
+    }
+}
+
+extension CoDelQdisc {
+    /// codel_print_opt: times in microseconds as the kernel dumps them.
+    func showOptions(details: Bool) -> String { codelOptions(limit: limit, params) }
+    /// codel_print_xstats.
+    func showXstats() -> String? {
+        let next = vars.dropping ? Int64(bitPattern: vars.dropNext &- clock.now) / 1000 : 0   // as codel_dump_stats
+        var s = "  count \(vars.count) lastcount \(vars.lastcount) ldelay \(TcFormat.timeUs(UInt32(clamping: vars.ldelay / 1000)))"
+        if vars.dropping { s += " dropping" }
+        s += next < 0 ? " drop_next -\(TcFormat.timeUs(UInt32(clamping: -next)))" : " drop_next \(TcFormat.timeUs(UInt32(clamping: next)))"
+        s += "\n  maxpacket \(cstats.maxpacket) ecn_mark \(cstats.ecnMark) drop_overlimit \(dropOverlimit)"
+        if cstats.ceMark > 0 { s += " ce_mark \(cstats.ceMark)" }
+        return s
+    }
+}
+
+extension FQCoDelQdisc {
+    /// fq_codel_print_opt.
+    func showOptions(details: Bool) -> String {
+        let us = { (ns: UInt64) in TcFormat.timeUs(UInt32(clamping: ns / 1000)) }
+        var s = "limit \(limit)p flows \(flowCount) quantum \(quantum) target \(us(params.target)) "
+        if params.ceThreshold > 0 { s += "ce_threshold \(us(params.ceThreshold)) " }
+        s += "interval \(us(params.interval)) memory_limit \(TcFormat.sizeU32(UInt32(clamping: memoryLimit))) "
+        if params.ecn { s += "ecn " }
+        if dropBatch > 0 { s += "drop_batch \(dropBatch) " }
+        return s
+    }
+    /// fq_codel_print_xstats (TCA_FQ_CODEL_XSTATS_QDISC).
+    func showXstats() -> String? {
+        var s = "  maxpacket \(cstats.maxpacket) drop_overlimit \(dropOverlimit) new_flow_count \(newFlowCount) ecn_mark \(cstats.ecnMark)"
+        if cstats.ceMark > 0 { s += " ce_mark \(cstats.ceMark)" }
+        if memoryUsage > 0 { s += " memory_used \(memoryUsage)" }
+        if dropOvermemory > 0 { s += " drop_overmemory \(dropOvermemory)" }
+        return s + "\n  new_flows_len \(newCount) old_flows_len \(oldCount)"
+    }
+}
+
+extension HTBQdisc {
+    /// htb_print_opt for the qdisc (TCA_HTB_INIT, direct_qlen).
+    func showOptions(details: Bool) -> String {
+        "r2q \(r2q) default \(cFormat("%#llx", UInt64(defaultClass))) direct_packets_stat \(directPackets)"
+            + (details ? " ver 3.17" : "") + " direct_qlen \(directQlen)"
+    }
+}
+
+extension IngressQdisc {
+    func showOptions(details: Bool) -> String { clsact ? "" : "---------------- " }
+}
+
+extension NetemQdisc {
+    /// netem_print_opt (iproute2 6.1): times from the ticks the kernel dumps, percentages as
+    /// fractions of 2^32 − 1. Neither the distribution nor the seed is printed by tc.
+    func showOptions(details: Bool) -> String {
+        func ticksTime(_ ns: UInt64) -> String { TcFormat.timeUs(TcCore.tick2time(UInt32(clamping: ns >> 6))) }
+        func pct(_ v: Double) -> String { TcFormat.percent(v) }
+        var s = "limit \(limit)"
+        if latency > 0 {
+            s += " delay \(ticksTime(latency))"
+            if jitter > 0 { s += "  \(ticksTime(jitter))" }
+            if jitter > 0 && delayCorr > 0 { s += " \(pct(delayCorr))" }
+        }
+        if ge == nil && lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
+        if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" }
+        if dupP > 0 { s += " duplicate \(pct(dupP))" + (dupCorr > 0 ? " \(pct(dupCorr))" : "") }
+        if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") }
+        if corruptP > 0 { s += " corrupt \(pct(corruptP))" + (corruptCorr > 0 ? " \(pct(corruptCorr))" : "") }
+        if rate > 0 {
+            s += " rate \(TcFormat.rateBytes(rate / 8))"
+            if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
+        }
+        if gap > 0 { s += " gap \(gap)" }
+        return s
+    }
+}
+
+extension TBFQdisc {
+    /// tbf_print_opt: burst and minburst from the ticks the kernel keeps, `lat` from the limit.
+    func showOptions(details: Bool) -> String {
+        let rateB = rate / 8, peakB = peakrate / 8
+        var s = "rate \(TcFormat.rateBytes(rateB)) "
+        let bufBytes = TcCore.xmitsize(rate: rateB, ticks: bufferTicks)
+        s += details ? "burst \(TcFormat.sizeU32(bufBytes))/1 mpu 0b " : "burst \(TcFormat.sizeU32(bufBytes)) "
+        if peakrate > 0 {
+            s += "peakrate \(TcFormat.rateBytes(peakB)) "
+            let m = TcCore.xmitsize(rate: peakB, ticks: mtuTicks)
+            s += details ? "mtu \(TcFormat.sizeU32(m))/1 mpu 0b " : "minburst \(TcFormat.sizeU32(m)) "
+        }
+        var latency = 1e6 * (Double(limit) / Double(rateB)) - Double(TcCore.tick2time(bufferTicks))
+        if peakrate > 0 {
+            let lat2 = 1e6 * (Double(limit) / Double(peakB)) - Double(TcCore.tick2time(mtuTicks))
+            if lat2 > latency { latency = lat2 }
+        }
+        if latency >= 0 { s += "lat \(TcFormat.timeUs(UInt32(clamping: UInt64(latency)))) " } else {
+            s += "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) "
+        }
+        if details { s += "linklayer ethernet " }
+        return s
+    }
+}
+
+extension PfifoFastQdisc {
+    func showOptions(details: Bool) -> String { "bands 3 priomap" + priomap.map { " \($0)" }.joined() }
+}
+
+extension PrioQdisc {
+    func showOptions(details: Bool) -> String { "bands \(bandCount) priomap" + priomap.map { " \($0)" }.joined() }
+}
+
+extension REDQdisc {
+    /// red_print_opt: max_P as the 32-bit fraction tc sends, Scell_log as tc_red_eval_idle_damping.
+    func showOptions(details: Bool) -> String {
+        var s = "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) min \(TcFormat.sizeU32(UInt32(clamping: qmin))) max \(TcFormat.sizeU32(UInt32(clamping: qmax))) "
+        if ecn { s += "ecn " }
+        if harddrop { s += "harddrop " }
+        if details {
+            let maxPFixed = UInt32(clamping: UInt64(maxP * 4294967296.0))
+            s += "ewma \(wlog) " + cFormat("probability %lg ", Double(maxPFixed) / 4294967296.0) + "Scell_log \(scellLog)"
+        }
+        return s
+    }
+    /// red_print_xstats: early = probabilistic + forced drops, marked = probabilistic + forced marks.
+    func showXstats() -> String? { "  marked \(marked) early \(early + forced) pdrop \(pdrop) other 0 " }
+}
+
+extension SFQQdisc {
+    /// sfq_print_opt.
+    func showOptions(details: Bool) -> String {
+        var s = "limit \(limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: quantum))) "
+        if depth > 0 { s += "depth \(depth) " }
+        if headdrop { s += "headdrop " }
+        if details { s += "flows \(maxFlows) " }
+        s += "divisor \(divisor) "
+        if perturb > 0 { s += "perturb \(perturb / Time.s)sec " }
+        return s
+    }
+}
+
+/// codel_print_opt's text for `limit` and CoDel parameters.
+func codelOptions(limit: Int, _ p: CoDelParams) -> String {
+    var s = "limit \(limit)p target \(TcFormat.timeUs(UInt32(clamping: p.target / 1000))) "
+    if p.ceThreshold > 0 { s += "ce_threshold \(TcFormat.timeUs(UInt32(clamping: p.ceThreshold / 1000))) " }
+    s += "interval \(TcFormat.timeUs(UInt32(clamping: p.interval / 1000))) "
+    if p.ecn { s += "ecn " }
+    return s
+}
