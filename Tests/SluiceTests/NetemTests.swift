@@ -65,6 +65,61 @@ final class NetemTests: XCTestCase {
         XCTAssertEqual(meanBurst, 10, accuracy: 1.0)
     }
 
+    /// The 4-state model as loss_4state walks it (p13 p31 p32 p23 p14, q_netem.c's order):
+    /// p13 = p32 = p23 = 100 % alternates lost (gap → burst loss), sent (→ burst transmit), lost,
+    /// … from the first packet; and for a mixed chain the loss rate is the stationary
+    /// probability of the two lost states, computed here from the same transitions.
+    func testFourStateLossAsLoss4State() throws {
+        let alt = try run("loss state 100% 0% 100% 100% 0%")
+        let got = Set(alt.out.map(seqOf))
+        XCTAssertEqual(got.count, n / 2)
+        XCTAssertTrue((0..<UInt32(n)).allSatisfy { got.contains($0) == ($0 % 2 == 1) }, "lost, sent, lost, …")
+        let (p13, p31, p32, p23, p14) = (0.10, 0.70, 0.10, 0.80, 0.05)
+        let r = try run("loss state 10% 70% 10% 80% 5%")
+        // States 1 gap-sent, 2 burst-sent, 3 gap-lost, 4 burst-lost; rows: from, columns: to.
+        let t: [[Double]] = [[1 - p13 - p14, 0, p14, p13], [0, 1 - p23, 0, p23], [1, 0, 0, 0], [p31, p32, 0, 1 - p31 - p32]]
+        var pi = [1.0, 0, 0, 0]
+        for _ in 0..<10_000 { pi = (0..<4).map { j in (0..<4).reduce(0) { $0 + pi[$1] * t[$1][j] } } }
+        let expected = pi[2] + pi[3]
+        let lossRate = 1 - Double(r.out.count) / Double(n)
+        XCTAssertEqual(lossRate, expected, accuracy: 0.02, "stationary loss \(expected)")
+        XCTAssertGreaterThan(expected, 0.1)
+    }
+
+    /// netem's ecn: a loss event marks an ECN-capable packet Congestion Experienced and lets it
+    /// through (counted as a drop, as netem_enqueue's qdisc_qstats_drop); a not-ECT packet is
+    /// lost. The same words come back from `qdisc show`.
+    func testECNMarksInsteadOfDropping() throws {
+        let env = QdiscEnv(pool: PacketPool(capacity: 64), clock: .virtual(start: 1), mtu: 1514, txQueueLen: 1000)
+        let q = NetemQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var a = TcArgs(["loss", "100%", "ecn"])
+        try QdiscGrammar.change(q, &a)
+        XCTAssertEqual(QdiscShow.options(q, details: false), "limit 1000 loss 100% ecn ")
+        func frame(tos: UInt8) -> [UInt8] {
+            var f = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: 1, dport: 2)
+            f[15] = tos
+            var sum: UInt32 = 0
+            f[24] = 0; f[25] = 0
+            for i in stride(from: 14, to: 34, by: 2) { sum += UInt32(f[i]) << 8 | UInt32(f[i + 1]) }
+            while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+            f[24] = UInt8(~UInt16(sum) >> 8); f[25] = UInt8(~UInt16(sum) & 0xFF)
+            return f
+        }
+        for tos: UInt8 in [0x02, 0x00] {                   // ECT(0), then not-ECT
+            let p = must(env.pool.alloc())
+            let f = frame(tos: tos)
+            f.withUnsafeBytes { env.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            env.pool.meta(p).pointee.pktLen = UInt32(f.count)
+            _ = q.enqueue(p)
+        }
+        XCTAssertEqual(q.stats.qlen, 1, "the ECT packet stays")
+        XCTAssertEqual(q.stats.drops, 2, "one mark, one loss")
+        guard let out = q.dequeue() else { return XCTFail("nothing to dequeue") }
+        XCTAssertEqual(env.pool.data(out).load(fromByteOffset: 15, as: UInt8.self) & 3, 3, "CE")
+        env.pool.free(out)
+        XCTAssertEqual(env.pool.inUse, 0)
+    }
+
     /// The gemodel's positions as q_netem.c packs them and loss_gilb_ell reads them: the third
     /// is the bad state's loss ("1-h"), the fourth the good state's ("1-k"). Never leaving the
     /// good state (p 0) with 1-k 5 % loses 5 %; never leaving the bad state (r 0, p 100 %) with

@@ -273,6 +273,7 @@ enum QdiscGrammar {
         var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
         var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
         var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
+        var gi = s.gi, ecn = s.ecn
         func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
             guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
             return try a.percent(for: "correlation")
@@ -295,11 +296,20 @@ enum QdiscGrammar {
                     let p = try a.percent(for: "gemodel p")
                     var r = 1 - p, h = 0.0, kk = 0.0
                     if let x = try optPercent(&a) { r = x; if let y = try optPercent(&a) { h = 1 - y; if let z = try optPercent(&a) { kk = z } } }
-                    ge = (p, r, h, kk); lossP = 0
+                    ge = (p, r, h, kk); lossP = 0; gi = nil
                 } else if a.peek == "state" {
-                    throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".")
+                    a.i += 1
+                    // q_netem.c: p13 [p31 [p32 [p23 [p14]]]], defaults p31 = 1-p13, p32 = 0,
+                    // p23 = 1, p14 = 0.
+                    let p13 = try a.percent(for: "loss p13")
+                    var g = (p13: p13, p31: 1 - p13, p32: 0.0, p23: 1.0, p14: 0.0)
+                    if let x = try optPercent(&a) { g.p31 = x
+                        if let x = try optPercent(&a) { g.p32 = x
+                            if let x = try optPercent(&a) { g.p23 = x
+                                if let x = try optPercent(&a) { g.p14 = x } } } }
+                    gi = g; ge = nil; lossP = 0
                 } else {
-                    lossP = try a.percent(for: k); ge = nil
+                    lossP = try a.percent(for: k); ge = nil; gi = nil
                     if let c = try optPercent(&a) { lossC = c }
                 }
             case "duplicate": dup = try a.percent(for: k); if let c = try optPercent(&a) { dupC = c }
@@ -312,13 +322,14 @@ enum QdiscGrammar {
             case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
             case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
             case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
-            case "slot", "ecn", "cellsize", "cellheader":
+            case "ecn": ecn = true
+            case "slot", "cellsize", "cellheader":
                 throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
             default: throw SluiceError("Error: unknown netem option \"\(k)\"")
             }
         }
         return NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
                                       dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
-                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed)
+                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn)
     }
 }

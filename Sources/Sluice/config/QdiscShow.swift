@@ -97,6 +97,7 @@ extension NetemQdisc {
             if jitter > 0 && delayCorr > 0 { s += " \(pct(delayCorr))" }
         }
         if ge == nil && lossP > 0 { s += " loss \(pct(lossP))" + (lossCorr > 0 ? " \(pct(lossCorr))" : "") }
+        if let g = gi { s += " loss state p13 \(pct(g.p13)) p31 \(pct(g.p31)) p32 \(pct(g.p32)) p23 \(pct(g.p23)) p14 \(pct(g.p14))" }
         if let g = ge { s += " loss gemodel p \(pct(g.p)) r \(pct(g.r)) 1-h \(pct(1 - g.h)) 1-k \(pct(g.k))" }
         if dupP > 0 { s += " duplicate \(pct(dupP))" + (dupCorr > 0 ? " \(pct(dupCorr))" : "") }
         if reorderP > 0 { s += " reorder \(pct(reorderP))" + (reorderCorr > 0 ? " \(pct(reorderCorr))" : "") }
@@ -105,6 +106,7 @@ extension NetemQdisc {
             s += " rate \(TcFormat.rateBytes(rate / 8))"
             if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
         }
+        if ecn { s += " ecn " }
         if gap > 0 { s += " gap \(gap)" }
         return s
     }

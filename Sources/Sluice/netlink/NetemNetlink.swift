@@ -8,8 +8,8 @@ import Glibc
 ///
 /// A request is decoded into netem's typed configuration (`NetemQdisc.NetemParams`), the value
 /// its words also produce, and applied by its `configure`, so both syntaxes share one validation. A delay distribution table is recognised by comparing it with the
-/// tables iproute2 ships (normal, pareto, paretonormal); other tables, the 4-state loss model,
-/// slots and ECN marking are refused with a message, as they are by the text syntax.
+/// tables iproute2 ships (normal, pareto, paretonormal); other tables and slots are refused
+/// with a message, as they are by the text syntax.
 enum NETEM {
     static let CORR: UInt16 = 1, DELAY_DIST: UInt16 = 2, REORDER: UInt16 = 3, CORRUPT: UInt16 = 4, LOSS: UInt16 = 5
     static let RATE: UInt16 = 6, ECN: UInt16 = 7, RATE64: UInt16 = 8, LATENCY64: UInt16 = 10, JITTER64: UInt16 = 11
@@ -69,8 +69,11 @@ extension RtnlProcessor {
         if let l = a[NETEM.LOSS] {
             let m = try parseOptions(l, base: (a.offsets[NETEM.LOSS] ?? 0) + NL.attrHdrLen,
                                      NLAPolicy(maxType: 3, [NETEM.LOSS_GI: .minLength(20), NETEM.LOSS_GE: .minLength(16)]))
-            if m.has(NETEM.LOSS_GI) { throw SluiceError("Error: netem \"loss state\" (4-state Markov) is not implemented in Sluice yet; use \"loss gemodel\".") }
-            if let ge = m[NETEM.LOSS_GE] {
+            if let gi = m[NETEM.LOSS_GI] {
+                // struct tc_netem_gimodel: p13, p31, p32, p14, p23.
+                p.gi = (p13: NETEM.fraction(gi.le32(at: 0)), p31: NETEM.fraction(gi.le32(at: 4)), p32: NETEM.fraction(gi.le32(at: 8)),
+                        p23: NETEM.fraction(gi.le32(at: 16)), p14: NETEM.fraction(gi.le32(at: 12)))
+            } else if let ge = m[NETEM.LOSS_GE] {
                 p.ge = (NETEM.fraction(ge.le32(at: 0)), NETEM.fraction(ge.le32(at: 4)), NETEM.fraction(ge.le32(at: 8)), NETEM.fraction(ge.le32(at: 12)))
             }
         } else if loss > 0 {
@@ -90,7 +93,7 @@ extension RtnlProcessor {
             if r.le32(at: 8) != 0 || r.le32(at: 12) != 0 { throw SluiceError("Error: netem \"cellsize\" is not implemented in Sluice yet.") }
         }
         if a.has(NETEM.SLOT) { throw SluiceError("Error: netem \"slot\" is not implemented in Sluice yet.") }
-        if let e = a.u32(NETEM.ECN), e != 0 { throw SluiceError("Error: netem \"ecn\" is not implemented in Sluice yet.") }
+        if let e = a.u32(NETEM.ECN) { p.ecn = e != 0 }
         return p
     }
 
@@ -121,6 +124,14 @@ extension RtnlProcessor {
         rt.put32(bytesPerSecond >= 1 << 32 ? UInt32.max : UInt32(bytesPerSecond)); rt.put32(UInt32(bitPattern: Int32(q.packetOverhead)))
         rt.put32(0); rt.put32(0)
         w.attr(NETEM.RATE, rt.bytes)
+        if let gi = q.gi {
+            let n = w.beginNest(NETEM.LOSS, flagged: false)
+            var g = NetlinkWriter()
+            for v in [gi.p13, gi.p31, gi.p32, gi.p14, gi.p23] { g.put32(NETEM.packed(v)) }
+            w.attr(NETEM.LOSS_GI, g.bytes)
+            w.endNest(n)
+        }
+        if q.ecn { w.attr(NETEM.ECN, u32: 1) }
         if let ge = q.ge {
             let n = w.beginNest(NETEM.LOSS, flagged: false)     // nla_nest_start_noflag: tc's parse_rtattr keeps flags
             var g = NetlinkWriter()

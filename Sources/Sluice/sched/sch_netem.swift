@@ -22,6 +22,12 @@ final class NetemQdisc: Qdisc {
     /// bad state's chance to deliver (tc's "1-h" is its loss), k the good state's loss (tc's "1-k").
     var ge: (p: Double, r: Double, h: Double, k: Double)?
     var geBad = false
+    /// The 4-state Markov loss model (NETEM_LOSS_GI: p13, p31, p32, p23, p14) and its state:
+    /// 1 transmitted in a gap, 2 transmitted in a burst, 3 lost in a gap, 4 lost in a burst.
+    var gi: (p13: Double, p31: Double, p32: Double, p23: Double, p14: Double)?
+    var giState = 1
+    /// Loss events mark ECN-capable packets Congestion Experienced instead of dropping them.
+    var ecn = false
     var dupP = 0.0, dupCorr = 0.0
     var corruptP = 0.0, corruptCorr = 0.0
     var reorderP = 0.0, reorderCorr = 0.0
@@ -41,7 +47,7 @@ final class NetemQdisc: Qdisc {
     var arrivals: UInt64 = 0
     var tailSend: UInt64 = 0       // time to send of the latest delayed packet (for rate)
     var nextWake: UInt64 = 0
-    var duplicated: UInt64 = 0, corrupted: UInt64 = 0, reordered: UInt64 = 0, lost: UInt64 = 0
+    var duplicated: UInt64 = 0, corrupted: UInt64 = 0, reordered: UInt64 = 0, lost: UInt64 = 0, marked: UInt64 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         super.init(kind: "netem", handle: handle, parent: parent, env: env)
@@ -55,11 +61,15 @@ final class NetemQdisc: Qdisc {
         var ge: (p: Double, r: Double, h: Double, k: Double)? = nil
         var dupP = 0.0, dupCorr = 0.0, corruptP = 0.0, corruptCorr = 0.0, reorderP = 0.0, reorderCorr = 0.0
         var gap = 0, rate: UInt64 = 0, packetOverhead = 0, limit = 1000, seed: UInt64 = 0x5EED
+        var gi: (p13: Double, p31: Double, p32: Double, p23: Double, p14: Double)? = nil
+        var ecn = false
     }
     var params: NetemParams {
-        NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
+        var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
                     dupP: dupP, dupCorr: dupCorr, corruptP: corruptP, corruptCorr: corruptCorr, reorderP: reorderP,
                     reorderCorr: reorderCorr, gap: gap, rate: rate, packetOverhead: packetOverhead, limit: limit, seed: seed)
+        p.gi = gi; p.ecn = ecn
+        return p
     }
 
     /// netem_change: checked, then applied whole; the queue stays.
@@ -71,6 +81,10 @@ final class NetemQdisc: Qdisc {
         if reo > 0 && lat == 0 { throw SluiceError("Error: netem reorder needs a delay (packets are reordered by not delaying some).") }
         if reo > 0 && gap == 0 { gap = 1 }
         latency = lat; jitter = jit; delayCorr = dcor; self.dist = dist; self.lossP = lossP; lossCorr = lossC; self.ge = ge
+        // get_loss_clg: a loss model given starts in its first state.
+        gi = p.gi; ecn = p.ecn
+        if gi != nil { giState = 1 }
+        if ge != nil { geBad = false }
         dupP = dup; dupCorr = dupC; corruptP = cor; corruptCorr = corC; reorderP = reo; reorderCorr = reoC
         self.gap = gap; self.rate = rate; packetOverhead = ovh; self.limit = limit
         if seed != self.seed || rng.state == 0x5EED { self.seed = seed; rng = SplitMix(seed: seed) }
@@ -131,6 +145,24 @@ final class NetemQdisc: Qdisc {
     }
 
     func lose() -> Bool {
+        if let g = gi {
+            // loss_4state: one draw against the transitions out of the current state.
+            let rnd = rng.nextDouble()
+            switch giState {
+            case 1:
+                if rnd < g.p14 { giState = 3; return true }
+                if rnd < g.p13 + g.p14 { giState = 4; return true }
+            case 2:
+                if rnd < g.p23 { giState = 4; return true }
+            case 4:
+                if rnd < g.p32 { giState = 2 }
+                else if rnd < g.p31 + g.p32 { giState = 1 }
+                else { return true }
+            default:
+                giState = 1
+            }
+            return false
+        }
         if let g = ge {
             // loss_gilb_ell: the state's transition is drawn, then the loss with the probability
             // of the state the packet arrived in.
@@ -145,7 +177,11 @@ final class NetemQdisc: Qdisc {
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
-        if lose() { lost &+= 1; return drop(p) }
+        if lose() {
+            // netem_enqueue: with ecn, an ECN-capable packet is marked (and counted as a drop,
+            // as qdisc_qstats_drop there) instead of lost.
+            if ecn && ECN.setCE(pool, p.index) { stats.drops &+= 1; marked &+= 1 } else { lost &+= 1; return drop(p) }
+        }
         var copies = 1
         if dupP > 0 && crandom(&last.dup, dupCorr) < dupP { copies = 2 }
         if corruptP > 0 && crandom(&last.corrupt, corruptCorr) < corruptP {
