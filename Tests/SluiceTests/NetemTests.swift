@@ -120,6 +120,40 @@ final class NetemTests: XCTestCase {
         XCTAssertEqual(env.pool.inUse, 0)
     }
 
+    /// Delivery slots as netem_dequeue and get_slot_next keep them: the first slot is open at
+    /// once, takes at most `packets` (or `bytes`), and the next opens a drawn delay later (here
+    /// min = max, so exactly 5 ms).
+    func testSlotsReleaseBurstsAsNetemDequeue() throws {
+        func drain(_ words: [String], size: Int) throws -> [Int] {
+            let env = QdiscEnv(pool: PacketPool(capacity: 64), clock: .virtual(start: 1_000), mtu: 1514, txQueueLen: 1000)
+            let q = NetemQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+            var a = TcArgs(words)
+            try QdiscGrammar.change(q, &a)
+            for _ in 0..<10 {
+                let p = must(env.pool.alloc())
+                env.pool.meta(p).pointee.length = UInt32(size)
+                env.pool.meta(p).pointee.pktLen = UInt32(size)
+                _ = q.enqueue(p)
+            }
+            var perSlot: [Int] = []
+            for _ in 0..<8 {
+                var n = 0
+                while let p = q.dequeue() { env.pool.free(p); n += 1 }
+                perSlot.append(n)
+                env.clock.advance(by: 5 * Time.ms)
+            }
+            XCTAssertEqual(env.pool.inUse, 0)
+            return perSlot
+        }
+        XCTAssertEqual(try drain(["slot", "5ms", "5ms", "packets", "3"], size: 100), [3, 3, 3, 1, 0, 0, 0, 0])
+        XCTAssertEqual(try drain(["slot", "5ms", "bytes", "3000"], size: 1000), [3, 3, 3, 1, 0, 0, 0, 0])
+        let env = QdiscEnv(pool: PacketPool(capacity: 8), clock: .virtual(start: 1_000), mtu: 1514, txQueueLen: 1000)
+        let q = NetemQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var a = TcArgs(["delay", "1ms", "slot", "2ms", "4ms", "packets", "5", "bytes", "64000"])
+        try QdiscGrammar.change(q, &a)
+        XCTAssertEqual(QdiscShow.options(q, details: false), "limit 1000 delay 1ms slot 2ms 4ms packets 5 bytes 64000")
+    }
+
     /// The gemodel's positions as q_netem.c packs them and loss_gilb_ell reads them: the third
     /// is the bad state's loss ("1-h"), the fourth the good state's ("1-k"). Never leaving the
     /// good state (p 0) with 1-k 5 % loses 5 %; never leaving the bad state (r 0, p 100 %) with

@@ -273,7 +273,7 @@ enum QdiscGrammar {
         var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
         var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
         var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
-        var gi = s.gi, ecn = s.ecn
+        var gi = s.gi, ecn = s.ecn, slot = s.slot
         func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
             guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
             return try a.percent(for: "correlation")
@@ -323,13 +323,36 @@ enum QdiscGrammar {
             case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
             case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
             case "ecn": ecn = true
-            case "slot", "cellsize", "cellheader":
+            case "slot":
+                // q_netem.c: slot MIN [MAX] | slot distribution D DELAY JITTER; [packets N] [bytes N]
+                var sl = NetemQdisc.Slot()
+                if a.peek == "distribution" {
+                    a.i += 1
+                    let v = try a.value(for: "slot distribution")
+                    guard let d = NetemQdisc.Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
+                    sl.dist = d
+                    sl.distDelay = try a.time(for: "slot delay")
+                    sl.distJitter = try a.time(for: "slot jitter")
+                    guard sl.distJitter > 0 else { throw SluiceError("Error: Non-positive jitter") }
+                } else {
+                    sl.minDelay = try a.time(for: "slot min_delay")
+                    if let v = a.peek, v.first?.isNumber == true, TcUnits.time(v) != nil {
+                        sl.maxDelay = try a.time(for: "slot max_delay")
+                        guard sl.maxDelay >= sl.minDelay else { throw SluiceError("Error: Illegal \"slot max_delay\"") }
+                    } else {
+                        sl.maxDelay = sl.minDelay
+                    }
+                }
+                if a.peek == "packets" { a.i += 1; sl.maxPackets = try a.int(for: "slot packets", 0...Int(Int32.max)) }
+                if a.peek == "bytes" { a.i += 1; sl.maxBytes = min(try a.size(for: "slot bytes"), Int(Int32.max)) }
+                slot = sl
+            case "cellsize", "cellheader":
                 throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
             default: throw SluiceError("Error: unknown netem option \"\(k)\"")
             }
         }
         return NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
                                       dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
-                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn)
+                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn, slot: slot)
     }
 }

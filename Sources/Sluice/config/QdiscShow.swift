@@ -106,6 +106,19 @@ extension NetemQdisc {
             s += " rate \(TcFormat.rateBytes(rate / 8))"
             if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
         }
+        if let sl = slot, sl.minDelay | sl.maxDelay | sl.distJitter != 0 {
+            // sprint_time64.
+            func t64(_ ns: UInt64) -> String {
+                let d = Double(ns)
+                if ns >= Time.s { return cFormat("%.3gs", d / 1e9) }
+                if ns >= Time.ms { return cFormat("%.3gms", d / 1e6) }
+                if ns >= Time.us { return cFormat("%.3gus", d / 1e3) }
+                return "\(ns)ns"
+            }
+            s += sl.distJitter > 0 ? " slot distribution \(t64(sl.distDelay)) \(t64(sl.distJitter))" : " slot \(t64(sl.minDelay)) \(t64(sl.maxDelay))"
+            if sl.maxPackets != 0 && sl.maxPackets != Int(Int32.max) { s += " packets \(sl.maxPackets)" }
+            if sl.maxBytes != 0 && sl.maxBytes != Int(Int32.max) { s += " bytes \(sl.maxBytes)" }
+        }
         if ecn { s += " ecn " }
         if gap > 0 { s += " gap \(gap)" }
         return s

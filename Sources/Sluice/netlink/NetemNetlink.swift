@@ -8,8 +8,8 @@ import Glibc
 ///
 /// A request is decoded into netem's typed configuration (`NetemQdisc.NetemParams`), the value
 /// its words also produce, and applied by its `configure`, so both syntaxes share one validation. A delay distribution table is recognised by comparing it with the
-/// tables iproute2 ships (normal, pareto, paretonormal); other tables and slots are refused
-/// with a message, as they are by the text syntax.
+/// tables iproute2 ships (normal, pareto, paretonormal); other tables are refused with a
+/// message, as they are by the text syntax.
 enum NETEM {
     static let CORR: UInt16 = 1, DELAY_DIST: UInt16 = 2, REORDER: UInt16 = 3, CORRUPT: UInt16 = 4, LOSS: UInt16 = 5
     static let RATE: UInt16 = 6, ECN: UInt16 = 7, RATE64: UInt16 = 8, LATENCY64: UInt16 = 10, JITTER64: UInt16 = 11
@@ -17,7 +17,7 @@ enum NETEM {
     static let LOSS_GI: UInt16 = 1, LOSS_GE: UInt16 = 2
     static let policy = NLAPolicy(maxType: 14, [CORR: .minLength(12), DELAY_DIST: .unspec, REORDER: .minLength(8),
                                                 CORRUPT: .minLength(8), LOSS: .unspec, RATE: .minLength(16), ECN: .u32,
-                                                RATE64: .u64, LATENCY64: .u64, JITTER64: .u64, SLOT: .unspec, SLOT_DIST: .unspec])
+                                                RATE64: .u64, LATENCY64: .u64, JITTER64: .u64, SLOT: .minLength(40), SLOT_DIST: .unspec])
 
     /// A probability as tc packs it (get_percent: the fraction of UINT32_MAX).
     static func fraction(_ v: UInt32) -> Double { Double(v) / Double(UInt32.max) }
@@ -92,7 +92,24 @@ extension RtnlProcessor {
             if bytes > 0 { p.rate = bytes * 8; p.packetOverhead = Int(Int32(bitPattern: r.le32(at: 4))) }
             if r.le32(at: 8) != 0 || r.le32(at: 12) != 0 { throw SluiceError("Error: netem \"cellsize\" is not implemented in Sluice yet.") }
         }
-        if a.has(NETEM.SLOT) { throw SluiceError("Error: netem \"slot\" is not implemented in Sluice yet.") }
+        // get_slot: struct tc_netem_slot (min_delay, max_delay, max_packets, max_bytes,
+        // dist_delay, dist_jitter) and its table; without one the slots stay as they were.
+        p.slot = q.slot
+        if let sl = a[NETEM.SLOT] {
+            var s = NetemQdisc.Slot()
+            s.minDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 0)))); s.maxDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 8))))
+            s.maxPackets = Int(Int32(bitPattern: sl.le32(at: 16))); s.maxBytes = Int(Int32(bitPattern: sl.le32(at: 20)))
+            s.distDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 24)))); s.distJitter = UInt64(max(0, Int64(bitPattern: sl.le64(at: 32))))
+            if let t = a[NETEM.SLOT_DIST] {
+                guard let name = NETEM.distribution(t), let d = NetemQdisc.Dist(rawValue: name) else {
+                    throw SluiceError("Error: netem: distribution tables other than iproute2's normal, pareto and paretonormal are not supported in Sluice yet.")
+                }
+                s.dist = d
+            } else if s.distJitter > 0 {
+                s.dist = .uniform
+            }
+            p.slot = s
+        }
         if let e = a.u32(NETEM.ECN) { p.ecn = e != 0 }
         return p
     }
@@ -132,6 +149,13 @@ extension RtnlProcessor {
             w.endNest(n)
         }
         if q.ecn { w.attr(NETEM.ECN, u32: 1) }
+        if let s = q.slot, s.minDelay | s.maxDelay | s.distJitter != 0 {
+            var o = NetlinkWriter()
+            o.put64(s.minDelay); o.put64(s.maxDelay)
+            o.put32(UInt32(s.maxPackets == Int(Int32.max) ? 0 : s.maxPackets)); o.put32(UInt32(s.maxBytes == Int(Int32.max) ? 0 : s.maxBytes))
+            o.put64(s.distDelay); o.put64(s.distJitter)
+            w.attr(NETEM.SLOT, o.bytes)
+        }
         if let ge = q.ge {
             let n = w.beginNest(NETEM.LOSS, flagged: false)     // nla_nest_start_noflag: tc's parse_rtattr keeps flags
             var g = NetlinkWriter()

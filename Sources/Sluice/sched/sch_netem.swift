@@ -28,6 +28,18 @@ final class NetemQdisc: Qdisc {
     var giState = 1
     /// Loss events mark ECN-capable packets Congestion Experienced instead of dropping them.
     var ecn = false
+    /// Delivery slots (struct tc_netem_slot): packets leave only while a slot is open, at most
+    /// `maxPackets` and `maxBytes` each (Int32.max: unlimited); the next slot opens after a
+    /// delay drawn uniformly from min…max, or from `dist` around `distDelay` ± `distJitter`.
+    struct Slot {
+        var minDelay: UInt64 = 0, maxDelay: UInt64 = 0
+        var maxPackets = 0, maxBytes = 0
+        var distDelay: UInt64 = 0, distJitter: UInt64 = 0
+        var dist: Dist? = nil
+    }
+    var slot: Slot?
+    var slotNext: UInt64 = 0
+    var slotPacketsLeft = 0, slotBytesLeft = 0
     var dupP = 0.0, dupCorr = 0.0
     var corruptP = 0.0, corruptCorr = 0.0
     var reorderP = 0.0, reorderCorr = 0.0
@@ -63,12 +75,13 @@ final class NetemQdisc: Qdisc {
         var gap = 0, rate: UInt64 = 0, packetOverhead = 0, limit = 1000, seed: UInt64 = 0x5EED
         var gi: (p13: Double, p31: Double, p32: Double, p23: Double, p14: Double)? = nil
         var ecn = false
+        var slot: Slot? = nil
     }
     var params: NetemParams {
         var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
                     dupP: dupP, dupCorr: dupCorr, corruptP: corruptP, corruptCorr: corruptCorr, reorderP: reorderP,
                     reorderCorr: reorderCorr, gap: gap, rate: rate, packetOverhead: packetOverhead, limit: limit, seed: seed)
-        p.gi = gi; p.ecn = ecn
+        p.gi = gi; p.ecn = ecn; p.slot = slot
         return p
     }
 
@@ -84,6 +97,16 @@ final class NetemQdisc: Qdisc {
         // get_loss_clg: a loss model given starts in its first state.
         gi = p.gi; ecn = p.ecn
         if gi != nil { giState = 1 }
+        // get_slot: unlimited where 0; the first slot is open at once.
+        if var s = p.slot {
+            if s.maxPackets <= 0 { s.maxPackets = Int(Int32.max) }
+            if s.maxBytes <= 0 { s.maxBytes = Int(Int32.max) }
+            slot = s
+            slotPacketsLeft = s.maxPackets; slotBytesLeft = s.maxBytes
+            slotNext = s.minDelay | s.maxDelay | s.distJitter != 0 ? clock.now : 0
+        } else {
+            slot = nil; slotNext = 0
+        }
         if ge != nil { geBad = false }
         dupP = dup; dupCorr = dupC; corruptP = cor; corruptCorr = corC; reorderP = reo; reorderCorr = reoC
         self.gap = gap; self.rate = rate; packetOverhead = ovh; self.limit = limit
@@ -263,26 +286,66 @@ final class NetemQdisc: Qdisc {
         return top
     }
 
+    /// get_slot_next: the next slot opens after a drawn delay, with fresh allowances.
+    func nextSlot(_ now: UInt64) {
+        guard let s = slot else { return }
+        let d: UInt64
+        if let dist = s.dist {
+            let u = rng.nextDouble(), mu = Double(s.distDelay), sigma = Double(s.distJitter)
+            var x: Double
+            switch dist {
+            case .uniform: x = mu - sigma + 2 * sigma * u
+            case .normal: x = mu + sigma * Self.normalQuantile(u)
+            case .pareto: x = mu + sigma * Self.paretoStd(u)
+            case .paretonormal: x = mu + sigma * (0.25 * Self.normalQuantile(u) + 0.75 * Self.paretoStd(rng.nextDouble())) / (0.25 * 0.25 + 0.75 * 0.75).squareRoot()
+            }
+            d = x <= 0 ? 0 : UInt64(x)
+        } else {
+            d = s.minDelay &+ UInt64(Double(s.maxDelay &- s.minDelay) * rng.nextDouble())
+        }
+        slotNext = now &+ d
+        slotPacketsLeft = s.maxPackets
+        slotBytesLeft = s.maxBytes
+    }
+
+    /// Whether the tfifo's head (due at `t`) may leave now, as netem_dequeue decides with slots.
+    @inline(__always)
+    func headMayLeave(_ t: UInt64, _ now: UInt64) -> Bool {
+        if slotNext != 0 && slotNext < t { nextSlot(now) }
+        return t <= now && slotNext <= now
+    }
+
+    /// A packet of `l` bytes left in the current slot.
+    @inline(__always)
+    func tookSlot(_ l: Int, _ now: UInt64) {
+        guard slotNext != 0 else { return }
+        slotPacketsLeft -= 1
+        slotBytesLeft -= l
+        if slotPacketsLeft <= 0 || slotBytesLeft <= 0 { nextSlot(now) }
+    }
+
     override func dequeue() -> Packet? {
         let now = clock.now
         guard let child else {
             guard heapCount > 0 else { nextWake = 0; return nil }
             let t = heapKey[0].0
-            guard t <= now else { nextWake = t; return nil }
+            guard headMayLeave(t, now) else { nextWake = max(t, slotNext); return nil }
             let p = Packet(index: heapPop())
+            tookSlot(len(p), now)
             accountOut(len(p), segs: segs(p))
             return p
         }
         // With a child (netem_dequeue): packets whose time has come move from the tfifo into
         // the child, in order; what the child lets out leaves.
-        while heapCount > 0 && heapKey[0].0 <= now {
+        while heapCount > 0 && headMayLeave(heapKey[0].0, now) {
             let p = Packet(index: heapPop())
             let l = len(p)
+            tookSlot(l, now)
             stats.qlen -= 1; stats.backlog &-= UInt64(l)
             let v = child.enqueue(p)
             if v == .dropped || v == .congestion { stats.drops &+= 1 }
         }
-        nextWake = heapCount > 0 ? heapKey[0].0 : 0
+        nextWake = heapCount > 0 ? max(heapKey[0].0, slotNext) : 0
         guard let p = child.dequeue() else { return nil }
         countSent(len(p), segs: segs(p))
         return p
