@@ -270,7 +270,9 @@ final class TcSideBySideTests: XCTestCase {
         }
         // sfq the same way (struct tc_sfq_qopt_v1), each from a fresh qdisc.
         for l in ["qdisc add dev d0 root handle 2: sfq", "qdisc add dev d0 root handle 2: sfq perturb 10 quantum 1514 limit 100 divisor 512 depth 50 headdrop",
-                  "qdisc add dev d0 root handle 2: sfq flows 64 limit 3000"] {
+                  "qdisc add dev d0 root handle 2: sfq flows 64 limit 3000",
+                  "qdisc add dev d0 root handle 2: pie",
+                  "qdisc add dev d0 root handle 2: pie limit 500 target 5ms tupdate 30ms alpha 4 beta 16 ecn bytemode"] {
             _ = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "del", "dev", "d0", "root"], allowFailure: true)
             _ = try sh([bin, "exec", "--socket", sock, "tc"] + l.split(separator: " ").map(String.init))
             _ = try? sluice.execute("qdisc del dev d0 root")

@@ -25,6 +25,7 @@ enum QdiscGrammar {
         case let n as NetemQdisc: try n.configure(try netem(n, &a))
         case let s as SFQQdisc: try s.configure(try sfq(s, &a))
         case let r as REDQdisc: try r.configure(try red(r, &a))
+        case let p as PIEQdisc: try p.configure(try pie(p, &a))
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
@@ -208,6 +209,29 @@ enum QdiscGrammar {
             }
         }
         guard p.interval > 0 else { throw SluiceError("Error: \(kind) interval must be positive") }
+    }
+
+    /// q_pie.c: limit, target, tupdate, alpha, beta, ecn/noecn, bytemode/nobytemode
+    /// (dq_rate_estimator refused: Sluice's pie measures the sojourn time).
+    static func pie(_ q: PIEQdisc, _ a: inout TcArgs) throws(SluiceError) -> PIEQdisc.PIEParams {
+        var p = q.params
+        while let k = a.next() {
+            switch k {
+            case "limit": p.limit = try a.int(for: k, 1...Int(Int32.max))
+            case "target": p.target = try a.time(for: k)
+            case "tupdate": p.tupdate = try a.time(for: k)
+            case "alpha": p.alpha = UInt32(try a.int(for: k, 0...32))
+            case "beta": p.beta = UInt32(try a.int(for: k, 0...32))
+            case "ecn": p.ecn = true
+            case "noecn": p.ecn = false
+            case "bytemode": p.bytemode = true
+            case "nobytemode": p.bytemode = false
+            case "no_dq_rate_estimator": break
+            case "dq_rate_estimator": throw SluiceError("Error: pie \"dq_rate_estimator\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown pie option \"\(k)\" (limit, target, tupdate, alpha, beta, ecn, bytemode)")
+            }
+        }
+        return p
     }
 
     /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop.

@@ -15,6 +15,7 @@ enum QdiscShow {
         case let x as PfifoFastQdisc: return x.showOptions(details: details)
         case let x as PrioQdisc: return x.showOptions(details: details)
         case let x as REDQdisc: return x.showOptions(details: details)
+        case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as SFQQdisc: return x.showOptions(details: details)
         default: return ""
         }
@@ -25,6 +26,7 @@ enum QdiscShow {
         case let x as CoDelQdisc: return x.showXstats()
         case let x as FQCoDelQdisc: return x.showXstats()
         case let x as REDQdisc: return x.showXstats()
+        case let x as PIEQdisc: return x.showXstats()
         default: return nil
         }
     }
@@ -156,6 +158,23 @@ extension PfifoFastQdisc {
 
 extension PrioQdisc {
     func showOptions(details: Bool) -> String { "bands \(bandCount) priomap" + priomap.map { " \($0)" }.joined() }
+}
+
+extension PIEQdisc {
+    /// pie_print_opt.
+    func showOptions(details: Bool) -> String {
+        var s = "limit \(params.limit)p target \(TcFormat.timeUs(UInt32(clamping: params.target / 1000))) "
+        s += "tupdate \(TcFormat.timeUs(UInt32(clamping: params.tupdate / 1000))) alpha \(params.alpha) beta \(params.beta) "
+        if params.ecn { s += "ecn " }
+        if params.bytemode { s += "bytemode " }
+        return s
+    }
+    /// pie_print_xstats.
+    func showXstats() -> String? {
+        let p = Double(prob << 8) / Double(UInt64.max)
+        return cFormat("  prob %lg", p) + " delay \(TcFormat.timeUs(UInt32(clamping: (qdelayTicks << 6) / 1000)))\n"
+            + "  pkts_in \(packetsIn) overlimit \(overlimit) dropped \(dropped) maxq \(maxq) ecn_mark \(ecnMarked)"
+    }
 }
 
 extension REDQdisc {

@@ -88,6 +88,13 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let p as PIEQdisc:
+            // pie_dump: target and tupdate in µs, every attribute present.
+            let n = w.beginNest(TCA.OPTIONS)
+            w.attr(1, u32: UInt32(clamping: p.params.target / 1000)); w.attr(2, u32: UInt32(clamping: p.params.limit))
+            w.attr(3, u32: UInt32(clamping: p.params.tupdate / 1000)); w.attr(4, u32: p.params.alpha); w.attr(5, u32: p.params.beta)
+            w.attr(6, u32: p.params.ecn ? 1 : 0); w.attr(7, u32: p.params.bytemode ? 1 : 0); w.attr(8, u32: 0)
+            w.endNest(n)
         default:
             break
         }
@@ -109,6 +116,11 @@ extension RtnlProcessor {
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
         case let r as REDQdisc:
             for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
+        case let p as PIEQdisc:
+            // struct tc_pie_xstats: prob scaled to 2^64, delay in µs, no rate estimator.
+            x.put64(p.prob << 8)
+            x.put32(UInt32(clamping: (p.qdelayTicks << 6) / 1000)); x.put32(0); x.put32(0)
+            for v in [p.packetsIn, p.dropped, p.overlimit, UInt64(p.maxq), p.ecnMarked] { x.put32(UInt32(truncatingIfNeeded: v)) }
         default:
             return nil
         }
@@ -380,6 +392,21 @@ extension RtnlProcessor {
         case let r as REDQdisc:
             guard let o = options else { throw SluiceError("Error: red needs options.") }
             try Self.configureRED(r, o, base: base)
+        case let pq as PIEQdisc:
+            // pie_change: each attribute that is present; target and tupdate in µs.
+            var p = pq.params
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 8, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .u32, 6: .u32, 7: .u32, 8: .u32]))
+                if let v = a.u32(1) { p.target = UInt64(v) * 1000 }
+                if let v = a.u32(2) { p.limit = Int(v) }
+                if let v = a.u32(3) { p.tupdate = UInt64(v) * 1000 }
+                if let v = a.u32(4) { p.alpha = v }
+                if let v = a.u32(5) { p.beta = v }
+                if let v = a.u32(6) { p.ecn = v != 0 }
+                if let v = a.u32(7) { p.bytemode = v != 0 }
+                if let v = a.u32(8), v != 0 { throw SluiceError("Error: pie \"dq_rate_estimator\" is not implemented in Sluice yet.") }
+            }
+            try pq.configure(p)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
         }
