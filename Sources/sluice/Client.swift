@@ -12,8 +12,8 @@ import Glibc
 ///   link → ip link, addr|route|neigh → ip …, fdb → bridge fdb, vlan → bridge vlan,
 ///   qdisc|class|filter → tc …, action → tc actions,
 ///   monitor [link|neigh|tc|all] → ip monitor link | bridge monitor fdb | tc monitor | ip monitor all.
-/// Device kinds only Sluice has (tap, afpacket, afxdp, pcap) are created in the daemon's
-/// configuration file; over rtnetlink it creates bridge, dummy, veth and vlan.
+/// Device kinds only Sluice has with options Debian's ip cannot send (afpacket, afxdp, pcap)
+/// are created by the client itself (`PortLink`), over the same socket.
 enum Client {
     static let objects: [String: (tool: String, words: [String])] = [
         "link": ("ip", ["link"]), "fdb": ("bridge", ["fdb"]), "qdisc": ("tc", ["qdisc"]),
@@ -47,6 +47,7 @@ enum Client {
             // Not a client command: leave it to the other subcommands (options alone are an error).
             return options.isEmpty && socket == nil && !force ? nil : usage("expected link, addr, route, neigh, fdb, vlan, qdisc, class, filter, action or monitor")
         }
+        if argv[i] == "link", let status = PortLink.runIfPortLink(Array(argv[(i + 1)...]), socket: socket) { return status }
         guard let (tool, words) = resolve(argv[i], Array(argv[(i + 1)...])) else {
             return usage("monitor takes link, neigh, tc or all, not \"\(argv[i + 1])\"")
         }

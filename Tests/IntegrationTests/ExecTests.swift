@@ -273,6 +273,46 @@ final class ExecTests: XCTestCase {
         return (norm(k), norm(s))
     }
 
+    /// Ports on kernel interfaces added to a running daemon: `sluice link add … type afpacket|
+    /// afxdp|pcap` sends its own RTM_NEWLINK (Debian's ip cannot carry these kinds' options),
+    /// the ports join the bridge live and forward; bad requests get the daemon's message and
+    /// ip's status 2, words the client cannot read status 255.
+    func testKernelPortsAreAddedToARunningDaemon() throws {
+        let (d, sock, _) = try daemon()
+        let sw = "\(net.tag)-sw"
+        let ha = try net.netns("ha"), hb = try net.netns("hb")
+        let va = "\(net.tag)x", vb = "\(net.tag)y"
+        try sh(["ip", "-n", sw, "link", "add", va, "type", "veth", "peer", "name", "p", "netns", ha])
+        try sh(["ip", "-n", sw, "link", "add", vb, "type", "veth", "peer", "name", "p", "netns", hb])
+        try sh(["ip", "-n", ha, "addr", "add", "198.18.77.1/24", "dev", "p"]); try sh(["ip", "-n", ha, "link", "set", "p", "up"])
+        try sh(["ip", "-n", hb, "addr", "add", "198.18.77.2/24", "dev", "p"]); try sh(["ip", "-n", hb, "link", "set", "p", "up"])
+        let pcap = net.dir + "/port.pcap"
+        for (args, status) in [
+            (["link", "add", "pa", "type", "afpacket", "dev", va], Int32(0)),
+            (["link", "add", "pb", "type", "afxdp", "dev", vb, "mode", "copy", "rx_ring", "256"], 0),
+            (["link", "add", "pc", "type", "pcap", "out", pcap], 0),
+            (["link", "set", "pa", "master", "br0", "up"], 0),
+            (["link", "set", "pb", "master", "br0", "up"], 0),
+            (["link", "set", "pc", "master", "br0", "up"], 0),
+            (["link", "add", "pd", "type", "afpacket"], 2),
+            (["link", "add", "pe", "type", "afxdp", "dev", vb, "rx_ring", "100"], 2),
+            (["link", "add", "pf", "type", "pcap", "bogus", "x"], 255),
+        ] {
+            let r = try client(sock, args)
+            XCTAssertEqual(r.status, status, "sluice \(args.joined(separator: " ")): \(r.out)")
+            if status == 2 { XCTAssertTrue(r.out.hasPrefix("Error: "), r.out) }
+        }
+        let ping = try net.ping(from: ha, "198.18.77.2")
+        XCTAssertTrue(ping.contains("3 received"), ping)
+        let shown = try client(sock, ["-d", "link", "show", "pb"])
+        XCTAssertTrue(shown.out.contains("afxdp"), shown.out)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+        // The pcap port saw the flooded frames (a bridge floods until it learns).
+        let frames = try sh(["tcpdump", "-nr", pcap], allowFailure: true)
+        XCTAssertTrue(frames.contains("198.18.77"), frames)
+    }
+
     /// Standalone tc actions (act_api: one table per kind, indexes, `ref`/`bind`, EEXIST, EPERM
     /// for a bound action, a partial flush's warning) with Debian's tc against this kernel's
     /// mirred and against the daemon: every command's output and exit status the same. The

@@ -15,6 +15,15 @@ public enum IFLA {
     public static let GSO_MAX_SEGS: UInt16 = 40, GSO_MAX_SIZE: UInt16 = 41, GRO_MAX_SIZE: UInt16 = 58
     public static let TSO_MAX_SIZE: UInt16 = 59, TSO_MAX_SEGS: UInt16 = 60
     public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2
+    /// IFLA_INFO_DATA of the kinds only Sluice has (afpacket, afxdp, pcap): its own attributes,
+    /// as `sluice link add` sends them (Debian's ip knows no options for these kinds).
+    public enum Port {
+        public static let DEV: UInt16 = 1, VNET_HDR: UInt16 = 2, RX_MODE: UInt16 = 3, QUEUE: UInt16 = 4
+        public static let MODE: UInt16 = 5, RX_RING: UInt16 = 6, PCAP_IN: UInt16 = 7, PCAP_OUT: UInt16 = 8
+        static let policy = NLAPolicy(maxType: 8, [DEV: .string(maxLength: 15), VNET_HDR: .u8, RX_MODE: .string(maxLength: 8),
+                                                   QUEUE: .u32, MODE: .string(maxLength: 10), RX_RING: .u32,
+                                                   PCAP_IN: .string(maxLength: 4095), PCAP_OUT: .string(maxLength: 4095)])
+    }
 
     static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
     public static let VLAN_ID: UInt16 = 1, VLAN_FLAGS: UInt16 = 2, VLAN_EGRESS_QOS: UInt16 = 3, VLAN_INGRESS_QOS: UInt16 = 4
@@ -239,6 +248,7 @@ public final class RtnlProcessor {
                 case "vlan": policy = IFLA.vlanPolicy
                 case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16])
                 case "bridge": policy = IFLA.bridgePolicy
+                case "afpacket", "afxdp", "pcap": policy = IFLA.Port.policy
                 default: policy = NLAPolicy(maxType: 64, [:])
                 }
                 data = try NLAttributes.parse(d, base: info.offsets[IFLA.INFO_DATA]! + NL.attrHdrLen, policy: policy, strict: false)
@@ -263,6 +273,24 @@ public final class RtnlProcessor {
                     let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
                     dev = try dp.addVif(name: name, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) } ?? 1500)
                 case "bridge": dev = try dp.addBridge(name: name).device
+                case "afpacket":
+                    // A kernel interface through AF_PACKET (Sluice's own kind, its options in
+                    // IFLA_INFO_DATA as IFLA.Port).
+                    guard let kdev = data?.string(IFLA.Port.DEV) else { throw NetlinkError(EINVAL, "type afpacket needs dev KERNEL_IFNAME") }
+                    let rx = data?.string(IFLA.Port.RX_MODE) ?? "mmsg"
+                    guard let mode = PacketSocketDriver.RxMode(rawValue: rx) else { throw NetlinkError(EINVAL, "rx must be ring or mmsg, not \"\(rx)\"") }
+                    dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: (data?.u8(IFLA.Port.VNET_HDR) ?? 1) != 0, rxMode: mode)
+                case "afxdp":
+                    guard let kdev = data?.string(IFLA.Port.DEV) else { throw NetlinkError(EINVAL, "type afxdp needs dev KERNEL_IFNAME") }
+                    let m = data?.string(IFLA.Port.MODE) ?? "auto"
+                    guard let mode = XDPDriver.Mode(rawValue: m) else { throw NetlinkError(EINVAL, "mode must be auto, copy or zerocopy, not \"\(m)\"") }
+                    let ring = data?.u32(IFLA.Port.RX_RING) ?? XDPDriver.defaultRxRing
+                    guard (64...2048).contains(ring), ring & (ring - 1) == 0 else { throw NetlinkError(EINVAL, "rx_ring must be a power of two from 64 to 2048") }
+                    dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: data?.u32(IFLA.Port.QUEUE) ?? 0, mode: mode, rxRing: ring)
+                case "pcap":
+                    let input = data?.string(IFLA.Port.PCAP_IN), output = data?.string(IFLA.Port.PCAP_OUT)
+                    guard input != nil || output != nil else { throw NetlinkError(EINVAL, "type pcap needs in FILE and/or out FILE") }
+                    dev = try dp.addPcap(name: name, input: input, output: output)
                 case "veth":
                     // VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (veth_newlink).
                     var peerName: String? = nil
