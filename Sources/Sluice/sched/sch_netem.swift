@@ -129,8 +129,13 @@ final class NetemQdisc: Qdisc {
     /// tabledist: latency with jitter drawn from the distribution.
     func delay() -> UInt64 {
         guard jitter > 0 else { return latency }
-        let mu = Double(latency), sigma = Double(jitter)
-        let u = crandom(&last.delay, delayCorr)
+        return tabledist(dist, mu: latency, sigma: jitter, u: crandom(&last.delay, delayCorr))
+    }
+
+    /// tabledist: `mu` ± `sigma` shaped by `dist`, from the uniform draw `u` (paretonormal
+    /// takes a second, independent draw).
+    func tabledist(_ dist: Dist, mu m: UInt64, sigma s: UInt64, u: Double) -> UInt64 {
+        let mu = Double(m), sigma = Double(s)
         var d: Double
         switch dist {
         case .uniform: d = mu - sigma + 2 * sigma * u
@@ -291,15 +296,7 @@ final class NetemQdisc: Qdisc {
         guard let s = slot else { return }
         let d: UInt64
         if let dist = s.dist {
-            let u = rng.nextDouble(), mu = Double(s.distDelay), sigma = Double(s.distJitter)
-            var x: Double
-            switch dist {
-            case .uniform: x = mu - sigma + 2 * sigma * u
-            case .normal: x = mu + sigma * Self.normalQuantile(u)
-            case .pareto: x = mu + sigma * Self.paretoStd(u)
-            case .paretonormal: x = mu + sigma * (0.25 * Self.normalQuantile(u) + 0.75 * Self.paretoStd(rng.nextDouble())) / (0.25 * 0.25 + 0.75 * 0.75).squareRoot()
-            }
-            d = x <= 0 ? 0 : UInt64(x)
+            d = tabledist(dist, mu: s.distDelay, sigma: s.distJitter, u: rng.nextDouble())
         } else {
             d = s.minDelay &+ UInt64(Double(s.maxDelay &- s.minDelay) * rng.nextDouble())
         }
