@@ -916,23 +916,30 @@ final class TdcStyleTests: XCTestCase {
 
     struct Case { let setup: [String]; let command: String; let status: Int32; let verify: String; let pattern: String; let count: Int }
 
-    func testFifoTbfHtbCasesOnADummy() throws {
+    /// A daemon with a bridge and its control socket, for `sluice exec`.
+    func tdcDaemon() throws -> (DaemonProcess, String) {
         let sw = try net.netns("sw")
         let sock = net.dir + "/ctl.sock"
         let d = try DaemonProcess(net: net, ns: sw, config: ["link add br0 type bridge"], extraArgs: ["--socket", sock])
         try d.waitReady()
-        let bin = try sluiceBinary()
-        func run(_ line: String) throws -> (String, Int32) {
-            let words = line.split(separator: " ").map(String.init)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["10", bin, "exec", "--socket", sock] + words
-            let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (String(decoding: data, as: UTF8.self), p.terminationStatus)
-        }
+        return (d, sock)
+    }
+
+    /// `sluice exec --socket SOCK WORDS…` (output and status).
+    func execWords(_ sock: String, _ words: [String]) throws -> (String, Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["10", try sluiceBinary(), "exec", "--socket", sock] + words
+        let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+    }
+
+    func testFifoTbfHtbCasesOnADummy() throws {
+        let (d, sock) = try tdcDaemon()
+        func run(_ line: String) throws -> (String, Int32) { try execWords(sock, line.split(separator: " ").map(String.init)) }
         let dummy = "ip link add dev dm0 type dummy"
         let cases = [
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root bfifo", status: 0,
@@ -1007,21 +1014,8 @@ final class TdcStyleTests: XCTestCase {
     /// case's setup, command, exit status and `verifyCmd` pattern (matched as tdc.py does, with
     /// DOTALL and MULTILINE) are the kernel tests'.
     func testGactAndVlanActionCasesAsTheKernelsOwnTests() throws {
-        let sw = try net.netns("sw")
-        let sock = net.dir + "/ctl.sock"
-        let d = try DaemonProcess(net: net, ns: sw, config: ["link add br0 type bridge"], extraArgs: ["--socket", sock])
-        try d.waitReady()
-        let bin = try sluiceBinary()
-        func run(_ words: [String]) throws -> (String, Int32) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["10", bin, "exec", "--socket", sock, "tc"] + words
-            let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (String(decoding: data, as: UTF8.self), p.terminationStatus)
-        }
+        let (d, sock) = try tdcDaemon()
+        func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
         func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
         func batch(_ each: (Int) -> String) -> String { (1...32).map(each).joined(separator: " ") }
         struct Case { let setup: [String]; let command: String; let status: Int32; let verify: String; let pattern: String; let count: Int }
