@@ -1018,7 +1018,6 @@ final class TdcStyleTests: XCTestCase {
         func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
         func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
         func batch(_ each: (Int) -> String) -> String { (1...32).map(each).joined(separator: " ") }
-        struct Case { let setup: [String]; let command: String; let status: Int32; let verify: String; let pattern: String; let count: Int }
         let cases = [
             Case(setup: [], command: "actions add action pass index 8", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pass.*index 8 ref", count: 1),
             Case(setup: [], command: "actions add action pipe index 6", status: 0, verify: "actions list action gact", pattern: "action order [0-9]*: gact action pipe.*index 6 ref", count: 1),
