@@ -479,17 +479,7 @@ public struct FilterBlock {
         case .all: return true
         case .fw(let mark, let mask): return m.pointee.mark & mask == mark
         case .u32: return false          // only in blocks as ranges
-        case .u32Range(let start, let count):
-            // cls_u32: every key reads the word at its offset from the network header (a
-            // nexthdr+ key adds the link offset, which Sluice never sets: zero).
-            for j in start..<(start + count) {
-                let k = kb[j]
-                let o = pf.l3 + k.offset
-                guard o >= 0, o + 4 <= len else { return false }
-                let w = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                if w & k.mask != k.value & k.mask { return false }
-            }
-            return true
+        case .u32Range: return false     // walked whole by u32Walk (U32.swift)
         case .flower(let k):
             if let (v, msk) = k.dstMAC, MACAddress(at: data).raw & msk != v & msk { return false }
             if let (v, msk) = k.srcMAC, MACAddress(at: data + 6).raw & msk != v & msk { return false }
