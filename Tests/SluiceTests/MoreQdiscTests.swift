@@ -122,4 +122,27 @@ final class PIETests: XCTestCase {
         XCTAssertGreaterThan(q.dropped, 20_000)
         XCTAssertEqual(q.packetsIn + q.dropped, 50_000)
     }
+
+    /// The same overload with `dq_rate_estimator` (RFC 8033 §5.3): the delay is the backlog
+    /// over a drain rate measured every 16 KiB dequeued. The rate it reports must be the line's
+    /// 10 Mbit/s (1 250 000 bytes/s, within the estimator's granularity), and the delay it
+    /// controls must again settle near the target.
+    func testPIEWithTheDrainRateEstimatorMeasuresTheLine() throws {
+        let gap = l2t(1000, 20_000_000)
+        var rate: UInt32 = 0, xstats = ""
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 20 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root pie dq_rate_estimator"]) { rp in
+            let q = try XCTUnwrap(rp.dev.qdisc as? PIEQdisc)
+            rate = PIE.avgDqRateBytes(q.vars)
+            xstats = QdiscShow.xstats(q) ?? ""
+        }
+        let late = out.filter { $0.timestamp > t0 + 12 * Time.s }
+        let delays = late.map { Double($0.timestamp - (t0 + UInt64(seqOf($0)) * gap)) / 1e6 }
+        let mean = delays.reduce(0, +) / Double(delays.count)
+        print("pie dq_rate_estimator: mean sojourn \(mean) ms over the last 8 s, \(out.count) of 50000 delivered, avg_dq_rate \(rate)")
+        XCTAssertEqual(Double(rate), 1_250_000, accuracy: 1_250_000 * 0.03, "avg_dq_rate, bytes/s")
+        XCTAssertEqual(mean, 15, accuracy: 6, "mean sojourn (ms) over the last 8 s")
+        XCTAssertEqual(Double(out.count) / 50_000, 0.5, accuracy: 0.05, "delivered share")
+        XCTAssertTrue(xstats.contains(" avg_dq_rate \(rate)\n"), xstats)
+    }
 }

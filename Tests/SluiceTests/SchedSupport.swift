@@ -35,13 +35,17 @@ func makeTrace(_ flows: [Flow]) -> [PcapFile.Record] {
 }
 
 /// A replay of `flows` through `config` at `rate`; returns the replay and the output records.
-func replay(_ flows: [Flow], rate: String, _ config: [String], timeseries: Bool = false) throws -> (Replay, [PcapFile.Record], ReplayReport) {
+/// `beforeFinish` sees the replay after its last packet, before the device is torn down (which
+/// resets its qdiscs, as the kernel's qdisc_reset does).
+func replay(_ flows: [Flow], rate: String, _ config: [String], timeseries: Bool = false,
+            beforeFinish: (Replay) throws -> Void = { _ in }) throws -> (Replay, [PcapFile.Record], ReplayReport) {
     let dir = NSTemporaryDirectory() + "sluice-sched-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try PcapFile.write(dir + "/in.pcap", makeTrace(flows))
     let r = try Replay(input: dir + "/in.pcap", output: dir + "/out.pcap", rate: TcUnits.rate(rate)!, configLines: config)
     let report = r.run(timeseries: timeseries)
+    try beforeFinish(r)
     r.finish()
     return (r, try PcapFile.read(dir + "/out.pcap"), report)
 }

@@ -211,8 +211,8 @@ enum QdiscGrammar {
         guard p.interval > 0 else { throw SluiceError("Error: \(kind) interval must be positive") }
     }
 
-    /// q_pie.c: limit, target, tupdate, alpha, beta, ecn/noecn, bytemode/nobytemode
-    /// (dq_rate_estimator refused: Sluice's pie measures the sojourn time).
+    /// q_pie.c: limit, target, tupdate, alpha, beta, ecn/noecn, bytemode/nobytemode,
+    /// [no_]dq_rate_estimator.
     static func pie(_ q: PIEQdisc, _ a: inout TcArgs) throws(SluiceError) -> PIEQdisc.PIEParams {
         var p = q.params
         while let k = a.next() {
@@ -226,9 +226,9 @@ enum QdiscGrammar {
             case "noecn": p.ecn = false
             case "bytemode": p.bytemode = true
             case "nobytemode": p.bytemode = false
-            case "no_dq_rate_estimator": break
-            case "dq_rate_estimator": throw SluiceError("Error: pie \"dq_rate_estimator\" is not implemented in Sluice yet.")
-            default: throw SluiceError("Error: unknown pie option \"\(k)\" (limit, target, tupdate, alpha, beta, ecn, bytemode)")
+            case "no_dq_rate_estimator": p.dqRateEstimator = false
+            case "dq_rate_estimator": p.dqRateEstimator = true
+            default: throw SluiceError("Error: unknown pie option \"\(k)\" (limit, target, tupdate, alpha, beta, ecn, bytemode, dq_rate_estimator)")
             }
         }
         return p

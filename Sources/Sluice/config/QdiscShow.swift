@@ -162,19 +162,25 @@ extension PrioQdisc {
 
 extension PIEQdisc {
     /// pie_print_opt.
-    func showOptions(details: Bool) -> String {
-        var s = "limit \(params.limit)p target \(TcFormat.timeUs(UInt32(clamping: params.target / 1000))) "
-        s += "tupdate \(TcFormat.timeUs(UInt32(clamping: params.tupdate / 1000))) alpha \(params.alpha) beta \(params.beta) "
-        if params.ecn { s += "ecn " }
-        if params.bytemode { s += "bytemode " }
-        return s
-    }
+    func showOptions(details: Bool) -> String { "limit \(params.limit)p " + pieTiming(params) + pieFlags(params) }
     /// pie_print_xstats.
     func showXstats() -> String? {
-        let p = Double(prob << 8) / Double(UInt64.max)
-        return cFormat("  prob %lg", p) + " delay \(TcFormat.timeUs(UInt32(clamping: (qdelayTicks << 6) / 1000)))\n"
-            + "  pkts_in \(packetsIn) overlimit \(overlimit) dropped \(dropped) maxq \(maxq) ecn_mark \(ecnMarked)"
+        let p = Double(vars.prob << 8) / Double(UInt64.max)
+        var s = cFormat("  prob %lg", p) + " delay \(TcFormat.timeUs(UInt32(clamping: (vars.qdelay << 6) / 1000)))"
+        if params.dqRateEstimator { s += " avg_dq_rate \(PIE.avgDqRateBytes(vars))" }
+        return s + "\n  pkts_in \(packetsIn) overlimit \(overlimit) dropped \(dropped) maxq \(maxq) ecn_mark \(ecnMarked)"
     }
+}
+
+/// pie_print_opt's and fq_pie_print_opt's text for PIE's times, alpha and beta.
+func pieTiming(_ p: PIE.Params) -> String {
+    "target \(TcFormat.timeUs(UInt32(clamping: p.target / 1000))) "
+        + "tupdate \(TcFormat.timeUs(UInt32(clamping: p.tupdate / 1000))) alpha \(p.alpha) beta \(p.beta) "
+}
+
+/// The flags pie and fq_pie print last.
+func pieFlags(_ p: PIE.Params) -> String {
+    (p.ecn ? "ecn " : "") + (p.bytemode ? "bytemode " : "") + (p.dqRateEstimator ? "dq_rate_estimator " : "")
 }
 
 extension REDQdisc {

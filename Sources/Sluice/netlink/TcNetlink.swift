@@ -93,7 +93,7 @@ extension RtnlProcessor {
             let n = w.beginNest(TCA.OPTIONS)
             w.attr(1, u32: UInt32(clamping: p.params.target / 1000)); w.attr(2, u32: UInt32(clamping: p.params.limit))
             w.attr(3, u32: UInt32(clamping: p.params.tupdate / 1000)); w.attr(4, u32: p.params.alpha); w.attr(5, u32: p.params.beta)
-            w.attr(6, u32: p.params.ecn ? 1 : 0); w.attr(7, u32: p.params.bytemode ? 1 : 0); w.attr(8, u32: 0)
+            w.attr(6, u32: p.params.ecn ? 1 : 0); w.attr(7, u32: p.params.bytemode ? 1 : 0); w.attr(8, u32: p.params.dqRateEstimator ? 1 : 0)
             w.endNest(n)
         default:
             break
@@ -117,9 +117,10 @@ extension RtnlProcessor {
         case let r as REDQdisc:
             for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
         case let p as PIEQdisc:
-            // struct tc_pie_xstats: prob scaled to 2^64, delay in µs, no rate estimator.
-            x.put64(p.prob << 8)
-            x.put32(UInt32(clamping: (p.qdelayTicks << 6) / 1000)); x.put32(0); x.put32(0)
+            // struct tc_pie_xstats: prob scaled to 2^64, delay in µs, the drain rate in bytes/s.
+            x.put64(p.vars.prob << 8)
+            x.put32(UInt32(truncatingIfNeeded: (p.vars.qdelay << 6) / 1000))
+            x.put32(p.params.dqRateEstimator ? PIE.avgDqRateBytes(p.vars) : 0); x.put32(p.params.dqRateEstimator ? 1 : 0)
             for v in [p.packetsIn, p.dropped, p.overlimit, UInt64(p.maxq), p.ecnMarked] { x.put32(UInt32(truncatingIfNeeded: v)) }
         default:
             return nil
@@ -404,7 +405,7 @@ extension RtnlProcessor {
                 if let v = a.u32(5) { p.beta = v }
                 if let v = a.u32(6) { p.ecn = v != 0 }
                 if let v = a.u32(7) { p.bytemode = v != 0 }
-                if let v = a.u32(8), v != 0 { throw SluiceError("Error: pie \"dq_rate_estimator\" is not implemented in Sluice yet.") }
+                if let v = a.u32(8) { p.dqRateEstimator = v != 0 }
             }
             try pq.configure(p)
         default:
