@@ -88,5 +88,6 @@ let benchmarks: @Sendable () -> Void = {
     bench("netem delay 10us 1us distribution normal", ["qdisc add dev eth0 root netem delay 10us 1us distribution normal limit 10000"])
     bench("netem loss state + slots", ["qdisc add dev eth0 root netem loss state 1% 30% limit 10000 slot 10us 20us packets 32"])
     bench("pie", ["qdisc add dev eth0 root pie limit 10000"])
+    bench("fq_pie", ["qdisc add dev eth0 root fq_pie"])
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }

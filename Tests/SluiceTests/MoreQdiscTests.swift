@@ -146,3 +146,78 @@ final class PIETests: XCTestCase {
         XCTAssertTrue(xstats.contains(" avg_dq_rate \(rate)\n"), xstats)
     }
 }
+
+final class FQPIETests: XCTestCase {
+    /// fq_pie against an unresponsive flood (20 Mbit/s of 1000-byte UDP into 10 Mbit/s, as
+    /// PIETests) beside a sparse flow (100-byte packets every 10 ms): the flood's own PIE holds
+    /// its sojourn time near the 15 ms target, dropping early rather than at the 10 240-packet
+    /// limit; the sparse flow, always new, waits at most for the packet on the line and one
+    /// quantum of the flood (2 × 0.8 ms) and loses nothing. Under plain pie, for contrast, the
+    /// sparse flow shares the flood's queue and its drops.
+    func testSparseFlowIsolatedAndTheFloodHeldNearTarget() throws {
+        let gap = l2t(1000, 20_000_000)
+        let flows = [Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 20 * Time.s),
+                     Flow(dport: 2, size: 100, rate: 80_000, duration: 20 * Time.s)]
+        var xstats = ""
+        let (_, out, _) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root fq_pie"]) { rp in
+            xstats = QdiscShow.xstats(try XCTUnwrap(rp.dev.qdisc as? FQPIEQdisc)) ?? ""
+        }
+        let sparse = out.filter { dport($0) == 2 }
+        let worst = sparse.map { Double($0.timestamp - (t0 + UInt64(seqOf($0)) * 10 * Time.ms)) }.max() ?? 1e12
+        let late = out.filter { dport($0) == 1 && $0.timestamp > t0 + 12 * Time.s }
+        let delays = late.map { Double($0.timestamp - (t0 + UInt64(seqOf($0)) * gap)) / 1e6 }
+        let mean = delays.reduce(0, +) / Double(delays.count)
+        let (_, pieOut, _) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root pie"])
+        let pieSparse = pieOut.filter { dport($0) == 2 }.count
+        print("fq_pie: flood mean sojourn \(mean) ms over the last 8 s; sparse \(sparse.count)/2000, worst \(worst / 1e6) ms (pie: \(pieSparse)/2000)\n\(xstats)")
+        XCTAssertEqual(sparse.count, 2000, "sparse flow not dropped")
+        XCTAssertLessThanOrEqual(worst, 1.6e6 + 1e3, "sparse flow delay \(worst / 1e6) ms")
+        XCTAssertEqual(mean, 15, accuracy: 6, "flood mean sojourn (ms)")
+        XCTAssertTrue(xstats.contains(" overlimit 0 "), xstats)
+        XCTAssertEqual(throughput(out, from: 12 * Time.s, to: 20 * Time.s), 10e6, accuracy: 10e6 * 0.02, "the line stays full")
+        XCTAssertLessThan(pieSparse, 1500, "under pie the sparse flow shares the flood's drops")
+    }
+
+    /// Byte fairness across two floods of different packet sizes (the DRR with quantum = MTU):
+    /// each gets half of the line, each flow's controller acting on its own backlog.
+    func testTwoFloodsShareTheLineByBytes() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1500, rate: 20_000_000, duration: 3 * Time.s),
+                                      Flow(dport: 2, size: 300, rate: 20_000_000, duration: 3 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root fq_pie"])
+        let a = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 1 }
+        let b = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 2 }
+        XCTAssertEqual(a, 5e6, accuracy: 5e6 * 0.05)
+        XCTAssertEqual(b, 5e6, accuracy: 5e6 * 0.05)
+    }
+
+    /// `ecn`: while a flow's probability is at most `ecn_prob` (here 50 %), an ECN-capable
+    /// packet chosen for an early drop is marked CE and queued instead; above it, dropped. An
+    /// unresponsive ECT(0) flow 10 % over the line (marks do not slow it, so the queue and the
+    /// probability climb until drops take over, then fall back) therefore sees CE marks first,
+    /// before any drop, and many of them; every mark counted reaches the wire. A Not-ECT flow
+    /// under the same qdisc is never marked.
+    func testECNMarksBeforeDropping() throws {
+        func run(tos: UInt8) throws -> (marks: UInt64, drops: UInt64, out: [PcapFile.Record]) {
+            var marks: UInt64 = 0, drops: UInt64 = 0
+            let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 11_000_000, duration: 10 * Time.s, tos: tos)], rate: "10mbit",
+                                         ["qdisc add dev eth0 root fq_pie ecn ecn_prob 50"]) { rp in
+                let q = try XCTUnwrap(rp.dev.qdisc as? FQPIEQdisc)
+                marks = q.ecnMarked; drops = q.dropped
+            }
+            return (marks, drops, out)
+        }
+        let ect = try run(tos: 0x02)
+        let ce = ect.out.filter { $0.data[15] & 0x03 == 0x03 }
+        let firstCE = ce.map(seqOf).min() ?? .max
+        var firstLost: UInt32 = .max
+        for (i, r) in ect.out.enumerated() where seqOf(r) != UInt32(i) { firstLost = UInt32(i); break }
+        print("fq_pie ecn: \(ect.marks) marked, \(ect.drops) dropped, \(ce.count) CE delivered of \(ect.out.count); first CE seq \(firstCE), first loss at \(firstLost)")
+        XCTAssertGreaterThan(ect.marks, 100)
+        XCTAssertEqual(UInt64(ce.count), ect.marks)
+        XCTAssertLessThan(firstCE, firstLost, "marks come before drops")
+        let plain = try run(tos: 0)
+        XCTAssertEqual(plain.marks, 0)
+        XCTAssertGreaterThan(plain.drops, 0)
+        XCTAssertEqual(plain.out.filter { $0.data[15] & 0x03 == 0x03 }.count, 0)
+    }
+}

@@ -26,6 +26,7 @@ enum QdiscGrammar {
         case let s as SFQQdisc: try s.configure(try sfq(s, &a))
         case let r as REDQdisc: try r.configure(try red(r, &a))
         case let p as PIEQdisc: try p.configure(try pie(p, &a))
+        case let f as FQPIEQdisc: try f.configure(try fqPie(f, &a))
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
@@ -232,6 +233,35 @@ enum QdiscGrammar {
             }
         }
         return p
+    }
+
+    /// q_fq_pie.c: limit, flows, target, tupdate, alpha, beta, quantum, memory_limit, ecn_prob,
+    /// [no]ecn, [no]bytemode, [no_]dq_rate_estimator. As tc sends them, a zero is not sent (the
+    /// value stays); `flows` is refused once the qdisc exists.
+    static func fqPie(_ q: FQPIEQdisc, _ a: inout TcArgs) throws(SluiceError) -> FQPIEQdisc.FQPIEParams {
+        var c = q.params
+        func nonzero<T: BinaryInteger>(_ v: T, _ set: (T) -> Void) { if v != 0 { set(v) } }
+        while let k = a.next() {
+            switch k {
+            case "limit": nonzero(try a.int(for: k, 0...Int(UInt32.max))) { c.pie.limit = $0 }
+            case "flows": nonzero(try a.int(for: k, 0...Int(UInt32.max))) { c.flows = $0 }
+            case "target": nonzero(try a.time(for: k)) { c.pie.target = $0 }
+            case "tupdate": nonzero(try a.time(for: k)) { c.pie.tupdate = $0 }
+            case "alpha": nonzero(try a.int(for: k, 0...32)) { c.pie.alpha = UInt32($0) }
+            case "beta": nonzero(try a.int(for: k, 0...32)) { c.pie.beta = UInt32($0) }
+            case "quantum": nonzero(try a.size(for: k)) { c.quantum = $0 }
+            case "memory_limit": nonzero(try a.size(for: k)) { c.memoryLimit = $0 }
+            case "ecn_prob": nonzero(try a.int(for: k, 0...99)) { c.ecnProb = UInt32($0) }
+            case "ecn": c.pie.ecn = true
+            case "noecn": c.pie.ecn = false
+            case "bytemode": c.pie.bytemode = true
+            case "nobytemode": c.pie.bytemode = false
+            case "dq_rate_estimator": c.pie.dqRateEstimator = true
+            case "no_dq_rate_estimator": c.pie.dqRateEstimator = false
+            default: throw SluiceError("Error: What is \"\(k)\"? (fq_pie: limit, flows, target, tupdate, alpha, beta, quantum, memory_limit, ecn_prob, [no]ecn, [no]bytemode, [no_]dq_rate_estimator)")
+            }
+        }
+        return c
     }
 
     /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop.

@@ -16,6 +16,7 @@ enum QdiscShow {
         case let x as PrioQdisc: return x.showOptions(details: details)
         case let x as REDQdisc: return x.showOptions(details: details)
         case let x as PIEQdisc: return x.showOptions(details: details)
+        case let x as FQPIEQdisc: return x.showOptions(details: details)
         case let x as SFQQdisc: return x.showOptions(details: details)
         default: return ""
         }
@@ -27,6 +28,7 @@ enum QdiscShow {
         case let x as FQCoDelQdisc: return x.showXstats()
         case let x as REDQdisc: return x.showXstats()
         case let x as PIEQdisc: return x.showXstats()
+        case let x as FQPIEQdisc: return x.showXstats()
         default: return nil
         }
     }
@@ -169,6 +171,21 @@ extension PIEQdisc {
         var s = cFormat("  prob %lg", p) + " delay \(TcFormat.timeUs(UInt32(clamping: (vars.qdelay << 6) / 1000)))"
         if params.dqRateEstimator { s += " avg_dq_rate \(PIE.avgDqRateBytes(vars))" }
         return s + "\n  pkts_in \(packetsIn) overlimit \(overlimit) dropped \(dropped) maxq \(maxq) ecn_mark \(ecnMarked)"
+    }
+}
+
+extension FQPIEQdisc {
+    /// fq_pie_print_opt.
+    func showOptions(details: Bool) -> String {
+        "limit \(params.pie.limit)p flows \(flowCount) " + pieTiming(params.pie)
+            + "quantum \(TcFormat.sizeU32(UInt32(clamping: params.quantum))) memory_limit \(TcFormat.sizeU32(UInt32(clamping: params.memoryLimit))) "
+            + "ecn_prob \(params.ecnProb) " + pieFlags(params.pie)
+    }
+    /// fq_pie_print_xstats.
+    func showXstats() -> String? {
+        "  pkts_in \(UInt32(truncatingIfNeeded: packetsIn)) overlimit \(UInt32(truncatingIfNeeded: overlimit)) overmemory \(UInt32(truncatingIfNeeded: overmemory)) "
+            + "dropped \(UInt32(truncatingIfNeeded: dropped)) ecn_mark \(UInt32(truncatingIfNeeded: ecnMarked))\n"
+            + "  new_flow_count \(UInt32(truncatingIfNeeded: newFlowCount)) new_flows_len \(newCount) old_flows_len \(oldCount) memory_used \(memoryUsage)"
     }
 }
 

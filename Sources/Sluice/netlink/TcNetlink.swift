@@ -95,6 +95,15 @@ extension RtnlProcessor {
             w.attr(3, u32: UInt32(clamping: p.params.tupdate / 1000)); w.attr(4, u32: p.params.alpha); w.attr(5, u32: p.params.beta)
             w.attr(6, u32: p.params.ecn ? 1 : 0); w.attr(7, u32: p.params.bytemode ? 1 : 0); w.attr(8, u32: p.params.dqRateEstimator ? 1 : 0)
             w.endNest(n)
+        case let f as FQPIEQdisc:
+            // fq_pie_dump: every attribute, target and tupdate in µs.
+            let n = w.beginNest(TCA.OPTIONS)
+            let p = f.params
+            for (t, v) in [(1, UInt32(clamping: p.pie.limit)), (2, UInt32(f.flowCount)), (3, UInt32(clamping: p.pie.target / 1000)),
+                           (4, UInt32(clamping: p.pie.tupdate / 1000)), (5, p.pie.alpha), (6, p.pie.beta), (7, UInt32(clamping: p.quantum)),
+                           (8, UInt32(clamping: p.memoryLimit)), (9, p.ecnProb), (10, p.pie.ecn ? 1 : 0), (11, p.pie.bytemode ? 1 : 0),
+                           (12, p.pie.dqRateEstimator ? 1 : 0)] as [(UInt16, UInt32)] { w.attr(t, u32: v) }
+            w.endNest(n)
         default:
             break
         }
@@ -122,6 +131,10 @@ extension RtnlProcessor {
             x.put32(UInt32(truncatingIfNeeded: (p.vars.qdelay << 6) / 1000))
             x.put32(p.params.dqRateEstimator ? PIE.avgDqRateBytes(p.vars) : 0); x.put32(p.params.dqRateEstimator ? 1 : 0)
             for v in [p.packetsIn, p.dropped, p.overlimit, UInt64(p.maxq), p.ecnMarked] { x.put32(UInt32(truncatingIfNeeded: v)) }
+        case let f as FQPIEQdisc:
+            // struct tc_fq_pie_xstats.
+            for v in [f.packetsIn, f.dropped, f.overlimit, f.overmemory, f.ecnMarked, f.newFlowCount,
+                      UInt64(f.newCount), UInt64(f.oldCount), UInt64(f.memoryUsage)] { x.put32(UInt32(truncatingIfNeeded: v)) }
         default:
             return nil
         }
@@ -408,6 +421,31 @@ extension RtnlProcessor {
                 if let v = a.u32(8) { p.dqRateEstimator = v != 0 }
             }
             try pq.configure(p)
+        case let fq as FQPIEQdisc:
+            // fq_pie_change: each attribute that is present; target and tupdate in µs; flows
+            // only at creation; quantum within 1…2^20 (its policy).
+            var c = fq.params
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 12, Dictionary(uniqueKeysWithValues: (UInt16(1)...12).map { ($0, NLAType.u32) })))
+                if let v = a.u32(1) { c.pie.limit = Int(v) }
+                if let v = a.u32(2) { c.flows = Int(v) }
+                if let v = a.u32(3) { c.pie.target = UInt64(v) * 1000 }
+                if let v = a.u32(4) { c.pie.tupdate = UInt64(v) * 1000 }
+                if let v = a.u32(5) { c.pie.alpha = v }
+                if let v = a.u32(6) { c.pie.beta = v }
+                if let v = a.u32(7) {
+                    guard v >= 1 && v <= 1 << 20 else { throw SluiceError("Error: integer out of range") }
+                    c.quantum = Int(v)
+                }
+                if let v = a.u32(8) { c.memoryLimit = Int(v) }
+                if let v = a.u32(9) { c.ecnProb = v }
+                if let v = a.u32(10) { c.pie.ecn = v != 0 }
+                if let v = a.u32(11) { c.pie.bytemode = v != 0 }
+                if let v = a.u32(12) { c.pie.dqRateEstimator = v != 0 }
+            } else if fq.queues.isEmpty == false {
+                throw SluiceError("Error: fq_pie needs options.")
+            }
+            try fq.configure(c)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is not implemented over rtnetlink in Sluice yet (configure it in the daemon's batch file).")
         }

@@ -72,34 +72,9 @@ final class FQCoDelQdisc: Qdisc {
         if queues.isEmpty { try? configure(currentParams) }
     }
 
-    /// fq_codel_classify: the flow (1…flows), or 0 when the packet is not to be queued. A
-    /// priority naming this qdisc and a flow selects it directly; with no filter, the 5-tuple
-    /// hash; with filters, the class id minor of the match — no match, minor 0 or one beyond
-    /// `flows` is 0, as are drop and stolen verdicts (only those not stolen count as drops).
-    enum Flow: ~Copyable { case queue(Packet, Int), dropped(Packet), consumed(EnqueueVerdict) }
-
-    func classify(_ p: consuming Packet) -> Flow {
-        let prio = pool.metas[Int(p.index)].priority
-        if prio & 0xFFFF_0000 == handle.raw, prio & 0xFFFF > 0, Int(prio & 0xFFFF) <= flowCount {
-            return .queue(p, Int(prio & 0xFFFF) - 1)
-        }
-        if filters.isEmpty {
-            let f = Int(FlowHash.hash(pool, p.index, seed: perturbation) % UInt32(flowCount))
-            return .queue(p, f)
-        }
-        switch classifyForEnqueue(p) {
-        case .done(let v): return .consumed(v)
-        case .go(let pk, let r):
-            if case .classid(let c)? = r, c.minor > 0, Int(c.minor) <= flowCount { return .queue(pk, Int(c.minor) - 1) }
-            return .dropped(pk)
-        }
-    }
-
-    @inline(__always) func truesize(_ l: Int) -> Int { (l + 1023) & ~1023 + 512 }
-
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
         let idx: Int
-        switch classify(p) {
+        switch classifyFlow(p, flows: flowCount, seed: perturbation) {
         case .consumed(let v): return v
         case .dropped(let pk): return drop(pk)
         case .queue(let pk, let f):
@@ -108,7 +83,7 @@ final class FQCoDelQdisc: Qdisc {
             pool.metas[Int(pk.index)].timestamp = clock.now
             queues[idx].push(pk, pool)
             accountIn(l)
-            memoryUsage += truesize(l)
+            memoryUsage += skbTruesize(l)
         }
         if listOf[idx] == 0 {
             append(idx, toNew: true)
@@ -136,7 +111,7 @@ final class FQCoDelQdisc: Qdisc {
             guard let x = queues[fat].pop(pool) else { break }
             let l = len(x)
             dropped &+= UInt64(l)
-            memoryUsage -= truesize(l)
+            memoryUsage -= skbTruesize(l)
             accountDropped(l)
             pool.free(x)
             n += 1
@@ -180,7 +155,7 @@ final class FQCoDelQdisc: Qdisc {
             let others = stats.backlog &- queues[f].bytes
             let pkt = CoDel.dequeue(&queues[f], pool, &cvars[f], params, &cstats, now: now, otherBacklog: others) { d in
                 let l = len(d)
-                memoryUsage -= truesize(l)
+                memoryUsage -= skbTruesize(l)
                 accountDropped(l)
                 pool.free(d)
             }
@@ -193,7 +168,7 @@ final class FQCoDelQdisc: Qdisc {
             }
             let l = len(pkt)
             deficit[f] -= l
-            memoryUsage -= truesize(l)
+            memoryUsage -= skbTruesize(l)
             accountOut(l, segs: segs(pkt))
             return pkt
         }
@@ -209,6 +184,38 @@ final class FQCoDelQdisc: Qdisc {
 
     /// CoDel drops (not counting overlimit drops), for tests.
     var codelDrops: UInt64 { cstats.dropCount }
+}
+
+/// The flow (0-based) of a packet for the flow-queueing qdiscs (fq_codel_classify,
+/// fq_pie_classify), or why it is not queued.
+enum FlowChoice: ~Copyable { case queue(Packet, Int), dropped(Packet), consumed(EnqueueVerdict) }
+
+extension Qdisc {
+    /// A priority naming this qdisc and a flow (1…flows) selects it directly; with no filter,
+    /// the 5-tuple hash; with filters, the class id minor of the match — no match, minor 0 or
+    /// one beyond `flows` is dropped, as are drop and stolen verdicts (only those not stolen
+    /// count as drops).
+    @inline(__always)
+    func classifyFlow(_ p: consuming Packet, flows: Int, seed: UInt32) -> FlowChoice {
+        let prio = pool.metas[Int(p.index)].priority
+        if prio & 0xFFFF_0000 == handle.raw, prio & 0xFFFF > 0, Int(prio & 0xFFFF) <= flows {
+            return .queue(p, Int(prio & 0xFFFF) - 1)
+        }
+        if filters.isEmpty {
+            let f = Int(FlowHash.hash(pool, p.index, seed: seed) % UInt32(flows))
+            return .queue(p, f)
+        }
+        switch classifyForEnqueue(p) {
+        case .done(let v): return .consumed(v)
+        case .go(let pk, let r):
+            if case .classid(let c)? = r, c.minor > 0, Int(c.minor) <= flows { return .queue(pk, Int(c.minor) - 1) }
+            return .dropped(pk)
+        }
+    }
+
+    /// The memory a queued packet is charged (skb->truesize: the buffer rounded to 1 KiB plus
+    /// the sk_buff), for memory_limit.
+    @inline(__always) func skbTruesize(_ l: Int) -> Int { (l + 1023) & ~1023 + 512 }
 }
 
 /// The 5-tuple hash used by flow-queueing qdiscs (skb_get_hash with a perturbation).
