@@ -89,5 +89,7 @@ let benchmarks: @Sendable () -> Void = {
     bench("netem loss state + slots", ["qdisc add dev eth0 root netem loss state 1% 30% limit 10000 slot 10us 20us packets 32"])
     bench("pie", ["qdisc add dev eth0 root pie limit 10000"])
     bench("fq_pie", ["qdisc add dev eth0 root fq_pie"])
+    bench("fq", ["qdisc add dev eth0 root fq"])
+    bench("fq maxrate", ["qdisc add dev eth0 root fq maxrate 50gbit"])
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }

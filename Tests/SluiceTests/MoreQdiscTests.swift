@@ -221,3 +221,71 @@ final class FQPIETests: XCTestCase {
         XCTAssertEqual(plain.out.filter { $0.data[15] & 0x03 == 0x03 }.count, 0)
     }
 }
+
+final class FQTests: XCTestCase {
+    /// `maxrate` paces every flow (sch_fq's flow_max_rate): once a flow has used its credit,
+    /// each packet — counted as at least one quantum — sets the flow's next departure
+    /// `len / rate` later. Two flows offering 5 Mbit/s each on a 10 Mbit/s line leave at
+    /// 2 Mbit/s each, the rest held back until each flow's 100-packet limit drops it
+    /// (`flows_plimit`), while the line has room to spare.
+    func testMaxratePacesEachFlow() throws {
+        var xstats = "", throttled: UInt64 = 0, plimit: UInt64 = 0
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 5_000_000, duration: 4 * Time.s),
+                                      Flow(dport: 2, size: 1000, rate: 5_000_000, duration: 4 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root fq maxrate 2mbit"]) { rp in
+            let q = try XCTUnwrap(rp.dev.qdisc as? FQQdisc)
+            xstats = QdiscShow.xstats(q) ?? ""; throttled = q.statThrottled; plimit = q.statFlowsPlimit
+        }
+        let a = throughput(out, from: 1 * Time.s, to: 4 * Time.s) { dport($0) == 1 }
+        let b = throughput(out, from: 1 * Time.s, to: 4 * Time.s) { dport($0) == 2 }
+        print("fq maxrate 2mbit: \(a / 1e6) and \(b / 1e6) Mbit/s\n\(xstats)")
+        XCTAssertEqual(a, 2e6, accuracy: 2e6 * 0.05)
+        XCTAssertEqual(b, 2e6, accuracy: 2e6 * 0.05)
+        XCTAssertGreaterThan(throttled, 100)
+        XCTAssertGreaterThan(plimit, 1000)
+        XCTAssertTrue(xstats.contains(" flows_plimit \(plimit)"), xstats)
+    }
+
+    /// Without pacing fq is a deficit round robin over flows: two floods of 1500- and
+    /// 300-byte packets share a 10 Mbit/s line by bytes.
+    func testTwoFloodsShareTheLineByBytes() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1500, rate: 20_000_000, duration: 3 * Time.s),
+                                      Flow(dport: 2, size: 300, rate: 20_000_000, duration: 3 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root fq"])
+        let a = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 1 }
+        let b = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 2 }
+        XCTAssertEqual(a, 5e6, accuracy: 5e6 * 0.05)
+        XCTAssertEqual(b, 5e6, accuracy: 5e6 * 0.05)
+    }
+
+    /// The fast path: a flow that never queues (one packet at a time on an idle line) takes
+    /// the fast path every time, so no flow is ever created for it.
+    func testFastPathWhileNothingQueues() throws {
+        var fast: UInt64 = 0, flows = -1
+        _ = try replay([Flow(dport: 1, size: 100, rate: 80_000, duration: 1 * Time.s)], rate: "10mbit",
+                       ["qdisc add dev eth0 root fq"]) { rp in
+            let q = try XCTUnwrap(rp.dev.qdisc as? FQQdisc)
+            fast = q.statFastpath; flows = q.flows
+        }
+        XCTAssertEqual(fast, 100)
+        XCTAssertEqual(flows, 0)
+    }
+
+    /// Flow reclaim (fq_gc): twenty flows that queued and went idle stay allocated; a lookup
+    /// more than three seconds later reclaims the idle flows it passes in its bucket. With
+    /// two buckets, four new floods at 5 s walk them: the `gc` count rises and the flows
+    /// left are those created less those reclaimed.
+    func testIdleFlowsAreReclaimedAfterThreeSeconds() throws {
+        var phase1 = (1...20).map { Flow(dport: UInt16($0), size: 1000, rate: 1_000_000, duration: 500 * Time.ms) }
+        phase1 += (100...103).map { Flow(dport: UInt16($0), size: 1000, rate: 5_000_000, start: 5 * Time.s, duration: 200 * Time.ms) }
+        var gc: UInt64 = 0, flows = -1, xstats = ""
+        _ = try replay(phase1, rate: "10mbit", ["qdisc add dev eth0 root fq buckets 2"]) { rp in
+            let q = try XCTUnwrap(rp.dev.qdisc as? FQQdisc)
+            gc = q.statGCFlows; flows = q.flows; xstats = QdiscShow.xstats(q) ?? ""
+        }
+        print("fq gc: \(xstats)")
+        XCTAssertGreaterThan(gc, 0, xstats)
+        XCTAssertEqual(flows, 24 - Int(gc), xstats)
+        XCTAssertTrue(xstats.contains("  gc \(gc) "), xstats)
+    }
+}

@@ -27,6 +27,7 @@ enum QdiscGrammar {
         case let r as REDQdisc: try r.configure(try red(r, &a))
         case let p as PIEQdisc: try p.configure(try pie(p, &a))
         case let f as FQPIEQdisc: try f.configure(try fqPie(f, &a))
+        case let f as FQQdisc: try f.configure(try fq(f, &a))
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
@@ -262,6 +263,60 @@ enum QdiscGrammar {
             }
         }
         return c
+    }
+
+    /// q_fq.c: limit, flow_limit, buckets (a power of two: tc sends its log), maxrate,
+    /// low_rate_threshold, ce_threshold, timer_slack, horizon, horizon_drop|horizon_cap,
+    /// defrate (ignored, as the kernel ignores it), quantum, initial_quantum, orphan_mask,
+    /// refill_delay, pacing|nopacing, and newer tc's `bands 3 priomap P0…P15` and
+    /// `weights W0 W1 W2`.
+    static func fq(_ q: FQQdisc, _ a: inout TcArgs) throws(SluiceError) -> FQQdisc.FQParams {
+        var p = q.params
+        while let k = a.next() {
+            switch k {
+            case "limit": p.limit = try a.int(for: k, 0...Int(UInt32.max))
+            case "flow_limit": p.flowLimit = try a.int(for: k, 0...Int(UInt32.max))
+            case "buckets":
+                let n = try a.int(for: k, 0...Int(UInt32.max))
+                if n != 0 { p.bucketsLog = Int.bitWidth - 1 - n.leadingZeroBitCount }       // ilog2, as tc sends it
+            case "maxrate": p.maxRate = min(try a.rate(for: k) / 8, FQQdisc.unlimited)
+            case "low_rate_threshold": p.lowRateThreshold = min(try a.rate(for: k) / 8, UInt64(UInt32.max))
+            case "defrate": _ = try a.rate(for: k)
+            case "ce_threshold": p.ceThreshold = try a.time(for: k) / 1000 * 1000
+            case "timer_slack":
+                // get_time64: a bare number is nanoseconds.
+                let t: UInt64
+                if let w = a.peek, let n = UInt64(w) { a.i += 1; t = n } else { t = try a.time(for: k) }
+                guard t <= UInt64(UInt32.max) else { throw SluiceError("Error: Illegal (out of range) \"timer_slack\"") }
+                p.timerSlack = UInt32(t)
+            case "horizon": p.horizon = try a.time(for: k) / 1000 * 1000
+            case "horizon_drop": p.horizonDrop = true
+            case "horizon_cap": p.horizonDrop = false
+            case "quantum": p.quantum = try a.int(for: k, 0...Int(UInt32.max))
+            case "initial_quantum": p.initialQuantum = try a.int(for: k, 0...Int(UInt32.max))
+            case "orphan_mask": p.orphanMask = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+            case "refill_delay": p.refillDelay = try a.time(for: k) / 1000 * 1000
+            case "pacing": p.rateEnable = true
+            case "nopacing": p.rateEnable = false
+            case "bands":
+                guard try a.int(for: k, 0...Int(Int32.max)) == 3 else { throw SluiceError("Error: \"bands\" must be 3") }
+                guard a.next() == "priomap" else { throw SluiceError("Error: \"priomap\" expected") }
+                p.prio2band = []
+                for _ in 0..<16 {
+                    guard a.peek != nil else { throw SluiceError("Error: Not enough elements in priomap") }
+                    p.prio2band.append(UInt8(try a.int(for: "priomap", 0...2)))
+                }
+            case "weights":
+                p.weights = []
+                for _ in 0..<3 {
+                    guard a.peek != nil else { throw SluiceError("Error: Not enough elements in weights") }
+                    p.weights.append(Int32(try a.int(for: "weights", 1...Int(Int32.max))))
+                }
+            default:
+                throw SluiceError("Error: What is \"\(k)\"? (fq: limit, flow_limit, buckets, maxrate, low_rate_threshold, ce_threshold, timer_slack, horizon, horizon_drop, horizon_cap, quantum, initial_quantum, orphan_mask, refill_delay, pacing, nopacing, bands 3 priomap …, weights …)")
+            }
+        }
+        return p
     }
 
     /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop.

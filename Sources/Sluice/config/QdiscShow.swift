@@ -17,6 +17,7 @@ enum QdiscShow {
         case let x as REDQdisc: return x.showOptions(details: details)
         case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as FQPIEQdisc: return x.showOptions(details: details)
+        case let x as FQQdisc: return x.showOptions(details: details)
         case let x as SFQQdisc: return x.showOptions(details: details)
         default: return ""
         }
@@ -29,6 +30,7 @@ enum QdiscShow {
         case let x as REDQdisc: return x.showXstats()
         case let x as PIEQdisc: return x.showXstats()
         case let x as FQPIEQdisc: return x.showXstats()
+        case let x as FQQdisc: return x.showXstats()
         default: return nil
         }
     }
@@ -186,6 +188,44 @@ extension FQPIEQdisc {
         "  pkts_in \(UInt32(truncatingIfNeeded: packetsIn)) overlimit \(UInt32(truncatingIfNeeded: overlimit)) overmemory \(UInt32(truncatingIfNeeded: overmemory)) "
             + "dropped \(UInt32(truncatingIfNeeded: dropped)) ecn_mark \(UInt32(truncatingIfNeeded: ecnMarked))\n"
             + "  new_flow_count \(UInt32(truncatingIfNeeded: newFlowCount)) new_flows_len \(newCount) old_flows_len \(oldCount) memory_used \(memoryUsage)"
+    }
+}
+
+extension FQQdisc {
+    /// fq_print_opt (Debian's tc 6.1: the priomap and weights the kernel also dumps are not
+    /// printed there).
+    func showOptions(details: Bool) -> String {
+        let p = params
+        let us = { (ns: UInt64) in TcFormat.timeUs(UInt32(truncatingIfNeeded: ns / 1000)) }
+        var s = "limit \(p.limit)p flow_limit \(p.flowLimit)p buckets \(1 << p.bucketsLog) orphan_mask \(p.orphanMask) "
+        if !p.rateEnable { s += "nopacing " }
+        s += "quantum \(TcFormat.sizeU32(UInt32(clamping: p.quantum))) initial_quantum \(TcFormat.sizeU32(UInt32(clamping: p.initialQuantum))) "
+        if p.maxRate != FQQdisc.unlimited { s += "maxrate \(TcFormat.rateBytes(p.maxRate)) " }
+        if p.lowRateThreshold != 0 { s += "low_rate_threshold \(TcFormat.rateBytes(p.lowRateThreshold)) " }
+        s += "refill_delay \(us(p.refillDelay)) "
+        if p.ceThreshold / 1000 != UInt64(UInt32.max) { s += "ce_threshold \(us(p.ceThreshold)) " }
+        s += "timer_slack \(TcFormat.time64(Int64(p.timerSlack))) horizon \(us(p.horizon)) "
+        s += p.horizonDrop ? "horizon_drop " : "horizon_cap "
+        return s
+    }
+    /// fq_print_xstats.
+    func showXstats() -> String? {
+        let next = nextPacketDelay
+        var s = "  flows \(flows) (inactive \(inactiveFlows) throttled \(throttledFlows))"
+        if next > 0 { s += " next_packet_delay \(TcFormat.time64(next))" }
+        s += "\n  gc \(statGCFlows) highprio 0 throttled \(statThrottled)"
+        let lat = min(unthrottleLatency, UInt64(UInt32.max))
+        if lat > 0 { s += " latency \(TcFormat.time64(Int64(lat)))" }
+        if statCEMark > 0 { s += " ce_mark \(statCEMark)" }
+        if statFlowsPlimit > 0 { s += " flows_plimit \(statFlowsPlimit)" }
+        if statPktsTooLong > 0 || statAllocationErrors > 0 || statHorizonDrops > 0 || statHorizonCaps > 0 {
+            s += "\n"
+            if statPktsTooLong > 0 { s += " pkts_too_long \(statPktsTooLong)" }
+            if statAllocationErrors > 0 { s += " alloc_errors \(statAllocationErrors)" }
+            if statHorizonDrops > 0 { s += " horizon_drops \(statHorizonDrops)" }
+            if statHorizonCaps > 0 { s += "  horizon_caps \(statHorizonCaps)" }
+        }
+        return s
     }
 }
 

@@ -104,6 +104,26 @@ extension RtnlProcessor {
                            (8, UInt32(clamping: p.memoryLimit)), (9, p.ecnProb), (10, p.pie.ecn ? 1 : 0), (11, p.pie.bytemode ? 1 : 0),
                            (12, p.pie.dqRateEstimator ? 1 : 0)] as [(UInt16, UInt32)] { w.attr(t, u32: v) }
             w.endNest(n)
+        case let f as FQQdisc:
+            // fq_dump, in its order: times in µs (the slack in ns), the priomap as a
+            // tc_prio_qopt, the band weights as three s32.
+            let n = w.beginNest(TCA.OPTIONS)
+            let p = f.params
+            for (t, v) in [(1, UInt32(clamping: p.limit)), (2, UInt32(clamping: p.flowLimit)), (3, UInt32(clamping: p.quantum)),
+                           (4, UInt32(clamping: p.initialQuantum)), (5, p.rateEnable ? 1 : 0), (7, UInt32(clamping: p.maxRate)),
+                           (9, UInt32(clamping: p.refillDelay / 1000)), (10, p.orphanMask), (11, UInt32(clamping: p.lowRateThreshold)),
+                           (12, UInt32(truncatingIfNeeded: p.ceThreshold / 1000)), (8, UInt32(p.bucketsLog)), (13, p.timerSlack),
+                           (14, UInt32(truncatingIfNeeded: p.horizon / 1000)), (18, UInt32(truncatingIfNeeded: p.offloadHorizon / 1000))] as [(UInt16, UInt32)] {
+                w.attr(t, u32: v)
+            }
+            w.attr(15, [p.horizonDrop ? 1 : 0])
+            var prio = NetlinkWriter()
+            prio.put32(3); for b in p.prio2band { prio.put8(b) }
+            w.attr(16, prio.bytes)
+            var wt = NetlinkWriter()
+            for x in p.weights { wt.put32(UInt32(bitPattern: x)) }
+            w.attr(17, wt.bytes)
+            w.endNest(n)
         default:
             break
         }
@@ -135,6 +155,16 @@ extension RtnlProcessor {
             // struct tc_fq_pie_xstats.
             for v in [f.packetsIn, f.dropped, f.overlimit, f.overmemory, f.ecnMarked, f.newFlowCount,
                       UInt64(f.newCount), UInt64(f.oldCount), UInt64(f.memoryUsage)] { x.put32(UInt32(truncatingIfNeeded: v)) }
+        case let f as FQQdisc:
+            // struct tc_fq_qd_stats as the kernel fills it now: highprio and tcp_retrans
+            // obsolete (0), then fastpath packets and the per-band drops and packet counts.
+            for v in [f.statGCFlows, 0, 0, f.statThrottled, f.statFlowsPlimit, f.statPktsTooLong, f.statAllocationErrors] { x.put64(v) }
+            x.put64(UInt64(bitPattern: f.nextPacketDelay))
+            for v in [f.flows, f.inactiveFlows, f.throttledFlows, Int(min(f.unthrottleLatency, UInt64(UInt32.max)))] { x.put32(UInt32(truncatingIfNeeded: v)) }
+            for v in [f.statCEMark, f.statHorizonDrops, f.statHorizonCaps, f.statFastpath] { x.put64(v) }
+            for v in f.statBandDrops { x.put64(v) }
+            for v in f.bandPktCount { x.put32(UInt32(truncatingIfNeeded: v)) }
+            x.put32(0)
         default:
             return nil
         }
@@ -421,6 +451,53 @@ extension RtnlProcessor {
                 if let v = a.u32(8) { p.dqRateEstimator = v != 0 }
             }
             try pq.configure(p)
+        case let fq as FQQdisc:
+            // fq_change: each attribute present (refill_delay, ce_threshold, horizon in µs;
+            // rates in bytes/s, ~0 for none; buckets as a log).
+            var p = fq.params
+            if let o = options {
+                var pol: [UInt16: NLAType] = [:]
+                for t in UInt16(1)...18 { pol[t] = .u32 }
+                pol[15] = .u8; pol[16] = .minLength(20); pol[17] = .minLength(12)
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 18, pol))
+                if let v = a.u32(8) {
+                    guard v >= 1 && v <= 18 else { throw SluiceError("Error: fq: buckets log must be within 1…18") }
+                    p.bucketsLog = Int(v)
+                }
+                if let v = a.u32(1) { p.limit = Int(v) }
+                if let v = a.u32(2) { p.flowLimit = Int(v) }
+                if let v = a.u32(3) { p.quantum = Int(v) }
+                if let v = a.u32(4) {
+                    guard v <= UInt32(Int32.max) else { throw SluiceError("Error: integer out of range") }
+                    p.initialQuantum = Int(v)
+                }
+                if let v = a.u32(7) { p.maxRate = UInt64(v) }
+                if let v = a.u32(11) { p.lowRateThreshold = UInt64(v) }
+                if let v = a.u32(5) {
+                    guard v <= 1 else { throw SluiceError("Error: fq: pacing must be 0 or 1") }
+                    p.rateEnable = v == 1
+                }
+                if let v = a.u32(9) { p.refillDelay = UInt64(v) * 1000 }
+                if let m = a[16] {
+                    guard m.count == 20 else { throw SluiceError("Error: Attribute failed policy validation") }
+                    guard m.le32(at: 0) == 3 else { throw SluiceError("Error: fq: FQ only supports 3 bands") }
+                    p.prio2band = (0..<16).map { m[m.startIndex + 4 + $0] }
+                    if let i = p.prio2band.firstIndex(where: { $0 >= 3 }) {
+                        throw SluiceError("Error: fq: FQ priomap field \(i) maps to a too high band \(p.prio2band[i])")
+                    }
+                }
+                if let m = a[17] {
+                    guard m.count == 12 else { throw SluiceError("Error: Attribute failed policy validation") }
+                    p.weights = (0..<3).map { Int32(bitPattern: m.le32(at: $0 * 4)) }
+                }
+                if let v = a.u32(10) { p.orphanMask = v }
+                if let v = a.u32(12) { p.ceThreshold = UInt64(v) * 1000 }
+                if let v = a.u32(13) { p.timerSlack = v }
+                if let v = a.u32(14) { p.horizon = UInt64(v) * 1000 }
+                if let v = a[15]?.first { p.horizonDrop = v != 0 }
+                if let v = a.u32(18) { p.offloadHorizon = UInt64(v) * 1000 }
+            }
+            try fq.configure(p)
         case let fq as FQPIEQdisc:
             // fq_pie_change: each attribute that is present; target and tupdate in µs; flows
             // only at creation; quantum within 1…2^20 (its policy).

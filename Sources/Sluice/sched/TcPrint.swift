@@ -49,6 +49,15 @@ enum TcCore {
 }
 
 extension TcFormat {
+    /// sprint_time64: nanoseconds as `10us`, `1.5ms`, `2s` (`%.3g`) or `500ns`.
+    static func time64(_ ns: Int64) -> String {
+        let d = Double(ns)
+        if ns >= 1_000_000_000 { return cFormat("%.3gs", d / 1e9) }
+        if ns >= 1_000_000 { return cFormat("%.3gms", d / 1e6) }
+        if ns >= 1_000 { return cFormat("%.3gus", d / 1e3) }
+        return "\(ns)ns"
+    }
+
     /// print_rate: a rate in bytes per second as bits (`10Mbit`, `1500Kbit`, `64bit`).
     static func rateBytes(_ bytesPerSec: UInt64) -> String {
         var rate = bytesPerSec << 3
