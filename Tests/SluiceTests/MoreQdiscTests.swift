@@ -289,3 +289,63 @@ final class FQTests: XCTestCase {
         XCTAssertTrue(xstats.contains("  gc \(gc) "), xstats)
     }
 }
+
+final class HFSCTests: XCTestCase {
+    /// Link-sharing: two backlogged leaves with `ls` curves of 3 and 7 Mbit/s under one parent
+    /// share a 10 Mbit/s line 3:7 (the virtual times advance at 1/m2 per byte).
+    func testLinkSharingFollowsTheCurves() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 3 * Time.s),
+                                      Flow(dport: 2, size: 1000, rate: 20_000_000, duration: 3 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root handle 1: hfsc",
+                                      "class add dev eth0 parent 1: classid 1:1 hfsc ls rate 10mbit",
+                                      "class add dev eth0 parent 1:1 classid 1:10 hfsc ls rate 3mbit",
+                                      "class add dev eth0 parent 1:1 classid 1:20 hfsc ls rate 7mbit",
+                                      "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:10",
+                                      "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 2 0xffff flowid 1:20"])
+        let a = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 1 }
+        let b = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 2 }
+        print("hfsc ls 3:7 → \(a / 1e6) and \(b / 1e6) Mbit/s")
+        XCTAssertEqual(a, 3e6, accuracy: 3e6 * 0.05)
+        XCTAssertEqual(b, 7e6, accuracy: 7e6 * 0.05)
+    }
+
+    /// `ul` caps link-sharing: a class alone on a 10 Mbit/s line with `ls rate 7mbit ul rate
+    /// 2mbit` leaves at 2 Mbit/s (its fit time runs ahead of the clock otherwise).
+    func testUpperLimitCapsLinkSharing() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 8_000_000, duration: 3 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root handle 1: hfsc default 10",
+                                      "class add dev eth0 parent 1: classid 1:10 hfsc ls rate 7mbit ul rate 2mbit"])
+        let a = throughput(out, from: 1 * Time.s, to: 3 * Time.s)
+        print("hfsc ul 2mbit → \(a / 1e6) Mbit/s")
+        XCTAssertEqual(a, 2e6, accuracy: 2e6 * 0.03)
+    }
+
+    /// Real-time: a leaf with only `rt rate 2mbit` offering exactly 2 Mbit/s gets all of it
+    /// with a small delay (its deadline is one packet at 2 Mbit/s, 4 ms, plus the packet on the
+    /// line) while a link-sharing flood takes the remaining 8 Mbit/s; the real-time work
+    /// (`rtwork`) is what the leaf sent. (Its packets arrive 0.3 ms out of step with the
+    /// flood's, so they do meet a packet on the line.)
+    func testRealTimeGuaranteeBesideAFlood() throws {
+        var x = ""
+        let (_, out, _) = try replay([Flow(dport: 1, size: 1000, rate: 2_000_000, start: 300 * Time.us, duration: 3 * Time.s),
+                                      Flow(dport: 2, size: 1000, rate: 20_000_000, duration: 3 * Time.s)], rate: "10mbit",
+                                     ["qdisc add dev eth0 root handle 1: hfsc default 20",
+                                      "class add dev eth0 parent 1: classid 1:10 hfsc rt rate 2mbit",
+                                      "class add dev eth0 parent 1: classid 1:20 hfsc ls rate 10mbit",
+                                      "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:10"]) { rp in
+            let q = try XCTUnwrap(rp.dev.qdisc as? HFSCQdisc)
+            x = q.classes(details: false).first { $0.classid.minor == 0x10 }?.xstats ?? ""
+        }
+        let rt = out.filter { dport($0) == 1 }
+        let gap = l2t(1000, 2_000_000)
+        let worst = rt.map { Double($0.timestamp - (t0 + 300 * Time.us + UInt64(seqOf($0)) * gap)) }.max() ?? 1e12
+        let a = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 1 }
+        let b = throughput(out, from: 1 * Time.s, to: 3 * Time.s) { dport($0) == 2 }
+        print("hfsc rt 2mbit: \(rt.count)/750 delivered, worst delay \(worst / 1e6) ms, \(a / 1e6) + \(b / 1e6) Mbit/s;\(x)")
+        XCTAssertEqual(rt.count, 750)
+        XCTAssertLessThan(worst, 4.0e6 + 0.8e6 + 0.1e6)
+        XCTAssertEqual(a, 2e6, accuracy: 2e6 * 0.03)
+        XCTAssertEqual(b, 8e6, accuracy: 8e6 * 0.03)
+        XCTAssertTrue(x.contains("rtwork 750000 bytes"), x)
+    }
+}

@@ -28,6 +28,7 @@ enum QdiscGrammar {
         case let p as PIEQdisc: try p.configure(try pie(p, &a))
         case let f as FQPIEQdisc: try f.configure(try fqPie(f, &a))
         case let f as FQQdisc: try f.configure(try fq(f, &a))
+        case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
@@ -49,9 +50,76 @@ enum QdiscGrammar {
                 }
             }
             try d.setClass(classid, quantum: quantum, replace: replace)
+        case let h as HFSCQdisc:
+            try h.setClass(classid, parent: parent, try hfscClass(&a), create: true, exclusive: !replace)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is classless")
         }
+    }
+
+    /// q_hfsc.c's qdisc options: `default CLASSID` (hexadecimal minor).
+    static func hfsc(_ q: HFSCQdisc, _ a: inout TcArgs) throws(SluiceError) -> UInt16 {
+        var d = q.defcls
+        var given = false
+        while let k = a.next() {
+            switch k {
+            case "default":
+                if given { throw SluiceError("Error: HFSC: Double \"default\"") }
+                let v = try a.value(for: k)
+                guard let n = UInt16(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: 16) else { throw SluiceError("Error: HFSC: Illegal \"default\"") }
+                d = n; given = true
+            default: throw SluiceError("Error: HFSC: What is \"\(k)\" ? (default CLASSID)")
+            }
+        }
+        return d
+    }
+
+    /// q_hfsc.c's class options: `[rt SC] [ls SC] | [sc SC]`, `[ul SC]`, where
+    /// SC := [m1 RATE] [d TIME] m2 RATE, or [umax BYTES] [dmax TIME] rate RATE (turned into
+    /// m1/d/m2 as hfsc_get_sc2 does). A curve of two zero slopes is refused, as is `ul`
+    /// without a link-sharing curve.
+    static func hfscClass(_ a: inout TcArgs) throws(SluiceError) -> HFSCQdisc.ClassParams {
+        var p = HFSCQdisc.ClassParams(rt: nil, ls: nil, ul: nil)
+        func curve(_ name: String) throws(SluiceError) -> HFSCQdisc.Curve {
+            var m1: UInt64 = 0, d: UInt64 = 0, m2: UInt64 = 0, umax = 0, dmax: UInt64 = 0
+            var form1 = false, form2 = false, end = false
+            while !end, let w = a.peek {
+                switch w {
+                case "m1": a.i += 1; m1 = try a.rate(for: "m1") / 8; form1 = true
+                case "d": a.i += 1; d = try a.time(for: "d") / 1000; form1 = true
+                case "m2": a.i += 1; m2 = try a.rate(for: "m2") / 8; form1 = true; end = true
+                case "umax": a.i += 1; umax = try a.size(for: "umax"); form2 = true
+                case "dmax": a.i += 1; dmax = try a.time(for: "dmax") / 1000; form2 = true
+                case "rate": a.i += 1; m2 = try a.rate(for: "rate") / 8; form2 = true; end = true
+                default: throw SluiceError("Error: HFSC: Illegal \"\(name)\"")
+                }
+            }
+            guard end, form1 != form2 else { throw SluiceError("Error: HFSC: Illegal \"\(name)\"") }
+            if form2 {
+                if umax != 0 && dmax == 0 { throw SluiceError("Error: HFSC: umax given but dmax is zero.") }
+                let steep = dmax != 0 ? (Double(umax) * 1e6 / Double(dmax)).rounded(.up) : 0
+                if dmax != 0 && steep > Double(m2) {
+                    m1 = UInt64(steep); d = dmax
+                } else {
+                    m1 = 0
+                    d = m2 > 0 ? UInt64(max(0, (Double(dmax) - Double(umax) * 1e6 / Double(m2)).rounded(.up))) : dmax
+                }
+            }
+            guard m1 != 0 || m2 != 0 else { throw SluiceError("Error: HFSC: Service Curve has two zero slopes") }
+            return HFSCQdisc.Curve(m1: UInt32(clamping: m1), d: UInt32(clamping: d), m2: UInt32(clamping: m2))
+        }
+        while let k = a.next() {
+            switch k {
+            case "rt": p.rt = try curve("rt")
+            case "ls": p.ls = try curve("ls")
+            case "sc": let c = try curve("sc"); p.rt = c; p.ls = c
+            case "ul": p.ul = try curve("ul")
+            default: throw SluiceError("Error: HFSC: What is \"\(k)\" ? (rt, ls, sc, ul)")
+            }
+        }
+        guard p.rt != nil || p.ls != nil || p.ul != nil else { throw SluiceError("Error: HFSC: no parameters given") }
+        if p.ul != nil && p.ls == nil { throw SluiceError("Error: HFSC: Upper-limit Service Curve without Link-Share Service Curve") }
+        return p
     }
 
     /// pfifo, bfifo, pfifo_head_drop: `limit` (packets, or bytes for bfifo).

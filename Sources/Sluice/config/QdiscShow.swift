@@ -18,6 +18,7 @@ enum QdiscShow {
         case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as FQPIEQdisc: return x.showOptions(details: details)
         case let x as FQQdisc: return x.showOptions(details: details)
+        case let x as HFSCQdisc: return x.defcls != 0 ? "default \(String(x.defcls, radix: 16)) " : ""
         case let x as SFQQdisc: return x.showOptions(details: details)
         default: return ""
         }

@@ -104,6 +104,10 @@ extension RtnlProcessor {
                            (8, UInt32(clamping: p.memoryLimit)), (9, p.ecnProb), (10, p.pie.ecn ? 1 : 0), (11, p.pie.bytemode ? 1 : 0),
                            (12, p.pie.dqRateEstimator ? 1 : 0)] as [(UInt16, UInt32)] { w.attr(t, u32: v) }
             w.endNest(n)
+        case let h as HFSCQdisc:
+            // hfsc_dump_qdisc: struct tc_hfsc_qopt as TCA_OPTIONS itself (not a nest).
+            var o = NetlinkWriter(); o.put16(h.defcls)
+            w.attr(TCA.OPTIONS, o.bytes)
         case let f as FQQdisc:
             // fq_dump, in its order: times in µs (the slack in ns), the priomap as a
             // tc_prio_qopt, the band weights as three s32.
@@ -239,6 +243,21 @@ extension RtnlProcessor {
                 w.attr(1, u32: UInt32(k.quantum))                          // TCA_DRR_QUANTUM
                 w.endNest(n)
                 var x = NetlinkWriter(); x.put32(UInt32(truncatingIfNeeded: k.deficit)); xstats = x.bytes
+            }
+        case let h as HFSCQdisc:
+            if let i = h.byID[c.classid.raw] {
+                let k = h.cls[Int(i)]
+                let n = w.beginNest(TCA.OPTIONS, flagged: false)
+                let cv = h.curves(k)
+                for (t, sc) in [(UInt16(1), cv.rt), (2, cv.ls), (3, cv.ul)] {
+                    guard let sc else { continue }
+                    var b = NetlinkWriter(); b.put32(sc.m1); b.put32(sc.d); b.put32(sc.m2)
+                    w.attr(t, b.bytes)
+                }
+                w.endNest(n)
+                var x = NetlinkWriter()
+                x.put64(k.total); x.put64(k.cumul); x.put32(k.vtperiod); x.put32(UInt32(k.level))      // tc_hfsc_stats
+                xstats = x.bytes
             }
         default:
             break
@@ -451,6 +470,10 @@ extension RtnlProcessor {
                 if let v = a.u32(8) { p.dqRateEstimator = v != 0 }
             }
             try pq.configure(p)
+        case let h as HFSCQdisc:
+            // hfsc_init_qdisc / hfsc_change_qdisc: a tc_hfsc_qopt is required.
+            guard let o = options, o.count >= 2 else { throw SluiceError("Error: hfsc: options (struct tc_hfsc_qopt) are required.") }
+            h.defcls = UInt16(o[o.startIndex]) | UInt16(o[o.startIndex + 1]) << 8
         case let fq as FQQdisc:
             // fq_change: each attribute present (refill_delay, ce_threshold, horizon in µs;
             // rates in bytes/s, ~0 for none; buckets as a log).
@@ -588,6 +611,23 @@ extension RtnlProcessor {
                 if let q = attrs.u32(1) { quantum = Int(q) }
             }
             do { try d.setClass(classid, quantum: quantum, replace: exists) } catch { throw Self.netlinkError(error) }
+            dp.kickTransmit(dev)
+            return
+        }
+        if let hf = owner as? HFSCQdisc {
+            // hfsc_change_class: TCA_HFSC_RSC/FSC/USC (tc_service_curve each; two zero slopes
+            // mean none); a new class needs options, a real-time or a link-sharing curve.
+            guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "HFSC: class options are required") }
+            let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen,
+                                               policy: NLAPolicy(maxType: 3, [1: .minLength(12), 2: .minLength(12), 3: .minLength(12)]), strict: false)
+            func curve(_ t: UInt16) -> HFSCQdisc.Curve? {
+                guard let b = attrs[t] else { return nil }
+                let c = HFSCQdisc.Curve(m1: b.le32(at: 0), d: b.le32(at: 4), m2: b.le32(at: 8))
+                return c.m1 == 0 && c.m2 == 0 ? nil : c
+            }
+            let params = HFSCQdisc.ClassParams(rt: curve(1), ls: curve(2), ul: curve(3))
+            do { try hf.setClass(classid, parent: parent, params, create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0) }
+            catch { throw Self.netlinkError(error) }
             dp.kickTransmit(dev)
             return
         }
