@@ -1104,6 +1104,85 @@ final class TdcStyleTests: XCTestCase {
     /// vlan.json drive them (this kernel has neither gact nor act_vlan to compare with): each
     /// case's setup, command, exit status and `verifyCmd` pattern (matched as tdc.py does, with
     /// DOTALL and MULTILINE) are the kernel tests'.
+    /// tc-testing's csum.json (all but the 32-action batch, whose expected status contradicts
+    /// its pattern), nat.json and skbmod.json: the commands, statuses and patterns of the
+    /// kernel's own tests, through Debian's tc against the daemon (this kernel has none of the
+    /// three modules). Their behaviour on packets is in FilterActionTests.
+    func testCsumNatAndSkbmodActionCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
+        func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        let cases = [
+            Case(setup: [], command: "actions add action csum iph index 800", status: 0, verify: "actions get action csum index 800", pattern: "action order [0-9]*: csum \\(iph\\) action pass.*index 800 ref", count: 1),
+            Case(setup: [], command: "actions add action csum ip4h index 7", status: 0, verify: "actions get action csum index 7", pattern: "action order [0-9]*: csum \\(iph\\) action pass.*index 7 ref", count: 1),
+            Case(setup: [], command: "actions add action csum ipv4h index 1122", status: 0, verify: "actions get action csum index 1122", pattern: "action order [0-9]*: csum \\(iph\\) action pass.*index 1122 ref", count: 1),
+            Case(setup: [], command: "actions add action csum icmp index 1", status: 0, verify: "actions get action csum index 1", pattern: "action order [0-9]*: csum \\(icmp\\) action pass.*index 1 ref", count: 1),
+            Case(setup: [], command: "actions add action csum igmp index 999", status: 0, verify: "actions get action csum index 999", pattern: "action order [0-9]*: csum \\(igmp\\) action pass.*index 999 ref", count: 1),
+            Case(setup: [], command: "actions add action csum foobar index 1", status: 255, verify: "actions ls action csum", pattern: "action order [0-9]*: csum \\(foobar\\) action pass.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action csum tcp index 9999", status: 0, verify: "actions get action csum index 9999", pattern: "action order [0-9]*: csum \\(tcp\\) action pass.*index 9999 ref", count: 1),
+            Case(setup: [], command: "actions add action csum udp index 334455", status: 0, verify: "actions get action csum index 334455", pattern: "action order [0-9]*: csum \\(udp\\) action pass.*index 334455 ref", count: 1),
+            Case(setup: [], command: "actions add action csum udp xor iph index 3", status: 255, verify: "actions ls action csum", pattern: "action order [0-9]*: csum \\(udp xor iph\\) action pass.*index 3 ref", count: 0),
+            Case(setup: [], command: "actions add action csum udplite continue index 3", status: 0, verify: "actions get action csum index 3", pattern: "action order [0-9]*: csum \\(udplite\\) action continue.*index 3 ref", count: 1),
+            Case(setup: [], command: "actions add action csum sctp index 777", status: 0, verify: "actions get action csum index 777", pattern: "action order [0-9]*: csum \\(sctp\\) action pass.*index 777 ref", count: 1),
+            Case(setup: [], command: "actions add action csum ip and icmp pipe index 123", status: 0, verify: "actions get action csum index 123", pattern: "action order [0-9]*: csum \\(iph, icmp\\) action pipe.*index 123 ref", count: 1),
+            Case(setup: [], command: "actions add action csum ipv4h sctp continue index 2", status: 0, verify: "actions get action csum index 2", pattern: "action order [0-9]*: csum \\(iph, sctp\\) action continue.*index 2 ref", count: 1),
+            Case(setup: [], command: "actions add action csum udp or tcp continue index 27", status: 0, verify: "actions get action csum index 27", pattern: "action order [0-9]*: csum \\(tcp, udp\\) action continue.*index 27 ref", count: 1),
+            Case(setup: [], command: "actions add action csum udp pipe index 7 cookie 12345678", status: 0, verify: "actions get action csum index 7", pattern: "action order [0-9]*: csum \\(udp\\) action pipe.*index 7.*cookie 12345678", count: 1),
+            Case(setup: [], command: "actions add action csum icmp pipe index 17 cookie aabbccddeeff1122", status: 0, verify: "actions get action csum index 17", pattern: "action order [0-9]*: csum \\(icmp\\) action pipe.*index 17.*cookie aabbccddeeff1122", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 192.168.1.1 200.200.200.1", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat ingress 192.168.1.1/32 200.200.200.1 pass", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 1.1.1.1 2.2.2.1 pipe index 77", status: 0, verify: "actions get action nat index 77", pattern: "action order [0-9]+:  nat ingress 1.1.1.1/32 2.2.2.1 pipe.*index 77 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 192.168.10.10 192.168.20.20 continue index 1000", status: 0, verify: "actions get action nat index 1000", pattern: "action order [0-9]+:  nat ingress 192.168.10.10/32 192.168.20.20 continue.*index 1000 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 192.168.10.10 192.168.20.20 reclassify index 1000", status: 0, verify: "actions get action nat index 1000", pattern: "action order [0-9]+:  nat ingress 192.168.10.10/32 192.168.20.20 reclassify.*index 1000 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 12.18.10.10 12.18.20.20 jump 10 index 22", status: 0, verify: "actions get action nat index 22", pattern: "action order [0-9]+:  nat ingress 12.18.10.10/32 12.18.20.20 jump 10.*index 22 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 1.18.1.1 1.18.2.2 drop index 722", status: 0, verify: "actions get action nat index 722", pattern: "action order [0-9]+:  nat ingress 1.18.1.1/32 1.18.2.2 drop.*index 722 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 1.18.1.1 1.18.2.2 index 4294967295", status: 0, verify: "actions get action nat index 4294967295", pattern: "action order [0-9]+:  nat ingress 1.18.1.1/32 1.18.2.2 pass.*index 4294967295 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress 1.18.1.1 1.18.2.2 index 4294967295555", status: 255, verify: "actions get action nat index 4294967295555", pattern: "action order [0-9]+:  nat ingress 1.18.1.1/32 1.18.2.2 pass.*index 4294967295555 ref", count: 0),
+            Case(setup: [], command: "actions add action nat ingress 1.1.1.1 1.1888.2.2 index 7", status: 255, verify: "actions get action nat index 7", pattern: "action order [0-9]+:  nat ingress 1.1.1.1/32 1.1888.2.2 pass.*index 7 ref", count: 0),
+            Case(setup: [], command: "actions add action nat ingress 1.1.1.1 1.18.2.2 another_arg index 12", status: 255, verify: "actions get action nat index 12", pattern: "action order [0-9]+:  nat ingress 1.1.1.1/32 1.18.2.2 pass.*another_arg.*index 12 ref", count: 0),
+            Case(setup: [], command: "actions add action nat ingress default 10.10.10.1 index 12", status: 0, verify: "actions get action nat index 12", pattern: "action order [0-9]+:  nat ingress 0.0.0.0/32 10.10.10.1 pass.*index 12 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress any 10.10.10.1 index 12", status: 0, verify: "actions get action nat index 12", pattern: "action order [0-9]+:  nat ingress 0.0.0.0/32 10.10.10.1 pass.*index 12 ref", count: 1),
+            Case(setup: [], command: "actions add action nat ingress all 10.10.10.1 index 12", status: 0, verify: "actions get action nat index 12", pattern: "action order [0-9]+:  nat ingress 0.0.0.0/32 10.10.10.1 pass.*index 12 ref", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 pass", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1 pipe", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 pipe", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1 continue", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 continue", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1 reclassify", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 reclassify", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1 jump 777", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 jump 777", count: 1),
+            Case(setup: [], command: "actions add action nat egress 10.10.10.1 20.20.20.1 drop", status: 0, verify: "actions ls action nat", pattern: "action order [0-9]+:  nat egress 10.10.10.1/32 20.20.20.1 drop", count: 1),
+            Case(setup: [], command: "actions add action nat egress default 20.20.20.1 pipe index 10", status: 0, verify: "actions get action nat index 10", pattern: "action order [0-9]+:  nat egress 0.0.0.0/32 20.20.20.1 pipe.*index 10 ref", count: 1),
+            Case(setup: [], command: "actions add action nat egress any 20.20.20.1 pipe index 10", status: 0, verify: "actions get action nat index 10", pattern: "action order [0-9]+:  nat egress 0.0.0.0/32 20.20.20.1 pipe.*index 10 ref", count: 1),
+            Case(setup: [], command: "actions add action skbmod set dmac 11:22:33:44:55:66 index 5", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe set dmac 11:22:33:44:55:66\\s+index 5", count: 1),
+            Case(setup: [], command: "actions add action skbmod set smac 77:88:99:AA:BB:CC index 7", status: 0, verify: "actions get action skbmod index 7", pattern: "action order [0-9]*: skbmod pipe set smac 77:88:99:aa:bb:cc\\s+index 7", count: 1),
+            Case(setup: [], command: "actions add action skbmod set smac 00:44:55:44:55", status: 255, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe set smac 00:44:55:44:55", count: 0),
+            Case(setup: [], command: "actions add action skbmod set etype 0xfefe", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe set etype 0xFEFE", count: 1),
+            Case(setup: [], command: "actions add action skbmod set etype 0xfefef", status: 255, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe set etype 0xFEFEF", count: 0),
+            Case(setup: [], command: "actions add action skbmod swap mac", status: 0, verify: "actions get action skbmod index 1", pattern: "action order [0-9]*: skbmod pipe swap mac", count: 1),
+            Case(setup: [], command: "actions add action skbmod swap mac pipe", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe swap mac", count: 1),
+            Case(setup: [], command: "actions add action skbmod set etype 0xbeef reclassify", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod reclassify set etype 0xBEEF", count: 1),
+            Case(setup: [], command: "actions add action skbmod set etype 0x0001 drop", status: 0, verify: "actions get action skbmod index 1", pattern: "action order [0-9]*: skbmod drop set etype 0x1", count: 1),
+            Case(setup: [], command: "actions add action skbmod set etype 0x1 continue", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod continue set etype 0x1", count: 1),
+            Case(setup: [], command: "actions add action skbmod set smac 00:00:00:00:00:01 pass", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pass set smac 00:00:00:00:00:01", count: 1),
+            Case(setup: ["actions add action skbmod set etype 0x0001", "actions add action skbmod set etype 0x0011", "actions add action skbmod set etype 0x0021", "actions add action skbmod set etype 0x0031", "actions add action skbmod set etype 0x0041"], command: "actions ls action skbmod", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod", count: 5),
+            Case(setup: ["actions add action skbmod set etype 0x0001", "actions add action skbmod set etype 0x0011", "actions add action skbmod set etype 0x0021", "actions add action skbmod set etype 0x0031", "actions add action skbmod set etype 0x0041"], command: "actions ls action skbmod", status: 0, verify: "actions get action skbmod index 4", pattern: "action order [0-9]*: skbmod pipe set etype 0x31", count: 1),
+            Case(setup: ["actions add action skbmod set etype 0x1111 index 909"], command: "actions del action skbmod index 909", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod pipe set etype 0x1111\\s+index 909", count: 0),
+            Case(setup: ["actions add action skbmod set etype 0x0001", "actions add action skbmod set etype 0x0011", "actions add action skbmod set etype 0x0021", "actions add action skbmod set etype 0x0031", "actions add action skbmod set etype 0x0041"], command: "actions flush action skbmod", status: 0, verify: "actions ls action skbmod", pattern: "action order [0-9]*: skbmod", count: 0),
+        ]
+        var report = ""
+        for (i, c) in cases.enumerated() {
+            for k in ["csum", "nat", "skbmod"] { _ = try run(["actions", "flush", "action", k]) }
+            for s in c.setup { _ = try run(w(s)) }
+            let (out, status) = try run(w(c.command))
+            let (shown, _) = try run(w(c.verify))
+            let re = try NSRegularExpression(pattern: c.pattern, options: [.dotMatchesLineSeparators, .anchorsMatchLines])
+            let matches = re.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown))
+            if status != c.status || matches != c.count {
+                report += "case \(i) `tc \(c.command.prefix(120))`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
+            }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testGactAndVlanActionCasesAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
         func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }

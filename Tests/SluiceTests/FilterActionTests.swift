@@ -215,3 +215,120 @@ final class FilterActionTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 }
+
+/// csum, nat, skbmod and the `jump` control on real frames through a port's egress. Expected
+/// values are the RFCs' (a valid Internet checksum sums to 0xFFFF, RFC 1071; an address
+/// rewrite keeps every checksum valid, RFC 1624/3022) and the kernel's action semantics.
+final class HeaderActionTests: XCTestCase {
+    /// RFC 1071 one's-complement sum of 16-bit words, folded (0xFFFF for a valid checksum).
+    func ocSum(_ b: ArraySlice<UInt8>, initial: UInt32 = 0) -> UInt16 {
+        var s = initial
+        var i = b.startIndex
+        while i + 1 < b.endIndex { s += UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
+        if i < b.endIndex { s += UInt32(b[i]) << 8 }
+        while s >> 16 != 0 { s = (s & 0xFFFF) + (s >> 16) }
+        return UInt16(s)
+    }
+    func ipHeaderValid(_ f: [UInt8]) -> Bool { ocSum(f[14..<34]) == 0xFFFF }
+    /// The TCP/UDP checksum with the IPv4 pseudo-header (RFC 793/768) verifies.
+    func l4Valid(_ f: [UInt8]) -> Bool {
+        let total = Int(f[16]) << 8 | Int(f[17])
+        let seg = f[34..<(14 + total)]
+        let pseudo = UInt32(ocSum(f[26..<34])) + UInt32(f[23]) + UInt32(seg.count)
+        return ocSum(seg, initial: pseudo) == 0xFFFF
+    }
+    func addr(_ f: [UInt8], _ at: Int) -> UInt32 { f[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
+
+    func egress(_ action: String) throws -> Lab {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action " + action)
+        return lab
+    }
+
+    let tcpFrame = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                         payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2),
+                                                                   sport: 40000, dport: 80, seq: 7, payload: Array(repeating: 0x5A, count: 33)))
+
+    func testCsumRecomputesTheHeadersItNames() throws {
+        var bad = tcpFrame
+        bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum
+        bad[50] ^= 0x0F                                                    // TCP checksum
+        XCTAssertFalse(ipHeaderValid(bad)); XCTAssertFalse(l4Valid(bad))
+        let lab = try egress("csum iph and tcp")
+        let out = try XCTUnwrap(lab.send(bad, on: "p1")["p2"]?.first)
+        XCTAssertTrue(ipHeaderValid(out)); XCTAssertTrue(l4Valid(out))
+        XCTAssertEqual(out, tcpFrame)
+        // Only what is named: `csum tcp` leaves a broken IP header checksum broken.
+        let lab2 = try egress("csum tcp")
+        let out2 = try XCTUnwrap(lab2.send(bad, on: "p1")["p2"]?.first)
+        XCTAssertFalse(ipHeaderValid(out2)); XCTAssertTrue(l4Valid(out2))
+        // UDP: a zero checksum means none (RFC 768) and stays so; a wrong one is fixed.
+        var udp = FrameBuilder.udpFrame(dst: macB, src: macA, sport: 5, dport: 6, frameLength: 80)
+        let lab3 = try egress("csum udp")
+        udp[40] = 0; udp[41] = 0
+        XCTAssertEqual(try XCTUnwrap(lab3.send(udp, on: "p1")["p2"]?.first), udp)
+        udp[40] = 0x12; udp[41] = 0x34
+        XCTAssertTrue(l4Valid(try XCTUnwrap(lab3.send(udp, on: "p1")["p2"]?.first)))
+        // IPv6 (RFC 8200 §8.1 pseudo-header), past a destination-options header.
+        let src6 = [UInt8](repeating: 0, count: 15) + [1], dst6 = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [2]
+        let seg = Array(FrameBuilder.tcp(srcIP: 0, dstIP: 0, sport: 1, dport: 2, seq: 3, payload: [1, 2, 3])[20...])
+        let dstopts: [UInt8] = [IPProto.tcp, 0, 1, 4, 0, 0, 0, 0]        // next TCP, 8 bytes, PadN
+        let f6 = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv6,
+                                       payload: FrameBuilder.ipv6(src: src6, dst: dst6, next: 60, payload: dstopts + seg))
+        let out6 = try XCTUnwrap(lab2.send(f6, on: "p1")["p2"]?.first)
+        let l4 = out6[(14 + 40 + 8)...]
+        let pseudo6 = UInt32(ocSum(out6[22..<54])) + UInt32(IPProto.tcp) + UInt32(l4.count)
+        XCTAssertEqual(ocSum(l4, initial: pseudo6), 0xFFFF, "TCP over IPv6")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testNatRewritesAddressesAndKeepsChecksumsValid() throws {
+        // Egress: the source, a /32.
+        let lab = try egress("nat egress 198.18.0.1 198.19.0.9")
+        let out = try XCTUnwrap(lab.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(addr(out, 26), FrameBuilder.ip(198, 19, 0, 9))
+        XCTAssertEqual(addr(out, 30), FrameBuilder.ip(198, 18, 0, 2))
+        XCTAssertTrue(ipHeaderValid(out)); XCTAssertTrue(l4Valid(out))
+        // Ingress direction (the destination), a /24: the host bits stay.
+        let lab2 = try egress("nat ingress 198.18.0.0/24 198.19.1.0")
+        let udp = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 5, 5), dstIP: FrameBuilder.ip(198, 18, 0, 77), sport: 5, dport: 6, frameLength: 90)
+        let out2 = try XCTUnwrap(lab2.send(udp, on: "p1")["p2"]?.first)
+        XCTAssertEqual(addr(out2, 30), FrameBuilder.ip(198, 19, 1, 77))
+        XCTAssertTrue(ipHeaderValid(out2)); XCTAssertTrue(l4Valid(out2))
+        // Not in the prefix: untouched.
+        XCTAssertEqual(try XCTUnwrap(lab.send(udp, on: "p1")["p2"]?.first), udp)
+        // An ICMP error coming back (ingress NAT of its destination) has the quoted packet's
+        // source rewritten too, and its ICMP checksum stays valid.
+        let quoted = Array(FrameBuilder.udpFrame(dst: macA, src: macB, srcIP: FrameBuilder.ip(198, 18, 0, 77), dstIP: FrameBuilder.ip(198, 18, 9, 9), sport: 5, dport: 6, frameLength: 70)[14...])
+        var icmp: [UInt8] = [3, 3, 0, 0, 0, 0, 0, 0] + quoted.prefix(28)
+        let c = ~ocSum(icmp[...]); icmp[2] = UInt8(c >> 8); icmp[3] = UInt8(c & 0xFF)
+        let err = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                        payload: FrameBuilder.ipv4(src: FrameBuilder.ip(198, 18, 9, 9), dst: FrameBuilder.ip(198, 18, 0, 77), proto: IPProto.icmp, payload: icmp))
+        let out3 = try XCTUnwrap(lab2.send(err, on: "p1")["p2"]?.first)
+        XCTAssertEqual(addr(out3, 30), FrameBuilder.ip(198, 19, 1, 77), "outer destination")
+        XCTAssertEqual(addr(out3, 34 + 8 + 12), FrameBuilder.ip(198, 19, 1, 77), "quoted source")
+        XCTAssertTrue(ipHeaderValid(out3))
+        XCTAssertEqual(ocSum(out3[34...]), 0xFFFF, "ICMP checksum")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testSkbmodEditsAndJumpSkipsActions() throws {
+        let lab = try egress("skbmod set dmac 02:00:00:00:00:0d set smac 02:00:00:00:00:05 set etype 0x88b5")
+        let out = try XCTUnwrap(lab.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(out[0..<14]), [2, 0, 0, 0, 0, 0x0d, 2, 0, 0, 0, 0, 5, 0x88, 0xb5])
+        XCTAssertEqual(Array(out[14...]), Array(tcpFrame[14...]))
+        let lab2 = try egress("skbmod swap mac")
+        let out2 = try XCTUnwrap(lab2.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(out2[0..<6]), Array(tcpFrame[6..<12])); XCTAssertEqual(Array(out2[6..<12]), Array(tcpFrame[0..<6]))
+        // tcf_action_exec: `jump 2` from the first action goes on with the third.
+        let lab3 = try egress("gact jump 2 action skbmod set smac 02:00:00:00:00:01 pipe action skbmod set dmac 02:00:00:00:00:02 pipe")
+        let out3 = try XCTUnwrap(lab3.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(out3[0..<6]), [2, 0, 0, 0, 0, 2], "the third action ran")
+        XCTAssertEqual(Array(out3[6..<12]), Array(tcpFrame[6..<12]), "the second was skipped")
+        // A jump past the end ends the list with "ok": the frame leaves unchanged.
+        let lab4 = try egress("gact jump 5 action skbmod set smac 02:00:00:00:00:01 pipe")
+        XCTAssertEqual(try XCTUnwrap(lab4.send(tcpFrame, on: "p1")["p2"]?.first), tcpFrame)
+        XCTAssertTrue(try lab3.runner.execute("filter show dev p2 egress").contains("gact action jump 2"))
+    }
+}

@@ -806,7 +806,58 @@ extension CommandRunner {
             }
             guard pr != nil || mk != nil || q != nil else { throw SluiceError("Error: skbedit needs priority, mark or queue_mapping") }
             return .skbedit(priority: pr, mark: mk, queue: q, then: try trailing(&a, .pipe))
-        case "ct", "nat", "pedit", "csum", "tunnel_key", "sample", "connmark", "ife", "bpf":
+        case "csum":
+            // m_csum.c: the headers to fix, joined by and/or/+, then a control (pass).
+            var flags: UInt32 = 0
+            let names: [String: UInt32] = ["iph": 1, "ip4h": 1, "ipv4h": 1, "icmp": 2, "igmp": 4, "tcp": 8, "udp": 16, "udplite": 32, "sctp": 64]
+            while let w = a.peek {
+                if let f = names[w] { flags |= f } else if w != "and" && w != "or" && w != "+" { break }
+                a.i += 1
+            }
+            guard flags != 0 else { throw SluiceError("Error: Illegal csum construct, empty <UPDATE> list") }
+            return .csum(flags: flags, then: try trailing(&a, .ok))
+        case "nat":
+            // m_nat.c: ingress|egress OLD[/LEN] NEW, then a control (pass). `any`, `all` and
+            // `default` are 0.0.0.0 with the full mask tc's shift by 32 leaves.
+            guard let dir = a.next(), dir == "ingress" || dir == "egress" else { throw SluiceError("Error: Illegal nat construct (ingress or egress)") }
+            let o = try a.value(for: "nat")
+            var old: UInt32 = 0, mask: UInt32 = 0xFFFF_FFFF
+            if !["any", "all", "default"].contains(o) {
+                let parts = o.split(separator: "/")
+                guard let addr = CommandRunner.parseIPv4(parts[0]) else { throw SluiceError("Error: Illegal nat construct (\(o))") }
+                old = addr
+                if parts.count > 1 {
+                    guard let l = Int(parts[1]), (0...32).contains(l) else { throw SluiceError("Error: Illegal nat construct (\(o))") }
+                    mask = l == 0 ? 0xFFFF_FFFF : ~UInt32(0) << UInt32(32 - l)
+                }
+            }
+            let n = try a.value(for: "nat")
+            guard let new = CommandRunner.parseIPv4(n) else { throw SluiceError("Error: Illegal nat construct (\(n))") }
+            return .nat(old: old, new: new, mask: mask, egress: dir == "egress", then: try trailing(&a, .ok))
+        case "skbmod":
+            // m_skbmod.c: set dmac|smac MAC, set etype T, swap mac, ecn; then a control (pipe).
+            var p = SkbmodParams()
+            loop: while let w = a.peek {
+                switch w {
+                case "set", "swap": a.i += 1
+                case "mac": a.i += 1; p.swap = true
+                case "ecn": a.i += 1; p.ecn = true
+                case "dmac", "smac":
+                    a.i += 1
+                    let v = try a.value(for: w)
+                    guard let m = MACAddress(parsing: v) else { throw SluiceError("Error: Invalid \(w == "dmac" ? "dst" : "src") mac address \(v)") }
+                    if w == "dmac" { p.dmac = m } else { p.smac = m }
+                case "etype":
+                    a.i += 1
+                    let v = try a.value(for: w)
+                    guard let t = v.hasPrefix("0x") ? UInt16(v.dropFirst(2), radix: 16) : UInt16(v) else { throw SluiceError("Error: ethertype is invalid \"\(v)\"") }
+                    p.etype = t
+                default: break loop
+                }
+            }
+            guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
+            return .skbmod(p, then: try trailing(&a, .pipe))
+        case "ct", "pedit", "tunnel_key", "sample", "connmark", "ife", "bpf":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }

@@ -124,6 +124,23 @@ extension RtnlProcessor {
                 if m != 0xFFFF_FFFF { w.attr(8, u32: m) }                      // TCA_SKBEDIT_MASK
             }
             w.attr(1, tm.bytes)
+        case .csum(let flags, let then):
+            tcGen(then); gen.put32(flags)                                      // struct tc_csum
+            w.attr(1, gen.bytes); w.attr(2, tm.bytes)                          // TCA_CSUM_PARMS, TCA_CSUM_TM
+        case .nat(let old, let new, let mask, let egress, let then):
+            tcGen(then)                                                        // struct tc_nat (addresses in network order)
+            gen.put([UInt8](withUnsafeBytes(of: old.bigEndian) { Array($0) }))
+            gen.put([UInt8](withUnsafeBytes(of: new.bigEndian) { Array($0) }))
+            gen.put([UInt8](withUnsafeBytes(of: mask.bigEndian) { Array($0) }))
+            gen.put32(egress ? 1 : 0)
+            w.attr(1, gen.bytes); w.attr(2, tm.bytes)                          // TCA_NAT_PARMS, TCA_NAT_TM
+        case .skbmod(let p, let then):
+            tcGen(then); gen.put32(0); gen.put64(p.flags)                      // struct tc_skbmod (u64 flags, aligned)
+            w.attr(2, gen.bytes)                                               // TCA_SKBMOD_PARMS
+            if let m = p.dmac { w.attr(3, m.octets) }                          // TCA_SKBMOD_DMAC
+            if let m = p.smac { w.attr(4, m.octets) }                          // TCA_SKBMOD_SMAC
+            if let t = p.etype { w.attr(5, u16: t) }                           // TCA_SKBMOD_ETYPE
+            w.attr(1, tm.bytes)                                                // TCA_SKBMOD_TM
         }
         w.endNest(opts)
         w.endNest(one)
@@ -141,7 +158,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "nat", "pedit", "csum", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "skbmod", "gate"].contains(kind) {
+                if ["ct", "pedit", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "gate"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -247,6 +264,36 @@ extension RtnlProcessor {
             if let f = a.u64(9), f != 0 { throw NetlinkError(EOPNOTSUPP, "skbedit: flags are not implemented in Sluice yet", offset: a.offsets[9]) }
             let mark = a.u32(5).map { ($0, a.u32(8) ?? 0xFFFF_FFFF) }
             return ActionRequest(action: .skbedit(priority: a.u32(3), mark: mark, queue: a.u16(4), then: v), index: p.le32(at: 0))
+        case "csum":
+            // tcf_csum_init: struct tc_csum (tc_gen + update_flags); flags beyond SCTP refused.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 3, [1: .minLength(24)]), strict: false)
+            guard let p = a[1] else { throw NetlinkError(EINVAL, "Missing required csum parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[1])
+            let flags = p.le32(at: 20)
+            guard flags & ~0x7F == 0 else { throw NetlinkError(EINVAL, "Invalid csum update flags", offset: a.offsets[1]) }
+            return ActionRequest(action: .csum(flags: flags, then: v), index: p.le32(at: 0))
+        case "nat":
+            // tcf_nat_init: struct tc_nat (tc_gen, old, new, mask in network order, flags).
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [1: .minLength(36)]), strict: false)
+            guard let p = a[1] else { throw NetlinkError(EINVAL, "Missing required nat parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[1])
+            func be(_ at: Int) -> UInt32 { UInt32(bigEndian: p.le32(at: at).littleEndian) }
+            return ActionRequest(action: .nat(old: be(20), new: be(24), mask: be(28), egress: p.le32(at: 32) & 1 != 0, then: v), index: p.le32(at: 0))
+        case "skbmod":
+            // tcf_skbmod_init: struct tc_skbmod; one of the address/type edits, a MAC swap or
+            // ECN (ECN wins over swap, swap over edits); none is EINVAL.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 7, [2: .minLength(32), 3: .minLength(6), 4: .minLength(6), 5: .u16]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required skbmod parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            let flags = UInt64(p.le32(at: 24)) | UInt64(p.le32(at: 28)) << 32
+            var sp = SkbmodParams()
+            if let m = a[3] { sp.dmac = MACAddress(Array(m.prefix(6))) }
+            if let m = a[4] { sp.smac = MACAddress(Array(m.prefix(6))) }
+            if let t = a.u16(5) { sp.etype = t }
+            if flags & 8 != 0 { sp = SkbmodParams(); sp.swap = true }
+            if flags & 16 != 0 { sp = SkbmodParams(); sp.ecn = true }
+            guard sp.flags != 0 else { throw NetlinkError(EINVAL, "skbmod: no action given", offset: a.offsets[2]) }
+            return ActionRequest(action: .skbmod(sp, then: v), index: p.le32(at: 0))
         default:
             throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet")
         }

@@ -25,6 +25,8 @@ public enum TcResult: Equatable, Sendable {
 enum ActVerdict: Equatable {
     case ok, shot, pipe, reclassify, continue_, stolen
     case gotoChain(UInt32)
+    /// TC_ACT_JUMP: go on with the action `n` places from the start of the list.
+    case jump(UInt32)
 
     static func parse(_ w: String, _ a: inout TcArgs) throws(SluiceError) -> ActVerdict? {
         switch w {
@@ -36,6 +38,8 @@ enum ActVerdict: Equatable {
         case "goto":
             guard a.next() == "chain" else { throw SluiceError("Error: \"goto\" must be followed by \"chain N\"") }
             return .gotoChain(UInt32(try a.int(for: "chain", 0...Int(UInt32.max))))
+        case "jump":
+            return .jump(UInt32(try a.int(for: "jump", 0...Int(UInt32.max))))
         default: return nil
         }
     }
@@ -49,6 +53,7 @@ enum ActVerdict: Equatable {
         case .continue_: "continue"
         case .stolen: "stolen"
         case .gotoChain(let c): "goto chain \(c)"
+        case .jump(let n): "jump \(n)"
         }
     }
 }
@@ -97,6 +102,12 @@ enum TcAction {
     case vlanPop(then: ActVerdict)
     case vlanModify(vid: UInt16, prio: UInt8?, proto: UInt16, then: ActVerdict)
     case skbedit(priority: UInt32?, mark: (UInt32, UInt32)?, queue: UInt16?, then: ActVerdict)
+    /// act_csum: TCA_CSUM_UPDATE_FLAG_* bits.
+    case csum(flags: UInt32, then: ActVerdict)
+    /// act_nat: stateless IPv4 NAT of `old`/`mask` to `new` (host order), source on egress.
+    case nat(old: UInt32, new: UInt32, mask: UInt32, egress: Bool, then: ActVerdict)
+    /// act_skbmod: Ethernet rewrites, a MAC swap, or an ECN CE mark.
+    case skbmod(SkbmodParams, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -106,6 +117,9 @@ enum TcAction {
         case .mirred: return "mirred"
         case .vlanPush, .vlanPop, .vlanModify: return "vlan"
         case .skbedit: return "skbedit"
+        case .csum: return "csum"
+        case .nat: return "nat"
+        case .skbmod: return "skbmod"
         }
     }
 
@@ -134,8 +148,42 @@ enum TcAction {
             if let pr { s += " priority \(TcFormat.classid(TcHandle(raw: pr)))" }
             if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/\(cFormat("%#x", mk.1))") }
             return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .csum(let flags, let then):
+            // print_csum: the flags named in its order, "?empty" for none.
+            let names = [(1, "iph"), (2, "icmp"), (4, "igmp"), (8, "tcp"), (16, "udp"), (32, "udplite"), (64, "sctp")]
+            let set = names.filter { flags & UInt32($0.0) != 0 }.map(\.1)
+            return "csum (\(set.isEmpty ? "?empty" : set.joined(separator: ", "))) action \(then.text)\n" + indexLine
+        case .nat(let old, let new, let mask, let egress, let then):
+            // print_nat: the prefix length is 33 − ffs() of the mask as tc loads it (the
+            // network-order word read in host order), so any mask with a full first octet
+            // prints as /32, as Debian's tc prints it.
+            let raw = mask.bigEndian
+            let ffs = raw == 0 ? 0 : raw.trailingZeroBitCount + 1
+            let plen = ffs == 0 ? 0 : 33 - ffs
+            return " nat \(egress ? "egress" : "ingress") \(CommandRunner.ipString(old))/\(plen) \(CommandRunner.ipString(new)) \(then.text)\n"
+                + "\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .skbmod(let p, let then):
+            var s = "skbmod \(then.text) "
+            if let t = p.etype { s += cFormat("set etype 0x%X ", UInt32(t)) + "\n\t " }
+            if let m = p.dmac { s += "set dmac \(m) " }
+            if let m = p.smac { s += "set smac \(m) " }
+            if p.swap { s += "swap mac " }
+            if p.ecn { s += "ecn " }
+            return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         }
     }
+}
+
+/// act_skbmod's parameters (tcf_skbmod_init keeps one of: address and type rewrites, a MAC
+/// swap, or ECN — the later ones win).
+struct SkbmodParams {
+    var dmac: MACAddress?
+    var smac: MACAddress?
+    var etype: UInt16?
+    var swap = false
+    var ecn = false
+    /// SKBMOD_F_* bits as dumped.
+    var flags: UInt64 { (dmac != nil ? 1 : 0) | (smac != nil ? 2 : 0) | (etype != nil ? 4 : 0) | (swap ? 8 : 0) | (ecn ? 16 : 0) }
 }
 
 struct FlowerKey {
@@ -368,7 +416,12 @@ public struct FilterBlock {
         if fp.pointee.actions.isEmpty { return verdict }
         let counters = fp.pointee.counterBase
         var k = 0
-        for a in fp.pointee.actions {
+        var skip = 0
+        var jumpTTL = 32
+        let count = fp.pointee.actions.count
+        while k < count {
+            let a = fp.pointee.actions[k]
+            if skip > 0 { skip -= 1; k += 1; continue }
             let before = index
             let len = UInt64(pool.metas[Int(index)].length)
             verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
@@ -382,6 +435,14 @@ public struct FilterBlock {
             }
             k += 1
             if index != before || Self.editsFrame(a) { pf = nil }
+            if case .jump(let n) = verdict {
+                // tcf_action_exec: restart the list skipping `n` actions; a jump to nowhere
+                // or the 32nd jump ends the list with "ok".
+                jumpTTL -= 1
+                guard n > 0, Int(n) <= count, jumpTTL > 0 else { return .ok }
+                skip = Int(n); k = 0
+                continue
+            }
             if verdict != .pipe { break }
         }
         return verdict
@@ -426,7 +487,7 @@ public struct FilterBlock {
                 verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             }
             switch verdict {
-            case .ok, .pipe: return fp.pointee.result ?? .ok
+            case .ok, .pipe, .jump: return fp.pointee.result ?? .ok     // (execute resolves jumps)
             case .shot: return .drop
             case .stolen: return .stolen
             case .continue_: i += 1
@@ -452,7 +513,7 @@ public struct FilterBlock {
 
     static func editsFrame(_ a: TcAction) -> Bool {
         switch a {
-        case .vlanPush, .vlanPop, .vlanModify: return true
+        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod: return true
         default: return false
         }
     }
@@ -559,6 +620,41 @@ public struct FilterBlock {
             guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
             idx = w
             VLANEdit.modify(pool, w, vid: vid, prio: prio, proto: proto)
+            return then
+        case .csum(let flags, let then):
+            guard mayModify else { return .ok }
+            if then == .shot { return .shot }
+            guard let w = pool.writableIndex(idx) else { return .shot }
+            idx = w
+            let m = pool.metas[Int(w)]
+            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let gso = m.gsoType
+            switch HeaderEdit.csum(d, Int(m.length), flags: HeaderEdit.CsumFlags(rawValue: flags),
+                                   gsoTCP: gso.contains(.tcpv4) || gso.contains(.tcpv6), gsoUDP: gso.contains(.udpL4)) {
+            case .drop: return .shot
+            case .rewritten: pool.metas[Int(w)].csum = .none
+            case .untouched: break
+            }
+            return then
+        case .nat(let old, let new, let mask, let egress, let then):
+            guard mayModify else { return .ok }
+            if then == .shot { return .shot }
+            guard let w = pool.writableIndex(idx) else { return .shot }
+            idx = w
+            let m = pool.metas[Int(w)]
+            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            return HeaderEdit.nat(d, Int(m.length), old: old, new: new, mask: mask, egress: egress, partial: m.csum == .partial) ? then : .shot
+        case .skbmod(let p, let then):
+            guard mayModify else { return .ok }
+            guard let w = pool.writableIndex(idx) else { return .shot }
+            idx = w
+            if p.ecn {
+                _ = ECN.setCE(pool, w)
+                return then
+            }
+            let m = pool.metas[Int(w)]
+            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            HeaderEdit.skbmod(d, Int(m.length), dmac: p.dmac, smac: p.smac, etype: p.etype, swap: p.swap)
             return then
         }
     }
