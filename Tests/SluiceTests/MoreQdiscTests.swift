@@ -349,3 +349,65 @@ final class HFSCTests: XCTestCase {
         XCTAssertTrue(x.contains("rtwork 750000 bytes"), x)
     }
 }
+
+/// Filters attached to classes (`tc filter add … parent 1:1`): each class has its own block,
+/// run when a filter above names that class while it is an inner class (htb_classify,
+/// hfsc_classify). The expected classes follow from those walks.
+final class ClassFilterTests: XCTestCase {
+    func run(_ lines: [String]) throws -> (CommandRunner, [PcapFile.Record]) {
+        var runner: CommandRunner!
+        let (_, out, _) = try replay([Flow(dport: 1, size: 500, rate: 1_000_000, duration: 100 * Time.ms),
+                                      Flow(dport: 2, size: 500, rate: 1_000_000, duration: 100 * Time.ms),
+                                      Flow(dport: 3, size: 500, rate: 1_000_000, duration: 100 * Time.ms)], rate: "100mbit", lines) { rp in
+            runner = rp.runner
+        }
+        return (runner, out)
+    }
+    func sent(_ show: String, _ cls: String) -> Int? {
+        guard let r = show.range(of: "class \(cls) ") else { return nil }
+        let rest = show[r.upperBound...]
+        guard let s = rest.range(of: " Sent ") else { return nil }
+        let n = rest[s.upperBound...].split(separator: " ")[2]
+        return Int(n)
+    }
+
+    func testHTBInnerClassFiltersClassify() throws {
+        let (r, out) = try run(["qdisc add dev eth0 root handle 1: htb default 30",
+                                "class add dev eth0 parent 1: classid 1:1 htb rate 50mbit",
+                                "class add dev eth0 parent 1:1 classid 1:10 htb rate 10mbit",
+                                "class add dev eth0 parent 1:1 classid 1:20 htb rate 10mbit",
+                                "class add dev eth0 parent 1: classid 1:30 htb rate 10mbit",
+                                "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff flowid 1:1",
+                                "filter add dev eth0 parent 1:1 protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:10",
+                                "filter add dev eth0 parent 1:1 protocol ip prio 2 u32 match ip dport 2 0xffff flowid 1:20"])
+        XCTAssertEqual(out.count, 75)
+        let show = try r.execute("-s class show dev eth0")
+        XCTAssertEqual(sent(show, "htb 1:10"), 25, show)
+        XCTAssertEqual(sent(show, "htb 1:20"), 25, show)
+        XCTAssertEqual(sent(show, "htb 1:30"), 25, "dport 3: no verdict in 1:1's block, so the default class")
+        XCTAssertEqual(try r.execute("filter show dev eth0").components(separatedBy: "flowid").count - 1, 1, "the qdisc's block holds one filter")
+        XCTAssertTrue(try r.execute("filter show dev eth0 parent 1:1").contains("*flowid 1:20"))
+        XCTAssertThrowsError(try r.execute("class del dev eth0 classid 1:20"), "a class filter names it")
+        XCTAssertThrowsError(try r.execute("filter add dev eth0 parent 1:7 protocol ip prio 1 u32 match ip dport 9 0xffff flowid 1:10"))
+    }
+
+    func testHFSCFiltersOnlyPointDownwards() throws {
+        // 1:1 and 1:2 are inner classes of the same level: 1:1's filter naming 1:2 does not
+        // count (hfsc_classify: "filter may only point downwards", by level), so dport 2 falls
+        // to the default class 1:30 instead of going on to 1:2's filter and its leaf 1:21.
+        let (r, _) = try run(["qdisc add dev eth0 root handle 1: hfsc default 30",
+                              "class add dev eth0 parent 1: classid 1:1 hfsc ls rate 50mbit",
+                              "class add dev eth0 parent 1:1 classid 1:10 hfsc ls rate 10mbit",
+                              "class add dev eth0 parent 1: classid 1:2 hfsc ls rate 10mbit",
+                              "class add dev eth0 parent 1:2 classid 1:21 hfsc ls rate 10mbit",
+                              "class add dev eth0 parent 1: classid 1:30 hfsc ls rate 10mbit",
+                              "filter add dev eth0 parent 1:2 protocol ip prio 1 u32 match ip protocol 17 0xff flowid 1:21",
+                              "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff flowid 1:1",
+                              "filter add dev eth0 parent 1:1 protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:10",
+                              "filter add dev eth0 parent 1:1 protocol ip prio 2 u32 match ip dport 2 0xffff flowid 1:2"])
+        let show = try r.execute("-s class show dev eth0")
+        XCTAssertEqual(sent(show, "hfsc 1:10"), 25, show)
+        XCTAssertEqual(sent(show, "hfsc 1:21"), 0, show)
+        XCTAssertEqual(sent(show, "hfsc 1:30"), 50, show)
+    }
+}

@@ -377,7 +377,19 @@ extension CommandRunner {
     func withBlock<R>(_ t: TcTarget, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
         let owner = try blockOwner(t)
         if t.parent?.raw == 0xFFFF_FFF3, let ing = owner as? IngressQdisc { return try body(&ing.egressFilters) }
+        if let p = t.parent, p.minor != 0, p.major != 0xFFFF { return try withClassBlock(owner, p, body) }
         return try body(&owner.filters)
+    }
+
+    /// __tcf_qdisc_cl_find and cops->tcf_block for a parent that names a class: its own
+    /// block (htb and hfsc classes have one); a classless qdisc, a missing class or a class
+    /// without a block is refused as the kernel refuses it.
+    func withClassBlock<R>(_ owner: Qdisc, _ classid: TcHandle, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
+        guard owner.isClassful else { throw SluiceError("Error: Qdisc not classful.") }
+        guard let r = try owner.withClassBlock(classid, body) else {
+            throw SluiceError("Error: \(owner.kind) classes have no filter blocks (attach the filter to the qdisc, parent \(TcFormat.classid(owner.handle))).")
+        }
+        return r
     }
 
     func tcFilter(_ w: [String], _ opts: Options) throws(SluiceError) -> String {
@@ -959,7 +971,11 @@ extension CommandRunner {
                 // qdisc's only block, whatever the minor (ingress_tcf_block).
                 if let ing = t.dev.ingress { blocks.append(("", ing.filters)) }
             } else if let q = findQdisc(t.dev, major: p.major) {
-                blocks.append(("", q.filters))
+                if p.minor != 0 {
+                    if let b = try? withClassBlock(q, p, { (b: inout FilterBlock) throws(SluiceError) in b }) { blocks.append(("", b)) }
+                } else {
+                    blocks.append(("", q.filters))
+                }
             }
         } else {
             blocks.append(("parent \(TcFormat.classid(t.dev.qdisc.handle)) ", t.dev.qdisc.filters))

@@ -63,6 +63,7 @@ extension RtnlProcessor {
             }
         case NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER:
             var blocks: [(FilterBlock, UInt32)] = tree.map { ($0.filters, $0.handle.raw) }
+            for q in tree { blocks += q.classBlocks.map { ($0.block, $0.classid.raw) } }
             if let ing = dev.ingress {
                 blocks.append((ing.filters, ing.clsact ? 0xFFFF_FFF2 : 0xFFFF_0000))
                 if ing.clsact { blocks.append((ing.egressFilters, 0xFFFF_FFF3)) }
@@ -118,6 +119,8 @@ extension RtnlProcessor {
     /// owning qdisc's handle (ffff: for ingress and clsact) and the chain.
     func chains(_ dev: NetDevice, _ tree: [Qdisc]) -> [(block: Int, parent: UInt32, chain: UInt32)] {
         var blocks: [(FilterBlock, UInt32)] = tree.map { ($0.filters, $0.handle.raw) }
+        // A class block's chains are announced with its qdisc's handle (tc_chain_fill_node).
+        for q in tree { blocks += q.classBlocks.map { ($0.block, q.handle.raw) } }
         if let ing = dev.ingress {
             blocks.append((ing.filters, 0xFFFF_0000))
             if ing.clsact { blocks.append((ing.egressFilters, 0xFFFF_0000)) }

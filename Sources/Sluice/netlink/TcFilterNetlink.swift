@@ -133,6 +133,10 @@ extension RtnlProcessor {
             return (dev.qdisc.filters, dev.qdisc.handle.raw)
         default:
             guard let q = runner.findQdisc(dev, major: UInt16(parent >> 16)) else { throw NetlinkError(EINVAL, "Parent Qdisc doesn't exists") }
+            if parent & 0xFFFF != 0 {
+                do { return (try runner.withClassBlock(q, TcHandle(raw: parent)) { (b: inout FilterBlock) throws(SluiceError) in b }, parent) }
+                catch { throw Self.netlinkError(error) }
+            }
             return (q.filters, q.handle.raw)
         }
     }

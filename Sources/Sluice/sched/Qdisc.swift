@@ -211,13 +211,28 @@ public class Qdisc {
     /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).
     var nextU32Table: UInt32 = 0x800
 
+    /// cops->tcf_block for a class: the class's own filter block, for qdiscs whose classes
+    /// have one (htb, hfsc), or nil. Throws when there is no such class.
+    func withClassBlock<R>(_ classid: TcHandle, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R? { nil }
+    /// The filter blocks of this qdisc's classes that hold filters, by class id.
+    var classBlocks: [(classid: TcHandle, block: FilterBlock)] { [] }
+    /// Whether any filter of the qdisc or of its classes names `classid` (qdisc_class_in_use).
+    final func classInUse(_ classid: TcHandle) -> Bool {
+        ([filters] + classBlocks.map(\.block)).contains { b in b.filters.contains { $0.result == .classid(classid) } }
+    }
+
     /// Runs the filters and their actions on a packet being enqueued: it may come back changed
     /// (vlan edits), be dropped (counted here) or be taken by an action (mirred redirect).
     func classifyForEnqueue(_ p: consuming Packet) -> Classified {
-        if filters.isEmpty { return .go(p, nil) }
+        classifyForEnqueue(p, block: filters)
+    }
+
+    /// The same with a class's own block (htb's and hfsc's inner filter chains).
+    func classifyForEnqueue(_ p: consuming Packet, block: borrowing FilterBlock) -> Classified {
+        if block.isEmpty { return .go(p, nil) }
         var idx = p.index
         _ = consume p
-        let r = filters.run(&idx, pool: pool, now: clock.now)
+        let r = block.run(&idx, pool: pool, now: clock.now)
         switch r {
         case .stolen?: return .done(.stolen)
         case .drop?: return .done(drop(Packet(index: idx)))

@@ -35,6 +35,9 @@ final class HFSCClass {
     var vtTree: [Int32] = []
     var cfTree: [Int32] = []
     var stats = QdiscStats()
+    /// The class's own filter block (cl->block), run when a filter above names this class
+    /// while it is an inner class.
+    var filters = FilterBlock()
     /// The curves as asked (tc_service_curve: m1 and m2 in bytes/s, d in µs), for dumps.
     init(classid: TcHandle, index: Int32, leaf: Qdisc) { self.classid = classid; self.index = index; self.leaf = leaf }
 }
@@ -370,7 +373,13 @@ final class HFSCQdisc: Qdisc {
         if c.flags & Self.rsc != 0 { eltreeRemove(c) }
     }
 
-    func classInUse(_ id: TcHandle) -> Bool { filters.filters.contains { $0.result == .classid(id) } }
+    override func withClassBlock<R>(_ classid: TcHandle, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R? {
+        guard let c = classOf(classid) else { throw SluiceError("Error: Specified class doesn't exist (No such file or directory).") }
+        return try body(&c.filters)
+    }
+    override var classBlocks: [(classid: TcHandle, block: FilterBlock)] {
+        classOrder.order.compactMap { byID[$0] }.map { cls[Int($0)] }.filter { !$0.filters.isEmpty }.map { ($0.classid, $0.filters) }
+    }
 
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classOf(classid) else { throw SluiceError("Error: Specified class not found.") }
@@ -397,21 +406,37 @@ final class HFSCQdisc: Qdisc {
 
     // MARK: - Enqueue and dequeue
 
-    /// hfsc_classify: skb->priority naming a leaf; else the filters, following a class that
-    /// is not a leaf no further (Sluice keeps filters on the qdisc only); else `default`.
-    func classify(_ p: borrowing Packet, _ r: TcResult?, filtered: Bool) -> HFSCClass? {
-        let prio = pool.metas[Int(p.index)].priority
-        if prio >> 16 == UInt32(handle.major), let i = byID[prio], cls[Int(i)].level == 0 { return cls[Int(i)] }
-        if case .classid(let id)? = r, let c = classOf(id), c.level < cls[0].level, c.level == 0 { return c }
+    /// The default class when it is a leaf.
+    var defaultClass: HFSCClass? {
         guard let d = byID[UInt32(handle.major) << 16 | UInt32(defcls)], cls[Int(d)].level == 0 else { return nil }
         return cls[Int(d)]
     }
 
+    /// hfsc_classify after a filter's result, from the class `head` whose filters gave it: a
+    /// leaf is the class; an inner class below `head` runs its own filters next (filters may
+    /// only point downwards); anything else falls to the default class.
+    func resolve(_ p: consuming Packet, _ r: TcResult?, head: HFSCClass) -> EnqueueVerdict {
+        guard case .classid(let id)? = r, let c = classOf(id), c.level < head.level else { return enqueue(p, into: defaultClass) }
+        if c.level == 0 { return enqueue(p, into: c) }
+        switch classifyForEnqueue(p, block: c.filters) {
+        case .done(let v): return v
+        case .go(let pk, let r2): return resolve(pk, r2, head: c)
+        }
+    }
+
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        // skb->priority naming a leaf of this qdisc: no filter runs.
+        let prio = pool.metas[Int(p.index)].priority
+        if prio >> 16 == UInt32(handle.major), let i = byID[prio], cls[Int(i)].level == 0 { return enqueue(p, into: cls[Int(i)]) }
         switch classifyForEnqueue(p) {
         case .done(let v): return v
-        case .go(let pk, let r):
-            guard let c = classify(pk, r, filtered: !filters.isEmpty) else { return drop(pk) }
+        case .go(let pk, let r): return resolve(pk, r, head: cls[0])
+        }
+    }
+
+    func enqueue(_ pk: consuming Packet, into target: HFSCClass?) -> EnqueueVerdict {
+        do {
+            guard let c = target else { return drop(pk) }
             let l = len(pk)
             let first = c.leaf.statsSnapshot().qlen == 0
             let v = c.leaf.enqueue(pk)

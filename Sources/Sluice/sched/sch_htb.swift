@@ -44,6 +44,9 @@ final class HTBClass {
     unowned(unsafe) var leafView: Qdisc?
     var stats = QdiscStats()
     var lends: UInt64 = 0, borrows: UInt64 = 0, giants: UInt64 = 0
+    /// The class's own filter block (cl->block): what classifies packets a filter above sent
+    /// to this class while it is an inner class.
+    var filters = FilterBlock()
 
     init(classid: TcHandle) { self.classid = classid }
     var isLeaf: Bool { children.isEmpty }
@@ -190,7 +193,7 @@ final class HTBQdisc: Qdisc {
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
         guard c.children.isEmpty else { throw SluiceError("Error: HTB class in use.") }
-        guard filters.filters.allSatisfy({ $0.result != .classid(classid) }) else { throw SluiceError("Error: HTB class in use (a filter points to it).") }
+        guard !classInUse(classid) else { throw SluiceError("Error: HTB class in use (a filter points to it).") }
         if let l = c.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.purge() }
         leaves.removeAll { $0 === c }
         if let p = c.parent {
@@ -242,16 +245,34 @@ final class HTBQdisc: Qdisc {
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
         // skb->priority first: naming X:0 or a leaf of this qdisc, no filter runs.
-        let target: Target
         if let t = lookup(pool.metas[Int(p.index)].priority) {
             return enqueue(p, to: t)
         }
         switch classifyForEnqueue(p) {
         case .done(let v): return v
-        case .go(let pk, let r):
-            if case .classid(let id)? = r, let t = lookup(id.raw) { target = t } else { target = defaultTarget }
-            return enqueue(pk, to: target)
+        case .go(let pk, let r): return resolve(pk, r, depth: 0)
         }
+    }
+
+    /// htb_classify after a filter's result: X:0 is the direct queue, a leaf is itself, an
+    /// inner class runs its own filters (its block) and the walk goes on; no result, an
+    /// unknown class or an inner class without a verdict of its own falls to the default.
+    func resolve(_ p: consuming Packet, _ r: TcResult?, depth: Int) -> EnqueueVerdict {
+        guard case .classid(let id)? = r else { return enqueue(p, to: defaultTarget) }
+        if let t = lookup(id.raw) { return enqueue(p, to: t) }
+        guard let c = classesByID[id.raw], !c.filters.isEmpty, depth < Self.maxDepth else { return enqueue(p, to: defaultTarget) }
+        switch classifyForEnqueue(p, block: c.filters) {
+        case .done(let v): return v
+        case .go(let pk, let r2): return resolve(pk, r2, depth: depth + 1)
+        }
+    }
+
+    override func withClassBlock<R>(_ classid: TcHandle, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R? {
+        guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class doesn't exist (No such file or directory).") }
+        return try body(&c.filters)
+    }
+    override var classBlocks: [(classid: TcHandle, block: FilterBlock)] {
+        classOrder.order.compactMap { classesByID[$0] }.filter { !$0.filters.isEmpty }.map { ($0.classid, $0.filters) }
     }
 
     func enqueue(_ p: consuming Packet, to t: Target) -> EnqueueVerdict {
