@@ -1194,6 +1194,65 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// tc-testing's police.json, every case: the commands, statuses and patterns of the
+    /// kernel's own tests through Debian's tc against the daemon (this kernel has no
+    /// act_police). How the buckets act on packets is in PoliceTests.
+    func testPoliceActionCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
+        func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        let cases = [
+            Case(setup: [], command: "actions add action police rate 1kbit burst 10k index 1", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 1Kbit burst 10Kb", count: 1),
+            Case(setup: ["actions add action police rate 4Mbit burst 120k index 9"], command: "actions add action police rate 8kbit burst 24k index 9", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x9", count: 1),
+            Case(setup: [], command: "actions add action police rate 90kbit burst 10k mtu 1k index 98", status: 0, verify: "actions get action police index 98", pattern: "action order [0-9]*:  police 0x62 rate 90Kbit burst 10Kb mtu 1Kb", count: 1),
+            Case(setup: [], command: "actions add action police rate 90kbit burst 10k mtu 2kb peakrate 100kbit index 3", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x3 rate 90Kbit burst 10Kb mtu 2Kb peakrate 100Kbit", count: 1),
+            Case(setup: [], command: "actions add action police rate 5kbit burst 6kb peakrate 10kbit index 9", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x9 rate 5Kb burst 10Kb", count: 0),
+            Case(setup: [], command: "actions add action police rate 1mbit burst 100k overhead 64 index 64", status: 0, verify: "actions get action police index 64", pattern: "action order [0-9]*:  police 0x40 rate 1Mbit burst 100Kb mtu 2Kb action reclassify overhead 64b", count: 1),
+            Case(setup: [], command: "actions add action police rate 2mbit burst 200k linklayer ethernet index 8", status: 0, verify: "actions show action police", pattern: "action order [0-9]*:  police 0x8 rate 2Mbit burst 200Kb mtu 2Kb action reclassify overhead 0b", count: 1),
+            Case(setup: [], command: "actions add action police rate 2mbit burst 200k linklayer atm index 8", status: 0, verify: "actions show action police", pattern: "action order [0-9]*:  police 0x8 rate 2Mbit burst 200Kb mtu 2Kb action reclassify overhead 0b linklayer atm", count: 1),
+            Case(setup: [], command: "actions add action police rate 3mbit burst 250k conform-exceed continue/drop index 1", status: 0, verify: "actions get action police index 1", pattern: "action order [0-9]*:  police 0x1 rate 3Mbit burst 250Kb mtu 2Kb action continue/drop", count: 1),
+            Case(setup: [], command: "actions add action police rate 3mbit burst 250k conform-exceed pass/reclassify index 4", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x4 rate 3Mbit burst 250Kb mtu 2Kb action pass/reclassify", count: 1),
+            Case(setup: [], command: "actions add action police rate 3mbit burst 250k conform-exceed pass/pipe index 5", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x5 rate 3Mbit burst 250Kb mtu 2Kb action pass/pipe", count: 1),
+            Case(setup: [], command: "actions add action police rate 3tb burst 250k conform-exceed pass/pipe index 5", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x5 rate 3Tb burst 250Kb mtu 2Kb action pass/pipe", count: 0),
+            Case(setup: [], command: "actions add action police rate 3kbit burst 250P conform-exceed pass/pipe index 5", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x5 rate 3Kbit burst 250Pb mtu 2Kb action pass/pipe", count: 0),
+            Case(setup: [], command: "actions add action police rate 3mbit burst 250k conform-exceed 0/3 index 1", status: 0, verify: "actions get action police index 1", pattern: "action order [0-9]*:  police 0x1 rate 3Mbit burst 250Kb mtu 2Kb action pass/pipe", count: 1),
+            Case(setup: [], command: "actions add action police rate 3mbit burst 250k conform-exceed 10/drop index 1", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 3Mbit burst 250Kb mtu 2Kb action ", count: 0),
+            Case(setup: [], command: "actions add action police rate 90kbit burst 10k mtu 2kb peakrate 100T index 1", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 90Kbit burst 10Kb mtu 2Kb peakrate 100Tbit", count: 0),
+            Case(setup: [], command: "actions add action police rate 10kbit burst 10k mtu 2Pbit index 1", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 10Kbit burst 1Kb mtu 2Pb", count: 0),
+            Case(setup: [], command: "actions add action police rate 10mbit burst 10k index 1 cookie a1b1c1d1e1f12233bb", status: 0, verify: "actions get action police index 1", pattern: "action order [0-9]*:  police 0x1 rate 10Mbit burst 10Kb mtu 2Kb.*cookie a1b1c1d1e1f12233bb", count: 1),
+            Case(setup: [], command: "actions add action police rate 10mbit burst 10k index 4294967295", status: 0, verify: "actions get action police index 4294967295", pattern: "action order [0-9]*:  police 0xffffffff rate 10Mbit burst 10Kb mtu 2Kb", count: 1),
+            Case(setup: ["actions add action police rate 5mbit burst 2m index 12"], command: "actions delete action police index 12", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0xc rate 5Mb burst 2Mb", count: 0),
+            Case(setup: ["actions add action police rate 1mbit burst 100k index 1", "actions add action police rate 2mbit burst 200k index 2", "actions add action police rate 3mbit burst 300k index 3", "actions add action police rate 4mbit burst 400k index 4", "actions add action police rate 5mbit burst 500k index 5", "actions add action police rate 6mbit burst 600k index 6", "actions add action police rate 7mbit burst 700k index 7", "actions add action police rate 8mbit burst 800k index 8"], command: "actions get action police index 4", status: 0, verify: "actions get action police index 4", pattern: "action order [0-9]*:  police 0x4 rate 4Mbit burst 400Kb", count: 1),
+            Case(setup: ["actions add action police rate 1mbit burst 100k index 1"], command: "actions get action police", status: 255, verify: "actions get action police", pattern: "action order [0-9]*:  police", count: 0),
+            Case(setup: ["actions add action police rate 1mbit burst 100k index 1", "actions add action police rate 2mbit burst 200k index 2", "actions add action police rate 3mbit burst 300k index 3", "actions add action police rate 4mbit burst 400k index 4", "actions add action police rate 5mbit burst 500k index 5", "actions add action police rate 6mbit burst 600k index 6", "actions add action police rate 7mbit burst 700k index 7", "actions add action police rate 8mbit burst 800k index 8"], command: "actions list action police", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x[1-8] rate [1-8]Mbit burst [1-8]00Kb", count: 8),
+            Case(setup: ["actions add action police rate 1mbit burst 100k index 1", "actions add action police rate 2mbit burst 200k index 2", "actions add action police rate 3mbit burst 300k index 3", "actions add action police rate 4mbit burst 400k index 4", "actions add action police rate 5mbit burst 500k index 5", "actions add action police rate 6mbit burst 600k index 6", "actions add action police rate 7mbit burst 700k index 7", "actions add action police rate 8mbit burst 800k index 8"], command: "actions flush action police", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police", count: 0),
+            Case(setup: [], command: "actions add action police rate 7mbit burst 1m continue index 1", status: 0, verify: "actions get action police index 1", pattern: "action order [0-9]*:  police 0x1 rate 7Mbit burst 1024Kb mtu 2Kb action continue", count: 1),
+            Case(setup: [], command: "actions add action police rate 7mbit burst 1m drop index 1", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 7Mbit burst 1024Kb mtu 2Kb action drop", count: 1),
+            Case(setup: [], command: "actions add action police rate 7mbit burst 1m ok index 1", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 7Mbit burst 1024Kb mtu 2Kb action pass", count: 1),
+            Case(setup: [], command: "actions add action police rate 7mbit burst 1m reclassify index 1", status: 0, verify: "actions get action police index 1", pattern: "action order [0-9]*:  police 0x1 rate 7Mbit burst 1024Kb mtu 2Kb action reclassify", count: 1),
+            Case(setup: [], command: "actions add action police rate 7mbit burst 1m pipe index 1", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 7Mbit burst 1024Kb mtu 2Kb action pipe", count: 1),
+            Case(setup: [], command: "actions add action police rate 1mbit burst 1k conform-exceed pass / goto chain 42", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 1Mbit burst 1Kb mtu 2Kb action pass/goto chain 42", count: 0),
+            Case(setup: ["actions add action police rate 3mbit burst 250k drop index 90"], command: "actions replace action police rate 3mbit burst 250k goto chain 42 index 90 cookie c1a0c1a0", status: 255, verify: "actions get action police index 90", pattern: "action order [0-9]*:  police 0x5a rate 3Mbit burst 250Kb mtu 2Kb action drop", count: 1),
+            Case(setup: [], command: "actions add action police pkts_rate 1000 pkts_burst 200 index 1", status: 0, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 rate 0bit burst 0b mtu 4096Mb pkts_rate 1000 pkts_burst 200", count: 1),
+            Case(setup: [], command: "actions add action police rate 1kbit burst 10k pkts_rate 1000 pkts_burst 200 index 1", status: 255, verify: "actions ls action police", pattern: "action order [0-9]*:  police 0x1 ", count: 0),
+        ]
+        var report = ""
+        for (i, c) in cases.enumerated() {
+            _ = try run(["actions", "flush", "action", "police"])
+            for s in c.setup { _ = try run(w(s)) }
+            let (out, status) = try run(w(c.command))
+            let (shown, _) = try run(w(c.verify))
+            let re = try NSRegularExpression(pattern: c.pattern, options: [.dotMatchesLineSeparators, .anchorsMatchLines])
+            let matches = re.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown))
+            if status != c.status || matches != c.count {
+                report += "case \(i) `tc \(c.command.prefix(120))`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
+            }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testGactAndVlanActionCasesAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
         func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }

@@ -332,3 +332,56 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertTrue(try lab3.runner.execute("filter show dev p2 egress").contains("gact action jump 2"))
     }
 }
+
+/// act_police's buckets on a replayed flow (tcf_police_act): the packet-rate bucket, the
+/// peak-rate bucket of one MTU, the MTU check alone, the per-packet overhead, and the bytes the
+/// ingress hook counts (skb->len after the Ethernet header).
+final class PoliceTests: XCTestCase {
+    func police(_ action: String, _ flow: Flow) throws -> [PcapFile.Record] {
+        try replay([flow], rate: "100mbit", ["qdisc add dev eth0 root handle 1: prio",
+                                             "filter add dev eth0 parent 1: protocol all prio 1 matchall action police " + action]).1
+    }
+
+    func testPacketRate() throws {
+        // 5000 packets/s offered, 1000/s allowed after a burst of 10 packets.
+        let out = try police("pkts_rate 1000 pkts_burst 10 drop", Flow(dport: 7, size: 100, rate: 4_000_000, duration: 2 * Time.s))
+        XCTAssertEqual(Double(out.count), 2010, accuracy: 20, "1000 packets/s for 2 s plus the burst")
+        let late = out.filter { $0.timestamp >= t0 + 1 * Time.s }
+        XCTAssertEqual(Double(late.count), 1000, accuracy: 10)
+    }
+
+    func testPeakRateLimitsTheBurst() throws {
+        // rate 1 Mbit/s with a 100 KiB burst, peak 2 Mbit/s over one 2 KB MTU: a 10 Mbit/s flood
+        // leaves at the peak rate until the burst is spent ((100 KiB · 8) / (2 − 1) Mbit/s =
+        // 0.82 s), then at the rate. Without the peak bucket the burst goes at once.
+        let flood = Flow(dport: 7, size: 1000, rate: 10_000_000, duration: 2 * Time.s)
+        let out = try police("rate 1mbit burst 100k peakrate 2mbit mtu 2k drop", flood)
+        XCTAssertEqual(throughput(out, from: 0, to: 500 * Time.ms), 2e6, accuracy: 2e6 * 0.05)
+        XCTAssertEqual(throughput(out, from: 1200 * Time.ms, to: 2 * Time.s), 1e6, accuracy: 1e6 * 0.05)
+        let noPeak = try police("rate 1mbit burst 100k drop", flood)
+        XCTAssertGreaterThan(throughput(noPeak, from: 0, to: 500 * Time.ms), 2.5e6)
+    }
+
+    func testMTUAloneAndOverhead() throws {
+        // A policer with an MTU and no rate passes what fits and applies the exceed verdict
+        // to the rest.
+        let small = try police("mtu 1000 drop", Flow(dport: 7, size: 1000, rate: 1_000_000, duration: 100 * Time.ms))
+        XCTAssertEqual(small.count, 13)
+        let big = try police("mtu 1000 drop", Flow(dport: 7, size: 1001, rate: 1_000_000, duration: 100 * Time.ms))
+        XCTAssertEqual(big.count, 0)
+        // overhead 100 on 100-byte frames: each costs 200 bytes, so 1 Mbit/s passes 625
+        // packets/s, 0.5 Mbit/s of frames.
+        let oh = try police("rate 1mbit burst 2k overhead 100 drop", Flow(dport: 7, size: 100, rate: 4_000_000, duration: 2 * Time.s))
+        XCTAssertEqual(throughput(oh, from: 500 * Time.ms, to: 2 * Time.s), 0.5e6, accuracy: 0.5e6 * 0.03)
+    }
+
+    func testIngressCountsBytesAfterTheEthernetHeader() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol all prio 1 matchall action pass")
+        _ = lab.send(frame(macB, macA, length: 100), on: "p1")
+        let s = try lab.runner.execute("-s qdisc show dev p1 ingress")
+        XCTAssertTrue(s.contains("Sent 86 bytes 1 pkt"), s)
+        XCTAssertTrue(try lab.runner.execute("-s filter show dev p1 ingress").contains("Sent 86 bytes 1 pkt"))
+    }
+}

@@ -750,28 +750,54 @@ extension CommandRunner {
             guard let w = a.next(), let v = try ActVerdict.parse(w, &a) else { throw SluiceError("Error: gact needs a verdict (ok, pass, drop, pipe, reclassify, continue, goto chain N)") }
             return try gact(v)
         case "police":
-            var rate: UInt64 = 0, burst = 0, mtu = Int(Int32.max)
-            var exceed = ActVerdict.reclassify, conform = ActVerdict.ok
+            // m_police.c: rate/burst, mtu, peakrate, pkts_rate/pkts_burst, overhead, the exceed
+            // verdict (`conform-exceed EXCEED[/CONFORM]` or a bare verdict); tc's own checks.
+            var rate: UInt64 = 0, burst = 0, mtu = 0, peak: UInt64 = 0, pps: UInt64 = 0, ppsBurst: UInt64 = 0, overhead = 0
+            var exceed = ActVerdict.reclassify, conform = ActVerdict.ok, atm = false
+            var dummy = TcArgs([])
             loop: while let w = a.peek {
                 switch w {
                 case "rate": a.i += 1; rate = try a.rate(for: w)
                 case "burst", "buffer", "maxburst": a.i += 1; burst = try a.size(for: w)
                 case "mtu", "minburst": a.i += 1; mtu = try a.size(for: w)
+                case "peakrate": a.i += 1; peak = try a.rate(for: w)
+                case "pkts_rate": a.i += 1; pps = UInt64(try a.int(for: w, 1...Int(Int64.max)))
+                case "pkts_burst": a.i += 1; ppsBurst = UInt64(try a.int(for: w, 1...Int(Int64.max)))
+                case "overhead": a.i += 1; overhead = try a.int(for: w, 0...65535)
+                case "avrate":
+                    throw SluiceError("Error: police: \"avrate\" needs a rate estimator, which Sluice's actions do not keep.")
+                case "linklayer":
+                    a.i += 1
+                    switch try a.value(for: w) {
+                    case "ethernet": atm = false
+                    case "atm", "adsl": atm = true
+                    case let v: throw SluiceError("Error: police: Illegal \"linklayer\" \"\(v)\" (ethernet, atm, adsl)")
+                    }
                 case "conform-exceed":
                     a.i += 1
                     let v = try a.value(for: w).split(separator: "/").map(String.init)
-                    var dummy = TcArgs([])
                     guard let e = try ActVerdict.parse(v[0], &dummy) else { throw SluiceError("Error: Illegal conform-exceed \"\(v[0])\"") }
                     exceed = e
                     if v.count > 1 { guard let c = try ActVerdict.parse(v[1], &dummy) else { throw SluiceError("Error: Illegal conform-exceed \"\(v[1])\"") }; conform = c }
                 case "drop", "shot", "pass", "ok", "reclassify", "continue", "pipe":
-                    a.i += 1; var dummy = TcArgs([]); exceed = try ActVerdict.parse(w, &dummy)!
+                    a.i += 1; exceed = try ActVerdict.parse(w, &dummy)!
                 default: break loop
                 }
             }
-            guard rate > 0 else { throw SluiceError("Error: police: \"rate\" is required.") }
-            guard burst > 0 else { throw SluiceError("Error: police: \"burst\" is required.") }
-            return .police(Policer(rate: rate, burst: burst, mtu: mtu, conform: conform, exceed: exceed))
+            guard rate > 0 || mtu > 0 || pps > 0 else { throw SluiceError("Error: police: 'rate' or 'avrate' or 'mtu' or 'pkts_rate' MUST be specified.") }
+            if rate > 0 && burst == 0 { throw SluiceError("Error: police: 'burst' requires 'rate'.") }
+            if pps > 0 && ppsBurst == 0 { throw SluiceError("Error: police: 'pkts_burst' requires 'pkts_rate'.") }
+            if pps > 0 && rate > 0 { throw SluiceError("Error: police: 'rate' and 'pkts_rate' are not allowed in same action.") }
+            if peak > 0 && rate == 0 { throw SluiceError("Error: police: 'peakrate' requires 'rate'.") }
+            if peak > 0 && mtu == 0 { throw SluiceError("Error: police: 'mtu' is required, if 'peakrate' is requested.") }
+            if case .gotoChain = conform { throw SluiceError("Error: goto chain not allowed on fallback") }
+            var pp = Policer.Params()
+            pp.rate = rate; pp.peakrate = peak; pp.pps = pps; pp.overhead = UInt16(overhead); pp.atm = atm
+            pp.bufferTicks = rate > 0 ? TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: burst)) : 0
+            pp.ppsBurstTicks = pps > 0 ? UInt64(TcCore.xmittime(rate: pps, size: UInt32(clamping: ppsBurst))) : 0
+            pp.mtu = UInt32(clamping: mtu)
+            pp.conform = conform; pp.exceed = exceed
+            return .police(Policer(pp))
         case "mirred":
             guard let dir = a.next(), dir == "egress" || dir == "ingress" else { throw SluiceError("Error: mirred needs \"egress\" or \"ingress\"") }
             guard let how = a.next(), how == "redirect" || how == "mirror" else { throw SluiceError("Error: mirred needs \"redirect\" or \"mirror\"") }

@@ -85,15 +85,18 @@ extension RtnlProcessor {
             gen.put32(UInt32(bitPattern: target.ifindex))
             w.attr(2, gen.bytes); w.attr(1, tm.bytes)                          // TCA_MIRRED_PARMS, TCA_MIRRED_TM
         case .police(let p):
-            // struct tc_police: index, action (exceed), limit, burst (ticks), mtu, rate,
-            // peakrate, refcnt, bindcnt, capab.
+            // tcf_police_dump: the 64-bit rates when they do not fit, the packet rate, then
+            // struct tc_police (index, action (exceed), limit, burst (ticks), mtu, rate,
+            // peakrate, refcnt, bindcnt, capab), the conform verdict unless "ok", the times.
+            if p.rate / 8 >= 1 << 32 { w.attr(8, u64: p.rate / 8) }               // TCA_POLICE_RATE64
+            if p.p.peakrate / 8 >= 1 << 32 { w.attr(9, u64: p.p.peakrate / 8) }   // TCA_POLICE_PEAKRATE64
+            if p.p.pps > 0 { w.attr(10, u64: p.p.pps); w.attr(11, u64: p.p.ppsBurstTicks) }   // PKTRATE64, PKTBURST64
             var t = NetlinkWriter()
             t.put32(e.index); t.put32(UInt32(bitPattern: Self.actionCode(p.exceed))); t.put32(0)
-            t.put32(UInt32(clamping: p.buffer >> 6)); t.put32(UInt32(clamping: p.mtu))
-            Self.ratespec(&t, bitsPerSecond: p.rate)
-            t.put([UInt8](repeating: 0, count: 12))
+            t.put32(p.p.bufferTicks); t.put32(p.mtu)
+            if p.rate > 0 { Self.ratespec(&t, bitsPerSecond: p.rate, overhead: p.p.overhead, atm: p.p.atm) } else { t.put([UInt8](repeating: 0, count: 12)) }
+            if p.p.peakrate > 0 { Self.ratespec(&t, bitsPerSecond: p.p.peakrate, overhead: p.p.overhead, atm: p.p.atm) } else { t.put([UInt8](repeating: 0, count: 12)) }
             t.put32(UInt32(e.refs)); t.put32(UInt32(e.binds)); t.put32(0)
-            if p.rate / 8 >= 1 << 32 { w.attr(8, u64: p.rate / 8) }              // TCA_POLICE_RATE64
             w.attr(1, t.bytes)                                                 // TCA_POLICE_TBF
             if p.conform != .ok { w.attr(5, u32: UInt32(bitPattern: Self.actionCode(p.conform))) }   // TCA_POLICE_RESULT
             w.attr(6, tm.bytes)                                                // TCA_POLICE_TM
@@ -179,30 +182,40 @@ extension RtnlProcessor {
         }
         switch kind {
         case "police":
+            // tcf_police_init.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 11, [1: .minLength(56), 2: .binary(maxLength: 1024),
                 3: .binary(maxLength: 1024), 4: .u32, 5: .u32, 8: .u64, 9: .u64, 10: .u64, 11: .u64]), strict: false)
             guard let t = a[1] else { throw NetlinkError(EINVAL, "police: TCA_POLICE_TBF is required", offset: base) }
-            if a.has(3) || a.has(9) || t.le32(at: 40) != 0 { throw NetlinkError(EOPNOTSUPP, "police: peakrate is not implemented in Sluice yet", offset: a.offsets[1]) }
-            if a.has(4) { throw NetlinkError(EOPNOTSUPP, "police: avrate is not implemented in Sluice yet", offset: a.offsets[4]) }
-            if a.has(10) { throw NetlinkError(EOPNOTSUPP, "police: pkts_rate is not implemented in Sluice yet", offset: a.offsets[10]) }
             let index = t.le32(at: 0)
             let exceed = try verdict(t.le32(at: 4), at: a.offsets[1])
             let conform = try a.u32(5).map { (c: UInt32) throws(NetlinkError) -> ActVerdict in try verdict(c, at: a.offsets[5]) } ?? .ok
-            let rate = Self.rateBits(t, at: 20, rate64: a.u64(8))
-            // tcf_police_init: a request that names an index alone binds to it.
-            if rate == 0 && index != 0 && !a.has(2) {
-                return ActionRequest(action: .police(Policer(rate: 1, burst: 1, mtu: 1, conform: conform, exceed: exceed)), index: index,
-                                     onlyBinds: "police: a rate is required (Sluice polices by rate only)")
+            let rate = t.le32(at: 28) != 0 ? Self.rateBits(t, at: 20, rate64: a.u64(8)) : 0
+            let peak = rate > 0 && t.le32(at: 40) != 0 ? Self.rateBits(t, at: 32, rate64: a.u64(9)) : 0
+            // A request that names an index alone binds to it (tcf_idr_check_alloc).
+            if rate == 0 && index != 0 && !a.has(10) && t.le32(at: 16) == 0 && !a.has(4) {
+                var pp = Policer.Params(); pp.conform = conform; pp.exceed = exceed
+                return ActionRequest(action: .police(Policer(pp)), index: index, onlyBinds: "police: a rate, a packet rate or an mtu is required")
             }
-            guard rate > 0, a.has(2) else { throw NetlinkError(EINVAL, "police: a rate is required (Sluice polices by rate only)", offset: a.offsets[1]) }
-            let ticks = t.le32(at: 12)
+            if a.has(4) { throw NetlinkError(EINVAL, "police: avrate needs a rate estimator (TCA_RATE), which Sluice's actions do not keep", offset: a.offsets[4]) }
+            if case .gotoChain = conform { throw NetlinkError(EINVAL, "goto chain not allowed on fallback", offset: a.offsets[5]) }
+            if a.has(10) != a.has(11) { throw NetlinkError(EINVAL, "Both or neither packet-per-second burst and rate must be provided", offset: base) }
+            if a.has(10) && rate > 0 { throw NetlinkError(EINVAL, "packet-per-second and byte-per-second rate limits not allowed in same action", offset: a.offsets[10]) }
+            if let v = a.u64(10), v == 0 { throw NetlinkError(ERANGE, "integer out of range", offset: a.offsets[10]) }
+            if let v = a.u64(11), v == 0 { throw NetlinkError(ERANGE, "integer out of range", offset: a.offsets[11]) }
+            if rate > 0 && !a.has(2) { throw NetlinkError(EINVAL, "police: a rate table is required with a rate", offset: a.offsets[1]) }
+            let linklayer = t[t.startIndex + 21] & 0x0F
+            guard linklayer <= 2 else { throw NetlinkError(EOPNOTSUPP, "police: link layer \(linklayer) is not implemented in Sluice", offset: a.offsets[1]) }
+            var pp = Policer.Params()
+            pp.rate = rate; pp.peakrate = peak
+            pp.bufferTicks = t.le32(at: 12)
+            pp.overhead = t.le16(at: 22)
+            pp.atm = linklayer == 2
+            pp.pps = a.u64(10) ?? 0; pp.ppsBurstTicks = a.u64(11) ?? 0
             // tcfp_mtu: as asked, else 255 << the rate table's cell_log (tc: 2040 bytes).
-            let cellLog = Int(t[t.startIndex + 20])
-            var mtu = Int(t.le32(at: 16))
-            if mtu == 0 { mtu = 255 << cellLog }
-            let p = Policer(rate: rate, burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: ticks)), mtu: mtu, conform: conform, exceed: exceed)
-            p.buffer = TcCore.ns(ticks); p.tokens = Int64(p.buffer)
-            return ActionRequest(action: .police(p), index: index)
+            pp.mtu = t.le32(at: 16)
+            if pp.mtu == 0 && rate > 0 { pp.mtu = 255 << UInt32(t[t.startIndex + 20]) }
+            pp.conform = conform; pp.exceed = exceed
+            return ActionRequest(action: .police(Policer(pp)), index: index)
         case "gact":
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .minLength(8)]), strict: false)
             guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required gact parameters", offset: base) }

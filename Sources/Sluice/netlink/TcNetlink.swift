@@ -21,9 +21,9 @@ public enum TCA {
 /// it prints the kernel's.
 extension RtnlProcessor {
     /// tc_ratespec as psched_ratecfg_getrate fills it: rate in bytes/s, Ethernet link layer.
-    static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64) {
-        w.put8(0); w.put8(1)          // cell_log 0, TC_LINKLAYER_ETHERNET
-        w.put16(0); w.put16(0)        // overhead, cell_align
+    static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64, overhead: UInt16 = 0, atm: Bool = false) {
+        w.put8(0); w.put8(atm ? 2 : 1)  // cell_log 0, TC_LINKLAYER_ETHERNET or _ATM
+        w.put16(overhead); w.put16(0) // overhead, cell_align
         w.put16(0)                    // mpu
         w.put32(UInt32(clamping: bitsPerSecond / 8))
     }

@@ -58,28 +58,84 @@ enum ActVerdict: Equatable {
     }
 }
 
-/// A token bucket policer (act_police).
+/// A policer (act_police, tcf_police_act): a byte-rate token bucket of `burst` (as time at
+/// `rate`), optionally a second bucket of one `mtu` at `peakrate`, or instead a packet-rate
+/// bucket (`pkts_rate`, `pkts_burst`); packets over `mtu` (a GSO frame: any of its
+/// segments) exceed at once. With neither rate, a policer checks the MTU alone. A packet
+/// that fits every bucket takes the conform verdict and pays; otherwise the exceed verdict
+/// (counted as an overlimit). Times in ns; lengths charged with `overhead`, as the kernel's
+/// rate tables.
 final class Policer {
-    var rate: UInt64
-    var burst: Int
-    var mtu: Int
-    var conform: ActVerdict
-    var exceed: ActVerdict
-    var buffer: UInt64
-    var tokens: Int64
+    struct Params {
+        var rate: UInt64 = 0            // bits/s; 0: no byte-rate bucket
+        var peakrate: UInt64 = 0        // bits/s; 0: none
+        var pps: UInt64 = 0             // packets/s; 0: none
+        var bufferTicks: UInt32 = 0     // the burst as psched ticks at `rate` (tc_police.burst)
+        var ppsBurstTicks: UInt64 = 0   // pkts_burst as ticks at `pps` (TCA_POLICE_PKTBURST64)
+        var mtu: UInt32 = 0             // 0: 255 << cell_log with a rate (2040), else no limit
+        var overhead: UInt16 = 0
+        /// TC_LINKLAYER_ATM: lengths charged as whole 53-byte cells of 48 bytes.
+        var atm = false
+        var conform: ActVerdict = .ok   // tcfp_result
+        var exceed: ActVerdict = .reclassify   // tcf_action
+    }
+    let p: Params
+    var conform: ActVerdict { p.conform }
+    var exceed: ActVerdict { p.exceed }
+    var rate: UInt64 { p.rate }
+    /// tcfp_mtu as the kernel keeps it.
+    let mtu: UInt32
+    let burstNs: Int64, pktBurstNs: Int64
+    private(set) var mtuPtoks: Int64 = 0
+    var toks: Int64, ptoks: Int64 = 0, pkttoks: Int64 = 0
     var tc: UInt64 = 0
     var conformed: UInt64 = 0, exceeded: UInt64 = 0
-    init(rate: UInt64, burst: Int, mtu: Int, conform: ActVerdict, exceed: ActVerdict) {
-        self.rate = rate; self.burst = burst; self.mtu = mtu; self.conform = conform; self.exceed = exceed
-        buffer = l2t(burst, rate); tokens = Int64(buffer)
+
+    init(_ p: Params) {
+        self.p = p
+        mtu = p.mtu != 0 ? p.mtu : (p.rate > 0 ? 2040 : UInt32.max)
+        burstNs = Int64(TcCore.ns(p.bufferTicks))
+        pktBurstNs = Int64(clamping: p.ppsBurstTicks << 6)
+        toks = burstNs
+        mtuPtoks = p.peakrate > 0 ? Int64(charge(Int(mtu), p.peakrate)) : 0
+        ptoks = mtuPtoks
     }
-    func police(_ len: Int, now: UInt64) -> ActVerdict {
-        if len > mtu { exceeded &+= 1; return exceed }
-        var toks = Int64(min(now &- tc, buffer)) + tokens
-        toks = min(toks, Int64(buffer)) - Int64(l2t(len, rate))
-        if toks >= 0 { tokens = toks; tc = now; conformed &+= 1; return conform }
+
+    /// psched_l2t_ns: the time `len` bytes take at `rate` bits/s, with the overhead and the
+    /// link layer's cells.
+    @inline(__always) func charge(_ len: Int, _ rate: UInt64) -> UInt64 {
+        var l = len + Int(p.overhead)
+        if p.atm { l = (l + 47) / 48 * 53 }
+        return l2t(l, rate)
+    }
+
+    /// The burst in bytes as tc prints it (tc_calc_xmitsize of the ticks).
+    var burst: Int { Int(TcCore.xmitsize(rate: p.rate / 8, ticks: p.bufferTicks)) }
+    /// pkts_burst as tc prints it.
+    var ppsBurst: UInt64 { UInt64(TcCore.xmitsize(rate: p.pps, ticks: UInt32(clamping: p.ppsBurstTicks))) }
+
+    /// `len` is qdisc_pkt_len; `segLen` a GSO frame's largest segment (0 for other packets).
+    func police(_ len: Int, segLen: Int, now: UInt64) -> ActVerdict {
+        if (segLen > 0 ? segLen : len) <= Int(mtu) {
+            if p.rate == 0 && p.pps == 0 { conformed &+= 1; return p.conform }
+            var t = min(Int64(bitPattern: now &- tc), burstNs)
+            var pt: Int64 = 0, ppst: Int64 = 0
+            if p.peakrate > 0 {
+                pt = min(t + ptoks, mtuPtoks) - Int64(charge(len, p.peakrate))
+            }
+            if p.rate > 0 {
+                t = min(t + toks, burstNs) - Int64(charge(len, p.rate))
+            } else {
+                ppst = min(min(Int64(bitPattern: now &- tc), pktBurstNs) + pkttoks, pktBurstNs) - Int64(1_000_000_000 / p.pps)
+            }
+            if (t | pt | ppst) >= 0 {
+                tc = now; toks = t; ptoks = pt; pkttoks = ppst
+                conformed &+= 1
+                return p.conform
+            }
+        }
         exceeded &+= 1
-        return exceed
+        return p.exceed
     }
 }
 
@@ -133,7 +189,15 @@ enum TcAction {
         case .gactRandom(let v, let t, let val, let p):
             return "gact action \(v.text)\n\t random type \(t == 1 ? "netrand" : "determ") \(p.text) val \(val)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .police(let p):
-            return "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(UInt32(clamping: p.mtu))) action \(p.exceed.text)/\(p.conform.text) \n\tref \(ref) bind \(bind)\(tm)\n"
+            // print_police: rate, burst and mtu always; peakrate, pkts_rate/pkts_burst when
+            // set; the exceed verdict, "/conform" when it is not the default; overhead.
+            var s = "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(p.mtu)) "
+            if p.p.peakrate > 0 { s += "peakrate \(TcFormat.rateBytes(p.p.peakrate / 8)) " }
+            if p.p.pps > 0 { s += "pkts_rate \(p.p.pps) pkts_burst \(p.ppsBurst) " }
+            s += "action \(p.exceed.text)" + (p.conform != .ok ? "/\(p.conform.text) " : " ")
+            s += "overhead \(TcFormat.sizeU32(UInt32(p.p.overhead))) "
+            if p.p.atm { s += "linklayer atm " }
+            return s + "\n\tref \(ref) bind \(bind)\(tm)\n"
         case .mirred(let e, let r, let t, let then):
             return "mirred (\(e ? "Egress" : "Ingress") \(r ? "Redirect" : "Mirror") to device \(t.name)) \(then.text)\n" + indexLine
         case .vlanPush(let vid, let prio, let proto, let then):
@@ -423,7 +487,8 @@ public struct FilterBlock {
             let a = fp.pointee.actions[k]
             if skip > 0 { skip -= 1; k += 1; continue }
             let before = index
-            let len = UInt64(pool.metas[Int(index)].length)
+            let pl = pool.metas[Int(index)].pktLen
+            let len = UInt64(pl != 0 ? pl : pool.metas[Int(index)].length)     // bstats_update: qdisc_pkt_len
             verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
             if mayModify, let counters {
                 // tcf_action_update_bstats / tcf_lastuse_update.
@@ -593,7 +658,13 @@ public struct FilterBlock {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17
             c.pointee.random = x
             return x % UInt64(pval) == 0 ? p : v
-        case .police(let p): return p.police(Int(pool.metas[Int(idx)].pktLen == 0 ? pool.metas[Int(idx)].length : pool.metas[Int(idx)].pktLen), now: now)
+        case .police(let p):
+            let m = pool.metas[Int(idx)]
+            let seg = m.gsoSize > 0 && !m.gsoType.isEmpty ? Int(m.hdrLen) + Int(m.gsoSize) : 0
+            let before = p.exceeded
+            let v = p.police(Int(m.pktLen == 0 ? m.length : m.pktLen), segLen: seg, now: now)
+            if p.exceeded != before, let c = counters { c.pointee.overlimits &+= 1 }
+            return v
         case .skbedit(let pr, let mk, let q, let then):
             if let pr { pool.metas[Int(idx)].priority = pr }
             if let (v, m) = mk { pool.metas[Int(idx)].mark = (pool.metas[Int(idx)].mark & ~m) | (v & m) }

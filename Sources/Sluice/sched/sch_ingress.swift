@@ -23,7 +23,17 @@ final class IngressQdisc: Qdisc {
         let now = clock.now
         var drops: UInt64 = 0, packets: UInt64 = 0, bytes: UInt64 = 0
         batch.compact { idx in
-            let l = UInt64(pool.metas[Int(idx)].length)
+            // qdisc_skb_cb(skb)->pkt_len as the kernel sets it before classifying: on ingress
+            // skb->len, which starts after the Ethernet header (and after an outer VLAN tag,
+            // which the receive path moved out of the frame); on egress qdisc_pkt_len_init's
+            // wire length. Policers and the statistics count these bytes.
+            let m = pool.metas + Int(idx)
+            if egress {
+                m.pointee.pktLen = UInt32(GSO.wireLength(m.pointee))
+            } else {
+                m.pointee.pktLen = UInt32(max(0, Int(m.pointee.length) - HeaderEdit.macHeaderLength(pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset), Int(m.pointee.length))))
+            }
+            let l = UInt64(m.pointee.pktLen)
             switch block.run(&idx, pool: pool, now: now) {
             case .drop?:
                 drops += 1

@@ -43,6 +43,14 @@ public enum HeaderEdit {
         return (proto, off + 2)
     }
 
+    /// The link-layer header the kernel's receive path leaves before skb->data at the ingress
+    /// hook: Ethernet, and one VLAN tag carried in the frame (skb_vlan_untag moves it out).
+    public static func macHeaderLength(_ d: UnsafeRawPointer, _ len: Int) -> Int {
+        guard len >= EthernetHeader.length else { return len }
+        let t = UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        return (t == EtherType.vlan || t == EtherType.qinq) && len >= 18 ? 18 : 14
+    }
+
     // MARK: act_csum
 
     public struct CsumFlags: OptionSet, Sendable {
