@@ -91,5 +91,12 @@ let benchmarks: @Sendable () -> Void = {
     bench("fq_pie", ["qdisc add dev eth0 root fq_pie"])
     bench("fq", ["qdisc add dev eth0 root fq"])
     bench("fq maxrate", ["qdisc add dev eth0 root fq maxrate 50gbit"])
+    var hfsc = ["qdisc add dev eth0 root handle 1: hfsc default 10", "class add dev eth0 parent 1: classid 1:1 hfsc ls rate 10gbit ul rate 10gbit"]
+    for l in 0..<4 {
+        let leaf = String(0x10 + l, radix: 16)
+        hfsc.append("class add dev eth0 parent 1:1 classid 1:\(leaf) hfsc rt rate 1gbit ls rate 2gbit")
+        hfsc.append("filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport \(10 + l) 0xffff flowid 1:\(leaf)")
+    }
+    bench("hfsc 2 levels 4 leaves", hfsc)
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }

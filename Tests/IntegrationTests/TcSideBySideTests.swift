@@ -373,6 +373,34 @@ final class TcSideBySideTests: XCTestCase {
         return (kernelClasses, sluiceClasses)
     }
 
+    /// The ingress hook counts qdisc_pkt_len = skb->len, which there starts after the
+    /// Ethernet header and after an outer VLAN tag the receive path took out of the frame.
+    /// The same frames into the kernel's veth and into Sluice's device: Debian's tc shows the
+    /// same packets and bytes for both ingress qdiscs.
+    func testIngressCountsTheBytesTheKernelCounts() throws {
+        let ns = try kernelDevice(up: true)
+        let setup = ["qdisc add dev d0 ingress", "filter add dev d0 parent ffff: protocol all prio 1 u32 match u32 0 0 flowid 1:1"]
+        for l in setup { try sh(["ip", "netns", "exec", ns, "tc"] + l.split(separator: " ").map(String.init)) }
+        let (dp, sluice) = try sluiceDevice()
+        for l in setup { try sluice.execute(l) }
+        var frames: [[UInt8]] = [200, 20, 120].map { Self.ipv4(dport: 9, payload: [UInt8](repeating: 1, count: $0)) }
+        let plain = Self.ipv4(dport: 9)
+        frames.append(Array(plain[0..<12]) + [0x81, 0x00, 0x00, 0x07] + Array(plain[12...]))
+        let hex = frames.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+        let script = "import socket,sys,binascii\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind((sys.argv[1],0))\nfor h in sys.argv[2:]: s.send(binascii.unhexlify(h))\n"
+        try sh(["ip", "netns", "exec", ns, "python3", "-c", script, "d1"] + hex)
+        let driver = try XCTUnwrap(dp.memoryDriver(dp.device(named: "d0")!))
+        for f in frames { driver.inject(f) }
+        for _ in 0..<100 { dp.runOnce(timeoutMs: 0) }
+        usleep(200_000)
+        func sent(_ s: String) -> String { s.components(separatedBy: "\n").first { $0.hasPrefix(" Sent ") } ?? "none" }
+        let k = sent(try tc(ns, "-s qdisc show dev d0 ingress")), m = sent(try sluice.execute("-s qdisc show dev d0 ingress"))
+        let expected = frames.map { $0.count - ($0[12] == 0x81 ? 18 : 14) }.reduce(0, +)
+        XCTAssertTrue(k.hasPrefix(" Sent \(expected) bytes 4 pkt"), "kernel: \(k)")
+        XCTAssertEqual(m, k)
+        dp.shutdown()
+    }
+
     /// u32 hash tables on real frames: a /16 hashed on the destination's last byte into a
     /// 256-bucket table, a bucket that holds nothing falling back to the next priority, whose
     /// link moves the keys past the IP header (`offset at 0 mask 0x0f00 shift 6 eat`, so IP

@@ -123,9 +123,27 @@ extension CommandRunner {
         var a = TcArgs(Array(w.dropFirst()))
         switch try match(verb, ["add", "replace", "change", "delete", "show", "list", "link"], what: "qdisc command") {
         case "show", "list":
+            // tc_qdisc_list: dev, then one of root, ingress|clsact, parent ID, handle ID (tc
+            // filters the dump by them), and invisible (the built-in defaults too).
             var d: NetDevice?
-            if a.peek == "dev" { d = try tcDevice(&a) }
-            return try qdiscShow(d, opts)
+            var filter = QdiscShowFilter()
+            while let w = a.next() {
+                switch w {
+                case "dev": a.i -= 1; d = try tcDevice(&a)
+                case "root", "ingress", "clsact", "parent", "handle":
+                    if filter.parent != nil { throw SluiceError("Error: argument \"\(w)\" is wrong: parent is already specified") }
+                    if filter.handle != nil { throw SluiceError("Error: argument \"\(w)\" is wrong: handle is already specified") }
+                    switch w {
+                    case "root": filter.parent = TcHandle.root.raw
+                    case "ingress", "clsact": filter.parent = 0xFFFF_FFF1
+                    case "parent": filter.parent = try TcHandle.parse(try a.value(for: w)).raw
+                    default: filter.handle = try TcHandle.parse(try a.value(for: w)).raw
+                    }
+                case "invisible": filter.invisible = true
+                default: throw SluiceError("Error: What is \"\(w)\"? Try \"tc qdisc help\".")
+                }
+            }
+            return try qdiscShow(d, opts, filter: filter)
         case "delete":
             let t = try tcTarget(&a, kindRequired: false)
             try qdiscDelete(t)
@@ -260,11 +278,16 @@ extension CommandRunner {
 
     /// print_qdisc: `tc qdisc show [dev D]` (-s statistics and xstats, -d details). The device
     /// is named only when the listing is not for one device, as tc does.
-    func qdiscShow(_ only: NetDevice?, _ opts: Options) throws(SluiceError) -> String {
+    /// What `tc qdisc show` keeps of the dump (print_qdisc's filters).
+    struct QdiscShowFilter { var parent: UInt32?; var handle: UInt32?; var invisible = false }
+
+    func qdiscShow(_ only: NetDevice?, _ opts: Options, filter: QdiscShowFilter = QdiscShowFilter()) throws(SluiceError) -> String {
         var out = ""
         for dev in only.map({ [$0] }) ?? dp.allDevices {
             let devText = only == nil ? "dev \(dev.name) " : ""
-            func line(_ q: Qdisc, parent: String) {
+            func line(_ q: Qdisc, parent: String, parentRaw: UInt32) {
+                if let p = filter.parent, p != parentRaw { return }
+                if let h = filter.handle, h != q.handle.raw { return }
                 out += "qdisc \(q.kind) \(String(q.handle.major, radix: 16)): \(devText)\(parent)"
                 if q.refcnt != 1 { out += "refcnt \(q.refcnt) " }
                 out += QdiscShow.options(q, details: opts.details) + "\n"
@@ -273,10 +296,11 @@ extension CommandRunner {
                 if let x = QdiscShow.xstats(q) { out += x + "\n" }
             }
             for q in qdiscTree(dev) {
-                if q !== dev.qdisc && q.handle == .unspec { continue }   // built-in defaults are invisible
-                line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ")
+                if q !== dev.qdisc && q.handle == .unspec && !filter.invisible { continue }   // built-in defaults are invisible
+                line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ",
+                     parentRaw: q === dev.qdisc ? TcHandle.root.raw : q.parent.raw)
             }
-            if let ing = dev.ingress { line(ing, parent: "parent ffff:fff1 ") }
+            if let ing = dev.ingress { line(ing, parent: "parent ffff:fff1 ", parentRaw: 0xFFFF_FFF1) }
         }
         return out
     }
