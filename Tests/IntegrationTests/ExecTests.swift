@@ -1253,6 +1253,106 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// tc-testing's pedit.json (raw and layered keys, their packing and printing; minus the
+    /// cases for fields tc 6.1 lacks), twice: Debian's tc against the daemon (its packing,
+    /// Sluice's netlink) and Sluice's own grammar and printer in-process, as a filter's action
+    /// (its packing must equal tc's). This kernel has no act_pedit; how keys act on packets is
+    /// in HeaderActionTests.
+    func testPeditActionCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
+        func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        let cases: [(String, Int32, String?)] = [
+            ("pedit ex munge ip ttl set 10", 0, "action order [0-9]+:  pedit action pass keys 1.*index 1 ref.*key #0  at ipv4\\+8: val 0a000000 mask 00ffffff"),
+            ("pedit munge offset 12 u32 set 0x90abcdef", 0, "12: val 90abcdef mask 00000000"),
+            ("pedit munge offset 2 u32 set 0x12345678", 255, nil),
+            ("pedit munge offset 12 u16 set 0x1234 munge offset 14 u16 set 0x5678", 0, "val 12340000 mask 0000ffff.*val 00005678 mask ffff0000"),
+            ("pedit munge offset 15 u16 set 0x1234", 255, nil),
+            ("pedit ex munge offset 16 u8 add 0xf", 0, " 16: add 0f000000 mask 00ffffff"),
+            ("pedit munge offset 12 u8 set 0x12 munge offset 13 u8 set 0x34 munge offset 14 u8 set 0x56 munge offset 15 u8 set 0x78", 0, "val 12000000 mask 00ffffff.*val 00340000 mask ff00ffff.*val 00005600 mask ffff00ff.*val 00000078 mask ffffff00"),
+            ("pedit munge offset 0 u8 set 0x12 munge offset 1 u16 set 0x3456 munge offset 3 u8 set 0x78", 0, "val 12000000 mask 00ffffff.*val 00345600 mask ff0000ff.*val 00000078 mask ffffff00"),
+            ("pedit munge offset 0 u16 set 0x1234 munge offset 2 u8 set 0x56 munge offset 3 u8 set 0x78", 0, "val 12340000 mask 0000ffff.*val 00005600 mask ffff00ff.*val 00000078 mask ffffff00"),
+            ("pedit munge offset 0 u32 set 0x12345678 munge offset 1 u16 clear munge offset 2 u8 invert", 0, "val 12345678 mask 00000000.*val 00000000 mask ff0000ff.*val 0000ff00 mask ffffffff"),
+            ("pedit munge offset 0xffffffffffffffffffffffffffffffffffffffffff u32 set 0x1", 255, nil),
+            ("pedit munge offset 12 u16 at 12 ffff 1 set 0xaaaa", 0, " 12: val aaaa0000 mask 0000ffff"),
+            ("pedit munge offset 12 u32 set 0x12345678 retain 0xff00", 0, " 12: val 00005600 mask ffff00ff"),
+            ("pedit munge offset 0 u8 clear", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 00000000 mask 00ffffff"),
+            ("pedit munge offset 0 u8 set 0x11 retain 0x0f", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 01000000 mask f0ffffff"),
+            ("pedit munge offset 0 u16 set 0x1122 retain 0xff00", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 11000000 mask 00ffffff"),
+            ("pedit munge offset 0 u32 clear", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 00000000 mask 00000000"),
+            ("pedit munge offset 12 u16 invert", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 12: val ffff0000 mask ffffffff"),
+            ("pedit munge offset 12 u32 invert", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 12: val ffffffff mask ffffffff"),
+            ("pedit munge offset 0 u8 preserve", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 00000000 mask ffffffff"),
+            ("pedit munge offset 0 u16 preserve", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 00000000 mask ffffffff"),
+            ("pedit munge offset 0 u32 preserve", 0, "action order [0-9]+:.*pedit.*keys 1.*key #0.*at 0: val 00000000 mask ffffffff"),
+            ("pedit munge offset -14 u16 set 0x0000 munge offset -12 u32 set 0x00000100 munge offset -8 u32 set 0x0aaf0100 munge offset -4 u32 set 0x0008eb06 pipe", 0, "action order [0-9]+:.*pedit.*keys 4.*key #0.*at -16: val 00000000 mask ffff0000.*key #1.*at -12: val 00000100 mask 00000000.*key #2.*at -8: val 0aaf0100 mask 00000000.*key #3.*at -4: val 0008eb06 mask 00000000"),
+            ("pedit ex munge eth src set 11:22:33:44:55:66", 0, "action order [0-9]+:  pedit action pass keys 2.*key #0  at eth\\+4: val 00001122 mask ffff0000.*key #1  at eth\\+8: val 33445566 mask 00000000"),
+            ("pedit ex munge eth src set 11:22:33:44:55:66 munge eth dst set ff:ee:dd:cc:bb:aa", 0, "eth\\+4: val 00001122 mask ffff0000.*eth\\+8: val 33445566 mask 00000000.*eth\\+0: val ffeeddcc mask 00000000.*eth\\+4: val bbaa0000 mask 0000ffff"),
+            ("pedit ex munge eth dst set 11:22:33:44:55:66", 0, "action order [0-9]+:  pedit action pass keys 2.*key #0  at eth\\+0: val 11223344 mask 00000000.*key #1  at eth\\+4: val 55660000 mask 0000ffff"),
+            ("pedit ex munge eth src set %e:11:m2:33:x4:-5", 255, nil),
+            ("pedit ex munge eth type set 0x1 munge eth type clear munge eth type set 0x1 munge eth type clear", 0, "eth\\+12: val 00010000 mask 0000ffff.*eth\\+12: val 00000000 mask 0000ffff.*eth\\+12: val 00010000 mask 0000ffff.*eth\\+12: val 00000000 mask 0000ffff"),
+            ("pedit ex munge eth type set 0xabcdef", 255, nil),
+            ("pedit ex munge eth type add 0x1", 0, "action order [0-9]+:  pedit action pass keys 1.*key #0  at eth\\+12: add 00010000 mask 0000ffff"),
+            ("pedit ex munge eth src invert", 0, "action order [0-9]+:  pedit action pass keys 2.*key #0  at eth\\+4: val 0000ff00 mask ffff0000.*key #1  at eth\\+8: val 00000000 mask 00000000"),
+            ("pedit ex munge eth dst invert", 0, "action order [0-9]+:  pedit action pass keys 2.*key #0  at eth\\+0: val ff000000 mask 00000000.*key #1  at eth\\+4: val 00000000 mask 0000ffff"),
+            ("pedit ex munge eth type invert", 0, "action order [0-9]+:  pedit action pass keys 1.*key #0  at eth\\+12: val ffff0000 mask ffffffff"),
+            ("pedit munge ip src set 1.1.1.1", 0, "action order [0-9]+:  pedit action pass keys 1.*key #0  at 12: val 01010101 mask 00000000"),
+            ("pedit munge ip dst set 2.2.2.2", 0, "action order [0-9]+:  pedit action pass keys 1.*key #0  at 16: val 02020202 mask 00000000"),
+            ("pedit munge ip src set 18.52.86.120 munge ip dst set 18.52.86.120", 0, " 12: val 12345678 mask 00000000.* 16: val 12345678 mask 00000000"),
+            ("pedit munge ip ihl set 0xff munge ip dsfield set 0xff", 0, " 0: val 0f000000 mask f0ffffff.* 0: val 00ff0000 mask ff00ffff"),
+            ("pedit munge ip ttl set 0x1 munge ip protocol set 0xff", 0, " 8: val 01000000 mask 00ffffff.* 8: val 00ff0000 mask ff00ffff"),
+            ("pedit munge ip ttl set 300", 255, nil),
+            ("pedit munge ip ttl clear munge ip ttl set 0x1", 0, " 8: val 00000000 mask 00ffffff.* 8: val 01000000 mask 00ffffff"),
+            ("pedit munge ip ttl set 0x1 munge ip ttl set 0x1", 0, " 8: val 01000000 mask 00ffffff.* 8: val 01000000 mask 00ffffff"),
+            ("pedit munge ip tos set 0x4 continue", 0, "action order [0-9]+:  pedit action continue keys 1.*key #0  at 0: val 00040000 mask ff00ffff"),
+            ("pedit munge ip precedence set 3 jump 2", 0, "action order [0-9]+:  pedit action jump 2 keys 1.*key #0  at 0: val 00030000 mask ff00ffff"),
+            ("pedit ex munge ip tos add 0x1 pass", 0, "action order [0-9]+:  pedit action pass keys 1.*key #0  at ipv4\\+0: add 00010000 mask ff00ffff"),
+            ("pedit ex munge ip precedence add 0x1 pipe", 0, "action order [0-9]+:  pedit action pipe keys 1.*key #0  at ipv4\\+0: add 00010000 mask ff00ffff"),
+            ("pedit munge ip tos clear continue", 0, "action order [0-9]+:  pedit action continue keys 1.*key #0  at 0: val 00000000 mask ff00ffff"),
+            ("pedit munge ip precedence clear jump 2", 0, "action order [0-9]+:  pedit action jump 2 keys 1.*key #0  at 0: val 00000000 mask ff00ffff"),
+            ("pedit munge ip tos invert pipe", 0, "action order [0-9]+:  pedit action pipe keys 1.*key #0  at 0: val 00ff0000 mask ffffffff"),
+            ("pedit munge ip precedence invert reclassify", 0, "action order [0-9]+:  pedit action reclassify keys 1.*key #0  at 0: val 00ff0000 mask ffffffff"),
+            ("pedit munge ip dport set 0x1234 munge ip sport set 0x5678", 0, " 20: val 00001234 mask ffff0000.* 20: val 56780000 mask 0000ffff"),
+            ("pedit munge ip icmp_type set 0xff munge ip icmp_code set 0xff", 0, " 20: val ff000000 mask 00ffffff.* 20: val ff000000 mask 00ffffff"),
+            ("pedit ex munge ip dport set 0x1234", 255, nil),
+            ("pedit ex munge ip6 src set 2001:0db8:0:f101::1", 0, "action order [0-9]+:  pedit action pass keys 4.*key #0  at ipv6\\+8: val 20010db8 mask 00000000.*key #1  at ipv6\\+12: val 0000f101 mask 00000000.*key #2  at ipv6\\+16: val 00000000 mask 00000000.*key #3  at ipv6\\+20: val 00000001 mask 00000000"),
+            ("pedit ex munge ip6 dst set 2001:0db8:0:f101::1", 0, "action order [0-9]+:  pedit action pass keys 4.*key #0  at ipv6\\+24: val 20010db8 mask 00000000.*key #1  at ipv6\\+28: val 0000f101 mask 00000000.*key #2  at ipv6\\+32: val 00000000 mask 00000000.*key #3  at ipv6\\+36: val 00000001 mask 00000000"),
+            ("pedit ex munge ip6 dst set 2001:0db8:0:f101::1 retain 0xff0000", 255, nil),
+            ("pedit ex munge ip6 flow_lbl set 0xfffff", 0, "ipv6\\+0: val 0007ffff mask fff80000"),
+            ("pedit ex munge ip6 payload_len set 0xffff munge ip6 nexthdr set 0xff munge ip6 hoplimit set 0xff", 0, "ipv6\\+4: val ffff0000 mask 0000ffff.*ipv6\\+4: val 0000ff00 mask ffff00ff.*ipv6\\+4: val 000000ff mask ffffff00"),
+            ("pedit ex munge tcp dport set 80 munge tcp sport set 5000", 0, "tcp\\+0: val 00000050 mask ffff0000.*tcp\\+0: val 13880000 mask 0000ffff"),
+            ("pedit ex munge udp dport set 53 munge ip ttl decrement", 0, "udp\\+0: val 00000035 mask ffff0000.*ipv4\\+8: add ff000000 mask 00ffffff"),
+        ]
+        var report = ""
+        for (i, (cmd, status, pattern)) in cases.enumerated() {
+            _ = try run(["actions", "flush", "action", "pedit"])
+            let (out, st) = try run(w("actions add action " + cmd))
+            let (shown, _) = try run(w("actions list action pedit"))
+            // Sluice's own grammar: the same words as a filter's action.
+            let lab = Datapath(poolSize: 16)
+            let r = CommandRunner(datapath: lab)
+            try lab.addMemory(name: "d0")
+            try r.execute("qdisc add dev d0 root handle 1: prio")
+            var own = "", ownStatus: Int32 = 0
+            do {
+                try r.execute("filter add dev d0 parent 1: protocol all prio 1 matchall action " + cmd)
+                own = try r.execute("filter show dev d0").replacingOccurrences(of: "\taction order 1: ", with: "action order 1: ")
+            } catch { ownStatus = 255 }
+            if st != status { report += "case \(i) `tc actions add action \(cmd)`: status \(st) (want \(status))\n\(out)\n" }
+            if ownStatus != status { report += "case \(i) Sluice's grammar `\(cmd)`: \(ownStatus == 0 ? "accepted" : "refused") (want status \(status))\n" }
+            if let pattern {
+                let re = try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
+                for (who, text) in [("daemon via tc", shown), ("Sluice's printer", own)]
+                where re.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text)) != 1 {
+                    report += "case \(i) `\(cmd)` (\(who)): no match of /\(pattern)/\n\(text)\n"
+                }
+            }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testGactAndVlanActionCasesAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
         func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }

@@ -313,6 +313,24 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
+    /// pedit's keys on a TCP frame (tcf_pedit_act): the TTL decremented by an extended add
+    /// key, the destination port set in the transport header, the destination MAC rewritten,
+    /// then csum making the checksums valid again; a key past the frame stops the keys, counts
+    /// an overlimit and still passes the packet.
+    func testPeditRewritesFieldsAndCsumRepairs() throws {
+        let lab = try egress("pedit ex munge ip ttl decrement munge tcp dport set 8080 munge eth dst set 02:00:00:00:00:77 pipe action csum iph and tcp")
+        let out = try XCTUnwrap(lab.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(out[22], tcpFrame[22] - 1, "TTL")
+        XCTAssertEqual(Array(out[36..<38]), [0x1F, 0x90], "TCP destination port 8080")
+        XCTAssertEqual(Array(out[0..<6]), [2, 0, 0, 0, 0, 0x77])
+        XCTAssertTrue(ipHeaderValid(out)); XCTAssertTrue(l4Valid(out))
+        let unchanged = Array(out[6..<22]) + Array(out[23..<24]) + Array(out[26..<36]) + Array(out[38..<50]) + Array(out[52...])
+        XCTAssertEqual(unchanged, Array(tcpFrame[6..<22]) + Array(tcpFrame[23..<24]) + Array(tcpFrame[26..<36]) + Array(tcpFrame[38..<50]) + Array(tcpFrame[52...]))
+        let lab2 = try egress("pedit munge offset 4000 u32 set 0x1")
+        XCTAssertEqual(try XCTUnwrap(lab2.send(tcpFrame, on: "p1")["p2"]?.first), tcpFrame)
+        XCTAssertTrue(try lab2.runner.execute("-s filter show dev p2 egress").contains("overlimits 1 "))
+    }
+
     func testSkbmodEditsAndJumpSkipsActions() throws {
         let lab = try egress("skbmod set dmac 02:00:00:00:00:0d set smac 02:00:00:00:00:05 set etype 0x88b5")
         let out = try XCTUnwrap(lab.send(tcpFrame, on: "p1")["p2"]?.first)

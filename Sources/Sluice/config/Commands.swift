@@ -44,12 +44,18 @@ public final class CommandRunner {
         var words = try Self.tokenize(line)
         guard !words.isEmpty else { return "" }
         var opts = Options()
+        // -s and -d anywhere (`link show -d`); -4 and -6 too, except after a tc object, where
+        // they are arguments (a pedit offset, say).
+        let object = words.first { !["-s", "-stats", "-statistics", "-d", "-details", "-4", "-6"].contains($0) }
+        let tcObject = ["qdisc", "class", "filter"].contains(object ?? "")
+        var seenObject = false
         words = words.filter { w in
+            if w == object { seenObject = true }
             switch w {
             case "-s", "-stats", "-statistics": opts.stats += 1; return false
             case "-d", "-details": opts.details = true; return false
-            case "-4": opts.family = 4; return false
-            case "-6": opts.family = 6; return false
+            case "-4" where !(tcObject && seenObject): opts.family = 4; return false
+            case "-6" where !(tcObject && seenObject): opts.family = 6; return false
             default: return true
             }
         }

@@ -919,7 +919,20 @@ extension CommandRunner {
             }
             guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
             return .skbmod(p, then: try trailing(&a, .pipe))
-        case "ct", "pedit", "tunnel_key", "sample", "connmark", "ife", "bpf":
+        case "pedit":
+            // m_pedit.c: [ex] munge … [munge …], then a control (pass).
+            var extended = false
+            if a.peek == "ex" { a.i += 1; extended = true }
+            var keys: [HeaderEdit.PeditKey] = []
+            var munges = 0
+            while a.peek == "munge" {
+                a.i += 1
+                try PeditGrammar.munge(&a, extended: extended, &keys)
+                munges += 1
+            }
+            guard munges > 0 else { throw SluiceError("Error: Bad pedit construct (pedit [ex] munge …)") }
+            return .pedit(PeditParams(keys: keys, extended: extended), then: try trailing(&a, .ok))
+        case "ct", "tunnel_key", "sample", "connmark", "ife", "bpf":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }

@@ -60,6 +60,21 @@ public struct NLAttributes {
     /// `strict` is the kernel's strict validation (trailing bytes, unknown and unspecified types,
     /// exact lengths, NLA_F_NESTED), as netlink families without legacy users and
     /// NETLINK_GET_STRICT_CHK dumps get.
+    /// Every attribute of `data` in order, repeated types included (nla_for_each_attr): its
+    /// type (flags masked off), payload, and offset from the start of the message.
+    public static func list(_ data: ArraySlice<UInt8>, base: Int) throws(NetlinkError) -> [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)] {
+        var out: [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)] = []
+        var i = data.startIndex
+        while data.endIndex - i >= 4 {
+            let len = Int(UInt16(data[i]) | UInt16(data[i + 1]) << 8)
+            let type = (UInt16(data[i + 2]) | UInt16(data[i + 3]) << 8) & 0x3FFF
+            guard len >= 4, i + len <= data.endIndex else { throw NetlinkError(EINVAL, "Attribute failed policy validation", offset: base + (i - data.startIndex)) }
+            out.append((type, data[(i + 4)..<(i + len)], base + (i - data.startIndex)))
+            i += (len + 3) & ~3
+        }
+        return out
+    }
+
     public static func parse(_ data: ArraySlice<UInt8>, base: Int, policy: NLAPolicy, strict: Bool) throws(NetlinkError) -> NLAttributes {
         var out = NLAttributes()
         var off = 0

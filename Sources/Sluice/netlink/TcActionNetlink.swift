@@ -144,6 +144,25 @@ extension RtnlProcessor {
             if let m = p.smac { w.attr(4, m.octets) }                          // TCA_SKBMOD_SMAC
             if let t = p.etype { w.attr(5, u16: t) }                           // TCA_SKBMOD_ETYPE
             w.attr(1, tm.bytes)                                                // TCA_SKBMOD_TM
+        case .pedit(let p, let then):
+            // tcf_pedit_dump: the extended keys' types and commands first, then the selector
+            // (tc_gen, nkeys, flags, the keys) as PARMS_EX, or PARMS for plain keys; the times.
+            tcGen(then)
+            gen.put8(UInt8(truncatingIfNeeded: p.keys.count)); gen.put8(0); gen.put16(0)
+            for k in p.keys { for v in [k.mask, k.val, k.off, k.at, k.offmask, k.shift] { gen.put32(v) } }
+            if p.extended {
+                let ex = w.beginNest(5, flagged: false)                        // TCA_PEDIT_KEYS_EX (nla_nest_start_noflag)
+                for k in p.keys {
+                    let one = w.beginNest(6, flagged: false)                   // TCA_PEDIT_KEY_EX
+                    w.attr(1, u16: k.htype); w.attr(2, u16: k.cmd)
+                    w.endNest(one)
+                }
+                w.endNest(ex)
+                w.attr(4, gen.bytes)                                           // TCA_PEDIT_PARMS_EX
+            } else {
+                w.attr(2, gen.bytes)                                           // TCA_PEDIT_PARMS
+            }
+            w.attr(1, tm.bytes)                                                // TCA_PEDIT_TM
         }
         w.endNest(opts)
         w.endNest(one)
@@ -161,7 +180,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "pedit", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "gate"].contains(kind) {
+                if ["ct", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "gate"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -292,6 +311,35 @@ extension RtnlProcessor {
             let v = try verdict(p.le32(at: 8), at: a.offsets[1])
             func be(_ at: Int) -> UInt32 { UInt32(bigEndian: p.le32(at: at).littleEndian) }
             return ActionRequest(action: .nat(old: be(20), new: be(24), mask: be(28), egress: p.le32(at: 32) & 1 != 0, then: v), index: p.le32(at: 0))
+        case "pedit":
+            // tcf_pedit_init: the selector from PARMS or PARMS_EX, at least one key, the keys
+            // whole; extended keys' types and commands, one per key, within their ranges.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [2: .minLength(24), 4: .minLength(24), 5: .unspec]), strict: false)
+            guard let sel = a[2] ?? a[4], let selOff = a.offsets[2] ?? a.offsets[4] else {
+                throw NetlinkError(EINVAL, "Missing required TCA_PEDIT_PARMS or TCA_PEDIT_PARMS_EX pedit attribute", offset: base)
+            }
+            let v = try verdict(sel.le32(at: 8), at: selOff)
+            let n = Int(sel[sel.startIndex + 20])
+            guard n > 0 else { throw NetlinkError(EINVAL, "Pedit requires keys to be passed", offset: selOff) }
+            guard sel.count >= 24 + 24 * n else { throw NetlinkError(EINVAL, "Invalid TCA_PEDIT_PARMS/TCA_PEDIT_PARMS_EX pedit attribute", offset: selOff) }
+            var keys: [HeaderEdit.PeditKey] = (0..<n).map { i in
+                let b = 24 + 24 * i
+                return HeaderEdit.PeditKey(mask: sel.le32(at: b), val: sel.le32(at: b + 4), off: sel.le32(at: b + 8), at: sel.le32(at: b + 12),
+                                           offmask: sel.le32(at: b + 16), shift: sel.le32(at: b + 20))
+            }
+            var extended = false
+            if let ex = a[5] {
+                extended = true
+                let list = try NLAttributes.list(ex, base: a.offsets[5]! + NL.attrHdrLen)
+                guard list.count == n, list.allSatisfy({ $0.type == 6 }) else { throw NetlinkError(EINVAL, "pedit: one extended key per key is required", offset: a.offsets[5]) }
+                for (i, one) in list.enumerated() {
+                    let k = try NLAttributes.parse(one.value, base: one.offset + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .u16, 2: .u16]), strict: false)
+                    guard let ht = k.u16(1), let cmd = k.u16(2) else { throw NetlinkError(EINVAL, "pedit: an extended key needs a header type and a command", offset: one.offset) }
+                    guard ht <= 5, cmd <= 1 else { throw NetlinkError(EINVAL, "pedit: header type or command out of range", offset: one.offset) }
+                    keys[i].htype = ht; keys[i].cmd = cmd
+                }
+            }
+            return ActionRequest(action: .pedit(PeditParams(keys: keys, extended: extended), then: v), index: sel.le32(at: 0))
         case "skbmod":
             // tcf_skbmod_init: struct tc_skbmod; one of the address/type edits, a MAC swap or
             // ECN (ECN wins over swap, swap over edits); none is EINVAL.

@@ -164,6 +164,8 @@ enum TcAction {
     case nat(old: UInt32, new: UInt32, mask: UInt32, egress: Bool, then: ActVerdict)
     /// act_skbmod: Ethernet rewrites, a MAC swap, or an ECN CE mark.
     case skbmod(SkbmodParams, then: ActVerdict)
+    /// act_pedit: 32-bit word rewrites at header offsets.
+    case pedit(PeditParams, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -176,6 +178,7 @@ enum TcAction {
         case .csum: return "csum"
         case .nat: return "nat"
         case .skbmod: return "skbmod"
+        case .pedit: return "pedit"
         }
     }
 
@@ -234,8 +237,28 @@ enum TcAction {
             if p.swap { s += "swap mac " }
             if p.ecn { s += "ecn " }
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .pedit(let p, let then):
+            // print_pedit: the verdict and key count, the index line, then each key's place
+            // ("at OFF" for the network header, "at ipv4+OFF" and the like for extended keys),
+            // command, value and mask as network-order words.
+            let names = ["", "eth", "ipv4", "ipv6", "tcp", "udp"]
+            var s = " pedit action \(then.text) keys \(p.keys.count)\n \t index \(index) ref \(ref) bind \(bind)\(tm)"
+            for (i, k) in p.keys.enumerated() {
+                let off = Int32(bitPattern: k.off)
+                let loc = k.htype == 0 ? "\(off)" : (Int(k.htype) < names.count ? names[Int(k.htype)] : "unknown(\(k.htype))") + cFormat("%+d", off)
+                s += "\n\t key #\(i)  at \(loc): \(k.cmd != 0 ? "add" : "val")" + cFormat(" %08x mask %08x", k.val.byteSwapped, k.mask.byteSwapped)
+            }
+            return s + "\n"
         }
     }
+}
+
+/// act_pedit's keys (held by reference: an action is copied per packet, its keys are not).
+final class PeditParams {
+    let keys: [HeaderEdit.PeditKey]
+    /// Whether the keys came extended (TCA_PEDIT_PARMS_EX with header types and commands).
+    let extended: Bool
+    init(keys: [HeaderEdit.PeditKey], extended: Bool) { self.keys = keys; self.extended = extended }
 }
 
 /// act_skbmod's parameters (tcf_skbmod_init keeps one of: address and type rewrites, a MAC
@@ -578,7 +601,7 @@ public struct FilterBlock {
 
     static func editsFrame(_ a: TcAction) -> Bool {
         switch a {
-        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod: return true
+        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit: return true
         default: return false
         }
     }
@@ -715,6 +738,15 @@ public struct FilterBlock {
             let m = pool.metas[Int(w)]
             let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
             return HeaderEdit.nat(d, Int(m.length), old: old, new: new, mask: mask, egress: egress, partial: m.csum == .partial) ? then : .shot
+        case .pedit(let p, let then):
+            guard mayModify else { return .ok }
+            guard let w = pool.writableIndex(idx) else { return then }
+            idx = w
+            let m = pool.metas[Int(w)]
+            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let ok = p.keys.withUnsafeBufferPointer { HeaderEdit.pedit(d, Int(m.length), $0) }
+            if !ok, let c = counters { c.pointee.overlimits &+= 1 }
+            return then
         case .skbmod(let p, let then):
             guard mayModify else { return .ok }
             guard let w = pool.writableIndex(idx) else { return .shot }

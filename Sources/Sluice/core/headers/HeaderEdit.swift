@@ -252,6 +252,75 @@ public enum HeaderEdit {
         return true
     }
 
+    // MARK: act_pedit
+
+    /// One pedit key as the kernel keeps it (struct tc_pedit_key plus its extended header type
+    /// and command): mask, val as raw 32-bit words in memory order, `off` from the header
+    /// `htype` names, optionally plus `(byte at + at & offmask) >> shift`.
+    public struct PeditKey: Equatable, Sendable {
+        public var mask: UInt32, val: UInt32, off: UInt32, at: UInt32, offmask: UInt32, shift: UInt32
+        public var htype: UInt16 = 0, cmd: UInt16 = 0
+        public init(mask: UInt32, val: UInt32, off: UInt32, at: UInt32 = 0, offmask: UInt32 = 0, shift: UInt32 = 0, htype: UInt16 = 0, cmd: UInt16 = 0) {
+            self.mask = mask; self.val = val; self.off = off; self.at = at; self.offmask = offmask; self.shift = shift
+            self.htype = htype; self.cmd = cmd
+        }
+    }
+
+    /// The header offsets pedit_skb_hdr_offset gives: Ethernet, network (after VLAN tags in the
+    /// frame), transport (after the IPv4 header or IPv6's extension headers), or nil when the
+    /// frame has no such header.
+    static func peditHeader(_ d: UnsafeMutableRawPointer, _ len: Int, _ htype: UInt16) -> Int? {
+        switch htype {
+        case 1: return 0                                              // eth
+        case 0, 2, 3: return network(d, len)?.off                    // network, ipv4, ipv6
+        case 4, 5:                                                    // tcp, udp
+            guard let (proto, noff) = network(d, len) else { return nil }
+            if proto == EtherType.ipv4 {
+                guard len >= noff + 20 else { return nil }
+                return noff + Int(d.load(fromByteOffset: noff, as: UInt8.self) & 0x0F) * 4
+            }
+            guard proto == EtherType.ipv6, len >= noff + 40 else { return nil }
+            var hl = 40
+            var next = d.load(fromByteOffset: noff + 6, as: UInt8.self)
+            while next == 0 || next == 43 || next == 60 {
+                guard len >= noff + hl + 2 else { return nil }
+                next = d.load(fromByteOffset: noff + hl, as: UInt8.self)
+                hl += (Int(d.load(fromByteOffset: noff + hl + 1, as: UInt8.self)) + 1) << 3
+            }
+            return noff + hl
+        default: return nil
+        }
+    }
+
+    /// tcf_pedit_act's key loop: each key rewrites one 32-bit word, `(word & mask) ^ val` for
+    /// set, `(word & mask) ^ ((word + val) & ~mask)` for add (raw words, as the kernel adds
+    /// them). A key that cannot apply (unknown header, an offset off a 32-bit boundary or past
+    /// the frame) stops the loop; the kernel counts that as an overlimit and still returns the
+    /// action's verdict. Returns whether every key applied.
+    public static func pedit(_ d: UnsafeMutableRawPointer, _ len: Int, _ keys: UnsafeBufferPointer<PeditKey>) -> Bool {
+        for k in keys {
+            guard let h = peditHeader(d, len, k.htype) else { return false }
+            var offset = Int(Int32(bitPattern: k.off))
+            if k.offmask != 0 {
+                let at = h + Int(Int32(bitPattern: k.at))
+                guard at >= 0, at < len else { return false }
+                offset += Int((UInt32(d.load(fromByteOffset: at, as: UInt8.self)) & k.offmask) >> (k.shift & 31))
+            }
+            guard offset % 4 == 0 else { return false }
+            let pos = h + offset
+            guard pos >= 0, pos + 4 <= len else { return false }
+            let word = d.loadUnaligned(fromByteOffset: pos, as: UInt32.self)
+            let v: UInt32
+            switch k.cmd {
+            case 0: v = k.val
+            case 1: v = (word &+ k.val) & ~k.mask
+            default: return false
+            }
+            d.storeBytes(of: (word & k.mask) ^ v, toByteOffset: pos, as: UInt32.self)
+        }
+        return true
+    }
+
     // MARK: act_skbmod
 
     /// tcf_skbmod_act's Ethernet edits: destination, source, EtherType, or a MAC swap.
