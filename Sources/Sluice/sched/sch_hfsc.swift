@@ -64,6 +64,9 @@ final class HFSCQdisc: Qdisc {
     var defcls: UInt16 = 0
     var classOrder = KernelClassHash()
     var freeIndexes: [Int32] = []
+    /// Packets the leaves hold, as sch->q.qlen (kept on enqueue and dequeue; recounted when a
+    /// leaf may have dropped on its own).
+    var queued = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         super.init(kind: "hfsc", handle: handle, parent: parent, env: env)
@@ -228,7 +231,7 @@ final class HFSCQdisc: Qdisc {
     }
 
     func updateVF(_ start: HFSCClass, _ len: Int) {
-        var goPassive = start.leaf.statsSnapshot().qlen == 0 && start.flags & Self.fscFlag != 0
+        var goPassive = !start.leaf.backlogged && start.flags & Self.fscFlag != 0
         var c = start
         while c.parent >= 0 {
             let p = cls[Int(c.parent)]
@@ -302,7 +305,7 @@ final class HFSCQdisc: Qdisc {
             if let rt = p.rt { changeRSC(c, rt, now) }
             if let ls = p.ls { changeFSC(c, ls) }
             if let ul = p.ul { changeUSC(c, ul, now) }
-            if let len = c.leaf.peekLength(), c.leaf.statsSnapshot().qlen != 0 {
+            if let len = c.leaf.peekLength(), c.leaf.backlogged {
                 if c.flags & Self.rsc != 0 { if old & Self.rsc != 0 { updateED(c, len) } else { initED(c, len) } }
                 if c.flags & Self.fscFlag != 0 { if old & Self.fscFlag != 0 { updateVF(c, 0) } else { initVF(c, len) } }
             }
@@ -368,6 +371,7 @@ final class HFSCQdisc: Qdisc {
         let n = c.leaf.statsSnapshot().qlen
         guard n > 0 else { return }
         c.leaf.purge()
+        queued = max(0, queued - n)
         stats.drops &+= UInt64(n)
         if c.nactive > 0 { updateVF(c, 0) }
         if c.flags & Self.rsc != 0 { eltreeRemove(c) }
@@ -438,9 +442,10 @@ final class HFSCQdisc: Qdisc {
         do {
             guard let c = target else { return drop(pk) }
             let l = len(pk)
-            let first = c.leaf.statsSnapshot().qlen == 0
+            let first = !c.leaf.backlogged
             let v = c.leaf.enqueue(pk)
             if v == .dropped || v == .congestion { stats.drops &+= 1; c.stats.drops &+= 1; return v }
+            queued += 1
             if first && !(c.flags & Self.fscFlag != 0 && c.nactive > 0) && !(c.flags & Self.rsc != 0 && c.inEligible) {
                 if c.flags & Self.rsc != 0 { initED(c, l) }
                 if c.flags & Self.fscFlag != 0 { initVF(c, l) }
@@ -451,7 +456,7 @@ final class HFSCQdisc: Qdisc {
     }
 
     override func dequeue() -> Packet? {
-        guard backlogged else { return nil }
+        guard queued > 0 else { return nil }
         let now = curTime
         var realtime = false
         let c: HFSCClass
@@ -460,16 +465,20 @@ final class HFSCQdisc: Qdisc {
         } else if let l = minVT(now) {
             c = l
         } else {
-            stats.overlimits &+= 1
+            // Nothing may send now. Leaves that dropped on their own (an AQM leaf) may have
+            // left the count high: recount before calling it an overlimit.
+            queued = leafPackets()
+            if queued > 0 { stats.overlimits &+= 1 }
             return nil
         }
-        guard let p = c.leaf.dequeuePeeked() else { return nil }
+        guard let p = c.leaf.dequeuePeeked() else { queued = leafPackets(); return nil }
+        queued -= 1
         let l = len(p)
         c.stats.packets &+= segs(p); c.stats.bytes &+= UInt64(l)
         updateVF(c, l)
         if realtime { c.cumul &+= UInt64(l) }
         if c.flags & Self.rsc != 0 {
-            if c.leaf.statsSnapshot().qlen != 0, let next = c.leaf.peekLength() {
+            if c.leaf.backlogged, let next = c.leaf.peekLength() {
                 if realtime { updateED(c, next) } else { c.d = Self.y2x(c.deadline, c.cumul &+ UInt64(next)) }
             } else {
                 eltreeRemove(c)
@@ -479,14 +488,28 @@ final class HFSCQdisc: Qdisc {
         return p
     }
 
+    /// The packets the leaves hold (their own counts).
+    func leafPackets() -> Int {
+        var n = 0
+        for c in cls where c.level == 0 && byID[c.classid.raw] == c.index {
+            n += c.leaf.isClassful ? c.leaf.statsSnapshot().qlen : c.leaf.stats.qlen
+        }
+        return n
+    }
+
     /// hfsc_schedule_watchdog: the earliest eligible time or the root's fit time.
     override var watchdog: UInt64 {
-        guard backlogged else { return 0 }
+        guard queued > 0 else { return 0 }
         var next: UInt64 = 0
         if let first = eligibleTree.first { next = cls[Int(first)].e }
         let cf = cls[0].cfmin
         if cf != 0 && (next == 0 || next > cf) { next = cf }
-        if next == 0 { return cls.compactMap { $0.level == 0 ? $0.leaf.watchdog : nil }.filter { $0 > 0 }.min() ?? 0 }
+        if next == 0 {
+            // No curve waits: a leaf's own timer (a shaping leaf qdisc) may.
+            var w: UInt64 = 0
+            for c in cls where c.level == 0 { let lw = c.leaf.watchdog; if lw > 0 && (w == 0 || lw < w) { w = lw } }
+            return w
+        }
         return next << 6
     }
 
@@ -502,6 +525,7 @@ final class HFSCQdisc: Qdisc {
             if c.flags & Self.uscFlag != 0 { c.ulimit = Self.rtscInit(c.usc, 0, 0) }
         }
         eligibleTree.removeAll()
+        queued = 0
     }
 
     /// The curves a class dumps (hfsc_dump_curves): those it has.
