@@ -939,7 +939,6 @@ final class TdcStyleTests: XCTestCase {
 
     func testFifoTbfHtbCasesOnADummy() throws {
         let (d, sock) = try tdcDaemon()
-        func run(_ line: String) throws -> (String, Int32) { try execWords(sock, line.split(separator: " ").map(String.init)) }
         let dummy = "ip link add dev dm0 type dummy"
         let cases = [
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root bfifo", status: 0,
@@ -970,9 +969,10 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: htb default 10"],
                  command: "tc class add dev dm0 parent 1: classid 1:10 htb rate 2mbit ceil 4mbit prio 3", status: 0,
                  verify: "tc class show dev dm0", pattern: #"class htb 1:10 root prio 3 rate 2Mbit ceil 4Mbit"#, count: 1),
+            // htb_change_class accepts a ceil below the rate (this kernel does; tc-testing 4994).
             Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: htb default 10"],
-                 command: "tc class add dev dm0 parent 1: classid 1:10 htb rate 4mbit ceil 2mbit", status: 2,
-                 verify: "tc class show dev dm0", pattern: "class htb 1:10", count: 0),
+                 command: "tc class add dev dm0 parent 1: classid 1:10 htb rate 4mbit ceil 2mbit", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class htb 1:10 root prio 0 rate 4Mbit ceil 2Mbit burst 1600b cburst 1600b", count: 1),
             Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle 1: prio bands 4 priomap 0 1 2 3 0 1 2 3 0 1 2 3 0 1 2 3", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: #"qdisc prio 1: root refcnt 2 bands 4 priomap 0 1 2 3 0 1 2 3 0 1 2 3 0 1 2 3"#, count: 1),
             Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle 1: prio bands 1", status: 2,
@@ -1095,18 +1095,95 @@ final class TdcStyleTests: XCTestCase {
                  command: "tc -j qdisc show dev dm0", status: 0,
                  verify: "tc -j qdisc show dev dm0", pattern: #"\[\{"kind":"pfifo","handle":"1:","root":true,"refcnt":2,"options":\{"limit":1000\}\}\]"#, count: 1),
         ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
+    /// Runs whole command lines (`tc …`, `ip …`) as tdc.py does: setup, the command and its
+    /// status, the verify command's output against the pattern (DOTALL and MULTILINE), then
+    /// the dummy device and its standalone actions go. Returns what failed.
+    func runLineCases(_ cases: [Case], _ sock: String) throws -> String {
+        func run(_ line: String) throws -> (String, Int32) { try execWords(sock, line.split(separator: " ").map(String.init)) }
         var report = ""
         for (i, c) in cases.enumerated() {
             for s in c.setup { _ = try run(s) }
             let (out, status) = try run(c.command)
             let (shown, _) = try run(c.verify)
-            let matches = (try? NSRegularExpression(pattern: c.pattern))?.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown)) ?? -1
+            let re = try? NSRegularExpression(pattern: c.pattern, options: [.dotMatchesLineSeparators, .anchorsMatchLines])
+            let matches = re?.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown)) ?? -1
             if status != c.status || matches != c.count {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit"] { _ = try run("tc actions flush action \(k)") }
         }
-        XCTAssertEqual(report, "", report)
+        return report
+    }
+
+    /// Filters as tc-testing's fw.json, matchall.json and infra/actions.json check them: fw's
+    /// refusals (a new filter needs its mark, a priority-less delete may not name a kind), a
+    /// drr class a filter points to stays, skip_hw shown and skip_sw refused (no hardware
+    /// here), action and filter offload flags that must agree, actions bound by index alone,
+    /// and dumps that name the parent the filters were added under (block->classid).
+    func testFilterCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let dm = "ip link add dev dm0 type dummy", ing = "tc qdisc add dev dm0 ingress"
+        let cases = [
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 prio 1 fw", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "handle 0x1", count: 0),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: prio 1 fw action ok", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "fw", count: 0),
+            Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 2 prio 1 fw action drop"], command: "tc filter del dev dm0 parent ffff: fw action drop", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "handle 0x2.*gact action drop", count: 1),
+            Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 4 prio 2 protocol arp fw action pipe"], command: "tc filter del dev dm0 parent ffff: protocol arp fw", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "filter protocol arp.*handle 0x4.*gact action pipe", count: 1),
+            Case(setup: [dm, "tc qdisc add dev dm0 parent root handle 10: drr", "tc class add dev dm0 parent root classid 1 drr",
+                         "tc filter add dev dm0 parent 10: handle 1 prio 1 fw classid 10:1 action ok",
+                         "tc filter replace dev dm0 parent 10: handle 1 prio 1 fw classid 10:1 action drop"],
+                 command: "tc class delete dev dm0 parent 10: classid 10:1", status: 2, verify: "tc class show dev dm0", pattern: "class drr 10:1", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol all matchall skip_hw action reclassify", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 0x1 prio 1 protocol all matchall",
+                 pattern: "^filter parent ffff: protocol all pref 1 matchall.*handle 0x1.*skip_hw.*not_in_hw.*gact action reclassify.*ref 1 bind 1", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol all matchall skip_sw action ok", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "matchall", count: 0),
+            Case(setup: [dm, ing, "tc actions add action police rate 1mbit burst 100k index 199 skip_hw"],
+                 command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ipv4 matchall skip_sw action police index 199", status: 2,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 prio 1 protocol ipv4 matchall", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 0),
+            Case(setup: [dm, ing, "tc actions add action police rate 1mbit burst 100k index 199"],
+                 command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ipv4 matchall skip_hw action police index 199", status: 2,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 prio 1 protocol ipv4 matchall", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 0),
+            Case(setup: [dm, ing, "tc actions add action police rate 1mbit burst 100k index 199 skip_hw"],
+                 command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ipv4 matchall skip_hw action police index 199", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 prio 1 protocol ipv4 matchall", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 1),
+            Case(setup: [], command: "tc actions add action police rate 7mbit burst 1m continue index 1 skip_hw", status: 0,
+                 verify: "tc actions get action police index 1", pattern: "skip_hw", count: 1),
+            Case(setup: [], command: "tc actions add action pass no_percpu", status: 0,
+                 verify: "tc actions list action gact", pattern: "action order [0-9]*: gact action pass.*no_percpu", count: 1),
+            Case(setup: [], command: "tc actions add action pass skip_sw", status: 255,
+                 verify: "tc actions list action gact", pattern: "gact", count: 0),
+            Case(setup: [], command: "tc actions add action skbedit mark 1/0xffffffff", status: 0,
+                 verify: "tc actions list action skbedit", pattern: "action order [0-9]*: skbedit  mark 1/0xffffffff", count: 1),
+            Case(setup: [], command: "tc actions add action skbedit ptype host pipe index 11", status: 0,
+                 verify: "tc actions get action skbedit index 11", pattern: "action order [0-9]*: skbedit  ptype host pipe.*index 11 ref", count: 1),
+            Case(setup: [], command: "tc actions add action skbedit queue_mapping 2 priority 10 mark 7/0xaabbccdd ptype otherhost inheritdsfield index 3", status: 0,
+                 verify: "tc actions get action skbedit index 3", pattern: "skbedit queue_mapping 2 priority :10 mark 7/0xaabbccdd ptype otherhost inheritdsfield pipe", count: 1),
+            Case(setup: [dm, ing, "tc action add action pedit munge offset 12 u32 set 0x1 index 1"],
+                 command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ip matchall action pedit index 1", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 1),
+            Case(setup: [dm, ing, "tc action add action skbmod swap mac index 1"],
+                 command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ip matchall action skbmod index 1", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 ingress protocol ip prio 1 u32 match ip src 198.18.0.1/32 flowid 1:1 action ok", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "^filter protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 \\*flowid 1:1", count: 1),
+            Case(setup: [dm, ing, "tc filter add dev dm0 ingress protocol ip prio 1 u32 match ip src 198.18.0.1/32 flowid 1:1"],
+                 command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 u32 match ip src 198.18.0.2/32 flowid 1:2", status: 0,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "^filter protocol ip pref", count: 6),
+            Case(setup: [dm, ing, "tc filter add dev dm0 ingress protocol ip prio 1 u32 match ip src 198.18.0.1/32 flowid 1:1"],
+                 command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 u32 match ip src 198.18.0.2/32 flowid 1:2", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "^filter parent ffff: protocol ip pref", count: 6),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
         XCTAssertEqual(d.stop(), 0)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }

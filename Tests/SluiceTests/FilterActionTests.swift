@@ -117,6 +117,27 @@ final class FilterActionTests: XCTestCase {
         XCTAssertEqual(classify(dp, b, udp, mark: 0x2f), .classid(TcHandle(1, 9)))
     }
 
+    /// act_skbedit: `inheritdsfield` sets skb->priority to the IP header's DSCP (the DS field
+    /// >> 2, tcf_skbedit_act; EF, TOS 0xb8, is DSCP 46 in RFC 3246), then `ptype otherhost`
+    /// marks the frame as not for this host whatever its MAC, and the mark takes only the bits
+    /// of its mask.
+    func testSkbeditInheritsDSFieldPacketTypeAndMaskedMark() throws {
+        let (dp, b) = try block(["filter add dev eth0 parent 1: protocol ip prio 1 matchall action skbedit inheritdsfield ptype otherhost mark 0x5/0xf pipe"])
+        var f = udp
+        f[15] = 0xb8
+        let p = must(dp.pool.alloc())
+        f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        dp.pool.meta(p).pointee.mark = 0xAB
+        var idx = p.index
+        _ = consume p
+        _ = b.run(&idx, pool: dp.pool, now: 1, mayModify: true)
+        let m = dp.pool.metas[Int(idx)]
+        XCTAssertEqual(m.priority, 46)
+        XCTAssertTrue(m.otherHost(byMAC: false))
+        XCTAssertEqual(m.mark, 0xA5)
+        dp.pool.free(Packet(index: idx))
+    }
+
     func testVerdictsAndChains() throws {
         let (dp, b) = try block([
             "filter add dev eth0 parent 1: protocol all prio 1 matchall action gact continue",

@@ -215,7 +215,6 @@ enum QdiscGrammar {
         }
         guard rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
         let ceilV = ceil ?? rate
-        guard ceilV >= rate else { throw SluiceError("Error: ceil \(TcFormat.rate(ceilV)) is below rate \(TcFormat.rate(rate)).") }
         // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
         let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
         let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)

@@ -377,6 +377,11 @@ extension CommandRunner {
     /// tc_del_tfilter: one filter by handle (u32: a knode or a hash table), else a whole
     /// priority's instance, else every filter of the chain.
     func deleteFilters(_ t: TcTarget, anyProtocol: Bool) throws(SluiceError) {
+        // tc_del_tfilter: without a priority the request flushes the chain, which a protocol,
+        // handle or kind would narrow.
+        if t.prio == nil && (t.protoGiven || (t.handle?.raw ?? 0) != 0 || t.kind != nil) {
+            throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.")
+        }
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
             if let h = t.handle?.raw, h != 0 {
                 guard let prio = t.prio else { throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.") }
@@ -452,12 +457,15 @@ extension CommandRunner {
         // tcf_exts_validate: the actions are created or bound before the filter goes in; if it
         // does not, they are released with it.
         let reqs = f.actions.count == f.actionRequests.count ? f.actionRequests : f.actions.map { ActionRequest(action: $0) }
-        f.bound = try dp.tcActions.bind(reqs, now: dp.clock.now)
+        f.bound = try dp.tcActions.bind(reqs, now: dp.clock.now, filterFlags: f.clsFlags)
+        // tc_setup_cb_add: skip_sw needs a device that offloads, and Sluice's have no hardware.
+        if f.clsFlags & 2 != 0 { throw SluiceError("Error: skip_sw: the filter cannot be offloaded, Sluice's devices have no hardware.") }
         f.actions = f.bound.entries.map(\.action)
         f.actionRequests = []
         f.installed = dp.clock.now
         let owner = try blockOwner(t)
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            b.classid = t.parent?.raw ?? owner.handle.raw
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
             let instance = b.filters.filter { $0.chain == f.chain && $0.prio == f.prio }
             let root = b.u32Root(chain: f.chain, prio: f.prio).map { b.u32Tables[$0] }
@@ -509,6 +517,8 @@ extension CommandRunner {
                 return
             }
             if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
+            // fw_change: a new fw filter is its mark, so it needs a handle.
+            if f.kind == "fw" && f.handle == 0 { throw SluiceError("Error: fw: a new filter needs a handle (the mark).") }
             if single && !instance.isEmpty { throw SluiceError("Error: Filter already exists.") }
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
             try b.add(f, u32Tables: &owner.nextU32Table)
@@ -614,7 +624,9 @@ extension CommandRunner {
             case "mask" where f.kind == "fw":
                 guard case .fw(let m, _) = f.match else { break }
                 f.match = .fw(mark: m, mask: try hexOrDec(try a.value(for: k), "mask"))
-            case "skip_hw", "skip_sw", "verbose": break
+            case "skip_hw": f.clsFlags |= 1
+            case "skip_sw": f.clsFlags |= 2
+            case "verbose": f.clsFlags |= 16
             default:
                 if f.kind == "flower", try parseFlowerKey(k, &a, &fk) { continue }
                 throw SluiceError("Error: unknown \(f.kind) filter argument \"\(k)\"")
@@ -745,6 +757,10 @@ extension CommandRunner {
                 let v = try a.value(for: w)
                 guard v.count % 2 == 0, v.count <= 32, let b = TcFormat.hexBytes(v) else { throw SluiceError("Error: cookie must be a hex string of up to 16 bytes, not \"\(v)\"") }
                 r.cookie = b
+            // parse_action's flags after an action.
+            case "no_percpu": a.i += 1; r.flags |= 1
+            case "skip_hw": a.i += 1; r.flags |= 2
+            case "skip_sw": a.i += 1; r.flags |= 4
             default: return r
             }
         }
@@ -853,21 +869,28 @@ extension CommandRunner {
             default: throw SluiceError("Error: vlan needs push, pop or modify, not \"\(op)\"")
             }
         case "skbedit":
-            var pr: UInt32?; var mk: (UInt32, UInt32)?; var q: UInt16?
+            // m_skbedit.c's words.
+            var k = SkbeditParams()
             loop: while let w = a.peek {
                 switch w {
                 case "priority": a.i += 1
                     let v = try a.value(for: w)
-                    if v.contains(":") { pr = try TcHandle.parse(v).raw } else { pr = try hexOrDec(v, "priority") }
+                    if v.contains(":") { k.priority = try TcHandle.parse(v).raw } else { k.priority = try hexOrDec(v, "priority") }
                 case "mark": a.i += 1
                     let v = try a.value(for: w).split(separator: "/").map(String.init)
-                    mk = (try hexOrDec(v[0], "mark"), v.count > 1 ? try hexOrDec(v[1], "mark mask") : 0xFFFF_FFFF)
-                case "queue_mapping": a.i += 1; q = UInt16(try a.int(for: w, 0...65535))
+                    k.mark = try hexOrDec(v[0], "mark")
+                    if v.count > 1 { k.mask = try hexOrDec(v[1], "mark mask") }
+                case "queue_mapping": a.i += 1; k.queue = UInt16(try a.int(for: w, 0...65535))
+                case "ptype": a.i += 1
+                    let v = try a.value(for: w)
+                    guard let t = SkbeditParams.ptypeNames.first(where: { $0.value == v })?.key else { throw SluiceError("Error: Illegal ptype (\(v))") }
+                    k.ptype = UInt16(t)
+                case "inheritdsfield": a.i += 1; k.inheritDS = true
                 default: break loop
                 }
             }
-            guard pr != nil || mk != nil || q != nil else { throw SluiceError("Error: skbedit needs priority, mark or queue_mapping") }
-            return .skbedit(priority: pr, mark: mk, queue: q, then: try trailing(&a, .pipe))
+            guard !k.isEmpty else { throw SluiceError("Error: skbedit needs priority, mark, queue_mapping, ptype or inheritdsfield") }
+            return .skbedit(k, then: try trailing(&a, .pipe))
         case "csum":
             // m_csum.c: the headers to fix, joined by and/or/+, then a control (pass).
             var flags: UInt32 = 0
@@ -1078,14 +1101,14 @@ extension CommandRunner {
             s += "fh \(ht)::\(String(node, radix: 16)) order \(node) key ht \(ht) bkt 0 "
             // TC_U32_TERMINAL is set by a flowid or an action.
             if let flowid { s += "*flowid \(flowid) " } else if !f.actions.isEmpty { s += "terminal flowid " }
-            s += "not_in_hw "
+            s += (f.clsFlags & 1 != 0 ? "skip_hw " : "") + "not_in_hw "
             for k in block.keys(of: f) {
                 s += "\n  match " + cFormat("%08x/%08x ", k.value, k.mask) + "at \(k.l4 ? "nexthdr+" : "")\(k.offset)"
             }
         case .all:
             s += cFormat("handle 0x%x ", f.handle)
             if let flowid { s += "flowid \(flowid) " }
-            s += "\n  not_in_hw"
+            s += (f.clsFlags & 1 != 0 ? "\n  skip_hw" : "") + "\n  not_in_hw"
         case .fw(let mark, let mask):
             s += mask != 0xFFFF_FFFF ? cFormat("handle 0x%x/0x%x ", mark, mask) : cFormat("handle 0x%x ", mark)
             if let flowid { s += "classid \(flowid) " }
@@ -1137,7 +1160,7 @@ extension CommandRunner {
                 if let r = k.dstPort { s += "\n  dst_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
                 if let r = k.srcPort { s += "\n  src_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
             }
-            s += "\n  not_in_hw"
+            s += (f.clsFlags & 1 != 0 ? "\n  skip_hw" : "") + "\n  not_in_hw"
         }
         return s
     }

@@ -49,7 +49,12 @@ public struct PacketMeta: Sendable {
     public var vlanPresent: Bool = false
     public var csum: ChecksumState = .none
     public var gsoType = GSOType(rawValue: 0)   // not []: the literal builds an array, a release per packet
+    /// skb->pkt_type when something set it (skbedit `ptype`): 0x80 | PACKET_HOST … OTHERHOST;
+    /// 0 while the destination MAC decides.
     public var pktType: UInt8 = 0
+    /// Whether receive should treat the frame as not for this host: the packet type set on it,
+    /// else `byMAC`.
+    @inlinable public func otherHost(byMAC: Bool) -> Bool { pktType & 0x80 != 0 ? pktType & 0x7F == 3 : byMAC }
     /// skb->queue_mapping (set by skbedit; one tx queue per device for now).
     public var queueMapping: UInt16 = 0
     public var csumStart: UInt16 = 0

@@ -210,7 +210,7 @@ public final class IPv4Stack: NeighbourResolver {
         let dstMAC = MACAddress(at: frame)
         let toUs = dstMAC == dev.mac
         let linkBroadcast = dstMAC.isMulticast
-        if !toUs && !linkBroadcast { dev.drop(.otherHost); pool.free(p); return }
+        if m.pointee.otherHost(byMAC: !toUs && !linkBroadcast) { dev.drop(.otherHost); pool.free(p); return }
         let ihl: Int, total: Int
         switch InetWire.checkIPv4(frame, frameLength: Int(m.pointee.length)) {
         case .ok(let h, let t): ihl = h; total = t
@@ -520,7 +520,7 @@ public final class IPv4Stack: NeighbourResolver {
         if sip >> 28 == 0xE || tip >> 24 == 127 || tip >> 28 == 0xE || sha.isMulticast {
             stats.arpMalformed &+= 1; dev.drop(.arpMalformed); pool.free(p); return
         }
-        if !toUs && !dstMAC.isMulticast { dev.drop(.otherHost); pool.free(p); return }
+        if pool.meta(p).pointee.otherHost(byMAC: !toUs && !dstMAC.isMulticast) { dev.drop(.otherHost); pool.free(p); return }
         let now = clock.now
         let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours

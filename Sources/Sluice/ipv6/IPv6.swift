@@ -230,7 +230,7 @@ public final class IPv6Stack: NeighbourResolver {
         let frame = pool.data(p)
         let dstMAC = MACAddress(at: frame)
         let toUs = dstMAC == dev.mac
-        if !toUs && !dstMAC.isMulticast { dev.drop(.otherHost); pool.free(p); return }
+        if m.pointee.otherHost(byMAC: !toUs && !dstMAC.isMulticast) { dev.drop(.otherHost); pool.free(p); return }
         let plen: Int
         switch Inet6Wire.checkIPv6(frame, frameLength: Int(m.pointee.length)) {
         case .ok(let l): plen = l

@@ -70,7 +70,8 @@ extension RtnlProcessor {
             }
             // Keys: a chain (block << 32 | chain) below 2^40; a classifier instance (its head,
             // announced when a priority goes) 2^40 and up; a filter, its counters' address.
-            for (bi, (b, parent)) in blocks.enumerated() {
+            for (bi, (b, blockParent)) in blocks.enumerated() {
+                let parent = b.classid != 0 ? b.classid : blockParent
                 for f in b.filters {
                     let key = UInt64(UInt(bitPattern: ObjectIdentifier(f.bound)))
                     one(key) { w in encodeFilter(f, head: false, block: b, ifindex: dev.ifindex, parent: parent, seq: 0, &w) }

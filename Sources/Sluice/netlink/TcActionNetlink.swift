@@ -57,6 +57,7 @@ extension RtnlProcessor {
         }
         w.endNest(sn)
         if terse { w.endNest(one); return }
+        if e.flags != 0 { var bf = NetlinkWriter(); bf.put32(e.flags); bf.put32(e.flags); w.attr(TCAAct.FLAGS, bf.bytes) }
         w.attr(TCAAct.IN_HW_COUNT, u32: 0)
         if standalone || e.createdStandalone {
             var bf = NetlinkWriter(); bf.put32(0); bf.put32(3)                 // nla_bitfield32: none of HW_STATS_ANY
@@ -117,15 +118,15 @@ extension RtnlProcessor {
             w.attr(4, [UInt8(proto >> 8), UInt8(proto & 0xFF)])
             w.attr(6, u8: prio ?? 0)
             w.attr(1, tm.bytes)
-        case .skbedit(let pr, let mk, let q, let then):
+        case .skbedit(let k, let then):
             tcGen(then)
             w.attr(2, gen.bytes)                                               // TCA_SKBEDIT_PARMS
-            if let pr { w.attr(3, u32: pr) }                                   // TCA_SKBEDIT_PRIORITY
-            if let q { w.attr(4, u16: q) }                                     // TCA_SKBEDIT_QUEUE_MAPPING
-            if let (v, m) = mk {
-                w.attr(5, u32: v)                                              // TCA_SKBEDIT_MARK
-                if m != 0xFFFF_FFFF { w.attr(8, u32: m) }                      // TCA_SKBEDIT_MASK
-            }
+            if let pr = k.priority { w.attr(3, u32: pr) }                      // TCA_SKBEDIT_PRIORITY
+            if let q = k.queue { w.attr(4, u16: q) }                           // TCA_SKBEDIT_QUEUE_MAPPING
+            if let v = k.mark { w.attr(5, u32: v) }                            // TCA_SKBEDIT_MARK
+            if let t = k.ptype { w.attr(7, u16: t) }                           // TCA_SKBEDIT_PTYPE
+            if let m = k.mask { w.attr(8, u32: m) }                            // TCA_SKBEDIT_MASK
+            if k.inheritDS { w.attr(9, u64: 0x20) }                            // TCA_SKBEDIT_FLAGS: INHERITDSFIELD
             w.attr(1, tm.bytes)
         case .csum(let flags, let then):
             tcGen(then); gen.put32(flags)                                      // struct tc_csum
@@ -188,6 +189,13 @@ extension RtnlProcessor {
             guard let raw = one[TCAAct.OPTIONS] else { throw NetlinkError(EINVAL, "Must provide action options", offset: off) }
             var r = try decodeAction(kind, raw, base: one.offsets[TCAAct.OPTIONS]! + NL.attrHdrLen, dev: dev)
             if let ck = one[TCAAct.COOKIE] { r.cookie = Array(ck) }
+            if let fl = one[TCAAct.FLAGS] {
+                // nla_bitfield32 {value, selector}: only the user flags, and not both skips.
+                let value = fl.le32(at: 0), selector = fl.le32(at: 4)
+                guard value & ~7 == 0, selector & ~7 == 0 else { throw NetlinkError(EINVAL, "Unsupported action flags", offset: one.offsets[TCAAct.FLAGS]) }
+                guard value & 6 != 6 else { throw NetlinkError(EINVAL, "skip_hw and skip_sw are exclusive", offset: one.offsets[TCAAct.FLAGS]) }
+                r.flags = value
+            }
             out.append(r)
         }
         return out
@@ -292,10 +300,21 @@ extension RtnlProcessor {
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 10, [2: .minLength(20), 3: .u32, 4: .u16, 5: .u32, 7: .u16, 8: .u32, 9: .u64]), strict: false)
             guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing required skbedit parameters", offset: base) }
             let v = try verdict(p.le32(at: 8), at: a.offsets[2])
-            if a.has(7) { throw NetlinkError(EOPNOTSUPP, "skbedit: ptype is not implemented in Sluice yet", offset: a.offsets[7]) }
-            if let f = a.u64(9), f != 0 { throw NetlinkError(EOPNOTSUPP, "skbedit: flags are not implemented in Sluice yet", offset: a.offsets[9]) }
-            let mark = a.u32(5).map { ($0, a.u32(8) ?? 0xFFFF_FFFF) }
-            return ActionRequest(action: .skbedit(priority: a.u32(3), mark: mark, queue: a.u16(4), then: v), index: p.le32(at: 0))
+            // tcf_skbedit_init: a packet type up to PACKET_OTHERHOST; of the flags, only
+            // INHERITDSFIELD (TXQ_SKBHASH needs tx queues Sluice's devices do not have).
+            var k = SkbeditParams(priority: a.u32(3), mark: a.u32(5), mask: a.u32(8), queue: a.u16(4), ptype: a.u16(7))
+            if let t = k.ptype, t > 3 { throw NetlinkError(EINVAL, "skbedit: packet type out of range", offset: a.offsets[7]) }
+            if let f = a.u64(9) {
+                if f & 0x40 != 0 { throw NetlinkError(EOPNOTSUPP, "skbedit: queue_mapping by skb hash is not implemented in Sluice", offset: a.offsets[9]) }
+                k.inheritDS = f & 0x20 != 0
+            }
+            if k.mask != nil && k.mark == nil { k.mask = nil }
+            if k.isEmpty && p.le32(at: 0) != 0 {
+                // `action skbedit index N`: binds to that action (tcf_skbedit_init returns first).
+                return ActionRequest(action: .skbedit(k, then: v), index: p.le32(at: 0), onlyBinds: "skbedit: no parameters given")
+            }
+            guard !k.isEmpty else { throw NetlinkError(EINVAL, "skbedit: no parameters given", offset: a.offsets[2]) }
+            return ActionRequest(action: .skbedit(k, then: v), index: p.le32(at: 0))
         case "csum":
             // tcf_csum_init: struct tc_csum (tc_gen + update_flags); flags beyond SCTP refused.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 3, [1: .minLength(24)]), strict: false)
@@ -320,6 +339,11 @@ extension RtnlProcessor {
             }
             let v = try verdict(sel.le32(at: 8), at: selOff)
             let n = Int(sel[sel.startIndex + 20])
+            if n == 0 && sel.le32(at: 0) != 0 {
+                // `action pedit index N`: binds to that action (tcf_pedit_init returns before
+                // it counts the keys).
+                return ActionRequest(action: .pedit(PeditParams(keys: [], extended: false), then: v), index: sel.le32(at: 0), onlyBinds: "Pedit requires keys to be passed")
+            }
             guard n > 0 else { throw NetlinkError(EINVAL, "Pedit requires keys to be passed", offset: selOff) }
             guard sel.count >= 24 + 24 * n else { throw NetlinkError(EINVAL, "Invalid TCA_PEDIT_PARMS/TCA_PEDIT_PARMS_EX pedit attribute", offset: selOff) }
             var keys: [HeaderEdit.PeditKey] = (0..<n).map { i in
@@ -353,6 +377,10 @@ extension RtnlProcessor {
             if let t = a.u16(5) { sp.etype = t }
             if flags & 8 != 0 { sp = SkbmodParams(); sp.swap = true }
             if flags & 16 != 0 { sp = SkbmodParams(); sp.ecn = true }
+            if sp.flags == 0 && p.le32(at: 0) != 0 {
+                // `action skbmod index N`: binds to that action (tcf_skbmod_init returns first).
+                return ActionRequest(action: .skbmod(sp, then: v), index: p.le32(at: 0), onlyBinds: "skbmod: no action given")
+            }
             guard sp.flags != 0 else { throw NetlinkError(EINVAL, "skbmod: no action given", offset: a.offsets[2]) }
             return ActionRequest(action: .skbmod(sp, then: v), index: p.le32(at: 0))
         default:
@@ -414,6 +442,8 @@ extension RtnlProcessor {
             let kind = r.action.kindName
             // tcf_action_check_ctrlact: no chain to jump to without a filter.
             if r.action.jumpsToChain { throw NetlinkError(EINVAL, "can't goto NULL proto/chain") }
+            // tcf_action_offload_add: skip_sw needs the action in hardware, and Sluice has none.
+            if r.flags & 4 != 0 { throw NetlinkError(EINVAL, "skip_sw: the action cannot be offloaded, Sluice has no hardware") }
             if r.index != 0, planned[kind, default: []].contains(r.index) { throw NetlinkError(EEXIST, "TC action with this index is already in the request") }
             if r.index != 0, let e = table.lookup(kind, r.index) {
                 guard replace else { throw NetlinkError(EEXIST) }
@@ -438,6 +468,7 @@ extension RtnlProcessor {
                 touched.append(e)
             } else {
                 let e = ActionEntry(kind: r.action.kindName, index: index, action: r.action, cookie: r.cookie, standalone: true, installed: dp.clock.now)
+                e.flags = r.flags
                 table.insert(e)
                 touched.append(e)
             }

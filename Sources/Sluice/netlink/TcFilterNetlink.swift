@@ -90,7 +90,7 @@ extension RtnlProcessor {
                 w.attr(2, u32: f.handle & 0xFFFF_F000)                         // TCA_U32_HASH
                 if let classid { w.attr(1, u32: classid) }
                 if f.u32Link != 0 { w.attr(3, u32: f.u32Link) }                // TCA_U32_LINK
-                w.attr(11, u32: 8)                                             // TCA_U32_FLAGS: NOT_IN_HW
+                w.attr(11, u32: f.clsFlags | 8)                                // TCA_U32_FLAGS: NOT_IN_HW
                 if f.u32MarkValue != 0 || f.u32MarkMask != 0 {
                     var m = NetlinkWriter(); m.put32(f.u32MarkValue); m.put32(f.u32MarkMask); m.put32(0)
                     w.attr(10, m.bytes)                                        // TCA_U32_MARK
@@ -98,7 +98,7 @@ extension RtnlProcessor {
                 encodeActions(f, nestType: 7, &w)                              // TCA_U32_ACT
             case .all:
                 if let classid { w.attr(1, u32: classid) }
-                w.attr(3, u32: 8)                                              // TCA_MATCHALL_FLAGS
+                w.attr(3, u32: f.clsFlags | 8)                                 // TCA_MATCHALL_FLAGS
                 let hits = f.bound.entries.first?.counters.pointee.packets ?? 0
                 w.attr(4, u64: hits)                                           // TCA_MATCHALL_PCNT
                 encodeActions(f, nestType: 2, &w)                              // TCA_MATCHALL_ACT
@@ -109,7 +109,7 @@ extension RtnlProcessor {
             case .flower(let k):
                 if let classid { w.attr(Flower.CLASSID, u32: classid) }
                 encodeFlower(k, &w)
-                w.attr(Flower.FLAGS, u32: 8)                                   // TCA_CLS_FLAGS_NOT_IN_HW
+                w.attr(Flower.FLAGS, u32: f.clsFlags | 8)                      // TCA_CLS_FLAGS_NOT_IN_HW
                 w.attr(86, u32: 0)                                             // TCA_FLOWER_IN_HW_COUNT
                 encodeActions(f, nestType: Flower.ACT, &w)
             default:
@@ -118,6 +118,13 @@ extension RtnlProcessor {
             w.endNest(n)
         }
         w.end(start)
+    }
+
+    /// tc_flags_valid: skip_hw, skip_sw and verbose only, not both skips.
+    static func clsFlags(_ v: UInt32?, at offset: Int?) throws(NetlinkError) -> UInt32 {
+        guard let v else { return 0 }
+        guard v & ~0x13 == 0, v & 3 != 3 else { throw NetlinkError(EINVAL, "Invalid filter flags", offset: offset) }
+        return v
     }
 
     /// The block a filter request names (tcm_parent), with the parent value dumps carry.
@@ -183,7 +190,7 @@ extension RtnlProcessor {
         var parts = DumpParts(limit: bufferSize)
         for (f, head, table, divisor) in Self.walk(block)
         where (prio == 0 || f.prio == prio) && (proto == 0 || f.proto == proto) && (chain == nil || f.chain == chain!) {
-            parts.add { w in encodeFilter(f, head: head, table: table, divisor: divisor, block: block, ifindex: ifindex, parent: p, seq: msg.header.seq, &w) }
+            parts.add { w in encodeFilter(f, head: head, table: table, divisor: divisor, block: block, ifindex: ifindex, parent: block.classid != 0 ? block.classid : p, seq: msg.header.seq, &w) }
         }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }
@@ -192,7 +199,9 @@ extension RtnlProcessor {
     func getFilter(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
         let (t, _) = try filterTarget(msg)
         guard let prio = t.prio else { throw NetlinkError(ENOENT, "Invalid filter command with priority of zero") }
-        let (block, p) = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
+        let (block, _) = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
+        // tc_get_tfilter answers with the parent the request named (the root qdisc's for none).
+        let p = t.parent?.raw ?? t.dev.qdisc.handle.raw
         let instance = block.filters.filter { $0.chain == t.chain && $0.prio == prio && (!t.protoGiven || $0.proto == t.proto) }
         let root = block.u32Root(chain: t.chain, prio: prio).map { block.u32Tables[$0] }.flatMap { r in !t.protoGiven || r.proto == t.proto ? r : nil }
         guard let first = instance.first ?? root.map({ TcFilter(prio: prio, proto: $0.proto, handle: 0, chain: t.chain, kind: "u32", match: .all) }) else {
@@ -263,6 +272,7 @@ extension RtnlProcessor {
             }
             f.u32Ht = u.u32(2)
             f.u32Link = u.u32(3) ?? 0
+            f.clsFlags = try Self.clsFlags(u.u32(11), at: u.offsets[11])
             if let m = u[10] { f.u32MarkValue = m.le32(at: 0); f.u32MarkMask = m.le32(at: 4) }
             guard let sel = u[5] else { throw NetlinkError(EINVAL, "cls_u32: Selector not specified") }
             f.u32Sel.flags = sel[sel.startIndex]
@@ -287,7 +297,12 @@ extension RtnlProcessor {
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 5, [1: .u32, 2: .unspec, 3: .u32]), strict: false)
             f.match = .all
             classid(m.u32(1))
+            f.clsFlags = try Self.clsFlags(m.u32(3), at: m.offsets[3])
             if let act = m[2] { f.actionRequests = try decodeActions(act, base: m.offsets[2]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+        case "fw" where a[TCA.OPTIONS] == nil:
+            // fw_change without options: the old method, accepted, unless it names a handle.
+            if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }
+            return
         case "fw":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 4: .unspec, 5: .u32]), strict: false)
             f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
@@ -297,6 +312,7 @@ extension RtnlProcessor {
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 110, [:]), strict: false)
             f.match = .flower(try Self.flowerKey(m))
             classid(m.u32(Flower.CLASSID))
+            f.clsFlags = try Self.clsFlags(m.u32(Flower.FLAGS), at: m.offsets[Flower.FLAGS])
             if let act = m[Flower.ACT] { f.actionRequests = try decodeActions(act, base: m.offsets[Flower.ACT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         default:
             throw NetlinkError(EOPNOTSUPP, "filter \(kind) is not implemented over rtnetlink in Sluice yet")

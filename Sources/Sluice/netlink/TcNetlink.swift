@@ -595,10 +595,34 @@ extension RtnlProcessor {
 
     /// RTM_NEWTCLASS (tc_ctl_tclass) for htb classes: an existing class is changed unless
     /// NLM_F_EXCL; a missing one is created only with NLM_F_CREATE.
+    /// tc_ctl_tclass's first steps: the qdisc X:0 from the class id, else the parent, else the
+    /// device's root qdisc; then the class id and parent completed with X.
+    func classAddress(_ dev: NetDevice, _ clid: TcHandle?, _ portid: TcHandle?) throws(NetlinkError) -> (Qdisc, TcHandle?, TcHandle?) {
+        var qid = clid?.major ?? 0
+        var parent = portid
+        if portid != .root {
+            let qid1 = portid?.major ?? 0
+            if qid != 0 && qid1 != 0 {
+                if qid != qid1 { throw NetlinkError(EINVAL) }
+            } else if qid1 != 0 {
+                qid = qid1
+            } else if qid == 0 {
+                qid = dev.qdisc.handle.major
+            }
+            if let p = portid { parent = TcHandle(qid, p.minor) }
+        } else if qid == 0 {
+            qid = dev.qdisc.handle.major
+        }
+        guard let q = runner.findQdisc(dev, major: qid) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        var classid = clid
+        if let c = clid { classid = TcHandle(qid, c.minor) } else if portid == .root { classid = TcHandle(qid, 0) }
+        return (q, classid, parent)
+    }
+
     func newClass(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let (dev, classid, parent, a) = try tcRequest(msg)
-        guard let classid else { throw NetlinkError(EINVAL, "A class id is required") }
-        guard let owner = runner.findQdisc(dev, major: classid.major) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        let (dev, clid, portid, a) = try tcRequest(msg)
+        let (owner, classid0, parent) = try classAddress(dev, clid, portid)
+        guard let classid = classid0 else { throw NetlinkError(EINVAL, "A class id is required") }
         let f = msg.header.flags
         if let d = owner as? DRRQdisc {
             // drr_change_class: TCA_DRR_QUANTUM (default: the device's MTU + link header).
@@ -652,8 +676,9 @@ extension RtnlProcessor {
 
     /// RTM_DELTCLASS.
     func delClass(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let (dev, classid, _, _) = try tcRequest(msg)
-        guard let classid, let owner = runner.findQdisc(dev, major: classid.major) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        let (dev, clid, portid, _) = try tcRequest(msg)
+        let (owner, classid0, _) = try classAddress(dev, clid, portid)
+        guard let classid = classid0 else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
         do { try owner.deleteClass(classid) } catch { throw Self.netlinkError(error) }
     }
 }

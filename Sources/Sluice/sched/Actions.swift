@@ -16,6 +16,9 @@ final class ActionEntry {
     let index: UInt32
     var action: TcAction
     var cookie: [UInt8]?
+    /// The user's flags (TCA_ACT_FLAGS_USER_MASK: no_percpu, skip_hw, skip_sw), with the
+    /// skip flags a binding filter passed on to an action it made.
+    var flags: UInt32 = 0
     /// Held by the table itself: created by `tc actions add`, not yet deleted.
     var standalone: Bool
     /// Filters bound to it (tcfa_bindcnt).
@@ -48,6 +51,8 @@ struct ActionRequest {
     /// Set when the request names an index and no parameters (`action mirred index 5`): it can
     /// only bind to an existing action; this is the kind's complaint otherwise.
     var onlyBinds: String? = nil
+    /// TCA_ACT_FLAGS: no_percpu (1), skip_hw (2), skip_sw (4).
+    var flags: UInt32 = 0
     var kind: String { action.kindName }
 }
 
@@ -109,7 +114,11 @@ public final class ActionTable {
     /// Binds a filter's actions (tcf_action_init with bind): an index that exists is used as it
     /// is, its parameters unchanged (as gact_init and the others return early when binding);
     /// otherwise a new action is created with the index asked for or the lowest free one.
-    func bind(_ reqs: [ActionRequest], now: UInt64) throws(SluiceError) -> BoundActions {
+    ///
+    /// `filterFlags` are the filter's skip_hw (1) and skip_sw (2): as tcf_action_init checks
+    /// them, an action made by `tc actions add` must have the same, one made by a filter may
+    /// not have one the filter lacks and takes the filter's.
+    func bind(_ reqs: [ActionRequest], now: UInt64, filterFlags: UInt32 = 0) throws(SluiceError) -> BoundActions {
         var entries: [ActionEntry] = []
         var taken: [String: Set<UInt32>] = [:]
         for r in reqs {
@@ -121,8 +130,19 @@ public final class ActionTable {
                 throw SluiceError("Error: No free \(kind) action index.")
             }
             taken[kind, default: []].insert(index)
-            entries.append(ActionEntry(kind: kind, index: index, action: r.action, cookie: r.cookie, standalone: false, installed: now))
+            let e = ActionEntry(kind: kind, index: index, action: r.action, cookie: r.cookie, standalone: false, installed: now)
+            e.flags = r.flags
+            entries.append(e)
         }
+        // TCA_CLS_FLAGS_SKIP_HW/SW (1, 2) against TCA_ACT_FLAGS_SKIP_HW/SW (2, 4).
+        let skip = (filterFlags & 3) << 1
+        for e in entries {
+            let own = e.flags & 6
+            if e.createdStandalone ? own != skip : own & ~skip != 0 {
+                throw SluiceError("Error: Mismatch between action and filter offload flags.")
+            }
+        }
+        for e in entries where !e.createdStandalone { e.flags |= skip }
         let bound = BoundActions(entries, table: self)
         for e in entries where lookup(e.kind, e.index) == nil { insert(e) }
         return bound
@@ -139,7 +159,7 @@ extension TcAction {
         case .gactRandom(let v, _, _, let p): return g(v) || g(p)
         case .police(let p): return g(p.conform) || g(p.exceed)
         case .mirred(_, _, _, let v), .vlanPush(_, _, _, let v), .vlanPop(let v), .vlanModify(_, _, _, let v),
-             .skbedit(_, _, _, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v): return g(v)
+             .skbedit(_, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v): return g(v)
         }
     }
 }

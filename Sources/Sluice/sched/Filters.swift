@@ -157,7 +157,7 @@ enum TcAction {
     case vlanPush(vid: UInt16, prio: UInt8, proto: UInt16, then: ActVerdict)
     case vlanPop(then: ActVerdict)
     case vlanModify(vid: UInt16, prio: UInt8?, proto: UInt16, then: ActVerdict)
-    case skbedit(priority: UInt32?, mark: (UInt32, UInt32)?, queue: UInt16?, then: ActVerdict)
+    case skbedit(SkbeditParams, then: ActVerdict)
     /// act_csum: TCA_CSUM_UPDATE_FLAG_* bits.
     case csum(flags: UInt32, then: ActVerdict)
     /// act_nat: stateless IPv4 NAT of `old`/`mask` to `new` (host order), source on egress.
@@ -209,11 +209,14 @@ enum TcAction {
             return "vlan  pop \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .vlanModify(let vid, let prio, let proto, let then):
             return "vlan  modify id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio ?? 0) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
-        case .skbedit(let pr, let mk, let q, let then):
+        case .skbedit(let k, let then):
+            // print_skbedit's order.
             var s = "skbedit "
-            if let q { s += " queue_mapping \(q)" }
-            if let pr { s += " priority \(TcFormat.classid(TcHandle(raw: pr)))" }
-            if let mk { s += " mark \(mk.0)" + (mk.1 == 0xFFFF_FFFF ? "" : "/\(cFormat("%#x", mk.1))") }
+            if let q = k.queue { s += "queue_mapping \(q)" }
+            if let pr = k.priority { s += " priority \(TcFormat.classid(TcHandle(raw: pr)))" }
+            if let mk = k.mark { s += " mark \(mk)" + (k.mask.map { "/\(cFormat("%#x", $0))" } ?? "") }
+            if let t = k.ptype { s += " ptype " + (SkbeditParams.ptypeNames[Int(t)] ?? "\(t)") }
+            if k.inheritDS { s += " inheritdsfield" }
             return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .csum(let flags, let then):
             // print_csum: the flags named in its order, "?empty" for none.
@@ -321,6 +324,22 @@ enum FilterMatch {
     case flower(FlowerKey)
 }
 
+/// act_skbedit's parameters: what it sets (nil: left alone). `ptype` is PACKET_HOST,
+/// BROADCAST, MULTICAST or OTHERHOST (0…3), which IPv4, ARP and IPv6 receive then obey instead
+/// of the destination MAC; `inheritDS` sets the priority to the IP header's DSCP (the DS
+/// field >> 2), as tcf_skbedit_act.
+struct SkbeditParams: Equatable {
+    var priority: UInt32?
+    var mark: UInt32?
+    /// TCA_SKBEDIT_MASK when given (dumped only then).
+    var mask: UInt32?
+    var queue: UInt16?
+    var ptype: UInt16?
+    var inheritDS = false
+    static let ptypeNames = [0: "host", 1: "broadcast", 2: "multicast", 3: "otherhost"]
+    var isEmpty: Bool { priority == nil && mark == nil && queue == nil && ptype == nil && !inheritDS }
+}
+
 struct TcFilter {
     var prio: UInt16
     var proto: UInt16          // ETH_P_ALL (3) matches every protocol
@@ -331,6 +350,9 @@ struct TcFilter {
     var kind: String
     var match: FilterMatch
     var result: TcResult?      // flowid/classid
+    /// TCA_CLS_FLAGS as asked (skip_hw 1, skip_sw 2, verbose 16) for matchall, u32 and
+    /// flower; dumps add NOT_IN_HW (8).
+    var clsFlags: UInt32 = 0
     /// The actions' parameters, copied from their entries (the packet path reads these).
     var actions: [TcAction] = []
     /// What the request asked for each action (index, cookie), until the filter is bound.
@@ -406,6 +428,9 @@ public struct FilterBlock {
     var u32Serial = 0
     var u32Ranges: [Int32] = [0]
     var u32Slots: [Int32] = []
+    /// The parent the last filter request for this block named (block->classid: tc_new_tfilter
+    /// sets it, dumps and notifications carry it as tcm_parent); 0 until then.
+    var classid: UInt32 = 0
     var isEmpty: Bool { filters.isEmpty }
 
     /// The instances (chain, priority) in walk order: those with filters, and u32 instances
@@ -688,10 +713,18 @@ public struct FilterBlock {
             let v = p.police(Int(m.pktLen == 0 ? m.length : m.pktLen), segLen: seg, now: now)
             if p.exceeded != before, let c = counters { c.pointee.overlimits &+= 1 }
             return v
-        case .skbedit(let pr, let mk, let q, let then):
-            if let pr { pool.metas[Int(idx)].priority = pr }
-            if let (v, m) = mk { pool.metas[Int(idx)].mark = (pool.metas[Int(idx)].mark & ~m) | (v & m) }
-            if let q { pool.metas[Int(idx)].queueMapping = q }
+        case .skbedit(let k, let then):
+            // tcf_skbedit_act: the DS field's class selector as priority, then priority,
+            // packet type, queue and mark as asked.
+            if k.inheritDS {
+                if let ds = HeaderEdit.dsfield(pool.data(Packet(index: idx)), Int(pool.metas[Int(idx)].length)) {
+                    pool.metas[Int(idx)].priority = UInt32(ds >> 2)
+                }
+            }
+            if let pr = k.priority { pool.metas[Int(idx)].priority = pr }
+            if let t = k.ptype { pool.metas[Int(idx)].pktType = 0x80 | UInt8(t) }
+            if let q = k.queue { pool.metas[Int(idx)].queueMapping = q }
+            if let v = k.mark { let m = k.mask ?? 0xFFFF_FFFF; pool.metas[Int(idx)].mark = (pool.metas[Int(idx)].mark & ~m) | (v & m) }
             return then
         case .mirred(let egress, let redirect, let t, let then):
             guard mayModify else { return .ok }

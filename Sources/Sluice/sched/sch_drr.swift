@@ -45,6 +45,7 @@ final class DRRQdisc: Qdisc {
 
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
+        guard !classInUse(classid) else { throw SluiceError("Error: DRR class is in use.") }
         stats.drops &+= UInt64(c.leaf.statsSnapshot().qlen)
         c.leaf.purge()
         activeList.removeAll { $0 === c }

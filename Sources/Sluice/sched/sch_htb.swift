@@ -151,7 +151,7 @@ final class HTBQdisc: Qdisc {
             if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
         }
         guard p.rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
-        guard p.ceil >= p.rate else { throw SluiceError("Error: ceil \(TcFormat.rate(p.ceil)) is below rate \(TcFormat.rate(p.rate)).") }
+        // A ceil below the rate is accepted, as htb_change_class accepts it.
         let rate = p.rate, ceilV = p.ceil
         let c = existing ?? HTBClass(classid: classid)
         c.rate = rate; c.ceil = ceilV; c.burst = p.burst; c.cburst = p.cburst
@@ -193,7 +193,7 @@ final class HTBQdisc: Qdisc {
     override func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         guard let c = classesByID[classid.raw] else { throw SluiceError("Error: Specified class not found.") }
         guard c.children.isEmpty else { throw SluiceError("Error: HTB class in use.") }
-        guard !classInUse(classid) else { throw SluiceError("Error: HTB class in use (a filter points to it).") }
+        guard !classInUse(classid) else { throw SluiceError("Error: HTB class in use.") }
         if let l = c.leaf { stats.drops &+= UInt64(l.statsSnapshot().qlen); l.purge() }
         leaves.removeAll { $0 === c }
         if let p = c.parent {

@@ -43,6 +43,17 @@ public enum HeaderEdit {
         return (proto, off + 2)
     }
 
+    /// The IPv4 TOS or IPv6 traffic class byte (the DS field), or nil for other packets or a
+    /// header cut short.
+    public static func dsfield(_ d: UnsafeMutableRawPointer, _ len: Int) -> UInt8? {
+        guard let (proto, off) = network(d, len) else { return nil }
+        switch proto {
+        case EtherType.ipv4 where len >= off + 20: return d.load(fromByteOffset: off + 1, as: UInt8.self)
+        case EtherType.ipv6 where len >= off + 40: return UInt8(truncatingIfNeeded: load16(d, off) >> 4)
+        default: return nil
+        }
+    }
+
     /// The link-layer header the kernel's receive path leaves before skb->data at the ingress
     /// hook: Ethernet, and one VLAN tag carried in the frame (skb_vlan_untag moves it out).
     public static func macHeaderLength(_ d: UnsafeRawPointer, _ len: Int) -> Int {
