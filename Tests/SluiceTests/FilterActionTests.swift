@@ -271,6 +271,18 @@ final class HeaderActionTests: XCTestCase {
                                          payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2),
                                                                    sport: 40000, dport: 80, seq: 7, payload: Array(repeating: 0x5A, count: 33)))
 
+    /// TC_ACT_TRAP in software: the packet is consumed where the filter runs — sent nowhere,
+    /// freed, and not counted as a drop (the kernel's classify cases for TRAP beside STOLEN).
+    func testTrapConsumesThePacket() throws {
+        let lab = try egress("trap")
+        let inUse = lab.dp.pool.inUse
+        XCTAssertEqual(lab.send(tcpFrame, on: "p1")["p2"], [])
+        XCTAssertEqual(lab.dp.pool.inUse, inUse)
+        let shown = try lab.runner.execute("-s filter show dev p2 egress")
+        XCTAssertTrue(shown.contains("gact action trap"), shown)
+        XCTAssertTrue(shown.contains("Sent \(tcpFrame.count) bytes 1 pkt (dropped 0, overlimits 0 requeues 0)"), shown)
+    }
+
     func testCsumRecomputesTheHeadersItNames() throws {
         var bad = tcpFrame
         bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum

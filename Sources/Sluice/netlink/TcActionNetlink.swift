@@ -116,7 +116,7 @@ extension RtnlProcessor {
             w.attr(2, gen.bytes)
             w.attr(3, u16: vid)
             w.attr(4, [UInt8(proto >> 8), UInt8(proto & 0xFF)])
-            w.attr(6, u8: prio ?? 0)
+            if let prio { w.attr(6, u8: prio) }
             w.attr(1, tm.bytes)
         case .skbedit(let k, let then):
             tcGen(then)

@@ -22,6 +22,7 @@ extension RtnlProcessor {
         case .shot: 2
         case .pipe: 3
         case .stolen: 4
+        case .trap: 8
         case .continue_: -1
         case .gotoChain(let c): Int32(bitPattern: 0x2000_0000 | (c & 0x0FFF_FFFF))
         case .jump(let n): Int32(bitPattern: 0x1000_0000 | (n & 0x0FFF_FFFF))
@@ -35,6 +36,7 @@ extension RtnlProcessor {
         case 2: .shot
         case 3: .pipe
         case 4: .stolen
+        case 8: .trap
         case -1: .continue_
         default:
             code & 0x7000_0000 == 0x2000_0000 ? .gotoChain(UInt32(bitPattern: code) & 0x0FFF_FFFF)

@@ -24,6 +24,9 @@ public enum TcResult: Equatable, Sendable {
 /// A TC_ACT_* control verdict.
 enum ActVerdict: Equatable {
     case ok, shot, pipe, reclassify, continue_, stolen
+    /// TC_ACT_TRAP: to the CPU in hardware; in software the packet is consumed, not counted
+    /// as a drop (as the qdiscs' classify and the ingress hook treat it).
+    case trap
     case gotoChain(UInt32)
     /// TC_ACT_JUMP: go on with the action `n` places from the start of the list.
     case jump(UInt32)
@@ -35,6 +38,7 @@ enum ActVerdict: Equatable {
         case "pipe": return .pipe
         case "reclassify": return .reclassify
         case "continue": return .continue_
+        case "trap": return .trap
         case "goto":
             guard a.next() == "chain" else { throw SluiceError("Error: \"goto\" must be followed by \"chain N\"") }
             return .gotoChain(UInt32(try a.int(for: "chain", 0...Int(UInt32.max))))
@@ -52,6 +56,7 @@ enum ActVerdict: Equatable {
         case .reclassify: "reclassify"
         case .continue_: "continue"
         case .stolen: "stolen"
+        case .trap: "trap"
         case .gotoChain(let c): "goto chain \(c)"
         case .jump(let n): "jump \(n)"
         }
@@ -208,7 +213,7 @@ enum TcAction {
         case .vlanPop(let then):
             return "vlan  pop \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .vlanModify(let vid, let prio, let proto, let then):
-            return "vlan  modify id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q") priority \(prio ?? 0) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+            return "vlan  modify id \(vid) protocol \(proto == EtherType.qinq ? "802.1ad" : "802.1Q")\(prio.map { " priority \($0)" } ?? "") \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .skbedit(let k, let then):
             // print_skbedit's order.
             var s = "skbedit "
@@ -603,6 +608,10 @@ public struct FilterBlock {
             case .ok, .pipe, .jump: return fp.pointee.result ?? .ok     // (execute resolves jumps)
             case .shot: return .drop
             case .stolen: return .stolen
+            case .trap:
+                // Consumed: freed here, reported as taken (not counted as a drop).
+                guard mayModify else { return .drop }
+                pool.free(Packet(index: index)); return .stolen
             case .continue_: i += 1
             case .reclassify:
                 restarts += 1
