@@ -59,6 +59,7 @@ struct Daemon: ParsableCommand {
         let dp = Datapath(poolSize: poolSize, clock: clock == "virtual" ? .virtual() : .real())
         dp.log = { writeErr("sluice: \($0)") }
         try? dp.setDefaultQdisc(defaultQdisc)
+        try dp.addLoopback()
         let worker = Worker(datapath: dp)
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             do {

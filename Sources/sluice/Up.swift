@@ -37,6 +37,7 @@ struct Up: ParsableCommand {
         let dp = Datapath(poolSize: 4096)
         dp.log = { writeErr("sluice: \($0)") }
         try? dp.setDefaultQdisc("fq_codel")
+        try dp.addLoopback()
         let worker = Worker(datapath: dp)
         var created: [() -> Void] = []
         defer {

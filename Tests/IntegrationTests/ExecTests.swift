@@ -97,7 +97,9 @@ final class ExecTests: XCTestCase {
         let (out, status) = try exec(sock, ["ip", "link", "show"])
         XCTAssertEqual(status, 0, out)
         let lines = out.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("1: br0: <BROADCAST,MULTICAST,MASTER,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000") }, out)
+        // lo first, as the kernel's (this machine's `ip link show lo` prints the same line).
+        XCTAssertEqual(lines.first, "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000", out)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("2: br0: <BROADCAST,MULTICAST,MASTER,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000") }, out)
         XCTAssertTrue(lines.contains { $0.contains(": \(ta): <BROADCAST,MULTICAST,PROMISC,SLAVE,UP,LOWER_UP> mtu 1500 qdisc fq_codel master br0 state UP") }, out)   // the daemon's default_qdisc
         XCTAssertTrue(lines.contains { $0.contains("b: <BROADCAST,MULTICAST> mtu 1400 qdisc fq_codel state DOWN") }, out)
         // By name, with statistics and details.
@@ -1116,9 +1118,35 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit"] { _ = try run("tc actions flush action \(k)") }
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred"] { _ = try run("tc actions flush action \(k)") }
         }
         return report
+    }
+
+    /// tc-testing's mirred.json cases that tc 6.1 can express (not `blockid`): mirred to `lo`,
+    /// which the daemon has as the kernel has it, with controls, cookies, deletes and a goto
+    /// chain refused without a filter.
+    func testMirredToLoCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let cases = [
+            Case(setup: [], command: "tc actions add action mirred egress mirror index 1 dev lo", status: 0,
+                 verify: "tc actions list action mirred", pattern: "action order [0-9]*: mirred \\(Egress Mirror to device lo\\).*index 1 ref", count: 1),
+            Case(setup: [], command: "tc actions add action mirred egress redirect index 2 dev lo action pipe", status: 0,
+                 verify: "tc actions list action mirred", pattern: "action order [0-9]*: mirred \\(Egress Redirect to device lo\\).*index 2 ref", count: 1),
+            Case(setup: [], command: "tc actions add action mirred ingress mirror dev lo pass index 1", status: 0,
+                 verify: "tc actions get action mirred index 1", pattern: "action order [0-9]*: mirred \\(Ingress Mirror to device lo\\) pass.*index 1 ref", count: 1),
+            Case(setup: [], command: "tc actions add action mirred ingress mirror dev lo reclassify cookie aa11bb22cc33dd44ee55", status: 0,
+                 verify: "tc actions ls action mirred", pattern: "action order [0-9]*: mirred \\(Ingress Mirror to device lo\\) reclassify.*cookie aa11bb22cc33dd44ee55", count: 1),
+            Case(setup: ["tc actions add action mirred egress mirror index 5 dev lo"], command: "tc actions del action mirred index 5", status: 0,
+                 verify: "tc actions list action mirred", pattern: "action order [0-9]*: mirred \\(Egress Mirror to device lo\\).*index 5 ref", count: 0),
+            Case(setup: ["tc actions add action mirred ingress mirror dev lo drop index 90"],
+                 command: "tc actions replace action mirred ingress mirror dev lo goto chain 42 index 90 cookie c1a0c1a0", status: 255,
+                 verify: "tc actions get action mirred index 90", pattern: "action order [0-9]*: mirred \\(Ingress Mirror to device lo\\) drop.*index 90 ref", count: 1),
+            Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
     /// Filters as tc-testing's fw.json, matchall.json and infra/actions.json check them: fw's

@@ -283,6 +283,20 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertTrue(shown.contains("Sent \(tcpFrame.count) bytes 1 pkt (dropped 0, overlimits 0 requeues 0)"), shown)
     }
 
+    /// loopback_xmit: what `lo` is sent it receives (netif_rx), counted on both sides — here a
+    /// mirred mirror from a port's egress; the original goes on, nothing is leaked.
+    func testLoopbackReceivesWhatItIsSent() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        let lo = try lab.dp.addLoopback()
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action mirred egress mirror dev lo")
+        let inUse = lab.dp.pool.inUse
+        XCTAssertEqual(lab.send(tcpFrame, on: "p1")["p2"], [tcpFrame])
+        XCTAssertEqual(lo.stats.txPackets, 1)
+        XCTAssertEqual(lo.stats.rxPackets, 1)
+        XCTAssertEqual(lab.dp.pool.inUse, inUse)
+    }
+
     func testCsumRecomputesTheHeadersItNames() throws {
         var bad = tcpFrame
         bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum

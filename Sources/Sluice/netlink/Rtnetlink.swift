@@ -384,6 +384,8 @@ public final class RtnlProcessor {
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
         let dev = index > 0 ? dp.device(index) : (a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)).flatMap { dp.device(named: $0) }
         guard let dev else { throw NetlinkError(ENODEV) }
+        // rtnl_dellink: a device without link ops (lo) cannot be deleted.
+        if dev.driver is LoopbackDriver { throw NetlinkError(EOPNOTSUPP) }
         do { try dp.deleteDevice(dev) } catch { throw Self.netlinkError(error) }
     }
 
@@ -444,7 +446,8 @@ public final class RtnlProcessor {
     /// rtnl_fill_ifinfo for the attributes Sluice's devices have.
     func encodeLink(_ d: NetDevice, _ w: inout NetlinkWriter, type: UInt16, flags: UInt16, seq: UInt32) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
-        w.put8(0); w.put8(0); w.put16(1)                 // AF_UNSPEC, pad, ARPHRD_ETHER
+        let loopback = d.driver is LoopbackDriver
+        w.put8(0); w.put8(0); w.put16(loopback ? 772 : 1)  // AF_UNSPEC, pad, ARPHRD_LOOPBACK or _ETHER
         w.put32(UInt32(bitPattern: d.ifindex))
         w.put32(d.displayFlags.rawValue)
         w.put32(0)
@@ -452,11 +455,12 @@ public final class RtnlProcessor {
         w.attr(IFLA.TXQLEN, u32: UInt32(d.txQueueLen))
         // IF_OPER_UP; without carrier LOWERLAYERDOWN for a device stacked on another (a veth on its
         // peer: default_operstate), DOWN otherwise.
-        w.attr(IFLA.OPERSTATE, u8: d.isOperational ? 6 : (d.isUp && dp.vethPeer(d) != nil ? 3 : 2))
+        // lo leaves its operstate alone: UNKNOWN.
+        w.attr(IFLA.OPERSTATE, u8: loopback ? 0 : d.isOperational ? 6 : (d.isUp && dp.vethPeer(d) != nil ? 3 : 2))
         w.attr(IFLA.LINKMODE, u8: 0)
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
-        w.attr(IFLA.MIN_MTU, u32: 68)
-        w.attr(IFLA.MAX_MTU, u32: 65535)
+        w.attr(IFLA.MIN_MTU, u32: loopback ? 0 : 68)
+        w.attr(IFLA.MAX_MTU, u32: loopback ? 0 : 65535)
         w.attr(IFLA.GROUP, u32: 0)
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
@@ -474,7 +478,7 @@ public final class RtnlProcessor {
         if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
         if let m = d.driver as? MacvlanDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: m.lower)) }
         w.attr(IFLA.ADDRESS, d.mac.octets)
-        w.attr(IFLA.BROADCAST, [UInt8](repeating: 0xFF, count: 6))
+        w.attr(IFLA.BROADCAST, [UInt8](repeating: loopback ? 0 : 0xFF, count: 6))
         let s = d.stats
         let stats64: [UInt64] = [s.rxPackets, s.txPackets, s.rxBytes, s.txBytes, s.rxErrors, s.txErrors, s.rxDropped, s.txDropped,
                                  s.multicast, s.collisions, s.rxLengthErrors, s.rxOverErrors, s.rxCrcErrors, s.rxFrameErrors,
@@ -483,10 +487,12 @@ public final class RtnlProcessor {
         var sb = NetlinkWriter()
         for v in stats64 { sb.put64(v) }
         w.attr(IFLA.STATS64, sb.bytes)
-        let li = w.beginNest(IFLA.LINKINFO, flagged: false)
-        w.attr(IFLA.INFO_KIND, string: d.kind)
-        encodeInfoData(d, &w)
-        w.endNest(li)
+        if !loopback {
+            let li = w.beginNest(IFLA.LINKINFO, flagged: false)
+            w.attr(IFLA.INFO_KIND, string: d.kind)
+            encodeInfoData(d, &w)
+            w.endNest(li)
+        }
         w.end(start)
     }
 }

@@ -1,0 +1,60 @@
+/// Principles (drivers/net/loopback.c)
+/// ----------
+/// `lo`: what it is sent comes back as received on it (loopback_xmit hands the frame to
+/// netif_rx), through its own NAPI poll, so tc on `lo` and `mirred … dev lo` behave as on the
+/// kernel's. As the kernel's: ifindex 1 when made first (the daemon makes it before anything
+/// else), MTU 65536, the all-zero address, LOOPBACK, no queue (IFF_NO_QUEUE), every
+/// offload, carrier always on, no link kind (it cannot be added or deleted); it counts what it
+/// carries on both sides. It has no addresses: Sluice's own stack answers for no one on it.
+/// Frames move by pool index; a full backlog (netdev_max_backlog, 1000) drops and counts.
+final class LoopbackDriver: NetDriver {
+    var backlog = PacketQueue()
+    static let maxBacklog = 1000
+
+    override var supportedFeatures: DeviceFeatures { .offloads }
+    override var hasPendingRx: Bool { !backlog.isEmpty }
+
+    override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        var got = 0
+        while got < budget, let p = backlog.pop(dp.pool) {
+            batch.append(p)
+            got += 1
+        }
+        return got
+    }
+
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        var sent: UInt64 = 0, bytes: UInt64 = 0, dropped: UInt64 = 0
+        let pool = dp.pool
+        batch.drain { p in
+            if self.backlog.count >= Self.maxBacklog {
+                dropped &+= 1
+                pool.free(p)
+            } else {
+                bytes &+= UInt64(pool.metas[Int(p.index)].length)
+                sent &+= 1
+                self.backlog.push(p, pool)
+            }
+        }
+        dev.stats.txPackets &+= sent
+        dev.stats.txBytes &+= bytes
+        if dropped > 0 { dev.stats.txDropped &+= dropped; dev.drop(.txBusy, dropped) }
+        if sent > 0 { dp.napiSchedule(dev) }
+    }
+
+    override func purge(_ pool: PacketPool) { backlog.purge(pool) }
+}
+
+extension Datapath {
+    /// The loopback device `lo` (loopback_net_init), up.
+    @discardableResult
+    public func addLoopback() throws(SluiceError) -> NetDevice {
+        let dev = NetDevice(name: "lo", kind: "loopback", mac: MACAddress(raw: 0), mtu: 65536, driver: LoopbackDriver())
+        dev.flags = [.loopback]
+        dev.noQueue = true
+        try register(dev)
+        dev.carrier = true
+        try setUp(dev, true)
+        return dev
+    }
+}
