@@ -965,6 +965,12 @@ final class TdcStyleTests: XCTestCase {
                  command: "tc qdisc del dev dm0 handle 1: root bfifo", status: 2, verify: "tc qdisc show dev dm0", pattern: "qdisc bfifo 1: root", count: 0),
             Case(setup: [dummy], command: "tc qdisc add dev dm0 root handle 1: tbf rate 1mbit burst 1500 latency 1s", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: #"qdisc tbf 1: root refcnt 2 rate 1Mbit burst 1500b lat 1s"#, count: 1),
+            // tc-testing's tbf.json c975 and 948c: tbf_change recomputes the bucket from
+            // TCA_TBF_BURST with the overhead and the ATM cells (psched_l2t_ns).
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root tbf limit 1000 burst 1500 rate 20000 overhead 300", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc tbf 1: root refcnt [0-9]+ rate 20Kbit burst 1800b limit 1000b overhead 300", count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root tbf limit 1000 burst 1500 rate 20000 linklayer atm", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc tbf 1: root refcnt [0-9]+ rate 20Kbit burst 1696b limit 1000b linklayer atm", count: 1),
             Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: tbf rate 1mbit burst 1500 latency 1s"],
                  command: "tc qdisc change dev dm0 root handle 1: tbf rate 2mbit burst 1500 latency 1s", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: #"qdisc tbf 1: root refcnt 2 rate 2Mbit"#, count: 1),

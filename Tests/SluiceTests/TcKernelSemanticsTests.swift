@@ -249,6 +249,19 @@ final class TcKernelSemanticsTests: XCTestCase {
 
     // MARK: tbf and netem are classful with one child
 
+    /// psched_l2t_ns charges each packet its length plus the rate spec's overhead, rounded up
+    /// to 48-byte ATM cells of 53 bytes with `linklayer atm`: 1000-byte frames through 10 Mbit/s
+    /// with `overhead 500` leave at 10 × 1000/1500 Mbit/s of frame bytes; with ATM cells at
+    /// 10 × 1000/(21 × 53) Mbit/s. `tc qdisc show` reads both back as tbf_print_opt prints them.
+    func testTBFChargesOverheadAndATMCells() throws {
+        for (opts, want) in [("overhead 500", 10e6 * 1000 / 1500), ("linklayer atm", 10e6 * 1000 / (21 * 53))] {
+            let (_, out, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 2 * Time.s)], rate: "1gbit",
+                                              ["qdisc add dev eth0 root handle 1: tbf rate 10mbit burst 32kb latency 400ms " + opts])
+            XCTAssertEqual(throughput(out, from: 500 * Time.ms, to: 1900 * Time.ms) { dport($0) == 1 }, want, accuracy: want * 0.01, opts)
+            XCTAssertTrue(report.text.contains(opts + " "), report.text)
+        }
+    }
+
     func testTBFWithAnFQCoDelChild() throws {
         let cfg = ["qdisc add dev eth0 root handle 1: tbf rate 10mbit burst 32kb latency 400ms",
                    "qdisc add dev eth0 parent 1:1 handle 10: fq_codel"]

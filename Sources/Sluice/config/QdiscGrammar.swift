@@ -137,6 +137,7 @@ enum QdiscGrammar {
     /// q_tbf.c: rate, burst, limit or latency, peakrate, mtu; the buckets as psched ticks.
     static func tbf(_ t: TBFQdisc, _ a: inout TcArgs) throws(SluiceError) -> TBFQdisc.TBFParams {
         var rate = t.rate, peak = t.peakrate, burst = t.burst, mtu = t.mtu, limit: Int? = nil, lat: UInt64? = nil
+        var overhead = t.overhead, atm = t.atm
         while let k = a.next() {
             switch k {
             case "rate": rate = try a.rate(for: k)
@@ -145,7 +146,15 @@ enum QdiscGrammar {
             case "mtu", "minburst": mtu = try a.size(for: k)
             case "limit": limit = try a.size(for: k)
             case "latency", "lat": lat = try a.time(for: k)
-            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu)")
+            case "overhead": overhead = try a.int(for: k, 0...65535)
+            case "linklayer":
+                let v = try a.value(for: k)
+                switch v {
+                case "ethernet", "eth": atm = false
+                case "atm", "adsl": atm = true
+                default: throw SluiceError("Error: Illegal \"linklayer\" \"\(v)\"")
+                }
+            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu, overhead, linklayer)")
             }
         }
         guard rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
@@ -174,7 +183,7 @@ enum QdiscGrammar {
         // What tc sends the kernel (struct tc_tbf_qopt): buckets as psched ticks.
         return TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst)),
                                   mtuTicks: peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0,
-                                  limit: newLimit, burst: burst, mtu: mtu)
+                                  limit: newLimit, burst: burst, mtu: mtu, overhead: overhead, atm: atm)
     }
 
     /// q_htb.c's qdisc options: r2q, default, direct_qlen.

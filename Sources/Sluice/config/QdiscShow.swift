@@ -152,7 +152,8 @@ extension TBFQdisc {
         if latency >= 0 { s += "lat \(TcFormat.timeUs(UInt32(clamping: UInt64(latency)))) " } else {
             s += "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) "
         }
-        if details { s += "linklayer ethernet " }
+        if overhead != 0 { s += "overhead \(overhead) " }
+        if atm { s += "linklayer atm " } else if details { s += "linklayer ethernet " }
         return s
     }
 }

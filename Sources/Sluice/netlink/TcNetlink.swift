@@ -52,8 +52,8 @@ extension RtnlProcessor {
         case let t as TBFQdisc:
             let n = w.beginNest(TCA.OPTIONS)
             var p = NetlinkWriter()
-            Self.ratespec(&p, bitsPerSecond: t.rate)
-            if t.peakrate > 0 { Self.ratespec(&p, bitsPerSecond: t.peakrate) } else { p.put([UInt8](repeating: 0, count: 12)) }
+            Self.ratespec(&p, bitsPerSecond: t.rate, overhead: UInt16(clamping: t.overhead), atm: t.atm)
+            if t.peakrate > 0 { Self.ratespec(&p, bitsPerSecond: t.peakrate, overhead: UInt16(clamping: t.overhead), atm: t.atm) } else { p.put([UInt8](repeating: 0, count: 12)) }
             p.put32(UInt32(clamping: t.limit)); p.put32(t.bufferTicks); p.put32(t.mtuTicks)
             w.attr(1, p.bytes)                                             // TCA_TBF_PARMS
             w.endNest(n)
@@ -400,8 +400,10 @@ extension RtnlProcessor {
             let bufferTicks = p.le32(at: 28), mtuTicks = p.le32(at: 32)
             let burst = a.u32(6).map(Int.init) ?? Int(TcCore.xmitsize(rate: rate / 8, ticks: bufferTicks))
             let mtu = a.u32(7).map(Int.init) ?? (peak > 0 ? Int(TcCore.xmitsize(rate: peak / 8, ticks: mtuTicks)) : 0)
+            let linklayer = p[p.startIndex + 1] & 0x0F
+            guard linklayer <= 2 else { throw SluiceError("Error: tbf: link layer \(linklayer) is not implemented in Sluice.") }
             try t.configure(TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: bufferTicks, mtuTicks: mtuTicks,
-                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu))
+                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu, overhead: Int(p.le16(at: 2)), atm: linklayer == 2))
         case let h as HTBQdisc:
             guard let o = options else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
             let a: NLAttributes

@@ -19,6 +19,8 @@ final class TBFQdisc: Qdisc {
     /// (tc_calc_xmittime of burst/mtu at rate/peakrate in whole bytes per second).
     var bufferTicks: UInt32 = 0
     var mtuTicks: UInt32 = 0
+    var overhead = 0
+    var atm = false
     var buffer: UInt64 = 0          // ns (ticks × 64)
     var mtuTime: UInt64 = 0         // ns
     var tokens: Int64 = 0
@@ -47,6 +49,9 @@ final class TBFQdisc: Qdisc {
         var limit: Int            // bytes
         var burst: Int            // bytes (TCA_TBF_BURST)
         var mtu: Int
+        /// The rate spec's per-packet overhead and ATM link layer (psched_l2t_ns charges them).
+        var overhead = 0
+        var atm = false
     }
 
     /// tbf_change: applied whole, the queue kept. A fifo child takes the new limit
@@ -61,10 +66,18 @@ final class TBFQdisc: Qdisc {
         }
         rate = p.rate; peakrate = p.peakrate; burst = p.burst; mtu = p.mtu
         limit = p.limit
+        overhead = p.overhead; atm = p.atm
         bufferTicks = p.bufferTicks
         mtuTicks = p.mtuTicks
         buffer = TcCore.ns(bufferTicks)
         mtuTime = TcCore.ns(mtuTicks)
+        if overhead != 0 || atm {
+            // tbf_change with TCA_TBF_BURST/PBURST: the buckets are the time of burst and mtu
+            // bytes as psched_l2t_ns charges them, overhead and cells included.
+            buffer = charge(p.burst, rate)
+            bufferTicks = UInt32(clamping: buffer >> 6)
+            if peakrate > 0 { mtuTime = charge(p.mtu, peakrate); mtuTicks = UInt32(clamping: mtuTime >> 6) }
+        }
         maxSize = p.peakrate > 0 ? min(p.burst, p.mtu) : p.burst
         tokens = Int64(buffer)
         ptokens = Int64(mtuTime)
@@ -100,10 +113,10 @@ final class TBFQdisc: Qdisc {
         var ptoks: Int64 = 0
         if peakrate > 0 {
             ptoks = min(toks + ptokens, Int64(mtuTime))
-            ptoks -= Int64(l2t(l, peakrate))
+            ptoks -= Int64(charge(l, peakrate))
         }
         toks = min(toks + tokens, Int64(buffer))
-        toks -= Int64(l2t(l, rate))
+        toks -= Int64(charge(l, rate))
         if toks >= 0 && ptoks >= 0 {
             guard let p = child.dequeuePeeked() else { return nil }
             tc = now
@@ -116,6 +129,13 @@ final class TBFQdisc: Qdisc {
         nextWake = now &+ UInt64(max(-toks, -ptoks))
         stats.overlimits &+= 1
         return nil
+    }
+
+    /// psched_l2t_ns: the time `len` bytes take at `bps`, with the overhead and ATM cells.
+    @inline(__always) func charge(_ len: Int, _ bps: UInt64) -> UInt64 {
+        var l = len + overhead
+        if atm { l = (l + 47) / 48 * 53 }
+        return l2t(l, bps)
     }
 
     override var watchdog: UInt64 {
