@@ -255,9 +255,15 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(b.replacingOccurrences(of: "\(net.tag)rb", with: "X"), a.replacingOccurrences(of: "\(net.tag)ra", with: "X"))
         let stats = try exec(sock, ["tc", "-s", "qdisc", "show", "dev", "\(net.tag)rb"]).out
         XCTAssertTrue(stats.contains("marked 0 early 0 pdrop 0 other 0"), stats)
-        let bad = try exec(sock, ["tc", "qdisc", "replace", "dev", "\(net.tag)rb", "root", "handle", "1:", "red", "adaptive"] + words.split(separator: " ").map(String.init))
-        XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.out.contains("red adaptive and nodrop are not implemented"), bad.out)
+        // red_validate_flags: nodrop needs ECN (the kernel's extack); adaptive is taken.
+        let bad = try exec(sock, ["tc", "qdisc", "replace", "dev", "\(net.tag)rb", "root", "handle", "1:", "red", "nodrop"]
+                                 + words.split(separator: " ").dropLast().map(String.init))
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.out.contains("Error: sch_red: nodrop mode is only meaningful with ECN"), bad.out)
+        let adaptive = try exec(sock, ["tc", "qdisc", "replace", "dev", "\(net.tag)rb", "root", "handle", "1:", "red", "adaptive"] + words.split(separator: " ").map(String.init))
+        XCTAssertEqual(adaptive.status, 0, adaptive.out)
+        XCTAssertTrue(try exec(sock, ["tc", "qdisc", "show", "dev", "\(net.tag)rb"]).out.contains("max 90000b ecn adaptive "))
+        XCTAssertTrue(try exec(sock, ["tc", "class", "show", "dev", "\(net.tag)rb"]).out.contains("class red 1:1 parent 1: "))
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

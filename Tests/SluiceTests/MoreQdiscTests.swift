@@ -79,6 +79,36 @@ final class REDTests: XCTestCase {
     }
 }
 
+extension REDTests {
+    /// red_enqueue in `ecn nodrop` mode: a packet RED picks that is not ECN-capable is queued,
+    /// not dropped, so every drop is the child's (pdrop) — the queue fills to its byte limit
+    /// as a plain fifo would. The same overload without nodrop drops early.
+    func testNodropQueuesWhatCannotBeMarked() throws {
+        let cfg = "limit 400kb min 30kb max 90kb avpkt 1000 burst 55 probability 0.1 bandwidth 10mbit ecn"
+        let (rp, _, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 1 * Time.s)], rate: "10mbit",
+                                         ["qdisc add dev eth0 root handle 1: red " + cfg + " nodrop"])
+        let q = try XCTUnwrap(rp.dev.qdisc as? REDQdisc)
+        XCTAssertGreaterThan(q.early + q.forced, 0, report.text)
+        XCTAssertEqual(q.marked, 0)
+        XCTAssertGreaterThan(q.pdrop, 0)
+        XCTAssertEqual(q.stats.drops, q.pdrop, report.text)
+        XCTAssertTrue(report.text.contains("ecn nodrop "), report.text)
+        XCTAssertThrowsError(try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 55 nodrop"), "nodrop needs ecn")
+    }
+
+    /// red_adaptative_algo every 500 ms: under an overload that keeps the average above
+    /// min + 0.6 (max − min), max_P grows by min(1 %, max_P / 4) per tick from 2 %: after the
+    /// ticks at 0.5 s and 1 s, 2 % → 2.5 % → 3.125 %; the class the child lives in is shown.
+    func testAdaptiveRaisesMaxPUnderOverload() throws {
+        let (rp, _, report) = try replay([Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 1_100 * Time.ms)], rate: "10mbit",
+                                         ["qdisc add dev eth0 root handle 1: red limit 400kb min 30kb max 90kb avpkt 1000 burst 55 probability 0.02 bandwidth 10mbit adaptive"])
+        let q = try XCTUnwrap(rp.dev.qdisc as? REDQdisc)
+        XCTAssertEqual(q.maxP, 0.03125, accuracy: 1e-9, report.text)
+        XCTAssertTrue(report.text.contains("adaptive "), report.text)
+        XCTAssertEqual(q.classes(details: false).map(\.classid), [TcHandle(1, 1)])
+    }
+}
+
 final class DRRTests: XCTestCase {
     /// Byte shares follow the quanta: 1500 and 4500 give 1:3.
     func testByteSharesFollowQuanta() throws {

@@ -420,7 +420,7 @@ enum QdiscGrammar {
     /// tc_red_eval_ewma computes it.
     static func red(_ q: REDQdisc, _ a: inout TcArgs) throws(SluiceError) -> REDQdisc.REDParams {
         var limit = q.limit, qmin = q.qmin, qmax = q.qmax, avpkt = q.avpkt, burst = q.burst
-        var maxP = q.maxP, bw = q.bandwidth, ecn = q.ecn, hd = q.harddrop
+        var maxP = q.maxP, bw = q.bandwidth, ecn = q.ecn, hd = q.harddrop, nodrop = q.nodrop, adaptive = q.adaptive
         while let k = a.next() {
             switch k {
             case "limit": limit = try a.size(for: k)
@@ -432,8 +432,10 @@ enum QdiscGrammar {
             case "bandwidth": bw = try a.rate(for: k)
             case "ecn": ecn = true
             case "harddrop": hd = true
-            case "adaptive", "nodrop", "qevent": throw SluiceError("Error: red \"\(k)\" is not implemented in Sluice yet.")
-            default: throw SluiceError("Error: unknown red option \"\(k)\" (limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop)")
+            case "nodrop": nodrop = true
+            case "adaptive": adaptive = true
+            case "qevent": throw SluiceError("Error: red \"\(k)\" is not implemented in Sluice yet.")
+            default: throw SluiceError("Error: unknown red option \"\(k)\" (limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop, nodrop, adaptive)")
             }
         }
         guard limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
@@ -449,7 +451,7 @@ enum QdiscGrammar {
         while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
         guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
         return REDQdisc.REDParams(limit: limit, qmin: qmin, qmax: qmax, wlog: w, maxP: maxP, scellLog: nil, ecn: ecn, harddrop: hd,
-                                  avpkt: avpkt, burst: burst, bandwidth: bw)
+                                  avpkt: avpkt, burst: burst, bandwidth: bw, nodrop: nodrop, adaptive: adaptive)
     }
 
     /// q_netem.c's words.

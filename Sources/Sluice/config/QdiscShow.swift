@@ -248,6 +248,8 @@ extension REDQdisc {
         var s = "limit \(TcFormat.sizeU32(UInt32(clamping: limit))) min \(TcFormat.sizeU32(UInt32(clamping: qmin))) max \(TcFormat.sizeU32(UInt32(clamping: qmax))) "
         if ecn { s += "ecn " }
         if harddrop { s += "harddrop " }
+        if adaptive { s += "adaptive " }
+        if nodrop { s += "nodrop " }
         if details {
             let maxPFixed = UInt32(clamping: UInt64(maxP * 4294967296.0))
             s += "ewma \(wlog) " + cFormat("probability %lg ", Double(maxPFixed) / 4294967296.0) + "Scell_log \(scellLog)"

@@ -10,12 +10,22 @@ import Glibc
 /// probability rising linearly to `probability` at `max`, spread evenly by the count since the
 /// last drop (a uniform threshold per gap, as the kernel's red_action: gaps uniform on 1…1/p_b). Above `max` every packet is dropped (or marked, with
 /// `ecn` and without `harddrop`). While the queue sits empty the average decays as if packets of
-/// `avpkt` bytes had been leaving at `bandwidth`. The hard limit is `limit` bytes.
+/// `avpkt` bytes had been leaving at `bandwidth`. With `nodrop` a packet that cannot be marked
+/// (not ECN-capable) is queued instead of dropped. With `adaptive` (Floyd's Adaptive RED, as
+/// red_adaptative_algo every 500 ms) `probability` moves: up by min(1 %, p/4) while the average
+/// sits above min + 0.6 (max − min), down by a tenth while below min + 0.4 (max − min).
+/// As sch_red, red is classful with one class (major:1) whose child keeps the packets: a bfifo
+/// of `limit` bytes unless another qdisc is grafted there.
 final class REDQdisc: Qdisc {
     var limit = 0, qmin = 0, qmax = 0, avpkt = 1000, burst = 0
     var maxP = 0.02
     var bandwidth: UInt64 = 10_000_000
-    var ecn = false, harddrop = false
+    var ecn = false, harddrop = false, nodrop = false, adaptive = false
+    /// The next 500 ms tick of the adaptive algorithm (red_adaptative_timer), caught up lazily.
+    var nextAdapt: UInt64 = 0
+    static let adaptPeriod = 500 * Time.ms
+    /// The child of class major:1 (q->qdisc).
+    var child: Qdisc?
     var wlog = 9
     /// Scell_log as tc sent it over rtnetlink (else derived from avpkt and bandwidth).
     var scellLogSet: Int?
@@ -23,7 +33,6 @@ final class REDQdisc: Qdisc {
     var count = -1
     var idleStart: UInt64 = 0
     var rng = SplitMix(seed: 0x12ED)
-    var q = PacketQueue()
     var early: UInt64 = 0, forced: UInt64 = 0, marked: UInt64 = 0, pdrop: UInt64 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
@@ -37,6 +46,7 @@ final class REDQdisc: Qdisc {
         var scellLog: Int?
         var ecn: Bool, harddrop: Bool
         var avpkt: Int, burst: Int, bandwidth: UInt64
+        var nodrop = false, adaptive = false
     }
 
     /// red_change: red_check_params' rules, then applied whole.
@@ -44,9 +54,45 @@ final class REDQdisc: Qdisc {
         guard p.qmin <= p.qmax else { throw SluiceError("Error: red: min must not exceed max.") }
         guard p.wlog < 32, (p.scellLog ?? 0) < 32 else { throw SluiceError("Error: red: invalid RED parameters (Wlog and Scell_log must be below 32).") }
         guard p.limit > 0 else { throw SluiceError("Error: \"limit\" is required.") }
+        guard !p.nodrop || p.ecn else { throw SluiceError("Error: sch_red: nodrop mode is only meaningful with ECN") }
         limit = p.limit; qmin = p.qmin; qmax = p.qmax; wlog = p.wlog; maxP = p.maxP
         ecn = p.ecn; harddrop = p.harddrop; scellLogSet = p.scellLog
+        nodrop = p.nodrop; adaptive = p.adaptive
         avpkt = p.avpkt; burst = p.burst; bandwidth = p.bandwidth
+        // red_change: a new default child of `limit` bytes (the old one's packets go).
+        if let c = child { purgeChild(c); stats.qlen = 0; stats.backlog = 0 }
+        let c = FifoQdisc(kind: "bfifo", handle: .unspec, parent: classid, env: env)
+        c.limit = limit
+        child = c
+        qavg = 0; count = -1
+        idleStart = clock.now
+        nextAdapt = adaptive ? clock.now &+ Self.adaptPeriod : 0
+    }
+
+    override var isClassful: Bool { true }
+    var classid: TcHandle { TcHandle(handle.major, 1) }
+
+    func purgeChild(_ c: Qdisc) {
+        let n = c.statsSnapshot().qlen
+        c.purge()
+        stats.drops &+= UInt64(n)
+    }
+
+    /// red_adaptative_algo at each 500 ms tick up to `now`: the average (decayed over an idle
+    /// queue) against the targets, max_P nudged.
+    func adapt(_ now: UInt64) {
+        let delta = Double((qmax - qmin) / 5)
+        let targetMin = Double(qmin) + 2 * delta, targetMax = Double(qmin) + 3 * delta
+        while nextAdapt != 0 && now >= nextAdapt {
+            var avg = qavg
+            if idleStart > 0 && nextAdapt > idleStart { avg *= pow(1 - weight, Double(nextAdapt &- idleStart) / Double(l2t(avpkt, bandwidth) | 1)) }
+            if avg > targetMax && maxP <= 0.5 {
+                maxP += min(0.01, maxP / 4)
+            } else if avg < targetMin && maxP >= 0.01 {
+                maxP = maxP / 10 * 9
+            }
+            nextAdapt &+= Self.adaptPeriod
+        }
     }
 
 
@@ -88,38 +134,65 @@ final class REDQdisc: Qdisc {
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
         let now = clock.now
-        if q.isEmpty && idleStart > 0 {
+        guard let child else { return drop(p) }
+        if nextAdapt != 0 { adapt(now) }
+        let backlog = child.statsSnapshot().backlog
+        if backlog == 0 && idleStart > 0 {
             // Decay over the idle time, as m packets of avpkt that could have left.
             let m = Double(now &- idleStart) / Double(l2t(avpkt, bandwidth) | 1)
             qavg *= pow(1 - weight, m)
             idleStart = 0
         }
-        qavg += weight * (Double(q.bytes) - qavg)
+        idleStart = 0
+        qavg += weight * (Double(backlog) - qavg)
         let (dropIt, force) = decide(qavg)
         if dropIt {
+            stats.overlimits &+= 1
             if force { forced &+= 1 } else { early &+= 1 }
-            if ecn && !(force && harddrop) && ECN.setCE(pool, p.index) {
-                marked &+= 1
+            // red_enqueue: marked if ECN may and the packet is ECN-capable; a packet that is
+            // not is queued anyway in nodrop mode (harddrop still drops above max).
+            if ecn && !(force && harddrop) {
+                if ECN.setCE(pool, p.index) { marked &+= 1 } else if !nodrop { return drop(p) }
             } else {
                 return drop(p)
             }
         }
         let l = len(p)
-        guard q.bytes + UInt64(l) <= UInt64(limit) else { pdrop &+= 1; return drop(p) }
-        q.push(p, pool)
-        accountIn(l)
-        return .success
+        let v = child.enqueue(p)
+        if v == .success { accountIn(l); return v }
+        if v == .dropped || v == .congestion { pdrop &+= 1; stats.drops &+= 1 }
+        return v
     }
 
     override func dequeue() -> Packet? {
-        guard let p = q.pop(pool) else { return nil }
-        accountOut(len(p), segs: segs(p))
-        if q.isEmpty { idleStart = clock.now }
+        if nextAdapt != 0 { adapt(clock.now) }
+        guard let child, let p = child.dequeuePeeked() else { return nil }
+        let l = len(p)
+        stats.qlen -= 1; stats.backlog &-= UInt64(l)
+        countSent(l, segs: segs(p))
+        if child.statsSnapshot().qlen == 0 { idleStart = clock.now }
         return p
     }
 
-    override func peekLength() -> Int? { q.peekIndex.map { Int(pool.metas[Int($0)].pktLen) } }
-    override func reset() { q.purge(pool); stats.qlen = 0; stats.backlog = 0; qavg = 0; count = -1; idleStart = 0 }
+    override func peekLength() -> Int? { child?.peekLength() }
+    override var watchdog: UInt64 { child?.watchdog ?? 0 }
+    override func reset() { child?.purge(); stats.qlen = 0; stats.backlog = 0; qavg = 0; count = -1; idleStart = clock.now }
+
+    override func childQdiscs() -> [Qdisc] { child.map { [$0] } ?? [] }
+    override func classes(details: Bool) -> [QdiscClassInfo] {
+        // red_dump_class: one class, no statistics of its own.
+        [QdiscClassInfo(classid: classid, parent: handle, leaf: child, options: "", stats: nil, xstats: nil)]
+    }
+
+    override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
+        guard classid == self.classid else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        let old = child
+        let new = q ?? NoopQdisc(env: env)
+        new.parent = classid
+        child = new
+        stats.qlen = new.statsSnapshot().qlen; stats.backlog = new.statsSnapshot().backlog
+        return old
+    }
 
 
     /// tc_red_eval_idle_damping's cell log for the idle-time table.
