@@ -132,6 +132,43 @@ final class DRRTests: XCTestCase {
     }
 }
 
+/// ets (sch_ets.c): strict bands first, then deficit round robin by byte quanta among the
+/// ETS bands, bands chosen by filters' class ids or the priomap.
+final class ETSTests: XCTestCase {
+    /// Band 1 (strict) takes the 2 Mbit/s it offers; bands 2 and 3 share the other 8 Mbit/s of
+    /// the line by their quanta, 1500 : 4500 bytes = 1 : 3 (2 and 6 Mbit/s).
+    func testStrictThenQuantaShares() throws {
+        let cfg = ["qdisc add dev eth0 root handle 1: ets bands 3 strict 1 quanta 1500 4500",
+                   "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 1 0xffff flowid 1:1",
+                   "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 2 0xffff flowid 1:2",
+                   "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 3 0xffff flowid 1:3"]
+        let (_, out, report) = try replay([Flow(dport: 1, size: 1000, rate: 2_000_000, duration: 1 * Time.s),
+                                           Flow(dport: 2, size: 1000, rate: 20_000_000, duration: 1 * Time.s),
+                                           Flow(dport: 3, size: 300, rate: 20_000_000, duration: 1 * Time.s)], rate: "10mbit", cfg)
+        let a = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 1 }
+        let b = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 2 }
+        let c = throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 3 }
+        XCTAssertEqual(a, 2e6, accuracy: 2e6 * 0.05, report.text)
+        XCTAssertEqual(b / (b + c), 0.25, accuracy: 0.02, report.text)
+        XCTAssertTrue(report.text.contains("qdisc ets 1: root refcnt 2 bands 3 strict 1 quanta 1500 4500 priomap 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 2 "), report.text)
+    }
+
+    /// Without filters the priomap decides: priority 6 → band 1 (strict), the rest → the last.
+    func testPriomapAndUnmappedPriorities() throws {
+        let env = QdiscEnv(pool: PacketPool(capacity: 16), clock: .virtual(), mtu: 1514, txQueueLen: 1000)
+        let q = ETSQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var a = TcArgs(["bands", "4", "strict", "2", "priomap", "3", "2", "1", "0", "3", "3", "0"])
+        try QdiscGrammar.change(q, &a)
+        XCTAssertEqual(q.band(priority: 6), 0)
+        XCTAssertEqual(q.band(priority: 2), 1)
+        XCTAssertEqual(q.band(priority: 9), 3, "unmapped priorities go to the last band")
+        XCTAssertEqual(q.band(priority: 0x10003), 3, "a priority with a major number takes priomap[0]")
+        XCTAssertEqual(Array(q.quanta[2..<4]), [1514, 1514], "ETS bands without a quantum get the MTU")
+        var bad = TcArgs(["bands", "2", "priomap", "0", "2"])
+        XCTAssertThrowsError(try QdiscGrammar.change(q, &bad))
+    }
+}
+
 final class PIETests: XCTestCase {
     /// PIE against an unresponsive overload (RFC 8033 §4): 20 Mbit/s of 1000-byte UDP into a
     /// 10 Mbit/s line for 20 s. A 1000-packet FIFO would hold 800 ms. PIE's probability climbs

@@ -29,6 +29,7 @@ enum QdiscGrammar {
         case let f as FQPIEQdisc: try f.configure(try fqPie(f, &a))
         case let f as FQQdisc: try f.configure(try fq(f, &a))
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
+        case let e as ETSQdisc: try e.configure(try ets(&a))
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
@@ -52,9 +53,54 @@ enum QdiscGrammar {
             try d.setClass(classid, quantum: quantum, replace: replace)
         case let h as HFSCQdisc:
             try h.setClass(classid, parent: parent, try hfscClass(&a), create: true, exclusive: !replace)
+        case let e as ETSQdisc:
+            var quantum: Int?
+            while let k = a.next() {
+                switch k {
+                case "quantum":
+                    let v = try a.int(for: k, 0...Int(UInt32.max))
+                    guard v > 0 else { throw SluiceError("Error: \"quanta\" must be > 0") }
+                    quantum = v
+                default: throw SluiceError("Error: What is \"\(k)\"? (ets class options: quantum)")
+                }
+            }
+            try e.setQuantum(classid, quantum)
         default:
             throw SluiceError("Error: qdisc \(q.kind) is classless")
         }
+    }
+
+    /// q_ets.c: `bands N`, `strict N`, `quanta Q…`, `priomap B…`; bands default to strict plus
+    /// quanta, and must cover them.
+    static func ets(_ a: inout TcArgs) throws(SluiceError) -> ETSQdisc.Params {
+        var nbands = 0, nstrict = 0
+        var quanta: [Int] = [], priomap: [Int] = []
+        var mode = ""
+        while let k = a.next() {
+            switch k {
+            case "bands", "strict":
+                let v = try a.int(for: k, 0...Int(UInt32.max))
+                guard v <= ETSQdisc.maxBands else { throw SluiceError("Error: The number of \"\(k)\" must be <= \(ETSQdisc.maxBands)") }
+                if k == "bands" { nbands = v } else { nstrict = v }
+                mode = ""
+            case "quanta": mode = "quanta"
+            case "priomap": mode = "priomap"
+            default:
+                guard !mode.isEmpty, let v = UInt32(k) else { throw SluiceError("Error: What is \"\(k)\"? (ets: bands, strict, quanta, priomap)") }
+                if mode == "quanta" {
+                    guard v > 0 else { throw SluiceError("Error: \"quanta\" must be > 0") }
+                    quanta.append(Int(v))
+                } else {
+                    guard priomap.count < 16 else { throw SluiceError("Error: \"priomap\" index cannot be higher than 15") }
+                    priomap.append(Int(v))
+                }
+            }
+        }
+        if nbands == 0 { nbands = quanta.count + nstrict }
+        guard nbands > 0 else { throw SluiceError("Error: One of \"bands\", \"quanta\" or \"strict\" needs to be specified") }
+        guard nstrict + quanta.count <= nbands else { throw SluiceError("Error: Not enough total bands to cover all the strict bands and quanta") }
+        guard priomap.allSatisfy({ $0 < nbands }) else { throw SluiceError("Error: \"priomap\" element is out of bounds") }
+        return ETSQdisc.Params(nbands: nbands, nstrict: nstrict, quanta: quanta, priomap: priomap)
     }
 
     /// q_hfsc.c's qdisc options: `default CLASSID` (hexadecimal minor).

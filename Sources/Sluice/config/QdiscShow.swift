@@ -20,6 +20,7 @@ enum QdiscShow {
         case let x as FQQdisc: return x.showOptions(details: details)
         case let x as HFSCQdisc: return x.defcls != 0 ? "default \(String(x.defcls, radix: 16)) " : ""
         case let x as SFQQdisc: return x.showOptions(details: details)
+        case let x as ETSQdisc: return x.showOptions()
         default: return ""
         }
     }

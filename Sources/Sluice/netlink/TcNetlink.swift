@@ -88,6 +88,20 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let e as ETSQdisc:
+            // ets_qdisc_dump: bands, strict when some, the ETS bands' quanta, the whole priomap.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            w.attr(1, u8: UInt8(e.nbands))
+            if e.nstrict > 0 { w.attr(2, u8: UInt8(e.nstrict)) }
+            if e.nbands > e.nstrict {
+                let q = w.beginNest(3)
+                for b in e.nstrict..<e.nbands { w.attr(4, u32: UInt32(e.quanta[b])) }
+                w.endNest(q)
+            }
+            let m = w.beginNest(5)
+            for b in e.priomap { w.attr(6, u8: UInt8(b)) }
+            w.endNest(m)
+            w.endNest(n)
         case let p as PIEQdisc:
             // pie_dump: target and tupdate in µs, every attribute present.
             let n = w.beginNest(TCA.OPTIONS)
@@ -237,6 +251,12 @@ extension RtnlProcessor {
                 x.put32(ticks(k.tokens)); x.put32(ticks(k.ctokens))
                 xstats = x.bytes
             }
+        case let e as ETSQdisc:
+            // ets_class_dump: the quantum of an ETS band.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            let b = Int(c.classid.minor) - 1
+            if b >= e.nstrict && b < e.nbands { w.attr(4, u32: UInt32(e.quanta[b])) }   // TCA_ETS_QUANTA_BAND
+            w.endNest(n)
         case let d as DRRQdisc:
             if let k = d.classesByID[c.classid.raw] {
                 let n = w.beginNest(TCA.OPTIONS)
@@ -449,6 +469,28 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let e as ETSQdisc:
+            // ets_qdisc_change: TCA_ETS_NBANDS required; NSTRICT; QUANTA and PRIOMAP nests.
+            guard let o = options else { throw SluiceError("Error: sch_ets: Number of bands is a required argument") }
+            let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 6, [1: .u8, 2: .u8, 3: .unspec, 5: .unspec]))
+            guard let nb = a.u8(1) else { throw SluiceError("Error: sch_ets: Number of bands is a required argument") }
+            var p = ETSQdisc.Params(nbands: Int(nb), nstrict: Int(a.u8(2) ?? 0))
+            guard (1...ETSQdisc.maxBands).contains(p.nbands) else { throw SluiceError("Error: sch_ets: Invalid number of bands") }
+            guard p.nstrict <= p.nbands else { throw SluiceError("Error: sch_ets: Invalid number of strict bands") }
+            if let pm = a[5] {
+                for one in try Self.etsList(pm, base: a.offsets[5]! + NL.attrHdrLen) {
+                    guard one.type == 6, one.value.count >= 1 else { throw SluiceError("Error: sch_ets: unexpected attribute in the ETS priomap") }
+                    guard p.priomap.count < 16 else { throw SluiceError("Error: sch_ets: Too many priorities in ETS priomap") }
+                    p.priomap.append(Int(one.value[one.value.startIndex]))
+                }
+            }
+            if let qn = a[3] {
+                for one in try Self.etsList(qn, base: a.offsets[3]! + NL.attrHdrLen) {
+                    guard one.type == 4, one.value.count >= 4 else { throw SluiceError("Error: sch_ets: unexpected attribute in the ETS quanta") }
+                    p.quanta.append(Int(one.value.le32(at: 0)))
+                }
+            }
+            try e.configure(p)
         case let n as NetemQdisc:
             guard let o = options else { throw SluiceError("Error: netem needs options.") }
             try Self.configureNetem(n, o, base: base)
@@ -554,6 +596,11 @@ extension RtnlProcessor {
     }
 
     /// A kind's option attributes, with policy failures as tc-worded errors.
+    /// A nest's attributes in order (the ETS quanta and priomap), errors as SluiceError.
+    static func etsList(_ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) -> [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)] {
+        do { return try NLAttributes.list(o, base: base) } catch { throw SluiceError("Error: \(error.message ?? "malformed nested attribute")") }
+    }
+
     static func parseOptions(_ o: ArraySlice<UInt8>, base: Int, _ policy: NLAPolicy) throws(SluiceError) -> NLAttributes {
         do { return try NLAttributes.parse(o, base: base, policy: policy, strict: false) } catch {
             throw SluiceError("Error: \(error.message ?? "Attribute failed policy validation")")
@@ -640,6 +687,17 @@ extension RtnlProcessor {
             dp.kickTransmit(dev)
             return
         }
+        if let e = owner as? ETSQdisc {
+            // ets_class_change: existing bands only; options required; a quantum for ETS bands.
+            let b = Int(classid.minor) - 1
+            guard classid.major == e.handle.major, b >= 0, b < e.nbands else {
+                throw NetlinkError(EOPNOTSUPP, "Fine-grained class addition and removal is not supported")
+            }
+            guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "ETS options are required for this operation") }
+            let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen, policy: NLAPolicy(maxType: 6, [4: .u32]), strict: false)
+            do { try e.setQuantum(classid, attrs.u32(4).map(Int.init)) } catch { throw Self.netlinkError(error) }
+            return
+        }
         if let hf = owner as? HFSCQdisc {
             // hfsc_change_class: TCA_HFSC_RSC/FSC/USC (tc_service_curve each; two zero slopes
             // mean none); a new class needs options, a real-time or a link-sharing curve.
@@ -681,6 +739,8 @@ extension RtnlProcessor {
         let (dev, clid, portid, _) = try tcRequest(msg)
         let (owner, classid0, _) = try classAddress(dev, clid, portid)
         guard let classid = classid0 else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        // tc_ctl_tclass: a qdisc whose classes cannot be deleted (ets: no cops->delete).
+        if owner is ETSQdisc { throw NetlinkError(EOPNOTSUPP) }
         do { try owner.deleteClass(classid) } catch { throw Self.netlinkError(error) }
     }
 }
