@@ -1134,7 +1134,18 @@ final class TdcStyleTests: XCTestCase {
     /// status, the verify command's output against the pattern (DOTALL and MULTILINE), then
     /// the dummy device and its standalone actions go. Returns what failed.
     func runLineCases(_ cases: [Case], _ sock: String) throws -> String {
-        func run(_ line: String) throws -> (String, Int32) { try execWords(sock, line.split(separator: " ").map(String.init)) }
+        // Words split at spaces, a '…' span kept whole (as the shell tdc.py uses would).
+        func words(_ line: String) -> [String] {
+            var out: [String] = [], cur = "", quoted = false
+            for ch in line {
+                if ch == "'" { quoted.toggle(); continue }
+                if ch == " " && !quoted { if !cur.isEmpty { out.append(cur); cur = "" }; continue }
+                cur.append(ch)
+            }
+            if !cur.isEmpty { out.append(cur) }
+            return out
+        }
+        func run(_ line: String) throws -> (String, Int32) { try execWords(sock, words(line)) }
         var report = ""
         for (i, c) in cases.enumerated() {
             for s in c.setup { _ = try run(s) }
@@ -1171,6 +1182,44 @@ final class TdcStyleTests: XCTestCase {
                  command: "tc actions replace action mirred ingress mirror dev lo goto chain 42 index 90 cookie c1a0c1a0", status: 255,
                  verify: "tc actions get action mirred index 90", pattern: "action order [0-9]*: mirred \\(Ingress Mirror to device lo\\) drop.*index 90 ref", count: 1),
             Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
+    /// tc-testing's basic.json and cgroup.json: ematch trees (cmp, u32, canid; not, and) as
+    /// Debian's tc sends them, dumped back as tcf_em_tree_dump does so tc prints them again;
+    /// several basic filters per priority; cgroup's one filter named by its handle.
+    func testBasicAndCgroupFilterCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let dm = "ip link add dev dm0 type dummy", ing = "tc qdisc add dev dm0 ingress"
+        let get = "tc filter get dev dm0 parent ffff: handle 1 prio 1 protocol ip basic"
+        let cases = [
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'cmp(u8 at 0 layer link mask 0xff gt 10)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*cmp\\(u8 at 0 layer 0 mask 0xff gt 10\\)", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'cmp(u8 at 0 layer link mask 0xff trans gt 10)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*cmp\\(u8 at 0 layer 0 mask 0xff trans gt 10\\)", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'cmp(u32 at 4 layer link mask 0xff00ff00 eq 3)' action skbedit mark 7 pipe action gact drop", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1.*cmp\\(u32 at 4 layer 0 mask 0xff00ff00 eq 3\\).*action.*skbedit.*mark 7 pipe.*action.*gact action drop", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'not cmp(u8 at 0 layer link mask 0xff eq 3)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*NOT cmp\\(u8 at 0 layer 0 mask 0xff eq 3\\)", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'cmp(u8 at 0 layer link mask 0xff eq 3) and cmp(u16 at 8 layer link mask 0x00ff gt 7)' action gact drop", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1.*cmp\\(u8 at 0 layer 0 mask 0xff eq 3\\).*AND cmp\\(u16 at 8 layer 0 mask 0xff gt 7\\).*action.*gact action drop", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'u32(u8 0x11 0x0f at 0)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*u32\\(01000000/0f000000 at 0\\)", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'u32(u8 0xaa 0xf0 at -14)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*u32\\(0000a000/0000f000 at -16\\)", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'canid(sff 0x01 eff 0x02)' classid 1:1", status: 0,
+                 verify: get, pattern: "^filter parent ffff: protocol ip pref 1 basic.*handle 0x1 flowid 1:1.*canid\\(eff 0x2 sff 0x1\\)", count: 1),
+            Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 basic match 'cmp(u8 at 0 layer link mask 0xff gt 10)' classid 1:1"],
+                 command: "tc filter add dev dm0 parent ffff: handle 2 protocol ip prio 1 basic match 'cmp(u8 at 0 layer link mask 0xff gt 10)' classid 1:1", status: 0,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "^filter protocol ip pref 1 basic", count: 3),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 cgroup match 'cmp(u8 at 0 layer link mask 0xff gt 10)' action drop", status: 0,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "^filter protocol ip pref [0-9]+ cgroup chain [0-9]+.*handle 0x1.*cmp\\(u8 at 0 layer 0 mask 0xff gt 10\\)", count: 1),
+            Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 cgroup match 'cmp(u8 at 0 layer link mask 0xff gt 10)' action pass"],
+                 command: "tc filter replace dev dm0 parent ffff: handle 1 protocol ip prio 1 cgroup match 'cmp(u8 at 0 layer link mask 0xff gt 8)' action pass", status: 0,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "cmp\\(u8 at 0 layer 0 mask 0xff gt 8\\)", count: 1),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")
         XCTAssertEqual(d.stop(), 0)

@@ -138,6 +138,64 @@ final class FilterActionTests: XCTestCase {
         dp.pool.free(Packet(index: idx))
     }
 
+    /// Ematch trees as tcf_em_tree_validate takes them and __tcf_em_tree_match walks them:
+    /// relations, invert, a container, and the cmp, nbyte, u32 and meta matches on real frames.
+    func testEmatchTreesMatchAsTheKernelWalksThem() throws {
+        func hdr(_ kind: UInt16, _ flags: UInt16, _ data: [UInt8]) -> [UInt8] {
+            [0, 0, UInt8(kind & 0xFF), UInt8(kind >> 8), UInt8(flags & 0xFF), UInt8(flags >> 8), 0, 0] + data
+        }
+        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+        func be32(_ v: UInt32) -> [UInt8] { (0..<4).reversed().map { UInt8((v >> (8 * $0)) & 0xFF) } }
+        // struct tcf_em_cmp: val, mask, off, align|flags<<4, layer|opnd<<4.
+        func cmp(_ size: UInt8, at off: UInt16, layer: UInt8, mask: UInt32, _ opnd: UInt8, _ val: UInt32, trans: Bool = false) -> [UInt8] {
+            le32(val) + le32(mask) + le16(off) + [size | (trans ? 0x10 : 0), layer | opnd << 4]
+        }
+        func u32(_ val: UInt32, _ mask: UInt32, at off: Int32) -> [UInt8] { be32(mask) + be32(val) + le32(UInt32(bitPattern: off)) + le32(0) }
+        func nbyte(_ pattern: [UInt8], at off: UInt16, layer: UInt8) -> [UInt8] { le16(off) + le16(UInt16(pattern.count) | UInt16(layer) << 12) + pattern + [0, 0, 0, 0].prefix((4 - pattern.count % 4) % 4) }
+        func meta(_ id: UInt16, _ opnd: UInt8, _ value: UInt32) -> [UInt8] {
+            // TCA_EM_META_HDR {left kind INT|id, shift, op; right kind INT|VALUE}, RVALUE u32.
+            let h: [UInt8] = le16(0x1000 | id) + [0, opnd] + le16(0x1000) + [0, 0]
+            return le16(12) + le16(1) + h + le16(8) + le16(3) + le32(value)
+        }
+        func program(_ ms: [[UInt8]]) throws -> EmatchProgram {
+            try EmatchProgram.compile(header: ArraySlice(le16(UInt16(ms.count)) + le16(0)), list: ms.enumerated().map { (UInt16($0.offset + 1), ArraySlice($0.element)) })
+        }
+        func run(_ p: EmatchProgram, _ f: [UInt8], mark: UInt32 = 0) -> Bool {
+            var f = f
+            return f.withUnsafeMutableBytes { b in
+                var m = PacketMeta(); m.length = UInt32(b.count); m.mark = mark
+                return EmatchProgram.matches(p.ops, p.count, p.bytes, b.baseAddress!, b.count, m, ParsedFrame(b.baseAddress!, b.count, m))
+            }
+        }
+        // udp: 198.18.0.1 → 198.18.0.2, 1234 → 5201.
+        let isUDP = hdr(1, 0, cmp(1, at: 9, layer: 1, mask: 0xFF, 0, 17))
+        XCTAssertTrue(run(try program([isUDP]), udp))
+        XCTAssertFalse(run(try program([isUDP]), tcp))
+        // AND with a u32 on the destination, then OR.
+        let toB = hdr(3, 0, u32(0xC612_0002, 0xFFFF_FFFF, at: 16))
+        XCTAssertTrue(run(try program([hdr(1, 1, cmp(1, at: 9, layer: 1, mask: 0xFF, 0, 17)), toB]), udp))
+        XCTAssertFalse(run(try program([hdr(1, 1, cmp(1, at: 9, layer: 1, mask: 0xFF, 0, 6)), toB]), udp))
+        XCTAssertTrue(run(try program([hdr(1, 2, cmp(1, at: 9, layer: 1, mask: 0xFF, 0, 6)), toB]), udp))
+        // NOT, and a 16-bit field from the transport header (the destination port), gt/lt.
+        XCTAssertFalse(run(try program([hdr(1, 4, cmp(2, at: 2, layer: 2, mask: 0xFFFF, 1, 5000))]), udp))
+        XCTAssertTrue(run(try program([hdr(1, 0, cmp(2, at: 2, layer: 2, mask: 0xFFFF, 2, 6000))]), udp))
+        // `trans`: the 16-bit field byte-swapped before the compare (5201 = 0x1451 → 0x5114).
+        XCTAssertTrue(run(try program([hdr(1, 0, cmp(2, at: 2, layer: 2, mask: 0, 0, 0x5114, trans: true))]), udp))
+        // A container: (udp AND to B) OR mark 7 — index 0 runs the sequence from 1.
+        let p = try program([hdr(0, 2, le32(2)), hdr(4, 0, meta(12, 0, 7)), hdr(1, 1, cmp(1, at: 9, layer: 1, mask: 0xFF, 0, 17)), toB])
+        XCTAssertTrue(run(p, udp))
+        XCTAssertTrue(run(p, tcp, mark: 7))
+        XCTAssertFalse(run(p, tcp, mark: 6))
+        // nbyte: the destination MAC at the link layer; a field past the frame never matches.
+        XCTAssertTrue(run(try program([hdr(2, 0, nbyte(Array(udp[0..<6]), at: 0, layer: 0))]), udp))
+        XCTAssertFalse(run(try program([hdr(1, 0, cmp(4, at: 2000, layer: 0, mask: 0, 0, 0))]), udp))
+        // Refusals: a container jumping backwards, an unknown kind, more matches than the header says.
+        XCTAssertThrowsError(try program([hdr(1, 1, cmp(1, at: 0, layer: 0, mask: 0, 0, 0)), hdr(0, 0, le32(0))]))
+        XCTAssertThrowsError(try program([hdr(42, 0, [0, 0, 0, 0])]))
+        XCTAssertThrowsError(try EmatchProgram.compile(header: ArraySlice(le16(1) + le16(0)), list: [(1, ArraySlice(isUDP)), (2, ArraySlice(isUDP))]))
+    }
+
     func testVerdictsAndChains() throws {
         let (dp, b) = try block([
             "filter add dev eth0 parent 1: protocol all prio 1 matchall action gact continue",

@@ -494,7 +494,7 @@ extension CommandRunner {
             }
             // tp->ops->get: matchall and flower hold one filter per instance (handle 1 unless
             // given); u32 finds a node by its full handle.
-            let single = f.kind == "matchall"
+            let single = f.kind == "matchall" || f.kind == "cgroup"
             var existing: Int?
             if single, let i = b.filters.firstIndex(where: { $0.chain == f.chain && $0.prio == f.prio }) {
                 if f.handle == 0 || b.filters[i].handle == f.handle { existing = i }
@@ -520,8 +520,17 @@ extension CommandRunner {
             if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
             // fw_change: a new fw filter is its mark, so it needs a handle.
             if f.kind == "fw" && f.handle == 0 { throw SluiceError("Error: fw: a new filter needs a handle (the mark).") }
-            if single && !instance.isEmpty { throw SluiceError("Error: Filter already exists.") }
+            if single && !instance.isEmpty { throw SluiceError(f.kind == "cgroup" ? "Error: cgroup: the instance's filter has another handle." : "Error: Filter already exists.") }
+            // cls_cgroup_change: the instance's one filter is named by its handle.
+            if f.kind == "cgroup" && f.handle == 0 { throw SluiceError("Error: cgroup: a new filter needs a handle.") }
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
+            if f.kind == "basic" && f.handle == 0 {
+                // basic_change: idr_alloc_u32 from 1 in the instance.
+                let used = Set(instance.map(\.handle))
+                var h: UInt32 = 1
+                while used.contains(h) { h += 1 }
+                f.handle = h
+            }
             try b.add(f, u32Tables: &owner.nextU32Table)
         }
     }
@@ -570,7 +579,9 @@ extension CommandRunner {
         case "flower": break
         case "u32":
             if let text = handleText { f.handle = try u32Handle(text, "handle") }
-        case "basic", "bpf", "flow", "route", "cgroup":
+        case "basic": f.match = .basic
+        case "cgroup": f.match = .cgroup
+        case "bpf", "flow", "route":
             throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified filter kind is unknown.")
         }
@@ -582,6 +593,8 @@ extension CommandRunner {
                 let r = try parseActionRequest(&a, dev: dev)
                 f.actions.append(r.action)
                 f.actionRequests.append(r)
+            case "match" where f.kind == "basic" || f.kind == "cgroup":
+                throw SluiceError("Error: \(f.kind) match: ematch expressions are read over rtnetlink only — add this filter with `sluice exec tc` or `sluice filter`.")
             case "match" where f.kind == "u32":
                 keys.append(contentsOf: try parseU32Match(&a))
             case "divisor" where f.kind == "u32":
@@ -1106,6 +1119,14 @@ extension CommandRunner {
             for k in block.keys(of: f) {
                 s += "\n  match " + cFormat("%08x/%08x ", k.value, k.mask) + "at \(k.l4 ? "nexthdr+" : "")\(k.offset)"
             }
+        case .cgroup:
+            s += cFormat("handle 0x%x ", f.handle)
+            if let e = f.ematch { s += "\n  " + e.text }
+        case .basic:
+            // basic_print_opt: handle, flowid, then the ematch tree as print_ematch writes it.
+            s += cFormat("handle 0x%x ", f.handle)
+            if let flowid { s += "flowid \(flowid) " }
+            if let e = f.ematch { s += "\n  " + e.text }
         case .all:
             s += cFormat("handle 0x%x ", f.handle)
             if let flowid { s += "flowid \(flowid) " }

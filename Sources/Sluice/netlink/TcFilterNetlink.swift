@@ -104,6 +104,18 @@ extension RtnlProcessor {
                 let hits = f.bound.entries.first?.counters.pointee.packets ?? 0
                 w.attr(4, u64: hits)                                           // TCA_MATCHALL_PCNT
                 encodeActions(f, nestType: 2, &w)                              // TCA_MATCHALL_ACT
+            case .basic:
+                // basic_dump: class, the hit counters (struct tc_basic_pcnt), actions, ematches.
+                if let classid { w.attr(1, u32: classid) }
+                let hits = f.bound.entries.first?.counters.pointee.packets ?? 0
+                var pc = NetlinkWriter(); pc.put64(hits); pc.put64(hits)
+                w.attr(5, pc.bytes)                                            // TCA_BASIC_PCNT
+                encodeActions(f, nestType: 3, &w)                              // TCA_BASIC_ACT
+                f.ematch?.dump(2, &w)                                          // TCA_BASIC_EMATCHES
+            case .cgroup:
+                // cls_cgroup_dump: actions, then the ematch tree.
+                encodeActions(f, nestType: 1, &w)                              // TCA_CGROUP_ACT
+                f.ematch?.dump(3, &w)                                          // TCA_CGROUP_EMATCHES
             case .fw(_, let mask):
                 if let classid { w.attr(1, u32: classid) }
                 if mask != 0xFFFF_FFFF { w.attr(5, u32: mask) }
@@ -301,6 +313,26 @@ extension RtnlProcessor {
             classid(m.u32(1))
             f.clsFlags = try Self.clsFlags(m.u32(3), at: m.offsets[3])
             if let act = m[2] { f.actionRequests = try decodeActions(act, base: m.offsets[2]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+        case "basic", "cgroup":
+            // basic_change / cls_cgroup_change: options required; (basic) the class; the
+            // actions and the ematch tree.
+            guard a[TCA.OPTIONS] != nil else { throw NetlinkError(EINVAL, "\(kind): options are required") }
+            let basic = kind == "basic"
+            let (actT, treeT, policeT): (UInt16, UInt16, UInt16) = basic ? (3, 2, 4) : (1, 3, 2)
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: basic ? .u32 : .unspec, 2: .unspec, 3: .unspec, 4: .unspec]), strict: false)
+            f.match = basic ? .basic : .cgroup
+            if basic { classid(m.u32(1)) }
+            if m.has(policeT) { throw NetlinkError(EOPNOTSUPP, "\(kind): the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[policeT]) }
+            if let tree = m[treeT] {
+                let tb = try NLAttributes.parse(tree, base: m.offsets[treeT]! + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .minLength(4), 2: .unspec]), strict: false)
+                guard let hdr = tb[1], let list = tb[2] else { throw NetlinkError(EINVAL, "ematch: the tree needs a header and a list", offset: m.offsets[treeT]) }
+                let items = try NLAttributes.list(list, base: tb.offsets[2]! + NL.attrHdrLen).map { (type: $0.type, value: $0.value) }
+                do { f.ematch = try EmatchProgram.compile(header: hdr, list: items) } catch {
+                    throw NetlinkError(error.message.contains("not implemented") ? EOPNOTSUPP : error.message.contains("unknown kind") ? ENOENT : EINVAL,
+                                       String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[treeT])
+                }
+            }
+            if let act = m[actT] { f.actionRequests = try decodeActions(act, base: m.offsets[actT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "fw" where a[TCA.OPTIONS] == nil:
             // fw_change without options: the old method, accepted, unless it names a handle.
             if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }

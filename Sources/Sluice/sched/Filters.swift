@@ -327,6 +327,12 @@ enum FilterMatch {
     /// The same keys once the filter is in a block: a range of the block's flat key storage.
     case u32Range(start: Int, count: Int)
     case flower(FlowerKey)
+    /// cls_basic: its ematch tree, if any, is the filter's `ematch` (Ematch.swift).
+    case basic
+    /// cls_cgroup: the class of the sending task's net_cls cgroup, read from the packet's
+    /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
+    /// shown).
+    case cgroup
 }
 
 /// act_skbedit's parameters: what it sets (nil: left alone). `ptype` is PACKET_HOST,
@@ -367,6 +373,14 @@ struct TcFilter {
     var bound = BoundActions.none() { didSet { counterBase = bound.counters } }
     /// `bound.counters`, kept beside it so the packet path reads a plain pointer.
     var counterBase: UnsafeMutablePointer<UnsafeMutablePointer<ActionCounters>>?
+    /// basic: the compiled ematch tree (nil: every packet matches), and its records and bytes as
+    /// plain pointers for the packet path.
+    var ematch: EmatchProgram? = nil {
+        didSet { emOps = ematch.map { UnsafePointer($0.ops) }; emCount = ematch?.count ?? 0; emBytes = ematch.map { UnsafePointer($0.bytes) } }
+    }
+    var emOps: UnsafePointer<EmOp>?
+    var emCount = 0
+    var emBytes: UnsafePointer<UInt8>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
     var installed: UInt64 = 0
     // u32 (U32.swift): the selector's hash and offset fields, the table linked to, the table
@@ -661,6 +675,10 @@ public struct FilterBlock {
         switch fp.pointee.match {
         case .all: return true
         case .fw(let mark, let mask): return m.pointee.mark & mask == mark
+        case .basic:
+            guard let ops = fp.pointee.emOps, let bytes = fp.pointee.emBytes else { return true }
+            return EmatchProgram.matches(ops, fp.pointee.emCount, bytes, data, len, m.pointee, pf)
+        case .cgroup: return false       // no socket, no net_cls class id (cls_cgroup_classify)
         case .u32: return false          // only in blocks as ranges
         case .u32Range: return false     // walked whole by u32Walk (U32.swift)
         case .flower(let k):

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Header rewrites for tc actions that edit packets in place — act_csum, act_nat, act_skbmod —
 /// each with its bounds checks here, once. Offsets are from the start of the Ethernet frame;
 /// `len` is the frame's length. Each returns false where the kernel's action drops the packet
@@ -41,6 +45,24 @@ public enum HeaderEdit {
             proto = load16(d, off)
         }
         return (proto, off + 2)
+    }
+
+    /// The big-endian field of `size` bytes (1, 2 or 4) at `at`, or nil when it is not all
+    /// inside the frame (tcf_valid_offset).
+    @inline(__always) public static func loadBE(_ d: UnsafeRawPointer, _ len: Int, at: Int, size: Int) -> UInt32? {
+        guard at >= 0, size > 0, at + size <= len else { return nil }
+        switch size {
+        case 1: return UInt32(d.load(fromByteOffset: at, as: UInt8.self))
+        case 2: return UInt32(UInt16(bigEndian: d.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+        case 4: return UInt32(bigEndian: d.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+        default: return nil
+        }
+    }
+
+    /// Whether the `count` bytes at `at` equal `pattern` (false when they are not all inside).
+    @inline(__always) public static func bytesEqual(_ d: UnsafeRawPointer, _ len: Int, at: Int, _ pattern: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        guard at >= 0, count >= 0, at + count <= len else { return false }
+        return memcmp(d + at, pattern, count) == 0
     }
 
     /// The IPv4 TOS or IPv6 traffic class byte (the DS field), or nil for other packets or a
