@@ -1157,7 +1157,7 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred"] { _ = try run("tc actions flush action \(k)") }
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple"] { _ = try run("tc actions flush action \(k)") }
         }
         return report
     }
@@ -1181,6 +1181,13 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: ["tc actions add action mirred ingress mirror dev lo drop index 90"],
                  command: "tc actions replace action mirred ingress mirror dev lo goto chain 42 index 90 cookie c1a0c1a0", status: 255,
                  verify: "tc actions get action mirred index 90", pattern: "action order [0-9]*: mirred \\(Ingress Mirror to device lo\\) drop.*index 90 ref", count: 1),
+            // simple.json: the string shown as print_simple writes it; a duplicate index refused.
+            Case(setup: [], command: "tc actions add action simple sdata 'A triumph' index 60", status: 0,
+                 verify: "tc actions list action simple", pattern: "action order [0-9]*: Simple <A triumph>.*index 60 ref", count: 1),
+            Case(setup: ["tc actions add action simple sdata Aruba index 4"], command: "tc actions add action simple sdata Jamaica index 4", status: 255,
+                 verify: "tc actions list action simple", pattern: "action order [0-9]*: Simple <Jamaica>.*ref", count: 0),
+            Case(setup: ["tc actions add action simple sdata hello pass index 90"], command: "tc actions replace action simple sdata world goto chain 42 index 90 cookie c1a0c1a0", status: 255,
+                 verify: "tc actions list action simple", pattern: "action order [0-9]*: Simple <hello>.*index 90 ref", count: 1),
             Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")

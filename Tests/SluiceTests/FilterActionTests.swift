@@ -355,6 +355,19 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, inUse)
     }
 
+    /// act_simple: each packet logs "simple: DATA_COUNT" (the action's packet count), at most
+    /// 10 lines per 5 s as printk's ratelimit, and goes on with the verdict (pipe by default).
+    func testSimpleLogsItsStringRateLimited() throws {
+        let lab = try egress("simple sdata hello action skbmod set smac 02:00:00:00:00:05 pipe")
+        var lines: [String] = []
+        lab.dp.log = { lines.append($0) }
+        for _ in 0..<12 { _ = lab.send(tcpFrame, on: "p1") }
+        XCTAssertEqual(lines, (1...10).map { "simple: hello_\($0)" })
+        let out = try XCTUnwrap(lab.send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(out[6..<12]), [2, 0, 0, 0, 0, 5], "the next action ran")
+        XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("Simple <hello>"))
+    }
+
     func testCsumRecomputesTheHeadersItNames() throws {
         var bad = tcpFrame
         bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum

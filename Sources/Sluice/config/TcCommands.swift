@@ -956,6 +956,15 @@ extension CommandRunner {
             }
             guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
             return .skbmod(p, then: try trailing(&a, .pipe))
+        case "simple":
+            // m_simple.c: [sdata STRING] [CONTROL] (pipe); at most 31 bytes.
+            var data = ""
+            if a.peek == "sdata" {
+                a.i += 1
+                data = try a.value(for: "sdata")
+                guard data.utf8.count <= 31 else { throw SluiceError("Error: simple: Maximum size of sdata (\(data.utf8.count)) is 31 bytes") }
+            }
+            return .simple(tag: SimpleData.intern(data), then: try trailing(&a, .pipe))
         case "pedit":
             // m_pedit.c: [ex] munge … [munge …], then a control (pass).
             var extended = false

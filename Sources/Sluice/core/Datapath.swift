@@ -105,7 +105,9 @@ public final class Datapath {
     /// (see ControlServer), never in the middle of a batch.
     public var controlHook: (() -> Void)?
     /// Lines for the operator (driver failures); the runtime prints and clears them.
-    public var log: (String) -> Void = { print("sluice: \($0)") }
+    public var log: (String) -> Void = { print("sluice: \($0)") } {
+        didSet { SimpleData.sink = log }    // act_simple's lines go where the datapath logs
+    }
 
     public init(poolSize: Int = 4096, clock: DatapathClock = .real()) {
         pool = PacketPool(capacity: poolSize)

@@ -145,6 +145,12 @@ extension RtnlProcessor {
             if let m = p.smac { w.attr(4, m.octets) }                          // TCA_SKBMOD_SMAC
             if let t = p.etype { w.attr(5, u16: t) }                           // TCA_SKBMOD_ETYPE
             w.attr(1, tm.bytes)                                                // TCA_SKBMOD_TM
+        case .simple(let tag, let then):
+            // tcf_simp_dump: tc_defact (tc_gen), the string, the times.
+            tcGen(then)
+            w.attr(2, gen.bytes)                                               // TCA_DEF_PARMS
+            w.attr(3, string: SimpleData.string(tag))                          // TCA_DEF_DATA
+            w.attr(1, tm.bytes)                                                // TCA_DEF_TM
         case .pedit(let p, let then):
             // tcf_pedit_dump: the extended keys' types and commands first, then the selector
             // (tc_gen, nkeys, flags, the keys) as PARMS_EX, or PARMS for plain keys; the times.
@@ -364,6 +370,15 @@ extension RtnlProcessor {
                 }
             }
             return ActionRequest(action: .pedit(PeditParams(keys: keys, extended: extended), then: v), index: sel.le32(at: 0))
+        case "simple":
+            // tcf_simp_init: TCA_DEF_PARMS; TCA_DEF_DATA (up to 32 bytes) unless binding.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .string(maxLength: 32)]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "simple: TCA_DEF_PARMS is required", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            guard let data = a.string(3) else {
+                return ActionRequest(action: .simple(tag: SimpleData.intern(""), then: v), index: p.le32(at: 0), onlyBinds: "simple: TCA_DEF_DATA is required")
+            }
+            return ActionRequest(action: .simple(tag: SimpleData.intern(data), then: v), index: p.le32(at: 0))
         case "skbmod":
             // tcf_skbmod_init: struct tc_skbmod; one of the address/type edits, a MAC swap or
             // ECN (ECN wins over swap, swap over edits); none is EINVAL.

@@ -171,6 +171,9 @@ enum TcAction {
     case skbmod(SkbmodParams, then: ActVerdict)
     /// act_pedit: 32-bit word rewrites at header offsets.
     case pedit(PeditParams, then: ActVerdict)
+    /// act_simple: logs its string and the packet count (rate-limited, as the kernel's
+    /// net_info_ratelimited), then its verdict. The string lives in `SimpleData`.
+    case simple(tag: Int32, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -184,6 +187,7 @@ enum TcAction {
         case .nat: return "nat"
         case .skbmod: return "skbmod"
         case .pedit: return "pedit"
+        case .simple: return "simple"
         }
     }
 
@@ -245,6 +249,8 @@ enum TcAction {
             if p.swap { s += "swap mac " }
             if p.ecn { s += "ecn " }
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .simple(let tag, _):
+            return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .pedit(let p, let then):
             // print_pedit: the verdict and key count, the index line, then each key's place
             // ("at OFF" for the network header, "at ipv4+OFF" and the like for extended keys),
@@ -333,6 +339,31 @@ enum FilterMatch {
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
     case cgroup
+}
+
+/// act_simple's strings, interned (a packet's action carries an index, so executing it copies
+/// nothing), and its rate-limited log: at most 10 lines per 5 s, as printk's default ratelimit.
+enum SimpleData {
+    nonisolated(unsafe) static var strings: [String] = []
+    nonisolated(unsafe) static var sink: ((String) -> Void)?
+    nonisolated(unsafe) static var windowStart: UInt64 = 0
+    nonisolated(unsafe) static var inWindow = 0
+
+    static func intern(_ s: String) -> Int32 {
+        if let i = strings.firstIndex(of: s) { return Int32(i) }
+        strings.append(s)
+        return Int32(strings.count - 1)
+    }
+    static func string(_ tag: Int32) -> String { Int(tag) < strings.count ? strings[Int(tag)] : "" }
+
+    /// tcf_simp_act's "simple: DATA_PACKETS" line, rate-limited.
+    static func hit(_ tag: Int32, packets: UInt64, now: UInt64) {
+        guard let sink else { return }
+        if now &- windowStart > 5 * Time.s { windowStart = now; inWindow = 0 }
+        guard inWindow < 10 else { return }
+        inWindow += 1
+        sink("simple: \(string(tag))_\(packets)")
+    }
 }
 
 /// act_skbedit's parameters: what it sets (nil: left alone). `ptype` is PACKET_HOST,
@@ -798,6 +829,9 @@ public struct FilterBlock {
             let m = pool.metas[Int(w)]
             let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
             return HeaderEdit.nat(d, Int(m.length), old: old, new: new, mask: mask, egress: egress, partial: m.csum == .partial) ? then : .shot
+        case .simple(let tag, let then):
+            if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
+            return then
         case .pedit(let p, let then):
             guard mayModify else { return .ok }
             guard let w = pool.writableIndex(idx) else { return then }
