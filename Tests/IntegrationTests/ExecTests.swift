@@ -1157,14 +1157,14 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple"] { _ = try run("tc actions flush action \(k)") }
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls"] { _ = try run("tc actions flush action \(k)") }
         }
         return report
     }
 
     /// tc-testing's mirred.json cases that tc 6.1 can express (not `blockid`): mirred to `lo`,
     /// which the daemon has as the kernel has it, with controls, cookies, deletes and a goto
-    /// chain refused without a filter.
+    /// chain refused without a filter; then simple.json and mpls.json cases.
     func testMirredToLoCasesAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
         let cases = [
@@ -1188,6 +1188,19 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc actions list action simple", pattern: "action order [0-9]*: Simple <Jamaica>.*ref", count: 0),
             Case(setup: ["tc actions add action simple sdata hello pass index 90"], command: "tc actions replace action simple sdata world goto chain 42 index 90 cookie c1a0c1a0", status: 255,
                  verify: "tc actions list action simple", pattern: "action order [0-9]*: Simple <hello>.*index 90 ref", count: 1),
+            // mpls.json: each operation's fields as tc sends them and act_mpls takes them.
+            Case(setup: [], command: "tc actions add action mpls dec_ttl pipe index 8", status: 0,
+                 verify: "tc actions list action mpls", pattern: "action order [0-9]+: mpls.*dec_ttl.*pipe.*index 8 ref", count: 1),
+            Case(setup: [], command: "tc actions add action mpls pop protocol ipv4 tc 3", status: 255,
+                 verify: "tc actions list action mpls", pattern: "action order [0-9]+: mpls.*pop.*tc.*3.*pipe", count: 0),
+            Case(setup: [], command: "tc actions add action mpls push label 20 tc 8", status: 255,
+                 verify: "tc actions list action mpls", pattern: "mpls", count: 0),
+            Case(setup: [], command: "tc actions add action mpls mod bos 0", status: 0,
+                 verify: "tc actions list action mpls", pattern: "action order [0-9]+: mpls.*modify.*bos.*0.*pipe", count: 1),
+            Case(setup: [], command: "tc actions replace action mpls push label 30 tc 2 ttl 125 pipe index 1 cookie aa11bb22cc33", status: 0,
+                 verify: "tc actions get action mpls index 1", pattern: "action order [0-9]+: mpls.*push.*protocol.*mpls_uc.*label.*30 tc 2 ttl 125 pipe.*index 1.*cookie aa11bb22cc33", count: 1),
+            Case(setup: [], command: "tc actions add action mpls push label 30", status: 0,
+                 verify: "tc actions list action mpls", pattern: "mpls  push protocol mpls_uc label 30 ttl 255 pipe", count: 1),
             Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")

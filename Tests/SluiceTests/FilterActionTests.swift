@@ -368,6 +368,33 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("Simple <hello>"))
     }
 
+    /// act_mpls on frames: push inserts an RFC 3032 entry (label 20 bits, TC 3, S 1, TTL 8)
+    /// after the MAC header with S set on an unlabelled packet and TTL 255 by default, and
+    /// sets the EtherType; a second push leaves S clear; modify rewrites the top entry; pop
+    /// restores the packet; dec_ttl drops at zero; mac_push goes before the MAC header.
+    func testMPLSPushPopModifyAndDecTTL() throws {
+        func lse(_ f: [UInt8], at o: Int = 14) -> UInt32 { f[o..<(o + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
+        let push = try XCTUnwrap(try egress("mpls push label 1000 tc 5").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(push[12..<14]), [0x88, 0x47])
+        XCTAssertEqual(lse(push), 1000 << 12 | 5 << 9 | 1 << 8 | 255)
+        XCTAssertEqual(Array(push[18...]), Array(tcpFrame[14...]))
+        let twice = try XCTUnwrap(try egress("mpls push label 16 ttl 9 pipe action mpls push label 17 bos 0").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(lse(twice), 17 << 12 | 255)
+        XCTAssertEqual(lse(twice, at: 18), 16 << 12 | 1 << 8 | 9)
+        let modified = try XCTUnwrap(try egress("mpls push label 16 pipe action mpls modify label 99 ttl 3").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(lse(modified), 99 << 12 | 1 << 8 | 3)
+        let popped = try XCTUnwrap(try egress("mpls push label 16 pipe action mpls pop protocol ip").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(popped, tcpFrame)
+        // dec_ttl: 2 → 1 passes; 1 → 0 drops; a frame without MPLS drops.
+        let dec = try XCTUnwrap(try egress("mpls push label 16 ttl 2 pipe action mpls dec_ttl").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(lse(dec) & 0xFF, 1)
+        XCTAssertEqual(try egress("mpls push label 16 ttl 1 pipe action mpls dec_ttl").send(tcpFrame, on: "p1")["p2"], [])
+        XCTAssertEqual(try egress("mpls dec_ttl").send(tcpFrame, on: "p1")["p2"], [])
+        let mac = try XCTUnwrap(try egress("mpls mac_push label 7").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(lse(mac, at: 0), 7 << 12 | 1 << 8 | 255)
+        XCTAssertEqual(Array(mac[4...]), tcpFrame)
+    }
+
     func testCsumRecomputesTheHeadersItNames() throws {
         var bad = tcpFrame
         bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum

@@ -956,6 +956,51 @@ extension CommandRunner {
             }
             guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
             return .skbmod(p, then: try trailing(&a, .pipe))
+        case "mpls":
+            // m_mpls.c: pop protocol P | push|mac_push [protocol mpls_uc|mpls_mc] label L [tc T]
+            // [ttl T] [bos B] | modify [label L] [tc T] [ttl T] [bos B] | dec_ttl, then a control.
+            var p: MPLSParams?
+            var proto: UInt16?
+            loop: while let w = a.peek {
+                switch w {
+                case "pop", "push", "modify", "mac_push", "dec_ttl":
+                    guard p == nil else { throw SluiceError("Error: mpls: only one of pop, push, modify, mac_push, dec_ttl") }
+                    a.i += 1
+                    p = MPLSParams(op: UInt8(MPLSParams.names.firstIndex(of: w)!))
+                case "label", "tc", "ttl", "bos":
+                    guard let op = p?.op, [MPLSParams.push, MPLSParams.macPush, MPLSParams.modify].contains(op) else {
+                        throw SluiceError("Error: mpls: \"\(w)\" is only valid for push, mac_push and modify")
+                    }
+                    a.i += 1
+                    switch w {
+                    case "label":
+                        let v = try hexOrDec(try a.value(for: w), "label")
+                        guard v <= 0xFFFFF else { throw SluiceError("Error: mpls: label must be <=0xFFFFF") }
+                        p?.label = v
+                    case "tc": p?.tc = UInt8(try a.int(for: w, 0...7))
+                    case "ttl": p?.ttl = UInt8(try a.int(for: w, 1...255))
+                    default: p?.bos = UInt8(try a.int(for: w, 0...1))
+                    }
+                case "protocol":
+                    guard let op = p?.op, [MPLSParams.push, MPLSParams.macPush, MPLSParams.pop].contains(op) else {
+                        throw SluiceError("Error: mpls: \"protocol\" is only valid for push, mac_push and pop")
+                    }
+                    a.i += 1
+                    proto = try TcFormat.parseProto(try a.value(for: w))
+                default: break loop
+                }
+            }
+            guard var mp = p else { throw SluiceError("Error: mpls needs pop, push, modify, mac_push or dec_ttl") }
+            if let proto { mp.proto = proto }
+            switch mp.op {
+            case MPLSParams.pop: guard proto != nil else { throw SluiceError("Error: mpls pop: \"protocol\" is required") }
+            case MPLSParams.push, MPLSParams.macPush:
+                guard mp.label != nil else { throw SluiceError("Error: mpls push: \"label\" is required") }
+                guard MPLSEdit.isMPLS(mp.proto) else { throw SluiceError("Error: mpls push: protocol must be mpls_uc or mpls_mc") }
+                if mp.ttl == 0 { mp.ttl = 255 }
+            default: break
+            }
+            return .mpls(mp, then: try trailing(&a, .pipe))
         case "simple":
             // m_simple.c: [sdata STRING] [CONTROL] (pipe); at most 31 bytes.
             var data = ""

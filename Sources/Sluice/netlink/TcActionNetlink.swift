@@ -145,6 +145,16 @@ extension RtnlProcessor {
             if let m = p.smac { w.attr(4, m.octets) }                          // TCA_SKBMOD_SMAC
             if let t = p.etype { w.attr(5, u16: t) }                           // TCA_SKBMOD_ETYPE
             w.attr(1, tm.bytes)                                                // TCA_SKBMOD_TM
+        case .mpls(let p, let then):
+            // tcf_mpls_dump: tc_mpls (tc_gen + m_action), the fields set, the protocol, times.
+            tcGen(then); gen.put32(UInt32(p.op))
+            w.attr(2, gen.bytes)                                               // TCA_MPLS_PARMS
+            if let l = p.label { w.attr(5, u32: l) }                           // TCA_MPLS_LABEL
+            if let t = p.tc { w.attr(6, u8: t) }                               // TCA_MPLS_TC
+            if p.ttl != 0 { w.attr(7, u8: p.ttl) }                             // TCA_MPLS_TTL
+            if let b = p.bos { w.attr(8, u8: b) }                              // TCA_MPLS_BOS
+            w.attr(4, [UInt8(p.proto >> 8), UInt8(p.proto & 0xFF)])            // TCA_MPLS_PROTO (be16)
+            w.attr(1, tm.bytes)                                                // TCA_MPLS_TM
         case .simple(let tag, let then):
             // tcf_simp_dump: tc_defact (tc_gen), the string, the times.
             tcGen(then)
@@ -187,7 +197,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "mpls", "gate"].contains(kind) {
+                if ["ct", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "gate"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -370,6 +380,43 @@ extension RtnlProcessor {
                 }
             }
             return ActionRequest(action: .pedit(PeditParams(keys: keys, extended: extended), then: v), index: sel.le32(at: 0))
+        case "mpls":
+            // tcf_mpls_init: the policy (exact parms, label ≤ 0xFFFFF and not 3, tc ≤ 7, ttl ≥ 1,
+            // bos ≤ 1), then each operation's rules; binding by index returns first.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 8, [2: .minLength(24), 4: .u16, 5: .u32, 6: .u8, 7: .u8, 8: .u8]), strict: false)
+            guard let p = a[2], p.count == 24 else { throw NetlinkError(EINVAL, "No MPLS params", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            if let l = a.u32(5), l > 0xFFFFF || l == 3 { throw NetlinkError(EINVAL, "MPLS label out of range", offset: a.offsets[5]) }
+            if let t = a.u8(6), t > 7 { throw NetlinkError(ERANGE, "integer out of range", offset: a.offsets[6]) }
+            if let t = a.u8(7), t < 1 { throw NetlinkError(ERANGE, "integer out of range", offset: a.offsets[7]) }
+            if let b = a.u8(8), b > 1 { throw NetlinkError(ERANGE, "integer out of range", offset: a.offsets[8]) }
+            let op = p.le32(at: 20), index = p.le32(at: 0)
+            let proto = a[4].map { UInt16($0[$0.startIndex]) << 8 | UInt16($0[$0.startIndex + 1]) }
+            var mp = MPLSParams(op: UInt8(truncatingIfNeeded: op), label: a.u32(5), tc: a.u8(6), ttl: a.u8(7) ?? 0, bos: a.u8(8), proto: proto ?? MPLSEdit.unicast)
+            func refuse(_ msg: String) throws(NetlinkError) -> ActionRequest {
+                if index != 0 { return ActionRequest(action: .mpls(mp, then: v), index: index, onlyBinds: "act_mpls: " + msg) }
+                throw NetlinkError(EINVAL, "act_mpls: " + msg, offset: a.offsets[2])
+            }
+            switch UInt8(truncatingIfNeeded: op) {
+            case MPLSParams.pop:
+                guard let proto else { return try refuse("Protocol must be set for MPLS pop") }
+                guard proto >= 0x0600 else { return try refuse("Invalid protocol type for MPLS pop") }
+                if a.has(5) || a.has(6) || a.has(7) || a.has(8) { return try refuse("Label, TTL, TC or BOS cannot be used with MPLS pop") }
+            case MPLSParams.decTTL:
+                if a.has(4) || a.has(5) || a.has(6) || a.has(7) || a.has(8) { return try refuse("Label, TTL, TC, BOS or protocol cannot be used with MPLS dec_ttl") }
+            case MPLSParams.push, MPLSParams.macPush:
+                guard a.has(5) else { return try refuse("Label is required for MPLS push") }
+                if let proto, !MPLSEdit.isMPLS(proto) {
+                    if index != 0 { return ActionRequest(action: .mpls(mp, then: v), index: index, onlyBinds: "act_mpls: Protocol must be an MPLS type for MPLS push") }
+                    throw NetlinkError(EPROTONOSUPPORT, "act_mpls: Protocol must be an MPLS type for MPLS push", offset: a.offsets[4])
+                }
+                if mp.ttl == 0 { mp.ttl = 255 }                                // ACT_MPLS_TTL_DEFAULT
+            case MPLSParams.modify:
+                if a.has(4) { return try refuse("Protocol cannot be used with MPLS modify") }
+            default:
+                return try refuse("Unknown MPLS action")
+            }
+            return ActionRequest(action: .mpls(mp, then: v), index: index)
         case "simple":
             // tcf_simp_init: TCA_DEF_PARMS; TCA_DEF_DATA (up to 32 bytes) unless binding.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .string(maxLength: 32)]), strict: false)

@@ -171,6 +171,9 @@ enum TcAction {
     case skbmod(SkbmodParams, then: ActVerdict)
     /// act_pedit: 32-bit word rewrites at header offsets.
     case pedit(PeditParams, then: ActVerdict)
+    /// act_mpls: push (after the MAC header or before it), pop, modify or dec_ttl of a label
+    /// stack entry.
+    case mpls(MPLSParams, then: ActVerdict)
     /// act_simple: logs its string and the packet count (rate-limited, as the kernel's
     /// net_info_ratelimited), then its verdict. The string lives in `SimpleData`.
     case simple(tag: Int32, then: ActVerdict)
@@ -188,6 +191,7 @@ enum TcAction {
         case .skbmod: return "skbmod"
         case .pedit: return "pedit"
         case .simple: return "simple"
+        case .mpls: return "mpls"
         }
     }
 
@@ -249,6 +253,17 @@ enum TcAction {
             if p.swap { s += "swap mac " }
             if p.ecn { s += "ecn " }
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .mpls(let p, let then):
+            // print_mpls: the operation, the protocol for push/pop, the fields given.
+            var s = "mpls  \(MPLSParams.names[Int(p.op)])"
+            if p.op == MPLSParams.pop || p.op == MPLSParams.push || p.op == MPLSParams.macPush { s += " protocol " + TcFormat.proto(p.proto) }
+            if p.op == MPLSParams.push || p.op == MPLSParams.macPush || p.op == MPLSParams.modify {
+                if let l = p.label { s += " label \(l)" }
+                if let t = p.tc { s += " tc \(t)" }
+                if let b = p.bos { s += " bos \(b)" }
+                if p.ttl != 0 { s += " ttl \(p.ttl)" }
+            }
+            return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .simple(let tag, _):
             return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .pedit(let p, let then):
@@ -339,6 +354,29 @@ enum FilterMatch {
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
     case cgroup
+}
+
+/// act_mpls's parameters (struct tcf_mpls_params): the operation, the fields to set (nil or 0
+/// TTL: as they are), the EtherType pushed or restored.
+struct MPLSParams: Equatable {
+    static let pop: UInt8 = 1, push: UInt8 = 2, modify: UInt8 = 3, decTTL: UInt8 = 4, macPush: UInt8 = 5
+    static let names = ["", "pop", "push", "modify", "dec_ttl", "mac_push"]
+    var op: UInt8
+    var label: UInt32? = nil
+    var tc: UInt8? = nil
+    var ttl: UInt8 = 0
+    var bos: UInt8? = nil
+    var proto: UInt16 = MPLSEdit.unicast
+
+    /// tcf_mpls_get_lse: `base` (the current entry, or 0) with the fields given.
+    @inline(__always) func lse(_ base: UInt32, setBos: Bool) -> UInt32 {
+        var v = base
+        if let l = label { v = (v & ~0xFFFF_F000) | l << 12 }
+        if ttl != 0 { v = (v & ~0xFF) | UInt32(ttl) }
+        if let t = tc { v = (v & ~0xE00) | UInt32(t) << 9 }
+        if let b = bos { v = (v & ~0x100) | UInt32(b) << 8 } else if setBos { v |= 0x100 }
+        return v
+    }
 }
 
 /// act_simple's strings, interned (a packet's action carries an index, so executing it copies
@@ -680,7 +718,7 @@ public struct FilterBlock {
 
     static func editsFrame(_ a: TcAction) -> Bool {
         switch a {
-        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit: return true
+        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit, .mpls: return true
         default: return false
         }
     }
@@ -829,6 +867,28 @@ public struct FilterBlock {
             let m = pool.metas[Int(w)]
             let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
             return HeaderEdit.nat(d, Int(m.length), old: old, new: new, mask: mask, egress: egress, partial: m.csum == .partial) ? then : .shot
+        case .mpls(let p, let then):
+            guard mayModify else { return .ok }
+            guard let w = pool.writableIndex(idx) else { return .shot }
+            idx = w
+            // Super-frames would need MPLS GSO, which Sluice's software GSO does not do.
+            if !pool.metas[Int(w)].gsoType.isEmpty && (p.op == MPLSParams.push || p.op == MPLSParams.macPush) {
+                if let c = counters { c.pointee.drops &+= 1 }
+                return .shot
+            }
+            let ok: Bool
+            switch p.op {
+            case MPLSParams.pop: ok = MPLSEdit.pop(pool, w, next: p.proto)
+            case MPLSParams.push:
+                let isMPLS = MPLSEdit.network(pool, w).map { MPLSEdit.isMPLS($0.proto) } ?? false
+                ok = MPLSEdit.push(pool, w, lse: p.lse(0, setBos: !isMPLS), proto: p.proto, atMAC: false)
+            case MPLSParams.macPush:
+                ok = VLANEdit.pushMetadataTag(pool, w) && MPLSEdit.push(pool, w, lse: p.lse(0, setBos: true), proto: p.proto, atMAC: true)
+            case MPLSParams.modify:
+                ok = MPLSEdit.top(pool, w).map { MPLSEdit.update(pool, w, lse: p.lse($0, setBos: false)) } ?? false
+            default: ok = MPLSEdit.decTTL(pool, w)
+            }
+            return ok ? then : .shot
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
             return then

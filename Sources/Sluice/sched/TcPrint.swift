@@ -131,7 +131,27 @@ extension TcFormat {
         case EtherType.arp: return "arp"
         case EtherType.vlan: return "802.1Q"
         case EtherType.qinq: return "802.1ad"
+        case 0x8847: return "mpls_uc"
+        case 0x8848: return "mpls_mc"
         default: return cFormat("0x%x", UInt32(p))
+        }
+    }
+
+    /// ll_proto_a2n for the same names, or a number.
+    static func parseProto(_ s: String) throws(SluiceError) -> UInt16 {
+        switch s.lowercased() {
+        case "all": return 3
+        case "ip": return EtherType.ipv4
+        case "ipv6": return EtherType.ipv6
+        case "arp": return EtherType.arp
+        case "802.1q": return EtherType.vlan
+        case "802.1ad": return EtherType.qinq
+        case "mpls_uc": return 0x8847
+        case "mpls_mc": return 0x8848
+        default:
+            let v = s.hasPrefix("0x") ? UInt16(s.dropFirst(2), radix: 16) : UInt16(s)
+            guard let v else { throw SluiceError("Error: invalid protocol \"\(s)\"") }
+            return v
         }
     }
 
