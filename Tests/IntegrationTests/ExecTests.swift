@@ -1208,7 +1208,7 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
-    /// tc-testing's basic.json and cgroup.json: ematch trees (cmp, u32, canid; not, and) as
+    /// tc-testing's basic.json, cgroup.json and flow.json: ematch trees (cmp, u32, canid; not, and) as
     /// Debian's tc sends them, dumped back as tcf_em_tree_dump does so tc prints them again;
     /// several basic filters per priority; cgroup's one filter named by its handle.
     func testBasicAndCgroupFilterCasesAsTheKernelsOwnTests() throws {
@@ -1240,6 +1240,19 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 1 protocol ip prio 1 cgroup match 'cmp(u8 at 0 layer link mask 0xff gt 10)' action pass"],
                  command: "tc filter replace dev dm0 parent ffff: handle 1 protocol ip prio 1 cgroup match 'cmp(u8 at 0 layer link mask 0xff gt 8)' action pass", status: 0,
                  verify: "tc filter show dev dm0 parent ffff:", pattern: "cmp\\(u8 at 0 layer 0 mask 0xff gt 8\\)", count: 1),
+            // flow.json: map and hash modes as flow_dump puts them and tc's flow_print_opt reads them;
+            // a base class without a major takes the qdisc's (flow_change: TC_H_MAKE(q->handle, …)).
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 prio 1 protocol ip flow map key dst or 0xff", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 protocol ip prio 1 flow", pattern: "filter parent ffff: protocol ip pref 1 flow chain [0-9]+ handle 0x1 map keys dst.*or 0x000000ff baseclass ffff:1 ", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 prio 1 protocol ip flow map key dst rshift 0x1f", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 protocol ip prio 1 flow", pattern: "filter parent ffff: protocol ip pref 1 flow chain [0-9]+ handle 0x1 map keys dst rshift 31 baseclass ffff:1 ", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: handle 1 prio 1 protocol ip flow hash keys src divisor 1024 baseclass 1:1 match 'cmp(u8 at 0 layer link mask 0xff gt 10)' action drop", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 protocol ip prio 1 flow", pattern: "filter parent ffff: protocol ip pref 1 flow chain [0-9]+ handle 0x1 hash keys src divisor 1024 baseclass 1:1.*cmp\\(u8 at 0 layer 0 mask 0xff gt 10\\)", count: 1),
+            Case(setup: [dm, ing, "tc filter add dev dm0 parent ffff: handle 1 prio 1 protocol ip flow map key rxhash addend 0xff"],
+                 command: "tc filter change dev dm0 parent ffff: handle 1 prio 1 protocol ip flow map key rxhash addend 0x22", status: 0,
+                 verify: "tc filter get dev dm0 parent ffff: handle 1 protocol ip prio 1 flow", pattern: "filter parent ffff: protocol ip pref 1 flow chain [0-9]+ handle 0x1 map keys rxhash addend 0x22 baseclass ffff:1 ", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 parent ffff: prio 1 protocol ip flow map key dst", status: 2,
+                 verify: "tc filter show dev dm0 parent ffff:", pattern: "flow", count: 0),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")
         XCTAssertEqual(d.stop(), 0)

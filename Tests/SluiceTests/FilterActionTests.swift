@@ -196,6 +196,29 @@ final class FilterActionTests: XCTestCase {
         XCTAssertThrowsError(try EmatchProgram.compile(header: ArraySlice(le16(1) + le16(0)), list: [(1, ArraySlice(isUDP)), (2, ArraySlice(isUDP))]))
     }
 
+    /// cls_flow: map mode takes one key through and/xor/rshift/addend, modulo the divisor, on
+    /// top of the base class (TC_H_MAKE(base, base + v)); hash mode puts one flow in one class
+    /// and spreads several; a new flow filter needs a handle.
+    func testFlowClassifierMapsAndHashes() throws {
+        let (dp, b) = try block(["filter add dev eth0 parent 1: handle 1 protocol ip prio 1 flow map key dst and 0xff divisor 16 baseclass 1:1"])
+        // dst 198.18.0.2: 2 & 0xff = 2, % 16 = 2, minor 1 + 2.
+        XCTAssertEqual(classify(dp, b, udp), .classid(TcHandle(1, 3)))
+        let (dp2, b2) = try block(["filter add dev eth0 parent 1: handle 1 protocol ip prio 1 flow map key proto-dst rshift 8 addend 4"])
+        // dport 5201 = 0x1451 >> 8 = 0x14, + 4 = 24, on the default base 1:1 → minor 25.
+        XCTAssertEqual(classify(dp2, b2, udp), .classid(TcHandle(1, 25)))
+        let (dp3, b3) = try block(["filter add dev eth0 parent 1: handle 1 protocol ip prio 1 flow hash keys src,dst,proto-src,proto-dst divisor 8 baseclass 1:10"])
+        var seen = Set<UInt32>()
+        for sport in 1000..<1064 {
+            let f = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: UInt16(sport), dport: 5201)
+            guard case .classid(let c)? = classify(dp3, b3, f) else { return XCTFail("no class") }
+            XCTAssertEqual(classify(dp3, b3, f), .classid(c), "one flow, one class")
+            XCTAssertTrue((0x10...0x17).contains(c.minor))
+            seen.insert(c.raw)
+        }
+        XCTAssertGreaterThan(seen.count, 4, "64 flows over 8 classes")
+        XCTAssertThrowsError(try block(["filter add dev eth0 parent 1: protocol ip prio 1 flow map key dst"]))
+    }
+
     func testVerdictsAndChains() throws {
         let (dp, b) = try block([
             "filter add dev eth0 parent 1: protocol all prio 1 matchall action gact continue",

@@ -521,6 +521,16 @@ extension CommandRunner {
             // fw_change: a new fw filter is its mark, so it needs a handle.
             if f.kind == "fw" && f.handle == 0 { throw SluiceError("Error: fw: a new filter needs a handle (the mark).") }
             if single && !instance.isEmpty { throw SluiceError(f.kind == "cgroup" ? "Error: cgroup: the instance's filter has another handle." : "Error: Filter already exists.") }
+            // flow_change: a new flow filter needs a handle; its base class defaults to the
+            // qdisc's major and minor 1.
+            if f.kind == "flow" {
+                guard f.handle != 0 else { throw SluiceError("Error: flow: a new filter needs a handle.") }
+                if var p = f.flow {
+                    if p.baseclass >> 16 == 0 { p.baseclass |= UInt32(owner.handle.major) << 16 }
+                    if p.baseclass & 0xFFFF == 0 { p.baseclass |= 1 }
+                    f.flow = p
+                }
+            }
             // cls_cgroup_change: the instance's one filter is named by its handle.
             if f.kind == "cgroup" && f.handle == 0 { throw SluiceError("Error: cgroup: a new filter needs a handle.") }
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
@@ -581,7 +591,8 @@ extension CommandRunner {
             if let text = handleText { f.handle = try u32Handle(text, "handle") }
         case "basic": f.match = .basic
         case "cgroup": f.match = .cgroup
-        case "bpf", "flow", "route":
+        case "flow": f.match = .flow
+        case "bpf", "route":
             throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified filter kind is unknown.")
         }
@@ -593,7 +604,9 @@ extension CommandRunner {
                 let r = try parseActionRequest(&a, dev: dev)
                 f.actions.append(r.action)
                 f.actionRequests.append(r)
-            case "match" where f.kind == "basic" || f.kind == "cgroup":
+            case "map" where f.kind == "flow", "hash" where f.kind == "flow":
+                try parseFlow(&f, k, &a)
+            case "match" where f.kind == "basic" || f.kind == "cgroup" || f.kind == "flow":
                 throw SluiceError("Error: \(f.kind) match: ematch expressions are read over rtnetlink only — add this filter with `sluice exec tc` or `sluice filter`.")
             case "match" where f.kind == "u32":
                 keys.append(contentsOf: try parseU32Match(&a))
@@ -657,7 +670,8 @@ extension CommandRunner {
             if fk.ethType == nil && f.proto != 3 && f.proto != EtherType.vlan && f.proto != EtherType.qinq { fk.ethType = f.proto }
             f.match = .flower(fk)
         }
-        guard f.result != nil || !f.actions.isEmpty else {
+        // flow and cgroup make their class themselves.
+        guard f.result != nil || !f.actions.isEmpty || f.kind == "flow" || f.kind == "cgroup" else {
             throw SluiceError("Error: the filter needs \"flowid X:Y\", \"classid X:Y\" or an action.")
         }
     }
@@ -752,6 +766,38 @@ extension CommandRunner {
         default: return false
         }
         return true
+    }
+
+    /// f_flow.c's words after `map` or `hash`: `key(s) K[,K…]`, `and`/`or`/`xor` (folded into
+    /// mask and xor as transfer_bitop does), `rshift`, `addend`, `divisor`, `baseclass`, `perturb`.
+    func parseFlow(_ f: inout TcFilter, _ mode: String, _ a: inout TcArgs) throws(SluiceError) {
+        var p = FlowParams(keymask: 0, hash: mode == "hash")
+        loop: while let w = a.peek {
+            switch w {
+            case "key", "keys":
+                a.i += 1
+                for name in try a.value(for: w).split(separator: ",") {
+                    guard let k = FlowParams.keyNames.firstIndex(of: String(name)) else { throw SluiceError("Error: flow: unknown key \"\(name)\"") }
+                    p.keymask |= 1 << UInt32(k)
+                }
+            case "and", "or", "xor":
+                a.i += 1
+                let v = try hexOrDec(try a.value(for: w), w)
+                let (m, x): (UInt32, UInt32) = w == "and" ? (v, 0) : w == "or" ? (~v, v) : (0xFFFF_FFFF, v)
+                p.mask &= m; p.xor = (p.xor & m) ^ x
+            case "rshift": a.i += 1; p.rshift = try hexOrDec(try a.value(for: w), w)
+            case "addend": a.i += 1; p.addend = try hexOrDec(try a.value(for: w), w)
+            case "divisor": a.i += 1; p.divisor = try hexOrDec(try a.value(for: w), w)
+            case "baseclass": a.i += 1; p.baseclass = try TcHandle.parse(try a.value(for: w)).raw
+            case "perturb": a.i += 1; p.perturb = try hexOrDec(try a.value(for: w), w)
+            default: break loop
+            }
+        }
+        guard p.keymask != 0 else { throw SluiceError("Error: flow: \"keys\" are required") }
+        guard p.hash || p.keymask.nonzeroBitCount == 1 else { throw SluiceError("Error: flow map takes one key") }
+        guard p.hash || p.perturb == 0 else { throw SluiceError("Error: flow: perturb needs hash mode") }
+        p.hashrnd = UInt32.random(in: 0...UInt32.max)
+        f.flow = p
     }
 
     /// One action after `action` with what may follow any action: `index N` (bind to that
@@ -1173,6 +1219,25 @@ extension CommandRunner {
             for k in block.keys(of: f) {
                 s += "\n  match " + cFormat("%08x/%08x ", k.value, k.mask) + "at \(k.l4 ? "nexthdr+" : "")\(k.offset)"
             }
+        case .flow:
+            // flow_print_opt.
+            s += cFormat("handle 0x%x ", f.handle)
+            if let p = f.flow {
+                s += p.hash ? "hash " : "map "
+                s += "keys " + (0..<18).filter { p.keymask & (1 << $0) != 0 }.map { FlowParams.keyNames[$0] }.joined(separator: ",") + " "
+                if p.mask != 0xFFFF_FFFF || p.xor != 0 {
+                    let or = (p.mask & p.xor) ^ p.xor, xor = p.mask & p.xor
+                    if p.mask != 0xFFFF_FFFF { s += cFormat("and 0x%.8x ", p.mask) }
+                    if xor != 0 { s += cFormat("xor 0x%.8x ", xor) }
+                    if or != 0 { s += cFormat("or 0x%.8x ", or) }
+                }
+                if p.rshift != 0 { s += "rshift \(p.rshift) " }
+                if p.addend != 0 { s += cFormat("addend 0x%x ", p.addend) }
+                if p.divisor != 0 { s += "divisor \(p.divisor) " }
+                if p.baseclass != 0 { s += "baseclass \(TcFormat.classid(TcHandle(raw: p.baseclass))) " }
+                if p.perturb != 0 { s += "perturb \(p.perturb)sec " }
+            }
+            if let e = f.ematch { s += "\n  " + e.text }
         case .cgroup:
             s += cFormat("handle 0x%x ", f.handle)
             if let e = f.ematch { s += "\n  " + e.text }

@@ -112,6 +112,19 @@ extension RtnlProcessor {
                 w.attr(5, pc.bytes)                                            // TCA_BASIC_PCNT
                 encodeActions(f, nestType: 3, &w)                              // TCA_BASIC_ACT
                 f.ematch?.dump(2, &w)                                          // TCA_BASIC_EMATCHES
+            case .flow:
+                // flow_dump: keys and mode; mask and xor when not the identity; the rest when set.
+                if let p = f.flow {
+                    w.attr(1, u32: p.keymask); w.attr(2, u32: p.hash ? 1 : 0)
+                    if p.mask != 0xFFFF_FFFF || p.xor != 0 { w.attr(6, u32: p.mask); w.attr(7, u32: p.xor) }
+                    if p.rshift != 0 { w.attr(4, u32: p.rshift) }
+                    if p.addend != 0 { w.attr(5, u32: p.addend) }
+                    if p.divisor != 0 { w.attr(8, u32: p.divisor) }
+                    if p.baseclass != 0 { w.attr(3, u32: p.baseclass) }
+                    if p.perturb != 0 { w.attr(12, u32: p.perturb) }
+                }
+                encodeActions(f, nestType: 9, &w)                              // TCA_FLOW_ACT
+                if let e = f.ematch, e.count > 0 { e.dump(11, &w) }            // TCA_FLOW_EMATCHES
             case .cgroup:
                 // cls_cgroup_dump: actions, then the ematch tree.
                 encodeActions(f, nestType: 1, &w)                              // TCA_CGROUP_ACT
@@ -333,6 +346,45 @@ extension RtnlProcessor {
                 }
             }
             if let act = m[actT] { f.actionRequests = try decodeActions(act, base: m.offsets[actT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+        case "flow":
+            // flow_change: keys (at most FLOW_KEY_MAX), mode, one key in map mode, perturb only
+            // in hash mode, a base class with a minor; a change keeps what it does not name.
+            guard a[TCA.OPTIONS] != nil else { throw NetlinkError(EINVAL, "flow: options are required") }
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .u32, 6: .u32, 7: .u32, 8: .u32, 9: .unspec, 10: .unspec, 11: .unspec, 12: .u32]), strict: false)
+            f.match = .flow
+            if let bc = m.u32(3), bc & 0xFFFF == 0 { throw NetlinkError(EINVAL, "flow: the base class needs a minor", offset: m.offsets[3]) }
+            if let km = m.u32(1) {
+                guard km != 0 else { throw NetlinkError(EINVAL, "flow: no keys", offset: m.offsets[1]) }
+                guard km >> 18 == 0 else { throw NetlinkError(EOPNOTSUPP, "flow: unknown key", offset: m.offsets[1]) }
+            }
+            if m.has(10) { throw NetlinkError(EOPNOTSUPP, "flow: the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[10]) }
+            let existing = t.handle.flatMap { h in try? runner.withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+                b.filters.first { $0.kind == "flow" && $0.chain == t.chain && $0.prio == (t.prio ?? 0) && $0.handle == h.raw }?.flow } } ?? nil
+            var p = existing ?? FlowParams(keymask: 0, hashrnd: UInt32.random(in: 0...UInt32.max))
+            if existing == nil && !m.has(1) { throw NetlinkError(EINVAL, "flow: keys are required") }
+            if let km = m.u32(1) { p.keymask = km }
+            if let mode = m.u32(2) { p.hash = mode == 1 }
+            if !p.hash && p.keymask.nonzeroBitCount > 1 { throw NetlinkError(EINVAL, "flow: map mode takes one key") }
+            if let pt = m.u32(12) {
+                guard p.hash else { throw NetlinkError(EINVAL, "flow: perturb needs hash mode", offset: m.offsets[12]) }
+                p.perturb = pt
+            }
+            if let v = m.u32(6) { p.mask = v }
+            if let v = m.u32(7) { p.xor = v }
+            if let v = m.u32(4) { p.rshift = v }
+            if let v = m.u32(5) { p.addend = v }
+            if let v = m.u32(8) { p.divisor = v }
+            if let v = m.u32(3) { p.baseclass = v }
+            f.flow = p
+            if let tree = m[11] {
+                let tb = try NLAttributes.parse(tree, base: m.offsets[11]! + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .minLength(4), 2: .unspec]), strict: false)
+                guard let hdr = tb[1], let list = tb[2] else { throw NetlinkError(EINVAL, "ematch: the tree needs a header and a list", offset: m.offsets[11]) }
+                let items = try NLAttributes.list(list, base: tb.offsets[2]! + NL.attrHdrLen).map { (type: $0.type, value: $0.value) }
+                do { f.ematch = try EmatchProgram.compile(header: hdr, list: items) } catch {
+                    throw NetlinkError(error.message.contains("not implemented") ? EOPNOTSUPP : EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[11])
+                }
+            }
+            if let act = m[9] { f.actionRequests = try decodeActions(act, base: m.offsets[9]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "fw" where a[TCA.OPTIONS] == nil:
             // fw_change without options: the old method, accepted, unless it names a handle.
             if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }

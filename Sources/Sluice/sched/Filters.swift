@@ -350,6 +350,9 @@ enum FilterMatch {
     case flower(FlowerKey)
     /// cls_basic: its ematch tree, if any, is the filter's `ematch` (Ematch.swift).
     case basic
+    /// cls_flow: the filter's `flow` parameters make the class id (cls_flow.swift); its ematch
+    /// tree, if any, must match first.
+    case flow
     /// cls_cgroup: the class of the sending task's net_cls cgroup, read from the packet's
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
@@ -448,6 +451,8 @@ struct TcFilter {
         didSet { emOps = ematch.map { UnsafePointer($0.ops) }; emCount = ematch?.count ?? 0; emBytes = ematch.map { UnsafePointer($0.bytes) } }
     }
     var emOps: UnsafePointer<EmOp>?
+    /// flow: the classifier's parameters.
+    var flow: FlowParams? = nil
     var emCount = 0
     var emBytes: UnsafePointer<UInt8>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
@@ -662,6 +667,7 @@ public struct FilterBlock {
             var fp = fb.baseAddress! + i
             if fp.pointee.chain != chain { i += 1; continue }
             var verdict: ActVerdict
+            var computed: UInt32? = nil          // cls_flow's class id, made before its actions run
             if case .u32Range = fp.pointee.match {
                 // The whole u32 instance at once (u32_classify), from its root table.
                 let end = Int(fp.pointee.instanceEnd)
@@ -685,10 +691,17 @@ public struct FilterBlock {
                 if verdict == .continue_ { i = max(end, i + 1); continue }
             } else {
                 if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
+                if let fl = fp.pointee.flow, let pfv = pf {
+                    let m = pool.metas + Int(index)
+                    let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+                    computed = fl.classid(data, Int(m.pointee.length), m.pointee, pfv, now: now)
+                }
                 verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             }
             switch verdict {
-            case .ok, .pipe, .jump: return fp.pointee.result ?? .ok     // (execute resolves jumps)
+            case .ok, .pipe, .jump:                                      // (execute resolves jumps)
+                if let c = computed { return .classid(TcHandle(raw: c)) }
+                return fp.pointee.result ?? .ok
             case .shot: return .drop
             case .stolen: return .stolen
             case .trap:
@@ -744,7 +757,7 @@ public struct FilterBlock {
         switch fp.pointee.match {
         case .all: return true
         case .fw(let mark, let mask): return m.pointee.mark & mask == mark
-        case .basic:
+        case .basic, .flow:
             guard let ops = fp.pointee.emOps, let bytes = fp.pointee.emBytes else { return true }
             return EmatchProgram.matches(ops, fp.pointee.emCount, bytes, data, len, m.pointee, pf)
         case .cgroup: return false       // no socket, no net_cls class id (cls_cgroup_classify)
