@@ -169,6 +169,64 @@ final class ETSTests: XCTestCase {
     }
 }
 
+/// skbprio and plug (sch_skbprio.c, sch_plug.c) on packets.
+final class SkbprioAndPlugTests: XCTestCase {
+    func env() -> QdiscEnv { QdiscEnv(pool: PacketPool(capacity: 64), clock: .virtual(), mtu: 1514, txQueueLen: 1000) }
+    func packet(_ e: QdiscEnv, priority: UInt32, tag: UInt8) -> Packet {
+        let f = FrameBuilder.udpFrame(dst: macB, src: macA, sport: UInt16(tag), dport: 9, frameLength: 100)
+        let p = must(e.pool.alloc())
+        f.withUnsafeBytes { e.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        e.pool.metas[Int(p.index)].priority = priority
+        e.pool.metas[Int(p.index)].pktLen = 100
+        return p
+    }
+    func tag(_ e: QdiscEnv, _ p: borrowing Packet) -> UInt8 { e.pool.data(p).load(fromByteOffset: 14 + 20 + 1, as: UInt8.self) }
+
+    /// Higher priorities first; when full, a higher arrival pushes out the tail of the lowest
+    /// queued priority, and an arrival at or below the lowest is dropped.
+    func testSkbprioServesHighFirstAndDropsTheLowestWhenFull() throws {
+        let e = env()
+        let q = SkbprioQdisc(handle: TcHandle(1, 0), parent: .root, env: e)
+        q.limit = 3
+        XCTAssertEqual(q.enqueue(packet(e, priority: 1, tag: 1)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, priority: 5, tag: 2)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, priority: 1, tag: 3)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, priority: 0, tag: 4)), .dropped, "below the lowest queued")
+        XCTAssertEqual(q.enqueue(packet(e, priority: 9, tag: 5)), .congestion, "takes the place of priority 1's tail")
+        var order: [UInt8] = []
+        while let p = q.dequeue() { order.append(tag(e, p)); e.pool.free(p) }
+        XCTAssertEqual(order, [5, 2, 1])
+        XCTAssertEqual(q.stats.drops, 2)
+        XCTAssertEqual(q.classes(details: false)[1].stats?.drops, 1, "priority 1 lost one")
+        XCTAssertEqual(e.pool.inUse, 0)
+    }
+
+    /// Nothing leaves a new plug; `block` closes an epoch that `release` lets out, packets
+    /// after it wait; `release_indefinite` opens it until the next `block`.
+    func testPlugReleasesWhatWasBufferedBeforeTheBlock() throws {
+        let e = env()
+        let q = PlugQdisc(handle: TcHandle(1, 0), parent: .root, env: e)
+        for t: UInt8 in 1...3 { XCTAssertEqual(q.enqueue(packet(e, priority: 0, tag: t)), .success) }
+        if let p = q.dequeue() { XCTFail("a new plug holds"); e.pool.free(p) }
+        try q.apply(action: PlugQdisc.buffer, limit: 0, initial: false)
+        _ = q.enqueue(packet(e, priority: 0, tag: 4))
+        try q.apply(action: PlugQdisc.releaseOne, limit: 0, initial: false)
+        var out: [UInt8] = []
+        while let p = q.dequeue() { out.append(tag(e, p)); e.pool.free(p) }
+        XCTAssertEqual(out, [1, 2, 3], "the epoch closed by block, not the packet after it")
+        try q.apply(action: PlugQdisc.releaseIndefinite, limit: 0, initial: false)
+        while let p = q.dequeue() { out.append(tag(e, p)); e.pool.free(p) }
+        _ = q.enqueue(packet(e, priority: 0, tag: 5))
+        while let p = q.dequeue() { out.append(tag(e, p)); e.pool.free(p) }
+        XCTAssertEqual(out, [1, 2, 3, 4, 5])
+        try q.apply(action: PlugQdisc.buffer, limit: 0, initial: false)
+        _ = q.enqueue(packet(e, priority: 0, tag: 6))
+        if let p = q.dequeue() { XCTFail("plugged again"); e.pool.free(p) }
+        q.purge()
+        XCTAssertEqual(e.pool.inUse, 0)
+    }
+}
+
 final class PIETests: XCTestCase {
     /// PIE against an unresponsive overload (RFC 8033 §4): 20 Mbit/s of 1000-byte UDP into a
     /// 10 Mbit/s line for 20 s. A 1000-packet FIFO would hold 800 ms. PIE's probability climbs

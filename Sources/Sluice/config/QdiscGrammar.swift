@@ -30,6 +30,25 @@ enum QdiscGrammar {
         case let f as FQQdisc: try f.configure(try fq(f, &a))
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         case let e as ETSQdisc: try e.configure(try ets(&a))
+        case let s as SkbprioQdisc:
+            // q_skbprio.c: `limit N`.
+            while let k = a.next() {
+                guard k == "limit" else { throw SluiceError("Error: skbprio: unknown parameter \"\(k)\"") }
+                s.limit = try a.int(for: k, 0...Int(UInt32.max))
+            }
+        case let p as PlugQdisc:
+            // q_plug.c: block, release, release_indefinite, limit BYTES (the last word wins).
+            var action: UInt32?, limit: UInt32 = 0
+            while let k = a.next() {
+                switch k {
+                case "block": action = PlugQdisc.buffer
+                case "release": action = PlugQdisc.releaseOne
+                case "release_indefinite": action = PlugQdisc.releaseIndefinite
+                case "limit": action = PlugQdisc.setLimit; limit = UInt32(clamping: try a.size(for: k))
+                default: throw SluiceError("Error: plug: unknown parameter \"\(k)\"")
+                }
+            }
+            if let action { try p.apply(action: action, limit: limit, initial: !p.configured) }
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }

@@ -21,6 +21,7 @@ enum QdiscShow {
         case let x as HFSCQdisc: return x.defcls != 0 ? "default \(String(x.defcls, radix: 16)) " : ""
         case let x as SFQQdisc: return x.showOptions(details: details)
         case let x as ETSQdisc: return x.showOptions()
+        case let x as SkbprioQdisc: return "limit \(x.limit) "
         default: return ""
         }
     }

@@ -88,6 +88,10 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let s as SkbprioQdisc:
+            w.attr(TCA.OPTIONS, u32: UInt32(clamping: s.limit))               // struct tc_skbprio_qopt
+        case is PlugQdisc:
+            break                                                          // plug has no dump
         case let e as ETSQdisc:
             // ets_qdisc_dump: bands, strict when some, the ETS bands' quanta, the whole priomap.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -469,6 +473,18 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let s as SkbprioQdisc:
+            // skbprio_change: exactly struct tc_skbprio_qopt.
+            if let o = options {
+                guard o.count == 4 else { throw SluiceError("Error: skbprio: the options must be one limit") }
+                s.limit = Int(o.le32(at: 0))
+            }
+        case let p as PlugQdisc:
+            // plug_init / plug_change: struct tc_plug_qopt {action, limit}.
+            if let o = options {
+                guard o.count >= 8 else { throw SluiceError("Error: plug: the options are cut short") }
+                try p.apply(action: o.le32(at: 0), limit: o.le32(at: 4), initial: !p.configured)
+            }
         case let e as ETSQdisc:
             // ets_qdisc_change: TCA_ETS_NBANDS required; NSTRICT; QUANTA and PRIOMAP nests.
             guard let o = options else { throw SluiceError("Error: sch_ets: Number of bands is a required argument") }

@@ -102,6 +102,24 @@ struct PacketQueue {
         return Packet(index: i)
     }
 
+    /// The packet at the tail (__skb_dequeue_tail): a walk from the head, the list being
+    /// linked one way.
+    mutating func popTail(_ pool: PacketPool) -> Packet? {
+        guard tail != Self.empty else { return nil }
+        let i = tail
+        if head == tail {
+            head = Self.empty; tail = Self.empty
+        } else {
+            var prev = head
+            while pool.next[Int(prev)] != i { prev = pool.next[Int(prev)] }
+            pool.next[Int(prev)] = Self.empty
+            tail = prev
+        }
+        count -= 1
+        bytes &-= UInt64(pool.metas[Int(i)].pktLen)
+        return Packet(index: i)
+    }
+
     /// The packet at the head, left in place.
     var peekIndex: UInt32? { head == Self.empty ? nil : head }
 
