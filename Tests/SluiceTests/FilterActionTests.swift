@@ -219,6 +219,33 @@ final class FilterActionTests: XCTestCase {
         XCTAssertThrowsError(try block(["filter add dev eth0 parent 1: protocol ip prio 1 flow map key dst"]))
     }
 
+    /// 20 000 random trees (random kinds, flags, lengths and bytes) are refused or compiled,
+    /// never trap, and whatever compiles runs over a real frame (a hostile tc over netlink).
+    func testEmatchCompileTakesGarbageWithoutTrapping() {
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
+        var compiled = 0
+        for _ in 0..<20_000 {
+            let n = Int(next() % 4) + 1
+            var list: [(UInt16, ArraySlice<UInt8>)] = []
+            for i in 0..<n {
+                var m = (0..<Int(next() % 44)).map { _ in UInt8(truncatingIfNeeded: next()) }
+                if m.count >= 4 { m[2] = UInt8(next() % 10); m[3] = 0 }
+                list.append((UInt16(i + 1) ^ UInt16(next() % 8 == 0 ? 1 : 0), ArraySlice(m)))
+            }
+            let hdr: [UInt8] = [UInt8(next() % 6), 0, 0, 0]
+            guard let p = try? EmatchProgram.compile(header: ArraySlice(hdr), list: list) else { continue }
+            compiled += 1
+            var f = udp
+            _ = f.withUnsafeMutableBytes { b in
+                var m = PacketMeta(); m.length = UInt32(b.count)
+                return EmatchProgram.matches(p.ops, p.count, p.bytes, b.baseAddress!, b.count, m, ParsedFrame(b.baseAddress!, b.count, m))
+            }
+            _ = p.text
+        }
+        XCTAssertGreaterThan(compiled, 0)
+    }
+
     func testVerdictsAndChains() throws {
         let (dp, b) = try block([
             "filter add dev eth0 parent 1: protocol all prio 1 matchall action gact continue",
