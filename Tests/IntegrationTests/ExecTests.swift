@@ -1117,6 +1117,13 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc qdisc show dev dm0", pattern: "qdisc ets .*bands 5 .*strict 5", count: 1),
             Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root ets strict 1 quanta 1000"], command: "tc class show dev dm0", status: 0,
                  verify: "tc class show dev dm0", pattern: "class ets 1:1 root \nclass ets 1:2 root quantum 1000 ", count: 1),
+            // choke.json: Floyd's defaults as tc computes them, ecn, and a replace.
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root choke limit 1000 bandwidth 10000", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc choke 1: root refcnt [0-9]+ limit 1000p min 83p max 250p", count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root choke limit 1000 bandwidth 10000 ecn", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc choke 1: root refcnt [0-9]+ limit 1000p min 83p max 250p ecn", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root choke limit 1000 bandwidth 10000"], command: "tc qdisc replace dev dm0 handle 1: root choke limit 1000 bandwidth 10000 min 100", status: 0,
+                 verify: "tc -s qdisc show dev dm0", pattern: "(?s)qdisc choke 1: root refcnt [0-9]+ limit 1000p min 100p max 250p .*marked 0 early 0 pdrop 0 other 0 matched 0", count: 1),
             // skbprio.json and plug.json.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root skbprio", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc skbprio 1: root refcnt [0-9]+ limit 64", count: 1),

@@ -30,6 +30,7 @@ enum QdiscGrammar {
         case let f as FQQdisc: try f.configure(try fq(f, &a))
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         case let e as ETSQdisc: try e.configure(try ets(&a))
+        case let c as ChokeQdisc: try c.configure(try choke(&a))
         case let s as SkbprioQdisc:
             // q_skbprio.c: `limit N`.
             while let k = a.next() {
@@ -120,6 +121,48 @@ enum QdiscGrammar {
         guard nstrict + quanta.count <= nbands else { throw SluiceError("Error: Not enough total bands to cover all the strict bands and quanta") }
         guard priomap.allSatisfy({ $0 < nbands }) else { throw SluiceError("Error: \"priomap\" element is out of bounds") }
         return ETSQdisc.Params(nbands: nbands, nstrict: nstrict, quanta: quanta, priomap: priomap)
+    }
+
+    /// q_choke.c: limit and bandwidth required; min, max (packets; Floyd's defaults max =
+    /// limit/4, min = max/3), burst, avpkt (1000), probability (0.02), ecn, harddrop; Wlog, Plog
+    /// and the idle table as tc computes them.
+    static func choke(_ a: inout TcArgs) throws(SluiceError) -> ChokeQdisc.Params {
+        var limit = 0, qmin = 0, qmax = 0, burst = 0, avpkt = 1000
+        var rate: UInt64 = 0, prob = 0.02, ecn = false, hd = false
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.int(for: k, 0...Int(UInt32.max))
+            case "bandwidth": rate = try a.rate(for: k)
+            case "min": qmin = try a.int(for: k, 0...Int(UInt32.max))
+            case "max": qmax = try a.int(for: k, 0...Int(UInt32.max))
+            case "burst": burst = try a.int(for: k, 0...Int(UInt32.max))
+            case "avpkt": avpkt = try a.size(for: k)
+            case "probability": prob = try a.double(for: k, 0.0...1.0)
+            case "ecn": ecn = true
+            case "harddrop": hd = true
+            default: throw SluiceError("Error: choke: unknown option \"\(k)\" (limit, bandwidth, min, max, burst, avpkt, probability, ecn, harddrop)")
+            }
+        }
+        guard rate > 0, limit > 0 else { throw SluiceError("Error: Required parameter (bandwidth, limit) is missing") }
+        if qmax == 0 { qmax = limit / 4 }
+        if qmin == 0 { qmin = qmax / 3 }
+        if burst == 0 { burst = (2 * qmin + qmax) / 3 }
+        guard qmax <= limit else { throw SluiceError("Error: \"max\" is larger than \"limit\"") }
+        guard qmin < qmax else { throw SluiceError("Error: \"min\" is not smaller than \"max\"") }
+        // tc_red_eval_ewma(min × avpkt, burst, avpkt).
+        let aa = Double(burst) + 1 - Double(qmin * avpkt) / Double(avpkt)
+        guard aa >= 1 else { throw SluiceError("Error: CHOKE: failed to calculate EWMA constant.") }
+        var w = 1, W = 0.5
+        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        guard w < 32 else { throw SluiceError("Error: CHOKE: failed to calculate EWMA constant.") }
+        // tc_red_eval_P: 2^-Plog over the thresholds gives the probability.
+        var p = prob / Double((qmax - qmin) * avpkt), plog = 0
+        while plog < 32 && p <= 1.0 { p *= 2; plog += 1 }
+        guard let (scell, stab) = ChokeQdisc.idleDamping(wlog: w, avpkt: avpkt, bytesPerSecond: rate / 8) else {
+            throw SluiceError("Error: CHOKE: failed to calculate idle damping table.")
+        }
+        return ChokeQdisc.Params(limit: limit, qmin: qmin, qmax: qmax, wlog: w, plog: plog, scellLog: scell, ecn: ecn, harddrop: hd,
+                                 stab: stab, maxP: Double(UInt32(prob * 4294967296.0)) / 4294967296.0)
     }
 
     /// q_hfsc.c's qdisc options: `default CLASSID` (hexadecimal minor).

@@ -22,6 +22,13 @@ enum QdiscShow {
         case let x as SFQQdisc: return x.showOptions(details: details)
         case let x as ETSQdisc: return x.showOptions()
         case let x as SkbprioQdisc: return "limit \(x.limit) "
+        case let x as ChokeQdisc:
+            // choke_print_opt.
+            var s = "limit \(x.limit)p min \(x.qmin)p max \(x.qmax)p "
+            if x.ecn { s += "ecn " }
+            if x.harddrop { s += "harddrop " }
+            if details { s += "ewma \(x.wlog) " + cFormat("probability %lg ", Double(UInt32(x.maxP * 4294967296.0)) / 4294967296.0) + "Scell_log \(x.scellLog)" }
+            return s
         default: return ""
         }
     }
@@ -31,6 +38,7 @@ enum QdiscShow {
         case let x as CoDelQdisc: return x.showXstats()
         case let x as FQCoDelQdisc: return x.showXstats()
         case let x as REDQdisc: return x.showXstats()
+        case let x as ChokeQdisc: return "  marked \(x.marked) early \(x.early) pdrop \(x.pdrop) other 0 matched \(x.matched)"
         case let x as PIEQdisc: return x.showXstats()
         case let x as FQPIEQdisc: return x.showXstats()
         case let x as FQQdisc: return x.showXstats()

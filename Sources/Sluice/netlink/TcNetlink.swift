@@ -88,6 +88,15 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let c as ChokeQdisc:
+            // choke_dump: tc_red_qopt and max_P.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            var o = NetlinkWriter()
+            o.put32(UInt32(c.limit)); o.put32(UInt32(c.qmin)); o.put32(UInt32(c.qmax))
+            o.put8(UInt8(c.wlog)); o.put8(UInt8(c.plog)); o.put8(UInt8(c.scellLog)); o.put8((c.ecn ? 1 : 0) | (c.harddrop ? 2 : 0))
+            w.attr(1, o.bytes)                                                 // TCA_CHOKE_PARMS
+            w.attr(3, u32: UInt32(clamping: UInt64(c.maxP * 4294967296.0)))   // TCA_CHOKE_MAX_P
+            w.endNest(n)
         case let s as SkbprioQdisc:
             w.attr(TCA.OPTIONS, u32: UInt32(clamping: s.limit))               // struct tc_skbprio_qopt
         case is PlugQdisc:
@@ -167,6 +176,8 @@ extension RtnlProcessor {
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
         case let r as REDQdisc:
             for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
+        case let c as ChokeQdisc:
+            for v in [c.early, c.pdrop, 0, c.marked, c.matched] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_choke_xstats
         case let p as PIEQdisc:
             // struct tc_pie_xstats: prob scaled to 2^64, delay in µs, the drain rate in bytes/s.
             x.put64(p.vars.prob << 8)
@@ -473,6 +484,16 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let c as ChokeQdisc:
+            // choke_change: PARMS and STAB required; MAX_P else from Plog.
+            guard let o = options else { throw SluiceError("Error: choke needs options.") }
+            let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 3, [1: .minLength(16), 2: .minLength(256), 3: .u32]))
+            guard let p = a[1], let st = a[2] else { throw SluiceError("Error: choke: TCA_CHOKE_PARMS and TCA_CHOKE_STAB are required.") }
+            let qmin = Int(p.le32(at: 4)), qmax = Int(p.le32(at: 8)), plog = Int(p[p.startIndex + 13]), flags = p[p.startIndex + 15]
+            let maxP = a.u32(3).map { Double($0) / 4294967296.0 } ?? (plog < 32 ? Double(qmax - qmin) * Double(UInt32.max >> UInt32(plog)) / 4294967296.0 : 0)
+            try c.configure(ChokeQdisc.Params(limit: Int(p.le32(at: 0)), qmin: qmin, qmax: qmax, wlog: Int(p[p.startIndex + 12]), plog: plog,
+                                              scellLog: Int(p[p.startIndex + 14]), ecn: flags & 1 != 0, harddrop: flags & 2 != 0,
+                                              stab: Array(st.prefix(256)), maxP: maxP))
         case let s as SkbprioQdisc:
             // skbprio_change: exactly struct tc_skbprio_qopt.
             if let o = options {
