@@ -1330,6 +1330,15 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: [dm, ing, "tc action add action skbmod swap mac index 1"],
                  command: "tc filter add dev dm0 parent ffff: handle 0x1 prio 1 protocol ip matchall action skbmod index 1", status: 0,
                  verify: "tc filter show dev dm0 ingress", pattern: "^filter parent ffff: protocol ip pref 1 matchall.*handle 0x1.*", count: 1),
+            // flower.json 4cbd, 7c65, d45e: a key appears once per instance (fl_ht_insert_unique);
+            // `tc -br` asks for terse dumps (handle, flags, actions; no key).
+            Case(setup: [dm, ing, "tc filter add dev dm0 protocol ip prio 1 ingress flower dst_mac e4:11:22:11:4a:51 src_mac e4:11:22:11:4a:50 ip_proto tcp src_ip 1.1.1.1 dst_ip 2.2.2.2 action drop"],
+                 command: "tc filter add dev dm0 protocol ip prio 1 ingress flower dst_mac e4:11:22:11:4a:51 src_mac e4:11:22:11:4a:50 ip_proto tcp src_ip 1.1.1.1 dst_ip 2.2.2.2 action drop", status: 2,
+                 verify: "tc -s filter show dev dm0 ingress", pattern: "filter protocol ip pref 1 flower chain 0 handle", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 protocol ip pref 1 ingress flower dst_mac e4:11:22:11:4a:51 action drop", status: 0,
+                 verify: "tc -br filter show dev dm0 ingress", pattern: "filter protocol ip pref 1 flower.*handle 0x1", count: 1),
+            Case(setup: [dm, ing], command: "tc filter add dev dm0 protocol ip pref 1 ingress flower dst_mac e4:11:22:11:4a:51 action drop", status: 0,
+                 verify: "tc -br filter show dev dm0 ingress", pattern: "  dst_mac e4:11:22:11:4a:51", count: 0),
             Case(setup: [dm, ing], command: "tc filter add dev dm0 ingress protocol ip prio 1 u32 match ip src 198.18.0.1/32 flowid 1:1 action ok", status: 0,
                  verify: "tc filter show dev dm0 ingress", pattern: "^filter protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 \\*flowid 1:1", count: 1),
             Case(setup: [dm, ing, "tc filter add dev dm0 ingress protocol ip prio 1 u32 match ip src 198.18.0.1/32 flowid 1:1"],

@@ -523,6 +523,10 @@ extension CommandRunner {
             if !create { throw SluiceError("Error: Need both RTM_NEWTFILTER and NLM_F_CREATE to create a new filter.") }
             // fw_change: a new fw filter is its mark, so it needs a handle.
             if f.kind == "fw" && f.handle == 0 { throw SluiceError("Error: fw: a new filter needs a handle (the mark).") }
+            // fl_ht_insert_unique: a flower key (with its mask) appears once per instance.
+            if case .flower(let k) = f.match, instance.contains(where: { if case .flower(let o) = $0.match { return "\(o)" == "\(k)" }; return false }) {
+                throw SluiceError("Error: Filter already exists.")
+            }
             if single && !instance.isEmpty { throw SluiceError(f.kind == "cgroup" ? "Error: cgroup: the instance's filter has another handle." : "Error: Filter already exists.") }
             // flow_change: a new flow filter needs a handle; its base class defaults to the
             // qdisc's major and minor 1.

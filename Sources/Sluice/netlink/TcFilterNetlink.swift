@@ -57,7 +57,7 @@ extension RtnlProcessor {
     /// tcf_fill_node: the classifier instance's head (fh NULL) or one of its filters.
     /// `table`: a u32 hash table's row (`f.handle` its id, `divisor` its buckets).
     func encodeFilter(_ f: TcFilter, head: Bool, table: Bool = false, divisor: Int = 1, block: FilterBlock, ifindex: Int32, parent: UInt32,
-                      seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
+                      seq: UInt32, flags: UInt16 = NL.F_MULTI, terse: Bool = false, _ w: inout NetlinkWriter) {
         let start = w.begin(type: NL.RTM_NEWTFILTER, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)
         w.put32(UInt32(bitPattern: ifindex))
@@ -67,7 +67,18 @@ extension RtnlProcessor {
         w.put32(Self.filterInfo(f))
         w.attr(TCA.KIND, string: f.kind)
         w.attr(TCA.CHAIN, u32: f.chain)
-        if !head {
+        if !head && terse {
+            // fl_terse_dump / mall_terse_dump: the flags and the actions' kind, index and counts.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            let isFlower: Bool = { if case .flower = f.match { return true }; return false }()
+            w.attr(isFlower ? Flower.FLAGS : 3, u32: f.clsFlags | 8)
+            if !f.bound.entries.isEmpty {
+                let outer = w.beginNest(isFlower ? Flower.ACT : 2, flagged: false)
+                for (k, e) in f.bound.entries.enumerated() { encodeAction(e, order: UInt16(k + 1), terse: true, &w) }
+                w.endNest(outer)
+            }
+            w.endNest(n)
+        } else if !head {
             let classid: UInt32? = { if case .classid(let c)? = f.result { return c.raw } else { return nil } }()
             let n = w.beginNest(TCA.OPTIONS)
             switch f.match {
@@ -214,10 +225,14 @@ extension RtnlProcessor {
         let prio = UInt16(info >> 16), proto = UInt16(truncatingIfNeeded: info).byteSwapped
         let a = try? NLAttributes.parse(msg.payload.dropFirst(20), base: NL.hdrLen + 20, policy: TCA.policy, strict: false)
         let chain = a?.u32(TCA.CHAIN)
+        // TCA_DUMP_FLAGS (bitfield32): TCA_DUMP_FLAGS_TERSE asks for the classifiers' terse
+        // dumps; those without one (all but flower and matchall) are left out.
+        let terse = a?[TCA.DUMP_FLAGS].map { $0.count >= 8 && $0.le32(at: 0) & $0.le32(at: 4) & 1 != 0 } ?? false
         var parts = DumpParts(limit: bufferSize)
         for (f, head, table, divisor) in Self.walk(block)
         where (prio == 0 || f.prio == prio) && (proto == 0 || f.proto == proto) && (chain == nil || f.chain == chain!) {
-            parts.add { w in encodeFilter(f, head: head, table: table, divisor: divisor, block: block, ifindex: ifindex, parent: block.classid != 0 ? block.classid : p, seq: msg.header.seq, &w) }
+            if terse && !head { switch f.match { case .flower, .all: break; default: continue } }
+            parts.add { w in encodeFilter(f, head: head, table: table, divisor: divisor, block: block, ifindex: ifindex, parent: block.classid != 0 ? block.classid : p, seq: msg.header.seq, terse: terse, &w) }
         }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
     }

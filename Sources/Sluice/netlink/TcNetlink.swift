@@ -6,13 +6,13 @@ import Glibc
 public enum TCA {
     public static let KIND: UInt16 = 1, OPTIONS: UInt16 = 2, STATS: UInt16 = 3, XSTATS: UInt16 = 4, RATE: UInt16 = 5
     public static let STATS2: UInt16 = 7, STAB: UInt16 = 8, DUMP_INVISIBLE: UInt16 = 10, CHAIN: UInt16 = 11
-    public static let HW_OFFLOAD: UInt16 = 12, INGRESS_BLOCK: UInt16 = 13, EGRESS_BLOCK: UInt16 = 14
+    public static let HW_OFFLOAD: UInt16 = 12, INGRESS_BLOCK: UInt16 = 13, EGRESS_BLOCK: UInt16 = 14, DUMP_FLAGS: UInt16 = 15
     public static let STATS_BASIC: UInt16 = 1, STATS_QUEUE: UInt16 = 3, STATS_APP: UInt16 = 4, STATS_PKT64: UInt16 = 8
 
     /// rtm_tca_policy (net/sched/sch_api.c).
-    public static let policy = NLAPolicy(maxType: 15, [
+    public static let policy = NLAPolicy(maxType: 16, [
         KIND: .string(maxLength: 15), OPTIONS: .unspec, RATE: .minLength(2), STAB: .unspec,
-        CHAIN: .u32, INGRESS_BLOCK: .u32, EGRESS_BLOCK: .u32, DUMP_INVISIBLE: .flag,
+        CHAIN: .u32, INGRESS_BLOCK: .u32, EGRESS_BLOCK: .u32, DUMP_INVISIBLE: .flag, DUMP_FLAGS: .minLength(8),
     ])
 }
 
