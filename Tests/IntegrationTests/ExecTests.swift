@@ -1175,7 +1175,7 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls"] { _ = try run("tc actions flush action \(k)") }
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls", "ife"] { _ = try run("tc actions flush action \(k)") }
         }
         return report
     }
@@ -1219,6 +1219,17 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc actions get action mpls index 1", pattern: "action order [0-9]+: mpls.*push.*protocol.*mpls_uc.*label.*30 tc 2 ttl 125 pipe.*index 1.*cookie aa11bb22cc33", count: 1),
             Case(setup: [], command: "tc actions add action mpls push label 30", status: 0,
                  verify: "tc actions list action mpls", pattern: "mpls  push protocol mpls_uc label 30 ttl 255 pipe", count: 1),
+            // ife.json: allow and use, the type, the MACs, decode's metadata.
+            Case(setup: [], command: "tc actions add action ife encode use mark 789 drop index 2", status: 0,
+                 verify: "tc actions get action ife index 2", pattern: "action order [0-9]*: ife encode action drop.*type 0[xX]ED3E.*use mark 789.*index 2", count: 1),
+            Case(setup: [], command: "tc actions add action ife encode allow tcindex src 00:aa:bb:cc:dd:ee dst 00:11:22:33:44:55 pass index 11", status: 0,
+                 verify: "tc actions get action ife index 11", pattern: "action order [0-9]*: ife encode action pass.*type 0[xX]ED3E.*allow tcindex dst 00:11:22:33:44:55 src 00:aa:bb:cc:dd:ee .*index 11", count: 1),
+            Case(setup: [], command: "tc actions add action ife encode use tcindex 5000 type 0xabcd reclassify index 21", status: 0,
+                 verify: "tc actions get action ife index 21", pattern: "action order [0-9]*: ife encode action reclassify.*type 0[xX]ABCD.*use tcindex 5000.*index 21", count: 1),
+            Case(setup: [], command: "tc actions add action ife decode pass index 1", status: 0,
+                 verify: "tc actions get action ife index 1", pattern: "action order [0-9]*: ife decode action pass.*type 0(x0)?.*allow mark allow tcindex allow prio.*index 1", count: 1),
+            Case(setup: [], command: "tc actions add action ife encode use prio 4294967298 pipe index 99", status: 255,
+                 verify: "tc actions list action ife", pattern: "ife", count: 0),
             Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")

@@ -445,6 +445,27 @@ final class HeaderActionTests: XCTestCase {
         XCTAssertEqual(Array(mac[4...]), tcpFrame)
     }
 
+    /// act_ife (RFC 8013): encode puts an outer Ethernet header (the inner one's MACs, type
+    /// 0xED3E), the 16-bit metadata length (itself included) and one TLV per metadatum present
+    /// (type 1 mark, length 8, the value) in front of the whole frame; decode takes them off.
+    /// Nothing to carry: the frame goes unchanged.
+    func testIFEEncodesMetadataAndDecodesItBack() throws {
+        let enc = try XCTUnwrap(try egress("skbedit mark 7 pipe action ife encode allow mark pipe").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(enc[0..<12]), Array(tcpFrame[0..<12]))
+        XCTAssertEqual(Array(enc[12..<16]), [0xED, 0x3E, 0x00, 0x0A])
+        XCTAssertEqual(Array(enc[16..<24]), [0, 1, 0, 8, 0, 0, 0, 7])
+        XCTAssertEqual(Array(enc[24...]), tcpFrame)
+        let used = try XCTUnwrap(try egress("ife encode use prio 9 type 0xabba dst 02:00:00:00:00:99 pipe").send(tcpFrame, on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(used[0..<6]), [2, 0, 0, 0, 0, 0x99])
+        XCTAssertEqual(Array(used[12..<24]), [0xAB, 0xBA, 0, 10, 0, 3, 0, 8, 0, 0, 0, 9])
+        XCTAssertEqual(try egress("ife encode allow mark pipe").send(tcpFrame, on: "p1")["p2"], [tcpFrame], "no mark, no metadata")
+        let dec = try XCTUnwrap(try egress("ife decode pipe").send(enc, on: "p1")["p2"]?.first)
+        XCTAssertEqual(dec, tcpFrame)
+        var bad = enc
+        bad[15] = 0xFF                                   // a metadata length past the frame
+        XCTAssertEqual(try egress("ife decode pipe").send(bad, on: "p1")["p2"], [])
+    }
+
     func testCsumRecomputesTheHeadersItNames() throws {
         var bad = tcpFrame
         bad[24] ^= 0x55; bad[25] ^= 0x11                                   // IP header checksum

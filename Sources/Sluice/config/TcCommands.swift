@@ -1009,6 +1009,45 @@ extension CommandRunner {
             }
             guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
             return .skbmod(p, then: try trailing(&a, .pipe))
+        case "ife":
+            // m_ife.c: encode|decode, `allow mark|prio|tcindex`, `use mark|prio|tcindex V`,
+            // dst MAC, src MAC, type T, then a control (pipe); decode allows every metadatum.
+            guard let mode = a.next(), mode == "encode" || mode == "decode" else { throw SluiceError("Error: ife needs encode or decode") }
+            var ip = IFEParams(encode: mode == "encode")
+            var listed = false
+            loop: while let w = a.peek {
+                switch w {
+                case "allow", "use":
+                    a.i += 1
+                    listed = true
+                    let what = try a.value(for: w)
+                    let val: UInt32? = w == "use" ? try hexOrDec(try a.value(for: what), what) : nil
+                    switch what {
+                    case "mark": ip.mark = val == nil ? 1 : 2; ip.markValue = val ?? 0
+                    case "prio": ip.prio = val == nil ? 1 : 2; ip.prioValue = val ?? 0
+                    case "tcindex":
+                        if let val, val > 0xFFFF { throw SluiceError("Error: ife: tcindex \(val) is above 65535") }
+                        ip.tcindex = val == nil ? 1 : 2; ip.tcindexValue = UInt16(val ?? 0)
+                    default: throw SluiceError("Error: ife: unknown metadatum \"\(what)\" (mark, prio, tcindex)")
+                    }
+                case "dst", "src":
+                    a.i += 1
+                    let v = try a.value(for: w)
+                    guard let m = MACAddress(parsing: v) else { throw SluiceError("Error: ife: Illegal MAC address \"\(v)\"") }
+                    if w == "dst" { ip.dst = m } else { ip.src = m }
+                case "type":
+                    a.i += 1
+                    let t = try hexOrDec(try a.value(for: w), w)
+                    guard t <= 0xFFFF else { throw SluiceError("Error: ife: type \(t) is above 0xffff") }
+                    ip.type = UInt16(t)
+                default: break loop
+                }
+            }
+            if ip.encode && ip.type == 0 { ip.type = IFEWire.defaultType }
+            if !ip.encode { ip.type = 0; ip.dst = nil; ip.src = nil }
+            if !listed { ip.mark = 1; ip.prio = 1; ip.tcindex = 1 }
+            ip.setOrder()
+            return .ife(ip, then: try trailing(&a, .pipe))
         case "mpls":
             // m_mpls.c: pop protocol P | push|mac_push [protocol mpls_uc|mpls_mc] label L [tc T]
             // [ttl T] [bos B] | modify [label L] [tc T] [ttl T] [bos B] | dec_ttl, then a control.

@@ -155,6 +155,26 @@ extension RtnlProcessor {
             if let b = p.bos { w.attr(8, u8: b) }                              // TCA_MPLS_BOS
             w.attr(4, [UInt8(p.proto >> 8), UInt8(p.proto & 0xFF)])            // TCA_MPLS_PROTO (be16)
             w.attr(1, tm.bytes)                                                // TCA_MPLS_TM
+        case .ife(let p, let then):
+            // tcf_ife_dump: tc_ife (tc_gen + flags), times, MACs when set, the type, the list.
+            tcGen(then); gen.put16(p.encode ? 1 : 0); gen.put16(0)
+            w.attr(1, gen.bytes)                                               // TCA_IFE_PARMS
+            w.attr(2, tm.bytes)                                                // TCA_IFE_TM
+            if let d = p.dst { w.attr(3, d.octets) }                           // TCA_IFE_DMAC
+            if let s = p.src { w.attr(4, s.octets) }                           // TCA_IFE_SMAC
+            w.attr(5, u16: p.type)                                             // TCA_IFE_TYPE (host order, as nla_put of a u16)
+            let ml = w.beginNest(6, flagged: false)                            // TCA_IFE_METALST
+            var order = p.order
+            while order != 0 {
+                let id = UInt16(order & 0xFF)
+                order >>= 8
+                switch id {
+                case IFEParams.mark: if p.mark == 2 { w.attr(id, u32: p.markValue) } else { w.attr(id, []) }
+                case IFEParams.prio: if p.prio == 2 { w.attr(id, u32: p.prioValue) } else { w.attr(id, []) }
+                default: if p.tcindex == 2 { w.attr(id, u16: p.tcindexValue) } else { w.attr(id, []) }
+                }
+            }
+            w.endNest(ml)
         case .simple(let tag, let then):
             // tcf_simp_dump: tc_defact (tc_gen), the string, the times.
             tcGen(then)
@@ -197,7 +217,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "tunnel_key", "sample", "connmark", "ife", "bpf", "ctinfo", "gate"].contains(kind) {
+                if ["ct", "tunnel_key", "sample", "connmark", "bpf", "ctinfo", "gate"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -417,6 +437,42 @@ extension RtnlProcessor {
                 return try refuse("Unknown MPLS action")
             }
             return ActionRequest(action: .mpls(mp, then: v), index: index)
+        case "ife":
+            // tcf_ife_init: flags IFE_ENCODE only; encode takes the type (0xED3E by default)
+            // and MACs; the metadata list (each empty: allow, or its value: use) or, without
+            // one, every metadatum allowed. u32 values of 4 bytes, the tc index of 2.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 7, [1: .minLength(24), 3: .minLength(6), 4: .minLength(6), 5: .u16, 6: .unspec]), strict: false)
+            guard let p = a[1] else { throw NetlinkError(EINVAL, "IFE requires parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[1])
+            let flags = p.le16(at: 20)
+            guard flags & ~1 == 0 else { throw NetlinkError(EINVAL, "Unknown IFE flags", offset: a.offsets[1]) }
+            var ip = IFEParams(encode: flags & 1 != 0)
+            if ip.encode {
+                ip.type = a.u16(5) ?? IFEWire.defaultType
+                if let m = a[3] { ip.dst = MACAddress(Array(m.prefix(6))) }
+                if let m = a[4] { ip.src = MACAddress(Array(m.prefix(6))) }
+                if ip.dst?.raw == 0 { ip.dst = nil }
+                if ip.src?.raw == 0 { ip.src = nil }
+            }
+            if let ml = a[6] {
+                for one in try NLAttributes.list(ml, base: a.offsets[6]! + NL.attrHdrLen) {
+                    switch one.type {
+                    case IFEParams.mark, IFEParams.prio:
+                        guard one.value.isEmpty || one.value.count == 4 else { throw NetlinkError(EINVAL, "ife: a u32 metadatum takes 4 bytes", offset: one.offset) }
+                        let val = one.value.isEmpty ? nil : one.value.le32(at: 0)
+                        if one.type == IFEParams.mark { ip.mark = val == nil ? 1 : 2; ip.markValue = val ?? 0 } else { ip.prio = val == nil ? 1 : 2; ip.prioValue = val ?? 0 }
+                    case IFEParams.tcindex:
+                        guard one.value.isEmpty || one.value.count == 2 else { throw NetlinkError(EINVAL, "ife: the tc index takes 2 bytes", offset: one.offset) }
+                        ip.tcindex = one.value.isEmpty ? 1 : 2; ip.tcindexValue = one.value.isEmpty ? 0 : one.value.le16(at: 0)
+                    default:
+                        throw NetlinkError(ENOENT, "ife: metadatum \(one.type) is not available (Sluice has mark, prio and tcindex)", offset: one.offset)
+                    }
+                }
+            } else {
+                ip.mark = 1; ip.prio = 1; ip.tcindex = 1
+            }
+            ip.setOrder()
+            return ActionRequest(action: .ife(ip, then: v), index: p.le32(at: 0))
         case "simple":
             // tcf_simp_init: TCA_DEF_PARMS; TCA_DEF_DATA (up to 32 bytes) unless binding.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .string(maxLength: 32)]), strict: false)

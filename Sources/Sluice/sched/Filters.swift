@@ -174,6 +174,8 @@ enum TcAction {
     /// act_mpls: push (after the MAC header or before it), pop, modify or dec_ttl of a label
     /// stack entry.
     case mpls(MPLSParams, then: ActVerdict)
+    /// act_ife: encapsulates the frame with metadata (mark, priority, tc index) or takes it off.
+    case ife(IFEParams, then: ActVerdict)
     /// act_simple: logs its string and the packet count (rate-limited, as the kernel's
     /// net_info_ratelimited), then its verdict. The string lives in `SimpleData`.
     case simple(tag: Int32, then: ActVerdict)
@@ -192,6 +194,7 @@ enum TcAction {
         case .pedit: return "pedit"
         case .simple: return "simple"
         case .mpls: return "mpls"
+        case .ife: return "ife"
         }
     }
 
@@ -264,6 +267,15 @@ enum TcAction {
                 if p.ttl != 0 { s += " ttl \(p.ttl)" }
             }
             return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .ife(let p, let then):
+            // print_ife: mode, control, type, the metadata (mark, tcindex, prio), the MACs.
+            var s = "ife \(p.encode ? "encode" : "decode") action \(then.text) " + cFormat("type %#llX ", UInt64(p.type)) + "\n\t"
+            if p.mark != 0 { s += p.mark == 2 ? "use mark \(p.markValue) " : "allow mark " }
+            if p.tcindex != 0 { s += p.tcindex == 2 ? "use tcindex \(p.tcindexValue) " : "allow tcindex " }
+            if p.prio != 0 { s += p.prio == 2 ? "use prio \(p.prioValue) " : "allow prio " }
+            if let d = p.dst { s += "dst \(d) " }
+            if let m = p.src { s += "src \(m) " }
+            return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .simple(let tag, _):
             return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .pedit(let p, let then):
@@ -357,6 +369,30 @@ enum FilterMatch {
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
     case cgroup
+}
+
+/// act_ife's parameters: encode or decode, the outer EtherType and MACs, and the metadata —
+/// mark (1), prio (3), tcindex (5) — each absent (0), allowed (1: the packet's value) or used
+/// (2: the configured one), in `order` (metadata ids, 8 bits each).
+struct IFEParams: Equatable {
+    static let mark: UInt16 = 1, prio: UInt16 = 3, tcindex: UInt16 = 5
+    var encode: Bool
+    var type: UInt16 = 0
+    var dst: MACAddress? = nil
+    var src: MACAddress? = nil
+    var mark: UInt8 = 0, markValue: UInt32 = 0
+    var prio: UInt8 = 0, prioValue: UInt32 = 0
+    var tcindex: UInt8 = 0, tcindexValue: UInt16 = 0
+    var order: UInt32 = 0
+
+    /// The metadata in id order (populate_metalist walks the ids).
+    mutating func setOrder() {
+        order = 0
+        var shift: UInt32 = 0
+        for (id, state) in [(IFEParams.mark, mark), (IFEParams.prio, prio), (IFEParams.tcindex, tcindex)] where state != 0 {
+            order |= UInt32(id) << shift; shift += 8
+        }
+    }
 }
 
 /// act_mpls's parameters (struct tcf_mpls_params): the operation, the fields to set (nil or 0
@@ -731,7 +767,7 @@ public struct FilterBlock {
 
     static func editsFrame(_ a: TcAction) -> Bool {
         switch a {
-        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit, .mpls: return true
+        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit, .mpls, .ife: return true
         default: return false
         }
     }
@@ -902,6 +938,44 @@ public struct FilterBlock {
             default: ok = MPLSEdit.decTTL(pool, w)
             }
             return ok ? then : .shot
+        case .ife(let p, let then):
+            guard mayModify else { return .ok }
+            guard let w = pool.writableIndex(idx) else { return .shot }
+            idx = w
+            if p.encode {
+                // tcf_ife_encode: each metadatum present (configured or the packet's, non-zero)
+                // as a TLV; none at all: the frame goes as it is, counted as an overlimit.
+                let m = pool.metas[Int(w)]
+                return withUnsafeTemporaryAllocation(of: (UInt16, UInt32, Bool).self, capacity: 3) { buf -> ActVerdict in
+                    var n = 0
+                    var order = p.order
+                    while order != 0 {
+                        let id = UInt16(order & 0xFF)
+                        order >>= 8
+                        let v: UInt32, short: Bool
+                        switch id {
+                        case IFEParams.mark: v = p.mark == 2 ? p.markValue : m.mark; short = false
+                        case IFEParams.prio: v = p.prio == 2 ? p.prioValue : m.priority; short = false
+                        default: v = p.tcindex == 2 ? UInt32(p.tcindexValue) : 0; short = true
+                        }
+                        if v != 0 { buf[n] = (id, v, short); n += 1 }
+                    }
+                    if n == 0 { if let c = counters { c.pointee.overlimits &+= 1 }; return then }
+                    if then == .shot { return .shot }
+                    return IFEWire.encode(pool, w, tlvs: UnsafeBufferPointer(rebasing: buf[0..<n]), metalen: 8 * n, type: p.type, dst: p.dst, src: p.src) ? then : .shot
+                }
+            }
+            // tcf_ife_decode: the metadata the action allows are applied; others counted.
+            let r = IFEWire.decode(pool, w) { t, v, dlen in
+                switch t {
+                case IFEParams.mark where p.mark != 0 && dlen >= 4: pool.metas[Int(w)].mark = v; return true
+                case IFEParams.prio where p.prio != 0 && dlen >= 4: pool.metas[Int(w)].priority = v; return true
+                case IFEParams.tcindex where p.tcindex != 0 && dlen >= 2: return true     // no tc_index kept in Sluice
+                default: return false
+                }
+            }
+            if r.unknown > 0, let c = counters { c.pointee.overlimits &+= UInt64(r.unknown) }
+            return r.ok ? then : .shot
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
             return then
