@@ -1175,7 +1175,7 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls", "ife"] { _ = try run("tc actions flush action \(k)") }
+            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls", "ife", "gate"] { _ = try run("tc actions flush action \(k)") }
         }
         return report
     }
@@ -1230,6 +1230,14 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc actions get action ife index 1", pattern: "action order [0-9]*: ife decode action pass.*type 0(x0)?.*allow mark allow tcindex allow prio.*index 1", count: 1),
             Case(setup: [], command: "tc actions add action ife encode use prio 4294967298 pipe index 99", status: 255,
                  verify: "tc actions list action ife", pattern: "ife", count: 0),
+            // gate.json: priority, base and cycle times, a replace that keeps the entries.
+            Case(setup: [], command: "tc action add action gate priority 1 sched-entry close 100000000ns index 100", status: 0,
+                 verify: "tc action get action gate index 100", pattern: "action order [0-9]*: .*priority 1.*index 100 ref", count: 1),
+            Case(setup: [], command: "tc action add action gate cycle-time 200000000000ns sched-entry close 100000000ns index 1000", status: 0,
+                 verify: "tc action get action gate index 1000", pattern: "action order [0-9]*: .*cycle-time 200s.*index 1000 ref", count: 1),
+            Case(setup: ["tc action add action gate base-time 200000000000ns sched-entry close 100000000ns index 20"],
+                 command: "tc action replace action gate base-time 400000000000ns index 20", status: 0,
+                 verify: "tc action get action gate index 20", pattern: "action order [0-9]*: .*base-time 400s.*index 20 ref", count: 1),
             Case(setup: [], command: "ip link del dev lo", status: 2, verify: "ip link show dev lo", pattern: "^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", count: 1),
         ]
         XCTAssertEqual(try runLineCases(cases, sock), "")

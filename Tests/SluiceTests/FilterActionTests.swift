@@ -567,6 +567,37 @@ final class HeaderActionTests: XCTestCase {
     }
 }
 
+/// act_gate on a replayed flow (virtual time): the schedule repeats from the next cycle
+/// boundary after it was configured; closed intervals drop, open ones pass within their max
+/// octets.
+final class GateTests: XCTestCase {
+    func gated(_ schedule: String) throws -> [PcapFile.Record] {
+        try replay([Flow(dport: 1, size: 1000, rate: 8_000_000, duration: 200 * Time.ms)], rate: "1gbit",
+                   ["qdisc add dev eth0 root handle 1: prio",
+                    "filter add dev eth0 parent 1: protocol all prio 1 matchall action gate " + schedule]).1
+    }
+
+    /// Open 10 ms, closed 10 ms, a packet every millisecond for 200 ms. Until the first cycle
+    /// boundary after the configuration the gate is pending and everything passes (the
+    /// replay's clock starts on one, so that is the first 20 ms); afterwards half pass, all in
+    /// the same phase of the cycle.
+    func testClosedIntervalsDrop() throws {
+        let out = try gated("sched-entry open 10ms sched-entry close 10ms")
+        XCTAssertEqual(out.filter { $0.timestamp < t0 + 20 * Time.ms }.count, 20, "pending: all pass")
+        let later = out.filter { $0.timestamp >= t0 + 20 * Time.ms }
+        XCTAssertEqual(Double(later.count), 90, accuracy: 2)
+        XCTAssertEqual(Set(later.map { (($0.timestamp - t0) / (10 * Time.ms)) % 2 }).count, 1, "one phase of the cycle")
+    }
+
+    /// Open 20 ms with at most 5000 octets: five 1000-byte frames per open interval.
+    func testMaxOctetsPerInterval() throws {
+        let out = try gated("sched-entry open 20ms -1 5000 sched-entry close 20ms")
+        let windows = Dictionary(grouping: out.filter { $0.timestamp >= t0 + 40 * Time.ms }) { ($0.timestamp - t0) / (40 * Time.ms) }
+        XCTAssertEqual(windows.count, 4)
+        XCTAssertTrue(windows.values.allSatisfy { $0.count == 5 }, "\(windows.mapValues(\.count))")
+    }
+}
+
 /// act_police's buckets on a replayed flow (tcf_police_act): the packet-rate bucket, the
 /// peak-rate bucket of one MTU, the MTU check alone, the per-packet overhead, and the bytes the
 /// ingress hook counts (skb->len after the Ethernet header).

@@ -1009,6 +1009,45 @@ extension CommandRunner {
             }
             guard p.flags != 0 else { throw SluiceError("Error: skbmod requires at least one option") }
             return .skbmod(p, then: try trailing(&a, .pipe))
+        case "gate":
+            // m_gate.c: [priority P] [base-time T] [cycle-time T] [cycle-time-ext T]
+            // [clockid CLOCK] sched-entry open|close INTERVAL [IPV MAXOCTETS] …, a control.
+            var entries: [GateEntry] = []
+            var gp = GateParams(entries: GateParams.store([]), count: 0)
+            loop: while let w = a.peek {
+                switch w {
+                case "priority": a.i += 1; gp.priority = Int32(try a.int(for: w, -1...Int(Int32.max)))
+                case "base-time": a.i += 1; gp.base = try a.time(for: w)
+                case "cycle-time": a.i += 1; gp.cycle = try a.time(for: w)
+                case "cycle-time-ext": a.i += 1; gp.cycleExt = try a.time(for: w)
+                case "clockid":
+                    a.i += 1
+                    let c = try a.value(for: w)
+                    let ids: [String: Int32] = ["CLOCK_REALTIME": 0, "REALTIME": 0, "CLOCK_MONOTONIC": 1, "MONOTONIC": 1, "CLOCK_BOOTTIME": 7, "BOOTTIME": 7, "CLOCK_TAI": 11, "TAI": 11]
+                    guard let id = ids[c] else { throw SluiceError("Error: gate: invalid clockid \"\(c)\"") }
+                    gp.clockid = id
+                case "sched-entry":
+                    a.i += 1
+                    let state = try a.value(for: w)
+                    guard state == "open" || state == "close" else { throw SluiceError("Error: gate: sched-entry needs open or close") }
+                    let iv = try a.time(for: "interval")
+                    guard iv > 0, iv <= UInt64(UInt32.max) else { throw SluiceError("Error: gate: Invalid interval for schedule entry") }
+                    var e = GateEntry(open: state == "open", interval: UInt32(iv), ipv: -1, maxOctets: -1)
+                    if let ipv = a.peek, let n = Int32(ipv) {
+                        a.i += 1; e.ipv = n
+                        if let mo = a.peek {
+                            let digits = mo.hasSuffix("b") ? String(mo.dropLast()) : mo
+                            if let n = Int32(digits) { a.i += 1; e.maxOctets = n }
+                        }
+                    }
+                    entries.append(e)
+                default: break loop
+                }
+            }
+            guard !entries.isEmpty else { throw SluiceError("Error: gate: The entry list is empty") }
+            gp.entries = GateParams.store(entries); gp.count = entries.count
+            gp.schedule(now: dp.clock.now, virtual: dp.clock.mode == .virtual)
+            return .gate(gp, then: try trailing(&a, .pipe))
         case "ife":
             // m_ife.c: encode|decode, `allow mark|prio|tcindex`, `use mark|prio|tcindex V`,
             // dst MAC, src MAC, type T, then a control (pipe); decode allows every metadatum.

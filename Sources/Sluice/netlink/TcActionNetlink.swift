@@ -155,6 +155,25 @@ extension RtnlProcessor {
             if let b = p.bos { w.attr(8, u8: b) }                              // TCA_MPLS_BOS
             w.attr(4, [UInt8(p.proto >> 8), UInt8(p.proto & 0xFF)])            // TCA_MPLS_PROTO (be16)
             w.attr(1, tm.bytes)                                                // TCA_MPLS_TM
+        case .gate(let p, let then):
+            // tcf_gate_dump: parms, times, clock, flags, priority, the entries, tm.
+            tcGen(then)
+            w.attr(2, gen.bytes)                                               // TCA_GATE_PARMS
+            w.attr(6, u64: p.base); w.attr(7, u64: p.cycle); w.attr(8, u64: p.cycleExt)
+            w.attr(10, u32: UInt32(bitPattern: p.clockid)); w.attr(9, u32: p.flags); w.attr(4, u32: UInt32(bitPattern: p.priority))
+            let list = w.beginNest(5, flagged: false)                          // TCA_GATE_ENTRY_LIST
+            for k in 0..<p.count {
+                let e = p.entries[k]
+                let one = w.beginNest(1, flagged: false)                       // TCA_GATE_ONE_ENTRY
+                w.attr(1, u32: UInt32(k))
+                if e.open { w.attr(2, []) }
+                w.attr(3, u32: e.interval)
+                w.attr(5, u32: UInt32(bitPattern: e.maxOctets))
+                w.attr(4, u32: UInt32(bitPattern: e.ipv))
+                w.endNest(one)
+            }
+            w.endNest(list)
+            w.attr(1, tm.bytes)                                                // TCA_GATE_TM
         case .ife(let p, let then):
             // tcf_ife_dump: tc_ife (tc_gen + flags), times, MACs when set, the type, the list.
             tcGen(then); gen.put16(p.encode ? 1 : 0); gen.put16(0)
@@ -217,7 +236,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "tunnel_key", "sample", "connmark", "bpf", "ctinfo", "gate"].contains(kind) {
+                if ["ct", "tunnel_key", "sample", "connmark", "bpf", "ctinfo"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -437,6 +456,43 @@ extension RtnlProcessor {
                 return try refuse("Unknown MPLS action")
             }
             return ActionRequest(action: .mpls(mp, then: v), index: index)
+        case "gate":
+            // tcf_gate_init: an entry list for a new action (each entry an interval > 0);
+            // a replace without one keeps the old entries and cycle; the clock one of
+            // REALTIME, MONOTONIC, BOOTTIME, TAI.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 10, [2: .minLength(20), 4: .u32, 5: .unspec, 6: .u64, 7: .u64, 8: .u64, 9: .u32, 10: .u32]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "gate: parameters are required", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            let index = p.le32(at: 0)
+            var entries: [GateEntry] = []
+            if let list = a[5] {
+                for one in try NLAttributes.list(list, base: a.offsets[5]! + NL.attrHdrLen) where one.type == 1 {
+                    let e = try NLAttributes.parse(one.value, base: one.offset + NL.attrHdrLen, policy: NLAPolicy(maxType: 5, [1: .u32, 2: .flag, 3: .u32, 4: .u32, 5: .u32]), strict: false)
+                    guard let iv = e.u32(3), iv > 0 else { throw NetlinkError(EINVAL, "Invalid interval for schedule entry", offset: one.offset) }
+                    entries.append(GateEntry(open: e.has(2), interval: iv, ipv: e.u32(4).map { Int32(bitPattern: $0) } ?? -1,
+                                             maxOctets: e.u32(5).map { Int32(bitPattern: $0) } ?? -1))
+                }
+            }
+            let old = index != 0 ? dp.tcActions.lookup("gate", index) : nil
+            var gp = GateParams(entries: GateParams.store(entries), count: entries.count)
+            if case .gate(let op, _)? = old?.action {
+                gp.priority = op.priority; gp.base = op.base; gp.cycleExt = op.cycleExt; gp.flags = op.flags; gp.clockid = op.clockid
+                if entries.isEmpty { gp.entries = op.entries; gp.count = op.count; if !a.has(7) { gp.cycle = op.cycle } }
+            } else if entries.isEmpty {
+                if index != 0 { return ActionRequest(action: .gate(gp, then: v), index: index, onlyBinds: "The entry list is empty") }
+                throw NetlinkError(EINVAL, "The entry list is empty", offset: a.offsets[2])
+            }
+            if let c = a.u32(10) {
+                guard [0, 1, 7, 11].contains(Int32(bitPattern: c)) else { throw NetlinkError(EINVAL, "Invalid 'clockid'", offset: a.offsets[10]) }
+                gp.clockid = Int32(bitPattern: c)
+            }
+            if let x = a.u32(4) { gp.priority = Int32(bitPattern: x) }
+            if let x = a.u64(6) { gp.base = x }
+            if let x = a.u32(9) { gp.flags = x }
+            if let x = a.u64(7) { gp.cycle = x }
+            if let x = a.u64(8) { gp.cycleExt = x }
+            gp.schedule(now: dp.clock.now, virtual: dp.clock.mode == .virtual)
+            return ActionRequest(action: .gate(gp, then: v), index: index)
         case "ife":
             // tcf_ife_init: flags IFE_ENCODE only; encode takes the type (0xED3E by default)
             // and MACs; the metadata list (each empty: allow, or its value: use) or, without

@@ -176,6 +176,8 @@ enum TcAction {
     case mpls(MPLSParams, then: ActVerdict)
     /// act_ife: encapsulates the frame with metadata (mark, priority, tc index) or takes it off.
     case ife(IFEParams, then: ActVerdict)
+    /// act_gate: a time schedule of open and closed intervals (802.1Qci stream gating).
+    case gate(GateParams, then: ActVerdict)
     /// act_simple: logs its string and the packet count (rate-limited, as the kernel's
     /// net_info_ratelimited), then its verdict. The string lives in `SimpleData`.
     case simple(tag: Int32, then: ActVerdict)
@@ -195,6 +197,7 @@ enum TcAction {
         case .simple: return "simple"
         case .mpls: return "mpls"
         case .ife: return "ife"
+        case .gate: return "gate"
         }
     }
 
@@ -267,6 +270,16 @@ enum TcAction {
                 if p.ttl != 0 { s += " ttl \(p.ttl)" }
             }
             return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .gate(let p, let then):
+            // print_gate's lines.
+            var s = "gate \n\tpriority " + (p.priority == -1 ? "wildcard" : "\(p.priority)") + "\tclockid \(GateParams.clockName(p.clockid))\tflags \(cFormat("%#x", p.flags))\n"
+            s += "\tbase-time \(TcFormat.time64(Int64(bitPattern: p.base)))\tcycle-time \(TcFormat.time64(Int64(bitPattern: p.cycle)))\tcycle-time-ext \(TcFormat.time64(Int64(bitPattern: p.cycleExt)))"
+            for k in 0..<p.count {
+                let e = p.entries[k]
+                s += "\n\t number \(k)\tgate-state \(e.open ? "open" : "close")\tinterval \(TcFormat.time64(Int64(e.interval)))"
+                s += "\n\t ipv " + (e.ipv < 0 ? "wildcard" : "\(e.ipv)") + "\tmax-octets " + (e.maxOctets < 0 ? "wildcard" : "\(e.maxOctets)")
+            }
+            return s + "\t\(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .ife(let p, let then):
             // print_ife: mode, control, type, the metadata (mark, tcindex, prio), the MACs.
             var s = "ife \(p.encode ? "encode" : "decode") action \(then.text) " + cFormat("type %#llX ", UInt64(p.type)) + "\n\t"
@@ -369,6 +382,53 @@ enum FilterMatch {
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
     case cgroup
+}
+
+/// One entry of a gate schedule (struct tcfg_gate_entry).
+struct GateEntry { var open: Bool; var interval: UInt32; var ipv: Int32; var maxOctets: Int32 }
+
+/// act_gate's parameters. The entries live in memory owned by the action table's entry for as
+/// long as the program runs (a schedule is small and changes only by configuration), so the
+/// packet path reads them through a plain pointer. Times are on the gate's clock (`clockid`,
+/// TAI by default); `offset` turns the datapath clock into it (0 in virtual time, where the
+/// datapath clock is the only clock).
+struct GateParams {
+    var entries: UnsafePointer<GateEntry>
+    var count: Int
+    var priority: Int32 = -1
+    var base: UInt64 = 0
+    var cycle: UInt64 = 0
+    var cycleExt: UInt64 = 0
+    var flags: UInt32 = 0
+    var clockid: Int32 = 11
+    var period: UInt64 = 0
+    var start: UInt64 = 0
+    var offset: Int64 = 0
+
+    static func store(_ e: [GateEntry]) -> UnsafePointer<GateEntry> {
+        let p = UnsafeMutablePointer<GateEntry>.allocate(capacity: max(e.count, 1))
+        p.initialize(from: e, count: e.count)
+        return UnsafePointer(p)
+    }
+
+    static func clockName(_ id: Int32) -> String {
+        switch id { case 0: "REALTIME"; case 1: "MONOTONIC"; case 7: "BOOTTIME"; case 11: "TAI"; default: "invalid" }
+    }
+
+    /// tcf_gate_init's timing: the cycle is the entries' sum unless given; the start is the
+    /// base time if ahead, else the next cycle boundary after now (gate_get_start_time).
+    mutating func schedule(now datapathNow: UInt64, virtual: Bool) {
+        period = (0..<count).reduce(UInt64(0)) { $0 + UInt64(entries[$1].interval) }
+        if cycle == 0 { cycle = period }
+        let gateNow: UInt64
+        if virtual { gateNow = datapathNow; offset = 0 } else {
+            var ts = timespec()
+            clock_gettime(clockid_t(clockid), &ts)
+            gateNow = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+            offset = Int64(bitPattern: gateNow &- datapathNow)
+        }
+        if base > gateNow || cycle == 0 { start = base } else { start = base + ((gateNow - base) / cycle + 1) * cycle }
+    }
 }
 
 /// act_ife's parameters: encode or decode, the outer EtherType and MACs, and the metadata —
@@ -516,6 +576,8 @@ struct ActionCounters {
     var firstUse: UInt64 = 0, lastUse: UInt64 = 0
     /// gact's probability state: packets seen (PGACT_DETERM) and a xorshift state (PGACT_NETRAND).
     var seen: UInt64 = 0, random: UInt64 = 1
+    /// gate: the schedule interval the octets count in, and the octets so far.
+    var gateWindow: UInt64 = 0, gateOctets: Int64 = 0
 }
 
 /// Parsed fields of a frame, for matching.
@@ -938,6 +1000,26 @@ public struct FilterBlock {
             default: ok = MPLSEdit.decTTL(pool, w)
             }
             return ok ? then : .shot
+        case .gate(let p, let then):
+            // tcf_gate_act with the schedule computed from the time instead of a timer: before
+            // the start the gate is pending (everything passes); then entry k of the repeating
+            // list decides — closed drops, open passes within its max octets per interval.
+            guard mayModify, p.count > 0, p.period > 0 else { return then }
+            let t = UInt64(Int64(bitPattern: now) &+ p.offset)
+            guard t >= p.start else { return then }
+            let since = t - p.start
+            var pos = since % p.period
+            var k = 0
+            while k < p.count - 1 && pos >= UInt64(p.entries[k].interval) { pos -= UInt64(p.entries[k].interval); k += 1 }
+            let e = p.entries[k]
+            guard e.open else { if let c = counters { c.pointee.drops &+= 1 }; return .shot }
+            if e.maxOctets >= 0, let c = counters {
+                let window = (since / p.period) &* UInt64(p.count) &+ UInt64(k) &+ 1
+                if c.pointee.gateWindow != window { c.pointee.gateWindow = window; c.pointee.gateOctets = 0 }
+                c.pointee.gateOctets &+= Int64(pool.metas[Int(idx)].pktLen == 0 ? pool.metas[Int(idx)].length : pool.metas[Int(idx)].pktLen)
+                if c.pointee.gateOctets > Int64(e.maxOctets) { c.pointee.overlimits &+= 1; c.pointee.drops &+= 1; return .shot }
+            }
+            return then
         case .ife(let p, let then):
             guard mayModify else { return .ok }
             guard let w = pool.writableIndex(idx) else { return .shot }
