@@ -1124,6 +1124,13 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc qdisc show dev dm0", pattern: "qdisc choke 1: root refcnt [0-9]+ limit 1000p min 83p max 250p ecn", count: 1),
             Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root choke limit 1000 bandwidth 10000"], command: "tc qdisc replace dev dm0 handle 1: root choke limit 1000 bandwidth 10000 min 100", status: 0,
                  verify: "tc -s qdisc show dev dm0", pattern: "(?s)qdisc choke 1: root refcnt [0-9]+ limit 1000p min 100p max 250p .*marked 0 early 0 pdrop 0 other 0 matched 0", count: 1),
+            // hhf.json: the defaults as hhf_init sets them, units as tc prints them.
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root hhf", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc hhf 1: root refcnt [0-9]+.*hh_limit 2048 reset_timeout 40ms admit_bytes 128Kb evict_timeout 1s non_hh_weight 2", count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root hhf evict_timeout 0.5s", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc hhf 1: root refcnt [0-9]+.*evict_timeout 500ms non_hh_weight 2", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root hhf"], command: "tc qdisc change dev dm0 handle 1: root hhf limit 1500", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc hhf 1: root refcnt [0-9]+ limit 1500p.*hh_limit 2048", count: 1),
             // skbprio.json and plug.json.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root skbprio", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc skbprio 1: root refcnt [0-9]+ limit 64", count: 1),

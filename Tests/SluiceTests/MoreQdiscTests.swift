@@ -249,6 +249,28 @@ final class ChokeTests: XCTestCase {
     }
 }
 
+/// hhf (sch_hhf.c): heavy hitters found by the multi-stage filter wait behind the rest.
+final class HHFTests: XCTestCase {
+    /// A 50 Mbit/s elephant — more than admit_bytes (128 KiB) per reset_timeout (40 ms) — and
+    /// four 0.5 Mbit/s mice share a 10 Mbit/s line: the elephant is caught (one heavy hitter)
+    /// and queued apart, the mice keep what they send, where a plain FIFO drops from all of
+    /// them alike.
+    func testMiceKeepTheirShareBesideAnElephant() throws {
+        var flows = [Flow(dport: 1, size: 1000, rate: 50_000_000, duration: 2 * Time.s)]
+        for d: UInt16 in 2...5 { flows.append(Flow(dport: d, size: 500, rate: 500_000, duration: 2 * Time.s)) }
+        let (rp, out, report) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root hhf"])
+        let (_, fifo, _) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root pfifo limit 1000"])
+        let offered = 4.0 * 500_000 * 2 / 8 / 500
+        let mice = Double(out.filter { dport($0) != 1 }.count), fifoMice = Double(fifo.filter { dport($0) != 1 }.count)
+        print("hhf: mice \(mice) of \(offered) delivered (pfifo: \(fifoMice))")
+        XCTAssertGreaterThan(mice / offered, 0.97, report.text)
+        XCTAssertLessThan(fifoMice / offered, 0.8)
+        let q = try XCTUnwrap(rp.dev.qdisc as? HHFQdisc)
+        XCTAssertEqual(q.hhTotal, 1, "one heavy hitter: the elephant")
+        XCTAssertTrue(report.text.contains("tot_hh 1"), report.text)
+    }
+}
+
 final class PIETests: XCTestCase {
     /// PIE against an unresponsive overload (RFC 8033 §4): 20 Mbit/s of 1000-byte UDP into a
     /// 10 Mbit/s line for 20 s. A 1000-packet FIFO would hold 800 ms. PIE's probability climbs

@@ -31,6 +31,22 @@ enum QdiscGrammar {
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         case let e as ETSQdisc: try e.configure(try ets(&a))
         case let c as ChokeQdisc: try c.configure(try choke(&a))
+        case let h as HHFQdisc:
+            // q_hhf.c: limit, quantum, hh_limit, reset_timeout, admit_bytes, evict_timeout, non_hh_weight.
+            var p = HHFQdisc.Params()
+            while let k = a.next() {
+                switch k {
+                case "limit": p.limit = try a.int(for: k, 0...Int(UInt32.max))
+                case "quantum": p.quantum = try a.size(for: k)
+                case "hh_limit": p.hhLimit = try a.int(for: k, 0...1_000_000)
+                case "reset_timeout": p.resetTimeout = try a.time(for: k)
+                case "admit_bytes": p.admitBytes = UInt32(clamping: try a.size(for: k))
+                case "evict_timeout": p.evictTimeout = try a.time(for: k)
+                case "non_hh_weight": p.nonHHWeight = try a.int(for: k, 0...Int(UInt32.max))
+                default: throw SluiceError("Error: hhf: unknown option \"\(k)\"")
+                }
+            }
+            try h.configure(p)
         case let s as SkbprioQdisc:
             // q_skbprio.c: `limit N`.
             while let k = a.next() {

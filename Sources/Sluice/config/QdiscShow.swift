@@ -22,6 +22,9 @@ enum QdiscShow {
         case let x as SFQQdisc: return x.showOptions(details: details)
         case let x as ETSQdisc: return x.showOptions()
         case let x as SkbprioQdisc: return "limit \(x.limit) "
+        case let x as HHFQdisc:
+            // hhf_print_opt.
+            return "limit \(x.limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: x.quantum))) hh_limit \(x.hhLimit) reset_timeout \(TcFormat.timeUs(UInt32(clamping: x.resetTimeout / 1000))) admit_bytes \(TcFormat.sizeU32(x.admitBytes)) evict_timeout \(TcFormat.timeUs(UInt32(clamping: x.evictTimeout / 1000))) non_hh_weight \(x.nonHHWeight) "
         case let x as ChokeQdisc:
             // choke_print_opt.
             var s = "limit \(x.limit)p min \(x.qmin)p max \(x.qmax)p "
@@ -38,6 +41,7 @@ enum QdiscShow {
         case let x as CoDelQdisc: return x.showXstats()
         case let x as FQCoDelQdisc: return x.showXstats()
         case let x as REDQdisc: return x.showXstats()
+        case let x as HHFQdisc: return "  drop_overlimit \(x.dropOverlimit) hh_overlimit \(x.hhOverlimit) tot_hh \(x.hhTotal) cur_hh \(x.hhCurrent)"
         case let x as ChokeQdisc: return "  marked \(x.marked) early \(x.early) pdrop \(x.pdrop) other 0 matched \(x.matched)"
         case let x as PIEQdisc: return x.showXstats()
         case let x as FQPIEQdisc: return x.showXstats()

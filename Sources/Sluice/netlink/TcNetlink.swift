@@ -88,6 +88,13 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let h as HHFQdisc:
+            // hhf_dump: every parameter, the timeouts in µs.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            w.attr(1, u32: UInt32(clamping: h.limit)); w.attr(2, u32: UInt32(clamping: h.quantum)); w.attr(3, u32: UInt32(clamping: h.hhLimit))
+            w.attr(4, u32: UInt32(clamping: h.resetTimeout / 1000)); w.attr(5, u32: h.admitBytes)
+            w.attr(6, u32: UInt32(clamping: h.evictTimeout / 1000)); w.attr(7, u32: UInt32(clamping: h.nonHHWeight))
+            w.endNest(n)
         case let c as ChokeQdisc:
             // choke_dump: tc_red_qopt and max_P.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -176,6 +183,8 @@ extension RtnlProcessor {
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
         case let r as REDQdisc:
             for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
+        case let h as HHFQdisc:
+            for v in [h.dropOverlimit, h.hhOverlimit, h.hhTotal, UInt64(h.hhCurrent)] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_hhf_xstats
         case let c as ChokeQdisc:
             for v in [c.early, c.pdrop, 0, c.marked, c.matched] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_choke_xstats
         case let p as PIEQdisc:
@@ -484,6 +493,14 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let h as HHFQdisc:
+            // hhf_change.
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 7, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .u32, 6: .u32, 7: .u32]))
+                try h.configure(HHFQdisc.Params(limit: a.u32(1).map(Int.init), quantum: a.u32(2).map(Int.init), hhLimit: a.u32(3).map(Int.init),
+                                                resetTimeout: a.u32(4).map { UInt64($0) * 1000 }, admitBytes: a.u32(5),
+                                                evictTimeout: a.u32(6).map { UInt64($0) * 1000 }, nonHHWeight: a.u32(7).map(Int.init)))
+            }
         case let c as ChokeQdisc:
             // choke_change: PARMS and STAB required; MAX_P else from Plog.
             guard let o = options else { throw SluiceError("Error: choke needs options.") }
