@@ -101,5 +101,8 @@ let benchmarks: @Sendable () -> Void = {
     var ets = ["qdisc add dev eth0 root handle 1: ets bands 4 strict 1 quanta 1514 3028 4542"]
     for l in 0..<4 { ets.append("filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport \(10 + l) 0xffff flowid 1:\(l + 1)") }
     bench("ets 4 bands 1 strict", ets)
+    bench("choke", ["qdisc add dev eth0 root choke limit 1000 bandwidth 10gbit"])
+    bench("hhf", ["qdisc add dev eth0 root hhf"])
+    bench("skbprio", ["qdisc add dev eth0 root skbprio limit 1000"])
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }
