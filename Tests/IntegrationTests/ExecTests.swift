@@ -1131,6 +1131,13 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc qdisc show dev dm0", pattern: "qdisc hhf 1: root refcnt [0-9]+.*evict_timeout 500ms non_hh_weight 2", count: 1),
             Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root hhf"], command: "tc qdisc change dev dm0 handle 1: root hhf limit 1500", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc hhf 1: root refcnt [0-9]+ limit 1500p.*hh_limit 2048", count: 1),
+            // sfb.json: tc's defaults (kernel's txqueuelen limit) and units.
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root sfb", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc sfb 1: root refcnt [0-9]+ rehash 600s db 60s limit 1000p max 25p target 20p increment 0.000503548 decrement 4.57771e-05 penalty_rate 10pps penalty_burst 20p", count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root sfb target 100", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc sfb 1: root refcnt 2 rehash 600s db 60s.*max 125p target 100p", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root sfb"], command: "tc qdisc change dev dm0 handle 1: root sfb rehash 100", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc sfb 1: root refcnt 2 rehash 100ms db 60s", count: 1),
             // skbprio.json and plug.json.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root skbprio", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc skbprio 1: root refcnt [0-9]+ limit 64", count: 1),

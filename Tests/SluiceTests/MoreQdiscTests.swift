@@ -271,6 +271,26 @@ final class HHFTests: XCTestCase {
     }
 }
 
+/// sfb (sch_sfb.c): Blue probabilities per Bloom-filter bin.
+final class SFBTests: XCTestCase {
+    /// A non-responsive 20 Mbit/s flow keeps its bins full, so Blue raises their probability
+    /// until its early drops hold it to what the line leaves; four 0.5 Mbit/s flows, whose
+    /// bins stay short, keep what they send — where a 1000-packet FIFO drops most of theirs.
+    func testFlowsThatFillTheirBinsAreDroppedEarly() throws {
+        var flows = [Flow(dport: 1, size: 1000, rate: 20_000_000, duration: 2 * Time.s)]
+        for d: UInt16 in 2...5 { flows.append(Flow(dport: d, size: 500, rate: 500_000, duration: 2 * Time.s)) }
+        let (rp, out, report) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root sfb"])
+        let (_, fifo, _) = try replay(flows, rate: "10mbit", ["qdisc add dev eth0 root pfifo limit 1000"])
+        let mice = out.filter { dport($0) != 1 }.count, fifoMice = fifo.filter { dport($0) != 1 }.count
+        print("sfb: mice \(mice) of 1000 (pfifo \(fifoMice))")
+        XCTAssertGreaterThan(Double(mice) / 1000, 0.95, report.text)
+        XCTAssertLessThan(Double(fifoMice) / 1000, 0.5)
+        let q = try XCTUnwrap(rp.dev.qdisc as? SFBQdisc)
+        XCTAssertGreaterThan(q.earlydrop, 1000)
+        XCTAssertEqual(q.marked, 0, "Not-ECT packets are dropped, not marked")
+    }
+}
+
 final class PIETests: XCTestCase {
     /// PIE against an unresponsive overload (RFC 8033 §4): 20 Mbit/s of 1000-byte UDP into a
     /// 10 Mbit/s line for 20 s. A 1000-packet FIFO would hold 800 ms. PIE's probability climbs

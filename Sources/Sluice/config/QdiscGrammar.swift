@@ -31,6 +31,27 @@ enum QdiscGrammar {
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         case let e as ETSQdisc: try e.configure(try ets(&a))
         case let c as ChokeQdisc: try c.configure(try choke(&a))
+        case let s as SFBQdisc:
+            // q_sfb.c: rehash MS, db MS, limit, max, target, increment, decrement (fractions),
+            // penalty_rate, penalty_burst; tc's own defaults and max/target relation.
+            var p = SFBQdisc.Params(max: 0, binSize: 0, increment: (0xFFFF + 1000) / 2000, decrement: (0xFFFF + 10000) / 20000)
+            while let k = a.next() {
+                switch k {
+                case "rehash": p.rehashMs = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "db": p.warmupMs = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "limit": p.limit = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "max": p.max = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "target": p.binSize = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "increment": p.increment = UInt32(try a.double(for: k, 0.0...1.0) * 65535 + 0.5)
+                case "decrement": p.decrement = UInt32(try a.double(for: k, 0.0...1.0) * 65535 + 0.5)
+                case "penalty_rate": p.penaltyRate = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                case "penalty_burst": p.penaltyBurst = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                default: throw SluiceError("Error: sfb: unknown option \"\(k)\"")
+                }
+            }
+            if p.max == 0 { p.max = p.binSize >= 1 ? (p.binSize * 5 + 1) / 4 : 25 }
+            if p.binSize == 0 { p.binSize = (p.max * 4 + 3) / 5 }
+            s.configure(p)
         case let h as HHFQdisc:
             // q_hhf.c: limit, quantum, hh_limit, reset_timeout, admit_bytes, evict_timeout, non_hh_weight.
             var p = HHFQdisc.Params()

@@ -22,6 +22,10 @@ enum QdiscShow {
         case let x as SFQQdisc: return x.showOptions(details: details)
         case let x as ETSQdisc: return x.showOptions()
         case let x as SkbprioQdisc: return "limit \(x.limit) "
+        case let x as SFBQdisc:
+            // sfb_print_opt.
+            return "rehash \(TcFormat.timeUs(UInt32(clamping: x.rehashInterval / 1000))) db \(TcFormat.timeUs(UInt32(clamping: x.warmup / 1000))) limit \(x.limit)p max \(x.maxQ)p target \(x.binSize)p "
+                + cFormat("increment %lg decrement %lg ", Double(x.increment) / 65535, Double(x.decrement) / 65535) + "penalty_rate \(x.penaltyRate)pps penalty_burst \(x.penaltyBurst)p "
         case let x as HHFQdisc:
             // hhf_print_opt.
             return "limit \(x.limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: x.quantum))) hh_limit \(x.hhLimit) reset_timeout \(TcFormat.timeUs(UInt32(clamping: x.resetTimeout / 1000))) admit_bytes \(TcFormat.sizeU32(x.admitBytes)) evict_timeout \(TcFormat.timeUs(UInt32(clamping: x.evictTimeout / 1000))) non_hh_weight \(x.nonHHWeight) "
@@ -41,6 +45,9 @@ enum QdiscShow {
         case let x as CoDelQdisc: return x.showXstats()
         case let x as FQCoDelQdisc: return x.showXstats()
         case let x as REDQdisc: return x.showXstats()
+        case let x as SFBQdisc:
+            let b = x.binStats
+            return "  earlydrop \(x.earlydrop) penaltydrop \(x.penaltydrop) bucketdrop \(x.bucketdrop) queuedrop \(x.queuedrop) childdrop \(x.childdrop) marked \(x.marked)\n  maxqlen \(b.maxQlen)" + cFormat(" maxprob %lg avgprob %lg", Double(b.maxProb) / 65535, Double(b.avgProb) / 65535)
         case let x as HHFQdisc: return "  drop_overlimit \(x.dropOverlimit) hh_overlimit \(x.hhOverlimit) tot_hh \(x.hhTotal) cur_hh \(x.hhCurrent)"
         case let x as ChokeQdisc: return "  marked \(x.marked) early \(x.early) pdrop \(x.pdrop) other 0 matched \(x.matched)"
         case let x as PIEQdisc: return x.showXstats()

@@ -88,6 +88,14 @@ extension RtnlProcessor {
             encodeSFQ(f, &w)
         case let r as REDQdisc:
             encodeRED(r, &w)
+        case let s as SFBQdisc:
+            // sfb_dump: struct tc_sfb_qopt (times in ms).
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            var o = NetlinkWriter()
+            for v in [UInt32(clamping: s.rehashInterval / Time.ms), UInt32(clamping: s.warmup / Time.ms), s.maxQ, s.binSize, s.increment, s.decrement,
+                      UInt32(clamping: s.limit), s.penaltyRate, s.penaltyBurst] { o.put32(v) }
+            w.attr(1, o.bytes)                                                 // TCA_SFB_PARMS
+            w.endNest(n)
         case let h as HHFQdisc:
             // hhf_dump: every parameter, the timeouts in µs.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -183,6 +191,11 @@ extension RtnlProcessor {
                       c.vars.dropping ? 1 : 0, UInt32(truncatingIfNeeded: c.cstats.ceMark)] { x.put32(v) }
         case let r as REDQdisc:
             for v in [r.early + r.forced, r.pdrop, 0, r.marked] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_red_xstats
+        case let s as SFBQdisc:
+            let b = s.binStats
+            for v in [s.earlydrop, s.penaltydrop, s.bucketdrop, s.queuedrop, s.childdrop, s.marked, UInt64(b.maxQlen), UInt64(b.maxProb), UInt64(b.avgProb)] {
+                x.put32(UInt32(truncatingIfNeeded: v))                         // tc_sfb_xstats
+            }
         case let h as HHFQdisc:
             for v in [h.dropOverlimit, h.hhOverlimit, h.hhTotal, UInt64(h.hhCurrent)] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_hhf_xstats
         case let c as ChokeQdisc:
@@ -493,6 +506,16 @@ extension RtnlProcessor {
             cd.configure(limit: limit, params: p)
         case is DRRQdisc:
             break
+        case let s as SFBQdisc:
+            // sfb_change: TCA_SFB_PARMS, or the kernel's defaults without options.
+            var p = SFBQdisc.Params()
+            if let o = options {
+                let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 1, [1: .minLength(36)]))
+                guard let q = a[1] else { throw SluiceError("Error: sfb: TCA_SFB_PARMS is required.") }
+                p = SFBQdisc.Params(rehashMs: q.le32(at: 0), warmupMs: q.le32(at: 4), max: q.le32(at: 8), binSize: q.le32(at: 12), increment: q.le32(at: 16),
+                                    decrement: q.le32(at: 20), limit: q.le32(at: 24), penaltyRate: q.le32(at: 28), penaltyBurst: q.le32(at: 32))
+            }
+            s.configure(p)
         case let h as HHFQdisc:
             // hhf_change.
             if let o = options {
