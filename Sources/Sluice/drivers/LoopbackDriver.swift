@@ -8,34 +8,17 @@
 /// carries on both sides. It has no addresses: Sluice's own stack answers for no one on it.
 /// Frames move by pool index; a full backlog (netdev_max_backlog, 1000) drops and counts.
 final class LoopbackDriver: NetDriver {
-    var backlog = PacketQueue()
-    static let maxBacklog = 1000
+    var backlog = RxBacklog()
 
     override var supportedFeatures: DeviceFeatures { .offloads }
     override var hasPendingRx: Bool { !backlog.isEmpty }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
-        var got = 0
-        while got < budget, let p = backlog.pop(dp.pool) {
-            batch.append(p)
-            got += 1
-        }
-        return got
+        backlog.poll(dp.pool, into: &batch, budget: budget)
     }
 
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
-        var sent: UInt64 = 0, bytes: UInt64 = 0, dropped: UInt64 = 0
-        let pool = dp.pool
-        batch.drain { p in
-            if self.backlog.count >= Self.maxBacklog {
-                dropped &+= 1
-                pool.free(p)
-            } else {
-                bytes &+= UInt64(pool.metas[Int(p.index)].length)
-                sent &+= 1
-                self.backlog.push(p, pool)
-            }
-        }
+        let (sent, bytes, dropped) = backlog.take(&batch, dp.pool)
         dev.stats.txPackets &+= sent
         dev.stats.txBytes &+= bytes
         if dropped > 0 { dev.stats.txDropped &+= dropped; dev.drop(.txBusy, dropped) }

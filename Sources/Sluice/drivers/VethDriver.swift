@@ -11,23 +11,52 @@
 /// - deleting one end deletes the other.
 /// Frames move by pool index (the PacketQueue links through the pool): nothing is copied or
 /// allocated per packet.
+/// Frames handed from one device's transmit to another's (or its own) receive, as netif_rx
+/// queues them: up to netdev_max_backlog (1000), polled by the receiver's NAPI.
+struct RxBacklog {
+    static let max = 1000
+    var queue = PacketQueue()
+    var isEmpty: Bool { queue.isEmpty }
+
+    mutating func poll(_ pool: PacketPool, into batch: inout PacketBatch, budget: Int) -> Int {
+        var got = 0
+        while got < budget, let p = queue.pop(pool) {
+            batch.append(p)
+            got += 1
+        }
+        return got
+    }
+
+    /// Takes a sender's batch: (frames queued, their bytes, frames dropped for a full backlog).
+    mutating func take(_ batch: inout PacketBatch, _ pool: PacketPool) -> (sent: UInt64, bytes: UInt64, dropped: UInt64) {
+        var sent: UInt64 = 0, bytes: UInt64 = 0, dropped: UInt64 = 0
+        batch.drain { p in
+            if queue.count >= Self.max {
+                dropped &+= 1
+                pool.free(p)
+            } else {
+                bytes &+= UInt64(pool.metas[Int(p.index)].length)
+                sent &+= 1
+                queue.push(p, pool)
+            }
+        }
+        return (sent, bytes, dropped)
+    }
+
+    mutating func purge(_ pool: PacketPool) { queue.purge(pool) }
+}
+
 final class VethDriver: NetDriver {
     /// The other end (weak: each device owns its driver).
     weak var peer: NetDevice?
     /// Frames the peer sent, waiting for this end's poll.
-    var backlog = PacketQueue()
-    static let maxBacklog = 1000
+    var backlog = RxBacklog()
 
     override var supportedFeatures: DeviceFeatures { .offloads }
     override var hasPendingRx: Bool { !backlog.isEmpty }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
-        var got = 0
-        while got < budget, let p = backlog.pop(dp.pool) {
-            batch.append(p)
-            got += 1
-        }
-        return got
+        backlog.poll(dp.pool, into: &batch, budget: budget)
     }
 
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
@@ -37,18 +66,7 @@ final class VethDriver: NetDriver {
             batch.freeAll(dp.pool)
             return
         }
-        var sent: UInt64 = 0, bytes: UInt64 = 0, dropped: UInt64 = 0
-        let pool = dp.pool
-        batch.drain { p in
-            if other.backlog.count >= Self.maxBacklog {
-                dropped &+= 1
-                pool.free(p)
-            } else {
-                bytes &+= UInt64(pool.metas[Int(p.index)].length)
-                sent &+= 1
-                other.backlog.push(p, pool)
-            }
-        }
+        let (sent, bytes, dropped) = other.backlog.take(&batch, dp.pool)
         dev.stats.txPackets &+= sent
         dev.stats.txBytes &+= bytes
         if dropped > 0 { dev.stats.txDropped &+= dropped; dev.drop(.txBusy, dropped) }

@@ -215,6 +215,17 @@ public class Qdisc {
     func classes(details: Bool) -> [QdiscClassInfo] { [] }
     /// The leaf qdiscs under this one.
     func childQdiscs() -> [Qdisc] { [] }
+    /// ops->graft of a qdisc with one class holding one child (tbf, red, sfb): the new child
+    /// (noop_qdisc when none) goes into `slot`; the old one is returned.
+    final func graftOnly(_ classid: TcHandle, _ q: Qdisc?, into slot: inout Qdisc?) throws(SluiceError) -> Qdisc? {
+        guard classid == TcHandle(handle.major, 1) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        let old = slot
+        let new = q ?? NoopQdisc(env: env)
+        new.parent = classid
+        slot = new
+        return old
+    }
+
     /// Replaces the qdisc attached to `classid` (ops->graft); returns the old one. A nil `q`
     /// deletes the child: each qdisc puts back what the kernel's graft does (htb and drr a
     /// default pfifo, tbf and prio noop, netem nothing).

@@ -185,12 +185,9 @@ final class REDQdisc: Qdisc {
     }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        guard classid == self.classid else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        let old = child
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        child = new
-        stats.qlen = new.statsSnapshot().qlen; stats.backlog = new.statsSnapshot().backlog
+        let old = try graftOnly(classid, q, into: &child)
+        let s = child?.statsSnapshot() ?? QdiscStats()
+        stats.qlen = s.qlen; stats.backlog = s.backlog
         return old
     }
 

@@ -177,11 +177,9 @@ final class SFBQdisc: Qdisc {
     override func classes(details: Bool) -> [QdiscClassInfo] { [] }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        guard classid == self.classid else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        let old = child
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        child = new
+        let old = try graftOnly(classid, q, into: &child)
+        let s = child?.statsSnapshot() ?? QdiscStats()
+        stats.qlen = s.qlen; stats.backlog = s.backlog
         return old
     }
 

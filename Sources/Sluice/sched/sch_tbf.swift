@@ -155,12 +155,7 @@ final class TBFQdisc: Qdisc {
     }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        guard classid == self.classid else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        let old = child
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        child = new
-        return old
+        try graftOnly(classid, q, into: &child)
     }
 
 }
