@@ -961,7 +961,7 @@ public struct FilterBlock {
             guard let w = pool.writableIndex(idx) else { return .shot }
             idx = w
             let m = pool.metas[Int(w)]
-            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let d = pool.data(Packet(index: w))
             let gso = m.gsoType
             switch HeaderEdit.csum(d, Int(m.length), flags: HeaderEdit.CsumFlags(rawValue: flags),
                                    gsoTCP: gso.contains(.tcpv4) || gso.contains(.tcpv6), gsoUDP: gso.contains(.udpL4)) {
@@ -976,7 +976,7 @@ public struct FilterBlock {
             guard let w = pool.writableIndex(idx) else { return .shot }
             idx = w
             let m = pool.metas[Int(w)]
-            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let d = pool.data(Packet(index: w))
             return HeaderEdit.nat(d, Int(m.length), old: old, new: new, mask: mask, egress: egress, partial: m.csum == .partial) ? then : .shot
         case .mpls(let p, let then):
             guard mayModify else { return .ok }
@@ -1066,7 +1066,7 @@ public struct FilterBlock {
             guard let w = pool.writableIndex(idx) else { return then }
             idx = w
             let m = pool.metas[Int(w)]
-            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let d = pool.data(Packet(index: w))
             let ok = p.keys.withUnsafeBufferPointer { HeaderEdit.pedit(d, Int(m.length), $0) }
             if !ok, let c = counters { c.pointee.overlimits &+= 1 }
             return then
@@ -1079,7 +1079,7 @@ public struct FilterBlock {
                 return then
             }
             let m = pool.metas[Int(w)]
-            let d = pool.base + Int(pool.dataOf[Int(w)]) * PacketPool.bufferSize + Int(m.dataOffset)
+            let d = pool.data(Packet(index: w))
             HeaderEdit.skbmod(d, Int(m.length), dmac: p.dmac, smac: p.smac, etype: p.etype, swap: p.swap)
             return then
         }
