@@ -4,20 +4,20 @@ import Sluice
 import Glibc
 #endif
 
-/// `sluice [OPTIONS] link|fdb|qdisc|class|filter|action|monitor ARGS…` and
+/// `sluice [OPTIONS] link|fdb|qdisc|class|filter|chain|action|monitor ARGS…` and
 /// `sluice [OPTIONS] -batch FILE [-force]`: the control client. It speaks rtnetlink to the
 /// daemon's socket (--socket PATH, else SLUICE_SOCKET, else the default) by running Debian's
 /// iproute2 through the same preload shim as `sluice exec` — so the grammar, the text and JSON
 /// output (-s, -d, -j, -p) and the exit codes are iproute2's own, byte for byte:
 ///   link → ip link, addr|route|neigh → ip …, fdb → bridge fdb, vlan → bridge vlan,
-///   qdisc|class|filter → tc …, action → tc actions,
+///   qdisc|class|filter|chain → tc …, action → tc actions,
 ///   monitor [link|neigh|tc|all] → ip monitor link | bridge monitor fdb | tc monitor | ip monitor all.
 /// Device kinds only Sluice has with options Debian's ip cannot send (afpacket, afxdp, pcap)
 /// are created by the client itself (`PortLink`), over the same socket.
 enum Client {
     static let objects: [String: (tool: String, words: [String])] = [
         "link": ("ip", ["link"]), "fdb": ("bridge", ["fdb"]), "qdisc": ("tc", ["qdisc"]),
-        "class": ("tc", ["class"]), "filter": ("tc", ["filter"]), "action": ("tc", ["actions"]),
+        "class": ("tc", ["class"]), "filter": ("tc", ["filter"]), "chain": ("tc", ["chain"]), "action": ("tc", ["actions"]),
         "actions": ("tc", ["actions"]), "vlan": ("bridge", ["vlan"]),
         "addr": ("ip", ["addr"]), "address": ("ip", ["addr"]), "route": ("ip", ["route"]), "neigh": ("ip", ["neigh"]),
         "monitor": ("", []),
@@ -45,7 +45,7 @@ enum Client {
         if let batch { return runBatch(batch, options: options, socket: socket, force: force) }
         guard i < argv.count, objects[argv[i]] != nil else {
             // Not a client command: leave it to the other subcommands (options alone are an error).
-            return options.isEmpty && socket == nil && !force ? nil : usage("expected link, addr, route, neigh, fdb, vlan, qdisc, class, filter, action or monitor")
+            return options.isEmpty && socket == nil && !force ? nil : usage("expected link, addr, route, neigh, fdb, vlan, qdisc, class, filter, chain, action or monitor")
         }
         if argv[i] == "link", let status = PortLink.runIfPortLink(Array(argv[(i + 1)...]), socket: socket) { return status }
         guard let (tool, words) = resolve(argv[i], Array(argv[(i + 1)...])) else {
@@ -102,7 +102,7 @@ enum Client {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let object = words.first else { continue }
             guard objects[object] != nil, let (tool, rest) = resolve(object, Array(words.dropFirst())), object != "monitor" else {
-                writeErr("sluice: \(path):\(n + 1): \"\(object)\" is not link, fdb, qdisc, class, filter or action")
+                writeErr("sluice: \(path):\(n + 1): \"\(object)\" is not link, addr, route, neigh, fdb, vlan, qdisc, class, filter, chain or action")
                 failed = true
                 if force { continue } else { return 1 }
             }

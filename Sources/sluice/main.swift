@@ -10,7 +10,7 @@ struct SluiceCommand: ParsableCommand {
         abstract: "A user-space network datapath modelled on the Linux kernel's networking.",
         discussion: """
         Control a running daemon (rtnetlink over --socket PATH, else SLUICE_SOCKET, else \(ControlSocket.defaultPath)):
-          sluice [-s] [-d] [-j] [-p] link|fdb|qdisc|class|filter|action ARGS…   (iproute2's grammar and output)
+          sluice [-s] [-d] [-j] [-p] link|fdb|qdisc|class|filter|chain|action ARGS…   (iproute2's grammar and output)
           sluice monitor [link|neigh|tc|all]
           sluice [OPTIONS] -batch FILE [-force]
         """,
@@ -18,7 +18,7 @@ struct SluiceCommand: ParsableCommand {
     )
 }
 
-// The control client (sluice link|fdb|qdisc|class|filter|action|monitor …, sluice -batch FILE).
+// The control client (sluice link|fdb|qdisc|class|filter|chain|action|monitor …, sluice -batch FILE).
 if let code = Client.runIfClient(CommandLine.arguments) { exit(code) }
 
 // Bad arguments give one clear line and a non-zero exit (help and --version print as usual).

@@ -428,6 +428,55 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Filter chains with Debian's tc against this kernel's cls_api and against the daemon:
+    /// chains made explicitly and by filters, `tc chain show` (text and JSON), a duplicate add,
+    /// a get, deleting a chain that still holds filters, flushes, and priority deletes in a
+    /// missing chain. (Not a chain held only by a `goto chain` action: the kernel's dump of
+    /// such a block repeats the chains after it, and when it lets go of one depends on when
+    /// the action is freed.)
+    func testFilterChainsAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        try sh(["ip", "-n", kns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        for dev in ["v0", "v1"] {
+            try sh(["ip", "-n", kns, "link", "set", dev, "up"])
+            XCTAssertEqual(try exec(sock, ["ip", "link", "add", dev, "type", "dummy"]).status, 0)
+            XCTAssertEqual(try exec(sock, ["ip", "link", "set", dev, "up"]).status, 0)
+        }
+        let steps = [
+            "qdisc add dev v0 ingress",
+            "chain add dev v0 ingress chain 5",
+            "chain add dev v0 ingress chain 5",
+            "chain add dev v0 ingress chain 3",
+            "filter add dev v0 ingress chain 7 prio 1 protocol ip u32 match ip dst 198.18.0.1/32 action mirred egress redirect dev v1",
+            "chain show dev v0 ingress",
+            "-j chain show dev v0 ingress",
+            "chain get dev v0 ingress chain 5",
+            "chain get dev v0 ingress chain 9",
+            "filter add dev v0 ingress chain 0 prio 1 protocol ip u32 match ip dst 198.18.0.2/32 action mirred egress mirror dev v1 goto chain 3",
+            "chain del dev v0 ingress chain 5",
+            "chain del dev v0 ingress chain 5",
+            "filter del dev v0 ingress chain 9 prio 1",
+            "filter del dev v0 ingress chain 9",
+            "filter del dev v0 ingress chain 7",
+            "chain show dev v0 ingress",
+            "filter del dev v0 ingress",
+            "chain show dev v0 ingress",
+            "chain del dev v0 ingress chain 3",
+            "chain show dev v0 ingress",
+            "-j chain show dev v0 ingress",
+        ]
+        var report = ""
+        for c in steps {
+            let k = try sh(["bash", "-c", "tc -n \(kns) \(c) 2>&1; echo \"[exit $?]\""], allowFailure: true)
+            let s = try exec(sock, ["tc"] + c.split(separator: " ").map(String.init))
+            let sluice = s.out + "[exit \(s.status)]\n"
+            if k != sluice { report += "tc \(c):\n--- kernel\n\(k)--- sluice\n\(sluice)\n" }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
     /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
     func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {

@@ -81,6 +81,27 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(lab.dev("p1").master, 0)
         XCTAssertEqual(lab.dev("p1").promiscuity, 0)
     }
+
+    /// `chain` in the batch grammar. The expected text is what Debian's tc printed for the
+    /// same commands against this machine's kernel (ExecTests compares the two over netlink):
+    /// chains in the order they were made, the owning qdisc's handle shown unless it is the
+    /// parent asked for.
+    func testChainsInTheBatchGrammar() throws {
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("chain add dev p1 ingress chain 3")
+        try lab.runner.execute("chain add dev p1 ingress chain 1")
+        XCTAssertEqual(try lab.runner.execute("chain show dev p1 ingress"), "chain parent ffff: chain 3 \nchain parent ffff: chain 1 \n")
+        XCTAssertEqual(try lab.runner.execute("chain show dev p1 parent ffff:"), "chain chain 3 \nchain chain 1 \n")
+        XCTAssertEqual(try lab.runner.execute("chain get dev p1 ingress chain 1"), "chain parent ffff: chain 1 \n")
+        expectError("chain add dev p1 ingress chain 3", contains: "Filter chain already exists")
+        expectError("chain get dev p1 ingress chain 9", contains: "Cannot find specified filter chain")
+        expectError("chain del dev p1 ingress chain 9", contains: "Cannot find specified filter chain")
+        expectError("chain add dev p1 ingress chain 268435456", contains: "exceeds upper limit")
+        try lab.runner.execute("filter add dev p1 ingress chain 3 prio 1 protocol ip u32 match ip dst 198.18.0.1/32 flowid 1:1")
+        try lab.runner.execute("chain del dev p1 ingress chain 3")
+        XCTAssertEqual(try lab.runner.execute("filter show dev p1 ingress"), "", "deleting a chain deletes its filters")
+        XCTAssertEqual(try lab.runner.execute("chain show dev p1 ingress"), "chain parent ffff: chain 1 \n")
+    }
 }
 
 final class CPUPlanTests: XCTestCase {

@@ -47,7 +47,7 @@ public final class CommandRunner {
         // -s and -d anywhere (`link show -d`); -4 and -6 too, except after a tc object, where
         // they are arguments (a pedit offset, say).
         let object = words.first { !["-s", "-stats", "-statistics", "-d", "-details", "-4", "-6"].contains($0) }
-        let tcObject = ["qdisc", "class", "filter"].contains(object ?? "")
+        let tcObject = ["qdisc", "class", "filter", "chain"].contains(object ?? "")
         var seenObject = false
         words = words.filter { w in
             if w == object { seenObject = true }
@@ -61,11 +61,12 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
         case "filter": return try tcFilter(rest, opts)
+        case "chain": return try tcChain(rest, opts)
         case "fdb": return try fdb(rest)
         case "vlan": return try bridgeVLAN(rest)
         case "addr", "address": return try addr(rest, opts)
@@ -104,6 +105,7 @@ public final class CommandRunner {
       class show dev D
       filter add|del dev D parent X: [protocol P] [prio N] (matchall|u32 match …|fw) (flowid X:Y|action drop)
       filter show dev D
+      chain add|del|show|get dev D (parent X:|ingress|egress) [chain N]
       stats                           every device's counters, drop reasons and NAPI state
     """
 

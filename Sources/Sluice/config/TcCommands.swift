@@ -404,16 +404,33 @@ extension CommandRunner {
             let hit = { (c: UInt32, p: UInt16, proto: UInt16) in (t.prio == nil || p == t.prio!) && (anyProtocol || proto == t.proto) && c == t.chain }
             b.removeFilters { hit($0.chain, $0.prio, $0.proto) }
             for r in b.u32Tables.filter({ $0.isRoot && hit($0.chain, $0.prio, $0.proto) }) { b.dropU32Tables(chain: r.chain, prio: r.prio) }
-            if b.filters.count == before && b.u32Tables.count == tablesBefore { throw SluiceError("Error: Filter with specified priority/protocol not found.") }
+            // tc_del_tfilter: a flush (no priority) succeeds whatever it found; a priority in a
+            // chain the block does not have, or that the chain does not have, is an error.
+            if t.prio != nil && b.filters.count == before && b.u32Tables.count == tablesBefore {
+                if !b.chainList.contains(t.chain) && !b.explicitChains.contains(t.chain) {
+                    throw SluiceError("Error: Cannot find specified filter chain.")
+                }
+                throw SluiceError("Error: Filter with specified priority/protocol not found.")
+            }
         }
     }
 
-    /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor.
-    func withBlock<R>(_ t: TcTarget, _ body: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
+    /// The filter block a `parent`/`ingress`/`egress` names, as an inout accessor; the
+    /// block's chain order is brought up to date after the change.
+    func withBlock<R>(_ t: TcTarget, _ change: (inout FilterBlock) throws(SluiceError) -> R) throws(SluiceError) -> R {
         let owner = try blockOwner(t)
-        if t.parent?.raw == 0xFFFF_FFF3, let ing = owner as? IngressQdisc { return try body(&ing.egressFilters) }
-        if let p = t.parent, p.minor != 0, p.major != 0xFFFF { return try withClassBlock(owner, p, body) }
-        return try body(&owner.filters)
+        if t.parent?.raw == 0xFFFF_FFF3, let ing = owner as? IngressQdisc {
+            defer { ing.egressFilters.noteChains() }
+            return try change(&ing.egressFilters)
+        }
+        if let p = t.parent, p.minor != 0, p.major != 0xFFFF {
+            return try withClassBlock(owner, p) { (b: inout FilterBlock) throws(SluiceError) -> R in
+                defer { b.noteChains() }
+                return try change(&b)
+            }
+        }
+        defer { owner.filters.noteChains() }
+        return try change(&owner.filters)
     }
 
     /// __tcf_qdisc_cl_find and cops->tcf_block for a parent that names a class: its own
@@ -425,6 +442,59 @@ extension CommandRunner {
             throw SluiceError("Error: \(owner.kind) classes have no filter blocks (attach the filter to the qdisc, parent \(TcFormat.classid(owner.handle))).")
         }
         return r
+    }
+
+    // MARK: chain
+
+    /// `tc chain add|delete|show|get dev D [parent P|ingress|egress] [chain N]`.
+    func tcChain(_ w: [String], _ opts: Options) throws(SluiceError) -> String {
+        guard let verb = w.first else { throw SluiceError("Error: chain needs a command (add, del, show, get)") }
+        var a = TcArgs(Array(w.dropFirst()))
+        let v = try match(verb, ["add", "delete", "show", "list", "get"], what: "chain command")
+        let t = try tcTarget(&a, kindRequired: false, filter: true)
+        if let k = t.kind { throw SluiceError("Error: chain templates (\"\(k)\") are not implemented in Sluice.") }
+        switch v {
+        case "add", "delete":
+            try changeChain(t, create: v == "add", createFlag: true)
+            return ""
+        default:
+            let chains = try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in b.chainList }
+            if v == "get" && !chains.contains(t.chain) { throw SluiceError("Error: Cannot find specified filter chain.") }
+            // print_filter for RTM_NEWCHAIN: the parent (the owning qdisc's handle) unless it
+            // is the one the request named.
+            let owner = Self.chainOwner(t.dev, parent: t.parent?.raw ?? 0)
+            let shown = v == "get" ? [t.chain] : chains.filter { !t.chainGiven || $0 == t.chain }
+            let parent = t.parent?.raw != owner ? TcFormat.classid(TcHandle(raw: owner)) : nil
+            return shown.map { "chain " + (parent.map { "parent \($0) " } ?? "") + "chain \($0) \n" }.joined()
+        }
+    }
+
+    /// block->q->handle for the block a parent names (what tc_chain_fill_node reports):
+    /// ffff: for ingress and clsact, the root qdisc's handle for none, else the qdisc the
+    /// parent's major names.
+    static func chainOwner(_ dev: NetDevice, parent: UInt32) -> UInt32 {
+        if parent >> 16 == 0xFFFF { return 0xFFFF_0000 }
+        if parent == 0 { return dev.qdisc.handle.raw }
+        return parent & 0xFFFF_0000
+    }
+
+    /// tc_ctl_chain: a chain made explicitly (it stays without filters), or deleted with its
+    /// filters. `createFlag` is NLM_F_CREATE.
+    func changeChain(_ t: TcTarget, create: Bool, createFlag: Bool) throws(SluiceError) {
+        guard t.chain <= 0x0FFF_FFFF else { throw SluiceError("Error: Specified chain index exceeds upper limit.") }
+        try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            let exists = b.chainList.contains(t.chain)
+            if create {
+                if exists { throw SluiceError("Error: Filter chain already exists.") }
+                if !createFlag { throw SluiceError("Error: Need both RTM_NEWCHAIN and NLM_F_CREATE to create a new chain.") }
+                b.explicitChains.append(t.chain)
+            } else {
+                guard exists else { throw SluiceError("Error: Cannot find specified filter chain.") }
+                b.removeFilters { $0.chain == t.chain }
+                b.dropU32Tables(chain: t.chain, prio: nil)
+                b.explicitChains.removeAll { $0 == t.chain }
+            }
+        }
     }
 
     func tcFilter(_ w: [String], _ opts: Options) throws(SluiceError) -> String {

@@ -49,7 +49,7 @@ public enum NL {
     public static let RTM_NEWLINK: UInt16 = 16, RTM_DELLINK: UInt16 = 17, RTM_GETLINK: UInt16 = 18, RTM_SETLINK: UInt16 = 19
     public static let RTM_NEWADDR: UInt16 = 20, RTM_DELADDR: UInt16 = 21, RTM_GETADDR: UInt16 = 22
     public static let RTM_NEWROUTE: UInt16 = 24, RTM_DELROUTE: UInt16 = 25, RTM_GETROUTE: UInt16 = 26
-    public static let RTM_NEWCHAIN: UInt16 = 100, RTM_GETNSID: UInt16 = 90
+    public static let RTM_NEWCHAIN: UInt16 = 100, RTM_DELCHAIN: UInt16 = 101, RTM_GETCHAIN: UInt16 = 102, RTM_GETNSID: UInt16 = 90
     public static let RTM_NEWNEIGH: UInt16 = 28, RTM_DELNEIGH: UInt16 = 29, RTM_GETNEIGH: UInt16 = 30
     public static let RTM_NEWQDISC: UInt16 = 36, RTM_DELQDISC: UInt16 = 37, RTM_GETQDISC: UInt16 = 38
     public static let RTM_NEWTCLASS: UInt16 = 40, RTM_DELTCLASS: UInt16 = 41, RTM_GETTCLASS: UInt16 = 42

@@ -25,7 +25,7 @@ extension RtnlProcessor {
         case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : family == AF_INET6 ? RTNLGRP.IPV6_IFADDR : nil
         case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : family == AF_INET6 ? RTNLGRP.IPV6_ROUTE : nil
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
-             NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER: RTNLGRP.TC
+             NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER, NL.RTM_NEWCHAIN, NL.RTM_DELCHAIN: RTNLGRP.TC
         default: nil
         }
     }
@@ -128,15 +128,14 @@ extension RtnlProcessor {
         }
         var out: [(block: Int, parent: UInt32, chain: UInt32)] = []
         for (bi, (b, parent)) in blocks.enumerated() {
-            var seen: Set<UInt32> = []
-            for f in b.filters where seen.insert(f.chain).inserted { out.append((bi, parent, f.chain)) }
+            for c in b.chainList { out.append((bi, parent, c)) }
         }
         return out
     }
 
     /// tc_chain_fill_node.
-    func chainMessage(_ dev: NetDevice, parent: UInt32, chain: UInt32, _ w: inout NetlinkWriter) {
-        let st = w.begin(type: NL.RTM_NEWCHAIN, flags: 0, seq: 0, pid: pid)
+    func chainMessage(_ dev: NetDevice, parent: UInt32, chain: UInt32, seq: UInt32 = 0, flags: UInt16 = 0, _ w: inout NetlinkWriter) {
+        let st = w.begin(type: NL.RTM_NEWCHAIN, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)
         w.put32(UInt32(bitPattern: dev.ifindex)); w.put32(0); w.put32(parent); w.put32(0)
         w.attr(TCA.CHAIN, u32: chain)

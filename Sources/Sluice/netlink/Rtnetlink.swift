@@ -169,6 +169,9 @@ public final class RtnlProcessor {
         case NL.RTM_NEWACTION: try newActions(msg, &replies); return false
         case NL.RTM_DELACTION: try delActions(msg, &replies); return false
         case NL.RTM_NEWTFILTER: try newFilter(msg); return false
+        case NL.RTM_NEWCHAIN, NL.RTM_DELCHAIN: try changeChain(msg); return false
+        case NL.RTM_GETCHAIN where isDump: try dumpChains(msg, &replies); return true
+        case NL.RTM_GETCHAIN: replies.append(try getChain(msg)); return false
         case NL.RTM_DELTFILTER: try delFilter(msg); return false
         case NL.RTM_SETLINK where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
             try bridgeSetLink(msg, delete: false)

@@ -158,6 +158,44 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// tc_ctl_chain for RTM_NEWCHAIN and RTM_DELCHAIN. Templates (a kind on the chain) are
+    /// not kept by Sluice.
+    func changeChain(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (t, a) = try filterTarget(msg)
+        let create = msg.header.type == NL.RTM_NEWCHAIN
+        if create && a.has(TCA.KIND) { throw NetlinkError(EOPNOTSUPP, "chain templates are not implemented in Sluice", offset: a.offsets[TCA.KIND]) }
+        do { try runner.changeChain(t, create: create, createFlag: msg.header.flags & NL.F_CREATE != 0) } catch {
+            let m = error.message
+            throw NetlinkError(m.contains("already exists") ? EEXIST : m.contains("NLM_F_CREATE") ? ENOENT : EINVAL,
+                               String(m.dropFirst(m.hasPrefix("Error: ") ? 7 : 0).dropLast(m.hasSuffix(".") ? 1 : 0)))
+        }
+    }
+
+    /// tc_dump_chain: every chain of the block the request names, in creation order, with
+    /// the owning qdisc's handle as parent (tc_chain_fill_node).
+    func dumpChains(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let (ifindex, _, parent) = try tcmsg(msg)
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
+        let (block, _) = try filterBlock(dev, parent: parent)
+        let owner = CommandRunner.chainOwner(dev, parent: parent)
+        var parts = DumpParts(limit: bufferSize)
+        for c in block.chainList {
+            parts.add { w in chainMessage(dev, parent: owner, chain: c, seq: msg.header.seq, flags: NL.F_MULTI, &w) }
+        }
+        parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+    }
+
+    /// RTM_GETCHAIN for one chain.
+    func getChain(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let (t, _) = try filterTarget(msg)
+        let parent = t.parent?.raw ?? 0
+        let (block, _) = try filterBlock(t.dev, parent: parent)
+        guard block.chainList.contains(t.chain) else { throw NetlinkError(EINVAL, "Cannot find specified filter chain") }
+        var w = NetlinkWriter()
+        chainMessage(t.dev, parent: CommandRunner.chainOwner(t.dev, parent: parent), chain: t.chain, seq: msg.header.seq, flags: 0, &w)
+        return w.bytes
+    }
+
     /// tc_flags_valid: skip_hw, skip_sw and verbose only, not both skips.
     static func clsFlags(_ v: UInt32?, at offset: Int?) throws(NetlinkError) -> UInt32 {
         guard let v else { return 0 }

@@ -622,7 +622,26 @@ public struct FilterBlock {
     /// The parent the last filter request for this block named (block->classid: tc_new_tfilter
     /// sets it, dumps and notifications carry it as tcm_parent); 0 until then.
     var classid: UInt32 = 0
+    /// Chains made by `tc chain add` (explicitly created: they stay without filters).
+    var explicitChains: [UInt32] = []
     var isEmpty: Bool { filters.isEmpty }
+
+    /// Chains in the order they came to exist (block->chain_list: tcf_chain_create adds at
+    /// the tail); kept by `noteChains` after each change.
+    var chainOrder: [UInt32] = []
+
+    /// The chains the block has: explicit ones and those with filters, in creation order.
+    var chainList: [UInt32] {
+        var live = Set(explicitChains)
+        for f in filters { live.insert(f.chain) }
+        for t in u32Tables where t.isRoot { live.insert(t.chain) }
+        var out = chainOrder.filter { live.contains($0) }
+        for c in explicitChains + filters.map(\.chain) + u32Tables.filter(\.isRoot).map(\.chain) where !out.contains(c) { out.append(c) }
+        return out
+    }
+
+    /// Records the chains that exist after a change, keeping the order they were made in.
+    mutating func noteChains() { chainOrder = chainList }
 
     /// The instances (chain, priority) in walk order: those with filters, and u32 instances
     /// that have only tables.
