@@ -52,6 +52,7 @@ enum QdiscGrammar {
             if p.max == 0 { p.max = p.binSize >= 1 ? (p.binSize * 5 + 1) / 4 : 25 }
             if p.binSize == 0 { p.binSize = (p.max * 4 + 3) / 5 }
             s.configure(p)
+        case let c as CakeQdisc: try c.configure(try cake(&a))
         case let h as HHFQdisc:
             // q_hhf.c: limit, quantum, hh_limit, reset_timeout, admit_bytes, evict_timeout, non_hh_weight.
             var p = HHFQdisc.Params()
@@ -158,6 +159,86 @@ enum QdiscGrammar {
         guard nstrict + quanta.count <= nbands else { throw SluiceError("Error: Not enough total bands to cover all the strict bands and quanta") }
         guard priomap.allSatisfy({ $0 < nbands }) else { throw SluiceError("Error: \"priomap\" element is out of bounds") }
         return ETSQdisc.Params(nbands: nbands, nstrict: nstrict, quanta: quanta, priomap: priomap)
+    }
+
+    /// q_cake.c: rates, RTT presets, diffserv and isolation modes, framing keywords (which add
+    /// to `overhead` and set ATM/PTM as tc does), memlimit, fwmark. tc sends only what is
+    /// named.
+    static func cake(_ a: inout TcArgs) throws(SluiceError) -> CakeQdisc.Params {
+        var p = CakeQdisc.Params()
+        var overhead: Int32 = 0, overheadSet = false, mpu: UInt32 = 0, unlimited = false, bandwidth: UInt64 = 0
+        var preset: String?
+        let presets: [String: (UInt32, UInt32)] = ["datacentre": (5, 100), "lan": (50, 1000), "metro": (500, 10000), "regional": (1500, 30000),
+                                                   "internet": (5000, 100_000), "oceanic": (15000, 300_000), "satellite": (50000, 1_000_000),
+                                                   "interplanetary": (50_000_000, 1_000_000_000)]
+        let framing: [String: (atm: UInt32?, add: Int32)] = ["ipoa-vcmux": (1, 8), "ipoa-llcsnap": (1, 16), "bridged-vcmux": (1, 24), "bridged-llcsnap": (1, 32),
+                                                             "pppoa-vcmux": (1, 10), "pppoa-llc": (1, 14), "pppoe-vcmux": (1, 32), "pppoe-llcsnap": (1, 40),
+                                                             "pppoe-ptm": (2, 30), "bridged-ptm": (2, 22), "ether-vlan": (nil, 4)]
+        let flowModes = ["flowblind": 0, "srchost": 1, "dsthost": 2, "hosts": 3, "flows": 4, "dual-srchost": 5, "dual-dsthost": 6, "triple-isolate": 7]
+        let diffserv = ["diffserv3": 0, "diffserv4": 1, "diffserv": 1, "diffserv8": 2, "besteffort": 3, "precedence": 4]
+        while let k = a.next() {
+            if let (t, i) = presets[k] {
+                if let preset { throw SluiceError("Error: duplicate \"\(k)\": \"\(preset)\" is the second value.") }
+                preset = k
+                p.target = t; p.rtt = i
+                continue
+            }
+            if let f = framing[k] { if let atm = f.atm { p.atm = atm }; overhead += f.add; overheadSet = true; continue }
+            if let m = flowModes[k] { p.flowMode = UInt32(m); continue }
+            if let d = diffserv[k] { p.diffserv = UInt32(d); continue }
+            switch k {
+            case "bandwidth":
+                guard let r = TcUnits.rate(try a.value(for: k)) else { throw SluiceError("Illegal \"bandwidth\"") }
+                bandwidth = r / 8; unlimited = false; p.autorate = false     // get_rate64: bytes per second
+            case "unlimited": bandwidth = 0; unlimited = true; p.autorate = false
+            case "autorate-ingress": p.autorate = true
+            case "rtt":
+                guard let ns = TcUnits.time(try a.value(for: k)) else { throw SluiceError("Illegal \"rtt\"") }
+                let us = UInt32(clamping: ns / 1000)
+                p.rtt = us; p.target = max(us / 20, 1)
+            case "nowash": p.wash = false
+            case "wash": p.wash = true
+            case "split-gso": p.splitGSO = true
+            case "no-split-gso": p.splitGSO = false
+            case "nat": p.nat = true
+            case "nonat": p.nat = false
+            case "ptm": p.atm = 2
+            case "atm": p.atm = 1
+            case "noatm": p.atm = 0
+            case "raw": p.atm = 0; overhead = 0; overheadSet = true; p.raw = true
+            case "conservative": p.atm = 1; overhead = 48; overheadSet = true
+            case "via-ethernet": break
+            case "ethernet": overhead += 38; overheadSet = true; mpu = 84
+            case "docsis": p.atm = 0; overhead += 18; overheadSet = true; mpu = 64
+            case "overhead":
+                guard let v = Int32(try a.value(for: k)), (-64...256).contains(v) else { throw SluiceError("Illegal \"overhead\", valid range is -64 to 256") }
+                overhead = v; overheadSet = true
+            case "mpu":
+                guard let v = UInt32(try a.value(for: k)), v <= 256 else { throw SluiceError("Illegal \"mpu\", valid range is 0 to 256") }
+                mpu = v
+            case "ingress": p.ingress = true
+            case "egress": p.ingress = false
+            case "no-ack-filter": p.ackFilter = 0
+            case "ack-filter": p.ackFilter = 1
+            case "ack-filter-aggressive": p.ackFilter = 2
+            case "memlimit":
+                let v = try a.value(for: k)
+                guard let n = TcUnits.size(v), n <= Int(UInt32.max) else { throw SluiceError("Illegal value for \"memlimit\": \"\(v)\"") }
+                p.memory = UInt32(n)
+            case "fwmark":
+                let v = try a.value(for: k)
+                guard let n = v.hasPrefix("0x") ? UInt32(v.dropFirst(2), radix: 16) : UInt32(v) else { throw SluiceError("Illegal value for \"fwmark\": \"\(v)\"") }
+                p.fwmark = n
+            default: throw SluiceError("What is \"\(k)\"?")
+            }
+        }
+        if bandwidth > 0 || unlimited { p.rate = bandwidth }
+        if overheadSet { p.overhead = overhead }
+        if mpu > 0 { p.mpu = mpu }
+        // tc sends 0 for memlimit and fwmark as "not given".
+        if p.memory == 0 { p.memory = nil }
+        if p.fwmark == 0 { p.fwmark = nil }
+        return p
     }
 
     /// q_choke.c: limit and bandwidth required; min, max (packets; Floyd's defaults max =

@@ -26,6 +26,7 @@ enum QdiscShow {
             // sfb_print_opt.
             return "rehash \(TcFormat.timeUs(UInt32(clamping: x.rehashInterval / 1000))) db \(TcFormat.timeUs(UInt32(clamping: x.warmup / 1000))) limit \(x.limit)p max \(x.maxQ)p target \(x.binSize)p "
                 + cFormat("increment %lg decrement %lg ", Double(x.increment) / 65535, Double(x.decrement) / 65535) + "penalty_rate \(x.penaltyRate)pps penalty_burst \(x.penaltyBurst)p "
+        case let x as CakeQdisc: return x.showOptions()
         case let x as HHFQdisc:
             // hhf_print_opt.
             return "limit \(x.limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: x.quantum))) hh_limit \(x.hhLimit) reset_timeout \(TcFormat.timeUs(UInt32(clamping: x.resetTimeout / 1000))) admit_bytes \(TcFormat.sizeU32(x.admitBytes)) evict_timeout \(TcFormat.timeUs(UInt32(clamping: x.evictTimeout / 1000))) non_hh_weight \(x.nonHHWeight) "
@@ -48,6 +49,7 @@ enum QdiscShow {
         case let x as SFBQdisc:
             let b = x.binStats
             return "  earlydrop \(x.earlydrop) penaltydrop \(x.penaltydrop) bucketdrop \(x.bucketdrop) queuedrop \(x.queuedrop) childdrop \(x.childdrop) marked \(x.marked)\n  maxqlen \(b.maxQlen)" + cFormat(" maxprob %lg avgprob %lg", Double(b.maxProb) / 65535, Double(b.avgProb) / 65535)
+        case let x as CakeQdisc: return x.showXstats()
         case let x as HHFQdisc: return "  drop_overlimit \(x.dropOverlimit) hh_overlimit \(x.hhOverlimit) tot_hh \(x.hhTotal) cur_hh \(x.hhCurrent)"
         case let x as ChokeQdisc: return "  marked \(x.marked) early \(x.early) pdrop \(x.pdrop) other 0 matched \(x.matched)"
         case let x as PIEQdisc: return x.showXstats()
@@ -301,4 +303,67 @@ func codelOptions(limit: Int, _ p: CoDelParams) -> String {
     s += "interval \(TcFormat.timeUs(UInt32(clamping: p.interval / 1000))) "
     if p.ecn { s += "ecn " }
     return s
+}
+
+extension CakeQdisc {
+    /// cake_print_opt, from the values cake_dump reports.
+    func showOptions() -> String {
+        var s = rateBps > 0 ? "bandwidth \(TcFormat.rateBytes(rateBps)) " : "bandwidth unlimited "
+        if rateFlags & Self.flagAutorate != 0 { s += "autorate-ingress " }
+        s += ["diffserv3", "diffserv4", "diffserv8", "besteffort", "precedence"][Int(min(tinMode, 4))] + " "
+        s += ["flowblind", "srchost", "dsthost", "hosts", "flows", "dual-srchost", "dual-dsthost", "triple-isolate"][Int(flowMode & 7)] + " "
+        s += flowMode & Self.flowNAT != 0 ? "nat " : "nonat "
+        s += rateFlags & Self.flagWash != 0 ? "wash " : "nowash "
+        if rateFlags & Self.flagIngress != 0 { s += "ingress " }
+        s += ackFilter == 2 ? "ack-filter-aggressive " : ackFilter == 1 ? "ack-filter " : "no-ack-filter "
+        s += rateFlags & Self.flagSplitGSO != 0 ? "split-gso " : "no-split-gso "
+        s += "rtt \(TcFormat.timeUs(interval)) "
+        let raw = rateFlags & Self.flagOverhead == 0
+        if raw { s += "raw " }
+        if atmMode == 1 { s += "atm " } else if atmMode == 2 { s += "ptm " } else if !raw { s += "noatm " }
+        s += "overhead \(rateOverhead) "
+        if rateMPU > 0 { s += "mpu \(rateMPU) " }
+        if bufferConfigLimit > 0 { s += "memlimit \(TcFormat.sizeU32(bufferConfigLimit)) " }
+        if fwmarkMask > 0 { s += "fwmark 0x\(String(fwmarkMask, radix: 16)) " }
+        return s
+    }
+
+    /// cake_print_xstats: memory, capacity estimate, sizes, then one column per tin.
+    func showXstats() -> String {
+        var s = " memory used: \(TcFormat.sizeU32(bufferMaxUsed)) of \(TcFormat.sizeU32(bufferLimit))\n"
+        s += " capacity estimate: \(TcFormat.rateBytes(avgPeakBandwidth))\n"
+        s += cFormat(" min/max network layer size: %12u /%8u\n", minNetlen, maxNetlen)
+        s += cFormat(" min/max overhead-adjusted size: %8u /%8u\n", minAdjlen, maxAdjlen)
+        s += cFormat(" average network hdr offset: %12u\n\n", (avgNetoff + 0x8000) >> 16)
+        let order = (0..<tinCount).map { Int(tinOrder[$0]) }
+        switch tinCount {
+        case 3: s += "                   Bulk  Best Effort        Voice\n"
+        case 4: s += "                   Bulk  Best Effort        Video        Voice\n"
+        default: s += "          " + order.indices.map { cFormat("        Tin %u", UInt32($0)) }.joined() + "\n"
+        }
+        func row(_ name: String, _ v: (Tin) -> String) {
+            s += name + order.map { let x = v(tins[$0]); return " " + String(repeating: " ", count: max(0, 12 - x.count)) + x }.joined() + "\n"
+        }
+        row("  thresh  ") { TcFormat.rateBytes($0.rateBps) }
+        row("  target  ") { TcFormat.timeUs(UInt32(clamping: $0.cparams.target / 1000)) }
+        row("  interval") { TcFormat.timeUs(UInt32(clamping: $0.cparams.interval / 1000)) }
+        row("  pk_delay") { TcFormat.timeUs(UInt32(clamping: $0.peakDelay / 1000)) }
+        row("  av_delay") { TcFormat.timeUs(UInt32(clamping: $0.avgDelay / 1000)) }
+        row("  sp_delay") { TcFormat.timeUs(UInt32(clamping: $0.baseDelay / 1000)) }
+        row("  backlog ") { TcFormat.sizeU32($0.backlog) }
+        row("  pkts    ") { "\($0.packets)" }
+        row("  bytes   ") { "\($0.bytes)" }
+        row("  way_inds") { "\($0.wayHits)" }
+        row("  way_miss") { "\($0.wayMisses)" }
+        row("  way_cols") { "\($0.wayCollisions)" }
+        row("  drops   ") { "\($0.dropped)" }
+        row("  marks   ") { "\($0.ecnMarked)" }
+        row("  ack_drop") { "\($0.ackDrops)" }
+        row("  sp_flows") { "\($0.sparseFlows + $0.decayingFlows)" }
+        row("  bk_flows") { "\($0.bulkFlows)" }
+        row("  un_flows") { "\($0.unresponsiveFlows)" }
+        row("  max_len ") { "\($0.maxSkblen)" }
+        row("  quantum ") { "\($0.flowQuantum)" }
+        return String(s.dropLast())
+    }
 }

@@ -96,6 +96,18 @@ extension RtnlProcessor {
                       UInt32(clamping: s.limit), s.penaltyRate, s.penaltyBurst] { o.put32(v) }
             w.attr(1, o.bytes)                                                 // TCA_SFB_PARMS
             w.endNest(n)
+        case let c as CakeQdisc:
+            // cake_dump: every parameter; TCA_CAKE_RAW only when no overhead was set.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            w.attr(2, u64: c.rateBps); w.attr(5, u32: c.flowMode & 63); w.attr(7, u32: c.interval); w.attr(8, u32: c.target)
+            w.attr(10, u32: c.bufferConfigLimit); w.attr(9, u32: c.rateFlags & CakeQdisc.flagAutorate != 0 ? 1 : 0)
+            w.attr(15, u32: c.rateFlags & CakeQdisc.flagIngress != 0 ? 1 : 0); w.attr(16, u32: c.ackFilter); w.attr(11, u32: c.flowMode & CakeQdisc.flowNAT != 0 ? 1 : 0)
+            w.attr(3, u32: c.tinMode); w.attr(13, u32: c.rateFlags & CakeQdisc.flagWash != 0 ? 1 : 0)
+            w.attr(6, u32: UInt32(bitPattern: c.rateOverhead))
+            if c.rateFlags & CakeQdisc.flagOverhead == 0 { w.attr(12, u32: 0) }
+            w.attr(4, u32: c.atmMode); w.attr(14, u32: c.rateMPU)
+            w.attr(17, u32: c.rateFlags & CakeQdisc.flagSplitGSO != 0 ? 1 : 0); w.attr(18, u32: c.fwmarkMask)
+            w.endNest(n)
         case let h as HHFQdisc:
             // hhf_dump: every parameter, the timeouts in µs.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -196,6 +208,26 @@ extension RtnlProcessor {
             for v in [s.earlydrop, s.penaltydrop, s.bucketdrop, s.queuedrop, s.childdrop, s.marked, UInt64(b.maxQlen), UInt64(b.maxProb), UInt64(b.avgProb)] {
                 x.put32(UInt32(truncatingIfNeeded: v))                         // tc_sfb_xstats
             }
+        case let c as CakeQdisc:
+            // cake_dump_stats: nested TCA_CAKE_STATS_*, the tins in tin_order.
+            x.attr(2, u64: c.avgPeakBandwidth); x.attr(3, u32: c.bufferLimit); x.attr(4, u32: c.bufferMaxUsed)
+            x.attr(5, u32: (c.avgNetoff &+ 0x8000) >> 16); x.attr(7, u32: c.maxNetlen); x.attr(9, u32: c.maxAdjlen)
+            x.attr(6, u32: c.minNetlen); x.attr(8, u32: c.minAdjlen)
+            let all = x.beginNest(10, flagged: false)
+            for i in 0..<c.tinCount {
+                let b = c.tins[Int(c.tinOrder[i])]
+                let ts = x.beginNest(UInt16(i + 1), flagged: false)
+                x.attr(12, u64: b.rateBps); x.attr(3, u64: b.bytes); x.attr(11, u32: b.backlog)
+                x.attr(13, u32: UInt32(clamping: b.cparams.target / 1000)); x.attr(14, u32: UInt32(clamping: b.cparams.interval / 1000))
+                x.attr(2, u32: b.packets); x.attr(4, u32: b.dropped); x.attr(8, u32: b.ecnMarked); x.attr(6, u32: b.ackDrops)
+                x.attr(18, u32: UInt32(clamping: b.peakDelay / 1000)); x.attr(19, u32: UInt32(clamping: b.avgDelay / 1000))
+                x.attr(20, u32: UInt32(clamping: b.baseDelay / 1000))
+                x.attr(15, u32: b.wayHits); x.attr(16, u32: b.wayMisses); x.attr(17, u32: b.wayCollisions)
+                x.attr(21, u32: UInt32(b.sparseFlows + b.decayingFlows)); x.attr(22, u32: UInt32(b.bulkFlows))
+                x.attr(23, u32: UInt32(truncatingIfNeeded: b.unresponsiveFlows)); x.attr(24, u32: b.maxSkblen); x.attr(25, u32: UInt32(b.flowQuantum))
+                x.endNest(ts)
+            }
+            x.endNest(all)
         case let h as HHFQdisc:
             for v in [h.dropOverlimit, h.hhOverlimit, h.hhTotal, UInt64(h.hhCurrent)] { x.put32(UInt32(truncatingIfNeeded: v)) }   // tc_hhf_xstats
         case let c as ChokeQdisc:
@@ -516,6 +548,21 @@ extension RtnlProcessor {
                                     decrement: q.le32(at: 20), limit: q.le32(at: 24), penaltyRate: q.le32(at: 28), penaltyBurst: q.le32(at: 32))
             }
             s.configure(p)
+        case let c as CakeQdisc:
+            // cake_change: each attribute given changes its value; TCA_CAKE_NAT needs conntrack.
+            if let o = options {
+                let pol = NLAPolicy(maxType: 18, [2: .u64, 3: .u32, 4: .u32, 5: .u32, 6: .s32, 7: .u32, 8: .u32, 9: .u32, 10: .u32, 11: .u32,
+                                                   12: .u32, 13: .u32, 14: .u32, 15: .u32, 16: .u32, 17: .u32, 18: .u32])
+                let a = try Self.parseOptions(o, base: base, pol)
+                if let v = a.u32(16), v != 0 { throw SluiceError("Error: cake: the ACK filter is not implemented in Sluice.") }
+                var p = CakeQdisc.Params()
+                p.rate = a.u64(2); p.diffserv = a.u32(3); p.atm = a.u32(4); p.flowMode = a.u32(5)
+                p.overhead = a.u32(6).map { Int32(bitPattern: $0) }; p.raw = a.has(12)
+                p.rtt = a.u32(7); p.target = a.u32(8); p.autorate = a.u32(9).map { $0 != 0 }; p.memory = a.u32(10)
+                p.nat = a.u32(11).map { $0 != 0 }; p.wash = a.u32(13).map { $0 != 0 }; p.mpu = a.u32(14)
+                p.ingress = a.u32(15).map { $0 != 0 }; p.ackFilter = a.u32(16); p.splitGSO = a.u32(17).map { $0 != 0 }; p.fwmark = a.u32(18)
+                try c.configure(p)
+            }
         case let h as HHFQdisc:
             // hhf_change.
             if let o = options {

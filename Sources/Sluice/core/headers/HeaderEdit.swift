@@ -27,6 +27,11 @@ public enum HeaderEdit {
         return ~fold32(s)
     }
 
+    /// csum_replace2: the same for a 16-bit field.
+    @inline(__always) static func replace2(_ check: UInt16, _ from: UInt16, _ to: UInt16) -> UInt16 {
+        ~fold32(UInt64(~check) + UInt64(~from) + UInt64(to))
+    }
+
     /// The same change on a CHECKSUM_PARTIAL field, which holds the (uninverted) pseudo-header
     /// sum: ~csum_fold(unfold(sum) − from + to).
     @inline(__always) static func replace4Partial(_ sum: UInt16, _ from: UInt32, _ to: UInt32) -> UInt16 {
@@ -73,6 +78,29 @@ public enum HeaderEdit {
         case EtherType.ipv4 where len >= off + 20: return d.load(fromByteOffset: off + 1, as: UInt8.self)
         case EtherType.ipv6 where len >= off + 40: return UInt8(truncatingIfNeeded: load16(d, off) >> 4)
         default: return nil
+        }
+    }
+
+    /// Sets the DSCP (the DS field's upper six bits), keeping ECN, as ipv4_change_dsfield and
+    /// ipv6_change_dsfield do (the IPv4 header checksum updated as RFC 1624). False when the
+    /// frame has no IP header.
+    @discardableResult
+    public static func setDSCP(_ d: UnsafeMutableRawPointer, _ len: Int, _ dscp: UInt8) -> Bool {
+        guard let (proto, off) = network(d, len) else { return false }
+        switch proto {
+        case EtherType.ipv4 where len >= off + 20:
+            let old = load16(d, off)
+            let tos = UInt8(truncatingIfNeeded: old) & 3 | dscp << 2
+            let new = old & 0xFF00 | UInt16(tos)
+            guard new != old else { return true }
+            d.storeBytes(of: tos, toByteOffset: off + 1, as: UInt8.self)
+            store16(d, off + 10, replace2(load16(d, off + 10), old, new))
+            return true
+        case EtherType.ipv6 where len >= off + 40:
+            let w = load32(d, off)
+            store32(d, off, w & ~(0xFC << 20) | UInt32(dscp) << 22)
+            return true
+        default: return false
         }
     }
 
