@@ -104,5 +104,7 @@ let benchmarks: @Sendable () -> Void = {
     bench("choke", ["qdisc add dev eth0 root choke limit 1000 bandwidth 10gbit"])
     bench("hhf", ["qdisc add dev eth0 root hhf"])
     bench("skbprio", ["qdisc add dev eth0 root skbprio limit 1000"])
+    bench("cake unlimited triple-isolate", ["qdisc add dev eth0 root cake"], flows: 1000)
+    bench("cake 50gbit diffserv4 ack-filter", ["qdisc add dev eth0 root cake bandwidth 50gbit diffserv4 ack-filter"], flows: 1000)
     bench("fq_codel 1024 flows 10000 active", ["qdisc add dev eth0 root fq_codel flows 1024 limit 20000"], flows: 10_000)
 }

@@ -554,7 +554,6 @@ extension RtnlProcessor {
                 let pol = NLAPolicy(maxType: 18, [2: .u64, 3: .u32, 4: .u32, 5: .u32, 6: .s32, 7: .u32, 8: .u32, 9: .u32, 10: .u32, 11: .u32,
                                                    12: .u32, 13: .u32, 14: .u32, 15: .u32, 16: .u32, 17: .u32, 18: .u32])
                 let a = try Self.parseOptions(o, base: base, pol)
-                if let v = a.u32(16), v != 0 { throw SluiceError("Error: cake: the ACK filter is not implemented in Sluice.") }
                 var p = CakeQdisc.Params()
                 p.rate = a.u64(2); p.diffserv = a.u32(3); p.atm = a.u32(4); p.flowMode = a.u32(5)
                 p.overhead = a.u32(6).map { Int32(bitPattern: $0) }; p.raw = a.has(12)

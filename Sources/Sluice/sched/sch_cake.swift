@@ -23,8 +23,9 @@
 /// Everything lives in preallocated arrays indexed by tin × 1024 + queue (the heap's entries
 /// are those indices), so the packet path allocates nothing. `nat` is kept and dumped, but
 /// Sluice has no connection tracking, so no packet has a translated tuple to hash by: cake
-/// then hashes the addresses on the wire, as the kernel's does for untracked packets. Not
-/// kept: the ACK filter (refused by name), per-flow classes in `tc class show`.
+/// then hashes the addresses on the wire, as the kernel's does for untracked packets. The
+/// ACK filter drops a queued pure ACK made redundant by a newer one of the same connection
+/// (TCPAckView reads the headers). Not kept: per-flow classes in `tc class show`.
 final class CakeQdisc: Qdisc {
     static let queues = 1024, ways = 8, maxTins = 8
     static let flowFlows: UInt32 = 4, flowSrc: UInt32 = 1, flowDst: UInt32 = 2, flowNAT: UInt32 = 64
@@ -173,7 +174,6 @@ final class CakeQdisc: Qdisc {
     // MARK: configuration
 
     func configure(_ p: Params) throws(SluiceError) {
-        if let a = p.ackFilter, a != 0 { throw SluiceError("Error: cake: the ACK filter is not implemented in Sluice.") }
         if let d = p.diffserv, d > 4 { throw SluiceError("Error: cake: unknown diffserv mode \(d).") }
         if let v = p.rate { rateBps = v }
         if let v = p.diffserv { tinMode = v }
@@ -197,6 +197,7 @@ final class CakeQdisc: Qdisc {
         if let v = p.ingress { flags = v ? flags | Self.flagIngress : flags & ~Self.flagIngress }
         if let v = p.memory { bufferConfigLimit = v }
         if let v = p.splitGSO { flags = v ? flags | Self.flagSplitGSO : flags & ~Self.flagSplitGSO }
+        if let v = p.ackFilter { ackFilter = v }
         if let v = p.fwmark { fwmarkMask = v; fwmarkShift = v == 0 ? 0 : UInt32(v.trailingZeroBitCount) }
         rateFlags = flags
         reconfigure()
@@ -754,14 +755,25 @@ final class CakeQdisc: Qdisc {
             m.pointee.timestamp = UInt64(now)
             m.pointee.schedCookie = UInt64(adjustedLength(pk.index))
             flows[g].queue.push(pk, pool)
-            stats.qlen += 1
-            bufferUsed &+= UInt32(skbTruesize(len))
+            var ackLen = 0
+            if ackFilter != 0, let ack = ackFilterTake(g) {
+                // A redundant pure ACK leaves in place of the new packet's growth.
+                tins[t].ackDrops &+= 1
+                stats.drops &+= 1
+                ackLen = Int(pool.metas[Int(ack.index)].pktLen)
+                bufferUsed = bufferUsed &+ UInt32(skbTruesize(len)) &- UInt32(skbTruesize(Int(pool.metas[Int(ack.index)].length)))
+                if rateFlags & Self.flagIngress != 0 { advanceShaper(t, ack.index, now, drop: true) }
+                pool.free(ack)
+            } else {
+                stats.qlen += 1
+                bufferUsed &+= UInt32(skbTruesize(len))
+            }
             tins[t].packets &+= 1
             tins[t].bytes &+= UInt64(len)
-            backlogs[g] &+= UInt32(len)
-            tins[t].backlog &+= UInt32(len)
-            stats.backlog &+= UInt64(len)
-            avgWindowBytes &+= UInt64(len)
+            backlogs[g] &+= UInt32(len - ackLen)
+            tins[t].backlog &+= UInt32(len - ackLen)
+            stats.backlog &+= UInt64(len - ackLen)
+            avgWindowBytes &+= UInt64(len - ackLen)
         }
         if overflowTimeout != 0 { heapifyUp(Int(heapIndex[g])) }
         if rateFlags & Self.flagAutorate != 0 {
@@ -806,6 +818,51 @@ final class CakeQdisc: Qdisc {
         }
         tins[t].dropOverlimit &+= UInt32(before - stats.qlen)
         return sameFlow ? .congestion : .success
+    }
+
+    @inline(__always) func ackView(_ i: UInt32) -> TCPAckView? {
+        let m = pool.metas[Int(i)]
+        return TCPAckView(pool.base + Int(pool.dataOf[Int(i)]) * PacketPool.bufferSize + Int(m.dataOffset), Int(m.length))
+    }
+
+    /// cake_ack_filter: with the packet just queued at the tail of queue `g` an ACK, an older
+    /// pure ACK of the same connection that it makes redundant (a cumulative ACK no newer, no
+    /// data, SACKing no more, timestamps no newer, the same ECE/CWR) is unlinked and returned:
+    /// the one nearest the head once two are found, or in aggressive mode a single one just
+    /// before the new packet.
+    func ackFilterTake(_ g: Int) -> Packet? {
+        let empty = PacketQueue.empty
+        let tailIdx = flows[g].queue.tail
+        guard flows[g].queue.head != tailIdx, let t = ackView(tailIdx) else { return nil }
+        let ack: UInt32 = 0x0010_0000, syn: UInt32 = 0x0002_0000, eceCwr: UInt32 = 0x00C0_0000
+        guard t.flagWord & (ack | syn) == ack else { return nil }
+        let (tsval, tsecr) = t.timestamps
+        var elig = empty, eligPrev = empty, eligFlags: UInt32 = 0, numFound = 0
+        var prev = empty, cur = flows[g].queue.head
+        var done = false
+        while cur != empty && cur != tailIdx {
+            defer { prev = cur; cur = pool.next[Int(cur)] }
+            guard let c = ackView(cur), c.ipVersion == t.ipVersion, c.ports == t.ports, c.sameAddresses(t) else { continue }
+            if elig != empty && c.flagWord & eceCwr != eligFlags {
+                elig = empty; eligPrev = empty; numFound -= 1
+            }
+            guard c.mayDrop(tsval: tsval, tsecr: tsecr), c.segLen - c.tcpLen == 0,
+                  Int32(bitPattern: c.ackSeq &- t.ackSeq) <= 0 else { continue }
+            let sack = TCPAckView.sackCompare(c, t)
+            if sack < 0 || (c.ackSeq == t.ackSeq && sack == 0) { continue }
+            if elig == empty { elig = cur; eligPrev = prev; eligFlags = c.flagWord & eceCwr }
+            numFound += 1
+            if numFound > 1 { done = true; break }
+        }
+        if !done {
+            guard elig != empty, ackFilter == 2, pool.next[Int(elig)] == tailIdx, eligFlags == t.flagWord & eceCwr else { return nil }
+        }
+        // Unlink `elig` (never the tail).
+        let after = pool.next[Int(elig)]
+        if eligPrev != empty { pool.next[Int(eligPrev)] = after } else { flows[g].queue.head = after }
+        flows[g].queue.count -= 1
+        flows[g].queue.bytes &-= UInt64(pool.metas[Int(elig)].pktLen)
+        return Packet(index: elig)
     }
 
     /// cake_dequeue_one: the head of queue `g`, with the accounting of its leaving.
