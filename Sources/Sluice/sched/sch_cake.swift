@@ -110,17 +110,21 @@ final class CakeQdisc: Qdisc {
 
     // State.
     var tinCount = 3
-    var tinIndex: [UInt8] = CakeQdisc.diffserv3
-    var tinOrder: [UInt8] = CakeQdisc.bulkOrder
-    var tins = [Tin](repeating: Tin(), count: CakeQdisc.maxTins)
-    var flows = [Flow](repeating: Flow(), count: CakeQdisc.maxTins * CakeQdisc.queues)
-    var backlogs = [UInt32](repeating: 0, count: CakeQdisc.maxTins * CakeQdisc.queues)
-    var tags = [UInt32](repeating: 0, count: CakeQdisc.maxTins * CakeQdisc.queues)
-    var hosts = [Host](repeating: Host(), count: CakeQdisc.maxTins * CakeQdisc.queues)
+    // The tables live in memory allocated once with the qdisc (freed in deinit): the packet
+    // path reaches them without array uniqueness checks or reference counting.
+    static let slots = CakeQdisc.maxTins * CakeQdisc.queues
+    let tinIndex = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    let tinOrder = UnsafeMutablePointer<UInt8>.allocate(capacity: CakeQdisc.maxTins)
+    let tins = UnsafeMutablePointer<Tin>.allocate(capacity: CakeQdisc.maxTins)
+    let flows = UnsafeMutablePointer<Flow>.allocate(capacity: CakeQdisc.slots)
+    let backlogs = UnsafeMutablePointer<UInt32>.allocate(capacity: CakeQdisc.slots)
+    let tags = UnsafeMutablePointer<UInt32>.allocate(capacity: CakeQdisc.slots)
+    let hosts = UnsafeMutablePointer<Host>.allocate(capacity: CakeQdisc.slots)
     /// The overflow max-heap by backlog: entries are tin × 1024 + queue; `heapIndex` is each
     /// queue's place in it.
-    var heap = [UInt16](repeating: 0, count: CakeQdisc.maxTins * CakeQdisc.queues)
-    var heapIndex = [UInt16](repeating: 0, count: CakeQdisc.maxTins * CakeQdisc.queues)
+    let heap = UnsafeMutablePointer<UInt16>.allocate(capacity: CakeQdisc.slots)
+    let heapIndex = UnsafeMutablePointer<UInt16>.allocate(capacity: CakeQdisc.slots)
+    let invSqrtCache = UnsafeMutablePointer<UInt32>.allocate(capacity: 16)
     var overflowTimeout = 0
     var rateNs: UInt64 = 0, rateShift: UInt16 = 0
     var timeNextPacket: Int64 = 0, failsafeNextPacket: Int64 = 0
@@ -139,6 +143,16 @@ final class CakeQdisc: Qdisc {
         rng = UInt64.random(in: 1...UInt64.max)
         seed = UInt32.random(in: 0...UInt32.max)
         super.init(kind: "cake", handle: handle, parent: parent, env: env)
+        tinIndex.initialize(repeating: 0, count: 64)
+        tinOrder.initialize(repeating: 0, count: Self.maxTins)
+        tins.initialize(repeating: Tin(), count: Self.maxTins)
+        flows.initialize(repeating: Flow(), count: Self.slots)
+        backlogs.initialize(repeating: 0, count: Self.slots)
+        tags.initialize(repeating: 0, count: Self.slots)
+        hosts.initialize(repeating: Host(), count: Self.slots)
+        heap.initialize(repeating: 0, count: Self.slots)
+        heapIndex.initialize(repeating: 0, count: Self.slots)
+        for i in 0..<16 { (invSqrtCache + i).initialize(to: Self.invSqrtTable[i]) }
         for t in 0..<Self.maxTins {
             for j in 0..<Self.queues {
                 let k = j * Self.maxTins + t
@@ -166,10 +180,21 @@ final class CakeQdisc: Qdisc {
     static let normalOrder: [UInt8] = [0, 1, 2, 3, 4, 5, 6, 7]
     static let bulkOrder: [UInt8] = [1, 0, 2, 3]
     /// 1/√count for counts below 16, computed with eight Newton steps (as the kernel's cache).
-    static let invSqrtCache: [UInt32] = [
+    static let invSqrtTable: [UInt32] = [
         ~0, ~0, 3037000500, 2479700525, 2147483647, 1920767767, 1753413056, 1623345051,
         1518500250, 1431655765, 1358187914, 1294981364, 1239850263, 1191209601, 1147878294, 1108955788]
-    static let quantumDiv: [UInt16] = [UInt16.max] + (1...CakeQdisc.queues).map { UInt16(65535 / $0) }
+
+    deinit {
+        for p in [tinIndex, tinOrder] as [UnsafeMutablePointer<UInt8>] { p.deallocate() }
+        tins.deallocate(); flows.deallocate(); backlogs.deallocate(); tags.deallocate(); hosts.deallocate()
+        heap.deallocate(); heapIndex.deallocate(); invSqrtCache.deallocate()
+    }
+
+    /// Sets the tin mapping tables (tin_index, tin_order).
+    func setTables(_ index: [UInt8], _ order: [UInt8]) {
+        for i in 0..<64 { tinIndex[i] = index[i] }
+        for i in 0..<Self.maxTins { tinOrder[i] = i < order.count ? order[i] : 0 }
+    }
 
     // MARK: configuration
 
@@ -233,10 +258,10 @@ final class CakeQdisc: Qdisc {
         var ft = 0
         switch tinMode {
         case 3:     // besteffort
-            tinCount = 1; tinIndex = Self.besteffort; tinOrder = Self.normalOrder
+            tinCount = 1; setTables(Self.besteffort, Self.normalOrder)
             setRate(0, rate, mtu: mtu); tins[0].quantum = 65535
         case 4, 2:  // precedence, diffserv8
-            tinCount = 8; tinIndex = tinMode == 4 ? Self.precedence : Self.diffserv8; tinOrder = Self.normalOrder
+            tinCount = 8; setTables(tinMode == 4 ? Self.precedence : Self.diffserv8, Self.normalOrder)
             var quantum: UInt32 = 256
             for i in 0..<8 {
                 setRate(i, rate, mtu: mtu)
@@ -245,11 +270,11 @@ final class CakeQdisc: Qdisc {
                 quantum = quantum * 7 >> 3
             }
         case 1:     // diffserv4
-            tinCount = 4; tinIndex = Self.diffserv4; tinOrder = Self.bulkOrder
+            tinCount = 4; setTables(Self.diffserv4, Self.bulkOrder)
             setRate(0, rate, mtu: mtu); setRate(1, rate >> 4, mtu: mtu); setRate(2, rate >> 1, mtu: mtu); setRate(3, rate >> 2, mtu: mtu)
             tins[0].quantum = 1024; tins[1].quantum = 64; tins[2].quantum = 512; tins[3].quantum = 256
         default:    // diffserv3
-            tinCount = 3; tinIndex = Self.diffserv3; tinOrder = Self.bulkOrder
+            tinCount = 3; setTables(Self.diffserv3, Self.bulkOrder)
             setRate(0, rate, mtu: mtu); setRate(1, rate >> 4, mtu: mtu); setRate(2, rate >> 2, mtu: mtu)
             tins[0].quantum = 1024; tins[1].quantum = 64; tins[2].quantum = 256
         }
@@ -283,7 +308,7 @@ final class CakeQdisc: Qdisc {
     // MARK: COBALT
 
     @inline(__always) func invSqrt(_ v: inout CobaltVars) {
-        if v.count < 16 { v.recInvSqrt = Self.invSqrtCache[Int(v.count)]; return }
+        if v.count < 16 { v.recInvSqrt = invSqrtCache[Int(v.count)]; return }
         let inv = UInt64(v.recInvSqrt)
         let inv2 = (inv * inv) >> 32
         var val = (UInt64(3) << 32) &- UInt64(v.count) &* inv2
@@ -439,7 +464,8 @@ final class CakeQdisc: Qdisc {
         if dualSrc() { load = max(load, hosts[base + Int(flows[g].srchost)].srcBulk) }
         if dualDst() { load = max(load, hosts[base + Int(flows[g].dsthost)].dstBulk) }
         let dither = random32() & 0xFFFF
-        return Int32((UInt32(tins[t].flowQuantum) * UInt32(Self.quantumDiv[Int(load)]) + dither) >> 16)
+        let div: UInt32 = load == 0 ? 65535 : 65535 / UInt32(load)      // quantum_div
+        return Int32((UInt32(tins[t].flowQuantum) * div + dither) >> 16)
     }
 
     // MARK: classification
@@ -657,7 +683,7 @@ final class CakeQdisc: Qdisc {
     }
 
     func heapify(_ start: Int) {
-        let n = heap.count
+        let n = Self.slots
         var i = start
         while true {
             var m = i, mb = heapBacklog(i)
@@ -672,7 +698,7 @@ final class CakeQdisc: Qdisc {
 
     func heapifyUp(_ start: Int) {
         var i = start
-        while i > 0 && i < heap.count {
+        while i > 0 && i < Self.slots {
             let p = (i - 1) >> 1
             guard heapBacklog(i) > heapBacklog(p) else { return }
             heapSwap(i, p)
@@ -683,7 +709,7 @@ final class CakeQdisc: Qdisc {
     /// cake_drop: the head of the longest queue anywhere; returns its queue (tin × 1024 + q).
     func dropLongest(_ now: Int64) -> Int {
         if overflowTimeout == 0 {
-            for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { heapify(i) }
+            for i in stride(from: Self.slots / 2 - 1, through: 0, by: -1) { heapify(i) }
         }
         overflowTimeout = 65535
         let g = Int(heap[0])
@@ -894,7 +920,7 @@ final class CakeQdisc: Qdisc {
                 // Unshaped: tins by deficit round robin.
                 var wrapped = false, empty = true
                 while tins[t].deficit < 0 || tins[t].sparseFlows + tins[t].bulkFlows == 0 {
-                    if tins[t].deficit <= 0 { tins[t].deficit += Int32(tins[t].quantum) }
+                    if tins[t].deficit <= 0 { tins[t].deficit &+= Int32(tins[t].quantum) }
                     if tins[t].sparseFlows + tins[t].bulkFlows > 0 { empty = false }
                     t += 1
                     if t >= tinCount {
@@ -945,7 +971,7 @@ final class CakeQdisc: Qdisc {
                             flows[g].set = Self.setSparseWait
                         }
                     }
-                    flows[g].deficit += flowQuantum(t, g)
+                    flows[g].deficit &+= flowQuantum(t, g)
                     moveTail(t, q, Self.listOld)
                     continue retry
                 }
@@ -987,8 +1013,8 @@ final class CakeQdisc: Qdisc {
                     }
                     if ingress {
                         let l = Int32(advanceShaper(t, p.index, now, drop: true))
-                        flows[g].deficit -= l
-                        tins[t].deficit -= l
+                        flows[g].deficit &-= l
+                        tins[t].deficit &-= l
                     }
                     flows[g].dropped &+= 1
                     tins[t].dropped &+= 1
@@ -1010,8 +1036,8 @@ final class CakeQdisc: Qdisc {
         tins[t].peakDelay = Self.ewma(tins[t].peakDelay, delay, delay > tins[t].peakDelay ? 2 : 8)
         tins[t].baseDelay = Self.ewma(tins[t].baseDelay, delay, delay < tins[t].baseDelay ? 2 : 8)
         let l = Int32(advanceShaper(t, p.index, now, drop: false))
-        flows[g].deficit -= l
-        tins[t].deficit -= l
+        flows[g].deficit &-= l
+        tins[t].deficit &-= l
         nextWake = timeNextPacket > now && stats.qlen > 0 ? UInt64(min(timeNextPacket, failsafeNextPacket)) : 0
         if overflowTimeout > 0 { overflowTimeout -= 1 }
         return p
