@@ -1202,6 +1202,13 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc qdisc show dev dm0", pattern: "qdisc cake 1: root refcnt [0-9]+ bandwidth unlimited diffserv3 triple-isolate nonat nowash no-ack-filter split-gso rtt 100ms noatm overhead 128 mpu 128", count: 1),
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root cake", status: 0,
                  verify: "tc class show dev dm0", pattern: "class cake", count: 0),
+            // cbs.json: the struct as tc sends it, the default pfifo shown under the cbs.
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root cbs hicredit 10 locredit 75 sendslope 2 idleslope 666", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc cbs 1: root refcnt [0-9]+ hicredit 10 locredit 75 sendslope 2 idleslope 666 offload 0.*qdisc pfifo 0: parent 1: limit 1000p", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root cbs idleslope 1"], command: "tc qdisc change dev dm0 handle 1: root cbs sendslope 10", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc cbs 1: root refcnt [0-9]+ hicredit 0 locredit 0 sendslope 10 idleslope 0 offload 0", count: 1),
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root cbs idleslope 666 offload 1", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc cbs", count: 0),
             // skbprio.json and plug.json.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root skbprio", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc skbprio 1: root refcnt [0-9]+ limit 64", count: 1),

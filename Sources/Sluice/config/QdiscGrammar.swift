@@ -53,6 +53,29 @@ enum QdiscGrammar {
             if p.binSize == 0 { p.binSize = (p.max * 4 + 3) / 5 }
             s.configure(p)
         case let c as CakeQdisc: try c.configure(try cake(&a))
+        case let c as CBSQdisc:
+            // q_cbs.c: offload, hicredit, locredit, sendslope, idleslope (each once; all 0 when
+            // not given — tc sends the whole struct).
+            var p = CBSQdisc.Params()
+            while let k = a.next() {
+                func s32() throws(SluiceError) -> Int32 {
+                    let v = try a.value(for: k)
+                    guard let n = Int32(v) else { throw SluiceError("cbs: illegal value for \"\(k)\": \"\(v)\"") }
+                    return n
+                }
+                switch k {
+                case "offload":
+                    let v = try a.value(for: k)
+                    guard let n = UInt8(v) else { throw SluiceError("cbs: illegal value for \"offload\": \"\(v)\"") }
+                    p.offload = n
+                case "hicredit": p.hicredit = try s32()
+                case "locredit": p.locredit = try s32()
+                case "sendslope": p.sendslope = try s32()
+                case "idleslope": p.idleslope = try s32()
+                default: throw SluiceError("cbs: unknown parameter \"\(k)\"")
+                }
+            }
+            try c.configure(p)
         case let h as HHFQdisc:
             // q_hhf.c: limit, quantum, hh_limit, reset_timeout, admit_bytes, evict_timeout, non_hh_weight.
             var p = HHFQdisc.Params()

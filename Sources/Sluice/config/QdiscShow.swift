@@ -27,6 +27,10 @@ enum QdiscShow {
             return "rehash \(TcFormat.timeUs(UInt32(clamping: x.rehashInterval / 1000))) db \(TcFormat.timeUs(UInt32(clamping: x.warmup / 1000))) limit \(x.limit)p max \(x.maxQ)p target \(x.binSize)p "
                 + cFormat("increment %lg decrement %lg ", Double(x.increment) / 65535, Double(x.decrement) / 65535) + "penalty_rate \(x.penaltyRate)pps penalty_burst \(x.penaltyBurst)p "
         case let x as CakeQdisc: return x.showOptions()
+        case let x as CBSQdisc:
+            // cbs_print_opt.
+            let p = x.params
+            return "hicredit \(p.hicredit) locredit \(p.locredit) sendslope \(p.sendslope) idleslope \(p.idleslope) offload 0 "
         case let x as HHFQdisc:
             // hhf_print_opt.
             return "limit \(x.limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: x.quantum))) hh_limit \(x.hhLimit) reset_timeout \(TcFormat.timeUs(UInt32(clamping: x.resetTimeout / 1000))) admit_bytes \(TcFormat.sizeU32(x.admitBytes)) evict_timeout \(TcFormat.timeUs(UInt32(clamping: x.evictTimeout / 1000))) non_hh_weight \(x.nonHHWeight) "

@@ -945,7 +945,21 @@ public final class Datapath {
     }
 
     func qdiscEnv(_ dev: NetDevice) -> QdiscEnv {
-        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen)
+        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen, linkSpeed: linkSpeed(dev))
+    }
+
+    /// What `ethtool` would report as the device's speed (bit/s): a line's rate, a kernel
+    /// port's /sys/class/net speed, 10 Gbit/s for a veth (as the kernel's veth reports), else
+    /// 10 Mbit/s — the SPEED_10 the kernel assumes for devices that report none (dummy, tap).
+    func linkSpeed(_ dev: NetDevice) -> UInt64 {
+        if let l = dev.driver as? LineDriver { return l.rate }
+        if dev.kind == "veth" { return 10_000_000_000 }
+        if let k = dev.driver as? PacketSocketDriver,
+           let text = readFile("/sys/class/net/\(k.kernelName)/speed"),
+           let mbit = UInt64(text.filter { $0.isNumber }), mbit > 0 {
+            return mbit * 1_000_000
+        }
+        return 10_000_000
     }
 
     /// The direct transmit (validate_xmit_skb + the driver): drops what the device cannot send

@@ -96,6 +96,15 @@ extension RtnlProcessor {
                       UInt32(clamping: s.limit), s.penaltyRate, s.penaltyBurst] { o.put32(v) }
             w.attr(1, o.bytes)                                                 // TCA_SFB_PARMS
             w.endNest(n)
+        case let c as CBSQdisc:
+            // cbs_dump: struct tc_cbs_qopt.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            let p = c.params
+            var o = NetlinkWriter()
+            o.put8(p.offload); o.put8(0); o.put8(0); o.put8(0)
+            for v in [p.hicredit, p.locredit, p.idleslope, p.sendslope] { o.put32(UInt32(bitPattern: v)) }
+            w.attr(1, o.bytes)
+            w.endNest(n)
         case let c as CakeQdisc:
             // cake_dump: every parameter; TCA_CAKE_RAW only when no overhead was set.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -376,7 +385,7 @@ extension RtnlProcessor {
             var tree: [Qdisc] = []
             func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
             if let root = dev.qdisc { walk(root) }
-            for q in tree where q === dev.qdisc || q.handle != .unspec {
+            for q in tree where q === dev.qdisc || q.handle != .unspec || q.shownDefault {
                 parts.add { w in encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: msg.header.seq, &w) }
             }
             if let ing = dev.ingress { parts.add { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: msg.header.seq, &w) } }
@@ -548,6 +557,13 @@ extension RtnlProcessor {
                                     decrement: q.le32(at: 20), limit: q.le32(at: 24), penaltyRate: q.le32(at: 28), penaltyBurst: q.le32(at: 32))
             }
             s.configure(p)
+        case let c as CBSQdisc:
+            // cbs_change: TCA_CBS_PARMS is mandatory.
+            guard let o = options else { throw SluiceError("Error: Missing CBS qdisc options  which are mandatory") }
+            let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 1, [1: .minLength(20)]))
+            guard let q = a[1] else { throw SluiceError("Error: Missing CBS parameter which are mandatory") }
+            try c.configure(CBSQdisc.Params(offload: q[q.startIndex], hicredit: Int32(bitPattern: q.le32(at: 4)), locredit: Int32(bitPattern: q.le32(at: 8)),
+                                            idleslope: Int32(bitPattern: q.le32(at: 12)), sendslope: Int32(bitPattern: q.le32(at: 16))))
         case let c as CakeQdisc:
             // cake_change: each attribute given changes its value; TCA_CAKE_NAT needs conntrack.
             if let o = options {

@@ -139,6 +139,8 @@ public struct QdiscEnv {
     /// The device's MTU + link header (for burst checks, quantum defaults) and queue length.
     var mtu: Int
     var txQueueLen: Int
+    /// The link speed in bit/s as ethtool reports it (what cbs takes as the port rate).
+    var linkSpeed: UInt64 = 10_000_000
 }
 
 /// The operations table (`struct Qdisc_ops`). Subclasses override what they implement.
@@ -235,6 +237,9 @@ public class Qdisc {
     func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         throw SluiceError("Error: qdisc \(kind) is classless")
     }
+    /// A built-in default child that dumps show although its handle is 0 (qdisc_hash_add
+    /// with invisible false: cbs's pfifo); other defaults are invisible.
+    var shownDefault = false
     /// Filters attached to this qdisc (its tcf_block).
     var filters = FilterBlock()
     /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).
