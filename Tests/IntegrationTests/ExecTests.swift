@@ -1209,6 +1209,18 @@ final class TdcStyleTests: XCTestCase {
                  verify: "tc qdisc show dev dm0", pattern: "qdisc cbs 1: root refcnt [0-9]+ hicredit 0 locredit 0 sendslope 10 idleslope 0 offload 0", count: 1),
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root cbs idleslope 666 offload 1", status: 2,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc cbs", count: 0),
+            // qfq.json: class weights and maximum packets within the kernel's policy ranges.
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq"], command: "tc class add dev dm0 parent 1: classid 1:1 qfq weight 100", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class qfq 1:1 root weight 100 maxpkt", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq"], command: "tc class add dev dm0 parent 1: classid 1:1 qfq weight 9999", status: 2,
+                 verify: "tc class show dev dm0", pattern: "class qfq 1:1 root weight 9999 maxpkt", count: 0),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq"], command: "tc class add dev dm0 parent 1: classid 1:1 qfq maxpkt 2000", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class qfq 1:1 root weight 1 maxpkt 2000", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq"], command: "tc class add dev dm0 parent 1: classid 1:1 qfq maxpkt 128", status: 2,
+                 verify: "tc class show dev dm0", pattern: "class qfq 1:1 root weight 1 maxpkt 128", count: 0),
+            Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq", "tc class add dev dm0 parent 1: classid 1:1 qfq weight 100"],
+                 command: "tc class add dev dm0 parent 1: classid 1:2 qfq weight 200", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class qfq 1:[0-9]+ root weight [0-9]+00 maxpkt", count: 2),
             // skbprio.json and plug.json.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root skbprio", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc skbprio 1: root refcnt [0-9]+ limit 64", count: 1),

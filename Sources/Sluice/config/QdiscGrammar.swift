@@ -120,6 +120,23 @@ enum QdiscGrammar {
     static func addClass(_ q: Qdisc, _ classid: TcHandle, parent: TcHandle, _ a: inout TcArgs, replace: Bool) throws(SluiceError) {
         switch q {
         case let h as HTBQdisc: try h.setClass(classid, parent: parent, try htbClass(h, classid, &a), replace: replace)
+        case let f as QFQQdisc:
+            // q_qfq.c: weight NUMBER, maxpkt BYTES (decimal).
+            var weight: UInt32?, lmax: UInt32?
+            while let k = a.next() {
+                let v = try a.value(for: k)
+                switch k {
+                case "weight":
+                    guard let n = UInt32(v) else { throw SluiceError("Illegal \"weight\"") }
+                    weight = n
+                case "maxpkt":
+                    guard let n = UInt32(v) else { throw SluiceError("Illegal \"maxpkt\"") }
+                    lmax = n
+                default: throw SluiceError("What is \"\(k)\"?")
+                }
+            }
+            // tc class add is NLM_F_EXCL|NLM_F_CREATE, change neither, replace NLM_F_CREATE.
+            try f.setClass(classid, weight: weight, lmax: lmax, create: true, exclusive: !replace)
         case let d as DRRQdisc:
             guard classid.major == d.handle.major, classid.minor != 0 else { throw SluiceError("Error: classid \(classid) does not belong to drr \(d.handle)") }
             let existing = d.classesByID[classid.raw]

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "noqueue"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "noqueue"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -40,6 +40,7 @@ extension CommandRunner {
         case "sfb": q = SFBQdisc(handle: handle, parent: parent, env: env)
         case "cake": q = CakeQdisc(handle: handle, parent: parent, env: env)
         case "cbs": q = CBSQdisc(handle: handle, parent: parent, env: env)
+        case "qfq": q = QFQQdisc(handle: handle, parent: parent, env: env)
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")

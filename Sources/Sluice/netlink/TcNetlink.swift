@@ -79,7 +79,7 @@ extension RtnlProcessor {
             w.attr(3, u32: UInt32(c.params.interval / 1000)); w.attr(4, u32: c.params.ecn ? 1 : 0)
             if c.params.ceThreshold > 0 { w.attr(5, u32: UInt32(c.params.ceThreshold / 1000)) }
             w.endNest(n)
-        case is IngressQdisc, is DRRQdisc:
+        case is IngressQdisc, is DRRQdisc, is QFQQdisc:
             let n = w.beginNest(TCA.OPTIONS)
             w.endNest(n)
         case let n as NetemQdisc:
@@ -335,6 +335,13 @@ extension RtnlProcessor {
             let b = Int(c.classid.minor) - 1
             if b >= e.nstrict && b < e.nbands { w.attr(4, u32: UInt32(e.quanta[b])) }   // TCA_ETS_QUANTA_BAND
             w.endNest(n)
+        case let q as QFQQdisc:
+            if let (weight, lmax) = q.classParams(c.classid) {
+                let n = w.beginNest(TCA.OPTIONS, flagged: false)
+                w.attr(1, u32: weight); w.attr(2, u32: lmax)                  // TCA_QFQ_WEIGHT, TCA_QFQ_LMAX
+                w.endNest(n)
+                var x = NetlinkWriter(); x.put32(weight); x.put32(lmax); xstats = x.bytes   // tc_qfq_stats
+            }
         case let d as DRRQdisc:
             if let k = d.classesByID[c.classid.raw] {
                 let n = w.beginNest(TCA.OPTIONS)
@@ -545,7 +552,7 @@ extension RtnlProcessor {
             }
             guard p.interval > 0, limit > 0 else { throw SluiceError("Error: codel: limit and interval must be positive") }
             cd.configure(limit: limit, params: p)
-        case is DRRQdisc:
+        case is DRRQdisc, is QFQQdisc:
             break
         case let s as SFBQdisc:
             // sfb_change: TCA_SFB_PARMS, or the kernel's defaults without options.
@@ -757,6 +764,9 @@ extension RtnlProcessor {
     /// `replace`, no CREATE is `change`.
     func newQdisc(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, handle, parent, a) = try tcRequest(msg)
+        // Size tables (qdisc_get_stab: TCA_STAB) would recompute every packet's length; Sluice
+        // does not, and says so rather than ignore them.
+        if a.has(TCA.STAB) { throw NetlinkError(EOPNOTSUPP, "size tables (stab) are not implemented in Sluice", offset: a.offsets[TCA.STAB]) }
         let f = msg.header.flags
         let op: CommandRunner.QdiscOp = f & NL.F_CREATE == 0 ? .change : (f & NL.F_EXCL != 0 ? .add : .replace)
         let optsBase = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
@@ -812,6 +822,25 @@ extension RtnlProcessor {
         let (owner, classid0, parent) = try classAddress(dev, clid, portid)
         guard let classid = classid0 else { throw NetlinkError(EINVAL, "A class id is required") }
         let f = msg.header.flags
+        if let q = owner as? QFQQdisc {
+            // qfq_change_class: options required; TCA_QFQ_WEIGHT 1…1024, TCA_QFQ_LMAX 512…65536.
+            guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "sch_qfq: missing options") }
+            let base = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
+            let attrs = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 2, [1: .u32, 2: .u32]), strict: false)
+            if let wt = attrs.u32(1), !(1...QFQQdisc.maxWeight).contains(wt) {
+                throw NetlinkError(ERANGE, "integer out of range", offset: attrs.offsets[1])
+            }
+            if let l = attrs.u32(2), !(QFQQdisc.minLmax...QFQQdisc.maxLmax).contains(l) {
+                throw NetlinkError(ERANGE, "integer out of range", offset: attrs.offsets[2])
+            }
+            do {
+                try q.setClass(classid, weight: attrs.u32(1), lmax: attrs.u32(2), create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0)
+            } catch {
+                throw Self.netlinkError(error)
+            }
+            dp.kickTransmit(dev)
+            return
+        }
         if let d = owner as? DRRQdisc {
             // drr_change_class: TCA_DRR_QUANTUM (default: the device's MTU + link header).
             let exists = d.classesByID[classid.raw] != nil
