@@ -477,6 +477,46 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Size tables with Debian's tc against this kernel and against the daemon: a stab with ATM
+    /// cells and an overhead on a root tbf, one with only an overhead on htb, `-d` and `-j`
+    /// shows, a change without one (which removes it), and the kernel's refusal of a bad table.
+    func testSizeTablesAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        try sh(["ip", "-n", kns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        try sh(["ip", "-n", kns, "link", "set", "v0", "up"])
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "v0", "type", "dummy"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "v0", "up"]).status, 0)
+        let steps = [
+            "qdisc add dev v0 root handle 1: stab overhead 24 linklayer atm tbf rate 10mbit burst 32kb latency 50ms",
+            "-d qdisc show dev v0",
+            "-d -j qdisc show dev v0",
+            "qdisc change dev v0 root handle 1: stab mtu 1600 tsize 128 mpu 64 linklayer ethernet tbf rate 10mbit burst 32kb latency 50ms",
+            "-d qdisc show dev v0",
+            "qdisc change dev v0 root handle 1: tbf rate 10mbit burst 32kb latency 50ms",
+            "-d qdisc show dev v0",
+            "qdisc del dev v0 root",
+            "qdisc add dev v0 root handle 1: stab overhead -4 htb default 10",
+            "-d qdisc show dev v0",
+            "qdisc del dev v0 root",
+        ]
+        // The kernel's veth has a transmit queue per CPU, Sluice's dummy one: the root's
+        // reference count (1 + queues) is the only difference that allows.
+        func norm(_ t: String) -> String {
+            t.replacingOccurrences(of: #"refcnt \d+"#, with: "refcnt N", options: .regularExpression)
+                .replacingOccurrences(of: #""refcnt":\d+"#, with: #""refcnt":N"#, options: .regularExpression)
+        }
+        var report = ""
+        for c in steps {
+            let k = norm(try sh(["bash", "-c", "tc -n \(kns) \(c) 2>&1; echo \"[exit $?]\""], allowFailure: true))
+            let s = try exec(sock, ["tc"] + c.split(separator: " ").map(String.init))
+            let sluice = norm(s.out + "[exit \(s.status)]\n")
+            if k != sluice { report += "tc \(c):\n--- kernel\n\(k)--- sluice\n\(sluice)\n" }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip addr`, `ip route` and `ip neigh` against the daemon and against this machine's kernel
     /// in a namespace, with the same devices (veth pairs) and the same commands: the same text.
     func testAddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {

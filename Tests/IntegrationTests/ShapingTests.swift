@@ -195,6 +195,24 @@ extension ShapingTests {
         }
     }
 
+    /// A size table for an ADSL line below (ATM cells, 24 bytes of overhead) on a root tbf,
+    /// kernel and Sluice side by side. The table applies per packet the qdisc sees, and TCP's
+    /// packets here are GSO super-frames, so the overhead and the cell rounding are charged
+    /// once per super-frame: goodput lands between 10 Mbit/s × 1448/1749 (per 1514-byte
+    /// frame: ⌈1538/48⌉ cells of 53) and 10 Mbit/s × 1448/1514. The kernel's measured rate is
+    /// the reference; Sluice's must be within 2 % of it.
+    func testSizeTableChargesATMCellsAsTheKernel() throws {
+        let (k, s, d) = try topologies(["qdisc add dev DEV root handle 1: stab overhead 24 linklayer atm tbf rate 10mbit burst 32kb latency 50ms"])
+        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5))
+        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5))
+        let report = String(format: "tbf 10mbit + stab atm overhead 24: kernel %.2f Mbit/s, sluice %.2f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
+        print(report)
+        XCTAssertEqual(sr, kr, accuracy: kr * 0.02, report)
+        XCTAssertLessThan(sr, 10e6 * 1448 / 1514 * 0.99, "the size table made a difference: " + report)
+        XCTAssertEqual(d.stop(), 0)
+        try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-stab.txt", atomically: true, encoding: .utf8)
+    }
+
     /// cake shaping TCP: the kernel here has no cake, so its rate is checked against the
     /// kernel's htb at the same rate (both charge the frame's bytes, qdisc_pkt_len, at the
     /// rate), and its point — latency under load — against the bound its design gives: a

@@ -102,6 +102,24 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try lab.runner.execute("filter show dev p1 ingress"), "", "deleting a chain deletes its filters")
         XCTAssertEqual(try lab.runner.execute("chain show dev p1 ingress"), "chain parent ffff: chain 1 \n")
     }
+
+    /// `stab` in the batch grammar: tc's table for ATM (what Debian's tc printed for the same
+    /// words against this kernel in ExecTests), and the lengths it charges — a 1514-byte frame
+    /// with 24 bytes of overhead takes ⌈1538/48⌉ = 33 cells of 53 bytes.
+    func testSizeTableInTheBatchGrammar() throws {
+        try lab.runner.execute("qdisc add dev p1 root handle 1: stab overhead 24 linklayer atm tbf rate 10mbit burst 32kb latency 50ms")
+        let show = try lab.runner.execute("-d qdisc show dev p1")
+        XCTAssertTrue(show.contains("\n linklayer atm overhead 24 mtu 2047 tsize 512 \n"), show)
+        let st = try XCTUnwrap(lab.dev("p1").qdisc.sizeTable)
+        XCTAssertEqual(st.length(1514), 33 * 53)
+        XCTAssertEqual(st.length(60), 2 * 53)
+        // Past the table (cells of 4 bytes, 512 slots) __qdisc_calculate_pkt_len extrapolates:
+        // slot 1255 = 2 × 512 + 231 → 2 × data[511] + data[231] = 2 × 2279 + 1060.
+        XCTAssertEqual(st.length(5000), 2 * 2279 + 1060)
+        try lab.runner.execute("qdisc change dev p1 root handle 1: tbf rate 10mbit burst 32kb latency 50ms")
+        XCTAssertNil(lab.dev("p1").qdisc.sizeTable, "a change without stab removes it, as qdisc_change does")
+        expectError("qdisc add dev p1 parent 1:1 handle 2: stab overhead 4 pfifo", contains: "root qdisc only")
+    }
 }
 
 final class CPUPlanTests: XCTestCase {

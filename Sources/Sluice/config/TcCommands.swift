@@ -69,6 +69,8 @@ extension CommandRunner {
     struct TcTarget { var dev: NetDevice; var parent: TcHandle?; var handle: TcHandle?; var classid: TcHandle?
         var kind: String?; var proto: UInt16 = 3; var prio: UInt16?; var chain: UInt32 = 0
         var protoGiven = false; var chainGiven = false
+        /// A size table given with `stab …` before the kind.
+        var stab: SizeTable?
         /// The handle as written (a u32 handle is table:bucket:node, parsed once the kind is known).
         var handleText: String? }
 
@@ -111,7 +113,8 @@ extension CommandRunner {
                     t.proto = n
                 }
             case "prio" where filter, "pref" where filter, "priority" where filter: t.prio = UInt16(try a.int(for: k, 1...0xFFFF))
-            case "estimator", "stab": throw SluiceError("Error: \"\(k)\" is not supported by Sluice yet.")
+            case "stab" where !filter: t.stab = try SizeTable.parse(&a)
+            case "estimator": throw SluiceError("Error: \"\(k)\" is not supported by Sluice yet.")
             default:
                 t.kind = k
                 guard let dev else { throw SluiceError("Error: \"dev\" is required.") }
@@ -171,7 +174,11 @@ extension CommandRunner {
         }
         let o: QdiscOp = op == "add" ? .add : (op == "change" ? .change : .replace)
         try modifyQdisc(dev: t.dev, parent: t.parent, handle: t.handle, kind: t.kind, op: o) { (q: Qdisc) throws(SluiceError) in
+            if t.stab != nil && q !== t.dev.qdisc && q.parent != .root {
+                throw SluiceError("Error: Sluice applies size tables at the root qdisc only (the kernel also at inner ones).")
+            }
             try QdiscGrammar.change(q, &a)
+            q.sizeTable = t.stab
         }
     }
 
@@ -300,6 +307,7 @@ extension CommandRunner {
                 out += "qdisc \(q.kind) \(String(q.handle.major, radix: 16)): \(devText)\(parent)"
                 if q.refcnt != 1 { out += "refcnt \(q.refcnt) " }
                 out += QdiscShow.options(q, details: opts.details) + "\n"
+                if opts.details, let st = q.sizeTable { out += " " + st.words + "\n" }
                 guard opts.stats > 0 else { return }
                 out += TcFormat.stats(q.statsSnapshot(), prefix: " ") + "\n"
                 if let x = QdiscShow.xstats(q) { out += x + "\n" }

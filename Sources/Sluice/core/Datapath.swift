@@ -806,9 +806,11 @@ public final class Datapath {
         let pool = self.pool
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: false); return }
         let now = clock.now
+        let stab = root.sizeTable
         batch.drain { p in
             let m = pool.meta(p)
-            m.pointee.pktLen = UInt32(GSO.wireLength(m.pointee))
+            // qdisc_pkt_len_init, then the root's size table (qdisc_calculate_pkt_len).
+            m.pointee.pktLen = stab?.length(Int(m.pointee.length)) ?? UInt32(GSO.wireLength(m.pointee))
             m.pointee.timestamp = now
             _ = root.enqueue(p)
         }

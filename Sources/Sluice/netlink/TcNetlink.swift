@@ -300,6 +300,12 @@ extension RtnlProcessor {
         w.attr(TCA.KIND, string: q.kind)
         encodeOptions(q, &w)
         w.attr(TCA.HW_OFFLOAD, u8: 0)
+        if let st = q.sizeTable {
+            // qdisc_dump_stab: the parameters, not the table.
+            let n = w.beginNest(TCA.STAB, flagged: false)
+            w.attr(1, st.sizespec)
+            w.endNest(n)
+        }
         Self.encodeStats(q.statsSnapshot(), xstats: qdiscXstats(q), &w)
         w.end(start)
     }
@@ -508,7 +514,8 @@ extension RtnlProcessor {
             let linklayer = p[p.startIndex + 1] & 0x0F
             guard linklayer <= 2 else { throw SluiceError("Error: tbf: link layer \(linklayer) is not implemented in Sluice.") }
             try t.configure(TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: bufferTicks, mtuTicks: mtuTicks,
-                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu, overhead: Int(p.le16(at: 2)), atm: linklayer == 2))
+                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu, overhead: Int(p.le16(at: 2)), atm: linklayer == 2,
+                                               burstGiven: a.u32(6) != nil, mtuGiven: a.u32(7) != nil))
         case let h as HTBQdisc:
             guard let o = options else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
             let a: NLAttributes
@@ -764,17 +771,30 @@ extension RtnlProcessor {
     /// `replace`, no CREATE is `change`.
     func newQdisc(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, handle, parent, a) = try tcRequest(msg)
-        // Size tables (qdisc_get_stab: TCA_STAB) would recompute every packet's length; Sluice
-        // does not, and says so rather than ignore them.
-        if a.has(TCA.STAB) { throw NetlinkError(EOPNOTSUPP, "size tables (stab) are not implemented in Sluice", offset: a.offsets[TCA.STAB]) }
+        // qdisc_get_stab: TCA_STAB_BASE (struct tc_sizespec) and, with a table size, its
+        // TCA_STAB_DATA; checked before anything changes.
+        var stab: SizeTable?
+        if let st = a[TCA.STAB] {
+            let base = (a.offsets[TCA.STAB] ?? 0) + NL.attrHdrLen
+            let sa = try NLAttributes.parse(st, base: base, policy: NLAPolicy(maxType: 2, [1: .minLength(24), 2: .unspec]), strict: false)
+            guard let b = sa[1] else { throw NetlinkError(EINVAL, "Size table base attribute is missing", offset: a.offsets[TCA.STAB]) }
+            do { stab = try SizeTable.decode(base: b, table: sa[2]) } catch { throw Self.netlinkError(error) }
+        }
         let f = msg.header.flags
         let op: CommandRunner.QdiscOp = f & NL.F_CREATE == 0 ? .change : (f & NL.F_EXCL != 0 ? .add : .replace)
         let optsBase = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
         do {
             try runner.modifyQdisc(dev: dev, parent: parent == TcHandle(raw: 0xFFFF_FFF1) ? .ingress : parent, handle: handle,
                                    kind: a.string(TCA.KIND), op: op) { (q: Qdisc) throws(SluiceError) in
-                if q is IngressQdisc { return }
+                if q is IngressQdisc {
+                    if stab != nil { throw SluiceError("Error: size tables on ingress are not implemented in Sluice.") }
+                    return
+                }
+                if stab != nil && q !== dev.qdisc && q.parent != .root {
+                    throw SluiceError("Error: Sluice applies size tables at the root qdisc only (the kernel also at inner ones).")
+                }
                 try configure(q, options: a[TCA.OPTIONS], base: optsBase)
+                q.sizeTable = stab      // qdisc_change: a request without one removes it
             }
         } catch { throw Self.netlinkError(error) }
         dp.kickTransmit(dev)

@@ -237,6 +237,8 @@ public class Qdisc {
     func deleteClass(_ classid: TcHandle) throws(SluiceError) {
         throw SluiceError("Error: qdisc \(kind) is classless")
     }
+    /// The size table (`stab`) a root qdisc charges packets by, or nil.
+    var sizeTable: SizeTable?
     /// A built-in default child that dumps show although its handle is 0 (qdisc_hash_add
     /// with invisible false: cbs's pfifo); other defaults are invisible.
     var shownDefault = false

@@ -52,6 +52,9 @@ final class TBFQdisc: Qdisc {
         /// The rate spec's per-packet overhead and ATM link layer (psched_l2t_ns charges them).
         var overhead = 0
         var atm = false
+        /// Whether the burst and peak MTU came as TCA_TBF_BURST/PBURST (tc always sends them);
+        /// tbf_change then takes the buckets from the bytes, not from tc's ticks.
+        var burstGiven = true, mtuGiven = true
     }
 
     /// tbf_change: applied whole, the queue kept. A fifo child takes the new limit
@@ -71,13 +74,14 @@ final class TBFQdisc: Qdisc {
         mtuTicks = p.mtuTicks
         buffer = TcCore.ns(bufferTicks)
         mtuTime = TcCore.ns(mtuTicks)
-        if overhead != 0 || atm {
-            // tbf_change with TCA_TBF_BURST/PBURST: the buckets are the time of burst and mtu
-            // bytes as psched_l2t_ns charges them, overhead and cells included.
+        // tbf_change with TCA_TBF_BURST/PBURST: the buckets are the time of burst and mtu bytes
+        // as psched_l2t_ns charges them (overhead and cells included), which the dump then
+        // reports in ticks — not the ticks tc computed.
+        if p.burstGiven {
             buffer = charge(p.burst, rate)
             bufferTicks = UInt32(clamping: buffer >> 6)
-            if peakrate > 0 { mtuTime = charge(p.mtu, peakrate); mtuTicks = UInt32(clamping: mtuTime >> 6) }
         }
+        if peakrate > 0 && p.mtuGiven { mtuTime = charge(p.mtu, peakrate); mtuTicks = UInt32(clamping: mtuTime >> 6) }
         maxSize = p.peakrate > 0 ? min(p.burst, p.mtu) : p.burst
         tokens = Int64(buffer)
         ptokens = Int64(mtuTime)
