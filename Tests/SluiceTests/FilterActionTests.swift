@@ -335,6 +335,24 @@ final class FilterActionTests: XCTestCase {
         XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("\taction order 1: vlan  push id 100 protocol 802.1Q priority 5 pipe\n\t index 1 ref 1 bind 1\n"))
     }
 
+    /// tc_run sets skb->tc_index to the minor of the classid an ingress filter returned; the
+    /// packet keeps it through the bridge, and IFE's `allow tcindex` at egress carries it
+    /// (TLV type 5, IFE_META_TCINDEX, a u16 padded to 4: length 6 with the header).
+    func testIngressClassidBecomesTcIndexCarriedByIFE() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol ip prio 1 u32 match ip protocol 17 0xff classid :5")
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action ife encode allow tcindex pipe")
+        let out = try XCTUnwrap(lab.send(frame(macB, macA), on: "p1")["p2"]?.first)
+        XCTAssertEqual(Array(out[12..<14]), [0xED, 0x3E], "IFE ethertype")
+        XCTAssertNotNil(out.firstRange(of: [0x00, 0x05, 0x00, 0x06, 0x00, 0x05]), "tc_index 5 in the IFE metadata: \(out.prefix(32))")
+        try lab.runner.execute("filter del dev p1 parent ffff: prio 1")
+        let plain = try XCTUnwrap(lab.send(frame(macB, macA), on: "p1")["p2"]?.first)
+        XCTAssertNil(plain.firstRange(of: [0x00, 0x05, 0x00, 0x06]), "no ingress classid, no tc_index")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     func testIngressDropIsCounted() throws {
         let lab = try Lab(ports: ["p1", "p2"])
         try lab.runner.execute("qdisc add dev p1 ingress")

@@ -41,7 +41,9 @@ public struct PacketMeta: Sendable {
     public var ifindex: Int32 = 0
     public var mark: UInt32 = 0
     public var priority: UInt32 = 0
-    public var tcClassid: UInt32 = 0
+    /// skb->tc_index: the class minor a filter at the ingress or egress hook (clsact)
+    /// returned, or what IFE decoded; gred picks its virtual queue by it.
+    public var tcIndex: UInt16 = 0
     public var flowHash: UInt32 = 0
     /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
     public var vlanTCI: UInt16 = 0

@@ -260,7 +260,7 @@ final class EmatchProgram {
         case 10: return 0                                  // skb->data_len: Sluice's buffers are linear
         case 11: return UInt64(pf.l3)                      // mac_len
         case 12: return UInt64(m.mark)
-        case 13: return 0                                  // tc_index: no dsmark here
+        case 13: return UInt64(m.tcIndex)
         case 46:
             if m.vlanPresent { return UInt64(m.vlanTCI) }
             return pf.vlanID.map { UInt64(UInt16(pf.vlanPrio) << 13 | $0) }

@@ -1057,7 +1057,7 @@ public struct FilterBlock {
                         switch id {
                         case IFEParams.mark: v = p.mark == 2 ? p.markValue : m.mark; short = false
                         case IFEParams.prio: v = p.prio == 2 ? p.prioValue : m.priority; short = false
-                        default: v = p.tcindex == 2 ? UInt32(p.tcindexValue) : 0; short = true
+                        default: v = p.tcindex == 2 ? UInt32(p.tcindexValue) : UInt32(m.tcIndex); short = true
                         }
                         if v != 0 { buf[n] = (id, v, short); n += 1 }
                     }
@@ -1071,7 +1071,7 @@ public struct FilterBlock {
                 switch t {
                 case IFEParams.mark where p.mark != 0 && dlen >= 4: pool.metas[Int(w)].mark = v; return true
                 case IFEParams.prio where p.prio != 0 && dlen >= 4: pool.metas[Int(w)].priority = v; return true
-                case IFEParams.tcindex where p.tcindex != 0 && dlen >= 2: return true     // no tc_index kept in Sluice
+                case IFEParams.tcindex where p.tcindex != 0 && dlen >= 2: pool.metas[Int(w)].tcIndex = UInt16(truncatingIfNeeded: v); return true
                 default: return false
                 }
             }

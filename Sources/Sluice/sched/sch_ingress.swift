@@ -43,7 +43,13 @@ final class IngressQdisc: Qdisc {
                 packets += 1; bytes += l
                 return false
             case .classid(let c)?:
+                // tc_run: skb->tc_index = TC_H_MIN(res.classid) on an accepted verdict.
+                pool.metas[Int(idx)].tcIndex = c.minor
                 if egress { pool.metas[Int(idx)].priority = c.raw }
+                packets += 1; bytes += l
+                return true
+            case .ok?:
+                pool.metas[Int(idx)].tcIndex = 0
                 packets += 1; bytes += l
                 return true
             default:
