@@ -600,3 +600,98 @@ final class ClassFilterTests: XCTestCase {
         XCTAssertEqual(sent(show, "hfsc 1:30"), 50, show)
     }
 }
+
+/// gred (sch_gred.c): virtual queues picked by tc_index, each with its own RED, in one FIFO.
+/// The expected values are sch_gred.c's rules: every arrival counts in its VQ's packetsin, what
+/// a VQ loses is its early + forced + pdrop, a packet without a configured VQ and no default
+/// passes within the qdisc's byte limit, and grio adds the averages of better VQs.
+final class GREDTests: XCTestCase {
+    /// Two 8 Mbit/s flows into 10 Mbit/s; a clsact egress classid gives the second tc_index 1.
+    let flows = [Flow(dport: 1, size: 1000, rate: 8_000_000, duration: 2 * Time.s),
+                 Flow(dport: 2, size: 1000, rate: 8_000_000, duration: 2 * Time.s)]
+    let offered = 8_000_000 * 2 / 8 / 1000
+    func config(_ setup: String, _ vqs: [String]) -> [String] {
+        ["qdisc add dev eth0 clsact",
+         "filter add dev eth0 egress protocol ip prio 1 u32 match ip dport 2 0xffff classid :1",
+         "qdisc add dev eth0 root handle 1: gred setup " + setup] + vqs.map { "qdisc change dev eth0 root gred " + $0 }
+    }
+
+    func testEachVirtualQueueRunsItsOwnRED() throws {
+        var avg = [UInt64](repeating: 0, count: 2)
+        let (rp, out, report) = try replay(flows, rate: "10mbit", config("vqs 2 default 0", [
+            "vq 0 limit 200KB min 15KB max 30KB avpkt 1000 probability 0.1",
+            "vq 1 limit 200KB min 60KB max 120KB avpkt 1000 probability 0.1"])) { r in
+            let g = try XCTUnwrap(r.dev.qdisc as? GREDQdisc)
+            avg = [g.dumpVQ(0).qavg, g.dumpVQ(1).qavg]
+        }
+        let g = try XCTUnwrap(rp.dev.qdisc as? GREDQdisc)
+        let got = [out.filter { dport($0) == 1 }.count, out.filter { dport($0) == 2 }.count]
+        for i in 0..<2 {
+            let v = g.vqs[i]
+            XCTAssertEqual(Int(v.packetsin), offered, "every arrival counts in its VQ: \(report.text)")
+            XCTAssertEqual(Int(v.packetsin - v.probDrop - v.forcedDrop - v.pdrop), got[i], "what a VQ loses is what its flow lost")
+        }
+        print("gred: VQ 0 (min 15KB) delivered \(got[0]), VQ 1 (min 60KB) \(got[1]) of \(offered) each; averages \(avg[0]) B, \(avg[1]) B")
+        // The VQ with the lower thresholds is held near them and gives way to the other.
+        XCTAssertLessThan(got[0], got[1], report.text)
+        XCTAssertGreaterThan(g.vqs[0].probDrop, 0)
+        XCTAssertLessThanOrEqual(avg[0], 30 * 1024 + 2000)
+        XCTAssertEqual(got[0] + got[1], out.count)
+        XCTAssertTrue(report.text.contains("vq 0 prio 8 limit 200Kb min 15Kb max 30Kb"), report.text)
+        XCTAssertTrue(report.text.contains("Total packets: \(offered) "), report.text)
+    }
+
+    /// tc_index 1 names a VQ that is not configured, and so is the default: the packets pass
+    /// within the qdisc's `limit` of bytes (a tail drop), and no VQ counts them.
+    func testWithoutTheDefaultVQPacketsPassWithinTheLimit() throws {
+        let (rp, out, _) = try replay([flows[1]].map { var f = $0; f.rate = 20_000_000; return f }, rate: "10mbit",
+                                      config("vqs 4 default 1 limit 30000", ["vq 0 limit 200KB min 15KB max 30KB avpkt 1000"]))
+        let g = try XCTUnwrap(rp.dev.qdisc as? GREDQdisc)
+        XCTAssertEqual(g.vqs[0].packetsin, 0)
+        // 2 s at 20 Mbit/s offered, 2 s of a 10 Mbit/s line (2500 packets of 1000 bytes) plus
+        // the 30 packets the 30000-byte limit held when the flow stopped.
+        let sent = 20_000_000 * 2 / 8 / 1000, line = 10_000_000 * 2 / 8 / 1000
+        print("gred without a default VQ: \(out.count) delivered of \(sent), \(g.stats.drops) dropped")
+        XCTAssertEqual(Int(g.stats.drops) + out.count, sent)
+        XCTAssertEqual(out.count, line + 30, accuracy: 2)
+    }
+
+    /// grio: VQ 1 (prio 2) counts VQ 0's (prio 1) average with its own, so it is dropped
+    /// sooner than in plain mode; two VQs of one priority switch on WRED (one shared average).
+    func testGrioAddsTheAveragesOfBetterQueuesAndEqualPrioritiesMeanWRED() throws {
+        let vqs = ["vq 0 prio 1 limit 200KB min 30KB max 90KB avpkt 1000 probability 0.1",
+                   "vq 1 prio 2 limit 200KB min 30KB max 90KB avpkt 1000 probability 0.1"]
+        let (_, plain, _) = try replay(flows, rate: "10mbit", config("vqs 2 default 0", vqs))
+        let (rp, rio, _) = try replay(flows, rate: "10mbit", config("vqs 2 default 0 grio", vqs))
+        let p1 = plain.filter { dport($0) == 2 }.count, r1 = rio.filter { dport($0) == 2 }.count
+        let r0 = rio.filter { dport($0) == 1 }.count
+        print("gred grio: VQ 1 delivered \(r1) (plain mode: \(p1)), VQ 0 \(r0)")
+        XCTAssertLessThan(r1, p1)
+        XCTAssertGreaterThan(r0, r1)
+        let g = try XCTUnwrap(rp.dev.qdisc as? GREDQdisc)
+        XCTAssertTrue(g.rio && !g.wred)
+        try rp.runner.execute("qdisc change dev eth0 root gred vq 1 prio 1 limit 200KB min 30KB max 90KB avpkt 1000")
+        XCTAssertTrue(g.wred, "two VQs of priority 1")
+        XCTAssertTrue(try rp.runner.execute("qdisc show dev eth0").contains("vqs 2 default 0 grio limit"))
+    }
+
+    func testRefusals() throws {
+        let dp = Datapath(poolSize: 64, clock: .virtual(start: 1))
+        let r = CommandRunner(datapath: dp)
+        try dp.addLine(name: "eth0", rate: 1_000_000_000, output: nil)
+        for (line, msg) in [("qdisc add dev eth0 root gred vq 0 limit 1000 min 100 max 200 avpkt 100", "virtual queue configuration can't be specified at initialization time"),
+                            ("qdisc add dev eth0 root gred setup vqs 17 default 0", "only 16 VQs"),
+                            ("qdisc add dev eth0 root gred setup default 0", "\"default\" must be defined after \"vqs\""),
+                            ("qdisc add dev eth0 root gred setup vqs 4 default 4", "\"default\" must be less than \"vqs\"")] {
+            XCTAssertThrowsError(try r.execute(line), line) { XCTAssertTrue("\($0)".contains(msg), "\($0)") }
+        }
+        try r.execute("qdisc add dev eth0 root gred setup vqs 4 default 1")
+        XCTAssertThrowsError(try r.execute("qdisc change dev eth0 root gred vq 5 limit 1000 min 100 max 200 avpkt 100")) {
+            XCTAssertTrue("\($0)".contains("virtual queue index above virtual queue count"), "\($0)")
+        }
+        XCTAssertThrowsError(try r.execute("qdisc change dev eth0 root gred vq 1 limit 1000 min 100 avpkt 100")) {
+            XCTAssertTrue("\($0)".contains("Required parameter"), "\($0)")
+        }
+        XCTAssertEqual(try r.execute("qdisc show dev eth0"), "qdisc gred 8001: root refcnt 2 vqs 4 default 1 limit 1514000b \n")
+    }
+}

@@ -31,6 +31,7 @@ enum QdiscGrammar {
         case let h as HFSCQdisc: h.defcls = try hfsc(h, &a)
         case let e as ETSQdisc: try e.configure(try ets(&a))
         case let c as ChokeQdisc: try c.configure(try choke(&a))
+        case let g as GREDQdisc: try g.apply(try gred(&a))
         case let s as SFBQdisc:
             // q_sfb.c: rehash MS, db MS, limit, max, target, increment, decrement (fractions),
             // penalty_rate, penalty_burst; tc's own defaults and max/target relation.
@@ -321,6 +322,85 @@ enum QdiscGrammar {
         }
         return ChokeQdisc.Params(limit: limit, qmin: qmin, qmax: qmax, wlog: w, plog: plog, scellLog: scell, ecn: ecn, harddrop: hd,
                                  stab: stab, maxP: Double(UInt32(prob * 4294967296.0)) / 4294967296.0)
+    }
+
+    /// q_gred.c: `setup vqs N default D [grio] [limit BYTES] [ecn] [harddrop]` defines the
+    /// table; `vq N [prio P] limit BYTES min BYTES max BYTES avpkt BYTES [burst PACKETS]
+    /// [probability P] [bandwidth RATE] [ecn] [harddrop]` configures one virtual queue (burst
+    /// (2 min + max) / (3 avpkt) and bandwidth 10 Mbit when not given, as tc sets them).
+    static func gred(_ a: inout TcArgs) throws(SluiceError) -> GREDQdisc.Request {
+        let maxDPs = UInt32(GREDQdisc.maxDPs)
+        if a.peek == "setup" {
+            _ = a.next()
+            var t = GREDQdisc.TableDef(dps: 0, def: maxDPs, grio: false, flags: 0)
+            var limit: UInt32 = 0
+            while let k = a.next() {
+                switch k {
+                case "vqs", "DPs":
+                    t.dps = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                    guard t.dps <= maxDPs else { throw SluiceError("Error: GRED: only \(maxDPs) VQs are currently supported") }
+                case "default":
+                    guard t.dps != 0 else { throw SluiceError("Error: \"default\" must be defined after \"vqs\"") }
+                    t.def = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+                    guard t.def < t.dps else { throw SluiceError("Error: \"default\" must be less than \"vqs\"") }
+                case "grio": t.grio = true
+                case "limit": limit = UInt32(clamping: try a.size(for: k))
+                case "ecn": t.flags |= GREDQdisc.ecnFlag
+                case "harddrop": t.flags |= GREDQdisc.harddropFlag
+                default: throw SluiceError("Error: gred: unknown option \"\(k)\" (vqs, default, grio, limit, ecn, harddrop)")
+                }
+            }
+            guard t.dps != 0, t.def != maxDPs else { throw SluiceError("Error: Illegal gred setup parameters") }
+            return .table(t, limit: limit == 0 ? nil : limit)
+        }
+        var limit = 0, qmin = 0, qmax = 0, dp = Int(maxDPs), burst = 0, avpkt = 0, prio = 0
+        var prob = 0.02, rate: UInt64 = 0, flags: UInt32 = 0, ok = false
+        while let k = a.next() {
+            switch k {
+            case "limit": limit = try a.size(for: k)
+            case "min": qmin = try a.size(for: k)
+            case "max": qmax = try a.size(for: k)
+            case "vq", "DP":
+                dp = try a.int(for: k, 0...Int(UInt32.max))
+                guard dp < Int(maxDPs) else { throw SluiceError("Error: GRED: only \(maxDPs) VQs are currently supported") }
+            case "burst": burst = try a.int(for: k, 0...Int(UInt32.max))
+            case "avpkt": avpkt = try a.size(for: k)
+            case "probability": prob = try a.double(for: k, 0.0...1.0)
+            case "prio": prio = try a.int(for: k, 0...255)
+            case "bandwidth": rate = try a.rate(for: k)
+            case "ecn": flags |= GREDQdisc.ecnFlag; continue
+            case "harddrop": flags |= GREDQdisc.harddropFlag; continue
+            case "setup": throw SluiceError("Error: Illegal \"setup\"")
+            default: throw SluiceError("Error: gred: unknown option \"\(k)\" (setup, vq, prio, limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop)")
+            }
+            ok = true
+        }
+        guard ok else { throw SluiceError("Error: gred: give `setup vqs N default D …` or `vq N limit … min … max … avpkt …`") }
+        guard dp != Int(maxDPs), limit > 0, qmin > 0, qmax > 0, avpkt > 0 else {
+            throw SluiceError("Error: Required parameter (vq, limit, min, max, avpkt) is missing")
+        }
+        if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
+        if rate == 0 { rate = 10_000_000 }
+        // tc_red_eval_ewma(min, burst, avpkt).
+        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
+        guard aa >= 1 else { throw SluiceError("Error: GRED: failed to calculate EWMA constant.") }
+        var w = 1, W = 0.5
+        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        guard w < 32 else { throw SluiceError("Error: GRED: failed to calculate EWMA constant.") }
+        // tc_red_eval_P(min, max, probability).
+        var plog = 0
+        if qmax != qmin {
+            guard qmax > qmin else { throw SluiceError("Error: GRED: failed to calculate probability.") }
+            var p = prob / Double(qmax - qmin)
+            while plog < 32 && p <= 1.0 { p *= 2; plog += 1 }
+            guard plog < 32 else { throw SluiceError("Error: GRED: failed to calculate probability.") }
+        }
+        guard let (scell, stab) = ChokeQdisc.idleDamping(wlog: w, avpkt: avpkt, bytesPerSecond: rate / 8) else {
+            throw SluiceError("Error: GRED: failed to calculate idle damping table.")
+        }
+        return .vq(GREDQdisc.VQParams(limit: UInt32(clamping: limit), qthMin: UInt32(clamping: qmin), qthMax: UInt32(clamping: qmax), dp: UInt32(dp),
+                                      wlog: UInt8(w), plog: UInt8(plog), scellLog: UInt8(scell), prio: UInt8(truncatingIfNeeded: prio),
+                                      stab: stab, maxP: UInt32(truncatingIfNeeded: UInt64(prob * 4294967296.0)), vqFlags: [(UInt32(dp), flags)]))
     }
 
     /// q_hfsc.c's qdisc options: `default CLASSID` (hexadecimal minor).

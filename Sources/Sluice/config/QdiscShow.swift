@@ -3,8 +3,9 @@
 /// the same state as attributes and Debian's tc prints those. Kept here, apart from the
 /// qdiscs, which hold packets and state.
 enum QdiscShow {
-    static func options(_ q: Qdisc, details: Bool) -> String {
+    static func options(_ q: Qdisc, details: Bool, stats: Bool = false) -> String {
         switch q {
+        case let x as GREDQdisc: return x.showOptions(details: details, stats: stats)
         case let x as FifoQdisc: return x.showOptions(details: details)
         case let x as CoDelQdisc: return x.showOptions(details: details)
         case let x as FQCoDelQdisc: return x.showOptions(details: details)
@@ -369,5 +370,29 @@ extension CakeQdisc {
         row("  max_len ") { "\($0.maxSkblen)" }
         row("  quantum ") { "\($0.flowQuantum)" }
         return String(s.dropLast())
+    }
+}
+
+extension GREDQdisc {
+    /// gred_print_opt over what gred_dump sends: the table, then each VQ on its own line
+    /// (with `-d` its ewma, probability and Scell_log; with `-s` its queue and drop counts).
+    func showOptions(details: Bool, stats withStats: Bool) -> String {
+        func flagWords(_ f: UInt32) -> String {
+            (f & 1 != 0 ? "ecn " : "") + (f & 2 != 0 ? "harddrop " : "") + (f & 4 != 0 ? "adaptive " : "") + (f & 8 != 0 ? "nodrop " : "")
+        }
+        var s = "vqs \(dps) default \(def) " + (rio ? "grio " : "") + "limit \(TcFormat.sizeU32(limit)) " + flagWords(redFlags)
+        for i in 0..<Self.maxDPs where vqs[i].present {
+            let q = dumpVQ(i)
+            s += "\n vq \(q.dp) prio \(q.prio) limit \(TcFormat.sizeU32(q.limit)) min \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qthMin >> UInt64(q.wlog)))) max \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qthMax >> UInt64(q.wlog)))) "
+            s += flagWords(q.redFlags)
+            if details { s += "ewma \(q.wlog) " + cFormat("probability %lg ", Double(q.maxP) / 4294967296.0) + "Scell_log \(q.scellLog) " }
+            if withStats {
+                s += "\n  Queue size: average \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qavg))) current \(TcFormat.sizeU32(q.backlog)) "
+                s += "\n  Dropped packets: forced \(q.forcedDrop) early \(q.probDrop) pdrop \(q.pdrop) other 0 "
+                s += "\n  Marked packets: forced \(q.forcedMark) early \(q.probMark) "
+                s += "\n  Total packets: \(q.packetsin) (\(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.bytesin)))) "
+            }
+        }
+        return s
     }
 }

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "noqueue"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "noqueue"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -41,6 +41,7 @@ extension CommandRunner {
         case "cake": q = CakeQdisc(handle: handle, parent: parent, env: env)
         case "cbs": q = CBSQdisc(handle: handle, parent: parent, env: env)
         case "qfq": q = QFQQdisc(handle: handle, parent: parent, env: env)
+        case "gred": q = GREDQdisc(handle: handle, parent: parent, env: env)
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
@@ -306,7 +307,7 @@ extension CommandRunner {
                 if let h = filter.handle, h != q.handle.raw { return }
                 out += "qdisc \(q.kind) \(String(q.handle.major, radix: 16)): \(devText)\(parent)"
                 if q.refcnt != 1 { out += "refcnt \(q.refcnt) " }
-                out += QdiscShow.options(q, details: opts.details) + "\n"
+                out += QdiscShow.options(q, details: opts.details, stats: opts.stats > 0) + "\n"
                 if opts.details, let st = q.sizeTable { out += " " + st.words + "\n" }
                 guard opts.stats > 0 else { return }
                 out += TcFormat.stats(q.statsSnapshot(), prefix: " ") + "\n"

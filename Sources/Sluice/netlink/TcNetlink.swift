@@ -124,6 +124,44 @@ extension RtnlProcessor {
             w.attr(4, u32: UInt32(clamping: h.resetTimeout / 1000)); w.attr(5, u32: h.admitBytes)
             w.attr(6, u32: UInt32(clamping: h.evictTimeout / 1000)); w.attr(7, u32: UInt32(clamping: h.nonHHWeight))
             w.endNest(n)
+        case let g as GREDQdisc:
+            // gred_dump: DPS, MAX_P[16], LIMIT, the old all-in-one PARMS (16 tc_gred_qopt, an
+            // absent VQ as DP = MAX_DPs + i) and the VQ list with its statistics.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            var so = NetlinkWriter()
+            so.put32(g.dps); so.put32(g.def); so.put8(g.rio ? 1 : 0); so.put8(UInt8(truncatingIfNeeded: g.redFlags)); so.put16(0)
+            w.attr(3, so.bytes)                                                          // TCA_GRED_DPS
+            var mp = NetlinkWriter()
+            for i in 0..<GREDQdisc.maxDPs { mp.put32(g.vqs[i].present ? g.vqs[i].maxP : 0) }
+            w.attr(4, mp.bytes)                                                          // TCA_GRED_MAX_P
+            w.attr(5, u32: g.limit)                                                      // TCA_GRED_LIMIT
+            let dumped = (0..<GREDQdisc.maxDPs).map { g.vqs[$0].present ? g.dumpVQ($0) : nil }
+            var parms = NetlinkWriter()
+            for i in 0..<GREDQdisc.maxDPs {
+                guard let q = dumped[i] else {
+                    parms.put32(0); parms.put32(0); parms.put32(0); parms.put32(UInt32(GREDQdisc.maxDPs + i))
+                    for _ in 0..<6 { parms.put32(0) }
+                    parms.put32(0); parms.put32(0); parms.put32(0)
+                    continue
+                }
+                parms.put32(q.limit); parms.put32(UInt32(truncatingIfNeeded: q.qthMin >> UInt64(q.wlog))); parms.put32(UInt32(truncatingIfNeeded: q.qthMax >> UInt64(q.wlog)))
+                parms.put32(q.dp); parms.put32(q.backlog); parms.put32(UInt32(truncatingIfNeeded: q.qavg))
+                parms.put32(q.forcedDrop); parms.put32(q.probDrop); parms.put32(0); parms.put32(q.pdrop)
+                parms.put8(q.wlog); parms.put8(q.plog); parms.put8(q.scellLog); parms.put8(q.prio)
+                parms.put32(q.packetsin); parms.put32(UInt32(truncatingIfNeeded: q.bytesin))
+            }
+            w.attr(1, parms.bytes)                                                       // TCA_GRED_PARMS
+            let list = w.beginNest(6, flagged: false)                                    // TCA_GRED_VQ_LIST
+            for case let q? in dumped {
+                let e = w.beginNest(1, flagged: false)                                   // TCA_GRED_VQ_ENTRY
+                w.attr(2, u32: q.dp); w.attr(12, u32: q.redFlags)
+                w.attr(3, u64: q.bytesin); w.attr(4, u32: q.packetsin); w.attr(5, u32: q.backlog)
+                w.attr(6, u32: q.probDrop); w.attr(7, u32: q.probMark); w.attr(8, u32: q.forcedDrop)
+                w.attr(9, u32: q.forcedMark); w.attr(10, u32: q.pdrop)
+                w.endNest(e)
+            }
+            w.endNest(list)
+            w.endNest(n)
         case let c as ChokeQdisc:
             // choke_dump: tc_red_qopt and max_P.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -599,6 +637,33 @@ extension RtnlProcessor {
                 try h.configure(HHFQdisc.Params(limit: a.u32(1).map(Int.init), quantum: a.u32(2).map(Int.init), hhLimit: a.u32(3).map(Int.init),
                                                 resetTimeout: a.u32(4).map { UInt64($0) * 1000 }, admitBytes: a.u32(5),
                                                 evictTimeout: a.u32(6).map { UInt64($0) * 1000 }, nonHHWeight: a.u32(7).map(Int.init)))
+            }
+        case let g as GREDQdisc:
+            // gred_init / gred_change: the table form (DPS, LIMIT) or one VQ (PARMS + STAB,
+            // MAX_P, VQ_LIST), never both.
+            guard let o = options else { throw SluiceError("Error: gred needs options.") }
+            let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 6, [1: .minLength(52), 2: .minLength(256), 3: .minLength(12), 4: .u32, 5: .u32, 6: .unspec]))
+            if a[1] == nil && a[2] == nil {
+                let t = a[3].map { d in GREDQdisc.TableDef(dps: d.le32(at: 0), def: d.le32(at: 4), grio: d[d.startIndex + 8] != 0, flags: UInt32(d[d.startIndex + 9])) }
+                try g.apply(.table(t, limit: a.u32(5)))
+            } else {
+                guard g.configured else { throw GREDQdisc.err("virtual queue configuration can't be specified at initialization time") }
+                guard let c = a[1], let st = a[2], !a.has(5) else { throw GREDQdisc.err("can't configure Qdisc and virtual queue at the same time") }
+                var vqFlags: [(dp: UInt32, flags: UInt32?)] = []
+                if let l = a[6] {
+                    let lbase = (a.offsets[6] ?? 0) + NL.attrHdrLen
+                    let entries: [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)]
+                    do { entries = try NLAttributes.list(l, base: lbase) } catch { throw SluiceError("Error: \(error.message ?? "Attribute failed policy validation")") }
+                    for e in entries {
+                        guard e.type == 1 else { throw GREDQdisc.err("GRED_VQ_LIST can contain only entry attributes") }
+                        let v = try Self.parseOptions(e.value, base: e.offset + NL.attrHdrLen, NLAPolicy(maxType: 12, [2: .u32, 12: .u32]))
+                        guard let dp = v.u32(2) else { throw GREDQdisc.err("Virtual queue with no index specified") }
+                        vqFlags.append((dp, v.u32(12)))
+                    }
+                }
+                try g.apply(.vq(GREDQdisc.VQParams(limit: c.le32(at: 0), qthMin: c.le32(at: 4), qthMax: c.le32(at: 8), dp: c.le32(at: 12),
+                                                   wlog: c[c.startIndex + 40], plog: c[c.startIndex + 41], scellLog: c[c.startIndex + 42], prio: c[c.startIndex + 43],
+                                                   stab: Array(st.prefix(256)), maxP: a.u32(4) ?? 0, vqFlags: vqFlags)))
             }
         case let c as ChokeQdisc:
             // choke_change: PARMS and STAB required; MAX_P else from Plog.
