@@ -622,7 +622,7 @@ final class GREDTests: XCTestCase {
             "vq 0 limit 200KB min 15KB max 30KB avpkt 1000 probability 0.1",
             "vq 1 limit 200KB min 60KB max 120KB avpkt 1000 probability 0.1"])) { r in
             let g = try XCTUnwrap(r.dev.qdisc as? GREDQdisc)
-            avg = [g.dumpVQ(0).qavg, g.dumpVQ(1).qavg]
+            avg = [g.dumpVQ(0).vars.qavg, g.dumpVQ(1).vars.qavg]
         }
         let g = try XCTUnwrap(rp.dev.qdisc as? GREDQdisc)
         let got = [out.filter { dport($0) == 1 }.count, out.filter { dport($0) == 2 }.count]

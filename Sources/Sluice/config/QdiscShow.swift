@@ -383,11 +383,11 @@ extension GREDQdisc {
         var s = "vqs \(dps) default \(def) " + (rio ? "grio " : "") + "limit \(TcFormat.sizeU32(limit)) " + flagWords(redFlags)
         for i in 0..<Self.maxDPs where vqs[i].present {
             let q = dumpVQ(i)
-            s += "\n vq \(q.dp) prio \(q.prio) limit \(TcFormat.sizeU32(q.limit)) min \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qthMin >> UInt64(q.wlog)))) max \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qthMax >> UInt64(q.wlog)))) "
+            s += "\n vq \(q.dp) prio \(q.prio) limit \(TcFormat.sizeU32(q.limit)) min \(TcFormat.sizeU32(q.parms.minThreshold)) max \(TcFormat.sizeU32(q.parms.maxThreshold)) "
             s += flagWords(q.redFlags)
-            if details { s += "ewma \(q.wlog) " + cFormat("probability %lg ", Double(q.maxP) / 4294967296.0) + "Scell_log \(q.scellLog) " }
+            if details { s += "ewma \(q.parms.wlog) " + cFormat("probability %lg ", Double(q.parms.maxP) / 4294967296.0) + "Scell_log \(q.parms.scellLog) " }
             if withStats {
-                s += "\n  Queue size: average \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.qavg))) current \(TcFormat.sizeU32(q.backlog)) "
+                s += "\n  Queue size: average \(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.vars.qavg))) current \(TcFormat.sizeU32(q.backlog)) "
                 s += "\n  Dropped packets: forced \(q.forcedDrop) early \(q.probDrop) pdrop \(q.pdrop) other 0 "
                 s += "\n  Marked packets: forced \(q.forcedMark) early \(q.probMark) "
                 s += "\n  Total packets: \(q.packetsin) (\(TcFormat.sizeU32(UInt32(truncatingIfNeeded: q.bytesin)))) "

@@ -132,7 +132,7 @@ extension RtnlProcessor {
             so.put32(g.dps); so.put32(g.def); so.put8(g.rio ? 1 : 0); so.put8(UInt8(truncatingIfNeeded: g.redFlags)); so.put16(0)
             w.attr(3, so.bytes)                                                          // TCA_GRED_DPS
             var mp = NetlinkWriter()
-            for i in 0..<GREDQdisc.maxDPs { mp.put32(g.vqs[i].present ? g.vqs[i].maxP : 0) }
+            for i in 0..<GREDQdisc.maxDPs { mp.put32(g.vqs[i].present ? g.vqs[i].parms.maxP : 0) }
             w.attr(4, mp.bytes)                                                          // TCA_GRED_MAX_P
             w.attr(5, u32: g.limit)                                                      // TCA_GRED_LIMIT
             let dumped = (0..<GREDQdisc.maxDPs).map { g.vqs[$0].present ? g.dumpVQ($0) : nil }
@@ -144,10 +144,10 @@ extension RtnlProcessor {
                     parms.put32(0); parms.put32(0); parms.put32(0)
                     continue
                 }
-                parms.put32(q.limit); parms.put32(UInt32(truncatingIfNeeded: q.qthMin >> UInt64(q.wlog))); parms.put32(UInt32(truncatingIfNeeded: q.qthMax >> UInt64(q.wlog)))
-                parms.put32(q.dp); parms.put32(q.backlog); parms.put32(UInt32(truncatingIfNeeded: q.qavg))
+                parms.put32(q.limit); parms.put32(q.parms.minThreshold); parms.put32(q.parms.maxThreshold)
+                parms.put32(q.dp); parms.put32(q.backlog); parms.put32(UInt32(truncatingIfNeeded: q.vars.qavg))
                 parms.put32(q.forcedDrop); parms.put32(q.probDrop); parms.put32(0); parms.put32(q.pdrop)
-                parms.put8(q.wlog); parms.put8(q.plog); parms.put8(q.scellLog); parms.put8(q.prio)
+                parms.put8(q.parms.wlog); parms.put8(q.parms.plog); parms.put8(q.parms.scellLog); parms.put8(q.prio)
                 parms.put32(q.packetsin); parms.put32(UInt32(truncatingIfNeeded: q.bytesin))
             }
             w.attr(1, parms.bytes)                                                       // TCA_GRED_PARMS

@@ -34,16 +34,8 @@ final class GREDQdisc: Qdisc {
         var packetsin: UInt32 = 0
         var backlog: UInt32 = 0
         var prio: UInt8 = 0
-        // red_parms
-        var qthMin: UInt64 = 0, qthMax: UInt64 = 0          // Wlog scaled
-        var wlog: UInt8 = 0, plog: UInt8 = 0, scellLog: UInt8 = 0
-        var maxP: UInt32 = 0, maxPDelta: UInt32 = 1
-        var scellMax: UInt64 = 0
-        // red_vars
-        var qcount = -1
-        var qR: UInt32 = 0
-        var qavg: UInt64 = 0
-        var idleStart: UInt64 = 0                            // 0: not idling
+        var parms = REDParms()
+        var vars = REDVars()
         // red_stats
         var probDrop: UInt32 = 0, probMark: UInt32 = 0, forcedDrop: UInt32 = 0, forcedMark: UInt32 = 0, pdrop: UInt32 = 0
     }
@@ -146,8 +138,7 @@ final class GREDQdisc: Qdisc {
                 guard f & ~UInt32(3) == 0 else { throw Self.err("invalid RED flags specified") }
             }
         }
-        func fls(_ v: UInt32) -> Int { 32 - v.leadingZeroBitCount }
-        guard fls(p.qthMin) + Int(p.wlog) < 32, fls(p.qthMax) + Int(p.wlog) < 32, p.scellLog < 32, p.qthMax >= p.qthMin,
+        guard REDParms.valid(qthMin: p.qthMin, qthMax: p.qthMax, wlog: p.wlog, scellLog: p.scellLog),
               p.stab.count >= 256, p.stab.prefix(256).allSatisfy({ $0 < 32 }) else { throw Self.err("invalid RED parameters") }
         var prio = Self.defaultPrio
         if rio { prio = p.prio != 0 ? p.prio : (vqs[Int(def)].present ? vqs[Int(def)].prio : Self.defaultPrio) }
@@ -157,66 +148,21 @@ final class GREDQdisc: Qdisc {
         q.dp = p.dp
         q.prio = prio
         q.limit = min(p.limit, limit)
-        if q.backlog == 0 { q.idleStart = 0 }
-        // red_set_parms.
-        q.qthMin = UInt64(p.qthMin) << p.wlog; q.qthMax = UInt64(p.qthMax) << p.wlog
-        q.wlog = p.wlog; q.plog = p.plog
-        var delta = Int(p.qthMax) - Int(p.qthMin)
-        if delta <= 0 { delta = 1 }
-        var maxP = p.maxP
-        if maxP == 0 { maxP = (p.plog < 32 ? UInt32.max >> UInt32(p.plog) : UInt32.max) &* UInt32(truncatingIfNeeded: delta) }
-        q.maxP = maxP
-        q.maxPDelta = max(maxP / UInt32(delta), 1)
-        q.scellLog = p.scellLog
-        q.scellMax = UInt64(255) << p.scellLog
-        // red_set_vars.
-        q.qavg = 0; q.qcount = -1
+        if q.backlog == 0 { q.vars.idleStart = 0 }
+        q.parms = REDParms(qthMin: p.qthMin, qthMax: p.qthMax, wlog: p.wlog, plog: p.plog, scellLog: p.scellLog, maxP: p.maxP)
+        q.vars.restart()
         vqs[i] = q
         for k in 0..<256 { stabs[i * 256 + k] = p.stab[k] }
         for e in p.vqFlags { if let f = e.flags { vqs[Int(e.dp)].redFlags = f } }
         if rio { wred = wredCheck() }
     }
 
-    // red.h's arithmetic.
-
-    /// red_calc_qavg_from_idle_time.
-    @inline(__always)
-    func idleAverage(_ i: Int, qavg: UInt64, idleStart: UInt64, now: UInt64) -> UInt64 {
-        let q = vqs[i]
-        let usIdle = min((now &- idleStart) / 1000, q.scellMax)
-        let shift = stabs[i * 256 + Int((usIdle >> UInt64(q.scellLog)) & 0xFF)]
-        if shift != 0 { return qavg >> UInt64(shift) }
-        let lin = (qavg &* usIdle) >> UInt64(q.scellLog)
-        return lin < qavg >> 1 ? qavg - lin : qavg >> 1
-    }
-
-    /// red_calc_qavg for VQ `i` with average `qavg` and idle start `idle`.
+    /// red_calc_qavg for VQ `i`, its idle decay from the VQ's Stab table.
     @inline(__always)
     func average(_ i: Int, qavg: UInt64, idle: UInt64, backlog: UInt64, now: UInt64) -> UInt64 {
-        if idle == 0 { return qavg &+ (backlog &- (qavg >> UInt64(vqs[i].wlog))) }
-        return idleAverage(i, qavg: qavg, idleStart: idle, now: now)
-    }
-
-    enum Verdict { case dontMark, probMark, hardMark }
-
-    /// red_action.
-    @inline(__always)
-    func action(_ i: Int, _ qavg: UInt64) -> Verdict {
-        if qavg < vqs[i].qthMin { vqs[i].qcount = -1; return .dontMark }
-        if qavg >= vqs[i].qthMax { vqs[i].qcount = -1; return .hardMark }
-        vqs[i].qcount += 1
-        if vqs[i].qcount != 0 {
-            // red_mark_probability: !(((qavg - qth_min) >> Wlog) * qcount < qR).
-            let x = ((qavg &- vqs[i].qthMin) >> UInt64(vqs[i].wlog)) &* UInt64(vqs[i].qcount)
-            if !(x < UInt64(vqs[i].qR)) {
-                vqs[i].qcount = 0
-                vqs[i].qR = UInt32(truncatingIfNeeded: rng.next()) / vqs[i].maxPDelta
-                return .probMark
-            }
-        } else {
-            vqs[i].qR = UInt32(truncatingIfNeeded: rng.next()) / vqs[i].maxPDelta
-        }
-        return .dontMark
+        let p = vqs[i].parms
+        if idle == 0 { return p.averageNoIdle(qavg, backlog: backlog) }
+        return p.averageFromIdle(qavg, idleStart: idle, now: now) { stabs[i * 256 + $0] }
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
@@ -237,17 +183,17 @@ final class GREDQdisc: Qdisc {
         var others: UInt64 = 0
         if !wred && rio {
             let prio = vqs[dp].prio
-            for i in 0..<Int(dps) where vqs[i].present && vqs[i].prio < prio && vqs[i].idleStart == 0 { others &+= vqs[i].qavg }
+            for i in 0..<Int(dps) where vqs[i].present && vqs[i].prio < prio && vqs[i].vars.idleStart == 0 { others &+= vqs[i].vars.qavg }
         }
         vqs[dp].packetsin &+= 1
         vqs[dp].bytesin &+= UInt64(l)
-        if wred { vqs[dp].qavg = wredAvg; vqs[dp].idleStart = wredIdleStart }
+        if wred { vqs[dp].vars.qavg = wredAvg; vqs[dp].vars.idleStart = wredIdleStart }
         let backlog = wred ? stats.backlog : UInt64(vqs[dp].backlog)
-        vqs[dp].qavg = average(dp, qavg: vqs[dp].qavg, idle: vqs[dp].idleStart, backlog: backlog, now: now)
-        vqs[dp].idleStart = 0
-        if wred { wredAvg = vqs[dp].qavg; wredIdleStart = 0 }
+        vqs[dp].vars.qavg = average(dp, qavg: vqs[dp].vars.qavg, idle: vqs[dp].vars.idleStart, backlog: backlog, now: now)
+        vqs[dp].vars.idleStart = 0
+        if wred { wredAvg = vqs[dp].vars.qavg; wredIdleStart = 0 }
         let ecn = vqs[dp].redFlags & Self.ecnFlag != 0, harddrop = vqs[dp].redFlags & Self.harddropFlag != 0
-        switch action(dp, vqs[dp].qavg &+ others) {
+        switch vqs[dp].parms.action(&vqs[dp].vars, vqs[dp].vars.qavg &+ others, &rng) {
         case .dontMark: break
         case .probMark:
             stats.overlimits &+= 1
@@ -274,7 +220,7 @@ final class GREDQdisc: Qdisc {
             vqs[dp].backlog &-= UInt32(truncatingIfNeeded: l)
             // red_start_of_idle_period (ktime 0 means "not idle", so never start at 0).
             let now = max(clock.now, 1)
-            if wred { if stats.backlog == 0 { wredIdleStart = now } } else if vqs[dp].backlog == 0 { vqs[dp].idleStart = now }
+            if wred { if stats.backlog == 0 { wredIdleStart = now } } else if vqs[dp].backlog == 0 { vqs[dp].vars.idleStart = now }
         }
         return p
     }
@@ -285,18 +231,18 @@ final class GREDQdisc: Qdisc {
         stats.qlen -= queue.count; stats.backlog &-= queue.bytes
         queue.purge(pool)
         for i in 0..<Int(dps) where vqs[i].present {
-            vqs[i].idleStart = 0; vqs[i].qavg = 0; vqs[i].qcount = -1; vqs[i].backlog = 0
+            vqs[i].vars.idleStart = 0; vqs[i].vars.restart(); vqs[i].backlog = 0
         }
     }
 
     /// One VQ as gred_dump shows it (the WRED average loaded into it first, as the kernel
-    /// does), with `qave` = red_calc_qavg over the average itself, unscaled.
+    /// does), with `vars.qavg` = red_calc_qavg over the average itself, unscaled.
     func dumpVQ(_ i: Int) -> VQ {
-        if wred { vqs[i].qavg = wredAvg; vqs[i].idleStart = wredIdleStart }
+        if wred { vqs[i].vars.qavg = wredAvg; vqs[i].vars.idleStart = wredIdleStart }
         var q = vqs[i]
         q.backlog = wred ? UInt32(truncatingIfNeeded: stats.backlog) : q.backlog
-        let a = average(i, qavg: q.qavg, idle: q.idleStart, backlog: q.qavg >> UInt64(q.wlog), now: clock.now)
-        q.qavg = a >> UInt64(q.wlog)
+        let a = average(i, qavg: q.vars.qavg, idle: q.vars.idleStart, backlog: q.vars.qavg >> UInt64(q.parms.wlog), now: clock.now)
+        q.vars.qavg = a >> UInt64(q.parms.wlog)
         return q
     }
 }
