@@ -1261,6 +1261,9 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq", "tc class add dev dm0 parent 1: classid 1:1 qfq weight 100"],
                  command: "tc class add dev dm0 parent 1: classid 1:2 qfq weight 200", status: 0,
                  verify: "tc class show dev dm0", pattern: "class qfq 1:[0-9]+ root weight [0-9]+00 maxpkt", count: 2),
+            // sfq.json 6472: RED per flow.
+            Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root sfq redflowlimit 100000 min 8000 max 60000 probability 0.20 ecn headdrop", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc sfq 1: root refcnt [0-9]+ limit 127p quantum 1514b depth 127 headdrop divisor 1024 ewma 6 min 8000b max 60000b probability 0.2 ecn", count: 1),
             // gred.json: the table, its flags, a VQ changed in; gred has no classes.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root gred setup vqs 10 default 1", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc gred 1: root refcnt [0-9]+ vqs 10 default 1", count: 1),

@@ -26,6 +26,52 @@ final class SFQTests: XCTestCase {
     }
 }
 
+/// sfq with RED per flow (sfq_enqueue's red_parms path): expected values from red.h's
+/// thresholds and sfq_enqueue's accounting.
+final class SFQREDTests: XCTestCase {
+    let flood = Flow(dport: 1, size: 1000, rate: 12_000_000, duration: 2 * Time.s)
+
+    /// Mean sojourn (ms) of the flow's packets that left in the second half of the run.
+    func sojourn(_ out: [PcapFile.Record], _ f: Flow) -> Double {
+        let gap = l2t(f.size, f.rate)
+        let late = out.filter { $0.timestamp >= t0 + Time.s && $0.timestamp < t0 + 2 * Time.s }
+        return late.map { Double($0.timestamp - (t0 + f.start + UInt64(seqOf($0)) * gap)) / 1e6 }.reduce(0, +) / Double(max(late.count, 1))
+    }
+
+    /// A 12 Mbit/s flood into 10 Mbit/s: plain sfq lets the flow fill its 127-packet depth
+    /// (127 kB, 102 ms at 10 Mbit/s); with RED between 8000 and 60000 bytes the flow's average
+    /// backlog settles where RED's early drops remove the excess sixth (p_b ≈ 0.09 with
+    /// max_P 0.2: about 32 kB, 25 ms), well under max (48 ms).
+    func testPerFlowREDKeepsTheFlowsQueueUnderMax() throws {
+        let (_, plain, _) = try replay([flood], rate: "10mbit", ["qdisc add dev eth0 root sfq"])
+        let (rp, out, report) = try replay([flood], rate: "10mbit", ["qdisc add dev eth0 root sfq redflowlimit 100000 min 8000 max 60000 probability 0.2"])
+        let q = try XCTUnwrap(rp.dev.qdisc as? SFQQdisc)
+        let s0 = sojourn(plain, flood), s1 = sojourn(out, flood)
+        print(String(format: "sfq flood sojourn: plain %.1f ms, per-flow RED %.1f ms; prob_drop %u forced_drop %u", s0, s1, q.probDrop, q.forcedDrop))
+        XCTAssertEqual(s0, 127 * 0.8, accuracy: 3, "plain sfq: a full 127-packet flow")
+        XCTAssertLessThan(s1, 60_000 * 8 / 10e6 * 1000 * 0.8, report.text)
+        XCTAssertGreaterThan(s1, 8_000 * 8 / 10e6 * 1000 / 2)
+        XCTAssertGreaterThan(q.probDrop, 100)
+        XCTAssertEqual(Int(q.probDrop + q.forcedDrop) + out.count, makeTrace([flood]).count, "every loss is RED's")
+        XCTAssertTrue(report.text.contains("ewma 6 min 8000b max 60000b probability 0.2 \n  prob_mark 0 prob_mark_head 0 prob_drop \(q.probDrop)"), report.text)
+    }
+
+    /// The same flood ECN-capable (ECT(0)) with `ecn`: RED marks CE instead of dropping (above
+    /// max too, without `harddrop`), the marked packets are the ones that leave with CE, and an
+    /// unresponsive flow then meets the flow's depth.
+    func testECNMarksInsteadOfDropping() throws {
+        var f = flood
+        f.tos = 0x02
+        let (rp, out, report) = try replay([f], rate: "10mbit", ["qdisc add dev eth0 root sfq limit 127 redflowlimit 100000 min 8000 max 60000 probability 0.2 ecn"])
+        let q = try XCTUnwrap(rp.dev.qdisc as? SFQQdisc)
+        let ce = out.filter { $0.data[15] & 3 == 3 }.count
+        print("sfq ecn: prob_mark \(q.probMark) forced_mark \(q.forcedMark) prob_drop \(q.probDrop), CE on the wire \(ce)")
+        XCTAssertGreaterThan(q.probMark + q.forcedMark, 100, report.text)
+        XCTAssertEqual(q.probDrop + q.forcedDrop, 0)
+        XCTAssertEqual(ce, Int(q.probMark + q.forcedMark))
+    }
+}
+
 final class REDTests: XCTestCase {
     func red(_ opts: String) throws -> REDQdisc {
         let env = QdiscEnv(pool: PacketPool(capacity: 16), clock: .virtual(), mtu: 1514, txQueueLen: 1000)
@@ -47,6 +93,22 @@ final class REDTests: XCTestCase {
 
     /// With count-based spreading, the gap between drops is uniform on 1…1/p_b, so the drop
     /// rate is 2·p_b/(1 + p_b) (Floyd & Jacobson 1993, §7; the kernel's red_action).
+    /// red.h's fixed point gives the same spreading: at an average halfway between min and
+    /// max with max_P 0.1, p_b = 0.05 and the drop rate 2·p_b/(1 + p_b).
+    func testFixedPointREDSpreadsDropsAlike() {
+        let p = REDParms(qthMin: 30_000, qthMax: 90_000, wlog: 9, plog: 0, scellLog: 0, maxP: UInt32(0.1 * 4294967296.0))
+        var v = REDVars(), rng = Sluice.SplitMix(seed: 7)
+        let n = 100_000
+        var drops = 0
+        for _ in 0..<n where p.action(&v, UInt64(60_000) << 9, &rng) == .probMark { drops += 1 }
+        XCTAssertEqual(Double(drops) / Double(n), 2 * 0.05 / 1.05, accuracy: 0.003)
+        XCTAssertEqual(p.action(&v, UInt64(29_999) << 9, &rng), .dontMark)
+        XCTAssertEqual(p.action(&v, UInt64(90_000) << 9, &rng), .hardMark)
+        XCTAssertEqual(p.minThreshold, 30_000)
+        // Without max_P, red_set_parms takes (max − min) / 2^Plog.
+        XCTAssertEqual(REDParms(qthMin: 100, qthMax: 300, wlog: 2, plog: 8, scellLog: 0, maxP: 0).maxP, (UInt32.max >> 8) &* 200)
+    }
+
     func testEmpiricalDropRateMatchesTheSpreading() throws {
         let q = try red("limit 400000 min 30000 max 90000 avpkt 1000 burst 55 probability 0.1")
         let n = 100_000

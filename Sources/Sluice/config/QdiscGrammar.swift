@@ -741,10 +741,13 @@ enum QdiscGrammar {
         return p
     }
 
-    /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop.
+    /// q_sfq.c: limit, quantum, perturb, divisor, depth, flows, headdrop; RED per flow with
+    /// redflowlimit (required for it), min, max (Floyd's defaults: limit/4, max/3), avpkt,
+    /// burst, probability, ecn, harddrop, Wlog and Plog as tc computes them.
     static func sfq(_ q: SFQQdisc, _ a: inout TcArgs) throws(SluiceError) -> SFQQdisc.SFQParams {
         let c = q.params
         var limit = c.limit, quantum = c.quantum, divisor = c.divisor, depth = c.depth, flows = c.flows, perturb = c.perturb, hd = c.headdrop
+        var red = false, redLimit = 0, qmin = 0, qmax = 0, burst = 0, avpkt = 1000, prob = 0.02, flags: UInt8 = 0
         while let k = a.next() {
             switch k {
             case "limit": limit = try a.int(for: k, 2...65535)
@@ -756,10 +759,37 @@ enum QdiscGrammar {
             case "perturb": perturb = UInt64(try a.int(for: k, 0...Int(Int32.max))) * Time.s
             case "headdrop": hd = true
             case "tailtdrop", "taildrop": hd = false
-            default: throw SluiceError("Error: unknown sfq option \"\(k)\" (limit, quantum, perturb, divisor, depth, flows, headdrop)")
+            case "redflowlimit": redLimit = try a.int(for: k, 0...Int(UInt32.max)); red = true
+            case "min": qmin = try a.int(for: k, 0...Int(UInt32.max)); red = true
+            case "max": qmax = try a.int(for: k, 0...Int(UInt32.max)); red = true
+            case "burst": burst = try a.int(for: k, 0...Int(UInt32.max)); red = true
+            case "avpkt": avpkt = try a.size(for: k); red = true
+            case "probability": prob = try a.double(for: k, 0.0...1.0); red = true
+            case "ecn": flags |= 1; red = true
+            case "harddrop": flags |= 2; red = true
+            default: throw SluiceError("Error: unknown sfq option \"\(k)\" (limit, quantum, perturb, divisor, depth, flows, headdrop, redflowlimit, min, max, avpkt, burst, probability, ecn, harddrop)")
             }
         }
-        return SFQQdisc.SFQParams(limit: limit, quantum: quantum, divisor: divisor, depth: depth, flows: flows, perturb: perturb, headdrop: hd)
+        var p = SFQQdisc.SFQParams(limit: limit, quantum: quantum, divisor: divisor, depth: depth, flows: flows, perturb: perturb, headdrop: hd)
+        p.redFlags = flags                                  // tc always sends the flags (sfq_change takes them)
+        guard red else { return p }
+        guard redLimit > 0 else { throw SluiceError("Error: Required parameter (redflowlimit) is missing") }
+        if qmax == 0 { qmax = redLimit / 4 }
+        if qmin == 0 { qmin = qmax / 3 }
+        if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
+        guard qmax <= redLimit else { throw SluiceError("Error: \"max\" is larger than \"limit\"") }
+        guard qmin < qmax else { throw SluiceError("Error: \"min\" is not smaller than \"max\"") }
+        // tc_red_eval_ewma(min, burst, avpkt) and tc_red_eval_P(min, max, probability).
+        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
+        guard aa >= 1 else { throw SluiceError("Error: SFQ: failed to calculate EWMA constant.") }
+        var w = 1, W = 0.5
+        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        guard w < 32 else { throw SluiceError("Error: SFQ: failed to calculate EWMA constant.") }
+        var pr = prob / Double(qmax - qmin), plog = 0
+        while plog < 32 && pr <= 1.0 { pr *= 2; plog += 1 }
+        guard plog < 32 else { throw SluiceError("Error: SFQ: failed to calculate probability.") }
+        p.red = (UInt32(clamping: qmin), UInt32(clamping: qmax), UInt8(w), UInt8(plog), 0, UInt32(truncatingIfNeeded: UInt64(prob * 4294967296.0)))
+        return p
     }
 
     /// q_red.c: limit, min, max, avpkt, burst, probability, bandwidth, ecn, harddrop; Wlog as

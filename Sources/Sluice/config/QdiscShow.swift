@@ -20,7 +20,7 @@ enum QdiscShow {
         case let x as FQPIEQdisc: return x.showOptions(details: details)
         case let x as FQQdisc: return x.showOptions(details: details)
         case let x as HFSCQdisc: return x.defcls != 0 ? "default \(String(x.defcls, radix: 16)) " : ""
-        case let x as SFQQdisc: return x.showOptions(details: details)
+        case let x as SFQQdisc: return x.showOptions(details: details, stats: stats)
         case let x as ETSQdisc: return x.showOptions()
         case let x as SkbprioQdisc: return "limit \(x.limit) "
         case let x as SFBQdisc:
@@ -290,13 +290,21 @@ extension REDQdisc {
 
 extension SFQQdisc {
     /// sfq_print_opt.
-    func showOptions(details: Bool) -> String {
+    func showOptions(details: Bool, stats withStats: Bool = false) -> String {
         var s = "limit \(limit)p quantum \(TcFormat.sizeU32(UInt32(clamping: quantum))) "
         if depth > 0 { s += "depth \(depth) " }
         if headdrop { s += "headdrop " }
         if details { s += "flows \(maxFlows) " }
         s += "divisor \(divisor) "
         if perturb > 0 { s += "perturb \(perturb / Time.s)sec " }
+        if let r = red {
+            s += "ewma \(r.wlog) min \(TcFormat.sizeU32(r.minThreshold)) max \(TcFormat.sizeU32(r.maxThreshold)) " + cFormat("probability %lg ", Double(r.maxP) / 4294967296.0)
+            s += (redFlags & 1 != 0 ? "ecn " : "") + (redFlags & 2 != 0 ? "harddrop " : "") + (redFlags & 4 != 0 ? "adaptive " : "") + (redFlags & 8 != 0 ? "nodrop " : "")
+            if withStats {
+                s += "\n  prob_mark \(probMark) prob_mark_head \(probMarkHead) prob_drop \(probDrop)"
+                s += "\n  forced_mark \(forcedMark) forced_mark_head \(forcedMarkHead) forced_drop \(forcedDrop)"
+            }
+        }
         return s
     }
 }

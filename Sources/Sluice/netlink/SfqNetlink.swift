@@ -19,9 +19,9 @@ extension RtnlProcessor {
             let depth = o.le32(at: 20), headdrop = o.le32(at: 24), redLimit = o.le32(at: 28)
             if depth > 0 { p.depth = min(Int(depth), 127) }
             p.headdrop = headdrop != 0
-            if redLimit > 0 || o.le32(at: 32) > 0 || o.le32(at: 36) > 0 {
-                throw SluiceError("Error: sfq with RED (redflowlimit, min, max, …) is not implemented in Sluice yet.")
-            }
+            _ = redLimit                                    // tc sends redflowlimit; sfq_change does not keep it
+            p.red = (o.le32(at: 32), o.le32(at: 36), o[o.startIndex + 40], o[o.startIndex + 41], o[o.startIndex + 42], o.le32(at: 44))
+            p.redFlags = o[o.startIndex + 43]
         }
         try q.configure(p)
     }
@@ -32,7 +32,12 @@ extension RtnlProcessor {
         o.put32(UInt32(q.quantum)); o.put32(UInt32(q.perturb / Time.s)); o.put32(UInt32(q.limit))
         o.put32(UInt32(q.divisor)); o.put32(UInt32(q.maxFlows))
         o.put32(UInt32(q.depth)); o.put32(q.headdrop ? 1 : 0)
-        o.put([UInt8](repeating: 0, count: 72 - 28))        // RED-in-SFQ: limit, thresholds, logs, max_P, stats
+        o.put32(0)                                          // the RED limit is not kept
+        let r = q.red
+        o.put32(r?.minThreshold ?? 0); o.put32(r?.maxThreshold ?? 0)
+        o.put8(r?.wlog ?? 0); o.put8(r?.plog ?? 0); o.put8(r?.scellLog ?? 0); o.put8(q.redFlags)
+        o.put32(r?.maxP ?? 0)
+        for v in [q.probDrop, q.forcedDrop, q.probMark, q.forcedMark, q.probMarkHead, q.forcedMarkHead] { o.put32(v) }   // tc_sfqred_stats
         w.attr(TCA.OPTIONS, o.bytes)
     }
 }

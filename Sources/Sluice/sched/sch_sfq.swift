@@ -6,6 +6,11 @@
 /// active, and when the whole qdisc is over `limit` the longest flow loses its tail packet, so a
 /// flood hurts itself, not the others. Every `perturb` seconds the hash changes (and the queued
 /// packets are rehashed), so flows that collide do not collide for long.
+///
+/// With `redflowlimit … min … max …` each flow also runs RED over its own byte backlog (the
+/// kernel's red.h fixed point, without idle decay, the average reset when a flow's queue
+/// starts anew): early or forced drops — or with `ecn` marks, of the flow's head packet
+/// under `headdrop` — counted as tc_sfqred_stats. RED, once set, stays, as sfq_change keeps it.
 final class SFQQdisc: Qdisc {
     var limit = 127
     var quantum: Int
@@ -23,6 +28,12 @@ final class SFQQdisc: Qdisc {
     var active: [Bool] = []
     var ringTail: Int32 = -1      // the ring is circular; tail.next is the head
     var activeCount = 0
+    /// RED per flow (q->red_parms), its flags (TC_RED_ECN, TC_RED_HARDDROP) and each bucket's state.
+    var red: REDParms?
+    var redFlags: UInt8 = 0
+    var redVars: [REDVars] = []
+    /// struct tc_sfqred_stats.
+    var probDrop: UInt32 = 0, forcedDrop: UInt32 = 0, probMark: UInt32 = 0, forcedMark: UInt32 = 0, probMarkHead: UInt32 = 0, forcedMarkHead: UInt32 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         quantum = env.mtu
@@ -31,7 +42,13 @@ final class SFQQdisc: Qdisc {
 
     /// sfq's configuration (struct tc_sfq_qopt_v1 without RED): the typed value tc's words and
     /// rtnetlink both produce.
-    struct SFQParams { var limit: Int; var quantum: Int; var divisor: Int; var depth: Int; var flows: Int; var perturb: UInt64; var headdrop: Bool }
+    struct SFQParams {
+        var limit: Int; var quantum: Int; var divisor: Int; var depth: Int; var flows: Int; var perturb: UInt64; var headdrop: Bool
+        /// tc_sfq_qopt_v1's RED part: thresholds in bytes, Wlog, Plog, Scell_log, max_P; nil
+        /// (qth_min 0) keeps what is set.
+        var red: (qthMin: UInt32, qthMax: UInt32, wlog: UInt8, plog: UInt8, scellLog: UInt8, maxP: UInt32)? = nil
+        var redFlags: UInt8? = nil
+    }
     var params: SFQParams {
         SFQParams(limit: limit, quantum: quantum, divisor: divisor, depth: depth, flows: maxFlows, perturb: perturb, headdrop: headdrop)
     }
@@ -40,6 +57,11 @@ final class SFQQdisc: Qdisc {
     func configure(_ p: SFQParams) throws(SluiceError) {
         let limit = p.limit, quantum = p.quantum, divisor = p.divisor, depth = p.depth, flows = p.flows, perturb = p.perturb, hd = p.headdrop
         if !buckets.isEmpty && divisor != self.divisor { throw SluiceError("Error: sfq divisor cannot be changed once set.") }
+        if let r = p.red, !REDParms.valid(qthMin: r.qthMin, qthMax: r.qthMax, wlog: r.wlog, scellLog: r.scellLog) {
+            throw SluiceError("Error: sfq: invalid RED parameters.")
+        }
+        if let r = p.red, r.qthMin != 0 { red = REDParms(qthMin: r.qthMin, qthMax: r.qthMax, wlog: r.wlog, plog: r.plog, scellLog: r.scellLog, maxP: r.maxP) }
+        if let f = p.redFlags { redFlags = f }
         self.limit = min(limit, depth * flows)
         self.quantum = max(quantum, 256)
         self.divisor = divisor; self.depth = depth; maxFlows = flows; self.perturb = perturb; headdrop = hd
@@ -48,6 +70,7 @@ final class SFQQdisc: Qdisc {
             allot = Array(repeating: 0, count: divisor)
             ringNext = Array(repeating: -1, count: divisor)
             active = Array(repeating: false, count: divisor)
+            redVars = Array(repeating: REDVars(), count: divisor)
             seed = UInt32(truncatingIfNeeded: rng.next())
         }
         nextPerturb = perturb > 0 ? clock.now &+ perturb : 0
@@ -63,6 +86,7 @@ final class SFQQdisc: Qdisc {
 
     func activate(_ b: Int) {
         active[b] = true
+        redVars[b].restart()
         allot[b] = quantum
         activeCount += 1
         if ringTail < 0 { ringNext[b] = Int32(b) } else { ringNext[b] = ringNext[Int(ringTail)]; ringNext[Int(ringTail)] = Int32(b) }
@@ -94,9 +118,33 @@ final class SFQQdisc: Qdisc {
         maybePerturb()
         let b = bucket(p.index)
         if !active[b] && activeCount >= maxFlows { return drop(p) }
-        if buckets[b].count >= depth {
+        var congested = buckets[b].count >= depth
+        if !congested, active[b], let r = red {
+            // sfq_enqueue's RED on the flow's byte backlog.
+            redVars[b].qavg = r.averageNoIdle(redVars[b].qavg, backlog: buckets[b].bytes)
+            let ecn = redFlags & 1 != 0, hardMark = redFlags & 3 == 1
+            switch r.action(&redVars[b], redVars[b].qavg, &rng) {
+            case .dontMark: break
+            case .probMark:
+                stats.overlimits &+= 1
+                if ecn, headdrop, let h = buckets[b].peekIndex, ECN.setCE(pool, h) { probMarkHead &+= 1 }
+                else if ecn && ECN.setCE(pool, p.index) { probMark &+= 1 }
+                else { probDrop &+= 1; congested = true }
+            case .hardMark:
+                stats.overlimits &+= 1
+                if hardMark, headdrop, let h = buckets[b].peekIndex, ECN.setCE(pool, h) { forcedMarkHead &+= 1 }
+                else if hardMark && ECN.setCE(pool, p.index) { forcedMark &+= 1 }
+                else { forcedDrop &+= 1; congested = true }
+            }
+        }
+        if congested {
+            // congestion_drop: the new packet, or with headdrop the flow's oldest for it.
             if !headdrop { return drop(p) }
             dropOne(b)
+            let l = len(p)
+            buckets[b].push(p, pool)
+            accountIn(l)
+            return .congestion
         }
         let l = len(p)
         buckets[b].push(p, pool)
@@ -147,8 +195,9 @@ final class SFQQdisc: Qdisc {
         }
         while let x = all.pop(pool) {
             let b = bucket(x.index)
-            buckets[b].push(x, pool)
             if !active[b] { activate(b) }
+            if let r = red { redVars[b].qavg = r.averageNoIdle(redVars[b].qavg, backlog: buckets[b].bytes) }
+            buckets[b].push(x, pool)
         }
     }
 
