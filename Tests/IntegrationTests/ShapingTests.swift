@@ -217,6 +217,26 @@ extension ShapingTests {
         try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-stab.txt", atomically: true, encoding: .utf8)
     }
 
+    /// A classic BPF program in direct-action mode on the egress hook (cls_bpf, which this
+    /// kernel has), the same file given to both: ICMP is shot (TC_ACT_SHOT), everything else
+    /// goes on (TC_ACT_UNSPEC). Ping dies and TCP flows on both sides alike.
+    func testClassicBPFDirectActionDropsWhatTheKernelDrops() throws {
+        let file = net.dir + "/icmp-shot.bpf"
+        // ldh [12]; jeq #0x800 else ret -1; ldb [23]; jeq #1 else ret -1; ret #2; ret #-1
+        try "6\n40 0 0 12\n21 0 3 2048\n48 0 0 23\n21 0 1 1\n6 0 0 2\n6 0 0 4294967295\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (k, s, d) = try topologies(["qdisc add dev DEV clsact", "filter add dev DEV egress protocol all prio 1 bpf da bytecode-file \(file)"])
+        var report = ""
+        for (name, pair) in [("kernel", k), ("sluice", s)] {
+            let ping = try sh(["ip", "netns", "exec", pair.0, "ping", "-c", "3", "-i", "0.2", "-W", "1", "198.18.0.2"], timeout: 30, allowFailure: true)
+            let tcp = rate(try net.iperf(from: pair.0, to: pair.1, addr: "198.18.0.2", seconds: 1))
+            report += "\(name): \(ping.contains("100% packet loss") ? "ping lost" : "ping passed"), TCP \(String(format: "%.0f", tcp / 1e6)) Mbit/s; "
+            XCTAssertTrue(ping.contains(" 0 received"), "\(name): \(ping)")
+            XCTAssertGreaterThan(tcp, 10e6, name)
+        }
+        print("cls_bpf direct-action ICMP shot: " + report)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// cake shaping TCP: the kernel here has no cake, so its rate is checked against the
     /// kernel's htb at the same rate (both charge the frame's bytes, qdisc_pkt_len, at the
     /// rate), and its point — latency under load — against the bound its design gives: a

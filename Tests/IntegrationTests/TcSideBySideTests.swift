@@ -186,6 +186,44 @@ final class TcSideBySideTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// Classic BPF filters (cls_bpf, which this kernel has) on the daemon as on the kernel:
+    /// handles allocated from 1, new programs at the head of their instance, direct-action,
+    /// skip_hw, classes, actions, replace in place, get, delete — the same output and exit
+    /// statuses from Debian's tc. Programs bpf_check_classic refuses (a jump past the end, no
+    /// final return, scratch memory read before a store, a division by 0) are EINVAL on both;
+    /// the kernel gives no message, the daemon says what is wrong.
+    func testClassicBPFFiltersOnTheDaemonAsOnTheKernel() throws {
+        let ns = try kernelDevice(up: false)
+        let (d, sock) = try tapDaemon("bsw")
+        let lines = [
+            "qdisc add dev d0 root handle 1: htb default 10",
+            "filter add dev d0 parent 1: protocol ip prio 1 handle 1 bpf bytecode '4,40 0 0 12,21 0 1 2048,6 0 0 65547,6 0 0 0'",
+            "filter add dev d0 parent 1: protocol ip prio 1 bpf bytecode '1,6 0 0 4294967295' flowid 1:20",
+            "filter add dev d0 parent 1: protocol ip prio 1 bpf bytecode '3,2 0 0 3,96 0 0 3,22 0 0 0'",
+            "filter add dev d0 parent 1: protocol ip prio 1 bpf bytecode '2,32 0 0 4294963200,6 0 0 0'",
+            "filter add dev d0 parent 1: protocol ip prio 3 handle 5 bpf bytecode '1,6 0 0 0' da skip_hw",
+            "filter add dev d0 parent 1: protocol ip prio 4 handle 7 bpf bytecode '1,6 0 0 4294967295' flowid 1:30 action mirred egress mirror dev d1",
+            "filter show dev d0",
+            "filter replace dev d0 parent 1: protocol ip prio 1 handle 1 bpf bytecode '1,6 0 0 65548'",
+            "filter get dev d0 parent 1: protocol ip prio 1 handle 2 bpf",
+            "filter show dev d0", "-j filter show dev d0",
+            "filter del dev d0 parent 1: protocol ip prio 1 handle 1 bpf",
+            "filter show dev d0",
+        ]
+        try tcAgrees(lines, ns: ns, sock: sock)
+        let bin = try sluiceBinary()
+        for (program, why) in [("2,21 0 5 2048,6 0 0 0", "jump past the end"), ("1,7 0 0 0", "the last instruction must be a return"),
+                               ("2,96 0 0 3,6 0 0 0", "read before it is stored"), ("2,52 0 0 0,6 0 0 0", "division by zero")] {
+            let l = "filter add dev d0 parent 1: protocol ip prio 1 bpf bytecode '\(program)'"
+            let k = try sh(["sh", "-c", "ip netns exec \(ns) tc \(l) 2>&1; echo status=$?"], stderr: false)
+            let s = try sh(["sh", "-c", "\(bin) exec --socket \(sock) tc \(l) 2>&1; echo status=$?"], stderr: false)
+            XCTAssertEqual(k, "RTNETLINK answers: Invalid argument\nWe have an error talking to the kernel\nstatus=2\n", l)
+            XCTAssertTrue(s.hasPrefix("Error: bpf: ") && s.contains(why) && s.hasSuffix("status=2\n"), "\(l)\n\(s)")
+        }
+        try tcAgrees(["filter show dev d0"], ns: ns, sock: sock)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// tc filter add / replace / change against existing and missing filters (tc_new_tfilter's
     /// NLM_F_CREATE / NLM_F_EXCL rules, u32 handles, protocol and kind checks): the daemon
     /// answers Debian's tc as the kernel does — output, errors and exit statuses.

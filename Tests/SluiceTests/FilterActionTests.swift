@@ -668,3 +668,90 @@ final class PoliceTests: XCTestCase {
         XCTAssertTrue(try lab.runner.execute("-s filter show dev p1 ingress").contains("Sent 86 bytes 1 pkt"))
     }
 }
+
+/// Classic BPF as net/core/filter.c checks and runs it (the expected values are the
+/// instruction set's semantics: Documentation/networking/filter.rst and the kernel's
+/// conversion): loads big-endian from the MAC header, out-of-frame loads and division by a
+/// zero X end the program with 0, the relative areas SKF_NET_OFF and ancillary loads.
+final class ClassicBPFTests: XCTestCase {
+    let udp = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: 1234, dport: 5201)
+
+    func run(_ bytecode: String, _ frame: [UInt8], mark: UInt32 = 0, vlanTCI: UInt16? = nil) throws -> UInt32 {
+        let p = try BPFProgram.compile(try BPFProgram.parse(bytecode: bytecode))
+        var f = frame
+        return f.withUnsafeMutableBytes { b in
+            var m = PacketMeta(); m.length = UInt32(b.count); m.mark = mark
+            if let t = vlanTCI { m.vlanPresent = true; m.vlanTCI = t; m.vlanProto = EtherType.vlan }
+            return p.run(b.baseAddress!, b.count, m, ParsedFrame(b.baseAddress!, b.count, m)) { 4 }
+        }
+    }
+
+    func testInstructions() throws {
+        let arp = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.arp, payload: [UInt8](repeating: 0, count: 28))
+        // tc-testing's program: IPv4 → 0x40000, else 0.
+        let tdc = "4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0"
+        XCTAssertEqual(try run(tdc, udp), 262144)
+        XCTAssertEqual(try run(tdc, arp), 0)
+        XCTAssertEqual(try run("2,32 0 0 2000,6 0 0 5", udp), 0, "a load past the frame ends with 0")
+        XCTAssertEqual(try run("3,1 0 0 0,60 0 0 0,6 0 0 7", udp), 0, "division by X = 0 ends with 0")
+        // ldxb 4*([14]&0xf); ldh [x+16]: the UDP destination port behind a 20-byte IP header.
+        XCTAssertEqual(try run("3,177 0 0 14,72 0 0 16,22 0 0 0", udp), 5201)
+        XCTAssertEqual(try run("2,48 0 0 4293918729,22 0 0 0", udp), 17, "ldb [SKF_NET_OFF + 9]: the IP protocol")
+        XCTAssertEqual(try run("2,40 0 0 4294963200,22 0 0 0", udp), 0x0800, "SKF_AD_PROTOCOL")
+        XCTAssertEqual(try run("2,32 0 0 4294963220,22 0 0 0", udp, mark: 0xBEEF), 0xBEEF, "SKF_AD_MARK")
+        XCTAssertEqual(try run("2,32 0 0 4294963256,22 0 0 0", udp), 4, "SKF_AD_RANDOM")
+        // Scratch memory, arithmetic, JSET, JGT and the X register.
+        XCTAssertEqual(try run("7,0 0 0 6,2 0 0 1,97 0 0 1,12 0 0 0,69 0 1 8,6 0 0 1,6 0 0 2", udp), 1, "6 + 6 = 12 has bit 8")
+        XCTAssertEqual(try run("4,128 0 0 0,37 1 0 41,6 0 0 0,6 0 0 1", udp), 1, "len > 41")
+        XCTAssertEqual(try run("3,0 0 0 5,132 0 0 0,22 0 0 0", udp), UInt32(bitPattern: -5), "neg")
+        XCTAssertEqual(try run("4,0 0 0 1,100 0 0 31,116 0 0 30,22 0 0 0", udp), 2, "lsh 31, rsh 30")
+        // A VLAN tag the kernel holds out of band is out of the program's view; ancillary
+        // loads see it.
+        let tagged = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4, vlan: 0x2064, payload: Array(udp[14...]))
+        XCTAssertEqual(try run("2,40 0 0 12,22 0 0 0", tagged), 0x0800, "in-band tag: offset 12 is the inner type")
+        XCTAssertEqual(try run("2,128 0 0 0,22 0 0 0", tagged), UInt32(udp.count))
+        XCTAssertEqual(try run("2,32 0 0 4294963248,22 0 0 0", tagged), 1, "SKF_AD_VLAN_TAG_PRESENT")
+        XCTAssertEqual(try run("2,32 0 0 4294963244,22 0 0 0", tagged), 0x2064, "SKF_AD_VLAN_TAG")
+        XCTAssertEqual(try run("2,32 0 0 4294963244,22 0 0 0", udp, vlanTCI: 0x0007), 7)
+        // bytecode-file's form: lines for commas, a trailing line end.
+        XCTAssertEqual(try run("4\n40 0 0 12\n21 0 1 2048\n6 0 0 262144\n6 0 0 0\n", udp), 262144)
+    }
+
+    /// bpf_check_classic's refusals.
+    func testTheCheckerRefusesWhatTheKernelRefuses() {
+        for (code, why) in [("1,14 0 0 0", "not classic BPF"), ("1,7 0 0 0", "must be a return"), ("2,96 0 0 3,6 0 0 0", "before it is stored"),
+                            ("2,5 0 0 1,6 0 0 0", "jump past the end"), ("2,21 2 0 1,6 0 0 0", "jump past the end"), ("2,52 0 0 0,6 0 0 0", "division by zero"),
+                            ("2,100 0 0 32,6 0 0 0", "shift by 32"), ("2,32 0 0 4294963264,6 0 0 0", "unknown ancillary"), ("2,2 0 0 16,6 0 0 0", "scratch word 16"),
+                            ("1,0 0 0 0", "must be a return")] {
+            XCTAssertThrowsError(try BPFProgram.compile(try BPFProgram.parse(bytecode: code)), code) { XCTAssertTrue("\($0)".contains(why), "\(code): \($0)") }
+        }
+        // A store on one path only does not make the word readable after the join.
+        XCTAssertThrowsError(try BPFProgram.compile(try BPFProgram.parse(bytecode: "5,21 0 1 0,2 0 0 0,0 0 0 0,96 0 0 0,22 0 0 0")))
+        XCTAssertNoThrow(try BPFProgram.compile(try BPFProgram.parse(bytecode: "4,2 0 0 0,21 0 1 0,96 0 0 0,22 0 0 0")))
+        XCTAssertThrowsError(try BPFProgram.parse(bytecode: "3,6 0 0 0"), "the count must match")
+        XCTAssertThrowsError(try BPFProgram.parse(bytecode: "1,6 0 0"))
+    }
+
+    /// act_bpf (tcf_bpf_act): the program's return is the verdict; TC_ACT_UNSPEC (−1) takes
+    /// the default action; SHOT drops and counts.
+    func testBPFActionVerdicts() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        // UDP → 2 (shot), anything else → −1 (the default action, pass).
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action bpf bytecode '6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 17,6 0 0 2,6 0 0 4294967295' pass")
+        XCTAssertEqual(lab.send(udp, on: "p1")["p2"], [], "UDP shot")
+        let tcp = FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                        payload: FrameBuilder.tcp(srcIP: FrameBuilder.ip(198, 18, 0, 1), dstIP: FrameBuilder.ip(198, 18, 0, 2), sport: 4, dport: 80, seq: 1, payload: []))
+        XCTAssertEqual(lab.send(tcp, on: "p1")["p2"], [tcp], "TCP: the default action")
+        let shown = try lab.runner.execute("-s filter show dev p2 egress")
+        XCTAssertTrue(shown.contains("action order 1: bpf bytecode '6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 17,6 0 0 2,6 0 0 4294967295' default-action pass\n\t index 1 ref 1 bind 1"), shown)
+        XCTAssertTrue(shown.contains("(dropped 1,"), shown)
+        // A cls_bpf filter on the same hook: its return is the class; without actions the
+        // packet passes (the hook's "ok").
+        try lab.runner.execute("filter del dev p2 egress prio 1")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 1 bpf bytecode '1,6 0 0 65547' action drop")
+        XCTAssertEqual(lab.send(udp, on: "p1")["p2"], [])
+        XCTAssertTrue(try lab.runner.execute("filter show dev p2 egress").contains("bpf chain 0 handle 0x1 not_in_hw bytecode '1,6 0 0 65547'"))
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}

@@ -14,26 +14,27 @@ public final class CommandRunner {
     /// Global options as iproute2's (`-s`, `-d`), before or after the object.
     struct Options { var stats = 0; var details = false; var family = 0 }
 
-    /// Splits a line into words; `#` starts a comment; double quotes group.
+    /// Splits a line into words; `#` starts a comment; double or single quotes group (as a
+    /// shell's do: `bytecode '4,40 0 0 12,…'`).
     public static func tokenize(_ line: String) throws(SluiceError) -> [String] {
         var words: [String] = []
         var cur = ""
-        var inQuote = false
+        var quote: Character? = nil
         var have = false
         for ch in line {
-            if inQuote {
-                if ch == "\"" { inQuote = false } else { cur.append(ch) }
+            if let q = quote {
+                if ch == q { quote = nil } else { cur.append(ch) }
                 continue
             }
             if ch == "#" { break }
-            if ch == "\"" { inQuote = true; have = true; continue }
+            if ch == "\"" || ch == "'" { quote = ch; have = true; continue }
             if ch == " " || ch == "\t" || ch == "\r" {
                 if have { words.append(cur); cur = ""; have = false }
                 continue
             }
             cur.append(ch); have = true
         }
-        if inQuote { throw SluiceError("Error: unterminated quote") }
+        if quote != nil { throw SluiceError("Error: unterminated quote") }
         if have { words.append(cur) }
         return words
     }

@@ -625,8 +625,8 @@ extension CommandRunner {
             // cls_cgroup_change: the instance's one filter is named by its handle.
             if f.kind == "cgroup" && f.handle == 0 { throw SluiceError("Error: cgroup: a new filter needs a handle.") }
             if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
-            if f.kind == "basic" && f.handle == 0 {
-                // basic_change: idr_alloc_u32 from 1 in the instance.
+            if (f.kind == "basic" || f.kind == "bpf") && f.handle == 0 {
+                // basic_change, cls_bpf_grab_new_handle: idr_alloc_u32 from 1 in the instance.
                 let used = Set(instance.map(\.handle))
                 var h: UInt32 = 1
                 while used.contains(h) { h += 1 }
@@ -683,7 +683,8 @@ extension CommandRunner {
         case "basic": f.match = .basic
         case "cgroup": f.match = .cgroup
         case "flow": f.match = .flow
-        case "bpf", "route":
+        case "bpf": f.match = .bpf
+        case "route":
             throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified filter kind is unknown.")
         }
@@ -745,6 +746,11 @@ extension CommandRunner {
             case "skip_hw": f.clsFlags |= 1
             case "skip_sw": f.clsFlags |= 2
             case "verbose": f.clsFlags |= 16
+            case "bytecode", "bc", "bytecode-file", "bcf" where f.kind == "bpf":
+                f.bpf = try Self.bpfProgram(k, &a)
+            case "object-file", "obj" where f.kind == "bpf":
+                throw SluiceError("Error: bpf: eBPF object files are not supported; Sluice runs classic BPF (bytecode, bytecode-file).")
+            case "direct-action", "da" where f.kind == "bpf": f.bpfDirect = true
             default:
                 if f.kind == "flower", try parseFlowerKey(k, &a, &fk) { continue }
                 throw SluiceError("Error: unknown \(f.kind) filter argument \"\(k)\"")
@@ -761,10 +767,23 @@ extension CommandRunner {
             if fk.ethType == nil && f.proto != 3 && f.proto != EtherType.vlan && f.proto != EtherType.qinq { fk.ethType = f.proto }
             f.match = .flower(fk)
         }
-        // flow and cgroup make their class themselves.
-        guard f.result != nil || !f.actions.isEmpty || f.kind == "flow" || f.kind == "cgroup" else {
+        if f.kind == "bpf" && f.bpf == nil { throw SluiceError("Error: bpf: give the program: bytecode 'N,code jt jf k,…' or bytecode-file FILE") }
+        // flow, cgroup and bpf make their class themselves.
+        guard f.result != nil || !f.actions.isEmpty || f.kind == "flow" || f.kind == "cgroup" || f.kind == "bpf" else {
             throw SluiceError("Error: the filter needs \"flowid X:Y\", \"classid X:Y\" or an action.")
         }
+    }
+
+    /// `bytecode 'N,…'` or `bytecode-file FILE` (the same text in a file), checked as the
+    /// kernel checks a classic program.
+    static func bpfProgram(_ k: String, _ a: inout TcArgs) throws(SluiceError) -> BPFProgram {
+        var text = try a.value(for: k)
+        if k == "bytecode-file" || k == "bcf" {
+            guard let t = readFile(text) else { throw SluiceError("Error: bpf: cannot read \"\(text)\"") }
+            text = t
+        }
+        if text.hasPrefix("'") && text.hasSuffix("'") && text.count >= 2 { text = String(text.dropFirst().dropLast()) }
+        return try BPFProgram.compile(try BPFProgram.parse(bytecode: text))
     }
 
     func parseMAC(_ v: String) throws(SluiceError) -> (UInt64, UInt64) {
@@ -1238,7 +1257,15 @@ extension CommandRunner {
             }
             guard munges > 0 else { throw SluiceError("Error: Bad pedit construct (pedit [ex] munge …)") }
             return .pedit(PeditParams(keys: keys, extended: extended), then: try trailing(&a, .ok))
-        case "ct", "tunnel_key", "sample", "connmark", "ife", "bpf":
+        case "bpf":
+            // m_bpf.c: the program (bytecode or bytecode-file), then the default action (pipe).
+            guard let w = a.next(), ["bytecode", "bc", "bytecode-file", "bcf", "object-file", "obj"].contains(w) else {
+                throw SluiceError("Error: bpf: give the program: bytecode 'N,code jt jf k,…' or bytecode-file FILE")
+            }
+            if w == "object-file" || w == "obj" { throw SluiceError("Error: bpf: eBPF object files are not supported; Sluice runs classic BPF (bytecode, bytecode-file).") }
+            let prog = try Self.bpfProgram(w, &a)
+            return .bpf(prog, then: try trailing(&a, .pipe))
+        case "ct", "tunnel_key", "sample", "connmark", "ife":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }
@@ -1410,6 +1437,13 @@ extension CommandRunner {
         case .cgroup:
             s += cFormat("handle 0x%x ", f.handle)
             if let e = f.ematch { s += "\n  " + e.text }
+        case .bpf:
+            // bpf_print_opt (f_bpf.c): handle, flowid, direct-action, flags, the bytecode.
+            s += cFormat("handle 0x%x ", f.handle)
+            if let flowid { s += "flowid \(flowid) " }
+            if f.bpfDirect { s += "direct-action " }
+            s += (f.clsFlags & 1 != 0 ? "skip_hw " : "") + "not_in_hw "
+            if let p = f.bpf { s += "bytecode '\(p.bytecode)'" }
         case .basic:
             // basic_print_opt: handle, flowid, then the ematch tree as print_ematch writes it.
             s += cFormat("handle 0x%x ", f.handle)

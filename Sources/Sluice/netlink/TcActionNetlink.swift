@@ -194,6 +194,13 @@ extension RtnlProcessor {
                 }
             }
             w.endNest(ml)
+        case .bpf(let prog, let then):
+            // tcf_bpf_dump: tc_act_bpf (tc_gen), the classic program, the times.
+            tcGen(then)
+            w.attr(2, gen.bytes)                                               // TCA_ACT_BPF_PARMS
+            w.attr(3, u16: UInt16(prog.count))                                 // TCA_ACT_BPF_OPS_LEN
+            w.attr(4, prog.wire)                                               // TCA_ACT_BPF_OPS
+            w.attr(1, tm.bytes)                                                // TCA_ACT_BPF_TM
         case .simple(let tag, let then):
             // tcf_simp_dump: tc_defact (tc_gen), the string, the times.
             tcGen(then)
@@ -236,7 +243,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "tunnel_key", "sample", "connmark", "bpf", "ctinfo"].contains(kind) {
+                if ["ct", "tunnel_key", "sample", "connmark", "ctinfo"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -529,6 +536,24 @@ extension RtnlProcessor {
             }
             ip.setOrder()
             return ActionRequest(action: .ife(ip, then: v), index: p.le32(at: 0))
+        case "bpf":
+            // tcf_bpf_init: TCA_ACT_BPF_PARMS, and exactly one program: classic (OPS_LEN and
+            // OPS) or eBPF (FD) — which Sluice does not run.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 9, [2: .minLength(20), 3: .u16, 4: .binary(maxLength: 4096 * 8), 5: .u32, 6: .string(maxLength: 256)]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "bpf: TCA_ACT_BPF_PARMS is required", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            let classic = a.has(3) && a.has(4)
+            if a.has(5) && !classic { throw NetlinkError(EOPNOTSUPP, "bpf: eBPF programs are not supported; Sluice runs classic BPF", offset: a.offsets[5]) }
+            guard classic != a.has(5) else {
+                return ActionRequest(action: .gact(.pipe), index: p.le32(at: 0), onlyBinds: "bpf: give one program (TCA_ACT_BPF_OPS_LEN and TCA_ACT_BPF_OPS)")
+            }
+            let n = Int(a.u16(3) ?? 0)
+            guard n > 0, n <= BPFProgram.maxInsns, let ops = BPFProgram.decode(wire: a[4]!, count: n) else {
+                throw NetlinkError(EINVAL, "bpf: the program's length does not match TCA_ACT_BPF_OPS_LEN", offset: a.offsets[4])
+            }
+            do { return ActionRequest(action: .bpf(try BPFProgram.compile(ops), then: v), index: p.le32(at: 0)) } catch {
+                throw NetlinkError(EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: a.offsets[4])
+            }
         case "simple":
             // tcf_simp_init: TCA_DEF_PARMS; TCA_DEF_DATA (up to 32 bytes) unless binding.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .string(maxLength: 32)]), strict: false)

@@ -136,6 +136,13 @@ extension RtnlProcessor {
                 }
                 encodeActions(f, nestType: 9, &w)                              // TCA_FLOW_ACT
                 if let e = f.ematch, e.count > 0 { e.dump(11, &w) }            // TCA_FLOW_EMATCHES
+            case .bpf:
+                // cls_bpf_dump: class, the classic program, actions, flags, generic flags.
+                if let classid { w.attr(3, u32: classid) }
+                if let p = f.bpf { w.attr(4, u16: UInt16(p.count)); w.attr(5, p.wire) }
+                encodeActions(f, nestType: 1, &w)                              // TCA_BPF_ACT
+                if f.bpfDirect { w.attr(8, u32: 1) }                           // TCA_BPF_FLAGS: ACT_DIRECT
+                w.attr(9, u32: f.clsFlags | 8)                                 // TCA_BPF_FLAGS_GEN: NOT_IN_HW
             case .cgroup:
                 // cls_cgroup_dump: actions, then the ematch tree.
                 encodeActions(f, nestType: 1, &w)                              // TCA_CGROUP_ACT
@@ -438,6 +445,31 @@ extension RtnlProcessor {
                 }
             }
             if let act = m[9] { f.actionRequests = try decodeActions(act, base: m.offsets[9]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+        case "bpf":
+            // cls_bpf_change / cls_bpf_set_parms: options required; exactly one program —
+            // classic (OPS_LEN and OPS, checked as bpf_prog_create does) or eBPF (FD, which
+            // Sluice does not run); direct action; generic flags; the class; actions.
+            guard a[TCA.OPTIONS] != nil else { throw NetlinkError(EINVAL, "bpf: options are required") }
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 11, [1: .unspec, 2: .unspec, 3: .u32, 4: .u16, 5: .binary(maxLength: 4096 * 8), 6: .u32, 7: .string(maxLength: 256), 8: .u32, 9: .u32]), strict: false)
+            let classic = m.has(4) && m.has(5)
+            if m.has(6) && !classic { throw NetlinkError(EOPNOTSUPP, "bpf: eBPF programs are not supported; Sluice runs classic BPF", offset: m.offsets[6]) }
+            guard classic != m.has(6) else { throw NetlinkError(EINVAL, "bpf: give one program (TCA_BPF_OPS_LEN and TCA_BPF_OPS)") }
+            if let fl = m.u32(8) {
+                guard fl & ~1 == 0 else { throw NetlinkError(EINVAL, "bpf: unknown flags", offset: m.offsets[8]) }
+                f.bpfDirect = fl & 1 != 0
+            }
+            f.clsFlags = try Self.clsFlags(m.u32(9), at: m.offsets[9])
+            let n = Int(m.u16(4) ?? 0)
+            guard n > 0, n <= BPFProgram.maxInsns, let ops = BPFProgram.decode(wire: m[5]!, count: n) else {
+                throw NetlinkError(EINVAL, "bpf: the program's length does not match TCA_BPF_OPS_LEN", offset: m.offsets[5])
+            }
+            do { f.bpf = try BPFProgram.compile(ops) } catch {
+                throw NetlinkError(EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[5])
+            }
+            if m.has(2) { throw NetlinkError(EOPNOTSUPP, "bpf: the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[2]) }
+            f.match = .bpf
+            classid(m.u32(3))
+            if let act = m[1] { f.actionRequests = try decodeActions(act, base: m.offsets[1]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
         case "fw" where a[TCA.OPTIONS] == nil:
             // fw_change without options: the old method, accepted, unless it names a handle.
             if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }

@@ -181,6 +181,9 @@ enum TcAction {
     /// act_simple: logs its string and the packet count (rate-limited, as the kernel's
     /// net_info_ratelimited), then its verdict. The string lives in `SimpleData`.
     case simple(tag: Int32, then: ActVerdict)
+    /// act_bpf: a classic BPF program whose return is the verdict (TC_ACT_UNSPEC: `then`, the
+    /// default action; an unknown code: continue).
+    case bpf(BPFProgram, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -195,6 +198,7 @@ enum TcAction {
         case .skbmod: return "skbmod"
         case .pedit: return "pedit"
         case .simple: return "simple"
+        case .bpf: return "bpf"
         case .mpls: return "mpls"
         case .ife: return "ife"
         case .gate: return "gate"
@@ -291,6 +295,9 @@ enum TcAction {
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .simple(let tag, _):
             return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .bpf(let prog, let then):
+            // bpf_print_opt (m_bpf.c): the bytecode, the default action, the index line.
+            return "bpf bytecode '\(prog.bytecode)' default-action \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .pedit(let p, let then):
             // print_pedit: the verdict and key count, the index line, then each key's place
             // ("at OFF" for the network header, "at ipv4+OFF" and the like for extended keys),
@@ -382,6 +389,9 @@ enum FilterMatch {
     /// socket; forwarded packets have none, so it never matches (its ematch tree is kept and
     /// shown).
     case cgroup
+    /// cls_bpf: the filter's classic BPF program (`bpf`) decides — 0 no match, −1 the filter's
+    /// class, anything else the class id; with `bpfDirect` its return is the action.
+    case bpf
 }
 
 /// One entry of a gate schedule (struct tcfg_gate_entry).
@@ -549,6 +559,9 @@ struct TcFilter {
     var emOps: UnsafePointer<EmOp>?
     /// flow: the classifier's parameters.
     var flow: FlowParams? = nil
+    /// bpf: the program, and direct-action mode (TCA_BPF_FLAG_ACT_DIRECT).
+    var bpf: BPFProgram? = nil
+    var bpfDirect = false
     var emCount = 0
     var emBytes: UnsafePointer<UInt8>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
@@ -675,8 +688,13 @@ public struct FilterBlock {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
         }
-        filters.append(f)
-        // Stable: filters of one priority stay in the order they came.
+        // Stable: filters of one priority stay in the order they came — except cls_bpf's,
+        // which puts a new program at the head of its list (list_add_rcu).
+        if f.kind == "bpf", let i = filters.firstIndex(where: { ($0.chain, $0.prio) >= (f.chain, f.prio) }) {
+            filters.insert(f, at: i)
+        } else {
+            filters.append(f)
+        }
         filters = filters.enumerated().sorted { ($0.element.chain, $0.element.prio, $0.offset) < ($1.element.chain, $1.element.prio, $1.offset) }.map(\.element)
         reindexU32()
     }
@@ -806,6 +824,37 @@ public struct FilterBlock {
                 verdict = v
                 fp = fb.baseAddress! + fi
                 if verdict == .continue_ { i = max(end, i + 1); continue }
+            } else if case .bpf = fp.pointee.match {
+                // cls_bpf_classify: the program on the frame from its MAC header.
+                let m = pool.metas + Int(index)
+                let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+                let len = Int(m.pointee.length)
+                guard len >= EthernetHeader.length, let prog = fp.pointee.bpf else { i += 1; continue }
+                if pf == nil { pf = ParsedFrame(data, len, m.pointee) }
+                let proto = fp.pointee.proto
+                if proto != 3 && proto != pf!.proto { i += 1; continue }
+                let direct = fp.pointee.bpfDirect
+                let r: UInt32 = fp.pointee.clsFlags & 2 != 0 ? (direct ? UInt32.max : 0)
+                    : prog.run(data, len, m.pointee, pf!) { UInt32.random(in: 0...UInt32.max) }
+                if direct {
+                    // cls_bpf_exec_opcode: the program's return is the action; the filter's
+                    // class is the result.
+                    switch Int32(bitPattern: r) {
+                    case 0: return fp.pointee.result ?? .ok
+                    case 2, 7: return .drop            // SHOT; REDIRECT without a target
+                    case 4, 8:                         // STOLEN, TRAP: consumed here
+                        guard mayModify else { return .drop }
+                        pool.free(Packet(index: index)); return .stolen
+                    case 1:
+                        restarts += 1
+                        if restarts > 4 { return .drop }
+                        chain = 0; i = 0; continue
+                    default: i += 1; continue          // TC_ACT_UNSPEC and the rest: next filter
+                    }
+                }
+                if r == 0 { i += 1; continue }
+                if r != UInt32.max { computed = r }
+                verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             } else {
                 if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
                 if let fl = fp.pointee.flow, let pfv = pf {
@@ -878,6 +927,7 @@ public struct FilterBlock {
             guard let ops = fp.pointee.emOps, let bytes = fp.pointee.emBytes else { return true }
             return EmatchProgram.matches(ops, fp.pointee.emCount, bytes, data, len, m.pointee, pf)
         case .cgroup: return false       // no socket, no net_cls class id (cls_cgroup_classify)
+        case .bpf: return false          // run by runFilters (cls_bpf_classify)
         case .u32: return false          // only in blocks as ranges
         case .u32Range: return false     // walked whole by u32Walk (U32.swift)
         case .flower(let k):
@@ -1080,6 +1130,21 @@ public struct FilterBlock {
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
             return then
+        case .bpf(let prog, let then):
+            // tcf_bpf_act: the program's return as the verdict.
+            let m = pool.metas + Int(idx)
+            let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+            let len = Int(m.pointee.length)
+            guard len >= EthernetHeader.length else { return .continue_ }
+            let r = prog.run(data, len, m.pointee, ParsedFrame(data, len, m.pointee)) { UInt32.random(in: 0...UInt32.max) }
+            switch Int32(bitPattern: r) {
+            case 3: return .pipe
+            case 1: return .reclassify
+            case 0: return .ok
+            case 2, 7: return .shot               // SHOT (counted as the action's drop); REDIRECT names no target
+            case -1: return then
+            default: return .continue_
+            }
         case .pedit(let p, let then):
             guard mayModify else { return .ok }
             guard let w = pool.writableIndex(idx) else { return then }
