@@ -1261,6 +1261,11 @@ final class TdcStyleTests: XCTestCase {
             Case(setup: [dummy, "tc qdisc add dev dm0 handle 1: root qfq", "tc class add dev dm0 parent 1: classid 1:1 qfq weight 100"],
                  command: "tc class add dev dm0 parent 1: classid 1:2 qfq weight 200", status: 0,
                  verify: "tc class show dev dm0", pattern: "class qfq 1:[0-9]+ root weight [0-9]+00 maxpkt", count: 2),
+            // The classifiers' old-style police (TCA_U32_POLICE, TCA_FW_POLICE): the filter's policer.
+            Case(setup: [dummy, "tc qdisc add dev dm0 ingress"], command: "tc filter add dev dm0 parent ffff: protocol ip prio 50 u32 match ip src 0.0.0.0/0 police rate 1mbit burst 10k drop flowid :1", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "match 00000000/00000000 at 12\n police 0x1 rate 1Mbit burst 10Kb mtu 2Kb action drop overhead 0b", count: 1),
+            Case(setup: [dummy, "tc qdisc add dev dm0 root handle 1: htb"], command: "tc filter add dev dm0 parent 1: protocol ip prio 4 handle 7 fw police rate 1mbit burst 10k drop classid 1:10", status: 0,
+                 verify: "tc filter show dev dm0", pattern: "handle 0x7 classid 1:10  police 0x1 rate 1Mbit", count: 1),
             // sfq.json 6472: RED per flow.
             Case(setup: [dummy], command: "tc qdisc add dev dm0 handle 1: root sfq redflowlimit 100000 min 8000 max 60000 probability 0.20 ecn headdrop", status: 0,
                  verify: "tc qdisc show dev dm0", pattern: "qdisc sfq 1: root refcnt [0-9]+ limit 127p quantum 1514b depth 127 headdrop divisor 1024 ewma 6 min 8000b max 60000b probability 0.2 ecn", count: 1),

@@ -755,3 +755,19 @@ final class ClassicBPFTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 }
+
+/// `tc filter … police …`: the classifiers' old-style police attribute (tcf_exts_validate_ex's
+/// TCA_OLD_COMPAT) is the filter's one action, a policer, shown where tc shows it.
+final class OldStylePoliceTests: XCTestCase {
+    func testAFilterWithPoliceLimitsItsTraffic() throws {
+        let (rp, out, report) = try replay([Flow(dport: 7, size: 1000, rate: 10_000_000, duration: 1 * Time.s),
+                                            Flow(dport: 8, size: 1000, rate: 1_000_000, duration: 1 * Time.s)], rate: "100mbit",
+                                           ["qdisc add dev eth0 root handle 1: prio",
+                                            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 7 0xffff police rate 2mbit burst 10k drop flowid 1:1"])
+        XCTAssertEqual(throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 7 }, 2e6, accuracy: 2e6 * 0.05, report.text)
+        XCTAssertEqual(throughput(out, from: 100 * Time.ms, to: 900 * Time.ms) { dport($0) == 8 }, 1e6, accuracy: 1e6 * 0.05, "other traffic untouched")
+        let shown = try rp.runner.execute("filter show dev eth0")
+        XCTAssertTrue(shown.contains("*flowid 1:1 not_in_hw \n  match 00000007/0000ffff at 20\n police 0x1 rate 2Mbit burst 10Kb mtu 2Kb action drop overhead 0b \n\tref 1 bind 1"), shown)
+        XCTAssertFalse(shown.contains("action order"), shown)
+    }
+}

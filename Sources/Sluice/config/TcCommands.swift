@@ -746,6 +746,12 @@ extension CommandRunner {
             case "skip_hw": f.clsFlags |= 1
             case "skip_sw": f.clsFlags |= 2
             case "verbose": f.clsFlags |= 16
+            case "police" where ["u32", "fw", "basic", "cgroup", "flow", "bpf"].contains(f.kind):
+                // The classifier's old-style police (TCA_*_POLICE): its one action.
+                a.i -= 1
+                let r = try parseActionRequest(&a, dev: dev)
+                f.actions = [r.action]; f.actionRequests = [r]
+                f.oldPolice = ["u32": 6, "fw": 2, "basic": 4, "cgroup": 2, "flow": 10, "bpf": 2][f.kind]
             case "bytecode", "bc", "bytecode-file", "bcf" where f.kind == "bpf":
                 f.bpf = try Self.bpfProgram(k, &a)
             case "object-file", "obj" where f.kind == "bpf":
@@ -1526,6 +1532,12 @@ extension CommandRunner {
                 if c.firstUse != 0 && age(c.firstUse) != 0 { tm += " firstused \(age(c.firstUse) / 100) sec" }
             }
             let e = k < f.bound.entries.count ? f.bound.entries[k] : nil
+            if f.oldPolice != nil {
+                // The classifier's own police attribute: tc_print_police after a new line
+                // (fw: on the same line), no action heading.
+                s += (f.kind == "fw" ? " " : "\n") + act.printText(index: idx, tm: tm, ref: e?.refs ?? 1, bind: e?.binds ?? 1)
+                continue
+            }
             s += "\n\taction order \(k + 1): " + act.printText(index: idx, tm: tm, ref: e?.refs ?? 1, bind: e?.binds ?? 1)
             if opts.stats > 0 {
                 var st = QdiscStats()

@@ -32,6 +32,13 @@ extension RtnlProcessor {
     /// tcf_exts_dump: the filter's actions as TCA_*_ACT { [order] { … } }, orders from 1.
     func encodeActions(_ f: TcFilter, nestType: UInt16, _ w: inout NetlinkWriter) {
         guard !f.bound.entries.isEmpty else { return }
+        if let pt = f.oldPolice, let e = f.bound.entries.first {
+            // tcf_exts_dump for TCA_OLD_COMPAT: the policer's options in the police attribute.
+            let n = w.beginNest(pt, flagged: false)
+            encodeActionOptions(e, &w)
+            w.endNest(n)
+            return
+        }
         let outer = w.beginNest(nestType, flagged: false)
         for (k, e) in f.bound.entries.enumerated() { encodeAction(e, order: UInt16(k + 1), &w) }
         w.endNest(outer)
@@ -64,6 +71,15 @@ extension RtnlProcessor {
             w.attr(TCAAct.USED_HW_STATS, bf.bytes)
         }
         let opts = w.beginNest(TCAAct.OPTIONS, flagged: false)
+        encodeActionOptions(e, &w)
+        w.endNest(opts)
+        w.endNest(one)
+    }
+
+    /// The action's own dump (ops->dump: its parameters and times), as TCA_ACT_OPTIONS holds
+    /// it — or, for a filter's old-style police (TCA_OLD_COMPAT), as tcf_action_dump_old
+    /// writes it straight into the classifier's police attribute.
+    func encodeActionOptions(_ e: ActionEntry, _ w: inout NetlinkWriter) {
         var tm = NetlinkWriter(); tcfT(e, &tm)
         var gen = NetlinkWriter()                                              // struct tc_gen
         func tcGen(_ v: ActVerdict) {
@@ -227,8 +243,6 @@ extension RtnlProcessor {
             }
             w.attr(1, tm.bytes)                                                // TCA_PEDIT_TM
         }
-        w.endNest(opts)
-        w.endNest(one)
     }
 
     // MARK: Decoding

@@ -343,13 +343,23 @@ extension RtnlProcessor {
         let base = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
         let o = a[TCA.OPTIONS] ?? []
         func classid(_ v: UInt32?) { if let v { f.result = .classid(TcHandle(raw: v)) } }
+        /// tcf_exts_validate_ex: an old-style police attribute (`tc filter … police …`)
+        /// becomes the filter's one action, a policer (TCA_OLD_COMPAT); else the action list.
+        func exts(_ m: NLAttributes, police: UInt16?, act: UInt16) throws(NetlinkError) {
+            if let police, let p = m[police] {
+                let r = try decodeAction("police", p, base: m.offsets[police]! + NL.attrHdrLen, dev: t.dev)
+                f.actionRequests = [r]; f.actions = [r.action]; f.oldPolice = police
+            } else if let l = m[act] {
+                f.actionRequests = try decodeActions(l, base: m.offsets[act]! + NL.attrHdrLen, dev: t.dev); f.actions = f.actionRequests.map(\.action)
+            }
+        }
         switch kind {
         case "u32" where a[TCA.OPTIONS] == nil:
             // No options: the instance alone, with its root table (u32_change returns early).
             if t.handle != nil { throw NetlinkError(EINVAL, "cls_u32: Filter handle requires options") }
             f.u32Divisor = 0
         case "u32":
-            let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 7: .unspec,
+            let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 6: .unspec, 7: .unspec,
                                                                                        8: .string(maxLength: 16), 10: .minLength(12), 11: .u32]), strict: false)
             if u.has(8) { throw NetlinkError(EOPNOTSUPP, "u32: indev is not implemented in Sluice yet", offset: u.offsets[8]) }
             if let d = u.u32(4) {
@@ -379,7 +389,7 @@ extension RtnlProcessor {
             }
             f.match = .u32(keys)
             classid(u.u32(1))
-            if let act = u[7] { f.actionRequests = try decodeActions(act, base: u.offsets[7]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+            try exts(u, police: 6, act: 7)
         case "matchall":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 5, [1: .u32, 2: .unspec, 3: .u32]), strict: false)
             f.match = .all
@@ -395,7 +405,6 @@ extension RtnlProcessor {
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: basic ? .u32 : .unspec, 2: .unspec, 3: .unspec, 4: .unspec]), strict: false)
             f.match = basic ? .basic : .cgroup
             if basic { classid(m.u32(1)) }
-            if m.has(policeT) { throw NetlinkError(EOPNOTSUPP, "\(kind): the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[policeT]) }
             if let tree = m[treeT] {
                 let tb = try NLAttributes.parse(tree, base: m.offsets[treeT]! + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .minLength(4), 2: .unspec]), strict: false)
                 guard let hdr = tb[1], let list = tb[2] else { throw NetlinkError(EINVAL, "ematch: the tree needs a header and a list", offset: m.offsets[treeT]) }
@@ -405,7 +414,7 @@ extension RtnlProcessor {
                                        String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[treeT])
                 }
             }
-            if let act = m[actT] { f.actionRequests = try decodeActions(act, base: m.offsets[actT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+            try exts(m, police: policeT, act: actT)
         case "flow":
             // flow_change: keys (at most FLOW_KEY_MAX), mode, one key in map mode, perturb only
             // in hash mode, a base class with a minor; a change keeps what it does not name.
@@ -417,7 +426,6 @@ extension RtnlProcessor {
                 guard km != 0 else { throw NetlinkError(EINVAL, "flow: no keys", offset: m.offsets[1]) }
                 guard km >> 18 == 0 else { throw NetlinkError(EOPNOTSUPP, "flow: unknown key", offset: m.offsets[1]) }
             }
-            if m.has(10) { throw NetlinkError(EOPNOTSUPP, "flow: the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[10]) }
             let existing = t.handle.flatMap { h in try? runner.withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
                 b.filters.first { $0.kind == "flow" && $0.chain == t.chain && $0.prio == (t.prio ?? 0) && $0.handle == h.raw }?.flow } } ?? nil
             var p = existing ?? FlowParams(keymask: 0, hashrnd: UInt32.random(in: 0...UInt32.max))
@@ -444,7 +452,7 @@ extension RtnlProcessor {
                     throw NetlinkError(error.message.contains("not implemented") ? EOPNOTSUPP : EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[11])
                 }
             }
-            if let act = m[9] { f.actionRequests = try decodeActions(act, base: m.offsets[9]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+            try exts(m, police: 10, act: 9)
         case "bpf":
             // cls_bpf_change / cls_bpf_set_parms: options required; exactly one program —
             // classic (OPS_LEN and OPS, checked as bpf_prog_create does) or eBPF (FD, which
@@ -466,19 +474,19 @@ extension RtnlProcessor {
             do { f.bpf = try BPFProgram.compile(ops) } catch {
                 throw NetlinkError(EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: m.offsets[5])
             }
-            if m.has(2) { throw NetlinkError(EOPNOTSUPP, "bpf: the old police attribute is not implemented in Sluice (use action police)", offset: m.offsets[2]) }
             f.match = .bpf
             classid(m.u32(3))
-            if let act = m[1] { f.actionRequests = try decodeActions(act, base: m.offsets[1]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+            try exts(m, police: 2, act: 1)
         case "fw" where a[TCA.OPTIONS] == nil:
             // fw_change without options: the old method, accepted, unless it names a handle.
             if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }
             return
         case "fw":
-            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 4: .unspec, 5: .u32]), strict: false)
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 2: .unspec, 3: .string(maxLength: 16), 4: .unspec, 5: .u32]), strict: false)
+            if m.has(3) { throw NetlinkError(EOPNOTSUPP, "fw: indev is not implemented in Sluice yet", offset: m.offsets[3]) }
             f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
             classid(m.u32(1))
-            if let act = m[4] { f.actionRequests = try decodeActions(act, base: m.offsets[4]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
+            try exts(m, police: 2, act: 4)
         case "flower":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 110, [:]), strict: false)
             f.match = .flower(try Self.flowerKey(m))

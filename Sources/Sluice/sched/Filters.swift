@@ -217,7 +217,7 @@ enum TcAction {
         case .police(let p):
             // print_police: rate, burst and mtu always; peakrate, pkts_rate/pkts_burst when
             // set; the exceed verdict, "/conform" when it is not the default; overhead.
-            var s = "police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(p.mtu)) "
+            var s = " police " + cFormat("0x%x ", index) + "rate \(TcFormat.rateBytes(p.rate / 8)) burst \(TcFormat.sizeU32(UInt32(clamping: p.burst))) mtu \(TcFormat.sizeU32(p.mtu)) "
             if p.p.peakrate > 0 { s += "peakrate \(TcFormat.rateBytes(p.p.peakrate / 8)) " }
             if p.p.pps > 0 { s += "pkts_rate \(p.p.pps) pkts_burst \(p.ppsBurst) " }
             s += "action \(p.exceed.text)" + (p.conform != .ok ? "/\(p.conform.text) " : " ")
@@ -559,6 +559,10 @@ struct TcFilter {
     var emOps: UnsafePointer<EmOp>?
     /// flow: the classifier's parameters.
     var flow: FlowParams? = nil
+    /// The classifier's old-style police attribute type (TCA_U32_POLICE, TCA_FW_POLICE, …)
+    /// when the filter's one action is a policer given that way (TCA_OLD_COMPAT): dumped
+    /// back in that attribute rather than as an action list.
+    var oldPolice: UInt16? = nil
     /// bpf: the program, and direct-action mode (TCA_BPF_FLAG_ACT_DIRECT).
     var bpf: BPFProgram? = nil
     var bpfDirect = false
