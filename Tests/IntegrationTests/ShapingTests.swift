@@ -217,6 +217,36 @@ extension ShapingTests {
         try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-stab.txt", atomically: true, encoding: .utf8)
     }
 
+    /// Shaping what a port receives, the classic way: the ingress hook redirects everything to
+    /// an ifb, whose tbf shapes it, and the ifb gives it back to be received as before. On the
+    /// kernel the receiving veth does this; in Sluice the bridge port the sender is on, so the
+    /// shaped traffic is then bridged on. Both deliver TCP at the tbf's rate.
+    func testIngressShapingThroughAnIFBAsTheKernel() throws {
+        let ka = try net.netns("ia"), kb = try net.netns("ib")
+        try sh(["ip", "-n", ka, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", kb])
+        try sh(["ip", "-n", ka, "addr", "add", "198.18.0.1/24", "dev", "eth0"]); try sh(["ip", "-n", ka, "link", "set", "eth0", "up"])
+        try sh(["ip", "-n", kb, "addr", "add", "198.18.0.2/24", "dev", "eth0"]); try sh(["ip", "-n", kb, "link", "set", "eth0", "up"])
+        let lines = ["qdisc add dev DEV handle ffff: ingress",
+                     "filter add dev DEV parent ffff: protocol ip prio 1 u32 match u32 0 0 action mirred egress redirect dev ifb0",
+                     "qdisc add dev ifb0 root tbf rate 10mbit burst 32kb latency 50ms"]
+        try sh(["ip", "-n", kb, "link", "add", "ifb0", "type", "ifb"]); try sh(["ip", "-n", kb, "link", "set", "ifb0", "up"])
+        for l in lines { try sh(["ip", "netns", "exec", kb, "tc"] + l.replacingOccurrences(of: "DEV", with: "eth0").split(separator: " ").map(String.init)) }
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("is", extra: ["link add ifb0 type ifb", "link set ifb0 up"] + lines.map { $0.replacingOccurrences(of: "DEV", with: "DEV_A") })
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let kr = rate(try net.iperf(from: ka, to: kb, addr: "198.18.0.2", seconds: 4))
+        let sr = rate(try net.iperf(from: sa, to: sb, addr: "198.18.0.2", seconds: 4))
+        let want = goodput(10e6)
+        let report = String(format: "ingress tbf 10mbit through ifb: kernel %.2f Mbit/s, sluice %.2f Mbit/s (goodput at the rate %.2f)", kr / 1e6, sr / 1e6, want / 1e6)
+        print(report)
+        XCTAssertEqual(kr, want, accuracy: want * 0.1, report)
+        XCTAssertEqual(sr, kr, accuracy: kr * 0.05, report)
+        let q = try d.report()
+        XCTAssertGreaterThan(sentBytes(q, after: "qdisc tbf 8001: dev ifb0 root"), 1_000_000, q)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// A classic BPF program in direct-action mode on the egress hook (cls_bpf, which this
     /// kernel has), the same file given to both: ICMP is shot (TC_ACT_SHOT), everything else
     /// goes on (TC_ACT_UNSPEC). Ping dies and TCP flows on both sides alike.

@@ -771,3 +771,47 @@ final class OldStylePoliceTests: XCTestCase {
         XCTAssertFalse(shown.contains("action order"), shown)
     }
 }
+
+/// ifb (drivers/net/ifb.c): what mirred redirects to it goes through its qdisc and back where
+/// the redirect ran; what it gives back skips tc once; a mirror is not taken.
+final class IFBTests: XCTestCase {
+    func lab() throws -> Lab {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("link add ifb0 type ifb")
+        try lab.runner.execute("link set ifb0 up")
+        return lab
+    }
+
+    func testEgressRedirectComesBackOutOfTheSamePort() throws {
+        let lab = try lab()
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action mirred egress redirect dev ifb0")
+        let f = frame(macB, macA)
+        XCTAssertEqual(lab.send(f, on: "p1")["p2"], [f], "through ifb0 and out of p2, once")
+        let ifb = lab.dev("ifb0")
+        XCTAssertEqual(ifb.stats.rxPackets, 1)
+        XCTAssertEqual(ifb.stats.txPackets, 1)
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testIngressRedirectIsReceivedAgainAndBridged() throws {
+        let lab = try lab()
+        try lab.runner.execute("qdisc add dev p1 ingress")
+        try lab.runner.execute("filter add dev p1 parent ffff: protocol all prio 1 matchall action mirred egress redirect dev ifb0")
+        try lab.runner.execute("qdisc replace dev ifb0 root pfifo limit 10")
+        let f = frame(macB, macA)
+        XCTAssertEqual(lab.send(f, on: "p1")["p2"], [f], "received again on p1, then bridged")
+        XCTAssertTrue(try lab.runner.execute("-s qdisc show dev ifb0").contains("Sent \(f.count) bytes 1 pkt"))
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testAMirrorIsDroppedByTheIFB() throws {
+        let lab = try lab()
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol all prio 1 matchall action mirred egress mirror dev ifb0")
+        let f = frame(macB, macA)
+        XCTAssertEqual(lab.send(f, on: "p1")["p2"], [f])
+        XCTAssertEqual(lab.dev("ifb0").stats.rxDropped, 1, "ifb_xmit: not redirected")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}

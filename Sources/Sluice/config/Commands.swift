@@ -380,6 +380,7 @@ public final class CommandRunner {
             dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
+        case "ifb": dev = try dp.addIFB(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "veth":
             guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }

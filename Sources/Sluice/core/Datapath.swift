@@ -807,8 +807,13 @@ public final class Datapath {
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: false); return }
         let now = clock.now
         let stab = root.sizeTable
+        let ifb = dev.driver is IFBDriver, ifindex = dev.ifindex
         batch.drain { p in
             let m = pool.meta(p)
+            // Leaving by this device: skb_iif for an egress mirred is this device; a packet
+            // redirected into an ifb keeps where it came from, others lose the mark.
+            m.pointee.tcFlags &= ~PacketMeta.atIngress
+            if !ifb { m.pointee.tcFlags &= ~PacketMeta.redirected; m.pointee.redirIif = ifindex }
             // qdisc_pkt_len_init, then the root's size table (qdisc_calculate_pkt_len).
             m.pointee.pktLen = stab?.length(Int(m.pointee.length)) ?? UInt32(GSO.wireLength(m.pointee))
             m.pointee.timestamp = now
@@ -890,6 +895,13 @@ public final class Datapath {
             if d.txTimer == 0 { txWork.remove(at: k); continue }
             k += 1
         }
+        // What a driver handed on from here (an ifb giving packets back, a bridge-mode
+        // macvlan's sibling) goes on now, not at the next receive.
+        if !diverted.isEmpty || dirtyCount > 0 {
+            processDiverted()
+            flushTransmit()
+            settleDiverted()
+        }
     }
 
     /// Runs qdisc_run for `dev` on the next pass (after its qdisc was changed: a new rate
@@ -947,7 +959,7 @@ public final class Datapath {
     }
 
     func qdiscEnv(_ dev: NetDevice) -> QdiscEnv {
-        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen, linkSpeed: linkSpeed(dev))
+        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen, linkSpeed: linkSpeed(dev), ifindex: dev.ifindex)
     }
 
     /// What `ethtool` would report as the device's speed (bit/s): a line's rate, a kernel

@@ -44,6 +44,10 @@ public struct PacketMeta: Sendable {
     /// skb->tc_index: the class minor a filter at the ingress or egress hook (clsact)
     /// returned, or what IFE decoded; gred picks its virtual queue by it.
     public var tcIndex: UInt16 = 0
+    /// tc's skb bits: tc_at_ingress, redirected (mirred redirect), from_ingress (where the
+    /// redirect ran), tc_skip_classify (set by ifb on what it gives back).
+    public var tcFlags: UInt8 = 0
+    public static let atIngress: UInt8 = 1, redirected: UInt8 = 2, fromIngress: UInt8 = 4, skipClassify: UInt8 = 8
     public var flowHash: UInt32 = 0
     /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
     public var vlanTCI: UInt16 = 0
@@ -67,6 +71,9 @@ public struct PacketMeta: Sendable {
     public var timestamp: UInt64 = 0
     /// Bytes the packet counts for in qdiscs (qdisc_pkt_len: all segments' headers for GSO).
     public var pktLen: UInt32 = 0
+    /// skb->skb_iif as mirred leaves it: the device the action ran on (ifb gives the packet
+    /// back there); on the egress path, the device transmitting.
+    public var redirIif: Int32 = 0
     /// Scratch for the qdisc holding the packet (netem's time to send, fq_codel's flow).
     public var schedCookie: UInt64 = 0
     public init() {}

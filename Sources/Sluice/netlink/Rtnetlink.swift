@@ -266,6 +266,7 @@ public final class RtnlProcessor {
             do {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
+                case "ifb": dev = try dp.addIFB(name: name)
                 case "tap":
                     // A kernel TAP with virtio headers, as `link add NAME type tap` in a
                     // configuration file (Sluice's own kind: the kernel makes TAPs by ioctl).

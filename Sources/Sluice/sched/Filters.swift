@@ -758,6 +758,11 @@ public struct FilterBlock {
     func execute(_ fp: UnsafePointer<TcFilter>, _ index: inout UInt32, _ pf: inout ParsedFrame?, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
         var verdict = ActVerdict.ok
         if fp.pointee.actions.isEmpty { return verdict }
+        // tcf_action_exec: what ifb gave back runs no actions, once (skb_skip_tc_classify).
+        if pool.metas[Int(index)].tcFlags & PacketMeta.skipClassify != 0 {
+            pool.metas[Int(index)].tcFlags &= ~PacketMeta.skipClassify
+            return .ok
+        }
         let counters = fp.pointee.counterBase
         var k = 0
         var skip = 0
@@ -1008,7 +1013,13 @@ public struct FilterBlock {
             return then
         case .mirred(let egress, let redirect, let t, let then):
             guard mayModify else { return .ok }
+            // tcf_mirred_act: skb_iif is the device the action runs on; a redirect is marked
+            // as such and with where it ran (skb_set_redirected), which ifb uses.
+            let fl = pool.metas[Int(idx)].tcFlags
+            let ingress = fl & PacketMeta.atIngress != 0
+            if ingress { pool.metas[Int(idx)].redirIif = pool.metas[Int(idx)].ifindex }
             if redirect {
+                pool.metas[Int(idx)].tcFlags = (fl & ~PacketMeta.fromIngress) | PacketMeta.redirected | (ingress ? PacketMeta.fromIngress : 0)
                 t.dp.divert(Packet(index: idx), to: t.ifindex, egress: egress)
                 return .stolen
             }

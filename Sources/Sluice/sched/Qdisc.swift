@@ -141,6 +141,8 @@ public struct QdiscEnv {
     var txQueueLen: Int
     /// The link speed in bit/s as ethtool reports it (what cbs takes as the port rate).
     var linkSpeed: UInt64 = 10_000_000
+    /// The device's ifindex (the egress hook records it as the packet's skb_iif for mirred).
+    var ifindex: Int32 = 0
 }
 
 /// The operations table (`struct Qdisc_ops`). Subclasses override what they implement.

@@ -29,8 +29,14 @@ final class IngressQdisc: Qdisc {
             // wire length. Policers and the statistics count these bytes.
             let m = pool.metas + Int(idx)
             if egress {
+                m.pointee.tcFlags &= ~PacketMeta.atIngress
+                if m.pointee.tcFlags & PacketMeta.redirected == 0 { m.pointee.redirIif = env.ifindex }
                 m.pointee.pktLen = UInt32(GSO.wireLength(m.pointee))
             } else {
+                // What ifb gives back skips the ingress hook once (skb_skip_tc_classify in
+                // __netif_receive_skb_core); the rest is marked at ingress.
+                if m.pointee.tcFlags & PacketMeta.skipClassify != 0 { m.pointee.tcFlags &= ~PacketMeta.skipClassify; return true }
+                m.pointee.tcFlags |= PacketMeta.atIngress
                 m.pointee.pktLen = UInt32(max(0, Int(m.pointee.length) - HeaderEdit.macHeaderLength(pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset), Int(m.pointee.length))))
             }
             let l = UInt64(m.pointee.pktLen)
@@ -44,15 +50,18 @@ final class IngressQdisc: Qdisc {
                 return false
             case .classid(let c)?:
                 // tc_run: skb->tc_index = TC_H_MIN(res.classid) on an accepted verdict.
+                if !egress { pool.metas[Int(idx)].tcFlags &= ~PacketMeta.redirected }
                 pool.metas[Int(idx)].tcIndex = c.minor
                 if egress { pool.metas[Int(idx)].priority = c.raw }
                 packets += 1; bytes += l
                 return true
             case .ok?:
+                if !egress { pool.metas[Int(idx)].tcFlags &= ~PacketMeta.redirected }
                 pool.metas[Int(idx)].tcIndex = 0
                 packets += 1; bytes += l
                 return true
             default:
+                if !egress { pool.metas[Int(idx)].tcFlags &= ~PacketMeta.redirected }
                 packets += 1; bytes += l
                 return true
             }
