@@ -204,6 +204,16 @@ final class NetemTests: XCTestCase {
         XCTAssertEqual(Double(mid), 1000, accuracy: 5)
     }
 
+    /// packet_time_ns with cells: 100-byte frames + 20 bytes of overhead are 120 bytes, two
+    /// 100-byte cells of 105 bytes each with the cell overhead: 210 bytes at 1 Mbit/s, so
+    /// 1e6 / 8 / 210 = 595.2 packets per second.
+    func testRateWithCellSizeAndCellOverhead() throws {
+        let (_, out, _) = try replay([Flow(dport: 1, size: 100, rate: 8_000_000, duration: 2 * Time.s)], rate: "10gbit",
+                                     ["qdisc add dev eth0 root netem rate 1mbit 20 100 5 limit 100000"])
+        let mid = out.filter { $0.timestamp >= t0 + 500 * Time.ms && $0.timestamp < t0 + 1500 * Time.ms }.count
+        XCTAssertEqual(Double(mid), 1e6 / 8 / 210, accuracy: 3)
+    }
+
     func testSameSeedSameOutput() throws {
         let a = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")
         let b = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")

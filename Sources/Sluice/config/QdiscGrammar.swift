@@ -836,6 +836,7 @@ enum QdiscGrammar {
         var lat = s.latency, jit = s.jitter, dcor = s.delayCorr, dist = s.dist, lossP = s.lossP, lossC = s.lossCorr, ge = s.ge
         var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
         var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
+        var cellSize = s.cellSize, cellOvh = s.cellOverhead
         var gi = s.gi, ecn = s.ecn, slot = s.slot
         func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
             guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
@@ -880,8 +881,11 @@ enum QdiscGrammar {
             case "reorder": reo = try a.percent(for: k); if let c = try optPercent(&a) { reoC = c }
             case "gap": gap = try a.int(for: k, 1...Int(Int32.max))
             case "rate":
+                // q_netem.c: rate [PACKETOVERHEAD [CELLSIZE [CELLOVERHEAD]]].
                 rate = try a.rate(for: k)
-                if a.peek.map({ Int($0) != nil || $0.hasPrefix("-") }) == true { ovh = try a.int(for: "packetoverhead", -1000...1000) }
+                if a.peek.map({ Int($0) != nil }) == true { ovh = try a.int(for: "packetoverhead", Int(Int32.min)...Int(Int32.max)) }
+                if a.peek.map({ UInt32($0) != nil }) == true { cellSize = try a.int(for: "cellsize", 0...Int(UInt32.max)) }
+                if a.peek.map({ Int($0) != nil }) == true { cellOvh = try a.int(for: "celloverhead", Int(Int32.min)...Int(Int32.max)) }
             case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
             case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
             case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
@@ -909,13 +913,15 @@ enum QdiscGrammar {
                 if a.peek == "packets" { a.i += 1; sl.maxPackets = try a.int(for: "slot packets", 0...Int(Int32.max)) }
                 if a.peek == "bytes" { a.i += 1; sl.maxBytes = min(try a.size(for: "slot bytes"), Int(Int32.max)) }
                 slot = sl
-            case "cellsize", "cellheader":
-                throw SluiceError("Error: netem \"\(k)\" is not implemented in Sluice yet.")
+            case "cellsize": cellSize = try a.int(for: k, 0...Int(UInt32.max))
+            case "celloverhead": cellOvh = try a.int(for: k, Int(Int32.min)...Int(Int32.max))
             default: throw SluiceError("Error: unknown netem option \"\(k)\"")
             }
         }
-        return NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
-                                      dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
-                                      gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn, slot: slot)
+        var np = NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
+                                        dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
+                                        gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn, slot: slot)
+        np.cellSize = cellSize; np.cellOverhead = cellOvh
+        return np
     }
 }

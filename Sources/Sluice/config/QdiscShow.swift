@@ -140,6 +140,8 @@ extension NetemQdisc {
         if rate > 0 {
             s += " rate \(TcFormat.rateBytes(rate / 8))"
             if packetOverhead != 0 { s += " packetoverhead \(packetOverhead)" }
+            if cellSize != 0 { s += " cellsize \(cellSize)" }
+            if cellOverhead != 0 { s += " celloverhead \(cellOverhead)" }
         }
         if let sl = slot, sl.minDelay | sl.maxDelay | sl.distJitter != 0 {
             // sprint_time64.

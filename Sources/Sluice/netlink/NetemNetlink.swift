@@ -90,7 +90,7 @@ extension RtnlProcessor {
         if let r = a[NETEM.RATE] {
             let bytes = r.le32(at: 0) == UInt32.max ? (a.u64(NETEM.RATE64) ?? UInt64(UInt32.max)) : UInt64(r.le32(at: 0))
             if bytes > 0 { p.rate = bytes * 8; p.packetOverhead = Int(Int32(bitPattern: r.le32(at: 4))) }
-            if r.le32(at: 8) != 0 || r.le32(at: 12) != 0 { throw SluiceError("Error: netem \"cellsize\" is not implemented in Sluice yet.") }
+            p.cellSize = Int(r.le32(at: 8)); p.cellOverhead = Int(Int32(bitPattern: r.le32(at: 12)))
         }
         // get_slot: struct tc_netem_slot (min_delay, max_delay, max_packets, max_bytes,
         // dist_delay, dist_jitter) and its table; without one the slots stay as they were.
@@ -139,7 +139,7 @@ extension RtnlProcessor {
         if bytesPerSecond >= 1 << 32 { w.attr(NETEM.RATE64, u64: bytesPerSecond) }
         var rt = NetlinkWriter()
         rt.put32(bytesPerSecond >= 1 << 32 ? UInt32.max : UInt32(bytesPerSecond)); rt.put32(UInt32(bitPattern: Int32(q.packetOverhead)))
-        rt.put32(0); rt.put32(0)
+        rt.put32(UInt32(q.cellSize)); rt.put32(UInt32(bitPattern: Int32(q.cellOverhead)))
         w.attr(NETEM.RATE, rt.bytes)
         if let gi = q.gi {
             let n = w.beginNest(NETEM.LOSS, flagged: false)

@@ -46,6 +46,9 @@ final class NetemQdisc: Qdisc {
     var gap = 0
     var rate: UInt64 = 0
     var packetOverhead = 0
+    /// tc_netem_rate's cell_size and cell_overhead: each packet (with its overhead) charged as
+    /// whole cells of cellSize + cellOverhead bytes (ATM-like links).
+    var cellSize = 0, cellOverhead = 0
     var limit = 1000
     var seed: UInt64 = 0x5EED
     var rng = SplitMix(seed: 0x5EED)
@@ -65,6 +68,18 @@ final class NetemQdisc: Qdisc {
         super.init(kind: "netem", handle: handle, parent: parent, env: env)
     }
 
+    /// packet_time_ns's length: the packet with its overhead, in whole cells when a cell size
+    /// is set.
+    @inline(__always)
+    func packetTimeLength(_ l: Int) -> Int {
+        var len = max(l + packetOverhead, 1)
+        if cellSize > 0 {
+            let cells = (len + cellSize - 1) / cellSize
+            len = max(cells * (cellSize + cellOverhead), 1)
+        }
+        return len
+    }
+
     /// netem's configuration (struct tc_netem_qopt and its attributes): the typed value tc's
     /// words and rtnetlink both produce.
     struct NetemParams {
@@ -76,12 +91,14 @@ final class NetemQdisc: Qdisc {
         var gi: (p13: Double, p31: Double, p32: Double, p23: Double, p14: Double)? = nil
         var ecn = false
         var slot: Slot? = nil
+        var cellSize = 0, cellOverhead = 0
     }
     var params: NetemParams {
         var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
                     dupP: dupP, dupCorr: dupCorr, corruptP: corruptP, corruptCorr: corruptCorr, reorderP: reorderP,
                     reorderCorr: reorderCorr, gap: gap, rate: rate, packetOverhead: packetOverhead, limit: limit, seed: seed)
         p.gi = gi; p.ecn = ecn; p.slot = slot
+        p.cellSize = cellSize; p.cellOverhead = cellOverhead
         return p
     }
 
@@ -110,6 +127,7 @@ final class NetemQdisc: Qdisc {
         if ge != nil { geBad = false }
         dupP = dup; dupCorr = dupC; corruptP = cor; corruptCorr = corC; reorderP = reo; reorderCorr = reoC
         self.gap = gap; self.rate = rate; packetOverhead = ovh; self.limit = limit
+        cellSize = max(p.cellSize, 0); cellOverhead = p.cellOverhead
         if seed != self.seed || rng.state == 0x5EED { self.seed = seed; rng = SplitMix(seed: seed) }
         let cap = min(limit, 1 << 22) + 1
         if heapIdx.count < cap {
@@ -240,7 +258,7 @@ final class NetemQdisc: Qdisc {
             if rate > 0 && heapCount > 0 && tailSend > now {
                 d -= Int64(tailSend - now); d = max(d, 0); now = tailSend
             }
-            if rate > 0 { d += Int64(l2t(max(l + packetOverhead, 1), rate)) }
+            if rate > 0 { d += Int64(l2t(packetTimeLength(l), rate)) }
             send = now &+ UInt64(max(d, 0))
             tailSend = send
             counter += 1
