@@ -757,3 +757,31 @@ final class GREDTests: XCTestCase {
         XCTAssertEqual(try r.execute("qdisc show dev eth0"), "qdisc gred 8001: root refcnt 2 vqs 4 default 1 limit 1514000b \n")
     }
 }
+
+/// etf (sch_etf.c): a packet is sent at its launch time, which only a local SO_TXTIME socket
+/// gives; forwarded packets have none (is_packet_valid fails) and are dropped and counted.
+final class ETFTests: XCTestCase {
+    func testForwardedPacketsHaveNoLaunchTimeAndAreDropped() throws {
+        let (rp, out, report) = try replay([Flow(dport: 1, size: 500, rate: 1_000_000, duration: 200 * Time.ms)], rate: "10mbit",
+                                           ["qdisc add dev eth0 root etf clockid CLOCK_TAI delta 300000 skip_sock_check"])
+        XCTAssertEqual(out.count, 0, report.text)
+        XCTAssertEqual(Int(rp.dev.qdisc.stats.drops), makeTrace([Flow(dport: 1, size: 500, rate: 1_000_000, duration: 200 * Time.ms)]).count)
+        XCTAssertTrue(report.text.contains("qdisc etf 8001: root refcnt 2 clockid TAI delta 300000 offload off deadline_mode off skip_sock_check on"), report.text)
+    }
+
+    func testConfigurationAsEtfInit() throws {
+        let dp = Datapath(poolSize: 64, clock: .virtual(start: 1))
+        let r = CommandRunner(datapath: dp)
+        try dp.addLine(name: "eth0", rate: 1_000_000_000, output: nil)
+        for (line, msg) in [("qdisc add dev eth0 root etf delta 100", "must set \"clockid\""),
+                            ("qdisc add dev eth0 root etf clockid CLOCK_REALTIME", "CLOCK_TAI must be used"),
+                            ("qdisc add dev eth0 root etf clockid CLOCK_TAI delta -5", "Delta must be positive"),
+                            ("qdisc add dev eth0 root etf clockid CLOCK_TAI offload", "does not support ETF offload"),
+                            ("qdisc add dev eth0 root mq", "needs a multiqueue device")] {
+            XCTAssertThrowsError(try r.execute(line), line) { XCTAssertTrue("\($0)".contains(msg), "\(line): \($0)") }
+        }
+        try r.execute("qdisc add dev eth0 root handle 1: etf clockid CLOCK_TAI deadline_mode")
+        XCTAssertEqual(try r.execute("qdisc show dev eth0"), "qdisc etf 1: root refcnt 2 clockid TAI delta 0 offload off deadline_mode on skip_sock_check off\n")
+        XCTAssertThrowsError(try r.execute("qdisc change dev eth0 root etf clockid CLOCK_TAI delta 5"))
+    }
+}

@@ -32,6 +32,30 @@ enum QdiscGrammar {
         case let e as ETSQdisc: try e.configure(try ets(&a))
         case let c as ChokeQdisc: try c.configure(try choke(&a))
         case let g as GREDQdisc: try g.apply(try gred(&a))
+        case let e as ETFQdisc:
+            // q_etf.c: delta NANOS, clockid CLOCKID (required), offload, deadline_mode,
+            // skip_sock_check — each once.
+            var p = ETFQdisc.Params(delta: 0, clockid: -1, offload: false, deadlineMode: false, skipSockCheck: false)
+            var seen: Set<String> = []
+            while let k = a.next() {
+                guard seen.insert(k).inserted else { throw SluiceError("Error: etf: duplicate \"\(k)\" specification") }
+                switch k {
+                case "offload": p.offload = true
+                case "deadline_mode": p.deadlineMode = true
+                case "skip_sock_check": p.skipSockCheck = true
+                case "delta": p.delta = Int32(try a.int(for: k, Int(Int32.min)...Int(Int32.max)))
+                case "clockid":
+                    var v = try a.value(for: k).uppercased()
+                    if v.hasPrefix("CLOCK_") { v.removeFirst(6) }
+                    guard let id = ["REALTIME": Int32(0), "TAI": 11, "BOOTTIME": 7, "MONOTONIC": 1][v] else {
+                        throw SluiceError("Error: etf: illegal value for \"clockid\": it must be a valid SYS-V id (i.e. CLOCK_TAI)")
+                    }
+                    p.clockid = id
+                default: throw SluiceError("Error: etf: unknown option \"\(k)\" (delta, clockid, offload, deadline_mode, skip_sock_check)")
+                }
+            }
+            guard p.clockid != -1 else { throw SluiceError("Error: etf: must set \"clockid\"") }
+            try e.configure(p)
         case let s as SFBQdisc:
             // q_sfb.c: rehash MS, db MS, limit, max, target, increment, decrement (fractions),
             // penalty_rate, penalty_burst; tc's own defaults and max/target relation.

@@ -6,6 +6,10 @@ enum QdiscShow {
     static func options(_ q: Qdisc, details: Bool, stats: Bool = false) -> String {
         switch q {
         case let x as GREDQdisc: return x.showOptions(details: details, stats: stats)
+        case let x as ETFQdisc:
+            // etf_print_opt.
+            let p = x.params
+            return "clockid \(ETFQdisc.clockName(p.clockid)) delta \(p.delta) offload \(p.offload ? "on" : "off") deadline_mode \(p.deadlineMode ? "on" : "off") skip_sock_check \(p.skipSockCheck ? "on" : "off")"
         case let x as FifoQdisc: return x.showOptions(details: details)
         case let x as CoDelQdisc: return x.showOptions(details: details)
         case let x as FQCoDelQdisc: return x.showOptions(details: details)

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "noqueue"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -42,6 +42,10 @@ extension CommandRunner {
         case "cbs": q = CBSQdisc(handle: handle, parent: parent, env: env)
         case "qfq": q = QFQQdisc(handle: handle, parent: parent, env: env)
         case "gred": q = GREDQdisc(handle: handle, parent: parent, env: env)
+        case "etf": q = ETFQdisc(handle: handle, parent: parent, env: env)
+        case "mq", "mqprio", "taprio":
+            // mq_init, mqprio_init, taprio_init: a device with one transmit queue.
+            throw SluiceError("Error: \(kind) needs a multiqueue device; Sluice's devices have one transmit queue (Operation not supported).")
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
@@ -191,7 +195,7 @@ extension CommandRunner {
 
     /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
     /// by the same kind and handle).
-    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "mq", "ingress", "clsact", "noqueue"]
+    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "mq", "ingress", "clsact", "noqueue", "etf"]
     static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
 
     func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,

@@ -124,6 +124,15 @@ extension RtnlProcessor {
             w.attr(4, u32: UInt32(clamping: h.resetTimeout / 1000)); w.attr(5, u32: h.admitBytes)
             w.attr(6, u32: UInt32(clamping: h.evictTimeout / 1000)); w.attr(7, u32: UInt32(clamping: h.nonHHWeight))
             w.endNest(n)
+        case let e as ETFQdisc:
+            // etf_dump: struct tc_etf_qopt.
+            let n = w.beginNest(TCA.OPTIONS, flagged: false)
+            var o = NetlinkWriter()
+            let p = e.params
+            o.put32(UInt32(bitPattern: p.delta)); o.put32(UInt32(bitPattern: p.clockid))
+            o.put32((p.deadlineMode ? 1 : 0) | (p.offload ? 2 : 0) | (p.skipSockCheck ? 4 : 0))
+            w.attr(1, o.bytes)                                                           // TCA_ETF_PARMS
+            w.endNest(n)
         case let g as GREDQdisc:
             // gred_dump: DPS, MAX_P[16], LIMIT, the old all-in-one PARMS (16 tc_gred_qopt, an
             // absent VQ as DP = MAX_DPs + i) and the VQ list with its statistics.
@@ -638,6 +647,14 @@ extension RtnlProcessor {
                                                 resetTimeout: a.u32(4).map { UInt64($0) * 1000 }, admitBytes: a.u32(5),
                                                 evictTimeout: a.u32(6).map { UInt64($0) * 1000 }, nonHHWeight: a.u32(7).map(Int.init)))
             }
+        case let e as ETFQdisc:
+            // etf_init: TCA_ETF_PARMS required.
+            guard let o = options else { throw SluiceError("Error: Missing ETF qdisc options which are mandatory") }
+            let a = try Self.parseOptions(o, base: base, NLAPolicy(maxType: 1, [1: .minLength(12)]))
+            guard let p = a[1] else { throw SluiceError("Error: Missing mandatory ETF parameters") }
+            let fl = p.le32(at: 8)
+            try e.configure(ETFQdisc.Params(delta: Int32(bitPattern: p.le32(at: 0)), clockid: Int32(bitPattern: p.le32(at: 4)),
+                                            offload: fl & 2 != 0, deadlineMode: fl & 1 != 0, skipSockCheck: fl & 4 != 0))
         case let g as GREDQdisc:
             // gred_init / gred_change: the table form (DPS, LIMIT) or one VQ (PARMS + STAB,
             // MAX_P, VQ_LIST), never both.
