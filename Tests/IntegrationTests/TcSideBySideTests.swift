@@ -172,6 +172,8 @@ final class TcSideBySideTests: XCTestCase {
             "filter add dev d0 parent 1: protocol ip prio 2 u32 match ip protocol 17 0xff match ip dport 53 0xffff action mirred egress redirect dev d1",
             "filter add dev d0 parent 1: protocol ip prio 3 u32 match u32 0 0 action mirred egress mirror dev d1 pipe",
             "filter add dev d0 parent 7: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:10",
+            "filter add dev d0 parent 1: protocol ip prio 4 u32 match ip dst 198.18.0.4/32 indev d1 flowid 1:12",
+            "filter add dev d0 parent 1: protocol ip prio 4 u32 match ip dst 198.18.0.5/32 indev nosuch0 flowid 1:12",
             "filter show dev d0", "-s filter show dev d0", "-j filter show dev d0",
             "filter del dev d0 parent 1: prio 9",
             "filter del dev d0 parent 1: prio 2",

@@ -772,6 +772,37 @@ final class OldStylePoliceTests: XCTestCase {
     }
 }
 
+/// `indev` on u32, fw and flower (tcf_match_indev): the filter matches only packets that came
+/// in on the named device (skb_iif) — on a bridge's output port, the port they entered by.
+final class IndevTests: XCTestCase {
+    func testFiltersMatchTheInputDevice() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        try lab.runner.execute("qdisc add dev p3 clsact")
+        try lab.runner.execute("filter add dev p3 egress protocol all prio 1 u32 match u32 0 0 indev p1 action drop")
+        try lab.runner.execute("filter add dev p3 egress protocol ip prio 2 flower indev p2 ip_proto udp action drop")
+        let f = frame(macC, macA)
+        _ = lab.send(frame(macA, macC), on: "p3")          // the bridge learns macC on p3
+        XCTAssertEqual(lab.send(f, on: "p1")["p3"], [], "from p1: the u32 filter's")
+        XCTAssertEqual(lab.send(frame(macC, macB), on: "p2")["p3"], [], "from p2: UDP, the flower filter's")
+        try lab.runner.execute("filter del dev p3 egress prio 2")
+        XCTAssertEqual(lab.send(frame(macC, macB), on: "p2")["p3"]?.count, 1, "from p2: passes")
+        let shown = try lab.runner.execute("filter show dev p3 egress")
+        XCTAssertTrue(shown.contains("  match 00000000/00000000 at 0\n  input dev p1\n"), shown)
+        XCTAssertThrowsError(try lab.runner.execute("filter add dev p3 egress protocol all prio 3 u32 match u32 0 0 indev nosuch action drop"))
+        // fw: the mark and the input device.
+        try lab.runner.execute("filter del dev p3 egress prio 1")
+        for p in ["p1", "p2"] {
+            try lab.runner.execute("qdisc add dev \(p) ingress")
+            try lab.runner.execute("filter add dev \(p) parent ffff: protocol all prio 1 matchall action skbedit mark 5 pipe")
+        }
+        try lab.runner.execute("filter add dev p3 egress protocol all prio 4 handle 5 fw indev p2 action drop")
+        XCTAssertEqual(lab.send(f, on: "p1")["p3"]?.count, 1, "mark 5 from p1 passes")
+        XCTAssertEqual(lab.send(frame(macC, macB), on: "p2")["p3"], [], "mark 5 from p2: the fw filter's")
+        XCTAssertTrue(try lab.runner.execute("filter show dev p3 egress").contains("handle 0x5 input dev p2 "))
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}
+
 /// ifb (drivers/net/ifb.c): what mirred redirects to it goes through its qdisc and back where
 /// the redirect ran; what it gives back skips tc once; a mirror is not taken.
 final class IFBTests: XCTestCase {

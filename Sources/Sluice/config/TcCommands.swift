@@ -747,6 +747,10 @@ extension CommandRunner {
             case "mask" where f.kind == "fw":
                 guard case .fw(let m, _) = f.match else { break }
                 f.match = .fw(mark: m, mask: try hexOrDec(try a.value(for: k), "mask"))
+            case "indev" where f.kind == "u32" || f.kind == "fw" || f.kind == "flower":
+                let name = try a.value(for: k)
+                guard let d = dp.device(named: name) else { throw SluiceError("Error: Network device not found: \"\(name)\"") }
+                f.indev = d.ifindex
             case "skip_hw": f.clsFlags |= 1
             case "skip_sw": f.clsFlags |= 2
             case "verbose": f.clsFlags |= 16
@@ -1425,6 +1429,7 @@ extension CommandRunner {
             for k in block.keys(of: f) {
                 s += "\n  match " + cFormat("%08x/%08x ", k.value, k.mask) + "at \(k.l4 ? "nexthdr+" : "")\(k.offset)"
             }
+            if f.indev != 0, let d = dp.device(f.indev) { s += "\n  input dev \(d.name)\n" }
         case .flow:
             // flow_print_opt.
             s += cFormat("handle 0x%x ", f.handle)
@@ -1466,11 +1471,13 @@ extension CommandRunner {
         case .fw(let mark, let mask):
             s += mask != 0xFFFF_FFFF ? cFormat("handle 0x%x/0x%x ", mark, mask) : cFormat("handle 0x%x ", mark)
             if let flowid { s += "classid \(flowid) " }
+            if f.indev != 0, let d = dp.device(f.indev) { s += "input dev \(d.name) " }
             if !f.actions.isEmpty { s += "\n" }
         case .flower(let k):
             // flower_print_opt's order and forms (tc/f_flower.c).
             s += cFormat("handle 0x%x ", f.handle)
             if let flowid { s += "classid \(flowid) " }
+            if f.indev != 0, let d = dp.device(f.indev) { s += "\n  indev \(d.name)" }
             func mac(_ v: (UInt64, UInt64)) -> String {
                 let bits = v.1.nonzeroBitCount, contiguous = v.1 == ((UInt64(1) << 48) - 1) & ~((UInt64(1) << UInt64(48 - bits)) - 1)
                 return MACAddress(raw: v.0).description + (v.1 == 0xFFFF_FFFF_FFFF ? "" : contiguous ? "/\(bits)" : "/" + MACAddress(raw: v.1).description)

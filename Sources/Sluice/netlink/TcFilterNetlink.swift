@@ -104,6 +104,7 @@ extension RtnlProcessor {
                 if let classid { w.attr(1, u32: classid) }
                 if f.u32Link != 0 { w.attr(3, u32: f.u32Link) }                // TCA_U32_LINK
                 w.attr(11, u32: f.clsFlags | 8)                                // TCA_U32_FLAGS: NOT_IN_HW
+                if f.indev != 0, let d = dp.device(f.indev) { w.attr(8, string: d.name) }   // TCA_U32_INDEV
                 if f.u32MarkValue != 0 || f.u32MarkMask != 0 {
                     var m = NetlinkWriter(); m.put32(f.u32MarkValue); m.put32(f.u32MarkMask); m.put32(0)
                     w.attr(10, m.bytes)                                        // TCA_U32_MARK
@@ -149,10 +150,12 @@ extension RtnlProcessor {
                 f.ematch?.dump(3, &w)                                          // TCA_CGROUP_EMATCHES
             case .fw(_, let mask):
                 if let classid { w.attr(1, u32: classid) }
+                if f.indev != 0, let d = dp.device(f.indev) { w.attr(3, string: d.name) }   // TCA_FW_INDEV
                 if mask != 0xFFFF_FFFF { w.attr(5, u32: mask) }
                 encodeActions(f, nestType: 4, &w)                              // TCA_FW_ACT
             case .flower(let k):
                 if let classid { w.attr(Flower.CLASSID, u32: classid) }
+                if f.indev != 0, let d = dp.device(f.indev) { w.attr(2, string: d.name) }   // TCA_FLOWER_INDEV
                 encodeFlower(k, &w)
                 w.attr(Flower.FLAGS, u32: f.clsFlags | 8)                      // TCA_CLS_FLAGS_NOT_IN_HW
                 w.attr(86, u32: 0)                                             // TCA_FLOWER_IN_HW_COUNT
@@ -361,7 +364,11 @@ extension RtnlProcessor {
         case "u32":
             let u = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 12, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .minLength(16), 6: .unspec, 7: .unspec,
                                                                                        8: .string(maxLength: 16), 10: .minLength(12), 11: .u32]), strict: false)
-            if u.has(8) { throw NetlinkError(EOPNOTSUPP, "u32: indev is not implemented in Sluice yet", offset: u.offsets[8]) }
+            if let name = u.string(8) {
+                // tcf_change_indev; u32 answers EINVAL.
+                guard let d = dp.device(named: name) else { throw NetlinkError(EINVAL, "Network device not found", offset: u.offsets[8]) }
+                f.indev = d.ifindex
+            }
             if let d = u.u32(4) {
                 // TCA_U32_DIVISOR: a new hash table, nothing else.
                 f.u32Divisor = d
@@ -483,13 +490,21 @@ extension RtnlProcessor {
             return
         case "fw":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 2: .unspec, 3: .string(maxLength: 16), 4: .unspec, 5: .u32]), strict: false)
-            if m.has(3) { throw NetlinkError(EOPNOTSUPP, "fw: indev is not implemented in Sluice yet", offset: m.offsets[3]) }
+            if let name = m.string(3) {
+                guard let d = dp.device(named: name) else { throw NetlinkError(ENODEV, "Network device not found", offset: m.offsets[3]) }
+                f.indev = d.ifindex
+            }
             f.match = .fw(mark: t.handle?.raw ?? 0, mask: m.u32(5) ?? 0xFFFF_FFFF)
             classid(m.u32(1))
             try exts(m, police: 2, act: 4)
         case "flower":
             let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 110, [:]), strict: false)
             f.match = .flower(try Self.flowerKey(m))
+            if let name = m.string(2) {
+                // TCA_FLOWER_INDEV (tcf_change_indev).
+                guard let d = dp.device(named: name) else { throw NetlinkError(ENODEV, "Network device not found", offset: m.offsets[2]) }
+                f.indev = d.ifindex
+            }
             classid(m.u32(Flower.CLASSID))
             f.clsFlags = try Self.clsFlags(m.u32(Flower.FLAGS), at: m.offsets[Flower.FLAGS])
             if let act = m[Flower.ACT] { f.actionRequests = try decodeActions(act, base: m.offsets[Flower.ACT]! + NL.attrHdrLen, dev: t.dev) ; f.actions = f.actionRequests.map(\.action) }
@@ -519,7 +534,7 @@ extension RtnlProcessor {
             let full = n == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(n))) - 1
             return (be(a), try bytes(mk, n).map(be) ?? full)
         }
-        let known: Set<UInt16> = [Flower.CLASSID, Flower.ACT, Flower.FLAGS, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        let known: Set<UInt16> = [Flower.CLASSID, 2, Flower.ACT, Flower.FLAGS, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
                                   18, 19, 20, 21, 23, 24, 25, 35, 36, 37, 38, 73, 74, 87, 88, 89, 90]
         if let other = m.values.keys.sorted().first(where: { !known.contains($0) }) {
             throw NetlinkError(EOPNOTSUPP, "flower key \(other) is not implemented in Sluice (MACs, EtherType, VLAN, IP protocol, addresses, ports and TOS are)", offset: m.offsets[other])

@@ -563,6 +563,9 @@ struct TcFilter {
     /// when the filter's one action is a policer given that way (TCA_OLD_COMPAT): dumped
     /// back in that attribute rather than as an action list.
     var oldPolice: UInt16? = nil
+    /// u32, fw and flower `indev`: the packet must have come in on this device (skb_iif,
+    /// tcf_match_indev); 0 for any.
+    var indev: Int32 = 0
     /// bpf: the program, and direct-action mode (TCA_BPF_FLAG_ACT_DIRECT).
     var bpf: BPFProgram? = nil
     var bpfDirect = false
@@ -826,6 +829,9 @@ public struct FilterBlock {
                 let out = Self.u32Walk(table: Int(fp.pointee.u32Root), sel: 0, off: pf!.l3, off2: &off2, depth: 0,
                                        tables: tables, ranges: ranges, slots: slots, fb: fb, kb: kb,
                                        data: UnsafeRawPointer(data), len: len, mark: m.pointee.mark) { fi in
+                    // check_terminal: a knode for another input device does not match.
+                    let dev = fb[fi].indev
+                    if dev != 0 && dev != pool.metas[Int(index)].ifindex { return nil }
                     let v = execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
                     return v == .continue_ ? nil : v
                 }
@@ -919,7 +925,7 @@ public struct FilterBlock {
         if proto == 3 {
             switch fp.pointee.match {
             case .all: return true
-            case .fw(let mark, let mask): return m.pointee.mark & mask == mark
+            case .fw(let mark, let mask): return m.pointee.mark & mask == mark && (fp.pointee.indev == 0 || fp.pointee.indev == m.pointee.ifindex)
             default: break
             }
         }
@@ -931,7 +937,7 @@ public struct FilterBlock {
         if proto != 3 && proto != pf.proto { return false }
         switch fp.pointee.match {
         case .all: return true
-        case .fw(let mark, let mask): return m.pointee.mark & mask == mark
+        case .fw(let mark, let mask): return m.pointee.mark & mask == mark && (fp.pointee.indev == 0 || fp.pointee.indev == m.pointee.ifindex)
         case .basic, .flow:
             guard let ops = fp.pointee.emOps, let bytes = fp.pointee.emBytes else { return true }
             return EmatchProgram.matches(ops, fp.pointee.emCount, bytes, data, len, m.pointee, pf)
@@ -940,6 +946,7 @@ public struct FilterBlock {
         case .u32: return false          // only in blocks as ranges
         case .u32Range: return false     // walked whole by u32Walk (U32.swift)
         case .flower(let k):
+            if fp.pointee.indev != 0 && fp.pointee.indev != m.pointee.ifindex { return false }
             if let (v, msk) = k.dstMAC, MACAddress(at: data).raw & msk != v & msk { return false }
             if let (v, msk) = k.srcMAC, MACAddress(at: data + 6).raw & msk != v & msk { return false }
             if let vid = k.vlanID, pf.vlanID != vid { return false }
