@@ -846,3 +846,37 @@ final class IFBTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 }
+
+/// vxlan devices (RFC 7348 as vxlan_core.c builds it): what a device sends leaves inside UDP
+/// to the remote, with a valid UDP checksum (RFC 768) and the VNI; what is refused is refused
+/// by name.
+final class VXLANTests: XCTestCase {
+    func testEncapsulationAndRefusals() throws {
+        // r2 and vx0 bridged; r1 the underlay with an address and the remote's neighbour.
+        let r = try MemoryRouter(["addr add 198.18.1.1/24 dev r1", "link add br0 type bridge", "link set r2 master br0", "link set br0 up",
+                                  "link add vx0 type vxlan id 4242 remote 198.18.1.2 dstport 4789", "link set vx0 master br0 up",
+                                  "neigh add 198.18.1.2 lladdr 02:00:00:00:00:0b dev r1"])
+        let inner = frame(macB, macA)
+        let out = try XCTUnwrap(r.send(inner, on: r.r2).r1.first, "flooded to vx0, encapsulated, sent by r1")
+        XCTAssertEqual(out.count, inner.count + 50)
+        XCTAssertEqual(Array(out[12..<14]), [0x08, 0x00])
+        XCTAssertEqual(Array(out[26..<34]), [198, 18, 1, 1, 198, 18, 1, 2], "from the route's source, to the remote")
+        XCTAssertEqual(out[23], 17)
+        XCTAssertEqual(Array(out[36..<38]), [0x12, 0xB5], "dstport 4789")
+        XCTAssertEqual(Array(out[42..<50]), [0x08, 0, 0, 0, 0x00, 0x10, 0x92, 0], "I flag, VNI 4242")
+        XCTAssertEqual(Array(out[50...]), inner)
+        // RFC 768: the checksum over the pseudo-header and the datagram verifies.
+        var s: UInt32 = 0xC612 + 0x0101 + 0xC612 + 0x0102 + 17 + UInt32(out.count - 34)
+        var i = 34
+        while i + 1 < out.count { s += UInt32(out[i]) << 8 | UInt32(out[i + 1]); i += 2 }
+        if i < out.count { s += UInt32(out[i]) << 8 }
+        while s >> 16 != 0 { s = (s & 0xFFFF) + (s >> 16) }
+        XCTAssertEqual(s, 0xFFFF)
+        for (line, msg) in [("link add vx1 type vxlan id 4242 remote 198.18.1.3 dstport 4789", "already exists"),
+                            ("link add vx2 type vxlan id 7 group 239.1.1.1", "not implemented"),
+                            ("link add vx3 type vxlan remote 198.18.1.2", "\"id\" is required"),
+                            ("link add vx4 type vxlan id 7 remote 2001:db8::1", "IPv6")] {
+            XCTAssertThrowsError(try r.runner.execute(line), line) { XCTAssertTrue("\($0)".contains(msg), "\(line): \($0)") }
+        }
+    }
+}

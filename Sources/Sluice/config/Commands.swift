@@ -326,8 +326,38 @@ public final class CommandRunner {
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
         var macvlanMode = MacvlanMode.vepa
+        var vx = (vni: UInt32?.none, remote: UInt32(0), local: UInt32(0), port: UInt16(8472), ttl: UInt8(0), tos: UInt8(0), csum: true,
+                  src: (UInt16, UInt16)?.none, dev: String?.none)
+        func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
+            let v = try a.value(for: k)
+            let o = v.split(separator: ".").compactMap { UInt32($0) }
+            guard o.count == 4, o.allSatisfy({ $0 < 256 }) else { throw SluiceError("Error: vxlan: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
+            return o[0] << 24 | o[1] << 16 | o[2] << 8 | o[3]
+        }
         while let k = a.next() {
             switch (kind, k) {
+            case ("vxlan", "id"), ("vxlan", "vni"): vx.vni = UInt32(try a.int(for: k, 0...16_777_215))
+            case ("vxlan", "remote"): vx.remote = try v4(k, &a)
+            case ("vxlan", "local"): vx.local = try v4(k, &a)
+            case ("vxlan", "dstport"): vx.port = UInt16(try a.int(for: k, 0...65535)); if vx.port == 0 { vx.port = 8472 }
+            case ("vxlan", "ttl"), ("vxlan", "hoplimit"):
+                let v = try a.value(for: k)
+                if v == "auto" || v == "inherit" { vx.ttl = 0 } else { guard let n = UInt8(v), n > 0 else { throw SluiceError("Error: vxlan: invalid TTL \"\(v)\"") }; vx.ttl = n }
+            case ("vxlan", "tos"):
+                let v = try a.value(for: k)
+                if v == "inherit" { throw SluiceError("Error: vxlan: tos inherit is not implemented in Sluice") }
+                guard let n = UInt8(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: v.hasPrefix("0x") ? 16 : 10) else { throw SluiceError("Error: vxlan: invalid TOS \"\(v)\"") }
+                vx.tos = n
+            case ("vxlan", "srcport"):
+                let lo = try a.int(for: "srcport", 0...65535), hi = try a.int(for: "srcport", 0...65535)
+                guard lo < hi else { throw SluiceError("Error: vxlan: srcport range must have MIN < MAX") }
+                vx.src = (UInt16(lo), UInt16(hi))
+            case ("vxlan", "udpcsum"): vx.csum = true
+            case ("vxlan", "noudpcsum"): vx.csum = false
+            case ("vxlan", "dev"): vx.dev = try a.value(for: k)
+            case ("vxlan", "nolearning"), ("vxlan", "learning"): break      // no per-MAC remotes: nothing to learn
+            case ("vxlan", "group"), ("vxlan", "external"), ("vxlan", "gbp"), ("vxlan", "gpe"), ("vxlan", "proxy"), ("vxlan", "l2miss"), ("vxlan", "l3miss"):
+                throw SluiceError("Error: vxlan \"\(k)\" is not implemented in Sluice (a unicast remote only)")
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
             case ("afxdp", "dev"): kdev = try a.value(for: "dev")
@@ -380,6 +410,12 @@ public final class CommandRunner {
             dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
+        case "vxlan":
+            guard let vni = vx.vni else { throw SluiceError("Error: vxlan: \"id\" is required") }
+            var under: NetDevice?
+            if let n = vx.dev { guard let d = dp.device(named: n) else { throw SluiceError("Error: vxlan: Cannot find device \"\(n)\"") }; under = d }
+            dev = try dp.addVXLAN(name: name, vni: vni, remote: vx.remote, local: vx.local, port: vx.port, ttl: vx.ttl, tos: vx.tos,
+                                  udpCsum: vx.csum, srcPorts: vx.src, link: under, mac: c.mac, mtu: c.mtu)
         case "ifb": dev = try dp.addIFB(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "veth":

@@ -336,7 +336,16 @@ public final class IPv4Stack: NeighbourResolver {
         case .udp:
             guard plen >= UDPHeader.length else { pool.free(p); return }
             let port = UInt16(bigEndian: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            if let h = udpHandlers[port] { h(dp, dev, ip, total); pool.free(p); return }
+            if let h = udpHandlers[port] {
+                // A checksum left to complete (a TAP's NEEDS_CSUM — for a tunnel, the inner
+                // one) is completed before the datagram's content is used.
+                let m = pool.meta(p)
+                if m.pointee.csum == .partial {
+                    _ = Checksum.complete(frame: frame, length: Int(m.pointee.length), start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset))
+                    m.pointee.csum = .none
+                }
+                h(dp, dev, ip, total); pool.free(p); return
+            }
             if !broadcast { icmpSend(dev, p, type: 3, code: 3, info: 0, forLocal: true) }
             pool.free(p)
         case .tcp:

@@ -329,6 +329,32 @@ public final class RtnlProcessor {
                     var mac: MACAddress? = nil
                     if let m = a[IFLA.ADDRESS], m.count == 6 { mac = MACAddress(Array(m)) }
                     dev = try dp.addMacvlan(name: name, lower: lower, mode: mode, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
+                case "vxlan":
+                    // vxlan_nl2conf for what Sluice's VXLAN carries: a unicast IPv4 remote.
+                    guard let vni = data?.u32(1) else { throw NetlinkError(EINVAL, "Missing VXLAN network identifier") }
+                    if data?.has(16) == true || data?.has(17) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: IPv6 underlays are not implemented in Sluice") }
+                    if data?.u8(25).map({ $0 != 0 }) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: collect_metadata (external) is not implemented in Sluice") }
+                    if data?.has(23) == true || data?.has(27) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: GBP and GPE are not implemented in Sluice") }
+                    func be32(_ t: UInt16) -> UInt32 { data?[t].flatMap { $0.count == 4 ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } ?? 0 }
+                    var under: NetDevice? = nil
+                    if let l = data?.u32(3), l != 0 {
+                        guard let d = dp.device(Int32(bitPattern: l)) else { throw NetlinkError(ENODEV, "vxlan: link does not exist") }
+                        under = d
+                    }
+                    var port = data?[15].flatMap { $0.count == 2 ? UInt16($0[$0.startIndex]) << 8 | UInt16($0[$0.startIndex + 1]) : nil } ?? 0
+                    if port == 0 { port = 8472 }                                  // vxlan_port, the module's default
+                    var range: (UInt16, UInt16)? = nil
+                    if let r = data?[10], r.count == 4 {
+                        let lo = UInt16(r[r.startIndex]) << 8 | UInt16(r[r.startIndex + 1]), hi = UInt16(r[r.startIndex + 2]) << 8 | UInt16(r[r.startIndex + 3])
+                        if lo != 0 || hi != 0 {
+                            guard lo < hi else { throw NetlinkError(EINVAL, "Invalid source port range") }
+                            range = (lo, hi)
+                        }
+                    }
+                    var mac: MACAddress? = nil
+                    if let m = a[IFLA.ADDRESS], m.count == 6 { mac = MACAddress(Array(m)) }
+                    dev = try dp.addVXLAN(name: name, vni: vni, remote: be32(2), local: be32(4), port: port, ttl: data?.u8(5) ?? 0, tos: data?.u8(6) ?? 0,
+                                          udpCsum: (data?.u8(18) ?? 1) != 0, srcPorts: range, link: under, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }

@@ -1,0 +1,143 @@
+/// Principles (drivers/net/vxlan/vxlan_core.c, RFC 7348)
+/// ----------
+/// A VXLAN device carries Ethernet frames inside UDP over IPv4: what it is sent gets an 8-byte
+/// VXLAN header (the I flag and the 24-bit VNI), a UDP header (the source port a hash of the
+/// inner flow, in the local port range, as udp_flow_src_port; the checksum computed — the
+/// kernel's default for IPv4, `udpcsum`) and an IPv4 header (from `local`, or the address the
+/// route to `remote` prefers; TTL 64 unless set; TOS as set; DF clear), and leaves through
+/// Sluice's own IPv4 output to `remote` — routed, its next hop resolved by ARP. UDP datagrams
+/// to `dstport` on a local address whose VXLAN header carries a VNI of a VXLAN device are
+/// taken apart and the inner frame received on that device.
+///
+/// What this device does not do (refused when asked, by name): multicast groups, IPv6
+/// underlays, learning of remote endpoints per MAC (every frame goes to the one `remote`),
+/// collect_metadata (no tunnel_key), GBP and other extensions. The device offers no segmentation
+/// or checksum offload, so GSO frames are segmented and checksums completed before they are
+/// encapsulated, and its MTU leaves room for the 50 bytes it adds.
+final class VXLANDriver: NetDriver {
+    struct Config: Equatable {
+        var vni: UInt32
+        var remote: UInt32 = 0
+        var local: UInt32 = 0
+        var port: UInt16 = 8472           // the kernel's default (not IANA's 4789)
+        var ttl: UInt8 = 0                // 0: 64 (ip_default_ttl) for a unicast remote
+        var tos: UInt8 = 0
+        var udpCsum = true
+        var portMin: UInt16 = 0, portMax: UInt16 = 0   // 0: the local port range 32768–60999
+        var link: Int32 = 0
+    }
+    var config: Config
+    /// Frames dropped for want of a destination (no remote) and received datagrams refused.
+    var txNoRemote: UInt64 = 0, rxBad: UInt64 = 0
+
+    static let overhead = 50                // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+    init(config: Config) { self.config = config }
+
+    override var supportedFeatures: DeviceFeatures { [] }
+    override var details: String {
+        var s = "vxlan id \(config.vni) "
+        if config.remote != 0 { s += "remote \(CommandRunner.ipString(config.remote)) " }
+        if config.local != 0 { s += "local \(CommandRunner.ipString(config.local)) " }
+        return s + "dstport \(config.port)"
+    }
+
+    /// vxlan_xmit → vxlan_xmit_one for an IPv4 remote.
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = dp.pool
+        let c = config
+        let ipv4 = dp.ipv4
+        batch.drain { p in
+            let m = pool.meta(p)
+            let inner = Int(m.pointee.length)
+            guard c.remote != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
+            guard m.pointee.dataOffset >= UInt32(Self.overhead) else { dev.stats.txDropped &+= 1; pool.free(p); return }
+            let hash = FlowHash.hash(pool, p.index, seed: 0)
+            var src = c.local
+            if src == 0, let r = ipv4.fib.lookup(c.remote, hash: 0) { src = r.prefsrc != 0 ? r.prefsrc : ipv4.sourceAddress(r.dev, toward: c.remote) }
+            guard src != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
+            // Headroom for the outer headers, in place.
+            m.pointee.dataOffset -= UInt32(Self.overhead)
+            m.pointee.length += UInt32(Self.overhead)
+            let frame = pool.data(p)
+            let ip = frame + InetWire.ethernetLength
+            let udp = ip + InetWire.ipv4Length
+            let udpLen = UDPHeader.length + 8 + inner
+            // udp_flow_src_port: the hash scaled into [min, max).
+            let lo = c.portMin != 0 ? UInt32(c.portMin) : 32768, hi = c.portMax != 0 ? UInt32(c.portMax) : 60999
+            var h = hash; h ^= h << 16
+            let sport = UInt16(truncatingIfNeeded: (UInt64(h) * UInt64(hi - lo)) >> 32 + UInt64(lo))
+            let b = Bytes(udp, count: udpLen)
+            b.setU16(0, sport); b.setU16(2, c.port); b.setU16(4, UInt16(udpLen)); b.setU16(6, 0)
+            b.setU32(8, 0x0800_0000); b.setU32(12, c.vni << 8)
+            InetWire.writeIPv4(ip, tos: c.tos, totalLength: InetWire.ipv4Length + udpLen, id: ipv4.takeID(), df: false,
+                               ttl: c.ttl != 0 ? c.ttl : 64, proto: IPProto.udp, src: src, dst: c.remote)
+            if c.udpCsum {
+                // The pseudo-header sum in the checksum field, then completed over the datagram
+                // as a CHECKSUM_PARTIAL packet is (0 sent as 0xFFFF).
+                var pseudo = UInt32(src >> 16) + UInt32(src & 0xFFFF) + UInt32(c.remote >> 16) + UInt32(c.remote & 0xFFFF)
+                pseudo += UInt32(IPProto.udp) + UInt32(udpLen)
+                pseudo = (pseudo & 0xFFFF) + (pseudo >> 16); pseudo = (pseudo & 0xFFFF) + (pseudo >> 16)
+                b.setU16(6, UInt16(pseudo))
+                _ = Checksum.complete(frame: frame, length: Int(m.pointee.length), start: InetWire.ethernetLength + InetWire.ipv4Length, offset: 6)
+            }
+            m.pointee.csum = .none
+            m.pointee.gsoType = GSOType(rawValue: 0); m.pointee.gsoSize = 0
+            m.pointee.vlanPresent = false
+            dev.stats.txPackets &+= 1
+            dev.stats.txBytes &+= UInt64(inner)
+            ipv4.output(p, dst: c.remote)
+        }
+    }
+}
+
+extension Datapath {
+    /// `link add NAME type vxlan id VNI [remote A] [local A] [dstport P] [ttl N] [tos N]
+    /// [srcport MIN MAX] [udpcsum|noudpcsum] [dev UNDERLAY]`.
+    @discardableResult
+    public func addVXLAN(name: String, vni: UInt32, remote: UInt32 = 0, local: UInt32 = 0, port: UInt16 = 8472, ttl: UInt8 = 0, tos: UInt8 = 0,
+                         udpCsum: Bool = true, srcPorts: (UInt16, UInt16)? = nil, link: NetDevice? = nil, mac: MACAddress? = nil, mtu: Int? = nil) throws(SluiceError) -> NetDevice {
+        guard vni < 1 << 24 else { throw SluiceError("Error: vxlan: VNI must be below 16777216 (Numerical result out of range).") }
+        if remote >> 28 == 0xE { throw SluiceError("Error: vxlan: multicast groups are not implemented in Sluice; give a unicast remote (Operation not supported).") }
+        for d in allDevices {
+            if let v = d.driver as? VXLANDriver, v.config.vni == vni, v.config.port == port {
+                throw SluiceError("Error: vxlan: A VXLAN device with the specified VNI already exists (File exists).")
+            }
+        }
+        var c = VXLANDriver.Config(vni: vni, remote: remote, local: local, port: port, ttl: ttl, tos: tos, udpCsum: udpCsum)
+        if let s = srcPorts { c.portMin = s.0; c.portMax = s.1 }
+        c.link = link?.ifindex ?? 0
+        // The underlay's MTU less the encapsulation; 1500 without one (what is longer is
+        // fragmented on the way, the outer header not forbidding it).
+        if let link, let mtu, mtu > link.mtu - VXLANDriver.overhead {
+            throw SluiceError("Error: vxlan: mtu \(mtu) is greater than \(link.mtu - VXLANDriver.overhead), the underlay's less the encapsulation (Invalid argument).")
+        }
+        let dev = NetDevice(name: name, kind: "vxlan", mac: mac ?? .local(seed: stableHash(name) ^ 0x7E1A),
+                            mtu: mtu ?? (link.map { $0.mtu - VXLANDriver.overhead } ?? 1500), driver: VXLANDriver(config: c))
+        try register(dev)
+        registerVXLANPort(port)
+        return dev
+    }
+
+    /// vxlan_rcv for UDP datagrams to a VXLAN port: the VNI names the device; the inner frame
+    /// is received on it.
+    func registerVXLANPort(_ port: UInt16) {
+        ipv4.registerUDP(port: port) { dp, _, ip, total in
+            let pool = dp.pool
+            let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
+            let udpLen = total - ihl
+            let hdr = ip + ihl + UDPHeader.length
+            let inner = udpLen - UDPHeader.length - 8
+            guard udpLen >= UDPHeader.length + 8, inner >= EthernetHeader.length else { return }
+            let flags = hdr.load(as: UInt8.self)
+            let vni = UInt32(bigEndian: hdr.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
+            guard let dev = dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { $0.config.vni == vni && $0.config.port == port } ?? false }),
+                  let drv = dev.driver as? VXLANDriver else { return }
+            // The I flag must be set; reserved flags refuse the packet (vxlan_rcv's unknown flags).
+            guard flags == 0x08, hdr.load(fromByteOffset: 7, as: UInt8.self) == 0 else { drv.rxBad &+= 1; dev.stats.rxErrors &+= 1; return }
+            guard dev.isOperational, let q = pool.alloc() else { dev.stats.rxDropped &+= 1; return }
+            pool.setFrame(q, from: hdr + 8, count: inner)
+            dp.divert(q, to: dev.ifindex, egress: false)      // received (and counted) on the device
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import XCTest
+
+/// Sluice as a VXLAN tunnel endpoint facing the kernel's own VXLAN (RFC 7348): a namespace on
+/// Sluice's bridge reaches a namespace behind a kernel vxlan device over a routed underlay.
+/// The kernel is the other end, so what Sluice sends must be what the kernel's vxlan_rcv
+/// accepts, and what the kernel sends what Sluice takes apart.
+final class VXLANLiveTests: XCTestCase {
+    var net: TestNet!
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    func testPingAndTCPThroughATunnelToTheKernelsVXLAN() throws {
+        let sw = try net.netns("vs")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
+            "link set \(ta) master br0 up", "link set \(tb) up", "link set br0 up",
+            "addr add 198.18.0.1/24 dev \(tb)",
+            "link add vx0 mtu 1450 type vxlan id 42 remote 198.18.0.2 local 198.18.0.1 dstport 4789",
+            "link set vx0 master br0 up",
+        ])
+        try d.waitReady()
+        let sa = try net.netns("va"), kb = try net.netns("vk")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
+        try net.place(tb, from: sw, into: kb, addr: "198.18.0.2/24")
+        try sh(["ip", "-n", kb, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", "198.18.0.2", "dstport", "4789"])
+        try sh(["ip", "-n", kb, "addr", "add", "198.18.5.2/24", "dev", "vxlan0"])
+        try sh(["ip", "-n", kb, "link", "set", "vxlan0", "up"])
+        let (cap, pcap) = try net.startCapture(kb, tb, seconds: 30)
+        let ping = try net.ping(from: sa, "198.18.5.2", count: 3)
+        XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
+        let tcp = try net.iperf(from: sa, to: kb, addr: "198.18.5.2", seconds: 2)
+        let bps = ((tcp["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+        print(String(format: "TCP through Sluice's VXLAN to the kernel's: %.0f Mbit/s", bps / 1e6))
+        XCTAssertGreaterThan(bps, 50e6)
+        // On the underlay: UDP to 4789, VXLAN with VNI 42 (tshark's own dissector).
+        kill(cap.processIdentifier, SIGINT)
+        cap.waitUntilExit()
+        let lines = try sh(["tshark", "-r", pcap, "-Y", "vxlan", "-T", "fields", "-e", "vxlan.vni", "-e", "udp.dstport", "-e", "ip.src", "-e", "udp.checksum.status"], stderr: false)
+            .split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("42\t4789\t198.18.0.1") }, lines.prefix(5).joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.hasPrefix("42\t4789\t198.18.0.2") }, lines.prefix(5).joined(separator: "\n"))
+        XCTAssertEqual(d.stop(), 0)
+    }
+}
