@@ -43,4 +43,35 @@ final class VXLANLiveTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("42\t4789\t198.18.0.2") }, lines.prefix(5).joined(separator: "\n"))
         XCTAssertEqual(d.stop(), 0)
     }
+
+    /// The OVS-TC way: no bridge, an external (collect_metadata) vxlan, tunnel_key setting the
+    /// endpoint and VNI on what a port receives before mirred hands it to the vxlan device,
+    /// and on the way back tunnel_key unset before mirred hands it to the port.
+    func testTunnelKeyOnAnExternalVXLANAsOVSTCDoes() throws {
+        let sw = try net.netns("ts")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add \(ta) type tap", "link add \(tb) type tap", "link set \(ta) up", "link set \(tb) up",
+            "addr add 198.18.0.1/24 dev \(tb)",
+            "link add vx0 type vxlan external dstport 4789", "link set vx0 up",
+            "qdisc add dev \(ta) ingress",
+            "filter add dev \(ta) parent ffff: protocol all prio 1 matchall action tunnel_key set src_ip 198.18.0.1 dst_ip 198.18.0.2 id 42 dst_port 4789 action mirred egress redirect dev vx0",
+            "qdisc add dev vx0 ingress",
+            "filter add dev vx0 parent ffff: protocol all prio 1 matchall action tunnel_key unset action mirred egress redirect dev \(ta)",
+        ])
+        try d.waitReady()
+        let sa = try net.netns("ta"), kb = try net.netns("tk")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
+        try net.place(tb, from: sw, into: kb, addr: "198.18.0.2/24")
+        try sh(["ip", "-n", kb, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", "198.18.0.2", "dstport", "4789"])
+        try sh(["ip", "-n", kb, "addr", "add", "198.18.5.2/24", "dev", "vxlan0"])
+        try sh(["ip", "-n", kb, "link", "set", "vxlan0", "up"])
+        let ping = try net.ping(from: sa, "198.18.5.2", count: 3)
+        XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
+        let tcp = try net.iperf(from: sa, to: kb, addr: "198.18.5.2", seconds: 2)
+        let bps = ((tcp["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+        print(String(format: "TCP through tunnel_key + external vxlan to the kernel's vxlan: %.0f Mbit/s", bps / 1e6))
+        XCTAssertGreaterThan(bps, 50e6)
+        XCTAssertEqual(d.stop(), 0)
+    }
 }

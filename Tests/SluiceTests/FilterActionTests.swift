@@ -872,6 +872,19 @@ final class VXLANTests: XCTestCase {
         if i < out.count { s += UInt32(out[i]) << 8 }
         while s >> 16 != 0 { s = (s & 0xFFFF) + (s >> 16) }
         XCTAssertEqual(s, 0xFFFF)
+        // An external device takes the endpoint and VNI from tunnel_key's metadata.
+        try r.runner.execute("link add vxe type vxlan external dstport 4789")
+        try r.runner.execute("link set vxe up")
+        try r.runner.execute("neigh add 198.18.1.7 lladdr 02:00:00:00:00:0c dev r1")
+        try r.runner.execute("link set r2 nomaster")
+        try r.runner.execute("qdisc add dev r2 ingress")
+        try r.runner.execute("filter add dev r2 parent ffff: protocol all prio 1 matchall action tunnel_key set src_ip 198.18.1.1 dst_ip 198.18.1.7 id 77 dst_port 4789 ttl 9 action mirred egress redirect dev vxe")
+        let o2 = try XCTUnwrap(r.send(inner, on: r.r2).r1.first)
+        XCTAssertEqual(Array(o2[30..<34]), [198, 18, 1, 7], "to the metadata's destination")
+        XCTAssertEqual(o2[22], 9, "its TTL")
+        XCTAssertEqual(Array(o2[46..<49]), [0, 0, 77], "its VNI")
+        let shown = try r.runner.execute("filter show dev r2 ingress")
+        XCTAssertTrue(shown.contains("action order 1: tunnel_key  set\n\tsrc_ip 198.18.1.1\n\tdst_ip 198.18.1.7\n\tkey_id 77\n\tdst_port 4789\n\tcsum\n\tttl 9 pipe\n\t index 1 ref 1 bind 1"), shown)
         for (line, msg) in [("link add vx1 type vxlan id 4242 remote 198.18.1.3 dstport 4789", "already exists"),
                             ("link add vx2 type vxlan id 7 group 239.1.1.1", "not implemented"),
                             ("link add vx3 type vxlan remote 198.18.1.2", "\"id\" is required"),

@@ -327,7 +327,7 @@ public final class CommandRunner {
         var xdpRxRing = XDPDriver.defaultRxRing
         var macvlanMode = MacvlanMode.vepa
         var vx = (vni: UInt32?.none, remote: UInt32(0), local: UInt32(0), port: UInt16(8472), ttl: UInt8(0), tos: UInt8(0), csum: true,
-                  src: (UInt16, UInt16)?.none, dev: String?.none)
+                  src: (UInt16, UInt16)?.none, dev: String?.none, external: false)
         func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
             let v = try a.value(for: k)
             let o = v.split(separator: ".").compactMap { UInt32($0) }
@@ -356,7 +356,9 @@ public final class CommandRunner {
             case ("vxlan", "noudpcsum"): vx.csum = false
             case ("vxlan", "dev"): vx.dev = try a.value(for: k)
             case ("vxlan", "nolearning"), ("vxlan", "learning"): break      // no per-MAC remotes: nothing to learn
-            case ("vxlan", "group"), ("vxlan", "external"), ("vxlan", "gbp"), ("vxlan", "gpe"), ("vxlan", "proxy"), ("vxlan", "l2miss"), ("vxlan", "l3miss"):
+            case ("vxlan", "external"): vx.external = true
+            case ("vxlan", "noexternal"): vx.external = false
+            case ("vxlan", "group"), ("vxlan", "gbp"), ("vxlan", "gpe"), ("vxlan", "proxy"), ("vxlan", "l2miss"), ("vxlan", "l3miss"):
                 throw SluiceError("Error: vxlan \"\(k)\" is not implemented in Sluice (a unicast remote only)")
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
@@ -411,11 +413,12 @@ public final class CommandRunner {
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "vxlan":
-            guard let vni = vx.vni else { throw SluiceError("Error: vxlan: \"id\" is required") }
+            if vx.external && vx.vni != nil { throw SluiceError("Error: vxlan: both 'external' and vni cannot be specified") }
+            guard let vni = vx.vni ?? (vx.external ? 0 : nil) else { throw SluiceError("Error: vxlan: \"id\" is required") }
             var under: NetDevice?
             if let n = vx.dev { guard let d = dp.device(named: n) else { throw SluiceError("Error: vxlan: Cannot find device \"\(n)\"") }; under = d }
             dev = try dp.addVXLAN(name: name, vni: vni, remote: vx.remote, local: vx.local, port: vx.port, ttl: vx.ttl, tos: vx.tos,
-                                  udpCsum: vx.csum, srcPorts: vx.src, link: under, mac: c.mac, mtu: c.mtu)
+                                  udpCsum: vx.csum, srcPorts: vx.src, link: under, mac: c.mac, mtu: c.mtu, external: vx.external)
         case "ifb": dev = try dp.addIFB(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "veth":

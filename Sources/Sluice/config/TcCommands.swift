@@ -1279,7 +1279,38 @@ extension CommandRunner {
             if w == "object-file" || w == "obj" { throw SluiceError("Error: bpf: eBPF object files are not supported; Sluice runs classic BPF (bytecode, bytecode-file).") }
             let prog = try Self.bpfProgram(w, &a)
             return .bpf(prog, then: try trailing(&a, .pipe))
-        case "ct", "tunnel_key", "sample", "connmark", "ife":
+        case "tunnel_key":
+            // m_tunnel_key.c: unset | set src_ip A dst_ip A [id N] [dst_port P] [csum|nocsum]
+            // [tos N] [ttl N] [nofrag], then a control (pipe).
+            guard let mode = a.next(), mode == "set" || mode == "unset" else { throw SluiceError("Error: tunnel_key: \"set\" or \"unset\" is required") }
+            if mode == "unset" { return .tunnelKey(nil, then: try trailing(&a, .pipe)) }
+            var t = TunnelInfo(); t.flags = TunnelInfo.csum
+            var haveSrc = false, haveDst = false
+            loop: while let w = a.peek {
+                switch w {
+                case "src_ip", "dst_ip":
+                    a.i += 1
+                    let v = try a.value(for: w)
+                    guard let ip = try parseV4(v), ip.1 == 0xFFFF_FFFF else {
+                        throw SluiceError(v.contains(":") ? "Error: tunnel_key: IPv6 tunnel endpoints are not implemented in Sluice" : "Error: tunnel_key: Illegal \"\(w)\" \"\(v)\"")
+                    }
+                    if w == "src_ip" { t.src = ip.0; haveSrc = true } else { t.dst = ip.0; haveDst = true }
+                case "id":
+                    a.i += 1
+                    t.id = UInt32(try a.int(for: w, 0...Int(UInt32.max))); t.flags |= TunnelInfo.key
+                case "dst_port": a.i += 1; t.port = UInt16(try a.int(for: w, 0...65535))
+                case "csum": a.i += 1; t.flags |= TunnelInfo.csum
+                case "nocsum": a.i += 1; t.flags &= ~TunnelInfo.csum
+                case "nofrag": a.i += 1; t.flags |= TunnelInfo.dontFragment
+                case "tos": a.i += 1; t.tos = UInt8(try a.int(for: w, 0...255))
+                case "ttl": a.i += 1; t.ttl = UInt8(try a.int(for: w, 0...255))
+                case "geneve_opts", "vxlan_opts", "erspan_opts": throw SluiceError("Error: tunnel_key: tunnel options are not implemented in Sluice")
+                default: break loop
+                }
+            }
+            guard haveSrc && haveDst else { throw SluiceError("Error: Missing either ipv4 or ipv6 src and dst") }
+            return .tunnelKey(t, then: try trailing(&a, .pipe))
+        case "ct", "sample", "connmark", "ife":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }

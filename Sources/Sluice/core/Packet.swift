@@ -48,6 +48,8 @@ public struct PacketMeta: Sendable {
     /// redirect ran), tc_skip_classify (set by ifb on what it gives back).
     public var tcFlags: UInt8 = 0
     public static let atIngress: UInt8 = 1, redirected: UInt8 = 2, fromIngress: UInt8 = 4, skipClassify: UInt8 = 8
+    /// The packet carries tunnel metadata (PacketPool.tunnels).
+    public static let hasTunnel: UInt8 = 16
     public var flowHash: UInt32 = 0
     /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
     public var vlanTCI: UInt16 = 0
@@ -76,5 +78,18 @@ public struct PacketMeta: Sendable {
     public var redirIif: Int32 = 0
     /// Scratch for the qdisc holding the packet (netem's time to send, fq_codel's flow).
     public var schedCookie: UInt64 = 0
+    public init() {}
+}
+
+/// IPv4 tunnel metadata (struct ip_tunnel_key as tunnel_key sets it and a collect_metadata
+/// device reads and fills it): endpoints (host order), key id, destination port, TOS, TTL,
+/// and flags.
+public struct TunnelInfo: Sendable, Equatable {
+    public var src: UInt32 = 0, dst: UInt32 = 0
+    public var id: UInt32 = 0
+    public var port: UInt16 = 0
+    public var tos: UInt8 = 0, ttl: UInt8 = 0
+    public var flags: UInt8 = 0
+    public static let key: UInt8 = 1, csum: UInt8 = 2, dontFragment: UInt8 = 4
     public init() {}
 }

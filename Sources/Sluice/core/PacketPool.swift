@@ -32,6 +32,10 @@ public final class PacketPool: @unchecked Sendable {
     let freeStack: UnsafeMutablePointer<UInt32>
     /// Links for queues of packets held by qdiscs (the kernel's skb->next): no allocation.
     let next: UnsafeMutablePointer<UInt32>
+    /// Tunnel metadata per handle (the kernel's metadata dst with ip_tunnel_info), valid when
+    /// the handle's metadata says so (PacketMeta.hasTunnel): set by tunnel_key, read by an
+    /// external vxlan device, set by one on what it receives.
+    public let tunnels: UnsafeMutablePointer<TunnelInfo>
     @exclusivity(unchecked) var freeCount: Int
 
     /// Handles currently out of the pool (allocations minus frees).
@@ -59,6 +63,8 @@ public final class PacketPool: @unchecked Sendable {
         freeStack = .allocate(capacity: capacity)
         next = .allocate(capacity: capacity)
         next.initialize(repeating: UInt32.max, count: capacity)
+        tunnels = .allocate(capacity: capacity)
+        tunnels.initialize(repeating: TunnelInfo(), count: capacity)
         for i in 0..<capacity {
             dataOf[i] = UInt32(i)
             freeStack[i] = UInt32(capacity - 1 - i)
@@ -68,7 +74,7 @@ public final class PacketPool: @unchecked Sendable {
 
     deinit {
         munmap(base, capacity * Self.bufferSize)
-        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate(); next.deallocate()
+        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate(); next.deallocate(); tunnels.deallocate()
     }
 
     public var available: Int { freeCount }
@@ -123,6 +129,7 @@ public final class PacketPool: @unchecked Sendable {
         refs[Int(b)] += 1
         live[ci] = true
         metas[ci] = metas[Int(p.index)]
+        if metas[ci].tcFlags & PacketMeta.hasTunnel != 0 { tunnels[ci] = tunnels[Int(p.index)] }
         inUse += 1
         allocations &+= 1
         return Packet(index: c)
@@ -151,6 +158,7 @@ public final class PacketPool: @unchecked Sendable {
         let m = metas[ii]
         metas[ni] = m
         metas[ni].dataOffset = UInt32(Self.headroom)
+        if m.tcFlags & PacketMeta.hasTunnel != 0 { tunnels[ni] = tunnels[ii] }
         (base + ni * Self.bufferSize + Self.headroom).copyMemory(
             from: base + Int(dataOf[ii]) * Self.bufferSize + Int(m.dataOffset), byteCount: Int(m.length))
         free(Packet(index: i))

@@ -25,6 +25,9 @@ final class VXLANDriver: NetDriver {
         var udpCsum = true
         var portMin: UInt16 = 0, portMax: UInt16 = 0   // 0: the local port range 32768–60999
         var link: Int32 = 0
+        /// collect_metadata (`external`): the endpoint, VNI, port, TTL, TOS and checksum come
+        /// from each packet's tunnel metadata (tunnel_key), and what is received carries them.
+        var external = false
     }
     var config: Config
     /// Frames dropped for want of a destination (no remote) and received datagrams refused.
@@ -36,7 +39,7 @@ final class VXLANDriver: NetDriver {
 
     override var supportedFeatures: DeviceFeatures { [] }
     override var details: String {
-        var s = "vxlan id \(config.vni) "
+        var s = config.external ? "vxlan external " : "vxlan id \(config.vni) "
         if config.remote != 0 { s += "remote \(CommandRunner.ipString(config.remote)) " }
         if config.local != 0 { s += "local \(CommandRunner.ipString(config.local)) " }
         return s + "dstport \(config.port)"
@@ -50,11 +53,22 @@ final class VXLANDriver: NetDriver {
         batch.drain { p in
             let m = pool.meta(p)
             let inner = Int(m.pointee.length)
-            guard c.remote != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
+            // The endpoint and its parameters: the device's, or with collect_metadata the
+            // packet's tunnel metadata (without any, the packet is dropped).
+            var remote = c.remote, local = c.local, vni = c.vni, port = c.port, ttl = c.ttl, tos = c.tos, csum = c.udpCsum, df = false
+            if c.external {
+                guard m.pointee.tcFlags & PacketMeta.hasTunnel != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
+                let t = pool.tunnels[Int(p.index)]
+                remote = t.dst; local = t.src; vni = t.id & 0xFF_FFFF
+                if t.port != 0 { port = t.port }
+                ttl = t.ttl; tos = t.tos; csum = t.flags & TunnelInfo.csum != 0; df = t.flags & TunnelInfo.dontFragment != 0
+                m.pointee.tcFlags &= ~PacketMeta.hasTunnel
+            }
+            guard remote != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
             guard m.pointee.dataOffset >= UInt32(Self.overhead) else { dev.stats.txDropped &+= 1; pool.free(p); return }
             let hash = FlowHash.hash(pool, p.index, seed: 0)
-            var src = c.local
-            if src == 0, let r = ipv4.fib.lookup(c.remote, hash: 0) { src = r.prefsrc != 0 ? r.prefsrc : ipv4.sourceAddress(r.dev, toward: c.remote) }
+            var src = local
+            if src == 0, let r = ipv4.fib.lookup(remote, hash: 0) { src = r.prefsrc != 0 ? r.prefsrc : ipv4.sourceAddress(r.dev, toward: remote) }
             guard src != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
             // Headroom for the outer headers, in place.
             m.pointee.dataOffset -= UInt32(Self.overhead)
@@ -68,14 +82,14 @@ final class VXLANDriver: NetDriver {
             var h = hash; h ^= h << 16
             let sport = UInt16(truncatingIfNeeded: (UInt64(h) * UInt64(hi - lo)) >> 32 + UInt64(lo))
             let b = Bytes(udp, count: udpLen)
-            b.setU16(0, sport); b.setU16(2, c.port); b.setU16(4, UInt16(udpLen)); b.setU16(6, 0)
-            b.setU32(8, 0x0800_0000); b.setU32(12, c.vni << 8)
-            InetWire.writeIPv4(ip, tos: c.tos, totalLength: InetWire.ipv4Length + udpLen, id: ipv4.takeID(), df: false,
-                               ttl: c.ttl != 0 ? c.ttl : 64, proto: IPProto.udp, src: src, dst: c.remote)
-            if c.udpCsum {
+            b.setU16(0, sport); b.setU16(2, port); b.setU16(4, UInt16(udpLen)); b.setU16(6, 0)
+            b.setU32(8, 0x0800_0000); b.setU32(12, vni << 8)
+            InetWire.writeIPv4(ip, tos: tos, totalLength: InetWire.ipv4Length + udpLen, id: ipv4.takeID(), df: df,
+                               ttl: ttl != 0 ? ttl : 64, proto: IPProto.udp, src: src, dst: remote)
+            if csum {
                 // The pseudo-header sum in the checksum field, then completed over the datagram
                 // as a CHECKSUM_PARTIAL packet is (0 sent as 0xFFFF).
-                var pseudo = UInt32(src >> 16) + UInt32(src & 0xFFFF) + UInt32(c.remote >> 16) + UInt32(c.remote & 0xFFFF)
+                var pseudo = UInt32(src >> 16) + UInt32(src & 0xFFFF) + UInt32(remote >> 16) + UInt32(remote & 0xFFFF)
                 pseudo += UInt32(IPProto.udp) + UInt32(udpLen)
                 pseudo = (pseudo & 0xFFFF) + (pseudo >> 16); pseudo = (pseudo & 0xFFFF) + (pseudo >> 16)
                 b.setU16(6, UInt16(pseudo))
@@ -86,7 +100,7 @@ final class VXLANDriver: NetDriver {
             m.pointee.vlanPresent = false
             dev.stats.txPackets &+= 1
             dev.stats.txBytes &+= UInt64(inner)
-            ipv4.output(p, dst: c.remote)
+            ipv4.output(p, dst: remote)
         }
     }
 }
@@ -96,15 +110,17 @@ extension Datapath {
     /// [srcport MIN MAX] [udpcsum|noudpcsum] [dev UNDERLAY]`.
     @discardableResult
     public func addVXLAN(name: String, vni: UInt32, remote: UInt32 = 0, local: UInt32 = 0, port: UInt16 = 8472, ttl: UInt8 = 0, tos: UInt8 = 0,
-                         udpCsum: Bool = true, srcPorts: (UInt16, UInt16)? = nil, link: NetDevice? = nil, mac: MACAddress? = nil, mtu: Int? = nil) throws(SluiceError) -> NetDevice {
+                         udpCsum: Bool = true, srcPorts: (UInt16, UInt16)? = nil, link: NetDevice? = nil, mac: MACAddress? = nil, mtu: Int? = nil,
+                         external: Bool = false) throws(SluiceError) -> NetDevice {
         guard vni < 1 << 24 else { throw SluiceError("Error: vxlan: VNI must be below 16777216 (Numerical result out of range).") }
         if remote >> 28 == 0xE { throw SluiceError("Error: vxlan: multicast groups are not implemented in Sluice; give a unicast remote (Operation not supported).") }
         for d in allDevices {
-            if let v = d.driver as? VXLANDriver, v.config.vni == vni, v.config.port == port {
+            if let v = d.driver as? VXLANDriver, v.config.port == port, v.config.external == external, external || v.config.vni == vni {
                 throw SluiceError("Error: vxlan: A VXLAN device with the specified VNI already exists (File exists).")
             }
         }
-        var c = VXLANDriver.Config(vni: vni, remote: remote, local: local, port: port, ttl: ttl, tos: tos, udpCsum: udpCsum)
+        var c = VXLANDriver.Config(vni: external ? 0 : vni, remote: remote, local: local, port: port, ttl: ttl, tos: tos, udpCsum: udpCsum)
+        c.external = external
         if let s = srcPorts { c.portMin = s.0; c.portMax = s.1 }
         c.link = link?.ifindex ?? 0
         // The underlay's MTU less the encapsulation; 1500 without one (what is longer is
@@ -131,12 +147,25 @@ extension Datapath {
             guard udpLen >= UDPHeader.length + 8, inner >= EthernetHeader.length else { return }
             let flags = hdr.load(as: UInt8.self)
             let vni = UInt32(bigEndian: hdr.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
-            guard let dev = dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { $0.config.vni == vni && $0.config.port == port } ?? false }),
+            // The device with this VNI, else a collect_metadata one on the port.
+            guard let dev = dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { !$0.config.external && $0.config.vni == vni && $0.config.port == port } ?? false })
+                    ?? dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { $0.config.external && $0.config.port == port } ?? false }),
                   let drv = dev.driver as? VXLANDriver else { return }
             // The I flag must be set; reserved flags refuse the packet (vxlan_rcv's unknown flags).
             guard flags == 0x08, hdr.load(fromByteOffset: 7, as: UInt8.self) == 0 else { drv.rxBad &+= 1; dev.stats.rxErrors &+= 1; return }
             guard dev.isOperational, let q = pool.alloc() else { dev.stats.rxDropped &+= 1; return }
             pool.setFrame(q, from: hdr + 8, count: inner)
+            if drv.config.external {
+                // The tunnel it came by, as the metadata dst vxlan_rcv attaches.
+                var t = TunnelInfo()
+                t.src = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+                t.dst = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+                t.id = vni; t.port = port
+                t.tos = ip.load(fromByteOffset: 1, as: UInt8.self); t.ttl = ip.load(fromByteOffset: 8, as: UInt8.self)
+                t.flags = TunnelInfo.key | (ip.loadUnaligned(fromByteOffset: ihl + 6, as: UInt16.self) != 0 ? TunnelInfo.csum : 0)
+                pool.tunnels[Int(q.index)] = t
+                pool.metas[Int(q.index)].tcFlags |= PacketMeta.hasTunnel
+            }
             dp.divert(q, to: dev.ifindex, egress: false)      // received (and counted) on the device
         }
     }

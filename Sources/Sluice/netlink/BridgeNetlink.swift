@@ -93,7 +93,7 @@ extension RtnlProcessor {
             let c = v.config
             func be32(_ x: UInt32) -> [UInt8] { [UInt8(x >> 24), UInt8((x >> 16) & 255), UInt8((x >> 8) & 255), UInt8(x & 255)] }
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
-            w.attr(1, u32: c.vni)                                                        // IFLA_VXLAN_ID
+            if !c.external { w.attr(1, u32: c.vni) }                                     // IFLA_VXLAN_ID
             if c.remote != 0 { w.attr(2, be32(c.remote)) }                               // IFLA_VXLAN_GROUP
             if c.link != 0 { w.attr(3, u32: UInt32(bitPattern: c.link)) }                // IFLA_VXLAN_LINK
             if c.local != 0 { w.attr(4, be32(c.local)) }                                 // IFLA_VXLAN_LOCAL
@@ -101,7 +101,7 @@ extension RtnlProcessor {
             w.attr(26, [0, 0, 0, 0])                                                     // IFLA_VXLAN_LABEL
             w.attr(7, u8: 0)                                                             // IFLA_VXLAN_LEARNING: none here
             for t: UInt16 in [11, 12, 13, 14] { w.attr(t, u8: 0) }                        // PROXY, RSC, L2MISS, L3MISS
-            w.attr(25, u8: 0)                                                            // COLLECT_METADATA
+            w.attr(25, u8: c.external ? 1 : 0)                                           // COLLECT_METADATA
             w.attr(8, u32: 300); w.attr(9, u32: 0)                                       // AGEING, LIMIT
             w.attr(15, [UInt8(c.port >> 8), UInt8(c.port & 255)])                        // IFLA_VXLAN_PORT
             w.attr(18, u8: c.udpCsum ? 1 : 0); w.attr(19, u8: 0); w.attr(20, u8: 0)      // UDP_CSUM, ZERO_CSUM6_TX/RX

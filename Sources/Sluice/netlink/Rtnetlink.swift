@@ -331,9 +331,9 @@ public final class RtnlProcessor {
                     dev = try dp.addMacvlan(name: name, lower: lower, mode: mode, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
                 case "vxlan":
                     // vxlan_nl2conf for what Sluice's VXLAN carries: a unicast IPv4 remote.
-                    guard let vni = data?.u32(1) else { throw NetlinkError(EINVAL, "Missing VXLAN network identifier") }
+                    let external = data?.u8(25).map { $0 != 0 } ?? false
+                    guard let vni = data?.u32(1) ?? (external ? 0 : nil) else { throw NetlinkError(EINVAL, "Missing VXLAN network identifier") }
                     if data?.has(16) == true || data?.has(17) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: IPv6 underlays are not implemented in Sluice") }
-                    if data?.u8(25).map({ $0 != 0 }) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: collect_metadata (external) is not implemented in Sluice") }
                     if data?.has(23) == true || data?.has(27) == true { throw NetlinkError(EOPNOTSUPP, "vxlan: GBP and GPE are not implemented in Sluice") }
                     func be32(_ t: UInt16) -> UInt32 { data?[t].flatMap { $0.count == 4 ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } ?? 0 }
                     var under: NetDevice? = nil
@@ -354,7 +354,8 @@ public final class RtnlProcessor {
                     var mac: MACAddress? = nil
                     if let m = a[IFLA.ADDRESS], m.count == 6 { mac = MACAddress(Array(m)) }
                     dev = try dp.addVXLAN(name: name, vni: vni, remote: be32(2), local: be32(4), port: port, ttl: data?.u8(5) ?? 0, tos: data?.u8(6) ?? 0,
-                                          udpCsum: (data?.u8(18) ?? 1) != 0, srcPorts: range, link: under, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
+                                          udpCsum: (data?.u8(18) ?? 1) != 0, srcPorts: range, link: under, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) },
+                                          external: external)
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }

@@ -210,6 +210,22 @@ extension RtnlProcessor {
                 }
             }
             w.endNest(ml)
+        case .tunnelKey(let info, let then):
+            // tunnel_key_dump: tc_tunnel_key (tc_gen, t_action), for set the key id, addresses,
+            // port, no_csum, no_frag, TOS and TTL; the times.
+            tcGen(then); gen.put32(info == nil ? 2 : 1)
+            w.attr(2, gen.bytes)                                               // TCA_TUNNEL_KEY_PARMS
+            if let t = info {
+                func be32(_ x: UInt32) -> [UInt8] { [UInt8(x >> 24), UInt8((x >> 16) & 255), UInt8((x >> 8) & 255), UInt8(x & 255)] }
+                if t.flags & TunnelInfo.key != 0 { w.attr(7, be32(t.id)) }   // ENC_KEY_ID
+                w.attr(3, be32(t.src)); w.attr(4, be32(t.dst))                // ENC_IPV4_SRC, _DST
+                if t.port != 0 { w.attr(9, [UInt8(t.port >> 8), UInt8(t.port & 255)]) }   // ENC_DST_PORT
+                w.attr(10, u8: t.flags & TunnelInfo.csum != 0 ? 0 : 1)         // NO_CSUM
+                if t.flags & TunnelInfo.dontFragment != 0 { w.attr(14, []) }   // NO_FRAG
+                if t.tos != 0 { w.attr(12, u8: t.tos) }
+                if t.ttl != 0 { w.attr(13, u8: t.ttl) }
+            }
+            w.attr(1, tm.bytes)                                                // TCA_TUNNEL_KEY_TM
         case .bpf(let prog, let then):
             // tcf_bpf_dump: tc_act_bpf (tc_gen), the classic program, the times.
             tcGen(then)
@@ -257,7 +273,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "tunnel_key", "sample", "connmark", "ctinfo"].contains(kind) {
+                if ["ct", "sample", "connmark", "ctinfo"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -550,6 +566,33 @@ extension RtnlProcessor {
             }
             ip.setOrder()
             return ActionRequest(action: .ife(ip, then: v), index: p.le32(at: 0))
+        case "tunnel_key":
+            // tunnel_key_init: TCA_TUNNEL_KEY_PARMS; release, or set with both IPv4 endpoints
+            // (IPv6 endpoints and tunnel options are refused by name).
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 14, [2: .minLength(24), 3: .minLength(4), 4: .minLength(4), 5: .minLength(16), 6: .minLength(16),
+                                                                                         7: .u32, 9: .u16, 10: .u8, 11: .unspec, 12: .u8, 13: .u8, 14: .flag]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL, "Missing tunnel key parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            func be32(_ x: ArraySlice<UInt8>) -> UInt32 { x.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+            switch Int32(bitPattern: p.le32(at: 20)) {
+            case 2: return ActionRequest(action: .tunnelKey(nil, then: v), index: p.le32(at: 0))
+            case 1:
+                if a.has(11) { throw NetlinkError(EOPNOTSUPP, "tunnel_key: tunnel options (geneve, vxlan, erspan) are not implemented in Sluice", offset: a.offsets[11]) }
+                var t = TunnelInfo()
+                if let s = a[3], let d = a[4] { t.src = be32(s); t.dst = be32(d) }
+                else if a.has(5) || a.has(6) { throw NetlinkError(EOPNOTSUPP, "tunnel_key: IPv6 tunnel endpoints are not implemented in Sluice", offset: a.offsets[5] ?? a.offsets[6]) }
+                else {
+                    return ActionRequest(action: .tunnelKey(nil, then: v), index: p.le32(at: 0), onlyBinds: "Missing either ipv4 or ipv6 src and dst")
+                }
+                if let k = a[7] { t.id = be32(k); t.flags |= TunnelInfo.key }
+                if let pt = a[9] { t.port = UInt16(pt[pt.startIndex]) << 8 | UInt16(pt[pt.startIndex + 1]) }
+                if (a.u8(10) ?? 0) == 0 { t.flags |= TunnelInfo.csum }
+                if a.has(14) { t.flags |= TunnelInfo.dontFragment }
+                t.tos = a.u8(12) ?? 0; t.ttl = a.u8(13) ?? 0
+                return ActionRequest(action: .tunnelKey(t, then: v), index: p.le32(at: 0))
+            default:
+                return ActionRequest(action: .tunnelKey(nil, then: v), index: p.le32(at: 0), onlyBinds: "Unknown tunnel key action")
+            }
         case "bpf":
             // tcf_bpf_init: TCA_ACT_BPF_PARMS, and exactly one program: classic (OPS_LEN and
             // OPS) or eBPF (FD) — which Sluice does not run.

@@ -184,6 +184,9 @@ enum TcAction {
     /// act_bpf: a classic BPF program whose return is the verdict (TC_ACT_UNSPEC: `then`, the
     /// default action; an unknown code: continue).
     case bpf(BPFProgram, then: ActVerdict)
+    /// act_tunnel_key: sets the packet's tunnel metadata (for a collect_metadata device such
+    /// as an external vxlan), or with nil releases it.
+    case tunnelKey(TunnelInfo?, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -199,6 +202,7 @@ enum TcAction {
         case .pedit: return "pedit"
         case .simple: return "simple"
         case .bpf: return "bpf"
+        case .tunnelKey: return "tunnel_key"
         case .mpls: return "mpls"
         case .ife: return "ife"
         case .gate: return "gate"
@@ -295,6 +299,20 @@ enum TcAction {
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .simple(let tag, _):
             return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .tunnelKey(let info, let then):
+            // print_tunnel_key (m_tunnel_key.c).
+            var s = "tunnel_key "
+            if let t = info {
+                s += " set\n\tsrc_ip \(CommandRunner.ipString(t.src))\n\tdst_ip \(CommandRunner.ipString(t.dst))"
+                if t.flags & TunnelInfo.key != 0 { s += "\n\tkey_id \(t.id)" }
+                if t.port != 0 { s += "\n\tdst_port \(t.port)" }
+                s += t.flags & TunnelInfo.csum != 0 ? "\n\tcsum" : "\n\tnocsum"
+                if t.tos != 0 { s += cFormat("\n\ttos 0x%x", UInt32(t.tos)) }
+                if t.ttl != 0 { s += "\n\tttl \(t.ttl)" }
+            } else {
+                s += " unset"
+            }
+            return s + " \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .bpf(let prog, let then):
             // bpf_print_opt (m_bpf.c): the bytecode, the default action, the index line.
             return "bpf bytecode '\(prog.bytecode)' default-action \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
@@ -1151,6 +1169,16 @@ public struct FilterBlock {
             return r.ok ? then : .shot
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
+            return then
+        case .tunnelKey(let info, let then):
+            // tunnel_key_act: the metadata dst set or released.
+            guard mayModify else { return then }
+            if let t = info {
+                pool.tunnels[Int(idx)] = t
+                pool.metas[Int(idx)].tcFlags |= PacketMeta.hasTunnel
+            } else {
+                pool.metas[Int(idx)].tcFlags &= ~PacketMeta.hasTunnel
+            }
             return then
         case .bpf(let prog, let then):
             // tcf_bpf_act: the program's return as the verdict.
