@@ -893,3 +893,25 @@ final class VXLANTests: XCTestCase {
         }
     }
 }
+
+/// flower's tunnel keys (enc_key_id, enc_dst_ip, enc_dst_port …) on what an external vxlan
+/// receives: the metadata vxlan_rcv attaches is what they match.
+final class FlowerTunnelKeyTests: XCTestCase {
+    func testEncKeysMatchTheTunnelAPacketCameBy() throws {
+        let r = try MemoryRouter(["addr add 198.18.1.1/24 dev r1", "link add vxe type vxlan external dstport 4789", "link set vxe up",
+                                  "qdisc add dev vxe ingress",
+                                  "filter add dev vxe parent ffff: protocol all prio 1 flower enc_key_id 42 enc_dst_ip 198.18.1.1 enc_dst_port 4789 action drop",
+                                  "filter add dev vxe parent ffff: protocol all prio 2 matchall action tunnel_key unset action mirred egress redirect dev r2"])
+        let inner = frame(macB, macA)
+        func outer(vni: UInt32) -> [UInt8] {
+            let vx = [0x08, 0, 0, 0] + FrameBuilder.be32(vni << 8)
+            let udp = FrameBuilder.udp(srcIP: FrameBuilder.ip(198, 18, 1, 9), dstIP: FrameBuilder.ip(198, 18, 1, 1), sport: 40000, dport: 4789, payload: vx + inner)
+            return FrameBuilder.ethernet(dst: MACAddress(raw: 0x0200_0000_0001), src: macC, type: EtherType.ipv4, payload: udp)
+        }
+        XCTAssertEqual(r.send(outer(vni: 42), on: r.r1).r2, [], "VNI 42: the flower filter's")
+        XCTAssertEqual(r.send(outer(vni: 43), on: r.r1).r2, [inner], "VNI 43: on to r2, the metadata released")
+        let shown = try r.runner.execute("filter show dev vxe ingress")
+        XCTAssertTrue(shown.contains("\n  enc_dst_ip 198.18.1.1\n  enc_key_id 42\n  enc_dst_port 4789"), shown)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+}

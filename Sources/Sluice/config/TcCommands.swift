@@ -855,6 +855,18 @@ extension CommandRunner {
 
     func parseFlowerKey(_ k: String, _ a: inout TcArgs, _ fk: inout FlowerKey) throws(SluiceError) -> Bool {
         switch k {
+        case "enc_key_id": fk.encKeyID = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
+        case "enc_dst_ip", "enc_src_ip":
+            let v = try a.value(for: k)
+            guard let ip = try parseV4(v) else { throw SluiceError("Error: flower: \(k) must be an IPv4 address or prefix (IPv6 tunnels are not implemented in Sluice)") }
+            if k == "enc_dst_ip" { fk.encDstIP = ip } else { fk.encSrcIP = ip }
+        case "enc_dst_port": fk.encDstPort = UInt16(try a.int(for: k, 0...65535))
+        case "enc_tos", "enc_ttl":
+            let v = try a.value(for: k)
+            let parts = v.split(separator: "/")
+            func num(_ x: Substring) -> UInt8? { x.hasPrefix("0x") ? UInt8(x.dropFirst(2), radix: 16) : UInt8(x) }
+            guard let val = num(parts[0]), let msk = parts.count > 1 ? num(parts[1]) : 0xFF else { throw SluiceError("Error: flower: Illegal \"\(k)\" \"\(v)\"") }
+            if k == "enc_tos" { fk.encTos = (val, msk) } else { fk.encTTL = (val, msk) }
         case "dst_mac": fk.dstMAC = try parseMAC(try a.value(for: k))
         case "src_mac": fk.srcMAC = try parseMAC(try a.value(for: k))
         case "vlan_id": fk.vlanID = UInt16(try a.int(for: k, 0...4095))
@@ -1552,6 +1564,13 @@ extension CommandRunner {
                 if let r = k.dstPort { s += "\n  dst_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
                 if let r = k.srcPort { s += "\n  src_port \(r.lowerBound)" + (r.count > 1 ? "-\(r.upperBound)" : "") }
             }
+            // The tunnel keys, in flower_print_opt's order.
+            if let v = k.encDstIP { s += "\n  enc_dst_ip \(v4(v))" }
+            if let v = k.encSrcIP { s += "\n  enc_src_ip \(v4(v))" }
+            if let v = k.encKeyID { s += "\n  enc_key_id \(v)" }
+            if let v = k.encDstPort { s += "\n  enc_dst_port \(v)" }
+            if let (v, m) = k.encTos { s += "\n  enc_tos " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
+            if let (v, m) = k.encTTL { s += "\n  enc_ttl " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
             s += (f.clsFlags & 1 != 0 ? "\n  skip_hw" : "") + "\n  not_in_hw"
         }
         return s

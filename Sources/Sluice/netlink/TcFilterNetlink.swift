@@ -535,7 +535,7 @@ extension RtnlProcessor {
             return (be(a), try bytes(mk, n).map(be) ?? full)
         }
         let known: Set<UInt16> = [Flower.CLASSID, 2, Flower.ACT, Flower.FLAGS, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-                                  18, 19, 20, 21, 23, 24, 25, 35, 36, 37, 38, 73, 74, 87, 88, 89, 90]
+                                  18, 19, 20, 21, 23, 24, 25, 26, 27, 28, 29, 30, 35, 36, 37, 38, 45, 46, 73, 74, 80, 81, 82, 83, 87, 88, 89, 90]
         if let other = m.values.keys.sorted().first(where: { !known.contains($0) }) {
             throw NetlinkError(EOPNOTSUPP, "flower key \(other) is not implemented in Sluice (MACs, EtherType, VLAN, IP protocol, addresses, ports and TOS are)", offset: m.offsets[other])
         }
@@ -577,6 +577,13 @@ extension RtnlProcessor {
         if let lo = try bytes(87, 2), let hi = try bytes(88, 2) { k.srcPort = UInt16(be(lo))...max(UInt16(be(lo)), UInt16(be(hi))) }
         if let lo = try bytes(89, 2), let hi = try bytes(90, 2) { k.dstPort = UInt16(be(lo))...max(UInt16(be(lo)), UInt16(be(hi))) }
         if let t = try bytes(73, 1) { k.tos = (t[0], try bytes(74, 1)?[0] ?? 0xFF) }
+        // Tunnel keys.
+        if let v = try bytes(26, 4) { k.encKeyID = UInt32(be(v)) }
+        if let (v, mk) = try masked(27, 28, 4) { k.encSrcIP = (UInt32(v), UInt32(mk)) }
+        if let (v, mk) = try masked(29, 30, 4) { k.encDstIP = (UInt32(v), UInt32(mk)) }
+        k.encDstPort = try port(45, 46)?.lowerBound
+        if let t = try bytes(80, 1) { k.encTos = (t[0], try bytes(81, 1)?[0] ?? 0xFF) }
+        if let t = try bytes(82, 1) { k.encTTL = (t[0], try bytes(83, 1)?[0] ?? 0xFF) }
         return k
     }
 
@@ -600,6 +607,12 @@ extension RtnlProcessor {
         }
         if let p = k.ipProto { w.attr(9, u8: p) }
         if let (v, m) = k.tos { w.attr(73, u8: v); w.attr(74, u8: m) }
+        if let v = k.encKeyID { w.attr(26, Self.be32(v)) }
+        if let (v, m) = k.encSrcIP { w.attr(27, Self.be32(v)); w.attr(28, Self.be32(m)) }
+        if let (v, m) = k.encDstIP { w.attr(29, Self.be32(v)); w.attr(30, Self.be32(m)) }
+        if let p = k.encDstPort { w.attr(45, [UInt8(p >> 8), UInt8(p & 255)]); w.attr(46, [0xFF, 0xFF]) }
+        if let (v, m) = k.encTos { w.attr(80, u8: v); w.attr(81, u8: m) }
+        if let (v, m) = k.encTTL { w.attr(82, u8: v); w.attr(83, u8: m) }
         func v4(_ t: UInt16, _ v: (UInt32, UInt32)?) {
             guard let v else { return }
             w.attr(t, Self.be32(v.0)); w.attr(t + 1, Self.be32(v.1))

@@ -366,6 +366,15 @@ struct FlowerKey {
     var srcPort: ClosedRange<UInt16>?
     var dstPort: ClosedRange<UInt16>?
     var tos: (UInt8, UInt8)?
+    /// Tunnel keys (enc_*): the packet's tunnel metadata, which an external vxlan attaches to
+    /// what it receives; a packet without any matches none of them.
+    var encKeyID: UInt32?
+    var encSrcIP: (UInt32, UInt32)?
+    var encDstIP: (UInt32, UInt32)?
+    var encDstPort: UInt16?
+    var encTos: (UInt8, UInt8)?
+    var encTTL: (UInt8, UInt8)?
+    var hasEncKeys: Bool { encKeyID != nil || encSrcIP != nil || encDstIP != nil || encDstPort != nil || encTos != nil || encTTL != nil }
 }
 
 /// An IPv6 prefix as two masked 64-bit words (no heap storage on the match path).
@@ -965,6 +974,16 @@ public struct FilterBlock {
         case .u32Range: return false     // walked whole by u32Walk (U32.swift)
         case .flower(let k):
             if fp.pointee.indev != 0 && fp.pointee.indev != m.pointee.ifindex { return false }
+            if k.hasEncKeys {
+                guard m.pointee.tcFlags & PacketMeta.hasTunnel != 0 else { return false }
+                let t = pool.tunnels[Int(idx)]
+                if let v = k.encKeyID, t.flags & TunnelInfo.key == 0 || t.id != v { return false }
+                if let (v, msk) = k.encSrcIP, t.src & msk != v & msk { return false }
+                if let (v, msk) = k.encDstIP, t.dst & msk != v & msk { return false }
+                if let v = k.encDstPort, t.port != v { return false }
+                if let (v, msk) = k.encTos, t.tos & msk != v & msk { return false }
+                if let (v, msk) = k.encTTL, t.ttl & msk != v & msk { return false }
+            }
             if let (v, msk) = k.dstMAC, MACAddress(at: data).raw & msk != v & msk { return false }
             if let (v, msk) = k.srcMAC, MACAddress(at: data + 6).raw & msk != v & msk { return false }
             if let vid = k.vlanID, pf.vlanID != vid { return false }
