@@ -330,9 +330,8 @@ public final class CommandRunner {
                   src: (UInt16, UInt16)?.none, dev: String?.none, external: false)
         func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
             let v = try a.value(for: k)
-            let o = v.split(separator: ".").compactMap { UInt32($0) }
-            guard o.count == 4, o.allSatisfy({ $0 < 256 }) else { throw SluiceError("Error: vxlan: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
-            return o[0] << 24 | o[1] << 16 | o[2] << 8 | o[3]
+            guard !v.contains("/"), let ip = try? parseV4(v) else { throw SluiceError("Error: vxlan: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
+            return ip.0
         }
         while let k = a.next() {
             switch (kind, k) {

@@ -332,15 +332,8 @@ enum QdiscGrammar {
         if burst == 0 { burst = (2 * qmin + qmax) / 3 }
         guard qmax <= limit else { throw SluiceError("Error: \"max\" is larger than \"limit\"") }
         guard qmin < qmax else { throw SluiceError("Error: \"min\" is not smaller than \"max\"") }
-        // tc_red_eval_ewma(min × avpkt, burst, avpkt).
-        let aa = Double(burst) + 1 - Double(qmin * avpkt) / Double(avpkt)
-        guard aa >= 1 else { throw SluiceError("Error: CHOKE: failed to calculate EWMA constant.") }
-        var w = 1, W = 0.5
-        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
-        guard w < 32 else { throw SluiceError("Error: CHOKE: failed to calculate EWMA constant.") }
-        // tc_red_eval_P: 2^-Plog over the thresholds gives the probability.
-        var p = prob / Double((qmax - qmin) * avpkt), plog = 0
-        while plog < 32 && p <= 1.0 { p *= 2; plog += 1 }
+        guard let w = redEWMA(qmin: qmin * avpkt, burst: burst, avpkt: avpkt) else { throw SluiceError("Error: CHOKE: failed to calculate EWMA constant.") }
+        guard let plog = redP(qmin: qmin * avpkt, qmax: qmax * avpkt, prob: prob) else { throw SluiceError("Error: CHOKE: failed to calculate probability.") }
         guard let (scell, stab) = ChokeQdisc.idleDamping(wlog: w, avpkt: avpkt, bytesPerSecond: rate / 8) else {
             throw SluiceError("Error: CHOKE: failed to calculate idle damping table.")
         }
@@ -405,20 +398,8 @@ enum QdiscGrammar {
         }
         if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
         if rate == 0 { rate = 10_000_000 }
-        // tc_red_eval_ewma(min, burst, avpkt).
-        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
-        guard aa >= 1 else { throw SluiceError("Error: GRED: failed to calculate EWMA constant.") }
-        var w = 1, W = 0.5
-        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
-        guard w < 32 else { throw SluiceError("Error: GRED: failed to calculate EWMA constant.") }
-        // tc_red_eval_P(min, max, probability).
-        var plog = 0
-        if qmax != qmin {
-            guard qmax > qmin else { throw SluiceError("Error: GRED: failed to calculate probability.") }
-            var p = prob / Double(qmax - qmin)
-            while plog < 32 && p <= 1.0 { p *= 2; plog += 1 }
-            guard plog < 32 else { throw SluiceError("Error: GRED: failed to calculate probability.") }
-        }
+        guard let w = redEWMA(qmin: qmin, burst: burst, avpkt: avpkt) else { throw SluiceError("Error: GRED: failed to calculate EWMA constant.") }
+        guard let plog = redP(qmin: qmin, qmax: qmax, prob: prob) else { throw SluiceError("Error: GRED: failed to calculate probability.") }
         guard let (scell, stab) = ChokeQdisc.idleDamping(wlog: w, avpkt: avpkt, bytesPerSecond: rate / 8) else {
             throw SluiceError("Error: GRED: failed to calculate idle damping table.")
         }
@@ -803,15 +784,8 @@ enum QdiscGrammar {
         if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
         guard qmax <= redLimit else { throw SluiceError("Error: \"max\" is larger than \"limit\"") }
         guard qmin < qmax else { throw SluiceError("Error: \"min\" is not smaller than \"max\"") }
-        // tc_red_eval_ewma(min, burst, avpkt) and tc_red_eval_P(min, max, probability).
-        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
-        guard aa >= 1 else { throw SluiceError("Error: SFQ: failed to calculate EWMA constant.") }
-        var w = 1, W = 0.5
-        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
-        guard w < 32 else { throw SluiceError("Error: SFQ: failed to calculate EWMA constant.") }
-        var pr = prob / Double(qmax - qmin), plog = 0
-        while plog < 32 && pr <= 1.0 { pr *= 2; plog += 1 }
-        guard plog < 32 else { throw SluiceError("Error: SFQ: failed to calculate probability.") }
+        guard let w = redEWMA(qmin: qmin, burst: burst, avpkt: avpkt) else { throw SluiceError("Error: SFQ: failed to calculate EWMA constant.") }
+        guard let plog = redP(qmin: qmin, qmax: qmax, prob: prob) else { throw SluiceError("Error: SFQ: failed to calculate probability.") }
         p.red = (UInt32(clamping: qmin), UInt32(clamping: qmax), UInt8(w), UInt8(plog), 0, UInt32(truncatingIfNeeded: UInt64(prob * 4294967296.0)))
         return p
     }
@@ -844,14 +818,30 @@ enum QdiscGrammar {
         guard qmin < qmax, qmax <= limit else { throw SluiceError("Error: red needs min < max <= limit (min \(qmin), max \(qmax), limit \(limit)).") }
         guard avpkt > 0 else { throw SluiceError("Error: \"avpkt\" must be positive.") }
         if burst == 0 { burst = (2 * qmin + qmax) / (3 * avpkt) }
-        // tc_red_eval_ewma: the smallest weight that lets `burst` packets through an empty queue.
-        let aa = Double(burst) + 1 - Double(qmin) / Double(avpkt)
-        guard aa >= 1 else { throw SluiceError("Error: red burst \(burst) is too small; try burst \(1 + qmin / avpkt).") }
-        var w = 1, W = 0.5
-        while w < 32 && aa > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
-        guard w < 32 else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
+        guard Double(burst) + 1 - Double(qmin) / Double(avpkt) >= 1 else { throw SluiceError("Error: red burst \(burst) is too small; try burst \(1 + qmin / avpkt).") }
+        guard let w = redEWMA(qmin: qmin, burst: burst, avpkt: avpkt) else { throw SluiceError("Error: red: cannot find a weight for burst \(burst).") }
         return REDQdisc.REDParams(limit: limit, qmin: qmin, qmax: qmax, wlog: w, maxP: maxP, scellLog: nil, ecn: ecn, harddrop: hd,
                                   avpkt: avpkt, burst: burst, bandwidth: bw, nodrop: nodrop, adaptive: adaptive)
+    }
+
+    /// tc_red_eval_ewma (tc_red.c): the smallest Wlog below 32 that lets `burst` packets of
+    /// `avpkt` bytes into an empty queue before the average reaches `qmin` bytes; nil if none.
+    static func redEWMA(qmin: Int, burst: Int, avpkt: Int) -> Int? {
+        let a = Double(burst) + 1 - Double(qmin) / Double(avpkt)
+        guard a >= 1 else { return nil }
+        var w = 1, W = 0.5
+        while w < 32 && a > (1 - pow(1 - W, Double(burst))) / W { w += 1; W /= 2 }
+        return w < 32 ? w : nil
+    }
+
+    /// tc_red_eval_P: Plog such that 2^-Plog over max − min bytes gives `prob`; 0 when the
+    /// thresholds are equal, nil when none fits.
+    static func redP(qmin: Int, qmax: Int, prob: Double) -> Int? {
+        guard qmax != qmin else { return 0 }
+        guard qmax > qmin else { return nil }
+        var p = prob / Double(qmax - qmin), i = 0
+        while i < 32 && p <= 1.0 { p *= 2; i += 1 }
+        return i < 32 ? i : nil
     }
 
     /// q_netem.c's words.

@@ -9,7 +9,7 @@ enum QdiscShow {
         case let x as ETFQdisc:
             // etf_print_opt.
             let p = x.params
-            return "clockid \(ETFQdisc.clockName(p.clockid)) delta \(p.delta) offload \(p.offload ? "on" : "off") deadline_mode \(p.deadlineMode ? "on" : "off") skip_sock_check \(p.skipSockCheck ? "on" : "off")"
+            return "clockid \(GateParams.clockName(p.clockid)) delta \(p.delta) offload \(p.offload ? "on" : "off") deadline_mode \(p.deadlineMode ? "on" : "off") skip_sock_check \(p.skipSockCheck ? "on" : "off")"
         case let x as FifoQdisc: return x.showOptions(details: details)
         case let x as CoDelQdisc: return x.showOptions(details: details)
         case let x as FQCoDelQdisc: return x.showOptions(details: details)

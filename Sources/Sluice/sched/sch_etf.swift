@@ -33,7 +33,4 @@ final class ETFQdisc: Qdisc {
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict { drop(p) }
     override func dequeue() -> Packet? { nil }
 
-    static func clockName(_ id: Int32) -> String {
-        switch id { case 0: "REALTIME"; case 11: "TAI"; case 7: "BOOTTIME"; case 1: "MONOTONIC"; default: "invalid" }
-    }
 }
