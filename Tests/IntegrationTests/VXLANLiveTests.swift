@@ -10,6 +10,19 @@ final class VXLANLiveTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
+    /// The kernel's end in `ns`: vxlan0, VNI 42 to 198.18.0.1 on port 4789, 198.18.5.2/24.
+    func kernelVTEP(_ ns: String) throws {
+        try sh(["ip", "-n", ns, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", "198.18.0.2", "dstport", "4789"])
+        try sh(["ip", "-n", ns, "addr", "add", "198.18.5.2/24", "dev", "vxlan0"])
+        try sh(["ip", "-n", ns, "link", "set", "vxlan0", "up"])
+    }
+
+    /// TCP from `sa` to the kernel's end, in bit/s.
+    func tcp(_ sa: String, _ kb: String) throws -> Double {
+        let r = try net.iperf(from: sa, to: kb, addr: "198.18.5.2", seconds: 2)
+        return ((r["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+    }
+
     func testPingAndTCPThroughATunnelToTheKernelsVXLAN() throws {
         let sw = try net.netns("vs")
         let ta = "\(net.tag)a", tb = "\(net.tag)b"
@@ -24,14 +37,11 @@ final class VXLANLiveTests: XCTestCase {
         let sa = try net.netns("va"), kb = try net.netns("vk")
         try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
         try net.place(tb, from: sw, into: kb, addr: "198.18.0.2/24")
-        try sh(["ip", "-n", kb, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", "198.18.0.2", "dstport", "4789"])
-        try sh(["ip", "-n", kb, "addr", "add", "198.18.5.2/24", "dev", "vxlan0"])
-        try sh(["ip", "-n", kb, "link", "set", "vxlan0", "up"])
+        try kernelVTEP(kb)
         let (cap, pcap) = try net.startCapture(kb, tb, seconds: 30)
         let ping = try net.ping(from: sa, "198.18.5.2", count: 3)
         XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
-        let tcp = try net.iperf(from: sa, to: kb, addr: "198.18.5.2", seconds: 2)
-        let bps = ((tcp["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+        let bps = try tcp(sa, kb)
         print(String(format: "TCP through Sluice's VXLAN to the kernel's: %.0f Mbit/s", bps / 1e6))
         XCTAssertGreaterThan(bps, 50e6)
         // On the underlay: UDP to 4789, VXLAN with VNI 42 (tshark's own dissector).
@@ -63,13 +73,10 @@ final class VXLANLiveTests: XCTestCase {
         let sa = try net.netns("ta"), kb = try net.netns("tk")
         try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
         try net.place(tb, from: sw, into: kb, addr: "198.18.0.2/24")
-        try sh(["ip", "-n", kb, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", "198.18.0.2", "dstport", "4789"])
-        try sh(["ip", "-n", kb, "addr", "add", "198.18.5.2/24", "dev", "vxlan0"])
-        try sh(["ip", "-n", kb, "link", "set", "vxlan0", "up"])
+        try kernelVTEP(kb)
         let ping = try net.ping(from: sa, "198.18.5.2", count: 3)
         XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
-        let tcp = try net.iperf(from: sa, to: kb, addr: "198.18.5.2", seconds: 2)
-        let bps = ((tcp["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+        let bps = try tcp(sa, kb)
         print(String(format: "TCP through tunnel_key + external vxlan to the kernel's vxlan: %.0f Mbit/s", bps / 1e6))
         XCTAssertGreaterThan(bps, 50e6)
         XCTAssertEqual(d.stop(), 0)

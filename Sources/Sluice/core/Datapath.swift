@@ -94,6 +94,9 @@ public final class Datapath {
     static let timerToken: UInt64 = UInt64.max - 1
     /// Devices with a pending tx timer or more to send (small list, no allocation once grown).
     var txWork: [Int32] = []
+    /// The vxlan devices (by ifindex), for the UDP handler that finds a datagram's device
+    /// without walking every device.
+    var vxlanIfindexes: [Int32] = []
     /// qdisc_run quota: packets per device per run before yielding to others (dev_tx_weight × 4).
     public var txQuota = 256
     let tokens: UnsafeMutablePointer<UInt64>

@@ -131,6 +131,8 @@ extension Datapath {
         let dev = NetDevice(name: name, kind: "vxlan", mac: mac ?? .local(seed: stableHash(name) ^ 0x7E1A),
                             mtu: mtu ?? (link.map { $0.mtu - VXLANDriver.overhead } ?? 1500), driver: VXLANDriver(config: c))
         try register(dev)
+        vxlanIfindexes.removeAll { devices[Int($0)]?.driver as? VXLANDriver == nil }
+        vxlanIfindexes.append(dev.ifindex)
         registerVXLANPort(port)
         return dev
     }
@@ -147,10 +149,14 @@ extension Datapath {
             guard udpLen >= UDPHeader.length + 8, inner >= EthernetHeader.length else { return }
             let flags = hdr.load(as: UInt8.self)
             let vni = UInt32(bigEndian: hdr.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) >> 8
-            // The device with this VNI, else a collect_metadata one on the port.
-            guard let dev = dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { !$0.config.external && $0.config.vni == vni && $0.config.port == port } ?? false })
-                    ?? dp.allDevices.first(where: { ($0.driver as? VXLANDriver).map { $0.config.external && $0.config.port == port } ?? false }),
-                  let drv = dev.driver as? VXLANDriver else { return }
+            // The device with this VNI, else a collect_metadata one on the port (a walk of the
+            // vxlan devices only, nothing allocated).
+            var found: NetDevice?, external: NetDevice?
+            for i in dp.vxlanIfindexes {
+                guard let d = dp.devices[Int(i)], let v = d.driver as? VXLANDriver, v.config.port == port else { continue }
+                if v.config.external { external = d } else if v.config.vni == vni { found = d; break }
+            }
+            guard let dev = found ?? external, let drv = dev.driver as? VXLANDriver else { return }
             // The I flag must be set; reserved flags refuse the packet (vxlan_rcv's unknown flags).
             guard flags == 0x08, hdr.load(fromByteOffset: 7, as: UInt8.self) == 0 else { drv.rxBad &+= 1; dev.stats.rxErrors &+= 1; return }
             guard dev.isOperational, let q = pool.alloc() else { dev.stats.rxDropped &+= 1; return }
