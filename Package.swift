@@ -56,7 +56,7 @@ let package = Package(
             path: "Sources/sluice"
         ),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceVIF", "SluiceFrontend"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Sluice", "SluiceCLI", "SluiceFrontend", "SluiceVNIC"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Sluice", "SluiceCLI", "SluiceFrontend", "SluiceVIF", "SluiceVNIC"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -259,6 +259,9 @@ public final class VirtualNIC {
             while txRspCons != prod {
                 let rsp = VIFTxResponse(at: txSlots + Int(txRspCons & mask) * VIF.txSlotSize)
                 let id = Int(rsp.id) & Int(mask), status = rsp.status
+                // An extra-info slot's answer names no request (xennet_tx_buf_gc skips it):
+                // taking its id would give back the page of a request still in flight.
+                if status == VIF.statusNull { txRspCons &+= 1; continue }
                 if status < 0 && status != VIF.statusDropped { txErrors &+= 1 }
                 let pg = slotPage[id]
                 slotPage[id] = -1

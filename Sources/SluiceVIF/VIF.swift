@@ -60,6 +60,9 @@ public enum VIF {
     public static let statusOkay: Int16 = 0
     public static let statusError: Int16 = -1
     public static let statusDropped: Int16 = -2
+    /// XEN_NETIF_RSP_NULL: the response that fills an extra-info slot's place; it names no
+    /// request (its id means nothing) and the frontend skips it.
+    public static let statusNull: Int16 = 1
 
     // GSO types in the extra-info slot (XEN_NETIF_GSO_TYPE_*).
     public static let gsoTCPv4: UInt8 = 1

@@ -322,6 +322,44 @@ final class VIFTests: XCTestCase {
         XCTAssertEqual(s.dp.pool.inUse, 0, "a disconnect frees what waited")
     }
 
+    /// netback's rx queue is bounded in bytes, not only packets: at XENVIF_RX_QUEUE_BYTES (half
+    /// the rx ring's worth of pages) xenvif_rx_queue_tail stops the device's queue, so what a
+    /// slow frontend has not taken yet waits in the qdisc (where fq_codel acts), and
+    /// xenvif_rx_dequeue wakes it once the frontend's buffers took the queue below that again.
+    func testASlowFrontendsBacklogWaitsInTheQdiscNotTheVif() throws {
+        let s = try Switch(), f = RawFront(slots: 32, pages: 256)
+        try f.connect(s.dp)
+        for d in ["vif1", "m1", "m2"] { try s.runner.execute("link set \(d) mtu 9000") }
+        f.queueTx(Self.frame(dst: 0xB2, src: 0xA1), page: 0)     // teaches the bridge where 0xA1 is
+        f.pushTx()
+        s.run()
+        _ = f.takeTxResponses()
+        let rxQueueBytes = 32 / 2 * 4096                          // XEN_NETIF_RX_RING_SIZE / 2 * PAGE_SIZE
+        for _ in 0..<100 { s.m1.inject(Self.frame(dst: 0xA1, src: 0xB2, size: 6000)) }
+        s.run()
+        let vif = s.dp.device(named: "vif1")!
+        XCTAssertGreaterThanOrEqual(s.vif.pendingBytes, rxQueueBytes - 6000, "the vif's queue filled up to its byte limit")
+        XCTAssertLessThan(s.vif.pendingBytes, rxQueueBytes + 6000, "and no further than one frame past it")
+        XCTAssertEqual(s.vif.queueStops, 1)
+        XCTAssertEqual(s.vif.counts[VifDriver.Reason.queueFull.rawValue], 0, "nothing dropped by the vif")
+        let held = vif.qdisc.statsSnapshot().qlen
+        XCTAssertEqual(held + s.vif.pending.count, 100, "the rest waits in the qdisc")
+        // The frontend posts buffers: each wake lets the qdisc refill the vif's queue, and
+        // everything arrives, in order.
+        var got = 0
+        var page = 0
+        for _ in 0..<40 where got < 100 {
+            while f.rxProd &- f.rxRspCons < 32 { f.postRx(page: 100 + page % 150); page += 1 }
+            s.run()
+            got += f.takeRxResponses().filter { $0.1 & VIF.rxMoreData == 0 }.count
+        }
+        XCTAssertEqual(got, 100)
+        XCTAssertEqual(vif.qdisc.statsSnapshot().qlen, 0)
+        XCTAssertEqual(s.vif.pendingBytes, 0)
+        XCTAssertEqual(vif.stats.txPackets, 100)
+        XCTAssertEqual(s.dp.pool.inUse, 0)
+    }
+
     func testRandomHostileRingStatesNeverHurtTheDatapath() throws {
         let s = try Switch()
         var f = RawFront()

@@ -832,6 +832,7 @@ public final class Datapath {
         let now = clock.now
         var quota = txQuota
         dev.txTimer = 0
+        dev.txPending = false
         while quota > 0 {
             guard dev.driver.txReady(now) else {
                 let t = dev.driver.txReadyAt(now)
@@ -851,7 +852,9 @@ public final class Datapath {
         }
         if !txBatch.isEmpty { _ = sendFromQdisc(dev) }
         let more = quota == 0 && (root.statsSnapshot().qlen > 0 || !dev.requeued.isEmpty)
-        dev.txPending = more
+        // A driver that woke its queue while this run handed it packets (a vif whose frontend
+        // had room after all) asked for another run: kept.
+        dev.txPending = dev.txPending || more
         if (more || dev.txTimer > 0) && !txWork.contains(dev.ifindex) { txWork.append(dev.ifindex) }
     }
 

@@ -22,8 +22,10 @@ import Glibc
 ///   reference, one not granted, or granted to someone else) answers the packet's slots with an
 ///   error and is counted; a malformed ring is fatal for that vif only (netbk_fatal_tx_err):
 ///   it is disconnected, what it held is freed, every other port keeps forwarding.
-/// - Guest rx (netback's rx action): packets for the frontend wait in the vif's queue (up to
-///   its txqueuelen, then dropped and counted) until the frontend has posted rx requests; each
+/// - Guest rx (netback's rx action): packets for the frontend wait in the vif's queue until the
+///   frontend has posted rx requests — up to half a ring of pages in bytes (rx_queue_max), past
+///   which the device's queue is stopped so the rest waits in the qdisc, and never more than
+///   its txqueuelen packets (a device without a qdisc drops there, counted); each
 ///   request names a writable grant the frame (or its next page) is copied into, and is answered
 ///   with the size. A read-only grant answers the request with an error.
 /// - Notifications both ways follow the event-index rule: the backend sets its request event
@@ -69,8 +71,18 @@ final class VifDriver: NetDriver {
     var conn: Connection?
     /// One packet's slots as copied out of the ring (private memory, allocated once).
     var chain = [VIFTxRequest](repeating: VIFTxRequest(gref: 0, offset: 0, flags: 0, id: 0, size: 0), count: VIF.maxSlotsPerPacket)
-    /// Packets for the frontend waiting for its rx requests.
+    /// Packets for the frontend waiting for its rx requests, and their bytes.
     var pending = PacketQueue()
+    var pendingBytes = 0
+    /// netback's rx_queue_max (XENVIF_RX_QUEUE_BYTES: half the rx ring's worth of pages): at
+    /// or past it the vif's queue is stopped (xenvif_rx_queue_tail), so what waits longer waits
+    /// in the qdisc, where its AQM and priorities act; woken when it falls below again
+    /// (xenvif_rx_dequeue).
+    var rxQueueMax = 0
+    /// Bytes qdisc_run dequeued for the next `transmit` (admitted while the queue was open).
+    var admitted = 0
+    var stopped = false
+    var queueStops: UInt64 = 0
     var counts = [UInt64](repeating: 0, count: Reason.allCases.count)
     var connects: UInt64 = 0, disconnects: UInt64 = 0
     var notifications: UInt64 = 0, interrupts: UInt64 = 0
@@ -109,6 +121,7 @@ final class VifDriver: NetDriver {
         s += " connects \(connects) disconnects \(disconnects) interrupts \(interrupts) notifications \(notifications)"
         let errs = Reason.allCases.filter { counts[$0.rawValue] > 0 }.map { "\($0.name) \(counts[$0.rawValue])" }
         if !errs.isEmpty { s += " " + errs.joined(separator: " ") }
+        s += " rx_queue \(pendingBytes) max \(rxQueueMax) stops \(queueStops)"
         if !lastDisconnect.isEmpty { s += " last_disconnect \"\(lastDisconnect)\"" }
         return s
     }
@@ -147,6 +160,8 @@ final class VifDriver: NetDriver {
         tx.rspProd = 0; rx.rspProd = 0
         conn = c
         connects &+= 1
+        rxQueueMax = Int(layout.ringSlots) / 2 * VIF.pageSize
+        admitted = 0; stopped = false
         if let dev, let dp {
             // The frontend's features decide what the datapath hands this port (and, through a
             // bridge's intersection, what its other ports may take).
@@ -168,6 +183,7 @@ final class VifDriver: NetDriver {
             dp.driverFDChanged(dev, old: c.fromFront, new: -1)
             dev.carrier = false
             pending.purge(dp.pool)
+            pendingBytes = 0
             dp.log("\(dev.name): frontend disconnected: \(why)")
         }
         munmap(c.base, c.size)
@@ -178,7 +194,15 @@ final class VifDriver: NetDriver {
     }
 
     override func close() { disconnect("device deleted") }
-    override func purge(_ pool: PacketPool) { pending.purge(pool) }
+    override func purge(_ pool: PacketPool) { pending.purge(pool); pendingBytes = 0 }
+
+    override func txReady(_ now: UInt64) -> Bool {
+        guard conn != nil else { return true }          // transmit drops and counts them
+        if pendingBytes + admitted < rxQueueMax { return true }
+        if !stopped { stopped = true; queueStops &+= 1 }
+        return false
+    }
+    override func txAdmit(_ bytes: Int, _ now: UInt64) { admitted += bytes }
 
     func count(_ r: Reason, _ n: UInt64 = 1) { counts[r.rawValue] &+= n }
 
@@ -248,7 +272,7 @@ final class VifDriver: NetDriver {
             guard let p = pool.alloc() else {
                 count(.noBuffer)
                 for k in 0..<n { respond(chain[k].id, VIF.statusDropped) }
-                if haveExtra { respond(0, 1) }
+                if haveExtra { respond(0, VIF.statusNull) }
                 continue
             }
             let dst = pool.data(p)
@@ -269,7 +293,7 @@ final class VifDriver: NetDriver {
             }
             total = off
             for k in 0..<n { respond(chain[k].id, refused ? VIF.statusError : VIF.statusOkay) }
-            if haveExtra { respond(0, 1) }                                   // XEN_NETIF_RSP_NULL
+            if haveExtra { respond(0, VIF.statusNull) }                      // no request: the frontend skips it
             if refused { count(.grantRefused); pool.free(p); continue }
             let m = pool.meta(p)
             m.pointee.length = UInt32(total)
@@ -324,10 +348,16 @@ final class VifDriver: NetDriver {
             return
         }
         let pool = dp.pool
-        let limit = max(dev.txQueueLen, 1)
+        let limit = max(dev.txQueueLen, 1), byteLimit = rxQueueMax
         var dropped: UInt64 = 0
+        admitted = 0
+        // What qdisc_run admitted fits; a device without a queue (noqueue) hands over more than
+        // that, and what finds the queue full is dropped, as xenvif_start_xmit drops it.
         batch.drain { p in
-            if pending.count >= limit { dropped &+= 1; pool.free(p) } else { pending.push(p, pool) }
+            if pending.count >= limit || pendingBytes >= byteLimit { dropped &+= 1; pool.free(p) } else {
+                pendingBytes += Int(pool.metas[Int(p.index)].length)
+                pending.push(p, pool)
+            }
         }
         if dropped > 0 { count(.queueFull, dropped); dev.stats.txDropped &+= dropped; dev.drop(.txBusy, dropped) }
         deliver(dp, dev)
@@ -351,6 +381,7 @@ final class VifDriver: NetDriver {
             if (gso == VIF.gsoTCPv4 && !gsoOK.contains(.tso)) || (gso == VIF.gsoTCPv6 && !gsoOK.contains(.tso6))
                 || (gso == 0 && !meta.gsoType.isEmpty) || (meta.csum == .partial && !gsoOK.contains(.hwCsum)) {
                 if let p = pending.pop(pool) { pool.free(p) }
+                pendingBytes -= len
                 dev.stats.txDropped &+= 1; dev.drop(.gsoUnsupported)
                 continue
             }
@@ -366,6 +397,7 @@ final class VifDriver: NetDriver {
                 if prod &- c.rxReqCons < need { break }
             }
             guard let p = pending.pop(pool) else { break }
+            pendingBytes -= len
             let src = pool.data(p)
             var off = 0, failed = false
             var firstFlags: UInt16 = 0
@@ -413,6 +445,10 @@ final class VifDriver: NetDriver {
             if VIF.needsNotify(new: c.rxRspProd, old: oldRsp, event: c.rx.rspEvent) { notifyFront(c) }
         }
         conn = c
+        if stopped && pendingBytes < rxQueueMax {
+            stopped = false
+            dp.kickTransmit(dev)                        // netif_tx_wake_queue
+        }
         if fatal {
             count(.rxProdJump)
             disconnect("frontend broke the ring: \(Reason.rxProdJump.name)")
