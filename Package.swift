@@ -11,6 +11,9 @@ let withBenchmarks = ProcessInfo.processInfo.environment["SLUICE_BENCHMARKS"] !=
 // debug builds and tests always keep them. By default no target carries unsafe flags, so the
 // package can be used as a dependency.
 let exclusivityUnchecked = ProcessInfo.processInfo.environment["SLUICE_EXCLUSIVITY"] == "unchecked"
+/// What a benchmark build gives the datapath and the virtual NIC's frontend (both ends of the rings).
+let unchecked: [SwiftSetting] = exclusivityUnchecked
+    ? [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] : []
 
 let package = Package(
     name: "Sluice",
@@ -34,9 +37,10 @@ let package = Package(
         // The virtual NIC's shared-memory ABI (rings, grants, layout) and its fd-passing glue,
         // used by the backend (in the datapath) and the frontend alike.
         .target(name: "CSluiceVIF"),
-        .target(name: "SluiceVIF", dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
-        .target(name: "SluiceFrontend", dependencies: ["SluiceVIF", "CSluiceVIF"]),
-        .executableTarget(name: "SluiceVNIC", dependencies: ["SluiceFrontend", "SluiceVIF", "CSluiceLinux"], path: "Sources/sluice-vnic"),
+        .target(name: "SluiceVIF", dependencies: [.product(name: "Atomics", package: "swift-atomics")], swiftSettings: unchecked),
+        .target(name: "SluiceFrontend", dependencies: ["SluiceVIF", "CSluiceVIF"], swiftSettings: unchecked),
+        .executableTarget(name: "SluiceVNIC", dependencies: ["SluiceFrontend", "SluiceVIF", "CSluiceLinux"], path: "Sources/sluice-vnic",
+                          swiftSettings: unchecked),
         // The datapath: one module so whole-module optimisation sees the whole fast path.
         .target(
             name: "Sluice",
@@ -44,8 +48,7 @@ let package = Package(
                 "CSluiceLinux", "CSluiceVIF", "SluiceVIF",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
-            swiftSettings: exclusivityUnchecked
-                ? [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] : []
+            swiftSettings: unchecked
         ),
         .executableTarget(
             name: "SluiceCLI",

@@ -11,11 +11,11 @@ import Glibc
 /// For measurement, `--blast` and `--sink` drive the rings directly (no TAP): a generator of
 /// fixed frames as fast as the rings take them, and a counter of what arrives.
 ///
-///   sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]
+///   sluice-vnic --vif NAME --tap TAPNAME [--ring SLOTS] [--socket PATH]
 ///   sluice-vnic --vif NAME --blast SECONDS --dst MAC [--size BYTES | --gso BYTES] [--socket PATH]
 ///   sluice-vnic --vif NAME --sink SECONDS [--mac MAC] [--socket PATH]
 let usage = """
-    usage: sluice-vnic --vif NAME --tap TAPNAME [--socket PATH]
+    usage: sluice-vnic --vif NAME --tap TAPNAME [--ring SLOTS] [--socket PATH]
            sluice-vnic --vif NAME --blast SECONDS --dst MAC [--size BYTES | --gso BYTES] [--socket PATH]
            sluice-vnic --vif NAME --sink SECONDS [--mac MAC] [--socket PATH]
     (the daemon needs `link add NAME type vif`)
@@ -23,6 +23,7 @@ let usage = """
 var vif: String?, tapName: String?
 var blastSeconds: Int?, sinkSeconds: Int?, dstMAC: [UInt8]?, ownMAC: [UInt8] = [0x02, 0, 0, 0, 0xbe, 0xef], frameSize = 64
 var gsoFrame = false
+var ringSlots = 256
 func parseMAC(_ s: String) -> [UInt8]? {
     let p = s.split(separator: ":").compactMap { UInt8($0, radix: 16) }
     return p.count == 6 ? p : nil
@@ -45,6 +46,9 @@ while !args.isEmpty {
     case "--mac": guard let m = parseMAC(value()) else { fail("--mac needs a MAC address") }; ownMAC = m
     case "--size": guard let v = Int(value()), (60...1514).contains(v) else { fail("--size is 60 to 1514") }; frameSize = v
     case "--gso": guard let v = Int(value()), (1514...65000).contains(v) else { fail("--gso is 1514 to 65000") }; frameSize = v; gsoFrame = true
+    case "--ring":
+        guard let v = Int(value()), v >= 32, v <= 4096, v & (v - 1) == 0 else { fail("--ring is a power of two from 32 to 4096 slots") }
+        ringSlots = v
     case "-h", "--help": print(usage); exit(0)
     default: fail("unknown argument \"\(a)\" (sluice-vnic --help)")
     }
@@ -64,7 +68,7 @@ func monotonic() -> Double { var t = timespec(); clock_gettime(CLOCK_MONOTONIC, 
 
 if let seconds = blastSeconds ?? sinkSeconds {
     let nic: VirtualNIC
-    do { nic = try VirtualNIC(socketPath: socketPath, interface: vif) } catch { fail("\(error)") }
+    do { nic = try VirtualNIC(socketPath: socketPath, interface: vif, ringSlots: ringSlots, dataPages: max(1024, 4 * ringSlots)) } catch { fail("\(error)") }
     let end = monotonic() + Double(seconds)
     if blastSeconds != nil {
         guard let dst = dstMAC else { fail("--blast needs --dst MAC") }
@@ -126,7 +130,7 @@ guard csl_tun_set_iff(tap, tapName, 0x0002 | 0x1000 | 0x4000) == 0 else {       
 _ = fcntl(tap, F_SETFL, fcntl(tap, F_GETFL) | O_NONBLOCK)
 
 let nic: VirtualNIC
-do { nic = try VirtualNIC(socketPath: socketPath, interface: vif) } catch { fail("\(error)") }
+do { nic = try VirtualNIC(socketPath: socketPath, interface: vif, ringSlots: ringSlots, dataPages: max(1024, 4 * ringSlots)) } catch { fail("\(error)") }
 // TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, as far as the virtual NIC carries them.
 let gsoTx = nic.layout.features & VIF.featureCsumOffload != 0
 _ = csl_ioctl_ulong(tap, csl_TUNSETOFFLOAD(), gsoTx ? 0x1 | 0x2 | 0x4 : 0)

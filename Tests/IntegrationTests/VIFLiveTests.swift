@@ -102,7 +102,7 @@ final class VIFLiveTests: XCTestCase {
     /// Bad arguments, or no daemon: one line on stderr, exit status 2.
     func testSluiceVnicRefusesBadArgumentsInOneLine() throws {
         let bin = try vnicBinary()
-        for args in [["--bogus"], ["--vif"], [], ["--vif", "v1"], ["--vif", "v1", "--blast", "x"],
+        for args in [["--bogus"], ["--vif"], [], ["--vif", "v1"], ["--vif", "v1", "--blast", "x"], ["--vif", "v1", "--tap", "t1", "--ring", "100"],
                      ["--vif", "v1", "--blast", "1", "--socket", net.dir + "/none.sock", "--dst", "02:00:00:00:00:01"]] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
