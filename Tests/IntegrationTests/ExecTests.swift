@@ -477,6 +477,71 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A bridge's spanning-tree settings and `fdb_flush` with Debian's ip and bridge, against
+    /// this kernel's bridge and against the daemon: the values kept and shown with STP off,
+    /// br_set_hello_time's and br_set_max_age's ranges (ERANGE), forward_delay unchecked while
+    /// STP is off, and fdb_flush taking the learnt entries but not the static ones. What Sluice's
+    /// bridge does not have (STP itself, multicast snooping, netfilter calls) it refuses where
+    /// the kernel would start it: checked against Sluice's own messages, not the kernel.
+    func testBridgeSettingsAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k")
+        try sh(["ip", "-n", kns, "link", "add", "bk", "type", "bridge"])
+        try sh(["ip", "-n", kns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        try sh(["ip", "-n", kns, "link", "set", "v0", "master", "bk"])
+        for dev in ["v0", "v1", "bk"] { try sh(["ip", "-n", kns, "link", "set", dev, "up"]) }
+        for c in ["link add bk type bridge", "link add v0 type dummy", "link set v0 master bk", "link set v0 up", "link set bk up"] {
+            XCTAssertEqual(try exec(sock, ["ip"] + c.split(separator: " ").map(String.init)).status, 0, c)
+        }
+        let keys = ["forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority", "root_port",
+                    "root_path_cost", "topology_change", "topology_change_detected", "group_fwd_mask", "group_address",
+                    "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables"]
+        func settings(_ out: String) -> String {
+            let w = out.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+            var s = keys.map { k in "\(k) " + (w.firstIndex(of: k).map { w[$0 + 1] } ?? "-") }
+            // bridge_id and designated_root: the priority part (the address is the device's own).
+            for k in ["bridge_id", "designated_root"] { s.append("\(k) " + (w.firstIndex(of: k).map { String(w[$0 + 1].prefix { $0 != "." }) } ?? "-")) }
+            return s.joined(separator: " ")
+        }
+        let steps = ["forward_delay 400 hello_time 300 max_age 1200 priority 4096", "hello_time 50", "max_age 100",
+                     "max_age 4100", "hello_time 1000 max_age 600", "forward_delay 100", "ageing_time 1000", "priority 65535"]
+        var report = ""
+        for c in steps {
+            let args = ["link", "set", "bk", "type", "bridge"] + c.split(separator: " ").map(String.init)
+            let k = try sh(["bash", "-c", "ip -n \(kns) \(args.joined(separator: " ")) >/dev/null 2>&1; echo $?"], allowFailure: true)
+            let s = try exec(sock, ["ip"] + args)
+            if k.trimmingCharacters(in: .whitespacesAndNewlines) != "\(s.status)" { report += "\(c): kernel exit \(k), sluice \(s.status): \(s.out)\n" }
+            let ks = settings(try sh(["ip", "-n", kns, "-d", "link", "show", "bk"])), ss = settings(try exec(sock, ["ip", "-d", "link", "show", "bk"]).out)
+            if ks != ss { report += "after \(c):\n  kernel \(ks)\n  sluice \(ss)\n" }
+        }
+        // fdb_flush: the learnt (dynamic) entries go, static ones stay (br_fdb_flush with
+        // BR_FDB_STATIC in its mask).
+        let fdb = ["02:00:00:00:00:01 dev v0 master dynamic", "02:00:00:00:00:02 dev v0 master static"]
+        for e in fdb {
+            let a = ["fdb", "add"] + e.split(separator: " ").map(String.init)
+            try sh(["bridge", "-n", kns] + a)
+            XCTAssertEqual(try exec(sock, ["bridge"] + a).status, 0, e)
+        }
+        let flush = ["link", "set", "bk", "type", "bridge", "fdb_flush"]
+        try sh(["ip", "-n", kns] + flush)
+        XCTAssertEqual(try exec(sock, ["ip"] + flush).status, 0)
+        let (kf, sf) = try sideBySide(kns, sock, ["bridge", "fdb", "show", "br", "bk"]) { $0.contains("02:00:00:00:00:0") }
+        XCTAssertEqual(kf, "02:00:00:00:00:02 dev v0 master bk static", "the kernel's own answer")
+        XCTAssertEqual(sf, kf)
+        XCTAssertEqual(report, "", report)
+        // What the kernel would start and Sluice's bridge does not have: refused, said, nothing changed.
+        for (c, text) in [("stp_state 1", "runs no spanning tree protocol"), ("mcast_snooping 1", "has no IGMP/MLD snooping"),
+                          ("nf_call_iptables 1", "has no netfilter hooks"), ("mcast_querier 1", "does not support mcast_querier"),
+                          ("stp_state 1 priority 100", "runs no spanning tree protocol")] {
+            let r = try exec(sock, ["ip", "link", "set", "bk", "type", "bridge"] + c.split(separator: " ").map(String.init))
+            XCTAssertEqual(r.status, 2, c)
+            XCTAssertTrue(r.out.contains(text), "\(c): \(r.out)")
+        }
+        XCTAssertTrue(try exec(sock, ["ip", "-d", "link", "show", "bk"]).out.contains("stp_state 0 priority 65535 "), "unchanged")
+        XCTAssertTrue(try exec(sock, ["ip", "link", "set", "bk", "type", "bridge", "stp_state", "0", "mcast_snooping", "0"]).status == 0)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Size tables with Debian's tc against this kernel and against the daemon: a stab with ATM
     /// cells and an overhead on a root tbf, one with only an overhead on htb, `-d` and `-j`
     /// shows, a change without one (which removes it), and the kernel's refusal of a bad table.

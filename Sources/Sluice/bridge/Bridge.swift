@@ -38,6 +38,14 @@ public final class Bridge {
     public internal(set) var vlanFiltering = false
     public internal(set) var vlanProto = EtherType.vlan
     public internal(set) var defaultPVID: UInt16 = 1
+    /// The spanning tree's settings, in centiseconds as iproute2 gives them (br_dev_setup's
+    /// defaults: forward delay 15 s, hello 2 s, max age 20 s, priority 0x8000). Kept and shown
+    /// as the kernel keeps them with STP off; Sluice's bridge runs no spanning tree, so they
+    /// act on nothing and `stp_state` stays 0.
+    public internal(set) var forwardDelay: UInt32 = 1500
+    public internal(set) var helloTime: UInt32 = 200
+    public internal(set) var maxAge: UInt32 = 2000
+    public internal(set) var priority: UInt16 = 0x8000
     /// The bridge device's own VLANs ("self", the BRENTRY VLANs).
     public let selfVLANs = BridgeVLANSet()
     /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).

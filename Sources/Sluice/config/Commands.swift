@@ -83,6 +83,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
+                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0] [mcast_snooping 0]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
@@ -181,7 +182,46 @@ public final class CommandRunner {
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
         var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
-        var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions() }
+        var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions() }
+
+    /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
+    /// kernel keeps them with STP off, and `fdb_flush`.
+    struct BridgeOptions {
+        var forwardDelay: UInt32?, helloTime: UInt32?, maxAge: UInt32?, priority: UInt16?
+        var fdbFlush = false
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && !fdbFlush }
+
+        /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
+        /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs, so never here.
+        func check() throws(SluiceError) {
+            if let h = helloTime, !(100...1000).contains(h) {
+                throw SluiceError("Error: hello_time \(h) is out of range, 100 to 1000 centiseconds (Numerical result out of range).")
+            }
+            if let m = maxAge, !(600...4000).contains(m) {
+                throw SluiceError("Error: max_age \(m) is out of range, 600 to 4000 centiseconds (Numerical result out of range).")
+            }
+        }
+
+        func apply(_ br: Bridge) {
+            if let v = forwardDelay { br.forwardDelay = v }
+            if let v = helloTime { br.helloTime = v }
+            if let v = maxAge { br.maxAge = v }
+            if let v = priority { br.priority = v }
+            // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
+            if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
+        }
+    }
+
+    /// What Sluice's bridge does not have, refused rather than ignored: asking for it must not
+    /// look as if it were done.
+    static func refuseBridgeFeature(_ o: String, _ v: Int) throws(SluiceError) {
+        guard v != 0 else { return }
+        switch o {
+        case "stp_state": throw SluiceError("Error: Sluice's bridge runs no spanning tree protocol, stp_state 0 only (Operation not supported).")
+        case "mcast_snooping": throw SluiceError("Error: Sluice's bridge floods multicast and has no IGMP/MLD snooping, mcast_snooping 0 only (Operation not supported).")
+        default: throw SluiceError("Error: Sluice's bridge has no netfilter hooks, \(o) 0 only (Operation not supported).")
+        }
+    }
 
     /// `type vlan` options (ip-link(8); IFLA_VLAN_*).
     struct VLANOptions {
@@ -266,6 +306,13 @@ public final class CommandRunner {
             default: throw SluiceError("Error: argument \"\(w)\" is wrong: vlan_protocol is invalid (802.1Q or 802.1ad)")
             }
         case "vlan_default_pvid": c.bridgeVLAN.defaultPVID = UInt16(try a.int(for: o, 0...4094))
+        case "forward_delay": c.bridge.forwardDelay = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "hello_time": c.bridge.helloTime = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "max_age": c.bridge.maxAge = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "priority": c.bridge.priority = UInt16(try a.int(for: o, 0...65535))
+        case "fdb_flush": c.bridge.fdbFlush = true
+        case "stp_state", "mcast_snooping", "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
+            try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
         }
     }
@@ -427,6 +474,8 @@ public final class CommandRunner {
             let br = try dp.addBridge(name: name, mac: c.mac)
             if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
+            do { try c.bridge.check() } catch { try? dp.deleteDevice(br.device); throw error }
+            c.bridge.apply(br)
             dev = br.device
             if !c.bridgeVLAN.isEmpty {
                 do { try checkBridgeVLAN(br, c.bridgeVLAN) } catch { try? dp.deleteDevice(dev); throw error }
@@ -491,7 +540,10 @@ public final class CommandRunner {
             }
             newMaster = md
         }
-        if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty) && dp.bridge(dev) == nil { throw SluiceError("Error: \(name) is not a bridge") }
+        if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty || !c.bridge.isEmpty) && dp.bridge(dev) == nil {
+            throw SluiceError("Error: \(name) is not a bridge")
+        }
+        try c.bridge.check()
         if let br = dp.bridge(dev) { try checkBridgeVLAN(br, c.bridgeVLAN) }
         if let v = c.vlan {
             guard let drv = dp.vlanDriver(dev) else { throw SluiceError("Error: \(name) is not of type vlan") }
@@ -533,6 +585,13 @@ public final class CommandRunner {
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
+            }
+            if !c.bridge.isEmpty, let br = dp.bridge(dev) {
+                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority)
+                var settings = c.bridge
+                settings.fdbFlush = false   // last, once nothing can fail
+                settings.apply(br)
+                undo.append { br.forwardDelay = o.0; br.helloTime = o.1; br.maxAge = o.2; br.priority = o.3 }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {
                 let o = (br.vlanFiltering, br.vlanProto, br.defaultPVID)
@@ -576,6 +635,7 @@ public final class CommandRunner {
             for u in undo.reversed() { u() }
             throw error
         }
+        if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br) }
         if c.mtu != nil { dp.parentMTUChanged(dev) }
     }
 

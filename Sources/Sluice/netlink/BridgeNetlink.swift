@@ -115,12 +115,31 @@ extension RtnlProcessor {
             w.endNest(data)
         } else if let br = dp.bridge(d) {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            // br_fill_info's order. Without STP the bridge is its own root: root id = bridge id
+            // (priority, then the bridge's address), no root port, no path cost.
+            w.attr(IFLA.BR_FORWARD_DELAY, u32: br.forwardDelay)
+            w.attr(IFLA.BR_HELLO_TIME, u32: br.helloTime)
+            w.attr(IFLA.BR_MAX_AGE, u32: br.maxAge)
             w.attr(IFLA.BR_AGEING_TIME, u32: UInt32(br.ageingTime / (10 * Time.ms)))
             w.attr(IFLA.BR_STP_STATE, u32: 0)
+            w.attr(IFLA.BR_PRIORITY, u16: br.priority)
             w.attr(IFLA.BR_VLAN_FILTERING, u8: br.vlanFiltering ? 1 : 0)
-            w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
             w.attr(IFLA.BR_GROUP_FWD_MASK, u16: br.groupFwdMask)
+            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + (0..<6).map { UInt8(truncatingIfNeeded: d.mac.raw >> (40 - 8 * UInt64($0))) }
+            w.attr(IFLA.BR_BRIDGE_ID, id)
+            w.attr(IFLA.BR_ROOT_ID, id)
+            w.attr(IFLA.BR_ROOT_PORT, u16: 0)
+            w.attr(IFLA.BR_ROOT_PATH_COST, u32: 0)
+            w.attr(IFLA.BR_TOPOLOGY_CHANGE, u8: 0)
+            w.attr(IFLA.BR_TOPOLOGY_CHANGE_DETECTED, u8: 0)
+            for t: UInt16 in 16...19 { w.attr(t, u64: 0) }           // hello, tcn, topology change, gc timers
+            w.attr(20, [0x01, 0x80, 0xC2, 0x00, 0x00, 0x00])         // IFLA_BR_GROUP_ADDR: STP's, unused here
+            w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
             w.attr(IFLA.BR_VLAN_DEFAULT_PVID, u16: br.defaultPVID)
+            w.attr(IFLA.BR_MCAST_SNOOPING, u8: 0)
+            w.attr(IFLA.BR_NF_CALL_IPTABLES, u8: 0)
+            w.attr(IFLA.BR_NF_CALL_IP6TABLES, u8: 0)
+            w.attr(IFLA.BR_NF_CALL_ARPTABLES, u8: 0)
             w.endNest(data)
         }
     }

@@ -34,9 +34,27 @@ public enum IFLA {
                                                    VLAN_INGRESS_QOS: .unspec, VLAN_PROTOCOL: .u16])
     public static let BR_AGEING_TIME: UInt16 = 4, BR_STP_STATE: UInt16 = 5, BR_VLAN_FILTERING: UInt16 = 7
     public static let BR_VLAN_PROTOCOL: UInt16 = 8, BR_GROUP_FWD_MASK: UInt16 = 9, BR_VLAN_DEFAULT_PVID: UInt16 = 39
-    /// br_policy (net/bridge/br_netlink.c), for the attributes Sluice's bridge has.
+    public static let BR_FORWARD_DELAY: UInt16 = 1, BR_HELLO_TIME: UInt16 = 2, BR_MAX_AGE: UInt16 = 3, BR_PRIORITY: UInt16 = 6
+    public static let BR_ROOT_ID: UInt16 = 10, BR_BRIDGE_ID: UInt16 = 11, BR_ROOT_PORT: UInt16 = 12, BR_ROOT_PATH_COST: UInt16 = 13
+    public static let BR_TOPOLOGY_CHANGE: UInt16 = 14, BR_TOPOLOGY_CHANGE_DETECTED: UInt16 = 15
+    public static let BR_FDB_FLUSH: UInt16 = 21, BR_MCAST_SNOOPING: UInt16 = 23
+    public static let BR_NF_CALL_IPTABLES: UInt16 = 36, BR_NF_CALL_IP6TABLES: UInt16 = 37, BR_NF_CALL_ARPTABLES: UInt16 = 38
+    /// br_policy (net/bridge/br_netlink.c), for the attributes Sluice's bridge has or refuses.
     static let bridgePolicy = NLAPolicy(maxType: 64, [BR_AGEING_TIME: .u32, BR_STP_STATE: .u32, BR_VLAN_FILTERING: .u8,
-                                                      BR_VLAN_PROTOCOL: .u16, BR_GROUP_FWD_MASK: .u16, BR_VLAN_DEFAULT_PVID: .u16])
+                                                      BR_VLAN_PROTOCOL: .u16, BR_GROUP_FWD_MASK: .u16, BR_VLAN_DEFAULT_PVID: .u16,
+                                                      BR_FORWARD_DELAY: .u32, BR_HELLO_TIME: .u32, BR_MAX_AGE: .u32, BR_PRIORITY: .u16,
+                                                      BR_MCAST_SNOOPING: .u8, BR_NF_CALL_IPTABLES: .u8, BR_NF_CALL_IP6TABLES: .u8,
+                                                      BR_NF_CALL_ARPTABLES: .u8])
+    /// The IFLA_BR_* names (if_link.h order), for what Sluice's bridge refuses.
+    static let bridgeAttrNames = ["unspec", "forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority",
+        "vlan_filtering", "vlan_protocol", "group_fwd_mask", "root_id", "bridge_id", "root_port", "root_path_cost",
+        "topology_change", "topology_change_detected", "hello_timer", "tcn_timer", "topology_change_timer", "gc_timer",
+        "group_address", "fdb_flush", "mcast_router", "mcast_snooping", "mcast_query_use_ifaddr", "mcast_querier",
+        "mcast_hash_elasticity", "mcast_hash_max", "mcast_last_member_count", "mcast_startup_query_count",
+        "mcast_last_member_interval", "mcast_membership_interval", "mcast_querier_interval", "mcast_query_interval",
+        "mcast_query_response_interval", "mcast_startup_query_interval", "nf_call_iptables", "nf_call_ip6tables",
+        "nf_call_arptables", "vlan_default_pvid", "pad", "vlan_stats_enabled", "mcast_stats_enabled", "mcast_igmp_version",
+        "mcast_mld_version", "vlan_stats_per_port", "multi_boolopt", "mcast_querier_state"]
     /// ifla_policy (net/core/rtnetlink.c), for the attributes Sluice reads or must bound.
     public static let policy = NLAPolicy(maxType: 64, [
         IFNAME: .string(maxLength: 15), ADDRESS: .binary(maxLength: 32), BROADCAST: .binary(maxLength: 32),
@@ -399,6 +417,31 @@ public final class RtnlProcessor {
             if let v = d.u8(IFLA.BR_VLAN_FILTERING) { c.bridgeVLAN.filtering = v != 0 }
             if let v = d.u16(IFLA.BR_VLAN_PROTOCOL) { c.bridgeVLAN.proto = v.byteSwapped }   // __be16
             if let v = d.u16(IFLA.BR_VLAN_DEFAULT_PVID) { c.bridgeVLAN.defaultPVID = v }
+            if let v = d.u32(IFLA.BR_FORWARD_DELAY) { c.bridge.forwardDelay = v }
+            if let v = d.u32(IFLA.BR_HELLO_TIME) { c.bridge.helloTime = v }
+            if let v = d.u32(IFLA.BR_MAX_AGE) { c.bridge.maxAge = v }
+            if let v = d.u16(IFLA.BR_PRIORITY) { c.bridge.priority = v }
+            c.bridge.fdbFlush = d.has(IFLA.BR_FDB_FLUSH)
+            // What the bridge does not have is refused, not ignored; the read-only attributes
+            // (ids, timers, the querier's state) are ignored, as br_changelink ignores them.
+            let handled: Set<UInt16> = [IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
+                                        IFLA.BR_VLAN_DEFAULT_PVID, IFLA.BR_FORWARD_DELAY, IFLA.BR_HELLO_TIME, IFLA.BR_MAX_AGE,
+                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, 40, 47]
+            for t in d.values.keys.sorted() where !handled.contains(t) && !(10...19).contains(t) {
+                let name = Int(t) < IFLA.bridgeAttrNames.count ? IFLA.bridgeAttrNames[Int(t)] : "\(t)"
+                let off = d.offsets[t]
+                switch t {
+                case IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, IFLA.BR_NF_CALL_IPTABLES, IFLA.BR_NF_CALL_IP6TABLES, IFLA.BR_NF_CALL_ARPTABLES:
+                    let v = t == IFLA.BR_STP_STATE ? Int(d.u32(t) ?? 0) : Int(d.u8(t) ?? 0)
+                    do { try CommandRunner.refuseBridgeFeature(name, v) } catch {
+                        var e = Self.netlinkError(error)
+                        e.offset = off
+                        throw e
+                    }
+                default:
+                    throw NetlinkError(EOPNOTSUPP, "Sluice's bridge does not support \(name)", offset: off)
+                }
+            }
         }
         if var v = vlanOpts, dev.kind == "vlan" {
             // On a device just made, id and protocol were used already.
