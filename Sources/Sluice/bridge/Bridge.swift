@@ -25,8 +25,12 @@ public final class Bridge {
     /// Ageing time in nanoseconds (default 300 s; `ageing_time` in centiseconds as iproute2).
     public var ageingTime: UInt64 = 300 * Time.s
     public internal(set) var ports: [Int32] = []
-    /// Per-pass scratch copy of the ports that are up (no allocation: capacity kept).
+    /// Per-pass scratch copy of the ports that may be sent to (no allocation: capacity kept),
+    /// and, when some port has settings of its own, their flags.
     var livePorts: [Int32] = []
+    var liveFlags: [BridgePortFlags] = []
+    /// Some port is not as new_nbp makes it (BridgePort.swift): the packet path checks.
+    var portChecks = false
     public internal(set) var localDelivered: UInt64 = 0
     /// Which link-local group addresses 01:80:C2:00:00:0X are forwarded (bit X), as
     /// IFLA_BR_GROUP_FWD_MASK. Bits 0–2 are restricted.
@@ -81,13 +85,25 @@ public final class Bridge {
         let ingress = port.ifindex
         let brIndex = device.ifindex
         let filtering = vlanFiltering
+        // The ingress port's own settings (BridgePort.swift), looked at only when some port
+        // has settings of its own.
+        let checks = portChecks
+        let inFlags = checks ? port.bridgePort.flags : BridgePortFlags.defaults
+        let hairpinIn = inFlags.contains(.hairpin), isolatedIn = inFlags.contains(.isolated)
+        let learnIn = inFlags.contains(.learning)
         livePorts.removeAll(keepingCapacity: true)
         liveSets.removeAll(keepingCapacity: true)
-        for p in ports where p != ingress {
-            if let d = dp.devices[Int(p)], d.isOperational {
-                livePorts.append(p)
-                if filtering { liveSets.append(d.bridgeVLANs) }
+        liveFlags.removeAll(keepingCapacity: true)
+        for p in ports where p != ingress || hairpinIn {
+            guard let d = dp.devices[Int(p)], d.isOperational else { continue }
+            if checks {
+                // should_deliver: forwarding ports only, and not isolated from an isolated ingress.
+                let s = d.bridgePort
+                if s.state != BridgePortSettings.forwarding || (isolatedIn && s.flags.contains(.isolated)) { continue }
+                liveFlags.append(s.flags)
             }
+            livePorts.append(p)
+            if filtering { liveSets.append(d.bridgeVLANs) }
         }
         guard device.isUp else {
             // Ports of a bridge that is down are disabled: nothing is learnt or forwarded.
@@ -100,12 +116,28 @@ public final class Bridge {
             admitVLANs(port: port, &batch, dp)
             if batch.isEmpty { return }
         }
+        if checks && port.bridgePortState != BridgePortSettings.forwarding {
+            // br_handle_frame: a port in the learning state learns and forwards nothing; in
+            // listening or disabled it does neither.
+            let learns = port.bridgePortState == BridgePortSettings.learning && learnIn
+            let n = UInt64(batch.count)
+            batch.drain { p in
+                let frame = pool.data(p)
+                let src = MACAddress(at: frame + 6)
+                if learns && !src.isMulticast && !src.isZero {
+                    fdb.learn(src, vlan: filtering ? pool.meta(p).pointee.vlanTCI & 0x0FFF : 0, port: ingress, now: now)
+                }
+                pool.free(p)
+            }
+            port.drop(.stpState, n)
+            return
+        }
         let selfSet = selfVLANs
         var filteredOut: UInt64 = 0
         // br_pass_frame_up: with an IP stack on the bridge device, what is for it goes up.
         let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
-        var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
+        var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
         batch.drain { p in
             let frame = pool.data(p)
@@ -123,14 +155,14 @@ public final class Bridge {
             if dst.isLinkLocalGroup {
                 let x = dst.raw & 0xF
                 if x == 1 { pause += 1; pool.free(p); return }
-                fdb.learn(src, vlan: vid, port: ingress, now: now)
+                if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
                 // 00: no STP runs, so BPDUs are forwarded; others only when the mask allows.
-                if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp, vid: fv); return }
+                if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp, vid: fv, need: .mcastFlood); return }
                 linkLocal += 1
                 pool.free(p)
                 return
             }
-            fdb.learn(src, vlan: vid, port: ingress, now: now)
+            if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
             if dst.isMulticast {
                 if !filtering || selfSet.contains(vid) {
                     local += 1
@@ -140,7 +172,7 @@ public final class Bridge {
                         upBatch.append(c)
                     }
                 }
-                flood(p, dp, vid: fv)
+                flood(p, dp, vid: fv, need: dst.isBroadcast ? .bcastFlood : .mcastFlood)
                 return
             }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
@@ -157,9 +189,12 @@ public final class Bridge {
                 }
                 pool.free(p)
             } else if out == 0 {
-                flood(p, dp, vid: fv)
-            } else if out == ingress {
+                flood(p, dp, vid: fv, need: .flood)
+            } else if out == ingress && !hairpinIn {
                 sameIf += 1
+                pool.free(p)
+            } else if checks && !mayDeliver(out, dp, isolatedIn: isolatedIn) {
+                notDelivered += 1
                 pool.free(p)
             } else if filtering && !Bridge.egressVLAN(m, dp.devices[Int(out)]?.bridgeVLANs) {
                 filteredOut += 1
@@ -170,6 +205,7 @@ public final class Bridge {
         }
         if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
         if sameIf > 0 { port.drop(.sameInterface, sameIf) }
+        if notDelivered > 0 { port.drop(.notDelivered, notDelivered) }
         if filteredOut > 0 { port.drop(.vlanFiltered, filteredOut) }
         if pause + linkLocal > 0 {
             groupNotForwarded &+= pause + linkLocal
@@ -185,10 +221,16 @@ public final class Bridge {
 
     /// br_flood: clones to every live port but the last, which takes the original. With VLAN
     /// filtering (`vid` ≥ 0) only ports in that VLAN get a copy, each tagged as the port says.
+    /// Ports without `need` among their flags (flood, mcast_flood, bcast_flood; none for what
+    /// the bridge device itself floods) are skipped.
     @inline(__always)
-    func flood(_ p: consuming Packet, _ dp: Datapath, vid: Int) {
+    func flood(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags) {
         let n = livePorts.count
         let pool = dp.pool
+        if !liveFlags.isEmpty || (portChecks && n > 0) {
+            floodChecked(p, dp, vid: vid, need: need)
+            return
+        }
         if vid < 0 {
             if n == 0 { pool.free(p); return }
             for k in 0..<(n - 1) {
@@ -215,6 +257,34 @@ public final class Bridge {
         }
         _ = Bridge.egressVLAN(pool.meta(p), liveSets[last])
         dp.stage(livePorts[last], p)
+    }
+
+    /// br_flood with per-port flags: only ports whose flags include `need` (and, with VLAN
+    /// filtering, that are in the VLAN) get a copy.
+    func floodChecked(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags) {
+        let pool = dp.pool
+        let v = UInt16(truncatingIfNeeded: max(vid, 0))
+        var last = -1
+        for k in 0..<livePorts.count where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) { last = k }
+        if last < 0 { pool.free(p); return }
+        for k in 0..<last where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) {
+            if let c = pool.clone(p) {
+                if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(c), liveSets[k]) }
+                dp.stage(livePorts[k], c)
+            } else if let d = dp.devices[Int(livePorts[k])] {
+                d.drop(.noBuffer); d.stats.txDropped &+= 1
+            }
+        }
+        if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(p), liveSets[last]) }
+        dp.stage(livePorts[last], p)
+    }
+
+    /// should_deliver for the port the FDB names: forwarding, and not isolated from an isolated
+    /// ingress port.
+    func mayDeliver(_ out: Int32, _ dp: Datapath, isolatedIn: Bool) -> Bool {
+        guard let d = dp.devices[Int(out)] else { return true }
+        let s = d.bridgePort
+        return s.state == BridgePortSettings.forwarding && !(isolatedIn && s.flags.contains(.isolated))
     }
 
     /// Recomputes the offload features as the intersection of the ports' and pushes them down.
@@ -271,6 +341,11 @@ extension Datapath {
         }
         // netdev_rx_handler_register: one rx handler per device.
         guard case .none = port.rxHandler else { throw SluiceError("Error: \(port.name) already has an rx handler (Device or resource busy).") }
+        // find_portno: the lowest free number; BR_MAX_PORTS ports at most.
+        let used = Set(br.ports.compactMap { devices[Int($0)]?.bridgePort.portNo })
+        guard let portNo = (1...UInt16(1023)).first(where: { !used.contains($0) }) else {
+            throw SluiceError("Error: \(brDev.name) has 1023 ports already (Exchange full).")
+        }
         try setPromiscuity(port, 1)
         port.rxHandler = .bridgePort(brDev.ifindex)
         // nbp_vlan_init: the port starts in the default PVID, untagged.
@@ -280,7 +355,10 @@ extension Datapath {
         // br_add_if → dev_disable_lro: a bridged device must not merge what it forwards.
         port.activeFeatures.remove(.lro)
         port.master = brDev.ifindex
+        port.bridgePort = BridgePortSettings()          // new_nbp
+        port.bridgePort.portNo = portNo
         br.ports.append(port.ifindex)
+        br.updatePortChecks(self)
         br.recomputeFeatures(self)
     }
 
@@ -292,6 +370,8 @@ extension Datapath {
         port.master = 0
         port.rxHandler = .none
         port.bridgeVLANs = nil
+        port.bridgePort = BridgePortSettings()
+        br.updatePortChecks(self)
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)
@@ -341,13 +421,18 @@ extension Bridge {
     func deviceTransmit(_ batch: inout PacketBatch, _ dp: Datapath) {
         let pool = dp.pool
         let filtering = vlanFiltering
+        let checks = portChecks
         livePorts.removeAll(keepingCapacity: true)
         liveSets.removeAll(keepingCapacity: true)
+        liveFlags.removeAll(keepingCapacity: true)
         for p in ports {
-            if let d = dp.devices[Int(p)], d.isOperational {
-                livePorts.append(p)
-                if filtering { liveSets.append(d.bridgeVLANs) }
+            guard let d = dp.devices[Int(p)], d.isOperational else { continue }
+            if checks {
+                guard d.bridgePort.state == BridgePortSettings.forwarding else { continue }
+                liveFlags.append(d.bridgePort.flags)
             }
+            livePorts.append(p)
+            if filtering { liveSets.append(d.bridgeVLANs) }
         }
         let now = dp.clock.now
         var packets: UInt64 = 0, bytes: UInt64 = 0, refused: UInt64 = 0
@@ -369,10 +454,13 @@ extension Bridge {
             bytes &+= UInt64(m.pointee.length)
             let dst = MACAddress(at: pool.data(p))
             let fv = filtering ? Int(vid) : -1
-            if dst.isMulticast { flood(p, dp, vid: fv); return }
+            // br_flood from the bridge device: multicast and broadcast go to every port, unknown
+            // unicast only to ports with `flood`.
+            if dst.isMulticast { flood(p, dp, vid: fv, need: []); return }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageingTime)
             if isLocal || out == device.ifindex { pool.free(p); return }
-            if out == 0 { flood(p, dp, vid: fv); return }
+            if out == 0 { flood(p, dp, vid: fv, need: .flood); return }
+            if checks && !mayDeliver(out, dp, isolatedIn: false) { refused += 1; pool.free(p); return }
             if filtering && !Bridge.egressVLAN(m, dp.devices[Int(out)]?.bridgeVLANs) { refused += 1; pool.free(p); return }
             dp.stage(out, p)
         }

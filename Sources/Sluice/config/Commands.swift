@@ -182,7 +182,8 @@ public final class CommandRunner {
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
         var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
-        var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions() }
+        var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions()
+        var port: BridgePortChange?; var portFlush = false }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
     /// kernel keeps them with STP off, and `fdb_flush`.
@@ -278,6 +279,38 @@ public final class CommandRunner {
             }
             if n == 0 { throw SluiceError("Error: argument \"\(a.done ? "" : a.words[a.i])\" is wrong: invalid \(o)") }
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type vlan")
+        }
+    }
+
+    /// One `type bridge_slave` option of `link set` (ip-link(8)'s names; the state as a number or
+    /// bridge(8)'s name).
+    func parseBridgePortOption(_ o: String, _ a: inout Args, _ ch: inout BridgePortChange, _ flush: inout Bool) throws(SluiceError) {
+        func onOff() throws(SluiceError) -> Bool {
+            let v = try a.value(for: o)
+            switch v { case "on": return true; case "off": return false
+            default: throw SluiceError("Error: argument of \"\(o)\" must be \"on\" or \"off\"") }
+        }
+        switch o {
+        case "state":
+            let v = try a.value(for: o)
+            if let n = UInt8(v) { ch.state = n } else if let i = BridgePortSettings.stateNames.firstIndex(of: v) { ch.state = UInt8(i) } else {
+                throw SluiceError("Error: argument \"\(v)\" is wrong: state is 0-4 or disabled, listening, learning, forwarding, blocking")
+            }
+        case "priority": ch.priority = UInt16(try a.int(for: o, 0...65535))
+        case "cost": ch.cost = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "learning": ch.flag(.learning, try onOff())
+        case "flood": ch.flag(.flood, try onOff())
+        case "mcast_flood": ch.flag(.mcastFlood, try onOff())
+        case "bcast_flood": ch.flag(.bcastFlood, try onOff())
+        case "hairpin": ch.flag(.hairpin, try onOff())
+        case "isolated": ch.flag(.isolated, try onOff())
+        case "guard": ch.flag(.guard_, try onOff())
+        case "root_block": ch.flag(.rootBlock, try onOff())
+        case "fastleave", "mcast_fast_leave": ch.flag(.fastLeave, try onOff())
+        case "flush": flush = true
+        case "proxy_arp", "proxy_arp_wifi", "mcast_to_unicast", "neigh_suppress", "vlan_tunnel", "locked", "mab", "learning_sync":
+            if try onOff() { throw SluiceError("Error: Sluice's bridge ports do not support \(o) (Operation not supported).") }
+        default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge_slave")
         }
     }
 
@@ -517,6 +550,10 @@ public final class CommandRunner {
                 var v = VLANOptions()
                 while let o = a.next() { try parseVLANOption(o, &a, &v) }
                 c.vlan = v
+            case "bridge_slave":
+                var ch = c.port ?? BridgePortChange()
+                while let o = a.next() { try parseBridgePortOption(o, &a, &ch, &c.portFlush) }
+                c.port = ch
             default: throw SluiceError("Error: \(name) is not of type \(kind)")
             }
         }
@@ -544,6 +581,10 @@ public final class CommandRunner {
             throw SluiceError("Error: \(name) is not a bridge")
         }
         try c.bridge.check()
+        if c.port != nil || c.portFlush {
+            guard dev.master != 0, dp.bridges[dev.master] != nil else { throw SluiceError("Error: \(name) is not a bridge port") }
+            try c.port?.check(dev)
+        }
         if let br = dp.bridge(dev) { try checkBridgeVLAN(br, c.bridgeVLAN) }
         if let v = c.vlan {
             guard let drv = dp.vlanDriver(dev) else { throw SluiceError("Error: \(name) is not of type vlan") }
@@ -585,6 +626,12 @@ public final class CommandRunner {
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
+            }
+            if let ch = c.port, let br = dp.bridges[dev.master] {
+                let o = dev.bridgePort
+                dev.bridgePort = ch.applied(to: o)
+                br.updatePortChecks(dp)
+                undo.append { [dp] in dev.bridgePort = o; br.updatePortChecks(dp) }
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
                 let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority)
@@ -636,6 +683,8 @@ public final class CommandRunner {
             throw error
         }
         if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br) }
+        // IFLA_BRPORT_FLUSH: br_fdb_delete_by_port without do_all, the port's learnt entries.
+        if c.portFlush, let br = dp.bridges[dev.master] { br.fdb.flush(port: dev.ifindex, all: false) }
         if c.mtu != nil { dp.parentMTUChanged(dev) }
     }
 

@@ -120,6 +120,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case arpMalformed       // ARP that is not Ethernet/IPv4 request/reply, or with bogus addresses
     case neighFull          // the neighbour table is full (gc_thresh3)
     case ndisc              // IPv6 neighbour discovery with a bad hop limit, code, target or options
+    case stpState           // bridge: received by a port in a state that does not forward (listening, learning, disabled)
+    case notDelivered       // bridge: the port the FDB names may not be sent to (isolated, not forwarding, no hairpin)
 
     public var name: String {
         switch self {
@@ -151,6 +153,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .arpMalformed: "ARP_INVALID"
         case .neighFull: "NEIGH_CREATEFAIL"
         case .ndisc: "IPV6_NDISC_BAD_OPTIONS"
+        case .stpState: "BRIDGE_INGRESS_STP_STATE"
+        case .notDelivered: "NOT_SPECIFIED"
         }
     }
 }
@@ -231,6 +235,11 @@ public final class NetDevice {
     public internal(set) var groReasons = [UInt64](repeating: 0, count: GROReason.allCases.count)
     /// A bridge port's VLANs (its net_bridge_vlan_group), or nil when not a port.
     public internal(set) var bridgeVLANs: BridgeVLANSet?
+    /// A bridge port's flags, state, priority and cost (BridgePort.swift); new_nbp's defaults
+    /// while not a port.
+    public internal(set) var bridgePort = BridgePortSettings()
+    /// The port state as shown and acted on: disabled while the port is down.
+    public var bridgePortState: UInt8 { isOperational ? bridgePort.state : BridgePortSettings.disabled }
     /// The VLAN devices on this one (vlan_info), or nil when there are none.
     var vlanGroup: VLANGroup?
     /// Carrier: the driver's link is there (LOWER_UP).

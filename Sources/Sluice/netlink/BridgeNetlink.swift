@@ -19,6 +19,50 @@ enum IFLABridge {
     static let BR_STATE_DISABLED: UInt8 = 0, BR_STATE_FORWARDING: UInt8 = 3
 }
 
+/// IFLA_BRPORT_* (if_link.h): a bridge port's attributes, in IFLA_PROTINFO of AF_BRIDGE links
+/// and in IFLA_INFO_SLAVE_DATA of a port's own link.
+enum BRPORT {
+    static let STATE: UInt16 = 1, PRIORITY: UInt16 = 2, COST: UInt16 = 3, MODE: UInt16 = 4, GUARD: UInt16 = 5
+    static let PROTECT: UInt16 = 6, FAST_LEAVE: UInt16 = 7, LEARNING: UInt16 = 8, UNICAST_FLOOD: UInt16 = 9
+    static let PROXYARP: UInt16 = 10, LEARNING_SYNC: UInt16 = 11, PROXYARP_WIFI: UInt16 = 12, ROOT_ID: UInt16 = 13
+    static let BRIDGE_ID: UInt16 = 14, DESIGNATED_PORT: UInt16 = 15, DESIGNATED_COST: UInt16 = 16, ID: UInt16 = 17
+    static let NO: UInt16 = 18, TOPOLOGY_CHANGE_ACK: UInt16 = 19, CONFIG_PENDING: UInt16 = 20
+    static let MESSAGE_AGE_TIMER: UInt16 = 21, FORWARD_DELAY_TIMER: UInt16 = 22, HOLD_TIMER: UInt16 = 23
+    static let FLUSH: UInt16 = 24, MULTICAST_ROUTER: UInt16 = 25, MCAST_FLOOD: UInt16 = 27, MCAST_TO_UCAST: UInt16 = 28
+    static let VLAN_TUNNEL: UInt16 = 29, BCAST_FLOOD: UInt16 = 30, GROUP_FWD_MASK: UInt16 = 31
+    static let NEIGH_SUPPRESS: UInt16 = 32, ISOLATED: UInt16 = 33, BACKUP_PORT: UInt16 = 34, LOCKED: UInt16 = 39, MAB: UInt16 = 40
+    /// br_port_policy, for what Sluice reads.
+    static let policy = NLAPolicy(maxType: 64, [STATE: .u8, PRIORITY: .u16, COST: .u32, MODE: .u8, GUARD: .u8, PROTECT: .u8,
+        FAST_LEAVE: .u8, LEARNING: .u8, UNICAST_FLOOD: .u8, PROXYARP: .u8, LEARNING_SYNC: .u8, PROXYARP_WIFI: .u8,
+        MULTICAST_ROUTER: .u8, MCAST_FLOOD: .u8, MCAST_TO_UCAST: .u8, VLAN_TUNNEL: .u8, BCAST_FLOOD: .u8,
+        GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8])
+    static let names: [UInt16: String] = [PROXYARP: "proxy_arp", LEARNING_SYNC: "learning_sync", PROXYARP_WIFI: "proxy_arp_wifi",
+        MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
+        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", BACKUP_PORT: "backup_port", LOCKED: "locked", MAB: "mab"]
+
+    /// br_setport's attributes as a typed change (and whether to flush the port's learnt
+    /// entries). What the port does not have is refused unless it asks for what it does
+    /// anyway (off; mcast_router 1, the default with snooping off); read-only attributes are
+    /// ignored, as br_setport ignores them.
+    static func change(_ a: NLAttributes) throws(NetlinkError) -> (BridgePortChange, flush: Bool) {
+        var c = BridgePortChange()
+        let flags: [(UInt16, BridgePortFlags)] = [(MODE, .hairpin), (GUARD, .guard_), (PROTECT, .rootBlock), (FAST_LEAVE, .fastLeave),
+                                                  (LEARNING, .learning), (UNICAST_FLOOD, .flood), (MCAST_FLOOD, .mcastFlood),
+                                                  (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated)]
+        for (t, f) in flags { if let v = a.u8(t) { c.flag(f, v != 0) } }
+        c.state = a.u8(STATE)
+        c.priority = a.u16(PRIORITY)
+        c.cost = a.u32(COST)
+        for t in a.values.keys.sorted() {
+            guard let name = names[t] else { continue }
+            let v = t == BACKUP_PORT ? 1 : t == GROUP_FWD_MASK ? Int(a.u16(t) ?? 0) : Int(a.u8(t) ?? 0)
+            if t == MULTICAST_ROUTER ? v == 1 : v == 0 { continue }
+            throw NetlinkError(EOPNOTSUPP, "Sluice's bridge ports do not support \(name)", offset: a.offsets[t])
+        }
+        return (c, a.has(FLUSH))
+    }
+}
+
 extension RtnlProcessor {
     /// The `type vlan` options of a request (vlan_validate's checks on the way).
     static func vlanOptions(_ data: NLAttributes?) throws(NetlinkError) -> CommandRunner.VLANOptions {
@@ -125,7 +169,7 @@ extension RtnlProcessor {
             w.attr(IFLA.BR_PRIORITY, u16: br.priority)
             w.attr(IFLA.BR_VLAN_FILTERING, u8: br.vlanFiltering ? 1 : 0)
             w.attr(IFLA.BR_GROUP_FWD_MASK, u16: br.groupFwdMask)
-            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + (0..<6).map { UInt8(truncatingIfNeeded: d.mac.raw >> (40 - 8 * UInt64($0))) }
+            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + d.mac.octets
             w.attr(IFLA.BR_BRIDGE_ID, id)
             w.attr(IFLA.BR_ROOT_ID, id)
             w.attr(IFLA.BR_ROOT_PORT, u16: 0)
@@ -142,6 +186,36 @@ extension RtnlProcessor {
             w.attr(IFLA.BR_NF_CALL_ARPTABLES, u8: 0)
             w.endNest(data)
         }
+    }
+
+    /// br_port_fill_attrs: a port's settings, the STP view of a bridge without STP (every port
+    /// designated, the bridge its own root), and the features it does not have, off.
+    func encodePortAttributes(_ d: NetDevice, _ br: Bridge, _ w: inout NetlinkWriter) {
+        let s = d.bridgePort
+        w.attr(BRPORT.STATE, u8: d.bridgePortState)
+        w.attr(BRPORT.PRIORITY, u16: s.priority)
+        w.attr(BRPORT.COST, u32: s.cost)
+        let f = s.flags
+        for (t, flag) in [(BRPORT.MODE, BridgePortFlags.hairpin), (BRPORT.GUARD, .guard_), (BRPORT.PROTECT, .rootBlock),
+                          (BRPORT.FAST_LEAVE, .fastLeave)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
+        w.attr(BRPORT.MCAST_TO_UCAST, u8: 0)
+        for (t, flag) in [(BRPORT.LEARNING, BridgePortFlags.learning), (BRPORT.UNICAST_FLOOD, .flood), (BRPORT.MCAST_FLOOD, .mcastFlood),
+                          (BRPORT.BCAST_FLOOD, .bcastFlood)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
+        w.attr(BRPORT.PROXYARP, u8: 0); w.attr(BRPORT.PROXYARP_WIFI, u8: 0)
+        let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.device.mac.octets
+        w.attr(BRPORT.ROOT_ID, id); w.attr(BRPORT.BRIDGE_ID, id)
+        w.attr(BRPORT.DESIGNATED_PORT, u16: s.portID)
+        w.attr(BRPORT.DESIGNATED_COST, u16: 0)
+        w.attr(BRPORT.ID, u16: s.portID)
+        w.attr(BRPORT.NO, u16: s.portNo)
+        w.attr(BRPORT.TOPOLOGY_CHANGE_ACK, u8: 0); w.attr(BRPORT.CONFIG_PENDING, u8: 0)
+        w.attr(BRPORT.VLAN_TUNNEL, u8: 0)
+        w.attr(BRPORT.GROUP_FWD_MASK, u16: 0)
+        w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
+        w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
+        w.attr(BRPORT.LOCKED, u8: 0); w.attr(BRPORT.MAB, u8: 0)
+        for t in [BRPORT.MESSAGE_AGE_TIMER, BRPORT.FORWARD_DELAY_TIMER, BRPORT.HOLD_TIMER] { w.attr(t, u64: 0) }
+        w.attr(BRPORT.MULTICAST_ROUTER, u8: 1)
     }
 
     /// rtnl_bridge_getlink: a message for every bridge port (through its bridge), and for every
@@ -182,6 +256,11 @@ extension RtnlProcessor {
         w.attr(IFLA.ADDRESS, d.mac.octets)
         if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }
+        if port {
+            let pi = w.beginNest(IFLABridge.PROTINFO, flagged: true)
+            encodePortAttributes(d, br, &w)
+            w.endNest(pi)
+        }
         if vlans, let set = port ? d.bridgeVLANs : br.selfVLANs, set.count > 0 {
             let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
             // br_fill_ifvlaninfo(_compressed): one entry per VLAN, or ranges of VLANs with the
@@ -262,6 +341,17 @@ extension RtnlProcessor {
         let (index, rest) = try ifinfo(msg)
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
         guard let dev = dp.device(index) else { throw NetlinkError(ENODEV) }
+        if !delete, let pi = a[IFLABridge.PROTINFO] {
+            // br_setlink: a port's attributes (the bridge itself has none to set).
+            guard dev.master != 0 || dp.bridge(dev) != nil else { throw NetlinkError(EINVAL) }
+            if dev.master != 0 {
+                let pa = try NLAttributes.parse(pi, base: a.offsets[IFLABridge.PROTINFO]! + NL.attrHdrLen, policy: BRPORT.policy, strict: false)
+                let (ch, flush) = try BRPORT.change(pa)
+                var c = CommandRunner.Common()
+                c.port = ch; c.portFlush = flush
+                do { try runner.applyLinkSet(dev, c) } catch { throw Self.netlinkError(error) }
+            }
+        }
         guard let spec = a[IFLA.AF_SPEC] else { return }
         let base = a.offsets[IFLA.AF_SPEC]! + NL.attrHdrLen
         var brFlags: UInt16 = 0

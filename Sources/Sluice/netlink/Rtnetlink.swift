@@ -14,7 +14,7 @@ public enum IFLA {
     public static let ALLMULTI: UInt16 = 61
     public static let GSO_MAX_SEGS: UInt16 = 40, GSO_MAX_SIZE: UInt16 = 41, GRO_MAX_SIZE: UInt16 = 58
     public static let TSO_MAX_SIZE: UInt16 = 59, TSO_MAX_SEGS: UInt16 = 60
-    public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2
+    public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2, INFO_SLAVE_KIND: UInt16 = 4, INFO_SLAVE_DATA: UInt16 = 5
     /// IFLA_INFO_DATA of the kinds only Sluice has (afpacket, afxdp, pcap): its own attributes,
     /// as `sluice link add` sends them (Debian's ip knows no options for these kinds).
     public enum Port {
@@ -25,7 +25,8 @@ public enum IFLA {
                                                    PCAP_IN: .string(maxLength: 4095), PCAP_OUT: .string(maxLength: 4095)])
     }
 
-    static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec])
+    static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec,
+                                                       INFO_SLAVE_KIND: .string(maxLength: 63), INFO_SLAVE_DATA: .unspec])
     public static let VLAN_ID: UInt16 = 1, VLAN_FLAGS: UInt16 = 2, VLAN_EGRESS_QOS: UInt16 = 3, VLAN_INGRESS_QOS: UInt16 = 4
     public static let VLAN_PROTOCOL: UInt16 = 5, VLAN_QOS_MAPPING: UInt16 = 1
     public static let MACVLAN_MODE: UInt16 = 1, MACVLAN_FLAGS: UInt16 = 2
@@ -259,10 +260,17 @@ public final class RtnlProcessor {
         let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)
         var kind: String? = nil
         var data: NLAttributes? = nil
+        var portChange: (BridgePortChange, flush: Bool)? = nil
         if let li = a[IFLA.LINKINFO] {
             let liBase = a.offsets[IFLA.LINKINFO]! + NL.attrHdrLen
             let info = try NLAttributes.parse(li, base: liBase, policy: IFLA.linkinfoPolicy, strict: false)
             kind = info.string(IFLA.INFO_KIND)
+            if let sd = info[IFLA.INFO_SLAVE_DATA] {
+                // rtnl_changelink → the master's slave_changelink (br_port_slave_changelink): the
+                // master's kind decides (iproute2 names "bridge_slave" as IFLA_INFO_KIND).
+                let pa = try NLAttributes.parse(sd, base: info.offsets[IFLA.INFO_SLAVE_DATA]! + NL.attrHdrLen, policy: BRPORT.policy, strict: false)
+                portChange = try BRPORT.change(pa)
+            }
             if let d = info[IFLA.INFO_DATA] {
                 let policy: NLAPolicy
                 switch kind {
@@ -384,6 +392,10 @@ public final class RtnlProcessor {
         }
         guard let dev else { throw NetlinkError(ENODEV) }
         var c = CommandRunner.Common()
+        if let (ch, flush) = portChange {
+            guard dev.master != 0, dp.bridges[dev.master] != nil else { throw NetlinkError(EOPNOTSUPP, "\(dev.name) is not a bridge port") }
+            c.port = ch; c.portFlush = flush
+        }
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
         if let v = a.u32(IFLA.GRO_MAX_SIZE) {
@@ -565,6 +577,13 @@ public final class RtnlProcessor {
             let li = w.beginNest(IFLA.LINKINFO, flagged: false)
             w.attr(IFLA.INFO_KIND, string: d.kind)
             encodeInfoData(d, &w)
+            if d.master != 0, let br = dp.bridges[d.master] {
+                // rtnl_link_slave_info_fill: the port's side, as the bridge keeps it.
+                w.attr(IFLA.INFO_SLAVE_KIND, string: "bridge")
+                let sd = w.beginNest(IFLA.INFO_SLAVE_DATA, flagged: false)
+                encodePortAttributes(d, br, &w)
+                w.endNest(sd)
+            }
             w.endNest(li)
         }
         w.end(start)

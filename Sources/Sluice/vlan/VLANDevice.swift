@@ -225,6 +225,12 @@ extension Datapath {
     /// NETDEV_UP / NETDEV_DOWN: the parent going down takes its VLAN devices down (unless
     /// loose_binding), going up brings them up; carrier follows the parent's operational state.
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
+        // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
+        // down comes back forwarding, whatever state it was given.
+        if !dev.isOperational && dev.master != 0 && dev.bridgePort.state != BridgePortSettings.forwarding {
+            dev.bridgePort.state = BridgePortSettings.forwarding
+            bridges[dev.master]?.updatePortChecks(self)
+        }
         // macvlan_device_event NETDEV_CHANGE: macvlans take the lower's operational state.
         for m in macvlansOn(dev) where m.carrier != dev.isOperational {
             m.carrier = dev.isOperational

@@ -1,0 +1,106 @@
+/// A bridge port's settings, as struct net_bridge_port keeps them (net/bridge/br_private.h,
+/// br_netlink.c's br_setport): the flags a port is created with (new_nbp: learning and the three
+/// kinds of flooding), hairpin mode, isolation, the spanning tree's state, priority and path
+/// cost, and the STP-only flags (BPDU guard, root block, multicast fast leave), which are kept
+/// and shown as the kernel keeps them with STP and snooping off, and act on nothing.
+///
+/// What acts on packets (Bridge.input, Bridge.flood, br_dev_xmit):
+/// - `learning` off: the port's source addresses are not learnt (br_handle_frame_finish).
+/// - `flood`, `mcast_flood`, `bcast_flood` off: unknown unicast, multicast and broadcast are not
+///   flooded to the port (br_flood); multicast and broadcast the bridge device itself sends
+///   still are, unknown unicast it sends is not.
+/// - `hairpin` on: a frame may leave by the port it came in on (should_deliver).
+/// - `isolated` on: frames that came in by an isolated port do not leave by another isolated
+///   port (br_skb_isolated); the bridge device's own frames are not from a port.
+/// - state: `forwarding` forwards and learns; `learning` learns and drops; `listening` and
+///   `disabled` drop (br_handle_frame); only forwarding ports are sent to (should_deliver).
+///   With STP off `blocking` does not stay: br_port_state_selection makes every port
+///   designated, and a designated blocking port forwarding. A port that goes down is disabled
+///   and comes back forwarding (br_stp_disable_port / br_stp_enable_port).
+public struct BridgePortFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let learning = Self(rawValue: 1 << 0)
+    public static let flood = Self(rawValue: 1 << 1)
+    public static let mcastFlood = Self(rawValue: 1 << 2)
+    public static let bcastFlood = Self(rawValue: 1 << 3)
+    public static let hairpin = Self(rawValue: 1 << 4)
+    public static let isolated = Self(rawValue: 1 << 5)
+    public static let guard_ = Self(rawValue: 1 << 6)
+    public static let rootBlock = Self(rawValue: 1 << 7)
+    public static let fastLeave = Self(rawValue: 1 << 8)
+    /// new_nbp: BR_LEARNING | BR_FLOOD | BR_MCAST_FLOOD | BR_BCAST_FLOOD.
+    public static let defaults: Self = [.learning, .flood, .mcastFlood, .bcastFlood]
+}
+
+public struct BridgePortSettings: Equatable, Sendable {
+    public static let disabled: UInt8 = 0, listening: UInt8 = 1, learning: UInt8 = 2, forwarding: UInt8 = 3, blocking: UInt8 = 4
+    public static let stateNames = ["disabled", "listening", "learning", "forwarding", "blocking"]
+    /// BR_MAX_PORT_PRIORITY (priorities are 6 bits of the port id), BR_MIN/MAX_PATH_COST.
+    public static let maxPriority: UInt16 = 63
+    public static let costRange: ClosedRange<UInt32> = 1...65535
+
+    public var flags: BridgePortFlags = .defaults
+    /// The state asked for while the port is up (shown as disabled while it is down).
+    public var state: UInt8 = Self.forwarding
+    public var priority: UInt16 = 0x20
+    /// port_cost's fallback for a device that reports no speed (the kernel's "old silly heuristics").
+    public var cost: UInt32 = 100
+    /// The port's number in its bridge (find_portno: the lowest free, from 1).
+    public var portNo: UInt16 = 0
+    /// br_make_port_id: priority above the 10 bits of the port number.
+    public var portID: UInt16 { priority << 10 | (portNo & 0x3FF) }
+
+    /// Whether the packet path can skip every per-port check.
+    var actsAsDefault: Bool { flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated]) == .defaults && state == Self.forwarding }
+}
+
+/// A change to a port's settings from either syntax (IFLA_BRPORT_* or `type bridge_slave` words):
+/// checked whole, then applied.
+public struct BridgePortChange: Equatable, Sendable {
+    public var on: BridgePortFlags = []
+    public var off: BridgePortFlags = []
+    public var state: UInt8?
+    public var priority: UInt16?
+    public var cost: UInt32?
+    public init() {}
+    var isEmpty: Bool { self.on.isEmpty && self.off.isEmpty && state == nil && priority == nil && cost == nil }
+
+    mutating func flag(_ f: BridgePortFlags, _ value: Bool) { if value { self.on.insert(f); self.off.remove(f) } else { self.off.insert(f); self.on.remove(f) } }
+
+    /// br_setport's checks, in its order: the path cost and priority ranges (ERANGE), the state
+    /// (EINVAL past blocking; ENETDOWN on a port that is down, or has no carrier unless the state
+    /// is disabled).
+    func check(_ port: NetDevice) throws(SluiceError) {
+        if let c = cost, !BridgePortSettings.costRange.contains(c) {
+            throw SluiceError("Error: path cost \(c) is out of range, 1 to 65535 (Numerical result out of range).")
+        }
+        if let p = priority, p > BridgePortSettings.maxPriority {
+            throw SluiceError("Error: port priority \(p) is out of range, 0 to 63 (Numerical result out of range).")
+        }
+        if let s = state {
+            guard s <= BridgePortSettings.blocking else { throw SluiceError("Error: port state \(s) is not a state: 0 to 4 (disabled, listening, learning, forwarding, blocking).") }
+            guard port.isUp && (port.isOperational || s == BridgePortSettings.disabled) else {
+                throw SluiceError("Error: \(port.name) is down: its port state cannot change (Network is down).")
+            }
+        }
+    }
+
+    func applied(to s: BridgePortSettings) -> BridgePortSettings {
+        var n = s
+        n.flags = n.flags.union(self.on).subtracting(self.off)
+        if let c = cost { n.cost = c }
+        if let p = priority { n.priority = p }
+        // br_set_port_state, then br_port_state_selection: with STP off every port is designated,
+        // and br_make_forwarding turns a blocking one forwarding.
+        if let st = state { n.state = st == BridgePortSettings.blocking ? BridgePortSettings.forwarding : st }
+        return n
+    }
+}
+
+extension Bridge {
+    /// Whether any port has settings the packet path must look at (kept after every change).
+    func updatePortChecks(_ dp: Datapath) {
+        portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
+    }
+}
