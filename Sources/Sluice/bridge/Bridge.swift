@@ -357,6 +357,7 @@ extension Datapath {
         port.master = brDev.ifindex
         port.bridgePort = BridgePortSettings()          // new_nbp
         port.bridgePort.portNo = portNo
+        port.bridgePort.wasOperational = port.isOperational
         br.ports.append(port.ifindex)
         br.updatePortChecks(self)
         br.recomputeFeatures(self)

@@ -46,6 +46,8 @@ public struct BridgePortSettings: Equatable, Sendable {
     public var priority: UInt16 = 0x20
     /// port_cost's fallback for a device that reports no speed (the kernel's "old silly heuristics").
     public var cost: UInt32 = 100
+    /// Whether the port was up when last looked at (a change restarts its state).
+    var wasOperational = false
     /// The port's number in its bridge (find_portno: the lowest free, from 1).
     public var portNo: UInt16 = 0
     /// br_make_port_id: priority above the 10 bits of the port number.

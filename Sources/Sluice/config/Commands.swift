@@ -183,7 +183,11 @@ public final class CommandRunner {
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
         var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
         var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions()
-        var port: BridgePortChange?; var portFlush = false }
+        var port: BridgePortChange?; var portFlush = false
+        /// The change came as a link's slave data (`ip link set … type bridge_slave`), which
+        /// ends in NETDEV_CHANGE: br_port_carrier_check enables a disabled port that is up.
+        var portViaLink = false
+        var allmulti: Bool?; var alias: String??; var group: UInt32? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
     /// kernel keeps them with STP off, and `fdb_flush`.
@@ -373,6 +377,17 @@ public final class CommandRunner {
         case "master" where allowState: c.master = .some(try a.value(for: "master"))
         case "nomaster" where allowState: c.master = .some(nil)
         case "promisc" where allowState: c.promisc = try a.onOff(for: "promisc")
+        case "allmulticast" where allowState: c.allmulti = try a.onOff(for: k)
+        case "alias" where allowState:
+            let v = try a.value(for: k)
+            guard v.utf8.count < 256 else { throw SluiceError("Error: alias is longer than 255 bytes") }
+            c.alias = .some(v.isEmpty ? nil : v)
+        case "group" where allowState:
+            let v = try a.value(for: k)
+            guard let g = v == "default" ? 0 : UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: invalid group") }
+            c.group = g
+        case "arp", "multicast", "dynamic", "trailers", "carrier", "protodown", "netns", "xdp", "xdpgeneric", "xdpdrv", "xdpoffload", "vf":
+            throw SluiceError("Error: \"\(k)\" is not supported by Sluice's devices")
         default: a.i -= 1; return false
         }
         return true
@@ -554,6 +569,7 @@ public final class CommandRunner {
                 var ch = c.port ?? BridgePortChange()
                 while let o = a.next() { try parseBridgePortOption(o, &a, &ch, &c.portFlush) }
                 c.port = ch
+                c.portViaLink = true
             default: throw SluiceError("Error: \(name) is not of type \(kind)")
             }
         }
@@ -630,6 +646,9 @@ public final class CommandRunner {
             if let ch = c.port, let br = dp.bridges[dev.master] {
                 let o = dev.bridgePort
                 dev.bridgePort = ch.applied(to: o)
+                if c.portViaLink && dev.isOperational && dev.bridgePort.state == BridgePortSettings.disabled {
+                    dev.bridgePort.state = BridgePortSettings.forwarding       // br_stp_enable_port, STP off
+                }
                 br.updatePortChecks(dp)
                 undo.append { [dp] in dev.bridgePort = o; br.updatePortChecks(dp) }
             }
@@ -657,6 +676,12 @@ public final class CommandRunner {
             if let m = c.groupFwdMask, let br = dp.bridge(dev) {
                 let o = br.groupFwdMask; try br.setGroupFwdMask(m); undo.append { try? br.setGroupFwdMask(o) }
             }
+            if let v = c.allmulti, v != dev.userAllmulti {
+                dev.userAllmulti = v; dev.allmulti += v ? 1 : -1
+                undo.append { dev.userAllmulti = !v; dev.allmulti += v ? -1 : 1 }
+            }
+            if let v = c.alias { let o = dev.alias; dev.alias = v; undo.append { dev.alias = o } }
+            if let v = c.group { let o = dev.group; dev.group = v; undo.append { dev.group = o } }
             if let p = c.promisc, p != dev.userPromisc {
                 try dp.setPromiscuity(dev, p ? 1 : -1)
                 dev.userPromisc = p

@@ -207,6 +207,11 @@ public final class NetDevice {
     public internal(set) var allmulti: Int = 0
     /// Whether the user asked for `promisc on` (holds one promiscuity reference).
     public internal(set) var userPromisc = false
+    /// Whether the user asked for `allmulticast on` (holds one allmulti reference).
+    public internal(set) var userAllmulti = false
+    /// IFLA_IFALIAS and IFLA_GROUP: what the user calls the device and the group it put it in.
+    public internal(set) var alias: String?
+    public internal(set) var group: UInt32 = 0
     /// Features the device can do; `activeFeatures` is what is enabled now.
     public internal(set) var hwFeatures: DeviceFeatures
     public internal(set) var activeFeatures: DeviceFeatures
@@ -276,9 +281,10 @@ public final class NetDevice {
     public var displayFlags: InterfaceFlags {
         var f = flags
         if isOperational { f.insert(.running); f.insert(.lowerUp) }
-        if promiscuity > 0 { f.insert(.promisc) }
-        if allmulti > 0 { f.insert(.allMulti) }
-        if master != 0 { f.insert(.slave) }
+        // dev_get_flags: PROMISC and ALLMULTI as the user set them (gflags); what a bridge or a
+        // VLAN device holds shows only in the counts. A bridge port is no IFF_SLAVE (bonding's).
+        if userPromisc { f.insert(.promisc) }
+        if userAllmulti { f.insert(.allMulti) }
         return f
     }
 

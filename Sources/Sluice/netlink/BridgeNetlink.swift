@@ -342,8 +342,13 @@ extension RtnlProcessor {
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
         guard let dev = dp.device(index) else { throw NetlinkError(ENODEV) }
         if !delete, let pi = a[IFLABridge.PROTINFO] {
-            // br_setlink: a port's attributes (the bridge itself has none to set).
-            guard dev.master != 0 || dp.bridge(dev) != nil else { throw NetlinkError(EINVAL) }
+            // rtnl_bridge_setlink: without `self` the request goes to the device's master (none:
+            // EOPNOTSUPP); br_setlink: a port's attributes (the bridge itself has none to set).
+            var selfFlag = false
+            if let spec = a[IFLA.AF_SPEC], let f = try? NLAttributes.parse(spec, base: 0, policy: NLAPolicy(maxType: 64, [:]), strict: false).u16(IFLABridge.FLAGS) {
+                selfFlag = f & IFLABridge.FLAGS_SELF != 0
+            }
+            guard dev.master != 0 || (selfFlag && dp.bridge(dev) != nil) else { throw NetlinkError(EOPNOTSUPP) }
             if dev.master != 0 {
                 let pa = try NLAttributes.parse(pi, base: a.offsets[IFLABridge.PROTINFO]! + NL.attrHdrLen, policy: BRPORT.policy, strict: false)
                 let (ch, flush) = try BRPORT.change(pa)

@@ -11,7 +11,7 @@ public enum IFLA {
     public static let GROUP: UInt16 = 27, NET_NS_FD: UInt16 = 28, EXT_MASK: UInt16 = 29, PROMISCUITY: UInt16 = 30
     public static let NUM_TX_QUEUES: UInt16 = 31, NUM_RX_QUEUES: UInt16 = 32, CARRIER: UInt16 = 33
     public static let TARGET_NETNSID: UInt16 = 46, MIN_MTU: UInt16 = 50, MAX_MTU: UInt16 = 51, ALT_IFNAME: UInt16 = 53
-    public static let ALLMULTI: UInt16 = 61
+    public static let ALLMULTI: UInt16 = 61, XDP: UInt16 = 43, PROTO_DOWN: UInt16 = 39
     public static let GSO_MAX_SEGS: UInt16 = 40, GSO_MAX_SIZE: UInt16 = 41, GRO_MAX_SIZE: UInt16 = 58
     public static let TSO_MAX_SIZE: UInt16 = 59, TSO_MAX_SEGS: UInt16 = 60
     public static let INFO_KIND: UInt16 = 1, INFO_DATA: UInt16 = 2, INFO_SLAVE_KIND: UInt16 = 4, INFO_SLAVE_DATA: UInt16 = 5
@@ -394,7 +394,7 @@ public final class RtnlProcessor {
         var c = CommandRunner.Common()
         if let (ch, flush) = portChange {
             guard dev.master != 0, dp.bridges[dev.master] != nil else { throw NetlinkError(EOPNOTSUPP, "\(dev.name) is not a bridge port") }
-            c.port = ch; c.portFlush = flush
+            c.port = ch; c.portFlush = flush; c.portViaLink = true
         }
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
@@ -423,6 +423,21 @@ public final class RtnlProcessor {
         }
         if ifiChange & InterfaceFlags.up.rawValue != 0 { c.up = ifiFlags & InterfaceFlags.up.rawValue != 0 }
         if ifiChange & InterfaceFlags.promisc.rawValue != 0 { c.promisc = ifiFlags & InterfaceFlags.promisc.rawValue != 0 }
+        if ifiChange & InterfaceFlags.allMulti.rawValue != 0 { c.allmulti = ifiFlags & InterfaceFlags.allMulti.rawValue != 0 }
+        // dev_change_flags for the rest (NOARP, MULTICAST, DYNAMIC, DEBUG, …): Sluice's devices
+        // keep theirs; asking for another value is refused, not ignored.
+        let settable = InterfaceFlags.up.rawValue | InterfaceFlags.promisc.rawValue | InterfaceFlags.allMulti.rawValue
+        let other = ifiChange & ~settable & 0xFFFF
+        if other != 0 && (ifiFlags ^ dev.flags.rawValue) & other != 0 {
+            throw NetlinkError(EOPNOTSUPP, "changing interface flags 0x\(String((ifiFlags ^ dev.flags.rawValue) & other, radix: 16)) is not supported by Sluice")
+        }
+        if let v = a.string(IFLA.IFALIAS) { c.alias = .some(v.isEmpty ? nil : v) }
+        if let v = a.u32(IFLA.GROUP) { c.group = v }
+        for t in [IFLA.NET_NS_PID, IFLA.NET_NS_FD] where a.has(t) {
+            throw NetlinkError(EOPNOTSUPP, "Sluice's devices cannot move to another network namespace", offset: a.offsets[t])
+        }
+        if a.has(IFLA.XDP) { throw NetlinkError(EOPNOTSUPP, "XDP programs cannot be attached to Sluice's devices", offset: a.offsets[IFLA.XDP]) }
+        if let v = a.u8(IFLA.PROTO_DOWN), v != 0 { throw NetlinkError(EOPNOTSUPP, "protodown is not supported by Sluice", offset: a.offsets[IFLA.PROTO_DOWN]) }
         if let d = data, kind == "bridge" {
             if let v = d.u32(IFLA.BR_AGEING_TIME) { c.ageing = Int(v) }       // centiseconds
             if let v = d.u16(IFLA.BR_GROUP_FWD_MASK) { c.groupFwdMask = v }
@@ -547,7 +562,8 @@ public final class RtnlProcessor {
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
         w.attr(IFLA.MIN_MTU, u32: loopback ? 0 : 68)
         w.attr(IFLA.MAX_MTU, u32: loopback ? 0 : 65535)
-        w.attr(IFLA.GROUP, u32: 0)
+        w.attr(IFLA.GROUP, u32: d.group)
+        if let al = d.alias { w.attr(IFLA.IFALIAS, string: al) }
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
         w.attr(IFLA.NUM_TX_QUEUES, u32: 1)

@@ -227,9 +227,12 @@ extension Datapath {
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
         // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
         // down comes back forwarding, whatever state it was given.
-        if !dev.isOperational && dev.master != 0 && dev.bridgePort.state != BridgePortSettings.forwarding {
-            dev.bridgePort.state = BridgePortSettings.forwarding
-            bridges[dev.master]?.updatePortChecks(self)
+        if dev.master != 0 && dev.isOperational != dev.bridgePort.wasOperational {
+            dev.bridgePort.wasOperational = dev.isOperational
+            if dev.bridgePort.state != BridgePortSettings.forwarding {
+                dev.bridgePort.state = BridgePortSettings.forwarding
+                bridges[dev.master]?.updatePortChecks(self)
+            }
         }
         // macvlan_device_event NETDEV_CHANGE: macvlans take the lower's operational state.
         for m in macvlansOn(dev) where m.carrier != dev.isOperational {
