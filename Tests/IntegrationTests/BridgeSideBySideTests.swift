@@ -110,6 +110,56 @@ final class BridgeSideBySideTests: XCTestCase {
         XCTAssertTrue(try lab.execute("-d link show br9").contains("group_fwd_mask 0x0 "))
     }
 
+    /// Isolated ports (`bridge link set … isolated on`; br_skb_isolated) and a port that does
+    /// not learn, with real pings, through this kernel's bridge and through Sluice's (AF_PACKET
+    /// ports): hosts A and B on isolated ports reach C but not each other; what gets through is
+    /// the kernel's answer. Then learning off on C's port: the pings still pass (C's address
+    /// is never learnt, so frames for it are flooded), as through the kernel's bridge.
+    func testIsolatedPortsAsTheKernelBridge() throws {
+        func reaches(_ ns: String, _ dst: String) throws -> Bool {
+            try sh(["ip", "netns", "exec", ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", dst], allowFailure: true).contains(" 0% packet loss")
+        }
+        var results: [Kind: [String]] = [:]
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let sw = try net.netns("sw\(id)")
+            let hosts = try ["a", "b", "c"].map { try net.netns("\($0)\(id)") }
+            let ports = (0..<3).map { "\(net.tag)\(id)\($0)" }
+            for (i, h) in hosts.enumerated() { try net.veth(ports[i], hostNS: sw, peerNS: h, addr: "198.18.7.\(i + 1)/24") }
+            var d: DaemonProcess?
+            switch kind {
+            case .kernel:
+                try sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
+                for p in ports { try sh(["ip", "-n", sw, "link", "set", p, "master", "br0"]); try sh(["ip", "-n", sw, "link", "set", p, "up"]) }
+                for p in ports.prefix(2) { try sh(["bridge", "-n", sw, "link", "set", "dev", p, "isolated", "on"]) }
+                try sh(["ip", "-n", sw, "link", "set", "br0", "up"])
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline,
+                      try sh(["bridge", "-n", sw, "link", "show"]).components(separatedBy: "state forwarding").count < 4 { usleep(50_000) }
+            case .sluice:
+                var config = ["link add br0 type bridge"]
+                for p in ports { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
+                config += ports.prefix(2).map { "link set \($0) type bridge_slave isolated on" } + ["link set br0 up"]
+                d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/iso.sock"])
+                try d!.waitReady()
+            }
+            var r: [String] = []
+            for (from, to) in [(0, 2), (1, 2), (0, 1), (1, 0)] {
+                r.append("\("abc".map(String.init)[from])→\("abc".map(String.init)[to]) \(try reaches(hosts[from], "198.18.7.\(to + 1)") ? "passes" : "blocked")")
+            }
+            if kind == .kernel {
+                try sh(["bridge", "-n", sw, "link", "set", "dev", ports[2], "learning", "off"])
+            } else {
+                try sh(["ip", "netns", "exec", sw, try sluiceBinary(), "exec", "--socket", net.dir + "/iso.sock", "bridge", "link", "set", "dev", ports[2], "learning", "off"])
+            }
+            try sh(["ip", "-n", hosts[0], "neigh", "flush", "all"])
+            r.append("a→c, c not learnt \(try reaches(hosts[0], "198.18.7.3") ? "passes" : "blocked")")
+            results[kind] = r
+            if let d { XCTAssertEqual(d.stop(), 0, d.stderr) }
+        }
+        XCTAssertEqual(results[.kernel], ["a→c passes", "b→c passes", "a→b blocked", "b→a blocked", "a→c, c not learnt passes"], "the kernel's own answer")
+        XCTAssertEqual(results[.sluice], results[.kernel])
+    }
+
     /// A bridge that is down forwards nothing and learns nothing, as the kernel's.
     func testBridgeDownNeitherLearnsNorForwards() throws {
         let frames = [frame(dst: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], n: 1), frame(dst: [0x02, 0, 0, 0, 0, 0xBB], n: 2)]
