@@ -106,6 +106,26 @@ final class MacvlanTests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    func testModeChangesInPlaceAsMacvlanChangelink() throws {
+        let r = try Rig()
+        func frame(to: MACAddress, from: MACAddress) -> [UInt8] {
+            FrameBuilder.ethernet(dst: to, src: from, type: 0x88B5, payload: [UInt8](repeating: 1, count: 46))
+        }
+        // m3 (VEPA) sends m1's frame to the wire; once it is a bridge-mode macvlan the frame
+        // goes straight to m1, and the mode shows as such.
+        XCTAssertEqual(r.send(r.dev("m3"), frame(to: r.dev("m1").mac, from: r.dev("m3").mac)).count, 1)
+        try r.runner.execute("link set m3 type macvlan mode bridge")
+        XCTAssertTrue(try r.runner.execute("link show m3 -d").contains("macvlan mode bridge"))
+        XCTAssertEqual(r.send(r.dev("m3"), frame(to: r.dev("m1").mac, from: r.dev("m3").mac)), [])
+        XCTAssertEqual(r.dev("m1").stats.rxPackets, 1)
+        // passthru cannot be entered by a change (macvlan_changelink: EINVAL); an unknown word
+        // is refused; neither changes the mode.
+        XCTAssertThrowsError(try r.runner.execute("link set m3 type macvlan mode passthru"))
+        XCTAssertThrowsError(try r.runner.execute("link set m3 type macvlan mode bogus"))
+        XCTAssertTrue(try r.runner.execute("link show m3 -d").contains("macvlan mode bridge"))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testTheLowerDeviceRules() throws {
         let r = try Rig()
         try r.runner.execute("link add br0 type bridge")

@@ -187,7 +187,8 @@ public final class CommandRunner {
         /// The change came as a link's slave data (`ip link set … type bridge_slave`), which
         /// ends in NETDEV_CHANGE: br_port_carrier_check enables a disabled port that is up.
         var portViaLink = false
-        var allmulti: Bool?; var alias: String??; var group: UInt32? }
+        var allmulti: Bool?; var alias: String??; var group: UInt32?
+        var macvlanMode: MacvlanMode? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
     /// kernel keeps them with STP off, and `fdb_flush`.
@@ -565,6 +566,15 @@ public final class CommandRunner {
                 var v = VLANOptions()
                 while let o = a.next() { try parseVLANOption(o, &a, &v) }
                 c.vlan = v
+            case "macvlan" where dev.driver is MacvlanDriver:
+                while let o = a.next() {
+                    guard o == "mode" else { throw SluiceError("Error: \"\(o)\" is not an argument of type macvlan") }
+                    let v = try a.value(for: "mode")
+                    guard let m = MacvlanMode(name: v) else {
+                        throw SluiceError(v == "passthru" || v == "source" ? "Error: macvlan mode \(v) is not implemented in Sluice" : "Error: argument of \"mode\" must be \"private\", \"vepa\", \"bridge\", \"passthru\" or \"source\"")
+                    }
+                    c.macvlanMode = m
+                }
             case "bridge_slave":
                 var ch = c.port ?? BridgePortChange()
                 while let o = a.next() { try parseBridgePortOption(o, &a, &ch, &c.portFlush) }
@@ -675,6 +685,11 @@ public final class CommandRunner {
             }
             if let m = c.groupFwdMask, let br = dp.bridge(dev) {
                 let o = br.groupFwdMask; try br.setGroupFwdMask(m); undo.append { try? br.setGroupFwdMask(o) }
+            }
+            if let m = c.macvlanMode, let drv = dev.driver as? MacvlanDriver {
+                // macvlan_changelink: the mode changes in place (passthru and source are not
+                // Sluice's, so neither is entered nor left here).
+                let o = drv.mode; drv.mode = m; undo.append { drv.mode = o }
             }
             if let v = c.allmulti, v != dev.userAllmulti {
                 dev.userAllmulti = v; dev.allmulti += v ? 1 : -1

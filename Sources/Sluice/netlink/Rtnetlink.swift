@@ -398,6 +398,12 @@ public final class RtnlProcessor {
         }
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
+        if kind == "macvlan", dev.driver is MacvlanDriver, let raw = data?.u32(IFLA.MACVLAN_MODE) {
+            guard let m = MacvlanMode(rawValue: raw) else {
+                throw NetlinkError(raw == 8 ? EINVAL : EOPNOTSUPP, "macvlan mode \(raw) (passthru, source) is not implemented in Sluice", offset: data?.offsets[IFLA.MACVLAN_MODE])
+            }
+            c.macvlanMode = m
+        }
         if let v = a.u32(IFLA.GRO_MAX_SIZE) {
             guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gro_max_size", offset: a.offsets[IFLA.GRO_MAX_SIZE]) }
             c.groMaxSize = Int(v)
