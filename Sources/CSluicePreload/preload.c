@@ -3,6 +3,10 @@
 // Interposed: socket, bind, connect, getsockname, setsockopt, getsockopt, sendmsg, sendto,
 // recvmsg, recvfrom, close, if_nametoindex, if_indextoname. Every other call goes to libc.
 // Another netlink family is refused (EPROTONOSUPPORT): nothing reaches the kernel's tables.
+// What reaches the kernel's networking outside netlink is refused too, with one line naming it:
+// entering a namespace (setns, unshare: `ip -n`, `ip netns exec`), the network and TUN ioctls
+// (`ip tunnel`, `ip tuntap`, `ip maddr add`) and reading /proc/net or /proc/sys/net (`ip maddr
+// show`) — except /proc/net/psched, whose clock constants tc needs and the daemon shares.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -250,4 +257,59 @@ char *if_indextoname(unsigned int index, char *name) {
     unsigned idx = 0;
     if (!name || getlink((int)index, NULL, &idx, name) != 0) { errno = ENXIO; return NULL; }
     return name;
+}
+
+/* ---- What would reach the kernel's networking without netlink: refused, said once. ---- */
+
+static void refuse(const char *what) {
+    static int told;
+    if (!told++) fprintf(stderr, "sluice exec: %s would act on the kernel, not the daemon; refused\n", what);
+}
+
+int setns(int fd, int nstype) {
+    (void)fd; (void)nstype;
+    refuse("entering a network namespace (setns)");
+    errno = EPERM;
+    return -1;
+}
+
+int unshare(int flags) {
+    (void)flags;
+    refuse("unsharing namespaces");
+    errno = EPERM;
+    return -1;
+}
+
+/* Socket ioctls (SIOC*: 0x89xx) and TUN's ('T', 200 and up); terminal ioctls pass. */
+int ioctl(int fd, unsigned long request, ...) {
+    REAL(ioctl, int, int, unsigned long, void *);
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if ((request & 0xff00) == 0x8900 || (_IOC_TYPE(request) == 'T' && _IOC_NR(request) >= 200)) {
+        refuse("a network ioctl");
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    return real_ioctl(fd, request, arg);
+}
+
+static int kernel_net_path(const char *path) {
+    if (!path) return 0;
+    if (strcmp(path, "/proc/net/psched") == 0) return 0;
+    return strncmp(path, "/proc/net/", 10) == 0 || strncmp(path, "/proc/sys/net/", 14) == 0
+        || strncmp(path, "/proc/self/net/", 15) == 0;
+}
+
+FILE *fopen(const char *path, const char *mode) {
+    REAL(fopen, FILE *, const char *, const char *);
+    if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
+    return real_fopen(path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode) {
+    REAL(fopen64, FILE *, const char *, const char *);
+    if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
+    return real_fopen64(path, mode);
 }

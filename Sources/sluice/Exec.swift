@@ -30,12 +30,12 @@ struct Exec: ParsableCommand {
         guard let tool = command.first else { throw ValidationError("exec needs a program: ip, tc or bridge") }
         guard ["ip", "tc", "bridge"].contains(tool) else { throw ValidationError("exec runs ip, tc or bridge, not \"\(tool)\"") }
         let args = Array(command.dropFirst())
-        // What bypasses rtnetlink would act on the kernel: refused.
-        if tool == "ip" {
-            let obj = args.first { !$0.hasPrefix("-") } ?? ""
-            for bypass in ["netns", "tuntap", "tunnel", "tap", "tun"] where !obj.isEmpty && bypass.hasPrefix(obj) && obj.count >= 2 || obj == bypass {
-                throw ValidationError("\"ip \(obj)\" does not go through rtnetlink (it would act on the kernel); not run")
-            }
+        // What bypasses rtnetlink would act on the kernel: refused. ip resolves an object as
+        // its first command the word abbreviates (ip.c's cmds[] in order), so "m" is maddress.
+        if tool == "ip", let obj = Exec.ipObject(args),
+           let resolved = Exec.ipObjects.first(where: { $0.hasPrefix(obj) }),
+           let why = Exec.ipBypasses[resolved] {
+            throw ValidationError("\"ip \(obj)\" \(why), so it would act on the kernel, not the daemon; not run")
         }
         let dir = URLPath.directory(of: CommandLine.arguments[0])
         let lib = dir + "/libSluicePreload.so"
@@ -48,6 +48,36 @@ struct Exec: ParsableCommand {
         execvp(tool, &argv)
         throw ValidationError("cannot run \(tool): \(String(cString: strerror(errno)))")
     }
+}
+
+extension Exec {
+    /// iproute2's ip.c objects, in the order `matches()` tries them.
+    static let ipObjects = ["address", "addrlabel", "maddress", "route", "rule", "neighbor", "neighbour",
+                            "ntable", "ntbl", "link", "l2tp", "fou", "ila", "macsec", "tunnel", "tunl",
+                            "tuntap", "tap", "token", "tcpmetrics", "tcp_metrics", "monitor", "xfrm",
+                            "mroute", "mrule", "netns", "netconf", "vrf", "sr", "nexthop", "mptcp",
+                            "ioam", "stats", "help"]
+    /// The object word of an ip command line: the first word that is not an option or an
+    /// option's argument (-family, -loops, -rcvbuf, -netns and -batch take one).
+    static func ipObject(_ args: [String]) -> String? {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            guard a.hasPrefix("-"), a.count > 1 else { return a }
+            let takesValue = ["-family", "-loops", "-rcvbuf", "-netns", "-batch"].contains { $0.hasPrefix(a) && a.count >= 2 }
+                && a != "-b" && a != "-r"
+            i += takesValue ? 2 : 1
+        }
+        return nil
+    }
+    /// The objects that reach the kernel without rtnetlink, and how.
+    static let ipBypasses = [
+        "maddress": "reads /proc/net/igmp and uses ioctls",
+        "tunnel": "uses the kernel's tunnel ioctls", "tunl": "uses the kernel's tunnel ioctls",
+        "tuntap": "opens /dev/net/tun", "tap": "opens /dev/net/tun",
+        "netns": "works on the kernel's network namespaces",
+        "vrf": "works on the kernel's cgroups and VRF devices",
+    ]
 }
 
 enum URLPath {

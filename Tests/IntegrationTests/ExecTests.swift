@@ -864,9 +864,31 @@ final class ExecTests: XCTestCase {
 
     func testNetnsAndOtherKernelPathsAreRefused() throws {
         let (d, sock, _) = try daemon()
-        let r = try exec(sock, ["ip", "netns", "list"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.out.contains("does not go through rtnetlink"), r.out)
+        // Objects that never reach rtnetlink, named as ip resolves them ("m" is maddress, the
+        // word after -f is the family, not the object): refused before anything runs.
+        for argv in [["ip", "netns", "list"], ["ip", "-f", "inet", "m"], ["ip", "maddress", "show"],
+                     ["ip", "tunnel", "show"], ["ip", "tuntap", "show"]] {
+            let r = try exec(sock, argv)
+            XCTAssertNotEqual(r.status, 0, argv.joined(separator: " "))
+            XCTAssertTrue(r.out.contains("would act on the kernel, not the daemon; not run"), r.out)
+        }
+        // What ip or tc would reach only while running — another namespace (-n), /proc/net in a
+        // batch file — is refused by the preload library with one line; the kernel's multicast
+        // lists are never printed as the daemon's.
+        for argv in [["ip", "-n", "\(net.tag)-none", "link"], ["tc", "-n", "\(net.tag)-none", "qdisc", "show"]] {
+            let r = try exec(sock, argv)
+            XCTAssertNotEqual(r.status, 0, r.out)
+        }
+        let batch = net.dir + "/maddr.batch"
+        try "maddr show\nlink show br0\n".write(toFile: batch, atomically: true, encoding: .utf8)
+        let b = try exec(sock, ["ip", "-batch", batch])
+        XCTAssertTrue(b.out.contains("sluice exec: /proc/net/dev_mcast would act on the kernel, not the daemon; refused"), b.out)
+        XCTAssertFalse(b.out.contains("inet6 ff02::1"), "no kernel multicast list: \(b.out)")
+        XCTAssertTrue(b.out.contains("br0:"), b.out)
+        // Strict dumps filtered by kind (IFLA_LINKINFO as ip sends it, without NLA_F_NESTED).
+        let bridges = try exec(sock, ["ip", "-br", "link", "show", "type", "bridge"])
+        XCTAssertEqual(bridges.status, 0, bridges.out)
+        XCTAssertEqual(bridges.out.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }, ["br0"])
         let noDaemon = try exec(net.dir + "/nothing.sock", ["ip", "link", "show"])
         XCTAssertNotEqual(noDaemon.status, 0)
         XCTAssertTrue(noDaemon.out.contains("cannot reach the daemon"), noDaemon.out)

@@ -57,9 +57,10 @@ public struct NLAttributes {
     }
 
     /// nla_parse over `data`, whose first byte is at `base` bytes from the start of the message.
-    /// `strict` is the kernel's strict validation (trailing bytes, unknown and unspecified types,
-    /// exact lengths, NLA_F_NESTED), as netlink families without legacy users and
-    /// NETLINK_GET_STRICT_CHK dumps get.
+    /// `strict` is NL_VALIDATE_DEPRECATED_STRICT, what rtnetlink's nlmsg_parse_deprecated_strict
+    /// gives NETLINK_GET_STRICT_CHK requests: bytes left over and types beyond the policy are
+    /// refused; lengths are checked as always (a short integer is ERANGE, a long one passes) and
+    /// a nest need not carry NLA_F_NESTED — iproute2 sends IFLA_LINKINFO without it.
     /// Every attribute of `data` in order, repeated types included (nla_for_each_attr): its
     /// type (flags masked off), payload, and offset from the start of the message.
     public static func list(_ data: ArraySlice<UInt8>, base: Int) throws(NetlinkError) -> [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)] {
@@ -93,8 +94,6 @@ public struct NLAttributes {
                 try validate(value, pt, nested: nested, at: at, strict: strict)
                 out.values[type] = value
                 out.offsets[type] = at
-            } else if strict && type != 0 {
-                throw NetlinkError(EINVAL, "Unsupported attribute", offset: at)
             } else {
                 out.values[type] = value
                 out.offsets[type] = at
@@ -110,14 +109,6 @@ public struct NLAttributes {
     /// validate_nla: the checks for one attribute's type and length.
     static func validate(_ v: ArraySlice<UInt8>, _ pt: NLAType, nested: Bool, at: Int, strict: Bool) throws(NetlinkError) {
         let failed = NetlinkError(ERANGE, "Attribute failed policy validation", offset: at)
-        if strict {
-            if case .nested = pt {
-                if !nested && !v.isEmpty { throw NetlinkError(EINVAL, "NLA_F_NESTED is missing", offset: at) }
-            } else if nested {
-                throw NetlinkError(EINVAL, "NLA_F_NESTED not expected", offset: at)
-            }
-            if let e = pt.exactLength, v.count != e { throw NetlinkError(EINVAL, "invalid attribute length", offset: at) }
-        }
         switch pt {
         case .u8, .u16, .u32, .u64, .s32:
             if v.count < pt.exactLength! { throw failed }
