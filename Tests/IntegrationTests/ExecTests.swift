@@ -710,6 +710,78 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// IPv4 address rules as devinet.c keeps them, side by side with this kernel: a new primary
+    /// placed after the last primary, secondaries at the end; labels, peers, scopes; EEXIST
+    /// with the kernel's message; deleting a primary takes its secondaries (promote_secondaries
+    /// is off by default); wildcard deletion by local address; lifetimes counted down, a
+    /// preferred lifetime of 0 deprecated, expired addresses and their secondaries removed with
+    /// their routes; the last address gone takes the device's routes (fib_disable_ip); the
+    /// route get source chosen toward the gateway (inet_select_addr).
+    func testIPv4AddressRulesAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ka")
+        func both(_ c: [String]) throws -> (kernel: String, sluice: String, kStatus: Int32, sStatus: Int32) {
+            let k = try runBounded(["10", "ip", "-n", kns] + c)
+            let s = try exec(sock, ["ip"] + c)
+            return (k.out, s.out, k.status, s.status)
+        }
+        // The kernel's link-local IPv6 lines (Sluice gives IPv6 only to a device with an
+        // address) and MACs differ by nature; the rest must not.
+        // Lifetimes counting down are compared as such, not to the second (the two sides add
+        // the address some milliseconds apart); the kernel's lo routes are not Sluice's.
+        func norm(_ t: String) -> String {
+            t.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.contains("inet6") && !$0.contains("link/ether") && !$0.contains(" lo ") && !$0.contains("valid_lft forever preferred_lft forever") }
+                .map { l in String(l).replacingOccurrences(of: #"^\d+: "#, with: "", options: .regularExpression)
+                    .replacingOccurrences(of: #"valid_lft \d+sec preferred_lft \d+sec"#, with: "valid_lft Nsec preferred_lft Nsec", options: .regularExpression)
+                    .replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+                    .replacingOccurrences(of: #""(valid|preferred)_life_time":([0-9]|[1-9][0-9]|[1-9][0-9][0-9])\b"#, with: "\"$1_life_time\":N", options: .regularExpression) }
+                .joined(separator: "\n")
+        }
+        let steps: [[String]] = [
+            ["link", "add", "a4", "type", "veth", "peer", "name", "a4p"], ["link", "set", "a4", "up"], ["link", "set", "a4p", "up"],
+            ["addr", "add", "198.18.1.1/24", "dev", "a4"],
+            ["addr", "add", "198.18.1.2/24", "dev", "a4"],
+            ["addr", "add", "198.18.1.3/24", "dev", "a4", "label", "a4:x"],
+            ["addr", "add", "198.18.2.1/24", "broadcast", "+", "dev", "a4"],
+            ["addr", "add", "198.18.4.1", "peer", "198.18.4.2", "dev", "a4"],
+            ["addr", "add", "198.18.5.1/24", "dev", "a4", "scope", "link"],
+            ["addr", "add", "198.18.5.2/24", "dev", "a4", "scope", "host"],
+            ["addr", "add", "198.18.1.2/24", "dev", "a4"],
+            ["addr", "add", "198.18.6.1/24", "dev", "a4", "valid_lft", "100", "preferred_lft", "0"],
+            ["-4", "addr", "show", "to", "198.18.6.0/24"],
+            ["addr", "change", "198.18.6.1/24", "dev", "a4", "valid_lft", "forever", "preferred_lft", "forever"],
+            ["addr", "add", "198.18.7.1/24", "dev", "a4", "valid_lft", "3", "preferred_lft", "2"],
+            ["addr", "add", "198.18.7.2/24", "dev", "a4"],
+            ["addr", "add", "198.18.8.1/24", "dev", "a4", "valid_lft", "0"],
+            ["route", "add", "198.18.60.0/24", "via", "198.18.2.2"],
+            ["-4", "addr", "show", "dev", "a4"], ["-j", "-4", "addr", "show", "dev", "a4"], ["route", "show"],
+            ["route", "get", "198.18.60.9"],
+            ["addr", "del", "198.18.1.1/24", "dev", "a4"],
+            ["addr", "del", "198.18.5.1", "dev", "a4"],
+            ["addr", "del", "198.18.9.9/24", "dev", "a4"],
+            ["-4", "addr", "show", "dev", "a4"], ["route", "show"],
+        ]
+        for c in steps {
+            let r = try both(c)
+            XCTAssertEqual(r.sStatus, r.kStatus, "ip \(c.joined(separator: " ")): \(r.sluice)")
+            XCTAssertEqual(norm(r.sluice), norm(r.kernel), "ip \(c.joined(separator: " "))")
+        }
+        // check_lifetime: 198.18.7.1 and its secondary 198.18.7.2 go with their routes.
+        Thread.sleep(forTimeInterval: 3.5)
+        for c in [["-4", "addr", "show", "dev", "a4"], ["route", "show"], ["route", "show", "table", "local"]] {
+            let r = try both(c)
+            XCTAssertEqual(norm(r.sluice), norm(r.kernel), "ip \(c.joined(separator: " ")) after expiry")
+            XCTAssertFalse(r.sluice.contains("198.18.7."), r.sluice)
+        }
+        // The last address gone: the route through the device goes too.
+        XCTAssertEqual(try both(["addr", "flush", "dev", "a4"]).sStatus, 0)
+        let r = try both(["route", "show"])
+        XCTAssertEqual(norm(r.sluice), norm(r.kernel))
+        XCTAssertFalse(r.sluice.contains("198.18.60.0"), r.sluice)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip -6 addr`, `ip -6 route` and `ip -6 neigh` against the daemon and against this
     /// machine's kernel, with the same devices and commands: the same text. Left out of the
     /// comparison, each for a stated reason: lines naming link-local addresses (made from MACs,

@@ -404,12 +404,41 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(shown, "default via 198.18.1.10 dev r1 metric 100 \n198.18.1.0/24 dev r1 proto kernel scope link src 198.18.1.1 \n")
         try r.runner.execute("link set r2 up")
         XCTAssertTrue(try r.runner.execute("route show").contains("198.18.2.0/24 dev r2 proto kernel scope link src 198.18.2.1"))
-        // Deleting the address removes the routes it implied (the default route through a
-        // gateway on that subnet stays, as the kernel keeps it).
+        // Deleting the address removes the routes it implied. It was r1's last, so IP is off on
+        // r1 (fib_disable_ip) and the default route through it goes too — checked on this
+        // kernel: a veth with one address and a default route through it keeps neither.
         try r.runner.execute("addr del 198.18.1.1/24 dev r1")
         let left = try r.runner.execute("route show table all")
         XCTAssertFalse(left.contains("198.18.1.0/24") || left.contains("198.18.1.1 ") || left.contains("198.18.1.255"), left)
-        XCTAssertTrue(left.contains("default via 198.18.1.10 dev r1 metric 100"), left)
+        XCTAssertFalse(left.contains("default via 198.18.1.10"), left)
+        XCTAssertTrue(left.contains("198.18.2.0/24 dev r2"), left)
+    }
+
+    /// promote_secondaries on: deleting a primary makes its first secondary the primary, placed
+    /// where __inet_del_ifa relinks it, and the subnet's routes take it as their source.
+    /// Expected lists from this kernel, the same commands on a veth with the sysctl set.
+    func testPromoteSecondariesAsTheKernel() throws {
+        let r = try MemoryRouter([])
+        try r.runner.execute("sysctl net.ipv4.conf.all.promote_secondaries=1")
+        for a in ["198.18.1.1/24", "198.18.2.1/24", "198.18.1.2/24", "198.18.3.1/24", "198.18.1.3/24"] {
+            try r.runner.execute("addr add \(a) dev r1")
+        }
+        try r.runner.execute("addr del 198.18.1.1/24 dev r1")
+        let shown = try r.runner.execute("-4 addr show dev r1").split(separator: "\n").filter { $0.contains("inet ") }
+        XCTAssertEqual(shown, ["    inet 198.18.2.1/24 scope global r1", "    inet 198.18.3.1/24 scope global r1",
+                               "    inet 198.18.1.2/24 scope global r1", "    inet 198.18.1.3/24 scope global secondary r1"])
+        let routes = try r.runner.execute("route show table all")
+        for line in ["198.18.1.0/24 dev r1 proto kernel scope link src 198.18.1.2",
+                     "local 198.18.1.2 dev r1 table local proto kernel scope host src 198.18.1.2",
+                     "local 198.18.1.3 dev r1 table local proto kernel scope host src 198.18.1.2",
+                     "broadcast 198.18.1.255 dev r1 table local proto kernel scope link src 198.18.1.2"] {
+            XCTAssertTrue(routes.contains(line), "\(line)\n\(routes)")
+        }
+        XCTAssertFalse(routes.contains("198.18.1.1"), routes)
+        // Off (the default): the secondaries go with their primary.
+        try r.runner.execute("sysctl net.ipv4.conf.all.promote_secondaries=0")
+        try r.runner.execute("addr del 198.18.1.2/24 dev r1")
+        XCTAssertFalse(try r.runner.execute("-4 addr show dev r1").contains("198.18.1.3"))
     }
 
     func testECMPSpreadsFlowsOverItsNextHops() throws {

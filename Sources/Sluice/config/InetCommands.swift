@@ -109,22 +109,40 @@ extension CommandRunner {
             try dp.ipv6.addAddress(dev, Inet6Address(address: addr, prefixLen: len, nodad: nodad))
             return ""
         case "add", "delete":
-            var prefix: (UInt32, Int)?, devName: String?, brd: String?
+            var prefix: (UInt32, Int)?, devName: String?, brd: String?, peer: (UInt32, Int)?, label: String?
+            var scope: UInt8 = 0, valid = UInt32.max, preferred = UInt32.max
+            func lifetime(_ k: String) throws(SluiceError) -> UInt32 {
+                let v = try a.value(for: k)
+                if v == "forever" { return .max }
+                guard let n = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \(k) value") }
+                return n
+            }
             while let k = a.next() {
                 switch k {
                 case "dev": devName = try a.value(for: "dev")
                 case "broadcast", "brd": brd = try a.value(for: k)
                 case "local": prefix = try Self.parsePrefix(try a.value(for: "local"))
+                case "peer", "remote": peer = try Self.parsePrefix(try a.value(for: k))
+                case "label": label = try a.value(for: "label")
+                case "scope":
+                    let v = try a.value(for: "scope")
+                    guard let sc = RouteScope.parse(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: invalid scope value.") }
+                    scope = sc
+                case "valid_lft": valid = try lifetime(k)
+                case "preferred_lft": preferred = try lifetime(k)
                 default:
                     guard prefix == nil else { throw SluiceError("Error: either \"local\" is duplicate, or \"\(k)\" is a garbage.") }
                     prefix = try Self.parsePrefix(k)
                 }
             }
             guard let devName else { throw SluiceError("Not enough information: \"dev\" argument is required.") }
-            guard let (addr, len) = prefix else { throw SluiceError("Not enough information: an address is required.") }
+            guard let (addr, plen) = prefix else { throw SluiceError("Not enough information: an address is required.") }
             let dev = try device(devName)
+            let len = peer?.1 ?? plen
             if verb.hasPrefix("d") { try dp.ipv4.deleteAddress(dev, addr, len); return "" }
-            var ia = InetAddress(address: addr, prefixLen: len, broadcast: 0)
+            guard valid != 0, preferred <= valid else { throw SluiceError("Error: ipv4: address lifetime invalid (Invalid argument)") }
+            var ia = InetAddress(address: addr, prefixLen: len, broadcast: 0, peer: peer?.0, label: label == dev.name ? nil : label, scope: scope)
+            ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
             if let brd {
                 if brd == "+" { ia.broadcast = ia.network | ~ia.mask }
                 else if brd == "-" { ia.broadcast = ia.network }
@@ -150,10 +168,18 @@ extension CommandRunner {
         for d in dp.allDevices where only == nil || only === d {
             out += describe(d, stats: false, details: false)
             for a in opts.family == 6 ? [] : dp.ipv4.addresses[d.ifindex] ?? [] {
-                out += "    inet \(Self.ipString(a.address))/\(a.prefixLen)"
+                // print_addrinfo's order: address (and peer), brd, scope, flags, label; lifetimes.
+                out += "    inet \(Self.ipString(a.address))"
+                out += a.peer != a.address ? " peer \(Self.ipString(a.peer))/\(a.prefixLen)" : "/\(a.prefixLen)"
                 if a.broadcast != 0 { out += " brd \(Self.ipString(a.broadcast))" }
-                out += " scope global\(a.secondary ? " secondary" : "") \(d.name)\n"
-                out += "       valid_lft forever preferred_lft forever\n"
+                out += " scope \(RouteScope.name(a.scope))"
+                if a.secondary { out += " secondary" }
+                if !a.permanent { out += " dynamic" }
+                if a.deprecated { out += " deprecated" }
+                out += " \(a.label ?? d.name)\n"
+                let left = a.remaining(at: dp.clock.now)
+                func lft(_ v: UInt32) -> String { v == .max ? "forever" : "\(v)sec" }
+                out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
                 out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(a.isLinkLocal ? "link" : "global") \(a.nodad ? "nodad " : "")\n"
@@ -205,10 +231,8 @@ extension CommandRunner {
                 r.protoSet = true
             case "scope":
                 let v = try a.value(for: "scope")
-                switch v {
-                case "global", "universe": r.route.scope = 0; case "link": r.route.scope = 253; case "host": r.route.scope = 254
-                default: guard let n = UInt8(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"scope\" value is invalid") }; r.route.scope = n
-                }
+                guard let n = RouteScope.parse(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"scope\" value is invalid") }
+                r.route.scope = n
                 r.scopeSet = true
             case "table":
                 let v = try a.value(for: "table")
@@ -327,7 +351,9 @@ extension CommandRunner {
             default: break
             }
             let dev = dp.device(r.dev)?.name ?? "?"
-            let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: addr)
+            // fib_result_prefsrc: IPv4 selects toward the gateway (inet_select_addr on the next
+            // hop); IPv6 toward the destination (ipv6_dev_get_saddr).
+            let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: S.isIPv6 ? addr : r.gateway)
             var s = r.type == .local ? "local \(S.addressString(addr)) dev \(dev)" : "\(S.addressString(addr))"
             if r.type != .local {
                 if r.gateway != 0 { s += " via \(S.addressString(r.gateway))" }
@@ -518,6 +544,8 @@ extension CommandRunner {
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":
                 try set(0...1) { v4.arpIgnore = $0 }; current = v4.arpIgnore
+            case "net.ipv4.conf.all.promote_secondaries", "net.ipv4.conf.default.promote_secondaries":
+                try set(0...1) { v4.promoteSecondaries = $0 == 1 }; current = v4.promoteSecondaries ? 1 : 0
             case "net.ipv4.icmp_ratelimit":
                 try set(0...Int(Int32.max)) { v4.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v4.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_msgs_per_sec":

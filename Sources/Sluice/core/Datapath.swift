@@ -473,6 +473,7 @@ public final class Datapath {
         for br in bridges.values { br.age(now: now) }
         ipv4.collectGarbage()
         ipv4.expireFragments(now)
+        ipv4.expireAddresses(now)
         ipv6.collectGarbage()
         ipv6.expireFragments(now)
         flushTransmit()

@@ -68,7 +68,7 @@ final class VXLANDriver: NetDriver {
             guard m.pointee.dataOffset >= UInt32(Self.overhead) else { dev.stats.txDropped &+= 1; pool.free(p); return }
             let hash = FlowHash.hash(pool, p.index, seed: 0)
             var src = local
-            if src == 0, let r = ipv4.fib.lookup(remote, hash: 0) { src = r.prefsrc != 0 ? r.prefsrc : ipv4.sourceAddress(r.dev, toward: remote) }
+            if src == 0, let r = ipv4.fib.lookup(remote, hash: 0) { src = ipv4.preferredSource(r) }
             guard src != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
             // Headroom for the outer headers, in place.
             m.pointee.dataOffset -= UInt32(Self.overhead)

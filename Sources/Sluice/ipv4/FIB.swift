@@ -39,6 +39,10 @@ public enum RouteScope {
     public static func name(_ s: UInt8) -> String {
         switch s { case 0: "global"; case 253: "link"; case 254: "host"; case 200: "site"; case 255: "nowhere"; default: String(s) }
     }
+    /// rtnl_rtscope_a2n: a name or a number.
+    public static func parse(_ s: String) -> UInt8? {
+        switch s { case "global", "universe": 0; case "link": 253; case "host": 254; case "site": 200; case "nowhere": 255; default: UInt8(s) }
+    }
 }
 
 /// An address of an inet family: IPv4 as UInt32, IPv6 as UInt128 (host order).

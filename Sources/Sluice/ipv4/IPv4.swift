@@ -34,12 +34,49 @@ import Glibc
 ///   (Fragments.swift).
 /// Not yet: IP options beyond carrying them, redirects, multicast, rp_filter.
 public struct InetAddress: Sendable, Equatable {
+    /// ifa_local.
     public var address: UInt32
     public var prefixLen: Int
     public var broadcast: UInt32
     public var secondary = false
+    /// ifa_address: the peer of a point-to-point address (`peer P`), else the local address.
+    /// The subnet, and so the prefix route, is the peer's.
+    public var peer: UInt32
+    /// IFA_LABEL, when it is not the device's name (`label DEV:x`).
+    public var label: String?
+    /// ifa_scope (RT_SCOPE_*).
+    public var scope: UInt8
+    /// Lifetimes in seconds from `changed` (UInt32.max: forever), as set_ifa_lifetime keeps them.
+    public var validLft = UInt32.max, preferredLft = UInt32.max
+    /// When the lifetimes were last set (ifa_tstamp), on the datapath clock.
+    public var changed: UInt64 = 0
+    /// IFA_F_DEPRECATED: the preferred lifetime ran out (check_lifetime) or was set to 0.
+    public var deprecated = false
+    public var permanent: Bool { validLft == .max }
     public var mask: UInt32 { prefixLen == 0 ? 0 : ~UInt32(0) << (32 - prefixLen) }
-    public var network: UInt32 { address & mask }
+    public var network: UInt32 { peer & mask }
+
+    public init(address: UInt32, prefixLen: Int, broadcast: UInt32 = 0, peer: UInt32? = nil, label: String? = nil, scope: UInt8 = 0) {
+        self.address = address; self.prefixLen = prefixLen; self.broadcast = broadcast
+        self.peer = peer ?? address; self.label = label; self.scope = scope
+    }
+
+    /// inet_ifa_match: `a` is on this address's subnet.
+    func matches(_ a: UInt32) -> Bool { (a ^ peer) & mask == 0 }
+
+    /// set_ifa_lifetime.
+    mutating func setLifetimes(valid: UInt32, preferred: UInt32, now: UInt64) {
+        validLft = valid; preferredLft = preferred; changed = now
+        deprecated = preferred == 0
+    }
+
+    /// The lifetimes left at `now`, as inet_fill_ifaddr reports them.
+    func remaining(at now: UInt64) -> (valid: UInt32, preferred: UInt32) {
+        guard !permanent else { return (.max, .max) }
+        guard preferredLft != .max else { return (validLft, preferredLft) }
+        let t = UInt32(clamping: (now &- changed) / Time.s)
+        return (validLft > t ? validLft - t : 0, preferredLft > t ? preferredLft - t : 0)
+    }
 }
 
 /// IPSTATS_MIB_* and ICMP_MIB_* counters (`nstat`'s Ip*, Icmp*).
@@ -76,6 +113,9 @@ public final class IPv4Stack: NeighbourResolver {
     /// net.ipv4.conf.all.arp_ignore: 0 answers ARP for any local address on any device, 1 only
     /// for an address configured on the device the request came in on.
     public var arpIgnore = 0
+    /// net.ipv4.conf.all.promote_secondaries: off (the kernel's default), deleting a primary
+    /// address deletes its secondaries; on, the first secondary becomes the primary.
+    public var promoteSecondaries = false
     public internal(set) var addresses: [Int32: [InetAddress]] = [:]
     public internal(set) var stats = IPv4Stats()
     /// UDP ports registered by an embedding program (inet_add_protocol's UDP side).
@@ -111,35 +151,119 @@ public final class IPv4Stack: NeighbourResolver {
 
     // MARK: addresses (devinet.c, fib_frontend.c's fib_add_ifaddr)
 
-    /// `addr add ADDR/LEN dev DEV [broadcast B]`: the first address of a subnet is primary,
-    /// later ones secondary; the local route always, and while the device is up the prefix
-    /// route and the subnet's broadcast route (for prefixes shorter than /31).
+    /// __inet_insert_ifa: an address on the subnet (same mask, same network) of another is
+    /// secondary, with the same scope or EINVAL; the same local address there is EEXIST. A
+    /// primary goes after the last primary of its scope or wider, a secondary at the end. Its
+    /// routes follow (fib_add_ifaddr): the local route always, and while the device is up the
+    /// prefix route and the subnet's broadcast route (for prefixes shorter than /31).
     public func addAddress(_ dev: NetDevice, _ a: InetAddress) throws(SluiceError) {
         var list = addresses[dev.ifindex] ?? []
-        guard !list.contains(where: { $0.address == a.address && $0.prefixLen == a.prefixLen }) else {
-            throw SluiceError("Error: ipv4: Address already assigned (File exists)")
-        }
         var a = a
-        a.secondary = list.contains { !$0.secondary && $0.prefixLen == a.prefixLen && $0.network == a.network }
-        list.append(a)
+        if a.changed == 0 { a.changed = clock.now }
+        var lastPrimary = 0
+        for (i, b) in list.enumerated() {
+            if !b.secondary && a.scope <= b.scope { lastPrimary = i + 1 }
+            guard b.mask == a.mask, a.matches(b.peer) else { continue }
+            if b.address == a.address { throw SluiceError("Error: ipv4: Address already assigned (File exists)") }
+            if b.scope != a.scope { throw SluiceError("Error: ipv4: Invalid scope value (Invalid argument)") }
+            a.secondary = true
+        }
+        list.insert(a, at: a.secondary ? list.count : lastPrimary)
         addresses[dev.ifindex] = list
         installRoutes(dev, a)
     }
 
+    /// The address inet_rtm_deladdr picks: by local address, with a prefix (IFA_ADDRESS) only
+    /// on that subnet and length, with a label only under that label.
+    public func findAddress(_ dev: NetDevice, local: UInt32?, prefixLen: Int?, peer: UInt32? = nil, label: String? = nil) -> InetAddress? {
+        addresses[dev.ifindex]?.first { b in
+            (local == nil || b.address == local) && (label == nil || (b.label ?? dev.name) == label)
+                && (peer == nil || (b.prefixLen == prefixLen && b.matches(peer!)))
+                && (peer != nil || prefixLen == nil || b.prefixLen == prefixLen)
+        }
+    }
+
+    /// Changes an address's lifetimes in place (inet_rtm_newaddr on an existing address with
+    /// NLM_F_REPLACE): set_ifa_lifetime, the flags and routes stay.
+    public func setLifetimes(_ dev: NetDevice, _ address: UInt32, _ prefixLen: Int, valid: UInt32, preferred: UInt32) {
+        guard var list = addresses[dev.ifindex], let i = list.firstIndex(where: { $0.address == address && $0.prefixLen == prefixLen }) else { return }
+        list[i].setLifetimes(valid: valid, preferred: preferred, now: clock.now)
+        addresses[dev.ifindex] = list
+    }
+
+    /// __inet_del_ifa with promote_secondaries off (the kernel's default): a primary takes its
+    /// secondaries with it; the last address gone disables IP on the device (fib_disable_ip:
+    /// routes through it and its neighbours go).
     public func deleteAddress(_ dev: NetDevice, _ address: UInt32, _ prefixLen: Int) throws(SluiceError) {
         guard var list = addresses[dev.ifindex], let i = list.firstIndex(where: { $0.address == address && $0.prefixLen == prefixLen }) else {
             throw SluiceError("Error: ipv4: Address not found (Cannot assign requested address)")
         }
         let a = list.remove(at: i)
-        // A primary's secondaries are promoted (promote_secondaries), the first one becoming primary.
-        if !a.secondary, let j = list.firstIndex(where: { $0.secondary && $0.prefixLen == a.prefixLen && $0.network == a.network }) {
-            list[j].secondary = false
+        var gone = [a]
+        let sameSubnet = { (b: InetAddress) in b.secondary && b.mask == a.mask && a.matches(b.peer) }
+        var promoted: InetAddress?
+        if !a.secondary && promoteSecondaries, let j = list.firstIndex(where: sameSubnet) {
+            // The promoted address takes the deleted one's place, or follows the last primary
+            // between the two (__inet_del_ifa relinks it after last_prim).
+            var p = list.remove(at: j)
+            p.secondary = false
+            let at = (list[i..<j].lastIndex { !$0.secondary && a.scope <= $0.scope }).map { $0 + 1 } ?? i
+            list.insert(p, at: at)
+            promoted = p
+        } else if !a.secondary {
+            gone += list.filter(sameSubnet)
+            list.removeAll(where: sameSubnet)
         }
         addresses[dev.ifindex] = list.isEmpty ? nil : list
-        removeRoutes(dev, a)
-        // The last address gone: fib_disable_ip → arp_ifdown flushes the device's neighbours.
-        if list.isEmpty { flushNeighbours(dev: dev.ifindex, all: true) }
-        for b in list where b.prefixLen == a.prefixLen && b.network == a.network { installRoutes(dev, b) }
+        for g in gone.reversed() { removeRoutes(dev, g) }
+        if let promoted {
+            // fib_del_ifaddr then fib_add_ifaddr: the subnet's routes now name the promoted
+            // address as their source.
+            let d = dev.ifindex
+            let kernelVia: (Route) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
+            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+            if a.prefixLen < 31 { _ = fib.local.delete(a.network | ~a.mask, 32, matching: kernelVia) }
+            for b in list where b.mask == a.mask && a.matches(b.peer) {
+                _ = fib.local.delete(b.address, 32, matching: kernelVia)
+                installRoutes(dev, b)
+            }
+        }
+        if list.isEmpty {
+            fib.deleteRoutes(through: dev.ifindex, deviceGone: false)
+            flushNeighbours(dev: dev.ifindex, all: true)
+        }
+    }
+
+    /// Addresses that changed without a request (check_lifetime's deletions and deprecations),
+    /// for RTM_DELADDR/RTM_NEWADDR notifications; taken by the control server (bounded).
+    var addressEvents: [(dev: Int32, address: InetAddress, deleted: Bool)] = []
+
+    func noteAddressEvent(_ d: Int32, _ a: InetAddress, deleted: Bool) {
+        if addressEvents.count < 4096 { addressEvents.append((d, a, deleted)) }
+    }
+
+    /// check_lifetime: an address whose valid lifetime ran out goes (its secondaries with it, as
+    /// any delete); one whose preferred lifetime ran out is deprecated.
+    func expireAddresses(_ now: UInt64) {
+        for (d, list) in addresses {
+            for a in list where !a.permanent {
+                guard let dev = dp.device(d) else { continue }
+                let age = (now &- a.changed) / Time.s
+                if a.validLft != .max && age >= UInt64(a.validLft) {
+                    let before = addresses[d] ?? []
+                    guard (try? deleteAddress(dev, a.address, a.prefixLen)) != nil else { continue }
+                    let after = addresses[d] ?? []
+                    // __inet_del_ifa announces the secondaries it takes before the address.
+                    for g in before where !after.contains(g) && g != a { noteAddressEvent(d, g, deleted: true) }
+                    noteAddressEvent(d, a, deleted: true)
+                } else if a.preferredLft != .max && age >= UInt64(a.preferredLft) && !a.deprecated,
+                          var l = addresses[d], let i = l.firstIndex(of: a) {
+                    l[i].deprecated = true
+                    addresses[d] = l
+                    noteAddressEvent(d, l[i], deleted: false)
+                }
+            }
+        }
     }
 
     /// fib_magic adds with NLM_F_CREATE|NLM_F_APPEND: the first device's route for a prefix
@@ -178,7 +302,13 @@ public final class IPv4Stack: NeighbourResolver {
     /// inet_select_addr: the device's first primary address (preferring one on `dst`'s subnet).
     func sourceAddress(_ dev: Int32, toward dst: UInt32) -> UInt32 {
         guard let list = addresses[dev] else { return 0 }
-        return (list.first { !$0.secondary && ($0.address & $0.mask) == (dst & $0.mask) } ?? list.first { !$0.secondary })?.address ?? 0
+        return (list.first { !$0.secondary && dst != 0 && $0.matches(dst) } ?? list.first { !$0.secondary })?.address ?? 0
+    }
+
+    /// fib_result_prefsrc: the route's preferred source, else inet_select_addr on its next hop's
+    /// device toward the gateway (for a connected route: the device's first primary address).
+    func preferredSource(_ r: FIBResult) -> UInt32 {
+        r.prefsrc != 0 ? r.prefsrc : sourceAddress(r.dev, toward: r.gateway)
     }
 
     /// NETDEV_UP / NETDEV_DOWN (fib_netdev_event): routes through a device that went down go,
@@ -463,7 +593,7 @@ public final class IPv4Stack: NeighbourResolver {
             }
         }
         guard let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc)), back.type == .unicast else { return }
-        let src = forLocal ? origDst : (back.prefsrc != 0 ? back.prefsrc : sourceAddress(back.dev, toward: origSrc))
+        let src = forLocal ? origDst : preferredSource(back)
         guard src != 0, let q = pool.alloc() else { return }
         // 576-byte rule: the original datagram as far as it fits.
         let quote = min(origLen, 576 - InetWire.ipv4Length - InetWire.icmpLength, Int(pool.meta(orig).pointee.length) - InetWire.ethernetLength)

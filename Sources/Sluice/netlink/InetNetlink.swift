@@ -14,9 +14,11 @@ import Glibc
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
-    static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_PERMANENT: UInt32 = 0x80
+    static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_DEPRECATED: UInt32 = 0x20, F_PERMANENT: UInt32 = 0x80
+    /// ifa_ipv4_policy and ifa_ipv6_policy together (IFA_CACHEINFO: struct ifa_cacheinfo).
     static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
-                                                LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32])
+                                                LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32,
+                                                CACHEINFO: .minLength(16)])
 }
 
 enum RTA {
@@ -50,18 +52,21 @@ extension RtnlProcessor {
 
     // MARK: addresses
 
-    func encodeAddr(_ d: NetDevice, _ a: InetAddress, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+    /// inet_fill_ifaddr. `now` gives the lifetimes left (a dump); without it they are reported
+    /// as set (a notification, so that a snapshot does not change with the clock).
+    func encodeAddr(_ d: NetDevice, _ a: InetAddress, type: UInt16, flags: UInt16, seq: UInt32, now: UInt64? = nil, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
-        let f = IFA.F_PERMANENT | (a.secondary ? IFA.F_SECONDARY : 0)
-        w.put8(Self.AF_INET); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(RouteScope.universe)
+        let f = (a.permanent ? IFA.F_PERMANENT : 0) | (a.secondary ? IFA.F_SECONDARY : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0)
+        w.put8(Self.AF_INET); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
-        w.attr(IFA.ADDRESS, Self.be32(a.address))
+        w.attr(IFA.ADDRESS, Self.be32(a.peer))
         w.attr(IFA.LOCAL, Self.be32(a.address))
         if a.broadcast != 0 { w.attr(IFA.BROADCAST, Self.be32(a.broadcast)) }
-        w.attr(IFA.LABEL, string: d.name)
+        w.attr(IFA.LABEL, string: a.label ?? d.name)
         w.attr(IFA.FLAGS, u32: f)
+        let left = now.map { a.remaining(at: $0) } ?? (a.validLft, a.preferredLft)
         var ci = NetlinkWriter()
-        ci.put32(UInt32.max); ci.put32(UInt32.max); ci.put32(0); ci.put32(0)    // forever
+        ci.put32(left.1); ci.put32(left.0); ci.put32(0); ci.put32(0)    // preferred, valid, cstamp, tstamp
         w.attr(IFA.CACHEINFO, ci.bytes)
         w.end(start)
     }
@@ -87,10 +92,14 @@ extension RtnlProcessor {
         var only: Int32 = 0
         if strictCheck && p.count >= 8 { only = Int32(bitPattern: p.le32(at: 4)) }
         var parts = DumpParts(limit: bufferSize)
+        let now = dp.clock.now
+        // check_lifetime runs when a lifetime ends; Sluice's housekeeping at most a second
+        // later, so a dump runs it first and never shows what the kernel would have removed.
+        dp.ipv4.expireAddresses(now)
         if family == 0 || family == Self.AF_INET {
             for d in dp.allDevices where only == 0 || d.ifindex == only {
                 for a in dp.ipv4.addresses[d.ifindex] ?? [] {
-                    parts.add { w in encodeAddr(d, a, type: NL.RTM_NEWADDR, flags: NL.F_MULTI, seq: msg.header.seq, &w) }
+                    parts.add { w in encodeAddr(d, a, type: NL.RTM_NEWADDR, flags: NL.F_MULTI, seq: msg.header.seq, now: now, &w) }
                 }
             }
         }
@@ -114,21 +123,37 @@ extension RtnlProcessor {
         guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
         guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
-        guard let local = Self.addr(a[IFA.LOCAL]) ?? Self.addr(a[IFA.ADDRESS]) else { throw NetlinkError(EINVAL, "Invalid address") }
-        do {
-            if delete {
-                try dp.ipv4.deleteAddress(dev, local, plen)
-            } else {
-                if dp.ipv4.addresses[dev.ifindex]?.contains(where: { $0.address == local && $0.prefixLen == plen }) ?? false {
-                    if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
-                    return
-                }
-                try dp.ipv4.addAddress(dev, InetAddress(address: local, prefixLen: plen, broadcast: Self.addr(a[IFA.BROADCAST]) ?? 0))
+        let scope = p[p.startIndex + 3]
+        let label = a.string(IFA.LABEL)
+        if delete {
+            // inet_rtm_deladdr: by local address, prefix (IFA_ADDRESS) and label, as given.
+            let peer = Self.addr(a[IFA.ADDRESS])
+            guard let found = dp.ipv4.findAddress(dev, local: Self.addr(a[IFA.LOCAL]), prefixLen: peer == nil ? nil : plen, peer: peer, label: label) else {
+                throw NetlinkError(EADDRNOTAVAIL, "ipv4: Address not found")
             }
-        } catch let e as NetlinkError { throw e } catch {
-            let m = (error as! SluiceError).message
-            throw m.contains("not found") ? NetlinkError(EADDRNOTAVAIL, "ipv4: Address not found") : Self.netlinkError(error as! SluiceError)
+            do { try dp.ipv4.deleteAddress(dev, found.address, found.prefixLen) } catch { throw Self.netlinkError(error) }
+            return
         }
+        // rtm_to_ifaddr: IFA_LOCAL, else IFA_ADDRESS; the peer is IFA_ADDRESS.
+        guard let local = Self.addr(a[IFA.LOCAL]) ?? Self.addr(a[IFA.ADDRESS]) else { throw NetlinkError(EINVAL, "ipv4: Local address is not supplied") }
+        var valid = UInt32.max, preferred = UInt32.max
+        if let ci = a[IFA.CACHEINFO] {
+            guard ci.count >= 16 else { throw NetlinkError(ERANGE, "Attribute failed policy validation", offset: a.offsets[IFA.CACHEINFO]) }
+            preferred = ci.le32(at: 0); valid = ci.le32(at: 4)
+            guard valid != 0, preferred <= valid else { throw NetlinkError(EINVAL, "ipv4: address lifetime invalid") }
+        }
+        var ia = InetAddress(address: local, prefixLen: plen, broadcast: Self.addr(a[IFA.BROADCAST]) ?? 0,
+                             peer: Self.addr(a[IFA.ADDRESS]) ?? local, label: label == dev.name ? nil : label, scope: scope)
+        ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
+        // find_matching_ifa: the same local address on the same subnet and length.
+        if let old = dp.ipv4.addresses[dev.ifindex]?.first(where: { $0.address == local && $0.mask == ia.mask && $0.matches(ia.peer) }) {
+            guard msg.header.flags & NL.F_EXCL == 0, msg.header.flags & NL.F_REPLACE != 0 else {
+                throw NetlinkError(EEXIST, "ipv4: Address already assigned")
+            }
+            dp.ipv4.setLifetimes(dev, old.address, old.prefixLen, valid: valid, preferred: preferred)
+            return
+        }
+        do { try dp.ipv4.addAddress(dev, ia) } catch { throw Self.netlinkError(error) }
     }
 
     /// inet6_rtm_newaddr / inet6_rtm_deladdr.
@@ -193,6 +218,7 @@ extension RtnlProcessor {
     /// the reader has taken the one before, so a full-size table never holds the datapath up.
     func dumpRoutes(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let family = msg.payload.first ?? 0
+        dp.ipv4.expireAddresses(dp.clock.now)
         var list: [(table: UInt32, prefix: UInt32, length: Int, route: Route)] = []
         var list6: [(table: UInt32, prefix: UInt128, length: Int, route: RouteOf<UInt128>)] = []
         if family == 0 || family == Self.AF_INET {
@@ -377,7 +403,9 @@ extension RtnlProcessor {
         // The kernel sends traffic to its own addresses through lo; Sluice has no lo, so the
         // device that owns the address is named.
         w.attr(RTA.OIF, u32: UInt32(bitPattern: r.dev))
-        let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: dst)
+        // fib_result_prefsrc: IPv4 selects toward the gateway (inet_select_addr on the next
+            // hop); IPv6 toward the destination (ipv6_dev_get_saddr).
+            let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: S.isIPv6 ? dst : r.gateway)
         if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
         if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(r.gateway)) }
         if S.isIPv6 {

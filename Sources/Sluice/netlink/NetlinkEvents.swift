@@ -247,7 +247,11 @@ extension RtnlProcessor {
             var addrEvents: [[UInt8]] = []
             if group == addrGroup, eventGroups.contains(group), let dev = requestDevice(msg) {
                 let addrAfter = snapshot(type: msg.header.type, dev: dev, family: family)
-                for (k, m) in addrBefore where addrAfter[k] == nil { addrEvents.append(Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid)) }
+                // A deleted primary's secondaries are announced before it (__inet_del_ifa);
+                // ifa_flags is byte 18 of the message.
+                let gone = addrBefore.filter { addrAfter[$0.key] == nil }
+                    .sorted { ($0.value[18] & 1 == 0 ? 1 : 0, $0.key) < ($1.value[18] & 1 == 0 ? 1 : 0, $1.key) }
+                for (_, m) in gone { addrEvents.append(Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid)) }
                 for (k, m) in addrAfter where addrBefore[k] == nil { addrEvents.append(Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid)) }
             }
             var routesFirst: [[UInt8]] = [], routesAfter: [[UInt8]] = []

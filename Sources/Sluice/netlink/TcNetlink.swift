@@ -510,7 +510,9 @@ extension RtnlProcessor {
         let named: [(String, Int32)] = [("Operation not permitted", EPERM), ("Operation not supported", EOPNOTSUPP),
                                         ("Protocol not supported", EPROTONOSUPPORT), ("Numerical result out of range", ERANGE),
                                         ("No such file or directory", ENOENT), ("Device or resource busy", EBUSY),
-                                        ("Network is down", ENETDOWN), ("No such device", ENODEV)]
+                                        ("Network is down", ENETDOWN), ("No such device", ENODEV),
+                                        ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
+                                        ("Invalid argument", EINVAL)]
         for (text, code) in named {
             for suffix in [" (\(text)).", " (\(text))"] where m.hasSuffix(suffix) {
                 m.removeLast(suffix.count)

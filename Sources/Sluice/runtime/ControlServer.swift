@@ -274,6 +274,21 @@ public final class ControlServer: @unchecked Sendable {
         } else if !announcedOperational.isEmpty {
             announcedOperational.removeAll()
         }
+        // Addresses whose lifetimes ran out (check_lifetime's rtmsg_ifa).
+        if !datapath.ipv4.addressEvents.isEmpty {
+            let changes = datapath.ipv4.addressEvents
+            datapath.ipv4.addressEvents.removeAll()
+            if groups.contains(RTNLGRP.IPV4_IFADDR) {
+                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+                eventProcessor = p
+                for c in changes {
+                    guard let d = datapath.device(c.dev) else { continue }
+                    var w = NetlinkWriter()
+                    p.encodeAddr(d, c.address, type: c.deleted ? NL.RTM_DELADDR : NL.RTM_NEWADDR, flags: 0, seq: 0, now: datapath.clock.now, &w)
+                    replies.append((-Int32(RTNLGRP.IPV4_IFADDR), w.bytes, false))
+                }
+            }
+        }
         let listening = groups.contains(RTNLGRP.NEIGH)
         for br in datapath.bridges.values {
             if br.fdb.recordChanges != listening { br.fdb.recordChanges = listening; _ = br.fdb.takeChanges() }
