@@ -21,7 +21,7 @@ final class CommandTests: XCTestCase {
         expectError("link frob p1", contains: "unknown link command")
         expectError("link set nosuch up", contains: "Cannot find device \"nosuch\"")
         expectError("link set p1 mtu", contains: "\"mtu\" needs an argument")
-        expectError("link set p1 mtu 12", contains: "68...65535")
+        expectError("link set p1 mtu 12", contains: "mtu less than device minimum")
         expectError("link set p1 mtu abc", contains: "argument \"abc\" is wrong")
         expectError("link set p1 promisc maybe", contains: "must be \"on\" or \"off\"")
         expectError("link set p1 master p2", contains: "p2 is not a bridge")

@@ -316,7 +316,7 @@ extension Datapath {
     public func addBridge(name: String, mac: MACAddress? = nil) throws(SluiceError) -> Bridge {
         let drv = BridgeDriver()
         let dev = NetDevice(name: name, kind: "bridge", mac: mac ?? MACAddress.local(seed: stableHash(name) ^ 0xb1d6e), driver: drv)
-        dev.flags.insert(.master)
+        // No IFF_MASTER: that flag is bonding's; a bridge is known by its kind (IFF_EBRIDGE).
         try register(dev)
         let br = Bridge(device: dev)
         bridges[dev.ifindex] = br

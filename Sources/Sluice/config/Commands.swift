@@ -187,7 +187,7 @@ public final class CommandRunner {
         /// The change came as a link's slave data (`ip link set … type bridge_slave`), which
         /// ends in NETDEV_CHANGE: br_port_carrier_check enables a disabled port that is up.
         var portViaLink = false
-        var allmulti: Bool?; var alias: String??; var group: UInt32?
+        var allmulti: Bool?; var alias: String??; var group: UInt32?; var rename: String?
         var macvlanMode: MacvlanMode? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
@@ -359,7 +359,7 @@ public final class CommandRunner {
     func parseCommon(_ a: inout Args, _ c: inout Common, allowState: Bool) throws(SluiceError) -> Bool {
         guard let k = a.next() else { return false }
         switch k {
-        case "mtu": c.mtu = try a.int(for: "mtu", 68...65535)
+        case "mtu": c.mtu = try a.int(for: "mtu", 0...Int(Int32.max))
         case "address": c.mac = try a.mac(for: "address")
             if c.mac!.isMulticast || c.mac!.isZero { throw SluiceError("Error: address \(c.mac!) is not a unicast address") }
         case "txqueuelen", "qlen", "txqlen": c.txqlen = try a.int(for: k, 0...1_000_000)
@@ -375,6 +375,7 @@ public final class CommandRunner {
         case "lro_max_desc": c.lroMaxDesc = try a.int(for: k, 1...8)
         case "up" where allowState: c.up = true
         case "down" where allowState: c.up = false
+        case "name" where allowState: c.rename = try a.value(for: "name")
         case "master" where allowState: c.master = .some(try a.value(for: "master"))
         case "nomaster" where allowState: c.master = .some(nil)
         case "promisc" where allowState: c.promisc = try a.onOff(for: "promisc")
@@ -495,6 +496,12 @@ public final class CommandRunner {
         guard dp.device(named: name) == nil else { throw SluiceError("Error: device \"\(name)\" already exists") }
         guard name.utf8.count <= 15, !name.isEmpty, !name.contains("/") else {
             throw SluiceError("Error: \"\(name)\" is not a valid device name (1-15 bytes, no '/')")
+        }
+        // rtnl_create_link's dev_validate_mtu, against the new kind's bounds.
+        if let m = c.mtu {
+            let b = NetDevice.mtuBounds(kind: kind)
+            if m < b.min { throw SluiceError("Error: mtu less than device minimum (Invalid argument).") }
+            if b.max > 0 && m > b.max { throw SluiceError("Error: mtu greater than device maximum (Invalid argument).") }
         }
         let dev: NetDevice
         switch kind {
@@ -622,9 +629,19 @@ public final class CommandRunner {
             throw SluiceError("Error: mtu \(m) is greater than the parent's (\(parent.name): \(parent.mtu)) (Numerical result out of range).")
         }
         if let m = c.mtu, dev.kind == "afpacket", m > 65535 { throw SluiceError("Error: mtu \(m) too large") }
+        // dev_validate_mtu.
+        if let m = c.mtu {
+            let b = dev.mtuBounds
+            if m < b.min { throw SluiceError("Error: mtu less than device minimum (Invalid argument).") }
+            if b.max > 0 && m > b.max { throw SluiceError("Error: mtu greater than device maximum (Invalid argument).") }
+        }
+        if let n = c.rename, n != dev.name, dp.device(named: n) != nil { throw SluiceError("Error: device \(n) already exists (File exists)") }
         // Apply, undoing on failure.
         var undo: [() -> Void] = []
         do {
+            if let n = c.rename {
+                let o = dev.name; try dp.rename(dev, to: n); undo.append { try? self.dp.rename(dev, to: o) }
+            }
             if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
             if let m = c.mac { let o = dev.mac; dev.mac = m; undo.append { dev.mac = o } }
             if let q = c.txqlen {

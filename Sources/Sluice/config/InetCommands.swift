@@ -214,6 +214,15 @@ extension CommandRunner {
                 if v == "inet" || v == "inet6" { v = try a.value(for: "via") }
                 nh.gateway = try gateway(v); haveNH = true
             case "dev", "oif": nh.dev = try device(try a.value(for: k)).ifindex; haveNH = true
+            case "mtu", "advmss", "window", "cwnd", "initcwnd", "initrwnd", "hoplimit", "reordering":
+                // iproute2's metric words (RTAX_*), kept as `ip route` keeps them.
+                let v = try a.value(for: k)
+                guard let x = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"\(k)\" value is invalid") }
+                let t: [String: Int] = ["mtu": 2, "window": 3, "cwnd": 7, "advmss": 8,
+                                        "reordering": 9, "hoplimit": 10, "initcwnd": 11, "initrwnd": 14]
+                if r.route.metrics.isEmpty { r.route.metrics = [UInt32](repeating: 0, count: 17) }
+                let clamp: [Int: UInt32] = [2: 65535 - 15, 8: 65535 - 40, 10: 255]
+                r.route.metrics[t[k]! - 1] = min(x, clamp[t[k]!] ?? .max)
             case "metric", "priority", "preference":
                 let v = try a.value(for: k)
                 guard let m = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"metric\" value is invalid") }
@@ -278,6 +287,14 @@ extension CommandRunner {
     /// gateway needs its device named; the device is the one that route uses when not named.
     func resolveNextHops<S: InetFamilyStack>(_ r: inout RouteSpec<S.Addr>, _ stack: S) throws(SluiceError) {
         if r.table == FIB.tableLocal && r.route.type == .unicast && !r.protoSet { r.route.type = .local }
+        // fib_valid_prefsrc: a preferred source must be a local address (but a local route's
+        // own address may name itself). IPv6 checks it the same way (ip6_route_info_create).
+        let src = r.route.prefsrc
+        if src != 0 && !(r.route.type == .local && r.hasPrefix && src == r.prefix) {
+            guard let l = stack.fib.local.lookup(src, hash: 0), l.type == .local else {
+                throw SluiceError(S.isIPv6 ? "Error: Invalid source address." : "Error: Invalid prefsrc address.")
+            }
+        }
         guard r.route.type == .unicast || r.route.type == .local || r.route.type == .broadcast else {
             r.route.nexthops = []
             return
@@ -407,6 +424,10 @@ extension CommandRunner {
                 if r.scope != RouteScope.universe { s += " scope \(RouteScope.name(r.scope))" }
                 if r.prefsrc != 0 { s += " src \(S.addressString(r.prefsrc))" }
                 if r.metric != 0 || S.isIPv6 { s += " metric \(r.metric)" }
+                for (i, n) in [(1, "mtu"), (2, "window"), (6, "cwnd"), (7, "advmss"), (8, "reordering"),
+                               (9, "hoplimit"), (10, "initcwnd"), (13, "initrwnd")] where i < r.metrics.count && r.metrics[i] != 0 {
+                    s += " \(n) \(r.metrics[i])"
+                }
                 if r.nexthops.count == 1 && r.nexthops[0].onlink { s += " onlink" }
                 if S.isIPv6 { s += " pref \(r.pref == 1 ? "high" : r.pref == 3 ? "low" : "medium")" }
                 s += " "

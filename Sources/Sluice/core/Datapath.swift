@@ -172,6 +172,20 @@ public final class Datapath {
         byName[name].flatMap { devices[Int($0)] }
     }
 
+    /// dev_change_name: a valid name (dev_valid_name: 1 to 15 bytes, not "." or "..", no '/',
+    /// ':' or white space) that no other device has (EEXIST); the kernel allows it while up.
+    public func rename(_ dev: NetDevice, to name: String) throws(SluiceError) {
+        guard name != dev.name else { return }
+        guard !name.isEmpty, name.utf8.count < 16, name != ".", name != "..",
+              !name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) else {
+            throw SluiceError("Error: \"\(name)\" is not a valid device name (Invalid argument)")
+        }
+        guard byName[name] == nil else { throw SluiceError("Error: device \(name) already exists (File exists)") }
+        byName[dev.name] = nil
+        byName[name] = dev.ifindex
+        dev.name = name
+    }
+
     public func device(_ ifindex: Int32) -> NetDevice? {
         ifindex > 0 && Int(ifindex) < devices.count ? devices[Int(ifindex)] : nil
     }

@@ -196,9 +196,21 @@ public struct NAPIState: Sendable {
 
 /// A network device: what Linux calls `struct net_device`. Owned by one datapath.
 public final class NetDevice {
-    public let name: String
+    /// dev->name: changed only by Datapath.rename (dev_change_name).
+    public internal(set) var name: String
     public internal(set) var ifindex: Int32 = 0
     public let kind: String
+    /// dev->min_mtu and dev->max_mtu as each kind's setup leaves them (checked on this kernel:
+    /// lo and ifb 0/0 — no bound —, tun 68/65521, bridge, veth, vxlan 68/65535); dummy's
+    /// dummy_setup clears both as ifb's does.
+    public var mtuBounds: (min: Int, max: Int) { Self.mtuBounds(kind: kind) }
+    public static func mtuBounds(kind: String) -> (min: Int, max: Int) {
+        switch kind {
+        case "loopback", "dummy", "ifb": (0, 0)
+        case "tap": (68, 65521)
+        default: (68, 65535)
+        }
+    }
     public internal(set) var mac: MACAddress
     public internal(set) var mtu: Int
     public internal(set) var flags: InterfaceFlags

@@ -78,6 +78,10 @@ public struct RouteOf<A: InetAddressValue>: Sendable {
     public var tos: UInt8 = 0
     /// RTA_PREF for IPv6 routes (ICMPV6_ROUTER_PREF_*: 0 medium, 1 high, 3 low).
     public var pref: UInt8 = 0
+    /// RTA_METRICS (RTAX_MTU, RTAX_WINDOW, …) by RTAX type − 1, empty when none is set. Kept
+    /// and shown as the kernel keeps them; they act on traffic a host originates (TCP's window,
+    /// RTT, MSS; a locked MTU), and a forwarding router ignores them (ip_forward_use_pmtu 0).
+    public var metrics: [UInt32] = []
     public init(type: RouteType, nexthops: [NextHopOf<A>] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
                 scope: UInt8 = RouteScope.universe, prefsrc: A = 0) {
         self.type = type; self.nexthops = nexthops; self.metric = metric; self.proto = proto; self.scope = scope; self.prefsrc = prefsrc

@@ -26,6 +26,8 @@ enum RTA {
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
     static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, PREF: UInt16 = 20, UID: UInt16 = 25
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_ONLINK: UInt8 = 4
+    static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
+    static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
                                                 PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, UID: .u32])
     /// rtm_ipv6_policy: addresses are 16 bytes.
@@ -193,6 +195,7 @@ extension RtnlProcessor {
         w.attr(RTA.TABLE, u32: table)
         if length > 0 { w.attr(RTA.DST, Self.bytes(prefix)) }
         if r.metric != 0 || v6 { w.attr(RTA.PRIORITY, u32: r.metric) }
+        Self.putMetrics(r.metrics, &w)
         if r.prefsrc != 0 { w.attr(RTA.PREFSRC, Self.bytes(r.prefsrc)) }
         if r.nexthops.count == 1 {
             let h = r.nexthops[0]
@@ -286,6 +289,7 @@ extension RtnlProcessor {
         let onlink = UInt32(p.le32(at: 8)) & UInt32(RTA.RTNH_F_ONLINK) != 0
         if let m = a.u32(RTA.PRIORITY) { s.route.metric = m; s.metricSet = true }
         if let src = Self.addr(a[RTA.PREFSRC], A.self) { s.route.prefsrc = src }
+        if let mx = a[RTA.METRICS] { s.route.metrics = try Self.metrics(mx, base: a.offsets[RTA.METRICS]! + NL.attrHdrLen) }
         if S.isIPv6 { s.scopeSet = true; if let pr = a[RTA.PREF]?.first { s.route.pref = pr } }
         if let mp = a[RTA.MULTIPATH] {
             var i = 0
@@ -331,6 +335,38 @@ extension RtnlProcessor {
         return f
     }
 
+    /// ip_metrics_convert: RTAX_* u32 values, clamped as the kernel clamps them.
+    static func metrics(_ mx: ArraySlice<UInt8>, base: Int) throws(NetlinkError) -> [UInt32] {
+        var m = [UInt32](repeating: 0, count: Int(RTA.RTAX_MAX))
+        for (t, v, at) in try NLAttributes.list(mx, base: base) where t != 0 {
+            guard t <= RTA.RTAX_MAX else { throw NetlinkError(EINVAL, "Invalid metric type", offset: at) }
+            if t == RTA.RTAX_CC_ALGO { throw NetlinkError(EOPNOTSUPP, "congctl metrics are not implemented in Sluice", offset: at) }
+            guard v.count == 4 else { throw NetlinkError(EINVAL, "Invalid attribute in metrics", offset: at) }
+            var x = v.le32(at: 0)
+            switch t {
+            case RTA.RTAX_ADVMSS: x = min(x, 65535 - 40)
+            case RTA.RTAX_MTU: x = min(x, 65535 - 15)
+            case RTA.RTAX_HOPLIMIT: x = min(x, 255)
+            case RTA.RTAX_FEATURES where x & ~RTA.RTAX_FEATURE_MASK != 0:
+                throw NetlinkError(EINVAL, "Unknown flag set in feature mask in metrics attribute", offset: at)
+            default: break
+            }
+            m[Int(t) - 1] = x
+        }
+        return m.allSatisfy { $0 == 0 } ? [] : m
+    }
+
+    /// rtnetlink_put_metrics: the metrics set, in RTAX order, nested without NLA_F_NESTED.
+    static func putMetrics(_ m: [UInt32], _ w: inout NetlinkWriter) {
+        guard m.contains(where: { $0 != 0 }) else { return }
+        let n = w.beginNest(RTA.METRICS, flagged: false)
+        for (i, v) in m.enumerated() where v != 0 {
+            if UInt16(i + 1) == RTA.RTAX_FEATURES && v & RTA.RTAX_FEATURE_MASK == 0 { continue }
+            w.attr(UInt16(i + 1), u32: v)
+        }
+        w.endNest(n)
+    }
+
     func newRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
         var s = try routeSpec(msg, S.self)
         let f = msg.header.flags
@@ -340,7 +376,8 @@ extension RtnlProcessor {
             try runner.resolveNextHops(&s, stack)
             guard let t = stack.fib.table(s.table) else { throw NetlinkError(EINVAL) }
             let exists = t.entry(LPMTrie<S.Addr>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
-            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Route does not exist") }
+            // fib_table_insert answers a change of a missing IPv4 route with ENOENT alone.
+            if !exists && f & NL.F_CREATE == 0 { throw S.isIPv6 ? NetlinkError(ENOENT, "Route does not exist") : NetlinkError(ENOENT) }
             try t.insert(s.prefix, s.length, s.route, replace: f & NL.F_REPLACE != 0, exclusive: f & NL.F_EXCL != 0, append: f & NL.F_APPEND != 0)
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
@@ -349,6 +386,8 @@ extension RtnlProcessor {
             // ip6_route_check_nh answers an unreachable gateway with EHOSTUNREACH alone.
             if m.contains("invalid gateway") { throw S.isIPv6 ? NetlinkError(EHOSTUNREACH) : NetlinkError(ENETUNREACH, "Nexthop has invalid gateway") }
             if m.contains("Egress device") { throw NetlinkError(EINVAL, "Egress device not specified") }
+            if m.contains("Invalid prefsrc address") { throw NetlinkError(EINVAL, "Invalid prefsrc address") }
+            if m.contains("Invalid source address") { throw NetlinkError(EINVAL, "Invalid source address") }
             throw Self.netlinkError(error as! SluiceError)
         }
     }
@@ -422,9 +461,9 @@ extension RtnlProcessor {
 
     // MARK: neighbours (AF_INET, AF_INET6)
 
-    func encodeNeigh<A: InetAddressValue>(_ e: NeighbourEntryOf<A>, seq: UInt32, _ w: inout NetlinkWriter) {
+    func encodeNeigh<A: InetAddressValue>(_ e: NeighbourEntryOf<A>, seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
         let now = dp.clock.now
-        let start = w.begin(type: NL.RTM_NEWNEIGH, flags: NL.F_MULTI, seq: seq, pid: pid)
+        let start = w.begin(type: NL.RTM_NEWNEIGH, flags: flags, seq: seq, pid: pid)
         w.put8(A.bitWidth == 128 ? Self.AF_INET6 : Self.AF_INET); w.put8(0); w.put16(0)
         w.put32(UInt32(bitPattern: e.dev))
         w.put16(e.state.rawValue)
@@ -452,6 +491,34 @@ extension RtnlProcessor {
     }
 
     /// neigh_add / neigh_delete for AF_INET and AF_INET6.
+    /// neigh_get (`ip neigh get ADDR dev DEV`): one entry by address and device.
+    func getNeigh(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor get request") }
+        let v6 = p[p.startIndex] == Self.AF_INET6
+        guard v6 || p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EAFNOSUPPORT, "Unsupported family in header for neighbor get request") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.DST: .binary(maxLength: 16)]), strict: strictCheck)
+        let ifindex = Int32(bitPattern: p.le32(at: 4))
+        var dev: NetDevice? = nil
+        if ifindex != 0 {
+            guard let d = dp.device(ifindex) else { throw NetlinkError(ENODEV, "Unknown device ifindex") }
+            dev = d
+        }
+        guard a.has(NDA.DST) else { throw NetlinkError(EINVAL, "Network address not specified") }
+        guard let dev else { throw NetlinkError(EINVAL, "No device specified") }
+        var w = NetlinkWriter()
+        if v6 {
+            guard let dst = Self.addr(a[NDA.DST], UInt128.self) else { throw NetlinkError(EINVAL, "Invalid network address in neighbor get request") }
+            guard let e = dp.ipv6.neighbours.shown.first(where: { $0.dev == dev.ifindex && $0.ip == dst }) else { throw NetlinkError(ENOENT, "Neighbour entry not found") }
+            encodeNeigh(e, seq: msg.header.seq, flags: 0, &w)
+        } else {
+            guard let dst = Self.addr(a[NDA.DST], UInt32.self) else { throw NetlinkError(EINVAL, "Invalid network address in neighbor get request") }
+            guard let e = dp.ipv4.neighbours.shown.first(where: { $0.dev == dev.ifindex && $0.ip == dst }) else { throw NetlinkError(ENOENT, "Neighbour entry not found") }
+            encodeNeigh(e, seq: msg.header.seq, flags: 0, &w)
+        }
+        return w.bytes
+    }
+
     func changeNeigh(_ msg: NetlinkMessage, delete: Bool) throws(NetlinkError) {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbour request") }

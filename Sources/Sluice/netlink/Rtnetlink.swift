@@ -61,7 +61,7 @@ public enum IFLA {
         IFNAME: .string(maxLength: 15), ADDRESS: .binary(maxLength: 32), BROADCAST: .binary(maxLength: 32),
         MAP: .minLength(24), MTU: .u32, LINK: .u32, MASTER: .u32, CARRIER: .u8, TXQLEN: .u32, WEIGHT: .u32,
         OPERSTATE: .u8, LINKMODE: .u8, LINKINFO: .nested(linkinfoPolicy), NET_NS_PID: .u32, NET_NS_FD: .u32,
-        IFALIAS: .string(maxLength: 255), EXT_MASK: .u32, PROMISCUITY: .u32, NUM_TX_QUEUES: .u32,
+        IFALIAS: .binary(maxLength: 256), EXT_MASK: .u32, PROMISCUITY: .u32, NUM_TX_QUEUES: .u32,
         NUM_RX_QUEUES: .u32, GROUP: .u32, TARGET_NETNSID: .s32, MIN_MTU: .u32, MAX_MTU: .u32,
         ALT_IFNAME: .string(maxLength: 127), AF_SPEC: .unspec, STATS64: .unspec,
         GSO_MAX_SEGS: .u32, GSO_MAX_SIZE: .u32, GRO_MAX_SIZE: .u32,
@@ -221,6 +221,8 @@ public final class RtnlProcessor {
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
             dumpNeighbours(msg, &replies); return true
+        case NL.RTM_GETNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload.first ?? 0):
+            replies.append(try getNeigh(msg)); return false
         case NL.RTM_NEWNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload[msg.payload.startIndex]):
             try changeNeigh(msg, delete: false); return false
         case NL.RTM_DELNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload[msg.payload.startIndex]):
@@ -284,11 +286,18 @@ public final class RtnlProcessor {
             }
         }
         var dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
+        var renameTo: String? = nil
         let flags = msg.header.flags
         let vlanOpts = kind == "vlan" ? try Self.vlanOptions(data) : nil
         if dev == nil {
             guard msg.header.type == NL.RTM_NEWLINK, index == 0, flags & NL.F_CREATE != 0 else { throw NetlinkError(ENODEV) }
             guard let name else { throw NetlinkError(EINVAL, "A device name is required") }
+            // rtnl_create_link: dev_validate_mtu against the new kind's bounds.
+            if let m = a.u32(IFLA.MTU).map({ Int($0) }), let k = kind {
+                let b = NetDevice.mtuBounds(kind: k)
+                if m < b.min { throw NetlinkError(EINVAL, "mtu less than device minimum", offset: a.offsets[IFLA.MTU]) }
+                if b.max > 0 && m > b.max { throw NetlinkError(EINVAL, "mtu greater than device maximum", offset: a.offsets[IFLA.MTU]) }
+            }
             do {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
@@ -387,7 +396,15 @@ public final class RtnlProcessor {
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
         } else {
             if msg.header.type == NL.RTM_NEWLINK && flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
-            if index > 0, let name, name != dev!.name { throw NetlinkError(EOPNOTSUPP, "Renaming devices is not supported by Sluice") }
+            // dev_change_name: with an index, IFLA_IFNAME is the new name.
+            if index > 0, let name, name != dev!.name {
+                // dev_change_name: EEXIST or EINVAL, with no message.
+                if dp.device(named: name) != nil { throw NetlinkError(EEXIST) }
+                if name.utf8.count > 15 || name == "." || name == ".." || name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) {
+                    throw NetlinkError(EINVAL)
+                }
+                renameTo = name
+            }
             if data != nil && kind != dev!.kind { throw NetlinkError(EOPNOTSUPP) }
         }
         guard let dev else { throw NetlinkError(ENODEV) }
@@ -397,6 +414,7 @@ public final class RtnlProcessor {
             c.port = ch; c.portFlush = flush; c.portViaLink = true
         }
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
+        c.rename = renameTo
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
         if kind == "macvlan", dev.driver is MacvlanDriver, let raw = data?.u32(IFLA.MACVLAN_MODE) {
             guard let m = MacvlanMode(rawValue: raw) else {
@@ -566,8 +584,8 @@ public final class RtnlProcessor {
         w.attr(IFLA.OPERSTATE, u8: loopback ? 0 : d.isOperational ? 6 : (d.isUp && dp.vethPeer(d) != nil ? 3 : 2))
         w.attr(IFLA.LINKMODE, u8: 0)
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
-        w.attr(IFLA.MIN_MTU, u32: loopback ? 0 : 68)
-        w.attr(IFLA.MAX_MTU, u32: loopback ? 0 : 65535)
+        w.attr(IFLA.MIN_MTU, u32: UInt32(d.mtuBounds.min))
+        w.attr(IFLA.MAX_MTU, u32: UInt32(d.mtuBounds.max))
         w.attr(IFLA.GROUP, u32: d.group)
         if let al = d.alias { w.attr(IFLA.IFALIAS, string: al) }
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
