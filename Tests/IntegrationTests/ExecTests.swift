@@ -693,11 +693,15 @@ final class ExecTests: XCTestCase {
             XCTAssertEqual(s, k, "ip \(c.joined(separator: " "))")
             XCTAssertFalse(k.isEmpty)
         }
-        // To one of its own addresses the kernel answers through lo, which Sluice does not have:
-        // the owning device instead, the rest as the kernel ("local", the subnet's primary address as source, cache <local>).
-        let own = try exec(sock, ["ip", "route", "get", "198.18.2.9"]).out
-        XCTAssertEqual(own, "local 198.18.2.9 dev r2 src 198.18.2.1 uid 0 \n    cache <local> \n")
-        XCTAssertTrue(try sh(["ip", "-n", kns, "route", "get", "198.18.2.9"]).hasPrefix("local 198.18.2.9 dev lo src 198.18.2.1 uid 0 \n    cache <local> "))
+        // To its own addresses and through a given device, as the kernel answers: through lo,
+        // the subnet's primary as source; an input route with its iif; on-link through `oif`.
+        for q in [["198.18.2.9"], ["198.18.2.9", "from", "198.18.2.1"], ["198.18.50.7", "from", "198.18.1.1", "mark", "7"],
+                  ["198.18.2.9", "iif", "r1", "from", "198.18.1.77"], ["198.18.2.255"], ["203.0.113.9", "oif", "r2"],
+                  ["198.18.50.7", "from", "198.18.99.1"], ["198.18.2.9", "iif", "r1", "from", "198.18.2.1"]] {
+            let s = try exec(sock, ["ip", "route", "get"] + q)
+            let k = try sh(["bash", "-c", "ip -n \(kns) route get \(q.joined(separator: " ")) 2>&1; echo \"[exit $?]\""], allowFailure: true)
+            XCTAssertEqual(s.out + "[exit \(s.status)]\n", k, "ip route get \(q.joined(separator: " "))")
+        }
         // The same refusals.
         for bad in [["route", "add", "198.18.50.0/24", "via", "198.18.2.21"], ["route", "add", "198.18.70.0/24", "via", "198.18.3.3"],
                     ["route", "del", "198.18.99.0/24"], ["addr", "del", "198.18.9.9/24", "dev", "r1"],
@@ -829,12 +833,12 @@ final class ExecTests: XCTestCase {
     /// `ip -6 addr`, `ip -6 route` and `ip -6 neigh` against the daemon and against this
     /// machine's kernel, with the same devices and commands: the same text. Left out of the
     /// comparison, each for a stated reason: lines naming link-local addresses (made from MACs,
-    /// which differ), the veth peers (the kernel gives every device IPv6, Sluice a device with an
-    /// address), and `dev lo` (Sluice has no loopback device; its blackhole and unreachable
-    /// routes name no device). Sluice runs no duplicate address detection, so the kernel's
+    /// which differ), the veth peers and the daemon's own bridge and tap (devices only one side
+    /// has), and `dev lo` (the kernel names lo for its blackhole and unreachable routes, Sluice
+    /// no device). Sluice runs no duplicate address detection, so the kernel's
     /// namespace runs none either (accept_dad 0) to be comparable at once.
     func testIPv6AddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {
-        let (d, sock, _) = try daemon()
+        let (d, sock, ta) = try daemon()
         let kns = try net.netns("k6")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -861,7 +865,7 @@ final class ExecTests: XCTestCase {
         }
         let both = { (args: [String]) throws -> (kernel: String, sluice: String) in
             try self.sideBySide(kns, sock, ["ip"] + args, dropping: " dev lo") { l in
-                !l.contains(" lo ") && !l.hasPrefix("local ::1 ") && !l.contains("r1p") && !l.contains("r2p")
+                !l.contains(" lo ") && !l.hasPrefix("local ::1 ") && !l.contains("r1p") && !l.contains("r2p") && !l.contains("br0") && !l.contains(ta)
                     && !(l.contains("fe80::") && !l.contains("fe80::/64") && !l.contains("fe80:: ") && !l.contains("fe80::99"))
             }
         }

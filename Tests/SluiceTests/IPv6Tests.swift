@@ -405,6 +405,12 @@ final class IPv6Tests: XCTestCase {
         XCTAssertFalse(shown.contains("2001:db8:2::/64") || shown.contains("2001:db8:50::/64"), shown)
         XCTAssertTrue(shown.contains("2001:db8:1::/64 dev r1 proto kernel metric 256 pref medium"), shown)
         try r.runner.execute("link set r2 up")
+        // addrconf_ifdown (keep_addr_on_down 0): the address went with the link; the link-local
+        // one comes back with it, the global one when it is added again.
+        shown = try r.runner.execute("-6 route show")
+        XCTAssertFalse(shown.contains("2001:db8:2::/64"), shown)
+        XCTAssertTrue(shown.contains("fe80::/64 dev r2 proto kernel metric 256 pref medium"), shown)
+        try r.runner.execute("addr add 2001:db8:2::1/64 dev r2")
         shown = try r.runner.execute("-6 route show")
         XCTAssertTrue(shown.contains("2001:db8:2::/64 dev r2 proto kernel metric 256 pref medium"), shown)
         learnHosts(r)

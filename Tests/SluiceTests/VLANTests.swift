@@ -42,13 +42,16 @@ final class VLANTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
-    func testATagNamingNoVLANDeviceIsLeftToTheParentWhichHasNoHandler() throws {
+    /// __netif_receive_skb_core: a tag no VLAN device takes marks the frame PACKET_OTHERHOST;
+    /// the parent's protocol handler (ip_rcv) drops it as such, not as unhandled.
+    func testATagNamingNoVLANDeviceIsDroppedByTheParentAsOtherHost() throws {
         let lab = try trunkLab()
         try lab.runner.execute("link add link trunk name trunk.10 type vlan id 10")
         try lab.runner.execute("link set trunk.10 master br0 up")
         let out = lab.send(tagged(frame(.broadcast, macA), [(0x8100, 20, 0)]), on: "trunk")
         XCTAssertTrue(Lab.receivers(out).isEmpty)
-        XCTAssertEqual(lab.dev("trunk").stats.rxNohandler, 1)
+        XCTAssertEqual(lab.dev("trunk").stats.rxNohandler, 0)
+        XCTAssertEqual(lab.dev("trunk").dropCount(.otherHost), 1)
         XCTAssertEqual(lab.dev("trunk.10").stats.rxPackets, 0)
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }

@@ -5,7 +5,7 @@
 /// kernel's. As the kernel's: ifindex 1 when made first (the daemon makes it before anything
 /// else), MTU 65536, the all-zero address, LOOPBACK, no queue (IFF_NO_QUEUE), every
 /// offload, carrier always on, no link kind (it cannot be added or deleted); it counts what it
-/// carries on both sides. It has no addresses: Sluice's own stack answers for no one on it.
+/// carries on both sides. Up, it has 127.0.0.1/8 and ::1 (inetdev_event, init_loopback).
 /// Frames move by pool index; a full backlog (netdev_max_backlog, 1000) drops and counts.
 final class LoopbackDriver: NetDriver {
     var backlog = RxBacklog()

@@ -287,6 +287,30 @@ public final class FIBOf<A: InetAddressValue> {
         local.deleteAll(where: via)
     }
 
+    /// fib_table_lookup for the control path (`route get`): the longest prefix holding `addr`
+    /// with a route that a lookup restricted to device `oif` (any when 0) takes — a reject
+    /// route whatever the device, another only through a next hop on `oif` — in the local
+    /// table, then main. Multipath picks by `hash` as the forwarding path does.
+    public func resolve(_ addr: A, oif: Int32, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
+        for t in [local, main] {
+            var length = A.bitWidth
+            while length >= 0 {
+                if let e = t.entry(LPMTrie<A>.mask(addr, length), length), let entry = t.prefixes[e] {
+                    for r in entry.routes {
+                        if r.nexthops.isEmpty { return (t.id, r, nil) }
+                        let usable = oif == 0 ? r.nexthops : r.nexthops.filter { $0.dev == oif }
+                        guard !usable.isEmpty else { continue }
+                        if usable.count == 1 || oif != 0 { return (t.id, r, usable[0]) }
+                        let f = t.lookup(addr, hash: hash)
+                        return (t.id, r, usable.first { $0.dev == f?.dev && $0.gateway == f?.gateway } ?? usable[0])
+                    }
+                }
+                length -= 1
+            }
+        }
+        return nil
+    }
+
     /// The route a lookup of `addr` uses (control path: `route get`).
     public func bestRoute(_ addr: A) -> RouteOf<A>? {
         for t in [local, main] {

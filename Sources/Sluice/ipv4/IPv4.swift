@@ -277,7 +277,12 @@ public final class IPv4Stack: NeighbourResolver {
             try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
         guard !a.secondary, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
-        try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
+        if dev.flags.contains(.loopback) {
+            // fib_magic's RTN_LOCAL for a loopback device's prefix: the local table, scope host.
+            try? fib.local.insert(a.network, a.prefixLen, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
+        } else {
+            try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
+        }
         if a.prefixLen < 31 {
             try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
@@ -289,7 +294,7 @@ public final class IPv4Stack: NeighbourResolver {
         _ = fib.local.delete(a.address, 32, matching: kernelVia)
         if a.broadcast != 0 { _ = fib.local.delete(a.broadcast, 32, matching: kernelVia) }
         if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
-            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+            _ = (dev.flags.contains(.loopback) ? fib.local : fib.main).delete(a.network, a.prefixLen, matching: kernelVia)
             if a.prefixLen < 31 { _ = fib.local.delete(a.network | ~a.mask, 32, matching: kernelVia) }
         }
     }
@@ -305,6 +310,18 @@ public final class IPv4Stack: NeighbourResolver {
         return (list.first { !$0.secondary && dst != 0 && $0.matches(dst) } ?? list.first { !$0.secondary })?.address ?? 0
     }
 
+    /// inet_select_addr in full (the control path): a primary address of `dev` of scope at most
+    /// `scope`, on `dst`'s subnet if one is, else the first; failing that, the first primary of
+    /// another device that is not link-scoped (in_dev_select_addr), in ifindex order.
+    func selectAddress(_ dev: Int32, toward dst: UInt32, scope: UInt8) -> UInt32 {
+        let mine = (addresses[dev] ?? []).filter { !$0.secondary && $0.scope <= scope }
+        if let a = mine.first(where: { dst != 0 && $0.matches(dst) }) ?? mine.first { return a.address }
+        for d in addresses.keys.sorted() where d != dev {
+            if let a = addresses[d]?.first(where: { !$0.secondary && $0.scope != RouteScope.link && $0.scope <= scope }) { return a.address }
+        }
+        return 0
+    }
+
     /// fib_result_prefsrc: the route's preferred source, else inet_select_addr on its next hop's
     /// device toward the gateway (for a connected route: the device's first primary address).
     func preferredSource(_ r: FIBResult) -> UInt32 {
@@ -317,6 +334,11 @@ public final class IPv4Stack: NeighbourResolver {
         let d = dev.ifindex
         if dev.isUp {
             for a in addresses[d] ?? [] { installRoutes(dev, a) }
+            // inetdev_event NETDEV_UP on a loopback device: 127.0.0.1/8, scope host.
+            if dev.flags.contains(.loopback) && findAddress(dev, local: 0x7F00_0001, prefixLen: 8) == nil {
+                let a = InetAddress(address: 0x7F00_0001, prefixLen: 8, scope: RouteScope.host)
+                if (try? addAddress(dev, a)) != nil { noteAddressEvent(d, addresses[d]?.first { $0.address == a.address } ?? a, deleted: false) }
+            }
         } else {
             fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d)

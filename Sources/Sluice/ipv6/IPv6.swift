@@ -50,6 +50,8 @@ public struct Inet6Address: Sendable, Equatable {
     /// IFA_F_NODAD: added with `nodad` (Sluice never runs DAD; the flag is kept and shown).
     public var nodad = false
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
+    /// RT_SCOPE_HOST for ::1, RT_SCOPE_LINK for link-local, else RT_SCOPE_UNIVERSE.
+    public var scope: UInt8 { address == 1 ? RouteScope.host : isLinkLocal ? RouteScope.link : RouteScope.universe }
     public var network: UInt128 { LPMTrie<UInt128>.mask(address, prefixLen) }
 }
 
@@ -129,11 +131,17 @@ public final class IPv6Stack: NeighbourResolver {
         guard !list.contains(where: { $0.address == a.address }) else {
             throw SluiceError("Error: ipv6: address already assigned (File exists)")
         }
-        let first = list.isEmpty
         insertSorted(&list, a)
         addresses[dev.ifindex] = list
         installRoutes(dev, a)
-        if first && !a.isLinkLocal { addLinkLocal(dev) }
+    }
+
+    /// Addresses that came or went without a request (addrconf on NETDEV_UP, addrconf_ifdown),
+    /// for RTM_NEWADDR/RTM_DELADDR notifications; taken by the control server (bounded).
+    var addressEvents: [(dev: Int32, address: Inet6Address, deleted: Bool)] = []
+
+    func noteAddressEvent(_ d: Int32, _ a: Inet6Address, deleted: Bool) {
+        if addressEvents.count < 4096 { addressEvents.append((d, a, deleted)) }
     }
 
     /// ipv6_link_dev_addr: sorted by scope, global before link-local; newer first in a scope.
@@ -142,13 +150,20 @@ public final class IPv6Stack: NeighbourResolver {
         list.insert(a, at: at)
     }
 
-    /// addrconf_dev_config: the link-local address from the device's MAC, while it is up.
-    func addLinkLocal(_ dev: NetDevice) {
-        guard dev.isUp, addresses[dev.ifindex] != nil else { return }
-        let ll = Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
-        guard !(addresses[dev.ifindex]!.contains { $0.address == ll.address }) else { return }
-        insertSorted(&addresses[dev.ifindex]!, ll)
-        installRoutes(dev, ll)
+    /// addrconf_notify on NETDEV_UP/NETDEV_CHANGE once the link is ready (up with carrier,
+    /// addrconf_link_ready): `lo` gets ::1/128 (init_loopback), any other device the EUI-64
+    /// link-local address from its MAC (addrconf_dev_config, addrgenmode eui64). Sluice runs no
+    /// DAD: the address is usable at once, as the kernel's on a NOARP device such as dummy.
+    func linkReady(_ dev: NetDevice) {
+        guard dev.isOperational else { return }
+        let a = dev.flags.contains(.loopback) ? Inet6Address(address: 1, prefixLen: 128)
+            : Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
+        guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { return }
+        var list = addresses[dev.ifindex] ?? []
+        insertSorted(&list, a)
+        addresses[dev.ifindex] = list
+        installRoutes(dev, a)
+        noteAddressEvent(dev.ifindex, a, deleted: false)
     }
 
     public func deleteAddress(_ dev: NetDevice, _ address: UInt128, _ prefixLen: Int) throws(SluiceError) {
@@ -172,7 +187,7 @@ public final class IPv6Stack: NeighbourResolver {
             if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
         }
         add(fib.local, a.address, 128, .local, 0)
-        guard dev.isUp else { return }
+        guard dev.isUp, !dev.flags.contains(.loopback) else { return }
         if a.prefixLen < 128 { add(fib.main, a.network, a.prefixLen, .unicast, 256) }
         if forwarding && a.prefixLen < 127 { add(fib.local, a.network, 128, .anycast, 0) }
         add(fib.local, 0xFF << 120, 8, .multicast, 256)
@@ -201,14 +216,20 @@ public final class IPv6Stack: NeighbourResolver {
 
     func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a } ?? false }
 
+    /// Up: the addresses' routes, then linkReady. Down: addrconf_ifdown with keep_addr_on_down
+    /// 0 (the kernel's default) — every address goes, announced, with the device's routes
+    /// and neighbours.
     func deviceStateChanged(_ dev: NetDevice) {
         let d = dev.ifindex
         if dev.isUp {
             for a in addresses[d] ?? [] { installRoutes(dev, a) }
-            addLinkLocal(dev)
+            linkReady(dev)
         } else {
+            let gone = addresses[d] ?? []
+            addresses[d] = nil
+            for a in gone { removeRoutes(dev, a); noteAddressEvent(d, a, deleted: true) }
             fib.deleteRoutes(through: d, deviceGone: false)
-            flushNeighbours(dev: d)
+            flushNeighbours(dev: d, all: true)
         }
     }
 

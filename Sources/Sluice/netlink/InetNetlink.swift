@@ -24,16 +24,16 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, PREF: UInt16 = 20, UID: UInt16 = 25
+    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_ONLINK: UInt8 = 4
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
-                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, UID: .u32])
+                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, UID: .u32])
     /// rtm_ipv6_policy: addresses are 16 bytes.
     static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
                                                  GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
-                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, PREF: .u8, UID: .u32])
+                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, UID: .u32])
 }
 
 extension RtnlProcessor {
@@ -77,7 +77,7 @@ extension RtnlProcessor {
     func encodeAddr6(_ d: NetDevice, _ a: Inet6Address, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         let f = IFA.F_PERMANENT | (a.nodad ? IFA.F_NODAD : 0)
-        w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.isLinkLocal ? RouteScope.link : RouteScope.universe)
+        w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))
         var ci = NetlinkWriter()
@@ -415,46 +415,159 @@ extension RtnlProcessor {
     /// inet_rtm_getroute: the route a packet to RTA_DST would take (rt_fill_info).
     func getRoute(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
         switch try routeFamily(msg) {
-        case Self.AF_INET6: try getRoute(msg, dp.ipv6)
-        default: try getRoute(msg, dp.ipv4)
+        case Self.AF_INET6: try getRoute6(msg)
+        default: try getRoute4(msg)
         }
     }
 
-    func getRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) -> [UInt8] {
+    /// The keys of a `route get` (RTA_DST, RTA_SRC, RTA_IIF, RTA_OIF, RTA_MARK, RTA_UID), the
+    /// devices named checked as inet_rtm_getroute checks them (ENODEV).
+    struct RouteQuery<A: InetAddressValue> {
+        var dst: A, src: A, iif: Int32, oif: Int32, mark: UInt32, uid: UInt32
+    }
+
+    func routeQuery<A: InetAddressValue>(_ msg: NetlinkMessage, _: A.Type) throws(NetlinkError) -> RouteQuery<A> {
         let p = msg.payload
-        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: S.isIPv6 ? RTA.policy6 : RTA.policy, strict: false)
-        let dst = Self.addr(a[RTA.DST], S.Addr.self) ?? 0
-        guard let r = stack.fib.lookup(dst, hash: S.flowHash(0, dst)) else { throw NetlinkError(ENETUNREACH) }
-        switch r.type {
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: A.bitWidth == 128 ? RTA.policy6 : RTA.policy, strict: false)
+        let q = RouteQuery(dst: Self.addr(a[RTA.DST], A.self) ?? 0, src: Self.addr(a[RTA.SRC], A.self) ?? 0,
+                           iif: Int32(bitPattern: a.u32(RTA.IIF) ?? 0), oif: Int32(bitPattern: a.u32(RTA.OIF) ?? 0),
+                           mark: a.u32(RTA.MARK) ?? 0, uid: a.u32(RTA.UID) ?? 0)
+        for d in [q.iif, q.oif] where d != 0 && dp.device(d) == nil { throw NetlinkError(ENODEV) }
+        return q
+    }
+
+    var loopbackIndex: Int32 { dp.allDevices.first { $0.flags.contains(.loopback) }?.ifindex ?? 1 }
+
+    /// inet_rtm_getroute: with RTA_IIF the input route ip_route_input_slow would give a packet
+    /// from `src` arriving there (martian sources and destinations refused, forwarding
+    /// required), else the output route ip_route_output_key_hash_rcu gives (`src` must be ours;
+    /// a lookup restricted to `oif` that finds nothing assumes the destination is on that link).
+    /// Traffic to our own addresses leaves through lo; the source is inet_select_addr's.
+    func getRoute4(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let q = try routeQuery(msg, UInt32.self)
+        let v4 = dp.ipv4
+        let lo = loopbackIndex
+        func zeronet(_ a: UInt32) -> Bool { a >> 24 == 0 }
+        func loopback(_ a: UInt32) -> Bool { a >> 24 == 127 }
+        func multicastOrAll(_ a: UInt32) -> Bool { a >> 28 == 0xE || a == 0xFFFF_FFFF }
+        func isLocal(_ a: UInt32) -> Bool { v4.fib.resolve(a, oif: 0, hash: 0)?.route.type == .local }
+        func reject(_ t: RouteType) throws(NetlinkError) {
+            switch t {
+            case .unreachable: throw NetlinkError(EHOSTUNREACH)
+            case .prohibit: throw NetlinkError(EACCES)
+            case .blackhole: throw NetlinkError(EINVAL)
+            default: break
+            }
+        }
+        var type = RouteType.unicast, out: Int32 = 0, gateway: UInt32 = 0, prefsrc: UInt32 = 0
+        let hash = IPv4Stack.flowHash(q.src, q.dst)
+        if q.iif != 0 {
+            if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }
+            if q.dst == 0xFFFF_FFFF || (q.src == 0 && q.dst == 0) {
+                type = .broadcast; out = lo
+            } else {
+                if zeronet(q.src) || zeronet(q.dst) || loopback(q.dst) || loopback(q.src) { throw NetlinkError(EINVAL) }
+                guard let r = v4.fib.resolve(q.dst, oif: 0, hash: hash) else { throw NetlinkError(v4.forwarding ? ENETUNREACH : EHOSTUNREACH) }
+                if r.route.nexthops.isEmpty && r.route.type != .local {
+                    if !v4.forwarding { throw NetlinkError(EHOSTUNREACH) }
+                    try reject(r.route.type)
+                }
+                // fib_validate_source: a packet claiming one of our addresses as its source is a martian.
+                switch r.route.type {
+                case .local, .broadcast:
+                    if isLocal(q.src) { throw NetlinkError(EINVAL) }
+                    type = r.route.type; out = lo
+                case .unicast:
+                    guard v4.forwarding else { throw NetlinkError(EHOSTUNREACH) }
+                    if isLocal(q.src) { throw NetlinkError(EINVAL) }
+                    out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
+                default: throw NetlinkError(EINVAL)
+                }
+            }
+        } else {
+            if q.src != 0 {
+                if multicastOrAll(q.src) || zeronet(q.src) { throw NetlinkError(EINVAL) }
+                guard v4.addresses.values.contains(where: { $0.contains { $0.address == q.src } }) else { throw NetlinkError(ENETUNREACH) }
+            }
+            if q.oif != 0 && !(dp.device(q.oif)?.isUp ?? false) { throw NetlinkError(ENETUNREACH) }
+            if let r = v4.fib.resolve(q.dst, oif: q.oif, hash: hash) {
+                try reject(r.route.type)
+                type = r.route.type
+                let nh = r.nexthop
+                switch type {
+                case .local:
+                    out = lo
+                    prefsrc = q.src != 0 ? q.src : r.route.prefsrc != 0 ? r.route.prefsrc : q.dst
+                default:
+                    out = nh?.dev ?? 0; gateway = nh?.gateway ?? 0
+                    prefsrc = q.src != 0 ? q.src : r.route.prefsrc != 0 ? r.route.prefsrc
+                        : v4.selectAddress(out, toward: gateway, scope: gateway != 0 ? RouteScope.link : RouteScope.host)
+                }
+            } else if q.oif != 0 {
+                out = q.oif
+                prefsrc = q.src != 0 ? q.src : v4.selectAddress(q.oif, toward: 0, scope: RouteScope.link)
+            } else {
+                throw NetlinkError(ENETUNREACH)
+            }
+        }
+        // RTCF_LOCAL and RTCF_BROADCAST in rtm_flags' high bits: "cache <local,brd>".
+        let rtcf: UInt32 = (type == .local || type == .broadcast ? 0x8000_0000 : 0) | (type == .broadcast ? 0x1000_0000 : 0)
+        var w = NetlinkWriter()
+        let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
+        w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(0)
+        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(RouteScope.universe); w.put8(type.rawValue)
+        w.put32(RTA.RTM_F_CLONED | rtcf)
+        w.attr(RTA.TABLE, u32: FIB.tableMain)          // without RTM_F_LOOKUP_TABLE, as the kernel reports it
+        w.attr(RTA.DST, Self.be32(q.dst))
+        if q.src != 0 { w.attr(RTA.SRC, Self.be32(q.src)) }
+        w.attr(RTA.OIF, u32: UInt32(bitPattern: out))
+        if q.iif == 0 && prefsrc != q.src { w.attr(RTA.PREFSRC, Self.be32(prefsrc)) }
+        if gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(gateway)) }
+        if q.mark != 0 { w.attr(RTA.MARK, u32: q.mark) }
+        if q.iif == 0 { w.attr(RTA.UID, u32: q.uid) }
+        w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
+        if q.iif != 0 { w.attr(RTA.IIF, u32: UInt32(bitPattern: q.iif)) }
+        w.end(start)
+        return w.bytes
+    }
+
+    /// inet6_rtm_getroute: the route ip6_route_input_lookup (RTA_IIF) or ip6_route_output
+    /// (restricted to RTA_OIF when given: RT6_LOOKUP_F_IFACE) finds, filled as rt6_fill_node
+    /// fills it: its table, protocol and metric; our own addresses through lo; with an input
+    /// device the iif, else the source ip6_route_get_saddr picks.
+    func getRoute6(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let q = try routeQuery(msg, UInt128.self)
+        let v6 = dp.ipv6
+        guard let r = v6.fib.resolve(q.dst, oif: q.iif != 0 ? 0 : q.oif, hash: IPv6Stack.flowHash(q.src, q.dst)) else { throw NetlinkError(ENETUNREACH) }
+        switch r.route.type {
         case .unreachable: throw NetlinkError(EHOSTUNREACH)
         case .prohibit: throw NetlinkError(EACCES)
         case .blackhole: throw NetlinkError(EINVAL)
         default: break
         }
+        let ours = r.route.type == .local || r.route.type == .anycast
+        let out = ours ? loopbackIndex : r.nexthop?.dev ?? 0
+        let gateway = r.nexthop?.gateway ?? 0
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
-        w.put8(Self.family(S.self)); w.put8(UInt8(S.Addr.bitWidth)); w.put8(S.isIPv6 ? 128 : 0); w.put8(0)
-        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(r.type == .local && !S.isIPv6 ? RouteScope.host : RouteScope.universe); w.put8(r.type.rawValue)
-        // RTCF_LOCAL in rtm_flags' high bits: iproute2 prints "cache <local>".
-        w.put32(RTA.RTM_F_CLONED | (r.type == .local ? 0x8000_0000 : 0))
-        w.attr(RTA.TABLE, u32: FIB.tableMain)          // as the kernel reports an output route
-        w.attr(RTA.DST, Self.bytes(dst))
-        // The kernel sends traffic to its own addresses through lo; Sluice has no lo, so the
-        // device that owns the address is named.
-        w.attr(RTA.OIF, u32: UInt32(bitPattern: r.dev))
-        // fib_result_prefsrc: IPv4 selects toward the gateway (inet_select_addr on the next
-            // hop); IPv6 toward the destination (ipv6_dev_get_saddr).
-            let src = r.prefsrc != 0 ? r.prefsrc : stack.sourceAddress(r.dev, toward: S.isIPv6 ? dst : r.gateway)
-        if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
-        if r.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(r.gateway)) }
-        if S.isIPv6 {
-            // rt6_fill_node for a lookup: the (unspecified) source asked about, the route's metric.
-            w.attr(RTA.SRC, Self.bytes(S.Addr(0)))
-            w.attr(RTA.PRIORITY, u32: stack.fib.bestRoute(dst)?.metric ?? 0)
-            w.attr(RTA.PREF, [0])
+        w.put8(Self.AF_INET6); w.put8(128); w.put8(128); w.put8(0)
+        w.put8(UInt8(truncatingIfNeeded: r.table)); w.put8(r.route.proto); w.put8(RouteScope.universe); w.put8(r.route.type.rawValue)
+        w.put32(0)
+        w.attr(RTA.TABLE, u32: r.table)
+        w.attr(RTA.DST, Self.bytes(q.dst))
+        w.attr(RTA.SRC, Self.bytes(q.src))
+        if q.iif != 0 {
+            w.attr(RTA.IIF, u32: UInt32(bitPattern: q.iif))
+        } else {
+            let src = r.route.prefsrc != 0 ? r.route.prefsrc : r.route.type == .local ? q.dst
+                : v6.sourceAddress(r.nexthop?.dev ?? out, toward: q.dst)
+            if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
         }
-        if !S.isIPv6 { w.attr(RTA.UID, u32: 0) }
+        w.attr(RTA.OIF, u32: UInt32(bitPattern: out))
+        if gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(gateway)) }
+        w.attr(RTA.PRIORITY, u32: r.route.metric)
         w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
+        w.attr(RTA.PREF, [r.route.pref])
         w.end(start)
         return w.bytes
     }

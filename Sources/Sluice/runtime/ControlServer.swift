@@ -289,6 +289,21 @@ public final class ControlServer: @unchecked Sendable {
                 }
             }
         }
+        // IPv6 addresses addrconf added on NETDEV_UP or took on NETDEV_DOWN.
+        if !datapath.ipv6.addressEvents.isEmpty {
+            let changes = datapath.ipv6.addressEvents
+            datapath.ipv6.addressEvents.removeAll()
+            if groups.contains(RTNLGRP.IPV6_IFADDR) {
+                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+                eventProcessor = p
+                for c in changes {
+                    guard let d = datapath.device(c.dev) else { continue }
+                    var w = NetlinkWriter()
+                    p.encodeAddr6(d, c.address, type: c.deleted ? NL.RTM_DELADDR : NL.RTM_NEWADDR, flags: 0, seq: 0, &w)
+                    replies.append((-Int32(RTNLGRP.IPV6_IFADDR), w.bytes, false))
+                }
+            }
+        }
         let listening = groups.contains(RTNLGRP.NEIGH)
         for br in datapath.bridges.values {
             if br.fdb.recordChanges != listening { br.fdb.recordChanges = listening; _ = br.fdb.takeChanges() }

@@ -225,6 +225,7 @@ extension Datapath {
     /// NETDEV_UP / NETDEV_DOWN: the parent going down takes its VLAN devices down (unless
     /// loose_binding), going up brings them up; carrier follows the parent's operational state.
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
+        ipv6.linkReady(dev)
         // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
         // down comes back forwarding, whatever state it was given.
         if dev.master != 0 && dev.isOperational != dev.bridgePort.wasOperational {
