@@ -12,14 +12,14 @@ final class RoutingLiveTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
-    struct Path { let a: String, b: String; let daemon: DaemonProcess? }
+    struct Path { let a: String, b: String, sw: String; let daemon: DaemonProcess? }
 
     /// Host `h` of subnet 3N, with its prefix length when `len`.
     func addr(_ v6: Bool, _ n: Int, _ h: Int, len: Bool = false) -> String {
         v6 ? "2001:db8:\(n)::\(h)" + (len ? "/64" : "") : "198.18.\(n).\(h)" + (len ? "/24" : "")
     }
 
-    func path(kernel: Bool, _ id: String, v6: Bool) throws -> Path {
+    func path(kernel: Bool, _ id: String, v6: Bool, daemonArgs: [String] = []) throws -> Path {
         guard (try? sh(["sh", "-c", "command -v traceroute"])) != nil else { throw HarnessError("this test needs traceroute: run scripts/install-deps.sh") }
         let sw = try net.netns("sw\(id)"), a = try net.netns("a\(id)"), b = try net.netns("b\(id)")
         let pa = "\(net.tag)\(id)a", pb = "\(net.tag)\(id)b"
@@ -45,7 +45,7 @@ final class RoutingLiveTests: XCTestCase {
             if v6 { try sh(["ip", "-n", sw, "link", "set", pb, "mtu", "1400"]) }
             try sh(["ip", "-n", sw, "link", "set", pa, "up"])
             try sh(["ip", "-n", sw, "link", "set", pb, "up"])
-            return Path(a: a, b: b, daemon: nil)
+            return Path(a: a, b: b, sw: sw, daemon: nil)
         }
         // Sluice owns the router side: the kernel keeps no IPv6 on those veths.
         if v6 { for p in [pa, pb] { try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", "net.ipv6.conf.\(p).disable_ipv6=1"]) } }
@@ -54,9 +54,9 @@ final class RoutingLiveTests: XCTestCase {
         ] + (v6 ? ["link set pb mtu 1400"] : []) + [
             "link set pa up", "link set pb up",
             "addr add \(addr(v6, 31, 1, len: true)) dev pa", "addr add \(addr(v6, 32, 1, len: true)) dev pb",
-        ])
+        ], extraArgs: daemonArgs)
         try d.waitReady()
-        return Path(a: a, b: b, daemon: d)
+        return Path(a: a, b: b, sw: sw, daemon: d)
     }
 
     /// traceroute's hops as addresses ("*" for no answer).
@@ -108,6 +108,51 @@ final class RoutingLiveTests: XCTestCase {
             XCTAssertTrue(out.contains("From 198.18.31.1 icmp_seq=1 Destination Net Unreachable"), out)
         }
         try common(k, s, v6: false)
+    }
+
+    /// Policy routing: the same rules and tables given to the kernel's router (`ip`) and to
+    /// Sluice's (Debian's `ip` through `sluice exec`), then pings from four source addresses
+    /// of host A: a rule sending one source to a table with a prohibit route (Packet filtered),
+    /// an unreachable rule (Net Unreachable), a blackhole rule (silence), a rule to an empty
+    /// table (falls through to main: answered). Each source gets the kernel's answer.
+    func testPolicyRoutingAsTheKernelRoutes() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-rules/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        let rules: [[String]] = [
+            ["rule", "add", "from", "198.18.31.11", "lookup", "100"],
+            ["route", "add", "prohibit", "198.18.32.0/24", "table", "100"],
+            ["rule", "add", "unreachable", "from", "198.18.31.12"],
+            ["rule", "add", "blackhole", "from", "198.18.31.13"],
+            ["rule", "add", "from", "198.18.31.14", "lookup", "200"],
+            ["route", "add", "blackhole", "198.18.77.0/24", "table", "200"],
+        ]
+        for c in rules {
+            try sh(["ip", "-n", k.sw] + c)
+            let r = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + c, allowFailure: true)
+            XCTAssertTrue(r.isEmpty, "ip \(c.joined(separator: " ")): \(r)")
+        }
+        let shown = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip", "rule", "show"])
+        XCTAssertEqual(shown, try sh(["ip", "-n", k.sw, "rule", "show"]))
+        let dev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        for p in [k, s] {
+            for h in 11...14 { try sh(["ip", "-n", p.a, "addr", "add", "198.18.31.\(h)/24", "dev", dev(p)]) }
+        }
+        func answer(_ p: Path, from h: Int) throws -> String {
+            let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "-I", "198.18.31.\(h)", "198.18.32.20"], timeout: 20, allowFailure: true)
+            return out.split(separator: "\n").filter { $0.hasPrefix("From ") || $0.contains("bytes from") || $0.contains("packet loss") }
+                .map { $0.replacingOccurrences(of: #"time=[0-9.]+ ms"#, with: "time=T", options: .regularExpression)
+                    .replacingOccurrences(of: #", time [0-9]+ms"#, with: "", options: .regularExpression) }.joined(separator: "\n")
+        }
+        for h in [10, 11, 12, 13, 14] {
+            let ka = try answer(k, from: h), sa = try answer(s, from: h)
+            XCTAssertEqual(sa, ka, "ping from 198.18.31.\(h)")
+            print("policy routing, from 198.18.31.\(h): \(ka.split(separator: "\n").first ?? "")")
+        }
+        XCTAssertTrue(try answer(k, from: 11).contains("Packet filtered"))
+        XCTAssertTrue(try answer(k, from: 12).contains("Destination Net Unreachable"))
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
     func testIPv6RoutingAsTheKernelRoutes() throws {

@@ -94,6 +94,65 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// Policy routing as fib_rules_lookup walks it: selectors on source, input device, mark (set
+    /// by tc on ingress) and TOS, goto, a table without a route for the destination falling
+    /// through, suppress_prefixlength, reject actions.
+    func testRulesSelectTablesAsFibRulesLookup() throws {
+        let r = try Self.router()
+        try r.dp.addLoopback()      // what the router itself sends comes from lo (LOOPBACK_IFINDEX)
+        learnHosts(r)
+        for h: UInt8 in 11...15 {   // host A's other addresses, so that errors back to them leave at once
+            r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, h), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        }
+        func egress(_ src: UInt32, tos: UInt8 = 0) -> String {
+            var p = icmpEcho(src: src, dst: ip(198, 18, 2, 20))
+            p[1] = tos; refreshChecksum(&p)
+            let out = r.send(eth(r.dev("r1").mac, macA, p), on: r.r1)
+            r.dp.clock.advance(to: r.dp.clock.now + 2 * Time.s)
+            if out.r2.contains(where: { Seen($0).ipDst == ip(198, 18, 2, 20) }) { return "forwarded" }
+            if let e = out.r1.map(Seen.init).first(where: { $0.proto == IPProto.icmp }) { return "icmp \(e.payload[0])/\(e.payload[1])" }
+            return "dropped"
+        }
+        XCTAssertEqual(r.dp.ipv4.fib.rules.map(\.priority), [0, 32766, 32767])
+        XCTAssertTrue(r.dp.ipv4.fib.simple)
+        try r.runner.execute("route add prohibit 198.18.2.0/24 table 100")
+        try r.runner.execute("route add blackhole 198.18.9.0/24 table 200")
+        try r.runner.execute("rule add from 198.18.1.11 lookup 100")
+        try r.runner.execute("rule add from 198.18.1.12 lookup 200")            // no route there: main decides
+        try r.runner.execute("rule add tos 0x10 lookup 100")
+        try r.runner.execute("rule add fwmark 0x4/0xf lookup 100")
+        try r.runner.execute("rule add iif r2 unreachable")
+        try r.runner.execute("rule add pref 100 from 198.18.1.13 goto 32000")
+        try r.runner.execute("rule add pref 101 from 198.18.1.13 prohibit")       // jumped over
+        XCTAssertThrowsError(try r.runner.execute("rule add pref 200 goto 150")) { XCTAssertEqual("\($0)", "Error: Backward goto not supported.") }
+        try r.runner.execute("rule add pref 32000 from 198.18.1.13 lookup main suppress_prefixlength 0")
+        try r.runner.execute("rule add pref 32001 from 198.18.1.13 blackhole")
+        XCTAssertFalse(r.dp.ipv4.fib.simple)
+        XCTAssertEqual(egress(ip(198, 18, 1, 10)), "forwarded")
+        XCTAssertEqual(egress(ip(198, 18, 1, 11)), "icmp 3/13", "table 100's prohibit route: packet filtered")
+        XCTAssertEqual(egress(ip(198, 18, 1, 12)), "forwarded")
+        XCTAssertEqual(egress(ip(198, 18, 1, 10), tos: 0x10), "icmp 3/13")
+        // Marks set on ingress by tc (skbedit), as the kernel's rules see skb->mark.
+        try r.runner.execute("qdisc add dev r1 ingress")
+        try r.runner.execute("filter add dev r1 parent ffff: protocol ip prio 1 u32 match ip src 198.18.1.14/32 action skbedit mark 0x24")
+        try r.runner.execute("filter add dev r1 parent ffff: protocol ip prio 2 u32 match ip src 198.18.1.15/32 action skbedit mark 0x20")
+        XCTAssertEqual(egress(ip(198, 18, 1, 14)), "icmp 3/13", "0x24 & 0xf == 4")
+        XCTAssertEqual(egress(ip(198, 18, 1, 15)), "forwarded")
+        XCTAssertEqual(egress(ip(198, 18, 1, 13)), "forwarded", "goto skips the prohibit rule; main's /24 is longer than the suppressed /0")
+        XCTAssertEqual(try r.runner.execute("rule show").split(separator: "\n").first { $0.contains("goto") }.map(String.init),
+                       "100:\tfrom 198.18.1.13 goto 32000")
+        // From r2 the unreachable rule answers: net unreachable (the error itself leaves from lo).
+        learnHosts(r)
+        let fromB = r.send(eth(r.dev("r2").mac, macB, icmpEcho(src: ip(198, 18, 2, 20), dst: ip(198, 18, 1, 10))), on: r.r2)
+        XCTAssertFalse(fromB.r1.contains { Seen($0).type == EtherType.ipv4 }, "nothing forwarded")
+        XCTAssertEqual(fromB.r2.map(Seen.init).first { $0.proto == IPProto.icmp }.map { "\($0.payload[0])/\($0.payload[1])" }, "3/0")
+        try r.runner.execute("rule del iif r2 unreachable")
+        try r.runner.execute("rule flush")
+        XCTAssertEqual(try r.runner.execute("rule show"), "0:\tfrom all lookup local\n")
+        XCTAssertEqual(egress(ip(198, 18, 1, 10)), "dropped", "no rule reaches main: no route, and none for an error back")
+        XCTAssertEqual(r.dp.pool.inUse, r.dp.ipv4.neighbours.queued)
+    }
+
     func testTTLExpiryAndUnreachablesAnswerWithICMP() throws {
         let r = try Self.router()
         learnHosts(r)

@@ -62,7 +62,7 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "rule", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
@@ -72,6 +72,7 @@ public final class CommandRunner {
         case "vlan": return try bridgeVLAN(rest)
         case "addr", "address": return try addr(rest, opts)
         case "route": return try route(rest, opts)
+        case "rule": return try rule(rest, opts)
         case "neigh", "neighbour": return try neigh(rest, opts)
         case "sysctl": return try sysctl(rest)
         case "stats": return report()
@@ -96,8 +97,9 @@ public final class CommandRunner {
       vlan show [dev DEV]
       addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
                                       (IPv4 or IPv6, by the address or -4/-6 before the object: `-6 route show`)
-      route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local] [onlink] [nexthop via GW dev DEV weight W …]
-      route show [table main|local|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
+      route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local|default|N] [onlink] [nexthop via GW dev DEV weight W …]
+      route show [table main|local|default|N|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
+      rule add|del [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark M[/MASK]] [iif DEV] [oif DEV] [pref N] [lookup TABLE | goto N | nop | blackhole | unreachable | prohibit]   rule show   rule flush
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
                          net.ipv6.conf.all.forwarding|hop_limit, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
@@ -1001,14 +1003,14 @@ public final class CommandRunner {
             s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragOKs \(st.fragOKs) FragCreates \(st.fragCreates) FragFails \(st.fragFails) ReasmReqds \(st.reasmReqds) ReasmOKs \(st.reasmOKs) ReasmFails \(st.reasmFails) ReasmTimeout \(st.reasmTimeout)\n"
             s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) RateLimited \(st.icmpRateLimited)\n"
             s += "arp: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards) invalid \(st.arpMalformed)\n"
-            s += "route:\n" + routeShow(table: 0, dp.ipv4) + "neigh:\n" + neighShow(nil, dp.ipv4)
+            s += "route:\n" + routeShow(table: nil, dp.ipv4) + "neigh:\n" + neighShow(nil, dp.ipv4)
         }
         if !dp.ipv6.addresses.isEmpty {
             let st = dp.ipv6.stats, nt = dp.ipv6.neighbours
             s += "ipv6: forwarding \(dp.ipv6.forwarding ? 1 : 0) Ip6InReceives \(st.inReceives) Ip6InHdrErrors \(st.inHdrErrors) Ip6InAddrErrors \(st.inAddrErrors) Ip6InTruncatedPkts \(st.inTruncatedPkts) Ip6InNoRoutes \(st.inNoRoutes) Ip6InUnknownProtos \(st.inUnknownProtos) Ip6InTooBigErrors \(st.inTooBigErrors) Ip6InDelivers \(st.inDelivers) Ip6InDiscards \(st.inDiscards) Ip6OutForwDatagrams \(st.forwDatagrams) Ip6OutRequests \(st.outRequests) Ip6OutNoRoutes \(st.outNoRoutes) Ip6ReasmFails \(st.reasmFails)\n"
             s += "icmp6: InMsgs \(st.icmpInMsgs) InErrors \(st.icmpInErrors) InCsumErrors \(st.icmpInCsumErrors) InEchos \(st.icmpInEchos) InNeighborSolicits \(st.icmpInNeighborSolicits) InNeighborAdvertisements \(st.icmpInNeighborAdvertisements) OutMsgs \(st.icmpOutMsgs) OutEchoReplies \(st.icmpOutEchoReplies) OutDestUnreachs \(st.icmpOutDestUnreachs) OutPktTooBigs \(st.icmpOutPktTooBigs) OutTimeExcds \(st.icmpOutTimeExcds) OutParmProblems \(st.icmpOutParmProblems) OutNeighborSolicits \(st.icmpOutNeighborSolicits) OutNeighborAdvertisements \(st.icmpOutNeighborAdvertisements) RateLimited \(st.icmpRateLimited) OutRsts \(st.tcpOutRsts)\n"
             s += "ndisc: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards)\n"
-            s += "route6:\n" + routeShow(table: 0, dp.ipv6) + "neigh6:\n" + neighShow(nil, dp.ipv6)
+            s += "route6:\n" + routeShow(table: nil, dp.ipv6) + "neigh6:\n" + neighShow(nil, dp.ipv6)
         }
         s += poolLine() + "\n"
         return s

@@ -233,10 +233,8 @@ extension CommandRunner {
                 r.route.prefsrc = s
             case "proto", "protocol":
                 let v = try a.value(for: k)
-                switch v {
-                case "kernel": r.route.proto = 2; case "boot": r.route.proto = 3; case "static": r.route.proto = 4
-                default: guard let n = UInt8(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"protocol\" value is invalid") }; r.route.proto = n
-                }
+                guard let n = RouteProtocol.parse(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"protocol\" value is invalid") }
+                r.route.proto = n
                 r.protoSet = true
             case "scope":
                 let v = try a.value(for: "scope")
@@ -245,10 +243,8 @@ extension CommandRunner {
                 r.scopeSet = true
             case "table":
                 let v = try a.value(for: "table")
-                switch v {
-                case "main": r.table = FIB.tableMain; case "local": r.table = FIB.tableLocal
-                default: guard let n = UInt32(v), n == 254 || n == 255 else { throw SluiceError("Error: only the main and local tables exist in Sluice, not \"\(v)\"") }; r.table = n
-                }
+                guard let n = Self.tableID(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"table\" value is invalid") }
+                r.table = n == 0 ? FIB.tableMain : n
             case "onlink": nh.onlink = true
             case "pref":
                 switch try a.value(for: "pref") {
@@ -338,7 +334,8 @@ extension CommandRunner {
             // IP6_RT_PRIO_USER: an IPv6 route without a metric gets 1024.
             if S.isIPv6 && !r.metricSet { r.route.metric = 1024 }
             try resolveNextHops(&r, stack)
-            guard let t = fib.table(r.table) else { throw SluiceError("Error: no such table") }
+            let t = fib.newTable(r.table)
+            defer { if r.table == FIB.tableDefault { fib.updateSimple() } }
             if verb == "change" && t.entry(LPMTrie<S.Addr>.mask(r.prefix, r.length), r.length) == nil {
                 throw SluiceError("RTNETLINK answers: No such file or directory")
             }
@@ -347,7 +344,9 @@ extension CommandRunner {
             return ""
         case "delete":
             let r = try parseRoute(&a, S.self)
-            guard r.hasPrefix, let t = fib.table(r.table) else { throw SluiceError("Error: a destination prefix is required") }
+            guard r.hasPrefix else { throw SluiceError("Error: a destination prefix is required") }
+            guard let t = fib.table(r.table) else { throw SluiceError("RTNETLINK answers: No such process") }
+            defer { if r.table == FIB.tableDefault { fib.updateSimple() } }
             let spec = r
             let ok = t.delete(r.prefix, r.length) { x in
                 (!spec.metricSet || x.metric == spec.route.metric) && (spec.route.nexthops.isEmpty || x.nexthops.first?.gateway == spec.route.nexthops.first?.gateway || spec.route.nexthops.first?.gateway == 0)
@@ -383,12 +382,13 @@ extension CommandRunner {
             if !r.hasPrefix { r.prefix = 0 }
             let spec = r
             fib.table(r.table)?.deleteAll { x in (!spec.protoSet || x.proto == spec.route.proto) && x.proto != RouteProtocol.kernel }
+            if r.table == FIB.tableDefault { fib.updateSimple() }
             return ""
         default:
-            var table = FIB.tableMain
+            var table: UInt32? = FIB.tableMain
             if a.next() == "table" {
                 let v = a.next() ?? ""
-                table = v == "local" ? FIB.tableLocal : v == "all" ? 0 : FIB.tableMain
+                table = v == "all" ? nil : Self.tableID(v) ?? FIB.tableMain
             }
             return routeShow(table: table, stack)
         }
@@ -405,10 +405,10 @@ extension CommandRunner {
     }
 
     /// `ip route show [table local|main|all]` as iproute2 prints it (print_route).
-    func routeShow<S: InetFamilyStack>(table: UInt32, _ stack: S) -> String {
+    func routeShow<S: InetFamilyStack>(table: UInt32?, _ stack: S) -> String {
         let fib = stack.fib
         var out = ""
-        let tables: [FIBTableOf<S.Addr>] = table == 0 ? [fib.main, fib.local] : [fib.table(table) ?? fib.main]
+        let tables: [FIBTableOf<S.Addr>] = table.map { fib.table($0).map { [$0] } ?? [] } ?? fib.tablesInDumpOrder
         for t in tables {
             for (prefix, length, r) in t.allRoutes.sorted(by: Self.dumpOrder) {
                 var s = ""
@@ -419,7 +419,7 @@ extension CommandRunner {
                     if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
                     s += " dev \(dp.device(h.dev)?.name ?? "?")"
                 }
-                if table == 0 && t.id == FIB.tableLocal { s += " table local" }
+                if table == nil && t.id != FIB.tableMain { s += " table \(Self.tableName(t.id))" }
                 if r.proto != RouteProtocol.boot { s += " proto \(RouteProtocol.name(r.proto))" }
                 if r.scope != RouteScope.universe { s += " scope \(RouteScope.name(r.scope))" }
                 if r.prefsrc != 0 { s += " src \(S.addressString(r.prefsrc))" }

@@ -184,6 +184,15 @@ public final class Datapath {
         byName[dev.name] = nil
         byName[name] = dev.ifindex
         dev.name = name
+        rulesFollowDevices()
+    }
+
+    /// fib_rules_event: rules naming a device by name attach when it appears (register, rename)
+    /// and detach when it goes.
+    func rulesFollowDevices() {
+        let index = { [unowned self] (n: String) -> Int32? in byName[n] }
+        ipv4.fib.devicesChanged(index)
+        ipv6.fib.devicesChanged(index)
     }
 
     public func device(_ ifindex: Int32) -> NetDevice? {
@@ -212,6 +221,7 @@ public final class Datapath {
         devices[Int(idx)] = dev
         deviceRefs[Int(idx)] = Unmanaged.passUnretained(dev)
         byName[dev.name] = idx
+        rulesFollowDevices()
         dev.qdisc = defaultQdisc(for: dev)
         let fd = dev.driver.pollFD
         if fd >= 0 {
@@ -235,6 +245,7 @@ public final class Datapath {
         deviceRefs[Int(idx)] = nil
         byName[dev.name] = nil
         freeIfindexes.append(idx)
+        rulesFollowDevices()
     }
 
     // MARK: device state

@@ -36,6 +36,8 @@ extension Datapath {
         dev.flags = [.loopback]
         dev.noQueue = true
         try register(dev)
+        ipv4.fib.loopbackIndex = dev.ifindex
+        ipv6.fib.loopbackIndex = dev.ifindex
         dev.carrier = true
         try setUp(dev, true)
         return dev

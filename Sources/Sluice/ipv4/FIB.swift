@@ -33,6 +33,14 @@ public enum RouteProtocol {
     public static func name(_ p: UInt8) -> String {
         switch p { case 2: "kernel"; case 3: "boot"; case 4: "static"; case 11: "zebra"; case 188: "ospf"; case 186: "bgp"; default: String(p) }
     }
+    /// rtnl_rtprot_a2n: a name (rt_protos) or a number.
+    public static func parse(_ s: String) -> UInt8? {
+        switch s {
+        case "unspec": 0; case "redirect": 1; case "kernel": 2; case "boot": 3; case "static": 4; case "zebra": 11
+        case "bgp": 186; case "isis": 187; case "ospf": 188; case "rip": 189
+        default: s.hasPrefix("0x") ? UInt8(s.dropFirst(2), radix: 16) : UInt8(s)
+        }
+    }
 }
 public enum RouteScope {
     public static let universe: UInt8 = 0, link: UInt8 = 253, host: UInt8 = 254
@@ -272,9 +280,39 @@ public final class FIBOf<A: InetAddressValue> {
     public let main = FIBTableOf<A>(id: 254)
     public static var tableLocal: UInt32 { 255 }
     public static var tableMain: UInt32 { 254 }
+    public static var tableDefault: UInt32 { 253 }
+    /// Every table by id (fib_new_table creates them on first use; none is ever removed).
+    public internal(set) var tables: [UInt32: FIBTableOf<A>]
+    /// The policy rules by priority (FIBRules.swift).
+    public internal(set) var rules: [FIBRuleOf<A>]
+    /// Only the default rules and an empty `default` table: lookups go local, then main.
+    public internal(set) var simple = true
+    /// Some rule selects on the IP protocol or ports (fib_rules_require_fldissect).
+    var needsPorts = false
+    /// The input device of what Sluice itself sends (LOOPBACK_IFINDEX): lo's, or none.
+    public internal(set) var loopbackIndex: Int32 = 0
+
+    init() {
+        tables = [255: local, 254: main]
+        rules = Self.defaultRules(v6: A.bitWidth == 128)
+    }
 
     public func table(_ id: UInt32) -> FIBTableOf<A>? {
-        switch id { case 255: local; case 254, 0: main; default: nil }
+        tables[id == 0 ? 254 : id]
+    }
+
+    /// fib_new_table: the table, made if it does not exist yet.
+    func newTable(_ id: UInt32) -> FIBTableOf<A> {
+        let id = id == 0 ? 254 : id
+        if let t = tables[id] { return t }
+        let t = FIBTableOf<A>(id: id)
+        tables[id] = t
+        return t
+    }
+
+    /// The tables in the order the kernel dumps them (fib_table_hash: by id modulo 256).
+    public var tablesInDumpOrder: [FIBTableOf<A>] {
+        tables.values.sorted { ($0.id & 255, $0.id) < ($1.id & 255, $1.id) }
     }
 
     /// fib_sync_down_dev / rt6_sync_down_dev: a device went down, so the routes whose every
@@ -283,45 +321,62 @@ public final class FIBOf<A: InetAddressValue> {
     func deleteRoutes(through d: Int32, deviceGone: Bool) {
         let via: (RouteOf<A>) -> Bool = deviceGone ? { r in r.nexthops.contains { $0.dev == d } }
             : { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
-        main.deleteAll(where: via)
-        local.deleteAll(where: via)
+        for t in tables.values { t.deleteAll(where: via) }
     }
 
-    /// fib_table_lookup for the control path (`route get`): the longest prefix holding `addr`
-    /// with a route that a lookup restricted to device `oif` (any when 0) takes — a reject
-    /// route whatever the device, another only through a next hop on `oif` — in the local
-    /// table, then main. Multipath picks by `hash` as the forwarding path does.
-    public func resolve(_ addr: A, oif: Int32, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
-        for t in [local, main] {
-            var length = A.bitWidth
-            while length >= 0 {
-                if let e = t.entry(LPMTrie<A>.mask(addr, length), length), let entry = t.prefixes[e] {
-                    for r in entry.routes {
-                        if r.nexthops.isEmpty { return (t.id, r, nil) }
-                        let usable = oif == 0 ? r.nexthops : r.nexthops.filter { $0.dev == oif }
-                        guard !usable.isEmpty else { continue }
-                        if usable.count == 1 || oif != 0 { return (t.id, r, usable[0]) }
-                        let f = t.lookup(addr, hash: hash)
-                        return (t.id, r, usable.first { $0.dev == f?.dev && $0.gateway == f?.gateway } ?? usable[0])
-                    }
-                }
-                length -= 1
-            }
+    /// The route `route get` reports: the rule walk with the request's keys, then the longest
+    /// prefix of the chosen table with a route through `keys.oif` (any when 0). Multipath
+    /// picks by `hash` as the forwarding path does.
+    public func resolve(_ addr: A, keys: FlowKeysOf<A>, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
+        switch walkRules(addr, keys, hash: hash, restrictToOIF: true) {
+        case .table(let t): return t.resolve(addr, oif: keys.oif, hash: hash)
+        case .reject(let type):
+            return type == .unreachable ? nil : (0, RouteOf(type: type, nexthops: []), nil)
+        case .none: return nil
         }
-        return nil
     }
 
     /// The route a lookup of `addr` uses (control path: `route get`).
     public func bestRoute(_ addr: A) -> RouteOf<A>? {
-        for t in [local, main] {
-            let e = t.trie.lookup(addr)
-            if e != 0 { return t.prefixes[Int(e) - 1]?.routes.first }
-        }
-        return nil
+        guard case .table(let t) = walkRules(addr, FlowKeysOf(iif: loopbackIndex), hash: 0) else { return nil }
+        let e = t.trie.lookup(addr)
+        return e == 0 ? nil : t.prefixes[Int(e) - 1]?.routes.first
+    }
+
+    /// The forwarding lookup: local then main while the rules are the defaults, else the rule
+    /// walk with the flow's keys (`keys` is only read then).
+    @inline(__always)
+    public func lookup(_ addr: A, hash: UInt32 = 0) -> FIBResultOf<A>? {
+        if simple { return local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash) }
+        return lookupRules(addr, FlowKeysOf(iif: loopbackIndex), hash: hash)
     }
 
     @inline(__always)
-    public func lookup(_ addr: A, hash: UInt32 = 0) -> FIBResultOf<A>? {
-        local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash)
+    public func lookup(_ addr: A, hash: UInt32, keys: () -> FlowKeysOf<A>) -> FIBResultOf<A>? {
+        if simple { return local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash) }
+        return lookupRules(addr, keys(), hash: hash)
+    }
+}
+
+extension FIBTableOf {
+    /// fib_table_lookup for the control path within one table: the longest prefix holding
+    /// `addr` with a route a lookup restricted to device `oif` (any when 0) takes — a reject
+    /// route whatever the device, another only through a next hop on `oif`.
+    func resolve(_ addr: A, oif: Int32, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
+        var length = A.bitWidth
+        while length >= 0 {
+            if let e = entry(LPMTrie<A>.mask(addr, length), length), let found = prefixes[e] {
+                for r in found.routes {
+                    if r.nexthops.isEmpty { return (id, r, nil) }
+                    let usable = oif == 0 ? r.nexthops : r.nexthops.filter { $0.dev == oif }
+                    guard !usable.isEmpty else { continue }
+                    if usable.count == 1 || oif != 0 { return (id, r, usable[0]) }
+                    let f = lookup(addr, hash: hash)
+                    return (id, r, usable.first { $0.dev == f?.dev && $0.gateway == f?.gateway } ?? usable[0])
+                }
+            }
+            length -= 1
+        }
+        return nil
     }
 }

@@ -386,7 +386,21 @@ public final class IPv4Stack: NeighbourResolver {
         if dst == 0xFFFF_FFFF { localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return }
         if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
         let hash = Self.flowHash(src, dst)
-        guard let r = fib.lookup(dst, hash: hash) else {
+        // Rules other than the defaults see the flow (fib4_rules_early_flow_dissect for ports).
+        let fib = self.fib
+        guard let r = fib.lookup(dst, hash: hash, keys: {
+            var k = FlowKeysOf(src: src, iif: dev.ifindex, mark: m.pointee.mark, tos: ip.tos & 0xFC)
+            if fib.needsPorts {
+                k.proto = ip.proto
+                switch ip.proto {
+                case IPProto.tcp, IPProto.udp, 132, 136 where !ip.isFragment && total >= ihl + 4:
+                    let l4 = Bytes(frame + InetWire.ethernetLength + ihl, count: 4)
+                    k.sport = l4.u16(0); k.dport = l4.u16(2)
+                default: break
+                }
+            }
+            return k
+        }) else {
             stats.inNoRoutes &+= 1
             if forwarding && toUs { icmpSend(dev, p, type: 3, code: 0, info: 0, forLocal: false) }
             dev.drop(.ipNoRoute); pool.free(p); return

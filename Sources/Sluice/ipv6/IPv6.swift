@@ -274,7 +274,12 @@ public final class IPv6Stack: NeighbourResolver {
             localDeliver(dev, p, total: total, multicast: true)
             return
         }
-        guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst)) else {
+        let fib = self.fib
+        guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst), keys: {
+            var k = FlowKeysOf(src: src, iif: dev.ifindex, mark: m.pointee.mark, tos: Inet6Wire.trafficClass(ip) & 0xFC)
+            if fib.needsPorts { k.proto = Inet6Wire.nextHeader(ip) }
+            return k
+        }) else {
             stats.inNoRoutes &+= 1
             if toUs { icmpSend(dev, p, type: 1, code: 0, info: 0) }
             dev.drop(.ipNoRoute); pool.free(p); return

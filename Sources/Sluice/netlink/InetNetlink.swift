@@ -9,8 +9,8 @@ import Glibc
 /// (neigh_fill_info, neigh_add, neigh_delete) put them on the wire: what `ip addr`, `ip route`
 /// and `ip neigh` (with -4 or -6) send and read. Requests become the command language's typed
 /// values and go through the same apply step; one generic path serves both families.
-/// Not yet: IFA_F_* flags other than permanent/secondary/nodad, route metrics (RTA_METRICS),
-/// other tables, nexthop objects.
+/// Not yet: IFA_F_* flags other than permanent/secondary/nodad/deprecated,
+/// nexthop objects.
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
@@ -189,7 +189,7 @@ extension RtnlProcessor {
         let v6 = A.bitWidth == 128
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_MULTI, seq: seq, pid: pid)
         w.put8(v6 ? Self.AF_INET6 : Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
-        w.put8(UInt8(table)); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
+        w.put8(table < 256 ? UInt8(table) : 252); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
         let onlink = r.nexthops.count == 1 && r.nexthops[0].onlink
         w.put32(onlink ? UInt32(RTA.RTNH_F_ONLINK) : 0)
         w.attr(RTA.TABLE, u32: table)
@@ -211,6 +211,9 @@ extension RtnlProcessor {
                 w.set16(at, UInt16(w.count - at))
             }
             w.endNest(mp)
+        } else if v6 && dp.ipv6.fib.loopbackIndex > 0 {
+            // ip6_route_info_create: a reject route's device is lo.
+            w.attr(RTA.OIF, u32: UInt32(bitPattern: dp.ipv6.fib.loopbackIndex))
         }
         if v6 { w.attr(RTA.PREF, [r.pref]) }
         w.end(start)
@@ -225,12 +228,12 @@ extension RtnlProcessor {
         var list: [(table: UInt32, prefix: UInt32, length: Int, route: Route)] = []
         var list6: [(table: UInt32, prefix: UInt128, length: Int, route: RouteOf<UInt128>)] = []
         if family == 0 || family == Self.AF_INET {
-            for t in [dp.ipv4.fib.main, dp.ipv4.fib.local] {
+            for t in dp.ipv4.fib.tablesInDumpOrder {
                 for (prefix, length, r) in t.allRoutes { list.append((t.id, prefix, length, r)) }
             }
         }
         if family == 0 || family == Self.AF_INET6 {
-            for t in [dp.ipv6.fib.main, dp.ipv6.fib.local] {
+            for t in dp.ipv6.fib.tablesInDumpOrder {
                 for e in t.allRoutes.sorted(by: CommandRunner.dumpOrder) { list6.append((t.id, e.prefix, e.length, e.route)) }
             }
         }
@@ -278,7 +281,6 @@ extension RtnlProcessor {
         s.route.tos = p[p.startIndex + 3]
         let table = a.u32(RTA.TABLE) ?? UInt32(p[p.startIndex + 4])
         s.table = table == 0 ? FIB.tableMain : table
-        guard s.table == FIB.tableMain || s.table == FIB.tableLocal else { throw NetlinkError(EOPNOTSUPP, "Sluice has the main and local tables only") }
         s.route.proto = p[p.startIndex + 5]; s.protoSet = s.route.proto != 0
         s.route.scope = p[p.startIndex + 6]
         s.scopeSet = msg.header.type == NL.RTM_NEWROUTE
@@ -374,7 +376,9 @@ extension RtnlProcessor {
         if S.isIPv6 && !s.metricSet { s.route.metric = 1024 }
         do {
             try runner.resolveNextHops(&s, stack)
-            guard let t = stack.fib.table(s.table) else { throw NetlinkError(EINVAL) }
+            // fib_new_table / fib6_new_table: a route names its table into being.
+            let t = stack.fib.newTable(s.table)
+            defer { if s.table == FIB.tableDefault { stack.fib.updateSimple() } }
             let exists = t.entry(LPMTrie<S.Addr>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
             // fib_table_insert answers a change of a missing IPv4 route with ENOENT alone.
             if !exists && f & NL.F_CREATE == 0 { throw S.isIPv6 ? NetlinkError(ENOENT, "Route does not exist") : NetlinkError(ENOENT) }
@@ -402,7 +406,7 @@ extension RtnlProcessor {
 
     func delRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
         let s = try routeSpec(msg, S.self)
-        guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH) }
+        guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH, "FIB table does not exist") }
         let ok = t.delete(s.prefix, s.length) { x in
             (!s.metricSet || x.metric == s.route.metric) && (s.route.type == .unicast || x.type == s.route.type)
                 && (!s.protoSet || x.proto == s.route.proto)
@@ -410,6 +414,7 @@ extension RtnlProcessor {
                     && zip(x.nexthops, s.route.nexthops).allSatisfy { ($1.gateway == 0 || $0.gateway == $1.gateway) && ($1.dev == 0 || $0.dev == $1.dev) }))
         }
         guard ok else { throw NetlinkError(ESRCH) }
+        if s.table == FIB.tableDefault { stack.fib.updateSimple() }
     }
 
     /// inet_rtm_getroute: the route a packet to RTA_DST would take (rt_fill_info).
@@ -423,7 +428,14 @@ extension RtnlProcessor {
     /// The keys of a `route get` (RTA_DST, RTA_SRC, RTA_IIF, RTA_OIF, RTA_MARK, RTA_UID), the
     /// devices named checked as inet_rtm_getroute checks them (ENODEV).
     struct RouteQuery<A: InetAddressValue> {
-        var dst: A, src: A, iif: Int32, oif: Int32, mark: UInt32, uid: UInt32
+        var dst: A, src: A, iif: Int32, oif: Int32, mark: UInt32, uid: UInt32, tos: UInt8
+
+        /// The flow the rules see: an input route's device, else lo and the output device.
+        func keys(loopback: Int32) -> FlowKeysOf<A> {
+            var k = FlowKeysOf(src: src, iif: iif != 0 ? iif : loopback, oif: iif != 0 ? 0 : oif, mark: mark, tos: tos)
+            k.uid = uid
+            return k
+        }
     }
 
     func routeQuery<A: InetAddressValue>(_ msg: NetlinkMessage, _: A.Type) throws(NetlinkError) -> RouteQuery<A> {
@@ -431,7 +443,7 @@ extension RtnlProcessor {
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: A.bitWidth == 128 ? RTA.policy6 : RTA.policy, strict: false)
         let q = RouteQuery(dst: Self.addr(a[RTA.DST], A.self) ?? 0, src: Self.addr(a[RTA.SRC], A.self) ?? 0,
                            iif: Int32(bitPattern: a.u32(RTA.IIF) ?? 0), oif: Int32(bitPattern: a.u32(RTA.OIF) ?? 0),
-                           mark: a.u32(RTA.MARK) ?? 0, uid: a.u32(RTA.UID) ?? 0)
+                           mark: a.u32(RTA.MARK) ?? 0, uid: a.u32(RTA.UID) ?? 0, tos: p[p.startIndex + 3])
         for d in [q.iif, q.oif] where d != 0 && dp.device(d) == nil { throw NetlinkError(ENODEV) }
         return q
     }
@@ -450,7 +462,7 @@ extension RtnlProcessor {
         func zeronet(_ a: UInt32) -> Bool { a >> 24 == 0 }
         func loopback(_ a: UInt32) -> Bool { a >> 24 == 127 }
         func multicastOrAll(_ a: UInt32) -> Bool { a >> 28 == 0xE || a == 0xFFFF_FFFF }
-        func isLocal(_ a: UInt32) -> Bool { v4.fib.resolve(a, oif: 0, hash: 0)?.route.type == .local }
+        func isLocal(_ a: UInt32) -> Bool { v4.fib.local.lookup(a, hash: 0)?.type == .local }
         func reject(_ t: RouteType) throws(NetlinkError) {
             switch t {
             case .unreachable: throw NetlinkError(EHOSTUNREACH)
@@ -467,7 +479,7 @@ extension RtnlProcessor {
                 type = .broadcast; out = lo
             } else {
                 if zeronet(q.src) || zeronet(q.dst) || loopback(q.dst) || loopback(q.src) { throw NetlinkError(EINVAL) }
-                guard let r = v4.fib.resolve(q.dst, oif: 0, hash: hash) else { throw NetlinkError(v4.forwarding ? ENETUNREACH : EHOSTUNREACH) }
+                guard let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) else { throw NetlinkError(v4.forwarding ? ENETUNREACH : EHOSTUNREACH) }
                 if r.route.nexthops.isEmpty && r.route.type != .local {
                     if !v4.forwarding { throw NetlinkError(EHOSTUNREACH) }
                     try reject(r.route.type)
@@ -490,7 +502,7 @@ extension RtnlProcessor {
                 guard v4.addresses.values.contains(where: { $0.contains { $0.address == q.src } }) else { throw NetlinkError(ENETUNREACH) }
             }
             if q.oif != 0 && !(dp.device(q.oif)?.isUp ?? false) { throw NetlinkError(ENETUNREACH) }
-            if let r = v4.fib.resolve(q.dst, oif: q.oif, hash: hash) {
+            if let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) {
                 try reject(r.route.type)
                 type = r.route.type
                 let nh = r.nexthop
@@ -538,7 +550,7 @@ extension RtnlProcessor {
     func getRoute6(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
         let q = try routeQuery(msg, UInt128.self)
         let v6 = dp.ipv6
-        guard let r = v6.fib.resolve(q.dst, oif: q.iif != 0 ? 0 : q.oif, hash: IPv6Stack.flowHash(q.src, q.dst)) else { throw NetlinkError(ENETUNREACH) }
+        guard let r = v6.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: IPv6Stack.flowHash(q.src, q.dst)) else { throw NetlinkError(ENETUNREACH) }
         switch r.route.type {
         case .unreachable: throw NetlinkError(EHOSTUNREACH)
         case .prohibit: throw NetlinkError(EACCES)

@@ -24,6 +24,7 @@ extension RtnlProcessor {
         case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE || family == AF_INET || family == AF_INET6 ? RTNLGRP.NEIGH : nil
         case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : family == AF_INET6 ? RTNLGRP.IPV6_IFADDR : nil
         case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : family == AF_INET6 ? RTNLGRP.IPV6_ROUTE : nil
+        case FRA.RTM_NEWRULE, FRA.RTM_DELRULE: family == AF_INET ? FRA.GROUP_IPV4 : family == AF_INET6 ? FRA.GROUP_IPV6 : nil
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
              NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER, NL.RTM_NEWCHAIN, NL.RTM_DELCHAIN: RTNLGRP.TC
         default: nil
@@ -235,6 +236,15 @@ extension RtnlProcessor {
         let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
         guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
         let v6 = family == Self.AF_INET6
+        if group == FRA.GROUP_IPV4 || group == FRA.GROUP_IPV6 {
+            // notify_rule_change: the rule added or deleted, with the requester's seq and port.
+            let before = ruleMessages(v6: v6)
+            let dumped = try body()
+            let after = ruleMessages(v6: v6)
+            for m in before where !after.contains(m) { events.append((group, Self.notification(m, type: FRA.RTM_DELRULE, seq: msg.header.seq, pid: pid))) }
+            for m in after where !before.contains(m) { events.append((group, Self.notification(m, type: FRA.RTM_NEWRULE, seq: msg.header.seq, pid: pid))) }
+            return dumped
+        }
         let routeGroup = v6 ? RTNLGRP.IPV6_ROUTE : RTNLGRP.IPV4_ROUTE, addrGroup = v6 ? RTNLGRP.IPV6_IFADDR : RTNLGRP.IPV4_IFADDR
         if group == routeGroup || (group == addrGroup && eventGroups.contains(routeGroup)) {
             // rtmsg_fib / inet6_rt_notify: each route that went or came (an address's own routes too).

@@ -237,6 +237,9 @@ public final class RtnlProcessor {
             try dumpRoutes(msg, &replies); return true
         case NL.RTM_GETROUTE:
             replies.append(try getRoute(msg)); return false
+        case FRA.RTM_GETRULE where isDump: try dumpRules(msg, &replies); return true
+        case FRA.RTM_NEWRULE: try changeRule(msg, delete: false); return false
+        case FRA.RTM_DELRULE: try changeRule(msg, delete: true); return false
         case NL.RTM_NEWROUTE: try newRoute(msg); return false
         case NL.RTM_DELROUTE: try delRoute(msg); return false
         case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
