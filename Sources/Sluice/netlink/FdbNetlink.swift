@@ -129,6 +129,55 @@ extension RtnlProcessor {
         return (dev, MACAddress(Array(ll)), vlan, p.le16(at: 8), p[p.startIndex + 10])
     }
 
+    /// rtnl_fdb_get + br_fdb_get (`bridge fdb get MAC br BR|brport PORT|dev DEV [self] [vlan V]`):
+    /// the entry for the address and VLAN in the bridge named or the port's master, as a dump
+    /// fills it. `self` asks the device's own table, which only a bridge has here.
+    func getFdb(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for fdb get request") }
+        let flags = p[p.startIndex + 10]
+        if strictCheck {
+            guard p[p.startIndex + 1] == 0, p.le16(at: 2) == 0, p.le16(at: 8) == 0, p[p.startIndex + 11] == 0 else {
+                throw NetlinkError(EINVAL, "Invalid values in header for fdb get request")
+            }
+            guard flags & ~(NDA.NTF_MASTER | NDA.NTF_SELF) == 0 else { throw NetlinkError(EINVAL, "Invalid flags in header for fdb get request") }
+        }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: strictCheck)
+        guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "Invalid address in fdb get request") }
+        var vlan: UInt16 = 0
+        if let v = a[NDA.VLAN] {
+            vlan = v.count == 2 ? v.le16(at: 0) : 0
+            guard vlan != 0 && vlan < 4095 else { throw NetlinkError(EINVAL, "Invalid vlan id in fdb get request", offset: a.offsets[NDA.VLAN]) }
+        }
+        let portIndex = Int32(bitPattern: p.le32(at: 4))
+        var dev: NetDevice?
+        if portIndex != 0 {
+            guard let d = dp.device(portIndex) else { throw NetlinkError(ENODEV, "Unknown device ifindex") }
+            dev = d
+        }
+        var br: Bridge?
+        if let m = a.u32(NDA.MASTER), m != 0 {
+            if dev != nil { throw NetlinkError(EINVAL, "Master and device are mutually exclusive") }
+            guard let b = dp.device(Int32(bitPattern: m)) else { throw NetlinkError(EINVAL, "Invalid master ifindex") }
+            guard let bb = dp.bridges[b.ifindex] else { throw NetlinkError(EOPNOTSUPP, "Fdb get operation not supported by device") }
+            br = bb
+        } else if let d = dev {
+            if flags & NDA.NTF_SELF == 0 {
+                guard d.master != 0, let bb = dp.bridges[d.master] else { throw NetlinkError(EINVAL, "Device is not a bridge port") }
+                br = bb
+            } else {
+                guard let bb = dp.bridges[d.ifindex] else { throw NetlinkError(EOPNOTSUPP, "Fdb get operation not supported by device") }
+                br = bb
+            }
+        } else {
+            throw NetlinkError(ENODEV, "No device specified")
+        }
+        guard let br, let e = br.fdb.entry(MACAddress(Array(ll)), vlan: vlan) else { throw NetlinkError(ENOENT, "Fdb entry not found") }
+        var w = NetlinkWriter()
+        encodeFdbEntry(e, br: br, now: dp.clock.now, flags: 0, seq: msg.header.seq, &w)
+        return w.bytes
+    }
+
     /// RTM_NEWNEIGH for AF_BRIDGE: br_fdb_add on the port's bridge (or on a bridge itself with
     /// `self`: an entry of its own), with fdb_add_entry's rules.
     func addFdb(_ msg: NetlinkMessage) throws(NetlinkError) {

@@ -221,6 +221,8 @@ public final class RtnlProcessor {
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
             dumpNeighbours(msg, &replies); return true
+        case NL.RTM_GETNEIGH where msg.payload.first == NDA.AF_BRIDGE:
+            replies.append(try getFdb(msg)); return false
         case NL.RTM_GETNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload.first ?? 0):
             replies.append(try getNeigh(msg)); return false
         case NL.RTM_NEWNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload[msg.payload.startIndex]):
@@ -237,6 +239,8 @@ public final class RtnlProcessor {
             try dumpRoutes(msg, &replies); return true
         case NL.RTM_GETROUTE:
             replies.append(try getRoute(msg)); return false
+        case NETCONFA.RTM_GETNETCONF where isDump: try dumpNetconf(msg, &replies); return true
+        case NETCONFA.RTM_GETNETCONF: replies.append(try getNetconf(msg)); return false
         case FRA.RTM_GETRULE where isDump: try dumpRules(msg, &replies); return true
         case FRA.RTM_NEWRULE: try changeRule(msg, delete: false); return false
         case FRA.RTM_DELRULE: try changeRule(msg, delete: true); return false

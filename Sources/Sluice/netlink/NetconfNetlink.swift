@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Principles (net/ipv4/devinet.c, net/ipv6/addrconf.c: inet_netconf_get_devconf,
+/// inet_netconf_dump_devconf, inet6_netconf_*)
+/// ----------
+/// `ip netconf show`: per device, then for "all" and "default", the configuration the
+/// forwarding path reads — forwarding (Sluice's is per stack, so every device reports the
+/// stack's), and the features Sluice does not have reported off as they act: rp_filter,
+/// mc_forwarding, bc_forwarding, proxy_neigh, ignore_routes_with_linkdown.
+enum NETCONFA {
+    static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
+    static let PROXY_NEIGH: UInt16 = 5, IGNORE_ROUTES_WITH_LINKDOWN: UInt16 = 6, BC_FORWARDING: UInt16 = 8
+    static let ALL: Int32 = -1, DEFAULT: Int32 = -2
+    static let RTM_NEWNETCONF: UInt16 = 80, RTM_GETNETCONF: UInt16 = 82
+    static let policy = NLAPolicy(maxType: 10, [IFINDEX: .s32, FORWARDING: .s32, RP_FILTER: .s32, PROXY_NEIGH: .s32, IGNORE_ROUTES_WITH_LINKDOWN: .s32])
+}
+
+extension RtnlProcessor {
+    /// inet_netconf_fill_devconf / inet6_netconf_fill_devconf with NETCONFA_ALL.
+    func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+        let v6 = family == Self.AF_INET6
+        let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: pid)
+        w.put8(family); w.put8(0); w.put8(0); w.put8(0)
+        w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
+        w.attr(NETCONFA.FORWARDING, u32: (v6 ? dp.ipv6.forwarding : dp.ipv4.forwarding) ? 1 : 0)
+        if !v6 { w.attr(NETCONFA.RP_FILTER, u32: 0) }
+        w.attr(NETCONFA.MC_FORWARDING, u32: 0)
+        if !v6 { w.attr(NETCONFA.BC_FORWARDING, u32: 0) }
+        w.attr(NETCONFA.PROXY_NEIGH, u32: 0)
+        w.attr(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, u32: 0)
+        w.end(start)
+    }
+
+    func netconfFamily(_ msg: NetlinkMessage) throws(NetlinkError) -> UInt8 {
+        let f = msg.payload.first ?? 0
+        guard f == Self.AF_INET || f == Self.AF_INET6 else { throw NetlinkError(EOPNOTSUPP) }
+        return f
+    }
+
+    /// inet_netconf_get_devconf: one device, "all" or "default".
+    func getNetconf(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
+        let family = try netconfFamily(msg)
+        let a = try NLAttributes.parse(msg.payload.dropFirst(4), base: NL.hdrLen + 4, policy: NETCONFA.policy, strict: strictCheck)
+        guard let raw = a.u32(NETCONFA.IFINDEX) else { throw NetlinkError(EINVAL) }
+        let ifindex = Int32(bitPattern: raw)
+        if ifindex != NETCONFA.ALL && ifindex != NETCONFA.DEFAULT {
+            guard let d = dp.device(ifindex) else { throw NetlinkError(EINVAL) }
+            _ = d
+        }
+        var w = NetlinkWriter()
+        encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: msg.header.seq, &w)
+        return w.bytes
+    }
+
+    /// inet_netconf_dump_devconf: every device, then "all" and "default"; AF_UNSPEC gives IPv4's
+    /// then IPv6's, as rtnl_dump_all walks the families.
+    func dumpNetconf(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let f = msg.payload.first ?? 0
+        let families: [UInt8] = f == 0 ? [Self.AF_INET, Self.AF_INET6] : [try netconfFamily(msg)]
+        let devs = dp.allDevices.map(\.ifindex) + [NETCONFA.ALL, NETCONFA.DEFAULT]
+        let seq = msg.header.seq
+        dumpInParts(seq: seq, count: families.count * devs.count, &replies) { [unowned self] i, w in
+            encodeNetconf(family: families[i / devs.count], ifindex: devs[i % devs.count], flags: NL.F_MULTI, seq: seq, &w)
+        }
+    }
+}
