@@ -830,6 +830,33 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `bridge fdb get` (rtnetlink.sh's kci_test_fdb_get, on a bridge port) and `ip netconf
+    /// show` against the daemon and this machine's kernel (forwarding on in both, Sluice's
+    /// default): the same text, JSON and exit status, refusals included.
+    func testFdbGetAndNetconfAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kf")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1"])
+        let steps: [[String]] = [
+            ["ip", "link", "add", "name", "fb0", "type", "bridge"], ["ip", "link", "add", "name", "fp1", "type", "veth", "peer", "name", "fp2"],
+            ["ip", "link", "set", "dev", "fp1", "master", "fb0"], ["ip", "link", "set", "fp1", "up"], ["ip", "link", "set", "fp2", "up"],
+            ["ip", "link", "set", "fb0", "up"],
+            ["bridge", "fdb", "add", "de:ad:be:ef:13:37", "dev", "fp1", "master", "static"],
+            ["bridge", "fdb", "get", "de:ad:be:ef:13:37", "brport", "fp1"], ["bridge", "fdb", "get", "de:ad:be:ef:13:37", "br", "fb0"],
+            ["bridge", "fdb", "get", "de:ad:be:ef:13:37", "dev", "fp1", "self"], ["bridge", "fdb", "get", "de:ad:be:ef:13:38", "br", "fb0"],
+            ["bridge", "fdb", "get", "de:ad:be:ef:13:37", "br", "fb0", "vlan", "5"], ["bridge", "fdb", "get", "de:ad:be:ef:13:37", "dev", "fp2"],
+            ["bridge", "-j", "fdb", "get", "de:ad:be:ef:13:37", "br", "fb0"],
+            ["ip", "netconf", "show", "dev", "fp1"], ["ip", "-4", "netconf", "show", "dev", "fb0"], ["ip", "-6", "netconf", "show", "dev", "fp2"],
+        ]
+        for c in steps {
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,
