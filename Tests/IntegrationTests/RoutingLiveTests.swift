@@ -155,6 +155,41 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// Proxy ARP (`ip neigh add proxy`): host A believes B's address on its own link (a /16);
+    /// without a proxy entry neither router answers A's ARP request and the ping fails; with
+    /// one, both answer with their own MAC (after proxy_delay's random wait, the request being
+    /// a broadcast) and route the ping to B.
+    func testProxyARPAsTheKernel() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-proxy/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        for p in [k, s] {
+            try sh(["ip", "-n", p.a, "addr", "del", "198.18.31.10/24", "dev", hostDev(p)])
+            try sh(["ip", "-n", p.a, "addr", "add", "198.18.31.10/16", "dev", hostDev(p)])
+        }
+        func ping(_ p: Path) throws -> String {
+            _ = try? sh(["ip", "-n", p.a, "neigh", "flush", "dev", hostDev(p)])
+            return try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.5", "-W", "3", "198.18.32.20"], timeout: 20, allowFailure: true)
+        }
+        for p in [k, s] { XCTAssertTrue(try ping(p).contains("100% packet loss"), "no proxy entry: nobody answers for B") }
+        try sh(["ip", "-n", k.sw, "neigh", "add", "proxy", "198.18.32.20", "dev", "\(net.tag)ka"])
+        let r = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip", "neigh", "add", "proxy", "198.18.32.20", "dev", "pa"], allowFailure: true)
+        XCTAssertTrue(r.isEmpty, r)
+        for p in [k, s] {
+            let out = try ping(p)
+            XCTAssertTrue(out.contains(" 0% packet loss"), out)
+            // A learnt B's address with the router's MAC.
+            let routerMAC = try sh(p.daemon == nil ? ["ip", "-n", k.sw, "-br", "link", "show", "\(net.tag)ka"]
+                                                   : ["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip", "-br", "link", "show", "pa"])
+                .split(separator: " ", omittingEmptySubsequences: true)[2]
+            let n = try sh(["ip", "-n", p.a, "neigh", "show", "198.18.32.20"])
+            XCTAssertTrue(n.contains("lladdr \(routerMAC)"), "\(n) vs \(routerMAC)")
+        }
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

@@ -420,6 +420,8 @@ public final class Datapath {
         let nt = ipv4.nextTimer, nt6 = ipv6.nextTimer
         if nt != 0 && clock.now >= nt { ipv4.runTimers(); flushTransmit() }
         if nt6 != 0 && clock.now >= nt6 { ipv6.runTimers(); flushTransmit() }
+        let np = ipv4.nextProxyReply
+        if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
         controlHook?()
     }
 
@@ -954,7 +956,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

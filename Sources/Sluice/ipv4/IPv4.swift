@@ -110,6 +110,8 @@ public final class IPv4Stack: NeighbourResolver {
     public let neighbours = NeighbourTable()
     /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
     public var forwarding = true
+    /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
+    var proxyQueue: [PendingProxyReply] = []
     /// net.ipv4.conf.all.arp_ignore: 0 answers ARP for any local address on any device, 1 only
     /// for an address configured on the device the request came in on.
     public var arpIgnore = 0
@@ -342,6 +344,7 @@ public final class IPv4Stack: NeighbourResolver {
         } else {
             fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d)
+            neighbours.flushProxies(dev: d)
         }
     }
 
@@ -700,6 +703,10 @@ public final class IPv4Stack: NeighbourResolver {
         let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours
         let answer = targetLocal && (arpIgnore == 0 || (addresses[dev.ifindex]?.contains { $0.address == tip } ?? false))
+        if arp.operation == 1 && !answer && proxyARP(dev, sip: sip, sha: sha, tip: tip, sentToUs: toUs, now: now) {
+            pool.free(p)
+            return
+        }
         if arp.operation == 1 && answer {
             // arp_ignore 0: for any local address; 1: for the incoming device's own.
             sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)

@@ -46,6 +46,10 @@ public struct NeighbourParams: Sendable {
     /// gc_thresh3: the most entries the table holds; past it, stale and failed entries are
     /// collected, and if none can go a new neighbour is refused (neighbour table overflow).
     public var gcThresh3 = 1024
+    /// proxy_delay (the longest random delay of a proxied answer to a broadcast request) and
+    /// proxy_qlen (answers waiting at most).
+    public var proxyDelay = 800 * Time.ms
+    public var proxyQlen = 64
     public init() {}
 }
 
@@ -82,6 +86,10 @@ public final class NeighbourTableOf<A: InetAddressValue> {
     public internal(set) var requestsSent: UInt64 = 0
     public internal(set) var tableOverflows: UInt64 = 0
     public internal(set) var count = 0
+    /// Proxy entries (pneigh_entry), in the order they were added; and proxied answers that
+    /// found the queue full.
+    public internal(set) var proxies: [ProxyNeighbourOf<A>] = []
+    public internal(set) var proxyDiscards: UInt64 = 0
     /// Packets waiting for resolution in all entries.
     public internal(set) var queued = 0
     public internal(set) var repliesSent: UInt64 = 0
@@ -338,6 +346,7 @@ extension NeighbourResolver {
 
     func flushNeighbours(dev: Int32, all: Bool = false) {
         let t = neighbours
+        if all { t.flushProxies(dev: dev) }
         for i in t.entries.indices where t.entries[i].dev == dev && (all || (t.entries[i].state != .permanent && t.entries[i].state != .noarp)) {
             t.remove(Int32(i), pool)
         }

@@ -603,10 +603,34 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// pneigh_fill_info: a proxy entry (NTF_PROXY, NUD_NONE, the device or 0).
+    func encodeProxy<A: InetAddressValue>(_ e: ProxyNeighbourOf<A>, seq: UInt32, flags: UInt16 = NL.F_MULTI, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWNEIGH, flags: flags, seq: seq, pid: pid)
+        w.put8(A.bitWidth == 128 ? Self.AF_INET6 : Self.AF_INET); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: e.dev))
+        w.put16(0)
+        w.put8(e.flags | Self.NTF_PROXY); w.put8(RouteType.unicast.rawValue)
+        w.attr(NDA.DST, Self.bytes(e.ip))
+        if e.proto != 0 { w.attr(12, u8: e.proto) }             // NDA_PROTOCOL
+        w.end(start)
+    }
+
+    static let NTF_PROXY: UInt8 = 0x08
+
     /// neigh_dump_table: the entries read once, the messages built in parts (the table may
-    /// hold gc_thresh3 entries, a million if so configured).
+    /// hold gc_thresh3 entries, a million if so configured). A request whose ndm_flags are
+    /// NTF_PROXY dumps the proxy entries instead (pneigh_dump_table).
     func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) {
         let family = msg.payload.first ?? 0
+        if msg.payload.count >= 12 && msg.payload[msg.payload.startIndex + 10] == Self.NTF_PROXY {
+            let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.proxiesInDumpOrder : []
+            let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.proxiesInDumpOrder : []
+            let seq = msg.header.seq
+            dumpInParts(seq: seq, count: v4.count + v6.count, &replies) { [unowned self] i, w in
+                if i < v4.count { encodeProxy(v4[i], seq: seq, &w) } else { encodeProxy(v6[i - v4.count], seq: seq, &w) }
+            }
+            return
+        }
         let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.shown : []
         let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.shown : []
         let seq = msg.header.seq
@@ -630,8 +654,20 @@ extension RtnlProcessor {
             dev = d
         }
         guard a.has(NDA.DST) else { throw NetlinkError(EINVAL, "Network address not specified") }
-        guard let dev else { throw NetlinkError(EINVAL, "No device specified") }
         var w = NetlinkWriter()
+        if p[p.startIndex + 10] & Self.NTF_PROXY != 0 {
+            // pneigh_lookup: the entry for the address on that device (or on every device).
+            let d = dev?.ifindex ?? 0
+            if v6, let dst = Self.addr(a[NDA.DST], UInt128.self), let i = dp.ipv6.neighbours.proxy(d, dst) {
+                encodeProxy(dp.ipv6.neighbours.proxies[i], seq: msg.header.seq, flags: 0, &w)
+            } else if !v6, let dst = Self.addr(a[NDA.DST], UInt32.self), let i = dp.ipv4.neighbours.proxy(d, dst) {
+                encodeProxy(dp.ipv4.neighbours.proxies[i], seq: msg.header.seq, flags: 0, &w)
+            } else {
+                throw NetlinkError(ENOENT, "Proxy neighbour entry not found")
+            }
+            return w.bytes
+        }
+        guard let dev else { throw NetlinkError(EINVAL, "No device specified") }
         if v6 {
             guard let dst = Self.addr(a[NDA.DST], UInt128.self) else { throw NetlinkError(EINVAL, "Invalid network address in neighbor get request") }
             guard let e = dp.ipv6.neighbours.shown.first(where: { $0.dev == dev.ifindex && $0.ip == dst }) else { throw NetlinkError(ENOENT, "Neighbour entry not found") }
@@ -652,9 +688,22 @@ extension RtnlProcessor {
 
     func changeNeigh<S: InetFamilyStack>(_ msg: NetlinkMessage, delete: Bool, _ stack: S) throws(NetlinkError) {
         let p = msg.payload
-        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.DST: .binary(maxLength: 16), NDA.LLADDR: .binary(maxLength: 32)]), strict: false)
-        guard let dev = dp.device(Int32(bitPattern: p.le32(at: 4))) else { throw NetlinkError(ENODEV) }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.DST: .binary(maxLength: 16), NDA.LLADDR: .binary(maxLength: 32), 12: .u8]), strict: false)
+        let ifindex = Int32(bitPattern: p.le32(at: 4))
+        if ifindex != 0 && dp.device(ifindex) == nil { throw NetlinkError(ENODEV) }
         guard let ip = Self.addr(a[NDA.DST], S.Addr.self) else { throw NetlinkError(EINVAL, "Network address not specified") }
+        let ndmFlags = p[p.startIndex + 10]
+        if ndmFlags & Self.NTF_PROXY != 0 {
+            // neigh_add / neigh_delete for a proxy entry (pneigh_lookup with creation, pneigh_delete).
+            if delete {
+                guard stack.neighbours.deleteProxy(ip, dev: ifindex) else { throw NetlinkError(ENOENT) }
+            } else {
+                stack.neighbours.addProxy(ProxyNeighbourOf(ip: ip, dev: ifindex, flags: ndmFlags & ~Self.NTF_PROXY,
+                                                           permanent: p.le16(at: 8) & 0x80 != 0, proto: a.u8(12) ?? 0))
+            }
+            return
+        }
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(EINVAL, "Device not specified") }
         do {
             if delete { try stack.deleteNeighbour(dev, ip: ip); return }
             guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "Invalid link address") }

@@ -1,0 +1,112 @@
+/// Principles (net/core/neighbour.c: pneigh_*, neigh_proxy_process; net/ipv4/arp.c: arp_process)
+/// ----------
+/// Proxy neighbour entries (`ip neigh add proxy ADDR [dev DEV]`): addresses this router answers
+/// neighbour requests for on behalf of hosts it routes to. For IPv4, while forwarding, an ARP
+/// request arriving on a device with an entry for its target (the entry's device, or any when
+/// it names none) — the target routed as unicast through another device — is answered with
+/// the device's own address: at once when the request was sent to us, else after a random
+/// delay below proxy_delay (pneigh_enqueue; at most proxy_qlen waiting), as arp_process does.
+/// For IPv6 the kernel answers only with proxy_ndp set, which Sluice does not offer: the
+/// entries are kept and shown, as the kernel's are with proxy_ndp at its default, 0.
+
+/// One pneigh_entry.
+public struct ProxyNeighbourOf<A: InetAddressValue>: Equatable, Sendable {
+    public var ip: A
+    /// The device, or 0 for every device.
+    public var dev: Int32
+    public var flags: UInt8
+    public var permanent: Bool
+    public var proto: UInt8
+}
+
+/// A proxy reply waiting for its delay (proxy_queue).
+struct PendingProxyReply {
+    var dev: Int32, due: UInt64
+    var sip: UInt32, tip: UInt32, sha: MACAddress
+}
+
+extension NeighbourTableOf {
+    /// pneigh_lookup without creating: the entry for `ip` on `dev` or on every device.
+    func proxy(_ dev: Int32, _ ip: A) -> Int? {
+        proxies.firstIndex { $0.ip == ip && ($0.dev == dev || $0.dev == 0) }
+    }
+
+    /// pneigh_lookup with creation: a new entry, or the flags and state of an existing one.
+    public func addProxy(_ p: ProxyNeighbourOf<A>) {
+        if let i = proxies.firstIndex(where: { $0.ip == p.ip && $0.dev == p.dev }) {
+            proxies[i].flags = p.flags; proxies[i].permanent = p.permanent
+            if p.proto != 0 { proxies[i].proto = p.proto }
+        } else {
+            proxies.append(p)
+        }
+    }
+
+    /// pneigh_delete: false when there is none for exactly that device.
+    public func deleteProxy(_ ip: A, dev: Int32) -> Bool {
+        guard let i = proxies.firstIndex(where: { $0.ip == ip && $0.dev == dev }) else { return false }
+        proxies.remove(at: i)
+        return true
+    }
+
+    /// pneigh_ifdown: a device going down or away takes its entries.
+    func flushProxies(dev: Int32) {
+        proxies.removeAll { $0.dev == dev }
+    }
+
+    /// The kernel's dump order: by pneigh_hash bucket, the newest first within one.
+    public var proxiesInDumpOrder: [ProxyNeighbourOf<A>] {
+        func bucket(_ ip: A) -> UInt32 {
+            var h = UInt32(truncatingIfNeeded: ip).byteSwapped     // the key's last four bytes, as loaded
+            h ^= h >> 16; h ^= h >> 8; h ^= h >> 4
+            return h & 0xF
+        }
+        return proxies.enumerated().sorted { (bucket($0.element.ip), -$0.offset) < (bucket($1.element.ip), -$1.offset) }.map(\.element)
+    }
+}
+
+extension IPv4Stack {
+    /// arp_process's proxy branch for a request that is not for one of our addresses: true
+    /// when it was answered or queued for a delayed answer.
+    func proxyARP(_ dev: NetDevice, sip: UInt32, sha: MACAddress, tip: UInt32, sentToUs: Bool, now: UInt64) -> Bool {
+        let t = neighbours
+        guard forwarding, !t.proxies.isEmpty, t.proxy(dev.ifindex, tip) != nil,
+              let r = fib.lookup(tip, hash: 0, keys: { FlowKeysOf(src: sip, iif: dev.ifindex) }),
+              r.type == .unicast, r.dev != dev.ifindex else { return false }
+        // neigh_event_ns: the asker becomes a stale neighbour.
+        if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
+            neighUpdate(Int(i), mac: sha, state: .stale, override: true)
+        }
+        if sentToUs || t.params.proxyDelay == 0 {
+            sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
+            t.repliesSent &+= 1
+        } else if proxyQueue.count < t.params.proxyQlen {
+            t.seed = t.seed &* 6364136223846793005 &+ 1442695040888963407
+            let due = now + (t.seed >> 11) % t.params.proxyDelay
+            proxyQueue.append(PendingProxyReply(dev: dev.ifindex, due: due, sip: sip, tip: tip, sha: sha))
+        } else {
+            t.proxyDiscards &+= 1
+        }
+        return true
+    }
+
+    /// neigh_proxy_process: the replies whose delay is over.
+    func runProxyQueue(_ now: UInt64) {
+        var i = 0
+        while i < proxyQueue.count {
+            let q = proxyQueue[i]
+            guard q.due <= now else { i += 1; continue }
+            proxyQueue.remove(at: i)
+            if let dev = dp.device(q.dev), dev.isOperational {
+                sendARP(dev, op: 2, dstMAC: q.sha, tha: q.sha, spa: q.tip, tpa: q.sip)
+                neighbours.repliesSent &+= 1
+            }
+        }
+    }
+
+    /// The earliest delayed proxy reply (0: none).
+    var nextProxyReply: UInt64 {
+        var m: UInt64 = 0
+        for q in proxyQueue where m == 0 || q.due < m { m = q.due }
+        return m
+    }
+}
