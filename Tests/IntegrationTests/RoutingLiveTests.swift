@@ -190,6 +190,43 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// ICMP redirects: a packet the router sends back out of the link it came from, to a next
+    /// hop on the sender's own subnet, earns the sender a host redirect (ip_rt_send_redirect);
+    /// the host's kernel takes it (its route cache says `<redirected>` via the new next hop),
+    /// and `ip route get … iif` on the router says `<redirect>` — for both routers alike.
+    func testRedirectsAsTheKernelSendsThem() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-redirect/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        let ip = { (p: Path, args: [String]) throws -> String in
+            p.daemon == nil ? try sh(["ip", "-n", k.sw] + args, allowFailure: true)
+                : try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args, allowFailure: true)
+        }
+        var answers: [String] = []
+        for p in [k, s] {
+            XCTAssertEqual(try ip(p, ["route", "add", "198.18.99.0/24", "via", "198.18.31.2"]), "")
+            let viaDev = p.daemon == nil ? "\(net.tag)ka" : "pa"
+            let got = try ip(p, ["route", "get", "198.18.99.9", "from", "198.18.31.10", "iif", viaDev])
+            XCTAssertTrue(got.contains("cache <redirect> iif \(viaDev)"), got)
+            // The host takes a redirect only to a next hop it can reach (a valid neighbour).
+            try sh(["ip", "-n", p.a, "neigh", "add", "198.18.31.2", "lladdr", "02:00:00:00:00:99", "dev", p.daemon == nil ? "\(net.tag)kap" : "\(net.tag)sap"])
+            let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.99.9"], timeout: 20, allowFailure: true)
+            let from = out.split(separator: "\n").first { $0.hasPrefix("From ") }.map(String.init) ?? out
+            answers.append(from)
+            let cached = try sh(["ip", "-n", p.a, "route", "get", "198.18.99.9"])
+            XCTAssertTrue(cached.contains("via 198.18.31.2") && cached.contains("<redirected>"), cached)
+        }
+        XCTAssertEqual(answers[1], answers[0])
+        XCTAssertTrue(answers[0].contains("Redirect Host(New nexthop: 198.18.31.2)"), answers[0])
+        // Nothing for a sender whose packets leave by another device (B's to the same place).
+        let before = number(after: "OutRedirects", in: try s.daemon!.report()) ?? -1
+        _ = try sh(["ip", "netns", "exec", s.b, "ping", "-c", "1", "-W", "1", "198.18.99.9"], timeout: 20, allowFailure: true)
+        XCTAssertEqual(number(after: "OutRedirects", in: try s.daemon!.report()), before)
+        XCTAssertEqual(before, 1)
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

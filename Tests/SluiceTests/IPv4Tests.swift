@@ -153,6 +153,42 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, r.dp.ipv4.neighbours.queued)
     }
 
+    /// ip_rt_send_redirect's back-off, from route.c's constants: a sender keeps sending through
+    /// the router to a next hop on its own link, one packet every 100 ms. Redirect n (n ≥ 1)
+    /// goes once more than 20 ms << n have passed since the one before: at 0, 0.1, 0.2, 0.4,
+    /// 0.8, 1.5, 2.8, 5.4 and 10.6 s, then none (ip_rt_redirect_number 9) while the packets keep
+    /// coming; after 20.48 s without any, it starts over.
+    func testRedirectsBackOffAsIpRtSendRedirect() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        try r.runner.execute("route add 198.18.9.0/24 via 198.18.1.2")
+        r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 1, 2), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+        var sentAt: [UInt64] = []
+        let start = r.dp.clock.now
+        func packet(at ms: UInt64) {
+            r.dp.clock.advance(to: start + ms * Time.ms)
+            // Both neighbours stay known (their ARP requests), so nothing waits for resolution.
+            learnHosts(r)
+            r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 1, 2), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)
+            let forwarded = r.dp.ipv4.stats.forwDatagrams
+            let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 9, 9))), on: r.r1)
+            for f in out.r1.map(Seen.init) where f.proto == IPProto.icmp && f.ipDst == ip(198, 18, 1, 10) {
+                XCTAssertEqual(Array(f.payload[0..<2]), [5, 1], "host redirect")
+                XCTAssertEqual(Array(f.payload[4..<8]), [198, 18, 1, 2], "the new next hop")
+                sentAt.append(ms)
+            }
+            XCTAssertEqual(r.dp.ipv4.stats.forwDatagrams, forwarded + 1, "the packet itself is still forwarded")
+        }
+        for i in 0..<120 { packet(at: UInt64(i) * 100) }
+        XCTAssertEqual(sentAt, [0, 100, 200, 400, 800, 1500, 2800, 5400, 10600])
+        packet(at: 11_900 + 20_600)
+        XCTAssertEqual(sentAt.last, 32_500, "after ip_rt_redirect_silence the count starts over")
+        XCTAssertEqual(r.dp.ipv4.stats.icmpOutRedirects, 10)
+        try r.runner.execute("sysctl net.ipv4.conf.all.send_redirects=0")
+        packet(at: 60_000)
+        XCTAssertEqual(sentAt.count, 10)
+    }
+
     func testTTLExpiryAndUnreachablesAnswerWithICMP() throws {
         let r = try Self.router()
         learnHosts(r)

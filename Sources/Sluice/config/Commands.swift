@@ -1001,7 +1001,7 @@ public final class CommandRunner {
         if !dp.ipv4.addresses.isEmpty {
             let st = dp.ipv4.stats, nt = dp.ipv4.neighbours
             s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragOKs \(st.fragOKs) FragCreates \(st.fragCreates) FragFails \(st.fragFails) ReasmReqds \(st.reasmReqds) ReasmOKs \(st.reasmOKs) ReasmFails \(st.reasmFails) ReasmTimeout \(st.reasmTimeout)\n"
-            s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) RateLimited \(st.icmpRateLimited)\n"
+            s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) OutRedirects \(st.icmpOutRedirects) RateLimited \(st.icmpRateLimited)\n"
             s += "arp: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards) invalid \(st.arpMalformed)\n"
             s += "route:\n" + routeShow(table: nil, dp.ipv4) + "neigh:\n" + neighShow(nil, dp.ipv4)
         }

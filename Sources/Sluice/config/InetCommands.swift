@@ -565,6 +565,8 @@ extension CommandRunner {
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":
                 try set(0...1) { v4.arpIgnore = $0 }; current = v4.arpIgnore
+            case "net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects":
+                try set(0...1) { v4.sendRedirects = $0 == 1 }; current = v4.sendRedirects ? 1 : 0
             case "net.ipv4.conf.all.promote_secondaries", "net.ipv4.conf.default.promote_secondaries":
                 try set(0...1) { v4.promoteSecondaries = $0 == 1 }; current = v4.promoteSecondaries ? 1 : 0
             case "net.ipv4.icmp_ratelimit":

@@ -89,7 +89,7 @@ public struct IPv4Stats: Sendable {
     public var reasmReqds: UInt64 = 0, reasmOKs: UInt64 = 0, reasmFails: UInt64 = 0, reasmTimeout: UInt64 = 0
     public var icmpInMsgs: UInt64 = 0, icmpInEchos: UInt64 = 0, icmpOutMsgs: UInt64 = 0
     public var icmpOutEchoReps: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0, icmpOutTimeExcds: UInt64 = 0
-    public var icmpRateLimited: UInt64 = 0
+    public var icmpRateLimited: UInt64 = 0, icmpOutRedirects: UInt64 = 0
     public var tcpOutRsts: UInt64 = 0
     public var arpMalformed: UInt64 = 0
 }
@@ -115,6 +115,10 @@ public final class IPv4Stack: NeighbourResolver {
     /// net.ipv4.conf.all.arp_ignore: 0 answers ARP for any local address on any device, 1 only
     /// for an address configured on the device the request came in on.
     public var arpIgnore = 0
+    /// net.ipv4.conf.all.send_redirects (on, as the kernel's), and per sender the state of
+    /// ip_rt_send_redirect's back-off (inet_peer's rate_last and n_redirects), bounded.
+    public var sendRedirects = true
+    var redirectPeers: [UInt32: (last: UInt64, count: Int)] = [:]
     /// net.ipv4.conf.all.promote_secondaries: off (the kernel's default), deleting a primary
     /// address deletes its secondaries; on, the first secondary becomes the primary.
     public var promoteSecondaries = false
@@ -470,11 +474,43 @@ public final class IPv4Stack: NeighbourResolver {
         InetWire.decrementTTL(ip)
         stats.forwDatagrams &+= 1
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
+        if out === inDev && sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
         if fragment {
             fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh)
             return
         }
         neighOutput(out, nexthop, q, nh: r.nh)
+    }
+
+    /// fib_validate_source's answer that matters for redirects: the sender is on a subnet
+    /// connected to `dev` (its route back has no gateway and leaves by `dev`).
+    func sourceOnLink(_ dev: Int32, _ src: UInt32) -> Bool {
+        guard let back = fib.lookup(src, hash: 0) else { return false }
+        return back.type == .unicast && back.gateway == 0 && back.dev == dev
+    }
+
+    /// __mkroute_input's IPSKB_DOREDIRECT and ip_rt_send_redirect: a packet leaving by the
+    /// device it came in on, from a sender on that device's subnet, earns the sender an ICMP
+    /// host redirect to the next hop (the packet is still forwarded) — at most
+    /// ip_rt_redirect_number (9) per sender, each gap twice the one before from
+    /// ip_rt_redirect_load (20 ms); ip_rt_redirect_silence (20.48 s) without redirected
+    /// packets starts over.
+    func redirect(_ dev: NetDevice, _ p: borrowing Packet, ihl: Int, nexthop: UInt32) {
+        let src = IPv4Header(unchecked: Bytes(pool.data(p) + InetWire.ethernetLength, count: ihl)).source
+        guard sourceOnLink(dev.ifindex, src) else { return }
+        let now = clock.now
+        let load = 20 * Time.ms, silence = load << 10
+        var peer = redirectPeers[src] ?? (0, 0)
+        if now > peer.last &+ silence { peer = (0, 0) }
+        if peer.count >= 9 {
+            peer.last = now
+        } else if peer.count == 0 || now > peer.last &+ (load << UInt64(peer.count)) {
+            icmpSend(dev, p, type: 5, code: 1, info: nexthop, forLocal: false)
+            peer.last = now
+            peer.count += 1
+        }
+        if redirectPeers[src] == nil && redirectPeers.count >= 4096 { redirectPeers.removeAll(keepingCapacity: true) }
+        redirectPeers[src] = peer
     }
 
     // MARK: local delivery
@@ -649,6 +685,7 @@ public final class IPv4Stack: NeighbourResolver {
         stats.icmpOutMsgs &+= 1
         if type == 3 { stats.icmpOutDestUnreachs &+= 1 }
         if type == 11 { stats.icmpOutTimeExcds &+= 1 }
+        if type == 5 { stats.icmpOutRedirects &+= 1 }
         output(q, dst: origSrc)
     }
 

@@ -471,7 +471,7 @@ extension RtnlProcessor {
             default: break
             }
         }
-        var type = RouteType.unicast, out: Int32 = 0, gateway: UInt32 = 0, prefsrc: UInt32 = 0
+        var type = RouteType.unicast, out: Int32 = 0, gateway: UInt32 = 0, prefsrc: UInt32 = 0, redirect = false
         let hash = IPv4Stack.flowHash(q.src, q.dst)
         if q.iif != 0 {
             if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }
@@ -493,6 +493,8 @@ extension RtnlProcessor {
                     guard v4.forwarding else { throw NetlinkError(EHOSTUNREACH) }
                     if isLocal(q.src) { throw NetlinkError(EINVAL) }
                     out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
+                    // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
+                    redirect = out == q.iif && v4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
                 default: throw NetlinkError(EINVAL)
                 }
             }
@@ -522,8 +524,9 @@ extension RtnlProcessor {
                 throw NetlinkError(ENETUNREACH)
             }
         }
-        // RTCF_LOCAL and RTCF_BROADCAST in rtm_flags' high bits: "cache <local,brd>".
+        // RTCF_LOCAL, RTCF_BROADCAST and RTCF_DOREDIRECT in rtm_flags' high bits: "cache <local,brd>", "<redirect>".
         let rtcf: UInt32 = (type == .local || type == .broadcast ? 0x8000_0000 : 0) | (type == .broadcast ? 0x1000_0000 : 0)
+            | (redirect ? 0x0100_0000 : 0)
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
         w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(0)
