@@ -498,6 +498,7 @@ public final class Datapath {
         guard now >= nextHousekeeping else { return }
         nextHousekeeping = now &+ housekeepingInterval
         for br in bridges.values { br.age(now: now) }
+        for i in vxlanIfindexes { (devices[Int(i)]?.driver as? VXLANDriver)?.age(now: now) }
         ipv4.collectGarbage()
         ipv4.expireFragments(now)
         ipv4.expireAddresses(now)

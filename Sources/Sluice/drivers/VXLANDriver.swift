@@ -9,9 +9,12 @@
 /// to `dstport` on a local address whose VXLAN header carries a VNI of a VXLAN device are
 /// taken apart and the inner frame received on that device.
 ///
+/// Where a frame goes is the device's forwarding table (VXLANFdb.swift): the remotes of its
+/// destination MAC, else of the all-zeros entry (`remote`, and whatever `bridge fdb append`
+/// added), each getting its own copy.
+///
 /// What this device does not do (refused when asked, by name): multicast groups, IPv6
-/// underlays, learning of remote endpoints per MAC (every frame goes to the one `remote`),
-/// collect_metadata (no tunnel_key), GBP and other extensions. The device offers no segmentation
+/// underlays, GBP and other extensions, learning on a collect_metadata device. The device offers no segmentation
 /// or checksum offload, so GSO frames are segmented and checksums completed before they are
 /// encapsulated, and its MTU leaves room for the 50 bytes it adds.
 final class VXLANDriver: NetDriver {
@@ -28,8 +31,19 @@ final class VXLANDriver: NetDriver {
         /// collect_metadata (`external`): the endpoint, VNI, port, TTL, TOS and checksum come
         /// from each packet's tunnel metadata (tunnel_key), and what is received carries them.
         var external = false
+        /// IFLA_VXLAN_LEARNING (on unless `nolearning`), AGEING (seconds) and LIMIT (0: none).
+        var learning = true
+        var ageing: UInt32 = 300
+        var maxAddresses = 0
     }
     var config: Config
+    /// The forwarding table (VXLANFdb.swift): inner MAC → remotes, plain values.
+    var fdb: [UInt64: VXLANFdbEntry] = [:]
+    var moreRemotes: [[VXLANRemote]] = []
+    var freeMore: [Int32] = []
+    var fdbSeq: UInt64 = 0
+    /// Entries learnt or moved by snooping; frames dropped because they would move a static one.
+    var learnt: UInt64 = 0, rxStaticMoves: UInt64 = 0
     /// Frames dropped for want of a destination (no remote) and received datagrams refused.
     var txNoRemote: UInt64 = 0, rxBad: UInt64 = 0
 
@@ -64,6 +78,30 @@ final class VXLANDriver: NetDriver {
                 ttl = t.ttl; tos = t.tos; csum = t.flags & TunnelInfo.csum != 0; df = t.flags & TunnelInfo.dontFragment != 0
                 m.pointee.tcFlags &= ~PacketMeta.hasTunnel
             }
+            if !c.external {
+                // vxlan_xmit: the destination's entry, else the all-zeros one; every remote but
+                // the last gets a copy of its own.
+                let dst = MACAddress(at: pool.data(p)).raw
+                guard let e = fdb[dst] ?? fdb[Self.zeroMAC] else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
+                if e.more >= 0 {
+                    for r in moreRemotes[Int(e.more)] {
+                        guard var copy = pool.clone(p) else { dev.stats.txDropped &+= 1; continue }
+                        guard pool.makeWritable(&copy) else { dev.stats.txDropped &+= 1; pool.free(copy); continue }
+                        encapsulate(dp, dev, copy, remote: r.ip, local: local, vni: r.vni, port: r.port, ttl: ttl, tos: tos, csum: csum, df: df)
+                    }
+                }
+                remote = e.remote.ip; vni = e.remote.vni; port = e.remote.port
+            }
+            encapsulate(dp, dev, p, remote: remote, local: local, vni: vni, port: port, ttl: ttl, tos: tos, csum: csum, df: df)
+        }
+    }
+
+    /// vxlan_xmit_one for an IPv4 remote: the outer headers in the headroom, then IPv4 output.
+    func encapsulate(_ dp: Datapath, _ dev: NetDevice, _ p: consuming Packet, remote: UInt32, local: UInt32, vni: UInt32, port: UInt16,
+                     ttl: UInt8, tos: UInt8, csum: Bool, df: Bool) {
+            let pool = dp.pool, ipv4 = dp.ipv4, c = config
+            let m = pool.meta(p)
+            let inner = Int(m.pointee.length)
             guard remote != 0 else { txNoRemote &+= 1; dev.stats.txDropped &+= 1; pool.free(p); return }
             guard m.pointee.dataOffset >= UInt32(Self.overhead) else { dev.stats.txDropped &+= 1; pool.free(p); return }
             let hash = FlowHash.hash(pool, p.index, seed: 0)
@@ -101,7 +139,6 @@ final class VXLANDriver: NetDriver {
             dev.stats.txPackets &+= 1
             dev.stats.txBytes &+= UInt64(inner)
             ipv4.output(p, dst: remote)
-        }
     }
 }
 
@@ -111,7 +148,7 @@ extension Datapath {
     @discardableResult
     public func addVXLAN(name: String, vni: UInt32, remote: UInt32 = 0, local: UInt32 = 0, port: UInt16 = 8472, ttl: UInt8 = 0, tos: UInt8 = 0,
                          udpCsum: Bool = true, srcPorts: (UInt16, UInt16)? = nil, link: NetDevice? = nil, mac: MACAddress? = nil, mtu: Int? = nil,
-                         external: Bool = false) throws(SluiceError) -> NetDevice {
+                         external: Bool = false, learning: Bool = true, ageing: UInt32 = 300, maxAddresses: Int = 0) throws(SluiceError) -> NetDevice {
         guard vni < 1 << 24 else { throw SluiceError("Error: vxlan: VNI must be below 16777216 (Numerical result out of range).") }
         if remote >> 28 == 0xE { throw SluiceError("Error: vxlan: multicast groups are not implemented in Sluice; give a unicast remote (Operation not supported).") }
         for d in allDevices {
@@ -121,6 +158,7 @@ extension Datapath {
         }
         var c = VXLANDriver.Config(vni: external ? 0 : vni, remote: remote, local: local, port: port, ttl: ttl, tos: tos, udpCsum: udpCsum)
         c.external = external
+        c.learning = learning; c.ageing = ageing; c.maxAddresses = maxAddresses
         if let s = srcPorts { c.portMin = s.0; c.portMax = s.1 }
         c.link = link?.ifindex ?? 0
         // The underlay's MTU less the encapsulation; 1500 without one (what is longer is
@@ -134,6 +172,11 @@ extension Datapath {
         vxlanIfindexes.removeAll { devices[Int($0)]?.driver as? VXLANDriver == nil }
         vxlanIfindexes.append(dev.ifindex)
         registerVXLANPort(port)
+        if remote != 0, let v = dev.driver as? VXLANDriver {
+            // vxlan_dev_configure: the default destination as the all-zeros entry.
+            try? v.create(VXLANDriver.zeroMAC, VXLANRemote(ip: remote, port: port, vni: c.vni, ifindex: c.link),
+                          state: NDA.NUD_REACHABLE | NDA.NUD_PERMANENT, flags: NDA.NTF_SELF, now: clock.now)
+        }
         return dev
     }
 
@@ -159,7 +202,18 @@ extension Datapath {
             guard let dev = found ?? external, let drv = dev.driver as? VXLANDriver else { return }
             // The I flag must be set; reserved flags refuse the packet (vxlan_rcv's unknown flags).
             guard flags == 0x08, hdr.load(fromByteOffset: 7, as: UInt8.self) == 0 else { drv.rxBad &+= 1; dev.stats.rxErrors &+= 1; return }
-            guard dev.isOperational, let q = pool.alloc() else { dev.stats.rxDropped &+= 1; return }
+            guard dev.isOperational else { dev.stats.rxDropped &+= 1; return }
+            if !drv.config.external {
+                // vxlan_set_mac: our own frames looped back are dropped; learning snoops the
+                // inner source's endpoint (refusing to move a static entry).
+                let srcMAC = MACAddress(at: hdr + 8 + 6)
+                if srcMAC == dev.mac { dev.stats.rxDropped &+= 1; return }
+                if drv.config.learning {
+                    let outerSrc = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+                    if !drv.snoop(srcMAC, from: outerSrc, now: dp.clock.now) { drv.rxStaticMoves &+= 1; dev.stats.rxDropped &+= 1; return }
+                }
+            }
+            guard let q = pool.alloc() else { dev.stats.rxDropped &+= 1; return }
             pool.setFrame(q, from: hdr + 8, count: inner)
             if drv.config.external {
                 // The tunnel it came by, as the metadata dst vxlan_rcv attaches.

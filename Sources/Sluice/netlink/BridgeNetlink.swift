@@ -143,10 +143,10 @@ extension RtnlProcessor {
             if c.local != 0 { w.attr(4, be32(c.local)) }                                 // IFLA_VXLAN_LOCAL
             w.attr(5, u8: c.ttl); w.attr(28, u8: 0); w.attr(6, u8: c.tos); w.attr(29, u8: 0)   // TTL, TTL_INHERIT, TOS, DF
             w.attr(26, [0, 0, 0, 0])                                                     // IFLA_VXLAN_LABEL
-            w.attr(7, u8: 0)                                                             // IFLA_VXLAN_LEARNING: none here
+            w.attr(7, u8: c.learning ? 1 : 0)                                            // IFLA_VXLAN_LEARNING
             for t: UInt16 in [11, 12, 13, 14] { w.attr(t, u8: 0) }                        // PROXY, RSC, L2MISS, L3MISS
             w.attr(25, u8: c.external ? 1 : 0)                                           // COLLECT_METADATA
-            w.attr(8, u32: 300); w.attr(9, u32: 0)                                       // AGEING, LIMIT
+            w.attr(8, u32: c.ageing); w.attr(9, u32: UInt32(c.maxAddresses))             // AGEING, LIMIT
             w.attr(15, [UInt8(c.port >> 8), UInt8(c.port & 255)])                        // IFLA_VXLAN_PORT
             w.attr(18, u8: c.udpCsum ? 1 : 0); w.attr(19, u8: 0); w.attr(20, u8: 0)      // UDP_CSUM, ZERO_CSUM6_TX/RX
             w.attr(21, u8: 0); w.attr(22, u8: 0)                                         // REMCSUM_TX/RX

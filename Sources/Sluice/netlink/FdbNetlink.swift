@@ -18,7 +18,9 @@ enum NDA {
     static let NTF_USE: UInt8 = 0x01, NTF_SELF: UInt8 = 0x02, NTF_MASTER: UInt8 = 0x04
     static let NTF_EXT_LEARNED: UInt8 = 0x10, NTF_STICKY: UInt8 = 0x40
     static let AF_BRIDGE: UInt8 = 7
-    static let policy = NLAPolicy(maxType: 16, [LLADDR: .binary(maxLength: 32), VLAN: .unspec, IFINDEX: .u32, MASTER: .u32])
+    static let PORT: UInt16 = 6, VNI: UInt16 = 7, SRC_VNI: UInt16 = 11, NH_ID: UInt16 = 13
+    static let policy = NLAPolicy(maxType: 16, [DST: .unspec, LLADDR: .binary(maxLength: 32), VLAN: .unspec, PORT: .unspec, VNI: .u32,
+                                                IFINDEX: .u32, MASTER: .u32, SRC_VNI: .u32, NH_ID: .u32])
 }
 
 extension RtnlProcessor {
@@ -42,8 +44,30 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// vxlan_fdb_info: one remote of a VXLAN device's entry (the port, VNI and underlay only
+    /// where they differ from the device's).
+    func encodeVXLANRow(_ dev: NetDevice, _ v: VXLANDriver, mac: UInt64, _ e: VXLANFdbEntry, _ r: VXLANRemote, now: UInt64,
+                        type: UInt16 = NL.RTM_NEWNEIGH, flags: UInt16 = NL.F_MULTI, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
+        w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: dev.ifindex))
+        w.put16(e.state)
+        w.put8(e.flags); w.put8(RouteType.unicast.rawValue)
+        w.attr(NDA.LLADDR, MACAddress(raw: mac).octets)
+        if r.ip != 0 { w.attr(NDA.DST, [UInt8(r.ip >> 24), UInt8((r.ip >> 16) & 255), UInt8((r.ip >> 8) & 255), UInt8(r.ip & 255)]) }
+        if r.port != 0 && r.port != v.config.port { w.attr(NDA.PORT, [UInt8(r.port >> 8), UInt8(r.port & 255)]) }
+        if r.vni != v.config.vni { w.attr(NDA.VNI, u32: r.vni) }
+        if r.ifindex != 0 { w.attr(NDA.IFINDEX, u32: UInt32(bitPattern: r.ifindex)) }
+        func clk(_ t: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: (now &- t) / (10 * Time.ms)) }
+        var ci = NetlinkWriter()
+        ci.put32(0); ci.put32(clk(e.used)); ci.put32(clk(e.updated)); ci.put32(0)   // confirmed, used, updated, refcnt
+        w.attr(NDA.CACHEINFO, ci.bytes)
+        w.end(start)
+    }
+
     /// RTM_GETNEIGH dump for AF_BRIDGE (rtnl_fdb_dump): per device in order, a port's entries
-    /// from its bridge, a bridge's own; newest first, as the bridge's hash list.
+    /// from its bridge, a bridge's own; newest first, as the bridge's hash list; then a VXLAN
+    /// device's own table (its ndo_fdb_dump), newest first, a row per remote.
     func dumpFdb(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let p = msg.payload
         var brIndex: Int32 = 0, portIndex: Int32 = 0
@@ -73,8 +97,14 @@ extension RtnlProcessor {
         // then built a datagram at a time, each when the reader has taken the one before
         // (`continueDump`), so a big table never holds up the datapath for long.
         var list: [(Bridge, [FDBEntry])] = []
+        var vxlanRows: [Int: [(NetDevice, VXLANDriver, UInt64, VXLANFdbEntry, VXLANRemote)]] = [:]   // after list[i - 1]
         for dev in dp.allDevices {
             if portIndex != 0 && dev.ifindex != portIndex { continue }
+            defer {
+                if let v = dev.driver as? VXLANDriver, brIndex == 0 || dev.master == brIndex {
+                    vxlanRows[list.count, default: []] += v.dumpRows.map { (dev, v, $0.mac, $0.entry, $0.remote) }
+                }
+            }
             let br: Bridge?
             if let own = dp.bridge(dev) {
                 br = (brIndex == 0 || brIndex == dev.ifindex) ? own : nil
@@ -88,12 +118,22 @@ extension RtnlProcessor {
         }
         let seq = msg.header.seq
         let generations = list.map { $0.0.fdb.generation }
-        var di = 0, ei = 0
+        var di = 0, ei = 0, vi = 0
         dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
             // NLM_F_DUMP_INTR once a table changed since the dump began (netlink_dump's cb->seq).
             let intr = zip(list, generations).contains { $0.0.fdb.generation != $1 }
             let now = dp.clock.now
-            while di < list.count {
+            // Each VXLAN device's own rows follow the bridge entries of the devices before it.
+            while di <= list.count {
+                let rows = vxlanRows[di] ?? []
+                while vi < rows.count {
+                    let before = w.count
+                    let r = rows[vi]
+                    encodeVXLANRow(r.0, r.1, mac: r.2, r.3, r.4, now: now, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0), seq: seq, &w)
+                    if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
+                    vi += 1
+                }
+                guard di < list.count else { break }
                 let (br, entries) = list[di]
                 while ei < entries.count {
                     let before = w.count
@@ -101,7 +141,7 @@ extension RtnlProcessor {
                     if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
                     ei += 1
                 }
-                di += 1; ei = 0
+                di += 1; ei = 0; vi = 0
             }
             if w.count + NL.hdrLen + 4 > bufferSize { return false }
             w.done(seq: seq, pid: pid, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0))
@@ -165,6 +205,12 @@ extension RtnlProcessor {
             if flags & NDA.NTF_SELF == 0 {
                 guard d.master != 0, let bb = dp.bridges[d.master] else { throw NetlinkError(EINVAL, "Device is not a bridge port") }
                 br = bb
+            } else if let v = d.driver as? VXLANDriver {
+                // vxlan_fdb_get: the entry's first remote.
+                guard let e = v.fdb[MACAddress(Array(ll)).raw] else { throw NetlinkError(ENOENT, "Fdb entry not found") }
+                var w = NetlinkWriter()
+                encodeVXLANRow(d, v, mac: MACAddress(Array(ll)).raw, e, e.remote, now: dp.clock.now, flags: 0, seq: msg.header.seq, &w)
+                return w.bytes
             } else {
                 guard let bb = dp.bridges[d.ifindex] else { throw NetlinkError(EOPNOTSUPP, "Fdb get operation not supported by device") }
                 br = bb
@@ -180,8 +226,64 @@ extension RtnlProcessor {
 
     /// RTM_NEWNEIGH for AF_BRIDGE: br_fdb_add on the port's bridge (or on a bridge itself with
     /// `self`: an entry of its own), with fdb_add_entry's rules.
+    /// vxlan_fdb_parse: the remote a request names (NDA_DST, NDA_PORT, NDA_VNI, NDA_IFINDEX),
+    /// the device's own port and VNI where it names none.
+    func vxlanRemote(_ msg: NetlinkMessage, _ v: VXLANDriver) throws(NetlinkError) -> (VXLANRemote, given: Bool) {
+        let p = msg.payload
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: false)
+        if a.has(NDA.NH_ID) { throw NetlinkError(EOPNOTSUPP, "vxlan: nexthop groups are not implemented in Sluice") }
+        if a.has(NDA.SRC_VNI) { throw NetlinkError(EOPNOTSUPP, "vxlan: entries per source VNI are not implemented in Sluice") }
+        var r = VXLANRemote(ip: 0, port: v.config.port, vni: v.config.vni, ifindex: 0)
+        if let d = a[NDA.DST] {
+            guard d.count == 4 else {
+                throw d.count == 16 ? NetlinkError(EAFNOSUPPORT) : NetlinkError(EINVAL)
+            }
+            r.ip = d.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        }
+        if let pt = a[NDA.PORT] {
+            guard pt.count == 2 else { throw NetlinkError(EINVAL) }
+            r.port = UInt16(pt[pt.startIndex]) << 8 | UInt16(pt[pt.startIndex + 1])
+        }
+        if let vni = a.u32(NDA.VNI) {
+            guard vni < 1 << 24 else { throw NetlinkError(EINVAL) }
+            r.vni = vni
+        }
+        if let i = a.u32(NDA.IFINDEX) {
+            guard dp.device(Int32(bitPattern: i)) != nil else { throw NetlinkError(EADDRNOTAVAIL, "Device not found") }
+            r.ifindex = Int32(bitPattern: i)
+        }
+        return (r, a.has(NDA.DST))
+    }
+
+    /// vxlan_fdb_add / vxlan_fdb_delete: a VXLAN device's own entry (`self`).
+    func vxlanFdb(_ msg: NetlinkMessage, _ dev: NetDevice, _ v: VXLANDriver, mac: MACAddress, state: UInt16, delete: Bool) throws(NetlinkError) {
+        let (r, given) = try vxlanRemote(msg, v)
+        if delete {
+            guard v.delete(mac.raw, remote: given ? r : nil) else { throw NetlinkError(ENOENT) }
+            return
+        }
+        guard state & (NDA.NUD_PERMANENT | NDA.NUD_REACHABLE) != 0 else { throw NetlinkError(EINVAL) }
+        guard given else { throw NetlinkError(EINVAL) }
+        let f = msg.header.flags
+        do {
+            try v.update(mac.raw, r, state: state, flags: NDA.NTF_SELF, create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0,
+                         replace: f & NL.F_REPLACE != 0, append: f & NL.F_APPEND != 0, now: dp.clock.now)
+        } catch {
+            switch error {
+            case .exists: throw NetlinkError(EEXIST)
+            case .notFound: throw NetlinkError(ENOENT)
+            case .notUnicast: throw NetlinkError(EOPNOTSUPP)
+            case .full: throw NetlinkError(ENOSPC)
+            }
+        }
+    }
+
     func addFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, mac, vlan, state, flags) = try fdbRequest(msg)
+        if flags & NDA.NTF_SELF != 0, let v = dev.driver as? VXLANDriver {
+            try vxlanFdb(msg, dev, v, mac: mac, state: state, delete: false)
+            return
+        }
         let br: Bridge, port: Int32?
         if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
             br = b; port = dev.ifindex
@@ -222,7 +324,11 @@ extension RtnlProcessor {
 
     /// RTM_DELNEIGH for AF_BRIDGE: br_fdb_delete (fdb_delete_by_addr_and_port).
     func delFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let (dev, mac, vlan, _, flags) = try fdbRequest(msg)
+        let (dev, mac, vlan, state, flags) = try fdbRequest(msg)
+        if flags & NDA.NTF_SELF != 0, let v = dev.driver as? VXLANDriver {
+            try vxlanFdb(msg, dev, v, mac: mac, state: state, delete: true)
+            return
+        }
         let br: Bridge, port: Int32
         if (flags == 0 || flags & NDA.NTF_MASTER != 0) && dev.master != 0, let b = dp.bridges[dev.master] {
             br = b; port = dev.ifindex

@@ -293,6 +293,7 @@ public final class RtnlProcessor {
             }
         }
         var dev = index > 0 ? dp.device(index) : name.flatMap { dp.device(named: $0) }
+        let existed = dev != nil
         var renameTo: String? = nil
         let flags = msg.header.flags
         let vlanOpts = kind == "vlan" ? try Self.vlanOptions(data) : nil
@@ -397,7 +398,8 @@ public final class RtnlProcessor {
                     if let m = a[IFLA.ADDRESS], m.count == 6 { mac = MACAddress(Array(m)) }
                     dev = try dp.addVXLAN(name: name, vni: vni, remote: be32(2), local: be32(4), port: port, ttl: data?.u8(5) ?? 0, tos: data?.u8(6) ?? 0,
                                           udpCsum: (data?.u8(18) ?? 1) != 0, srcPorts: range, link: under, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) },
-                                          external: external)
+                                          external: external, learning: (data?.u8(7) ?? 1) != 0, ageing: data?.u32(8) ?? 300,
+                                          maxAddresses: Int(data?.u32(9) ?? 0))
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
@@ -506,8 +508,47 @@ public final class RtnlProcessor {
             if msg.header.type == NL.RTM_NEWLINK && flags & NL.F_CREATE != 0 { v.id = nil; v.proto = nil }
             c.vlan = v
         }
+        var vxlanConfig: VXLANDriver.Config? = nil
+        if existed, kind == "vxlan", let d = data, let v = dev.driver as? VXLANDriver {
+            vxlanConfig = try Self.vxlanChangelink(d, v.config, dp)
+        }
         do { try runner.applyLinkSet(dev, c) } catch { throw Self.netlinkError(error) }
+        if let nc = vxlanConfig, let v = dev.driver as? VXLANDriver { v.change(to: nc, now: dp.clock.now) }
         dp.kickTransmit(dev)
+    }
+
+    /// vxlan_nl2conf with changelink: what may change (remote, local, underlay, TTL, TOS,
+    /// learning, ageing) and the kernel's refusal, by name, of what may not.
+    static func vxlanChangelink(_ d: NLAttributes, _ old: VXLANDriver.Config, _ dp: Datapath) throws(NetlinkError) -> VXLANDriver.Config {
+        var c = old
+        func be32(_ t: UInt16) -> UInt32? { d[t].flatMap { $0.count == 4 ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } }
+        if let vni = d.u32(1), vni != c.vni { throw NetlinkError(EOPNOTSUPP, "Cannot change VNI", offset: d.offsets[1]) }
+        if d.has(16) { throw NetlinkError(EOPNOTSUPP, "New group address family does not match old group", offset: d.offsets[16]) }
+        if d.has(17) { throw NetlinkError(EOPNOTSUPP, "New local address family does not match old", offset: d.offsets[17]) }
+        let flags: [(UInt16, String)] = [(28, "TTL_INHERIT"), (11, "PROXY"), (12, "RSC"), (13, "L2MISS"), (14, "L3MISS"), (25, "COLLECT_METADATA"),
+                                         (19, "UDP_ZERO_CSUM6_TX"), (20, "UDP_ZERO_CSUM6_RX"), (21, "REMCSUM_TX"), (22, "REMCSUM_RX"),
+                                         (23, "GBP"), (24, "REMCSUM_NOPARTIAL"), (27, "GPE"), (30, "VNIFILTER")]
+        for (t, name) in flags where d.has(t) { throw NetlinkError(EOPNOTSUPP, "vxlan: cannot change \(name) flag", offset: d.offsets[t]) }
+        if d.has(9) { throw NetlinkError(EOPNOTSUPP, "Cannot change limit", offset: d.offsets[9]) }
+        if d.has(10) { throw NetlinkError(EOPNOTSUPP, "Cannot change port range", offset: d.offsets[10]) }
+        if d.has(15) { throw NetlinkError(EOPNOTSUPP, "Cannot change destination port", offset: d.offsets[15]) }
+        if d.has(18) { throw NetlinkError(EOPNOTSUPP, "Cannot change UDP_CSUM flag", offset: d.offsets[18]) }
+        if let g = be32(2) {
+            if g >> 28 == 0xE { throw NetlinkError(EOPNOTSUPP, "vxlan: multicast groups are not implemented in Sluice", offset: d.offsets[2]) }
+            c.remote = g
+        }
+        if let l = be32(4) { c.local = l }
+        if let l = d.u32(3) {
+            guard l == 0 || dp.device(Int32(bitPattern: l)) != nil else { throw NetlinkError(ENODEV, "Invalid local interface, device not found", offset: d.offsets[3]) }
+            c.link = Int32(bitPattern: l)
+        }
+        if let v = d.u8(5) { c.ttl = v }
+        if let v = d.u8(6) { c.tos = v }
+        if let v = d.u8(29), v != 0 { throw NetlinkError(EOPNOTSUPP, "vxlan: df is not implemented in Sluice", offset: d.offsets[29]) }
+        if let v = d.u32(26), v != 0 { throw NetlinkError(EOPNOTSUPP, "vxlan: flow labels are for IPv6 underlays, which Sluice does not have", offset: d.offsets[26]) }
+        if let v = d.u8(7) { c.learning = v != 0 }
+        if let v = d.u32(8) { c.ageing = v }
+        return c
     }
 
     /// rtnl_dellink.
