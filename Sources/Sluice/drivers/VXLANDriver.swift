@@ -66,7 +66,6 @@ final class VXLANDriver: NetDriver {
         let ipv4 = dp.ipv4
         batch.drain { p in
             let m = pool.meta(p)
-            let inner = Int(m.pointee.length)
             // The endpoint and its parameters: the device's, or with collect_metadata the
             // packet's tunnel metadata (without any, the packet is dropped).
             var remote = c.remote, local = c.local, vni = c.vni, port = c.port, ttl = c.ttl, tos = c.tos, csum = c.udpCsum, df = false
