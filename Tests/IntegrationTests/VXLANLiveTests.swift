@@ -38,7 +38,7 @@ final class VXLANLiveTests: XCTestCase {
         try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
         try net.place(tb, from: sw, into: kb, addr: "198.18.0.2/24")
         try kernelVTEP(kb)
-        let (cap, pcap) = try net.startCapture(kb, tb, seconds: 30)
+        let (cap, pcap) = try net.startCapture(kb, tb, seconds: 180)
         let ping = try net.ping(from: sa, "198.18.5.2", count: 3)
         XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
         let bps = try tcp(sa, kb)
@@ -47,7 +47,7 @@ final class VXLANLiveTests: XCTestCase {
         // On the underlay: UDP to 4789, VXLAN with VNI 42 (tshark's own dissector).
         kill(cap.processIdentifier, SIGINT)
         cap.waitUntilExit()
-        let lines = try sh(["tshark", "-r", pcap, "-Y", "vxlan", "-T", "fields", "-e", "vxlan.vni", "-e", "udp.dstport", "-e", "ip.src", "-e", "udp.checksum.status"], stderr: false)
+        let lines = try sh(["tshark", "-r", pcap, "-Y", "vxlan", "-T", "fields", "-e", "vxlan.vni", "-e", "udp.dstport", "-e", "ip.src", "-e", "udp.checksum.status"], allowFailure: true, stderr: false)
             .split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains { $0.hasPrefix("42\t4789\t198.18.0.1") }, lines.prefix(5).joined(separator: "\n"))
         XCTAssertTrue(lines.contains { $0.hasPrefix("42\t4789\t198.18.0.2") }, lines.prefix(5).joined(separator: "\n"))
