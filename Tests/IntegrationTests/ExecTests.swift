@@ -857,6 +857,73 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A VXLAN device's own forwarding table (vxlan_fdb_add/delete/get, `bridge fdb … self`) and
+    /// its changelink refusals, then link state as the kernel reports it: noop_qdisc until a
+    /// device is first up, operstate UNKNOWN for devices without carrier events, a bridge's
+    /// carrier following its forwarding ports, IPv6's addrgenmode — against this machine's kernel.
+    func testVXLANForwardingTableAndLinkStateAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kv")
+        let zero = "00:00:00:00:00:00"
+        // Random MACs and ifindexes differ; so do the queues of a veth (the kernel's has one per
+        // CPU, Sluice's one) and its TSO limit (the kernel's takes BIG TCP's 512 KiB).
+        func normalised(_ t: String) -> String {
+            var t = t
+            for (p, r) in [(#"(?m)^\d+: "#, "N: "), (#"link/ether \S+"#, "link/ether MAC"), (#""address":"[0-9a-f:]+""#, #""address":"MAC""#),
+                           (#""ifindex":\d+"#, #""ifindex":N"#), (#"refcnt \d+"#, "refcnt N"),
+                           (#"num(tx|rx)queues \d+"#, "numqueues N"), (#"tso_max_size \d+"#, "tso_max_size N"),
+                           (#""num_(tx|rx)_queues":\d+"#, "queues"), (#""tso_max_size":\d+"#, "tso")] {
+                t = t.replacingOccurrences(of: p, with: r, options: .regularExpression)
+            }
+            return t
+        }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "name", "vx0", "type", "vxlan", "id", "42", "dstport", "4789", "local", "198.18.0.1"],
+            ["ip", "link", "show", "vx0"], ["tc", "qdisc", "show", "dev", "vx0"], ["ip", "link", "set", "vx0", "up"],
+            ["bridge", "fdb", "add", zero, "dev", "vx0", "dst", "198.18.0.2", "self", "permanent"],
+            ["bridge", "fdb", "append", zero, "dev", "vx0", "dst", "198.18.0.3", "self", "permanent"],
+            ["bridge", "fdb", "append", zero, "dev", "vx0", "dst", "198.18.0.3", "self", "permanent"],
+            ["bridge", "fdb", "add", "de:ad:be:ef:00:01", "dev", "vx0", "dst", "198.18.0.4", "vni", "43", "port", "5000", "self", "permanent"],
+            ["bridge", "fdb", "add", "de:ad:be:ef:00:01", "dev", "vx0", "dst", "198.18.0.4", "self", "permanent"],
+            ["bridge", "fdb", "replace", "de:ad:be:ef:00:01", "dev", "vx0", "dst", "198.18.0.5", "self", "permanent"],
+            ["bridge", "fdb", "add", "de:ad:be:ef:00:02", "dev", "vx0", "dst", "198.18.0.6", "self"],
+            ["bridge", "fdb", "add", "de:ad:be:ef:00:03", "dev", "vx0", "self", "permanent"],
+            ["bridge", "fdb", "show", "dev", "vx0"], ["bridge", "-j", "fdb", "show", "dev", "vx0"], ["bridge", "-d", "fdb", "show", "dev", "vx0"],
+            ["bridge", "fdb", "get", "de:ad:be:ef:00:01", "dev", "vx0", "self"], ["bridge", "fdb", "get", "de:ad:be:ef:00:09", "dev", "vx0", "self"],
+            ["bridge", "fdb", "del", zero, "dev", "vx0", "dst", "198.18.0.3", "self"],
+            ["bridge", "fdb", "del", zero, "dev", "vx0", "dst", "198.18.0.7", "self"],
+            ["bridge", "fdb", "del", "de:ad:be:ef:00:01", "dev", "vx0", "self"], ["bridge", "fdb", "del", "de:ad:be:ef:00:01", "dev", "vx0", "self"],
+            ["bridge", "fdb", "show", "dev", "vx0"],
+            ["ip", "link", "set", "vx0", "type", "vxlan", "ttl", "10"], ["ip", "link", "set", "vx0", "type", "vxlan", "id", "43"],
+            ["ip", "link", "set", "vx0", "type", "vxlan", "remote", "198.18.0.9"], ["ip", "link", "set", "vx0", "type", "vxlan", "nolearning"],
+            ["ip", "link", "set", "vx0", "type", "vxlan", "ageing", "100"],
+            ["ip", "-d", "link", "show", "vx0"], ["ip", "-j", "-d", "link", "show", "vx0"],
+            ["ip", "link", "add", "name", "vx1", "type", "vxlan", "id", "44", "dstport", "4789", "remote", "198.18.0.8"],
+            ["bridge", "fdb", "show", "dev", "vx1"],
+            ["ip", "link", "add", "name", "vx2", "type", "vxlan", "id", "42", "dstport", "4789"],
+            ["ip", "link", "add", "name", "vx3", "type", "vxlan", "id", "45", "dstport", "4789", "remote", "198.18.0.8", "local", "2001:db8::1"],
+            ["ip", "link", "del", "vx1"], ["ip", "link", "set", "vx0", "down"], ["ip", "link", "show", "vx0"],
+            // Link state: noop before the first up, the bridge's carrier following its ports.
+            ["ip", "link", "add", "name", "lb0", "type", "bridge"], ["ip", "link", "show", "lb0"], ["tc", "qdisc", "show", "dev", "lb0"],
+            ["ip", "link", "set", "lb0", "up"], ["ip", "link", "show", "lb0"], ["tc", "qdisc", "show", "dev", "lb0"],
+            ["ip", "link", "add", "name", "lv0", "type", "veth", "peer", "name", "lv1"], ["tc", "-s", "qdisc", "show", "dev", "lv0"],
+            ["tc", "qdisc", "del", "dev", "lv0", "root"], ["ip", "-d", "link", "show", "lv0"],
+            ["ip", "link", "set", "lv0", "master", "lb0"], ["ip", "link", "show", "lb0"],
+            ["ip", "link", "set", "lv0", "up"], ["ip", "link", "show", "lb0"], ["ip", "link", "set", "lv1", "up"], ["ip", "link", "show", "lb0"],
+            ["ip", "link", "set", "lv1", "down"], ["ip", "link", "show", "lb0"], ["ip", "link", "set", "lv1", "up"],
+            ["ip", "link", "set", "lv0", "nomaster"], ["ip", "link", "show", "lb0"],
+            ["ip", "link", "set", "lb0", "down"], ["ip", "link", "set", "lb0", "up"], ["ip", "link", "show", "lb0"],
+            ["ip", "link", "set", "lv0", "down"], ["tc", "qdisc", "show", "dev", "lv0"], ["ip", "-j", "link", "show", "lv0"],
+        ]
+        for c in steps {
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(normalised(s.out), normalised(k.out), c.joined(separator: " "))
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

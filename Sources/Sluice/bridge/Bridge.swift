@@ -319,6 +319,7 @@ extension Datapath {
         // No IFF_MASTER: that flag is bonding's; a bridge is known by its kind (IFF_EBRIDGE).
         try register(dev)
         let br = Bridge(device: dev)
+        dev.operstateUnknown = true   // until its first carrier change
         bridges[dev.ifindex] = br
         try br.fdb.add(dev.mac, vlan: 0, port: dev.ifindex, isStatic: true, isLocal: true, now: clock.now)
         br.recomputeFeatures(self)
@@ -360,6 +361,7 @@ extension Datapath {
         port.bridgePort.wasOperational = port.isOperational
         br.ports.append(port.ifindex)
         br.updatePortChecks(self)
+        bridgeCarrierCheck(br)     // br_stp_recalculate_bridge_id → br_port_state_selection
         br.recomputeFeatures(self)
     }
 
@@ -373,6 +375,7 @@ extension Datapath {
         port.bridgeVLANs = nil
         port.bridgePort = BridgePortSettings()
         br.updatePortChecks(self)
+        bridgeCarrierCheck(br)     // del_nbp → br_stp_disable_port
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)

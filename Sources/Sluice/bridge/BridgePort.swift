@@ -104,5 +104,25 @@ extension Bridge {
     /// Whether any port has settings the packet path must look at (kept after every change).
     func updatePortChecks(_ dp: Datapath) {
         portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
+        if device.isUp { dp.bridgeCarrierCheck(self) }
+    }
+}
+
+extension Datapath {
+    /// br_port_state_selection's last step: the bridge has carrier while a port forwards. A
+    /// bridge that never had a port keeps the carrier it was made with (and, no carrier event
+    /// having happened, its operstate stays UNKNOWN); one that comes up (br_stp_enable_bridge)
+    /// changes it only when a port is live.
+    func bridgeCarrierCheck(_ br: Bridge, opening: Bool = false) {
+        let live = br.ports.contains { p in
+            guard let d = devices[Int(p)] else { return false }
+            return d.isOperational && d.bridgePort.state == BridgePortSettings.forwarding
+        }
+        if opening && !live { return }
+        let dev = br.device
+        dev.operstateUnknown = false
+        guard dev.carrier != live else { return }
+        dev.carrier = live
+        parentStateChanged(dev, adminChanged: false)
     }
 }

@@ -283,7 +283,8 @@ extension CommandRunner {
             let n = old.statsSnapshot().qlen
             old.purge()
             dev.stats.txDropped &+= UInt64(n)
-            dev.qdisc = dp.defaultQdisc(for: dev)
+            // qdisc_graft(NULL) leaves noop_qdisc; dev_activate replaces it on a device that is up.
+            dev.qdisc = dev.isUp ? dp.defaultQdisc(for: dev) : NoopQdisc(env: dp.qdiscEnv(dev))
             return
         }
         guard let owner = findQdisc(dev, major: parent.major), owner.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
@@ -318,6 +319,7 @@ extension CommandRunner {
                 if let x = QdiscShow.xstats(q) { out += x + "\n" }
             }
             for q in qdiscTree(dev) {
+                if q is NoopQdisc { continue }   // TCQ_F_BUILTIN: tc_qdisc_dump_ignore
                 if q !== dev.qdisc && q.handle == .unspec && !q.shownDefault && !filter.invisible { continue }   // built-in defaults are invisible
                 line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ",
                      parentRaw: q === dev.qdisc ? TcHandle.root.raw : q.parent.raw)

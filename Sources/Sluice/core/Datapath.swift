@@ -222,7 +222,8 @@ public final class Datapath {
         deviceRefs[Int(idx)] = Unmanaged.passUnretained(dev)
         byName[dev.name] = idx
         rulesFollowDevices()
-        dev.qdisc = defaultQdisc(for: dev)
+        // dev->qdisc starts as noop_qdisc; dev_activate attaches the default on first up.
+        dev.qdisc = dev.isUp ? defaultQdisc(for: dev) : NoopQdisc(env: qdiscEnv(dev))
         let fd = dev.driver.pollFD
         if fd >= 0 {
             _ = csl_epoll_add(epfd, fd, UInt64(idx))
@@ -291,6 +292,8 @@ public final class Datapath {
         }
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
+        // dev_activate: a device still on noop_qdisc gets its default root qdisc.
+        if up && dev.qdisc is NoopQdisc { dev.qdisc = defaultQdisc(for: dev) }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
         ipv6.deviceStateChanged(dev)

@@ -230,6 +230,9 @@ public final class NetDevice {
     public internal(set) var txQueueLen: Int = 1000
     /// IFF_NO_QUEUE: the default root qdisc is noqueue whatever txqueuelen says (dummy, bridge).
     public internal(set) var noQueue = false
+    /// A device whose driver never reports carrier changes (lo, dummy, vxlan): the kernel's
+    /// linkwatch never runs for it, so while up its operstate stays IF_OPER_UNKNOWN.
+    public internal(set) var operstateUnknown = false
     /// The bridge this device is a port of (its ifindex), or 0.
     public internal(set) var master: Int32 = 0
     /// dev->rx_handler.
@@ -300,7 +303,7 @@ public final class NetDevice {
         return f
     }
 
-    public var operState: String { isOperational ? "UP" : (isUp ? "LOWERLAYERDOWN" : "DOWN") }
+    public var operState: String { !isUp ? "DOWN" : operstateUnknown ? "UNKNOWN" : isOperational ? "UP" : "LOWERLAYERDOWN" }
 
     @inline(__always) func drop(_ r: DropReason, _ n: UInt64 = 1) { drops[r.rawValue] &+= n }
     public func dropCount(_ r: DropReason) -> UInt64 { drops[r.rawValue] }

@@ -23,6 +23,7 @@ extension Datapath {
         dev.flags.insert(.noARP)
         dev.flags.remove(.multicast)
         dev.noQueue = true
+        dev.operstateUnknown = true
         try register(dev)
         return dev
     }

@@ -35,6 +35,7 @@ extension Datapath {
         let dev = NetDevice(name: "lo", kind: "loopback", mac: MACAddress(raw: 0), mtu: 65536, driver: LoopbackDriver())
         dev.flags = [.loopback]
         dev.noQueue = true
+        dev.operstateUnknown = true
         try register(dev)
         ipv4.fib.loopbackIndex = dev.ifindex
         ipv6.fib.loopbackIndex = dev.ifindex

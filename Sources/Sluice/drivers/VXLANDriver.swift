@@ -152,7 +152,7 @@ extension Datapath {
         if remote >> 28 == 0xE { throw SluiceError("Error: vxlan: multicast groups are not implemented in Sluice; give a unicast remote (Operation not supported).") }
         for d in allDevices {
             if let v = d.driver as? VXLANDriver, v.config.port == port, v.config.external == external, external || v.config.vni == vni {
-                throw SluiceError("Error: vxlan: A VXLAN device with the specified VNI already exists (File exists).")
+                throw SluiceError("Error: A VXLAN device with the specified VNI already exists (File exists).")
             }
         }
         var c = VXLANDriver.Config(vni: external ? 0 : vni, remote: remote, local: local, port: port, ttl: ttl, tos: tos, udpCsum: udpCsum)
@@ -167,6 +167,8 @@ extension Datapath {
         }
         let dev = NetDevice(name: name, kind: "vxlan", mac: mac ?? .local(seed: stableHash(name) ^ 0x7E1A),
                             mtu: mtu ?? (link.map { $0.mtu - VXLANDriver.overhead } ?? 1500), driver: VXLANDriver(config: c))
+        dev.noQueue = true            // vxlan_setup: IFF_NO_QUEUE
+        dev.operstateUnknown = true   // and no carrier events
         try register(dev)
         vxlanIfindexes.removeAll { devices[Int($0)]?.driver as? VXLANDriver == nil }
         vxlanIfindexes.append(dev.ifindex)

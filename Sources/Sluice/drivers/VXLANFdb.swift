@@ -85,12 +85,14 @@ extension VXLANDriver {
         try create(key, r, state: state, flags: flags, now: now)
     }
 
-    /// __vxlan_fdb_delete: one remote when given and not the only one, else the entry.
+    /// __vxlan_fdb_delete: one remote when given and not the only one, else the entry. False only
+    /// when there is no entry; a remote the entry does not have changes nothing and, as the
+    /// kernel's, is no error.
     func delete(_ key: UInt64, remote: VXLANRemote?) -> Bool {
         guard let e = fdb[key] else { return false }
         var list = remotes(e)
         if let r = remote {
-            guard let i = list.firstIndex(where: { $0.ip == r.ip && $0.port == r.port && $0.vni == r.vni && $0.ifindex == r.ifindex }) else { return false }
+            guard let i = list.firstIndex(where: { $0.ip == r.ip && $0.port == r.port && $0.vni == r.vni && $0.ifindex == r.ifindex }) else { return true }
             if list.count > 1 { list.remove(at: i); setRemotes(key, list); return true }
         }
         removeEntry(key)

@@ -628,8 +628,8 @@ public final class RtnlProcessor {
         w.attr(IFLA.TXQLEN, u32: UInt32(d.txQueueLen))
         // IF_OPER_UP; without carrier LOWERLAYERDOWN for a device stacked on another (a veth on its
         // peer: default_operstate), DOWN otherwise.
-        // lo leaves its operstate alone: UNKNOWN.
-        w.attr(IFLA.OPERSTATE, u8: loopback ? 0 : d.isOperational ? 6 : (d.isUp && dp.vethPeer(d) != nil ? 3 : 2))
+        // lo, dummy and vxlan leave their operstate alone: UNKNOWN while running.
+        w.attr(IFLA.OPERSTATE, u8: !d.isUp ? 2 : d.operstateUnknown ? 0 : d.isOperational ? 6 : (dp.vethPeer(d) != nil ? 3 : 2))
         w.attr(IFLA.LINKMODE, u8: 0)
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
         w.attr(IFLA.MIN_MTU, u32: UInt32(d.mtuBounds.min))
@@ -661,6 +661,14 @@ public final class RtnlProcessor {
         var sb = NetlinkWriter()
         for v in stats64 { sb.put64(v) }
         w.attr(IFLA.STATS64, sb.bytes)
+        // rtnl_fill_link_af: IPv6's part (inet6_fill_link_af): its flags (IF_READY once the
+        // device is up with carrier) and the address generation mode, EUI-64.
+        let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
+        let in6 = w.beginNest(UInt16(Self.AF_INET6), flagged: false)
+        w.attr(1, u32: d.isOperational ? 0x8000_0000 : 0)   // IFLA_INET6_FLAGS
+        w.attr(8, u8: 0)                                    // IFLA_INET6_ADDR_GEN_MODE: IN6_ADDR_GEN_MODE_EUI64
+        w.endNest(in6)
+        w.endNest(af)
         if !loopback {
             let li = w.beginNest(IFLA.LINKINFO, flagged: false)
             w.attr(IFLA.INFO_KIND, string: d.kind)

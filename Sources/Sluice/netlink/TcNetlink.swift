@@ -445,7 +445,8 @@ extension RtnlProcessor {
             var tree: [Qdisc] = []
             func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
             if let root = dev.qdisc { walk(root) }
-            for q in tree where q === dev.qdisc || q.handle != .unspec || q.shownDefault {
+            // tc_qdisc_dump_ignore: noop_qdisc (TCQ_F_BUILTIN) is never dumped.
+            for q in tree where !(q is NoopQdisc) && (q === dev.qdisc || q.handle != .unspec || q.shownDefault) {
                 parts.add { w in encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: msg.header.seq, &w) }
             }
             if let ing = dev.ingress { parts.add { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: msg.header.seq, &w) } }

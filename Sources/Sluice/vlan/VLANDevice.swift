@@ -234,7 +234,9 @@ extension Datapath {
                 dev.bridgePort.state = BridgePortSettings.forwarding
                 bridges[dev.master]?.updatePortChecks(self)
             }
+            if let br = bridges[dev.master], br.device.isUp { bridgeCarrierCheck(br) }
         }
+        if adminChanged && dev.isUp, let br = bridges[dev.ifindex] { bridgeCarrierCheck(br, opening: true) }
         // macvlan_device_event NETDEV_CHANGE: macvlans take the lower's operational state.
         for m in macvlansOn(dev) where m.carrier != dev.isOperational {
             m.carrier = dev.isOperational
