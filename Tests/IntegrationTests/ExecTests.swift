@@ -101,7 +101,8 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(lines.first, "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000", out)
         XCTAssertTrue(lines.contains { $0.hasPrefix("2: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000") }, out)
         XCTAssertTrue(lines.contains { $0.contains(": \(ta): <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel master br0 state UP") }, out)   // the daemon's default_qdisc
-        XCTAssertTrue(lines.contains { $0.contains("b: <BROADCAST,MULTICAST> mtu 1400 qdisc fq_codel state DOWN") }, out)
+        // Never up: still on noop_qdisc, as the kernel's devices before dev_activate.
+        XCTAssertTrue(lines.contains { $0.contains("b: <BROADCAST,MULTICAST> mtu 1400 qdisc noop state DOWN") }, out)
         // By name, with statistics and details.
         let one = try exec(sock, ["ip", "-s", "-d", "link", "show", "dev", ta])
         XCTAssertEqual(one.status, 0, one.out)
@@ -118,7 +119,7 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(try exec(sock, ["ip", "link", "add", "link", ta, "name", "v10", "type", "vlan", "id", "10",
                                        "protocol", "802.1ad", "egress-qos-map", "2:5", "1:3", "ingress-qos-map", "3:7"]).status, 0)
         let shown = try exec(sock, ["ip", "-d", "link", "show", "dev", "v10"]).out
-        XCTAssertTrue(shown.contains("v10@\(ta): <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN"), shown)
+        XCTAssertTrue(shown.contains("v10@\(ta): <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN"), shown)
         XCTAssertTrue(shown.contains("vlan protocol 802.1ad id 10 <REORDER_HDR> "), shown)
         XCTAssertTrue(shown.contains("ingress-qos-map { 3:7 } "), shown)
         XCTAssertTrue(shown.contains("egress-qos-map { 1:3 2:5 } "), shown)

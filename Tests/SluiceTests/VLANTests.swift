@@ -98,10 +98,10 @@ final class VLANTests: XCTestCase {
         try lab.runner.execute("link add link trunk name trunk.10 type vlan id 10")
         let v = lab.dev("trunk.10"), t = lab.dev("trunk")
         XCTAssertEqual(v.mtu, t.mtu)
-        XCTAssertNil(v.qdisc as? FifoQdisc)
-        XCTAssertEqual(v.qdisc.kind, "noqueue")
+        XCTAssertEqual(v.qdisc.kind, "noop", "noop_qdisc until it is first up")
         // In a bridge and up, it holds a promiscuity reference on the parent.
         try lab.runner.execute("link set trunk.10 master br0 up")
+        XCTAssertEqual(v.qdisc.kind, "noqueue", "IFF_NO_QUEUE: dev_activate attaches noqueue")
         XCTAssertEqual(t.promiscuity, 1)
         // The parent going down takes it down; coming up brings it back (vlan_device_event).
         try lab.runner.execute("link set trunk down")

@@ -292,13 +292,17 @@ public final class Datapath {
         }
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
-        // dev_activate: a device still on noop_qdisc gets its default root qdisc.
-        if up && dev.qdisc is NoopQdisc { dev.qdisc = defaultQdisc(for: dev) }
+        if up { activateQdisc(dev) }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
         ipv6.deviceStateChanged(dev)
         parentStateChanged(dev, adminChanged: true)
         if let peer = vethPeer(dev) { parentStateChanged(peer, adminChanged: false) }
+    }
+
+    /// dev_activate: a device still on noop_qdisc gets its default root qdisc.
+    func activateQdisc(_ dev: NetDevice) {
+        if dev.qdisc is NoopQdisc { dev.qdisc = defaultQdisc(for: dev) }
     }
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.

@@ -246,7 +246,7 @@ extension Datapath {
         for v in vlansOn(dev) {
             guard let drv = vlanDriver(v) else { continue }
             if adminChanged && !drv.flags.contains(.looseBinding) && v.isUp != dev.isUp {
-                if dev.isUp { v.flags.insert(.up) } else { v.flags.remove(.up) }
+                if dev.isUp { v.flags.insert(.up); activateQdisc(v) } else { v.flags.remove(.up) }
                 syncParentFlags(v)
                 ipv4.deviceStateChanged(v)
                 ipv6.deviceStateChanged(v)
