@@ -870,7 +870,7 @@ final class ExecTests: XCTestCase {
         // CPU, Sluice's one) and its TSO limit (the kernel's takes BIG TCP's 512 KiB).
         func normalised(_ t: String) -> String {
             var t = t
-            for (p, r) in [(#"(?m)^\d+: "#, "N: "), (#"link/ether \S+"#, "link/ether MAC"), (#""address":"[0-9a-f:]+""#, #""address":"MAC""#),
+            for (p, r) in [(#"(?m)^\d+: "#, "N: "), (#"link/ether \S+"#, "link/ether MAC"), (#"(?m)^(\S+ +[A-Z]+ +)([0-9a-f]{2}:){5}[0-9a-f]{2}"#, "$1MAC"), (#""address":"[0-9a-f:]+""#, #""address":"MAC""#),
                            (#""ifindex":\d+"#, #""ifindex":N"#), (#"refcnt \d+"#, "refcnt N"),
                            (#"num(tx|rx)queues \d+"#, "numqueues N"), (#"tso_max_size \d+"#, "tso_max_size N"),
                            (#""num_(tx|rx)_queues":\d+"#, "queues"), (#""tso_max_size":\d+"#, "tso")] {
@@ -915,6 +915,17 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "lv0", "nomaster"], ["ip", "link", "show", "lb0"],
             ["ip", "link", "set", "lb0", "down"], ["ip", "link", "set", "lb0", "up"], ["ip", "link", "show", "lb0"],
             ["ip", "link", "set", "lv0", "down"], ["tc", "qdisc", "show", "dev", "lv0"], ["ip", "-j", "link", "show", "lv0"],
+            // The peer is registered first (the lower ifindex); dev_change_flags' own bits;
+            // IPv6's address generation mode through IFLA_AF_SPEC.
+            ["ip", "-br", "link", "show", "type", "veth"],
+            ["ip", "link", "set", "lv0", "arp", "off"], ["ip", "link", "set", "lv0", "multicast", "off"], ["ip", "link", "set", "lv0", "dynamic", "on"],
+            ["ip", "link", "set", "lv0", "trailers", "off"], ["ip", "link", "show", "lv0"], ["ip", "-j", "link", "show", "lv0"],
+            ["ip", "link", "set", "lv0", "arp", "on"], ["ip", "link", "set", "lv0", "multicast", "on"], ["ip", "link", "set", "lv0", "dynamic", "off"],
+            ["ip", "link", "set", "lv0", "trailers", "on"], ["ip", "link", "show", "lv0"],
+            ["ip", "link", "set", "lv0", "addrgenmode", "none"], ["ip", "-d", "link", "show", "lv0"], ["ip", "link", "set", "lv0", "up"],
+            ["ip", "-6", "addr", "show", "dev", "lv0"], ["ip", "link", "set", "lv0", "addrgenmode", "stable_secret"],
+            ["ip", "link", "set", "lv0", "addrgenmode", "eui64"], ["ip", "-j", "-d", "link", "show", "lv0"],
+            ["ip", "link", "add", "name", "lv2", "addrgenmode", "none", "type", "veth", "peer", "name", "lv3"], ["ip", "link", "show", "lv2"],
         ]
         for c in steps {
             let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())

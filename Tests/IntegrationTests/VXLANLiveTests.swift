@@ -54,6 +54,86 @@ final class VXLANLiveTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// Head-end replication and learning as vxlan_core, with two of the kernel's VTEPs as the
+    /// remotes: with two all-zeros entries a broadcast leaves once to each remote; the answers
+    /// teach the table which MAC is behind which remote (the MACs are read from the kernel's
+    /// devices, and the entry reads as the kernel's own learnt entry for Sluice's host); unicast
+    /// then goes to that remote alone.
+    func testHeadEndReplicationAndLearningWithTwoKernelVTEPs() throws {
+        let sw = try net.netns("rs")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let sock = net.dir + "/vx.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) type tap",
+            "link set \(ta) master br0 up", "link set \(tb) up", "link set br0 up",
+            "addr add 198.18.0.1/24 dev \(tb)",
+            "link add vx0 mtu 1450 type vxlan id 42 local 198.18.0.1 dstport 4789",
+            "link set vx0 master br0 up",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        func exec(_ args: [String]) throws -> String { try sh([try sluiceBinary(), "exec", "--socket", sock] + args, timeout: 10) }
+        let sa = try net.netns("ra"), ku = try net.netns("ru")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.5.1/24", mtu: 1450)
+        // The underlay: Sluice's TAP and two kernel VTEPs on a kernel bridge.
+        try sh(["ip", "-n", sw, "link", "set", tb, "netns", ku])
+        try sh(["ip", "-n", ku, "link", "add", "ubr", "type", "bridge"])
+        try sh(["ip", "-n", ku, "link", "set", tb, "master", "ubr", "up"])
+        try sh(["ip", "-n", ku, "link", "set", "ubr", "up"])
+        func mac(_ ns: String, _ dev: String) throws -> String {
+            let j = try sh(["ip", "-n", ns, "-j", "link", "show", dev])
+            let obj = try JSONSerialization.jsonObject(with: Data(j.utf8)) as! [[String: Any]]
+            return obj[0]["address"] as! String
+        }
+        var vtep: [String: (ns: String, mac: String)] = [:]
+        for i in [2, 3] {
+            let k = try net.netns("rk\(i)"), ip = "198.18.0.\(i)"
+            try sh(["ip", "-n", ku, "link", "add", "u\(i)", "type", "veth", "peer", "name", "e\(i)", "netns", k])
+            try sh(["ip", "-n", ku, "link", "set", "u\(i)", "master", "ubr", "up"])
+            try sh(["ip", "-n", k, "addr", "add", "\(ip)/24", "dev", "e\(i)"])
+            try sh(["ip", "-n", k, "link", "set", "e\(i)", "up"])
+            try sh(["ip", "-n", k, "link", "add", "vxlan0", "mtu", "1450", "type", "vxlan", "id", "42", "remote", "198.18.0.1", "local", ip, "dstport", "4789"])
+            try sh(["ip", "-n", k, "addr", "add", "198.18.5.\(i)/24", "dev", "vxlan0"])
+            try sh(["ip", "-n", k, "link", "set", "vxlan0", "up"])
+            vtep[ip] = (k, try mac(k, "vxlan0"))
+            _ = try exec(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", ip, "self", "permanent"])
+        }
+        let hostMAC = try mac(sa, ta)
+        let cap = try net.startCapture(ku, tb, seconds: 180)
+        for i in [2, 3] {
+            let ping = try net.ping(from: sa, "198.18.5.\(i)", count: 3)
+            XCTAssertTrue(ping.contains(" 0% packet loss"), ping)
+        }
+        // Learnt: each kernel VTEP's MAC behind its own address, written as the kernel writes
+        // the entry it learnt for Sluice's host.
+        let table = try exec(["bridge", "fdb", "show", "dev", "vx0"]).split(separator: "\n").map(String.init)
+        for (ip, v) in vtep {
+            let ours = table.first { $0.hasPrefix(v.mac + " ") }
+            XCTAssertTrue(ours?.contains(" dst \(ip) ") ?? false, table.joined(separator: "\n"))
+            let theirs = try sh(["bridge", "-n", v.ns, "fdb", "show", "dev", "vxlan0"]).split(separator: "\n").first { $0.hasPrefix(hostMAC + " ") }
+            XCTAssertEqual(theirs.map { $0.replacingOccurrences(of: hostMAC, with: "M").replacingOccurrences(of: "198.18.0.1", with: "IP") },
+                           ours.map { $0.replacingOccurrences(of: v.mac, with: "M").replacingOccurrences(of: ip, with: "IP") })
+        }
+        kill(cap.0.processIdentifier, SIGINT)
+        cap.0.waitUntilExit()
+        func fields(_ filter: String) throws -> [String] {
+            try sh(["tshark", "-r", cap.1, "-Y", filter, "-T", "fields", "-e", "ip.dst"], allowFailure: true, stderr: false)
+                .split(separator: "\n").map(String.init)
+        }
+        // Each ARP request from the host (a broadcast) left once to each remote.
+        let arps = try fields("vxlan && arp.opcode == 1 && arp.src.proto_ipv4 == 198.18.5.1")
+        let to2 = arps.filter { $0 == "198.18.0.2" }.count, to3 = arps.filter { $0 == "198.18.0.3" }.count
+        XCTAssertGreaterThan(to2, 0, arps.joined(separator: " "))
+        XCTAssertEqual(to2, to3, arps.joined(separator: " "))
+        XCTAssertEqual(to2 + to3, arps.count, arps.joined(separator: " "))
+        // Echo requests to a learnt MAC went to its remote alone.
+        for i in [2, 3] {
+            let echoes = try fields("vxlan && icmp.type == 8 && ip.dst == 198.18.5.\(i)")
+            XCTAssertEqual(echoes.count, 3, echoes.joined(separator: " "))
+            XCTAssertTrue(echoes.allSatisfy { $0 == "198.18.0.\(i),198.18.5.\(i)" }, echoes.joined(separator: " "))
+        }
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// The OVS-TC way: no bridge, an external (collect_metadata) vxlan, tunnel_key setting the
     /// endpoint and VNI on what a port receives before mirred hands it to the vxlan device,
     /// and on the way back tunnel_key unset before mirred hands it to the port.

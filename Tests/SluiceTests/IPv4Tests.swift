@@ -73,6 +73,31 @@ final class IPv4Tests: XCTestCase {
         XCTAssertTrue(r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 77), dst: .broadcast), on: r.r1).r1.isEmpty)
     }
 
+    /// `arp off` (IFF_NOARP) as arp.c: the next hop's entry is NUD_NOARP carrying the device's
+    /// own address (arp_constructor), no request is sent, ARP arriving on the device is not
+    /// answered (arp_rcv), and turning ARP back on forgets the device's entries
+    /// (neigh_changeaddr), permanent ones too.
+    func testArpOffSendsToTheDevicesOwnAddressAndAnswersNoARP() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        try r.runner.execute("neigh add 198.18.2.99 lladdr 02:00:00:00:00:99 dev r2")
+        try r.runner.execute("link set r2 arp off")
+        XCTAssertEqual(try r.runner.execute("neigh show dev r2"), "", "NOARP changed: neigh_changeaddr flushed the device")
+        let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 30))), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1)
+        let f = Seen(out.r2[0])
+        XCTAssertEqual(f.type, EtherType.ipv4, "no who-has: the packet leaves at once")
+        XCTAssertEqual(f.dst, r.dev("r2").mac, "arp_constructor: the device's own address")
+        let shown = try r.runner.execute("neigh show dev r2")
+        XCTAssertTrue(shown.hasPrefix("198.18.2.30 ") && shown.hasSuffix("lladdr \(r.dev("r2").mac) NOARP\n"), shown)
+        let asked = r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 2, 21), tha: MACAddress(raw: 0), tpa: ip(198, 18, 2, 1), dst: .broadcast), on: r.r2)
+        XCTAssertTrue(asked.r2.isEmpty, "arp_rcv: nothing answered on a NOARP device")
+        XCTAssertEqual(r.dev("r2").dropCount(.arpOff), 1)
+        try r.runner.execute("link set r2 arp on")
+        XCTAssertEqual(try r.runner.execute("neigh show dev r2"), "")
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testForwardingResolvesTheNextHopDecrementsTTLAndKeepsTheChecksumRight() throws {
         let r = try Self.router()
         r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)

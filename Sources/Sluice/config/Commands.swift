@@ -190,6 +190,12 @@ public final class CommandRunner {
         /// ends in NETDEV_CHANGE: br_port_carrier_check enables a disabled port that is up.
         var portViaLink = false
         var allmulti: Bool?; var alias: String??; var group: UInt32?; var rename: String?
+        /// Flags of InterfaceFlags.changeable to set and to clear (dev_change_flags).
+        var setFlags: InterfaceFlags = [], clearFlags: InterfaceFlags = []
+        var addrGenMode: NetDevice.AddrGenMode?
+        mutating func flag(_ f: InterfaceFlags, _ on: Bool) {
+            if on { setFlags.insert(f); clearFlags.remove(f) } else { clearFlags.insert(f); setFlags.remove(f) }
+        }
         var macvlanMode: MacvlanMode? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
@@ -381,6 +387,18 @@ public final class CommandRunner {
         case "master" where allowState: c.master = .some(try a.value(for: "master"))
         case "nomaster" where allowState: c.master = .some(nil)
         case "promisc" where allowState: c.promisc = try a.onOff(for: "promisc")
+        case "arp" where allowState: c.flag(.noARP, !(try a.onOff(for: k)))
+        case "multicast" where allowState: c.flag(.multicast, try a.onOff(for: k))
+        case "dynamic" where allowState: c.flag(.dynamic, try a.onOff(for: k))
+        case "trailers" where allowState: c.flag(.noTrailers, !(try a.onOff(for: k)))
+        case "addrgenmode" where allowState:
+            switch try a.value(for: k) {
+            case "eui64": c.addrGenMode = .eui64
+            case "none": c.addrGenMode = NetDevice.AddrGenMode.none
+            case "random": c.addrGenMode = .random
+            case "stable_secret": throw SluiceError("Error: addrgenmode stable_secret needs a stable_secret, which Sluice does not keep (Invalid argument)")
+            case let v: throw SluiceError("Error: argument \"\(v)\" is wrong: addrgenmode")
+            }
         case "allmulticast" where allowState: c.allmulti = try a.onOff(for: k)
         case "alias" where allowState:
             let v = try a.value(for: k)
@@ -715,6 +733,20 @@ public final class CommandRunner {
                 undo.append { dev.userAllmulti = !v; dev.allmulti += v ? -1 : 1 }
             }
             if let v = c.alias { let o = dev.alias; dev.alias = v; undo.append { dev.alias = o } }
+            // dev_change_flags: NOARP, MULTICAST, DYNAMIC, … as asked.
+            let newFlags = dev.flags.union(c.setFlags).subtracting(c.clearFlags)
+            if newFlags != dev.flags {
+                let o = dev.flags
+                dev.flags = newFlags
+                // arp_netdev_event / ndisc_netdev_event, NETDEV_CHANGE with IFF_NOARP changed:
+                // neigh_changeaddr forgets every entry of the device, permanent ones too.
+                if o.contains(.noARP) != newFlags.contains(.noARP) {
+                    dp.ipv4.flushNeighbours(dev: dev.ifindex, all: true)
+                    dp.ipv6.flushNeighbours(dev: dev.ifindex, all: true)
+                }
+                undo.append { dev.flags = dev.flags.subtracting(InterfaceFlags.changeable).union(o.intersection(InterfaceFlags.changeable)) }
+            }
+            if let v = c.addrGenMode { let o = dev.addrGenMode; dev.addrGenMode = v; undo.append { dev.addrGenMode = o } }
             if let v = c.group { let o = dev.group; dev.group = v; undo.append { dev.group = o } }
             if let p = c.promisc, p != dev.userPromisc {
                 try dp.setPromiscuity(dev, p ? 1 : -1)

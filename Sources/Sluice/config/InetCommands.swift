@@ -182,7 +182,7 @@ extension CommandRunner {
                 out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
-                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(a.nodad ? "nodad " : "")\n"
+                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(a.nodad ? "nodad " : "")\(a.stablePrivacy ? "stable-privacy " : "")\n"
                 out += "       valid_lft forever preferred_lft forever\n"
             }
         }

@@ -15,6 +15,14 @@ public struct InterfaceFlags: OptionSet, Sendable {
     public static let multicast = InterfaceFlags(rawValue: 0x1000)
     public static let lowerUp = InterfaceFlags(rawValue: 0x10000)
     public static let dormant = InterfaceFlags(rawValue: 0x20000)
+    public static let debug = InterfaceFlags(rawValue: 0x4)
+    public static let noTrailers = InterfaceFlags(rawValue: 0x20)
+    public static let portSel = InterfaceFlags(rawValue: 0x2000)
+    public static let autoMedia = InterfaceFlags(rawValue: 0x4000)
+    public static let dynamic = InterfaceFlags(rawValue: 0x8000)
+    /// What dev_change_flags lets a request set or clear as given (UP, PROMISC and ALLMULTI have
+    /// their own paths; any other bit asked for is ignored, as the kernel ignores it).
+    public static let changeable: InterfaceFlags = [.debug, .noTrailers, .noARP, .dynamic, .multicast, .portSel, .autoMedia]
 
     /// iproute2's `<…>` rendering, in its order.
     public var names: [String] {
@@ -26,8 +34,13 @@ public struct InterfaceFlags: OptionSet, Sendable {
         if contains(.noARP) { n.append("NOARP") }
         if contains(.allMulti) { n.append("ALLMULTI") }
         if contains(.promisc) { n.append("PROMISC") }
+        if contains(.noTrailers) { n.append("NOTRAILERS") }
         if contains(.master) { n.append("MASTER") }
         if contains(.slave) { n.append("SLAVE") }
+        if contains(.debug) { n.append("DEBUG") }
+        if contains(.dynamic) { n.append("DYNAMIC") }
+        if contains(.autoMedia) { n.append("AUTOMEDIA") }
+        if contains(.portSel) { n.append("PORTSEL") }
         if contains(.up) { n.append("UP") }
         if contains(.lowerUp) { n.append("LOWER_UP") }
         return n
@@ -122,6 +135,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ndisc              // IPv6 neighbour discovery with a bad hop limit, code, target or options
     case stpState           // bridge: received by a port in a state that does not forward (listening, learning, disabled)
     case notDelivered       // bridge: the port the FDB names may not be sent to (isolated, not forwarding, no hairpin)
+    case arpOff             // ARP received on a device with arp off (IFF_NOARP): arp_rcv consumes it unanswered
 
     public var name: String {
         switch self {
@@ -155,6 +169,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ndisc: "IPV6_NDISC_BAD_OPTIONS"
         case .stpState: "BRIDGE_INGRESS_STP_STATE"
         case .notDelivered: "NOT_SPECIFIED"
+        case .arpOff: "ARP_NOARP_DEVICE"
         }
     }
 }
@@ -262,8 +277,19 @@ public final class NetDevice {
     public var bridgePortState: UInt8 { isOperational ? bridgePort.state : BridgePortSettings.disabled }
     /// The VLAN devices on this one (vlan_info), or nil when there are none.
     var vlanGroup: VLANGroup?
-    /// Carrier: the driver's link is there (LOWER_UP).
-    public internal(set) var carrier = true
+    /// Carrier: the driver's link is there (LOWER_UP). Each change is counted as
+    /// netif_carrier_on/off count them (IFLA_CARRIER_UP_COUNT/DOWN_COUNT, `transns`).
+    public internal(set) var carrier = true {
+        didSet { if carrier != oldValue { if carrier { carrierUpCount &+= 1 } else { carrierDownCount &+= 1 } } }
+    }
+    public internal(set) var carrierUpCount: UInt32 = 0
+    public internal(set) var carrierDownCount: UInt32 = 0
+    /// IPv6's addr_gen_mode (IN6_ADDR_GEN_MODE_*): eui64, none (no link-local address is
+    /// made) or random (a random interface identifier, flagged stable-privacy).
+    public internal(set) var addrGenMode = AddrGenMode.eui64
+    public enum AddrGenMode: UInt8, Sendable { case eui64 = 0, none = 1, random = 3 }
+    /// The interface identifier addrgenmode random drew for this device (0: not yet).
+    var randomInterfaceID: UInt64 = 0
     let driver: NetDriver
     /// The root qdisc (dev->qdisc); set when the device is registered.
     public internal(set) var qdisc: Qdisc!

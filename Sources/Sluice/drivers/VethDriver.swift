@@ -95,8 +95,9 @@ extension Datapath {
             d.carrier = false
             d.noQueue = true          // IFF_NO_QUEUE: the kernel's veth has noqueue as its default root
         }
-        try register(a)
-        do { try register(b) } catch { unregister(a); throw error }
+        // veth_newlink registers the peer first: it takes the lower ifindex.
+        try register(b)
+        do { try register(a) } catch { unregister(b); throw error }
         da.peer = b
         db.peer = a
         return (a, b)

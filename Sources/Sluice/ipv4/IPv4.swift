@@ -722,6 +722,7 @@ public final class IPv4Stack: NeighbourResolver {
     // MARK: ARP (arp_rcv, arp_process)
 
     func arpReceive(_ dev: NetDevice, _ p: consuming Packet) {
+        if dev.flags.contains(.noARP) { dev.drop(.arpOff); pool.free(p); return }
         let frame = pool.data(p)
         let len = Int(pool.meta(p).pointee.length)
         guard len >= InetWire.ethernetLength + InetWire.arpLength,

@@ -215,6 +215,14 @@ extension NeighbourResolver {
             transmit(out, neighbours.entries[i].mac, p)
         case .incomplete:
             enqueue(i, p)
+        case .none where out.flags.contains(.noARP):
+            // arp_constructor / ndisc_constructor: on a NOARP device the entry is NUD_NOARP and
+            // carries the device's own address.
+            neighbours.entries[i].state = .noarp
+            neighbours.entries[i].mac = out.mac
+            neighbours.entries[i].updated = now
+            neighbours.entries[i].used = now
+            transmit(out, out.mac, p)
         case .none, .failed:
             neighbours.entries[i].state = .incomplete
             neighbours.entries[i].updated = now

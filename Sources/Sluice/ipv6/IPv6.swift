@@ -49,6 +49,8 @@ public struct Inet6Address: Sendable, Equatable {
     public var prefixLen: Int
     /// IFA_F_NODAD: added with `nodad` (Sluice never runs DAD; the flag is kept and shown).
     public var nodad = false
+    /// IFA_F_STABLE_PRIVACY: a link-local made under addrgenmode random.
+    public var stablePrivacy = false
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
     /// RT_SCOPE_HOST for ::1, RT_SCOPE_LINK for link-local, else RT_SCOPE_UNIVERSE.
     public var scope: UInt8 { address == 1 ? RouteScope.host : isLinkLocal ? RouteScope.link : RouteScope.universe }
@@ -155,9 +157,15 @@ public final class IPv6Stack: NeighbourResolver {
     /// link-local address from its MAC (addrconf_dev_config, addrgenmode eui64). Sluice runs no
     /// DAD: the address is usable at once, as the kernel's on a NOARP device such as dummy.
     func linkReady(_ dev: NetDevice) {
-        guard dev.isOperational else { return }
-        let a = dev.flags.contains(.loopback) ? Inet6Address(address: 1, prefixLen: 128)
-            : Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
+        let loopback = dev.flags.contains(.loopback)
+        guard dev.isOperational, dev.addrGenMode != .none || loopback else { return }
+        var a = loopback ? Inet6Address(address: 1, prefixLen: 128) : Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
+        if !loopback && dev.addrGenMode == .random {
+            // ipv6_gen_mode_random_init: a secret drawn once per device, so the identifier
+            // stays the same across down and up; the address is flagged stable-privacy.
+            if dev.randomInterfaceID == 0 { dev.randomInterfaceID = UInt64.random(in: 1...UInt64.max) & ~(UInt64(0x02) << 56) }
+            a = Inet6Address(address: UInt128(0xFE80) << 112 | UInt128(dev.randomInterfaceID), prefixLen: 64, stablePrivacy: true)
+        }
         guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { return }
         var list = addresses[dev.ifindex] ?? []
         insertSorted(&list, a)

@@ -300,6 +300,8 @@ public final class RtnlProcessor {
         if dev == nil {
             guard msg.header.type == NL.RTM_NEWLINK, index == 0, flags & NL.F_CREATE != 0 else { throw NetlinkError(ENODEV) }
             guard let name else { throw NetlinkError(EINVAL, "A device name is required") }
+            // A device being made has no inet6_dev yet: inet6_set_link_af answers EAFNOSUPPORT.
+            if a.has(IFLA.AF_SPEC) { throw NetlinkError(EAFNOSUPPORT) }
             // rtnl_create_link: dev_validate_mtu against the new kind's bounds.
             if let m = a.u32(IFLA.MTU).map({ Int($0) }), let k = kind {
                 let b = NetDevice.mtuBounds(kind: k)
@@ -457,14 +459,15 @@ public final class RtnlProcessor {
         if ifiChange & InterfaceFlags.up.rawValue != 0 { c.up = ifiFlags & InterfaceFlags.up.rawValue != 0 }
         if ifiChange & InterfaceFlags.promisc.rawValue != 0 { c.promisc = ifiFlags & InterfaceFlags.promisc.rawValue != 0 }
         if ifiChange & InterfaceFlags.allMulti.rawValue != 0 { c.allmulti = ifiFlags & InterfaceFlags.allMulti.rawValue != 0 }
-        // dev_change_flags for the rest (NOARP, MULTICAST, DYNAMIC, DEBUG, …): Sluice's devices
-        // keep theirs; asking for another value is refused, not ignored.
-        let settable = InterfaceFlags.up.rawValue | InterfaceFlags.promisc.rawValue | InterfaceFlags.allMulti.rawValue
-        let other = ifiChange & ~settable & 0xFFFF
-        if other != 0 && (ifiFlags ^ dev.flags.rawValue) & other != 0 {
-            throw NetlinkError(EOPNOTSUPP, "changing interface flags 0x\(String((ifiFlags ^ dev.flags.rawValue) & other, radix: 16)) is not supported by Sluice")
+        // dev_change_flags: NOARP, MULTICAST, DYNAMIC, DEBUG, NOTRAILERS, PORTSEL and AUTOMEDIA as
+        // asked; any other bit is ignored, as the kernel ignores it.
+        for f in [InterfaceFlags.debug, .noTrailers, .noARP, .dynamic, .multicast, .portSel, .autoMedia] where ifiChange & f.rawValue != 0 {
+            c.flag(f, ifiFlags & f.rawValue != 0)
         }
         if let v = a.string(IFLA.IFALIAS) { c.alias = .some(v.isEmpty ? nil : v) }
+        if let spec = a[IFLA.AF_SPEC] {
+            c.addrGenMode = try linkAFSpec(spec, base: a.offsets[IFLA.AF_SPEC]! + NL.attrHdrLen)
+        }
         if let v = a.u32(IFLA.GROUP) { c.group = v }
         for t in [IFLA.NET_NS_PID, IFLA.NET_NS_FD] where a.has(t) {
             throw NetlinkError(EOPNOTSUPP, "Sluice's devices cannot move to another network namespace", offset: a.offsets[t])
@@ -616,6 +619,38 @@ public final class RtnlProcessor {
         parts.finish(seq: msg.header.seq, pid: pid, flags: NL.F_MULTI | (master != 0 || kind != nil ? NL.F_DUMP_FILTERED : 0), into: &replies)
     }
 
+    /// do_setlink's IFLA_AF_SPEC (rtnl_af_lookup, validate_link_af, set_link_af): IPv6's
+    /// address generation mode, eui64 or none; the result is whether it is none, or nil when
+    /// not given. Any other family is EAFNOSUPPORT, as the kernel has no af_ops for it here.
+    func linkAFSpec(_ spec: ArraySlice<UInt8>, base: Int) throws(NetlinkError) -> NetDevice.AddrGenMode? {
+        var mode: NetDevice.AddrGenMode? = nil
+        var i = spec.startIndex
+        while i + 4 <= spec.endIndex {
+            let len = Int(spec.le16(at: i - spec.startIndex)), type = spec.le16(at: i - spec.startIndex + 2) & 0x3FFF
+            guard len >= 4, i + len <= spec.endIndex else { throw NetlinkError(EINVAL, "Malformed IFLA_AF_SPEC", offset: base + i - spec.startIndex) }
+            let inner = spec[(i + 4)..<(i + len)]
+            let off = base + i - spec.startIndex
+            switch type {
+            case UInt16(Self.AF_INET6):
+                let policy = NLAPolicy(maxType: 10, [1: .u32, 7: .minLength(16), 8: .u8])
+                let a = try NLAttributes.parse(inner, base: off + 4, policy: policy, strict: false)
+                if a.has(7) { throw NetlinkError(EOPNOTSUPP, "IPv6 tokens are not supported by Sluice", offset: a.offsets[7]) }
+                if let m = a.u8(8) {
+                    // check_addr_gen_mode, check_stable_privacy: stable_privacy needs a secret,
+                    // which Sluice does not keep.
+                    guard let g = NetDevice.AddrGenMode(rawValue: m) else { throw NetlinkError(EINVAL) }
+                    mode = g
+                }
+            case UInt16(Self.AF_INET):
+                throw NetlinkError(EOPNOTSUPP, "IPv4 device configuration over IFLA_AF_SPEC is not supported by Sluice", offset: off)
+            default:
+                throw NetlinkError(EAFNOSUPPORT, offset: off)
+            }
+            i += (len + 3) & ~3
+        }
+        return mode
+    }
+
     /// rtnl_fill_ifinfo for the attributes Sluice's devices have.
     func encodeLink(_ d: NetDevice, _ w: inout NetlinkWriter, type: UInt16, flags: UInt16, seq: UInt32) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
@@ -646,6 +681,9 @@ public final class RtnlProcessor {
         w.attr(IFLA.TSO_MAX_SEGS, u32: 65535)
         w.attr(IFLA.NUM_RX_QUEUES, u32: 1)
         w.attr(IFLA.CARRIER, u8: d.carrier ? 1 : 0)
+        w.attr(35, u32: d.carrierUpCount &+ d.carrierDownCount)   // IFLA_CARRIER_CHANGES
+        w.attr(47, u32: d.carrierUpCount)                          // IFLA_CARRIER_UP_COUNT
+        w.attr(48, u32: d.carrierDownCount)                        // IFLA_CARRIER_DOWN_COUNT
         if let q = d.qdisc { w.attr(IFLA.QDISC, string: q.kind) }
         if d.master != 0 { w.attr(IFLA.MASTER, u32: UInt32(bitPattern: d.master)) }
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
@@ -666,7 +704,7 @@ public final class RtnlProcessor {
         let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
         let in6 = w.beginNest(UInt16(Self.AF_INET6), flagged: false)
         w.attr(1, u32: d.isOperational ? 0x8000_0000 : 0)   // IFLA_INET6_FLAGS
-        w.attr(8, u8: 0)                                    // IFLA_INET6_ADDR_GEN_MODE: IN6_ADDR_GEN_MODE_EUI64
+        w.attr(8, u8: d.addrGenMode.rawValue)               // IFLA_INET6_ADDR_GEN_MODE
         w.endNest(in6)
         w.endNest(af)
         if !loopback {
