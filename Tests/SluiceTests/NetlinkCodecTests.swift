@@ -250,6 +250,7 @@ final class NetlinkCodecTests: XCTestCase {
         p.bufferSize = 4096
         let br = try XCTUnwrap(p.dp.bridges.values.first)
         let d0 = try XCTUnwrap(p.dp.device(named: "d0"))
+        let local = br.fdb.count   // the bridge's own address and its ports'
         for i in 0..<3000 { try br.fdb.add(MACAddress(raw: 0x0210_0000_0000 | UInt64(i)), vlan: 0, port: d0.ifindex, isStatic: true, now: 1) }
         var req = NetlinkWriter()
         let st = req.begin(type: NL.RTM_GETNEIGH, flags: NL.F_REQUEST | NL.F_DUMP, seq: 5, pid: 0)
@@ -274,11 +275,12 @@ final class NetlinkCodecTests: XCTestCase {
                 XCTAssertEqual(m.header.flags & NL.F_DUMP_INTR != 0, k >= 3, "part \(k)")
                 if m.header.type == NL.DONE { done += 1; continue }
                 let a = try NLAttributes.parse(m.payload.dropFirst(12), base: 28, policy: NLAPolicy(maxType: 16, [:]), strict: false)
+                guard a.has(9) else { continue }   // a device's own multicast list (self), not the bridge's table
                 XCTAssertTrue(macs.insert(Array(try XCTUnwrap(a[2]))).inserted, "each entry once")
             }
         }
         XCTAssertEqual(done, 1)
-        XCTAssertEqual(macs.count, 3001, "3 000 entries on d0 and the bridge's own address")
+        XCTAssertEqual(macs.count, 3000 + local, "3 000 entries on d0 and the local ones")
         XCTAssertEqual(Array(NetlinkMessages(parts.last!)).last?.header.type, NL.DONE)
     }
 

@@ -32,6 +32,9 @@ public final class Bridge {
     /// Some port is not as new_nbp makes it (BridgePort.swift): the packet path checks.
     var portChecks = false
     public internal(set) var localDelivered: UInt64 = 0
+    /// The bridge's address was given by the user (NET_ADDR_SET): it no longer follows the
+    /// lowest port address (br_stp_recalculate_bridge_id).
+    var addressSet = false
     /// Which link-local group addresses 01:80:C2:00:00:0X are forwarded (bit X), as
     /// IFLA_BR_GROUP_FWD_MASK. Bits 0–2 are restricted.
     public internal(set) var groupFwdMask: UInt16 = 0
@@ -319,6 +322,7 @@ extension Datapath {
         // No IFF_MASTER: that flag is bonding's; a bridge is known by its kind (IFF_EBRIDGE).
         try register(dev)
         let br = Bridge(device: dev)
+        br.addressSet = mac != nil
         dev.operstateUnknown = true   // until its first carrier change
         bridges[dev.ifindex] = br
         try br.fdb.add(dev.mac, vlan: 0, port: dev.ifindex, isStatic: true, isLocal: true, now: clock.now)
@@ -360,9 +364,67 @@ extension Datapath {
         port.bridgePort.portNo = portNo
         port.bridgePort.wasOperational = port.isOperational
         br.ports.append(port.ifindex)
+        // br_fdb_add_local: the port's own address is a local entry (frames to it are the
+        // bridge's); then the bridge may take a lower address from its ports.
+        addLocalEntry(br, port.mac, port: port.ifindex)
+        recalculateBridgeAddress(br)
         br.updatePortChecks(self)
         bridgeCarrierCheck(br)     // br_stp_recalculate_bridge_id → br_port_state_selection
         br.recomputeFeatures(self)
+    }
+
+    /// fdb_add_local: an address already local (another port has it too) stays where it is.
+    func addLocalEntry(_ br: Bridge, _ mac: MACAddress, port: Int32) {
+        guard mac.raw != 0 else { return }
+        if let e = br.fdb.entry(mac, vlan: 0), e.isLocal { return }
+        try? br.fdb.add(mac, vlan: 0, port: port, isStatic: true, isLocal: true, now: clock.now)
+    }
+
+    /// fdb_delete_local: the local entry for `mac` goes, unless another port, or the bridge,
+    /// still has that address — then it becomes theirs.
+    func removeLocalEntry(_ br: Bridge, _ mac: MACAddress, except dev: NetDevice) {
+        guard let e = br.fdb.entry(mac, vlan: 0), e.isLocal else { return }
+        if let other = br.ports.compactMap({ devices[Int($0)] }).first(where: { $0 !== dev && $0.mac == mac }) {
+            try? br.fdb.add(mac, vlan: 0, port: other.ifindex, isStatic: true, isLocal: true, now: clock.now)
+        } else if br.device !== dev && br.device.mac == mac {
+            try? br.fdb.add(mac, vlan: 0, port: br.device.ifindex, isStatic: true, isLocal: true, now: clock.now)
+        } else {
+            _ = br.fdb.remove(mac, vlan: 0)
+        }
+    }
+
+    /// br_stp_recalculate_bridge_id: unless the user set it, the bridge's address is its
+    /// ports' lowest (all zeros with no port), and its local entry follows
+    /// (br_fdb_change_mac_address).
+    func recalculateBridgeAddress(_ br: Bridge) {
+        guard !br.addressSet else { return }
+        var lowest: MACAddress? = nil
+        for p in br.ports { if let d = devices[Int(p)], lowest == nil || d.mac.raw < lowest!.raw { lowest = d.mac } }
+        let new = lowest ?? MACAddress(raw: 0)
+        guard new != br.device.mac else { return }
+        changeBridgeAddress(br, to: new)
+    }
+
+    func changeBridgeAddress(_ br: Bridge, to new: MACAddress) {
+        let old = br.device.mac
+        if let e = br.fdb.entry(old, vlan: 0), e.isLocal, e.port == br.device.ifindex { _ = br.fdb.remove(old, vlan: 0) }
+        br.device.mac = new
+        addLocalEntry(br, new, port: br.device.ifindex)
+    }
+
+    /// NETDEV_CHANGEADDR on a bridge (the user set its address) or on a port (br_fdb_changeaddr,
+    /// then the bridge's address recalculated).
+    func addressChanged(_ dev: NetDevice, from old: MACAddress) {
+        if let br = bridges[dev.ifindex] {
+            br.addressSet = true
+            let new = dev.mac
+            dev.mac = old
+            changeBridgeAddress(br, to: new)
+        } else if dev.master != 0, let br = bridges[dev.master] {
+            removeLocalEntry(br, old, except: dev)
+            addLocalEntry(br, dev.mac, port: dev.ifindex)
+            recalculateBridgeAddress(br)
+        }
     }
 
     /// `link set PORT nomaster` (br_del_if).
@@ -370,12 +432,19 @@ extension Datapath {
         guard port.master != 0, let br = bridges[port.master] else { return }
         br.ports.removeAll { $0 == port.ifindex }
         br.fdb.flush(port: port.ifindex, all: true)
+        // fdb_delete_local: a local address another port (or the bridge) also has stays, theirs.
+        if let other = br.ports.compactMap({ devices[Int($0)] }).first(where: { $0.mac == port.mac }) {
+            addLocalEntry(br, other.mac, port: other.ifindex)
+        } else if br.device.mac == port.mac {
+            addLocalEntry(br, port.mac, port: br.device.ifindex)
+        }
         port.master = 0
         port.rxHandler = .none
         port.bridgeVLANs = nil
         port.bridgePort = BridgePortSettings()
         br.updatePortChecks(self)
         bridgeCarrierCheck(br)     // del_nbp → br_stp_disable_port
+        recalculateBridgeAddress(br)
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)

@@ -663,7 +663,12 @@ public final class CommandRunner {
                 let o = dev.name; try dp.rename(dev, to: n); undo.append { try? self.dp.rename(dev, to: o) }
             }
             if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
-            if let m = c.mac { let o = dev.mac; dev.mac = m; undo.append { dev.mac = o } }
+            if let m = c.mac, m != dev.mac {
+                let o = dev.mac
+                dev.mac = m
+                dp.addressChanged(dev, from: o)
+                undo.append { [dp] in let n = dev.mac; dev.mac = o; dp.addressChanged(dev, from: n) }
+            }
             if let q = c.txqlen {
                 // dev_change_tx_queue_len: the root qdisc hears of it (pfifo_fast resizes its bands).
                 let o = dev.txQueueLen

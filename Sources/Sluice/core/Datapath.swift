@@ -303,6 +303,36 @@ public final class Datapath {
     /// dev_activate: a device still on noop_qdisc gets its default root qdisc.
     func activateQdisc(_ dev: NetDevice) {
         if dev.qdisc is NoopQdisc { dev.qdisc = defaultQdisc(for: dev) }
+        dev.timesUp &+= 1
+    }
+
+    /// The device's multicast address list (dev->mc) as the kernel's protocols fill it:
+    /// IPv6's all-nodes (and all-routers when forwarding) from the device's creation, IPv4's
+    /// all-hosts when it comes up, the solicited-node group of each IPv6 address as it is added;
+    /// emptied when the device goes down, refilled in the order NETDEV_UP runs the protocols
+    /// (ip_mc_up, then ipv6_mc_up). Not for lo (not Ethernet). Sluice runs no DAD, so a
+    /// link-local's subnet-router anycast group is joined at once, where the kernel's waits for
+    /// DAD to finish (about a second). `bridge fdb show` lists it as
+    /// `self permanent` (ndo_dflt_fdb_dump).
+    public func multicastList(_ dev: NetDevice) -> [MACAddress] {
+        if dev.flags.contains(.loopback) { return [] }
+        var six: [UInt64] = [0x3333_0000_0001]
+        if ipv6.forwarding { six.append(0x3333_0000_0002) }
+        let up = dev.isUp
+        if !up { return dev.timesUp == 0 ? six.map { MACAddress(raw: $0) } : [] }
+        // On a later up, ipv6_mc_up walks its list newest first.
+        var list = dev.timesUp <= 1 ? six + [0x0100_5E00_0001] : [0x0100_5E00_0001] + six.reversed()
+        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined }) {
+            // addrconf_join_solict, then (forwarding) addrconf_join_anycast: the subnet-router
+            // anycast address's solicited-node group, except for /127 and /128.
+            var groups = [a.address]
+            if ipv6.forwarding && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
+            for g in groups {
+                let m = 0x3333_FF00_0000 | UInt64(truncatingIfNeeded: g) & 0xFF_FFFF
+                if !list.contains(m) { list.append(m) }
+            }
+        }
+        return list.map { MACAddress(raw: $0) }
     }
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.

@@ -288,6 +288,8 @@ public final class NetDevice {
     /// made) or random (a random interface identifier, flagged stable-privacy).
     public internal(set) var addrGenMode = AddrGenMode.eui64
     public enum AddrGenMode: UInt8, Sendable { case eui64 = 0, none = 1, random = 3 }
+    /// How many times the device came up (dev_open): its multicast list's order depends on it.
+    var timesUp = 0
     /// The interface identifier addrgenmode random drew for this device (0: not yet).
     var randomInterfaceID: UInt64 = 0
     let driver: NetDriver

@@ -51,6 +51,8 @@ public struct Inet6Address: Sendable, Equatable {
     public var nodad = false
     /// IFA_F_STABLE_PRIVACY: a link-local made under addrgenmode random.
     public var stablePrivacy = false
+    /// When the address was added, in order: the order its solicited-node group was joined.
+    var joined: UInt64 = 0
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
     /// RT_SCOPE_HOST for ::1, RT_SCOPE_LINK for link-local, else RT_SCOPE_UNIVERSE.
     public var scope: UInt8 { address == 1 ? RouteScope.host : isLinkLocal ? RouteScope.link : RouteScope.universe }
@@ -142,6 +144,8 @@ public final class IPv6Stack: NeighbourResolver {
     /// for RTM_NEWADDR/RTM_DELADDR notifications; taken by the control server (bounded).
     var addressEvents: [(dev: Int32, address: Inet6Address, deleted: Bool)] = []
 
+    var joinCounter: UInt64 = 0
+
     func noteAddressEvent(_ d: Int32, _ a: Inet6Address, deleted: Bool) {
         if addressEvents.count < 4096 { addressEvents.append((d, a, deleted)) }
     }
@@ -149,6 +153,9 @@ public final class IPv6Stack: NeighbourResolver {
     /// ipv6_link_dev_addr: sorted by scope, global before link-local; newer first in a scope.
     func insertSorted(_ list: inout [Inet6Address], _ a: Inet6Address) {
         let at = a.isLinkLocal ? (list.firstIndex { $0.isLinkLocal } ?? list.count) : 0
+        var a = a
+        joinCounter &+= 1
+        a.joined = joinCounter
         list.insert(a, at: at)
     }
 

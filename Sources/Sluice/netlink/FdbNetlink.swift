@@ -44,6 +44,17 @@ extension RtnlProcessor {
         w.end(start)
     }
 
+    /// nlmsg_populate_fdb_fill: one address of a device's own lists (ndo_dflt_fdb_dump).
+    func encodeSelfAddress(_ dev: NetDevice, _ mac: MACAddress, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+        let start = w.begin(type: NL.RTM_NEWNEIGH, flags: flags, seq: seq, pid: pid)
+        w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(0)
+        w.put32(UInt32(bitPattern: dev.ifindex))
+        w.put16(NDA.NUD_PERMANENT)
+        w.put8(NDA.NTF_SELF); w.put8(0)
+        w.attr(NDA.LLADDR, mac.octets)
+        w.end(start)
+    }
+
     /// vxlan_fdb_info: one remote of a VXLAN device's entry (the port, VNI and underlay only
     /// where they differ from the device's).
     func encodeVXLANRow(_ dev: NetDevice, _ v: VXLANDriver, mac: UInt64, _ e: VXLANFdbEntry, _ r: VXLANRemote, now: UInt64,
@@ -96,55 +107,77 @@ extension RtnlProcessor {
         // The table is read once (entries in dump order, a few bytes each); the messages are
         // then built a datagram at a time, each when the reader has taken the one before
         // (`continueDump`), so a big table never holds up the datapath for long.
-        var list: [(Bridge, [FDBEntry])] = []
-        var vxlanRows: [Int: [(NetDevice, VXLANDriver, UInt64, VXLANFdbEntry, VXLANRemote)]] = [:]   // after list[i - 1]
+        // Per device, as rtnl_fdb_dump: a port's entries from its bridge; then the device's own
+        // (ndo_fdb_dump): a bridge's multicast list and its own addresses, a VXLAN device's
+        // table, any other device's multicast list (ndo_dflt_fdb_dump).
+        struct Group {
+            let dev: NetDevice
+            var bridge: Bridge? = nil
+            var entries: [FDBEntry] = []
+            var ownFirst = false
+            var own: [MACAddress] = []
+            var vxlan: VXLANDriver? = nil
+            var vxRows: [(mac: UInt64, entry: VXLANFdbEntry, remote: VXLANRemote)] = []
+            var count: Int { entries.count + own.count + vxRows.count }
+        }
+        var groups: [Group] = []
         for dev in dp.allDevices {
             if portIndex != 0 && dev.ifindex != portIndex { continue }
-            defer {
-                if let v = dev.driver as? VXLANDriver, brIndex == 0 || dev.master == brIndex {
-                    vxlanRows[list.count, default: []] += v.dumpRows.map { (dev, v, $0.mac, $0.entry, $0.remote) }
-                }
-            }
-            let br: Bridge?
+            var g = Group(dev: dev)
             if let own = dp.bridge(dev) {
-                br = (brIndex == 0 || brIndex == dev.ifindex) ? own : nil
+                guard brIndex == 0 || brIndex == dev.ifindex else { continue }
+                g.bridge = own; g.ownFirst = true
+                g.entries = own.fdb.entries(port: dev.ifindex)
+                g.own = dp.multicastList(dev)
             } else if dev.master != 0, let master = dp.bridges[dev.master] {
-                br = (brIndex == 0 || brIndex == dev.master) ? master : nil
-            } else {
-                br = nil
+                guard brIndex == 0 || brIndex == dev.master else { continue }
+                g.bridge = master
+                g.entries = master.fdb.entries(port: dev.ifindex)
+            } else if brIndex != 0 {
+                continue
             }
-            guard let br else { continue }
-            list.append((br, br.fdb.entries(port: dev.ifindex)))
+            if let v = dev.driver as? VXLANDriver { g.vxlan = v; g.vxRows = v.dumpRows }
+            else if g.own.isEmpty && !g.ownFirst { g.own = dp.multicastList(dev) }
+            if g.count > 0 { groups.append(g) }
         }
         let seq = msg.header.seq
-        let generations = list.map { $0.0.fdb.generation }
-        var di = 0, ei = 0, vi = 0
+        let tables = groups.compactMap(\.bridge)
+        let generations = tables.map { $0.fdb.generation }
+        var gi = 0, ri = 0
         dump = { [unowned self] (w: inout NetlinkWriter) -> Bool in
             // NLM_F_DUMP_INTR once a table changed since the dump began (netlink_dump's cb->seq).
-            let intr = zip(list, generations).contains { $0.0.fdb.generation != $1 }
+            let intr = zip(tables, generations).contains { $0.fdb.generation != $1 }
+            let flags = NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0)
             let now = dp.clock.now
-            // Each VXLAN device's own rows follow the bridge entries of the devices before it.
-            while di <= list.count {
-                let rows = vxlanRows[di] ?? []
-                while vi < rows.count {
+            while gi < groups.count {
+                let g = groups[gi]
+                while ri < g.count {
                     let before = w.count
-                    let r = rows[vi]
-                    encodeVXLANRow(r.0, r.1, mac: r.2, r.3, r.4, now: now, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0), seq: seq, &w)
+                    var k = ri
+                    if g.ownFirst && k < g.own.count {
+                        encodeSelfAddress(g.dev, g.own[k], flags: flags, seq: seq, &w)
+                    } else {
+                        if g.ownFirst { k -= g.own.count }
+                        if k < g.entries.count {
+                            encodeFdbEntry(g.entries[k], br: g.bridge!, now: now, flags: flags, seq: seq, &w)
+                        } else {
+                            k -= g.entries.count
+                            if !g.ownFirst && k < g.own.count {
+                                encodeSelfAddress(g.dev, g.own[k], flags: flags, seq: seq, &w)
+                            } else {
+                                if !g.ownFirst { k -= g.own.count }
+                                let r = g.vxRows[k]
+                                encodeVXLANRow(g.dev, g.vxlan!, mac: r.mac, r.entry, r.remote, now: now, flags: flags, seq: seq, &w)
+                            }
+                        }
+                    }
                     if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
-                    vi += 1
+                    ri += 1
                 }
-                guard di < list.count else { break }
-                let (br, entries) = list[di]
-                while ei < entries.count {
-                    let before = w.count
-                    encodeFdbEntry(entries[ei], br: br, now: now, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0), seq: seq, &w)
-                    if w.count > bufferSize && before > 0 { w.truncate(to: before); return false }
-                    ei += 1
-                }
-                di += 1; ei = 0; vi = 0
+                gi += 1; ri = 0
             }
             if w.count + NL.hdrLen + 4 > bufferSize { return false }
-            w.done(seq: seq, pid: pid, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0))
+            w.done(seq: seq, pid: pid, flags: flags)
             return true
         }
         if let first = nextDumpPart() { replies.append(first) }
