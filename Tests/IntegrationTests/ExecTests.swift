@@ -941,7 +941,8 @@ final class ExecTests: XCTestCase {
     /// its ports' lowest address until one is set (all zeros with no port), and each device's
     /// list holds IPv6's all-nodes and all-routers, IPv4's all-hosts once up, the solicited-node
     /// and subnet-router anycast groups of its IPv6 addresses, emptied when it goes down and
-    /// refilled in NETDEV_UP's order. Lines the kernel's own stack caused by sending (learnt
+    /// refilled in NETDEV_UP's order; a port's path cost follows its link speed (port_cost)
+    /// until set. Lines the kernel's own stack caused by sending (learnt
     /// entries) are left out; waits cover the kernel's DAD.
     func testBridgeLocalAddressesAndMulticastListsAsTheKernel() throws {
         let (d, sock, _) = try daemon()
@@ -962,7 +963,10 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "fv2", "address", "02:00:00:00:00:30"], ["ip", "link", "show", "fb0"], ["bridge", "fdb", "show", "br", "fb0"],
             ["ip", "link", "set", "fv2", "address", "02:00:00:00:00:20"], ["bridge", "-j", "fdb", "show", "br", "fb0"],
             ["ip", "link", "set", "fv0", "up"], ["ip", "link", "set", "fb0", "up"], ["bridge", "fdb", "show", "br", "fb0"],
+            // port_cost from the link speed (a veth's 10 Gbit/s: 2), kept once set by the user.
+            ["bridge", "link", "show", "dev", "fv0"], ["ip", "link", "set", "fv0", "type", "bridge_slave", "cost", "7"],
             ["ip", "link", "set", "fv1", "up"], ["sleep"], ["bridge", "fdb", "show", "br", "fb0"], ["bridge", "fdb", "show", "dev", "fv1"],
+            ["bridge", "link", "show", "dev", "fv0"], ["bridge", "-d", "link", "show", "dev", "fv2"],
             ["ip", "addr", "add", "2001:db8::5/64", "dev", "fv1", "nodad"], ["ip", "addr", "add", "2001:db8::1:5/64", "dev", "fv1", "nodad"],
             ["bridge", "fdb", "show", "dev", "fv1"], ["ip", "link", "set", "fv1", "down"], ["bridge", "fdb", "show", "dev", "fv1"],
             ["ip", "link", "set", "fv1", "up"], ["sleep"], ["bridge", "fdb", "show", "dev", "fv1"],

@@ -362,6 +362,7 @@ extension Datapath {
         port.master = brDev.ifindex
         port.bridgePort = BridgePortSettings()          // new_nbp
         port.bridgePort.portNo = portNo
+        port.bridgePort.cost = portCost(port)
         port.bridgePort.wasOperational = port.isOperational
         br.ports.append(port.ifindex)
         // br_fdb_add_local: the port's own address is a local entry (frames to it are the

@@ -44,8 +44,10 @@ public struct BridgePortSettings: Equatable, Sendable {
     /// The state asked for while the port is up (shown as disabled while it is down).
     public var state: UInt8 = Self.forwarding
     public var priority: UInt16 = 0x20
-    /// port_cost's fallback for a device that reports no speed (the kernel's "old silly heuristics").
+    /// port_cost: from the device's link speed, 100 where it reports none; once the user set
+    /// it (BR_ADMIN_COST) a carrier change no longer recomputes it.
     public var cost: UInt32 = 100
+    var adminCost = false
     /// Whether the port was up when last looked at (a change restarts its state).
     var wasOperational = false
     /// The port's number in its bridge (find_portno: the lowest free, from 1).
@@ -91,7 +93,7 @@ public struct BridgePortChange: Equatable, Sendable {
     func applied(to s: BridgePortSettings) -> BridgePortSettings {
         var n = s
         n.flags = n.flags.union(self.on).subtracting(self.off)
-        if let c = cost { n.cost = c }
+        if let c = cost { n.cost = c; n.adminCost = true }
         if let p = priority { n.priority = p }
         // br_set_port_state, then br_port_state_selection: with STP off every port is designated,
         // and br_make_forwarding turns a blocking one forwarding.
@@ -109,6 +111,18 @@ extension Bridge {
 }
 
 extension Datapath {
+    /// port_cost (br_if.c): the 802.1D path cost for the device's speed.
+    func portCost(_ dev: NetDevice) -> UInt32 {
+        switch linkSpeed(dev) / 1_000_000 {
+        case 10_000: 2
+        case 5_000: 3
+        case 2_500, 1_000: 4
+        case 100: 19
+        case let s where s > 10_000: 1
+        default: 100
+        }
+    }
+
     /// br_port_state_selection's last step: the bridge has carrier while a port forwards. A
     /// bridge that never had a port keeps the carrier it was made with (and, no carrier event
     /// having happened, its operstate stays UNKNOWN); one that comes up (br_stp_enable_bridge)

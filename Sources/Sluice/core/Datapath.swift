@@ -1035,16 +1035,19 @@ public final class Datapath {
     }
 
     /// What `ethtool` would report as the device's speed (bit/s): a line's rate, a kernel
-    /// port's /sys/class/net speed, 10 Gbit/s for a veth (as the kernel's veth reports), else
-    /// 10 Mbit/s — the SPEED_10 the kernel assumes for devices that report none (dummy, tap).
+    /// port's /sys/class/net speed (AF_PACKET or AF_XDP), 10 Gbit/s for a veth (as the kernel's
+    /// veth reports), a VLAN or macvlan device's lower device's, else 10 Mbit/s — the SPEED_10
+    /// tun reports and the kernel assumes for devices that report none (dummy).
     func linkSpeed(_ dev: NetDevice) -> UInt64 {
         if let l = dev.driver as? LineDriver { return l.rate }
         if dev.kind == "veth" { return 10_000_000_000 }
-        if let k = dev.driver as? PacketSocketDriver,
-           let text = readFile("/sys/class/net/\(k.kernelName)/speed"),
+        let kernelName = (dev.driver as? PacketSocketDriver)?.kernelName ?? (dev.driver as? XDPDriver)?.kernelName
+        if let kernelName, let text = readFile("/sys/class/net/\(kernelName)/speed"),
            let mbit = UInt64(text.filter { $0.isNumber }), mbit > 0 {
             return mbit * 1_000_000
         }
+        if let m = dev.driver as? MacvlanDriver, let lower = device(m.lower) { return linkSpeed(lower) }
+        if let v = vlanDriver(dev), let parent = device(v.parent) { return linkSpeed(parent) }
         return 10_000_000
     }
 

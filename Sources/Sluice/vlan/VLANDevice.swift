@@ -230,6 +230,8 @@ extension Datapath {
         // down comes back forwarding, whatever state it was given.
         if dev.master != 0 && dev.isOperational != dev.bridgePort.wasOperational {
             dev.bridgePort.wasOperational = dev.isOperational
+            // br_port_carrier_check: a port that comes up has its cost recomputed, unless set.
+            if dev.isOperational && !dev.bridgePort.adminCost { dev.bridgePort.cost = portCost(dev) }
             if dev.bridgePort.state != BridgePortSettings.forwarding {
                 dev.bridgePort.state = BridgePortSettings.forwarding
                 bridges[dev.master]?.updatePortChecks(self)
