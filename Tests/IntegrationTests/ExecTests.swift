@@ -22,6 +22,19 @@ final class ExecTests: XCTestCase {
         return (d, sock, ta)
     }
 
+    /// Runs each command (tool first) against the kernel in namespace `kns` and through the
+    /// daemon: the same exit status and, after `normalise`, the same output. `["sleep"]` waits
+    /// 3 s (long enough for the kernel's DAD).
+    func compareWithKernel(_ steps: [[String]], kns: String, sock: String, normalise: (String) -> String = { $0 }) throws {
+        for c in steps {
+            if c == ["sleep"] { usleep(3_000_000); continue }
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(normalise(s.out), normalise(k.out), c.joined(separator: " "))
+        }
+    }
+
     func exec(_ sock: String, _ args: [String], asNobody: Bool = false) throws -> (out: String, status: Int32) {
         var argv = ["10"]
         if asNobody { argv += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] }
@@ -849,12 +862,7 @@ final class ExecTests: XCTestCase {
             ["bridge", "-j", "fdb", "get", "de:ad:be:ef:13:37", "br", "fb0"],
             ["ip", "netconf", "show", "dev", "fp1"], ["ip", "-4", "netconf", "show", "dev", "fb0"], ["ip", "-6", "netconf", "show", "dev", "fp2"],
         ]
-        for c in steps {
-            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
-            let s = try exec(sock, c)
-            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
-        }
+        try compareWithKernel(steps, kns: kns, sock: sock)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
@@ -927,12 +935,7 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "lv0", "addrgenmode", "eui64"], ["ip", "-j", "-d", "link", "show", "lv0"],
             ["ip", "link", "add", "name", "lv2", "addrgenmode", "none", "type", "veth", "peer", "name", "lv3"], ["ip", "link", "show", "lv2"],
         ]
-        for c in steps {
-            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
-            let s = try exec(sock, c)
-            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(normalised(s.out), normalised(k.out), c.joined(separator: " "))
-        }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalised)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
@@ -975,13 +978,7 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "fb0", "address", "02:00:00:00:00:66"], ["ip", "link", "set", "fv2", "master", "fb0"],
             ["ip", "link", "show", "fb0"], ["bridge", "fdb", "show", "br", "fb0"],
         ]
-        for c in steps {
-            if c == ["sleep"] { usleep(3_000_000); continue }
-            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
-            let s = try exec(sock, c)
-            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(permanentOnly(s.out), permanentOnly(k.out), c.joined(separator: " "))
-        }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: permanentOnly)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
@@ -1014,12 +1011,7 @@ final class ExecTests: XCTestCase {
             ["route", "del", "local", "0.0.0.0/0", "dev", "lo", "table", "100"], ["route", "del", "198.18.0.0/24", "table", "999"],
             ["route", "show", "table", "100"], ["rule", "flush"], ["rule", "show"],
         ]
-        for c in steps {
-            let k = try runBounded(["10", "ip", "-n", kns] + c)
-            let s = try exec(sock, ["ip"] + c)
-            XCTAssertEqual(s.status, k.status, "ip \(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(s.out, k.out, "ip \(c.joined(separator: " "))")
-        }
+        try compareWithKernel(steps.map { ["ip"] + $0 }, kns: kns, sock: sock)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
