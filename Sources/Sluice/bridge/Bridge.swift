@@ -432,13 +432,8 @@ extension Datapath {
     public func release(_ port: NetDevice) throws(SluiceError) {
         guard port.master != 0, let br = bridges[port.master] else { return }
         br.ports.removeAll { $0 == port.ifindex }
+        removeLocalEntry(br, port.mac, except: port)   // fdb_delete_local: shared, it stays theirs
         br.fdb.flush(port: port.ifindex, all: true)
-        // fdb_delete_local: a local address another port (or the bridge) also has stays, theirs.
-        if let other = br.ports.compactMap({ devices[Int($0)] }).first(where: { $0.mac == port.mac }) {
-            addLocalEntry(br, other.mac, port: other.ifindex)
-        } else if br.device.mac == port.mac {
-            addLocalEntry(br, port.mac, port: br.device.ifindex)
-        }
         port.master = 0
         port.rxHandler = .none
         port.bridgeVLANs = nil

@@ -620,20 +620,17 @@ public final class RtnlProcessor {
     }
 
     /// do_setlink's IFLA_AF_SPEC (rtnl_af_lookup, validate_link_af, set_link_af): IPv6's
-    /// address generation mode, eui64 or none; the result is whether it is none, or nil when
-    /// not given. Any other family is EAFNOSUPPORT, as the kernel has no af_ops for it here.
+    /// address generation mode, or nil when not given. Any other family is EAFNOSUPPORT (no
+    /// af_ops), IPv4's devconf EOPNOTSUPP.
     func linkAFSpec(_ spec: ArraySlice<UInt8>, base: Int) throws(NetlinkError) -> NetDevice.AddrGenMode? {
+        let families = try NLAttributes.parse(spec, base: base, policy: NLAPolicy(maxType: 64, [:]), strict: false)
         var mode: NetDevice.AddrGenMode? = nil
-        var i = spec.startIndex
-        while i + 4 <= spec.endIndex {
-            let len = Int(spec.le16(at: i - spec.startIndex)), type = spec.le16(at: i - spec.startIndex + 2) & 0x3FFF
-            guard len >= 4, i + len <= spec.endIndex else { throw NetlinkError(EINVAL, "Malformed IFLA_AF_SPEC", offset: base + i - spec.startIndex) }
-            let inner = spec[(i + 4)..<(i + len)]
-            let off = base + i - spec.startIndex
-            switch type {
+        for (family, inner) in families.values {
+            let off = families.offsets[family] ?? base
+            switch family {
             case UInt16(Self.AF_INET6):
                 let policy = NLAPolicy(maxType: 10, [1: .u32, 7: .minLength(16), 8: .u8])
-                let a = try NLAttributes.parse(inner, base: off + 4, policy: policy, strict: false)
+                let a = try NLAttributes.parse(inner, base: off + NL.attrHdrLen, policy: policy, strict: false)
                 if a.has(7) { throw NetlinkError(EOPNOTSUPP, "IPv6 tokens are not supported by Sluice", offset: a.offsets[7]) }
                 if let m = a.u8(8) {
                     // check_addr_gen_mode, check_stable_privacy: stable_privacy needs a secret,
@@ -646,7 +643,6 @@ public final class RtnlProcessor {
             default:
                 throw NetlinkError(EAFNOSUPPORT, offset: off)
             }
-            i += (len + 3) & ~3
         }
         return mode
     }
@@ -700,7 +696,7 @@ public final class RtnlProcessor {
         for v in stats64 { sb.put64(v) }
         w.attr(IFLA.STATS64, sb.bytes)
         // rtnl_fill_link_af: IPv6's part (inet6_fill_link_af): its flags (IF_READY once the
-        // device is up with carrier) and the address generation mode, EUI-64.
+        // device is up with carrier) and the address generation mode.
         let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
         let in6 = w.beginNest(UInt16(Self.AF_INET6), flagged: false)
         w.attr(1, u32: d.isOperational ? 0x8000_0000 : 0)   // IFLA_INET6_FLAGS
