@@ -35,6 +35,9 @@ public final class Bridge {
     /// The bridge's address was given by the user (NET_ADDR_SET): it no longer follows the
     /// lowest port address (br_stp_recalculate_bridge_id).
     var addressSet = false
+    /// The address half of the bridge id (br->bridge_id.addr): all zeros until the bridge
+    /// takes a port's address or is given one; the device's own address is random until then.
+    public internal(set) var idAddress = MACAddress(raw: 0)
     /// Which link-local group addresses 01:80:C2:00:00:0X are forwarded (bit X), as
     /// IFLA_BR_GROUP_FWD_MASK. Bits 0–2 are restricted.
     public internal(set) var groupFwdMask: UInt16 = 0
@@ -76,9 +79,27 @@ public final class Bridge {
         groupFwdMask = mask
     }
 
-    /// Ages the FDB (called from the datapath's housekeeping).
+    /// Ages the FDB now, whatever the schedule.
     @discardableResult
     public func age(now: UInt64) -> Int { fdb.age(now: now, ageing: ageingTime) }
+
+    /// When the FDB's garbage collection (br_fdb_cleanup, the kernel's gc_work) runs next, in
+    /// the clock's nanoseconds; 0 while it is not scheduled (the bridge has not been up, or
+    /// went down). `ip -d link` shows what is left of it as gc_timer.
+    public internal(set) var gcAt: UInt64 = 0
+
+    /// br_fdb_cleanup: removes what expired, then runs again when the first remaining dynamic
+    /// entry expires — at most the hold time (the ageing time; no STP topology change here)
+    /// and at least 10 ms later.
+    func fdbCleanup(now: UInt64) {
+        let (_, next) = fdb.cleanup(now: now, ageing: ageingTime)
+        var delay = ageingTime
+        if next > now { delay = min(delay, next - now) }
+        gcAt = now &+ max(delay, 10 * Time.ms)
+    }
+
+    /// mod_delayed_work(gc_work, delay), or its cancellation (0).
+    func scheduleGC(at t: UInt64) { gcAt = t }
 
     /// br_handle_frame for a batch received on `port`.
     func input(port: NetDevice, _ batch: inout PacketBatch, _ dp: Datapath, depth: Int = 0) {
@@ -323,6 +344,7 @@ extension Datapath {
         try register(dev)
         let br = Bridge(device: dev)
         br.addressSet = mac != nil
+        if let mac { br.idAddress = mac }        // br_dev_newlink with IFLA_ADDRESS
         dev.operstateUnknown = true   // until its first carrier change
         bridges[dev.ifindex] = br
         try br.fdb.add(dev.mac, vlan: 0, port: dev.ifindex, isStatic: true, isLocal: true, now: clock.now)
@@ -352,6 +374,7 @@ extension Datapath {
             throw SluiceError("Error: \(brDev.name) has 1023 ports already (Exchange full).")
         }
         try setPromiscuity(port, 1)
+        setAllmulti(port, 1)                    // br_add_if
         port.rxHandler = .bridgePort(brDev.ifindex)
         // nbp_vlan_init: the port starts in the default PVID, untagged.
         let set = BridgeVLANSet()
@@ -402,11 +425,13 @@ extension Datapath {
         var lowest: MACAddress? = nil
         for p in br.ports { if let d = devices[Int(p)], lowest == nil || d.mac.raw < lowest!.raw { lowest = d.mac } }
         let new = lowest ?? MACAddress(raw: 0)
-        guard new != br.device.mac else { return }
+        guard new != br.idAddress else { return }
         changeBridgeAddress(br, to: new)
     }
 
+    /// br_stp_change_bridge_id: the bridge id's address and the device's.
     func changeBridgeAddress(_ br: Bridge, to new: MACAddress) {
+        br.idAddress = new
         let old = br.device.mac
         if let e = br.fdb.entry(old, vlan: 0), e.isLocal, e.port == br.device.ifindex { _ = br.fdb.remove(old, vlan: 0) }
         br.device.mac = new
@@ -444,6 +469,7 @@ extension Datapath {
         port.activeFeatures = port.activeFeatures.subtracting(.offloads).union(port.hwFeatures.intersection(.offloads))
         port.driver.applyOffloads(port.activeFeatures, port)
         try setPromiscuity(port, -1)
+        setAllmulti(port, -1)                   // del_nbp
         br.recomputeFeatures(self)
     }
 

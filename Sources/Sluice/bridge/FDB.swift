@@ -213,20 +213,29 @@ public final class FDB {
 
     /// Removes dynamic entries not refreshed within `ageing` (br_fdb_cleanup). Returns how many.
     @discardableResult
-    public func age(now: UInt64, ageing: UInt64) -> Int {
+    public func age(now: UInt64, ageing: UInt64) -> Int { cleanup(now: now, ageing: ageing).removed }
+
+    /// br_fdb_cleanup's walk: removes the dynamic entries not refreshed within `ageing` and
+    /// says when the first of the others expires (0: none left to expire).
+    func cleanup(now: UInt64, ageing: UInt64) -> (removed: Int, nextExpiry: UInt64) {
         var removed = 0
+        var next: UInt64 = 0
         var i = 0
         while i < capacity {
             let s = slots[i]
-            if s.key != 0 && s.flags == 0 && s.updated &+ ageing <= now {
-                record(s.key, s.port, deleted: true)
-                removeSlot(i)
-                removed += 1
-                continue   // a shifted entry may now sit at i
+            if s.key != 0 && s.flags == 0 {
+                let expiry = s.updated &+ ageing
+                if expiry <= now {
+                    record(s.key, s.port, deleted: true)
+                    removeSlot(i)
+                    removed += 1
+                    continue   // a shifted entry may now sit at i
+                }
+                if next == 0 || expiry < next { next = expiry }
             }
             i += 1
         }
-        return removed
+        return (removed, next)
     }
 
     /// Removes the entries of `port` (port removed from the bridge); static ones too when `all`.

@@ -548,7 +548,7 @@ public final class CommandRunner {
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
-            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms }
+            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms; br.scheduleGC(at: dp.clock.now) }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             do { try c.bridge.check() } catch { try? dp.deleteDevice(br.device); throw error }
             c.bridge.apply(br)
@@ -693,7 +693,10 @@ public final class CommandRunner {
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
-                let o = br.ageingTime; br.ageingTime = UInt64(ag) * 10 * Time.ms; undo.append { br.ageingTime = o }
+                let o = br.ageingTime, og = br.gcAt
+                br.ageingTime = UInt64(ag) * 10 * Time.ms
+                br.scheduleGC(at: dp.clock.now)             // br_set_ageing_time: collect now
+                undo.append { br.ageingTime = o; br.scheduleGC(at: og) }
             }
             if let ch = c.port, let br = dp.bridges[dev.master] {
                 let o = dev.bridgePort
@@ -734,8 +737,8 @@ public final class CommandRunner {
                 let o = drv.mode; drv.mode = m; undo.append { drv.mode = o }
             }
             if let v = c.allmulti, v != dev.userAllmulti {
-                dev.userAllmulti = v; dev.allmulti += v ? 1 : -1
-                undo.append { dev.userAllmulti = !v; dev.allmulti += v ? -1 : 1 }
+                dev.userAllmulti = v; dp.setAllmulti(dev, v ? 1 : -1)
+                undo.append { [dp] in dev.userAllmulti = !v; dp.setAllmulti(dev, v ? -1 : 1) }
             }
             if let v = c.alias { let o = dev.alias; dev.alias = v; undo.append { dev.alias = o } }
             // dev_change_flags: NOARP, MULTICAST, DYNAMIC, … as asked.

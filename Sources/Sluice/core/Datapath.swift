@@ -261,6 +261,14 @@ public final class Datapath {
         if (old == 0) != (new == 0) { syncParentFlags(dev) }
     }
 
+    /// dev_set_allmulti: a count of holders (a bridge port, `allmulticast on`, a VLAN device
+    /// above); a VLAN device passes crossing zero on to its parent.
+    public func setAllmulti(_ dev: NetDevice, _ delta: Int) {
+        let old = dev.allmulti
+        dev.allmulti = max(0, old + delta)
+        if (old == 0) != (dev.allmulti == 0) { syncParentFlags(dev) }
+    }
+
     /// Turns software features on or off (ethtool -K: gro, rx-udp-gro-forwarding).
     public func setFeatures(_ dev: NetDevice, _ f: DeviceFeatures, on: Bool) throws(SluiceError) {
         let soft: DeviceFeatures = [.gro, .udpGROForwarding, .lro]
@@ -293,6 +301,9 @@ public final class Datapath {
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
         if up { activateQdisc(dev) }
+        // br_stp_enable_bridge schedules the FDB's collection 100 ms after the bridge opens;
+        // br_stp_disable_bridge cancels it.
+        if let br = bridges[dev.ifindex] { br.scheduleGC(at: up ? clock.now &+ 100 * Time.ms : 0) }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
         ipv6.deviceStateChanged(dev)
@@ -459,6 +470,7 @@ public final class Datapath {
         if nt6 != 0 && clock.now >= nt6 { ipv6.runTimers(); flushTransmit() }
         let np = ipv4.nextProxyReply
         if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
+        if nextBridgeGC != 0 && clock.now >= nextBridgeGC { runBridgeGC() }
         controlHook?()
     }
 
@@ -534,7 +546,6 @@ public final class Datapath {
         let now = clock.now
         guard now >= nextHousekeeping else { return }
         nextHousekeeping = now &+ housekeepingInterval
-        for br in bridges.values { br.age(now: now) }
         for i in vxlanIfindexes { (devices[Int(i)]?.driver as? VXLANDriver)?.age(now: now) }
         ipv4.collectGarbage()
         ipv4.expireFragments(now)
@@ -991,10 +1002,23 @@ public final class Datapath {
         return t
     }
 
+    /// The earliest of the bridges' FDB collections (0: none scheduled).
+    var nextBridgeGC: UInt64 {
+        var t: UInt64 = 0
+        for br in bridges.values where br.gcAt != 0 && (t == 0 || br.gcAt < t) { t = br.gcAt }
+        return t
+    }
+
+    /// Runs every bridge's FDB collection that is due.
+    func runBridgeGC() {
+        let now = clock.now
+        for br in bridges.values where br.gcAt != 0 && br.gcAt <= now { br.fdbCleanup(now: now) }
+    }
+
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, nextBridgeGC] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

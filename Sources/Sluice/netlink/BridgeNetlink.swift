@@ -169,14 +169,17 @@ extension RtnlProcessor {
             w.attr(IFLA.BR_PRIORITY, u16: br.priority)
             w.attr(IFLA.BR_VLAN_FILTERING, u8: br.vlanFiltering ? 1 : 0)
             w.attr(IFLA.BR_GROUP_FWD_MASK, u16: br.groupFwdMask)
-            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + d.mac.octets
+            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.idAddress.octets
             w.attr(IFLA.BR_BRIDGE_ID, id)
             w.attr(IFLA.BR_ROOT_ID, id)
             w.attr(IFLA.BR_ROOT_PORT, u16: 0)
             w.attr(IFLA.BR_ROOT_PATH_COST, u32: 0)
             w.attr(IFLA.BR_TOPOLOGY_CHANGE, u8: 0)
             w.attr(IFLA.BR_TOPOLOGY_CHANGE_DETECTED, u8: 0)
-            for t: UInt16 in 16...19 { w.attr(t, u64: 0) }           // hello, tcn, topology change, gc timers
+            for t: UInt16 in 16...18 { w.attr(t, u64: 0) }           // hello, tcn, topology change timers
+            // IFLA_BR_GC_TIMER: what is left of the FDB collection's delay, in USER_HZ ticks.
+            let now = dp.clock.now
+            w.attr(19, u64: br.gcAt > now ? (br.gcAt - now) / (10 * Time.ms) : 0)
             w.attr(20, [0x01, 0x80, 0xC2, 0x00, 0x00, 0x00])         // IFLA_BR_GROUP_ADDR: STP's, unused here
             w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
             w.attr(IFLA.BR_VLAN_DEFAULT_PVID, u16: br.defaultPVID)
@@ -202,7 +205,7 @@ extension RtnlProcessor {
         for (t, flag) in [(BRPORT.LEARNING, BridgePortFlags.learning), (BRPORT.UNICAST_FLOOD, .flood), (BRPORT.MCAST_FLOOD, .mcastFlood),
                           (BRPORT.BCAST_FLOOD, .bcastFlood)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
         w.attr(BRPORT.PROXYARP, u8: 0); w.attr(BRPORT.PROXYARP_WIFI, u8: 0)
-        let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.device.mac.octets
+        let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.idAddress.octets
         w.attr(BRPORT.ROOT_ID, id); w.attr(BRPORT.BRIDGE_ID, id)
         w.attr(BRPORT.DESIGNATED_PORT, u16: s.portID)
         w.attr(BRPORT.DESIGNATED_COST, u16: 0)

@@ -209,16 +209,15 @@ extension Datapath {
         }
         let wantAllmulti = dev.isUp && dev.allmulti > 0
         if wantAllmulti != v.holdsAllmulti {
-            parent.allmulti += wantAllmulti ? 1 : -1
             v.holdsAllmulti = wantAllmulti
-            syncParentFlags(parent)
+            setAllmulti(parent, wantAllmulti ? 1 : -1)
         }
     }
 
     func releaseParentFlags(_ dev: NetDevice, _ v: VLANDriver) {
         guard let parent = device(v.parent) else { return }
         if v.holdsPromisc { try? setPromiscuity(parent, -1); v.holdsPromisc = false }
-        if v.holdsAllmulti { parent.allmulti -= 1; v.holdsAllmulti = false; syncParentFlags(parent) }
+        if v.holdsAllmulti { v.holdsAllmulti = false; setAllmulti(parent, -1) }
     }
 
     /// netif_stacked_transfer_operstate for every VLAN device on `dev`, and vlan_device_event's
