@@ -982,13 +982,13 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
-    /// A bridge's id, FDB collection timer and ports' allmulti in `ip -d link`, against this
-    /// machine's kernel: the id's address is all zeros until the bridge takes a port's address
+    /// A bridge's id, FDB collection timer, ports' state, forward delay timer and allmulti in
+    /// `ip -d link` and `bridge link`, against this machine's kernel: the id's address is all zeros until the bridge takes a port's address
     /// or is given one (br_stp_recalculate_bridge_id, br_dev_newlink), gc_timer counts down
     /// from the collection scheduled 100 ms after the bridge opens (or at once when the ageing
     /// time is set), rescheduled for the first expiry and cancelled when the bridge goes down;
-    /// a port holds one allmulti reference (br_add_if/del_nbp). Normalised: addresses, the
-    /// timer to whole seconds (the two sides run a few ms apart), and what this kernel's
+    /// a port holds one allmulti reference (br_add_if/del_nbp) and is disabled while its
+    /// bridge is down. Normalised: addresses, the timers to whole seconds (the two sides run a few ms apart), and what this kernel's
     /// configuration has and Sluice's bridge has not (IGMP/MLD snooping's attributes) or the
     /// other way round (vlan_protocol and vlan_default_pvid: this kernel has no VLAN filtering).
     func testBridgeIdGCTimerAndPortAllmultiAsTheKernel() throws {
@@ -1003,9 +1003,9 @@ final class ExecTests: XCTestCase {
             s = s.replacingOccurrences(of: #","?"(mcast_[a-z_]+|no_linklocal_learn|vlan_protocol|vlan_default_pvid)":"?[0-9A-Za-z.]+"?"#, with: "", options: .regularExpression)
             s = s.replacingOccurrences(of: #"(numtxqueues|numrxqueues|tso_max_size|"num_tx_queues"|"num_rx_queues"|"tso_max_size")[ :]\d+"#, with: "$1 X", options: .regularExpression)
             // gc_timer to whole seconds (text "gc_timer  299.06", JSON "gc_timer":299.06).
-            for m in s.matches(of: #/gc_timer("?:| +)(\d+)\.(\d\d)/#).reversed() {
-                let v = (Double("\(m.output.2).\(m.output.3)") ?? 0).rounded()
-                s.replaceSubrange(m.range, with: "gc_timer \(Int(v))")
+            for m in s.matches(of: #/(gc_timer|forward_delay_timer)("?:| +)(\d+)\.(\d\d)/#).reversed() {
+                let v = (Double("\(m.output.3).\(m.output.4)") ?? 0).rounded()
+                s.replaceSubrange(m.range, with: "\(m.output.1) \(Int(v))")
             }
             return s
         }
@@ -1021,6 +1021,12 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "gv0", "nomaster"], ["ip", "-d", "link", "show", "gb0"], ["ip", "-d", "link", "show", "gv0"],
             ["ip", "link", "set", "gv0", "allmulticast", "on"], ["ip", "link", "set", "gv0", "master", "gb1"], ["ip", "-d", "link", "show", "gv0"],
             ["ip", "link", "set", "gb0", "address", "02:00:00:00:00:22"], ["ip", "-d", "link", "show", "gb0"],
+            // A port is disabled while its bridge is down; enabled, it forwards at once (no STP)
+            // and its forward delay timer runs all the same (br_make_forwarding).
+            ["ip", "link", "set", "gv1", "up"], ["bridge", "link", "show", "dev", "gv0"], ["ip", "link", "set", "gb1", "up"], ["bridge", "link", "show", "dev", "gv0"],
+            ["ip", "-d", "link", "show", "gv0"], ["ip", "link", "set", "gb1", "type", "bridge", "forward_delay", "400"],
+            ["ip", "link", "set", "gv0", "down"], ["ip", "link", "set", "gv0", "up"], ["bridge", "-d", "-j", "link", "show", "dev", "gv0"],
+            ["ip", "link", "set", "gb1", "down"], ["bridge", "link", "show", "dev", "gv0"], ["ip", "-d", "link", "show", "gv0"],
         ]
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
         XCTAssertEqual(d.stop(), 0, d.stderr)

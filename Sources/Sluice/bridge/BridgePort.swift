@@ -50,6 +50,13 @@ public struct BridgePortSettings: Equatable, Sendable {
     var adminCost = false
     /// Whether the port was up when last looked at (a change restarts its state).
     var wasOperational = false
+    /// br_stp_enable_port / br_stp_disable_port: the port is enabled while it and its bridge
+    /// are up; a disabled port shows state disabled.
+    var enabled = false
+    /// When the port's forward delay timer runs out (0: not running). Without STP the kernel
+    /// still arms it for forward_delay when the port starts forwarding (br_make_forwarding);
+    /// `ip -d link` shows it as forward_delay_timer, and its expiry changes nothing.
+    var forwardDelayAt: UInt64 = 0
     /// The port's number in its bridge (find_portno: the lowest free, from 1).
     public var portNo: UInt16 = 0
     /// br_make_port_id: priority above the 10 bits of the port number.
@@ -123,11 +130,25 @@ extension Datapath {
         }
     }
 
+    /// br_stp_enable_port / br_stp_disable_port for each port of `br` whose bridge or own
+    /// state changed: enabled while both are up; enabling starts the forward delay timer.
+    func selectPortStates(_ br: Bridge) {
+        let now = clock.now
+        for p in br.ports {
+            guard let d = devices[Int(p)] else { continue }
+            let enable = br.device.isUp && d.isOperational
+            guard enable != d.bridgePort.enabled else { continue }
+            d.bridgePort.enabled = enable
+            d.bridgePort.forwardDelayAt = enable && br.forwardDelay > 0 ? now &+ UInt64(br.forwardDelay) * 10 * Time.ms : 0
+        }
+    }
+
     /// br_port_state_selection's last step: the bridge has carrier while a port forwards. A
     /// bridge that never had a port keeps the carrier it was made with (and, no carrier event
     /// having happened, its operstate stays UNKNOWN); one that comes up (br_stp_enable_bridge)
     /// changes it only when a port is live.
     func bridgeCarrierCheck(_ br: Bridge, opening: Bool = false) {
+        selectPortStates(br)
         let live = br.ports.contains { p in
             guard let d = devices[Int(p)] else { return false }
             return d.isOperational && d.bridgePort.state == BridgePortSettings.forwarding

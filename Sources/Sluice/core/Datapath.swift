@@ -303,7 +303,10 @@ public final class Datapath {
         if up { activateQdisc(dev) }
         // br_stp_enable_bridge schedules the FDB's collection 100 ms after the bridge opens;
         // br_stp_disable_bridge cancels it.
-        if let br = bridges[dev.ifindex] { br.scheduleGC(at: up ? clock.now &+ 100 * Time.ms : 0) }
+        if let br = bridges[dev.ifindex] {
+            br.scheduleGC(at: up ? clock.now &+ 100 * Time.ms : 0)
+            if !up { selectPortStates(br) }     // br_stp_disable_bridge: every port disabled
+        }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
         ipv6.deviceStateChanged(dev)

@@ -274,7 +274,7 @@ public final class NetDevice {
     /// while not a port.
     public internal(set) var bridgePort = BridgePortSettings()
     /// The port state as shown and acted on: disabled while the port is down.
-    public var bridgePortState: UInt8 { isOperational ? bridgePort.state : BridgePortSettings.disabled }
+    public var bridgePortState: UInt8 { bridgePort.enabled ? bridgePort.state : BridgePortSettings.disabled }
     /// The VLAN devices on this one (vlan_info), or nil when there are none.
     var vlanGroup: VLANGroup?
     /// Carrier: the driver's link is there (LOWER_UP). Each change is counted as

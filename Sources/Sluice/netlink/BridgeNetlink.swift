@@ -217,7 +217,10 @@ extension RtnlProcessor {
         w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
         w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
         w.attr(BRPORT.LOCKED, u8: 0); w.attr(BRPORT.MAB, u8: 0)
-        for t in [BRPORT.MESSAGE_AGE_TIMER, BRPORT.FORWARD_DELAY_TIMER, BRPORT.HOLD_TIMER] { w.attr(t, u64: 0) }
+        let now = dp.clock.now, fd = s.forwardDelayAt
+        w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: 0)
+        w.attr(BRPORT.FORWARD_DELAY_TIMER, u64: fd > now ? (fd - now) / (10 * Time.ms) : 0)
+        w.attr(BRPORT.HOLD_TIMER, u64: 0)
         w.attr(BRPORT.MULTICAST_ROUTER, u8: 1)
     }
 
