@@ -807,7 +807,7 @@ final class ExecTests: XCTestCase {
     /// (fib_valid_prefsrc), a change of a missing route (ENOENT alone). Exit status and text
     /// must match; MACs, ifindexes and the kernel's IPv6 lines are left out.
     func testLinkNeighbourAndRouteRequestsAsTheKernelAnswersThem() throws {
-        let (d, sock, _) = try daemon()
+        let (d, sock, ta) = try daemon()
         let kns = try net.netns("kl")
         func norm(_ t: String) -> String {
             t.split(separator: "\n", omittingEmptySubsequences: false)
@@ -1029,6 +1029,37 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "gb1", "down"], ["bridge", "link", "show", "dev", "gv0"], ["ip", "-d", "link", "show", "gv0"],
         ]
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
+    /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
+    /// without carrier, on a multipath route itself when all of its nexthops are, never on a
+    /// local route; gone when the carrier comes back (fib_sync_down_dev, fib_sync_up,
+    /// fib6_ifdown).
+    func testRouteNexthopLinkStateAsTheKernel() throws {
+        let (d, sock, ta) = try daemon()
+        let kns = try net.netns("kl")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+        let steps: [[String]] = [
+            ["ip", "link", "add", "name", "lb0", "type", "bridge"],
+            ["ip", "link", "add", "name", "lv1", "type", "veth", "peer", "name", "lv2"],
+            ["ip", "link", "add", "name", "lv3", "type", "veth", "peer", "name", "lv4"],
+            ["ip", "link", "set", "lv1", "master", "lb0"], ["ip", "link", "set", "lb0", "up"],
+            ["ip", "link", "set", "lv1", "up"], ["ip", "link", "set", "lv3", "up"],
+            ["ip", "addr", "add", "198.18.0.1/24", "dev", "lb0"], ["ip", "addr", "add", "2001:db8::1/64", "dev", "lb0", "nodad"],
+            ["ip", "addr", "add", "198.18.1.1/24", "dev", "lv3"], ["ip", "addr", "add", "2001:db8:1::1/64", "dev", "lv3", "nodad"],
+            ["ip", "route", "add", "198.18.5.0/24", "via", "198.18.0.2"],
+            ["ip", "route", "add", "198.18.6.0/24", "nexthop", "via", "198.18.0.2", "nexthop", "via", "198.18.1.2"],
+            ["ip", "-6", "route", "add", "2001:db8:5::/64", "via", "2001:db8::2"],
+            ["ip", "route", "show"], ["ip", "-6", "route", "show"], ["ip", "route", "show", "table", "local"],
+            ["ip", "-6", "route", "show", "table", "local"], ["ip", "-j", "route", "show"],
+            ["ip", "link", "set", "lv4", "up"], ["ip", "route", "show"], ["ip", "-6", "route", "show"],
+            ["ip", "link", "set", "lv2", "up"], ["ip", "route", "show"], ["ip", "route", "show", "table", "local"],
+            ["ip", "link", "set", "lv4", "down"], ["ip", "route", "show"],
+            ["ip", "link", "set", "lv3", "down"], ["ip", "route", "show"], ["ip", "-6", "route", "show"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock) { $0.split(separator: "\n").filter { !$0.contains("fe80") && !$0.contains(" br0 ") && !$0.contains(ta) }.joined(separator: "\n") }
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

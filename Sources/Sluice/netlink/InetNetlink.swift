@@ -25,7 +25,7 @@ enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
     static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25
-    static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_ONLINK: UInt8 = 4
+    static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_DEAD: UInt8 = 1, RTNH_F_ONLINK: UInt8 = 4, RTNH_F_LINKDOWN: UInt8 = 16
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
@@ -190,8 +190,22 @@ extension RtnlProcessor {
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_MULTI, seq: seq, pid: pid)
         w.put8(v6 ? Self.AF_INET6 : Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
         w.put8(table < 256 ? UInt8(table) : 252); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
-        let onlink = r.nexthops.count == 1 && r.nexthops[0].onlink
-        w.put32(onlink ? UInt32(RTA.RTNH_F_ONLINK) : 0)
+        // A nexthop's state as the kernel keeps it (fib_sync_down_dev, fib6_ifdown, fib_check_nh):
+        // "linkdown" while its device is up without carrier, "dead" too while it is down (a
+        // multipath route's other nexthops keep it). A local route's nexthop never is.
+        let hostRoute = r.type == .local || r.type == .anycast
+        func state(_ h: NextHopOf<A>) -> UInt8 {
+            guard !hostRoute, let d = dp.device(h.dev) else { return 0 }
+            return !d.isUp ? RTA.RTNH_F_DEAD | RTA.RTNH_F_LINKDOWN : !d.carrier ? RTA.RTNH_F_LINKDOWN : 0
+        }
+        var flags: UInt8 = 0
+        if r.nexthops.count == 1 {
+            flags = (r.nexthops[0].onlink ? RTA.RTNH_F_ONLINK : 0) | state(r.nexthops[0])
+        } else if !r.nexthops.isEmpty {
+            // The route's own flags say what all of its nexthops are (fib_sync_down_dev).
+            flags = r.nexthops.reduce(RTA.RTNH_F_DEAD | RTA.RTNH_F_LINKDOWN) { $0 & state($1) }
+        }
+        w.put32(UInt32(flags))
         w.attr(RTA.TABLE, u32: table)
         if length > 0 { w.attr(RTA.DST, Self.bytes(prefix)) }
         if r.metric != 0 || v6 { w.attr(RTA.PRIORITY, u32: r.metric) }
@@ -205,7 +219,7 @@ extension RtnlProcessor {
             let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
             for h in r.nexthops {
                 let at = w.count
-                w.put16(0); w.put8(h.onlink ? RTA.RTNH_F_ONLINK : 0); w.put8(UInt8(h.weight - 1))
+                w.put16(0); w.put8((h.onlink ? RTA.RTNH_F_ONLINK : 0) | state(h)); w.put8(UInt8(h.weight - 1))
                 w.put32(UInt32(bitPattern: h.dev))
                 if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
                 w.set16(at, UInt16(w.count - at))
