@@ -1063,6 +1063,33 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `bridge mdb` against this machine's kernel with `mcast_snooping 0` (Sluice's bridges
+    /// have no IGMP/MLD snooping): an empty database per bridge in text and JSON, and every
+    /// add/del refused in the kernel's words after the same validation of the entry (group,
+    /// state, VLAN, port, device).
+    func testBridgeMdbAsAKernelBridgeWithoutSnooping() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kd")
+        try sh(["ip", "-n", kns, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])   // the daemon's own bridge
+        let add = ["bridge", "mdb", "add", "dev", "mb0", "port", "mv1", "grp"]
+        let steps: [[String]] = [
+            ["ip", "link", "add", "name", "mb0", "type", "bridge", "mcast_snooping", "0"],
+            ["ip", "link", "add", "name", "mv1", "type", "veth", "peer", "name", "mv2"],
+            ["ip", "link", "add", "name", "mv3", "type", "veth", "peer", "name", "mv4"], ["ip", "link", "set", "mv1", "master", "mb0"],
+            ["bridge", "mdb", "show"], ["bridge", "-j", "mdb", "show"], ["bridge", "-d", "-s", "mdb", "show"],
+            add + ["239.1.1.1"], ["ip", "link", "set", "mb0", "up"], add + ["239.1.1.1"],
+            ["bridge", "mdb", "del", "dev", "mb0", "port", "mv1", "grp", "239.1.1.1"],
+            add + ["224.0.0.5"], add + ["198.18.0.1"], add + ["ff02::1"], add + ["01:00:5e:01:01:01"], add + ["02:00:5e:01:01:01"],
+            add + ["239.1.1.1", "vid", "4095"], add + ["239.1.1.1", "permanent"],
+            ["bridge", "mdb", "add", "dev", "mb0", "port", "mv3", "grp", "239.1.1.1"],
+            ["bridge", "mdb", "add", "dev", "mv1", "port", "mv1", "grp", "239.1.1.1"],
+            ["bridge", "mdb", "add", "dev", "nosuch", "port", "mv1", "grp", "239.1.1.1"],
+            ["bridge", "mdb", "show", "dev", "mb0"], ["bridge", "-j", "-p", "mdb", "show"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

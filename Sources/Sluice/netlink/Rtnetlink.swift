@@ -239,6 +239,9 @@ public final class RtnlProcessor {
             try dumpRoutes(msg, &replies); return true
         case NL.RTM_GETROUTE:
             replies.append(try getRoute(msg)); return false
+        case MDBA.RTM_GETMDB where isDump && msg.payload.first == NDA.AF_BRIDGE: dumpMdb(msg, &replies); return true
+        case MDBA.RTM_NEWMDB where msg.payload.first == NDA.AF_BRIDGE, MDBA.RTM_DELMDB where msg.payload.first == NDA.AF_BRIDGE:
+            try changeMdb(msg); return false
         case NETCONFA.RTM_GETNETCONF where isDump: try dumpNetconf(msg, &replies); return true
         case NETCONFA.RTM_GETNETCONF: replies.append(try getNetconf(msg)); return false
         case FRA.RTM_GETRULE where isDump: try dumpRules(msg, &replies); return true
