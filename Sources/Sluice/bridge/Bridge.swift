@@ -98,9 +98,6 @@ public final class Bridge {
         gcAt = now &+ max(delay, 10 * Time.ms)
     }
 
-    /// mod_delayed_work(gc_work, delay), or its cancellation (0).
-    func scheduleGC(at t: UInt64) { gcAt = t }
-
     /// br_handle_frame for a batch received on `port`.
     func input(port: NetDevice, _ batch: inout PacketBatch, _ dp: Datapath, depth: Int = 0) {
         let pool = dp.pool

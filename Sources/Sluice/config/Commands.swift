@@ -548,7 +548,7 @@ public final class CommandRunner {
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
-            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms; br.scheduleGC(at: dp.clock.now) }
+            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms; dp.scheduleBridgeGC(br, at: dp.clock.now) }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             do { try c.bridge.check() } catch { try? dp.deleteDevice(br.device); throw error }
             c.bridge.apply(br)
@@ -695,8 +695,8 @@ public final class CommandRunner {
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = br.ageingTime, og = br.gcAt
                 br.ageingTime = UInt64(ag) * 10 * Time.ms
-                br.scheduleGC(at: dp.clock.now)             // br_set_ageing_time: collect now
-                undo.append { br.ageingTime = o; br.scheduleGC(at: og) }
+                dp.scheduleBridgeGC(br, at: dp.clock.now)   // br_set_ageing_time: collect now
+                undo.append { [dp] in br.ageingTime = o; dp.scheduleBridgeGC(br, at: og) }
             }
             if let ch = c.port, let br = dp.bridges[dev.master] {
                 let o = dev.bridgePort

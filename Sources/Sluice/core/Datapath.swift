@@ -92,6 +92,8 @@ public final class Datapath {
     let timerFD: Int32
     var timerArmed: UInt64 = 0
     static let timerToken: UInt64 = UInt64.max - 1
+    /// When the first bridge FDB collection is due (0: none).
+    var bridgeGCDue: UInt64 = 0
     /// Devices with a pending tx timer or more to send (small list, no allocation once grown).
     var txWork: [Int32] = []
     /// The vxlan devices (by ifindex), for the UDP handler that finds a datagram's device
@@ -304,7 +306,7 @@ public final class Datapath {
         // br_stp_enable_bridge schedules the FDB's collection 100 ms after the bridge opens;
         // br_stp_disable_bridge cancels it.
         if let br = bridges[dev.ifindex] {
-            br.scheduleGC(at: up ? clock.now &+ 100 * Time.ms : 0)
+            scheduleBridgeGC(br, at: up ? clock.now &+ 100 * Time.ms : 0)
             if !up { selectPortStates(br) }     // br_stp_disable_bridge: every port disabled
         }
         syncParentFlags(dev)
@@ -473,7 +475,7 @@ public final class Datapath {
         if nt6 != 0 && clock.now >= nt6 { ipv6.runTimers(); flushTransmit() }
         let np = ipv4.nextProxyReply
         if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
-        if nextBridgeGC != 0 && clock.now >= nextBridgeGC { runBridgeGC() }
+        if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         controlHook?()
     }
 
@@ -1005,23 +1007,30 @@ public final class Datapath {
         return t
     }
 
-    /// The earliest of the bridges' FDB collections (0: none scheduled).
-    var nextBridgeGC: UInt64 {
-        var t: UInt64 = 0
-        for br in bridges.values where br.gcAt != 0 && (t == 0 || br.gcAt < t) { t = br.gcAt }
-        return t
+    /// mod_delayed_work(gc_work, at t), or its cancellation (0); keeps `bridgeGCDue`, the
+    /// earliest of the bridges' collections, which each pass reads.
+    func scheduleBridgeGC(_ br: Bridge, at t: UInt64) {
+        br.gcAt = t
+        recomputeBridgeGC()
     }
 
-    /// Runs every bridge's FDB collection that is due.
+    func recomputeBridgeGC() {
+        var t: UInt64 = 0
+        for br in bridges.values where br.gcAt != 0 && (t == 0 || br.gcAt < t) { t = br.gcAt }
+        bridgeGCDue = t
+    }
+
+    /// Runs every bridge's FDB collection that is due (a deleted bridge's leaves nothing due).
     func runBridgeGC() {
         let now = clock.now
         for br in bridges.values where br.gcAt != 0 && br.gcAt <= now { br.fdbCleanup(now: now) }
+        recomputeBridgeGC()
     }
 
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, nextBridgeGC] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t
