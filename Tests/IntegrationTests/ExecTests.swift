@@ -1090,6 +1090,52 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Where a qdisc goes, as tc_modify_qdisc and qdisc_leaf decide, against this machine's
+    /// kernel: a one-class qdisc (tbf here; netem, red, cbs, sfb alike) takes any of its class
+    /// ids as its one class and its child keeps the parent it was given; a class that does not
+    /// exist is ENOENT; another handle where a qdisc sits needs NLM_F_REPLACE; a handle in use
+    /// elsewhere is not moved; `add` without a handle puts a new qdisc in the old one's place.
+    /// Normalised: refcnt (the kernel's veth has a queue per CPU) and automatic handles (the
+    /// kernel numbers them machine-wide).
+    func testQdiscGraftingAsTheKernelDecides() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kq")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"refcnt \d+"#, with: "refcnt N", options: .regularExpression)
+                .replacingOccurrences(of: #""refcnt":\d+"#, with: "\"refcnt\":N", options: .regularExpression)
+                .replacingOccurrences(of: #"\b80[0-9a-f]{2}:"#, with: "80XX:", options: .regularExpression)
+        }
+        let tbf = ["tbf", "rate", "1mbit", "burst", "10k", "latency", "10ms"]
+        let steps: [[String]] = [
+            ["ip", "link", "add", "name", "qv1", "type", "veth", "peer", "name", "qv2"],
+            ["tc", "qdisc", "add", "dev", "qv1", "root", "handle", "1:"] + tbf,
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:", "handle", "10:", "pfifo"], ["tc", "qdisc", "show", "dev", "qv1"],
+            ["tc", "class", "show", "dev", "qv1"], ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:5", "handle", "11:", "bfifo"],
+            ["tc", "qdisc", "replace", "dev", "qv1", "parent", "1:5", "handle", "11:", "bfifo"], ["tc", "-j", "qdisc", "show", "dev", "qv1"],
+            ["tc", "qdisc", "del", "dev", "qv1", "parent", "1:7"], ["tc", "qdisc", "show", "dev", "qv1"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "2:", "handle", "12:", "pfifo"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:1", "handle", "1:", "pfifo"], ["tc", "qdisc", "del", "dev", "qv1", "root"],
+            ["tc", "qdisc", "add", "dev", "qv1", "root", "handle", "1:", "htb", "default", "10"],
+            ["tc", "qdisc", "add", "dev", "qv1", "root", "handle", "2:"] + tbf, ["tc", "qdisc", "add", "dev", "qv1", "root", "handle", "1:"] + tbf,
+            ["tc", "qdisc", "add", "dev", "qv1", "root"] + tbf, ["tc", "qdisc", "show", "dev", "qv1"],
+            ["tc", "qdisc", "replace", "dev", "qv1", "root", "handle", "1:", "htb", "default", "10"],
+            ["tc", "class", "add", "dev", "qv1", "parent", "1:", "classid", "1:1", "htb", "rate", "10mbit"],
+            ["tc", "class", "add", "dev", "qv1", "parent", "1:1", "classid", "1:10", "htb", "rate", "1mbit"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:", "handle", "20:", "pfifo"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:10", "handle", "20:", "pfifo"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:10", "handle", "21:", "bfifo"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:10", "handle", "1:", "bfifo"],
+            ["tc", "qdisc", "add", "dev", "qv1", "parent", "1:10", "handle", "20:", "bfifo"],
+            ["tc", "qdisc", "change", "dev", "qv1", "parent", "1:10", "handle", "20:", "pfifo", "limit", "5"],
+            ["tc", "qdisc", "change", "dev", "qv1", "parent", "1:11", "handle", "20:", "pfifo", "limit", "5"],
+            ["tc", "qdisc", "replace", "dev", "qv1", "parent", "1:10", "handle", "22:", "bfifo"], ["tc", "qdisc", "show", "dev", "qv1"],
+            ["tc", "qdisc", "del", "dev", "qv1", "parent", "1:11"], ["tc", "qdisc", "del", "dev", "qv1", "parent", "1:10"],
+            ["tc", "qdisc", "show", "dev", "qv1"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

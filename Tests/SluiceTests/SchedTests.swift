@@ -267,9 +267,11 @@ final class TcCommandTests: XCTestCase {
 
     func testInvalidLinesChangeNothing() {
         expectError("qdisc add dev eth0 parent 1:10 handle 2: frobq", "Specified qdisc kind is unknown")
-        expectError("qdisc add dev eth0 root handle 2: pfifo", "Exclusivity flag on, cannot modify")
+        // tc_modify_qdisc's words, as this kernel answers the same lines (ExecTests checks them side by side).
+        expectError("qdisc add dev eth0 root handle 2: pfifo", "NLM_F_REPLACE needed to override")
+        expectError("qdisc add dev eth0 root handle 1: pfifo", "Exclusivity flag on, cannot modify")
         expectError("qdisc add dev eth0 parent 5:1 pfifo", "Failed to find specified qdisc")
-        expectError("qdisc add dev eth0 parent 1:10 handle 1: pfifo", "already in use")
+        expectError("qdisc add dev eth0 parent 1:10 handle 1: pfifo", "Cannot move an existing qdisc to a different parent")
         expectError("class del dev eth0 classid 1:1", "HTB class in use")
         expectError("class add dev eth0 parent 1:1 classid 1:20 htb rate 0", "\"rate\" is required")
         expectError("class add dev eth0 parent 1:1 classid 1:20 htb ceil 10mbit", "\"rate\" is required")

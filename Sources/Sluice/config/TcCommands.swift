@@ -217,8 +217,9 @@ extension CommandRunner {
             current = dev.qdisc
         } else {
             guard let o = findQdisc(dev, major: parent.major), o.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
+            try checkClassExists(o, parent)
             owner = o
-            current = o.childQdiscs().first { $0.parent == parent }
+            current = o.leaf(at: parent)
         }
         if op == .change {
             guard let cur = current, wantedHandle == nil || cur.handle == wantedHandle!, kind == nil || kind == cur.kind else {
@@ -230,7 +231,11 @@ extension CommandRunner {
         }
         guard let kind else { throw SluiceError("Error: a qdisc kind is required.") }
         let userOwned = current.map { $0.handle != .unspec } ?? false
-        if op == .add && userOwned {
+        if op == .add && userOwned, let h = wantedHandle {
+            // tc_modify_qdisc: another handle where a qdisc sits needs NLM_F_REPLACE; the same
+            // one is a change, which NLM_F_EXCL forbids. Without a handle, NLM_F_CREATE with
+            // NLM_F_EXCL makes a new qdisc in the old one's place (as this kernel does).
+            if h != current!.handle { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
             throw SluiceError("Error: Exclusivity flag on, cannot modify.")
         }
         if op == .replace, let cur = current, userOwned, cur.kind == kind, wantedHandle == nil || wantedHandle == cur.handle {
@@ -246,6 +251,11 @@ extension CommandRunner {
             while used.contains(m) { m += 1 }
             handle = TcHandle(m, 0)
         } else if used.contains(handle.major) {
+            // The handle names a qdisc elsewhere in the tree: it is not moved here.
+            if let other = qdiscTree(dev).first(where: { $0 !== current && $0.handle.major == handle.major }), other.parent != parent {
+                throw SluiceError("Error: Cannot move an existing qdisc to a different parent.")
+            }
+            if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot override.") }
             throw SluiceError("Error: handle \(handle) is already in use on \(dev.name).")
         }
         let q = try newQdisc(kind, handle: handle, parent: parent, dev: dev)
@@ -268,6 +278,14 @@ extension CommandRunner {
         dev.txTimer = 0
     }
 
+    /// qdisc_leaf: the parent class must exist (cops->find). A one-class qdisc takes any of
+    /// its ids; hfsc's root class is the qdisc's own id and is found by its graft.
+    func checkClassExists(_ o: Qdisc, _ classid: TcHandle) throws(SluiceError) {
+        if !o.hasSingleClass && o.kind != "hfsc" && !o.classes(details: false).contains(where: { $0.classid == classid }) {
+            throw SluiceError("Error: Specified class not found.")
+        }
+    }
+
     func qdiscDelete(_ t: TcTarget) throws(SluiceError) {
         let dev = t.dev
         if t.kind == "ingress" || t.kind == "clsact" || t.parent == .ingress {
@@ -288,7 +306,8 @@ extension CommandRunner {
             return
         }
         guard let owner = findQdisc(dev, major: parent.major), owner.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        guard let cur = owner.childQdiscs().first(where: { $0.parent == parent }), cur.handle != .unspec else {
+        try checkClassExists(owner, parent)
+        guard let cur = owner.leaf(at: parent), cur.handle != .unspec else {
             throw SluiceError("Error: Cannot delete qdisc with handle of zero.")
         }
         if let h = t.handle, h != cur.handle { throw SluiceError("Error: Specified qdisc not found.") }

@@ -527,7 +527,7 @@ extension RtnlProcessor {
         else if m.contains("link does not exist") { errno = ENODEV }
         else if m.contains("Protocol mismatch") { errno = EINVAL }
         else if m.contains("NLM_F_CREATE") { errno = ENOENT }
-        else if m.contains("Exclusivity flag on") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
+        else if m.contains("Exclusivity flag on") || m.contains("NLM_F_REPLACE needed") || m.contains("already exists") || m.contains("already in use") { errno = EEXIST }
         else if m.contains("not found") || m.contains("unknown") || m.contains("Cannot find") || m.contains("Failed to find") { errno = ENOENT }
         else if m.contains("not implemented") { errno = EOPNOTSUPP }
         else if m.contains("in use") { errno = EBUSY }

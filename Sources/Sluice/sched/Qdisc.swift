@@ -219,10 +219,21 @@ public class Qdisc {
     func classes(details: Bool) -> [QdiscClassInfo] { [] }
     /// The leaf qdiscs under this one.
     func childQdiscs() -> [Qdisc] { [] }
+    /// A qdisc with one class whose ops->find takes any class id of the qdisc for it (tbf,
+    /// netem, red, cbs, sfb: `parent 1:`, `parent 1:1` and `parent 1:7` all name the one child;
+    /// the child keeps the parent it was given, as qdisc_create sets it).
+    var hasSingleClass: Bool { false }
+
+    /// qdisc_leaf: the qdisc attached at `classid` (a class of this qdisc), if any.
+    final func leaf(at classid: TcHandle) -> Qdisc? {
+        if hasSingleClass { return classid.major == handle.major ? childQdiscs().first : nil }
+        return childQdiscs().first { $0.parent == classid }
+    }
+
     /// ops->graft of a qdisc with one class holding one child (tbf, red, sfb): the new child
     /// (noop_qdisc when none) goes into `slot`; the old one is returned.
     final func graftOnly(_ classid: TcHandle, _ q: Qdisc?, into slot: inout Qdisc?) throws(SluiceError) -> Qdisc? {
-        guard classid == TcHandle(handle.major, 1) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        guard classid.major == handle.major else { throw SluiceError("Error: Failed to find specified qdisc.") }
         let old = slot
         let new = q ?? NoopQdisc(env: env)
         new.parent = classid

@@ -36,6 +36,7 @@ final class CBSQdisc: Qdisc {
         return c
     }
 
+    override var hasSingleClass: Bool { true }
     override var isClassful: Bool { true }
     var classid: TcHandle { TcHandle(handle.major, 1) }
 

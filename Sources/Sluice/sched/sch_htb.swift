@@ -214,7 +214,7 @@ final class HTBQdisc: Qdisc {
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         guard let c = classesByID[classid.raw], c.isLeaf, let old = c.leaf else {
-            throw SluiceError("Error: Failed to find specified qdisc (class \(classid) is not a leaf of htb \(handle)).")
+            throw SluiceError("Error: class \(classid) of htb \(handle) is not a leaf (Invalid argument).")
         }
         let new = q ?? FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
         new.parent = classid

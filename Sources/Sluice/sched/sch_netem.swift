@@ -386,8 +386,9 @@ final class NetemQdisc: Qdisc {
         guard let child else { return [] }
         return [QdiscClassInfo(classid: TcHandle(handle.major, 1), parent: handle, leaf: child, options: "", stats: nil, xstats: nil)]
     }
+    override var hasSingleClass: Bool { true }
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        guard classid == TcHandle(handle.major, 1) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+        guard classid.major == handle.major else { throw SluiceError("Error: Failed to find specified qdisc.") }
         let old = child
         q?.parent = classid
         child = q

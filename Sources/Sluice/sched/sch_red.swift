@@ -69,6 +69,7 @@ final class REDQdisc: Qdisc {
         nextAdapt = adaptive ? clock.now &+ Self.adaptPeriod : 0
     }
 
+    override var hasSingleClass: Bool { true }
     override var isClassful: Bool { true }
     var classid: TcHandle { TcHandle(handle.major, 1) }
 

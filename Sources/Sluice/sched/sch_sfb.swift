@@ -38,6 +38,7 @@ final class SFBQdisc: Qdisc {
         super.init(kind: "sfb", handle: handle, parent: parent, env: env)
     }
 
+    override var hasSingleClass: Bool { true }
     override var isClassful: Bool { true }
     override func attached() { if child == nil { configure(Params()) } }
     var classid: TcHandle { TcHandle(handle.major, 1) }

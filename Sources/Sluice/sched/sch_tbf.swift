@@ -35,6 +35,7 @@ final class TBFQdisc: Qdisc {
         super.init(kind: "tbf", handle: handle, parent: parent, env: env)
     }
 
+    override var hasSingleClass: Bool { true }
     override var isClassful: Bool { true }
     var classid: TcHandle { TcHandle(handle.major, 1) }
 
