@@ -602,7 +602,10 @@ extension RtnlProcessor {
             let classic = a.has(3) && a.has(4)
             if a.has(5) && !classic { throw NetlinkError(EOPNOTSUPP, "bpf: eBPF programs are not supported; Sluice runs classic BPF", offset: a.offsets[5]) }
             guard classic != a.has(5) else {
-                return ActionRequest(action: .gact(.pipe), index: p.le32(at: 0), onlyBinds: "bpf: give one program (TCA_ACT_BPF_OPS_LEN and TCA_ACT_BPF_OPS)")
+                // No program: only a reference to an existing bpf action (`action bpf index N`);
+                // the placeholder is never run, its kind says which table to look in.
+                let none = (try? BPFProgram.compile([SockFilter(code: 0x06, jt: 0, jf: 0, k: 0)]))!
+                return ActionRequest(action: .bpf(none, then: v), index: p.le32(at: 0), onlyBinds: "bpf: give one program (TCA_ACT_BPF_OPS_LEN and TCA_ACT_BPF_OPS)")
             }
             let n = Int(a.u16(3) ?? 0)
             guard n > 0, n <= BPFProgram.maxInsns, let ops = BPFProgram.decode(wire: a[4]!, count: n) else {
