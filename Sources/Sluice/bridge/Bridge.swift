@@ -79,10 +79,6 @@ public final class Bridge {
         groupFwdMask = mask
     }
 
-    /// Ages the FDB now, whatever the schedule.
-    @discardableResult
-    public func age(now: UInt64) -> Int { fdb.age(now: now, ageing: ageingTime) }
-
     /// When the FDB's garbage collection (br_fdb_cleanup, the kernel's gc_work) runs next, in
     /// the clock's nanoseconds; 0 while it is not scheduled (the bridge has not been up, or
     /// went down). `ip -d link` shows what is left of it as gc_timer.
