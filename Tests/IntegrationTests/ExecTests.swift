@@ -75,9 +75,13 @@ final class ExecTests: XCTestCase {
         r = try client(sock, ["-s", "link", "show", "dev", ta])
         XCTAssertTrue(r.out.contains("qdisc tbf master br0"), r.out)
         XCTAssertTrue(r.out.contains("RX:"), r.out)
-        // tc's own words and exit status for a bad request: a root exists and tc asks NLM_F_EXCL
-        // (tc_modify_qdisc answers EEXIST before it looks at the kind).
+        // tc's own words and exit status for bad requests, as this kernel answers the same two
+        // lines: without a handle, NLM_F_EXCL makes a new qdisc, and its kind is looked up;
+        // with the root's own handle it is a change, which NLM_F_EXCL refuses first.
         r = try client(sock, ["qdisc", "add", "dev", ta, "root", "bogus"])
+        XCTAssertEqual(r.status, 2, r.out)
+        XCTAssertTrue(r.out.contains("Specified qdisc kind is unknown."), r.out)
+        r = try client(sock, ["qdisc", "add", "dev", ta, "root", "handle", "1:", "bogus"])
         XCTAssertEqual(r.status, 2, r.out)
         XCTAssertTrue(r.out.contains("Exclusivity flag on, cannot modify."), r.out)
         r = try client(sock, ["-s", "-s"])
