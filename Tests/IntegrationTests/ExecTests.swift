@@ -1036,6 +1036,50 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A bridge's MTU as the kernel keeps it (br_mtu_auto_adjust): its ports' smallest after
+    /// every port added, removed or changing MTU, 1500 with none, until the user sets it
+    /// (BROPT_MTU_SET_BY_USER; the MTU given at creation does not count); a VLAN device on the
+    /// bridge follows it down. Checked against this machine's kernel bridge.
+    func testBridgeMTUFollowsItsPortsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("km")
+        func normalise(_ t: String) -> String {
+            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
+            s = s.replacingOccurrences(of: #"^\d+: "#, with: "N: ", options: .regularExpression)
+            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+        }
+        func show(_ n: String) -> [String] { ["ip", "link", "show", n] }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "mb0", "type", "bridge"], show("mb0"),
+            ["ip", "link", "add", "mv0", "type", "veth", "peer", "name", "mv1"],
+            ["ip", "link", "add", "mv2", "mtu", "1400", "type", "veth", "peer", "name", "mv3"],
+            ["ip", "link", "set", "mv0", "master", "mb0"], show("mb0"),
+            ["ip", "link", "set", "mv0", "mtu", "9000"], show("mb0"),
+            ["ip", "link", "set", "mv2", "master", "mb0"], show("mb0"),
+            ["ip", "link", "set", "mv2", "mtu", "9100"], show("mb0"),
+            ["ip", "link", "set", "mv2", "nomaster"], show("mb0"),
+            ["ip", "link", "set", "mv0", "nomaster"], show("mb0"),
+            ["ip", "link", "set", "mv0", "master", "mb0"], show("mb0"),
+            // The same MTU is no change; another one is the user's and stays.
+            ["ip", "link", "set", "mb0", "mtu", "9000"], ["ip", "link", "set", "mv0", "mtu", "1500"], show("mb0"),
+            ["ip", "link", "set", "mb0", "mtu", "2000"], ["ip", "link", "set", "mv0", "mtu", "1300"], show("mb0"),
+            ["ip", "link", "set", "mv2", "master", "mb0"], show("mb0"),
+            ["ip", "link", "add", "mb1", "mtu", "8000", "type", "bridge"], show("mb1"),
+            ["ip", "link", "set", "mv2", "nomaster"], ["ip", "link", "set", "mv2", "master", "mb1"], show("mb1"),
+            ["ip", "link", "set", "mv2", "mtu", "1200"], show("mb1"),
+            ["ip", "link", "set", "mv2", "mtu", "1300", "master", "mb0"], show("mb1"), show("mb0"),
+            ["ip", "link", "del", "mv2"], show("mb0"), ["ip", "-j", "link", "show", "mb1"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        // A VLAN device on the bridge (this kernel has no 8021q) comes down with it.
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "link", "mb1", "name", "mb1.5", "type", "vlan", "id", "5"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "mv1", "master", "mb1"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "mv1", "mtu", "1250"]).status, 0)
+        let shown = try exec(sock, ["ip", "link", "show", "mb1.5"]).out
+        XCTAssertTrue(shown.contains("mtu 1250 "), shown)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a

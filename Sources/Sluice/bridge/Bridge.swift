@@ -35,6 +35,9 @@ public final class Bridge {
     /// The bridge's address was given by the user (NET_ADDR_SET): it no longer follows the
     /// lowest port address (br_stp_recalculate_bridge_id).
     var addressSet = false
+    /// The bridge's MTU was set by the user (BROPT_MTU_SET_BY_USER): it no longer follows its
+    /// ports' smallest (br_mtu_auto_adjust).
+    var mtuSetByUser = false
     /// The address half of the bridge id (br->bridge_id.addr): all zeros until the bridge
     /// takes a port's address or is given one; the device's own address is random until then.
     public internal(set) var idAddress = MACAddress(raw: 0)
@@ -388,6 +391,19 @@ extension Datapath {
         br.updatePortChecks(self)
         bridgeCarrierCheck(br)     // br_stp_recalculate_bridge_id → br_port_state_selection
         br.recomputeFeatures(self)
+        bridgeMTUAutoAdjust(br)
+    }
+
+    /// br_mtu_auto_adjust: unless the user set it, a bridge's MTU is its ports' smallest
+    /// (br_mtu_min; 1500 with no port), after every port added, removed or changing MTU.
+    func bridgeMTUAutoAdjust(_ br: Bridge) {
+        guard !br.mtuSetByUser else { return }
+        var m = 0
+        for p in br.ports { if let d = device(p), m == 0 || d.mtu < m { m = d.mtu } }
+        if m == 0 { m = 1500 }
+        guard br.device.mtu != m else { return }
+        br.device.mtu = m
+        mtuChanged(br.device)
     }
 
     /// fdb_add_local: an address already local (another port has it too) stays where it is.
@@ -464,6 +480,7 @@ extension Datapath {
         try setPromiscuity(port, -1)
         setAllmulti(port, -1)                   // del_nbp
         br.recomputeFeatures(self)
+        bridgeMTUAutoAdjust(br)
     }
 
     /// Deletes a device: releases it from its bridge, or releases a bridge's ports.

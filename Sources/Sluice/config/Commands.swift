@@ -186,6 +186,8 @@ public final class CommandRunner {
         var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
         var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions()
         var port: BridgePortChange?; var portFlush = false
+        /// The device is being made (rtnl_create_link sets its MTU without ndo_change_mtu).
+        var creating = false
         /// The change came as a link's slave data (`ip link set … type bridge_slave`), which
         /// ends in NETDEV_CHANGE: br_port_carrier_check enables a disabled port that is up.
         var portViaLink = false
@@ -625,9 +627,6 @@ public final class CommandRunner {
             guard dp.bridge(md) != nil else { throw SluiceError("Error: \(m) is not a bridge") }
             guard md !== dev else { throw SluiceError("Error: cannot make \(name) a port of itself") }
             guard dp.bridge(dev) == nil else { throw SluiceError("Error: \(name) is a bridge and cannot be a port") }
-            if dev.master != 0 && dev.master != md.ifindex {
-                throw SluiceError("Error: \(name) is already a port of \(dp.device(dev.master)?.name ?? "?")")
-            }
             newMaster = md
         }
         if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty || !c.bridge.isEmpty) && dp.bridge(dev) == nil {
@@ -657,6 +656,7 @@ public final class CommandRunner {
         }
         if let n = c.rename, n != dev.name, dp.device(named: n) != nil { throw SluiceError("Error: device \(n) already exists (File exists)") }
         // Apply, undoing on failure.
+        let mtuBefore = dev.mtu
         var undo: [() -> Void] = []
         do {
             if let n = c.rename {
@@ -764,6 +764,11 @@ public final class CommandRunner {
             if case .some(let m) = c.master {
                 if let md = newMaster {
                     if dev.master != md.ifindex {
+                        // do_set_master: a port of another bridge leaves it first.
+                        if dev.master != 0, let old = dp.device(dev.master) {
+                            try dp.release(dev)
+                            undo.append { [dp] in try? dp.enslave(dev, to: old) }
+                        }
                         try dp.enslave(dev, to: md)
                         undo.append { [dp] in try? dp.release(dev) }
                     }
@@ -784,7 +789,12 @@ public final class CommandRunner {
         if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br) }
         // IFLA_BRPORT_FLUSH: br_fdb_delete_by_port without do_all, the port's learnt entries.
         if c.portFlush, let br = dp.bridges[dev.master] { br.fdb.flush(port: dev.ifindex, all: false) }
-        if c.mtu != nil { dp.parentMTUChanged(dev) }
+        if let m = c.mtu, m != mtuBefore {
+            // br_change_mtu: a bridge given an MTU keeps it (dev_set_mtu does nothing for the
+            // same MTU, so that leaves it following its ports).
+            if !c.creating, let br = dp.bridge(dev) { br.mtuSetByUser = true }
+            dp.mtuChanged(dev)
+        }
     }
 
     /// Validates the bridge's VLAN options whole, before anything changes (br_changelink order:

@@ -428,6 +428,7 @@ public final class RtnlProcessor {
             c.port = ch; c.portFlush = flush; c.portViaLink = true
         }
         if let v = a.u32(IFLA.MTU) { c.mtu = Int(v) }
+        c.creating = !existed
         c.rename = renameTo
         if let v = a.u32(IFLA.TXQLEN) { c.txqlen = Int(v) }
         if kind == "macvlan", dev.driver is MacvlanDriver, let raw = data?.u32(IFLA.MACVLAN_MODE) {

@@ -258,12 +258,14 @@ extension Datapath {
         }
     }
 
-    /// NETDEV_CHANGEMTU on the parent: VLAN devices above the new MTU come down to it.
-    func parentMTUChanged(_ dev: NetDevice) {
+    /// NETDEV_CHANGEMTU: VLAN and macvlan devices above the new MTU come down to it, and the
+    /// bridge the device is a port of follows its ports' smallest (br_device_event).
+    func mtuChanged(_ dev: NetDevice) {
         for v in vlansOn(dev) + macvlansOn(dev) where v.mtu > dev.mtu {
             v.mtu = dev.mtu
-            parentMTUChanged(v)
+            mtuChanged(v)
         }
+        if dev.master != 0, let br = bridges[dev.master] { bridgeMTUAutoAdjust(br) }
     }
 
     /// NETDEV_FEAT_CHANGE on the parent: the VLAN devices' offloads follow.
