@@ -1080,6 +1080,50 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// RTM_GETSTATS and RTM_SETSTATS as the kernel answers them: `ip stats` in every group
+    /// (the link's counters, the bridge's and its ports' extended statistics, the offload
+    /// statistics' state, the per-family statistics), `ip link xstats`/`afstats`, and
+    /// `ip stats set … l3_stats`, against this machine's kernel bridge.
+    func testLinkStatisticsAsTheKernelAnswersThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ks")
+        func normalise(_ t: String) -> String {
+            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
+            // The daemon has its own br0 and TAP: compare from the test's devices on, renumbered.
+            s = s.replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
+            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "sb0", "type", "bridge"], ["ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1"],
+            ["ip", "link", "set", "sv0", "master", "sb0"],
+            ["ip", "stats", "show", "dev", "sv0"], ["ip", "stats", "show", "dev", "sv1"], ["ip", "stats", "show", "dev", "sb0"],
+            ["ip", "stats", "show", "dev", "sb0", "group", "link"], ["ip", "-j", "stats", "show", "dev", "sv0"],
+            ["ip", "stats", "show", "dev", "sv0", "group", "offload", "subgroup", "hw_stats_info"],
+            ["ip", "stats", "show", "dev", "sv0", "group", "xstats_slave"], ["ip", "stats", "show", "dev", "nope"],
+            ["ip", "link", "xstats", "type", "bridge", "dev", "sb0"], ["ip", "link", "xstats", "type", "bridge_slave", "dev", "sv0"],
+            ["ip", "link", "afstats", "dev", "sv0"],
+            ["ip", "stats", "set", "dev", "sv0", "l3_stats", "on"], ["ip", "stats", "show", "dev", "sv0", "group", "offload"],
+            ["ip", "-j", "stats", "show", "dev", "sv0", "group", "offload", "subgroup", "l3_stats"],
+            ["ip", "stats", "set", "dev", "sv0", "l3_stats", "on"], ["ip", "stats", "set", "dev", "sv0", "l3_stats", "off"],
+            ["ip", "stats", "show", "dev", "sv0", "group", "offload"], ["ip", "stats", "set", "dev", "nope", "l3_stats", "off"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        // Per-VLAN statistics (this kernel has no VLAN filtering; br_fill_linkxstats): a port's
+        // VLANs, and the bridge's own — not the contexts only its ports are in.
+        for c in [["bridge", "vlan", "add", "dev", "sv0", "vid", "10"], ["bridge", "vlan", "add", "dev", "sb0", "vid", "20", "self"]] {
+            XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " "))
+        }
+        let shown = try exec(sock, ["bridge", "-s", "-j", "vlan", "show"]).out
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [[String: Any]], shown)
+        func vids(_ dev: String) -> [Int] {
+            (json.first { $0["ifname"] as? String == dev }?["vlans"] as? [[String: Any]] ?? []).compactMap { $0["vid"] as? Int }
+        }
+        XCTAssertEqual(vids("sb0"), [1, 20], shown)
+        XCTAssertEqual(vids("sv0"), [1, 10], shown)
+        XCTAssertTrue(shown.contains("\"rx_packets\":0"), shown)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a

@@ -232,6 +232,9 @@ public final class NetDevice {
     /// How many holders want promiscuous mode (bridge membership, captures, `promisc on`).
     public internal(set) var promiscuity: Int = 0
     public internal(set) var allmulti: Int = 0
+    /// L3 offload statistics were asked for (`ip stats set dev X l3_stats on`,
+    /// netdev_offload_xstats_enable); no Sluice driver offloads, so they are never used.
+    var l3StatsRequested = false
     /// Whether the user asked for `promisc on` (holds one promiscuity reference).
     public internal(set) var userPromisc = false
     /// Whether the user asked for `allmulticast on` (holds one allmulti reference).

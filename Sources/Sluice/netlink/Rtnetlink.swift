@@ -204,6 +204,9 @@ public final class RtnlProcessor {
         case NL.RTM_DELLINK:
             try delLink(msg)
             return false
+        case IFLAStats.RTM_GETSTATS where isDump: try dumpStats(msg, &replies); return true
+        case IFLAStats.RTM_GETSTATS: replies.append(try getStats(msg)); return false
+        case IFLAStats.RTM_SETSTATS: try setStats(msg); return false
         case NL.RTM_GETNSID where isDump:
             // One namespace: no peer has an id.
             var parts = DumpParts(limit: bufferSize)
@@ -623,6 +626,15 @@ public final class RtnlProcessor {
         parts.finish(seq: msg.header.seq, pid: pid, flags: NL.F_MULTI | (master != 0 || kind != nil ? NL.F_DUMP_FILTERED : 0), into: &replies)
     }
 
+    /// struct rtnl_link_stats64's counters in order, up to rx_nohandler (dev_get_stats).
+    func linkStats64(_ d: NetDevice) -> [UInt64] {
+        let s = d.stats
+        return [s.rxPackets, s.txPackets, s.rxBytes, s.txBytes, s.rxErrors, s.txErrors, s.rxDropped, s.txDropped,
+                s.multicast, s.collisions, s.rxLengthErrors, s.rxOverErrors, s.rxCrcErrors, s.rxFrameErrors,
+                s.rxFifoErrors, s.rxMissedErrors, s.txAbortedErrors, s.txCarrierErrors, s.txFifoErrors,
+                s.txHeartbeatErrors, s.txWindowErrors, s.rxCompressed, s.txCompressed, s.rxNohandler]
+    }
+
     /// do_setlink's IFLA_AF_SPEC (rtnl_af_lookup, validate_link_af, set_link_af): IPv6's
     /// address generation mode, or nil when not given. Any other family is EAFNOSUPPORT (no
     /// af_ops), IPv4's devconf EOPNOTSUPP.
@@ -691,13 +703,8 @@ public final class RtnlProcessor {
         if let m = d.driver as? MacvlanDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: m.lower)) }
         w.attr(IFLA.ADDRESS, d.mac.octets)
         w.attr(IFLA.BROADCAST, [UInt8](repeating: loopback ? 0 : 0xFF, count: 6))
-        let s = d.stats
-        let stats64: [UInt64] = [s.rxPackets, s.txPackets, s.rxBytes, s.txBytes, s.rxErrors, s.txErrors, s.rxDropped, s.txDropped,
-                                 s.multicast, s.collisions, s.rxLengthErrors, s.rxOverErrors, s.rxCrcErrors, s.rxFrameErrors,
-                                 s.rxFifoErrors, s.rxMissedErrors, s.txAbortedErrors, s.txCarrierErrors, s.txFifoErrors,
-                                 s.txHeartbeatErrors, s.txWindowErrors, s.rxCompressed, s.txCompressed, s.rxNohandler]
         var sb = NetlinkWriter()
-        for v in stats64 { sb.put64(v) }
+        for v in linkStats64(d) { sb.put64(v) }
         w.attr(IFLA.STATS64, sb.bytes)
         // rtnl_fill_link_af: IPv6's part (inet6_fill_link_af): its flags (IF_READY once the
         // device is up with carrier) and the address generation mode.
