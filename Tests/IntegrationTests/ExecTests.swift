@@ -1124,6 +1124,53 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Alternative names (RTM_NEWLINKPROP/DELLINKPROP) as the kernel keeps them: added,
+    /// refused when any device has the name (EEXIST), removed (ENOENT for an unknown name,
+    /// EINVAL for a primary one), shown, and found by every request that names a device.
+    func testAltNamesAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ka")
+        func normalise(_ t: String) -> String {
+            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
+            s = s.replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
+            s = s.replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
+            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "ab0", "type", "bridge"],
+            ["ip", "link", "add", "av0", "type", "veth", "peer", "name", "av1"],
+            ["ip", "link", "property", "add", "dev", "av0", "altname", "av1"],
+            ["ip", "link", "property", "add", "dev", "av0", "altname", "av0"],
+            ["ip", "link", "property", "add", "dev", "av0", "altname", "averyveryverylongname-0123456789"],
+            ["ip", "link", "property", "add", "dev", "av0", "altname", "averyveryverylongname-0123456789"],
+            ["ip", "link", "property", "add", "dev", "ab0", "altname", "averyveryverylongname-0123456789"],
+            ["ip", "link", "property", "del", "dev", "av0", "altname", "nope"],
+            ["ip", "link", "property", "del", "dev", "av0", "altname", "av0"],
+            ["ip", "link", "property", "del", "dev", "av0", "altname", "av1"],
+            ["ip", "link", "show", "averyveryverylongname-0123456789"],
+            ["ip", "-j", "link", "show", "av0"],
+            ["ip", "link", "property", "add", "dev", "av0", "altname", "ax1", "altname", "ax2"],
+            ["ip", "link", "show", "av0"],
+            ["ip", "link", "set", "ax1", "up"],
+            ["ip", "link", "set", "ax2", "master", "ab0"],
+            ["ip", "link", "show", "master", "ab0"],
+            ["ip", "link", "add", "ax1", "type", "dummy"],
+            ["ip", "link", "add", "ax1", "type", "veth", "peer", "name", "ax9"],
+            ["ip", "link", "set", "ab0", "name", "ax2"],
+            ["ip", "link", "set", "av1", "name", "ax3"],
+            ["ip", "addr", "add", "198.18.0.1/24", "dev", "ax1"],
+            ["ip", "addr", "show", "dev", "ax1"],
+            ["ip", "route", "add", "198.18.5.0/24", "dev", "ax2"],
+            ["ip", "route", "show", "dev", "ax1"],
+            ["ip", "link", "property", "del", "dev", "ax1", "altname", "ax1"],
+            ["ip", "link", "property", "del", "dev", "ax1", "altname", "ax2"],
+            ["ip", "link", "show", "av0"],
+            ["ip", "link", "del", "averyveryverylongname-0123456789"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a

@@ -174,6 +174,14 @@ public final class Datapath {
         byName[name].flatMap { devices[Int($0)] }
     }
 
+    /// A device's alternative names, which name lookups find as its own (the kernel's name
+    /// nodes); the caller checked that none is in use.
+    func setAltNames(_ dev: NetDevice, _ names: [String]) {
+        for n in dev.altNames { byName[n] = nil }
+        for n in names { byName[n] = dev.ifindex }
+        dev.altNames = names
+    }
+
     /// dev_change_name: a valid name (dev_valid_name: 1 to 15 bytes, not "." or "..", no '/',
     /// ':' or white space) that no other device has (EEXIST); the kernel allows it while up.
     public func rename(_ dev: NetDevice, to name: String) throws(SluiceError) {
@@ -192,7 +200,8 @@ public final class Datapath {
     /// fib_rules_event: rules naming a device by name attach when it appears (register, rename)
     /// and detach when it goes.
     func rulesFollowDevices() {
-        let index = { [unowned self] (n: String) -> Int32? in byName[n] }
+        // A rule's device name is matched against the device's name only, not its altnames.
+        let index = { [unowned self] (n: String) -> Int32? in byName[n].flatMap { devices[Int($0)]?.name == n ? $0 : nil } }
         ipv4.fib.devicesChanged(index)
         ipv6.fib.devicesChanged(index)
     }
@@ -247,6 +256,7 @@ public final class Datapath {
         devices[Int(idx)] = nil
         deviceRefs[Int(idx)] = nil
         byName[dev.name] = nil
+        for n in dev.altNames { byName[n] = nil }
         freeIfindexes.append(idx)
         rulesFollowDevices()
     }

@@ -232,6 +232,8 @@ public final class NetDevice {
     /// How many holders want promiscuous mode (bridge membership, captures, `promisc on`).
     public internal(set) var promiscuity: Int = 0
     public internal(set) var allmulti: Int = 0
+    /// Alternative names (`ip link property add … altname`), in the order they were added.
+    public internal(set) var altNames: [String] = []
     /// L3 offload statistics were asked for (`ip stats set dev X l3_stats on`,
     /// netdev_offload_xstats_enable); no Sluice driver offloads, so they are never used.
     var l3StatsRequested = false

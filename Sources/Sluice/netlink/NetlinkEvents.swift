@@ -20,7 +20,7 @@ extension RtnlProcessor {
     /// The group a change request's notifications go to.
     static func group(of type: UInt16, family: UInt8) -> UInt32? {
         switch type {
-        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK: RTNLGRP.LINK
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK, IFLA.RTM_NEWLINKPROP, IFLA.RTM_DELLINKPROP: RTNLGRP.LINK
         case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH: family == NDA.AF_BRIDGE || family == AF_INET || family == AF_INET6 ? RTNLGRP.NEIGH : nil
         case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : family == AF_INET6 ? RTNLGRP.IPV6_IFADDR : nil
         case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : family == AF_INET6 ? RTNLGRP.IPV6_ROUTE : nil
@@ -41,7 +41,7 @@ extension RtnlProcessor {
         func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
         if let root = dev.qdisc { walk(root) }
         switch type {
-        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK:
+        case NL.RTM_NEWLINK, NL.RTM_SETLINK, NL.RTM_DELLINK, IFLA.RTM_NEWLINKPROP, IFLA.RTM_DELLINKPROP:
             one(UInt64(UInt32(bitPattern: dev.ifindex))) { w in encodeLink(dev, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0) }
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC:
             for q in tree where q === dev.qdisc || q.handle != .unspec {
@@ -148,6 +148,8 @@ extension RtnlProcessor {
         let p = msg.payload
         switch msg.header.type {
         case NL.RTM_NEWLINK, NL.RTM_SETLINK: return UInt64(UInt32(bitPattern: dev.ifindex))
+        // rtnl_linkprop → netdev_state_change: announced only for a device that is up.
+        case IFLA.RTM_NEWLINKPROP, IFLA.RTM_DELLINKPROP: return dev.isUp ? UInt64(UInt32(bitPattern: dev.ifindex)) : nil
         case NL.RTM_NEWQDISC:
             guard p.count >= 20 else { return nil }
             let handle = p.le32(at: 8), parent = p.le32(at: 12)
@@ -172,7 +174,7 @@ extension RtnlProcessor {
         guard p.count >= 8 else { return nil }
         let ifindex = Int32(bitPattern: p.le32(at: 4))
         if ifindex > 0 { return dp.device(ifindex) }
-        guard msg.header.type <= NL.RTM_SETLINK, p.count >= 16,
+        guard msg.header.type <= NL.RTM_SETLINK || msg.header.type == IFLA.RTM_NEWLINKPROP || msg.header.type == IFLA.RTM_DELLINKPROP, p.count >= 16,
               let a = try? NLAttributes.parse(p.dropFirst(16), base: 0, policy: IFLA.policy, strict: false),
               let name = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) else { return nil }
         return dp.device(named: name)
@@ -326,7 +328,9 @@ extension RtnlProcessor {
             if isQdisc && k == 0 && !up { continue }
             emit(m, delete: true)
         }
-        for (k, m) in after.sorted(by: { $0.key < $1.key }) where (before[k] == nil || k == named) && !(isFilter && k >> 40 == 1) {
+        // Alternative names are announced only when they changed.
+        let isProp = msg.header.type == IFLA.RTM_NEWLINKPROP || msg.header.type == IFLA.RTM_DELLINKPROP
+        for (k, m) in after.sorted(by: { $0.key < $1.key }) where (before[k] == nil || (k == named && !(isProp && before[k] == m))) && !(isFilter && k >> 40 == 1) {
             if isQdisc && k == 0 { continue }
             emit(m, delete: false)
         }

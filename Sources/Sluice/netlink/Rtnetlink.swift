@@ -10,7 +10,8 @@ public enum IFLA {
     public static let NET_NS_PID: UInt16 = 19, IFALIAS: UInt16 = 20, STATS64: UInt16 = 23, AF_SPEC: UInt16 = 26
     public static let GROUP: UInt16 = 27, NET_NS_FD: UInt16 = 28, EXT_MASK: UInt16 = 29, PROMISCUITY: UInt16 = 30
     public static let NUM_TX_QUEUES: UInt16 = 31, NUM_RX_QUEUES: UInt16 = 32, CARRIER: UInt16 = 33
-    public static let TARGET_NETNSID: UInt16 = 46, MIN_MTU: UInt16 = 50, MAX_MTU: UInt16 = 51, ALT_IFNAME: UInt16 = 53
+    public static let TARGET_NETNSID: UInt16 = 46, MIN_MTU: UInt16 = 50, MAX_MTU: UInt16 = 51, PROP_LIST: UInt16 = 52, ALT_IFNAME: UInt16 = 53
+    public static let RTM_NEWLINKPROP: UInt16 = 108, RTM_DELLINKPROP: UInt16 = 109
     public static let ALLMULTI: UInt16 = 61, XDP: UInt16 = 43, PROTO_DOWN: UInt16 = 39
     public static let GSO_MAX_SEGS: UInt16 = 40, GSO_MAX_SIZE: UInt16 = 41, GRO_MAX_SIZE: UInt16 = 58
     public static let TSO_MAX_SIZE: UInt16 = 59, TSO_MAX_SEGS: UInt16 = 60
@@ -203,6 +204,9 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_DELLINK:
             try delLink(msg)
+            return false
+        case IFLA.RTM_NEWLINKPROP, IFLA.RTM_DELLINKPROP:
+            try linkProperty(msg)
             return false
         case IFLAStats.RTM_GETSTATS where isDump: try dumpStats(msg, &replies); return true
         case IFLAStats.RTM_GETSTATS: replies.append(try getStats(msg)); return false
@@ -572,6 +576,42 @@ public final class RtnlProcessor {
         do { try dp.deleteDevice(dev) } catch { throw Self.netlinkError(error) }
     }
 
+    /// rtnl_linkprop: alternative names added or removed (`ip link property add|del dev X
+    /// altname NAME`). Every name is checked before any changes (the kernel stops at the first
+    /// that fails, keeping the ones before it).
+    func linkProperty(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let (index, rest) = try ifinfo(msg)
+        let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
+        let dev: NetDevice?
+        if index > 0 { dev = dp.device(index) } else if let n = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) {
+            dev = dp.device(named: n)
+        } else {
+            throw NetlinkError(EINVAL)
+        }
+        guard let dev else { throw NetlinkError(ENODEV) }
+        guard let list = a[IFLA.PROP_LIST] else { return }
+        let add = msg.header.type == IFLA.RTM_NEWLINKPROP
+        var names = dev.altNames
+        for e in try NLAttributes.list(list, base: (a.offsets[IFLA.PROP_LIST] ?? 0) + NL.attrHdrLen) where e.type == IFLA.ALT_IFNAME {
+            try NLAttributes.validate(e.value, .string(maxLength: 127), nested: false, at: e.offset, strict: false)
+            let name = String(decoding: e.value.prefix { $0 != 0 }, as: UTF8.self)
+            if add {
+                // rtnl_prop_list_size: the list must stay below 64 KiB.
+                if 4 + (names.count + 1) * 132 >= 65535 { throw NetlinkError(EINVAL, "effective property list too long", offset: e.offset) }
+                // netdev_name_node_alt_create: a name in use (any device's name or altname).
+                if dp.device(named: name) != nil || names.contains(name) { throw NetlinkError(EEXIST) }
+                names.append(name)
+            } else {
+                // netdev_name_node_alt_destroy: an unknown name, or a primary or another's.
+                guard let i = names.firstIndex(of: name) else {
+                    throw NetlinkError(dp.device(named: name) == nil ? ENOENT : EINVAL)
+                }
+                names.remove(at: i)
+            }
+        }
+        dp.setAltNames(dev, names)
+    }
+
     /// The ifinfomsg at the start of a link request, checked for length.
     func ifinfo(_ msg: NetlinkMessage) throws(NetlinkError) -> (index: Int32, attrs: ArraySlice<UInt8>) {
         let p = msg.payload
@@ -683,6 +723,11 @@ public final class RtnlProcessor {
         w.attr(IFLA.MAX_MTU, u32: UInt32(d.mtuBounds.max))
         w.attr(IFLA.GROUP, u32: d.group)
         if let al = d.alias { w.attr(IFLA.IFALIAS, string: al) }
+        if !d.altNames.isEmpty {                          // rtnl_fill_prop_list
+            let n = w.beginNest(IFLA.PROP_LIST)
+            for name in d.altNames { w.attr(IFLA.ALT_IFNAME, string: name) }
+            w.endNest(n)
+        }
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
         w.attr(IFLA.NUM_TX_QUEUES, u32: 1)
