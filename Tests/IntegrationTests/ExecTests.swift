@@ -10,11 +10,11 @@ final class ExecTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
-    func daemon(extraArgs: [String] = []) throws -> (DaemonProcess, String, String) {
+    func daemon(extraArgs: [String] = [], config: [String] = []) throws -> (DaemonProcess, String, String) {
         let sw = try net.netns("sw")
         let sock = net.dir + "/ctl/sluice.sock"
         let ta = "\(net.tag)a", tb = "\(net.tag)b"
-        let d = try DaemonProcess(net: net, ns: sw, config: [
+        let d = try DaemonProcess(net: net, ns: sw, config: config + [
             "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) mtu 1400 type tap",
             "link set \(ta) master br0 up", "link set br0 up",
         ], extraArgs: ["--socket", sock] + extraArgs)
@@ -1171,6 +1171,51 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Duplicate address detection side by side with this machine's kernel (accept_dad 1, its
+    /// default): an address added to a device that is down, or up without carrier, is
+    /// tentative and stays so until the link is ready and DAD ran (about 1–2 s), then gets
+    /// its local route; the same address on the veth's other end fails (dadfailed tentative,
+    /// no local route); `nodad` is usable at once; a dummy (NOARP) device runs no DAD.
+    func testDuplicateAddressDetectionAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kd")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        func normalise(_ t: String) -> String {
+            t.split(separator: "\n", omittingEmptySubsequences: false).filter { l in
+                !(l.contains(" lo ") || l.hasPrefix("local ::1 ") || l.contains("br0") || l.contains(net.tag))
+            }.joined(separator: "\n")
+            .replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
+            .replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
+            .replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+        }
+        // Routes are compared per device: same-prefix routes of two devices are ordered by
+        // when each one's DAD ended, which is random on both sides.
+        func local(_ dev: String) -> [String] { ["ip", "-6", "route", "show", "table", "local", "dev", dev] }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "dd0", "type", "veth", "peer", "name", "dd1"],
+            ["ip", "-6", "addr", "add", "2001:db8:d::1/64", "dev", "dd0"], ["ip", "-6", "addr", "show", "dev", "dd0"],
+            ["ip", "link", "set", "dd0", "up"], ["ip", "-6", "addr", "show", "dev", "dd0"],
+            ["ip", "link", "set", "dd1", "up"], ["ip", "-6", "addr", "show", "dev", "dd0"], ["ip", "-j", "-6", "addr", "show", "dev", "dd0"],
+            local("dd0"), ["sleep"],
+            ["ip", "-6", "addr", "show", "dev", "dd0"], local("dd0"),
+            ["ip", "-6", "addr", "add", "2001:db8:d::1/64", "dev", "dd1"], ["ip", "-6", "addr", "show", "dev", "dd1"], ["sleep"],
+            ["ip", "-6", "addr", "show", "dev", "dd1"], ["ip", "-j", "-6", "addr", "show", "dev", "dd1"], local("dd1"),
+            ["ip", "-6", "addr", "add", "2001:db8:d::2/64", "dev", "dd1", "nodad"], ["ip", "-6", "addr", "show", "dev", "dd1"], local("dd1"),
+            ["ip", "-6", "addr", "del", "2001:db8:d::1/64", "dev", "dd1"], ["ip", "-6", "addr", "show", "dev", "dd1"],
+            ["ip", "link", "add", "dd2", "type", "veth", "peer", "name", "dd3"], ["ip", "link", "set", "dd2", "up"],
+            ["ip", "-6", "addr", "add", "2001:db8:e::1/64", "dev", "dd2"], ["ip", "link", "set", "dd2", "down"],
+            ["ip", "-6", "addr", "show", "dev", "dd2"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        // A dummy device (NOARP; this kernel has none): usable at once (addrconf_dad_begin).
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "dd9", "type", "dummy"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "dd9", "up"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "-6", "addr", "add", "2001:db8:f::1/64", "dev", "dd9"]).status, 0)
+        let shown = try exec(sock, ["ip", "-6", "addr", "show", "dev", "dd9"]).out
+        XCTAssertTrue(shown.contains("inet6 2001:db8:f::1/64 scope global \n"), shown)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a
@@ -1312,11 +1357,10 @@ final class ExecTests: XCTestCase {
     /// machine's kernel, with the same devices and commands: the same text. Left out of the
     /// comparison, each for a stated reason: lines naming link-local addresses (made from MACs,
     /// which differ), the veth peers and the daemon's own bridge and tap (devices only one side
-    /// has), and lo's own lines (the kernel's lo is down there). Sluice runs no duplicate
-    /// address detection, so the kernel's
-    /// namespace runs none either (accept_dad 0) to be comparable at once.
+    /// has), and lo's own lines (the kernel's lo is down there). Neither side runs duplicate
+    /// address detection (accept_dad 0), to be comparable at once.
     func testIPv6AddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {
-        let (d, sock, ta) = try daemon()
+        let (d, sock, ta) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
         let kns = try net.netns("k6")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -1400,7 +1444,7 @@ final class ExecTests: XCTestCase {
     /// kernel's order), a route, a neighbour, their removal. Both sides have IPv6 on the device
     /// already (an address added before), so the link-local address is not part of it.
     func testIPv6AddressAndRouteNotificationsAsTheKernelSendsThem() throws {
-        let (d, sock, _) = try daemon()
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
         let kns = try net.netns("k6m")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])

@@ -49,7 +49,8 @@ final class RoutingLiveTests: XCTestCase {
         }
         // Sluice owns the router side: the kernel keeps no IPv6 on those veths.
         if v6 { for p in [pa, pb] { try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", "net.ipv6.conf.\(p).disable_ipv6=1"]) } }
-        let d = try DaemonProcess(net: net, ns: sw, config: [
+        // The same sysctl as the kernel's namespaces: no DAD, addresses usable at once.
+        let d = try DaemonProcess(net: net, ns: sw, config: (v6 ? ["sysctl net.ipv6.conf.all.accept_dad=0"] : []) + [
             "link add pa type afpacket dev \(pa)", "link add pb type afpacket dev \(pb)",
         ] + (v6 ? ["link set pb mtu 1400"] : []) + [
             "link set pa up", "link set pb up",

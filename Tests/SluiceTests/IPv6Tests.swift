@@ -106,6 +106,67 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(try r.runner.execute("-6 neigh show"), "", "a DAD probe teaches nothing")
     }
 
+    /// Duplicate address detection with the kernel's defaults (accept_dad 1, dad_transmits 1,
+    /// rtr_solicit_delay 1 s, retrans_time 1 s, enhanced DAD): RFC 4862 5.4 and RFC 7527.
+    func testDuplicateAddressDetectionProbesThenAddsTheAddressOrFailsIt() throws {
+        let r = try MemoryRouter(["addr add 2001:db8:1::1/64 dev r1"], dad: true)
+        let unspec = Self.a6("::")
+        /// The DAD probes for `target` among frames: from ::, to its solicited-node group, no
+        /// link-layer option, one nonce option (RFC 7527 2) — checked byte for byte but the nonce.
+        func probes(_ frames: [[UInt8]], _ target: [UInt8]) -> [[UInt8]] {
+            frames.filter { $0.count == 14 + 40 + 32 && Array($0[62..<78]) == target }.map { f in
+                let nonce = Array(f[80..<86])
+                let g = Self.solicited(target)
+                let want = eth(Self.mcastMAC(g), r.dev("r1").mac,
+                               Self.icmp6(src: unspec, dst: g, type: 135, rest: [0, 0, 0, 0], body: target + [14, 1] + nonce, hop: 255))
+                XCTAssertEqual(f, want)
+                XCTAssertNotEqual(nonce, [0, 0, 0, 0, 0, 0])
+                return f
+            }
+        }
+        func shown() -> String { (try? r.runner.execute("-6 addr show dev r1")) ?? "" }
+        // Tentative: shown so, not answered for, no local route.
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::1/64 scope global tentative"), shown())
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1).r1.isEmpty, "a tentative address is not answered for")
+        XCTAssertFalse(try r.runner.execute("-6 route show table local").contains("2001:db8:1::1"))
+        // Within rtr_solicit_delay one probe; after retrans_time the address is ours.
+        let first = probes(r.advance(1 * Time.s).r1, r1IP)
+        XCTAssertEqual(first.count, 1)
+        XCTAssertTrue(shown().contains("tentative"))
+        XCTAssertTrue(probes(r.advance(1 * Time.s).r1, r1IP).isEmpty, "dad_transmits 1: one probe")
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::1/64 scope global \n"), shown())
+        XCTAssertTrue(try r.runner.execute("-6 route show table local").contains("local 2001:db8:1::1 dev r1"))
+        XCTAssertEqual(r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1).r1.count, 1, "now answered")
+        // Our own probe coming back (same nonce) is not a conflict.
+        let mine = Self.a6("2001:db8:1::2")
+        _ = try r.runner.execute("addr add 2001:db8:1::2/64 dev r1")
+        let probe = probes(r.advance(1 * Time.s).r1, mine)
+        XCTAssertEqual(probe.count, 1)
+        var looped = probe[0]
+        looped.replaceSubrange(6..<12, with: macA.octets)
+        _ = r.send(looped, on: r.r1)
+        _ = r.advance(1 * Time.s)
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::2/64 scope global \n"), shown())
+        // Another node's probe for a tentative address (no nonce, or another) fails it.
+        let theirs = Self.a6("2001:db8:1::3")
+        _ = try r.runner.execute("addr add 2001:db8:1::3/64 dev r1")
+        _ = r.send(ns(from: unspec, mac: macA, target: theirs, options: [14, 1, 1, 2, 3, 4, 5, 6]), on: r.r1)
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::3/64 scope global dadfailed tentative"), shown())
+        XCTAssertTrue(probes(r.advance(2 * Time.s).r1, theirs).isEmpty, "a failed address probes no more")
+        XCTAssertFalse(try r.runner.execute("-6 route show table local").contains("2001:db8:1::3"))
+        // An advertisement for a tentative address fails it too.
+        let taken = Self.a6("2001:db8:1::4")
+        _ = try r.runner.execute("addr add 2001:db8:1::4/64 dev r1")
+        let na = Self.icmp6(src: taken, dst: Self.a6("ff02::1"), type: 136, rest: [0x20, 0, 0, 0], body: taken + [2, 1] + macA.octets, hop: 255)
+        _ = r.send(eth(Self.mcastMAC(Self.a6("ff02::1")), macA, na), on: r.r1)
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::4/64 scope global dadfailed tentative"), shown())
+        XCTAssertEqual(r.dp.ipv6.stats.dadFailures, 2)
+        // nodad: usable at once.
+        _ = try r.runner.execute("addr add 2001:db8:1::5/64 dev r1 nodad")
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::5/64 scope global nodad"), shown())
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testForwardingSolicitsTheNextHopAndDecrementsTheHopLimit() throws {
         let r = try Self.router()
         r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)

@@ -69,8 +69,11 @@ final class MemoryRouter {
     let dp = Datapath(poolSize: 512, clock: .virtual(start: 1_000 * Time.s))
     let runner: CommandRunner
     let r1 = MemoryDriver(), r2 = MemoryDriver()
-    init(_ config: [String]) throws {
+    /// `dad`: duplicate address detection as the kernel's default (accept_dad 1); off (the
+    /// virtual clock's default), the router's addresses are usable at once.
+    init(_ config: [String], dad: Bool = false) throws {
         dp.log = { _ in }
+        if dad { dp.ipv6.acceptDAD = 1 }
         runner = CommandRunner(datapath: dp)
         try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
         try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))

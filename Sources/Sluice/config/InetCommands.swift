@@ -182,7 +182,7 @@ extension CommandRunner {
                 out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
-                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(a.nodad ? "nodad " : "")\(a.stablePrivacy ? "stable-privacy " : "")\n"
+                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(a.dadFailed ? "dadfailed " : "")\(a.tentative ? "tentative " : "")\(a.nodad ? "nodad " : "")\(a.stablePrivacy ? "stable-privacy " : "")\n"
                 out += "       valid_lft forever preferred_lft forever\n"
             }
         }
@@ -561,6 +561,10 @@ extension CommandRunner {
                 try set(0...1) { v6.forwarding = $0 == 1 }; current = v6.forwarding ? 1 : 0
             case "net.ipv6.conf.all.hop_limit", "net.ipv6.conf.default.hop_limit":
                 try set(1...255) { v6.hopLimit = UInt8($0) }; current = Int(v6.hopLimit)
+            case "net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad":
+                try set(0...2) { v6.acceptDAD = $0 }; current = v6.acceptDAD
+            case "net.ipv6.conf.all.dad_transmits", "net.ipv6.conf.default.dad_transmits":
+                try set(0...Int(Int32.max)) { v6.dadTransmits = $0 }; current = v6.dadTransmits
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":

@@ -486,6 +486,7 @@ public final class Datapath {
         let np = ipv4.nextProxyReply
         if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
+        if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         controlHook?()
     }
 
@@ -1040,7 +1041,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

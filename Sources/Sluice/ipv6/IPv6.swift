@@ -7,8 +7,15 @@ import Glibc
 /// ----------
 /// A device takes part in IPv6 once it has an IPv6 address (as if
 /// net.ipv6.conf.default.disable_ipv6 were 1 until then): its first address also gives it its
-/// link-local address (fe80::/64, modified EUI-64 of its MAC, addr_gen_mode eui64). Addresses are
-/// usable at once: Sluice does no duplicate address detection (as `nodad`).
+/// link-local address (fe80::/64, modified EUI-64 of its MAC, addr_gen_mode eui64).
+/// - Duplicate address detection (addrconf.c's addrconf_dad_*, RFC 4862 5.4): a new address is
+///   tentative — not a source, not answered for, no local route — unless the device is NOARP
+///   or loopback, the address is `nodad` or accept_dad is 0. Once the link is ready it waits a
+///   random time below rtr_solicit_delay (1 s), then sends dad_transmits (1) solicitations from
+///   :: to the solicited-node group, with a nonce (enhanced DAD), each retrans_time (1 s)
+///   apart; after the last it becomes usable (local and anycast routes, RTM_NEWADDR). A
+///   solicitation from :: for it without our nonce, or an advertisement for it, fails it: it
+///   stays `dadfailed tentative`, unused.
 /// - ipv6_rcv: a frame not addressed to the device is dropped; version and payload length are
 ///   checked (InHdrErrors, InTruncatedPkts); Ethernet padding is trimmed; multicast and loopback
 ///   sources are dropped (InAddrErrors). A multicast destination is for us when it is all-nodes,
@@ -41,7 +48,7 @@ import Glibc
 ///   existing entry: solicited makes it REACHABLE, else STALE; without override a different
 ///   address does not replace a valid one. Solicitations go to the target's solicited-node group
 ///   (unicast while probing) from an address of the device.
-/// Not yet: duplicate address detection, router advertisements (sending or taking them),
+/// Not yet: optimistic DAD, new addresses after a failure (stable privacy), router advertisements (sending or taking them),
 /// MLD, redirects, extension header options beyond skipping them, flow labels; what Sluice
 /// itself sends is fragmented to the device's MTU (no path MTU cache).
 public struct Inet6Address: Sendable, Equatable {
@@ -53,6 +60,16 @@ public struct Inet6Address: Sendable, Equatable {
     public var stablePrivacy = false
     /// When the address was added, in order: the order its solicited-node group was joined.
     var joined: UInt64 = 0
+    /// IFA_F_TENTATIVE: duplicate address detection has not finished (or failed).
+    public internal(set) var tentative = false
+    /// IFA_F_DADFAILED: another node has the address; it stays tentative and unused.
+    public internal(set) var dadFailed = false
+    /// Solicitations left to send, the next DAD step (0: none), our nonce.
+    var dadProbes = 0
+    var dadAt: UInt64 = 0
+    var dadNonce: UInt64 = 0
+    /// Usable: DAD done (a source, answered for, locally delivered).
+    public var usable: Bool { !tentative }
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
     /// RT_SCOPE_HOST for ::1, RT_SCOPE_LINK for link-local, else RT_SCOPE_UNIVERSE.
     public var scope: UInt8 { address == 1 ? RouteScope.host : isLinkLocal ? RouteScope.link : RouteScope.universe }
@@ -72,6 +89,8 @@ public struct IPv6Stats: Sendable {
     public var icmpOutTimeExcds: UInt64 = 0, icmpOutPktTooBigs: UInt64 = 0, icmpOutParmProblems: UInt64 = 0
     public var icmpOutNeighborSolicits: UInt64 = 0, icmpOutNeighborAdvertisements: UInt64 = 0
     public var icmpRateLimited: UInt64 = 0
+    /// Addresses whose duplicate address detection failed.
+    public var dadFailures: UInt64 = 0
     public var tcpOutRsts: UInt64 = 0
 }
 
@@ -100,6 +119,18 @@ public final class IPv6Stack: NeighbourResolver {
     var nextFragmentID: UInt32 = 0
     /// The default hop limit of what Sluice sends (net.ipv6.conf.all.hop_limit).
     public var hopLimit: UInt8 = 64
+    /// net.ipv6.conf.all.accept_dad (0: no DAD) and dad_transmits (solicitations per address).
+    /// Live, 1 as the kernel's default; on the virtual clock 0: an offline run replays
+    /// captured traffic, which already holds whatever DAD took place, and probes of Sluice's
+    /// own would change what comes out (`sysctl net.ipv6.conf.all.accept_dad=1` turns it on).
+    public lazy var acceptDAD = clock.mode == .virtual ? 0 : 1
+    public var dadTransmits = 1
+    /// rtr_solicit_delay: the first DAD solicitation waits a random time below it.
+    public var rtrSolicitDelay = 1 * Time.s
+    /// The earliest DAD step of any address (0: none), run from the worker's timer.
+    public internal(set) var dadDue: UInt64 = 0
+    /// Draws DAD delays and nonces (seeded: a replay on the virtual clock is deterministic).
+    var dadSeed: UInt64 = 0x853C_49E6_748F_EA9B
 
     /// inet6_protos: upper-layer protocol number → handler, registered at init as inet6_init
     /// does (ICMPv6, UDP, TCP).
@@ -135,9 +166,101 @@ public final class IPv6Stack: NeighbourResolver {
         guard !list.contains(where: { $0.address == a.address }) else {
             throw SluiceError("Error: ipv6: address already assigned (File exists)")
         }
+        var a = a
+        a.tentative = needsDAD(dev, a)
         insertSorted(&list, a)
         addresses[dev.ifindex] = list
         installRoutes(dev, a)
+        if a.tentative && dev.isOperational { dadKick(dev.ifindex, a.address) }
+    }
+
+    // MARK: duplicate address detection (addrconf_dad_*)
+
+    /// addrconf_dad_begin's test: no DAD on a NOARP or loopback device, for a `nodad`
+    /// address, or with accept_dad 0.
+    func needsDAD(_ dev: NetDevice, _ a: Inet6Address) -> Bool {
+        !(dev.flags.contains(.noARP) || dev.flags.contains(.loopback) || a.nodad || acceptDAD < 1)
+    }
+
+    func dadRandom() -> UInt64 {
+        dadSeed = dadSeed &* 6364136223846793005 &+ 1442695040888963407
+        return dadSeed >> 11
+    }
+
+    func withAddress(_ dev: Int32, _ address: UInt128, _ body: (inout Inet6Address) -> Void) {
+        guard var list = addresses[dev], let i = list.firstIndex(where: { $0.address == address }) else { return }
+        body(&list[i])
+        addresses[dev] = list
+    }
+
+    /// addrconf_dad_kick: the first solicitation after a random delay, with a fresh nonce.
+    func dadKick(_ dev: Int32, _ address: UInt128) {
+        let delay = rtrSolicitDelay > 0 ? dadRandom() % rtrSolicitDelay : 0
+        let nonce = dadRandom() & 0xFFFF_FFFF_FFFF
+        withAddress(dev, address) { a in
+            a.dadProbes = dadTransmits
+            a.dadNonce = nonce == 0 ? 1 : nonce
+            a.dadAt = max(clock.now + delay, 1)
+        }
+        recomputeDADDue()
+    }
+
+    func recomputeDADDue() {
+        var t: UInt64 = 0
+        for list in addresses.values { for a in list where a.dadAt != 0 && (t == 0 || a.dadAt < t) { t = a.dadAt } }
+        dadDue = t
+    }
+
+    /// addrconf_dad_work: a solicitation per probe, retrans_time apart; after the last, the
+    /// address is usable (addrconf_dad_completed: its local and anycast routes, RTM_NEWADDR).
+    func runDAD() {
+        let now = clock.now
+        for d in Array(addresses.keys) {
+            guard let dev = dp.device(d) else { continue }
+            for a in addresses[d] ?? [] where a.dadAt != 0 && a.dadAt <= now {
+                if a.dadProbes == 0 {
+                    var done = a
+                    withAddress(d, a.address) { $0.tentative = false; $0.dadAt = 0; done = $0 }
+                    installRoutes(dev, done)
+                    noteAddressEvent(d, done, deleted: false)
+                } else {
+                    withAddress(d, a.address) { $0.dadProbes -= 1; $0.dadAt = now + max(neighbours.params.retransTime, 10 * Time.ms) }
+                    sendDADSolicitation(dev, target: a.address, nonce: a.dadNonce)
+                }
+            }
+        }
+        recomputeDADDue()
+    }
+
+    /// addrconf_dad_failure: someone else has the address. It stays tentative, flagged
+    /// dadfailed, and is announced; a second conflict changes nothing.
+    func dadFailed(_ dev: NetDevice, _ address: UInt128) {
+        var failed: Inet6Address? = nil
+        withAddress(dev.ifindex, address) { a in
+            guard a.tentative, !a.dadFailed else { return }
+            a.dadFailed = true; a.dadAt = 0
+            failed = a
+        }
+        guard let failed else { return }
+        stats.dadFailures &+= 1
+        recomputeDADDue()
+        noteAddressEvent(dev.ifindex, failed, deleted: false)
+    }
+
+    /// ndisc_send_ns for DAD: from ::, to the target's solicited-node group, no link-layer
+    /// address option, our nonce.
+    func sendDADSolicitation(_ dev: NetDevice, target: UInt128, nonce: UInt64) {
+        guard dev.isOperational, let q = pool.alloc() else { return }
+        let dst = Inet6Wire.solicitedNode(target)
+        let ip = pool.data(q) + InetWire.ethernetLength
+        let icmp = ip + Inet6Wire.ipv6Length
+        var len = Inet6Wire.writeND(icmp, type: 135, flags: 0, target: target, lladdr: nil)
+        len += Inet6Wire.writeNonceOption(icmp + len, nonce)
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: 0, dst: dst, next: IPProto.icmpv6)
+        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: 0, dst: dst)
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
+        stats.outRequests &+= 1; stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborSolicits &+= 1
+        transmit(dev, Inet6Wire.multicastMAC(dst), q)
     }
 
     /// Addresses that came or went without a request (addrconf on NETDEV_UP, addrconf_ifdown),
@@ -165,7 +288,13 @@ public final class IPv6Stack: NeighbourResolver {
     /// DAD: the address is usable at once, as the kernel's on a NOARP device such as dummy.
     func linkReady(_ dev: NetDevice) {
         let loopback = dev.flags.contains(.loopback)
-        guard dev.isOperational, dev.addrGenMode != .none || loopback else { return }
+        guard dev.isOperational else { return }
+        // addrconf_dad_run: addresses added before the link was ready start their DAD now.
+        for a in addresses[dev.ifindex] ?? [] {
+            installRoutes(dev, a)
+            if a.tentative && !a.dadFailed && a.dadAt == 0 { dadKick(dev.ifindex, a.address) }
+        }
+        guard dev.addrGenMode != .none || loopback else { return }
         var a = loopback ? Inet6Address(address: 1, prefixLen: 128) : Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
         if !loopback && dev.addrGenMode == .random {
             // ipv6_gen_mode_random_init: a secret drawn once per device, so the identifier
@@ -175,10 +304,12 @@ public final class IPv6Stack: NeighbourResolver {
         }
         guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { return }
         var list = addresses[dev.ifindex] ?? []
+        a.tentative = needsDAD(dev, a)
         insertSorted(&list, a)
         addresses[dev.ifindex] = list
         installRoutes(dev, a)
         noteAddressEvent(dev.ifindex, a, deleted: false)
+        if a.tentative { dadKick(dev.ifindex, a.address) }
     }
 
     public func deleteAddress(_ dev: NetDevice, _ address: UInt128, _ prefixLen: Int) throws(SluiceError) {
@@ -187,6 +318,7 @@ public final class IPv6Stack: NeighbourResolver {
         }
         let a = list.remove(at: i)
         addresses[dev.ifindex] = list.isEmpty ? nil : list
+        if a.dadAt != 0 { recomputeDADDue() }
         removeRoutes(dev, a)
         if list.isEmpty { flushNeighbours(dev: dev.ifindex, all: true) }
     }
@@ -201,11 +333,13 @@ public final class IPv6Stack: NeighbourResolver {
             let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh } } ?? false
             if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
         }
-        add(fib.local, a.address, 128, .local, 0)
+        // A tentative address gets its local and anycast routes when DAD completes.
+        if a.usable { add(fib.local, a.address, 128, .local, 0) }
         guard dev.isUp, !dev.flags.contains(.loopback) else { return }
         if a.prefixLen < 128 { add(fib.main, a.network, a.prefixLen, .unicast, 256) }
-        if forwarding && a.prefixLen < 127 { add(fib.local, a.network, 128, .anycast, 0) }
-        add(fib.local, 0xFF << 120, 8, .multicast, 256)
+        if forwarding && a.prefixLen < 127 && a.usable { add(fib.local, a.network, 128, .anycast, 0) }
+        // addrconf_add_mroute: once the link is ready (addrconf_dev_config).
+        if dev.isOperational { add(fib.local, 0xFF << 120, 8, .multicast, 256) }
     }
 
     func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
@@ -222,14 +356,14 @@ public final class IPv6Stack: NeighbourResolver {
     /// ipv6_dev_get_saddr, reduced: an address of `dev` of the destination's scope (link-local
     /// for a link-local or link-scope multicast destination), preferring one on its prefix.
     func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
-        guard let list = addresses[dev] else { return 0 }
+        guard let list = addresses[dev]?.filter(\.usable), !list.isEmpty else { return 0 }
         let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
         if linkScope { return list.first { $0.isLinkLocal }?.address ?? 0 }
         return (list.first { !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network }
             ?? list.first { !$0.isLinkLocal } ?? list.first)?.address ?? 0
     }
 
-    func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a } ?? false }
+    func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }
 
     /// Up: the addresses' routes, then linkReady. Down: addrconf_ifdown with keep_addr_on_down
     /// 0 (the kernel's default) — every address goes, announced, with the device's routes
@@ -242,6 +376,7 @@ public final class IPv6Stack: NeighbourResolver {
         } else {
             let gone = addresses[d] ?? []
             addresses[d] = nil
+            if gone.contains(where: { $0.dadAt != 0 }) { recomputeDADDue() }
             for a in gone { removeRoutes(dev, a); noteAddressEvent(d, a, deleted: true) }
             fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d, all: true)
@@ -250,6 +385,7 @@ public final class IPv6Stack: NeighbourResolver {
 
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
+        recomputeDADDue()
         fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
     }
@@ -593,7 +729,14 @@ public final class IPv6Stack: NeighbourResolver {
             dev.drop(.ndisc); pool.free(p); return
         }
         let target = m.target, sllao = m.lladdr
+        let nonce = dad ? Inet6Wire.ndNonce(ip + off, from: 24, to: total - off) : 0
         pool.free(p)
+        if let a = addresses[dev.ifindex]?.first(where: { $0.address == target }), a.tentative {
+            // ndisc_recv_ns for a tentative address: our own probe looped back (same nonce) is
+            // ignored; another node's DAD for it fails ours; anything else is not answered.
+            if dad && !(nonce != 0 && nonce == a.dadNonce) { dadFailed(dev, target) }
+            return
+        }
         guard isOurs(dev.ifindex, target) else { return }
         if !dad, let sllao {
             // neigh_event_ns: the sender's address, STALE.
@@ -636,6 +779,12 @@ public final class IPv6Stack: NeighbourResolver {
         let flags = m.flags, target = m.target, tllao = m.lladdr
         let solicited = flags & 0x4000_0000 != 0, override = flags & 0x2000_0000 != 0
         pool.free(p)
+        // ndisc_recv_na: an advertisement for one of our addresses fails its DAD if it is
+        // tentative, and is otherwise ignored.
+        if let a = addresses[dev.ifindex]?.first(where: { $0.address == target }) {
+            if a.tentative { dadFailed(dev, target) }
+            return
+        }
         guard let i32 = neighbours.find(dev.ifindex, target) else { return }
         let i = Int(i32)
         let e = neighbours.entries[i]

@@ -76,7 +76,8 @@ extension RtnlProcessor {
     /// inet6_fill_ifaddr: IFA_ADDRESS only, scope link for link-local, cacheinfo forever.
     func encodeAddr6(_ d: NetDevice, _ a: Inet6Address, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
-        let f = IFA.F_PERMANENT | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0)   // IFA_F_STABLE_PRIVACY
+        // IFA_F_TENTATIVE 0x40, IFA_F_DADFAILED 0x08, IFA_F_STABLE_PRIVACY 0x800.
+        let f = IFA.F_PERMANENT | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0) | (a.tentative ? 0x40 : 0) | (a.dadFailed ? 0x08 : 0)
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))

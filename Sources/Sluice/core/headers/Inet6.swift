@@ -206,6 +206,32 @@ public enum Inet6Wire {
         return 32
     }
 
+    /// The nonce option (RFC 7527, type 14, one 8-byte unit) at `p`; its length.
+    public static func writeNonceOption(_ p: UnsafeMutableRawPointer, _ nonce: UInt64) -> Int {
+        p.storeBytes(of: UInt8(14), toByteOffset: 0, as: UInt8.self)
+        p.storeBytes(of: UInt8(1), toByteOffset: 1, as: UInt8.self)
+        for i in 0..<6 { p.storeBytes(of: UInt8(truncatingIfNeeded: nonce >> (8 * UInt64(i))), toByteOffset: 2 + i, as: UInt8.self) }
+        return 8
+    }
+
+    /// The 6-byte nonce of an ND nonce option of one unit among the options from `start` to
+    /// `end` (ndisc_parse_options keeps the last), or 0; the options were checked by ndMessage.
+    public static func ndNonce(_ p: UnsafeRawPointer, from start: Int, to end: Int) -> UInt64 {
+        var i = start
+        var nonce: UInt64 = 0
+        while i + 2 <= end {
+            let t = p.load(fromByteOffset: i, as: UInt8.self)
+            let l = Int(p.load(fromByteOffset: i + 1, as: UInt8.self)) * 8
+            guard l > 0, i + l <= end else { return 0 }
+            if t == 14 && l == 8 {
+                nonce = 0
+                for k in 0..<6 { nonce |= UInt64(p.load(fromByteOffset: i + 2 + k, as: UInt8.self)) << (8 * UInt64(k)) }
+            }
+            i += l
+        }
+        return nonce
+    }
+
     /// A neighbor solicitation or advertisement as ndisc_recv_ns/na first check it (RFC 4861
     /// 7.1.1/7.1.2): hop limit 255, code 0, at least 24 bytes, a target that is not multicast,
     /// well-formed options; its flags word, target and link-layer option of type `option`
