@@ -5,9 +5,8 @@ import Glibc
 /// Principles (net/ipv6: ip6_input.c, ip6_output.c's ip6_forward, route.c, icmp.c, ndisc.c,
 /// addrconf.c)
 /// ----------
-/// A device takes part in IPv6 once it has an IPv6 address (as if
-/// net.ipv6.conf.default.disable_ipv6 were 1 until then): its first address also gives it its
-/// link-local address (fe80::/64, modified EUI-64 of its MAC, addr_gen_mode eui64).
+/// A device that is up with carrier gets its link-local address (fe80::/64, modified EUI-64 of
+/// its MAC, addr_gen_mode eui64), as addrconf_dev_config gives it.
 /// - Duplicate address detection (addrconf.c's addrconf_dad_*, RFC 4862 5.4): a new address is
 ///   tentative — not a source, not answered for, no local route — unless the device is NOARP
 ///   or loopback, the address is `nodad` or accept_dad is 0. Once the link is ready it waits a
