@@ -1467,7 +1467,9 @@ final class ExecTests: XCTestCase {
     /// notifications as from this machine's kernel for the same commands (interface indexes
     /// aside).
     func testAddressAndRouteNotificationsAsTheKernelSendsThem() throws {
-        let (d, sock, _) = try daemon()
+        // The kernel's namespace has IPv6 off; Sluice's link-locals are usable (and announced)
+        // at once without DAD, before the monitors start.
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
         let kns = try net.netns("k")
         _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
         _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])

@@ -169,7 +169,7 @@ public final class IPv6Stack: NeighbourResolver {
         a.tentative = needsDAD(dev, a)
         insertSorted(&list, a)
         addresses[dev.ifindex] = list
-        installRoutes(dev, a)
+        installRoutes(dev, a, addingAddress: true)
         if a.tentative && dev.isOperational { dadKick(dev.ifindex, a.address) }
     }
 
@@ -326,7 +326,7 @@ public final class IPv6Stack: NeighbourResolver {
     /// prefix route (main, metric 256, proto kernel), the subnet-router anycast address of the
     /// prefix when forwarding (local table, RFC 4291 2.6.1) and the device's multicast route
     /// (ff00::/8 in the local table, metric 256).
-    func installRoutes(_ dev: NetDevice, _ a: Inet6Address) {
+    func installRoutes(_ dev: NetDevice, _ a: Inet6Address, addingAddress: Bool = false) {
         let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
         func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) {
             let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh } } ?? false
@@ -337,8 +337,9 @@ public final class IPv6Stack: NeighbourResolver {
         guard dev.isUp, !dev.flags.contains(.loopback) else { return }
         if a.prefixLen < 128 { add(fib.main, a.network, a.prefixLen, .unicast, 256) }
         if forwarding && a.prefixLen < 127 && a.usable { add(fib.local, a.network, 128, .anycast, 0) }
-        // addrconf_add_mroute: once the link is ready (addrconf_dev_config).
-        if dev.isOperational { add(fib.local, 0xFF << 120, 8, .multicast, 256) }
+        // addrconf_add_mroute: when an address is added to a device that is up, or once the
+        // link is ready (addrconf_dev_config); not when a device without carrier comes up.
+        if dev.isOperational || addingAddress { add(fib.local, 0xFF << 120, 8, .multicast, 256) }
     }
 
     func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
