@@ -1216,6 +1216,37 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip ntable` against this machine's kernel: the tables' settings and each device's
+    /// parameters as neightbl_dump_info gives them (nd_tbl without a locktime), and a device's
+    /// own parameters changed (neightbl_set); reachable times are drawn at random on both
+    /// sides. Unlike a kernel namespace, the daemon's table defaults take changes (checked here
+    /// on Sluice's side only).
+    func testNeighbourTablesAsTheKernelShowsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kn")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"reachable \d+ "#, with: "reachable R ", options: .regularExpression)
+                .replacingOccurrences(of: #""reachable":\d+"#, with: "\"reachable\":R", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "nt0", "type", "veth", "peer", "name", "nt1"],
+            ["ip", "ntable", "show", "dev", "nt0"], ["ip", "-4", "ntable", "show", "dev", "nt1"], ["ip", "-j", "ntable", "show", "dev", "nt1"],
+            ["ip", "ntable", "change", "name", "arp_cache", "dev", "nt0", "queue", "50", "ucast_probes", "5", "base_reachable", "20000",
+             "retrans", "500", "gc_stale", "30000", "delay_probe", "3000", "proxy_delay", "500", "proxy_queue", "32", "locktime", "2000"],
+            ["ip", "ntable", "change", "name", "ndisc_cache", "dev", "nt1", "mcast_probes", "7", "app_probes", "0"],
+            ["ip", "ntable", "show", "dev", "nt0"], ["ip", "ntable", "show", "dev", "nt1"], ["ip", "-j", "ntable", "show", "dev", "nt0"],
+            ["ip", "ntable", "change", "name", "arp_cache", "dev", "nope", "queue", "4"],
+            ["ip", "ntable", "change", "name", "nope", "dev", "nt0", "queue", "4"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(try exec(sock, ["ip", "ntable", "change", "name", "arp_cache", "queue", "40", "thresh3", "2048"]).status, 0)
+        let shown = try exec(sock, ["ip", "-4", "ntable", "show", "name", "arp_cache"]).out
+        XCTAssertTrue(shown.hasPrefix("inet arp_cache \n    thresh1 128 thresh2 512 thresh3 2048 gc_int 30000 \n"), shown)
+        XCTAssertTrue(shown.contains("queue 40 "), shown)
+        XCTAssertTrue(shown.contains("dev nt0 \n    refcnt 1 reachable") && shown.contains("queue 50 "), "a device's own parameters stay: \(shown)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a

@@ -97,7 +97,10 @@ final class GROLiveTests: XCTestCase {
             XCTAssertEqual(got.count, want.count, "direction \(mac): frame count")
             if got != want {
                 let i = zip(got, want).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1
-                XCTFail("direction \(mac): first different frame \(i) of \(want.count)")
+                let (g, w) = i >= 0 ? (got[i], want[i]) : ([], [])
+                let at = zip(g, w).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(g.count, w.count)
+                func hex(_ f: [UInt8]) -> String { f.prefix(80).map { String(format: "%02x", $0) }.joined() }
+                XCTFail("direction \(mac): first different frame \(i) of \(want.count), at byte \(at) (lengths \(g.count), \(w.count))\n got \(hex(g))\nwant \(hex(w))")
             }
         }
         print("GRO over a real iperf3 capture: \(frames.count) frames, \(merged) merged, \(dp.device(named: "p1")!.groAggregates) aggregates")

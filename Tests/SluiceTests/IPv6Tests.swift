@@ -270,6 +270,33 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// A device's own neighbour parameters (`ip ntable change name ndisc_cache dev r2
+    /// mcast_probes 1`, neigh_parms per device): one multicast solicitation on r2, then FAILED
+    /// after retrans_time; the table's (three) still apply on r1.
+    func testADevicesOwnNeighbourParametersApplyToItsEntriesOnly() throws {
+        let r = try Self.router()
+        var p = r.dp.ipv6.neighbours.parms(r.dev("r2").ifindex)
+        p.mcastProbes = 1
+        r.dp.ipv6.neighbours.setDeviceParams(r.dev("r2").ifindex, p)
+        XCTAssertEqual(r.dp.ipv6.neighbours.parms(r.dev("r1").ifindex).mcastProbes, 3)
+        r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
+        var out = r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB)), on: r.r1)
+        XCTAssertEqual(out.r2.count, 1, "the one solicitation")
+        out = r.advance(1 * Time.s)
+        XCTAssertTrue(out.r2.isEmpty)
+        XCTAssertEqual(out.r1.count, 1, "address unreachable after one probe")
+        XCTAssertTrue(try r.runner.execute("-6 neigh show dev r2").contains("2001:db8:2::20 dev r2  FAILED"))
+        // A neighbour on r1 still gets three.
+        let hostC = Self.a6("2001:db8:1::30")
+        out = r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostC)), on: r.r1)
+        XCTAssertEqual(out.r1.count, 1)
+        XCTAssertEqual(r.advance(1 * Time.s).r1.count, 1)
+        XCTAssertEqual(r.advance(1 * Time.s).r1.count, 1)
+        _ = r.advance(1 * Time.s)
+        XCTAssertTrue(try r.runner.execute("-6 neigh show dev r1").contains("2001:db8:1::30 dev r1  FAILED"))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testErrorsAreRateLimitedButPacketTooBigIsNot() throws {
         let r = try Self.router()
         learnHosts(r)

@@ -527,6 +527,14 @@ enum NeighbourParamsHolder {
     func update(_ f: (inout NeighbourParams) -> Void) {
         switch self { case .v4(let t): f(&t.params); case .v6(let t): f(&t.params) }
     }
+    var count: Int { switch self { case .v4(let t): t.count; case .v6(let t): t.count } }
+    var allocs: UInt64 { switch self { case .v4(let t): t.allocs; case .v6(let t): t.allocs } }
+    var destroys: UInt64 { switch self { case .v4(let t): t.destroys; case .v6(let t): t.destroys } }
+    var resFailed: UInt64 { switch self { case .v4(let t): t.resFailed; case .v6(let t): t.resFailed } }
+    var tableOverflows: UInt64 { switch self { case .v4(let t): t.tableOverflows; case .v6(let t): t.tableOverflows } }
+    var reachableTime: UInt64 { switch self { case .v4(let t): t.tableReachableTime(); case .v6(let t): t.tableReachableTime() } }
+    func parms(_ dev: Int32) -> NeighbourParams { switch self { case .v4(let t): t.parms(dev); case .v6(let t): t.parms(dev) } }
+    func setDevice(_ dev: Int32, _ p: NeighbourParams) { switch self { case .v4(let t): t.setDeviceParams(dev, p); case .v6(let t): t.setDeviceParams(dev, p) } }
 }
 
 extension CommandRunner {

@@ -355,6 +355,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// The device is gone: its addresses, routes and neighbours too.
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
+        neighbours.setDeviceParams(d, nil)
         fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
     }
@@ -698,7 +699,7 @@ public final class IPv4Stack: NeighbourResolver {
         let e = t.entries[i]
         guard let out = dp.devices[Int(e.dev)], out.isOperational else { return }
         let spa = sourceAddress(e.dev, toward: e.ip)
-        let unicast = e.state == .probe && e.probes < t.params.ucastProbes
+        let unicast = e.state == .probe && e.probes < t.parms(e.dev).ucastProbes
         sendARP(out, op: 1, dstMAC: unicast ? e.mac : .broadcast, tha: unicast ? e.mac : MACAddress(raw: 0), spa: spa, tpa: e.ip)
         t.requestsSent &+= 1
     }
@@ -758,7 +759,7 @@ public final class IPv4Stack: NeighbourResolver {
         if sip != 0, let i32 = t.find(dev.ifindex, sip) {
             let i = Int(i32)
             let state: NUD = arp.operation == 2 && toUs ? .reachable : .stale
-            let override = now > t.entries[i].updated + t.params.locktime
+            let override = now > t.entries[i].updated + t.parms(dev.ifindex).locktime
             neighUpdate(i, mac: sha, state: state, override: override || t.entries[i].mac == sha)
         }
         pool.free(p)

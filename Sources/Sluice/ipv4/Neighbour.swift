@@ -50,6 +50,9 @@ public struct NeighbourParams: Sendable {
     /// proxy_qlen (answers waiting at most).
     public var proxyDelay = 800 * Time.ms
     public var proxyQlen = 64
+    /// A device's own reachable_time, drawn from its base when its parameters are set (0: the
+    /// table's).
+    public var reachableTime: UInt64 = 0
     public init() {}
 }
 
@@ -76,6 +79,18 @@ public struct NeighbourEntryOf<A: InetAddressValue> {
 /// a slot.
 public final class NeighbourTableOf<A: InetAddressValue> {
     public var params = NeighbourParams()
+    /// A device's own parameters (`ip ntable change … dev X`, its neigh_parms): a copy of the
+    /// table's when first set, then changed on its own; other devices use the table's.
+    public internal(set) var deviceParams: [Int32: NeighbourParams] = [:]
+    @inline(__always) public func parms(_ dev: Int32) -> NeighbourParams {
+        deviceParams.isEmpty ? params : deviceParams[dev] ?? params
+    }
+    func setDeviceParams(_ dev: Int32, _ p: NeighbourParams?) {
+        guard var p else { deviceParams[dev] = nil; return }
+        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+        p.reachableTime = p.baseReachableTime / 2 + (seed >> 11) % max(p.baseReachableTime, 1)
+        deviceParams[dev] = p
+    }
     public internal(set) var entries: [NeighbourEntryOf<A>] = []
     struct Key: Hashable { var dev: Int32; var ip: A }
     var index: [Key: Int32] = [:]
@@ -93,6 +108,16 @@ public final class NeighbourTableOf<A: InetAddressValue> {
     /// Packets waiting for resolution in all entries.
     public internal(set) var queued = 0
     public internal(set) var repliesSent: UInt64 = 0
+    /// Entries made and removed (ndt_stats' allocs and destroys).
+    public internal(set) var allocs: UInt64 = 0
+    public internal(set) var destroys: UInt64 = 0
+    /// The table-wide reachable time (neigh_parms' reachable_time): drawn from
+    /// base_reachable_time, and again when that changes.
+    var drawnReachable: (base: UInt64, value: UInt64) = (0, 0)
+    public func tableReachableTime() -> UInt64 {
+        if drawnReachable.base != params.baseReachableTime { drawnReachable = (params.baseReachableTime, randomReachable()) }
+        return drawnReachable.value
+    }
     var seed: UInt64 = 0x5EED
 
     /// A direct-mapped cache in front of `index` (4096 slots): a hit costs a hash, a load and a
@@ -112,9 +137,9 @@ public final class NeighbourTableOf<A: InetAddressValue> {
         return i
     }
 
-    func randomReachable() -> UInt64 {
+    func randomReachable(dev: Int32 = 0) -> UInt64 {
         seed = seed &* 6364136223846793005 &+ 1442695040888963407
-        let base = params.baseReachableTime
+        let base = dev == 0 ? params.baseReachableTime : parms(dev).baseReachableTime
         return base / 2 + (seed >> 11) % base
     }
 
@@ -127,9 +152,9 @@ public final class NeighbourTableOf<A: InetAddressValue> {
             }
             guard count < params.gcThresh3 else { tableOverflows &+= 1; return nil }
         }
-        count += 1
+        count += 1; allocs &+= 1
         let e = NeighbourEntryOf<A>(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now, confirmed: 0,
-                               used: now, reachableTime: randomReachable())
+                               used: now, reachableTime: randomReachable(dev: dev))
         let i: Int32
         if let f = free.popLast() { i = f; entries[Int(i)] = e } else { i = Int32(entries.count); entries.append(e) }
         index[Key(dev: dev, ip: ip)] = i
@@ -138,7 +163,7 @@ public final class NeighbourTableOf<A: InetAddressValue> {
 
     func remove(_ i: Int32, _ pool: PacketPool) {
         let e = entries[Int(i)]
-        if e.dev != 0 { count -= 1 }
+        if e.dev != 0 { count -= 1; destroys &+= 1 }
         queued -= entries[Int(i)].queue.purge(pool)
         index[Key(dev: e.dev, ip: e.ip)] = nil
         entries[Int(i)] = NeighbourEntryOf<A>(ip: 0, dev: 0, mac: MACAddress(raw: 0), state: .none, updated: 0, confirmed: 0, used: 0, reachableTime: 0)
@@ -211,7 +236,7 @@ extension NeighbourResolver {
             neighbours.entries[i].used = now
             neighbours.entries[i].state = .delay
             neighbours.entries[i].updated = now
-            neighbours.setTimer(i, now + neighbours.params.delayFirstProbeTime)
+            neighbours.setTimer(i, now + neighbours.parms(out.ifindex).delayFirstProbeTime)
             transmit(out, neighbours.entries[i].mac, p)
         case .incomplete:
             enqueue(i, p)
@@ -226,11 +251,11 @@ extension NeighbourResolver {
         case .none, .failed:
             neighbours.entries[i].state = .incomplete
             neighbours.entries[i].updated = now
-            neighbours.entries[i].probes = neighbours.params.ucastProbes
+            neighbours.entries[i].probes = neighbours.parms(out.ifindex).ucastProbes
             enqueue(i, p)
             solicit(i)
             neighbours.entries[i].probes += 1
-            neighbours.setTimer(i, now + neighbours.params.retransTime)
+            neighbours.setTimer(i, now + neighbours.parms(out.ifindex).retransTime)
         }
     }
 
@@ -239,7 +264,7 @@ extension NeighbourResolver {
     /// entries together, so a scan of unresolvable addresses cannot starve forwarding.
     func enqueue(_ i: Int, _ p: consuming Packet) {
         let t = neighbours
-        if t.entries[i].queue.count >= t.params.unresQueue, let old = t.entries[i].queue.pop(pool) {
+        if t.entries[i].queue.count >= t.parms(t.entries[i].dev).unresQueue, let old = t.entries[i].queue.pop(pool) {
             pool.free(old)
             t.queued -= 1
             t.unresDiscards &+= 1
@@ -277,7 +302,7 @@ extension NeighbourResolver {
         t.entries[i].updated = now
         if state == .reachable {
             t.entries[i].confirmed = now
-            t.entries[i].reachableTime = t.randomReachable()
+            t.entries[i].reachableTime = t.randomReachable(dev: t.entries[i].dev)
             t.setTimer(i, now + t.entries[i].reachableTime)
         } else {
             t.entries[i].timer = 0
@@ -293,26 +318,27 @@ extension NeighbourResolver {
         let now = clock.now
         for i in t.entries.indices where t.entries[i].timer != 0 && t.entries[i].timer <= now {
             var e = t.entries[i]
+            let pr = t.parms(e.dev)
             switch e.state {
             case .reachable:
                 if now < e.confirmed + e.reachableTime { e.timer = e.confirmed + e.reachableTime }
-                else if now < e.used + t.params.delayFirstProbeTime { e.state = .delay; e.updated = now; e.timer = now + t.params.delayFirstProbeTime }
+                else if now < e.used + pr.delayFirstProbeTime { e.state = .delay; e.updated = now; e.timer = now + pr.delayFirstProbeTime }
                 else { e.state = .stale; e.updated = now; e.timer = 0 }
             case .delay:
-                if now < e.confirmed + t.params.delayFirstProbeTime {
+                if now < e.confirmed + pr.delayFirstProbeTime {
                     e.state = .reachable; e.updated = now; e.timer = e.confirmed + e.reachableTime
                 } else {
-                    e.state = .probe; e.updated = now; e.probes = 0; e.timer = now + t.params.retransTime
+                    e.state = .probe; e.updated = now; e.probes = 0; e.timer = now + pr.retransTime
                 }
             case .incomplete, .probe:
-                e.timer = now + t.params.retransTime
+                e.timer = now + pr.retransTime
             default:
                 e.timer = 0
             }
             t.entries[i] = e
             if e.timer != 0 { t.setTimer(i, e.timer) }
             guard e.state == .incomplete || e.state == .probe else { continue }
-            let maxProbes = t.params.ucastProbes + (e.state == .probe ? 0 : t.params.mcastProbes)
+            let maxProbes = pr.ucastProbes + (e.state == .probe ? 0 : pr.mcastProbes)
             if e.probes >= maxProbes {
                 fail(i)
                 continue
@@ -344,7 +370,7 @@ extension NeighbourResolver {
         let now = clock.now
         for i in t.entries.indices where t.entries[i].dev != 0 {
             let e = t.entries[i]
-            if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.params.gcStaleTime {
+            if (e.state == .stale || e.state == .failed) && now > max(e.used, e.updated) + t.parms(e.dev).gcStaleTime {
                 t.remove(Int32(i), pool)
             }
         }

@@ -76,12 +76,13 @@ extension IPv4Stack {
         if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
             neighUpdate(Int(i), mac: sha, state: .stale, override: true)
         }
-        if sentToUs || t.params.proxyDelay == 0 {
+        let pr = t.parms(dev.ifindex)
+        if sentToUs || pr.proxyDelay == 0 {
             sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
             t.repliesSent &+= 1
-        } else if proxyQueue.count < t.params.proxyQlen {
+        } else if proxyQueue.count < pr.proxyQlen {
             t.seed = t.seed &* 6364136223846793005 &+ 1442695040888963407
-            let due = now + (t.seed >> 11) % t.params.proxyDelay
+            let due = now + (t.seed >> 11) % pr.proxyDelay
             proxyQueue.append(PendingProxyReply(dev: dev.ifindex, due: due, sip: sip, tip: tip, sha: sha))
         } else {
             t.proxyDiscards &+= 1

@@ -143,7 +143,11 @@ public final class IPv6Stack: NeighbourResolver {
     /// UDP ports registered by an embedding program.
     var udpHandlers: [UInt16: (Datapath, NetDevice, UnsafeMutableRawPointer, Int, Int) -> Void] = [:]
 
-    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
+    init(dp: Datapath) {
+        self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp)
+        // nd_tbl's parameters differ from arp_tbl's in one: no locktime (0).
+        neighbours.params.locktime = 0
+    }
 
     /// inet6_add_protocol.
     public func addProtocol(_ number: UInt8, _ p: InetProtocol) { inet6Protocols[Int(number)] = p }
@@ -223,7 +227,7 @@ public final class IPv6Stack: NeighbourResolver {
                     installRoutes(dev, done)
                     noteAddressEvent(d, done, deleted: false)
                 } else {
-                    withAddress(d, a.address) { $0.dadProbes -= 1; $0.dadAt = now + max(neighbours.params.retransTime, 10 * Time.ms) }
+                    withAddress(d, a.address) { $0.dadProbes -= 1; $0.dadAt = now + max(neighbours.parms(d).retransTime, 10 * Time.ms) }
                     sendDADSolicitation(dev, target: a.address, nonce: a.dadNonce)
                 }
             }
@@ -385,6 +389,7 @@ public final class IPv6Stack: NeighbourResolver {
 
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
+        neighbours.setDeviceParams(d, nil)
         recomputeDADDue()
         fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
@@ -804,7 +809,7 @@ public final class IPv6Stack: NeighbourResolver {
         let t = neighbours
         let e = t.entries[i]
         guard let out = dp.devices[Int(e.dev)], out.isOperational, let q = pool.alloc() else { return }
-        let unicast = e.state == .probe && e.probes < t.params.ucastProbes
+        let unicast = e.state == .probe && e.probes < t.parms(e.dev).ucastProbes
         let dst = unicast ? e.ip : Inet6Wire.solicitedNode(e.ip)
         let src = sourceAddress(e.dev, toward: e.ip)
         let ip = pool.data(q) + InetWire.ethernetLength

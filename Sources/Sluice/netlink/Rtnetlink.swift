@@ -211,6 +211,8 @@ public final class RtnlProcessor {
         case IFLAStats.RTM_GETSTATS where isDump: try dumpStats(msg, &replies); return true
         case IFLAStats.RTM_GETSTATS: replies.append(try getStats(msg)); return false
         case IFLAStats.RTM_SETSTATS: try setStats(msg); return false
+        case NDTA.RTM_GETNEIGHTBL where isDump: try dumpNeighTables(msg, &replies); return true
+        case NDTA.RTM_SETNEIGHTBL: try setNeighTable(msg); return false
         case NL.RTM_GETNSID where isDump:
             // One namespace: no peer has an id.
             var parts = DumpParts(limit: bufferSize)
