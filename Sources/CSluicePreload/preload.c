@@ -5,8 +5,9 @@
 // Another netlink family is refused (EPROTONOSUPPORT): nothing reaches the kernel's tables.
 // What reaches the kernel's networking outside netlink is refused too, with one line naming it:
 // entering a namespace (setns, unshare: `ip -n`, `ip netns exec`), the network and TUN ioctls
-// (`ip tunnel`, `ip tuntap`, `ip maddr add`) and reading /proc/net or /proc/sys/net (`ip maddr
-// show`) — except /proc/net/psched, whose clock constants tc needs and the daemon shares.
+// (`ip tunnel`, `ip tuntap`, `ip maddr add`) and reading /proc/net or /proc/sys/net — except
+// /proc/net/psched, whose clock constants tc needs and the daemon shares, and the multicast
+// membership files (dev_mcast, igmp, igmp6: `ip maddr show`), which the daemon answers.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -302,14 +303,53 @@ static int kernel_net_path(const char *path) {
         || strncmp(path, "/proc/self/net/", 15) == 0;
 }
 
+/* The multicast membership files (`ip maddr show`) are the daemon's: asked for with the
+   private message PROC_MSG (the path), answered with the text, read from memory. */
+#define PROC_MSG 14
+static FILE *daemon_file(const char *path) {
+    if (strcmp(path, "/proc/net/dev_mcast") != 0 && strcmp(path, "/proc/net/igmp") != 0 && strcmp(path, "/proc/net/igmp6") != 0)
+        return NULL;
+    uint32_t pid = 0;
+    int fd = open_daemon(SOCK_CLOEXEC, &pid);
+    if (fd < 0) return NULL;
+    struct { struct nlmsghdr h; char path[64]; } m;
+    memset(&m, 0, sizeof(m));
+    m.h.nlmsg_len = sizeof(m);
+    m.h.nlmsg_type = PROC_MSG;
+    strncpy(m.path, path, sizeof(m.path) - 1);
+    static char buf[65536];
+    ssize_t n = -1;
+    if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m)) n = recv(fd, buf, sizeof(buf), 0);
+    close(fd);
+    if (n < (ssize_t)sizeof(struct nlmsghdr) || ((struct nlmsghdr *)buf)->nlmsg_type != PROC_MSG) { errno = EIO; return NULL; }
+    size_t total = ((struct nlmsghdr *)buf)->nlmsg_len;   /* without the alignment padding */
+    if (total > (size_t)n) total = (size_t)n;
+    size_t len = total - sizeof(struct nlmsghdr);
+    if (len == 0) {
+        REAL(fopen, FILE *, const char *, const char *);
+        return real_fopen("/dev/null", "r");
+    }
+    char *text = malloc(len + 1);   /* lives as long as the stream; the program is short-lived */
+    if (!text) return NULL;
+    memcpy(text, buf + sizeof(struct nlmsghdr), len);
+    text[len] = 0;
+    return fmemopen(text, len, "r");
+}
+
+static int daemon_served(const char *path) {
+    return path && (strcmp(path, "/proc/net/dev_mcast") == 0 || strcmp(path, "/proc/net/igmp") == 0 || strcmp(path, "/proc/net/igmp6") == 0);
+}
+
 FILE *fopen(const char *path, const char *mode) {
     REAL(fopen, FILE *, const char *, const char *);
+    if (daemon_served(path)) return daemon_file(path);
     if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
     return real_fopen(path, mode);
 }
 
 FILE *fopen64(const char *path, const char *mode) {
     REAL(fopen64, FILE *, const char *, const char *);
+    if (daemon_served(path)) return daemon_file(path);
     if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
     return real_fopen64(path, mode);
 }

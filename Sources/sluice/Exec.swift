@@ -33,9 +33,16 @@ struct Exec: ParsableCommand {
         // What bypasses rtnetlink would act on the kernel: refused. ip resolves an object as
         // its first command the word abbreviates (ip.c's cmds[] in order), so "m" is maddress.
         if tool == "ip", let obj = Exec.ipObject(args),
-           let resolved = Exec.ipObjects.first(where: { $0.hasPrefix(obj) }),
-           let why = Exec.ipBypasses[resolved] {
-            throw ValidationError("\"ip \(obj)\" \(why), so it would act on the kernel, not the daemon; not run")
+           let resolved = Exec.ipObjects.first(where: { $0.hasPrefix(obj) }) {
+            if let why = Exec.ipBypasses[resolved] {
+                throw ValidationError("\"ip \(obj)\" \(why), so it would act on the kernel, not the daemon; not run")
+            }
+            // `ip maddr show` reads the membership files the daemon answers; add and del
+            // are SIOCADDMULTI/SIOCDELMULTI on the kernel's device.
+            if resolved == "maddress", let i = args.firstIndex(of: obj), i + 1 < args.count,
+               let verb = args[(i + 1)...].first, ["add", "delete"].contains(where: { $0.hasPrefix(verb) }) {
+                throw ValidationError("\"ip \(obj) \(verb)\" uses the kernel's multicast ioctls, so it would act on the kernel, not the daemon; not run")
+            }
         }
         let dir = URLPath.directory(of: CommandLine.arguments[0])
         let lib = dir + "/libSluicePreload.so"
@@ -72,7 +79,6 @@ extension Exec {
     }
     /// The objects that reach the kernel without rtnetlink, and how.
     static let ipBypasses = [
-        "maddress": "reads /proc/net/igmp and uses ioctls",
         "tunnel": "uses the kernel's tunnel ioctls", "tunl": "uses the kernel's tunnel ioctls",
         "tuntap": "opens /dev/net/tun", "tap": "opens /dev/net/tun",
         "netns": "works on the kernel's network namespaces",

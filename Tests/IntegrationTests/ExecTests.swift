@@ -1247,6 +1247,33 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip maddr show` against this machine's kernel: the daemon answers the membership files
+    /// it reads (dev_mcast, igmp, igmp6) as the kernel prints them — link-level addresses, the
+    /// all-hosts group of a device that is up, IPv6 groups newest first with their users
+    /// (a subnet-router anycast sharing a solicited-node group), what stays after going down.
+    /// Both sides forward and run no DAD; the devices get the same MACs, so the same groups.
+    func testMulticastMembershipsAsTheKernelShowsThem() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let kns = try net.netns("kma")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let steps: [[String]] = [
+            ["ip", "link", "add", "ma0", "address", "02:00:00:00:00:31", "type", "veth", "peer", "name", "ma1", "address", "02:00:00:00:00:32"],
+            ["ip", "maddr", "show", "dev", "ma0"], ["ip", "link", "set", "ma0", "up"], ["ip", "link", "set", "ma1", "up"],
+            ["ip", "-6", "addr", "add", "2001:db8:9::1/64", "dev", "ma0"],
+            ["ip", "maddr", "show", "dev", "ma0"], ["ip", "maddr", "show", "dev", "ma1"], ["ip", "-j", "maddr", "show", "dev", "ma0"],
+            ["ip", "-6", "maddr", "show", "dev", "ma0"], ["ip", "-4", "maddr", "show", "dev", "ma0"],
+            ["ip", "link", "set", "ma0", "down"], ["ip", "maddr", "show", "dev", "ma0"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock) { $0.replacingOccurrences(of: #"(?m)^\d+:"#, with: "N:", options: .regularExpression)
+            .replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression) }
+        // Adding a membership is an ioctl on the kernel's device: refused, with the reason.
+        let add = try exec(sock, ["ip", "maddr", "add", "33:33:00:00:00:99", "dev", "ma0"])
+        XCTAssertNotEqual(add.status, 0)
+        XCTAssertTrue(add.out.contains("multicast ioctls"), add.out)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Routes' nexthop state in `ip route` against this machine's kernel (forwarding on in its
     /// namespace, as Sluice's daemon routes): "linkdown" on the nexthops of a device that is up
     /// without carrier, on a multipath route itself when all of its nexthops are, never on a
@@ -1551,24 +1578,26 @@ final class ExecTests: XCTestCase {
         let (d, sock, _) = try daemon()
         // Objects that never reach rtnetlink, named as ip resolves them ("m" is maddress, the
         // word after -f is the family, not the object): refused before anything runs.
-        for argv in [["ip", "netns", "list"], ["ip", "-f", "inet", "m"], ["ip", "maddress", "show"],
-                     ["ip", "tunnel", "show"], ["ip", "tuntap", "show"]] {
+        for argv in [["ip", "netns", "list"], ["ip", "-f", "inet", "m", "add", "33:33:00:00:00:99", "dev", "br0"],
+                     ["ip", "maddress", "del", "33:33:00:00:00:99", "dev", "br0"], ["ip", "tunnel", "show"], ["ip", "tuntap", "show"]] {
             let r = try exec(sock, argv)
             XCTAssertNotEqual(r.status, 0, argv.joined(separator: " "))
             XCTAssertTrue(r.out.contains("would act on the kernel, not the daemon; not run"), r.out)
         }
-        // What ip or tc would reach only while running — another namespace (-n), /proc/net in a
-        // batch file — is refused by the preload library with one line; the kernel's multicast
-        // lists are never printed as the daemon's.
+        // What ip or tc would reach only while running — another namespace (-n) — is refused by
+        // the preload library with one line. The multicast membership files `ip maddr show`
+        // reads are the daemon's (also from a batch file), never the kernel's.
         for argv in [["ip", "-n", "\(net.tag)-none", "link"], ["tc", "-n", "\(net.tag)-none", "qdisc", "show"]] {
             let r = try exec(sock, argv)
             XCTAssertNotEqual(r.status, 0, r.out)
         }
         let batch = net.dir + "/maddr.batch"
-        try "maddr show\nlink show br0\n".write(toFile: batch, atomically: true, encoding: .utf8)
+        try "maddr show dev br0\nlink show br0\n".write(toFile: batch, atomically: true, encoding: .utf8)
         let b = try exec(sock, ["ip", "-batch", batch])
-        XCTAssertTrue(b.out.contains("sluice exec: /proc/net/dev_mcast would act on the kernel, not the daemon; refused"), b.out)
-        XCTAssertFalse(b.out.contains("inet6 ff02::1"), "no kernel multicast list: \(b.out)")
+        let brMAC = try XCTUnwrap(b.out.split(separator: "\n").first { $0.contains("link/ether") }?.split(separator: " ").dropFirst().first)
+        // br0's solicited-node group for its link-local address comes from its own MAC.
+        let suffix = brMAC.split(separator: ":").suffix(3).joined(separator: ":")
+        XCTAssertTrue(b.out.contains("link  33:33:ff:\(suffix)"), b.out)
         XCTAssertTrue(b.out.contains("br0:"), b.out)
         // Strict dumps filtered by kind (IFLA_LINKINFO as ip sends it, without NLA_F_NESTED).
         let bridges = try exec(sock, ["ip", "-br", "link", "show", "type", "bridge"])

@@ -336,9 +336,8 @@ public final class Datapath {
     /// IPv6's all-nodes (and all-routers when forwarding) from the device's creation, IPv4's
     /// all-hosts when it comes up, the solicited-node group of each IPv6 address as it is added;
     /// emptied when the device goes down, refilled in the order NETDEV_UP runs the protocols
-    /// (ip_mc_up, then ipv6_mc_up). Not for lo (not Ethernet). Sluice runs no DAD, so a
-    /// link-local's subnet-router anycast group is joined at once, where the kernel's waits for
-    /// DAD to finish (about a second). `bridge fdb show` lists it as
+    /// (ip_mc_up, then ipv6_mc_up). Not for lo (not Ethernet). A subnet-router anycast
+    /// group is joined once its address's DAD is done. `bridge fdb show` lists it as
     /// `self permanent` (ndo_dflt_fdb_dump).
     public func multicastList(_ dev: NetDevice) -> [MACAddress] {
         if dev.flags.contains(.loopback) { return [] }
@@ -348,17 +347,39 @@ public final class Datapath {
         if !up { return dev.timesUp == 0 ? six.map { MACAddress(raw: $0) } : [] }
         // On a later up, ipv6_mc_up walks its list newest first.
         var list = dev.timesUp <= 1 ? six + [0x0100_5E00_0001] : [0x0100_5E00_0001] + six.reversed()
-        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined }) {
+        // addrconf_join_solict: not on a NOARP device.
+        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined }) where !dev.flags.contains(.noARP) {
             // addrconf_join_solict, then (forwarding) addrconf_join_anycast: the subnet-router
             // anycast address's solicited-node group, except for /127 and /128.
             var groups = [a.address]
-            if ipv6.forwarding && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
+            if ipv6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
             for g in groups {
                 let m = 0x3333_FF00_0000 | UInt64(truncatingIfNeeded: g) & 0xFF_FFFF
                 if !list.contains(m) { list.append(m) }
             }
         }
         return list.map { MACAddress(raw: $0) }
+    }
+
+    /// The IPv6 groups the device has joined (idev->mc_list, newest first) with their users:
+    /// ff01::1 and ff02::1 from its creation, ff02::2 when forwarding, then each address's
+    /// solicited-node group (and, forwarding, its subnet-router anycast's once DAD is done).
+    /// A device that went down keeps the first three (ipv6_mc_down leaves the list; its
+    /// addresses, and their groups, are gone).
+    public func ipv6Groups(_ dev: NetDevice) -> [(group: UInt128, users: Int)] {
+        var joined: [(UInt128, Int)] = [(UInt128(0xFF01) << 112 | 1, 1), (UInt128(0xFF02) << 112 | 1, 1)]
+        if ipv6.forwarding && !dev.flags.contains(.loopback) { joined.append((UInt128(0xFF02) << 112 | 2, 1)) }
+        // addrconf_join_solict: not on lo or a NOARP device.
+        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined })
+        where !dev.flags.contains(.noARP) && !dev.flags.contains(.loopback) {
+            var groups = [a.address]
+            if ipv6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 && !dev.flags.contains(.loopback) { groups.append(a.network) }
+            for g in groups {
+                let sn = Inet6Wire.solicitedNode(g)
+                if let i = joined.firstIndex(where: { $0.0 == sn }) { joined[i].1 += 1 } else { joined.append((sn, 1)) }
+            }
+        }
+        return joined.reversed().map { ($0.0, $0.1) }
     }
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.

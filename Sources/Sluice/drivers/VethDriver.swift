@@ -86,11 +86,11 @@ extension Datapath {
     /// `link add NAME type veth peer name PEER` (veth_newlink): both ends, carrier off until
     /// both are up.
     @discardableResult
-    public func addVethPair(name: String, peer peerName: String, mtu: Int = 1500) throws(SluiceError) -> (NetDevice, NetDevice) {
+    public func addVethPair(name: String, peer peerName: String, mtu: Int = 1500, peerMTU: Int? = nil) throws(SluiceError) -> (NetDevice, NetDevice) {
         guard device(named: peerName) == nil, peerName != name else { throw SluiceError("Error: device \"\(peerName)\" already exists") }
         let da = VethDriver(), db = VethDriver()
         let a = NetDevice(name: name, kind: "veth", mac: .local(seed: stableHash(name) ^ 0xE7), mtu: mtu, driver: da)
-        let b = NetDevice(name: peerName, kind: "veth", mac: .local(seed: stableHash(peerName) ^ 0xE7), mtu: mtu, driver: db)
+        let b = NetDevice(name: peerName, kind: "veth", mac: .local(seed: stableHash(peerName) ^ 0xE7), mtu: peerMTU ?? mtu, driver: db)
         for d in [a, b] {
             d.carrier = false
             d.noQueue = true          // IFF_NO_QUEUE: the kernel's veth has noqueue as its default root

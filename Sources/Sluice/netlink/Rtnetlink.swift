@@ -113,10 +113,23 @@ public final class RtnlProcessor {
     public init(runner: CommandRunner, pid: UInt32) { self.runner = runner; dp = runner.dp; self.pid = pid }
     public convenience init(datapath: Datapath, pid: UInt32) { self.init(runner: CommandRunner(datapath: datapath), pid: pid) }
 
+    /// The private message `sluice exec` sends for a /proc/net file it reads (its path as
+    /// payload); the answer carries the file's text (ProcFiles).
+    public static let procFileType: UInt16 = 14
+
     /// Answers one datagram: every reply datagram, in order.
     public func handle(_ datagram: [UInt8]) -> [[UInt8]] {
         var replies: [[UInt8]] = []
         for msg in NetlinkMessages(datagram) {
+            if msg.header.type == Self.procFileType {
+                let path = String(decoding: msg.payload.prefix { $0 != 0 }, as: UTF8.self)
+                var w = NetlinkWriter()
+                let st = w.begin(type: Self.procFileType, flags: 0, seq: msg.header.seq, pid: pid)
+                if let text = ProcFiles.text(path, dp) { w.put(Array(text.utf8).prefix(60_000)) }
+                w.end(st)
+                replies.append(w.bytes)
+                continue
+            }
             var w = NetlinkWriter()
             var err: NetlinkError? = nil
             var dumped = false
@@ -354,18 +367,35 @@ public final class RtnlProcessor {
                     dev = try dp.addPcap(name: name, input: input, output: output)
                 case "veth":
                     // VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (veth_newlink).
-                    var peerName: String? = nil
+                    var peerName: String? = nil, peerMAC: MACAddress? = nil, peerMTU: Int? = nil, peerQlen: Int? = nil
                     if let peer = data?[1], peer.count >= 16 {
                         let pa = try NLAttributes.parse(peer.dropFirst(16), base: (data?.offsets[1] ?? 0) + NL.attrHdrLen + 16,
                                                         policy: IFLA.policy, strict: false)
                         peerName = pa.string(IFLA.IFNAME)
+                        // The peer's own address, MTU and queue length (rtnl_create_link with tbp).
+                        if let m = pa[IFLA.ADDRESS] {
+                            guard m.count == 6 else { throw NetlinkError(EINVAL) }     // validate_linkmsg
+                            peerMAC = MACAddress(Array(m))
+                        }
+                        if let m = pa.u32(IFLA.MTU) {
+                            let b = NetDevice.mtuBounds(kind: "veth")
+                            if Int(m) < b.min { throw NetlinkError(EINVAL, "mtu less than device minimum", offset: pa.offsets[IFLA.MTU]) }
+                            if b.max > 0 && Int(m) > b.max { throw NetlinkError(EINVAL, "mtu greater than device maximum", offset: pa.offsets[IFLA.MTU]) }
+                            peerMTU = Int(m)
+                        }
+                        peerQlen = pa.u32(IFLA.TXQLEN).map { Int($0) }
                     }
+                    // Without VETH_INFO_PEER the peer is made from the device's own attributes.
+                    if data?[1] == nil { peerMTU = a.u32(IFLA.MTU).map { Int($0) } }
                     if peerName == nil {
                         var n = 0
                         while dp.device(named: "veth\(n)") != nil || "veth\(n)" == name { n += 1 }
                         peerName = "veth\(n)"
                     }
-                    dev = try dp.addVethPair(name: name, peer: peerName!).0
+                    let pair = try dp.addVethPair(name: name, peer: peerName!, peerMTU: peerMTU)
+                    if let peerMAC { pair.1.mac = peerMAC }
+                    if let peerQlen { pair.1.txQueueLen = peerQlen }
+                    dev = pair.0
                 case "vlan":
                     // vlan_newlink's checks, in its order.
                     guard let v = vlanOpts, let id = v.id else { throw NetlinkError(EINVAL, "8021q: VLAN id not specified") }

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The /proc/net files that describe multicast memberships, as the kernel prints them, for
+/// programs run by `sluice exec` (`ip maddr show` reads them): dev_mcast (dev_mc_seq_show),
+/// igmp (igmp_mc_seq_show) and igmp6 (igmp6_mc_seq_show). Sluice sends no IGMP or MLD
+/// reports, so no report timer ever runs.
+public enum ProcFiles {
+    public static let served = ["/proc/net/dev_mcast", "/proc/net/igmp", "/proc/net/igmp6"]
+
+    static func pad(_ s: String, _ n: Int, left: Bool = true) -> String {
+        s.count >= n ? s : left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s
+    }
+
+    static func hex(_ v: UInt64, _ digits: Int) -> String {
+        let h = String(v, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, digits - h.count)) + h
+    }
+
+    public static func text(_ path: String, _ dp: Datapath) -> String? {
+        let devices = dp.allDevices
+        switch path {
+        case "/proc/net/dev_mcast":
+            var out = ""
+            for d in devices {
+                for m in dp.multicastList(d) {
+                    let mac = m.octets.map { let h = String($0, radix: 16); return $0 < 16 ? "0" + h : h }.joined()
+                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(pad("1", 5)) \(pad("0", 5)) \(mac)\n"
+                }
+            }
+            return out
+        case "/proc/net/igmp":
+            // ip_mc_up joins 224.0.0.1 on every device that is up; printed as the __be32 in
+            // memory, read as a host-order word (010000E0 on a little-endian machine).
+            var out = "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n"
+            for d in devices where d.isUp {
+                out += "\(d.ifindex)\t\(pad(d.name, 10)): \(pad("1", 5, left: false)) \(pad("V3", 7, left: false))\n"
+                out += "\t\t\t\t\(hex(UInt64(UInt32(0xE000_0001).byteSwapped), 8)) \(pad("1", 5, left: false)) 0:00000000\t\t0\n"
+            }
+            return out
+        case "/proc/net/igmp6":
+            var out = ""
+            for d in devices {
+                for g in dp.ipv6Groups(d) {
+                    let hi = UInt64(truncatingIfNeeded: g.group >> 64), lo = UInt64(truncatingIfNeeded: g.group)
+                    // MAF_LOADED for groups in the device's filter, MAF_NOREPORT for the
+                    // all-nodes groups (ff01::1 is not loaded: interface-local).
+                    let allNodes = lo == 1 && (hi >> 48 == 0xFF02 || hi >> 48 == 0xFF01) && hi & 0xFFFF_FFFF_FFFF == 0
+                    let flags: UInt32 = allNodes ? (hi >> 48 == 0xFF01 ? 0x08 : 0x0C) : (hi >> 48 == 0xFF01 ? 0x00 : 0x04)
+                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(hex(hi, 16).lowercased())\(hex(lo, 16).lowercased()) \(pad(String(g.users), 5, left: false)) \(hex(UInt64(flags), 8)) 0\n"
+                }
+            }
+            return out
+        default:
+            return nil
+        }
+    }
+}
