@@ -357,14 +357,15 @@ public final class IPv6Stack: NeighbourResolver {
         if addresses[d] == nil { _ = fib.local.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 
-    /// ipv6_dev_get_saddr, reduced: an address of `dev` of the destination's scope (link-local
-    /// for a link-local or link-scope multicast destination), preferring one on its prefix.
+    /// ipv6_dev_get_saddr, reduced: a usable (not tentative) address of `dev` of the
+    /// destination's scope (link-local for a link-local or link-scope multicast destination),
+    /// preferring one on its prefix.
     func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
-        guard let list = addresses[dev]?.filter(\.usable), !list.isEmpty else { return 0 }
+        guard let list = addresses[dev] else { return 0 }
         let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
-        if linkScope { return list.first { $0.isLinkLocal }?.address ?? 0 }
-        return (list.first { !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network }
-            ?? list.first { !$0.isLinkLocal } ?? list.first)?.address ?? 0
+        if linkScope { return list.first { $0.usable && $0.isLinkLocal }?.address ?? 0 }
+        return (list.first { $0.usable && !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network }
+            ?? list.first { $0.usable && !$0.isLinkLocal } ?? list.first { $0.usable })?.address ?? 0
     }
 
     func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }

@@ -614,13 +614,7 @@ public final class RtnlProcessor {
     func linkProperty(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (index, rest) = try ifinfo(msg)
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
-        let dev: NetDevice?
-        if index > 0 { dev = dp.device(index) } else if let n = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) {
-            dev = dp.device(named: n)
-        } else {
-            throw NetlinkError(EINVAL)
-        }
-        guard let dev else { throw NetlinkError(ENODEV) }
+        let dev = try namedLink(index, a, noName: NetlinkError(EINVAL))
         guard let list = a[IFLA.PROP_LIST] else { return }
         let add = msg.header.type == IFLA.RTM_NEWLINKPROP
         var names = dev.altNames
@@ -644,6 +638,19 @@ public final class RtnlProcessor {
         dp.setAltNames(dev, names)
     }
 
+    /// The device a link request names by index, else by IFLA_IFNAME or IFLA_ALT_IFNAME
+    /// (rtnl_dev_get); `noName` when it names none, ENODEV when there is no such device.
+    func namedLink(_ index: Int32, _ a: NLAttributes, noName: NetlinkError) throws(NetlinkError) -> NetDevice {
+        let dev: NetDevice?
+        if index > 0 { dev = dp.device(index) } else if let n = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) {
+            dev = dp.device(named: n)
+        } else {
+            throw noName
+        }
+        guard let dev else { throw NetlinkError(ENODEV) }
+        return dev
+    }
+
     /// The ifinfomsg at the start of a link request, checked for length.
     func ifinfo(_ msg: NetlinkMessage) throws(NetlinkError) -> (index: Int32, attrs: ArraySlice<UInt8>) {
         let p = msg.payload
@@ -655,13 +662,7 @@ public final class RtnlProcessor {
     func getLink(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
         let (index, rest) = try ifinfo(msg)
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: strictCheck)
-        let dev: NetDevice?
-        if index > 0 { dev = dp.device(index) } else if let n = a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME) {
-            dev = dp.device(named: n)
-        } else {
-            throw NetlinkError(EINVAL, "need ifindex or ifname")
-        }
-        guard let dev else { throw NetlinkError(ENODEV) }
+        let dev = try namedLink(index, a, noName: NetlinkError(EINVAL, "need ifindex or ifname"))
         var w = NetlinkWriter()
         encodeLink(dev, &w, type: NL.RTM_NEWLINK, flags: 0, seq: msg.header.seq)
         return w.bytes
