@@ -35,6 +35,14 @@ final class ExecTests: XCTestCase {
         }
     }
 
+    /// What differs between two machines' answers for the same devices: MAC addresses and
+    /// interface indexes (the daemon has its own br0 and TAP, so indexes are renumbered).
+    static func renumbered(_ t: String) -> String {
+        t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
+            .replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
+            .replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+    }
+
     func exec(_ sock: String, _ args: [String], asNobody: Bool = false) throws -> (out: String, status: Int32) {
         var argv = ["10"]
         if asNobody { argv += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] }
@@ -1043,11 +1051,6 @@ final class ExecTests: XCTestCase {
     func testBridgeMTUFollowsItsPortsAsTheKernel() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("km")
-        func normalise(_ t: String) -> String {
-            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
-            s = s.replacingOccurrences(of: #"^\d+: "#, with: "N: ", options: .regularExpression)
-            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
-        }
         func show(_ n: String) -> [String] { ["ip", "link", "show", n] }
         let steps: [[String]] = [
             ["ip", "link", "add", "mb0", "type", "bridge"], show("mb0"),
@@ -1070,7 +1073,7 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "mv2", "mtu", "1300", "master", "mb0"], show("mb1"), show("mb0"),
             ["ip", "link", "del", "mv2"], show("mb0"), ["ip", "-j", "link", "show", "mb1"],
         ]
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
         // A VLAN device on the bridge (this kernel has no 8021q) comes down with it.
         XCTAssertEqual(try exec(sock, ["ip", "link", "add", "link", "mb1", "name", "mb1.5", "type", "vlan", "id", "5"]).status, 0)
         XCTAssertEqual(try exec(sock, ["ip", "link", "set", "mv1", "master", "mb1"]).status, 0)
@@ -1087,12 +1090,6 @@ final class ExecTests: XCTestCase {
     func testLinkStatisticsAsTheKernelAnswersThem() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("ks")
-        func normalise(_ t: String) -> String {
-            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
-            // The daemon has its own br0 and TAP: compare from the test's devices on, renumbered.
-            s = s.replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
-            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
-        }
         let steps: [[String]] = [
             ["ip", "link", "add", "sb0", "type", "bridge"], ["ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1"],
             ["ip", "link", "set", "sv0", "master", "sb0"],
@@ -1107,7 +1104,7 @@ final class ExecTests: XCTestCase {
             ["ip", "stats", "set", "dev", "sv0", "l3_stats", "on"], ["ip", "stats", "set", "dev", "sv0", "l3_stats", "off"],
             ["ip", "stats", "show", "dev", "sv0", "group", "offload"], ["ip", "stats", "set", "dev", "nope", "l3_stats", "off"],
         ]
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
         // Per-VLAN statistics (this kernel has no VLAN filtering; br_fill_linkxstats): a port's
         // VLANs, and the bridge's own — not the contexts only its ports are in.
         for c in [["bridge", "vlan", "add", "dev", "sv0", "vid", "10"], ["bridge", "vlan", "add", "dev", "sb0", "vid", "20", "self"]] {
@@ -1131,10 +1128,7 @@ final class ExecTests: XCTestCase {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("ka")
         func normalise(_ t: String) -> String {
-            var s = t.replacingOccurrences(of: #"\b([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}\b"#, with: "MAC", options: .regularExpression)
-            s = s.replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
-            s = s.replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
-            return s.replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+            Self.renumbered(t).replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
         }
         let steps: [[String]] = [
             ["ip", "link", "add", "ab0", "type", "bridge"],
