@@ -103,6 +103,41 @@ final class TestNet {
         if let e = obj["error"] as? String { throw HarnessError("iperf3: \(e)") }
         return obj
     }
+
+    /// A namespace's UDP counters from its own /proc/net/snmp.
+    func udpCounters(_ ns: String) throws -> [String: Int] {
+        let lines = try sh(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Udp: ") }
+        guard lines.count >= 2 else { throw HarnessError("no Udp lines in /proc/net/snmp of \(ns)") }
+        let names = lines[0].split(separator: " ").dropFirst(), values = lines[1].split(separator: " ").dropFirst()
+        return Dictionary(zip(names.map(String.init), values.map { Int($0) ?? 0 }), uniquingKeysWith: { a, _ in a })
+    }
+
+    /// A UDP stream (iperf3, 1200-byte datagrams at `rate`) from `client` to `server`, with the
+    /// loss on the path told apart from the loss in the receiving host: the path lost what the
+    /// client's stack sent and the server's stack never saw (its UDP layer counts what it
+    /// delivered, what overflowed the socket's buffer and what found no socket). iperf3's own
+    /// figure adds the datagrams the receiving iperf3 was too slow to read, which measures how
+    /// busy the machine is, not the path.
+    func udpStream(from client: String, to server: String, addr: String, rate: String = "100M") throws -> UDPStream {
+        let out0 = try udpCounters(client)["OutDatagrams"] ?? 0
+        let in0 = try udpCounters(server)
+        let r = try iperf(from: client, to: server, addr: addr, extra: ["-u", "-b", rate, "-l", "1200"])
+        let out1 = try udpCounters(client)["OutDatagrams"] ?? 0
+        let in1 = try udpCounters(server)
+        func d(_ k: String) -> Int { (in1[k] ?? 0) - (in0[k] ?? 0) }
+        let sum = (r["end"] as! [String: Any])["sum"] as! [String: Any]
+        return UDPStream(sent: out1 - out0, arrived: d("InDatagrams") + d("InErrors") + d("NoPorts"),
+                         bufferOverflows: d("RcvbufErrors"), iperfLostPercent: sum["lost_percent"] as! Double)
+    }
+}
+
+struct UDPStream: CustomStringConvertible {
+    var sent: Int, arrived: Int, bufferOverflows: Int, iperfLostPercent: Double
+    var pathLossPercent: Double { sent == 0 ? 100 : Double(sent - arrived) / Double(sent) * 100 }
+    var description: String {
+        String(format: "%d datagrams sent, %d reached the receiving host (path loss %.2f%%); %d overflowed its socket buffer; iperf3 reports %.2f%% lost",
+               sent, arrived, pathLossPercent, bufferOverflows, iperfLostPercent)
+    }
 }
 
 extension TestNet {
