@@ -1083,6 +1083,74 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// The spanning tree as the kernel's bridge runs it (BR_KERNEL_STP, as a bridge outside the
+    /// initial namespace gets): two bridges joined by two veth pairs make a loop; each side
+    /// elects a root, selects a root port and blocks the other; ports go listening, learning,
+    /// forwarding one forward delay apart; a new root (priority) turns it around; STP's own
+    /// refusals (a port's state while STP runs, a forward delay under 2 s) are the kernel's.
+    /// Timers are compared as running or not (their values move between the two runs); the
+    /// hello, TCN and hold timers restart every second and are left out.
+    func testSpanningTreeAsTheKernelRunsIt() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ks")
+        let stpKeys = ["forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority", "bridge_id", "root_id",
+                       "root_port", "root_path_cost", "topology_change", "topology_change_detected", "topology_change_timer",
+                       "state", "cost", "port_id", "port_no", "designated_port", "designated_cost", "designated_bridge",
+                       "designated_root", "message_age_timer", "forward_delay_timer", "topology_change_ack", "config_pending"]
+        func view(_ t: String) -> String {
+            guard t.hasPrefix("["), let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [[String: Any]] else {
+                return Self.renumbered(t.split(separator: "\n").filter { !$0.contains(" master br0 ") }.joined(separator: "\n"))
+            }
+            return a.map { l in
+                let info = l["linkinfo"] as? [String: Any] ?? [:]
+                let data = (info["info_data"] ?? info["info_slave_data"]) as? [String: Any] ?? [:]
+                return "\(l["ifname"] ?? "?") " + stpKeys.compactMap { k in
+                    guard let v = data[k] else { return nil }
+                    if k.hasSuffix("_timer") { return "\(k)=" + (((v as? Double) ?? 0) > 0 ? "running" : "stopped") }
+                    return "\(k)=\(v)"
+                }.joined(separator: " ")
+            }.joined(separator: "\n")
+        }
+        func show(_ n: String) -> [String] { ["ip", "-d", "-j", "link", "show", n] }
+        // (Debian's `bridge link show` lists every bridge's ports; the daemon's own br0 is left out.)
+        let ports = ["bridge", "link", "show"]
+        try compareWithKernel([
+            ["ip", "link", "add", "sb9", "address", "02:00:00:00:00:09", "type", "bridge", "stp_state", "1", "forward_delay", "200", "hello_time", "100"],
+            ["ip", "link", "add", "sb8", "address", "02:00:00:00:00:08", "type", "bridge", "forward_delay", "200"],
+            ["ip", "link", "set", "sb8", "type", "bridge", "stp_state", "1", "priority", "36864"],
+            ["ip", "link", "add", "sv1", "type", "veth", "peer", "name", "sv2"],
+            ["ip", "link", "add", "sv3", "type", "veth", "peer", "name", "sv4"],
+            ["ip", "link", "set", "sv1", "master", "sb9"], ["ip", "link", "set", "sv3", "master", "sb9"],
+            ["ip", "link", "set", "sv2", "master", "sb8"], ["ip", "link", "set", "sv4", "master", "sb8"],
+            ports, show("sb9"), show("sv1"),
+            ["ip", "link", "set", "sv1", "up"], ["ip", "link", "set", "sv2", "up"],
+            ["ip", "link", "set", "sv3", "up"], ["ip", "link", "set", "sv4", "up"],
+            ["ip", "link", "set", "sb9", "up"], ["ip", "link", "set", "sb8", "up"],
+            ports, show("sb9"), show("sv1"),
+            ["sleep"], ports, show("sb8"), show("sv2"), show("sv4"),
+            ["sleep"], ports, show("sb8"), show("sb9"), show("sv2"), show("sv4"), show("sv1"),
+            // sb8 becomes the root: sb9 now has the root port and blocks its other port.
+            ["ip", "link", "set", "sb8", "type", "bridge", "priority", "4096"],
+            ["sleep"], ports, show("sb9"), show("sv3"),
+            ["sleep"], ports, show("sb9"), show("sb8"), show("sv1"), show("sv3"),
+            // A port's cost moves the root port (the topology change it makes is acknowledged
+            // by the root within a hold time, so the bridges are looked at once that passed).
+            ["ip", "link", "set", "sv1", "type", "bridge_slave", "cost", "50"], ports,
+            ["sleep"], ports, show("sb9"), show("sv1"), show("sv3"),
+            ["ip", "link", "set", "sb9", "type", "bridge", "stp_state", "0"], ports, show("sb9"),
+            ["ip", "link", "set", "sb9", "type", "bridge", "forward_delay", "100"], show("sb9"),
+            ["ip", "link", "set", "sv3", "down"], ["ip", "link", "set", "sv3", "up"], ports,
+        ], kns: kns, sock: sock, normalise: view)
+        // Refusals: the same status as the kernel's (which says only the errno).
+        for c in [["bridge", "link", "set", "dev", "sv2", "state", "3"], ["ip", "link", "set", "sb8", "type", "bridge", "forward_delay", "100"]] {
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertNotEqual(k.status, 0, k.out)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out) / kernel: \(k.out)")
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// RTM_GETSTATS and RTM_SETSTATS as the kernel answers them: `ip stats` in every group
     /// (the link's counters, the bridge's and its ports' extended statistics, the offload
     /// statistics' state, the per-family statistics), `ip link xstats`/`afstats`, and

@@ -44,8 +44,9 @@ final class CommandTests: XCTestCase {
     /// A line that fails validation changes nothing (the undo path after a failure while
     /// applying is exercised against a real interface in RollbackTests).
     /// The bridge's STP settings in the batch grammar: kept (br_dev_setup's defaults, then what
-    /// was set), bounded as br_set_hello_time and br_set_max_age bound them, applied whole or
-    /// not at all; what the bridge does not have is refused, not ignored.
+    /// was set), bounded as br_set_hello_time, br_set_max_age and (while STP runs)
+    /// br_set_forward_delay bound them, applied whole or not at all; what the bridge does not
+    /// have is refused, not ignored.
     func testBridgeSettingsAreKeptBoundedAndRefusedWhole() throws {
         let br = lab.dp.bridge(lab.dp.device(named: "br0")!)!
         XCTAssertEqual([br.forwardDelay, br.helloTime, br.maxAge, UInt32(br.priority)], [1500, 200, 2000, 0x8000])
@@ -53,12 +54,18 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual([br.forwardDelay, br.helloTime, br.maxAge, UInt32(br.priority)], [100, 1000, 600, 4096])
         expectError("link set br0 type bridge priority 1 hello_time 99", contains: "hello_time 99 is out of range")
         expectError("link set br0 type bridge max_age 4001", contains: "max_age 4001 is out of range")
-        expectError("link set br0 type bridge priority 1 stp_state 1", contains: "no spanning tree protocol")
         expectError("link set br0 type bridge mcast_snooping 1", contains: "no IGMP/MLD snooping")
         expectError("link set br0 type bridge nf_call_arptables 1", contains: "no netfilter hooks")
         expectError("link set p1 type bridge priority 1", contains: "p1 is not of type bridge")
         XCTAssertEqual(br.priority, 4096)
+        // br_stp_start brings the forward delay into 2–30 s; while STP runs it stays there.
+        try lab.runner.execute("link set br0 type bridge stp_state 1")
+        XCTAssertEqual(br.forwardDelay, 200)
+        expectError("link set br0 type bridge priority 1 forward_delay 100", contains: "forward_delay 100 is out of range")
+        XCTAssertEqual(br.priority, 4096)
         try lab.runner.execute("link set br0 type bridge stp_state 0 mcast_snooping 0")
+        try lab.runner.execute("link set br0 type bridge forward_delay 100")
+        XCTAssertEqual(br.forwardDelay, 100)
     }
 
     func testValidationFailureChangesNothing() throws {

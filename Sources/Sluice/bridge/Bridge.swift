@@ -8,8 +8,8 @@
 /// bridge device, which has no IP stack yet and counts them.
 ///
 /// IEEE 802.1D reserved group addresses 01:80:C2:00:00:0X are link-local (br_handle_frame):
-/// 00 (STP BPDUs) is flooded because Sluice runs no STP (the kernel forwards it while STP is
-/// off); 01 (MAC control, PAUSE) is dropped; any other is forwarded only when bit X of the
+/// 00 (STP BPDUs) goes to the spanning tree while it runs (STP.swift) and is flooded while it
+/// does not, as the kernel's; 01 (MAC control, PAUSE) is dropped; any other is forwarded only when bit X of the
 /// bridge's `group_fwd_mask` is set (bits 0–2 can never be set: BR_GROUPFWD_RESTRICTED), and is
 /// otherwise left to the port's own stack — which in Sluice has no protocol for it, so it is
 /// counted (rx_nohandler) and freed, after the FDB learnt its source.
@@ -22,8 +22,12 @@
 public final class Bridge {
     public let device: NetDevice
     public let fdb = FDB()
-    /// Ageing time in nanoseconds (default 300 s; `ageing_time` in centiseconds as iproute2).
-    public var ageingTime: UInt64 = 300 * Time.s
+    /// Ageing time in nanoseconds in use (default 300 s; `ageing_time` in centiseconds as
+    /// iproute2): the configured one, or twice the forward delay while a spanning tree topology
+    /// change lasts (__br_set_topology_change).
+    public internal(set) var ageingTime: UInt64 = 300 * Time.s
+    /// The ageing time the user configured (br->bridge_ageing_time).
+    public internal(set) var bridgeAgeingTime: UInt64 = 300 * Time.s
     public internal(set) var ports: [Int32] = []
     /// Per-pass scratch copy of the ports that may be sent to (no allocation: capacity kept),
     /// and, when some port has settings of its own, their flags.
@@ -52,13 +56,14 @@ public final class Bridge {
     public internal(set) var vlanProto = EtherType.vlan
     public internal(set) var defaultPVID: UInt16 = 1
     /// The spanning tree's settings, in centiseconds as iproute2 gives them (br_dev_setup's
-    /// defaults: forward delay 15 s, hello 2 s, max age 20 s, priority 0x8000). Kept and shown
-    /// as the kernel keeps them with STP off; Sluice's bridge runs no spanning tree, so they
-    /// act on nothing and `stp_state` stays 0.
+    /// defaults: forward delay 15 s, hello 2 s, max age 20 s, priority 0x8000): the bridge's own
+    /// (bridge_forward_delay …); the times in use, the root's, are in `stp` (STP.swift).
     public internal(set) var forwardDelay: UInt32 = 1500
     public internal(set) var helloTime: UInt32 = 200
     public internal(set) var maxAge: UInt32 = 2000
     public internal(set) var priority: UInt16 = 0x8000
+    /// The spanning tree's state (STP.swift).
+    public internal(set) var stp = STPBridgeState()
     /// The bridge device's own VLANs ("self", the BRENTRY VLANs).
     public let selfVLANs = BridgeVLANSet()
     /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).
@@ -72,6 +77,7 @@ public final class Bridge {
         livePorts.reserveCapacity(64)
         liveSets.reserveCapacity(64)
         selfVLANs.add(defaultPVID, pvid: true, untagged: true)
+        stp.designatedRoot = bridgeID
     }
 
     /// Sets IFLA_BR_GROUP_FWD_MASK; the restricted bits (STP, MAC control, LACP) are refused.
@@ -139,17 +145,24 @@ public final class Bridge {
         if checks && port.bridgePortState != BridgePortSettings.forwarding {
             // br_handle_frame: a port in the learning state learns and forwards nothing; in
             // listening or disabled it does neither.
+            // With STP on, BPDUs still reach the spanning tree on any port not disabled, and
+            // their source is learnt (__br_handle_local_finish).
             let learns = port.bridgePortState == BridgePortSettings.learning && learnIn
-            let n = UInt64(batch.count)
+            let stpOn = stp.enabled && port.bridgePortState != BridgePortSettings.disabled
+            var n = UInt64(batch.count)
             batch.drain { p in
                 let frame = pool.data(p)
                 let src = MACAddress(at: frame + 6)
-                if learns && !src.isMulticast && !src.isZero {
+                if stpOn && MACAddress(at: frame) == BPDU.groupAddress {
+                    if learnIn && !src.isMulticast && !src.isZero { fdb.learn(src, vlan: 0, port: ingress, now: now) }
+                    dp.stpReceive(self, port, frame, length: Int(pool.length(p)))
+                    n -= 1
+                } else if learns && !src.isMulticast && !src.isZero {
                     fdb.learn(src, vlan: filtering ? pool.meta(p).pointee.vlanTCI & 0x0FFF : 0, port: ingress, now: now)
                 }
                 pool.free(p)
             }
-            port.drop(.stpState, n)
+            if n > 0 { port.drop(.stpState, n) }
             return
         }
         let selfSet = selfVLANs
@@ -157,6 +170,7 @@ public final class Bridge {
         // br_pass_frame_up: with an IP stack on the bridge device, what is for it goes up.
         let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
+        let stpRuns = stp.enabled
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
         batch.drain { p in
@@ -176,7 +190,13 @@ public final class Bridge {
                 let x = dst.raw & 0xF
                 if x == 1 { pause += 1; pool.free(p); return }
                 if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
-                // 00: no STP runs, so BPDUs are forwarded; others only when the mask allows.
+                // 00: BPDUs go to the spanning tree while it runs, else they are forwarded;
+                // others only when the mask allows.
+                if x == 0 && stpRuns {
+                    dp.stpReceive(self, port, frame, length: Int(pool.length(p)))
+                    pool.free(p)
+                    return
+                }
                 if x == 0 || fwdMask & (1 << UInt16(x)) != 0 { flood(p, dp, vid: fv, need: .mcastFlood); return }
                 linkLocal += 1
                 pool.free(p)
@@ -341,6 +361,7 @@ extension Datapath {
         let br = Bridge(device: dev)
         br.addressSet = mac != nil
         if let mac { br.idAddress = mac }        // br_dev_newlink with IFLA_ADDRESS
+        br.stp.designatedRoot = br.bridgeID
         dev.operstateUnknown = true   // until its first carrier change
         bridges[dev.ifindex] = br
         try br.fdb.add(dev.mac, vlan: 0, port: dev.ifindex, isStatic: true, isLocal: true, now: clock.now)
@@ -381,6 +402,7 @@ extension Datapath {
         port.master = brDev.ifindex
         port.bridgePort = BridgePortSettings()          // new_nbp
         port.bridgePort.portNo = portNo
+        becomeDesignatedPort(br, port)                  // br_init_port
         port.bridgePort.cost = portCost(port)
         port.bridgePort.wasOperational = port.isOperational
         br.ports.append(port.ifindex)
@@ -440,11 +462,13 @@ extension Datapath {
 
     /// br_stp_change_bridge_id: the bridge id's address and the device's.
     func changeBridgeAddress(_ br: Bridge, to new: MACAddress) {
+        let oldID = br.bridgeID
         br.idAddress = new
         let old = br.device.mac
         if let e = br.fdb.entry(old, vlan: 0), e.isLocal, e.port == br.device.ifindex { _ = br.fdb.remove(old, vlan: 0) }
         br.device.mac = new
         addLocalEntry(br, new, port: br.device.ifindex)
+        stpChangeBridgeID(br, from: oldID)
     }
 
     /// NETDEV_CHANGEADDR on a bridge (the user set its address) or on a port (br_fdb_changeaddr,
@@ -465,6 +489,10 @@ extension Datapath {
     /// `link set PORT nomaster` (br_del_if).
     public func release(_ port: NetDevice) throws(SluiceError) {
         guard port.master != 0, let br = bridges[port.master] else { return }
+        if port.bridgePort.enabled {                // del_nbp → br_stp_disable_port
+            port.bridgePort.enabled = false
+            stpDisablePort(br, port)
+        }
         br.ports.removeAll { $0 == port.ifindex }
         removeLocalEntry(br, port.mac, except: port)   // fdb_delete_local: shared, it stays theirs
         br.fdb.flush(port: port.ifindex, all: true)

@@ -57,6 +57,8 @@ public struct BridgePortSettings: Equatable, Sendable {
     /// still arms it for forward_delay when the port starts forwarding (br_make_forwarding);
     /// `ip -d link` shows it as forward_delay_timer, and its expiry changes nothing.
     var forwardDelayAt: UInt64 = 0
+    /// The spanning tree's view of the port (STP.swift).
+    public internal(set) var stp = STPPortState()
     /// The port's number in its bridge (find_portno: the lowest free, from 1).
     public var portNo: UInt16 = 0
     /// br_make_port_id: priority above the 10 bits of the port number.
@@ -82,7 +84,7 @@ public struct BridgePortChange: Equatable, Sendable {
     /// br_setport's checks, in its order: the path cost and priority ranges (ERANGE), the state
     /// (EINVAL past blocking; ENETDOWN on a port that is down, or has no carrier unless the state
     /// is disabled).
-    func check(_ port: NetDevice) throws(SluiceError) {
+    func check(_ port: NetDevice, stpRunning: Bool = false) throws(SluiceError) {
         if let c = cost, !BridgePortSettings.costRange.contains(c) {
             throw SluiceError("Error: path cost \(c) is out of range, 1 to 65535 (Numerical result out of range).")
         }
@@ -91,6 +93,7 @@ public struct BridgePortChange: Equatable, Sendable {
         }
         if let s = state {
             guard s <= BridgePortSettings.blocking else { throw SluiceError("Error: port state \(s) is not a state: 0 to 4 (disabled, listening, learning, forwarding, blocking).") }
+            guard !stpRunning else { throw SluiceError("Error: the spanning tree decides \(port.name)'s state while STP runs (Device or resource busy).") }
             guard port.isUp && (port.isOperational || s == BridgePortSettings.disabled) else {
                 throw SluiceError("Error: \(port.name) is down: its port state cannot change (Network is down).")
             }
@@ -102,9 +105,9 @@ public struct BridgePortChange: Equatable, Sendable {
         n.flags = n.flags.union(self.on).subtracting(self.off)
         if let c = cost { n.cost = c; n.adminCost = true }
         if let p = priority { n.priority = p }
-        // br_set_port_state, then br_port_state_selection: with STP off every port is designated,
-        // and br_make_forwarding turns a blocking one forwarding.
-        if let st = state { n.state = st == BridgePortSettings.blocking ? BridgePortSettings.forwarding : st }
+        // br_set_port_state; br_port_state_selection follows (STP.swift): with STP off every
+        // port is designated, and br_make_forwarding turns a blocking one forwarding.
+        if let st = state { n.state = st }
         return n
     }
 }
@@ -131,27 +134,32 @@ extension Datapath {
     }
 
     /// br_stp_enable_port / br_stp_disable_port for each port of `br` whose bridge or own
-    /// state changed: enabled while both are up; enabling starts the forward delay timer.
+    /// state changed: enabled while both are up (STP.swift: an enabled port starts blocking and
+    /// goes where the spanning tree selects — with STP off, straight to forwarding).
     func selectPortStates(_ br: Bridge) {
-        let now = clock.now
         for p in br.ports {
             guard let d = devices[Int(p)] else { continue }
             let enable = br.device.isUp && d.isOperational
             guard enable != d.bridgePort.enabled else { continue }
             d.bridgePort.enabled = enable
-            d.bridgePort.forwardDelayAt = enable && br.forwardDelay > 0 ? now &+ UInt64(br.forwardDelay) * 10 * Time.ms : 0
+            if enable { stpEnablePort(br, d) } else { stpDisablePort(br, d) }
         }
+        stpSettle(br)
     }
 
-    /// br_port_state_selection's last step: the bridge has carrier while a port forwards. A
-    /// bridge that never had a port keeps the carrier it was made with (and, no carrier event
-    /// having happened, its operstate stays UNKNOWN); one that comes up (br_stp_enable_bridge)
-    /// changes it only when a port is live.
+    /// br_port_state_selection's last step, with the ports' states re-selected first.
     func bridgeCarrierCheck(_ br: Bridge, opening: Bool = false) {
         selectPortStates(br)
+        updateBridgeCarrier(br, opening: opening)
+    }
+
+    /// The bridge has carrier while a port forwards. A bridge that never had a port keeps the
+    /// carrier it was made with (and, no carrier event having happened, its operstate stays
+    /// UNKNOWN); one that comes up (br_stp_enable_bridge) changes it only when a port is live.
+    func updateBridgeCarrier(_ br: Bridge, opening: Bool = false) {
         let live = br.ports.contains { p in
             guard let d = devices[Int(p)] else { return false }
-            return d.isOperational && d.bridgePort.state == BridgePortSettings.forwarding
+            return d.isOperational && d.bridgePortState == BridgePortSettings.forwarding
         }
         if opening && !live { return }
         let dev = br.device

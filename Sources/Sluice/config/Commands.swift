@@ -200,16 +200,21 @@ public final class CommandRunner {
         }
         var macvlanMode: MacvlanMode? }
 
-    /// The other `type bridge` options (IFLA_BR_*): the spanning tree's settings, kept as the
-    /// kernel keeps them with STP off, and `fdb_flush`.
+    /// The other `type bridge` options (IFLA_BR_*): the spanning tree (STP.swift) and its
+    /// settings, and `fdb_flush`.
     struct BridgeOptions {
         var forwardDelay: UInt32?, helloTime: UInt32?, maxAge: UInt32?, priority: UInt16?
+        var stpState: UInt32?
         var fdbFlush = false
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && !fdbFlush }
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && !fdbFlush }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
-        /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs, so never here.
-        func check() throws(SluiceError) {
+        /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
+        /// `stp_state` in the same request applies, as br_changelink takes them in that order.
+        func check(stpRunning: Bool = false) throws(SluiceError) {
+            if let f = forwardDelay, stpRunning, !STPLimits.forwardDelay.contains(f) {
+                throw SluiceError("Error: forward_delay \(f) is out of range while STP runs, 200 to 3000 centiseconds (Numerical result out of range).")
+            }
             if let h = helloTime, !(100...1000).contains(h) {
                 throw SluiceError("Error: hello_time \(h) is out of range, 100 to 1000 centiseconds (Numerical result out of range).")
             }
@@ -218,11 +223,12 @@ public final class CommandRunner {
             }
         }
 
-        func apply(_ br: Bridge) {
-            if let v = forwardDelay { br.forwardDelay = v }
-            if let v = helloTime { br.helloTime = v }
-            if let v = maxAge { br.maxAge = v }
-            if let v = priority { br.priority = v }
+        func apply(_ br: Bridge, _ dp: Datapath) {
+            if let v = forwardDelay { dp.setBridgeForwardDelay(br, v) }
+            if let v = helloTime { dp.setBridgeHelloTime(br, v) }
+            if let v = maxAge { dp.setBridgeMaxAge(br, v) }
+            if let v = stpState { dp.setSTPEnabled(br, v != 0) }
+            if let v = priority, v != br.priority { dp.stpSetBridgePriority(br, v) }
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
             if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
         }
@@ -233,7 +239,6 @@ public final class CommandRunner {
     static func refuseBridgeFeature(_ o: String, _ v: Int) throws(SluiceError) {
         guard v != 0 else { return }
         switch o {
-        case "stp_state": throw SluiceError("Error: Sluice's bridge runs no spanning tree protocol, stp_state 0 only (Operation not supported).")
         case "mcast_snooping": throw SluiceError("Error: Sluice's bridge floods multicast and has no IGMP/MLD snooping, mcast_snooping 0 only (Operation not supported).")
         default: throw SluiceError("Error: Sluice's bridge has no netfilter hooks, \(o) 0 only (Operation not supported).")
         }
@@ -359,7 +364,8 @@ public final class CommandRunner {
         case "max_age": c.bridge.maxAge = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
         case "priority": c.bridge.priority = UInt16(try a.int(for: o, 0...65535))
         case "fdb_flush": c.bridge.fdbFlush = true
-        case "stp_state", "mcast_snooping", "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
+        case "stp_state": c.bridge.stpState = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "mcast_snooping", "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
             try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
         }
@@ -550,10 +556,10 @@ public final class CommandRunner {
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
-            if let ag = c.ageing { br.ageingTime = UInt64(ag) * 10 * Time.ms; dp.scheduleBridgeGC(br, at: dp.clock.now) }
+            if let ag = c.ageing { br.setAgeingTime(UInt64(ag) * 10 * Time.ms); dp.scheduleBridgeGC(br, at: dp.clock.now) }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             do { try c.bridge.check() } catch { try? dp.deleteDevice(br.device); throw error }
-            c.bridge.apply(br)
+            c.bridge.apply(br, dp)
             dev = br.device
             if !c.bridgeVLAN.isEmpty {
                 do { try checkBridgeVLAN(br, c.bridgeVLAN) } catch { try? dp.deleteDevice(dev); throw error }
@@ -632,10 +638,10 @@ public final class CommandRunner {
         if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty || !c.bridge.isEmpty) && dp.bridge(dev) == nil {
             throw SluiceError("Error: \(name) is not a bridge")
         }
-        try c.bridge.check()
+        try c.bridge.check(stpRunning: dp.bridge(dev)?.stp.enabled ?? false)
         if c.port != nil || c.portFlush {
-            guard dev.master != 0, dp.bridges[dev.master] != nil else { throw SluiceError("Error: \(name) is not a bridge port") }
-            try c.port?.check(dev)
+            guard dev.master != 0, let br = dp.bridges[dev.master] else { throw SluiceError("Error: \(name) is not a bridge port") }
+            try c.port?.check(dev, stpRunning: br.stp.enabled)
         }
         if let br = dp.bridge(dev) { try checkBridgeVLAN(br, c.bridgeVLAN) }
         if let v = c.vlan {
@@ -693,10 +699,10 @@ public final class CommandRunner {
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
-                let o = br.ageingTime, og = br.gcAt
-                br.ageingTime = UInt64(ag) * 10 * Time.ms
+                let o = (br.ageingTime, br.bridgeAgeingTime), og = br.gcAt
+                br.setAgeingTime(UInt64(ag) * 10 * Time.ms)
                 dp.scheduleBridgeGC(br, at: dp.clock.now)   // br_set_ageing_time: collect now
-                undo.append { [dp] in br.ageingTime = o; dp.scheduleBridgeGC(br, at: og) }
+                undo.append { [dp] in br.setAgeingTime(o.1); br.ageingTime = o.0; dp.scheduleBridgeGC(br, at: og) }
             }
             if let ch = c.port, let br = dp.bridges[dev.master] {
                 let o = dev.bridgePort
@@ -704,15 +710,26 @@ public final class CommandRunner {
                 if c.portViaLink && dev.isOperational && dev.bridgePort.state == BridgePortSettings.disabled {
                     dev.bridgePort.state = BridgePortSettings.forwarding       // br_stp_enable_port, STP off
                 }
+                // br_stp_set_port_priority, br_stp_set_path_cost, br_set_port_state: the tree
+                // is worked out again.
+                if ch.priority != nil && dev.bridgePort.portID != o.portID { dp.stpPortPriorityChanged(br, dev, oldPortID: o.portID) }
+                if ch.cost != nil && dev.bridgePort.cost != o.cost { dp.stpPathCostChanged(br) }
+                if ch.state != nil { dp.stpChanged.insert(dev.ifindex); dp.portStateSelection(br) }
                 br.updatePortChecks(dp)
-                undo.append { [dp] in dev.bridgePort = o; br.updatePortChecks(dp) }
+                undo.append { [dp] in
+                    dev.bridgePort = o
+                    dp.stpPathCostChanged(br)
+                    br.updatePortChecks(dp)
+                }
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
-                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority)
+                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled)
                 var settings = c.bridge
                 settings.fdbFlush = false   // last, once nothing can fail
-                settings.apply(br)
-                undo.append { br.forwardDelay = o.0; br.helloTime = o.1; br.maxAge = o.2; br.priority = o.3 }
+                settings.apply(br, dp)
+                undo.append { [dp] in
+                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0).apply(br, dp)
+                }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {
                 let o = (br.vlanFiltering, br.vlanProto, br.defaultPVID)
@@ -786,7 +803,7 @@ public final class CommandRunner {
             for u in undo.reversed() { u() }
             throw error
         }
-        if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br) }
+        if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br, dp) }
         // IFLA_BRPORT_FLUSH: br_fdb_delete_by_port without do_all, the port's learnt entries.
         if c.portFlush, let br = dp.bridges[dev.master] { br.fdb.flush(port: dev.ifindex, all: false) }
         if let m = c.mtu, m != mtuBefore {

@@ -94,6 +94,13 @@ public final class Datapath {
     static let timerToken: UInt64 = UInt64.max - 1
     /// When the first bridge FDB collection is due (0: none).
     var bridgeGCDue: UInt64 = 0
+    /// The earliest spanning tree timer of any bridge (STP.swift), 0 when none runs.
+    var stpDue: UInt64 = 0
+    /// Ports whose STP state changed since their bridge last settled (STP.swift).
+    var stpChanged: Set<Int32> = []
+    /// Ports whose state changed, for AF_BRIDGE RTM_NEWLINK notifications (br_ifinfo_notify);
+    /// taken by the control server.
+    var portStateEvents: [Int32] = []
     /// Devices with a pending tx timer or more to send (small list, no allocation once grown).
     var txWork: [Int32] = []
     /// The vxlan devices (by ifindex), for the UDP handler that finds a datagram's device
@@ -317,7 +324,10 @@ public final class Datapath {
         // br_stp_disable_bridge cancels it.
         if let br = bridges[dev.ifindex] {
             scheduleBridgeGC(br, at: up ? clock.now &+ 100 * Time.ms : 0)
-            if !up { selectPortStates(br) }     // br_stp_disable_bridge: every port disabled
+            if !up {
+                selectPortStates(br)     // br_stp_disable_bridge: every port disabled
+                stpDisableBridge(br)
+            }
         }
         syncParentFlags(dev)
         ipv4.deviceStateChanged(dev)
@@ -508,6 +518,8 @@ public final class Datapath {
         if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
+        if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
+        if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
     }
 
@@ -1062,7 +1074,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

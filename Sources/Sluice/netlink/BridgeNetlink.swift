@@ -159,28 +159,30 @@ extension RtnlProcessor {
             w.endNest(data)
         } else if let br = dp.bridge(d) {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
-            // br_fill_info's order. Without STP the bridge is its own root: root id = bridge id
-            // (priority, then the bridge's address), no root port, no path cost.
-            w.attr(IFLA.BR_FORWARD_DELAY, u32: br.forwardDelay)
-            w.attr(IFLA.BR_HELLO_TIME, u32: br.helloTime)
-            w.attr(IFLA.BR_MAX_AGE, u32: br.maxAge)
-            w.attr(IFLA.BR_AGEING_TIME, u32: UInt32(br.ageingTime / (10 * Time.ms)))
-            w.attr(IFLA.BR_STP_STATE, u32: 0)
+            // br_fill_info's order: the times in use (the root's), the spanning tree's state.
+            let cs = 10 * Time.ms, now = dp.clock.now
+            func left(_ t: UInt64) -> UInt64 { t > now ? (t - now) / cs : 0 }   // br_timer_value
+            func id(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
+            w.attr(IFLA.BR_FORWARD_DELAY, u32: UInt32(br.stp.forwardDelay / cs))
+            w.attr(IFLA.BR_HELLO_TIME, u32: UInt32(br.stp.helloTime / cs))
+            w.attr(IFLA.BR_MAX_AGE, u32: UInt32(br.stp.maxAge / cs))
+            w.attr(IFLA.BR_AGEING_TIME, u32: UInt32(br.ageingTime / cs))
+            w.attr(IFLA.BR_STP_STATE, u32: br.stp.enabled ? 1 : 0)
             w.attr(IFLA.BR_PRIORITY, u16: br.priority)
             w.attr(IFLA.BR_VLAN_FILTERING, u8: br.vlanFiltering ? 1 : 0)
             w.attr(IFLA.BR_GROUP_FWD_MASK, u16: br.groupFwdMask)
-            let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.idAddress.octets
-            w.attr(IFLA.BR_BRIDGE_ID, id)
-            w.attr(IFLA.BR_ROOT_ID, id)
-            w.attr(IFLA.BR_ROOT_PORT, u16: 0)
-            w.attr(IFLA.BR_ROOT_PATH_COST, u32: 0)
-            w.attr(IFLA.BR_TOPOLOGY_CHANGE, u8: 0)
-            w.attr(IFLA.BR_TOPOLOGY_CHANGE_DETECTED, u8: 0)
-            for t: UInt16 in 16...18 { w.attr(t, u64: 0) }           // hello, tcn, topology change timers
+            w.attr(IFLA.BR_BRIDGE_ID, id(br.bridgeID))
+            w.attr(IFLA.BR_ROOT_ID, id(br.stp.designatedRoot))
+            w.attr(IFLA.BR_ROOT_PORT, u16: br.stp.rootPort)
+            w.attr(IFLA.BR_ROOT_PATH_COST, u32: br.stp.rootPathCost)
+            w.attr(IFLA.BR_TOPOLOGY_CHANGE, u8: br.stp.topologyChange ? 1 : 0)
+            w.attr(IFLA.BR_TOPOLOGY_CHANGE_DETECTED, u8: br.stp.topologyChangeDetected ? 1 : 0)
+            w.attr(16, u64: left(br.stp.helloAt))                    // IFLA_BR_HELLO_TIMER
+            w.attr(17, u64: left(br.stp.tcnAt))                      // IFLA_BR_TCN_TIMER
+            w.attr(18, u64: left(br.stp.topologyChangeAt))           // IFLA_BR_TOPOLOGY_CHANGE_TIMER
             // IFLA_BR_GC_TIMER: what is left of the FDB collection's delay, in USER_HZ ticks.
-            let now = dp.clock.now
-            w.attr(19, u64: br.gcAt > now ? (br.gcAt - now) / (10 * Time.ms) : 0)
-            w.attr(20, [0x01, 0x80, 0xC2, 0x00, 0x00, 0x00])         // IFLA_BR_GROUP_ADDR: STP's, unused here
+            w.attr(19, u64: left(br.gcAt))
+            w.attr(20, BPDU.groupAddress.octets)                     // IFLA_BR_GROUP_ADDR
             w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
             w.attr(IFLA.BR_VLAN_DEFAULT_PVID, u16: br.defaultPVID)
             w.attr(IFLA.BR_MCAST_SNOOPING, u8: 0)
@@ -191,8 +193,8 @@ extension RtnlProcessor {
         }
     }
 
-    /// br_port_fill_attrs: a port's settings, the STP view of a bridge without STP (every port
-    /// designated, the bridge its own root), and the features it does not have, off.
+    /// br_port_fill_attrs: a port's settings, its spanning tree state, and the features it
+    /// does not have, off.
     func encodePortAttributes(_ d: NetDevice, _ br: Bridge, _ w: inout NetlinkWriter) {
         let s = d.bridgePort
         w.attr(BRPORT.STATE, u8: d.bridgePortState)
@@ -205,22 +207,24 @@ extension RtnlProcessor {
         for (t, flag) in [(BRPORT.LEARNING, BridgePortFlags.learning), (BRPORT.UNICAST_FLOOD, .flood), (BRPORT.MCAST_FLOOD, .mcastFlood),
                           (BRPORT.BCAST_FLOOD, .bcastFlood)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
         w.attr(BRPORT.PROXYARP, u8: 0); w.attr(BRPORT.PROXYARP_WIFI, u8: 0)
-        let id = [UInt8(br.priority >> 8), UInt8(br.priority & 0xFF)] + br.idAddress.octets
-        w.attr(BRPORT.ROOT_ID, id); w.attr(BRPORT.BRIDGE_ID, id)
-        w.attr(BRPORT.DESIGNATED_PORT, u16: s.portID)
-        w.attr(BRPORT.DESIGNATED_COST, u16: 0)
+        func id(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
+        w.attr(BRPORT.ROOT_ID, id(s.stp.designatedRoot)); w.attr(BRPORT.BRIDGE_ID, id(s.stp.designatedBridge))
+        w.attr(BRPORT.DESIGNATED_PORT, u16: s.stp.designatedPort)
+        w.attr(BRPORT.DESIGNATED_COST, u16: UInt16(truncatingIfNeeded: s.stp.designatedCost))
         w.attr(BRPORT.ID, u16: s.portID)
         w.attr(BRPORT.NO, u16: s.portNo)
-        w.attr(BRPORT.TOPOLOGY_CHANGE_ACK, u8: 0); w.attr(BRPORT.CONFIG_PENDING, u8: 0)
+        w.attr(BRPORT.TOPOLOGY_CHANGE_ACK, u8: s.stp.topologyChangeAck ? 1 : 0)
+        w.attr(BRPORT.CONFIG_PENDING, u8: s.stp.configPending ? 1 : 0)
         w.attr(BRPORT.VLAN_TUNNEL, u8: 0)
         w.attr(BRPORT.GROUP_FWD_MASK, u16: 0)
         w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
         w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
         w.attr(BRPORT.LOCKED, u8: 0); w.attr(BRPORT.MAB, u8: 0)
-        let now = dp.clock.now, fd = s.forwardDelayAt
-        w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: 0)
-        w.attr(BRPORT.FORWARD_DELAY_TIMER, u64: fd > now ? (fd - now) / (10 * Time.ms) : 0)
-        w.attr(BRPORT.HOLD_TIMER, u64: 0)
+        let now = dp.clock.now
+        func left(_ t: UInt64) -> UInt64 { t > now ? (t - now) / (10 * Time.ms) : 0 }   // br_timer_value
+        w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: left(s.stp.messageAgeAt))
+        w.attr(BRPORT.FORWARD_DELAY_TIMER, u64: left(s.forwardDelayAt))
+        w.attr(BRPORT.HOLD_TIMER, u64: left(s.stp.holdAt))
         w.attr(BRPORT.MULTICAST_ROUTER, u8: 1)
     }
 
@@ -249,8 +253,8 @@ extension RtnlProcessor {
 
     /// br_fill_ifinfo.
     func encodeBridgeLink(_ d: NetDevice, _ br: Bridge, port: Bool, vlans: Bool, compressed: Bool,
-                          _ w: inout NetlinkWriter, seq: UInt32) {
-        let start = w.begin(type: NL.RTM_NEWLINK, flags: NL.F_MULTI, seq: seq, pid: pid)
+                          _ w: inout NetlinkWriter, seq: UInt32, flags: UInt16 = NL.F_MULTI) {
+        let start = w.begin(type: NL.RTM_NEWLINK, flags: flags, seq: seq, pid: pid)
         w.put8(NDA.AF_BRIDGE); w.put8(0); w.put16(1)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.put32(d.displayFlags.rawValue)

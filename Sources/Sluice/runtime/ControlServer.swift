@@ -274,6 +274,22 @@ public final class ControlServer: @unchecked Sendable {
         } else if !announcedOperational.isEmpty {
             announcedOperational.removeAll()
         }
+        // Bridge ports whose state the spanning tree (or a port coming and going) changed:
+        // br_ifinfo_notify's AF_BRIDGE RTM_NEWLINK.
+        if !datapath.portStateEvents.isEmpty {
+            let changed = datapath.portStateEvents
+            datapath.portStateEvents.removeAll()
+            if groups.contains(RTNLGRP.LINK) {
+                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+                eventProcessor = p
+                for i in changed {
+                    guard let d = datapath.device(i), let br = datapath.bridges[d.master] else { continue }
+                    var w = NetlinkWriter()
+                    p.encodeBridgeLink(d, br, port: true, vlans: false, compressed: false, &w, seq: 0, flags: 0)
+                    replies.append((-Int32(RTNLGRP.LINK), w.bytes, false))
+                }
+            }
+        }
         // Addresses whose lifetimes ran out (check_lifetime's rtmsg_ifa).
         if !datapath.ipv4.addressEvents.isEmpty {
             let changes = datapath.ipv4.addressEvents

@@ -231,13 +231,13 @@ extension Datapath {
             dev.bridgePort.wasOperational = dev.isOperational
             // br_port_carrier_check: a port that comes up has its cost recomputed, unless set.
             if dev.isOperational && !dev.bridgePort.adminCost { dev.bridgePort.cost = portCost(dev) }
-            if dev.bridgePort.state != BridgePortSettings.forwarding {
-                dev.bridgePort.state = BridgePortSettings.forwarding
-                bridges[dev.master]?.updatePortChecks(self)
-            }
+            // br_stp_enable_port starts it over (blocking, then what the spanning tree selects).
             if let br = bridges[dev.master], br.device.isUp { bridgeCarrierCheck(br) }
         }
-        if adminChanged && dev.isUp, let br = bridges[dev.ifindex] { bridgeCarrierCheck(br, opening: true) }
+        if adminChanged && dev.isUp, let br = bridges[dev.ifindex] {
+            stpEnableBridge(br)                      // br_stp_enable_bridge, then its ports
+            bridgeCarrierCheck(br, opening: true)
+        }
         // macvlan_device_event NETDEV_CHANGE: macvlans take the lower's operational state.
         for m in macvlansOn(dev) where m.carrier != dev.isOperational {
             m.carrier = dev.isOperational
