@@ -84,7 +84,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
-                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0] [mcast_snooping 0]
+                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
@@ -864,6 +864,8 @@ public final class CommandRunner {
             if let br = dp.bridge(d) {
                 s += " vlan_filtering \(br.vlanFiltering ? 1 : 0) vlan_protocol \(br.vlanProto == EtherType.qinq ? "802.1ad" : "802.1Q") vlan_default_pvid \(br.defaultPVID)"
                 s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"
+                let t = br.stp
+                s += " stp_state \(t.enabled ? 1 : 0) root_port \(t.rootPort) root_path_cost \(t.rootPathCost) bpdus_sent \(t.configSent) tcns_sent \(t.tcnSent) bpdus_received \(t.configReceived) tcns_received \(t.tcnReceived) bpdus_invalid \(t.invalid)"
             }
             if let v = dp.vlanDriver(d) {
                 // iproute2's vlan_print_opt: only the non-zero mappings, as vlan_fill_info.
