@@ -157,6 +157,29 @@ final class STPTests: XCTestCase {
         XCTAssertNotEqual(states(lab)[1], B)
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
+
+    /// BPDU guard (br_stp_rcv): the first BPDU on a guarded port disables it; it comes back
+    /// when it goes down and up. Root block (br_root_port_block): a port that would become
+    /// root port is put back to listening instead, and — the bridge staying root — is
+    /// designated for its segment (br_should_become_designated_port: another root there).
+    func testBPDUGuardDisablesThePortAndRootBlockKeepsItFromBeingRootPort() throws {
+        let (lab, br) = try stpLab()
+        try lab.runner.execute("link set p2 type bridge_slave guard on")
+        try lab.runner.execute("link set p1 type bridge_slave root_block on")
+        var root = ConfigBPDU()
+        root.root = 0x1000_0200_0000_0001; root.bridgeID = root.root; root.portID = 0x8001
+        root.maxAge = 20 * Time.s; root.helloTime = 2 * Time.s; root.forwardDelay = 15 * Time.s
+        lab.send(bpduFrame(.config(root), src: MACAddress(raw: 0x0200_0000_0001)), on: "p2")
+        XCTAssertEqual(lab.dev("p2").bridgePortState, BridgePortSettings.disabled)
+        XCTAssertTrue(br.isRootBridge, "the guarded port's BPDU was not heard")
+        lab.send(bpduFrame(.config(root), src: MACAddress(raw: 0x0200_0000_0001)), on: "p1")
+        XCTAssertEqual(br.stp.rootPort, 0)
+        XCTAssertEqual(lab.dev("p1").bridgePortState, BridgePortSettings.listening)
+        XCTAssertEqual(lab.dev("p1").bridgePort.stp.designatedBridge, br.bridgeID)
+        try lab.runner.execute("link set p2 down")
+        try lab.runner.execute("link set p2 up")
+        XCTAssertNotEqual(lab.dev("p2").bridgePortState, BridgePortSettings.disabled)
+    }
 }
 
 private extension MACAddress {

@@ -1,8 +1,9 @@
 /// A bridge port's settings, as struct net_bridge_port keeps them (net/bridge/br_private.h,
 /// br_netlink.c's br_setport): the flags a port is created with (new_nbp: learning and the three
 /// kinds of flooding), hairpin mode, isolation, the spanning tree's state, priority and path
-/// cost, and the STP-only flags (BPDU guard, root block, multicast fast leave), which are kept
-/// and shown as the kernel keeps them with STP and snooping off, and act on nothing.
+/// cost, BPDU guard and root block (STP.swift: a port with `guard` is disabled by the first BPDU
+/// it hears; one with `root_block` never becomes root port), and multicast fast leave, kept and
+/// shown as the kernel keeps it with snooping off.
 ///
 /// What acts on packets (Bridge.input, Bridge.flood, br_dev_xmit):
 /// - `learning` off: the port's source addresses are not learnt (br_handle_frame_finish).

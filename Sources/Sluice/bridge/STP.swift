@@ -478,6 +478,14 @@ extension Datapath {
     /// br_stp_rcv for a frame to the group address received on `port` while STP runs.
     func stpReceive(_ br: Bridge, _ d: NetDevice, _ frame: UnsafeRawPointer, length: Int) {
         guard br.stp.enabled, br.device.isUp, d.bridgePortState != BridgePortSettings.disabled else { return }
+        if d.bridgePort.flags.contains(.guard_) {
+            // BPDU guard: a port that must never hear a bridge is disabled until it goes down
+            // and up again.
+            log("\(br.device.name): BPDU received on blocked port \(d.bridgePort.portNo)(\(d.name))")
+            stpDisablePort(br, d)
+            stpSettle(br)
+            return
+        }
         switch BPDU.parse(frame, length: length) {
         case .failure: br.stp.invalid &+= 1
         case .success(.tcn):
