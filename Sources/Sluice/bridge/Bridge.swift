@@ -64,6 +64,8 @@ public final class Bridge {
     public internal(set) var priority: UInt16 = 0x8000
     /// The spanning tree's state (STP.swift).
     public internal(set) var stp = STPBridgeState()
+    /// The multicast database and snooping state (Multicast.swift).
+    public let mdb = MulticastDB()
     /// The bridge device's own VLANs ("self", the BRENTRY VLANs).
     public let selfVLANs = BridgeVLANSet()
     /// Per-pass scratch: the VLAN sets of `livePorts` (filled only while filtering).
@@ -171,6 +173,8 @@ public final class Bridge {
         let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
         let stpRuns = stp.enabled
+        let snooping = mdb.snooping
+        var mcastInvalid: UInt64 = 0
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
         batch.drain { p in
@@ -204,6 +208,12 @@ public final class Bridge {
             }
             if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
             if dst.isMulticast {
+                // IGMP/MLD snooping (Multicast.swift) decides where a group goes.
+                var verdict = Datapath.SnoopVerdict.flood
+                if snooping && !dst.isBroadcast {
+                    verdict = dp.snoop(self, port, frame, length: Int(pool.length(p)), vid: vid)
+                    if case .drop = verdict { mcastInvalid += 1; pool.free(p); return }
+                }
                 if !filtering || selfSet.contains(vid) {
                     local += 1
                     localBytes += UInt64(pool.length(p))
@@ -212,7 +222,11 @@ public final class Bridge {
                         upBatch.append(c)
                     }
                 }
-                flood(p, dp, vid: fv, need: dst.isBroadcast ? .bcastFlood : .mcastFlood)
+                switch verdict {
+                case .routers: floodSnooped(p, dp, vid: fv, key: nil)
+                case .group(let k): floodSnooped(p, dp, vid: fv, key: k)
+                default: flood(p, dp, vid: fv, need: dst.isBroadcast ? .bcastFlood : .mcastFlood)
+                }
                 return
             }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
@@ -244,6 +258,7 @@ public final class Bridge {
             }
         }
         if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
+        if mcastInvalid > 0 { port.drop(.igmpInvalid, mcastInvalid); port.stats.rxDropped &+= mcastInvalid }
         if sameIf > 0 { port.drop(.sameInterface, sameIf) }
         if notDelivered > 0 { port.drop(.notDelivered, notDelivered) }
         if filteredOut > 0 { port.drop(.vlanFiltered, filteredOut) }
@@ -308,6 +323,32 @@ public final class Bridge {
         for k in 0..<livePorts.count where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) { last = k }
         if last < 0 { pool.free(p); return }
         for k in 0..<last where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) {
+            if let c = pool.clone(p) {
+                if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(c), liveSets[k]) }
+                dp.stage(livePorts[k], c)
+            } else if let d = dp.devices[Int(livePorts[k])] {
+                d.drop(.noBuffer); d.stats.txDropped &+= 1
+            }
+        }
+        if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(p), liveSets[last]) }
+        dp.stage(livePorts[last], p)
+    }
+
+    /// br_multicast_flood: a copy to each port that may be sent to and is a member of the group
+    /// (`key`) or a multicast router port (with `key` nil, router ports only).
+    func floodSnooped(_ p: consuming Packet, _ dp: Datapath, vid: Int, key: MDBKey?) {
+        let pool = dp.pool, db = mdb
+        let members = key.flatMap { db.groups[$0] } ?? []
+        let v = UInt16(truncatingIfNeeded: max(vid, 0))
+        func wanted(_ k: Int) -> Bool {
+            if vid >= 0 && !(liveSets[k]?.contains(v) ?? false) { return false }
+            let port = livePorts[k]
+            return db.routers[port] != nil || members.contains { $0.port == port }
+        }
+        var last = -1
+        for k in 0..<livePorts.count where wanted(k) { last = k }
+        if last < 0 { pool.free(p); return }
+        for k in 0..<last where wanted(k) {
             if let c = pool.clone(p) {
                 if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(c), liveSets[k]) }
                 dp.stage(livePorts[k], c)
@@ -493,6 +534,7 @@ extension Datapath {
             port.bridgePort.enabled = false
             stpDisablePort(br, port)
         }
+        br.mdb.portGone(port.ifindex, all: true)    // br_multicast_del_port
         br.ports.removeAll { $0 == port.ifindex }
         removeLocalEntry(br, port.mac, except: port)   // fdb_delete_local: shared, it stays theirs
         br.fdb.flush(port: port.ifindex, all: true)

@@ -363,6 +363,7 @@ extension Datapath {
         d.bridgePort.forwardDelayAt = 0
         d.bridgePort.stp.holdAt = 0
         br.fdb.flush(port: d.ifindex, all: false)
+        br.mdb.portGone(d.ifindex, all: false)           // br_multicast_disable_port
         configurationUpdate(br)
         portStateSelection(br)
         if br.isRootBridge && !wasRoot { becomeRootBridge(br) }

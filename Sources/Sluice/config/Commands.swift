@@ -84,7 +84,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
-                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0]
+                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
@@ -205,8 +205,9 @@ public final class CommandRunner {
     struct BridgeOptions {
         var forwardDelay: UInt32?, helloTime: UInt32?, maxAge: UInt32?, priority: UInt16?
         var stpState: UInt32?
+        var mcastSnooping: Bool?
         var fdbFlush = false
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && !fdbFlush }
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && !fdbFlush }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
         /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
@@ -229,6 +230,7 @@ public final class CommandRunner {
             if let v = maxAge { dp.setBridgeMaxAge(br, v) }
             if let v = stpState { dp.setSTPEnabled(br, v != 0) }
             if let v = priority, v != br.priority { dp.stpSetBridgePriority(br, v) }
+            if let v = mcastSnooping { br.mdb.snooping = v }          // br_multicast_toggle
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
             if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
         }
@@ -238,10 +240,7 @@ public final class CommandRunner {
     /// look as if it were done.
     static func refuseBridgeFeature(_ o: String, _ v: Int) throws(SluiceError) {
         guard v != 0 else { return }
-        switch o {
-        case "mcast_snooping": throw SluiceError("Error: Sluice's bridge floods multicast and has no IGMP/MLD snooping, mcast_snooping 0 only (Operation not supported).")
-        default: throw SluiceError("Error: Sluice's bridge has no netfilter hooks, \(o) 0 only (Operation not supported).")
-        }
+        throw SluiceError("Error: Sluice's bridge has no netfilter hooks, \(o) 0 only (Operation not supported).")
     }
 
     /// `type vlan` options (ip-link(8); IFLA_VLAN_*).
@@ -365,7 +364,8 @@ public final class CommandRunner {
         case "priority": c.bridge.priority = UInt16(try a.int(for: o, 0...65535))
         case "fdb_flush": c.bridge.fdbFlush = true
         case "stp_state": c.bridge.stpState = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
-        case "mcast_snooping", "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
+        case "mcast_snooping": c.bridge.mcastSnooping = try a.int(for: o, 0...255) != 0
+        case "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
             try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
         }
@@ -723,12 +723,12 @@ public final class CommandRunner {
                 }
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
-                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled)
+                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping)
                 var settings = c.bridge
                 settings.fdbFlush = false   // last, once nothing can fail
                 settings.apply(br, dp)
                 undo.append { [dp] in
-                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0).apply(br, dp)
+                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5).apply(br, dp)
                 }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {

@@ -96,6 +96,8 @@ public final class Datapath {
     var bridgeGCDue: UInt64 = 0
     /// The earliest spanning tree timer of any bridge (STP.swift), 0 when none runs.
     var stpDue: UInt64 = 0
+    /// The earliest multicast database expiry of any bridge (Multicast.swift), 0 when none.
+    var mcastDue: UInt64 = 0
     /// Ports whose STP state changed since their bridge last settled (STP.swift).
     var stpChanged: Set<Int32> = []
     /// Ports whose state changed, for AF_BRIDGE RTM_NEWLINK notifications (br_ifinfo_notify);
@@ -519,6 +521,7 @@ public final class Datapath {
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
+        if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
     }
@@ -1074,7 +1077,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

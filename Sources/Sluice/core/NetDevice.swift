@@ -112,6 +112,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case devDown            // device not up / not running
     case noHandler          // received on a device with no rx handler
     case invalidSource      // source MAC multicast or zero (bridge)
+    case igmpInvalid        // bridge snooping: an IGMP/MLD message that fails the checks
     case sameInterface      // bridge: destination is the ingress port
     case gsoUnsupported     // GSO frame to a device without the offload
     case csumError          // CHECKSUM_PARTIAL that cannot be completed
@@ -146,6 +147,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .devDown: "DEV_READY"
         case .noHandler: "UNHANDLED_PROTO"
         case .invalidSource: "MAC_INVALID_SOURCE"
+        case .igmpInvalid: "BRIDGE_MCAST_INVALID"
         case .sameInterface: "SAME_INTERFACE"
         case .gsoUnsupported: "GSO_UNSUPPORTED"
         case .csumError: "CSUM_ERROR"

@@ -54,6 +54,7 @@ public struct IPv6Header {
 
 public enum IPProto {
     public static let icmp: UInt8 = 1
+    public static let igmp: UInt8 = 2
     public static let tcp: UInt8 = 6
     public static let udp: UInt8 = 17
     public static let icmpv6: UInt8 = 58

@@ -1,0 +1,211 @@
+/// Principles
+/// ----------
+/// IGMP/MLD snooping as the kernel's bridge does it with its defaults (br_multicast.c:
+/// `mcast_snooping 1`, IGMPv2 and MLDv1 semantics, no querier of its own):
+/// - Reports teach the multicast database (MDB) which ports listen to which group, per VLAN;
+///   each learnt port group lives for the membership interval (260 s) unless refreshed.
+///   IGMPv3/MLDv2 records are read as v2/v1 do: a record that includes no source is a leave,
+///   any other a join. Link-local IPv4 groups (224.0.0.0/24) and IPv6 all-nodes are never learnt.
+/// - A general query marks its port as a multicast router port for the querier interval
+///   (255 s) and, from the lowest-addressed querier heard, says another querier is present.
+///   A group-specific query shortens that group's timers to last member count × its delay.
+/// - Forwarding follows br_handle_frame_finish: only while a querier is known (and the first
+///   query's response delay has passed) does the MDB decide — a known group goes to its ports
+///   and the router ports, an unknown routable group (and an IGMPv2/MLDv1 report) to the
+///   router ports only. Otherwise, and for link-local IPv4 groups, IPv6 all-nodes, queries,
+///   leaves and v3/v2 reports, multicast is flooded as without snooping.
+/// - A leave with no other querier present shortens the port's group to last member count ×
+///   last member interval (2 s); with fast leave the port goes at once. Listener messages that
+///   fail the kernel's checks are dropped and counted (`mcast_invalid`).
+/// - A port that is disabled loses what it learnt and its router role; permanent entries stay
+///   until deleted or the port leaves the bridge.
+/// Not here: a querier of Sluice's own (`mcast_querier 1`), IGMPv3/MLDv2 source filtering
+/// (`mcast_igmp_version 3`), per-VLAN snooping contexts and multicast statistics.
+public struct MDBKey: Hashable, Sendable {
+    public var group: UInt128
+    public var v6: Bool
+    public var vid: UInt16
+}
+
+public struct MDBPortGroup: Equatable, Sendable {
+    public var port: Int32
+    /// When it expires (clock nanoseconds); 0 for a permanent entry.
+    public var expires: UInt64
+    public var permanent: Bool
+    /// RTPROT_KERNEL (learnt) or RTPROT_STATIC (added by the user).
+    public var rtprot: UInt8
+}
+
+public final class MulticastDB {
+    public static let membershipInterval = 260 * Time.s
+    public static let querierInterval = 255 * Time.s
+    public static let lastMemberCount: UInt64 = 2
+    public static let lastMemberInterval = 1 * Time.s
+    public static let rtprotKernel: UInt8 = 2, rtprotStatic: UInt8 = 4
+
+    public internal(set) var snooping = true
+    /// Groups and their ports; `order` keeps the groups newest first (hlist_add_head).
+    public internal(set) var groups: [MDBKey: [MDBPortGroup]] = [:]
+    public internal(set) var order: [MDBKey] = []
+    /// Router ports and when their role expires.
+    public internal(set) var routers: [Int32: UInt64] = [:]
+    /// The other querier's presence (bridge_mcast_other_query: timer and delay timer) and the
+    /// address of the querier elected, per family (0: IPv4, 1: IPv6).
+    var otherQuerier: [UInt64] = [0, 0], otherDelay: [UInt64] = [0, 0]
+    var querierAddress: [UInt128?] = [nil, nil]
+    public internal(set) var reports: UInt64 = 0, queries: UInt64 = 0, leaves: UInt64 = 0, invalid: UInt64 = 0
+
+    /// __br_multicast_querier_exists with no querier of our own.
+    func querierExists(v6: Bool, now: UInt64) -> Bool {
+        let f = v6 ? 1 : 0
+        return otherQuerier[f] > now && !(otherDelay[f] > now)
+    }
+
+    func add(_ key: MDBKey, port: Int32, expires: UInt64, permanent: Bool, rtprot: UInt8) {
+        if var ports = groups[key] {
+            if let i = ports.firstIndex(where: { $0.port == port }) {
+                if !ports[i].permanent { ports[i].expires = expires }
+            } else {
+                ports.append(MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot))
+            }
+            groups[key] = ports
+        } else {
+            groups[key] = [MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot)]
+            order.insert(key, at: 0)
+        }
+    }
+
+    @discardableResult
+    func remove(_ key: MDBKey, port: Int32) -> Bool {
+        guard var ports = groups[key], let i = ports.firstIndex(where: { $0.port == port }) else { return false }
+        ports.remove(at: i)
+        if ports.isEmpty { groups[key] = nil; order.removeAll { $0 == key } } else { groups[key] = ports }
+        return true
+    }
+
+    /// br_multicast_disable_port (what was learnt goes; `all`: br_multicast_del_port, the port left).
+    func portGone(_ port: Int32, all: Bool) {
+        for k in order {
+            if let pg = groups[k]?.first(where: { $0.port == port }), all || !pg.permanent { remove(k, port: port) }
+        }
+        routers[port] = nil
+    }
+
+    /// Removes what expired; returns the next expiry (0: none).
+    func expire(now: UInt64) -> UInt64 {
+        var next: UInt64 = 0
+        func keep(_ t: UInt64) { if t > now && (next == 0 || t < next) { next = t } }
+        for k in order {
+            guard let ports = groups[k] else { continue }
+            for pg in ports where !pg.permanent {
+                if pg.expires <= now { remove(k, port: pg.port) } else { keep(pg.expires) }
+            }
+        }
+        for (p, t) in routers { if t <= now { routers[p] = nil } else { keep(t) } }
+        for f in 0..<2 { keep(otherQuerier[f]); keep(otherDelay[f]) }
+        return next
+    }
+}
+
+extension Datapath {
+    /// What snooping decided for one multicast frame.
+    enum SnoopVerdict { case flood, drop, routers, group(MDBKey) }
+
+    /// br_multicast_rcv, then the forwarding decision of br_handle_frame_finish, for a multicast
+    /// frame received on `port` of `br` (untagged Ethernet; `vid` the VLAN it is in, 0 without
+    /// filtering).
+    func snoop(_ br: Bridge, _ port: NetDevice, _ frame: UnsafeMutableRawPointer, length: Int, vid: UInt16) -> SnoopVerdict {
+        let db = br.mdb
+        let now = clock.now
+        var joins: [(UInt128, Bool)] = []
+        let kind = MulticastListener.classify(frame, length: length) { g, j in joins.append((g, j)) }
+        switch kind {
+        case .notIP: return .flood
+        case .invalid:
+            db.invalid &+= 1
+            return .drop
+        case .ignored: return .flood
+        case .data(let group, let v6, let routersOnly):
+            guard db.querierExists(v6: v6, now: now) else { return .flood }
+            let key = MDBKey(group: group, v6: v6, vid: vid)
+            if db.groups[key] != nil { return .group(key) }
+            return routersOnly ? .routers : .flood
+        case .report(let v6, let version):
+            db.reports &+= 1
+            for (g, join) in joins {
+                if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid)) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid)) }
+            }
+            // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
+            let routersOnly = version == (v6 ? 1 : 2) || (!v6 && version == 1)
+            let onlyJoins = joins.allSatisfy { $0.1 }
+            return routersOnly && onlyJoins && db.querierExists(v6: v6, now: now) ? .routers : .flood
+        case .query(let v6, let source, let group, let maxDelay):
+            db.queries &+= 1
+            multicastQuery(br, port, v6: v6, source: source, group: group, maxDelay: maxDelay, vid: vid)
+            return .flood
+        }
+    }
+
+    /// br_multicast_add_group.
+    func multicastJoin(_ br: Bridge, _ port: NetDevice, _ key: MDBKey) {
+        if !key.v6 && key.group >> 8 == 0xE00000 { return }
+        if key.v6 && key.group == MulticastListener.allNodesV6 { return }
+        let t = clock.now &+ MulticastDB.membershipInterval
+        br.mdb.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel)
+        armMulticast(t)
+    }
+
+    /// br_multicast_leave_group with no querier of our own.
+    func multicastLeave(_ br: Bridge, _ port: NetDevice, _ key: MDBKey) {
+        let db = br.mdb
+        db.leaves &+= 1
+        guard var ports = db.groups[key], let i = ports.firstIndex(where: { $0.port == port.ifindex }), !ports[i].permanent else { return }
+        if port.bridgePort.flags.contains(.fastLeave) {
+            db.remove(key, port: port.ifindex)
+            return
+        }
+        if db.otherQuerier[key.v6 ? 1 : 0] > clock.now { return }
+        let t = clock.now &+ MulticastDB.lastMemberCount * MulticastDB.lastMemberInterval
+        if ports[i].expires > t {
+            ports[i].expires = t
+            db.groups[key] = ports
+            armMulticast(t)
+        }
+    }
+
+    /// br_ip4/ip6_multicast_query: a general query elects the querier and marks a router port;
+    /// a group-specific one shortens the group's timers.
+    func multicastQuery(_ br: Bridge, _ port: NetDevice, v6: Bool, source: UInt128, group: UInt128, maxDelay: UInt64, vid: UInt16) {
+        let db = br.mdb, now = clock.now, f = v6 ? 1 : 0
+        if group == 0 {
+            // br_multicast_select_querier: the lowest address wins while one is known.
+            if db.otherQuerier[f] > now, let q = db.querierAddress[f], q != 0, source > q { return }
+            db.querierAddress[f] = source
+            if !(db.otherQuerier[f] > now) { db.otherDelay[f] = now &+ maxDelay; armMulticast(db.otherDelay[f]) }
+            db.otherQuerier[f] = now &+ MulticastDB.querierInterval
+            db.routers[port.ifindex] = now &+ MulticastDB.querierInterval
+            armMulticast(db.otherQuerier[f])
+            return
+        }
+        let key = MDBKey(group: group, v6: v6, vid: vid)
+        guard var ports = db.groups[key] else { return }
+        let t = now &+ maxDelay * MulticastDB.lastMemberCount
+        for i in ports.indices where !ports[i].permanent && ports[i].expires > t { ports[i].expires = t }
+        db.groups[key] = ports
+        armMulticast(t)
+    }
+
+    func armMulticast(_ t: UInt64) {
+        if t != 0 && (mcastDue == 0 || t < mcastDue) { mcastDue = t }
+    }
+
+    func runMulticastTimers() {
+        let now = clock.now
+        var next: UInt64 = 0
+        for br in bridges.values {
+            let t = br.mdb.expire(now: now)
+            if t != 0 && (next == 0 || t < next) { next = t }
+        }
+        mcastDue = next
+    }
+}

@@ -1,0 +1,159 @@
+/// IGMP (RFC 2236, RFC 3376) and MLD (RFC 2710, RFC 3810) as a snooping bridge reads them
+/// (ip_mc_check_igmp, ipv6_mc_check_mld). `MulticastListener.classify` tells what an untagged
+/// IPv4/IPv6 multicast frame is:
+/// - not a listener message (`.data`): its group, for the multicast database, and whether the
+///   kernel would send it only to router ports when nothing is known of it (every routable
+///   IPv4 group, every IPv6 group but all-nodes);
+/// - a report, leave or query, whose records the caller visits (no allocation);
+/// - `.invalid`: a listener message that fails the kernel's checks (header, length,
+///   checksum, unknown type), which a snooping bridge drops.
+/// Groups are IPv6-sized: an IPv4 group is its 32 bits; `v6` tells which.
+public enum MulticastListener {
+    public enum Kind: Equatable {
+        case notIP
+        case data(group: UInt128, v6: Bool, routersOnly: Bool)
+        case report(v6: Bool, version: Int)        // records via `visit`
+        case query(v6: Bool, source: UInt128, group: UInt128, maxDelay: UInt64)
+        /// A source-specific query: the bridge does not act on it (IGMPv2/MLDv1 snooping).
+        case ignored
+        case invalid(String)
+    }
+
+    /// One group of a report: joined (report, or a v3 record other than "include nothing"),
+    /// or left (leave/done, or TO_IN/IS_IN with no sources).
+    public typealias Visit = (_ group: UInt128, _ join: Bool) -> Void
+
+    static let igmpQuery: UInt8 = 0x11, igmpV1Report: UInt8 = 0x12, igmpV2Report: UInt8 = 0x16
+    static let igmpLeave: UInt8 = 0x17, igmpV3Report: UInt8 = 0x22
+    static let mldQuery: UInt8 = 130, mldReport: UInt8 = 131, mldDone: UInt8 = 132, mldV2Report: UInt8 = 143
+    /// Record types that with no sources mean "no longer listening": MODE_IS_INCLUDE, CHANGE_TO_INCLUDE.
+    static let isInclude: UInt8 = 1, toInclude: UInt8 = 3
+
+    public static let allHostsV4: UInt128 = 0xE000_0001
+    public static let allNodesV6: UInt128 = 0xFF02 << 112 | 1
+
+    /// Classifies the frame of `length` bytes at `frame` (Ethernet header untagged); for a
+    /// report, calls `visit` for each group it names.
+    public static func classify(_ frame: UnsafeMutableRawPointer, length: Int, visit: Visit) -> Kind {
+        guard length >= 14 else { return .notIP }
+        let type = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        if type == EtherType.ipv4 { return ipv4(frame, length: length, visit: visit) }
+        if type == EtherType.ipv6 { return ipv6(frame, length: length, visit: visit) }
+        return .notIP
+    }
+
+    static func ipv4(_ frame: UnsafeMutableRawPointer, length: Int, visit: Visit) -> Kind {
+        guard case .ok(let ihl, let total) = InetWire.checkIPv4(frame, frameLength: length) else { return .notIP }
+        let ip = Bytes(frame + InetWire.ethernetLength, count: total)
+        let dst = UInt128(ip.u32(16))
+        guard ip.u8(9) == IPProto.igmp else {
+            // 224.0.0.0/24 is link-local: flooded; anything else goes to routers when unknown.
+            return .data(group: dst, v6: false, routersOnly: dst >> 8 != 0xE00000)
+        }
+        let n = total - ihl
+        let m = ip.suffix(from: ihl)
+        guard n >= 8 else { return .invalid("IGMP message shorter than 8 bytes") }
+        guard Checksum.fold(Checksum.sum(UnsafeRawPointer(m.base), n)) == 0 else { return .invalid("IGMP checksum") }
+        switch m.u8(0) {
+        case igmpV1Report, igmpV2Report:
+            visit(UInt128(m.u32(4)), true)
+            return .report(v6: false, version: m.u8(0) == igmpV1Report ? 1 : 2)
+        case igmpLeave:
+            visit(UInt128(m.u32(4)), false)
+            return .report(v6: false, version: 2)
+        case igmpV3Report:
+            let records = Int(m.u16(6))
+            var off = 8
+            for _ in 0..<records {
+                guard off + 8 <= n else { return .invalid("IGMPv3 report past its length") }
+                let rtype = m.u8(off), aux = Int(m.u8(off + 1)), nsrcs = Int(m.u16(off + 2))
+                let group = UInt128(m.u32(off + 4))
+                let next = off + 8 + 4 * nsrcs + 4 * aux
+                guard next <= n else { return .invalid("IGMPv3 record past the report") }
+                if (1...6).contains(rtype) {
+                    visit(group, !((rtype == isInclude || rtype == toInclude) && nsrcs == 0))
+                }
+                off = next
+            }
+            return .report(v6: false, version: 3)
+        case igmpQuery:
+            let group = UInt128(m.u32(4))
+            var delay: UInt64
+            if n == 8 {
+                delay = UInt64(m.u8(1)) * 100 * Time.ms          // tenths of a second
+                if delay == 0 { delay = 10 * Time.s; return .query(v6: false, source: UInt128(ip.u32(12)), group: 0, maxDelay: delay) }
+            } else if n >= 12 {
+                delay = UInt64(max(decodeCode(m.u8(1)), 1)) * 100 * Time.ms
+                if m.u16(10) != 0 { return .ignored }
+            } else {
+                return .invalid("IGMP query of \(n) bytes")
+            }
+            // A general query must go to all-hosts (ip_mc_check_igmp_query).
+            if group == 0 && dst != allHostsV4 { return .invalid("general query not to 224.0.0.1") }
+            return .query(v6: false, source: UInt128(ip.u32(12)), group: group, maxDelay: delay)
+        default:
+            return .invalid("IGMP type 0x\(String(m.u8(0), radix: 16))")
+        }
+    }
+
+    /// IGMPv3's and MLDv2's floating-point code (RFC 3376 4.1.1).
+    static func decodeCode(_ c: UInt8) -> Int {
+        c < 128 ? Int(c) : (Int(c & 0x0F) | 0x10) << (Int((c >> 4) & 0x07) + 3)
+    }
+
+    static func ipv6(_ frame: UnsafeMutableRawPointer, length: Int, visit: Visit) -> Kind {
+        guard case .ok(let plen) = Inet6Wire.checkIPv6(frame, frameLength: length) else { return .notIP }
+        let ip = frame + InetWire.ethernetLength
+        let total = Inet6Wire.ipv6Length + plen
+        let src = Inet6Wire.load128(ip + 8), dst = Inet6Wire.load128(ip + 24)
+        let data = Kind.data(group: dst, v6: true, routersOnly: dst != allNodesV6)
+        // MLD travels behind a hop-by-hop header (the router alert); anything else is data.
+        guard Inet6Wire.nextHeader(ip) == 0 else { return data }
+        guard case .proto(let next, let off) = Inet6Wire.upperLayer(ip, total: total) else { return .invalid("IPv6 extension headers") }
+        guard next == IPProto.icmpv6 else { return data }
+        let n = total - off
+        guard n >= 4 else { return .invalid("ICMPv6 header truncated") }
+        let m = Bytes(ip + off, count: n)
+        let t = m.u8(0)
+        guard [mldQuery, mldReport, mldDone, mldV2Report].contains(t) else { return data }
+        guard Inet6Wire.checksumValid(UnsafeRawPointer(m.base), length: n, src: src, dst: dst, next: IPProto.icmpv6) else { return .invalid("MLD checksum") }
+        switch t {
+        case mldReport, mldDone:
+            guard n >= 24 else { return .invalid("MLDv1 message shorter than 24 bytes") }
+            visit(Inet6Wire.load128(m.base + 8), t == mldReport)
+            return .report(v6: true, version: 1)
+        case mldV2Report:
+            guard n >= 8 else { return .invalid("MLDv2 report shorter than 8 bytes") }
+            let records = Int(m.u16(6))
+            var o = 8
+            for _ in 0..<records {
+                guard o + 20 <= n else { return .invalid("MLDv2 report past its length") }
+                let rtype = m.u8(o), aux = Int(m.u8(o + 1)), nsrcs = Int(m.u16(o + 2))
+                let group = Inet6Wire.load128(m.base + o + 4)
+                let next = o + 20 + 16 * nsrcs + 4 * aux
+                guard next <= n else { return .invalid("MLDv2 record past the report") }
+                if (1...6).contains(rtype) {
+                    visit(group, !((rtype == isInclude || rtype == toInclude) && nsrcs == 0))
+                }
+                o = next
+            }
+            return .report(v6: true, version: 2)
+        default:
+            // A query: from a link-local source (RFC 3810 5.1.14), 24 bytes (v1) or 28 and more (v2).
+            guard Inet6Wire.isLinkLocal(src) else { return .invalid("MLD query not from a link-local address") }
+            let group = Inet6Wire.load128(m.base + 8)
+            var delay: UInt64
+            if n == 24 {
+                delay = UInt64(m.u16(4)) * Time.ms
+            } else if n >= 28 {
+                let c = Int(m.u16(4))
+                delay = UInt64(max(c < 32768 ? c : ((c & 0x0FFF) | 0x1000) << (((c >> 12) & 7) + 3), 1)) * Time.ms
+                if m.u16(26) != 0 { return .ignored }
+            } else {
+                return .invalid("MLD query of \(n) bytes")
+            }
+            if group == 0 && dst != allNodesV6 { return .invalid("general query not to ff02::1") }
+            return .query(v6: true, source: src, group: group, maxDelay: max(delay, 1))
+        }
+    }
+}
