@@ -54,7 +54,7 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual([br.forwardDelay, br.helloTime, br.maxAge, UInt32(br.priority)], [100, 1000, 600, 4096])
         expectError("link set br0 type bridge priority 1 hello_time 99", contains: "hello_time 99 is out of range")
         expectError("link set br0 type bridge max_age 4001", contains: "max_age 4001 is out of range")
-        expectError("link set br0 type bridge mcast_snooping 1", contains: "no IGMP/MLD snooping")
+        expectError("link set br0 type bridge mcast_snooping 1 nf_call_iptables 1", contains: "no netfilter hooks")
         expectError("link set br0 type bridge nf_call_arptables 1", contains: "no netfilter hooks")
         expectError("link set p1 type bridge priority 1", contains: "p1 is not of type bridge")
         XCTAssertEqual(br.priority, 4096)

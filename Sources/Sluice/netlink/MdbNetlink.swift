@@ -49,7 +49,7 @@ extension RtnlProcessor {
                     let fast = dp.device(pg.port)?.bridgePort.flags.contains(.fastLeave) ?? false
                     w.put(Self.mdbEntry(ifindex: pg.port, permanent: pg.permanent, flags: fast ? MDBA.FLAGS_FAST_LEAVE : 0, key: key))
                     w.attr(MDBA.EATTR_TIMER, u32: pg.permanent ? 0 : left(pg.expires))
-                    w.attr(MDBA.EATTR_RTPROT, u8: pg.rtprot)
+                    if pg.port != br.device.ifindex { w.attr(MDBA.EATTR_RTPROT, u8: pg.rtprot) }   // not for a host join
                     w.endNest(info)
                 }
                 w.endNest(entry)
@@ -116,19 +116,30 @@ extension RtnlProcessor {
         }
         guard let port = dp.device(portIndex) else { throw NetlinkError(ENODEV, "bridge: Port net device doesn't exist") }
         let key = MDBKey(group: group, v6: proto == 0x86DD, vid: vid)
-        if port === dev {
-            throw NetlinkError(EOPNOTSUPP, "bridge: entries for the bridge itself (host joins) are not supported by Sluice")
+        // The bridge itself as the port: a host join (br_multicast_host_join), always temporary.
+        let host = port === dev
+        if !host {
+            guard port.master != 0 else { throw NetlinkError(EINVAL, "bridge: Net device is not a bridge port") }
+            guard port.master == dev.ifindex else { throw NetlinkError(EINVAL, "bridge: Port belongs to a different bridge device") }
         }
-        guard port.master == dev.ifindex else { throw NetlinkError(EINVAL, "bridge: Port belongs to a different bridge device") }
         if msg.header.type == MDBA.RTM_DELMDB {
-            guard br.mdb.remove(key, port: port.ifindex) else { throw NetlinkError(ENOENT, "bridge: Port group entry not found") }
+            guard br.mdb.remove(key, port: port.ifindex) else { throw NetlinkError(EINVAL, "bridge: Port group entry not found") }
+            return
+        }
+        if host {
+            guard br.mdb.groups[key]?.contains(where: { $0.port == port.ifindex }) != true else {
+                throw NetlinkError(EEXIST, "bridge: Group is already joined by host")
+            }
+            let t = dp.clock.now &+ MulticastDB.membershipInterval
+            br.mdb.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: 0)
+            dp.armMulticast(t)
             return
         }
         guard port.bridgePortState != BridgePortSettings.disabled || permanent else {
             throw NetlinkError(EINVAL, "bridge: Port is in disabled state and entry is not permanent")
         }
         if let existing = br.mdb.groups[key]?.first(where: { $0.port == port.ifindex }) {
-            guard msg.header.flags & NL.F_REPLACE != 0 else { throw NetlinkError(EEXIST, "bridge: Group is already joined by port") }
+            guard msg.header.flags & NL.F_REPLACE != 0 else { throw NetlinkError(EEXIST, "bridge: (*, G) group is already joined by port") }
             _ = existing
             br.mdb.remove(key, port: port.ifindex)
         }

@@ -56,6 +56,30 @@ public enum FrameBuilder {
         return [0x60, 0, 0, 0] + be16(UInt16(payload.count)) + [next, hopLimit] + src + dst + payload
     }
 
+    /// An IGMP message (8 bytes: type, max response code, checksum, group) in an IPv4 packet
+    /// with TTL 1, framed to the group's Ethernet address (RFC 1112 6.4).
+    public static func igmpFrame(type: UInt8, code: UInt8 = 0, group: UInt32, srcIP: UInt32, dstIP: UInt32, src: MACAddress) -> [UInt8] {
+        var m: [UInt8] = [type, code, 0, 0] + be32(group)
+        let c = m.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 8)) }
+        m[2] = UInt8(c >> 8); m[3] = UInt8(c & 0xff)
+        let dst = MACAddress(raw: 0x0100_5E00_0000 | UInt64(dstIP & 0x7F_FFFF))
+        return ethernet(dst: dst, src: src, type: EtherType.ipv4, payload: ipv4(src: srcIP, dst: dstIP, proto: 2, ttl: 1, payload: m))
+    }
+
+    /// An MLD message (RFC 2710/3810) behind a hop-by-hop header with the router alert, from
+    /// `srcIP` to `dstIP` (16 bytes each), with its ICMPv6 checksum.
+    public static func mldFrame(_ icmp: [UInt8], srcIP: [UInt8], dstIP: [UInt8], src: MACAddress) -> [UInt8] {
+        var m = icmp
+        m[2] = 0; m[3] = 0
+        let pseudo = srcIP + dstIP + be32(UInt32(m.count)) + [0, 0, 0, IPProto.icmpv6]
+        let all = pseudo + m
+        let c = all.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, all.count)) }
+        m[2] = UInt8(c >> 8); m[3] = UInt8(c & 0xff)
+        let hbh: [UInt8] = [IPProto.icmpv6, 0, 5, 2, 0, 0, 1, 0]
+        let dst = MACAddress(raw: 0x3333_0000_0000 | UInt64(dstIP[12]) << 24 | UInt64(dstIP[13]) << 16 | UInt64(dstIP[14]) << 8 | UInt64(dstIP[15]))
+        return ethernet(dst: dst, src: src, type: EtherType.ipv6, payload: ipv6(src: srcIP, dst: dstIP, next: 0, hopLimit: 1, payload: hbh + m))
+    }
+
     public static func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
         UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }

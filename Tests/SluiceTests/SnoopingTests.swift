@@ -1,0 +1,124 @@
+import XCTest
+@testable import Sluice
+
+/// IGMP/MLD snooping on the virtual clock, against br_multicast.c's rules with the kernel's
+/// defaults (IGMPv2/MLDv1 semantics, no querier of the bridge's own; membership 260 s, querier
+/// 255 s, last member 2 × 1 s).
+final class SnoopingTests: XCTestCase {
+    let ip = FrameBuilder.ip
+    func mac(_ n: UInt64) -> MACAddress { MACAddress(raw: 0x0200_0000_0000 | n) }
+    func group(_ g: UInt32) -> MDBKey { MDBKey(group: UInt128(g), v6: false, vid: 0) }
+
+    func report(_ g: UInt32, from n: UInt64) -> [UInt8] {
+        FrameBuilder.igmpFrame(type: 0x16, group: g, srcIP: ip(198, 18, 0, UInt8(n)), dstIP: g, src: mac(n))
+    }
+    func data(_ g: UInt32, from n: UInt64) -> [UInt8] {
+        FrameBuilder.ethernet(dst: MACAddress(raw: 0x0100_5E00_0000 | UInt64(g & 0x7F_FFFF)), src: mac(n), type: EtherType.ipv4,
+                              payload: FrameBuilder.udp(srcIP: ip(198, 18, 0, UInt8(n)), dstIP: g, sport: 9, dport: 9, payload: [1, 2, 3, 4]))
+    }
+    /// A general query (code 10: 1 s) or a group-specific one.
+    func query(_ g: UInt32 = 0, from n: UInt64) -> [UInt8] {
+        FrameBuilder.igmpFrame(type: 0x11, code: 10, group: g, srcIP: ip(198, 18, 0, UInt8(n)), dstIP: g == 0 ? ip(224, 0, 0, 1) : g, src: mac(n))
+    }
+
+    func testReportsTeachTheDatabaseAndAQuerierLetsItDecide() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let br = lab.dp.bridge(lab.dev("br0"))!, db = br.mdb
+        let g1 = ip(239, 1, 1, 1)
+        XCTAssertTrue(db.snooping, "the kernel's default")
+        XCTAssertEqual(Lab.receivers(lab.send(report(g1, from: 1), on: "p1")), ["p2", "p3"], "no querier: the report floods")
+        XCTAssertEqual(db.groups[group(g1)]?.map(\.port), [lab.dev("p1").ifindex])
+        XCTAssertEqual(db.groups[group(g1)]?.first?.expires, lab.dp.clock.now + 260 * Time.s)
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1", "p2"], "no querier: data floods")
+        // A querier on p2: its port becomes a router port; for the query's response time
+        // (1 s) the bridge still floods.
+        XCTAssertEqual(Lab.receivers(lab.send(query(from: 9), on: "p2")), ["p1", "p3"])
+        XCTAssertNotNil(db.routers[lab.dev("p2").ifindex])
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1", "p2"])
+        lab.dp.clock.advance(by: 1 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1", "p2"], "member and router")
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 1), on: "p1")), ["p2"], "not back to the member it came from")
+        XCTAssertEqual(Lab.receivers(lab.send(data(ip(239, 9, 9, 9), from: 3), on: "p3")), ["p2"], "unknown group: routers only")
+        XCTAssertEqual(Lab.receivers(lab.send(data(ip(224, 0, 0, 251), from: 3), on: "p3")), ["p1", "p2"], "link-local: flooded")
+        XCTAssertEqual(Lab.receivers(lab.send(report(g1, from: 3), on: "p3")), ["p2"], "v2 reports go to the routers")
+        XCTAssertEqual(Set(db.groups[group(g1)]!.map(\.port)), [lab.dev("p1").ifindex, lab.dev("p3").ifindex])
+        // A leave while another querier is present changes nothing; the querier's
+        // group-specific query shortens the group to 2 × 1 s, and silence ends it.
+        _ = lab.send(FrameBuilder.igmpFrame(type: 0x17, group: g1, srcIP: ip(198, 18, 0, 1), dstIP: ip(224, 0, 0, 2), src: mac(1)), on: "p1")
+        XCTAssertEqual(db.groups[group(g1)]?.count, 2)
+        _ = lab.send(query(g1, from: 9), on: "p2")
+        lab.dp.clock.advance(by: 2 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertNil(db.groups[group(g1)])
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p2"])
+        // The querier falls silent: after 255 s the bridge floods again.
+        lab.dp.clock.advance(by: 255 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertTrue(db.routers.isEmpty)
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1", "p2"])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    func testLeavesWithoutAQuerierAndFastLeave() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let db = lab.dp.bridge(lab.dev("br0"))!.mdb
+        let g1 = ip(239, 1, 1, 1)
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        _ = lab.send(report(g1, from: 2), on: "p2")
+        _ = lab.send(FrameBuilder.igmpFrame(type: 0x17, group: g1, srcIP: ip(198, 18, 0, 1), dstIP: ip(224, 0, 0, 2), src: mac(1)), on: "p1")
+        let p1 = db.groups[group(g1)]!.first { $0.port == lab.dev("p1").ifindex }!
+        XCTAssertEqual(p1.expires, lab.dp.clock.now + 2 * Time.s, "last member count × last member interval")
+        lab.dp.clock.advance(by: 2 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertEqual(db.groups[group(g1)]?.map(\.port), [lab.dev("p2").ifindex])
+        try lab.runner.execute("link set p2 type bridge_slave fastleave on")
+        // An IGMPv3 report whose record includes no source is a leave.
+        let v3: [UInt8] = [0x22, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0, 0] + FrameBuilder.be32(g1)
+        var m = v3
+        let c = m.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, m.count)) }
+        m[2] = UInt8(c >> 8); m[3] = UInt8(c & 0xff)
+        let f = FrameBuilder.ethernet(dst: MACAddress(raw: 0x0100_5E00_0016), src: mac(2), type: EtherType.ipv4,
+                                      payload: FrameBuilder.ipv4(src: ip(198, 18, 0, 2), dst: ip(224, 0, 0, 22), proto: 2, ttl: 1, payload: m))
+        _ = lab.send(f, on: "p2")
+        XCTAssertNil(db.groups[group(g1)], "fast leave: gone at once")
+        // A port that is disabled forgets what it learnt.
+        _ = lab.send(report(g1, from: 3), on: "p3")
+        try lab.runner.execute("link set p3 down")
+        XCTAssertNil(db.groups[group(g1)])
+    }
+
+    /// MLDv1 and MLDv2 reports (all-nodes is never learnt), and listener messages that lie:
+    /// a bad checksum, an unknown IGMP type, an IGMP message cut short, a general query not to
+    /// 224.0.0.1 — dropped, counted, nothing learnt, nothing leaked.
+    func testMLDAndListenerMessagesThatLie() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let db = lab.dp.bridge(lab.dev("br0"))!.mdb
+        let ll: [UInt8] = [0xfe, 0x80] + [UInt8](repeating: 0, count: 13) + [1]
+        let g99: [UInt8] = [0xff, 0x15] + [UInt8](repeating: 0, count: 13) + [0x99]
+        let g98: [UInt8] = [0xff, 0x15] + [UInt8](repeating: 0, count: 13) + [0x98]
+        let v1 = FrameBuilder.mldFrame([131, 0, 0, 0, 0, 0, 0, 0] + g98, srcIP: ll, dstIP: g98, src: mac(1))
+        _ = lab.send(v1, on: "p1")
+        // MLDv2: CHANGE_TO_EXCLUDE {} for ff15::99 (join), CHANGE_TO_INCLUDE {} for ff15::98 (leave).
+        let mld2: [UInt8] = [143, 0, 0, 0, 0, 0, 0, 2, 4, 0, 0, 0] + g99 + [3, 0, 0, 0] + g98
+        let allRouters2: [UInt8] = [0xff, 0x02] + [UInt8](repeating: 0, count: 13) + [0x16]
+        _ = lab.send(FrameBuilder.mldFrame(mld2, srcIP: ll, dstIP: allRouters2, src: mac(2)), on: "p2")
+        let k99 = MDBKey(group: Inet6Wire.load128(g99), v6: true, vid: 0), k98 = MDBKey(group: Inet6Wire.load128(g98), v6: true, vid: 0)
+        XCTAssertEqual(db.groups[k99]?.map(\.port), [lab.dev("p2").ifindex])
+        XCTAssertEqual(db.groups[k98]?.map(\.port), [lab.dev("p1").ifindex], "another port's leave does not touch p1")
+        let before = db.groups.count
+        var bad = report(ip(239, 1, 1, 1), from: 1); bad[14 + 20 + 2] ^= 0xFF          // checksum
+        let unknown = FrameBuilder.igmpFrame(type: 0x99, group: 0, srcIP: ip(198, 18, 0, 1), dstIP: ip(224, 0, 0, 1), src: mac(1))
+        let short = FrameBuilder.ethernet(dst: MACAddress(raw: 0x0100_5E01_0101), src: mac(1), type: EtherType.ipv4,
+                                          payload: FrameBuilder.ipv4(src: ip(198, 18, 0, 1), dst: ip(239, 1, 1, 1), proto: 2, ttl: 1, payload: [0x16, 0, 0, 0]))
+        let misdirected = FrameBuilder.igmpFrame(type: 0x11, code: 10, group: 0, srcIP: ip(198, 18, 0, 1), dstIP: ip(239, 1, 1, 1), src: mac(1))
+        for f in [bad, unknown, short, misdirected] {
+            XCTAssertEqual(Lab.receivers(lab.send(f, on: "p1")), [], "dropped")
+        }
+        XCTAssertEqual(db.invalid, 4)
+        XCTAssertEqual(db.groups.count, before)
+        XCTAssertTrue(db.routers.isEmpty)
+        XCTAssertEqual(lab.dev("p1").dropCount(.igmpInvalid), 4)
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+}
