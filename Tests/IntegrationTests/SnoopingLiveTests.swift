@@ -1,0 +1,130 @@
+import Foundation
+import XCTest
+
+/// IGMP snooping with real hosts, side by side: the kernel's bridge and Sluice's (AF_PACKET
+/// ports), each with three host namespaces. h1 joins 239.1.1.1 through its own kernel stack
+/// (a socket's IP_ADD_MEMBERSHIP: the kernel sends the reports); h3 sends to the group and, in
+/// the second phase, is the querier (an IGMPv2 general query from a raw socket). What h1 and
+/// h2 receive is counted on their interfaces. Expected values are the kernel bridge's.
+final class SnoopingLiveTests: XCTestCase {
+    var net: TestNet!
+
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    static let sniff = """
+    import socket, struct, sys, time, json
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((sys.argv[1], 0)); s.settimeout(0.2)
+    end = time.time() + float(sys.argv[2]); n = {}
+    while time.time() < end:
+        try: f = s.recv(2048)
+        except socket.timeout: continue
+        if len(f) >= 38 and f[23] == 17 and struct.unpack('!H', f[36:38])[0] == 5000:
+            g = socket.inet_ntoa(f[30:34]); n[g] = n.get(g, 0) + 1
+    print(json.dumps(n))
+    """
+    static let send = """
+    import socket, sys, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[1]))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 4)
+    for g in sys.argv[3:]:
+        for i in range(int(sys.argv[2])):
+            s.sendto(b'x' * 64, (g, 5000)); time.sleep(0.01)
+    """
+    /// An IGMPv2 general query (max response 1 s) to 224.0.0.1.
+    static let query = """
+    import socket, struct, sys
+    m = bytearray(struct.pack('!BBH4s', 0x11, 10, 0, bytes(4)))
+    c = sum(struct.unpack('!4H', bytes(m))); c = (c & 0xffff) + (c >> 16); c = ~c & 0xffff
+    m[2:4] = struct.pack('!H', c)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[1]))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    s.sendto(bytes(m), ('224.0.0.1', 0))
+    """
+    static let join = """
+    import socket, sys, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(sys.argv[1]) + socket.inet_aton(sys.argv[2]))
+    time.sleep(float(sys.argv[3]))
+    """
+
+    func python(_ ns: String, _ script: String, _ args: [String], seconds: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["--kill-after=2", String(seconds), "ip", "netns", "exec", ns, "python3", "-c", script] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+        return p
+    }
+
+    func output(_ p: Process) -> String {
+        p.waitUntilExit()
+        let d = (p.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile()
+        return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testIGMPSnoopingWithRealHostsAsTheKernelsBridge() throws {
+        let kb = try net.netns("kb"), sw = try net.netns("sw")
+        var hosts: [String: [String]] = ["k": [], "s": []]
+        for w in ["k", "s"] {
+            let b = w == "k" ? kb : sw
+            for i in 1...3 {
+                let h = try net.netns("\(w)h\(i)")
+                hosts[w]!.append(h)
+                try sh(["ip", "-n", b, "link", "add", "p\(i)", "type", "veth", "peer", "name", "e\(i)", "netns", h])
+                try sh(["ip", "-n", b, "link", "set", "p\(i)", "up"])
+                try sh(["ip", "-n", h, "addr", "add", "198.18.8.\(i)/24", "dev", "e\(i)"])
+                try sh(["ip", "-n", h, "link", "set", "e\(i)", "up"])
+            }
+        }
+        try sh(["ip", "-n", kb, "link", "add", "br0", "type", "bridge"])
+        for i in 1...3 { try sh(["ip", "-n", kb, "link", "set", "p\(i)", "master", "br0"]) }
+        try sh(["ip", "-n", kb, "link", "set", "br0", "up"])
+        var config = ["link add br0 type bridge"]
+        for i in 1...3 { config += ["link add p\(i) type afpacket dev p\(i)", "link set p\(i) master br0 up"] }
+        config.append("link set br0 up")
+        let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/snoop.sock"])
+        try d.waitReady()
+        usleep(1_000_000)
+        for w in ["k", "s"] { _ = try python(hosts[w]![0], Self.join, ["239.1.1.1", "198.18.8.1", "25"], seconds: 30) }
+        usleep(1_500_000)
+
+        /// h3 sends 20 datagrams to each group while h1 and h2 count; per world, [h1, h2] counts per group.
+        func phase() throws -> [String: [[String: Int]]] {
+            var sniffers: [String: [Process]] = [:]
+            for w in ["k", "s"] {
+                sniffers[w] = try [0, 1].map { try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "2.5"], seconds: 6) }
+            }
+            usleep(300_000)
+            let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1", "239.2.2.2"], seconds: 10) }
+            for s in senders { s.waitUntilExit() }
+            var r: [String: [[String: Int]]] = [:]
+            for w in ["k", "s"] {
+                r[w] = sniffers[w]!.map { (try? JSONSerialization.jsonObject(with: Data(output($0).utf8)) as? [String: Int]) ?? ["?": -1] }
+            }
+            return r
+        }
+        // 1. No querier: both bridges flood the group to every port.
+        let a = try phase()
+        XCTAssertEqual(a["k"]![1]["239.1.1.1"], 20, "the kernel floods without a querier: \(a)")
+        XCTAssertEqual(a["s"]!, a["k"]!, "no querier: Sluice as the kernel")
+        // 2. h3 queries: its port is a router port; after the response delay the database decides.
+        for w in ["k", "s"] { _ = output(try python(hosts[w]![2], Self.query, ["198.18.8.3"], seconds: 5)) }
+        usleep(2_000_000)
+        let b = try phase()
+        XCTAssertEqual(b["k"]![0]["239.1.1.1"], 20, "the kernel's member gets the group: \(b)")
+        XCTAssertNil(b["k"]![1]["239.1.1.1"], "the kernel's non-member does not: \(b)")
+        XCTAssertEqual(b["s"]!, b["k"]!, "with a querier: Sluice as the kernel")
+        print("snooping, received by [h1, h2] without a querier: \(a); with one: \(b)")
+        let mdb = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", net.dir + "/snoop.sock", "bridge", "-d", "mdb", "show"])
+        XCTAssertTrue(mdb.contains("port p1 grp 239.1.1.1 temp proto kernel"), mdb)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}
