@@ -1444,6 +1444,31 @@ final class ExecTests: XCTestCase {
             let s = try exec(sock, c)
             XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out) / kernel: \(k.out)")
         }
+        // `bridge monitor mdb`: entries added and deleted are announced as the kernel's
+        // (iproute2 flushes its output on FDB lines only, so an FDB entry comes last).
+        func monitor(_ argv: [String], _ run: () throws -> Void) throws -> [String] {
+            let out = net.dir + "/mdbmon-\(UInt32.random(in: 0...UInt32.max)).txt"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["6"] + argv + ["monitor", "mdb", "fdb"]
+            p.standardOutput = FileHandle(forWritingAtPath: out)
+            try p.run()
+            net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+            usleep(700_000)
+            try run()
+            usleep(700_000)
+            p.terminate(); p.waitUntilExit()
+            return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+                .filter { $0.contains("grp 239.") || $0.contains("grp ff15::") || $0.contains("02:00:00:00:00:05") }
+        }
+        let changes: [[String]] = [["ip", "link", "set", "mb1", "type", "bridge", "mcast_snooping", "1"], add + ["mw3", "grp", "239.1.1.8", "permanent"], add + ["mw3", "grp", "ff15::8", "permanent"],
+                                   ["bridge", "mdb", "del", "dev", "mb1", "port", "mw3", "grp", "239.1.1.8"],
+                                   ["bridge", "fdb", "add", "02:00:00:00:00:05", "dev", "mw3", "master", "static"]]
+        let kernel = try monitor(["bridge", "-n", kns]) { for c in changes { try sh([c[0], "-n", kns] + c.dropFirst()) } }
+        let sluice = try monitor([try sluiceBinary(), "exec", "--socket", sock, "bridge"]) { for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, "\(c)") } }
+        XCTAssertEqual(sluice, kernel)
+        XCTAssertTrue(kernel.contains("Deleted dev mb1 port mw3 grp 239.1.1.8 permanent"), "\(kernel)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

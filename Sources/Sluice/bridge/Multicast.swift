@@ -55,6 +55,24 @@ public final class MulticastDB {
     var querierAddress: [UInt128?] = [nil, nil]
     public internal(set) var reports: UInt64 = 0, queries: UInt64 = 0, leaves: UInt64 = 0, invalid: UInt64 = 0
 
+    /// Port groups added and removed (br_mdb_notify), kept while someone listens to
+    /// RTNLGRP_MDB; at most 4096 wait (the oldest are dropped and counted).
+    public struct Change: Sendable { public var key: MDBKey; public var group: MDBPortGroup; public var deleted: Bool }
+    public var recordChanges = false { didSet { if !recordChanges { changes.removeAll() } } }
+    var changes: [Change] = []
+    public private(set) var changesLost: UInt64 = 0
+
+    func note(_ key: MDBKey, _ g: MDBPortGroup, deleted: Bool) {
+        guard recordChanges else { return }
+        if changes.count >= 4096 { changes.removeFirst(); changesLost &+= 1 }
+        changes.append(Change(key: key, group: g, deleted: deleted))
+    }
+
+    public func takeChanges() -> [Change] {
+        defer { changes.removeAll(keepingCapacity: true) }
+        return changes
+    }
+
     /// __br_multicast_querier_exists with no querier of our own.
     func querierExists(v6: Bool, now: UInt64) -> Bool {
         let f = v6 ? 1 : 0
@@ -67,18 +85,21 @@ public final class MulticastDB {
                 if !ports[i].permanent { ports[i].expires = expires }
             } else {
                 ports.append(MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot))
+                note(key, ports[ports.count - 1], deleted: false)
             }
             groups[key] = ports
         } else {
-            groups[key] = [MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot)]
+            let g = MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot)
+            groups[key] = [g]
             order.insert(key, at: 0)
+            note(key, g, deleted: false)
         }
     }
 
     @discardableResult
     func remove(_ key: MDBKey, port: Int32) -> Bool {
         guard var ports = groups[key], let i = ports.firstIndex(where: { $0.port == port }) else { return false }
-        ports.remove(at: i)
+        note(key, ports.remove(at: i), deleted: true)
         if ports.isEmpty { groups[key] = nil; order.removeAll { $0 == key } } else { groups[key] = ports }
         return true
     }

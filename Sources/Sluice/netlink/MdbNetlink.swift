@@ -72,6 +72,26 @@ extension RtnlProcessor {
         }
     }
 
+    /// br_mdb_notify: RTM_NEWMDB or RTM_DELMDB with the one port group that came or went.
+    public func mdbNotification(_ c: MulticastDB.Change, _ br: Bridge) -> [UInt8] {
+        var w = NetlinkWriter()
+        let now = dp.clock.now
+        let start = w.begin(type: c.deleted ? MDBA.RTM_DELMDB : MDBA.RTM_NEWMDB, flags: 0, seq: 0, pid: 0)
+        w.put8(NDA.AF_BRIDGE); w.put8(0); w.put8(0); w.put8(0)
+        w.put32(UInt32(bitPattern: br.device.ifindex))
+        let nest = w.beginNest(MDBA.MDB, flagged: false)
+        let entry = w.beginNest(MDBA.MDB_ENTRY, flagged: false)
+        let info = w.beginNest(MDBA.MDB_ENTRY_INFO, flagged: false)
+        let g = c.group
+        let fast = dp.device(g.port)?.bridgePort.flags.contains(.fastLeave) ?? false
+        w.put(Self.mdbEntry(ifindex: g.port, permanent: g.permanent, flags: fast ? MDBA.FLAGS_FAST_LEAVE : 0, key: c.key))
+        w.attr(MDBA.EATTR_TIMER, u32: g.permanent || c.deleted || g.expires <= now ? 0 : UInt32(truncatingIfNeeded: (g.expires - now) / (10 * Time.ms)))
+        if g.port != br.device.ifindex { w.attr(MDBA.EATTR_RTPROT, u8: g.rtprot) }
+        w.endNest(info); w.endNest(entry); w.endNest(nest)
+        w.end(start)
+        return w.bytes
+    }
+
     /// struct br_mdb_entry.
     static func mdbEntry(ifindex: Int32, permanent: Bool, flags: UInt8, key: MDBKey) -> [UInt8] {
         var e = [UInt8](repeating: 0, count: MDBA.entrySize)

@@ -13,7 +13,7 @@ import Glibc
 /// not emit events yet.
 public enum RTNLGRP {
     public static let LINK: UInt32 = 1, NEIGH: UInt32 = 3, TC: UInt32 = 4, IPV4_IFADDR: UInt32 = 5, IPV4_ROUTE: UInt32 = 7
-    public static let IPV6_IFADDR: UInt32 = 9, IPV6_ROUTE: UInt32 = 11
+    public static let IPV6_IFADDR: UInt32 = 9, IPV6_ROUTE: UInt32 = 11, MDB: UInt32 = 26
 }
 
 extension RtnlProcessor {

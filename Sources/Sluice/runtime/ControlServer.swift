@@ -320,6 +320,16 @@ public final class ControlServer: @unchecked Sendable {
                 }
             }
         }
+        let mdbListening = groups.contains(RTNLGRP.MDB)
+        for br in datapath.bridges.values {
+            if br.mdb.recordChanges != mdbListening { br.mdb.recordChanges = mdbListening }
+            guard mdbListening else { continue }
+            let changes = br.mdb.takeChanges()
+            guard !changes.isEmpty else { continue }
+            let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+            eventProcessor = p
+            for c in changes { replies.append((-Int32(RTNLGRP.MDB), p.mdbNotification(c, br), false)) }
+        }
         let listening = groups.contains(RTNLGRP.NEIGH)
         for br in datapath.bridges.values {
             if br.fdb.recordChanges != listening { br.fdb.recordChanges = listening; _ = br.fdb.takeChanges() }
