@@ -1447,19 +1447,7 @@ final class ExecTests: XCTestCase {
         // `bridge monitor mdb`: entries added and deleted are announced as the kernel's
         // (iproute2 flushes its output on FDB lines only, so an FDB entry comes last).
         func monitor(_ argv: [String], _ run: () throws -> Void) throws -> [String] {
-            let out = net.dir + "/mdbmon-\(UInt32.random(in: 0...UInt32.max)).txt"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["6"] + argv + ["monitor", "mdb", "fdb"]
-            p.standardOutput = FileHandle(forWritingAtPath: out)
-            try p.run()
-            net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
-            usleep(700_000)
-            try run()
-            usleep(700_000)
-            p.terminate(); p.waitUntilExit()
-            return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+            try monitorLines(argv, objects: ["mdb", "fdb"], run: run)
                 .filter { $0.contains("grp 239.") || $0.contains("grp ff15::") || $0.contains("02:00:00:00:00:05") }
         }
         let changes: [[String]] = [["ip", "link", "set", "mb1", "type", "bridge", "mcast_snooping", "1"], add + ["mw3", "grp", "239.1.1.8", "permanent"], add + ["mw3", "grp", "ff15::8", "permanent"],
@@ -1618,14 +1606,14 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
-    /// `ARGV monitor address route neigh` while `run` runs: the lines it printed, without
-    /// interface indexes.
-    func monitorLines(_ argv: [String], run: () throws -> Void) throws -> [String] {
+    /// `ARGV monitor OBJECTS` (address route neigh by default) while `run` runs: the lines it
+    /// printed, without interface indexes.
+    func monitorLines(_ argv: [String], objects: [String] = ["address", "route", "neigh"], run: () throws -> Void) throws -> [String] {
         let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
         FileManager.default.createFile(atPath: out, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["6"] + argv + ["monitor", "address", "route", "neigh"]
+        p.arguments = ["6"] + argv + ["monitor"] + objects
         p.standardOutput = FileHandle(forWritingAtPath: out)
         try p.run()
         net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }

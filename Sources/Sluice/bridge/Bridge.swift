@@ -317,34 +317,28 @@ public final class Bridge {
     /// br_flood with per-port flags: only ports whose flags include `need` (and, with VLAN
     /// filtering, that are in the VLAN) get a copy.
     func floodChecked(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags) {
-        let pool = dp.pool
         let v = UInt16(truncatingIfNeeded: max(vid, 0))
-        var last = -1
-        for k in 0..<livePorts.count where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) { last = k }
-        if last < 0 { pool.free(p); return }
-        for k in 0..<last where liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) {
-            if let c = pool.clone(p) {
-                if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(c), liveSets[k]) }
-                dp.stage(livePorts[k], c)
-            } else if let d = dp.devices[Int(livePorts[k])] {
-                d.drop(.noBuffer); d.stats.txDropped &+= 1
-            }
-        }
-        if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(p), liveSets[last]) }
-        dp.stage(livePorts[last], p)
+        floodWhere(p, dp, vid: vid) { k in liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) }
     }
 
     /// br_multicast_flood: a copy to each port that may be sent to and is a member of the group
     /// (`key`) or a multicast router port (with `key` nil, router ports only).
     func floodSnooped(_ p: consuming Packet, _ dp: Datapath, vid: Int, key: MDBKey?) {
-        let pool = dp.pool, db = mdb
+        let db = mdb
         let members = key.flatMap { db.groups[$0] } ?? []
         let v = UInt16(truncatingIfNeeded: max(vid, 0))
-        func wanted(_ k: Int) -> Bool {
+        floodWhere(p, dp, vid: vid) { k in
             if vid >= 0 && !(liveSets[k]?.contains(v) ?? false) { return false }
             let port = livePorts[k]
             return db.routers[port] != nil || members.contains { $0.port == port }
         }
+    }
+
+    /// Sends a copy to each of `livePorts` that `wanted` picks (the last one gets the original);
+    /// with VLAN filtering (`vid` ≥ 0) each leaves tagged as its port's VLAN set says.
+    @inline(__always)
+    func floodWhere(_ p: consuming Packet, _ dp: Datapath, vid: Int, _ wanted: (Int) -> Bool) {
+        let pool = dp.pool
         var last = -1
         for k in 0..<livePorts.count where wanted(k) { last = k }
         if last < 0 { pool.free(p); return }
