@@ -88,6 +88,29 @@ final class SnoopingTests: XCTestCase {
         XCTAssertNil(db.groups[group(g1)])
     }
 
+    /// What the bridge device itself sends follows the database too (br_dev_xmit): with an
+    /// IPv6 address on the bridge and a querier known, its neighbour solicitation for a host
+    /// goes to the port that reported the host's solicited-node group and to the router port,
+    /// not to the third port.
+    func testTheBridgesOwnMulticastFollowsTheDatabase() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        try lab.runner.execute("sysctl net.ipv6.conf.all.accept_dad=0")
+        try lab.runner.execute("addr add 2001:db8:9::1/64 dev br0")
+        let host = IPv6Tests.a6("2001:db8:9::2"), ll = IPv6Tests.a6("fe80::2"), sol = IPv6Tests.solicited(host)
+        // The host on p1 listens to its solicited-node group (MLDv1 report); a querier on p2.
+        _ = lab.send(FrameBuilder.mldFrame([131, 0, 0, 0, 0, 0, 0, 0] + sol, srcIP: ll, dstIP: sol, src: mac(1)), on: "p1")
+        let allNodes = IPv6Tests.a6("ff02::1"), q = IPv6Tests.a6("fe80::9")
+        _ = lab.send(FrameBuilder.mldFrame([130, 0, 0, 0, 0x03, 0xE8, 0, 0] + [UInt8](repeating: 0, count: 16), srcIP: q, dstIP: allNodes, src: mac(9)), on: "p2")
+        lab.dp.clock.advance(by: 2 * Time.s)
+        _ = lab.runUntilIdle()
+        // An echo request from the host (off p3, as if it moved): the reply needs its address, and
+        // the solicitation goes out as the database says.
+        let req = IPv6Tests.icmp6(src: host, dst: IPv6Tests.a6("2001:db8:9::1"), type: 128, rest: [0, 1, 0, 1], body: [1, 2, 3, 4])
+        let out = lab.send(FrameBuilder.ethernet(dst: lab.dev("br0").mac, src: mac(1), type: EtherType.ipv6, payload: req), on: "p3")
+        let ns = out.filter { $0.value.contains { $0.count > 54 && $0[54] == 135 } }
+        XCTAssertEqual(Set(ns.keys), ["p1", "p2"], "\(out.mapValues(\.count))")
+    }
+
     /// MLDv1 and MLDv2 reports (all-nodes is never learnt), and listener messages that lie:
     /// a bad checksum, an unknown IGMP type, an IGMP message cut short, a general query not to
     /// 224.0.0.1 — dropped, counted, nothing learnt, nothing leaked.

@@ -624,8 +624,19 @@ extension Bridge {
             let dst = MACAddress(at: pool.data(p))
             let fv = filtering ? Int(vid) : -1
             // br_flood from the bridge device: multicast and broadcast go to every port, unknown
-            // unicast only to ports with `flood`.
-            if dst.isMulticast { flood(p, dp, vid: fv, need: []); return }
+            // unicast only to ports with `flood`; with snooping, multicast as the database says
+            // (br_dev_xmit: nothing is learnt from the bridge's own frames here).
+            if dst.isMulticast {
+                var verdict = Datapath.SnoopVerdict.flood
+                if mdb.snooping && !dst.isBroadcast { verdict = dp.snoop(self, nil, pool.data(p), length: Int(m.pointee.length), vid: vid) }
+                switch verdict {
+                case .routers: floodSnooped(p, dp, vid: fv, key: nil)
+                case .group(let k): floodSnooped(p, dp, vid: fv, key: k)
+                case .drop: pool.free(p)
+                case .flood: flood(p, dp, vid: fv, need: [])
+                }
+                return
+            }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageingTime)
             if isLocal || out == device.ifindex { pool.free(p); return }
             if out == 0 { flood(p, dp, vid: fv, need: .flood); return }

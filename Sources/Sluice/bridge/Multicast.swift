@@ -134,8 +134,9 @@ extension Datapath {
 
     /// br_multicast_rcv, then the forwarding decision of br_handle_frame_finish, for a multicast
     /// frame received on `port` of `br` (untagged Ethernet; `vid` the VLAN it is in, 0 without
-    /// filtering).
-    func snoop(_ br: Bridge, _ port: NetDevice, _ frame: UnsafeMutableRawPointer, length: Int, vid: UInt16) -> SnoopVerdict {
+    /// filtering); `port` nil for what the bridge device itself sends (br_dev_xmit), from which
+    /// nothing is learnt.
+    func snoop(_ br: Bridge, _ port: NetDevice?, _ frame: UnsafeMutableRawPointer, length: Int, vid: UInt16) -> SnoopVerdict {
         let db = br.mdb
         let now = clock.now
         var joins: [(UInt128, Bool)] = []
@@ -154,6 +155,7 @@ extension Datapath {
         case .report(let v6, let version):
             db.reports &+= 1
             for (g, join) in joins {
+                guard let port else { break }
                 if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid)) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid)) }
             }
             // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
@@ -162,7 +164,7 @@ extension Datapath {
             return routersOnly && onlyJoins && db.querierExists(v6: v6, now: now) ? .routers : .flood
         case .query(let v6, let source, let group, let maxDelay):
             db.queries &+= 1
-            multicastQuery(br, port, v6: v6, source: source, group: group, maxDelay: maxDelay, vid: vid)
+            if let port { multicastQuery(br, port, v6: v6, source: source, group: group, maxDelay: maxDelay, vid: vid) }
             return .flood
         }
     }
