@@ -69,7 +69,9 @@ final class SnoopingLiveTests: XCTestCase {
         return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func testIGMPSnoopingWithRealHostsAsTheKernelsBridge() throws {
+    /// Both worlds: the kernel's bridge in `kb`, Sluice's in `sw` (daemon), three hosts each,
+    /// h1 joined to 239.1.1.1. Returns the hosts per world ("k", "s") and the daemon.
+    func worlds(bridgeOptions: [String] = []) throws -> ([String: [String]], DaemonProcess) {
         let kb = try net.netns("kb"), sw = try net.netns("sw")
         var hosts: [String: [String]] = ["k": [], "s": []]
         for w in ["k", "s"] {
@@ -83,10 +85,10 @@ final class SnoopingLiveTests: XCTestCase {
                 try sh(["ip", "-n", h, "link", "set", "e\(i)", "up"])
             }
         }
-        try sh(["ip", "-n", kb, "link", "add", "br0", "type", "bridge"])
+        try sh(["ip", "-n", kb, "link", "add", "br0", "type", "bridge"] + bridgeOptions)
         for i in 1...3 { try sh(["ip", "-n", kb, "link", "set", "p\(i)", "master", "br0"]) }
         try sh(["ip", "-n", kb, "link", "set", "br0", "up"])
-        var config = ["link add br0 type bridge"]
+        var config = ["link add br0 type bridge " + bridgeOptions.joined(separator: " ")]
         for i in 1...3 { config += ["link add p\(i) type afpacket dev p\(i)", "link set p\(i) master br0 up"] }
         config.append("link set br0 up")
         let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/snoop.sock"])
@@ -94,22 +96,28 @@ final class SnoopingLiveTests: XCTestCase {
         usleep(1_000_000)
         for w in ["k", "s"] { _ = try python(hosts[w]![0], Self.join, ["239.1.1.1", "198.18.8.1", "25"], seconds: 30) }
         usleep(1_500_000)
+        return (hosts, d)
+    }
 
-        /// h3 sends 20 datagrams to each group while h1 and h2 count; per world, [h1, h2] counts per group.
-        func phase() throws -> [String: [[String: Int]]] {
-            var sniffers: [String: [Process]] = [:]
-            for w in ["k", "s"] {
-                sniffers[w] = try [0, 1].map { try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "2.5"], seconds: 6) }
-            }
-            usleep(300_000)
-            let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1", "239.2.2.2"], seconds: 10) }
-            for s in senders { s.waitUntilExit() }
-            var r: [String: [[String: Int]]] = [:]
-            for w in ["k", "s"] {
-                r[w] = sniffers[w]!.map { (try? JSONSerialization.jsonObject(with: Data(output($0).utf8)) as? [String: Int]) ?? ["?": -1] }
-            }
-            return r
+    /// h3 sends 20 datagrams to each group while h1 and h2 count; per world, [h1, h2] counts per group.
+    func phase(_ hosts: [String: [String]]) throws -> [String: [[String: Int]]] {
+        var sniffers: [String: [Process]] = [:]
+        for w in ["k", "s"] {
+            sniffers[w] = try [0, 1].map { try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "2.5"], seconds: 6) }
         }
+        usleep(300_000)
+        let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1", "239.2.2.2"], seconds: 10) }
+        for s in senders { s.waitUntilExit() }
+        var r: [String: [[String: Int]]] = [:]
+        for w in ["k", "s"] {
+            r[w] = sniffers[w]!.map { (try? JSONSerialization.jsonObject(with: Data(output($0).utf8)) as? [String: Int]) ?? ["?": -1] }
+        }
+        return r
+    }
+
+    func testIGMPSnoopingWithRealHostsAsTheKernelsBridge() throws {
+        let (hosts, d) = try worlds()
+        func phase() throws -> [String: [[String: Int]]] { try self.phase(hosts) }
         // 1. No querier: both bridges flood the group to every port.
         let a = try phase()
         XCTAssertEqual(a["k"]![1]["239.1.1.1"], 20, "the kernel floods without a querier: \(a)")
@@ -124,6 +132,32 @@ final class SnoopingLiveTests: XCTestCase {
         print("snooping, received by [h1, h2] without a querier: \(a); with one: \(b)")
         let mdb = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", net.dir + "/snoop.sock", "bridge", "-d", "mdb", "show"])
         XCTAssertTrue(mdb.contains("port p1 grp 239.1.1.1 temp proto kernel"), mdb)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
+    /// Both bridges as queriers (`mcast_querier 1`), no other: the hosts' kernels take the
+    /// bridge's IGMPv2 query (their /proc/net/igmp then names a V2 querier); for the query
+    /// response interval (10 s from setting it) both still flood, then the database decides:
+    /// the member alone gets its group, nobody the unknown one.
+    func testTheBridgeAsQuerierWithRealHostsAsTheKernelsBridge() throws {
+        let start = Date()
+        let (hosts, d) = try worlds(bridgeOptions: ["mcast_querier", "1"])
+        let early = try phase(hosts)
+        XCTAssertEqual(early["k"]![1]["239.1.1.1"], 20, "the kernel floods while the hosts may answer: \(early)")
+        XCTAssertEqual(early["s"]!, early["k"]!, "the querier's first 10 s: Sluice as the kernel")
+        let wait = 12 - Date().timeIntervalSince(start)
+        if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+        for w in ["k", "s"] {
+            let igmp = try sh(["ip", "netns", "exec", hosts[w]![0], "cat", "/proc/net/igmp"])
+            let line = igmp.split(separator: "\n").first { $0.contains("e1") } ?? ""
+            XCTAssertTrue(line.hasSuffix("V2"), "\(w == "k" ? "kernel" : "Sluice")'s query reached h1's kernel: \(igmp)")
+        }
+        let r = try phase(hosts)
+        print("snooping, received by [h1, h2] with the bridge as querier: \(r)")
+        XCTAssertEqual(r["k"]![0]["239.1.1.1"], 20, "\(r)")
+        XCTAssertNil(r["k"]![1]["239.1.1.1"], "\(r)")
+        XCTAssertEqual(r["s"]!, r["k"]!, "the bridge as querier: Sluice as the kernel")
         XCTAssertEqual(d.stop(), 0, d.stderr)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }

@@ -88,6 +88,52 @@ final class SnoopingTests: XCTestCase {
         XCTAssertNil(db.groups[group(g1)])
     }
 
+    /// `mcast_querier 1` (br_multicast_send_query): every forwarding port sends an IGMPv2
+    /// general query from 0.0.0.0 at once, again 31.25 s later, then every 125 s; after the
+    /// query response interval (10 s: br_multicast_set_querier's delay) a group goes to its
+    /// members only; another querier silences ours until it falls silent for 255 s.
+    func testTheBridgeAsQuerier() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        func queries(_ out: [String: [[UInt8]]]) -> [String: Int] {
+            out.mapValues { frames in
+                frames.filter { f in
+                    var f = f
+                    return f.withUnsafeMutableBytes { b in
+                        if case .query(false, 0, 0, 10 * Time.s) = MulticastListener.classify(b.baseAddress!, length: b.count, visit: { _, _ in }) { return true }
+                        return false
+                    }
+                }.count
+            }.filter { $0.value > 0 }
+        }
+        try lab.runner.execute("link set br0 type bridge mcast_querier 1")
+        XCTAssertEqual(queries(lab.runUntilIdle()), ["p1": 1, "p2": 1, "p3": 1])
+        let g1 = ip(239, 1, 1, 1)
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1", "p2"], "the hosts' response time: still flooded")
+        lab.dp.clock.advance(by: 10 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1"], "our querier: members only")
+        XCTAssertEqual(Lab.receivers(lab.send(data(ip(239, 9, 9, 9), from: 3), on: "p3")), [], "unknown group, no router port")
+        lab.dp.clock.advance(by: 21_250 * Time.ms - 1)
+        XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        lab.dp.clock.advance(by: 1)
+        XCTAssertEqual(queries(lab.runUntilIdle()), ["p1": 1, "p2": 1, "p3": 1])
+        lab.dp.clock.advance(by: 124 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        lab.dp.clock.advance(by: 1 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), ["p1": 1, "p2": 1, "p3": 1])
+        // Another querier on p2: ours falls silent while it is heard.
+        _ = lab.send(query(from: 9), on: "p2")
+        lab.dp.clock.advance(by: 250 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        lab.dp.clock.advance(by: 5 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), ["p1": 1, "p2": 1, "p3": 1], "the other querier aged out: ours starts over")
+        try lab.runner.execute("link set br0 type bridge mcast_querier 0")
+        lab.dp.clock.advance(by: 200 * Time.s)
+        XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     /// What the bridge device itself sends follows the database too (br_dev_xmit): with an
     /// IPv6 address on the bridge and a querier known, its neighbour solicitation for a host
     /// goes to the port that reported the host's solicited-node group and to the router port,

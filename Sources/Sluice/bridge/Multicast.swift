@@ -19,8 +19,14 @@
 ///   fail the kernel's checks are dropped and counted (`mcast_invalid`).
 /// - A port that is disabled loses what it learnt and its router role; permanent entries stay
 ///   until deleted or the port leaves the bridge.
-/// Not here: a querier of Sluice's own (`mcast_querier 1`), IGMPv3/MLDv2 source filtering
-/// (`mcast_igmp_version 3`), per-VLAN snooping contexts and multicast statistics.
+/// - With `mcast_querier 1` the bridge is a querier itself (br_multicast_send_query): each
+///   port that starts forwarding sends an IGMPv2 general query (from 0.0.0.0) and, when the
+///   bridge has a link-local address, an MLDv1 one, twice 31.25 s apart, then every 125 s —
+///   while no other querier is heard; one that falls silent hands the role back. Once the
+///   first query's response interval (10 s) has passed, the database decides.
+/// Not here: group-specific queries from our querier on a leave (the group is shortened to
+/// 2 s as without one), IGMPv3/MLDv2 source filtering (`mcast_igmp_version 3`), per-VLAN
+/// snooping contexts and multicast statistics.
 public struct MDBKey: Hashable, Sendable {
     public var group: UInt128
     public var v6: Bool
@@ -44,6 +50,17 @@ public final class MulticastDB {
     public static let rtprotKernel: UInt8 = 2, rtprotStatic: UInt8 = 4
 
     public internal(set) var snooping = true
+    /// IFLA_BR_MCAST_QUERIER: the bridge sends general queries itself.
+    public internal(set) var querier = false
+    public static let startupQueryCount = 2
+    public static let startupQueryInterval = 31_250 * Time.ms
+    public static let queryInterval = 125 * Time.s
+    public static let queryResponseInterval = 10 * Time.s
+    /// Each forwarding port's own queries (per family): when the next is due, how many sent.
+    struct OwnQuery { var at: [UInt64] = [0, 0]; var sent: [Int] = [0, 0] }
+    var ownQueries: [Int32: OwnQuery] = [:]
+    /// The bridge has a link-local IPv6 address to send MLD queries from (BROPT_HAS_IPV6_ADDR).
+    var hasIPv6Address = true
     /// Groups and their ports; `order` keeps the groups newest first (hlist_add_head).
     public internal(set) var groups: [MDBKey: [MDBPortGroup]] = [:]
     public internal(set) var order: [MDBKey] = []
@@ -73,10 +90,11 @@ public final class MulticastDB {
         return changes
     }
 
-    /// __br_multicast_querier_exists with no querier of our own.
+    /// __br_multicast_querier_exists.
     func querierExists(v6: Bool, now: UInt64) -> Bool {
         let f = v6 ? 1 : 0
-        return otherQuerier[f] > now && !(otherDelay[f] > now)
+        let own = querier && (!v6 || hasIPv6Address)
+        return !(otherDelay[f] > now) && (own || otherQuerier[f] > now)
     }
 
     func add(_ key: MDBKey, port: Int32, expires: UInt64, permanent: Bool, rtprot: UInt8) {
@@ -110,6 +128,7 @@ public final class MulticastDB {
             if let pg = groups[k]?.first(where: { $0.port == port }), all || !pg.permanent { remove(k, port: port) }
         }
         routers[port] = nil
+        ownQueries[port] = nil
     }
 
     /// Removes what expired; returns the next expiry (0: none).
@@ -124,6 +143,7 @@ public final class MulticastDB {
         }
         for (p, t) in routers { if t <= now { routers[p] = nil } else { keep(t) } }
         for f in 0..<2 { keep(otherQuerier[f]); keep(otherDelay[f]) }
+        for q in ownQueries.values { keep(q.at[0]); keep(q.at[1]) }
         return next
     }
 }
@@ -222,10 +242,78 @@ extension Datapath {
         if t != 0 && (mcastDue == 0 || t < mcastDue) { mcastDue = t }
     }
 
+    /// br_multicast_enable_port's own queries (from br_make_forwarding): the port queries at once.
+    func multicastPortForwarding(_ br: Bridge, _ d: NetDevice) {
+        guard br.mdb.querier else { return }
+        br.mdb.ownQueries[d.ifindex] = MulticastDB.OwnQuery(at: [clock.now, clock.now], sent: [0, 0])
+        armMulticast(clock.now)
+    }
+
+    /// br_multicast_start_querier: every forwarding port starts over (querier turned on, or the
+    /// other querier fell silent).
+    func startQuerier(_ br: Bridge) {
+        for p in br.ports {
+            guard let d = devices[Int(p)], d.bridgePortState != BridgePortSettings.disabled, d.bridgePortState != BridgePortSettings.blocking else { continue }
+            multicastPortForwarding(br, d)
+        }
+    }
+
+    func setQuerier(_ br: Bridge, _ on: Bool) {
+        guard on != br.mdb.querier else { return }
+        br.mdb.querier = on
+        guard on else { br.mdb.ownQueries.removeAll(); return }
+        // br_multicast_set_querier: unless another querier is heard, the hosts get one query
+        // response interval to answer before the database decides.
+        let now = clock.now
+        for f in 0..<2 where !(br.mdb.otherQuerier[f] > now) {
+            br.mdb.otherDelay[f] = now &+ MulticastDB.queryResponseInterval
+            armMulticast(br.mdb.otherDelay[f])
+        }
+        startQuerier(br)
+    }
+
+    /// br_multicast_send_query for each port whose own query is due: sent only while no other
+    /// querier is heard (then not rescheduled, as the kernel's).
+    func sendOwnQueries(_ br: Bridge, now: UInt64) {
+        let db = br.mdb
+        for (port, q) in db.ownQueries {
+            var q = q
+            for f in 0..<2 where q.at[f] != 0 && q.at[f] <= now {
+                q.at[f] = 0
+                guard db.snooping, br.device.isUp, !(db.otherQuerier[f] > now), let d = devices[Int(port)],
+                      d.bridgePortState != BridgePortSettings.disabled, d.bridgePortState != BridgePortSettings.blocking else { continue }
+                if f == 1 {
+                    let ll = ipv6.addresses[br.device.ifindex]?.first { Inet6Wire.isLinkLocal($0.address) && $0.usable }?.address
+                    db.hasIPv6Address = ll != nil
+                    guard let ll else { continue }
+                    if let pk = pool.alloc() {
+                        pool.meta(pk).pointee.length = UInt32(MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
+                                                                                              maxDelayMs: UInt16(MulticastDB.queryResponseInterval / Time.ms)))
+                        stage(port, pk)
+                    }
+                } else if let pk = pool.alloc() {
+                    pool.meta(pk).pointee.length = UInt32(MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac, src: 0,
+                                                                                           maxResponseTenths: UInt8(MulticastDB.queryResponseInterval / (100 * Time.ms))))
+                    stage(port, pk)
+                }
+                if q.sent[f] < MulticastDB.startupQueryCount { q.sent[f] += 1 }
+                q.at[f] = now &+ (q.sent[f] < MulticastDB.startupQueryCount ? MulticastDB.startupQueryInterval : MulticastDB.queryInterval)
+            }
+            db.ownQueries[port] = q
+        }
+    }
+
     func runMulticastTimers() {
         let now = clock.now
         var next: UInt64 = 0
         for br in bridges.values {
+            let db = br.mdb
+            // br_multicast_querier_expired: the other querier fell silent; ours starts over.
+            for f in 0..<2 where db.otherQuerier[f] != 0 && db.otherQuerier[f] <= now {
+                db.otherQuerier[f] = 0
+                if db.querier { startQuerier(br) }
+            }
+            if db.querier { sendOwnQueries(br, now: now) }
             let t = br.mdb.expire(now: now)
             if t != 0 && (next == 0 || t < next) { next = t }
         }

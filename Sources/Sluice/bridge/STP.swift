@@ -285,6 +285,7 @@ extension Datapath {
             d.bridgePort.forwardDelayAt = clock.now &+ br.stp.forwardDelay
             stpArm(d.bridgePort.forwardDelayAt)
         }
+        multicastPortForwarding(br, d)                   // br_multicast_enable_port
     }
 
     func portStateSelection(_ br: Bridge) {

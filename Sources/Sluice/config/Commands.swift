@@ -84,7 +84,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
-                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1]
+                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
@@ -206,8 +206,9 @@ public final class CommandRunner {
         var forwardDelay: UInt32?, helloTime: UInt32?, maxAge: UInt32?, priority: UInt16?
         var stpState: UInt32?
         var mcastSnooping: Bool?
+        var mcastQuerier: Bool?
         var fdbFlush = false
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && !fdbFlush }
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && !fdbFlush }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
         /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
@@ -231,6 +232,7 @@ public final class CommandRunner {
             if let v = stpState { dp.setSTPEnabled(br, v != 0) }
             if let v = priority, v != br.priority { dp.stpSetBridgePriority(br, v) }
             if let v = mcastSnooping { br.mdb.snooping = v }          // br_multicast_toggle
+            if let v = mcastQuerier { dp.setQuerier(br, v) }          // br_multicast_set_querier
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
             if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
         }
@@ -365,6 +367,7 @@ public final class CommandRunner {
         case "fdb_flush": c.bridge.fdbFlush = true
         case "stp_state": c.bridge.stpState = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
         case "mcast_snooping": c.bridge.mcastSnooping = try a.int(for: o, 0...255) != 0
+        case "mcast_querier": c.bridge.mcastQuerier = try a.int(for: o, 0...255) != 0
         case "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
             try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
@@ -723,12 +726,12 @@ public final class CommandRunner {
                 }
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
-                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping)
+                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping, br.mdb.querier)
                 var settings = c.bridge
                 settings.fdbFlush = false   // last, once nothing can fail
                 settings.apply(br, dp)
                 undo.append { [dp] in
-                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5).apply(br, dp)
+                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5, mcastQuerier: o.6).apply(br, dp)
                 }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {

@@ -521,7 +521,7 @@ public final class Datapath {
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
-        if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers() }
+        if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers(); flushTransmit() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
     }

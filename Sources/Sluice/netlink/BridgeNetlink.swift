@@ -189,7 +189,7 @@ extension RtnlProcessor {
             // kernel's defaults, which Sluice does not change (no querier of its own).
             w.attr(22, u8: 1)                                        // IFLA_BR_MCAST_ROUTER
             w.attr(IFLA.BR_MCAST_SNOOPING, u8: br.mdb.snooping ? 1 : 0)
-            w.attr(24, u8: 0); w.attr(25, u8: 0); w.attr(42, u8: 0)  // QUERY_USE_IFADDR, QUERIER, STATS_ENABLED
+            w.attr(24, u8: 0); w.attr(25, u8: br.mdb.querier ? 1 : 0); w.attr(42, u8: 0)  // QUERY_USE_IFADDR, QUERIER, STATS_ENABLED
             w.attr(26, u32: 16); w.attr(27, u32: 4096)               // HASH_ELASTICITY, HASH_MAX
             w.attr(28, u32: UInt32(MulticastDB.lastMemberCount)); w.attr(29, u32: 2)   // LAST_MEMBER_CNT, STARTUP_QUERY_CNT
             w.attr(43, u8: 2); w.attr(44, u8: 1)                     // IGMP_VERSION, MLD_VERSION

@@ -529,12 +529,13 @@ public final class RtnlProcessor {
             if let v = d.u16(IFLA.BR_PRIORITY) { c.bridge.priority = v }
             if let v = d.u32(IFLA.BR_STP_STATE) { c.bridge.stpState = v }
             if let v = d.u8(IFLA.BR_MCAST_SNOOPING) { c.bridge.mcastSnooping = v != 0 }
+            if let v = d.u8(25) { c.bridge.mcastQuerier = v != 0 }                     // IFLA_BR_MCAST_QUERIER
             c.bridge.fdbFlush = d.has(IFLA.BR_FDB_FLUSH)
             // What the bridge does not have is refused, not ignored; the read-only attributes
             // (ids, timers, the querier's state) are ignored, as br_changelink ignores them.
             let handled: Set<UInt16> = [IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
                                         IFLA.BR_VLAN_DEFAULT_PVID, IFLA.BR_FORWARD_DELAY, IFLA.BR_HELLO_TIME, IFLA.BR_MAX_AGE,
-                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 40, 47]
+                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 47]
             for t in d.values.keys.sorted() where !handled.contains(t) && !(10...19).contains(t) {
                 let name = Int(t) < IFLA.bridgeAttrNames.count ? IFLA.bridgeAttrNames[Int(t)] : "\(t)"
                 let off = d.offsets[t]

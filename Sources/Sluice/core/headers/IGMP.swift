@@ -96,6 +96,46 @@ public enum MulticastListener {
         }
     }
 
+    /// An IGMPv2 general query as the bridge's querier sends it (br_ip4_multicast_alloc_query):
+    /// IPv4 with the router alert option, TOS 0xC0, TTL 1, DF, from `src` (0.0.0.0 unless
+    /// mcast_query_use_ifaddr) to 224.0.0.1; max response time in tenths of a second. Returns
+    /// the frame's length.
+    public static func writeIGMPQuery(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt32, maxResponseTenths: UInt8) -> Int {
+        let b = Bytes(f, count: 14 + 24 + 8)
+        MACAddress(raw: 0x0100_5E00_0001).store(to: f)
+        srcMAC.store(to: f + 6)
+        b.setU16(12, EtherType.ipv4)
+        let ip = b.suffix(from: 14)
+        ip.setU8(0, 0x46); ip.setU8(1, 0xC0); ip.setU16(2, 32); ip.setU16(4, 0); ip.setU16(6, 0x4000)
+        ip.setU8(8, 1); ip.setU8(9, IPProto.igmp); ip.setU16(10, 0)
+        ip.setU32(12, src); ip.setU32(16, 0xE000_0001)
+        ip.setU32(20, 0x9404_0000)                                   // router alert (RFC 2113)
+        ip.setU16(10, Checksum.fold(Checksum.sum(UnsafeRawPointer(ip.base), 24)))
+        let m = ip.suffix(from: 24)
+        m.setU8(0, igmpQuery); m.setU8(1, maxResponseTenths); m.setU16(2, 0); m.setU32(4, 0)
+        m.setU16(2, Checksum.fold(Checksum.sum(UnsafeRawPointer(m.base), 8)))
+        return 14 + 24 + 8
+    }
+
+    /// An MLDv1 general query (br_ip6_multicast_alloc_query): behind a hop-by-hop header with
+    /// the router alert (MLD), hop limit 1, from the link-local `src` to ff02::1; maximum
+    /// response delay in milliseconds. Returns the frame's length.
+    public static func writeMLDQuery(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt128, maxDelayMs: UInt16) -> Int {
+        let b = Bytes(f, count: 14 + 40 + 8 + 24)
+        Inet6Wire.multicastMAC(allNodesV6).store(to: f)
+        srcMAC.store(to: f + 6)
+        b.setU16(12, EtherType.ipv6)
+        let ip = f + 14
+        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: 8 + 24, nextHeader: 0, hopLimit: 1, src: src, dst: allNodesV6)
+        let h = b.suffix(from: 54)
+        h.setU8(0, IPProto.icmpv6); h.setU8(1, 0); h.setU8(2, 5); h.setU8(3, 2); h.setU16(4, 0); h.setU8(6, 1); h.setU8(7, 0)
+        let m = b.suffix(from: 62)
+        m.setU8(0, mldQuery); m.setU8(1, 0); m.setU16(2, 0); m.setU16(4, maxDelayMs); m.setU16(6, 0)
+        for o in stride(from: 8, to: 24, by: 4) { m.setU32(o, 0) }
+        Inet6Wire.setChecksum(m.base, length: 24, offset: 2, src: src, dst: allNodesV6, next: IPProto.icmpv6)
+        return 14 + 40 + 8 + 24
+    }
+
     /// IGMPv3's and MLDv2's floating-point code (RFC 3376 4.1.1).
     static func decodeCode(_ c: UInt8) -> Int {
         c < 128 ? Int(c) : (Int(c & 0x0F) | 0x10) << (Int((c >> 4) & 0x07) + 3)
