@@ -116,8 +116,12 @@ public struct BridgePortChange: Equatable, Sendable {
 extension Bridge {
     /// Whether any port has settings the packet path must look at (kept after every change).
     func updatePortChecks(_ dp: Datapath) {
-        portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
+        recomputePortChecks(dp)
         if device.isUp { dp.bridgeCarrierCheck(self) }
+    }
+
+    func recomputePortChecks(_ dp: Datapath) {
+        portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
     }
 }
 

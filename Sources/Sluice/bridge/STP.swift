@@ -570,7 +570,7 @@ extension Datapath {
     /// forwarding: on; none: off), and a RTM_NEWLINK for each port whose state changed.
     func stpSettle(_ br: Bridge) {
         guard !stpChanged.isEmpty else { return }
-        br.portChecks = br.ports.contains { p in !(devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
+        br.recomputePortChecks(self)
         for i in stpChanged { if devices[Int(i)] != nil { portStateEvents.append(i) } }
         stpChanged.removeAll()
         updateBridgeCarrier(br)
