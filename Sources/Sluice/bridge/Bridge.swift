@@ -448,7 +448,17 @@ extension Datapath {
         br.updatePortChecks(self)
         bridgeCarrierCheck(br)     // br_stp_recalculate_bridge_id → br_port_state_selection
         br.recomputeFeatures(self)
+        bridgeGSOLimits(br)
         bridgeMTUAutoAdjust(br)
+    }
+
+    /// br_set_gso_limits, after a port is added or removed: the bridge's tso_max_size is its
+    /// ports' smallest (GSO_MAX_SIZE with none), and its gso_max_size no larger.
+    func bridgeGSOLimits(_ br: Bridge) {
+        var size = NetDevice.gsoMaxSizeLimit
+        for p in br.ports { if let d = devices[Int(p)] { size = min(size, d.tsoMaxSize) } }
+        br.device.tsoMaxSize = size
+        if size < br.device.gsoMaxSize { br.device.gsoMaxSize = size }
     }
 
     /// br_mtu_auto_adjust: unless the user set it, a bridge's MTU is its ports' smallest
@@ -544,6 +554,7 @@ extension Datapath {
         try setPromiscuity(port, -1)
         setAllmulti(port, -1)                   // del_nbp
         br.recomputeFeatures(self)
+        bridgeGSOLimits(br)
         bridgeMTUAutoAdjust(br)
     }
 

@@ -431,9 +431,21 @@ public final class CommandRunner {
         var nameArg: String?
         var linkParent: String?
         var c = Common()
+        var queues: (tx: Int?, rx: Int?) = (nil, nil)
         while !a.done && a.words[a.i] != "type" {
             let w = a.words[a.i]
             if w == "link" { a.i += 1; linkParent = try a.value(for: "link"); continue }
+            if w == "numtxqueues" || w == "numrxqueues" {
+                // rtnl_create_link's bounds, in its words.
+                a.i += 1
+                let v = try a.value(for: w)
+                guard let n = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: Invalid \"\(w)\" value") }
+                guard (1...4096).contains(n) else {
+                    throw SluiceError("Error: Invalid number of \(w == "numtxqueues" ? "transmit" : "receive") queues.")
+                }
+                if w == "numtxqueues" { queues.tx = Int(n) } else { queues.rx = Int(n) }
+                continue
+            }
             if w == "name" || w == "dev" { a.i += 1; nameArg = try a.value(for: w); continue }
             if try parseCommon(&a, &c, allowState: false) { continue }
             guard nameArg == nil else { throw SluiceError("Error: unknown link attribute \"\(w)\"") }
@@ -556,7 +568,7 @@ public final class CommandRunner {
         case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "veth":
             guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }
-            dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500).0
+            dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500, queues: queues).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
             if let ag = c.ageing { br.setAgeingTime(UInt64(ag) * 10 * Time.ms); dp.scheduleBridgeGC(br, at: dp.clock.now) }
@@ -584,6 +596,7 @@ public final class CommandRunner {
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
         if let q = c.txqlen { dev.txQueueLen = q }
+        if kind != "veth" { dp.setQueueCounts(dev, tx: queues.tx, rx: queues.rx) }
         return ""
     }
 

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -43,14 +43,30 @@ extension CommandRunner {
         case "qfq": q = QFQQdisc(handle: handle, parent: parent, env: env)
         case "gred": q = GREDQdisc(handle: handle, parent: parent, env: env)
         case "etf": q = ETFQdisc(handle: handle, parent: parent, env: env)
-        case "mq", "mqprio", "taprio":
-            // mq_init, mqprio_init, taprio_init: a device with one transmit queue.
-            throw SluiceError("Error: \(kind) needs a multiqueue device; Sluice's devices have one transmit queue (Operation not supported).")
+        case "mq":
+            // mq_init: only as the root of a multiqueue device (EOPNOTSUPP, no message).
+            guard parent == .root, dev.numTxQueues > 1 else { throw SluiceError("RTNETLINK answers: Operation not supported") }
+            let m = MQQdisc(handle: handle, parent: parent, env: env)
+            m.populate { i in dp.defaultQdisc(for: dev, kind: i < dev.realNumTxQueues ? nil : "pfifo_fast", queue: true) }
+            q = m
+        case "mqprio", "taprio":
+            // mqprio_init, taprio_init: traffic classes over a device's queues.
+            throw SluiceError("Error: \(kind) is not implemented in Sluice (Operation not supported).")
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
         }
         return q
+    }
+
+    /// The order tc_dump_qdisc_root lists a device's qdiscs (and tc_dump_tclass their classes):
+    /// the root, then the device's qdisc hash — 16 buckets by hash_32(handle, 4), bucket by
+    /// bucket, in each the one hashed last first (hlist_add_head at qdisc_create).
+    func qdiscDumpOrder(_ dev: NetDevice) -> [Qdisc] {
+        let tree = qdiscTree(dev)
+        guard let root = tree.first else { return [] }
+        @inline(__always) func bucket(_ q: Qdisc) -> UInt32 { (q.handle.raw &* 0x61C8_8647) >> 28 }
+        return [root] + tree.dropFirst().sorted { (bucket($0), $1.hashSeq) < (bucket($1), $0.hashSeq) }
     }
 
     /// Every qdisc of the device, root first, depth first.
@@ -195,7 +211,7 @@ extension CommandRunner {
 
     /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
     /// by the same kind and handle).
-    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "mq", "ingress", "clsact", "noqueue", "etf"]
+    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf"]
     static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
 
     func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,
@@ -246,9 +262,16 @@ extension CommandRunner {
         var handle = wantedHandle ?? .unspec
         if handle.minor != 0 { throw SluiceError("Error: a qdisc handle has no minor number (\(handle)).") }
         let used = Set(qdiscTree(dev).filter { $0 !== current }.map(\.handle.major))
+        let counter = dp.autoHandle
         if handle == .unspec {
-            var m: UInt16 = 0x8001
-            while used.contains(m) { m += 1 }
+            // qdisc_alloc_handle: one counter for the whole daemon (the kernel's is static),
+            // never reusing a handle in use on the device. A qdisc that is not made gives its
+            // number back (the text grammar's option errors are tc's own, before any request).
+            var m: UInt16 = 0
+            for _ in 0..<0x8000 {
+                m = dp.allocQdiscHandle()
+                if !used.contains(m) { break }
+            }
             handle = TcHandle(m, 0)
         } else if used.contains(handle.major) {
             // The handle names a qdisc elsewhere in the tree: it is not moved here.
@@ -258,8 +281,14 @@ extension CommandRunner {
             if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot override.") }
             throw SluiceError("Error: handle \(handle) is already in use on \(dev.name).")
         }
-        let q = try newQdisc(kind, handle: handle, parent: parent, dev: dev)
-        try configure(q)
+        let q: Qdisc
+        do {
+            q = try newQdisc(kind, handle: handle, parent: parent, dev: dev)
+            try configure(q)
+        } catch {
+            dp.autoHandle = counter
+            throw error
+        }
         q.attached()
         // Graft; the old qdisc's packets are dropped and counted, as qdisc_graft + destroy do.
         if let owner {
@@ -337,7 +366,7 @@ extension CommandRunner {
                 out += TcFormat.stats(q.statsSnapshot(), prefix: " ") + "\n"
                 if let x = QdiscShow.xstats(q) { out += x + "\n" }
             }
-            for q in qdiscTree(dev) {
+            for q in qdiscDumpOrder(dev) {
                 if q is NoopQdisc { continue }   // TCQ_F_BUILTIN: tc_qdisc_dump_ignore
                 if q !== dev.qdisc && q.handle == .unspec && !q.shownDefault && !filter.invisible { continue }   // built-in defaults are invisible
                 line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ",
@@ -379,7 +408,7 @@ extension CommandRunner {
     /// print_class: `tc class show dev D` (-s statistics and xstats, -d details).
     func classShow(_ dev: NetDevice, _ opts: Options, devFilter: Bool = true) -> String {
         var out = ""
-        for q in qdiscTree(dev) where q.isClassful {
+        for q in qdiscDumpOrder(dev) where q.isClassful {
             for c in q.classes(details: opts.details) {
                 out += "class \(q.kind) \(TcFormat.classid(c.classid)) "
                 if !devFilter { out += "dev \(dev.name) " }
@@ -412,6 +441,8 @@ extension CommandRunner {
         }
         // tcf_block_find's words when qdisc_lookup finds nothing.
         guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Parent Qdisc doesn't exists.") }
+        // __tcf_qdisc_find: a classful qdisc without cops->tcf_block.
+        if owner is MQQdisc { throw SluiceError("Error: Class doesn't support blocks (Operation not supported).") }
         return owner
     }
 

@@ -1086,13 +1086,20 @@ public final class Datapath {
 
     /// The default root qdisc: noqueue for devices without a queue (bridges), else pfifo_fast
     /// sized by txqueuelen.
-    func defaultQdisc(for dev: NetDevice) -> Qdisc {
+    /// With `kind`, or for a queue of mq (`queue: true`), that kind whatever the device.
+    func defaultQdisc(for dev: NetDevice, kind: String? = nil, queue: Bool = false) -> Qdisc {
         let env = qdiscEnv(dev)
-        if dev.noQueue || dev.driver is BridgeDriver || dev.txQueueLen == 0 { return NoqueueQdisc(env: env) }
+        if kind == nil && !queue && (dev.noQueue || dev.driver is BridgeDriver || dev.txQueueLen == 0) { return NoqueueQdisc(env: env) }
+        if kind == nil && !queue && dev.numTxQueues > 1 {
+            // attach_default_qdiscs: a multiqueue device gets mq, the default in each queue.
+            let m = MQQdisc(handle: .unspec, parent: .root, env: env)
+            m.populate { i in defaultQdisc(for: dev, kind: i < dev.realNumTxQueues ? nil : "pfifo_fast", queue: true) }
+            return m
+        }
         let q: Qdisc
-        switch defaultQdiscKind {
+        switch kind ?? defaultQdiscKind {
         case "fq_codel": q = FQCoDelQdisc(handle: .unspec, parent: .root, env: env)
-        case "pfifo", "bfifo": q = FifoQdisc(kind: defaultQdiscKind, handle: .unspec, parent: .root, env: env)
+        case "pfifo", "bfifo": q = FifoQdisc(kind: kind ?? defaultQdiscKind, handle: .unspec, parent: .root, env: env)
         default: return PfifoFastQdisc(handle: .unspec, parent: .root, env: env)
         }
         // qdisc_create_dflt: the kind's init with no options (its defaults, sized for the device).
@@ -1103,6 +1110,8 @@ public final class Datapath {
     /// The qdisc a device gets as its root when it is created or its root is deleted, as the
     /// kernel's net.core.default_qdisc (pfifo_fast unless set; distributions set fq_codel).
     public private(set) var defaultQdiscKind = "pfifo_fast"
+    /// The last handle qdisc_alloc_handle gave (allocQdiscHandle).
+    var autoHandle: UInt16 = 0x8000
     public static let defaultQdiscKinds = ["pfifo_fast", "fq_codel", "pfifo", "bfifo"]
 
     /// Sets net.core.default_qdisc; devices made from now on get it (existing ones keep theirs).
@@ -1113,8 +1122,24 @@ public final class Datapath {
         defaultQdiscKind = kind
     }
 
+    /// qdisc_alloc_handle's counter: 8001:, 8002:, … up to ffff: (TC_H_ROOT), then 8000: again.
+    func allocQdiscHandle() -> UInt16 {
+        autoHandle = autoHandle == 0xFFFE ? 0x8000 : autoHandle + 1
+        return autoHandle
+    }
+
+    /// A new device's queue counts when the request gave them (rtnl_create_link: all of them
+    /// in use; fixed from then on). The root qdisc already attached is held by each transmit
+    /// queue.
+    func setQueueCounts(_ dev: NetDevice, tx: Int?, rx: Int?) {
+        if let tx { dev.numTxQueues = tx; dev.realNumTxQueues = tx
+            dev.qdisc.env.txQueues = tx; dev.qdisc.env.realTxQueues = tx }
+        if let rx { dev.numRxQueues = rx }
+    }
+
     func qdiscEnv(_ dev: NetDevice) -> QdiscEnv {
-        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen, linkSpeed: linkSpeed(dev), ifindex: dev.ifindex)
+        QdiscEnv(pool: pool, clock: clock, mtu: dev.mtu + EthernetHeader.length, txQueueLen: dev.txQueueLen, linkSpeed: linkSpeed(dev), ifindex: dev.ifindex,
+                 txQueues: dev.numTxQueues, realTxQueues: dev.realNumTxQueues)
     }
 
     /// What `ethtool` would report as the device's speed (bit/s): a line's rate, a kernel

@@ -268,6 +268,18 @@ public final class NetDevice {
     /// one is segmented in software first (gso_features_check).
     public internal(set) var gsoMaxSize = 65536
     public internal(set) var gsoMaxSegs = 65535
+    /// tso_max_size: the largest GSO frame the device could be given (netif_set_tso_max_size;
+    /// 65536 unless its kind raises it — veth and vxlan to GSO_MAX_SIZE — or, for a bridge,
+    /// its ports' smallest once it has had one: br_set_gso_limits).
+    public internal(set) var tsoMaxSize = 65536
+    /// GSO_MAX_SIZE as this kernel reports it (the bound netif_set_tso_max_size applies).
+    static let gsoMaxSizeLimit = 524_280
+    /// num_tx_queues / num_rx_queues, fixed when the device is made (IFLA_NUM_TX_QUEUES and
+    /// _RX_QUEUES, else the kind's get_num_tx_queues: veth's is the number of possible CPUs),
+    /// and real_num_tx_queues, the queues in use (1: veth starts with one, as the kernel's).
+    public internal(set) var numTxQueues = 1
+    public internal(set) var numRxQueues = 1
+    public internal(set) var realNumTxQueues = 1
     /// inet_lro's max_aggr and max_desc.
     public internal(set) var lroMaxAggr = 64
     public internal(set) var lroMaxDesc = 8

@@ -169,6 +169,7 @@ extension Datapath {
                             mtu: mtu ?? (link.map { $0.mtu - VXLANDriver.overhead } ?? 1500), driver: VXLANDriver(config: c))
         dev.noQueue = true            // vxlan_setup: IFF_NO_QUEUE
         dev.operstateUnknown = true   // and no carrier events
+        dev.tsoMaxSize = NetDevice.gsoMaxSizeLimit   // vxlan_setup: netif_set_tso_max_size(dev, GSO_MAX_SIZE)
         try register(dev)
         vxlanIfindexes.removeAll { devices[Int($0)]?.driver as? VXLANDriver == nil }
         vxlanIfindexes.append(dev.ifindex)

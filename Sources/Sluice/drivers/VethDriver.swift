@@ -86,14 +86,22 @@ extension Datapath {
     /// `link add NAME type veth peer name PEER` (veth_newlink): both ends, carrier off until
     /// both are up.
     @discardableResult
-    public func addVethPair(name: String, peer peerName: String, mtu: Int = 1500, peerMTU: Int? = nil) throws(SluiceError) -> (NetDevice, NetDevice) {
+    /// Each end's transmit and receive queues default to the number of possible CPUs
+    /// (veth_get_num_queues); `queues`/`peerQueues` are IFLA_NUM_TX_QUEUES/_RX_QUEUES when
+    /// given; one transmit queue is in use unless the count was given (veth_init_queues).
+    public func addVethPair(name: String, peer peerName: String, mtu: Int = 1500, peerMTU: Int? = nil,
+                            queues: (tx: Int?, rx: Int?) = (nil, nil), peerQueues: (tx: Int?, rx: Int?) = (nil, nil)) throws(SluiceError) -> (NetDevice, NetDevice) {
         guard device(named: peerName) == nil, peerName != name else { throw SluiceError("Error: device \"\(peerName)\" already exists") }
         let da = VethDriver(), db = VethDriver()
         let a = NetDevice(name: name, kind: "veth", mac: .local(seed: stableHash(name) ^ 0xE7), mtu: mtu, driver: da)
         let b = NetDevice(name: peerName, kind: "veth", mac: .local(seed: stableHash(peerName) ^ 0xE7), mtu: peerMTU ?? mtu, driver: db)
-        for d in [a, b] {
+        for (d, q) in [(a, queues), (b, peerQueues)] {
             d.carrier = false
             d.noQueue = true          // IFF_NO_QUEUE: the kernel's veth has noqueue as its default root
+            d.numTxQueues = q.tx ?? Self.possibleCPUs
+            d.numRxQueues = q.rx ?? Self.possibleCPUs
+            d.realNumTxQueues = q.tx ?? 1               // veth_init_queues: one in use unless asked
+            d.tsoMaxSize = NetDevice.gsoMaxSizeLimit   // netif_set_tso_max_size(dev, GSO_MAX_SIZE)
         }
         // veth_newlink registers the peer first: it takes the lower ifindex.
         try register(b)
@@ -102,6 +110,12 @@ extension Datapath {
         db.peer = a
         return (a, b)
     }
+
+    /// num_possible_cpus() (/sys/devices/system/cpu/possible, e.g. "0-1"), at most 4096.
+    static let possibleCPUs: Int = {
+        let n = (try? CPUPlan.parseList(readFile("/sys/devices/system/cpu/possible") ?? "").count) ?? 0
+        return n > 0 ? min(n, 4096) : 1
+    }()
 
     /// The other end of a veth device, if `dev` is one.
     public func vethPeer(_ dev: NetDevice) -> NetDevice? { (dev.driver as? VethDriver)?.peer }

@@ -333,6 +333,15 @@ public final class RtnlProcessor {
                 if m < b.min { throw NetlinkError(EINVAL, "mtu less than device minimum", offset: a.offsets[IFLA.MTU]) }
                 if b.max > 0 && m > b.max { throw NetlinkError(EINVAL, "mtu greater than device maximum", offset: a.offsets[IFLA.MTU]) }
             }
+            // rtnl_create_link: the queue counts asked for, else the kind's (checked before the
+            // kind's own newlink runs).
+            func queueCounts(_ attrs: NLAttributes) throws(NetlinkError) -> (tx: Int?, rx: Int?) {
+                let tx = attrs.u32(IFLA.NUM_TX_QUEUES).map { Int($0) }, rx = attrs.u32(IFLA.NUM_RX_QUEUES).map { Int($0) }
+                if let tx, !(1...4096).contains(tx) { throw NetlinkError(EINVAL, "Invalid number of transmit queues", offset: attrs.offsets[IFLA.NUM_TX_QUEUES]) }
+                if let rx, !(1...4096).contains(rx) { throw NetlinkError(EINVAL, "Invalid number of receive queues", offset: attrs.offsets[IFLA.NUM_RX_QUEUES]) }
+                return (tx, rx)
+            }
+            let queues = try queueCounts(a)
             do {
                 switch kind {
                 case "dummy": dev = try dp.addDummy(name: name)
@@ -368,10 +377,12 @@ public final class RtnlProcessor {
                 case "veth":
                     // VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (veth_newlink).
                     var peerName: String? = nil, peerMAC: MACAddress? = nil, peerMTU: Int? = nil, peerQlen: Int? = nil
+                    var peerQueues = queues
                     if let peer = data?[1], peer.count >= 16 {
                         let pa = try NLAttributes.parse(peer.dropFirst(16), base: (data?.offsets[1] ?? 0) + NL.attrHdrLen + 16,
                                                         policy: IFLA.policy, strict: false)
                         peerName = pa.string(IFLA.IFNAME)
+                        peerQueues = try queueCounts(pa)
                         // The peer's own address, MTU and queue length (rtnl_create_link with tbp).
                         if let m = pa[IFLA.ADDRESS] {
                             guard m.count == 6 else { throw NetlinkError(EINVAL) }     // validate_linkmsg
@@ -392,7 +403,7 @@ public final class RtnlProcessor {
                         while dp.device(named: "veth\(n)") != nil || "veth\(n)" == name { n += 1 }
                         peerName = "veth\(n)"
                     }
-                    let pair = try dp.addVethPair(name: name, peer: peerName!, peerMTU: peerMTU)
+                    let pair = try dp.addVethPair(name: name, peer: peerName!, peerMTU: peerMTU, queues: queues, peerQueues: peerQueues)
                     if let peerMAC { pair.1.mac = peerMAC }
                     if let peerQlen { pair.1.txQueueLen = peerQlen }
                     dev = pair.0
@@ -447,6 +458,7 @@ public final class RtnlProcessor {
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
+            if kind != "veth", let d = dev { dp.setQueueCounts(d, tx: queues.tx, rx: queues.rx) }
         } else {
             if msg.header.type == NL.RTM_NEWLINK && flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
             // dev_change_name: with an index, IFLA_IFNAME is the new name.
@@ -766,13 +778,13 @@ public final class RtnlProcessor {
         }
         w.attr(IFLA.PROMISCUITY, u32: UInt32(d.promiscuity))
         w.attr(IFLA.ALLMULTI, u32: UInt32(d.allmulti))
-        w.attr(IFLA.NUM_TX_QUEUES, u32: 1)
+        w.attr(IFLA.NUM_TX_QUEUES, u32: UInt32(d.numTxQueues))
         w.attr(IFLA.GSO_MAX_SEGS, u32: UInt32(d.gsoMaxSegs))
         w.attr(IFLA.GSO_MAX_SIZE, u32: UInt32(d.gsoMaxSize))
         w.attr(IFLA.GRO_MAX_SIZE, u32: UInt32(d.groMaxSize))
-        w.attr(IFLA.TSO_MAX_SIZE, u32: 65536)
+        w.attr(IFLA.TSO_MAX_SIZE, u32: UInt32(d.tsoMaxSize))
         w.attr(IFLA.TSO_MAX_SEGS, u32: 65535)
-        w.attr(IFLA.NUM_RX_QUEUES, u32: 1)
+        w.attr(IFLA.NUM_RX_QUEUES, u32: UInt32(d.numRxQueues))
         w.attr(IFLA.CARRIER, u8: d.carrier ? 1 : 0)
         w.attr(35, u32: d.carrierUpCount &+ d.carrierDownCount)   // IFLA_CARRIER_CHANGES
         w.attr(47, u32: d.carrierUpCount)                          // IFLA_CARRIER_UP_COUNT

@@ -442,9 +442,7 @@ extension RtnlProcessor {
         let (ifindex, _, _) = try tcmsg(msg)
         var parts = DumpParts(limit: bufferSize)
         for dev in dp.allDevices where ifindex == 0 || dev.ifindex == ifindex {
-            var tree: [Qdisc] = []
-            func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
-            if let root = dev.qdisc { walk(root) }
+            let tree = dev.qdisc == nil ? [] : runner.qdiscDumpOrder(dev)
             // tc_qdisc_dump_ignore: noop_qdisc (TCQ_F_BUILTIN) is never dumped.
             for q in tree where !(q is NoopQdisc) && (q === dev.qdisc || q.handle != .unspec || q.shownDefault) {
                 parts.add { w in encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: msg.header.seq, &w) }
@@ -459,9 +457,7 @@ extension RtnlProcessor {
         let (ifindex, _, _) = try tcmsg(msg)
         guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
         var parts = DumpParts(limit: bufferSize)
-        var tree: [Qdisc] = []
-        func walk(_ q: Qdisc) { tree.append(q); for c in q.childQdiscs() { walk(c) } }
-        if let root = dev.qdisc { walk(root) }
+        let tree = dev.qdisc == nil ? [] : runner.qdiscDumpOrder(dev)
         for q in tree where q.isClassful {
             for c in q.classes(details: false) { parts.add { w in encodeClass(q, c, dev: dev, seq: msg.header.seq, &w) } }
         }
@@ -514,6 +510,10 @@ extension RtnlProcessor {
                                         ("Network is down", ENETDOWN), ("No such device", ENODEV),
                                         ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
                                         ("Invalid argument", EINVAL)]
+        // A refusal the kernel makes without an extack message: the errno alone.
+        if m.hasPrefix("RTNETLINK answers: "), let code = named.first(where: { m == "RTNETLINK answers: \($0.0)" })?.1 {
+            return NetlinkError(code)
+        }
         for (text, code) in named {
             for suffix in [" (\(text)).", " (\(text))"] where m.hasSuffix(suffix) {
                 m.removeLast(suffix.count)
@@ -547,7 +547,7 @@ extension RtnlProcessor {
         switch q {
         case let f as FifoQdisc:
             if let o = options, o.count >= 4 { f.limit = Int(o.le32(at: 0)) }       // struct tc_fifo_qopt
-        case is PfifoFastQdisc, is NoqueueQdisc:
+        case is PfifoFastQdisc, is NoqueueQdisc, is MQQdisc:
             break
         case let t as TBFQdisc:
             guard let o = options else { throw SluiceError("Error: tbf needs options.") }
@@ -960,6 +960,13 @@ extension RtnlProcessor {
             dp.kickTransmit(dev)
             return
         }
+        if owner is MQQdisc {
+            // tc_ctl_tclass: mq's classes exist (one per queue); it has no cops->change.
+            let exists = owner.classes(details: false).contains { $0.classid == classid }
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            throw NetlinkError(EOPNOTSUPP)
+        }
         if let e = owner as? ETSQdisc {
             // ets_class_change: existing bands only; options required; a quantum for ETS bands.
             let b = Int(classid.minor) - 1
@@ -1013,7 +1020,7 @@ extension RtnlProcessor {
         let (owner, classid0, _) = try classAddress(dev, clid, portid)
         guard let classid = classid0 else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
         // tc_ctl_tclass: a qdisc whose classes cannot be deleted (ets: no cops->delete).
-        if owner is ETSQdisc { throw NetlinkError(EOPNOTSUPP) }
+        if owner is ETSQdisc || owner is MQQdisc { throw NetlinkError(EOPNOTSUPP) }
         do { try owner.deleteClass(classid) } catch { throw Self.netlinkError(error) }
     }
 }

@@ -1,3 +1,4 @@
+import Atomics
 /// Principles
 /// ----------
 /// The transmit side of a device is the kernel's net/sched: `dev_queue_xmit` enqueues into the
@@ -143,6 +144,9 @@ public struct QdiscEnv {
     var linkSpeed: UInt64 = 10_000_000
     /// The device's ifindex (the egress hook records it as the packet's skb_iif for mirred).
     var ifindex: Int32 = 0
+    /// The device's transmit queues (num_tx_queues) and those in use (real_num_tx_queues).
+    var txQueues = 1
+    var realTxQueues = 1
 }
 
 /// The operations table (`struct Qdisc_ops`). Subclasses override what they implement.
@@ -154,6 +158,11 @@ public class Qdisc {
     let pool: PacketPool
     let clock: DatapathClock
     var env: QdiscEnv
+
+    /// When the qdisc was made (qdisc_create's qdisc_hash_add): a dump lists the later first
+    /// within a hash bucket.
+    let hashSeq = Qdisc.created.loadThenWrappingIncrement(ordering: .relaxed)
+    static let created = ManagedAtomic<UInt64>(0)
 
     init(kind: String, handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         self.kind = kind
@@ -206,8 +215,9 @@ public class Qdisc {
     }
     /// When this qdisc holds packets it cannot send yet: the clock time it may. 0 when none.
     var watchdog: UInt64 { 0 }
-    /// The refcount tc shows (tcm_info): a root qdisc of a single-queue device is held twice.
-    var refcnt: Int { parent == .root ? 2 : 1 }
+    /// The refcount tc shows (tcm_info): a root qdisc is held once by the device and once by
+    /// each of its transmit queues (dev_graft_qdisc), so twice on a single-queue device.
+    var refcnt: Int { parent == .root ? 1 + env.txQueues : 1 }
     /// Called once the qdisc is attached (for qdiscs that create default children).
     func attached() {}
     /// The device's txqueuelen changed (ops->change_tx_queue_len; only pfifo_fast follows it).
@@ -352,6 +362,8 @@ final class NoopQdisc: Qdisc {
 /// noqueue: no queue at all; dev_queue_xmit hands packets straight to the driver.
 final class NoqueueQdisc: Qdisc {
     init(env: QdiscEnv) { super.init(kind: "noqueue", handle: .unspec, parent: .root, env: env) }
+    /// noqueue is built in (TCQ_F_BUILTIN): tc shows 2 whatever the device's queues.
+    override var refcnt: Int { 2 }
 }
 
 /// pfifo / bfifo / pfifo_head_drop (sch_fifo.c): tail drop at `limit` packets or bytes.
