@@ -1509,7 +1509,8 @@ final class ExecTests: XCTestCase {
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a
     /// multiqueue device (a default qdisc per queue in use, grafts, its refusals), and the
     /// order tc lists a device's qdiscs and classes in (the root, then the device's qdisc
-    /// hash). The daemon's default qdisc is set to this kernel's (pfifo_fast). Normalised:
+    /// hash); a macvlan's, an ifb's and a vxlan's tso_max_size and a macvlan's bcqueuelen. The
+    /// daemon's default qdisc is set to this kernel's (pfifo_fast). Normalised:
     /// automatic handles (the kernel numbers them machine-wide) and the bridge's VLAN fields
     /// (this kernel's bridge has no VLAN filtering).
     func testVethQueuesMQAndQdiscOrderAsTheKernel() throws {
@@ -1554,6 +1555,12 @@ final class ExecTests: XCTestCase {
         for i in 1...6 { steps.append(tc("qdisc add dev mv6 parent 1:\(i) handle \(i * 16): pfifo")) }
         steps += [tc("qdisc show dev mv6"), tc("class show dev mv6"), tc("qdisc replace dev mv6 parent 1:3 handle 77: pfifo"),
                   tc("qdisc show dev mv6"), tc("-s class show dev mv6")]
+        // A macvlan takes its lower device's tso_max_size; bcqueuelen and the largest in use.
+        steps += [ip("link add link mv2 name mm0 type macvlan mode bridge bcqueuelen 500"), ip("-d link show mm0"),
+                  ip("link add link mv2 name mm1 type macvlan"), ip("-d link show mm0"), ip("-d link show mm1"),
+                  ip("link set mm1 type macvlan bcqueuelen 300"), ip("-d link show mm0"), ip("-d link show mm1"),
+                  ip("link add ib0 type ifb"), ip("-d link show ib0"), ip("link add vx0 type vxlan id 42 remote 198.18.0.9 dstport 4789"),
+                  ip("-d link show vx0")]
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }

@@ -198,7 +198,7 @@ public final class CommandRunner {
         mutating func flag(_ f: InterfaceFlags, _ on: Bool) {
             if on { setFlags.insert(f); clearFlags.remove(f) } else { clearFlags.insert(f); setFlags.remove(f) }
         }
-        var macvlanMode: MacvlanMode? }
+        var macvlanMode: MacvlanMode?; var macvlanBcQueueLen: UInt32? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree (STP.swift) and its
     /// settings, and `fdb_flush`.
@@ -528,6 +528,7 @@ public final class CommandRunner {
                     throw SluiceError(v == "passthru" || v == "source" ? "Error: macvlan mode \(v) is not implemented in Sluice" : "Error: argument of \"mode\" must be \"private\", \"vepa\", \"bridge\", \"passthru\" or \"source\"")
                 }
                 macvlanMode = m
+            case ("macvlan", "bcqueuelen"): c.macvlanBcQueueLen = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
             case ("vlan", _):
                 var v = c.vlan ?? VLANOptions()
                 try parseVLANOption(k, &a, &v)
@@ -591,6 +592,7 @@ public final class CommandRunner {
             guard let linkParent else { throw SluiceError("Error: macvlan: link not specified") }
             guard let lower = dp.device(named: linkParent) else { throw SluiceError("Error: macvlan: link does not exist") }
             dev = try dp.addMacvlan(name: name, lower: lower, mode: macvlanMode, mac: c.mac, mtu: c.mtu)
+            if let n = c.macvlanBcQueueLen { (dev.driver as? MacvlanDriver)?.bcQueueLen = n }
         default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan)")
         }
         if let m = c.mtu { dev.mtu = m }
@@ -619,6 +621,7 @@ public final class CommandRunner {
                 c.vlan = v
             case "macvlan" where dev.driver is MacvlanDriver:
                 while let o = a.next() {
+                    if o == "bcqueuelen" { c.macvlanBcQueueLen = UInt32(try a.int(for: o, 0...Int(UInt32.max))); continue }
                     guard o == "mode" else { throw SluiceError("Error: \"\(o)\" is not an argument of type macvlan") }
                     let v = try a.value(for: "mode")
                     guard let m = MacvlanMode(name: v) else {
@@ -768,6 +771,9 @@ public final class CommandRunner {
                 // macvlan_changelink: the mode changes in place (passthru and source are not
                 // Sluice's, so neither is entered nor left here).
                 let o = drv.mode; drv.mode = m; undo.append { drv.mode = o }
+            }
+            if let n = c.macvlanBcQueueLen, let drv = dev.driver as? MacvlanDriver {
+                let o = drv.bcQueueLen; drv.bcQueueLen = n; undo.append { drv.bcQueueLen = o }
             }
             if let v = c.allmulti, v != dev.userAllmulti {
                 dev.userAllmulti = v; dp.setAllmulti(dev, v ? 1 : -1)

@@ -635,7 +635,7 @@ public final class Datapath {
         }, reject: { pool.free($0) })
         dev.stats.rxPackets &+= rxPackets
         dev.stats.rxBytes &+= rxBytes
-        dev.stats.multicast &+= mcast
+        if dev.driver.countsRxMulticast { dev.stats.multicast &+= mcast }
         if runts + giants > 0 {
             dev.stats.rxErrors &+= runts + giants
             dev.stats.rxLengthErrors &+= runts + giants

@@ -50,8 +50,10 @@ extension Datapath {
     @discardableResult
     public func addIFB(name: String, mac: MACAddress? = nil, mtu: Int = 1500) throws(SluiceError) -> NetDevice {
         let dev = NetDevice(name: name, kind: "ifb", mac: mac ?? .local(seed: stableHash(name) ^ 0x1FB), mtu: mtu, driver: IFBDriver())
-        dev.flags.insert(.noARP)
+        dev.flags.insert(.noARP)           // ifb_setup: IFF_NOARP, and no IFF_MULTICAST
+        dev.flags.remove(.multicast)
         dev.txQueueLen = 32
+        dev.tsoMaxSize = NetDevice.gsoMaxSizeLimit   // ifb_setup: netif_set_tso_max_size(dev, GSO_MAX_SIZE)
         try register(dev)
         return dev
     }

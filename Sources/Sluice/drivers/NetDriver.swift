@@ -6,6 +6,9 @@
 public class NetDriver {
     /// What the driver can do; the device's active features are a subset.
     var supportedFeatures: DeviceFeatures { [] }
+    /// Whether received multicast frames count in the device's `multicast` counter: a NIC's
+    /// driver counts them; the kernel's veth, tun and vxlan leave it at 0.
+    var countsRxMulticast: Bool { true }
     /// Whether GRO starts enabled (drivers fed by a wire or a kernel stack: tap, afpacket).
     var groByDefault: Bool { false }
     /// The fd to wait on for receive readiness, or -1.

@@ -52,6 +52,7 @@ final class VXLANDriver: NetDriver {
     init(config: Config) { self.config = config }
 
     override var supportedFeatures: DeviceFeatures { [] }
+    override var countsRxMulticast: Bool { false }
     override var details: String {
         var s = config.external ? "vxlan external " : "vxlan id \(config.vni) "
         if config.remote != 0 { s += "remote \(CommandRunner.ipString(config.remote)) " }
@@ -169,7 +170,6 @@ extension Datapath {
                             mtu: mtu ?? (link.map { $0.mtu - VXLANDriver.overhead } ?? 1500), driver: VXLANDriver(config: c))
         dev.noQueue = true            // vxlan_setup: IFF_NO_QUEUE
         dev.operstateUnknown = true   // and no carrier events
-        dev.tsoMaxSize = NetDevice.gsoMaxSizeLimit   // vxlan_setup: netif_set_tso_max_size(dev, GSO_MAX_SIZE)
         try register(dev)
         vxlanIfindexes.removeAll { devices[Int($0)]?.driver as? VXLANDriver == nil }
         vxlanIfindexes.append(dev.ifindex)

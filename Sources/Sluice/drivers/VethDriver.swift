@@ -53,6 +53,7 @@ final class VethDriver: NetDriver {
     var backlog = RxBacklog()
 
     override var supportedFeatures: DeviceFeatures { .offloads }
+    override var countsRxMulticast: Bool { false }
     override var hasPendingRx: Bool { !backlog.isEmpty }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {

@@ -156,6 +156,9 @@ extension RtnlProcessor {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
             w.attr(IFLA.MACVLAN_MODE, u32: m.mode.rawValue)
             w.attr(IFLA.MACVLAN_FLAGS, u16: 0)
+            // IFLA_MACVLAN_BC_QUEUE_LEN and _USED (the largest on the same lower device).
+            let used = dp.allDevices.compactMap { ($0.driver as? MacvlanDriver).flatMap { $0.lower == m.lower ? $0.bcQueueLen : nil } }.max() ?? m.bcQueueLen
+            w.attr(7, u32: m.bcQueueLen); w.attr(8, u32: used)
             w.endNest(data)
         } else if let br = dp.bridge(d) {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)

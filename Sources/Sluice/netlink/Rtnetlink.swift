@@ -309,7 +309,7 @@ public final class RtnlProcessor {
                 let policy: NLAPolicy
                 switch kind {
                 case "vlan": policy = IFLA.vlanPolicy
-                case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16])
+                case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16, 7: .u32])
                 case "bridge": policy = IFLA.bridgePolicy
                 case "afpacket", "afxdp", "pcap": policy = IFLA.Port.policy
                 default: policy = NLAPolicy(maxType: 64, [:])
@@ -488,6 +488,7 @@ public final class RtnlProcessor {
             }
             c.macvlanMode = m
         }
+        if kind == "macvlan", dev.driver is MacvlanDriver, let n = data?.u32(7) { c.macvlanBcQueueLen = n }   // IFLA_MACVLAN_BC_QUEUE_LEN
         if let v = a.u32(IFLA.GRO_MAX_SIZE) {
             guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gro_max_size", offset: a.offsets[IFLA.GRO_MAX_SIZE]) }
             c.groMaxSize = Int(v)

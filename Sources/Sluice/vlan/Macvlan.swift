@@ -38,6 +38,11 @@ final class MacvlanDriver: NetDriver {
     let lower: Int32
     var mode: MacvlanMode
     var lowerFeatures: DeviceFeatures
+    /// bc_queue_len_req (`bcqueuelen`, 1000 by default): what the kernel's broadcast work queue
+    /// may hold. Sluice delivers broadcasts to a lower device's macvlans inline, in the same
+    /// pass, so it has no such queue to bound: the value is kept and shown, as the kernel's
+    /// (with the largest among the lower device's macvlans as bc_queue_len_used).
+    var bcQueueLen: UInt32 = 1000
 
     init(lower: Int32, mode: MacvlanMode, lowerFeatures: DeviceFeatures) {
         self.lower = lower; self.mode = mode; self.lowerFeatures = lowerFeatures
@@ -94,6 +99,7 @@ extension Datapath {
         let drv = MacvlanDriver(lower: lower.ifindex, mode: mode, lowerFeatures: lower.activeFeatures)
         let dev = NetDevice(name: name, kind: "macvlan", mac: address, mtu: mtu ?? lower.mtu, driver: drv)
         dev.noQueue = true
+        dev.tsoMaxSize = lower.tsoMaxSize    // netif_inherit_tso_max
         dev.carrier = lower.isOperational
         try register(dev)
         let port: MacvlanPort
