@@ -1565,6 +1565,30 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Throw routes (RTN_THROW: the lookup goes on to the next rule, ENETUNREACH when none is
+    /// left), `ip route get` naming the table the lookup ended in (RTM_F_LOOKUP_TABLE) and
+    /// showing the route's metrics (`cache mtu 1400 advmss 1360`), IPv4 and IPv6.
+    func testThrowRoutesAndRouteGetAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kt")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            ip("link add tv0 type veth peer name tv1"), ip("link set tv0 up"), ip("link set tv1 up"), ip("addr add 198.18.1.1/24 dev tv0"),
+            ip("route add 198.18.18.0/24 via 198.18.1.5 mtu 1400 advmss 1360"), ip("route get 198.18.18.1"),
+            ip("route add throw 198.18.16.0/24"), ip("route show"), ip("-d route show"), ip("-j route show"), ip("route get 198.18.16.1"),
+            ip("route add 198.18.0.0/16 via 198.18.1.9 table 100"), ip("route add throw 198.18.16.0/24 table 100"),
+            ip("route add 198.18.16.0/24 via 198.18.1.7 table 101"), ip("rule add pref 100 lookup 100"), ip("rule add pref 200 lookup 101"),
+            ip("route get 198.18.16.1"), ip("route get 198.18.17.1"), ip("route show table 100"), ip("route show table all type throw"),
+            ip("route del throw 198.18.16.0/24 table 100"), ip("route get 198.18.16.1"), ip("route get 198.18.1.1"),
+            ip("route get 198.18.1.5"), ip("route get 198.18.1.255"), ip("route get 198.18.1.5 from 198.18.1.1"),
+            ip("-6 addr add 2001:db8:1::1/64 dev tv0 nodad"), ip("-6 route add 2001:db8:9::/64 via 2001:db8:1::5 mtu 1300"),
+            ip("-6 route add throw 2001:db8:8::/64"), ip("-6 route show root 2001:db8::/32"), ip("-6 route get 2001:db8:9::1"), ip("-6 route get 2001:db8:8::1"),
+            ip("-6 route get 2001:db8:1::1"), ip("rule del pref 100"), ip("rule del pref 200"),
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

@@ -98,7 +98,7 @@ public final class CommandRunner {
       addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
                                       (IPv4 or IPv6, by the address or -4/-6 before the object: `-6 route show`)
       route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local|default|N] [onlink] [nexthop via GW dev DEV weight W …]
-      route show [table main|local|default|N|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit)
+      route show [table main|local|default|N|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit throw)
       rule add|del [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark M[/MASK]] [iif DEV] [oif DEV] [pref N] [lookup TABLE | goto N | nop | blackhole | unreachable | prohibit]   rule show   rule flush
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,

@@ -10,11 +10,13 @@
 /// hash-threshold bounds (fib_rebalance's upper_bound), so a lookup is the trie walk and a few
 /// array loads.
 public enum RouteType: UInt8, Sendable {
-    case unicast = 1, local = 2, broadcast = 3, anycast = 4, multicast = 5, blackhole = 6, unreachable = 7, prohibit = 8
+    /// `throw` (RTN_THROW): a lookup that ends on it goes on to the next rule (EAGAIN from
+    /// fib_table_lookup), as if the table had no route.
+    case unicast = 1, local = 2, broadcast = 3, anycast = 4, multicast = 5, blackhole = 6, unreachable = 7, prohibit = 8, `throw` = 9
     public var name: String {
         switch self {
         case .unicast: "unicast"; case .local: "local"; case .broadcast: "broadcast"; case .anycast: "anycast"; case .multicast: "multicast"
-        case .blackhole: "blackhole"; case .unreachable: "unreachable"; case .prohibit: "prohibit"
+        case .blackhole: "blackhole"; case .unreachable: "unreachable"; case .prohibit: "prohibit"; case .throw: "throw"
         }
     }
     public init?(name: String) {
@@ -22,6 +24,7 @@ public enum RouteType: UInt8, Sendable {
         case "unicast": self = .unicast; case "local": self = .local; case "broadcast": self = .broadcast
         case "anycast": self = .anycast; case "multicast": self = .multicast
         case "blackhole": self = .blackhole; case "unreachable": self = .unreachable; case "prohibit": self = .prohibit
+        case "throw": self = .throw
         default: return nil
         }
     }
@@ -347,14 +350,22 @@ public final class FIBOf<A: InetAddressValue> {
     /// walk with the flow's keys (`keys` is only read then).
     @inline(__always)
     public func lookup(_ addr: A, hash: UInt32 = 0) -> FIBResultOf<A>? {
-        if simple { return local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash) }
+        if simple { return local.lookup(addr, hash: hash) ?? mainLookup(addr, hash: hash) }
         return lookupRules(addr, FlowKeysOf(iif: loopbackIndex), hash: hash)
     }
 
     @inline(__always)
     public func lookup(_ addr: A, hash: UInt32, keys: () -> FlowKeysOf<A>) -> FIBResultOf<A>? {
-        if simple { return local.lookup(addr, hash: hash) ?? main.lookup(addr, hash: hash) }
+        if simple { return local.lookup(addr, hash: hash) ?? mainLookup(addr, hash: hash) }
         return lookupRules(addr, keys(), hash: hash)
+    }
+
+    /// Table main with the default rules: a throw route goes on to table default, which is
+    /// empty while the rules are simple — no route.
+    @inline(__always)
+    func mainLookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
+        guard let r = main.lookup(addr, hash: hash), r.type != .throw else { return nil }
+        return r
     }
 }
 

@@ -106,7 +106,7 @@ extension FIBOf {
     /// fib_rules_lookup: the rules in order; a goto continues at the first rule of its target
     /// priority (a rule whose target is gone is skipped, as an unresolved goto); a table
     /// lookup that finds nothing for `addr` — or, restricted to `keys.oif`, nothing through
-    /// it — or whose match is suppressed goes on to the next rule.
+    /// it, or a throw route — or whose match is suppressed goes on to the next rule.
     func walkRules(_ addr: A, _ keys: FlowKeysOf<A>, hash: UInt32, restrictToOIF: Bool = false) -> RuleOutcome<A> {
         var i = 0
         let n = rules.count
@@ -123,7 +123,15 @@ extension FIBOf {
                 continue
             case RuleAction.toTable:
                 guard let t = tables[r.table] else { i &+= 1; continue }
-                let found = restrictToOIF && keys.oif != 0 ? t.resolve(addr, oif: keys.oif, hash: hash) != nil : t.trie.lookup(addr) != 0
+                // A throw route ends the table's lookup as no route would (EAGAIN).
+                let found: Bool
+                if restrictToOIF && keys.oif != 0 {
+                    let r = t.resolve(addr, oif: keys.oif, hash: hash)
+                    found = r != nil && r!.route.type != .throw
+                } else {
+                    let e = t.trie.lookup(addr)
+                    found = e != 0 && t.fast[Int(e) &- 1].type != RouteType.throw.rawValue
+                }
                 guard found else { i &+= 1; continue }
                 if r.suppressPrefixLen >= 0, let l = t.prefixLength(addr), l <= Int(r.suppressPrefixLen) { i &+= 1; continue }
                 return .table(t)

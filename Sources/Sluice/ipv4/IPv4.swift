@@ -420,9 +420,11 @@ public final class IPv4Stack: NeighbourResolver {
             guard forwarding, toUs else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
             forward(dev, p, r, ihl: ihl, total: total)
         case .blackhole, .anycast, .multicast: dev.drop(.ipBlackhole); pool.free(p)
-        case .unreachable, .prohibit:
+        case .unreachable, .prohibit, .throw:
+            // A throw route never comes out of a lookup (the next rule is taken); were one to,
+            // it is no route: net unreachable.
             stats.inNoRoutes &+= 1
-            if forwarding && toUs { icmpSend(dev, p, type: 3, code: r.type == .unreachable ? 1 : 13, info: 0, forLocal: false) }
+            if forwarding && toUs { icmpSend(dev, p, type: 3, code: r.type == .unreachable ? 1 : r.type == .prohibit ? 13 : 0, info: 0, forLocal: false) }
             dev.drop(.ipNoRoute); pool.free(p)
         }
     }

@@ -447,7 +447,7 @@ public final class IPv6Stack: NeighbourResolver {
             guard forwarding, toUs, !Inet6Wire.isLinkLocal(dst) else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
             forward(dev, p, r, total: total)
         case .blackhole, .multicast: dev.drop(.ipBlackhole); pool.free(p)
-        case .unreachable, .prohibit:
+        case .unreachable, .prohibit, .throw:
             stats.inNoRoutes &+= 1
             if toUs { icmpSend(dev, p, type: 1, code: r.type == .prohibit ? 1 : 0, info: 0) }
             dev.drop(.ipNoRoute); pool.free(p)

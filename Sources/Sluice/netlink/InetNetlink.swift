@@ -487,6 +487,8 @@ extension RtnlProcessor {
             }
         }
         var type = RouteType.unicast, out: Int32 = 0, gateway: UInt32 = 0, prefsrc: UInt32 = 0, redirect = false
+        var metrics: [UInt32] = []
+        var table = FIB.tableMain
         let hash = IPv4Stack.flowHash(q.src, q.dst)
         if q.iif != 0 {
             if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }
@@ -499,6 +501,7 @@ extension RtnlProcessor {
                     if !v4.forwarding { throw NetlinkError(EHOSTUNREACH) }
                     try reject(r.route.type)
                 }
+                table = r.table
                 // fib_validate_source: a packet claiming one of our addresses as its source is a martian.
                 switch r.route.type {
                 case .local, .broadcast:
@@ -508,6 +511,7 @@ extension RtnlProcessor {
                     guard v4.forwarding else { throw NetlinkError(EHOSTUNREACH) }
                     if isLocal(q.src) { throw NetlinkError(EINVAL) }
                     out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
+                    metrics = r.route.metrics
                     // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
                     redirect = out == q.iif && v4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
                 default: throw NetlinkError(EINVAL)
@@ -522,6 +526,8 @@ extension RtnlProcessor {
             if let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) {
                 try reject(r.route.type)
                 type = r.route.type
+                metrics = r.route.metrics          // the route's fib metrics, as the rtable inherits them
+                table = r.table
                 let nh = r.nexthop
                 switch type {
                 case .local:
@@ -545,14 +551,18 @@ extension RtnlProcessor {
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
         w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(0)
-        w.put8(UInt8(FIB.tableMain)); w.put8(0); w.put8(RouteScope.universe); w.put8(type.rawValue)
+        // The table the lookup ended in when the request asks (RTM_F_LOOKUP_TABLE, as ip route
+        // get does), else main.
+        if msg.payload.le32(at: 8) & 0x1000 == 0 || table == 0 { table = FIB.tableMain }
+        w.put8(UInt8(table < 256 ? table : 252)); w.put8(0); w.put8(RouteScope.universe); w.put8(type.rawValue)
         w.put32(RTA.RTM_F_CLONED | rtcf)
-        w.attr(RTA.TABLE, u32: FIB.tableMain)          // without RTM_F_LOOKUP_TABLE, as the kernel reports it
+        w.attr(RTA.TABLE, u32: table)
         w.attr(RTA.DST, Self.be32(q.dst))
         if q.src != 0 { w.attr(RTA.SRC, Self.be32(q.src)) }
         w.attr(RTA.OIF, u32: UInt32(bitPattern: out))
         if q.iif == 0 && prefsrc != q.src { w.attr(RTA.PREFSRC, Self.be32(prefsrc)) }
         if gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(gateway)) }
+        Self.putMetrics(metrics, &w)
         if q.mark != 0 { w.attr(RTA.MARK, u32: q.mark) }
         if q.iif == 0 { w.attr(RTA.UID, u32: q.uid) }
         w.attr(RTA.CACHEINFO, [UInt8](repeating: 0, count: 32))
@@ -593,6 +603,7 @@ extension RtnlProcessor {
                 : v6.sourceAddress(r.nexthop?.dev ?? out, toward: q.dst)
             if src != 0 { w.attr(RTA.PREFSRC, Self.bytes(src)) }
         }
+        Self.putMetrics(r.route.metrics, &w)
         w.attr(RTA.OIF, u32: UInt32(bitPattern: out))
         if gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(gateway)) }
         w.attr(RTA.PRIORITY, u32: r.route.metric)
