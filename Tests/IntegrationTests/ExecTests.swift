@@ -1589,6 +1589,54 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Address lifetimes and flags as the kernel keeps them (inet6_addr_add, inet6_addr_modify,
+    /// inet_rtm_newaddr): `valid_lft`/`preferred_lft` (dynamic, deprecated, what is left),
+    /// `noprefixroute` (IPv4 and IPv6), the IPv6 prefix route expiring with its address and
+    /// staying when a dynamic address is deleted, `replace`/`change` of an address, and
+    /// lifetime refusals. The seconds left may differ by the moment each side is asked: they
+    /// are compared within 2 s.
+    func testAddressLifetimesAndNoPrefixRouteAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kl")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            ip("link add lv0 type veth peer name lv1"), ip("link set lv0 up"), ip("link set lv1 up"),
+            ip("addr add 2001:db8:1::1/64 dev lv0 nodad"), ip("addr add 2001:db8:2::1/64 dev lv0 preferred_lft 100 valid_lft 200 nodad"),
+            ip("addr add 2001:db8:3::1/64 dev lv0 noprefixroute nodad"), ip("addr add 2001:db8:4::1/64 dev lv0 preferred_lft 0 valid_lft 300 nodad"),
+            ip("addr add 2001:db8:5::1/64 dev lv0 preferred_lft 300 valid_lft 100 nodad"), ip("addr add 2001:db8:5::1/64 dev lv0 valid_lft 0 nodad"),
+            ip("addr add 198.18.4.1/24 dev lv0 noprefixroute"), ip("addr add 198.18.5.1/24 dev lv0 preferred_lft 0 valid_lft 100"),
+            ip("-6 addr show dev lv0 scope global"), ip("-j -6 addr show dev lv0 scope global"), ip("-4 addr show dev lv0"),
+            ip("-6 route show dev lv0"), ip("route show dev lv0"), ip("addr add 2001:db8:1::1/64 dev lv0 nodad"),
+            ip("addr replace 2001:db8:2::1/64 dev lv0 valid_lft 500 preferred_lft 400 nodad"), ip("addr change 2001:db8:3::1/64 dev lv0 nodad"),
+            ip("-6 addr show dev lv0 scope global"), ip("-6 route show dev lv0"), ip("addr del 2001:db8:2::1/64 dev lv0"),
+            ip("-6 route show dev lv0"), ip("addr replace 2001:db8:4::1/64 dev lv0 nodad noprefixroute"), ip("-6 route show dev lv0"),
+            ip("addr replace 2001:db8:1::1/64 dev lv0 nodad noprefixroute"), ip("-6 route show dev lv0"),
+            ip("-6 addr show dev lv0 scope global"), ip("-6 route get 2001:db8:4::9"), ip("-6 route get 2001:db8:4::9 from 2001:db8:4::1"),
+        ]
+        // Seconds left: the same within 2.
+        func seconds(_ t: String) -> [Int] {
+            let r = try! NSRegularExpression(pattern: #"(\d+)sec|"(?:valid|preferred)_life_time":(\d+)"#)
+            return r.matches(in: t, range: NSRange(t.startIndex..., in: t)).compactMap { m in
+                (1...2).compactMap { i in Range(m.range(at: i), in: t).flatMap { Int(t[$0]) } }.first
+            }
+        }
+        func masked(_ t: String) -> String {
+            Self.renumbered(t).replacingOccurrences(of: #"\d+sec"#, with: "Nsec", options: .regularExpression)
+                .replacingOccurrences(of: #"("(?:valid|preferred)_life_time"):\d+"#, with: "$1:N", options: .regularExpression)
+        }
+        for c in steps {
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            let what = c.joined(separator: " ")
+            XCTAssertEqual(s.status, k.status, "\(what): \(s.out)")
+            XCTAssertEqual(masked(s.out), masked(k.out), what)
+            let ks = seconds(k.out), ss = seconds(s.out)
+            XCTAssertEqual(ks.count, ss.count, what)
+            for (x, y) in zip(ks, ss) { XCTAssertLessThanOrEqual(abs(x - y), 2, "\(what): kernel \(k.out) sluice \(s.out)") }
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

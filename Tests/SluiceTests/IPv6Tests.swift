@@ -6,6 +6,38 @@ import XCTest
 /// addressing, 2464 multicast MACs) with a checksum written in this file; the kernel's rules are
 /// named per test (ndisc.c, icmp.c, ip6_output.c's ip6_forward).
 final class IPv6Tests: XCTestCase {
+
+    /// addrconf_verify on the virtual clock: an address with preferred_lft 2 and valid_lft 5
+    /// is deprecated after 2 s (and no longer chosen as a source while another will do), gone
+    /// after 5 s; its prefix route expired with it. A permanent address's prefix route stays.
+    func testAddressLifetimesRunOut() throws {
+        let r = try MemoryRouter(["addr add 2001:db8:1::1/64 dev r1", "addr add 2001:db8:9::2/64 dev r1",
+                                  "addr add 2001:db8:9::1/64 dev r1 preferred_lft 2 valid_lft 5"])
+        let v6 = r.dp.ipv6
+        func addr(_ a: UInt128) -> Inet6Address? { v6.addresses[r.dev("r1").ifindex]?.first { $0.address == a } }
+        let dyn = UInt128(0x2001_0db8_0009) << 80 | 1, perm = UInt128(0x2001_0db8_0009) << 80 | 2
+        XCTAssertEqual(addr(dyn)?.permanent, false)
+        XCTAssertEqual(v6.sourceAddress(r.dev("r1").ifindex, toward: UInt128(0x2001_0db8_0009) << 80 | 7), dyn)   // newest first
+        r.dp.clock.advance(to: r.dp.clock.now + 2 * Time.s + Time.ms)
+        r.dp.housekeeping()
+        XCTAssertEqual(addr(dyn)?.deprecated, true)
+        XCTAssertEqual(v6.sourceAddress(r.dev("r1").ifindex, toward: UInt128(0x2001_0db8_0009) << 80 | 7), perm)
+        XCTAssertTrue(try r.runner.execute("addr show dev r1").contains("inet6 2001:db8:9::1/64 scope global deprecated dynamic"))
+        r.dp.clock.advance(to: r.dp.clock.now + 3 * Time.s)
+        r.dp.housekeeping()
+        XCTAssertNil(addr(dyn))
+        XCTAssertNotNil(addr(perm))
+        XCTAssertNotNil(v6.fib.main.entry(UInt128(0x2001_0db8_0009) << 80, 64), "the permanent address's prefix route stays")
+        // Alone on its prefix, a dynamic address's route expires with it, even once deleted.
+        try r.runner.execute("addr add 2001:db8:7::1/64 dev r1 valid_lft 3 preferred_lft 3")
+        try r.runner.execute("addr del 2001:db8:7::1/64 dev r1")
+        XCTAssertNotNil(v6.fib.main.entry(UInt128(0x2001_0db8_0007) << 80, 64), "ipv6_del_addr leaves a dynamic address's prefix route")
+        r.dp.clock.advance(to: r.dp.clock.now + 3 * Time.s + Time.ms)
+        r.dp.housekeeping()
+        XCTAssertNil(v6.fib.main.entry(UInt128(0x2001_0db8_0007) << 80, 64))
+        XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:8::1/64 dev r1 valid_lft 0"))
+        XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:8::1/64 dev r1 valid_lft 5 preferred_lft 6"))
+    }
     let macA = MACAddress(raw: 0x0200_0000_00A1), macB = MACAddress(raw: 0x0200_0000_00B2)
     static func a6(_ s: String) -> [UInt8] {
         var a = in6_addr()

@@ -91,11 +91,21 @@ extension CommandRunner {
         var a = Args(Array(w.dropFirst()))
         switch try match(verb, ["add", "delete", "show", "list", "flush"], what: "addr command") {
         case "add" where Self.wantsIPv6(Array(w.dropFirst()), opts), "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
-            var prefix: (UInt128, Int)?, devName: String?, nodad = false
+            var prefix: (UInt128, Int)?, devName: String?, nodad = false, noPrefixRoute = false
+            var valid = UInt32.max, preferred = UInt32.max
+            func lifetime(_ k: String) throws(SluiceError) -> UInt32 {
+                let v = try a.value(for: k)
+                if v == "forever" { return .max }
+                guard let n = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \(k) value") }
+                return n
+            }
             while let k = a.next() {
                 switch k {
                 case "dev": devName = try a.value(for: "dev")
                 case "nodad": nodad = true
+                case "noprefixroute": noPrefixRoute = true
+                case "valid_lft": valid = try lifetime(k)
+                case "preferred_lft": preferred = try lifetime(k)
                 case "local": prefix = try Self.parsePrefix(try a.value(for: "local"), IPv6Stack.self)
                 default:
                     guard prefix == nil else { throw SluiceError("Error: either \"local\" is duplicate, or \"\(k)\" is a garbage.") }
@@ -106,11 +116,17 @@ extension CommandRunner {
             guard let (addr, len) = prefix else { throw SluiceError("Not enough information: an address is required.") }
             let dev = try device(devName)
             if verb.hasPrefix("d") { try dp.ipv6.deleteAddress(dev, addr, len); return "" }
-            try dp.ipv6.addAddress(dev, Inet6Address(address: addr, prefixLen: len, nodad: nodad))
+            // ip's own checks (ipaddr_modify), before any request.
+            guard valid != 0 else { throw SluiceError("valid_lft is zero") }
+            guard preferred <= valid else { throw SluiceError("preferred_lft is greater than valid_lft") }
+            var ia = Inet6Address(address: addr, prefixLen: len, nodad: nodad)
+            ia.noPrefixRoute = noPrefixRoute
+            ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
+            try dp.ipv6.addAddress(dev, ia)
             return ""
         case "add", "delete":
             var prefix: (UInt32, Int)?, devName: String?, brd: String?, peer: (UInt32, Int)?, label: String?
-            var scope: UInt8 = 0, valid = UInt32.max, preferred = UInt32.max
+            var scope: UInt8 = 0, valid = UInt32.max, preferred = UInt32.max, noPrefixRoute = false
             func lifetime(_ k: String) throws(SluiceError) -> UInt32 {
                 let v = try a.value(for: k)
                 if v == "forever" { return .max }
@@ -130,6 +146,7 @@ extension CommandRunner {
                     scope = sc
                 case "valid_lft": valid = try lifetime(k)
                 case "preferred_lft": preferred = try lifetime(k)
+                case "noprefixroute": noPrefixRoute = true
                 default:
                     guard prefix == nil else { throw SluiceError("Error: either \"local\" is duplicate, or \"\(k)\" is a garbage.") }
                     prefix = try Self.parsePrefix(k)
@@ -140,9 +157,12 @@ extension CommandRunner {
             let dev = try device(devName)
             let len = peer?.1 ?? plen
             if verb.hasPrefix("d") { try dp.ipv4.deleteAddress(dev, addr, len); return "" }
-            guard valid != 0, preferred <= valid else { throw SluiceError("Error: ipv4: address lifetime invalid (Invalid argument)") }
+            // ip's own checks (ipaddr_modify), before any request.
+            guard valid != 0 else { throw SluiceError("valid_lft is zero") }
+            guard preferred <= valid else { throw SluiceError("preferred_lft is greater than valid_lft") }
             var ia = InetAddress(address: addr, prefixLen: len, broadcast: 0, peer: peer?.0, label: label == dev.name ? nil : label, scope: scope)
             ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
+            ia.noPrefixRoute = noPrefixRoute
             if let brd {
                 if brd == "+" { ia.broadcast = ia.network | ~ia.mask }
                 else if brd == "-" { ia.broadcast = ia.network }
@@ -173,17 +193,30 @@ extension CommandRunner {
                 out += a.peer != a.address ? " peer \(Self.ipString(a.peer))/\(a.prefixLen)" : "/\(a.prefixLen)"
                 if a.broadcast != 0 { out += " brd \(Self.ipString(a.broadcast))" }
                 out += " scope \(RouteScope.name(a.scope))"
+                // print_ifa_flags' order; deprecated is an IPv6 word for ip.
                 if a.secondary { out += " secondary" }
                 if !a.permanent { out += " dynamic" }
-                if a.deprecated { out += " deprecated" }
+                if a.noPrefixRoute { out += " noprefixroute" }
                 out += " \(a.label ?? d.name)\n"
                 let left = a.remaining(at: dp.clock.now)
                 func lft(_ v: UInt32) -> String { v == .max ? "forever" : "\(v)sec" }
                 out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
-                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(a.dadFailed ? "dadfailed " : "")\(a.tentative ? "tentative " : "")\(a.nodad ? "nodad " : "")\(a.stablePrivacy ? "stable-privacy " : "")\n"
-                out += "       valid_lft forever preferred_lft forever\n"
+                // print_ifa_flags' order: nodad, dadfailed, deprecated, tentative, dynamic,
+                // noprefixroute, stable-privacy.
+                var flags = ""
+                if a.nodad { flags += "nodad " }
+                if a.dadFailed { flags += "dadfailed " }
+                if a.deprecated { flags += "deprecated " }
+                if a.tentative { flags += "tentative " }
+                if !a.permanent { flags += "dynamic " }
+                if a.noPrefixRoute { flags += "noprefixroute " }
+                if a.stablePrivacy { flags += "stable-privacy " }
+                out += "    inet6 \(Self.ip6String(a.address))/\(a.prefixLen) scope \(RouteScope.name(a.scope)) \(flags)\n"
+                let left = a.remaining(at: dp.clock.now)
+                func lft(_ v: UInt32) -> String { v == .max ? "forever" : "\(v)sec" }
+                out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
         }
         return out

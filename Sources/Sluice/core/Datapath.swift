@@ -604,6 +604,8 @@ public final class Datapath {
         ipv4.expireAddresses(now)
         ipv6.collectGarbage()
         ipv6.expireFragments(now)
+        ipv6.expireAddresses(now)
+        ipv6.expireRoutes(now)
         flushTransmit()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.

@@ -93,6 +93,9 @@ public struct RouteOf<A: InetAddressValue>: Sendable {
     /// and shown as the kernel keeps them; they act on traffic a host originates (TCP's window,
     /// RTT, MSS; a locked MTU), and a forwarding router ignores them (ip_forward_use_pmtu 0).
     public var metrics: [UInt32] = []
+    /// RTF_EXPIRES: when the route lapses, on the datapath clock (0: never). An IPv6 prefix
+    /// route made for an address with a finite valid lifetime; it goes with that address.
+    public var expires: UInt64 = 0
     public init(type: RouteType, nexthops: [NextHopOf<A>] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
                 scope: UInt8 = RouteScope.universe, prefsrc: A = 0) {
         self.type = type; self.nexthops = nexthops; self.metric = metric; self.proto = proto; self.scope = scope; self.prefsrc = prefsrc

@@ -52,6 +52,8 @@ public struct InetAddress: Sendable, Equatable {
     public var changed: UInt64 = 0
     /// IFA_F_DEPRECATED: the preferred lifetime ran out (check_lifetime) or was set to 0.
     public var deprecated = false
+    /// IFA_F_NOPREFIXROUTE: no route for the address's subnet (fib_add_ifaddr skips it).
+    public var noPrefixRoute = false
     public var permanent: Bool { validLft == .max }
     public var mask: UInt32 { prefixLen == 0 ? 0 : ~UInt32(0) << (32 - prefixLen) }
     public var network: UInt32 { peer & mask }
@@ -282,7 +284,7 @@ public final class IPv4Stack: NeighbourResolver {
         if a.broadcast != 0 && a.broadcast != 0xFFFF_FFFF {
             try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
-        guard !a.secondary, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
+        guard !a.secondary, !a.noPrefixRoute, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
         if dev.flags.contains(.loopback) {
             // fib_magic's RTN_LOCAL for a loopback device's prefix: the local table, scope host.
             try? fib.local.insert(a.network, a.prefixLen, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)

@@ -67,8 +67,38 @@ public struct Inet6Address: Sendable, Equatable {
     var dadProbes = 0
     var dadAt: UInt64 = 0
     var dadNonce: UInt64 = 0
+    /// Lifetimes in seconds from `changed` (UInt32.max: forever), as inet6_addr_add and
+    /// inet6_addr_modify keep them; an address with a finite valid lifetime is not
+    /// IFA_F_PERMANENT ("dynamic"), and goes when it runs out (addrconf_verify).
+    public var validLft = UInt32.max, preferredLft = UInt32.max
+    /// ifa->tstamp: when the lifetimes were last set, on the datapath clock.
+    public var changed: UInt64 = 0
+    /// IFA_F_DEPRECATED: the preferred lifetime ran out, or was set to 0.
+    public var deprecated = false
+    /// IFA_F_NOPREFIXROUTE: no prefix route for the address's subnet.
+    public var noPrefixRoute = false
+    public var permanent: Bool { validLft == .max }
     /// Usable: DAD done (a source, answered for, locally delivered).
     public var usable: Bool { !tentative }
+
+    /// The lifetimes, from `now` (addrconf_timeout_fixup's: 0 preferred deprecates at once).
+    mutating func setLifetimes(valid: UInt32, preferred: UInt32, now: UInt64) {
+        validLft = valid; preferredLft = preferred; changed = now
+        deprecated = preferred == 0
+    }
+
+    /// The lifetimes left at `now`, as inet6_fill_ifaddr reports them: both forever for a
+    /// permanent address with an infinite preferred lifetime; else, with a finite preferred
+    /// lifetime, both less the time since they were set.
+    func remaining(at now: UInt64) -> (valid: UInt32, preferred: UInt32) {
+        if permanent && preferredLft == .max { return (.max, .max) }
+        guard preferredLft != .max else { return (validLft, preferredLft) }
+        let t = UInt32(clamping: (now &- changed) / Time.s)
+        return (validLft == .max ? .max : validLft > t ? validLft - t : 0, preferredLft > t ? preferredLft - t : 0)
+    }
+
+    /// When the valid lifetime runs out (0: never).
+    var expiresAt: UInt64 { permanent ? 0 : changed &+ UInt64(validLft) * Time.s }
     public var isLinkLocal: Bool { Inet6Wire.isLinkLocal(address) }
     /// RT_SCOPE_HOST for ::1, RT_SCOPE_LINK for link-local, else RT_SCOPE_UNIVERSE.
     public var scope: UInt8 { address == 1 ? RouteScope.host : isLinkLocal ? RouteScope.link : RouteScope.universe }
@@ -332,28 +362,121 @@ public final class IPv6Stack: NeighbourResolver {
     /// (ff00::/8 in the local table, metric 256).
     func installRoutes(_ dev: NetDevice, _ a: Inet6Address, addingAddress: Bool = false) {
         let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
-        func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) {
+        @discardableResult
+        func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) -> Bool {
             let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh } } ?? false
             if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
+            return !exists
         }
         // A tentative address gets its local and anycast routes when DAD completes.
         if a.usable { add(fib.local, a.address, 128, .local, 0) }
         guard dev.isUp, !dev.flags.contains(.loopback) else { return }
-        if a.prefixLen < 128 { add(fib.main, a.network, a.prefixLen, .unicast, 256) }
+        if a.prefixLen < 128 && !a.noPrefixRoute {
+            let created = add(fib.main, a.network, a.prefixLen, .unicast, 256)
+            prefixRouteLifetime(dev, a, created: created)
+        }
         if forwarding && a.prefixLen < 127 && a.usable { add(fib.local, a.network, 128, .anycast, 0) }
         // addrconf_add_mroute: when an address is added to a device that is up, or once the
         // link is ready (addrconf_dev_config); not when a device without carrier comes up.
         if dev.isOperational || addingAddress { add(fib.local, 0xFF << 120, 8, .multicast, 256) }
     }
 
+    /// addrconf_prefix_route: with a finite valid lifetime the prefix route expires with the
+    /// address (RTF_EXPIRES). On a prefix route that is already there (fib6_add_rt2node), one
+    /// without an expiry stays so; one with an expiry takes the new address's, or none if
+    /// that address is permanent.
+    func prefixRouteLifetime(_ dev: NetDevice, _ a: Inet6Address, created: Bool) {
+        let d = dev.ifindex
+        guard let e = fib.main.entry(a.network, a.prefixLen), var entry = fib.main.prefixes[e],
+              let i = entry.routes.firstIndex(where: { $0.proto == RouteProtocol.kernel && $0.type == .unicast && $0.nexthops.first?.dev == d })
+        else { return }
+        guard created || entry.routes[i].expires != 0 else { return }
+        entry.routes[i].expires = a.expiresAt
+        fib.main.prefixes[e] = entry
+        if a.expiresAt != 0 { expiringRoutes.append((a.network, a.prefixLen, d)) }
+    }
+
+    /// Prefix routes that were given an expiry (checked by expireRoutes).
+    var expiringRoutes: [(prefix: UInt128, length: Int, dev: Int32)] = []
+
+    /// fib6_gc for RTF_EXPIRES: a kernel prefix route whose expiry passed is deleted.
+    func expireRoutes(_ now: UInt64) {
+        guard !expiringRoutes.isEmpty else { return }
+        var kept: [(prefix: UInt128, length: Int, dev: Int32)] = []
+        for r in expiringRoutes {
+            guard let e = fib.main.entry(r.prefix, r.length), let entry = fib.main.prefixes[e],
+                  let route = entry.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.type == .unicast && $0.nexthops.first?.dev == r.dev }),
+                  route.expires != 0 else { continue }
+            if route.expires <= now {
+                _ = fib.main.delete(r.prefix, r.length) { $0.proto == RouteProtocol.kernel && $0.expires != 0 && $0.nexthops.first?.dev == r.dev }
+            } else if !kept.contains(where: { $0 == r }) {
+                kept.append(r)
+            }
+        }
+        expiringRoutes = kept
+    }
+
+    /// addrconf_verify: an address whose valid lifetime ran out is deleted (with its routes,
+    /// announced); one whose preferred lifetime ran out is deprecated (announced).
+    func expireAddresses(_ now: UInt64) {
+        for (d, list) in addresses {
+            for a in list where !a.permanent || a.preferredLft != .max {
+                guard let dev = dp.device(d) else { continue }
+                let age = (now &- a.changed) / Time.s
+                if !a.permanent && age >= UInt64(a.validLft) {
+                    guard (try? deleteAddress(dev, a.address, a.prefixLen)) != nil else { continue }
+                    noteAddressEvent(d, a, deleted: true)
+                } else if a.preferredLft != .max && age >= UInt64(a.preferredLft) && !a.deprecated {
+                    var changed = a
+                    withAddress(d, a.address) { $0.deprecated = true; changed = $0 }
+                    noteAddressEvent(d, changed, deleted: false)
+                }
+            }
+        }
+    }
+
+    /// inet6_addr_modify (`ip -6 addr replace|change`): new lifetimes and flags (nodad,
+    /// noprefixroute) from now; the prefix route follows: added or given the new expiry, or
+    /// with noprefixroute removed if the address was permanent with one (a dynamic address's
+    /// is left to expire).
+    public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool) {
+        guard let old = addresses[dev.ifindex]?.first(where: { $0.address == address }) else { return }
+        var now = old
+        withAddress(dev.ifindex, address) { a in
+            a.setLifetimes(valid: valid, preferred: preferred, now: clock.now)
+            a.nodad = nodad; a.noPrefixRoute = noPrefixRoute
+            now = a
+        }
+        if !noPrefixRoute {
+            if dev.isUp && !dev.flags.contains(.loopback) && now.prefixLen < 128 {
+                let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
+                let existed = fib.main.entry(now.network, now.prefixLen).map { fib.main.prefixes[$0]!.routes.contains { $0.type == .unicast && $0.nexthops == nh } } ?? false
+                if !existed {
+                    try? fib.main.insert(now.network, now.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: 256, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true)
+                }
+                // modify_prefix_route: the route takes the address's expiry, whatever it had.
+                prefixRouteLifetime(dev, now, created: true)
+            }
+        } else if old.permanent && !old.noPrefixRoute,
+                  !(addresses[dev.ifindex] ?? []).contains(where: { $0.address != address && !$0.noPrefixRoute && $0.prefixLen == now.prefixLen && $0.network == now.network }) {
+            let d = dev.ifindex
+            _ = fib.main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
+        }
+        if now.usable { noteAddressEvent(dev.ifindex, now, deleted: false) }
+    }
+
     func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
         let d = dev.ifindex
         let kernelVia: (RouteOf<UInt128>) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
         _ = fib.local.delete(a.address, 128, matching: kernelVia)
-        if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
+        let samePrefix = (addresses[d] ?? []).filter { $0.prefixLen == a.prefixLen && $0.network == a.network }
+        // ipv6_del_addr: a permanent address's prefix route goes with the last address on the
+        // prefix that has one (check_cleanup_prefix_route); a dynamic address's stays until
+        // it expires (expireRoutes).
+        if a.permanent && !a.noPrefixRoute && !samePrefix.contains(where: { !$0.noPrefixRoute }) {
             _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
-            _ = fib.local.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d }
         }
+        if samePrefix.isEmpty { _ = fib.local.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
         if addresses[d] == nil { _ = fib.local.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 
@@ -364,8 +487,13 @@ public final class IPv6Stack: NeighbourResolver {
         guard let list = addresses[dev] else { return 0 }
         let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
         if linkScope { return list.first { $0.usable && $0.isLinkLocal }?.address ?? 0 }
-        return (list.first { $0.usable && !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network }
-            ?? list.first { $0.usable && !$0.isLinkLocal } ?? list.first { $0.usable })?.address ?? 0
+        // RFC 6724 rule 3: a deprecated address only when nothing else will do.
+        let preferred = list.filter { !$0.deprecated }
+        for l in [preferred, list] {
+            if let a = l.first(where: { $0.usable && !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network })
+                ?? l.first(where: { $0.usable && !$0.isLinkLocal }) { return a.address }
+        }
+        return list.first { $0.usable }?.address ?? 0
     }
 
     func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }

@@ -15,6 +15,7 @@ enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
     static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_DEPRECATED: UInt32 = 0x20, F_PERMANENT: UInt32 = 0x80
+    static let F_NOPREFIXROUTE: UInt32 = 0x200
     /// ifa_ipv4_policy and ifa_ipv6_policy together (IFA_CACHEINFO: struct ifa_cacheinfo).
     static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
                                                 LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32,
@@ -59,6 +60,7 @@ extension RtnlProcessor {
     func encodeAddr(_ d: NetDevice, _ a: InetAddress, type: UInt16, flags: UInt16, seq: UInt32, now: UInt64? = nil, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         let f = (a.permanent ? IFA.F_PERMANENT : 0) | (a.secondary ? IFA.F_SECONDARY : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0)
+            | (a.noPrefixRoute ? IFA.F_NOPREFIXROUTE : 0)
         w.put8(Self.AF_INET); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.be32(a.peer))
@@ -73,16 +75,18 @@ extension RtnlProcessor {
         w.end(start)
     }
 
-    /// inet6_fill_ifaddr: IFA_ADDRESS only, scope link for link-local, cacheinfo forever.
+    /// inet6_fill_ifaddr: IFA_ADDRESS only, scope link for link-local, the lifetimes left.
     func encodeAddr6(_ d: NetDevice, _ a: Inet6Address, type: UInt16, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         // IFA_F_TENTATIVE 0x40, IFA_F_DADFAILED 0x08, IFA_F_STABLE_PRIVACY 0x800.
-        let f = IFA.F_PERMANENT | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0) | (a.tentative ? 0x40 : 0) | (a.dadFailed ? 0x08 : 0)
+        let f = (a.permanent ? IFA.F_PERMANENT : 0) | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0) | (a.tentative ? 0x40 : 0)
+            | (a.dadFailed ? 0x08 : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0) | (a.noPrefixRoute ? IFA.F_NOPREFIXROUTE : 0)
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))
+        let left = a.remaining(at: dp.clock.now)
         var ci = NetlinkWriter()
-        ci.put32(UInt32.max); ci.put32(UInt32.max); ci.put32(0); ci.put32(0)
+        ci.put32(left.preferred); ci.put32(left.valid); ci.put32(0); ci.put32(0)
         w.attr(IFA.CACHEINFO, ci.bytes)
         w.attr(IFA.FLAGS, u32: f)
         w.end(start)
@@ -99,6 +103,8 @@ extension RtnlProcessor {
         // check_lifetime runs when a lifetime ends; Sluice's housekeeping at most a second
         // later, so a dump runs it first and never shows what the kernel would have removed.
         dp.ipv4.expireAddresses(now)
+        dp.ipv6.expireAddresses(now)
+        dp.ipv6.expireRoutes(now)
         if family == 0 || family == Self.AF_INET {
             for d in dp.allDevices where only == 0 || d.ifindex == only {
                 for a in dp.ipv4.addresses[d.ifindex] ?? [] {
@@ -148,6 +154,7 @@ extension RtnlProcessor {
         var ia = InetAddress(address: local, prefixLen: plen, broadcast: Self.addr(a[IFA.BROADCAST]) ?? 0,
                              peer: Self.addr(a[IFA.ADDRESS]) ?? local, label: label == dev.name ? nil : label, scope: scope)
         ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
+        ia.noPrefixRoute = (a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])) & IFA.F_NOPREFIXROUTE != 0
         // find_matching_ifa: the same local address on the same subnet and length.
         if let old = dp.ipv4.addresses[dev.ifindex]?.first(where: { $0.address == local && $0.mask == ia.mask && $0.matches(ia.peer) }) {
             guard msg.header.flags & NL.F_EXCL == 0, msg.header.flags & NL.F_REPLACE != 0 else {
@@ -171,12 +178,27 @@ extension RtnlProcessor {
             if delete {
                 try dp.ipv6.deleteAddress(dev, local, plen)
             } else {
+                // inet6_rtm_newaddr: lifetimes from IFA_CACHEINFO (forever without), checked.
+                var valid = UInt32.max, preferred = UInt32.max
+                if let ci = a[IFA.CACHEINFO] {
+                    guard ci.count >= 16 else { throw NetlinkError(ERANGE, "Attribute failed policy validation", offset: a.offsets[IFA.CACHEINFO]) }
+                    preferred = ci.le32(at: 0); valid = ci.le32(at: 4)
+                }
+                guard valid != 0, preferred <= valid else { throw NetlinkError(EINVAL, "ipv6: address lifetime invalid") }
+                let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
+                let nodad = flags & IFA.F_NODAD != 0, noPrefixRoute = flags & IFA.F_NOPREFIXROUTE != 0
                 if dp.ipv6.addresses[dev.ifindex]?.contains(where: { $0.address == local }) ?? false {
-                    if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "ipv6: address already assigned") }
+                    // An existing address: NLM_F_REPLACE without NLM_F_EXCL modifies it.
+                    if msg.header.flags & NL.F_EXCL != 0 || msg.header.flags & NL.F_REPLACE == 0 {
+                        throw NetlinkError(EEXIST, "ipv6: address already assigned")
+                    }
+                    dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute)
                     return
                 }
-                let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
-                try dp.ipv6.addAddress(dev, Inet6Address(address: local, prefixLen: plen, nodad: flags & IFA.F_NODAD != 0))
+                var ia = Inet6Address(address: local, prefixLen: plen, nodad: nodad)
+                ia.noPrefixRoute = noPrefixRoute
+                ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
+                try dp.ipv6.addAddress(dev, ia)
             }
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
@@ -230,6 +252,16 @@ extension RtnlProcessor {
             // ip6_route_info_create: a reject route's device is lo.
             w.attr(RTA.OIF, u32: UInt32(bitPattern: dp.ipv6.fib.loopbackIndex))
         }
+        if r.expires != 0 {
+            // rtnl_put_cacheinfo: rta_expires in clock ticks (USER_HZ, 100 a second).
+            let now = dp.clock.now
+            let left = r.expires > now ? Int64((r.expires - now) / (10 * Time.ms)) : -Int64((now - r.expires) / (10 * Time.ms))
+            var ci = NetlinkWriter()
+            for _ in 0..<2 { ci.put32(0) }                              // rta_clntref, rta_lastuse
+            ci.put32(UInt32(bitPattern: Int32(clamping: left)))            // rta_expires
+            for _ in 0..<5 { ci.put32(0) }                              // error, used, id, ts, tsage
+            w.attr(RTA.CACHEINFO, ci.bytes)
+        }
         if v6 { w.attr(RTA.PREF, [r.pref]) }
         w.end(start)
     }
@@ -240,6 +272,8 @@ extension RtnlProcessor {
     func dumpRoutes(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let family = msg.payload.first ?? 0
         dp.ipv4.expireAddresses(dp.clock.now)
+        dp.ipv6.expireAddresses(dp.clock.now)
+        dp.ipv6.expireRoutes(dp.clock.now)
         var list: [(table: UInt32, prefix: UInt32, length: Int, route: Route)] = []
         var list6: [(table: UInt32, prefix: UInt128, length: Int, route: RouteOf<UInt128>)] = []
         if family == 0 || family == Self.AF_INET {
