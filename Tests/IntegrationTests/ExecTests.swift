@@ -1637,6 +1637,42 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Neighbour entries in every state `ip neigh add` may give them (neigh_add →
+    /// __neigh_update): incomplete and failed without a link-layer address and without a timer,
+    /// delay turning to probe at once, a valid state refused without an address, IPv6's
+    /// `router` flag. The kernel lists its entries in its hash order (seeded at random): lines
+    /// and JSON objects are compared sorted.
+    func testNeighbourStatesAsTheKernelSetsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kn")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        func sorted(_ t: String) -> String {
+            let r = Self.renumbered(t)
+            if r.hasPrefix("[") {
+                return r.dropFirst().dropLast(2).components(separatedBy: "},{").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "{}")) }.sorted().joined(separator: "|")
+            }
+            return r.split(separator: "\n").filter { !$0.hasPrefix("ff02::") }.sorted().joined(separator: "\n")
+        }
+        // Filtered: the NOARP entries the kernel's own stack makes for the multicast groups it
+        // sends MLD reports and DAD probes to (ff02::…); Sluice's stack sends no MLD.
+        let steps: [[String]] = [
+            ip("link add nv0 type veth peer name nv1"), ip("link set nv0 up"), ip("link set nv1 up"), ip("addr add 198.18.1.1/24 dev nv0"),
+            ip("-6 addr add 2001:db8:1::1/64 dev nv0 nodad"),
+            ip("neigh add 198.18.1.2 lladdr 02:00:00:00:00:02 dev nv0"), ip("neigh add 198.18.1.3 lladdr 02:00:00:00:00:03 dev nv0 nud stale"),
+            ip("neigh add 198.18.1.4 lladdr 02:00:00:00:00:04 dev nv0 nud noarp"), ip("neigh add 198.18.1.5 dev nv0 nud incomplete"),
+            ip("neigh add 198.18.1.6 lladdr 02:00:00:00:00:06 dev nv0 nud reachable"), ip("neigh add 198.18.1.7 lladdr 02:00:00:00:00:07 dev nv0 nud delay"),
+            ip("neigh add 198.18.1.8 lladdr 02:00:00:00:00:08 dev nv0 nud probe"), ip("neigh add 198.18.1.9 lladdr 02:00:00:00:00:09 dev nv0 nud failed"),
+            ip("neigh add 198.18.1.10 dev nv0 nud stale"), ip("neigh add 198.18.1.11 dev nv0"), ip("neigh add 198.18.1.12 lladdr 02:00 dev nv0"),
+            ip("neigh add 2001:db8:1::2 lladdr 02:00:00:00:00:12 dev nv0 router"), ip("neigh add 2001:db8:1::3 lladdr 02:00:00:00:00:13 dev nv0"),
+            ip("neigh show dev nv0"), ip("neigh show dev nv0 nud all"), ip("-j neigh show dev nv0"), ip("neigh show dev nv0 nud probe"),
+            ip("neigh get 198.18.1.5 dev nv0"), ip("neigh get 2001:db8:1::2 dev nv0"),
+            ip("neigh replace 198.18.1.5 lladdr 02:00:00:00:00:05 dev nv0 nud stale"), ip("neigh replace 2001:db8:1::2 lladdr 02:00:00:00:00:12 dev nv0"),
+            ip("neigh show dev nv0"), ip("neigh flush dev nv0"), ip("neigh show dev nv0 nud all"),
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: sorted)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

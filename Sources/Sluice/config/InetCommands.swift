@@ -503,17 +503,20 @@ extension CommandRunner {
         let what = S.isIPv6 ? "inet6" : "inet"
         switch try match(w[0], ["add", "replace", "change", "delete"], what: "neigh command") {
         case "add", "replace", "change":
-            var ip: S.Addr?, mac: MACAddress?, devName: String?
+            var ip: S.Addr?, mac: MACAddress?, devName: String?, router = false
             var state = NUD.permanent
             while let k = a.next() {
                 switch k {
                 case "lladdr": mac = try a.mac(for: "lladdr")
                 case "dev": devName = try a.value(for: "dev")
+                case "router" where S.isIPv6: router = true
                 case "nud":
                     let v = try a.value(for: "nud")
                     switch v {
                     case "permanent": state = .permanent; case "noarp": state = .noarp
                     case "reachable": state = .reachable; case "stale": state = .stale
+                    case "delay": state = .delay; case "probe": state = .probe
+                    case "incomplete": state = .incomplete; case "failed": state = .failed; case "none": state = .none
                     default: throw SluiceError("Error: argument \"\(v)\" is wrong: nud state is bad")
                     }
                 case "permanent": state = .permanent
@@ -524,8 +527,7 @@ extension CommandRunner {
                 }
             }
             guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
-            guard let mac else { throw SluiceError("Error: lladdr is required") }
-            try stack.addNeighbour(try device(devName), ip: ip, mac: mac, state: state, replace: w[0] != "add")
+            try stack.addNeighbour(try device(devName), ip: ip, mac: mac, state: state, replace: w[0] != "add", router: S.isIPv6 ? router : nil)
             return ""
         default:
             var ip: S.Addr?, devName: String?
@@ -541,7 +543,7 @@ extension CommandRunner {
     /// `ip neigh show` as print_neigh: "ADDR dev DEV lladdr MAC [router] STATE".
     func neighShow<S: InetFamilyStack>(_ only: NetDevice?, _ stack: S) -> String {
         var out = ""
-        for e in stack.neighbours.shown where only == nil || only!.ifindex == e.dev {
+        for e in stack.neighbours.shown where (only == nil || only!.ifindex == e.dev) && e.state != .none {
             var s = "\(S.addressString(e.ip)) dev \(dp.device(e.dev)?.name ?? "?")"
             s += e.state.isValid ? " lladdr \(e.mac) " : "  "
             if e.isRouter { s += "router " }

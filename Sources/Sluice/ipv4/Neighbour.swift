@@ -188,7 +188,9 @@ public final class NeighbourTableOf<A: InetAddressValue> {
 
     /// Entries as `ip neigh show` lists them (live ones, by device then address).
     public var shown: [NeighbourEntryOf<A>] {
-        entries.filter { $0.dev != 0 && $0.state != .none }.sorted { ($0.dev, $0.ip) < ($1.dev, $1.ip) }
+        // Entries in state none too (neigh_dump_table dumps them; `ip neigh show nud all` lists
+        // them): one a refused `ip neigh add` made, as neigh_add's lookup does.
+        entries.filter { $0.dev != 0 }.sorted { ($0.dev, $0.ip) < ($1.dev, $1.ip) }
     }
 }
 
@@ -388,21 +390,47 @@ extension NeighbourResolver {
 
     // MARK: configuration of neighbours (`neigh add|del`)
 
-    func addNeighbour(_ dev: NetDevice, ip: Addr, mac: MACAddress, state: NUD, replace: Bool) throws(SluiceError) {
+    /// neigh_add → __neigh_update with NEIGH_UPDATE_F_ADMIN: a state without a link-layer
+    /// address (incomplete, failed) is set as it is, without a timer; a valid one needs an
+    /// address (given, or the entry's own). A state the timer drives (reachable, delay,
+    /// probe) gets it: delay and probe at once, so delay turns to probe and probes begin.
+    /// `router` is NTF_ROUTER (IPv6).
+    func addNeighbour(_ dev: NetDevice, ip: Addr, mac: MACAddress?, state: NUD, replace: Bool, router: Bool? = nil) throws(SluiceError) {
         let t = neighbours
-        if let i = t.find(dev.ifindex, ip) {
-            if !replace && t.entries[Int(i)].state != .none && t.entries[Int(i)].state != .failed && t.entries[Int(i)].state != .incomplete {
-                throw SluiceError("Error: neighbour exists (File exists)")
+        let existing = t.find(dev.ifindex, ip)
+        if let i = existing, !replace && t.entries[Int(i)].state != .none && t.entries[Int(i)].state != .failed && t.entries[Int(i)].state != .incomplete {
+            throw SluiceError("Error: neighbour exists (File exists)")
+        }
+        let i: Int
+        if let existing { i = Int(existing) } else {
+            guard let n = t.create(dev.ifindex, ip, now: clock.now, pool: pool) else {
+                throw SluiceError("Error: neighbour table overflow (No buffer space available)")
             }
-            t.entries[Int(i)].state = .none
-            neighUpdate(Int(i), mac: mac, state: state, override: true)
-            t.entries[Int(i)].timer = state == .reachable ? t.entries[Int(i)].timer : 0
+            i = Int(n)
+        }
+        // The entry neigh_add looked up (and so made) stays, in state none, when the update
+        // is refused.
+        if state.isValid && mac == nil && !t.entries[i].state.isValid {
+            throw SluiceError("Error: No link layer address given (Invalid argument)")
+        }
+        if let router { t.entries[i].isRouter = router }
+        guard state.isValid else {
+            t.entries[i].state = state
+            t.entries[i].timer = 0
+            t.entries[i].updated = clock.now
+            if state == .failed { while let p = t.entries[i].queue.pop(pool) { t.queued -= 1; pool.free(p) } }
             return
         }
-        guard let i = t.create(dev.ifindex, ip, now: clock.now, pool: pool) else {
-            throw SluiceError("Error: neighbour table overflow (No buffer space available)")
+        let m = mac ?? t.entries[i].mac
+        t.entries[i].state = .none
+        neighUpdate(i, mac: m, state: state, override: true)
+        switch state {
+        case .delay, .probe:
+            if state == .probe { t.entries[i].probes = 0 }
+            t.setTimer(i, clock.now)
+        case .reachable: break
+        default: t.entries[i].timer = 0
         }
-        neighUpdate(Int(i), mac: mac, state: state, override: true)
     }
 
     func deleteNeighbour(_ dev: NetDevice, ip: Addr) throws(SluiceError) {

@@ -769,12 +769,14 @@ extension RtnlProcessor {
         guard let dev = dp.device(ifindex) else { throw NetlinkError(EINVAL, "Device not specified") }
         do {
             if delete { try stack.deleteNeighbour(dev, ip: ip); return }
-            guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "Invalid link address") }
+            // neigh_add: an address shorter than the device's is refused; none is allowed.
+            if let ll = a[NDA.LLADDR], ll.count < 6 { throw NetlinkError(EINVAL, "Invalid link address") }
+            let mac = a[NDA.LLADDR].map { MACAddress(Array($0.prefix(6))) }
             let state = NUD(rawValue: p.le16(at: 8)) ?? .permanent
             let f = msg.header.flags
             if stack.neighbours.find(dev.ifindex, ip) == nil && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
-            try stack.addNeighbour(dev, ip: ip, mac: MACAddress(Array(ll)), state: state == .none ? .permanent : state,
-                                     replace: f & NL.F_EXCL == 0)
+            try stack.addNeighbour(dev, ip: ip, mac: mac, state: state == .none ? .permanent : state,
+                                     replace: f & NL.F_EXCL == 0, router: S.isIPv6 ? ndmFlags & 0x80 != 0 : nil)
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
             throw m.contains("File exists") ? NetlinkError(EEXIST) : m.contains("No such file") ? NetlinkError(ENOENT) : Self.netlinkError(error as! SluiceError)

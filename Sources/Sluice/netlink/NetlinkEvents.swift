@@ -97,10 +97,10 @@ extension RtnlProcessor {
             }
         case NL.RTM_NEWNEIGH, NL.RTM_DELNEIGH:
             if dp.bridge(dev) == nil && dev.master == 0 {
-                for e in dp.ipv4.neighbours.shown where e.dev == dev.ifindex {
+                for e in dp.ipv4.neighbours.shown where e.dev == dev.ifindex && e.state != .none {
                     one(UInt64(e.ip)) { w in encodeNeigh(e, seq: 0, &w) }
                 }
-                for e in dp.ipv6.neighbours.shown where e.dev == dev.ifindex {
+                for e in dp.ipv6.neighbours.shown where e.dev == dev.ifindex && e.state != .none {
                     one(1 << 63 | UInt64(truncatingIfNeeded: e.ip ^ e.ip >> 64) >> 1) { w in encodeNeigh(e, seq: 0, &w) }
                 }
                 break
