@@ -249,6 +249,20 @@ public final class FDB {
     }
 
     /// br_fdb_delete_by_port for one VLAN: the port's learnt entries in `vlan`.
+    /// br_fdb_flush with a filter: every entry `matches` picks goes.
+    public func flush(_ matches: (FDBEntry) -> Bool) {
+        var i = 0
+        while i < capacity {
+            let s = slots[i]
+            if s.key != 0 {
+                let e = FDBEntry(mac: MACAddress(raw: s.key & 0xFFFF_FFFF_FFFF), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
+                                 isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated)
+                if matches(e) { removeSlot(i); continue }
+            }
+            i += 1
+        }
+    }
+
     public func flush(port: Int32, vlan: UInt16) {
         var i = 0
         while i < capacity {

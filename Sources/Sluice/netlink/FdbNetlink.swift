@@ -10,7 +10,7 @@ import Glibc
 /// Not modelled: the devices' own unicast/multicast address lists (the kernel's "self"
 /// entries from ndo_dflt_fdb_dump), the ports' own addresses as local entries (a Sluice port's
 /// address belongs to the host behind it, not to the bridge), NTF_USE,
-/// sticky and extern_learn flags, bulk delete.
+/// sticky and extern_learn flags.
 enum NDA {
     static let DST: UInt16 = 1, LLADDR: UInt16 = 2, CACHEINFO: UInt16 = 3, VLAN: UInt16 = 5
     static let IFINDEX: UInt16 = 8, MASTER: UInt16 = 9, FLAGS_EXT: UInt16 = 15
@@ -19,8 +19,10 @@ enum NDA {
     static let NTF_EXT_LEARNED: UInt8 = 0x10, NTF_STICKY: UInt8 = 0x40
     static let AF_BRIDGE: UInt8 = 7
     static let PORT: UInt16 = 6, VNI: UInt16 = 7, SRC_VNI: UInt16 = 11, NH_ID: UInt16 = 13
-    static let policy = NLAPolicy(maxType: 16, [DST: .unspec, LLADDR: .binary(maxLength: 32), VLAN: .unspec, PORT: .unspec, VNI: .u32,
-                                                IFINDEX: .u32, MASTER: .u32, SRC_VNI: .u32, NH_ID: .u32])
+    static let NDM_STATE_MASK: UInt16 = 16, NDM_FLAGS_MASK: UInt16 = 17
+    static let policy = NLAPolicy(maxType: 17, [DST: .unspec, LLADDR: .binary(maxLength: 32), VLAN: .unspec, PORT: .unspec, VNI: .u32,
+                                                IFINDEX: .u32, MASTER: .u32, SRC_VNI: .u32, NH_ID: .u32,
+                                                NDM_STATE_MASK: .u16, NDM_FLAGS_MASK: .u8])
 }
 
 extension RtnlProcessor {
@@ -355,8 +357,58 @@ extension RtnlProcessor {
         }
     }
 
+    /// RTM_DELNEIGH for AF_BRIDGE with NLM_F_BULK (`bridge fdb flush`): br_fdb_delete_bulk on
+    /// the bridge named (as master or self; a port or another device: EOPNOTSUPP), deleting
+    /// the entries that match its filters — VLAN, port (NDA_IFINDEX), and the entry flags the
+    /// state and ndm flags select under their masks (permanent: local, noarp: static; sticky,
+    /// extern_learn, offloaded and added_by_user are never set on Sluice's entries).
+    func flushFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
+        let p = msg.payload
+        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor message") }
+        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: false)
+        let ifindex = Int32(bitPattern: p.le32(at: 4))
+        guard ifindex != 0 else { throw NetlinkError(EINVAL, "invalid ifindex") }
+        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV, "unknown ifindex") }
+        guard let br = dp.bridge(dev) else { throw NetlinkError(EOPNOTSUPP) }
+        let state = p.le16(at: 8), ndmFlags = p[p.startIndex + 10] & ~(NDA.NTF_SELF | NDA.NTF_MASTER)
+        var vlan: UInt16 = 0
+        if let v = a[NDA.VLAN] {
+            guard v.count == 2 else { throw NetlinkError(EINVAL, "invalid vlan attribute size", offset: a.offsets[NDA.VLAN]) }
+            vlan = v.le16(at: 0)
+            guard vlan != 0 && vlan < 4095 else { throw NetlinkError(EINVAL, "invalid vlan id", offset: a.offsets[NDA.VLAN]) }
+        }
+        // FDB_FLUSH_ALLOWED_NDM_FLAGS (use, extern_learn, offloaded, sticky) and _STATES.
+        if ndmFlags & ~(NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20 | NDA.NTF_STICKY) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm flag bits set") }
+        if state & ~(NDA.NUD_PERMANENT | NDA.NUD_NOARP) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm state bits set") }
+        // Entry flags as bits: 1 static, 2 local (Sluice's FDB slots), 4 any of the flags
+        // Sluice's entries never carry.
+        func bits(state s: UInt16, flags f: UInt8) -> UInt8 {
+            (s & NDA.NUD_NOARP != 0 ? 1 : 0) | (s & NDA.NUD_PERMANENT != 0 ? 2 : 0) | (f & (NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20 | NDA.NTF_STICKY) != 0 ? 4 : 0)
+        }
+        let want = bits(state: state, flags: ndmFlags)
+        let mask = bits(state: a.u16(NDA.NDM_STATE_MASK) ?? 0, flags: a.u8(NDA.NDM_FLAGS_MASK) ?? 0)
+        var port: Int32 = 0
+        if let i = a.u32(NDA.IFINDEX) {
+            // __fdb_flush_validate_ifindex.
+            let pi = Int32(bitPattern: i)
+            guard let pd = dp.device(pi) else { throw NetlinkError(ENODEV, "bridge: Unknown flush device ifindex") }
+            if pd.ifindex != br.device.ifindex {
+                guard pd.master != 0 else { throw NetlinkError(EINVAL, "bridge: Flush device is not a bridge or bridge port") }
+                guard pd.master == br.device.ifindex else { throw NetlinkError(EINVAL, "bridge: Port belongs to a different bridge") }
+            }
+            port = pi
+        }
+        br.fdb.flush { e in
+            if vlan != 0 && e.vlan != vlan { return false }
+            if port != 0 && e.port != port { return false }
+            let f: UInt8 = (e.isStatic ? 1 : 0) | (e.isLocal ? 2 : 0)
+            return mask == 0 || f & mask == want
+        }
+    }
+
     /// RTM_DELNEIGH for AF_BRIDGE: br_fdb_delete (fdb_delete_by_addr_and_port).
     func delFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
+        if msg.header.flags & 0x200 != 0 { try flushFdb(msg); return }     // NLM_F_BULK
         let (dev, mac, vlan, state, flags) = try fdbRequest(msg)
         if flags & NDA.NTF_SELF != 0, let v = dev.driver as? VXLANDriver {
             try vxlanFdb(msg, dev, v, mac: mac, state: state, delete: true)
