@@ -1555,6 +1555,10 @@ final class ExecTests: XCTestCase {
         for i in 1...6 { steps.append(tc("qdisc add dev mv6 parent 1:\(i) handle \(i * 16): pfifo")) }
         steps += [tc("qdisc show dev mv6"), tc("class show dev mv6"), tc("qdisc replace dev mv6 parent 1:3 handle 77: pfifo"),
                   tc("qdisc show dev mv6"), tc("-s class show dev mv6")]
+        // htb_change_class's warnings: a leaf's quantum from rate / r2q clamped to 1000…200000.
+        steps += [tc("class add dev mv6 parent 1: classid 1:9 htb rate 100mbit"), tc("class add dev mv6 parent 1: classid 1:8 htb rate 50kbit"),
+                  tc("class change dev mv6 parent 1: classid 1:9 htb rate 100mbit quantum 5000"), tc("class add dev mv6 parent 1:9 classid 1:19 htb rate 90mbit"),
+                  tc("class change dev mv6 parent 1: classid 1:9 htb rate 100mbit"), tc("-d class show dev mv6")]
         // A macvlan takes its lower device's tso_max_size; bcqueuelen and the largest in use.
         steps += [ip("link add link mv2 name mm0 type macvlan mode bridge bcqueuelen 500"), ip("-d link show mm0"),
                   ip("link add link mv2 name mm1 type macvlan"), ip("-d link show mm0"), ip("-d link show mm1"),
@@ -1576,6 +1580,8 @@ final class ExecTests: XCTestCase {
             ip("link add tv0 type veth peer name tv1"), ip("link set tv0 up"), ip("link set tv1 up"), ip("addr add 198.18.1.1/24 dev tv0"),
             ip("route add 198.18.18.0/24 via 198.18.1.5 mtu 1400 advmss 1360"), ip("route get 198.18.18.1"),
             ip("route add throw 198.18.16.0/24"), ip("route show"), ip("-d route show"), ip("-j route show"), ip("route get 198.18.16.1"),
+            // Tables local and main are one until a custom rule is added: no "table local".
+            ip("route get 198.18.1.1"), ip("route get 198.18.1.255"),
             ip("route add 198.18.0.0/16 via 198.18.1.9 table 100"), ip("route add throw 198.18.16.0/24 table 100"),
             ip("route add 198.18.16.0/24 via 198.18.1.7 table 101"), ip("rule add pref 100 lookup 100"), ip("rule add pref 200 lookup 101"),
             ip("route get 198.18.16.1"), ip("route get 198.18.17.1"), ip("route show table 100"), ip("route show table all type throw"),
@@ -1584,6 +1590,8 @@ final class ExecTests: XCTestCase {
             ip("-6 addr add 2001:db8:1::1/64 dev tv0 nodad"), ip("-6 route add 2001:db8:9::/64 via 2001:db8:1::5 mtu 1300"),
             ip("-6 route add throw 2001:db8:8::/64"), ip("-6 route show root 2001:db8::/32"), ip("-6 route get 2001:db8:9::1"), ip("-6 route get 2001:db8:8::1"),
             ip("-6 route get 2001:db8:1::1"), ip("rule del pref 100"), ip("rule del pref 200"),
+            // ... and stay apart once one was (fib_has_custom_rules is never cleared).
+            ip("route get 198.18.1.1"),
         ]
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
         XCTAssertEqual(d.stop(), 0, d.stderr)

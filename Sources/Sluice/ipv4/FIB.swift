@@ -293,6 +293,9 @@ public final class FIBOf<A: InetAddressValue> {
     public internal(set) var rules: [FIBRuleOf<A>]
     /// Only the default rules and an empty `default` table: lookups go local, then main.
     public internal(set) var simple = true
+    /// fib_has_custom_rules: set by the first rule added that is not a default one, and never
+    /// cleared (the kernel then unmerges tables local and main for good, fib_unmerge).
+    public internal(set) var hadCustomRules = false
     /// Some rule selects on the IP protocol or ports (fib_rules_require_fldissect).
     var needsPorts = false
     /// The input device of what Sluice itself sends (LOOPBACK_IFINDEX): lo's, or none.

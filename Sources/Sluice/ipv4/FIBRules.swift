@@ -158,6 +158,7 @@ extension FIBOf {
     func insertRule(_ r: FIBRuleOf<A>) {
         let at = rules.firstIndex { $0.priority > r.priority } ?? rules.count
         rules.insert(r, at: at)
+        if !Self.defaultRules(v6: A.bitWidth == 128).contains(r) { hadCustomRules = true }
         updateSimple()
     }
 

@@ -586,8 +586,9 @@ extension RtnlProcessor {
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
         w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(0)
         // The table the lookup ended in when the request asks (RTM_F_LOOKUP_TABLE, as ip route
-        // get does), else main.
-        if msg.payload.le32(at: 8) & 0x1000 == 0 || table == 0 { table = FIB.tableMain }
+        // get does), else main. Until a custom rule was ever added the kernel keeps tables
+        // local and main merged in one: a local route is then reported as main's.
+        if msg.payload.le32(at: 8) & 0x1000 == 0 || table == 0 || (table == FIB.tableLocal && !v4.fib.hadCustomRules) { table = FIB.tableMain }
         w.put8(UInt8(table < 256 ? table : 252)); w.put8(0); w.put8(RouteScope.universe); w.put8(type.rawValue)
         w.put32(RTA.RTM_F_CLONED | rtcf)
         w.attr(RTA.TABLE, u32: table)

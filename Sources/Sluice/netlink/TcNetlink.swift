@@ -1011,6 +1011,14 @@ extension RtnlProcessor {
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
                                              burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)))
         do { try h.setClass(classid, parent: parent ?? h.handle, params, replace: exists) } catch { throw Self.netlinkError(error) }
+        // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
+        // with a warning in the acknowledgement.
+        if params.quantum == 0, h.htbClass(classid)?.level == 0 {
+            let q = rate / 8 / UInt64(max(h.r2q, 1))
+            if q < 1000 || q > 200_000 {
+                extAckWarning = "sch_htb: quantum of class \(String(classid.raw, radix: 16, uppercase: true)) is \(q < 1000 ? "small" : "big"). Consider r2q change."
+            }
+        }
         dp.kickTransmit(dev)
     }
 
