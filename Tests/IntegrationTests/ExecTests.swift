@@ -1713,6 +1713,34 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A device's own address lists through `bridge fdb add|del MAC dev DEV self`
+    /// (ndo_dflt_fdb_add/del: unicast and link-local to the unicast list, multicast to the
+    /// multicast list, permanent only, no VLAN, EEXIST only with NLM_F_EXCL), dumped after
+    /// the stack's groups and listed by `ip maddr` as static. The daemon forwards no IPv6
+    /// here (as this kernel's namespace), so the stack's groups are the same on both sides.
+    func testDeviceAddressListsThroughFdbSelfAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.forwarding=0", "sysctl net.ipv4.ip_forward=0"])
+        let kns = try net.netns("ks")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        func br(_ w: String) -> [String] { ["bridge"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            ip("link add sv0 type veth peer name sv1"), ip("link set sv0 up"), ip("link set sv1 up"), ["sleep"],
+            br("fdb add 02:00:00:00:00:06 dev sv0 self"), br("fdb add 02:00:00:00:00:07 dev sv0 self permanent"),
+            br("fdb add 01:00:5e:01:02:03 dev sv0 self"), br("fdb add 33:33:00:00:00:09 dev sv1 self"), br("fdb add 01:80:c2:00:00:0e dev sv1 self"),
+            br("fdb add 02:00:00:00:00:08 dev sv0 self static"), br("fdb add 02:00:00:00:00:09 dev sv0 self dynamic"),
+            br("fdb add 02:00:00:00:00:0a dev sv0 self vlan 3"), br("fdb add 02:00:00:00:00:06 dev sv0 self"),
+            br("fdb append 02:00:00:00:00:06 dev sv0 self"), br("fdb show dev sv0"), br("fdb show dev sv1"), br("-j fdb show dev sv0"),
+            ip("maddr show dev sv0"), ip("maddr show dev sv1"), br("fdb del 02:00:00:00:00:06 dev sv0 self"),
+            br("fdb del 02:00:00:00:00:06 dev sv0 self"), br("fdb del 01:00:5e:01:02:03 dev sv0 self"), br("fdb show dev sv0"),
+            ip("maddr show dev sv0"),
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock) {
+            Self.renumbered($0).replacingOccurrences(of: #"(?m)^\d+:\t"#, with: "N:\t", options: .regularExpression)
+                .replacingOccurrences(of: #"ff02::1:ff[0-9a-f]{2}:[0-9a-f]{1,4}"#, with: "ff02::1:ffXX:XXXX", options: .regularExpression)
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

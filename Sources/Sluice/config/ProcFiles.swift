@@ -24,9 +24,12 @@ public enum ProcFiles {
         case "/proc/net/dev_mcast":
             var out = ""
             for d in devices {
-                for m in dp.multicastList(d) {
+                // Users, then global_use: 1 for an address added by `bridge fdb add … self`
+                // (dev_mc_add_excl, global), which ip maddr shows as "static".
+                let stack = dp.stackMulticastList(d)
+                for (i, m) in (stack + d.userMulticast).enumerated() {
                     let mac = m.octets.map { let h = String($0, radix: 16); return $0 < 16 ? "0" + h : h }.joined()
-                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(pad("1", 5)) \(pad("0", 5)) \(mac)\n"
+                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(pad("1", 5)) \(pad(i < stack.count ? "0" : "1", 5)) \(mac)\n"
                 }
             }
             return out

@@ -352,6 +352,10 @@ public final class Datapath {
     /// group is joined once its address's DAD is done. `bridge fdb show` lists it as
     /// `self permanent` (ndo_dflt_fdb_dump).
     public func multicastList(_ dev: NetDevice) -> [MACAddress] {
+        stackMulticastList(dev) + dev.userMulticast
+    }
+
+    func stackMulticastList(_ dev: NetDevice) -> [MACAddress] {
         if dev.flags.contains(.loopback) { return [] }
         var six: [UInt64] = [0x3333_0000_0001]
         if ipv6.forwarding { six.append(0x3333_0000_0002) }

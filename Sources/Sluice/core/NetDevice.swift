@@ -271,6 +271,12 @@ public final class NetDevice {
     /// tso_max_size: the largest GSO frame the device could be given (netif_set_tso_max_size;
     /// 65536 unless its kind raises it — veth and vxlan to GSO_MAX_SIZE — or, for a bridge,
     /// its ports' smallest once it has had one: br_set_gso_limits).
+    /// Addresses added to the device's own unicast and multicast lists by `bridge fdb add MAC
+    /// dev DEV self` (ndo_dflt_fdb_add: dev_uc_add_excl, dev_mc_add_excl), in the order added.
+    /// Sluice's drivers receive every frame their port is given, so the lists filter nothing;
+    /// they are kept and dumped as the kernel's, multicast ones also in `ip maddr`.
+    public internal(set) var userUnicast: [MACAddress] = []
+    public internal(set) var userMulticast: [MACAddress] = []
     public internal(set) var tsoMaxSize = 65536
     /// GSO_MAX_SIZE as this kernel reports it (the bound netif_set_tso_max_size applies).
     static let gsoMaxSizeLimit = 524_280

@@ -7,10 +7,7 @@ import Glibc
 /// what `bridge fdb show|add|del|replace|append` send and read. An entry's VLAN must be one of
 /// its port's (br_fdb_add's "unconfigured vlan" otherwise).
 ///
-/// Not modelled: the devices' own unicast/multicast address lists (the kernel's "self"
-/// entries from ndo_dflt_fdb_dump), the ports' own addresses as local entries (a Sluice port's
-/// address belongs to the host behind it, not to the bridge), NTF_USE,
-/// sticky and extern_learn flags.
+/// Not modelled: NTF_USE, sticky and extern_learn flags.
 enum NDA {
     static let DST: UInt16 = 1, LLADDR: UInt16 = 2, CACHEINFO: UInt16 = 3, VLAN: UInt16 = 5
     static let IFINDEX: UInt16 = 8, MASTER: UInt16 = 9, FLAGS_EXT: UInt16 = 15
@@ -139,7 +136,7 @@ extension RtnlProcessor {
                 continue
             }
             if let v = dev.driver as? VXLANDriver { g.vxlan = v; g.vxRows = v.dumpRows }
-            else if g.own.isEmpty && !g.ownFirst { g.own = dp.multicastList(dev) }
+            else if g.own.isEmpty && !g.ownFirst { g.own = dev.userUnicast + dp.multicastList(dev) }
             if g.count > 0 { groups.append(g) }
         }
         let seq = msg.header.seq
@@ -325,7 +322,8 @@ extension RtnlProcessor {
         } else if flags & NDA.NTF_SELF != 0, let b = dp.bridge(dev) {
             br = b; port = nil
         } else if flags & NDA.NTF_SELF != 0 {
-            throw NetlinkError(EOPNOTSUPP, "Sluice devices keep no unicast/multicast address lists: use \"master\" on a bridge port")
+            try selfAddress(msg, dev, mac: mac, vlan: vlan, state: state, delete: false)
+            return
         } else {
             throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
         }
@@ -355,6 +353,29 @@ extension RtnlProcessor {
         } catch {
             throw NetlinkError(ENOSPC, error.message)
         }
+    }
+
+    /// ndo_dflt_fdb_add / ndo_dflt_fdb_del: a device's own unicast (or link-local) and
+    /// multicast address lists. Permanent addresses only, no VLAN; a second add is EEXIST
+    /// only with NLM_F_EXCL; deleting an address not there is ENOENT.
+    func selfAddress(_ msg: NetlinkMessage, _ dev: NetDevice, mac: MACAddress, vlan: UInt16, state: UInt16, delete: Bool) throws(NetlinkError) {
+        if delete ? state & NDA.NUD_PERMANENT == 0 : (state != 0 && state & NDA.NUD_PERMANENT == 0) { throw NetlinkError(EINVAL) }
+        if vlan != 0 { throw NetlinkError(EINVAL) }
+        let o = mac.octets
+        let linkLocal = o[0] == 0x01 && o[1] == 0x80 && o[2] == 0xC2 && o[3] == 0 && o[4] == 0 && o[5] & 0xF0 == 0
+        let unicast = o[0] & 1 == 0 || linkLocal
+        if !unicast && mac.raw == 0xFFFF_FFFF_FFFF { throw NetlinkError(EINVAL) }
+        var list = unicast ? dev.userUnicast : dev.userMulticast
+        if delete {
+            guard let i = list.firstIndex(of: mac) else { throw NetlinkError(ENOENT) }
+            list.remove(at: i)
+        } else if list.contains(mac) || (!unicast && dp.stackMulticastList(dev).contains(mac)) {
+            if msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            return
+        } else {
+            list.append(mac)
+        }
+        if unicast { dev.userUnicast = list } else { dev.userMulticast = list }
     }
 
     /// RTM_DELNEIGH for AF_BRIDGE with NLM_F_BULK (`bridge fdb flush`): br_fdb_delete_bulk on
@@ -420,7 +441,8 @@ extension RtnlProcessor {
         } else if flags & NDA.NTF_SELF != 0, let b = dp.bridge(dev) {
             br = b; port = dev.ifindex
         } else if flags & NDA.NTF_SELF != 0 {
-            throw NetlinkError(EOPNOTSUPP, "Sluice devices keep no unicast/multicast address lists: use \"master\" on a bridge port")
+            try selfAddress(msg, dev, mac: mac, vlan: vlan, state: state, delete: true)
+            return
         } else {
             throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
         }
