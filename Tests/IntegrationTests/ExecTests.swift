@@ -1741,6 +1741,38 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// clsact and ingress with u32 and mirred (both in this kernel): filters on each hook,
+    /// standalone mirred actions (`get` without used_hw_stats, `list` with), the refusals, and
+    /// chains of a block that is gone (an empty dump, as tc_dump_chain).
+    func testClsactIngressMirredAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kc")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        func tc(_ w: String) -> [String] { ["tc"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            ip("link add cv0 type veth peer name cv1"), ip("link add cifb0 type ifb"), tc("qdisc add dev cv0 clsact"), tc("qdisc show dev cv0"),
+            tc("-s qdisc show dev cv0"),
+            tc("filter add dev cv0 ingress protocol ip prio 1 u32 match ip dst 198.18.0.0/16 action mirred egress redirect dev cifb0"),
+            tc("filter add dev cv0 egress protocol all prio 2 u32 match u32 0 0 action mirred egress mirror dev cv1"),
+            tc("filter add dev cv0 ingress protocol arp prio 3 u32 match u32 0 0 action mirred ingress redirect dev cv1"),
+            tc("filter show dev cv0 ingress"), tc("filter show dev cv0 egress"), tc("-s filter show dev cv0 ingress"), tc("-j filter show dev cv0 egress"),
+            tc("filter add dev cv0 ingress protocol ip prio 1 u32 match ip dst 198.18.0.0/16 action mirred egress redirect dev nosuch"),
+            tc("filter add dev cv0 ingress protocol ip prio 4 u32 match ip dst 198.18.0.0/16 action mirred egress redirect dev cifb0 index 5"),
+            tc("actions list action mirred"), tc("actions add action mirred egress redirect dev cv1 index 7"), tc("actions get action mirred index 7"),
+            tc("actions list action mirred"), tc("actions del action mirred index 7"), tc("actions del action mirred index 5"),
+            tc("filter del dev cv0 ingress prio 4"), tc("actions list action mirred"), tc("qdisc add dev cv0 ingress"),
+            tc("qdisc del dev cv0 clsact"), tc("chain show dev cv0 ingress"), tc("qdisc add dev cv0 ingress"), tc("qdisc show dev cv0"),
+            tc("filter add dev cv0 parent ffff: protocol ip prio 1 u32 match ip src 198.18.1.1/32 action mirred egress redirect dev cifb0"),
+            tc("filter show dev cv0 parent ffff:"), tc("qdisc add dev cv0 clsact"), tc("qdisc del dev cv0 ingress"), tc("chain show dev cv0 ingress"),
+            tc("filter add dev cv0 ingress chain 5 protocol ip prio 1 u32 match u32 0 0 action mirred egress redirect dev cv1"),
+            tc("qdisc add dev cv0 clsact"),
+            tc("filter add dev cv0 ingress chain 5 protocol ip prio 1 u32 match u32 0 0 action mirred egress redirect dev cv1"),
+            tc("chain show dev cv0 ingress"), tc("filter show dev cv0 ingress chain 5"),
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

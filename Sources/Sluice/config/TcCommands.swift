@@ -436,7 +436,7 @@ extension CommandRunner {
             return ing
         }
         if parent.raw == 0xFFFF_FFF2 || parent.major == 0xFFFF || parent == .ingress {
-            guard let ing = dev.ingress else { throw SluiceError("Error: Parent Qdisc doesn't exists (add an ingress or clsact qdisc first).") }
+            guard let ing = dev.ingress else { throw SluiceError("Error: Parent Qdisc doesn't exists.") }
             return ing
         }
         // tcf_block_find's words when qdisc_lookup finds nothing.

@@ -48,7 +48,7 @@ extension RtnlProcessor {
     /// with its parameters and the counts (ref, bind) the kernel reports. `standalone`: dumped
     /// as an action (tc actions list/get), where the kernel also reports the hardware
     /// statistics used (none here). `terse`: kind, index and basic statistics only.
-    func encodeAction(_ e: ActionEntry, order: UInt16, standalone: Bool = false, terse: Bool = false, _ w: inout NetlinkWriter) {
+    func encodeAction(_ e: ActionEntry, order: UInt16, standalone: Bool = false, terse: Bool = false, get: Bool = false, _ w: inout NetlinkWriter) {
         let c = e.counters.pointee
         let one = w.beginNest(order, flagged: false)
         w.attr(TCAAct.KIND, string: e.kind)
@@ -66,7 +66,7 @@ extension RtnlProcessor {
         if terse { w.endNest(one); return }
         if e.flags != 0 { var bf = NetlinkWriter(); bf.put32(e.flags); bf.put32(e.flags); w.attr(TCAAct.FLAGS, bf.bytes) }
         w.attr(TCAAct.IN_HW_COUNT, u32: 0)
-        if standalone || e.createdStandalone {
+        if !get && (standalone || e.createdStandalone) {
             var bf = NetlinkWriter(); bf.put32(0); bf.put32(3)                 // nla_bitfield32: none of HW_STATS_ANY
             w.attr(TCAAct.USED_HW_STATS, bf.bytes)
         }
@@ -665,12 +665,14 @@ extension RtnlProcessor {
     }
 
     /// A message carrying actions (tca_get_fill): a tcamsg and TCA_ACT_TAB with orders from 1.
-    func actionMessage(type: UInt16, flags: UInt16, seq: UInt32, _ entries: [ActionEntry]) -> [UInt8] {
+    /// `get`: the kernel's reply to RTM_GETACTION carries no TCA_ACT_USED_HW_STATS (as this
+    /// kernel answers `tc actions get`, where `list` shows "used_hw_stats disabled").
+    func actionMessage(type: UInt16, flags: UInt16, seq: UInt32, _ entries: [ActionEntry], get: Bool = false) -> [UInt8] {
         var w = NetlinkWriter()
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)                                       // struct tcamsg
         let tab = w.beginNest(TCAAct.ROOT_TAB, flagged: false)
-        for (k, e) in entries.enumerated() { encodeAction(e, order: UInt16(k + 1), standalone: true, &w) }
+        for (k, e) in entries.enumerated() { encodeAction(e, order: UInt16(k + 1), standalone: true, get: get, &w) }
         w.endNest(tab)
         w.end(start)
         return w.bytes
@@ -798,7 +800,7 @@ extension RtnlProcessor {
             guard let e = dp.tcActions.lookup(kind, index) else { throw NetlinkError(ENOENT, "TC action with specified index not found") }
             found.append(e)
         }
-        return actionMessage(type: NL.RTM_GETACTION, flags: 0, seq: msg.header.seq, found)
+        return actionMessage(type: NL.RTM_GETACTION, flags: 0, seq: msg.header.seq, found, get: true)
     }
 
     /// tc_dump_action: the kind's actions in index order, each message with its count

@@ -183,12 +183,16 @@ extension RtnlProcessor {
 
     /// tc_dump_chain: every chain of the block the request names, in creation order, with
     /// the owning qdisc's handle as parent (tc_chain_fill_node).
+    /// A device or block that is not there makes an empty dump, not an error (tc_dump_chain
+    /// returns what it has).
     func dumpChains(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let (ifindex, _, parent) = try tcmsg(msg)
-        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
-        let (block, _) = try filterBlock(dev, parent: parent)
-        let owner = CommandRunner.chainOwner(dev, parent: parent)
         var parts = DumpParts(limit: bufferSize)
+        guard let dev = dp.device(ifindex), let (block, _) = try? filterBlock(dev, parent: parent) else {
+            parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
+            return
+        }
+        let owner = CommandRunner.chainOwner(dev, parent: parent)
         for c in block.chainList {
             parts.add { w in chainMessage(dev, parent: owner, chain: c, seq: msg.header.seq, flags: NL.F_MULTI, &w) }
         }
