@@ -1613,6 +1613,7 @@ final class ExecTests: XCTestCase {
             ip("addr add 2001:db8:3::1/64 dev lv0 noprefixroute nodad"), ip("addr add 2001:db8:4::1/64 dev lv0 preferred_lft 0 valid_lft 300 nodad"),
             ip("addr add 2001:db8:5::1/64 dev lv0 preferred_lft 300 valid_lft 100 nodad"), ip("addr add 2001:db8:5::1/64 dev lv0 valid_lft 0 nodad"),
             ip("addr add 198.18.4.1/24 dev lv0 noprefixroute"), ip("addr add 198.18.5.1/24 dev lv0 preferred_lft 0 valid_lft 100"),
+            ip("addr add 0.0.0.0/0 dev lv0"),
             ip("-6 addr show dev lv0 scope global"), ip("-j -6 addr show dev lv0 scope global"), ip("-4 addr show dev lv0"),
             ip("-6 route show dev lv0"), ip("route show dev lv0"), ip("addr add 2001:db8:1::1/64 dev lv0 nodad"),
             ip("addr replace 2001:db8:2::1/64 dev lv0 valid_lft 500 preferred_lft 400 nodad"), ip("addr change 2001:db8:3::1/64 dev lv0 nodad"),

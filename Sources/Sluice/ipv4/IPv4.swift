@@ -165,6 +165,8 @@ public final class IPv4Stack: NeighbourResolver {
     /// routes follow (fib_add_ifaddr): the local route always, and while the device is up the
     /// prefix route and the subnet's broadcast route (for prefixes shorter than /31).
     public func addAddress(_ dev: NetDevice, _ a: InetAddress) throws(SluiceError) {
+        // __inet_insert_ifa: an address of 0.0.0.0 is dropped without a word.
+        if a.address == 0 { return }
         var list = addresses[dev.ifindex] ?? []
         var a = a
         if a.changed == 0 { a.changed = clock.now }
