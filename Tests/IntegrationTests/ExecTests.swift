@@ -1774,6 +1774,40 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// IPv6 routes of the same metric: `add` of a second gateway is EEXIST, `append` makes it
+    /// a sibling (one multipath route in dumps, fib6_add_rt2node), a duplicate next hop is
+    /// EEXIST, deleting with a gateway takes that sibling and without one all of them; metrics,
+    /// preferences, link-local gateways, reject routes and a device going down and up.
+    func testIPv6SiblingRoutesAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("k6")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let show = ip("-6 route show root 2001:db8::/32")
+        let steps: [[String]] = [
+            ip("link add ev0 type veth peer name ev1"), ip("link add ev2 type veth peer name ev3"),
+            ip("link set ev0 up"), ip("link set ev1 up"), ip("link set ev2 up"), ip("link set ev3 up"),
+            ip("-6 addr add 2001:db8:1::1/64 dev ev0 nodad"), ip("-6 addr add 2001:db8:2::1/64 dev ev2 nodad"), ["sleep"],
+            ip("-6 route add 2001:db8:10::/48 via 2001:db8:1::2"), ip("-6 route add 2001:db8:10::/48 via 2001:db8:2::2"),
+            ip("-6 route append 2001:db8:10::/48 via 2001:db8:2::2"), ip("-6 route append 2001:db8:10::/48 via 2001:db8:2::2"),
+            ip("-6 route prepend 2001:db8:10::/48 via 2001:db8:1::3"),
+            ip("-6 route add 2001:db8:11::/48 via 2001:db8:1::2 metric 10 pref high"), ip("-6 route add 2001:db8:11::/48 via 2001:db8:2::2 metric 20 pref low"),
+            ip("-6 route add 2001:db8:12::/48 nexthop via 2001:db8:1::2 dev ev0 weight 3 nexthop via 2001:db8:2::2 dev ev2"),
+            ip("-6 route append 2001:db8:12::/48 via 2001:db8:2::9"),
+            ip("-6 route add 2001:db8:13::/48 dev ev0 mtu 1400 hoplimit 10"), ip("-6 route append 2001:db8:13::/48 dev ev2"),
+            ip("-6 route add unreachable 2001:db8:15::/48"), ip("-6 route add 2001:db8:16::/48 via fe80::1 dev ev0"),
+            show, ip("-6 -d route show root 2001:db8::/32"), ip("-6 -j route show root 2001:db8::/32"),
+            ip("-6 route get 2001:db8:13::1"), ip("-6 route get 2001:db8:15::1"),
+            ip("-6 route del 2001:db8:10::/48 via 2001:db8:2::2"), show, ip("-6 route del 2001:db8:10::/48"), show,
+            ip("-6 route del 2001:db8:11::/48 metric 20"), ip("-6 route replace 2001:db8:11::/48 via 2001:db8:2::2 metric 10"),
+            ip("-6 route change 2001:db8:11::/48 via 2001:db8:1::3 metric 10"), show,
+            ip("link set ev2 down"), show, ip("link set ev2 up"), ["sleep"], show,
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock) {
+            Self.renumbered($0).replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

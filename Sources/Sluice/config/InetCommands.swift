@@ -372,6 +372,8 @@ extension CommandRunner {
             if verb == "change" && t.entry(LPMTrie<S.Addr>.mask(r.prefix, r.length), r.length) == nil {
                 throw SluiceError("RTNETLINK answers: No such file or directory")
             }
+            // IPv6 `append` (and `prepend`): a sibling of a gateway route of the same metric.
+            if S.isIPv6 && (verb == "append" || verb == "prepend"), try t.addSiblings(r.prefix, r.length, r.route) { return "" }
             try t.insert(r.prefix, r.length, r.route, replace: verb == "replace" || verb == "change",
                          exclusive: verb == "add", append: verb == "append")
             return ""
@@ -381,6 +383,11 @@ extension CommandRunner {
             guard let t = fib.table(r.table) else { throw SluiceError("RTNETLINK answers: No such process") }
             defer { if r.table == FIB.tableDefault { fib.updateSimple() } }
             let spec = r
+            if S.isIPv6, spec.route.nexthops.count == 1,
+               t.deleteSibling(r.prefix, r.length, gateway: spec.route.nexthops[0].gateway, dev: spec.route.nexthops[0].dev,
+                               matching: { x in (!spec.metricSet || x.metric == spec.route.metric) && (!spec.protoSet || x.proto == spec.route.proto) }) {
+                return ""
+            }
             let ok = t.delete(r.prefix, r.length) { x in
                 (!spec.metricSet || x.metric == spec.route.metric) && (spec.route.nexthops.isEmpty || x.nexthops.first?.gateway == spec.route.nexthops.first?.gateway || spec.route.nexthops.first?.gateway == 0)
                     && (spec.route.nexthops.first.map { $0.dev == 0 || x.nexthops.first?.dev == $0.dev } ?? true)

@@ -181,6 +181,40 @@ public final class FIBTableOf<A: InetAddressValue> {
         trie.insert(p, length, entry: UInt32(i + 1))
     }
 
+    /// fib6_add_rt2node for a route that qualifies for ECMP (gateway next hops only): without
+    /// NLM_F_EXCL or NLM_F_REPLACE (`ip -6 route append|prepend`), a route of the same metric
+    /// that qualifies too takes its next hops as siblings — dumped as one multipath route —
+    /// and a next hop it already has is EEXIST. Returns false when there is no such route
+    /// (the caller inserts as usual).
+    func addSiblings(_ prefix: A, _ length: Int, _ route: RouteOf<A>) throws(SluiceError) -> Bool {
+        func ecmp(_ r: RouteOf<A>) -> Bool { r.type == .unicast && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.gateway != 0 } }
+        guard ecmp(route), let i = entry(LPMTrie<A>.mask(prefix, length), length),
+              let j = prefixes[i]!.routes.firstIndex(where: { $0.metric == route.metric && $0.tos == route.tos && ecmp($0) }) else { return false }
+        var r = prefixes[i]!.routes[j]
+        for h in route.nexthops {
+            if r.nexthops.contains(where: { $0.gateway == h.gateway && $0.dev == h.dev }) {
+                throw SluiceError("Error: the same route exists (File exists)")
+            }
+            r.nexthops.append(h)
+        }
+        prefixes[i]!.routes[j] = r
+        rebuild(i)
+        return true
+    }
+
+    /// ip6_route_del for a request naming a next hop: that sibling of a multipath route goes,
+    /// the others stay. Returns false when no multipath route has it.
+    func deleteSibling(_ prefix: A, _ length: Int, gateway: A, dev: Int32, matching m: (RouteOf<A>) -> Bool) -> Bool {
+        guard let i = entry(LPMTrie<A>.mask(prefix, length), length) else { return false }
+        for (j, r) in prefixes[i]!.routes.enumerated() where r.nexthops.count > 1 && m(r) {
+            guard let k = r.nexthops.firstIndex(where: { (gateway == 0 || $0.gateway == gateway) && (dev == 0 || $0.dev == dev) }) else { continue }
+            prefixes[i]!.routes[j].nexthops.remove(at: k)
+            rebuild(i)
+            return true
+        }
+        return false
+    }
+
     /// Deletes the first route at `prefix/length` that matches the given fields (fib_table_delete:
     /// unspecified fields match anything). Returns false when none matched.
     func delete(_ prefix: A, _ length: Int, matching m: (RouteOf<A>) -> Bool) -> Bool {

@@ -431,6 +431,7 @@ extension RtnlProcessor {
             let exists = t.entry(LPMTrie<S.Addr>.mask(s.prefix, s.length), s.length).map { t.prefixes[$0]!.routes.contains { $0.metric == s.route.metric && $0.tos == s.route.tos } } ?? false
             // fib_table_insert answers a change of a missing IPv4 route with ENOENT alone.
             if !exists && f & NL.F_CREATE == 0 { throw S.isIPv6 ? NetlinkError(ENOENT, "Route does not exist") : NetlinkError(ENOENT) }
+            if S.isIPv6 && f & (NL.F_EXCL | NL.F_REPLACE) == 0, try t.addSiblings(s.prefix, s.length, s.route) { return }
             try t.insert(s.prefix, s.length, s.route, replace: f & NL.F_REPLACE != 0, exclusive: f & NL.F_EXCL != 0, append: f & NL.F_APPEND != 0)
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
@@ -456,6 +457,11 @@ extension RtnlProcessor {
     func delRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
         let s = try routeSpec(msg, S.self)
         guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH, "FIB table does not exist") }
+        // IPv6: a request naming one next hop takes that sibling out of a multipath route; one
+        // naming none takes the route with all its siblings (fc_delete_all_nh).
+        if S.isIPv6, s.route.nexthops.count == 1, t.deleteSibling(s.prefix, s.length, gateway: s.route.nexthops[0].gateway, dev: s.route.nexthops[0].dev, matching: { x in
+            (!s.metricSet || x.metric == s.route.metric) && (!s.protoSet || x.proto == s.route.proto)
+        }) { return }
         let ok = t.delete(s.prefix, s.length) { x in
             (!s.metricSet || x.metric == s.route.metric) && (s.route.type == .unicast || x.type == s.route.type)
                 && (!s.protoSet || x.proto == s.route.proto)
