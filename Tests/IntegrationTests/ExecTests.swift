@@ -1743,7 +1743,8 @@ final class ExecTests: XCTestCase {
     }
 
     /// clsact and ingress with u32 and mirred (both in this kernel): filters on each hook,
-    /// standalone mirred actions (`get` without used_hw_stats, `list` with), the refusals, and
+    /// standalone mirred actions (used_hw_stats only once an action was listed, then under a
+    /// filter and by `get` too), the refusals, and
     /// chains of a block that is gone (an empty dump, as tc_dump_chain).
     func testClsactIngressMirredAsTheKernel() throws {
         let (d, sock, _) = try daemon()
@@ -1760,6 +1761,9 @@ final class ExecTests: XCTestCase {
             tc("filter add dev cv0 ingress protocol ip prio 1 u32 match ip dst 198.18.0.0/16 action mirred egress redirect dev nosuch"),
             tc("filter add dev cv0 ingress protocol ip prio 4 u32 match ip dst 198.18.0.0/16 action mirred egress redirect dev cifb0 index 5"),
             tc("actions list action mirred"), tc("actions add action mirred egress redirect dev cv1 index 7"), tc("actions get action mirred index 7"),
+            tc("actions get action mirred index 7"), tc("filter add dev cv0 ingress protocol ip prio 6 u32 match u32 0 0 action mirred index 7"),
+            tc("filter show dev cv0 ingress prio 6"), tc("actions list action mirred"), tc("actions get action mirred index 7"),
+            tc("filter show dev cv0 ingress prio 6"), tc("filter del dev cv0 ingress prio 6"),
             tc("actions list action mirred"), tc("actions del action mirred index 7"), tc("actions del action mirred index 5"),
             tc("filter del dev cv0 ingress prio 4"), tc("actions list action mirred"), tc("qdisc add dev cv0 ingress"),
             tc("qdisc del dev cv0 clsact"), tc("chain show dev cv0 ingress"), tc("qdisc add dev cv0 ingress"), tc("qdisc show dev cv0"),

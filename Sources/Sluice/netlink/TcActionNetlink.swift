@@ -45,10 +45,12 @@ extension RtnlProcessor {
     }
 
     /// tcf_action_dump_1: one action as the nest `order` — kind, cookie, statistics, options
-    /// with its parameters and the counts (ref, bind) the kernel reports. `standalone`: dumped
-    /// as an action (tc actions list/get), where the kernel also reports the hardware
-    /// statistics used (none here). `terse`: kind, index and basic statistics only.
-    func encodeAction(_ e: ActionEntry, order: UInt16, standalone: Bool = false, terse: Bool = false, get: Bool = false, _ w: inout NetlinkWriter) {
+    /// with its parameters and the counts (ref, bind) the kernel reports. The hardware
+    /// statistics used (none here) are reported once the action has been in a `tc actions
+    /// list` dump (`listing`), which is what makes them valid in the kernel: from then on every
+    /// dump of it has them, under a filter or by `get` too; before, none does (as measured on
+    /// this kernel). `terse`: kind, index and basic statistics only.
+    func encodeAction(_ e: ActionEntry, order: UInt16, listing: Bool = false, terse: Bool = false, _ w: inout NetlinkWriter) {
         let c = e.counters.pointee
         let one = w.beginNest(order, flagged: false)
         w.attr(TCAAct.KIND, string: e.kind)
@@ -66,7 +68,8 @@ extension RtnlProcessor {
         if terse { w.endNest(one); return }
         if e.flags != 0 { var bf = NetlinkWriter(); bf.put32(e.flags); bf.put32(e.flags); w.attr(TCAAct.FLAGS, bf.bytes) }
         w.attr(TCAAct.IN_HW_COUNT, u32: 0)
-        if !get && (standalone || e.createdStandalone) {
+        if listing { e.hwStatsValid = true }
+        if e.hwStatsValid {
             var bf = NetlinkWriter(); bf.put32(0); bf.put32(3)                 // nla_bitfield32: none of HW_STATS_ANY
             w.attr(TCAAct.USED_HW_STATS, bf.bytes)
         }
@@ -665,14 +668,12 @@ extension RtnlProcessor {
     }
 
     /// A message carrying actions (tca_get_fill): a tcamsg and TCA_ACT_TAB with orders from 1.
-    /// `get`: the kernel's reply to RTM_GETACTION carries no TCA_ACT_USED_HW_STATS (as this
-    /// kernel answers `tc actions get`, where `list` shows "used_hw_stats disabled").
     func actionMessage(type: UInt16, flags: UInt16, seq: UInt32, _ entries: [ActionEntry], get: Bool = false) -> [UInt8] {
         var w = NetlinkWriter()
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         w.put8(0); w.put8(0); w.put16(0)                                       // struct tcamsg
         let tab = w.beginNest(TCAAct.ROOT_TAB, flagged: false)
-        for (k, e) in entries.enumerated() { encodeAction(e, order: UInt16(k + 1), standalone: true, get: get, &w) }
+        for (k, e) in entries.enumerated() { encodeAction(e, order: UInt16(k + 1), &w) }
         w.endNest(tab)
         w.end(start)
         return w.bytes
@@ -833,7 +834,7 @@ extension RtnlProcessor {
             var n = 0
             while i + n < all.count && (large || n < TCAAct.MAX_PRIO) {
                 var one = NetlinkWriter()
-                encodeAction(all[i + n], order: UInt16(n), standalone: true, terse: terse, &one)
+                encodeAction(all[i + n], order: UInt16(n), listing: !terse, terse: terse, &one)
                 if n > 0 && body.count + one.count > bufferSize / 2 { break }
                 body.put(one.bytes)
                 n += 1

@@ -23,9 +23,11 @@ final class ActionEntry {
     var standalone: Bool
     /// Filters bound to it (tcfa_bindcnt).
     var binds = 0
-    /// Made by `tc actions add`: the kernel then tries to offload it on its own and reports the
-    /// hardware statistics used (none) wherever it is dumped, also under a filter.
+    /// Made by `tc actions add` (it then keeps its own skip_hw/skip_sw flags).
     let createdStandalone: Bool
+    /// used_hw_stats_valid: the action has been in a `tc actions list` dump; dumps report the
+    /// hardware statistics used (none) from then on.
+    var hwStatsValid = false
     let installed: UInt64
     let counters: UnsafeMutablePointer<ActionCounters>
 
