@@ -1530,6 +1530,7 @@ final class ExecTests: XCTestCase {
             ip("-d link show mv0"), ip("-d link show mv2"), ip("-d link show mv3"), ip("-d link show mv6"), ip("-d link show mv7"),
             ip("link add mb0 type bridge"), ip("-d link show mb0"), ip("link set mv0 master mb0"), ip("-d link show mb0"),
             ip("link set mv0 nomaster"), ip("-d link show mb0"), ip("link add mb1 numtxqueues 3 type bridge"), ip("-d link show mb1"),
+            ip("link set mb1 type bridge no_linklocal_learn 1"), ip("-d link show mb1"),
             tc("qdisc add dev mv0 root handle 1: tbf rate 1mbit burst 10k latency 10ms"), tc("qdisc show dev mv0"),
             tc("qdisc replace dev mv0 root pfifo"), tc("qdisc show dev mv2"), tc("qdisc add dev mv2 root handle 3: pfifo"),
             tc("qdisc show dev mv2"), tc("qdisc del dev mv0 root"), tc("qdisc del dev mv2 root"),

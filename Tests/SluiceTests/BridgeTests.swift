@@ -161,3 +161,24 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 }
+
+/// BR_BOOLOPT_NO_LL_LEARN (br_handle_local_finish): an LLDP frame (01:80:c2:00:00:0e) the
+/// bridge keeps teaches it its source unless `no_linklocal_learn 1`; one it forwards
+/// (group_fwd_mask) is learnt from as any frame.
+final class NoLinkLocalLearnTests: XCTestCase {
+    func testLinkLocalLearningFollowsTheOption() throws {
+        let lldp = MACAddress(raw: 0x0180_C200_000E)
+        func learnt(_ lab: Lab, _ mac: MACAddress) -> Bool { (try? lab.runner.execute("fdb show br br0"))?.contains("\(mac) dev p1 master br0") ?? false }
+        let lab = try Lab(ports: ["p1", "p2"])
+        let a = MACAddress(raw: 0x0200_0000_00A1), b = MACAddress(raw: 0x0200_0000_00A2), c = MACAddress(raw: 0x0200_0000_00A3)
+        XCTAssertEqual(Lab.receivers(lab.send(FrameBuilder.ethernet(dst: lldp, src: a, type: 0x88CC, payload: [UInt8](repeating: 0, count: 46)), on: "p1")), [])
+        XCTAssertTrue(learnt(lab, a), "learnt from a link-local frame by default")
+        try lab.runner.execute("link set br0 type bridge no_linklocal_learn 1")
+        lab.send(FrameBuilder.ethernet(dst: lldp, src: b, type: 0x88CC, payload: [UInt8](repeating: 0, count: 46)), on: "p1")
+        XCTAssertFalse(learnt(lab, b), "no_linklocal_learn: not learnt")
+        try lab.runner.execute("link set br0 type bridge group_fwd_mask 0x4000")
+        XCTAssertEqual(Lab.receivers(lab.send(FrameBuilder.ethernet(dst: lldp, src: c, type: 0x88CC, payload: [UInt8](repeating: 0, count: 46)), on: "p1")), ["p2"])
+        XCTAssertTrue(learnt(lab, c), "a forwarded link-local frame is learnt from")
+        XCTAssertThrowsError(try lab.runner.execute("link set br0 type bridge no_linklocal_learn"))
+    }
+}

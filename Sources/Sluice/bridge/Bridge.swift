@@ -48,6 +48,9 @@ public final class Bridge {
     /// Which link-local group addresses 01:80:C2:00:00:0X are forwarded (bit X), as
     /// IFLA_BR_GROUP_FWD_MASK. Bits 0–2 are restricted.
     public internal(set) var groupFwdMask: UInt16 = 0
+    /// BR_BOOLOPT_NO_LL_LEARN: link-local frames the bridge keeps (not forwarded) teach it
+    /// nothing (br_handle_local_finish); those it forwards are learnt from as any frame.
+    public internal(set) var noLinkLocalLearn = false
     public static let groupFwdRestricted: UInt16 = 0x0007
     /// Link-local frames not forwarded (MAC control dropped, or left to the port's stack).
     public internal(set) var groupNotForwarded: UInt64 = 0
@@ -173,6 +176,7 @@ public final class Bridge {
         let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
         let stpRuns = stp.enabled
+        let noLLLearn = noLinkLocalLearn
         let snooping = mdb.snooping
         var mcastInvalid: UInt64 = 0
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
@@ -193,9 +197,10 @@ public final class Bridge {
             if dst.isLinkLocalGroup {
                 let x = dst.raw & 0xF
                 if x == 1 { pause += 1; pool.free(p); return }
-                if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
                 // 00: BPDUs go to the spanning tree while it runs, else they are forwarded;
                 // others only when the mask allows.
+                let forwarded = (x == 0 && !stpRuns) || fwdMask & (1 << UInt16(x)) != 0
+                if learnIn && (forwarded || !noLLLearn) { fdb.learn(src, vlan: vid, port: ingress, now: now) }
                 if x == 0 && stpRuns {
                     dp.stpReceive(self, port, frame, length: Int(pool.length(p)))
                     pool.free(p)

@@ -207,8 +207,10 @@ public final class CommandRunner {
         var stpState: UInt32?
         var mcastSnooping: Bool?
         var mcastQuerier: Bool?
+        /// BR_BOOLOPT_NO_LL_LEARN (`no_linklocal_learn`, IFLA_BR_MULTI_BOOLOPT bit 0).
+        var noLinkLocalLearn: Bool?
         var fdbFlush = false
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && !fdbFlush }
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && noLinkLocalLearn == nil && !fdbFlush }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
         /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
@@ -233,6 +235,7 @@ public final class CommandRunner {
             if let v = priority, v != br.priority { dp.stpSetBridgePriority(br, v) }
             if let v = mcastSnooping { br.mdb.snooping = v }          // br_multicast_toggle
             if let v = mcastQuerier { dp.setQuerier(br, v) }          // br_multicast_set_querier
+            if let v = noLinkLocalLearn { br.noLinkLocalLearn = v }
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
             if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
         }
@@ -368,6 +371,7 @@ public final class CommandRunner {
         case "stp_state": c.bridge.stpState = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
         case "mcast_snooping": c.bridge.mcastSnooping = try a.int(for: o, 0...255) != 0
         case "mcast_querier": c.bridge.mcastQuerier = try a.int(for: o, 0...255) != 0
+        case "no_linklocal_learn": c.bridge.noLinkLocalLearn = try a.int(for: o, 0...255) != 0
         case "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
             try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")
@@ -742,12 +746,13 @@ public final class CommandRunner {
                 }
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
-                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping, br.mdb.querier)
+                let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping, br.mdb.querier, br.noLinkLocalLearn)
                 var settings = c.bridge
                 settings.fdbFlush = false   // last, once nothing can fail
                 settings.apply(br, dp)
                 undo.append { [dp] in
-                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5, mcastQuerier: o.6).apply(br, dp)
+                    BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5, mcastQuerier: o.6,
+                                  noLinkLocalLearn: o.7).apply(br, dp)
                 }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {

@@ -201,7 +201,7 @@ extension RtnlProcessor {
             w.attr(32, u64: MulticastDB.querierInterval / cs)        // QUERIER_INTVL
             w.attr(33, u64: 12500); w.attr(34, u64: 1000)            // QUERY_INTVL, QUERY_RESPONSE_INTVL
             w.attr(35, u64: 3124)                                    // STARTUP_QUERY_INTVL: 31.25 s as USER_HZ reads it
-            w.attr(46, [0, 0, 0, 0, 7, 0, 0, 0])                     // IFLA_BR_MULTI_BOOLOPT: all off, three known
+            w.attr(46, [br.noLinkLocalLearn ? 1 : 0, 0, 0, 0, 7, 0, 0, 0])   // IFLA_BR_MULTI_BOOLOPT: no_linklocal_learn; three known
             w.attr(IFLA.BR_NF_CALL_IPTABLES, u8: 0)
             w.attr(IFLA.BR_NF_CALL_IP6TABLES, u8: 0)
             w.attr(IFLA.BR_NF_CALL_ARPTABLES, u8: 0)

@@ -544,11 +544,22 @@ public final class RtnlProcessor {
             if let v = d.u8(IFLA.BR_MCAST_SNOOPING) { c.bridge.mcastSnooping = v != 0 }
             if let v = d.u8(25) { c.bridge.mcastQuerier = v != 0 }                     // IFLA_BR_MCAST_QUERIER
             c.bridge.fdbFlush = d.has(IFLA.BR_FDB_FLUSH)
+            if let b = d[46] {
+                // IFLA_BR_MULTI_BOOLOPT (struct br_boolopt_multi): bit 0 no_linklocal_learn;
+                // mcast_vlan_snooping and mst_enable only off (Sluice has neither).
+                guard b.count >= 8 else { throw NetlinkError(ERANGE, "Attribute failed policy validation", offset: d.offsets[46]) }
+                let val = b.le32(at: 0), mask = b.le32(at: 4)
+                if mask & ~UInt32(7) != 0 { throw NetlinkError(EINVAL, "invalid boolean option", offset: d.offsets[46]) }
+                if mask & 6 & val != 0 {
+                    throw NetlinkError(EOPNOTSUPP, "\(val & 2 != 0 ? "mcast_vlan_snooping" : "mst_enable") is not implemented in Sluice", offset: d.offsets[46])
+                }
+                if mask & 1 != 0 { c.bridge.noLinkLocalLearn = val & 1 != 0 }
+            }
             // What the bridge does not have is refused, not ignored; the read-only attributes
             // (ids, timers, the querier's state) are ignored, as br_changelink ignores them.
             let handled: Set<UInt16> = [IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
                                         IFLA.BR_VLAN_DEFAULT_PVID, IFLA.BR_FORWARD_DELAY, IFLA.BR_HELLO_TIME, IFLA.BR_MAX_AGE,
-                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 47]
+                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 46, 47]
             for t in d.values.keys.sorted() where !handled.contains(t) && !(10...19).contains(t) {
                 let name = Int(t) < IFLA.bridgeAttrNames.count ? IFLA.bridgeAttrNames[Int(t)] : "\(t)"
                 let off = d.offsets[t]
