@@ -1813,6 +1813,38 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A bridge port's `mcast_router` (br_multicast_set_port_router): 2 a router port for good
+    /// (also after the port was down), 0 never, 3 for now, 1 back to learning from queries;
+    /// shown by `ip -d link`, `bridge -d link` and as `bridge mdb` router ports. The kernel's
+    /// hosts send MLD reports Sluice's internal veth ends do not, and the kernel lists router
+    /// ports in its pointer order: only the router ports are compared, sorted.
+    func testPortMulticastRouterAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kr")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        func br(_ w: String) -> [String] { ["bridge"] + w.split(separator: " ").map(String.init) }
+        func normalise(_ t: String) -> String {
+            let r = Self.renumbered(t).replacingOccurrences(of: #"_timer +[0-9.]+"#, with: "_timer T", options: .regularExpression)
+            guard r.contains("router ports") || r.contains("grp ") || r.hasPrefix("[{\"mdb\"") else { return r }
+            return r.split(separator: "\n").filter { $0.hasPrefix("router ports") }.map { line -> String in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return parts[0] + ": " + (parts.count > 1 ? parts[1].split(separator: " ").sorted().joined(separator: " ") : "")
+            }.joined(separator: "\n")
+        }
+        var steps: [[String]] = [ip("link add rb0 type bridge")]
+        for (a, b) in [("rv0", "rv1"), ("rv2", "rv3")] {
+            steps += [ip("link add \(a) type veth peer name \(b)"), ip("link set \(a) master rb0")]
+        }
+        steps += ["rb0", "rv0", "rv1", "rv2", "rv3"].map { ip("link set \($0) up") } + [["sleep"]]
+        steps += [ip("link set rv0 type bridge_slave mcast_router 2"), br("-d link show dev rv0"), ip("-d link show rv0"), br("-d mdb show"),
+                  br("link set dev rv2 mcast_router 0"), br("-d link show dev rv2"), br("link set dev rv2 mcast_router 4"),
+                  br("link set dev rv2 mcast_router 3"), br("-d mdb show"), ip("link set rv0 down"), br("-d mdb show"), ip("link set rv0 up"),
+                  ["sleep"], br("-d mdb show"), ip("link set rv0 type bridge_slave mcast_router 1"), br("-d mdb show"), br("-d link show dev rv0"),
+                  br("-d link show dev rv2")]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip rule` and routes in other tables (rtnetlink.sh's kci_test_polrouting and more)
     /// against the daemon and this machine's kernel: the same text, JSON and exit status —
     /// default priorities, every selector and action, goto targets unresolved and resolved,

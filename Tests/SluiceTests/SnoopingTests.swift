@@ -60,6 +60,34 @@ final class SnoopingTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
+    /// A port's mcast_router (br_multicast_set_port_router, br_multicast_mark_router): 2 makes
+    /// it a router port for good — a group's data reaches it with the members —, 0 keeps a
+    /// querier behind it from making it one, 3 makes it one for the querier interval and is 1
+    /// again once that ran out.
+    func testPortMulticastRouterTypes() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3", "p4"])
+        let db = lab.dp.bridge(lab.dev("br0"))!.mdb
+        let g1 = ip(239, 1, 1, 1)
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        try lab.runner.execute("link set p2 type bridge_slave mcast_router 0")
+        _ = lab.send(query(from: 9), on: "p2")                   // a querier exists, behind p2
+        XCTAssertNil(db.routers[lab.dev("p2").ifindex], "mcast_router 0: never a router port")
+        lab.dp.clock.advance(by: 1 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 4), on: "p4")), ["p1"], "members only")
+        try lab.runner.execute("link set p3 type bridge_slave mcast_router 2")
+        XCTAssertEqual(db.routers[lab.dev("p3").ifindex], .max)
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 4), on: "p4")), ["p1", "p3"], "members and the permanent router port")
+        XCTAssertThrowsError(try lab.runner.execute("link set p3 type bridge_slave mcast_router 4"))
+        try lab.runner.execute("link set p4 type bridge_slave mcast_router 3")
+        XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 2), on: "p2")), ["p1", "p3", "p4"])
+        lab.dp.clock.advance(by: 256 * Time.s)                   // past the querier interval
+        _ = lab.runUntilIdle()
+        XCTAssertNil(db.routers[lab.dev("p4").ifindex])
+        XCTAssertEqual(lab.dev("p4").bridgePort.mcastRouter, 1, "a temporary router port is a learning one again")
+        XCTAssertEqual(db.routers[lab.dev("p3").ifindex], .max, "the permanent one stays")
+    }
+
     func testLeavesWithoutAQuerierAndFastLeave() throws {
         let lab = try Lab(ports: ["p1", "p2", "p3"])
         let db = lab.dp.bridge(lab.dev("br0"))!.mdb

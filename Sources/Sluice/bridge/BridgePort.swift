@@ -49,6 +49,9 @@ public struct BridgePortSettings: Equatable, Sendable {
     /// it (BR_ADMIN_COST) a carrier change no longer recomputes it.
     public var cost: UInt32 = 100
     var adminCost = false
+    /// multicast_router: 0 never a router port, 1 one while queries arrive (the default),
+    /// 2 always, 3 one for a querier interval from now, then 1 again.
+    public var mcastRouter: UInt8 = 1
     /// Whether the port was up when last looked at (a change restarts its state).
     var wasOperational = false
     /// br_stp_enable_port / br_stp_disable_port: the port is enabled while it and its bridge
@@ -77,8 +80,9 @@ public struct BridgePortChange: Equatable, Sendable {
     public var state: UInt8?
     public var priority: UInt16?
     public var cost: UInt32?
+    public var mcastRouter: UInt8?
     public init() {}
-    var isEmpty: Bool { self.on.isEmpty && self.off.isEmpty && state == nil && priority == nil && cost == nil }
+    var isEmpty: Bool { self.on.isEmpty && self.off.isEmpty && state == nil && priority == nil && cost == nil && mcastRouter == nil }
 
     mutating func flag(_ f: BridgePortFlags, _ value: Bool) { if value { self.on.insert(f); self.off.remove(f) } else { self.off.insert(f); self.on.remove(f) } }
 
@@ -92,6 +96,7 @@ public struct BridgePortChange: Equatable, Sendable {
         if let p = priority, p > BridgePortSettings.maxPriority {
             throw SluiceError("Error: port priority \(p) is out of range, 0 to 63 (Numerical result out of range).")
         }
+        if let r = mcastRouter, r > 3 { throw SluiceError("RTNETLINK answers: Invalid argument") }   // br_multicast_set_port_router
         if let s = state {
             guard s <= BridgePortSettings.blocking else { throw SluiceError("Error: port state \(s) is not a state: 0 to 4 (disabled, listening, learning, forwarding, blocking).") }
             guard !stpRunning else { throw SluiceError("Error: the spanning tree decides \(port.name)'s state while STP runs (Device or resource busy).") }
@@ -109,6 +114,7 @@ public struct BridgePortChange: Equatable, Sendable {
         // br_set_port_state; br_port_state_selection follows (STP.swift): with STP off every
         // port is designated, and br_make_forwarding turns a blocking one forwarding.
         if let st = state { n.state = st }
+        if let r = mcastRouter { n.mcastRouter = r }
         return n
     }
 }

@@ -64,8 +64,11 @@ public final class MulticastDB {
     /// Groups and their ports; `order` keeps the groups newest first (hlist_add_head).
     public internal(set) var groups: [MDBKey: [MDBPortGroup]] = [:]
     public internal(set) var order: [MDBKey] = []
-    /// Router ports and when their role expires.
+    /// Router ports and when their role expires (UInt64.max: a permanent router port,
+    /// `mcast_router 2`).
     public internal(set) var routers: [Int32: UInt64] = [:]
+    /// Ports whose router role just ran out (a `mcast_router 3` port goes back to 1).
+    var routerExpired: [Int32] = []
     /// The other querier's presence (bridge_mcast_other_query: timer and delay timer) and the
     /// address of the querier elected, per family (0: IPv4, 1: IPv6).
     var otherQuerier: [UInt64] = [0, 0], otherDelay: [UInt64] = [0, 0]
@@ -122,6 +125,8 @@ public final class MulticastDB {
         return true
     }
 
+    func setRouter(_ port: Int32, _ until: UInt64?) { routers[port] = until }
+
     /// br_multicast_disable_port (what was learnt goes; `all`: br_multicast_del_port, the port left).
     func portGone(_ port: Int32, all: Bool) {
         for k in order {
@@ -141,7 +146,7 @@ public final class MulticastDB {
                 if pg.expires <= now { remove(k, port: pg.port) } else { keep(pg.expires) }
             }
         }
-        for (p, t) in routers { if t <= now { routers[p] = nil } else { keep(t) } }
+        for (p, t) in routers where t != .max { if t <= now { routers[p] = nil; routerExpired.append(p) } else { keep(t) } }
         for f in 0..<2 { keep(otherQuerier[f]); keep(otherDelay[f]) }
         for q in ownQueries.values { keep(q.at[0]); keep(q.at[1]) }
         return next
@@ -149,6 +154,29 @@ public final class MulticastDB {
 }
 
 extension Datapath {
+    /// br_multicast_set_port_router: 0 and 1 take the port off the router list (a query makes
+    /// a 1 port a router again), 2 puts it on for good, 3 for a querier interval from now.
+    func setPortMulticastRouter(_ br: Bridge, _ port: NetDevice, _ type: UInt8) {
+        let db = br.mdb
+        switch type {
+        case 0, 1: db.setRouter(port.ifindex, nil)
+        case 2: db.setRouter(port.ifindex, .max)
+        default:
+            let t = clock.now &+ MulticastDB.querierInterval
+            db.setRouter(port.ifindex, t)
+            armMulticast(t)
+        }
+    }
+
+    /// A `mcast_router 3` port whose router role ran out is a 1 port again
+    /// (br_multicast_router_expired).
+    func multicastRoutersExpired(_ br: Bridge) {
+        for p in br.mdb.routerExpired {
+            if let d = devices[Int(p)], d.bridgePort.mcastRouter == 3 { d.bridgePort.mcastRouter = 1 }
+        }
+        br.mdb.routerExpired.removeAll()
+    }
+
     /// What snooping decided for one multicast frame.
     enum SnoopVerdict { case flood, drop, routers, group(MDBKey) }
 
@@ -226,7 +254,9 @@ extension Datapath {
             db.querierAddress[f] = source
             if !(db.otherQuerier[f] > now) { db.otherDelay[f] = now &+ maxDelay; armMulticast(db.otherDelay[f]) }
             db.otherQuerier[f] = now &+ MulticastDB.querierInterval
-            db.routers[port.ifindex] = now &+ MulticastDB.querierInterval
+            // br_multicast_mark_router: not a port set never (0) or always (2) a router.
+            let rt = port.bridgePort.mcastRouter
+            if rt == 1 || rt == 3 { db.routers[port.ifindex] = now &+ MulticastDB.querierInterval }
             armMulticast(db.otherQuerier[f])
             return
         }
@@ -315,6 +345,7 @@ extension Datapath {
             }
             if db.querier { sendOwnQueries(br, now: now) }
             let t = br.mdb.expire(now: now)
+            if !db.routerExpired.isEmpty { multicastRoutersExpired(br) }
             if t != 0 && (next == 0 || t < next) { next = t }
         }
         mcastDue = next

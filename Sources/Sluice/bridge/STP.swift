@@ -345,6 +345,8 @@ extension Datapath {
 
     /// br_init_port then br_stp_enable_port: the port starts blocking, designated.
     func stpEnablePort(_ br: Bridge, _ d: NetDevice) {
+        // br_multicast_enable_port: a permanent router port is one again.
+        if d.bridgePort.mcastRouter == 2 { br.mdb.setRouter(d.ifindex, .max) }
         becomeDesignatedPort(br, d)
         d.bridgePort.state = BridgePortSettings.blocking
         d.bridgePort.stp.topologyChangeAck = false

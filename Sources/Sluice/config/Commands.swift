@@ -331,6 +331,7 @@ public final class CommandRunner {
         case "guard": ch.flag(.guard_, try onOff())
         case "root_block": ch.flag(.rootBlock, try onOff())
         case "fastleave", "mcast_fast_leave": ch.flag(.fastLeave, try onOff())
+        case "mcast_router": ch.mcastRouter = UInt8(try a.int(for: o, 0...255))
         case "flush": flush = true
         case "proxy_arp", "proxy_arp_wifi", "mcast_to_unicast", "neigh_suppress", "vlan_tunnel", "locked", "mab", "learning_sync":
             if try onOff() { throw SluiceError("Error: Sluice's bridge ports do not support \(o) (Operation not supported).") }
@@ -738,9 +739,12 @@ public final class CommandRunner {
                 if ch.priority != nil && dev.bridgePort.portID != o.portID { dp.stpPortPriorityChanged(br, dev, oldPortID: o.portID) }
                 if ch.cost != nil && dev.bridgePort.cost != o.cost { dp.stpPathCostChanged(br) }
                 if ch.state != nil { dp.stpChanged.insert(dev.ifindex); dp.portStateSelection(br) }
+                let routerBefore = br.mdb.routers[dev.ifindex]
+                if let r = ch.mcastRouter { dp.setPortMulticastRouter(br, dev, r) }
                 br.updatePortChecks(dp)
                 undo.append { [dp] in
                     dev.bridgePort = o
+                    br.mdb.setRouter(dev.ifindex, routerBefore)
                     dp.stpPathCostChanged(br)
                     br.updatePortChecks(dp)
                 }

@@ -53,7 +53,8 @@ enum BRPORT {
         c.state = a.u8(STATE)
         c.priority = a.u16(PRIORITY)
         c.cost = a.u32(COST)
-        for t in a.values.keys.sorted() {
+        c.mcastRouter = a.u8(MULTICAST_ROUTER)
+        for t in a.values.keys.sorted() where t != MULTICAST_ROUTER {
             guard let name = names[t] else { continue }
             let v = t == BACKUP_PORT ? 1 : t == GROUP_FWD_MASK ? Int(a.u16(t) ?? 0) : Int(a.u8(t) ?? 0)
             if t == MULTICAST_ROUTER ? v == 1 : v == 0 { continue }
@@ -241,7 +242,7 @@ extension RtnlProcessor {
         w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: left(s.stp.messageAgeAt))
         w.attr(BRPORT.FORWARD_DELAY_TIMER, u64: left(s.forwardDelayAt))
         w.attr(BRPORT.HOLD_TIMER, u64: left(s.stp.holdAt))
-        w.attr(BRPORT.MULTICAST_ROUTER, u8: 1)
+        w.attr(BRPORT.MULTICAST_ROUTER, u8: d.bridgePort.mcastRouter)
     }
 
     /// rtnl_bridge_getlink: a message for every bridge port (through its bridge), and for every

@@ -62,8 +62,8 @@ extension RtnlProcessor {
                 guard let t = db.routers[p] else { continue }
                 let rp = w.beginNest(MDBA.ROUTER_PORT, flagged: false)
                 w.put32(UInt32(bitPattern: p))
-                w.attr(MDBA.ROUTER_PATTR_TIMER, u32: left(t))
-                w.attr(MDBA.ROUTER_PATTR_TYPE, u8: 1)                // MDB_RTR_TYPE_TEMP_QUERY
+                w.attr(MDBA.ROUTER_PATTR_TIMER, u32: t == .max ? 0 : left(t))
+                w.attr(MDBA.ROUTER_PATTR_TYPE, u8: dp.device(p)?.bridgePort.mcastRouter ?? 1)   // MDB_RTR_TYPE_*
                 w.endNest(rp)
             }
             w.endNest(routers)
