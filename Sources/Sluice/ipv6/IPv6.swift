@@ -488,10 +488,10 @@ public final class IPv6Stack: NeighbourResolver {
         let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
         if linkScope { return list.first { $0.usable && $0.isLinkLocal }?.address ?? 0 }
         // RFC 6724 rule 3: a deprecated address only when nothing else will do.
-        let preferred = list.filter { !$0.deprecated }
-        for l in [preferred, list] {
-            if let a = l.first(where: { $0.usable && !$0.isLinkLocal && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network })
-                ?? l.first(where: { $0.usable && !$0.isLinkLocal }) { return a.address }
+        for pass in 0..<2 {
+            let allowDeprecated = pass == 1
+            if let a = list.first(where: { $0.usable && !$0.isLinkLocal && (allowDeprecated || !$0.deprecated) && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network })
+                ?? list.first(where: { $0.usable && !$0.isLinkLocal && (allowDeprecated || !$0.deprecated) }) { return a.address }
         }
         return list.first { $0.usable }?.address ?? 0
     }

@@ -185,20 +185,31 @@ extension RtnlProcessor {
     /// The parts of an RTM_NEWNEIGH/DELNEIGH for AF_BRIDGE both check first (rtnl_fdb_add/del).
     func fdbRequest(_ msg: NetlinkMessage) throws(NetlinkError)
         -> (dev: NetDevice, mac: MACAddress, vlan: UInt16, state: UInt16, flags: UInt8) {
+        let r = try fdbRequest(msg, bulk: false)
+        return (r.dev, r.mac!, r.vlan, r.state, r.flags)
+    }
+
+    /// The same; a bulk delete (NLM_F_BULK) names no address.
+    func fdbRequest(_ msg: NetlinkMessage, bulk: Bool) throws(NetlinkError)
+        -> (dev: NetDevice, mac: MACAddress?, vlan: UInt16, state: UInt16, flags: UInt8, attrs: NLAttributes) {
         let p = msg.payload
         guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor message") }
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: false)
         let ifindex = Int32(bitPattern: p.le32(at: 4))
         guard ifindex != 0 else { throw NetlinkError(EINVAL, "invalid ifindex") }
         guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV, "unknown ifindex") }
-        guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "invalid address") }
+        var mac: MACAddress? = nil
+        if !bulk {
+            guard let ll = a[NDA.LLADDR], ll.count == 6 else { throw NetlinkError(EINVAL, "invalid address") }
+            mac = MACAddress(Array(ll))
+        }
         var vlan: UInt16 = 0
         if let v = a[NDA.VLAN] {
             guard v.count == 2 else { throw NetlinkError(EINVAL, "invalid vlan attribute size", offset: a.offsets[NDA.VLAN]) }
             vlan = v.le16(at: 0)
             guard vlan != 0 && vlan < 4095 else { throw NetlinkError(EINVAL, "invalid vlan id", offset: a.offsets[NDA.VLAN]) }
         }
-        return (dev, MACAddress(Array(ll)), vlan, p.le16(at: 8), p[p.startIndex + 10])
+        return (dev, mac, vlan, p.le16(at: 8), p[p.startIndex + 10], a)
     }
 
     /// rtnl_fdb_get + br_fdb_get (`bridge fdb get MAC br BR|brport PORT|dev DEV [self] [vlan V]`):
@@ -384,20 +395,9 @@ extension RtnlProcessor {
     /// state and ndm flags select under their masks (permanent: local, noarp: static; sticky,
     /// extern_learn, offloaded and added_by_user are never set on Sluice's entries).
     func flushFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
-        let p = msg.payload
-        guard p.count >= 12 else { throw NetlinkError(EINVAL, "Invalid header for neighbor message") }
-        let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NDA.policy, strict: false)
-        let ifindex = Int32(bitPattern: p.le32(at: 4))
-        guard ifindex != 0 else { throw NetlinkError(EINVAL, "invalid ifindex") }
-        guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV, "unknown ifindex") }
+        let (dev, _, vlan, state, allFlags, a) = try fdbRequest(msg, bulk: true)
         guard let br = dp.bridge(dev) else { throw NetlinkError(EOPNOTSUPP) }
-        let state = p.le16(at: 8), ndmFlags = p[p.startIndex + 10] & ~(NDA.NTF_SELF | NDA.NTF_MASTER)
-        var vlan: UInt16 = 0
-        if let v = a[NDA.VLAN] {
-            guard v.count == 2 else { throw NetlinkError(EINVAL, "invalid vlan attribute size", offset: a.offsets[NDA.VLAN]) }
-            vlan = v.le16(at: 0)
-            guard vlan != 0 && vlan < 4095 else { throw NetlinkError(EINVAL, "invalid vlan id", offset: a.offsets[NDA.VLAN]) }
-        }
+        let ndmFlags = allFlags & ~(NDA.NTF_SELF | NDA.NTF_MASTER)
         // FDB_FLUSH_ALLOWED_NDM_FLAGS (use, extern_learn, offloaded, sticky) and _STATES.
         if ndmFlags & ~(NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20 | NDA.NTF_STICKY) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm flag bits set") }
         if state & ~(NDA.NUD_PERMANENT | NDA.NUD_NOARP) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm state bits set") }
