@@ -1518,6 +1518,55 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// tc_modify_qdisc's whole decision, side by side: a handle that is the sitting qdisc's is a
+    /// change (NLM_F_EXCL refuses it, another kind is "Invalid qdisc name"); another handle
+    /// needs NLM_F_REPLACE and must not name a qdisc elsewhere; no parent only changes; change
+    /// without NLM_F_CREATE creates nothing unless another kind is asked for; a kind without a
+    /// change op accepts a replace that brings no options. Under ffff:fff1 only ingress and
+    /// clsact are made; once a device has an ingress queue its noop qdisc answers deletes
+    /// ("Invalid handle"). Before: Sluice put any kind under ffff:fff1 as an ingress qdisc,
+    /// replaced a root by another kind of the same handle, refused `replace … pfifo_fast`.
+    func testQdiscAddChangeReplaceAsTcModifyQdisc() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("km")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"\b80[0-9a-f]{2}:"#, with: "80XX:", options: .regularExpression)
+        }
+        func tc(_ w: String) -> [String] { ["tc"] + w.split(separator: " ").map(String.init) }
+        let tbf = "tbf rate 1mbit burst 10k latency 10ms"
+        let steps: [[String]] = [["ip", "link", "add", "name", "mq1", "type", "veth", "peer", "name", "mq2"]] + [
+            "qdisc del dev mq1 ingress", "qdisc change dev mq1 ingress", "qdisc del dev mq1 ingress", "qdisc del dev mq1 parent ffff:fff1",
+            "qdisc add dev mq1 root handle ffff: htb", "qdisc add dev mq1 ingress", "qdisc replace dev mq1 ingress",
+            "qdisc del dev mq1 root", "qdisc add dev mq1 ingress", "qdisc replace dev mq1 ingress", "qdisc replace dev mq1 clsact",
+            "qdisc add dev mq1 clsact", "qdisc change dev mq1 clsact", "qdisc change dev mq1 ingress",
+            "qdisc add dev mq1 parent ffff:fff1 handle 7: pfifo", "qdisc replace dev mq1 parent ffff:fff1 handle 7: pfifo",
+            "qdisc replace dev mq1 parent ffff:fff1 handle 7: foo", "qdisc replace dev mq1 parent ffff:fff1 handle ffff: pfifo",
+            "qdisc show dev mq1", "qdisc del dev mq1 clsact", "qdisc del dev mq1 parent ffff:fff1 handle 7:",
+            "qdisc del dev mq1 ingress", "qdisc del dev mq1 ingress", "qdisc add dev mq1 clsact", "qdisc show dev mq1",
+            "qdisc add dev mq1 root handle 1: pfifo_fast", "qdisc replace dev mq1 root handle 1: pfifo_fast",
+            "qdisc change dev mq1 root handle 1: pfifo_fast", "qdisc replace dev mq1 root handle 1: htb",
+            "qdisc change dev mq1 root handle 1: htb r2q 5", "qdisc show dev mq1", "qdisc del dev mq1 root",
+            "qdisc add dev mq1 handle 1: htb", "qdisc change dev mq1 handle 1: htb", "qdisc change dev mq1 root htb",
+            "qdisc change dev mq1 root handle 1: htb", "qdisc add dev mq1 root handle 1: htb", "qdisc add dev mq1 root handle 1: htb",
+            "qdisc add dev mq1 root htb", "qdisc add dev mq1 root handle 2: htb", "qdisc change dev mq1 handle 1: htb r2q 5",
+            "qdisc change dev mq1 handle 1: \(tbf)", "qdisc change dev mq1 handle 7: htb r2q 5",
+            "class add dev mq1 parent 1: classid 1:1 htb rate 1mbit",
+            "qdisc add dev mq1 parent 1:1 handle 10: pfifo", "qdisc add dev mq1 parent 1:1 handle 11: pfifo",
+            "qdisc replace dev mq1 parent 1:1 handle 11: pfifo limit 5", "qdisc replace dev mq1 parent 1:1 handle 11: bfifo",
+            "qdisc replace dev mq1 parent 1:1 pfifo limit 7", "qdisc replace dev mq1 parent 1:1 bfifo limit 7000",
+            "qdisc change dev mq1 parent 1:1 pfifo limit 9", "qdisc change dev mq1 parent 1:1 bfifo limit 9000", "qdisc show dev mq1",
+            "qdisc add dev mq1 parent 1:1 bfifo", "qdisc add dev mq1 parent 1:1 pfifo", "qdisc replace dev mq1 root handle 11: pfifo",
+            "qdisc replace dev mq1 root handle 1: pfifo", "qdisc replace dev mq1 root pfifo", "qdisc show dev mq1",
+            "qdisc change dev mq1 root \(tbf)", "qdisc replace dev mq1 root handle 5: \(tbf)",
+            "qdisc replace dev mq1 root handle 5: tbf rate 2mbit burst 10k latency 10ms", "qdisc replace dev mq1 root handle 5: pfifo",
+            "qdisc show dev mq1", "qdisc replace dev mq1 root handle ffff: htb",
+            "class add dev mq1 parent ffff: classid ffff:ffff htb rate 1mbit", "class add dev mq1 parent 1: classid 1:2 htb rate 1mbit",
+            "class show dev mq1",
+        ].map(tc)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

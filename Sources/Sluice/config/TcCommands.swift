@@ -105,7 +105,7 @@ extension CommandRunner {
             case "dev": dev = try device(try a.value(for: "dev"))
             case "root": t.parent = .root
             case "ingress" where !filter, "clsact" where !filter:
-                t.kind = k; t.parent = .ingress
+                t.kind = k; t.parent = .ingress; t.handle = TcHandle(0xFFFF, 0)      // as tc sends them
                 guard let dev else { throw SluiceError("Error: \"dev\" is required.") }
                 t.dev = dev
                 return t
@@ -194,7 +194,7 @@ extension CommandRunner {
             guard a.done else { throw SluiceError("Error: qdisc \(t.kind!) takes no options") }
         }
         let o: QdiscOp = op == "add" ? .add : (op == "change" ? .change : .replace)
-        try modifyQdisc(dev: t.dev, parent: t.parent, handle: t.handle, kind: t.kind, op: o) { (q: Qdisc) throws(SluiceError) in
+        try modifyQdisc(dev: t.dev, parent: t.parent, handle: t.handle, kind: t.kind, op: o, options: !a.done) { (q: Qdisc) throws(SluiceError) in
             if t.stab != nil && q !== t.dev.qdisc && q.parent != .root {
                 throw SluiceError("Error: Sluice applies size tables at the root qdisc only (the kernel also at inner ones).")
             }
@@ -211,22 +211,32 @@ extension CommandRunner {
 
     /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
     /// by the same kind and handle).
+    /// The qdisc kinds Linux has (Qdisc_ops ids), Sluice's or not: under ffff:fff1 any other
+    /// is "unknown" before the ingress-only rule is checked.
+    static let kernelQdiscKinds: Set<String> = [
+        "pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "noqueue", "prio", "multiq", "tbf", "htb", "codel", "fq_codel",
+        "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake",
+        "cbs", "qfq", "gred", "etf", "mq", "mqprio", "taprio", "dualpi2", "ingress", "clsact"]
     static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf"]
     static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
 
     func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,
-                     configure: (Qdisc) throws(SluiceError) -> Void) throws(SluiceError) {
-        if kind == "ingress" || kind == "clsact" || wanted == .ingress {
-            if let cur = dev.ingress {
-                if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
-                if kind == nil || cur.kind == kind { throw Self.changeUnsupported }
-            }
-            guard let kind else { throw SluiceError("Error: Specified qdisc not found.") }
-            dev.ingress = IngressQdisc(clsact: kind == "clsact", env: dp.qdiscEnv(dev))
+                     options: Bool = true, configure: (Qdisc) throws(SluiceError) -> Void) throws(SluiceError) {
+        if wanted == .ingress || (wanted == nil && (kind == "ingress" || kind == "clsact")) {
+            try modifyIngress(dev: dev, handle: wanted == nil ? TcHandle(0xFFFF, 0) : wantedHandle, kind: kind, op: op, options: options)
             return
         }
-        let parent = wanted ?? (wantedHandle.flatMap { h in qdiscTree(dev).first { $0.handle == h }?.parent } ?? .root)
-        // The qdisc that sits at `parent` now.
+        // tc_modify_qdisc, step by step. Without a parent only a change of the qdisc the
+        // handle names is possible.
+        guard let parent = wanted else {
+            guard let h = wantedHandle else { throw SluiceError("Error: Handle cannot be zero.") }
+            guard let q = qdiscTree(dev).first(where: { $0.handle == h }) ?? dev.ingress.flatMap({ $0.handle == h ? $0 : nil }) else {
+                throw SluiceError("Error: Specified qdisc not found.")
+            }
+            try changeQdisc(q, kind: kind, op: op, options: options, configure: configure)
+            return
+        }
+        // The qdisc that sits at `parent` now (a default one, handle 0, counts as none).
         let current: Qdisc?
         var owner: Qdisc?
         if parent == .root {
@@ -237,28 +247,29 @@ extension CommandRunner {
             owner = o
             current = o.leaf(at: parent)
         }
-        if op == .change {
-            guard let cur = current, wantedHandle == nil || cur.handle == wantedHandle!, kind == nil || kind == cur.kind else {
-                throw SluiceError("Error: Specified qdisc not found.")
+        let sitting = current.flatMap { $0.handle == .unspec ? nil : $0 }
+        var needsCreateFlag = true
+        if let q = sitting, wantedHandle == nil || q.handle == wantedHandle! {
+            // The same handle, or none: a change of it, unless another kind is asked for.
+            if let k = kind, k != q.kind, wantedHandle == nil {
+                needsCreateFlag = op != .change          // "a hole in the API": change creates
+            } else {
+                try changeQdisc(q, kind: kind, op: op, options: options, configure: configure)
+                return
             }
-            if Self.kindsWithoutChange.contains(cur.kind) { throw Self.changeUnsupported }
-            try configure(cur)
-            return
+        } else if let h = wantedHandle {
+            if sitting != nil && op != .replace { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
+            if h.minor != 0 { throw SluiceError("Error: Invalid minor handle.") }
+            // qdisc_lookup finds the ingress qdisc too (ffff:, under ffff:fff1).
+            if let other = qdiscTree(dev).first(where: { $0.handle == h }) ?? dev.ingress.flatMap({ $0.handle == h ? $0 : nil }) {
+                if other.parent != parent || other === dev.ingress { throw SluiceError("Error: Cannot move an existing qdisc to a different parent.") }
+                if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot override.") }
+                if let k = kind, k != other.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
+                throw SluiceError("Error: Qdisc parent/child loop detected.")
+            }
         }
-        guard let kind else { throw SluiceError("Error: a qdisc kind is required.") }
-        let userOwned = current.map { $0.handle != .unspec } ?? false
-        if op == .add && userOwned, let h = wantedHandle {
-            // tc_modify_qdisc: another handle where a qdisc sits needs NLM_F_REPLACE; the same
-            // one is a change, which NLM_F_EXCL forbids. Without a handle, NLM_F_CREATE with
-            // NLM_F_EXCL makes a new qdisc in the old one's place (as this kernel does).
-            if h != current!.handle { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
-            throw SluiceError("Error: Exclusivity flag on, cannot modify.")
-        }
-        if op == .replace, let cur = current, userOwned, cur.kind == kind, wantedHandle == nil || wantedHandle == cur.handle {
-            if Self.kindsWithoutChange.contains(cur.kind) { throw Self.changeUnsupported }
-            try configure(cur)
-            return
-        }
+        if needsCreateFlag && op == .change { throw SluiceError("Error: Qdisc not found. To create specify NLM_F_CREATE flag.") }
+        guard let kind else { throw SluiceError("Error: Specified qdisc kind is unknown.") }
         var handle = wantedHandle ?? .unspec
         if handle.minor != 0 { throw SluiceError("Error: a qdisc handle has no minor number (\(handle)).") }
         let used = Set(qdiscTree(dev).filter { $0 !== current }.map(\.handle.major))
@@ -307,6 +318,62 @@ extension CommandRunner {
         dev.txTimer = 0
     }
 
+    /// tc_modify_qdisc's change of an existing qdisc: refused with NLM_F_EXCL or another kind;
+    /// qdisc_change calls the kind's change only when options come (a kind without one
+    /// refuses them), so a replace with the same words and no options changes nothing.
+    func changeQdisc(_ q: Qdisc, kind: String?, op: QdiscOp, options: Bool, configure: (Qdisc) throws(SluiceError) -> Void) throws(SluiceError) {
+        if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
+        if let k = kind, k != q.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
+        if Self.kindsWithoutChange.contains(q.kind) {
+            if options { throw Self.changeUnsupported }
+            return
+        }
+        try configure(q)
+    }
+
+    /// tc_modify_qdisc with parent TC_H_INGRESS: the device gets its ingress queue first
+    /// (dev_ingress_queue_create, kept from then on); a handle that is not the ingress qdisc's
+    /// needs NLM_F_REPLACE and names a new qdisc (an existing one elsewhere cannot move here);
+    /// the ingress qdisc itself is only "changed", which ingress and clsact refuse when options
+    /// come; only those two kinds are ever made under ffff:fff1 (qdisc_create's TCQ_F_INGRESS).
+    func modifyIngress(dev: NetDevice, handle: TcHandle?, kind: String?, op: QdiscOp, options: Bool) throws(SluiceError) {
+        dev.ingressQueueMade = true
+        let cur = dev.ingress
+        var create = false, createWithoutFlag = false
+        if cur == nil || handle == nil || handle != TcHandle(0xFFFF, 0) {
+            if let h = handle {
+                if cur != nil && op != .replace { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
+                if h.minor != 0 { throw SluiceError("Error: Invalid minor handle.") }
+                if qdiscTree(dev).contains(where: { $0.handle == h }) {
+                    throw SluiceError("Error: Cannot move an existing qdisc to a different parent.")
+                }
+                create = true
+            } else if let c = cur {
+                if let k = kind, k != c.kind {
+                    if op == .change { createWithoutFlag = true } else { create = true }
+                }
+            } else {
+                create = true
+            }
+        }
+        if !create && !createWithoutFlag {
+            guard let c = cur else { throw SluiceError("Error: Specified qdisc not found.") }
+            if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot modify.") }
+            if let k = kind, k != c.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
+            if options { throw Self.changeUnsupported }
+            return
+        }
+        if create && op == .change { throw SluiceError("Error: Qdisc not found. To create specify NLM_F_CREATE flag.") }
+        guard let kind, Self.kernelQdiscKinds.contains(kind) else {
+            throw SluiceError("Error: Specified qdisc kind is unknown.")
+        }
+        guard kind == "ingress" || kind == "clsact" else {
+            throw SluiceError("Error: Specified parent ID is reserved for ingress and clsact Qdiscs.")
+        }
+        // qdisc_graft: the old ingress qdisc (and its filters) goes, the new one takes its place.
+        dev.ingress = IngressQdisc(clsact: kind == "clsact", env: dp.qdiscEnv(dev))
+    }
+
     /// qdisc_leaf: the parent class must exist (cops->find). A one-class qdisc takes any of
     /// its ids; hfsc's root class is the qdisc's own id and is found by its graft.
     func checkClassExists(_ o: Qdisc, _ classid: TcHandle) throws(SluiceError) {
@@ -317,8 +384,16 @@ extension CommandRunner {
 
     func qdiscDelete(_ t: TcTarget) throws(SluiceError) {
         let dev = t.dev
-        if t.kind == "ingress" || t.kind == "clsact" || t.parent == .ingress {
-            guard dev.ingress != nil else { throw SluiceError("Error: Cannot find specified qdisc on specified device.") }
+        if t.parent == .ingress || (t.parent == nil && (t.kind == "ingress" || t.kind == "clsact")) {
+            // tc_get_qdisc: the ingress queue's qdisc (a noop one, handle 0, once the queue exists).
+            guard dev.ingressQueueMade || dev.ingress != nil else { throw SluiceError("Error: Cannot find specified qdisc on specified device.") }
+            let h = t.parent == nil ? TcHandle(0xFFFF, 0) : t.handle
+            guard let ing = dev.ingress else {
+                if h != nil { throw SluiceError("Error: Invalid handle.") }
+                throw SluiceError("Error: Cannot delete qdisc with handle of zero.")
+            }
+            if let h, h != TcHandle(0xFFFF, 0) { throw SluiceError("Error: Invalid handle.") }
+            if let k = t.kind, k != ing.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
             dev.ingress = nil
             return
         }
@@ -457,6 +532,10 @@ extension CommandRunner {
             throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.")
         }
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
+            // tcf_chain_tp_find: the priority's instance must be of the protocol asked for.
+            if let prio = t.prio, t.protoGiven, !anyProtocol, t.proto != 0, let p = b.instanceProtocol(chain: t.chain, prio: prio), p != t.proto {
+                throw SluiceError("Error: Protocol mismatch for filter with specified priority.")
+            }
             if let h = t.handle?.raw, h != 0 {
                 guard let prio = t.prio else { throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.") }
                 let instance = b.filters.filter { $0.chain == t.chain && $0.prio == prio }
@@ -642,7 +721,10 @@ extension CommandRunner {
             if single, let i = b.filters.firstIndex(where: { $0.chain == f.chain && $0.prio == f.prio }) {
                 if f.handle == 0 || b.filters[i].handle == f.handle { existing = i }
             } else if f.handle != 0 {
-                existing = b.filters.firstIndex { $0.chain == f.chain && $0.prio == f.prio && $0.handle == f.handle }
+                // u32_get looks in every hash table of the block (tc_u_common), whichever
+                // instance made it; other classifiers only in the instance asked for.
+                existing = f.kind == "u32" ? b.filters.firstIndex { $0.isU32 && $0.handle == f.handle }
+                    : b.filters.firstIndex { $0.chain == f.chain && $0.prio == f.prio && $0.handle == f.handle }
             }
             if let i = existing {
                 if exclusive { throw SluiceError("Error: Filter already exists.") }
@@ -654,6 +736,7 @@ extension CommandRunner {
                     f.match = .u32(b.keys(of: old).map { (value: $0.value, mask: $0.mask, offset: $0.offset, l4: $0.l4) })
                     f.u32Sel = old.u32Sel
                     f.u32MarkValue = old.u32MarkValue; f.u32MarkMask = old.u32MarkMask
+                    f.chain = old.chain; f.prio = old.prio; f.proto = old.proto      // it stays in its table
                     if f.u32Link == 0 { f.u32Link = old.u32Link }
                     try b.checkU32Link(f)
                 }

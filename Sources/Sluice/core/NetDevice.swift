@@ -322,6 +322,9 @@ public final class NetDevice {
     public internal(set) var qdisc: Qdisc!
     /// The ingress or clsact qdisc (its filter blocks run on receive, and for clsact on transmit).
     var ingress: IngressQdisc?
+    /// The device has its ingress queue (dev_ingress_queue_create: made by the first tc request
+    /// for parent ffff:fff1, kept until the device goes), holding a noop qdisc when no ingress one.
+    var ingressQueueMade = false
     /// Packets the driver refused, sent first next time (the kernel's gso_skb / requeue).
     var requeued = PacketQueue()
     /// Clock time at which qdisc_run must run again for this device (a shaper's watchdog), or 0.

@@ -296,6 +296,9 @@ extension RtnlProcessor {
         let (block, _) = try filterBlock(t.dev, parent: t.parent?.raw ?? 0)
         // tc_get_tfilter answers with the parent the request named (the root qdisc's for none).
         let p = t.parent?.raw ?? t.dev.qdisc.handle.raw
+        if t.protoGiven, t.proto != 0, let ip = block.instanceProtocol(chain: t.chain, prio: prio), ip != t.proto {
+            throw NetlinkError(EINVAL, "Protocol mismatch for filter with specified priority")
+        }
         let instance = block.filters.filter { $0.chain == t.chain && $0.prio == prio && (!t.protoGiven || $0.proto == t.proto) }
         let root = block.u32Root(chain: t.chain, prio: prio).map { block.u32Tables[$0] }.flatMap { r in !t.protoGiven || r.proto == t.proto ? r : nil }
         guard let first = instance.first ?? root.map({ TcFilter(prio: prio, proto: $0.proto, handle: 0, chain: t.chain, kind: "u32", match: .all) }) else {

@@ -870,7 +870,7 @@ extension RtnlProcessor {
         let optsBase = (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen
         do {
             try runner.modifyQdisc(dev: dev, parent: parent == TcHandle(raw: 0xFFFF_FFF1) ? .ingress : parent, handle: handle,
-                                   kind: a.string(TCA.KIND), op: op) { (q: Qdisc) throws(SluiceError) in
+                                   kind: a.string(TCA.KIND), op: op, options: a[TCA.OPTIONS] != nil) { (q: Qdisc) throws(SluiceError) in
                 if q is IngressQdisc {
                     if stab != nil { throw SluiceError("Error: size tables on ingress are not implemented in Sluice.") }
                     return
@@ -916,7 +916,8 @@ extension RtnlProcessor {
         } else if qid == 0 {
             qid = dev.qdisc.handle.major
         }
-        guard let q = runner.findQdisc(dev, major: qid) else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
+        // qdisc_lookup (the ingress qdisc too); no message for a miss.
+        guard let q = runner.findQdisc(dev, major: qid) ?? dev.ingress.flatMap({ $0.handle.major == qid ? $0 : nil }) else { throw NetlinkError(ENOENT) }
         var classid = clid
         if let c = clid { classid = TcHandle(qid, c.minor) } else if portid == .root { classid = TcHandle(qid, 0) }
         return (q, classid, parent)
@@ -927,6 +928,13 @@ extension RtnlProcessor {
         let (owner, classid0, parent) = try classAddress(dev, clid, portid)
         guard let classid = classid0 else { throw NetlinkError(EINVAL, "A class id is required") }
         let f = msg.header.flags
+        if classid.raw == 0xFFFF_FFFF {
+            // tc_ctl_tclass: after the lookup's EEXIST/ENOENT, no class is ever made TC_H_ROOT.
+            let exists = owner.classes(details: false).contains { $0.classid == classid }
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            throw NetlinkError(EINVAL, "Cannot create traffic class with classid TC_H_ROOT")
+        }
         if let q = owner as? QFQQdisc {
             // qfq_change_class: options required; TCA_QFQ_WEIGHT 1…1024, TCA_QFQ_LMAX 512…65536.
             guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "sch_qfq: missing options") }

@@ -62,6 +62,11 @@ extension FilterBlock {
         u32Tables.firstIndex { $0.isRoot && $0.chain == chain && $0.prio == prio }
     }
 
+    /// The protocol of the classifier instance (tcf_proto) at a chain's priority, if any.
+    func instanceProtocol(chain: UInt32, prio: UInt16) -> UInt16? {
+        filters.first { $0.chain == chain && $0.prio == prio }?.proto ?? u32Root(chain: chain, prio: prio).map { u32Tables[$0].proto }
+    }
+
     /// u32_init: the instance's root table, made on its first use (`next` is the block's
     /// gen_new_htid counter).
     mutating func ensureU32Root(chain: UInt32, prio: UInt16, proto: UInt16, next: inout UInt32) -> Int {
