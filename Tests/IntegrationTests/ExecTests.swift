@@ -1567,6 +1567,36 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// tc_new_tfilter / tc_del_tfilter / tc_get_tfilter with u32, side by side: a protocol that
+    /// is not the priority's is "Protocol mismatch" for add, get and delete alike; u32's hash
+    /// tables belong to the whole block (tc_u_common), so `replace … handle 800::800` at another
+    /// priority changes that knode where it is (class and actions only, the selector stays) and
+    /// `add` of it is "Filter already exists". Before: a mismatch was "not found" on delete, and
+    /// the handle was refused with "hash table address mismatch".
+    func testFilterAddReplaceDeleteAsTcNewTfilter() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kf")
+        func tc(_ w: String) -> [String] { ["tc"] + w.split(separator: " ").map(String.init) }
+        let m = "u32 match ip dst"
+        let steps: [[String]] = [["ip", "link", "add", "name", "mf1", "type", "veth", "peer", "name", "mf2"]] + [
+            "filter add dev mf1 parent 1: \(m) 198.18.0.1/32 flowid 1:1", "qdisc add dev mf1 root handle 1: htb",
+            "filter add dev mf1 parent 1: \(m) 198.18.0.1/32 flowid 1:1", "filter add dev mf1 parent 1: prio 5 protocol ip \(m) 198.18.0.2/32 flowid 1:2",
+            "filter add dev mf1 parent 1: prio 5 protocol ipv6 \(m) 198.18.0.2/32 flowid 1:2", "filter add dev mf1 parent 1: prio 5 protocol ip \(m) 198.18.0.3/32 flowid 1:3",
+            "filter replace dev mf1 parent 1: prio 5 protocol ip handle 800::800 \(m) 198.18.0.4/32 flowid 1:4",
+            "filter change dev mf1 parent 1: prio 5 protocol ip handle 800::801 \(m) 198.18.0.4/32 flowid 1:4",
+            "filter add dev mf1 parent 1: prio 5 protocol ip handle 800::800 \(m) 198.18.0.4/32 flowid 1:4", "filter show dev mf1",
+            "filter del dev mf1 parent 1: prio 5 protocol ip handle 800::800 u32", "filter del dev mf1 parent 1: prio 5 protocol ip handle 800::800 u32",
+            "filter del dev mf1 parent 1: prio 7", "filter del dev mf1 parent 1: prio 5 protocol ipv6",
+            "filter get dev mf1 parent 1: prio 5 protocol ipv6 handle 801::800 u32",
+            "filter get dev mf1 parent 1: prio 5 protocol ip handle 800::801 u32", "filter get dev mf1 parent 1: prio 5 protocol ip handle 801::800 u32",
+            "filter show dev mf1 parent 1: prio 5", "filter del dev mf1 parent 1: prio 5", "filter show dev mf1",
+            "filter add dev mf1 parent 7: \(m) 198.18.0.1/32 flowid 1:1", "filter add dev mf1 parent 1:5 \(m) 198.18.0.1/32 flowid 1:1",
+            "filter del dev mf1", "filter show dev mf1",
+        ].map(tc)
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a
