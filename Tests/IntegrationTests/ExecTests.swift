@@ -1597,6 +1597,29 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Addresses and MTUs the kinds refuse, side by side: a multicast or zero MAC is
+    /// EADDRNOTAVAIL for `link set` (eth_mac_addr, br_set_mac_address) and for a new veth, its
+    /// peer, a bridge, an ifb or a macvlan (their validate); veth_validate refuses an MTU
+    /// outside 68…65535 with a bare EINVAL. Before: Sluice took any address, and answered a
+    /// veth's MTU with dev_validate_mtu's message.
+    func testLinkAddressAndMTUValidationAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kl")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            "link add la1 type veth peer name la2", "link set la1 address 01:00:00:00:00:01", "link set la1 address 00:00:00:00:00:00",
+            "link set la1 address 02:00:00:00:00:01", "link show la1", "link add la5 mtu 100000 type veth peer name la6",
+            "link add la5 mtu 1400 type veth peer name la6 mtu 1300", "link show la6",
+            "link add la9 address 01:00:00:00:00:01 type veth peer name la10", "link add la9 type veth peer name la10 address 00:00:00:00:00:00",
+            "link add la9 type veth peer name la10 mtu 20", "link add la9 mtu 20 type veth",
+            "link add la9 address 03:00:00:00:00:01 type bridge", "link add la9 address 03:00:00:00:00:01 type ifb",
+            "link add la9 address 03:00:00:00:00:01 link la1 type macvlan", "link add la9 address 02:00:00:00:00:09 link la1 type macvlan",
+            "link set la9 address 00:00:00:00:00:00", "-br link show type veth", "link show la9",
+        ].map(ip)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

@@ -327,6 +327,14 @@ public final class RtnlProcessor {
             guard let name else { throw NetlinkError(EINVAL, "A device name is required") }
             // A device being made has no inet6_dev yet: inet6_set_link_af answers EAFNOSUPPORT.
             if a.has(IFLA.AF_SPEC) { throw NetlinkError(EAFNOSUPPORT) }
+            // veth_validate (before rtnl_create_link): an MTU outside 68…65535 is EINVAL,
+            // without a message.
+            if kind == "veth", let m = a.u32(IFLA.MTU), !(68...65535).contains(m) { throw NetlinkError(EINVAL) }
+            // The kinds' validate: an address must be a valid unicast one (vlan names itself).
+            if let m = a[IFLA.ADDRESS], m.count == 6, MACAddress(Array(m)).isMulticast || MACAddress(Array(m)).isZero {
+                if kind == "vlan" { throw NetlinkError(EADDRNOTAVAIL, "8021q: Invalid link address", offset: a.offsets[IFLA.ADDRESS]) }
+                throw NetlinkError(EADDRNOTAVAIL)
+            }
             // rtnl_create_link: dev_validate_mtu against the new kind's bounds.
             if let m = a.u32(IFLA.MTU).map({ Int($0) }), let k = kind {
                 let b = NetDevice.mtuBounds(kind: k)
@@ -384,14 +392,14 @@ public final class RtnlProcessor {
                         peerName = pa.string(IFLA.IFNAME)
                         peerQueues = try queueCounts(pa)
                         // The peer's own address, MTU and queue length (rtnl_create_link with tbp).
+                        // veth_validate on the peer's attributes.
                         if let m = pa[IFLA.ADDRESS] {
-                            guard m.count == 6 else { throw NetlinkError(EINVAL) }     // validate_linkmsg
+                            guard m.count == 6 else { throw NetlinkError(EINVAL) }
                             peerMAC = MACAddress(Array(m))
+                            if peerMAC!.isMulticast || peerMAC!.isZero { throw NetlinkError(EADDRNOTAVAIL) }
                         }
                         if let m = pa.u32(IFLA.MTU) {
-                            let b = NetDevice.mtuBounds(kind: "veth")
-                            if Int(m) < b.min { throw NetlinkError(EINVAL, "mtu less than device minimum", offset: pa.offsets[IFLA.MTU]) }
-                            if b.max > 0 && Int(m) > b.max { throw NetlinkError(EINVAL, "mtu greater than device maximum", offset: pa.offsets[IFLA.MTU]) }
+                            guard (68...65535).contains(m) else { throw NetlinkError(EINVAL) }
                             peerMTU = Int(m)
                         }
                         peerQlen = pa.u32(IFLA.TXQLEN).map { Int($0) }
@@ -504,7 +512,11 @@ public final class RtnlProcessor {
         }
         if let v = a[IFLA.ADDRESS] {
             guard v.count == 6 else { throw NetlinkError(EINVAL, "Invalid address length", offset: a.offsets[IFLA.ADDRESS]) }
-            c.mac = MACAddress(Array(v))
+            // is_valid_ether_addr, as eth_mac_addr and the kinds' validate (veth, dummy, ifb,
+            // bridge, macvlan) check it: no multicast, no zero address.
+            let mac = MACAddress(Array(v))
+            if mac.isMulticast || mac.isZero { throw NetlinkError(EADDRNOTAVAIL) }
+            c.mac = mac
         }
         if let m = a.u32(IFLA.MASTER) {
             if m == 0 { c.master = .some(nil) } else {
