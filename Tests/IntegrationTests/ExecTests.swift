@@ -1620,6 +1620,25 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// IPv4 routes in fib_trie's dump order (by key; within a key the longer prefix first, as
+    /// fib_insert_alias keeps a leaf's aliases) and fib_valid_key_len's refusal of a
+    /// destination with host bits set, for add and delete alike (IPv6 masks them away).
+    /// Before: shorter prefixes came first and 198.18.15.1/24 was taken as 198.18.15.0/24.
+    func testRouteDumpOrderAndPrefixValidationAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kr")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            "link add ro1 type veth peer name ro2", "link set ro1 up", "link set ro2 up", "addr add 198.18.5.1/24 dev ro1",
+            "addr add 198.18.5.1/25 dev ro1", "route add 198.18.20.0/24 dev ro1", "route add 198.18.20.0/26 dev ro1 metric 7",
+            "route add 198.18.20.0/25 dev ro1", "route add 198.18.0.0/16 dev ro1", "route add 198.18.20.128/25 dev ro1",
+            "route add 198.18.15.1/24 dev ro1", "route del 198.18.20.1/24 dev ro1", "route show", "-j route show",
+            "route del 198.18.20.0/25 dev ro1", "route show 198.18.20.0/24", "-6 route add 2001:db8::1/64 dev ro1", "-6 route show dev ro1",
+        ].map(ip)
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

@@ -366,6 +366,7 @@ extension CommandRunner {
             if !r.protoSet { r.route.proto = RouteProtocol.boot }
             // IP6_RT_PRIO_USER: an IPv6 route without a metric gets 1024.
             if S.isIPv6 && !r.metricSet { r.route.metric = 1024 }
+            try Self.checkKeyLength(r.prefix, r.length, S.self)
             try resolveNextHops(&r, stack)
             let t = fib.newTable(r.table)
             defer { if r.table == FIB.tableDefault { fib.updateSimple() } }
@@ -381,6 +382,7 @@ extension CommandRunner {
             let r = try parseRoute(&a, S.self)
             guard r.hasPrefix else { throw SluiceError("Error: a destination prefix is required") }
             guard let t = fib.table(r.table) else { throw SluiceError("RTNETLINK answers: No such process") }
+            try Self.checkKeyLength(r.prefix, r.length, S.self)
             defer { if r.table == FIB.tableDefault { fib.updateSimple() } }
             let spec = r
             if S.isIPv6, spec.route.nexthops.count == 1,
@@ -436,6 +438,14 @@ extension CommandRunner {
 
     /// The order of a dump: IPv4 in key order (fib_trie), IPv6 as fib6's tree walk — a longer
     /// prefix before the shorter one that covers it, else by address.
+    /// fib_valid_key_len: an IPv4 destination has no bits past its prefix length (IPv6 masks
+    /// them away instead).
+    static func checkKeyLength<S: InetFamilyStack>(_ prefix: S.Addr, _ length: Int, _: S.Type) throws(SluiceError) {
+        if !S.isIPv6 && LPMTrie<S.Addr>.mask(prefix, length) != prefix {
+            throw SluiceError("Error: Invalid prefix for given prefix length.")
+        }
+    }
+
     static func dumpOrder<A: InetAddressValue>(_ x: (prefix: A, length: Int, route: RouteOf<A>), _ y: (prefix: A, length: Int, route: RouteOf<A>)) -> Bool {
         if A.bitWidth == 128 {
             let common = min(x.length, y.length)

@@ -305,8 +305,9 @@ public final class FIBTableOf<A: InetAddressValue> {
     public var allRoutes: [(prefix: A, length: Int, route: RouteOf<A>)] {
         var out: [(A, Int, RouteOf<A>)] = []
         for case let e? in prefixes { for r in e.routes { out.append((e.prefix, e.length, r)) } }
-        // fib_trie dumps in key order; within a key, shorter prefixes first.
-        return out.sorted { ($0.0, $0.1, $0.2.metric) < ($1.0, $1.1, $1.2.metric) }
+        // fib_trie dumps in key order; a key's aliases are kept by suffix length ascending
+        // (fib_insert_alias), so within a key longer prefixes come first.
+        return out.sorted { ($0.0, -$0.1, $0.2.metric) < ($1.0, -$1.1, $1.2.metric) }
     }
 
     public var memoryBytes: Int {

@@ -424,6 +424,7 @@ extension RtnlProcessor {
         // IP6_RT_PRIO_USER for an IPv6 route without RTA_PRIORITY.
         if S.isIPv6 && !s.metricSet { s.route.metric = 1024 }
         do {
+            try CommandRunner.checkKeyLength(s.prefix, s.length, S.self)
             try runner.resolveNextHops(&s, stack)
             // fib_new_table / fib6_new_table: a route names its table into being.
             let t = stack.fib.newTable(s.table)
@@ -457,6 +458,7 @@ extension RtnlProcessor {
     func delRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
         let s = try routeSpec(msg, S.self)
         guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH, "FIB table does not exist") }
+        do { try CommandRunner.checkKeyLength(s.prefix, s.length, S.self) } catch { throw Self.netlinkError(error) }
         // IPv6: a request naming one next hop takes that sibling out of a multipath route; one
         // naming none takes the route with all its siblings (fc_delete_all_nh).
         if S.isIPv6, s.route.nexthops.count == 1, t.deleteSibling(s.prefix, s.length, gateway: s.route.nexthops[0].gateway, dev: s.route.nexthops[0].dev, matching: { x in
