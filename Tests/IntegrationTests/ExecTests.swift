@@ -1639,6 +1639,46 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// tc_ctl_tclass and htb_change_class side by side: an existing class (EXCL) and a missing
+    /// one (change, delete) are the bare errnos; a parent that is not a class leaves the new
+    /// class at the root (htb_find); rates of 2^32 bytes/s and more travel in TCA_HTB_RATE64 /
+    /// CEIL64 and TCA_TBF_RATE64 / PRATE64. Before: Sluice refused the unknown parent, printed
+    /// its own words, and showed 100gbit as 34359Mbit.
+    func testHTBClassesAndLargeRatesAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kc")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"\b80[0-9a-f]{2}:"#, with: "80XX:", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            "ip link add hc1 type veth peer name hc2", "tc qdisc add dev hc1 root handle 1: htb default 20",
+            "tc class add dev hc1 parent 1: classid 1:1 htb rate 10mbit", "tc class add dev hc1 parent 1: classid 1:1 htb rate 10mbit",
+            "tc class add dev hc1 parent 1:1 classid 1:10 htb rate 2mbit ceil 10mbit", "tc class add dev hc1 parent 1:1 classid 1:20 htb rate 3mbit ceil 10mbit prio 2",
+            "tc class add dev hc1 parent 1:9 classid 1:30 htb rate 3mbit", "tc class add dev hc1 parent 2: classid 2:30 htb rate 3mbit",
+            "tc class add dev hc1 parent 1:1 classid 2:30 htb rate 3mbit", "tc class change dev hc1 parent 1:1 classid 1:10 htb rate 4mbit ceil 10mbit",
+            "tc class change dev hc1 parent 1:1 classid 1:11 htb rate 4mbit ceil 10mbit", "tc class replace dev hc1 parent 1:1 classid 1:11 htb rate 4mbit ceil 10mbit",
+            "tc class replace dev hc1 parent 1:1 classid 1:11 htb rate 5mbit ceil 10mbit", "tc class show dev hc1",
+            "tc class show dev hc1 parent 1:1", "tc class show dev hc1 classid 1:10",
+            "tc -j class show dev hc1 classid 1:10", "tc -s class show dev hc1 classid 1:10",
+            "tc -d class show dev hc1 classid 1:10", "tc class del dev hc1 classid 1:1",
+            "tc class del dev hc1 classid 1:99", "tc class del dev hc1 classid 1:11",
+            "tc qdisc add dev hc1 parent 1:10 handle 10: pfifo", "tc class del dev hc1 classid 1:10",
+            "tc class show dev hc1", "tc qdisc show dev hc1",
+            "tc filter add dev hc1 parent 1: protocol ip prio 1 u32 match ip dst 198.18.0.1/32 flowid 1:20", "tc class del dev hc1 classid 1:20",
+            "tc class add dev hc1 parent 1: classid 1:2 htb rate 0", "tc class add dev hc1 parent 1: classid 1:3 htb ceil 1mbit",
+            "tc class add dev hc1 parent 1: classid 1:4 htb rate 1mbit ceil 500kbit", "tc class add dev hc1 parent 1: classid 1:5 htb rate 1mbit quantum 100",
+            "tc class add dev hc1 parent 1: classid 1:6 htb rate 100gbit", "tc class show dev hc1",
+            "tc class add dev hc1 parent 1:5 classid 1:50 htb rate 1mbit", "tc class show dev hc1",
+            "tc qdisc show dev hc1", "tc class del dev hc1 classid 1:5",
+            "tc class del dev hc1 classid 1:50", "tc class del dev hc1 classid 1:5",
+            "tc class show dev hc1", "tc qdisc replace dev hc1 root handle 1: tbf rate 50gbit burst 100mb latency 1ms",
+            "tc qdisc show dev hc1", "tc qdisc replace dev hc1 root handle 1: tbf rate 50gbit burst 100mb latency 1ms peakrate 60gbit mtu 1600",
+            "tc qdisc show dev hc1", "tc -j qdisc show dev hc1",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

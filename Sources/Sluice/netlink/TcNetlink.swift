@@ -56,6 +56,9 @@ extension RtnlProcessor {
             if t.peakrate > 0 { Self.ratespec(&p, bitsPerSecond: t.peakrate, overhead: UInt16(clamping: t.overhead), atm: t.atm) } else { p.put([UInt8](repeating: 0, count: 12)) }
             p.put32(UInt32(clamping: t.limit)); p.put32(t.bufferTicks); p.put32(t.mtuTicks)
             w.attr(1, p.bytes)                                             // TCA_TBF_PARMS
+            // tbf_dump: TCA_TBF_RATE64 / PRATE64 for rates of 2^32 bytes/s and more.
+            if t.rate / 8 >= 1 << 32 { w.attr(4, u64: t.rate / 8) }
+            if t.peakrate / 8 >= 1 << 32 { w.attr(5, u64: t.peakrate / 8) }
             w.endNest(n)
         case let h as HTBQdisc:
             let n = w.beginNest(TCA.OPTIONS)
@@ -375,6 +378,9 @@ extension RtnlProcessor {
                 Self.ratespec(&p, bitsPerSecond: k.rate); Self.ratespec(&p, bitsPerSecond: k.ceil)
                 p.put32(k.bufferTicks); p.put32(k.cbufferTicks); p.put32(UInt32(k.quantum)); p.put32(UInt32(k.level)); p.put32(UInt32(k.prio))
                 w.attr(1, p.bytes)                                         // TCA_HTB_PARMS: tc_htb_opt
+                // htb_dump_class: TCA_HTB_RATE64 / CEIL64 for rates of 2^32 bytes/s and more.
+                if k.rate / 8 >= 1 << 32 { w.attr(6, u64: k.rate / 8) }
+                if k.ceil / 8 >= 1 << 32 { w.attr(7, u64: k.ceil / 8) }
                 w.endNest(n)
                 var x = NetlinkWriter()
                 func ticks(_ ns: Int64) -> UInt32 { UInt32(bitPattern: Int32(clamping: ns >> 6)) }
@@ -923,6 +929,15 @@ extension RtnlProcessor {
         return (q, classid, parent)
     }
 
+    /// tc_ctl_tclass answers a class that exists (NLM_F_EXCL) or does not (no NLM_F_CREATE,
+    /// or a delete) with the errno alone.
+    static func classError(_ e: SluiceError) -> NetlinkError {
+        let m = e.message
+        if m.contains("already exists") && !m.contains("root class") { return NetlinkError(EEXIST) }
+        if m.contains("Specified class not found") || m.contains("Specified class doesn't exist") { return NetlinkError(ENOENT) }
+        return netlinkError(e)
+    }
+
     func newClass(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, clid, portid, a) = try tcRequest(msg)
         let (owner, classid0, parent) = try classAddress(dev, clid, portid)
@@ -931,8 +946,8 @@ extension RtnlProcessor {
         if classid.raw == 0xFFFF_FFFF {
             // tc_ctl_tclass: after the lookup's EEXIST/ENOENT, no class is ever made TC_H_ROOT.
             let exists = owner.classes(details: false).contains { $0.classid == classid }
-            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
-            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
             throw NetlinkError(EINVAL, "Cannot create traffic class with classid TC_H_ROOT")
         }
         if let q = owner as? QFQQdisc {
@@ -949,7 +964,7 @@ extension RtnlProcessor {
             do {
                 try q.setClass(classid, weight: attrs.u32(1), lmax: attrs.u32(2), create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0)
             } catch {
-                throw Self.netlinkError(error)
+                throw Self.classError(error)
             }
             dp.kickTransmit(dev)
             return
@@ -957,14 +972,14 @@ extension RtnlProcessor {
         if let d = owner as? DRRQdisc {
             // drr_change_class: TCA_DRR_QUANTUM (default: the device's MTU + link header).
             let exists = d.classesByID[classid.raw] != nil
-            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
-            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
             var quantum = d.classesByID[classid.raw]?.quantum ?? d.env.mtu
             if let o = a[TCA.OPTIONS] {
                 let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen, policy: NLAPolicy(maxType: 2, [1: .u32]), strict: false)
                 if let q = attrs.u32(1) { quantum = Int(q) }
             }
-            do { try d.setClass(classid, quantum: quantum, replace: exists) } catch { throw Self.netlinkError(error) }
+            do { try d.setClass(classid, quantum: quantum, replace: exists) } catch { throw Self.classError(error) }
             dp.kickTransmit(dev)
             return
         }
@@ -972,7 +987,7 @@ extension RtnlProcessor {
             // tc_ctl_tclass: mq's classes exist (one per queue); it has no cops->change.
             let exists = owner.classes(details: false).contains { $0.classid == classid }
             if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
-            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
             throw NetlinkError(EOPNOTSUPP)
         }
         if let e = owner as? ETSQdisc {
@@ -983,7 +998,7 @@ extension RtnlProcessor {
             }
             guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "ETS options are required for this operation") }
             let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen, policy: NLAPolicy(maxType: 6, [4: .u32]), strict: false)
-            do { try e.setQuantum(classid, attrs.u32(4).map(Int.init)) } catch { throw Self.netlinkError(error) }
+            do { try e.setQuantum(classid, attrs.u32(4).map(Int.init)) } catch { throw Self.classError(error) }
             return
         }
         if let hf = owner as? HFSCQdisc {
@@ -999,7 +1014,7 @@ extension RtnlProcessor {
             }
             let params = HFSCQdisc.ClassParams(rt: curve(1), ls: curve(2), ul: curve(3))
             do { try hf.setClass(classid, parent: parent, params, create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0) }
-            catch { throw Self.netlinkError(error) }
+            catch { throw Self.classError(error) }
             dp.kickTransmit(dev)
             return
         }
@@ -1007,8 +1022,8 @@ extension RtnlProcessor {
             throw NetlinkError(EOPNOTSUPP, "classes of \(owner.kind) are not implemented over rtnetlink in Sluice yet")
         }
         let exists = h.htbClass(classid) != nil
-        if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST, "Class already exists") }
-        if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT, "Specified class not found") }
+        if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+        if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
         guard let o = a[TCA.OPTIONS] else { throw NetlinkError(EINVAL, "HTB: class options are required") }
         let attrs = try NLAttributes.parse(o, base: (a.offsets[TCA.OPTIONS] ?? 0) + NL.attrHdrLen,
                                            policy: NLAPolicy(maxType: 9, [1: .minLength(44), 3: .binary(maxLength: 1024), 4: .binary(maxLength: 1024), 6: .u64, 7: .u64]), strict: false)
@@ -1018,7 +1033,7 @@ extension RtnlProcessor {
         let params = HTBQdisc.HTBClassParams(rate: rate, ceil: ceil, bufferTicks: bt, cbufferTicks: cbt,
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
                                              burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)))
-        do { try h.setClass(classid, parent: parent ?? h.handle, params, replace: exists) } catch { throw Self.netlinkError(error) }
+        do { try h.setClass(classid, parent: parent ?? h.handle, params, replace: exists) } catch { throw Self.classError(error) }
         // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
         // with a warning in the acknowledgement.
         if params.quantum == 0, h.htbClass(classid)?.level == 0 {
@@ -1037,6 +1052,6 @@ extension RtnlProcessor {
         guard let classid = classid0 else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
         // tc_ctl_tclass: a qdisc whose classes cannot be deleted (ets: no cops->delete).
         if owner is ETSQdisc || owner is MQQdisc { throw NetlinkError(EOPNOTSUPP) }
-        do { try owner.deleteClass(classid) } catch { throw Self.netlinkError(error) }
+        do { try owner.deleteClass(classid) } catch { throw Self.classError(error) }
     }
 }

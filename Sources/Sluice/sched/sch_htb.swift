@@ -145,8 +145,8 @@ final class HTBQdisc: Qdisc {
         let existing = classesByID[classid.raw]
         if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
         var parentClass: HTBClass?
-        if parent != handle && parent != .root {
-            guard let pc = classesByID[parent.raw] else { throw SluiceError("Error: parent class \(parent) not found.") }
+        // htb_find: a parent that is not a class of this qdisc leaves the class at the root.
+        if parent != handle && parent != .root, let pc = classesByID[parent.raw] {
             parentClass = pc
             if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
         }
