@@ -1679,6 +1679,39 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Address requests side by side: IPv4 labels, peers, broadcasts, scopes, primary and
+    /// secondary, flushes; a request of no family is a bare EOPNOTSUPP; IPv6 refuses a
+    /// multicast address without IFA_F_MCAUTOJOIN, ::1 off loopback and :: (ipv6_add_addr),
+    /// mngtmpaddr off a /64, and keeps `home` and `mngtmpaddr` as given (a change replaces
+    /// them); IFA_RT_PRIORITY (`metric N`) is kept, shown and moves a primary's prefix route
+    /// (fib_modify_prefix_metric). Before: Sluice answered with its own words and dropped
+    /// both flags and the metric.
+    func testAddressRequestsAndIPv6FlagsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ka")
+        let steps: [[String]] = [
+            "link add ad1 type veth peer name ad2", "addr add 198.18.9.1/24 dev ad1", "addr add 198.18.9.2/24 dev ad1",
+            "addr add 198.18.9.3/24 brd + dev ad1", "addr add 198.18.9.4/24 brd - dev ad1", "addr add 198.18.10.1/24 broadcast 198.18.10.7 dev ad1 label ad1:x",
+            "addr add 198.18.11.1/24 dev ad1 label foo", "addr add 198.18.12.1/32 peer 198.18.12.2 dev ad1", "addr add 198.18.13.1/24 dev ad1 scope host",
+            "addr show dev ad1", "-4 addr show dev ad1 scope host", "-4 addr show dev ad1 label ad1:x",
+            "-4 addr show dev ad1 secondary", "-4 addr show dev ad1 primary", "-o addr show dev ad1",
+            "-br addr show dev ad1", "addr change 198.18.9.2/24 dev ad1 preferred_lft 0", "addr replace 198.18.9.2/24 dev ad1 metric 5",
+            "addr show dev ad1", "route show", "addr del 198.18.9.1/24 dev ad1",
+            "addr show dev ad1", "addr del 198.18.9.77 dev ad1", "addr del dev ad1",
+            "addr show dev ad1", "addr flush dev ad1 scope host", "addr flush dev ad1",
+            "addr show dev ad1", "addr add 198.18.9.1 dev ad1", "addr add 0.0.0.0/0 dev ad1",
+            "addr add 224.0.0.1/24 dev ad1", "addr show dev ad1", "-6 addr add 2001:db8::1/64 dev ad1 nodad",
+            "-6 addr add 2001:db8::1/64 dev ad1 nodad", "-6 addr add 2001:db8::2/64 dev ad1 nodad home", "-6 addr add 2001:db8::3/64 dev ad1 nodad mngtmpaddr",
+            "-6 addr add 2001:db8::4/128 dev ad1 nodad", "-6 addr add ff02::5/64 dev ad1 nodad", "-6 addr show dev ad1",
+            "-6 addr del 2001:db8::9/64 dev ad1", "-6 addr add 2001:db8::7/80 dev ad1 nodad mngtmpaddr", "-6 addr add ::1/128 dev ad1 nodad",
+            "-6 addr add ::/128 dev ad1 nodad", "-6 addr change 2001:db8::2/64 dev ad1 nodad mngtmpaddr", "-6 addr show dev ad1",
+            "-j -6 addr show dev ad1",
+            "addr flush dev ad1", "-6 addr flush dev ad1", "link set ad1 up", "addr add 198.18.30.1/24 dev ad1 metric 7", "addr add 198.18.30.2/24 dev ad1 metric 9", "route show", "-4 addr show dev ad1", "addr replace 198.18.30.1/24 dev ad1 metric 11", "route show", "addr replace 198.18.30.2/24 dev ad1 metric 3", "route show", "addr replace 198.18.30.1/24 dev ad1", "route show", "-j -4 addr show dev ad1", "addr del 198.18.30.1/24 dev ad1", "route show",
+        ].map { ["ip"] + $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

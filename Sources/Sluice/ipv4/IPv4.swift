@@ -54,6 +54,8 @@ public struct InetAddress: Sendable, Equatable {
     public var deprecated = false
     /// IFA_F_NOPREFIXROUTE: no route for the address's subnet (fib_add_ifaddr skips it).
     public var noPrefixRoute = false
+    /// IFA_RT_PRIORITY (`metric N`): the metric of the address's prefix route.
+    public var metric: UInt32 = 0
     public var permanent: Bool { validLft == .max }
     public var mask: UInt32 { prefixLen == 0 ? 0 : ~UInt32(0) << (32 - prefixLen) }
     public var network: UInt32 { peer & mask }
@@ -201,6 +203,25 @@ public final class IPv4Stack: NeighbourResolver {
         addresses[dev.ifindex] = list
     }
 
+    /// inet_rtm_newaddr on an existing address: a new IFA_RT_PRIORITY moves a primary's prefix
+    /// route to that metric (fib_modify_prefix_metric: not for a secondary, a noprefixroute
+    /// or a /32 host address, nor while the device is down).
+    public func setMetric(_ dev: NetDevice, _ address: UInt32, _ prefixLen: Int, _ metric: UInt32) {
+        guard var list = addresses[dev.ifindex], let i = list.firstIndex(where: { $0.address == address && $0.prefixLen == prefixLen }) else { return }
+        let a = list[i]
+        guard a.metric != metric else { return }
+        list[i].metric = metric
+        addresses[dev.ifindex] = list
+        guard dev.isUp, !a.secondary, !a.noPrefixRoute, a.network != 0, !(a.network == a.address && a.prefixLen == 32),
+              !dev.flags.contains(.loopback) else { return }
+        let d = dev.ifindex
+        if let e = fib.main.entry(a.network, a.prefixLen), var r = fib.main.prefixes[e]!.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }) {
+            r.metric = metric
+            try? fib.main.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
+            _ = fib.main.delete(a.network, a.prefixLen) { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }
+        }
+    }
+
     /// __inet_del_ifa with promote_secondaries off (the kernel's default): a primary takes its
     /// secondaries with it; the last address gone disables IP on the device (fib_disable_ip:
     /// routes through it and its neighbours go).
@@ -291,7 +312,9 @@ public final class IPv4Stack: NeighbourResolver {
             // fib_magic's RTN_LOCAL for a loopback device's prefix: the local table, scope host.
             try? fib.local.insert(a.network, a.prefixLen, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
         } else {
-            try? fib.main.insert(a.network, a.prefixLen, Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
+            var r = Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim)
+            r.metric = a.metric
+            try? fib.main.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
         }
         if a.prefixLen < 31 {
             try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)

@@ -77,6 +77,10 @@ public struct Inet6Address: Sendable, Equatable {
     public var deprecated = false
     /// IFA_F_NOPREFIXROUTE: no prefix route for the address's subnet.
     public var noPrefixRoute = false
+    /// IFA_F_HOMEADDRESS (0x10) and IFA_F_MANAGETEMPADDR (0x100), kept and shown as asked
+    /// (Sluice makes no temporary addresses).
+    public var userFlags: UInt32 = 0
+    public static let userFlagMask: UInt32 = 0x10 | 0x100
     public var permanent: Bool { validLft == .max }
     /// Usable: DAD done (a source, answered for, locally delivered).
     public var usable: Bool { !tentative }
@@ -192,8 +196,13 @@ public final class IPv6Stack: NeighbourResolver {
     // MARK: addresses (addrconf.c)
 
     public func addAddress(_ dev: NetDevice, _ a: Inet6Address) throws(SluiceError) {
-        guard !Inet6Wire.isMulticast(a.address), a.address != 0, a.address != 1 else {
-            throw SluiceError("Error: ipv6: Invalid address (Cannot assign requested address)")
+        // ipv6_add_addr's checks, in its order.
+        if a.address == 0 { throw SluiceError("Error: ipv6: Invalid address (Cannot assign requested address)") }
+        if Inet6Wire.isMulticast(a.address) {
+            throw SluiceError("Error: ipv6: Cannot assign multicast address without \"IFA_F_MCAUTOJOIN\" flag (Cannot assign requested address)")
+        }
+        if a.address == 1 && !dev.flags.contains(.loopback) {
+            throw SluiceError("Error: ipv6: Cannot assign loopback address on this device (Cannot assign requested address)")
         }
         var list = addresses[dev.ifindex] ?? []
         guard !list.contains(where: { $0.address == a.address }) else {
@@ -439,12 +448,12 @@ public final class IPv6Stack: NeighbourResolver {
     /// noprefixroute) from now; the prefix route follows: added or given the new expiry, or
     /// with noprefixroute removed if the address was permanent with one (a dynamic address's
     /// is left to expire).
-    public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool) {
+    public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool, userFlags: UInt32 = 0) {
         guard let old = addresses[dev.ifindex]?.first(where: { $0.address == address }) else { return }
         var now = old
         withAddress(dev.ifindex, address) { a in
             a.setLifetimes(valid: valid, preferred: preferred, now: clock.now)
-            a.nodad = nodad; a.noPrefixRoute = noPrefixRoute
+            a.nodad = nodad; a.noPrefixRoute = noPrefixRoute; a.userFlags = userFlags
             now = a
         }
         if !noPrefixRoute {

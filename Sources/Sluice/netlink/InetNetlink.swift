@@ -13,13 +13,13 @@ import Glibc
 /// nexthop objects.
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
-    static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8
+    static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8, RT_PRIORITY: UInt16 = 9
     static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_DEPRECATED: UInt32 = 0x20, F_PERMANENT: UInt32 = 0x80
     static let F_NOPREFIXROUTE: UInt32 = 0x200
     /// ifa_ipv4_policy and ifa_ipv6_policy together (IFA_CACHEINFO: struct ifa_cacheinfo).
     static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
                                                 LABEL: .string(maxLength: 15), BROADCAST: .binary(maxLength: 16), FLAGS: .u32,
-                                                CACHEINFO: .minLength(16)])
+                                                CACHEINFO: .minLength(16), RT_PRIORITY: .u32])
 }
 
 enum RTA {
@@ -68,6 +68,7 @@ extension RtnlProcessor {
         if a.broadcast != 0 { w.attr(IFA.BROADCAST, Self.be32(a.broadcast)) }
         w.attr(IFA.LABEL, string: a.label ?? d.name)
         w.attr(IFA.FLAGS, u32: f)
+        if a.metric != 0 { w.attr(IFA.RT_PRIORITY, u32: a.metric) }
         let left = now.map { a.remaining(at: $0) } ?? (a.validLft, a.preferredLft)
         var ci = NetlinkWriter()
         ci.put32(left.1); ci.put32(left.0); ci.put32(0); ci.put32(0)    // preferred, valid, cstamp, tstamp
@@ -80,7 +81,7 @@ extension RtnlProcessor {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         // IFA_F_TENTATIVE 0x40, IFA_F_DADFAILED 0x08, IFA_F_STABLE_PRIVACY 0x800.
         let f = (a.permanent ? IFA.F_PERMANENT : 0) | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0) | (a.tentative ? 0x40 : 0)
-            | (a.dadFailed ? 0x08 : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0) | (a.noPrefixRoute ? IFA.F_NOPREFIXROUTE : 0)
+            | (a.dadFailed ? 0x08 : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0) | (a.noPrefixRoute ? IFA.F_NOPREFIXROUTE : 0) | a.userFlags
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))
@@ -127,7 +128,8 @@ extension RtnlProcessor {
         let p = msg.payload
         guard p.count >= 8 else { throw NetlinkError(EINVAL, "Invalid header for address request") }
         if p[p.startIndex] == Self.AF_INET6 { try changeAddr6(msg, delete: delete); return }
-        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP, "Sluice has IPv4 and IPv6 addresses only") }
+        // rtnetlink has no address handler for any other family: the errno alone.
+        guard p[p.startIndex] == Self.AF_INET else { throw NetlinkError(EOPNOTSUPP) }
         let plen = Int(p[p.startIndex + 1])
         guard plen <= 32 else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         let a = try NLAttributes.parse(p.dropFirst(8), base: NL.hdrLen + 8, policy: IFA.policy, strict: false)
@@ -155,11 +157,13 @@ extension RtnlProcessor {
                              peer: Self.addr(a[IFA.ADDRESS]) ?? local, label: label == dev.name ? nil : label, scope: scope)
         ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
         ia.noPrefixRoute = (a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])) & IFA.F_NOPREFIXROUTE != 0
+        ia.metric = a.u32(IFA.RT_PRIORITY) ?? 0
         // find_matching_ifa: the same local address on the same subnet and length.
         if let old = dp.ipv4.addresses[dev.ifindex]?.first(where: { $0.address == local && $0.mask == ia.mask && $0.matches(ia.peer) }) {
             guard msg.header.flags & NL.F_EXCL == 0, msg.header.flags & NL.F_REPLACE != 0 else {
                 throw NetlinkError(EEXIST, "ipv4: Address already assigned")
             }
+            dp.ipv4.setMetric(dev, old.address, old.prefixLen, ia.metric)
             dp.ipv4.setLifetimes(dev, old.address, old.prefixLen, valid: valid, preferred: preferred)
             return
         }
@@ -187,16 +191,23 @@ extension RtnlProcessor {
                 guard valid != 0, preferred <= valid else { throw NetlinkError(EINVAL, "ipv6: address lifetime invalid") }
                 let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
                 let nodad = flags & IFA.F_NODAD != 0, noPrefixRoute = flags & IFA.F_NOPREFIXROUTE != 0
+                let userFlags = flags & Inet6Address.userFlagMask
+                // inet6_addr_add / inet6_addr_modify: mngtmpaddr only on a /64.
+                if flags & 0x100 != 0 && plen != 64 {
+                    throw NetlinkError(EINVAL, "ipv6: address with \"mngtmpaddr\" flag must have a prefix length of 64")
+                }
+                if flags & 0x400 != 0 { throw NetlinkError(EOPNOTSUPP, "ipv6: autojoin (IFA_F_MCAUTOJOIN) is not implemented in Sluice") }
                 if dp.ipv6.addresses[dev.ifindex]?.contains(where: { $0.address == local }) ?? false {
                     // An existing address: NLM_F_REPLACE without NLM_F_EXCL modifies it.
                     if msg.header.flags & NL.F_EXCL != 0 || msg.header.flags & NL.F_REPLACE == 0 {
                         throw NetlinkError(EEXIST, "ipv6: address already assigned")
                     }
-                    dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute)
+                    dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute, userFlags: userFlags)
                     return
                 }
                 var ia = Inet6Address(address: local, prefixLen: plen, nodad: nodad)
                 ia.noPrefixRoute = noPrefixRoute
+                ia.userFlags = userFlags
                 ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
                 try dp.ipv6.addAddress(dev, ia)
             }
