@@ -1684,7 +1684,8 @@ final class ExecTests: XCTestCase {
     /// multicast address without IFA_F_MCAUTOJOIN, ::1 off loopback and :: (ipv6_add_addr),
     /// mngtmpaddr off a /64, and keeps `home` and `mngtmpaddr` as given (a change replaces
     /// them); IFA_RT_PRIORITY (`metric N`) is kept, shown and moves a primary's prefix route
-    /// (fib_modify_prefix_metric). Before: Sluice answered with its own words and dropped
+    /// (fib_modify_prefix_metric); for IPv6 it is the prefix route's metric (256 without) and
+    /// `change … metric N` moves it (modify_prefix_route). Before: Sluice answered with its own words and dropped
     /// both flags and the metric.
     func testAddressRequestsAndIPv6FlagsAsTheKernel() throws {
         let (d, sock, _) = try daemon()
@@ -1707,6 +1708,7 @@ final class ExecTests: XCTestCase {
             "-6 addr add ::/128 dev ad1 nodad", "-6 addr change 2001:db8::2/64 dev ad1 nodad mngtmpaddr", "-6 addr show dev ad1",
             "-j -6 addr show dev ad1",
             "addr flush dev ad1", "-6 addr flush dev ad1", "link set ad1 up", "addr add 198.18.30.1/24 dev ad1 metric 7", "addr add 198.18.30.2/24 dev ad1 metric 9", "route show", "-4 addr show dev ad1", "addr replace 198.18.30.1/24 dev ad1 metric 11", "route show", "addr replace 198.18.30.2/24 dev ad1 metric 3", "route show", "addr replace 198.18.30.1/24 dev ad1", "route show", "-j -4 addr show dev ad1", "addr del 198.18.30.1/24 dev ad1", "route show",
+            "-6 addr flush dev ad1", "-6 addr add 2001:db8:40::1/64 dev ad1 nodad metric 5", "-6 route show dev ad1", "-6 addr show dev ad1 scope global", "-6 addr change 2001:db8:40::1/64 dev ad1 nodad metric 9", "-6 route show dev ad1", "-6 addr change 2001:db8:40::1/64 dev ad1 nodad", "-6 addr show dev ad1 scope global", "-6 route show dev ad1", "-j -6 addr show dev ad1 scope global", "-6 addr del 2001:db8:40::1/64 dev ad1", "-6 route show dev ad1", "-6 addr add 2001:db8:41::1/64 dev ad1 nodad metric 7", "-6 addr add 2001:db8:41::2/64 dev ad1 nodad", "-6 route show dev ad1",
         ].map { ["ip"] + $0.split(separator: " ").map(String.init) }
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
         XCTAssertEqual(d.stop(), 0, d.stderr)

@@ -81,6 +81,9 @@ public struct Inet6Address: Sendable, Equatable {
     /// (Sluice makes no temporary addresses).
     public var userFlags: UInt32 = 0
     public static let userFlagMask: UInt32 = 0x10 | 0x100
+    /// IFA_RT_PRIORITY (`metric N`): the prefix route's metric (0: IP6_RT_PRIO_ADDRCONF, 256).
+    public var metric: UInt32 = 0
+    var routeMetric: UInt32 { metric == 0 ? 256 : metric }
     public var permanent: Bool { validLft == .max }
     /// Usable: DAD done (a source, answered for, locally delivered).
     public var usable: Bool { !tentative }
@@ -373,7 +376,7 @@ public final class IPv6Stack: NeighbourResolver {
         let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
         @discardableResult
         func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) -> Bool {
-            let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh } } ?? false
+            let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh && $0.metric == metric } } ?? false
             if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
             return !exists
         }
@@ -381,7 +384,7 @@ public final class IPv6Stack: NeighbourResolver {
         if a.usable { add(fib.local, a.address, 128, .local, 0) }
         guard dev.isUp, !dev.flags.contains(.loopback) else { return }
         if a.prefixLen < 128 && !a.noPrefixRoute {
-            let created = add(fib.main, a.network, a.prefixLen, .unicast, 256)
+            let created = add(fib.main, a.network, a.prefixLen, .unicast, a.routeMetric)
             prefixRouteLifetime(dev, a, created: created)
         }
         if forwarding && a.prefixLen < 127 && a.usable { add(fib.local, a.network, 128, .anycast, 0) }
@@ -448,20 +451,27 @@ public final class IPv6Stack: NeighbourResolver {
     /// noprefixroute) from now; the prefix route follows: added or given the new expiry, or
     /// with noprefixroute removed if the address was permanent with one (a dynamic address's
     /// is left to expire).
-    public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool, userFlags: UInt32 = 0) {
+    public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool,
+                              userFlags: UInt32 = 0, metric: UInt32 = 0) {
         guard let old = addresses[dev.ifindex]?.first(where: { $0.address == address }) else { return }
         var now = old
         withAddress(dev.ifindex, address) { a in
             a.setLifetimes(valid: valid, preferred: preferred, now: clock.now)
             a.nodad = nodad; a.noPrefixRoute = noPrefixRoute; a.userFlags = userFlags
+            // inet6_addr_modify: a metric given (not 0) replaces the address's.
+            if metric != 0 { a.metric = metric }
             now = a
         }
         if !noPrefixRoute {
             if dev.isUp && !dev.flags.contains(.loopback) && now.prefixLen < 128 {
                 let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
-                let existed = fib.main.entry(now.network, now.prefixLen).map { fib.main.prefixes[$0]!.routes.contains { $0.type == .unicast && $0.nexthops == nh } } ?? false
+                // modify_prefix_route: a route of another metric is replaced by one of the new.
+                if now.routeMetric != old.routeMetric {
+                    _ = fib.main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops == nh && $0.metric == old.routeMetric }
+                }
+                let existed = fib.main.entry(now.network, now.prefixLen).map { fib.main.prefixes[$0]!.routes.contains { $0.type == .unicast && $0.nexthops == nh && $0.metric == now.routeMetric } } ?? false
                 if !existed {
-                    try? fib.main.insert(now.network, now.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: 256, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true)
+                    try? fib.main.insert(now.network, now.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: now.routeMetric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true)
                 }
                 // modify_prefix_route: the route takes the address's expiry, whatever it had.
                 prefixRouteLifetime(dev, now, created: true)

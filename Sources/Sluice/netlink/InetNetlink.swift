@@ -85,6 +85,7 @@ extension RtnlProcessor {
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
         w.attr(IFA.ADDRESS, Self.bytes(a.address))
+        if a.metric != 0 { w.attr(IFA.RT_PRIORITY, u32: a.metric) }
         let left = a.remaining(at: dp.clock.now)
         var ci = NetlinkWriter()
         ci.put32(left.preferred); ci.put32(left.valid); ci.put32(0); ci.put32(0)
@@ -202,12 +203,14 @@ extension RtnlProcessor {
                     if msg.header.flags & NL.F_EXCL != 0 || msg.header.flags & NL.F_REPLACE == 0 {
                         throw NetlinkError(EEXIST, "ipv6: address already assigned")
                     }
-                    dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute, userFlags: userFlags)
+                    dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute,
+                                          userFlags: userFlags, metric: a.u32(IFA.RT_PRIORITY) ?? 0)
                     return
                 }
                 var ia = Inet6Address(address: local, prefixLen: plen, nodad: nodad)
                 ia.noPrefixRoute = noPrefixRoute
                 ia.userFlags = userFlags
+                ia.metric = a.u32(IFA.RT_PRIORITY) ?? 0
                 ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
                 try dp.ipv6.addAddress(dev, ia)
             }
