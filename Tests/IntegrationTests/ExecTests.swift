@@ -1561,7 +1561,7 @@ final class ExecTests: XCTestCase {
             "qdisc replace dev mq1 root handle 5: tbf rate 2mbit burst 10k latency 10ms", "qdisc replace dev mq1 root handle 5: pfifo",
             "qdisc show dev mq1", "qdisc replace dev mq1 root handle ffff: htb",
             "class add dev mq1 parent ffff: classid ffff:ffff htb rate 1mbit", "class add dev mq1 parent 1: classid 1:2 htb rate 1mbit",
-            "class show dev mq1",
+            "class show dev mq1", "qdisc replace dev mq1 root noqueue", "qdisc show dev mq1", "qdisc del dev mq1 root", "qdisc show dev mq1",
         ].map(tc)
         try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
         XCTAssertEqual(d.stop(), 0, d.stderr)

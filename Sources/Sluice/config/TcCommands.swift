@@ -18,7 +18,7 @@ extension CommandRunner {
         case "pfifo_fast": q = PfifoFastQdisc(handle: handle, parent: parent, env: env)
         case "noqueue":
             guard parent == .root else { throw SluiceError("Error: noqueue can only be the root qdisc.") }
-            q = NoqueueQdisc(env: env)
+            q = NoqueueQdisc(handle: handle, env: env)
         case "prio": q = PrioQdisc(handle: handle, parent: parent, env: env)
         case "tbf": q = TBFQdisc(handle: handle, parent: parent, env: env)
         case "htb": q = HTBQdisc(handle: handle, parent: parent, env: env)

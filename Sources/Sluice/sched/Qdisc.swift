@@ -361,9 +361,10 @@ final class NoopQdisc: Qdisc {
 
 /// noqueue: no queue at all; dev_queue_xmit hands packets straight to the driver.
 final class NoqueueQdisc: Qdisc {
-    init(env: QdiscEnv) { super.init(kind: "noqueue", handle: .unspec, parent: .root, env: env) }
-    /// noqueue is built in (TCQ_F_BUILTIN): tc shows 2 whatever the device's queues.
-    override var refcnt: Int { 2 }
+    init(handle: TcHandle = .unspec, env: QdiscEnv) { super.init(kind: "noqueue", handle: handle, parent: .root, env: env) }
+    /// A device's default noqueue: tc shows 2 whatever the device's queues. One made by a
+    /// request has its handle and the usual count.
+    override var refcnt: Int { handle == .unspec ? 2 : super.refcnt }
 }
 
 /// pfifo / bfifo / pfifo_head_drop (sch_fifo.c): tail drop at `limit` packets or bytes.
