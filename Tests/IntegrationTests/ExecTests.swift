@@ -1714,6 +1714,23 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// br_add_if's and br_setport's refusals side by side: loopback is EINVAL, a bridge under
+    /// a bridge "Can not enslave a bridge to a bridge" (ELOOP); out-of-range cost and priority
+    /// are bare ERANGE, a state past blocking bare EINVAL. Before: Sluice's own words, and lo
+    /// became a port.
+    func testBridgePortRefusalsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kb")
+        let steps: [[String]] = [
+            "ip link add bp0 type bridge", "ip link add bp5 type bridge", "ip link add bp1 type veth peer name bp2",
+            "ip link set bp1 master bp0", "ip link set bp5 master bp0", "ip link set lo master bp0",
+            "bridge link set dev bp1 cost 70000", "bridge link set dev bp1 cost 0", "bridge link set dev bp1 priority 64",
+            "bridge link set dev bp1 state 7", "ip link set bp1 type bridge_slave priority 64", "ip link set bp1 type bridge_slave cost 0",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A veth's queues as the kernel makes them (veth_get_num_queues: one per possible CPU, one
     /// in use unless asked; rtnl_create_link's bounds), what they show (`ip -d link`, a root
     /// qdisc's refcnt), a bridge's tso_max_size from its ports (br_set_gso_limits), mq on a

@@ -90,18 +90,16 @@ public struct BridgePortChange: Equatable, Sendable {
     /// (EINVAL past blocking; ENETDOWN on a port that is down, or has no carrier unless the state
     /// is disabled).
     func check(_ port: NetDevice, stpRunning: Bool = false) throws(SluiceError) {
-        if let c = cost, !BridgePortSettings.costRange.contains(c) {
-            throw SluiceError("Error: path cost \(c) is out of range, 1 to 65535 (Numerical result out of range).")
-        }
-        if let p = priority, p > BridgePortSettings.maxPriority {
-            throw SluiceError("Error: port priority \(p) is out of range, 0 to 63 (Numerical result out of range).")
-        }
+        // br_stp_set_path_cost, br_stp_set_port_priority, br_set_port_state: bare errnos.
+        if let c = cost, !BridgePortSettings.costRange.contains(c) { throw SluiceError("RTNETLINK answers: Numerical result out of range") }
+        if let p = priority, p > BridgePortSettings.maxPriority { throw SluiceError("RTNETLINK answers: Numerical result out of range") }
         if let r = mcastRouter, r > 3 { throw SluiceError("RTNETLINK answers: Invalid argument") }   // br_multicast_set_port_router
         if let s = state {
-            guard s <= BridgePortSettings.blocking else { throw SluiceError("Error: port state \(s) is not a state: 0 to 4 (disabled, listening, learning, forwarding, blocking).") }
-            guard !stpRunning else { throw SluiceError("Error: the spanning tree decides \(port.name)'s state while STP runs (Device or resource busy).") }
+            guard s <= BridgePortSettings.blocking else { throw SluiceError("RTNETLINK answers: Invalid argument") }
+            // The spanning tree decides the state while STP runs.
+            guard !stpRunning else { throw SluiceError("RTNETLINK answers: Device or resource busy") }
             guard port.isUp && (port.isOperational || s == BridgePortSettings.disabled) else {
-                throw SluiceError("Error: \(port.name) is down: its port state cannot change (Network is down).")
+                throw SluiceError("RTNETLINK answers: Network is down")
             }
         }
     }

@@ -655,8 +655,9 @@ public final class CommandRunner {
         if case .some(.some(let m)) = c.master {
             let md = try device(m)
             guard dp.bridge(md) != nil else { throw SluiceError("Error: \(m) is not a bridge") }
-            guard md !== dev else { throw SluiceError("Error: cannot make \(name) a port of itself") }
-            guard dp.bridge(dev) == nil else { throw SluiceError("Error: \(name) is a bridge and cannot be a port") }
+            // br_add_if: no loopback (or other non-Ethernet) device, then no bridge, itself included.
+            if dev.flags.contains(.loopback) { throw SluiceError("RTNETLINK answers: Invalid argument") }
+            guard dp.bridge(dev) == nil else { throw SluiceError("Error: Can not enslave a bridge to a bridge (Too many levels of symbolic links).") }
             newMaster = md
         }
         if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty || !c.bridge.isEmpty) && dp.bridge(dev) == nil {

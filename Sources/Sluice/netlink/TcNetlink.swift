@@ -515,7 +515,7 @@ extension RtnlProcessor {
                                         ("No such file or directory", ENOENT), ("Device or resource busy", EBUSY),
                                         ("Network is down", ENETDOWN), ("No such device", ENODEV),
                                         ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
-                                        ("Invalid argument", EINVAL)]
+                                        ("Invalid argument", EINVAL), ("Too many levels of symbolic links", ELOOP)]
         // A refusal the kernel makes without an extack message: the errno alone.
         if m.hasPrefix("RTNETLINK answers: "), let code = named.first(where: { m == "RTNETLINK answers: \($0.0)" })?.1 {
             return NetlinkError(code)
