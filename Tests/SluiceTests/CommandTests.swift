@@ -25,7 +25,7 @@ final class CommandTests: XCTestCase {
         expectError("link set p1 mtu abc", contains: "argument \"abc\" is wrong")
         expectError("link set p1 promisc maybe", contains: "must be \"on\" or \"off\"")
         expectError("link set p1 master p2", contains: "p2 is not a bridge")
-        expectError("link set br0 master br0", contains: "port of itself")
+        expectError("link set br0 master br0", contains: "Can not enslave a bridge to a bridge")
         expectError("link add x type warp", contains: "unknown link type \"warp\"")
         expectError("link add x", contains: "\"type\" is required")
         expectError("link add p1 type bridge", contains: "already exists")
