@@ -81,6 +81,11 @@ extension CommandRunner {
         qdiscTree(dev).first { $0.handle.major == major && $0.handle != .unspec }
     }
 
+    /// qdisc_lookup: the device's qdisc of this handle, the ingress (or clsact) one included.
+    func lookupQdisc(_ dev: NetDevice, major: UInt16) -> Qdisc? {
+        findQdisc(dev, major: major) ?? dev.ingress.flatMap { $0.handle.major == major ? $0 : nil }
+    }
+
     func tcDevice(_ a: inout TcArgs) throws(SluiceError) -> NetDevice {
         guard a.peek == "dev" else { throw SluiceError("Error: \"dev\" is required.") }
         a.i += 1
@@ -209,14 +214,14 @@ extension CommandRunner {
     /// keeps its queue. Nothing changes unless configure succeeds.
     public enum QdiscOp: Sendable { case add, replace, change }
 
-    /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
-    /// by the same kind and handle).
     /// The qdisc kinds Linux has (Qdisc_ops ids), Sluice's or not: under ffff:fff1 any other
     /// is "unknown" before the ingress-only rule is checked.
     static let kernelQdiscKinds: Set<String> = [
         "pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "noqueue", "prio", "multiq", "tbf", "htb", "codel", "fq_codel",
         "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake",
         "cbs", "qfq", "gred", "etf", "mq", "mqprio", "taprio", "dualpi2", "ingress", "clsact"]
+    /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
+    /// by the same kind and handle).
     static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf"]
     static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
 
@@ -230,9 +235,7 @@ extension CommandRunner {
         // handle names is possible.
         guard let parent = wanted else {
             guard let h = wantedHandle else { throw SluiceError("Error: Handle cannot be zero.") }
-            guard let q = qdiscTree(dev).first(where: { $0.handle == h }) ?? dev.ingress.flatMap({ $0.handle == h ? $0 : nil }) else {
-                throw SluiceError("Error: Specified qdisc not found.")
-            }
+            guard let q = lookupQdisc(dev, major: h.major), h.minor == 0 else { throw SluiceError("Error: Specified qdisc not found.") }
             try changeQdisc(q, kind: kind, op: op, options: options, configure: configure)
             return
         }
@@ -261,7 +264,7 @@ extension CommandRunner {
             if sitting != nil && op != .replace { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
             if h.minor != 0 { throw SluiceError("Error: Invalid minor handle.") }
             // qdisc_lookup finds the ingress qdisc too (ffff:, under ffff:fff1).
-            if let other = qdiscTree(dev).first(where: { $0.handle == h }) ?? dev.ingress.flatMap({ $0.handle == h ? $0 : nil }) {
+            if let other = lookupQdisc(dev, major: h.major) {
                 if other.parent != parent || other === dev.ingress { throw SluiceError("Error: Cannot move an existing qdisc to a different parent.") }
                 if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot override.") }
                 if let k = kind, k != other.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
@@ -270,8 +273,8 @@ extension CommandRunner {
         }
         if needsCreateFlag && op == .change { throw SluiceError("Error: Qdisc not found. To create specify NLM_F_CREATE flag.") }
         guard let kind else { throw SluiceError("Error: Specified qdisc kind is unknown.") }
+        // A handle given is free here (checked above); none is drawn.
         var handle = wantedHandle ?? .unspec
-        if handle.minor != 0 { throw SluiceError("Error: a qdisc handle has no minor number (\(handle)).") }
         let used = Set(qdiscTree(dev).filter { $0 !== current }.map(\.handle.major))
         let counter = dp.autoHandle
         if handle == .unspec {
@@ -284,13 +287,6 @@ extension CommandRunner {
                 if !used.contains(m) { break }
             }
             handle = TcHandle(m, 0)
-        } else if used.contains(handle.major) {
-            // The handle names a qdisc elsewhere in the tree: it is not moved here.
-            if let other = qdiscTree(dev).first(where: { $0 !== current && $0.handle.major == handle.major }), other.parent != parent {
-                throw SluiceError("Error: Cannot move an existing qdisc to a different parent.")
-            }
-            if op == .add { throw SluiceError("Error: Exclusivity flag on, cannot override.") }
-            throw SluiceError("Error: handle \(handle) is already in use on \(dev.name).")
         }
         let q: Qdisc
         do {
@@ -344,7 +340,7 @@ extension CommandRunner {
             if let h = handle {
                 if cur != nil && op != .replace { throw SluiceError("Error: NLM_F_REPLACE needed to override.") }
                 if h.minor != 0 { throw SluiceError("Error: Invalid minor handle.") }
-                if qdiscTree(dev).contains(where: { $0.handle == h }) {
+                if findQdisc(dev, major: h.major) != nil {
                     throw SluiceError("Error: Cannot move an existing qdisc to a different parent.")
                 }
                 create = true

@@ -331,7 +331,7 @@ public final class RtnlProcessor {
             // without a message.
             if kind == "veth", let m = a.u32(IFLA.MTU), !(68...65535).contains(m) { throw NetlinkError(EINVAL) }
             // The kinds' validate: an address must be a valid unicast one (vlan names itself).
-            if let m = a[IFLA.ADDRESS], m.count == 6, MACAddress(Array(m)).isMulticast || MACAddress(Array(m)).isZero {
+            if let m = a[IFLA.ADDRESS], m.count == 6, case let mac = MACAddress(Array(m)), mac.isMulticast || mac.isZero {
                 if kind == "vlan" { throw NetlinkError(EADDRNOTAVAIL, "8021q: Invalid link address", offset: a.offsets[IFLA.ADDRESS]) }
                 throw NetlinkError(EADDRNOTAVAIL)
             }

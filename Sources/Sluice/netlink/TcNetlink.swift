@@ -923,7 +923,7 @@ extension RtnlProcessor {
             qid = dev.qdisc.handle.major
         }
         // qdisc_lookup (the ingress qdisc too); no message for a miss.
-        guard let q = runner.findQdisc(dev, major: qid) ?? dev.ingress.flatMap({ $0.handle.major == qid ? $0 : nil }) else { throw NetlinkError(ENOENT) }
+        guard let q = runner.lookupQdisc(dev, major: qid) else { throw NetlinkError(ENOENT) }
         var classid = clid
         if let c = clid { classid = TcHandle(qid, c.minor) } else if portid == .root { classid = TcHandle(qid, 0) }
         return (q, classid, parent)
