@@ -1679,6 +1679,84 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// tbf as tc-testing's tbf.json drives it, side by side: defaults, mtu, peakrate, latency,
+    /// overhead, linklayer, replace, change, refusals and the child; the peak bucket after
+    /// `change … mtu 1500 peakrate 6mbit` is psched_l2t_ns's (a 32-bit multiplier and a shift),
+    /// so `minburst` shows 1499b as the kernel's. Before: 1500b (Sluice divided exactly).
+    func testTBFAsTheKernelsOwnTestsDriveIt() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kt")
+        let steps: [[String]] = [
+            "ip link add qd1 type veth peer name qd2", "ip link set qd1 up",
+            "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 10000", "tc qdisc show dev qd1",
+            "tc class show dev qd1", "tc qdisc del dev qd1 handle 1: root",
+            "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 20000 mtu 2048", "tc qdisc show dev qd1",
+            "tc qdisc del dev qd1 handle 1: root", "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 20000 mtu 1510 peakrate 30000",
+            "tc -d qdisc show dev qd1", "tc qdisc del dev qd1 handle 1: root",
+            "tc qdisc add dev qd1 handle 1: root tbf burst 1500 rate 20000 latency 100ms", "tc qdisc show dev qd1",
+            "tc qdisc change dev qd1 handle 1: root tbf burst 1500 rate 20000 latency 200ms", "tc qdisc show dev qd1",
+            "tc qdisc del dev qd1 handle 1: root", "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 20000 overhead 300",
+            "tc qdisc show dev qd1", "tc qdisc del dev qd1 handle 1: root",
+            "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 20000 linklayer atm", "tc -d qdisc show dev qd1",
+            "tc qdisc replace dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 20000 linklayer ethernet", "tc -d -s qdisc show dev qd1",
+            "tc -j qdisc show dev qd1", "tc qdisc del dev qd1 handle 1: root",
+            "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 10000 peakrate 5000", "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500",
+            "tc qdisc add dev qd1 handle 1: root tbf burst 1500 rate 10mbit", "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 10 rate 10mbit mtu 100000 peakrate 20mbit",
+            "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 10mbit peakrate 20mbit", "tc qdisc add dev qd1 handle 1: root tbf limit 1000 burst 1500 rate 10mbit peakrate 20mbit mtu 1500",
+            "tc qdisc show dev qd1", "tc qdisc add dev qd1 parent 1:1 handle 2: pfifo limit 5",
+            "tc qdisc show dev qd1", "tc class show dev qd1",
+            "tc -s class show dev qd1", "tc qdisc change dev qd1 handle 1: root tbf limit 500 burst 3000 rate 5mbit",
+            "tc qdisc show dev qd1", "tc qdisc change dev qd1 handle 1: root tbf limit 500 burst 3000 rate 5mbit mtu 1500 peakrate 6mbit",
+            "tc qdisc show dev qd1",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// `tc qdisc del` as tc_get_qdisc checks it, side by side: the qdisc at the parent (root,
+    /// the ingress queue's for any ffff: parent, a class's leaf) or of the handle alone; the
+    /// handle and kind must be that qdisc's ("Invalid handle", "Invalid qdisc name"); without a
+    /// parent "Classid cannot be zero"; a classless parent "Parent qdisc is not classful" (also
+    /// for add). Before: `tc qdisc del dev D handle 1:` deleted the root, `parent ffff:1` was
+    /// refused, and every miss was "Failed to find specified qdisc".
+    func testQdiscDeleteAsTcGetQdisc() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kq")
+        let steps: [[String]] = [
+            "ip link add qd1 type veth peer name qd2", "ip link set qd1 up",
+            "tc qdisc add dev qd1 root handle 1: htb", "tc qdisc del dev qd1 handle 1:",
+            "tc qdisc del dev qd1 handle 2:", "tc qdisc del dev qd1 root handle 2:",
+            "tc qdisc del dev qd1 root handle 1: pfifo", "tc class add dev qd1 parent 1: classid 1:1 htb rate 1mbit",
+            "tc qdisc add dev qd1 parent 1:1 handle 10: pfifo", "tc qdisc del dev qd1 parent 1:1 handle 11:",
+            "tc qdisc del dev qd1 parent 1:2 handle 11:", "tc qdisc del dev qd1 parent 1:1 handle 10: bfifo",
+            "tc qdisc get dev qd1 handle 10:", "tc qdisc show dev qd1 handle 10:",
+            "tc qdisc del dev qd1 parent 1:1 handle 10:", "tc qdisc del dev qd1 parent 1:1",
+            "tc qdisc del dev qd1 parent ffff:", "tc qdisc add dev qd1 handle ffff: ingress",
+            "tc qdisc del dev qd1 parent ffff:1 handle 5:", "tc qdisc del dev qd1 parent ffff:1 handle ffff:",
+            "tc qdisc show dev qd1", "tc qdisc add dev qd1 handle ffff: ingress",
+            "tc qdisc del dev qd1 parent ffff:fff2", "tc qdisc show dev qd1",
+            "tc qdisc add dev qd1 clsact", "tc qdisc del dev qd1 parent ffff:fff3 clsact",
+            "tc qdisc show dev qd1", "tc qdisc add dev qd1 clsact",
+            "tc qdisc del dev qd1 parent ffff:fff3 ingress", "tc qdisc del dev qd1 ingress",
+            "tc qdisc del dev qd1 ingress", "tc qdisc del dev qd1 parent ffff:",
+            "tc qdisc del dev qd1 root", "tc qdisc add dev qd1 root handle 5: pfifo", "tc qdisc add dev qd1 parent 5:1 handle 6: pfifo",
+            "tc qdisc del dev qd1 parent 5:1", "tc qdisc del dev qd1 parent 9:1",
+            "tc qdisc add dev qd1 parent 9:1 handle 6: pfifo", "tc qdisc get dev qd1 parent 5:1",
+            "tc qdisc show dev qd1 parent 5:1", "tc qdisc replace dev qd1 root handle 1: htb",
+            "tc qdisc del dev qd1 parent 1:1", "tc qdisc add dev qd1 parent 1:1 handle 6: pfifo",
+            "tc qdisc del dev qd1 parent ffff:fff1", "tc qdisc del dev qd1 parent ffff:",
+            "tc qdisc add dev qd1 parent ffff: handle 7: pfifo", "tc qdisc add dev qd1 handle ffff: ingress",
+            "tc qdisc del dev qd1 parent ffff:1", "tc qdisc add dev qd1 parent ffff:1 handle 7: pfifo",
+            "tc qdisc add dev qd1 parent ffff:fff1 handle 7: pfifo", "tc class add dev qd1 parent 5: classid 5:1 htb rate 1mbit",
+            "tc class add dev qd1 parent ffff: classid ffff:1 htb rate 1mbit", "tc class show dev qd1 parent ffff:",
+            "tc class del dev qd1 classid ffff:1", "tc class del dev qd1 classid 9:1",
+            "tc class add dev qd1 parent 1: classid 1:1 tbf rate 1mbit", "tc class add dev qd1 parent 1: classid 1:1 foo rate 1mbit",
+            "tc class add dev qd1 parent 1: classid 1:1 pfifo",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Address requests side by side: IPv4 labels, peers, broadcasts, scopes, primary and
     /// secondary, flushes; a request of no family is a bare EOPNOTSUPP; IPv6 refuses a
     /// multicast address without IFA_F_MCAUTOJOIN, ::1 off loopback and :: (ipv6_add_addr),

@@ -289,7 +289,7 @@ final class TcCommandTests: XCTestCase {
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 flower dst_port 80-70 flowid 1:10", "Illegal port")
         expectError("filter add dev eth0 parent 1: matchall action mirred egress redirect dev eth0", "would loop")
         expectError("filter add dev eth0 parent 1: matchall action police burst 10k drop", "MUST be specified")
-        expectError("qdisc del dev eth0 parent 7:1", "Failed to find specified qdisc")
+        expectError("qdisc del dev eth0 parent 7:1", "Failed to find qdisc with specified classid")
     }
 
     func testGraftShowAndDelete() throws {

@@ -245,10 +245,9 @@ extension CommandRunner {
         if parent == .root {
             current = dev.qdisc
         } else {
-            guard let o = findQdisc(dev, major: parent.major), o.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
-            try checkClassExists(o, parent)
+            guard let o = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Failed to find specified qdisc.") }
+            current = try leafOf(o, parent)
             owner = o
-            current = o.leaf(at: parent)
         }
         let sitting = current.flatMap { $0.handle == .unspec ? nil : $0 }
         var needsCreateFlag = true
@@ -378,43 +377,62 @@ extension CommandRunner {
         }
     }
 
+    /// tc_get_qdisc for RTM_DELQDISC, its checks in its order: the qdisc at the parent (the root,
+    /// the ingress queue's for any parent of major ffff, else the leaf of a class of a classful
+    /// qdisc) or, without a parent, the qdisc of the handle; the handle and kind must be that
+    /// qdisc's; then a parent is required and a default qdisc (handle 0) cannot go.
     func qdiscDelete(_ t: TcTarget) throws(SluiceError) {
         let dev = t.dev
-        if t.parent == .ingress || (t.parent == nil && (t.kind == "ingress" || t.kind == "clsact")) {
-            // tc_get_qdisc: the ingress queue's qdisc (a noop one, handle 0, once the queue exists).
-            guard dev.ingressQueueMade || dev.ingress != nil else { throw SluiceError("Error: Cannot find specified qdisc on specified device.") }
-            let h = t.parent == nil ? TcHandle(0xFFFF, 0) : t.handle
-            guard let ing = dev.ingress else {
-                if h != nil { throw SluiceError("Error: Invalid handle.") }
-                throw SluiceError("Error: Cannot delete qdisc with handle of zero.")
+        let q: Qdisc
+        var owner: Qdisc?
+        if let clid = t.parent, clid != .unspec {
+            var found: Qdisc?
+            if clid == .root {
+                found = dev.qdisc
+            } else if clid.major == 0xFFFF {
+                // The ingress queue's qdisc: the builtin noop (handle 0) once the queue exists.
+                found = dev.ingress ?? (dev.ingressQueueMade ? NoopQdisc(env: dp.qdiscEnv(dev)) : nil)
+            } else {
+                guard let p = lookupQdisc(dev, major: clid.major) else {
+                    throw SluiceError("Error: Failed to find qdisc with specified classid.")
+                }
+                found = try leafOf(p, clid)
+                owner = p
             }
-            if let h, h != TcHandle(0xFFFF, 0) { throw SluiceError("Error: Invalid handle.") }
-            if let k = t.kind, k != ing.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
-            dev.ingress = nil
-            return
+            guard let f = found else { throw SluiceError("Error: Cannot find specified qdisc on specified device.") }
+            if let h = t.handle, h != .unspec, h != f.handle { throw SluiceError("Error: Invalid handle.") }
+            q = f
+        } else {
+            guard let h = t.handle, h != .unspec, h.minor == 0, let f = lookupQdisc(dev, major: h.major) else {
+                throw SluiceError("Error: Failed to find qdisc with specified handle.")
+            }
+            q = f
         }
-        let parent = t.parent ?? .root
-        if parent == .root {
-            let old = dev.qdisc!
-            guard old.handle != .unspec else { throw SluiceError("Error: Cannot delete qdisc with handle of zero.") }
-            if let h = t.handle, h != old.handle { throw SluiceError("Error: Specified qdisc not found.") }
-            let n = old.statsSnapshot().qlen
-            old.purge()
+        if let k = t.kind, k != q.kind { throw SluiceError("Error: Invalid qdisc name: must match existing qdisc.") }
+        guard let clid = t.parent, clid != .unspec else { throw SluiceError("Error: Classid cannot be zero.") }
+        guard q.handle != .unspec else { throw SluiceError("Error: Cannot delete qdisc with handle of zero (No such file or directory).") }
+        if clid == .root {
+            let n = q.statsSnapshot().qlen
+            q.purge()
             dev.stats.txDropped &+= UInt64(n)
             // qdisc_graft(NULL) leaves noop_qdisc; dev_activate replaces it on a device that is up.
             dev.qdisc = dev.isUp ? dp.defaultQdisc(for: dev) : NoopQdisc(env: dp.qdiscEnv(dev))
-            return
+        } else if let owner {
+            if let old = try owner.graft(clid, nil) {
+                owner.stats.drops &+= UInt64(old.statsSnapshot().qlen)
+                old.purge()
+            }
+        } else {
+            dev.ingress = nil
         }
-        guard let owner = findQdisc(dev, major: parent.major), owner.isClassful else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        try checkClassExists(owner, parent)
-        guard let cur = owner.leaf(at: parent), cur.handle != .unspec else {
-            throw SluiceError("Error: Cannot delete qdisc with handle of zero.")
-        }
-        if let h = t.handle, h != cur.handle { throw SluiceError("Error: Specified qdisc not found.") }
-        if let old = try owner.graft(parent, nil) {
-            owner.stats.drops &+= UInt64(old.statsSnapshot().qlen)
-            old.purge()
-        }
+    }
+
+    /// qdisc_leaf: the qdisc under class `classid` of `p`; a classless `p` is EOPNOTSUPP and a
+    /// missing class ENOENT, in the kernel's words.
+    func leafOf(_ p: Qdisc, _ classid: TcHandle) throws(SluiceError) -> Qdisc? {
+        guard p.isClassful else { throw SluiceError("Error: Parent qdisc is not classful (Operation not supported).") }
+        try checkClassExists(p, classid)
+        return p.leaf(at: classid)
     }
 
     /// print_qdisc: `tc qdisc show [dev D]` (-s statistics and xstats, -d details). The device

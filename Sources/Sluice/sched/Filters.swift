@@ -91,6 +91,7 @@ final class Policer {
     /// tcfp_mtu as the kernel keeps it.
     let mtu: UInt32
     let burstNs: Int64, pktBurstNs: Int64
+    let rateCfg: RateCfg, peakCfg: RateCfg
     private(set) var mtuPtoks: Int64 = 0
     var toks: Int64, ptoks: Int64 = 0, pkttoks: Int64 = 0
     var tc: UInt64 = 0
@@ -98,20 +99,21 @@ final class Policer {
 
     init(_ p: Params) {
         self.p = p
+        rateCfg = RateCfg(p.rate); peakCfg = RateCfg(p.peakrate)
         mtu = p.mtu != 0 ? p.mtu : (p.rate > 0 ? 2040 : UInt32.max)
         burstNs = Int64(TcCore.ns(p.bufferTicks))
         pktBurstNs = Int64(clamping: p.ppsBurstTicks << 6)
         toks = burstNs
-        mtuPtoks = p.peakrate > 0 ? Int64(charge(Int(mtu), p.peakrate)) : 0
+        mtuPtoks = p.peakrate > 0 ? Int64(charge(Int(mtu), peakCfg)) : 0
         ptoks = mtuPtoks
     }
 
     /// psched_l2t_ns: the time `len` bytes take at `rate` bits/s, with the overhead and the
     /// link layer's cells.
-    @inline(__always) func charge(_ len: Int, _ rate: UInt64) -> UInt64 {
+    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 {
         var l = len + Int(p.overhead)
         if p.atm { l = (l + 47) / 48 * 53 }
-        return l2t(l, rate)
+        return cfg.l2t(l)
     }
 
     /// The burst in bytes as tc prints it (tc_calc_xmitsize of the ticks).
@@ -126,10 +128,10 @@ final class Policer {
             var t = min(Int64(bitPattern: now &- tc), burstNs)
             var pt: Int64 = 0, ppst: Int64 = 0
             if p.peakrate > 0 {
-                pt = min(t + ptoks, mtuPtoks) - Int64(charge(len, p.peakrate))
+                pt = min(t + ptoks, mtuPtoks) - Int64(charge(len, peakCfg))
             }
             if p.rate > 0 {
-                t = min(t + toks, burstNs) - Int64(charge(len, p.rate))
+                t = min(t + toks, burstNs) - Int64(charge(len, rateCfg))
             } else {
                 ppst = min(min(Int64(bitPattern: now &- tc), pktBurstNs) + pkttoks, pktBurstNs) - Int64(1_000_000_000 / p.pps)
             }

@@ -166,20 +166,29 @@ func l2t(_ bytes: Int, _ rateBps: UInt64) -> UInt64 {
     rateBps == 0 ? 0 : UInt64(bytes) &* 8_000_000_000 / rateBps
 }
 
-/// A rate with its length-to-time conversion precomputed as a multiply and a shift
-/// (psched_ratecfg_precompute): no division per packet.
+/// A rate with its length-to-time conversion precomputed as a multiply and a shift, exactly as
+/// psched_ratecfg_precompute does it (the largest 32-bit multiplier of NSEC_PER_SEC / bytes per
+/// second, doubling the dividend): no division per packet, and the same truncation as the
+/// kernel, so buckets computed from a length (tbf's TCA_TBF_BURST/PBURST) dump the same ticks.
 struct RateCfg {
-    let rate: UInt64
-    let mult: UInt64      // ns per byte × 2^32
+    let rate: UInt64      // bit/s
+    let mult: UInt64      // a u32, as the kernel keeps it
+    let shift: UInt64
     init(_ rate: UInt64) {
         self.rate = rate
-        if rate == 0 { mult = 0; return }
-        let (q, _) = rate.dividingFullWidth((high: 8_000_000_000 >> 32, low: (8_000_000_000 as UInt64) << 32))
-        mult = q
+        let bytes = rate / 8
+        guard bytes > 0 else { mult = 0; shift = 0; return }
+        var factor: UInt64 = 1_000_000_000, m: UInt64 = 0, sh: UInt64 = 0
+        while true {
+            m = UInt64(UInt32(truncatingIfNeeded: factor / bytes))
+            if m & (1 << 31) != 0 || factor & (1 << 63) != 0 { break }
+            factor <<= 1
+            sh += 1
+        }
+        mult = m; shift = sh
     }
-    /// Nanoseconds to send `bytes`.
+    /// Nanoseconds to send `bytes` (psched_l2t_ns without overhead or cells).
     @inline(__always) func l2t(_ bytes: Int) -> UInt64 {
-        let (hi, lo) = UInt64(bytes).multipliedFullWidth(by: mult)
-        return hi << 32 | lo >> 32
+        (UInt64(bytes) &* mult) >> shift
     }
 }

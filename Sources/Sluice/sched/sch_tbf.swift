@@ -25,6 +25,7 @@ final class TBFQdisc: Qdisc {
     var mtuTime: UInt64 = 0         // ns
     var tokens: Int64 = 0
     var ptokens: Int64 = 0
+    var rateCfg = RateCfg(0), peakCfg = RateCfg(0)
     var tc: UInt64 = 0
     var maxSize = 0
     /// The child qdisc of class major:1 (q->qdisc); nil until configured (noop_qdisc).
@@ -71,6 +72,7 @@ final class TBFQdisc: Qdisc {
         rate = p.rate; peakrate = p.peakrate; burst = p.burst; mtu = p.mtu
         limit = p.limit
         overhead = p.overhead; atm = p.atm
+        rateCfg = RateCfg(rate); peakCfg = RateCfg(peakrate)
         bufferTicks = p.bufferTicks
         mtuTicks = p.mtuTicks
         buffer = TcCore.ns(bufferTicks)
@@ -79,10 +81,10 @@ final class TBFQdisc: Qdisc {
         // as psched_l2t_ns charges them (overhead and cells included), which the dump then
         // reports in ticks — not the ticks tc computed.
         if p.burstGiven {
-            buffer = charge(p.burst, rate)
+            buffer = charge(p.burst, rateCfg)
             bufferTicks = UInt32(clamping: buffer >> 6)
         }
-        if peakrate > 0 && p.mtuGiven { mtuTime = charge(p.mtu, peakrate); mtuTicks = UInt32(clamping: mtuTime >> 6) }
+        if peakrate > 0 && p.mtuGiven { mtuTime = charge(p.mtu, peakCfg); mtuTicks = UInt32(clamping: mtuTime >> 6) }
         maxSize = p.peakrate > 0 ? min(p.burst, p.mtu) : p.burst
         tokens = Int64(buffer)
         ptokens = Int64(mtuTime)
@@ -118,10 +120,10 @@ final class TBFQdisc: Qdisc {
         var ptoks: Int64 = 0
         if peakrate > 0 {
             ptoks = min(toks + ptokens, Int64(mtuTime))
-            ptoks -= Int64(charge(l, peakrate))
+            ptoks -= Int64(charge(l, peakCfg))
         }
         toks = min(toks + tokens, Int64(buffer))
-        toks -= Int64(charge(l, rate))
+        toks -= Int64(charge(l, rateCfg))
         if toks >= 0 && ptoks >= 0 {
             guard let p = child.dequeuePeeked() else { return nil }
             tc = now
@@ -137,10 +139,10 @@ final class TBFQdisc: Qdisc {
     }
 
     /// psched_l2t_ns: the time `len` bytes take at `bps`, with the overhead and ATM cells.
-    @inline(__always) func charge(_ len: Int, _ bps: UInt64) -> UInt64 {
+    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 {
         var l = len + overhead
         if atm { l = (l + 47) / 48 * 53 }
-        return l2t(l, bps)
+        return cfg.l2t(l)
     }
 
     override var watchdog: UInt64 {
