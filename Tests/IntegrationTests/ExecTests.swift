@@ -1757,6 +1757,44 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Class requests to qdiscs whose classes are fixed or absent, as tc_ctl_tclass answers
+    /// them side by side: a classless qdisc is a bare EINVAL; tbf finds any class id, mq its
+    /// queues, ingress any; an existing class is EEXIST with NLM_F_EXCL, a missing one ENOENT
+    /// without NLM_F_CREATE, otherwise EOPNOTSUPP (no cops->change, no cops->delete); a class
+    /// dump with a parent lists only the classes of the qdisc of its major. Before: Sluice
+    /// answered "classes of tbf are not implemented", "qdisc pfifo is classless", and listed
+    /// every qdisc's classes for any parent.
+    func testClassRequestsToFixedClassQdiscsAsTcCtlTclass() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kl")
+        let steps: [[String]] = [
+            "ip link add qc1 type veth peer name qc2", "ip link set qc1 up",
+            "tc qdisc add dev qc1 root handle 1: pfifo", "tc class add dev qc1 parent 1: classid 1:1 htb rate 1mbit",
+            "tc class del dev qc1 classid 1:1", "tc class change dev qc1 classid 1:1 htb rate 1mbit",
+            "tc qdisc replace dev qc1 root handle 1: tbf rate 1mbit burst 5k latency 10ms", "tc class add dev qc1 parent 1: classid 1:1 htb rate 1mbit",
+            "tc class add dev qc1 parent 1: classid 1:7 tbf rate 1mbit", "tc class replace dev qc1 parent 1: classid 1:7 htb rate 1mbit",
+            "tc class change dev qc1 classid 1:1 htb rate 1mbit", "tc class del dev qc1 classid 1:1",
+            "tc class del dev qc1 classid 1:5", "tc class show dev qc1",
+            "tc qdisc del dev qc1 root", "tc qdisc add dev qc1 root handle 1: mq",
+            "tc class add dev qc1 parent 1: classid 1:1 htb rate 1mbit", "tc class add dev qc1 parent 1: classid 1:9 htb rate 1mbit",
+            "tc class change dev qc1 classid 1:9 htb rate 1mbit", "tc class replace dev qc1 classid 1:1 htb rate 1mbit",
+            "tc class del dev qc1 classid 1:1", "tc class del dev qc1 classid 1:9",
+            "tc qdisc add dev qc1 handle ffff: ingress", "tc class add dev qc1 parent ffff: classid ffff:1 htb rate 1mbit",
+            "tc class del dev qc1 classid ffff:1", "tc class show dev qc1 parent ffff:",
+            "tc class del dev qc1 classid 5:1", "tc class del dev qc1 parent 1:0 classid 5:1",
+            "tc qdisc del dev qc1 root", "tc qdisc add dev qc1 root handle 1: htb",
+            "tc class add dev qc1 parent 1: classid 1:1 htb rate 1mbit", "tc qdisc add dev qc1 parent 1:1 handle 2: tbf rate 1mbit burst 5k latency 10ms",
+            "tc class show dev qc1", "tc class show dev qc1 parent 2:",
+            "tc class show dev qc1 parent 1:", "tc class show dev qc1 parent 2:5",
+            "tc class show dev qc1 parent 3:", "tc class show dev qc1 classid 2:1",
+            "tc class show dev qc1 root", "tc class add dev qc1 parent 2: classid 2:1 htb rate 1mbit",
+            "tc class del dev qc1 classid 2:1", "tc class del dev qc1 classid 1:0",
+            "tc class del dev qc1 root",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Address requests side by side: IPv4 labels, peers, broadcasts, scopes, primary and
     /// secondary, flushes; a request of no family is a bare EOPNOTSUPP; IPv6 refuses a
     /// multicast address without IFA_F_MCAUTOJOIN, ::1 off loopback and :: (ipv6_add_addr),

@@ -460,11 +460,12 @@ extension RtnlProcessor {
 
     /// tc_dump_tclass: the classes of one device's qdiscs.
     func dumpClasses(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
-        let (ifindex, _, _) = try tcmsg(msg)
+        let (ifindex, _, parent) = try tcmsg(msg)
         guard let dev = dp.device(ifindex) else { throw NetlinkError(ENODEV) }
         var parts = DumpParts(limit: bufferSize)
         let tree = dev.qdisc == nil ? [] : runner.qdiscDumpOrder(dev)
-        for q in tree where q.isClassful {
+        // tc_dump_tclass_qdisc: with a parent, only the classes of the qdisc of its major.
+        for q in tree where q.isClassful && (parent == 0 || parent & 0xFFFF_0000 == q.handle.raw) {
             for c in q.classes(details: false) { parts.add { w in encodeClass(q, c, dev: dev, seq: msg.header.seq, &w) } }
         }
         parts.finish(seq: msg.header.seq, pid: pid, into: &replies)
@@ -938,9 +939,20 @@ extension RtnlProcessor {
         return netlinkError(e)
     }
 
+    /// cops->find: whether `classid` names a class of `q`. One-class qdiscs (tbf, netem, red,
+    /// cbs) and ingress find any id, skbprio any band but 0, sfb none.
+    static func classFound(_ q: Qdisc, _ classid: TcHandle) -> Bool {
+        if q is SFBQdisc { return false }
+        if q is IngressQdisc || q.hasSingleClass { return true }
+        if q is SkbprioQdisc { return classid.minor != 0 }
+        return q.classes(details: false).contains { $0.classid == classid }
+    }
+
     func newClass(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, clid, portid, a) = try tcRequest(msg)
         let (owner, classid0, parent) = try classAddress(dev, clid, portid)
+        // cops == NULL: a classless qdisc is a bare EINVAL.
+        guard owner.isClassful || owner is IngressQdisc else { throw NetlinkError(EINVAL) }
         guard let classid = classid0 else { throw NetlinkError(EINVAL, "A class id is required") }
         let f = msg.header.flags
         if classid.raw == 0xFFFF_FFFF {
@@ -1019,7 +1031,12 @@ extension RtnlProcessor {
             return
         }
         guard let h = owner as? HTBQdisc else {
-            throw NetlinkError(EOPNOTSUPP, "classes of \(owner.kind) are not implemented over rtnetlink in Sluice yet")
+            // A qdisc whose classes are fixed (no cops->change: prio, tbf, netem, red, sfb,
+            // cbs, skbprio, mq, ingress): the lookup's EEXIST/ENOENT, then EOPNOTSUPP.
+            let exists = Self.classFound(owner, classid)
+            if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
+            if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
+            throw NetlinkError(owner is SFBQdisc ? ENOSYS : EOPNOTSUPP)     // sfb_change_class
         }
         let exists = h.htbClass(classid) != nil
         if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
@@ -1049,9 +1066,13 @@ extension RtnlProcessor {
     func delClass(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, clid, portid, _) = try tcRequest(msg)
         let (owner, classid0, _) = try classAddress(dev, clid, portid)
+        guard owner.isClassful || owner is IngressQdisc else { throw NetlinkError(EINVAL) }
         guard let classid = classid0 else { throw NetlinkError(ENOENT, "Failed to find specified qdisc") }
-        // tc_ctl_tclass: a qdisc whose classes cannot be deleted (ets: no cops->delete).
-        if owner is ETSQdisc || owner is MQQdisc { throw NetlinkError(EOPNOTSUPP) }
+        // tc_ctl_tclass: a class that exists in a qdisc without cops->delete (ets, mq, prio, tbf,
+        // netem, red, sfb, cbs, skbprio, ingress) is EOPNOTSUPP; a missing one ENOENT.
+        if !(owner is HTBQdisc || owner is HFSCQdisc || owner is DRRQdisc || owner is QFQQdisc) {
+            throw NetlinkError(Self.classFound(owner, classid) ? EOPNOTSUPP : ENOENT)
+        }
         do { try owner.deleteClass(classid) } catch { throw Self.classError(error) }
     }
 }
