@@ -3327,6 +3327,59 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// act_sample: tc-testing's sample.json, every case, and from act_sample.c's init: a
+    /// replace without `trunc` keeps the truncation (TCA_SAMPLE_TRUNC_SIZE only ever sets it).
+    /// Before: "action sample is not implemented".
+    func testSampleActionCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        func run(_ words: [String]) throws -> (String, Int32) { try execWords(sock, ["tc"] + words) }
+        func w(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+        let cases = [
+            Case(setup: [], command: "actions add action sample rate 10 group 1 index 2", status: 0, verify: "actions get action sample index 2", pattern: "action order [0-9]+: sample rate 1/10 group 1.*index 2 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 700 group 2 continue index 2", status: 0, verify: "actions get action sample index 2", pattern: "action order [0-9]+: sample rate 1/700 group 2 continue.*index 2 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 10000 group 11 drop index 22", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/10000 group 11 drop.*index 22 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 20000 group 72 reclassify index 100", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/20000 group 72 reclassify.*index 100 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 20 group 2 pipe index 100", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/20 group 2 pipe.*index 100 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 700 group 25 jump 4 index 200", status: 0, verify: "actions get action sample index 200", pattern: "action order [0-9]+: sample rate 1/700 group 25 jump 4.*index 200 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 0 group 1 index 2", status: 255, verify: "actions get action sample index 2", pattern: "action order [0-9]+: sample rate 1/0 group 1.*index 2 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 200000 group 52 foo index 1", status: 255, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/200000 group 52 foo.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action sample index 1", status: 255, verify: "actions list action sample", pattern: "action order [0-9]+: sample.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action sample group 10 index 1", status: 255, verify: "actions list action sample", pattern: "action order [0-9]+: sample.*group 10.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 100 index 10", status: 255, verify: "actions get action sample index 10", pattern: "action order [0-9]+: sample rate 1/100.*index 10 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 1024 group 4 trunc 1024 index 10", status: 0, verify: "actions get action sample index 10", pattern: "action order [0-9]+: sample rate 1/1024 group 4 trunc_size 1024 pipe.*index 10 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 4294967295 group 4 index 10", status: 0, verify: "actions get action sample index 10", pattern: "action order [0-9]+: sample rate 1/4294967295 group 4 pipe.*index 10 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 16000 group 4 trunc 4294967295 index 10", status: 0, verify: "actions get action sample index 10", pattern: "action order [0-9]+: sample rate 1/16000 group 4 trunc_size 4294967295 pipe.*index 10 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 4294 group 4294967295 index 1", status: 0, verify: "actions get action sample index 1", pattern: "action order [0-9]+: sample rate 1/4294 group 4294967295 pipe.*index 1 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 4294967296 group 4 index 10", status: 255, verify: "actions get action sample index 10", pattern: "action order [0-9]+: sample rate 1/4294967296 group 4 pipe.*index 10 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 4098 group 5294967299 continue index 1", status: 255, verify: "actions get action sample index 1", pattern: "action order [0-9]+: sample rate 1/4098 group 5294967299 continue.*index 1 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 1024 group 4 trunc 112233445566 index 11", status: 255, verify: "actions get action sample index 11", pattern: "action order [0-9]+: sample rate 1/1024 group 4 trunc_size 112233445566.*index 11 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 1024 group 4 index 5294967299", status: 255, verify: "actions get action sample index 5294967299", pattern: "action order [0-9]+: sample rate 1/1024 group 4 pipe.*index 5294967299 ref", count: 0),
+            Case(setup: [], command: "actions add action sample rate 1024 group 4 index 4294967295", status: 0, verify: "actions get action sample index 4294967295", pattern: "action order [0-9]+: sample rate 1/1024 group 4 pipe.*index 4294967295 ref", count: 1),
+            Case(setup: [], command: "actions add action sample rate 1024 group 4 index 45 cookie aabbccdd", status: 0, verify: "actions get action sample index 45", pattern: "action order [0-9]+: sample rate 1/1024 group 4 pipe.*index 45.*cookie aabbccdd", count: 1),
+            Case(setup: ["actions add action sample rate 1024 group 4 index 4"], command: "actions replace action sample rate 2048 group 4 index 4", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/2048 group 4 pipe.*index 4", count: 1),
+            Case(setup: ["actions add action sample rate 1024 group 4 index 4"], command: "actions replace action sample rate 1024 group 7 index 4", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/1024 group 7 pipe.*index 4", count: 1),
+            Case(setup: ["actions add action sample rate 1024 group 4 trunc 48 index 4"], command: "actions replace action sample rate 1024 group 7 trunc 64 index 4", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/1024 group 7 trunc_size 64 pipe.*index 4", count: 1),
+            Case(setup: ["actions add action sample rate 1024 group 4 reclassify index 4"], command: "actions replace action sample rate 1024 group 7 pipe index 4", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/1024 group 7 pipe.*index 4", count: 1),
+            Case(setup: ["actions add action sample rate 1024 group 4 trunc 48 index 4"], command: "actions replace action sample rate 1024 group 7 index 4", status: 0, verify: "actions list action sample", pattern: "action order [0-9]+: sample rate 1/1024 group 7 trunc_size 48 pipe.*index 4", count: 1),
+            Case(setup: ["actions add action sample rate 3 group 9 index 7"], command: "actions del action sample index 7", status: 0, verify: "actions list action sample", pattern: "sample", count: 0),
+        ]
+        var report = ""
+        for (i, c) in cases.enumerated() {
+            _ = try run(["actions", "flush", "action", "sample"])
+            for s in c.setup { _ = try run(w(s)) }
+            let (out, status) = try run(w(c.command))
+            let (shown, _) = try run(w(c.verify))
+            let re = try NSRegularExpression(pattern: c.pattern, options: [.dotMatchesLineSeparators, .anchorsMatchLines])
+            let matches = re.numberOfMatches(in: shown, range: NSRange(shown.startIndex..., in: shown))
+            if status != c.status || matches != c.count {
+                report += "case \(i) `tc \(c.command.prefix(120))`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
+            }
+        }
+        XCTAssertEqual(report, "", report)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     /// tc-testing's police.json, every case: the commands, statuses and patterns of the
     /// kernel's own tests through Debian's tc against the daemon (this kernel has no
     /// act_police). How the buckets act on packets is in PoliceTests.

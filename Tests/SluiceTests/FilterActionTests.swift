@@ -292,6 +292,39 @@ final class FilterActionTests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 
+    /// act_sample (tcf_sample_act): every packet goes on with the action's control and is
+    /// counted; one in `rate` at random is a sample (prandom_u32() % rate == 0), so 20 000
+    /// packets at rate 10 give about 2 000 (binomial, σ ≈ 42: 1 800…2 200 is ±4.7σ); rate 1
+    /// samples every packet.
+    func testSampleActionPassesEveryPacketAndSamplesOneInRate() throws {
+        let (dp, _) = try block([
+            "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 5201 0xffff action sample rate 10 group 5 index 3 action drop",
+            "filter add dev eth0 parent 1: protocol ip prio 2 u32 match u32 0 0 action sample rate 1 group 6 trunc 64 continue index 4 action ok",
+        ])
+        func run(_ n: Int, _ frame: [UInt8]) -> [TcResult?] {
+            var out: [TcResult?] = []
+            for _ in 0..<n {
+                let p = must(dp.pool.alloc())
+                frame.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+                var idx = p.index
+                _ = consume p
+                out.append(dp.device(named: "eth0")!.qdisc.filters.run(&idx, pool: dp.pool, now: 5))
+                dp.pool.free(Packet(index: idx))
+            }
+            return out
+        }
+        // pipe (the default control): the next action, drop, decides.
+        XCTAssertEqual(run(20_000, udp).filter { $0 == .drop }.count, 20_000)
+        let s = try XCTUnwrap(dp.tcActions.lookup("sample", 3))
+        XCTAssertEqual(s.counters.pointee.packets, 20_000)
+        XCTAssertEqual(Double(s.counters.pointee.seen), 2_000, accuracy: 200, "samples at rate 10")
+        XCTAssertEqual(run(100, tcp).filter { $0 == nil }.count, 100, "continue: classification goes on past the last filter")
+        let all = try XCTUnwrap(dp.tcActions.lookup("sample", 4))
+        XCTAssertEqual(all.counters.pointee.packets, 100)
+        XCTAssertEqual(all.counters.pointee.seen, 100, "rate 1 samples every packet")
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
     func testPoliceLimitsRate() throws {
         let (_, out, _) = try replay([Flow(dport: 7, size: 1000, rate: 10_000_000, duration: 1 * Time.s)], rate: "100mbit",
                                      ["qdisc add dev eth0 root handle 1: prio",

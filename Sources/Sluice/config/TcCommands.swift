@@ -1471,7 +1471,22 @@ extension CommandRunner {
             }
             guard haveSrc && haveDst else { throw SluiceError("Error: Missing either ipv4 or ipv6 src and dst") }
             return .tunnelKey(t, then: try trailing(&a, .pipe))
-        case "ct", "sample", "connmark", "ife":
+        case "sample":
+            // m_sample.c: rate N group N [trunc N], then a control (pipe); rate and group are
+            // required (the kernel's "sample rate and group are required"), rate not 0.
+            var rate: UInt32?, group: UInt32?, trunc: UInt32?
+            loop: while let w = a.peek {
+                switch w {
+                case "rate": a.i += 1; rate = UInt32(try a.int(for: w, 0...Int(UInt32.max)))
+                case "group": a.i += 1; group = UInt32(try a.int(for: w, 0...Int(UInt32.max)))
+                case "trunc": a.i += 1; trunc = UInt32(try a.int(for: w, 0...Int(UInt32.max)))
+                default: break loop
+                }
+            }
+            guard let rate, let group else { throw SluiceError("Error: sample rate and group are required.") }
+            guard rate != 0 else { throw SluiceError("Error: invalid sample rate.") }
+            return .sample(SampleParams(rate: rate, group: group, trunc: trunc), then: try trailing(&a, .pipe))
+        case "ct", "connmark", "ife":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }

@@ -236,6 +236,14 @@ extension RtnlProcessor {
             w.attr(3, u16: UInt16(prog.count))                                 // TCA_ACT_BPF_OPS_LEN
             w.attr(4, prog.wire)                                               // TCA_ACT_BPF_OPS
             w.attr(1, tm.bytes)                                                // TCA_ACT_BPF_TM
+        case .sample(let sp, let then):
+            // tcf_sample_dump: tc_sample (tc_gen), the times, rate, truncation, group.
+            tcGen(then)
+            w.attr(2, gen.bytes)                                               // TCA_SAMPLE_PARMS
+            w.attr(1, tm.bytes)                                                // TCA_SAMPLE_TM
+            w.attr(3, u32: sp.rate)                                            // TCA_SAMPLE_RATE
+            if let t = sp.trunc { w.attr(4, u32: t) }                          // TCA_SAMPLE_TRUNC_SIZE
+            w.attr(5, u32: sp.group)                                           // TCA_SAMPLE_PSAMPLE_GROUP
         case .simple(let tag, let then):
             // tcf_simp_dump: tc_defact (tc_gen), the string, the times.
             tcGen(then)
@@ -276,7 +284,7 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "sample", "connmark", "ctinfo"].contains(kind) {
+                if ["ct", "connmark", "ctinfo"].contains(kind) {
                     throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
                 }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
@@ -617,6 +625,19 @@ extension RtnlProcessor {
             do { return ActionRequest(action: .bpf(try BPFProgram.compile(ops), then: v), index: p.le32(at: 0)) } catch {
                 throw NetlinkError(EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: a.offsets[4])
             }
+        case "sample":
+            // tcf_sample_init: TCA_SAMPLE_PARMS; rate and group unless binding; rate not 0.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [2: .minLength(20), 3: .u32, 4: .u32, 5: .u32]), strict: false)
+            guard let p = a[2] else { throw NetlinkError(EINVAL) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[2])
+            guard let rate = a.u32(3), let group = a.u32(5) else {
+                return ActionRequest(action: .sample(SampleParams(rate: 1, group: 0), then: v), index: p.le32(at: 0), onlyBinds: "sample rate and group are required")
+            }
+            guard rate != 0 else { throw NetlinkError(EINVAL, "invalid sample rate", offset: a.offsets[3]) }
+            // A replace without TCA_SAMPLE_TRUNC_SIZE keeps the truncation the action had.
+            var trunc = a.u32(4)
+            if trunc == nil, p.le32(at: 0) != 0, case .sample(let old, _)? = dp.tcActions.lookup("sample", p.le32(at: 0))?.action { trunc = old.trunc }
+            return ActionRequest(action: .sample(SampleParams(rate: rate, group: group, trunc: trunc), then: v), index: p.le32(at: 0))
         case "simple":
             // tcf_simp_init: TCA_DEF_PARMS; TCA_DEF_DATA (up to 32 bytes) unless binding.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 4, [2: .minLength(20), 3: .string(maxLength: 32)]), strict: false)

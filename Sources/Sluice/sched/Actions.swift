@@ -86,7 +86,7 @@ public final class ActionTable {
     var byKind: [String: [UInt32: ActionEntry]] = [:]
 
     /// The kinds Sluice's datapath executes.
-    static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key"]
+    static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "sample"]
 
     func lookup(_ kind: String, _ index: UInt32) -> ActionEntry? { byKind[kind]?[index] }
 
@@ -161,7 +161,7 @@ extension TcAction {
         case .gactRandom(let v, _, _, let p): return g(v) || g(p)
         case .police(let p): return g(p.conform) || g(p.exceed)
         case .mirred(_, _, _, let v), .vlanPush(_, _, _, let v), .vlanPop(let v), .vlanModify(_, _, _, let v),
-             .skbedit(_, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v), .simple(_, let v), .mpls(_, let v), .ife(_, let v), .gate(_, let v), .bpf(_, let v), .tunnelKey(_, let v): return g(v)
+             .skbedit(_, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v), .simple(_, let v), .mpls(_, let v), .ife(_, let v), .gate(_, let v), .bpf(_, let v), .tunnelKey(_, let v), .sample(_, let v): return g(v)
         }
     }
 }

@@ -189,6 +189,9 @@ enum TcAction {
     /// act_tunnel_key: sets the packet's tunnel metadata (for a collect_metadata device such
     /// as an external vxlan), or with nil releases it.
     case tunnelKey(TunnelInfo?, then: ActVerdict)
+    /// act_sample: one packet in `rate`, chosen at random, is a sample for psample group
+    /// `group` (cut to `trunc` bytes); the packet itself goes on with the verdict.
+    case sample(SampleParams, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -205,6 +208,7 @@ enum TcAction {
         case .simple: return "simple"
         case .bpf: return "bpf"
         case .tunnelKey: return "tunnel_key"
+        case .sample: return "sample"
         case .mpls: return "mpls"
         case .ife: return "ife"
         case .gate: return "gate"
@@ -299,6 +303,9 @@ enum TcAction {
             if let d = p.dst { s += "dst \(d) " }
             if let m = p.src { s += "src \(m) " }
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .sample(let sp, let then):
+            // print_sample: rate, group, the truncation when set, the control.
+            return "sample rate 1/\(sp.rate) group \(sp.group)\(sp.trunc.map { " trunc_size \($0)" } ?? "") \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .simple(let tag, _):
             return "Simple <\(SimpleData.string(tag))>\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
         case .tunnelKey(let info, let then):
@@ -340,6 +347,13 @@ final class PeditParams {
     /// Whether the keys came extended (TCA_PEDIT_PARMS_EX with header types and commands).
     let extended: Bool
     init(keys: [HeaderEdit.PeditKey], extended: Bool) { self.keys = keys; self.extended = extended }
+}
+
+/// act_sample's parameters (TCA_SAMPLE_RATE, TCA_SAMPLE_PSAMPLE_GROUP, TCA_SAMPLE_TRUNC_SIZE).
+struct SampleParams: Equatable {
+    var rate: UInt32
+    var group: UInt32
+    var trunc: UInt32?
 }
 
 /// act_skbmod's parameters (tcf_skbmod_init keeps one of: address and type rewrites, a MAC
@@ -1188,6 +1202,15 @@ public struct FilterBlock {
             }
             if r.unknown > 0, let c = counters { c.pointee.overlimits &+= UInt64(r.unknown) }
             return r.ok ? then : .shot
+        case .sample(let sp, let then):
+            // tcf_sample_act: one in `rate` at random (get_random_u32_below(rate) == 0). Sluice
+            // has no psample family to hand the copy to, so a sample is counted (`seen`).
+            guard let c = counters else { return then }
+            var x = c.pointee.random
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            c.pointee.random = x
+            if x % UInt64(sp.rate) == 0 { c.pointee.seen &+= 1 }
+            return then
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }
             return then
