@@ -13,6 +13,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <linux/sockios.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -80,6 +82,28 @@ int csl_set_if_up(int fd, const char *name, int up) {
     if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -1;
     if (up) ifr.ifr_flags |= IFF_UP; else ifr.ifr_flags &= ~IFF_UP;
     return ioctl(fd, SIOCSIFFLAGS, &ifr);
+}
+
+int csl_if_flags(int ifindex) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    if (!if_indextoname((unsigned)ifindex, ifr.ifr_name)) return -1;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    close(s);
+    return r < 0 ? -1 : (int)(unsigned short)ifr.ifr_flags;
+}
+
+int csl_rtnl_link_monitor(void) {
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0) return -1;
+    struct sockaddr_nl a;
+    memset(&a, 0, sizeof a);
+    a.nl_family = AF_NETLINK;
+    a.nl_groups = RTMGRP_LINK;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) { close(s); return -1; }
+    return s;
 }
 
 /// Pins the calling thread to the CPUs whose bits are set in `mask` (up to 64 CPUs per word).

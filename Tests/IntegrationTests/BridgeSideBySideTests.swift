@@ -42,7 +42,7 @@ final class BridgeSideBySideTests: XCTestCase {
             var config = ["link add br0 type bridge " + bridgeOptions.joined(separator: " ")]
             for p in [p0, p1] { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
             if bridgeUp { config.append("link set br0 up") }
-            let d = try DaemonProcess(net: net, ns: sw, config: config)
+            let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/\(id).sock"])
             try d.waitReady()
             return Path(a: a, b: b, aDev: p0 + "p", bDev: p1 + "p", daemon: d, sw: sw)
         }
@@ -158,6 +158,88 @@ final class BridgeSideBySideTests: XCTestCase {
         }
         XCTAssertEqual(results[.kernel], ["a→c passes", "b→c passes", "a→b blocked", "b→a blocked", "a→c, c not learnt passes"], "the kernel's own answer")
         XCTAssertEqual(results[.sluice], results[.kernel])
+    }
+
+    /// Debian's `bridge` on the path's bridge: the kernel's, or the daemon's through `sluice exec`.
+    func bridgeTool(_ p: Path, _ id: String, _ args: [String]) throws -> String {
+        if p.daemon == nil { return try sh(["bridge", "-n", p.sw] + args) }
+        return try sh(["ip", "netns", "exec", p.sw, try sluiceBinary(), "exec", "--socket", net.dir + "/\(id).sock", "bridge"] + args)
+    }
+
+    /// A port whose link stops running — the veth peer behind it set down, then its own
+    /// interface set down, a cable pulled at either end — is disabled and forgets what it
+    /// learnt (br_stp_disable_port: br_fdb_delete_by_port), and forwards again when the link
+    /// runs again: as the kernel bridge's port does. Sluice's port is AF_PACKET on that
+    /// interface: its carrier follows the interface's (RTM_NEWLINK's IFF_RUNNING), and while
+    /// the link is down the daemon waits, it does not spin on the socket's error.
+    func testAPortWhoseLinkStopsIsDisabledAsTheKernelBridgesPort() throws {
+        var seen: [Kind: [String]] = [:]
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let p = try path(kind, id)
+            let port = "\(net.tag)\(id)0"
+            let aMAC = try sh(["ip", "-n", p.a, "-br", "link", "show", p.aDev]).split(separator: " ", omittingEmptySubsequences: true)[2]
+            /// The port's `bridge link show` line without its index and name (a veth's name
+            /// has "@ifN", an AF_PACKET port's has not).
+            func portLine() throws -> String {
+                let out = try bridgeTool(p, id, ["link", "show", "dev", port])
+                guard let r = out.range(of: ": <") else { return out }
+                return "<" + out[r.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            func waitState(_ state: String, _ step: String) throws -> String {
+                let deadline = Date().addingTimeInterval(8)
+                var line = ""
+                while Date() < deadline {
+                    line = try portLine()
+                    if line.contains("state \(state) ") { return line }
+                    usleep(100_000)
+                }
+                XCTFail("\(kind) \(step): not \(state) within 8 s: \(line)")
+                return line
+            }
+            func learnt() throws -> Bool {
+                try bridgeTool(p, id, ["fdb", "show", "br", "br0"]).split(separator: "\n").contains { $0.hasPrefix(aMAC + " dev \(port) master br0") && !$0.contains("permanent") }
+            }
+            var r: [String] = []
+            XCTAssertTrue(try net.ping(from: p.a, "198.18.0.2").contains("3 received"), "\(kind): no ping before")
+            r.append("learnt: \(try learnt())")
+            // The veth peer (host A's end) goes down: the port loses its carrier.
+            try sh(["ip", "-n", p.a, "link", "set", p.aDev, "down"])
+            r.append("peer down: " + (try waitState("disabled", "peer down")))
+            r.append("learnt: \(try learnt())")
+            if let d = p.daemon {
+                // Two seconds with the link down cost the daemon next to no CPU time.
+                func cpu() throws -> Double {
+                    let f = try String(contentsOfFile: "/proc/\(d.process.processIdentifier)/stat", encoding: .utf8)
+                        .split(separator: ")").last!.split(separator: " ")
+                    return (Double(f[11])! + Double(f[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
+                }
+                let c0 = try cpu()
+                sleep(2)
+                let used = try cpu() - c0
+                XCTAssertLessThan(used, 0.5, "the daemon used \(used) s of CPU in 2 s while its port's link was down")
+            }
+            try sh(["ip", "-n", p.a, "link", "set", p.aDev, "up"])
+            r.append("peer up: " + (try waitState("forwarding", "peer up")))
+            r.append("ping: \(try net.ping(from: p.a, "198.18.0.2").contains("3 received"))")
+            // The port's own interface goes down (its flags differ: the kernel's port is down,
+            // Sluice's port stays up without its link); the state is the kernel's.
+            try sh(["ip", "-n", p.sw, "link", "set", port, "down"])
+            r.append("own link down: " + (try waitState("disabled", "own link down")).components(separatedBy: "> ").last!)
+            r.append("learnt: \(try learnt())")
+            r.append("ping lost: \(try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.2", "-W", "1", "198.18.0.2"], allowFailure: true).contains(" 0 received"))")
+            try sh(["ip", "-n", p.sw, "link", "set", port, "up"])
+            r.append("own link up: " + (try waitState("forwarding", "own link up")))
+            r.append("ping: \(try net.ping(from: p.a, "198.18.0.2").contains("3 received"))")
+            if let d = p.daemon {
+                XCTAssertEqual(d.stop(), 0, d.stderr)
+                XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+            }
+            seen[kind] = r
+            print("\(kind): \(r.joined(separator: " | "))")
+        }
+        XCTAssertEqual(seen[.kernel]?.first, "learnt: true", "the kernel's own answer: \(seen[.kernel] ?? [])")
+        XCTAssertTrue(seen[.kernel]?[1].hasPrefix("peer down: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 master br0 state disabled") ?? false, "\(seen[.kernel] ?? [])")
+        XCTAssertEqual(seen[.sluice] ?? [], seen[.kernel] ?? [])
     }
 
     /// A bridge that is down forwards nothing and learns nothing, as the kernel's.

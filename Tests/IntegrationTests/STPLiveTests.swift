@@ -109,6 +109,10 @@ final class STPLiveTests: XCTestCase {
         // 3. The forwarding link fails: the kernel's blocked port becomes its root port and,
         //    two forward delays later, traffic flows over it.
         try sh(["ip", "-n", sw, "link", "set", l1, "down"])
+        // Sluice's port on it has lost its link: disabled, what it learnt there forgotten.
+        try eventually(5, "Sluice: l1 disabled once its interface went down") {
+            states(try sluice(["bridge", "link", "show"]))[l1] == "disabled"
+        }
         try eventually(12, "kernel: l2p forwarding after l1 went down") {
             states(try kernel(["bridge", "link", "show"]))[l2 + "p"] == "forwarding"
         }

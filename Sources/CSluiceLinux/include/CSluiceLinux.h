@@ -16,6 +16,10 @@ int csl_ioctl_ulong(int fd, unsigned long req, unsigned long value);
 int csl_get_hwaddr(int fd, const char *name, uint8_t mac[6]);
 int csl_get_mtu(int fd, const char *name);
 int csl_set_if_up(int fd, const char *name, int up);
+/// The kernel interface's flags (SIOCGIFFLAGS: IFF_UP, IFF_RUNNING …) by ifindex, or -1.
+int csl_if_flags(int ifindex);
+/// A NETLINK_ROUTE socket in this namespace joined to RTMGRP_LINK (non-blocking), or -1.
+int csl_rtnl_link_monitor(void);
 int csl_set_txqlen(int fd, const char *name, int qlen);
 int csl_pin_self(const uint64_t *mask, int words);
 int csl_get_affinity(uint64_t *mask, int words);

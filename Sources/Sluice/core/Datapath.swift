@@ -92,6 +92,10 @@ public final class Datapath {
     let timerFD: Int32
     var timerArmed: UInt64 = 0
     static let timerToken: UInt64 = UInt64.max - 1
+    /// The RTMGRP_LINK socket that tells kernel-backed ports their interface's state
+    /// (KernelLinks.swift), opened with the first such port; -1 until then.
+    var kernelLinkFD: Int32 = -1
+    static let kernelLinkToken: UInt64 = UInt64.max - 2
     /// When the first bridge FDB collection is due (0: none).
     var bridgeGCDue: UInt64 = 0
     /// The earliest spanning tree timer of any bridge (STP.swift), 0 when none runs.
@@ -155,6 +159,7 @@ public final class Datapath {
         vlanBatches.deinitialize(count: Self.maxVLANDepth); vlanBatches.deallocate()
         deviceRefs.deallocate()
         Glibc.close(epfd); Glibc.close(wakeFD); Glibc.close(timerFD)
+        if kernelLinkFD >= 0 { Glibc.close(kernelLinkFD) }
     }
 
     /// Closes every driver (deleting the kernel interfaces Sluice created) and frees staged packets.
@@ -244,8 +249,9 @@ public final class Datapath {
         rulesFollowDevices()
         // dev->qdisc starts as noop_qdisc; dev_activate attaches the default on first up.
         dev.qdisc = dev.isUp ? defaultQdisc(for: dev) : NoopQdisc(env: qdiscEnv(dev))
+        watchKernelLink(dev)
         let fd = dev.driver.pollFD
-        if fd >= 0 {
+        if fd >= 0 && (dev.driver.kernelLinkIndex == 0 || dev.carrier) {
             _ = csl_epoll_add(epfd, fd, UInt64(idx))
         }
         return dev
@@ -400,11 +406,14 @@ public final class Datapath {
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.
     func driverFailed(_ dev: NetDevice) {
-        guard dev.carrier else { return }
+        guard !dev.driverFailed else { return }
+        dev.driverFailed = true
         let fd = dev.driver.pollFD
         if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
-        dev.carrier = false
-        parentStateChanged(dev, adminChanged: false)
+        if dev.carrier {
+            dev.carrier = false
+            parentStateChanged(dev, adminChanged: false)
+        }
         log("\(dev.name): \(dev.driver.failureReason() ?? "driver failed"); carrier off, other ports keep forwarding")
     }
 
@@ -510,6 +519,7 @@ public final class Datapath {
                 _ = read(wakeFD, &v, 8)
                 continue
             }
+            if token == Self.kernelLinkToken { readKernelLinks(); continue }
             guard let dev = device(Int32(truncatingIfNeeded: token)) else { continue }
             napiSchedule(dev)
         }
@@ -613,7 +623,7 @@ public final class Datapath {
         flushTransmit()
         // A driver that failed while transmitting (its device was never polled since) is
         // noticed here, between batches.
-        for case let d? in devices where d.carrier && d.driver.failureReason() != nil { driverFailed(d) }
+        for case let d? in devices where !d.driverFailed && d.driver.failureReason() != nil { driverFailed(d) }
     }
 
     // MARK: receive

@@ -308,6 +308,8 @@ public final class NetDevice {
         didSet { if carrier != oldValue { if carrier { carrierUpCount &+= 1 } else { carrierDownCount &+= 1 } } }
     }
     public internal(set) var carrierUpCount: UInt32 = 0
+    /// The driver failed for good (its kernel interface is gone): no wait on it, no carrier.
+    var driverFailed = false
     public internal(set) var carrierDownCount: UInt32 = 0
     /// IPv6's addr_gen_mode (IN6_ADDR_GEN_MODE_*): eui64, none (no link-local address is
     /// made) or random (a random interface identifier, flagged stable-privacy).

@@ -48,6 +48,14 @@ public class NetDriver {
     /// The driver hit a fatal error (its kernel interface vanished): the datapath has
     /// unregistered its fd and cleared the carrier. Returns a description for the log.
     func failureReason() -> String? { nil }
+    /// The kernel interface the driver passes frames through (AF_PACKET, AF_XDP), or 0. The
+    /// device's carrier follows that interface's operational state (RTM_NEWLINK), as a NIC's
+    /// follows its link; the interface deleted (RTM_DELLINK) ends the port.
+    var kernelLinkIndex: Int32 { 0 }
+    /// The kernel interface was deleted: from now on `failureReason` says so.
+    func kernelLinkGone() {}
+    /// The kernel interface runs again: forget the error its going down left on the socket.
+    func kernelLinkResumed() {}
     /// Releases the driver's resources; deletes kernel interfaces it created.
     func close() {}
     /// Frees packets the driver itself holds (a veth's backlog).

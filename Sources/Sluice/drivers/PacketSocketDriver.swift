@@ -119,6 +119,16 @@ public final class PacketSocketDriver: NetDriver {
     override var supportedFeatures: DeviceFeatures { vnet ? .virtio : [.sg] }
     override var pollFD: Int32 { fd }
     override func failureReason() -> String? { failure }
+    override var kernelLinkIndex: Int32 { kernelIfindex }
+    override func kernelLinkGone() {
+        if failure == nil { failure = "afpacket \(kernelName): kernel interface gone (\(errnoString(ENODEV)))" }
+    }
+    /// NETDEV_DOWN left ENETDOWN on the socket (packet_notifier); NETDEV_UP hooked it again.
+    override func kernelLinkResumed() {
+        var err: Int32 = 0
+        var len = socklen_t(4)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+    }
 
     override var details: String {
         let rx = rxMode == .ring ? "rx ring tpacket_v3 \(blockCount)x\(blockSize / 1024)KiB retire \(retireMs)ms" : "rx mmsg"

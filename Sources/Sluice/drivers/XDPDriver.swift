@@ -25,6 +25,7 @@ import Glibc
 public final class XDPDriver: NetDriver {
     public enum Mode: String, Sendable { case auto, copy, zerocopy }
     let kernelName: String
+    let kernelIfindex: Int32
     let queue: UInt32
     private var xsk: OpaquePointer?
     private let fd: Int32
@@ -56,7 +57,8 @@ public final class XDPDriver: NetDriver {
         self.rxRing = rxRing
         var err = [CChar](repeating: 0, count: 256)
         let modeCode: Int32 = mode == .auto ? 0 : (mode == .copy ? 1 : 2)
-        guard if_nametoindex(kernelInterface) != 0 else { throw SluiceError("afxdp: no kernel interface \"\(kernelInterface)\"") }
+        kernelIfindex = Int32(if_nametoindex(kernelInterface))
+        guard kernelIfindex != 0 else { throw SluiceError("afxdp: no kernel interface \"\(kernelInterface)\"") }
         // The interface must be up before libxdp attaches its program and binds the socket.
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if s >= 0 { _ = csl_set_if_up(s, kernelInterface, 1); Glibc.close(s) }
@@ -102,6 +104,10 @@ public final class XDPDriver: NetDriver {
     override var supportedFeatures: DeviceFeatures { [] }
     override var pollFD: Int32 { xsk == nil ? -1 : fd }
     override func failureReason() -> String? { failure }
+    override var kernelLinkIndex: Int32 { kernelIfindex }
+    override func kernelLinkGone() {
+        if failure == nil { failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(ENODEV)))" }
+    }
     override var details: String {
         "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
     }
