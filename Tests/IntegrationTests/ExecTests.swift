@@ -3244,6 +3244,75 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// filters/tests.json d052 ("Add 1M filters with the same action") at 20 000 filters: the
+    /// batch file tdc_batch.py writes with --share_action (flower, explicit handles, one gact
+    /// drop at index 1), then its replace and del modes for the first 500; each filter holds a
+    /// reference and a binding on the shared action. Then handles left out: fl_change takes
+    /// the lowest free one from 1 (idr_alloc_u32), so a freed handle is given again.
+    func testManyFlowerFiltersAsTdcBatchMakesThem() throws {
+        let (d, sock) = try tdcDaemon()
+        let bin = try sluiceBinary()
+        func tc(_ args: [String], timeout: Int = 120) throws -> String {
+            try sh(["timeout", String(timeout), bin, "exec", "--socket", sock, "tc"] + args, timeout: timeout + 10)
+        }
+        _ = try sh([bin, "exec", "--socket", sock, "ip", "link", "add", "dev", "dm0", "type", "dummy"])
+        _ = try tc(["qdisc", "add", "dev", "dm0", "ingress"])
+        /// tdc_batch.py dm0 FILE --share_action -n N [-e op].
+        func batch(_ n: Int, _ op: String) throws -> String {
+            var lines: [String] = []
+            for idx in 0..<n {
+                let mac = String(format: "%02x:%02x:%02x", (idx >> 16) & 0xFF, (idx >> 8) & 0xFF, idx & 0xFF)
+                let tail = op == "del" ? "flower" : " flower skip_hw src_mac e4:11:00:\(mac) dst_mac e4:12:00:\(mac) action drop index 1"
+                lines.append("filter \(op) dev dm0 prio 1 protocol ip parent ffff: handle \(idx + 1) " + tail)
+            }
+            let file = net.dir + "/batch-\(op)"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            return file
+        }
+        func gact() throws -> String { try tc(["actions", "list", "action", "gact"]) }
+        func count(_ text: String, _ pattern: String) -> Int {
+            let re = try! NSRegularExpression(pattern: pattern, options: [.anchorsMatchLines, .dotMatchesLineSeparators])
+            return re.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text))
+        }
+        let n = 20_000
+        var t0 = Date()
+        func lap(_ what: String) { print("\(what): \(String(format: "%.1f", Date().timeIntervalSince(t0))) s"); t0 = Date() }
+        _ = try tc(["-b", try batch(n, "add")])
+        lap("tc -b: \(n) flower filters added")
+        var shown = try gact()
+        XCTAssertEqual(count(shown, "action order 0: gact action drop.*index 1 ref \(n) bind \(n)"), 1, shown)
+        let filters = try tc(["filter", "show", "dev", "dm0", "ingress"])
+        XCTAssertEqual(count(filters, "^filter parent ffff: protocol ip pref 1 flower chain 0 handle 0x"), n)
+        XCTAssertEqual(count(filters, "^  src_mac e4:11:00:00:4e:1f$"), 1, "the 20 000th filter's key")
+        // The same filters again: a key is once per instance, a handle names one filter.
+        let again = try sh(["timeout", "20", bin, "exec", "--socket", sock, "tc", "filter", "add", "dev", "dm0", "prio", "1", "protocol", "ip", "parent", "ffff:",
+                            "flower", "skip_hw", "src_mac", "e4:11:00:00:00:07", "dst_mac", "e4:12:00:00:00:07", "action", "drop", "index", "1"], allowFailure: true)
+        XCTAssertTrue(again.contains("Filter already exists"), again)
+        lap("dumped and checked")
+        _ = try tc(["-b", try batch(500, "replace")])
+        lap("tc -b: 500 replaced")
+        shown = try gact()
+        XCTAssertEqual(count(shown, "index 1 ref \(n) bind \(n)"), 1, shown)
+        _ = try tc(["-b", try batch(500, "del")])
+        lap("tc -b: 500 deleted")
+        shown = try gact()
+        XCTAssertEqual(count(shown, "index 1 ref \(n - 500) bind \(n - 500)"), 1, shown)
+        XCTAssertEqual(count(try tc(["filter", "show", "dev", "dm0", "ingress"]), "^filter parent ffff: protocol ip pref 1 flower chain 0 handle 0x"), n - 500)
+
+        // Handles left out, in a new instance (prio 2).
+        for mac in ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"] {
+            _ = try tc(["filter", "add", "dev", "dm0", "parent", "ffff:", "protocol", "ip", "prio", "2", "flower", "dst_mac", mac, "action", "pass"])
+        }
+        _ = try tc(["filter", "del", "dev", "dm0", "parent", "ffff:", "protocol", "ip", "prio", "2", "handle", "2", "flower"])
+        _ = try tc(["filter", "add", "dev", "dm0", "parent", "ffff:", "protocol", "ip", "prio", "2", "flower", "dst_mac", "02:00:00:00:00:04", "action", "pass"])
+        let p2 = try tc(["filter", "show", "dev", "dm0", "parent", "ffff:", "prio", "2"])
+        let handles = p2.split(separator: "\n").filter { $0.contains(" flower chain 0 handle ") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+        XCTAssertEqual(handles, ["0x1", "0x3", "0x2"], p2)
+        XCTAssertEqual(count(p2, "dst_mac 02:00:00:00:00:04"), 1, p2)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
     /// Standalone actions as tools/testing/selftests/tc-testing/tc-tests/actions/gact.json and
     /// vlan.json drive them (this kernel has neither gact nor act_vlan to compare with): each
     /// case's setup, command, exit status and `verifyCmd` pattern (matched as tdc.py does, with

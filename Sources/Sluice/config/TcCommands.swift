@@ -552,12 +552,15 @@ extension CommandRunner {
             }
             if let h = t.handle?.raw, h != 0 {
                 guard let prio = t.prio else { throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.") }
-                let instance = b.filters.filter { $0.chain == t.chain && $0.prio == prio }
-                let isU32 = instance.first?.isU32 ?? (b.u32Root(chain: t.chain, prio: prio) != nil)
-                if let k = t.kind, let first = instance.first, first.kind != k { throw SluiceError("Error: Specified filter kind does not match existing one.") }
+                let instance = b.instanceRange(chain: t.chain, prio: prio)
+                let first = instance.isEmpty ? nil : b.filters[instance.lowerBound]
+                let isU32 = first?.isU32 ?? (b.u32Root(chain: t.chain, prio: prio) != nil)
+                if let k = t.kind, let first, first.kind != k { throw SluiceError("Error: Specified filter kind does not match existing one.") }
                 if isU32 { try b.deleteU32(handle: h, chain: t.chain, prio: prio); return }
-                guard instance.contains(where: { $0.handle == h }) else { throw SluiceError("Error: Specified filter handle not found.") }
-                b.removeFilters { $0.chain == t.chain && $0.prio == prio && $0.handle == h }
+                guard b.hasHandle(chain: t.chain, prio: prio, h), let i = b.filters[instance].firstIndex(where: { $0.handle == h }) else {
+                    throw SluiceError("Error: Specified filter handle not found.")
+                }
+                b.removeFilter(at: i)
                 return
             }
             let before = b.filters.count
@@ -704,9 +707,9 @@ extension CommandRunner {
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
             b.classid = t.parent?.raw ?? owner.handle.raw
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
-            let instance = b.filters.filter { $0.chain == f.chain && $0.prio == f.prio }
+            let instance = b.instanceRange(chain: f.chain, prio: f.prio)
             let root = b.u32Root(chain: f.chain, prio: f.prio).map { b.u32Tables[$0] }
-            if let tp = instance.first ?? root.map({ TcFilter(prio: $0.prio, proto: $0.proto, handle: 0, chain: $0.chain, kind: "u32", match: .all) }) {
+            if let tp = (instance.isEmpty ? nil : b.filters[instance.lowerBound]) ?? root.map({ TcFilter(prio: $0.prio, proto: $0.proto, handle: 0, chain: $0.chain, kind: "u32", match: .all) }) {
                 if f.proto != 0 && tp.proto != f.proto { throw SluiceError("Error: Protocol mismatch for filter with specified priority.") }
                 if tp.kind != f.kind { throw SluiceError("Error: Specified filter kind does not match existing one.") }
                 f.proto = tp.proto
@@ -728,17 +731,21 @@ extension CommandRunner {
                 try b.addU32Table(handle: f.handle, divisor: divisor, chain: f.chain, prio: f.prio, proto: f.proto, next: &owner.nextU32Table)
                 return
             }
-            // tp->ops->get: matchall and flower hold one filter per instance (handle 1 unless
+            // tp->ops->get: matchall and cgroup hold one filter per instance (handle 1 unless
             // given); u32 finds a node by its full handle.
             let single = f.kind == "matchall" || f.kind == "cgroup"
             var existing: Int?
-            if single, let i = b.filters.firstIndex(where: { $0.chain == f.chain && $0.prio == f.prio }) {
+            if single, !instance.isEmpty {
+                let i = instance.lowerBound
                 if f.handle == 0 || b.filters[i].handle == f.handle { existing = i }
             } else if f.handle != 0 {
                 // u32_get looks in every hash table of the block (tc_u_common), whichever
                 // instance made it; other classifiers only in the instance asked for.
-                existing = f.kind == "u32" ? b.filters.firstIndex { $0.isU32 && $0.handle == f.handle }
-                    : b.filters.firstIndex { $0.chain == f.chain && $0.prio == f.prio && $0.handle == f.handle }
+                if f.kind == "u32" {
+                    existing = b.filters.firstIndex { $0.isU32 && $0.handle == f.handle }
+                } else if b.hasHandle(chain: f.chain, prio: f.prio, f.handle) {
+                    existing = b.filters[instance].firstIndex { $0.handle == f.handle }
+                }
             }
             if let i = existing {
                 if exclusive { throw SluiceError("Error: Filter already exists.") }
@@ -761,7 +768,7 @@ extension CommandRunner {
             // fw_change: a new fw filter is its mark, so it needs a handle.
             if f.kind == "fw" && f.handle == 0 { throw SluiceError("Error: fw: a new filter needs a handle (the mark).") }
             // fl_ht_insert_unique: a flower key (with its mask) appears once per instance.
-            if case .flower(let k) = f.match, instance.contains(where: { if case .flower(let o) = $0.match { return "\(o)" == "\(k)" }; return false }) {
+            if case .flower(let k) = f.match, b.hasFlowerKey(chain: f.chain, prio: f.prio, k) {
                 throw SluiceError("Error: Filter already exists.")
             }
             if single && !instance.isEmpty { throw SluiceError(f.kind == "cgroup" ? "Error: cgroup: the instance's filter has another handle." : "Error: Filter already exists.") }
@@ -777,13 +784,11 @@ extension CommandRunner {
             }
             // cls_cgroup_change: the instance's one filter is named by its handle.
             if f.kind == "cgroup" && f.handle == 0 { throw SluiceError("Error: cgroup: a new filter needs a handle.") }
-            if (f.kind == "matchall" || f.kind == "flower") && f.handle == 0 { f.handle = 1 }
-            if (f.kind == "basic" || f.kind == "bpf") && f.handle == 0 {
-                // basic_change, cls_bpf_grab_new_handle: idr_alloc_u32 from 1 in the instance.
-                let used = Set(instance.map(\.handle))
-                var h: UInt32 = 1
-                while used.contains(h) { h += 1 }
-                f.handle = h
+            if f.kind == "matchall" && f.handle == 0 { f.handle = 1 }
+            if (f.kind == "basic" || f.kind == "bpf" || f.kind == "flower") && f.handle == 0 {
+                // basic_change, cls_bpf_grab_new_handle, fl_change: idr_alloc_u32 from 1 in the
+                // instance.
+                f.handle = b.lowestFreeHandle(chain: f.chain, prio: f.prio)
             }
             try b.add(f, u32Tables: &owner.nextU32Table)
         }

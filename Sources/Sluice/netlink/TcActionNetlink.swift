@@ -773,7 +773,7 @@ extension RtnlProcessor {
             for e in table.entries(kind) {
                 if e.binds > 0 { stopped = true; break }
                 e.standalone = false
-                table.byKind[kind]![e.index] = nil
+                table.remove(e)
                 n += 1
             }
             if stopped && n == 0 { throw NetlinkError(EPERM) }
@@ -807,7 +807,7 @@ extension RtnlProcessor {
         announceActions(msg, type: NL.RTM_DELACTION, flags: 0, found, &replies)
         for e in found {
             e.standalone = false
-            table.byKind[e.kind]![e.index] = nil
+            table.remove(e)
         }
     }
 

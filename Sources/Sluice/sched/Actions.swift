@@ -83,7 +83,10 @@ final class BoundActions {
 
 /// The datapath's action tables, one per kind (the kernel's per-netns tcf_idrinfo).
 public final class ActionTable {
-    var byKind: [String: [UInt32: ActionEntry]] = [:]
+    private(set) var byKind: [String: [UInt32: ActionEntry]] = [:]
+    /// Per kind, an index below which every index is in use (the idr's first free slot, or
+    /// less): allocation starts there, so making N actions is not N walks from 1.
+    private var lowFree: [String: UInt32] = [:]
 
     /// The kinds Sluice's datapath executes.
     static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "sample"]
@@ -98,7 +101,12 @@ public final class ActionTable {
     /// idr_alloc_u32 from 1: the lowest index not in use (nor in `taken`).
     func freeIndex(_ kind: String, taken: Set<UInt32> = []) -> UInt32? {
         let used = byKind[kind] ?? [:]
-        var n: UInt32 = 1
+        var n = max(lowFree[kind] ?? 1, 1)
+        while used[n] != nil {
+            if n == .max { return nil }
+            n += 1
+        }
+        lowFree[kind] = n
         while used[n] != nil || taken.contains(n) {
             if n == .max { return nil }
             n += 1
@@ -108,9 +116,16 @@ public final class ActionTable {
 
     func insert(_ e: ActionEntry) { byKind[e.kind, default: [:]][e.index] = e }
 
+    /// The action leaves the table (its last reference went, or it was deleted or flushed).
+    func remove(_ e: ActionEntry) {
+        guard byKind[e.kind]?[e.index] === e else { return }
+        byKind[e.kind]![e.index] = nil
+        if e.index < lowFree[e.kind] ?? 1 { lowFree[e.kind] = e.index }
+    }
+
     func unbind(_ e: ActionEntry) {
         e.binds -= 1
-        if e.refs == 0, byKind[e.kind]?[e.index] === e { byKind[e.kind]![e.index] = nil }
+        if e.refs == 0 { remove(e) }
     }
 
     /// Binds a filter's actions (tcf_action_init with bind): an index that exists is used as it

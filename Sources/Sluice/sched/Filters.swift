@@ -391,6 +391,34 @@ struct FlowerKey {
     var encTos: (UInt8, UInt8)?
     var encTTL: (UInt8, UInt8)?
     var hasEncKeys: Bool { encKeyID != nil || encSrcIP != nil || encDstIP != nil || encDstPort != nil || encTos != nil || encTTL != nil }
+
+    /// The key and its masks as words, each field preceded by whether it is there: two keys
+    /// are the same filter key (fl_ht_insert_unique) when their signatures are equal.
+    var signature: [UInt64] {
+        var w: [UInt64] = []
+        w.reserveCapacity(40)
+        func put(_ present: Bool, _ values: UInt64...) { w.append(present ? 1 : 0); if present { w += values } }
+        put(dstMAC != nil, dstMAC?.0 ?? 0, dstMAC?.1 ?? 0)
+        put(srcMAC != nil, srcMAC?.0 ?? 0, srcMAC?.1 ?? 0)
+        put(vlanID != nil, UInt64(vlanID ?? 0))
+        put(vlanPrio != nil, UInt64(vlanPrio ?? 0))
+        put(ethType != nil, UInt64(ethType ?? 0))
+        put(ipProto != nil, UInt64(ipProto ?? 0))
+        put(srcIP != nil, UInt64(srcIP?.0 ?? 0) << 32 | UInt64(srcIP?.1 ?? 0))
+        put(dstIP != nil, UInt64(dstIP?.0 ?? 0) << 32 | UInt64(dstIP?.1 ?? 0))
+        put(srcIP6 != nil, srcIP6?.hi ?? 0, srcIP6?.lo ?? 0, srcIP6?.maskHi ?? 0, srcIP6?.maskLo ?? 0)
+        put(dstIP6 != nil, dstIP6?.hi ?? 0, dstIP6?.lo ?? 0, dstIP6?.maskHi ?? 0, dstIP6?.maskLo ?? 0)
+        put(srcPort != nil, UInt64(srcPort?.lowerBound ?? 0) << 16 | UInt64(srcPort?.upperBound ?? 0))
+        put(dstPort != nil, UInt64(dstPort?.lowerBound ?? 0) << 16 | UInt64(dstPort?.upperBound ?? 0))
+        put(tos != nil, UInt64(tos?.0 ?? 0) << 8 | UInt64(tos?.1 ?? 0))
+        put(encKeyID != nil, UInt64(encKeyID ?? 0))
+        put(encSrcIP != nil, UInt64(encSrcIP?.0 ?? 0) << 32 | UInt64(encSrcIP?.1 ?? 0))
+        put(encDstIP != nil, UInt64(encDstIP?.0 ?? 0) << 32 | UInt64(encDstIP?.1 ?? 0))
+        put(encDstPort != nil, UInt64(encDstPort ?? 0))
+        put(encTos != nil, UInt64(encTos?.0 ?? 0) << 8 | UInt64(encTos?.1 ?? 0))
+        put(encTTL != nil, UInt64(encTTL?.0 ?? 0) << 8 | UInt64(encTTL?.1 ?? 0))
+        return w
+    }
 }
 
 /// An IPv6 prefix as two masked 64-bit words (no heap storage on the match path).
@@ -689,17 +717,83 @@ public struct FilterBlock {
     var explicitChains: [UInt32] = []
     var isEmpty: Bool { filters.isEmpty }
 
+    /// What requests look up in a block (a handle in an instance, a flower key in an instance),
+    /// built on first need and kept while filters are only added; anything that removes or
+    /// replaces filters drops it. Adding a filter is then no walk of the block.
+    struct Index {
+        struct Handle: Hashable { var chain: UInt32, prio: UInt16, handle: UInt32 }
+        struct Key: Hashable { var chain: UInt32, prio: UInt16, key: [UInt64] }
+        var handles: Set<Handle> = []
+        var flowerKeys: Set<Key> = []
+        mutating func insert(_ f: TcFilter) {
+            handles.insert(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
+            if case .flower(let k) = f.match { flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+        }
+        mutating func remove(_ f: TcFilter) {
+            handles.remove(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
+            if case .flower(let k) = f.match { flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+        }
+    }
+    var cachedIndex: Index?
+    mutating func index() -> Index {
+        if let i = cachedIndex { return i }
+        var i = Index()
+        for f in filters { i.insert(f) }
+        cachedIndex = i
+        return i
+    }
+    mutating func invalidateIndex() { cachedIndex = nil }
+
+    /// Whether instance (chain, prio) has a filter with `handle`.
+    mutating func hasHandle(chain: UInt32, prio: UInt16, _ handle: UInt32) -> Bool {
+        index().handles.contains(Index.Handle(chain: chain, prio: prio, handle: handle))
+    }
+    /// fl_ht_insert_unique's test: instance (chain, prio) has a flower filter with this key.
+    mutating func hasFlowerKey(chain: UInt32, prio: UInt16, _ k: FlowerKey) -> Bool {
+        index().flowerKeys.contains(Index.Key(chain: chain, prio: prio, key: k.signature))
+    }
+    /// idr_alloc_u32 from 1: the lowest handle instance (chain, prio) does not use.
+    mutating func lowestFreeHandle(chain: UInt32, prio: UInt16) -> UInt32 {
+        var h: UInt32 = 1
+        while hasHandle(chain: chain, prio: prio, h) { h += 1 }
+        return h
+    }
+
+    /// The filters of instance (chain, prio): a run of the block's filters, which are kept in
+    /// (chain, prio) order.
+    func instanceRange(chain: UInt32, prio: UInt16) -> Range<Int> {
+        func bound(_ upper: Bool) -> Int {
+            var lo = 0, hi = filters.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                let k = (filters[mid].chain, filters[mid].prio)
+                if upper ? k <= (chain, prio) : k < (chain, prio) { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+        return bound(false)..<bound(true)
+    }
+
     /// Chains in the order they came to exist (block->chain_list: tcf_chain_create adds at
     /// the tail); kept by `noteChains` after each change.
     var chainOrder: [UInt32] = []
 
     /// The chains the block has: explicit ones and those with filters, in creation order.
     var chainList: [UInt32] {
+        // The filters' chains: one binary search per chain over the (chain, prio) order.
+        var filterChains: [UInt32] = []
+        var i = 0
+        while i < filters.count {
+            let c = filters[i].chain
+            filterChains.append(c)
+            i = instanceRange(chain: c, prio: .max).upperBound
+        }
         var live = Set(explicitChains)
-        for f in filters { live.insert(f.chain) }
+        live.formUnion(filterChains)
         for t in u32Tables where t.isRoot { live.insert(t.chain) }
         var out = chainOrder.filter { live.contains($0) }
-        for c in explicitChains + filters.map(\.chain) + u32Tables.filter(\.isRoot).map(\.chain) where !out.contains(c) { out.append(c) }
+        var have = Set(out)
+        for c in explicitChains + filterChains + u32Tables.filter(\.isRoot).map(\.chain) where have.insert(c).inserted { out.append(c) }
         return out
     }
 
@@ -740,19 +834,31 @@ public struct FilterBlock {
         }
         // Stable: filters of one priority stay in the order they came — except cls_bpf's,
         // which puts a new program at the head of its list (list_add_rcu).
-        if f.kind == "bpf", let i = filters.firstIndex(where: { ($0.chain, $0.prio) >= (f.chain, f.prio) }) {
-            filters.insert(f, at: i)
-        } else {
-            filters.append(f)
-        }
-        filters = filters.enumerated().sorted { ($0.element.chain, $0.element.prio, $0.offset) < ($1.element.chain, $1.element.prio, $1.offset) }.map(\.element)
-        reindexU32()
+        let r = instanceRange(chain: f.chain, prio: f.prio)
+        let at = f.kind == "bpf" ? r.lowerBound : r.upperBound
+        if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
+        if cachedIndex != nil { cachedIndex!.insert(f) }
+        // No u32 table, no u32 filter: nothing refers to filters by position.
+        if f.isU32 || !u32Tables.isEmpty { reindexU32() }
+    }
+
+    /// Removes filter `i` (not a u32 knode: those go with `deleteU32`).
+    mutating func removeFilter(at i: Int) {
+        let f = filters.remove(at: i)
+        if cachedIndex != nil { cachedIndex!.remove(f) }
+        if !u32Tables.isEmpty { reindexU32() }
     }
 
     /// Removes the filters `drop` selects, and the u32 tables of instances left without any.
     mutating func removeFilters(where drop: (TcFilter) -> Bool) {
-        filters.removeAll(where: drop)
-        reindexU32()
+        var gone: [TcFilter] = []
+        filters.removeAll { f in
+            guard drop(f) else { return false }
+            gone.append(f)
+            return true
+        }
+        if cachedIndex != nil { for f in gone { cachedIndex!.remove(f) } }
+        if !u32Tables.isEmpty || gone.contains(where: \.isU32) { reindexU32() }
     }
 
     /// Puts `f` in the place of filter `i` (a change keeps its place in the walk order, as
@@ -764,8 +870,9 @@ public struct FilterBlock {
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
         }
         if f.isU32 && (f.result != nil || !f.actions.isEmpty) { f.u32Sel.flags |= U32Sel.TERMINAL }
+        if cachedIndex != nil { cachedIndex!.remove(filters[i]); cachedIndex!.insert(f) }
         filters[i] = f
-        reindexU32()
+        if !u32Tables.isEmpty || f.isU32 { reindexU32() }
     }
 
     /// The u32 keys of a filter, for display.

@@ -144,12 +144,14 @@ extension FilterBlock {
             guard u32Tables[t].links == 0 else { throw SluiceError("Error: cls_u32: Can not delete in-use filter.") }
             let htid = u32Tables[t].htid
             filters.removeAll { $0.isU32 && U32Table.htid($0.handle) == htid }
+            invalidateIndex()
             u32Tables.remove(at: t)
         } else {
             guard let i = filters.firstIndex(where: { $0.isU32 && $0.handle == handle }) else {
                 throw SluiceError("Error: Specified filter handle not found.")
             }
             filters.remove(at: i)
+            invalidateIndex()
         }
         // *last: this block's only instance has no knodes left.
         let instances = Set(u32Tables.filter(\.isRoot).map { "\($0.chain)/\($0.prio)" })
