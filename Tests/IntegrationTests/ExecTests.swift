@@ -2612,6 +2612,35 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// A device without carrier is LOWERLAYERDOWN when it is stacked on another (a veth on its
+    /// peer, a macvlan on its lower device) and DOWN when it is its own link (a TAP nobody
+    /// reads), as default_operstate makes them: the same requests to the kernel and to the
+    /// daemon, Debian's `ip -br link` reading both.
+    func testOperationalStatesOfStackedDevicesAsTheKernels() throws {
+        let (d, sock, _) = try daemon()
+        let bin = try sluiceBinary()
+        let k = try net.netns("k")
+        let steps = [["link", "add", "va", "type", "veth", "peer", "name", "vb"],
+                     ["link", "add", "mv", "link", "va", "type", "macvlan", "mode", "bridge"],
+                     ["link", "set", "va", "up"], ["link", "set", "mv", "up"]]
+        func states(_ ip: [String]) throws -> [String] {
+            for st in steps { _ = try sh(ip + st) }
+            var out: [String] = []
+            for dev in ["va", "vb", "mv"] {
+                let f = try sh(ip + ["-br", "link", "show", "dev", dev]).split(separator: " ", omittingEmptySubsequences: true)
+                out.append("\(f[0]) \(f[1]) \(f.count > 3 ? String(f[3]) : "")")
+            }
+            _ = try sh(ip + ["link", "set", "vb", "up"])
+            let mv = try sh(ip + ["-br", "link", "show", "dev", "mv"]).split(separator: " ", omittingEmptySubsequences: true)
+            out.append("peer up: \(mv[0]) \(mv[1])")
+            return out
+        }
+        let kernel = try states(["ip", "-n", k])
+        XCTAssertEqual(kernel.first, "va@vb LOWERLAYERDOWN <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN>", "the kernel's own answer")
+        XCTAssertEqual(try states([bin, "exec", "--socket", sock, "ip"]), kernel)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Carrier changes are announced as the kernel's linkwatch does (RTM_NEWLINK to
     /// RTNLGRP_LINK), also for a device no request named: a veth end whose peer came up, a TAP
     /// whose kernel interface was deleted under the daemon.

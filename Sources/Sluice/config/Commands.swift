@@ -887,7 +887,7 @@ public final class CommandRunner {
         let upper = lowerIndex.flatMap { dp.device($0) }.map { "@" + $0.name } ?? ""
         var s = "\(d.ifindex): \(d.name)\(upper): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
-        s += " state \(d.operState) mode DEFAULT group default qlen \(d.txQueueLen)\n"
+        s += " state \(dp.operState(d)) mode DEFAULT group default qlen \(d.txQueueLen)\n"
         s += "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
         if details {
             s += "    \(d.kind)"

@@ -361,10 +361,22 @@ public final class NetDevice {
         return f
     }
 
-    public var operState: String { !isUp ? "DOWN" : operstateUnknown ? "UNKNOWN" : isOperational ? "UP" : "LOWERLAYERDOWN" }
 
     @inline(__always) func drop(_ r: DropReason, _ n: UInt64 = 1) { drops[r.rawValue] &+= n }
     public func dropCount(_ r: DropReason) -> UInt64 { drops[r.rawValue] }
     @inline(__always) func groCount(_ r: GROReason) { groReasons[r.rawValue] &+= 1 }
     public func groCount(of r: GROReason) -> UInt64 { groReasons[r.rawValue] }
+}
+
+/// IF_OPER_* (RFC 2863 operational states as rtnetlink carries them); the name is `ip link`'s.
+public enum OperState: UInt8, CustomStringConvertible, Sendable {
+    case unknown = 0, down = 2, lowerLayerDown = 3, up = 6
+    public var description: String {
+        switch self {
+        case .unknown: "UNKNOWN"
+        case .down: "DOWN"
+        case .lowerLayerDown: "LOWERLAYERDOWN"
+        case .up: "UP"
+        }
+    }
 }

@@ -785,10 +785,7 @@ public final class RtnlProcessor {
         w.put32(0)
         w.attr(IFLA.IFNAME, string: d.name)
         w.attr(IFLA.TXQLEN, u32: UInt32(d.txQueueLen))
-        // IF_OPER_UP; without carrier LOWERLAYERDOWN for a device stacked on another (a veth on its
-        // peer: default_operstate), DOWN otherwise.
-        // lo, dummy and vxlan leave their operstate alone: UNKNOWN while running.
-        w.attr(IFLA.OPERSTATE, u8: !d.isUp ? 2 : d.operstateUnknown ? 0 : d.isOperational ? 6 : (dp.vethPeer(d) != nil ? 3 : 2))
+        w.attr(IFLA.OPERSTATE, u8: dp.operState(d).rawValue)
         w.attr(IFLA.LINKMODE, u8: 0)
         w.attr(IFLA.MTU, u32: UInt32(d.mtu))
         w.attr(IFLA.MIN_MTU, u32: UInt32(d.mtuBounds.min))

@@ -223,6 +223,18 @@ extension Datapath {
     /// netif_stacked_transfer_operstate for every VLAN device on `dev`, and vlan_device_event's
     /// NETDEV_UP / NETDEV_DOWN: the parent going down takes its VLAN devices down (unless
     /// loose_binding), going up brings them up; carrier follows the parent's operational state.
+    /// IF_OPER_* as the kernel's linkwatch sets it: UP; without carrier LOWERLAYERDOWN for a
+    /// device stacked on another (its iflink is not itself: a veth's peer, a VLAN's or macvlan's
+    /// lower device) and DOWN for the rest (default_operstate); lo, dummy, vxlan and a fresh
+    /// bridge leave theirs alone: UNKNOWN while running.
+    public func operState(_ d: NetDevice) -> OperState {
+        if !d.isUp { return .down }
+        if d.operstateUnknown { return .unknown }
+        if d.isOperational { return .up }
+        let stacked = vethPeer(d) != nil || vlanDriver(d) != nil || d.driver is MacvlanDriver
+        return stacked ? .lowerLayerDown : .down
+    }
+
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
         ipv6.linkReady(dev)
         // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
