@@ -805,6 +805,28 @@ final class OldStylePoliceTests: XCTestCase {
     }
 }
 
+/// A flower instance ends at its first match (fl_classify returns that filter's verdict): a
+/// `continue` there goes on to the next priority, not to the instance's next filter — where
+/// cls_basic (basic_classify: a negative verdict tries its next filter) goes on inside.
+final class FlowerFirstMatchTests: XCTestCase {
+    func testContinueLeavesTheFlowerInstance() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 1 flower ip_proto udp action continue")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 1 flower dst_mac \(macC) action drop")
+        _ = lab.send(frame(macC, macA), on: "p2")          // the bridge learns macC on p2
+        XCTAssertEqual(lab.send(frame(macA, macC), on: "p1")["p2"]?.count, 1, "the first filter's continue: prio 1 is done")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 2 matchall action drop")
+        XCTAssertEqual(lab.send(frame(macA, macC), on: "p1")["p2"], [], "prio 2 is next")
+        // basic, the same shape: its second filter is tried.
+        try lab.runner.execute("filter del dev p2 egress prio 2")
+        try lab.runner.execute("filter del dev p2 egress prio 1")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 1 handle 1 basic action continue")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 1 handle 2 basic action drop")
+        XCTAssertEqual(lab.send(frame(macA, macC), on: "p1")["p2"], [], "basic tries its next filter")
+    }
+}
+
 /// `indev` on u32, fw and flower (tcf_match_indev): the filter matches only packets that came
 /// in on the named device (skb_iif) — on a bridge's output port, the port they entered by.
 final class IndevTests: XCTestCase {

@@ -1039,7 +1039,14 @@ public struct FilterBlock {
                 // Consumed: freed here, reported as taken (not counted as a drop).
                 guard mayModify else { return .drop }
                 pool.free(Packet(index: index)); return .stolen
-            case .continue_: i += 1
+            case .continue_:
+                i += 1
+                // fl_classify returns its first match's verdict: TC_ACT_UNSPEC goes on to the
+                // next instance, not to the instance's next filter (cls_basic's does).
+                if case .flower = fp.pointee.match {
+                    let c = fp.pointee.chain, p = fp.pointee.prio
+                    while i < n && fb[i].chain == c && fb[i].prio == p { i += 1 }
+                }
             case .reclassify:
                 restarts += 1
                 if restarts > 4 { return .drop }     // as the kernel's reclassify loop limit
