@@ -970,3 +970,45 @@ final class FlowerTunnelKeyTests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 }
+
+/// Adding a u32 knode places it in the block's bucket index as it stands (and any other filter
+/// moves the knodes after it): after every add of a random mix — knodes in a root and in the
+/// buckets of `divisor` tables of two priorities, with and without links and node ids, and
+/// basic filters at priorities between them — the index must be what a full `reindexU32`
+/// builds.
+final class U32IncrementalIndexTests: XCTestCase {
+    func testTheIndexKeptByAddsIsTheRebuiltOne() throws {
+        let lab = try Lab(ports: ["p1", "p2"])
+        try lab.runner.execute("qdisc add dev p2 clsact")
+        var rng = SystemRandomNumberGenerator()
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 2 handle 1: u32 divisor 16")
+        try lab.runner.execute("filter add dev p2 egress protocol ip prio 4 handle 2: u32 divisor 4")
+        var usedNodes = Set<String>()
+        for i in 0..<400 {
+            let line: String
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: line = "filter add dev p2 egress protocol ip prio 2 u32 match ip dst 198.18.0.\(i % 250)/32 flowid 1:1"
+            case 1:
+                let b = Int.random(in: 0..<16, using: &rng), n = Int.random(in: 0x800...0x8ff, using: &rng)
+                guard usedNodes.insert("1:\(b):\(n)").inserted else { continue }
+                line = "filter add dev p2 egress protocol ip prio 2 handle 1:\(String(b, radix: 16)):\(String(n, radix: 16)) u32 ht 1:\(String(b, radix: 16)): match ip src 198.18.1.\(i % 250)/32 flowid 1:2"
+            case 2: line = "filter add dev p2 egress protocol ip prio 4 u32 ht 2:\(Int.random(in: 0..<4, using: &rng)): match ip dst 198.18.2.\(i % 250)/32 flowid 1:3"
+            case 3: line = "filter add dev p2 egress protocol ip prio 4 u32 match ip protocol 17 0xff link 1: hashkey mask 0x0000000f at 16 flowid 1:4"
+            case 4: line = "filter add dev p2 egress protocol ip prio \([1, 3, 5].randomElement(using: &rng)!) basic action pass"
+            default: line = "filter add dev p2 egress protocol ip prio 4 u32 ht 2:1: match ip dst 198.18.3.\(i % 250)/32 link 1: hashkey mask 0x0000000f at 12 flowid 1:5"
+            }
+            try lab.runner.execute(line)
+            let kept = lab.dp.device(named: "p2")!.ingress!.egressFilters
+            var rebuilt = kept
+            rebuilt.reindexU32()
+            XCTAssertEqual(kept.u32Slots, rebuilt.u32Slots, "after `\(line)`")
+            XCTAssertEqual(kept.u32Ranges, rebuilt.u32Ranges, "after `\(line)`")
+            XCTAssertEqual(kept.u32Tables.map(\.links), rebuilt.u32Tables.map(\.links), "after `\(line)`")
+            XCTAssertEqual(kept.filters.map(\.instanceEnd), rebuilt.filters.map(\.instanceEnd), "after `\(line)`")
+            XCTAssertEqual(kept.filters.map(\.u32Root), rebuilt.filters.map(\.u32Root), "after `\(line)`")
+            XCTAssertEqual(kept.filters.map(\.u32Down), rebuilt.filters.map(\.u32Down), "after `\(line)`")
+            if kept.u32Slots != rebuilt.u32Slots || kept.filters.map(\.instanceEnd) != rebuilt.filters.map(\.instanceEnd) { break }
+        }
+        XCTAssertGreaterThan(lab.dp.device(named: "p2")!.ingress!.egressFilters.filters.count, 300)
+    }
+}

@@ -725,13 +725,17 @@ public struct FilterBlock {
         struct Key: Hashable { var chain: UInt32, prio: UInt16, key: [UInt64] }
         var handles: Set<Handle> = []
         var flowerKeys: Set<Key> = []
+        /// u32 knode handles, which are unique in the whole block (u32_get looks everywhere).
+        var u32Handles: Set<UInt32> = []
         mutating func insert(_ f: TcFilter) {
             handles.insert(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
             if case .flower(let k) = f.match { flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+            if f.isU32 { u32Handles.insert(f.handle) }
         }
         mutating func remove(_ f: TcFilter) {
             handles.remove(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
             if case .flower(let k) = f.match { flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+            if f.isU32 { u32Handles.remove(f.handle) }
         }
     }
     var cachedIndex: Index?
@@ -820,12 +824,14 @@ public struct FilterBlock {
     /// one counter per qdisc — clsact's two blocks share it — from 0x800, never reused).
     mutating func add(_ f: TcFilter, u32Tables next: inout UInt32) throws(SluiceError) {
         var f = f
+        var tablesChanged = false
         if f.isU32 {
             // One u32 instance per (chain, prio) with its own root table; a knode goes to the
             // table and bucket asked for, its node the lowest free from 0x800 (gen_new_kid)
             // unless the request named one.
             let saved = (u32Tables, u32Serial)
             do { try placeU32(&f, next: &next) } catch { (u32Tables, u32Serial) = saved; throw error }
+            tablesChanged = u32Tables.count != saved.0.count
             if f.result != nil || !f.actions.isEmpty { f.u32Sel.flags |= U32Sel.TERMINAL }
         }
         if case .u32(let keys) = f.match {
@@ -838,8 +844,13 @@ public struct FilterBlock {
         let at = f.kind == "bpf" ? r.lowerBound : r.upperBound
         if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
         if cachedIndex != nil { cachedIndex!.insert(f) }
-        // No u32 table, no u32 filter: nothing refers to filters by position.
-        if f.isU32 || !u32Tables.isEmpty { reindexU32() }
+        // No u32 table, no u32 filter: nothing refers to filters by position. A knode into
+        // tables that stay as they were is placed in the index as it stands.
+        if f.isU32 {
+            if !tablesChanged && u32IndexIsCurrent { indexNewKnode(at: at) } else { reindexU32() }
+        } else if !u32Tables.isEmpty {
+            if u32IndexIsCurrent { indexShifted(at: at) } else { reindexU32() }
+        }
     }
 
     /// Removes filter `i` (not a u32 knode: those go with `deleteU32`).

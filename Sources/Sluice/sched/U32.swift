@@ -116,11 +116,11 @@ extension FilterBlock {
                 throw SluiceError("Error: cls_u32: Handle specified hash table address mismatch.")
             }
             f.handle = htid | U32Table.node(f.handle)
-            if filters.contains(where: { $0.isU32 && $0.handle == f.handle }) { throw SluiceError("Error: Filter already exists.") }
+            if index().u32Handles.contains(f.handle) { throw SluiceError("Error: Filter already exists.") }
         } else {
-            let used = Set(filters.filter { $0.isU32 && $0.handle & 0xFFFF_F000 == htid }.map { U32Table.node($0.handle) })
+            let used = index().u32Handles
             var node: UInt32 = 0x800
-            while used.contains(node) { node += 1 }
+            while node <= 0xFFF && used.contains(htid | node) { node += 1 }
             guard node <= 0xFFF else { throw SluiceError("Error: cls_u32: No free node id in this bucket.") }
             f.handle = htid | node
         }
@@ -166,6 +166,46 @@ extension FilterBlock {
     mutating func dropU32Tables(chain: UInt32, prio: UInt16?) {
         u32Tables.removeAll { $0.chain == chain && (prio == nil || $0.prio == prio!) }
         reindexU32()
+    }
+
+    /// Whether the bucket index was built for the tables as they are (each table's buckets
+    /// have their ranges).
+    var u32IndexIsCurrent: Bool {
+        guard let last = u32Tables.last else { return false }
+        return u32Ranges.count == last.base + last.divisor + 1
+    }
+
+    /// A knode just went in at `at` of `filters`, its tables unchanged: what `reindexU32` would
+    /// build, by moving what follows it up by one and putting it in its bucket in node order.
+    mutating func indexNewKnode(at: Int) {
+        indexShifted(at: at)
+        let f = filters[at]
+        guard let t = u32Table(f.handle) else { reindexU32(); return }
+        let r = u32Tables[t].base + U32Table.bucket(f.handle)
+        var p = Int(u32Ranges[r])
+        let hi = Int(u32Ranges[r + 1])
+        while p < hi && U32Table.node(filters[Int(u32Slots[p])].handle) < U32Table.node(f.handle) { p += 1 }
+        u32Slots.insert(Int32(at), at: p)
+        for k in (r + 1)..<u32Ranges.count { u32Ranges[k] += 1 }
+        filters[at].u32Root = Int32(u32Root(chain: f.chain, prio: f.prio) ?? -1)
+        if f.u32Link != 0, let d = u32Table(f.u32Link) {
+            filters[at].u32Down = Int32(d)
+            u32Tables[d].links += 1
+        } else {
+            filters[at].u32Down = -1
+        }
+    }
+
+    /// A filter went in at `at`: knode positions and instance ends at or past it move up by
+    /// one, and so do the ends of the instance it joined, whose end it takes.
+    mutating func indexShifted(at: Int) {
+        let a = Int32(at)
+        for j in u32Slots.indices where u32Slots[j] >= a { u32Slots[j] += 1 }
+        let (c, p) = (filters[at].chain, filters[at].prio)
+        for j in filters.indices where j != at && (j > at || (filters[j].chain == c && filters[j].prio == p)) {
+            filters[j].instanceEnd += 1
+        }
+        filters[at].instanceEnd = Int32(instanceRange(chain: c, prio: p).upperBound)
     }
 
     /// Rebuilds the bucket index, each knode's link and root, and the instance ranges.
