@@ -742,7 +742,7 @@ extension CommandRunner {
                 // u32_get looks in every hash table of the block (tc_u_common), whichever
                 // instance made it; other classifiers only in the instance asked for.
                 if f.kind == "u32" {
-                    existing = b.filters.firstIndex { $0.isU32 && $0.handle == f.handle }
+                    if b.index().u32Handles.contains(f.handle) { existing = b.filters.firstIndex { $0.isU32 && $0.handle == f.handle } }
                 } else if b.hasHandle(chain: f.chain, prio: f.prio, f.handle) {
                     existing = b.filters[instance].firstIndex { $0.handle == f.handle }
                 }
