@@ -6,9 +6,10 @@ import Glibc
 /// A port on a kernel interface is that interface's link, as a NIC's port is its cable: when
 /// the interface stops running (set down, or a veth whose peer went down) the port loses its
 /// carrier — a bridge disables it and forgets what it learned there (br_stp_disable_port),
-/// routes through it go — and gets it back when the interface runs again. The datapath learns
+/// as after any device's carrier loss — and gets it back when the interface runs again. The datapath learns
 /// it as the kernel's own listeners do: an RTMGRP_LINK socket, whose RTM_NEWLINK carries the
-/// interface's flags (IFF_RUNNING: up with carrier) and whose RTM_DELLINK ends the port. A
+/// interface's flags (IFF_UP and IFF_LOWER_UP: up, with carrier) and whose RTM_DELLINK ends
+/// the port. A
 /// monitor that overran (ENOBUFS) reads every watched interface's flags again.
 extension Datapath {
     /// Starts following `dev`'s kernel interface, when it has one: opens the monitor on the
@@ -50,10 +51,18 @@ extension Datapath {
         }
     }
 
+    /// IFF_LOWER_UP (linux/if.h): the carrier itself (netif_carrier_ok), in RTM_NEWLINK's flags
+    /// from the moment it changes. IFF_RUNNING follows later, once linkwatch has set the
+    /// operational state, so an interface just brought up is announced first without it.
+    static let IFF_LOWER_UP: UInt32 = 0x10000
+
+    /// SIOCGIFFLAGS has only the low 16 flag bits: RUNNING stands for LOWER_UP there (the
+    /// interface's state has long settled when these are read).
     func resyncKernelLinks() {
         for case let d? in devices where d.driver.kernelLinkIndex > 0 {
             let f = csl_if_flags(d.driver.kernelLinkIndex)
-            kernelLinkChanged(d.driver.kernelLinkIndex, flags: f < 0 ? 0 : UInt32(f), deleted: f < 0)
+            let flags = f < 0 ? 0 : UInt32(f) | (UInt32(f) & UInt32(IFF_RUNNING) != 0 ? Self.IFF_LOWER_UP : 0)
+            kernelLinkChanged(d.driver.kernelLinkIndex, flags: flags, deleted: f < 0)
         }
     }
 
@@ -64,7 +73,7 @@ extension Datapath {
                 driverFailed(d)
                 continue
             }
-            let running = flags & UInt32(IFF_RUNNING) != 0
+            let running = flags & UInt32(IFF_UP) != 0 && flags & Self.IFF_LOWER_UP != 0
             guard running != d.carrier else { continue }
             let fd = d.driver.pollFD
             d.carrier = running
