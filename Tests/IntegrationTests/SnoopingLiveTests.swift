@@ -16,6 +16,7 @@ final class SnoopingLiveTests: XCTestCase {
     import socket, struct, sys, time, json
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
     s.bind((sys.argv[1], 0)); s.settimeout(0.2)
+    open(sys.argv[3], 'w').close()
     end = time.time() + float(sys.argv[2]); n = {}
     while time.time() < end:
         try: f = s.recv(2048)
@@ -51,6 +52,8 @@ final class SnoopingLiveTests: XCTestCase {
     time.sleep(float(sys.argv[3]))
     """
 
+    var phaseCount = 0
+
     func python(_ ns: String, _ script: String, _ args: [String], seconds: Int) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
@@ -72,6 +75,12 @@ final class SnoopingLiveTests: XCTestCase {
     /// Both worlds: the kernel's bridge in `kb`, Sluice's in `sw` (daemon), three hosts each,
     /// h1 joined to 239.1.1.1. Returns the hosts per world ("k", "s") and the daemon.
     func worlds(bridgeOptions: [String] = []) throws -> ([String: [String]], DaemonProcess) {
+        try worldsSince(bridgeOptions: bridgeOptions).0
+    }
+
+    /// `worlds`, and when the daemon had applied its configuration (the later of the two
+    /// bridges to be made: the kernel's is made first).
+    func worldsSince(bridgeOptions: [String] = []) throws -> (([String: [String]], DaemonProcess), Date) {
         let kb = try net.netns("kb"), sw = try net.netns("sw")
         var hosts: [String: [String]] = ["k": [], "s": []]
         for w in ["k", "s"] {
@@ -93,19 +102,30 @@ final class SnoopingLiveTests: XCTestCase {
         config.append("link set br0 up")
         let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/snoop.sock"])
         try d.waitReady()
+        let ready = Date()
         usleep(1_000_000)
-        for w in ["k", "s"] { _ = try python(hosts[w]![0], Self.join, ["239.1.1.1", "198.18.8.1", "25"], seconds: 30) }
+        for w in ["k", "s"] { _ = try python(hosts[w]![0], Self.join, ["239.1.1.1", "198.18.8.1", "40"], seconds: 45) }
         usleep(1_500_000)
-        return (hosts, d)
+        return ((hosts, d), ready)
     }
 
     /// h3 sends 20 datagrams to each group while h1 and h2 count; per world, [h1, h2] counts per group.
+    /// The senders start once every sniffer has bound its socket (each says so with a file):
+    /// on a loaded machine a Python start can take longer than the datagrams do.
     func phase(_ hosts: [String: [String]]) throws -> [String: [[String: Int]]] {
         var sniffers: [String: [Process]] = [:]
+        var ready: [String] = []
+        phaseCount += 1
         for w in ["k", "s"] {
-            sniffers[w] = try [0, 1].map { try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "2.5"], seconds: 6) }
+            sniffers[w] = try [0, 1].map {
+                let flag = net.dir + "/sniff-\(phaseCount)-\(w)\($0)"
+                ready.append(flag)
+                return try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "3", flag], seconds: 12)
+            }
         }
-        usleep(300_000)
+        let deadline = Date().addingTimeInterval(6)
+        while Date() < deadline && !ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(50_000) }
+        guard ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { throw HarnessError("a sniffer did not start within 6 s") }
         let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1", "239.2.2.2"], seconds: 10) }
         for s in senders { s.waitUntilExit() }
         var r: [String: [[String: Int]]] = [:]
@@ -139,14 +159,14 @@ final class SnoopingLiveTests: XCTestCase {
     /// Both bridges as queriers (`mcast_querier 1`), no other: the hosts' kernels take the
     /// bridge's IGMPv2 query (their /proc/net/igmp then names a V2 querier); for the query
     /// response interval (10 s from setting it) both still flood, then the database decides:
-    /// the member alone gets its group, nobody the unknown one.
+    /// the member alone gets its group, nobody the unknown one. The 10 s count from when each
+    /// bridge was made: the later of them, the daemon's, sets when the second look starts.
     func testTheBridgeAsQuerierWithRealHostsAsTheKernelsBridge() throws {
-        let start = Date()
-        let (hosts, d) = try worlds(bridgeOptions: ["mcast_querier", "1"])
+        let ((hosts, d), ready) = try worldsSince(bridgeOptions: ["mcast_querier", "1"])
         let early = try phase(hosts)
         XCTAssertEqual(early["k"]![1]["239.1.1.1"], 20, "the kernel floods while the hosts may answer: \(early)")
         XCTAssertEqual(early["s"]!, early["k"]!, "the querier's first 10 s: Sluice as the kernel")
-        let wait = 12 - Date().timeIntervalSince(start)
+        let wait = 11.5 - Date().timeIntervalSince(ready)
         if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
         for w in ["k", "s"] {
             let igmp = try sh(["ip", "netns", "exec", hosts[w]![0], "cat", "/proc/net/igmp"])
