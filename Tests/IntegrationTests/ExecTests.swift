@@ -1013,12 +1013,15 @@ final class ExecTests: XCTestCase {
             s = s.replacingOccurrences(of: #" (mcast_[a-z_]+|no_linklocal_learn|vlan_protocol|vlan_default_pvid) [0-9A-Za-z.]+"#, with: "", options: .regularExpression)
             s = s.replacingOccurrences(of: #","?"(mcast_[a-z_]+|no_linklocal_learn|vlan_protocol|vlan_default_pvid)":"?[0-9A-Za-z.]+"?"#, with: "", options: .regularExpression)
             s = s.replacingOccurrences(of: #"(numtxqueues|numrxqueues|tso_max_size|"num_tx_queues"|"num_rx_queues"|"tso_max_size")[ :]\d+"#, with: "$1 X", options: .regularExpression)
-            // gc_timer to whole seconds (text "gc_timer  299.06", JSON "gc_timer":299.06).
+            // The timers (text "gc_timer  299.06", JSON "gc_timer":299.06) are compared apart:
+            // the two bridges are asked a moment apart.
             for m in s.matches(of: #/(gc_timer|forward_delay_timer)("?:| +)(\d+)\.(\d\d)/#).reversed() {
-                let v = (Double("\(m.output.3).\(m.output.4)") ?? 0).rounded()
-                s.replaceSubrange(m.range, with: "\(m.output.1) \(Int(v))")
+                s.replaceSubrange(m.range, with: "\(m.output.1) T")
             }
             return s
+        }
+        func timers(_ t: String) -> [Double] {
+            t.matches(of: #/(gc_timer|forward_delay_timer)"?:? *(\d+\.\d\d)/#).map { Double($0.output.2) ?? -1 }
         }
         let steps: [[String]] = [
             ["ip", "link", "add", "name", "gb0", "type", "bridge"], ["ip", "-d", "link", "show", "gb0"],
@@ -1039,7 +1042,17 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "set", "gv0", "down"], ["ip", "link", "set", "gv0", "up"], ["bridge", "-d", "-j", "link", "show", "dev", "gv0"],
             ["ip", "link", "set", "gb1", "down"], ["bridge", "link", "show", "dev", "gv0"], ["ip", "-d", "link", "show", "gv0"],
         ]
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        for c in steps {
+            if c == ["sleep"] { usleep(3_000_000); continue }
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(normalise(s.out), normalise(k.out), c.joined(separator: " "))
+            // Each timer within 2 s of the kernel's (both count down from the same events).
+            let (tk, ts) = (timers(k.out), timers(s.out))
+            XCTAssertEqual(tk.count, ts.count, c.joined(separator: " "))
+            for (a, b) in zip(tk, ts) { XCTAssertEqual(b, a, accuracy: 2, "\(c.joined(separator: " ")): timers \(ts), the kernel's \(tk)") }
+        }
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
