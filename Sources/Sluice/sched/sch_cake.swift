@@ -140,8 +140,11 @@ final class CakeQdisc: Qdisc {
     let seed: UInt32
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
-        rng = UInt64.random(in: 1...UInt64.max)
-        seed = UInt32.random(in: 0...UInt32.max)
+        // Offline (the virtual clock) a run must be repeatable: fixed seeds. Live, the hashes'
+        // seed is random, as the kernel's flow dissector key is per boot.
+        let offline = env.clock.mode == .virtual
+        rng = offline ? 0x9E37_79B9_7F4A_7C15 : UInt64.random(in: 1...UInt64.max)
+        seed = offline ? 0xCA4E_5EED : UInt32.random(in: 0...UInt32.max)
         super.init(kind: "cake", handle: handle, parent: parent, env: env)
         tinIndex.initialize(repeating: 0, count: 64)
         tinOrder.initialize(repeating: 0, count: Self.maxTins)

@@ -40,7 +40,7 @@ final class HHFQdisc: Qdisc {
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         quantum = env.mtu
-        seed = UInt32.random(in: 0...UInt32.max)
+        seed = env.clock.mode == .virtual ? 0x00FF_5EED : UInt32.random(in: 0...UInt32.max)   // repeatable offline
         super.init(kind: "hhf", handle: handle, parent: parent, env: env)
         newList.reserveCapacity(2); oldList.reserveCapacity(2)
         resize()
