@@ -2756,6 +2756,38 @@ final class TdcStyleTests: XCTestCase {
         return (String(decoding: data, as: UTF8.self), p.terminationStatus)
     }
 
+    /// tc-testing's multiq.json (a netdevsim device there, a dummy with as many transmit
+    /// queues here), and multiq_init's invisible pfifo children (qdisc_hash_add(child, true)).
+    func testMultiqCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let mq8 = "ip link add dev dm0 numtxqueues 8 numrxqueues 8 type dummy"
+        let add = "tc qdisc add dev dm0 root handle 1: multiq"
+        let cases = [
+            Case(setup: [mq8], command: add, status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc multiq 1: root refcnt [0-9]+ bands 8/8"#, count: 1),
+            Case(setup: [mq8], command: add, status: 0,
+                 verify: "tc class show dev dm0", pattern: "class multiq 1:[0-9]+ parent 1:", count: 8),
+            Case(setup: ["ip link add dev dm0 numtxqueues 4 numrxqueues 4 type dummy"], command: "tc qdisc del dev dm0 root handle 1: multiq", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc multiq 1: root", count: 0),
+            Case(setup: [mq8, add, "tc qdisc del dev dm0 root handle 1:"], command: "tc qdisc del dev dm0 root handle 1:", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc multiq 1: root", count: 0),
+            Case(setup: ["ip link add dev dm0 type dummy"], command: add, status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc multiq 1: root", count: 0),
+            // Each band holds a pfifo of the device's txqueuelen, listed only when asked.
+            Case(setup: [mq8], command: add, status: 0,
+                 verify: "tc qdisc show dev dm0 invisible", pattern: #"qdisc pfifo 0: parent 1:[1-8] limit 1000p"#, count: 8),
+            Case(setup: [mq8, add], command: "tc qdisc add dev dm0 parent 1:3 handle 3: bfifo limit 3000", status: 0,
+                 verify: "tc qdisc show dev dm0", pattern: #"qdisc bfifo 3: parent 1:3 limit 3000b"#, count: 1),
+            Case(setup: [mq8, add], command: "tc qdisc add dev dm0 parent 1:9 handle 3: bfifo", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "bfifo", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: multiq bands 4", status: 1,
+                 verify: "tc qdisc show dev dm0", pattern: "multiq", count: 0),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testFifoTbfHtbCasesOnADummy() throws {
         let (d, sock) = try tdcDaemon()
         let dummy = "ip link add dev dm0 type dummy"

@@ -160,6 +160,24 @@ final class TcSideBySideTests: XCTestCase {
         }
     }
 
+    /// `tc qdisc show invisible` (TCA_DUMP_INVISIBLE) lists the default children a qdisc made
+    /// for itself (tbf's bfifo, htb's leaf pfifos: qdisc_hash_add(q, true)) as the kernel does;
+    /// without it they are hidden, and a child grafted in their place is listed either way.
+    func testInvisibleDefaultChildrenListedAsTheKernel() throws {
+        let ns = try kernelDevice(up: false)
+        let (d, sock) = try tapDaemon("isw")
+        try tcAgrees(["qdisc add dev d0 root handle 1: tbf rate 1mbit burst 10k latency 10ms",
+                      "qdisc show dev d0", "qdisc show dev d0 invisible",
+                      "qdisc add dev d0 parent 1:1 handle 2: pfifo limit 30", "qdisc show dev d0 invisible",
+                      "qdisc del dev d0 parent 1:1 handle 2:", "qdisc show dev d0 invisible",
+                      "qdisc replace dev d0 root handle 1: htb default 10",
+                      "class add dev d0 parent 1: classid 1:10 htb rate 1mbit",
+                      "class add dev d0 parent 1: classid 1:20 htb rate 2mbit",
+                      "qdisc show dev d0", "qdisc show dev d0 invisible", "-s qdisc show dev d0 invisible"],
+                     ns: ns, sock: sock)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Debian's `tc` adds, shows and deletes u32 filters with mirred actions on the daemon over
     /// rtnetlink as on the kernel: the same output, the same errors and exit statuses.
     func testDebianTcFiltersOnTheDaemonAsOnTheKernel() throws {

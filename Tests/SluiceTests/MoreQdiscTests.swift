@@ -785,3 +785,48 @@ final class ETFTests: XCTestCase {
         XCTAssertThrowsError(try r.execute("qdisc change dev eth0 root etf clockid CLOCK_TAI delta 5"))
     }
 }
+
+/// multiq (sch_multiq.c) on packets: the band is skb->queue_mapping (band 0 when it names no
+/// band), bands are served round robin from the one after the last served, and a device
+/// with fewer queues in use than it has gets that many bands.
+final class MultiqTests: XCTestCase {
+    func env(queues: Int, inUse: Int) -> QdiscEnv {
+        var e = QdiscEnv(pool: PacketPool(capacity: 64), clock: .virtual(), mtu: 1514, txQueueLen: 4)
+        e.txQueues = queues; e.realTxQueues = inUse
+        return e
+    }
+    func packet(_ e: QdiscEnv, queue: UInt16, tag: UInt8) -> Packet {
+        let f = FrameBuilder.udpFrame(dst: macB, src: macA, sport: UInt16(tag), dport: 9, frameLength: 100)
+        let p = must(e.pool.alloc())
+        f.withUnsafeBytes { e.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        e.pool.metas[Int(p.index)].queueMapping = queue
+        e.pool.metas[Int(p.index)].pktLen = 100
+        return p
+    }
+    func tag(_ e: QdiscEnv, _ p: borrowing Packet) -> UInt8 { e.pool.data(p).load(fromByteOffset: 14 + 20 + 1, as: UInt8.self) }
+
+    func testBandIsTheQueueMappingServedRoundRobin() throws {
+        let e = env(queues: 4, inUse: 3)
+        let q = MultiqQdisc(handle: TcHandle(1, 0), parent: .root, env: e)
+        var a = TcArgs([])
+        try QdiscGrammar.change(q, &a)
+        XCTAssertEqual(QdiscShow.options(q, details: false), "bands 3/4 ")
+        XCTAssertEqual(q.classes(details: false).map { "\($0.classid)" }, ["1:1", "1:2", "1:3"])
+        // Queue 3 exists but is not in use: band 0, as queue 7.
+        for (queue, t) in [(0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (7, 6)] as [(UInt16, UInt8)] {
+            XCTAssertEqual(q.enqueue(packet(e, queue: queue, tag: t)), .success)
+        }
+        // Each band is a pfifo of txqueuelen (4): a fifth packet for band 0 is dropped.
+        XCTAssertEqual(q.enqueue(packet(e, queue: 0, tag: 7)), .dropped)
+        XCTAssertEqual(q.statsSnapshot().qlen, 6)
+        var order: [UInt8] = []
+        while let p = q.dequeue() { order.append(tag(e, p)); e.pool.free(p) }
+        // curband starts at 0 and is advanced before each look: band 1 first.
+        XCTAssertEqual(order, [3, 4, 1, 2, 5, 6])
+        XCTAssertEqual(q.stats.drops, 1)
+        XCTAssertEqual(q.stats.packets, 6)
+        XCTAssertEqual(e.pool.inUse, 0)
+        var bad = TcArgs(["bands", "2"])
+        XCTAssertThrowsError(try QdiscGrammar.change(q, &bad), "q_multiq.c takes no options")
+    }
+}

@@ -14,6 +14,10 @@ enum QdiscGrammar {
         case let f as FifoQdisc: f.limit = try fifoLimit(f, &a)
         case let t as TBFQdisc: try t.configure(try tbf(t, &a))
         case let h as HTBQdisc: h.configure(try htb(h, &a))
+        case let m as MultiqQdisc:
+            // q_multiq.c takes no options.
+            if let k = a.next() { throw SluiceError("Error: multiq: What is \"\(k)\"?") }
+            m.tune()
         case let p as PrioQdisc:
             let (bands, map) = try prio(p, &a)
             try p.configure(bands: bands, priomap: map)

@@ -19,6 +19,7 @@ enum QdiscShow {
         case let x as TBFQdisc: return x.showOptions(details: details)
         case let x as PfifoFastQdisc: return x.showOptions(details: details)
         case let x as PrioQdisc: return x.showOptions(details: details)
+        case let x as MultiqQdisc: return "bands \(x.bands)/\(x.maxBands) "       // multiq_print_opt
         case let x as REDQdisc: return x.showOptions(details: details)
         case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as FQPIEQdisc: return x.showOptions(details: details)

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -49,6 +49,10 @@ extension CommandRunner {
             let m = MQQdisc(handle: handle, parent: parent, env: env)
             m.populate { i in dp.defaultQdisc(for: dev, kind: i < dev.realNumTxQueues ? nil : "pfifo_fast", queue: true) }
             q = m
+        case "multiq":
+            // multiq_tune: a multiqueue device only (EOPNOTSUPP, no message).
+            guard dev.numTxQueues > 1 else { throw SluiceError("RTNETLINK answers: Operation not supported") }
+            q = MultiqQdisc(handle: handle, parent: parent, env: env)
         case "mqprio", "taprio":
             // mqprio_init, taprio_init: traffic classes over a device's queues.
             throw SluiceError("Error: \(kind) is not implemented in Sluice (Operation not supported).")
@@ -457,7 +461,7 @@ extension CommandRunner {
             }
             for q in qdiscDumpOrder(dev) {
                 if q is NoopQdisc { continue }   // TCQ_F_BUILTIN: tc_qdisc_dump_ignore
-                if q !== dev.qdisc && q.handle == .unspec && !q.shownDefault && !filter.invisible { continue }   // built-in defaults are invisible
+                if q !== dev.qdisc && q.handle == .unspec && !q.shownDefault && (!filter.invisible || q.unhashed) { continue }   // built-in defaults are invisible
                 line(q, parent: q === dev.qdisc ? "root " : "parent \(TcFormat.classid(q.parent)) ",
                      parentRaw: q === dev.qdisc ? TcHandle.root.raw : q.parent.raw)
             }

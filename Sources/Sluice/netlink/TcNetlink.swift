@@ -49,6 +49,10 @@ extension RtnlProcessor {
             } else {
                 w.attr(TCA.OPTIONS, s.bytes)
             }
+        case let m as MultiqQdisc:
+            var s = NetlinkWriter()                                         // struct tc_multiq_qopt
+            s.put16(UInt16(clamping: m.bands)); s.put16(UInt16(clamping: m.maxBands))
+            w.attr(TCA.OPTIONS, s.bytes)
         case let t as TBFQdisc:
             let n = w.beginNest(TCA.OPTIONS)
             var p = NetlinkWriter()
@@ -446,11 +450,14 @@ extension RtnlProcessor {
     /// tc_dump_qdisc: every device's qdiscs (root, its visible children, ingress/clsact).
     func dumpQdiscs(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let (ifindex, _, _) = try tcmsg(msg)
+        // TCA_DUMP_INVISIBLE: the built-in default children (TCQ_F_INVISIBLE) too.
+        let a = try NLAttributes.parse(msg.payload.dropFirst(20), base: NL.hdrLen + 20, policy: TCA.policy, strict: false)
+        let invisible = a[TCA.DUMP_INVISIBLE] != nil
         var parts = DumpParts(limit: bufferSize)
         for dev in dp.allDevices where ifindex == 0 || dev.ifindex == ifindex {
             let tree = dev.qdisc == nil ? [] : runner.qdiscDumpOrder(dev)
             // tc_qdisc_dump_ignore: noop_qdisc (TCQ_F_BUILTIN) is never dumped.
-            for q in tree where !(q is NoopQdisc) && (q === dev.qdisc || q.handle != .unspec || q.shownDefault) {
+            for q in tree where !(q is NoopQdisc) && (q === dev.qdisc || q.handle != .unspec || q.shownDefault || (invisible && !q.unhashed)) {
                 parts.add { w in encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: msg.header.seq, &w) }
             }
             if let ing = dev.ingress { parts.add { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: msg.header.seq, &w) } }
@@ -582,6 +589,10 @@ extension RtnlProcessor {
             guard g.le32(at: 0) == 3 else { throw SluiceError("Error: HTB: need tc/htb version 3") }   // HTB_VER >> 16
             h.configure(HTBQdisc.HTBGlobals(r2q: Int(g.le32(at: 4)), defaultClass: UInt16(truncatingIfNeeded: g.le32(at: 8)),
                                             directQlen: a.u32(5).map(Int.init) ?? h.directQlen))
+        case let m as MultiqQdisc:
+            // multiq_init / multiq_tune: struct tc_multiq_qopt required (its bands ignored).
+            guard let o = options, o.count >= 4 else { throw SluiceError("RTNETLINK answers: Invalid argument") }
+            m.tune()
         case let pr as PrioQdisc:
             // struct tc_prio_qopt at the start of a compat nest: int bands, __u8 priomap[16].
             guard let o = options, o.count >= 20 else { throw SluiceError("Error: prio: options are required.") }

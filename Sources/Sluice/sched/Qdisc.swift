@@ -265,6 +265,9 @@ public class Qdisc {
     /// A built-in default child that dumps show although its handle is 0 (qdisc_hash_add
     /// with invisible false: cbs's pfifo); other defaults are invisible.
     var shownDefault = false
+    /// A default child that is in no dump, even of invisible qdiscs: mq's qdiscs of queues
+    /// beyond those in use (mq_attach hashes only the others).
+    var unhashed = false
     /// Filters attached to this qdisc (its tcf_block).
     var filters = FilterBlock()
     /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).

@@ -30,6 +30,7 @@ final class MQQdisc: Qdisc {
             let c = make(i)
             c.parent = TcHandle(handle.major, UInt16(truncatingIfNeeded: i + 1))
             c.shownDefault = i < env.realTxQueues
+            c.unhashed = i >= env.realTxQueues
             children.append(c)
         }
     }
