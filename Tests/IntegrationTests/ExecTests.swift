@@ -2788,6 +2788,54 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// tc-testing's mqprio.json (netdevsim there, a dummy with 8 transmit queues here), then
+    /// sch_mqprio_lib's refusals (their extack words), hw 1 on a device that cannot offload,
+    /// and the class tree: traffic classes ffe0+ at the root, each queue under its class.
+    func testMqprioCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let mq8 = "ip link add dev dm0 numtxqueues 8 numrxqueues 8 type dummy"
+        let add8 = "tc qdisc add dev dm0 root handle 1: mqprio num_tc 8 map 0 1 2 3 4 5 6 7 queues 1@0 1@1 1@2 1@3 1@4 1@5 1@6 1@7 hw 0"
+        let three = "tc qdisc add dev dm0 root handle 1: mqprio num_tc 3 map 2 2 1 0 2 2 2 2 2 2 2 2 2 2 2 2"
+        let cases = [
+            Case(setup: [mq8], command: add8, status: 0, verify: "tc qdisc show dev dm0",
+                 pattern: #"qdisc mqprio 1: root tc 8 map 0 1 2 3 4 5 6 7 0 0 0 0 0 0 0 0.*queues:\(0:0\) \(1:1\) \(2:2\) \(3:3\) \(4:4\) \(5:5\) \(6:6\) \(7:7\)"#, count: 1),
+            Case(setup: ["ip link add dev dm0 numtxqueues 4 numrxqueues 4 type dummy"], command: "tc qdisc del dev dm0 root handle 1: mqprio", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc mqprio 1: root", count: 0),
+            Case(setup: [mq8, add8, "tc qdisc del dev dm0 root handle 1:"], command: "tc qdisc del dev dm0 root handle 1:", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc mqprio 1: root", count: 0),
+            Case(setup: ["ip link add dev dm0 type dummy"], command: add8, status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "qdisc mqprio 1: root", count: 0),
+            Case(setup: [mq8], command: add8, status: 0, verify: "tc class show dev dm0", pattern: "class mqprio 1:", count: 16),
+            Case(setup: [mq8], command: three + " queues 1@0 1@1 2@2 hw 0", status: 0, verify: "tc class show dev dm0",
+                 pattern: #"class mqprio 1:ffe2 root .*class mqprio 1:3 parent 1:ffe2 .*class mqprio 1:4 parent 1:ffe2 .*class mqprio 1:5 parent none"#, count: 1),
+            Case(setup: [mq8], command: three + " queues 1@0 1@1 2@1 hw 0", status: 2, verify: "tc qdisc show dev dm0", pattern: "mqprio", count: 0),
+            Case(setup: [mq8], command: three + " queues 1@0 1@1 2@7 hw 0", status: 2, verify: "tc qdisc show dev dm0", pattern: "mqprio", count: 0),
+            Case(setup: [mq8], command: three + " queues 1@0 1@1 2@2", status: 2, verify: "tc qdisc show dev dm0", pattern: "mqprio", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: mqprio num_tc 2 map 0 1 2 queues 1@0 1@1 hw 0", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "mqprio", count: 0),
+            // A queue's class takes a qdisc; a traffic class has no queue of its own (EINVAL).
+            Case(setup: [mq8, three + " queues 1@0 1@1 2@2 hw 0"], command: "tc qdisc add dev dm0 parent 1:3 handle 5: pfifo limit 7", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class mqprio 1:3 parent 1:ffe2 leaf 5:", count: 1),
+            Case(setup: [mq8, three + " queues 1@0 1@1 2@2 hw 0"], command: "tc qdisc add dev dm0 parent 1:ffe1 handle 5: pfifo", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "pfifo", count: 0),
+            Case(setup: [mq8, add8], command: "tc qdisc replace dev dm0 root handle 1: mqprio num_tc 2 map 0 1 queues 1@0 1@1 hw 0", status: 2,
+                 verify: "tc qdisc show dev dm0", pattern: "root tc 8 ", count: 1),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
+        // The refusals' words, as the kernel's extack gives them.
+        try sh(["sh", "-c", "\(try sluiceBinary()) exec --socket \(sock) ip link add dev dm0 numtxqueues 8 type dummy"])
+        for (queues, words) in [("1@0 1@1 2@1 hw 0", "Error: sch_mqprio_lib: TC 1 queues 1@1 overlap with TC 2 queues 2@1."),
+                                ("1@0 1@1 2@7 hw 0", "Error: sch_mqprio_lib: Queues 2:7 for TC 2 exceed the 8 TX queues available."),
+                                ("0@0 1@1 1@2 hw 0", "Error: sch_mqprio_lib: No queues for TC 0."),
+                                ("1@0 1@1 2@2", "Error: Device does not support hardware offload.")] {
+            let (out, status) = try execWords(sock, three.split(separator: " ").map(String.init) + ["queues"] + queues.split(separator: " ").map(String.init))
+            XCTAssertEqual(status, 2)
+            XCTAssertTrue(out.contains(words), out)
+        }
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testFifoTbfHtbCasesOnADummy() throws {
         let (d, sock) = try tdcDaemon()
         let dummy = "ip link add dev dm0 type dummy"

@@ -830,3 +830,42 @@ final class MultiqTests: XCTestCase {
         XCTAssertThrowsError(try QdiscGrammar.change(q, &bad), "q_multiq.c takes no options")
     }
 }
+
+/// mqprio (sch_mqprio.c, software mode) on packets: skb->priority picks a traffic class
+/// through the map, and the queue is hashed within that class's range (skb_tx_hash); the
+/// traffic-class classes sum their queues' statistics.
+final class MQPrioTests: XCTestCase {
+    func testPriorityPicksTheClassAndItsQueues() throws {
+        var e = QdiscEnv(pool: PacketPool(capacity: 256), clock: .virtual(), mtu: 1514, txQueueLen: 1000)
+        e.txQueues = 8; e.realTxQueues = 8
+        let q = MQQdisc(kind: "mqprio", handle: TcHandle(1, 0), parent: .root, env: e)
+        q.populate { _ in FifoQdisc(kind: "pfifo", handle: .unspec, parent: .unspec, env: e) }
+        var a = TcArgs("num_tc 3 map 2 2 1 0 2 2 2 2 2 2 2 2 2 2 2 2 queues 1@0 1@1 2@2 hw 0".split(separator: " ").map(String.init))
+        try QdiscGrammar.change(q, &a)
+        XCTAssertTrue(QdiscShow.options(q, details: false).hasPrefix("tc 3 map 2 2 1 0 2 2 2 2 2 2 2 2 2 2 2 2 \n             queues:(0:0) (1:1) (2:3) "))
+        for i in 0..<120 {
+            let f = FrameBuilder.udpFrame(dst: macB, src: macA, sport: UInt16(1000 + i), dport: 9, frameLength: 100)
+            let p = must(e.pool.alloc())
+            f.withUnsafeBytes { e.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+            e.pool.metas[Int(p.index)].pktLen = 100
+            e.pool.metas[Int(p.index)].priority = UInt32([3, 2, 0, 7][i % 4])   // tc 0, tc 1, tc 2, tc 2
+            let v = q.enqueue(p)
+            XCTAssertEqual(v, .success)
+        }
+        let queued = q.children.map { $0.statsSnapshot().qlen }
+        XCTAssertEqual(Array(queued[0..<2]), [30, 30], "priority 3 → tc 0 → queue 0; priority 2 → tc 1 → queue 1")
+        XCTAssertEqual(queued[2] + queued[3], 60, "tc 2 spreads over its two queues")
+        XCTAssertTrue(queued[2] > 10 && queued[3] > 10, "\(queued)")
+        XCTAssertEqual(Array(queued[4...]), [0, 0, 0, 0], "queues of no class get nothing")
+        let classes = q.classes(details: false)
+        XCTAssertEqual(classes.map { "\($0.classid) \($0.parent)" }.prefix(6),
+                       ["1:ffe0 root", "1:ffe1 root", "1:ffe2 root", "1:1 1:ffe0", "1:2 1:ffe1", "1:3 1:ffe2"])
+        XCTAssertEqual(classes[2].stats?.qlen, 60)
+        var bad = TcArgs("num_tc 2 map 0 1 queues 1@0 2@0 hw 0".split(separator: " ").map(String.init))
+        XCTAssertThrowsError(try QdiscGrammar.change(q, &bad), "overlapping ranges")
+        var hw = TcArgs("num_tc 2 map 0 1 queues 1@0 1@1".split(separator: " ").map(String.init))
+        XCTAssertThrowsError(try QdiscGrammar.change(q, &hw), "hw 1 (tc's default) needs a device that offloads")
+        while let p = q.dequeue() { e.pool.free(p) }
+        XCTAssertEqual(e.pool.inUse, 0)
+    }
+}

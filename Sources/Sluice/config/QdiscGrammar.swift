@@ -140,9 +140,62 @@ enum QdiscGrammar {
                 }
             }
             if let action { try p.apply(action: action, limit: limit, initial: !p.configured) }
+        case let m as MQQdisc where m.kind == "mqprio": try mqprio(m, &a)
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
+    }
+
+    /// q_mqprio.c: num_tc, map P0…P15 (the rest 0), queues COUNT@OFFSET…, hw 0|1, fp E|P…,
+    /// and with hw: mode dcb|channel, shaper dcb|bw_rlimit, min_rate/max_rate RATE… — with
+    /// tc's defaults (8 classes, map 0 1 2 3 4 5 6 7 0 1 1 1 3 3 3 3, hw 1).
+    static func mqprio(_ m: MQQdisc, _ a: inout TcArgs) throws(SluiceError) {
+        var t = MQQdisc.TrafficClasses(numTc: 8, prioTcMap: [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 1, 1, 3, 3, 3, 3], count: .zero, offset: .zero)
+        var hw: UInt8 = 1, attributes = false, pairs = 0, bwRate = false
+        func numbers(_ a: inout TcArgs, _ body: (String) -> Bool) {
+            var n = 0
+            while n < 16, let w = a.peek, body(w) { a.i += 1; n += 1 }
+        }
+        while let k = a.next() {
+            switch k {
+            case "num_tc":
+                guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Error: mqprio: Illegal \"num_tc\"") }
+                t.numTc = Int(v)
+            case "map":
+                var i = 0
+                numbers(&a) { w in guard let v = UInt8(w) else { return false }; t.prioTcMap[i] = v; i += 1; return true }
+                while i < 16 { t.prioTcMap[i] = 0; i += 1 }
+            case "queues":
+                var i = 0
+                numbers(&a) { w in
+                    let p = w.split(separator: "@", omittingEmptySubsequences: false)
+                    guard p.count == 2, let c = UInt16(p[0]), let o = UInt16(p[1]) else { return false }
+                    t.count[i] = c; t.offset[i] = o; i += 1; return true
+                }
+                pairs += i
+            case "fp":
+                numbers(&a) { $0 == "E" || $0 == "P" }
+                attributes = true
+            case "hw":
+                guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Error: mqprio: Illegal \"hw\"") }
+                hw = v
+            case "mode" where hw != 0:
+                let v = try a.value(for: k)
+                guard "dcb".hasPrefix(v) || "channel".hasPrefix(v) else { throw SluiceError("Error: mqprio: Illegal mode (\(v))") }
+                if "channel".hasPrefix(v) { attributes = true }
+            case "shaper" where hw != 0:
+                let v = try a.value(for: k)
+                guard "dcb".hasPrefix(v) || "bw_rlimit".hasPrefix(v) else { throw SluiceError("Error: mqprio: Illegal shaper (\(v))") }
+                if "bw_rlimit".hasPrefix(v) { attributes = true; bwRate = true }
+            case "min_rate" where bwRate, "max_rate" where bwRate:
+                numbers(&a) { w in TcUnits.rate(w) != nil }
+            default: throw SluiceError("Error: mqprio: unknown argument \"\(k)\"")
+            }
+        }
+        guard pairs <= t.numTc else {
+            throw SluiceError("Error: mqprio: queues count/offset pair count \(pairs) can not be higher than given num_tc \(t.numTc)")
+        }
+        try m.applyMqprio(t, hw: min(hw, 1), hasAttributes: attributes)
     }
 
     /// `tc class add|change|replace … KIND OPTIONS` for the classful kinds with options.

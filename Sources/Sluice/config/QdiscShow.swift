@@ -20,6 +20,14 @@ enum QdiscShow {
         case let x as PfifoFastQdisc: return x.showOptions(details: details)
         case let x as PrioQdisc: return x.showOptions(details: details)
         case let x as MultiqQdisc: return "bands \(x.bands)/\(x.maxBands) "       // multiq_print_opt
+        case let x as MQQdisc where x.kind == "mqprio":
+            // mqprio_print_opt of what mqprio_dump sends (its class entries make tc print the
+            // default mode and shaper).
+            guard let t = x.trafficClasses else { return "" }
+            return "tc \(t.numTc) map " + (0..<16).map { "\(t.prioTcMap[$0]) " }.joined()
+                + "\n             queues:" + (0..<t.numTc).map { "(\(t.offset[$0]):\(Int(t.offset[$0]) + Int(t.count[$0]) - 1)) " }.joined()
+                + "\n             mode:dcb\n             shaper:dcb"
+
         case let x as REDQdisc: return x.showOptions(details: details)
         case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as FQPIEQdisc: return x.showOptions(details: details)

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq", "mqprio"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -53,8 +53,14 @@ extension CommandRunner {
             // multiq_tune: a multiqueue device only (EOPNOTSUPP, no message).
             guard dev.numTxQueues > 1 else { throw SluiceError("RTNETLINK answers: Operation not supported") }
             q = MultiqQdisc(handle: handle, parent: parent, env: env)
-        case "mqprio", "taprio":
-            // mqprio_init, taprio_init: traffic classes over a device's queues.
+        case "mqprio":
+            // mqprio_init: only as the root of a multiqueue device (EOPNOTSUPP, no message).
+            guard parent == .root, dev.numTxQueues > 1 else { throw SluiceError("RTNETLINK answers: Operation not supported") }
+            let m = MQQdisc(kind: "mqprio", handle: handle, parent: parent, env: env)
+            m.populate { i in dp.defaultQdisc(for: dev, kind: i < dev.realNumTxQueues ? nil : "pfifo_fast", queue: true) }
+            q = m
+        case "taprio":
+            // taprio_init: time-aware traffic classes over a device's queues.
             throw SluiceError("Error: \(kind) is not implemented in Sluice (Operation not supported).")
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
@@ -226,7 +232,7 @@ extension CommandRunner {
         "cbs", "qfq", "gred", "etf", "mq", "mqprio", "taprio", "dualpi2", "ingress", "clsact"]
     /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
     /// by the same kind and handle).
-    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf"]
+    static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf", "mqprio"]
     static let changeUnsupported = SluiceError("Error: Change operation not supported by specified qdisc.")
 
     func modifyQdisc(dev: NetDevice, parent wanted: TcHandle?, handle wantedHandle: TcHandle?, kind: String?, op: QdiscOp,

@@ -49,6 +49,25 @@ extension RtnlProcessor {
             } else {
                 w.attr(TCA.OPTIONS, s.bytes)
             }
+        case let m as MQQdisc where m.kind == "mqprio":
+            // mqprio_dump: struct tc_mqprio_qopt as the device holds it (hw 0), then one
+            // TCA_MQPRIO_TC_ENTRY per class (index, frame preemption: express), all inside
+            // TCA_OPTIONS (nla_nest_end over the struct).
+            let t = m.trafficClasses ?? MQQdisc.TrafficClasses(numTc: 0, prioTcMap: .zero, count: .zero, offset: .zero)
+            var s = NetlinkWriter()
+            s.put8(UInt8(t.numTc))
+            for i in 0..<16 { s.put8(t.prioTcMap[i]) }
+            s.put8(0)
+            for i in 0..<16 { s.put16(i < t.numTc ? t.count[i] : 0) }
+            for i in 0..<16 { s.put16(i < t.numTc ? t.offset[i] : 0) }
+            let start = w.count
+            w.attr(TCA.OPTIONS, s.bytes)
+            for tc in 0..<16 {
+                let n = w.beginNest(5)                                      // TCA_MQPRIO_TC_ENTRY
+                w.attr(1, u32: UInt32(tc)); w.attr(2, u32: 1)               // INDEX, FP = TC_FP_EXPRESS
+                w.endNest(n)
+            }
+            w.set16(start, UInt16(w.count - start))
         case let m as MultiqQdisc:
             var s = NetlinkWriter()                                         // struct tc_multiq_qopt
             s.put16(UInt16(clamping: m.bands)); s.put16(UInt16(clamping: m.maxBands))
@@ -561,6 +580,20 @@ extension RtnlProcessor {
         switch q {
         case let f as FifoQdisc:
             if let o = options, o.count >= 4 { f.limit = Int(o.le32(at: 0)) }       // struct tc_fifo_qopt
+        case let m as MQQdisc where m.kind == "mqprio":
+            // struct tc_mqprio_qopt (82 bytes, 84 aligned), then attributes.
+            guard let o = options, o.count >= 82 else { throw SluiceError("RTNETLINK answers: Invalid argument") }
+            var t = MQQdisc.TrafficClasses(numTc: Int(o[o.startIndex]), prioTcMap: .zero, count: .zero, offset: .zero)
+            for i in 0..<16 {
+                t.prioTcMap[i] = o[o.startIndex + 1 + i]
+                t.count[i] = o.le16(at: 18 + 2 * i); t.offset[i] = o.le16(at: 50 + 2 * i)
+            }
+            let hw = min(o[o.startIndex + 17], 1)
+            let rest = o.dropFirst(84)
+            try m.applyMqprio(t, hw: hw, hasAttributes: o.count > 84) { () throws(SluiceError) in
+                // mqprio_parse_nlattr: the attributes are parsed (and may be refused) first.
+                if rest.count >= 4 { _ = try Self.parseOptions(rest, base: base + 84, NLAPolicy(maxType: 5, [1: .minLength(2), 2: .minLength(2)])) }
+            }
         case is PfifoFastQdisc, is NoqueueQdisc, is MQQdisc:
             break
         case let t as TBFQdisc:

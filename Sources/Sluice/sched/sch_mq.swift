@@ -10,13 +10,73 @@
 /// A packet goes to the queue netdev_pick_tx picks: the one skbedit set, else by flow hash
 /// over the queues in use. The device's single worker serves the queues in turn, one packet
 /// each, as the kernel's per-queue qdisc_run would share the wire.
+///
+/// mqprio (sch_mqprio.c) is the same root with traffic classes over the queues: `num_tc`
+/// classes, each a range of queues (count@offset), and skb->priority mapped to a class
+/// (netdev_set_num_tc, netdev_set_tc_queue, netdev_set_prio_tc_map); a packet's queue is then
+/// hashed within its class's range (skb_tx_hash). Software mode only (hw 0): no Sluice device
+/// has ndo_setup_tc, so hardware offload is refused as the kernel refuses it for such a device.
 final class MQQdisc: Qdisc {
     var children: [Qdisc] = []
     /// The queue the next dequeue starts from.
     var next = 0
+    /// mqprio's traffic classes (nil for mq).
+    var trafficClasses: TrafficClasses?
 
-    init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
-        super.init(kind: "mq", handle: handle, parent: parent, env: env)
+    /// struct tc_mqprio_qopt as mqprio applies it to the device (hw 0).
+    struct TrafficClasses: Equatable {
+        var numTc: Int
+        /// prio_tc_map: skb->priority & 15 → traffic class.
+        var prioTcMap: SIMD16<UInt8>
+        /// Per class: its queues' count and first queue (tc_to_txq).
+        var count: SIMD16<UInt16>
+        var offset: SIMD16<UInt16>
+
+        /// mqprio_validate_qopt with the queue counts checked (software mode): the class
+        /// count, the map and each class's queues within the queues in use, no overlap.
+        func validate(realTxQueues: Int, queueCounts: Bool = true) throws(SluiceError) {
+            guard numTc <= 16 else { throw SluiceError("Error: Number of traffic classes is outside valid range") }
+            for i in 0..<16 where Int(prioTcMap[i]) >= numTc {
+                throw SluiceError("Error: Invalid traffic class in priority to traffic class mapping")
+            }
+            for i in 0..<numTc where queueCounts {
+                let last = Int(offset[i]) + Int(count[i])
+                guard count[i] > 0 else { throw SluiceError("Error: sch_mqprio_lib: No queues for TC \(i)") }
+                guard Int(offset[i]) < realTxQueues, last <= realTxQueues else {
+                    throw SluiceError("Error: sch_mqprio_lib: Queues \(count[i]):\(offset[i]) for TC \(i) exceed the \(realTxQueues) TX queues available")
+                }
+                for j in (i + 1)..<max(numTc, i + 1) {
+                    let a = max(Int(offset[i]), Int(offset[j])), b = min(last, Int(offset[j]) + Int(count[j]))
+                    if a < b {
+                        throw SluiceError("Error: sch_mqprio_lib: TC \(i) queues \(count[i])@\(offset[i]) overlap with TC \(j) queues \(count[j])@\(offset[j])")
+                    }
+                }
+            }
+        }
+
+        /// netdev_txq_to_tc: the class whose range holds queue `q`, or nil.
+        func tc(ofQueue q: Int) -> Int? {
+            (0..<numTc).first { q >= Int(offset[$0]) && q < Int(offset[$0]) + Int(count[$0]) }
+        }
+    }
+
+    /// mqprio_init's checks in its order, then the mapping applied: `hw` is clamped to 1 and
+    /// refused (no Sluice device offloads); attributes after the struct (mode, shaper, rates,
+    /// frame preemption) exist only in hardware mode.
+    func applyMqprio(_ t: TrafficClasses, hw: UInt8, hasAttributes: Bool, parseAttributes: () throws(SluiceError) -> Void = {}) throws(SluiceError) {
+        if hw == 0 { try t.validate(realTxQueues: env.realTxQueues) } else {
+            try t.validate(realTxQueues: env.realTxQueues, queueCounts: false)
+            throw SluiceError("Error: Device does not support hardware offload (Invalid argument)")
+        }
+        if hasAttributes {
+            try parseAttributes()
+            throw SluiceError("Error: mqprio TCA_OPTIONS can only contain netlink attributes in hardware mode (Invalid argument)")
+        }
+        trafficClasses = t
+    }
+
+    override init(kind: String = "mq", handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
+        super.init(kind: kind, handle: handle, parent: parent, env: env)
     }
 
     override var isClassful: Bool { true }
@@ -42,8 +102,15 @@ final class MQQdisc: Qdisc {
         guard real > 1 else { return 0 }
         let m = pool.metas[Int(p.index)]
         if m.queueMapping != 0 && Int(m.queueMapping) < real { return Int(m.queueMapping) }
+        // skb_tx_hash: within the range of the packet's traffic class when there are classes
+        // (all queues in use when that class has none).
+        var qoffset = 0, qcount = real
+        if let t = trafficClasses, t.numTc > 0 {
+            let tc = Int(t.prioTcMap[Int(m.priority & 15)])
+            if t.count[tc] > 0 { qoffset = Int(t.offset[tc]); qcount = Int(t.count[tc]) }
+        }
         let h = m.flowHash != 0 ? m.flowHash : FlowHash.hash(pool, p.index, seed: 0)
-        return Int((UInt64(h) &* UInt64(real)) >> 32)
+        return min(qoffset + Int((UInt64(h) &* UInt64(qcount)) >> 32), children.count - 1)
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
@@ -87,16 +154,40 @@ final class MQQdisc: Qdisc {
 
     /// mq_walk + mq_dump_class(_stats): one class per transmit queue, parent root, its leaf
     /// the queue's qdisc.
+    /// mqprio_walk + mqprio_dump_class(_stats): first a class per traffic class (major:ffe0 +
+    /// tc, parent root, no leaf, its queues' statistics summed), then the queues, each with its
+    /// traffic class as parent (0: when none holds it).
     override func classes(details: Bool) -> [QdiscClassInfo] {
-        children.enumerated().map { i, c in
-            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(truncatingIfNeeded: i + 1)), parent: .root, leaf: c,
-                           options: "", stats: c.statsSnapshot(), xstats: nil)
+        var out: [QdiscClassInfo] = []
+        if let t = trafficClasses {
+            for tc in 0..<t.numTc {
+                var s = QdiscStats()
+                for q in Int(t.offset[tc])..<min(Int(t.offset[tc]) + Int(t.count[tc]), children.count) {
+                    let cs = children[q].statsSnapshot()
+                    s.bytes &+= cs.bytes; s.packets &+= cs.packets; s.drops &+= cs.drops
+                    s.overlimits &+= cs.overlimits; s.requeues &+= cs.requeues
+                    s.backlog &+= cs.backlog; s.qlen += cs.qlen
+                }
+                out.append(QdiscClassInfo(classid: TcHandle(handle.major, UInt16(0xFFE0 + tc)), parent: .root, leaf: nil,
+                                          options: "", stats: s, xstats: nil))
+            }
         }
+        for (i, c) in children.enumerated() {
+            var parent = TcHandle.root
+            if let t = trafficClasses { parent = t.tc(ofQueue: i).map { TcHandle(handle.major, UInt16(0xFFE0 + $0)) } ?? TcHandle(raw: 0) }
+            out.append(QdiscClassInfo(classid: TcHandle(handle.major, UInt16(truncatingIfNeeded: i + 1)), parent: parent, leaf: c,
+                                      options: "", stats: c.statsSnapshot(), xstats: nil))
+        }
+        return out
     }
 
     /// mq_graft: the queue's qdisc replaced; nil leaves noop_qdisc (the queue then drops).
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         let i = Int(classid.minor) - 1
+        if let t = trafficClasses, classid.major == handle.major, classid.minor >= 0xFFE0, Int(classid.minor) - 0xFFE0 < t.numTc {
+            // mqprio_graft: a traffic class has no queue of its own.
+            throw SluiceError("RTNETLINK answers: Invalid argument")
+        }
         guard classid.major == handle.major, i >= 0, i < children.count else { throw SluiceError("Error: Specified class not found.") }
         let old = children[i]
         let new = q ?? NoopQdisc(env: env)
