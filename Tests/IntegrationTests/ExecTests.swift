@@ -1652,6 +1652,32 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Route realms (RTA_FLOW, CONFIG_IP_ROUTE_CLASSID, which this kernel has) side by side:
+    /// `realm TO` and `realms FROM/TO` on single and multipath routes, shown in text and JSON,
+    /// replaced, and the out-of-range and IPv6 cases.
+    func testRouteRealmsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kz")
+        _ = try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])   // Sluice forwards by default
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let steps: [[String]] = [
+            "link add rz1 type veth peer name rz2", "link set rz1 up", "link set rz2 up", "addr add 198.18.5.1/24 dev rz1",
+            "addr add 198.18.6.1/24 dev rz2",
+            "route add 198.18.20.0/24 dev rz1 realm 5", "route add 198.18.21.0/24 via 198.18.5.2 realms 3/7",
+            "route add 198.18.22.0/24 via 198.18.5.2 realms cosmos/9", "route add 198.18.23.0/24 via 198.18.5.2 realms 4/cosmos",
+            "route add 198.18.24.0/24 nexthop via 198.18.5.2 realms 2/3 nexthop via 198.18.6.2 realm 8",
+            "route add 198.18.25.0/24 dev rz1 realm 70000", "route add 198.18.25.0/24 dev rz1 realm 65535",
+            "route replace 198.18.20.0/24 dev rz1 realms 1/2", "route show", "-j route show", "-d route show",
+            "route get 198.18.21.5", "route get 198.18.20.5", "route get 198.18.20.5 from 198.18.6.9 iif rz2",
+            "route get 198.18.22.5 from 198.18.6.9 iif rz2", "route add 198.18.6.128/25 via 198.18.6.2 realm 11",
+            "route get 198.18.22.5 from 198.18.6.200 iif rz2", "route get 198.18.23.5 from 198.18.6.200 iif rz2",
+            "-6 addr add 2001:db8::1/64 dev rz1 nodad", "-6 route add 2001:db8:5::/64 dev rz1 realm 5",
+            "-6 route show dev rz1",
+        ].map(ip)
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// tc_ctl_tclass and htb_change_class side by side: an existing class (EXCL) and a missing
     /// one (change, delete) are the bare errnos; a parent that is not a class leaves the new
     /// class at the root (htb_find); rates of 2^32 bytes/s and more travel in TCA_HTB_RATE64 /
@@ -2832,6 +2858,49 @@ final class TdcStyleTests: XCTestCase {
             XCTAssertEqual(status, 2)
             XCTAssertTrue(out.contains(words), out)
         }
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
+    /// tc-testing's route.json (cls_route, which this kernel lacks), then route4_set_parms's
+    /// refusals: a handle that is not the one the attributes make, `from` with `fromif`.
+    func testRouteClassifierCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let ing = ["ip link add dev dm0 type dummy", "tc qdisc add dev dm0 ingress"]
+        let show = "tc filter ls dev dm0 parent ffff:"
+        let cases = [
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 100 route from 1 to 10 classid 1:10", status: 0,
+                 verify: show, pattern: "flowid 1:10 to 10 from 1", count: 1),
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 100 route fromif dm0 to 10 classid 1:10", status: 0,
+                 verify: show, pattern: "flowid 1:10 to 10 fromif dm0", count: 1),
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 route to 10 classid 1:20 action reclassify", status: 0,
+                 verify: show, pattern: "filter protocol ip pref.*route chain [0-9]+.*flowid 1:20 to 10.*action order [0-9]+: gact action reclassify", count: 1),
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 route from 10 classid 1:100 action continue", status: 0,
+                 verify: show, pattern: "filter protocol ip pref.*route chain [0-9]+.*flowid 1:100 from 10.*action continue", count: 1),
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 route from 10 to 2 classid 1:1 action skbedit mark 7 pipe action gact drop", status: 0,
+                 verify: show, pattern: "filter protocol ip pref.*route chain [0-9]+.*flowid 1:1 to 2 from 10.*action order [0-9]+: skbedit  mark 7 pipe.*action order [0-9]+: gact action drop", count: 1),
+            Case(setup: ing + ["tc filter add dev dm0 parent ffff: protocol ip prio 2 route from 10 to 2 classid 1:1 action pipe",
+                               "tc filter add dev dm0 parent ffff: protocol ip prio 2 route from 20 to 1 classid 1:20 action pipe"],
+                 command: show, status: 0, verify: show, pattern: "action order [0-9]+: gact action pipe", count: 2),
+            Case(setup: ing + ["tc filter add dev dm0 parent ffff: protocol ip prio 2 route from 10 to 2 classid 1:1 action pipe"],
+                 command: "tc filter del dev dm0 parent ffff: protocol ip prio 2 route from 10 to 2 classid 1:1 action pipe", status: 0,
+                 verify: show, pattern: "flowid 1:1 to 2 from 10", count: 0),
+            // Dumped as route4_walk goes: by destination bucket (none last), then source bucket.
+            Case(setup: ing + ["tc filter add dev dm0 parent ffff: protocol ip prio 3 route from 4 classid 1:4",
+                               "tc filter add dev dm0 parent ffff: protocol ip prio 3 route to 9 classid 1:9",
+                               "tc filter add dev dm0 parent ffff: protocol ip prio 3 route to 3 from 5 classid 1:3"],
+                 command: show, status: 0, verify: show,
+                 pattern: "fh 0x00050003 flowid 1:3 to 3 from 5.*fh 0xffff0009 flowid 1:9 to 9.*fh 0x00048000 flowid 1:4 from 4", count: 1),
+            Case(setup: ing, command: "tc filter add dev dm0 parent ffff: protocol ip prio 3 handle 0x00050004 route to 3 from 5 classid 1:3", status: 2,
+                 verify: show, pattern: "route", count: 0),
+            Case(setup: ing + ["tc filter add dev dm0 parent ffff: protocol ip prio 2 route to 2 classid 1:1"],
+                 command: "tc filter add dev dm0 parent ffff: protocol ip prio 2 route to 2 classid 1:5", status: 2,
+                 verify: show, pattern: "flowid 1:1 to 2", count: 1),
+            Case(setup: ing + ["tc filter add dev dm0 parent ffff: protocol ip prio 2 route to 2 classid 1:1"],
+                 command: "tc filter replace dev dm0 parent ffff: protocol ip prio 2 route to 2 classid 1:5", status: 0,
+                 verify: show, pattern: "flowid 1:5 to 2", count: 1),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock), "")
         XCTAssertEqual(d.stop(), 0)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }

@@ -587,6 +587,45 @@ final class IPv4Tests: XCTestCase {
         }
     }
 
+    /// Route realms (RTA_FLOW) and cls_route as route4_classify reads dst->tclassid: the next
+    /// hop's destination realm, the source's realm taken from the route back to the sender
+    /// (fib_validate_source's itag, set_class_tag), and the classifier's order — a filter with
+    /// the packet's destination realm before any without one; no realm, no match.
+    func testRouteRealmsClassifyAsRoute4() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        for c in ["route add 198.18.100.0/24 via 198.18.2.20 dev r2 realm 10",
+                  "route add 198.18.200.0/24 via 198.18.2.20 dev r2",
+                  "route add 198.18.50.0/24 via 198.18.1.10 dev r1 realms 3/7",
+                  "qdisc add dev r2 root handle 1: prio",
+                  "filter add dev r2 parent 1: protocol ip prio 1 route from 7 classid 1:3",
+                  "filter add dev r2 parent 1: protocol ip prio 1 route to 10 classid 1:1"] {
+            try r.runner.execute(c)
+        }
+        let shown = try r.runner.execute("route show")
+        XCTAssertTrue(shown.contains("198.18.100.0/24 via 198.18.2.20 dev r2 realm 10 "), shown)
+        XCTAssertTrue(shown.contains("198.18.50.0/24 via 198.18.1.10 dev r1 realms 3/7 "), shown)
+        let filters = try r.runner.execute("filter show dev r2")
+        XCTAssertTrue(filters.contains("fh 0xffff000a flowid 1:1 to 10 \nfilter parent 1: protocol ip pref 1 route chain 0 fh 0x00078000 flowid 1:3 from 7"), filters)
+        XCTAssertTrue(filters.contains("fh 0x00078000 flowid 1:3 from 7"), filters)
+        let prio = try XCTUnwrap(r.dev("r2").qdisc as? PrioQdisc)
+        func band(_ src: UInt32, _ dst: UInt32) -> [UInt64] {
+            let before = prio.children.map { $0.statsSnapshot().packets }
+            r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: src, dst: dst)), on: r.r1)
+            return zip(prio.children.map { $0.statsSnapshot().packets }, before).map { $0 - $1 }
+        }
+        // Destination realm 10: the `to 10` filter.
+        XCTAssertEqual(band(ip(198, 18, 1, 10), ip(198, 18, 100, 5)), [1, 0, 0])
+        // No realm on the way out, the way back has destination realm 7: source realm 7.
+        XCTAssertEqual(band(ip(198, 18, 50, 1), ip(198, 18, 200, 5)), [0, 0, 1])
+        // Both: `to 10` is looked at first (its bucket before the one without a destination).
+        XCTAssertEqual(band(ip(198, 18, 50, 1), ip(198, 18, 100, 5)), [1, 0, 0])
+        // Neither realm: no filter matches, the priomap's band (1:2).
+        XCTAssertEqual(band(ip(198, 18, 1, 10), ip(198, 18, 200, 5)), [0, 1, 0])
+        XCTAssertThrowsError(try r.runner.execute("filter add dev r2 parent 1: protocol ip prio 1 route from 7 fromif r1 classid 1:3"))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testBadHeadersAreCountedAndDropped() throws {
         let r = try Self.router()
         learnHosts(r)

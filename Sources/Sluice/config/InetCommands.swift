@@ -279,6 +279,7 @@ extension CommandRunner {
                 guard let n = Self.tableID(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"table\" value is invalid") }
                 r.table = n == 0 ? FIB.tableMain : n
             case "onlink": nh.onlink = true
+            case "realm", "realms": nh.realm = try Self.realms(try a.value(for: k)); haveNH = true
             case "pref":
                 switch try a.value(for: "pref") {
                 case "medium": r.route.pref = 0; case "high": r.route.pref = 1; case "low": r.route.pref = 3
@@ -286,12 +287,13 @@ extension CommandRunner {
                 }
             case "nexthop":
                 var h = NextHopOf<S.Addr>(dev: 0)
-                while a.i < a.words.count, ["via", "dev", "weight", "onlink"].contains(a.words[a.i]) {
+                while a.i < a.words.count, ["via", "dev", "weight", "onlink", "realm", "realms"].contains(a.words[a.i]) {
                     let kk = a.next()!
                     switch kk {
                     case "via": h.gateway = try gateway(try a.value(for: "via"))
                     case "dev": h.dev = try device(try a.value(for: "dev")).ifindex
                     case "weight": h.weight = try a.int(for: "weight", 1...256)
+                    case "realm", "realms": h.realm = try Self.realms(try a.value(for: kk))
                     default: h.onlink = true
                     }
                 }
@@ -309,6 +311,25 @@ extension CommandRunner {
         }
         if haveNH && r.route.nexthops.isEmpty { r.route.nexthops = [nh] }
         return r
+    }
+
+    /// get_rt_realms_or_raw: `FROM/TO` or `TO`, each a number (0…255 is what cls_route
+    /// matches; the kernel keeps 16 bits) or `cosmos` (realm 0, /etc/iproute2/rt_realms).
+    static func realms(_ v: String) throws(SluiceError) -> UInt32 {
+        func one(_ s: Substring) -> UInt32? { s == "cosmos" ? 0 : UInt32(s).flatMap { $0 <= 0xFFFF ? $0 : nil } }
+        let parts = v.split(separator: "/", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1: if let t = one(parts[0]) { return t }
+        case 2: if let f = one(parts[0]), let t = one(parts[1]) { return f << 16 | t }
+        default: break
+        }
+        throw SluiceError("Error: argument \"\(v)\" is wrong: \"realm\" value is invalid")
+    }
+
+    /// print_rta_flow: `realm TO`, or `realms FROM/TO` when there is a source realm.
+    static func realmsString(_ r: UInt32) -> String {
+        func name(_ x: UInt32) -> String { x == 0 ? "cosmos" : "\(x)" }
+        return r >> 16 != 0 ? " realms \(name(r >> 16))/\(name(r & 0xFFFF))" : " realm \(name(r & 0xFFFF))"
     }
 
     /// fib_check_nh (ip6_route_check_nh for IPv6) for a route to be added: a gateway must be
@@ -343,6 +364,12 @@ extension CommandRunner {
             guard h.dev != 0, let d = dp.device(h.dev) else { throw SluiceError("Error: Device for nexthop is not up.") }
             guard d.isUp else { throw SluiceError("Error: Device for nexthop is not up.") }
             r.route.nexthops[i] = h
+        }
+        // RTA_FLOW: IPv4 next hops keep their realms (fib_num_tclassid_users); IPv6 ignores them.
+        if S.isIPv6 {
+            for i in r.route.nexthops.indices { r.route.nexthops[i].realm = 0 }
+        } else if r.route.nexthops.contains(where: { $0.realm != 0 }) {
+            stack.fib.hasRealms = true
         }
         if !r.scopeSet && !S.isIPv6 {
             // rtm_scope: link for a route without a gateway, host for local, else universe.
@@ -474,6 +501,7 @@ extension CommandRunner {
                 if r.scope != RouteScope.universe { s += " scope \(RouteScope.name(r.scope))" }
                 if r.prefsrc != 0 { s += " src \(S.addressString(r.prefsrc))" }
                 if r.metric != 0 || S.isIPv6 { s += " metric \(r.metric)" }
+                if r.nexthops.count == 1 && r.nexthops[0].realm != 0 { s += Self.realmsString(r.nexthops[0].realm) }
                 for (i, n) in [(1, "mtu"), (2, "window"), (6, "cwnd"), (7, "advmss"), (8, "reordering"),
                                (9, "hoplimit"), (10, "initcwnd"), (13, "initrwnd")] where i < r.metrics.count && r.metrics[i] != 0 {
                     s += " \(n) \(r.metrics[i])"
@@ -486,6 +514,7 @@ extension CommandRunner {
                         s += "\n\tnexthop"
                         if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
                         s += " dev \(dp.device(h.dev)?.name ?? "?") weight \(h.weight) "
+                        if h.realm != 0 { s += Self.realmsString(h.realm).dropFirst() + " " }
                     }
                 }
                 out += s + "\n"

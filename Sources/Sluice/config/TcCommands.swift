@@ -852,9 +852,14 @@ extension CommandRunner {
         case "cgroup": f.match = .cgroup
         case "flow": f.match = .flow
         case "bpf": f.match = .bpf
-        case "route":
-            throw SluiceError("Error: filter kind \"\(f.kind)\" is not implemented in Sluice yet.")
+        case "route": f.match = .route(to: nil, from: nil, iif: nil)
         default: throw SluiceError("Error: Specified filter kind is unknown.")
+        }
+        // f_route.c: the handle the words make (0xFFFF8000 to start), `order` in 0x7F00.
+        var routeHandle: UInt32 = 0xFFFF_8000, routeOrder: UInt32 = 0
+        func realm(_ v: String, _ what: String) throws(SluiceError) -> UInt32 {
+            guard let x = v == "cosmos" ? 0 : UInt32(v) else { throw SluiceError("Error: Illegal \"\(what)\"") }
+            return x
         }
         while let k = a.next() {
             switch k {
@@ -908,6 +913,24 @@ extension CommandRunner {
                     default: break loop
                     }
                 }
+            case "to" where f.kind == "route":
+                guard case .route(_, let from, let iif) = f.match else { break }
+                let x = try realm(try a.value(for: k), "to")
+                f.match = .route(to: x, from: from, iif: iif)
+                routeHandle = routeHandle & ~0x80FF | (x & 0xFF)
+            case "from" where f.kind == "route":
+                guard case .route(let to, _, let iif) = f.match else { break }
+                let x = try realm(try a.value(for: k), "from")
+                f.match = .route(to: to, from: x, iif: iif)
+                routeHandle = routeHandle & 0xFFFF | x << 16
+            case "fromif" where f.kind == "route":
+                guard case .route(let to, let from, _) = f.match else { break }
+                let name = try a.value(for: k)
+                guard let d = dp.device(named: name) else { throw SluiceError("Error: Illegal \"fromif\"") }
+                f.match = .route(to: to, from: from, iif: d.ifindex)
+                routeHandle = routeHandle & 0xFFFF | (0x8000 | UInt32(bitPattern: d.ifindex)) << 16
+            case "order" where f.kind == "route":
+                routeOrder = try hexOrDec(try a.value(for: k), "order")
             case "mask" where f.kind == "fw":
                 guard case .fw(let m, _) = f.match else { break }
                 f.match = .fw(mark: m, mask: try hexOrDec(try a.value(for: k), "mask"))
@@ -918,12 +941,12 @@ extension CommandRunner {
             case "skip_hw": f.clsFlags |= 1
             case "skip_sw": f.clsFlags |= 2
             case "verbose": f.clsFlags |= 16
-            case "police" where ["u32", "fw", "basic", "cgroup", "flow", "bpf"].contains(f.kind):
+            case "police" where ["u32", "fw", "basic", "cgroup", "flow", "bpf", "route"].contains(f.kind):
                 // The classifier's old-style police (TCA_*_POLICE): its one action.
                 a.i -= 1
                 let r = try parseActionRequest(&a, dev: dev)
                 f.actions = [r.action]; f.actionRequests = [r]
-                f.oldPolice = ["u32": 6, "fw": 2, "basic": 4, "cgroup": 2, "flow": 10, "bpf": 2][f.kind]
+                f.oldPolice = ["u32": 6, "fw": 2, "basic": 4, "cgroup": 2, "flow": 10, "bpf": 2, "route": 5][f.kind]
             case "bytecode", "bc", "bytecode-file", "bcf" where f.kind == "bpf":
                 f.bpf = try Self.bpfProgram(k, &a)
             case "object-file", "obj" where f.kind == "bpf":
@@ -933,6 +956,11 @@ extension CommandRunner {
                 if f.kind == "flower", try parseFlowerKey(k, &a, &fk) { continue }
                 throw SluiceError("Error: unknown \(f.kind) filter argument \"\(k)\"")
             }
+        }
+        if case .route(let to, let from, let iif) = f.match {
+            if routeOrder != 0 { routeHandle = routeHandle & ~0x7F00 | (routeOrder << 8) & 0x7F00 }
+            // tc sends the handle it made unless one was given; route4_set_parms checks it.
+            f.handle = try RouteFilter.handle(to: to, from: from, iif: iif, requested: handle?.raw ?? routeHandle)
         }
         if f.kind == "u32" {
             if f.u32Divisor != nil { return }
@@ -1690,6 +1718,18 @@ extension CommandRunner {
             s += cFormat("handle 0x%x ", f.handle)
             if let flowid { s += "flowid \(flowid) " }
             s += (f.clsFlags & 1 != 0 ? "\n  skip_hw" : "") + "\n  not_in_hw"
+        case .route(let to, let from, let iif):
+            // route_print_opt: the handle, its order, the class, to, from or fromif.
+            s += cFormat("fh 0x%08x ", f.handle)
+            if f.handle & 0x7F00 != 0 { s += "order \((f.handle >> 8) & 0x7F) " }
+            if let flowid { s += "flowid \(flowid) " }
+            func realm(_ x: UInt32) -> String { x == 0 ? "cosmos" : "\(x)" }
+            if f.handle & 0x8000 == 0 { s += "to \(realm((to ?? 0) & 0xFF)) " }
+            if f.handle & 0x8000_0000 != 0 {
+                if f.handle >> 16 != 0xFFFF { s += "fromif \(dp.device(iif ?? 0)?.name ?? "if\(iif ?? 0)")" }
+            } else {
+                s += "from \(realm(from ?? 0)) "
+            }
         case .fw(let mark, let mask):
             s += mask != 0xFFFF_FFFF ? cFormat("handle 0x%x/0x%x ", mark, mask) : cFormat("handle 0x%x ", mark)
             if let flowid { s += "classid \(flowid) " }

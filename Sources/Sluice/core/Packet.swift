@@ -50,6 +50,8 @@ public struct PacketMeta: Sendable {
     public static let atIngress: UInt8 = 1, redirected: UInt8 = 2, fromIngress: UInt8 = 4, skipClassify: UInt8 = 8
     /// The packet carries tunnel metadata (PacketPool.tunnels).
     public static let hasTunnel: UInt8 = 16
+    /// The packet was routed (it has a dst): `routeClassid` holds the route's realms.
+    public static let routed: UInt8 = 32
     public var flowHash: UInt32 = 0
     /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
     public var vlanTCI: UInt16 = 0
@@ -78,6 +80,8 @@ public struct PacketMeta: Sendable {
     public var redirIif: Int32 = 0
     /// Scratch for the qdisc holding the packet (netem's time to send, fq_codel's flow).
     public var schedCookie: UInt64 = 0
+    /// dst->tclassid of a routed packet: source realm (upper 16 bits), destination realm.
+    public var routeClassid: UInt32 = 0
     public init() {}
 }
 

@@ -74,8 +74,11 @@ public struct NextHopOf<A: InetAddressValue>: Equatable, Sendable {
     /// rtnh_hops + 1.
     public var weight: Int
     public var onlink: Bool
-    public init(gateway: A = 0, dev: Int32, weight: Int = 1, onlink: Bool = false) {
-        self.gateway = gateway; self.dev = dev; self.weight = weight; self.onlink = onlink
+    /// nh_tclassid (RTA_FLOW, IPv4 only): the source realm in the upper 16 bits, the
+    /// destination realm in the lower (`realms FROM/TO`, `realm TO`).
+    public var realm: UInt32 = 0
+    public init(gateway: A = 0, dev: Int32, weight: Int = 1, onlink: Bool = false, realm: UInt32 = 0) {
+        self.gateway = gateway; self.dev = dev; self.weight = weight; self.onlink = onlink; self.realm = realm
     }
 }
 
@@ -110,6 +113,8 @@ public struct FIBResultOf<A: InetAddressValue>: Sendable {
     public var prefsrc: A
     /// The flat next-hop index in the main table (for the neighbour cache), or -1.
     public var nh: Int32
+    /// The next hop's realms (dst->tclassid before the source's realm is merged in).
+    public var realm: UInt32 = 0
 }
 
 public final class FIBTableOf<A: InetAddressValue> {
@@ -126,7 +131,11 @@ public final class FIBTableOf<A: InetAddressValue> {
     var nhDev = RawVector<Int32>(capacity: 1024)
     var nhUpper = RawVector<UInt32>(capacity: 1024)
     var nhNeigh = RawVector<Int32>(capacity: 1024)
+    var nhRealm = RawVector<UInt32>(capacity: 1024)
     var nhGarbage = 0
+    /// Whether a route with realms was ever added (fib_num_tclassid_users, kept once set: a
+    /// lookup's realms are 0 without such routes either way).
+    var hasRealms = false
 
     /// IPv4 keys in strides 16-8-8 (three loads at most); IPv6 in 16 then 4s (little memory per
     /// sparse long prefix; see LPMTrie).
@@ -258,6 +267,8 @@ public final class FIBTableOf<A: InetAddressValue> {
             // upper_bound = round(w × 2^31 / total) − 1
             nhUpper.append(UInt32((UInt64(w) << 31 + UInt64(total) / 2) / UInt64(total)) &- 1)
             nhNeigh.append(0)
+            nhRealm.append(nh.realm)
+            if nh.realm != 0 { hasRealms = true }
         }
         if nhGarbage > 4096 && nhGarbage > nhGateway.count / 2 { compact() }
     }
@@ -266,12 +277,13 @@ public final class FIBTableOf<A: InetAddressValue> {
     func compact() {
         var g = RawVector<A>(capacity: nhGateway.count), d = RawVector<Int32>(capacity: nhGateway.count)
         var u = RawVector<UInt32>(capacity: nhGateway.count), n = RawVector<Int32>(capacity: nhGateway.count)
+        var r = RawVector<UInt32>(capacity: nhGateway.count)
         for i in prefixes.indices where prefixes[i] != nil {
             let s = Int(fast[i].nhStart), c = Int(fast[i].nhCount)
             fast[i].nhStart = Int32(g.count)
-            for k in s..<(s + c) { g.append(nhGateway[k]); d.append(nhDev[k]); u.append(nhUpper[k]); n.append(nhNeigh[k]) }
+            for k in s..<(s + c) { g.append(nhGateway[k]); d.append(nhDev[k]); u.append(nhUpper[k]); n.append(nhNeigh[k]); r.append(nhRealm[k]) }
         }
-        nhGateway = g; nhDev = d; nhUpper = u; nhNeigh = n
+        nhGateway = g; nhDev = d; nhUpper = u; nhNeigh = n; nhRealm = r
         nhGarbage = 0
     }
 
@@ -292,7 +304,7 @@ public final class FIBTableOf<A: InetAddressValue> {
             let end = k &+ c
             while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
         }
-        return FIBResultOf(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1)
+        return FIBResultOf(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1, realm: nhRealm[k])
     }
 
     /// The length of the longest prefix holding `addr`, or nil.
@@ -333,6 +345,9 @@ public final class FIBOf<A: InetAddressValue> {
     public internal(set) var hadCustomRules = false
     /// Some rule selects on the IP protocol or ports (fib_rules_require_fldissect).
     var needsPorts = false
+    /// Some IPv4 route has realms (fib_num_tclassid_users, kept once set): forwarding then
+    /// also takes the source's realm from the route back to it.
+    public internal(set) var hasRealms = false
     /// The input device of what Sluice itself sends (LOOPBACK_IFINDEX): lo's, or none.
     public internal(set) var loopbackIndex: Int32 = 0
 

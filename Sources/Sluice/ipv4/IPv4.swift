@@ -503,6 +503,17 @@ public final class IPv4Stack: NeighbourResolver {
         ip = pool.data(q) + InetWire.ethernetLength
         InetWire.decrementTTL(ip)
         stats.forwDatagrams &+= 1
+        // rt_set_nexthop's dst->tclassid: the next hop's realms, then set_class_tag with the
+        // source's realm from the route back to it (fib_validate_source's itag), only while
+        // some route has realms.
+        let qm = pool.meta(q)
+        var classid = r.realm
+        if fib.hasRealms && classid & 0xFFFF_0000 == 0,
+           let back = fib.lookup(IPv4Header(unchecked: Bytes(ip, count: ihl)).source, hash: 0), back.type == .unicast {
+            classid |= back.realm << 16
+        }
+        qm.pointee.routeClassid = classid
+        qm.pointee.tcFlags |= PacketMeta.routed
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
         if out === inDev && sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
         if fragment {

@@ -25,12 +25,12 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25
+    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_DEAD: UInt8 = 1, RTNH_F_ONLINK: UInt8 = 4, RTNH_F_LINKDOWN: UInt8 = 16
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
-                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, UID: .u32])
+                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, FLOW: .u32, TABLE: .u32, MARK: .u32, UID: .u32])
     /// rtm_ipv6_policy: addresses are 16 bytes.
     static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
                                                  GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
@@ -252,6 +252,7 @@ extension RtnlProcessor {
             let h = r.nexthops[0]
             if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
             w.attr(RTA.OIF, u32: UInt32(bitPattern: h.dev))
+            if h.realm != 0 { w.attr(RTA.FLOW, u32: h.realm) }
         } else if r.nexthops.count > 1 {
             let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
             for h in r.nexthops {
@@ -259,6 +260,7 @@ extension RtnlProcessor {
                 w.put16(0); w.put8((h.onlink ? RTA.RTNH_F_ONLINK : 0) | state(h)); w.put8(UInt8(h.weight - 1))
                 w.put32(UInt32(bitPattern: h.dev))
                 if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
+                if h.realm != 0 { w.attr(RTA.FLOW, u32: h.realm) }
                 w.set16(at, UInt16(w.count - at))
             }
             w.endNest(mp)
@@ -368,6 +370,7 @@ extension RtnlProcessor {
                     let alen = Int(mp.le16(at: j)), at = mp.le16(at: j + 2)
                     guard alen >= 4 else { break }
                     if at == RTA.GATEWAY && alen == 4 + A.bitWidth / 8 { h.gateway = Self.addr(mp[(mp.startIndex + j + 4)..<(mp.startIndex + j + alen)], A.self) ?? 0 }
+                    if at == RTA.FLOW && alen == 8 { h.realm = mp.le32(at: j + 4) }
                     j += (alen + 3) & ~3
                 }
                 s.route.nexthops.append(h)
@@ -375,6 +378,12 @@ extension RtnlProcessor {
             }
         } else if a[RTA.GATEWAY] != nil || a[RTA.OIF] != nil {
             s.route.nexthops = [NextHopOf<A>(gateway: Self.addr(a[RTA.GATEWAY], A.self) ?? 0, dev: Int32(bitPattern: a.u32(RTA.OIF) ?? 0), onlink: onlink)]
+        }
+        if let flow = a.u32(RTA.FLOW), !S.isIPv6 {
+            // fib_create_info: a realm without a next hop still makes one (its device resolved
+            // from the gateway or refused as for any next hop).
+            if s.route.nexthops.isEmpty { s.route.nexthops = [NextHopOf<A>(dev: 0, onlink: onlink)] }
+            s.route.nexthops[0].realm = flow
         }
         if let tr = ifindexTranslator {
             for i in s.route.nexthops.indices where s.route.nexthops[i].dev != 0 { s.route.nexthops[i].dev = tr(s.route.nexthops[i].dev) }
@@ -543,6 +552,7 @@ extension RtnlProcessor {
             }
         }
         var type = RouteType.unicast, out: Int32 = 0, gateway: UInt32 = 0, prefsrc: UInt32 = 0, redirect = false
+        var realm: UInt32 = 0
         var metrics: [UInt32] = []
         var table = FIB.tableMain
         let hash = IPv4Stack.flowHash(q.src, q.dst)
@@ -568,6 +578,11 @@ extension RtnlProcessor {
                     if isLocal(q.src) { throw NetlinkError(EINVAL) }
                     out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
                     metrics = r.route.metrics
+                    // dst->tclassid: the next hop's realms, the source's from the way back.
+                    realm = r.nexthop?.realm ?? 0
+                    if v4.fib.hasRealms && realm & 0xFFFF_0000 == 0, let back = v4.fib.lookup(q.src, hash: 0), back.type == .unicast {
+                        realm |= back.realm << 16
+                    }
                     // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
                     redirect = out == q.iif && v4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
                 default: throw NetlinkError(EINVAL)
@@ -585,6 +600,7 @@ extension RtnlProcessor {
                 metrics = r.route.metrics          // the route's fib metrics, as the rtable inherits them
                 table = r.table
                 let nh = r.nexthop
+                realm = nh?.realm ?? 0
                 switch type {
                 case .local:
                     out = lo
@@ -617,6 +633,7 @@ extension RtnlProcessor {
         w.attr(RTA.DST, Self.be32(q.dst))
         if q.src != 0 { w.attr(RTA.SRC, Self.be32(q.src)) }
         w.attr(RTA.OIF, u32: UInt32(bitPattern: out))
+        if realm != 0 { w.attr(RTA.FLOW, u32: realm) }
         if q.iif == 0 && prefsrc != q.src { w.attr(RTA.PREFSRC, Self.be32(prefsrc)) }
         if gateway != 0 { w.attr(RTA.GATEWAY, Self.be32(gateway)) }
         Self.putMetrics(metrics, &w)

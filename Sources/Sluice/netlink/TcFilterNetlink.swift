@@ -148,6 +148,17 @@ extension RtnlProcessor {
                 // cls_cgroup_dump: actions, then the ematch tree.
                 encodeActions(f, nestType: 1, &w)                              // TCA_CGROUP_ACT
                 f.ematch?.dump(3, &w)                                          // TCA_CGROUP_EMATCHES
+            case .route(let to, let from, let iif):
+                // route4_dump: TO unless none, then IIF or FROM (0 when any), the class.
+                let h = f.handle
+                if h & 0x8000 == 0 { w.attr(2, u32: (to ?? 0) & 0xFF) }
+                if h & 0x8000_0000 != 0 {
+                    if h >> 16 != 0xFFFF { w.attr(4, u32: UInt32(bitPattern: iif ?? 0)) }
+                } else {
+                    w.attr(3, u32: from ?? 0)
+                }
+                if let classid, classid != 0 { w.attr(1, u32: classid) }
+                encodeActions(f, nestType: 6, &w)                              // TCA_ROUTE4_ACT
             case .fw(_, let mask):
                 if let classid { w.attr(1, u32: classid) }
                 if f.indev != 0, let d = dp.device(f.indev) { w.attr(3, string: d.name) }   // TCA_FW_INDEV
@@ -262,7 +273,9 @@ extension RtnlProcessor {
             }
             guard let first = fs.first else { continue }
             out.append((first, true, false, 1))
-            for f in fs { out.append((f, false, false, 1)) }
+            // route4_walk lists by bucket, not in classification order.
+            let listed = first.kind == "route" ? fs.sorted { RouteFilter.dumpKey($0.handle) < RouteFilter.dumpKey($1.handle) } : fs
+            for f in listed { out.append((f, false, false, 1)) }
         }
         return out
     }
@@ -491,6 +504,21 @@ extension RtnlProcessor {
             f.match = .bpf
             classid(m.u32(3))
             try exts(m, police: 2, act: 1)
+        case "route":
+            // route4_change / route4_set_parms: a handle (tc sends the one the words make), options,
+            // realms of 8 bits and an ifindex of 15; the handle must be the one they make.
+            guard let h = t.handle?.raw else { throw NetlinkError(EINVAL, "Creating with handle of 0 is invalid") }
+            guard a[TCA.OPTIONS] != nil else { throw NetlinkError(EINVAL, "cls_route: Missing options") }
+            let m = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [1: .u32, 2: .u32, 3: .u32, 4: .u32, 5: .unspec, 6: .unspec]), strict: false)
+            for (t, limit) in [(UInt16(2), UInt32(0xFF)), (3, 0xFF), (4, 0x7FFF)] {
+                if let v = m.u32(t), v > limit { throw NetlinkError(ERANGE, "integer out of range", offset: m.offsets[t]) }
+            }
+            let to = m.u32(2), from = m.u32(3), iif = m.u32(4).map { Int32(bitPattern: $0) }
+            if from != nil && iif != nil { throw NetlinkError(EINVAL, "'from' and 'fromif' are mutually exclusive", offset: m.offsets[3]) }
+            do { f.handle = try RouteFilter.handle(to: to, from: from, iif: iif, requested: h) } catch { throw Self.netlinkError(error) }
+            f.match = .route(to: to, from: from, iif: iif)
+            classid(m.u32(1))
+            try exts(m, police: 5, act: 6)
         case "fw" where a[TCA.OPTIONS] == nil:
             // fw_change without options: the old method, accepted, unless it names a handle.
             if t.handle != nil { throw NetlinkError(EINVAL, "fw: a handle needs options (a class or actions)") }

@@ -463,6 +463,60 @@ enum FilterMatch {
     /// cls_bpf: the filter's classic BPF program (`bpf`) decides — 0 no match, −1 the filter's
     /// class, anything else the class id; with `bpfDirect` its return is the action.
     case bpf
+    /// cls_route (route4): a routed packet's realms (dst->tclassid) — destination realm `to`,
+    /// source realm `from`, or the input device `iif` (RouteFilter).
+    case route(to: UInt32?, from: UInt32?, iif: Int32?)
+}
+
+/// cls_route's rules (net/sched/cls_route.c).
+enum RouteFilter {
+    /// route4_set_parms: the handle the attributes make — `to` in the low byte (0x8000 when
+    /// none), the source realm, or 0x8000 | ifindex, or 0xFFFF (any source) above — with the
+    /// `order` bits (0x7F00) of the handle asked for. Throws the kernel's refusals.
+    static func handle(to: UInt32?, from: UInt32?, iif: Int32?, requested: UInt32) throws(SluiceError) -> UInt32 {
+        guard requested != 0 else { throw SluiceError("Error: Creating with handle of 0 is invalid (Invalid argument)") }
+        var h: UInt32 = 0x8000
+        if let to {
+            guard requested & 0x8000 == 0 else { throw SluiceError("Error: Invalid handle (Invalid argument)") }
+            h = to
+        }
+        if from != nil && iif != nil { throw SluiceError("Error: 'from' and 'fromif' are mutually exclusive (Invalid argument)") }
+        if let from { h |= from << 16 } else if let iif { h |= (UInt32(bitPattern: iif) | 0x8000) << 16 } else { h |= 0xFFFF << 16 }
+        h |= requested & 0x7F00
+        guard h == requested else {
+            throw SluiceError("Error: Handle mismatch constructed: \(String(requested, radix: 16)) (expected: \(String(h, radix: 16))) (Invalid argument)")
+        }
+        return h
+    }
+
+    /// route4_walk's order (dumps): the destination bucket (to, or 256 for none), the source
+    /// bucket (from_hash), then the handle.
+    static func dumpKey(_ h: UInt32) -> (UInt32, UInt32, UInt32) {
+        let to = h & 0x8000 != 0 ? 256 : h & 0xFF
+        let id = (h >> 16) & 0xFFFF
+        let from: UInt32 = id == 0xFFFF ? 32 : id & 0x8000 == 0 ? (id > 255 ? 256 : id & 0xF) : 16 + (id & 0xF)
+        return (to, from, h)
+    }
+
+    /// route4_classify's order, the same for every packet: filters with a destination realm
+    /// (only those of the packet's are candidates), then those without; in each, source-realm
+    /// filters, then input-device ones, then any-source ones; by handle within each.
+    static func classifyKey(_ f: TcFilter) -> (Int, Int, UInt32) {
+        guard case .route(let to, let from, let iif) = f.match else { return (2, 0, f.handle) }
+        return (to == nil ? 1 : 0, from != nil ? 0 : iif != nil ? 1 : 2, f.handle)
+    }
+
+    /// Whether a routed packet with realms `id` that came in on `inIf` matches. The input-device
+    /// lookup lands in the bucket of (ifindex >> 16) & 0xF while filters are filed under
+    /// ifindex & 0xF (route4_hash_iif against from_hash): as in the kernel, a `fromif` filter
+    /// only matches devices whose ifindex is a multiple of 16.
+    @inline(__always)
+    static func matches(to: UInt32?, from: UInt32?, iif: Int32?, id: UInt32, inIf: Int32) -> Bool {
+        if let to { guard id & 0xFF == to else { return false } }
+        if let from { return (to ?? 0) | from << 16 == (to == nil ? id & 0xFFFF_0000 : id) }
+        if let iif { return iif == inIf && UInt32(bitPattern: iif) & 0xF == (UInt32(bitPattern: inIf) >> 16) & 0xF }
+        return true
+    }
 }
 
 /// One entry of a gate schedule (struct tcfg_gate_entry).
@@ -841,7 +895,12 @@ public struct FilterBlock {
         // Stable: filters of one priority stay in the order they came — except cls_bpf's,
         // which puts a new program at the head of its list (list_add_rcu).
         let r = instanceRange(chain: f.chain, prio: f.prio)
-        let at = f.kind == "bpf" ? r.lowerBound : r.upperBound
+        var at = f.kind == "bpf" ? r.lowerBound : r.upperBound
+        if f.kind == "route" {
+            // Kept in route4_classify's order (dumps sort them as route4_walk).
+            let key = RouteFilter.classifyKey(f)
+            at = filters[r].firstIndex { RouteFilter.classifyKey($0) > key } ?? r.upperBound
+        }
         if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
         if cachedIndex != nil { cachedIndex!.insert(f) }
         // No u32 table, no u32 filter: nothing refers to filters by position. A knode into
@@ -1110,6 +1169,10 @@ public struct FilterBlock {
             guard let ops = fp.pointee.emOps, let bytes = fp.pointee.emBytes else { return true }
             return EmatchProgram.matches(ops, fp.pointee.emCount, bytes, data, len, m.pointee, pf)
         case .cgroup: return false       // no socket, no net_cls class id (cls_cgroup_classify)
+        case .route(let to, let from, let iif):
+            // route4_classify: no dst (not routed), no match.
+            guard m.pointee.tcFlags & PacketMeta.routed != 0 else { return false }
+            return RouteFilter.matches(to: to, from: from, iif: iif, id: m.pointee.routeClassid, inIf: m.pointee.ifindex)
         case .bpf: return false          // run by runFilters (cls_bpf_classify)
         case .u32: return false          // only in blocks as ranges
         case .u32Range: return false     // walked whole by u32Walk (U32.swift)
