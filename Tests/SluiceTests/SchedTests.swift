@@ -284,7 +284,7 @@ final class TcCommandTests: XCTestCase {
         expectError("qdisc add dev nosuch root pfifo", "Cannot find device \"nosuch\"")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.0.0.300/32 flowid 1:10", "Illegal address")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 u32 flowid 1:10", "at least one \"match\"")
-        expectError("filter add dev eth0 parent 1: protocol ip prio 1 route to 10 flowid 1:10", "not implemented")
+        expectError("filter add dev eth0 parent 1: protocol ip prio 1 route from 1 fromif eth0 flowid 1:10", "mutually exclusive")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 basic match cmp(u8 at 0 layer link mask 0xff gt 10) flowid 1:10", "rtnetlink only")
         expectError("filter add dev eth0 parent 1: protocol ip prio 1 flower dst_port 80-70 flowid 1:10", "Illegal port")
         expectError("filter add dev eth0 parent 1: matchall action mirred egress redirect dev eth0", "would loop")
