@@ -3498,7 +3498,8 @@ final class TdcStyleTests: XCTestCase {
         _ = try tc(["filter", "add", "dev", "dm0", "parent", "ffff:", "protocol", "ip", "prio", "2", "flower", "dst_mac", "02:00:00:00:00:04", "action", "pass"])
         let p2 = try tc(["filter", "show", "dev", "dm0", "parent", "ffff:", "prio", "2"])
         let handles = p2.split(separator: "\n").filter { $0.contains(" flower chain 0 handle ") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
-        XCTAssertEqual(handles, ["0x1", "0x3", "0x2"], p2)
+        // The new filter takes the lowest free handle (2); fl_walk lists by handle (the idr).
+        XCTAssertEqual(handles, ["0x1", "0x2", "0x3"], p2)
         XCTAssertEqual(count(p2, "dst_mac 02:00:00:00:00:04"), 1, p2)
         XCTAssertEqual(d.stop(), 0, d.stderr)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)

@@ -626,6 +626,43 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// flower as fl_classify walks it: mask by mask in the order the masks came, the first
+    /// mask holding the packet's key wins — not the first filter added. Listed by handle
+    /// (fl_walk goes through the idr).
+    func testFlowerMatchesByMaskOrderAndListsByHandle() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        for c in ["route add 198.19.0.0/16 via 198.18.2.20 dev r2",
+                  "qdisc add dev r2 root handle 1: prio",
+                  "filter add dev r2 parent 1: protocol ip prio 1 handle 9 flower dst_ip 198.18.0.0/16 classid 1:1",
+                  "filter add dev r2 parent 1: protocol ip prio 1 handle 5 flower ip_proto udp classid 1:2",
+                  "filter add dev r2 parent 1: protocol ip prio 1 handle 7 flower dst_ip 198.19.0.0/16 classid 1:3"] {
+            try r.runner.execute(c)
+        }
+        let prio = try XCTUnwrap(r.dev("r2").qdisc as? PrioQdisc)
+        let before = prio.children.map { $0.statsSnapshot().packets }
+        let udp = Array(FrameBuilder.udpFrame(dst: r.dev("r1").mac, src: macA, srcIP: ip(198, 18, 1, 10), dstIP: ip(198, 19, 1, 1),
+                                              sport: 1000, dport: 53, frameLength: 100))
+        r.send(udp, on: r.r1)
+        // UDP to 198.19.1.1 matches handle 5 (ip_proto) and handle 7 (dst_ip /16); the /16 mask
+        // came first (with handle 9), so handle 7's class.
+        XCTAssertEqual(zip(prio.children.map { $0.statsSnapshot().packets }, before).map { $0 - $1 }, [0, 0, 1])
+        let shown = try r.runner.execute("filter show dev r2")
+        let handles = shown.split(separator: "\n").compactMap { line -> Substring? in
+            let w = line.split(separator: " ")
+            return w.firstIndex(of: "handle").flatMap { $0 + 1 < w.count ? w[$0 + 1] : nil }
+        }
+        XCTAssertEqual(handles, ["0x5", "0x7", "0x9"], shown)
+        // Without the /16 mask's filters, the ip_proto mask is the first.
+        try r.runner.execute("filter del dev r2 parent 1: protocol ip prio 1 handle 9 flower")
+        try r.runner.execute("filter del dev r2 parent 1: protocol ip prio 1 handle 7 flower")
+        try r.runner.execute("filter add dev r2 parent 1: protocol ip prio 1 handle 7 flower dst_ip 198.19.0.0/16 classid 1:3")
+        let again = prio.children.map { $0.statsSnapshot().packets }
+        r.send(udp, on: r.r1)
+        XCTAssertEqual(zip(prio.children.map { $0.statsSnapshot().packets }, again).map { $0 - $1 }, [0, 1, 0])
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testBadHeadersAreCountedAndDropped() throws {
         let r = try Self.router()
         learnHosts(r)

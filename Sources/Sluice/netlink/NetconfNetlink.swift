@@ -18,6 +18,8 @@ enum NETCONFA {
 }
 
 extension RtnlProcessor {
+    static let hostHasIPv6MRoute = access("/proc/sys/net/ipv6/conf/all/mc_forwarding", F_OK) == 0
+
     /// inet_netconf_fill_devconf / inet6_netconf_fill_devconf with NETCONFA_ALL.
     func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
         let v6 = family == Self.AF_INET6
@@ -26,7 +28,9 @@ extension RtnlProcessor {
         w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
         w.attr(NETCONFA.FORWARDING, u32: (v6 ? dp.ipv6.forwarding : dp.ipv4.forwarding) ? 1 : 0)
         if !v6 { w.attr(NETCONFA.RP_FILTER, u32: 0) }
-        w.attr(NETCONFA.MC_FORWARDING, u32: 0)
+        // inet6 reports mc_forwarding only under CONFIG_IPV6_MROUTE: as the kernel beside
+        // Sluice is built (its sysctl of that name exists).
+        if !v6 || Self.hostHasIPv6MRoute { w.attr(NETCONFA.MC_FORWARDING, u32: 0) }
         if !v6 { w.attr(NETCONFA.BC_FORWARDING, u32: 0) }
         w.attr(NETCONFA.PROXY_NEIGH, u32: 0)
         w.attr(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, u32: 0)

@@ -274,7 +274,9 @@ extension RtnlProcessor {
             guard let first = fs.first else { continue }
             out.append((first, true, false, 1))
             // route4_walk lists by bucket, not in classification order.
-            let listed = first.kind == "route" ? fs.sorted { RouteFilter.dumpKey($0.handle) < RouteFilter.dumpKey($1.handle) } : fs
+            // fl_walk goes by handle (the idr), not in the masks' order.
+            let listed = first.kind == "route" ? fs.sorted { RouteFilter.dumpKey($0.handle) < RouteFilter.dumpKey($1.handle) }
+                : first.kind == "flower" ? fs.sorted { $0.handle < $1.handle } : fs
             for f in listed { out.append((f, false, false, 1)) }
         }
         return out

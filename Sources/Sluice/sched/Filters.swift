@@ -419,6 +419,32 @@ struct FlowerKey {
         put(encTTL != nil, UInt64(encTTL?.0 ?? 0) << 8 | UInt64(encTTL?.1 ?? 0))
         return w
     }
+
+    /// The key's mask alone (struct fl_flow_mask): which fields, with which masks; an exact
+    /// port and a port range are different masks. Filters with the same mask share one of
+    /// the kernel's per-mask hash tables.
+    var maskSignature: [UInt64] {
+        var w: [UInt64] = []
+        w.reserveCapacity(32)
+        func put(_ present: Bool, _ values: UInt64...) { w.append(present ? 1 : 0); if present { w += values } }
+        put(dstMAC != nil, dstMAC?.1 ?? 0)
+        put(srcMAC != nil, srcMAC?.1 ?? 0)
+        put(vlanID != nil); put(vlanPrio != nil); put(ethType != nil); put(ipProto != nil)
+        put(srcIP != nil, UInt64(srcIP?.1 ?? 0))
+        put(dstIP != nil, UInt64(dstIP?.1 ?? 0))
+        put(srcIP6 != nil, srcIP6?.maskHi ?? 0, srcIP6?.maskLo ?? 0)
+        put(dstIP6 != nil, dstIP6?.maskHi ?? 0, dstIP6?.maskLo ?? 0)
+        put(srcPort != nil, srcPort.map { $0.count > 1 ? 1 : 0 } ?? 0)
+        put(dstPort != nil, dstPort.map { $0.count > 1 ? 1 : 0 } ?? 0)
+        put(tos != nil, UInt64(tos?.1 ?? 0))
+        put(encKeyID != nil)
+        put(encSrcIP != nil, UInt64(encSrcIP?.1 ?? 0))
+        put(encDstIP != nil, UInt64(encDstIP?.1 ?? 0))
+        put(encDstPort != nil)
+        put(encTos != nil, UInt64(encTos?.1 ?? 0))
+        put(encTTL != nil, UInt64(encTTL?.1 ?? 0))
+        return w
+    }
 }
 
 /// An IPv6 prefix as two masked 64-bit words (no heap storage on the match path).
@@ -694,6 +720,9 @@ struct TcFilter {
     /// bpf: the program, and direct-action mode (TCA_BPF_FLAG_ACT_DIRECT).
     var bpf: BPFProgram? = nil
     var bpfDirect = false
+    /// flower: when its mask came to be in its instance (fl_create_new_mask adds masks at the
+    /// tail of the list fl_classify walks); equal for filters sharing a mask.
+    var flowerMaskSeq: UInt32 = 0
     var emCount = 0
     var emBytes: UnsafePointer<UInt8>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
@@ -779,20 +808,32 @@ public struct FilterBlock {
         struct Key: Hashable { var chain: UInt32, prio: UInt16, key: [UInt64] }
         var handles: Set<Handle> = []
         var flowerKeys: Set<Key> = []
+        /// Each instance's flower masks: when the mask came (its filters' `flowerMaskSeq`) and
+        /// how many filters use it (the mask goes with its last filter).
+        var flowerMasks: [Key: (seq: UInt32, count: Int)] = [:]
         /// u32 knode handles, which are unique in the whole block (u32_get looks everywhere).
         var u32Handles: Set<UInt32> = []
         mutating func insert(_ f: TcFilter) {
             handles.insert(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
-            if case .flower(let k) = f.match { flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+            if case .flower(let k) = f.match {
+                flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature))
+                flowerMasks[Key(chain: f.chain, prio: f.prio, key: k.maskSignature), default: (f.flowerMaskSeq, 0)].count += 1
+            }
             if f.isU32 { u32Handles.insert(f.handle) }
         }
         mutating func remove(_ f: TcFilter) {
             handles.remove(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
-            if case .flower(let k) = f.match { flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature)) }
+            if case .flower(let k) = f.match {
+                flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature))
+                let mk = Key(chain: f.chain, prio: f.prio, key: k.maskSignature)
+                if let m = flowerMasks[mk] { flowerMasks[mk] = m.count > 1 ? (m.seq, m.count - 1) : nil }
+            }
             if f.isU32 { u32Handles.remove(f.handle) }
         }
     }
     var cachedIndex: Index?
+    /// The last flower mask age handed out in this block.
+    var nextFlowerMaskSeq: UInt32 = 0
     mutating func index() -> Index {
         if let i = cachedIndex { return i }
         var i = Index()
@@ -901,6 +942,23 @@ public struct FilterBlock {
             let key = RouteFilter.classifyKey(f)
             at = filters[r].firstIndex { RouteFilter.classifyKey($0) > key } ?? r.upperBound
         }
+        if case .flower(let k) = f.match {
+            // fl_classify walks the masks in the order they came and stops at the first that
+            // has the packet's key: filters are kept by their mask's age (a new mask last), and
+            // after those of their own mask.
+            if let m = index().flowerMasks[Index.Key(chain: f.chain, prio: f.prio, key: k.maskSignature)] {
+                f.flowerMaskSeq = m.seq
+            } else {
+                nextFlowerMaskSeq &+= 1
+                f.flowerMaskSeq = nextFlowerMaskSeq
+            }
+            var lo = r.lowerBound, hi = r.upperBound
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if filters[mid].flowerMaskSeq <= f.flowerMaskSeq { lo = mid + 1 } else { hi = mid }
+            }
+            at = lo
+        }
         if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
         if cachedIndex != nil { cachedIndex!.insert(f) }
         // No u32 table, no u32 filter: nothing refers to filters by position. A knode into
@@ -935,6 +993,17 @@ public struct FilterBlock {
     /// u32_replace_knode does); the old u32 keys stay in the flat store, unreferenced.
     mutating func replace(at i: Int, with f: TcFilter) {
         var f = f
+        if case .flower(let k) = f.match {
+            // fl_change over an existing filter: in its place when the mask stays; under its
+            // new mask (the mask's place, or a new one last) when it changes.
+            guard case .flower(let old) = filters[i].match, old.maskSignature == k.maskSignature else {
+                removeFilter(at: i)
+                var tables: UInt32 = 0           // (flower makes no u32 table)
+                try? add(f, u32Tables: &tables)
+                return
+            }
+            f.flowerMaskSeq = filters[i].flowerMaskSeq
+        }
         if case .u32(let keys) = f.match {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
