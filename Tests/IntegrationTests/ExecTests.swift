@@ -1673,6 +1673,12 @@ final class ExecTests: XCTestCase {
             "route get 198.18.22.5 from 198.18.6.200 iif rz2", "route get 198.18.23.5 from 198.18.6.200 iif rz2",
             "-6 addr add 2001:db8::1/64 dev rz1 nodad", "-6 route add 2001:db8:5::/64 dev rz1 realm 5",
             "-6 route show dev rz1",
+            // A rule's realms (FRA_FLOW) fill what the next hop's leave empty, before the source's.
+            "rule add from 198.18.6.0/24 lookup main realms 12/13 pref 100", "rule add to 198.18.20.0/24 lookup main realms 14 pref 101",
+            "rule show", "-j rule show", "route get 198.18.20.5", "route get 198.18.23.5 from 198.18.6.9 iif rz2",
+            "route get 198.18.20.5 from 198.18.6.200 iif rz2", "route get 198.18.22.5 from 198.18.6.9 iif rz2",
+            "rule del from 198.18.6.0/24 lookup main realms 12/14", "rule del from 198.18.6.0/24 lookup main realms 12/13",
+            "rule show", "-6 rule add from 2001:db8::/64 lookup main realms 3 pref 200", "-6 rule show",
         ].map(ip)
         try compareWithKernel(steps, kns: kns, sock: sock)
         XCTAssertEqual(d.stop(), 0, d.stderr)

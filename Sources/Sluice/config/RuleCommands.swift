@@ -29,6 +29,7 @@ extension CommandRunner {
             if add && r.action == 0 { r.action = RuleAction.toTable }
             if add && r.action == RuleAction.toTable && r.table == 0 && !given.table { r.table = FIB.tableMain }
             do {
+                if add && r.realm != 0 { fib.hasRealms = true }
                 if add { try fib.addRule(r, priorityGiven: given.priority, exclusive: true) }
                 else { try fib.deleteRule(r, priorityGiven: given.priority) }
             } catch {
@@ -124,7 +125,11 @@ extension CommandRunner {
                 case "prohibit": r.action = RuleAction.prohibit
                 default: throw SluiceError("Error: argument \"\(t)\" is wrong: Failed to parse rule type")
                 }
-            case "realms", "nat", "map-to", "suppress_ifgroup", "sup_group", "l3mdev", "tun_id", "flowlabel":
+            case "realms", "realm":
+                // FRA_FLOW (IPv4; IPv6 rules ignore it).
+                let v = try CommandRunner.realms(try a.value(for: k))
+                if S.Addr.bitWidth == 32 { r.realm = v }
+            case "nat", "map-to", "suppress_ifgroup", "sup_group", "l3mdev", "tun_id", "flowlabel":
                 throw SluiceError("Error: \"\(k)\" is not supported by Sluice's rules (Operation not supported).")
             default:
                 throw SluiceError("Error: argument \"\(k)\" is wrong: Failed to parse rule type")
@@ -154,6 +159,7 @@ extension CommandRunner {
             }
             if r.action == RuleAction.toTable { s += "lookup \(Self.tableName(r.table)) " }
             if r.suppressPrefixLen != -1 { s += "suppress_prefixlength \(r.suppressPrefixLen) " }
+            if r.realm != 0 { s += "realms " + (r.realm >> 16 != 0 ? "\(r.realm >> 16)/" : "") + (r.realm & 0xFFFF == 0 ? "cosmos" : "\(r.realm & 0xFFFF)") + " " }
             switch r.action {
             case RuleAction.goto: s += "goto \(r.target)" + (fib.rules.contains { $0.priority == r.target } ? "" : " [unresolved]") + " "
             case RuleAction.nop: s += "nop "

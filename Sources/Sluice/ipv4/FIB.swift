@@ -115,6 +115,28 @@ public struct FIBResultOf<A: InetAddressValue>: Sendable {
     public var nh: Int32
     /// The next hop's realms (dst->tclassid before the source's realm is merged in).
     public var realm: UInt32 = 0
+    /// The realms of the policy rule the lookup went through (res->tclassid).
+    public var ruleRealm: UInt32 = 0
+
+    /// rt_set_nexthop's dst->tclassid: the next hop's realms, then set_class_tag with the
+    /// rule's, then with `itag` (the source's, from fib_validate_source): each fills only an
+    /// empty half.
+    public func tclassid(itag: UInt32) -> UInt32 {
+        var c = realm
+        for tag in [ruleRealm, itag] {
+            if c & 0xFFFF == 0 { c |= tag & 0xFFFF }
+            if c & 0xFFFF_0000 == 0 { c |= tag & 0xFFFF_0000 }
+        }
+        return c
+    }
+
+    /// fib_combine_itag for the route back to the source: its next hop's destination realm as
+    /// the source realm, else the rule's, with the rule's source realm below.
+    public var itag: UInt32 {
+        var t = realm << 16
+        if t == 0 { t = ruleRealm << 16 }
+        return t | ruleRealm >> 16
+    }
 }
 
 public final class FIBTableOf<A: InetAddressValue> {
@@ -388,16 +410,23 @@ public final class FIBOf<A: InetAddressValue> {
     /// picks by `hash` as the forwarding path does.
     public func resolve(_ addr: A, keys: FlowKeysOf<A>, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
         switch walkRules(addr, keys, hash: hash, restrictToOIF: true) {
-        case .table(let t): return t.resolve(addr, oif: keys.oif, hash: hash)
+        case .table(let t, _): return t.resolve(addr, oif: keys.oif, hash: hash)
         case .reject(let type):
             return type == .unreachable ? nil : (0, RouteOf(type: type, nexthops: []), nil)
         case .none: return nil
         }
     }
 
+    /// The realms of the rule a lookup of `addr` with `keys` goes through (res->tclassid; 0
+    /// with the default rules).
+    public func ruleRealm(_ addr: A, keys: FlowKeysOf<A>, hash: UInt32) -> UInt32 {
+        if case .table(_, let realm) = walkRules(addr, keys, hash: hash) { return realm }
+        return 0
+    }
+
     /// The route a lookup of `addr` uses (control path: `route get`).
     public func bestRoute(_ addr: A) -> RouteOf<A>? {
-        guard case .table(let t) = walkRules(addr, FlowKeysOf(iif: loopbackIndex), hash: 0) else { return nil }
+        guard case .table(let t, _) = walkRules(addr, FlowKeysOf(iif: loopbackIndex), hash: 0) else { return nil }
         let e = t.trie.lookup(addr)
         return e == 0 ? nil : t.prefixes[Int(e) - 1]?.routes.first
     }

@@ -41,6 +41,8 @@ public struct FIBRuleOf<A: InetAddressValue>: Equatable, Sendable {
     public var ipProto: UInt8 = 0
     /// Port ranges; (0, 0) when unset.
     public var sportStart: UInt16 = 0, sportEnd: UInt16 = 0, dportStart: UInt16 = 0, dportEnd: UInt16 = 0
+    /// FRA_FLOW (IPv4): realms a lookup through this rule gives (res->tclassid).
+    public var realm: UInt32 = 0
 
     public init() {}
 
@@ -88,8 +90,9 @@ public struct FlowKeysOf<A: InetAddressValue>: Sendable {
 
 /// What a rule walk ends in.
 enum RuleOutcome<A: InetAddressValue> {
-    /// A table to look up (already known to hold a route, unless restricted to a device).
-    case table(FIBTableOf<A>)
+    /// A table to look up (already known to hold a route, unless restricted to a device), and
+    /// the realms of the rule that chose it.
+    case table(FIBTableOf<A>, realm: UInt32)
     /// FR_ACT_BLACKHOLE, _UNREACHABLE (ENETUNREACH: as no route), _PROHIBIT.
     case reject(RouteType)
     /// No rule gave an answer (ESRCH: as no route).
@@ -134,7 +137,7 @@ extension FIBOf {
                 }
                 guard found else { i &+= 1; continue }
                 if r.suppressPrefixLen >= 0, let l = t.prefixLength(addr), l <= Int(r.suppressPrefixLen) { i &+= 1; continue }
-                return .table(t)
+                return .table(t, realm: r.realm)
             case RuleAction.unreachable: return .reject(.unreachable)
             case RuleAction.prohibit: return .reject(.prohibit)
             default: return .reject(.blackhole)
@@ -147,7 +150,10 @@ extension FIBOf {
     /// or table `default` holds routes): an unreachable rule is as no route (ENETUNREACH).
     func lookupRules(_ addr: A, _ keys: FlowKeysOf<A>, hash: UInt32) -> FIBResultOf<A>? {
         switch walkRules(addr, keys, hash: hash) {
-        case .table(let t): return t.lookup(addr, hash: hash)
+        case .table(let t, let realm):
+            guard var res = t.lookup(addr, hash: hash) else { return nil }
+            res.ruleRealm = realm
+            return res
         case .reject(let type): return type == .unreachable ? nil : FIBResultOf(type: type, gateway: 0, dev: 0, prefsrc: 0, nh: -1)
         case .none: return nil
         }
@@ -224,7 +230,7 @@ extension FIBRuleOf {
             && (dportEnd == 0 || (x.dportStart, x.dportEnd) == (dportStart, dportEnd))
             && (srcLen == 0 || (x.srcLen == srcLen && x.src == src))
             && (dstLen == 0 || (x.dstLen == dstLen && x.dst == dst))
-            && (tos == 0 || x.tos == tos)
+            && (tos == 0 || x.tos == tos) && (realm == 0 || x.realm == realm)
     }
 }
 

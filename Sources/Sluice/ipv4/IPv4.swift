@@ -507,12 +507,15 @@ public final class IPv4Stack: NeighbourResolver {
         // source's realm from the route back to it (fib_validate_source's itag), only while
         // some route has realms.
         let qm = pool.meta(q)
-        var classid = r.realm
-        if fib.hasRealms && classid & 0xFFFF_0000 == 0,
-           let back = fib.lookup(IPv4Header(unchecked: Bytes(ip, count: ihl)).source, hash: 0), back.type == .unicast {
-            classid |= back.realm << 16
+        var itag: UInt32 = 0
+        if fib.hasRealms {
+            // __fib_validate_source's reverse lookup: to the source, from the destination,
+            // entering by the forward route's output device.
+            let h = IPv4Header(unchecked: Bytes(ip, count: ihl))
+            if let back = fib.lookup(h.source, hash: 0, keys: { FlowKeysOf(src: h.destination, iif: r.dev, tos: h.tos & 0xFC) }),
+               back.type == .unicast { itag = back.itag }
         }
-        qm.pointee.routeClassid = classid
+        qm.pointee.routeClassid = r.tclassid(itag: itag)
         qm.pointee.tcFlags |= PacketMeta.routed
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
         if out === inDev && sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }

@@ -579,10 +579,12 @@ extension RtnlProcessor {
                     out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
                     metrics = r.route.metrics
                     // dst->tclassid: the next hop's realms, the source's from the way back.
-                    realm = r.nexthop?.realm ?? 0
-                    if v4.fib.hasRealms && realm & 0xFFFF_0000 == 0, let back = v4.fib.lookup(q.src, hash: 0), back.type == .unicast {
-                        realm |= back.realm << 16
-                    }
+                    var res = FIBResult(type: .unicast, gateway: 0, dev: out, prefsrc: 0, nh: -1, realm: r.nexthop?.realm ?? 0)
+                    res.ruleRealm = v4.fib.ruleRealm(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash)
+                    var itag: UInt32 = 0
+                    if v4.fib.hasRealms, let back = v4.fib.lookup(q.src, hash: 0, keys: { FlowKeysOf(src: q.dst, iif: out, tos: q.tos) }),
+                       back.type == .unicast { itag = back.itag }
+                    realm = res.tclassid(itag: itag)
                     // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
                     redirect = out == q.iif && v4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
                 default: throw NetlinkError(EINVAL)
@@ -600,7 +602,9 @@ extension RtnlProcessor {
                 metrics = r.route.metrics          // the route's fib metrics, as the rtable inherits them
                 table = r.table
                 let nh = r.nexthop
-                realm = nh?.realm ?? 0
+                var res = FIBResult(type: type, gateway: 0, dev: 0, prefsrc: 0, nh: -1, realm: nh?.realm ?? 0)
+                res.ruleRealm = v4.fib.ruleRealm(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash)
+                realm = res.tclassid(itag: 0)
                 switch type {
                 case .local:
                     out = lo

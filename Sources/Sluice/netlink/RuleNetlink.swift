@@ -58,7 +58,9 @@ extension RtnlProcessor {
             guard dstLen <= A.bitWidth, a[FRA.DST]?.count == A.bitWidth / 8, let d = Self.addr(a[FRA.DST], A.self) else { throw NetlinkError(EINVAL, "Invalid dst address") }
             r.dst = LPMTrie<A>.mask(d, dstLen); r.dstLen = dstLen
         }
-        for (t, what) in [(FRA.TUN_ID, "Sluice's rules do not match tunnel ids"), (FRA.FLOW, "Sluice has no routing realms"),
+        // fib4_rule_configure: FRA_FLOW, the realms of what the rule finds (IPv6 ignores it).
+        if A.bitWidth == 32, let f = a.u32(FRA.FLOW) { r.realm = f }
+        for (t, what) in [(FRA.TUN_ID, "Sluice's rules do not match tunnel ids"),
                           (FRA.SUPPRESS_IFGROUP, "Sluice's rules do not suppress by interface group")] where a.has(t) {
             throw NetlinkError(EOPNOTSUPP, what, offset: a.offsets[t])
         }
@@ -97,6 +99,7 @@ extension RtnlProcessor {
 
     func changeRule<A: InetAddressValue>(_ msg: NetlinkMessage, _ fib: FIBOf<A>, delete: Bool) throws(NetlinkError) {
         let (r, given) = try decodeRule(msg, A.self)
+        if r.realm != 0 && !delete { fib.hasRealms = true }     // fib_num_tclassid_users
         do {
             if delete { try fib.deleteRule(r, priorityGiven: given) }
             else { try fib.addRule(r, priorityGiven: given, exclusive: msg.header.flags & NL.F_EXCL != 0) }
@@ -139,6 +142,7 @@ extension RtnlProcessor {
         if r.ipProto != 0 { w.attr(FRA.IP_PROTO, u8: r.ipProto) }
         if r.dstLen > 0 { w.attr(FRA.DST, Self.bytes(r.dst)) }
         if r.srcLen > 0 { w.attr(FRA.SRC, Self.bytes(r.src)) }
+        if r.realm != 0 { w.attr(FRA.FLOW, u32: r.realm) }
         w.end(start)
     }
 
