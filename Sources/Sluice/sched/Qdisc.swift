@@ -251,6 +251,27 @@ public class Qdisc {
         return old
     }
 
+    /// ops->graft of a qdisc whose classes are bands major:1…major:count, each holding one
+    /// child in `children` (prio, multiq, mq): the new child, or noop_qdisc for none.
+    final func graftBand(_ children: inout [Qdisc], _ classid: TcHandle, _ q: Qdisc?, count: Int, notFound: String) throws(SluiceError) -> Qdisc? {
+        let b = Int(classid.minor) - 1
+        guard classid.major == handle.major, b >= 0, b < count else { throw SluiceError(notFound) }
+        let old = children[b]
+        let new = q ?? NoopQdisc(env: env)
+        new.parent = classid
+        children[b] = new
+        return old
+    }
+
+    /// The band classes of such a qdisc (ops->walk + dump_class + dump_class_stats): class
+    /// major:N+1 with `parent`, its leaf band N's child and that child's statistics.
+    final func bandClasses(_ children: [Qdisc], parent: TcHandle) -> [QdiscClassInfo] {
+        children.enumerated().map { i, c in
+            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(truncatingIfNeeded: i + 1)), parent: parent, leaf: c,
+                           options: "", stats: c.statsSnapshot(), xstats: nil)
+        }
+    }
+
     /// Replaces the qdisc attached to `classid` (ops->graft); returns the old one. A nil `q`
     /// deletes the child: each qdisc puts back what the kernel's graft does (htb and drr a
     /// default pfifo, tbf and prio noop, netem nothing).

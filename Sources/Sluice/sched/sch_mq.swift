@@ -183,17 +183,11 @@ final class MQQdisc: Qdisc {
 
     /// mq_graft: the queue's qdisc replaced; nil leaves noop_qdisc (the queue then drops).
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        let i = Int(classid.minor) - 1
         if let t = trafficClasses, classid.major == handle.major, classid.minor >= 0xFFE0, Int(classid.minor) - 0xFFE0 < t.numTc {
             // mqprio_graft: a traffic class has no queue of its own.
             throw SluiceError("RTNETLINK answers: Invalid argument")
         }
-        guard classid.major == handle.major, i >= 0, i < children.count else { throw SluiceError("Error: Specified class not found.") }
-        let old = children[i]
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        children[i] = new
-        return old
+        return try graftBand(&children, classid, q, count: children.count, notFound: "Error: Specified class not found.")
     }
 
     /// mq has no cops->delete.

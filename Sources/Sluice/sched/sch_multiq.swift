@@ -78,20 +78,10 @@ final class MultiqQdisc: Qdisc {
     override func childQdiscs() -> [Qdisc] { children }
 
     /// multiq_walk + dump_class: one class per band, parent the qdisc, its leaf the child.
-    override func classes(details: Bool) -> [QdiscClassInfo] {
-        children.enumerated().map { i, c in
-            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(i + 1)), parent: handle, leaf: c, options: "", stats: c.statsSnapshot(), xstats: nil)
-        }
-    }
+    override func classes(details: Bool) -> [QdiscClassInfo] { bandClasses(children, parent: handle) }
 
     /// multiq_graft: nil leaves noop_qdisc in the band.
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        let b = Int(classid.minor) - 1
-        guard classid.major == handle.major, b >= 0, b < bands else { throw SluiceError("Error: Specified class not found.") }
-        let old = children[b]
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        children[b] = new
-        return old
+        try graftBand(&children, classid, q, count: bands, notFound: "Error: Specified class not found.")
     }
 }

@@ -144,20 +144,10 @@ final class PrioQdisc: Qdisc {
 
     override func childQdiscs() -> [Qdisc] { children }
 
-    override func classes(details: Bool) -> [QdiscClassInfo] {
-        // prio_dump_class_stats: each band's child qdisc's statistics.
-        children.enumerated().map { i, c in
-            QdiscClassInfo(classid: TcHandle(handle.major, UInt16(i + 1)), parent: handle, leaf: c, options: "", stats: c.statsSnapshot(), xstats: nil)
-        }
-    }
+    /// prio_dump_class_stats: each band's child qdisc's statistics.
+    override func classes(details: Bool) -> [QdiscClassInfo] { bandClasses(children, parent: handle) }
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
-        let b = Int(classid.minor) - 1
-        guard classid.major == handle.major, b >= 0, b < bandCount else { throw SluiceError("Error: Failed to find specified qdisc.") }
-        let old = children[b]
-        let new = q ?? NoopQdisc(env: env)
-        new.parent = classid
-        children[b] = new
-        return old
+        try graftBand(&children, classid, q, count: bandCount, notFound: "Error: Failed to find specified qdisc.")
     }
 }
