@@ -121,13 +121,12 @@ public struct FIBResultOf<A: InetAddressValue>: Sendable {
     /// rt_set_nexthop's dst->tclassid: the next hop's realms, then set_class_tag with the
     /// rule's, then with `itag` (the source's, from fib_validate_source): each fills only an
     /// empty half.
+    @inline(__always)
     public func tclassid(itag: UInt32) -> UInt32 {
-        var c = realm
-        for tag in [ruleRealm, itag] {
-            if c & 0xFFFF == 0 { c |= tag & 0xFFFF }
-            if c & 0xFFFF_0000 == 0 { c |= tag & 0xFFFF_0000 }
+        @inline(__always) func setClassTag(_ c: UInt32, _ tag: UInt32) -> UInt32 {
+            (c & 0xFFFF == 0 ? tag & 0xFFFF : c & 0xFFFF) | (c & 0xFFFF_0000 == 0 ? tag & 0xFFFF_0000 : c & 0xFFFF_0000)
         }
-        return c
+        return setClassTag(setClassTag(realm, ruleRealm), itag)
     }
 
     /// fib_combine_itag for the route back to the source: its next hop's destination realm as
