@@ -1059,6 +1059,40 @@ extension CommandRunner {
             func num(_ x: Substring) -> UInt8? { x.hasPrefix("0x") ? UInt8(x.dropFirst(2), radix: 16) : UInt8(x) }
             guard let val = num(parts[0]), let msk = parts.count > 1 ? num(parts[1]) : 0xFF else { throw SluiceError("Error: flower: Illegal \"\(k)\" \"\(v)\"") }
             if k == "enc_tos" { fk.encTos = (val, msk) } else { fk.encTTL = (val, msk) }
+        case "ct_state":
+            // flower_parse_ct_state: +flag / -flag, flags trk new est rel inv rpl.
+            let v = try a.value(for: k)
+            var state: UInt16 = 0, mask: UInt16 = 0
+            var rest = Substring(v)
+            while let sign = rest.first {
+                guard sign == "+" || sign == "-" else { throw SluiceError("Error: flower: Illegal \"ct_state\" \"\(v)\"") }
+                rest = rest.dropFirst()
+                guard let (name, bit) = FlowerKey.ctFlagNames.first(where: { rest.hasPrefix($0.0) }) else { throw SluiceError("Error: flower: Illegal \"ct_state\" \"\(v)\"") }
+                rest = rest.dropFirst(name.count)
+                mask |= bit
+                if sign == "+" { state |= bit }
+            }
+            guard mask != 0 else { throw SluiceError("Error: flower: Illegal \"ct_state\" \"\(v)\"") }
+            if let e = FlowerKey.ctStateError(state) { throw SluiceError("Error: \(e).") }
+            fk.ctState = (state, mask)
+        case "ct_zone", "ct_mark":
+            let v = try a.value(for: k)
+            let parts = v.split(separator: "/", maxSplits: 1)
+            let limit: UInt64 = k == "ct_zone" ? 0xFFFF : 0xFFFF_FFFF
+            guard let val = TcArgs.parseC(String(parts[0])), val <= limit,
+                  let msk = parts.count > 1 ? TcArgs.parseC(String(parts[1])) : limit, msk <= limit else { throw SluiceError("Error: flower: Illegal \"\(k)\" \"\(v)\"") }
+            if k == "ct_zone" { fk.ctZone = (UInt16(val), UInt16(msk)) } else { fk.ctMark = (UInt32(val), UInt32(msk)) }
+        case "ct_label":
+            let v = try a.value(for: k)
+            let parts = v.split(separator: "/", maxSplits: 1)
+            func hex(_ t: Substring) throws(SluiceError) -> (UInt64, UInt64) {
+                guard !t.isEmpty, t.count <= 32, t.allSatisfy(\.isHexDigit) else { throw SluiceError("Error: flower: Illegal \"ct_label\" \"\(v)\"") }
+                let full = t + String(repeating: "0", count: 32 - t.count)
+                return (UInt64(full.prefix(16), radix: 16)!, UInt64(full.suffix(16), radix: 16)!)
+            }
+            let (hi, lo) = try hex(parts[0])
+            let (mh, ml) = parts.count > 1 ? try hex(parts[1]) : (.max, .max)
+            fk.ctLabels = (hi, lo, mh, ml)
         case "dst_mac": fk.dstMAC = try parseMAC(try a.value(for: k))
         case "src_mac": fk.srcMAC = try parseMAC(try a.value(for: k))
         case "vlan_id": fk.vlanID = UInt16(try a.int(for: k, 0...4095))
@@ -1529,7 +1563,104 @@ extension CommandRunner {
             guard let rate, let group else { throw SluiceError("Error: sample rate and group are required.") }
             guard rate != 0 else { throw SluiceError("Error: invalid sample rate.") }
             return .sample(SampleParams(rate: rate, group: group, trunc: trunc), then: try trailing(&a, .pipe))
-        case "ct", "connmark", "ife":
+        case "ct":
+            // m_ct.c: clear | [commit [force]] [zone Z] [mark V[/M]] [label L[/M]]
+            //   [nat [src|dst addr A[-B] [port P[-Q]]]], then a control (pipe).
+            var flags: UInt16 = 0, zone: UInt16 = 0, mark: UInt32 = 0, markMask: UInt32 = 0
+            var lh: UInt64 = 0, ll: UInt64 = 0, mh: UInt64 = 0, ml: UInt64 = 0
+            var range = Conntrack.NATRange()
+            func hex128(_ t: Substring) throws(SluiceError) -> (UInt64, UInt64) {
+                // ct_parse_labels: hex digits, left-aligned in 16 bytes.
+                guard !t.isEmpty, t.count <= 32, t.allSatisfy(\.isHexDigit) else { throw SluiceError("Error: ct: Illegal label \"\(t)\"") }
+                let full = t + String(repeating: "0", count: 32 - t.count)
+                return (UInt64(full.prefix(16), radix: 16)!, UInt64(full.suffix(16), radix: 16)!)
+            }
+            loop: while let w = a.peek {
+                switch w {
+                case "clear": a.i += 1; flags |= CTParams.clear
+                case "commit": a.i += 1; flags |= CTParams.commit
+                case "force": a.i += 1; flags |= CTParams.force
+                case "zone": a.i += 1; zone = UInt16(try a.int(for: w, 0...65535))
+                case "mark":
+                    a.i += 1
+                    let t = try a.value(for: w)
+                    let parts = t.split(separator: "/", maxSplits: 1)
+                    guard let v = TcArgs.parseC(String(parts[0])).flatMap({ UInt32(exactly: $0) }) else { throw SluiceError("Error: ct: Illegal \"mark\"") }
+                    mark = v
+                    markMask = .max
+                    if parts.count > 1 { guard let mv = TcArgs.parseC(String(parts[1])).flatMap({ UInt32(exactly: $0) }) else { throw SluiceError("Error: ct: Illegal \"mark\"") }; markMask = mv }
+                case "label":
+                    a.i += 1
+                    let t = try a.value(for: w)
+                    let parts = t.split(separator: "/", maxSplits: 1)
+                    (lh, ll) = try hex128(parts[0])
+                    (mh, ml) = parts.count > 1 ? try hex128(parts[1]) : (.max, .max)
+                case "nat":
+                    a.i += 1
+                    flags |= CTParams.nat
+                    guard let dir = a.peek, dir == "src" || dir == "dst" else { continue }
+                    a.i += 1
+                    flags |= dir == "src" ? CTParams.natSrc : CTParams.natDst
+                    if a.peek == "addr" {
+                        a.i += 1
+                        let t = try a.value(for: "addr")
+                        let parts = t.split(separator: "-", maxSplits: 1)
+                        range.hasAddr = true
+                        if let lo = CommandRunner.parseIPv4(parts[0]) {
+                            guard let hi = parts.count > 1 ? CommandRunner.parseIPv4(parts[1]) : lo else { throw SluiceError("Error: ct: Illegal nat address range \"\(t)\"") }
+                            range.minLo = UInt64(lo); range.maxLo = UInt64(hi)
+                        } else if let lo = CommandRunner.parseIPv6(String(parts[0])) {
+                            guard let hi = parts.count > 1 ? CommandRunner.parseIPv6(String(parts[1])) : lo else { throw SluiceError("Error: ct: Illegal nat address range \"\(t)\"") }
+                            range.v4 = false
+                            range.minHi = UInt64(truncatingIfNeeded: lo >> 64); range.minLo = UInt64(truncatingIfNeeded: lo)
+                            range.maxHi = UInt64(truncatingIfNeeded: hi >> 64); range.maxLo = UInt64(truncatingIfNeeded: hi)
+                        } else {
+                            throw SluiceError("Error: ct: Illegal nat address range \"\(t)\"")
+                        }
+                    }
+                    if a.peek == "port" {
+                        a.i += 1
+                        let t = try a.value(for: "port")
+                        let parts = t.split(separator: "-", maxSplits: 1)
+                        guard let lo = UInt16(parts[0]), let hi = parts.count > 1 ? UInt16(parts[1]) : lo else { throw SluiceError("Error: ct: Illegal nat port range \"\(t)\"") }
+                        range.hasPorts = true; range.minPort = lo; range.maxPort = hi
+                    }
+                case "helper": throw SluiceError("Error: ct: Sluice has no conntrack helpers (Operation not supported).")
+                default: break loop
+                }
+            }
+            if flags & CTParams.clear != 0 && flags != CTParams.clear { throw SluiceError("Error: ct: clear can't be combined with other ct options") }
+            let cp = CTParams(flags: flags, zone: zone, mark: mark, markMask: markMask, labelHi: lh, labelLo: ll, labelMaskHi: mh, labelMaskLo: ml, range: range)
+            return .ct(cp, then: try trailing(&a, .pipe))
+        case "connmark":
+            // m_connmark.c: [zone Z], then a control (pipe).
+            var zone: UInt16 = 0
+            if a.peek == "zone" { a.i += 1; zone = UInt16(try a.int(for: "zone", 0...65535)) }
+            return .connmark(zone: zone, then: try trailing(&a, .pipe))
+        case "ctinfo":
+            // m_ctinfo.c: [dscp MASK [STATEMASK]] [cpmark [MASK]] [zone Z], then a control.
+            var zone: UInt16 = 0, dscp: UInt32? = nil, state: UInt32 = 0, cpmark: UInt32? = nil
+            func num(_ t: String) -> UInt32? { TcArgs.parseC(t).flatMap { UInt32(exactly: $0) } }
+            loop: while let w = a.peek {
+                switch w {
+                case "zone": a.i += 1; zone = UInt16(try a.int(for: w, 0...65535))
+                case "dscp":
+                    a.i += 1
+                    guard let v = num(try a.value(for: w)) else { throw SluiceError("Error: ctinfo: Illegal dscp mask") }
+                    let shift = v == 0 ? 0 : v.trailingZeroBitCount
+                    guard v >> shift == 0x3F else { throw SluiceError("Error: dscp mask must be 6 contiguous bits") }
+                    dscp = v
+                    if let n = a.peek.flatMap(num) { a.i += 1; state = n }
+                    guard v & state == 0 else { throw SluiceError("Error: dscp statemask must not overlap dscp mask") }
+                case "cpmark":
+                    a.i += 1
+                    cpmark = 0xFFFF_FFFF
+                    if let n = a.peek.flatMap(num) { a.i += 1; cpmark = n }
+                default: break loop
+                }
+            }
+            return .ctinfo(CtinfoParams(zone: zone, dscpMask: dscp, dscpStateMask: state, cpmarkMask: cpmark), then: try trailing(&a, .pipe))
+        case "ife":
             throw SluiceError("Error: action \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: unknown action \"\(kind)\"")
         }
@@ -1790,6 +1921,15 @@ extension CommandRunner {
             if let v = k.encDstPort { s += "\n  enc_dst_port \(v)" }
             if let (v, m) = k.encTos { s += "\n  enc_tos " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
             if let (v, m) = k.encTTL { s += "\n  enc_ttl " + cFormat("0x%x", UInt32(v)) + (m == 0xFF ? "" : cFormat("/0x%x", UInt32(m))) }
+            // flower_print_ct_state / _ct_zone / _ct_mark / _ct_label.
+            if let (v, m) = k.ctState {
+                s += "\n  ct_state " + FlowerKey.ctFlagNames.filter { m & $0.1 != 0 }.map { (v & $0.1 != 0 ? "+" : "-") + $0.0 }.joined()
+            }
+            if let (v, m) = k.ctZone { s += "\n  ct_zone \(v)" + (m == 0xFFFF ? "" : "/\(m)") }
+            if let (v, m) = k.ctMark { s += "\n  ct_mark \(v)" + (m == .max ? "" : "/\(m)") }
+            if let (h, l, mh, ml) = k.ctLabels {
+                s += "\n  ct_label " + cFormat("%016llx%016llx", h, l) + (mh == .max && ml == .max ? "" : cFormat("/%016llx%016llx", mh, ml))
+            }
             s += (f.clsFlags & 1 != 0 ? "\n  skip_hw" : "") + "\n  not_in_hw"
         }
         return s

@@ -82,6 +82,14 @@ public struct PacketMeta: Sendable {
     public var schedCookie: UInt64 = 0
     /// dst->tclassid of a routed packet: source realm (upper 16 bits), destination realm.
     public var routeClassid: UInt32 = 0
+    /// skb->_nfct: the packet's connection (a Conntrack reference, 0: none) and its ctinfo
+    /// (Conntrack.established … ), with tc's post-ct state (tc_skb_cb: post_ct, the zone, and
+    /// whether act_ct translated its source or destination) in `ctFlags`.
+    public var ctRef: UInt32 = 0
+    public var ctZone: UInt16 = 0
+    public var ctInfo: UInt8 = 0
+    public var ctFlags: UInt8 = 0
+    public static let postCT: UInt8 = 1, postSNAT: UInt8 = 2, postDNAT: UInt8 = 4
     public init() {}
 }
 

@@ -36,6 +36,10 @@ public final class PacketPool: @unchecked Sendable {
     /// the handle's metadata says so (PacketMeta.hasTunnel): set by tunnel_key, read by an
     /// external vxlan device, set by one on what it receives.
     public let tunnels: UnsafeMutablePointer<TunnelInfo>
+    /// The connections packets of this datapath refer to (PacketMeta.ctRef): tc's ct,
+    /// connmark and ctinfo actions and flower's ct keys share it, as a netns shares its
+    /// conntrack table. Its memory is taken on first use.
+    public let conntrack = Conntrack()
     @exclusivity(unchecked) var freeCount: Int
 
     /// Handles currently out of the pool (allocations minus frees).

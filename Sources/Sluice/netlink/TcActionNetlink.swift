@@ -24,6 +24,23 @@ enum TCAAct {
 extension RtnlProcessor {
     // MARK: Encoding
 
+    /// Network-order words as act_ct carries addresses and labels.
+    static func be32(_ b: ArraySlice<UInt8>) -> UInt32 {
+        var v: UInt32 = 0
+        for k in 0..<4 { v = v << 8 | UInt32(b.count > k ? b[b.startIndex + k] : 0) }
+        return v
+    }
+    static func be128(_ hi: UInt64, _ lo: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: hi >> (56 - 8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: lo >> (56 - 8 * $0)) }
+    }
+    /// 16 bytes (shorter: zero-padded at the end) as two big-endian words.
+    static func be128(_ b: ArraySlice<UInt8>) -> (UInt64, UInt64) {
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for k in 0..<8 { hi = hi << 8 | UInt64(b.count > k ? b[b.startIndex + k] : 0) }
+        for k in 8..<16 { lo = lo << 8 | UInt64(b.count > k ? b[b.startIndex + k] : 0) }
+        return (hi, lo)
+    }
+
     /// struct tcf_t for an action: ages in clock_t (1/100 s).
     func tcfT(_ e: ActionEntry, _ w: inout NetlinkWriter) {
         tcfT(installed: e.installed, c: e.counters.pointee, &w)
@@ -236,6 +253,46 @@ extension RtnlProcessor {
             w.attr(3, u16: UInt16(prog.count))                                 // TCA_ACT_BPF_OPS_LEN
             w.attr(4, prog.wire)                                               // TCA_ACT_BPF_OPS
             w.attr(1, tm.bytes)                                                // TCA_ACT_BPF_TM
+        case .ct(let p, let then):
+            // tcf_ct_dump: TCA_CT_ACTION; unless clear: mark and labels when masked, zone, the
+            // NAT range; then struct tc_ct (tc_gen) and the times.
+            tcGen(then)
+            w.attr(3, u16: p.flags)                                            // TCA_CT_ACTION
+            if p.flags & CTParams.clear == 0 {
+                if p.markMask != 0 { w.attr(5, u32: p.mark); w.attr(6, u32: p.markMask) }
+                if p.hasLabels {
+                    w.attr(7, Self.be128(p.labelHi, p.labelLo)); w.attr(8, Self.be128(p.labelMaskHi, p.labelMaskLo))
+                }
+                w.attr(4, u16: p.zone)                                         // TCA_CT_ZONE
+                if p.flags & CTParams.nat != 0 && p.flags & (CTParams.natSrc | CTParams.natDst) != 0 {
+                    let r = p.range
+                    if r.hasAddr {
+                        if r.v4 {
+                            w.attr(9, Self.be32(UInt32(truncatingIfNeeded: r.minLo))); w.attr(10, Self.be32(UInt32(truncatingIfNeeded: r.maxLo)))
+                        } else {
+                            w.attr(11, Self.be128(r.minHi, r.minLo)); w.attr(12, Self.be128(r.maxHi, r.maxLo))
+                        }
+                    }
+                    if r.hasPorts { w.attr(13, [UInt8(r.minPort >> 8), UInt8(r.minPort & 255)]); w.attr(14, [UInt8(r.maxPort >> 8), UInt8(r.maxPort & 255)]) }
+                }
+            }
+            w.attr(1, gen.bytes)                                               // TCA_CT_PARMS
+            w.attr(2, tm.bytes)                                                // TCA_CT_TM
+        case .connmark(let zone, let then):
+            // tcf_connmark_dump: struct tc_connmark (tc_gen, zone), the times.
+            tcGen(then)
+            gen.put16(zone); gen.put16(0)
+            w.attr(1, gen.bytes); w.attr(2, tm.bytes)                          // TCA_CONNMARK_PARMS, _TM
+        case .ctinfo(let p, let then):
+            // tcf_ctinfo_dump: the times, struct tc_ctinfo, zone, the modes' masks, counters.
+            tcGen(then)
+            let c = e.counters.pointee
+            w.attr(2, tm.bytes)                                                // TCA_CTINFO_TM
+            w.attr(3, gen.bytes)                                               // TCA_CTINFO_ACT
+            w.attr(4, u16: p.zone)
+            if let dm = p.dscpMask { w.attr(5, u32: dm); w.attr(6, u32: p.dscpStateMask) }
+            if let cm = p.cpmarkMask { w.attr(7, u32: cm) }
+            w.attr(8, u64: c.dscpSet); w.attr(9, u64: c.dscpError); w.attr(10, u64: c.cpmarkSet)
         case .sample(let sp, let then):
             // tcf_sample_dump: tc_sample (tc_gen), the times, rate, truncation, group.
             tcGen(then)
@@ -284,9 +341,6 @@ extension RtnlProcessor {
             let one = try NLAttributes.parse(list[order]!, base: off, policy: TCAAct.policy, strict: false)
             guard let kind = one.string(TCAAct.KIND) else { throw NetlinkError(EINVAL, "TC action kind must be specified", offset: off) }
             guard ActionTable.kinds.contains(kind) else {
-                if ["ct", "connmark", "ctinfo"].contains(kind) {
-                    throw NetlinkError(EOPNOTSUPP, "action \(kind) is not implemented in Sluice yet", offset: one.offsets[TCAAct.KIND])
-                }
                 throw NetlinkError(ENOENT, "Failed to load TC action module", offset: one.offsets[TCAAct.KIND])
             }
             guard let raw = one[TCAAct.OPTIONS] else { throw NetlinkError(EINVAL, "Must provide action options", offset: off) }
@@ -625,6 +679,69 @@ extension RtnlProcessor {
             do { return ActionRequest(action: .bpf(try BPFProgram.compile(ops), then: v), index: p.le32(at: 0)) } catch {
                 throw NetlinkError(EINVAL, String(error.message.dropFirst(error.message.hasPrefix("Error: ") ? 7 : 0)), offset: a.offsets[4])
             }
+        case "ct":
+            // tcf_ct_init / tcf_ct_fill_params.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 18, [1: .minLength(20), 3: .u16, 4: .u16, 5: .u32, 6: .u32,
+                7: .binary(maxLength: 16), 8: .binary(maxLength: 16), 9: .u32, 10: .u32, 11: .minLength(16), 12: .minLength(16), 13: .u16, 14: .u16,
+                16: .string(maxLength: 16), 17: .u8, 18: .u8]), strict: false)
+            guard let p = a[1] else { throw NetlinkError(EINVAL, "Missing required ct parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[1])
+            let flags = a.u16(3) ?? 0
+            if flags & CTParams.clear != 0 {
+                return ActionRequest(action: .ct(CTParams(flags: flags), then: v), index: p.le32(at: 0))
+            }
+            if flags & CTParams.nat != 0 && flags & CTParams.natSrc != 0 && flags & CTParams.natDst != 0 {
+                throw NetlinkError(EOPNOTSUPP, "dnat and snat can't be enabled at the same time", offset: a.offsets[3])
+            }
+            var range = Conntrack.NATRange()
+            if flags & CTParams.nat != 0 && flags & (CTParams.natSrc | CTParams.natDst) != 0 {
+                if let lo = a[9] {
+                    range.hasAddr = true; range.v4 = true
+                    range.minLo = UInt64(Self.be32(lo)); range.maxLo = a[10].map { UInt64(Self.be32($0)) } ?? range.minLo
+                } else if let lo = a[11] {
+                    range.hasAddr = true; range.v4 = false
+                    (range.minHi, range.minLo) = Self.be128(lo)
+                    (range.maxHi, range.maxLo) = a[12].map { Self.be128($0) } ?? (range.minHi, range.minLo)
+                }
+                if let lo = a[13] {
+                    range.hasPorts = true
+                    range.minPort = UInt16(lo[lo.startIndex]) << 8 | UInt16(lo[lo.startIndex + 1])
+                    range.maxPort = a[14].map { UInt16($0[$0.startIndex]) << 8 | UInt16($0[$0.startIndex + 1]) } ?? range.minPort
+                }
+            }
+            var mark: UInt32 = 0, markMask: UInt32 = 0
+            if let m = a.u32(5) { mark = m; markMask = a.u32(6) ?? .max }
+            var lh: UInt64 = 0, ll: UInt64 = 0, mh: UInt64 = 0, ml: UInt64 = 0
+            if let l = a[7] {
+                (lh, ll) = Self.be128(l)
+                (mh, ml) = a[8].map { Self.be128($0) } ?? (.max, .max)
+            }
+            if a.has(16) { throw NetlinkError(EOPNOTSUPP, "Failed to add helper: Sluice has no conntrack helpers", offset: a.offsets[16]) }
+            let cp = CTParams(flags: flags, zone: a.u16(4) ?? 0, mark: mark, markMask: markMask, labelHi: lh, labelLo: ll,
+                              labelMaskHi: mh, labelMaskLo: ml, range: range)
+            return ActionRequest(action: .ct(cp, then: v), index: p.le32(at: 0))
+        case "connmark":
+            // tcf_connmark_init: struct tc_connmark (tc_gen, zone).
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 3, [1: .minLength(22)]), strict: false)
+            guard let p = a[1] else { throw NetlinkError(EINVAL, "Missing required connmark parameters", offset: base) }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[1])
+            return ActionRequest(action: .connmark(zone: p.le16(at: 20), then: v), index: p.le32(at: 0))
+        case "ctinfo":
+            // tcf_ctinfo_init: TCA_CTINFO_ACT; a DSCP mask of 6 contiguous bits, a state mask
+            // not overlapping it; zone; the mark copy's mask.
+            let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 10, [3: .minLength(20), 4: .u16, 5: .u32, 6: .u32, 7: .u32]), strict: false)
+            guard let p = a[3] else { throw NetlinkError(EINVAL, "Missing required TCA_CTINFO_ACT attribute", offset: base) }
+            var dscpMask: UInt32? = nil, stateMask: UInt32 = 0
+            if let dm = a.u32(5) {
+                let shift = dm == 0 ? 0 : dm.trailingZeroBitCount
+                guard dm >> shift == 0x3F else { throw NetlinkError(EINVAL, "dscp mask must be 6 contiguous bits", offset: a.offsets[5]) }
+                stateMask = a.u32(6) ?? 0
+                guard dm & stateMask == 0 else { throw NetlinkError(EINVAL, "dscp statemask must not overlap dscp mask", offset: a.offsets[6]) }
+                dscpMask = dm
+            }
+            let v = try verdict(p.le32(at: 8), at: a.offsets[3])
+            let cp = CtinfoParams(zone: a.u16(4) ?? 0, dscpMask: dscpMask, dscpStateMask: stateMask, cpmarkMask: a.u32(7))
+            return ActionRequest(action: .ctinfo(cp, then: v), index: p.le32(at: 0))
         case "sample":
             // tcf_sample_init: TCA_SAMPLE_PARMS; rate and group unless binding; rate not 0.
             let a = try NLAttributes.parse(o, base: base, policy: NLAPolicy(maxType: 6, [2: .minLength(20), 3: .u32, 4: .u32, 5: .u32]), strict: false)

@@ -572,7 +572,7 @@ extension RtnlProcessor {
             return (be(a), try bytes(mk, n).map(be) ?? full)
         }
         let known: Set<UInt16> = [Flower.CLASSID, 2, Flower.ACT, Flower.FLAGS, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-                                  18, 19, 20, 21, 23, 24, 25, 26, 27, 28, 29, 30, 35, 36, 37, 38, 45, 46, 73, 74, 80, 81, 82, 83, 87, 88, 89, 90]
+                                  18, 19, 20, 21, 23, 24, 25, 26, 27, 28, 29, 30, 35, 36, 37, 38, 45, 46, 73, 74, 80, 81, 82, 83, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98]
         if let other = m.values.keys.sorted().first(where: { !known.contains($0) }) {
             throw NetlinkError(EOPNOTSUPP, "flower key \(other) is not implemented in Sluice (MACs, EtherType, VLAN, IP protocol, addresses, ports and TOS are)", offset: m.offsets[other])
         }
@@ -621,6 +621,20 @@ extension RtnlProcessor {
         k.encDstPort = try port(45, 46)?.lowerBound
         if let t = try bytes(80, 1) { k.encTos = (t[0], try bytes(81, 1)?[0] ?? 0xFF) }
         if let t = try bytes(82, 1) { k.encTTL = (t[0], try bytes(83, 1)?[0] ?? 0xFF) }
+        // Connection tracking keys (fl_set_key_ct): host-order words, labels as 16 bytes.
+        if let v = try bytes(91, 2) {
+            let state = v.le16(0)
+            if let e = FlowerKey.ctStateError(state) { throw NetlinkError(EINVAL, e, offset: m.offsets[91]) }
+            k.ctState = (state, try bytes(92, 2)?.le16(0) ?? 0xFFFF)
+        }
+        if let v = try bytes(93, 2) { k.ctZone = (v.le16(0), try bytes(94, 2)?.le16(0) ?? 0xFFFF) }
+        if let v = try bytes(95, 4) { k.ctMark = (v.le32(0), try bytes(96, 4)?.le32(0) ?? .max) }
+        if let v = m[97] {
+            guard v.count <= 16 else { throw NetlinkError(EINVAL, "flower: ct_label is 16 bytes", offset: m.offsets[97]) }
+            let (hi, lo) = Self.be128(v)
+            let (mh, ml) = m[98].map { Self.be128($0) } ?? (.max, .max)
+            k.ctLabels = (hi, lo, mh, ml)
+        }
         return k
     }
 
@@ -650,6 +664,10 @@ extension RtnlProcessor {
         if let p = k.encDstPort { w.attr(45, [UInt8(p >> 8), UInt8(p & 255)]); w.attr(46, [0xFF, 0xFF]) }
         if let (v, m) = k.encTos { w.attr(80, u8: v); w.attr(81, u8: m) }
         if let (v, m) = k.encTTL { w.attr(82, u8: v); w.attr(83, u8: m) }
+        if let (v, m) = k.ctState { w.attr(91, u16: v); w.attr(92, u16: m) }
+        if let (v, m) = k.ctZone { w.attr(93, u16: v); w.attr(94, u16: m) }
+        if let (v, m) = k.ctMark { w.attr(95, u32: v); w.attr(96, u32: m) }
+        if let (h, l, mh, ml) = k.ctLabels { w.attr(97, Self.be128(h, l)); w.attr(98, Self.be128(mh, ml)) }
         func v4(_ t: UInt16, _ v: (UInt32, UInt32)?) {
             guard let v else { return }
             w.attr(t, Self.be32(v.0)); w.attr(t + 1, Self.be32(v.1))

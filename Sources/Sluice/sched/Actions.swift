@@ -89,7 +89,7 @@ public final class ActionTable {
     private var lowFree: [String: UInt32] = [:]
 
     /// The kinds Sluice's datapath executes.
-    static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "sample"]
+    static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "sample", "ct", "connmark", "ctinfo"]
 
     func lookup(_ kind: String, _ index: UInt32) -> ActionEntry? { byKind[kind]?[index] }
 
@@ -176,7 +176,8 @@ extension TcAction {
         case .gactRandom(let v, _, _, let p): return g(v) || g(p)
         case .police(let p): return g(p.conform) || g(p.exceed)
         case .mirred(_, _, _, let v), .vlanPush(_, _, _, let v), .vlanPop(let v), .vlanModify(_, _, _, let v),
-             .skbedit(_, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v), .simple(_, let v), .mpls(_, let v), .ife(_, let v), .gate(_, let v), .bpf(_, let v), .tunnelKey(_, let v), .sample(_, let v): return g(v)
+             .skbedit(_, let v), .csum(_, let v), .nat(_, _, _, _, let v), .skbmod(_, let v), .pedit(_, let v), .simple(_, let v), .mpls(_, let v), .ife(_, let v), .gate(_, let v), .bpf(_, let v), .tunnelKey(_, let v), .sample(_, let v),
+             .ct(_, let v), .connmark(_, let v), .ctinfo(_, let v): return g(v)
         }
     }
 }

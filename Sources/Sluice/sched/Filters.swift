@@ -192,6 +192,12 @@ enum TcAction {
     /// act_sample: one packet in `rate`, chosen at random, is a sample for psample group
     /// `group` (cut to `trunc` bytes); the packet itself goes on with the verdict.
     case sample(SampleParams, then: ActVerdict)
+    /// act_ct: connection tracking (Conntrack.swift) — track, commit, NAT, clear.
+    case ct(CTParams, then: ActVerdict)
+    /// act_connmark: the packet's mark from its connection's.
+    case connmark(zone: UInt16, then: ActVerdict)
+    /// act_ctinfo: DSCP and mark restored from the connection's mark.
+    case ctinfo(CtinfoParams, then: ActVerdict)
 
     /// The action kind's name (TCA_ACT_KIND).
     var kindName: String {
@@ -209,6 +215,9 @@ enum TcAction {
         case .bpf: return "bpf"
         case .tunnelKey: return "tunnel_key"
         case .sample: return "sample"
+        case .ct: return "ct"
+        case .connmark: return "connmark"
+        case .ctinfo: return "ctinfo"
         case .mpls: return "mpls"
         case .ife: return "ife"
         case .gate: return "gate"
@@ -303,6 +312,17 @@ enum TcAction {
             if let d = p.dst { s += "dst \(d) " }
             if let m = p.src { s += "src \(m) " }
             return s + "\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .ct(let p, let then):
+            // print_ct: the parameters, the control, the index line.
+            return "ct\(p.text) \(then.text)\n" + indexLine
+        case .connmark(let zone, let then):
+            return " connmark zone \(zone) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
+        case .ctinfo(let p, let then):
+            // print_ctinfo: zone, control, index line, then the DSCP and mark settings.
+            var s = "ctinfo zone \(p.zone) \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)"
+            if let dm = p.dscpMask { s += cFormat("\n\t dscp %#010x %#010x", dm, p.dscpStateMask) }
+            if let cm = p.cpmarkMask { s += cFormat("\n\t cpmark %#010x", cm) }
+            return s + "\n"
         case .sample(let sp, let then):
             // print_sample: rate, group, the truncation when set, the control.
             return "sample rate 1/\(sp.rate) group \(sp.group)\(sp.trunc.map { " trunc_size \($0)" } ?? "") \(then.text)\n\t index \(index) ref \(ref) bind \(bind)\(tm)\n"
@@ -391,6 +411,24 @@ struct FlowerKey {
     var encTos: (UInt8, UInt8)?
     var encTTL: (UInt8, UInt8)?
     var hasEncKeys: Bool { encKeyID != nil || encSrcIP != nil || encDstIP != nil || encDstPort != nil || encTos != nil || encTTL != nil }
+    /// Connection tracking keys (skb_flow_dissect_ct): state flags, zone, mark, labels — each
+    /// value and mask.
+    var ctState: (UInt16, UInt16)?
+    var ctZone: (UInt16, UInt16)?
+    var ctMark: (UInt32, UInt32)?
+    var ctLabels: (UInt64, UInt64, UInt64, UInt64)?
+    var hasCTKeys: Bool { ctState != nil || ctZone != nil || ctMark != nil || ctLabels != nil }
+
+    /// fl_validate_ct_state's rules for a ct_state value; nil when it is valid.
+    static func ctStateError(_ state: UInt16) -> String? {
+        if state != 0 && state & 8 == 0 { return "no trk, so no other flag can be set" }
+        if state & 1 != 0 && state & 2 != 0 { return "new and est are mutually exclusive" }
+        if state & 16 != 0 && state & ~(8 | 16) != 0 { return "when inv is set, only trk may be set" }
+        if state & 1 != 0 && state & 32 != 0 { return "new and rpl are mutually exclusive" }
+        return nil
+    }
+    /// The state flags in the order tc prints them.
+    static let ctFlagNames: [(String, UInt16)] = [("trk", 8), ("new", 1), ("est", 2), ("rel", 4), ("inv", 16), ("rpl", 32)]
 
     /// The key and its masks as words, each field preceded by whether it is there: two keys
     /// are the same filter key (fl_ht_insert_unique) when their signatures are equal.
@@ -417,6 +455,10 @@ struct FlowerKey {
         put(encDstPort != nil, UInt64(encDstPort ?? 0))
         put(encTos != nil, UInt64(encTos?.0 ?? 0) << 8 | UInt64(encTos?.1 ?? 0))
         put(encTTL != nil, UInt64(encTTL?.0 ?? 0) << 8 | UInt64(encTTL?.1 ?? 0))
+        put(ctState != nil, UInt64(ctState?.0 ?? 0) << 16 | UInt64(ctState?.1 ?? 0))
+        put(ctZone != nil, UInt64(ctZone?.0 ?? 0) << 16 | UInt64(ctZone?.1 ?? 0))
+        put(ctMark != nil, UInt64(ctMark?.0 ?? 0) << 32 | UInt64(ctMark?.1 ?? 0))
+        put(ctLabels != nil, ctLabels?.0 ?? 0, ctLabels?.1 ?? 0, ctLabels?.2 ?? 0, ctLabels?.3 ?? 0)
         return w
     }
 
@@ -443,6 +485,10 @@ struct FlowerKey {
         put(encDstPort != nil)
         put(encTos != nil, UInt64(encTos?.1 ?? 0))
         put(encTTL != nil, UInt64(encTTL?.1 ?? 0))
+        put(ctState != nil, UInt64(ctState?.1 ?? 0))
+        put(ctZone != nil, UInt64(ctZone?.1 ?? 0))
+        put(ctMark != nil, UInt64(ctMark?.1 ?? 0))
+        put(ctLabels != nil, ctLabels?.2 ?? 0, ctLabels?.3 ?? 0)
         return w
     }
 }
@@ -752,6 +798,8 @@ struct ActionCounters {
     var seen: UInt64 = 0, random: UInt64 = 1
     /// gate: the schedule interval the octets count in, and the octets so far.
     var gateWindow: UInt64 = 0, gateOctets: Int64 = 0
+    /// ctinfo: DSCP rewrites done and failed, marks copied.
+    var dscpSet: UInt64 = 0, dscpError: UInt64 = 0, cpmarkSet: UInt64 = 0
 }
 
 /// Parsed fields of a frame, for matching.
@@ -1208,7 +1256,7 @@ public struct FilterBlock {
 
     static func editsFrame(_ a: TcAction) -> Bool {
         switch a {
-        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit, .mpls, .ife: return true
+        case .vlanPush, .vlanPop, .vlanModify, .csum, .nat, .skbmod, .pedit, .mpls, .ife, .ct, .ctinfo: return true
         default: return false
         }
     }
@@ -1256,6 +1304,13 @@ public struct FilterBlock {
                 if let v = k.encDstPort, t.port != v { return false }
                 if let (v, msk) = k.encTos, t.tos & msk != v & msk { return false }
                 if let (v, msk) = k.encTTL, t.ttl & msk != v & msk { return false }
+            }
+            if k.hasCTKeys {
+                let c = CTAction.flowKey(pool, m.pointee)
+                if let (v, msk) = k.ctState, c.state & msk != v & msk { return false }
+                if let (v, msk) = k.ctZone, c.zone & msk != v & msk { return false }
+                if let (v, msk) = k.ctMark, c.mark & msk != v & msk { return false }
+                if let (hi, lo, mh, ml) = k.ctLabels, c.labelHi & mh != hi & mh || c.labelLo & ml != lo & ml { return false }
             }
             if let (v, msk) = k.dstMAC, MACAddress(at: data).raw & msk != v & msk { return false }
             if let (v, msk) = k.srcMAC, MACAddress(at: data + 6).raw & msk != v & msk { return false }
@@ -1467,6 +1522,15 @@ public struct FilterBlock {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17
             c.pointee.random = x
             if x % UInt64(sp.rate) == 0 { c.pointee.seen &+= 1 }
+            return then
+        case .ct(let p, let then):
+            guard mayModify else { return then }
+            return CTAction.ct(p, &idx, pool: pool, now: now) ? then : .shot
+        case .connmark(let zone, let then):
+            if mayModify { CTAction.connmark(zone: zone, idx, pool: pool, now: now, counters: counters) }
+            return then
+        case .ctinfo(let p, let then):
+            if mayModify { CTAction.ctinfo(p, &idx, pool: pool, now: now, counters: counters) }
             return then
         case .simple(let tag, let then):
             if mayModify { SimpleData.hit(tag, packets: counters.map { $0.pointee.packets &+ 1 } ?? 0, now: now) }

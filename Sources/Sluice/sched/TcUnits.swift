@@ -117,6 +117,13 @@ public struct TcArgs {
     public var words: [String]
     public var i = 0
     public init(_ w: [String]) { words = w }
+
+    /// strtoull with base 0, the whole word: 0x… hexadecimal, 0… octal, else decimal.
+    public static func parseC(_ t: String) -> UInt64? {
+        if t.hasPrefix("0x") || t.hasPrefix("0X") { return UInt64(t.dropFirst(2), radix: 16) }
+        if t.count > 1 && t.hasPrefix("0") { return UInt64(t.dropFirst(), radix: 8) }
+        return UInt64(t)
+    }
     public var done: Bool { i >= words.count }
     public mutating func next() -> String? { defer { i += 1 }; return i < words.count ? words[i] : nil }
     public var peek: String? { i < words.count ? words[i] : nil }
