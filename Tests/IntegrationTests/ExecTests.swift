@@ -2790,6 +2790,55 @@ final class TdcStyleTests: XCTestCase {
 
     /// tc-testing's multiq.json (a netdevsim device there, a dummy with as many transmit
     /// queues here), and multiq_init's invisible pfifo children (qdisc_hash_add(child, true)).
+    /// tc-testing's ct.json, connmark.json and ctinfo.json (their configuration cases), and
+    /// flower's ct keys as Debian's tc sends and prints them, with fl_validate_ct_state's
+    /// refusals. What the actions do to packets: ConntrackTests.
+    func testConntrackActionCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let list = "tc actions list action ct"
+        let cases = [
+            Case(setup: [], command: "tc actions add action ct index 42 cookie deadbeef", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct zone 0 pipe.*index 42 ref.*cookie deadbeef", count: 1),
+            Case(setup: [], command: "tc actions add action ct clear index 42", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct clear pipe.*index 42 ref", count: 1),
+            Case(setup: [], command: "tc actions add action ct zone 404 commit mark 0x42 nat src addr 5.5.5.7 index 42", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct commit mark 66 zone 404 nat src addr 5.5.5.7 pipe.*index 42 ref", count: 1),
+            Case(setup: [], command: "tc actions add action ct commit force nat src addr 2001::1-2001::10 port 1000-2000 index 44", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct commit force zone 0 nat src addr 2001::1-2001::10 port 1000-2000 pipe.*index 44 ref", count: 1),
+            Case(setup: [], command: "tc actions add action ct label 12312300000000000000000000000001/ffffffff000000000000000000000001 index 44", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct zone 0 label 12312300000000000000000000000001/ffffffff000000000000000000000001 pipe.*index 44 re", count: 1),
+            Case(setup: [], command: "tc actions add action ct mark 0x42/0xf0 index 42", status: 0,
+                 verify: list, pattern: "action order [0-9]*: ct mark 66/0xf0 zone 0 pipe.*index 42 ref", count: 1),
+            Case(setup: [], command: "tc actions add action connmark zone 100 pipe index 1", status: 0,
+                 verify: "tc actions list action connmark", pattern: "action order [0-9]+: connmark zone 100 pipe.*index 1 ref", count: 1),
+            Case(setup: ["tc actions add action connmark pass index 20"], command: "tc actions del action connmark index 1", status: 255,
+                 verify: "tc actions list action connmark", pattern: "action order [0-9]+: connmark zone 0 pass.*index 20 ref", count: 1),
+            Case(setup: [], command: "tc actions replace action connmark goto chain 42 index 90 cookie c1a0c1a0", status: 255,
+                 verify: "tc actions get action connmark index 90", pattern: "index 90 ref", count: 0),
+            Case(setup: [], command: "tc action add action ctinfo dscp 0xfc000000 0x01000000 index 100", status: 0,
+                 verify: "tc action get action ctinfo index 100", pattern: "action order [0-9]*: ctinfo zone 0 pipe.*index 100 ref.*dscp 0xfc000000 0x01000000", count: 1),
+            Case(setup: [], command: "tc action add action ctinfo cpmark 0x01000000 zone 1 index 1", status: 0,
+                 verify: "tc action get action ctinfo index 1", pattern: "action order [0-9]*: ctinfo zone 1 pipe.*index 1 ref.*cpmark 0x01000000", count: 1),
+            Case(setup: [], command: "tc action add action ctinfo dscp 0xfd000000 index 2", status: 255,
+                 verify: "tc action list action ctinfo", pattern: "index 2 ref", count: 0),
+            Case(setup: ["ip link add dev dm0 type dummy", "tc qdisc add dev dm0 ingress"],
+                 command: "tc filter add dev dm0 ingress protocol ip prio 1 flower ct_state +trk+est ct_zone 5 ct_mark 3/0xff action ct zone 5 pipe action drop", status: 0,
+                 verify: "tc filter show dev dm0 ingress", pattern: "ct_state \\+trk\\+est.*ct_zone 5.*ct_mark 3/0xff", count: 1),
+            Case(setup: ["ip link add dev dm0 type dummy", "tc qdisc add dev dm0 ingress"],
+                 command: "tc filter add dev dm0 ingress protocol ip prio 1 flower ct_state +trk+new+est action drop", status: 2,
+                 verify: "tc filter show dev dm0 ingress", pattern: "flower", count: 0),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock, flushing: ["ct", "connmark", "ctinfo"]), "")
+        // The refusal's words reach tc's user.
+        _ = try execWords(sock, ["ip", "link", "add", "dev", "dm0", "type", "dummy"])
+        _ = try execWords(sock, ["tc", "qdisc", "add", "dev", "dm0", "ingress"])
+        let (out, status) = try execWords(sock, "tc filter add dev dm0 ingress protocol ip prio 1 flower ct_state +trk+inv+est action drop".split(separator: " ").map(String.init))
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(out.contains("when inv is set, only trk may be set"), out)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     func testMultiqCasesAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
         let mq8 = "ip link add dev dm0 numtxqueues 8 numrxqueues 8 type dummy"
@@ -3190,7 +3239,8 @@ final class TdcStyleTests: XCTestCase {
     /// Runs whole command lines (`tc …`, `ip …`) as tdc.py does: setup, the command and its
     /// status, the verify command's output against the pattern (DOTALL and MULTILINE), then
     /// the dummy device and its standalone actions go. Returns what failed.
-    func runLineCases(_ cases: [Case], _ sock: String) throws -> String {
+    func runLineCases(_ cases: [Case], _ sock: String, flushing kinds: [String] = ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls", "ife", "gate", "bpf",
+                                                                                   "tunnel_key", "vlan", "csum", "nat"]) throws -> String {
         // Words split at spaces, a '…' span kept whole (as the shell tdc.py uses would).
         func words(_ line: String) -> [String] {
             var out: [String] = [], cur = "", quoted = false
@@ -3214,7 +3264,7 @@ final class TdcStyleTests: XCTestCase {
                 report += "case \(i) `\(c.command)`: status \(status) (want \(c.status)), \(matches) matches of /\(c.pattern)/ (want \(c.count))\n\(out)\(shown)\n"
             }
             _ = try run("ip link del dev dm0")
-            for k in ["police", "gact", "pedit", "skbmod", "skbedit", "mirred", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "vlan", "csum", "nat"] { _ = try run("tc actions flush action \(k)") }
+            for k in kinds { _ = try run("tc actions flush action \(k)") }
         }
         return report
     }
@@ -3286,7 +3336,7 @@ final class TdcStyleTests: XCTestCase {
 
     /// tc-testing's infra/actions.json: a filter's action that names only a kind and an index
     /// binds to the standalone action made before (every kind Sluice has; the cases for
-    /// connmark, ct, ctinfo and sample need actions Sluice lacks, and those for csum, nat and
+    /// sample needs an action Sluice lacks, and those for csum, nat and
     /// mpls a newer tc than Debian's, whose parser refuses their lines).
     func testFilterActionsReferToStandaloneActionsAsTheKernelsOwnTests() throws {
         let (d, sock) = try tdcDaemon()
@@ -3305,6 +3355,9 @@ final class TdcStyleTests: XCTestCase {
             ("skbmod", "tc actions add action skbmod set dmac 11:22:33:44:55:66 index 1"),
             ("tunnel_key", "tc actions add action tunnel_key set src_ip 10.10.10.1 dst_ip 20.20.20.2 id 1 index 1"),
             ("vlan", "tc actions add action vlan pop pipe index 1"),
+            ("connmark", "tc actions add action connmark"),
+            ("ct", "tc actions add action ct index 1"),
+            ("ctinfo", "tc action add action ctinfo index 1"),
         ]
         let cases = made.map { kind, setup in
             Case(setup: [dm, ing, setup], command: "\(add) \(kind) index 1", status: 0,
