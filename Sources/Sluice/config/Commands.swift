@@ -1113,6 +1113,12 @@ public final class CommandRunner {
             s += "ndisc: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards)\n"
             s += "route6:\n" + routeShow(table: nil, dp.ipv6) + "neigh6:\n" + neighShow(nil, dp.ipv6)
         }
+        let ct = dp.pool.conntrack
+        if ct.entries != nil {
+            // conntrack -S and -L (the confirmed entries, as /proc/net/nf_conntrack lists them).
+            s += "conntrack: entries \(ct.count) max \(ct.maxEntries) found \(ct.found) invalid \(ct.invalid) insert \(ct.inserted) insert_failed \(ct.insertFailed) early_drop \(ct.earlyDrop) expired \(ct.expired)\n"
+            for l in ct.lines(now: dp.clock.now).prefix(1000) { s += l + "\n" }
+        }
         s += poolLine() + "\n"
         return s
     }

@@ -446,7 +446,9 @@ public final class Conntrack {
             }
             return s
         }
-        var s = "\(v4 ? "ipv4     2" : "ipv6     10") \(pname) \(e.orig.proto) \((e.expires - now) / Self.second) "
+        // ct_seq_show: "%-8s %u %-8s %u %ld ".
+        let padded = pname + String(repeating: " ", count: max(0, 8 - pname.count))
+        var s = "\(v4 ? "ipv4     2" : "ipv6     10") \(padded) \(e.orig.proto) \((e.expires - now) / Self.second) "
         if e.orig.proto == IPProto.tcp { s += (TCPState(rawValue: e.tcpState)?.name ?? "?") + " " }
         s += tuple(e.orig)
         if e.status & Self.seenReply == 0 { s += "[UNREPLIED] " }
