@@ -48,6 +48,35 @@ final class ForwardingRig: LoopRig {
 
 }
 
+/// A stateful firewall on the forwarding loop (tc's ct and flower's ct_state at the generator
+/// port's ingress, as OVS-style rule sets write it): every frame is tracked (one table lookup),
+/// classified by its state and committed; 64 UDP flows, all in the table after warm-up.
+final class ConntrackRig: LoopRig {
+
+    init(flows: Int) throws {
+        super.init()
+        let r = CommandRunner(datapath: dp)
+        try r.execute("link add br0 type bridge")
+        source = MemoryDriver()
+        let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
+        source.setTemplates((0..<flows).map { FrameBuilder.udpFrame(dst: b, src: a, sport: UInt16(10_000 + $0), dport: 53, frameLength: 60) })
+        src = try dp.addMemory(name: "src", driver: source)
+        let d = MemoryDriver()
+        d.capture = false
+        try dp.addMemory(name: "sink", driver: d)
+        try r.execute("link set sink master br0 up")
+        try r.execute("link set src master br0 up")
+        try r.execute("link set br0 up")
+        try r.execute("fdb add 02:00:00:00:00:0b dev sink static")
+        try r.execute("qdisc add dev src clsact")
+        try r.execute("filter add dev src ingress protocol ip chain 0 prio 1 flower ct_state -trk action ct pipe action goto chain 1")
+        try r.execute("filter add dev src ingress protocol ip chain 1 prio 1 flower ct_state +trk+est action gact pass")
+        try r.execute("filter add dev src ingress protocol ip chain 1 prio 2 flower ct_state +trk+new action ct commit pipe action gact pass")
+        try r.execute("filter add dev src ingress protocol ip chain 1 prio 3 flower action drop")
+        forward(4096)
+    }
+}
+
 /// Generates `n` packets on `src` and runs NAPI until they are all through.
 @inline(never)
 func runSource(_ dp: Datapath, _ source: MemoryDriver, _ src: NetDevice, _ n: Int) {
@@ -307,6 +336,10 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let vifRx = try! VifRig(guestRx: true)
     Benchmark("vif guest rx 64B x\(packetsPerIteration) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { vifRx.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let ct = try! ConntrackRig(flows: 64)
+    Benchmark("conntrack firewall 64B x\(packetsPerIteration) (ct, ct_state, commit) through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { ct.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in

@@ -68,7 +68,13 @@ public final class Conntrack {
     /// nf_conntrack_max for this table (the kernel sizes it by memory; 65536 here).
     public let maxEntries: Int
     var entries: UnsafeMutablePointer<Entry>? = nil
-    var index: [CTTuple: UInt32] = [:]
+    /// The tuple hash (nf_conntrack_hash): chains of nodes — a node is an entry's slot << 1 |
+    /// direction, stored plus one (0 ends a chain) — in `buckets`, linked through `links`. A
+    /// seeded multiply-xorshift hash (the kernel: jhash with a random seed), no allocation.
+    var buckets: UnsafeMutablePointer<UInt32>? = nil
+    var links: UnsafeMutablePointer<UInt32>? = nil
+    var bucketMask = 0
+    let seed = UInt64.random(in: 0...UInt64.max) | 1
     var freeSlots: [UInt32] = []
     var scratchNext = 0
     var sweep = 0
@@ -83,7 +89,7 @@ public final class Conntrack {
         precondition(maxEntries > 0 && maxEntries + Self.scratchSlots < 1 << 20)
         self.maxEntries = maxEntries
     }
-    deinit { entries?.deallocate() }
+    deinit { entries?.deallocate(); buckets?.deallocate(); links?.deallocate() }
 
     @inline(__always) var total: Int { maxEntries + Self.scratchSlots }
 
@@ -92,7 +98,13 @@ public final class Conntrack {
         let e = UnsafeMutablePointer<Entry>.allocate(capacity: total)
         e.initialize(repeating: Entry(), count: total)
         entries = e
-        index.reserveCapacity(2 * maxEntries)
+        var nb = 1
+        while nb < 2 * maxEntries { nb <<= 1 }
+        bucketMask = nb - 1
+        buckets = .allocate(capacity: nb)
+        buckets!.initialize(repeating: 0, count: nb)
+        links = .allocate(capacity: 2 * total)
+        links!.initialize(repeating: 0, count: 2 * total)
         freeSlots.reserveCapacity(maxEntries)
         for s in stride(from: total - 1, through: Self.scratchSlots, by: -1) { freeSlots.append(UInt32(s)) }
         return e
@@ -121,7 +133,7 @@ public final class Conntrack {
     /// entry is attached then).
     public func track(_ f: CTFrame, now: UInt64) -> (ref: UInt32, info: UInt8)? {
         let e = prepare()
-        gc(now: now, budget: 4)
+        gc(now: now, budget: 64)
         if f.fragment { invalid &+= 1; return nil }
         if let q = f.errorQuotes {
             // icmp_error_message: the quoted packet's connection, seen from the error's side.
@@ -189,9 +201,52 @@ public final class Conntrack {
         return t.proto == IPProto.icmpv6 ? (type == 128 || type == 139) : (type == 8 || type == 13 || type == 15 || type == 17)
     }
 
+    @inline(__always) func bucket(_ t: CTTuple) -> Int {
+        var h = seed ^ t.srcLo &* 0x9E37_79B9_7F4A_7C15 ^ t.dstLo &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= (t.srcHi &+ t.dstHi &* 31) &* 0x1656_67B1_9E37_79F9
+        h ^= UInt64(t.sport) << 48 | UInt64(t.dport) << 32 | UInt64(t.proto) << 24 | UInt64(t.family) << 16 | UInt64(t.zone)
+        h ^= h >> 29; h &*= 0xBF58_476D_1CE4_E5B9; h ^= h >> 32
+        return Int(truncatingIfNeeded: h) & bucketMask
+    }
+
+    @inline(__always) func tuple(_ node: Int, _ e: UnsafeMutablePointer<Entry>) -> CTTuple {
+        node & 1 == 0 ? e[node >> 1].orig : e[node >> 1].reply
+    }
+
+    /// The node (slot << 1 | direction) with this tuple, if any.
+    @inline(__always) func indexed(_ t: CTTuple) -> UInt32? {
+        guard let e = entries, let b = buckets, let l = links else { return nil }
+        var n = b[bucket(t)]
+        while n != 0 {
+            let node = Int(n) - 1
+            if tuple(node, e) == t { return UInt32(node) }
+            n = l[node]
+        }
+        return nil
+    }
+
+    func link(_ node: Int) {
+        guard let e = entries, let b = buckets, let l = links else { return }
+        let h = bucket(tuple(node, e))
+        l[node] = b[h]
+        b[h] = UInt32(node + 1)
+    }
+
+    func unlink(_ node: Int) {
+        guard let e = entries, let b = buckets, let l = links else { return }
+        let h = bucket(tuple(node, e))
+        if b[h] == UInt32(node + 1) { b[h] = l[node]; return }
+        var n = b[h]
+        while n != 0 {
+            let prev = Int(n) - 1
+            if l[prev] == UInt32(node + 1) { l[prev] = l[node]; return }
+            n = l[prev]
+        }
+    }
+
     /// The entry a tuple names (slot << 1 | direction), expired entries removed on the way.
     func lookup(_ t: CTTuple, now: UInt64) -> UInt32? {
-        guard let v = index[t], let e = entries else { return nil }
+        guard let v = indexed(t), let e = entries else { return nil }
         let slot = Int(v >> 1)
         if e[slot].expires <= now { remove(slot); expired &+= 1; return nil }
         return v
@@ -287,8 +342,8 @@ public final class Conntrack {
         e[slot].gen = gen
         e[slot].status |= Self.confirmed
         p.pointee.used = false
-        index[e[slot].orig] = UInt32(slot) << 1
-        index[e[slot].reply] = UInt32(slot) << 1 | 1
+        link(slot << 1)
+        link(slot << 1 | 1)
         count += 1
         inserted &+= 1
         return Self.ref(slot, gen)
@@ -299,8 +354,8 @@ public final class Conntrack {
         guard let e = entries, e[slot].used else { return }
         e[slot].used = false
         guard slot >= Self.scratchSlots else { return }
-        if index[e[slot].orig].map({ Int($0 >> 1) }) == slot { index[e[slot].orig] = nil }
-        if index[e[slot].reply].map({ Int($0 >> 1) }) == slot { index[e[slot].reply] = nil }
+        unlink(slot << 1)
+        unlink(slot << 1 | 1)
         freeSlots.append(UInt32(slot))
         count -= 1
     }
@@ -310,9 +365,13 @@ public final class Conntrack {
         remove(Int(ref & 0xFFFFF) - 1)
     }
 
-    /// gc_worker in small steps: `budget` slots from where the last sweep stopped.
+    /// gc_worker in small steps: every millisecond of the datapath clock, `budget` slots from
+    /// where the last sweep stopped (a full pass over 65 536 slots in about a second at 64
+    /// per step) — not per packet, which would walk the whole table through the cache.
+    var nextSweep: UInt64 = 0
     func gc(now: UInt64, budget: Int) {
-        guard let e = entries, count > 0 else { return }
+        guard now >= nextSweep, let e = entries, count > 0 else { return }
+        nextSweep = now &+ 1_000_000
         for _ in 0..<budget {
             sweep += 1
             if sweep >= total { sweep = Self.scratchSlots }
@@ -371,7 +430,7 @@ public final class Conntrack {
         }
         let hasPorts = o.proto == IPProto.tcp || o.proto == IPProto.udp || o.proto == 136 || o.proto == 132 || o.proto == 33
         let current = source ? o.sport : o.dport
-        func free(_ t: CTTuple) -> Bool { t.inverted().map { index[$0] == nil } ?? false }
+        func free(_ t: CTTuple) -> Bool { t.inverted().map { indexed($0) == nil } ?? false }
         func with(_ port: UInt16) -> CTTuple { var t = want; if source { t.sport = port } else { t.dport = port }; return t }
         var chosen: CTTuple? = nil
         if hasPorts && range.hasPorts {
@@ -463,9 +522,9 @@ public final class Conntrack {
 // MARK: - The actions
 
 /// act_ct's parameters (struct tcf_ct_params): TCA_CT_ACT_* bits, zone, the mark and labels a
-/// commit sets (under their masks), the NAT range. Held by reference: an action is copied per
-/// packet, these are not.
-final class CTParams {
+/// commit sets (under their masks), the NAT range. A value with no references in it: an action
+/// is read per packet, and a class here would cost a retain and a release each time.
+struct CTParams: Equatable {
     static let commit: UInt16 = 1, force: UInt16 = 2, clear: UInt16 = 4, nat: UInt16 = 8, natSrc: UInt16 = 16, natDst: UInt16 = 32
     let flags: UInt16
     let zone: UInt16
@@ -510,7 +569,7 @@ final class CTParams {
 
 /// act_ctinfo's parameters: zone, the DSCP restore (mask, its shift, the state mask), the
 /// mark copy (its mask). Counters for dscp set/error and cpmark set live in ActionCounters.
-final class CtinfoParams {
+struct CtinfoParams: Equatable {
     let zone: UInt16
     let dscpMask: UInt32?, dscpShift: UInt32, dscpStateMask: UInt32
     let cpmarkMask: UInt32?
