@@ -1108,13 +1108,15 @@ public struct FilterBlock {
         var skip = 0
         var jumpTTL = 32
         let count = fp.pointee.actions.count
+        // The actions are read in place (a buffer pointer's element is borrowed): copying an
+        // action out of the array runs the enum's outlined copy and destroy per action.
+        let ab = fp.pointee.actions.withUnsafeBufferPointer { $0 }
         while k < count {
-            let a = fp.pointee.actions[k]
             if skip > 0 { skip -= 1; k += 1; continue }
             let before = index
             let pl = pool.metas[Int(index)].pktLen
             let len = UInt64(pl != 0 ? pl : pool.metas[Int(index)].length)     // bstats_update: qdisc_pkt_len
-            verdict = Self.act(a, &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
+            verdict = Self.act(ab[k], &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
             if mayModify, let counters {
                 // tcf_action_update_bstats / tcf_lastuse_update.
                 let c = counters[k]
@@ -1124,7 +1126,7 @@ public struct FilterBlock {
                 c.pointee.lastUse = now
             }
             k += 1
-            if index != before || Self.editsFrame(a) { pf = nil }
+            if index != before || Self.editsFrame(ab[k - 1]) { pf = nil }
             if case .jump(let n) = verdict {
                 // tcf_action_exec: restart the list skipping `n` actions; a jump to nowhere
                 // or the 32nd jump ends the list with "ok".
