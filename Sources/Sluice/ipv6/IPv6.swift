@@ -578,10 +578,13 @@ public final class IPv6Stack: NeighbourResolver {
             localDeliver(dev, p, total: total, multicast: true)
             return
         }
-        let fib = self.fib
+        // The keys closure captures plain values only: capturing the FIB or the device made
+        // the optimizer retain and release both around every lookup.
+        let iif = dev.ifindex, mark = m.pointee.mark, tos = Inet6Wire.trafficClass(ip) & 0xFC
+        let proto: UInt8? = fib.needsPorts ? Inet6Wire.nextHeader(ip) : nil
         guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst), keys: {
-            var k = FlowKeysOf(src: src, iif: dev.ifindex, mark: m.pointee.mark, tos: Inet6Wire.trafficClass(ip) & 0xFC)
-            if fib.needsPorts { k.proto = Inet6Wire.nextHeader(ip) }
+            var k = FlowKeysOf(src: src, iif: iif, mark: mark, tos: tos)
+            if let proto { k.proto = proto }
             return k
         }) else {
             stats.inNoRoutes &+= 1
