@@ -11,7 +11,7 @@ final class ConntrackTests: XCTestCase {
         let dp = Datapath(poolSize: 64, clock: .virtual(start: 1))
         let r = CommandRunner(datapath: dp)
         try dp.addLine(name: "eth0", rate: 1_000_000_000, output: nil)
-        try r.execute("qdisc add dev eth0 root handle 1: prio bands 16")
+        try r.execute("qdisc add dev eth0 clsact")
         for l in lines { try r.execute(l) }
         return (dp, r)
     }
@@ -28,7 +28,7 @@ final class ConntrackTests: XCTestCase {
         f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
         var idx = p.index
         _ = consume p
-        let r = dp.device(named: "eth0")!.qdisc.filters.run(&idx, pool: dp.pool, now: now, mayModify: true)
+        let r = dp.device(named: "eth0")!.ingress!.filters.run(&idx, pool: dp.pool, now: now, mayModify: true)
         let m = dp.pool.metas[Int(idx)]
         let out = Array(UnsafeRawBufferPointer(start: dp.pool.data(Packet(index: idx)), count: Int(m.length)))
         dp.pool.free(Packet(index: idx))
@@ -36,13 +36,13 @@ final class ConntrackTests: XCTestCase {
     }
 
     static let firewall = [
-        "filter add dev eth0 parent 1: chain 0 protocol ip prio 1 flower ct_state -trk action ct zone 1 pipe action goto chain 1",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 1 flower src_ip 198.18.0.1 ct_state +trk+new classid 1:1 action ct zone 1 commit mark 0x42 pipe",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 2 flower ct_state +trk+est-rpl classid 1:2",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 3 flower ct_state +trk+est+rpl classid 1:3",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 4 flower ct_state +trk+rel+rpl classid 1:4",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 5 flower ct_state +trk+inv classid 1:5 action drop",
-        "filter add dev eth0 parent 1: chain 1 protocol ip prio 6 flower ct_state +trk+new classid 1:6 action drop",
+        "filter add dev eth0 ingress chain 0 protocol ip prio 1 flower ct_state -trk action ct zone 1 pipe action goto chain 1",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 1 flower src_ip 198.18.0.1 ct_state +trk+new classid 1:1 action ct zone 1 commit mark 0x42 pipe",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 2 flower ct_state +trk+est-rpl classid 1:2",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 3 flower ct_state +trk+est+rpl classid 1:3",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 4 flower ct_state +trk+rel+rpl classid 1:4",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 5 flower ct_state +trk+inv classid 1:5 action drop",
+        "filter add dev eth0 ingress chain 1 protocol ip prio 6 flower ct_state +trk+new classid 1:6 action drop",
     ]
 
     /// A stateful firewall as OVS and tc users write it: A may open TCP to B; the handshake's
@@ -78,9 +78,9 @@ final class ConntrackTests: XCTestCase {
     /// connections apart. Entries expire by the kernel's timeouts (UDP 30 s unreplied).
     func testCommitZonesAndTimeouts() throws {
         let (dp, _) = try block([
-            "filter add dev eth0 parent 1: protocol ip prio 1 flower ip_proto udp dst_port 1 action ct zone 3 pipe action gact pass",
-            "filter add dev eth0 parent 1: protocol ip prio 2 flower ip_proto udp dst_port 2 action ct zone 3 commit pipe action gact pass",
-            "filter add dev eth0 parent 1: protocol ip prio 3 flower ip_proto udp dst_port 3 action ct zone 4 pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 1 flower ip_proto udp dst_port 1 action ct zone 3 pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 2 flower ip_proto udp dst_port 2 action ct zone 3 commit pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 3 flower ip_proto udp dst_port 3 action ct zone 4 pipe action gact pass",
         ])
         func udp(_ dport: UInt16, sport: UInt16 = 7) -> [UInt8] { FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: a, dstIP: b, sport: sport, dport: dport) }
         XCTAssertEqual(run(dp, udp(1)).2.ctInfo, Conntrack.new)
@@ -108,8 +108,8 @@ final class ConntrackTests: XCTestCase {
     /// connection from the same source port gets the next free port (nf_nat's unique tuple).
     func testSourceNATRewritesAndRestores() throws {
         let (dp, _) = try block([
-            "filter add dev eth0 parent 1: protocol ip prio 1 flower dst_ip 198.18.0.2 action ct commit nat src addr 198.18.9.9 port 2000-2001 pipe action gact pass",
-            "filter add dev eth0 parent 1: protocol ip prio 2 flower dst_ip 198.18.9.9 action ct nat pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 1 flower dst_ip 198.18.0.2 action ct commit nat src addr 198.18.9.9 port 2000-2001 pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 2 flower dst_ip 198.18.9.9 action ct nat pipe action gact pass",
         ])
         func verify(_ f: [UInt8], line: UInt = #line) {
             let ip = Array(f[14..<34])
@@ -145,8 +145,8 @@ final class ConntrackTests: XCTestCase {
     /// the state mask and copies the mark under its mask.
     func testConnmarkAndCtinfo() throws {
         let (dp, _) = try block([
-            "filter add dev eth0 parent 1: protocol ip prio 1 flower ip_proto tcp dst_port 80 action ct commit mark 0x01000028 pipe action gact pass",
-            "filter add dev eth0 parent 1: protocol ip prio 2 flower ip_proto tcp src_port 80 action connmark pipe action ctinfo dscp 0xfc 0x01000000 cpmark 0x00ffffff pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 1 flower ip_proto tcp dst_port 80 action ct commit mark 0x01000028 pipe action gact pass",
+            "filter add dev eth0 ingress protocol ip prio 2 flower ip_proto tcp src_port 80 action connmark pipe action ctinfo dscp 0xfc 0x01000000 cpmark 0x00ffffff pipe action gact pass",
         ])
         _ = run(dp, tcp(a, b, 40000, 80, TCPHeader.syn))
         let (_, out, m) = run(dp, tcp(b, a, 80, 40000, TCPHeader.syn | TCPHeader.ack))
@@ -167,18 +167,29 @@ final class ConntrackTests: XCTestCase {
     /// are refused with its words.
     func testClearNonIPAndRefusedStates() throws {
         let (dp, r) = try block([
-            "filter add dev eth0 parent 1: protocol all prio 1 flower action ct pipe action ct clear pipe action goto chain 1",
-            "filter add dev eth0 parent 1: chain 1 protocol ip prio 1 flower ct_state -trk classid 1:7",
+            "filter add dev eth0 ingress protocol all prio 1 flower action ct pipe action ct clear pipe action goto chain 1",
+            "filter add dev eth0 ingress chain 1 protocol ip prio 1 flower ct_state -trk classid 1:7",
         ])
         XCTAssertEqual(run(dp, tcp(a, b, 1, 2, TCPHeader.syn)).0, .classid(TcHandle(1, 7)))
         var arp = tcp(a, b, 1, 2, TCPHeader.syn); arp[12] = 0x08; arp[13] = 0x06
         XCTAssertEqual(run(dp, arp).0, .drop)
         for (state, words) in [("+new", "no trk, so no other flag can be set"), ("+trk+new+est", "new and est are mutually exclusive"),
                                ("+trk+inv+est", "when inv is set, only trk may be set"), ("+trk+new+rpl", "new and rpl are mutually exclusive")] {
-            XCTAssertThrowsError(try r.execute("filter add dev eth0 parent 1: protocol ip prio 9 flower ct_state \(state) action drop")) {
+            XCTAssertThrowsError(try r.execute("filter add dev eth0 ingress protocol ip prio 9 flower ct_state \(state) action drop")) {
                 XCTAssertTrue("\($0)".contains(words), "\(state): \($0)")
             }
         }
         XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
+    /// tcf_ct_init refuses ct in a filter outside an ingress or clsact block.
+    func testCtOnlyAtIngressOrClsact() throws {
+        let (_, r) = try block([])
+        try r.execute("qdisc add dev eth0 root handle 1: prio")
+        XCTAssertThrowsError(try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 flower action ct")) {
+            XCTAssertTrue("\($0)".contains("Attaching ct to a non ingress/clsact qdisc is unsupported"), "\($0)")
+        }
+        XCTAssertNoThrow(try r.execute("filter add dev eth0 egress protocol ip prio 1 flower action ct"))
+        XCTAssertNoThrow(try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 flower action connmark"))
     }
 }

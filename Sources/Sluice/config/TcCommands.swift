@@ -707,6 +707,11 @@ extension CommandRunner {
         // tcf_exts_validate: the actions are created or bound before the filter goes in; if it
         // does not, they are released with it.
         let reqs = f.actions.count == f.actionRequests.count ? f.actionRequests : f.actions.map { ActionRequest(action: $0) }
+        // tcf_ct_init with bind: a filter may use ct only in an ingress or clsact block
+        // (TCA_ACT_FLAGS_AT_INGRESS_OR_CLSACT).
+        if reqs.contains(where: { if case .ct = $0.action { return true }; return false }), !(try blockOwner(t) is IngressQdisc) {
+            throw SluiceError("Error: act_ct: Attaching ct to a non ingress/clsact qdisc is unsupported (Operation not supported).")
+        }
         f.bound = try dp.tcActions.bind(reqs, now: dp.clock.now, filterFlags: f.clsFlags)
         // tc_setup_cb_add: skip_sw needs a device that offloads, and Sluice's have no hardware.
         if f.clsFlags & 2 != 0 { throw SluiceError("Error: skip_sw: the filter cannot be offloaded, Sluice's devices have no hardware.") }
