@@ -140,6 +140,39 @@ final class ConntrackTests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 
+    /// IPv6 destination NAT: the address and port rewritten with a TCP checksum that verifies
+    /// over the new pseudo-header (RFC 8200 8.1), and the reply's source restored.
+    func testIPv6DestinationNAT() throws {
+        let (dp, _) = try block([
+            "filter add dev eth0 ingress protocol ipv6 prio 1 flower dst_ip 2001:db8::80 action ct commit nat dst addr 2001:db8::99 port 8080 pipe action gact pass",
+            "filter add dev eth0 ingress protocol ipv6 prio 2 flower src_ip 2001:db8::99 action ct nat pipe action gact pass",
+        ])
+        func addr(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
+        func tcp6(_ s: [UInt8], _ d: [UInt8], _ sp: UInt16, _ dport: UInt16) -> [UInt8] {
+            var seg: [UInt8] = [UInt8(sp >> 8), UInt8(sp & 255), UInt8(dport >> 8), UInt8(dport & 255), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, TCPHeader.syn, 0xFF, 0xFF, 0, 0, 0, 0]
+            let pseudo = s + d + [0, 0, 0, UInt8(seg.count), 0, 0, 0, IPProto.tcp]
+            let all = pseudo + seg
+            let c = all.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, all.count)) }
+            seg[16] = UInt8(c >> 8); seg[17] = UInt8(c & 255)
+            return FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv6, payload: FrameBuilder.ipv6(src: s, dst: d, next: IPProto.tcp, payload: seg))
+        }
+        func verify(_ f: [UInt8], line: UInt = #line) {
+            let seg = Array(f[54...])
+            let all = Array(f[22..<54]) + [0, 0, 0, UInt8(seg.count), 0, 0, 0, IPProto.tcp] + seg
+            XCTAssertEqual(all.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, all.count)) }, 0, "TCP checksum", line: line)
+        }
+        let (_, out, m) = run(dp, tcp6(addr(1), addr(0x80), 40000, 80))
+        XCTAssertEqual(Array(out[38..<54]), addr(0x99))
+        XCTAssertEqual(UInt16(out[56]) << 8 | UInt16(out[57]), 8080)
+        XCTAssertEqual(m.ctFlags & PacketMeta.postDNAT, PacketMeta.postDNAT)
+        verify(out)
+        let (_, back, _) = run(dp, tcp6(addr(0x99), addr(1), 8080, 40000))
+        XCTAssertEqual(Array(back[22..<38]), addr(0x80), "reply's source restored")
+        XCTAssertEqual(UInt16(back[54]) << 8 | UInt16(back[55]), 80)
+        verify(back)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
     /// connmark copies the connection's mark to a packet that has no connection attached yet
     /// (it looks the tuple up, as on ingress); ctinfo restores DSCP from the mark's bits under
     /// the state mask and copies the mark under its mask.
