@@ -25,14 +25,16 @@ class LoopRig {
 
 final class ForwardingRig: LoopRig {
 
-    init(flood: Bool) throws {
+    /// `templates` replace the eight default flows; `extra` is configuration applied after
+    /// the bridge is up.
+    init(flood: Bool, templates: [[UInt8]]? = nil, extra: [String] = []) throws {
         super.init()
         let r = CommandRunner(datapath: dp)
         try r.execute("link add br0 type bridge")
         source = MemoryDriver()
         let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
         // Eight flows (source MACs) to one destination, as a switch sees.
-        source.setTemplates((0..<8).map { FrameBuilder.udpFrame(dst: flood ? .broadcast : b, src: MACAddress(raw: a.raw + UInt64($0)), frameLength: 60) })
+        source.setTemplates(templates ?? (0..<8).map { FrameBuilder.udpFrame(dst: flood ? .broadcast : b, src: MACAddress(raw: a.raw + UInt64($0)), frameLength: 60) })
         src = try dp.addMemory(name: "src", driver: source)
         for n in ["sink", "sink2"] {
             let d = MemoryDriver()
@@ -43,38 +45,25 @@ final class ForwardingRig: LoopRig {
         try r.execute("link set src master br0 up")
         try r.execute("link set br0 up")
         try r.execute("fdb add 02:00:00:00:00:0b dev sink static")
+        for l in extra { try r.execute(l) }
         forward(4096)   // warm up: learn, fault in buffers
     }
 
-}
-
-/// A stateful firewall on the forwarding loop (tc's ct and flower's ct_state at the generator
-/// port's ingress, as OVS-style rule sets write it): every frame is tracked (one table lookup),
-/// classified by its state and committed; 64 UDP flows, all in the table after warm-up.
-final class ConntrackRig: LoopRig {
-
-    init(flows: Int) throws {
-        super.init()
-        let r = CommandRunner(datapath: dp)
-        try r.execute("link add br0 type bridge")
-        source = MemoryDriver()
+    /// A stateful firewall on the forwarding loop (tc's ct and flower's ct_state at the
+    /// generator port's ingress, as OVS-style rule sets write it): every frame is tracked (one
+    /// table lookup), classified by its state and committed; 64 UDP flows, all in the table
+    /// after warm-up.
+    static func conntrackFirewall() throws -> ForwardingRig {
         let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
-        source.setTemplates((0..<flows).map { FrameBuilder.udpFrame(dst: b, src: a, sport: UInt16(10_000 + $0), dport: 53, frameLength: 60) })
-        src = try dp.addMemory(name: "src", driver: source)
-        let d = MemoryDriver()
-        d.capture = false
-        try dp.addMemory(name: "sink", driver: d)
-        try r.execute("link set sink master br0 up")
-        try r.execute("link set src master br0 up")
-        try r.execute("link set br0 up")
-        try r.execute("fdb add 02:00:00:00:00:0b dev sink static")
-        try r.execute("qdisc add dev src clsact")
-        try r.execute("filter add dev src ingress protocol ip chain 0 prio 1 flower ct_state -trk action ct pipe action goto chain 1")
-        try r.execute("filter add dev src ingress protocol ip chain 1 prio 1 flower ct_state +trk+est action gact pass")
-        try r.execute("filter add dev src ingress protocol ip chain 1 prio 2 flower ct_state +trk+new action ct commit pipe action gact pass")
-        try r.execute("filter add dev src ingress protocol ip chain 1 prio 3 flower action drop")
-        forward(4096)
+        return try ForwardingRig(flood: false, templates: (0..<64).map { FrameBuilder.udpFrame(dst: b, src: a, sport: UInt16(10_000 + $0), dport: 53, frameLength: 60) }, extra: [
+            "qdisc add dev src clsact",
+            "filter add dev src ingress protocol ip chain 0 prio 1 flower ct_state -trk action ct pipe action goto chain 1",
+            "filter add dev src ingress protocol ip chain 1 prio 1 flower ct_state +trk+est action gact pass",
+            "filter add dev src ingress protocol ip chain 1 prio 2 flower ct_state +trk+new action ct commit pipe action gact pass",
+            "filter add dev src ingress protocol ip chain 1 prio 3 flower action drop",
+        ])
     }
+
 }
 
 /// Generates `n` packets on `src` and runs NAPI until they are all through.
@@ -337,7 +326,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("vif guest rx 64B x\(packetsPerIteration) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { vifRx.forward(packetsPerIteration) }
     }
-    nonisolated(unsafe) let ct = try! ConntrackRig(flows: 64)
+    nonisolated(unsafe) let ct = try! ForwardingRig.conntrackFirewall()
     Benchmark("conntrack firewall 64B x\(packetsPerIteration) (ct, ct_state, commit) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { ct.forward(packetsPerIteration) }
     }
