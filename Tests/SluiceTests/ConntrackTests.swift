@@ -224,5 +224,10 @@ final class ConntrackTests: XCTestCase {
         }
         XCTAssertNoThrow(try r.execute("filter add dev eth0 egress protocol ip prio 1 flower action ct"))
         XCTAssertNoThrow(try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 flower action connmark"))
+        // Labels as tc writes them: hex digits left-aligned in 16 bytes, the mask likewise.
+        try r.execute("filter add dev eth0 egress protocol ip prio 2 flower action ct label 123123/ffff0000000000000000000000000001 index 9")
+        guard case .ct(let p, _)? = r.dp.tcActions.lookup("ct", 9)?.action else { return XCTFail("no ct action 9") }
+        XCTAssertEqual([p.labelHi, p.labelLo, p.labelMaskHi, p.labelMaskLo], [0x1231_2300_0000_0000, 0, 0xFFFF_0000_0000_0000, 1])
+        XCTAssertThrowsError(try r.execute("filter add dev eth0 egress protocol ip prio 3 flower action ct label 12g"))
     }
 }

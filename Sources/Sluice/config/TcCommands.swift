@@ -1050,6 +1050,14 @@ extension CommandRunner {
         return lo...hi
     }
 
+    /// A conntrack label as tc writes it (ct_parse_labels, flower's ct_label): up to 32 hex
+    /// digits, left-aligned in 16 bytes, as two big-endian words.
+    static func label128(_ t: Substring) -> (UInt64, UInt64)? {
+        guard !t.isEmpty, t.count <= 32, t.allSatisfy(\.isHexDigit) else { return nil }
+        let full = t + String(repeating: "0", count: 32 - t.count)
+        return (UInt64(full.prefix(16), radix: 16)!, UInt64(full.suffix(16), radix: 16)!)
+    }
+
     func parseFlowerKey(_ k: String, _ a: inout TcArgs, _ fk: inout FlowerKey) throws(SluiceError) -> Bool {
         switch k {
         case "enc_key_id": fk.encKeyID = UInt32(try a.int(for: k, 0...Int(UInt32.max)))
@@ -1090,13 +1098,9 @@ extension CommandRunner {
         case "ct_label":
             let v = try a.value(for: k)
             let parts = v.split(separator: "/", maxSplits: 1)
-            func hex(_ t: Substring) throws(SluiceError) -> (UInt64, UInt64) {
-                guard !t.isEmpty, t.count <= 32, t.allSatisfy(\.isHexDigit) else { throw SluiceError("Error: flower: Illegal \"ct_label\" \"\(v)\"") }
-                let full = t + String(repeating: "0", count: 32 - t.count)
-                return (UInt64(full.prefix(16), radix: 16)!, UInt64(full.suffix(16), radix: 16)!)
+            guard let (hi, lo) = Self.label128(parts[0]), let (mh, ml) = parts.count > 1 ? Self.label128(parts[1]) : (.max, .max) else {
+                throw SluiceError("Error: flower: Illegal \"ct_label\" \"\(v)\"")
             }
-            let (hi, lo) = try hex(parts[0])
-            let (mh, ml) = parts.count > 1 ? try hex(parts[1]) : (.max, .max)
             fk.ctLabels = (hi, lo, mh, ml)
         case "dst_mac": fk.dstMAC = try parseMAC(try a.value(for: k))
         case "src_mac": fk.srcMAC = try parseMAC(try a.value(for: k))
@@ -1574,12 +1578,6 @@ extension CommandRunner {
             var flags: UInt16 = 0, zone: UInt16 = 0, mark: UInt32 = 0, markMask: UInt32 = 0
             var lh: UInt64 = 0, ll: UInt64 = 0, mh: UInt64 = 0, ml: UInt64 = 0
             var range = Conntrack.NATRange()
-            func hex128(_ t: Substring) throws(SluiceError) -> (UInt64, UInt64) {
-                // ct_parse_labels: hex digits, left-aligned in 16 bytes.
-                guard !t.isEmpty, t.count <= 32, t.allSatisfy(\.isHexDigit) else { throw SluiceError("Error: ct: Illegal label \"\(t)\"") }
-                let full = t + String(repeating: "0", count: 32 - t.count)
-                return (UInt64(full.prefix(16), radix: 16)!, UInt64(full.suffix(16), radix: 16)!)
-            }
             loop: while let w = a.peek {
                 switch w {
                 case "clear": a.i += 1; flags |= CTParams.clear
@@ -1598,8 +1596,10 @@ extension CommandRunner {
                     a.i += 1
                     let t = try a.value(for: w)
                     let parts = t.split(separator: "/", maxSplits: 1)
-                    (lh, ll) = try hex128(parts[0])
-                    (mh, ml) = parts.count > 1 ? try hex128(parts[1]) : (.max, .max)
+                    guard let l = Self.label128(parts[0]), let m = parts.count > 1 ? Self.label128(parts[1]) : (.max, .max) else {
+                        throw SluiceError("Error: ct: Illegal label \"\(t)\"")
+                    }
+                    (lh, ll) = l; (mh, ml) = m
                 case "nat":
                     a.i += 1
                     flags |= CTParams.nat

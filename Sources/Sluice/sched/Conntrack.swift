@@ -686,14 +686,13 @@ enum CTAction {
     /// mark copied under a mask.
     static func ctinfo(_ p: CtinfoParams, _ idx: inout UInt32, pool: PacketPool, now: UInt64, counters: UnsafeMutablePointer<ActionCounters>?) {
         guard let net = network(pool, idx), let e = lookup(pool, idx, zone: p.zone, now: now, net: net) else { return }
-        let v6 = net.proto == EtherType.ipv6
         let mark = e.pointee.mark
         if let dm = p.dscpMask, p.dscpStateMask == 0 || mark & p.dscpStateMask != 0 {
-            let newDSCP = UInt8(truncatingIfNeeded: ((mark & dm) >> p.dscpShift) << 2) & ~0x03
-            if let ds = ConntrackWire.dsfield(net.d, net.len, l3: net.l3, v6: v6), ds & ~0x03 != newDSCP {
+            let newDSCP = UInt8(truncatingIfNeeded: (mark & dm) >> p.dscpShift) & 0x3F
+            if let ds = HeaderEdit.dsfield(net.d, net.len), ds >> 2 != newDSCP {
                 if let w = pool.writableIndex(idx) {
                     idx = w
-                    _ = ConntrackWire.setDSCP(pool.data(Packet(index: w)), Int(pool.metas[Int(w)].length), l3: net.l3, v6: v6, dscp: newDSCP)
+                    HeaderEdit.setDSCP(pool.data(Packet(index: w)), Int(pool.metas[Int(w)].length), newDSCP)
                     if let c = counters { c.pointee.dscpSet &+= 1 }
                 } else if let c = counters { c.pointee.dscpError &+= 1 }
             }

@@ -251,33 +251,4 @@ public enum ConntrackWire {
         }
         return true
     }
-
-    /// ipv4_change_dsfield / ipv6_change_dsfield: the DSCP bits set to `dscp` (the ECN bits
-    /// kept), the IPv4 checksum following. Returns the old DSCP.
-    public static func setDSCP(_ d: UnsafeMutableRawPointer, _ len: Int, l3: Int, v6: Bool, dscp: UInt8) -> Bool {
-        if v6 {
-            guard l3 + 2 <= len else { return false }
-            let w = load16(d, l3)
-            let tc = UInt8(truncatingIfNeeded: w >> 4)
-            let n = (tc & 0x03) | (dscp & 0xFC)
-            let nw = (w & 0xF00F) | UInt16(n) << 4
-            d.storeBytes(of: nw.bigEndian, toByteOffset: l3, as: UInt16.self)
-            return true
-        }
-        guard l3 + 20 <= len else { return false }
-        let tos = d.load(fromByteOffset: l3 + 1, as: UInt8.self)
-        let n = (tos & 0x03) | (dscp & 0xFC)
-        let oldWord = load16(d, l3)
-        let newWord = (oldWord & 0xFF00) | UInt16(n)
-        d.storeBytes(of: n, toByteOffset: l3 + 1, as: UInt8.self)
-        let c = load16(d, l3 + 10)
-        d.storeBytes(of: HeaderEdit.replace2(c, oldWord, newWord).bigEndian, toByteOffset: l3 + 10, as: UInt16.self)
-        return true
-    }
-
-    /// The DS field (TOS, or IPv6 traffic class).
-    public static func dsfield(_ d: UnsafeRawPointer, _ len: Int, l3: Int, v6: Bool) -> UInt8? {
-        if v6 { return l3 + 2 <= len ? UInt8(truncatingIfNeeded: load16(d, l3) >> 4) : nil }
-        return l3 + 2 <= len ? d.load(fromByteOffset: l3 + 1, as: UInt8.self) : nil
-    }
 }
