@@ -74,6 +74,35 @@ final class ConntrackTests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 
+    /// Fragments: the first carries the ports and is tracked; the later ones take its
+    /// connection and state (the kernel reassembles before tracking and gets the same state
+    /// for the whole datagram). A later fragment whose first was never seen is invalid.
+    func testFragmentsFollowTheirFirstFragment() throws {
+        let (dp, _) = try block(Self.firewall)
+        /// An IPv4 fragment of `ip` (a whole packet from FrameBuilder): payload bytes
+        /// [from, to) of its payload, with MF and the offset set, the checksum redone.
+        func fragment(_ ip: [UInt8], _ from: Int, _ to: Int, more: Bool, id: UInt16 = 77) -> [UInt8] {
+            var h = Array(ip[0..<20])
+            let body = Array(ip[(20 + from)..<(20 + to)])
+            h[2] = UInt8((20 + body.count) >> 8); h[3] = UInt8((20 + body.count) & 255)
+            h[4] = UInt8(id >> 8); h[5] = UInt8(id & 255)
+            let fo = UInt16(from / 8) | (more ? 0x2000 : 0)
+            h[6] = UInt8(fo >> 8); h[7] = UInt8(fo & 255)
+            h[10] = 0; h[11] = 0
+            let c = h.withUnsafeBytes { Checksum.fold(Checksum.sum($0.baseAddress!, 20)) }
+            h[10] = UInt8(c >> 8); h[11] = UInt8(c & 255)
+            return FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4, payload: h + body)
+        }
+        let out = FrameBuilder.udp(srcIP: a, dstIP: b, sport: 5000, dport: 53, payload: [UInt8](repeating: 7, count: 100))
+        XCTAssertEqual(run(dp, fragment(out, 0, 64, more: true)).0, .classid(TcHandle(1, 1)), "first fragment: +trk+new, committed")
+        XCTAssertEqual(run(dp, fragment(out, 64, 108, more: false)).0, .classid(TcHandle(1, 1)), "second fragment: the same connection, new")
+        let back = FrameBuilder.udp(srcIP: b, dstIP: a, sport: 53, dport: 5000, payload: [UInt8](repeating: 8, count: 100))
+        XCTAssertEqual(run(dp, fragment(back, 0, 64, more: true, id: 78)).0, .classid(TcHandle(1, 3)), "the reply's first fragment: +est+rpl")
+        XCTAssertEqual(run(dp, fragment(back, 64, 108, more: false, id: 78)).0, .classid(TcHandle(1, 3)), "and its second")
+        XCTAssertEqual(run(dp, fragment(back, 64, 108, more: false, id: 79)).0, .drop, "a later fragment of a datagram never seen: +trk+inv")
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
     /// Without commit nothing enters the table: the next packet is NEW again. Zones keep
     /// connections apart. Entries expire by the kernel's timeouts (UDP 30 s unreplied).
     func testCommitZonesAndTimeouts() throws {

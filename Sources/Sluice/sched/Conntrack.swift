@@ -89,7 +89,7 @@ public final class Conntrack {
         precondition(maxEntries > 0 && maxEntries + Self.scratchSlots < 1 << 20)
         self.maxEntries = maxEntries
     }
-    deinit { entries?.deallocate(); buckets?.deallocate(); links?.deallocate() }
+    deinit { entries?.deallocate(); buckets?.deallocate(); links?.deallocate(); fragments?.deallocate() }
 
     @inline(__always) var total: Int { maxEntries + Self.scratchSlots }
 
@@ -132,9 +132,63 @@ public final class Conntrack {
     /// The packet's connection and its ctinfo, or nil when conntrack finds it invalid (no
     /// entry is attached then).
     public func track(_ f: CTFrame, now: UInt64) -> (ref: UInt32, info: UInt8)? {
-        let e = prepare()
+        _ = prepare()
         gc(now: now, budget: 64)
-        if f.fragment { invalid &+= 1; return nil }
+        if f.fragment && !f.fragFirst {
+            // A later fragment has no ports: it belongs to the connection its first fragment
+            // was tracked in (the kernel reassembles first; see `fragments`).
+            guard let c = fragmentOf(f, now: now) else { invalid &+= 1; return nil }
+            return c
+        }
+        guard let r = trackWhole(f, now: now) else { return nil }
+        if f.fragment { rememberFragment(f, r, now: now) }
+        return r
+    }
+
+    /// The first fragments seen lately, by (zone, family, protocol, addresses, identification):
+    /// the connection and ctinfo a datagram's later fragments take. Direct-mapped, 1024 slots,
+    /// 30 s (the kernel's ipfrag_time) — no allocation.
+    struct FragmentSlot {
+        var key = CTTuple(), id: UInt32 = 0
+        /// The first fragment's whole tuple (ports included), and what it was given.
+        var tuple = CTTuple()
+        var ref: UInt32 = 0, info: UInt8 = 0
+        var expires: UInt64 = 0
+    }
+    var fragments: UnsafeMutablePointer<FragmentSlot>? = nil
+    static let fragmentSlots = 1024
+
+    func fragmentKey(_ f: CTFrame) -> (CTTuple, Int) {
+        var k = f.tuple
+        k.sport = 0; k.dport = 0
+        return (k, (bucket(k) ^ Int(f.fragID &* 0x9E37_79B1)) & (Self.fragmentSlots - 1))
+    }
+
+    func rememberFragment(_ f: CTFrame, _ r: (ref: UInt32, info: UInt8), now: UInt64) {
+        if fragments == nil {
+            fragments = .allocate(capacity: Self.fragmentSlots)
+            fragments!.initialize(repeating: FragmentSlot(), count: Self.fragmentSlots)
+        }
+        let (k, i) = fragmentKey(f)
+        fragments![i] = FragmentSlot(key: k, id: f.fragID, tuple: f.tuple, ref: r.ref, info: r.info, expires: now &+ 30 &* Self.second)
+    }
+
+    func fragmentOf(_ f: CTFrame, now: UInt64) -> (ref: UInt32, info: UInt8)? {
+        guard let fr = fragments else { return nil }
+        let (k, i) = fragmentKey(f)
+        let slot = fr[i]
+        guard slot.expires > now, slot.id == f.fragID, slot.key == k else { return nil }
+        // Committed since (or found by then): the connection in the table, as it is now.
+        if let v = lookup(slot.tuple, now: now), let e = entries {
+            let s = Int(v >> 1), reply = v & 1 == 1
+            return (Self.ref(s, e[s].gen), reply ? Self.established + Self.isReply : (e[s].status & Self.seenReply != 0 ? Self.established : Self.new))
+        }
+        return entry(slot.ref) != nil ? (slot.ref, slot.info) : nil
+    }
+
+    /// nf_conntrack_in for a packet with its transport header.
+    func trackWhole(_ f: CTFrame, now: UInt64) -> (ref: UInt32, info: UInt8)? {
+        let e = prepare()
         if let q = f.errorQuotes {
             // icmp_error_message: the quoted packet's connection, seen from the error's side.
             guard let inv = q.inverted(), let v = lookup(inv, now: now) else { invalid &+= 1; return nil }
@@ -671,7 +725,7 @@ enum CTAction {
     static func lookup(_ pool: PacketPool, _ idx: UInt32, zone: UInt16, now: UInt64,
                        net: (d: UnsafeMutableRawPointer, len: Int, proto: UInt16, l3: Int)) -> UnsafeMutablePointer<Conntrack.Entry>? {
         if let e = pool.conntrack.entry(pool.metas[Int(idx)].ctRef) { return e }
-        guard let f = ConntrackWire.parse(net.d, net.len, l3: net.l3, etherType: net.proto, zone: zone), !f.fragment else { return nil }
+        guard let f = ConntrackWire.parse(net.d, net.len, l3: net.l3, etherType: net.proto, zone: zone), !f.fragment || f.fragFirst else { return nil }
         return pool.conntrack.find(f.tuple, now: now)
     }
 

@@ -51,8 +51,11 @@ public struct CTFrame {
     public var tcpFlags: UInt8 = 0
     /// An ICMP or ICMPv6 error quoting a packet of a connection (its tuple, as sent).
     public var errorQuotes: CTTuple? = nil
-    /// A fragment: conntrack needs the reassembled packet, which act_ct gets from defrag.
+    /// A fragment (IPv4 MF or offset, an IPv6 fragment header), its identification, and
+    /// whether it is the first (offset 0: it carries the transport header).
     public var fragment = false
+    public var fragID: UInt32 = 0
+    public var fragFirst = false
     public init() {}
 }
 
@@ -81,7 +84,10 @@ public enum ConntrackWire {
             f.tuple.family = 4
             f.tuple.srcLo = UInt64(load32(d, l3 + 12)); f.tuple.dstLo = UInt64(load32(d, l3 + 16))
             proto = d.load(fromByteOffset: l3 + 9, as: UInt8.self)
-            f.fragment = load16(d, l3 + 6) & 0x3FFF != 0
+            let frag = load16(d, l3 + 6)
+            f.fragment = frag & 0x3FFF != 0
+            f.fragFirst = frag & 0x1FFF == 0
+            f.fragID = UInt32(load16(d, l3 + 4))
             l4 = l3 + ihl
         } else if etherType == EtherType.ipv6 {
             guard len >= l3 + 40, d.load(fromByteOffset: l3, as: UInt8.self) >> 4 == 6 else { return nil }
@@ -97,7 +103,17 @@ public enum ConntrackWire {
             while proto == 0 || proto == 43 || proto == 60 || proto == 44 {
                 hops += 1
                 guard hops <= 8, l4 + 8 <= end else { return nil }
-                if proto == 44 { f.fragment = true; return f }
+                if proto == 44 {
+                    // The fragment header: offset, M, identification (RFC 8200 4.5).
+                    let off = load16(d, l4 + 2)
+                    f.fragment = off & 0xFFF9 != 0
+                    f.fragFirst = off & 0xFFF8 == 0
+                    f.fragID = load32(d, l4 + 4)
+                    proto = d.load(fromByteOffset: l4, as: UInt8.self)
+                    l4 += 8
+                    if !f.fragFirst { break }
+                    continue
+                }
                 proto = d.load(fromByteOffset: l4, as: UInt8.self)
                 l4 += (Int(d.load(fromByteOffset: l4 + 1, as: UInt8.self)) + 1) * 8
             }
@@ -106,7 +122,7 @@ public enum ConntrackWire {
         }
         f.tuple.proto = proto
         f.l4 = l4
-        if f.fragment { return f }
+        if f.fragment && !f.fragFirst { return f }
         switch proto {
         case IPProto.tcp:
             guard l4 + 20 <= end else { return nil }
