@@ -326,6 +326,13 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("vif guest rx 64B x\(packetsPerIteration) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { vifRx.forward(packetsPerIteration) }
     }
+    nonisolated(unsafe) let acts = try! ForwardingRig(flood: false, extra: [
+        "qdisc add dev src clsact",
+        "filter add dev src ingress protocol ip prio 1 u32 match u32 0 0 action police rate 100gbit burst 1m pipe action pedit ex munge ip ttl set 9 pipe action skbedit priority 1:1 pipe action gact pass",
+    ])
+    Benchmark("tc actions police, pedit, skbedit 64B x\(packetsPerIteration) through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { acts.forward(packetsPerIteration) }
+    }
     nonisolated(unsafe) let ct = try! ForwardingRig.conntrackFirewall()
     Benchmark("conntrack firewall 64B x\(packetsPerIteration) (ct, ct_state, commit) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { ct.forward(packetsPerIteration) }

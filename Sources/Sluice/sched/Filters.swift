@@ -1094,8 +1094,10 @@ public struct FilterBlock {
     }
 
     /// tcf_exts_exec for the filter at `fp`: its actions in order while they say pipe.
+    /// Static: the u32 walk calls it from a closure, and a method would capture the whole
+    /// block (a copy of the FilterBlock, retaining each of its arrays, per packet).
     @inline(__always)
-    func execute(_ fp: UnsafePointer<TcFilter>, _ index: inout UInt32, _ pf: inout ParsedFrame?, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
+    static func execute(_ fp: UnsafePointer<TcFilter>, _ index: inout UInt32, _ pf: inout ParsedFrame?, pool: PacketPool, now: UInt64, mayModify: Bool) -> ActVerdict {
         var verdict = ActVerdict.ok
         if fp.pointee.actions.isEmpty { return verdict }
         // tcf_action_exec: what ifb gave back runs no actions, once (skb_skip_tc_classify).
@@ -1171,7 +1173,7 @@ public struct FilterBlock {
                     // check_terminal: a knode for another input device does not match.
                     let dev = fb[fi].indev
                     if dev != 0 && dev != pool.metas[Int(index)].ifindex { return nil }
-                    let v = execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+                    let v = Self.execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
                     return v == .continue_ ? nil : v
                 }
                 guard case .verdict(let v, let fi) = out else { i = max(end, i + 1); continue }
@@ -1208,7 +1210,7 @@ public struct FilterBlock {
                 }
                 if r == 0 { i += 1; continue }
                 if r != UInt32.max { computed = r }
-                verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+                verdict = Self.execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             } else {
                 if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
                 if let fl = fp.pointee.flow, let pfv = pf {
@@ -1216,7 +1218,7 @@ public struct FilterBlock {
                     let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
                     computed = fl.classid(data, Int(m.pointee.length), m.pointee, pfv, now: now)
                 }
-                verdict = execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+                verdict = Self.execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             }
             switch verdict {
             case .ok, .pipe, .jump:                                      // (execute resolves jumps)
