@@ -38,7 +38,6 @@ public struct CTTuple: Hashable, Sendable {
         return t
     }
 
-    public var isIPv4: Bool { family == 4 }
 }
 
 /// A frame as conntrack sees it: its tuple, where the headers are, the TCP flags, and — for an
