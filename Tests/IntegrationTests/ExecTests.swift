@@ -2869,6 +2869,67 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// tc-testing's taprio.json (netdevsim there, a dummy with 8 transmit queues here) — all but
+    /// the two cases that offload to netdevsim's emulated hardware, which a dummy has not (the
+    /// kernel refuses those on a dummy as Sluice does) — then taprio_change's refusals from
+    /// sch_taprio.c and the class tree (one class per queue, no filters).
+    func testTaprioCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let mq8 = "ip link add dev dm0 numtxqueues 8 numrxqueues 8 type dummy"
+        let base = "tc qdisc add dev dm0 root handle 1: taprio num_tc 3 map 2 2 1 0 2 2 2 2 2 2 2 2 2 2 2 2 queues 1@0 1@0 1@0 base-time 1000000000"
+        let soft = "tc qdisc replace dev dm0 handle 8001: parent root stab overhead 24 taprio num_tc 8 map 0 1 2 3 4 5 6 7 queues 1@0 1@1 1@2 1@3 1@4 1@5 1@6 1@7 base-time 0 sched-entry S ff 20000000 clockid CLOCK_TAI"
+        let show = "tc qdisc show dev dm0"
+        let cases = [
+            // ba39, 9462, 8d92, d092, 8471, 0a85, 6f62, 831f, 3e1e, 39b4, a7bf.
+            Case(setup: [mq8], command: base + " sched-entry S 01 300000 flags 0x1 clockid CLOCK_TAI", status: 0,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt [0-9]+ tc 3 map 2 2 1 0 2 2 2 2 2 2 2 2 2 2 2 2", count: 1),
+            Case(setup: [mq8], command: base + " sched-entry S 01 300000 sched-entry S 03 300000 sched-entry S 04 400000 flags 0x1 clockid CLOCK_TAI", status: 0,
+                 verify: show, pattern: "index [0-9]+ cmd S gatemask 0x[0-9]+ interval [0-9]+00000", count: 3),
+            Case(setup: [mq8], command: base + " sched-entry S 01 300000 flags 0x1 txtime-delay 500000 clockid CLOCK_TAI", status: 0,
+                 verify: show, pattern: "clockid TAI flags 0x1 txtime delay 500000", count: 1),
+            Case(setup: [mq8, base + " sched-entry S 01 300000 flags 0x1 clockid CLOCK_TAI"], command: "tc qdisc del dev dm0 root handle 1:", status: 0,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt", count: 0),
+            Case(setup: [mq8], command: base + " sched-entry S 01 300000 flags 0x1 clockid CLOCK_TAI", status: 0,
+                 verify: "tc class show dev dm0", pattern: "class taprio 1:[0-9]+ root", count: 8),
+            Case(setup: ["ip link add dev dm0 type dummy"], command: base + " sched-entry S 01 300000 flags 0x1 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: taprio num_tc 2 queues 1@0 1@1 sched-entry S 01 300 sched-entry S 02 1700 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: taprio num_tc 2 queues 1@0 1@1 sched-entry S 01 200000 sched-entry S 02 200000 cycle-time 100 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt", count: 0),
+            Case(setup: [mq8], command: base + " sched-entry S 01 300000 flags 0x1 clockid CLOCK_TAI cycle-time 4294967296", status: 2,
+                 verify: show, pattern: "qdisc taprio 1: root refcnt", count: 0),
+            Case(setup: [mq8, soft], command: "tc qdisc replace dev dm0 parent 8001:7 taprio num_tc 8 map 0 1 2 3 4 5 6 7 queues 1@0 1@1 1@2 1@3 1@4 1@5 1@6 1@7 base-time 200 sched-entry S ff 20000000 clockid CLOCK_TAI", status: 2,
+                 verify: "tc -j qdisc show dev dm0 root", pattern: #""base_time":0,"#, count: 1),
+            Case(setup: [mq8, soft], command: "tc qdisc replace dev dm0 handle 8002: parent 8001:8 cbs idleslope 20000 sendslope -980000 hicredit 30 locredit -1470", status: 0,
+                 verify: "tc -d qdisc show dev dm0", pattern: "qdisc cbs 8002: parent 8001:8 hicredit 30 locredit -1470 sendslope -980000 idleslope 20000 offload 0", count: 1),
+            // taprio_change: flags and the clock cannot change while a schedule runs; txtime-delay
+            // needs txtime-assist; a clock is required; a mapping that differs is refused.
+            Case(setup: [mq8, soft], command: "tc qdisc change dev dm0 root handle 8001: taprio sched-entry S ff 20000000 flags 0x1 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "flags", count: 0),
+            Case(setup: [mq8, soft], command: "tc qdisc change dev dm0 root handle 8001: taprio sched-entry S ff 20000000 clockid CLOCK_REALTIME", status: 2,
+                 verify: show, pattern: "clockid TAI", count: 1),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: taprio num_tc 2 queues 1@0 1@1 sched-entry S 01 300000 txtime-delay 10 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "taprio", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: taprio num_tc 2 queues 1@0 1@1 sched-entry S 01 300000", status: 2,
+                 verify: show, pattern: "taprio", count: 0),
+            Case(setup: [mq8], command: "tc qdisc add dev dm0 root handle 1: taprio sched-entry S 01 300000 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "taprio", count: 0),
+            Case(setup: [mq8, soft], command: "tc qdisc change dev dm0 root handle 8001: taprio num_tc 2 map 1 0 queues 1@0 1@1 sched-entry S 03 20000000 clockid CLOCK_TAI", status: 2,
+                 verify: show, pattern: "tc 8 map 0 1 2 3 4 5 6 7", count: 1),
+            // A new schedule replaces the running one at its base time: until then it is the
+            // admin schedule, dumped after the operating one (tc 6.1 prints it as an object
+            // without a key; newer tc names it "admin").
+            Case(setup: [mq8, soft], command: "tc qdisc change dev dm0 root handle 8001: taprio sched-entry S 0f 10000000 base-time 4000000000000000000 clockid CLOCK_TAI", status: 0,
+                 verify: "tc -j qdisc show dev dm0 root", pattern: #""interval":20000000\}\],\{"base_time":4000000000000000000,"cycle_time":10000000,"#, count: 1),
+            Case(setup: [mq8, soft], command: "tc filter add dev dm0 parent 8001: protocol ip u32 match u32 0 0 classid 8001:1", status: 2,
+                 verify: "tc filter show dev dm0 parent 8001:", pattern: "u32", count: 0),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock, flushing: []), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     /// tc-testing's mqprio.json (netdevsim there, a dummy with 8 transmit queues here), then
     /// sch_mqprio_lib's refusals (their extack words), hw 1 on a device that cannot offload,
     /// and the class tree: traffic classes ffe0+ at the root, each queue under its class.

@@ -869,3 +869,137 @@ final class MQPrioTests: XCTestCase {
         XCTAssertEqual(e.pool.inUse, 0)
     }
 }
+
+/// taprio (sch_taprio.c, software mode) on packets in virtual time. The expected times and
+/// counts follow from the kernel's rules (advance_sched, taprio_dequeue_from_txq,
+/// taprio_set_budgets, taprio_update_queue_max_sdu) for the schedule given, worked out by hand:
+/// at 1 Gbit/s a byte takes 8 ns (picos_per_byte 8000), so a 1000-byte frame takes 8 µs and a
+/// 100 µs window carries 12 500 bytes.
+final class TaprioTests: XCTestCase {
+    func env(speed: UInt64) -> QdiscEnv {
+        var e = QdiscEnv(pool: PacketPool(capacity: 256), clock: .virtual(start: 1_000 * Time.s), mtu: 1514, txQueueLen: 1000)
+        e.txQueues = 4; e.realTxQueues = 4; e.linkSpeed = speed
+        return e
+    }
+
+    func taprio(_ e: QdiscEnv, _ words: String) throws -> TaprioQdisc {
+        let q = TaprioQdisc(handle: TcHandle(1, 0), parent: .root, env: e)
+        var a = TcArgs(words.split(separator: " ").map(String.init))
+        try QdiscGrammar.change(q, &a)
+        return q
+    }
+
+    /// A frame of `length` bytes with skb->priority `prio`.
+    func packet(_ e: QdiscEnv, prio: UInt32, length: Int = 1000, sport: UInt16 = 1) -> Packet {
+        let f = FrameBuilder.udpFrame(dst: macB, src: macA, sport: sport, dport: 9, frameLength: length)
+        let p = must(e.pool.alloc())
+        f.withUnsafeBytes { e.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+        e.pool.metas[Int(p.index)].pktLen = UInt32(length)
+        e.pool.metas[Int(p.index)].priority = prio
+        return p
+    }
+
+    /// The priorities of what dequeues now (each packet freed).
+    func drain(_ q: TaprioQdisc, _ e: QdiscEnv) -> [UInt32] {
+        var out: [UInt32] = []
+        while let p = q.dequeue() { out.append(e.pool.metas[Int(p.index)].priority); e.pool.free(p) }
+        return out
+    }
+
+    func testGatesGuardBandAndBudgetFollowTheSchedule() throws {
+        let e = env(speed: 1_000_000_000)
+        let t0 = Int64(1_000 * Time.s)
+        // Two classes on queues 0 and 1; tc 0 open for 100 µs, then tc 1 for 100 µs.
+        let q = try taprio(e, "num_tc 2 map 0 1 queues 1@0 1@1 base-time 0 sched-entry S 01 100000 sched-entry S 02 100000 clockid CLOCK_TAI")
+        XCTAssertEqual(q.picosPerByte, 8000)
+        // base-time 0 is past: the schedule starts at the next cycle boundary (t0 + 200 µs).
+        let start = t0 + 200_000
+        XCTAssertEqual(q.timer, start)
+        // Until then every gate is open; the higher class goes first.
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, prio: 1)), .success)
+        XCTAssertEqual(drain(q, e), [1, 0])
+        // Inside the first window only tc 0 leaves; tc 1 waits for its window at start + 100 µs.
+        e.clock.advance(to: UInt64(start + 10_000))
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, prio: 1)), .success)
+        XCTAssertEqual(drain(q, e), [0])
+        XCTAssertEqual(q.watchdog, UInt64(start + 100_000), "the next gate event, while a packet waits")
+        e.clock.advance(to: UInt64(start + 100_000))
+        XCTAssertEqual(drain(q, e), [1])
+        // The guard band: 5 µs before tc 0's gate closes, an 8 µs frame waits for the next cycle.
+        e.clock.advance(to: UInt64(start + 200_000 + 95_000))
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0)), .success)
+        XCTAssertEqual(drain(q, e), [])
+        e.clock.advance(to: UInt64(start + 400_000))
+        XCTAssertEqual(drain(q, e), [0])
+        // The budget: a 100 µs window carries 12 500 bytes, so 12 frames of 1000 bytes.
+        e.clock.advance(to: UInt64(start + 600_000 + 1_000))
+        for i in 0..<20 { XCTAssertEqual(q.enqueue(packet(e, prio: 0, sport: UInt16(i))), .success) }
+        XCTAssertEqual(drain(q, e).count, 12)
+        // Ten idle seconds later (50 000 cycles) the gates still keep time.
+        let late = start + 600_000 + 10_000_000_000
+        e.clock.advance(to: UInt64(late + 150_000))                // inside tc 1's window
+        for p in drain(q, e) { XCTFail("tc 0 sent \(p) in tc 1's window") }
+        e.clock.advance(to: UInt64(late + 200_000))
+        XCTAssertEqual(drain(q, e).count, 8, "the other 8 in tc 0's next window")
+        XCTAssertEqual(e.pool.inUse, 0)
+    }
+
+    func testOversizeFramesAndAPendingScheduleAndRefusals() throws {
+        // At 10 Mbit/s (what a device without ethtool speed gets) a byte takes 800 ns: a 100 µs
+        // window carries 125 bytes, so tc 0's frames may be 125 bytes at most (max SDU 111).
+        let e = env(speed: 10_000_000)
+        let t0 = Int64(1_000 * Time.s)
+        let q = try taprio(e, "num_tc 2 map 0 1 queues 1@0 1@1 sched-entry S 02 100000 sched-entry S 03 100000 clockid TAI")
+        e.clock.advance(to: UInt64(t0 + 200_000))
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0, length: 126)), .dropped)
+        XCTAssertEqual(q.oper?.maxSdu[0], 111)
+        XCTAssertEqual(q.oper?.maxSdu[1], 0, "tc 1 is open in both entries: never closes, no limit")
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0, length: 125)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, prio: 1, length: 1500)), .success)
+        XCTAssertEqual(q.stats.drops, 1)
+        // A schedule given while one runs waits as the admin schedule until its base time.
+        let base = t0 + 10_000_000
+        var a = TcArgs("sched-entry S 02 50000 base-time \(base) clockid TAI".split(separator: " ").map(String.init))
+        try QdiscGrammar.change(q, &a)
+        XCTAssertNotNil(q.admin)
+        XCTAssertTrue(QdiscShow.options(q, details: false).contains("\tbase-time \(base) cycle-time 50000 cycle-time-extension 0\n\tindex 0 cmd S gatemask 0x2 interval 50000\n"))
+        e.clock.advance(to: UInt64(base + 1))
+        _ = drain(q, e)
+        XCTAssertNil(q.admin)
+        XCTAssertEqual(q.oper?.entries.map(\.gateMask), [2])
+        XCTAssertEqual(q.oper?.baseTime, base)
+        // taprio_change's refusals, each leaving the qdisc as it was.
+        let refused = [
+            ("flags 0x1 sched-entry S 01 100000 clockid TAI", "Changing 'flags' of a running schedule is not supported"),
+            ("num_tc 2 map 1 0 queues 1@0 1@1 sched-entry S 01 100000 clockid TAI", "Changing the traffic mapping of a running schedule is not supported"),
+            ("sched-entry S 01 100000", "Specifying a 'clockid' is mandatory"),
+            ("sched-entry S 01 100000 clockid REALTIME", "Changing the 'clockid' of a running schedule is not supported"),
+            ("sched-entry S 01 100000 txtime-delay 100 clockid TAI", "txtime-delay can only be set when txtime-assist mode is enabled"),
+            ("sched-entry S 01 40000 clockid TAI", "Invalid interval for schedule entry"),       // < 60 bytes × 800 ns
+            ("clockid TAI", "There should be at least one entry in the schedule"),
+            ("sched-entry S 01 100000 clockid TAI fp E P", "Preemption only supported with full offload"),
+            ("sched-entry S 01 100000 clockid TAI max-sdu 9000", "TC max SDU exceeds device max MTU"),
+        ]
+        for (words, message) in refused {
+            var w = TcArgs(words.split(separator: " ").map(String.init))
+            XCTAssertThrowsError(try QdiscGrammar.change(q, &w), words) { XCTAssertTrue("\($0)".contains(message), "\(words): \($0)") }
+        }
+        XCTAssertEqual(q.oper?.entries.map(\.gateMask), [2])
+        XCTAssertEqual(q.flags, 0)
+        // Overlapping queue ranges: only txtime-assist allows them.
+        let e2 = env(speed: 1_000_000_000)
+        XCTAssertThrowsError(try taprio(e2, "num_tc 2 map 0 1 queues 1@0 1@0 sched-entry S 03 100000 clockid TAI"))
+        let tx = try taprio(e2, "num_tc 2 map 0 1 queues 1@0 1@0 sched-entry S 01 100000 flags 0x1 txtime-delay 5000 clockid TAI")
+        XCTAssertEqual(tx.txtimeDelay, 5000)
+        // txtime-assist: a frame of a class whose gate never opens has no launch time: dropped.
+        XCTAssertEqual(tx.enqueue(packet(e2, prio: 1)), .dropped)
+        XCTAssertEqual(tx.enqueue(packet(e2, prio: 0)), .success)
+        XCTAssertEqual(drain(tx, e2), [0])
+        while let p = q.dequeue() { e.pool.free(p) }
+        q.purge()
+        XCTAssertEqual(e.pool.inUse, 0)
+        XCTAssertEqual(e2.pool.inUse, 0)
+    }
+}

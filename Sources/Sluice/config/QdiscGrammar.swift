@@ -141,9 +141,99 @@ enum QdiscGrammar {
             }
             if let action { try p.apply(action: action, limit: limit, initial: !p.configured) }
         case let m as MQQdisc where m.kind == "mqprio": try mqprio(m, &a)
+        case let t as TaprioQdisc: try t.configure(try taprio(&a), stab: t.sizeTable, maxMtu: t.env.mtu - 14)
         default:
             if !a.done { throw SluiceError("Error: qdisc \(q.kind) takes no arguments (\"\(a.words[a.i])\")") }
         }
+    }
+
+    /// q_taprio.c: num_tc, map, queues COUNT@OFFSET… (as mqprio's, the map's rest 0), sched-entry
+    /// S MASK(hex) INTERVAL…, base-time, cycle-time, cycle-time-extension, clockid
+    /// [CLOCK_]TAI|REALTIME|BOOTTIME|MONOTONIC, flags, txtime-delay, and newer tc's max-sdu
+    /// N… and fp E|P… (TC entries). The priomap is sent only with num_tc.
+    static func taprio(_ a: inout TcArgs) throws(SluiceError) -> TaprioQdisc.Request {
+        var r = TaprioQdisc.Request()
+        var t = MQQdisc.TrafficClasses(numTc: 0, prioTcMap: .zero, count: .zero, offset: .zero)
+        var maxSdu: [UInt32] = [], fp: [UInt32] = []
+        func numbers(_ a: inout TcArgs, _ body: (String) -> Bool) {
+            var n = 0
+            while n < 16, let w = a.peek, body(w) { a.i += 1; n += 1 }
+        }
+        func u32(_ w: String, hex: Bool = false) -> UInt32? {
+            let v = hex ? UInt64(w.hasPrefix("0x") || w.hasPrefix("0X") ? String(w.dropFirst(2)) : w, radix: 16) : TcArgs.parseC(w)
+            return v.flatMap { $0 <= UInt64(UInt32.max) ? UInt32($0) : nil }
+        }
+        while let k = a.next() {
+            switch k {
+            case "num_tc":
+                guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Illegal \"num_tc\"") }
+                t.numTc = Int(v)
+            case "map":
+                var i = 0
+                numbers(&a) { w in guard let v = UInt8(w) else { return false }; t.prioTcMap[i] = v; i += 1; return true }
+                while i < 16 { t.prioTcMap[i] = 0; i += 1 }
+            case "queues":
+                var i = 0
+                numbers(&a) { w in
+                    let p = w.split(separator: "@", omittingEmptySubsequences: false)
+                    guard p.count == 2, let c = UInt16(p[0]), let o = UInt16(p[1]) else { return false }
+                    t.count[i] = c; t.offset[i] = o; i += 1; return true
+                }
+            case "fp":
+                var bad: String?
+                numbers(&a) { w in
+                    guard w == "E" || w == "P" else { bad = w; return false }
+                    fp.append(w == "E" ? 1 : 2); return true
+                }
+                if let bad { throw SluiceError("Illegal \"fp\" value \"\(bad)\", expected \"E\" or \"P\"") }
+            case "max-sdu":
+                numbers(&a) { w in guard let v = UInt32(w) else { return false }; maxSdu.append(v); return true }
+            case "sched-entry":
+                let usage = SluiceError("Usage: ... taprio ... sched-entry <cmd> <gate mask> <interval>")
+                guard try a.value(for: k) == "S" else { throw usage }
+                guard let mask = u32(try a.value(for: k), hex: true), let interval = u32(try a.value(for: k)) else { throw usage }
+                r.entries.append((command: 0, gateMask: mask, interval: interval))
+            case "base-time", "cycle-time", "cycle-time-extension":
+                guard let w = a.peek, let v = Int64(w) else { a.i = a.words.count; break }
+                a.i += 1
+                if k == "base-time" { r.baseTime = v } else if k == "cycle-time" {
+                    if r.cycleTime != nil { throw SluiceError("taprio: duplicate \"cycle-time\" specification") }
+                    r.cycleTime = v
+                } else {
+                    if r.cycleTimeExtension != nil { throw SluiceError("taprio: duplicate \"cycle-time-extension\" specification") }
+                    r.cycleTimeExtension = v
+                }
+            case "clockid":
+                let v = try a.value(for: k)
+                if r.clockid != nil { throw SluiceError("taprio: duplicate \"clockid\" specification") }
+                var name = v.uppercased()
+                if name.hasPrefix("CLOCK_") { name.removeFirst(6) }
+                guard let id: Int32 = ["REALTIME": 0, "TAI": 11, "BOOTTIME": 7, "MONOTONIC": 1][name] else {
+                    throw SluiceError("taprio: illegal value for \"clockid\": \"\(v)\".")
+                }
+                r.clockid = id
+            case "flags":
+                if r.flags != nil { throw SluiceError("taprio: duplicate \"flags\" specification") }
+                guard let v = u32(try a.value(for: k)) else { throw SluiceError("Illegal \"flags\"") }
+                r.flags = v
+            case "txtime-delay":
+                if r.txtimeDelay != nil { throw SluiceError("taprio: duplicate \"txtime-delay\" specification") }
+                guard let v = u32(try a.value(for: k)) else { throw SluiceError("Illegal \"txtime-delay\"") }
+                r.txtimeDelay = v
+            default: throw SluiceError("Unknown argument")
+            }
+        }
+        // What q_taprio.c sends: zero values are not sent at all.
+        if r.flags == 0 { r.flags = nil }
+        if r.txtimeDelay == 0 { r.txtimeDelay = nil }
+        if r.baseTime == 0 { r.baseTime = nil }
+        if r.cycleTime == 0 { r.cycleTime = nil }
+        if r.cycleTimeExtension == 0 { r.cycleTimeExtension = nil }
+        if t.numTc > 0 { r.priomap = t }
+        for tc in 0..<max(maxSdu.count, fp.count) {
+            r.tcEntries.append((index: UInt32(tc), maxSdu: tc < maxSdu.count ? maxSdu[tc] : nil, fp: tc < fp.count ? fp[tc] : nil))
+        }
+        return r
     }
 
     /// q_mqprio.c: num_tc, map P0…P15 (the rest 0), queues COUNT@OFFSET…, hw 0|1, fp E|P…,

@@ -28,6 +28,24 @@ enum QdiscShow {
                 + "\n             queues:" + (0..<t.numTc).map { "(\(t.offset[$0]):\(Int(t.offset[$0]) + Int(t.count[$0]) - 1)) " }.joined()
                 + "\n             mode:dcb\n             shaper:dcb"
 
+        case let x as TaprioQdisc:
+            // taprio_print_opt (tc 6.1) of what taprio_dump sends.
+            x.advance(x.now())
+            guard let t = x.trafficClasses else { return "" }
+            func hex(_ v: UInt32) -> String { v == 0 ? "0" : "0x" + String(v, radix: 16) }
+            func schedule(_ s: TaprioQdisc.Schedule) -> String {
+                "\tbase-time \(s.baseTime) cycle-time \(s.cycleTime) cycle-time-extension \(s.cycleTimeExtension)\n"
+                    + s.entries.map { "\tindex \($0.index) cmd S gatemask \(hex($0.gateMask)) interval \($0.interval)\n" }.joined()
+            }
+            var out = "tc \(t.numTc) map" + (0..<16).map { " \(t.prioTcMap[$0])" }.joined()
+                + "\nqueues" + (0..<t.numTc).map { " offset \(t.offset[$0]) count \(t.count[$0])" }.joined() + "\n"
+            if x.flags & TaprioQdisc.fullOffload == 0 { out += "clockid \(GateParams.clockName(x.clockid))" }
+            if x.flags != 0 && x.flags != TaprioQdisc.flagsInvalid { out += " flags \(hex(x.flags))" }
+            if x.txtimeDelay != 0 { out += " txtime delay \(x.txtimeDelay)" }
+            // print_schedule prints zeros, and no list, when there is no operating schedule.
+            out += x.oper.map(schedule) ?? "\tbase-time 0 cycle-time 0 cycle-time-extension 0"
+            if let a = x.admin { out += schedule(a) }
+            return out
         case let x as REDQdisc: return x.showOptions(details: details)
         case let x as PIEQdisc: return x.showOptions(details: details)
         case let x as FQPIEQdisc: return x.showOptions(details: details)

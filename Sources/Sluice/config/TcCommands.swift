@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq", "mqprio"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq", "mqprio", "taprio"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -60,8 +60,10 @@ extension CommandRunner {
             m.populate { i in dp.defaultQdisc(for: dev, kind: i < dev.realNumTxQueues ? nil : "pfifo_fast", queue: true) }
             q = m
         case "taprio":
-            // taprio_init: time-aware traffic classes over a device's queues.
-            throw SluiceError("Error: \(kind) is not implemented in Sluice (Operation not supported).")
+            // taprio_init: the root of a multiqueue device only.
+            guard parent == .root else { throw SluiceError("Error: sch_taprio: Can only be attached as root qdisc (Operation not supported)") }
+            guard dev.numTxQueues > 1 else { throw SluiceError("Error: sch_taprio: Multi-queue device is required (Operation not supported)") }
+            q = TaprioQdisc(handle: handle, parent: parent, env: env)
         case "ingress", "clsact":
             throw SluiceError("Error: qdisc kind \"\(kind)\" is not implemented in Sluice yet.")
         default: throw SluiceError("Error: Specified qdisc kind is unknown.")
@@ -541,7 +543,7 @@ extension CommandRunner {
         // tcf_block_find's words when qdisc_lookup finds nothing.
         guard let owner = findQdisc(dev, major: parent.major) else { throw SluiceError("Error: Parent Qdisc doesn't exists.") }
         // __tcf_qdisc_find: a classful qdisc without cops->tcf_block.
-        if owner is MQQdisc { throw SluiceError("Error: Class doesn't support blocks (Operation not supported).") }
+        if owner is MQQdisc || owner is TaprioQdisc { throw SluiceError("Error: Class doesn't support blocks (Operation not supported).") }
         return owner
     }
 

@@ -50,7 +50,7 @@ extension RtnlProcessor {
                     encodeQdisc(q, dev: dev, parent: q === dev.qdisc ? .root : q.parent, seq: 0, &w)
                     // tcm_info as qdisc_notify sees it for a new qdisc: a root's references
                     // (unless its kind attaches itself later, as htb and mq do), otherwise one.
-                    if !(q === dev.qdisc) || q.kind == "htb" || q.kind == "mq" || q.kind == "mqprio" { w.patch32(at: at + 32, 1) }
+                    if !(q === dev.qdisc) || q.kind == "htb" || q.kind == "mq" || q.kind == "mqprio" || q.kind == "taprio" { w.patch32(at: at + 32, 1) }
                 }
             }
             if let ing = dev.ingress { one(UInt64(ing.handle.raw)) { w in encodeQdisc(ing, dev: dev, parent: TcHandle(raw: 0xFFFF_FFF1), seq: 0, &w) } }

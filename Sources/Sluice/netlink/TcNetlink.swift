@@ -68,6 +68,47 @@ extension RtnlProcessor {
                 w.endNest(n)
             }
             w.set16(start, UInt16(w.count - start))
+        case let t as TaprioQdisc:
+            // taprio_dump, after the schedule has advanced to now.
+            t.advance(t.now())
+            let c = t.trafficClasses ?? MQQdisc.TrafficClasses(numTc: 0, prioTcMap: .zero, count: .zero, offset: .zero)
+            let opts = w.beginNest(TCA.OPTIONS, flagged: false)
+            var s = NetlinkWriter()                                         // mqprio_qopt_reconstruct
+            s.put8(UInt8(c.numTc))
+            for i in 0..<16 { s.put8(c.prioTcMap[i]) }
+            s.put8(0)
+            for i in 0..<16 { s.put16(i < c.numTc ? c.count[i] : 0) }
+            for i in 0..<16 { s.put16(i < c.numTc ? c.offset[i] : 0) }
+            w.attr(1, s.bytes)                                              // TCA_TAPRIO_ATTR_PRIOMAP
+            if t.flags & TaprioQdisc.fullOffload == 0 { w.attr(5, u32: UInt32(bitPattern: t.clockid)) }
+            if t.flags != 0 && t.flags != TaprioQdisc.flagsInvalid { w.attr(10, u32: t.flags) }
+            if t.txtimeDelay != 0 { w.attr(11, u32: t.txtimeDelay) }
+            func schedule(_ sc: TaprioQdisc.Schedule, _ w: inout NetlinkWriter) {
+                w.attr(3, u64: UInt64(bitPattern: sc.baseTime))
+                w.attr(8, u64: UInt64(bitPattern: sc.cycleTime))
+                w.attr(9, u64: UInt64(bitPattern: sc.cycleTimeExtension))
+                let list = w.beginNest(2, flagged: false)
+                for e in sc.entries {
+                    let n = w.beginNest(1, flagged: false)
+                    w.attr(1, u32: e.index); w.attr(2, u8: e.command); w.attr(3, u32: e.gateMask); w.attr(4, u32: e.interval)
+                    w.endNest(n)
+                }
+                w.endNest(list)
+            }
+            if let o = t.oper {
+                for tc in 0..<16 {                                          // taprio_dump_tc_entries
+                    let n = w.beginNest(12)
+                    w.attr(1, u32: UInt32(tc)); w.attr(2, u32: o.maxSdu[tc]); w.attr(3, u32: t.fp[tc])
+                    w.endNest(n)
+                }
+                schedule(o, &w)
+            }
+            if let ad = t.admin {
+                let n = w.beginNest(7, flagged: false)                      // TCA_TAPRIO_ATTR_ADMIN_SCHED
+                schedule(ad, &w)
+                w.endNest(n)
+            }
+            w.endNest(opts)
         case let m as MultiqQdisc:
             var s = NetlinkWriter()                                         // struct tc_multiq_qopt
             s.put16(UInt16(clamping: m.bands)); s.put16(UInt16(clamping: m.maxBands))
@@ -531,6 +572,58 @@ struct DumpParts {
 /// through the command language's apply layer. Kinds whose options are decoded: pfifo, bfifo,
 /// pfifo_head_drop, pfifo_fast, noqueue, tbf, htb (qdisc and classes), ingress, clsact.
 extension RtnlProcessor {
+    /// taprio's TCA_OPTIONS (taprio_policy, nla_parse_nested_deprecated): the priomap (struct
+    /// tc_mqprio_qopt), the entry list (entries by position; a foreign attribute in it is
+    /// skipped), times, clock, flags (only the two defined bits), txtime delay and TC entries.
+    static func taprioRequest(_ o: ArraySlice<UInt8>, base: Int) throws(SluiceError) -> TaprioQdisc.Request {
+        let a = try parseOptions(o, base: base, NLAPolicy(maxType: 12, [1: .minLength(82), 2: .unspec, 3: .u64, 4: .unspec, 5: .s32,
+                                                                         8: .u64, 9: .u64, 10: .u32, 11: .u32, 12: .unspec]))
+        var r = TaprioQdisc.Request()
+        if let m = a[1] {
+            var t = MQQdisc.TrafficClasses(numTc: Int(m[m.startIndex]), prioTcMap: .zero, count: .zero, offset: .zero)
+            for i in 0..<16 {
+                t.prioTcMap[i] = m[m.startIndex + 1 + i]
+                t.count[i] = m.le16(at: 18 + 2 * i); t.offset[i] = m.le16(at: 50 + 2 * i)
+            }
+            r.priomap = t
+        }
+        if let v = a.u64(3) { r.baseTime = Int64(bitPattern: v) }
+        r.singleEntry = a.has(4)
+        if let v = a.u32(5) { r.clockid = Int32(bitPattern: v) }
+        if let v = a.u64(8) {
+            guard Int64(bitPattern: v) >= 0 && Int64(bitPattern: v) <= Int64(Int32.max) else { throw SluiceError("Error: integer out of range (Numerical result out of range)") }
+            r.cycleTime = Int64(bitPattern: v)
+        }
+        if let v = a.u64(9) { r.cycleTimeExtension = Int64(bitPattern: v) }
+        if let v = a.u32(10) {
+            guard v & ~(TaprioQdisc.txtimeAssist | TaprioQdisc.fullOffload) == 0 else { throw SluiceError("Error: reserved bit set") }
+            r.flags = v
+        }
+        if let v = a.u32(11) { r.txtimeDelay = v }
+        if let list = a[2] {
+            let items: [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)]
+            do { items = try NLAttributes.list(list, base: a.offsets[2].map { $0 + NL.attrHdrLen } ?? base) } catch { throw SluiceError("Error: Could not parse nested entry") }
+            for it in items where it.type & 0x3FFF == 1 {                // TCA_TAPRIO_SCHED_ENTRY
+                let e: NLAttributes
+                do { e = try NLAttributes.parse(it.value, base: it.offset + NL.attrHdrLen, policy: NLAPolicy(maxType: 4, [1: .u32, 2: .u8, 3: .u32, 4: .u32]), strict: false) }
+                catch { throw SluiceError("Error: Could not parse nested entry") }
+                r.entries.append((command: e.u8(2) ?? 0, gateMask: e.u32(3) ?? 0, interval: e.u32(4) ?? 0))
+            }
+        }
+        // TCA_TAPRIO_ATTR_TC_ENTRY, each parsed strictly (taprio_tc_policy).
+        let all: [(type: UInt16, value: ArraySlice<UInt8>, offset: Int)]
+        do { all = try NLAttributes.list(o, base: base) } catch { throw SluiceError("Error: \(error.message ?? "Attribute failed policy validation")") }
+        for it in all where it.type & 0x3FFF == 12 {
+            let e: NLAttributes
+            do { e = try NLAttributes.parse(it.value, base: it.offset + NL.attrHdrLen, policy: NLAPolicy(maxType: 3, [1: .u32, 2: .u32, 3: .u32]), strict: true) }
+            catch { throw SluiceError("Error: \(error.message ?? "Attribute failed policy validation")") }
+            if let i = e.u32(1), i > 16 { throw SluiceError("Error: integer out of range (Numerical result out of range)") }
+            if let f = e.u32(3), f < 1 || f > 2 { throw SluiceError("Error: integer out of range (Numerical result out of range)") }
+            r.tcEntries.append((index: e.u32(1), maxSdu: e.u32(2), fp: e.u32(3)))
+        }
+        return r
+    }
+
     /// The kernel's errno for an apply-layer refusal, with its text as the extack message.
     static func netlinkError(_ e: SluiceError) -> NetlinkError {
         var m = e.message
@@ -542,7 +635,8 @@ extension RtnlProcessor {
                                         ("No such file or directory", ENOENT), ("Device or resource busy", EBUSY),
                                         ("Network is down", ENETDOWN), ("No such device", ENODEV),
                                         ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
-                                        ("Invalid argument", EINVAL), ("Too many levels of symbolic links", ELOOP)]
+                                        ("Invalid argument", EINVAL), ("Too many levels of symbolic links", ELOOP),
+                                        ("Unknown error 524", 524)]
         // A refusal the kernel makes without an extack message: the errno alone.
         if m.hasPrefix("RTNETLINK answers: "), let code = named.first(where: { m == "RTNETLINK answers: \($0.0)" })?.1 {
             return NetlinkError(code)
@@ -594,6 +688,13 @@ extension RtnlProcessor {
                 // mqprio_parse_nlattr: the attributes are parsed (and may be refused) first.
                 if rest.count >= 4 { _ = try Self.parseOptions(rest, base: base + 84, NLAPolicy(maxType: 5, [1: .minLength(2), 2: .minLength(2)])) }
             }
+        case let t as TaprioQdisc:
+            // taprio_init without options: EINVAL; qdisc_change without them: nothing.
+            guard let o = options else {
+                if t.flags == TaprioQdisc.flagsInvalid { throw SluiceError("RTNETLINK answers: Invalid argument") }
+                return
+            }
+            extAckWarning = try t.configure(try Self.taprioRequest(o, base: base), stab: t.sizeTable, maxMtu: t.env.mtu - 14)
         case is PfifoFastQdisc, is NoqueueQdisc, is MQQdisc:
             break
         case let t as TBFQdisc:
@@ -1039,8 +1140,8 @@ extension RtnlProcessor {
             dp.kickTransmit(dev)
             return
         }
-        if owner is MQQdisc {
-            // tc_ctl_tclass: mq's classes exist (one per queue); it has no cops->change.
+        if owner is MQQdisc || owner is TaprioQdisc {
+            // tc_ctl_tclass: mq's (and taprio's) classes exist (one per queue); it has no cops->change.
             let exists = owner.classes(details: false).contains { $0.classid == classid }
             if exists && f & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
             if !exists && f & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }

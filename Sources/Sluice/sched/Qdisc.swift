@@ -191,6 +191,18 @@ public class Qdisc {
         }
         return Int(pool.metas[Int(peeked)].pktLen)
     }
+    /// The index of the packet `dequeuePeeked` hands out next, held until then: what
+    /// `sch->ops->peek` returns to a parent that looks at the head's fields (taprio), the
+    /// kernel's qdisc_peek_dequeued for every kind.
+    final func peekIndex() -> UInt32? {
+        if peeked == PacketQueue.empty {
+            guard let p = dequeue() else { return nil }
+            peeked = p.index
+            _ = consume p
+            stats.qlen += 1; stats.backlog &+= UInt64(pool.metas[Int(peeked)].pktLen)
+        }
+        return peeked
+    }
     /// The packet held by a peek, if any. (sch->gso_skb)
     var peeked = PacketQueue.empty
     /// qdisc_dequeue_peeked: the packet a peek held, else the next one.

@@ -34,7 +34,8 @@ final class MQQdisc: Qdisc {
 
         /// mqprio_validate_qopt with the queue counts checked (software mode): the class
         /// count, the map and each class's queues within the queues in use, no overlap.
-        func validate(realTxQueues: Int, queueCounts: Bool = true) throws(SluiceError) {
+        /// txtime-assist taprio lets classes share queues (`allowOverlap`).
+        func validate(realTxQueues: Int, queueCounts: Bool = true, allowOverlap: Bool = false) throws(SluiceError) {
             guard numTc <= 16 else { throw SluiceError("Error: Number of traffic classes is outside valid range") }
             for i in 0..<16 where Int(prioTcMap[i]) >= numTc {
                 throw SluiceError("Error: Invalid traffic class in priority to traffic class mapping")
@@ -45,7 +46,7 @@ final class MQQdisc: Qdisc {
                 guard Int(offset[i]) < realTxQueues, last <= realTxQueues else {
                     throw SluiceError("Error: sch_mqprio_lib: Queues \(count[i]):\(offset[i]) for TC \(i) exceed the \(realTxQueues) TX queues available")
                 }
-                for j in (i + 1)..<max(numTc, i + 1) {
+                for j in (i + 1)..<max(numTc, i + 1) where !allowOverlap {
                     let a = max(Int(offset[i]), Int(offset[j])), b = min(last, Int(offset[j]) + Int(count[j]))
                     if a < b {
                         throw SluiceError("Error: sch_mqprio_lib: TC \(i) queues \(count[i])@\(offset[i]) overlap with TC \(j) queues \(count[j])@\(offset[j])")
