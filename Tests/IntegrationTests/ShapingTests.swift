@@ -346,3 +346,58 @@ func sentBytes(_ report: String, after prefix: String) -> Int {
     guard let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }), i + 1 < lines.count else { return 0 }
     return number(after: "Sent", in: lines[i + 1]) ?? 0
 }
+
+/// taprio on a live port: the kernel here has no taprio, so the expectation is 802.1Qbv's (and
+/// sch_taprio's): with the only class's gate open 1 ms in every 10 ms, a ping request that
+/// reaches the port while the gate is shut waits for the next window, so the round trips
+/// spread over the cycle (up to 9 ms added); once a schedule that never closes takes over,
+/// given live through Debian's tc, the wait is gone.
+final class TaprioLiveTests: XCTestCase {
+    var net: TestNet!
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net.cleanup() }
+
+    func testPingsWaitForTheirGateAndALiveScheduleChangeOpensIt() throws {
+        let sw = try net.netns("sw")
+        let ta = "\(net.tag)a", tb = "\(net.tag)b"
+        let sock = net.dir + "/ctl.sock"
+        let d = try DaemonProcess(net: net, ns: sw, config: [
+            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) numtxqueues 2 type tap",
+            "link set \(ta) master br0 up", "link set \(tb) master br0 up", "link set br0 up",
+            "qdisc replace dev \(tb) root handle 1: taprio num_tc 1 map 0 queues 2@0 base-time 0 sched-entry S 01 1000000 sched-entry S 00 9000000 clockid CLOCK_TAI",
+        ], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        func rtts() throws -> [Double] {
+            let out = try sh(["ip", "netns", "exec", sa, "ping", "-c", "40", "-i", "0.05", "-W", "1", "198.18.0.2"], timeout: 30, allowFailure: true)
+            return out.components(separatedBy: "\n").compactMap { l in
+                guard let r = l.range(of: "time=") else { return nil }
+                return Double(l[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+            }.sorted()
+        }
+        _ = try sh(["ip", "netns", "exec", sa, "ping", "-c", "2", "-W", "1", "198.18.0.2"], timeout: 10, allowFailure: true)  // ARP
+        let gated = try rtts()
+        XCTAssertGreaterThanOrEqual(gated.count, 38, "\(gated)")
+        let median = gated.isEmpty ? 0 : gated[gated.count / 2]
+        // Uniform waits over the 9 ms the gate is shut: the median near 4.5 ms; none beyond
+        // one cycle (10 ms) but for the host's scheduling.
+        XCTAssertTrue(median > 2 && median < 7.5, "median \(median) ms: \(gated)")
+        XCTAssertLessThan(gated.filter { $0 > 12 }.count, 5, "\(gated)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try sluiceBinary())
+        p.arguments = ["exec", "--socket", sock, "tc", "qdisc", "change", "dev", tb, "root", "handle", "1:", "taprio",
+                       "sched-entry", "S", "01", "10000000", "clockid", "CLOCK_TAI"]
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        usleep(100_000)
+        let open = try rtts()
+        XCTAssertGreaterThanOrEqual(open.count, 38, "\(open)")
+        let openMedian = open.isEmpty ? 99 : open[open.count / 2]
+        XCTAssertLessThan(openMedian, 2.0, "\(open)")
+        print(String(format: "taprio live: gate open 1 ms in 10: median RTT %.2f ms (max %.2f); always open: median %.3f ms",
+                     median, gated.last ?? 0, openMedian))
+        XCTAssertEqual(d.stop(), 0)
+    }
+}
