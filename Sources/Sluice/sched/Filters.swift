@@ -1167,14 +1167,19 @@ public struct FilterBlock {
                 let proto = fp.pointee.proto
                 if proto != 3 && proto != pf!.proto { i = max(end, i + 1); continue }
                 var off2 = 0
+                // The callback takes the pool unretained: captured as a reference, the pool was
+                // retained and released around every walk (the caller holds it for the call).
+                let unmanagedPool = Unmanaged.passUnretained(pool)
                 let out = Self.u32Walk(table: Int(fp.pointee.u32Root), sel: 0, off: pf!.l3, off2: &off2, depth: 0,
                                        tables: tables, ranges: ranges, slots: slots, fb: fb, kb: kb,
                                        data: UnsafeRawPointer(data), len: len, mark: m.pointee.mark) { fi in
-                    // check_terminal: a knode for another input device does not match.
-                    let dev = fb[fi].indev
-                    if dev != 0 && dev != pool.metas[Int(index)].ifindex { return nil }
-                    let v = Self.execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
-                    return v == .continue_ ? nil : v
+                    unmanagedPool._withUnsafeGuaranteedRef { pool in
+                        // check_terminal: a knode for another input device does not match.
+                        let dev = fb[fi].indev
+                        if dev != 0 && dev != pool.metas[Int(index)].ifindex { return nil }
+                        let v = Self.execute(fb.baseAddress! + fi, &index, &pf, pool: pool, now: now, mayModify: mayModify)
+                        return v == .continue_ ? nil : v
+                    }
                 }
                 guard case .verdict(let v, let fi) = out else { i = max(end, i + 1); continue }
                 verdict = v
