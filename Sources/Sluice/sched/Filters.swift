@@ -361,6 +361,31 @@ enum TcAction {
     }
 }
 
+/// An action as the packet path dispatches it: police and pedit reach their objects
+/// unretained (`TcFilter.actions` holds them for as long as this exists); the rest run from the
+/// action itself. Trivial to copy, so reading one costs no retain and no outlined copy.
+enum HotAction {
+    case police(Unmanaged<Policer>)
+    case pedit(Unmanaged<PeditParams>, then: ActVerdict)
+    case other(editsFrame: Bool)
+
+    init(_ a: TcAction) {
+        switch a {
+        case .police(let p): self = .police(.passUnretained(p))
+        case .pedit(let p, let then): self = .pedit(.passUnretained(p), then: then)
+        default: self = .other(editsFrame: FilterBlock.editsFrame(a))
+        }
+    }
+
+    var editsFrame: Bool {
+        switch self {
+        case .police: false
+        case .pedit: true
+        case .other(let e): e
+        }
+    }
+}
+
 /// act_pedit's keys (held by reference: an action is copied per packet, its keys are not).
 final class PeditParams {
     let keys: [HeaderEdit.PeditKey]
@@ -740,7 +765,9 @@ struct TcFilter {
     /// flower; dumps add NOT_IN_HW (8).
     var clsFlags: UInt32 = 0
     /// The actions' parameters, copied from their entries (the packet path reads these).
-    var actions: [TcAction] = []
+    var actions: [TcAction] = [] { didSet { hot = actions.map(HotAction.init) } }
+    /// The same actions as the packet path dispatches them (one per action).
+    var hot: [HotAction] = []
     /// What the request asked for each action (index, cookie), until the filter is bound.
     var actionRequests: [ActionRequest] = []
     /// The action entries the filter is bound to (index, counters, references); the object's
@@ -1113,12 +1140,20 @@ public struct FilterBlock {
         // The actions are read in place (a buffer pointer's element is borrowed): copying an
         // action out of the array runs the enum's outlined copy and destroy per action.
         let ab = fp.pointee.actions.withUnsafeBufferPointer { $0 }
+        let hb = fp.pointee.hot.withUnsafeBufferPointer { $0 }
+        let hot = hb.count == count
         while k < count {
             if skip > 0 { skip -= 1; k += 1; continue }
             let before = index
             let pl = pool.metas[Int(index)].pktLen
             let len = UInt64(pl != 0 ? pl : pool.metas[Int(index)].length)     // bstats_update: qdisc_pkt_len
-            verdict = Self.act(ab[k], &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
+            if hot, case .police(let u) = hb[k] {
+                verdict = u._withUnsafeGuaranteedRef { Self.police($0, index, pool: pool, now: now, counters: counters?[k]) }
+            } else if hot, case .pedit(let u, let then) = hb[k] {
+                verdict = u._withUnsafeGuaranteedRef { Self.pedit($0, then, &index, pool: pool, mayModify: mayModify, counters: counters?[k]) }
+            } else {
+                verdict = Self.act(ab[k], &index, pool: pool, now: now, mayModify: mayModify, counters: counters?[k])
+            }
             if mayModify, let counters {
                 // tcf_action_update_bstats / tcf_lastuse_update.
                 let c = counters[k]
@@ -1128,7 +1163,7 @@ public struct FilterBlock {
                 c.pointee.lastUse = now
             }
             k += 1
-            if index != before || Self.editsFrame(ab[k - 1]) { pf = nil }
+            if index != before || (hot ? hb[k - 1].editsFrame : Self.editsFrame(ab[k - 1])) { pf = nil }
             if case .jump(let n) = verdict {
                 // tcf_action_exec: restart the list skipping `n` actions; a jump to nowhere
                 // or the 32nd jump ends the list with "ok".
@@ -1356,6 +1391,31 @@ public struct FilterBlock {
         }
     }
 
+    /// tcf_police_act on the packet: its length (a GSO frame's largest segment against the MTU).
+    @inline(__always)
+    static func police(_ p: Policer, _ idx: UInt32, pool: PacketPool, now: UInt64, counters: UnsafeMutablePointer<ActionCounters>?) -> ActVerdict {
+        let m = pool.metas[Int(idx)]
+        let seg = m.gsoSize > 0 && !m.gsoType.isEmpty ? Int(m.hdrLen) + Int(m.gsoSize) : 0
+        let before = p.exceeded
+        let v = p.police(Int(m.pktLen == 0 ? m.length : m.pktLen), segLen: seg, now: now)
+        if p.exceeded != before, let c = counters { c.pointee.overlimits &+= 1 }
+        return v
+    }
+
+    /// tcf_pedit_act: the keys applied to a writable copy of the frame.
+    @inline(__always)
+    static func pedit(_ p: PeditParams, _ then: ActVerdict, _ idx: inout UInt32, pool: PacketPool, mayModify: Bool,
+                      counters: UnsafeMutablePointer<ActionCounters>?) -> ActVerdict {
+        guard mayModify else { return .ok }
+        guard let w = pool.writableIndex(idx) else { return then }
+        idx = w
+        let m = pool.metas[Int(w)]
+        let d = pool.data(Packet(index: w))
+        let ok = p.keys.withUnsafeBufferPointer { HeaderEdit.pedit(d, Int(m.length), $0) }
+        if !ok, let c = counters { c.pointee.overlimits &+= 1 }
+        return then
+    }
+
     /// Runs one action.
     static func act(_ a: TcAction, _ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool,
                     counters: UnsafeMutablePointer<ActionCounters>? = nil) -> ActVerdict {
@@ -1373,12 +1433,7 @@ public struct FilterBlock {
             c.pointee.random = x
             return x % UInt64(pval) == 0 ? p : v
         case .police(let p):
-            let m = pool.metas[Int(idx)]
-            let seg = m.gsoSize > 0 && !m.gsoType.isEmpty ? Int(m.hdrLen) + Int(m.gsoSize) : 0
-            let before = p.exceeded
-            let v = p.police(Int(m.pktLen == 0 ? m.length : m.pktLen), segLen: seg, now: now)
-            if p.exceeded != before, let c = counters { c.pointee.overlimits &+= 1 }
-            return v
+            return police(p, idx, pool: pool, now: now, counters: counters)
         case .skbedit(let k, let then):
             // tcf_skbedit_act: the DS field's class selector as priority, then priority,
             // packet type, queue and mark as asked.
@@ -1570,14 +1625,7 @@ public struct FilterBlock {
             default: return .continue_
             }
         case .pedit(let p, let then):
-            guard mayModify else { return .ok }
-            guard let w = pool.writableIndex(idx) else { return then }
-            idx = w
-            let m = pool.metas[Int(w)]
-            let d = pool.data(Packet(index: w))
-            let ok = p.keys.withUnsafeBufferPointer { HeaderEdit.pedit(d, Int(m.length), $0) }
-            if !ok, let c = counters { c.pointee.overlimits &+= 1 }
-            return then
+            return pedit(p, then, &idx, pool: pool, mayModify: mayModify, counters: counters)
         case .skbmod(let p, let then):
             guard mayModify else { return .ok }
             guard let w = pool.writableIndex(idx) else { return .shot }
