@@ -115,7 +115,11 @@ final class DRRQdisc: Qdisc {
         for c in classesByID.values { c.leaf.purge(); c.isActive = false }
         activeList.removeAll(keepingCapacity: true); head = 0
     }
-    override var watchdog: UInt64 { classesByID.values.map(\.leaf.watchdog).filter { $0 > 0 }.min() ?? 0 }
+    override var watchdog: UInt64 {
+        var w: UInt64 = 0
+        for c in classesByID.values { let cw = c.leaf.watchdog; if cw > 0 && (w == 0 || cw < w) { w = cw } }
+        return w
+    }
 
     /// drr_dump_class (parent TC_H_ROOT, quantum) and drr_dump_class_stats (the class's sent
     /// counters, its child's queue, the deficit), in the kernel's class walk order.

@@ -140,7 +140,11 @@ final class PrioQdisc: Qdisc {
     }
 
     override func reset() { for c in children { c.reset() } }
-    override var watchdog: UInt64 { children.map(\.watchdog).filter { $0 > 0 }.min() ?? 0 }
+    override var watchdog: UInt64 {
+        var w: UInt64 = 0
+        for c in children { let cw = c.watchdog; if cw > 0 && (w == 0 || cw < w) { w = cw } }
+        return w
+    }
 
     override func childQdiscs() -> [Qdisc] { children }
 

@@ -363,7 +363,7 @@ final class TaprioQdisc: Qdisc {
         guard q < children.count, !(children[q] is NoopQdisc) else { return drop(p) }
         let m = pool.metas[Int(p.index)]
         let tc = Int(trafficClasses?.prioTcMap[Int(m.priority & 15)] ?? 0)
-        if let o = oper, m.length > o.maxFrmLen[tc] { oversizeDrops &+= 1; return drop(p) }
+        if let limit = oper?.maxFrmLen[tc], m.length > limit { oversizeDrops &+= 1; return drop(p) }
         if flags & Self.txtimeAssist != 0 && packetTxtime(len: Int(m.pktLen), tc: tc) == 0 {
             oversizeDrops &+= 1
             return drop(p)
@@ -510,7 +510,8 @@ final class TaprioQdisc: Qdisc {
 
     /// While packets wait: the next gate event (or a child's own timer), on the datapath clock.
     override var watchdog: UInt64 {
-        var w = children.map(\.watchdog).filter { $0 > 0 }.min() ?? 0
+        var w: UInt64 = 0
+        for c in children { let cw = c.watchdog; if cw > 0 && (w == 0 || cw < w) { w = cw } }
         if timer != 0 && backlogged {
             let t = UInt64(clamping: max(timer &- offset, 1))
             w = w == 0 ? t : min(w, t)
