@@ -333,6 +333,13 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("tc actions police, pedit, skbedit 64B x\(packetsPerIteration) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { acts.forward(packetsPerIteration) }
     }
+    nonisolated(unsafe) let redirect = try! ForwardingRig(flood: false, extra: [
+        "qdisc add dev src clsact",
+        "filter add dev src ingress protocol ip prio 1 u32 match u32 0 0 action mirred egress redirect dev sink2",
+    ])
+    Benchmark("tc mirred egress redirect 64B x\(packetsPerIteration) to another port") { benchmark in
+        for _ in benchmark.scaledIterations { redirect.forward(packetsPerIteration) }
+    }
     nonisolated(unsafe) let ct = try! ForwardingRig.conntrackFirewall()
     Benchmark("conntrack firewall 64B x\(packetsPerIteration) (ct, ct_state, commit) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { ct.forward(packetsPerIteration) }

@@ -367,11 +367,13 @@ enum TcAction {
 enum HotAction {
     case police(Unmanaged<Policer>)
     case pedit(Unmanaged<PeditParams>, then: ActVerdict)
+    case mirred(Unmanaged<MirredTarget>, egress: Bool, redirect: Bool, then: ActVerdict)
     case other(editsFrame: Bool)
 
     init(_ a: TcAction) {
         switch a {
         case .police(let p): self = .police(.passUnretained(p))
+        case .mirred(let egress, let redirect, let t, let then): self = .mirred(.passUnretained(t), egress: egress, redirect: redirect, then: then)
         case .pedit(let p, let then): self = .pedit(.passUnretained(p), then: then)
         default: self = .other(editsFrame: FilterBlock.editsFrame(a))
         }
@@ -379,7 +381,7 @@ enum HotAction {
 
     var editsFrame: Bool {
         switch self {
-        case .police: false
+        case .police, .mirred: false
         case .pedit: true
         case .other(let e): e
         }
@@ -1149,6 +1151,8 @@ public struct FilterBlock {
             let len = UInt64(pl != 0 ? pl : pool.metas[Int(index)].length)     // bstats_update: qdisc_pkt_len
             if hot, case .police(let u) = hb[k] {
                 verdict = u._withUnsafeGuaranteedRef { Self.police($0, index, pool: pool, now: now, counters: counters?[k]) }
+            } else if hot, case .mirred(let u, let egress, let redirect, let then) = hb[k] {
+                verdict = u._withUnsafeGuaranteedRef { Self.mirred($0, egress: egress, redirect: redirect, then: then, index, pool: pool, mayModify: mayModify) }
             } else if hot, case .pedit(let u, let then) = hb[k] {
                 verdict = u._withUnsafeGuaranteedRef { Self.pedit($0, then, &index, pool: pool, mayModify: mayModify, counters: counters?[k]) }
             } else {
@@ -1402,6 +1406,23 @@ public struct FilterBlock {
         return v
     }
 
+    /// tcf_mirred_act: skb_iif is the device the action runs on; a redirect is marked as such
+    /// and with where it ran (skb_set_redirected), which ifb uses.
+    @inline(__always)
+    static func mirred(_ t: MirredTarget, egress: Bool, redirect: Bool, then: ActVerdict, _ idx: UInt32, pool: PacketPool, mayModify: Bool) -> ActVerdict {
+        guard mayModify else { return .ok }
+        let fl = pool.metas[Int(idx)].tcFlags
+        let ingress = fl & PacketMeta.atIngress != 0
+        if ingress { pool.metas[Int(idx)].redirIif = pool.metas[Int(idx)].ifindex }
+        if redirect {
+            pool.metas[Int(idx)].tcFlags = (fl & ~PacketMeta.fromIngress) | PacketMeta.redirected | (ingress ? PacketMeta.fromIngress : 0)
+            t.dp.divert(Packet(index: idx), to: t.ifindex, egress: egress)
+            return .stolen
+        }
+        if let c = pool.clone(Packet(index: idx)) { t.dp.divert(c, to: t.ifindex, egress: egress) }
+        return then
+    }
+
     /// tcf_pedit_act: the keys applied to a writable copy of the frame.
     @inline(__always)
     static func pedit(_ p: PeditParams, _ then: ActVerdict, _ idx: inout UInt32, pool: PacketPool, mayModify: Bool,
@@ -1448,19 +1469,7 @@ public struct FilterBlock {
             if let v = k.mark { let m = k.mask ?? 0xFFFF_FFFF; pool.metas[Int(idx)].mark = (pool.metas[Int(idx)].mark & ~m) | (v & m) }
             return then
         case .mirred(let egress, let redirect, let t, let then):
-            guard mayModify else { return .ok }
-            // tcf_mirred_act: skb_iif is the device the action runs on; a redirect is marked
-            // as such and with where it ran (skb_set_redirected), which ifb uses.
-            let fl = pool.metas[Int(idx)].tcFlags
-            let ingress = fl & PacketMeta.atIngress != 0
-            if ingress { pool.metas[Int(idx)].redirIif = pool.metas[Int(idx)].ifindex }
-            if redirect {
-                pool.metas[Int(idx)].tcFlags = (fl & ~PacketMeta.fromIngress) | PacketMeta.redirected | (ingress ? PacketMeta.fromIngress : 0)
-                t.dp.divert(Packet(index: idx), to: t.ifindex, egress: egress)
-                return .stolen
-            }
-            if let c = pool.clone(Packet(index: idx)) { t.dp.divert(c, to: t.ifindex, egress: egress) }
-            return then
+            return mirred(t, egress: egress, redirect: redirect, then: then, idx, pool: pool, mayModify: mayModify)
         case .vlanPush(let vid, let prio, let proto, let then):
             guard mayModify, let w = pool.writableIndex(idx) else { return mayModify ? .shot : .ok }
             idx = w
