@@ -943,6 +943,18 @@ final class TaprioTests: XCTestCase {
         for p in drain(q, e) { XCTFail("tc 0 sent \(p) in tc 1's window") }
         e.clock.advance(to: UInt64(late + 200_000))
         XCTAssertEqual(drain(q, e).count, 8, "the other 8 in tc 0's next window")
+        // A schedule waiting an hour ahead takes over at its base time, however long the
+        // qdisc sat idle before and after (18 million cycles of 200 µs skipped, not walked).
+        let base = late + 3_600_000_000_000
+        var a = TcArgs("sched-entry S 02 50000 base-time \(base) clockid TAI".split(separator: " ").map(String.init))
+        try QdiscGrammar.change(q, &a)
+        e.clock.advance(to: UInt64(base + 7_200_000_000_000 + 10_000))
+        XCTAssertEqual(q.enqueue(packet(e, prio: 0)), .success)
+        XCTAssertEqual(q.enqueue(packet(e, prio: 1)), .success)
+        XCTAssertNil(q.admin)
+        XCTAssertEqual(q.oper?.baseTime, base)
+        XCTAssertEqual(drain(q, e), [1], "only tc 1's gate opens in the new schedule")
+        q.purge()
         XCTAssertEqual(e.pool.inUse, 0)
     }
 

@@ -306,10 +306,12 @@ final class TaprioQdisc: Qdisc {
     func advance(_ t: Int64) {
         guard flags & (Self.txtimeAssist | Self.fullOffload) == 0 else { return }
         while timer != 0 && t >= timer {
-            if let o = oper, let c = current, o.cycleTime > 0, t - timer > 2 * o.cycleTime,
-               admin.map({ $0.baseTime > t + o.cycleTimeExtension + 2 * o.cycleTime }) ?? true {
-                // The schedule repeats: move the running entry and the cycle end by whole cycles.
-                let shift = ((t - timer) / o.cycleTime - 1) * o.cycleTime
+            // The schedule repeats: move the running entry and the cycle end by whole cycles, up
+            // to two cycles before `t` or before a waiting admin schedule could take over.
+            var limit = t
+            if let o = oper, let a = admin { limit = min(t, a.baseTime - o.cycleTimeExtension - 2 * o.cycleTime) }
+            if let o = oper, let c = current, o.cycleTime > 0, limit - timer > 2 * o.cycleTime {
+                let shift = ((limit - timer) / o.cycleTime - 1) * o.cycleTime
                 timer += shift
                 oper!.cycleEndTime += shift
                 oper!.entries[c].endTime += shift
