@@ -147,6 +147,37 @@ enum QdiscGrammar {
         }
     }
 
+    /// Takes words while `body` accepts them, at most 16 (q_mqprio.c's and q_taprio.c's lists).
+    static func upTo16(_ a: inout TcArgs, _ body: (String) -> Bool) {
+        var n = 0
+        while n < 16, let w = a.peek, body(w) { a.i += 1; n += 1 }
+    }
+
+    /// mqprio's and taprio's traffic-class words: `num_tc N`, `map P0…` (the rest 0) and
+    /// `queues COUNT@OFFSET…`. nil when `k` is none of them; for `queues`, the pairs read.
+    static func trafficClassWord(_ k: String, _ a: inout TcArgs, _ t: inout MQQdisc.TrafficClasses, illegal: String) throws(SluiceError) -> Int? {
+        switch k {
+        case "num_tc":
+            guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("\(illegal) \"num_tc\"") }
+            t.numTc = Int(v)
+            return 0
+        case "map":
+            var i = 0
+            upTo16(&a) { w in guard let v = UInt8(w) else { return false }; t.prioTcMap[i] = v; i += 1; return true }
+            while i < 16 { t.prioTcMap[i] = 0; i += 1 }
+            return 0
+        case "queues":
+            var i = 0
+            upTo16(&a) { w in
+                let p = w.split(separator: "@", omittingEmptySubsequences: false)
+                guard p.count == 2, let c = UInt16(p[0]), let o = UInt16(p[1]) else { return false }
+                t.count[i] = c; t.offset[i] = o; i += 1; return true
+            }
+            return i
+        default: return nil
+        }
+    }
+
     /// q_taprio.c: num_tc, map, queues COUNT@OFFSET… (as mqprio's, the map's rest 0), sched-entry
     /// S MASK(hex) INTERVAL…, base-time, cycle-time, cycle-time-extension, clockid
     /// [CLOCK_]TAI|REALTIME|BOOTTIME|MONOTONIC, flags, txtime-delay, and newer tc's max-sdu
@@ -155,39 +186,22 @@ enum QdiscGrammar {
         var r = TaprioQdisc.Request()
         var t = MQQdisc.TrafficClasses(numTc: 0, prioTcMap: .zero, count: .zero, offset: .zero)
         var maxSdu: [UInt32] = [], fp: [UInt32] = []
-        func numbers(_ a: inout TcArgs, _ body: (String) -> Bool) {
-            var n = 0
-            while n < 16, let w = a.peek, body(w) { a.i += 1; n += 1 }
-        }
         func u32(_ w: String, hex: Bool = false) -> UInt32? {
             let v = hex ? UInt64(w.hasPrefix("0x") || w.hasPrefix("0X") ? String(w.dropFirst(2)) : w, radix: 16) : TcArgs.parseC(w)
             return v.flatMap { $0 <= UInt64(UInt32.max) ? UInt32($0) : nil }
         }
         while let k = a.next() {
+            if try trafficClassWord(k, &a, &t, illegal: "Illegal") != nil { continue }
             switch k {
-            case "num_tc":
-                guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Illegal \"num_tc\"") }
-                t.numTc = Int(v)
-            case "map":
-                var i = 0
-                numbers(&a) { w in guard let v = UInt8(w) else { return false }; t.prioTcMap[i] = v; i += 1; return true }
-                while i < 16 { t.prioTcMap[i] = 0; i += 1 }
-            case "queues":
-                var i = 0
-                numbers(&a) { w in
-                    let p = w.split(separator: "@", omittingEmptySubsequences: false)
-                    guard p.count == 2, let c = UInt16(p[0]), let o = UInt16(p[1]) else { return false }
-                    t.count[i] = c; t.offset[i] = o; i += 1; return true
-                }
             case "fp":
                 var bad: String?
-                numbers(&a) { w in
+                upTo16(&a) { w in
                     guard w == "E" || w == "P" else { bad = w; return false }
                     fp.append(w == "E" ? 1 : 2); return true
                 }
                 if let bad { throw SluiceError("Illegal \"fp\" value \"\(bad)\", expected \"E\" or \"P\"") }
             case "max-sdu":
-                numbers(&a) { w in guard let v = UInt32(w) else { return false }; maxSdu.append(v); return true }
+                upTo16(&a) { w in guard let v = UInt32(w) else { return false }; maxSdu.append(v); return true }
             case "sched-entry":
                 let usage = SluiceError("Usage: ... taprio ... sched-entry <cmd> <gate mask> <interval>")
                 guard try a.value(for: k) == "S" else { throw usage }
@@ -242,29 +256,11 @@ enum QdiscGrammar {
     static func mqprio(_ m: MQQdisc, _ a: inout TcArgs) throws(SluiceError) {
         var t = MQQdisc.TrafficClasses(numTc: 8, prioTcMap: [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 1, 1, 3, 3, 3, 3], count: .zero, offset: .zero)
         var hw: UInt8 = 1, attributes = false, pairs = 0, bwRate = false
-        func numbers(_ a: inout TcArgs, _ body: (String) -> Bool) {
-            var n = 0
-            while n < 16, let w = a.peek, body(w) { a.i += 1; n += 1 }
-        }
         while let k = a.next() {
+            if let n = try trafficClassWord(k, &a, &t, illegal: "Error: mqprio: Illegal") { pairs += n; continue }
             switch k {
-            case "num_tc":
-                guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Error: mqprio: Illegal \"num_tc\"") }
-                t.numTc = Int(v)
-            case "map":
-                var i = 0
-                numbers(&a) { w in guard let v = UInt8(w) else { return false }; t.prioTcMap[i] = v; i += 1; return true }
-                while i < 16 { t.prioTcMap[i] = 0; i += 1 }
-            case "queues":
-                var i = 0
-                numbers(&a) { w in
-                    let p = w.split(separator: "@", omittingEmptySubsequences: false)
-                    guard p.count == 2, let c = UInt16(p[0]), let o = UInt16(p[1]) else { return false }
-                    t.count[i] = c; t.offset[i] = o; i += 1; return true
-                }
-                pairs += i
             case "fp":
-                numbers(&a) { $0 == "E" || $0 == "P" }
+                upTo16(&a) { $0 == "E" || $0 == "P" }
                 attributes = true
             case "hw":
                 guard let v = UInt8(try a.value(for: k)) else { throw SluiceError("Error: mqprio: Illegal \"hw\"") }
@@ -278,7 +274,7 @@ enum QdiscGrammar {
                 guard "dcb".hasPrefix(v) || "bw_rlimit".hasPrefix(v) else { throw SluiceError("Error: mqprio: Illegal shaper (\(v))") }
                 if "bw_rlimit".hasPrefix(v) { attributes = true; bwRate = true }
             case "min_rate" where bwRate, "max_rate" where bwRate:
-                numbers(&a) { w in TcUnits.rate(w) != nil }
+                upTo16(&a) { w in TcUnits.rate(w) != nil }
             default: throw SluiceError("Error: mqprio: unknown argument \"\(k)\"")
             }
         }

@@ -96,22 +96,27 @@ final class MQQdisc: Qdisc {
         }
     }
 
-    /// netdev_pick_tx: skb->queue_mapping when it names a queue in use, else the flow hash
-    /// scaled over the queues in use (reciprocal_scale), else queue 0.
     @inline(__always) func queue(for p: borrowing Packet) -> Int {
-        let real = min(env.realTxQueues, children.count)
+        Self.pickQueue(p.index, pool: pool, classes: trafficClasses, inUse: env.realTxQueues, queues: children.count)
+    }
+
+    /// netdev_pick_tx: skb->queue_mapping when it names a queue in use, else the flow hash
+    /// scaled over the queues in use (reciprocal_scale), else queue 0. Shared with taprio.
+    @inline(__always)
+    static func pickQueue(_ index: UInt32, pool: PacketPool, classes: TrafficClasses?, inUse: Int, queues: Int) -> Int {
+        let real = min(inUse, queues)
         guard real > 1 else { return 0 }
-        let m = pool.metas[Int(p.index)]
+        let m = pool.metas[Int(index)]
         if m.queueMapping != 0 && Int(m.queueMapping) < real { return Int(m.queueMapping) }
         // skb_tx_hash: within the range of the packet's traffic class when there are classes
         // (all queues in use when that class has none).
         var qoffset = 0, qcount = real
-        if let t = trafficClasses, t.numTc > 0 {
+        if let t = classes, t.numTc > 0 {
             let tc = Int(t.prioTcMap[Int(m.priority & 15)])
             if t.count[tc] > 0 { qoffset = Int(t.offset[tc]); qcount = Int(t.count[tc]) }
         }
-        let h = m.flowHash != 0 ? m.flowHash : FlowHash.hash(pool, p.index, seed: 0)
-        return min(qoffset + Int((UInt64(h) &* UInt64(qcount)) >> 32), children.count - 1)
+        let h = m.flowHash != 0 ? m.flowHash : FlowHash.hash(pool, index, seed: 0)
+        return min(qoffset + Int((UInt64(h) &* UInt64(qcount)) >> 32), queues - 1)
     }
 
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {

@@ -89,8 +89,6 @@ final class TaprioQdisc: Qdisc {
     var curTxq = [Int](repeating: 0, count: 16)
     /// The qdisc's clock minus the datapath's (0 in virtual time, where there is one clock).
     var offset: Int64 = 0
-    /// Frames too long for their class's window, and packets txtime-assist found no window for.
-    var oversizeDrops: UInt64 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         super.init(kind: "taprio", handle: handle, parent: parent, env: env)
@@ -106,7 +104,6 @@ final class TaprioQdisc: Qdisc {
     override var isClassful: Bool { true }
     override func childQdiscs() -> [Qdisc] { children }
     var numTc: Int { trafficClasses?.numTc ?? 0 }
-    var running: Bool { flags & Self.fullOffload == 0 && flags != Self.flagsInvalid }
 
     // MARK: configuration (taprio_change)
 
@@ -365,28 +362,14 @@ final class TaprioQdisc: Qdisc {
         guard q < children.count, !(children[q] is NoopQdisc) else { return drop(p) }
         let m = pool.metas[Int(p.index)]
         let tc = Int(trafficClasses?.prioTcMap[Int(m.priority & 15)] ?? 0)
-        if let limit = oper?.maxFrmLen[tc], m.length > limit { oversizeDrops &+= 1; return drop(p) }
-        if flags & Self.txtimeAssist != 0 && packetTxtime(len: Int(m.pktLen), tc: tc) == 0 {
-            oversizeDrops &+= 1
-            return drop(p)
-        }
+        if let limit = oper?.maxFrmLen[tc], m.length > limit { return drop(p) }
+        if flags & Self.txtimeAssist != 0 && packetTxtime(len: Int(m.pktLen), tc: tc) == 0 { return drop(p) }
         return children[q].enqueue(p)
     }
 
-    /// netdev_pick_tx with taprio's classes: skb->queue_mapping when it names a queue in use,
-    /// else the flow hash within the packet's class's range.
+    /// netdev_pick_tx with taprio's classes (as mqprio's).
     @inline(__always) func queue(for p: borrowing Packet) -> Int {
-        let real = min(env.realTxQueues, children.count)
-        guard real > 1 else { return 0 }
-        let m = pool.metas[Int(p.index)]
-        if m.queueMapping != 0 && Int(m.queueMapping) < real { return Int(m.queueMapping) }
-        var qoffset = 0, qcount = real
-        if let t = trafficClasses, t.numTc > 0 {
-            let tc = Int(t.prioTcMap[Int(m.priority & 15)])
-            if t.count[tc] > 0 { qoffset = Int(t.offset[tc]); qcount = Int(t.count[tc]) }
-        }
-        let h = m.flowHash != 0 ? m.flowHash : FlowHash.hash(pool, p.index, seed: 0)
-        return min(qoffset + Int((UInt64(h) &* UInt64(qcount)) >> 32), children.count - 1)
+        MQQdisc.pickQueue(p.index, pool: pool, classes: trafficClasses, inUse: env.realTxQueues, queues: children.count)
     }
 
     override func dequeue() -> Packet? {
