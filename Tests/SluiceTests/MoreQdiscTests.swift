@@ -971,6 +971,19 @@ final class TaprioTests: XCTestCase {
         XCTAssertEqual(q.enqueue(packet(e, prio: 0, length: 125)), .success)
         XCTAssertEqual(q.enqueue(packet(e, prio: 1, length: 1500)), .success)
         XCTAssertEqual(q.stats.drops, 1)
+        // A GSO frame over the limit is cut into segments (taprio_enqueue_segmented): 3 000
+        // bytes at an MSS of 60 are 50 segments of 114 bytes, each within the 125.
+        let f = tcpSuperFrame(payload: [UInt8](repeating: 1, count: 3_000), flags: TCPHeader.ack)
+        let g = must(e.pool.alloc())
+        f.withUnsafeBytes { e.pool.setFrame(g, from: $0.baseAddress!, count: $0.count) }
+        let gm = e.pool.meta(g)
+        gm.pointee.gsoType = .tcpv4; gm.pointee.gsoSize = 60; gm.pointee.hdrLen = 54
+        gm.pointee.csum = .partial; gm.pointee.csumStart = 34; gm.pointee.csumOffset = 16
+        gm.pointee.pktLen = UInt32(f.count)
+        let v = q.enqueue(g)
+        XCTAssertEqual(v, .success)
+        XCTAssertEqual(q.children[0].statsSnapshot().qlen, 1 + 50)
+        XCTAssertEqual(q.stats.drops, 1)
         // A schedule given while one runs waits as the admin schedule until its base time.
         let base = t0 + 10_000_000
         var a = TcArgs("sched-entry S 02 50000 base-time \(base) clockid TAI".split(separator: " ").map(String.init))

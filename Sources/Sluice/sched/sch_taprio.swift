@@ -17,7 +17,7 @@ import Glibc
 ///   given while one runs waits as the admin schedule and takes over at its base time (or
 ///   within the running cycle's extension), as advance_sched switches them;
 /// - a class's frames longer than its window can carry (or than its max-sdu) are dropped at
-///   enqueue (taprio_update_queue_max_sdu);
+///   enqueue (taprio_update_queue_max_sdu), GSO frames first cut into segments that may fit;
 /// - txtime-assist (flags 0x1) computes each packet's launch time (get_packet_txtime) and lets
 ///   the children send; a packet no window can carry is dropped. Full offload (flags 0x2) and
 ///   frame preemption need hardware: refused, as for a device without ndo_setup_tc.
@@ -362,8 +362,25 @@ final class TaprioQdisc: Qdisc {
         guard q < children.count, !(children[q] is NoopQdisc) else { return drop(p) }
         let m = pool.metas[Int(p.index)]
         let tc = Int(trafficClasses?.prioTcMap[Int(m.priority & 15)] ?? 0)
-        if let limit = oper?.maxFrmLen[tc], m.length > limit { return drop(p) }
-        if flags & Self.txtimeAssist != 0 && packetTxtime(len: Int(m.pktLen), tc: tc) == 0 { return drop(p) }
+        if let limit = oper?.maxFrmLen[tc], m.length > limit {
+            // taprio_enqueue_segmented: a GSO frame is cut into segments, each checked against
+            // the limit and enqueued on its own; any other frame is dropped.
+            guard !m.gsoType.isEmpty else { return drop(p) }
+            var n = 0
+            let r = GSO.segment(p, pool: pool) { s in
+                pool.metas[Int(s.index)].pktLen = pool.metas[Int(s.index)].length
+                if pool.metas[Int(s.index)].length > limit { _ = drop(s); return }
+                if enqueueOne(s, queue: q, tc: tc) == .success { n += 1 }
+            }
+            if r < 0 { stats.drops &+= 1; return .dropped }
+            return n > 0 ? .success : .dropped
+        }
+        return enqueueOne(p, queue: q, tc: tc)
+    }
+
+    /// taprio_enqueue_one: txtime-assist's launch time (none: dropped), then the queue's qdisc.
+    func enqueueOne(_ p: consuming Packet, queue q: Int, tc: Int) -> EnqueueVerdict {
+        if flags & Self.txtimeAssist != 0 && packetTxtime(len: Int(pool.metas[Int(p.index)].pktLen), tc: tc) == 0 { return drop(p) }
         return children[q].enqueue(p)
     }
 
