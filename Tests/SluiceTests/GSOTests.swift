@@ -21,6 +21,19 @@ func tcpSuperFrame(payload: [UInt8], flags: UInt8) -> [UInt8] {
     }
 }
 
+/// `tcpSuperFrame` of `payload` bytes of 1 in a buffer of `pool`, marked as a TSO sender hands
+/// it over: TCPv4 GSO at `mss`, headers 54 bytes, checksum partial; pktLen its length.
+func tcpGSOPacket(_ pool: PacketPool, payload: Int, mss: UInt16) -> Packet {
+    let f = tcpSuperFrame(payload: [UInt8](repeating: 1, count: payload), flags: TCPHeader.ack)
+    let p = must(pool.alloc())
+    f.withUnsafeBytes { pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
+    let m = pool.meta(p)
+    m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = mss; m.pointee.hdrLen = 54
+    m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+    m.pointee.pktLen = UInt32(f.count)
+    return p
+}
+
 extension GSOTests {
 
     func testTCPSuperFrameIsSegmentedForADeviceWithoutTSO() throws {

@@ -973,14 +973,7 @@ final class TaprioTests: XCTestCase {
         XCTAssertEqual(q.stats.drops, 1)
         // A GSO frame over the limit is cut into segments (taprio_enqueue_segmented): 3 000
         // bytes at an MSS of 60 are 50 segments of 114 bytes, each within the 125.
-        let f = tcpSuperFrame(payload: [UInt8](repeating: 1, count: 3_000), flags: TCPHeader.ack)
-        let g = must(e.pool.alloc())
-        f.withUnsafeBytes { e.pool.setFrame(g, from: $0.baseAddress!, count: $0.count) }
-        let gm = e.pool.meta(g)
-        gm.pointee.gsoType = .tcpv4; gm.pointee.gsoSize = 60; gm.pointee.hdrLen = 54
-        gm.pointee.csum = .partial; gm.pointee.csumStart = 34; gm.pointee.csumOffset = 16
-        gm.pointee.pktLen = UInt32(f.count)
-        let v = q.enqueue(g)
+        let v = q.enqueue(tcpGSOPacket(e.pool, payload: 3_000, mss: 60))
         XCTAssertEqual(v, .success)
         XCTAssertEqual(q.children[0].statsSnapshot().qlen, 1 + 50)
         XCTAssertEqual(q.stats.drops, 1)

@@ -38,12 +38,7 @@ final class TBFTests: XCTestCase {
         let r = CommandRunner(datapath: dp)
         let dev = try dp.addLine(name: "eth0", rate: 1_000_000_000, output: nil)
         try r.execute("qdisc add dev eth0 root tbf rate 100mbit burst 8kb latency 10ms")
-        let f = tcpSuperFrame(payload: [UInt8](repeating: 1, count: 20_000), flags: TCPHeader.ack)
-        let p = must(dp.pool.alloc())
-        f.withUnsafeBytes { dp.pool.setFrame(p, from: $0.baseAddress!, count: $0.count) }
-        let m = dp.pool.meta(p)
-        m.pointee.gsoType = .tcpv4; m.pointee.gsoSize = 1448; m.pointee.hdrLen = 54
-        m.pointee.csum = .partial; m.pointee.csumStart = 34; m.pointee.csumOffset = 16
+        let p = tcpGSOPacket(dp.pool, payload: 20_000, mss: 1448)
         var b = PacketBatch()
         b.append(p)
         dp.transmit(dev, &b)
