@@ -158,6 +158,43 @@ final class STPTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
+    /// The source of a BPDU is learnt only on a port in the learning or forwarding state
+    /// (__br_handle_local_finish asks nbp_state_should_learn): not while listening, never on a
+    /// blocking port. A blocked port that learnt its neighbour's address from the BPDUs would
+    /// pull the neighbour's traffic into the block (a neighbour bridge's address is the address
+    /// of one of its ports, the one its BPDUs on that link come from).
+    func testBPDUsTeachTheFDBOnlyOnPortsThatLearn() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        try lab.runner.execute("link set br0 down")
+        try lab.runner.execute("link set br0 type bridge stp_state 1 forward_delay 400 hello_time 100")
+        try lab.runner.execute("link set br0 up")
+        let br = lab.dp.bridge(lab.dev("br0"))!
+        let L = BridgePortSettings.listening, B = BridgePortSettings.blocking, Le = BridgePortSettings.learning
+        var root = ConfigBPDU()
+        root.root = 0x1000_0200_0000_0001; root.bridgeID = root.root; root.portID = 0x8001
+        root.maxAge = 20 * Time.s; root.helloTime = 2 * Time.s; root.forwardDelay = 15 * Time.s
+        var other = root
+        other.rootPathCost = 4; other.bridgeID = 0x2000_0200_0000_0002; other.portID = 0x8003
+        let a = MACAddress(raw: 0x0200_0000_00a1), b = MACAddress(raw: 0x0200_0000_00b2)
+        func speak() {
+            lab.send(bpduFrame(.config(root), src: a), on: "p1")
+            lab.send(bpduFrame(.config(other), src: b), on: "p2")
+        }
+        speak()
+        XCTAssertEqual(states(lab), [L, B, L])
+        XCTAssertNil(br.fdb.entry(a, vlan: 0), "learnt while listening")
+        XCTAssertNil(br.fdb.entry(b, vlan: 0), "learnt on a blocking port")
+        for _ in 0..<2 {
+            lab.dp.clock.advance(by: 2 * Time.s)
+            _ = lab.runUntilIdle()
+            speak()
+        }
+        XCTAssertEqual(states(lab), [Le, B, Le])
+        XCTAssertEqual(br.fdb.entry(a, vlan: 0)?.port, lab.dev("p1").ifindex)
+        XCTAssertNil(br.fdb.entry(b, vlan: 0), "learnt on a blocking port")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     /// BPDU guard (br_stp_rcv): the first BPDU on a guarded port disables it; it comes back
     /// when it goes down and up. Root block (br_root_port_block): a port that would become
     /// root port is put back to listening instead, and — the bridge staying root — is

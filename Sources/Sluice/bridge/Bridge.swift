@@ -150,16 +150,21 @@ public final class Bridge {
         if checks && port.bridgePortState != BridgePortSettings.forwarding {
             // br_handle_frame: a port in the learning state learns and forwards nothing; in
             // listening or disabled it does neither.
-            // With STP on, BPDUs still reach the spanning tree on any port not disabled, and
-            // their source is learnt (__br_handle_local_finish).
+            // With STP on, BPDUs still reach the spanning tree on any port not disabled; their
+            // source is learnt only in the learning state (__br_handle_local_finish asks
+            // nbp_state_should_learn): a blocked port that learnt the neighbour's address from
+            // its BPDUs would draw that neighbour's traffic into the block.
             let learns = port.bridgePortState == BridgePortSettings.learning && learnIn
             let stpOn = stp.enabled && port.bridgePortState != BridgePortSettings.disabled
+            let llLearns = learns && !noLinkLocalLearn
             var n = UInt64(batch.count)
             batch.drain { p in
                 let frame = pool.data(p)
                 let src = MACAddress(at: frame + 6)
                 if stpOn && MACAddress(at: frame) == BPDU.groupAddress {
-                    if learnIn && !src.isMulticast && !src.isZero { fdb.learn(src, vlan: 0, port: ingress, now: now) }
+                    if llLearns && !src.isMulticast && !src.isZero {
+                        fdb.learn(src, vlan: filtering ? pool.meta(p).pointee.vlanTCI & 0x0FFF : 0, port: ingress, now: now)
+                    }
                     dp.stpReceive(self, port, frame, length: Int(pool.length(p)))
                     n -= 1
                 } else if learns && !src.isMulticast && !src.isZero {
