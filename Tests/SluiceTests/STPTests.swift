@@ -44,6 +44,26 @@ final class STPTests: XCTestCase {
         return (lab, lab.dp.bridge(lab.dev("br0"))!)
     }
 
+    /// The same bridge taken down, given STP, and brought up again: every port listening.
+    func listeningLab() throws -> (Lab, Bridge) {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        try lab.runner.execute("link set br0 down")
+        try lab.runner.execute("link set br0 type bridge stp_state 1 forward_delay 400 hello_time 100")
+        try lab.runner.execute("link set br0 up")
+        return (lab, lab.dp.bridge(lab.dev("br0"))!)
+    }
+
+    /// A better root (hello 2 s, forward delay 15 s) and a neighbour bridge that speaks for it at
+    /// cost 4.
+    static func rootAndNeighbour() -> (root: ConfigBPDU, other: ConfigBPDU) {
+        var root = ConfigBPDU()
+        root.root = 0x1000_0200_0000_0001; root.bridgeID = root.root; root.portID = 0x8001
+        root.maxAge = 20 * Time.s; root.helloTime = 2 * Time.s; root.forwardDelay = 15 * Time.s
+        var other = root
+        other.rootPathCost = 4; other.bridgeID = 0x2000_0200_0000_0002; other.portID = 0x8003
+        return (root, other)
+    }
+
     func states(_ lab: Lab) -> [UInt8] { ["p1", "p2", "p3"].map { lab.dev($0).bridgePortState } }
 
     /// BPDUs that lie are counted and change nothing: an 802.3 length past the frame, an
@@ -85,18 +105,12 @@ final class STPTests: XCTestCase {
     /// the root with TCNs every hello time until acknowledged; when the root falls silent for
     /// max age, this bridge is root again.
     func testABetterRootMakesARootPortBlocksTheRestAndIsToldOfChanges() throws {
-        let lab = try Lab(ports: ["p1", "p2", "p3"])
-        try lab.runner.execute("link set br0 down")
-        try lab.runner.execute("link set br0 type bridge stp_state 1 forward_delay 400 hello_time 100")
-        try lab.runner.execute("link set br0 up")
-        let br = lab.dp.bridge(lab.dev("br0"))!
+        let (lab, br) = try listeningLab()
         let L = BridgePortSettings.listening, B = BridgePortSettings.blocking, F = BridgePortSettings.forwarding, Le = BridgePortSettings.learning
         XCTAssertEqual(states(lab), [L, L, L])
-        var root = ConfigBPDU()
-        root.root = 0x1000_0200_0000_0001; root.bridgeID = root.root; root.portID = 0x8001
-        root.maxAge = 20 * Time.s; root.helloTime = 2 * Time.s; root.forwardDelay = 15 * Time.s
-        var other = root
-        other.rootPathCost = 4; other.bridgeID = 0x2000_0200_0000_0002; other.portID = 0x8003
+        let pair = Self.rootAndNeighbour()
+        var root = pair.root
+        let other = pair.other
         var silent = false
         func neighboursSpeak() -> [String: [[UInt8]]] {
             var out = lab.send(bpduFrame(.config(root), src: MACAddress(raw: 0x0200_0000_0001)), on: "p1")
@@ -164,17 +178,9 @@ final class STPTests: XCTestCase {
     /// pull the neighbour's traffic into the block (a neighbour bridge's address is the address
     /// of one of its ports, the one its BPDUs on that link come from).
     func testBPDUsTeachTheFDBOnlyOnPortsThatLearn() throws {
-        let lab = try Lab(ports: ["p1", "p2", "p3"])
-        try lab.runner.execute("link set br0 down")
-        try lab.runner.execute("link set br0 type bridge stp_state 1 forward_delay 400 hello_time 100")
-        try lab.runner.execute("link set br0 up")
-        let br = lab.dp.bridge(lab.dev("br0"))!
+        let (lab, br) = try listeningLab()
         let L = BridgePortSettings.listening, B = BridgePortSettings.blocking, Le = BridgePortSettings.learning
-        var root = ConfigBPDU()
-        root.root = 0x1000_0200_0000_0001; root.bridgeID = root.root; root.portID = 0x8001
-        root.maxAge = 20 * Time.s; root.helloTime = 2 * Time.s; root.forwardDelay = 15 * Time.s
-        var other = root
-        other.rootPathCost = 4; other.bridgeID = 0x2000_0200_0000_0002; other.portID = 0x8003
+        let (root, other) = Self.rootAndNeighbour()
         let a = MACAddress(raw: 0x0200_0000_00a1), b = MACAddress(raw: 0x0200_0000_00b2)
         func speak() {
             lab.send(bpduFrame(.config(root), src: a), on: "p1")
