@@ -148,10 +148,13 @@ final class Policer {
 
 /// mirred's target: a device of the same datapath.
 final class MirredTarget {
-    unowned(unsafe) let dp: Datapath
+    /// The datapath, reached on the per-packet path without reference counting
+    /// (`_withUnsafeGuaranteedRef`): a strong reference loaded from an `unowned(unsafe)`
+    /// property is a retain and a release per packet.
+    let dp: Unmanaged<Datapath>
     let ifindex: Int32
     let name: String
-    init(dp: Datapath, ifindex: Int32, name: String) { self.dp = dp; self.ifindex = ifindex; self.name = name }
+    init(dp: Datapath, ifindex: Int32, name: String) { self.dp = .passUnretained(dp); self.ifindex = ifindex; self.name = name }
 }
 
 enum TcAction {
@@ -1416,10 +1419,14 @@ public struct FilterBlock {
         if ingress { pool.metas[Int(idx)].redirIif = pool.metas[Int(idx)].ifindex }
         if redirect {
             pool.metas[Int(idx)].tcFlags = (fl & ~PacketMeta.fromIngress) | PacketMeta.redirected | (ingress ? PacketMeta.fromIngress : 0)
-            t.dp.divert(Packet(index: idx), to: t.ifindex, egress: egress)
+            t.dp._withUnsafeGuaranteedRef { $0.divert(Packet(index: idx), to: t.ifindex, egress: egress) }
             return .stolen
         }
-        if let c = pool.clone(Packet(index: idx)) { t.dp.divert(c, to: t.ifindex, egress: egress) }
+        if let c = pool.clone(Packet(index: idx)) {
+            let ci = c.index
+            _ = consume c
+            t.dp._withUnsafeGuaranteedRef { $0.divert(Packet(index: ci), to: t.ifindex, egress: egress) }
+        }
         return then
     }
 
