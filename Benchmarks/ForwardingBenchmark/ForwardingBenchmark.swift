@@ -64,6 +64,18 @@ final class ForwardingRig: LoopRig {
         ])
     }
 
+    /// A large flower table at the generator port's ingress, as OVS-style rule sets write one:
+    /// `rules` filters under one mask (IP protocol and UDP source port), the 64 flows matching
+    /// the last 64 of them.
+    static func flowerTable(rules: Int) throws -> ForwardingRig {
+        let a = MACAddress(raw: 0x0200_0000_000A), b = MACAddress(raw: 0x0200_0000_000B)
+        let first = 10_064 - rules
+        return try ForwardingRig(flood: false, templates: (0..<64).map { FrameBuilder.udpFrame(dst: b, src: a, sport: UInt16(10_000 + $0), dport: 53, frameLength: 60) },
+                                 extra: ["qdisc add dev src clsact"] + (0..<rules).map {
+            "filter add dev src ingress protocol ip prio 1 flower ip_proto udp src_port \(first + $0) action gact pass"
+        })
+    }
+
 }
 
 /// Generates `n` packets on `src` and runs NAPI until they are all through.
@@ -343,6 +355,10 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let ct = try! ForwardingRig.conntrackFirewall()
     Benchmark("conntrack firewall 64B x\(packetsPerIteration) (ct, ct_state, commit) through a bridge") { benchmark in
         for _ in benchmark.scaledIterations { ct.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let flowers = try! ForwardingRig.flowerTable(rules: 1024)
+    Benchmark("tc flower 1024 rules under one mask 64B x\(packetsPerIteration) through a bridge") { benchmark in
+        for _ in benchmark.scaledIterations { flowers.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let gro = try! OffloadRig(segmentAgain: false)
     Benchmark("GRO 1448B TCP x\(packetsPerIteration) to a TSO port") { benchmark in

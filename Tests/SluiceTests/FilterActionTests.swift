@@ -394,6 +394,78 @@ final class FilterActionTests: XCTestCase {
         XCTAssertTrue(try lab.runner.execute("-s qdisc show dev p1").contains("dropped 1"))
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
+
+    /// A large flower instance against fl_classify's rule, kept as a model here: the masks are
+    /// tried in the order they came (fl_create_new_mask adds a mask at the tail; it leaves the
+    /// list with its last filter), and under each the one filter whose key the packet has
+    /// answers (keys are unique under a mask). Three masks — UDP source port, destination /24,
+    /// UDP destination port — take random filters, lose random ones (a mask emptied and made
+    /// again goes last) and are asked about random UDP and TCP packets all along, through
+    /// their hash tables and, below four filters a mask, filter by filter.
+    func testALargeFlowerInstanceAnswersAsFlClassify() throws {
+        let (dp, _) = try block([])
+        let r = CommandRunner(datapath: dp)
+        struct Filter { var mask: Int, value: Int, handle: Int }
+        var live: [Filter] = [], order: [Int] = []                       // order: masks, oldest first
+        var rng = LPMTrieTests.Rng(s: 7)
+        var nextHandle = 1
+        func key(_ f: Filter) -> String {
+            switch f.mask {
+            case 0: return "ip_proto udp src_port \(1000 + f.value)"
+            case 1: return "dst_ip 198.18.\(f.value).0/24"
+            default: return "ip_proto udp dst_port \(2000 + f.value)"
+            }
+        }
+        func packet(udp: Bool, sport: Int, dst: Int, dport: Int) -> [UInt8] {
+            let src = FrameBuilder.ip(198, 19, 0, 1), dstIP = FrameBuilder.ip(198, 18, UInt8(dst), 7)
+            if udp { return FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: src, dstIP: dstIP, sport: UInt16(sport), dport: UInt16(dport)) }
+            return FrameBuilder.ethernet(dst: macB, src: macA, type: EtherType.ipv4,
+                                         payload: FrameBuilder.tcp(srcIP: src, dstIP: dstIP, sport: UInt16(sport), dport: UInt16(dport), seq: 1, payload: []))
+        }
+        func expected(udp: Bool, sport: Int, dst: Int, dport: Int) -> TcResult? {
+            for m in order {
+                let hit = live.first { f in
+                    guard f.mask == m else { return false }
+                    switch m {
+                    case 0: return udp && sport == 1000 + f.value
+                    case 1: return dst == f.value
+                    default: return udp && dport == 2000 + f.value
+                    }
+                }
+                if let hit { return .classid(TcHandle(1, UInt16(hit.handle))) }
+            }
+            return nil
+        }
+        var asked = 0, answered = 0
+        for step in 0..<600 {
+            if live.isEmpty || Int.random(in: 0..<10, using: &rng) < 6 {
+                let f = Filter(mask: Int.random(in: 0..<3, using: &rng), value: Int.random(in: 0..<80, using: &rng), handle: nextHandle)
+                if live.contains(where: { $0.mask == f.mask && $0.value == f.value }) { continue }
+                nextHandle += 1
+                try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower dst_mac \(macB) \(key(f)) flowid 1:\(String(f.handle, radix: 16))")
+                if !live.contains(where: { $0.mask == f.mask }) { order.removeAll { $0 == f.mask }; order.append(f.mask) }
+                live.append(f)
+            } else {
+                let f = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
+                try r.execute("filter del dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower")
+            }
+            guard step % 5 == 0 else { continue }
+            let b = dp.device(named: "eth0")!.qdisc.filters
+            for _ in 0..<40 {
+                let udp = Int.random(in: 0..<4, using: &rng) > 0
+                let sport = 1000 + Int.random(in: 0..<90, using: &rng), dst = Int.random(in: 0..<90, using: &rng)
+                let dport = 2000 + Int.random(in: 0..<90, using: &rng)
+                let want = expected(udp: udp, sport: sport, dst: dst, dport: dport)
+                XCTAssertEqual(classify(dp, b, packet(udp: udp, sport: sport, dst: dst, dport: dport)), want,
+                               "step \(step): udp \(udp) sport \(sport) dst 198.18.\(dst).7 dport \(dport), masks \(order)")
+                asked += 1
+                if want != nil { answered += 1 }
+            }
+        }
+        XCTAssertGreaterThan(answered, asked / 10, "packets are answered by some filter")
+        XCTAssertGreaterThan(live.count, 30, "the masks hold many filters by the end")
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
 }
 
 /// csum, nat, skbmod and the `jump` control on real frames through a port's egress. Expected

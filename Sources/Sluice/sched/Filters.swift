@@ -801,6 +801,11 @@ struct TcFilter {
     /// flower: when its mask came to be in its instance (fl_create_new_mask adds masks at the
     /// tail of the list fl_classify walks); equal for filters sharing a mask.
     var flowerMaskSeq: UInt32 = 0
+    /// flower: its mask's hash table in the block (`FilterBlock.flowerTables`), or -1 for a
+    /// mask walked filter by filter.
+    var flowerTable: Int32 = -1
+    /// flower: its key's hash there (kept, so that a mask's table is rebuilt without hashing).
+    var flowerHash: UInt64 = 0
     var emCount = 0
     var emBytes: UnsafePointer<UInt8>?
     /// When the filter was installed (datapath clock), for `tc -s`'s "installed N sec".
@@ -890,14 +895,14 @@ public struct FilterBlock {
         var flowerKeys: Set<Key> = []
         /// Each instance's flower masks: when the mask came (its filters' `flowerMaskSeq`) and
         /// how many filters use it (the mask goes with its last filter).
-        var flowerMasks: [Key: (seq: UInt32, count: Int)] = [:]
+        var flowerMasks: [Key: (seq: UInt32, count: Int, table: Int32)] = [:]
         /// u32 knode handles, which are unique in the whole block (u32_get looks everywhere).
         var u32Handles: Set<UInt32> = []
         mutating func insert(_ f: TcFilter) {
             handles.insert(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
             if case .flower(let k) = f.match {
                 flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature))
-                flowerMasks[Key(chain: f.chain, prio: f.prio, key: k.maskSignature), default: (f.flowerMaskSeq, 0)].count += 1
+                flowerMasks[Key(chain: f.chain, prio: f.prio, key: k.maskSignature), default: (f.flowerMaskSeq, 0, f.flowerTable)].count += 1
             }
             if f.isU32 { u32Handles.insert(f.handle) }
         }
@@ -906,12 +911,16 @@ public struct FilterBlock {
             if case .flower(let k) = f.match {
                 flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature))
                 let mk = Key(chain: f.chain, prio: f.prio, key: k.maskSignature)
-                if let m = flowerMasks[mk] { flowerMasks[mk] = m.count > 1 ? (m.seq, m.count - 1) : nil }
+                if let m = flowerMasks[mk] { flowerMasks[mk] = m.count > 1 ? (m.seq, m.count - 1, m.table) : nil }
             }
             if f.isU32 { u32Handles.remove(f.handle) }
         }
     }
     var cachedIndex: Index?
+    /// flower's per-mask hash tables (fl_mask_lookup), one per hashable mask of an instance;
+    /// a filter names its mask's by `flowerTable`. A table whose mask went is reused.
+    var flowerTables: [FlowerMaskTable] = []
+    var flowerFreeTables: [Int32] = []
     /// The last flower mask age handed out in this block.
     var nextFlowerMaskSeq: UInt32 = 0
     mutating func index() -> Index {
@@ -1028,10 +1037,13 @@ public struct FilterBlock {
             // after those of their own mask.
             if let m = index().flowerMasks[Index.Key(chain: f.chain, prio: f.prio, key: k.maskSignature)] {
                 f.flowerMaskSeq = m.seq
+                f.flowerTable = m.table
             } else {
                 nextFlowerMaskSeq &+= 1
                 f.flowerMaskSeq = nextFlowerMaskSeq
+                f.flowerTable = k.isHashable ? newFlowerTable() : -1
             }
+            if f.flowerTable >= 0 { f.flowerHash = k.hash }
             var lo = r.lowerBound, hi = r.upperBound
             while lo < hi {
                 let mid = (lo + hi) / 2
@@ -1041,6 +1053,13 @@ public struct FilterBlock {
         }
         if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
         if cachedIndex != nil { cachedIndex!.insert(f) }
+        if f.flowerTable >= 0 {
+            // A mask's filters are contiguous and a new one comes last: its offset is the count.
+            let t = Int(f.flowerTable)
+            if !flowerTables[t].insert(hash: f.flowerHash, offset: flowerTables[t].count) {
+                refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio)
+            }
+        }
         // No u32 table, no u32 filter: nothing refers to filters by position. A knode into
         // tables that stay as they were is placed in the index as it stands.
         if f.isU32 {
@@ -1050,10 +1069,29 @@ public struct FilterBlock {
         }
     }
 
+    /// A hash table for a new flower mask: one whose mask went, or a new one.
+    mutating func newFlowerTable() -> Int32 {
+        if let t = flowerFreeTables.popLast() { return t }
+        flowerTables.append(FlowerMaskTable())
+        return Int32(flowerTables.count - 1)
+    }
+
+    /// Builds table `t` again from the filters of instance (chain, prio) under its mask; a
+    /// table left without filters (its mask went with its last) is freed for reuse.
+    mutating func refreshFlowerTable(_ t: Int32, chain: UInt32, prio: UInt16) {
+        let r = instanceRange(chain: chain, prio: prio)
+        let start = filters[r].firstIndex { $0.flowerTable == t } ?? r.upperBound
+        var end = start
+        while end < r.upperBound && filters[end].flowerTable == t { end += 1 }
+        flowerTables[Int(t)].rebuild(filters[start..<end].map(\.flowerHash))
+        if start == end { flowerFreeTables.append(t) }
+    }
+
     /// Removes filter `i` (not a u32 knode: those go with `deleteU32`).
     mutating func removeFilter(at i: Int) {
         let f = filters.remove(at: i)
         if cachedIndex != nil { cachedIndex!.remove(f) }
+        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio) }
         if !u32Tables.isEmpty { reindexU32() }
     }
 
@@ -1066,6 +1104,10 @@ public struct FilterBlock {
             return true
         }
         if cachedIndex != nil { for f in gone { cachedIndex!.remove(f) } }
+        var refreshed = Set<Int32>()
+        for f in gone where f.flowerTable >= 0 && refreshed.insert(f.flowerTable).inserted {
+            refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio)
+        }
         if !u32Tables.isEmpty || gone.contains(where: \.isU32) { reindexU32() }
     }
 
@@ -1083,6 +1125,8 @@ public struct FilterBlock {
                 return
             }
             f.flowerMaskSeq = filters[i].flowerMaskSeq
+            f.flowerTable = filters[i].flowerTable
+            if f.flowerTable >= 0 { f.flowerHash = k.hash }
         }
         if case .u32(let keys) = f.match {
             f.match = .u32Range(start: u32Keys.count, count: keys.count)
@@ -1091,6 +1135,7 @@ public struct FilterBlock {
         if f.isU32 && (f.result != nil || !f.actions.isEmpty) { f.u32Sel.flags |= U32Sel.TERMINAL }
         if cachedIndex != nil { cachedIndex!.remove(filters[i]); cachedIndex!.insert(f) }
         filters[i] = f
+        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio) }
         if !u32Tables.isEmpty || f.isU32 { reindexU32() }
     }
 
@@ -1117,7 +1162,9 @@ public struct FilterBlock {
                 u32Tables.withUnsafeBufferPointer { tables -> TcResult? in
                     u32Ranges.withUnsafeBufferPointer { ranges -> TcResult? in
                         u32Slots.withUnsafeBufferPointer { slots -> TcResult? in
-                            runFilters(&index, pool: pool, now: now, mayModify: mayModify, fb: fb, kb: kb, tables: tables, ranges: ranges, slots: slots)
+                            flowerTables.withUnsafeBufferPointer { ft -> TcResult? in
+                                runFilters(&index, pool: pool, now: now, mayModify: mayModify, fb: fb, kb: kb, tables: tables, ranges: ranges, slots: slots, ft: ft)
+                            }
                         }
                     }
                 }
@@ -1187,7 +1234,8 @@ public struct FilterBlock {
     @inline(__always)
     func runFilters(_ index: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool,
                     fb: UnsafeBufferPointer<TcFilter>, kb: UnsafeBufferPointer<U32Key>, tables: UnsafeBufferPointer<U32Table>,
-                    ranges: UnsafeBufferPointer<Int32>, slots: UnsafeBufferPointer<Int32>) -> TcResult? {
+                    ranges: UnsafeBufferPointer<Int32>, slots: UnsafeBufferPointer<Int32>,
+                    ft: UnsafeBufferPointer<FlowerMaskTable>) -> TcResult? {
         var chain: UInt32 = 0
         var i = 0
         var restarts = 0
@@ -1259,7 +1307,19 @@ public struct FilterBlock {
                 if r != UInt32.max { computed = r }
                 verdict = Self.execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             } else {
-                if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
+                let table = fp.pointee.flowerTable
+                if table >= 0 && ft[Int(table)].count >= FlowerMaskTable.hashedFrom {
+                    // fl_mask_lookup: the walk is at the first filter of a mask (it enters an
+                    // instance at its start and leaves a mask whole); the packet's fields under
+                    // the mask are hashed, and only filters with that hash are tried. Their keys
+                    // are unique under the mask: the first that matches is the only one.
+                    let n = Int(ft[Int(table)].count)
+                    guard let hit = flowerLookup(ft.baseAddress! + Int(table), start: i, index, pool, &pf, fb: fb, kb: kb) else {
+                        i += n; continue
+                    }
+                    i = hit
+                    fp = fb.baseAddress! + hit
+                } else if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
                 if let fl = fp.pointee.flow, let pfv = pf {
                     let m = pool.metas + Int(index)
                     let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
@@ -1296,6 +1356,31 @@ public struct FilterBlock {
                 i = 0
                 while i < n && fb[i].chain != c { i += 1 }
             }
+        }
+        return nil
+    }
+
+    /// The filter under the mask whose first filter is at `start` that the packet matches,
+    /// found through the mask's hash table; nil when none does.
+    @inline(__always)
+    func flowerLookup(_ tp: UnsafePointer<FlowerMaskTable>, start: Int, _ idx: UInt32, _ pool: PacketPool, _ pf: inout ParsedFrame?,
+                      fb: UnsafeBufferPointer<TcFilter>, kb: UnsafeBufferPointer<U32Key>) -> Int? {
+        guard case .flower(let k) = fb[start].match else { return nil }
+        let m = pool.metas + Int(idx)
+        let len = Int(m.pointee.length)
+        guard len >= EthernetHeader.length else { return nil }
+        let data = pool.base + Int(pool.dataOf[Int(idx)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
+        if pf == nil { pf = ParsedFrame(data, len, m.pointee) }
+        guard let h = k.packetHash(data, len, pf!) else { return nil }
+        // The slots are read in place (the block holds them for the call).
+        let slots = tp.pointee.slots.withUnsafeBufferPointer { $0 }
+        let mask = slots.count - 1
+        var j = Int(truncatingIfNeeded: h) & mask
+        while slots[j] != 0 {
+            if let off = FlowerMaskTable.offset(slots[j], ifHash: h), matches(fb.baseAddress! + start + off, idx, pool, &pf, kb) {
+                return start + off
+            }
+            j = (j + 1) & mask
         }
         return nil
     }
