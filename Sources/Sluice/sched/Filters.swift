@@ -1307,15 +1307,14 @@ public struct FilterBlock {
                 if r != UInt32.max { computed = r }
                 verdict = Self.execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             } else {
-                let table = fp.pointee.flowerTable
-                if table >= 0 && ft[Int(table)].count >= FlowerMaskTable.hashedFrom {
+                let table = Int(fp.pointee.flowerTable)
+                if table >= 0 && ft[table].count >= FlowerMaskTable.hashedFrom {
                     // fl_mask_lookup: the walk is at the first filter of a mask (it enters an
                     // instance at its start and leaves a mask whole); the packet's fields under
                     // the mask are hashed, and only filters with that hash are tried. Their keys
                     // are unique under the mask: the first that matches is the only one.
-                    let n = Int(ft[Int(table)].count)
-                    guard let hit = flowerLookup(ft.baseAddress! + Int(table), start: i, index, pool, &pf, fb: fb, kb: kb) else {
-                        i += n; continue
+                    guard let hit = flowerLookup(ft.baseAddress! + table, start: i, index, pool, &pf, fb: fb, kb: kb) else {
+                        i += ft[table].count; continue
                     }
                     i = hit
                     fp = fb.baseAddress! + hit

@@ -16,8 +16,7 @@ struct FlowerMaskTable {
     var slots: [UInt64] = []
 
     static let hashedFrom = 4
-    static let offsetBits: UInt64 = 24
-    static let offsetMask: UInt64 = 1 << offsetBits - 1
+    static let offsetMask: UInt64 = 1 << 24 - 1
 
     /// The filter offset a slot holds when its hash is `h`'s, else nil.
     @inline(__always)
@@ -38,10 +37,10 @@ struct FlowerMaskTable {
     /// stays empty: they are tried one by one.
     mutating func rebuild(_ hashes: [UInt64]) {
         count = hashes.count
+        guard UInt64(hashes.count) < Self.offsetMask else { slots = []; return }
         var size = 8
         while size < hashes.count * 2 { size *= 2 }
         slots = [UInt64](repeating: 0, count: size)
-        guard UInt64(hashes.count) < Self.offsetMask else { slots = []; return }
         for (i, h) in hashes.enumerated() { place(h, i) }
     }
 
