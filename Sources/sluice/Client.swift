@@ -20,7 +20,7 @@ enum Client {
         "class": ("tc", ["class"]), "filter": ("tc", ["filter"]), "chain": ("tc", ["chain"]), "action": ("tc", ["actions"]),
         "actions": ("tc", ["actions"]), "vlan": ("bridge", ["vlan"]),
         "addr": ("ip", ["addr"]), "address": ("ip", ["addr"]), "route": ("ip", ["route"]), "rule": ("ip", ["rule"]), "neigh": ("ip", ["neigh"]),
-        "monitor": ("", []),
+        "addrlabel": ("ip", ["addrlabel"]), "monitor": ("", []),
     ]
     static let flagOptions: Set<String> = ["-s", "-stats", "-statistics", "-d", "-details", "-j", "-json", "-p", "-pretty"]
 

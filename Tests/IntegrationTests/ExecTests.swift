@@ -1958,6 +1958,39 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// IPv6 source address selection (RFC 6724 section 5, ipv6_dev_get_saddr) and its policy
+    /// table (`ip addrlabel`, addrlabel.c) side by side: the default table and its dumps, a
+    /// label steering the source to another prefix, EEXIST/ESRCH/EINVAL, a deprecated address
+    /// avoided, a device with only a link-local address borrowing another device's global
+    /// one (rule 2), the outgoing device preferred over a label match elsewhere (rule 5), and
+    /// ties kept by the first device. Before: `ip addrlabel` was EOPNOTSUPP and the source came
+    /// from the outgoing device alone, on its prefix if it had one.
+    func testSourceAddressSelectionAndAddrLabelsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ks")
+        func ip(_ w: String) -> [String] { ["ip"] + w.split(separator: " ").map(String.init) }
+        let links = ["sa0", "sa1", "sb0", "sb1"].flatMap { ["link set \($0) addrgenmode none", "link set \($0) up"] }
+        let steps: [[String]] = ([
+            "link add sa0 type veth peer name sa1", "link add sb0 type veth peer name sb1"] + links + [
+            "addr add 2001:db8:1::1/64 dev sa0 nodad", "addr add fd00:1::1/64 dev sa0 nodad", "addr add fe80::a/64 dev sa0 nodad",
+            "addr add 2001:db8:2::1/64 dev sb0 nodad", "addr add 2002:c612::1/48 dev sb0 nodad", "addr add fe80::c/64 dev sa1 nodad",
+            "-6 route add default via 2001:db8:1::9 dev sa0", "-6 route add 2001:db8:77::/64 dev sa1",
+            "-6 route add 2002:aa::/32 via 2001:db8:1::9 dev sa0",
+            "addrlabel list", "-j addrlabel list",
+            "-6 route get 2001:db8:2::5", "-6 route get 2001:db8:9::1", "-6 route get fd00:9::1", "-6 route get 2002:aa::1",
+            "-6 route get 2001:db8:77::1", "-6 route get fe80::99 oif sa1", "-6 route get fe80::99 oif sa0",
+            "addrlabel add prefix 2001:db8:9::/48 label 5", "-6 route get 2001:db8:9::1", "addrlabel add prefix 2001:db8:9::/48 label 7",
+            "addrlabel add prefix 2001:db8:9::/48 dev sb0 label 9", "addrlabel add prefix 2001:db8:77::/64 label 2",
+            "-6 route get 2001:db8:77::1", "addrlabel add prefix ::ffff:0.0.0.0/104 label 3", "addrlabel list",
+            "addrlabel del prefix 2001:db8:9::/48 label 5", "addrlabel del prefix 2001:db8:9::/48 label 5",
+            "-6 route get 2001:db8:9::1", "addr change 2001:db8:1::1/64 dev sa0 preferred_lft 0 nodad",
+            "-6 route get 2001:db8:9::1", "-6 route get 2001:db8:77::1", "addrlabel del prefix 2001:db8:9::/48 dev sb0 label 9",
+            "addrlabel del prefix 2001:db8:77::/64 label 2", "addrlabel list",
+        ]).map(ip)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Throw routes (RTN_THROW: the lookup goes on to the next rule, ENETUNREACH when none is
     /// left), `ip route get` naming the table the lookup ended in (RTM_F_LOOKUP_TABLE) and
     /// showing the route's metrics (`cache mtu 1400 advmss 1360`), IPv4 and IPv6.

@@ -142,6 +142,8 @@ public final class IPv6Stack: NeighbourResolver {
     public var forwarding = true
     /// Per device, global addresses first, then link-local; newest first within a scope.
     public internal(set) var addresses: [Int32: [Inet6Address]] = [:]
+    /// The source-selection policy table (`ip addrlabel`).
+    public var addressLabels = AddressLabelTable()
     public internal(set) var stats = IPv6Stats()
     /// net.ipv6.icmp.ratelimit (ns), net.ipv6.icmp.ratemask (ICMPv6 types 0–127 as bits of the
     /// low word: default every error but packet too big), icmp_msgs_per_sec/burst.
@@ -497,22 +499,6 @@ public final class IPv6Stack: NeighbourResolver {
         }
         if samePrefix.isEmpty { _ = fib.local.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
         if addresses[d] == nil { _ = fib.local.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
-    }
-
-    /// ipv6_dev_get_saddr, reduced: a usable (not tentative) address of `dev` of the
-    /// destination's scope (link-local for a link-local or link-scope multicast destination),
-    /// preferring one on its prefix.
-    func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
-        guard let list = addresses[dev] else { return 0 }
-        let linkScope = Inet6Wire.isLinkLocal(dst) || (Inet6Wire.isMulticast(dst) && (dst >> 112) & 0xF <= 2)
-        if linkScope { return list.first { $0.usable && $0.isLinkLocal }?.address ?? 0 }
-        // RFC 6724 rule 3: a deprecated address only when nothing else will do.
-        for pass in 0..<2 {
-            let allowDeprecated = pass == 1
-            if let a = list.first(where: { $0.usable && !$0.isLinkLocal && (allowDeprecated || !$0.deprecated) && LPMTrie<UInt128>.mask(dst, $0.prefixLen) == $0.network })
-                ?? list.first(where: { $0.usable && !$0.isLinkLocal && (allowDeprecated || !$0.deprecated) }) { return a.address }
-        }
-        return list.first { $0.usable }?.address ?? 0
     }
 
     func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }

@@ -66,6 +66,7 @@ public enum NL {
         case 28...31: return 12            // ndmsg
         case 36...47: return 20            // tcmsg
         case 48...51: return 4             // tcamsg
+        case 72...75: return 12            // ifaddrlblmsg
         default: return 1                  // rtgenmsg
         }
     }

@@ -255,6 +255,9 @@ public final class RtnlProcessor {
             try dumpVLANs(msg, &replies); return true
         case NL.RTM_GETADDR where isDump:
             try dumpAddrs(msg, &replies); return true
+        case IFAL.RTM_GETADDRLABEL where isDump: try dumpAddrLabels(msg, &replies); return true
+        case IFAL.RTM_GETADDRLABEL: replies.append(try getAddrLabel(msg)); return false
+        case IFAL.RTM_NEWADDRLABEL, IFAL.RTM_DELADDRLABEL: try changeAddrLabel(msg); return false
         case NL.RTM_NEWADDR: try changeAddr(msg, delete: false); return false
         case NL.RTM_DELADDR: try changeAddr(msg, delete: true); return false
         case NL.RTM_GETROUTE where isDump:
