@@ -1991,6 +1991,23 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `addrlabel` in the daemon's own text grammar (`--config`): the same lines given to the
+    /// kernel through Debian's ip leave the same policy table, in the kernel's order
+    /// (__ip6addrlbl_add), default entries deleted included.
+    func testAddrLabelLinesInTheConfigFileAsTheKernel() throws {
+        let lines = ["addrlabel add prefix 2001:db8:9::/48 label 5", "addrlabel add prefix 2001:db8:77::/64 label 2",
+                     "addrlabel add prefix 2001:db8::/32 label 8", "addrlabel del prefix 3ffe::/16 label 12",
+                     "addrlabel add prefix fd00:1::/32 label 30"]
+        let (d, sock, _) = try daemon(config: lines)
+        let kns = try net.netns("kc")
+        for l in lines {
+            let k = try runBounded(["10", "ip", "-n", kns] + l.split(separator: " ").map(String.init))
+            XCTAssertEqual(k.status, 0, "kernel: \(l): \(k.out)")
+        }
+        try compareWithKernel([["ip", "addrlabel", "list"], ["ip", "-j", "addrlabel", "list"]], kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Throw routes (RTN_THROW: the lookup goes on to the next rule, ENETUNREACH when none is
     /// left), `ip route get` naming the table the lookup ended in (RTM_F_LOOKUP_TABLE) and
     /// showing the route's metrics (`cache mtu 1400 advmss 1360`), IPv4 and IPv6.

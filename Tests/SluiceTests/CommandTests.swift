@@ -41,6 +41,25 @@ final class CommandTests: XCTestCase {
         expectError("link set p1 \"up", contains: "unterminated quote")
     }
 
+    /// `addrlabel` refusals in the batch grammar: iproute2's ipaddrlabel_modify words for a
+    /// missing prefix or label and an invalid one; the kernel's errno (ip6addrlbl_add: EEXIST,
+    /// ip6addrlbl_del: ESRCH, a mapped prefix past /96: EINVAL) as ip prints it.
+    func testAddrLabelRefusalsInTheBatchGrammar() throws {
+        expectError("addrlabel add label 5", contains: "Not enough information: \"prefix\" argument is required.")
+        expectError("addrlabel add prefix 2001:db8::/32", contains: "Not enough information: \"label\" argument is required.")
+        expectError("addrlabel add prefix 2001:db8::/32 label 4294967295", contains: "argument \"4294967295\" is wrong: label is invalid")
+        expectError("addrlabel add prefix 2001:db8::/32 dev nosuch label 1", contains: "argument \"nosuch\" is wrong: dev is invalid")
+        expectError("addrlabel add prefix 2001:zz::/32 label 1", contains: "inet6 prefix is expected")
+        expectError("addrlabel add prefix ::ffff:198.18.0.1/128 label 1", contains: "RTNETLINK answers: Invalid argument")
+        expectError("addrlabel add prefix ::/0 label 9", contains: "RTNETLINK answers: File exists")
+        expectError("addrlabel del prefix 2001:db8::/32 label 1", contains: "RTNETLINK answers: No such process")
+        XCTAssertEqual(lab.dp.ipv6.addressLabels.entries.count, 10, "the default table, unchanged")
+        try lab.runner.execute("addrlabel add prefix 2001:db8::/32 label 9")
+        XCTAssertTrue(try lab.runner.execute("addrlabel list").contains("prefix 2001:db8::/32 label 9 \n"))
+        try lab.runner.execute("addrlabel flush")
+        XCTAssertEqual(try lab.runner.execute("addrlabel list"), "")
+    }
+
     /// A line that fails validation changes nothing (the undo path after a failure while
     /// applying is exercised against a real interface in RollbackTests).
     /// The bridge's STP settings in the batch grammar: kept (br_dev_setup's defaults, then what

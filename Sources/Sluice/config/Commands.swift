@@ -62,7 +62,7 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "route", "rule", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "addrlabel", "route", "rule", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
@@ -71,6 +71,7 @@ public final class CommandRunner {
         case "fdb": return try fdb(rest)
         case "vlan": return try bridgeVLAN(rest)
         case "addr", "address": return try addr(rest, opts)
+        case "addrlabel": return try addrlabel(rest, opts)
         case "route": return try route(rest, opts)
         case "rule": return try rule(rest, opts)
         case "neigh", "neighbour": return try neigh(rest, opts)
@@ -96,6 +97,7 @@ public final class CommandRunner {
       vlan add|del dev DEV vid VID[-VID] [pvid] [untagged] [self]      a bridge port's VLANs (self: the bridge's own)
       vlan show [dev DEV]
       addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
+      addrlabel add|del prefix PREFIX [dev DEV] label N   addrlabel list   addrlabel flush   (IPv6 source selection, RFC 6724)
                                       (IPv4 or IPv6, by the address or -4/-6 before the object: `-6 route show`)
       route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local|default|N] [onlink] [nexthop via GW dev DEV weight W …]
       route show [table main|local|default|N|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit throw)

@@ -84,6 +84,58 @@ extension CommandRunner {
         l == 0 && p == 0 ? "default" : (l == S.Addr.bitWidth ? S.addressString(p) : "\(S.addressString(p))/\(l)")
     }
 
+    // MARK: addrlabel
+
+    /// `addrlabel add|del prefix PREFIX [dev DEV] label N`, `addrlabel list`, `addrlabel flush`:
+    /// iproute2's ipaddrlabel.c grammar over the IPv6 policy table (the netlink path is
+    /// AddrLabelNetlink.swift). Delete, like ip's, wants a label too, which the kernel ignores;
+    /// flush deletes every entry, as ip dumps and deletes each.
+    func addrlabel(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
+        guard let verb = w.first else { return addrlabelShow() }
+        var a = Args(Array(w.dropFirst()))
+        switch try match(verb, ["list", "show", "lst", "add", "delete", "flush"], what: "addrlabel command") {
+        case "list", "show", "lst": return addrlabelShow()
+        case "flush":
+            for e in dp.ipv6.addressLabels.entries {
+                try? dp.ipv6.addressLabels.delete(prefix: e.prefix, prefixLen: e.prefixLen, ifindex: e.ifindex)
+            }
+            return ""
+        case let v:
+            var prefix: (UInt128, Int)?, ifindex: Int32 = 0, label: UInt32?
+            while let k = a.next() {
+                switch k {
+                case "prefix": prefix = try Self.parsePrefix(try a.value(for: "prefix"), IPv6Stack.self)
+                case "dev":
+                    let n = try a.value(for: "dev")
+                    guard let d = dp.device(named: n) else { throw SluiceError("Error: argument \"\(n)\" is wrong: dev is invalid") }
+                    ifindex = d.ifindex
+                case "label":
+                    let s = try a.value(for: "label")
+                    guard let l = UInt32(s), l != AddressLabelTable.labelDefault else { throw SluiceError("Error: argument \"\(s)\" is wrong: label is invalid") }
+                    label = l
+                default: break          // ipaddrlabel_modify skips words it does not know
+                }
+            }
+            guard let (p, len) = prefix else { throw SluiceError("Not enough information: \"prefix\" argument is required.") }
+            guard let label else { throw SluiceError("Not enough information: \"label\" argument is required.") }
+            do {
+                if v == "add" { try dp.ipv6.addressLabels.add(prefix: p, prefixLen: len, ifindex: ifindex, label: label, replace: false) }
+                else { try dp.ipv6.addressLabels.delete(prefix: p, prefixLen: len, ifindex: ifindex) }
+            } catch {
+                throw SluiceError("RTNETLINK answers: " + (error.errno == EEXIST ? "File exists" : error.errno == ESRCH ? "No such process" : "Invalid argument"))
+            }
+            return ""
+        }
+    }
+
+    /// print_addrlabel's text: `prefix P/L [dev D] label N`.
+    func addrlabelShow() -> String {
+        dp.ipv6.addressLabels.entries.map { e in
+            "prefix \(CommandRunner.ip6String(e.prefix))/\(e.prefixLen) "
+                + (e.ifindex != 0 ? "dev \(dp.device(e.ifindex)?.name ?? "if\(e.ifindex)") " : "") + "label \(e.label) \n"
+        }.joined()
+    }
+
     // MARK: addr
 
     func addr(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
