@@ -30,9 +30,9 @@ final class VIFTests: XCTestCase {
         }
         deinit { munmap(base, layout.totalSize); close(memfd); close(toBackend); close(fromBackend) }
 
-        func connect(_ dp: Datapath, owner: Int32 = 99) throws {
+        func connect(_ dp: Datapath, owner: Int32 = 99, name: String = "vif1") throws {
             var payload = [UInt8](repeating: 0, count: 16)
-            for (i, b) in "vif1".utf8.enumerated() { payload[i] = b }
+            for (i, b) in name.utf8.enumerated() { payload[i] = b }
             payload += Array(UnsafeRawBufferPointer(start: base, count: VIFLayout.headerBytes))
             try dp.connectVif(payload: payload, fds: [dup(memfd), dup(toBackend), dup(fromBackend)], owner: owner)
         }
@@ -182,6 +182,43 @@ final class VIFTests: XCTestCase {
         let got = Array(UnsafeRawBufferPointer(start: f.page(100), count: 4096)) + Array(UnsafeRawBufferPointer(start: f.page(101), count: 904))
         XCTAssertTrue(got == back, "the frame as sent")
         XCTAssertEqual(f.grants.flags(100) & (VIF.reading | VIF.writing), 0)
+        XCTAssertEqual(s.dp.pool.inUse, 0)
+    }
+
+    /// netback's credit scheduler (`rate`): 8 Mbit/s over 10 ms windows is 10 000 bytes a
+    /// window (xen_net_read_rate). As tx_credit_exceeded and tx_add_credit: the credit starts
+    /// full at connect, a packet over what is left waits on the ring (not consumed, not
+    /// dropped) until the credit timeout, which adds one window's bytes; idle time adds one
+    /// window's bytes, not one per window that passed. So 1000-byte frames go 10 per window.
+    func testGuestTxIsPacedByNetbacksCreditScheduler() throws {
+        let s = try Switch()
+        try s.runner.execute("link add vif2 type vif rate 8mbit window 10ms")
+        try s.runner.execute("link set vif2 master br0 up")
+        let f = RawFront(slots: 256, pages: 512)
+        try f.connect(s.dp, name: "vif2")
+        let vif = s.dp.device(named: "vif2")!
+        let t0 = s.dp.clock.now
+        for k in 0..<100 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1, size: 1000), page: k) }
+        f.pushTx()
+        var seen: [UInt64] = []
+        for ms in stride(from: 0, through: 95, by: 5) {
+            s.dp.clock.advance(to: t0 + UInt64(ms) * 1_000_000)
+            s.run()
+            seen.append(vif.stats.rxPackets)
+        }
+        // At t ms: 10 * (t / 10 + 1) frames, the rest still on the ring.
+        XCTAssertEqual(seen, stride(from: 0, through: 95, by: 5).map { UInt64(10 * ($0 / 10 + 1)) })
+        XCTAssertEqual(f.takeTxResponses().count, 100)
+        XCTAssertEqual(vif.stats.rxDropped, 0)
+        // Idle for a second: one window's credit, not a hundred.
+        s.dp.clock.advance(by: 1_000_000_000)
+        s.run()
+        for k in 0..<30 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1, size: 1000), page: k) }
+        f.pushTx()
+        s.run()
+        XCTAssertEqual(vif.stats.rxPackets, 110)
+        XCTAssertTrue((s.dp.device(named: "vif2")!.driver as! VifDriver).details.contains("rate 10000B/10000us"))
+        _ = s.m1.takeCaptured(); _ = s.m2.takeCaptured()
         XCTAssertEqual(s.dp.pool.inUse, 0)
     }
 

@@ -83,7 +83,7 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
+      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE [window TIME]] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
                             [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
@@ -473,6 +473,8 @@ public final class CommandRunner {
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
         var macvlanMode = MacvlanMode.vepa
+        // A vif's guest-tx rate (xl's `rate=RATE@INTERVAL`, 50 ms unless given).
+        var vifRate: UInt64 = 0, vifWindow: UInt64 = 50_000_000
         var vx = (vni: UInt32?.none, remote: UInt32(0), local: UInt32(0), port: UInt16(8472), ttl: UInt8(0), tos: UInt8(0), csum: true,
                   src: (UInt16, UInt16)?.none, dev: String?.none, external: false)
         func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
@@ -523,6 +525,14 @@ public final class CommandRunner {
                 let v = try a.value(for: "rx")
                 guard let m = PacketSocketDriver.RxMode(rawValue: v) else { throw SluiceError("Error: rx must be ring or mmsg, not \"\(v)\"") }
                 rxMode = m
+            case ("vif", "rate"):
+                let v = try a.value(for: "rate")
+                guard let r = TcUnits.rate(v), r >= 8 else { throw SluiceError("Error: vif: invalid rate \"\(v)\" (tc's units: 10mbit, 1gbit, ...)") }
+                vifRate = r
+            case ("vif", "window"):
+                let v = try a.value(for: "window")
+                guard let t = TcUnits.time(v), t >= 1_000, t <= 10_000_000_000 else { throw SluiceError("Error: vif: invalid window \"\(v)\" (1us to 10s)") }
+                vifWindow = t
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
             case ("veth", "peer"):
@@ -573,7 +583,13 @@ public final class CommandRunner {
             dev = try dp.addVXLAN(name: name, vni: vni, remote: vx.remote, local: vx.local, port: vx.port, ttl: vx.ttl, tos: vx.tos,
                                   udpCsum: vx.csum, srcPorts: vx.src, link: under, mac: c.mac, mtu: c.mtu, external: vx.external)
         case "ifb": dev = try dp.addIFB(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
-        case "vif": dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
+        case "vif":
+            dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
+            if vifRate != 0, let v = dev.driver as? VifDriver {
+                // xen_net_read_rate: bytes per window; the window in whole microseconds.
+                let window = vifWindow / 1000 * 1000
+                v.setRate(bytes: max(1, UInt64((Double(vifRate) / 8 * Double(window) / 1e9).rounded(.down))), window: window, now: dp.clock.now)
+            }
         case "veth":
             guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500, queues: queues).0

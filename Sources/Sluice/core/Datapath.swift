@@ -492,6 +492,8 @@ public final class Datapath {
     /// One NAPI poll of `dev`: receive up to `weight`, process, flush transmits.
     func napiPoll(_ dev: NetDevice, weight: Int) -> Int {
         let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity))
+        let resume = dev.driver.rxResumeAt
+        if resume != 0 && (rxResumeDue == 0 || resume < rxResumeDue) { rxResumeDue = resume }
         if n > 0 { receive(dev, &rxBatch, gro: true) }
         processDiverted()
         flushTransmit()
@@ -536,8 +538,24 @@ public final class Datapath {
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
         if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers(); flushTransmit() }
+        if rxResumeDue != 0 && clock.now >= rxResumeDue { resumeWaitingDrivers() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
+    }
+
+    /// The earliest time a driver asked to be polled again (`rxResumeAt`); 0: none.
+    var rxResumeDue: UInt64 = 0
+
+    /// Schedules the devices whose drivers' resume time came (a vif's credit timeout), and
+    /// keeps the earliest of the others.
+    func resumeWaitingDrivers() {
+        let now = clock.now
+        rxResumeDue = 0
+        for case let d? in devices {
+            let t = d.driver.rxResumeAt
+            guard t != 0 else { continue }
+            if t <= now { napiSchedule(d) } else if rxResumeDue == 0 || t < rxResumeDue { rxResumeDue = t }
+        }
     }
 
     func hasAlwaysReady() -> Bool {
@@ -1093,7 +1111,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

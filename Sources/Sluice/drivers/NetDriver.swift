@@ -15,6 +15,9 @@ public class NetDriver {
     var pollFD: Int32 { -1 }
     /// For drivers without an fd: whether a poll would find packets.
     var hasPendingRx: Bool { false }
+    /// When the driver must be polled again whatever its fd says (a vif waiting for tx
+    /// credit); 0: never.
+    var rxResumeAt: UInt64 { 0 }
 
     /// Called once the device is registered (ifindex known).
     func attach(_ dev: NetDevice, _ dp: Datapath) throws(SluiceError) {}

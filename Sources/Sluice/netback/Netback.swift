@@ -36,7 +36,13 @@ import Glibc
 ///   super-frames and checksum-blank frames cross whole both ways (an extra-info slot carries
 ///   the GSO size and type); without, the datapath segments and completes checksums before
 ///   the vif (its features, and a bridge's intersection, follow the handshake).
-/// Not yet: multi-queue, hash/XDP extras, rate limiting (credit_bytes), mapped grants.
+/// - Credit-based scheduling of guest tx (netback's `rate`, xen_net_read_rate's bytes per
+///   window): a packet larger than the credit left waits on the ring — the frontend's own
+///   problem, nothing is dropped — until the next window, when credit_bytes are added (never
+///   past max(128 KiB, credit_bytes), so a 64 KiB super-frame always fits), exactly as
+///   tx_credit_exceeded and tx_add_credit; the vif's poll is resumed by the worker's timer
+///   (credit_timeout), not by the frontend's notifications.
+/// Not yet: multi-queue, hash/XDP extras, mapped grants.
 final class VifDriver: NetDriver {
     struct Connection {
         let base: UnsafeMutableRawPointer
@@ -87,6 +93,12 @@ final class VifDriver: NetDriver {
     var connects: UInt64 = 0, disconnects: UInt64 = 0
     var notifications: UInt64 = 0, interrupts: UInt64 = 0
     var lastDisconnect = ""
+    /// netback's credit scheduler: `creditBytes` per `creditWindow` ns (0: unlimited, the
+    /// default), what is left of it, where the window started, and when a waiting packet
+    /// gets more (credit_timeout; 0 when not armed).
+    var creditBytes: UInt64 = 0, creditWindow: UInt64 = 0
+    var remainingCredit: UInt64 = 0, creditWindowStart: UInt64 = 0, creditTimeout: UInt64 = 0
+    var rateLimited: UInt64 = 0
     weak var dev: NetDevice?
     unowned(unsafe) var dp: Datapath?
 
@@ -122,6 +134,7 @@ final class VifDriver: NetDriver {
         let errs = Reason.allCases.filter { counts[$0.rawValue] > 0 }.map { "\($0.name) \(counts[$0.rawValue])" }
         if !errs.isEmpty { s += " " + errs.joined(separator: " ") }
         s += " rx_queue \(pendingBytes) max \(rxQueueMax) stops \(queueStops)"
+        if creditBytes != 0 { s += " rate \(creditBytes)B/\(creditWindow / 1000)us credit \(remainingCredit) rate_limited \(rateLimited)" }
         if !lastDisconnect.isEmpty { s += " last_disconnect \"\(lastDisconnect)\"" }
         return s
     }
@@ -160,6 +173,8 @@ final class VifDriver: NetDriver {
         tx.rspProd = 0; rx.rspProd = 0
         conn = c
         connects &+= 1
+        // connect(): the credit starts full, its window now (xenvif_init_queue).
+        if creditBytes != 0, let dp { setRate(bytes: creditBytes, window: creditWindow, now: dp.clock.now) }
         rxQueueMax = Int(layout.ringSlots) / 2 * VIF.pageSize
         admitted = 0; stopped = false
         if let dev, let dp {
@@ -190,6 +205,7 @@ final class VifDriver: NetDriver {
         Glibc.close(c.memfd); Glibc.close(c.fromFront); Glibc.close(c.toFront)
         conn = nil
         disconnects &+= 1
+        creditTimeout = 0                                       // del_timer_sync(credit_timeout)
         lastDisconnect = why
     }
 
@@ -206,6 +222,43 @@ final class VifDriver: NetDriver {
 
     func count(_ r: Reason, _ n: UInt64 = 1) { counts[r.rawValue] &+= n }
 
+    /// xen_net_read_rate's result: `bytes` per `window` ns, or unlimited with 0.
+    func setRate(bytes: UInt64, window: UInt64, now: UInt64) {
+        creditBytes = bytes
+        creditWindow = bytes == 0 ? 0 : window
+        remainingCredit = bytes
+        creditWindowStart = now
+        creditTimeout = 0
+    }
+
+    /// tx_add_credit: another window's bytes, bounded by max(128 KiB, credit_bytes).
+    func addCredit() {
+        let maxBurst = max(131_072, creditBytes)
+        let (sum, over) = remainingCredit.addingReportingOverflow(creditBytes)
+        remainingCredit = min(over ? .max : sum, maxBurst)
+    }
+
+    /// tx_credit_exceeded: whether a packet of `size` must wait for credit; arms the timeout
+    /// when it must.
+    func creditExceeded(_ size: UInt64, now: UInt64) -> Bool {
+        if creditTimeout != 0 { return true }                  // timer_pending
+        let next = creditWindowStart &+ creditWindow
+        if now >= next {
+            creditWindowStart = now
+            addCredit()
+        }
+        if size > remainingCredit {
+            creditTimeout = max(next, 1)
+            creditWindowStart = next
+            rateLimited &+= 1
+            return true
+        }
+        return false
+    }
+
+    /// When the worker must poll this vif again because credit comes (0: not waiting).
+    override var rxResumeAt: UInt64 { creditTimeout }
+
     func notifyFront(_ c: Connection) {
         var one: UInt64 = 1
         _ = write(c.toFront, &one, 8)
@@ -218,6 +271,12 @@ final class VifDriver: NetDriver {
         guard var c = conn else { return 0 }
         var v: UInt64 = 0
         if read(c.fromFront, &v, 8) == 8 { interrupts &+= 1 }
+        let now = dp.clock.now
+        if creditTimeout != 0 && now >= creditTimeout {
+            // tx_credit_callback.
+            creditTimeout = 0
+            addCredit()
+        }
         let slots = UInt32(c.layout.ringSlots), mask = slots - 1
         let pool = dp.pool
         var got = 0
@@ -260,6 +319,13 @@ final class VifDriver: NetDriver {
                     guard let x = extra, x.type == VIF.gsoTCPv4 || x.type == VIF.gsoTCPv6, x.size > 0 else { fatal = .badExtra; break outer }
                 }
                 if r.flags & VIF.moreData == 0 { break }
+            }
+            // Credit-based scheduling (xenvif_tx_build_gops): a packet over the credit left
+            // stays on the ring, unconsumed, until the timeout gives more.
+            if creditBytes != 0 {
+                let size = UInt64(chain[0].size)
+                if size > remainingCredit && creditExceeded(size, now: now) { break }
+                remainingCredit &-= min(size, remainingCredit)
             }
             c.txReqCons = at
             // Sizes: the first slot carries the packet's; its own part is what the others leave.
