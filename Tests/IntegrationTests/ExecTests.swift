@@ -2980,6 +2980,32 @@ final class TdcStyleTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
     }
 
+    /// tc-testing's teql.json (84a0, 7734, 34a9, 6289), then teql_qdisc_init's refusal below the
+    /// root and tc's own for options (tc has no q_teql: parse_noqopt); nothing is dumped as
+    /// options, and the queue is bounded by txqueuelen read at enqueue (teql_enqueue).
+    func testTeqlCasesAsTheKernelsOwnTests() throws {
+        let (d, sock) = try tdcDaemon()
+        let dm = "ip link add dev dm0 type dummy"
+        let show = "tc qdisc show dev dm0"
+        let cases = [
+            Case(setup: [dm], command: "tc qdisc add dev dm0 handle 1: root teql0", status: 0,
+                 verify: show, pattern: "qdisc teql0 1: root refcnt", count: 1),
+            Case(setup: [dm, "ip link add dev dm1 type dummy", "tc qdisc add dev dm1 handle 1: root teql0"], command: "tc qdisc add dev dm0 handle 1: root teql0", status: 0,
+                 verify: show, pattern: "qdisc teql0 1: root refcnt", count: 1),
+            Case(setup: [dm, "tc qdisc add dev dm0 handle 1: root teql0"], command: "tc qdisc del dev dm0 handle 1: root", status: 0,
+                 verify: show, pattern: "qdisc teql0 1: root refcnt", count: 0),
+            Case(setup: [dm], command: "tc qdisc add dev dm0 handle 1: root teql0", status: 0,
+                 verify: "tc -s qdisc show dev dm0", pattern: #"qdisc teql0 1: root refcnt [0-9]+ \n Sent 0 bytes 0 pkt \(dropped 0, overlimits 0 requeues 0\)"#, count: 1),
+            Case(setup: [dm, "tc qdisc add dev dm0 root handle 1: htb"], command: "tc qdisc add dev dm0 parent 1: handle 2: teql0", status: 2,
+                 verify: show, pattern: "teql0", count: 0),
+            Case(setup: [dm], command: "tc qdisc add dev dm0 root teql0 limit 5", status: 1,
+                 verify: show, pattern: "teql0", count: 0),
+        ]
+        XCTAssertEqual(try runLineCases(cases, sock, flushing: []), "")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"))
+    }
+
     /// tc-testing's mqprio.json (netdevsim there, a dummy with 8 transmit queues here), then
     /// sch_mqprio_lib's refusals (their extack words), hw 1 on a device that cannot offload,
     /// and the class tree: traffic classes ffe0+ at the root, each queue under its class.

@@ -127,6 +127,9 @@ enum QdiscGrammar {
                 guard k == "limit" else { throw SluiceError("Error: skbprio: unknown parameter \"\(k)\"") }
                 s.limit = try a.int(for: k, 0...Int(UInt32.max))
             }
+        case is TeqlQdisc:
+            // tc has no q_teql: parse_noqopt takes no words.
+            if !a.done { throw SluiceError("Unknown qdisc \"teql0\", hence option \"\(a.words[a.i])\" is unparsable") }
         case let p as PlugQdisc:
             // q_plug.c: block, release, release_indefinite, limit BYTES (the last word wins).
             var action: UInt32?, limit: UInt32 = 0

@@ -7,7 +7,7 @@
 ///   filter show dev D [parent X:]
 /// A qdisc is built and configured whole before it is grafted, so a bad option changes nothing.
 extension CommandRunner {
-    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq", "mqprio", "taprio"]
+    static let qdiscKinds = ["pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "prio", "tbf", "htb", "codel", "fq_codel", "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake", "cbs", "qfq", "gred", "etf", "noqueue", "mq", "multiq", "mqprio", "taprio", "teql0"]
 
     /// A qdisc of `kind` with its defaults, not yet configured.
     func newQdisc(_ kind: String, handle: TcHandle, parent: TcHandle, dev: NetDevice) throws(SluiceError) -> Qdisc {
@@ -35,6 +35,9 @@ extension CommandRunner {
         case "ets": q = ETSQdisc(handle: handle, parent: parent, env: env)
         case "skbprio": q = SkbprioQdisc(handle: handle, parent: parent, env: env)
         case "plug": q = PlugQdisc(handle: handle, parent: parent, env: env)
+        case "teql0":
+            guard parent == .root else { throw SluiceError("Error: sch_teql: teql can only be used as root.") }
+            q = TeqlQdisc(handle: handle, parent: parent, env: env)
         case "choke": q = ChokeQdisc(handle: handle, parent: parent, env: env)
         case "hhf": q = HHFQdisc(handle: handle, parent: parent, env: env)
         case "sfb": q = SFBQdisc(handle: handle, parent: parent, env: env)
@@ -231,7 +234,7 @@ extension CommandRunner {
     static let kernelQdiscKinds: Set<String> = [
         "pfifo", "bfifo", "pfifo_head_drop", "pfifo_fast", "noqueue", "prio", "multiq", "tbf", "htb", "codel", "fq_codel",
         "netem", "sfq", "red", "drr", "pie", "fq_pie", "fq", "hfsc", "ets", "skbprio", "plug", "choke", "hhf", "sfb", "cake",
-        "cbs", "qfq", "gred", "etf", "mq", "mqprio", "taprio", "dualpi2", "ingress", "clsact"]
+        "cbs", "qfq", "gred", "etf", "mq", "mqprio", "taprio", "dualpi2", "ingress", "clsact", "teql0"]
     /// Kinds whose Qdisc_ops have no `change` (qdisc_change refuses them, even for a replace
     /// by the same kind and handle).
     static let kindsWithoutChange: Set<String> = ["htb", "pfifo_fast", "drr", "ingress", "clsact", "noqueue", "etf", "mqprio"]

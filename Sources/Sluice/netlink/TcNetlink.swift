@@ -249,8 +249,8 @@ extension RtnlProcessor {
             w.endNest(n)
         case let s as SkbprioQdisc:
             w.attr(TCA.OPTIONS, u32: UInt32(clamping: s.limit))               // struct tc_skbprio_qopt
-        case is PlugQdisc:
-            break                                                          // plug has no dump
+        case is PlugQdisc, is TeqlQdisc:
+            break                                                          // plug and teql have no dump
         case let e as ETSQdisc:
             // ets_qdisc_dump: bands, strict when some, the ETS bands' quanta, the whole priomap.
             let n = w.beginNest(TCA.OPTIONS, flagged: false)
@@ -853,6 +853,8 @@ extension RtnlProcessor {
                 guard o.count == 4 else { throw SluiceError("Error: skbprio: the options must be one limit") }
                 s.limit = Int(o.le32(at: 0))
             }
+        case is TeqlQdisc:
+            break                                                          // teql_qdisc_init ignores TCA_OPTIONS
         case let p as PlugQdisc:
             // plug_init / plug_change: struct tc_plug_qopt {action, limit}.
             if let o = options {
