@@ -466,6 +466,109 @@ final class FilterActionTests: XCTestCase {
         XCTAssertGreaterThan(live.count, 30, "the masks hold many filters by the end")
         XCTAssertEqual(dp.pool.inUse, 0)
     }
+
+    /// Deletes leave tombstones in the block until it is compacted, and `replace` changes a
+    /// key in place: neither may change an answer. A model of fl_classify and fl_change
+    /// written from the kernel source (masks in the order they came, a mask going with its
+    /// last filter; a replace under another mask is refused with EINVAL by
+    /// fl_check_assign_mask; a replace to a key another filter has is allowed by
+    /// fl_ht_insert_unique, and the key then stays taken for adds while either has it), over
+    /// 3 000 random adds, deletes and replaces with packets checked after every few; and the
+    /// dump lists the live filters by handle, as fl_walk.
+    func testFlowerDeletesAndReplacesInPlaceAnswerAsFlClassify() throws {
+        let (dp, _) = try block([])
+        let r = CommandRunner(datapath: dp)
+        struct Filter { var mask: Int, value: Int, handle: Int }
+        var live: [Filter] = [], order: [Int] = []
+        var rng = LPMTrieTests.Rng(s: 11)
+        var nextHandle = 1
+        func key(_ f: Filter) -> String {
+            switch f.mask {
+            case 0: return "ip_proto udp src_port \(1000 + f.value)"
+            case 1: return "dst_ip 198.18.\(f.value).0/24"
+            default: return "ip_proto udp dst_port \(2000 + f.value)"
+            }
+        }
+        func expected(sport: Int, dst: Int, dport: Int) -> TcResult? {
+            for m in order {
+                let hit = live.first { f in
+                    guard f.mask == m else { return false }
+                    switch m {
+                    case 0: return sport == 1000 + f.value
+                    case 1: return dst == f.value
+                    default: return dport == 2000 + f.value
+                    }
+                }
+                if let hit { return .classid(TcHandle(1, UInt16(hit.handle))) }
+            }
+            return nil
+        }
+        var sawTombstones = 0, replaced = 0, refused = 0, duplicated = 0
+        for step in 0..<3000 {
+            let op = Int.random(in: 0..<10, using: &rng)
+            if live.count < 8 || op < 4 {
+                let f = Filter(mask: Int.random(in: 0..<3, using: &rng), value: Int.random(in: 0..<60, using: &rng), handle: nextHandle)
+                if live.contains(where: { $0.mask == f.mask && $0.value == f.value }) { continue }
+                nextHandle += 1
+                try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower \(key(f)) flowid 1:\(String(f.handle, radix: 16))")
+                if !live.contains(where: { $0.mask == f.mask }) { order.removeAll { $0 == f.mask }; order.append(f.mask) }
+                live.append(f)
+            } else if op < 7 {
+                let f = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
+                try r.execute("filter del dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower")
+                if !live.contains(where: { $0.mask == f.mask }) { order.removeAll { $0 == f.mask } }
+            } else {
+                let i = Int.random(in: 0..<live.count, using: &rng)
+                var f = live[i]
+                if op == 9 { f.mask = (f.mask + Int.random(in: 1..<3, using: &rng)) % 3 }
+                f.value = Int.random(in: 0..<60, using: &rng)
+                let cmd = "filter replace dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower \(key(f)) flowid 1:\(String(f.handle, radix: 16))"
+                if f.mask != live[i].mask {
+                    XCTAssertThrowsError(try r.execute(cmd), "step \(step): a replace under another mask") { e in
+                        XCTAssertEqual("\(e)", "RTNETLINK answers: Invalid argument")
+                    }
+                    refused += 1
+                    continue
+                }
+                try r.execute(cmd)
+                if let j = live.indices.first(where: { $0 != i && live[$0].mask == f.mask && live[$0].value == f.value }) {
+                    // Two filters with one key: the replaced one goes again, the key stays taken.
+                    try r.execute("filter del dev eth0 parent 1: protocol ip prio 1 handle \(f.handle) flower")
+                    var again = live[j]
+                    again.handle = nextHandle
+                    XCTAssertThrowsError(try r.execute("filter add dev eth0 parent 1: protocol ip prio 1 handle \(again.handle) flower \(key(again)) flowid 1:1"),
+                                         "step \(step): the key is still filter \(live[j].handle)'s")
+                    live.remove(at: i)
+                    duplicated += 1
+                } else {
+                    live[i] = f
+                    replaced += 1
+                }
+            }
+            let b = dp.device(named: "eth0")!.qdisc.filters
+            if b.deadCount > 0 { sawTombstones += 1 }
+            XCTAssertEqual(b.liveCount, live.count, "step \(step)")
+            guard step % 7 == 0 else { continue }
+            for _ in 0..<30 {
+                let sport = 1000 + Int.random(in: 0..<70, using: &rng), dst = Int.random(in: 0..<70, using: &rng)
+                let dport = 2000 + Int.random(in: 0..<70, using: &rng)
+                let frame = FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: FrameBuilder.ip(198, 19, 0, 1), dstIP: FrameBuilder.ip(198, 18, UInt8(dst), 7),
+                                                  sport: UInt16(sport), dport: UInt16(dport))
+                XCTAssertEqual(classify(dp, b, frame), expected(sport: sport, dst: dst, dport: dport),
+                               "step \(step): sport \(sport) dst 198.18.\(dst).7 dport \(dport), masks \(order)")
+            }
+            if step % 70 == 0 {
+                let shown = try r.execute("filter show dev eth0 parent 1:").split(separator: "\n")
+                    .compactMap { l in l.range(of: "handle 0x").map { Int(l[$0.upperBound...].prefix { $0.isHexDigit }, radix: 16)! } }
+                XCTAssertEqual(shown, live.map(\.handle).sorted(), "step \(step): the dump")
+            }
+        }
+        XCTAssertGreaterThan(sawTombstones, 100, "deletes left tombstones that the walk passed over")
+        XCTAssertGreaterThan(replaced, 300)
+        XCTAssertGreaterThan(refused, 100)
+        XCTAssertGreaterThan(duplicated, 0)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
 }
 
 /// csum, nat, skbmod and the `jump` control on real frames through a port's egress. Expected

@@ -567,25 +567,24 @@ extension CommandRunner {
             }
             if let h = t.handle?.raw, h != 0 {
                 guard let prio = t.prio else { throw SluiceError("Error: Cannot flush filters with protocol, handle or kind set.") }
-                let instance = b.instanceRange(chain: t.chain, prio: prio)
-                let first = instance.isEmpty ? nil : b.filters[instance.lowerBound]
+                let first = b.instanceHead(chain: t.chain, prio: prio)
                 let isU32 = first?.isU32 ?? (b.u32Root(chain: t.chain, prio: prio) != nil)
                 if let k = t.kind, let first, first.kind != k { throw SluiceError("Error: Specified filter kind does not match existing one.") }
                 if isU32 { try b.deleteU32(handle: h, chain: t.chain, prio: prio); return }
-                guard b.hasHandle(chain: t.chain, prio: prio, h), let i = b.filters[instance].firstIndex(where: { $0.handle == h }) else {
+                guard let i = b.position(chain: t.chain, prio: prio, handle: h) else {
                     throw SluiceError("Error: Specified filter handle not found.")
                 }
                 b.removeFilter(at: i)
                 return
             }
-            let before = b.filters.count
+            let before = b.liveCount
             let tablesBefore = b.u32Tables.count
             let hit = { (c: UInt32, p: UInt16, proto: UInt16) in (t.prio == nil || p == t.prio!) && (anyProtocol || proto == t.proto) && c == t.chain }
             b.removeFilters { hit($0.chain, $0.prio, $0.proto) }
             for r in b.u32Tables.filter({ $0.isRoot && hit($0.chain, $0.prio, $0.proto) }) { b.dropU32Tables(chain: r.chain, prio: r.prio) }
             // tc_del_tfilter: a flush (no priority) succeeds whatever it found; a priority in a
             // chain the block does not have, or that the chain does not have, is an error.
-            if t.prio != nil && b.filters.count == before && b.u32Tables.count == tablesBefore {
+            if t.prio != nil && b.liveCount == before && b.u32Tables.count == tablesBefore {
                 if !b.chainList.contains(t.chain) && !b.explicitChains.contains(t.chain) {
                     throw SluiceError("Error: Cannot find specified filter chain.")
                 }
@@ -729,7 +728,7 @@ extension CommandRunner {
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }
             let instance = b.instanceRange(chain: f.chain, prio: f.prio)
             let root = b.u32Root(chain: f.chain, prio: f.prio).map { b.u32Tables[$0] }
-            if let tp = (instance.isEmpty ? nil : b.filters[instance.lowerBound]) ?? root.map({ TcFilter(prio: $0.prio, proto: $0.proto, handle: 0, chain: $0.chain, kind: "u32", match: .all) }) {
+            if let tp = b.instanceHead(chain: f.chain, prio: f.prio) ?? root.map({ TcFilter(prio: $0.prio, proto: $0.proto, handle: 0, chain: $0.chain, kind: "u32", match: .all) }) {
                 if f.proto != 0 && tp.proto != f.proto { throw SluiceError("Error: Protocol mismatch for filter with specified priority.") }
                 if tp.kind != f.kind { throw SluiceError("Error: Specified filter kind does not match existing one.") }
                 f.proto = tp.proto
@@ -757,23 +756,28 @@ extension CommandRunner {
             var existing: Int?
             if single, !instance.isEmpty {
                 let i = instance.lowerBound
-                if f.handle == 0 || b.filters[i].handle == f.handle { existing = i }
+                if f.handle == 0 || b.store[i].handle == f.handle { existing = i }
             } else if f.handle != 0 {
                 // u32_get looks in every hash table of the block (tc_u_common), whichever
                 // instance made it; other classifiers only in the instance asked for.
                 if f.kind == "u32" {
-                    if b.index().u32Handles.contains(f.handle) { existing = b.filters.firstIndex { $0.isU32 && $0.handle == f.handle } }
-                } else if b.hasHandle(chain: f.chain, prio: f.prio, f.handle) {
-                    existing = b.filters[instance].firstIndex { $0.handle == f.handle }
+                    if b.index().u32Handles.contains(f.handle) { existing = b.store.firstIndex { $0.isU32 && $0.handle == f.handle } }
+                } else {
+                    existing = b.position(chain: f.chain, prio: f.prio, handle: f.handle)
                 }
             }
             if let i = existing {
                 if exclusive { throw SluiceError("Error: Filter already exists.") }
-                f.handle = b.filters[i].handle
+                f.handle = b.store[i].handle
+                // fl_check_assign_mask: a filter changed in place keeps its mask; another one is
+                // refused with EINVAL and no message.
+                if case .flower(let k) = f.match, case .flower(let old) = b.store[i].match, k.maskSignature != old.maskSignature {
+                    throw SluiceError("RTNETLINK answers: Invalid argument")
+                }
                 // u32_change on an existing node copies it (u32_init_knode) and sets only its
                 // class and actions: the selector stays the old one.
                 if f.kind == "u32" {
-                    let old = b.filters[i]
+                    let old = b.store[i]
                     f.match = .u32(b.keys(of: old).map { (value: $0.value, mask: $0.mask, offset: $0.offset, l4: $0.l4) })
                     f.u32Sel = old.u32Sel
                     f.u32MarkValue = old.u32MarkValue; f.u32MarkMask = old.u32MarkMask

@@ -763,6 +763,9 @@ struct TcFilter {
     /// matchall and flower: 1 unless given).
     var handle: UInt32
     var chain: UInt32 = 0
+    /// Removed, kept in the block's store until it is compacted (`FilterBlock.store`); the
+    /// walk passes over it.
+    var dead = false
     var kind: String
     var match: FilterMatch
     var result: TcResult?      // flowid/classid
@@ -870,7 +873,15 @@ struct ParsedFrame {
 }
 
 public struct FilterBlock {
-    var filters: [TcFilter] = []
+    /// The block's filters in walk order: by (chain, prio), then as each classifier keeps
+    /// them. A removed filter may stay as a tombstone (`dead`) until the next compaction, so
+    /// that a delete is not a move of everything after it; `filters` is the live view.
+    var store: [TcFilter] = []
+    /// Tombstones in `store`. Only a block without u32 tables has any (u32 refers to filters
+    /// by position), and every instance in `store` keeps at least one live filter: a delete
+    /// that empties an instance compacts the block, so a dead filter always shares its
+    /// instance's kind and protocol with a live one.
+    var deadCount = 0
     /// u32 keys of every filter, flat (filters refer to ranges of it).
     var u32Keys: [U32Key] = []
     /// u32 hash tables (tc_u_common's list) and their bucket index (U32.swift).
@@ -883,42 +894,69 @@ public struct FilterBlock {
     var classid: UInt32 = 0
     /// Chains made by `tc chain add` (explicitly created: they stay without filters).
     var explicitChains: [UInt32] = []
-    var isEmpty: Bool { filters.isEmpty }
+    var isEmpty: Bool { store.count == deadCount }
+    /// Live filters.
+    var liveCount: Int { store.count - deadCount }
+
+    /// The live filters, in walk order. Reading it with tombstones present makes a copy;
+    /// modifying it compacts the block first, so positions in it are positions in `store`.
+    var filters: [TcFilter] {
+        get { deadCount == 0 ? store : store.filter { !$0.dead } }
+        _modify {
+            compact()
+            positions = nil
+            yield &store
+        }
+    }
 
     /// What requests look up in a block (a handle in an instance, a flower key in an instance),
-    /// built on first need and kept while filters are only added; anything that removes or
-    /// replaces filters drops it. Adding a filter is then no walk of the block.
+    /// built on first need from the live filters and kept up to date by every change made
+    /// through the block's own methods.
     struct Index {
         struct Handle: Hashable { var chain: UInt32, prio: UInt16, handle: UInt32 }
         struct Key: Hashable { var chain: UInt32, prio: UInt16, key: [UInt64] }
         var handles: Set<Handle> = []
-        var flowerKeys: Set<Key> = []
+        /// Flower keys per instance, counted: a replace may give a filter a key another has
+        /// (fl_ht_insert_unique allows it when overwriting), and the key stays taken while
+        /// either has it.
+        var flowerKeys: [Key: Int] = [:]
         /// Each instance's flower masks: when the mask came (its filters' `flowerMaskSeq`) and
         /// how many filters use it (the mask goes with its last filter).
         var flowerMasks: [Key: (seq: UInt32, count: Int, table: Int32)] = [:]
         /// u32 knode handles, which are unique in the whole block (u32_get looks everywhere).
         var u32Handles: Set<UInt32> = []
+        /// Live filters per instance (chain << 16 | prio).
+        var instanceCounts: [UInt64: Int] = [:]
+        static func instance(_ chain: UInt32, _ prio: UInt16) -> UInt64 { UInt64(chain) << 16 | UInt64(prio) }
         mutating func insert(_ f: TcFilter) {
             handles.insert(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
             if case .flower(let k) = f.match {
-                flowerKeys.insert(Key(chain: f.chain, prio: f.prio, key: k.signature))
+                flowerKeys[Key(chain: f.chain, prio: f.prio, key: k.signature), default: 0] += 1
                 flowerMasks[Key(chain: f.chain, prio: f.prio, key: k.maskSignature), default: (f.flowerMaskSeq, 0, f.flowerTable)].count += 1
             }
             if f.isU32 { u32Handles.insert(f.handle) }
+            instanceCounts[Self.instance(f.chain, f.prio), default: 0] += 1
         }
         mutating func remove(_ f: TcFilter) {
             handles.remove(Handle(chain: f.chain, prio: f.prio, handle: f.handle))
             if case .flower(let k) = f.match {
-                flowerKeys.remove(Key(chain: f.chain, prio: f.prio, key: k.signature))
+                let key = Key(chain: f.chain, prio: f.prio, key: k.signature)
+                if let n = flowerKeys[key] { flowerKeys[key] = n > 1 ? n - 1 : nil }
                 let mk = Key(chain: f.chain, prio: f.prio, key: k.maskSignature)
                 if let m = flowerMasks[mk] { flowerMasks[mk] = m.count > 1 ? (m.seq, m.count - 1, m.table) : nil }
             }
             if f.isU32 { u32Handles.remove(f.handle) }
+            let i = Self.instance(f.chain, f.prio)
+            if let n = instanceCounts[i] { instanceCounts[i] = n > 1 ? n - 1 : nil }
         }
     }
     var cachedIndex: Index?
+    /// Where each live filter is in `store`, by (chain, prio, handle): built on first need,
+    /// kept while filters are appended, tombstoned or replaced in place, dropped when
+    /// anything moves them.
+    var positions: [Index.Handle: Int]?
     /// flower's per-mask hash tables (fl_mask_lookup), one per hashable mask of an instance;
-    /// a filter names its mask's by `flowerTable`. A table whose mask went is reused.
+    /// a filter names its mask's by `flowerTable`. A table no filter names is reused.
     var flowerTables: [FlowerMaskTable] = []
     var flowerFreeTables: [Int32] = []
     /// The last flower mask age handed out in this block.
@@ -926,7 +964,7 @@ public struct FilterBlock {
     mutating func index() -> Index {
         if let i = cachedIndex { return i }
         var i = Index()
-        for f in filters { i.insert(f) }
+        for f in store where !f.dead { i.insert(f) }
         cachedIndex = i
         return i
     }
@@ -936,9 +974,23 @@ public struct FilterBlock {
     mutating func hasHandle(chain: UInt32, prio: UInt16, _ handle: UInt32) -> Bool {
         index().handles.contains(Index.Handle(chain: chain, prio: prio, handle: handle))
     }
+    /// Where the live filter with `handle` of instance (chain, prio) is in `store`.
+    mutating func position(chain: UInt32, prio: UInt16, handle: UInt32) -> Int? {
+        guard hasHandle(chain: chain, prio: prio, handle) else { return nil }
+        if positions == nil {
+            var p: [Index.Handle: Int] = [:]
+            p.reserveCapacity(liveCount)
+            for (i, f) in store.enumerated() where !f.dead {
+                let k = Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)
+                if p[k] == nil { p[k] = i }
+            }
+            positions = p
+        }
+        return positions![Index.Handle(chain: chain, prio: prio, handle: handle)]
+    }
     /// fl_ht_insert_unique's test: instance (chain, prio) has a flower filter with this key.
     mutating func hasFlowerKey(chain: UInt32, prio: UInt16, _ k: FlowerKey) -> Bool {
-        index().flowerKeys.contains(Index.Key(chain: chain, prio: prio, key: k.signature))
+        index().flowerKeys[Index.Key(chain: chain, prio: prio, key: k.signature)] != nil
     }
     /// idr_alloc_u32 from 1: the lowest handle instance (chain, prio) does not use.
     mutating func lowestFreeHandle(chain: UInt32, prio: UInt16) -> UInt32 {
@@ -947,15 +999,36 @@ public struct FilterBlock {
         return h
     }
 
-    /// The filters of instance (chain, prio): a run of the block's filters, which are kept in
-    /// (chain, prio) order.
+    /// The filters of instance (chain, prio): a run of `store`, which is kept in (chain, prio)
+    /// order (tombstones included; a run is never only tombstones).
     func instanceRange(chain: UInt32, prio: UInt16) -> Range<Int> {
         func bound(_ upper: Bool) -> Int {
-            var lo = 0, hi = filters.count
+            var lo = 0, hi = store.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                let k = (filters[mid].chain, filters[mid].prio)
+                let k = (store[mid].chain, store[mid].prio)
                 if upper ? k <= (chain, prio) : k < (chain, prio) { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+        return bound(false)..<bound(true)
+    }
+
+    /// A filter of instance (chain, prio), for what they all share (kind, protocol); nil when
+    /// the block has no such instance.
+    func instanceHead(chain: UInt32, prio: UInt16) -> TcFilter? {
+        let r = instanceRange(chain: chain, prio: prio)
+        return r.isEmpty ? nil : store[r.lowerBound]
+    }
+
+    /// The run of instance range `r` whose filters have flower mask age `seq` (an instance's
+    /// filters are kept by their mask's age).
+    func maskRun(_ r: Range<Int>, seq: UInt32) -> Range<Int> {
+        func bound(_ upper: Bool) -> Int {
+            var lo = r.lowerBound, hi = r.upperBound
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if upper ? store[mid].flowerMaskSeq <= seq : store[mid].flowerMaskSeq < seq { lo = mid + 1 } else { hi = mid }
             }
             return lo
         }
@@ -971,8 +1044,8 @@ public struct FilterBlock {
         // The filters' chains: one binary search per chain over the (chain, prio) order.
         var filterChains: [UInt32] = []
         var i = 0
-        while i < filters.count {
-            let c = filters[i].chain
+        while i < store.count {
+            let c = store[i].chain
             filterChains.append(c)
             i = instanceRange(chain: c, prio: .max).upperBound
         }
@@ -991,10 +1064,15 @@ public struct FilterBlock {
     /// The instances (chain, priority) in walk order: those with filters, and u32 instances
     /// that have only tables.
     var instances: [(chain: UInt32, prio: UInt16)] {
-        var seen = Set<UInt64>()
         var out: [(chain: UInt32, prio: UInt16)] = []
-        for k in filters.map({ ($0.chain, $0.prio) }) + u32Tables.filter(\.isRoot).map({ ($0.chain, $0.prio) })
-        where seen.insert(UInt64(k.0) << 16 | UInt64(k.1)).inserted { out.append((k.0, k.1)) }
+        var i = 0
+        while i < store.count {
+            let (c, p) = (store[i].chain, store[i].prio)
+            out.append((c, p))
+            i = instanceRange(chain: c, prio: p).upperBound
+        }
+        var seen = Set(out.map { UInt64($0.chain) << 16 | UInt64($0.prio) })
+        for t in u32Tables where t.isRoot && seen.insert(UInt64(t.chain) << 16 | UInt64(t.prio)).inserted { out.append((t.chain, t.prio)) }
         return out.sorted { ($0.chain, $0.prio) < ($1.chain, $1.prio) }
     }
 
@@ -1008,7 +1086,10 @@ public struct FilterBlock {
     /// one counter per qdisc — clsact's two blocks share it — from 0x800, never reused).
     mutating func add(_ f: TcFilter, u32Tables next: inout UInt32) throws(SluiceError) {
         var f = f
+        f.dead = false
         var tablesChanged = false
+        // u32 refers to filters by position: a block with u32 tables has no tombstones.
+        if f.isU32 || !u32Tables.isEmpty { compact() }
         if f.isU32 {
             // One u32 instance per (chain, prio) with its own root table; a knode goes to the
             // table and bucket asked for, its node the lowest free from 0x800 (gen_new_kid)
@@ -1029,7 +1110,7 @@ public struct FilterBlock {
         if f.kind == "route" {
             // Kept in route4_classify's order (dumps sort them as route4_walk).
             let key = RouteFilter.classifyKey(f)
-            at = filters[r].firstIndex { RouteFilter.classifyKey($0) > key } ?? r.upperBound
+            at = store[r].firstIndex { RouteFilter.classifyKey($0) > key } ?? r.upperBound
         }
         if case .flower(let k) = f.match {
             // fl_classify walks the masks in the order they came and stops at the first that
@@ -1044,20 +1125,26 @@ public struct FilterBlock {
                 f.flowerTable = k.isHashable ? newFlowerTable() : -1
             }
             if f.flowerTable >= 0 { f.flowerHash = k.hash }
-            var lo = r.lowerBound, hi = r.upperBound
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if filters[mid].flowerMaskSeq <= f.flowerMaskSeq { lo = mid + 1 } else { hi = mid }
-            }
-            at = lo
+            at = maskRun(r, seq: f.flowerMaskSeq).upperBound
         }
-        if at == filters.count { filters.append(f) } else { filters.insert(f, at: at) }
+        let run = f.flowerTable >= 0 ? maskRun(r, seq: f.flowerMaskSeq) : r
+        if at == store.count {
+            store.append(f)
+            if positions != nil, !f.isU32 {
+                let k = Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)
+                if positions![k] == nil { positions![k] = at }
+            }
+        } else {
+            store.insert(f, at: at)
+            positions = nil
+        }
         if cachedIndex != nil { cachedIndex!.insert(f) }
         if f.flowerTable >= 0 {
-            // A mask's filters are contiguous and a new one comes last: its offset is the count.
+            // A mask's filters are contiguous and a new one comes last: its offset is the
+            // run's length before it (tombstones included).
             let t = Int(f.flowerTable)
-            if !flowerTables[t].insert(hash: f.flowerHash, offset: flowerTables[t].count) {
-                refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio)
+            if !flowerTables[t].insert(hash: f.flowerHash, offset: at - run.lowerBound) {
+                refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio, seq: f.flowerMaskSeq)
             }
         }
         // No u32 table, no u32 filter: nothing refers to filters by position. A knode into
@@ -1069,63 +1156,104 @@ public struct FilterBlock {
         }
     }
 
-    /// A hash table for a new flower mask: one whose mask went, or a new one.
+    /// A hash table for a new flower mask: one no filter names, or a new one.
     mutating func newFlowerTable() -> Int32 {
         if let t = flowerFreeTables.popLast() { return t }
         flowerTables.append(FlowerMaskTable())
         return Int32(flowerTables.count - 1)
     }
 
-    /// Builds table `t` again from the filters of instance (chain, prio) under its mask; a
-    /// table left without filters (its mask went with its last) is freed for reuse.
-    mutating func refreshFlowerTable(_ t: Int32, chain: UInt32, prio: UInt16) {
-        let r = instanceRange(chain: chain, prio: prio)
-        let start = filters[r].firstIndex { $0.flowerTable == t } ?? r.upperBound
-        var end = start
-        while end < r.upperBound && filters[end].flowerTable == t { end += 1 }
-        flowerTables[Int(t)].rebuild(filters[start..<end].map(\.flowerHash))
-        if start == end { flowerFreeTables.append(t) }
+    /// Builds table `t` again from its mask's run in instance (chain, prio) (`seq`, the mask's
+    /// age); tombstones keep their offsets but no slot. A table left without filters (its
+    /// mask went with its last) is freed for reuse.
+    mutating func refreshFlowerTable(_ t: Int32, chain: UInt32, prio: UInt16, seq: UInt32) {
+        let run = maskRun(instanceRange(chain: chain, prio: prio), seq: seq)
+        flowerTables[Int(t)].rebuild(store[run].map { $0.dead ? nil : $0.flowerHash })
+        if run.isEmpty { flowerTables[Int(t)] = FlowerMaskTable(); flowerFreeTables.append(t) }
     }
 
-    /// Removes filter `i` (not a u32 knode: those go with `deleteU32`).
-    mutating func removeFilter(at i: Int) {
-        let f = filters.remove(at: i)
-        if cachedIndex != nil { cachedIndex!.remove(f) }
-        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio) }
+    /// Every flower table built again from `store` (after filters moved); the tables no
+    /// filter names are freed.
+    mutating func rebuildFlowerTables() {
+        var hashes = [[UInt64?]](repeating: [], count: flowerTables.count)
+        var named = [Bool](repeating: false, count: flowerTables.count)
+        for f in store where f.flowerTable >= 0 {
+            hashes[Int(f.flowerTable)].append(f.dead ? nil : f.flowerHash)
+            named[Int(f.flowerTable)] = true
+        }
+        flowerFreeTables = []
+        for t in flowerTables.indices {
+            if named[t] { flowerTables[t].rebuild(hashes[t]) } else { flowerTables[t] = FlowerMaskTable(); flowerFreeTables.append(Int32(t)) }
+        }
+    }
+
+    /// Drops the tombstones: the live filters move together, and what refers to positions
+    /// (flower tables, u32's index, `positions`) is built again. O(n), done when tombstones
+    /// reach half the store or an instance loses its last filter, so a delete costs O(1)
+    /// amortised.
+    mutating func compact() {
+        guard deadCount > 0 else { return }
+        store.removeAll { $0.dead }
+        deadCount = 0
+        positions = nil
+        rebuildFlowerTables()
         if !u32Tables.isEmpty { reindexU32() }
+    }
+
+    /// Removes filter `i` of `store` (not a u32 knode: those go with `deleteU32`). Without
+    /// u32 tables it becomes a tombstone; the block is compacted when they reach half of it,
+    /// or when the filter was its instance's last.
+    mutating func removeFilter(at i: Int) {
+        let f = store[i]
+        _ = index()
+        cachedIndex!.remove(f)
+        let k = Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)
+        if u32Tables.isEmpty {
+            store[i].dead = true
+            deadCount += 1
+            if positions != nil { positions![k] = nil }
+            if cachedIndex!.instanceCounts[Index.instance(f.chain, f.prio)] == nil || deadCount * 2 > store.count { compact() }
+            return
+        }
+        store.remove(at: i)
+        positions = nil
+        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio, seq: f.flowerMaskSeq) }
+        reindexU32()
     }
 
     /// Removes the filters `drop` selects, and the u32 tables of instances left without any.
     mutating func removeFilters(where drop: (TcFilter) -> Bool) {
+        compact()
         var gone: [TcFilter] = []
-        filters.removeAll { f in
+        store.removeAll { f in
             guard drop(f) else { return false }
             gone.append(f)
             return true
         }
+        if gone.isEmpty { return }
+        positions = nil
         if cachedIndex != nil { for f in gone { cachedIndex!.remove(f) } }
-        var refreshed = Set<Int32>()
-        for f in gone where f.flowerTable >= 0 && refreshed.insert(f.flowerTable).inserted {
-            refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio)
-        }
+        if gone.contains(where: { $0.flowerTable >= 0 }) { rebuildFlowerTables() }
         if !u32Tables.isEmpty || gone.contains(where: \.isU32) { reindexU32() }
     }
 
-    /// Puts `f` in the place of filter `i` (a change keeps its place in the walk order, as
-    /// u32_replace_knode does); the old u32 keys stay in the flat store, unreferenced.
+    /// Puts `f` in the place of filter `i` of `store` (a change keeps its place in the walk
+    /// order, as u32_replace_knode does); the old u32 keys stay in the flat store,
+    /// unreferenced.
     mutating func replace(at i: Int, with f: TcFilter) {
         var f = f
+        f.dead = false
         if case .flower(let k) = f.match {
             // fl_change over an existing filter: in its place when the mask stays; under its
             // new mask (the mask's place, or a new one last) when it changes.
-            guard case .flower(let old) = filters[i].match, old.maskSignature == k.maskSignature else {
+            guard case .flower(let old) = store[i].match, old.maskSignature == k.maskSignature else {
                 removeFilter(at: i)
                 var tables: UInt32 = 0           // (flower makes no u32 table)
                 try? add(f, u32Tables: &tables)
                 return
             }
-            f.flowerMaskSeq = filters[i].flowerMaskSeq
-            f.flowerTable = filters[i].flowerTable
+            f.flowerMaskSeq = store[i].flowerMaskSeq
+            f.flowerTable = store[i].flowerTable
             if f.flowerTable >= 0 { f.flowerHash = k.hash }
         }
         if case .u32(let keys) = f.match {
@@ -1133,9 +1261,17 @@ public struct FilterBlock {
             for k in keys { u32Keys.append(U32Key(value: k.value, mask: k.mask, offset: k.offset, l4: k.l4)) }
         }
         if f.isU32 && (f.result != nil || !f.actions.isEmpty) { f.u32Sel.flags |= U32Sel.TERMINAL }
-        if cachedIndex != nil { cachedIndex!.remove(filters[i]); cachedIndex!.insert(f) }
-        filters[i] = f
-        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio) }
+        if cachedIndex != nil { cachedIndex!.remove(store[i]); cachedIndex!.insert(f) }
+        let oldHash = store[i].flowerHash
+        store[i] = f
+        if f.flowerTable >= 0 && f.flowerHash != oldHash {
+            // The new key's hash goes in beside the old one, which now finds a filter that
+            // no longer matches it (the lookup confirms every candidate).
+            let run = maskRun(instanceRange(chain: f.chain, prio: f.prio), seq: f.flowerMaskSeq)
+            if !flowerTables[Int(f.flowerTable)].insert(hash: f.flowerHash, offset: i - run.lowerBound) {
+                refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio, seq: f.flowerMaskSeq)
+            }
+        }
         if !u32Tables.isEmpty || f.isU32 { reindexU32() }
     }
 
@@ -1154,10 +1290,10 @@ public struct FilterBlock {
     /// tcf_classify with actions. `idx` may be replaced (copy-on-write by an action); after
     /// `.stolen` or `.drop` the caller must not use the packet (`.drop`: the caller frees it).
     func run(_ idx: inout UInt32, pool: PacketPool, now: UInt64, mayModify: Bool = true) -> TcResult? {
-        if filters.isEmpty { return nil }
+        if store.isEmpty { return nil }
         var index = idx
         defer { idx = index }
-        return filters.withUnsafeBufferPointer { fb -> TcResult? in
+        return store.withUnsafeBufferPointer { fb -> TcResult? in
             u32Keys.withUnsafeBufferPointer { kb -> TcResult? in
                 u32Tables.withUnsafeBufferPointer { tables -> TcResult? in
                     u32Ranges.withUnsafeBufferPointer { ranges -> TcResult? in
@@ -1280,7 +1416,7 @@ public struct FilterBlock {
                 let m = pool.metas + Int(index)
                 let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
                 let len = Int(m.pointee.length)
-                guard len >= EthernetHeader.length, let prog = fp.pointee.bpf else { i += 1; continue }
+                guard len >= EthernetHeader.length, let prog = fp.pointee.bpf, !fp.pointee.dead else { i += 1; continue }
                 if pf == nil { pf = ParsedFrame(data, len, m.pointee) }
                 let proto = fp.pointee.proto
                 if proto != 3 && proto != pf!.proto { i += 1; continue }
@@ -1308,7 +1444,7 @@ public struct FilterBlock {
                 verdict = Self.execute(fp, &index, &pf, pool: pool, now: now, mayModify: mayModify)
             } else {
                 let table = Int(fp.pointee.flowerTable)
-                if table >= 0 && ft[table].count >= FlowerMaskTable.hashedFrom {
+                if table >= 0 && ft[table].isUsed {
                     // fl_mask_lookup: the walk is at the first filter of a mask (it enters an
                     // instance at its start and leaves a mask whole); the packet's fields under
                     // the mask are hashed, and only filters with that hash are tried. Their keys
@@ -1318,7 +1454,7 @@ public struct FilterBlock {
                     }
                     i = hit
                     fp = fb.baseAddress! + hit
-                } else if !matches(fp, index, pool, &pf, kb) { i += 1; continue }
+                } else if fp.pointee.dead || !matches(fp, index, pool, &pf, kb) { i += 1; continue }
                 if let fl = fp.pointee.flow, let pfv = pf {
                     let m = pool.metas + Int(index)
                     let data = pool.base + Int(pool.dataOf[Int(index)]) * PacketPool.bufferSize + Int(m.pointee.dataOffset)
@@ -1376,7 +1512,7 @@ public struct FilterBlock {
         let mask = slots.count - 1
         var j = Int(truncatingIfNeeded: h) & mask
         while slots[j] != 0 {
-            if let off = FlowerMaskTable.offset(slots[j], ifHash: h), matches(fb.baseAddress! + start + off, idx, pool, &pf, kb) {
+            if let off = FlowerMaskTable.offset(slots[j], ifHash: h), !fb[start + off].dead, matches(fb.baseAddress! + start + off, idx, pool, &pf, kb) {
                 return start + off
             }
             j = (j + 1) & mask

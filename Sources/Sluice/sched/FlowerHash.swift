@@ -9,8 +9,12 @@
 /// that names none of the hashed fields; nor is a mask with fewer than `hashedFrom` filters
 /// used through its table, where trying the filters costs less than hashing the packet.
 struct FlowerMaskTable {
-    /// Filters under the mask.
+    /// The mask's run in the block: its filters, tombstones included (the walk steps over
+    /// the whole run when no filter in it has the packet's hash).
     var count = 0
+    /// Slots in use: the live filters' hashes, and old hashes of filters changed or removed
+    /// since the last build (they find a filter that no longer matches them, or a tombstone).
+    var used = 0
     /// Open addressing, linear probing; a slot is the key's hash with its low 24 bits replaced
     /// by 1 + the filter's offset from the mask's first filter; 0 is empty. At most half full.
     var slots: [UInt64] = []
@@ -18,30 +22,39 @@ struct FlowerMaskTable {
     static let hashedFrom = 4
     static let offsetMask: UInt64 = 1 << 24 - 1
 
+    /// Whether the walk looks the packet up here rather than trying the run's filters.
+    var isUsed: Bool { count >= Self.hashedFrom && !slots.isEmpty }
+
     /// The filter offset a slot holds when its hash is `h`'s, else nil.
     @inline(__always)
     static func offset(_ slot: UInt64, ifHash h: UInt64) -> Int? {
         slot & ~offsetMask == h & ~offsetMask ? Int(slot & offsetMask) - 1 : nil
     }
 
-    /// Adds a filter's hash; false when the table must be built again (it would be more than
-    /// half full).
+    /// Adds a filter's hash at `offset` in the run (its end for a new filter, its place for
+    /// a changed one); false when the table must be built again (it would be more than half
+    /// full).
     mutating func insert(hash: UInt64, offset: Int) -> Bool {
-        guard !slots.isEmpty, (count + 1) * 2 <= slots.count, UInt64(offset) + 1 < Self.offsetMask else { return false }
+        guard !slots.isEmpty, (used + 1) * 2 <= slots.count, UInt64(offset) + 1 < Self.offsetMask else { return false }
         place(hash, offset)
-        count += 1
+        used += 1
+        count = max(count, offset + 1)
         return true
     }
 
-    /// The table for these hashes, in filter order. Past 2^24 filters under one mask the table
-    /// stays empty: they are tried one by one.
-    mutating func rebuild(_ hashes: [UInt64]) {
+    /// The table for a run, in filter order: each filter's hash, nil for a tombstone. Sized
+    /// to four times the live filters, so that as many more inserts fit before the next
+    /// build. Past 2^24 filters under one mask the table stays empty: they are tried one by
+    /// one.
+    mutating func rebuild(_ hashes: [UInt64?]) {
         count = hashes.count
+        used = 0
         guard UInt64(hashes.count) < Self.offsetMask else { slots = []; return }
+        let live = hashes.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
         var size = 8
-        while size < hashes.count * 2 { size *= 2 }
+        while size < live * 4 { size *= 2 }
         slots = [UInt64](repeating: 0, count: size)
-        for (i, h) in hashes.enumerated() { place(h, i) }
+        for (i, h) in hashes.enumerated() { if let h { place(h, i); used += 1 } }
     }
 
     private mutating func place(_ h: UInt64, _ offset: Int) {

@@ -64,13 +64,14 @@ extension FilterBlock {
 
     /// The protocol of the classifier instance (tcf_proto) at a chain's priority, if any.
     func instanceProtocol(chain: UInt32, prio: UInt16) -> UInt16? {
-        filters.first { $0.chain == chain && $0.prio == prio }?.proto ?? u32Root(chain: chain, prio: prio).map { u32Tables[$0].proto }
+        instanceHead(chain: chain, prio: prio)?.proto ?? u32Root(chain: chain, prio: prio).map { u32Tables[$0].proto }
     }
 
     /// u32_init: the instance's root table, made on its first use (`next` is the block's
     /// gen_new_htid counter).
     mutating func ensureU32Root(chain: UInt32, prio: UInt16, proto: UInt16, next: inout UInt32) -> Int {
         if let r = u32Root(chain: chain, prio: prio) { return r }
+        compact()          // u32 refers to filters by position: no tombstones beside its tables
         u32Serial += 1
         u32Tables.append(U32Table(htid: next << 20, divisor: 1, chain: chain, prio: prio, proto: proto, isRoot: true, serial: u32Serial))
         next += 1
@@ -138,24 +139,26 @@ extension FilterBlock {
     /// u32_delete for a handle: a knode, or a table (not a root; not while linked to). With
     /// the instance's last knode gone and no table of its own left, the instance goes too.
     mutating func deleteU32(handle: UInt32, chain: UInt32, prio: UInt16) throws(SluiceError) {
+        compact()
+        positions = nil
         if U32Table.bucket(handle) == 0 && U32Table.node(handle) == 0 {
             guard let t = u32Table(handle) else { throw SluiceError("Error: Specified filter handle not found.") }
             guard !u32Tables[t].isRoot else { throw SluiceError("Error: cls_u32: Not allowed to delete root node.") }
             guard u32Tables[t].links == 0 else { throw SluiceError("Error: cls_u32: Can not delete in-use filter.") }
             let htid = u32Tables[t].htid
-            filters.removeAll { $0.isU32 && U32Table.htid($0.handle) == htid }
+            store.removeAll { $0.isU32 && U32Table.htid($0.handle) == htid }
             invalidateIndex()
             u32Tables.remove(at: t)
         } else {
-            guard let i = filters.firstIndex(where: { $0.isU32 && $0.handle == handle }) else {
+            guard let i = store.firstIndex(where: { $0.isU32 && $0.handle == handle }) else {
                 throw SluiceError("Error: Specified filter handle not found.")
             }
-            filters.remove(at: i)
+            store.remove(at: i)
             invalidateIndex()
         }
         // *last: this block's only instance has no knodes left.
         let instances = Set(u32Tables.filter(\.isRoot).map { "\($0.chain)/\($0.prio)" })
-        if instances.count == 1 && !filters.contains(where: \.isU32) {
+        if instances.count == 1 && !store.contains(where: \.isU32) {
             u32Tables.removeAll { $0.chain == chain && $0.prio == prio }
         }
         reindexU32()
@@ -179,20 +182,20 @@ extension FilterBlock {
     /// build, by moving what follows it up by one and putting it in its bucket in node order.
     mutating func indexNewKnode(at: Int) {
         indexShifted(at: at)
-        let f = filters[at]
+        let f = store[at]
         guard let t = u32Table(f.handle) else { reindexU32(); return }
         let r = u32Tables[t].base + U32Table.bucket(f.handle)
         var p = Int(u32Ranges[r])
         let hi = Int(u32Ranges[r + 1])
-        while p < hi && U32Table.node(filters[Int(u32Slots[p])].handle) < U32Table.node(f.handle) { p += 1 }
+        while p < hi && U32Table.node(store[Int(u32Slots[p])].handle) < U32Table.node(f.handle) { p += 1 }
         u32Slots.insert(Int32(at), at: p)
         for k in (r + 1)..<u32Ranges.count { u32Ranges[k] += 1 }
-        filters[at].u32Root = Int32(u32Root(chain: f.chain, prio: f.prio) ?? -1)
+        store[at].u32Root = Int32(u32Root(chain: f.chain, prio: f.prio) ?? -1)
         if f.u32Link != 0, let d = u32Table(f.u32Link) {
-            filters[at].u32Down = Int32(d)
+            store[at].u32Down = Int32(d)
             u32Tables[d].links += 1
         } else {
-            filters[at].u32Down = -1
+            store[at].u32Down = -1
         }
     }
 
@@ -201,11 +204,11 @@ extension FilterBlock {
     mutating func indexShifted(at: Int) {
         let a = Int32(at)
         for j in u32Slots.indices where u32Slots[j] >= a { u32Slots[j] += 1 }
-        let (c, p) = (filters[at].chain, filters[at].prio)
-        for j in filters.indices where j != at && (j > at || (filters[j].chain == c && filters[j].prio == p)) {
-            filters[j].instanceEnd += 1
+        let (c, p) = (store[at].chain, store[at].prio)
+        for j in store.indices where j != at && (j > at || (store[j].chain == c && store[j].prio == p)) {
+            store[j].instanceEnd += 1
         }
-        filters[at].instanceEnd = Int32(instanceRange(chain: c, prio: p).upperBound)
+        store[at].instanceEnd = Int32(instanceRange(chain: c, prio: p).upperBound)
     }
 
     /// Rebuilds the bucket index, each knode's link and root, and the instance ranges.
@@ -217,32 +220,32 @@ extension FilterBlock {
             u32Tables[t].base = ranges.count
             let htid = u32Tables[t].htid
             var perBucket = [[Int32]](repeating: [], count: u32Tables[t].divisor)
-            for (i, f) in filters.enumerated() where f.isU32 && U32Table.htid(f.handle) == htid {
+            for (i, f) in store.enumerated() where f.isU32 && U32Table.htid(f.handle) == htid {
                 let b = U32Table.bucket(f.handle)
                 if b < perBucket.count { perBucket[b].append(Int32(i)) }
             }
             for b in perBucket.indices {
                 ranges.append(Int32(slots.count))
-                slots += perBucket[b].sorted { U32Table.node(filters[Int($0)].handle) < U32Table.node(filters[Int($1)].handle) }
+                slots += perBucket[b].sorted { U32Table.node(store[Int($0)].handle) < U32Table.node(store[Int($1)].handle) }
             }
         }
         ranges.append(Int32(slots.count))
         u32Ranges = ranges
         u32Slots = slots
         var i = 0
-        while i < filters.count {
+        while i < store.count {
             var end = i
-            while end < filters.count && filters[end].chain == filters[i].chain && filters[end].prio == filters[i].prio { end += 1 }
-            for j in i..<end { filters[j].instanceEnd = Int32(end) }
+            while end < store.count && store[end].chain == store[i].chain && store[end].prio == store[i].prio { end += 1 }
+            for j in i..<end { store[j].instanceEnd = Int32(end) }
             i = end
         }
-        for j in filters.indices where filters[j].isU32 {
-            filters[j].u32Root = Int32(u32Root(chain: filters[j].chain, prio: filters[j].prio) ?? -1)
-            if filters[j].u32Link != 0, let d = u32Table(filters[j].u32Link) {
-                filters[j].u32Down = Int32(d)
+        for j in store.indices where store[j].isU32 {
+            store[j].u32Root = Int32(u32Root(chain: store[j].chain, prio: store[j].prio) ?? -1)
+            if store[j].u32Link != 0, let d = u32Table(store[j].u32Link) {
+                store[j].u32Down = Int32(d)
                 u32Tables[d].links += 1
             } else {
-                filters[j].u32Down = -1
+                store[j].u32Down = -1
             }
         }
     }
