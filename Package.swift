@@ -29,6 +29,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // Glue only: constants, ioctl numbers and struct layouts Swift cannot import cleanly.
@@ -47,6 +48,7 @@ let package = Package(
             dependencies: [
                 "CSluiceLinux", "CSluiceVIF", "SluiceVIF",
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: unchecked
         ),

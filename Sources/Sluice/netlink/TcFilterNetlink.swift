@@ -266,7 +266,7 @@ extension RtnlProcessor {
                     out.append((row, false, true, t.divisor))
                     for b in 0..<t.divisor {
                         let lo = Int(block.u32Ranges[t.base + b]), hi = Int(block.u32Ranges[t.base + b + 1])
-                        for k in lo..<hi { out.append((block.filters[Int(block.u32Slots[k])], false, false, 1)) }
+                        for k in lo..<hi { out.append((block.store[Int(block.u32Slots[k])], false, false, 1)) }
                     }
                 }
                 continue

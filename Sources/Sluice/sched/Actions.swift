@@ -1,3 +1,4 @@
+import HeapModule
 /// tc actions as the kernel keeps them (act_api.c): every action is an object in its kind's
 /// table (tcf_idr), numbered from 1, with its parameters, counters, cookie and two counts —
 /// `bind` (filters using it) and `ref` (bind, plus one while it was created by `tc actions add`
@@ -84,9 +85,10 @@ final class BoundActions {
 /// The datapath's action tables, one per kind (the kernel's per-netns tcf_idrinfo).
 public final class ActionTable {
     private(set) var byKind: [String: [UInt32: ActionEntry]] = [:]
-    /// Per kind, an index below which every index is in use (the idr's first free slot, or
-    /// less): allocation starts there, so making N actions is not N walks from 1.
-    private var lowFree: [String: UInt32] = [:]
+    /// Per kind, indexes freed below the frontier, and the frontier (see `freeIndex`): making N
+    /// actions is not N walks from 1, nor is making them while others go.
+    private var holes: [String: Heap<UInt32>] = [:]
+    private var frontier: [String: UInt32] = [:]
 
     /// The kinds Sluice's datapath executes.
     static let kinds: Set<String> = ["gact", "mirred", "police", "vlan", "skbedit", "csum", "nat", "skbmod", "pedit", "simple", "mpls", "ife", "gate", "bpf", "tunnel_key", "sample", "ct", "connmark", "ctinfo"]
@@ -98,19 +100,26 @@ public final class ActionTable {
         (byKind[kind] ?? [:]).values.sorted { $0.index < $1.index }
     }
 
-    /// idr_alloc_u32 from 1: the lowest index not in use (nor in `taken`).
+    /// idr_alloc_u32 from 1: the lowest index not in use (nor in `taken`). Every index below a
+    /// kind's frontier is in use or in its holes (a min-heap of indexes freed below the
+    /// frontier, checked when they come up: one may be in use again), so an allocation is
+    /// O(log n) however the table's indexes were freed — not a scan up from the lowest hole.
     func freeIndex(_ kind: String, taken: Set<UInt32> = []) -> UInt32? {
         let used = byKind[kind] ?? [:]
-        var n = max(lowFree[kind] ?? 1, 1)
-        while used[n] != nil {
-            if n == .max { return nil }
-            n += 1
+        var reserved: [UInt32] = []          // free, but this request's: they stay holes
+        defer { for h in reserved { holes[kind, default: Heap()].insert(h) } }
+        while let h = holes[kind]?.min {
+            if used[h] != nil { _ = holes[kind]!.removeMin(); continue }
+            if taken.contains(h) { reserved.append(holes[kind]!.removeMin()); continue }
+            return h
         }
-        lowFree[kind] = n
+        var n = max(frontier[kind] ?? 1, 1)
         while used[n] != nil || taken.contains(n) {
+            if used[n] == nil { reserved.append(n) }
             if n == .max { return nil }
             n += 1
         }
+        frontier[kind] = n
         return n
     }
 
@@ -120,7 +129,7 @@ public final class ActionTable {
     func remove(_ e: ActionEntry) {
         guard byKind[e.kind]?[e.index] === e else { return }
         byKind[e.kind]![e.index] = nil
-        if e.index < lowFree[e.kind] ?? 1 { lowFree[e.kind] = e.index }
+        if e.index < frontier[e.kind] ?? 1 { holes[e.kind, default: Heap()].insert(e.index) }
     }
 
     func unbind(_ e: ActionEntry) {

@@ -1088,8 +1088,6 @@ public struct FilterBlock {
         var f = f
         f.dead = false
         var tablesChanged = false
-        // u32 refers to filters by position: a block with u32 tables has no tombstones.
-        if f.isU32 || !u32Tables.isEmpty { compact() }
         if f.isU32 {
             // One u32 instance per (chain, prio) with its own root table; a knode goes to the
             // table and bucket asked for, its node the lowest free from 0x800 (gen_new_kid)
@@ -1200,25 +1198,29 @@ public struct FilterBlock {
         if !u32Tables.isEmpty { reindexU32() }
     }
 
-    /// Removes filter `i` of `store` (not a u32 knode: those go with `deleteU32`). Without
-    /// u32 tables it becomes a tombstone; the block is compacted when they reach half of it,
-    /// or when the filter was its instance's last.
+    /// Makes filter `i` of `store` a tombstone: what it holds goes now (its actions are
+    /// unbound, as tcf_exts_destroy, and what they refer to released); its match stays, for
+    /// the keys and masks the walk reads at a mask's first filter.
+    mutating func bury(_ i: Int) {
+        store[i].dead = true
+        store[i].actions = []
+        store[i].bound = .none()
+        store[i].ematch = nil
+        store[i].bpf = nil
+        store[i].flow = nil
+        deadCount += 1
+    }
+
+    /// Removes filter `i` of `store` (not a u32 knode: those go with `deleteU32`): it becomes a
+    /// tombstone; the block is compacted when they reach half of it, or when the filter was
+    /// its instance's last.
     mutating func removeFilter(at i: Int) {
         let f = store[i]
         _ = index()
         cachedIndex!.remove(f)
-        let k = Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)
-        if u32Tables.isEmpty {
-            store[i].dead = true
-            deadCount += 1
-            if positions != nil { positions![k] = nil }
-            if cachedIndex!.instanceCounts[Index.instance(f.chain, f.prio)] == nil || deadCount * 2 > store.count { compact() }
-            return
-        }
-        store.remove(at: i)
-        positions = nil
-        if f.flowerTable >= 0 { refreshFlowerTable(f.flowerTable, chain: f.chain, prio: f.prio, seq: f.flowerMaskSeq) }
-        reindexU32()
+        bury(i)
+        if positions != nil { positions![Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)] = nil }
+        if cachedIndex!.instanceCounts[Index.instance(f.chain, f.prio)] == nil || deadCount * 2 > store.count { compact() }
     }
 
     /// Removes the filters `drop` selects, and the u32 tables of instances left without any.

@@ -71,7 +71,6 @@ extension FilterBlock {
     /// gen_new_htid counter).
     mutating func ensureU32Root(chain: UInt32, prio: UInt16, proto: UInt16, next: inout UInt32) -> Int {
         if let r = u32Root(chain: chain, prio: prio) { return r }
-        compact()          // u32 refers to filters by position: no tombstones beside its tables
         u32Serial += 1
         u32Tables.append(U32Table(htid: next << 20, divisor: 1, chain: chain, prio: prio, proto: proto, isRoot: true, serial: u32Serial))
         next += 1
@@ -139,9 +138,9 @@ extension FilterBlock {
     /// u32_delete for a handle: a knode, or a table (not a root; not while linked to). With
     /// the instance's last knode gone and no table of its own left, the instance goes too.
     mutating func deleteU32(handle: UInt32, chain: UInt32, prio: UInt16) throws(SluiceError) {
-        compact()
-        positions = nil
         if U32Table.bucket(handle) == 0 && U32Table.node(handle) == 0 {
+            compact()
+            positions = nil
             guard let t = u32Table(handle) else { throw SluiceError("Error: Specified filter handle not found.") }
             guard !u32Tables[t].isRoot else { throw SluiceError("Error: cls_u32: Not allowed to delete root node.") }
             guard u32Tables[t].links == 0 else { throw SluiceError("Error: cls_u32: Can not delete in-use filter.") }
@@ -150,11 +149,33 @@ extension FilterBlock {
             invalidateIndex()
             u32Tables.remove(at: t)
         } else {
-            guard let i = store.firstIndex(where: { $0.isU32 && $0.handle == handle }) else {
+            guard index().u32Handles.contains(handle), let i = store.firstIndex(where: { $0.isU32 && !$0.dead && $0.handle == handle }) else {
                 throw SluiceError("Error: Specified filter handle not found.")
             }
-            store.remove(at: i)
-            invalidateIndex()
+            // A tombstone, out of its bucket: nothing else moves.
+            let f = store[i]
+            cachedIndex!.remove(f)
+            bury(i)
+            if positions != nil { positions![Index.Handle(chain: f.chain, prio: f.prio, handle: f.handle)] = nil }
+            if u32IndexIsCurrent, let t = u32Table(f.handle), U32Table.bucket(f.handle) < u32Tables[t].divisor,
+               case let r = u32Tables[t].base + U32Table.bucket(f.handle),
+               let p = (Int(u32Ranges[r])..<Int(u32Ranges[r + 1])).first(where: { u32Slots[$0] == Int32(i) }) {
+                u32Slots.remove(at: p)
+                for k in (r + 1)..<u32Ranges.count { u32Ranges[k] -= 1 }
+                if f.u32Down >= 0 { u32Tables[Int(f.u32Down)].links -= 1 }
+            } else {
+                reindexU32()
+            }
+            // *last: this block's only instance has no knodes left.
+            let instances = Set(u32Tables.filter(\.isRoot).map { "\($0.chain)/\($0.prio)" })
+            if instances.count == 1 && cachedIndex!.u32Handles.isEmpty {
+                u32Tables.removeAll { $0.chain == chain && $0.prio == prio }
+                compact()
+                reindexU32()
+            } else if cachedIndex!.instanceCounts[Index.instance(f.chain, f.prio)] == nil || deadCount * 2 > store.count {
+                compact()
+            }
+            return
         }
         // *last: this block's only instance has no knodes left.
         let instances = Set(u32Tables.filter(\.isRoot).map { "\($0.chain)/\($0.prio)" })
@@ -220,7 +241,7 @@ extension FilterBlock {
             u32Tables[t].base = ranges.count
             let htid = u32Tables[t].htid
             var perBucket = [[Int32]](repeating: [], count: u32Tables[t].divisor)
-            for (i, f) in store.enumerated() where f.isU32 && U32Table.htid(f.handle) == htid {
+            for (i, f) in store.enumerated() where f.isU32 && !f.dead && U32Table.htid(f.handle) == htid {
                 let b = U32Table.bucket(f.handle)
                 if b < perBucket.count { perBucket[b].append(Int32(i)) }
             }
@@ -243,7 +264,7 @@ extension FilterBlock {
             store[j].u32Root = Int32(u32Root(chain: store[j].chain, prio: store[j].prio) ?? -1)
             if store[j].u32Link != 0, let d = u32Table(store[j].u32Link) {
                 store[j].u32Down = Int32(d)
-                u32Tables[d].links += 1
+                if !store[j].dead { u32Tables[d].links += 1 }
             } else {
                 store[j].u32Down = -1
             }
