@@ -877,10 +877,10 @@ public struct FilterBlock {
     /// them. A removed filter may stay as a tombstone (`dead`) until the next compaction, so
     /// that a delete is not a move of everything after it; `filters` is the live view.
     var store: [TcFilter] = []
-    /// Tombstones in `store`. Only a block without u32 tables has any (u32 refers to filters
-    /// by position), and every instance in `store` keeps at least one live filter: a delete
-    /// that empties an instance compacts the block, so a dead filter always shares its
-    /// instance's kind and protocol with a live one.
+    /// Tombstones in `store`. A tombstone keeps its place, so u32's positions (its bucket
+    /// index, instance ends) stay right; a dead knode leaves its bucket. Every instance in
+    /// `store` keeps at least one live filter: a delete that empties an instance compacts the
+    /// block, so a dead filter always shares its instance's kind and protocol with a live one.
     var deadCount = 0
     /// u32 keys of every filter, flat (filters refer to ranges of it).
     var u32Keys: [U32Key] = []
