@@ -402,6 +402,16 @@ final class FilterActionTests: XCTestCase {
     /// UDP destination port — take random filters, lose random ones (a mask emptied and made
     /// again goes last) and are asked about random UDP and TCP packets all along, through
     /// their hash tables and, below four filters a mask, filter by filter.
+    /// The random flower tests' keys: three masks (UDP source port, a /24 destination, UDP
+    /// destination port), `value` picking the key under its mask.
+    static func flowerKey(mask: Int, value: Int) -> String {
+        switch mask {
+        case 0: return "ip_proto udp src_port \(1000 + value)"
+        case 1: return "dst_ip 198.18.\(value).0/24"
+        default: return "ip_proto udp dst_port \(2000 + value)"
+        }
+    }
+
     func testALargeFlowerInstanceAnswersAsFlClassify() throws {
         let (dp, _) = try block([])
         let r = CommandRunner(datapath: dp)
@@ -409,13 +419,7 @@ final class FilterActionTests: XCTestCase {
         var live: [Filter] = [], order: [Int] = []                       // order: masks, oldest first
         var rng = LPMTrieTests.Rng(s: 7)
         var nextHandle = 1
-        func key(_ f: Filter) -> String {
-            switch f.mask {
-            case 0: return "ip_proto udp src_port \(1000 + f.value)"
-            case 1: return "dst_ip 198.18.\(f.value).0/24"
-            default: return "ip_proto udp dst_port \(2000 + f.value)"
-            }
-        }
+        func key(_ f: Filter) -> String { Self.flowerKey(mask: f.mask, value: f.value) }
         func packet(udp: Bool, sport: Int, dst: Int, dport: Int) -> [UInt8] {
             let src = FrameBuilder.ip(198, 19, 0, 1), dstIP = FrameBuilder.ip(198, 18, UInt8(dst), 7)
             if udp { return FrameBuilder.udpFrame(dst: macB, src: macA, srcIP: src, dstIP: dstIP, sport: UInt16(sport), dport: UInt16(dport)) }
@@ -482,13 +486,7 @@ final class FilterActionTests: XCTestCase {
         var live: [Filter] = [], order: [Int] = []
         var rng = LPMTrieTests.Rng(s: 11)
         var nextHandle = 1
-        func key(_ f: Filter) -> String {
-            switch f.mask {
-            case 0: return "ip_proto udp src_port \(1000 + f.value)"
-            case 1: return "dst_ip 198.18.\(f.value).0/24"
-            default: return "ip_proto udp dst_port \(2000 + f.value)"
-            }
-        }
+        func key(_ f: Filter) -> String { Self.flowerKey(mask: f.mask, value: f.value) }
         func expected(sport: Int, dst: Int, dport: Int) -> TcResult? {
             for m in order {
                 let hit = live.first { f in
