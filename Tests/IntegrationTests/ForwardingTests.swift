@@ -15,7 +15,8 @@ final class ForwardingTests: XCTestCase {
     enum Port { case tap, veth }
 
     /// Brings up sw + hosts, one port per host; returns the daemon and host namespaces.
-    func topology(_ ports: [Port], extraConfig: [String] = [], tapMTU: Int? = nil, afpacketOptions: String = "") throws -> (DaemonProcess, [String], [String]) {
+    func topology(_ ports: [Port], extraConfig: [String] = [], tapMTU: Int? = nil, afpacketOptions: String = "",
+                  tapOptions: String = "") throws -> (DaemonProcess, [String], [String]) {
         let sw = try net.netns("sw")
         var config = ["link add br0 type bridge"]
         var hosts: [String] = [], names: [String] = []
@@ -25,7 +26,7 @@ final class ForwardingTests: XCTestCase {
             let name = "\(net.tag)p\(i)"
             names.append(name)
             switch kind {
-            case .tap: config.append("link add \(name) type tap")
+            case .tap: config.append("link add \(name) type tap" + tapOptions)
             case .veth:
                 try net.veth(name, hostNS: sw, peerNS: ns, addr: "198.18.0.\(i + 1)/24")
                 config.append("link add \(name) type afpacket dev \(name)" + afpacketOptions)
@@ -69,12 +70,24 @@ final class ForwardingTests: XCTestCase {
             XCTAssertTrue(s.contains("offload csum,tso4,tso6"), "TAP offloads negotiated: \(s)")
             XCTAssertGreaterThan(statsRow(s, "RX:").dropFirst().first ?? 0, 1000, s)
             XCTAssertEqual(number(after: "promiscuity", in: s), 1)
+            // Batches went to the kernel through io_uring: the frames so written are counted.
+            XCTAssertTrue(s.contains("tx uring"), s)
+            XCTAssertGreaterThan(number(after: "uring_frames", in: s) ?? 0, 100, s)
         }
         finish(d)
         // The daemon deleted the TAPs it created.
         for (i, n) in names.enumerated() {
             XCTAssertTrue(try sh(["ip", "-n", hosts[i], "link", "show", n], allowFailure: true).contains("does not exist"))
         }
+    }
+
+    /// `tx write`: one writev per frame, as before io_uring; the same traffic crosses.
+    func testTapPortsWritingFrameByFrame() throws {
+        let (d, hosts, names) = try topology([.tap, .tap], tapOptions: " tx write")
+        try checkTraffic(hosts)
+        let s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("tx write") && !s.contains("uring_frames"), s)
+        finish(d)
     }
 
     func testAFPacketPortsOnVeth() throws {

@@ -66,6 +66,18 @@ int csl_TP_STATUS_USER(void);
 int csl_TP_STATUS_VLAN_VALID(void);
 int csl_PACKET_OUTGOING(void);
 
+/// io_uring (uring.c, raw system calls): a ring of at least `entries` submissions, or NULL with
+/// *error set (ENOSYS where the kernel or its headers lack io_uring, EPERM where it is disabled).
+struct csl_uring;
+struct csl_uring *csl_uring_open(unsigned entries, int *error);
+void csl_uring_close(struct csl_uring *u);
+unsigned csl_uring_entries(const struct csl_uring *u);
+/// writev(2) of `n` frames to `fd` (frame i is iov[i * iov_per ..< (i + 1) * iov_per]) in one
+/// io_uring_enter that waits until every write submitted has completed; res[i] is what write
+/// returned for frame i, or -errno. Returns how many frames were attempted (at most the ring's
+/// entries).
+int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov, int iov_per, int n, int32_t *res);
+
 /// sendmmsg(2) of `n` frames, each given as `iovcnt[i]` iovecs taken in order from `iov`.
 int csl_sendmmsg(int fd, struct iovec *iov, const int *iovcnt, int n, unsigned *sent_len);
 int csl_errno_is_wouldblock(int e);

@@ -469,6 +469,7 @@ public final class CommandRunner {
         var peerName: String?
         var rxMode = PacketSocketDriver.RxMode.mmsg
         var hostQlen: Int?
+        var tapTxUring = true
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
@@ -510,6 +511,10 @@ public final class CommandRunner {
                 throw SluiceError("Error: vxlan \"\(k)\" is not implemented in Sluice (a unicast remote only)")
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
+            case ("tap", "tx"):
+                let v = try a.value(for: "tx")
+                guard let m = TapDriver.TxMode(rawValue: v) else { throw SluiceError("Error: tx must be uring or write, not \"\(v)\"") }
+                tapTxUring = m == .uring
             case ("afxdp", "dev"): kdev = try a.value(for: "dev")
             case ("afxdp", "queue"): xdpQueue = UInt32(try a.int(for: "queue", 0...65535))
             case ("afxdp", "mode"):
@@ -566,7 +571,7 @@ public final class CommandRunner {
         }
         let dev: NetDevice
         switch kind {
-        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen)
+        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen, txUring: tapTxUring)
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
