@@ -1,8 +1,9 @@
 // io_uring glue: one submission/completion ring pair set up with the raw system calls (no
-// liburing), and one operation on it — a batch of writev(2)s to one fd, submitted in a single
-// io_uring_enter that also waits for their completions. Files that take IOCB_NOWAIT (tun does)
-// complete such writes inline, during the enter, so the batch costs one system call instead of
-// one per frame. Batching, the pool and statistics live in Swift.
+// liburing), and two operations on it — a batch of writev(2)s, or of non-blocking reads, to one
+// fd, submitted in a single io_uring_enter that also waits for their completions. Files that
+// take IOCB_NOWAIT (tun does) complete them inline, during the enter, in order, so the batch
+// costs one system call instead of one per frame. Batching, the pool and statistics live in
+// Swift.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
@@ -99,23 +100,10 @@ void csl_uring_close(struct csl_uring *u) {
 
 unsigned csl_uring_entries(const struct csl_uring *u) { return u->entries; }
 
-int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov, int iov_per, int n, int32_t *res) {
-    if (n <= 0) return 0;
-    if ((unsigned)n > u->entries) n = (int)u->entries;
-    unsigned tail = *u->sq_tail, mask = *u->sq_mask;
-    for (int i = 0; i < n; i++) {
-        unsigned idx = (tail + i) & mask;
-        struct io_uring_sqe *q = &u->sqes[idx];
-        memset(q, 0, sizeof *q);
-        q->opcode = IORING_OP_WRITEV;
-        q->fd = fd;
-        q->addr = (uint64_t)(uintptr_t)(iov + (size_t)i * iov_per);
-        q->len = (unsigned)iov_per;
-        q->off = (uint64_t)-1;            // the file's position: none for a character device
-        q->user_data = (uint64_t)i;
-        u->sq_array[idx] = idx;
-        res[i] = -EINPROGRESS;
-    }
+/// Submits the n entries just written at the tail and waits until every one submitted has
+/// completed (their buffers belong to the caller, who frees or reuses them next). Entries the
+/// kernel refused to take fail with its errno.
+static int submit_and_reap(struct csl_uring *u, unsigned tail, int n, int32_t *res) {
     __atomic_store_n(u->sq_tail, tail + n, __ATOMIC_RELEASE);
     int submitted = 0, reaped = 0, failures = 0;
     while ((reaped < submitted || submitted < n) && failures < 1000) {
@@ -124,13 +112,11 @@ int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov,
             submitted += r;
             failures = 0;
         } else if (++failures, errno != EINTR && errno != EAGAIN && errno != EBUSY) {
-            // Nothing more is submitted: the rest fail with this errno and leave the ring.
             int e = errno;
             for (int i = submitted; i < n; i++) res[i] = -e;
             __atomic_store_n(u->sq_tail, tail + submitted, __ATOMIC_RELEASE);
             n = submitted;
         }
-        // Every write submitted is waited for: its iovecs point into buffers the caller frees.
         unsigned head = *u->cq_head;
         unsigned ctail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
         unsigned cmask = *u->cq_mask;
@@ -145,13 +131,57 @@ int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov,
     return n;
 }
 
+static struct io_uring_sqe *sqe_at(struct csl_uring *u, unsigned tail, int i) {
+    unsigned idx = (tail + (unsigned)i) & *u->sq_mask;
+    struct io_uring_sqe *q = &u->sqes[idx];
+    memset(q, 0, sizeof *q);
+    q->off = (uint64_t)-1;            // the file's position: none for a character device
+    q->user_data = (uint64_t)i;
+    u->sq_array[idx] = idx;
+    return q;
+}
+
+int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov, int iov_per, int n, int32_t *res) {
+    if (n <= 0) return 0;
+    if ((unsigned)n > u->entries) n = (int)u->entries;
+    unsigned tail = *u->sq_tail;
+    for (int i = 0; i < n; i++) {
+        struct io_uring_sqe *q = sqe_at(u, tail, i);
+        q->opcode = IORING_OP_WRITEV;
+        q->fd = fd;
+        q->addr = (uint64_t)(uintptr_t)(iov + (size_t)i * iov_per);
+        q->len = (unsigned)iov_per;
+        res[i] = -EINPROGRESS;
+    }
+    return submit_and_reap(u, tail, n, res);
+}
+
+int csl_uring_read_batch(struct csl_uring *u, int fd, void *const *bufs, unsigned len, int n, int32_t *res) {
+    if (n <= 0) return 0;
+    if ((unsigned)n > u->entries) n = (int)u->entries;
+    unsigned tail = *u->sq_tail;
+    for (int i = 0; i < n; i++) {
+        struct io_uring_sqe *q = sqe_at(u, tail, i);
+        q->opcode = IORING_OP_READ;
+        q->fd = fd;
+        q->addr = (uint64_t)(uintptr_t)bufs[i];
+        q->len = len;
+        q->rw_flags = RWF_NOWAIT;     // nothing queued: -EAGAIN now, not a wait for the next frame
+        res[i] = -EINPROGRESS;
+    }
+    return submit_and_reap(u, tail, n, res);
+}
+
 #else
 
 struct csl_uring *csl_uring_open(unsigned entries, int *error) { (void)entries; *error = ENOSYS; return NULL; }
 void csl_uring_close(struct csl_uring *u) { (void)u; }
 unsigned csl_uring_entries(const struct csl_uring *u) { (void)u; return 0; }
 int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov, int iov_per, int n, int32_t *res) {
-    (void)u; (void)fd; (void)iov; (void)iov_per; (void)res; return -n;
+    (void)u; (void)fd; (void)iov; (void)iov_per; (void)res; (void)n; return 0;
+}
+int csl_uring_read_batch(struct csl_uring *u, int fd, void *const *bufs, unsigned len, int n, int32_t *res) {
+    (void)u; (void)fd; (void)bufs; (void)len; (void)res; (void)n; return 0;
 }
 
 #endif

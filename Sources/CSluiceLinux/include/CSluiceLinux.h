@@ -77,6 +77,9 @@ unsigned csl_uring_entries(const struct csl_uring *u);
 /// returned for frame i, or -errno. Returns how many frames were attempted (at most the ring's
 /// entries).
 int csl_uring_writev_batch(struct csl_uring *u, int fd, const struct iovec *iov, int iov_per, int n, int32_t *res);
+/// read(2) of up to `len` bytes into each of bufs[0..<n] with RWF_NOWAIT, in one io_uring_enter:
+/// res[i] is the length read into bufs[i], or -errno (-EAGAIN: nothing was queued).
+int csl_uring_read_batch(struct csl_uring *u, int fd, void *const *bufs, unsigned len, int n, int32_t *res);
 
 /// sendmmsg(2) of `n` frames, each given as `iovcnt[i]` iovecs taken in order from `iov`.
 int csl_sendmmsg(int fd, struct iovec *iov, const int *iovcnt, int n, unsigned *sent_len);

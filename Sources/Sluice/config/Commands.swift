@@ -469,7 +469,7 @@ public final class CommandRunner {
         var peerName: String?
         var rxMode = PacketSocketDriver.RxMode.mmsg
         var hostQlen: Int?
-        var tapTxUring = true
+        var tapTxUring = true, tapRxUring = true
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
@@ -515,6 +515,10 @@ public final class CommandRunner {
                 let v = try a.value(for: "tx")
                 guard let m = TapDriver.TxMode(rawValue: v) else { throw SluiceError("Error: tx must be uring or write, not \"\(v)\"") }
                 tapTxUring = m == .uring
+            case ("tap", "rx"):
+                let v = try a.value(for: "rx")
+                guard let m = TapDriver.RxMode(rawValue: v) else { throw SluiceError("Error: rx must be uring or read, not \"\(v)\"") }
+                tapRxUring = m == .uring
             case ("afxdp", "dev"): kdev = try a.value(for: "dev")
             case ("afxdp", "queue"): xdpQueue = UInt32(try a.int(for: "queue", 0...65535))
             case ("afxdp", "mode"):
@@ -571,7 +575,7 @@ public final class CommandRunner {
         }
         let dev: NetDevice
         switch kind {
-        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen, txUring: tapTxUring)
+        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen, txUring: tapTxUring, rxUring: tapRxUring)
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)

@@ -20,6 +20,8 @@ import Glibc
 final class TapDriver: NetDriver {
     /// How frames are written to the TAP.
     enum TxMode: String, Sendable { case uring, write }
+    /// How frames are read from it.
+    enum RxMode: String, Sendable { case uring, read }
     let ifname: String
     private(set) var fd: Int32
     let vnet: Bool
@@ -30,6 +32,15 @@ final class TapDriver: NetDriver {
     /// Header scratch for writes (one frame at a time).
     let txHeader = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
     let txMode: TxMode
+    let rxMode: RxMode
+    /// Receive through the ring: buffers and their pool indexes per burst, the burst's size,
+    /// and reads submitted against frames found (`link show -d`).
+    private let rxBufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let rxIdx: UnsafeMutablePointer<UInt32>
+    private var rxBurst = 16
+    static let maxRxBurst = 64
+    private(set) var rxReads: UInt64 = 0
+    private(set) var rxFrames: UInt64 = 0
     /// The transmit ring, made on the first batch (by the thread that will submit to it:
     /// IORING_SETUP_SINGLE_ISSUER), or the reason there is none.
     private var uring: OpaquePointer?
@@ -52,10 +63,13 @@ final class TapDriver: NetDriver {
     let hostTxQueueLen: Int?
 
     /// Creates (or attaches to) the kernel TAP interface `name`.
-    init(name: String, vnet: Bool, hostTxQueueLen: Int? = nil, txMode: TxMode = .uring) throws(SluiceError) {
+    init(name: String, vnet: Bool, hostTxQueueLen: Int? = nil, txMode: TxMode = .uring, rxMode: RxMode = .uring) throws(SluiceError) {
         ifname = name
         self.vnet = vnet
         self.txMode = txMode
+        self.rxMode = rxMode
+        rxBufs = .allocate(capacity: Self.maxRxBurst)
+        rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, txRes) = Self.txScratch()
         let f = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
         guard f >= 0 else { throw SluiceError("tap \(name): cannot open /dev/net/tun: \(errnoString())") }
@@ -88,11 +102,14 @@ final class TapDriver: NetDriver {
     }
 
     /// Attaches to an already open fd that speaks the TAP framing (tests use a socketpair).
-    init(fd: Int32, name: String, vnet: Bool, txMode: TxMode = .write) {
+    init(fd: Int32, name: String, vnet: Bool, txMode: TxMode = .write, rxMode: RxMode = .read) {
         ifname = name
         self.fd = fd
         self.vnet = vnet
         self.txMode = txMode
+        self.rxMode = rxMode
+        rxBufs = .allocate(capacity: Self.maxRxBurst)
+        rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, txRes) = Self.txScratch()
         usoAccepted = false
         hostTxQueueLen = nil
@@ -106,7 +123,7 @@ final class TapDriver: NetDriver {
     }
 
     deinit {
-        txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); txRes.deallocate()
+        txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); txRes.deallocate(); rxBufs.deallocate(); rxIdx.deallocate()
         if let u = uring { csl_uring_close(u) }
     }
 
@@ -143,24 +160,25 @@ final class TapDriver: NetDriver {
 
     override var details: String {
         "tap \(ifname) vnet_hdr \(vnet ? "\(vnetSize)" : "off") offload \(offloadNames)" + (hostTxQueueLen.map { " host_txqueuelen \($0)" } ?? "")
-            + " tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); writing frame by frame)" } ?? "")
+            + " rx \(rxMode.rawValue) tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); writing frame by frame)" } ?? "")
+            + (rxReads > 0 ? " uring_reads \(rxReads) uring_rx_frames \(rxFrames)" : "")
             + (uringBatches > 0 ? " uring_batches \(uringBatches) uring_frames \(uringFrames)" : "")
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
         guard fd >= 0, failure == nil else { return 0 }
+        if rxMode == .uring, let u = ring(dp) { return pollBatched(dp, dev, into: &batch, budget: budget, u) }
         let pool = dp.pool
         let hdr = vnet ? vnetSize : 0
         var got = 0
-        var badHdr: UInt64 = 0, runts: UInt64 = 0
+        var bad = RxErrors()
         while got < budget {
             guard let p = pool.alloc() else {
                 dev.stats.rxMissedErrors &+= 1
                 dev.drop(.noBuffer)
                 break
             }
-            let start = pool.data(p) - hdr
-            let n = read(fd, start, hdr + PacketPool.dataRoom)
+            let n = read(fd, pool.data(p) - hdr, hdr + PacketPool.dataRoom)
             if n <= 0 {
                 let e = errno
                 pool.free(p)
@@ -169,40 +187,106 @@ final class TapDriver: NetDriver {
                 failure = n == 0 ? "tap \(ifname): end of file" : "tap \(ifname): read failed: \(String(cString: strerror(e)))"
                 break
             }
-            let len = n - hdr
-            if len < EthernetHeader.length {
-                runts += 1
-                pool.free(p)
-                continue
-            }
-            let m = pool.meta(p)
-            m.pointee.length = UInt32(len)
-            if vnet {
-                do {
-                    try VirtioNetHeader.decode(UnsafeRawPointer(start), frame: UnsafeRawPointer(start + hdr), length: len, into: &m.pointee)
-                } catch {
-                    badHdr += 1
-                    pool.free(p)
-                    continue
-                }
-            }
-            batch.append(p)
-            got += 1
+            if accept(p, n, pool, &batch, &bad) { got += 1 }
         }
-        if badHdr + runts > 0 {
-            dev.stats.rxErrors &+= badHdr + runts
-            dev.stats.rxFrameErrors &+= badHdr
+        bad.count(dev)
+        return got
+    }
+
+    /// Frames refused on receive, counted once per poll.
+    struct RxErrors {
+        var badHeader: UInt64 = 0, runts: UInt64 = 0
+        func count(_ dev: NetDevice) {
+            guard badHeader + runts > 0 else { return }
+            dev.stats.rxErrors &+= badHeader + runts
+            dev.stats.rxFrameErrors &+= badHeader
             dev.stats.rxLengthErrors &+= runts
-            dev.drop(.badVirtioHeader, badHdr)
+            dev.drop(.badVirtioHeader, badHeader)
             dev.drop(.pktTooSmall, runts)
         }
+    }
+
+    /// A frame of `n` bytes (virtio header included) read into `p`'s headroom and data: checked
+    /// and appended to the batch, or counted and freed. Returns whether it was appended.
+    @inline(__always)
+    private func accept(_ p: consuming Packet, _ n: Int, _ pool: PacketPool, _ batch: inout PacketBatch, _ bad: inout RxErrors) -> Bool {
+        let hdr = vnet ? vnetSize : 0
+        let len = n - hdr
+        guard len >= EthernetHeader.length else {
+            bad.runts += 1
+            pool.free(p)
+            return false
+        }
+        let m = pool.meta(p)
+        m.pointee.length = UInt32(len)
+        if vnet {
+            let start = pool.data(p) - hdr
+            do {
+                try VirtioNetHeader.decode(UnsafeRawPointer(start), frame: UnsafeRawPointer(start + hdr), length: len, into: &m.pointee)
+            } catch {
+                bad.badHeader += 1
+                pool.free(p)
+                return false
+            }
+        }
+        batch.append(p)
+        return true
+    }
+
+    /// Reads of up to `rxBurst` frames in one io_uring_enter each, non-blocking, until the TAP
+    /// is drained or the budget spent. The burst follows what the last one found: it doubles
+    /// (to 64) while every read finds a frame, and shrinks to twice what a partly empty one
+    /// found, so an idle port spends few buffers on reads that find nothing.
+    private func pollBatched(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int, _ u: OpaquePointer) -> Int {
+        let pool = dp.pool
+        let hdr = vnet ? vnetSize : 0
+        var got = 0
+        var bad = RxErrors()
+        while got < budget {
+            let want = min(rxBurst, budget - got)
+            var k = 0
+            while k < want {
+                guard let p = pool.alloc() else { break }
+                rxBufs[k] = pool.data(p) - hdr
+                rxIdx[k] = p.index
+                _ = consume p
+                k += 1
+            }
+            if k == 0 {
+                dev.stats.rxMissedErrors &+= 1
+                dev.drop(.noBuffer)
+                break
+            }
+            let done = Int(csl_uring_read_batch(u, fd, rxBufs, UInt32(hdr + PacketPool.dataRoom), Int32(k), txRes))
+            var frames = 0, drained = false
+            for i in 0..<k {
+                let p = Packet(index: rxIdx[i])
+                let r = i < done ? Int(txRes[i]) : -Int(EAGAIN)
+                if r > 0 {
+                    frames += 1
+                    if accept(p, r, pool, &batch, &bad) { got += 1 }
+                    continue
+                }
+                pool.free(p)
+                if r == -Int(EAGAIN) || r == -Int(EINTR) { drained = drained || r == -Int(EAGAIN); continue }
+                if failure == nil {
+                    failure = r == 0 ? "tap \(ifname): end of file" : "tap \(ifname): read failed: \(String(cString: strerror(Int32(-r))))"
+                }
+            }
+            rxReads &+= UInt64(k)
+            rxFrames &+= UInt64(frames)
+            if failure != nil { break }
+            if frames == k { rxBurst = min(rxBurst * 2, Self.maxRxBurst) } else { rxBurst = max(4, min(2 * frames, Self.maxRxBurst)) }
+            if drained || frames < k { break }
+        }
+        bad.count(dev)
         return got
     }
 
     /// The ring, made on first use; nil when `tx write` or when io_uring is unavailable.
-    private func txRing(_ dp: Datapath) -> OpaquePointer? {
+    private func ring(_ dp: Datapath) -> OpaquePointer? {
         if let u = uring { return u }
-        guard txMode == .uring, !uringTried else { return nil }
+        guard txMode == .uring || rxMode == .uring, !uringTried else { return nil }
         uringTried = true
         var e: Int32 = 0
         guard let u = csl_uring_open(UInt32(PacketBatch.capacity), &e) else {
@@ -215,7 +299,7 @@ final class TapDriver: NetDriver {
     }
 
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
-        if batch.count > 1, fd >= 0, failure == nil, let u = txRing(dp) {
+        if batch.count > 1, txMode == .uring, fd >= 0, failure == nil, let u = ring(dp) {
             transmitBatched(dp, dev, &batch, u)
             return
         }
@@ -306,9 +390,10 @@ extension Datapath {
     /// `link add NAME type tap [vnet_hdr on|off]`: creates or attaches to the kernel TAP `NAME`.
     @discardableResult
     public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500,
-                       hostTxQueueLen: Int? = nil, txUring: Bool = true) throws(SluiceError) -> NetDevice {
+                       hostTxQueueLen: Int? = nil, txUring: Bool = true, rxUring: Bool = true) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
-        let drv = try TapDriver(name: name, vnet: vnet, hostTxQueueLen: hostTxQueueLen, txMode: txUring ? .uring : .write)
+        let drv = try TapDriver(name: name, vnet: vnet, hostTxQueueLen: hostTxQueueLen, txMode: txUring ? .uring : .write,
+                                rxMode: rxUring ? .uring : .read)
         let dev = NetDevice(name: name, kind: "tap", mac: mac ?? .local(seed: stableHash(name)), mtu: mtu, driver: drv)
         do { try register(dev) } catch { drv.close(); throw error }
         drv.applyOffloads(dev.activeFeatures, dev)
