@@ -82,15 +82,24 @@ final class VirtioHeaderTests: XCTestCase {
 
     /// The real TAP driver code over a real fd (a SOCK_SEQPACKET socketpair carries the same
     /// one-message-per-frame framing as /dev/net/tun): lying headers are counted per reason,
-    /// the good frames are forwarded, nothing leaks.
+    /// the good frames are forwarded, nothing leaks. Read one by one (`rx read`) and in
+    /// io_uring bursts (`rx uring`), the same.
     func testTapDriverCountsBadHeadersAndKeepsForwarding() throws {
+        try checkBadHeadersCountedAndForwarding(uring: false)
+    }
+
+    func testTapDriverCountsBadHeadersAndKeepsForwardingReadingThroughIOUring() throws {
+        try checkBadHeadersCountedAndForwarding(uring: true)
+    }
+
+    func checkBadHeadersCountedAndForwarding(uring: Bool) throws {
         var sv: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &sv), 0)
         defer { close(sv[1]) }
         let dp = Datapath(poolSize: 256, clock: .virtual())
         let r = CommandRunner(datapath: dp)
         try r.execute("link add br0 type bridge")
-        let tap = try dp.addTap(name: "vt0", fd: sv[0])
+        let tap = try dp.addTap(name: "vt0", fd: sv[0], uring: uring)
         let sink = MemoryDriver()
         try dp.addMemory(name: "out0", driver: sink)
         try r.execute("link set vt0 master br0 up")
@@ -114,6 +123,11 @@ final class VirtioHeaderTests: XCTestCase {
         XCTAssertEqual(tap.stats.rxErrors, 4)
         XCTAssertEqual(tap.stats.rxPackets, 2)
         XCTAssertEqual(dp.pool.inUse, 0, "no buffer leaked")
+        if uring {
+            let d = try XCTUnwrap(tap.driver as? TapDriver)
+            XCTAssertNil(d.uringFailure)
+            XCTAssertEqual(d.rxFrames, 6, "every frame came through the ring")
+        }
         // Peer closes: the port fails, is counted as down, and nothing else breaks.
         close(sv[1]); sv[1] = -1
         dp.napiSchedule(tap); dp.netRxAction()

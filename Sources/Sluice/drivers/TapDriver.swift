@@ -15,8 +15,10 @@ import Glibc
 /// that one syscall per ~44 MTU-sized segments. Transmit (`tx uring`, the default) hands a
 /// whole batch to the kernel in one io_uring_enter: tun takes IOCB_NOWAIT, so each writev
 /// completes inline during that call, in order, and the batch costs one system call instead of
-/// one per frame. Where io_uring cannot be had (an old kernel, `kernel.io_uring_disabled`),
-/// the port says so once and writes frame by frame, as `tx write` does.
+/// one per frame. Receive (`rx uring`, the default) reads bursts of frames the same way, each
+/// read non-blocking (RWF_NOWAIT), so a drained TAP answers -EAGAIN at once. Where io_uring
+/// cannot be had (an old kernel, `kernel.io_uring_disabled`), the port says so once and reads
+/// and writes one frame per system call, as `rx read tx write` do.
 final class TapDriver: NetDriver {
     /// How frames are written to the TAP.
     enum TxMode: String, Sendable { case uring, write }
@@ -160,7 +162,7 @@ final class TapDriver: NetDriver {
 
     override var details: String {
         "tap \(ifname) vnet_hdr \(vnet ? "\(vnetSize)" : "off") offload \(offloadNames)" + (hostTxQueueLen.map { " host_txqueuelen \($0)" } ?? "")
-            + " rx \(rxMode.rawValue) tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); writing frame by frame)" } ?? "")
+            + " rx \(rxMode.rawValue) tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); one read or writev per frame)" } ?? "")
             + (rxReads > 0 ? " uring_reads \(rxReads) uring_rx_frames \(rxFrames)" : "")
             + (uringBatches > 0 ? " uring_batches \(uringBatches) uring_frames \(uringFrames)" : "")
     }
@@ -291,7 +293,7 @@ final class TapDriver: NetDriver {
         var e: Int32 = 0
         guard let u = csl_uring_open(UInt32(PacketBatch.capacity), &e) else {
             uringFailure = e == ENOSYS ? "not in this kernel" : errnoString(e)
-            dp.log("tap \(ifname): io_uring: \(uringFailure!); transmitting with one writev per frame")
+            dp.log("tap \(ifname): io_uring: \(uringFailure!); one read or writev per frame instead")
             return nil
         }
         uring = u
@@ -402,8 +404,8 @@ extension Datapath {
 
     /// A TAP port over an existing fd carrying TAP framing (a socketpair in tests).
     @discardableResult
-    public func addTap(name: String, fd: Int32, vnet: Bool = true) throws(SluiceError) -> NetDevice {
-        let drv = TapDriver(fd: fd, name: name, vnet: vnet)
+    public func addTap(name: String, fd: Int32, vnet: Bool = true, uring: Bool = false) throws(SluiceError) -> NetDevice {
+        let drv = TapDriver(fd: fd, name: name, vnet: vnet, txMode: uring ? .uring : .write, rxMode: uring ? .uring : .read)
         let dev = NetDevice(name: name, kind: "tap", mac: .local(seed: stableHash(name)), driver: drv)
         try register(dev)
         return dev
