@@ -7,6 +7,7 @@
 #   k kernel : ns a ─ veth ─ [ns sw: Linux bridge] ─ veth ─ ns b
 #   c tapfwd : ns a ─ TAP ─ [../shared/reference/tapfwd.c, virtio + TSO] ─ TAP ─ ns b
 #   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b
+#   w tap rw : the same with `rx read tx write` (one system call per frame, no io_uring)
 #   p afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
 #   x afxdp  : ns a ─ veth ─ [ns sw: sluice daemon, AF_XDP ports] ─ veth ─ ns b
 #              (the hosts' veth transmit checksum offload off: XDP frames carry no checksum state)
@@ -19,7 +20,7 @@
 # Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY ...   (Sluice TAP ports / kernel bridge, …)
 #
 # Usage: sudo bench/forwarding.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SKIP_ALLOC=1 SKIP_TCP=1
-#        SETUPS="k c t p x" DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons,
+#        SETUPS="k c t w p x" DEFAULT_QDISC=fq_codel|pfifo_fast for Sluice's daemons,
 #        SINK=stack|drop for the 64-byte frames in b, below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ ROUNDS=${ROUNDS:-3}
 TAG="bf$(printf %x $(( $$ % 65536 )))"
 source bench/common.sh
 
-SETUPS=${SETUPS:-k c t p x}
+SETUPS=${SETUPS:-k c t w p x}
 BLAST="" TAPFWD=""
 if [ -f ../shared/reference/blast.c ] && command -v cc >/dev/null; then
   cc -O2 -o "$WORK/blast" ../shared/reference/blast.c && BLAST="$WORK/blast"
@@ -81,6 +82,16 @@ ip -n "$TAG-tsw" link set "${TAG}ta" netns "$TAG-ta"; ip -n "$TAG-tsw" link set 
 addr "$TAG-ta" "${TAG}ta" 198.18.0.1/24; addr "$TAG-tb" "${TAG}tb" 198.18.0.2/24
 fi
 
+# --- Sluice, TAP ports read and written one frame per system call
+if has w; then
+ns "$TAG-wsw"; ns "$TAG-wa"; ns "$TAG-wb"
+printf '%s\n' "link add br0 type bridge" "link add ${TAG}wa type tap rx read tx write" "link add ${TAG}wb type tap rx read tx write" \
+  "link set ${TAG}wa master br0 up" "link set ${TAG}wb master br0 up" "link set br0 up" > "$WORK/taprw.conf"
+start_daemon taprw "$TAG-wsw"; PID_OF[w]=$DAEMON_PID
+ip -n "$TAG-wsw" link set "${TAG}wa" netns "$TAG-wa"; ip -n "$TAG-wsw" link set "${TAG}wb" netns "$TAG-wb"
+addr "$TAG-wa" "${TAG}wa" 198.18.0.1/24; addr "$TAG-wb" "${TAG}wb" 198.18.0.2/24
+fi
+
 # --- Sluice, AF_PACKET ports on veth
 if has p; then
 ns "$TAG-psw"; ns "$TAG-pa"; ns "$TAG-pb"
@@ -105,7 +116,7 @@ start_daemon xdp "$TAG-xsw"; PID_OF[x]=$DAEMON_PID
 grep -h "falling back" "$WORK/xdp.err" | sed 's/^/  /' || true
 fi
 
-declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [p]=eth0 [x]=eth0 )
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [p]=eth0 [x]=eth0 )
 # The 64-byte frames' sink in b. stack: they go up b's stack to UDP port 9, where no socket
 # listens; the kernel then looks up a route for an ICMP port unreachable for every frame before
 # its rate limit refuses to send one, and that work runs in whatever context delivered the
@@ -181,8 +192,8 @@ echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice'
 for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-declare -A CONF=( [t]=tap [p]=afp [x]=xdp )
-for s in t p x; do has $s || continue
+declare -A CONF=( [t]=tap [w]=taprw [p]=afp [x]=xdp )
+for s in t w p x; do has $s || continue
   echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
   kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
   grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
@@ -206,7 +217,7 @@ fi
 med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
-declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" )
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" )
 echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
 printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded"
 for s in $SETUPS; do
@@ -217,4 +228,4 @@ for s in $SETUPS; do
 done
 echo "  allocations per forwarded packet: $ALLOC"
 T=$(med "${TCP[t]:-}")
-echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t p x; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w p x; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
