@@ -40,7 +40,7 @@ final class TapDriver: NetDriver {
     private let rxBufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let rxIdx: UnsafeMutablePointer<UInt32>
     private var rxBurst = 16
-    static let maxRxBurst = 64
+    static let maxRxBurst = 64, minRxBurst = 4
     private(set) var rxReads: UInt64 = 0
     private(set) var rxFrames: UInt64 = 0
     /// The transmit ring, made on the first batch (by the thread that will submit to it:
@@ -169,7 +169,7 @@ final class TapDriver: NetDriver {
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
         guard fd >= 0, failure == nil else { return 0 }
-        if rxMode == .uring, let u = ring(dp) { return pollBatched(dp, dev, into: &batch, budget: budget, u) }
+        if rxMode == .uring, rxBurst > Self.minRxBurst, let u = ring(dp) { return pollBatched(dp, dev, into: &batch, budget: budget, u) }
         let pool = dp.pool
         let hdr = vnet ? vnetSize : 0
         var got = 0
@@ -192,6 +192,9 @@ final class TapDriver: NetDriver {
             if accept(p, n, pool, &batch, &bad) { got += 1 }
         }
         bad.count(dev)
+        // A quiet port reads frame by frame (one read costs less than a ring's enter); one
+        // that found a burst goes back to the ring.
+        if rxMode == .uring && got >= 2 * Self.minRxBurst { rxBurst = 4 * Self.minRxBurst }
         return got
     }
 
@@ -238,7 +241,9 @@ final class TapDriver: NetDriver {
     /// Reads of up to `rxBurst` frames in one io_uring_enter each, non-blocking, until the TAP
     /// is drained or the budget spent. The burst follows what the last one found: it doubles
     /// (to 64) while every read finds a frame, and shrinks to twice what a partly empty one
-    /// found, so an idle port spends few buffers on reads that find nothing.
+    /// found; at its floor (a burst found one or two frames) the port reads frame by frame
+    /// until a poll finds 8 or more again, so a quiet port — a ping — pays one read, not an
+    /// enter of four.
     private func pollBatched(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int, _ u: OpaquePointer) -> Int {
         let pool = dp.pool
         let hdr = vnet ? vnetSize : 0
@@ -278,7 +283,7 @@ final class TapDriver: NetDriver {
             rxReads &+= UInt64(k)
             rxFrames &+= UInt64(frames)
             if failure != nil { break }
-            if frames == k { rxBurst = min(rxBurst * 2, Self.maxRxBurst) } else { rxBurst = max(4, min(2 * frames, Self.maxRxBurst)) }
+            if frames == k { rxBurst = min(rxBurst * 2, Self.maxRxBurst) } else { rxBurst = max(Self.minRxBurst, min(2 * frames, Self.maxRxBurst)) }
             if drained || frames < k { break }
         }
         bad.count(dev)
