@@ -42,11 +42,13 @@ static int uring_enter(int fd, unsigned submit, unsigned wait, unsigned flags) {
 struct csl_uring *csl_uring_open(unsigned entries, int *error) {
     struct io_uring_params p;
     int fd = -1;
-    // One thread submits, and completions are reaped only when it asks: no task-work
-    // interrupts (6.1+). Older kernels get the plain ring.
-#if defined(IORING_SETUP_SINGLE_ISSUER) && defined(IORING_SETUP_DEFER_TASKRUN)
+    // Any thread may submit (the datapath's devices are driven by its worker, and by the
+    // control thread while a configuration is applied), so no SINGLE_ISSUER; the operations
+    // here complete inline and need no task work, so COOP_TASKRUN (5.19+) costs nothing and
+    // keeps any that comes from interrupting the thread. Older kernels get the plain ring.
+#ifdef IORING_SETUP_COOP_TASKRUN
     memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    p.flags = IORING_SETUP_COOP_TASKRUN;
     fd = uring_setup(entries, &p);
 #endif
     if (fd < 0) {

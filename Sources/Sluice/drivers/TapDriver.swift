@@ -43,8 +43,7 @@ final class TapDriver: NetDriver {
     static let maxRxBurst = 64, minRxBurst = 4
     private(set) var rxReads: UInt64 = 0
     private(set) var rxFrames: UInt64 = 0
-    /// The transmit ring, made on the first batch (by the thread that will submit to it:
-    /// IORING_SETUP_SINGLE_ISSUER), or the reason there is none.
+    /// The port's ring, made on first use, or the reason there is none.
     private var uring: OpaquePointer?
     private(set) var uringFailure: String?
     private var uringTried = false
