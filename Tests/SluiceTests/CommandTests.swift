@@ -33,6 +33,8 @@ final class CommandTests: XCTestCase {
         expectError("link add x type afpacket", contains: "needs \"dev KERNEL_IFNAME\"")
         expectError("link add x type pcap", contains: "give \"in FILE\"")
         expectError("link add x type tap dev y", contains: "not an argument of type tap")
+        expectError("link add x type tap rx ring", contains: "rx must be uring or read, not \"ring\"")
+        expectError("link add x type tap tx sendmmsg", contains: "tx must be uring or write, not \"sendmmsg\"")
         expectError("fdb add 02:00:00:00:00:zz dev p1", contains: "not a valid MAC")
         expectError("fdb add ff:ff:ff:ff:ff:ff dev p1", contains: "not a unicast")
         expectError("fdb add 02:00:00:00:00:01", contains: "needs \"dev PORT\"")
