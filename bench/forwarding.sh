@@ -72,25 +72,19 @@ ip -n "$TAG-csw" link set "${TAG}ca" netns "$TAG-ca"; ip -n "$TAG-csw" link set 
 addr "$TAG-ca" "${TAG}ca" 198.18.0.1/24; addr "$TAG-cb" "${TAG}cb" 198.18.0.2/24
 fi
 
-# --- Sluice, TAP ports
-if has t; then
-ns "$TAG-tsw"; ns "$TAG-ta"; ns "$TAG-tb"
-printf '%s\n' "link add br0 type bridge" "link add ${TAG}ta type tap" "link add ${TAG}tb type tap" \
-  "link set ${TAG}ta master br0 up" "link set ${TAG}tb master br0 up" "link set br0 up" > "$WORK/tap.conf"
-start_daemon tap "$TAG-tsw"; PID_OF[t]=$DAEMON_PID
-ip -n "$TAG-tsw" link set "${TAG}ta" netns "$TAG-ta"; ip -n "$TAG-tsw" link set "${TAG}tb" netns "$TAG-tb"
-addr "$TAG-ta" "${TAG}ta" 198.18.0.1/24; addr "$TAG-tb" "${TAG}tb" 198.18.0.2/24
-fi
-
-# --- Sluice, TAP ports read and written one frame per system call
-if has w; then
-ns "$TAG-wsw"; ns "$TAG-wa"; ns "$TAG-wb"
-printf '%s\n' "link add br0 type bridge" "link add ${TAG}wa type tap rx read tx write" "link add ${TAG}wb type tap rx read tx write" \
-  "link set ${TAG}wa master br0 up" "link set ${TAG}wb master br0 up" "link set br0 up" > "$WORK/taprw.conf"
-start_daemon taprw "$TAG-wsw"; PID_OF[w]=$DAEMON_PID
-ip -n "$TAG-wsw" link set "${TAG}wa" netns "$TAG-wa"; ip -n "$TAG-wsw" link set "${TAG}wb" netns "$TAG-wb"
-addr "$TAG-wa" "${TAG}wa" 198.18.0.1/24; addr "$TAG-wb" "${TAG}wb" 198.18.0.2/24
-fi
+# --- Sluice, TAP ports (t), and the same read and written one frame per system call (w)
+# tap_setup LETTER CONF TAP_OPTIONS
+tap_setup() {
+  local s=$1
+  ns "$TAG-${s}sw"; ns "$TAG-${s}a"; ns "$TAG-${s}b"
+  printf '%s\n' "link add br0 type bridge" "link add ${TAG}${s}a type tap$3" "link add ${TAG}${s}b type tap$3" \
+    "link set ${TAG}${s}a master br0 up" "link set ${TAG}${s}b master br0 up" "link set br0 up" > "$WORK/$2.conf"
+  start_daemon "$2" "$TAG-${s}sw"; PID_OF[$s]=$DAEMON_PID
+  ip -n "$TAG-${s}sw" link set "${TAG}${s}a" netns "$TAG-${s}a"; ip -n "$TAG-${s}sw" link set "${TAG}${s}b" netns "$TAG-${s}b"
+  addr "$TAG-${s}a" "${TAG}${s}a" 198.18.0.1/24; addr "$TAG-${s}b" "${TAG}${s}b" 198.18.0.2/24
+}
+if has t; then tap_setup t tap ""; fi
+if has w; then tap_setup w taprw " rx read tx write"; fi
 
 # --- Sluice, AF_PACKET ports on veth
 if has p; then

@@ -3,9 +3,10 @@
 # toolchain: iproute2 (ip, tc), ping, iperf3, tcpdump, tshark, ethtool, a C compiler for the
 # reference programs in bench/, python3 (raw-frame senders in tests), traceroute, frr (zebra and
 # ospfd feed routes over FPM in a test), libxdp/libbpf (AF_XDP
-# ports: the headers at build time, the library at run time) and xdp-tools. Safe to run again.
+# ports: the headers at build time, the library at run time), xdp-tools and nftables (the
+# benchmarks' SINK=drop). Safe to run again.
 set -euo pipefail
-need=(iproute2 iputils-ping iperf3 tcpdump tshark ethtool procps gcc python3 libxdp-dev libbpf-dev xdp-tools traceroute frr)
+need=(iproute2 iputils-ping iperf3 tcpdump tshark ethtool procps gcc python3 libxdp-dev libbpf-dev xdp-tools traceroute frr nftables)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -67,6 +67,19 @@ public class NetDriver {
     var details: String { "" }
 }
 
+extension NetDevice {
+    /// Frames a driver refused on receive: a virtio header that lies (frame errors) or a frame
+    /// too short or cut short (length errors, dropped for `lengthReason`), counted per poll.
+    func countRxErrors(badHeader: UInt64, length: UInt64, lengthReason: DropReason) {
+        guard badHeader + length > 0 else { return }
+        stats.rxErrors &+= badHeader + length
+        stats.rxFrameErrors &+= badHeader
+        stats.rxLengthErrors &+= length
+        drop(.badVirtioHeader, badHeader)
+        drop(lengthReason, length)
+    }
+}
+
 /// An error for the operator: one clear line.
 public struct SluiceError: Error, CustomStringConvertible, Equatable, Sendable {
     public let message: String

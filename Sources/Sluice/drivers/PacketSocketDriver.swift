@@ -216,7 +216,7 @@ public final class PacketSocketDriver: NetDriver {
                 frame = f + Int(csl_frame_next_offset(f))
             }
         }
-        countRxErrors(dev, badHeader: badHdr, truncated: truncated)
+        dev.countRxErrors(badHeader: badHdr, length: truncated, lengthReason: .truncated)
         if got == 0 { checkSocketError() }
         return got
     }
@@ -268,20 +268,9 @@ public final class PacketSocketDriver: NetDriver {
             batch.append(p)
             got += 1
         }
-        countRxErrors(dev, badHeader: badHdr, truncated: truncated)
+        dev.countRxErrors(badHeader: badHdr, length: truncated, lengthReason: .truncated)
         if got == 0 { checkSocketError() }
         return got
-    }
-
-    /// Frames refused on receive: a virtio header that lies (frame errors) or a frame cut short
-    /// (length errors), each counted with its drop reason.
-    private func countRxErrors(_ dev: NetDevice, badHeader: UInt64, truncated: UInt64) {
-        guard badHeader + truncated > 0 else { return }
-        dev.stats.rxErrors &+= badHeader + truncated
-        dev.stats.rxFrameErrors &+= badHeader
-        dev.stats.rxLengthErrors &+= truncated
-        dev.drop(.badVirtioHeader, badHeader)
-        dev.drop(.truncated, truncated)
     }
 
     private func releaseBlock(_ ring: UnsafeMutableRawPointer) {

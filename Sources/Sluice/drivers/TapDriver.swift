@@ -200,14 +200,7 @@ final class TapDriver: NetDriver {
     /// Frames refused on receive, counted once per poll.
     struct RxErrors {
         var badHeader: UInt64 = 0, runts: UInt64 = 0
-        func count(_ dev: NetDevice) {
-            guard badHeader + runts > 0 else { return }
-            dev.stats.rxErrors &+= badHeader + runts
-            dev.stats.rxFrameErrors &+= badHeader
-            dev.stats.rxLengthErrors &+= runts
-            dev.drop(.badVirtioHeader, badHeader)
-            dev.drop(.pktTooSmall, runts)
-        }
+        func count(_ dev: NetDevice) { dev.countRxErrors(badHeader: badHeader, length: runts, lengthReason: .pktTooSmall) }
     }
 
     /// A frame of `n` bytes (virtio header included) read into `p`'s headroom and data: checked
