@@ -104,7 +104,9 @@ unsigned csl_uring_entries(const struct csl_uring *u) { return u->entries; }
 
 /// Submits the n entries just written at the tail and waits until every one submitted has
 /// completed (their buffers belong to the caller, who frees or reuses them next). Entries the
-/// kernel refused to take fail with its errno.
+/// kernel refused to take fail with its errno. A short submission (an entry that failed to
+/// start) returns from the enter without waiting, so the wait count never exceeds what was
+/// submitted.
 static int submit_and_reap(struct csl_uring *u, unsigned tail, int n, int32_t *res) {
     __atomic_store_n(u->sq_tail, tail + n, __ATOMIC_RELEASE);
     int submitted = 0, reaped = 0, failures = 0;
@@ -129,6 +131,12 @@ static int submit_and_reap(struct csl_uring *u, unsigned tail, int n, int32_t *r
             reaped++;
         }
         __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+    }
+    if (submitted < n) {
+        // Given up on (the kernel kept answering EINTR/EAGAIN): entries it never took leave the
+        // ring, so that the next batch does not submit them with buffers freed by then.
+        for (int i = submitted; i < n; i++) res[i] = -EAGAIN;
+        __atomic_store_n(u->sq_tail, tail + submitted, __ATOMIC_RELEASE);
     }
     return n;
 }

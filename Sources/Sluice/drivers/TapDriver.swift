@@ -11,8 +11,8 @@ import Glibc
 /// kernel which offloads Sluice accepts (what the kernel may hand it: checksum-partial frames,
 /// TSO/USO super-frames); the datapath sets them from the features every port the frame can
 /// reach supports. Closing the fd deletes a TAP Sluice created (it is not persistent).
-/// Cost: one syscall per frame received (tun has no batched read); 64 KiB super-frames make
-/// that one syscall per ~44 MTU-sized segments. Transmit (`tx uring`, the default) hands a
+/// tun has no batched read or write of its own: a read or a write is one frame (64 KiB
+/// super-frames make that one per ~44 MTU-sized segments). Transmit (`tx uring`, the default) hands a
 /// whole batch to the kernel in one io_uring_enter: tun takes IOCB_NOWAIT, so each writev
 /// completes inline during that call, in order, and the batch costs one system call instead of
 /// one per frame. Receive (`rx uring`, the default) reads bursts of frames the same way, each
@@ -47,10 +47,10 @@ final class TapDriver: NetDriver {
     private var uring: OpaquePointer?
     private(set) var uringFailure: String?
     private var uringTried = false
-    /// Per batch: a header and two iovecs per frame, and what each write returned.
+    /// Per batch: a header and two iovecs per frame; what each read or write returned.
     private let txHeaders: UnsafeMutableRawPointer
     private let txIov: UnsafeMutablePointer<iovec>
-    private let txRes: UnsafeMutablePointer<Int32>
+    private let results: UnsafeMutablePointer<Int32>
     /// Batches and frames written through the ring (`link show -d`).
     private(set) var uringBatches: UInt64 = 0
     private(set) var uringFrames: UInt64 = 0
@@ -71,7 +71,7 @@ final class TapDriver: NetDriver {
         self.rxMode = rxMode
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
-        (txHeaders, txIov, txRes) = Self.txScratch()
+        (txHeaders, txIov, results) = Self.txScratch()
         let f = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
         guard f >= 0 else { throw SluiceError("tap \(name): cannot open /dev/net/tun: \(errnoString())") }
         var flags = LinuxABI.IFF_TAP | LinuxABI.IFF_NO_PI
@@ -111,7 +111,7 @@ final class TapDriver: NetDriver {
         self.rxMode = rxMode
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
-        (txHeaders, txIov, txRes) = Self.txScratch()
+        (txHeaders, txIov, results) = Self.txScratch()
         usoAccepted = false
         hostTxQueueLen = nil
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -124,7 +124,7 @@ final class TapDriver: NetDriver {
     }
 
     deinit {
-        txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); txRes.deallocate(); rxBufs.deallocate(); rxIdx.deallocate()
+        txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); results.deallocate(); rxBufs.deallocate(); rxIdx.deallocate()
         if let u = uring { csl_uring_close(u) }
     }
 
@@ -256,18 +256,18 @@ final class TapDriver: NetDriver {
                 dev.drop(.noBuffer)
                 break
             }
-            let done = Int(csl_uring_read_batch(u, fd, rxBufs, UInt32(hdr + PacketPool.dataRoom), Int32(k), txRes))
-            var frames = 0, drained = false
+            let done = Int(csl_uring_read_batch(u, fd, rxBufs, UInt32(hdr + PacketPool.dataRoom), Int32(k), results))
+            var frames = 0
             for i in 0..<k {
                 let p = Packet(index: rxIdx[i])
-                let r = i < done ? Int(txRes[i]) : -Int(EAGAIN)
+                let r = i < done ? Int(results[i]) : -Int(EAGAIN)
                 if r > 0 {
                     frames += 1
                     if accept(p, r, pool, &batch, &bad) { got += 1 }
                     continue
                 }
                 pool.free(p)
-                if r == -Int(EAGAIN) || r == -Int(EINTR) { drained = drained || r == -Int(EAGAIN); continue }
+                if r == -Int(EAGAIN) || r == -Int(EINTR) { continue }
                 if failure == nil {
                     failure = r == 0 ? "tap \(ifname): end of file" : "tap \(ifname): read failed: \(String(cString: strerror(Int32(-r))))"
                 }
@@ -276,7 +276,7 @@ final class TapDriver: NetDriver {
             rxFrames &+= UInt64(frames)
             if failure != nil { break }
             if frames == k { rxBurst = min(rxBurst * 2, Self.maxRxBurst) } else { rxBurst = max(Self.minRxBurst, min(2 * frames, Self.maxRxBurst)) }
-            if drained || frames < k { break }
+            if frames < k { break }                       // drained (or interrupted): done for this poll
         }
         bad.count(dev)
         return got
@@ -358,7 +358,7 @@ final class TapDriver: NetDriver {
         }
         var done = 0
         while done < n {
-            let k = Int(csl_uring_writev_batch(u, fd, txIov + 2 * done, 2, Int32(n - done), txRes + done))
+            let k = Int(csl_uring_writev_batch(u, fd, txIov + 2 * done, 2, Int32(n - done), results + done))
             guard k > 0 else { break }
             uringBatches &+= 1
             done += k
@@ -366,7 +366,7 @@ final class TapDriver: NetDriver {
         uringFrames &+= UInt64(done)
         for i in 0..<n {
             let len = Int(txIov[2 * i + 1].iov_len)
-            if i < done && Int(txRes[i]) == hdrLen + len { packets += 1; bytes += UInt64(len) } else { errors += 1 }
+            if i < done && Int(results[i]) == hdrLen + len { packets += 1; bytes += UInt64(len) } else { errors += 1 }
         }
         dev.stats.txPackets &+= packets
         dev.stats.txBytes &+= bytes
@@ -386,7 +386,8 @@ final class TapDriver: NetDriver {
 func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 
 extension Datapath {
-    /// `link add NAME type tap [vnet_hdr on|off]`: creates or attaches to the kernel TAP `NAME`.
+    /// `link add NAME type tap [vnet_hdr on|off] [host_txqueuelen N] [rx uring|read] [tx uring|write]`:
+    /// creates or attaches to the kernel TAP `NAME`.
     @discardableResult
     public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500,
                        hostTxQueueLen: Int? = nil, txUring: Bool = true, rxUring: Bool = true) throws(SluiceError) -> NetDevice {
