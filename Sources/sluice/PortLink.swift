@@ -12,13 +12,18 @@ import Glibc
 ///   afpacket dev IFNAME [vnet_hdr on|off] [rx ring|mmsg]
 ///   afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [rx_ring N]
 ///   pcap [in FILE] [out FILE]
+///   vif [rate RATE|unlimited] [window TIME]
+/// and `sluice link set NAME type vif [rate RATE|unlimited] [window TIME]`: a live vif's rate
+/// (netback's credit, changed as when the toolstack rewrites `rate`).
 enum PortLink {
-    static let kinds: Set<String> = ["afpacket", "afxdp", "pcap"]
+    static let kinds: Set<String> = ["afpacket", "afxdp", "pcap", "vif"]
 
     /// nil when `words` (after `link`) are not such a request.
     static func runIfPortLink(_ words: [String], socket: String?) -> Int32? {
-        guard words.first == "add", let t = words.firstIndex(of: "type"), t + 1 < words.count, kinds.contains(words[t + 1]) else { return nil }
+        guard let t = words.firstIndex(of: "type"), t + 1 < words.count, kinds.contains(words[t + 1]) else { return nil }
         let kind = words[t + 1]
+        let create = words.first == "add"
+        guard create || (words.first == "set" && kind == "vif") else { return nil }
         var name: String?, mtu: UInt32?, mac: [UInt8]?
         var i = 1
         func fail(_ m: String) -> Int32 { FileHandle.standardError.write(Data("Error: \(m)\n".utf8)); return 255 }
@@ -43,6 +48,7 @@ enum PortLink {
         var data: [(UInt16, [UInt8])] = []
         func str(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
         func u32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+        func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
         i = t + 2
         while i < words.count {
             let k = words[i]
@@ -61,6 +67,13 @@ enum PortLink {
             case ("afxdp", "rx_ring"):
                 guard let r = UInt32(v) else { return fail("argument of \"rx_ring\" is wrong") }
                 data.append((IFLA.Port.RX_RING, u32(r)))
+            case ("vif", "rate"):
+                if v == "unlimited" { data.append((IFLA.Port.VIF_RATE, u64(0))); break }
+                guard let r = TcUnits.rate(v), r >= 8 else { return fail("vif: invalid rate \"\(v)\" (tc's units: 10mbit, 1gbit, ...; or unlimited)") }
+                data.append((IFLA.Port.VIF_RATE, u64(r)))
+            case ("vif", "window"):
+                guard let ns = TcUnits.time(v), ns >= 1_000, ns <= 10_000_000_000 else { return fail("vif: invalid window \"\(v)\" (1us to 10s)") }
+                data.append((IFLA.Port.VIF_WINDOW_USEC, u32(UInt32(ns / 1000))))
             case ("pcap", "in"): data.append((IFLA.Port.PCAP_IN, str(absolute(v))))
             case ("pcap", "out"): data.append((IFLA.Port.PCAP_OUT, str(absolute(v))))
             default: return fail("\"\(k)\" is not an argument of type \(kind)")
@@ -68,7 +81,7 @@ enum PortLink {
             i += 2
         }
         var w = NetlinkWriter()
-        let start = w.begin(type: NL.RTM_NEWLINK, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, seq: 1, pid: 0)
+        let start = w.begin(type: NL.RTM_NEWLINK, flags: NL.F_REQUEST | NL.F_ACK | (create ? NL.F_CREATE | NL.F_EXCL : 0), seq: 1, pid: 0)
         w.put([UInt8](repeating: 0, count: 16))                                // struct ifinfomsg
         w.attr(IFLA.IFNAME, string: name)
         if let mtu { w.attr(IFLA.MTU, u32: mtu) }

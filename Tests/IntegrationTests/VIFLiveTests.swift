@@ -124,6 +124,51 @@ final class VIFLiveTests: XCTestCase {
         let r = try d.report()
         XCTAssertTrue(section(r, device: "vif1").contains("rate 125000B/50000us"), section(r, device: "vif1"))
         XCTAssertFalse(section(r, device: "vif1").contains("rate_limited 0"), "the limit was reached")
+
+        // The rate changed live by the CLI (RTM_NEWLINK with the vif's IFLA_INFO_DATA), as
+        // netback hears a rewritten `rate`: the same frontend, still connected, now at 5 Mbit/s.
+        func cli(_ args: [String]) throws -> (out: String, status: Int32) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["10", try sluiceBinary(), "--socket", sock] + args
+            let pipe = Pipe()
+            p.standardOutput = pipe; p.standardError = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (out, p.terminationStatus)
+        }
+        var c = try cli(["link", "set", "vif1", "type", "vif", "rate", "5mbit"])
+        XCTAssertEqual(c.status, 0, c.out)
+        let r1 = section(try d.report(), device: "vif1")
+        XCTAssertTrue(r1.contains("rate 31250B/50000us"), r1)
+        let slow = try net.iperf(from: a, to: b, addr: "198.18.61.2", seconds: 4)
+        let slowBps = ((slow["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+        print("TCP after `link set vif1 type vif rate 5mbit`: \(slowBps / 1e6) Mbit/s")
+        XCTAssertGreaterThan(slowBps, 2.5e6)
+        XCTAssertLessThan(slowBps, 5.3e6, "held to the new rate")
+        c = try cli(["link", "set", "vif1", "type", "vif", "rate", "unlimited"])
+        XCTAssertEqual(c.status, 0, c.out)
+        let free = try net.iperf(from: a, to: b, addr: "198.18.61.2", seconds: 2)
+        let freeBps = ((free["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double ?? 0
+        print("TCP after `rate unlimited`: \(freeBps / 1e6) Mbit/s")
+        XCTAssertGreaterThan(freeBps, 100e6)
+        // A vif made by the CLI with its rate; bad words: one line, status 255, nothing made.
+        c = try cli(["link", "add", "vif9", "type", "vif", "rate", "1mbit", "window", "20ms"])
+        XCTAssertEqual(c.status, 0, c.out)
+        let r9 = section(try d.report(), device: "vif9")
+        XCTAssertTrue(r9.contains("rate 2500B/20000us"), r9)
+        c = try cli(["link", "set", "vif1", "type", "vif", "rate", "fast"])
+        XCTAssertEqual(c.status, 255); XCTAssertEqual(c.out.split(separator: "\n").count, 1, c.out)
+        c = try cli(["link", "add", "vif8", "type", "vif", "window", "0"])
+        XCTAssertEqual(c.status, 255); XCTAssertEqual(c.out.split(separator: "\n").count, 1, c.out)
+        // The daemon refuses (extack): a window with no rate to keep, a vif that is not there.
+        c = try cli(["link", "set", "vif2", "type", "vif", "window", "10ms"])
+        XCTAssertEqual(c.status, 2); XCTAssertTrue(c.out.contains("has no rate"), c.out)
+        c = try cli(["link", "set", "vif7", "type", "vif", "rate", "1mbit"])
+        XCTAssertEqual(c.status, 2, c.out)
+        let rEnd = try d.report()
+        XCTAssertFalse(rEnd.contains("vif8"))
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

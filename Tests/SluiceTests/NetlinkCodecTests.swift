@@ -117,6 +117,57 @@ final class NetlinkCodecTests: XCTestCase {
         return (-err, m.header.flags, echoed, a?.string(1), a?.u32(2))
     }
 
+    /// A vif's rate in its IFLA_INFO_DATA: made with one, changed live, dumped back; bad values
+    /// refused with EINVAL and the offending attribute's offset, nothing changed.
+    func testAVifsRateIsItsLinkInfoData() throws {
+        let p = try processor()
+        func newlink(_ name: String, create: Bool, _ data: [(UInt16, [UInt8])]) -> [UInt8] {
+            var w = NetlinkWriter()
+            let s = w.begin(type: NL.RTM_NEWLINK, flags: NL.F_REQUEST | NL.F_ACK | (create ? NL.F_CREATE | NL.F_EXCL : 0), seq: 3, pid: 0)
+            w.put([UInt8](repeating: 0, count: 16))
+            w.attr(IFLA.IFNAME, string: name)
+            let li = w.beginNest(IFLA.LINKINFO)
+            w.attr(IFLA.INFO_KIND, string: "vif")
+            let d = w.beginNest(IFLA.INFO_DATA)
+            for (t, v) in data { w.attr(t, v) }
+            w.endNest(d); w.endNest(li); w.end(s)
+            return w.bytes
+        }
+        func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        func u32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+        XCTAssertEqual(errorOf(p.handle(newlink("vif1", create: true, [(IFLA.Port.VIF_RATE, u64(20_000_000))]))[0])?.errno, 0)
+        let v = try XCTUnwrap(p.dp.device(named: "vif1")?.driver as? VifDriver)
+        XCTAssertEqual(v.creditBytes, 125_000); XCTAssertEqual(v.creditWindow, 50_000_000)
+        XCTAssertEqual(errorOf(p.handle(newlink("vif1", create: false, [(IFLA.Port.VIF_RATE, u64(8_000_000)), (IFLA.Port.VIF_WINDOW_USEC, u32(10_000))]))[0])?.errno, 0)
+        XCTAssertEqual(v.creditBytes, 10_000); XCTAssertEqual(v.creditWindow, 10_000_000)
+        // The dump says it back.
+        var w = NetlinkWriter()
+        let s = w.begin(type: NL.RTM_GETLINK, flags: NL.F_REQUEST, seq: 4, pid: 0)
+        w.put([UInt8](repeating: 0, count: 16)); w.attr(IFLA.IFNAME, string: "vif1"); w.end(s)
+        let m = try XCTUnwrap(NetlinkMessages(p.handle(w.bytes)[0]).first { _ in true })
+        let a = try NLAttributes.parse(m.payload.dropFirst(16), base: 32, policy: IFLA.policy, strict: false)
+        let li = try NLAttributes.parse(try XCTUnwrap(a[IFLA.LINKINFO]), base: 0, policy: IFLA.linkinfoPolicy, strict: false)
+        XCTAssertEqual(li.string(IFLA.INFO_KIND), "vif")
+        let d = try NLAttributes.parse(try XCTUnwrap(li[IFLA.INFO_DATA]), base: 0, policy: IFLA.Port.policy, strict: false)
+        XCTAssertEqual(d.u64(IFLA.Port.VIF_RATE), 8_000_000); XCTAssertEqual(d.u32(IFLA.Port.VIF_WINDOW_USEC), 10_000)
+        // Refused: a window of 0 or past 10 s, a rate under 8 bit/s (EINVAL), a short u64 (ERANGE,
+        // as validate_nla for an attribute under its minimum length); each with its offset, and
+        // the vif as it was.
+        for (data, what, errno) in [([(IFLA.Port.VIF_WINDOW_USEC, u32(0))], "window 0", EINVAL), ([(IFLA.Port.VIF_WINDOW_USEC, u32(10_000_001))], "window > 10 s", EINVAL),
+                                    ([(IFLA.Port.VIF_RATE, u64(7))], "rate 7", EINVAL), ([(IFLA.Port.VIF_RATE, u32(1_000_000))], "a u32 for a u64", ERANGE)] {
+            let e = try XCTUnwrap(errorOf(p.handle(newlink("vif1", create: false, data))[0]), what)
+            XCTAssertEqual(e.errno, errno, what)
+            XCTAssertNotNil(e.offset, what)
+        }
+        XCTAssertEqual(v.creditBytes, 10_000); XCTAssertEqual(v.creditWindow, 10_000_000)
+        XCTAssertEqual(errorOf(p.handle(newlink("vif2", create: true, []))[0])?.errno, 0)
+        let e = try XCTUnwrap(errorOf(p.handle(newlink("vif2", create: false, [(IFLA.Port.VIF_WINDOW_USEC, u32(10_000))]))[0]))
+        XCTAssertEqual(e.errno, EINVAL); XCTAssertTrue(e.message?.contains("has no rate") ?? false, "\(e)")
+        // A bad rate at creation makes nothing.
+        XCTAssertEqual(errorOf(p.handle(newlink("vif3", create: true, [(IFLA.Port.VIF_RATE, u64(3))]))[0])?.errno, EINVAL)
+        XCTAssertNil(p.dp.device(named: "vif3"))
+    }
+
     func testGetLinkByNameIndexAndDump() throws {
         let p = try processor()
         // `ip link show dev d0` as ip sent it (with ifi_family AF_UNSPEC): one RTM_NEWLINK.

@@ -222,6 +222,72 @@ final class VIFTests: XCTestCase {
         XCTAssertEqual(s.dp.pool.inUse, 0)
     }
 
+    /// A live vif's rate changed as xen_net_rate_changed does when the toolstack rewrites
+    /// `rate`: a credit timeout that is pending fires at once (mod_timer_pending to now, and
+    /// tx_credit_callback adds one new window's bytes); otherwise the credit left is clamped
+    /// to the new window's bytes. Expected counts follow netback.c's tx_credit_exceeded and
+    /// tx_add_credit by hand for 1000-byte frames and 10 ms windows.
+    func testAVifsRateChangesLiveAsNetbackHearsANewRate() throws {
+        let s = try Switch()
+        try s.runner.execute("link add vif2 type vif rate 8mbit window 10ms")
+        try s.runner.execute("link set vif2 master br0 up")
+        let f = RawFront(slots: 256, pages: 512)
+        try f.connect(s.dp, name: "vif2")
+        let vif = s.dp.device(named: "vif2")!, drv = vif.driver as! VifDriver
+        let t0 = s.dp.clock.now
+        func at(_ ms: UInt64) { s.dp.clock.advance(to: t0 + ms * 1_000_000); s.run() }
+        for k in 0..<200 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1, size: 1000), page: k) }
+        f.pushTx()
+        at(0)
+        XCTAssertEqual(vif.stats.rxPackets, 10, "the first window's 10 000 bytes")
+        // 16 Mbit/s while the timeout (due at 10 ms) is pending: it fires now with 20 000 bytes.
+        at(5)
+        try s.runner.execute("link set vif2 type vif rate 16mbit")
+        XCTAssertTrue(drv.details.contains("rate 20000B/10000us"), drv.details)
+        at(5)
+        XCTAssertEqual(vif.stats.rxPackets, 30)
+        at(15); XCTAssertEqual(vif.stats.rxPackets, 30, "the next window starts at 20 ms")
+        at(20); XCTAssertEqual(vif.stats.rxPackets, 50)
+        at(30); XCTAssertEqual(vif.stats.rxPackets, 70)
+        // Unlimited: the pending timeout fires and everything waiting goes.
+        at(35)
+        try s.runner.execute("link set vif2 type vif rate unlimited")
+        at(35)
+        XCTAssertEqual(vif.stats.rxPackets, 200)
+        XCTAssertFalse(drv.details.contains(" rate "), drv.details)
+        XCTAssertEqual(f.takeTxResponses().count, 200)
+        _ = s.m1.takeCaptured(); _ = s.m2.takeCaptured()
+
+        // No timeout pending: the credit left (90 000 of 100 000) is clamped to the new window's.
+        try s.runner.execute("link set vif2 type vif rate 80mbit window 10ms")
+        for k in 0..<10 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1, size: 1000), page: k) }
+        f.pushTx()
+        at(40)
+        XCTAssertEqual(vif.stats.rxPackets, 210)
+        XCTAssertEqual(drv.remainingCredit, 90_000)
+        try s.runner.execute("link set vif2 type vif rate 8mbit")
+        XCTAssertEqual(drv.remainingCredit, 10_000)
+        _ = f.takeTxResponses()
+        for k in 0..<50 { f.queueTx(Self.frame(dst: 0xB2, src: 0xA1, size: 1000), page: k) }
+        f.pushTx()
+        at(41)
+        XCTAssertEqual(vif.stats.rxPackets, 220)
+        // A window alone keeps the rate: 8 Mbit/s over 20 ms.
+        try s.runner.execute("link set vif2 type vif window 20ms")
+        XCTAssertTrue(drv.details.contains("rate 20000B/20000us"), drv.details)
+
+        // Refused, nothing changed.
+        for bad in ["link set vif2 type vif rate 3bit", "link set vif2 type vif rate fast", "link set vif2 type vif window 0",
+                    "link set vif2 type vif window 11s", "link set vif2 type vif burst 10", "link set br0 type vif rate 1mbit"] {
+            XCTAssertThrowsError(try s.runner.execute(bad), bad)
+        }
+        XCTAssertTrue(drv.details.contains("rate 20000B/20000us"), drv.details)
+        try s.runner.execute("link add vif3 type vif")
+        XCTAssertThrowsError(try s.runner.execute("link set vif3 type vif window 10ms"), "no rate to keep")
+        _ = s.m1.takeCaptured(); _ = s.m2.takeCaptured()
+        XCTAssertEqual(s.dp.pool.inUse, 0)
+    }
+
     func testABusyRingNeedsFarFewerNotificationsThanPackets() throws {
         let s = try Switch(), f = RawFront(slots: 256, pages: 512)
         try f.connect(s.dp)

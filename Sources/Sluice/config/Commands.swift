@@ -83,12 +83,12 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE [window TIME]] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
+      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
                             [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
-      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS]
+      link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS | type vif [rate RATE|unlimited] [window TIME]]
       link del [dev] NAME
       link show [[dev] NAME]          (-s statistics, -d details)
       fdb add MAC dev PORT [static|permanent] [vlan VID]
@@ -200,7 +200,9 @@ public final class CommandRunner {
         mutating func flag(_ f: InterfaceFlags, _ on: Bool) {
             if on { setFlags.insert(f); clearFlags.remove(f) } else { clearFlags.insert(f); setFlags.remove(f) }
         }
-        var macvlanMode: MacvlanMode?; var macvlanBcQueueLen: UInt32? }
+        var macvlanMode: MacvlanMode?; var macvlanBcQueueLen: UInt32?
+        /// A vif's new credit: bytes per window (0: unlimited) and the window in ns.
+        var vifCredit: (bytes: UInt64, window: UInt64)? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree (STP.swift) and its
     /// settings, and `fdb_flush`.
@@ -534,14 +536,10 @@ public final class CommandRunner {
                 let v = try a.value(for: "rx")
                 guard let m = PacketSocketDriver.RxMode(rawValue: v) else { throw SluiceError("Error: rx must be ring or mmsg, not \"\(v)\"") }
                 rxMode = m
-            case ("vif", "rate"):
-                let v = try a.value(for: "rate")
-                guard let r = TcUnits.rate(v), r >= 8 else { throw SluiceError("Error: vif: invalid rate \"\(v)\" (tc's units: 10mbit, 1gbit, ...)") }
-                vifRate = r
-            case ("vif", "window"):
-                let v = try a.value(for: "window")
-                guard let t = TcUnits.time(v), t >= 1_000, t <= 10_000_000_000 else { throw SluiceError("Error: vif: invalid window \"\(v)\" (1us to 10s)") }
-                vifWindow = t
+            case ("vif", "rate"), ("vif", "window"):
+                var r: UInt64? = vifRate, w: UInt64? = vifWindow
+                try parseVifOption(k, &a, rate: &r, window: &w)
+                vifRate = r ?? 0; vifWindow = w ?? vifWindow
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
             case ("veth", "peer"):
@@ -597,7 +595,7 @@ public final class CommandRunner {
             if vifRate != 0, let v = dev.driver as? VifDriver {
                 // xen_net_read_rate: bytes per window; the window in whole microseconds.
                 let window = vifWindow / 1000 * 1000
-                v.setRate(bytes: max(1, UInt64((Double(vifRate) / 8 * Double(window) / 1e9).rounded(.down))), window: window, now: dp.clock.now)
+                v.setRate(bytes: VifDriver.creditBytes(bps: vifRate, window: window), window: window, now: dp.clock.now)
             }
         case "veth":
             guard let peerName else { throw SluiceError("Error: type veth needs \"peer name NAME\"") }
@@ -661,6 +659,15 @@ public final class CommandRunner {
                     }
                     c.macvlanMode = m
                 }
+            case "vif" where dev.driver is VifDriver:
+                // xen_net_rate_changed: the toolstack rewrites `rate`; the window stays unless given.
+                let v = dev.driver as! VifDriver
+                var r: UInt64? = nil, w: UInt64? = nil
+                while let o = a.next() {
+                    guard o == "rate" || o == "window" else { throw SluiceError("Error: \"\(o)\" is not an argument of type vif") }
+                    try parseVifOption(o, &a, rate: &r, window: &w)
+                }
+                c.vifCredit = try v.credit(rate: r, window: w)
             case "bridge_slave":
                 var ch = c.port ?? BridgePortChange()
                 while let o = a.next() { try parseBridgePortOption(o, &a, &ch, &c.portFlush) }
@@ -671,6 +678,20 @@ public final class CommandRunner {
         }
         try applyLinkSet(dev, c)
         return ""
+    }
+
+    /// A vif's `rate RATE` (tc's units; `unlimited` lifts it, as no `rate` node in XenStore)
+    /// or `window TIME` (xl's `@INTERVAL`: 1 µs to 10 s).
+    func parseVifOption(_ o: String, _ a: inout Args, rate: inout UInt64?, window: inout UInt64?) throws(SluiceError) {
+        let v = try a.value(for: o)
+        if o == "rate" {
+            if v == "unlimited" { rate = 0; return }
+            guard let r = TcUnits.rate(v), r >= 8 else { throw SluiceError("Error: vif: invalid rate \"\(v)\" (tc's units: 10mbit, 1gbit, ...; or unlimited)") }
+            rate = r
+        } else {
+            guard let t = TcUnits.time(v), t >= 1_000, t <= 10_000_000_000 else { throw SluiceError("Error: vif: invalid window \"\(v)\" (1us to 10s)") }
+            window = t
+        }
     }
 
     /// do_setlink for one device: validates everything, then applies in order and undoes
@@ -747,6 +768,12 @@ public final class CommandRunner {
             }
             if let v = c.gsoMaxSize { let o = dev.gsoMaxSize; dev.gsoMaxSize = v; undo.append { dev.gsoMaxSize = o } }
             if let v = c.gsoMaxSegs { let o = dev.gsoMaxSegs; dev.gsoMaxSegs = v; undo.append { dev.gsoMaxSegs = o } }
+            if let (bytes, window) = c.vifCredit, let v = dev.driver as? VifDriver {
+                let o = (v.creditBytes, v.creditWindow, v.remainingCredit, v.creditTimeout)
+                v.changeRate(bytes: bytes, window: window, now: dp.clock.now)
+                dp.napiSchedule(dev)                               // a fired credit timeout polls the ring
+                undo.append { (v.creditBytes, v.creditWindow, v.remainingCredit, v.creditTimeout) = o }
+            }
             if let v = c.busyPoll { let o = dev.napi.busyPollNs; dev.napi.busyPollNs = UInt64(v) * Time.us; undo.append { dev.napi.busyPollNs = o } }
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }

@@ -231,6 +231,43 @@ final class VifDriver: NetDriver {
         creditTimeout = 0
     }
 
+    /// xen_net_rate_changed: a new rate on a live vif (the toolstack rewrote `rate`). A credit
+    /// timeout that is pending fires at once (mod_timer_pending to now), else the credit left
+    /// is clamped to the new window's bytes; the window's start is kept. 0 bytes: unlimited.
+    func changeRate(bytes: UInt64, window: UInt64, now: UInt64) {
+        let wasUnlimited = creditBytes == 0
+        creditBytes = bytes
+        creditWindow = bytes == 0 ? 0 : window
+        if creditTimeout != 0 {
+            creditTimeout = max(now, 1)
+        } else if bytes != 0 && (wasUnlimited || remainingCredit > bytes) {
+            // Unlimited is netback's ~0 credit: clamped like any larger credit.
+            remainingCredit = bytes
+        }
+    }
+
+    /// The credit a change of `rate` (bits per second, 0: unlimited) and/or `window` (ns) asks
+    /// for on this vif: the window stays unless given (50 ms when there was none); a window
+    /// alone keeps the rate. nil when neither is given.
+    func credit(rate: UInt64?, window: UInt64?) throws(SluiceError) -> (bytes: UInt64, window: UInt64)? {
+        let w = (window ?? (creditWindow != 0 ? creditWindow : 50_000_000)) / 1000 * 1000
+        if let rate { return (rate == 0 ? 0 : Self.creditBytes(bps: rate, window: w), w) }
+        guard window != nil else { return nil }
+        guard creditBytes != 0 else { throw SluiceError("Error: vif: \(dev?.name ?? "the vif") has no rate; a window needs one") }
+        return (Self.creditBytes(bps: currentRate, window: w), w)
+    }
+
+    /// The rate in bits per second the credit gives (0: unlimited).
+    var currentRate: UInt64 {
+        creditBytes == 0 || creditWindow == 0 ? 0 : UInt64((Double(creditBytes) * 8 * 1e9 / Double(creditWindow)).rounded())
+    }
+
+    /// xen_net_read_rate's bytes for `bps` bits per second over a `window` of whole
+    /// microseconds (ns; at least one byte).
+    static func creditBytes(bps: UInt64, window: UInt64) -> UInt64 {
+        max(1, UInt64((Double(bps) / 8 * Double(window) / 1e9).rounded(.down)))
+    }
+
     /// tx_add_credit: another window's bytes, bounded by max(128 KiB, credit_bytes).
     func addCredit() {
         let maxBurst = max(131_072, creditBytes)

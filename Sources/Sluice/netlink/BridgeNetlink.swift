@@ -153,6 +153,11 @@ extension RtnlProcessor {
             w.attr(21, u8: 0); w.attr(22, u8: 0)                                         // REMCSUM_TX/RX
             w.attr(10, [UInt8(c.portMin >> 8), UInt8(c.portMin & 255), UInt8(c.portMax >> 8), UInt8(c.portMax & 255)])   // PORT_RANGE
             w.endNest(data)
+        } else if let v = d.driver as? VifDriver, v.creditBytes != 0 {
+            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            w.attr(IFLA.Port.VIF_RATE, u64: v.currentRate)
+            w.attr(IFLA.Port.VIF_WINDOW_USEC, u32: UInt32(v.creditWindow / 1000))
+            w.endNest(data)
         } else if let m = d.driver as? MacvlanDriver {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
             w.attr(IFLA.MACVLAN_MODE, u32: m.mode.rawValue)

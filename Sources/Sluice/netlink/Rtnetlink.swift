@@ -21,9 +21,25 @@ public enum IFLA {
     public enum Port {
         public static let DEV: UInt16 = 1, VNET_HDR: UInt16 = 2, RX_MODE: UInt16 = 3, QUEUE: UInt16 = 4
         public static let MODE: UInt16 = 5, RX_RING: UInt16 = 6, PCAP_IN: UInt16 = 7, PCAP_OUT: UInt16 = 8
-        static let policy = NLAPolicy(maxType: 8, [DEV: .string(maxLength: 15), VNET_HDR: .u8, RX_MODE: .string(maxLength: 8),
-                                                   QUEUE: .u32, MODE: .string(maxLength: 10), RX_RING: .u32,
-                                                   PCAP_IN: .string(maxLength: 4095), PCAP_OUT: .string(maxLength: 4095)])
+        /// A vif's guest-tx rate (bits per second, 0: unlimited) and credit window (µs), as
+        /// `link add|set NAME type vif rate RATE window TIME` say them.
+        public static let VIF_RATE: UInt16 = 9, VIF_WINDOW_USEC: UInt16 = 10
+        static let policy = NLAPolicy(maxType: 10, [DEV: .string(maxLength: 15), VNET_HDR: .u8, RX_MODE: .string(maxLength: 8),
+                                                    QUEUE: .u32, MODE: .string(maxLength: 10), RX_RING: .u32,
+                                                    PCAP_IN: .string(maxLength: 4095), PCAP_OUT: .string(maxLength: 4095),
+                                                    VIF_RATE: .u64, VIF_WINDOW_USEC: .u32])
+        /// The credit a vif's IFLA_INFO_DATA asks of `v`, checked; nil when it names none.
+        static func vifCredit(_ d: NLAttributes?, _ v: VifDriver) throws(NetlinkError) -> (bytes: UInt64, window: UInt64)? {
+            guard let d else { return nil }
+            let usec = d.u32(VIF_WINDOW_USEC)
+            if let usec, !(1...10_000_000).contains(usec) {
+                throw NetlinkError(EINVAL, "vif: the credit window is 1 us to 10 s", offset: d.offsets[VIF_WINDOW_USEC])
+            }
+            if let r = d.u64(VIF_RATE), r != 0 && r < 8 { throw NetlinkError(EINVAL, "vif: a rate is at least 8 bit/s", offset: d.offsets[VIF_RATE]) }
+            do { return try v.credit(rate: d.u64(VIF_RATE), window: usec.map { UInt64($0) * 1000 }) } catch {
+                throw NetlinkError(EINVAL, String(error.message.dropFirst("Error: ".count)), offset: d.offsets[VIF_WINDOW_USEC])
+            }
+        }
     }
 
     static let linkinfoPolicy = NLAPolicy(maxType: 5, [INFO_KIND: .string(maxLength: 63), INFO_DATA: .unspec,
@@ -314,7 +330,7 @@ public final class RtnlProcessor {
                 case "vlan": policy = IFLA.vlanPolicy
                 case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16, 7: .u32])
                 case "bridge": policy = IFLA.bridgePolicy
-                case "afpacket", "afxdp", "pcap": policy = IFLA.Port.policy
+                case "afpacket", "afxdp", "pcap", "vif": policy = IFLA.Port.policy
                 default: policy = NLAPolicy(maxType: 64, [:])
                 }
                 data = try NLAttributes.parse(d, base: info.offsets[IFLA.INFO_DATA]! + NL.attrHdrLen, policy: policy, strict: false)
@@ -365,7 +381,15 @@ public final class RtnlProcessor {
                 case "vif":
                     // A virtual NIC's backend, waiting for its frontend (Sluice's own kind).
                     let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
-                    dev = try dp.addVif(name: name, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) } ?? 1500)
+                    let made = try dp.addVif(name: name, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) } ?? 1500)
+                    dev = made
+                    if let v = made.driver as? VifDriver {
+                        do {
+                            if let credit = try IFLA.Port.vifCredit(data, v), credit.bytes != 0 {
+                                v.setRate(bytes: credit.bytes, window: credit.window, now: dp.clock.now)
+                            }
+                        } catch { try? dp.deleteDevice(made); throw error }
+                    }
                 case "bridge": dev = try dp.addBridge(name: name).device
                 case "afpacket":
                     // A kernel interface through AF_PACKET (Sluice's own kind, its options in
@@ -500,6 +524,7 @@ public final class RtnlProcessor {
             c.macvlanMode = m
         }
         if kind == "macvlan", dev.driver is MacvlanDriver, let n = data?.u32(7) { c.macvlanBcQueueLen = n }   // IFLA_MACVLAN_BC_QUEUE_LEN
+        if kind == "vif", existed, let v = dev.driver as? VifDriver { c.vifCredit = try IFLA.Port.vifCredit(data, v) }
         if let v = a.u32(IFLA.GRO_MAX_SIZE) {
             guard v <= 65536 else { throw NetlinkError(EINVAL, "too big gro_max_size", offset: a.offsets[IFLA.GRO_MAX_SIZE]) }
             c.groMaxSize = Int(v)
