@@ -42,6 +42,10 @@ int csl_xsk_fd(const struct csl_xsk *x);
 int csl_xsk_zerocopy(const struct csl_xsk *x);
 int csl_xsk_driver_mode(const struct csl_xsk *x);
 unsigned csl_xsk_frame_size(const struct csl_xsk *x);
+/// Whether frames travel as chains of descriptors (XDP_USE_SG, Sluice's own frags-aware
+/// program); when not, why (empty when multi-buffer was not tried).
+int csl_xsk_multibuffer(const struct csl_xsk *x);
+const char *csl_xsk_multibuffer_reason(const struct csl_xsk *x);
 int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max);
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked);
 /// Takes the completion ring's entries back as free frames: how many tx descriptors completed.

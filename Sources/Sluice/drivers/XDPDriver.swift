@@ -13,9 +13,15 @@ import Glibc
 ///   64 KiB buffers are larger than an XDP frame may be, so a frame is copied between UMEM and
 ///   pool once each way — the same cost as AF_PACKET, without its per-batch system calls: the
 ///   kernel is kicked only when it sets need_wakeup.
-/// - No multi-buffer: frames are at most one UMEM frame, so the port offers no TSO or checksum
-///   offload; GSO and checksum completion happen in software before transmit, and GRO (on by
-///   default, as on a NIC) rebuilds super-frames on receive.
+/// - Multi-buffer (Linux 6.6+): the port loads its own six-instruction redirect program with
+///   BPF_F_XDP_HAS_FRAGS through a BPF link (the kernel detaches it when the daemon's fd
+///   closes, even if the daemon dies) and binds with XDP_USE_SG, so a frame larger than a UMEM
+///   frame — jumbo MTUs, up to 17 descriptors as xsk_build_skb allows — arrives and leaves as a
+///   chain of descriptors flagged XDP_PKT_CONTD, copied to and from one pool buffer. Where that
+///   cannot be had, libxdp's program and one frame per descriptor (`multibuffer off` and why
+///   in the device's report). Either way the port offers no TSO or checksum offload (the
+///   frames cross the kernel as they are): GSO and checksum completion happen in software
+///   before transmit, and GRO (on by default, as on a NIC) rebuilds super-frames on receive.
 /// - Byte queue limits on transmit (`DynamicQueueLimit`): bytes handed to the tx ring and not
 ///   yet on the completion ring are bounded by BQL's adaptive limit; the qdisc stops being
 ///   dequeued while the limit is reached, so a backlog waits in Sluice's qdisc (fq_codel by
@@ -31,6 +37,12 @@ public final class XDPDriver: NetDriver {
     private let fd: Int32
     let zerocopy: Bool
     let driverMode: Bool
+    /// Frames as chains of descriptors (XDP_USE_SG); when not, why.
+    let multiBuffer: Bool
+    let multiBufferOff: String
+    /// The largest frame the port can hand the kernel: one UMEM frame, or 17 with multi-buffer.
+    let maxFrame: Int
+    let umemFrame: Int
     var failure: String?
     static let frames: UInt32 = 4096
     private let bufs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -69,6 +81,10 @@ public final class XDPDriver: NetDriver {
         fd = csl_xsk_fd(x)
         zerocopy = csl_xsk_zerocopy(x) != 0
         driverMode = csl_xsk_driver_mode(x) != 0
+        multiBuffer = csl_xsk_multibuffer(x) != 0
+        multiBufferOff = String(cString: csl_xsk_multibuffer_reason(x))
+        umemFrame = Int(csl_xsk_frame_size(x))
+        maxFrame = umemFrame * (multiBuffer ? 17 : 1)
         bufs = .allocate(capacity: PacketBatch.capacity)
         lens = .allocate(capacity: PacketBatch.capacity)
         idx = .allocate(capacity: PacketBatch.capacity)
@@ -109,7 +125,7 @@ public final class XDPDriver: NetDriver {
         if failure == nil { failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(ENODEV)))" }
     }
     override var details: String {
-        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
+        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) \(multiBuffer ? "multibuffer on" : "multibuffer off (\(multiBufferOff))") need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
@@ -174,15 +190,21 @@ public final class XDPDriver: NetDriver {
         if (kicked < 0 || sent < allowed) && if_nametoindex(kernelName) == 0 {
             failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(kicked < 0 ? -kicked : ENODEV)))"
         }
-        // A frame larger than a UMEM frame cannot go at all: counted, dropped.
+        // A frame larger than the port can hand over cannot go at all: counted, dropped.
         var tooBig: UInt64 = 0
-        if sent < allowed && lens[sent] > 4096 {
+        if sent < allowed && Int(lens[sent]) > maxFrame {
             tooBig = 1
         }
+        // The completion ring answers per descriptor: one length each, in submission order.
         for i in 0..<sent {
             bytes += UInt64(lens[i])
-            inflightLens[(inflightHead + inflightCount) & (Int(Self.frames) - 1)] = lens[i]
-            inflightCount += 1
+            var left = Int(lens[i])
+            repeat {
+                let chunk = min(left, umemFrame)
+                inflightLens[(inflightHead + inflightCount) & (Int(Self.frames) - 1)] = UInt32(chunk)
+                inflightCount += 1
+                left -= chunk
+            } while left > 0
             bql.queued(Int(lens[i]))
         }
         dev.stats.txPackets &+= UInt64(sent)
