@@ -186,7 +186,7 @@ static int open_sg(struct csl_xsk *x, const char *ifname, unsigned queue, int mo
     return 0;
 }
 
-struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, unsigned nfill, char *err, int errlen) {
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int multibuffer, unsigned nframes, unsigned nfill, char *err, int errlen) {
     if (nfill == 0 || nfill > nframes / 2) nfill = nframes / 2;
     if (load_libxdp(err, errlen) != 0) return NULL;
     struct csl_xsk *x = calloc(1, sizeof *x);
@@ -207,8 +207,8 @@ struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsig
     // mode: 0 auto (native driver, zero-copy if the driver can), 1 copy, 2 zero-copy.
     // Multi-buffer first, with Sluice's own program; where that cannot be had (a kernel before
     // 6.6, a driver without frags), libxdp's program and one frame per descriptor.
-    x->sg_reason[0] = 0;
-    if (open_sg(x, ifname, queue, mode, nframes, x->sg_reason, (int)sizeof x->sg_reason) == 0) goto bound;
+    snprintf(x->sg_reason, sizeof x->sg_reason, "multibuffer off asked");
+    if (multibuffer && open_sg(x, ifname, queue, mode, nframes, x->sg_reason, (int)sizeof x->sg_reason) == 0) goto bound;
     static const int tries[3][3] = {
         { XDP_FLAGS_DRV_MODE, XDP_ZEROCOPY, 1 }, { XDP_FLAGS_DRV_MODE, XDP_COPY, 1 }, { XDP_FLAGS_SKB_MODE, XDP_COPY, 0 },
     };
@@ -368,8 +368,8 @@ int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int 
 #else
 
 int csl_xsk_available(void) { return 0; }
-struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, unsigned nfill, char *err, int errlen) {
-    (void)ifname; (void)queue; (void)mode; (void)nframes; (void)nfill;
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int multibuffer, unsigned nframes, unsigned nfill, char *err, int errlen) {
+    (void)ifname; (void)queue; (void)mode; (void)multibuffer; (void)nframes; (void)nfill;
     snprintf(err, (size_t)errlen, "Sluice was built without libxdp-dev (xdp/xsk.h): no AF_XDP");
     return NULL;
 }

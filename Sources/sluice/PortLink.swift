@@ -10,7 +10,7 @@ import Glibc
 /// daemon's socket and reports the answer as ip does: nothing on success, `Error: …` and
 /// status 2 when the daemon refuses, one line and status 255 for words it cannot read.
 ///   afpacket dev IFNAME [vnet_hdr on|off] [rx ring|mmsg]
-///   afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [rx_ring N]
+///   afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [rx_ring N] [multibuffer on|off]
 ///   pcap [in FILE] [out FILE]
 ///   vif [rate RATE|unlimited] [window TIME]
 /// and `sluice link set NAME type vif [rate RATE|unlimited] [window TIME]`: a live vif's rate
@@ -64,6 +64,9 @@ enum PortLink {
                 guard let q = UInt32(v) else { return fail("argument of \"queue\" is wrong") }
                 data.append((IFLA.Port.QUEUE, u32(q)))
             case ("afxdp", "mode"): data.append((IFLA.Port.MODE, str(v)))
+            case ("afxdp", "multibuffer"):
+                guard v == "on" || v == "off" else { return fail("multibuffer must be on or off") }
+                data.append((IFLA.Port.MULTIBUFFER, [v == "on" ? 1 : 0]))
             case ("afxdp", "rx_ring"):
                 guard let r = UInt32(v) else { return fail("argument of \"rx_ring\" is wrong") }
                 data.append((IFLA.Port.RX_RING, u32(r)))

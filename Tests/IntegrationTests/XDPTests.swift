@@ -102,6 +102,17 @@ final class XDPTests: XCTestCase {
         }
     }
 
+    /// `multibuffer off`: libxdp's own program and one frame per descriptor, as before
+    /// multi-buffer; the port says so and forwards.
+    func testMultiBufferOffUsesLibxdpsProgram() throws {
+        let (d, _, hosts, names) = try topology(mode: "copy multibuffer off")
+        let s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("afxdp dev \(names[0])") && s.contains("multibuffer off (multibuffer off asked)"), s)
+        XCTAssertTrue(try net.ping(from: hosts[0], "198.18.5.2").contains("3 received"))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+
     /// veth has no zero-copy AF_XDP: asking for it falls back to AF_PACKET, says so, and forwards.
     func testZeroCopyWhereTheDriverLacksItFallsBackToAFPacket() throws {
         let (d, _, hosts, names) = try topology(mode: "zerocopy")

@@ -36,7 +36,7 @@ int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl
 /// number of kicks, or -errno when a kick failed for another reason than a full queue.
 struct csl_xsk;
 int csl_xsk_available(void);
-struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, unsigned nframes, unsigned nfill, char *err, int errlen);
+struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int multibuffer, unsigned nframes, unsigned nfill, char *err, int errlen);
 void csl_xsk_close(struct csl_xsk *x);
 int csl_xsk_fd(const struct csl_xsk *x);
 int csl_xsk_zerocopy(const struct csl_xsk *x);

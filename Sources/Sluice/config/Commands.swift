@@ -83,7 +83,7 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
+      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [multibuffer on|off] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
                             [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
@@ -475,6 +475,7 @@ public final class CommandRunner {
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
+        var xdpMultiBuffer = true
         var macvlanMode = MacvlanMode.vepa
         // A vif's guest-tx rate (xl's `rate=RATE@INTERVAL`, 50 ms unless given).
         var vifRate: UInt64 = 0, vifWindow: UInt64 = 50_000_000
@@ -527,6 +528,7 @@ public final class CommandRunner {
                 let v = try a.value(for: "mode")
                 guard let m = XDPDriver.Mode(rawValue: v) else { throw SluiceError("Error: mode must be auto, copy or zerocopy, not \"\(v)\"") }
                 xdpMode = m
+            case ("afxdp", "multibuffer"): xdpMultiBuffer = try a.onOff(for: k)
             case ("afxdp", "rx_ring"):
                 let n = try a.int(for: "rx_ring", 64...2048)
                 guard n & (n - 1) == 0 else { throw SluiceError("Error: rx_ring must be a power of two from 64 to 2048, not \(n)") }
@@ -579,7 +581,7 @@ public final class CommandRunner {
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)
         case "afxdp":
             guard let kdev else { throw SluiceError("Error: type afxdp needs \"dev KERNEL_IFNAME\"") }
-            dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing)
+            dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing, multiBuffer: xdpMultiBuffer)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
         case "vxlan":

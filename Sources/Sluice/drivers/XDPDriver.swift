@@ -63,7 +63,7 @@ public final class XDPDriver: NetDriver {
     let rxRing: UInt32
     public static let defaultRxRing: UInt32 = 2048
 
-    init(kernelInterface: String, queue: UInt32, mode: Mode, rxRing: UInt32 = XDPDriver.defaultRxRing) throws(SluiceError) {
+    init(kernelInterface: String, queue: UInt32, mode: Mode, rxRing: UInt32 = XDPDriver.defaultRxRing, multiBuffer wantMultiBuffer: Bool = true) throws(SluiceError) {
         kernelName = kernelInterface
         self.queue = queue
         self.rxRing = rxRing
@@ -74,7 +74,7 @@ public final class XDPDriver: NetDriver {
         // The interface must be up before libxdp attaches its program and binds the socket.
         let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if s >= 0 { _ = csl_set_if_up(s, kernelInterface, 1); Glibc.close(s) }
-        guard let x = csl_xsk_open(kernelInterface, queue, modeCode, Self.frames, rxRing, &err, Int32(err.count)) else {
+        guard let x = csl_xsk_open(kernelInterface, queue, modeCode, wantMultiBuffer ? 1 : 0, Self.frames, rxRing, &err, Int32(err.count)) else {
             throw SluiceError(String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         xsk = x
@@ -228,11 +228,11 @@ extension Datapath {
     /// AF_XDP cannot be had, an AF_PACKET port on the same interface, and `log` says why.
     @discardableResult
     public func addXDP(name: String, kernelInterface: String, queue: UInt32 = 0, mode: XDPDriver.Mode = .auto,
-                       rxRing: UInt32 = XDPDriver.defaultRxRing) throws(SluiceError) -> NetDevice {
+                       rxRing: UInt32 = XDPDriver.defaultRxRing, multiBuffer: Bool = true) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
         let drv: XDPDriver
         do {
-            drv = try XDPDriver(kernelInterface: kernelInterface, queue: queue, mode: mode, rxRing: rxRing)
+            drv = try XDPDriver(kernelInterface: kernelInterface, queue: queue, mode: mode, rxRing: rxRing, multiBuffer: multiBuffer)
         } catch {
             guard if_nametoindex(kernelInterface) != 0 else { throw error }
             log("afxdp \(name): \(error.message); falling back to AF_PACKET on \(kernelInterface)")

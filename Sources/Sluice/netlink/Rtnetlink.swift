@@ -24,10 +24,12 @@ public enum IFLA {
         /// A vif's guest-tx rate (bits per second, 0: unlimited) and credit window (µs), as
         /// `link add|set NAME type vif rate RATE window TIME` say them.
         public static let VIF_RATE: UInt16 = 9, VIF_WINDOW_USEC: UInt16 = 10
-        static let policy = NLAPolicy(maxType: 10, [DEV: .string(maxLength: 15), VNET_HDR: .u8, RX_MODE: .string(maxLength: 8),
+        /// An afxdp port's multi-buffer (XDP_USE_SG with Sluice's own program): 1 on, 0 off.
+        public static let MULTIBUFFER: UInt16 = 11
+        static let policy = NLAPolicy(maxType: 11, [DEV: .string(maxLength: 15), VNET_HDR: .u8, RX_MODE: .string(maxLength: 8),
                                                     QUEUE: .u32, MODE: .string(maxLength: 10), RX_RING: .u32,
                                                     PCAP_IN: .string(maxLength: 4095), PCAP_OUT: .string(maxLength: 4095),
-                                                    VIF_RATE: .u64, VIF_WINDOW_USEC: .u32])
+                                                    VIF_RATE: .u64, VIF_WINDOW_USEC: .u32, MULTIBUFFER: .u8])
         /// The credit a vif's IFLA_INFO_DATA asks of `v`, checked; nil when it names none.
         static func vifCredit(_ d: NLAttributes?, _ v: VifDriver) throws(NetlinkError) -> (bytes: UInt64, window: UInt64)? {
             guard let d else { return nil }
@@ -404,7 +406,8 @@ public final class RtnlProcessor {
                     guard let mode = XDPDriver.Mode(rawValue: m) else { throw NetlinkError(EINVAL, "mode must be auto, copy or zerocopy, not \"\(m)\"") }
                     let ring = data?.u32(IFLA.Port.RX_RING) ?? XDPDriver.defaultRxRing
                     guard (64...2048).contains(ring), ring & (ring - 1) == 0 else { throw NetlinkError(EINVAL, "rx_ring must be a power of two from 64 to 2048") }
-                    dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: data?.u32(IFLA.Port.QUEUE) ?? 0, mode: mode, rxRing: ring)
+                    dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: data?.u32(IFLA.Port.QUEUE) ?? 0, mode: mode, rxRing: ring,
+                                        multiBuffer: (data?.u8(IFLA.Port.MULTIBUFFER) ?? 1) != 0)
                 case "pcap":
                     let input = data?.string(IFLA.Port.PCAP_IN), output = data?.string(IFLA.Port.PCAP_OUT)
                     guard input != nil || output != nil else { throw NetlinkError(EINVAL, "type pcap needs in FILE and/or out FILE") }
