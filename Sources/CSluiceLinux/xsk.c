@@ -90,6 +90,12 @@ static int load_libxdp(char *err, int errlen) {
 
 int csl_xsk_available(void) { return 1; }
 
+// The attachments tried, in order, for a mode (0 auto: all; 1 copy: the last two; 2 zero-copy:
+// the first): XDP attach flags, bind flags, and whether that is the driver's native XDP.
+static const int tries[3][3] = {
+    { XDP_FLAGS_DRV_MODE, XDP_ZEROCOPY, 1 }, { XDP_FLAGS_DRV_MODE, XDP_COPY, 1 }, { XDP_FLAGS_SKB_MODE, XDP_COPY, 0 },
+};
+
 static int sys_bpf(int cmd, union bpf_attr *attr) { return (int)syscall(__NR_bpf, cmd, attr, sizeof *attr); }
 
 // The redirect program, six instructions: bpf_redirect_map(&xsks, ctx->rx_queue_index,
@@ -140,9 +146,6 @@ static int open_sg(struct csl_xsk *x, const char *ifname, unsigned queue, int mo
     x->prog_fd = load_sg_prog(x->map_fd, err, errlen);
     if (x->prog_fd < 0) { close_sg(x); return -1; }
     unsigned ifindex = if_nametoindex(ifname);
-    static const int tries[3][3] = {
-        { XDP_FLAGS_DRV_MODE, XDP_ZEROCOPY, 1 }, { XDP_FLAGS_DRV_MODE, XDP_COPY, 1 }, { XDP_FLAGS_SKB_MODE, XDP_COPY, 0 },
-    };
     int first = mode == 2 ? 0 : (mode == 1 ? 1 : 0);
     int last = mode == 2 ? 0 : 2;
     int r = -1, attached_mode = -1;
@@ -209,9 +212,6 @@ struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int m
     // 6.6, a driver without frags), libxdp's program and one frame per descriptor.
     snprintf(x->sg_reason, sizeof x->sg_reason, "multibuffer off asked");
     if (multibuffer && open_sg(x, ifname, queue, mode, nframes, x->sg_reason, (int)sizeof x->sg_reason) == 0) goto bound;
-    static const int tries[3][3] = {
-        { XDP_FLAGS_DRV_MODE, XDP_ZEROCOPY, 1 }, { XDP_FLAGS_DRV_MODE, XDP_COPY, 1 }, { XDP_FLAGS_SKB_MODE, XDP_COPY, 0 },
-    };
     int first = mode == 2 ? 0 : (mode == 1 ? 1 : 0);
     int last = mode == 2 ? 0 : 2;
     for (int t = first; t <= last; t++) {
