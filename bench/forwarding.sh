@@ -11,6 +11,8 @@
 #   p afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
 #   x afxdp  : ns a ─ veth ─ [ns sw: sluice daemon, AF_XDP ports] ─ veth ─ ns b
 #              (the hosts' veth transmit checksum offload off: XDP frames carry no checksum state)
+#   y afxdp sb: the same with `multibuffer off` (libxdp's program, one descriptor per frame);
+#              not in the default set
 # For each: iperf3 TCP with 1 and 4 streams (median of ROUNDS × SECONDS), 64-byte UDP packets/s
 # delivered (the reference generator `blast` when present, else iperf3 -u -l 18) with the
 # forwarder's CPU seconds per million packets (process CPU time; the kernel bridge's is softirq
@@ -97,20 +99,25 @@ start_daemon afp "$TAG-psw"; PID_OF[p]=$DAEMON_PID
 fi
 
 # --- Sluice, AF_XDP ports on veth
-if has x; then
-ns "$TAG-xsw"; ns "$TAG-xa"; ns "$TAG-xb"
+# xdp_setup LETTER CONF MULTIBUFFER: two AF_XDP ports on veth, multi-buffer on or off.
+xdp_setup() {
+local x=$1
+ns "$TAG-${x}sw"; ns "$TAG-${x}a"; ns "$TAG-${x}b"
 for s in a b; do
-  ip -n "$TAG-xsw" link add "x$s" type veth peer name eth0 netns "$TAG-x$s"
-  ip netns exec "$TAG-x$s" ethtool -K eth0 tx off >/dev/null
+  ip -n "$TAG-${x}sw" link add "$x$s" type veth peer name eth0 netns "$TAG-$x$s"
+  ip netns exec "$TAG-$x$s" ethtool -K eth0 tx off >/dev/null
 done
-addr "$TAG-xa" eth0 198.18.0.1/24; addr "$TAG-xb" eth0 198.18.0.2/24
-printf '%s\n' "link add br0 type bridge" "link add xa type afxdp dev xa${XDP_RX_RING:+ rx_ring $XDP_RX_RING}" "link add xb type afxdp dev xb${XDP_RX_RING:+ rx_ring $XDP_RX_RING}" \
-  "link set xa master br0 up" "link set xb master br0 up" "link set br0 up" > "$WORK/xdp.conf"
-start_daemon xdp "$TAG-xsw"; PID_OF[x]=$DAEMON_PID
-grep -h "falling back" "$WORK/xdp.err" | sed 's/^/  /' || true
-fi
+addr "$TAG-${x}a" eth0 198.18.0.1/24; addr "$TAG-${x}b" eth0 198.18.0.2/24
+local opt="${XDP_RX_RING:+ rx_ring $XDP_RX_RING} multibuffer $3"
+printf '%s\n' "link add br0 type bridge" "link add ${x}a type afxdp dev ${x}a$opt" "link add ${x}b type afxdp dev ${x}b$opt" \
+  "link set ${x}a master br0 up" "link set ${x}b master br0 up" "link set br0 up" > "$WORK/$2.conf"
+start_daemon "$2" "$TAG-${x}sw"; PID_OF[$x]=$DAEMON_PID
+grep -h "falling back" "$WORK/$2.err" | sed 's/^/  /' || true
+}
+has x && xdp_setup x xdp on
+has y && xdp_setup y xdpsb off
 
-declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [p]=eth0 [x]=eth0 )
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [p]=eth0 [x]=eth0 [y]=eth0 )
 # The 64-byte frames' sink in b. stack: they go up b's stack to UDP port 9, where no socket
 # listens; the kernel then looks up a route for an ICMP port unreachable for every frame before
 # its rate limit refuses to send one, and that work runs in whatever context delivered the
@@ -186,8 +193,8 @@ echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice'
 for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-declare -A CONF=( [t]=tap [w]=taprw [p]=afp [x]=xdp )
-for s in t w p x; do has $s || continue
+declare -A CONF=( [t]=tap [w]=taprw [p]=afp [x]=xdp [y]=xdpsb )
+for s in t w p x y; do has $s || continue
   echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
   kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
   grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
@@ -211,7 +218,7 @@ fi
 med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
-declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" )
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
 echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
 printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded"
 for s in $SETUPS; do
@@ -222,4 +229,4 @@ for s in $SETUPS; do
 done
 echo "  allocations per forwarded packet: $ALLOC"
 T=$(med "${TCP[t]:-}")
-echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w p x; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"

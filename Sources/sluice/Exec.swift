@@ -52,7 +52,7 @@ struct Exec: ParsableCommand {
         setenv("LD_PRELOAD", lib, 1)
         setenv("SLUICE_SOCKET", ControlSocket.path(socket), 1)
         var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        execvp(tool, &argv)
+        if let binary = Exec.binary(tool) { execv(binary, &argv) } else { execvp(tool, &argv) }
         throw ValidationError("cannot run \(tool): \(String(cString: strerror(errno)))")
     }
 }
@@ -74,6 +74,23 @@ extension Exec {
             let takesValue = ["-family", "-loops", "-rcvbuf", "-netns", "-batch"].contains { $0.hasPrefix(a) && a.count >= 2 }
                 && a != "-b" && a != "-r"
             i += takesValue ? 2 : 1
+        }
+        return nil
+    }
+    /// The program itself: the first `tool` in PATH that is an ELF executable. A script of that
+    /// name ahead of it in PATH — a shim that runs `sluice exec TOOL`, as one writes to point a
+    /// test suite's `ip` and `tc` at the daemon — is passed over, or it would run itself for ever.
+    static func binary(_ tool: String) -> String? {
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":", omittingEmptySubsequences: true) {
+            let candidate = "\(dir)/\(tool)"
+            guard access(candidate, X_OK) == 0 else { continue }
+            let fd = open(candidate, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var magic: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+            let n = withUnsafeMutableBytes(of: &magic) { read(fd, $0.baseAddress, 4) }
+            close(fd)
+            if n == 4 && magic == (0x7f, 0x45, 0x4c, 0x46) { return candidate }
         }
         return nil
     }

@@ -136,6 +136,23 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A shim named `ip` ahead in PATH that runs `sluice exec ip` — how one points a test suite
+    /// written for the kernel (tools/testing/selftests/net/rtnetlink.sh) at the daemon: exec
+    /// passes over the script for the real binary instead of running itself until the timeout.
+    func testAnIpShimInPATHReachesDebiansIp() throws {
+        let (d, sock, ta) = try daemon()
+        let bin = net.dir + "/shim"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try "#!/bin/sh\nexec \(try sluiceBinary()) exec --socket \(sock) ip \"$@\"\n".write(toFile: bin + "/ip", atomically: true, encoding: .utf8)
+        chmod(bin + "/ip", 0o755)
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = bin + ":" + (env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+        let r = try runBounded(["10", "ip", "link", "show", "dev", ta], environment: env)
+        XCTAssertEqual(r.status, 0, r.out)
+        XCTAssertTrue(r.out.contains(": \(ta): <BROADCAST,MULTICAST,UP,LOWER_UP>"), r.out)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// VLAN devices and bridge VLANs with Debian's ip and bridge. This kernel has neither 8021q
     /// nor bridge VLAN filtering, so the expected answers are the kernel sources' (vlan_netlink.c's
     /// extack texts, br_vlan.c's rules) printed in iproute2's format (iplink_vlan.c, bridge/vlan.c).
