@@ -178,6 +178,68 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, r.dp.ipv4.neighbours.queued)
     }
 
+    /// VRFs as drivers/net/vrf.c and net/l3mdev make them: the first VRF adds the l3mdev rule
+    /// (priority 1000) to both families; a slave's connected, local and broadcast routes move
+    /// to the VRF's table (fib_magic with l3mdev_fib_table); what enters a slave is looked up
+    /// there, and a table without a route lets the walk go on to main (vrf.rst's reason for an
+    /// `unreachable default` of metric 4278198272, which then answers host unreachable);
+    /// released, the routes come back to main and local. The refusals are vrf_newlink's,
+    /// vrf_add_slave's and fib_nl2rule's.
+    func testVRFSlavesRouteInTheVRFTable() throws {
+        let r = try Self.router()
+        try r.dp.addLoopback()
+        learnHosts(r)
+        func refused(_ cmd: String, _ msg: String) {
+            XCTAssertThrowsError(try r.runner.execute(cmd)) { XCTAssertEqual("\($0)", msg, cmd) }
+        }
+        refused("link add red type vrf", "Error: VRF table id is missing (Invalid argument).")
+        refused("link add red type vrf table 0", "Error: Invalid VRF table id (Invalid argument).")
+        try r.runner.execute("link add red type vrf table 10")
+        try r.runner.execute("link set red up")
+        refused("link add blue mtu 1000 type vrf table 20", "Error: mtu less than device minimum (Invalid argument).")
+        XCTAssertEqual(r.dp.ipv4.fib.rules.map(\.priority), [0, 1000, 32766, 32767])
+        XCTAssertEqual(r.dp.ipv6.fib.rules.map(\.priority), [0, 1000, 32766])
+        XCTAssertEqual(try r.runner.execute("rule show").split(separator: "\n")[1], "1000:\tfrom all lookup [l3mdev-table]")
+        refused("rule add l3mdev table 5", "Error: l3mdev and table are mutually exclusive.")
+        refused("link set lo master red", "Error: Can not enslave loopback device to a VRF (Operation not supported).")
+        refused("link set red master red", "Error: Can not enslave an L3 master device to a VRF (Invalid argument).")
+        let fib = r.dp.ipv4.fib
+        try r.runner.execute("link set r1 master red")
+        let t10 = try XCTUnwrap(fib.table(10))
+        XCTAssertEqual(t10.lookup(ip(198, 18, 1, 5), hash: 0)?.dev, r.dev("r1").ifindex)
+        XCTAssertEqual(t10.lookup(ip(198, 18, 1, 1), hash: 0)?.type, .local)
+        XCTAssertEqual(t10.lookup(ip(198, 18, 1, 255), hash: 0)?.type, .broadcast)
+        XCTAssertNil(fib.main.lookup(ip(198, 18, 1, 5), hash: 0))
+        XCTAssertNil(fib.local.lookup(ip(198, 18, 1, 1), hash: 0))
+        XCTAssertEqual(r.dev("r1").master, r.dev("red").ifindex)
+        func egress(_ dst: UInt32) -> String {
+            let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: dst)), on: r.r1)
+            r.dp.clock.advance(to: r.dp.clock.now + 2 * Time.s)
+            if out.r2.contains(where: { Seen($0).ipDst == dst }) { return "forwarded" }
+            if let e = out.r1.map(Seen.init).first(where: { $0.proto == IPProto.icmp }) { return "icmp \(e.payload[0])/\(e.payload[1])" }
+            return "dropped"
+        }
+        learnHosts(r)   // r1's neighbours went with the cycle
+        XCTAssertEqual(egress(ip(198, 18, 2, 20)), "forwarded", "table 10 has no route: the walk goes on to main")
+        XCTAssertEqual(egress(ip(198, 18, 1, 1)), "icmp 0/0", "the router's address in the VRF answers")
+        try r.runner.execute("route add unreachable default metric 4278198272 table 10")
+        XCTAssertEqual(egress(ip(198, 18, 2, 20)), "icmp 3/1")
+        try r.runner.execute("link set r2 master red")
+        learnHosts(r)
+        XCTAssertEqual(egress(ip(198, 18, 2, 20)), "forwarded")
+        XCTAssertEqual(egress(ip(198, 18, 2, 1)), "icmp 0/0")
+        try r.runner.execute("link set r1 nomaster")
+        XCTAssertEqual(fib.main.lookup(ip(198, 18, 1, 5), hash: 0)?.dev, r.dev("r1").ifindex)
+        XCTAssertEqual(fib.local.lookup(ip(198, 18, 1, 1), hash: 0)?.type, .local)
+        XCTAssertNil(t10.lookup(ip(198, 18, 1, 1), hash: 0).flatMap { $0.type == .local ? $0 : nil })
+        // Deleting the VRF releases its slaves; the l3mdev rule stays (vrf_dellink).
+        try r.runner.execute("link del red")
+        XCTAssertEqual(r.dev("r2").master, 0)
+        XCTAssertEqual(fib.main.lookup(ip(198, 18, 2, 5), hash: 0)?.dev, r.dev("r2").ifindex)
+        XCTAssertEqual(fib.rules.map(\.priority), [0, 1000, 32766, 32767])
+        XCTAssertTrue(fib.l3mdev.isEmpty)
+    }
+
     /// ip_rt_send_redirect's back-off, from route.c's constants: a sender keeps sending through
     /// the router to a next hop on its own link, one packet every 100 ms. Redirect n (n ≥ 1)
     /// goes once more than 20 ms << n have passed since the one before: at 0, 0.1, 0.2, 0.4,

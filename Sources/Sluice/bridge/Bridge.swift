@@ -416,6 +416,9 @@ extension Datapath {
 
     /// `link set PORT master BR` (br_add_if): the port becomes promiscuous, as in Linux.
     public func enslave(_ port: NetDevice, to brDev: NetDevice) throws(SluiceError) {
+        if let t = vrfTable(brDev) { try enslaveToVRF(port, brDev, table: t); return }
+        // netdev_rx_handler_register: a VRF device takes no rx handler (IFF_NO_RX_HANDLER).
+        if vrfTable(port) != nil { throw SluiceError("Error: \(port.name) is a VRF device and cannot be a bridge port (Invalid argument).") }
         guard let br = bridges[brDev.ifindex] else { throw SluiceError("\(brDev.name) is not a bridge") }
         guard bridges[port.ifindex] == nil else { throw SluiceError("cannot enslave a bridge (\(port.name)) to a bridge") }
         if port.master == brDev.ifindex { return }
@@ -543,6 +546,7 @@ extension Datapath {
 
     /// `link set PORT nomaster` (br_del_if).
     public func release(_ port: NetDevice) throws(SluiceError) {
+        if port.master != 0, let m = device(port.master), vrfTable(m) != nil { try releaseFromVRF(port, cycling: true); return }
         guard port.master != 0, let br = bridges[port.master] else { return }
         if port.bridgePort.enabled {                // del_nbp → br_stp_disable_port
             port.bridgePort.enabled = false
@@ -582,6 +586,11 @@ extension Datapath {
         if let br = bridges[dev.ifindex] {
             for p in br.ports { if let d = device(p) { try release(d) } }
             bridges[dev.ifindex] = nil
+        } else if vrfTable(dev) != nil {
+            try deleteVRF(dev)
+        }
+        if dev.master != 0, let m = device(dev.master), vrfTable(m) != nil {
+            try? releaseFromVRF(dev, cycling: false)     // closed before NETDEV_UNREGISTER: no cycle
         } else if dev.master != 0 {
             try release(dev)
         }

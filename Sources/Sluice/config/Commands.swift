@@ -462,7 +462,7 @@ public final class CommandRunner {
             nameArg = w
         }
         guard let name = nameArg else { throw SluiceError("Error: link add: a device name is required") }
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, vif, bridge, dummy, veth, vlan)") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, vif, bridge, dummy, veth, vlan, macvlan, vxlan, ifb, vrf)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
@@ -477,6 +477,7 @@ public final class CommandRunner {
         var xdpRxRing = XDPDriver.defaultRxRing
         var xdpMultiBuffer = true
         var macvlanMode = MacvlanMode.vepa
+        var vrfTableID: UInt32?
         // A vif's guest-tx rate (xl's `rate=RATE@INTERVAL`, 50 ms unless given).
         var vifRate: UInt64 = 0, vifWindow: UInt64 = 50_000_000
         var vx = (vni: UInt32?.none, remote: UInt32(0), local: UInt32(0), port: UInt16(8472), ttl: UInt8(0), tos: UInt8(0), csum: true,
@@ -542,6 +543,11 @@ public final class CommandRunner {
                 var r: UInt64? = vifRate, w: UInt64? = vifWindow
                 try parseVifOption(k, &a, rate: &r, window: &w)
                 vifRate = r ?? 0; vifWindow = w ?? vifWindow
+            case ("vrf", "table"):
+                // iproute2's vrf_parse_opt: a table id or a name from rt_tables.
+                let v = try a.value(for: k)
+                guard let t = Self.tableID(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: invalid table ID") }
+                vrfTableID = t
             case ("pcap", "in"): input = try a.value(for: "in")
             case ("pcap", "out"): output = try a.value(for: "out")
             case ("veth", "peer"):
@@ -584,6 +590,9 @@ public final class CommandRunner {
             dev = try dp.addXDP(name: name, kernelInterface: kdev, queue: xdpQueue, mode: xdpMode, rxRing: xdpRxRing, multiBuffer: xdpMultiBuffer)
         case "pcap": dev = try dp.addPcap(name: name, input: input, output: output)
         case "dummy": dev = try dp.addDummy(name: name, mac: c.mac)
+        case "vrf":
+            guard let t = vrfTableID else { throw SluiceError("Error: VRF table id is missing (Invalid argument).") }
+            dev = try dp.addVRF(name: name, table: t, mac: c.mac, mtu: c.mtu)
         case "vxlan":
             if vx.external && vx.vni != nil { throw SluiceError("Error: vxlan: both 'external' and vni cannot be specified") }
             guard let vni = vx.vni ?? (vx.external ? 0 : nil) else { throw SluiceError("Error: vxlan: \"id\" is required") }
@@ -625,7 +634,7 @@ public final class CommandRunner {
             guard let lower = dp.device(named: linkParent) else { throw SluiceError("Error: macvlan: link does not exist") }
             dev = try dp.addMacvlan(name: name, lower: lower, mode: macvlanMode, mac: c.mac, mtu: c.mtu)
             if let n = c.macvlanBcQueueLen { (dev.driver as? MacvlanDriver)?.bcQueueLen = n }
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan)")
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan, vxlan, ifb, vif, vrf)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
@@ -704,10 +713,17 @@ public final class CommandRunner {
         var newMaster: NetDevice?
         if case .some(.some(let m)) = c.master {
             let md = try device(m)
-            guard dp.bridge(md) != nil else { throw SluiceError("Error: \(m) is not a bridge") }
-            // br_add_if: no loopback (or other non-Ethernet) device, then no bridge, itself included.
-            if dev.flags.contains(.loopback) { throw SluiceError("RTNETLINK answers: Invalid argument") }
-            guard dp.bridge(dev) == nil else { throw SluiceError("Error: Can not enslave a bridge to a bridge (Too many levels of symbolic links).") }
+            guard dp.bridge(md) != nil || dp.vrfTable(md) != nil else { throw SluiceError("Error: \(m) is not a bridge or a VRF") }
+            if dp.vrfTable(md) != nil {
+                // vrf_add_slave and do_vrf_add_slave.
+                if dp.vrfTable(dev) != nil { throw SluiceError("Error: Can not enslave an L3 master device to a VRF (Invalid argument).") }
+                if dev.flags.contains(.loopback) { throw SluiceError("Error: Can not enslave loopback device to a VRF (Operation not supported).") }
+            } else {
+                // br_add_if: no loopback (or other non-Ethernet) device, then no bridge, itself included.
+                if dev.flags.contains(.loopback) { throw SluiceError("RTNETLINK answers: Invalid argument") }
+                guard dp.bridge(dev) == nil else { throw SluiceError("Error: Can not enslave a bridge to a bridge (Too many levels of symbolic links).") }
+                if dp.vrfTable(dev) != nil { throw SluiceError("RTNETLINK answers: Invalid argument") }   // IFF_NO_RX_HANDLER
+            }
             newMaster = md
         }
         if (c.ageing != nil || c.groupFwdMask != nil || !c.bridgeVLAN.isEmpty || !c.bridge.isEmpty) && dp.bridge(dev) == nil {

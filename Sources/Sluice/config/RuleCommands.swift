@@ -129,7 +129,11 @@ extension CommandRunner {
                 // FRA_FLOW (IPv4; IPv6 rules ignore it).
                 let v = try CommandRunner.realms(try a.value(for: k))
                 if S.Addr.bitWidth == 32 { r.realm = v }
-            case "nat", "map-to", "suppress_ifgroup", "sup_group", "l3mdev", "tun_id", "flowlabel":
+            case "l3mdev":
+                // The table of the flow's VRF; iproute2 sends no table with it.
+                r.l3mdev = 1; given.table = true
+                if r.action == 0 { r.action = RuleAction.toTable }
+            case "nat", "map-to", "suppress_ifgroup", "sup_group", "tun_id", "flowlabel":
                 throw SluiceError("Error: \"\(k)\" is not supported by Sluice's rules (Operation not supported).")
             default:
                 throw SluiceError("Error: argument \"\(k)\" is wrong: Failed to parse rule type")
@@ -157,7 +161,8 @@ extension CommandRunner {
             for (n, lo, hi) in [("sport", r.sportStart, r.sportEnd), ("dport", r.dportStart, r.dportEnd)] where hi != 0 {
                 s += lo == hi ? "\(n) \(lo) " : "\(n) \(lo)-\(hi) "
             }
-            if r.action == RuleAction.toTable { s += "lookup \(Self.tableName(r.table)) " }
+            if r.action == RuleAction.toTable && r.table != 0 { s += "lookup \(Self.tableName(r.table)) " }
+            if r.l3mdev != 0 { s += "lookup [l3mdev-table] " }
             if r.suppressPrefixLen != -1 { s += "suppress_prefixlength \(r.suppressPrefixLen) " }
             if r.realm != 0 { s += "realms " + (r.realm >> 16 != 0 ? "\(r.realm >> 16)/" : "") + (r.realm & 0xFFFF == 0 ? "cosmos" : "\(r.realm & 0xFFFF)") + " " }
             switch r.action {

@@ -35,6 +35,8 @@ public final class Datapath {
     public internal(set) var devices: [NetDevice?] = [nil]
     var byName: [String: Int32] = [:]
     var bridges: [Int32: Bridge] = [:]
+    /// The l3mdev rules were added (by the first VRF made; VRFDriver.swift).
+    var vrfRulesAdded = false
     /// Bridge by port ifindex; filled on enslave.
     var freeIfindexes: [Int32] = []
 

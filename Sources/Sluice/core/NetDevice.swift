@@ -225,6 +225,7 @@ public final class NetDevice {
         switch kind {
         case "loopback", "dummy", "ifb": (0, 0)
         case "tap": (68, 65521)
+        case "vrf": (1280, 65575)        // vrf_setup: IPV6_MIN_MTU … IP6_MAX_MTU
         default: (68, 65535)
         }
     }

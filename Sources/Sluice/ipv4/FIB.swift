@@ -371,6 +371,9 @@ public final class FIBOf<A: InetAddressValue> {
     public internal(set) var hasRealms = false
     /// The input device of what Sluice itself sends (LOOPBACK_IFINDEX): lo's, or none.
     public internal(set) var loopbackIndex: Int32 = 0
+    /// l3mdev (VRF, VRF.swift): every VRF device and every device enslaved to one, by ifindex,
+    /// to the VRF's table (l3mdev_fib_table); `master` marks the VRF devices themselves.
+    public internal(set) var l3mdev: [Int32: (table: UInt32, master: Int32)] = [:]
 
     init() {
         tables = [255: local, 254: main]
@@ -379,6 +382,29 @@ public final class FIBOf<A: InetAddressValue> {
 
     public func table(_ id: UInt32) -> FIBTableOf<A>? {
         tables[id == 0 ? 254 : id]
+    }
+
+    /// The VRF table of a device in a VRF (the VRF device or one of its slaves), else nil.
+    @inline(__always)
+    public func l3mdevTable(_ ifindex: Int32) -> UInt32? {
+        l3mdev.isEmpty ? nil : l3mdev[ifindex]?.table
+    }
+
+    /// l3mdev_master_ifindex: the VRF device a device is in (itself for a VRF device), or 0.
+    @inline(__always)
+    public func l3mdevMaster(_ ifindex: Int32) -> Int32 {
+        l3mdev.isEmpty ? 0 : l3mdev[ifindex]?.master ?? 0
+    }
+
+    /// fib_magic's and addrconf's table for a device's connected and local routes:
+    /// `l3mdev_fib_table(dev) ?: RT_TABLE_MAIN` (and `?: RT_TABLE_LOCAL`).
+    func mainTable(for dev: Int32) -> FIBTableOf<A> {
+        if let t = l3mdevTable(dev) { return newTable(t) }
+        return main
+    }
+    func localTable(for dev: Int32) -> FIBTableOf<A> {
+        if let t = l3mdevTable(dev) { return newTable(t) }
+        return local
     }
 
     /// fib_new_table: the table, made if it does not exist yet.
@@ -409,7 +435,8 @@ public final class FIBOf<A: InetAddressValue> {
     /// picks by `hash` as the forwarding path does.
     public func resolve(_ addr: A, keys: FlowKeysOf<A>, hash: UInt32) -> (table: UInt32, route: RouteOf<A>, nexthop: NextHopOf<A>?)? {
         switch walkRules(addr, keys, hash: hash, restrictToOIF: true) {
-        case .table(let t, _): return t.resolve(addr, oif: keys.oif, hash: hash)
+        // An output device that is a VRF only chooses the table (l3mdev_update_flow).
+        case .table(let t, _): return t.resolve(addr, oif: l3mdev[keys.oif]?.master == keys.oif ? 0 : keys.oif, hash: hash)
         case .reject(let type):
             return type == .unreachable ? nil : (0, RouteOf(type: type, nexthops: []), nil)
         case .none: return nil
@@ -442,6 +469,16 @@ public final class FIBOf<A: InetAddressValue> {
     public func lookup(_ addr: A, hash: UInt32, keys: () -> FlowKeysOf<A>) -> FIBResultOf<A>? {
         if simple { return local.lookup(addr, hash: hash) ?? mainLookup(addr, hash: hash) }
         return lookupRules(addr, keys(), hash: hash)
+    }
+
+    /// The lookup for what Sluice itself sends on behalf of a device (a reply, an ICMP error):
+    /// in the VRF that device is in — the flow's output device is the VRF device, as
+    /// icmp_reply and icmp_send set flowi4_oif = l3mdev_master_ifindex(skb->dev).
+    @inline(__always)
+    public func output(_ addr: A, hash: UInt32, from dev: Int32) -> FIBResultOf<A>? {
+        let vrf = l3mdevMaster(dev)
+        if vrf == 0 || simple { return lookup(addr, hash: hash) }
+        return lookupRules(addr, FlowKeysOf(iif: loopbackIndex, oif: vrf), hash: hash)
     }
 
     /// Table main with the default rules: a throw route goes on to table default, which is

@@ -43,6 +43,9 @@ public struct FIBRuleOf<A: InetAddressValue>: Equatable, Sendable {
     public var sportStart: UInt16 = 0, sportEnd: UInt16 = 0, dportStart: UInt16 = 0, dportEnd: UInt16 = 0
     /// FRA_FLOW (IPv4): realms a lookup through this rule gives (res->tclassid).
     public var realm: UInt32 = 0
+    /// FRA_L3MDEV: look up the table of the VRF the flow is in (`ip rule add l3mdev`); a flow
+    /// in no VRF does not match.
+    public var l3mdev: UInt8 = 0
 
     public init() {}
 
@@ -110,12 +113,24 @@ extension FIBOf {
     /// priority (a rule whose target is gone is skipped, as an unresolved goto); a table
     /// lookup that finds nothing for `addr` — or, restricted to `keys.oif`, nothing through
     /// it, or a throw route — or whose match is suppressed goes on to the next rule.
-    func walkRules(_ addr: A, _ keys: FlowKeysOf<A>, hash: UInt32, restrictToOIF: Bool = false) -> RuleOutcome<A> {
+    func walkRules(_ addr: A, _ flow: FlowKeysOf<A>, hash: UInt32, restrictToOIF: Bool = false) -> RuleOutcome<A> {
+        // l3mdev_update_flow: the VRF of the output device (an output device that is a VRF
+        // device only names it, and is no longer matched), else of the input device.
+        var keys = flow
+        var vrfTable: UInt32? = nil
+        if !l3mdev.isEmpty {
+            if keys.oif != 0, let o = l3mdev[keys.oif] {
+                vrfTable = o.table
+                if o.master == keys.oif { keys.oif = 0 }
+            } else if keys.oif == 0, keys.iif != loopbackIndex, let i = l3mdev[keys.iif] {
+                vrfTable = i.table
+            }
+        }
         var i = 0
         let n = rules.count
         while i < n {
             let r = rules[i]
-            guard r.matches(addr, keys) else { i &+= 1; continue }
+            guard r.matches(addr, keys), r.l3mdev == 0 || vrfTable != nil else { i &+= 1; continue }
             switch r.action {
             case RuleAction.goto:
                 guard let j = rules.firstIndex(where: { $0.priority == r.target }), j > i else { i &+= 1; continue }
@@ -125,7 +140,7 @@ extension FIBOf {
                 i &+= 1
                 continue
             case RuleAction.toTable:
-                guard let t = tables[r.table] else { i &+= 1; continue }
+                guard let t = tables[r.l3mdev != 0 ? vrfTable! : r.table] else { i &+= 1; continue }
                 // A throw route ends the table's lookup as no route would (EAGAIN).
                 let found: Bool
                 if restrictToOIF && keys.oif != 0 {
@@ -203,6 +218,8 @@ extension FIBRuleOf {
             guard target != 0 else { throw .invalid("Missing goto target for action goto") }
             guard target > priority else { throw .invalid("Backward goto not supported") }
         }
+        if l3mdev > 1 { throw .invalid("Invalid l3mdev attribute") }
+        if l3mdev != 0 && table != 0 { throw .invalid("l3mdev and table are mutually exclusive") }
         if uidSet && (uidStart > uidEnd || uidEnd == .max) { throw .invalid("Invalid uid range") }
         // fib_rule_port_range_valid.
         if sportEnd != 0 && !(sportStart != 0 && sportEnd < 0xFFFF && sportStart <= sportEnd) { throw .invalid("Invalid sport range") }
@@ -231,6 +248,7 @@ extension FIBRuleOf {
             && (srcLen == 0 || (x.srcLen == srcLen && x.src == src))
             && (dstLen == 0 || (x.dstLen == dstLen && x.dst == dst))
             && (tos == 0 || x.tos == tos) && (realm == 0 || x.realm == realm)
+            && (l3mdev == 0 || x.l3mdev == l3mdev)
     }
 }
 
@@ -243,7 +261,7 @@ extension FIBOf {
         if !priorityGiven { r.priority = rules.count >= 2 && rules[1].priority > 0 ? rules[1].priority - 1 : 0 }
         try r.validate()
         if exclusive && rules.contains(where: { $0.same(r) }) { throw .exists }
-        if r.table == 0 && r.action == RuleAction.toTable {
+        if r.table == 0 && r.action == RuleAction.toTable && r.l3mdev == 0 {
             var id: UInt32 = 1
             while tables[id] != nil { id += 1 }
             _ = newTable(id)

@@ -215,10 +215,11 @@ public final class IPv4Stack: NeighbourResolver {
         guard dev.isUp, !a.secondary, !a.noPrefixRoute, a.network != 0, !(a.network == a.address && a.prefixLen == 32),
               !dev.flags.contains(.loopback) else { return }
         let d = dev.ifindex
-        if let e = fib.main.entry(a.network, a.prefixLen), var r = fib.main.prefixes[e]!.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }) {
+        let main = fib.mainTable(for: d)
+        if let e = main.entry(a.network, a.prefixLen), var r = main.prefixes[e]!.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }) {
             r.metric = metric
-            try? fib.main.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
-            _ = fib.main.delete(a.network, a.prefixLen) { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }
+            try? main.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
+            _ = main.delete(a.network, a.prefixLen) { $0.proto == RouteProtocol.kernel && $0.metric == a.metric && $0.nexthops.first?.dev == d }
         }
     }
 
@@ -252,10 +253,10 @@ public final class IPv4Stack: NeighbourResolver {
             // address as their source.
             let d = dev.ifindex
             let kernelVia: (Route) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
-            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
-            if a.prefixLen < 31 { _ = fib.local.delete(a.network | ~a.mask, 32, matching: kernelVia) }
+            _ = fib.mainTable(for: d).delete(a.network, a.prefixLen, matching: kernelVia)
+            if a.prefixLen < 31 { _ = fib.localTable(for: d).delete(a.network | ~a.mask, 32, matching: kernelVia) }
             for b in list where b.mask == a.mask && a.matches(b.peer) {
-                _ = fib.local.delete(b.address, 32, matching: kernelVia)
+                _ = fib.localTable(for: d).delete(b.address, 32, matching: kernelVia)
                 installRoutes(dev, b)
             }
         }
@@ -302,33 +303,36 @@ public final class IPv4Stack: NeighbourResolver {
     func installRoutes(_ dev: NetDevice, _ a: InetAddress) {
         let prim = primary(dev, for: a) ?? a.address
         let nh = [NextHop(dev: dev.ifindex)]
-        try? fib.local.insert(a.address, 32, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
+        // fib_magic: a device in a VRF has both kinds of route in the VRF's table.
+        let localT = fib.localTable(for: dev.ifindex), mainT = fib.mainTable(for: dev.ifindex)
+        try? localT.insert(a.address, 32, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
         guard dev.isUp else { return }
         if a.broadcast != 0 && a.broadcast != 0xFFFF_FFFF {
-            try? fib.local.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
+            try? localT.insert(a.broadcast, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
         guard !a.secondary, !a.noPrefixRoute, a.network != 0, a.network != a.address || a.prefixLen < 32 else { return }
         if dev.flags.contains(.loopback) {
             // fib_magic's RTN_LOCAL for a loopback device's prefix: the local table, scope host.
-            try? fib.local.insert(a.network, a.prefixLen, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
+            try? localT.insert(a.network, a.prefixLen, Route(type: .local, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.host, prefsrc: prim), replace: false, exclusive: false, append: true)
         } else {
             var r = Route(type: .unicast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim)
             r.metric = a.metric
-            try? fib.main.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
+            try? mainT.insert(a.network, a.prefixLen, r, replace: false, exclusive: false, append: true)
         }
         if a.prefixLen < 31 {
-            try? fib.local.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
+            try? localT.insert(a.network | ~a.mask, 32, Route(type: .broadcast, nexthops: nh, proto: RouteProtocol.kernel, scope: RouteScope.link, prefsrc: prim), replace: false, exclusive: false, append: true)
         }
     }
 
     func removeRoutes(_ dev: NetDevice, _ a: InetAddress) {
         let d = dev.ifindex
+        let localT = fib.localTable(for: d), mainT = fib.mainTable(for: d)
         let kernelVia: (Route) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
-        _ = fib.local.delete(a.address, 32, matching: kernelVia)
-        if a.broadcast != 0 { _ = fib.local.delete(a.broadcast, 32, matching: kernelVia) }
+        _ = localT.delete(a.address, 32, matching: kernelVia)
+        if a.broadcast != 0 { _ = localT.delete(a.broadcast, 32, matching: kernelVia) }
         if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
-            _ = (dev.flags.contains(.loopback) ? fib.local : fib.main).delete(a.network, a.prefixLen, matching: kernelVia)
-            if a.prefixLen < 31 { _ = fib.local.delete(a.network | ~a.mask, 32, matching: kernelVia) }
+            _ = (dev.flags.contains(.loopback) ? localT : mainT).delete(a.network, a.prefixLen, matching: kernelVia)
+            if a.prefixLen < 31 { _ = localT.delete(a.network | ~a.mask, 32, matching: kernelVia) }
         }
     }
 
@@ -349,7 +353,11 @@ public final class IPv4Stack: NeighbourResolver {
     func selectAddress(_ dev: Int32, toward dst: UInt32, scope: UInt8) -> UInt32 {
         let mine = (addresses[dev] ?? []).filter { !$0.secondary && $0.scope <= scope }
         if let a = mine.first(where: { dst != 0 && $0.matches(dst) }) ?? mine.first { return a.address }
-        for d in addresses.keys.sorted() where d != dev {
+        // In a VRF the VRF device stands for lo, its addresses first; then only the devices of
+        // the same VRF (or, outside one, of none).
+        let vrf = fib.l3mdevMaster(dev)
+        if vrf != 0, vrf != dev, let a = addresses[vrf]?.first(where: { !$0.secondary && $0.scope != RouteScope.link && $0.scope <= scope }) { return a.address }
+        for d in addresses.keys.sorted() where d != dev && fib.l3mdevMaster(d) == vrf {
             if let a = addresses[d]?.first(where: { !$0.secondary && $0.scope != RouteScope.link && $0.scope <= scope }) { return a.address }
         }
         return 0
@@ -424,7 +432,9 @@ public final class IPv4Stack: NeighbourResolver {
         // Rules other than the defaults see the flow (fib4_rules_early_flow_dissect for ports).
         let fib = self.fib
         guard let r = fib.lookup(dst, hash: hash, keys: {
-            var k = FlowKeysOf(src: src, iif: dev.ifindex, mark: m.pointee.mark, tos: ip.tos & 0xFC)
+            // vrf_ip_rcv: a packet entering a VRF's slave is routed as entering the VRF device.
+            let vrf = fib.l3mdevMaster(dev.ifindex)
+            var k = FlowKeysOf(src: src, iif: vrf != 0 ? vrf : dev.ifindex, mark: m.pointee.mark, tos: ip.tos & 0xFC)
             if fib.needsPorts {
                 k.proto = ip.proto
                 switch ip.proto {
@@ -599,7 +609,7 @@ public final class IPv4Stack: NeighbourResolver {
             pool.free(p)
         case .tcp:
             // No TCP listens here: every segment finds no socket (tcp_v4_send_reset).
-            if !broadcast && plen >= TCPHeader.minLength { tcpReset(ip, ihl: ihl, total: total) }
+            if !broadcast && plen >= TCPHeader.minLength { tcpReset(ip, ihl: ihl, total: total, from: dev.ifindex) }
             pool.free(p)
         case .none:
             stats.inUnknownProtos &+= 1
@@ -611,7 +621,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// tcp_v4_send_reset: never for a reset; for a segment with ACK, RST with its ack number as
     /// sequence; otherwise RST|ACK acknowledging what it carried (SYN and FIN count one). From
     /// the address it was sent to, TTL 64, DF, IP ID 0, the original TOS.
-    func tcpReset(_ ip: UnsafeMutableRawPointer, ihl: Int, total: Int) {
+    func tcpReset(_ ip: UnsafeMutableRawPointer, ihl: Int, total: Int, from dev: Int32) {
         let hdr = IPv4Header(unchecked: Bytes(ip, count: ihl))
         guard let th = try? TCPHeader(validating: Bytes(ip + ihl, count: total - ihl)) else { return }
         let flags = th.flags
@@ -633,7 +643,7 @@ public final class IPv4Stack: NeighbourResolver {
                            ttl: 64, proto: IPProto.tcp, src: hdr.destination, dst: hdr.source)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + InetWire.ipv4Length + 20)
         stats.tcpOutRsts &+= 1
-        output(q, dst: hdr.source)
+        output(q, dst: hdr.source, from: dev)
     }
 
     /// icmp_echo → icmp_reply: the request becomes the reply in place (options dropped).
@@ -656,14 +666,15 @@ public final class IPv4Stack: NeighbourResolver {
         m.pointee.csum = .none
         m.pointee.gsoType = GSOType(rawValue: 0)
         stats.icmpOutMsgs &+= 1; stats.icmpOutEchoReps &+= 1
-        output(q, dst: dst)
+        output(q, dst: dst, from: dev.ifindex)
     }
 
     func takeID() -> UInt16 { defer { nextID &+= 1 }; return nextID }
 
-    /// Sends a packet whose IPv4 header is complete: routes it and resolves the next hop.
-    func output(_ p: consuming Packet, dst: UInt32) {
-        guard let r = fib.lookup(dst, hash: Self.flowHash(0, dst)), r.type == .unicast || r.type == .local,
+    /// Sends a packet whose IPv4 header is complete: routes it and resolves the next hop. `from`
+    /// is the device it answers (a reply, an error), whose VRF it is routed in; 0 for none.
+    func output(_ p: consuming Packet, dst: UInt32, from: Int32 = 0) {
+        guard let r = fib.output(dst, hash: Self.flowHash(0, dst), from: from), r.type == .unicast || r.type == .local,
               let out = dp.devices[Int(r.dev)], out.isOperational else {
             stats.outNoRoutes &+= 1
             pool.free(p)
@@ -697,7 +708,7 @@ public final class IPv4Stack: NeighbourResolver {
         let origSrc = hdr.source, origDst = hdr.destination
         if hdr.fragmentField & 0x1FFF != 0 { return }                     // only about fragment 0
         if origDst == 0xFFFF_FFFF || origDst >> 28 == 0xE { return }
-        if let r = fib.local.lookup(origDst, hash: 0), r.type == .broadcast { return }
+        if let r = fib.localTable(for: inDev.ifindex).lookup(origDst, hash: 0), r.type == .broadcast { return }
         if origSrc == 0 || origSrc >> 28 >= 0xE { return }
         let ihl = hdr.headerLength
         let origLen = hdr.totalLength
@@ -711,7 +722,7 @@ public final class IPv4Stack: NeighbourResolver {
                 stats.icmpRateLimited &+= 1; return
             }
         }
-        guard let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc)), back.type == .unicast else { return }
+        guard let back = fib.output(origSrc, hash: Self.flowHash(0, origSrc), from: inDev.ifindex), back.type == .unicast else { return }
         let src = forLocal ? origDst : preferredSource(back)
         guard src != 0, let q = pool.alloc() else { return }
         // 576-byte rule: the original datagram as far as it fits.
@@ -730,7 +741,7 @@ public final class IPv4Stack: NeighbourResolver {
         if type == 3 { stats.icmpOutDestUnreachs &+= 1 }
         if type == 11 { stats.icmpOutTimeExcds &+= 1 }
         if type == 5 { stats.icmpOutRedirects &+= 1 }
-        output(q, dst: origSrc)
+        output(q, dst: origSrc, from: inDev.ifindex)
     }
 
     // MARK: neighbours (the state machine is NeighbourResolver's)
@@ -782,7 +793,7 @@ public final class IPv4Stack: NeighbourResolver {
         }
         if pool.meta(p).pointee.otherHost(byMAC: !toUs && !dstMAC.isMulticast) { dev.drop(.otherHost); pool.free(p); return }
         let now = clock.now
-        let targetLocal = fib.local.lookup(tip, hash: 0).map { $0.type == .local } ?? false
+        let targetLocal = fib.localTable(for: dev.ifindex).lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours
         let answer = targetLocal && (arpIgnore == 0 || (addresses[dev.ifindex]?.contains { $0.address == tip } ?? false))
         if arp.operation == 1 && !answer && proxyARP(dev, sip: sip, sha: sha, tip: tip, sentToUs: toUs, now: now) {

@@ -342,6 +342,8 @@ public final class IPv6Stack: NeighbourResolver {
             if a.tentative && !a.dadFailed && a.dadAt == 0 { dadKick(dev.ifindex, a.address) }
         }
         guard dev.addrGenMode != .none || loopback else { return }
+        // addrconf_addr_gen: no link-local address on an L3 master (VRF) device.
+        guard !dev.flags.contains(.master) else { return }
         var a = loopback ? Inet6Address(address: 1, prefixLen: 128) : Inet6Address(address: Inet6Wire.linkLocal(dev.mac), prefixLen: 64)
         if !loopback && dev.addrGenMode == .random {
             // ipv6_gen_mode_random_init: a secret drawn once per device, so the identifier
@@ -376,6 +378,8 @@ public final class IPv6Stack: NeighbourResolver {
     /// (ff00::/8 in the local table, metric 256).
     func installRoutes(_ dev: NetDevice, _ a: Inet6Address, addingAddress: Bool = false) {
         let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
+        // addrconf's tables: `l3mdev_fib_table(dev) ?: RT6_TABLE_LOCAL` (and `?: _MAIN`).
+        let localT = fib.localTable(for: dev.ifindex), mainT = fib.mainTable(for: dev.ifindex)
         @discardableResult
         func add(_ t: FIBTableOf<UInt128>, _ p: UInt128, _ l: Int, _ type: RouteType, _ metric: UInt32) -> Bool {
             let exists = t.entry(p, l).map { t.prefixes[$0]!.routes.contains { $0.type == type && $0.nexthops == nh && $0.metric == metric } } ?? false
@@ -383,16 +387,16 @@ public final class IPv6Stack: NeighbourResolver {
             return !exists
         }
         // A tentative address gets its local and anycast routes when DAD completes.
-        if a.usable { add(fib.local, a.address, 128, .local, 0) }
+        if a.usable { add(localT, a.address, 128, .local, 0) }
         guard dev.isUp, !dev.flags.contains(.loopback) else { return }
         if a.prefixLen < 128 && !a.noPrefixRoute {
-            let created = add(fib.main, a.network, a.prefixLen, .unicast, a.routeMetric)
+            let created = add(mainT, a.network, a.prefixLen, .unicast, a.routeMetric)
             prefixRouteLifetime(dev, a, created: created)
         }
-        if forwarding && a.prefixLen < 127 && a.usable { add(fib.local, a.network, 128, .anycast, 0) }
+        if forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
         // addrconf_add_mroute: when an address is added to a device that is up, or once the
         // link is ready (addrconf_dev_config); not when a device without carrier comes up.
-        if dev.isOperational || addingAddress { add(fib.local, 0xFF << 120, 8, .multicast, 256) }
+        if (dev.isOperational || addingAddress) && !dev.flags.contains(.master) { add(localT, 0xFF << 120, 8, .multicast, 256) }
     }
 
     /// addrconf_prefix_route: with a finite valid lifetime the prefix route expires with the
@@ -401,12 +405,13 @@ public final class IPv6Stack: NeighbourResolver {
     /// that address is permanent.
     func prefixRouteLifetime(_ dev: NetDevice, _ a: Inet6Address, created: Bool) {
         let d = dev.ifindex
-        guard let e = fib.main.entry(a.network, a.prefixLen), var entry = fib.main.prefixes[e],
+        let main = fib.mainTable(for: d)
+        guard let e = main.entry(a.network, a.prefixLen), var entry = main.prefixes[e],
               let i = entry.routes.firstIndex(where: { $0.proto == RouteProtocol.kernel && $0.type == .unicast && $0.nexthops.first?.dev == d })
         else { return }
         guard created || entry.routes[i].expires != 0 else { return }
         entry.routes[i].expires = a.expiresAt
-        fib.main.prefixes[e] = entry
+        main.prefixes[e] = entry
         if a.expiresAt != 0 { expiringRoutes.append((a.network, a.prefixLen, d)) }
     }
 
@@ -418,11 +423,11 @@ public final class IPv6Stack: NeighbourResolver {
         guard !expiringRoutes.isEmpty else { return }
         var kept: [(prefix: UInt128, length: Int, dev: Int32)] = []
         for r in expiringRoutes {
-            guard let e = fib.main.entry(r.prefix, r.length), let entry = fib.main.prefixes[e],
+            guard let e = fib.mainTable(for: r.dev).entry(r.prefix, r.length), let entry = fib.mainTable(for: r.dev).prefixes[e],
                   let route = entry.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.type == .unicast && $0.nexthops.first?.dev == r.dev }),
                   route.expires != 0 else { continue }
             if route.expires <= now {
-                _ = fib.main.delete(r.prefix, r.length) { $0.proto == RouteProtocol.kernel && $0.expires != 0 && $0.nexthops.first?.dev == r.dev }
+                _ = fib.mainTable(for: r.dev).delete(r.prefix, r.length) { $0.proto == RouteProtocol.kernel && $0.expires != 0 && $0.nexthops.first?.dev == r.dev }
             } else if !kept.contains(where: { $0 == r }) {
                 kept.append(r)
             }
@@ -457,6 +462,7 @@ public final class IPv6Stack: NeighbourResolver {
                               userFlags: UInt32 = 0, metric: UInt32 = 0) {
         guard let old = addresses[dev.ifindex]?.first(where: { $0.address == address }) else { return }
         var now = old
+        let main = fib.mainTable(for: dev.ifindex)
         withAddress(dev.ifindex, address) { a in
             a.setLifetimes(valid: valid, preferred: preferred, now: clock.now)
             a.nodad = nodad; a.noPrefixRoute = noPrefixRoute; a.userFlags = userFlags
@@ -469,11 +475,11 @@ public final class IPv6Stack: NeighbourResolver {
                 let nh = [NextHopOf<UInt128>(dev: dev.ifindex)]
                 // modify_prefix_route: a route of another metric is replaced by one of the new.
                 if now.routeMetric != old.routeMetric {
-                    _ = fib.main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops == nh && $0.metric == old.routeMetric }
+                    _ = main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops == nh && $0.metric == old.routeMetric }
                 }
-                let existed = fib.main.entry(now.network, now.prefixLen).map { fib.main.prefixes[$0]!.routes.contains { $0.type == .unicast && $0.nexthops == nh && $0.metric == now.routeMetric } } ?? false
+                let existed = main.entry(now.network, now.prefixLen).map { main.prefixes[$0]!.routes.contains { $0.type == .unicast && $0.nexthops == nh && $0.metric == now.routeMetric } } ?? false
                 if !existed {
-                    try? fib.main.insert(now.network, now.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: now.routeMetric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true)
+                    try? main.insert(now.network, now.prefixLen, RouteOf(type: .unicast, nexthops: nh, metric: now.routeMetric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true)
                 }
                 // modify_prefix_route: the route takes the address's expiry, whatever it had.
                 prefixRouteLifetime(dev, now, created: true)
@@ -481,24 +487,25 @@ public final class IPv6Stack: NeighbourResolver {
         } else if old.permanent && !old.noPrefixRoute,
                   !(addresses[dev.ifindex] ?? []).contains(where: { $0.address != address && !$0.noPrefixRoute && $0.prefixLen == now.prefixLen && $0.network == now.network }) {
             let d = dev.ifindex
-            _ = fib.main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
+            _ = main.delete(now.network, now.prefixLen) { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
         }
         if now.usable { noteAddressEvent(dev.ifindex, now, deleted: false) }
     }
 
     func removeRoutes(_ dev: NetDevice, _ a: Inet6Address) {
         let d = dev.ifindex
+        let localT = fib.localTable(for: d), mainT = fib.mainTable(for: d)
         let kernelVia: (RouteOf<UInt128>) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
-        _ = fib.local.delete(a.address, 128, matching: kernelVia)
+        _ = localT.delete(a.address, 128, matching: kernelVia)
         let samePrefix = (addresses[d] ?? []).filter { $0.prefixLen == a.prefixLen && $0.network == a.network }
         // ipv6_del_addr: a permanent address's prefix route goes with the last address on the
         // prefix that has one (check_cleanup_prefix_route); a dynamic address's stays until
         // it expires (expireRoutes).
         if a.permanent && !a.noPrefixRoute && !samePrefix.contains(where: { !$0.noPrefixRoute }) {
-            _ = fib.main.delete(a.network, a.prefixLen, matching: kernelVia)
+            _ = mainT.delete(a.network, a.prefixLen, matching: kernelVia)
         }
-        if samePrefix.isEmpty { _ = fib.local.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
-        if addresses[d] == nil { _ = fib.local.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
+        if samePrefix.isEmpty { _ = localT.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
+        if addresses[d] == nil { _ = localT.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 
     func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }
@@ -566,7 +573,9 @@ public final class IPv6Stack: NeighbourResolver {
         }
         // The keys closure captures plain values only: capturing the FIB or the device made
         // the optimizer retain and release both around every lookup.
-        let iif = dev.ifindex, mark = m.pointee.mark, tos = Inet6Wire.trafficClass(ip) & 0xFC
+        // vrf_ip6_rcv: routed as entering the VRF device, but for link-local destinations.
+        let vrf = fib.l3mdevMaster(dev.ifindex)
+        let iif = vrf != 0 && !Inet6Wire.isLinkLocal(dst) ? vrf : dev.ifindex, mark = m.pointee.mark, tos = Inet6Wire.trafficClass(ip) & 0xFC
         let proto: UInt8? = fib.needsPorts ? Inet6Wire.nextHeader(ip) : nil
         guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst), keys: {
             var k = FlowKeysOf(src: src, iif: iif, mark: mark, tos: tos)
@@ -659,7 +668,7 @@ public final class IPv6Stack: NeighbourResolver {
             if !multicast { icmpSend(dev, p, type: 1, code: 4, info: 0) }
             pool.free(p)
         case .tcp:
-            if !multicast && total - off >= TCPHeader.minLength { tcpReset(ip, offset: off, total: total) }
+            if !multicast && total - off >= TCPHeader.minLength { tcpReset(ip, offset: off, total: total, from: dev.ifindex) }
             pool.free(p)
         case .none:
             stats.inUnknownProtos &+= 1
@@ -703,7 +712,7 @@ public final class IPv6Stack: NeighbourResolver {
         let origSrc = Inet6Wire.source(ip), origDst = Inet6Wire.destination(ip)
         guard !Inet6Wire.isUnspecified(origSrc) else { pool.free(q); return }
         // To a group or an anycast address: a source chosen as for any packet (anycast_src_echo_reply 0).
-        let anycast = !multicast && fib.local.lookup(origDst, hash: 0)?.type == .anycast
+        let anycast = !multicast && fib.localTable(for: dev.ifindex).lookup(origDst, hash: 0)?.type == .anycast
         let src = multicast || anycast ? sourceAddress(dev.ifindex, toward: origSrc) : origDst
         let tc = Inet6Wire.trafficClass(ip)
         let len = total - off
@@ -721,7 +730,7 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// tcp_v6_send_reset (the rules of tcp_v4_send_reset), hop limit 64.
-    func tcpReset(_ ip: UnsafeMutableRawPointer, offset off: Int, total: Int) {
+    func tcpReset(_ ip: UnsafeMutableRawPointer, offset off: Int, total: Int, from: Int32) {
         guard let th = try? TCPHeader(validating: Bytes(ip + off, count: total - off)) else { return }
         let flags = th.flags
         if flags & TCPHeader.rst != 0 { return }
@@ -742,12 +751,13 @@ public final class IPv6Stack: NeighbourResolver {
         Inet6Wire.writeIPv6(oip, trafficClass: 0, payloadLength: 20, nextHeader: IPProto.tcp, hopLimit: hopLimit, src: src, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + 20)
         stats.tcpOutRsts &+= 1
-        output(q, dst: dst, dev: nil)
+        output(q, dst: dst, dev: nil, from: from)
     }
 
     /// Sends a packet whose IPv6 header is complete: link-local and multicast destinations
-    /// leave through `dev`; others are routed.
-    func output(_ p: consuming Packet, dst: UInt128, dev: NetDevice?) {
+    /// leave through `dev`; others are routed, in the VRF of `from` (the device answered; by
+    /// default `dev`).
+    func output(_ p: consuming Packet, dst: UInt128, dev: NetDevice?, from: Int32? = nil) {
         stats.outRequests &+= 1
         if Inet6Wire.isMulticast(dst) {
             guard let dev, dev.isOperational else { stats.outNoRoutes &+= 1; pool.free(p); return }
@@ -759,7 +769,7 @@ public final class IPv6Stack: NeighbourResolver {
             neighOutput(dev, dst, p, nh: -1)
             return
         }
-        guard let r = fib.lookup(dst, hash: Self.flowHash(0, dst)), r.type == .unicast || r.type == .local,
+        guard let r = fib.output(dst, hash: Self.flowHash(0, dst), from: from ?? dev?.ifindex ?? 0), r.type == .unicast || r.type == .local,
               let out = dp.devices[Int(r.dev)], out.isOperational else {
             stats.outNoRoutes &+= 1
             pool.free(p)
@@ -824,18 +834,18 @@ public final class IPv6Stack: NeighbourResolver {
             let t = Inet6Wire.icmpType(ip + off)
             if t < 128 || t == 137 { return }
         }
-        let back = fib.lookup(origSrc, hash: Self.flowHash(0, origSrc))
+        let back = fib.output(origSrc, hash: Self.flowHash(0, origSrc), from: inDev.ifindex)
         let now = clock.now
         if type < 128 && icmpRateMask & (UInt128(1) << type) != 0 {
             // icmpv6_xrlim_allow: the timeout shrinks for wider routes to the destination.
             var tmo = icmpRateLimit
-            if let l = fib.main.prefixLength(origSrc), l < 128 { tmo >>= UInt64((128 - l) >> 5) }
+            if let l = fib.mainTable(for: inDev.ifindex).prefixLength(origSrc), l < 128 { tmo >>= UInt64((128 - l) >> 5) }
             guard rateLimiter.allow(peer: origSrc, timeout: tmo, now: now, msgsPerSec: icmpMsgsPerSec, burst: icmpMsgsBurst) else {
                 stats.icmpRateLimited &+= 1; return
             }
         }
         let viaDev: Int32 = Inet6Wire.isLinkLocal(origSrc) ? inDev.ifindex : (back?.dev ?? inDev.ifindex)
-        let src = isOurs(inDev.ifindex, origDst) || (fib.local.lookup(origDst, hash: 0)?.type == .local)
+        let src = isOurs(inDev.ifindex, origDst) || (fib.localTable(for: inDev.ifindex).lookup(origDst, hash: 0)?.type == .local)
             ? origDst : sourceAddress(viaDev, toward: origSrc)
         guard src != 0, let q = pool.alloc() else { return }
         let quote = min(origLen, Inet6Wire.minMTU - Inet6Wire.ipv6Length - Inet6Wire.icmpLength)
@@ -855,7 +865,7 @@ public final class IPv6Stack: NeighbourResolver {
         case 4: stats.icmpOutParmProblems &+= 1
         default: break
         }
-        output(q, dst: origSrc, dev: Inet6Wire.isLinkLocal(origSrc) ? inDev : nil)
+        output(q, dst: origSrc, dev: Inet6Wire.isLinkLocal(origSrc) ? inDev : nil, from: inDev.ifindex)
     }
 
     // MARK: Neighbor Discovery (ndisc.c)

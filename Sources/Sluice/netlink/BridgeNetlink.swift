@@ -108,7 +108,12 @@ extension RtnlProcessor {
 
     /// The kind's IFLA_INFO_DATA in a link message (vlan_fill_info, br_fill_info).
     func encodeInfoData(_ d: NetDevice, _ w: inout NetlinkWriter) {
-        if let v = dp.vlanDriver(d) {
+        if let t = dp.vrfTable(d) {
+            // vrf_fillinfo: IFLA_VRF_TABLE.
+            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
+            w.attr(1, u32: t)
+            w.endNest(data)
+        } else if let v = dp.vlanDriver(d) {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
             w.attr(IFLA.VLAN_PROTOCOL, u16: v.proto.byteSwapped)
             w.attr(IFLA.VLAN_ID, u16: v.vid)

@@ -332,6 +332,7 @@ public final class RtnlProcessor {
                 case "vlan": policy = IFLA.vlanPolicy
                 case "macvlan": policy = NLAPolicy(maxType: 16, [IFLA.MACVLAN_MODE: .u32, IFLA.MACVLAN_FLAGS: .u16, 7: .u32])
                 case "bridge": policy = IFLA.bridgePolicy
+                case "vrf": policy = NLAPolicy(maxType: 1, [1: .u32])
                 case "afpacket", "afxdp", "pcap", "vif": policy = IFLA.Port.policy
                 default: policy = NLAPolicy(maxType: 64, [:])
                 }
@@ -393,6 +394,13 @@ public final class RtnlProcessor {
                         } catch { try? dp.deleteDevice(made); throw error }
                     }
                 case "bridge": dev = try dp.addBridge(name: name).device
+                case "vrf":
+                    // vrf_validate, then vrf_newlink.
+                    if let m = a[IFLA.ADDRESS], m.count != 6 { throw NetlinkError(EINVAL, "Invalid hardware address") }
+                    guard let table = data?.u32(1) else { throw NetlinkError(EINVAL, "VRF table id is missing") }
+                    guard table != 0 else { throw NetlinkError(EINVAL, "Invalid VRF table id", offset: data?.offsets[1]) }
+                    let mac = a[IFLA.ADDRESS].flatMap { $0.count == 6 ? MACAddress(Array($0)) : nil }
+                    dev = try dp.addVRF(name: name, table: table, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
                 case "afpacket":
                     // A kernel interface through AF_PACKET (Sluice's own kind, its options in
                     // IFLA_INFO_DATA as IFLA.Port).
@@ -868,6 +876,12 @@ public final class RtnlProcessor {
                 w.attr(IFLA.INFO_SLAVE_KIND, string: "bridge")
                 let sd = w.beginNest(IFLA.INFO_SLAVE_DATA, flagged: false)
                 encodePortAttributes(d, br, &w)
+                w.endNest(sd)
+            } else if d.master != 0, let t = dp.device(d.master).flatMap(dp.vrfTable) {
+                // vrf_fill_slave_info: IFLA_VRF_PORT_TABLE.
+                w.attr(IFLA.INFO_SLAVE_KIND, string: "vrf")
+                let sd = w.beginNest(IFLA.INFO_SLAVE_DATA, flagged: false)
+                w.attr(1, u32: t)
                 w.endNest(sd)
             }
             w.endNest(li)

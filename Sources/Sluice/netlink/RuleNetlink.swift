@@ -64,7 +64,7 @@ extension RtnlProcessor {
                           (FRA.SUPPRESS_IFGROUP, "Sluice's rules do not suppress by interface group")] where a.has(t) {
             throw NetlinkError(EOPNOTSUPP, what, offset: a.offsets[t])
         }
-        if a.has(FRA.L3MDEV) { throw NetlinkError(EINVAL, "l3mdev support is not enabled in kernel", offset: a.offsets[FRA.L3MDEV]) }
+        r.l3mdev = a.u8(FRA.L3MDEV) ?? 0
         r.priority = a.u32(FRA.PRIORITY) ?? 0
         r.proto = a.u8(FRA.PROTOCOL) ?? 0
         if let n = a.string(FRA.IIFNAME) { r.iifName = n; r.iif = dp.device(named: n)?.ifindex ?? -1 }
@@ -143,6 +143,7 @@ extension RtnlProcessor {
         if r.dstLen > 0 { w.attr(FRA.DST, Self.bytes(r.dst)) }
         if r.srcLen > 0 { w.attr(FRA.SRC, Self.bytes(r.src)) }
         if r.realm != 0 { w.attr(FRA.FLOW, u32: r.realm) }
+        if r.l3mdev != 0 { w.attr(FRA.L3MDEV, u8: r.l3mdev) }
         w.end(start)
     }
 

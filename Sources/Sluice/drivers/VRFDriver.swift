@@ -1,0 +1,143 @@
+/// Principles (drivers/net/vrf.c, net/l3mdev/l3mdev.c, Documentation/networking/vrf.rst)
+/// ----------
+/// A VRF device is an L3 master: it owns one routing table, and the devices enslaved to it
+/// (`link set DEV master VRF`) route in that table instead of main. Nothing else changes
+/// for them — they keep their addresses, neighbours and qdiscs; a bridge (with its ports)
+/// can be enslaved like any other device.
+/// - Creating the first VRF adds the l3mdev rule to both families' rules (priority 1000,
+///   proto kernel, `lookup [l3mdev-table]`) once, as vrf_add_fib_rules; it is never removed
+///   with the VRF (the kernel keeps it for the namespace). Deleting it by hand turns VRFs off.
+/// - The rule matches a flow that is in a VRF: an output device that is the VRF device or one
+///   of its slaves (a reply, an ICMP error, `route get … vrf NAME`), else an input device that
+///   is (a forwarded or delivered packet: vrf_ip_rcv makes the VRF device its input device).
+///   The lookup is the VRF's table; if it has no route the walk goes on to the rules after
+///   (so a VRF table wants an `unreachable default` of a high metric, as vrf.rst advises).
+/// - A slave's connected, local, broadcast and multicast routes are made in the VRF's table
+///   (fib_magic and addrconf with l3mdev_fib_table). Enslaving and releasing flush every
+///   route through the device (NETDEV_CHANGEUPPER: fib_disable_ip with force, and
+///   addrconf_ifdown — its IPv6 addresses go, keep_addr_on_down being 0) and cycle it down
+///   and up if it was up (cycle_netdev), so its routes are made again in the right table.
+/// - The VRF device itself: flags MASTER|NOARP, no queue, MTU 65575 (1280…65575), no IPv6
+///   link-local address and no multicast route (addrconf skips L3 masters). Its table id is
+///   given at creation (IFLA_VRF_TABLE, required, not 0) and shown with `-d`; several VRFs may
+///   share a table (the kernel's default, non-strict mode).
+/// - What is sent to the VRF device (a route `dev VRF`, e.g. leaking from another table) is
+///   routed again in its table (vrf_xmit → vrf_process_v4/v6_outbound), nested at most 8
+///   deep (XMIT_RECURSION_LIMIT); a route back to the VRF device itself delivers locally.
+///
+/// Not done: the VRF's own sockets (Sluice has none: `ip vrf exec` needs cgroups and is not
+/// netlink), strict mode (`net.vrf.strict_mode`), netfilter hooks on the VRF device, the VRF
+/// device's receive counters.
+final class VRFDriver: NetDriver {
+    let table: UInt32
+    /// Transmit nesting (a route in one VRF's table through another VRF device).
+    var depth = 0
+    static let nestLimit = 8
+
+    init(table: UInt32) { self.table = table }
+
+    override var supportedFeatures: DeviceFeatures { .offloads }
+
+    override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
+        let pool = dp.pool
+        batch.drain { p in
+            let m = pool.meta(p)
+            let len = Int(m.pointee.length)
+            let frame = pool.data(p)
+            guard depth < Self.nestLimit, len >= InetWire.ethernetLength + InetWire.ipv4Length else {
+                dev.stats.txDropped &+= 1; dev.drop(.txError); pool.free(p); return
+            }
+            depth += 1
+            defer { depth -= 1 }
+            dev.stats.txPackets &+= 1
+            dev.stats.txBytes &+= UInt64(len)
+            let ip = frame + InetWire.ethernetLength
+            switch EthernetHeader(unchecked: Bytes(frame, count: InetWire.ethernetLength)).etherType {
+            case EtherType.ipv4:
+                let dst = IPv4Header(unchecked: Bytes(ip, count: InetWire.ipv4Length)).destination
+                dp.ipv4.output(p, dst: dst, from: dev.ifindex)
+            case EtherType.ipv6 where len >= InetWire.ethernetLength + Inet6Wire.ipv6Length:
+                dp.ipv6.output(p, dst: Inet6Wire.destination(ip), dev: nil, from: dev.ifindex)
+            default:
+                dev.stats.txDropped &+= 1; dev.drop(.txError); pool.free(p)
+            }
+        }
+    }
+}
+
+extension Datapath {
+    /// `link add NAME type vrf table ID` (vrf_newlink).
+    @discardableResult
+    public func addVRF(name: String, table: UInt32, mac: MACAddress? = nil, mtu: Int? = nil) throws(SluiceError) -> NetDevice {
+        guard table != 0 else { throw SluiceError("Error: Invalid VRF table id (Invalid argument).") }
+        let dev = NetDevice(name: name, kind: "vrf", mac: mac ?? .local(seed: stableHash(name) ^ 0x3F), mtu: mtu ?? 65575, driver: VRFDriver(table: table))
+        // vrf_dev_init: dev->flags = IFF_MASTER | IFF_NOARP (no broadcast, no multicast).
+        dev.flags = [.master, .noARP]
+        dev.noQueue = true
+        try register(dev)
+        let t = table
+        ipv4.fib.l3mdev[dev.ifindex] = (t, dev.ifindex)
+        ipv6.fib.l3mdev[dev.ifindex] = (t, dev.ifindex)
+        _ = ipv4.fib.newTable(t)
+        _ = ipv6.fib.newTable(t)
+        // vrf_add_fib_rules, once: the l3mdev rule in each family (EEXIST is fine).
+        if !vrfRulesAdded {
+            vrfRulesAdded = true
+            addL3mdevRule(ipv4.fib)
+            addL3mdevRule(ipv6.fib)
+        }
+        return dev
+    }
+
+    private func addL3mdevRule<A: InetAddressValue>(_ fib: FIBOf<A>) {
+        var r = FIBRuleOf<A>()
+        r.priority = 1000; r.l3mdev = 1; r.proto = RouteProtocol.kernel
+        try? fib.addRule(r, priorityGiven: true, exclusive: true)
+    }
+
+    /// The table of a VRF device, or nil for any other device.
+    public func vrfTable(_ dev: NetDevice) -> UInt32? { (dev.driver as? VRFDriver)?.table }
+
+    /// vrf_add_slave: the device routes in the VRF's table from now on.
+    func enslaveToVRF(_ port: NetDevice, _ vrf: NetDevice, table: UInt32) throws(SluiceError) {
+        if port.master == vrf.ifindex { return }
+        if vrfTable(port) != nil { throw SluiceError("Error: Can not enslave an L3 master device to a VRF (Invalid argument).") }
+        if port.flags.contains(.loopback) { throw SluiceError("Error: Can not enslave loopback device to a VRF (Operation not supported).") }
+        guard port.master == 0 else { throw SluiceError("Error: \(port.name) already has a master (Invalid argument).") }
+        port.master = vrf.ifindex
+        ipv4.fib.l3mdev[port.ifindex] = (table, vrf.ifindex)
+        ipv6.fib.l3mdev[port.ifindex] = (table, vrf.ifindex)
+        try l3mdevChanged(port)
+    }
+
+    /// vrf_del_slave: back to the main tables (without the cycle for a device being deleted).
+    func releaseFromVRF(_ port: NetDevice, cycling: Bool) throws(SluiceError) {
+        guard port.master != 0, device(port.master).flatMap(vrfTable) != nil else { return }
+        port.master = 0
+        ipv4.fib.l3mdev[port.ifindex] = nil
+        ipv6.fib.l3mdev[port.ifindex] = nil
+        if cycling { try l3mdevChanged(port) }
+    }
+
+    /// NETDEV_CHANGEUPPER to or from an L3 master: every route through the device goes (its
+    /// local ones too) and its IPv6 addresses with them; then cycle_netdev brings it down and
+    /// up, so its routes are made again, in the table it now belongs to.
+    private func l3mdevChanged(_ port: NetDevice) throws(SluiceError) {
+        ipv4.fib.deleteRoutes(through: port.ifindex, deviceGone: true)
+        ipv6.fib.deleteRoutes(through: port.ifindex, deviceGone: true)
+        ipv4.flushNeighbours(dev: port.ifindex, all: false)
+        if port.isUp {
+            try setUp(port, false)
+            try setUp(port, true)
+        } else {
+            ipv6.deviceStateChanged(port)      // down: addrconf_ifdown
+        }
+    }
+
+    /// vrf_dellink: its slaves are released first.
+    func deleteVRF(_ dev: NetDevice) throws(SluiceError) {
+        for d in allDevices where d.master == dev.ifindex { try releaseFromVRF(d, cycling: true) }
+        ipv4.fib.l3mdev[dev.ifindex] = nil
+        ipv6.fib.l3mdev[dev.ifindex] = nil
+    }
+}
