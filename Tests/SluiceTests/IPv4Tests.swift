@@ -222,6 +222,7 @@ final class IPv4Tests: XCTestCase {
         learnHosts(r)   // r1's neighbours went with the cycle
         XCTAssertEqual(egress(ip(198, 18, 2, 20)), "forwarded", "table 10 has no route: the walk goes on to main")
         XCTAssertEqual(egress(ip(198, 18, 1, 1)), "icmp 0/0", "the router's address in the VRF answers")
+        XCTAssertEqual(r.dev("red").stats.rxPackets, 2, "vrf_rx_stats: what entered its slave")
         try r.runner.execute("route add unreachable default metric 4278198272 table 10")
         XCTAssertEqual(egress(ip(198, 18, 2, 20)), "icmp 3/1")
         try r.runner.execute("link set r2 master red")
@@ -232,6 +233,18 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(fib.main.lookup(ip(198, 18, 1, 5), hash: 0)?.dev, r.dev("r1").ifindex)
         XCTAssertEqual(fib.local.lookup(ip(198, 18, 1, 1), hash: 0)?.type, .local)
         XCTAssertNil(t10.lookup(ip(198, 18, 1, 1), hash: 0).flatMap { $0.type == .local ? $0 : nil })
+        // Route leaking: main sends 198.18.2.0/24 into red, whose table delivers it through r2
+        // (vrf_xmit routes again in the VRF's table); a table route that leads back to a VRF
+        // device is dropped.
+        learnHosts(r)
+        XCTAssertEqual(egress(ip(198, 18, 2, 20)), "icmp 3/0", "r2's subnet is in red's table only")
+        try r.runner.execute("route add 198.18.2.0/24 dev red")
+        XCTAssertEqual(egress(ip(198, 18, 2, 20)), "forwarded")
+        try r.runner.execute("route add 198.18.60.0/24 dev red")
+        try r.runner.execute("route add 198.18.60.0/24 dev red table 10")
+        let dropped = r.dev("red").stats.txDropped
+        XCTAssertEqual(egress(ip(198, 18, 60, 1)), "dropped")
+        XCTAssertEqual(r.dev("red").stats.txDropped, dropped + 1)
         // Deleting the VRF releases its slaves; the l3mdev rule stays (vrf_dellink).
         try r.runner.execute("link del red")
         XCTAssertEqual(r.dev("r2").master, 0)

@@ -965,6 +965,7 @@ public final class CommandRunner {
             s += "    \(d.kind)"
             let det = d.driver.details
             if !det.isEmpty { s += " " + det.dropFirst(det.hasPrefix(d.kind + " ") ? d.kind.count + 1 : 0) }
+            if d.master != 0, let t = dp.device(d.master).flatMap(dp.vrfTable) { s += "\n    vrf_slave table \(t)" }
             if let br = dp.bridge(d) {
                 s += " vlan_filtering \(br.vlanFiltering ? 1 : 0) vlan_protocol \(br.vlanProto == EtherType.qinq ? "802.1ad" : "802.1Q") vlan_default_pvid \(br.defaultPVID)"
                 s += " ageing_time \(br.ageingTime / (10 * Time.ms)) group_fwd_mask 0x\(String(br.groupFwdMask, radix: 16)) group_not_forwarded \(br.groupNotForwarded) fdb_n_learned \(br.fdb.learnedCount) fdb_max_learned \(br.fdb.maxLearned)"

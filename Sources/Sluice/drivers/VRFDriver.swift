@@ -22,45 +22,46 @@
 ///   given at creation (IFLA_VRF_TABLE, required, not 0) and shown with `-d`; several VRFs may
 ///   share a table (the kernel's default, non-strict mode).
 /// - What is sent to the VRF device (a route `dev VRF`, e.g. leaking from another table) is
-///   routed again in its table (vrf_xmit → vrf_process_v4/v6_outbound), nested at most 8
-///   deep (XMIT_RECURSION_LIMIT); a route back to the VRF device itself delivers locally.
+///   routed again in its table (vrf_xmit → vrf_process_v4/v6_outbound). Unlike the kernel, a
+///   route there that leads to a VRF device again (itself: the kernel delivers locally;
+///   another: the kernel nests up to XMIT_RECURSION_LIMIT) is dropped and counted.
 ///
 /// Not done: the VRF's own sockets (Sluice has none: `ip vrf exec` needs cgroups and is not
-/// netlink), strict mode (`net.vrf.strict_mode`), netfilter hooks on the VRF device, the VRF
-/// device's receive counters.
+/// netlink), strict mode (`net.vrf.strict_mode`), netfilter hooks on the VRF device. What
+/// enters a slave counts as received on the VRF device too (vrf_rx_stats).
 final class VRFDriver: NetDriver {
     let table: UInt32
-    /// Transmit nesting (a route in one VRF's table through another VRF device).
-    var depth = 0
-    static let nestLimit = 8
 
     init(table: UInt32) { self.table = table }
 
     override var supportedFeatures: DeviceFeatures { .offloads }
+    override var details: String { "table \(table)" }
 
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
         let pool = dp.pool
         batch.drain { p in
-            let m = pool.meta(p)
-            let len = Int(m.pointee.length)
+            let len = Int(pool.meta(p).pointee.length)
             let frame = pool.data(p)
-            guard depth < Self.nestLimit, len >= InetWire.ethernetLength + InetWire.ipv4Length else {
-                dev.stats.txDropped &+= 1; dev.drop(.txError); pool.free(p); return
-            }
-            depth += 1
-            defer { depth -= 1 }
-            dev.stats.txPackets &+= 1
-            dev.stats.txBytes &+= UInt64(len)
             let ip = frame + InetWire.ethernetLength
-            switch EthernetHeader(unchecked: Bytes(frame, count: InetWire.ethernetLength)).etherType {
+            // Routed again in this VRF's table; a route that leads to a VRF device again is
+            // dropped, so no packet can circle between VRF devices.
+            func leadsToVRF(_ out: Int32?) -> Bool { out.map { dp.devices[Int($0)]?.driver is VRFDriver } ?? true }
+            switch len >= InetWire.ethernetLength + InetWire.ipv4Length ? EthernetHeader(unchecked: Bytes(frame, count: InetWire.ethernetLength)).etherType : 0 {
             case EtherType.ipv4:
                 let dst = IPv4Header(unchecked: Bytes(ip, count: InetWire.ipv4Length)).destination
+                guard !leadsToVRF(dp.ipv4.fib.output(dst, hash: 0, from: dev.ifindex)?.dev) else { break }
+                dev.stats.txPackets &+= 1; dev.stats.txBytes &+= UInt64(len)
                 dp.ipv4.output(p, dst: dst, from: dev.ifindex)
+                return
             case EtherType.ipv6 where len >= InetWire.ethernetLength + Inet6Wire.ipv6Length:
-                dp.ipv6.output(p, dst: Inet6Wire.destination(ip), dev: nil, from: dev.ifindex)
-            default:
-                dev.stats.txDropped &+= 1; dev.drop(.txError); pool.free(p)
+                let dst = Inet6Wire.destination(ip)
+                guard !leadsToVRF(dp.ipv6.fib.output(dst, hash: 0, from: dev.ifindex)?.dev) else { break }
+                dev.stats.txPackets &+= 1; dev.stats.txBytes &+= UInt64(len)
+                dp.ipv6.output(p, dst: dst, dev: nil, from: dev.ifindex)
+                return
+            default: break
             }
+            dev.stats.txDropped &+= 1; dev.drop(.txError); pool.free(p)
         }
     }
 }
@@ -93,6 +94,15 @@ extension Datapath {
         var r = FIBRuleOf<A>()
         r.priority = 1000; r.l3mdev = 1; r.proto = RouteProtocol.kernel
         try? fib.addRule(r, priorityGiven: true, exclusive: true)
+    }
+
+    /// vrf_rx_stats: a packet that entered `dev`, a slave of a VRF, is counted as received by
+    /// the VRF device as well.
+    func vrfReceived(_ dev: NetDevice, bytes: Int) {
+        let v = ipv4.fib.l3mdevMaster(dev.ifindex)
+        guard v != 0, v != dev.ifindex, let vd = devices[Int(v)] else { return }
+        vd.stats.rxPackets &+= 1
+        vd.stats.rxBytes &+= UInt64(bytes)
     }
 
     /// The table of a VRF device, or nil for any other device.

@@ -428,6 +428,8 @@ public final class IPv4Stack: NeighbourResolver {
         }
         if dst == 0xFFFF_FFFF { localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return }
         if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
+        // vrf_ip_rcv → vrf_rx_stats: what enters a VRF's slave counts on the VRF device too.
+        if !fib.l3mdev.isEmpty { dp.vrfReceived(dev, bytes: total) }
         let hash = Self.flowHash(src, dst)
         // Rules other than the defaults see the flow (fib4_rules_early_flow_dissect for ports).
         let fib = self.fib

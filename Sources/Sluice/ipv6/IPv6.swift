@@ -575,6 +575,7 @@ public final class IPv6Stack: NeighbourResolver {
         // the optimizer retain and release both around every lookup.
         // vrf_ip6_rcv: routed as entering the VRF device, but for link-local destinations.
         let vrf = fib.l3mdevMaster(dev.ifindex)
+        if vrf != 0 && !Inet6Wire.isLinkLocal(dst) { dp.vrfReceived(dev, bytes: total) }   // vrf_rx_stats
         let iif = vrf != 0 && !Inet6Wire.isLinkLocal(dst) ? vrf : dev.ifindex, mark = m.pointee.mark, tos = Inet6Wire.trafficClass(ip) & 0xFC
         let proto: UInt8? = fib.needsPorts ? Inet6Wire.nextHeader(ip) : nil
         guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst), keys: {

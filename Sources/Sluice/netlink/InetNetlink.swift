@@ -607,7 +607,9 @@ extension RtnlProcessor {
                 realm = res.tclassid(itag: 0)
                 switch type {
                 case .local:
-                    out = lo
+                    // __mkroute_output: a local route's device is its VRF device, else lo.
+                    let vrf = v4.fib.l3mdevMaster(nh?.dev ?? 0)
+                    out = vrf != 0 ? vrf : lo
                     prefsrc = q.src != 0 ? q.src : r.route.prefsrc != 0 ? r.route.prefsrc : q.dst
                 default:
                     out = nh?.dev ?? 0; gateway = nh?.gateway ?? 0
@@ -664,7 +666,10 @@ extension RtnlProcessor {
         default: break
         }
         let ours = r.route.type == .local || r.route.type == .anycast
-        let out = ours ? loopbackIndex : r.nexthop?.dev ?? 0
+        // ip6_rt_get_dev_rcu: a local or anycast route's device is its VRF device (but for a
+        // link-local or multicast destination), else lo.
+        let vrf = Inet6Wire.isLinkLocal(q.dst) || Inet6Wire.isMulticast(q.dst) ? 0 : v6.fib.l3mdevMaster(r.nexthop?.dev ?? 0)
+        let out = ours ? (vrf != 0 ? vrf : loopbackIndex) : r.nexthop?.dev ?? 0
         let gateway = r.nexthop?.gateway ?? 0
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
