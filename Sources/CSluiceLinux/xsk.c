@@ -34,8 +34,8 @@
 #endif
 
 #define CSL_XSK_TX_LIMIT 2048
-// A frame of more descriptors than this is refused by the kernel (xsk_build_skb: MAX_SKB_FRAGS).
-#define CSL_XSK_MAX_DESCS 17
+// CSL_XSK_MAX_DESCS (CSluiceLinux.h): a frame of more descriptors is refused by the kernel
+// (xsk_build_skb: MAX_SKB_FRAGS).
 
 struct csl_xsk {
     struct xsk_umem *umem;

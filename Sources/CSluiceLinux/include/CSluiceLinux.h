@@ -35,6 +35,8 @@ int csl_recv_batch(int fd, void *const *bufs, unsigned buflen, int n, struct csl
 /// reclaims completions and kicks the kernel only when it asks (need_wakeup); *kicked is the
 /// number of kicks, or -errno when a kick failed for another reason than a full queue.
 struct csl_xsk;
+/// The most descriptors one multi-buffer frame may take (the kernel's MAX_SKB_FRAGS + 1).
+#define CSL_XSK_MAX_DESCS 17
 int csl_xsk_available(void);
 struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int multibuffer, unsigned nframes, unsigned nfill, char *err, int errlen);
 void csl_xsk_close(struct csl_xsk *x);

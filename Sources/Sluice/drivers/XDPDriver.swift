@@ -84,7 +84,7 @@ public final class XDPDriver: NetDriver {
         multiBuffer = csl_xsk_multibuffer(x) != 0
         multiBufferOff = String(cString: csl_xsk_multibuffer_reason(x))
         umemFrame = Int(csl_xsk_frame_size(x))
-        maxFrame = umemFrame * (multiBuffer ? 17 : 1)
+        maxFrame = umemFrame * (multiBuffer ? Int(CSL_XSK_MAX_DESCS) : 1)
         bufs = .allocate(capacity: PacketBatch.capacity)
         lens = .allocate(capacity: PacketBatch.capacity)
         idx = .allocate(capacity: PacketBatch.capacity)
