@@ -15,6 +15,21 @@
 #include <net/if.h>
 #include <dlfcn.h>
 #include "CSluiceLinux.h"
+#include <linux/if_xdp.h>
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+int csl_xdp_statistics(int fd, uint64_t out[6]) {
+    struct xdp_statistics st;
+    socklen_t len = sizeof st;
+    memset(&st, 0, sizeof st);
+    if (fd < 0 || getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return -1;
+    out[0] = st.rx_dropped; out[1] = st.rx_invalid_descs; out[2] = st.tx_invalid_descs;
+    out[3] = st.rx_ring_full; out[4] = st.rx_fill_ring_empty_descs; out[5] = st.tx_ring_empty_descs;
+    return 0;
+}
 
 #if __has_include(<xdp/xsk.h>)
 #include <stddef.h>
@@ -254,6 +269,13 @@ unsigned csl_xsk_frame_size(const struct csl_xsk *x) { return x->frame_size; }
 int csl_xsk_multibuffer(const struct csl_xsk *x) { return x->sg; }
 const char *csl_xsk_multibuffer_reason(const struct csl_xsk *x) { return x->sg_reason; }
 
+unsigned csl_xsk_rx_ready(struct csl_xsk *x) {
+    __u32 idx = 0;
+    unsigned n = xsk_ring_cons__peek(&x->rx, 256, &idx);
+    if (n) xsk_ring_cons__cancel(&x->rx, n);           // looked at, not taken
+    return n;
+}
+
 int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max) {
     __u32 idx = 0;
     if (max > 256) max = 256;
@@ -297,6 +319,11 @@ int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t 
         if (k < got) *xsk_ring_prod__fill_addr(&x->fq, fidx + k) = back[k];
         else x->free_frames[x->nfree++] = back[k];
     }
+    // What was looked at and not taken is given back to the next peek: a peek advances the
+    // cached consumer over all it saw, a release only over what it names, so without this the
+    // entries left behind would be skipped — and their frames never put back on the fill
+    // ring, until too few were left circulating for the kernel to receive into.
+    if (i < n) xsk_ring_cons__cancel(&x->rx, n - i);
     xsk_ring_cons__release(&x->rx, i);
     if (got) xsk_ring_prod__submit(&x->fq, got);
     return frames;
@@ -387,4 +414,5 @@ int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int 
     (void)x; (void)src; (void)lens; (void)n; *kicked = 0; return -1;
 }
 unsigned csl_xsk_reclaim(struct csl_xsk *x) { (void)x; return 0; }
+unsigned csl_xsk_rx_ready(struct csl_xsk *x) { (void)x; return 0; }
 #endif

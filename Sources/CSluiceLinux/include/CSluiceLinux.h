@@ -38,6 +38,9 @@ struct csl_xsk;
 /// The most descriptors one multi-buffer frame may take (the kernel's MAX_SKB_FRAGS + 1).
 #define CSL_XSK_MAX_DESCS 17
 int csl_xsk_available(void);
+/// XDP_STATISTICS of an XSK socket: rx_dropped, rx_invalid_descs, tx_invalid_descs,
+/// rx_ring_full, rx_fill_ring_empty_descs, tx_ring_empty_descs; -1 on failure.
+int csl_xdp_statistics(int fd, uint64_t out[6]);
 struct csl_xsk *csl_xsk_open(const char *ifname, unsigned queue, int mode, int multibuffer, unsigned nframes, unsigned nfill, char *err, int errlen);
 void csl_xsk_close(struct csl_xsk *x);
 int csl_xsk_fd(const struct csl_xsk *x);
@@ -48,6 +51,8 @@ unsigned csl_xsk_frame_size(const struct csl_xsk *x);
 /// program); when not, why (empty when multi-buffer was not tried).
 int csl_xsk_multibuffer(const struct csl_xsk *x);
 const char *csl_xsk_multibuffer_reason(const struct csl_xsk *x);
+/// Descriptors waiting in the rx ring (up to 256), none taken.
+unsigned csl_xsk_rx_ready(struct csl_xsk *x);
 int csl_xsk_recv(struct csl_xsk *x, void *const *dst, unsigned dstlen, uint32_t *lens, int max);
 int csl_xsk_send(struct csl_xsk *x, void *const *src, const uint32_t *lens, int n, int *kicked);
 /// Takes the completion ring's entries back as free frames: how many tx descriptors completed.

@@ -125,14 +125,26 @@ public final class XDPDriver: NetDriver {
         if failure == nil { failure = "afxdp \(kernelName): kernel interface gone (\(errnoString(ENODEV)))" }
     }
     override var details: String {
-        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) \(multiBuffer ? "multibuffer on" : "multibuffer off (\(multiBufferOff))") need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)"
+        "afxdp dev \(kernelName) queue \(queue) mode \(zerocopy ? "zerocopy" : "copy") (\(driverMode ? "native" : "generic") XDP) frames \(Self.frames) rx_ring \(rxRing) \(multiBuffer ? "multibuffer on" : "multibuffer off (\(multiBufferOff))") need_wakeup kicks \(kicks) bql limit \(bql.limit) inflight \(bql.inflight)" + socketStatistics
+    }
+
+    /// The socket's XDP_STATISTICS: what the kernel dropped before Sluice saw it (its rx ring
+    /// full, the fill ring empty, or for another reason) and the descriptors it refused.
+    var socketStatistics: String {
+        var st = [UInt64](repeating: 0, count: 6)
+        guard xsk != nil, csl_xdp_statistics(fd, &st) == 0 else { return "" }
+        return " xsk rx_dropped \(st[0]) rx_ring_full \(st[3]) fill_ring_empty \(st[4]) rx_invalid \(st[1]) tx_invalid \(st[2]) tx_ring_empty \(st[5])"
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
         guard let xsk, failure == nil else { return 0 }
         let pool = dp.pool
+        // Buffers for what the rx ring holds (a frame takes at least one descriptor), not for
+        // the whole budget: a poll that finds two frames takes two buffers from the pool.
+        let ready = Int(csl_xsk_rx_ready(xsk))
+        if ready == 0 { _ = csl_xsk_recv(xsk, bufs, 0, lens, 0); return 0 }    // the fill ring's wakeup
         var n = 0
-        while n < budget, let p = pool.alloc() {
+        while n < min(budget, ready), let p = pool.alloc() {
             bufs[n] = pool.data(p)
             idx[n] = p.index
             _ = consume p
