@@ -87,6 +87,9 @@ final class VRFLiveTests: XCTestCase {
         XCTAssertTrue(get.hasPrefix("198.18.42.20 dev b2 table 20 src 198.18.42.1"), get)
         let vrfs = try ip("vrf", "show")
         XCTAssertTrue(vrfs.contains("red                 10") && vrfs.contains("blue                20"), vrfs)
+        // A VRF's table is fixed at creation (vrf_link_ops has no changelink).
+        XCTAssertTrue(try ip("link", "set", "red", "type", "vrf", "table", "30").contains("Operation not supported"))
+        XCTAssertTrue(try ip("link", "add", "green", "type", "vrf").contains("VRF table id is missing"))
         let detail = try ip("-d", "link", "show", "a1")
         XCTAssertTrue(detail.contains("master red") && detail.contains("vrf_slave table 10"), detail)
         // Released from red, a1's routes go back to main and local.

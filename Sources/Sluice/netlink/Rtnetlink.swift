@@ -517,6 +517,8 @@ public final class RtnlProcessor {
                 renameTo = name
             }
             if data != nil && kind != dev!.kind { throw NetlinkError(EOPNOTSUPP) }
+            // vrf_link_ops has no changelink: a VRF's table is fixed at creation.
+            if data != nil && kind == "vrf" { throw NetlinkError(EOPNOTSUPP) }
         }
         guard let dev else { throw NetlinkError(ENODEV) }
         var c = CommandRunner.Common()
