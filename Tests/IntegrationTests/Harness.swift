@@ -333,3 +333,27 @@ extension TestNet {
         return try sh(["tcpdump", "-r", c.1, "-nn", "-e", "-t"], stderr: false).split(separator: "\n").map(String.init)
     }
 }
+
+extension DaemonProcess {
+    /// Stops the daemon (SIGSTOP), has `from` send `count` 64-byte UDP datagrams to `addr`
+    /// port 9, where nothing listens, resumes it, and returns how many of them `to`'s stack
+    /// took (its Udp NoPorts counter) within 3 s: what the kernel held for the stopped daemon
+    /// and the daemon then forwarded.
+    func burstWhileStopped(from: String, to: String, addr: String, count: Int) throws -> UInt64 {
+        func noPorts() throws -> UInt64 {
+            let lines = try sh(["ip", "netns", "exec", to, "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Udp:") }
+            guard lines.count == 2, let i = lines[0].split(separator: " ").firstIndex(of: "NoPorts") else { throw HarnessError("no Udp NoPorts in /proc/net/snmp") }
+            return UInt64(lines[1].split(separator: " ")[i]) ?? 0
+        }
+        let before = try noPorts()
+        guard kill(process.processIdentifier, SIGSTOP) == 0 else { throw HarnessError("cannot stop the daemon") }
+        defer { kill(process.processIdentifier, SIGCONT) }
+        try sh(["ip", "netns", "exec", from, "python3", "-c",
+                "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(\(count)): s.sendto(b'x' * 64, ('\(addr)', 9))\n"])
+        usleep(300_000)
+        kill(process.processIdentifier, SIGCONT)
+        var got: UInt64 = 0
+        for _ in 0..<30 where got < UInt64(count) { usleep(100_000); got = try noPorts() - before }
+        return got
+    }
+}

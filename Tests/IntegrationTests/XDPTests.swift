@@ -66,22 +66,8 @@ final class XDPTests: XCTestCase {
     func testBurstsWaitingInTheRxRingAreReceivedWhole() throws {
         let (d, _, hosts, names) = try topology(mode: "copy")
         XCTAssertTrue(try net.ping(from: hosts[0], "198.18.5.2", count: 2).contains("2 received"))
-        // Datagrams b's stack took for port 9, where nothing listens (Udp NoPorts).
-        func received() throws -> UInt64 {
-            let lines = try sh(["ip", "netns", "exec", hosts[1], "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Udp:") }
-            guard lines.count == 2, let i = lines[0].split(separator: " ").firstIndex(of: "NoPorts") else { throw HarnessError("no Udp NoPorts in /proc/net/snmp") }
-            return UInt64(lines[1].split(separator: " ")[i]) ?? 0
-        }
-        let send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(1500): s.sendto(b'x' * 64, ('198.18.5.2', 9))\n"
         for burst in 1...3 {
-            let before = try received()
-            XCTAssertEqual(kill(d.process.processIdentifier, SIGSTOP), 0)
-            try sh(["ip", "netns", "exec", hosts[0], "python3", "-c", send])
-            usleep(300_000)
-            XCTAssertEqual(kill(d.process.processIdentifier, SIGCONT), 0)
-            var got: UInt64 = 0
-            for _ in 0..<30 where got < 1500 { usleep(100_000); got = try received() - before }
-            XCTAssertEqual(got, 1500, "burst \(burst): all of it delivered")
+            XCTAssertEqual(try d.burstWhileStopped(from: hosts[0], to: hosts[1], addr: "198.18.5.2", count: 1500), 1500, "burst \(burst): all of it delivered")
         }
         let s = section(try d.report(), device: names[0])
         XCTAssertTrue(s.contains("fill_ring_empty 0") && s.contains("rx_ring_full 0"), s)

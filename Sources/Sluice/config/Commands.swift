@@ -715,9 +715,7 @@ public final class CommandRunner {
             let md = try device(m)
             guard dp.bridge(md) != nil || dp.vrfTable(md) != nil else { throw SluiceError("Error: \(m) is not a bridge or a VRF") }
             if dp.vrfTable(md) != nil {
-                // vrf_add_slave and do_vrf_add_slave.
-                if dp.vrfTable(dev) != nil { throw SluiceError("Error: Can not enslave an L3 master device to a VRF (Invalid argument).") }
-                if dev.flags.contains(.loopback) { throw SluiceError("Error: Can not enslave loopback device to a VRF (Operation not supported).") }
+                try dp.checkVRFSlave(dev)
             } else {
                 // br_add_if: no loopback (or other non-Ethernet) device, then no bridge, itself included.
                 if dev.flags.contains(.loopback) { throw SluiceError("RTNETLINK answers: Invalid argument") }

@@ -108,11 +108,16 @@ extension Datapath {
     /// The table of a VRF device, or nil for any other device.
     public func vrfTable(_ dev: NetDevice) -> UInt32? { (dev.driver as? VRFDriver)?.table }
 
+    /// vrf_add_slave's and do_vrf_add_slave's refusals.
+    func checkVRFSlave(_ port: NetDevice) throws(SluiceError) {
+        if vrfTable(port) != nil { throw SluiceError("Error: Can not enslave an L3 master device to a VRF (Invalid argument).") }
+        if port.flags.contains(.loopback) { throw SluiceError("Error: Can not enslave loopback device to a VRF (Operation not supported).") }
+    }
+
     /// vrf_add_slave: the device routes in the VRF's table from now on.
     func enslaveToVRF(_ port: NetDevice, _ vrf: NetDevice, table: UInt32) throws(SluiceError) {
         if port.master == vrf.ifindex { return }
-        if vrfTable(port) != nil { throw SluiceError("Error: Can not enslave an L3 master device to a VRF (Invalid argument).") }
-        if port.flags.contains(.loopback) { throw SluiceError("Error: Can not enslave loopback device to a VRF (Operation not supported).") }
+        try checkVRFSlave(port)
         guard port.master == 0 else { throw SluiceError("Error: \(port.name) already has a master (Invalid argument).") }
         port.master = vrf.ifindex
         ipv4.fib.l3mdev[port.ifindex] = (table, vrf.ifindex)
