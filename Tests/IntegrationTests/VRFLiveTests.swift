@@ -85,6 +85,8 @@ final class VRFLiveTests: XCTestCase {
         XCTAssertTrue(try ip("route", "show", "table", "main").isEmpty)
         let get = try ip("route", "get", "198.18.42.20", "vrf", "blue")
         XCTAssertTrue(get.hasPrefix("198.18.42.20 dev b2 table 20 src 198.18.42.1"), get)
+        let neigh = try ip("neigh", "show", "vrf", "red")
+        XCTAssertTrue(neigh.contains("198.18.41.10 dev a1") && !neigh.contains("dev a2") && !neigh.contains("WARNING"), neigh)
         let vrfs = try ip("vrf", "show")
         XCTAssertTrue(vrfs.contains("red                 10") && vrfs.contains("blue                20"), vrfs)
         // A VRF's table is fixed at creation (vrf_link_ops has no changelink).

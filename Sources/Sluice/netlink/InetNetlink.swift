@@ -732,22 +732,49 @@ extension RtnlProcessor {
     /// neigh_dump_table: the entries read once, the messages built in parts (the table may
     /// hold gc_thresh3 entries, a million if so configured). A request whose ndm_flags are
     /// NTF_PROXY dumps the proxy entries instead (pneigh_dump_table).
-    func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) {
-        let family = msg.payload.first ?? 0
-        if msg.payload.count >= 12 && msg.payload[msg.payload.startIndex + 10] == Self.NTF_PROXY {
-            let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.proxiesInDumpOrder : []
-            let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.proxiesInDumpOrder : []
-            let seq = msg.header.seq
+    func dumpNeighbours(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
+        let p = msg.payload
+        let family = p.first ?? 0
+        // neigh_valid_dump_req: NDA_IFINDEX and NDA_MASTER filter the dump (by the entry's
+        // device, and by that device's master — a bridge or a VRF; -1: devices without one);
+        // under strict checking the header must be otherwise empty and nothing else asked.
+        var devFilter: Int32 = 0, masterFilter: Int32 = 0
+        if p.count >= 12 {
+            if strictCheck {
+                if p[p.startIndex + 1] != 0 || p.le16(at: 2) != 0 || p.le32(at: 4) != 0 || p.le16(at: 8) != 0 || p[p.startIndex + 11] != 0 {
+                    throw NetlinkError(EINVAL, "Invalid values in header for neighbor dump request")
+                }
+                if p[p.startIndex + 10] & ~Self.NTF_PROXY != 0 { throw NetlinkError(EINVAL, "Invalid flags in header for neighbor dump request") }
+            }
+            let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: NLAPolicy(maxType: 16, [NDA.IFINDEX: .u32, NDA.MASTER: .u32]), strict: false)
+            if strictCheck, let t = a.values.keys.first(where: { $0 != NDA.IFINDEX && $0 != NDA.MASTER }) {
+                throw NetlinkError(EINVAL, "Unsupported attribute in neighbor dump request", offset: a.offsets[t])
+            }
+            devFilter = Int32(bitPattern: a.u32(NDA.IFINDEX) ?? 0)
+            masterFilter = Int32(bitPattern: a.u32(NDA.MASTER) ?? 0)
+        }
+        // neigh_ifindex_filtered and neigh_master_filtered.
+        let filtered = devFilter != 0 || masterFilter != 0
+        let keep: (Int32) -> Bool = { [dp] d in
+            if devFilter != 0 && d != devFilter { return false }
+            guard masterFilter != 0 else { return true }
+            let m = dp.device(d)?.master ?? 0
+            return masterFilter == -1 ? m == 0 : m == masterFilter
+        }
+        let flags = NL.F_MULTI | (filtered ? NL.F_DUMP_FILTERED : 0)
+        let seq = msg.header.seq
+        if p.count >= 12 && p[p.startIndex + 10] == Self.NTF_PROXY {
+            let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.proxiesInDumpOrder.filter { keep($0.dev) } : []
+            let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.proxiesInDumpOrder.filter { keep($0.dev) } : []
             dumpInParts(seq: seq, count: v4.count + v6.count, &replies) { [unowned self] i, w in
-                if i < v4.count { encodeProxy(v4[i], seq: seq, &w) } else { encodeProxy(v6[i - v4.count], seq: seq, &w) }
+                if i < v4.count { encodeProxy(v4[i], seq: seq, flags: flags, &w) } else { encodeProxy(v6[i - v4.count], seq: seq, flags: flags, &w) }
             }
             return
         }
-        let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.shown : []
-        let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.shown : []
-        let seq = msg.header.seq
+        let v4 = family == 0 || family == Self.AF_INET ? dp.ipv4.neighbours.shown.filter { keep($0.dev) } : []
+        let v6 = family == 0 || family == Self.AF_INET6 ? dp.ipv6.neighbours.shown.filter { keep($0.dev) } : []
         dumpInParts(seq: seq, count: v4.count + v6.count, &replies) { [unowned self] i, w in
-            if i < v4.count { encodeNeigh(v4[i], seq: seq, &w) } else { encodeNeigh(v6[i - v4.count], seq: seq, &w) }
+            if i < v4.count { encodeNeigh(v4[i], seq: seq, flags: flags, &w) } else { encodeNeigh(v6[i - v4.count], seq: seq, flags: flags, &w) }
         }
     }
 

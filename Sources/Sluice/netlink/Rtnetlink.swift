@@ -260,7 +260,7 @@ public final class RtnlProcessor {
             return false
         case NL.RTM_GETNEIGH where isDump:
             if msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE { try dumpFdb(msg, &replies); return true }
-            dumpNeighbours(msg, &replies); return true
+            try dumpNeighbours(msg, &replies); return true
         case NL.RTM_GETNEIGH where msg.payload.first == NDA.AF_BRIDGE:
             replies.append(try getFdb(msg)); return false
         case NL.RTM_GETNEIGH where [Self.AF_INET, Self.AF_INET6].contains(msg.payload.first ?? 0):
