@@ -235,6 +235,21 @@ extension RtnlProcessor {
     }
 
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        // The first VRF adds the l3mdev rules (vrf_add_fib_rules → fib_nl_newrule): announced
+        // after the link, from the kernel itself (sequence and port 0).
+        guard msg.header.type == NL.RTM_NEWLINK, eventGroups.contains(FRA.GROUP_IPV4) || eventGroups.contains(FRA.GROUP_IPV6) else {
+            return try withRequestEvents(msg, body)
+        }
+        let before = (ruleMessages(v6: false), ruleMessages(v6: true))
+        let dumped = try withRequestEvents(msg, body)
+        for (v6, group) in [(false, FRA.GROUP_IPV4), (true, FRA.GROUP_IPV6)] where eventGroups.contains(group) {
+            let was = v6 ? before.1 : before.0
+            for m in ruleMessages(v6: v6) where !was.contains(m) { events.append((group, Self.notification(m, type: FRA.RTM_NEWRULE, seq: 0, pid: 0))) }
+        }
+        return dumped
+    }
+
+    func withRequestEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
         guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
         let v6 = family == Self.AF_INET6
