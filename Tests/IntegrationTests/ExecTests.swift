@@ -2780,6 +2780,19 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// The first VRF adds the l3mdev rule to both families and announces it, as vrf_fib_rule
+    /// does through fib_nl_newrule; a second VRF adds nothing (EEXIST is taken as done).
+    func testTheFirstVRFAnnouncesTheL3mdevRules() throws {
+        let (d, sock, _) = try daemon()
+        let x = "\(try sluiceBinary()) exec --socket \(sock)"
+        let out = net.dir + "/mon-rule"
+        let script = "\(x) ip monitor rule > \(out) 2>&1 & m=$!; sleep 1; \(x) ip link add red type vrf table 10; "
+            + "\(x) ip link add blue type vrf table 20; sleep 1; kill $m; wait $m; cat \(out)"
+        let text = try sh(["sh", "-c", script], stderr: false)
+        XCTAssertEqual(text, "1000:\tfrom all lookup [l3mdev-table]\n1000:\tfrom all lookup [l3mdev-table]\n")
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Debian's `bridge fdb add|del|show` on the daemon's bridge and on the kernel's, with the
     /// port down in both: the same entries, states, order, errors and exit statuses. Compared
     /// are the entries the test adds (the kernel also lists its ports' own addresses and the
