@@ -199,6 +199,15 @@ final class IPv4Tests: XCTestCase {
         refused("link add blue mtu 1000 type vrf table 20", "Error: mtu less than device minimum (Invalid argument).")
         XCTAssertEqual(r.dp.ipv4.fib.rules.map(\.priority), [0, 1000, 32766, 32767])
         XCTAssertEqual(r.dp.ipv6.fib.rules.map(\.priority), [0, 1000, 32766])
+        // net.vrf.strict_mode (vrf_map_register_dev, vrf_strict_mode_change): off, VRFs may share
+        // a table; on, a second VRF for a table is refused, and it cannot be turned on while
+        // two share one.
+        try r.runner.execute("link add shared type vrf table 10")
+        refused("sysctl -w net.vrf.strict_mode=1", "sysctl: setting key \"net.vrf.strict_mode\": Device or resource busy")
+        try r.runner.execute("link del shared")
+        try r.runner.execute("sysctl -w net.vrf.strict_mode=1")
+        refused("link add shared type vrf table 10", "Error: Table is used by another VRF (Device or resource busy).")
+        try r.runner.execute("sysctl -w net.vrf.strict_mode=0")
         XCTAssertEqual(try r.runner.execute("rule show").split(separator: "\n")[1], "1000:\tfrom all lookup [l3mdev-table]")
         refused("rule add l3mdev table 5", "Error: l3mdev and table are mutually exclusive.")
         refused("link set lo master red", "Error: Can not enslave loopback device to a VRF (Operation not supported).")

@@ -696,6 +696,12 @@ extension CommandRunner {
             let p = nt.params
             let v6 = dp.ipv6
             switch key {
+            case "net.vrf.strict_mode":
+                if let value {
+                    guard (0...1).contains(value) else { throw SluiceError("sysctl: \(key): \(value) is out of range 0…1") }
+                    try dp.setVRFStrictMode(value == 1)
+                }
+                current = dp.vrfStrictMode ? 1 : 0
             case "net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding":
                 try set(0...1) { v4.forwarding = $0 == 1 }; current = v4.forwarding ? 1 : 0
             case "net.ipv6.conf.all.forwarding":

@@ -37,6 +37,8 @@ public final class Datapath {
     var bridges: [Int32: Bridge] = [:]
     /// The l3mdev rules were added (by the first VRF made; VRFDriver.swift).
     var vrfRulesAdded = false
+    /// net.vrf.strict_mode: a table belongs to one VRF at most.
+    public internal(set) var vrfStrictMode = false
     /// Bridge by port ifindex; filled on enslave.
     var freeIfindexes: [Int32] = []
 

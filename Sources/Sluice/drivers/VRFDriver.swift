@@ -26,8 +26,11 @@
 ///   route there that leads to a VRF device again (itself: the kernel delivers locally;
 ///   another: the kernel nests up to XMIT_RECURSION_LIMIT) is dropped and counted.
 ///
+/// - `sysctl net.vrf.strict_mode=1`: a table belongs to one VRF (a second one for it is EBUSY,
+///   "Table is used by another VRF"; turning it on while two share one is EBUSY).
+///
 /// Not done: the VRF's own sockets (Sluice has none: `ip vrf exec` needs cgroups and is not
-/// netlink), strict mode (`net.vrf.strict_mode`), netfilter hooks on the VRF device. What
+/// netlink), netfilter hooks on the VRF device. What
 /// enters a slave counts as received on the VRF device too (vrf_rx_stats).
 final class VRFDriver: NetDriver {
     let table: UInt32
@@ -71,6 +74,10 @@ extension Datapath {
     @discardableResult
     public func addVRF(name: String, table: UInt32, mac: MACAddress? = nil, mtu: Int? = nil) throws(SluiceError) -> NetDevice {
         guard table != 0 else { throw SluiceError("Error: Invalid VRF table id (Invalid argument).") }
+        // vrf_map_register_dev: in strict mode a table is one VRF's.
+        if vrfStrictMode && allDevices.contains(where: { vrfTable($0) == table }) {
+            throw SluiceError("Error: Table is used by another VRF (Device or resource busy).")
+        }
         let dev = NetDevice(name: name, kind: "vrf", mac: mac ?? .local(seed: stableHash(name) ^ 0x3F), mtu: mtu ?? 65575, driver: VRFDriver(table: table))
         // vrf_dev_init: dev->flags = IFF_MASTER | IFF_NOARP (no broadcast, no multicast).
         dev.flags = [.master, .noARP]
@@ -103,6 +110,18 @@ extension Datapath {
         guard v != 0, v != dev.ifindex, let vd = devices[Int(v)] else { return }
         vd.stats.rxPackets &+= 1
         vd.stats.rxBytes &+= UInt64(bytes)
+    }
+
+    /// `sysctl net.vrf.strict_mode` (vrf_strict_mode_change): strict mode cannot be turned on
+    /// while two VRFs share a table (EBUSY).
+    public func setVRFStrictMode(_ on: Bool) throws(SluiceError) {
+        if on && !vrfStrictMode {
+            let tables = allDevices.compactMap(vrfTable)
+            guard Set(tables).count == tables.count else {
+                throw SluiceError("sysctl: setting key \"net.vrf.strict_mode\": Device or resource busy")
+            }
+        }
+        vrfStrictMode = on
     }
 
     /// The table of a VRF device, or nil for any other device.
