@@ -371,7 +371,7 @@ public final class FIBOf<A: InetAddressValue> {
     public internal(set) var hasRealms = false
     /// The input device of what Sluice itself sends (LOOPBACK_IFINDEX): lo's, or none.
     public internal(set) var loopbackIndex: Int32 = 0
-    /// l3mdev (VRF, VRF.swift): every VRF device and every device enslaved to one, by ifindex,
+    /// l3mdev (VRF, drivers/VRFDriver.swift): every VRF device and every device enslaved to one, by ifindex,
     /// to the VRF's table (l3mdev_fib_table); `master` marks the VRF devices themselves.
     public internal(set) var l3mdev: [Int32: (table: UInt32, master: Int32)] = [:]
 
