@@ -102,7 +102,7 @@ extension Exec {
         "tunnel": "uses the kernel's tunnel ioctls", "tunl": "uses the kernel's tunnel ioctls",
         "tuntap": "opens /dev/net/tun", "tap": "opens /dev/net/tun",
         "netns": "works on the kernel's network namespaces",
-        "vrf": "(but for show) works on the kernel's cgroups",
+        "vrf": "exec, identify and pids work on the kernel's cgroups (only `ip vrf show` reaches the daemon)",
     ]
 }
 

@@ -2503,7 +2503,8 @@ final class ExecTests: XCTestCase {
         // Objects that never reach rtnetlink, named as ip resolves them ("m" is maddress, the
         // word after -f is the family, not the object): refused before anything runs.
         for argv in [["ip", "netns", "list"], ["ip", "-f", "inet", "m", "add", "33:33:00:00:00:99", "dev", "br0"],
-                     ["ip", "maddress", "del", "33:33:00:00:00:99", "dev", "br0"], ["ip", "tunnel", "show"], ["ip", "tuntap", "show"]] {
+                     ["ip", "maddress", "del", "33:33:00:00:00:99", "dev", "br0"], ["ip", "tunnel", "show"], ["ip", "tuntap", "show"],
+                     ["ip", "vrf", "exec", "red", "true"], ["ip", "vrf", "identify"]] {
             let r = try exec(sock, argv)
             XCTAssertNotEqual(r.status, 0, argv.joined(separator: " "))
             XCTAssertTrue(r.out.contains("would act on the kernel, not the daemon; not run"), r.out)
