@@ -173,7 +173,10 @@ public final class CommandRunner {
             var name = try a.value(for: "delete")
             if name == "dev" { name = try a.value(for: "dev") }
             guard a.done else { throw SluiceError("Error: unexpected \"\(a.words[a.i])\" after link del \(name)") }
-            try dp.deleteDevice(try device(name))
+            let d = try device(name)
+            // rtnl_dellink: a device without link ops (lo, teql0) cannot be deleted.
+            if d.driver is LoopbackDriver || d.driver is TeqlDriver { throw SluiceError("RTNETLINK answers: Operation not supported") }
+            try dp.deleteDevice(d)
             return ""
         default:
             var name: String? = a.next()
@@ -748,6 +751,7 @@ public final class CommandRunner {
             let b = dev.mtuBounds
             if m < b.min { throw SluiceError("Error: mtu less than device minimum (Invalid argument).") }
             if b.max > 0 && m > b.max { throw SluiceError("Error: mtu greater than device maximum (Invalid argument).") }
+            if let t = dev.driver as? TeqlDriver { try t.checkMTU(dp, m) }
         }
         if let n = c.rename, n != dev.name, dp.device(named: n) != nil { throw SluiceError("Error: device \(n) already exists (File exists)") }
         // Apply, undoing on failure.
@@ -958,7 +962,8 @@ public final class CommandRunner {
         var s = "\(d.ifindex): \(d.name)\(upper): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
         s += " state \(dp.operState(d)) mode DEFAULT group default qlen \(d.txQueueLen)\n"
-        s += "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
+        s += d.driver is TeqlDriver ? "    link/void " : "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff "
+        s += "promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
         if details {
             s += "    \(d.kind)"
             let det = d.driver.details

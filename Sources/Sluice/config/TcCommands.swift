@@ -36,7 +36,12 @@ extension CommandRunner {
         case "skbprio": q = SkbprioQdisc(handle: handle, parent: parent, env: env)
         case "plug": q = PlugQdisc(handle: handle, parent: parent, env: env)
         case "teql0":
+            // teql_qdisc_init's order: not the master itself (ELOOP), root only, then the
+            // slave must suit a master that is up.
+            let master = try dp.teqlMaster()
+            if dev === master { throw SluiceError("RTNETLINK answers: Too many levels of symbolic links") }
             guard parent == .root else { throw SluiceError("Error: sch_teql: teql can only be used as root.") }
+            try (master.driver as! TeqlDriver).admit(dp, master: master, dev: dev)
             q = TeqlQdisc(handle: handle, parent: parent, env: env)
         case "choke": q = ChokeQdisc(handle: handle, parent: parent, env: env)
         case "hhf": q = HHFQdisc(handle: handle, parent: parent, env: env)
@@ -324,6 +329,9 @@ extension CommandRunner {
             old.purge()
             if n > 0 { dev.stats.txDropped &+= UInt64(n); dp.log("\(dev.name): qdisc \(old.kind) replaced: \(n) queued packets dropped") }
             dev.qdisc = q
+            if let t = q as? TeqlQdisc, let master = dp.device(named: "teql0"), let md = master.driver as? TeqlDriver {
+                md.join(dp, master: master, dev: dev, t)
+            }
         }
         dev.txTimer = 0
     }

@@ -253,6 +253,9 @@ public final class NetDevice {
     public internal(set) var txQueueLen: Int = 1000
     /// IFF_NO_QUEUE: the default root qdisc is noqueue whatever txqueuelen says (dummy, bridge).
     public internal(set) var noQueue = false
+    /// netif_keep_dst: packets sent here keep their next hop (PacketPool.nexthops), for a
+    /// driver that resolves neighbours itself (teql's master).
+    var keepsDst = false
     /// A device whose driver never reports carrier changes (lo, dummy, vxlan): the kernel's
     /// linkwatch never runs for it, so while up its operstate stays IF_OPER_UNKNOWN.
     public internal(set) var operstateUnknown = false

@@ -52,6 +52,9 @@ public struct PacketMeta: Sendable {
     public static let hasTunnel: UInt8 = 16
     /// The packet was routed (it has a dst): `routeClassid` holds the route's realms.
     public static let routed: UInt8 = 32
+    /// The packet carries the next hop it was routed to (PacketPool.nexthops): set when it is
+    /// sent to a device that resolves neighbours per slave (teql's master), as skb_dst keeps it.
+    public static let hasNexthop: UInt8 = 64
     public var flowHash: UInt32 = 0
     /// Out-of-band VLAN tag (skb->vlan_tci), valid when `vlanPresent`.
     public var vlanTCI: UInt16 = 0

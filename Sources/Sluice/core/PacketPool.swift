@@ -36,6 +36,10 @@ public final class PacketPool: @unchecked Sendable {
     /// the handle's metadata says so (PacketMeta.hasTunnel): set by tunnel_key, read by an
     /// external vxlan device, set by one on what it receives.
     public let tunnels: UnsafeMutablePointer<TunnelInfo>
+    /// The next hop per handle (rt_nexthop of the skb's dst; IPv4 as ::ffff:a.b.c.d), valid
+    /// when the handle's metadata says so (PacketMeta.hasNexthop): kept for teql's master,
+    /// which resolves it again on the slave it picks. Written only for such a device.
+    let nexthops: UnsafeMutablePointer<UInt128>
     /// The connections packets of this datapath refer to (PacketMeta.ctRef): tc's ct,
     /// connmark and ctinfo actions and flower's ct keys share it, as a netns shares its
     /// conntrack table. Its memory is taken on first use.
@@ -69,6 +73,8 @@ public final class PacketPool: @unchecked Sendable {
         next.initialize(repeating: UInt32.max, count: capacity)
         tunnels = .allocate(capacity: capacity)
         tunnels.initialize(repeating: TunnelInfo(), count: capacity)
+        nexthops = .allocate(capacity: capacity)
+        nexthops.initialize(repeating: 0, count: capacity)
         for i in 0..<capacity {
             dataOf[i] = UInt32(i)
             freeStack[i] = UInt32(capacity - 1 - i)
@@ -78,7 +84,7 @@ public final class PacketPool: @unchecked Sendable {
 
     deinit {
         munmap(base, capacity * Self.bufferSize)
-        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate(); next.deallocate(); tunnels.deallocate()
+        metas.deallocate(); dataOf.deallocate(); refs.deallocate(); live.deallocate(); freeStack.deallocate(); next.deallocate(); tunnels.deallocate(); nexthops.deallocate()
     }
 
     public var available: Int { freeCount }
@@ -133,10 +139,26 @@ public final class PacketPool: @unchecked Sendable {
         refs[Int(b)] += 1
         live[ci] = true
         metas[ci] = metas[Int(p.index)]
-        if metas[ci].tcFlags & PacketMeta.hasTunnel != 0 { tunnels[ci] = tunnels[Int(p.index)] }
+        copySideInfo(from: Int(p.index), to: ci)
         inUse += 1
         allocations &+= 1
         return Packet(index: c)
+    }
+
+    /// A copy or segment of handle `from` gets its side tables (tunnel, next hop) as its
+    /// metadata (already copied) says it has them.
+    @inline(__always)
+    func copySideInfo(from: Int, to: Int) {
+        let f = metas[to].tcFlags
+        if f & PacketMeta.hasTunnel != 0 { tunnels[to] = tunnels[from] }
+        if f & PacketMeta.hasNexthop != 0 { nexthops[to] = nexthops[from] }
+    }
+
+    /// Records the next hop `p` was routed to (IPv4 as ::ffff:a.b.c.d).
+    func setNexthop<A: InetAddressValue>(_ p: borrowing Packet, _ nexthop: A) {
+        let i = Int(p.index)
+        nexthops[i] = A.bitWidth == 32 ? (UInt128(0xFFFF) << 32) | UInt128(truncatingIfNeeded: nexthop) : UInt128(truncatingIfNeeded: nexthop)
+        metas[i].tcFlags |= PacketMeta.hasNexthop
     }
 
     /// True when no other handle shares this packet's bytes.
@@ -162,7 +184,7 @@ public final class PacketPool: @unchecked Sendable {
         let m = metas[ii]
         metas[ni] = m
         metas[ni].dataOffset = UInt32(Self.headroom)
-        if m.tcFlags & PacketMeta.hasTunnel != 0 { tunnels[ni] = tunnels[ii] }
+        copySideInfo(from: ii, to: ni)
         (base + ni * Self.bufferSize + Self.headroom).copyMemory(
             from: base + Int(dataOf[ii]) * Self.bufferSize + Int(m.dataOffset), byteCount: Int(m.length))
         free(Packet(index: i))

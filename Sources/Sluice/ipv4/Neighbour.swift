@@ -217,6 +217,7 @@ extension NeighbourResolver {
     /// waits for resolution. `nh` (the FIB's next hop) caches the entry for its gateway.
     func neighOutput(_ out: NetDevice, _ nexthop: Addr, _ p: consuming Packet, nh: Int32) {
         let now = clock.now
+        if out.keepsDst { pool.setNexthop(p, nexthop) }
         var idx: Int32 = -1
         if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop {
             let c = fib.main.nhNeigh[Int(nh)] &- 1
@@ -258,6 +259,43 @@ extension NeighbourResolver {
             solicit(i)
             neighbours.entries[i].probes += 1
             neighbours.setTimer(i, now + neighbours.parms(out.ifindex).retransTime)
+        }
+    }
+
+    /// __teql_resolve's look at the neighbour of `nexthop` on `dev` (made if missing): its
+    /// address when usable now, as neigh_event_send returning 0; else resolution is started
+    /// (neigh_event_send without a packet: a probe now if none was under way) and nil is
+    /// returned with the entry, for `enqueue` if the caller then queues the packet there.
+    func resolveForSlave(_ dev: NetDevice, _ nexthop: Addr) -> (entry: Int, mac: MACAddress?)? {
+        let now = clock.now
+        guard let found = neighbours.find(dev.ifindex, nexthop) ?? neighbours.create(dev.ifindex, nexthop, now: now, pool: pool) else { return nil }
+        let i = Int(found)
+        switch neighbours.entries[i].state {
+        case .reachable, .delay, .probe, .permanent, .noarp:
+            neighbours.entries[i].used = now
+            return (i, neighbours.entries[i].mac)
+        case .stale:
+            neighbours.entries[i].used = now
+            neighbours.entries[i].state = .delay
+            neighbours.entries[i].updated = now
+            neighbours.setTimer(i, now + neighbours.parms(dev.ifindex).delayFirstProbeTime)
+            return (i, neighbours.entries[i].mac)
+        case .incomplete:
+            return (i, nil)
+        case .none where dev.flags.contains(.noARP):
+            neighbours.entries[i].state = .noarp
+            neighbours.entries[i].mac = dev.mac
+            neighbours.entries[i].updated = now
+            neighbours.entries[i].used = now
+            return (i, dev.mac)
+        case .none, .failed:
+            neighbours.entries[i].state = .incomplete
+            neighbours.entries[i].updated = now
+            neighbours.entries[i].probes = neighbours.parms(dev.ifindex).ucastProbes
+            solicit(i)
+            neighbours.entries[i].probes += 1
+            neighbours.setTimer(i, now + neighbours.parms(dev.ifindex).retransTime)
+            return (i, nil)
         }
     }
 

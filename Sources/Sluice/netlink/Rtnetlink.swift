@@ -684,7 +684,7 @@ public final class RtnlProcessor {
         let dev = index > 0 ? dp.device(index) : (a.string(IFLA.IFNAME) ?? a.string(IFLA.ALT_IFNAME)).flatMap { dp.device(named: $0) }
         guard let dev else { throw NetlinkError(ENODEV) }
         // rtnl_dellink: a device without link ops (lo) cannot be deleted.
-        if dev.driver is LoopbackDriver { throw NetlinkError(EOPNOTSUPP) }
+        if dev.driver is LoopbackDriver || dev.driver is TeqlDriver { throw NetlinkError(EOPNOTSUPP) }
         do { try dp.deleteDevice(dev) } catch { throw Self.netlinkError(error) }
     }
 
@@ -820,7 +820,8 @@ public final class RtnlProcessor {
     func encodeLink(_ d: NetDevice, _ w: inout NetlinkWriter, type: UInt16, flags: UInt16, seq: UInt32) {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         let loopback = d.driver is LoopbackDriver
-        w.put8(0); w.put8(0); w.put16(loopback ? 772 : 1)  // AF_UNSPEC, pad, ARPHRD_LOOPBACK or _ETHER
+        let void = d.driver is TeqlDriver                 // teql's master: ARPHRD_VOID, no address, no link ops
+        w.put8(0); w.put8(0); w.put16(loopback ? 772 : void ? 0xFFFF : 1)  // AF_UNSPEC, pad, ARPHRD_LOOPBACK, _VOID or _ETHER
         w.put32(UInt32(bitPattern: d.ifindex))
         w.put32(d.displayFlags.rawValue)
         w.put32(0)
@@ -856,8 +857,10 @@ public final class RtnlProcessor {
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
         if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
         if let m = d.driver as? MacvlanDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: m.lower)) }
-        w.attr(IFLA.ADDRESS, d.mac.octets)
-        w.attr(IFLA.BROADCAST, [UInt8](repeating: loopback ? 0 : 0xFF, count: 6))
+        if !void {
+            w.attr(IFLA.ADDRESS, d.mac.octets)
+            w.attr(IFLA.BROADCAST, [UInt8](repeating: loopback ? 0 : 0xFF, count: 6))
+        }
         var sb = NetlinkWriter()
         for v in linkStats64(d) { sb.put64(v) }
         w.attr(IFLA.STATS64, sb.bytes)
@@ -869,7 +872,7 @@ public final class RtnlProcessor {
         w.attr(8, u8: d.addrGenMode.rawValue)               // IFLA_INET6_ADDR_GEN_MODE
         w.endNest(in6)
         w.endNest(af)
-        if !loopback {
+        if !loopback && !void {
             let li = w.beginNest(IFLA.LINKINFO, flagged: false)
             w.attr(IFLA.INFO_KIND, string: d.kind)
             encodeInfoData(d, &w)

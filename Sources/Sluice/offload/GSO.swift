@@ -47,7 +47,7 @@ enum GSO {
             (d + hdrLen).copyMemory(from: frame + hdrLen + off, byteCount: chunk)
             let sm = pool.meta(s)
             sm.pointee = m
-            if m.tcFlags & PacketMeta.hasTunnel != 0 { pool.tunnels[Int(s.index)] = pool.tunnels[Int(p.index)] }
+            pool.copySideInfo(from: Int(p.index), to: Int(s.index))
             sm.pointee.dataOffset = UInt32(PacketPool.headroom)
             sm.pointee.length = UInt32(hdrLen + chunk)
             sm.pointee.gsoType = GSOType(rawValue: 0)   // not []: an array literal costs a release per segment

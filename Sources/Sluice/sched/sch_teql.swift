@@ -6,11 +6,15 @@
 /// - no options: whatever TCA_OPTIONS holds is ignored, and nothing is dumped;
 /// - a FIFO bounded by the device's txqueuelen read at each enqueue (not a limit fixed at
 ///   creation, as pfifo's), dropping at the tail past it.
-/// Not built: the master device teql0 itself (an ARPHRD_VOID device that resolves each
-/// packet's neighbour on the next slave and round-robins over the slaves' queues). So a teql0
-/// qdisc queues its own device's traffic, as a slave does, and nothing is equalized.
+/// - its queue holds what is sent to the slave itself: the master's packets go past it,
+///   straight to the slave's driver (drivers/TeqlDriver.swift);
+/// - found empty by a dequeue, it makes its slave the master's head (teql_dequeue), so an
+///   idle link is tried first.
 final class TeqlQdisc: Qdisc {
     var q = PacketQueue()
+    /// The master whose ring this slave joined, once grafted.
+    weak var master: TeqlDriver?
+    var slaveIfindex: Int32 = 0
 
     init(handle: TcHandle, parent: TcHandle, env: QdiscEnv) {
         super.init(kind: "teql0", handle: handle, parent: parent, env: env)
@@ -25,7 +29,7 @@ final class TeqlQdisc: Qdisc {
     }
 
     override func dequeue() -> Packet? {
-        guard let p = q.pop(pool) else { return nil }
+        guard let p = q.pop(pool) else { master?.slaveIdle(self); return nil }
         accountOut(len(p), segs: segs(p))
         return p
     }
