@@ -235,6 +235,18 @@ extension RtnlProcessor {
     }
 
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        // The first teql0 qdisc brings the teql0 device (the kernel's module load, whose
+        // register_netdev announces it before the qdisc is made): from the kernel itself.
+        if msg.header.type == NL.RTM_NEWQDISC, eventGroups.contains(RTNLGRP.LINK), dp.device(named: "teql0") == nil {
+            let at = events.count
+            let dumped = try withRequestEvents(msg, body)
+            if let t = dp.device(named: "teql0"), t.driver is TeqlDriver {
+                var w = NetlinkWriter()
+                encodeLink(t, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0)
+                events.insert((RTNLGRP.LINK, Self.notification(w.bytes, type: NL.RTM_NEWLINK, seq: 0, pid: 0)), at: at)
+            }
+            return dumped
+        }
         // The first VRF adds the l3mdev rules (vrf_add_fib_rules → fib_nl_newrule): announced
         // after the link, from the kernel itself (sequence and port 0).
         guard msg.header.type == NL.RTM_NEWLINK, eventGroups.contains(FRA.GROUP_IPV4) || eventGroups.contains(FRA.GROUP_IPV6) else {
