@@ -2445,6 +2445,35 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip monitor route` while a device goes down and up: the routes through it that go and
+    /// come, as this machine's kernel announces them for the same commands — IPv6's deletions
+    /// and additions, IPv4's re-added prefix and broadcast routes, and not IPv4's silent flush
+    /// (its gateway route goes without a word). Link-local addresses (MAC-derived) aside.
+    func testLinkDownAndUpAnnounceRoutesAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let kns = try net.netns("klm")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"],
+                                 ["addr", "add", "198.18.5.1/24", "dev", "r1"], ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "nodad"],
+                                 ["route", "add", "198.18.6.0/24", "via", "198.18.5.2"], ["-6", "route", "add", "2001:db8:6::/64", "via", "2001:db8:5::2"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(300_000)
+        let changes: [[String]] = [["link", "set", "r1", "down"], ["link", "set", "r1", "up"]]
+        func scrub(_ lines: [String]) -> [String] {
+            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
+        }
+        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["route"]) { for c in changes { try sh(["ip", "-n", kns] + c); usleep(200_000) } })
+        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["route"]) {
+            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(200_000) }
+        })
+        XCTAssertEqual(sluice, kernel)
+        XCTAssertTrue(kernel.contains("Deleted 2001:db8:6::/64 via 2001:db8:5::2 dev r1 metric 1024 pref medium"), "\(kernel)")
+        XCTAssertTrue(kernel.contains("broadcast 198.18.5.255 dev r1 table local proto kernel scope link src 198.18.5.1 "), "\(kernel)")
+        XCTAssertFalse(kernel.contains { $0.contains("198.18.6.0/24") }, "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip monitor address route neigh` while addresses, routes and neighbours change: the same
     /// notifications as from this machine's kernel for the same commands (interface indexes
     /// aside).

@@ -235,6 +235,56 @@ extension RtnlProcessor {
     }
 
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        // A link going down, up, away or into a VRF moves the routes through it, and the kernel
+        // tells: IPv4's fib_add_ifaddr (on up) and IPv6's route additions and deletions
+        // (fib6_add, fib6_del: inet6_rt_notify) are announced, from the kernel itself (sequence
+        // and port 0); IPv4's flush on down (fib_sync_down_dev, fib_flush) is silent.
+        let t = msg.header.type
+        let v4 = eventGroups.contains(RTNLGRP.IPV4_ROUTE), v6 = eventGroups.contains(RTNLGRP.IPV6_ROUTE)
+        if t == NL.RTM_NEWLINK || t == NL.RTM_DELLINK || t == NL.RTM_SETLINK, v4 || v6 {
+            let before = requestDevice(msg)
+            let b4 = v4 ? routesThrough(dp.ipv4.fib, before) : [], b6 = v6 ? routesThrough(dp.ipv6.fib, before) : []
+            let dumped = try withLinkEvents(msg, body)
+            let after = requestDevice(msg) ?? before
+            let a4 = v4 ? routesThrough(dp.ipv4.fib, after) : [], a6 = v6 ? routesThrough(dp.ipv6.fib, after) : []
+            func announce(_ from: [(key: String, msg: [UInt8])], _ to: [(key: String, msg: [UInt8])], type: UInt16, group: UInt32) {
+                let keys = Set(to.map(\.key))
+                for r in from where !keys.contains(r.key) { events.append((group, Self.notification(r.msg, type: type, seq: 0, pid: 0))) }
+            }
+            announce(b6, a6, type: NL.RTM_DELROUTE, group: RTNLGRP.IPV6_ROUTE)
+            announce(a4, b4, type: NL.RTM_NEWROUTE, group: RTNLGRP.IPV4_ROUTE)
+            // addrconf_dev_config adds the multicast route, then the link-local prefix; each
+            // address then brings its local route before its anycast one.
+            let rank: [UInt8: Int] = [RouteType.multicast.rawValue: 0, RouteType.unicast.rawValue: 1, RouteType.local.rawValue: 2, RouteType.anycast.rawValue: 3]
+            let ordered = a6.enumerated().sorted { (rank[$0.element.msg[23]] ?? 4, $0.offset) < (rank[$1.element.msg[23]] ?? 4, $1.offset) }.map(\.element)
+            announce(ordered, b6, type: NL.RTM_NEWROUTE, group: RTNLGRP.IPV6_ROUTE)
+            return dumped
+        }
+        return try withLinkEvents(msg, body)
+    }
+
+    /// The routes with a next hop through `dev`, every table in dump order (main before local
+    /// for IPv4's fib_add_ifaddr and IPv6's walk), each keyed by what makes it itself.
+    func routesThrough<A: InetAddressValue>(_ fib: FIBOf<A>, _ dev: NetDevice?) -> [(key: String, msg: [UInt8])] {
+        guard let dev else { return [] }
+        var out: [(key: String, msg: [UInt8])] = []
+        let main = fib.main.id
+        for t in fib.tablesInDumpOrder.sorted(by: { ($0.id == main ? 0 : 1) < ($1.id == main ? 0 : 1) }) {
+            var here: [(A, Int, RouteOf<A>)] = []
+            for case let e? in t.prefixes {
+                for r in e.routes where r.nexthops.contains(where: { $0.dev == dev.ifindex }) { here.append((e.prefix, e.length, r)) }
+            }
+            here.sort { ($0.0, $0.1, $0.2.metric) < ($1.0, $1.1, $1.2.metric) }
+            for (p, l, r) in here {
+                var w = NetlinkWriter()
+                encodeRoute(table: t.id, p, l, r, seq: 0, &w)
+                out.append(("\(t.id)/\(p)/\(l)/\(r.type.rawValue)/\(r.metric)/\(r.tos)", w.bytes))
+            }
+        }
+        return out
+    }
+
+    func withLinkEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         // The first teql0 qdisc brings the teql0 device (the kernel's module load, whose
         // register_netdev announces it before the qdisc is made): from the kernel itself.
         if msg.header.type == NL.RTM_NEWQDISC, eventGroups.contains(RTNLGRP.LINK), dp.device(named: "teql0") == nil {
