@@ -40,18 +40,22 @@ final class TeqlDriver: NetDriver {
     /// The slaves still attached (their root is still the qdisc that joined), in ring order;
     /// prunes the others.
     func liveSlaves(_ dp: Datapath) -> [NetDevice] {
-        var out: [NetDevice] = []
+        prune(dp)
+        return ring.compactMap { dp.device($0.ifindex) }
+    }
+
+    /// Drops the members that left (in place: no allocation on the transmit path).
+    func prune(_ dp: Datapath) {
         var k = 0
         while k < ring.count {
             if let d = dp.device(ring[k].ifindex), d.qdisc === ring[k].qdisc {
-                out.append(d); k += 1
+                k += 1
             } else {
                 ring.remove(at: k)
                 if head > k { head -= 1 }
             }
         }
         if head >= ring.count { head = 0 }
-        return out
     }
 
     /// teql_qdisc_init's checks and the join: `q` becomes `dev`'s root once this returns.
@@ -122,13 +126,13 @@ final class TeqlDriver: NetDriver {
     override func attach(_ dev: NetDevice, _ dp: Datapath) throws(SluiceError) { datapath = dp }
 
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
-        let slaves = liveSlaves(dp)
+        prune(dp)
         let pool = dp.pool
         let now = dp.clock.now
         var stopped = false
         batch.compact { idx in
             if stopped { return true }
-            guard !slaves.isEmpty else {
+            guard !ring.isEmpty else {
                 dev.stats.txDropped &+= 1
                 pool.free(Packet(index: idx))
                 return false
