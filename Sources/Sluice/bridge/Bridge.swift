@@ -420,6 +420,10 @@ extension Datapath {
         // netdev_rx_handler_register: a VRF device takes no rx handler (IFF_NO_RX_HANDLER).
         if vrfTable(port) != nil { throw SluiceError("Error: \(port.name) is a VRF device and cannot be a bridge port (Invalid argument).") }
         guard let br = bridges[brDev.ifindex] else { throw SluiceError("\(brDev.name) is not a bridge") }
+        // br_add_if: only Ethernet devices (not a gre tunnel's ARPHRD_IPGRE, not teql's VOID).
+        if port.driver is TeqlDriver || (port.driver as? GREDriver).map({ !$0.config.tap }) == true {
+            throw SluiceError("RTNETLINK answers: Invalid argument")
+        }
         guard bridges[port.ifindex] == nil else { throw SluiceError("cannot enslave a bridge (\(port.name)) to a bridge") }
         if port.master == brDev.ifindex { return }
         guard port.master == 0 else {

@@ -465,7 +465,7 @@ public final class CommandRunner {
             nameArg = w
         }
         guard let name = nameArg else { throw SluiceError("Error: link add: a device name is required") }
-        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, vif, bridge, dummy, veth, vlan, macvlan, vxlan, ifb, vrf)") }
+        guard let t = a.next() else { throw SluiceError("Error: link add \(name): \"type\" is required (tap, afpacket, afxdp, pcap, vif, bridge, dummy, veth, vlan, macvlan, vxlan, gre, gretap, ifb, vrf)") }
         guard t == "type" else { throw SluiceError("Error: unknown link attribute \"\(t)\"") }
         let kind = try a.value(for: "type")
         var vnet = true
@@ -485,6 +485,15 @@ public final class CommandRunner {
         var vifRate: UInt64 = 0, vifWindow: UInt64 = 50_000_000
         var vx = (vni: UInt32?.none, remote: UInt32(0), local: UInt32(0), port: UInt16(8472), ttl: UInt8(0), tos: UInt8(0), csum: true,
                   src: (UInt16, UInt16)?.none, dev: String?.none, external: false)
+        var gre = GREDriver.Config(tap: kind == "gretap")
+        var greDev: String?
+        /// iproute2's get_be32 for keys: a number or a dotted quad.
+        func greKey(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
+            let v = try a.value(for: k)
+            if let n = UInt32(v) { return n }
+            if v.contains("."), let ip = try? parseV4(v) { return ip.0 }
+            throw SluiceError("Error: gre: invalid key \"\(v)\"")
+        }
         func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
             let v = try a.value(for: k)
             guard !v.contains("/"), let ip = try? parseV4(v) else { throw SluiceError("Error: vxlan: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
@@ -492,6 +501,32 @@ public final class CommandRunner {
         }
         while let k = a.next() {
             switch (kind, k) {
+            case ("gre", "remote"), ("gretap", "remote"): gre.remote = try v4(k, &a)
+            case ("gre", "local"), ("gretap", "local"):
+                if a.i < a.words.count && a.words[a.i] == "any" { _ = a.next(); gre.local = 0 } else { gre.local = try v4(k, &a) }
+            case ("gre", "key"), ("gretap", "key"):
+                let n = try greKey(k, &a); gre.ikey = n; gre.okey = n
+                gre.iflags |= GREDriver.Config.key; gre.oflags |= GREDriver.Config.key
+            case ("gre", "ikey"), ("gretap", "ikey"): gre.ikey = try greKey(k, &a); gre.iflags |= GREDriver.Config.key
+            case ("gre", "okey"), ("gretap", "okey"): gre.okey = try greKey(k, &a); gre.oflags |= GREDriver.Config.key
+            case ("gre", "csum"), ("gretap", "csum"): gre.iflags |= GREDriver.Config.csum; gre.oflags |= GREDriver.Config.csum
+            case ("gre", "icsum"), ("gretap", "icsum"): gre.iflags |= GREDriver.Config.csum
+            case ("gre", "ocsum"), ("gretap", "ocsum"): gre.oflags |= GREDriver.Config.csum
+            case ("gre", "seq"), ("gretap", "seq"): gre.iflags |= GREDriver.Config.seq; gre.oflags |= GREDriver.Config.seq
+            case ("gre", "iseq"), ("gretap", "iseq"): gre.iflags |= GREDriver.Config.seq
+            case ("gre", "oseq"), ("gretap", "oseq"): gre.oflags |= GREDriver.Config.seq
+            case ("gre", "ttl"), ("gretap", "ttl"), ("gre", "hoplimit"), ("gretap", "hoplimit"):
+                let v = try a.value(for: k)
+                if v == "inherit" { gre.ttl = 0 } else { guard let n = UInt8(v), n > 0 else { throw SluiceError("Error: gre: invalid TTL \"\(v)\"") }; gre.ttl = n }
+            case ("gre", "tos"), ("gretap", "tos"), ("gre", "dsfield"), ("gretap", "dsfield"):
+                let v = try a.value(for: k)
+                if v == "inherit" { gre.tos = 1 } else {
+                    guard let n = UInt8(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: v.hasPrefix("0x") ? 16 : 10) else { throw SluiceError("Error: gre: invalid TOS \"\(v)\"") }
+                    gre.tos = n
+                }
+            case ("gre", "pmtudisc"), ("gretap", "pmtudisc"): gre.pmtudisc = true
+            case ("gre", "nopmtudisc"), ("gretap", "nopmtudisc"): gre.pmtudisc = false
+            case ("gre", "dev"), ("gretap", "dev"): greDev = try a.value(for: k)
             case ("vxlan", "id"), ("vxlan", "vni"): vx.vni = UInt32(try a.int(for: k, 0...16_777_215))
             case ("vxlan", "remote"): vx.remote = try v4(k, &a)
             case ("vxlan", "local"): vx.local = try v4(k, &a)
@@ -603,6 +638,10 @@ public final class CommandRunner {
             if let n = vx.dev { guard let d = dp.device(named: n) else { throw SluiceError("Error: vxlan: Cannot find device \"\(n)\"") }; under = d }
             dev = try dp.addVXLAN(name: name, vni: vni, remote: vx.remote, local: vx.local, port: vx.port, ttl: vx.ttl, tos: vx.tos,
                                   udpCsum: vx.csum, srcPorts: vx.src, link: under, mac: c.mac, mtu: c.mtu, external: vx.external)
+        case "gre", "gretap":
+            if let n = greDev { guard let d = dp.device(named: n) else { throw SluiceError("Error: gre: Cannot find device \"\(n)\"") }; gre.link = d.ifindex }
+            if gre.ttl != 0 && !gre.pmtudisc { throw SluiceError("Error: gre: nopmtudisc needs ttl inherit (Invalid argument).") }
+            dev = try dp.addGRE(name: name, config: gre, mac: kind == "gretap" ? c.mac : nil, mtu: c.mtu)
         case "ifb": dev = try dp.addIFB(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
         case "vif":
             dev = try dp.addVif(name: name, mac: c.mac, mtu: c.mtu ?? 1500)
@@ -637,7 +676,7 @@ public final class CommandRunner {
             guard let lower = dp.device(named: linkParent) else { throw SluiceError("Error: macvlan: link does not exist") }
             dev = try dp.addMacvlan(name: name, lower: lower, mode: macvlanMode, mac: c.mac, mtu: c.mtu)
             if let n = c.macvlanBcQueueLen { (dev.driver as? MacvlanDriver)?.bcQueueLen = n }
-        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan, vxlan, ifb, vif, vrf)")
+        default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan, vxlan, gre, gretap, ifb, vif, vrf)")
         }
         if let m = c.mtu { dev.mtu = m }
         if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
@@ -962,7 +1001,11 @@ public final class CommandRunner {
         var s = "\(d.ifindex): \(d.name)\(upper): <\(d.displayFlags.names.joined(separator: ","))> mtu \(d.mtu) qdisc \(d.qdisc?.kind ?? "noqueue")"
         if d.master != 0, let m = dp.device(d.master) { s += " master \(m.name)" }
         s += " state \(dp.operState(d)) mode DEFAULT group default qlen \(d.txQueueLen)\n"
-        s += d.driver is TeqlDriver ? "    link/void " : "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff "
+        if let g = d.driver as? GREDriver, !g.config.tap {
+            s += "    link/gre \(g.config.local == 0 ? "0.0.0.0" : Self.ipString(g.config.local)) peer \(Self.ipString(g.config.remote)) "
+        } else {
+            s += d.driver is TeqlDriver ? "    link/void " : "    link/ether \(d.mac) brd ff:ff:ff:ff:ff:ff "
+        }
         s += "promiscuity \(d.promiscuity) allmulti \(d.allmulti)\n"
         if details {
             s += "    \(d.kind)"

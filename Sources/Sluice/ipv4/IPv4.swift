@@ -96,10 +96,12 @@ public struct IPv4Stats: Sendable {
     public var icmpRateLimited: UInt64 = 0, icmpOutRedirects: UInt64 = 0
     public var tcpOutRsts: UInt64 = 0
     public var arpMalformed: UInt64 = 0
+    /// GRE packets refused before any tunnel was looked for (version, routing, length, checksum).
+    public var greErrors: UInt64 = 0
 }
 
 /// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
-public enum InetProtocol: Sendable { case none, icmp, udp, tcp }
+public enum InetProtocol: Sendable { case none, icmp, udp, tcp, gre }
 
 public final class IPv4Stack: NeighbourResolver {
     static var etherType: UInt16 { EtherType.ipv4 }
@@ -613,6 +615,8 @@ public final class IPv4Stack: NeighbourResolver {
             // No TCP listens here: every segment finds no socket (tcp_v4_send_reset).
             if !broadcast && plen >= TCPHeader.minLength { tcpReset(ip, ihl: ihl, total: total, from: dev.ifindex) }
             pool.free(p)
+        case .gre:
+            dp.greReceive(dev, p, ihl: ihl, total: total)
         case .none:
             stats.inUnknownProtos &+= 1
             if !broadcast { icmpSend(dev, p, type: 3, code: 2, info: 0, forLocal: true) }

@@ -671,7 +671,7 @@ public final class IPv6Stack: NeighbourResolver {
         case .tcp:
             if !multicast && total - off >= TCPHeader.minLength { tcpReset(ip, offset: off, total: total, from: dev.ifindex) }
             pool.free(p)
-        case .none:
+        case .none, .gre:                                    // no GRE over IPv6 (ip6gre) here
             stats.inUnknownProtos &+= 1
             if !multicast { icmpSend(dev, p, type: 4, code: 1, info: UInt32(Inet6Wire.nextHeaderField(ip, upper: off))) }
             pool.free(p)

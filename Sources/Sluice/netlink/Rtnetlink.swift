@@ -501,6 +501,29 @@ public final class RtnlProcessor {
                                           udpCsum: (data?.u8(18) ?? 1) != 0, srcPorts: range, link: under, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) },
                                           external: external, learning: (data?.u8(7) ?? 1) != 0, ageing: data?.u32(8) ?? 300,
                                           maxAddresses: Int(data?.u32(9) ?? 0))
+                case "gre", "gretap":
+                    // ipgre_netlink_parms: IFLA_GRE_* (LINK 1, IFLAGS 2, OFLAGS 3, IKEY 4, OKEY 5,
+                    // LOCAL 6, REMOTE 7, TTL 8, TOS 9, PMTUDISC 10, COLLECT_METADATA 18, IGNORE_DF 19).
+                    func be(_ t: UInt16, _ n: Int) -> UInt32? { data?[t].flatMap { $0.count == n ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } }
+                    var g = GREDriver.Config(tap: kind == "gretap")
+                    g.link = Int32(bitPattern: data?.u32(1) ?? 0)
+                    g.iflags = UInt16(be(2, 2) ?? 0); g.oflags = UInt16(be(3, 2) ?? 0)
+                    g.ikey = be(4, 4) ?? 0; g.okey = be(5, 4) ?? 0
+                    g.local = be(6, 4) ?? 0; g.remote = be(7, 4) ?? 0
+                    g.ttl = data?.u8(8) ?? 0; g.tos = data?.u8(9) ?? 0
+                    g.pmtudisc = (data?.u8(10) ?? 1) != 0
+                    if data?.has(18) == true { throw NetlinkError(EOPNOTSUPP, "gre: collect_metadata (external) is not implemented in Sluice", offset: data?.offsets[18]) }
+                    if let i = data?.u8(19), i != 0, g.pmtudisc { throw NetlinkError(EINVAL) }
+                    if let t = data?.u16(14), t != 0 { throw NetlinkError(EOPNOTSUPP, "gre: FOU/GUE encapsulation is not implemented in Sluice", offset: data?.offsets[14]) }
+                    if kind == "gretap", data?.has(7) == true, g.remote == 0 { throw NetlinkError(EINVAL) }
+                    if g.link != 0, dp.device(g.link) == nil { throw NetlinkError(ENODEV) }
+                    var mac: MACAddress? = nil
+                    if kind == "gretap", let m = a[IFLA.ADDRESS] {
+                        guard m.count == 6 else { throw NetlinkError(EINVAL) }
+                        mac = MACAddress(Array(m))
+                        if mac!.isMulticast || mac!.raw == 0 { throw NetlinkError(EADDRNOTAVAIL) }
+                    }
+                    dev = try dp.addGRE(name: name, config: g, mac: mac, mtu: a.u32(IFLA.MTU).map { Int($0) })
                 default: throw NetlinkError(EOPNOTSUPP, "Unknown device type")
                 }
             } catch let e as NetlinkError { throw e } catch { throw Self.netlinkError(error as! SluiceError) }
@@ -519,6 +542,9 @@ public final class RtnlProcessor {
             if data != nil && kind != dev!.kind { throw NetlinkError(EOPNOTSUPP) }
             // vrf_link_ops has no changelink: a VRF's table is fixed at creation.
             if data != nil && kind == "vrf" { throw NetlinkError(EOPNOTSUPP) }
+            if data != nil && (kind == "gre" || kind == "gretap") {
+                throw NetlinkError(EOPNOTSUPP, "gre: changing a tunnel's parameters is not implemented in Sluice (delete and add it)")
+            }
         }
         guard let dev else { throw NetlinkError(ENODEV) }
         var c = CommandRunner.Common()
@@ -821,7 +847,8 @@ public final class RtnlProcessor {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         let loopback = d.driver is LoopbackDriver
         let void = d.driver is TeqlDriver                 // teql's master: ARPHRD_VOID, no address, no link ops
-        w.put8(0); w.put8(0); w.put16(loopback ? 772 : void ? 0xFFFF : 1)  // AF_UNSPEC, pad, ARPHRD_LOOPBACK, _VOID or _ETHER
+        let gre = (d.driver as? GREDriver).flatMap { $0.config.tap ? nil : $0.config }   // ARPHRD_IPGRE: IPv4 endpoints as addresses
+        w.put8(0); w.put8(0); w.put16(loopback ? 772 : void ? 0xFFFF : gre != nil ? 778 : 1)  // AF_UNSPEC, pad, ARPHRD_LOOPBACK, _VOID, _IPGRE or _ETHER
         w.put32(UInt32(bitPattern: d.ifindex))
         w.put32(d.displayFlags.rawValue)
         w.put32(0)
@@ -857,7 +884,12 @@ public final class RtnlProcessor {
         if let peer = dp.vethPeer(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: peer.ifindex)) }   // dev_get_iflink
         if let v = dp.vlanDriver(d) { w.attr(IFLA.LINK, u32: UInt32(bitPattern: v.parent)) }
         if let m = d.driver as? MacvlanDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: m.lower)) }
-        if !void {
+        if let g = d.driver as? GREDriver { w.attr(IFLA.LINK, u32: UInt32(bitPattern: g.config.link)) }   // ip_tunnel_get_iflink
+        if let g = gre {
+            func be32(_ x: UInt32) -> [UInt8] { [UInt8(x >> 24), UInt8((x >> 16) & 255), UInt8((x >> 8) & 255), UInt8(x & 255)] }
+            w.attr(IFLA.ADDRESS, be32(g.local))
+            w.attr(IFLA.BROADCAST, be32(g.remote))
+        } else if !void {
             w.attr(IFLA.ADDRESS, d.mac.octets)
             w.attr(IFLA.BROADCAST, [UInt8](repeating: loopback ? 0 : 0xFF, count: 6))
         }
