@@ -83,7 +83,7 @@ public final class CommandRunner {
 
     public static let help = """
     Usage: OBJECT COMMAND [ARGS]
-      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [multibuffer on|off] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS }
+      link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [multibuffer on|off] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS | vxlan … | gre|gretap remote A [local A] [key K] [csum] [seq] [ttl N] … }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
                             [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
