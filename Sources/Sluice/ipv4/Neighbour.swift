@@ -231,18 +231,25 @@ extension NeighbourResolver {
             if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop { fib.main.nhNeigh[Int(nh)] = idx &+ 1 }
         }
         let i = Int(idx)
+        if let mac = eventSend(i, out, now: now) { transmit(out, mac, p) } else { enqueue(i, p) }
+    }
+
+    /// neigh_event_send: entry `i`'s address when it may be used now (a stale entry starts its
+    /// delay; a NOARP device's entry is NUD_NOARP with the device's own address); nil while it
+    /// resolves, a first probe sent when none was under way.
+    func eventSend(_ i: Int, _ out: NetDevice, now: UInt64) -> MACAddress? {
         switch neighbours.entries[i].state {
         case .reachable, .delay, .probe, .permanent, .noarp:
             neighbours.entries[i].used = now
-            transmit(out, neighbours.entries[i].mac, p)
+            return neighbours.entries[i].mac
         case .stale:
             neighbours.entries[i].used = now
             neighbours.entries[i].state = .delay
             neighbours.entries[i].updated = now
             neighbours.setTimer(i, now + neighbours.parms(out.ifindex).delayFirstProbeTime)
-            transmit(out, neighbours.entries[i].mac, p)
+            return neighbours.entries[i].mac
         case .incomplete:
-            enqueue(i, p)
+            return nil
         case .none where out.flags.contains(.noARP):
             // arp_constructor / ndisc_constructor: on a NOARP device the entry is NUD_NOARP and
             // carries the device's own address.
@@ -250,15 +257,15 @@ extension NeighbourResolver {
             neighbours.entries[i].mac = out.mac
             neighbours.entries[i].updated = now
             neighbours.entries[i].used = now
-            transmit(out, out.mac, p)
+            return out.mac
         case .none, .failed:
             neighbours.entries[i].state = .incomplete
             neighbours.entries[i].updated = now
             neighbours.entries[i].probes = neighbours.parms(out.ifindex).ucastProbes
-            enqueue(i, p)
             solicit(i)
             neighbours.entries[i].probes += 1
             neighbours.setTimer(i, now + neighbours.parms(out.ifindex).retransTime)
+            return nil
         }
     }
 
@@ -270,33 +277,7 @@ extension NeighbourResolver {
         let now = clock.now
         guard let found = neighbours.find(dev.ifindex, nexthop) ?? neighbours.create(dev.ifindex, nexthop, now: now, pool: pool) else { return nil }
         let i = Int(found)
-        switch neighbours.entries[i].state {
-        case .reachable, .delay, .probe, .permanent, .noarp:
-            neighbours.entries[i].used = now
-            return (i, neighbours.entries[i].mac)
-        case .stale:
-            neighbours.entries[i].used = now
-            neighbours.entries[i].state = .delay
-            neighbours.entries[i].updated = now
-            neighbours.setTimer(i, now + neighbours.parms(dev.ifindex).delayFirstProbeTime)
-            return (i, neighbours.entries[i].mac)
-        case .incomplete:
-            return (i, nil)
-        case .none where dev.flags.contains(.noARP):
-            neighbours.entries[i].state = .noarp
-            neighbours.entries[i].mac = dev.mac
-            neighbours.entries[i].updated = now
-            neighbours.entries[i].used = now
-            return (i, dev.mac)
-        case .none, .failed:
-            neighbours.entries[i].state = .incomplete
-            neighbours.entries[i].updated = now
-            neighbours.entries[i].probes = neighbours.parms(dev.ifindex).ucastProbes
-            solicit(i)
-            neighbours.entries[i].probes += 1
-            neighbours.setTimer(i, now + neighbours.parms(dev.ifindex).retransTime)
-            return (i, nil)
-        }
+        return (i, eventSend(i, dev, now: now))
     }
 
     /// arp_queue: per entry at most unres_qlen packets, the oldest dropped first; and — Sluice's
