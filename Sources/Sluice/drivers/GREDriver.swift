@@ -221,6 +221,7 @@ extension Datapath {
         } else {
             innerType = proto
         }
+        let outerTOS = ip.load(fromByteOffset: 1, as: UInt8.self)     // read before a copy-on-write moves the bytes
         var pkt = p
         guard pool.makeWritable(&pkt) else { dev.stats.rxDropped &+= 1; pool.free(pkt); return }
         let m = pool.meta(pkt)
@@ -232,7 +233,6 @@ extension Datapath {
         let f = pool.data(pkt)
         if !tap { InetWire.writeEthernet(f, dst: dev.mac, src: MACAddress(raw: 0), type: proto) }
         // INET_ECN_decapsulate: outer CE onto the inner packet; not-ECT inner with CE outer drops.
-        let outerTOS = ip.load(fromByteOffset: 1, as: UInt8.self)
         if outerTOS & 3 == 3 {
             let n = f + EthernetHeader.length
             if innerType == EtherType.ipv4 && innerLen >= (tap ? 34 : 20) {
