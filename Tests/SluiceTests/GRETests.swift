@@ -13,15 +13,8 @@ final class GRETests: XCTestCase {
         ip[10] = UInt8(c >> 8); ip[11] = UInt8(c & 0xFF)
         return [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x0B, 0x08, 0x00] + ip + payload
     }
-    /// The Internet checksum of `b` (RFC 1071), complemented.
-    static func sum(_ b: [UInt8]) -> UInt16 {
-        var s: UInt32 = 0
-        var i = 0
-        while i + 1 < b.count { s += UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
-        if i < b.count { s += UInt32(b[i]) << 8 }
-        while s >> 16 != 0 { s = (s & 0xFFFF) + (s >> 16) }
-        return ~UInt16(s)
-    }
+    /// The Internet checksum of `b` (RFC 1071), complemented (GROTests' helper).
+    static func sum(_ b: [UInt8]) -> UInt16 { GROTests.csum(b) }
     /// A GRE header (C, K, S as given) and payload, its checksum right unless `badSum`.
     static func gre(proto: UInt16 = 0x0800, csum: Bool, key: UInt32?, seq: UInt32?, payload: [UInt8], badSum: Bool = false) -> [UInt8] {
         var flags: UInt16 = 0

@@ -181,8 +181,8 @@ extension Datapath {
         var found: NetDevice?
         for pass in 0..<4 where found == nil {
             var cand: NetDevice?
-            for d in allDevices {
-                guard let drv = d.driver as? GREDriver, drv.config.tap == tap, d.isUp, keyMatches(drv.config) else { continue }
+            for slot in devices {                      // not allDevices: no array per packet
+                guard let d = slot, let drv = d.driver as? GREDriver, drv.config.tap == tap, d.isUp, keyMatches(drv.config) else { continue }
                 let c = drv.config
                 let hit: Bool
                 switch pass {
