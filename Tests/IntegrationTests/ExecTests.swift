@@ -2404,12 +2404,12 @@ final class ExecTests: XCTestCase {
 
     /// `ARGV monitor OBJECTS` (address route neigh by default) while `run` runs: the lines it
     /// printed, without interface indexes.
-    func monitorLines(_ argv: [String], objects: [String] = ["address", "route", "neigh"], run: () throws -> Void) throws -> [String] {
+    func monitorLines(_ argv: [String], objects: [String] = ["address", "route", "neigh"], seconds: Int = 6, run: () throws -> Void) throws -> [String] {
         let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
         FileManager.default.createFile(atPath: out, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["6"] + argv + ["monitor"] + objects
+        p.arguments = [String(seconds)] + argv + ["monitor"] + objects
         p.standardOutput = FileHandle(forWritingAtPath: out)
         try p.run()
         net.onCleanup { if p.isRunning { p.terminate() }; p.waitUntilExit() }
@@ -2471,6 +2471,48 @@ final class ExecTests: XCTestCase {
         XCTAssertTrue(kernel.contains("Deleted 2001:db8:6::/64 via 2001:db8:5::2 dev r1 metric 1024 pref medium"), "\(kernel)")
         XCTAssertTrue(kernel.contains("broadcast 198.18.5.255 dev r1 table local proto kernel scope link src 198.18.5.1 "), "\(kernel)")
         XCTAssertFalse(kernel.contains { $0.contains("198.18.6.0/24") }, "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// With DAD on: a peer going down and up (carrier) announces no route, as rt6_sync_down_dev
+    /// and rt6_sync_up only mark next hops; the device going down and up announces its routes,
+    /// and the link-local address's local and anycast routes come when its DAD completes, a
+    /// second or two later — the same lines as from this machine's kernel.
+    func testCarrierAndDADCompletionAnnounceRoutesAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kdad")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"],
+                                 ["addr", "add", "198.18.5.1/24", "dev", "r1"], ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "nodad"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(2_500_000)   // both link-locals past DAD
+        let changes: [[String]] = [["link", "set", "r1p", "down"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "down"], ["link", "set", "r1", "up"]]
+        func scrub(_ lines: [String]) -> [String] {
+            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
+        }
+        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["route"], seconds: 8) {
+            for c in changes { try sh(["ip", "-n", kns] + c); usleep(200_000) }
+            usleep(3_000_000)
+        })
+        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["route"], seconds: 8) {
+            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(200_000) }
+            usleep(3_000_000)
+        })
+        // The two link-locals' DADs end in either order (each starts after a random delay): the
+        // lines up to them in order, theirs as a set, each local route before its anycast one.
+        func split(_ l: [String]) -> (head: [String], dad: [String]) {
+            let n = l.lastIndex(of: "fe80::/64 dev r1 proto kernel metric 256 pref medium").map { $0 + 1 } ?? l.count
+            return (Array(l[..<n]), Array(l[n...]))
+        }
+        let (k, s) = (split(kernel), split(sluice))
+        XCTAssertEqual(s.head, k.head)
+        XCTAssertEqual(s.dad.sorted(), k.dad.sorted())
+        for dev in ["r1", "r1p"] {
+            let local = "local fe80::IID dev \(dev) table local proto kernel metric 0 pref medium"
+            let anycast = "anycast fe80:: dev \(dev) table local proto kernel metric 0 pref medium"
+            for l in [k.dad, s.dad] { XCTAssertLessThan(l.firstIndex(of: local) ?? 99, l.firstIndex(of: anycast) ?? -1, "\(l)") }
+        }
+        XCTAssertEqual(k.dad.count, 4, "\(kernel)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

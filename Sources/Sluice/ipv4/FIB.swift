@@ -138,8 +138,21 @@ public struct FIBResultOf<A: InetAddressValue>: Sendable {
     }
 }
 
+/// Route changes made outside a request — DAD completing, an address or route expiring, a link
+/// becoming ready — which the kernel announces (fib6_add/fib6_del's inet6_rt_notify, rtmsg_fib)
+/// as they happen. Kept only while someone listens; a request's own changes are announced by
+/// the request and dropped here (RtnlProcessor.handle).
+final class RouteJournal<A: InetAddressValue> {
+    var on = false
+    var entries: [(table: UInt32, prefix: A, length: Int, route: RouteOf<A>, deleted: Bool)] = []
+    func note(_ table: UInt32, _ prefix: A, _ length: Int, _ route: RouteOf<A>, deleted: Bool) {
+        if on && entries.count < 4096 { entries.append((table, prefix, length, route, deleted)) }
+    }
+}
+
 public final class FIBTableOf<A: InetAddressValue> {
     public let id: UInt32
+    var journal: RouteJournal<A>?
     var trie: LPMTrie<A>
     /// Prefix entries (trie value − 1): the routes at that prefix, by metric.
     public internal(set) var prefixes: [(prefix: A, length: Int, routes: [RouteOf<A>])?] = []
@@ -198,8 +211,10 @@ public final class FIBTableOf<A: InetAddressValue> {
             }
             prefixes[i]!.routes = routes
             rebuild(i)
+            journal?.note(id, p, length, route, deleted: false)
             return
         }
+        journal?.note(id, p, length, route, deleted: false)
         let i: Int
         if let f = freePrefixes.popLast() { i = f; prefixes[i] = (p, length, [route]) } else {
             i = prefixes.count
@@ -250,6 +265,7 @@ public final class FIBTableOf<A: InetAddressValue> {
     func delete(_ prefix: A, _ length: Int, matching m: (RouteOf<A>) -> Bool) -> Bool {
         let p = LPMTrie<A>.mask(prefix, length)
         guard let i = entry(p, length), let j = prefixes[i]!.routes.firstIndex(where: m) else { return false }
+        journal?.note(id, p, length, prefixes[i]!.routes[j], deleted: true)
         prefixes[i]!.routes.remove(at: j)
         if prefixes[i]!.routes.isEmpty {
             trie.remove(p, length)
@@ -375,9 +391,14 @@ public final class FIBOf<A: InetAddressValue> {
     /// to the VRF's table (l3mdev_fib_table); `master` marks the VRF devices themselves.
     public internal(set) var l3mdev: [Int32: (table: UInt32, master: Int32)] = [:]
 
+    /// What changed outside requests, for the control server to announce.
+    let journal = RouteJournal<A>()
+
     init() {
         tables = [255: local, 254: main]
         rules = Self.defaultRules(v6: A.bitWidth == 128)
+        local.journal = journal
+        main.journal = journal
     }
 
     public func table(_ id: UInt32) -> FIBTableOf<A>? {
@@ -412,6 +433,7 @@ public final class FIBOf<A: InetAddressValue> {
         let id = id == 0 ? 254 : id
         if let t = tables[id] { return t }
         let t = FIBTableOf<A>(id: id)
+        t.journal = journal
         tables[id] = t
         return t
     }
@@ -427,7 +449,11 @@ public final class FIBOf<A: InetAddressValue> {
     func deleteRoutes(through d: Int32, deviceGone: Bool) {
         let via: (RouteOf<A>) -> Bool = deviceGone ? { r in r.nexthops.contains { $0.dev == d } }
             : { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
+        // IPv4's flush (fib_flush) announces nothing; IPv6's rt6_sync_down_dev does (fib6_del).
+        let on = journal.on
+        if A.bitWidth == 32 { journal.on = false }
         for t in tables.values { t.deleteAll(where: via) }
+        journal.on = on
     }
 
     /// The route `route get` reports: the rule walk with the request's keys, then the longest

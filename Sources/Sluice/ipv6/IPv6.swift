@@ -386,17 +386,18 @@ public final class IPv6Stack: NeighbourResolver {
             if !exists { try? t.insert(p, l, RouteOf(type: type, nexthops: nh, metric: metric, proto: RouteProtocol.kernel), replace: false, exclusive: false, append: true) }
             return !exists
         }
-        // A tentative address gets its local and anycast routes when DAD completes.
-        if a.usable { add(localT, a.address, 128, .local, 0) }
-        guard dev.isUp, !dev.flags.contains(.loopback) else { return }
-        if a.prefixLen < 128 && !a.noPrefixRoute {
+        // In the kernel's order: addrconf_add_dev's multicast route (when an address is added
+        // to a device that is up, or once the link is ready — addrconf_dev_config; not when a
+        // device without carrier comes up), the prefix route, then, once DAD is done
+        // (__ipv6_ifa_notify), the local route and the anycast one.
+        let up = dev.isUp && !dev.flags.contains(.loopback)
+        if up && (dev.isOperational || addingAddress) && !dev.flags.contains(.master) { add(localT, 0xFF << 120, 8, .multicast, 256) }
+        if up && a.prefixLen < 128 && !a.noPrefixRoute {
             let created = add(mainT, a.network, a.prefixLen, .unicast, a.routeMetric)
             prefixRouteLifetime(dev, a, created: created)
         }
-        if forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
-        // addrconf_add_mroute: when an address is added to a device that is up, or once the
-        // link is ready (addrconf_dev_config); not when a device without carrier comes up.
-        if (dev.isOperational || addingAddress) && !dev.flags.contains(.master) { add(localT, 0xFF << 120, 8, .multicast, 256) }
+        if a.usable { add(localT, a.address, 128, .local, 0) }
+        if up && forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
     }
 
     /// addrconf_prefix_route: with a finite valid lifetime the prefix route expires with the

@@ -165,6 +165,9 @@ public final class RtnlProcessor {
                     err = error
                 }
                 eventGroups = joined
+                // The request announced its own route changes (or, as the kernel, kept silent).
+                dp.ipv4.fib.journal.entries.removeAll()
+                dp.ipv6.fib.journal.entries.removeAll()
                 if let g = echoGroup, err == nil, let e = events[firstEvent...].first(where: { $0.0 == g }) { replies.append(e.1) }
             }
             // netlink_ack: on error always; on success when asked (a dump ends with DONE instead).

@@ -255,6 +255,23 @@ public final class ControlServer: @unchecked Sendable {
     /// Each device's operational state (up and carrier) as last announced to RTNLGRP_LINK.
     var announcedOperational: [Int32: Bool] = [:]
 
+    func announceRouteJournal<A: InetAddressValue>(_ fib: FIBOf<A>, group: UInt32, _ groups: Set<UInt32>,
+                                                   _ replies: inout [(fd: Int32, bytes: [UInt8], more: Bool)]) {
+        let j = fib.journal
+        j.on = groups.contains(group)
+        guard !j.entries.isEmpty else { return }
+        let changes = j.entries
+        j.entries.removeAll()
+        guard j.on else { return }
+        let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+        eventProcessor = p
+        for c in changes {
+            var w = NetlinkWriter()
+            p.encodeRoute(table: c.table, c.prefix, c.length, c.route, seq: 0, &w)
+            replies.append((-Int32(group), RtnlProcessor.notification(w.bytes, type: c.deleted ? NL.RTM_DELROUTE : NL.RTM_NEWROUTE, seq: 0, pid: 0), false))
+        }
+    }
+
     func datapathEvents(_ groups: Set<UInt32>, _ replies: inout [(fd: Int32, bytes: [UInt8], more: Bool)]) {
         // linkwatch: a device whose carrier or operational state changed since the last look
         // (a driver that failed, a veth whose peer went down, a request that brought it up) is
@@ -320,6 +337,10 @@ public final class ControlServer: @unchecked Sendable {
                 }
             }
         }
+        // Routes that came or went without a request (DAD done, expiry, a link becoming ready),
+        // after the addresses that brought them, as __ipv6_ifa_notify sends them.
+        announceRouteJournal(datapath.ipv4.fib, group: RTNLGRP.IPV4_ROUTE, groups, &replies)
+        announceRouteJournal(datapath.ipv6.fib, group: RTNLGRP.IPV6_ROUTE, groups, &replies)
         let mdbListening = groups.contains(RTNLGRP.MDB)
         for br in datapath.bridges.values {
             if br.mdb.recordChanges != mdbListening { br.mdb.recordChanges = mdbListening }
