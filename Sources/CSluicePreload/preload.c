@@ -5,7 +5,8 @@
 // Another netlink family is refused (EPROTONOSUPPORT): nothing reaches the kernel's tables.
 // What reaches the kernel's networking outside netlink is refused too, with one line naming it:
 // entering a namespace (setns, unshare: `ip -n`, `ip netns exec`), the network and TUN ioctls
-// (`ip tunnel`, `ip tuntap`, `ip maddr add`) and reading /proc/net or /proc/sys/net — except
+// (`ip tuntap`, `ip maddr add`; the tunnel ioctls of `ip tunnel` are the daemon's) and reading
+// /proc/net or /proc/sys/net — except
 // /proc/net/psched, whose clock constants tc needs and the daemon shares, and the multicast
 // membership files (dev_mcast, igmp, igmp6: `ip maddr show`), which the daemon answers.
 #define _GNU_SOURCE
@@ -281,6 +282,36 @@ int unshare(int flags) {
     return -1;
 }
 
+/* The tunnel ioctls (`ip tunnel`: SIOCGETTUNNEL, SIOCADDTUNNEL, SIOCDELTUNNEL, SIOCCHGTUNNEL
+   with a struct ip_tunnel_parm) go to the daemon as the private message TUNNEL_MSG: the
+   command, ifr_name and the parm; it answers with the errno and the parm to copy back. */
+#define TUNNEL_MSG 13
+#define TUNNEL_PARM_LEN 52
+static int tunnel_ioctl(unsigned long request, struct ifreq *ifr) {
+    if (!ifr || !ifr->ifr_data) { errno = EFAULT; return -1; }
+    uint32_t pid = 0;
+    int fd = open_daemon(SOCK_CLOEXEC, &pid);
+    if (fd < 0) return -1;
+    struct { struct nlmsghdr h; uint32_t cmd; char name[IFNAMSIZ]; unsigned char parm[TUNNEL_PARM_LEN]; } m;
+    memset(&m, 0, sizeof(m));
+    m.h.nlmsg_len = sizeof(m);
+    m.h.nlmsg_type = TUNNEL_MSG;
+    m.h.nlmsg_flags = NLM_F_REQUEST;
+    m.cmd = (uint32_t)request;
+    memcpy(m.name, ifr->ifr_name, IFNAMSIZ);
+    m.name[IFNAMSIZ - 1] = 0;
+    memcpy(m.parm, ifr->ifr_data, TUNNEL_PARM_LEN);
+    struct { struct nlmsghdr h; int32_t err; unsigned char parm[TUNNEL_PARM_LEN]; } r;
+    ssize_t n = -1;
+    if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m)) n = recv(fd, &r, sizeof(r), 0);
+    REAL(close, int, int);
+    real_close(fd);
+    if (n < (ssize_t)sizeof(r) || r.h.nlmsg_type != TUNNEL_MSG) { errno = EIO; return -1; }
+    if (r.err != 0) { errno = r.err; return -1; }
+    memcpy(ifr->ifr_data, r.parm, TUNNEL_PARM_LEN);
+    return 0;
+}
+
 /* Socket ioctls (SIOC*: 0x89xx) and TUN's ('T', 200 and up); terminal ioctls pass. */
 int ioctl(int fd, unsigned long request, ...) {
     REAL(ioctl, int, int, unsigned long, void *);
@@ -288,6 +319,7 @@ int ioctl(int fd, unsigned long request, ...) {
     va_start(ap, request);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (request >= 0x89F0 && request <= 0x89F3) return tunnel_ioctl(request, (struct ifreq *)arg);
     if ((request & 0xff00) == 0x8900 || (_IOC_TYPE(request) == 'T' && _IOC_NR(request) >= 200)) {
         refuse("a network ioctl");
         errno = EOPNOTSUPP;

@@ -99,8 +99,6 @@ extension Exec {
     }
     /// The objects that reach the kernel without rtnetlink, and how.
     static let ipBypasses = [
-        "tunnel": "uses the kernel's tunnel ioctls (for GRE use `ip link add NAME type gre|gretap remote A local B …`)",
-        "tunl": "uses the kernel's tunnel ioctls (for GRE use `ip link add NAME type gre|gretap remote A local B …`)",
         "tuntap": "opens /dev/net/tun", "tap": "opens /dev/net/tun",
         "netns": "works on the kernel's network namespaces",
         "vrf": "exec, identify and pids work on the kernel's cgroups (only `ip vrf show` reaches the daemon)",

@@ -2569,12 +2569,74 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 
+    /// `ip tunnel` speaks ioctls (SIOC*TUNNEL with a struct ip_tunnel_parm), which sluice exec
+    /// carries to the daemon. Expected values from ip_tunnel.c (ip_tunnel_ctl, ip_tunnel_find,
+    /// ip_tunnel_dellink, ip_tunnel_bind_dev), ip_gre.c (ipgre_tunnel_ctl, ipgre_link_update,
+    /// the fallback gre0 and gretap0 made on module load) and addrconf.c (the ISATAP-style
+    /// link-local of a gre device); this kernel has no GRE to run side by side. The first part
+    /// is rtnetlink.sh's kci_test_gre.
+    func testIPTunnelIoctlsReachTheDaemon() throws {
+        let (d, sock, _) = try daemon(extraArgs: ["--socket-group", "65534"])
+        func ip(_ a: String, status: Int32 = 0) throws -> String {
+            let r = try exec(sock, ["ip"] + a.split(separator: " ").map(String.init))
+            XCTAssertEqual(r.status, status, "ip \(a): \(r.out)")
+            return r.out
+        }
+        _ = try ip("link add dev dm0 type dummy")
+        _ = try ip("link set dm0 up")
+        _ = try ip("tunnel add neta mode gre remote 10.42.42.1 local 10.0.0.1 ttl 1")
+        _ = try ip("link set neta up")
+        _ = try ip("addr add 10.23.7.10 dev neta")
+        _ = try ip("route add 10.23.8.0/30 dev neta")
+        _ = try ip("addr add dev dm0 10.23.7.11/24")
+        for f in ["", "-4 ", "-6 "] { XCTAssertTrue(try ip(f + "netconf show dev neta").contains("neta forwarding on")) }
+        // Loading GRE made the fallbacks; the ioctl-made tunnel is an ordinary gre device.
+        let links = try ip("-d link show")
+        XCTAssertTrue(links.contains("gre0@NONE: <NOARP> mtu 1476 qdisc noop state DOWN"), links)
+        XCTAssertTrue(links.contains("link/gre 0.0.0.0 brd 0.0.0.0"), links)
+        XCTAssertTrue(links.contains("gretap0@NONE: <BROADCAST,MULTICAST> mtu 1462 qdisc noop state DOWN"), links)
+        XCTAssertTrue(links.contains("neta@NONE: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1476 qdisc noqueue"), links)
+        XCTAssertTrue(links.contains("gre remote 10.42.42.1 local 10.0.0.1 ttl 1 addrgenmode"), links)
+        // __ipv6_isatap_ifid: 10/8 is private, so the universal/local bit stays 0.
+        XCTAssertTrue(try ip("-6 addr show dev neta").contains("inet6 fe80::5efe:a00:1/64 scope link"))
+        XCTAssertEqual(try ip("tunnel show"), "gre0: gre/ip remote any local any ttl inherit nopmtudisc\nneta: gre/ip remote 10.42.42.1 local 10.0.0.1 ttl 1\n")
+        // SIOCCHGTUNNEL: new key and checksums; the MTU moves by the 8 bytes they add.
+        _ = try ip("tunnel change neta mode gre remote 10.42.42.2 local 10.0.0.1 ttl 1 key 5 csum")
+        XCTAssertEqual(try ip("tunnel show neta"), "neta: gre/ip remote 10.42.42.2 local 10.0.0.1 ttl 1 key 5\n  Checksum in received packet is required.\n  Checksum output packets.\n")
+        XCTAssertTrue(try ip("link show neta").contains("mtu 1468"))
+        // A point-to-point tunnel cannot lose its remote; the same parameters twice are EEXIST.
+        // (iproute2 says "add tunnel" for a change too.)
+        XCTAssertTrue(try ip("tunnel change neta remote any", status: 1).contains("tunnel \"neta\" failed: Invalid argument"))
+        XCTAssertTrue(try ip("tunnel add x1 mode gre remote 10.42.42.2 local 10.0.0.1 key 5", status: 1).contains("add tunnel \"gre0\" failed: File exists"))
+        // Without a name: the first free gre%d.
+        _ = try ip("tunnel add mode gre remote 10.42.42.9 local 10.0.0.1")
+        XCTAssertTrue(try ip("tunnel show gre1").hasPrefix("gre1: gre/ip remote 10.42.42.9 local 10.0.0.1 ttl inherit"))
+        // `ip link set … type gre` changes it too (ipgre_changelink).
+        _ = try ip("link set gre1 type gre remote 10.42.42.8 local 10.0.0.1 ttl 9")
+        XCTAssertTrue(try ip("tunnel show gre1").hasPrefix("gre1: gre/ip remote 10.42.42.8 local 10.0.0.1 ttl 9"))
+        XCTAssertTrue(try ip("link set gre0 type gre remote 10.42.42.7", status: 2).contains("Invalid argument"))
+        // A read-only client reads, never changes.
+        let ro = try exec(sock, ["ip", "tunnel", "del", "gre1"], asNobody: true)
+        XCTAssertTrue(ro.out.contains("delete tunnel \"gre1\" failed: Operation not permitted"), ro.out)
+        XCTAssertEqual(try exec(sock, ["ip", "tunnel", "show", "gre1"], asNobody: true).status, 0)
+        // The fallback stays: ip link del is a no-op, SIOCDELTUNNEL on it EPERM; gretap has no ioctls.
+        _ = try ip("link del gre0")
+        XCTAssertTrue(try ip("tunnel del gre0", status: 1).contains("delete tunnel \"gre0\" failed: Operation not permitted"))
+        XCTAssertTrue(try ip("tunnel show gretap0", status: 1).contains("Operation not supported"))
+        XCTAssertTrue(try ip("tunnel del nope0", status: 1).contains("No such device"))
+        _ = try ip("tunnel del neta")
+        _ = try ip("tunnel del gre1")
+        XCTAssertEqual(try ip("tunnel show"), "gre0: gre/ip remote any local any ttl inherit nopmtudisc\n")
+        _ = try ip("link del dm0")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     func testNetnsAndOtherKernelPathsAreRefused() throws {
         let (d, sock, _) = try daemon()
         // Objects that never reach rtnetlink, named as ip resolves them ("m" is maddress, the
         // word after -f is the family, not the object): refused before anything runs.
         for argv in [["ip", "netns", "list"], ["ip", "-f", "inet", "m", "add", "33:33:00:00:00:99", "dev", "br0"],
-                     ["ip", "maddress", "del", "33:33:00:00:00:99", "dev", "br0"], ["ip", "tunnel", "show"], ["ip", "tuntap", "show"],
+                     ["ip", "maddress", "del", "33:33:00:00:00:99", "dev", "br0"], ["ip", "tuntap", "show"],
                      ["ip", "vrf", "exec", "red", "true"], ["ip", "vrf", "identify"]] {
             let r = try exec(sock, argv)
             XCTAssertNotEqual(r.status, 0, argv.joined(separator: " "))

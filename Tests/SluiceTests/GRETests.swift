@@ -32,13 +32,13 @@ final class GRETests: XCTestCase {
     func router() throws -> MemoryRouter {
         try MemoryRouter(["addr add 198.18.1.1/24 dev r1", "addr add 198.18.2.1/24 dev r2",
                           "neigh add 198.18.1.2 lladdr 02:00:00:00:00:0b dev r1", "neigh add 198.18.2.2 lladdr 02:00:00:00:00:0c dev r2",
-                          "link add gre0 type gre remote 198.18.1.2 local 198.18.1.1 key 5 csum seq", "link set gre0 up", "addr add 198.18.30.1/24 dev gre0",
-                          "route add 198.18.9.0/24 dev gre0"])
+                          "link add gre1 type gre remote 198.18.1.2 local 198.18.1.1 key 5 csum seq", "link set gre1 up", "addr add 198.18.30.1/24 dev gre1",
+                          "route add 198.18.9.0/24 dev gre1"])
     }
 
     func testEncapsulationAsTheRFCsWriteIt() throws {
         let r = try router()
-        XCTAssertEqual(r.dev("gre0").mtu, 1500 - 20 - 16, "ip_tunnel_bind_dev: the underlay's MTU less IPv4 and GRE with checksum, key, sequence")
+        XCTAssertEqual(r.dev("gre1").mtu, 1500 - 20 - 16, "ip_tunnel_bind_dev: the underlay's MTU less IPv4 and GRE with checksum, key, sequence")
         let toTunnel = Self.ipv4(src: [198, 18, 2, 2], dst: [198, 18, 9, 9], proto: 17, ttl: 20, payload: [0x13, 0x88, 0x13, 0x89, 0, 12, 0, 0, 9, 9, 9, 9])
         var f = toTunnel; f[0...5] = [2, 0, 0, 0, 0, 2][...]
         for k in 0..<2 {
@@ -63,8 +63,8 @@ final class GRETests: XCTestCase {
     func testReceiveChecksAndHostileHeaders() throws {
         let r = try router()
         func outer(_ g: [UInt8], tos: UInt8 = 0) -> [UInt8] { Self.ipv4(src: [198, 18, 1, 2], dst: [198, 18, 1, 1], proto: 47, tos: tos, payload: g) }
-        let gre = r.dev("gre0")
-        // A good one: decapsulated, received on gre0, forwarded by r2.
+        let gre = r.dev("gre1")
+        // A good one: decapsulated, received on gre1, forwarded by r2.
         let ok = r.send(outer(Self.gre(csum: true, key: 5, seq: 10, payload: Array(inner[14...]))), on: r.r1)
         let fwd = try XCTUnwrap(ok.r2.first, "\(ok) \(gre.stats) \(r.dp.ipv4.stats) \(DropReason.allCases.filter { gre.dropCount($0) > 0 })")
         XCTAssertEqual(Array(fwd[0..<6]), [2, 0, 0, 0, 0, 0x0C])
@@ -91,6 +91,17 @@ final class GRETests: XCTestCase {
         XCTAssertTrue(other.r2.isEmpty)
         let icmp = try XCTUnwrap(other.r1.first)
         XCTAssertEqual(Array([icmp[23], icmp[34], icmp[35]]), [1, 3, 3])
+        // With the fallback gre0 up, it takes what no tunnel takes (ip_tunnel_lookup's last
+        // resort), keyed or not; with its parameters: a checksum it does not expect is a CRC error.
+        let fb = r.dev("gre0")
+        XCTAssertTrue((fb.driver as? GREDriver)?.fallback ?? false)
+        try r.dp.setUp(fb, true)
+        let caught = r.send(outer(Self.gre(csum: false, key: 6, seq: nil, payload: Array(inner[14...]))), on: r.r1)
+        XCTAssertTrue(caught.r1.isEmpty && caught.r2.isEmpty, "\(caught)")
+        XCTAssertEqual(fb.stats.rxPackets, 1)
+        _ = r.send(outer(Self.gre(csum: true, key: 6, seq: nil, payload: Array(inner[14...]))), on: r.r1)
+        XCTAssertEqual(fb.stats.rxCrcErrors, 1)
+        try r.dp.setUp(fb, false)
         // Hostile headers: every flag combination, version and routing bits, cut anywhere,
         // random bytes: each counted or answered, nothing crashes, nothing is kept.
         var rng = SystemRandomNumberGenerator()

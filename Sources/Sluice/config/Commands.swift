@@ -176,6 +176,8 @@ public final class CommandRunner {
             let d = try device(name)
             // rtnl_dellink: a device without link ops (lo, teql0) cannot be deleted.
             if d.driver is LoopbackDriver || d.driver is TeqlDriver { throw SluiceError("RTNETLINK answers: Operation not supported") }
+            // ip_tunnel_dellink leaves a fallback tunnel (gre0, gretap0) in place, without an error.
+            if (d.driver as? GREDriver)?.fallback == true { return "" }
             try dp.deleteDevice(d)
             return ""
         default:
@@ -205,7 +207,9 @@ public final class CommandRunner {
         }
         var macvlanMode: MacvlanMode?; var macvlanBcQueueLen: UInt32?
         /// A vif's new credit: bytes per window (0: unlimited) and the window in ns.
-        var vifCredit: (bytes: UInt64, window: UInt64)? }
+        var vifCredit: (bytes: UInt64, window: UInt64)?
+        /// A GRE tunnel's new parameters (ipgre_changelink), checked.
+        var gre: GREDriver.Config? }
 
     /// The other `type bridge` options (IFLA_BR_*): the spanning tree (STP.swift) and its
     /// settings, and `fdb_flush`.
@@ -799,6 +803,12 @@ public final class CommandRunner {
         do {
             if let n = c.rename {
                 let o = dev.name; try dp.rename(dev, to: n); undo.append { try? self.dp.rename(dev, to: o) }
+            }
+            // rtnl_changelink: the kind's changelink before do_setlink (its MTU last).
+            if let g = c.gre, let drv = dev.driver as? GREDriver {
+                let o = (drv.config, dev.mtu)
+                dp.changeGRE(dev, g, setMTU: c.mtu == nil)
+                undo.append { drv.config = o.0; dev.mtu = o.1 }
             }
             if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
             if let m = c.mac, m != dev.mac {

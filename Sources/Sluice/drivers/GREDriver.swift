@@ -20,9 +20,18 @@
 ///   says (else rx_crc_errors), with `iseq` a sequence number not older than the last
 ///   (rx_fifo_errors), outer CE on a not-ECT inner packet is dropped (rx_frame_errors) and
 ///   otherwise copied in (INET_ECN_decapsulate). The inner packet is received on the device.
-/// Not built: NBMA tunnels (no remote), multicast remotes, collect_metadata, erspan, IPv6
-/// underlays (ip6gre), GSO through the tunnel, PMTU messages to the inner sender, changing a
-/// tunnel's parameters after creation, and `ip tunnel`'s ioctls.
+/// - The fallback devices (ipgre_init_net, ipgre_tap_init_net): the first GRE device, or the
+///   first `ip tunnel` ioctl naming one (dev_load), brings `gre0` and `gretap0`, as loading
+///   ip_gre does: no endpoints, down, never deleted (ip_tunnel_dellink leaves them). Up, they
+///   take what no other tunnel takes (ip_tunnel_lookup's last resort).
+/// - Changing a tunnel (ipgre_changelink → ip_tunnel_changelink): another tunnel with the same
+///   endpoints, link and key is EEXIST; a gre device cannot turn point-to-point into
+///   broadcast or back (EINVAL); a fallback cannot be changed (EINVAL). A new link rebinds the
+///   MTU (ip_tunnel_bind_dev) and a new header length moves it (ipgre_link_update), unless
+///   the request sets the MTU.
+/// Not built: NBMA tunnels (no remote; the fallbacks have none and drop what they are sent),
+/// multicast remotes, collect_metadata, erspan (and its erspan0), IPv6 underlays (ip6gre),
+/// GSO through the tunnel, PMTU messages to the inner sender.
 final class GREDriver: NetDriver {
     struct Config: Equatable {
         var tap: Bool
@@ -41,6 +50,8 @@ final class GREDriver: NetDriver {
         static let csum: UInt16 = 0x8000, routing: UInt16 = 0x4000, key: UInt16 = 0x2000, seq: UInt16 = 0x1000, version: UInt16 = 0x0007
     }
     var config: Config
+    /// gre0 or gretap0 (itn->fb_tunnel_dev).
+    var fallback = false
     var oSeq: UInt32 = 0
     var iSeq: UInt32 = 0
     static let teb: UInt16 = 0x6558
@@ -125,34 +136,91 @@ extension Datapath {
             throw SluiceError("Error: gre: a tunnel without a remote (NBMA) is not implemented in Sluice (Operation not supported).")
         }
         if c.remote >> 28 == 0xE { throw SluiceError("Error: gre: multicast remotes are not implemented in Sluice (Operation not supported).") }
-        for d in allDevices {
-            guard let g = d.driver as? GREDriver else { continue }
-            let o = g.config
-            if o.tap == c.tap && o.remote == c.remote && o.local == c.local && o.link == c.link
-                && o.iflags & GREDriver.Config.key == c.iflags & GREDriver.Config.key && (c.iflags & GREDriver.Config.key == 0 || o.ikey == c.ikey) {
-                throw SluiceError("RTNETLINK answers: File exists")
-            }
-        }
-        // ip_tunnel_bind_dev: the MTU of the device the remote is routed through (or the
-        // underlay given, else 1500) less what the tunnel adds.
-        let tHlen = InetWire.ipv4Length + c.headerLength + (c.tap ? EthernetHeader.length : 0)
-        var under = 1500
-        if let r = ipv4.fib.lookup(c.remote, hash: 0), let d = device(r.dev) { under = d.mtu }
-        else if c.link != 0, let d = device(c.link) { under = d.mtu }
-        let maxMTU = 65535 - tHlen
+        greFallbacks()
+        if findTunnel(c) != nil { throw SluiceError("RTNETLINK answers: File exists") }
+        let maxMTU = 65535 - greTunnelHeader(c)
         if let mtu, mtu > maxMTU || mtu < 68 { throw SluiceError("RTNETLINK answers: Invalid argument") }
-        let dev = NetDevice(name: name, kind: c.tap ? "gretap" : "gre", mac: mac ?? .local(seed: stableHash(name) ^ 0x6E5E),
-                            mtu: mtu ?? max(68, min(under, 65535) - tHlen), driver: GREDriver(config: c))
+        return try registerGRE(name: name, config: c, mac: mac ?? .local(seed: stableHash(name) ^ 0x6E5E), mtu: mtu ?? greBindMTU(c), fallback: false)
+    }
+
+    /// What the tunnel adds in front of a packet, the outer IPv4 header included (and the
+    /// inner Ethernet header of a gretap: its hard_header_len).
+    func greTunnelHeader(_ c: GREDriver.Config) -> Int {
+        InetWire.ipv4Length + c.headerLength + (c.tap ? EthernetHeader.length : 0)
+    }
+
+    /// ip_tunnel_bind_dev: the MTU of the device the remote is routed through (or the underlay
+    /// given, else 1500) less what the tunnel adds, at least 68.
+    func greBindMTU(_ c: GREDriver.Config) -> Int {
+        var under = 1500
+        if c.remote != 0, let r = ipv4.fib.lookup(c.remote, hash: 0), let d = device(r.dev) { under = d.mtu }
+        else if c.link != 0, let d = device(c.link) { under = d.mtu }
+        return max(68, min(under, 65535) - greTunnelHeader(c))
+    }
+
+    func registerGRE(name: String, config c: GREDriver.Config, mac: MACAddress, mtu: Int, fallback: Bool) throws(SluiceError) -> NetDevice {
+        let drv = GREDriver(config: c)
+        drv.fallback = fallback
+        let dev = NetDevice(name: name, kind: c.tap ? "gretap" : "gre", mac: mac, mtu: mtu, driver: drv)
         if c.tap {
             dev.operstateUnknown = true
         } else {
-            dev.flags = [.noARP, .pointToPoint]
+            // ipgre_tunnel_init: NOARP; ip_tunnel_bind_dev: POINTOPOINT once there is a remote.
+            dev.flags = c.remote != 0 ? [.noARP, .pointToPoint] : [.noARP]
             dev.noQueue = true                 // alloc_netdev_mqs: no tx_queue_len set, IFF_NO_QUEUE
             dev.operstateUnknown = true
         }
         try register(dev)
         ipv4.addProtocol(47, .gre)             // gre_add_protocol, once the module is there
         return dev
+    }
+
+    /// ip_gre's module load: gre0 and gretap0, once (a name already taken is left alone).
+    func greFallbacks() {
+        for tap in [false, true] {
+            let name = tap ? "gretap0" : "gre0"
+            guard !devices.contains(where: { ($0?.driver as? GREDriver).map { $0.fallback && $0.config.tap == tap } ?? false }),
+                  device(named: name) == nil else { continue }
+            let c = GREDriver.Config(tap: tap, pmtudisc: false)
+            _ = try? registerGRE(name: name, config: c, mac: MACAddress(raw: 0), mtu: greBindMTU(c), fallback: true)
+        }
+    }
+
+    /// ip_tunnel_find: the tunnel of the same kind with these endpoints, link and key.
+    func findTunnel(_ c: GREDriver.Config) -> NetDevice? {
+        typealias C = GREDriver.Config
+        for case let d? in devices {
+            guard let g = d.driver as? GREDriver else { continue }
+            let o = g.config
+            if o.tap == c.tap && o.remote == c.remote && o.local == c.local && o.link == c.link
+                && o.iflags & C.key == c.iflags & C.key && (c.iflags & C.key == 0 || o.ikey == c.ikey) { return d }
+        }
+        return nil
+    }
+
+    /// ip_tunnel_changelink's checks, before anything changes.
+    func checkGREChange(_ dev: NetDevice, _ c: GREDriver.Config) throws(SluiceError) {
+        guard let g = dev.driver as? GREDriver, g.config.tap == c.tap else { throw SluiceError("RTNETLINK answers: Operation not supported") }
+        if g.fallback { throw SluiceError("RTNETLINK answers: Invalid argument") }
+        if let t = findTunnel(c) {
+            if t !== dev { throw SluiceError("RTNETLINK answers: File exists") }
+        } else if !c.tap && (c.remote != 0) != dev.flags.contains(.pointToPoint) {
+            throw SluiceError("RTNETLINK answers: Invalid argument")
+        }
+        if c.remote == 0 { throw SluiceError("Error: gre: a tunnel without a remote (NBMA) is not implemented in Sluice (Operation not supported).") }
+        if c.remote >> 28 == 0xE { throw SluiceError("Error: gre: multicast remotes are not implemented in Sluice (Operation not supported).") }
+    }
+
+    /// ip_tunnel_update, then ipgre_link_update: the new parameters; a new link rebinds the
+    /// MTU and a new GRE header length moves it, when `setMTU` (the request gives none).
+    func changeGRE(_ dev: NetDevice, _ c: GREDriver.Config, setMTU: Bool) {
+        guard let g = dev.driver as? GREDriver else { return }
+        let old = g.config
+        g.config = c
+        if setMTU {
+            if old.link != c.link { dev.mtu = greBindMTU(GREDriver.Config(tap: c.tap, remote: c.remote, local: c.local, link: c.link, oflags: old.oflags)) }
+            dev.mtu = max(dev.mtu - (c.headerLength - old.headerLength), 68)
+        }
     }
 
     /// gre_rcv: a GRE packet to one of our addresses, `ihl` and `total` its outer header's.
@@ -196,6 +264,12 @@ extension Datapath {
                 if cand == nil { cand = d }
             }
             found = cand
+        }
+        // The last resort: the kind's fallback device, if it is up.
+        if found == nil {
+            for slot in devices {
+                if let d = slot, let drv = d.driver as? GREDriver, drv.fallback, drv.config.tap == tap, d.isUp { found = d; break }
+            }
         }
         guard let dev = found, let drv = dev.driver as? GREDriver else {
             ipv4.icmpSend(inDev, p, type: 3, code: 3, info: 0, forLocal: true)

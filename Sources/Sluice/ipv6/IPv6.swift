@@ -57,6 +57,8 @@ public struct Inet6Address: Sendable, Equatable {
     public var nodad = false
     /// IFA_F_STABLE_PRIVACY: a link-local made under addrgenmode random.
     public var stablePrivacy = false
+    /// Made without its prefix route, unflagged (add_v4_addrs's add_addr).
+    var withoutPrefixRoute = false
     /// When the address was added, in order: the order its solicited-node group was joined.
     var joined: UInt64 = 0
     /// IFA_F_TENTATIVE: duplicate address detection has not finished (or failed).
@@ -351,14 +353,41 @@ public final class IPv6Stack: NeighbourResolver {
             if dev.randomInterfaceID == 0 { dev.randomInterfaceID = UInt64.random(in: 1...UInt64.max) & ~(UInt64(0x02) << 56) }
             a = Inet6Address(address: UInt128(0xFE80) << 112 | UInt128(dev.randomInterfaceID), prefixLen: 64, stablePrivacy: true)
         }
-        guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { return }
-        var list = addresses[dev.ifindex] ?? []
-        a.tentative = needsDAD(dev, a)
-        insertSorted(&list, a)
-        addresses[dev.ifindex] = list
-        installRoutes(dev, a)
-        noteAddressEvent(dev.ifindex, a, deleted: false)
-        if a.tentative { dadKick(dev.ifindex, a.address) }
+        var made = [a]
+        // addrconf_gre_config: a gre device's identifier is ISATAP's, from its local address
+        // (__ipv6_isatap_ifid); without one, add_v4_addrs gives it fe80::A for each IPv4
+        // address A of every device that is up (not link or host scope), with no prefix route.
+        if !loopback && dev.addrGenMode == .eui64, let g = dev.driver as? GREDriver, !g.config.tap {
+            let local = g.config.local
+            if local != 0 {
+                let special = [(0x0000_0000, 8), (0x0A00_0000, 8), (0x7F00_0000, 8), (0xA9FE_0000, 16), (0xAC10_0000, 12), (0xC000_0200, 24),
+                               (0xC058_6300, 24), (0xC0A8_0000, 16), (0xC612_0000, 15), (0xE000_0000, 4), (0xFFFF_FFFF, 32)]
+                    .contains { (net: Int, len: Int) in local >> (32 - len) == UInt32(net) >> (32 - len) }
+                let iid = UInt64(special ? 0 : 0x02) << 56 | UInt64(0x5EFE) << 32 | UInt64(local)
+                made = [Inet6Address(address: UInt128(0xFE80) << 112 | UInt128(iid), prefixLen: 64)]
+            } else {
+                made = []
+                for case let d? in dp.devices where d.isUp {
+                    // Host-scope ones (lo's 127.0.0.1) are left out: the kernel gives them scope
+                    // host, which Sluice's IPv6 addresses do not have.
+                    for v4 in dp.ipv4.addresses[d.ifindex] ?? [] where v4.scope < RouteScope.link {
+                        var x = Inet6Address(address: UInt128(0xFE80) << 112 | UInt128(v4.address), prefixLen: 64)
+                        x.withoutPrefixRoute = true
+                        made.append(x)
+                    }
+                }
+            }
+        }
+        for var a in made {
+            guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { continue }
+            var list = addresses[dev.ifindex] ?? []
+            a.tentative = needsDAD(dev, a)
+            insertSorted(&list, a)
+            addresses[dev.ifindex] = list
+            installRoutes(dev, a)
+            noteAddressEvent(dev.ifindex, a, deleted: false)
+            if a.tentative { dadKick(dev.ifindex, a.address) }
+        }
     }
 
     public func deleteAddress(_ dev: NetDevice, _ address: UInt128, _ prefixLen: Int) throws(SluiceError) {
@@ -392,7 +421,7 @@ public final class IPv6Stack: NeighbourResolver {
         // (__ipv6_ifa_notify), the local route and the anycast one.
         let up = dev.isUp && !dev.flags.contains(.loopback)
         if up && (dev.isOperational || addingAddress) && !dev.flags.contains(.master) { add(localT, 0xFF << 120, 8, .multicast, 256) }
-        if up && a.prefixLen < 128 && !a.noPrefixRoute {
+        if up && a.prefixLen < 128 && !a.noPrefixRoute && !a.withoutPrefixRoute {
             let created = add(mainT, a.network, a.prefixLen, .unicast, a.routeMetric)
             prefixRouteLifetime(dev, a, created: created)
         }

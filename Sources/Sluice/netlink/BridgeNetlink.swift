@@ -159,20 +159,7 @@ extension RtnlProcessor {
             w.attr(10, [UInt8(c.portMin >> 8), UInt8(c.portMin & 255), UInt8(c.portMax >> 8), UInt8(c.portMax & 255)])   // PORT_RANGE
             w.endNest(data)
         } else if let g = d.driver as? GREDriver {
-            // ipgre_fill_info.
-            let c = g.config
-            func be32(_ x: UInt32) -> [UInt8] { [UInt8(x >> 24), UInt8((x >> 16) & 255), UInt8((x >> 8) & 255), UInt8(x & 255)] }
-            func be16(_ x: UInt16) -> [UInt8] { [UInt8(x >> 8), UInt8(x & 255)] }
-            let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
-            w.attr(1, u32: UInt32(bitPattern: c.link))
-            w.attr(2, be16(c.iflags)); w.attr(3, be16(c.oflags))
-            w.attr(4, be32(c.ikey)); w.attr(5, be32(c.okey))
-            w.attr(6, be32(c.local)); w.attr(7, be32(c.remote))
-            w.attr(8, u8: c.ttl); w.attr(9, u8: c.tos); w.attr(10, u8: c.pmtudisc ? 1 : 0)
-            w.attr(20, u32: 0)                                                           // IFLA_GRE_FWMARK
-            w.attr(14, u16: 0); w.attr(15, be16(0)); w.attr(16, be16(0)); w.attr(17, u16: 0)   // ENCAP_TYPE, SPORT, DPORT, FLAGS
-            w.attr(19, u8: 0)                                                            // IFLA_GRE_IGNORE_DF
-            w.endNest(data)
+            Self.greInfoData(g.config, &w)
         } else if let v = d.driver as? VifDriver, v.creditBytes != 0 {
             let data = w.beginNest(IFLA.INFO_DATA, flagged: false)
             w.attr(IFLA.Port.VIF_RATE, u64: v.currentRate)

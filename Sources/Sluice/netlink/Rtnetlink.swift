@@ -148,6 +148,12 @@ public final class RtnlProcessor {
                 replies.append(w.bytes)
                 continue
             }
+            if msg.header.type == Self.tunnelIoctlType {
+                replies.append(tunnelIoctl(msg))
+                dp.ipv4.fib.journal.entries.removeAll()
+                dp.ipv6.fib.journal.entries.removeAll()
+                continue
+            }
             var w = NetlinkWriter()
             var err: NetlinkError? = nil
             var dumped = false
@@ -505,21 +511,7 @@ public final class RtnlProcessor {
                                           external: external, learning: (data?.u8(7) ?? 1) != 0, ageing: data?.u32(8) ?? 300,
                                           maxAddresses: Int(data?.u32(9) ?? 0))
                 case "gre", "gretap":
-                    // ipgre_netlink_parms: IFLA_GRE_* (LINK 1, IFLAGS 2, OFLAGS 3, IKEY 4, OKEY 5,
-                    // LOCAL 6, REMOTE 7, TTL 8, TOS 9, PMTUDISC 10, COLLECT_METADATA 18, IGNORE_DF 19).
-                    func be(_ t: UInt16, _ n: Int) -> UInt32? { data?[t].flatMap { $0.count == n ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } }
-                    var g = GREDriver.Config(tap: kind == "gretap")
-                    g.link = Int32(bitPattern: data?.u32(1) ?? 0)
-                    g.iflags = UInt16(be(2, 2) ?? 0); g.oflags = UInt16(be(3, 2) ?? 0)
-                    g.ikey = be(4, 4) ?? 0; g.okey = be(5, 4) ?? 0
-                    g.local = be(6, 4) ?? 0; g.remote = be(7, 4) ?? 0
-                    g.ttl = data?.u8(8) ?? 0; g.tos = data?.u8(9) ?? 0
-                    g.pmtudisc = (data?.u8(10) ?? 1) != 0
-                    if data?.has(18) == true { throw NetlinkError(EOPNOTSUPP, "gre: collect_metadata (external) is not implemented in Sluice", offset: data?.offsets[18]) }
-                    if let i = data?.u8(19), i != 0, g.pmtudisc { throw NetlinkError(EINVAL) }
-                    if let t = data?.u16(14), t != 0 { throw NetlinkError(EOPNOTSUPP, "gre: FOU/GUE encapsulation is not implemented in Sluice", offset: data?.offsets[14]) }
-                    if kind == "gretap", data?.has(7) == true, g.remote == 0 { throw NetlinkError(EINVAL) }
-                    if g.link != 0, dp.device(g.link) == nil { throw NetlinkError(ENODEV) }
+                    let g = try greConfig(kind ?? "gre", data)
                     var mac: MACAddress? = nil
                     if kind == "gretap", let m = a[IFLA.ADDRESS] {
                         guard m.count == 6 else { throw NetlinkError(EINVAL) }
@@ -545,12 +537,14 @@ public final class RtnlProcessor {
             if data != nil && kind != dev!.kind { throw NetlinkError(EOPNOTSUPP) }
             // vrf_link_ops has no changelink: a VRF's table is fixed at creation.
             if data != nil && kind == "vrf" { throw NetlinkError(EOPNOTSUPP) }
-            if data != nil && (kind == "gre" || kind == "gretap") {
-                throw NetlinkError(EOPNOTSUPP, "gre: changing a tunnel's parameters is not implemented in Sluice (delete and add it)")
-            }
         }
         guard let dev else { throw NetlinkError(ENODEV) }
         var c = CommandRunner.Common()
+        if existed, data != nil, let kind, kind == "gre" || kind == "gretap" {
+            let g = try greConfig(kind, data)
+            do throws(SluiceError) { try dp.checkGREChange(dev, g) } catch { throw Self.netlinkError(error) }
+            c.gre = g
+        }
         if let (ch, flush) = portChange {
             guard dev.master != 0, dp.bridges[dev.master] != nil else { throw NetlinkError(EOPNOTSUPP, "\(dev.name) is not a bridge port") }
             c.port = ch; c.portFlush = flush; c.portViaLink = true
@@ -707,6 +701,26 @@ public final class RtnlProcessor {
     }
 
     /// rtnl_dellink.
+    /// ipgre_netlink_parms: IFLA_GRE_* (LINK 1, IFLAGS 2, OFLAGS 3, IKEY 4, OKEY 5, LOCAL 6,
+    /// REMOTE 7, TTL 8, TOS 9, PMTUDISC 10, COLLECT_METADATA 18, IGNORE_DF 19); what is not
+    /// given is 0 (DF on), for a new tunnel and a changed one alike.
+    func greConfig(_ kind: String, _ data: NLAttributes?) throws(NetlinkError) -> GREDriver.Config {
+        func be(_ t: UInt16, _ n: Int) -> UInt32? { data?[t].flatMap { $0.count == n ? $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil } }
+        var g = GREDriver.Config(tap: kind == "gretap")
+        g.link = Int32(bitPattern: data?.u32(1) ?? 0)
+        g.iflags = UInt16(be(2, 2) ?? 0); g.oflags = UInt16(be(3, 2) ?? 0)
+        g.ikey = be(4, 4) ?? 0; g.okey = be(5, 4) ?? 0
+        g.local = be(6, 4) ?? 0; g.remote = be(7, 4) ?? 0
+        g.ttl = data?.u8(8) ?? 0; g.tos = data?.u8(9) ?? 0
+        g.pmtudisc = (data?.u8(10) ?? 1) != 0
+        if data?.has(18) == true { throw NetlinkError(EOPNOTSUPP, "gre: collect_metadata (external) is not implemented in Sluice", offset: data?.offsets[18]) }
+        if let i = data?.u8(19), i != 0, g.pmtudisc { throw NetlinkError(EINVAL) }
+        if let t = data?.u16(14), t != 0 { throw NetlinkError(EOPNOTSUPP, "gre: FOU/GUE encapsulation is not implemented in Sluice", offset: data?.offsets[14]) }
+        if kind == "gretap", data?.has(7) == true, g.remote == 0 { throw NetlinkError(EINVAL) }
+        if g.link != 0, dp.device(g.link) == nil { throw NetlinkError(ENODEV) }
+        return g
+    }
+
     func delLink(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (index, rest) = try ifinfo(msg)
         let a = try NLAttributes.parse(rest, base: NL.hdrLen + 16, policy: IFLA.policy, strict: false)
@@ -714,6 +728,8 @@ public final class RtnlProcessor {
         guard let dev else { throw NetlinkError(ENODEV) }
         // rtnl_dellink: a device without link ops (lo) cannot be deleted.
         if dev.driver is LoopbackDriver || dev.driver is TeqlDriver { throw NetlinkError(EOPNOTSUPP) }
+        // ip_tunnel_dellink leaves a fallback tunnel (gre0, gretap0) in place, without an error.
+        if (dev.driver as? GREDriver)?.fallback == true { return }
         do { try dp.deleteDevice(dev) } catch { throw Self.netlinkError(error) }
     }
 
