@@ -2516,6 +2516,60 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Addresses that run out (check_lifetime, addrconf_verify) take their routes with them,
+    /// announced after the address as the kernel does: the same `ip monitor address route`
+    /// lines as from this machine's kernel.
+    func testExpiringAddressesAnnounceTheirRoutesAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kexp")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(2_500_000)
+        let changes: [[String]] = [["addr", "add", "198.18.5.1/24", "dev", "r1", "valid_lft", "2", "preferred_lft", "1"],
+                                   ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "nodad", "valid_lft", "2", "preferred_lft", "1"]]
+        let kernel = try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 9) {
+            for c in changes { try sh(["ip", "-n", kns] + c) }
+            usleep(5_000_000)
+        }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 9) {
+            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+            usleep(5_000_000)
+        }
+        // Each family in its own order (their timers are independent); a "valid_lft" line
+        // belongs to the address before it. The kernel keeps an expired prefix route, unusable,
+        // until its route GC runs (up to 30 s later); Sluice deletes it when it expires.
+        func byFamily(_ l: [String]) -> (v4: [String], v6: [String]) {
+            var entries: [String] = []
+            for x in l.map({ $0.replacingOccurrences(of: #"(valid|preferred)_lft \d+sec"#, with: "$1_lft Nsec", options: .regularExpression) }) {
+                if x.hasPrefix("       valid_lft"), let last = entries.popLast() { entries.append(last + "|" + x) } else { entries.append(x) }
+            }
+            entries.removeAll { $0.hasPrefix("Deleted 2001:db8:5::/64 dev r1 proto kernel") }
+            return (entries.filter { !$0.contains("2001:db8") }, entries.filter { $0.contains("2001:db8") })
+        }
+        let (k, s) = (byFamily(kernel), byFamily(sluice))
+        XCTAssertEqual(s.v4, k.v4)
+        XCTAssertEqual(s.v6, k.v6)
+        XCTAssertTrue(kernel.contains { $0.hasPrefix("Deleted local 198.18.5.1 dev r1 table local") }, "\(kernel)")
+        XCTAssertTrue(sluice.contains { $0.hasPrefix("Deleted 2001:db8:5::/64 dev r1 proto kernel") }, "\(sluice)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// The first teql0 qdisc brings teql0, announced as sch_teql's module load registers it
+    /// (teql_master_setup: NOARP, MTU 1500, qlen 100, ARPHRD_VOID) — before the slave's flags
+    /// and MTU reach it, which teql_qdisc_init sets without a notification.
+    func testTeqlMasterCreationIsAnnouncedAsRegistered() throws {
+        let (d, sock, _) = try daemon()
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "dm0", "mtu", "1400", "type", "dummy"]).status, 0)
+        let lines = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["link"]) {
+            XCTAssertEqual(try exec(sock, ["tc", "qdisc", "add", "dev", "dm0", "root", "teql0"]).status, 0)
+        }
+        XCTAssertEqual(lines.first, "teql0: <NOARP> mtu 1500 qdisc noop state DOWN group default ", "\(lines)")
+        XCTAssertTrue(lines.contains("    link/void "), "\(lines)")
+        XCTAssertTrue(try exec(sock, ["ip", "link", "show", "teql0"]).out.contains("teql0: <BROADCAST,NOARP> mtu 1400 "))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip monitor address route neigh` while addresses, routes and neighbours change: the same
     /// notifications as from this machine's kernel for the same commands (interface indexes
     /// aside).

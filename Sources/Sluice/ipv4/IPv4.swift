@@ -330,12 +330,13 @@ public final class IPv4Stack: NeighbourResolver {
         let d = dev.ifindex
         let localT = fib.localTable(for: d), mainT = fib.mainTable(for: d)
         let kernelVia: (Route) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
-        _ = localT.delete(a.address, 32, matching: kernelVia)
+        // fib_del_ifaddr's order (its deletions are announced): the prefix route, the address's
+        // broadcast, the subnet's, then the local route.
+        let lastOnSubnet = !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network })
+        if lastOnSubnet { _ = (dev.flags.contains(.loopback) ? localT : mainT).delete(a.network, a.prefixLen, matching: kernelVia) }
         if a.broadcast != 0 { _ = localT.delete(a.broadcast, 32, matching: kernelVia) }
-        if !(addresses[d] ?? []).contains(where: { $0.prefixLen == a.prefixLen && $0.network == a.network }) {
-            _ = (dev.flags.contains(.loopback) ? localT : mainT).delete(a.network, a.prefixLen, matching: kernelVia)
-            if a.prefixLen < 31 { _ = localT.delete(a.network | ~a.mask, 32, matching: kernelVia) }
-        }
+        if lastOnSubnet && a.prefixLen < 31 { _ = localT.delete(a.network | ~a.mask, 32, matching: kernelVia) }
+        _ = localT.delete(a.address, 32, matching: kernelVia)
     }
 
     /// The primary address of `dev` in `a`'s subnet.

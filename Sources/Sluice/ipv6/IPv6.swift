@@ -526,15 +526,16 @@ public final class IPv6Stack: NeighbourResolver {
         let d = dev.ifindex
         let localT = fib.localTable(for: d), mainT = fib.mainTable(for: d)
         let kernelVia: (RouteOf<UInt128>) -> Bool = { $0.proto == RouteProtocol.kernel && $0.nexthops.first?.dev == d }
-        _ = localT.delete(a.address, 128, matching: kernelVia)
         let samePrefix = (addresses[d] ?? []).filter { $0.prefixLen == a.prefixLen && $0.network == a.network }
-        // ipv6_del_addr: a permanent address's prefix route goes with the last address on the
-        // prefix that has one (check_cleanup_prefix_route); a dynamic address's stays until
-        // it expires (expireRoutes).
+        // In ipv6_del_addr's order (its deletions are announced): the anycast route when the
+        // last address on the prefix goes (addrconf_leave_anycast), the local route, then the
+        // prefix route — a permanent address's with the last address on the prefix that has
+        // one (check_cleanup_prefix_route); a dynamic address's stays until it expires.
+        if samePrefix.isEmpty { _ = localT.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
+        _ = localT.delete(a.address, 128, matching: kernelVia)
         if a.permanent && !a.noPrefixRoute && !samePrefix.contains(where: { !$0.noPrefixRoute }) {
             _ = mainT.delete(a.network, a.prefixLen, matching: kernelVia)
         }
-        if samePrefix.isEmpty { _ = localT.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == d } }
         if addresses[d] == nil { _ = localT.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 

@@ -269,9 +269,12 @@ extension RtnlProcessor {
             w.attr(RTA.OIF, u32: UInt32(bitPattern: dp.ipv6.fib.loopbackIndex))
         }
         if r.expires != 0 {
-            // rtnl_put_cacheinfo: rta_expires in clock ticks (USER_HZ, 100 a second).
+            // rtnl_put_cacheinfo: rta_expires in clock ticks (USER_HZ, 100 a second), rounded
+            // up: the kernel counts in whole jiffies, so a route announced as it is made shows
+            // its whole lifetime, not a tick less for the time the message took.
             let now = dp.clock.now
-            let left = r.expires > now ? Int64((r.expires - now) / (10 * Time.ms)) : -Int64((now - r.expires) / (10 * Time.ms))
+            let tick = 10 * Time.ms
+            let left = r.expires > now ? Int64((r.expires - now + tick - 1) / tick) : -Int64((now - r.expires) / tick)
             var ci = NetlinkWriter()
             for _ in 0..<2 { ci.put32(0) }                              // rta_clntref, rta_lastuse
             ci.put32(UInt32(bitPattern: Int32(clamping: left)))            // rta_expires

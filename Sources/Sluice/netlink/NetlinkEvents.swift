@@ -291,8 +291,13 @@ extension RtnlProcessor {
             let at = events.count
             let dumped = try withRequestEvents(msg, body)
             if let t = dp.device(named: "teql0"), t.driver is TeqlDriver {
+                // As registered: NOARP, MTU 1500. The first slave's flags and MTU come after,
+                // set without a notification (teql_qdisc_init).
+                let now = (t.flags, t.mtu)
+                (t.flags, t.mtu) = ([.noARP], 1500)
                 var w = NetlinkWriter()
                 encodeLink(t, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0)
+                (t.flags, t.mtu) = now
                 events.insert((RTNLGRP.LINK, Self.notification(w.bytes, type: NL.RTM_NEWLINK, seq: 0, pid: 0)), at: at)
             }
             return dumped
