@@ -60,6 +60,33 @@ final class GRETests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// `link set NAME type gre …` as ipgre_changelink (from the tunnel's present parameters,
+    /// in Sluice's grammar): the MTU follows the header (ipgre_link_update), another tunnel's
+    /// parameters are EEXIST, a fallback cannot change, a point-to-point tunnel keeps a remote;
+    /// a refused change leaves everything as it was.
+    func testChangingATunnelAsIpgreChangelink() throws {
+        let r = try router()
+        let g = r.dev("gre1"), drv = try XCTUnwrap(g.driver as? GREDriver)
+        XCTAssertEqual(g.mtu, 1464)
+        try r.runner.execute("link set gre1 type gre nocsum noseq ttl 9")
+        XCTAssertEqual(drv.config.oflags, GREDriver.Config.key)
+        XCTAssertEqual(drv.config.ttl, 9)
+        XCTAssertEqual(g.mtu, 1472, "8 bytes of header fewer, 8 bytes more MTU")
+        try r.runner.execute("link set gre1 mtu 1400 type gre csum")
+        XCTAssertEqual(g.mtu, 1400, "an MTU asked for is kept (set_mtu false)")
+        try r.runner.execute("link add gre2 type gre remote 198.18.1.3 local 198.18.1.1")
+        XCTAssertThrowsError(try r.runner.execute("link set gre2 type gre remote 198.18.1.2 key 5 csum")) { XCTAssertTrue("\($0)".contains("File exists"), "\($0)") }
+        XCTAssertThrowsError(try r.runner.execute("link set gre2 mtu 1300 type gre remote 0.0.0.0")) { XCTAssertTrue("\($0)".contains("Invalid argument"), "\($0)") }
+        XCTAssertEqual(r.dev("gre2").mtu, 1476, "nothing applied")
+        XCTAssertThrowsError(try r.runner.execute("link set gre0 type gre remote 198.18.1.9")) { XCTAssertTrue("\($0)".contains("Invalid argument"), "\($0)") }
+        // The changed tunnel sends with its new parameters: checksum and key, no sequence.
+        var f = Self.ipv4(src: [198, 18, 2, 2], dst: [198, 18, 9, 9], proto: 17, ttl: 20, payload: [0x13, 0x88, 0x13, 0x89, 0, 12, 0, 0, 9, 9, 9, 9])
+        f[0...5] = [2, 0, 0, 0, 0, 2][...]
+        let out = try XCTUnwrap(r.send(f, on: r.r2).r1.first, "encapsulated, sent by r1")
+        XCTAssertEqual(Array(out[34..<36]), [0xA0, 0x00], "C and K, no S")
+        XCTAssertEqual(out[22], 9, "ttl 9")
+    }
+
     func testReceiveChecksAndHostileHeaders() throws {
         let r = try router()
         func outer(_ g: [UInt8], tos: UInt8 = 0) -> [UInt8] { Self.ipv4(src: [198, 18, 1, 2], dst: [198, 18, 1, 1], proto: 47, tos: tos, payload: g) }

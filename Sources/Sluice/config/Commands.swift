@@ -491,46 +491,14 @@ public final class CommandRunner {
                   src: (UInt16, UInt16)?.none, dev: String?.none, external: false)
         var gre = GREDriver.Config(tap: kind == "gretap")
         var greDev: String?
-        /// iproute2's get_be32 for keys: a number or a dotted quad.
-        func greKey(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
-            let v = try a.value(for: k)
-            if let n = UInt32(v) { return n }
-            if v.contains("."), let ip = try? parseV4(v) { return ip.0 }
-            throw SluiceError("Error: gre: invalid key \"\(v)\"")
-        }
         func v4(_ k: String, _ a: inout Args) throws(SluiceError) -> UInt32 {
             let v = try a.value(for: k)
             guard !v.contains("/"), let ip = try? parseV4(v) else { throw SluiceError("Error: vxlan: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
             return ip.0
         }
         while let k = a.next() {
+            if kind == "gre" || kind == "gretap", try parseGREOption(k, &a, &gre, dev: &greDev) { continue }
             switch (kind, k) {
-            case ("gre", "remote"), ("gretap", "remote"): gre.remote = try v4(k, &a)
-            case ("gre", "local"), ("gretap", "local"):
-                if a.i < a.words.count && a.words[a.i] == "any" { _ = a.next(); gre.local = 0 } else { gre.local = try v4(k, &a) }
-            case ("gre", "key"), ("gretap", "key"):
-                let n = try greKey(k, &a); gre.ikey = n; gre.okey = n
-                gre.iflags |= GREDriver.Config.key; gre.oflags |= GREDriver.Config.key
-            case ("gre", "ikey"), ("gretap", "ikey"): gre.ikey = try greKey(k, &a); gre.iflags |= GREDriver.Config.key
-            case ("gre", "okey"), ("gretap", "okey"): gre.okey = try greKey(k, &a); gre.oflags |= GREDriver.Config.key
-            case ("gre", "csum"), ("gretap", "csum"): gre.iflags |= GREDriver.Config.csum; gre.oflags |= GREDriver.Config.csum
-            case ("gre", "icsum"), ("gretap", "icsum"): gre.iflags |= GREDriver.Config.csum
-            case ("gre", "ocsum"), ("gretap", "ocsum"): gre.oflags |= GREDriver.Config.csum
-            case ("gre", "seq"), ("gretap", "seq"): gre.iflags |= GREDriver.Config.seq; gre.oflags |= GREDriver.Config.seq
-            case ("gre", "iseq"), ("gretap", "iseq"): gre.iflags |= GREDriver.Config.seq
-            case ("gre", "oseq"), ("gretap", "oseq"): gre.oflags |= GREDriver.Config.seq
-            case ("gre", "ttl"), ("gretap", "ttl"), ("gre", "hoplimit"), ("gretap", "hoplimit"):
-                let v = try a.value(for: k)
-                if v == "inherit" { gre.ttl = 0 } else { guard let n = UInt8(v), n > 0 else { throw SluiceError("Error: gre: invalid TTL \"\(v)\"") }; gre.ttl = n }
-            case ("gre", "tos"), ("gretap", "tos"), ("gre", "dsfield"), ("gretap", "dsfield"):
-                let v = try a.value(for: k)
-                if v == "inherit" { gre.tos = 1 } else {
-                    guard let n = UInt8(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: v.hasPrefix("0x") ? 16 : 10) else { throw SluiceError("Error: gre: invalid TOS \"\(v)\"") }
-                    gre.tos = n
-                }
-            case ("gre", "pmtudisc"), ("gretap", "pmtudisc"): gre.pmtudisc = true
-            case ("gre", "nopmtudisc"), ("gretap", "nopmtudisc"): gre.pmtudisc = false
-            case ("gre", "dev"), ("gretap", "dev"): greDev = try a.value(for: k)
             case ("vxlan", "id"), ("vxlan", "vni"): vx.vni = UInt32(try a.int(for: k, 0...16_777_215))
             case ("vxlan", "remote"): vx.remote = try v4(k, &a)
             case ("vxlan", "local"): vx.local = try v4(k, &a)
@@ -725,6 +693,17 @@ public final class CommandRunner {
                     try parseVifOption(o, &a, rate: &r, window: &w)
                 }
                 c.vifCredit = try v.credit(rate: r, window: w)
+            case "gre" where (dev.driver as? GREDriver).map({ !$0.config.tap }) ?? false,
+                 "gretap" where (dev.driver as? GREDriver)?.config.tap ?? false:
+                // ipgre_changelink, from the tunnel's present parameters.
+                var g = (dev.driver as! GREDriver).config
+                var under: String? = nil
+                while let o = a.next() {
+                    guard try parseGREOption(o, &a, &g, dev: &under) else { throw SluiceError("Error: \"\(o)\" is not an argument of type \(kind)") }
+                }
+                if let n = under { guard let d = dp.device(named: n) else { throw SluiceError("Error: gre: Cannot find device \"\(n)\"") }; g.link = d.ifindex }
+                try dp.checkGREChange(dev, g)
+                c.gre = g
             case "bridge_slave":
                 var ch = c.port ?? BridgePortChange()
                 while let o = a.next() { try parseBridgePortOption(o, &a, &ch, &c.portFlush) }
@@ -735,6 +714,62 @@ public final class CommandRunner {
         }
         try applyLinkSet(dev, c)
         return ""
+    }
+
+    /// One of `type gre|gretap`'s words (link_gre.c's): false when `k` is not one.
+    func parseGREOption(_ k: String, _ a: inout Args, _ gre: inout GREDriver.Config, dev: inout String?) throws(SluiceError) -> Bool {
+        typealias C = GREDriver.Config
+        func v4(_ k: String) throws(SluiceError) -> UInt32 {
+            let v = try a.value(for: k)
+            guard !v.contains("/"), let ip = try? parseV4(v) else { throw SluiceError("Error: gre: \"\(k)\" must be an IPv4 address, not \"\(v)\" (IPv6 underlays are not implemented in Sluice)") }
+            return ip.0
+        }
+        /// iproute2's get_be32 for keys: a number or a dotted quad.
+        func key(_ k: String) throws(SluiceError) -> UInt32 {
+            let v = try a.value(for: k)
+            if let n = UInt32(v) { return n }
+            if v.contains("."), let ip = try? parseV4(v) { return ip.0 }
+            throw SluiceError("Error: gre: invalid key \"\(v)\"")
+        }
+        switch k {
+        case "remote": gre.remote = try v4(k)
+        case "local":
+            if a.i < a.words.count && a.words[a.i] == "any" { _ = a.next(); gre.local = 0 } else { gre.local = try v4(k) }
+        case "key":
+            let n = try key(k); gre.ikey = n; gre.okey = n
+            gre.iflags |= C.key; gre.oflags |= C.key
+        case "ikey": gre.ikey = try key(k); gre.iflags |= C.key
+        case "okey": gre.okey = try key(k); gre.oflags |= C.key
+        case "csum": gre.iflags |= C.csum; gre.oflags |= C.csum
+        case "icsum": gre.iflags |= C.csum
+        case "ocsum": gre.oflags |= C.csum
+        case "seq": gre.iflags |= C.seq; gre.oflags |= C.seq
+        case "iseq": gre.iflags |= C.seq
+        case "oseq": gre.oflags |= C.seq
+        case "nocsum": gre.iflags &= ~C.csum; gre.oflags &= ~C.csum
+        case "noicsum": gre.iflags &= ~C.csum
+        case "noocsum": gre.oflags &= ~C.csum
+        case "noseq": gre.iflags &= ~C.seq; gre.oflags &= ~C.seq
+        case "noiseq": gre.iflags &= ~C.seq
+        case "nooseq": gre.oflags &= ~C.seq
+        case "nokey": gre.iflags &= ~C.key; gre.oflags &= ~C.key; gre.ikey = 0; gre.okey = 0
+        case "noikey": gre.iflags &= ~C.key; gre.ikey = 0
+        case "nookey": gre.oflags &= ~C.key; gre.okey = 0
+        case "ttl", "hoplimit":
+            let v = try a.value(for: k)
+            if v == "inherit" { gre.ttl = 0 } else { guard let n = UInt8(v), n > 0 else { throw SluiceError("Error: gre: invalid TTL \"\(v)\"") }; gre.ttl = n }
+        case "tos", "dsfield":
+            let v = try a.value(for: k)
+            if v == "inherit" { gre.tos = 1 } else {
+                guard let n = UInt8(v.hasPrefix("0x") ? String(v.dropFirst(2)) : v, radix: v.hasPrefix("0x") ? 16 : 10) else { throw SluiceError("Error: gre: invalid TOS \"\(v)\"") }
+                gre.tos = n
+            }
+        case "pmtudisc": gre.pmtudisc = true
+        case "nopmtudisc": gre.pmtudisc = false
+        case "dev": dev = try a.value(for: k)
+        default: return false
+        }
+        return true
     }
 
     /// A vif's `rate RATE` (tc's units; `unlimited` lifts it, as no `rate` node in XenStore)
