@@ -7,8 +7,9 @@
 // entering a namespace (setns, unshare: `ip -n`, `ip netns exec`), the network and TUN ioctls
 // (`ip tuntap`, `ip maddr add`; the tunnel ioctls of `ip tunnel` are the daemon's) and reading
 // /proc/net or /proc/sys/net — except
-// /proc/net/psched, whose clock constants tc needs and the daemon shares, and the multicast
-// membership files (dev_mcast, igmp, igmp6: `ip maddr show`), which the daemon answers.
+// /proc/net/psched, whose clock constants tc needs and the daemon shares, the multicast
+// membership files (dev_mcast, igmp, igmp6: `ip maddr show`), which the daemon answers, and
+// the sysctl files under /proc/sys/net, which the daemon reads and writes (`sysctl`).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,6 +48,9 @@ static const char *daemon_path(void) {
 }
 
 static int is_tracked(int fd) { return fd >= 0 && fd < MAXFD && tracked[fd]; }
+
+/* A /proc/sys/net file opened for writing: its path; each write goes to the daemon. */
+static char *sysctl_writes[MAXFD];
 
 /* Connects to the daemon and reads its greeting (NLMSG_NOOP carrying our port id). */
 static int open_daemon(int type, uint32_t *pid) {
@@ -202,10 +207,19 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from
     return r;
 }
 
+static ssize_t sysctl_write(int fd, const void *buf, size_t n);
+
 int close(int fd) {
     REAL(close, int, int);
     if (is_tracked(fd)) tracked[fd] = 0;
+    if (fd >= 0 && fd < MAXFD && sysctl_writes[fd]) { free(sysctl_writes[fd]); sysctl_writes[fd] = NULL; }
     return real_close(fd);
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+    REAL(write, ssize_t, int, const void *, size_t);
+    if (fd >= 0 && fd < MAXFD && sysctl_writes[fd]) return sysctl_write(fd, buf, n);
+    return real_write(fd, buf, n);
 }
 
 /* One RTM_GETLINK to the daemon, by index or by name; fills index and name from the reply. */
@@ -335,45 +349,160 @@ static int kernel_net_path(const char *path) {
         || strncmp(path, "/proc/self/net/", 15) == 0;
 }
 
-/* The multicast membership files (`ip maddr show`) are the daemon's: asked for with the
-   private message PROC_MSG (the path), answered with the text, read from memory. */
+/* The multicast membership files (`ip maddr show`) and the sysctl files are the daemon's:
+   asked for with the private message PROC_MSG (the path, NUL-terminated; for a write,
+   NLM_F_REPLACE and the value after it), answered with PROC_MSG carrying the errno (u32, 0 or
+   positive) and, for a read, the text. Returns the text's length, or -1 with errno set. */
 #define PROC_MSG 14
-static FILE *daemon_file(const char *path) {
-    if (strcmp(path, "/proc/net/dev_mcast") != 0 && strcmp(path, "/proc/net/igmp") != 0 && strcmp(path, "/proc/net/igmp6") != 0)
-        return NULL;
+static char proc_buf[65536];
+static ssize_t daemon_proc(const char *path, const char *value, size_t value_len) {
     uint32_t pid = 0;
+    size_t plen = strlen(path) + 1;
+    if (plen > 256 || value_len > 4096) { errno = EINVAL; return -1; }
     int fd = open_daemon(SOCK_CLOEXEC, &pid);
-    if (fd < 0) return NULL;
-    struct { struct nlmsghdr h; char path[64]; } m;
+    if (fd < 0) return -1;
+    struct { struct nlmsghdr h; char body[256 + 4096]; } m;
     memset(&m, 0, sizeof(m));
-    m.h.nlmsg_len = sizeof(m);
+    memcpy(m.body, path, plen);
+    if (value) memcpy(m.body + plen, value, value_len);
+    m.h.nlmsg_len = NLMSG_LENGTH(plen + value_len);
     m.h.nlmsg_type = PROC_MSG;
-    strncpy(m.path, path, sizeof(m.path) - 1);
-    static char buf[65536];
+    m.h.nlmsg_flags = value ? NLM_F_REPLACE : 0;
     ssize_t n = -1;
-    if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m)) n = recv(fd, buf, sizeof(buf), 0);
+    if (send(fd, &m, m.h.nlmsg_len, MSG_NOSIGNAL) == (ssize_t)m.h.nlmsg_len) n = recv(fd, proc_buf, sizeof(proc_buf), 0);
     close(fd);
-    if (n < (ssize_t)sizeof(struct nlmsghdr) || ((struct nlmsghdr *)buf)->nlmsg_type != PROC_MSG) { errno = EIO; return NULL; }
-    size_t total = ((struct nlmsghdr *)buf)->nlmsg_len;   /* without the alignment padding */
+    if (n < (ssize_t)NLMSG_LENGTH(4) || ((struct nlmsghdr *)proc_buf)->nlmsg_type != PROC_MSG) { errno = EIO; return -1; }
+    size_t total = ((struct nlmsghdr *)proc_buf)->nlmsg_len;   /* without the alignment padding */
     if (total > (size_t)n) total = (size_t)n;
-    size_t len = total - sizeof(struct nlmsghdr);
+    uint32_t err;
+    memcpy(&err, proc_buf + NLMSG_HDRLEN, 4);
+    if (err) { errno = (int)err; return -1; }
+    size_t len = total - NLMSG_LENGTH(4);
+    memmove(proc_buf, proc_buf + NLMSG_LENGTH(4), len);
+    return (ssize_t)len;
+}
+
+static FILE *daemon_file(const char *path) {
+    ssize_t len = daemon_proc(path, NULL, 0);
+    if (len < 0) return NULL;
     if (len == 0) {
         REAL(fopen, FILE *, const char *, const char *);
         return real_fopen("/dev/null", "r");
     }
-    char *text = malloc(len + 1);   /* lives as long as the stream; the program is short-lived */
+    char *text = malloc((size_t)len + 1);   /* lives as long as the stream; the program is short-lived */
     if (!text) return NULL;
-    memcpy(text, buf + sizeof(struct nlmsghdr), len);
+    memcpy(text, proc_buf, (size_t)len);
     text[len] = 0;
-    return fmemopen(text, len, "r");
+    return fmemopen(text, (size_t)len, "r");
 }
 
+static int sysctl_path(const char *path) { return path && strncmp(path, "/proc/sys/net/", 14) == 0; }
+
 static int daemon_served(const char *path) {
-    return path && (strcmp(path, "/proc/net/dev_mcast") == 0 || strcmp(path, "/proc/net/igmp") == 0 || strcmp(path, "/proc/net/igmp6") == 0);
+    return path && (strcmp(path, "/proc/net/dev_mcast") == 0 || strcmp(path, "/proc/net/igmp") == 0 || strcmp(path, "/proc/net/igmp6") == 0
+                    || sysctl_path(path));
+}
+
+/* A sysctl file opened as procps opens it: for reading, a memory file holding the daemon's
+   answer; for writing, a memory file each write to which is the daemon's to take or refuse
+   (as proc_sys_write: EINVAL for a value the key does not take). */
+static int sysctl_open(const char *path, int flags) {
+    int fd = memfd_create("sluice-sysctl", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+    if (fd < 0) return -1;
+    if ((flags & O_ACCMODE) == O_RDONLY) {
+        ssize_t len = daemon_proc(path, NULL, 0);
+        REAL(write, ssize_t, int, const void *, size_t);
+        if (len < 0 || real_write(fd, proc_buf, (size_t)len) != len) { int e = errno; close(fd); errno = e; return -1; }
+        lseek(fd, 0, SEEK_SET);
+        return fd;
+    }
+    if (fd >= MAXFD) { close(fd); errno = EMFILE; return -1; }
+    sysctl_writes[fd] = strdup(path);
+    return fd;
+}
+
+static ssize_t sysctl_write(int fd, const void *buf, size_t n) {
+    if (n == 0) return 0;
+    return daemon_proc(sysctl_writes[fd], buf, n) < 0 ? -1 : (ssize_t)n;
+}
+
+static int open_common(const char *path, int flags, int *handled) {
+    *handled = sysctl_path(path);
+    return *handled ? sysctl_open(path, flags) : 0;
+}
+
+/* fopen(…, "w") of a sysctl file: a stream whose close sends the value (glibc's fclose does
+   not go through close(), so the stream is a cookie one). */
+static ssize_t sysctl_cookie_write(void *c, const char *b, size_t n) { return write((int)(intptr_t)c, b, n); }
+static int sysctl_cookie_close(void *c) { return close((int)(intptr_t)c); }
+static FILE *sysctl_fopen_write(const char *path) {
+    int fd = sysctl_open(path, O_WRONLY);
+    if (fd < 0) return NULL;
+    cookie_io_functions_t io = { .read = NULL, .write = sysctl_cookie_write, .seek = NULL, .close = sysctl_cookie_close };
+    FILE *f = fopencookie((void *)(intptr_t)fd, "w", io);
+    if (!f) close(fd);
+    return f;
+}
+
+#define OPEN_MODE(flags) mode_t mode = 0; \
+    if ((flags) & (O_CREAT | __O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
+
+int open(const char *path, int flags, ...) {
+    REAL(open, int, const char *, int, ...);
+    OPEN_MODE(flags)
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real_open(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    REAL(open64, int, const char *, int, ...);
+    OPEN_MODE(flags)
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real_open64(path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+    REAL(openat, int, int, const char *, int, ...);
+    OPEN_MODE(flags)
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real_openat(dirfd, path, flags, mode);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+    REAL(openat64, int, int, const char *, int, ...);
+    OPEN_MODE(flags)
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real_openat64(dirfd, path, flags, mode);
+}
+
+/* The fortified forms (_FORTIFY_SOURCE), which procps's sysctl calls. */
+int __open_2(const char *path, int flags) {
+    REAL(__open_2, int, const char *, int);
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real___open_2(path, flags);
+}
+
+int __open64_2(const char *path, int flags) {
+    REAL(__open64_2, int, const char *, int);
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real___open64_2(path, flags);
+}
+
+int __openat_2(int dirfd, const char *path, int flags) {
+    REAL(__openat_2, int, int, const char *, int);
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real___openat_2(dirfd, path, flags);
+}
+
+int __openat64_2(int dirfd, const char *path, int flags) {
+    REAL(__openat64_2, int, int, const char *, int);
+    int handled, r = open_common(path, flags, &handled);
+    return handled ? r : real___openat64_2(dirfd, path, flags);
 }
 
 FILE *fopen(const char *path, const char *mode) {
     REAL(fopen, FILE *, const char *, const char *);
+    if (sysctl_path(path) && mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+'))) return sysctl_fopen_write(path);
     if (daemon_served(path)) return daemon_file(path);
     if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
     return real_fopen(path, mode);
@@ -381,6 +510,7 @@ FILE *fopen(const char *path, const char *mode) {
 
 FILE *fopen64(const char *path, const char *mode) {
     REAL(fopen64, FILE *, const char *, const char *);
+    if (sysctl_path(path) && mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+'))) return sysctl_fopen_write(path);
     if (daemon_served(path)) return daemon_file(path);
     if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
     return real_fopen64(path, mode);

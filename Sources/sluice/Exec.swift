@@ -12,23 +12,24 @@ enum ControlSocket {
     }
 }
 
-/// `sluice exec ip|tc|bridge ARGS…`: runs Debian's unmodified iproute2 against the daemon. A
-/// preload library (libSluicePreload.so, beside this binary) maps the program's
-/// AF_NETLINK/NETLINK_ROUTE sockets onto the daemon's control socket and answers
-/// if_nametoindex/if_indextoname from the daemon; any other netlink family is refused, so the
-/// program never reaches the kernel's own tables by accident.
+/// `sluice exec ip|tc|bridge|sysctl ARGS…`: runs Debian's unmodified iproute2 (or procps's
+/// sysctl) against the daemon. A preload library (libSluicePreload.so, beside this binary) maps
+/// the program's AF_NETLINK/NETLINK_ROUTE sockets onto the daemon's control socket, answers
+/// if_nametoindex/if_indextoname from the daemon and serves /proc/sys/net's files from the
+/// daemon's sysctl; any other netlink family is refused, so the program never reaches the
+/// kernel's own tables by accident.
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run ip, tc or bridge against the daemon instead of the kernel.")
+    static let configuration = CommandConfiguration(abstract: "Run ip, tc, bridge or sysctl against the daemon instead of the kernel.")
 
     @Option(name: .long, help: "The daemon's control socket (default: SLUICE_SOCKET, else \(ControlSocket.defaultPath)).")
     var socket: String?
 
-    @Argument(parsing: .captureForPassthrough, help: "ip|tc|bridge and its arguments.")
+    @Argument(parsing: .captureForPassthrough, help: "ip|tc|bridge|sysctl and its arguments.")
     var command: [String] = []
 
     func run() throws {
-        guard let tool = command.first else { throw ValidationError("exec needs a program: ip, tc or bridge") }
-        guard ["ip", "tc", "bridge"].contains(tool) else { throw ValidationError("exec runs ip, tc or bridge, not \"\(tool)\"") }
+        guard let tool = command.first else { throw ValidationError("exec needs a program: ip, tc, bridge or sysctl") }
+        guard ["ip", "tc", "bridge", "sysctl"].contains(tool) else { throw ValidationError("exec runs ip, tc, bridge or sysctl, not \"\(tool)\"") }
         let args = Array(command.dropFirst())
         // What bypasses rtnetlink would act on the kernel: refused. ip resolves an object as
         // its first command the word abbreviates (ip.c's cmds[] in order), so "m" is maddress.

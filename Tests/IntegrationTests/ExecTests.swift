@@ -1327,6 +1327,105 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Optimistic DAD (RFC 4429) side by side with this machine's kernel, with optimistic_dad
+    /// on, forwarding off and dad_transmits 2 (DAD takes 2 s): link-locals made as links come
+    /// up are `optimistic tentative` with their local route at once; `optimistic` on an added
+    /// address is the same (and mutually exclusive with `nodad`); the address is a source
+    /// (`route get`); DAD's end clears both flags; a conflict on the other end of the veth
+    /// fails it as `dadfailed tentative`, not optimistic, and leaves its local route, as the
+    /// kernel does; with optimistic_dad off the word is ignored.
+    func testOptimisticDADAsTheKernel() throws {
+        let knobs = ["net.ipv6.conf.all.optimistic_dad=1", "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.all.dad_transmits=2",
+                     "net.ipv6.conf.default.dad_transmits=2"]
+        let (d, sock, _) = try daemon(config: knobs.map { "sysctl " + $0 })
+        let kns = try net.netns("kod")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw"] + knobs)
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "FE80", options: .regularExpression)
+                .replacingOccurrences(of: #"(?m)^\d+: "#, with: "N: ", options: .regularExpression)
+                .replacingOccurrences(of: #""ifindex":\d+"#, with: "\"ifindex\":N", options: .regularExpression)
+                .replacingOccurrences(of: #"(?m)^.* lo .*\n"#, with: "", options: .regularExpression)
+        }
+        func local(_ dev: String) -> [String] { ["ip", "-6", "route", "show", "table", "local", "dev", dev] }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "od0", "type", "veth", "peer", "name", "od1"], ["ip", "link", "set", "od0", "up"], ["ip", "link", "set", "od1", "up"],
+            ["ip", "-6", "addr", "show", "dev", "od0"], local("od0"),
+            ["ip", "-6", "addr", "add", "2001:db8:d::1/64", "dev", "od0", "optimistic"],
+            ["ip", "-6", "addr", "add", "2001:db8:d::2/64", "dev", "od0", "optimistic", "nodad"],
+            ["ip", "-6", "addr", "show", "dev", "od0"], ["ip", "-j", "-6", "addr", "show", "dev", "od0"], local("od0"),
+            ["ip", "-6", "route", "get", "2001:db8:d::9"],
+            ["sleep"],
+            ["ip", "-6", "addr", "show", "dev", "od0"], local("od0"),
+            ["ip", "-6", "addr", "add", "2001:db8:d::1/64", "dev", "od1", "optimistic"],
+            ["ip", "-6", "addr", "show", "dev", "od1"], local("od1"),
+            ["ip", "-6", "addr", "del", "2001:db8:d::1/64", "dev", "od1"], local("od1"),
+            ["sysctl", "net.ipv6.conf.all.optimistic_dad=0"],
+            ["ip", "-6", "addr", "add", "2001:db8:e::1/64", "dev", "od1", "optimistic", "nodad"], ["ip", "-6", "addr", "show", "dev", "od1"],
+        ]
+        for c in steps {
+            if c == ["sleep"] { usleep(3_000_000); continue }
+            if c[0] == "sysctl" {
+                try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", c[1]])
+                XCTAssertEqual(try exec(sock, ["sysctl", "-qw", c[1]]).status, 0)
+                continue
+            }
+            let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(normalise(s.out), normalise(k.out), c.joined(separator: " "))
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// What `ip monitor address route` hears of optimistic DAD, against this machine's kernel:
+    /// without use_optimistic an optimistic address is announced only when its DAD ends (its
+    /// prefix and local routes at once); with it, as DAD begins, after its local route — for
+    /// an added address and for the link-locals of a link coming up. A plain tentative
+    /// link-local is announced when its DAD ends, not as the link comes up.
+    func testOptimisticDADAnnouncementsAsTheKernel() throws {
+        let knobs = ["net.ipv6.conf.all.optimistic_dad=1", "net.ipv6.conf.all.forwarding=0"]
+        let (d, sock, _) = try daemon(config: knobs.map { "sysctl " + $0 })
+        let kns = try net.netns("koda")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw"] + knobs)
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(2_500_000)
+        func scrub(_ lines: [String]) -> [String] {
+            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
+        }
+        // Each change, then the 2 s its DAD takes; use_optimistic set between them on both sides.
+        let rounds: [(String?, [String])] = [
+            (nil, ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "optimistic"]),
+            ("net.ipv6.conf.all.use_optimistic=1", ["-6", "addr", "add", "2001:db8:6::1/64", "dev", "r1", "optimistic"]),
+            (nil, ["link", "set", "r1", "down"]),
+            (nil, ["link", "set", "r1", "up"]),
+            ("net.ipv6.conf.all.optimistic_dad=0", ["link", "set", "r1", "down"]),
+            (nil, ["link", "set", "r1", "up"]),
+        ]
+        var kernel: [String] = [], sluice: [String] = []
+        for (knob, c) in rounds {
+            if let knob {
+                try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", knob])
+                XCTAssertEqual(try exec(sock, ["sysctl", "-qw", knob]).status, 0)
+            }
+            let k = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 8) {
+                try sh(["ip", "-n", kns] + c); usleep(2_600_000)
+            })
+            let s = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 8) {
+                XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(2_600_000)
+            })
+            XCTAssertEqual(s, k, c.joined(separator: " "))
+            kernel += k; sluice += s
+        }
+        // The kernel's own lines: not announced as added without use_optimistic, with it after
+        // the local route and flagged.
+        let added = kernel.firstIndex { $0.hasPrefix("local 2001:db8:6::1 dev r1") }
+        XCTAssertNotNil(added, "\(kernel)")
+        if let added { XCTAssertTrue(kernel[added + 1].contains("inet6 2001:db8:6::1/64 scope global optimistic tentative"), "\(kernel)") }
+        XCTAssertFalse(kernel.contains { $0.contains("2001:db8:5::1/64 scope global optimistic") }, "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// `ip ntable` against this machine's kernel: the tables' settings and each device's
     /// parameters as neightbl_dump_info gives them (nd_tbl without a locktime), and a device's
     /// own parameters changed (neightbl_set); reachable times are drawn at random on both

@@ -104,7 +104,7 @@ public final class CommandRunner {
       rule add|del [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark M[/MASK]] [iif DEV] [oif DEV] [pref N] [lookup TABLE | goto N | nop | blackhole | unreachable | prohibit]   rule show   rule flush
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
-                         net.ipv6.conf.all.forwarding|hop_limit|accept_dad|dad_transmits, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
+                         net.ipv6.conf.all.forwarding|hop_limit|accept_dad|dad_transmits|optimistic_dad|use_optimistic, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]

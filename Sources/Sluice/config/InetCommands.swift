@@ -143,7 +143,7 @@ extension CommandRunner {
         var a = Args(Array(w.dropFirst()))
         switch try match(verb, ["add", "delete", "show", "list", "flush"], what: "addr command") {
         case "add" where Self.wantsIPv6(Array(w.dropFirst()), opts), "delete" where Self.wantsIPv6(Array(w.dropFirst()), opts):
-            var prefix: (UInt128, Int)?, devName: String?, nodad = false, noPrefixRoute = false
+            var prefix: (UInt128, Int)?, devName: String?, nodad = false, noPrefixRoute = false, optimistic = false
             var valid = UInt32.max, preferred = UInt32.max
             func lifetime(_ k: String) throws(SluiceError) -> UInt32 {
                 let v = try a.value(for: k)
@@ -155,6 +155,7 @@ extension CommandRunner {
                 switch k {
                 case "dev": devName = try a.value(for: "dev")
                 case "nodad": nodad = true
+                case "optimistic": optimistic = true
                 case "noprefixroute": noPrefixRoute = true
                 case "valid_lft": valid = try lifetime(k)
                 case "preferred_lft": preferred = try lifetime(k)
@@ -171,8 +172,12 @@ extension CommandRunner {
             // ip's own checks (ipaddr_modify), before any request.
             guard valid != 0 else { throw SluiceError("valid_lft is zero") }
             guard preferred <= valid else { throw SluiceError("preferred_lft is greater than valid_lft") }
+            // inet6_rtm_newaddr: `optimistic` counts only while optimistic_dad is on.
+            optimistic = optimistic && dp.ipv6.optimisticDAD > 0
+            if nodad && optimistic { throw SluiceError("Error: IFA_F_NODAD and IFA_F_OPTIMISTIC are mutually exclusive.") }
             var ia = Inet6Address(address: addr, prefixLen: len, nodad: nodad)
             ia.noPrefixRoute = noPrefixRoute
+            ia.optimistic = optimistic
             ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)
             try dp.ipv6.addAddress(dev, ia)
             return ""
@@ -255,10 +260,11 @@ extension CommandRunner {
                 out += "       valid_lft \(lft(left.valid)) preferred_lft \(lft(left.preferred))\n"
             }
             for a in opts.family == 4 ? [] : dp.ipv6.addresses[d.ifindex] ?? [] {
-                // print_ifa_flags' order: nodad, dadfailed, deprecated, tentative, dynamic,
-                // noprefixroute, stable-privacy.
+                // print_ifa_flags' order: nodad, optimistic, dadfailed, deprecated, tentative,
+                // dynamic, noprefixroute, stable-privacy.
                 var flags = ""
                 if a.nodad { flags += "nodad " }
+                if a.optimistic { flags += "optimistic " }
                 if a.dadFailed { flags += "dadfailed " }
                 if a.deprecated { flags += "deprecated " }
                 if a.tentative { flags += "tentative " }
@@ -712,6 +718,10 @@ extension CommandRunner {
                 try set(0...2) { v6.acceptDAD = $0 }; current = v6.acceptDAD
             case "net.ipv6.conf.all.dad_transmits", "net.ipv6.conf.default.dad_transmits":
                 try set(0...Int(Int32.max)) { v6.dadTransmits = $0 }; current = v6.dadTransmits
+            case "net.ipv6.conf.all.optimistic_dad", "net.ipv6.conf.default.optimistic_dad":
+                try set(Int(Int32.min)...Int(Int32.max)) { v6.optimisticDAD = $0 }; current = v6.optimisticDAD
+            case "net.ipv6.conf.all.use_optimistic", "net.ipv6.conf.default.use_optimistic":
+                try set(Int(Int32.min)...Int(Int32.max)) { v6.useOptimistic = $0 }; current = v6.useOptimistic
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":

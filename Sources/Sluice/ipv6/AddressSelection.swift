@@ -121,8 +121,13 @@ extension IPv6Stack {
     /// label, 7 public (Sluice makes no temporary addresses), 8- ORCHID with ORCHID, 8 longest
     /// matching prefix (at most the address's prefix length). A tie keeps the earlier address,
     /// in device order and, within a device, the list's order (ipv6_link_dev_addr's). Tentative
-    /// addresses are not candidates. Returns 0 when there is none (EADDRNOTAVAIL).
-    public func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
+    /// addresses are not candidates unless optimistic (RFC 4429): those rule 3 avoids unless
+    /// use_optimistic is on, and a last rule puts them after any other (NOT_OPTIMISTIC).
+    /// Returns 0 when there is none (EADDRNOTAVAIL).
+    public func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 { sourceAddress(dev, toward: dst, optimistic: true) }
+
+    /// The same, with optimistic addresses left out (`optimistic` false), as a solicitation's.
+    public func sourceAddress(_ dev: Int32, toward dst: UInt128, optimistic allowOptimistic: Bool) -> UInt128 {
         let dt = Inet6AddressType(dst)
         let dstLabel = addressLabels.label(dst, ifindex: dev)
         let onlyOIF = dev != 0 && (dt.isMulticast || dt.scope <= Inet6AddressType.linkLocal)
@@ -130,18 +135,19 @@ extension IPv6Stack {
         var best: (address: UInt128, score: SourceScore)? = nil
         let devices = onlyOIF ? [dev] : addresses.keys.sorted()
         for d in devices {
-            for a in addresses[d] ?? [] where a.usable {
+            for a in addresses[d] ?? [] where a.usable || (allowOptimistic && a.optimistic) {
                 let t = Inet6AddressType(a.address)
                 guard !t.isAny, !t.isMulticast else { continue }
                 let diff = (a.address ^ dst).leadingZeroBitCount
                 let s = SourceScore(
                     same: a.address == dst,
                     scope: t.scope >= dt.scope ? -t.scope : t.scope - 128,
-                    preferred: t.kind != 0 || !a.deprecated,
+                    preferred: t.kind != 0 || !(a.deprecated || (a.optimistic && useOptimistic < 1)),
                     oif: dev == 0 || d == dev,
                     label: addressLabels.label(a.address, ifindex: d) == dstLabel,
                     orchid: (a.address >> 100 == 0x200_1001) == dstOrchid,
-                    matchLen: min(diff, a.prefixLen))
+                    matchLen: min(diff, a.prefixLen),
+                    notOptimistic: !a.optimistic)
                 if best == nil || s > best!.score { best = (a.address, s) }
             }
         }
@@ -151,10 +157,10 @@ extension IPv6Stack {
 
 /// One candidate's results under ipv6_get_saddr_eval's rules, compared in rule order.
 struct SourceScore: Comparable {
-    var same: Bool, scope: Int, preferred: Bool, oif: Bool, label: Bool, orchid: Bool, matchLen: Int
+    var same: Bool, scope: Int, preferred: Bool, oif: Bool, label: Bool, orchid: Bool, matchLen: Int, notOptimistic: Bool
     static func < (a: SourceScore, b: SourceScore) -> Bool {
         func i(_ b: Bool) -> Int { b ? 1 : 0 }
-        return (i(a.same), a.scope, i(a.preferred), i(a.oif), i(a.label), i(a.orchid)) < (i(b.same), b.scope, i(b.preferred), i(b.oif), i(b.label), i(b.orchid))
-            || ((i(a.same), a.scope, i(a.preferred), i(a.oif), i(a.label), i(a.orchid)) == (i(b.same), b.scope, i(b.preferred), i(b.oif), i(b.label), i(b.orchid)) && a.matchLen < b.matchLen)
+        let x = (i(a.same), a.scope, i(a.preferred), i(a.oif), i(a.label), i(a.orchid)), y = (i(b.same), b.scope, i(b.preferred), i(b.oif), i(b.label), i(b.orchid))
+        return x < y || (x == y && (a.matchLen, i(a.notOptimistic)) < (b.matchLen, i(b.notOptimistic)))
     }
 }

@@ -15,6 +15,11 @@ import Glibc
 ///   apart; after the last it becomes usable (local and anycast routes, RTM_NEWADDR). A
 ///   solicitation from :: for it without our nonce, or an advertisement for it, fails it: it
 ///   stays `dadfailed tentative`, unused.
+/// - Optimistic DAD (RFC 4429, optimistic_dad and use_optimistic): an `optimistic` address (or
+///   a link-local made while optimistic_dad is on and forwarding off) gets its local route as
+///   DAD begins, is received on, answers solicitations without the override flag, is a source
+///   only as a last resort (with use_optimistic) and never of a solicitation; its first probe
+///   goes at once. It is announced as DAD begins only with use_optimistic, else when DAD ends.
 /// - ipv6_rcv: a frame not addressed to the device is dropped; version and payload length are
 ///   checked (InHdrErrors, InTruncatedPkts); Ethernet padding is trimmed; multicast and loopback
 ///   sources are dropped (InAddrErrors). A multicast destination is for us when it is all-nodes,
@@ -47,7 +52,7 @@ import Glibc
 ///   existing entry: solicited makes it REACHABLE, else STALE; without override a different
 ///   address does not replace a valid one. Solicitations go to the target's solicited-node group
 ///   (unicast while probing) from an address of the device.
-/// Not yet: optimistic DAD, new addresses after a failure (stable privacy), router advertisements (sending or taking them),
+/// Not yet: new addresses after a failure (stable privacy), router advertisements (sending or taking them),
 /// MLD, redirects, extension header options beyond skipping them, flow labels; what Sluice
 /// itself sends is fragmented to the device's MTU (no path MTU cache).
 public struct Inet6Address: Sendable, Equatable {
@@ -65,6 +70,14 @@ public struct Inet6Address: Sendable, Equatable {
     public internal(set) var tentative = false
     /// IFA_F_DADFAILED: another node has the address; it stays tentative and unused.
     public internal(set) var dadFailed = false
+    /// IFA_F_OPTIMISTIC (RFC 4429): tentative, yet received on, answered for (without the
+    /// override flag) and, with use_optimistic, a source of last resort while its DAD runs.
+    /// Asked for with `optimistic` (only while optimistic_dad is on), or a link-local made
+    /// while optimistic_dad is on and forwarding off; DAD's end or failure clears it.
+    public internal(set) var optimistic = false
+    /// The local route was put in as DAD began (addrconf_dad_begin's ip6_ins_rt for an
+    /// optimistic address on a ready link); a failed DAD leaves it, as the kernel does.
+    var earlyLocalRoute = false
     /// Solicitations left to send, the next DAD step (0: none), our nonce.
     var dadProbes = 0
     var dadAt: UInt64 = 0
@@ -89,6 +102,8 @@ public struct Inet6Address: Sendable, Equatable {
     public var permanent: Bool { validLft == .max }
     /// Usable: DAD done (a source, answered for, locally delivered).
     public var usable: Bool { !tentative }
+    /// Assigned as ipv6_chk_addr_and_flags sees it: usable, or optimistic.
+    public var assigned: Bool { !tentative || optimistic }
 
     /// The lifetimes, from `now` (addrconf_timeout_fixup's: 0 preferred deprecates at once).
     mutating func setLifetimes(valid: UInt32, preferred: UInt32, now: UInt64) {
@@ -165,6 +180,13 @@ public final class IPv6Stack: NeighbourResolver {
     /// own would change what comes out (`sysctl net.ipv6.conf.all.accept_dad=1` turns it on).
     public lazy var acceptDAD = clock.mode == .virtual ? 0 : 1
     public var dadTransmits = 1
+    /// net.ipv6.conf.all.optimistic_dad (RFC 4429: addresses may be optimistic) and
+    /// use_optimistic (they may be chosen as sources), both 0 as the kernel's defaults.
+    public var optimisticDAD = 0
+    public var useOptimistic = 0
+    /// Set when an optimistic address's DAD began outside a request: its local route is
+    /// announced before the address (addrconf_dad_begin), not after it.
+    var routesBeforeAddresses = false
     /// rtr_solicit_delay: the first DAD solicitation waits a random time below it.
     public var rtrSolicitDelay = 1 * Time.s
     /// The earliest DAD step of any address (0: none), run from the worker's timer.
@@ -216,11 +238,34 @@ public final class IPv6Stack: NeighbourResolver {
             throw SluiceError("Error: ipv6: address already assigned (File exists)")
         }
         var a = a
+        // inet6_rtm_newaddr: `optimistic` is dropped unless optimistic_dad is on.
+        if optimisticDAD < 1 { a.optimistic = false }
         a.tentative = needsDAD(dev, a)
+        if !a.tentative { a.optimistic = false }
         insertSorted(&list, a)
         addresses[dev.ifindex] = list
         installRoutes(dev, a, addingAddress: true)
-        if a.tentative && dev.isOperational { dadKick(dev.ifindex, a.address) }
+        if a.tentative && dev.isOperational { dadBegin(dev, a.address, announce: false) }
+    }
+
+    /// addrconf_dad_begin on a ready link: an optimistic address gets its local route now
+    /// (announced; the address too with use_optimistic), then DAD starts (addrconf_dad_kick).
+    /// A request announces what it changed itself (`announce` false).
+    func dadBegin(_ dev: NetDevice, _ address: UInt128, announce: Bool) {
+        var begun: Inet6Address? = nil
+        withAddress(dev.ifindex, address) { a in
+            guard a.optimistic else { return }
+            a.earlyLocalRoute = true
+            begun = a
+        }
+        if let begun {
+            installRoutes(dev, begun)
+            if announce && useOptimistic > 0 {
+                noteAddressEvent(dev.ifindex, begun, deleted: false)
+                routesBeforeAddresses = true
+            }
+        }
+        dadKick(dev.ifindex, address)
     }
 
     // MARK: duplicate address detection (addrconf_dad_*)
@@ -242,9 +287,11 @@ public final class IPv6Stack: NeighbourResolver {
         addresses[dev] = list
     }
 
-    /// addrconf_dad_kick: the first solicitation after a random delay, with a fresh nonce.
+    /// addrconf_dad_kick: the first solicitation after a random delay (none for an optimistic
+    /// address), with a fresh nonce.
     func dadKick(_ dev: Int32, _ address: UInt128) {
-        let delay = rtrSolicitDelay > 0 ? dadRandom() % rtrSolicitDelay : 0
+        let optimistic = addresses[dev]?.first(where: { $0.address == address })?.optimistic ?? false
+        let delay = rtrSolicitDelay > 0 && !optimistic ? dadRandom() % rtrSolicitDelay : 0
         let nonce = dadRandom() & 0xFFFF_FFFF_FFFF
         withAddress(dev, address) { a in
             a.dadProbes = dadTransmits
@@ -269,7 +316,7 @@ public final class IPv6Stack: NeighbourResolver {
             for a in addresses[d] ?? [] where a.dadAt != 0 && a.dadAt <= now {
                 if a.dadProbes == 0 {
                     var done = a
-                    withAddress(d, a.address) { $0.tentative = false; $0.dadAt = 0; done = $0 }
+                    withAddress(d, a.address) { $0.tentative = false; $0.optimistic = false; $0.dadAt = 0; done = $0 }
                     installRoutes(dev, done)
                     noteAddressEvent(d, done, deleted: false)
                 } else {
@@ -282,12 +329,13 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// addrconf_dad_failure: someone else has the address. It stays tentative, flagged
-    /// dadfailed, and is announced; a second conflict changes nothing.
+    /// dadfailed, no longer optimistic (addrconf_dad_stop), and is announced; a second
+    /// conflict changes nothing. An optimistic address's local route stays, as the kernel's.
     func dadFailed(_ dev: NetDevice, _ address: UInt128) {
         var failed: Inet6Address? = nil
         withAddress(dev.ifindex, address) { a in
             guard a.tentative, !a.dadFailed else { return }
-            a.dadFailed = true; a.dadAt = 0
+            a.dadFailed = true; a.optimistic = false; a.dadAt = 0
             failed = a
         }
         guard let failed else { return }
@@ -343,6 +391,8 @@ public final class IPv6Stack: NeighbourResolver {
             installRoutes(dev, a)
             if a.tentative && !a.dadFailed && a.dadAt == 0 { dadKick(dev.ifindex, a.address) }
         }
+        // addrconf_add_linklocal: optimistic with optimistic_dad on and forwarding off.
+        let optimisticLinkLocal = optimisticDAD > 0 && !forwarding
         guard dev.addrGenMode != .none || loopback else { return }
         // addrconf_addr_gen: no link-local address on an L3 master (VRF) device.
         guard !dev.flags.contains(.master) else { return }
@@ -382,11 +432,13 @@ public final class IPv6Stack: NeighbourResolver {
             guard !(addresses[dev.ifindex] ?? []).contains(where: { $0.address == a.address }) else { continue }
             var list = addresses[dev.ifindex] ?? []
             a.tentative = needsDAD(dev, a)
+            a.optimistic = a.tentative && optimisticLinkLocal && !loopback
             insertSorted(&list, a)
             addresses[dev.ifindex] = list
             installRoutes(dev, a)
-            noteAddressEvent(dev.ifindex, a, deleted: false)
-            if a.tentative { dadKick(dev.ifindex, a.address) }
+            // Announced now only when no DAD runs (addrconf_dad_begin completes it at once);
+            // a tentative one when its DAD ends, or as it begins if optimistic.
+            if a.tentative { dadBegin(dev, a.address, announce: true) } else { noteAddressEvent(dev.ifindex, a, deleted: false) }
         }
     }
 
@@ -425,7 +477,7 @@ public final class IPv6Stack: NeighbourResolver {
             let created = add(mainT, a.network, a.prefixLen, .unicast, a.routeMetric)
             prefixRouteLifetime(dev, a, created: created)
         }
-        if a.usable { add(localT, a.address, 128, .local, 0) }
+        if a.usable || a.earlyLocalRoute { add(localT, a.address, 128, .local, 0) }
         if up && forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
     }
 
@@ -485,17 +537,19 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// inet6_addr_modify (`ip -6 addr replace|change`): new lifetimes and flags (nodad,
-    /// noprefixroute) from now; the prefix route follows: added or given the new expiry, or
+    /// noprefixroute, optimistic) from now; the prefix route follows: added or given the new expiry, or
     /// with noprefixroute removed if the address was permanent with one (a dynamic address's
     /// is left to expire).
     public func modifyAddress(_ dev: NetDevice, _ address: UInt128, valid: UInt32, preferred: UInt32, nodad: Bool, noPrefixRoute: Bool,
-                              userFlags: UInt32 = 0, metric: UInt32 = 0) {
+                              userFlags: UInt32 = 0, metric: UInt32 = 0, optimistic: Bool = false) {
         guard let old = addresses[dev.ifindex]?.first(where: { $0.address == address }) else { return }
         var now = old
         let main = fib.mainTable(for: dev.ifindex)
         withAddress(dev.ifindex, address) { a in
             a.setLifetimes(valid: valid, preferred: preferred, now: clock.now)
             a.nodad = nodad; a.noPrefixRoute = noPrefixRoute; a.userFlags = userFlags
+            // inet6_addr_modify: `optimistic` is taken only while DAD runs, and never cleared.
+            if optimistic && a.tentative && !a.dadFailed { a.optimistic = true }
             // inet6_addr_modify: a metric given (not 0) replaces the address's.
             if metric != 0 { a.metric = metric }
             now = a
@@ -539,7 +593,8 @@ public final class IPv6Stack: NeighbourResolver {
         if addresses[d] == nil { _ = localT.delete(0xFF << 120, 8) { $0.type == .multicast && $0.nexthops.first?.dev == d } }
     }
 
-    func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.usable } ?? false }
+    /// ipv6_chk_addr: one of the device's addresses, usable or optimistic.
+    func isOurs(_ dev: Int32, _ a: UInt128) -> Bool { addresses[dev]?.contains { $0.address == a && $0.assigned } ?? false }
 
     /// Up: the addresses' routes, then linkReady. Down: addrconf_ifdown with keep_addr_on_down
     /// 0 (the kernel's default) — every address goes, announced, with the device's routes
@@ -917,9 +972,10 @@ public final class IPv6Stack: NeighbourResolver {
         pool.free(p)
         if let a = addresses[dev.ifindex]?.first(where: { $0.address == target }), a.tentative {
             // ndisc_recv_ns for a tentative address: our own probe looped back (same nonce) is
-            // ignored; another node's DAD for it fails ours; anything else is not answered.
+            // ignored; another node's DAD for it fails ours; anything else is answered only
+            // for an optimistic address (RFC 4429 3.3).
             if dad && !(nonce != 0 && nonce == a.dadNonce) { dadFailed(dev, target) }
-            return
+            guard !dad && a.optimistic else { return }
         }
         guard isOurs(dev.ifindex, target) else { return }
         if !dad, let sllao {
@@ -932,12 +988,14 @@ public final class IPv6Stack: NeighbourResolver {
                           dstMAC: dad ? Inet6Wire.multicastMAC(Inet6Wire.allNodes) : sllao)
     }
 
-    /// ndisc_send_na: router (forwarding), solicited, override; the target link-layer address.
+    /// ndisc_send_na: router (forwarding), solicited, override (not for an optimistic
+    /// address); the target link-layer address.
     func sendAdvertisement(_ dev: NetDevice, target: UInt128, to dst: UInt128, solicited: Bool, dstMAC: MACAddress?) {
         guard let q = pool.alloc() else { return }
         let ip = pool.data(q) + InetWire.ethernetLength
         let icmp = ip + Inet6Wire.ipv6Length
-        let flags: UInt32 = (forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | 0x2000_0000
+        let optimistic = addresses[dev.ifindex]?.first(where: { $0.address == target })?.optimistic ?? false
+        let flags: UInt32 = (forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | (optimistic ? 0 : 0x2000_0000)
         let len = Inet6Wire.writeND(icmp, type: 136, flags: flags, target: target, lladdr: dev.mac)
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: target, dst: dst, next: IPProto.icmpv6)
         Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: target, dst: dst)
@@ -990,7 +1048,8 @@ public final class IPv6Stack: NeighbourResolver {
         guard let out = dp.devices[Int(e.dev)], out.isOperational, let q = pool.alloc() else { return }
         let unicast = e.state == .probe && e.probes < t.parms(e.dev).ucastProbes
         let dst = unicast ? e.ip : Inet6Wire.solicitedNode(e.ip)
-        let src = sourceAddress(e.dev, toward: e.ip)
+        // Never from an optimistic address (ndisc_send_ns bans them: RFC 4429 3.3).
+        let src = sourceAddress(e.dev, toward: e.ip, optimistic: false)
         let ip = pool.data(q) + InetWire.ethernetLength
         let icmp = ip + Inet6Wire.ipv6Length
         let len = Inet6Wire.writeND(icmp, type: 135, flags: 0, target: e.ip, lladdr: src == 0 ? nil : out.mac)

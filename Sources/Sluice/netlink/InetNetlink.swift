@@ -9,12 +9,12 @@ import Glibc
 /// (neigh_fill_info, neigh_add, neigh_delete) put them on the wire: what `ip addr`, `ip route`
 /// and `ip neigh` (with -4 or -6) send and read. Requests become the command language's typed
 /// values and go through the same apply step; one generic path serves both families.
-/// Not yet: IFA_F_* flags other than permanent/secondary/nodad/deprecated,
+/// Not yet: IFA_F_MCAUTOJOIN and IFA_F_TEMPORARY (Sluice makes no temporary addresses),
 /// nexthop objects.
 enum IFA {
     static let ADDRESS: UInt16 = 1, LOCAL: UInt16 = 2, LABEL: UInt16 = 3, BROADCAST: UInt16 = 4
     static let CACHEINFO: UInt16 = 6, FLAGS: UInt16 = 8, RT_PRIORITY: UInt16 = 9
-    static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_DEPRECATED: UInt32 = 0x20, F_PERMANENT: UInt32 = 0x80
+    static let F_SECONDARY: UInt32 = 0x01, F_NODAD: UInt32 = 0x02, F_OPTIMISTIC: UInt32 = 0x04, F_DEPRECATED: UInt32 = 0x20, F_PERMANENT: UInt32 = 0x80
     static let F_NOPREFIXROUTE: UInt32 = 0x200
     /// ifa_ipv4_policy and ifa_ipv6_policy together (IFA_CACHEINFO: struct ifa_cacheinfo).
     static let policy = NLAPolicy(maxType: 12, [ADDRESS: .binary(maxLength: 16), LOCAL: .binary(maxLength: 16),
@@ -81,6 +81,7 @@ extension RtnlProcessor {
         let start = w.begin(type: type, flags: flags, seq: seq, pid: pid)
         // IFA_F_TENTATIVE 0x40, IFA_F_DADFAILED 0x08, IFA_F_STABLE_PRIVACY 0x800.
         let f = (a.permanent ? IFA.F_PERMANENT : 0) | (a.nodad ? IFA.F_NODAD : 0) | (a.stablePrivacy ? 0x800 : 0) | (a.tentative ? 0x40 : 0)
+            | (a.optimistic ? IFA.F_OPTIMISTIC : 0)
             | (a.dadFailed ? 0x08 : 0) | (a.deprecated ? IFA.F_DEPRECATED : 0) | (a.noPrefixRoute ? IFA.F_NOPREFIXROUTE : 0) | a.userFlags
         w.put8(Self.AF_INET6); w.put8(UInt8(a.prefixLen)); w.put8(UInt8(truncatingIfNeeded: f)); w.put8(a.scope)
         w.put32(UInt32(bitPattern: d.ifindex))
@@ -192,6 +193,9 @@ extension RtnlProcessor {
                 guard valid != 0, preferred <= valid else { throw NetlinkError(EINVAL, "ipv6: address lifetime invalid") }
                 let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
                 let nodad = flags & IFA.F_NODAD != 0, noPrefixRoute = flags & IFA.F_NOPREFIXROUTE != 0
+                // inet6_rtm_newaddr: IFA_F_OPTIMISTIC is dropped unless optimistic_dad is on.
+                let optimistic = flags & IFA.F_OPTIMISTIC != 0 && dp.ipv6.optimisticDAD > 0
+                if nodad && optimistic { throw NetlinkError(EINVAL, "IFA_F_NODAD and IFA_F_OPTIMISTIC are mutually exclusive") }
                 let userFlags = flags & Inet6Address.userFlagMask
                 // inet6_addr_add / inet6_addr_modify: mngtmpaddr only on a /64.
                 if flags & 0x100 != 0 && plen != 64 {
@@ -204,11 +208,12 @@ extension RtnlProcessor {
                         throw NetlinkError(EEXIST, "ipv6: address already assigned")
                     }
                     dp.ipv6.modifyAddress(dev, local, valid: valid, preferred: preferred, nodad: nodad, noPrefixRoute: noPrefixRoute,
-                                          userFlags: userFlags, metric: a.u32(IFA.RT_PRIORITY) ?? 0)
+                                          userFlags: userFlags, metric: a.u32(IFA.RT_PRIORITY) ?? 0, optimistic: optimistic)
                     return
                 }
                 var ia = Inet6Address(address: local, prefixLen: plen, nodad: nodad)
                 ia.noPrefixRoute = noPrefixRoute
+                ia.optimistic = optimistic
                 ia.userFlags = userFlags
                 ia.metric = a.u32(IFA.RT_PRIORITY) ?? 0
                 ia.setLifetimes(valid: valid, preferred: preferred, now: dp.clock.now)

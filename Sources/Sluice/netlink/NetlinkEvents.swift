@@ -338,7 +338,7 @@ extension RtnlProcessor {
             let addrBefore = group == addrGroup ? requestDevice(msg).map { snapshot(type: msg.header.type, dev: $0, family: family) } ?? [:] : [:]
             let dumped = try body()
             let after = snap()
-            var addrEvents: [[UInt8]] = []
+            var addrEvents: [[UInt8]] = [], addrLate: [[UInt8]] = []
             if group == addrGroup, eventGroups.contains(group), let dev = requestDevice(msg) {
                 let addrAfter = snapshot(type: msg.header.type, dev: dev, family: family)
                 // A deleted primary's secondaries are announced before it (__inet_del_ifa);
@@ -346,7 +346,17 @@ extension RtnlProcessor {
                 let gone = addrBefore.filter { addrAfter[$0.key] == nil }
                     .sorted { ($0.value[18] & 1 == 0 ? 1 : 0, $0.key) < ($1.value[18] & 1 == 0 ? 1 : 0, $1.key) }
                 for (_, m) in gone { addrEvents.append(Self.notification(m, type: NL.RTM_DELADDR, seq: msg.header.seq, pid: pid)) }
-                for (k, m) in addrAfter where addrBefore[k] == nil { addrEvents.append(Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid)) }
+                for (k, m) in addrAfter where addrBefore[k] == nil {
+                    let n = Self.notification(m, type: NL.RTM_NEWADDR, seq: msg.header.seq, pid: pid)
+                    // An optimistic IPv6 address (IFA_F_OPTIMISTIC in ifa_flags, byte 18) is not
+                    // announced as it is added (inet6_addr_add); addrconf_dad_begin announces it
+                    // after its local route, and only with use_optimistic.
+                    if v6 && m[18] & UInt8(IFA.F_OPTIMISTIC) != 0 {
+                        if dp.ipv6.useOptimistic > 0 { addrLate.append(n) }
+                    } else {
+                        addrEvents.append(n)
+                    }
+                }
             }
             var routesFirst: [[UInt8]] = [], routesAfter: [[UInt8]] = []
             if eventGroups.contains(routeGroup) {
@@ -369,6 +379,7 @@ extension RtnlProcessor {
             for m in routesFirst { events.append((routeGroup, m)) }
             for m in addrEvents { events.append((addrGroup, m)) }
             for m in routesAfter { events.append((routeGroup, m)) }
+            for m in addrLate { events.append((addrGroup, m)) }
             return dumped
         }
         let devBefore = requestDevice(msg)

@@ -131,21 +131,60 @@ public final class RtnlProcessor {
     public init(runner: CommandRunner, pid: UInt32) { self.runner = runner; dp = runner.dp; self.pid = pid }
     public convenience init(datapath: Datapath, pid: UInt32) { self.init(runner: CommandRunner(datapath: datapath), pid: pid) }
 
-    /// The private message `sluice exec` sends for a /proc/net file it reads (its path as
-    /// payload); the answer carries the file's text (ProcFiles).
+    /// The private message `sluice exec` sends for a /proc/net file it reads, or a sysctl file
+    /// under /proc/sys/net it reads or writes: the path, NUL-terminated, and for a write
+    /// (NLM_F_REPLACE) the value after it. The answer is the same type carrying the errno (u32:
+    /// 0, ENOENT for a file the daemon does not have, EINVAL for a value it refuses, EPERM for
+    /// a read-only client's write) and a read's text: ProcFiles, or the daemon's sysctl.
     public static let procFileType: UInt16 = 14
+
+    func procFile(_ msg: NetlinkMessage) -> [UInt8] {
+        let bytes = Array(msg.payload)
+        let end = bytes.firstIndex(of: 0) ?? bytes.count
+        let path = String(decoding: bytes[..<end], as: UTF8.self)
+        let write = msg.header.flags & NL.F_REPLACE != 0
+        var err: Int32 = 0
+        var text = ""
+        if path.hasPrefix("/proc/sys/net/"), !path.contains("="), !path.contains(" ") {
+            // proc_sys: net/ipv6/conf/all/forwarding is the key net.ipv6.conf.all.forwarding.
+            let key = path.dropFirst("/proc/sys/".count).split(separator: "/").joined(separator: ".")
+            if write {
+                let value = String(decoding: bytes[min(end + 1, bytes.count)...], as: UTF8.self)
+                    .split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).joined(separator: " ")
+                if !mayChange {
+                    err = EPERM
+                } else if value.isEmpty || value.contains(" ") {
+                    err = EINVAL
+                } else {
+                    do { _ = try runner.sysctl(["\(key)=\(value)"]) } catch { err = error.message.contains("cannot stat") ? ENOENT : EINVAL }
+                }
+            } else {
+                do {
+                    let line = try runner.sysctl([key])
+                    text = line.split(separator: "=", maxSplits: 1).last.map { String($0.drop { $0 == " " }) } ?? "\n"
+                } catch {
+                    err = ENOENT
+                }
+            }
+        } else if !write, let t = ProcFiles.text(path, dp) {
+            text = t
+        } else {
+            err = write ? EACCES : ENOENT
+        }
+        var w = NetlinkWriter()
+        let st = w.begin(type: Self.procFileType, flags: 0, seq: msg.header.seq, pid: pid)
+        w.put32(UInt32(err))
+        w.put(Array(text.utf8).prefix(60_000))
+        w.end(st)
+        return w.bytes
+    }
 
     /// Answers one datagram: every reply datagram, in order.
     public func handle(_ datagram: [UInt8]) -> [[UInt8]] {
         var replies: [[UInt8]] = []
         for msg in NetlinkMessages(datagram) {
             if msg.header.type == Self.procFileType {
-                let path = String(decoding: msg.payload.prefix { $0 != 0 }, as: UTF8.self)
-                var w = NetlinkWriter()
-                let st = w.begin(type: Self.procFileType, flags: 0, seq: msg.header.seq, pid: pid)
-                if let text = ProcFiles.text(path, dp) { w.put(Array(text.utf8).prefix(60_000)) }
-                w.end(st)
-                replies.append(w.bytes)
+                replies.append(procFile(msg))
                 continue
             }
             if msg.header.type == Self.tunnelIoctlType {

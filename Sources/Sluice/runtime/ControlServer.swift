@@ -322,7 +322,12 @@ public final class ControlServer: @unchecked Sendable {
                 }
             }
         }
-        // IPv6 addresses addrconf added on NETDEV_UP or took on NETDEV_DOWN.
+        // IPv6 addresses addrconf added on NETDEV_UP or took on NETDEV_DOWN. An optimistic
+        // address whose DAD began is announced after its local route (addrconf_dad_begin).
+        if datapath.ipv6.routesBeforeAddresses {
+            datapath.ipv6.routesBeforeAddresses = false
+            announceRouteJournal(datapath.ipv6.fib, group: RTNLGRP.IPV6_ROUTE, groups, &replies)
+        }
         if !datapath.ipv6.addressEvents.isEmpty {
             let changes = datapath.ipv6.addressEvents
             datapath.ipv6.addressEvents.removeAll()
