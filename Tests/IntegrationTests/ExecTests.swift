@@ -1377,6 +1377,31 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Debian's sysctl through `sluice exec` reads and writes the daemon's knobs as it does the
+    /// kernel's /proc/sys/net: the same lines and exit status as in a kernel namespace, a value
+    /// the key does not take refused (EINVAL) and left as it was.
+    func testSysctlThroughExecAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ksy")
+        let steps: [[String]] = [
+            ["sysctl", "net.ipv6.conf.all.dad_transmits", "net.ipv6.conf.all.hop_limit", "net.ipv6.conf.all.optimistic_dad"],
+            ["sysctl", "-w", "net.ipv6.conf.all.dad_transmits=3", "net.ipv6.conf.all.optimistic_dad=1"],
+            ["sysctl", "net.ipv6.conf.all.dad_transmits", "net.ipv6.conf.all.optimistic_dad"],
+            ["sysctl", "-w", "net.ipv6.conf.all.dad_transmits=abc"],
+            ["sysctl", "-n", "net.ipv6.conf.all.dad_transmits"],
+            ["sysctl", "-w", "net.ipv4.ip_forward=1"], ["sysctl", "net.ipv4.ip_forward"],
+            ["sysctl", "-w", "net.ipv6.conf.all.hop_limit=32"], ["sysctl", "-n", "net.ipv6.conf.all.hop_limit"],
+            ["sysctl", "-w", "net.ipv6.conf.all.hop_limit=0"], ["sysctl", "net.ipv6.conf.all.hop_limit"],
+        ]
+        for c in steps {
+            let k = try runBounded(["10", "ip", "netns", "exec", kns] + c)
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// What `ip monitor address route` hears of optimistic DAD, against this machine's kernel:
     /// without use_optimistic an optimistic address is announced only when its DAD ends (its
     /// prefix and local routes at once); with it, as DAD begins, after its local route — for

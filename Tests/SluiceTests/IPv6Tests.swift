@@ -199,6 +199,39 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// Optimistic DAD (RFC 4429; addrconf_dad_begin, ndisc_recv_ns, ndisc_send_na): with
+    /// optimistic_dad on, an `optimistic` address probes at once (no rtr_solicit_delay), has
+    /// its local route while tentative, and a solicitation from another node is answered with
+    /// the override flag clear (RFC 4429 3.3; router and solicited set: the router forwards);
+    /// once DAD ends the override flag is set again. Without
+    /// optimistic_dad the word is dropped, as inet6_rtm_newaddr drops it.
+    func testOptimisticAddressIsAnsweredWithoutOverrideWhileDADRuns() throws {
+        let r = try MemoryRouter(["sysctl net.ipv6.conf.all.optimistic_dad=1", "addr add 2001:db8:1::1/64 dev r1 optimistic"], dad: true)
+        func shown() -> String { (try? r.runner.execute("-6 addr show dev r1")) ?? "" }
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::1/64 scope global optimistic tentative"), shown())
+        XCTAssertTrue(try r.runner.execute("-6 route show table local").contains("local 2001:db8:1::1 dev r1"))
+        // The probe goes at once: within a millisecond, not a random part of a second.
+        let probes = r.advance(1 * Time.ms).r1.filter { $0.count == 14 + 40 + 32 && Array($0[62..<78]) == r1IP }
+        XCTAssertEqual(probes.count, 1)
+        // Answered for while tentative: solicited, override clear (flags 0x40), our MAC.
+        let answer = { (flags: UInt8) in
+            self.eth(self.macA, r.dev("r1").mac, Self.icmp6(src: self.r1IP, dst: self.hostA, type: 136, rest: [flags, 0, 0, 0],
+                                                  body: self.r1IP + [2, 1] + r.dev("r1").mac.octets, hop: 255))
+        }
+        XCTAssertEqual(r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1).r1, [answer(0xC0)])
+        // DAD done after retrans_time: no longer optimistic, answered with override.
+        _ = r.advance(1 * Time.s)
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::1/64 scope global \n"), shown())
+        XCTAssertEqual(r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1).r1, [answer(0xE0)])
+        // Without optimistic_dad, `optimistic` is ignored.
+        _ = try r.runner.execute("sysctl net.ipv6.conf.all.optimistic_dad=0")
+        _ = try r.runner.execute("addr add 2001:db8:1::7/64 dev r1 optimistic")
+        XCTAssertTrue(shown().contains("inet6 2001:db8:1::7/64 scope global tentative"), shown())
+        _ = try r.runner.execute("sysctl net.ipv6.conf.all.optimistic_dad=1")
+        XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:1::8/64 dev r1 optimistic nodad"))
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testForwardingSolicitsTheNextHopAndDecrementsTheHopLimit() throws {
         let r = try Self.router()
         r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)
