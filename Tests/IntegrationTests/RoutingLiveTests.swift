@@ -253,4 +253,29 @@ final class RoutingLiveTests: XCTestCase {
         }
         try common(k, s, v6: true)
     }
+
+    /// Where a router's neighbour solicitations come from, side by side: for a forwarded
+    /// packet the kernel solicits from the egress device's link-local address (ndisc_solicit
+    /// takes the waiting packet's source only when it is one of the device's own addresses;
+    /// else ndisc_send_ns uses ipv6_get_lladdr), and Sluice must do the same.
+    func testIPv6SolicitationsForForwardedPacketsComeFromTheLinkLocalAddress() throws {
+        var sources: [[String]] = []
+        for kernel in [true, false] {
+            let id = kernel ? "k" : "s"
+            let p = try path(kernel: kernel, id, v6: true)
+            let cap = try net.startCapture(p.b, "\(net.tag)\(id)bp")
+            usleep(1_000_000)   // the links settled on both sides
+            let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "3", "-i", "0.3", "-W", "2", addr(true, 32, 20)], timeout: 20, allowFailure: true)
+            XCTAssertTrue(out.contains("bytes from 2001:db8:32::20"), out)
+            usleep(300_000)
+            let lines = try net.decodeCapture(cap).filter { $0.contains("neighbor solicitation, who has 2001:db8:32::20") }
+            sources.append(lines.map { l in
+                let src = l.range(of: #"length \d+: \S+ >"#, options: .regularExpression).map { String(l[$0]).split(separator: " ")[2] } ?? "?"
+                return src.hasPrefix("fe80::") ? "link-local" : String(src)
+            })
+            if let d = p.daemon { XCTAssertEqual(d.stop(), 0, d.stderr) }
+        }
+        XCTAssertEqual(sources[0], ["link-local"], "the kernel's")
+        XCTAssertEqual(sources[1], sources[0])
+    }
 }

@@ -231,6 +231,14 @@ extension NeighbourResolver {
             if nh >= 0, fib.main.nhGateway[Int(nh)] == nexthop { fib.main.nhNeigh[Int(nh)] = idx &+ 1 }
         }
         let i = Int(idx)
+        // __neigh_event_send: a packet that starts resolution is queued before the first probe
+        // goes, so the probe sees it (neigh_probe: ndisc_solicit takes its source from it).
+        let state = neighbours.entries[i].state
+        if (state == .none || state == .failed) && !out.flags.contains(.noARP) {
+            enqueue(i, p)
+            _ = eventSend(i, out, now: now)
+            return
+        }
         if let mac = eventSend(i, out, now: now) { transmit(out, mac, p) } else { enqueue(i, p) }
     }
 

@@ -124,10 +124,7 @@ extension IPv6Stack {
     /// addresses are not candidates unless optimistic (RFC 4429): those rule 3 avoids unless
     /// use_optimistic is on, and a last rule puts them after any other (NOT_OPTIMISTIC).
     /// Returns 0 when there is none (EADDRNOTAVAIL).
-    public func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 { sourceAddress(dev, toward: dst, optimistic: true) }
-
-    /// The same, with optimistic addresses left out (`optimistic` false), as a solicitation's.
-    public func sourceAddress(_ dev: Int32, toward dst: UInt128, optimistic allowOptimistic: Bool) -> UInt128 {
+    public func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
         let dt = Inet6AddressType(dst)
         let dstLabel = addressLabels.label(dst, ifindex: dev)
         let onlyOIF = dev != 0 && (dt.isMulticast || dt.scope <= Inet6AddressType.linkLocal)
@@ -135,7 +132,7 @@ extension IPv6Stack {
         var best: (address: UInt128, score: SourceScore)? = nil
         let devices = onlyOIF ? [dev] : addresses.keys.sorted()
         for d in devices {
-            for a in addresses[d] ?? [] where a.usable || (allowOptimistic && a.optimistic) {
+            for a in addresses[d] ?? [] where a.assigned {
                 let t = Inet6AddressType(a.address)
                 guard !t.isAny, !t.isMulticast else { continue }
                 let diff = (a.address ^ dst).leadingZeroBitCount

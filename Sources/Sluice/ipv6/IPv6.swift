@@ -1041,18 +1041,28 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// ndisc_solicit: to the target's solicited-node group (unicast to the cached address while
-    /// probing), from an address of the device, with our link-layer address.
+    /// probing), with our link-layer address. From the waiting packet's own source (the newest,
+    /// neigh_probe's) when that is a usable address of this device (ipv6_chk_addr_and_flags,
+    /// strict: a router's own packets); else from the device's oldest usable link-local address
+    /// (ndisc_send_ns's ipv6_get_lladdr: forwarded packets); with neither, none is sent.
+    /// Tentative and optimistic addresses never are sources (RFC 4429 3.3).
     func solicit(_ i: Int) {
         let t = neighbours
         let e = t.entries[i]
-        guard let out = dp.devices[Int(e.dev)], out.isOperational, let q = pool.alloc() else { return }
+        guard let out = dp.devices[Int(e.dev)], out.isOperational else { return }
+        let own = addresses[e.dev] ?? []
+        var src: UInt128 = 0
+        if let f = e.queue.peekTail(pool), f.load(fromByteOffset: InetWire.ethernetLength, as: UInt8.self) >> 4 == 6 {
+            let s = Inet6Wire.source(f + InetWire.ethernetLength)
+            if own.contains(where: { $0.address == s && $0.usable }) { src = s }
+        }
+        if src == 0 { src = own.last(where: { $0.isLinkLocal && $0.usable })?.address ?? 0 }
+        guard src != 0, let q = pool.alloc() else { return }
         let unicast = e.state == .probe && e.probes < t.parms(e.dev).ucastProbes
         let dst = unicast ? e.ip : Inet6Wire.solicitedNode(e.ip)
-        // Never from an optimistic address (ndisc_send_ns bans them: RFC 4429 3.3).
-        let src = sourceAddress(e.dev, toward: e.ip, optimistic: false)
         let ip = pool.data(q) + InetWire.ethernetLength
         let icmp = ip + Inet6Wire.ipv6Length
-        let len = Inet6Wire.writeND(icmp, type: 135, flags: 0, target: e.ip, lladdr: src == 0 ? nil : out.mac)
+        let len = Inet6Wire.writeND(icmp, type: 135, flags: 0, target: e.ip, lladdr: out.mac)
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: dst, next: IPProto.icmpv6)
         Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: src, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)

@@ -124,6 +124,15 @@ struct PacketQueue {
     /// The packet at the head, left in place.
     var peekIndex: UInt32? { head == Self.empty ? nil : head }
 
+    /// The first byte of the packet at the tail, left in place (skb_peek_tail).
+    func peekTail(_ pool: PacketPool) -> UnsafeMutableRawPointer? {
+        guard tail != Self.empty else { return nil }
+        let p = Packet(index: tail)
+        let d = pool.data(p)
+        _ = consume p
+        return d
+    }
+
     /// Frees every packet; returns how many.
     @discardableResult
     mutating func purge(_ pool: PacketPool) -> Int {
