@@ -51,14 +51,15 @@ import Glibc
 ///   :: (duplicate address detection) is answered to all-nodes. An advertisement updates an
 ///   existing entry: solicited makes it REACHABLE, else STALE; without override a different
 ///   address does not replace a valid one. Solicitations go to the target's solicited-node group
-///   (unicast while probing) from an address of the device.
+///   (unicast while probing) from the waiting packet's source if it is the device's own, else
+///   from the device's link-local address (ndisc_solicit, ndisc_send_ns).
 /// Not yet: new addresses after a failure (stable privacy), router advertisements (sending or taking them),
 /// MLD, redirects, extension header options beyond skipping them, flow labels; what Sluice
 /// itself sends is fragmented to the device's MTU (no path MTU cache).
 public struct Inet6Address: Sendable, Equatable {
     public var address: UInt128
     public var prefixLen: Int
-    /// IFA_F_NODAD: added with `nodad` (Sluice never runs DAD; the flag is kept and shown).
+    /// IFA_F_NODAD: added with `nodad`: no duplicate address detection, usable at once.
     public var nodad = false
     /// IFA_F_STABLE_PRIVACY: a link-local made under addrgenmode random.
     public var stablePrivacy = false
