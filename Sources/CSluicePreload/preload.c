@@ -447,58 +447,33 @@ static FILE *sysctl_fopen_write(const char *path) {
 #define OPEN_MODE(flags) mode_t mode = 0; \
     if ((flags) & (O_CREAT | __O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
 
-int open(const char *path, int flags, ...) {
-    REAL(open, int, const char *, int, ...);
-    OPEN_MODE(flags)
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real_open(path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...) {
-    REAL(open64, int, const char *, int, ...);
-    OPEN_MODE(flags)
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real_open64(path, flags, mode);
-}
-
-int openat(int dirfd, const char *path, int flags, ...) {
-    REAL(openat, int, int, const char *, int, ...);
-    OPEN_MODE(flags)
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real_openat(dirfd, path, flags, mode);
-}
-
-int openat64(int dirfd, const char *path, int flags, ...) {
-    REAL(openat64, int, int, const char *, int, ...);
-    OPEN_MODE(flags)
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real_openat64(dirfd, path, flags, mode);
-}
-
-/* The fortified forms (_FORTIFY_SOURCE), which procps's sysctl calls. */
-int __open_2(const char *path, int flags) {
-    REAL(__open_2, int, const char *, int);
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real___open_2(path, flags);
-}
-
-int __open64_2(const char *path, int flags) {
-    REAL(__open64_2, int, const char *, int);
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real___open64_2(path, flags);
-}
-
-int __openat_2(int dirfd, const char *path, int flags) {
-    REAL(__openat_2, int, int, const char *, int);
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real___openat_2(dirfd, path, flags);
-}
-
-int __openat64_2(int dirfd, const char *path, int flags) {
-    REAL(__openat64_2, int, int, const char *, int);
-    int handled, r = open_common(path, flags, &handled);
-    return handled ? r : real___openat64_2(dirfd, path, flags);
-}
+/* open, open64, openat, openat64 and the fortified forms (_FORTIFY_SOURCE, which procps's
+   sysctl calls): a sysctl path is the daemon's, anything else goes to libc. */
+#define OPEN_WRAPPER(name, params, types, args) \
+    int name params { \
+        OPEN_MODE(flags) \
+        int handled, r = open_common(path, flags, &handled); \
+        if (handled) return r; \
+        static int (*real_##name) types; \
+        if (!real_##name) real_##name = dlsym(RTLD_NEXT, #name); \
+        return real_##name args; \
+    }
+#define OPEN2_WRAPPER(name, params, types, args) \
+    int name params { \
+        int handled, r = open_common(path, flags, &handled); \
+        if (handled) return r; \
+        static int (*real_##name) types; \
+        if (!real_##name) real_##name = dlsym(RTLD_NEXT, #name); \
+        return real_##name args; \
+    }
+OPEN_WRAPPER(open, (const char *path, int flags, ...), (const char *, int, ...), (path, flags, mode))
+OPEN_WRAPPER(open64, (const char *path, int flags, ...), (const char *, int, ...), (path, flags, mode))
+OPEN_WRAPPER(openat, (int dirfd, const char *path, int flags, ...), (int, const char *, int, ...), (dirfd, path, flags, mode))
+OPEN_WRAPPER(openat64, (int dirfd, const char *path, int flags, ...), (int, const char *, int, ...), (dirfd, path, flags, mode))
+OPEN2_WRAPPER(__open_2, (const char *path, int flags), (const char *, int), (path, flags))
+OPEN2_WRAPPER(__open64_2, (const char *path, int flags), (const char *, int), (path, flags))
+OPEN2_WRAPPER(__openat_2, (int dirfd, const char *path, int flags), (int, const char *, int), (dirfd, path, flags))
+OPEN2_WRAPPER(__openat64_2, (int dirfd, const char *path, int flags), (int, const char *, int), (dirfd, path, flags))
 
 FILE *fopen(const char *path, const char *mode) {
     REAL(fopen, FILE *, const char *, const char *);

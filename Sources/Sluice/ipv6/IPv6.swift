@@ -1053,9 +1053,9 @@ public final class IPv6Stack: NeighbourResolver {
         guard let out = dp.devices[Int(e.dev)], out.isOperational else { return }
         let own = addresses[e.dev] ?? []
         var src: UInt128 = 0
-        if let f = e.queue.peekTail(pool), f.load(fromByteOffset: InetWire.ethernetLength, as: UInt8.self) >> 4 == 6 {
-            let s = Inet6Wire.source(f + InetWire.ethernetLength)
-            if own.contains(where: { $0.address == s && $0.usable }) { src = s }
+        if let f = e.queue.peekTail(pool), let s = Inet6Wire.sourceIfIPv6(f + InetWire.ethernetLength),
+           own.contains(where: { $0.address == s && $0.usable }) {
+            src = s
         }
         if src == 0 { src = own.last(where: { $0.isLinkLocal && $0.usable })?.address ?? 0 }
         guard src != 0, let q = pool.alloc() else { return }

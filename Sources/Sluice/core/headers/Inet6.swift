@@ -19,6 +19,8 @@ public enum Inet6Wire {
     }
 
     public static func source(_ ip: UnsafeRawPointer) -> UInt128 { load128(ip + 8) }
+    /// The source of a packet at least a header long, nil when it is not IPv6.
+    static func sourceIfIPv6(_ ip: UnsafeRawPointer) -> UInt128? { ip.load(as: UInt8.self) >> 4 == 6 ? source(ip) : nil }
     public static func destination(_ ip: UnsafeRawPointer) -> UInt128 { load128(ip + 24) }
     public static func nextHeader(_ ip: UnsafeRawPointer) -> UInt8 { ip.load(fromByteOffset: 6, as: UInt8.self) }
     public static func hopLimit(_ ip: UnsafeRawPointer) -> UInt8 { ip.load(fromByteOffset: 7, as: UInt8.self) }
