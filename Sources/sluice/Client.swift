@@ -19,7 +19,7 @@ enum Client {
         "link": ("ip", ["link"]), "fdb": ("bridge", ["fdb"]), "qdisc": ("tc", ["qdisc"]),
         "class": ("tc", ["class"]), "filter": ("tc", ["filter"]), "chain": ("tc", ["chain"]), "action": ("tc", ["actions"]),
         "actions": ("tc", ["actions"]), "vlan": ("bridge", ["vlan"]),
-        "addr": ("ip", ["addr"]), "address": ("ip", ["addr"]), "route": ("ip", ["route"]), "rule": ("ip", ["rule"]), "neigh": ("ip", ["neigh"]),
+        "addr": ("ip", ["addr"]), "address": ("ip", ["addr"]), "route": ("ip", ["route"]), "rule": ("ip", ["rule"]), "nexthop": ("ip", ["nexthop"]), "neigh": ("ip", ["neigh"]),
         "addrlabel": ("ip", ["addrlabel"]), "monitor": ("", []),
     ]
     static let flagOptions: Set<String> = ["-s", "-stats", "-statistics", "-d", "-details", "-j", "-json", "-p", "-pretty"]

@@ -62,7 +62,7 @@ public final class CommandRunner {
         }
         guard let object = words.first else { return "" }
         let rest = Array(words.dropFirst())
-        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "addrlabel", "route", "rule", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
+        switch try match(object, ["link", "fdb", "vlan", "addr", "address", "addrlabel", "route", "rule", "nexthop", "neigh", "neighbour", "sysctl", "qdisc", "class", "filter", "chain", "stats", "help"], what: "object") {
         case "link": return try link(rest, opts)
         case "qdisc": return try qdisc(rest, opts)
         case "class": return try tcClass(rest, opts)
@@ -74,6 +74,7 @@ public final class CommandRunner {
         case "addrlabel": return try addrlabel(rest, opts)
         case "route": return try route(rest, opts)
         case "rule": return try rule(rest, opts)
+        case "nexthop": return try nexthop(rest, opts)
         case "neigh", "neighbour": return try neigh(rest, opts)
         case "sysctl": return try sysctl(rest)
         case "stats": return report()
@@ -99,9 +100,10 @@ public final class CommandRunner {
       addr add|del ADDR/LEN dev DEV [broadcast ADDR|+]   addr show [dev DEV]   addr flush dev DEV
       addrlabel add|del prefix PREFIX [dev DEV] label N   addrlabel list   addrlabel flush   (IPv6 source selection, RFC 6724)
                                       (IPv4 or IPv6, by the address or -4/-6 before the object: `-6 route show`)
-      route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local|default|N] [onlink] [nexthop via GW dev DEV weight W …]
+      route add|replace|append|change|del [TYPE] PREFIX [via GW] [dev DEV] [metric N] [src ADDR] [proto P] [scope S] [table main|local|default|N] [onlink] [nexthop via GW dev DEV weight W … | nhid ID]
       route show [table main|local|default|N|all]   route get ADDR   route flush [proto P]      (TYPE: unicast local broadcast blackhole unreachable prohibit throw)
       rule add|del [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark M[/MASK]] [iif DEV] [oif DEV] [pref N] [lookup TABLE | goto N | nop | blackhole | unreachable | prohibit]   rule show   rule flush
+      nexthop add|replace [id ID] { [via GW] dev DEV [onlink] | blackhole | group ID[,WEIGHT]/… } [proto P]   nexthop del|get id ID   nexthop show|flush [id ID] [dev DEV] [master DEV] [groups]
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
                          net.ipv6.conf.all.forwarding|hop_limit|accept_dad|dad_transmits|optimistic_dad|use_optimistic, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*

@@ -337,6 +337,10 @@ extension CommandRunner {
                 guard let n = Self.tableID(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"table\" value is invalid") }
                 r.table = n == 0 ? FIB.tableMain : n
             case "onlink": nh.onlink = true
+            case "nhid":
+                let v = try a.value(for: "nhid")
+                guard let id = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"id\" value is invalid") }
+                r.route.nhid = id
             case "realm", "realms": nh.realm = try Self.realms(try a.value(for: k)); haveNH = true
             case "pref":
                 switch try a.value(for: "pref") {
@@ -394,6 +398,7 @@ extension CommandRunner {
     /// reachable directly (a connected route covers it) unless onlink — a link-local IPv6
     /// gateway needs its device named; the device is the one that route uses when not named.
     func resolveNextHops<S: InetFamilyStack>(_ r: inout RouteSpec<S.Addr>, _ stack: S) throws(SluiceError) {
+        if r.route.nhid != 0 { return try useNexthop(&r, S.self) }
         if r.table == FIB.tableLocal && r.route.type == .unicast && !r.protoSet { r.route.type = .local }
         // fib_valid_prefsrc: a preferred source must be a local address (but a local route's
         // own address may name itself). IPv6 checks it the same way (ip6_route_info_create).
@@ -434,6 +439,29 @@ extension CommandRunner {
             if r.route.type == .local { r.route.scope = RouteScope.host }
             else if r.route.nexthops.allSatisfy({ $0.gateway == 0 }) { r.route.scope = RouteScope.link }
         }
+    }
+
+    /// fib_create_info / ip6_route_info_create for a route naming a nexthop object: the
+    /// object must exist, suit the family and the route's scope (fib_check_nexthop,
+    /// fib6_check_nexthop); the route then carries what it resolves to.
+    func useNexthop<S: InetFamilyStack>(_ r: inout RouteSpec<S.Addr>, _: S.Type) throws(SluiceError) {
+        let table = dp.nexthops
+        guard r.route.nexthops.isEmpty else { throw SluiceError("Error: Nexthop specification and nexthop id are mutually exclusive.") }
+        guard let nh = table.objects[r.route.nhid] else { throw SluiceError("Error: Nexthop id does not exist.") }
+        if S.isIPv6 && table.hasIPv4(nh) { throw SluiceError("Error: IPv6 routes can not use an IPv4 nexthop.") }
+        if !S.isIPv6 && table.hasIPv6(nh) {
+            throw SluiceError("Error: Sluice's IPv4 routes cannot use an IPv6 nexthop (RFC 5549 gateways are not implemented) (Operation not supported).")
+        }
+        let scope = r.route.scope
+        let first = nh.isGroup ? nh.members.first.flatMap { table.objects[$0.id] } : nh
+        if nh.isGroup && scope == RouteScope.host { throw SluiceError("Error: Route with host scope can not have multiple nexthops.") }
+        if let f = first, case .single(_, let gw, _, let onlink) = f.kind {
+            if scope == RouteScope.host && gw != 0 { throw SluiceError("Error: Route with host scope can not have a gateway.") }
+            if onlink && scope >= RouteScope.link { throw SluiceError("Error: Scope mismatch with nexthop.") }
+        }
+        let (hops, blackhole) = table.resolve(r.route.nhid, S.Addr.self)!
+        r.route.nexthops = hops
+        r.route.type = blackhole ? .blackhole : .unicast
     }
 
     func route(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
@@ -478,7 +506,7 @@ extension CommandRunner {
             let ok = t.delete(r.prefix, r.length) { x in
                 (!spec.metricSet || x.metric == spec.route.metric) && (spec.route.nexthops.isEmpty || x.nexthops.first?.gateway == spec.route.nexthops.first?.gateway || spec.route.nexthops.first?.gateway == 0)
                     && (spec.route.nexthops.first.map { $0.dev == 0 || x.nexthops.first?.dev == $0.dev } ?? true)
-                    && (!spec.protoSet || x.proto == spec.route.proto)
+                    && (!spec.protoSet || x.proto == spec.route.proto) && (spec.route.nhid == 0 || x.nhid == spec.route.nhid)
             }
             guard ok else { throw SluiceError("RTNETLINK answers: No such process") }
             return ""
@@ -549,10 +577,15 @@ extension CommandRunner {
                 var s = ""
                 if r.type != .unicast { s += r.type.name + " " }
                 s += Self.prefixString(prefix, length, S.self)
-                if r.nexthops.count == 1 {
+                if r.nhid != 0 { s += " nhid \(r.nhid)" }
+                // An IPv6 route through a group shows it as multipath even with one member.
+                let multipath = r.nexthops.count > 1 || (S.isIPv6 && r.nhid != 0 && dp.nexthops.objects[r.nhid]?.isGroup == true && !r.nexthops.isEmpty)
+                if r.nexthops.count == 1 && !multipath {
                     let h = r.nexthops[0]
                     if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
                     s += " dev \(dp.device(h.dev)?.name ?? "?")"
+                } else if r.nexthops.isEmpty && (S.isIPv6 || r.nhid != 0), let lo = dp.device(fib.loopbackIndex), fib.loopbackIndex > 0 {
+                    s += " dev \(lo.name)"
                 }
                 if table == nil && t.id != FIB.tableMain { s += " table \(Self.tableName(t.id))" }
                 if r.proto != RouteProtocol.boot { s += " proto \(RouteProtocol.name(r.proto))" }
@@ -567,7 +600,7 @@ extension CommandRunner {
                 if r.nexthops.count == 1 && r.nexthops[0].onlink { s += " onlink" }
                 if S.isIPv6 { s += " pref \(r.pref == 1 ? "high" : r.pref == 3 ? "low" : "medium")" }
                 s += " "
-                if r.nexthops.count > 1 {
+                if multipath {
                     for h in r.nexthops {
                         s += "\n\tnexthop"
                         if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }

@@ -79,6 +79,8 @@ public final class Datapath {
     var protocolHandlers: [ProtocolHandler] = [.ipv4, .arp, .ipv6]
     /// The IPv4 stack (addresses, FIB, neighbours); devices with an address take part.
     public private(set) lazy var ipv4 = IPv4Stack(dp: self)
+    /// Nexthop objects (`ip nexthop`), shared by both families' routes.
+    public let nexthops = NexthopTable()
     /// The IPv6 stack; devices with an IPv6 address take part.
     public private(set) lazy var ipv6 = IPv6Stack(dp: self)
     /// The batch `flushTransmit` hands to `transmit` (one owner: the flush loop).

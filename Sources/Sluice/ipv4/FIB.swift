@@ -85,6 +85,10 @@ public struct NextHopOf<A: InetAddressValue>: Equatable, Sendable {
 public struct RouteOf<A: InetAddressValue>: Sendable {
     public var type: RouteType
     public var nexthops: [NextHopOf<A>]
+    /// The nexthop object the route uses (RTA_NH_ID, `nhid`; 0: its own next hops). Its
+    /// `nexthops` and `type` (blackhole for a blackhole object) are then a copy of what the
+    /// object resolves to, rewritten whenever it changes (Nexthops.swift).
+    public var nhid: UInt32 = 0
     public var metric: UInt32 = 0
     public var proto: UInt8 = RouteProtocol.boot
     public var scope: UInt8 = RouteScope.universe

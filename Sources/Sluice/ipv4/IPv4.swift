@@ -384,6 +384,8 @@ public final class IPv4Stack: NeighbourResolver {
                 if (try? addAddress(dev, a)) != nil { noteAddressEvent(d, addresses[d]?.first { $0.address == a.address } ?? a, deleted: false) }
             }
         } else {
+            // nh_netdev_event NETDEV_DOWN, before the FIBs' own (both families' objects).
+            dp.flushNexthops(dev: d)
             fib.deleteRoutes(through: d, deviceGone: false)
             flushNeighbours(dev: d)
             neighbours.flushProxies(dev: d)
@@ -394,6 +396,7 @@ public final class IPv4Stack: NeighbourResolver {
     func deviceRemoved(_ d: Int32) {
         addresses[d] = nil
         neighbours.setDeviceParams(d, nil)
+        dp.flushNexthops(dev: d)
         fib.deleteRoutes(through: d, deviceGone: true)
         flushNeighbours(dev: d, all: true)
     }

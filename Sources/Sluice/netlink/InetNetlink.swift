@@ -25,16 +25,16 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25
+    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25, NH_ID: UInt16 = 30
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_DEAD: UInt8 = 1, RTNH_F_ONLINK: UInt8 = 4, RTNH_F_LINKDOWN: UInt8 = 16
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
-                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, FLOW: .u32, TABLE: .u32, MARK: .u32, UID: .u32])
+                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, FLOW: .u32, TABLE: .u32, MARK: .u32, UID: .u32, NH_ID: .u32])
     /// rtm_ipv6_policy: addresses are 16 bytes.
     static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
                                                  GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
-                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, UID: .u32])
+                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, UID: .u32, NH_ID: .u32])
 }
 
 extension RtnlProcessor {
@@ -253,12 +253,16 @@ extension RtnlProcessor {
         if r.metric != 0 || v6 { w.attr(RTA.PRIORITY, u32: r.metric) }
         Self.putMetrics(r.metrics, &w)
         if r.prefsrc != 0 { w.attr(RTA.PREFSRC, Self.bytes(r.prefsrc)) }
-        if r.nexthops.count == 1 {
+        // fib_dump_info / rt6_fill_node with a nexthop object: its id, then (compat mode, the
+        // default) what it resolves to — an IPv6 route's group always as RTA_MULTIPATH.
+        if r.nhid != 0 { w.attr(RTA.NH_ID, u32: r.nhid) }
+        let asMultipath = r.nexthops.count > 1 || (v6 && r.nhid != 0 && dp.nexthops.objects[r.nhid]?.isGroup == true && !r.nexthops.isEmpty)
+        if r.nexthops.count == 1 && !asMultipath {
             let h = r.nexthops[0]
             if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
             w.attr(RTA.OIF, u32: UInt32(bitPattern: h.dev))
             if h.realm != 0 { w.attr(RTA.FLOW, u32: h.realm) }
-        } else if r.nexthops.count > 1 {
+        } else if asMultipath {
             let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
             for h in r.nexthops {
                 let at = w.count
@@ -269,8 +273,8 @@ extension RtnlProcessor {
                 w.set16(at, UInt16(w.count - at))
             }
             w.endNest(mp)
-        } else if v6 && dp.ipv6.fib.loopbackIndex > 0 {
-            // ip6_route_info_create: a reject route's device is lo.
+        } else if (v6 || r.nhid != 0) && dp.ipv6.fib.loopbackIndex > 0 {
+            // ip6_route_info_create: a reject route's device is lo (a blackhole nexthop's too).
             w.attr(RTA.OIF, u32: UInt32(bitPattern: dp.ipv6.fib.loopbackIndex))
         }
         if r.expires != 0 {
@@ -363,6 +367,7 @@ extension RtnlProcessor {
         s.route.type = t
         let onlink = UInt32(p.le32(at: 8)) & UInt32(RTA.RTNH_F_ONLINK) != 0
         if let m = a.u32(RTA.PRIORITY) { s.route.metric = m; s.metricSet = true }
+        s.route.nhid = a.u32(RTA.NH_ID) ?? 0
         if let src = Self.addr(a[RTA.PREFSRC], A.self) { s.route.prefsrc = src }
         if let mx = a[RTA.METRICS] { s.route.metrics = try Self.metrics(mx, base: a.offsets[RTA.METRICS]! + NL.attrHdrLen) }
         if S.isIPv6 { s.scopeSet = true; if let pr = a[RTA.PREF]?.first { s.route.pref = pr } }
@@ -474,6 +479,8 @@ extension RtnlProcessor {
             if m.contains("Egress device") { throw NetlinkError(EINVAL, "Egress device not specified") }
             if m.contains("Invalid prefsrc address") { throw NetlinkError(EINVAL, "Invalid prefsrc address") }
             if m.contains("Invalid source address") { throw NetlinkError(EINVAL, "Invalid source address") }
+            // An extack sentence as `ip` prints it: without its final period on the wire.
+            if m.hasPrefix("Error: ") && m.hasSuffix(".") && !m.hasSuffix(").") { throw Self.netlinkError(SluiceError(String(m.dropLast()))) }
             throw Self.netlinkError(error as! SluiceError)
         }
     }
@@ -488,6 +495,7 @@ extension RtnlProcessor {
 
     func delRoute<S: InetFamilyStack>(_ msg: NetlinkMessage, _ stack: S) throws(NetlinkError) {
         let s = try routeSpec(msg, S.self)
+        if s.route.nhid != 0 && dp.nexthops.objects[s.route.nhid] == nil { throw NetlinkError(EINVAL, "Nexthop id does not exist") }
         guard let t = stack.fib.table(s.table) else { throw NetlinkError(ESRCH, "FIB table does not exist") }
         do { try CommandRunner.checkKeyLength(s.prefix, s.length, S.self) } catch { throw Self.netlinkError(error) }
         // IPv6: a request naming one next hop takes that sibling out of a multipath route; one
@@ -497,6 +505,7 @@ extension RtnlProcessor {
         }) { return }
         let ok = t.delete(s.prefix, s.length) { x in
             (!s.metricSet || x.metric == s.route.metric) && (s.route.type == .unicast || x.type == s.route.type)
+                && (s.route.nhid == 0 || x.nhid == s.route.nhid)
                 && (!s.protoSet || x.proto == s.route.proto)
                 && (s.route.nexthops.isEmpty || (x.nexthops.count == s.route.nexthops.count
                     && zip(x.nexthops, s.route.nexthops).allSatisfy { ($1.gateway == 0 || $0.gateway == $1.gateway) && ($1.dev == 0 || $0.dev == $1.dev) }))

@@ -25,6 +25,7 @@ extension RtnlProcessor {
         case NL.RTM_NEWADDR, NL.RTM_DELADDR: family == AF_INET ? RTNLGRP.IPV4_IFADDR : family == AF_INET6 ? RTNLGRP.IPV6_IFADDR : nil
         case NL.RTM_NEWROUTE, NL.RTM_DELROUTE: family == AF_INET ? RTNLGRP.IPV4_ROUTE : family == AF_INET6 ? RTNLGRP.IPV6_ROUTE : nil
         case FRA.RTM_NEWRULE, FRA.RTM_DELRULE: family == AF_INET ? FRA.GROUP_IPV4 : family == AF_INET6 ? FRA.GROUP_IPV6 : nil
+        case NHA.RTM_NEWNEXTHOP, NHA.RTM_DELNEXTHOP: NHA.GROUP_NOTIFY
         case NL.RTM_NEWQDISC, NL.RTM_DELQDISC, NL.RTM_NEWTCLASS, NL.RTM_DELTCLASS,
              NL.RTM_NEWTFILTER, NL.RTM_DELTFILTER, NL.RTM_NEWCHAIN, NL.RTM_DELCHAIN: RTNLGRP.TC
         default: nil
@@ -318,6 +319,9 @@ extension RtnlProcessor {
 
     func withRequestEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         let family = msg.payload.isEmpty ? 0 : msg.payload[msg.payload.startIndex]
+        if msg.header.type == NHA.RTM_NEWNEXTHOP || msg.header.type == NHA.RTM_DELNEXTHOP {
+            return try withNexthopEvents(msg, body)
+        }
         guard let group = Self.group(of: msg.header.type, family: family), eventGroups.contains(group) else { return try body() }
         let v6 = family == Self.AF_INET6
         if group == FRA.GROUP_IPV4 || group == FRA.GROUP_IPV6 {
@@ -426,6 +430,47 @@ extension RtnlProcessor {
         for (k, m) in after.sorted(by: { $0.key < $1.key }) where (before[k] == nil || (k == named && !(isProp && before[k] == m))) && !(isFilter && k >> 40 == 1) {
             if isQdisc && k == 0 { continue }
             emit(m, delete: false)
+        }
+        return dumped
+    }
+
+    /// nexthop_notify: each object that went (RTM_DELNEXTHOP, before the groups it left) or
+    /// came or changed (RTM_NEWNEXTHOP), with the requester's seq and port; and, as IPv6's
+    /// ip6_del_rt announces them, the IPv6 routes that went with a removed object.
+    func withNexthopEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        let nhOn = eventGroups.contains(NHA.GROUP_NOTIFY), r6On = eventGroups.contains(RTNLGRP.IPV6_ROUTE)
+        guard nhOn || r6On else { return try body() }
+        func routes6() -> [String: [UInt8]] {
+            var out: [String: [UInt8]] = [:]
+            for t in dp.ipv6.fib.tables.values {
+                for case let e? in t.prefixes {
+                    for (k, r) in e.routes.enumerated() where r.nhid != 0 {
+                        var w = NetlinkWriter()
+                        encodeRoute(table: t.id, e.prefix, e.length, r, seq: 0, &w)
+                        out["\(t.id)/\(e.prefix)/\(e.length)/\(k)/\(r.metric)"] = w.bytes
+                    }
+                }
+            }
+            return out
+        }
+        let before = Dictionary(uniqueKeysWithValues: nexthopMessages())
+        let r6Before = r6On ? routes6() : [:]
+        let dumped = try body()
+        let after = Dictionary(uniqueKeysWithValues: nexthopMessages())
+        let seq = msg.header.seq
+        if nhOn {
+            for (k, m) in before.sorted(by: { $0.key < $1.key }) where after[k] == nil {
+                events.append((NHA.GROUP_NOTIFY, Self.notification(m, type: NHA.RTM_DELNEXTHOP, seq: seq, pid: pid)))
+            }
+            for (k, m) in after.sorted(by: { $0.key < $1.key }) where before[k] != m {
+                events.append((NHA.GROUP_NOTIFY, Self.notification(m, type: NHA.RTM_NEWNEXTHOP, seq: seq, pid: pid)))
+            }
+        }
+        if r6On {
+            let r6After = routes6()
+            for (k, m) in r6Before.sorted(by: { $0.key < $1.key }) where r6After[k] == nil {
+                events.append((RTNLGRP.IPV6_ROUTE, Self.notification(m, type: NL.RTM_DELROUTE, seq: seq, pid: pid)))
+            }
         }
         return dumped
     }

@@ -338,6 +338,10 @@ public final class RtnlProcessor {
         case FRA.RTM_GETRULE where isDump: try dumpRules(msg, &replies); return true
         case FRA.RTM_NEWRULE: try changeRule(msg, delete: false); return false
         case FRA.RTM_DELRULE: try changeRule(msg, delete: true); return false
+        case NHA.RTM_GETNEXTHOP where isDump: try dumpNexthops(msg, &replies); return true
+        case NHA.RTM_GETNEXTHOP: replies.append(try getNexthop(msg)); return false
+        case NHA.RTM_NEWNEXTHOP: try newNexthop(msg); return false
+        case NHA.RTM_DELNEXTHOP: try delNexthop(msg); return false
         case NL.RTM_NEWROUTE: try newRoute(msg); return false
         case NL.RTM_DELROUTE: try delRoute(msg); return false
         case NL.RTM_NEWNEIGH where msg.payload[msg.payload.startIndex] == NDA.AF_BRIDGE:
