@@ -1377,6 +1377,86 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Nexthop objects (`ip nexthop`) side by side with this machine's kernel: gateway, device,
+    /// blackhole and group objects of both families, the refusals rtm_to_nh_config,
+    /// nh_check_attr_group and fib_check_nexthop make (text and exit status), routes by `nhid`
+    /// as `ip route` shows them (a blackhole object's as `blackhole … dev lo`, an IPv6 route's
+    /// group as multipath), `route get` through a group, replace moving every route at once and
+    /// its refusals, a member deleted from a group, a device going down taking its objects and
+    /// their routes, and flush: the same text, JSON and statuses on both sides.
+    func testNexthopObjectsAsTheKernel() throws {
+        // A daemon with no devices of its own, so that route dumps hold only what both sides make.
+        let sock = net.dir + "/nh.sock"
+        let d = try DaemonProcess(net: net, ns: try net.netns("sw"), config: [], extraArgs: ["--socket", sock])
+        try d.waitReady()
+        let kns = try net.netns("knh")
+        var steps: [[String]] = [
+            ["link", "add", "va", "type", "veth", "peer", "name", "vb"], ["link", "add", "vc", "type", "veth", "peer", "name", "vd"],
+            ["link", "set", "lo", "up"], ["link", "set", "va", "up"], ["link", "set", "vb", "up"], ["link", "set", "vc", "up"], ["link", "set", "vd", "up"],
+            ["addr", "add", "198.18.0.1/24", "dev", "va"], ["addr", "add", "198.18.1.1/24", "dev", "vc"], ["-6", "addr", "add", "2001:db8::1/64", "dev", "va", "nodad"],
+        ]
+        let lines = """
+            nexthop add id 1 via 198.18.0.2 dev va|nexthop add id 2 via 198.18.1.2 dev vc|nexthop add id 3 blackhole|nexthop add id 4 dev va
+            nexthop add id 5 via 2001:db8::2 dev va|nexthop add id 10 group 1/2,3|nexthop add id 11 group 3|nexthop add id 12 group 5
+            nexthop add via 198.18.0.3 dev va|nexthop add id 13 group 1/3|nexthop add id 14 via 198.18.9.1 dev va
+            nexthop add id 15 via 198.18.0.9 dev va onlink|-6 nexthop add id 16 blackhole|nexthop add id 1 via 198.18.0.3 dev va
+            nexthop add id 17 group 1/1|nexthop add id 17 group 99|nexthop add id 17 group 10|nexthop add id 18 dev va onlink
+            nexthop add id 19 via 198.18.0.5|route add 198.18.5.0/24 nhid 1|route add 198.18.6.0/24 nhid 10|route add 198.18.7.0/24 nhid 3
+            route add 198.18.8.0/24 nhid 11|route add 198.18.10.0/24 nhid 99|route add 198.18.11.0/24 nhid 1 dev va
+            -6 route add 2001:db8:5::/64 nhid 5|-6 route add 2001:db8:6::/64 nhid 1|-6 route add 2001:db8:7::/64 nhid 16|-6 route add 2001:db8:8::/64 nhid 12
+            nexthop show|-d nexthop show|-j nexthop show|nexthop show id 10|nexthop get id 10|nexthop show dev va|nexthop show groups
+            -4 nexthop show|-6 nexthop show|nexthop show id 99|route show|-6 route show|-j route show|route get 198.18.6.1|route get 198.18.5.1
+            -6 route get 2001:db8:5::1|nexthop replace id 1 via 198.18.0.7 dev va|route show|nexthop replace id 10 group 1,2/2|route show
+            nexthop replace id 10 via 198.18.0.7 dev va|nexthop replace id 1 group 2|nexthop replace id 2 blackhole|nexthop replace id 5 via 198.18.0.8 dev va
+            nexthop replace id 30 via 198.18.0.8 dev va|nexthop show|nexthop del id 2|nexthop show|route show|link set vc down|link set vc up
+            link set va down|nexthop show|route show|-6 route show|nexthop del id 99|route del 198.18.7.0/24 nhid 11|route del 198.18.7.0/24 nhid 3
+            nexthop flush|nexthop show|route show
+            """
+        steps += lines.split(whereSeparator: { $0 == "|" || $0 == "\n" }).map { $0.trimmingCharacters(in: .whitespaces).split(separator: " ").map(String.init) }
+        var refused = 0
+        for c in steps {
+            let k = try runBounded(["10", "ip", "-n", kns] + c)
+            let s = try exec(sock, ["ip"] + c)
+            XCTAssertEqual(s.status, k.status, "ip \(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, "ip " + c.joined(separator: " "))
+            if k.status != 0 { refused += 1 }
+        }
+        // The kernel's own answers, so the comparison cannot pass on two empty sides.
+        let k = try runBounded(["10", "ip", "-n", kns, "nexthop", "show"])
+        XCTAssertEqual(k.out, "")
+        XCTAssertEqual(refused, 18, "refusals on the kernel's side")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// `ip monitor nexthop route` while nexthops and routes by id come and go, side by side:
+    /// RTM_NEWNEXTHOP as each is made or replaced, RTM_DELNEXTHOP for a deleted member before
+    /// RTM_NEWNEXTHOP for the group it left, and the IPv6 routes that went with a deleted object.
+    func testNexthopNotificationsAsTheKernelSendsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("knm")
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1", "up"], ["link", "set", "r1p", "up"],
+                                 ["addr", "add", "198.18.0.1/24", "dev", "r1"], ["-6", "addr", "add", "2001:db8:7::1/64", "dev", "r1", "nodad"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(300_000)
+        let changes: [[String]] = [["nexthop", "add", "id", "1", "via", "198.18.0.2", "dev", "r1"], ["nexthop", "add", "id", "2", "via", "198.18.0.3", "dev", "r1"],
+                                   ["nexthop", "add", "id", "3", "via", "2001:db8:7::2", "dev", "r1"], ["nexthop", "add", "id", "4", "via", "2001:db8:7::3", "dev", "r1"],
+                                   ["nexthop", "add", "id", "10", "group", "1/2"], ["nexthop", "add", "id", "11", "group", "3,2/4"],
+                                   ["route", "add", "198.18.5.0/24", "nhid", "10"], ["-6", "route", "add", "2001:db8:5::/64", "nhid", "3"],
+                                   ["-6", "route", "add", "2001:db8:6::/64", "nhid", "11"],
+                                   ["nexthop", "replace", "id", "2", "via", "198.18.0.4", "dev", "r1"], ["nexthop", "del", "id", "1"],
+                                   ["nexthop", "del", "id", "3"], ["nexthop", "del", "id", "2"], ["nexthop", "del", "id", "4"]]
+        let kernel = try monitorLines(["ip", "-n", kns], objects: ["nexthop", "route"]) { for c in changes { try sh(["ip", "-n", kns] + c) } }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["nexthop", "route"]) {
+            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0, c.joined(separator: " ")) }
+        }
+        // The link-local addresses' local routes come as the kernel's DAD ends (Sluice's have
+        // no DAD by default): not part of this.
+        func scrub(_ l: [String]) -> [String] { l.filter { !$0.contains("fe80::") } }
+        XCTAssertEqual(scrub(sluice), scrub(kernel))
+        XCTAssertTrue(kernel.contains("Deleted id 1 via 198.18.0.2 dev r1 scope link "), "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// Debian's sysctl through `sluice exec` reads and writes the daemon's knobs as it does the
     /// kernel's /proc/sys/net: the same lines and exit status as in a kernel namespace, a value
     /// the key does not take refused (EINVAL) and left as it was.

@@ -67,6 +67,9 @@ public final class NexthopTable {
     var lastID: UInt32 = 0
     /// Bumped on every change (nh_base_seq_inc): a dump that spans one is interrupted.
     public internal(set) var generation: UInt64 = 0
+    /// While a request is being announced: what removeNexthop did, in the kernel's order
+    /// (an object deleted, then the groups it left changed or deleted in turn).
+    var log: [(id: UInt32, deleted: Bool)]? = nil
 
     init() {}
 
@@ -179,6 +182,7 @@ extension Datapath {
         guard nexthops.objects[id] != nil else { return ([], []) }
         var changed: [UInt32] = [], removed: [UInt32] = [id]
         nexthops.objects[id] = nil
+        nexthops.log?.append((id, true))
         var touched: Set<UInt32> = [id]
         for g in nexthops.groups(containing: id) {
             guard var o = nexthops.objects[g] else { continue }
@@ -189,6 +193,7 @@ extension Datapath {
             } else {
                 o.kind = .group(rest)
                 nexthops.objects[g] = o
+                nexthops.log?.append((g, false))
                 changed.append(g)
                 touched.insert(g)
             }

@@ -434,42 +434,56 @@ extension RtnlProcessor {
         return dumped
     }
 
-    /// nexthop_notify: each object that went (RTM_DELNEXTHOP, before the groups it left) or
-    /// came or changed (RTM_NEWNEXTHOP), with the requester's seq and port; and, as IPv6's
-    /// ip6_del_rt announces them, the IPv6 routes that went with a removed object.
+    /// nexthop_notify: each object that went (RTM_DELNEXTHOP) followed by the IPv6 routes that
+    /// went with it (ip6_del_rt announces them; IPv4's fib_flush does not), then the groups it
+    /// left (RTM_NEWNEXTHOP, or gone in turn); an object made or replaced (RTM_NEWNEXTHOP), and
+    /// on replace the routes using it or a group it is in (nexthop_replace_notify: RTM_NEWROUTE,
+    /// IPv4's then IPv6's, per object). The requester's seq and port throughout.
     func withNexthopEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
-        let nhOn = eventGroups.contains(NHA.GROUP_NOTIFY), r6On = eventGroups.contains(RTNLGRP.IPV6_ROUTE)
-        guard nhOn || r6On else { return try body() }
-        func routes6() -> [String: [UInt8]] {
-            var out: [String: [UInt8]] = [:]
-            for t in dp.ipv6.fib.tables.values {
-                for case let e? in t.prefixes {
-                    for (k, r) in e.routes.enumerated() where r.nhid != 0 {
-                        var w = NetlinkWriter()
-                        encodeRoute(table: t.id, e.prefix, e.length, r, seq: 0, &w)
-                        out["\(t.id)/\(e.prefix)/\(e.length)/\(k)/\(r.metric)"] = w.bytes
-                    }
+        let nhOn = eventGroups.contains(NHA.GROUP_NOTIFY), r4On = eventGroups.contains(RTNLGRP.IPV4_ROUTE), r6On = eventGroups.contains(RTNLGRP.IPV6_ROUTE)
+        guard nhOn || r4On || r6On else { return try body() }
+        let seq = msg.header.seq
+        func routes<A: InetAddressValue>(_ fib: FIBOf<A>, _ ids: Set<UInt32>) -> [(UInt32, [UInt8])] {
+            var out: [(UInt32, [UInt8])] = []
+            for t in fib.tablesInDumpOrder {
+                for (p, l, r) in t.allRoutes where ids.contains(r.nhid) {
+                    var w = NetlinkWriter()
+                    encodeRoute(table: t.id, p, l, r, seq: 0, &w)
+                    out.append((r.nhid, w.bytes))
                 }
             }
             return out
         }
         let before = Dictionary(uniqueKeysWithValues: nexthopMessages())
-        let r6Before = r6On ? routes6() : [:]
+        let r6Before = r6On ? routes(dp.ipv6.fib, Set(before.keys)) : []
+        dp.nexthops.log = []
+        defer { dp.nexthops.log = nil }
         let dumped = try body()
+        let log = dp.nexthops.log ?? []
         let after = Dictionary(uniqueKeysWithValues: nexthopMessages())
-        let seq = msg.header.seq
-        if nhOn {
-            for (k, m) in before.sorted(by: { $0.key < $1.key }) where after[k] == nil {
-                events.append((NHA.GROUP_NOTIFY, Self.notification(m, type: NHA.RTM_DELNEXTHOP, seq: seq, pid: pid)))
-            }
-            for (k, m) in after.sorted(by: { $0.key < $1.key }) where before[k] != m {
-                events.append((NHA.GROUP_NOTIFY, Self.notification(m, type: NHA.RTM_NEWNEXTHOP, seq: seq, pid: pid)))
+        let r6After = r6On ? Set(routes(dp.ipv6.fib, Set(after.keys)).map(\.1)) : []
+        var told: Set<UInt32> = []
+        func nh(_ m: [UInt8], deleted: Bool) {
+            if nhOn { events.append((NHA.GROUP_NOTIFY, Self.notification(m, type: deleted ? NHA.RTM_DELNEXTHOP : NHA.RTM_NEWNEXTHOP, seq: seq, pid: pid))) }
+        }
+        for (id, deleted) in log {
+            told.insert(id)
+            if deleted {
+                if let m = before[id] { nh(m, deleted: true) }
+                for (rid, m) in r6Before where rid == id && !r6After.contains(m) {
+                    events.append((RTNLGRP.IPV6_ROUTE, Self.notification(m, type: NL.RTM_DELROUTE, seq: seq, pid: pid)))
+                }
+            } else if let m = after[id] {
+                nh(m, deleted: false)
             }
         }
-        if r6On {
-            let r6After = routes6()
-            for (k, m) in r6Before.sorted(by: { $0.key < $1.key }) where r6After[k] == nil {
-                events.append((RTNLGRP.IPV6_ROUTE, Self.notification(m, type: NL.RTM_DELROUTE, seq: seq, pid: pid)))
+        for (k, m) in after.sorted(by: { $0.key < $1.key }) where !told.contains(k) && before[k] != m { nh(m, deleted: false) }
+        if msg.header.type == NHA.RTM_NEWNEXTHOP, msg.header.flags & NL.F_REPLACE != 0, msg.payload.count >= 8,
+           let a = try? NLAttributes.parse(msg.payload.dropFirst(8), base: 0, policy: NHA.policyNew, strict: false),
+           let id = a.u32(NHA.ID), before[id] != nil, after[id] != nil {
+            for x in [id] + dp.nexthops.groups(containing: id) {
+                if r4On { for (_, m) in routes(dp.ipv4.fib, [x]) { events.append((RTNLGRP.IPV4_ROUTE, Self.notification(m, type: NL.RTM_NEWROUTE, seq: seq, pid: pid))) } }
+                if r6On { for (_, m) in routes(dp.ipv6.fib, [x]) { events.append((RTNLGRP.IPV6_ROUTE, Self.notification(m, type: NL.RTM_NEWROUTE, seq: seq, pid: pid))) } }
             }
         }
         return dumped
