@@ -56,21 +56,6 @@ final class ExecTests: XCTestCase {
         return try runBounded(["10", try sluiceBinary()] + args, environment: env)
     }
 
-    /// `timeout ARGS…`: output (stdout and stderr together) and exit status.
-    func runBounded(_ args: [String], environment: [String: String]? = nil) throws -> (out: String, status: Int32) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
-    }
-
     func testSluiceClientDrivesTheDaemonWithIproute2sGrammarAndOutput() throws {
         let (d, sock, ta) = try daemon()
         var r = try client(sock, ["qdisc", "add", "dev", ta, "root", "handle", "1:", "tbf", "rate", "10mbit", "burst", "32kb", "latency", "50ms"])

@@ -357,3 +357,18 @@ extension DaemonProcess {
         return got
     }
 }
+
+/// `timeout ARGS…`: output (stdout and stderr together) and exit status.
+func runBounded(_ args: [String], environment: [String: String]? = nil) throws -> (out: String, status: Int32) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+}

@@ -278,4 +278,73 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertEqual(sources[0], ["link-local"], "the kernel's")
         XCTAssertEqual(sources[1], sources[0])
     }
+
+    /// Nexthop objects carrying real traffic, the same commands given to the kernel's router
+    /// and (through `sluice exec`) to Sluice's: host B answers on 198.18.40.1 and 198.18.41.1
+    /// (its lo) and on two addresses of its link. A route to 198.18.40.0/24 through a group of
+    /// two gateways (both B) carries ping; with the group's first member deleted the route goes
+    /// on through the other (the router then resolves that one, as its neighbour table shows).
+    /// A route to 198.18.41.0/24 through a single nexthop carries ping; the nexthop replaced by
+    /// a blackhole drops it silently, replaced back carries it again, and deleted takes the
+    /// route with it: "Destination Net Unreachable" from the router. Each answer the kernel's.
+    func testNexthopObjectsCarryTrafficAsTheKernels() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-nh/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        for p in [k, s] {
+            let bdev = p.daemon == nil ? "\(net.tag)kbp" : "\(net.tag)sbp"
+            try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])
+            try sh(["ip", "-n", p.b, "addr", "add", "198.18.40.1/32", "dev", "lo"])
+            try sh(["ip", "-n", p.b, "addr", "add", "198.18.41.1/32", "dev", "lo"])
+            try sh(["ip", "-n", p.b, "addr", "add", "198.18.32.21/24", "dev", bdev])
+        }
+        func ip(_ p: Path, _ c: [String]) throws -> (out: String, status: Int32) {
+            let dev = p.daemon == nil ? "\(net.tag)kb" : "pb"
+            let words = c.map { $0 == "DEV" ? dev : $0 }
+            if p.daemon == nil { return try runBounded(["10", "ip", "-n", p.sw] + words) }
+            return try runBounded(["10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + words)
+        }
+        func answer(_ p: Path, _ dst: String) throws -> String {
+            let out = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "2", "-i", "0.3", "-W", "1", dst], timeout: 20, allowFailure: true)
+            return out.split(separator: "\n").filter { $0.hasPrefix("From ") || $0.contains("bytes from") || $0.contains("packet loss") }
+                .map { $0.replacingOccurrences(of: #"time=[0-9.]+ ms"#, with: "time=T", options: .regularExpression)
+                    .replacingOccurrences(of: #", time [0-9]+ms"#, with: "", options: .regularExpression)
+                    .replacingOccurrences(of: #", \+\d+ errors"#, with: "", options: .regularExpression) }.joined(separator: "\n")
+        }
+        let steps: [([String], String?)] = [
+            (["nexthop", "add", "id", "1", "via", "198.18.32.20", "dev", "DEV"], nil),
+            (["nexthop", "add", "id", "2", "via", "198.18.32.21", "dev", "DEV"], nil),
+            (["nexthop", "add", "id", "10", "group", "1/2"], nil),
+            (["route", "add", "198.18.40.0/24", "nhid", "10"], "198.18.40.1"),
+            (["nexthop", "del", "id", "1"], "198.18.40.1"),
+            (["nexthop", "add", "id", "4", "via", "198.18.32.20", "dev", "DEV"], nil),
+            (["route", "add", "198.18.41.0/24", "nhid", "4"], "198.18.41.1"),
+            (["nexthop", "replace", "id", "4", "blackhole"], "198.18.41.1"),
+            (["nexthop", "replace", "id", "4", "via", "198.18.32.20", "dev", "DEV"], "198.18.41.1"),
+            (["nexthop", "del", "id", "4"], "198.18.41.1"),
+        ]
+        var kernelAnswers: [String] = []
+        for (c, dst) in steps {
+            let kr = try ip(k, c), sr = try ip(s, c)
+            XCTAssertEqual(kr.status, 0, "ip \(c.joined(separator: " ")): \(kr.out)")
+            XCTAssertEqual(sr.status, 0, "ip \(c.joined(separator: " ")): \(sr.out)")
+            guard let dst else { continue }
+            let ka = try answer(k, dst), sa = try answer(s, dst)
+            XCTAssertEqual(sa, ka, "ping \(dst) after ip \(c.joined(separator: " "))")
+            kernelAnswers.append(ka)
+            if c[1] == "del" && c[3] == "1" {
+                // The group's other member now carries it: the router resolved 198.18.32.21.
+                for p in [k, s] {
+                    XCTAssertTrue(try ip(p, ["neigh", "show", "198.18.32.21"]).out.contains("lladdr"), p.daemon == nil ? "kernel" : "Sluice")
+                }
+            }
+        }
+        XCTAssertTrue(kernelAnswers[0].contains(" 0% packet loss"), kernelAnswers[0])
+        XCTAssertTrue(kernelAnswers[1].contains(" 0% packet loss"), kernelAnswers[1])
+        XCTAssertTrue(kernelAnswers[3].contains("100% packet loss") && !kernelAnswers[3].contains("From "), kernelAnswers[3])
+        XCTAssertTrue(kernelAnswers[4].contains(" 0% packet loss"), kernelAnswers[4])
+        XCTAssertTrue(kernelAnswers[5].contains("Destination Net Unreachable"), kernelAnswers[5])
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
 }
