@@ -119,6 +119,69 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// Nexthop objects in the datapath (net/ipv4/nexthop.c): a route by `nhid` forwards to its
+    /// object's gateway; `nexthop replace` moves it at once (the flat forwarding record is
+    /// rebuilt, no packet goes the old way); a group spreads flows by hash-threshold weights
+    /// (fib_select_multipath: 2 of 3 flows' worth to the weight-2 member); a blackhole object
+    /// drops without an ICMP error; deleting the object deletes the route, and the next packet
+    /// gets Destination Net Unreachable (ICMP type 3 code 0) from the router. The command
+    /// language's `nexthop show` lines are those `ip nexthop show` printed for the same objects
+    /// on this machine's kernel.
+    func testRoutesThroughNexthopObjectsFollowTheirObject() throws {
+        let r = try Self.router()
+        let macC = MACAddress(raw: 0x0200_0000_00C3)
+        try r.runner.execute("neigh add 198.18.1.10 lladdr \(macA) dev r1 nud permanent")
+        try r.runner.execute("neigh add 198.18.2.20 lladdr \(macB) dev r2 nud permanent")
+        try r.runner.execute("neigh add 198.18.2.21 lladdr \(macC) dev r2 nud permanent")
+        try r.runner.execute("nexthop add id 1 via 198.18.2.20 dev r2")
+        try r.runner.execute("nexthop add id 2 via 198.18.2.21 dev r2")
+        try r.runner.execute("nexthop add id 3 blackhole")
+        try r.runner.execute("nexthop add id 10 group 1/2,2")
+        XCTAssertThrowsError(try r.runner.execute("nexthop add id 11 group 1/3")) { XCTAssertEqual(($0 as? SluiceError)?.message, "Error: Blackhole nexthop can not be used in a group with more than 1 path.") }
+        XCTAssertThrowsError(try r.runner.execute("route add 198.18.50.0/24 nhid 1 dev r2")) { XCTAssertEqual(($0 as? SluiceError)?.message, "Error: Nexthop specification and nexthop id are mutually exclusive.") }
+        XCTAssertEqual(try r.runner.execute("nexthop show"), """
+            id 1 via 198.18.2.20 dev r2 scope link 
+            id 2 via 198.18.2.21 dev r2 scope link 
+            id 3 blackhole 
+            id 10 group 1/2,2 
+
+            """)
+        try r.runner.execute("route add 198.18.40.0/24 nhid 1")
+        try r.runner.execute("route add 198.18.41.0/24 nhid 10")
+        func to(_ dst: UInt32, seq: UInt16 = 1) -> (r1: [[UInt8]], r2: [[UInt8]]) {
+            r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: dst, seq: seq)), on: r.r1)
+        }
+        XCTAssertEqual(to(ip(198, 18, 40, 1)).r2.map { Seen($0).dst }, [macB])
+        try r.runner.execute("nexthop replace id 1 via 198.18.2.21 dev r2")
+        XCTAssertEqual(to(ip(198, 18, 40, 1)).r2.map { Seen($0).dst }, [macC])
+        XCTAssertTrue(try r.runner.execute("route show").contains("198.18.40.0/24 nhid 1 via 198.18.2.21 dev r2 \n"))
+        try r.runner.execute("nexthop replace id 1 via 198.18.2.20 dev r2")
+        // The group: flows (destinations here) spread 1:2 by the members' weights.
+        var seen: [MACAddress: Int] = [:]
+        for h in 1...240 { for f in to(ip(198, 18, 41, UInt8(h))).r2 { seen[Seen(f).dst, default: 0] += 1 } }
+        XCTAssertEqual(seen.values.reduce(0, +), 240)
+        XCTAssertGreaterThan(seen[macC] ?? 0, 130, "\(seen)")
+        XCTAssertGreaterThan(seen[macB] ?? 0, 50, "\(seen)")
+        // Member 2 deleted: the group goes on through member 1 alone.
+        try r.runner.execute("nexthop del id 2")
+        XCTAssertEqual(try r.runner.execute("nexthop show id 10"), "id 10 group 1 \n")
+        for h in 1...20 { XCTAssertEqual(to(ip(198, 18, 41, UInt8(h))).r2.map { Seen($0).dst }, [macB]) }
+        // A blackhole object: dropped, no error back.
+        try r.runner.execute("route add 198.18.42.0/24 nhid 3")
+        let bh = to(ip(198, 18, 42, 1))
+        XCTAssertTrue(bh.r1.isEmpty && bh.r2.isEmpty)
+        XCTAssertTrue(try r.runner.execute("route show").contains("blackhole 198.18.42.0/24 nhid 3 "))
+        // The object deleted: its route too; the packet now has no route.
+        try r.runner.execute("nexthop del id 1")
+        XCTAssertFalse(try r.runner.execute("route show").contains("nhid 1"))
+        XCTAssertFalse(try r.runner.execute("route show").contains("nhid 10"), "the group went with its last member")
+        let un = to(ip(198, 18, 40, 1))
+        XCTAssertTrue(un.r2.isEmpty)
+        XCTAssertEqual(un.r1.count, 1)
+        if let e = un.r1.first { XCTAssertEqual(Array(e[34...35]), [3, 0], "ICMP destination net unreachable") }
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     /// Policy routing as fib_rules_lookup walks it: selectors on source, input device, mark (set
     /// by tc on ingress) and TOS, goto, a table without a route for the destination falling
     /// through, suppress_prefixlength, reject actions.

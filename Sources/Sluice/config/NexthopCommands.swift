@@ -134,8 +134,8 @@ extension CommandRunner {
 
     func nexthop(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {
         var a = Args(Array(w.dropFirst()))
-        let verb = w.first ?? "show"
-        switch try match(verb, ["add", "replace", "delete", "show", "list", "get", "flush"], what: "nexthop command") {
+        let verb = try match(w.first ?? "show", ["add", "replace", "delete", "show", "list", "get", "flush"], what: "nexthop command")
+        switch verb {
         case "add", "replace":
             var q = NexthopRequest()
             if opts.family == 4 { q.v6 = false } else if opts.family == 6 { q.v6 = true }
