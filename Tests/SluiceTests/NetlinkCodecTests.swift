@@ -551,6 +551,47 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertTrue(act.action.printText(index: 5, tm: "").hasPrefix("bpf bytecode '1,6 0 0 4294967295' default-action pipe"))
     }
 
+    /// What Debian's ip 6.1 sends for `ip nexthop add id 1 via 198.18.0.2 dev va`, `… id 2 via
+    /// 198.18.0.3 dev va` and `ip nexthop add id 10 group 1/2,3` (captured with strace -e
+    /// write=3; va was ifindex 3 there, patched to d1's here): decoded to the objects the
+    /// kernel makes, dumped back as nh_fill_node fills them (an IPv4 nexthop scope link with
+    /// its OIF and gateway; the group AF_UNSPEC with NHA_GROUP_TYPE, weight − 1 in each entry
+    /// and NHA_OP_FLAGS), and the same request again EEXIST.
+    static let nexthopAdd1 = hex("3000000068000506467f146b00000000" + "020000000000000008000100010000000" + "8000600c612000208000500030000" + "00")
+    static let nexthopAdd2 = hex("3000000068000506467f146b00000000" + "020000000000000008000100020000000" + "8000600c612000308000500030000" + "00")
+    static let nexthopGroup = hex("3400000068000506467f146b000000000000000000000000080001000a0000001400020001000000000000000200000002000000")
+
+    func testNexthopRequestsAsDebiansIpSendsThem() throws {
+        let p = try processor()
+        let r = CommandRunner(datapath: p.dp)
+        try r.execute("link set d1 up")
+        try r.execute("addr add 198.18.0.1/24 dev d1")
+        let d1 = try XCTUnwrap(p.dp.device(named: "d1")).ifindex
+        func patched(_ m: [UInt8]) -> [UInt8] { var m = m; m[44] = UInt8(d1); return m }
+        XCTAssertEqual(Self.nexthopAdd1.count, 48)
+        for m in [patched(Self.nexthopAdd1), patched(Self.nexthopAdd2), Self.nexthopGroup] {
+            XCTAssertEqual(errorOf(try XCTUnwrap(p.handle(m).first))?.errno, 0)
+        }
+        XCTAssertEqual(p.dp.nexthops.objects[1]?.kind, .single(v6: false, gateway: 0xC612_0002, dev: d1, onlink: false))
+        XCTAssertEqual(p.dp.nexthops.objects[10]?.members, [NexthopObject.Member(id: 1, weight: 1), NexthopObject.Member(id: 2, weight: 3)])
+        XCTAssertEqual(errorOf(try XCTUnwrap(p.handle(Self.nexthopGroup).first))?.errno, EEXIST)
+        // The dump.
+        var w = NetlinkWriter()
+        let st = w.begin(type: NHA.RTM_GETNEXTHOP, flags: NL.F_REQUEST | NL.F_DUMP, seq: 9, pid: 0)
+        w.put32(0); w.put32(0)
+        w.end(st)
+        let msgs = p.handle(w.bytes).flatMap { Array(NetlinkMessages($0)) }.filter { $0.header.type == NHA.RTM_NEWNEXTHOP }
+        XCTAssertEqual(msgs.count, 3)
+        let one = Array(msgs[0].payload)
+        XCTAssertEqual(Array(one[0..<8]), [2, 253, 0, 0, 0, 0, 0, 0], "AF_INET, scope link")
+        XCTAssertEqual(Array(one[8...]), [8, 0, 1, 0, 1, 0, 0, 0, 8, 0, 5, 0, UInt8(d1), 0, 0, 0, 8, 0, 6, 0, 198, 18, 0, 2])
+        let g = Array(msgs[2].payload)
+        XCTAssertEqual(Array(g[0..<8]), [0, 0, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(Array(g[8...]), [8, 0, 1, 0, 10, 0, 0, 0, 6, 0, 3, 0, 0, 0, 0, 0,
+                                        20, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0,
+                                        8, 0, 14, 0, 0, 0, 0, 0x80])
+    }
+
     /// 12 000 malformed messages made from real ones: cut short, lengths that lie (message and
     /// attribute), bytes flipped, wrong nesting, unknown types. The processor answers each
     /// datagram with well-formed replies only — an error carries an errno the kernel uses for
@@ -561,6 +602,7 @@ final class NetlinkCodecTests: XCTestCase {
         var rng = SplitMix(seed: 0x4E4C)
         let seeds = [Self.htbQdisc, Self.u32Filter, Self.linkSetMTU, Self.linkShow, Self.fdbAdd, Self.routeAdd, Self.addrAdd]
             + Self.v6Seeds(try XCTUnwrap(p.dp.device(named: "d0")).ifindex) + Self.actionSeeds() + Self.tcSeeds
+            + [Self.nexthopAdd1, Self.nexthopGroup]
         let allowed: Set<Int32> = [0, EINVAL, ERANGE, EOPNOTSUPP, ENODEV, EPERM, EEXIST, ENOENT, EBUSY,
                                    ENETUNREACH, ENETDOWN, ESRCH, EADDRNOTAVAIL, EHOSTUNREACH, EACCES, EPROTONOSUPPORT, ENOBUFS,
                                    EAFNOSUPPORT]   // a rule request of a family without rules (fib_nl_newrule)
