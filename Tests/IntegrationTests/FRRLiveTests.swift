@@ -37,11 +37,16 @@ final class FRRLiveTests: XCTestCase {
 
     func testOSPFRoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws { try ospf(v6: false) }
 
+    /// The same with zebra's next-hop groups over FPM (`fpm use-next-hop-groups`): zebra sends
+    /// its nexthop objects (RTM_NEWNEXTHOP) and routes naming them by id; Sluice's route shows
+    /// the id and forwards through the object, and the reroute moves it to another object.
+    func testOSPFRoutesThroughZebrasNextHopGroupsOverFPM() throws { try ospf(v6: false, nextHopGroups: true) }
+
     /// The same with IPv6: ospf6d (OSPFv3) on both routers, next hops the neighbours' link-local
     /// addresses, resolved by Sluice's Neighbor Discovery on the named device.
     func testOSPFv3RoutesReachSluiceThroughFPMAndAFailedLinkReroutes() throws { try ospf(v6: true) }
 
-    func ospf(v6: Bool) throws {
+    func ospf(v6: Bool, nextHopGroups: Bool = false) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/zebra"),
               FileManager.default.isExecutableFile(atPath: "/usr/lib/frr/\(v6 ? "ospf6d" : "ospfd")"),
               FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/frr/modules/dplane_fpm_nl.so") else {
@@ -89,7 +94,7 @@ final class FRRLiveTests: XCTestCase {
             let dir = net.dir + "/frr-\(ns)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var zebra = "hostname \(ns)\n"
-            if fpm { zebra += "fpm address 127.0.0.1 port 2620\nno fpm use-next-hop-groups\n" }
+            if fpm { zebra += "fpm address 127.0.0.1 port 2620\n" + (nextHopGroups ? "fpm use-next-hop-groups\n" : "no fpm use-next-hop-groups\n") }
             try zebra.write(toFile: "\(dir)/zebra.conf", atomically: true, encoding: .utf8)
             let stub = fpm ? "pa" : "qb"
             let conf = v6 ? """
@@ -136,12 +141,16 @@ final class FRRLiveTests: XCTestCase {
         func sluiceRoutes() throws -> String {
             try sh([try sluiceBinary(), "exec", "--socket", sock, "ip"] + (v6 ? ["-6"] : []) + ["route", "show", far])
         }
+        // With next-hop groups the route names zebra's object first: `… nhid N via …`.
+        func shown(_ routes: String) -> String {
+            nextHopGroups ? routes.replacingOccurrences(of: #" nhid \d+"#, with: "", options: .regularExpression) : routes
+        }
         func waitFor(_ want: String, seconds: Double) throws -> String {
             let deadline = Date().addingTimeInterval(seconds)
             var last = ""
             while Date() < deadline {
                 last = try sluiceRoutes()
-                if last.contains(want) { return last }
+                if shown(last).contains(want) { return last }
                 usleep(250_000)
             }
             return last
@@ -156,7 +165,12 @@ final class FRRLiveTests: XCTestCase {
         // OSPF converges; zebra's choice arrives in Sluice's FIB over FPM.
         let viaX = "\(far) via \(try gateway("qx", 42)) dev px proto ospf metric 20"
         let first = try waitFor(viaX, seconds: 60)
-        XCTAssertTrue(first.contains(viaX), "\(first)\n\(d.stderr)")
+        XCTAssertTrue(shown(first).contains(viaX), "\(first)\n\(d.stderr)")
+        if nextHopGroups {
+            XCTAssertTrue(first.contains(" nhid "), first)
+            let objects = try sh([try sluiceBinary(), "exec", "--socket", sock, "ip", "nexthop", "show"])
+            XCTAssertTrue(objects.contains("via \(try gateway("qx", 42)) dev px"), objects)
+        }
         XCTAssertTrue(d.stderr.contains("fpm: zebra connected"), d.stderr)
         // The kernel router's own SPF may still be installing the way back: a few tries.
         var ping = ""
@@ -173,7 +187,7 @@ final class FRRLiveTests: XCTestCase {
         try sh(["ip", "-n", r2, "link", "set", "qx", "down"])
         let viaY = "\(far) via \(try gateway("qy", 43)) dev py proto ospf metric 20"
         let second = try waitFor(viaY, seconds: 30)
-        XCTAssertTrue(second.contains(viaY), second)
+        XCTAssertTrue(shown(second).contains(viaY), second)
         var again = ""
         for _ in 0..<10 {   // r2's own OSPF reroutes the way back too
             again = try sh(["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "2", host(44, 10)], timeout: 30, allowFailure: true)

@@ -9,14 +9,16 @@ import Glibc
 /// (dplane_fpm_nl, `fpm address A port P`): zebra connects over TCP and sends frames of a
 /// 4-byte header (version 1, type 1 = netlink, 16-bit length in network order, header
 /// included) around rtnetlink messages — RTM_NEWROUTE and RTM_DELROUTE for the routes it has
-/// chosen. Each message is applied exactly as the same request on the control socket would
+/// chosen, and with `fpm use-next-hop-groups` (zebra's default) RTM_NEWNEXTHOP/DELNEXTHOP for
+/// the nexthop objects and groups those routes name by RTA_NH_ID (Nexthops.swift). Each
+/// message is applied exactly as the same request on the control socket would
 /// be (the same queue to the worker, the same apply step, whole or not at all), with two
 /// differences:
-/// - a new route replaces what is there (zebra sends its current choice, not an edit);
+/// - a new route or nexthop replaces what is there (zebra sends its current choice, not an edit);
 /// - interface indexes are zebra's, i.e. the kernel's in the daemon's namespace: an index is
 ///   mapped to the Sluice device of the same name, or to the AF_PACKET/AF_XDP port bound to
 ///   the kernel interface of that name.
-/// Other messages (next-hop objects, MACs, LSPs) are ignored and counted. A refused route is
+/// Other messages (MACs, LSPs) are ignored and counted. A refused route is
 /// logged with its reason. One zebra at a time; a new connection replaces the old one.
 public final class FPMServer: @unchecked Sendable {
     let control: ControlServer
@@ -111,9 +113,9 @@ public final class FPMServer: @unchecked Sendable {
             guard len >= 16, o + len <= bytes.count else { return }
             var m = Array(bytes[o..<(o + len)])
             let type = m.le16(4)
-            if type == NL.RTM_NEWROUTE || type == NL.RTM_DELROUTE {
+            if type == NL.RTM_NEWROUTE || type == NL.RTM_DELROUTE || type == NHA.RTM_NEWNEXTHOP || type == NHA.RTM_DELNEXTHOP {
                 var flags = m.le16(6) | NL.F_REQUEST | NL.F_ACK
-                if type == NL.RTM_NEWROUTE { flags |= NL.F_CREATE | NL.F_REPLACE; flags &= ~NL.F_EXCL }
+                if type == NL.RTM_NEWROUTE || type == NHA.RTM_NEWNEXTHOP { flags |= NL.F_CREATE | NL.F_REPLACE; flags &= ~NL.F_EXCL }
                 m[6] = UInt8(flags & 0xFF); m[7] = UInt8(flags >> 8)
                 control.enqueue(ControlServer.Request(fd: Self.clientFD, bytes: m, pid: 0, mayChange: true, options: .init(), closed: false))
             } else {
