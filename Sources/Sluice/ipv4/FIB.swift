@@ -236,7 +236,8 @@ public final class FIBTableOf<A: InetAddressValue> {
     /// and a next hop it already has is EEXIST. Returns false when there is no such route
     /// (the caller inserts as usual).
     func addSiblings(_ prefix: A, _ length: Int, _ route: RouteOf<A>) throws(SluiceError) -> Bool {
-        func ecmp(_ r: RouteOf<A>) -> Bool { r.type == .unicast && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.gateway != 0 } }
+        // rt6_qualify_for_ecmp: a route through a nexthop object never does.
+        func ecmp(_ r: RouteOf<A>) -> Bool { r.type == .unicast && r.nhid == 0 && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.gateway != 0 } }
         guard ecmp(route), let i = entry(LPMTrie<A>.mask(prefix, length), length),
               let j = prefixes[i]!.routes.firstIndex(where: { $0.metric == route.metric && $0.tos == route.tos && ecmp($0) }) else { return false }
         var r = prefixes[i]!.routes[j]
