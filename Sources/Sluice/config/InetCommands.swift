@@ -448,20 +448,26 @@ extension CommandRunner {
         let table = dp.nexthops
         guard r.route.nexthops.isEmpty else { throw SluiceError("Error: Nexthop specification and nexthop id are mutually exclusive.") }
         guard let nh = table.objects[r.route.nhid] else { throw SluiceError("Error: Nexthop id does not exist.") }
-        if S.isIPv6 && table.hasIPv4(nh) { throw SluiceError("Error: IPv6 routes can not use an IPv4 nexthop.") }
-        if !S.isIPv6 && table.hasIPv6(nh) {
+        try checkRouteUse(nh, v6: S.isIPv6, scope: r.route.scope)
+        let (hops, blackhole) = table.resolve(r.route.nhid, S.Addr.self)!
+        r.route.nexthops = hops
+        r.route.type = blackhole ? .blackhole : .unicast
+    }
+
+    /// fib_check_nexthop and fib6_check_nexthop: whether a route of this family and scope may
+    /// use `nh` (all members of a group share the first one's scope).
+    func checkRouteUse(_ nh: NexthopObject, v6: Bool, scope: UInt8) throws(SluiceError) {
+        let table = dp.nexthops
+        if v6 && table.has(nh, v6: false) { throw SluiceError("Error: IPv6 routes can not use an IPv4 nexthop.") }
+        if !v6 && table.has(nh, v6: true) {
             throw SluiceError("Error: Sluice's IPv4 routes cannot use an IPv6 nexthop (RFC 5549 gateways are not implemented) (Operation not supported).")
         }
-        let scope = r.route.scope
-        let first = nh.isGroup ? nh.members.first.flatMap { table.objects[$0.id] } : nh
         if nh.isGroup && scope == RouteScope.host { throw SluiceError("Error: Route with host scope can not have multiple nexthops.") }
+        let first = nh.isGroup ? nh.members.first.flatMap { table.objects[$0.id] } : nh
         if let f = first, case .single(_, let gw, _, let onlink) = f.kind {
             if scope == RouteScope.host && gw != 0 { throw SluiceError("Error: Route with host scope can not have a gateway.") }
             if onlink && scope >= RouteScope.link { throw SluiceError("Error: Scope mismatch with nexthop.") }
         }
-        let (hops, blackhole) = table.resolve(r.route.nhid, S.Addr.self)!
-        r.route.nexthops = hops
-        r.route.type = blackhole ? .blackhole : .unicast
     }
 
     func route(_ w: [String], _ opts: Options = Options()) throws(SluiceError) -> String {

@@ -90,24 +90,20 @@ extension CommandRunner {
         if new.isGroup { do { try table.checkGroup(new.members) } catch { throw SluiceError("Error: \(error.message).") } }
         // What the routes will see once it is in: the new object in place of the old.
         let users = Set([old.id] + groups)
-        func uses<A: InetAddressValue>(_ fib: FIBOf<A>) -> [RouteOf<A>] {
-            fib.tables.values.flatMap { t in t.prefixes.compactMap { $0 }.flatMap { $0.routes.filter { users.contains($0.nhid) } } }
-        }
         let saved = table.objects[old.id]
         table.objects[old.id] = new
         defer { table.objects[old.id] = saved }
-        let v6Routes = uses(dp.ipv6.fib), v4Routes = uses(dp.ipv4.fib)
-        for r in v6Routes where table.objects[r.nhid].map({ table.hasIPv4($0) }) ?? false {
-            throw SluiceError("Error: IPv6 routes can not use an IPv4 nexthop.")
-        }
-        for r in v4Routes {
-            guard let o = table.objects[r.nhid] else { continue }
-            if table.hasIPv6(o) { throw SluiceError("Error: Sluice's IPv4 routes cannot use an IPv6 nexthop (RFC 5549 gateways are not implemented) (Operation not supported).") }
-            if case .single(_, let gw, _, let onlink) = (o.isGroup ? o.members.first.flatMap { table.objects[$0.id] } : o)?.kind {
-                if r.scope == RouteScope.host && gw != 0 { throw SluiceError("Error: Route with host scope can not have a gateway.") }
-                if onlink && r.scope >= RouteScope.link { throw SluiceError("Error: Scope mismatch with nexthop.") }
+        func check<A: InetAddressValue>(_ fib: FIBOf<A>) throws(SluiceError) {
+            for t in fib.tables.values {
+                for case let e? in t.prefixes {
+                    for r in e.routes where users.contains(r.nhid) {
+                        if let o = table.objects[r.nhid] { try checkRouteUse(o, v6: A.bitWidth == 128, scope: r.scope) }
+                    }
+                }
             }
         }
+        try check(dp.ipv6.fib)
+        try check(dp.ipv4.fib)
     }
 
     /// rtm_del_nexthop: the object and what depends on it.

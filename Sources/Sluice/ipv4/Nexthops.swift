@@ -90,17 +90,11 @@ public final class NexthopTable {
         }
     }
 
-    /// Whether a route of the IPv6 family may use `nh` (fib6_check_nexthop: no IPv4 member).
-    func hasIPv4(_ nh: NexthopObject) -> Bool {
+    /// Whether `nh` is, or has a member, of the family (fib6_check_nexthop's has_v4).
+    func has(_ nh: NexthopObject, v6 wanted: Bool) -> Bool {
         switch nh.kind {
-        case .single(let v6, _, _, _), .blackhole(let v6): !v6
-        case .group(let m): m.contains { objects[$0.id].map { hasIPv4($0) } ?? false }
-        }
-    }
-    func hasIPv6(_ nh: NexthopObject) -> Bool {
-        switch nh.kind {
-        case .single(let v6, _, _, _), .blackhole(let v6): v6
-        case .group(let m): m.contains { objects[$0.id].map { hasIPv6($0) } ?? false }
+        case .single(let v6, _, _, _), .blackhole(let v6): v6 == wanted
+        case .group(let m): m.contains { objects[$0.id].map { has($0, v6: wanted) } ?? false }
         }
     }
 
@@ -175,12 +169,9 @@ extension Datapath {
     }
 
     /// remove_nexthop: the object goes, and with it the routes that use it; each group it was
-    /// in loses it (and goes too when it was the last member). Returns the groups that
-    /// changed and the objects removed, in the order the kernel announces them.
-    @discardableResult
-    func removeNexthop(_ id: UInt32) -> (changedGroups: [UInt32], removed: [UInt32]) {
-        guard nexthops.objects[id] != nil else { return ([], []) }
-        var changed: [UInt32] = [], removed: [UInt32] = [id]
+    /// in loses it (and goes too when it was the last member).
+    func removeNexthop(_ id: UInt32) {
+        guard nexthops.objects[id] != nil else { return }
         nexthops.objects[id] = nil
         nexthops.log?.append((id, true))
         var touched: Set<UInt32> = [id]
@@ -188,19 +179,16 @@ extension Datapath {
             guard var o = nexthops.objects[g] else { continue }
             let rest = o.members.filter { $0.id != id }
             if rest.isEmpty {
-                let r = removeNexthop(g)
-                changed += r.changedGroups; removed += r.removed
+                removeNexthop(g)
             } else {
                 o.kind = .group(rest)
                 nexthops.objects[g] = o
                 nexthops.log?.append((g, false))
-                changed.append(g)
                 touched.insert(g)
             }
         }
         nexthops.generation &+= 1
         refreshNexthopRoutes(touched)
-        return (changed, removed)
     }
 
     /// nexthop_flush_dev: a device went down or away — the nexthops through it go (a

@@ -169,8 +169,11 @@ extension RtnlProcessor {
         // Sluice has no FDB nexthops: an `fdb` dump is empty.
         let list = fdb ? [] : runner.nexthopsShown(family: family, dev: dev, master: master, groupsOnly: groups)
         let seq = msg.header.seq
+        let generation = dp.nexthops.generation
         dumpInParts(seq: seq, count: list.count, &replies) { [unowned self] i, w in
-            encodeNexthop(list[i], type: NHA.RTM_NEWNEXTHOP, flags: NL.F_MULTI, seq: seq, &w)
+            // NLM_F_DUMP_INTR once the table changed since the dump began (nh_base_seq).
+            let intr = dp.nexthops.generation != generation
+            encodeNexthop(list[i], type: NHA.RTM_NEWNEXTHOP, flags: NL.F_MULTI | (intr ? NL.F_DUMP_INTR : 0), seq: seq, &w)
         }
     }
 
