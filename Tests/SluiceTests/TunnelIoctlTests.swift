@@ -84,7 +84,7 @@ final class TunnelIoctlTests: XCTestCase {
 
     /// 20 000 hostile messages: random lengths, random commands and names, parms with random
     /// bytes in every field. Each is answered (one message 13, or nothing for a header that
-    /// lies), the processor keeps answering, and the pool is untouched.
+    /// lies; a lying header's tail, read as a further message, as any request), the processor keeps answering, and the pool is untouched.
     func testHostileMessagesAreAnsweredNeverFatal() throws {
         let p = try processor()
         var rng = SystemRandomNumberGenerator()
@@ -101,6 +101,10 @@ final class TunnelIoctlTests: XCTestCase {
             default: break
             }
             for r in p.handle(m) {
+                // A header that claims less than the datagram holds leaves its tail to be read
+                // as the next message (netlink_rcv_skb): random bytes that may form one, which
+                // is answered as any request — with an NLMSG_ERROR.
+                if r.le16(4) == NL.ERROR { XCTAssertGreaterThanOrEqual(r.count, 36); continue }
                 XCTAssertEqual(r.le16(4), RtnlProcessor.tunnelIoctlType)
                 XCTAssertEqual(r.count, 16 + 4 + 52)
                 answered += 1
