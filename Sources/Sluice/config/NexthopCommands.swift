@@ -52,7 +52,7 @@ extension CommandRunner {
     /// object of that id changed in place (replace_nexthop), the routes using it moved at once.
     /// Returns the id.
     @discardableResult
-    func insertNexthop(_ q: NexthopRequest, replace: Bool, create: Bool, exclusive: Bool) throws(SluiceError) -> UInt32 {
+    func insertNexthop(_ q: NexthopRequest, replace: Bool, create: Bool) throws(SluiceError) -> UInt32 {
         let table = dp.nexthops
         var q = q
         if replace && q.id == 0 { throw SluiceError("Error: Replace requires nexthop id.") }
@@ -175,7 +175,7 @@ extension CommandRunner {
             }
             if q.group != nil && (q.hasGateway || q.dev != 0 || q.blackhole) { throw SluiceError("Error: No other attributes can be set in nexthop groups.") }
             if q.blackhole && (q.hasGateway || q.dev != 0) { throw SluiceError("Error: Blackhole attribute can not be used with gateway, oif, encap or fdb.") }
-            try insertNexthop(q, replace: verb == "replace", create: true, exclusive: verb == "add")
+            try insertNexthop(q, replace: verb == "replace", create: true)
             return ""
         case "delete", "get":
             guard a.next() == "id", let v = a.next(), let id = UInt32(v) else { throw SluiceError("Error: nexthop \(verb) needs \"id ID\"") }

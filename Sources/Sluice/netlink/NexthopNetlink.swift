@@ -110,7 +110,7 @@ extension RtnlProcessor {
         }
         let f = msg.header.flags
         do {
-            try runner.insertNexthop(q, replace: f & NL.F_REPLACE != 0, create: f & NL.F_CREATE != 0, exclusive: f & NL.F_EXCL != 0)
+            try runner.insertNexthop(q, replace: f & NL.F_REPLACE != 0, create: f & NL.F_CREATE != 0)
         } catch {
             throw Self.nexthopError(error, v6: family == Self.AF_INET6)
         }
