@@ -1,7 +1,8 @@
 // Maps rtnetlink (AF_NETLINK, NETLINK_ROUTE) sockets of an unmodified program onto the Sluice
 // daemon's control socket (AF_UNIX SOCK_SEQPACKET, whose datagrams are rtnetlink messages).
 // Interposed: socket, bind, connect, getsockname, setsockopt, getsockopt, sendmsg, sendto,
-// recvmsg, recvfrom, close, if_nametoindex, if_indextoname. Every other call goes to libc.
+// recvmsg, recvfrom, close, if_nametoindex, if_indextoname, and the opening, stat and realpath of sysctl
+// files. Every other call goes to libc.
 // Another netlink family is refused (EPROTONOSUPPORT): nothing reaches the kernel's tables.
 // What reaches the kernel's networking outside netlink is refused too, with one line naming it:
 // entering a namespace (setns, unshare: `ip -n`, `ip netns exec`), the network and TUN ioctls
@@ -23,6 +24,7 @@
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -489,4 +491,39 @@ FILE *fopen64(const char *path, const char *mode) {
     if (daemon_served(path)) return daemon_file(path);
     if (kernel_net_path(path)) { refuse(path); errno = EACCES; return NULL; }
     return real_fopen64(path, mode);
+}
+
+/* stat of a sysctl file (procps's sysctl stats each key's file before opening it): a file the
+   daemon answers for exists, as a regular file of mode 0644 as procfs shows it, and one it does
+   not is ENOENT, whatever this machine's own /proc/sys/net holds (its per-device directories
+   are the kernel's devices, not the daemon's). */
+static int sysctl_stat(const char *path, struct stat *st) {
+    if (daemon_proc(path, NULL, 0) < 0) return -1;
+    memset(st, 0, sizeof(*st));
+    st->st_mode = S_IFREG | 0644;
+    st->st_nlink = 1;
+    return 0;
+}
+#define STAT_WRAPPER(name, type) \
+    int name(const char *path, type *st) { \
+        if (sysctl_path(path)) return sysctl_stat(path, (struct stat *)st); \
+        REAL(name, int, const char *, type *); \
+        return real_##name(path, st); \
+    }
+STAT_WRAPPER(stat, struct stat)
+STAT_WRAPPER(stat64, struct stat64)
+STAT_WRAPPER(lstat, struct stat)
+STAT_WRAPPER(lstat64, struct stat64)
+
+/* realpath of a sysctl file (procps resolves each key's path after its stat): the path itself,
+   which holds no links, since this machine's own /proc/sys/net need not have it. */
+char *realpath(const char *path, char *resolved) {
+    REAL(realpath, char *, const char *, char *);
+    if (!sysctl_path(path)) return real_realpath(path, resolved);
+    size_t n = strlen(path);
+    if (n >= 4096) { errno = ENAMETOOLONG; return NULL; }
+    char *out = resolved ? resolved : malloc(4096);
+    if (!out) return NULL;
+    memcpy(out, path, n + 1);
+    return out;
 }

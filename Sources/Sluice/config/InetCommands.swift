@@ -496,6 +496,7 @@ extension CommandRunner {
             if S.isIPv6 && (verb == "append" || verb == "prepend"), try t.addSiblings(r.prefix, r.length, r.route) { return "" }
             try t.insert(r.prefix, r.length, r.route, replace: verb == "replace" || verb == "change",
                          exclusive: verb == "add", append: verb == "append")
+            if r.route.type == .local { fib.noteCustomLocalRoute() }
             return ""
         case "delete":
             let r = try parseRoute(&a, S.self)
@@ -747,8 +748,12 @@ extension CommandRunner {
                     try dp.setVRFStrictMode(value == 1)
                 }
                 current = dp.vrfStrictMode ? 1 : 0
-            case "net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding":
-                try set(0...1) { v4.forwarding = $0 == 1 }; current = v4.forwarding ? 1 : 0
+            case "net.ipv4.ip_forward":
+                try set(Int(Int32.min)...Int(Int32.max)) { v4.setConf(.all, .forwarding, Int32($0)) }; current = Int(v4.confAll[.forwarding])
+            case _ where key.hasPrefix(IPv4Stack.confPrefix):
+                // net.ipv4.conf.{all,default,DEV}.KNOB (ipv4/DevConf.swift): any int, as proc_dointvec.
+                guard let (target, knob) = v4.confKey(key) else { throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory") }
+                try set(Int(Int32.min)...Int(Int32.max)) { v4.setConf(target, knob, Int32($0)) }; current = Int(v4.conf(target)[knob])
             case "net.ipv6.conf.all.forwarding":
                 try set(0...1) { v6.forwarding = $0 == 1 }; current = v6.forwarding ? 1 : 0
             case "net.ipv6.conf.all.hop_limit", "net.ipv6.conf.default.hop_limit":
@@ -763,12 +768,6 @@ extension CommandRunner {
                 try set(Int(Int32.min)...Int(Int32.max)) { v6.useOptimistic = $0 }; current = v6.useOptimistic
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
-            case "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore":
-                try set(0...1) { v4.arpIgnore = $0 }; current = v4.arpIgnore
-            case "net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects":
-                try set(0...1) { v4.sendRedirects = $0 == 1 }; current = v4.sendRedirects ? 1 : 0
-            case "net.ipv4.conf.all.promote_secondaries", "net.ipv4.conf.default.promote_secondaries":
-                try set(0...1) { v4.promoteSecondaries = $0 == 1 }; current = v4.promoteSecondaries ? 1 : 0
             case "net.ipv4.icmp_ratelimit":
                 try set(0...Int(Int32.max)) { v4.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v4.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_msgs_per_sec":
@@ -794,7 +793,7 @@ extension CommandRunner {
             case neighPrefix + "unres_qlen":
                 try set(0...100_000) { _ in nt.update { $0.unresQueue = v } }; current = p.unresQueue
             default:
-                throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 })): No such file or directory")
+                throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory")
             }
             out += "\(key) = \(value ?? current)\n"
         }

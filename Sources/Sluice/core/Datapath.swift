@@ -243,6 +243,7 @@ public final class Datapath {
             devices.append(nil)
         }
         dev.ifindex = idx
+        ipv4.deviceAdded(dev)
         do {
             try dev.driver.attach(dev, self)
         } catch {

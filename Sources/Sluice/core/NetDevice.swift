@@ -127,6 +127,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipHeader           // IPv4 header errors (version, IHL, total length)
     case ipChecksum         // IPv4 header checksum
     case ipMartian          // martian source address
+    case ipRPFilter         // refused by reverse-path filtering (rp_filter)
     case ipNoRoute          // no route, or an unreachable/prohibit route
     case ipBlackhole        // a blackhole route
     case ipTTL              // TTL exceeded while forwarding
@@ -162,6 +163,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipHeader: "IP_INHDR"
         case .ipChecksum: "IP_CSUM"
         case .ipMartian: "IP_INVALID_SOURCE"
+        case .ipRPFilter: "IP_RPFILTER"
         case .ipNoRoute: "IP_NOROUTE"
         case .ipBlackhole: "IP_BLACKHOLE"
         case .ipTTL: "IP_TTL_EXCEEDED"
@@ -261,6 +263,10 @@ public final class NetDevice {
     public internal(set) var operstateUnknown = false
     /// The bridge this device is a port of (its ifindex), or 0.
     public internal(set) var master: Int32 = 0
+    /// net.ipv4.conf.DEV (ipv4/DevConf.swift): the device's own knobs, and what its packets obey
+    /// (its knobs combined with `all`'s, recomputed at every change).
+    public internal(set) var inetConf = InetDevConf()
+    public internal(set) var inet4 = InetDevFlags()
     /// dev->rx_handler.
     public internal(set) var rxHandler = RxHandler.none
     public internal(set) var stats = LinkStats64()

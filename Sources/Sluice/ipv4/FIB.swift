@@ -385,6 +385,9 @@ public final class FIBOf<A: InetAddressValue> {
     /// fib_has_custom_rules: set by the first rule added that is not a default one, and never
     /// cleared (the kernel then unmerges tables local and main for good, fib_unmerge).
     public internal(set) var hadCustomRules = false
+    /// fib_has_custom_local_routes: a route of type local was added by a request (IPv4; never
+    /// cleared). Source validation then looks the source up in full.
+    public internal(set) var hasCustomLocalRoutes = false
     /// Some rule selects on the IP protocol or ports (fib_rules_require_fldissect).
     var needsPorts = false
     /// Some IPv4 route has realms (fib_num_tclassid_users, kept once set): forwarding then

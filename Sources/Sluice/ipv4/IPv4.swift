@@ -98,6 +98,10 @@ public struct IPv4Stats: Sendable {
     public var arpMalformed: UInt64 = 0
     /// GRE packets refused before any tunnel was looked for (version, routing, length, checksum).
     public var greErrors: UInt64 = 0
+    /// LINUX_MIB_IPRPFILTER (`nstat`'s TcpExtIPReversePathFilter): refused by rp_filter.
+    public var rpFilter: UInt64 = 0
+    /// rt_cache_stat's in_martian_src: a martian source (no IP MIB counts it).
+    public var inMartianSrc: UInt64 = 0
 }
 
 /// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
@@ -114,20 +118,16 @@ public final class IPv4Stack: NeighbourResolver {
     let clock: DatapathClock
     public let fib = FIB()
     public let neighbours = NeighbourTable()
-    /// net.ipv4.ip_forward (on: Sluice is a router once it has addresses).
-    public var forwarding = true
+    /// net.ipv4.conf.all and .default (DevConf.swift); each device holds its own copy.
+    public internal(set) var confAll = InetDevConf()
+    public internal(set) var confDefault = InetDevConf()
+    /// Knob changes to announce (RTM_NEWNETCONF): (ifindex or NETCONFA.ALL/DEFAULT, attribute).
+    var netconfNotes: [(Int32, UInt16)] = []
     /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
     var proxyQueue: [PendingProxyReply] = []
-    /// net.ipv4.conf.all.arp_ignore: 0 answers ARP for any local address on any device, 1 only
-    /// for an address configured on the device the request came in on.
-    public var arpIgnore = 0
-    /// net.ipv4.conf.all.send_redirects (on, as the kernel's), and per sender the state of
-    /// ip_rt_send_redirect's back-off (inet_peer's rate_last and n_redirects), bounded.
-    public var sendRedirects = true
+    /// Per sender the state of ip_rt_send_redirect's back-off (inet_peer's rate_last and
+    /// n_redirects), bounded.
     var redirectPeers: [UInt32: (last: UInt64, count: Int)] = [:]
-    /// net.ipv4.conf.all.promote_secondaries: off (the kernel's default), deleting a primary
-    /// address deletes its secondaries; on, the first secondary becomes the primary.
-    public var promoteSecondaries = false
     public internal(set) var addresses: [Int32: [InetAddress]] = [:]
     public internal(set) var stats = IPv4Stats()
     /// UDP ports registered by an embedding program (inet_add_protocol's UDP side).
@@ -236,7 +236,7 @@ public final class IPv4Stack: NeighbourResolver {
         var gone = [a]
         let sameSubnet = { (b: InetAddress) in b.secondary && b.mask == a.mask && a.matches(b.peer) }
         var promoted: InetAddress?
-        if !a.secondary && promoteSecondaries, let j = list.firstIndex(where: sameSubnet) {
+        if !a.secondary && dev.inet4.promoteSecondaries, let j = list.firstIndex(where: sameSubnet) {
             // The promoted address takes the deleted one's place, or follows the last primary
             // between the two (__inet_del_ifa relinks it after last_prim).
             var p = list.remove(at: j)
@@ -430,9 +430,14 @@ public final class IPv4Stack: NeighbourResolver {
         let src = ip.source, dst = ip.destination
         // Martian sources (ip_route_input_slow).
         if src >> 28 == 0xE || src == 0xFFFF_FFFF || src >> 24 == 127 || (src >> 24 == 0 && dst != 0xFFFF_FFFF) {
-            stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
+            stats.inMartianSrc &+= 1; dev.drop(.ipMartian); pool.free(p); return
         }
-        if dst == 0xFFFF_FFFF { localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return }
+        let tos = ip.tos & 0xFC
+        if dst == 0xFFFF_FFFF {
+            // brd_input: a source other than 0.0.0.0 is validated.
+            if src != 0 && !sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0) { pool.free(p); return }
+            localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return
+        }
         if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
         // vrf_ip_rcv → vrf_rx_stats: what enters a VRF's slave counts on the VRF device too.
         if !fib.l3mdev.isEmpty { dp.vrfReceived(dev, bytes: total) }
@@ -442,7 +447,7 @@ public final class IPv4Stack: NeighbourResolver {
         guard let r = fib.lookup(dst, hash: hash, keys: {
             // vrf_ip_rcv: a packet entering a VRF's slave is routed as entering the VRF device.
             let vrf = fib.l3mdevMaster(dev.ifindex)
-            var k = FlowKeysOf(src: src, iif: vrf != 0 ? vrf : dev.ifindex, mark: m.pointee.mark, tos: ip.tos & 0xFC)
+            var k = FlowKeysOf(src: src, iif: vrf != 0 ? vrf : dev.ifindex, mark: m.pointee.mark, tos: tos)
             if fib.needsPorts {
                 k.proto = ip.proto
                 switch ip.proto {
@@ -454,24 +459,55 @@ public final class IPv4Stack: NeighbourResolver {
             }
             return k
         }) else {
-            stats.inNoRoutes &+= 1
-            if forwarding && toUs { icmpSend(dev, p, type: 3, code: 0, info: 0, forLocal: false) }
-            dev.drop(.ipNoRoute); pool.free(p); return
+            routeError(dev, p, ENETUNREACH, toUs: toUs); return
         }
         switch r.type {
-        case .local: localDeliver(dev, p, ihl: ihl, total: total, broadcast: false)
-        case .broadcast: localDeliver(dev, p, ihl: ihl, total: total, broadcast: true)
+        case .local:
+            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: 0) else { pool.free(p); return }
+            localDeliver(dev, p, ihl: ihl, total: total, broadcast: false)
+        case .broadcast:
+            guard src == 0 || sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0) else { pool.free(p); return }
+            localDeliver(dev, p, ihl: ihl, total: total, broadcast: true)
         case .unicast:
-            guard forwarding, toUs else { stats.inAddrErrors &+= 1; dev.drop(.ipNoRoute); pool.free(p); return }
+            // IN_DEV_FORWARD of the device it came in on.
+            guard dev.inet4.forwarding else { routeError(dev, p, EHOSTUNREACH, toUs: toUs); return }
+            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: r.dev) else { pool.free(p); return }
+            guard toUs else { dev.drop(.otherHost); pool.free(p); return }
             forward(dev, p, r, ihl: ihl, total: total)
-        case .blackhole, .anycast, .multicast: dev.drop(.ipBlackhole); pool.free(p)
-        case .unreachable, .prohibit, .throw:
-            // A throw route never comes out of a lookup (the next rule is taken); were one to,
-            // it is no route: net unreachable.
-            stats.inNoRoutes &+= 1
-            if forwarding && toUs { icmpSend(dev, p, type: 3, code: r.type == .unreachable ? 1 : r.type == .prohibit ? 13 : 0, info: 0, forLocal: false) }
-            dev.drop(.ipNoRoute); pool.free(p)
+        // fib_props' errors: blackhole EINVAL, unreachable EHOSTUNREACH, prohibit EACCES; a
+        // throw route never comes out of a lookup (the next rule is taken) — were one to, no route.
+        case .blackhole, .anycast, .multicast: routeError(dev, p, EINVAL, toUs: toUs, reason: .ipBlackhole)
+        case .unreachable: routeError(dev, p, EHOSTUNREACH, toUs: toUs)
+        case .prohibit: routeError(dev, p, EACCES, toUs: toUs)
+        case .throw: routeError(dev, p, ENETUNREACH, toUs: toUs)
         }
+    }
+
+    /// ip_route_input_slow's no_route and ip_error: with forwarding off on the input device every
+    /// error is EHOSTUNREACH, counted as InAddrErrors, unanswered; with it on, no route counts
+    /// InNoRoutes, and no route, an unreachable and a prohibit route are answered with ICMP
+    /// net unreachable, host unreachable, packet filtered; a blackhole with nothing.
+    func routeError(_ dev: NetDevice, _ p: consuming Packet, _ err: Int32, toUs: Bool, reason: DropReason = .ipNoRoute) {
+        if !dev.inet4.forwarding {
+            stats.inAddrErrors &+= 1
+        } else {
+            if err == ENETUNREACH { stats.inNoRoutes &+= 1 }
+            let code: UInt8 = err == ENETUNREACH ? 0 : err == EHOSTUNREACH ? 1 : 13
+            if toUs && err != EINVAL { icmpSend(dev, p, type: 3, code: code, info: 0, forLocal: false) }
+        }
+        dev.drop(reason); pool.free(p)
+    }
+
+    /// fib_validate_source's verdict; what fails is counted as a drop (martian source,
+    /// ip_handle_martian_source; rp_filter, LINUX_MIB_IPRPFILTER) for the caller to free.
+    @inline(__always)
+    func sourceValid(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> Bool {
+        switch validateSource(dev, src: src, dst: dst, tos: tos, oif: oif) {
+        case .ok: return true
+        case .martian: stats.inMartianSrc &+= 1; dev.drop(.ipMartian)
+        case .rpf: stats.rpFilter &+= 1; dev.drop(.ipRPFilter)
+        }
+        return false
     }
 
     /// fib_multipath_hash, L3 policy: a hash of the addresses (31 bits).
@@ -536,7 +572,7 @@ public final class IPv4Stack: NeighbourResolver {
         qm.pointee.routeClassid = r.tclassid(itag: itag)
         qm.pointee.tcFlags |= PacketMeta.routed
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
-        if out === inDev && sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
+        if out === inDev && inDev.inet4.sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
         if fragment {
             fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh)
             return
@@ -786,6 +822,36 @@ public final class IPv4Stack: NeighbourResolver {
 
     // MARK: ARP (arp_rcv, arp_process)
 
+    /// arp_ignore (IN_DEV_ARP_IGNORE): 1 answers only for an address of the device asked on;
+    /// 2 only for one on a subnet of that device holding the asker too; 3 not for addresses
+    /// of scope host; 8 never; 0 and anything else for any local address.
+    func arpIgnored(_ dev: NetDevice, sip: UInt32, tip: UInt32) -> Bool {
+        switch dev.inet4.arpIgnore {
+        case 1: return !confirmAddress(addresses[dev.ifindex] ?? [], dst: 0, local: tip, scope: RouteScope.host)
+        case 2: return !confirmAddress(addresses[dev.ifindex] ?? [], dst: sip, local: tip, scope: RouteScope.host)
+        case 3: return !addresses.values.contains { confirmAddress($0, dst: 0, local: tip, scope: RouteScope.link) }
+        case 8: return true
+        default: return false
+        }
+    }
+
+    /// confirm_addr_indev: one of a device's addresses is `local` (any when 0) of at most
+    /// `scope`, and some address's subnet holds both `local` and `dst` (each when not 0).
+    func confirmAddress(_ list: [InetAddress], dst: UInt32, local: UInt32, scope: UInt8) -> Bool {
+        var found = false, same = false
+        for a in list {
+            if !found && (local == 0 || a.address == local) && min(a.scope, RouteScope.host) <= scope {
+                found = true
+                if same { break }
+            }
+            if !same {
+                same = (local == 0 || a.matches(local)) && (dst == 0 || a.matches(dst))
+                if same && found && (local != 0 || dst == 0) { break }
+            }
+        }
+        return found && same
+    }
+
     func arpReceive(_ dev: NetDevice, _ p: consuming Packet) {
         if dev.flags.contains(.noARP) { dev.drop(.arpOff); pool.free(p); return }
         let frame = pool.data(p)
@@ -803,22 +869,42 @@ public final class IPv4Stack: NeighbourResolver {
         }
         if pool.meta(p).pointee.otherHost(byMAC: !toUs && !dstMAC.isMulticast) { dev.drop(.otherHost); pool.free(p); return }
         let now = clock.now
-        let targetLocal = fib.localTable(for: dev.ifindex).lookup(tip, hash: 0).map { $0.type == .local } ?? false
         let t = neighbours
-        let answer = targetLocal && (arpIgnore == 0 || (addresses[dev.ifindex]?.contains { $0.address == tip } ?? false))
-        if arp.operation == 1 && !answer && proxyARP(dev, sip: sip, sha: sha, tip: tip, sentToUs: toUs, now: now) {
-            pool.free(p)
-            return
-        }
-        if arp.operation == 1 && answer {
-            // arp_ignore 0: for any local address; 1: for the incoming device's own.
-            sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
-            t.repliesSent &+= 1
-            if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
-                neighUpdate(Int(i), mac: sha, state: .stale, override: true)
+        // arp_process. A DAD probe (from 0.0.0.0) is answered for an address in the device's
+        // table, and goes no further.
+        if sip == 0 {
+            if arp.operation == 1 && fib.localTable(for: dev.ifindex).lookup(tip, hash: 0)?.type == .local
+                && !arpIgnored(dev, sip: 0, tip: tip) {
+                sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
+                t.repliesSent &+= 1
             }
             pool.free(p)
             return
+        }
+        // Another request is routed as an IP packet to its target from its sender would be.
+        // For one of our addresses, once the route input accepts the sender (fib_validate_source:
+        // a martian or rp_filter refusal goes on to the table update below), it is answered
+        // unless arp_ignore says otherwise, the sender becoming a stale neighbour; for an
+        // address routed elsewhere, proxy ARP may answer.
+        if arp.operation == 1 {
+            let vrf = fib.l3mdevMaster(dev.ifindex)
+            let r = fib.lookup(tip, hash: 0) { FlowKeysOf(src: sip, iif: vrf != 0 ? vrf : dev.ifindex) }
+            if let r, r.type == .local {
+                if validateSource(dev, src: sip, dst: tip, tos: 0, oif: 0) == .ok {
+                    if !arpIgnored(dev, sip: sip, tip: tip) {
+                        sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
+                        t.repliesSent &+= 1
+                        if let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
+                            neighUpdate(Int(i), mac: sha, state: .stale, override: true)
+                        }
+                    }
+                    pool.free(p)
+                    return
+                }
+            } else if let r, proxyARP(dev, r, sip: sip, sha: sha, tip: tip, sentToUs: toUs, now: now) {
+                pool.free(p)
+                return
+            }
         }
         if sip != 0, let i32 = t.find(dev.ifindex, sip) {
             let i = Int(i32)

@@ -65,13 +65,16 @@ extension NeighbourTableOf {
 }
 
 extension IPv4Stack {
-    /// arp_process's proxy branch for a request that is not for one of our addresses: true
-    /// when it was answered or queued for a delayed answer.
-    func proxyARP(_ dev: NetDevice, sip: UInt32, sha: MACAddress, tip: UInt32, sentToUs: Bool, now: UInt64) -> Bool {
+    /// arp_process's proxy branch for a request that is not for one of our addresses, routed
+    /// by `r`: true when it was answered or queued for a delayed answer. The device must
+    /// forward; the target be routed as unicast through another device; the device have
+    /// proxy_arp (arp_fwd_proxy, medium_id 0) or an entry for the target (pneigh_lookup);
+    /// and the route input accept the sender (__mkroute_input's fib_validate_source).
+    func proxyARP(_ dev: NetDevice, _ r: FIBResult, sip: UInt32, sha: MACAddress, tip: UInt32, sentToUs: Bool, now: UInt64) -> Bool {
         let t = neighbours
-        guard forwarding, !t.proxies.isEmpty, t.proxy(dev.ifindex, tip) != nil,
-              let r = fib.lookup(tip, hash: 0, keys: { FlowKeysOf(src: sip, iif: dev.ifindex) }),
-              r.type == .unicast, r.dev != dev.ifindex else { return false }
+        guard dev.inet4.forwarding, r.type == .unicast, r.dev != dev.ifindex,
+              dev.inet4.proxyArp || (!t.proxies.isEmpty && t.proxy(dev.ifindex, tip) != nil),
+              validateSource(dev, src: sip, dst: tip, tos: 0, oif: r.dev) == .ok else { return false }
         // neigh_event_ns: the asker becomes a stale neighbour.
         if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
             neighUpdate(Int(i), mac: sha, state: .stale, override: true)

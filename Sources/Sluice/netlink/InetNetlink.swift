@@ -470,6 +470,7 @@ extension RtnlProcessor {
             if !exists && f & NL.F_CREATE == 0 { throw S.isIPv6 ? NetlinkError(ENOENT, "Route does not exist") : NetlinkError(ENOENT) }
             if S.isIPv6 && f & (NL.F_EXCL | NL.F_REPLACE) == 0, try t.addSiblings(s.prefix, s.length, s.route) { return }
             try t.insert(s.prefix, s.length, s.route, replace: f & NL.F_REPLACE != 0, exclusive: f & NL.F_EXCL != 0, append: f & NL.F_APPEND != 0)
+            if s.route.type == .local { stack.fib.noteCustomLocalRoute() }
         } catch let e as NetlinkError { throw e } catch {
             let m = (error as! SluiceError).message
             if m.contains("File exists") { throw NetlinkError(EEXIST) }
@@ -573,27 +574,36 @@ extension RtnlProcessor {
         var metrics: [UInt32] = []
         var table = FIB.tableMain
         let hash = IPv4Stack.flowHash(q.src, q.dst)
-        if q.iif != 0 {
+        if q.iif != 0, let inDev = dp.device(q.iif) {
+            // fib_validate_source: a martian source is EINVAL, an rp_filter refusal EXDEV.
+            func validate(dst: UInt32, oif: Int32) throws(NetlinkError) {
+                switch v4.validateSource(inDev, src: q.src, dst: dst, tos: q.tos & 0xFC, oif: oif) {
+                case .ok: break
+                case .martian: throw NetlinkError(EINVAL)
+                case .rpf: throw NetlinkError(EXDEV)
+                }
+            }
+            let forwarding = inDev.inet4.forwarding
             if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }
             if q.dst == 0xFFFF_FFFF || (q.src == 0 && q.dst == 0) {
+                if q.src != 0 { try validate(dst: 0, oif: 0) }
                 type = .broadcast; out = lo
             } else {
                 if zeronet(q.src) || zeronet(q.dst) || loopback(q.dst) || loopback(q.src) { throw NetlinkError(EINVAL) }
-                guard let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) else { throw NetlinkError(v4.forwarding ? ENETUNREACH : EHOSTUNREACH) }
+                guard let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) else { throw NetlinkError(forwarding ? ENETUNREACH : EHOSTUNREACH) }
                 if r.route.nexthops.isEmpty && r.route.type != .local {
-                    if !v4.forwarding { throw NetlinkError(EHOSTUNREACH) }
+                    if !forwarding { throw NetlinkError(EHOSTUNREACH) }
                     try reject(r.route.type)
                 }
                 table = r.table
-                // fib_validate_source: a packet claiming one of our addresses as its source is a martian.
                 switch r.route.type {
                 case .local, .broadcast:
-                    if isLocal(q.src) { throw NetlinkError(EINVAL) }
+                    try validate(dst: r.route.type == .local ? q.dst : 0, oif: 0)
                     type = r.route.type; out = lo
                 case .unicast:
-                    guard v4.forwarding else { throw NetlinkError(EHOSTUNREACH) }
-                    if isLocal(q.src) { throw NetlinkError(EINVAL) }
+                    guard forwarding else { throw NetlinkError(EHOSTUNREACH) }
                     out = r.nexthop?.dev ?? 0; gateway = r.nexthop?.gateway ?? 0
+                    try validate(dst: q.dst, oif: out)
                     metrics = r.route.metrics
                     // dst->tclassid: the next hop's realms, the source's from the way back.
                     var res = FIBResult(type: .unicast, gateway: 0, dev: out, prefsrc: 0, nh: -1, realm: r.nexthop?.realm ?? 0)
@@ -603,7 +613,7 @@ extension RtnlProcessor {
                        back.type == .unicast { itag = back.itag }
                     realm = res.tclassid(itag: itag)
                     // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
-                    redirect = out == q.iif && v4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
+                    redirect = out == q.iif && inDev.inet4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
                 default: throw NetlinkError(EINVAL)
                 }
             }

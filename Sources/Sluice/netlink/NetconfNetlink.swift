@@ -6,13 +6,18 @@ import Glibc
 /// inet_netconf_dump_devconf, inet6_netconf_*)
 /// ----------
 /// `ip netconf show`: per device, then for "all" and "default", the configuration the
-/// forwarding path reads — forwarding (Sluice's is per stack, so every device reports the
-/// stack's), and the features Sluice does not have reported off as they act: rp_filter,
-/// mc_forwarding, bc_forwarding, proxy_neigh, ignore_routes_with_linkdown.
+/// forwarding path reads — IPv4's forwarding, rp_filter and proxy_neigh (proxy_arp) of that
+/// copy (ipv4/DevConf.swift), IPv6's forwarding (per stack, so every device reports the
+/// stack's), and the features Sluice does not have reported off as they act: mc_forwarding,
+/// bc_forwarding, IPv6's proxy_neigh, ignore_routes_with_linkdown. A change of one of IPv4's
+/// is announced to RTNLGRP_IPV4_NETCONF with that attribute alone (inet_netconf_notify_devconf).
 enum NETCONFA {
     static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
     static let PROXY_NEIGH: UInt16 = 5, IGNORE_ROUTES_WITH_LINKDOWN: UInt16 = 6, BC_FORWARDING: UInt16 = 8
     static let ALL: Int32 = -1, DEFAULT: Int32 = -2
+    /// NETCONFA_ALL as a message type: every attribute.
+    static let everything: UInt16 = 0xFFFF
+    static let GROUP_IPV4: UInt32 = 24, GROUP_IPV6: UInt32 = 25
     static let RTM_NEWNETCONF: UInt16 = 80, RTM_GETNETCONF: UInt16 = 82
     static let policy = NLAPolicy(maxType: 10, [IFINDEX: .s32, FORWARDING: .s32, RP_FILTER: .s32, PROXY_NEIGH: .s32, IGNORE_ROUTES_WITH_LINKDOWN: .s32])
 }
@@ -20,21 +25,41 @@ enum NETCONFA {
 extension RtnlProcessor {
     static let hostHasIPv6MRoute = access("/proc/sys/net/ipv6/conf/all/mc_forwarding", F_OK) == 0
 
-    /// inet_netconf_fill_devconf / inet6_netconf_fill_devconf with NETCONFA_ALL.
-    func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, _ w: inout NetlinkWriter) {
+    /// inet_netconf_fill_devconf / inet6_netconf_fill_devconf: every attribute, or only `type`
+    /// (a notification of one change).
+    func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, type: UInt16 = NETCONFA.everything, _ w: inout NetlinkWriter) {
         let v6 = family == Self.AF_INET6
-        let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: pid)
+        let v4 = dp.ipv4
+        let c: InetDevConf = ifindex == NETCONFA.ALL ? v4.confAll : ifindex == NETCONFA.DEFAULT ? v4.confDefault
+            : dp.device(ifindex)?.inetConf ?? v4.confDefault
+        let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: type == NETCONFA.everything ? pid : 0)
         w.put8(family); w.put8(0); w.put8(0); w.put8(0)
         w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
-        w.attr(NETCONFA.FORWARDING, u32: (v6 ? dp.ipv6.forwarding : dp.ipv4.forwarding) ? 1 : 0)
-        if !v6 { w.attr(NETCONFA.RP_FILTER, u32: 0) }
+        func put(_ t: UInt16, _ v: @autoclosure () -> Int32) {
+            if type == NETCONFA.everything || type == t { w.attr(t, u32: UInt32(bitPattern: v())) }
+        }
+        put(NETCONFA.FORWARDING, v6 ? (dp.ipv6.forwarding ? 1 : 0) : c[.forwarding])
+        if !v6 { put(NETCONFA.RP_FILTER, c[.rpFilter]) }
         // inet6 reports mc_forwarding only under CONFIG_IPV6_MROUTE: as the kernel beside
         // Sluice is built (its sysctl of that name exists).
-        if !v6 || Self.hostHasIPv6MRoute { w.attr(NETCONFA.MC_FORWARDING, u32: 0) }
-        if !v6 { w.attr(NETCONFA.BC_FORWARDING, u32: 0) }
-        w.attr(NETCONFA.PROXY_NEIGH, u32: 0)
-        w.attr(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, u32: 0)
+        if !v6 || Self.hostHasIPv6MRoute { put(NETCONFA.MC_FORWARDING, 0) }
+        if !v6 { put(NETCONFA.BC_FORWARDING, 0) }
+        put(NETCONFA.PROXY_NEIGH, v6 ? 0 : c[.proxyArp])
+        put(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, 0)
         w.end(start)
+    }
+
+    /// The IPv4 knob changes noted since the last call, as RTM_NEWNETCONF notifications to
+    /// those who joined RTNLGRP_IPV4_NETCONF (the notes are dropped otherwise).
+    func announceNetconf() {
+        let notes = dp.ipv4.netconfNotes
+        dp.ipv4.netconfNotes.removeAll()
+        guard eventGroups.contains(NETCONFA.GROUP_IPV4) else { return }
+        for (ifindex, attr) in notes {
+            var w = NetlinkWriter()
+            encodeNetconf(family: Self.AF_INET, ifindex: ifindex, flags: 0, seq: 0, type: attr, &w)
+            events.append((NETCONFA.GROUP_IPV4, w.bytes))
+        }
     }
 
     func netconfFamily(_ msg: NetlinkMessage) throws(NetlinkError) -> UInt8 {

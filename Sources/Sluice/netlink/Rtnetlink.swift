@@ -147,7 +147,8 @@ public final class RtnlProcessor {
         var text = ""
         if path.hasPrefix("/proc/sys/net/"), !path.contains("="), !path.contains(" ") {
             // proc_sys: net/ipv6/conf/all/forwarding is the key net.ipv6.conf.all.forwarding.
-            let key = path.dropFirst("/proc/sys/".count).split(separator: "/").joined(separator: ".")
+            // A device name's dots are slashes in the key (procps's conversion, reversed).
+            let key = path.dropFirst("/proc/sys/".count).split(separator: "/").map { String($0.map { $0 == "." ? "/" : $0 }) }.joined(separator: ".")
             if write {
                 let value = String(decoding: bytes[min(end + 1, bytes.count)...], as: UTF8.self)
                     .split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).joined(separator: " ")
@@ -185,6 +186,7 @@ public final class RtnlProcessor {
         for msg in NetlinkMessages(datagram) {
             if msg.header.type == Self.procFileType {
                 replies.append(procFile(msg))
+                announceNetconf()
                 continue
             }
             if msg.header.type == Self.tunnelIoctlType {
