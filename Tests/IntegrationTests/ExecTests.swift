@@ -1487,6 +1487,104 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Per-device IPv4 knobs (net.ipv4.conf.{all,default,DEV}.*) through Debian's sysctl and
+    /// `ip netconf`, side by side with this machine's kernel: a device starts with default's
+    /// values; default's later writes reach the devices whose own were never written, but not
+    /// for forwarding, which all's writes set everywhere; a device name's dot is a slash in the
+    /// key; a missing device or knob cannot be stat'ed, a word that is not an int is EINVAL.
+    /// `ip route get … iif` then answers as fib_validate_source decides: strict rp_filter
+    /// refuses a source routed back elsewhere (EINVAL, on this kernel), loose takes it, a source that is one of
+    /// the router's addresses is EINVAL unless accept_local, forwarding off on the input device
+    /// is EHOSTUNREACH.
+    func testPerDeviceIPv4KnobsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kdc")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+        let steps: [[String]] = [
+            ["ip", "link", "add", "r1", "type", "veth", "peer", "name", "r2"],
+            ["ip", "link", "add", "x.1", "type", "veth", "peer", "name", "y"],
+            ["sysctl", "net.ipv4.conf.r1.forwarding", "net.ipv4.conf.r1.rp_filter", "net.ipv4.conf.default.rp_filter"],
+            ["sysctl", "-w", "net.ipv4.conf.default.rp_filter=2", "net.ipv4.conf.r1.rp_filter=1", "net.ipv4.conf.default.arp_ignore=1"],
+            ["sysctl", "net.ipv4.conf.r1.rp_filter", "net.ipv4.conf.r2.rp_filter", "net.ipv4.conf.r1.arp_ignore", "net.ipv4.conf.x/1.rp_filter"],
+            ["sysctl", "-w", "net.ipv4.conf.default.forwarding=0"],
+            ["sysctl", "net.ipv4.conf.r1.forwarding"],
+            ["ip", "link", "add", "r3", "type", "veth", "peer", "name", "r4"],
+            ["sysctl", "net.ipv4.conf.r3.forwarding", "net.ipv4.conf.r3.rp_filter"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.forwarding=0"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.proxy_arp=1", "net.ipv4.conf.all.rp_filter=7"],
+            ["ip", "netconf", "show", "dev", "r1"], ["ip", "-4", "netconf", "show", "dev", "r3"], ["ip", "-4", "netconf", "show", "dev", "x.1"],
+            ["sysctl", "-w", "net.ipv4.ip_forward=0"],
+            ["sysctl", "net.ipv4.conf.r1.forwarding", "net.ipv4.conf.r3.forwarding", "net.ipv4.conf.default.forwarding"],
+            ["sysctl", "-w", "net.ipv4.conf.all.forwarding=1"],
+            ["ip", "-4", "netconf", "show", "dev", "r1"], ["ip", "-j", "-4", "netconf", "show", "dev", "r4"],
+            ["sysctl", "-w", "net.ipv4.conf.nosuch.rp_filter=1"], ["sysctl", "-w", "net.ipv4.conf.r1.nosuch=1"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=abc"], ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=99999999999"],
+            ["sysctl", "net.ipv4.conf.all.send_redirects", "net.ipv4.conf.all.accept_local", "net.ipv4.conf.r2.promote_secondaries"],
+            // route get through fib_validate_source.
+            ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.r1.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"],
+            ["ip", "link", "set", "r1", "up"], ["ip", "link", "set", "r2", "up"],
+            ["ip", "addr", "add", "198.18.5.1/24", "dev", "r1"], ["ip", "addr", "add", "198.18.6.1/24", "dev", "r2"],
+            ["ip", "route", "add", "198.18.7.0/24", "via", "198.18.6.2"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1"],
+            ["ip", "route", "get", "198.18.5.1", "from", "198.18.7.5", "iif", "r1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.9.9", "iif", "r1"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=2"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.9.9", "iif", "r1"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=0"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.6.1", "iif", "r1"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.accept_local=1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.6.1", "iif", "r1"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.forwarding=0"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r1"],
+            ["ip", "route", "get", "198.18.5.1", "from", "198.18.5.7", "iif", "r1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r2"],
+        ]
+        var refused = 0
+        for c in steps {
+            let k = try runBounded(["10"] + (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
+            if k.status != 0 { refused += 1 }
+        }
+        // Refused by the kernel: the two missing keys, the two bad values, strict rp_filter
+        // three times, loose once, the martian source, forwarding off.
+        XCTAssertEqual(refused, 10)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// What `ip monitor netconf` hears, against this machine's kernel: all's forwarding written
+    /// to default and every device; links registered (IPv4's and IPv6's configuration each,
+    /// in the order the devices are made) and unregistered; the changes of rp_filter and
+    /// proxy_arp announced alone, and of forwarding per device and for default.
+    func testNetconfNotificationsAsTheKernelSendsThem() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv4.ip_forward=0"])
+        let kns = try net.netns("knc")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        let steps: [[String]] = [
+            ["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"],
+            ["ip", "link", "add", "r1", "type", "veth", "peer", "name", "r2"],
+            ["sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=1", "net.ipv4.conf.r1.rp_filter=1", "net.ipv4.conf.default.rp_filter=2",
+             "net.ipv4.conf.all.proxy_arp=1", "net.ipv4.conf.r2.arp_ignore=1", "net.ipv4.conf.r2.forwarding=0", "net.ipv4.conf.default.forwarding=0"],
+            ["ip", "link", "del", "r1"],
+        ]
+        let kernel = try monitorLines(["ip", "-n", kns], objects: ["netconf"]) {
+            for c in steps { try sh(["ip"] + (c[0] == "ip" ? ["-n", kns] : ["netns", "exec", kns, "sysctl"]) + c.dropFirst()) }
+        }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["netconf"]) {
+            for c in steps { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")) }
+        }
+        // The devices both have (the daemon's bridge and TAPs and the kernel's lo aside).
+        let ours = { (l: String) in ["all", "default", "r1", "r2"].contains { l.contains(" \($0) ") } }
+        XCTAssertEqual(sluice.filter(ours), kernel.filter(ours))
+        XCTAssertTrue(kernel.contains("inet r1 rp_filter strict ") && kernel.contains("Deleted inet6 r2 "), "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// What `ip monitor address route` hears of optimistic DAD, against this machine's kernel:
     /// without use_optimistic an optimistic address is announced only when its DAD ends (its
     /// prefix and local routes at once); with it, as DAD begins, after its local route — for

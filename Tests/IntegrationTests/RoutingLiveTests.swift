@@ -228,6 +228,96 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// Per-device IPv4 configuration carrying real traffic, the same sysctl and ip commands
+    /// given to the kernel's router and (through `sluice exec`) to Sluice's. Host A pings B from
+    /// a second address, 198.18.33.10, which the routers route back toward B: B's ICMP
+    /// InEchos (its /proc/net/snmp) tell what got through. rp_filter 0 lets it through, strict
+    /// (1) drops it (IPReversePathFilter counts it on both routers), loose (2) lets it through
+    /// until the route back is gone; the device's rp_filter 1 with all's 0 is strict (the
+    /// larger). A source that is one of the router's own addresses is a martian unless the
+    /// device has accept_local. forwarding 0 on A's device stops A's packets across but not
+    /// its pings to the router; proxy_arp on A's device answers A's ARP for B's address (A on
+    /// a /16); arp_ignore 1 stops the answer for the router's address on B's side.
+    func testPerDeviceIPv4ConfigurationAsTheKernelObeysIt() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-devconf/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
+            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
+                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
+            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
+        }
+        func inEchos(_ p: Path) throws -> Int {
+            let lines = try sh(["ip", "netns", "exec", p.b, "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Icmp: ") }
+            guard lines.count >= 2 else { return -1 }
+            let keys = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+            return keys.firstIndex(of: "InEchos").flatMap { Int(values[$0]) } ?? -1
+        }
+        /// How many of three pings from `src` reached B.
+        func reached(_ p: Path, from src: String, to dst: String = "198.18.32.20") throws -> Int {
+            let before = try inEchos(p)
+            _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", src, dst], timeout: 20, allowFailure: true)
+            return try inEchos(p) - before
+        }
+        func answered(_ p: Path, _ dst: String) throws -> Bool {
+            _ = try? sh(["ip", "-n", p.a, "neigh", "flush", "dev", hostDev(p)])
+            return try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", dst], timeout: 20, allowFailure: true).contains(" 0% packet loss")
+        }
+        for p in [k, s] {
+            try sh(["ip", "-n", p.a, "addr", "add", "198.18.33.10/32", "dev", "lo"])
+            try sh(["ip", "-n", p.a, "link", "set", "lo", "up"])
+            try router(p, "ip", ["route", "add", "198.18.33.0/24", "via", "198.18.32.20"])
+        }
+        var results: [[String]] = [[], []]
+        for (i, p) in [k, s].enumerated() {
+            func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
+                if !sysctls.isEmpty { try router(p, "sysctl", ["-qw"] + sysctls) }
+                results[i].append("\(name): \(try check())")
+            }
+            let a = routerA(p)
+            try step("rp_filter 0", []) { "\(try reached(p, from: "198.18.33.10"))" }
+            try step("all strict", ["net.ipv4.conf.all.rp_filter=1"]) { "\(try reached(p, from: "198.18.33.10"))" }
+            try step("all loose", ["net.ipv4.conf.all.rp_filter=2"]) { "\(try reached(p, from: "198.18.33.10"))" }
+            try router(p, "ip", ["route", "del", "198.18.33.0/24"])
+            try step("loose, no route back", []) { "\(try reached(p, from: "198.18.33.10"))" }
+            try router(p, "ip", ["route", "add", "198.18.33.0/24", "via", "198.18.32.20"])
+            try step("device strict", ["net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.\(a).rp_filter=1"]) { "\(try reached(p, from: "198.18.33.10"))" }
+            try step("device off", ["net.ipv4.conf.\(a).rp_filter=0"]) { "\(try reached(p, from: "198.18.33.10"))" }
+            // The router's own address on B's side as A's source.
+            try sh(["ip", "-n", p.a, "addr", "add", "198.18.32.1/32", "dev", "lo"])
+            try step("martian", []) { "\(try reached(p, from: "198.18.32.1"))" }
+            try step("accept_local", ["net.ipv4.conf.\(a).accept_local=1"]) { "\(try reached(p, from: "198.18.32.1"))" }
+            try sh(["ip", "-n", p.a, "addr", "del", "198.18.32.1/32", "dev", "lo"])
+            try step("A's device not forwarding", ["net.ipv4.conf.\(a).forwarding=0"]) {
+                "\(try reached(p, from: "198.18.31.10")) across, router answers \(try answered(p, "198.18.31.1"))"
+            }
+            try step("forwarding again", ["net.ipv4.conf.\(a).forwarding=1"]) { "\(try reached(p, from: "198.18.31.10"))" }
+            // A on a /16 ARPs for B itself: proxy_arp answers with the router's MAC.
+            try sh(["ip", "-n", p.a, "addr", "del", "198.18.31.10/24", "dev", hostDev(p)])
+            try sh(["ip", "-n", p.a, "addr", "add", "198.18.31.10/16", "dev", hostDev(p)])
+            try step("no proxy_arp", []) { "\(try answered(p, "198.18.32.20"))" }
+            try step("proxy_arp", ["net.ipv4.conf.\(a).proxy_arp=1"]) { "\(try answered(p, "198.18.32.20"))" }
+            try step("proxy_arp off", ["net.ipv4.conf.\(a).proxy_arp=0"]) { "\(try answered(p, "198.18.32.20"))" }
+            // The router's address on B's side, asked for on A's link: arp_ignore 1 keeps quiet.
+            try sh(["ip", "-n", p.a, "route", "add", "198.18.32.1/32", "dev", hostDev(p)])
+            try step("arp_ignore 0", []) { "\(try answered(p, "198.18.32.1"))" }
+            try step("arp_ignore 1", ["net.ipv4.conf.all.arp_ignore=1"]) { "\(try answered(p, "198.18.32.1"))" }
+            try step("arp_ignore 1, own address", []) { "\(try answered(p, "198.18.31.1"))" }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0].first, "rp_filter 0: 3")
+        XCTAssertEqual(results[0][1], "all strict: 0")
+        XCTAssertTrue(results[0].contains("proxy_arp: true") && results[0].contains("arp_ignore 1: false"), "\(results[0])")
+        let filtered = try sh(["ip", "netns", "exec", k.sw, "nstat", "-az", "-s", "TcpExtIPReversePathFilter"])
+            .split(separator: "\n").last.flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }
+        XCTAssertEqual(number(after: "IPReversePathFilter", in: try s.daemon!.report()), filtered)
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

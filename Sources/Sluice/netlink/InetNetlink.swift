@@ -575,13 +575,11 @@ extension RtnlProcessor {
         var table = FIB.tableMain
         let hash = IPv4Stack.flowHash(q.src, q.dst)
         if q.iif != 0, let inDev = dp.device(q.iif) {
-            // fib_validate_source: a martian source is EINVAL, an rp_filter refusal EXDEV.
+            // fib_validate_source: a martian source and an rp_filter refusal are both EINVAL (since
+            // ip_route_input returns a drop reason, which inet_rtm_getroute answers as EINVAL; the
+            // kernel beside Sluice does, older ones answered rp_filter with EXDEV).
             func validate(dst: UInt32, oif: Int32) throws(NetlinkError) {
-                switch v4.validateSource(inDev, src: q.src, dst: dst, tos: q.tos & 0xFC, oif: oif) {
-                case .ok: break
-                case .martian: throw NetlinkError(EINVAL)
-                case .rpf: throw NetlinkError(EXDEV)
-                }
+                if v4.validateSource(inDev, src: q.src, dst: dst, tos: q.tos & 0xFC, oif: oif) != .ok { throw NetlinkError(EINVAL) }
             }
             let forwarding = inDev.inet4.forwarding
             if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }

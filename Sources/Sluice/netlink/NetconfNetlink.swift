@@ -18,7 +18,7 @@ enum NETCONFA {
     /// NETCONFA_ALL as a message type: every attribute.
     static let everything: UInt16 = 0xFFFF
     static let GROUP_IPV4: UInt32 = 24, GROUP_IPV6: UInt32 = 25
-    static let RTM_NEWNETCONF: UInt16 = 80, RTM_GETNETCONF: UInt16 = 82
+    static let RTM_NEWNETCONF: UInt16 = 80, RTM_DELNETCONF: UInt16 = 81, RTM_GETNETCONF: UInt16 = 82
     static let policy = NLAPolicy(maxType: 10, [IFINDEX: .s32, FORWARDING: .s32, RP_FILTER: .s32, PROXY_NEIGH: .s32, IGNORE_ROUTES_WITH_LINKDOWN: .s32])
 }
 
@@ -26,13 +26,14 @@ extension RtnlProcessor {
     static let hostHasIPv6MRoute = access("/proc/sys/net/ipv6/conf/all/mc_forwarding", F_OK) == 0
 
     /// inet_netconf_fill_devconf / inet6_netconf_fill_devconf: every attribute, or only `type`
-    /// (a notification of one change).
-    func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, type: UInt16 = NETCONFA.everything, _ w: inout NetlinkWriter) {
+    /// (a notification of one change); a notification is from the kernel itself (port 0).
+    func encodeNetconf(family: UInt8, ifindex: Int32, flags: UInt16, seq: UInt32, type: UInt16 = NETCONFA.everything,
+                       notification: Bool = false, _ w: inout NetlinkWriter) {
         let v6 = family == Self.AF_INET6
         let v4 = dp.ipv4
         let c: InetDevConf = ifindex == NETCONFA.ALL ? v4.confAll : ifindex == NETCONFA.DEFAULT ? v4.confDefault
             : dp.device(ifindex)?.inetConf ?? v4.confDefault
-        let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: type == NETCONFA.everything ? pid : 0)
+        let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: notification ? 0 : pid)
         w.put8(family); w.put8(0); w.put8(0); w.put8(0)
         w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
         func put(_ t: UInt16, _ v: @autoclosure () -> Int32) {
@@ -57,7 +58,7 @@ extension RtnlProcessor {
         guard eventGroups.contains(NETCONFA.GROUP_IPV4) else { return }
         for (ifindex, attr) in notes {
             var w = NetlinkWriter()
-            encodeNetconf(family: Self.AF_INET, ifindex: ifindex, flags: 0, seq: 0, type: attr, &w)
+            encodeNetconf(family: Self.AF_INET, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
             events.append((NETCONFA.GROUP_IPV4, w.bytes))
         }
     }

@@ -236,6 +236,42 @@ extension RtnlProcessor {
     }
 
     func withEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
+        // A device registered or unregistered is announced to the netconf groups first
+        // (devinet_sysctl_register and addrconf_sysctl_register: RTM_NEWNETCONF with every
+        // attribute, IPv4's then IPv6's; on unregister RTM_DELNETCONF with the index alone),
+        // ahead of the link's own messages, which rtnetlink sends once the request is done.
+        let t = msg.header.type
+        let nc4 = eventGroups.contains(NETCONFA.GROUP_IPV4), nc6 = eventGroups.contains(NETCONFA.GROUP_IPV6)
+        guard t == NL.RTM_NEWLINK || t == NL.RTM_DELLINK, nc4 || nc6 else { return try withRouteEvents(msg, body) }
+        let before = dp.allDevices.map(\.ifindex)
+        let named = requestDevice(msg)?.ifindex
+        let at = events.count
+        let dumped = try withRouteEvents(msg, body)
+        let after = dp.allDevices.map(\.ifindex)
+        var notes: [(UInt32, [UInt8])] = []
+        func note(_ ifindex: Int32, deleted: Bool) {
+            for (on, family, group) in [(nc4, Self.AF_INET, NETCONFA.GROUP_IPV4), (nc6, Self.AF_INET6, NETCONFA.GROUP_IPV6)] where on {
+                var w = NetlinkWriter()
+                if deleted {
+                    let st = w.begin(type: NETCONFA.RTM_DELNETCONF, flags: 0, seq: 0, pid: 0)
+                    w.put8(family); w.put8(0); w.put8(0); w.put8(0)
+                    w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
+                    w.end(st)
+                } else {
+                    encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, notification: true, &w)
+                }
+                notes.append((group, w.bytes))
+            }
+        }
+        for d in after where !before.contains(d) { note(d, deleted: false) }
+        // The device the request named goes first, the others (a veth's peer) after it.
+        let gone = before.filter { !after.contains($0) }.sorted { ($0 == named ? 0 : 1, $0) < ($1 == named ? 0 : 1, $1) }
+        for d in gone { note(d, deleted: true) }
+        events.insert(contentsOf: notes, at: at)
+        return dumped
+    }
+
+    func withRouteEvents(_ msg: NetlinkMessage, _ body: () throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
         // A link going down, up, away or into a VRF moves the routes through it, and the kernel
         // tells: IPv4's fib_add_ifaddr (on up) and IPv6's route additions and deletions
         // (fib6_add, fib6_del: inet6_rt_notify) are announced, from the kernel itself (sequence

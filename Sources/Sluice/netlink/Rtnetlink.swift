@@ -185,6 +185,8 @@ public final class RtnlProcessor {
         var replies: [[UInt8]] = []
         for msg in NetlinkMessages(datagram) {
             if msg.header.type == Self.procFileType {
+                // Knob changes made outside a request (a configuration file) are not announced.
+                dp.ipv4.netconfNotes.removeAll()
                 replies.append(procFile(msg))
                 announceNetconf()
                 continue
