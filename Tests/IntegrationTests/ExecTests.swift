@@ -1557,6 +1557,60 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Per-device IPv6 knobs (net.ipv6.conf.{all,default,DEV}.*) through Debian's sysctl and
+    /// `ip netconf`, side by side with this machine's kernel: a device starts with default's
+    /// values (accept_dad -1 on lo), later writes to default reach only later devices, all's
+    /// forwarding reaches default and every device, hop_limit is 1–255, the others any int.
+    /// Then `ip monitor netconf` for IPv6: the order addrconf_fixup_forwarding announces in.
+    func testPerDeviceIPv6KnobsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kd6")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+        let steps: [[String]] = [
+            ["ip", "link", "add", "r1", "type", "veth", "peer", "name", "r2"],
+            ["sysctl", "net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad", "net.ipv6.conf.r1.accept_dad", "net.ipv6.conf.lo.accept_dad"],
+            ["sysctl", "net.ipv6.conf.r1.forwarding", "net.ipv6.conf.r1.hop_limit", "net.ipv6.conf.r1.dad_transmits", "net.ipv6.conf.r1.optimistic_dad",
+             "net.ipv6.conf.r1.use_optimistic"],
+            ["sysctl", "-w", "net.ipv6.conf.default.hop_limit=40", "net.ipv6.conf.default.accept_dad=0"],
+            ["sysctl", "net.ipv6.conf.r1.hop_limit", "net.ipv6.conf.r1.accept_dad"],
+            ["ip", "link", "add", "r3", "type", "veth", "peer", "name", "r4"],
+            ["sysctl", "net.ipv6.conf.r3.hop_limit", "net.ipv6.conf.r3.accept_dad", "net.ipv6.conf.r4.forwarding"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.forwarding=0"],
+            ["ip", "-6", "netconf", "show", "dev", "r1"], ["ip", "-6", "netconf", "show", "dev", "r2"],
+            ["sysctl", "-w", "net.ipv6.conf.all.forwarding=2"],
+            ["sysctl", "net.ipv6.conf.r1.forwarding", "net.ipv6.conf.default.forwarding"],
+            ["ip", "netconf", "show", "dev", "r1"],
+            ["sysctl", "-w", "net.ipv6.conf.default.forwarding=0"], ["sysctl", "net.ipv6.conf.r3.forwarding"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.hop_limit=0"], ["sysctl", "-w", "net.ipv6.conf.r1.hop_limit=256"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.dad_transmits=-1"], ["sysctl", "net.ipv6.conf.r1.dad_transmits"],
+            ["sysctl", "-w", "net.ipv6.conf.nosuch.forwarding=1"], ["sysctl", "-w", "net.ipv6.conf.r1.nosuch=1"],
+        ]
+        var refused = 0
+        for c in steps {
+            let k = try runBounded(["10"] + (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst())
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
+            if k.status != 0 { refused += 1 }
+        }
+        XCTAssertEqual(refused, 4, "two hop limits out of range, two missing keys")
+        let changes: [[String]] = [
+            ["sysctl", "-qw", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.default.forwarding=0",
+             "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.r3.forwarding=1"],
+            ["ip", "link", "del", "r1"],
+        ]
+        let kernel = try monitorLines(["ip", "-6", "-n", kns], objects: ["netconf"]) {
+            for c in changes { try sh(["ip"] + (c[0] == "ip" ? ["-n", kns] : ["netns", "exec", kns, "sysctl"]) + c.dropFirst()) }
+        }
+        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip", "-6"], objects: ["netconf"]) {
+            for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")) }
+        }
+        let ours = { (l: String) in ["all", "default", "r1", "r2", "r3", "r4"].contains { l.contains(" \($0) ") } }
+        XCTAssertEqual(sluice.filter(ours), kernel.filter(ours))
+        XCTAssertTrue(kernel.contains("inet6 r3 forwarding on ") && kernel.contains("Deleted inet6 r2 "), "\(kernel)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// What `ip monitor netconf` hears, against this machine's kernel: all's forwarding written
     /// to default and every device; links registered (IPv4's and IPv6's configuration each,
     /// in the order the devices are made) and unregistered; the changes of rp_filter and
@@ -1671,7 +1725,7 @@ final class ExecTests: XCTestCase {
     /// (a subnet-router anycast sharing a solicited-node group), what stays after going down.
     /// Both sides forward and run no DAD; the devices get the same MACs, so the same groups.
     func testMulticastMembershipsAsTheKernelShowsThem() throws {
-        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
         let kns = try net.netns("kma")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -2649,7 +2703,7 @@ final class ExecTests: XCTestCase {
     /// has), and lo's own lines (the kernel's lo is down there). Neither side runs duplicate
     /// address detection (accept_dad 0), to be comparable at once.
     func testIPv6AddressesRoutesAndNeighboursAsTheKernelShowsThem() throws {
-        let (d, sock, ta) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let (d, sock, ta) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
         let kns = try net.netns("k6")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -2733,7 +2787,7 @@ final class ExecTests: XCTestCase {
     /// kernel's order), a route, a neighbour, their removal. Both sides have IPv6 on the device
     /// already (an address added before), so the link-local address is not part of it.
     func testIPv6AddressAndRouteNotificationsAsTheKernelSendsThem() throws {
-        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
         let kns = try net.netns("k6m")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -2757,7 +2811,7 @@ final class ExecTests: XCTestCase {
     /// and additions, IPv4's re-added prefix and broadcast routes, and not IPv4's silent flush
     /// (its gateway route goes without a word). Link-local addresses (MAC-derived) aside.
     func testLinkDownAndUpAnnounceRoutesAsTheKernel() throws {
-        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
         let kns = try net.netns("klm")
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
                 "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
@@ -2886,7 +2940,7 @@ final class ExecTests: XCTestCase {
     func testAddressAndRouteNotificationsAsTheKernelSendsThem() throws {
         // The kernel's namespace has IPv6 off; Sluice's link-locals are usable (and announced)
         // at once without DAD, before the monitors start.
-        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0"])
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
         let kns = try net.netns("k")
         _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
         _ = try? sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])

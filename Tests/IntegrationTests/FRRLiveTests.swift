@@ -81,7 +81,7 @@ final class FRRLiveTests: XCTestCase {
             try sh(["ip", "netns", "exec", r1, "cat", "/sys/class/net/\(dev)/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let sock = net.dir + "/sluice.sock"
-        let d = try DaemonProcess(net: net, ns: r1, config: (v6 ? ["sysctl net.ipv6.conf.all.accept_dad=0"] : []) + [
+        let d = try DaemonProcess(net: net, ns: r1, config: (v6 ? ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"] : []) + [
             "link add pa address \(try mac("pa")) type afpacket dev pa",
             "link add px address \(try mac("px")) type afpacket dev px",
             "link add py address \(try mac("py")) type afpacket dev py",

@@ -50,7 +50,7 @@ final class RoutingLiveTests: XCTestCase {
         // Sluice owns the router side: the kernel keeps no IPv6 on those veths.
         if v6 { for p in [pa, pb] { try sh(["ip", "netns", "exec", sw, "sysctl", "-qw", "net.ipv6.conf.\(p).disable_ipv6=1"]) } }
         // The same sysctl as the kernel's namespaces: no DAD, addresses usable at once.
-        let d = try DaemonProcess(net: net, ns: sw, config: (v6 ? ["sysctl net.ipv6.conf.all.accept_dad=0"] : []) + [
+        let d = try DaemonProcess(net: net, ns: sw, config: (v6 ? ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"] : []) + [
             "link add pa type afpacket dev \(pa)", "link add pb type afpacket dev \(pb)",
         ] + (v6 ? ["link set pb mtu 1400"] : []) + [
             "link set pa up", "link set pb up",
@@ -314,6 +314,64 @@ final class RoutingLiveTests: XCTestCase {
         let filtered = try sh(["ip", "netns", "exec", k.sw, "nstat", "-az", "-s", "TcpExtIPReversePathFilter"])
             .split(separator: "\n").last.flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }
         XCTAssertEqual(number(after: "IPReversePathFilter", in: try s.daemon!.report()), filtered)
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
+    /// Per-device IPv6 configuration carrying real traffic, the same sysctl commands given to
+    /// both routers: the hop limit of what the router sends is that of the device it leaves by
+    /// (all's changes nothing); a device's own forwarding sets the router flag of its neighbour
+    /// advertisements (host A's neighbour entry for the router says `router` or not) while the
+    /// stack forwards by all's alone; all's forwarding written off reaches every device (A's
+    /// pings across fail, to the router still answered) and on again restores them.
+    func testPerDeviceIPv6ConfigurationAsTheKernelObeysIt() throws {
+        let k = try path(kernel: true, "k", v6: true)
+        let sock = net.dir + "/ctl-devconf6/sluice.sock"
+        let s = try path(kernel: false, "s", v6: true, daemonArgs: ["--socket", sock])
+        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
+        func sysctl(_ p: Path, _ args: [String]) throws {
+            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, "sysctl", "-qw"] + args
+                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, "sysctl", "-qw"] + args)
+            XCTAssertEqual(r.status, 0, "sysctl \(args.joined(separator: " ")): \(r.out)")
+        }
+        /// The hop limit of the router's echo reply, or "no answer".
+        func replyHops(_ p: Path, _ dst: String) throws -> String {
+            let out = try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "2", dst], timeout: 20, allowFailure: true)
+            guard let r = out.range(of: #"(ttl|hlim)=\d+"#, options: .regularExpression) else { return "no answer" }
+            return String(out[r].split(separator: "=")[1])
+        }
+        func routerFlag(_ p: Path) throws -> String {
+            _ = try? sh(["ip", "-n", p.a, "-6", "neigh", "flush", "dev", hostDev(p)])
+            _ = try replyHops(p, "2001:db8:31::1")
+            let n = try sh(["ip", "-n", p.a, "-6", "neigh", "show", "2001:db8:31::1"])
+            return n.contains(" router") ? "router" : n.isEmpty ? "none" : "host"
+        }
+        var results: [[String]] = [[], []]
+        for (i, p) in [k, s].enumerated() {
+            let a = routerA(p)
+            func step(_ name: String, _ knobs: [String], _ check: () throws -> String) throws {
+                if !knobs.isEmpty { try sysctl(p, knobs) }
+                results[i].append("\(name): \(try check())")
+            }
+            try step("defaults", []) { "\(try replyHops(p, "2001:db8:31::1")) \(try replyHops(p, "2001:db8:32::1")) \(try routerFlag(p))" }
+            try step("all's hop_limit", ["net.ipv6.conf.all.hop_limit=30"]) { try replyHops(p, "2001:db8:31::1") }
+            try step("A's device hop_limit", ["net.ipv6.conf.\(a).hop_limit=40"]) {
+                "\(try replyHops(p, "2001:db8:31::1")) \(try replyHops(p, "2001:db8:32::1"))"
+            }
+            try step("A's device not forwarding", ["net.ipv6.conf.\(a).forwarding=0"]) {
+                "\(try routerFlag(p)), across \(try replyHops(p, "2001:db8:32::20"))"
+            }
+            try step("all off", ["net.ipv6.conf.all.forwarding=0"]) {
+                "across \(try replyHops(p, "2001:db8:32::20")), router \(try replyHops(p, "2001:db8:31::1"))"
+            }
+            try step("all on", ["net.ipv6.conf.all.forwarding=1"]) { "\(try routerFlag(p)), across \(try replyHops(p, "2001:db8:32::20"))" }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], ["defaults: 64 64 router", "all's hop_limit: 64", "A's device hop_limit: 40 40",
+                                    "A's device not forwarding: host, across 63", "all off: across no answer, router 40",
+                                    "all on: router, across 63"])
         XCTAssertEqual(s.daemon!.stop(), 0)
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }

@@ -37,7 +37,7 @@ final class VRFLiveTests: XCTestCase {
         try sh(["ip", "-n", hosts["b1"]!, "addr", "add", "198.18.42.21/24", "dev", "\(net.tag)b1p"])
         try sh(["ip", "-n", hosts["b2"]!, "addr", "add", "198.18.42.22/24", "dev", "\(net.tag)b2p"])
         let sock = net.dir + "/ctl-vrf/sluice.sock"
-        var config = ["sysctl net.ipv6.conf.all.accept_dad=0",
+        var config = ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0",
                       "link add red type vrf table 10", "link add blue type vrf table 20",
                       "link set red up", "link set blue up",
                       // vrf.rst's advice for red only: blue falls through to main.

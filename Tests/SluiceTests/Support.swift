@@ -73,7 +73,7 @@ final class MemoryRouter {
     /// virtual clock's default), the router's addresses are usable at once.
     init(_ config: [String], dad: Bool = false) throws {
         dp.log = { _ in }
-        if dad { dp.ipv6.acceptDAD = 1 }
+        if dad { dp.ipv6.setConf(.default, .acceptDAD, 1) }
         runner = CommandRunner(datapath: dp)
         try dp.addMemory(name: "r1", driver: r1, mac: MACAddress(raw: 0x0200_0000_0001))
         try dp.addMemory(name: "r2", driver: r2, mac: MACAddress(raw: 0x0200_0000_0002))

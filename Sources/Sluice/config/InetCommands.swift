@@ -173,7 +173,7 @@ extension CommandRunner {
             guard valid != 0 else { throw SluiceError("valid_lft is zero") }
             guard preferred <= valid else { throw SluiceError("preferred_lft is greater than valid_lft") }
             // inet6_rtm_newaddr: `optimistic` counts only while optimistic_dad is on.
-            optimistic = optimistic && dp.ipv6.optimisticDAD > 0
+            optimistic = optimistic && dev.inet6.optimisticDAD
             if nodad && optimistic { throw SluiceError("Error: IFA_F_NODAD and IFA_F_OPTIMISTIC are mutually exclusive.") }
             var ia = Inet6Address(address: addr, prefixLen: len, nodad: nodad)
             ia.noPrefixRoute = noPrefixRoute
@@ -754,18 +754,10 @@ extension CommandRunner {
                 // net.ipv4.conf.{all,default,DEV}.KNOB (ipv4/DevConf.swift): any int, as proc_dointvec.
                 guard let (target, knob) = v4.confKey(key) else { throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory") }
                 try set(Int(Int32.min)...Int(Int32.max)) { v4.setConf(target, knob, Int32($0)) }; current = Int(v4.conf(target)[knob])
-            case "net.ipv6.conf.all.forwarding":
-                try set(0...1) { v6.forwarding = $0 == 1 }; current = v6.forwarding ? 1 : 0
-            case "net.ipv6.conf.all.hop_limit", "net.ipv6.conf.default.hop_limit":
-                try set(1...255) { v6.hopLimit = UInt8($0) }; current = Int(v6.hopLimit)
-            case "net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad":
-                try set(0...2) { v6.acceptDAD = $0 }; current = v6.acceptDAD
-            case "net.ipv6.conf.all.dad_transmits", "net.ipv6.conf.default.dad_transmits":
-                try set(0...Int(Int32.max)) { v6.dadTransmits = $0 }; current = v6.dadTransmits
-            case "net.ipv6.conf.all.optimistic_dad", "net.ipv6.conf.default.optimistic_dad":
-                try set(Int(Int32.min)...Int(Int32.max)) { v6.optimisticDAD = $0 }; current = v6.optimisticDAD
-            case "net.ipv6.conf.all.use_optimistic", "net.ipv6.conf.default.use_optimistic":
-                try set(Int(Int32.min)...Int(Int32.max)) { v6.useOptimistic = $0 }; current = v6.useOptimistic
+            case _ where key.hasPrefix(IPv6Stack.confPrefix):
+                // net.ipv6.conf.{all,default,DEV}.KNOB (ipv6/DevConf6.swift).
+                guard let (target, knob) = v6.confKey(key) else { throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory") }
+                try set(knob.range) { v6.setConf(target, knob, Int32($0)) }; current = Int(v6.conf(target)[knob])
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_ratelimit":

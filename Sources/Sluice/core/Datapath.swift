@@ -244,6 +244,7 @@ public final class Datapath {
         }
         dev.ifindex = idx
         ipv4.deviceAdded(dev)
+        ipv6.deviceAdded(dev)
         do {
             try dev.driver.attach(dev, self)
         } catch {
@@ -371,7 +372,7 @@ public final class Datapath {
     func stackMulticastList(_ dev: NetDevice) -> [MACAddress] {
         if dev.flags.contains(.loopback) { return [] }
         var six: [UInt64] = [0x3333_0000_0001]
-        if ipv6.forwarding { six.append(0x3333_0000_0002) }
+        if dev.inet6.forwarding { six.append(0x3333_0000_0002) }
         let up = dev.isUp
         if !up { return dev.timesUp == 0 ? six.map { MACAddress(raw: $0) } : [] }
         // On a later up, ipv6_mc_up walks its list newest first.
@@ -381,7 +382,7 @@ public final class Datapath {
             // addrconf_join_solict, then (forwarding) addrconf_join_anycast: the subnet-router
             // anycast address's solicited-node group, except for /127 and /128.
             var groups = [a.address]
-            if ipv6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
+            if dev.inet6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
             for g in groups {
                 let m = 0x3333_FF00_0000 | UInt64(truncatingIfNeeded: g) & 0xFF_FFFF
                 if !list.contains(m) { list.append(m) }
@@ -397,12 +398,12 @@ public final class Datapath {
     /// addresses, and their groups, are gone).
     public func ipv6Groups(_ dev: NetDevice) -> [(group: UInt128, users: Int)] {
         var joined: [(UInt128, Int)] = [(UInt128(0xFF01) << 112 | 1, 1), (UInt128(0xFF02) << 112 | 1, 1)]
-        if ipv6.forwarding && !dev.flags.contains(.loopback) { joined.append((UInt128(0xFF02) << 112 | 2, 1)) }
+        if dev.inet6.forwarding && !dev.flags.contains(.loopback) { joined.append((UInt128(0xFF02) << 112 | 2, 1)) }
         // addrconf_join_solict: not on lo or a NOARP device.
         for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined })
         where !dev.flags.contains(.noARP) && !dev.flags.contains(.loopback) {
             var groups = [a.address]
-            if ipv6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 && !dev.flags.contains(.loopback) { groups.append(a.network) }
+            if dev.inet6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 && !dev.flags.contains(.loopback) { groups.append(a.network) }
             for g in groups {
                 let sn = Inet6Wire.solicitedNode(g)
                 if let i = joined.firstIndex(where: { $0.0 == sn }) { joined[i].1 += 1 } else { joined.append((sn, 1)) }

@@ -267,6 +267,9 @@ public final class NetDevice {
     /// (its knobs combined with `all`'s, recomputed at every change).
     public internal(set) var inetConf = InetDevConf()
     public internal(set) var inet4 = InetDevFlags()
+    /// net.ipv6.conf.DEV (ipv6/DevConf6.swift), the same way.
+    public internal(set) var inet6Conf = Inet6DevConf()
+    public internal(set) var inet6 = Inet6DevFlags()
     /// dev->rx_handler.
     public internal(set) var rxHandler = RxHandler.none
     public internal(set) var stats = LinkStats64()

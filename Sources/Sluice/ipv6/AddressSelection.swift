@@ -139,7 +139,7 @@ extension IPv6Stack {
                 let s = SourceScore(
                     same: a.address == dst,
                     scope: t.scope >= dt.scope ? -t.scope : t.scope - 128,
-                    preferred: t.kind != 0 || !(a.deprecated || (a.optimistic && useOptimistic < 1)),
+                    preferred: t.kind != 0 || !(a.deprecated || (a.optimistic && !(dp.device(d)?.inet6.useOptimistic ?? false))),
                     oif: dev == 0 || d == dev,
                     label: addressLabels.label(a.address, ifindex: d) == dstLabel,
                     orchid: (a.address >> 100 == 0x200_1001) == dstOrchid,

@@ -156,8 +156,19 @@ public final class IPv6Stack: NeighbourResolver {
     let clock: DatapathClock
     public let fib = FIBOf<UInt128>()
     public let neighbours = NeighbourTableOf<UInt128>()
-    /// net.ipv6.conf.all.forwarding (on, as for IPv4: Sluice routes once it has addresses).
-    public var forwarding = true
+    /// net.ipv6.conf.all and .default (DevConf6.swift); each device holds its own copy. All's
+    /// forwarding is on, as for IPv4: Sluice routes once it has addresses. Default's accept_dad
+    /// is 1 live, as the kernel's; on the virtual clock 0: an offline run replays captured
+    /// traffic, which already holds whatever DAD took place, and probes of Sluice's own would
+    /// change what comes out (`sysctl net.ipv6.conf.default.accept_dad=1` turns it on).
+    public internal(set) var confAll = Inet6DevConf()
+    public internal(set) lazy var confDefault: Inet6DevConf = {
+        var c = Inet6DevConf()
+        c[.acceptDAD] = clock.mode == .virtual ? 0 : 1
+        return c
+    }()
+    /// Devices (or NETCONFA.ALL/DEFAULT) whose forwarding changed, to announce (RTM_NEWNETCONF).
+    var netconfNotes: [Int32] = []
     /// Per device, global addresses first, then link-local; newest first within a scope.
     public internal(set) var addresses: [Int32: [Inet6Address]] = [:]
     /// The source-selection policy table (`ip addrlabel`).
@@ -173,18 +184,6 @@ public final class IPv6Stack: NeighbourResolver {
     /// Datagrams for us being reassembled, and the identification of the next one we fragment.
     var frags = FragmentQueues<FragmentKey6>()
     var nextFragmentID: UInt32 = 0
-    /// The default hop limit of what Sluice sends (net.ipv6.conf.all.hop_limit).
-    public var hopLimit: UInt8 = 64
-    /// net.ipv6.conf.all.accept_dad (0: no DAD) and dad_transmits (solicitations per address).
-    /// Live, 1 as the kernel's default; on the virtual clock 0: an offline run replays
-    /// captured traffic, which already holds whatever DAD took place, and probes of Sluice's
-    /// own would change what comes out (`sysctl net.ipv6.conf.all.accept_dad=1` turns it on).
-    public lazy var acceptDAD = clock.mode == .virtual ? 0 : 1
-    public var dadTransmits = 1
-    /// net.ipv6.conf.all.optimistic_dad (RFC 4429: addresses may be optimistic) and
-    /// use_optimistic (they may be chosen as sources), both 0 as the kernel's defaults.
-    public var optimisticDAD = 0
-    public var useOptimistic = 0
     /// Set when an optimistic address's DAD began outside a request: its local route is
     /// announced before the address (addrconf_dad_begin), not after it.
     var routesBeforeAddresses = false
@@ -240,7 +239,7 @@ public final class IPv6Stack: NeighbourResolver {
         }
         var a = a
         // inet6_rtm_newaddr: `optimistic` is dropped unless optimistic_dad is on.
-        if optimisticDAD < 1 { a.optimistic = false }
+        if !dev.inet6.optimisticDAD { a.optimistic = false }
         a.tentative = needsDAD(dev, a)
         if !a.tentative { a.optimistic = false }
         insertSorted(&list, a)
@@ -261,7 +260,7 @@ public final class IPv6Stack: NeighbourResolver {
         }
         if let begun {
             installRoutes(dev, begun)
-            if announce && useOptimistic > 0 {
+            if announce && dev.inet6.useOptimistic {
                 noteAddressEvent(dev.ifindex, begun, deleted: false)
                 routesBeforeAddresses = true
             }
@@ -272,9 +271,9 @@ public final class IPv6Stack: NeighbourResolver {
     // MARK: duplicate address detection (addrconf_dad_*)
 
     /// addrconf_dad_begin's test: no DAD on a NOARP or loopback device, for a `nodad`
-    /// address, or with accept_dad 0.
+    /// address, or with accept_dad below 1 for both all and the device.
     func needsDAD(_ dev: NetDevice, _ a: Inet6Address) -> Bool {
-        !(dev.flags.contains(.noARP) || dev.flags.contains(.loopback) || a.nodad || acceptDAD < 1)
+        !(dev.flags.contains(.noARP) || dev.flags.contains(.loopback) || a.nodad || !dev.inet6.dad)
     }
 
     func dadRandom() -> UInt64 {
@@ -295,7 +294,8 @@ public final class IPv6Stack: NeighbourResolver {
         let delay = rtrSolicitDelay > 0 && !optimistic ? dadRandom() % rtrSolicitDelay : 0
         let nonce = dadRandom() & 0xFFFF_FFFF_FFFF
         withAddress(dev, address) { a in
-            a.dadProbes = dadTransmits
+            // ifp->dad_probes, a u8, takes the device's dad_transmits.
+            a.dadProbes = Int(UInt8(truncatingIfNeeded: dp.device(dev)?.inet6.dadTransmits ?? 1))
             a.dadNonce = nonce == 0 ? 1 : nonce
             a.dadAt = max(clock.now + delay, 1)
         }
@@ -393,7 +393,7 @@ public final class IPv6Stack: NeighbourResolver {
             if a.tentative && !a.dadFailed && a.dadAt == 0 { dadKick(dev.ifindex, a.address) }
         }
         // addrconf_add_linklocal: optimistic with optimistic_dad on and forwarding off.
-        let optimisticLinkLocal = optimisticDAD > 0 && !forwarding
+        let optimisticLinkLocal = dev.inet6.optimisticDAD && !forwarding
         guard dev.addrGenMode != .none || loopback else { return }
         // addrconf_addr_gen: no link-local address on an L3 master (VRF) device.
         guard !dev.flags.contains(.master) else { return }
@@ -479,7 +479,7 @@ public final class IPv6Stack: NeighbourResolver {
             prefixRouteLifetime(dev, a, created: created)
         }
         if a.usable || a.earlyLocalRoute { add(localT, a.address, 128, .local, 0) }
-        if up && forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
+        if up && dev.inet6.forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
     }
 
     /// addrconf_prefix_route: with a finite valid lifetime the prefix route expires with the
@@ -652,7 +652,7 @@ public final class IPv6Stack: NeighbourResolver {
             stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
         }
         if Inet6Wire.isMulticast(dst) {
-            let ours = dst == Inet6Wire.allNodes || (forwarding && dst == Inet6Wire.allRouters)
+            let ours = dst == Inet6Wire.allNodes || (dev.inet6.forwarding && dst == Inet6Wire.allRouters)
                 || (addresses[dev.ifindex]?.contains { Inet6Wire.solicitedNode($0.address) == dst } ?? false)
             guard ours else { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
             localDeliver(dev, p, total: total, multicast: true)
@@ -792,7 +792,7 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// icmpv6_echo_reply: from the address the request went to (an address of the device when
-    /// it went to a group), the traffic class reflected, hop limit 64.
+    /// it went to a group), the traffic class reflected, the hop limit of the device it leaves by.
     func echoReply(_ dev: NetDevice, _ p: consuming Packet, offset off: Int, total: Int, multicast: Bool) {
         var q = p
         guard pool.makeWritable(&q) else { pool.free(q); return }
@@ -807,7 +807,7 @@ public final class IPv6Stack: NeighbourResolver {
         if off > Inet6Wire.ipv6Length { memmove(ip + Inet6Wire.ipv6Length, ip + off, len) }
         let icmp = ip + Inet6Wire.ipv6Length
         Inet6Wire.setICMPType(icmp, 129)
-        Inet6Wire.writeIPv6(ip, trafficClass: tc, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit, src: src, dst: origSrc)
+        Inet6Wire.writeIPv6(ip, trafficClass: tc, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit(toward: origSrc, from: dev.ifindex), src: src, dst: origSrc)
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: origSrc, next: IPProto.icmpv6)
         let m = pool.meta(q)
         m.pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
@@ -817,7 +817,8 @@ public final class IPv6Stack: NeighbourResolver {
         output(q, dst: origSrc, dev: dev)
     }
 
-    /// tcp_v6_send_reset (the rules of tcp_v4_send_reset), hop limit 64.
+    /// tcp_v6_send_reset (the rules of tcp_v4_send_reset), with the hop limit of the device it
+    /// leaves by.
     func tcpReset(_ ip: UnsafeMutableRawPointer, offset off: Int, total: Int, from: Int32) {
         guard let th = try? TCPHeader(validating: Bytes(ip + off, count: total - off)) else { return }
         let flags = th.flags
@@ -836,7 +837,7 @@ public final class IPv6Stack: NeighbourResolver {
         let tcp = oip + Inet6Wire.ipv6Length
         InetWire.writeTCPReset(tcp, src: 0, dst: 0, sport: th.destinationPort, dport: th.sourcePort, seq: seq, ack: ack)
         Inet6Wire.setChecksum(tcp, length: 20, offset: TCPHeader.checksumOffset, src: src, dst: dst, next: IPProto.tcp)
-        Inet6Wire.writeIPv6(oip, trafficClass: 0, payloadLength: 20, nextHeader: IPProto.tcp, hopLimit: hopLimit, src: src, dst: dst)
+        Inet6Wire.writeIPv6(oip, trafficClass: 0, payloadLength: 20, nextHeader: IPProto.tcp, hopLimit: hopLimit(toward: dst, from: from), src: src, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + 20)
         stats.tcpOutRsts &+= 1
         output(q, dst: dst, dev: nil, from: from)
@@ -943,7 +944,7 @@ public final class IPv6Stack: NeighbourResolver {
         (icmp + Inet6Wire.icmpLength).copyMemory(from: ip, byteCount: quote)
         let len = Inet6Wire.icmpLength + quote
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: origSrc, next: IPProto.icmpv6)
-        Inet6Wire.writeIPv6(out, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: hopLimit, src: src, dst: origSrc)
+        Inet6Wire.writeIPv6(out, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: dp.device(viaDev)?.inet6.hopLimit ?? 64, src: src, dst: origSrc)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
         stats.icmpOutMsgs &+= 1
         switch type {
@@ -996,7 +997,7 @@ public final class IPv6Stack: NeighbourResolver {
         let ip = pool.data(q) + InetWire.ethernetLength
         let icmp = ip + Inet6Wire.ipv6Length
         let optimistic = addresses[dev.ifindex]?.first(where: { $0.address == target })?.optimistic ?? false
-        let flags: UInt32 = (forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | (optimistic ? 0 : 0x2000_0000)
+        let flags: UInt32 = (dev.inet6.forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | (optimistic ? 0 : 0x2000_0000)
         let len = Inet6Wire.writeND(icmp, type: 136, flags: flags, target: target, lladdr: dev.mac)
         Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: target, dst: dst, next: IPProto.icmpv6)
         Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: target, dst: dst)

@@ -194,7 +194,7 @@ extension RtnlProcessor {
                 let flags = a.u32(IFA.FLAGS) ?? UInt32(p[p.startIndex + 2])
                 let nodad = flags & IFA.F_NODAD != 0, noPrefixRoute = flags & IFA.F_NOPREFIXROUTE != 0
                 // inet6_rtm_newaddr: IFA_F_OPTIMISTIC is dropped unless optimistic_dad is on.
-                let optimistic = flags & IFA.F_OPTIMISTIC != 0 && dp.ipv6.optimisticDAD > 0
+                let optimistic = flags & IFA.F_OPTIMISTIC != 0 && dev.inet6.optimisticDAD
                 if nodad && optimistic { throw NetlinkError(EINVAL, "IFA_F_NODAD and IFA_F_OPTIMISTIC are mutually exclusive") }
                 let userFlags = flags & Inet6Address.userFlagMask
                 // inet6_addr_add / inet6_addr_modify: mngtmpaddr only on a /64.

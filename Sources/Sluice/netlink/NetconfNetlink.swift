@@ -7,10 +7,10 @@ import Glibc
 /// ----------
 /// `ip netconf show`: per device, then for "all" and "default", the configuration the
 /// forwarding path reads — IPv4's forwarding, rp_filter and proxy_neigh (proxy_arp) of that
-/// copy (ipv4/DevConf.swift), IPv6's forwarding (per stack, so every device reports the
-/// stack's), and the features Sluice does not have reported off as they act: mc_forwarding,
-/// bc_forwarding, IPv6's proxy_neigh, ignore_routes_with_linkdown. A change of one of IPv4's
-/// is announced to RTNLGRP_IPV4_NETCONF with that attribute alone (inet_netconf_notify_devconf).
+/// copy (ipv4/DevConf.swift), IPv6's forwarding (ipv6/DevConf6.swift), and the features
+/// Sluice does not have reported off as they act: mc_forwarding, bc_forwarding, IPv6's
+/// proxy_neigh, ignore_routes_with_linkdown. A change is announced to the family's netconf
+/// group with that attribute alone (inet_netconf_notify_devconf, inet6_netconf_notify_devconf).
 enum NETCONFA {
     static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
     static let PROXY_NEIGH: UInt16 = 5, IGNORE_ROUTES_WITH_LINKDOWN: UInt16 = 6, BC_FORWARDING: UInt16 = 8
@@ -31,15 +31,18 @@ extension RtnlProcessor {
                        notification: Bool = false, _ w: inout NetlinkWriter) {
         let v6 = family == Self.AF_INET6
         let v4 = dp.ipv4
+        let v6s = dp.ipv6
         let c: InetDevConf = ifindex == NETCONFA.ALL ? v4.confAll : ifindex == NETCONFA.DEFAULT ? v4.confDefault
             : dp.device(ifindex)?.inetConf ?? v4.confDefault
+        let c6: Inet6DevConf = ifindex == NETCONFA.ALL ? v6s.confAll : ifindex == NETCONFA.DEFAULT ? v6s.confDefault
+            : dp.device(ifindex)?.inet6Conf ?? v6s.confDefault
         let start = w.begin(type: NETCONFA.RTM_NEWNETCONF, flags: flags, seq: seq, pid: notification ? 0 : pid)
         w.put8(family); w.put8(0); w.put8(0); w.put8(0)
         w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
         func put(_ t: UInt16, _ v: @autoclosure () -> Int32) {
             if type == NETCONFA.everything || type == t { w.attr(t, u32: UInt32(bitPattern: v())) }
         }
-        put(NETCONFA.FORWARDING, v6 ? (dp.ipv6.forwarding ? 1 : 0) : c[.forwarding])
+        put(NETCONFA.FORWARDING, v6 ? c6[.forwarding] : c[.forwarding])
         if !v6 { put(NETCONFA.RP_FILTER, c[.rpFilter]) }
         // inet6 reports mc_forwarding only under CONFIG_IPV6_MROUTE: as the kernel beside
         // Sluice is built (its sysctl of that name exists).
@@ -50,17 +53,24 @@ extension RtnlProcessor {
         w.end(start)
     }
 
-    /// The IPv4 knob changes noted since the last call, as RTM_NEWNETCONF notifications to
-    /// those who joined RTNLGRP_IPV4_NETCONF (the notes are dropped otherwise).
+    /// The knob changes noted since the last call, as RTM_NEWNETCONF notifications to those who
+    /// joined RTNLGRP_IPV4_NETCONF or _IPV6_NETCONF (the notes are dropped otherwise).
     func announceNetconf() {
-        let notes = dp.ipv4.netconfNotes
-        dp.ipv4.netconfNotes.removeAll()
-        guard eventGroups.contains(NETCONFA.GROUP_IPV4) else { return }
-        for (ifindex, attr) in notes {
-            var w = NetlinkWriter()
-            encodeNetconf(family: Self.AF_INET, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
-            events.append((NETCONFA.GROUP_IPV4, w.bytes))
+        let notes = dp.ipv4.netconfNotes, notes6 = dp.ipv6.netconfNotes
+        clearNetconfNotes()
+        for (on, family, group, list) in [(eventGroups.contains(NETCONFA.GROUP_IPV4), Self.AF_INET, NETCONFA.GROUP_IPV4, notes),
+                                          (eventGroups.contains(NETCONFA.GROUP_IPV6), Self.AF_INET6, NETCONFA.GROUP_IPV6, notes6.map { ($0, NETCONFA.FORWARDING) })] where on {
+            for (ifindex, attr) in list {
+                var w = NetlinkWriter()
+                encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
+                events.append((group, w.bytes))
+            }
         }
+    }
+
+    func clearNetconfNotes() {
+        dp.ipv4.netconfNotes.removeAll()
+        dp.ipv6.netconfNotes.removeAll()
     }
 
     func netconfFamily(_ msg: NetlinkMessage) throws(NetlinkError) -> UInt8 {

@@ -392,7 +392,7 @@ extension RtnlProcessor {
                     // announced as it is added (inet6_addr_add); addrconf_dad_begin announces it
                     // after its local route, and only with use_optimistic.
                     if v6 && m[18] & UInt8(IFA.F_OPTIMISTIC) != 0 {
-                        if dp.ipv6.useOptimistic > 0 { addrLate.append(n) }
+                        if dev.inet6.useOptimistic { addrLate.append(n) }
                     } else {
                         addrEvents.append(n)
                     }

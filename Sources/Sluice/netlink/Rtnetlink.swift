@@ -186,7 +186,7 @@ public final class RtnlProcessor {
         for msg in NetlinkMessages(datagram) {
             if msg.header.type == Self.procFileType {
                 // Knob changes made outside a request (a configuration file) are not announced.
-                dp.ipv4.netconfNotes.removeAll()
+                clearNetconfNotes()
                 replies.append(procFile(msg))
                 announceNetconf()
                 continue

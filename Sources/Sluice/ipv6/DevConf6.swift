@@ -1,0 +1,175 @@
+/// Principles (net/ipv6/addrconf.c: ipv6_devconf, ipv6_devconf_dflt, ipv6_add_dev,
+/// addrconf_sysctl_forward, addrconf_fixup_forwarding, addrconf_forward_change, dev_forward_change)
+/// ----------
+/// Per-device IPv6 configuration, `net.ipv6.conf.{all,default,DEV}.KNOB`. Each device has its
+/// own copy, made from `default` as the device appears (ipv6_add_dev, which also sets
+/// accept_dad to -1 on a NOARP or loopback device). Unlike IPv4 nothing remembers which knobs
+/// were written: a write to `default` only changes what later devices start with.
+///
+/// forwarding written on `all` is written to `default` and to every device; the stack forwards
+/// by `all`'s (ip6_forward), while a device's own decides what that device does as a router:
+/// the all-routers group, the subnet-router anycast address of each of its prefixes (its
+/// local-table route, added and removed as dev_forward_change joins and leaves it) and the
+/// router flag of its neighbour advertisements. Each change of truth value is announced to
+/// RTNLGRP_IPV6_NETCONF in addrconf_fixup_forwarding's order: default, the devices, all.
+///
+/// What the other knobs mean to a device: hop_limit and dad_transmits its own; accept_dad
+/// either's (no DAD only when both are below 1); optimistic_dad and use_optimistic either's.
+/// hop_limit is 1–255; the others take any int, as proc_dointvec.
+
+public enum Inet6Knob: Int, CaseIterable, Sendable {
+    case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic
+
+    public var name: String {
+        switch self {
+        case .forwarding: "forwarding"
+        case .hopLimit: "hop_limit"
+        case .acceptDAD: "accept_dad"
+        case .dadTransmits: "dad_transmits"
+        case .optimisticDAD: "optimistic_dad"
+        case .useOptimistic: "use_optimistic"
+        }
+    }
+
+    public static func named(_ s: some StringProtocol) -> Inet6Knob? { allCases.first { $0.name == s } }
+
+    var range: ClosedRange<Int> { self == .hopLimit ? 1...255 : Int(Int32.min)...Int(Int32.max) }
+}
+
+/// One copy of the knobs (ipv6_devconf): `all`, `default` or a device's.
+public struct Inet6DevConf: Sendable, Equatable {
+    /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
+    /// accept_dad 0 for `all`, 1 for `default`, as the kernel's).
+    var values: [Int32] = [1, 64, 0, 1, 0, 0]
+
+    public subscript(k: Inet6Knob) -> Int32 {
+        get { values[k.rawValue] }
+        set { values[k.rawValue] = newValue }
+    }
+}
+
+/// What one device obeys: its copy and `all`'s combined.
+public struct Inet6DevFlags: Sendable, Equatable {
+    /// The device's own forwarding: it acts as a router on its link.
+    public var forwarding = true
+    public var hopLimit: UInt8 = 64
+    /// accept_dad of all or of the device at least 1.
+    public var dad = true
+    public var dadTransmits: Int32 = 1
+    public var optimisticDAD = false
+    /// use_optimistic, counted only with optimistic_dad (ipv6_use_optimistic_addr).
+    public var useOptimistic = false
+
+    init() {}
+
+    init(all: Inet6DevConf, dev: Inet6DevConf) {
+        forwarding = dev[.forwarding] != 0
+        hopLimit = UInt8(clamping: dev[.hopLimit])
+        dad = all[.acceptDAD] >= 1 || dev[.acceptDAD] >= 1
+        dadTransmits = dev[.dadTransmits]
+        optimisticDAD = all[.optimisticDAD] != 0 || dev[.optimisticDAD] != 0
+        useOptimistic = optimisticDAD && (all[.useOptimistic] != 0 || dev[.useOptimistic] != 0)
+    }
+}
+
+extension IPv6Stack {
+    /// net.ipv6.conf.all.forwarding: whether the stack forwards at all (ip6_forward).
+    public var forwarding: Bool { confAll[.forwarding] != 0 }
+
+    public func conf(_ t: InetConfTarget) -> Inet6DevConf {
+        switch t {
+        case .all: confAll
+        case .default: confDefault
+        case .device(let d): d.inet6Conf
+        }
+    }
+
+    /// ipv6_add_dev: a device that appears starts with `default`'s knobs.
+    func deviceAdded(_ dev: NetDevice) {
+        var c = confDefault
+        if dev.flags.contains(.noARP) || dev.flags.contains(.loopback) { c[.acceptDAD] = -1 }
+        dev.inet6Conf = c
+        dev.inet6 = Inet6DevFlags(all: confAll, dev: c)
+    }
+
+    /// Writes one knob as addrconf's sysctl handlers do (see the principles above).
+    public func setConf(_ t: InetConfTarget, _ k: Inet6Knob, _ value: Int32) {
+        let old = conf(t)[k]
+        if k == .forwarding {
+            func changed(_ a: Int32) -> Bool { (a == 0) != (value == 0) }
+            switch t {
+            case .default:
+                confDefault[.forwarding] = value
+                if changed(old) { noteNetconf(NETCONFA.DEFAULT) }
+            case .all:
+                confAll[.forwarding] = value
+                let oldDefault = confDefault[.forwarding]
+                confDefault[.forwarding] = value
+                if changed(oldDefault) { noteNetconf(NETCONFA.DEFAULT) }
+                // addrconf_forward_change.
+                for d in dp.allDevices {
+                    let was = d.inet6Conf[.forwarding]
+                    d.inet6Conf[.forwarding] = value
+                    if changed(was) { forwardingChanged(d) }
+                }
+                if changed(old) { noteNetconf(NETCONFA.ALL) }
+            case .device(let d):
+                d.inet6Conf[.forwarding] = value
+                if changed(old) { forwardingChanged(d) }
+            }
+        } else {
+            switch t {
+            case .all: confAll[k] = value
+            case .default: confDefault[k] = value
+            case .device(let d): d.inet6Conf[k] = value
+            }
+        }
+        for d in dp.allDevices { d.inet6 = Inet6DevFlags(all: confAll, dev: d.inet6Conf) }
+    }
+
+    /// dev_forward_change: the device's subnet-router anycast addresses are joined (their
+    /// local routes added) or left, and the change announced.
+    func forwardingChanged(_ dev: NetDevice) {
+        let on = dev.inet6Conf[.forwarding] != 0
+        dev.inet6 = Inet6DevFlags(all: confAll, dev: dev.inet6Conf)
+        let localT = fib.localTable(for: dev.ifindex)
+        for a in addresses[dev.ifindex] ?? [] where a.prefixLen < 127 && a.usable {
+            if on {
+                installRoutes(dev, a)
+            } else {
+                _ = localT.delete(a.network, 128) { $0.type == .anycast && $0.nexthops.first?.dev == dev.ifindex }
+            }
+        }
+        noteNetconf(dev.ifindex)
+    }
+
+    func noteNetconf(_ ifindex: Int32) {
+        if netconfNotes.count < 4096 { netconfNotes.append(ifindex) }
+    }
+
+    /// The copy and knob a sysctl key names, `net.ipv6.conf.WHICH.KNOB`, or nil.
+    func confKey(_ key: String) -> (InetConfTarget, Inet6Knob)? {
+        let rest = key.dropFirst(Self.confPrefix.count)
+        guard key.hasPrefix(Self.confPrefix), let dot = rest.lastIndex(of: "."),
+              let knob = Inet6Knob.named(rest[rest.index(after: dot)...]) else { return nil }
+        let which = String(rest[..<dot].map { $0 == "/" ? "." : $0 })
+        switch which {
+        case "all": return (.all, knob)
+        case "default": return (.default, knob)
+        default: return dp.device(named: which).map { (.device($0), knob) }
+        }
+    }
+
+    static let confPrefix = "net.ipv6.conf."
+
+    /// The hop limit of what Sluice sends toward `dst` on behalf of `dev`: that of the device
+    /// the route leaves by (ip6_dst_hoplimit), the device's own for a link-local or multicast
+    /// destination or without a route.
+    func hopLimit(toward dst: UInt128, from dev: Int32) -> UInt8 {
+        var out = dev
+        if !Inet6Wire.isLinkLocal(dst) && !Inet6Wire.isMulticast(dst), let r = fib.output(dst, hash: Self.flowHash(0, dst), from: dev), r.dev != 0 {
+            out = r.dev
+        }
+        return dp.device(out)?.inet6.hopLimit ?? UInt8(clamping: confDefault[.hopLimit])
+    }
+}
