@@ -167,7 +167,7 @@ final class VLANRig: LoopRig {
 /// limit), the neighbour lookup and the new Ethernet header, per packet.
 final class RoutingRig: LoopRig {
 
-    init(connected: Bool, ipv6: Bool = false) throws {
+    init(connected: Bool, ipv6: Bool = false, rpFilter: Bool = false) throws {
         super.init()
         let r = CommandRunner(datapath: dp)
         source = MemoryDriver()
@@ -184,6 +184,8 @@ final class RoutingRig: LoopRig {
             config += connected ? (1...8).map { "neigh add 198.18.1.\($0) lladdr 02:00:00:00:01:0\($0) dev r2" }
                 : ["route add 198.18.9.0/24 via 198.18.1.1", "neigh add 198.18.1.1 lladdr 02:00:00:00:01:01 dev r2"]
         }
+        // Strict reverse-path filtering: every packet's source looked up again (fib_validate_source).
+        if rpFilter { config.append("sysctl net.ipv4.conf.all.rp_filter=1") }
         for c in config { try r.execute(c) }
         let routerMAC = src.mac, hostMAC = MACAddress(raw: 0x0200_0000_000A)
         let src6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
@@ -198,6 +200,8 @@ final class RoutingRig: LoopRig {
                                          payload: FrameBuilder.ipv6(src: src6, dst: dst6, next: IPProto.udp, payload: udp))
         })
         forward(4096)
+        // Warmed up: every packet was forwarded, none refused by the source check.
+        precondition(ipv6 || (dp.ipv4.stats.forwDatagrams == 4096 && dp.ipv4.stats.rpFilter == 0), "the routing rig does not forward")
     }
 
 }
@@ -325,6 +329,10 @@ let benchmarks: @Sendable () -> Void = {
     nonisolated(unsafe) let routedConnected = try! RoutingRig(connected: true)
     Benchmark("route 64B x\(packetsPerIteration) to connected hosts") { benchmark in
         for _ in benchmark.scaledIterations { routedConnected.forward(packetsPerIteration) }
+    }
+    nonisolated(unsafe) let routedRPF = try! RoutingRig(connected: false, rpFilter: true)
+    Benchmark("route 64B x\(packetsPerIteration) via a gateway, rp_filter strict") { benchmark in
+        for _ in benchmark.scaledIterations { routedRPF.forward(packetsPerIteration) }
     }
     nonisolated(unsafe) let routed6 = try! RoutingRig(connected: false, ipv6: true)
     Benchmark("route IPv6 64B x\(packetsPerIteration) via a gateway") { benchmark in

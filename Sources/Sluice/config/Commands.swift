@@ -107,7 +107,7 @@ public final class CommandRunner {
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
       sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.conf.{all,default,DEV}.forwarding|rp_filter|accept_local|arp_ignore|send_redirects|promote_secondaries|proxy_arp,
                          net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
-                         net.ipv6.conf.all.forwarding|hop_limit|accept_dad|dad_transmits|optimistic_dad|use_optimistic, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
+                         net.ipv6.conf.{all,default,DEV}.forwarding|hop_limit|accept_dad|dad_transmits|optimistic_dad|use_optimistic, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
       qdisc show [dev D]
       class add|change|replace|del dev D parent X:[Y] classid X:Y KIND [OPTIONS]

@@ -223,11 +223,9 @@ extension IPv4Stack {
     /// __fib_validate_source.
     func validateSourceFully(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> SourceVerdict {
         let c = dev.inet4
-        let fib = self.fib
+        // flowi4_l3mdev: the input device's VRF chooses the table (read only with rules).
         let back = fib.reverseLookup(src, dev: dev.ifindex) {
-            // flowi4_l3mdev: the input device's VRF chooses the table.
-            let vrf = fib.l3mdevMaster(dev.ifindex)
-            return FlowKeysOf(src: dst, iif: oif != 0 ? oif : fib.loopbackIndex, oif: oif == 0 ? vrf : 0, tos: tos)
+            FlowKeysOf(src: dst, iif: oif != 0 ? oif : fib.loopbackIndex, oif: oif == 0 ? fib.l3mdevMaster(dev.ifindex) : 0, tos: tos)
         }
         guard let back else { return c.rpFilter != 0 ? .rpf : .ok }
         if back.type != .unicast && !(back.type == .local && c.acceptLocal) { return .martian }
