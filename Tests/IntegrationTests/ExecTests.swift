@@ -1393,7 +1393,8 @@ final class ExecTests: XCTestCase {
     /// gateway (EHOSTUNREACH alone), a protocol, `route get` through a blackhole object
     /// (EINVAL) and a device-only one, host-scope routes (a gateway refused), deleting by a
     /// wrong id, `-6 route append` through an object (a second route: objects never merge as
-    /// siblings), replace refused by an IPv6 route, onlink, and a device deleted.
+    /// siblings), replace refused by an IPv6 route, onlink, a device deleted, and a device
+    /// losing its carrier (its peer down: its objects and their routes go, NETDEV_CHANGE).
     func testMoreNexthopCasesAsTheKernel() throws {
         try nexthopsSideBySide("""
             nexthop add id 1 via 198.18.0.2 dev va|nexthop add id 2 via 198.18.1.2 dev vc|nexthop add id 3 blackhole|nexthop add id 4 dev va
@@ -1403,6 +1404,7 @@ final class ExecTests: XCTestCase {
             route add 198.18.5.0/24 nhid 1|route del 198.18.5.0/24 nhid 2|route del 198.18.5.0/24 nhid 77|-6 route add 2001:db8:5::/64 nhid 8
             -6 route append 2001:db8:5::/64 nhid 6|-6 route show 2001:db8:5::/64|-6 route add 2001:db8:6::/64 nhid 5|-6 route show
             nexthop replace id 8 via 198.18.0.5 dev va|nexthop replace id 1 via 198.18.0.9 dev va onlink|route show|link del vc|nexthop show|route show
+            route add 198.18.15.0/24 nhid 9|link set vb down|nexthop show|route show
             """, refusals: 6)
     }
 

@@ -236,6 +236,9 @@ extension Datapath {
     }
 
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
+        // nh_netdev_event NETDEV_CHANGE: a device up without carrier (neither RUNNING nor
+        // LOWER_UP) takes its nexthop objects, and their routes, with it.
+        if dev.isUp && !dev.isOperational { flushNexthops(dev: dev.ifindex) }
         ipv6.linkReady(dev)
         // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
         // down comes back forwarding, whatever state it was given.
