@@ -129,13 +129,23 @@ public final class NexthopTable {
     func resolve<A: InetAddressValue>(_ id: UInt32, _: A.Type) -> (nexthops: [NextHopOf<A>], blackhole: Bool)? {
         guard let nh = objects[id] else { return nil }
         if isBlackhole(nh) { return ([], true) }
-        func one(_ o: NexthopObject, weight: Int) -> NextHopOf<A>? {
-            guard case .single(_, let gw, let dev, let onlink) = o.kind else { return nil }
-            return NextHopOf<A>(gateway: A(truncatingIfNeeded: gw), dev: dev, weight: weight, onlink: onlink)
-        }
+        // (A nested function matching the object's kind here crashes the release build's
+        // ownership verifier in Swift 6.3; a static one does not.)
         switch nh.kind {
-        case .group(let m): return (m.compactMap { x in objects[x.id].flatMap { one($0, weight: x.weight) } }, false)
-        default: return (one(nh, weight: 1).map { [$0] } ?? [], false)
+        case .group(let m):
+            var hops: [NextHopOf<A>] = []
+            for x in m { if let o = objects[x.id], let h = Self.hop(o.kind, weight: x.weight, A.self) { hops.append(h) } }
+            return (hops, false)
+        default:
+            return (Self.hop(nh.kind, weight: 1, A.self).map { [$0] } ?? [], false)
+        }
+    }
+
+    /// A single object's next hop, of family `A`.
+    static func hop<A: InetAddressValue>(_ kind: NexthopObject.Kind, weight: Int, _: A.Type) -> NextHopOf<A>? {
+        switch kind {
+        case .single(_, let gw, let dev, let onlink): NextHopOf<A>(gateway: A(truncatingIfNeeded: gw), dev: dev, weight: weight, onlink: onlink)
+        default: nil
         }
     }
 }
