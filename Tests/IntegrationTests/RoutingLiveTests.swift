@@ -237,7 +237,8 @@ final class RoutingLiveTests: XCTestCase {
     /// larger). A source that is one of the router's own addresses is a martian unless the
     /// device has accept_local. forwarding 0 on A's device stops A's packets across but not
     /// its pings to the router; proxy_arp on A's device answers A's ARP for B's address (A on
-    /// a /16); arp_ignore 1 stops the answer for the router's address on B's side.
+    /// a /16); arp_ignore 1 stops the answer for the router's address on B's side; arp_announce
+    /// 0 sends the router's ARP request from the waiting reply's source, 1 and 2 not.
     func testPerDeviceIPv4ConfigurationAsTheKernelObeysIt() throws {
         let k = try path(kernel: true, "k", v6: false)
         let sock = net.dir + "/ctl-devconf/sluice.sock"
@@ -305,12 +306,35 @@ final class RoutingLiveTests: XCTestCase {
             try step("arp_ignore 0", []) { "\(try answered(p, "198.18.32.1"))" }
             try step("arp_ignore 1", ["net.ipv4.conf.all.arp_ignore=1"]) { "\(try answered(p, "198.18.32.1"))" }
             try step("arp_ignore 1, own address", []) { "\(try answered(p, "198.18.31.1"))" }
+            // arp_announce: A pings the router's address on B's side; the reply waits for A's
+            // address, and the router's request for it is sent from the reply's source (0) — A's
+            // kernel then knows that address as a neighbour — or from pa's own (2).
+            let routerMAC = try sh(p.daemon == nil ? ["ip", "-n", k.sw, "-br", "link", "show", a]
+                                                   : ["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip", "-br", "link", "show", a])
+                .split(separator: " ", omittingEmptySubsequences: true)[2]
+            try sh(["ip", "-n", p.a, "route", "del", "198.18.32.1/32", "dev", hostDev(p)])
+            // A back on its /24 (the router's addresses on B's side off its link again).
+            try sh(["ip", "-n", p.a, "addr", "del", "198.18.31.10/16", "dev", hostDev(p)])
+            try sh(["ip", "-n", p.a, "addr", "add", "198.18.31.10/24", "dev", hostDev(p)])
+            try sh(["ip", "-n", p.a, "route", "replace", "default", "via", "198.18.31.1"])
+            try sh(["ip", "-n", p.a, "neigh", "replace", "198.18.31.1", "lladdr", String(routerMAC), "dev", hostDev(p), "nud", "permanent"])
+            func announced(_ knobs: [String]) throws -> String {
+                if !knobs.isEmpty { try router(p, "sysctl", ["-qw"] + knobs) }
+                try router(p, "ip", ["neigh", "flush", "dev", a])
+                _ = try? sh(["ip", "-n", p.a, "neigh", "del", "198.18.32.1", "dev", hostDev(p)])
+                _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.32.1"], timeout: 20, allowFailure: true)
+                return try sh(["ip", "-n", p.a, "neigh", "show", "198.18.32.1"]).isEmpty ? "not known" : "known"
+            }
+            try step("arp_announce 0", []) { try announced([]) }
+            try step("arp_announce 2", []) { try announced(["net.ipv4.conf.all.arp_announce=2"]) }
+            try step("arp_announce 1", []) { try announced(["net.ipv4.conf.all.arp_announce=1"]) }
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
         XCTAssertEqual(results[0].first, "rp_filter 0: 3")
         XCTAssertEqual(results[0][1], "all strict: 0")
         XCTAssertTrue(results[0].contains("proxy_arp: true") && results[0].contains("arp_ignore 1: false"), "\(results[0])")
+        XCTAssertEqual(results[0].suffix(3), ["arp_announce 0: known", "arp_announce 2: not known", "arp_announce 1: not known"])
         let filtered = try sh(["ip", "netns", "exec", k.sw, "nstat", "-az", "-s", "TcpExtIPReversePathFilter"])
             .split(separator: "\n").last.flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }
         XCTAssertEqual(number(after: "IPReversePathFilter", in: try s.daemon!.report()), filtered)

@@ -4,8 +4,8 @@
 /// Per-device IPv4 configuration, `net.ipv4.conf.{all,default,DEV}.KNOB`, as the kernel keeps
 /// it: every device has its own copy of each knob, made from `default` as the device appears
 /// (inetdev_init); `all` is a third copy. What a device's packets obey combines `all` and the
-/// device as the IN_DEV_* macros do — forwarding is the device's alone, rp_filter and
-/// arp_ignore the larger of the two, the others either one.
+/// device as the IN_DEV_* macros do — forwarding is the device's alone, rp_filter, arp_ignore
+/// and arp_announce the larger of the two, the others either one.
 ///
 /// Writes follow the kernel's handlers:
 /// - forwarding on `all` (also `net.ipv4.ip_forward`) is written to every device and to
@@ -21,7 +21,7 @@
 
 /// The knobs Sluice's IPv4 stack obeys, by their procfs names.
 public enum InetKnob: Int, CaseIterable, Sendable {
-    case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp
+    case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
 
     public var name: String {
         switch self {
@@ -32,6 +32,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .sendRedirects: "send_redirects"
         case .promoteSecondaries: "promote_secondaries"
         case .proxyArp: "proxy_arp"
+        case .arpAnnounce: "arp_announce"
         }
     }
 
@@ -88,6 +89,8 @@ public struct InetDevFlags: Sendable, Equatable {
     public var promoteSecondaries = false
     /// IN_DEV_PROXY_ARP.
     public var proxyArp = false
+    /// IN_DEV_ARP_ANNOUNCE: max(all, dev).
+    public var arpAnnounce: Int32 = 0
 
     init() {}
 
@@ -99,6 +102,7 @@ public struct InetDevFlags: Sendable, Equatable {
         sendRedirects = all[.sendRedirects] != 0 || dev[.sendRedirects] != 0
         promoteSecondaries = all[.promoteSecondaries] != 0 || dev[.promoteSecondaries] != 0
         proxyArp = all[.proxyArp] != 0 || dev[.proxyArp] != 0
+        arpAnnounce = max(all[.arpAnnounce], dev[.arpAnnounce])
     }
 }
 

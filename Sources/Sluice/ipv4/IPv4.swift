@@ -793,12 +793,23 @@ public final class IPv4Stack: NeighbourResolver {
     // MARK: neighbours (the state machine is NeighbourResolver's)
 
     /// arp_solicit: a request for entry `i` — unicast to its known address while probing a
-    /// valid entry (PROBE), broadcast otherwise.
+    /// valid entry (PROBE), broadcast otherwise. Its sender address follows arp_announce: 0 (and
+    /// any value but 1 and 2) the waiting packet's source (the newest, neigh_probe's) when it
+    /// is local in the device's table, whatever device holds it; 1 only when it also shares a
+    /// subnet of the device with the target; 2 never — else the device's primary address for
+    /// the target (inet_select_addr).
     func solicit(_ i: Int) {
         let t = neighbours
         let e = t.entries[i]
         guard let out = dp.devices[Int(e.dev)], out.isOperational else { return }
-        let spa = sourceAddress(e.dev, toward: e.ip)
+        var spa: UInt32 = 0
+        if out.inet4.arpAnnounce != 2, let f = e.queue.peekTail(pool),
+           let s = IPv4Header.sourceIfIPv4(f + InetWire.ethernetLength),
+           fib.localTable(for: e.dev).lookup(s, hash: 0)?.type == .local,
+           out.inet4.arpAnnounce != 1 || (addresses[e.dev] ?? []).contains(where: { $0.matches(s) && $0.matches(e.ip) }) {
+            spa = s
+        }
+        if spa == 0 { spa = sourceAddress(e.dev, toward: e.ip) }
         let unicast = e.state == .probe && e.probes < t.parms(e.dev).ucastProbes
         sendARP(out, op: 1, dstMAC: unicast ? e.mac : .broadcast, tha: unicast ? e.mac : MACAddress(raw: 0), spa: spa, tpa: e.ip)
         t.requestsSent &+= 1

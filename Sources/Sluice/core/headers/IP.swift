@@ -34,6 +34,10 @@ public struct IPv4Header {
         bytes.setU16(10, Checksum.fold(Checksum.sum(UnsafeRawPointer(bytes.base), headerLength)))
     }
     public var checksumValid: Bool { Checksum.fold(Checksum.sum(UnsafeRawPointer(bytes.base), headerLength)) == 0 }
+    /// The source of a packet the stack queued itself (a full IPv4 header, version checked).
+    static func sourceIfIPv4(_ ip: UnsafeRawPointer) -> UInt32? {
+        ip.load(as: UInt8.self) >> 4 == 4 ? UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) : nil
+    }
 }
 
 /// IPv6 fixed header (RFC 8200).
