@@ -105,7 +105,7 @@ public final class CommandRunner {
       rule add|del [not] [from PREFIX] [to PREFIX] [tos TOS] [fwmark M[/MASK]] [iif DEV] [oif DEV] [pref N] [lookup TABLE | goto N | nop | blackhole | unreachable | prohibit]   rule show   rule flush
       nexthop add|replace [id ID] { [via GW] dev DEV [onlink] | blackhole | group ID[,WEIGHT]/… } [proto P]   nexthop del|get id ID   nexthop show|flush [id ID] [dev DEV] [master DEV] [groups]
       neigh add|replace|del ADDR lladdr MAC dev DEV [nud permanent|noarp|reachable|stale]   neigh show [dev DEV]   neigh flush dev DEV
-      sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.conf.{all,default,DEV}.forwarding|rp_filter|accept_local|arp_ignore|send_redirects|promote_secondaries|proxy_arp,
+      sysctl KEY[=VALUE] …   net.ipv4.ip_forward, net.ipv4.conf.{all,default,DEV}.forwarding|rp_filter|accept_local|arp_ignore|arp_announce|send_redirects|promote_secondaries|proxy_arp,
                          net.ipv4.icmp_ratelimit|icmp_msgs_per_sec|icmp_msgs_burst|icmp_ratemask, net.ipv4.neigh.default.*,
                          net.ipv6.conf.{all,default,DEV}.forwarding|hop_limit|accept_dad|dad_transmits|optimistic_dad|use_optimistic, net.ipv6.icmp.ratelimit, net.ipv6.neigh.default.*
       qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]   (tc's syntax and units)
