@@ -1545,14 +1545,7 @@ final class ExecTests: XCTestCase {
             ["ip", "route", "get", "198.18.5.1", "from", "198.18.5.7", "iif", "r1"],
             ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r2"],
         ]
-        var refused = 0
-        for c in steps {
-            let k = try runBounded(["10"] + (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst())
-            let s = try exec(sock, c)
-            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
-            if k.status != 0 { refused += 1 }
-        }
+        let refused = try knobStepsSideBySide(steps, kns: kns, sock: sock)
         // Refused by the kernel: the two missing keys, the two bad values, strict rp_filter
         // three times, loose once, the martian source, forwarding off.
         XCTAssertEqual(refused, 10)
@@ -1587,14 +1580,7 @@ final class ExecTests: XCTestCase {
             ["sysctl", "-w", "net.ipv6.conf.r1.dad_transmits=-1"], ["sysctl", "net.ipv6.conf.r1.dad_transmits"],
             ["sysctl", "-w", "net.ipv6.conf.nosuch.forwarding=1"], ["sysctl", "-w", "net.ipv6.conf.r1.nosuch=1"],
         ]
-        var refused = 0
-        for c in steps {
-            let k = try runBounded(["10"] + (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst())
-            let s = try exec(sock, c)
-            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
-            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
-            if k.status != 0 { refused += 1 }
-        }
+        let refused = try knobStepsSideBySide(steps, kns: kns, sock: sock)
         XCTAssertEqual(refused, 4, "two hop limits out of range, two missing keys")
         let changes: [[String]] = [
             ["sysctl", "-qw", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.default.forwarding=0",
@@ -1602,7 +1588,7 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "del", "r1"],
         ]
         let kernel = try monitorLines(["ip", "-6", "-n", kns], objects: ["netconf"]) {
-            for c in changes { try sh(["ip"] + (c[0] == "ip" ? ["-n", kns] : ["netns", "exec", kns, "sysctl"]) + c.dropFirst()) }
+            for c in changes { try sh(Self.onKernel(c, kns)) }
         }
         let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip", "-6"], objects: ["netconf"]) {
             for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")) }
@@ -1611,6 +1597,25 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(sluice.filter(ours), kernel.filter(ours))
         XCTAssertTrue(kernel.contains("inet6 r3 forwarding on ") && kernel.contains("Deleted inet6 r2 "), "\(kernel)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// An `ip` or `sysctl` command line run in the kernel's namespace `kns`.
+    static func onKernel(_ c: [String], _ kns: String) -> [String] {
+        (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst()
+    }
+
+    /// Runs each `ip` or `sysctl` step against the kernel in `kns` and through the daemon: the
+    /// same output and exit status. Returns how many the kernel refused.
+    func knobStepsSideBySide(_ steps: [[String]], kns: String, sock: String) throws -> Int {
+        var refused = 0
+        for c in steps {
+            let k = try runBounded(["10"] + Self.onKernel(c, kns))
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
+            if k.status != 0 { refused += 1 }
+        }
+        return refused
     }
 
     /// What `ip monitor netconf` hears, against this machine's kernel: all's forwarding written
@@ -1629,7 +1634,7 @@ final class ExecTests: XCTestCase {
             ["ip", "link", "del", "r1"],
         ]
         let kernel = try monitorLines(["ip", "-n", kns], objects: ["netconf"]) {
-            for c in steps { try sh(["ip"] + (c[0] == "ip" ? ["-n", kns] : ["netns", "exec", kns, "sysctl"]) + c.dropFirst()) }
+            for c in steps { try sh(Self.onKernel(c, kns)) }
         }
         let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["netconf"]) {
             for c in steps { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")) }

@@ -106,6 +106,22 @@ public struct InetDevFlags: Sendable, Equatable {
     }
 }
 
+extension Datapath {
+    /// The copy `PREFIX.WHICH.KNOB` names (`all`, `default` or a device, whose name's dots
+    /// procps writes as slashes) and the knob's name; nil for a device that does not exist.
+    func confTarget(_ key: String, prefix: String) -> (InetConfTarget, Substring)? {
+        let rest = key.dropFirst(prefix.count)
+        guard key.hasPrefix(prefix), let dot = rest.lastIndex(of: ".") else { return nil }
+        let which = String(rest[..<dot].map { $0 == "/" ? "." : $0 })
+        let name = rest[rest.index(after: dot)...]
+        switch which {
+        case "all": return (.all, name)
+        case "default": return (.default, name)
+        default: return device(named: which).map { (.device($0), name) }
+        }
+    }
+}
+
 /// Which copy a write names.
 public enum InetConfTarget {
     case all, `default`, device(NetDevice)
@@ -186,15 +202,8 @@ extension IPv4Stack {
     /// The knob and copy a sysctl key names, `net.ipv4.conf.WHICH.KNOB` (a device name's dots
     /// written as slashes, as procps does), or nil when there is no such device or knob.
     func confKey(_ key: String) -> (InetConfTarget, InetKnob)? {
-        let rest = key.dropFirst(Self.confPrefix.count)
-        guard key.hasPrefix(Self.confPrefix), let dot = rest.lastIndex(of: "."),
-              let knob = InetKnob.named(rest[rest.index(after: dot)...]) else { return nil }
-        let which = String(rest[..<dot].map { $0 == "/" ? "." : $0 })
-        switch which {
-        case "all": return (.all, knob)
-        case "default": return (.default, knob)
-        default: return dp.device(named: which).map { (.device($0), knob) }
-        }
+        guard let (target, name) = dp.confTarget(key, prefix: Self.confPrefix), let knob = InetKnob.named(name) else { return nil }
+        return (target, knob)
     }
 
     static let confPrefix = "net.ipv4.conf."

@@ -149,15 +149,8 @@ extension IPv6Stack {
 
     /// The copy and knob a sysctl key names, `net.ipv6.conf.WHICH.KNOB`, or nil.
     func confKey(_ key: String) -> (InetConfTarget, Inet6Knob)? {
-        let rest = key.dropFirst(Self.confPrefix.count)
-        guard key.hasPrefix(Self.confPrefix), let dot = rest.lastIndex(of: "."),
-              let knob = Inet6Knob.named(rest[rest.index(after: dot)...]) else { return nil }
-        let which = String(rest[..<dot].map { $0 == "/" ? "." : $0 })
-        switch which {
-        case "all": return (.all, knob)
-        case "default": return (.default, knob)
-        default: return dp.device(named: which).map { (.device($0), knob) }
-        }
+        guard let (target, name) = dp.confTarget(key, prefix: Self.confPrefix), let knob = Inet6Knob.named(name) else { return nil }
+        return (target, knob)
     }
 
     static let confPrefix = "net.ipv6.conf."
