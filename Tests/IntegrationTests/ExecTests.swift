@@ -1555,8 +1555,8 @@ final class ExecTests: XCTestCase {
     /// Per-device IPv6 knobs (net.ipv6.conf.{all,default,DEV}.*) through Debian's sysctl and
     /// `ip netconf`, side by side with this machine's kernel: a device starts with default's
     /// values (accept_dad -1 on lo), later writes to default reach only later devices, all's
-    /// forwarding reaches default and every device, hop_limit is 1–255, the others any int.
-    /// Then `ip monitor netconf` for IPv6: the order addrconf_fixup_forwarding announces in.
+    /// forwarding reaches default and every device, hop_limit is 1–255, the others any int;
+    /// mtu and disable_ipv6 as addrconf's handlers. Then `ip monitor netconf` for IPv6: the order addrconf_fixup_forwarding announces in.
     func testPerDeviceIPv6KnobsAsTheKernel() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("kd6")
@@ -1579,9 +1579,29 @@ final class ExecTests: XCTestCase {
             ["sysctl", "-w", "net.ipv6.conf.r1.hop_limit=0"], ["sysctl", "-w", "net.ipv6.conf.r1.hop_limit=256"],
             ["sysctl", "-w", "net.ipv6.conf.r1.dad_transmits=-1"], ["sysctl", "net.ipv6.conf.r1.dad_transmits"],
             ["sysctl", "-w", "net.ipv6.conf.nosuch.forwarding=1"], ["sysctl", "-w", "net.ipv6.conf.r1.nosuch=1"],
+            // mtu: 1280 to the device's MTU (none above for all and default), following the device's.
+            ["sysctl", "net.ipv6.conf.r1.mtu", "net.ipv6.conf.all.mtu", "net.ipv6.conf.default.mtu", "net.ipv6.conf.r1.disable_ipv6",
+             "net.ipv6.conf.r1.proxy_ndp"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.mtu=1279"], ["sysctl", "-w", "net.ipv6.conf.r1.mtu=1501"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.mtu=1400", "net.ipv6.conf.all.mtu=9000"],
+            ["ip", "link", "set", "r1", "mtu", "1450"], ["sysctl", "net.ipv6.conf.r1.mtu"],
+            // disable_ipv6: the device's addresses and routes go; none can be added; enabled
+            // again, the link-local comes back. all's is written to default and every device.
+            ["ip", "link", "set", "r1", "up"], ["ip", "link", "set", "r2", "up"],
+            ["ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "r1", "nodad"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.disable_ipv6=1"], ["ip", "-6", "addr", "show", "dev", "r1"], ["ip", "-6", "route", "show", "dev", "r1"],
+            ["ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "r1"], ["ip", "-6", "route", "add", "2001:db8:9::/64", "dev", "r1"],
+            ["ip", "-6", "neigh", "add", "2001:db8:1::7", "lladdr", "02:00:00:00:00:07", "dev", "r1"],
+            ["ip", "-6", "neigh", "add", "proxy", "2001:db8:1::8"], ["ip", "-6", "neigh", "add", "proxy", "2001:db8:1::8", "dev", "r1"],
+            ["ip", "-6", "neigh", "show", "proxy"],
+            ["sysctl", "-w", "net.ipv6.conf.r1.disable_ipv6=0"], ["ip", "-6", "route", "show", "dev", "r1"],
+            ["sysctl", "-w", "net.ipv6.conf.all.disable_ipv6=1"], ["sysctl", "net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.r2.disable_ipv6"],
+            ["ip", "-6", "route", "show", "dev", "r2"],
+            ["sysctl", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0"],
         ]
         let refused = try knobStepsSideBySide(steps, kns: kns, sock: sock)
-        XCTAssertEqual(refused, 4, "two hop limits out of range, two missing keys")
+        XCTAssertEqual(refused, 10, "two hop limits and two MTUs out of range, two missing keys, an address, route and neighbour "
+                                    + "on a disabled device, a proxy entry without a device")
         let changes: [[String]] = [
             ["sysctl", "-qw", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.default.forwarding=0",
              "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.r3.forwarding=1"],

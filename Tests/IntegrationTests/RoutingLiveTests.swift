@@ -400,6 +400,72 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// More per-device IPv6 knobs carrying real traffic, the same commands given to both
+    /// routers. mtu: the router's IPv6 MTU on B's side (1300, below the link's 1400) is what a
+    /// too-big packet is told (packet too big, mtu=1300). proxy_ndp: host A, told B's address
+    /// is on its own link, solicits it; only with a proxy entry for it on A's device and
+    /// proxy_ndp on does the router answer for it (A's ping then reaches B through the router),
+    /// and without NTF_ROUTER the answer does not say router. disable_ipv6 on A's device: the
+    /// router neither answers A nor forwards for it, its addresses on that device are gone;
+    /// enabled again, with the address added back, both work again.
+    func testMoreIPv6DeviceKnobsAsTheKernelObeysThem() throws {
+        let k = try path(kernel: true, "k", v6: true)
+        let sock = net.dir + "/ctl-devconf6b/sluice.sock"
+        let s = try path(kernel: false, "s", v6: true, daemonArgs: ["--socket", sock])
+        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
+        let routerB = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kb" : "pb" }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
+            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
+                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
+            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
+        }
+        func reached(_ p: Path, _ dst: String, flush: Bool = false) throws -> Bool {
+            if flush { _ = try? sh(["ip", "-n", p.a, "-6", "neigh", "flush", "dev", hostDev(p)]) }
+            return try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "3", dst], timeout: 20, allowFailure: true).contains(" 0% packet loss")
+        }
+        var results: [[String]] = [[], []]
+        for (i, p) in [k, s].enumerated() {
+            let a = routerA(p), b = routerB(p)
+            func step(_ name: String, _ knobs: [String], _ check: () throws -> String) throws {
+                if !knobs.isEmpty { try router(p, "sysctl", ["-qw"] + knobs) }
+                results[i].append("\(name): \(try check())")
+            }
+            try step("B's device mtu 1300", ["net.ipv6.conf.\(b).mtu=1300"]) {
+                let out = try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1300", "2001:db8:32::20"],
+                                 timeout: 20, allowFailure: true)
+                return out.range(of: #"Packet too big: mtu=\d+"#, options: .regularExpression).map { String(out[$0]) } ?? "no packet too big"
+            }
+            // A believes B is on its link.
+            try sh(["ip", "-n", p.a, "-6", "route", "add", "2001:db8:32::20/128", "dev", hostDev(p)])
+            try step("proxy_ndp without an entry", ["net.ipv6.conf.\(a).proxy_ndp=1"]) { "\(try reached(p, "2001:db8:32::20", flush: true))" }
+            try router(p, "ip", ["-6", "neigh", "add", "proxy", "2001:db8:32::20", "dev", a])
+            try step("proxy entry and proxy_ndp", []) {
+                let ok = try reached(p, "2001:db8:32::20", flush: true)
+                let n = try sh(["ip", "-n", p.a, "-6", "neigh", "show", "2001:db8:32::20"])
+                return "\(ok) \(n.contains(" router") ? "router" : "host")"
+            }
+            try step("proxy entry, proxy_ndp off", ["net.ipv6.conf.\(a).proxy_ndp=0"]) { "\(try reached(p, "2001:db8:32::20", flush: true))" }
+            try sh(["ip", "-n", p.a, "-6", "route", "del", "2001:db8:32::20/128", "dev", hostDev(p)])
+            try step("A's device disabled", ["net.ipv6.conf.\(a).disable_ipv6=1"]) {
+                "router \(try reached(p, "2001:db8:31::1", flush: true)), across \(try reached(p, "2001:db8:32::20"))"
+            }
+            try step("enabled again", ["net.ipv6.conf.\(a).disable_ipv6=0"]) {
+                try router(p, "ip", ["-6", "addr", "add", "2001:db8:31::1/64", "dev", a, "nodad"])
+                return "router \(try reached(p, "2001:db8:31::1", flush: true)), across \(try reached(p, "2001:db8:32::20"))"
+            }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], ["B's device mtu 1300: Packet too big: mtu=1300", "proxy_ndp without an entry: false",
+                                    "proxy entry and proxy_ndp: true host", "proxy entry, proxy_ndp off: false",
+                                    "A's device disabled: router false, across false", "enabled again: router true, across true"])
+        let report = try s.daemon!.report()
+        XCTAssertGreaterThan(number(after: "Ip6InDiscards", in: report) ?? 0, 0, "what reached the disabled device was discarded")
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

@@ -128,6 +128,66 @@ final class IPv6Tests: XCTestCase {
         XCTAssertEqual(r.dev("r1").dropCount(.ndisc), 2)
     }
 
+    /// A unicast solicitation (a neighbour checking it can still reach us, RFC 4861 7.3.3) is
+    /// answered without the override flag and without the target link-layer address:
+    /// ndisc_recv_ns sends override and the option only for one sent to a group.
+    func testUnicastSolicitationIsAnsweredWithoutOverrideOrLinkLayerAddress() throws {
+        let r = try Self.router()
+        let mac = r.dev("r1").mac
+        let unicast = eth(mac, macA, Self.icmp6(src: hostA, dst: r1IP, type: 135, rest: [0, 0, 0, 0], body: r1IP + [1, 1] + macA.octets, hop: 255))
+        let out = r.send(unicast, on: r.r1)
+        // R|S, no O; nothing after the target.
+        let na = Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xC0, 0, 0, 0], body: r1IP, hop: 255)
+        XCTAssertEqual(out.r1, [eth(macA, mac, na)])
+    }
+
+    /// Proxy neighbour discovery (ndisc_recv_ns, pndisc_is_router, proxy_ndp): a proxy entry
+    /// on r1 for an address routed through r2 is answered only with proxy_ndp on and the
+    /// device forwarding; a solicitation to the group waits a random time below proxy_delay
+    /// (0.8 s), one to our MAC is answered at once; the answer comes from r1's address, is
+    /// solicited, not override, router only when the entry says so, with our link-layer
+    /// address only for a group's solicitation. A DAD probe for it is answered to all-nodes.
+    /// Expected frames from ndisc.c (ndisc_recv_ns, ndisc_send_na) and RFC 4861 7.2.
+    func testProxyNeighbourDiscovery() throws {
+        let r = try Self.router()
+        let mac = r.dev("r1").mac
+        let proxied = Self.a6("2001:db8:2::20")
+        try r.runner.execute("-6 neigh add proxy 2001:db8:2::20 dev r1")
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: proxied), on: r.r1).r1.isEmpty, "proxy_ndp is off")
+        XCTAssertTrue(r.advance(2 * Time.s).r1.isEmpty)
+        r.dp.ipv6.setConf(.device(r.dev("r1")), .proxyNDP, 1)
+        XCTAssertTrue(r.send(ns(from: hostA, mac: macA, target: proxied), on: r.r1).r1.isEmpty, "delayed")
+        let later = r.advance(800 * Time.ms).r1
+        let na = Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0x40, 0, 0, 0], body: proxied + [2, 1] + mac.octets, hop: 255)
+        XCTAssertEqual(later, [eth(macA, mac, na)])
+        // To the group but our MAC: at once.
+        let g = Self.solicited(proxied)
+        let toOurMAC = eth(mac, macA, Self.icmp6(src: hostA, dst: g, type: 135, rest: [0, 0, 0, 0], body: proxied + [1, 1] + macA.octets, hop: 255))
+        XCTAssertEqual(r.send(toOurMAC, on: r.r1).r1, [eth(macA, mac, na)])
+        // NTF_ROUTER on the entry: R set.
+        try r.runner.execute("-6 neigh replace proxy 2001:db8:2::20 dev r1 router")
+        XCTAssertEqual(r.send(toOurMAC, on: r.r1).r1,
+                       [eth(macA, mac, Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xC0, 0, 0, 0], body: proxied + [2, 1] + mac.octets, hop: 255))])
+        // A unicast solicitation of the proxied address is forwarded toward it, unless all's
+        // proxy_ndp is on (ip6_forward_proxy_check): then answered here, without the option.
+        let unicast = eth(mac, macA, Self.icmp6(src: hostA, dst: proxied, type: 135, rest: [0, 0, 0, 0], body: proxied + [1, 1] + macA.octets, hop: 255))
+        XCTAssertTrue(r.send(unicast, on: r.r1).r1.isEmpty)
+        r.dp.ipv6.setConf(.all, .proxyNDP, 1)
+        XCTAssertEqual(r.send(unicast, on: r.r1).r1,
+                       [eth(macA, mac, Self.icmp6(src: r1IP, dst: hostA, type: 136, rest: [0xC0, 0, 0, 0], body: proxied, hop: 255))])
+        // The device not forwarding: no answer.
+        r.dp.ipv6.setConf(.device(r.dev("r1")), .forwarding, 0)
+        XCTAssertTrue(r.send(toOurMAC, on: r.r1).r1.isEmpty)
+        r.dp.ipv6.setConf(.device(r.dev("r1")), .forwarding, 1)
+        // Someone's DAD for it: to all-nodes, not solicited, not override, the option.
+        let allNodes = Self.a6("ff02::1")
+        _ = r.send(ns(from: Self.a6("::"), mac: macA, target: proxied), on: r.r1)
+        let dadAnswer = r.advance(800 * Time.ms).r1
+        let linkLocal = Self.a6("fe80::ff:fe00:1")
+        XCTAssertEqual(dadAnswer, [eth(Self.mcastMAC(allNodes), mac,
+                                       Self.icmp6(src: linkLocal, dst: allNodes, type: 136, rest: [0x80, 0, 0, 0], body: proxied + [2, 1] + mac.octets, hop: 255))])
+    }
+
     func testDuplicateAddressDetectionIsAnsweredToAllNodes() throws {
         let r = try Self.router()
         let out = r.send(ns(from: Self.a6("::"), mac: macA, target: r1IP), on: r.r1)

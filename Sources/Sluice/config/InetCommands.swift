@@ -425,6 +425,8 @@ extension CommandRunner {
                 h.dev = via.dev
             }
             guard h.dev != 0, let d = dp.device(h.dev) else { throw SluiceError("Error: Device for nexthop is not up.") }
+            // fib6_nh_init.
+            if S.isIPv6 && d.inet6.disabled { throw SluiceError("Error: IPv6 is disabled on nexthop device (Permission denied)") }
             guard d.isUp else { throw SluiceError("Error: Device for nexthop is not up.") }
             r.route.nexthops[i] = h
         }
@@ -647,10 +649,14 @@ extension CommandRunner {
         let what = S.isIPv6 ? "inet6" : "inet"
         switch try match(w[0], ["add", "replace", "change", "delete"], what: "neigh command") {
         case "add", "replace", "change":
-            var ip: S.Addr?, mac: MACAddress?, devName: String?, router = false
+            var ip: S.Addr?, mac: MACAddress?, devName: String?, router = false, proxy = false
             var state = NUD.permanent
             while let k = a.next() {
                 switch k {
+                case "proxy":
+                    let v = try a.value(for: "proxy")
+                    guard let x = S.parseAddress(v) else { throw SluiceError("Error: an \(what) address is expected rather than \"\(v)\".") }
+                    ip = x; proxy = true
                 case "lladdr": mac = try a.mac(for: "lladdr")
                 case "dev": devName = try a.value(for: "dev")
                 case "router" where S.isIPv6: router = true
@@ -670,13 +676,32 @@ extension CommandRunner {
                     ip = v
                 }
             }
+            if proxy, let ip {
+                // neigh_add with NTF_PROXY (pneigh_lookup creating; IPv6's pndisc_constructor
+                // wants a device).
+                let d = try devName.map { n throws(SluiceError) in try device(n).ifindex } ?? 0
+                if S.isIPv6 && d == 0 { throw SluiceError("RTNETLINK answers: No buffer space available") }
+                stack.neighbours.addProxy(ProxyNeighbourOf(ip: ip, dev: d, flags: router ? 0x80 : 0, permanent: state == .permanent, proto: 0))
+                return ""
+            }
             guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
-            try stack.addNeighbour(try device(devName), ip: ip, mac: mac, state: state, replace: w[0] != "add", router: S.isIPv6 ? router : nil)
+            let dev = try device(devName)
+            // ndisc_allow_add.
+            if S.isIPv6 && dev.inet6.disabled { throw SluiceError("Error: IPv6 is disabled on this device.") }
+            try stack.addNeighbour(dev, ip: ip, mac: mac, state: state, replace: w[0] != "add", router: S.isIPv6 ? router : nil)
             return ""
         default:
-            var ip: S.Addr?, devName: String?
+            var ip: S.Addr?, devName: String?, proxy = false
             while let k = a.next() {
-                if k == "dev" { devName = try a.value(for: "dev") } else { ip = S.parseAddress(k == "to" ? (a.next() ?? "") : k) }
+                if k == "dev" { devName = try a.value(for: "dev") } else {
+                    if k == "proxy" { proxy = true }
+                    ip = S.parseAddress(k == "to" || k == "proxy" ? (a.next() ?? "") : k)
+                }
+            }
+            if proxy, let ip {
+                let d = try devName.map { n throws(SluiceError) in try device(n).ifindex } ?? 0
+                guard stack.neighbours.deleteProxy(ip, dev: d) else { throw SluiceError("RTNETLINK answers: No such file or directory") }
+                return ""
             }
             guard let devName, let ip else { throw SluiceError("Device and destination are required arguments.") }
             try stack.deleteNeighbour(try device(devName), ip: ip)
@@ -757,7 +782,7 @@ extension CommandRunner {
             case _ where key.hasPrefix(IPv6Stack.confPrefix):
                 // net.ipv6.conf.{all,default,DEV}.KNOB (ipv6/DevConf6.swift).
                 guard let (target, knob) = v6.confKey(key) else { throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory") }
-                try set(knob.range) { v6.setConf(target, knob, Int32($0)) }; current = Int(v6.conf(target)[knob])
+                try set(knob.range(target)) { v6.setConf(target, knob, Int32($0)) }; current = Int(v6.conf(target)[knob])
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_ratelimit":

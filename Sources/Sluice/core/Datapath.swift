@@ -542,6 +542,8 @@ public final class Datapath {
         if nt6 != 0 && clock.now >= nt6 { ipv6.runTimers(); flushTransmit() }
         let np = ipv4.nextProxyReply
         if np != 0 && clock.now >= np { ipv4.runProxyQueue(clock.now); flushTransmit() }
+        let np6 = ipv6.nextProxyReply
+        if np6 != 0 && clock.now >= np6 { ipv6.runProxyQueue(clock.now); flushTransmit() }
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
@@ -1119,7 +1121,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

@@ -138,6 +138,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case stpState           // bridge: received by a port in a state that does not forward (listening, learning, disabled)
     case notDelivered       // bridge: the port the FDB names may not be sent to (isolated, not forwarding, no hairpin)
     case arpOff             // ARP received on a device with arp off (IFF_NOARP): arp_rcv consumes it unanswered
+    case ipv6Disabled       // IPv6 in or out of a device with disable_ipv6 set
 
     public var name: String {
         switch self {
@@ -174,6 +175,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .stpState: "BRIDGE_INGRESS_STP_STATE"
         case .notDelivered: "NOT_SPECIFIED"
         case .arpOff: "ARP_NOARP_DEVICE"
+        case .ipv6Disabled: "IPV6DISABLED"
         }
     }
 }

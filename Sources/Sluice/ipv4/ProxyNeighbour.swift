@@ -6,8 +6,8 @@
 /// it names none) — the target routed as unicast through another device — is answered with
 /// the device's own address: at once when the request was sent to us, else after a random
 /// delay below proxy_delay (pneigh_enqueue; at most proxy_qlen waiting), as arp_process does.
-/// For IPv6 the kernel answers only with proxy_ndp set, which Sluice does not offer: the
-/// entries are kept and shown, as the kernel's are with proxy_ndp at its default, 0.
+/// For IPv6 the entries are answered for only with proxy_ndp set (ndisc_recv_ns, see
+/// IPv6.swift's answerSolicitation); the device listens to each entry's solicited-node group.
 
 /// One pneigh_entry.
 public struct ProxyNeighbourOf<A: InetAddressValue>: Equatable, Sendable {
@@ -17,6 +17,15 @@ public struct ProxyNeighbourOf<A: InetAddressValue>: Equatable, Sendable {
     public var flags: UInt8
     public var permanent: Bool
     public var proto: UInt8
+}
+
+/// A neighbour solicitation for a proxied or anycast IPv6 address, waiting for its delay
+/// (proxy_queue), or being answered.
+struct PendingProxySolicitation {
+    var dev: Int32, due: UInt64
+    var src: UInt128, target: UInt128, sllao: MACAddress?
+    /// Sent to a group (the answer then carries our link-layer address).
+    var multicast: Bool
 }
 
 /// A proxy reply waiting for its delay (proxy_queue).

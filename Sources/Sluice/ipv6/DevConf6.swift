@@ -16,9 +16,26 @@
 /// What the other knobs mean to a device: hop_limit and dad_transmits its own; accept_dad
 /// either's (no DAD only when both are below 1); optimistic_dad and use_optimistic either's.
 /// hop_limit is 1–255; the others take any int, as proc_dointvec.
+///
+/// disable_ipv6 (addrconf_disable_ipv6): a device's own. Turning it on is NETDEV_DOWN for
+/// IPv6 — every address, its routes and neighbours go (addrconf_ifdown) — and from then on the
+/// device receives no IPv6 (ip6_rcv_core: InDiscards, IPV6DISABLED), sends none (ip6_output:
+/// OutDiscards) and takes no address, route or neighbour (EACCES, EINVAL). Turning it off is
+/// NETDEV_UP: a device that is up gets its link-local address again. Written on `all`, it is
+/// written to `default` and every device, each changing as above; on `default`, only later
+/// devices see it.
+///
+/// mtu (cnf.mtu6): the device's IPv6 MTU, from 1280 to the device's MTU; it starts at the
+/// device's MTU and follows each change of it (NETDEV_CHANGEMTU) and a link coming up with a
+/// different one. Forwarding sends packet too big above it (ip6_dst_mtu_maybe_forward) and
+/// what Sluice sends is fragmented to it. all's and default's, 1280, change nothing.
+///
+/// proxy_ndp: all's or the device's, with the device forwarding, answers neighbour
+/// solicitations for the device's proxy entries (`ip -6 neigh add proxy`); see ndisc
+/// in IPv6.swift.
 
 public enum Inet6Knob: Int, CaseIterable, Sendable {
-    case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic
+    case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP
 
     public var name: String {
         switch self {
@@ -28,19 +45,31 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
         case .dadTransmits: "dad_transmits"
         case .optimisticDAD: "optimistic_dad"
         case .useOptimistic: "use_optimistic"
+        case .disableIPv6: "disable_ipv6"
+        case .mtu: "mtu"
+        case .proxyNDP: "proxy_ndp"
         }
     }
 
     public static func named(_ s: some StringProtocol) -> Inet6Knob? { allCases.first { $0.name == s } }
 
-    var range: ClosedRange<Int> { self == .hopLimit ? 1...255 : Int(Int32.min)...Int(Int32.max) }
+    /// What a write may set on copy `t` (proc_dointvec_minmax's bounds; mtu's upper one is the
+    /// device's MTU, none for all's and default's).
+    func range(_ t: InetConfTarget) -> ClosedRange<Int> {
+        switch self {
+        case .hopLimit: 1...255
+        case .mtu:
+            if case .device(let d) = t { Inet6Wire.minMTU...max(d.mtu, Inet6Wire.minMTU) } else { Inet6Wire.minMTU...Int(Int32.max) }
+        default: Int(Int32.min)...Int(Int32.max)
+        }
+    }
 }
 
 /// One copy of the knobs (ipv6_devconf): `all`, `default` or a device's.
 public struct Inet6DevConf: Sendable, Equatable {
     /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
-    /// accept_dad 0 for `all`, 1 for `default`, as the kernel's).
-    var values: [Int32] = [1, 64, 0, 1, 0, 0]
+    /// accept_dad 0 for `all`, 1 for `default`, as the kernel's; mtu IPV6_MIN_MTU).
+    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0]
 
     public subscript(k: Inet6Knob) -> Int32 {
         get { values[k.rawValue] }
@@ -59,6 +88,12 @@ public struct Inet6DevFlags: Sendable, Equatable {
     public var optimisticDAD = false
     /// use_optimistic, counted only with optimistic_dad (ipv6_use_optimistic_addr).
     public var useOptimistic = false
+    /// The device's own disable_ipv6: no IPv6 in or out.
+    public var disabled = false
+    /// cnf.mtu6.
+    public var mtu = 1500
+    /// proxy_ndp of all or the device.
+    public var proxyNDP = false
 
     init() {}
 
@@ -69,6 +104,9 @@ public struct Inet6DevFlags: Sendable, Equatable {
         dadTransmits = dev[.dadTransmits]
         optimisticDAD = all[.optimisticDAD] != 0 || dev[.optimisticDAD] != 0
         useOptimistic = optimisticDAD && (all[.useOptimistic] != 0 || dev[.useOptimistic] != 0)
+        disabled = dev[.disableIPv6] != 0
+        mtu = Int(dev[.mtu])
+        proxyNDP = all[.proxyNDP] != 0 || dev[.proxyNDP] != 0
     }
 }
 
@@ -88,6 +126,7 @@ extension IPv6Stack {
     func deviceAdded(_ dev: NetDevice) {
         var c = confDefault
         if dev.flags.contains(.noARP) || dev.flags.contains(.loopback) { c[.acceptDAD] = -1 }
+        c[.mtu] = Int32(clamping: dev.mtu)
         dev.inet6Conf = c
         dev.inet6 = Inet6DevFlags(all: confAll, dev: c)
     }
@@ -117,6 +156,22 @@ extension IPv6Stack {
                 d.inet6Conf[.forwarding] = value
                 if changed(old) { forwardingChanged(d) }
             }
+        } else if k == .disableIPv6 {
+            func changed(_ a: Int32) -> Bool { (a == 0) != (value == 0) }
+            switch t {
+            case .default: confDefault[k] = value
+            case .all:
+                // addrconf_disable_change: default, then each device that changes.
+                confAll[k] = value; confDefault[k] = value
+                for d in dp.allDevices {
+                    let was = d.inet6Conf[k]
+                    d.inet6Conf[k] = value
+                    if changed(was) { disableChanged(d) }
+                }
+            case .device(let d):
+                d.inet6Conf[k] = value
+                if changed(old) { disableChanged(d) }
+            }
         } else {
             switch t {
             case .all: confAll[k] = value
@@ -125,6 +180,19 @@ extension IPv6Stack {
             }
         }
         for d in dp.allDevices { d.inet6 = Inet6DevFlags(all: confAll, dev: d.inet6Conf) }
+    }
+
+    /// dev_disable_change: NETDEV_DOWN for IPv6 when disabled, NETDEV_UP when enabled again.
+    func disableChanged(_ dev: NetDevice) {
+        dev.inet6 = Inet6DevFlags(all: confAll, dev: dev.inet6Conf)
+        if dev.inet6.disabled { ifDown(dev) } else if dev.isUp { deviceStateChanged(dev) }
+    }
+
+    /// NETDEV_CHANGEMTU: mtu6 follows the device's MTU (1280 and above).
+    func mtuChanged(_ dev: NetDevice) {
+        guard dev.mtu >= Inet6Wire.minMTU, dev.inet6Conf[.mtu] != Int32(clamping: dev.mtu) else { return }
+        dev.inet6Conf[.mtu] = Int32(clamping: dev.mtu)
+        dev.inet6.mtu = dev.mtu
     }
 
     /// dev_forward_change: the device's subnet-router anycast addresses are joined (their

@@ -135,7 +135,7 @@ public struct IPv6Stats: Sendable {
     public var inReceives: UInt64 = 0, inHdrErrors: UInt64 = 0, inAddrErrors: UInt64 = 0
     public var inTruncatedPkts: UInt64 = 0, inNoRoutes: UInt64 = 0, inUnknownProtos: UInt64 = 0
     public var inDelivers: UInt64 = 0, inDiscards: UInt64 = 0, inTooBigErrors: UInt64 = 0
-    public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0
+    public var forwDatagrams: UInt64 = 0, outRequests: UInt64 = 0, outNoRoutes: UInt64 = 0, outDiscards: UInt64 = 0
     public var reasmReqds: UInt64 = 0, reasmOKs: UInt64 = 0, reasmFails: UInt64 = 0, reasmTimeout: UInt64 = 0
     public var icmpInMsgs: UInt64 = 0, icmpInErrors: UInt64 = 0, icmpInCsumErrors: UInt64 = 0, icmpInEchos: UInt64 = 0
     public var icmpInNeighborSolicits: UInt64 = 0, icmpInNeighborAdvertisements: UInt64 = 0
@@ -187,6 +187,9 @@ public final class IPv6Stack: NeighbourResolver {
     /// Set when an optimistic address's DAD began outside a request: its local route is
     /// announced before the address (addrconf_dad_begin), not after it.
     var routesBeforeAddresses = false
+    /// Solicitations for proxied and anycast addresses waiting for their random delay
+    /// (pneigh_enqueue on nd_tbl's proxy queue).
+    var proxyQueue: [PendingProxySolicitation] = []
     /// rtr_solicit_delay: the first DAD solicitation waits a random time below it.
     public var rtrSolicitDelay = 1 * Time.s
     /// The earliest DAD step of any address (0: none), run from the worker's timer.
@@ -233,6 +236,7 @@ public final class IPv6Stack: NeighbourResolver {
         if a.address == 1 && !dev.flags.contains(.loopback) {
             throw SluiceError("Error: ipv6: Cannot assign loopback address on this device (Cannot assign requested address)")
         }
+        if dev.inet6.disabled { throw SluiceError("Error: ipv6: IPv6 is disabled on this device (Permission denied)") }
         var list = addresses[dev.ifindex] ?? []
         guard !list.contains(where: { $0.address == a.address }) else {
             throw SluiceError("Error: ipv6: address already assigned (File exists)")
@@ -386,7 +390,8 @@ public final class IPv6Stack: NeighbourResolver {
     /// DAD: the address is usable at once, as the kernel's on a NOARP device such as dummy.
     func linkReady(_ dev: NetDevice) {
         let loopback = dev.flags.contains(.loopback)
-        guard dev.isOperational else { return }
+        // addrconf_notify: nothing while IPv6 is disabled on the device.
+        guard dev.isOperational, !dev.inet6.disabled else { return }
         // addrconf_dad_run: addresses added before the link was ready start their DAD now.
         for a in addresses[dev.ifindex] ?? [] {
             installRoutes(dev, a)
@@ -601,18 +606,28 @@ public final class IPv6Stack: NeighbourResolver {
     /// 0 (the kernel's default) — every address goes, announced, with the device's routes
     /// and neighbours.
     func deviceStateChanged(_ dev: NetDevice) {
-        let d = dev.ifindex
         if dev.isUp {
-            for a in addresses[d] ?? [] { installRoutes(dev, a) }
+            guard !dev.inet6.disabled else { return }
+            // addrconf_notify NETDEV_UP: a link that comes up with another MTU brings mtu6 to it.
+            mtuChanged(dev)
+            for a in addresses[dev.ifindex] ?? [] { installRoutes(dev, a) }
             linkReady(dev)
         } else {
-            let gone = addresses[d] ?? []
-            addresses[d] = nil
-            if gone.contains(where: { $0.dadAt != 0 }) { recomputeDADDue() }
-            for a in gone { removeRoutes(dev, a); noteAddressEvent(d, a, deleted: true) }
-            fib.deleteRoutes(through: d, deviceGone: false)
-            flushNeighbours(dev: d, all: true)
+            ifDown(dev)
         }
+    }
+
+    /// addrconf_ifdown (not unregistering): every address goes, announced, with the device's
+    /// routes, neighbours and proxy answers waiting to be sent.
+    func ifDown(_ dev: NetDevice) {
+        let d = dev.ifindex
+        let gone = addresses[d] ?? []
+        addresses[d] = nil
+        if gone.contains(where: { $0.dadAt != 0 }) { recomputeDADDue() }
+        for a in gone { removeRoutes(dev, a); noteAddressEvent(d, a, deleted: true) }
+        fib.deleteRoutes(through: d, deviceGone: false)
+        flushNeighbours(dev: d, all: true)
+        proxyQueue.removeAll { $0.dev == d }
     }
 
     func deviceRemoved(_ d: Int32) {
@@ -631,6 +646,7 @@ public final class IPv6Stack: NeighbourResolver {
 
     func ipv6Receive(_ dev: NetDevice, _ p: consuming Packet) {
         stats.inReceives &+= 1
+        if dev.inet6.disabled { stats.inDiscards &+= 1; dev.drop(.ipv6Disabled); pool.free(p); return }
         let m = pool.meta(p)
         let frame = pool.data(p)
         let dstMAC = MACAddress(at: frame)
@@ -652,9 +668,7 @@ public final class IPv6Stack: NeighbourResolver {
             stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
         }
         if Inet6Wire.isMulticast(dst) {
-            let ours = dst == Inet6Wire.allNodes || (dev.inet6.forwarding && dst == Inet6Wire.allRouters)
-                || (addresses[dev.ifindex]?.contains { Inet6Wire.solicitedNode($0.address) == dst } ?? false)
-            guard ours else { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
+            guard listens(dev, dst) else { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
             localDeliver(dev, p, total: total, multicast: true)
             return
         }
@@ -695,6 +709,13 @@ public final class IPv6Stack: NeighbourResolver {
             icmpSend(inDev, p, type: 3, code: 0, info: 0)
             inDev.drop(.ipTTL); pool.free(p); return
         }
+        // ip6_forward_proxy_check, with all's proxy_ndp: neighbour discovery sent to a proxied
+        // address (a neighbour's unicast probe of it) is taken here, not forwarded.
+        if confAll[.proxyNDP] != 0 && !neighbours.proxies.isEmpty && neighbours.proxy(inDev.ifindex, Inet6Wire.destination(ip)) != nil,
+           case .proto(IPProto.icmpv6, let off) = Inet6Wire.upperLayer(ip, total: total), off < total, (133...137).contains(Inet6Wire.icmpType(ip + off)) {
+            localDeliver(inDev, p, total: total, multicast: false)
+            return
+        }
         if Inet6Wire.isLinkLocal(Inet6Wire.source(ip)) {
             icmpSend(inDev, p, type: 1, code: 2, info: 0)
             stats.inAddrErrors &+= 1; inDev.drop(.ipMartian); pool.free(p); return
@@ -710,10 +731,12 @@ public final class IPv6Stack: NeighbourResolver {
     func forward(_ inDev: NetDevice, _ p: consuming Packet, _ r: FIBResultOf<UInt128>, total: Int, out: NetDevice) {
         guard out.isOperational else { stats.outNoRoutes &+= 1; inDev.drop(.ipNoRoute); pool.free(p); return }
         let m = pool.meta(p)
-        // ip6_pkt_too_big: routers do not fragment.
+        // ip6_pkt_too_big: routers do not fragment. The MTU is the egress device's IPv6 one
+        // (ip6_dst_mtu_maybe_forward: cnf.mtu6, not a route's metric).
         let netLen = m.pointee.gsoType.isEmpty ? total : Int(m.pointee.hdrLen) - InetWire.ethernetLength + Int(m.pointee.gsoSize)
-        if netLen > max(out.mtu, Inet6Wire.minMTU) {
-            icmpSend(inDev, p, type: 2, code: 0, info: UInt32(out.mtu))
+        let mtu = max(out.inet6.mtu, Inet6Wire.minMTU)
+        if netLen > mtu {
+            icmpSend(inDev, p, type: 2, code: 0, info: UInt32(mtu))
             stats.inTooBigErrors &+= 1
             inDev.drop(.pktTooBig); pool.free(p); return
         }
@@ -722,6 +745,8 @@ public final class IPv6Stack: NeighbourResolver {
         let ip = pool.data(q) + InetWire.ethernetLength
         Inet6Wire.decrementHopLimit(ip)
         stats.forwDatagrams &+= 1
+        // ip6_output: no IPv6 leaves a device it is disabled on.
+        if out.inet6.disabled { stats.outDiscards &+= 1; out.drop(.ipv6Disabled); pool.free(q); return }
         neighOutput(out, r.gateway != 0 ? r.gateway : Inet6Wire.destination(ip), q, nh: r.nh)
     }
 
@@ -872,7 +897,8 @@ public final class IPv6Stack: NeighbourResolver {
             return
         }
         let len = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
-        if len > out.mtu {
+        if out.inet6.disabled { stats.outDiscards &+= 1; out.drop(.ipv6Disabled); pool.free(p); return }
+        if len > max(out.inet6.mtu, Inet6Wire.minMTU) {
             fragmentAndSend(out, r.gateway != 0 ? r.gateway : dst, p, nh: r.nh)
             return
         }
@@ -886,7 +912,7 @@ public final class IPv6Stack: NeighbourResolver {
         let total = Int(pool.meta(p).pointee.length) - InetWire.ethernetLength
         let payload = total - Inet6Wire.ipv6Length
         let next = Inet6Wire.nextHeader(ip)
-        let chunk = (max(out.mtu, Inet6Wire.minMTU) - Inet6Wire.ipv6Length - 8) & ~7
+        let chunk = (max(out.inet6.mtu, Inet6Wire.minMTU) - Inet6Wire.ipv6Length - 8) & ~7
         nextFragmentID &+= 1
         var done = 0
         while done < payload {
@@ -969,38 +995,120 @@ public final class IPv6Stack: NeighbourResolver {
               !dad || (dst == Inet6Wire.solicitedNode(m.target) && m.lladdr == nil) else {
             dev.drop(.ndisc); pool.free(p); return
         }
-        let target = m.target, sllao = m.lladdr
         let nonce = dad ? Inet6Wire.ndNonce(ip + off, from: 24, to: total - off) : 0
+        let host = MACAddress(at: pool.data(p)) == dev.mac
         pool.free(p)
-        if let a = addresses[dev.ifindex]?.first(where: { $0.address == target }), a.tentative {
-            // ndisc_recv_ns for a tentative address: our own probe looped back (same nonce) is
-            // ignored; another node's DAD for it fails ours; anything else is answered only
-            // for an optimistic address (RFC 4429 3.3).
-            if dad && !(nonce != 0 && nonce == a.dadNonce) { dadFailed(dev, target) }
-            guard !dad && a.optimistic else { return }
+        answerSolicitation(dev, PendingProxySolicitation(dev: dev.ifindex, due: 0, src: src, target: m.target, sllao: m.lladdr,
+                                                         multicast: Inet6Wire.isMulticast(dst)), dad: dad, nonce: nonce, host: host)
+    }
+
+    /// ndisc_recv_ns after its checks. For one of the device's addresses: answered at once, with
+    /// the override flag and our link-layer address only when the solicitation went to a
+    /// group (a unicast one, a neighbour's reachability probe, gets neither), never override
+    /// for an optimistic address. For a subnet-router anycast address of the device, or — the
+    /// device forwarding, with proxy_ndp on all or the device — a proxy entry's address
+    /// (`ip -6 neigh add proxy`): without override, from the device's source address toward
+    /// the asker, router as the entry's NTF_ROUTER says (the device's forwarding for
+    /// anycast); a solicitation sent to a group, not to our MAC, waits a random time below
+    /// proxy_delay first (pneigh_enqueue, at most proxy_qlen waiting; RFC 4861 7.2.7).
+    func answerSolicitation(_ dev: NetDevice, _ ns: PendingProxySolicitation, dad: Bool, nonce: UInt64, host: Bool, enqueued: Bool = false) {
+        let target = ns.target
+        var router = dev.inet6.forwarding
+        var own = false
+        if let a = addresses[dev.ifindex]?.first(where: { $0.address == target }) {
+            if a.tentative {
+                // A tentative address: our own probe looped back (same nonce) is ignored;
+                // another node's DAD for it fails ours; anything else is answered only for an
+                // optimistic address (RFC 4429 3.3).
+                if dad && !(nonce != 0 && nonce == a.dadNonce) { dadFailed(dev, target) }
+                guard !dad && a.optimistic else { return }
+            }
+            own = true
+        } else {
+            if !isAnycast(dev, target) {
+                guard dev.inet6.forwarding && dev.inet6.proxyNDP, let i = neighbours.proxy(dev.ifindex, target) else { return }
+                router = neighbours.proxies[i].flags & 0x80 != 0      // pndisc_is_router: NTF_ROUTER
+            }
+            let delay = neighbours.parms(dev.ifindex).proxyDelay
+            if !enqueued && !host && ns.multicast && delay != 0 {
+                guard proxyQueue.count < neighbours.parms(dev.ifindex).proxyQlen else { neighbours.proxyDiscards &+= 1; return }
+                dadSeed = dadSeed &* 6364136223846793005 &+ 1442695040888963407
+                var later = ns
+                later.due = clock.now + (dadSeed >> 11) % delay
+                proxyQueue.append(later)
+                return
+            }
         }
-        guard isOurs(dev.ifindex, target) else { return }
-        if !dad, let sllao {
-            // neigh_event_ns: the sender's address, STALE.
-            if let i = neighbours.find(dev.ifindex, src) ?? neighbours.create(dev.ifindex, src, now: clock.now, pool: pool) {
+        if dad {
+            sendAdvertisement(dev, target: target, to: Inet6Wire.allNodes, router: router, solicited: false, override: own,
+                              withAddress: true, own: own, dstMAC: Inet6Wire.multicastMAC(Inet6Wire.allNodes))
+            return
+        }
+        // neigh_event_ns: the sender's address, STALE.
+        if let sllao = ns.sllao {
+            if let i = neighbours.find(dev.ifindex, ns.src) ?? neighbours.create(dev.ifindex, ns.src, now: clock.now, pool: pool) {
                 neighUpdate(Int(i), mac: sllao, state: .stale, override: true)
             }
         }
-        sendAdvertisement(dev, target: target, to: dad ? Inet6Wire.allNodes : src, solicited: !dad,
-                          dstMAC: dad ? Inet6Wire.multicastMAC(Inet6Wire.allNodes) : sllao)
+        sendAdvertisement(dev, target: target, to: ns.src, router: router, solicited: true, override: own && ns.multicast,
+                          withAddress: ns.multicast, own: own, dstMAC: ns.sllao)
     }
 
-    /// ndisc_send_na: router (forwarding), solicited, override (not for an optimistic
-    /// address); the target link-layer address.
-    func sendAdvertisement(_ dev: NetDevice, target: UInt128, to dst: UInt128, solicited: Bool, dstMAC: MACAddress?) {
-        guard let q = pool.alloc() else { return }
+    /// ipv6_chk_acast_addr: a subnet-router anycast address the device has joined (forwarding,
+    /// a usable address on a prefix shorter than /127).
+    func isAnycast(_ dev: NetDevice, _ a: UInt128) -> Bool {
+        dev.inet6.forwarding && (addresses[dev.ifindex]?.contains { $0.prefixLen < 127 && $0.usable && $0.network == a } ?? false)
+    }
+
+    /// Whether the device listens to multicast group `g`: all-nodes, all-routers while it
+    /// forwards, and the solicited-node groups of its addresses, of its anycast addresses and
+    /// of the proxy entries naming it (pndisc_constructor joins them).
+    func listens(_ dev: NetDevice, _ g: UInt128) -> Bool {
+        if g == Inet6Wire.allNodes || (dev.inet6.forwarding && g == Inet6Wire.allRouters) { return true }
+        let list = addresses[dev.ifindex] ?? []
+        if list.contains(where: { Inet6Wire.solicitedNode($0.address) == g || (dev.inet6.forwarding && $0.prefixLen < 127 && Inet6Wire.solicitedNode($0.network) == g) }) {
+            return true
+        }
+        return neighbours.proxies.contains { $0.dev == dev.ifindex && Inet6Wire.solicitedNode($0.ip) == g }
+    }
+
+    /// neigh_proxy_process for nd_tbl: the solicitations whose delay is over are answered, as
+    /// if received again (LOCALLY_ENQUEUED).
+    func runProxyQueue(_ now: UInt64) {
+        var i = 0
+        while i < proxyQueue.count {
+            let q = proxyQueue[i]
+            guard q.due <= now else { i += 1; continue }
+            proxyQueue.remove(at: i)
+            if let dev = dp.device(q.dev), dev.isOperational {
+                answerSolicitation(dev, q, dad: q.src == 0, nonce: 0, host: false, enqueued: true)
+            }
+        }
+    }
+
+    /// The earliest delayed answer (0: none).
+    var nextProxyReply: UInt64 {
+        var m: UInt64 = 0
+        for q in proxyQueue where m == 0 || q.due < m { m = q.due }
+        return m
+    }
+
+    /// ndisc_send_na: the flags as given; the target link-layer address when asked (inc_opt);
+    /// from the target when it is the device's own address, else from the device's source
+    /// address toward `dst` (none: nothing is sent).
+    func sendAdvertisement(_ dev: NetDevice, target: UInt128, to dst: UInt128, router: Bool, solicited: Bool, override: Bool,
+                           withAddress: Bool, own: Bool, dstMAC: MACAddress?) {
+        var override = override
+        // An optimistic address never overrides (RFC 4429 3.3).
+        if own, addresses[dev.ifindex]?.first(where: { $0.address == target })?.optimistic ?? false { override = false }
+        let src = own ? target : sourceAddress(dev.ifindex, toward: dst)
+        guard src != 0, let q = pool.alloc() else { return }
         let ip = pool.data(q) + InetWire.ethernetLength
         let icmp = ip + Inet6Wire.ipv6Length
-        let optimistic = addresses[dev.ifindex]?.first(where: { $0.address == target })?.optimistic ?? false
-        let flags: UInt32 = (dev.inet6.forwarding ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | (optimistic ? 0 : 0x2000_0000)
-        let len = Inet6Wire.writeND(icmp, type: 136, flags: flags, target: target, lladdr: dev.mac)
-        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: target, dst: dst, next: IPProto.icmpv6)
-        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: target, dst: dst)
+        let flags: UInt32 = (router ? 0x8000_0000 : 0) | (solicited ? 0x4000_0000 : 0) | (override ? 0x2000_0000 : 0)
+        let len = Inet6Wire.writeND(icmp, type: 136, flags: flags, target: target, lladdr: withAddress ? dev.mac : nil)
+        Inet6Wire.setChecksum(icmp, length: len, offset: 2, src: src, dst: dst, next: IPProto.icmpv6)
+        Inet6Wire.writeIPv6(ip, trafficClass: 0, payloadLength: len, nextHeader: IPProto.icmpv6, hopLimit: 255, src: src, dst: dst)
         pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + Inet6Wire.ipv6Length + len)
         stats.outRequests &+= 1; stats.icmpOutMsgs &+= 1; stats.icmpOutNeighborAdvertisements &+= 1
         neighbours.repliesSent &+= 1

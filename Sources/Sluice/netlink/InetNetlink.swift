@@ -862,12 +862,16 @@ extension RtnlProcessor {
             if delete {
                 guard stack.neighbours.deleteProxy(ip, dev: ifindex) else { throw NetlinkError(ENOENT) }
             } else {
+                // pndisc_constructor refuses an entry without a device: pneigh_lookup fails.
+                if S.isIPv6 && ifindex == 0 { throw NetlinkError(ENOBUFS) }
                 stack.neighbours.addProxy(ProxyNeighbourOf(ip: ip, dev: ifindex, flags: ndmFlags & ~Self.NTF_PROXY,
                                                            permanent: p.le16(at: 8) & 0x80 != 0, proto: a.u8(12) ?? 0))
             }
             return
         }
         guard let dev = dp.device(ifindex) else { throw NetlinkError(EINVAL, "Device not specified") }
+        // ndisc_allow_add.
+        if !delete && S.isIPv6 && dev.inet6.disabled { throw NetlinkError(EINVAL, "IPv6 is disabled on this device") }
         do {
             if delete { try stack.deleteNeighbour(dev, ip: ip); return }
             // neigh_add: an address shorter than the device's is refused; none is allowed.

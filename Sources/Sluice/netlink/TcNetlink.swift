@@ -636,7 +636,7 @@ extension RtnlProcessor {
                                         ("Network is down", ENETDOWN), ("No such device", ENODEV),
                                         ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
                                         ("Invalid argument", EINVAL), ("Too many levels of symbolic links", ELOOP),
-                                        ("Protocol driver not attached", EUNATCH),
+                                        ("Protocol driver not attached", EUNATCH), ("Permission denied", EACCES),
                                         ("Unknown error 524", 524)]
         // A refusal the kernel makes without an extack message: the errno alone.
         if m.hasPrefix("RTNETLINK answers: "), let code = named.first(where: { m == "RTNETLINK answers: \($0.0)" })?.1 {

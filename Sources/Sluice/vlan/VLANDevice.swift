@@ -276,6 +276,7 @@ extension Datapath {
     /// NETDEV_CHANGEMTU: VLAN and macvlan devices above the new MTU come down to it, and the
     /// bridge the device is a port of follows its ports' smallest (br_device_event).
     func mtuChanged(_ dev: NetDevice) {
+        ipv6.mtuChanged(dev)
         for v in vlansOn(dev) + macvlansOn(dev) where v.mtu > dev.mtu {
             v.mtu = dev.mtu
             mtuChanged(v)
