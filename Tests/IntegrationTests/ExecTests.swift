@@ -1522,6 +1522,10 @@ final class ExecTests: XCTestCase {
             ["sysctl", "-w", "net.ipv4.conf.nosuch.rp_filter=1"], ["sysctl", "-w", "net.ipv4.conf.r1.nosuch=1"],
             ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=abc"], ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=99999999999"],
             ["sysctl", "net.ipv4.conf.all.send_redirects", "net.ipv4.conf.all.accept_local", "net.ipv4.conf.r2.promote_secondaries"],
+            ["sysctl", "net.ipv4.conf.r1.arp_filter", "net.ipv4.conf.r1.arp_accept", "net.ipv4.conf.r1.arp_notify", "net.ipv4.conf.r1.drop_gratuitous_arp",
+             "net.ipv4.conf.r1.log_martians", "net.ipv4.conf.r1.route_localnet"],
+            ["sysctl", "-w", "net.ipv4.conf.default.arp_accept=2", "net.ipv4.conf.r3.arp_notify=1", "net.ipv4.conf.all.log_martians=1"],
+            ["sysctl", "net.ipv4.conf.r1.arp_accept", "net.ipv4.conf.r3.arp_accept", "net.ipv4.conf.r4.arp_notify", "net.ipv4.conf.r3.log_martians"],
             // route get through fib_validate_source.
             ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.r1.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"],
             ["ip", "link", "set", "r1", "up"], ["ip", "link", "set", "r2", "up"],

@@ -342,6 +342,96 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// More per-device IPv4 knobs with real ARP, the same commands given to the kernel's router
+    /// and (through `sluice exec`) to Sluice's, host A's kernel the peer. arp_filter: with a
+    /// route back to A through B's side, A's request for the router's address on its own link
+    /// is answered only without arp_filter (A's neighbour entry for it tells). arp_accept: A's
+    /// gratuitous ARP (A's kernel sends one as its link comes up, with arp_notify) makes a
+    /// neighbour on the router only with arp_accept 1, and not with drop_gratuitous_arp.
+    /// arp_notify on the router: its device coming up announces its address, which A (with
+    /// arp_accept) then knows. log_martians: a martian source is logged as route.c words it.
+    func testMoreIPv4DeviceKnobsAsTheKernelObeysThem() throws {
+        let k = try path(kernel: true, "k", v6: false)
+        let sock = net.dir + "/ctl-devconf4b/sluice.sock"
+        let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
+        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
+        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
+            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
+                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
+            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
+        }
+        func routerOutput(_ p: Path, _ args: [String]) throws -> String {
+            try runBounded(p.daemon == nil ? ["10", "ip", "-n", k.sw] + args : ["10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args).out
+        }
+        /// Whether A's kernel holds a usable address for the router's 198.18.31.1.
+        func aKnowsRouter(_ p: Path) throws -> String {
+            let n = try sh(["ip", "-n", p.a, "neigh", "show", "198.18.31.1", "dev", hostDev(p)])
+            return n.contains("lladdr") ? "known" : "not known"
+        }
+        /// Whether the router holds an address for A's 198.18.31.10.
+        func routerKnowsA(_ p: Path) throws -> String {
+            try routerOutput(p, ["neigh", "show", "198.18.31.10"]).contains("lladdr") ? "known" : "not known"
+        }
+        /// A's link down and up: A's kernel (arp_notify on) sends a gratuitous ARP for 198.18.31.10.
+        func aAnnounces(_ p: Path) throws {
+            try router(p, "ip", ["neigh", "flush", "dev", routerA(p)])
+            try sh(["ip", "-n", p.a, "link", "set", hostDev(p), "down"])
+            try sh(["ip", "-n", p.a, "link", "set", hostDev(p), "up"])
+            try sh(["ip", "-n", p.a, "route", "replace", "default", "via", "198.18.31.1"])
+            usleep(500_000)
+        }
+        var results: [[String]] = [[], []]
+        for (i, p) in [k, s].enumerated() {
+            let a = routerA(p)
+            func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
+                if !sysctls.isEmpty { try router(p, "sysctl", ["-qw"] + sysctls) }
+                results[i].append("\(name): \(try check())")
+            }
+            try sh(["ip", "netns", "exec", p.a, "sysctl", "-qw", "net.ipv4.conf.\(hostDev(p)).arp_notify=1", "net.ipv4.conf.\(hostDev(p)).arp_accept=1"])
+            // The route back to A leaves through B's side.
+            try router(p, "ip", ["route", "add", "198.18.31.10/32", "via", "198.18.32.20"])
+            func asked() throws -> String {
+                try sh(["ip", "-n", p.a, "neigh", "flush", "dev", hostDev(p)])
+                _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.31.1"], timeout: 20, allowFailure: true)
+                return try aKnowsRouter(p)
+            }
+            try step("arp_filter 0", []) { try asked() }
+            try step("arp_filter 1", ["net.ipv4.conf.\(a).arp_filter=1"]) { try asked() }
+            try router(p, "ip", ["route", "del", "198.18.31.10/32"])
+            try step("arp_filter 1, route back through A's side", []) { try asked() }
+            try step("arp_accept 0", ["net.ipv4.conf.\(a).arp_filter=0"]) { try aAnnounces(p); return try routerKnowsA(p) }
+            try step("arp_accept 1", ["net.ipv4.conf.\(a).arp_accept=1"]) { try aAnnounces(p); return try routerKnowsA(p) }
+            try step("drop_gratuitous_arp", ["net.ipv4.conf.all.drop_gratuitous_arp=1"]) { try aAnnounces(p); return try routerKnowsA(p) }
+            try router(p, "sysctl", ["-qw", "net.ipv4.conf.all.drop_gratuitous_arp=0"])
+            func routerAnnounces() throws -> String {
+                try sh(["ip", "-n", p.a, "neigh", "flush", "dev", hostDev(p)])
+                try router(p, "ip", ["link", "set", a, "down"])
+                try router(p, "ip", ["link", "set", a, "up"])
+                if p.daemon == nil { try router(p, "ip", ["addr", "replace", "198.18.31.1/24", "dev", a]) }
+                usleep(500_000)
+                return try aKnowsRouter(p)
+            }
+            try step("router's arp_notify 0", []) { try routerAnnounces() }
+            try step("router's arp_notify 1", ["net.ipv4.conf.\(a).arp_notify=1"]) { try routerAnnounces() }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], ["arp_filter 0: known", "arp_filter 1: not known", "arp_filter 1, route back through A's side: known",
+                                    "arp_accept 0: not known", "arp_accept 1: known", "drop_gratuitous_arp: not known",
+                                    "router's arp_notify 0: not known", "router's arp_notify 1: known"])
+        // log_martians: a source that is the router's own address, logged as ip_handle_martian_source words it.
+        try router(s, "sysctl", ["-qw", "net.ipv4.conf.pa.log_martians=1"])
+        try sh(["ip", "-n", s.a, "addr", "add", "198.18.32.1/32", "dev", "lo"])
+        try sh(["ip", "-n", s.a, "link", "set", "lo", "up"])
+        _ = try sh(["ip", "netns", "exec", s.a, "ping", "-c", "1", "-W", "1", "-I", "198.18.32.1", "198.18.32.20"], timeout: 20, allowFailure: true)
+        XCTAssertNotNil(number(after: "ArpFilter", in: try s.daemon!.report()).flatMap { $0 > 0 ? $0 : nil }, "arp_filter's refusal is counted")
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        let log = s.daemon!.stdout + s.daemon!.stderr
+        XCTAssertTrue(log.contains("martian source 198.18.32.20 from 198.18.32.1, on dev pa"), log)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     /// Per-device IPv6 configuration carrying real traffic, the same sysctl commands given to
     /// both routers: the hop limit of what the router sends is that of the device it leaves by
     /// (all's changes nothing); a device's own forwarding sets the router flag of its neighbour

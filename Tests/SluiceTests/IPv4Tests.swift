@@ -64,6 +64,65 @@ final class IPv4Tests: XCTestCase {
         r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 2, 20), tha: MACAddress(raw: 0), tpa: ip(198, 18, 2, 1), dst: .broadcast), on: r.r2)
     }
 
+    /// Martian addresses as ip_route_input_slow: 0/8 and (without route_localnet) 127/8
+    /// destinations are martian destinations (in_martian_dst), a 127/8 source a martian source;
+    /// with route_localnet on the input device a 127/8 source is routed like any other. With
+    /// log_martians each is logged in route.c's words.
+    func testMartianDestinationsAndRouteLocalnet() throws {
+        let r = try Self.router()
+        var logged: [String] = []
+        r.dp.log = { logged.append($0) }
+        learnHosts(r)
+        let mac = r.dev("r1").mac
+        func send(_ src: UInt32, _ dst: UInt32) -> [[UInt8]] { r.send(eth(mac, macA, icmpEcho(src: src, dst: dst)), on: r.r1).r2 }
+        r.dp.ipv4.setConf(.device(r.dev("r1")), .logMartians, 1)
+        XCTAssertTrue(send(ip(198, 18, 1, 10), ip(127, 0, 0, 1)).isEmpty)
+        XCTAssertTrue(send(ip(198, 18, 1, 10), ip(0, 1, 2, 3)).isEmpty)
+        XCTAssertTrue(send(ip(127, 0, 0, 5), ip(198, 18, 2, 20)).isEmpty)
+        XCTAssertEqual(r.dp.ipv4.stats.inMartianDst, 2)
+        XCTAssertEqual(r.dp.ipv4.stats.inMartianSrc, 1)
+        XCTAssertEqual(r.dev("r1").dropCount(.ipMartianDestination), 2)
+        XCTAssertEqual(logged, ["martian destination 127.0.0.1 from 198.18.1.10, dev r1", "martian destination 0.1.2.3 from 198.18.1.10, dev r1",
+                                "martian source 198.18.2.20 from 127.0.0.5, on dev r1"])
+        r.dp.ipv4.setConf(.device(r.dev("r1")), .routeLocalnet, 1)
+        let out = send(ip(127, 0, 0, 5), ip(198, 18, 2, 20))
+        XCTAssertEqual(out.map { Seen($0).ipSrc }, [ip(127, 0, 0, 5)], "forwarded")
+        XCTAssertEqual(r.dp.ipv4.stats.inMartianSrc, 1)
+    }
+
+    /// ARP knobs as arp_process: drop_gratuitous_arp drops ARP whose sender is its target;
+    /// arp_accept 1 lets a gratuitous request or a reply make a neighbour, 2 only from a sender
+    /// on the device's subnet; arp_filter leaves a request unanswered when the route back to
+    /// the asker leaves by another device (ArpFilter counted).
+    func testARPKnobsAsArpProcess() throws {
+        let r = try Self.router()
+        let r1 = r.dev("r1")
+        func garp(_ a: UInt32) -> [UInt8] { arp(op: 1, sha: macA, spa: a, tha: MACAddress(raw: 0), tpa: a, dst: .broadcast) }
+        _ = r.send(garp(ip(198, 18, 1, 10)), on: r.r1)
+        XCTAssertEqual(try r.runner.execute("neigh show"), "", "arp_accept 0")
+        r.dp.ipv4.setConf(.device(r1), .arpAccept, 2)
+        _ = r.send(garp(ip(198, 18, 9, 10)), on: r.r1)
+        XCTAssertEqual(try r.runner.execute("neigh show"), "", "arp_accept 2: not on r1's subnet")
+        r.dp.ipv4.setConf(.all, .dropGratuitousArp, 1)
+        _ = r.send(garp(ip(198, 18, 1, 10)), on: r.r1)
+        XCTAssertEqual(try r.runner.execute("neigh show"), "")
+        XCTAssertEqual(r1.dropCount(.arpGratuitous), 1)
+        r.dp.ipv4.setConf(.all, .dropGratuitousArp, 0)
+        _ = r.send(garp(ip(198, 18, 1, 10)), on: r.r1)
+        XCTAssertEqual(try r.runner.execute("neigh show"), "198.18.1.10 dev r1 lladdr 02:00:00:00:00:a1 STALE\n")
+        // A reply to our MAC from a unicast sender, arp_accept 1: REACHABLE.
+        r.dp.ipv4.setConf(.device(r1), .arpAccept, 1)
+        _ = r.send(arp(op: 2, sha: macB, spa: ip(198, 18, 1, 11), tha: r1.mac, tpa: ip(198, 18, 1, 1), dst: r1.mac), on: r.r1)
+        XCTAssertTrue(try r.runner.execute("neigh show").contains("198.18.1.11 dev r1 lladdr 02:00:00:00:00:b2 REACHABLE\n"))
+        // arp_filter: the route back to 198.18.1.20 leaves by r2.
+        try r.runner.execute("route add 198.18.1.20/32 via 198.18.2.20")
+        let ask = arp(op: 1, sha: macA, spa: ip(198, 18, 1, 20), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast)
+        XCTAssertEqual(r.send(ask, on: r.r1).r1.count, 1)
+        r.dp.ipv4.setConf(.device(r1), .arpFilter, 1)
+        XCTAssertTrue(r.send(ask, on: r.r1).r1.isEmpty)
+        XCTAssertEqual(r.dp.ipv4.stats.arpFilter, 1)
+    }
+
     func testARPRequestForTheRouterIsAnsweredAndTeachesTheSender() throws {
         let r = try Self.router()
         let out = r.send(arp(op: 1, sha: macA, spa: ip(198, 18, 1, 10), tha: MACAddress(raw: 0), tpa: ip(198, 18, 1, 1), dst: .broadcast), on: r.r1)

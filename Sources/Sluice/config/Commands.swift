@@ -836,7 +836,7 @@ public final class CommandRunner {
         }
         if let n = c.rename, n != dev.name, dp.device(named: n) != nil { throw SluiceError("Error: device \(n) already exists (File exists)") }
         // Apply, undoing on failure.
-        let mtuBefore = dev.mtu
+        let mtuBefore = dev.mtu, macBefore = dev.mac
         var undo: [() -> Void] = []
         do {
             if let n = c.rename {
@@ -999,6 +999,8 @@ public final class CommandRunner {
         if c.bridge.fdbFlush, let br = dp.bridge(dev) { BridgeOptions(fdbFlush: true).apply(br, dp) }
         // IFLA_BRPORT_FLUSH: br_fdb_delete_by_port without do_all, the port's learnt entries.
         if c.portFlush, let br = dp.bridges[dev.master] { br.fdb.flush(port: dev.ifindex, all: false) }
+        // NETDEV_CHANGEADDR: with arp_notify, the device's addresses announced from the new MAC.
+        if !c.creating, dev.mac != macBefore { dp.ipv4.announceAddresses(dev) }
         if let m = c.mtu, m != mtuBefore {
             // br_change_mtu: a bridge given an MTU keeps it (dev_set_mtu does nothing for the
             // same MTU, so that leaves it following its ports).
@@ -1268,7 +1270,7 @@ public final class CommandRunner {
         for d in dp.allDevices { s += classShow(d, tcOpts) }
         if !dp.ipv4.addresses.isEmpty {
             let st = dp.ipv4.stats, nt = dp.ipv4.neighbours
-            s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragOKs \(st.fragOKs) FragCreates \(st.fragCreates) FragFails \(st.fragFails) ReasmReqds \(st.reasmReqds) ReasmOKs \(st.reasmOKs) ReasmFails \(st.reasmFails) ReasmTimeout \(st.reasmTimeout) IPReversePathFilter \(st.rpFilter) InMartianSrc \(st.inMartianSrc)\n"
+            s += "ipv4: forwarding \(dp.ipv4.forwarding ? 1 : 0) InReceives \(st.inReceives) InHdrErrors \(st.inHdrErrors) InAddrErrors \(st.inAddrErrors) InTruncatedPkts \(st.inTruncatedPkts) InCsumErrors \(st.inCsumErrors) InNoRoutes \(st.inNoRoutes) InUnknownProtos \(st.inUnknownProtos) InDelivers \(st.inDelivers) ForwDatagrams \(st.forwDatagrams) OutRequests \(st.outRequests) OutNoRoutes \(st.outNoRoutes) FragOKs \(st.fragOKs) FragCreates \(st.fragCreates) FragFails \(st.fragFails) ReasmReqds \(st.reasmReqds) ReasmOKs \(st.reasmOKs) ReasmFails \(st.reasmFails) ReasmTimeout \(st.reasmTimeout) IPReversePathFilter \(st.rpFilter) InMartianSrc \(st.inMartianSrc) InMartianDst \(st.inMartianDst) ArpFilter \(st.arpFilter)\n"
             s += "icmp: InMsgs \(st.icmpInMsgs) InEchos \(st.icmpInEchos) OutMsgs \(st.icmpOutMsgs) OutEchoReps \(st.icmpOutEchoReps) OutDestUnreachs \(st.icmpOutDestUnreachs) OutTimeExcds \(st.icmpOutTimeExcds) OutRedirects \(st.icmpOutRedirects) RateLimited \(st.icmpRateLimited)\n"
             s += "arp: requests_sent \(nt.requestsSent) replies_sent \(nt.repliesSent) res_failed \(nt.resFailed) unresolved_discards \(nt.unresDiscards) invalid \(st.arpMalformed)\n"
             s += "route:\n" + routeShow(table: nil, dp.ipv4) + "neigh:\n" + neighShow(nil, dp.ipv4)

@@ -127,6 +127,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case ipHeader           // IPv4 header errors (version, IHL, total length)
     case ipChecksum         // IPv4 header checksum
     case ipMartian          // martian source address
+    case ipMartianDestination // martian destination address (0/8, or 127/8 without route_localnet)
     case ipRPFilter         // refused by reverse-path filtering (rp_filter)
     case ipNoRoute          // no route, or an unreachable/prohibit route
     case ipBlackhole        // a blackhole route
@@ -139,6 +140,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case notDelivered       // bridge: the port the FDB names may not be sent to (isolated, not forwarding, no hairpin)
     case arpOff             // ARP received on a device with arp off (IFF_NOARP): arp_rcv consumes it unanswered
     case ipv6Disabled       // IPv6 in or out of a device with disable_ipv6 set
+    case arpGratuitous      // gratuitous ARP on a device with drop_gratuitous_arp
 
     public var name: String {
         switch self {
@@ -164,6 +166,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .ipHeader: "IP_INHDR"
         case .ipChecksum: "IP_CSUM"
         case .ipMartian: "IP_INVALID_SOURCE"
+        case .ipMartianDestination: "IP_INVALID_DEST"
         case .ipRPFilter: "IP_RPFILTER"
         case .ipNoRoute: "IP_NOROUTE"
         case .ipBlackhole: "IP_BLACKHOLE"
@@ -176,6 +179,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .notDelivered: "NOT_SPECIFIED"
         case .arpOff: "ARP_NOARP_DEVICE"
         case .ipv6Disabled: "IPV6DISABLED"
+        case .arpGratuitous: "NOT_SPECIFIED"
         }
     }
 }

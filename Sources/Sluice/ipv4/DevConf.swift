@@ -4,8 +4,8 @@
 /// Per-device IPv4 configuration, `net.ipv4.conf.{all,default,DEV}.KNOB`, as the kernel keeps
 /// it: every device has its own copy of each knob, made from `default` as the device appears
 /// (inetdev_init); `all` is a third copy. What a device's packets obey combines `all` and the
-/// device as the IN_DEV_* macros do — forwarding is the device's alone, rp_filter, arp_ignore
-/// and arp_announce the larger of the two, the others either one.
+/// device as the IN_DEV_* macros do — forwarding is the device's alone, rp_filter, arp_ignore,
+/// arp_announce, arp_accept and arp_notify the larger of the two, the others either one.
 ///
 /// Writes follow the kernel's handlers:
 /// - forwarding on `all` (also `net.ipv4.ip_forward`) is written to every device and to
@@ -22,6 +22,7 @@
 /// The knobs Sluice's IPv4 stack obeys, by their procfs names.
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
+    case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet
 
     public var name: String {
         switch self {
@@ -33,6 +34,12 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .promoteSecondaries: "promote_secondaries"
         case .proxyArp: "proxy_arp"
         case .arpAnnounce: "arp_announce"
+        case .arpFilter: "arp_filter"
+        case .arpAccept: "arp_accept"
+        case .arpNotify: "arp_notify"
+        case .dropGratuitousArp: "drop_gratuitous_arp"
+        case .logMartians: "log_martians"
+        case .routeLocalnet: "route_localnet"
         }
     }
 
@@ -91,6 +98,21 @@ public struct InetDevFlags: Sendable, Equatable {
     public var proxyArp = false
     /// IN_DEV_ARP_ANNOUNCE: max(all, dev).
     public var arpAnnounce: Int32 = 0
+    /// IN_DEV_ARPFILTER: answer ARP for a local address only when the route back to the
+    /// asker leaves by the device asked on.
+    public var arpFilter = false
+    /// IN_DEV_ARP_ACCEPT: max(all, dev); 1 unsolicited ARP (gratuitous, or a reply from a
+    /// unicast address) makes a new neighbour, 2 only from a sender on the device's subnets.
+    public var arpAccept: Int32 = 0
+    /// IN_DEV_ARP_NOTIFY: max(all, dev); a device coming up, or changing its MAC, announces
+    /// its addresses with gratuitous ARP.
+    public var arpNotify = false
+    /// drop_gratuitous_arp of either.
+    public var dropGratuitousArp = false
+    /// IN_DEV_LOG_MARTIANS: martian sources and destinations are logged (rate limited).
+    public var logMartians = false
+    /// IN_DEV_ROUTE_LOCALNET: 127/8 is routed, not martian.
+    public var routeLocalnet = false
 
     init() {}
 
@@ -103,6 +125,12 @@ public struct InetDevFlags: Sendable, Equatable {
         promoteSecondaries = all[.promoteSecondaries] != 0 || dev[.promoteSecondaries] != 0
         proxyArp = all[.proxyArp] != 0 || dev[.proxyArp] != 0
         arpAnnounce = max(all[.arpAnnounce], dev[.arpAnnounce])
+        arpFilter = all[.arpFilter] != 0 || dev[.arpFilter] != 0
+        arpAccept = max(all[.arpAccept], dev[.arpAccept])
+        arpNotify = max(all[.arpNotify], dev[.arpNotify]) != 0
+        dropGratuitousArp = all[.dropGratuitousArp] != 0 || dev[.dropGratuitousArp] != 0
+        logMartians = all[.logMartians] != 0 || dev[.logMartians] != 0
+        routeLocalnet = all[.routeLocalnet] != 0 || dev[.routeLocalnet] != 0
     }
 }
 

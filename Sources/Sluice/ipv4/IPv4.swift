@@ -102,6 +102,11 @@ public struct IPv4Stats: Sendable {
     public var rpFilter: UInt64 = 0
     /// rt_cache_stat's in_martian_src: a martian source (no IP MIB counts it).
     public var inMartianSrc: UInt64 = 0
+    /// rt_cache_stat's in_martian_dst: a martian destination (0/8, or 127/8 without
+    /// route_localnet).
+    public var inMartianDst: UInt64 = 0
+    /// LINUX_MIB_ARPFILTER (TcpExtArpFilter): ARP requests arp_filter left unanswered.
+    public var arpFilter: UInt64 = 0
 }
 
 /// What an IP protocol number is delivered to (inet_protos' net_protocol, as an enum).
@@ -125,6 +130,8 @@ public final class IPv4Stack: NeighbourResolver {
     var netconfNotes: [(Int32, UInt16)] = []
     /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
     var proxyQueue: [PendingProxyReply] = []
+    /// The martian log's token bucket (ns of credit) and when it was last filled.
+    var martianLogTokens = 10 * Time.s, martianLogAt: UInt64 = 0
     /// Per sender the state of ip_rt_send_redirect's back-off (inet_peer's rate_last and
     /// n_redirects), bounded.
     var redirectPeers: [UInt32: (last: UInt64, count: Int)] = [:]
@@ -383,6 +390,7 @@ public final class IPv4Stack: NeighbourResolver {
                 let a = InetAddress(address: 0x7F00_0001, prefixLen: 8, scope: RouteScope.host)
                 if (try? addAddress(dev, a)) != nil { noteAddressEvent(d, addresses[d]?.first { $0.address == a.address } ?? a, deleted: false) }
             }
+            announceAddresses(dev)
         } else {
             // nh_netdev_event NETDEV_DOWN, before the FIBs' own (both families' objects).
             dp.flushNexthops(dev: d)
@@ -428,12 +436,17 @@ public final class IPv4Stack: NeighbourResolver {
             m.pointee.length = UInt32(InetWire.ethernetLength + total)
         }
         let src = ip.source, dst = ip.destination
-        // Martian sources (ip_route_input_slow).
-        if src >> 28 == 0xE || src == 0xFFFF_FFFF || src >> 24 == 127 || (src >> 24 == 0 && dst != 0xFFFF_FFFF) {
-            stats.inMartianSrc &+= 1; dev.drop(.ipMartian); pool.free(p); return
+        // Martian sources and destinations, in ip_route_input_slow's order: 127/8 is routed
+        // only with route_localnet.
+        if src >> 28 == 0xE || src == 0xFFFF_FFFF || (src >> 24 == 0 && dst != 0xFFFF_FFFF && !(src == 0 && dst == 0))
+            || (src >> 24 == 127 && dst >> 24 != 127 && dst >> 24 != 0 && !dev.inet4.routeLocalnet) {
+            martianSource(dev, src: src, dst: dst); pool.free(p); return
+        }
+        if (dst >> 24 == 0 && dst != 0) || (dst >> 24 == 127 && !dev.inet4.routeLocalnet) {
+            martianDestination(dev, src: src, dst: dst); pool.free(p); return
         }
         let tos = ip.tos & 0xFC
-        if dst == 0xFFFF_FFFF {
+        if dst == 0xFFFF_FFFF || dst == 0 {
             // brd_input: a source other than 0.0.0.0 is validated.
             if src != 0 && !sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0) { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return
@@ -504,10 +517,32 @@ public final class IPv4Stack: NeighbourResolver {
     func sourceValid(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> Bool {
         switch validateSource(dev, src: src, dst: dst, tos: tos, oif: oif) {
         case .ok: return true
-        case .martian: stats.inMartianSrc &+= 1; dev.drop(.ipMartian)
+        case .martian: martianSource(dev, src: src, dst: dst)
         case .rpf: stats.rpFilter &+= 1; dev.drop(.ipRPFilter)
         }
         return false
+    }
+
+    /// ip_handle_martian_source: counted, and logged with log_martians.
+    func martianSource(_ dev: NetDevice, src: UInt32, dst: UInt32) {
+        stats.inMartianSrc &+= 1; dev.drop(.ipMartian)
+        if dev.inet4.logMartians { logMartian("martian source \(CommandRunner.ipString(dst)) from \(CommandRunner.ipString(src)), on dev \(dev.name)") }
+    }
+
+    /// ip_route_input_slow's martian_destination: counted, and logged with log_martians.
+    func martianDestination(_ dev: NetDevice, src: UInt32, dst: UInt32) {
+        stats.inMartianDst &+= 1; dev.drop(.ipMartianDestination)
+        if dev.inet4.logMartians { logMartian("martian destination \(CommandRunner.ipString(dst)) from \(CommandRunner.ipString(src)), dev \(dev.name)") }
+    }
+
+    /// net_ratelimit: at most 10 lines in a burst, one more each 0.5 s.
+    func logMartian(_ line: String) {
+        let now = clock.now
+        martianLogTokens = min(10 * Time.s, martianLogTokens + (now &- martianLogAt) * 2)
+        martianLogAt = now
+        guard martianLogTokens >= Time.s else { return }
+        martianLogTokens -= Time.s
+        dp.log(line)
     }
 
     /// fib_multipath_hash, L3 policy: a hash of the addresses (31 bits).
@@ -875,10 +910,12 @@ public final class IPv4Stack: NeighbourResolver {
         let sip = arp.senderIP, tip = arp.targetIP, sha = arp.senderMAC
         let dstMAC = MACAddress(at: frame)
         let toUs = dstMAC == dev.mac
-        if sip >> 28 == 0xE || tip >> 24 == 127 || tip >> 28 == 0xE || sha.isMulticast {
+        if sip >> 28 == 0xE || (tip >> 24 == 127 && !dev.inet4.routeLocalnet) || tip >> 28 == 0xE || sha.isMulticast {
             stats.arpMalformed &+= 1; dev.drop(.arpMalformed); pool.free(p); return
         }
         if pool.meta(p).pointee.otherHost(byMAC: !toUs && !dstMAC.isMulticast) { dev.drop(.otherHost); pool.free(p); return }
+        // drop_gratuitous_arp: an ARP proxy's network, where gratuitous ARP is an attack.
+        if sip == tip && dev.inet4.dropGratuitousArp { dev.drop(.arpGratuitous); pool.free(p); return }
         let now = clock.now
         let t = neighbours
         // arp_process. A DAD probe (from 0.0.0.0) is answered for an address in the device's
@@ -902,7 +939,7 @@ public final class IPv4Stack: NeighbourResolver {
             let r = fib.lookup(tip, hash: 0) { FlowKeysOf(src: sip, iif: vrf != 0 ? vrf : dev.ifindex) }
             if let r, r.type == .local {
                 if validateSource(dev, src: sip, dst: tip, tos: 0, oif: 0) == .ok {
-                    if !arpIgnored(dev, sip: sip, tip: tip) {
+                    if !arpIgnored(dev, sip: sip, tip: tip) && !(dev.inet4.arpFilter && arpFiltered(dev, sip: sip, tip: tip)) {
                         sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
                         t.repliesSent &+= 1
                         if let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {
@@ -917,13 +954,58 @@ public final class IPv4Stack: NeighbourResolver {
                 return
             }
         }
-        if sip != 0, let i32 = t.find(dev.ifindex, sip) {
+        // The table update: an existing entry takes the sender's address; arp_accept lets
+        // unsolicited ARP make one — gratuitous ARP (sender = target, a unicast address; a
+        // reply's target MAC the sender's), or a reply from a unicast address.
+        var found = t.find(dev.ifindex, sip)
+        let accept = arpAccepts(dev, sip: sip)
+        var garp = false
+        if found != nil || accept {
+            let typeOfSender = fib.localTable(for: dev.ifindex).lookup(sip, hash: 0)?.type ?? .unicast
+            garp = sip == tip && (arp.operation == 1 || arp.targetMAC == sha) && typeOfSender == .unicast
+            if accept && found == nil && (garp || (arp.operation == 2 && typeOfSender == .unicast)) {
+                found = t.create(dev.ifindex, sip, now: now, pool: pool)
+            }
+        }
+        if let i32 = found {
             let i = Int(i32)
+            // Broadcast replies and requests do not assert reachability; while locked
+            // (locktime) the first answer wins, unless this one is gratuitous.
             let state: NUD = arp.operation == 2 && toUs ? .reachable : .stale
-            let override = now > t.entries[i].updated + t.parms(dev.ifindex).locktime
+            let override = now > t.entries[i].updated + t.parms(dev.ifindex).locktime || garp
             neighUpdate(i, mac: sha, state: state, override: override || t.entries[i].mac == sha)
         }
         pool.free(p)
+    }
+
+    /// arp_filter: the output route back to the asker (from the address asked for, in the
+    /// device's VRF) must leave by the device asked on; counted (ArpFilter) when it does not.
+    func arpFiltered(_ dev: NetDevice, sip: UInt32, tip: UInt32) -> Bool {
+        let vrf = fib.l3mdevMaster(dev.ifindex)
+        guard let r = fib.lookup(sip, hash: Self.flowHash(tip, sip), keys: { FlowKeysOf(src: tip, iif: fib.loopbackIndex, oif: vrf) }) else { return true }
+        let out = r.type == .local ? fib.loopbackIndex : r.dev
+        if out != dev.ifindex { stats.arpFilter &+= 1; return true }
+        return false
+    }
+
+    /// arp_accept: 1 takes unsolicited ARP; 2 only from a sender on one of the device's
+    /// subnets (inet_confirm_addr); 0 and other values not.
+    func arpAccepts(_ dev: NetDevice, sip: UInt32) -> Bool {
+        switch dev.inet4.arpAccept {
+        case 1: return true
+        case 2: return confirmAddress(addresses[dev.ifindex] ?? [], dst: sip, local: 0, scope: RouteScope.universe)
+        default: return false
+        }
+    }
+
+    /// inetdev_event on NETDEV_UP and NETDEV_CHANGEADDR, with arp_notify: a gratuitous ARP
+    /// request for each of the device's addresses.
+    func announceAddresses(_ dev: NetDevice) {
+        guard dev.inet4.arpNotify, dev.isOperational else { return }
+        for a in addresses[dev.ifindex] ?? [] {
+            sendARP(dev, op: 1, dstMAC: .broadcast, tha: MACAddress(raw: 0), spa: a.address, tpa: a.address)
+            neighbours.requestsSent &+= 1
+        }
     }
 
 
