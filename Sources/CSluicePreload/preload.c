@@ -12,6 +12,7 @@
 // membership files (dev_mcast, igmp, igmp6: `ip maddr show`), which the daemon answers, and
 // the sysctl files under /proc/sys/net, which the daemon reads and writes (`sysctl`).
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -498,10 +499,14 @@ FILE *fopen64(const char *path, const char *mode) {
    not is ENOENT, whatever this machine's own /proc/sys/net holds (its per-device directories
    are the kernel's devices, not the daemon's). */
 static int sysctl_stat(const char *path, struct stat *st) {
-    if (daemon_proc(path, NULL, 0) < 0) return -1;
+    int dir = 0;
+    if (daemon_proc(path, NULL, 0) < 0) {
+        if (errno != EISDIR) return -1;
+        dir = 1;   /* the daemon's answer for a directory of keys */
+    }
     memset(st, 0, sizeof(*st));
-    st->st_mode = S_IFREG | 0644;
-    st->st_nlink = 1;
+    st->st_mode = dir ? (S_IFDIR | 0555) : (S_IFREG | 0644);
+    st->st_nlink = dir ? 2 : 1;
     return 0;
 }
 #define STAT_WRAPPER(name, type) \
@@ -526,4 +531,102 @@ char *realpath(const char *path, char *resolved) {
     if (!out) return NULL;
     memcpy(out, path, n + 1);
     return out;
+}
+
+/* A directory of /proc/sys/net (procps's `sysctl -a`, or a key naming a directory): its
+   entries are the daemon's keys, listed by the daemon (the path with a trailing slash; a name
+   a line, a directory's ending in a slash), in procfs's order, not this machine's own. The
+   DIR handed out is the shim's own, recognised by readdir and closedir. */
+#define FAKE_DIR_MAGIC 0x534c4443u
+struct fake_dir {
+    uint32_t magic;
+    size_t count, pos;
+    struct dirent *ents;
+    struct dirent64 *ents64;
+};
+
+static int sysctl_dir_path(const char *path) {
+    return path && (strcmp(path, "/proc/sys/net") == 0 || sysctl_path(path));
+}
+
+static DIR *fake_opendir(const char *path) {
+    char req[300];
+    size_t n = strlen(path);
+    if (n + 2 > sizeof(req)) { errno = ENAMETOOLONG; return NULL; }
+    memcpy(req, path, n);
+    if (n == 0 || req[n - 1] != '/') req[n++] = '/';
+    req[n] = 0;
+    ssize_t len = daemon_proc(req, NULL, 0);
+    if (len < 0) return NULL;
+    size_t lines = 0;
+    for (ssize_t i = 0; i < len; i++) if (proc_buf[i] == '\n') lines++;
+    struct fake_dir *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    d->ents = calloc(lines + 2, sizeof(struct dirent));
+    d->ents64 = calloc(lines + 2, sizeof(struct dirent64));
+    if (!d->ents || !d->ents64) { free(d->ents); free(d->ents64); free(d); errno = ENOMEM; return NULL; }
+    d->magic = FAKE_DIR_MAGIC;
+    const char *dots[2] = { ".", ".." };
+    for (int i = 0; i < 2; i++) {
+        d->ents[d->count].d_ino = d->ents64[d->count].d_ino = d->count + 1;
+        d->ents[d->count].d_type = d->ents64[d->count].d_type = DT_DIR;
+        strcpy(d->ents[d->count].d_name, dots[i]);
+        strcpy(d->ents64[d->count].d_name, dots[i]);
+        d->count++;
+    }
+    char *p = proc_buf, *end = proc_buf + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;
+        size_t l = (size_t)(nl - p);
+        int isdir = l > 0 && p[l - 1] == '/';
+        if (isdir) l--;
+        if (l > 0 && l < sizeof(d->ents[0].d_name)) {
+            struct dirent *e = &d->ents[d->count];
+            struct dirent64 *e64 = &d->ents64[d->count];
+            e->d_ino = e64->d_ino = d->count + 1;
+            e->d_off = e64->d_off = (off_t)(d->count + 1);
+            e->d_reclen = sizeof(*e); e64->d_reclen = sizeof(*e64);
+            e->d_type = e64->d_type = isdir ? DT_DIR : DT_REG;
+            memcpy(e->d_name, p, l); e->d_name[l] = 0;
+            memcpy(e64->d_name, p, l); e64->d_name[l] = 0;
+            d->count++;
+        }
+        p = nl + 1;
+    }
+    return (DIR *)d;
+}
+
+static struct fake_dir *as_fake(DIR *dir) {
+    struct fake_dir *d = (struct fake_dir *)dir;
+    return d && d->magic == FAKE_DIR_MAGIC ? d : NULL;
+}
+
+DIR *opendir(const char *path) {
+    REAL(opendir, DIR *, const char *);
+    if (sysctl_dir_path(path)) return fake_opendir(path);
+    return real_opendir(path);
+}
+
+struct dirent *readdir(DIR *dir) {
+    REAL(readdir, struct dirent *, DIR *);
+    struct fake_dir *d = as_fake(dir);
+    if (!d) return real_readdir(dir);
+    return d->pos < d->count ? &d->ents[d->pos++] : NULL;
+}
+
+struct dirent64 *readdir64(DIR *dir) {
+    REAL(readdir64, struct dirent64 *, DIR *);
+    struct fake_dir *d = as_fake(dir);
+    if (!d) return real_readdir64(dir);
+    return d->pos < d->count ? &d->ents64[d->pos++] : NULL;
+}
+
+int closedir(DIR *dir) {
+    REAL(closedir, int, DIR *);
+    struct fake_dir *d = as_fake(dir);
+    if (!d) return real_closedir(dir);
+    d->magic = 0;
+    free(d->ents); free(d->ents64); free(d);
+    return 0;
 }

@@ -1553,6 +1553,20 @@ final class ExecTests: XCTestCase {
         // Refused by the kernel: the two missing keys, the two bad values, strict rp_filter
         // three times, loose once, the martian source, forwarding off.
         XCTAssertEqual(refused, 10)
+        // A key naming a directory lists it (procps walks it): the kernel's lines for the
+        // knobs Sluice has, in the kernel's order, and `sysctl -a` takes in the daemon's keys.
+        let known = Set(InetKnob.allCases.map(\.name) + Inet6Knob.allCases.map(\.name))
+        for family in ["ipv4", "ipv6"] {
+            let c = ["sysctl", "net.\(family).conf.x/1"]
+            let k = try runBounded(["10"] + Self.onKernel(c, kns)), s = try exec(sock, c)
+            XCTAssertEqual(s.status, 0, s.out)
+            let kernelLines = k.out.split(separator: "\n").filter { known.contains(String($0.split(separator: " ")[0].split(separator: ".").last!)) }
+            XCTAssertEqual(s.out.split(separator: "\n"), kernelLines, family)
+            XCTAssertEqual(kernelLines.count, family == "ipv4" ? InetKnob.allCases.count : Inet6Knob.allCases.count)
+        }
+        let all = try exec(sock, ["sysctl", "-a"])
+        XCTAssertEqual(all.status, 0)
+        XCTAssertTrue(all.out.contains("net.ipv4.conf.x/1.rp_filter = 0\n") && all.out.contains("net.ipv6.neigh.default.unres_qlen = "), all.out)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

@@ -16,6 +16,22 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(lab.runner.report(), before, "nothing changed after: \(line)", file: file, line: l)
     }
 
+    /// What a walk of /proc/sys/net lists is what `sysctl` answers: every listed key reads,
+    /// directories list their entries sorted, and a key is no directory.
+    func testSysctlDirectoriesListOnlyKeysThatRead() throws {
+        let r = try MemoryRouter([])
+        let paths = r.runner.sysctlPaths()
+        XCTAssertGreaterThan(paths.count, 40)
+        for p in paths {
+            let key = p.map { $0.replacingOccurrences(of: ".", with: "/") }.joined(separator: ".")
+            XCTAssertNoThrow(try r.runner.sysctl([key]), key)
+        }
+        XCTAssertEqual(r.runner.sysctlDirectory(["net"]), ["ipv4/", "ipv6/", "vrf/"])
+        XCTAssertEqual(r.runner.sysctlDirectory(["net", "ipv6", "conf"]), ["all/", "default/", "r1/", "r2/"])
+        XCTAssertNil(r.runner.sysctlDirectory(["net", "ipv4", "ip_forward"]))
+        XCTAssertNil(r.runner.sysctlDirectory(["net", "nosuch"]))
+    }
+
     func testMalformedLinesGiveOneClearErrorAndChangeNothing() {
         expectError("lnk set p1 up", contains: "unknown object \"lnk\"")
         expectError("link frob p1", contains: "unknown link command")

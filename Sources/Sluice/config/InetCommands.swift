@@ -742,6 +742,35 @@ enum NeighbourParamsHolder {
 }
 
 extension CommandRunner {
+    static let neighbourKeys = ["gc_thresh3", "base_reachable_time_ms", "retrans_time_ms", "delay_first_probe_time", "gc_stale_time",
+                                "ucast_solicit", "mcast_solicit", "unres_qlen"]
+
+    /// Every key `sysctl` answers, as path components under /proc/sys (a device's directory
+    /// under conf keeps its name's dots): what a walk of /proc/sys/net through `sluice exec`
+    /// (`sysctl -a`, `sysctl net.ipv4.conf.eth0`) lists.
+    func sysctlPaths() -> [[String]] {
+        var keys: [[String]] = [["net", "vrf", "strict_mode"], ["net", "ipv4", "ip_forward"], ["net", "ipv4", "icmp_ratelimit"],
+                                ["net", "ipv4", "icmp_msgs_per_sec"], ["net", "ipv4", "icmp_msgs_burst"], ["net", "ipv4", "icmp_ratemask"],
+                                ["net", "ipv6", "icmp", "ratelimit"]]
+        for family in ["ipv4", "ipv6"] { for k in Self.neighbourKeys { keys.append(["net", family, "neigh", "default", k]) } }
+        for which in ["all", "default"] + dp.allDevices.map(\.name) {
+            for k in InetKnob.allCases { keys.append(["net", "ipv4", "conf", which, k.name]) }
+            for k in Inet6Knob.allCases { keys.append(["net", "ipv6", "conf", which, k.name]) }
+        }
+        return keys
+    }
+
+    /// The directory `dir` (components under /proc/sys) as procfs lists it: its entries sorted
+    /// by name, a directory's with a trailing slash; nil when it is no directory.
+    func sysctlDirectory(_ dir: [String]) -> [String]? {
+        var names: [String: Bool] = [:]
+        for k in sysctlPaths() where k.count > dir.count && Array(k.prefix(dir.count)) == dir {
+            names[k[dir.count], default: false] = names[k[dir.count], default: false] || k.count > dir.count + 1
+        }
+        guard !names.isEmpty else { return nil }
+        return names.keys.sorted().map { names[$0]! ? $0 + "/" : $0 }
+    }
+
     /// `sysctl [-w] KEY=VALUE` / `sysctl KEY`: the kernel knobs the IPv4 and IPv6 stacks have,
     /// with the kernel's names and units (procfs: net.ipv4.*, net.ipv6.*, net.ipv{4,6}.neigh.default.*).
     func sysctl(_ w: [String]) throws(SluiceError) -> String {

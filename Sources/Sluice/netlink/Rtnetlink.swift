@@ -145,7 +145,16 @@ public final class RtnlProcessor {
         let write = msg.header.flags & NL.F_REPLACE != 0
         var err: Int32 = 0
         var text = ""
-        if path.hasPrefix("/proc/sys/net/"), !path.contains("="), !path.contains(" ") {
+        let components = path.split(separator: "/").dropFirst(2).map(String.init)   // after proc/sys
+        if path.hasPrefix("/proc/sys/net"), !write, path.hasSuffix("/") || path == "/proc/sys/net" || runner.sysctlDirectory(components) != nil {
+            // A directory: with a trailing slash its listing (a name a line, a directory's
+            // ending in a slash), else EISDIR, which the shim's stat takes for a directory.
+            if path.hasSuffix("/"), let names = runner.sysctlDirectory(components) {
+                text = names.map { $0 + "\n" }.joined()
+            } else {
+                err = path.hasSuffix("/") ? ENOENT : EISDIR
+            }
+        } else if path.hasPrefix("/proc/sys/net/"), !path.contains("="), !path.contains(" ") {
             // proc_sys: net/ipv6/conf/all/forwarding is the key net.ipv6.conf.all.forwarding.
             // A device name's dots are slashes in the key (procps's conversion, reversed).
             let key = path.dropFirst("/proc/sys/".count).split(separator: "/").map { String($0.map { $0 == "." ? "/" : $0 }) }.joined(separator: ".")
