@@ -1611,7 +1611,7 @@ final class ExecTests: XCTestCase {
             ["ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "r1"], ["ip", "-6", "route", "add", "2001:db8:9::/64", "dev", "r1"],
             ["ip", "-6", "neigh", "add", "2001:db8:1::7", "lladdr", "02:00:00:00:00:07", "dev", "r1"],
             ["ip", "-6", "neigh", "add", "proxy", "2001:db8:1::8"], ["ip", "-6", "neigh", "add", "proxy", "2001:db8:1::8", "dev", "r1"],
-            ["ip", "-6", "neigh", "show", "proxy"],
+            ["ip", "-6", "neigh", "show", "proxy"], ["sysctl", "-w", "net.ipv6.conf.r1.proxy_ndp=1"], ["ip", "-6", "netconf", "show", "dev", "r1"],
             ["sysctl", "-w", "net.ipv6.conf.r1.disable_ipv6=0"], ["ip", "-6", "route", "show", "dev", "r1"],
             ["sysctl", "-w", "net.ipv6.conf.all.disable_ipv6=1"], ["sysctl", "net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.r2.disable_ipv6"],
             ["ip", "-6", "route", "show", "dev", "r2"],
@@ -1623,6 +1623,9 @@ final class ExecTests: XCTestCase {
         let changes: [[String]] = [
             ["sysctl", "-qw", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.r1.forwarding=0", "net.ipv6.conf.default.forwarding=0",
              "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.r3.forwarding=1"],
+            // proxy_ndp: every change of value, as proxy_neigh.
+            ["sysctl", "-qw", "net.ipv6.conf.r1.proxy_ndp=1", "net.ipv6.conf.r1.proxy_ndp=1", "net.ipv6.conf.r1.proxy_ndp=2",
+             "net.ipv6.conf.all.proxy_ndp=1", "net.ipv6.conf.default.proxy_ndp=1"],
             ["ip", "link", "del", "r1"],
         ]
         let kernel = try monitorLines(["ip", "-6", "-n", kns], objects: ["netconf"]) {
@@ -1633,7 +1636,7 @@ final class ExecTests: XCTestCase {
         }
         let ours = { (l: String) in ["all", "default", "r1", "r2", "r3", "r4"].contains { l.contains(" \($0) ") } }
         XCTAssertEqual(sluice.filter(ours), kernel.filter(ours))
-        XCTAssertTrue(kernel.contains("inet6 r3 forwarding on ") && kernel.contains("Deleted inet6 r2 "), "\(kernel)")
+        XCTAssertTrue(kernel.contains("inet6 r3 forwarding on ") && kernel.contains("Deleted inet6 r2 ") && kernel.contains("inet6 r1 proxy_neigh on "), "\(kernel)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

@@ -178,6 +178,8 @@ extension IPv6Stack {
             case .default: confDefault[k] = value
             case .device(let d): d.inet6Conf[k] = value
             }
+            // addrconf_sysctl_proxy_ndp: any change of value is announced, as proxy_neigh.
+            if k == .proxyNDP && old != value { noteNetconf(t.netconfIndex, NETCONFA.PROXY_NEIGH) }
         }
         for d in dp.allDevices { d.inet6 = Inet6DevFlags(all: confAll, dev: d.inet6Conf) }
     }
@@ -211,8 +213,8 @@ extension IPv6Stack {
         noteNetconf(dev.ifindex)
     }
 
-    func noteNetconf(_ ifindex: Int32) {
-        if netconfNotes.count < 4096 { netconfNotes.append(ifindex) }
+    func noteNetconf(_ ifindex: Int32, _ attr: UInt16 = NETCONFA.FORWARDING) {
+        if netconfNotes.count < 4096 { netconfNotes.append((ifindex, attr)) }
     }
 
     /// The copy and knob a sysctl key names, `net.ipv6.conf.WHICH.KNOB`, or nil.

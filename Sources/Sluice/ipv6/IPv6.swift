@@ -168,7 +168,7 @@ public final class IPv6Stack: NeighbourResolver {
         return c
     }()
     /// Devices (or NETCONFA.ALL/DEFAULT) whose forwarding changed, to announce (RTM_NEWNETCONF).
-    var netconfNotes: [Int32] = []
+    var netconfNotes: [(Int32, UInt16)] = []
     /// Per device, global addresses first, then link-local; newest first within a scope.
     public internal(set) var addresses: [Int32: [Inet6Address]] = [:]
     /// The source-selection policy table (`ip addrlabel`).

@@ -7,9 +7,9 @@ import Glibc
 /// ----------
 /// `ip netconf show`: per device, then for "all" and "default", the configuration the
 /// forwarding path reads — IPv4's forwarding, rp_filter and proxy_neigh (proxy_arp) of that
-/// copy (ipv4/DevConf.swift), IPv6's forwarding (ipv6/DevConf6.swift), and the features
-/// Sluice does not have reported off as they act: mc_forwarding, bc_forwarding, IPv6's
-/// proxy_neigh, ignore_routes_with_linkdown. A change is announced to the family's netconf
+/// copy (ipv4/DevConf.swift), IPv6's forwarding and proxy_neigh (proxy_ndp; ipv6/DevConf6.swift);
+/// the features Sluice does not have reported off as they act: mc_forwarding, bc_forwarding,
+/// ignore_routes_with_linkdown. A change is announced to the family's netconf
 /// group with that attribute alone (inet_netconf_notify_devconf, inet6_netconf_notify_devconf).
 enum NETCONFA {
     static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
@@ -48,7 +48,7 @@ extension RtnlProcessor {
         // Sluice is built (its sysctl of that name exists).
         if !v6 || Self.hostHasIPv6MRoute { put(NETCONFA.MC_FORWARDING, 0) }
         if !v6 { put(NETCONFA.BC_FORWARDING, 0) }
-        put(NETCONFA.PROXY_NEIGH, v6 ? 0 : c[.proxyArp])
+        put(NETCONFA.PROXY_NEIGH, v6 ? c6[.proxyNDP] : c[.proxyArp])
         put(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, 0)
         w.end(start)
     }
@@ -59,7 +59,7 @@ extension RtnlProcessor {
         let notes = dp.ipv4.netconfNotes, notes6 = dp.ipv6.netconfNotes
         clearNetconfNotes()
         for (on, family, group, list) in [(eventGroups.contains(NETCONFA.GROUP_IPV4), Self.AF_INET, NETCONFA.GROUP_IPV4, notes),
-                                          (eventGroups.contains(NETCONFA.GROUP_IPV6), Self.AF_INET6, NETCONFA.GROUP_IPV6, notes6.map { ($0, NETCONFA.FORWARDING) })] where on {
+                                          (eventGroups.contains(NETCONFA.GROUP_IPV6), Self.AF_INET6, NETCONFA.GROUP_IPV6, notes6)] where on {
             for (ifindex, attr) in list {
                 var w = NetlinkWriter()
                 encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
