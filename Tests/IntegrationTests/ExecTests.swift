@@ -2883,6 +2883,46 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `ip monitor address route` as IPv6 leaves and comes back to a device, side by side with
+    /// this machine's kernel: the link going down and up (routes, then addresses, going; the
+    /// multicast and link-local prefix routes, then each address with its local and anycast
+    /// routes, coming), the same with keep_addr_on_down (the global addresses stay, their
+    /// prefix routes come back first, they are announced again), and disable_ipv6 written off
+    /// and on. Then `ip -6 addr show` of a kept address while down (tentative) as the kernel's.
+    func testIPv6DownUpKeepAndDisableAnnounceAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
+        let kns = try net.netns("kkad")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"],
+                                 ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1"], ["-6", "addr", "add", "2001:db8:6::1/64", "dev", "r1", "nodad"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        usleep(300_000)
+        let changes: [[String]] = [["ip", "link", "set", "r1", "down"], ["ip", "link", "set", "r1", "up"],
+                                   ["ip", "-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1"], ["ip", "-6", "addr", "add", "2001:db8:6::1/64", "dev", "r1", "nodad"],
+                                   ["sysctl", "-qw", "net.ipv6.conf.r1.keep_addr_on_down=1"],
+                                   ["ip", "link", "set", "r1", "down"], ["ip", "link", "set", "r1", "up"],
+                                   ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=1"], ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=0"]]
+        func scrub(_ lines: [String]) -> [String] {
+            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
+        }
+        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 10) {
+            for c in changes { try sh(Self.onKernel(c, kns)); usleep(200_000) }
+        })
+        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 10) {
+            for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")); usleep(200_000) }
+        })
+        XCTAssertEqual(sluice, kernel)
+        XCTAssertTrue(kernel.contains("r1    inet6 2001:db8:6::1/64 scope global nodad ") && kernel.contains("Deleted multicast ff00::/8 dev r1 table local proto kernel metric 256 pref medium"),
+                      "\(kernel)")
+        // A kept address while the device is down.
+        let steps: [[String]] = [["ip", "link", "set", "r1", "down"], ["ip", "-6", "addr", "show", "dev", "r1"], ["ip", "-6", "route", "show", "table", "all", "dev", "r1"],
+                                 ["sysctl", "-w", "net.ipv6.conf.all.keep_addr_on_down=-1"], ["ip", "link", "set", "r1", "up"], ["ip", "link", "set", "r1", "down"],
+                                 ["ip", "-6", "addr", "show", "dev", "r1"]]
+        XCTAssertEqual(try knobStepsSideBySide(steps, kns: kns, sock: sock), 0)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// With DAD on: a peer going down and up (carrier) announces no route, as rt6_sync_down_dev
     /// and rt6_sync_up only mark next hops; the device going down and up announces its routes,
     /// and the link-local address's local and anycast routes come when its DAD completes, a

@@ -33,9 +33,14 @@
 /// proxy_ndp: all's or the device's, with the device forwarding, answers neighbour
 /// solicitations for the device's proxy entries (`ip -6 neigh add proxy`); see ndisc
 /// in IPv6.swift.
+///
+/// keep_addr_on_down: all's when it is not 0, else the device's; above 0, a device going down
+/// (not one whose IPv6 is being disabled) keeps its permanent addresses but link-local ones —
+/// tentative again unless `nodad`, without their routes, unannounced — and coming up gives
+/// them their routes back and runs their DAD again (addrconf_ifdown, addrconf_permanent_addr).
 
 public enum Inet6Knob: Int, CaseIterable, Sendable {
-    case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP
+    case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP, keepAddrOnDown
 
     public var name: String {
         switch self {
@@ -48,6 +53,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
         case .disableIPv6: "disable_ipv6"
         case .mtu: "mtu"
         case .proxyNDP: "proxy_ndp"
+        case .keepAddrOnDown: "keep_addr_on_down"
         }
     }
 
@@ -69,7 +75,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
 public struct Inet6DevConf: Sendable, Equatable {
     /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
     /// accept_dad 0 for `all`, 1 for `default`, as the kernel's; mtu IPV6_MIN_MTU).
-    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0]
+    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0]
 
     public subscript(k: Inet6Knob) -> Int32 {
         get { values[k.rawValue] }
@@ -94,6 +100,8 @@ public struct Inet6DevFlags: Sendable, Equatable {
     public var mtu = 1500
     /// proxy_ndp of all or the device.
     public var proxyNDP = false
+    /// keep_addr_on_down: all's when not 0, else the device's, above 0.
+    public var keepAddrOnDown = false
 
     init() {}
 
@@ -107,6 +115,7 @@ public struct Inet6DevFlags: Sendable, Equatable {
         disabled = dev[.disableIPv6] != 0
         mtu = Int(dev[.mtu])
         proxyNDP = all[.proxyNDP] != 0 || dev[.proxyNDP] != 0
+        keepAddrOnDown = (all[.keepAddrOnDown] != 0 ? all[.keepAddrOnDown] : dev[.keepAddrOnDown]) > 0
     }
 }
 

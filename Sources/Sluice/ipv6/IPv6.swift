@@ -79,6 +79,8 @@ public struct Inet6Address: Sendable, Equatable {
     /// The local route was put in as DAD began (addrconf_dad_begin's ip6_ins_rt for an
     /// optimistic address on a ready link); a failed DAD leaves it, as the kernel does.
     var earlyLocalRoute = false
+    /// Kept while the device was down (keep_addr_on_down): announced again as it comes up.
+    var keptOverDown = false
     /// Solicitations left to send, the next DAD step (0: none), our nonce.
     var dadProbes = 0
     var dadAt: UInt64 = 0
@@ -393,7 +395,20 @@ public final class IPv6Stack: NeighbourResolver {
         // addrconf_notify: nothing while IPv6 is disabled on the device.
         guard dev.isOperational, !dev.inet6.disabled else { return }
         // addrconf_dad_run: addresses added before the link was ready start their DAD now.
-        for a in addresses[dev.ifindex] ?? [] {
+        // One kept over a down (addrconf_permanent_addr) is usable and announced at once when
+        // no DAD is to run for it, else when its DAD ends.
+        for var a in addresses[dev.ifindex] ?? [] {
+            if a.keptOverDown {
+                let dad = a.tentative && needsDAD(dev, a)
+                withAddress(dev.ifindex, a.address) { $0.keptOverDown = false; if !dad { $0.tentative = false } }
+                a.keptOverDown = false
+                if !dad {
+                    a.tentative = false
+                    installRoutes(dev, a)
+                    noteAddressEvent(dev.ifindex, a, deleted: false)
+                    continue
+                }
+            }
             installRoutes(dev, a)
             if a.tentative && !a.dadFailed && a.dadAt == 0 { dadKick(dev.ifindex, a.address) }
         }
@@ -484,7 +499,11 @@ public final class IPv6Stack: NeighbourResolver {
             prefixRouteLifetime(dev, a, created: created)
         }
         if a.usable || a.earlyLocalRoute { add(localT, a.address, 128, .local, 0) }
-        if up && dev.inet6.forwarding && a.prefixLen < 127 && a.usable { add(localT, a.network, 128, .anycast, 0) }
+        // The anycast route comes with the address even on a device that is down (its DAD done
+        // at once, __ipv6_ifa_notify's addrconf_join_anycast).
+        if (up || (addingAddress && !dev.flags.contains(.loopback))) && dev.inet6.forwarding && a.prefixLen < 127 && a.usable {
+            add(localT, a.network, 128, .anycast, 0)
+        }
     }
 
     /// addrconf_prefix_route: with a finite valid lifetime the prefix route expires with the
@@ -618,12 +637,24 @@ public final class IPv6Stack: NeighbourResolver {
     }
 
     /// addrconf_ifdown (not unregistering): every address goes, announced, with the device's
-    /// routes, neighbours and proxy answers waiting to be sent.
+    /// routes, neighbours and proxy answers waiting to be sent — but, with keep_addr_on_down,
+    /// the permanent ones that are not link-local: tentative again (unless nodad), without
+    /// their routes, unannounced.
     func ifDown(_ dev: NetDevice) {
         let d = dev.ifindex
-        let gone = addresses[d] ?? []
-        addresses[d] = nil
-        if gone.contains(where: { $0.dadAt != 0 }) { recomputeDADDue() }
+        let all = addresses[d] ?? []
+        let keepAny = dev.inet6.keepAddrOnDown && !dev.inet6.disabled
+        func kept(_ a: Inet6Address) -> Bool { keepAny && a.permanent && !a.isLinkLocal && a.address != 1 }
+        let gone = all.filter { !kept($0) }
+        var keep = all.filter(kept)
+        for i in keep.indices {
+            removeRoutes(dev, keep[i])
+            keep[i].tentative = !keep[i].nodad
+            keep[i].dadFailed = false; keep[i].optimistic = false; keep[i].earlyLocalRoute = false
+            keep[i].dadAt = 0; keep[i].dadProbes = 0; keep[i].keptOverDown = true
+        }
+        addresses[d] = keep.isEmpty ? nil : keep
+        if all.contains(where: { $0.dadAt != 0 }) { recomputeDADDue() }
         for a in gone { removeRoutes(dev, a); noteAddressEvent(d, a, deleted: true) }
         fib.deleteRoutes(through: d, deviceGone: false)
         flushNeighbours(dev: d, all: true)

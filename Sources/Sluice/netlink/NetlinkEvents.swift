@@ -293,11 +293,63 @@ extension RtnlProcessor {
             // addrconf_dev_config adds the multicast route, then the link-local prefix; each
             // address then brings its local route before its anycast one.
             let rank: [UInt8: Int] = [RouteType.multicast.rawValue: 0, RouteType.unicast.rawValue: 1, RouteType.local.rawValue: 2, RouteType.anycast.rawValue: 3]
-            let ordered = a6.enumerated().sorted { (rank[$0.element.msg[23]] ?? 4, $0.offset) < (rank[$1.element.msg[23]] ?? 4, $1.offset) }.map(\.element)
+            var ordered = a6.enumerated().sorted { (rank[$0.element.msg[23]] ?? 4, $0.offset) < (rank[$1.element.msg[23]] ?? 4, $1.offset) }.map(\.element)
+            if let dev = after, v6, !dp.ipv6.routesBeforeAddresses, dp.ipv6.addressEvents.contains(where: { $0.dev == dev.ifindex && !$0.deleted }) {
+                ordered = upOrder(dev, fresh: ordered.filter { r in !b6.contains { $0.key == r.key } })
+            }
             announce(ordered, b6, type: NL.RTM_NEWROUTE, group: RTNLGRP.IPV6_ROUTE)
             return dumped
         }
         return try withLinkEvents(msg, body)
+    }
+
+    /// An RTM_NEWADDR message with IFA_F_TENTATIVE set (in ifa_flags and IFA_FLAGS).
+    static func withTentativeFlag(_ m: [UInt8]) -> [UInt8] {
+        var m = m
+        m[18] |= 0x40
+        var o = 24
+        while o + 4 <= m.count {
+            let len = Int(m[o]) | Int(m[o + 1]) << 8, type = (Int(m[o + 2]) | Int(m[o + 3]) << 8) & 0x3FFF
+            guard len >= 4 else { break }
+            if type == 8 && len >= 8 { m[o + 4] |= 0x40 }   // IFA_FLAGS, u32, little-endian
+            o += (len + 3) & ~3
+        }
+        return m
+    }
+
+    /// What a link coming up announces for IPv6, in addrconf_notify's (NETDEV_UP) order: the
+    /// prefix routes of the addresses kept over the down (addrconf_permanent_addr), the
+    /// multicast route, the link-local prefix; then each address that is usable at once, as
+    /// its DAD completes (addrconf_dad_completed): RTM_NEWADDR, its local route, its prefix's
+    /// anycast route — the address events taken here, not announced again after the request.
+    /// Returns the route events left to announce (none: all were placed here).
+    func upOrder(_ dev: NetDevice, fresh: [(key: String, msg: [UInt8])]) -> [(key: String, msg: [UInt8])] {
+        let addrs = dp.ipv6.addressEvents.filter { $0.dev == dev.ifindex && !$0.deleted }.map(\.address)
+        dp.ipv6.addressEvents.removeAll { $0.dev == dev.ifindex && !$0.deleted }
+        // A key is table/prefix/length/type/metric/tos.
+        var pending = fresh.map { r -> (key: String, msg: [UInt8], p: UInt128, l: Int, type: UInt8) in
+            let f = r.key.split(separator: "/")
+            return (r.key, r.msg, UInt128(f[1]) ?? 0, Int(f[2]) ?? 0, UInt8(f[3]) ?? 0)
+        }
+        func take(_ match: (UInt128, Int, UInt8) -> Bool) {
+            while let i = pending.firstIndex(where: { match($0.p, $0.l, $0.type) }) {
+                events.append((RTNLGRP.IPV6_ROUTE, Self.notification(pending[i].msg, type: NL.RTM_NEWROUTE, seq: 0, pid: 0)))
+                pending.remove(at: i)
+            }
+        }
+        for a in addrs where !a.isLinkLocal { take { $0 == a.network && $1 == a.prefixLen && $2 == RouteType.unicast.rawValue } }
+        take { $2 == RouteType.multicast.rawValue }
+        take { $0 == UInt128(0xFE80) << 112 && $1 == 64 && $2 == RouteType.unicast.rawValue }
+        for a in addrs {
+            if eventGroups.contains(RTNLGRP.IPV6_IFADDR) {
+                var w = NetlinkWriter()
+                encodeAddr6(dev, a, type: NL.RTM_NEWADDR, flags: 0, seq: 0, &w)
+                events.append((RTNLGRP.IPV6_IFADDR, w.bytes))
+            }
+            take { $0 == a.address && $1 == 128 && $2 == RouteType.local.rawValue }
+            take { $0 == a.network && $1 == 128 && $2 == RouteType.anycast.rawValue }
+        }
+        return pending.map { ($0.key, $0.msg) }
     }
 
     /// The routes with a next hop through `dev`, every table in dump order (main before local
@@ -394,6 +446,10 @@ extension RtnlProcessor {
                     if v6 && m[18] & UInt8(IFA.F_OPTIMISTIC) != 0 {
                         if dev.inet6.useOptimistic { addrLate.append(n) }
                     } else {
+                        // inet6_addr_add announces every address but a nodad one as it is
+                        // added, tentative; one that runs no DAD is announced again at once,
+                        // done (addrconf_dad_begin → addrconf_dad_completed).
+                        if v6 && m[18] & UInt8(IFA.F_NODAD | 0x40) == 0 { addrEvents.append(Self.withTentativeFlag(n)) }
                         addrEvents.append(n)
                     }
                 }

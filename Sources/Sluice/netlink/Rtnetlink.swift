@@ -189,6 +189,17 @@ public final class RtnlProcessor {
         return w.bytes
     }
 
+    /// The device a write of net.ipv6.conf.DEV.disable_ipv6 names, if the request is one.
+    func disableIPv6Device(_ msg: NetlinkMessage) -> NetDevice? {
+        guard msg.header.flags & NL.F_REPLACE != 0 else { return nil }
+        let bytes = Array(msg.payload)
+        let path = String(decoding: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)], as: UTF8.self)
+        let prefix = "/proc/sys/net/ipv6/conf/", suffix = "/disable_ipv6"
+        guard path.hasPrefix(prefix), path.hasSuffix(suffix), path.count > prefix.count + suffix.count else { return nil }
+        let name = String(path.dropFirst(prefix.count).dropLast(suffix.count))
+        return name == "all" || name == "default" ? nil : dp.device(named: name)
+    }
+
     /// Answers one datagram: every reply datagram, in order.
     public func handle(_ datagram: [UInt8]) -> [[UInt8]] {
         var replies: [[UInt8]] = []
@@ -196,7 +207,22 @@ public final class RtnlProcessor {
             if msg.header.type == Self.procFileType {
                 // Knob changes made outside a request (a configuration file) are not announced.
                 clearNetconfNotes()
+                // disable_ipv6 written on a device is its NETDEV_DOWN or NETDEV_UP for IPv6:
+                // the route changes are announced in that order, as for the link itself.
+                let disabling = disableIPv6Device(msg)
+                let before = disabling.map { routesThrough(dp.ipv6.fib, $0) } ?? []
                 replies.append(procFile(msg))
+                if let dev = disabling, eventGroups.contains(RTNLGRP.IPV6_ROUTE) {
+                    let after = routesThrough(dp.ipv6.fib, dev)
+                    for r in before where !after.contains(where: { $0.key == r.key }) {
+                        events.append((RTNLGRP.IPV6_ROUTE, Self.notification(r.msg, type: NL.RTM_DELROUTE, seq: 0, pid: 0)))
+                    }
+                    let fresh = after.filter { r in !before.contains { $0.key == r.key } }
+                    for r in dp.ipv6.addressEvents.contains(where: { $0.dev == dev.ifindex && !$0.deleted }) ? upOrder(dev, fresh: fresh) : fresh {
+                        events.append((RTNLGRP.IPV6_ROUTE, Self.notification(r.msg, type: NL.RTM_NEWROUTE, seq: 0, pid: 0)))
+                    }
+                    dp.ipv6.fib.journal.entries.removeAll()
+                }
                 announceNetconf()
                 continue
             }
