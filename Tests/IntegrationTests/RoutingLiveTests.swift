@@ -556,6 +556,55 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// Multipath hashing (fib_multipath_hash_policy) with real traffic, the same commands
+    /// given to both routers: host B answers on a second address of its link and on
+    /// 198.18.40.1 (2001:db8:40::1), routed through both of B's addresses as one multipath
+    /// route. Sixteen UDP flows from A that differ only in their source port take one gateway
+    /// under IPv4's default L3 policy and both under L4 (policy 1) — the router's neighbour
+    /// table tells which gateways it sent to. For IPv6 the default policy hashes the flow
+    /// label too, which A's kernel sets per flow (auto flow labels): both gateways already;
+    /// policy 3 with only the addresses, one.
+    func testMultipathHashPolicyAsTheKernel() throws {
+        var results: [[String]] = [[], []]
+        for (i, kernel) in [true, false].enumerated() {
+            for v6 in [false, true] {
+                let id = (kernel ? "k" : "s") + (v6 ? "6" : "4")
+                let sock = net.dir + "/ctl-mp\(id)/sluice.sock"
+                let p = try path(kernel: kernel, id, v6: v6, daemonArgs: kernel ? [] : ["--socket", sock])
+                let bdev = "\(net.tag)\(id)bp"
+                let fam = v6 ? "ipv6" : "ipv4"
+                func router(_ tool: String, _ args: [String]) throws -> String {
+                    let r = try runBounded(kernel ? ["10", "ip", "netns", "exec", p.sw, tool] + args : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
+                    XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
+                    return r.out
+                }
+                let gw1 = addr(v6, 32, 20), gw2 = addr(v6, 32, 21), far = v6 ? "2001:db8:40::1" : "198.18.40.1"
+                try sh(["ip", "-n", p.b, "addr", "add", v6 ? "2001:db8:32::21/64" : "198.18.32.21/24", "dev", bdev] + (v6 ? ["nodad"] : []))
+                try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])
+                try sh(["ip", "-n", p.b, "addr", "add", far, "dev", "lo"])
+                _ = try router("ip", (v6 ? ["-6"] : []) + ["route", "add", v6 ? "2001:db8:40::/64" : "198.18.40.0/24", "nexthop", "via", gw1, "nexthop", "via", gw2])
+                func gatewaysUsed(_ knobs: [String]) throws -> String {
+                    if !knobs.isEmpty { _ = try router("sysctl", ["-qw"] + knobs) }
+                    _ = try router("ip", (v6 ? ["-6"] : []) + ["neigh", "flush", "dev", kernel ? "\(net.tag)\(id)b" : "pb"])
+                    let send = "import socket\nfor p in range(40000, 40016):\n s = socket.socket(socket.AF_INET\(v6 ? "6" : ""), socket.SOCK_DGRAM)\n s.bind(('', p))\n s.sendto(b'x', ('\(far)', 5000))\n s.close()\n"
+                    _ = try sh(["ip", "netns", "exec", p.a, "python3", "-c", send], timeout: 20)
+                    usleep(300_000)
+                    // A gateway the router sent to has an entry, resolved or still resolving.
+                    let n = try router("ip", (v6 ? ["-6"] : []) + ["neigh", "show"])
+                    return "\([gw1, gw2].filter { g in n.split(separator: "\n").contains { $0.hasPrefix(g + " ") && !$0.contains("FAILED") } }.count)"
+                }
+                results[i].append("\(fam) default: \(try gatewaysUsed([]))")
+                results[i].append("\(fam) L4: \(try gatewaysUsed(["net.\(fam).fib_multipath_hash_policy=1"]))")
+                results[i].append("\(fam) custom, addresses only: \(try gatewaysUsed(["net.\(fam).fib_multipath_hash_policy=3", "net.\(fam).fib_multipath_hash_fields=3"]))")
+                if let d = p.daemon { XCTAssertEqual(d.stop(), 0, d.stderr) }
+            }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], ["ipv4 default: 1", "ipv4 L4: 2", "ipv4 custom, addresses only: 1",
+                                    "ipv6 default: 2", "ipv6 L4: 2", "ipv6 custom, addresses only: 1"])
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

@@ -798,6 +798,56 @@ final class IPv4Tests: XCTestCase {
         }
     }
 
+    /// fib_multipath_hash's policies: flows between the same two hosts that differ only in
+    /// their ports take one next hop under L3 (0) and spread under L4 (1); policy 3 with the
+    /// ports among its fields spreads them, without them does not. An ICMP error takes the
+    /// next hop of the flow it quotes (ip_multipath_l3_keys).
+    func testMultipathHashPolicies() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        try r.runner.execute("neigh replace 198.18.1.10 lladdr 02:00:00:00:00:a1 dev r1")
+        try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2")
+        try r.runner.execute("route add 198.18.100.0/24 nexthop via 198.18.1.10 dev r1 nexthop via 198.18.2.20 dev r2")
+        let mac = r.dev("r1").mac, dst = ip(198, 18, 100, 7)
+        func udp(_ sport: UInt16) -> [UInt8] {
+            FrameBuilder.udpFrame(dst: mac, src: macA, srcIP: ip(198, 18, 1, 11), dstIP: dst, sport: sport, dport: 5000)
+        }
+        /// Which of r1 and r2 the 32 flows left by.
+        func spread(_ sysctls: [String]) throws -> Set<String> {
+            for c in sysctls { _ = try r.runner.sysctl([c]) }
+            var used: Set<String> = []
+            for port in UInt16(40000)..<40032 {
+                let out = r.send(udp(port), on: r.r1)
+                if out.r1.contains(where: { Seen($0).ipDst == dst }) { used.insert("r1") }
+                if out.r2.contains(where: { Seen($0).ipDst == dst }) { used.insert("r2") }
+            }
+            return used
+        }
+        XCTAssertEqual(try spread([]).count, 1)
+        XCTAssertEqual(try spread(["net.ipv4.fib_multipath_hash_policy=1"]), ["r1", "r2"])
+        XCTAssertEqual(try spread(["net.ipv4.fib_multipath_hash_policy=3", "net.ipv4.fib_multipath_hash_fields=0x13"]).count, 2)
+        XCTAssertEqual(try spread(["net.ipv4.fib_multipath_hash_fields=7"]).count, 1)
+        XCTAssertThrowsError(try r.runner.sysctl(["net.ipv4.fib_multipath_hash_policy=4"]))
+        XCTAssertThrowsError(try r.runner.sysctl(["net.ipv4.fib_multipath_hash_fields=0"]))
+        // Policy 0: an ICMP error from 198.18.1.12 about a flow 198.18.1.11 → 198.18.100.9
+        // hashes as that flow does.
+        _ = try r.runner.sysctl(["net.ipv4.fib_multipath_hash_policy=0"])
+        let error = Self.icmpError(quoting: ip(198, 18, 1, 11), ip(198, 18, 100, 9))
+        let h = error.withUnsafeBytes {
+            r.dp.ipv4.multipathHash($0.baseAddress!, ihl: 20, total: error.count, src: ip(198, 18, 1, 12), dst: ip(198, 18, 1, 11),
+                                    proto: IPProto.icmp, fragment: false)
+        }
+        XCTAssertEqual(h, IPv4Stack.flowHash(ip(198, 18, 1, 11), ip(198, 18, 100, 9)))
+    }
+
+    /// An ICMP destination unreachable quoting a UDP header from `src` to `dst` (RFC 792), as
+    /// raw IPv4 bytes, for hashing.
+    static func icmpError(quoting src: UInt32, _ dst: UInt32) -> [UInt8] {
+        let inner = FrameBuilder.ipv4(src: src, dst: dst, proto: IPProto.udp, ttl: 64, id: 1, payload: [0x9C, 0x40, 0x13, 0x88, 0, 8, 0, 0])
+        let icmp: [UInt8] = [3, 3, 0, 0, 0, 0, 0, 0] + inner
+        return FrameBuilder.ipv4(src: 0xC612_010C, dst: src, proto: IPProto.icmp, ttl: 64, id: 2, payload: icmp)
+    }
+
     /// Route realms (RTA_FLOW) and cls_route as route4_classify reads dst->tclassid: the next
     /// hop's destination realm, the source's realm taken from the route back to the sender
     /// (fib_validate_source's itag, set_class_tag), and the classifier's order — a filter with

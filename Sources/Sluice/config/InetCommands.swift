@@ -745,13 +745,29 @@ extension CommandRunner {
     static let neighbourKeys = ["gc_thresh3", "base_reachable_time_ms", "retrans_time_ms", "delay_first_probe_time", "gc_stale_time",
                                 "ucast_solicit", "mcast_solicit", "unres_qlen"]
 
+    /// An integer as procfs reads one (proc_get_long: strtoul's base 0 — 0x for hex, a
+    /// leading 0 for octal — after an optional minus sign); nil for anything else.
+    static func procInteger(_ s: String) -> Int? {
+        var t = Substring(s)
+        let negative = t.hasPrefix("-")
+        if negative { t = t.dropFirst() }
+        let v: Int?
+        if t.hasPrefix("0x") || t.hasPrefix("0X") { v = Int(t.dropFirst(2), radix: 16) }
+        else if t.count > 1 && t.hasPrefix("0") { v = Int(t.dropFirst(), radix: 8) }
+        else { v = t.allSatisfy(\.isASCII) ? Int(t) : nil }
+        guard let v, !t.hasPrefix("+") else { return nil }
+        return negative ? -v : v
+    }
+
     /// Every key `sysctl` answers, as path components under /proc/sys (a device's directory
     /// under conf keeps its name's dots): what a walk of /proc/sys/net through `sluice exec`
     /// (`sysctl -a`, `sysctl net.ipv4.conf.eth0`) lists.
     func sysctlPaths() -> [[String]] {
         var keys: [[String]] = [["net", "vrf", "strict_mode"], ["net", "ipv4", "ip_forward"], ["net", "ipv4", "icmp_ratelimit"],
                                 ["net", "ipv4", "icmp_msgs_per_sec"], ["net", "ipv4", "icmp_msgs_burst"], ["net", "ipv4", "icmp_ratemask"],
-                                ["net", "ipv6", "icmp", "ratelimit"]]
+                                ["net", "ipv6", "icmp", "ratelimit"], ["net", "ipv4", "fib_multipath_hash_policy"],
+                                ["net", "ipv4", "fib_multipath_hash_fields"], ["net", "ipv6", "fib_multipath_hash_policy"],
+                                ["net", "ipv6", "fib_multipath_hash_fields"]]
         for family in ["ipv4", "ipv6"] { for k in Self.neighbourKeys { keys.append(["net", family, "neigh", "default", k]) } }
         for which in ["all", "default"] + dp.allDevices.map(\.name) {
             for k in InetKnob.allCases { keys.append(["net", "ipv4", "conf", which, k.name]) }
@@ -781,7 +797,7 @@ extension CommandRunner {
         for word in words {
             let parts = word.split(separator: "=", maxSplits: 1).map { String($0.filter { $0 != " " }) }
             let key = parts[0]
-            let value: Int? = parts.count == 2 ? Int(parts[1]) : nil
+            let value: Int? = parts.count == 2 ? Self.procInteger(parts[1]) : nil
             if parts.count == 2 && value == nil { throw SluiceError("sysctl: invalid value \"\(parts[1])\" for \(key)") }
             let v = value ?? 0
             func set(_ range: ClosedRange<Int>, _ apply: (Int) -> Void) throws(SluiceError) {
@@ -812,6 +828,14 @@ extension CommandRunner {
                 // net.ipv6.conf.{all,default,DEV}.KNOB (ipv6/DevConf6.swift).
                 guard let (target, knob) = v6.confKey(key) else { throw SluiceError("sysctl: cannot stat /proc/sys/\(String(key.map { $0 == "." ? "/" : $0 == "/" ? "." : $0 })): No such file or directory") }
                 try set(knob.range(target)) { v6.setConf(target, knob, Int32($0)) }; current = Int(v6.conf(target)[knob])
+            case "net.ipv4.fib_multipath_hash_policy":
+                try set(0...3) { v4.multipathHashPolicy = UInt8($0) }; current = Int(v4.multipathHashPolicy)
+            case "net.ipv6.fib_multipath_hash_policy":
+                try set(0...3) { v6.multipathHashPolicy = UInt8($0) }; current = Int(v6.multipathHashPolicy)
+            case "net.ipv4.fib_multipath_hash_fields":
+                try set(1...Int(MultipathField.all)) { v4.multipathHashFields = UInt32($0) }; current = Int(v4.multipathHashFields)
+            case "net.ipv6.fib_multipath_hash_fields":
+                try set(1...Int(MultipathField.all)) { v6.multipathHashFields = UInt32($0) }; current = Int(v6.multipathHashFields)
             case "net.ipv6.icmp.ratelimit":
                 try set(0...Int(Int32.max)) { v6.icmpRateLimit = UInt64($0) * Time.ms }; current = Int(v6.icmpRateLimit / Time.ms)
             case "net.ipv4.icmp_ratelimit":

@@ -454,7 +454,9 @@ public final class IPv4Stack: NeighbourResolver {
         if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
         // vrf_ip_rcv → vrf_rx_stats: what enters a VRF's slave counts on the VRF device too.
         if !fib.l3mdev.isEmpty { dp.vrfReceived(dev, bytes: total) }
-        let hash = Self.flowHash(src, dst)
+        // fib_multipath_hash: the addresses by default, cheaply; the policy's fields else.
+        let hash = multipathHashPolicy == 0 && ip.proto != IPProto.icmp ? Self.flowHash(src, dst)
+            : multipathHash(frame + InetWire.ethernetLength, ihl: ihl, total: total, src: src, dst: dst, proto: ip.proto, fragment: ip.isFragment)
         // Rules other than the defaults see the flow (fib4_rules_early_flow_dissect for ports).
         let fib = self.fib
         guard let r = fib.lookup(dst, hash: hash, keys: {
@@ -543,6 +545,38 @@ public final class IPv4Stack: NeighbourResolver {
         guard martianLogTokens >= Time.s else { return }
         martianLogTokens -= Time.s
         dp.log(line)
+    }
+
+    /// net.ipv4.fib_multipath_hash_policy (0 L3, 1 L4, 2 L3 or inner L3, 3 custom) and
+    /// fib_multipath_hash_fields (policy 3's, FIB_MULTIPATH_HASH_FIELD_*; default the
+    /// addresses and protocol).
+    public internal(set) var multipathHashPolicy: UInt8 = 0
+    public internal(set) var multipathHashFields: UInt32 = MultipathField.srcIP | MultipathField.dstIP | MultipathField.ipProto
+
+    /// fib_multipath_hash for a forwarded packet (31 bits), by policy: 0 the addresses — an
+    /// ICMP error's the quoted header's, so that it follows the flow it reports on; 1 the
+    /// addresses, protocol and ports (none for a fragment); 2 as 0 (Sluice looks into no
+    /// tunnelled packet for inner addresses); 3 the fields of multipathHashFields that are
+    /// outer ones (the inner ones need a tunnel's inner packet, which Sluice does not parse).
+    @inline(never)
+    func multipathHash(_ ip: UnsafeRawPointer, ihl: Int, total: Int, src: UInt32, dst: UInt32, proto: UInt8, fragment: Bool) -> UInt32 {
+        switch multipathHashPolicy {
+        case 1:
+            let ports = InetWire.multipathPorts(ip, ihl: ihl, total: total, proto: proto, fragment: fragment)
+            return Self.flowHash(Self.flowHash(src, dst) ^ UInt32(proto), ports)
+        case 3:
+            let f = multipathHashFields
+            let ports = f & (MultipathField.srcPort | MultipathField.dstPort) == 0 ? 0
+                : InetWire.multipathPorts(ip, ihl: ihl, total: total, proto: proto, fragment: fragment)
+            let portMask = (f & MultipathField.srcPort != 0 ? 0xFFFF_0000 : 0) | (f & MultipathField.dstPort != 0 ? 0xFFFF : 0) as UInt32
+            let l3 = Self.flowHash(f & MultipathField.srcIP != 0 ? src : 0, f & MultipathField.dstIP != 0 ? dst : 0)
+            return Self.flowHash(l3 ^ (f & MultipathField.ipProto != 0 ? UInt32(proto) : 0), ports & portMask)
+        default:
+            if proto == IPProto.icmp, let inner = InetWire.icmpErrorInnerAddresses(ip, ihl: ihl, total: total, fragment: fragment) {
+                return Self.flowHash(inner.src, inner.dst)
+            }
+            return Self.flowHash(src, dst)
+        }
     }
 
     /// fib_multipath_hash, L3 policy: a hash of the addresses (31 bits).

@@ -671,6 +671,36 @@ public final class IPv6Stack: NeighbourResolver {
 
     // MARK: receive (ipv6_rcv, ip6_route_input)
 
+    /// net.ipv6.fib_multipath_hash_policy and fib_multipath_hash_fields, as IPv4's.
+    public internal(set) var multipathHashPolicy: UInt8 = 0
+    public internal(set) var multipathHashFields: UInt32 = MultipathField.srcIP | MultipathField.dstIP | MultipathField.ipProto
+
+    /// rt6_multipath_hash for a forwarded packet (31 bits), by policy: 0 the addresses, flow
+    /// label and next header (an ICMPv6 error's the quoted header's); 1 the addresses,
+    /// transport protocol and ports; 2 as 0 (no tunnelled packet is looked into); 3 the outer
+    /// fields of multipathHashFields.
+    @inline(__always)
+    func multipathHash(_ ip: UnsafeRawPointer, total: Int, src: UInt128, dst: UInt128) -> UInt32 {
+        if multipathHashPolicy == 0 || multipathHashPolicy == 2 {
+            if Inet6Wire.nextHeader(ip) == IPProto.icmpv6, let inner = Inet6Wire.icmpErrorInner(ip, total: total) {
+                return IPv4Stack.flowHash(Self.flowHash(inner.src, inner.dst), inner.label | UInt32(inner.next) << 24)
+            }
+            return IPv4Stack.flowHash(Self.flowHash(src, dst), Inet6Wire.flowLabel(ip) | UInt32(Inet6Wire.nextHeader(ip)) << 24)
+        }
+        return multipathHashL4(ip, total: total, src: src, dst: dst)
+    }
+
+    @inline(never)
+    func multipathHashL4(_ ip: UnsafeRawPointer, total: Int, src: UInt128, dst: UInt128) -> UInt32 {
+        let l4 = Inet6Wire.multipathL4(ip, total: total)
+        guard multipathHashPolicy == 3 else { return IPv4Stack.flowHash(Self.flowHash(src, dst) ^ UInt32(l4.proto), l4.ports) }
+        let f = multipathHashFields
+        let portMask = (f & MultipathField.srcPort != 0 ? 0xFFFF_0000 : 0) | (f & MultipathField.dstPort != 0 ? 0xFFFF : 0) as UInt32
+        let l3 = Self.flowHash(f & MultipathField.srcIP != 0 ? src : 0, f & MultipathField.dstIP != 0 ? dst : 0)
+        let rest = (f & MultipathField.ipProto != 0 ? UInt32(l4.proto) : 0) | (f & MultipathField.flowLabel != 0 ? Inet6Wire.flowLabel(ip) << 8 : 0)
+        return IPv4Stack.flowHash(l3 ^ rest, l4.ports & portMask)
+    }
+
     static func flowHash(_ a: UInt128, _ b: UInt128) -> UInt32 {
         IPv4Stack.flowHash(UInt32(truncatingIfNeeded: a ^ a >> 32 ^ a >> 64 ^ a >> 96), UInt32(truncatingIfNeeded: b ^ b >> 32 ^ b >> 64 ^ b >> 96))
     }
@@ -710,7 +740,7 @@ public final class IPv6Stack: NeighbourResolver {
         if vrf != 0 && !Inet6Wire.isLinkLocal(dst) { dp.vrfReceived(dev, bytes: total) }   // vrf_rx_stats
         let iif = vrf != 0 && !Inet6Wire.isLinkLocal(dst) ? vrf : dev.ifindex, mark = m.pointee.mark, tos = Inet6Wire.trafficClass(ip) & 0xFC
         let proto: UInt8? = fib.needsPorts ? Inet6Wire.nextHeader(ip) : nil
-        guard let r = fib.lookup(dst, hash: Self.flowHash(src, dst), keys: {
+        guard let r = fib.lookup(dst, hash: multipathHash(ip, total: total, src: src, dst: dst), keys: {
             var k = FlowKeysOf(src: src, iif: iif, mark: mark, tos: tos)
             if let proto { k.proto = proto }
             return k
