@@ -1550,11 +1550,33 @@ final class ExecTests: XCTestCase {
             ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r1"],
             ["ip", "route", "get", "198.18.5.1", "from", "198.18.5.7", "iif", "r1"],
             ["ip", "route", "get", "198.18.6.9", "from", "198.18.5.7", "iif", "r2"],
+            // src_valid_mark: the reverse-path lookup sees the packet's mark (a fwmark rule).
+            ["sysctl", "-qw", "net.ipv4.conf.r1.forwarding=1", "net.ipv4.conf.r1.accept_local=0", "net.ipv4.conf.r1.rp_filter=1"],
+            ["ip", "route", "add", "198.18.7.0/24", "via", "198.18.5.2", "table", "100"], ["ip", "rule", "add", "fwmark", "5", "lookup", "100"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1", "mark", "5"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.src_valid_mark=1"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1", "mark", "5"],
+            ["ip", "route", "get", "198.18.6.9", "from", "198.18.7.5", "iif", "r1", "mark", "6"],
+            // route_localnet: 127/8 destinations and sources are martians without it.
+            ["sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=0"], ["ip", "link", "set", "lo", "up"],
+            ["ip", "route", "get", "127.0.0.5", "from", "198.18.7.5", "iif", "r1"], ["ip", "route", "get", "198.18.6.9", "from", "127.0.0.9", "iif", "r1"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.route_localnet=1"],
+            ["ip", "route", "get", "127.0.0.5", "from", "198.18.7.5", "iif", "r1"], ["ip", "route", "get", "198.18.6.9", "from", "127.0.0.9", "iif", "r1"],
+            // Integers as procfs reads them (base 0: octal, hex); the multipath hash's bounds.
+            ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=010"], ["sysctl", "net.ipv4.conf.r1.rp_filter"],
+            ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=08"], ["sysctl", "-w", "net.ipv4.conf.r1.rp_filter=+1"],
+            ["sysctl", "-w", "net.ipv4.fib_multipath_hash_policy=4"], ["sysctl", "-w", "net.ipv4.fib_multipath_hash_fields=0x1000"],
+            ["sysctl", "-w", "net.ipv6.fib_multipath_hash_fields=0"],
+            ["sysctl", "-w", "net.ipv6.fib_multipath_hash_policy=2", "net.ipv4.fib_multipath_hash_fields=0x37"],
+            ["sysctl", "net.ipv4.fib_multipath_hash_fields", "net.ipv6.fib_multipath_hash_policy"],
         ]
         let refused = try knobStepsSideBySide(steps, kns: kns, sock: sock)
         // Refused by the kernel: the two missing keys, the two bad values, strict rp_filter
-        // three times, loose once, the martian source, forwarding off.
-        XCTAssertEqual(refused, 10)
+        // three times, loose once, the martian source, forwarding off; the mark not seen and
+        // the wrong mark; the two 127/8 martians, and with route_localnet the 127/8 source
+        // still (a fwmark rule makes fib_validate_source look its route up: a local one); two
+        // words that are no int; three values out of the multipath hash's bounds.
+        XCTAssertEqual(refused, 20)
         // A key naming a directory lists it (procps walks it): the kernel's lines for the
         // knobs Sluice has, in the kernel's order, and `sysctl -a` takes in the daemon's keys.
         let known = Set(InetKnob.allCases.map(\.name) + Inet6Knob.allCases.map(\.name))

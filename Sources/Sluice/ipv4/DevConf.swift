@@ -22,7 +22,7 @@
 /// The knobs Sluice's IPv4 stack obeys, by their procfs names.
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
-    case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet
+    case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark
 
     public var name: String {
         switch self {
@@ -40,6 +40,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .dropGratuitousArp: "drop_gratuitous_arp"
         case .logMartians: "log_martians"
         case .routeLocalnet: "route_localnet"
+        case .srcValidMark: "src_valid_mark"
         }
     }
 
@@ -113,6 +114,8 @@ public struct InetDevFlags: Sendable, Equatable {
     public var logMartians = false
     /// IN_DEV_ROUTE_LOCALNET: 127/8 is routed, not martian.
     public var routeLocalnet = false
+    /// IN_DEV_SRC_VMARK: the reverse-path lookup carries the packet's mark (fwmark rules).
+    public var srcValidMark = false
 
     init() {}
 
@@ -131,6 +134,7 @@ public struct InetDevFlags: Sendable, Equatable {
         dropGratuitousArp = all[.dropGratuitousArp] != 0 || dev[.dropGratuitousArp] != 0
         logMartians = all[.logMartians] != 0 || dev[.logMartians] != 0
         routeLocalnet = all[.routeLocalnet] != 0 || dev[.routeLocalnet] != 0
+        srcValidMark = all[.srcValidMark] != 0 || dev[.srcValidMark] != 0
     }
 }
 
@@ -249,24 +253,29 @@ extension IPv4Stack {
     /// `oif` (lo when 0), must be unicast (or local with accept_local), else a martian; with
     /// rp_filter it must leave by `dev` (strict, 1) or merely exist (loose, any other value).
     @inline(__always)
-    func validateSource(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> SourceVerdict {
+    func validateSource(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32, mark: UInt32 = 0) -> SourceVerdict {
         let c = dev.inet4
         if c.rpFilter == 0 && !fib.hasRealms && (dev.ifindex != oif || !c.sendRedirects) {
             if c.acceptLocal { return .ok }
             if !fib.hasCustomLocalRoutes && !fib.hadCustomRules {
-                // inet_lookup_ifaddr_rcu: the source is one of our addresses.
-                return fib.local.lookup(src, hash: 0)?.type == .local ? .martian : .ok
+                // inet_lookup_ifaddr_rcu: the source is one of our addresses — not merely in
+                // a local route's prefix, as 127/8's is (reached with route_localnet).
+                guard fib.local.lookup(src, hash: 0)?.type == .local else { return .ok }
+                if src >> 24 == 127 && !addresses.values.contains(where: { $0.contains { $0.address == src } }) { return .ok }
+                return .martian
             }
         }
-        return validateSourceFully(dev, src: src, dst: dst, tos: tos, oif: oif)
+        return validateSourceFully(dev, src: src, dst: dst, tos: tos, oif: oif, mark: mark)
     }
 
     /// __fib_validate_source.
-    func validateSourceFully(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> SourceVerdict {
+    func validateSourceFully(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32, mark: UInt32) -> SourceVerdict {
         let c = dev.inet4
-        // flowi4_l3mdev: the input device's VRF chooses the table (read only with rules).
+        // flowi4_l3mdev: the input device's VRF chooses the table (read only with rules);
+        // flowi4_mark: the packet's mark with src_valid_mark, else none.
         let back = fib.reverseLookup(src, dev: dev.ifindex) {
-            FlowKeysOf(src: dst, iif: oif != 0 ? oif : fib.loopbackIndex, oif: oif == 0 ? fib.l3mdevMaster(dev.ifindex) : 0, tos: tos)
+            FlowKeysOf(src: dst, iif: oif != 0 ? oif : fib.loopbackIndex, oif: oif == 0 ? fib.l3mdevMaster(dev.ifindex) : 0,
+                       mark: c.srcValidMark ? mark : 0, tos: tos)
         }
         guard let back else { return c.rpFilter != 0 ? .rpf : .ok }
         if back.type != .unicast && !(back.type == .local && c.acceptLocal) { return .martian }

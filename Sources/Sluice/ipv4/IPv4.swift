@@ -448,7 +448,7 @@ public final class IPv4Stack: NeighbourResolver {
         let tos = ip.tos & 0xFC
         if dst == 0xFFFF_FFFF || dst == 0 {
             // brd_input: a source other than 0.0.0.0 is validated.
-            if src != 0 && !sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0) { pool.free(p); return }
+            if src != 0 && !sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0, mark: m.pointee.mark) { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: true); return
         }
         if dst >> 28 == 0xE { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
@@ -478,15 +478,15 @@ public final class IPv4Stack: NeighbourResolver {
         }
         switch r.type {
         case .local:
-            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: 0) else { pool.free(p); return }
+            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: 0, mark: m.pointee.mark) else { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: false)
         case .broadcast:
-            guard src == 0 || sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0) else { pool.free(p); return }
+            guard src == 0 || sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0, mark: m.pointee.mark) else { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: true)
         case .unicast:
             // IN_DEV_FORWARD of the device it came in on.
             guard dev.inet4.forwarding else { routeError(dev, p, EHOSTUNREACH, toUs: toUs); return }
-            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: r.dev) else { pool.free(p); return }
+            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: r.dev, mark: m.pointee.mark) else { pool.free(p); return }
             guard toUs else { dev.drop(.otherHost); pool.free(p); return }
             forward(dev, p, r, ihl: ihl, total: total)
         // fib_props' errors: blackhole EINVAL, unreachable EHOSTUNREACH, prohibit EACCES; a
@@ -516,8 +516,8 @@ public final class IPv4Stack: NeighbourResolver {
     /// fib_validate_source's verdict; what fails is counted as a drop (martian source,
     /// ip_handle_martian_source; rp_filter, LINUX_MIB_IPRPFILTER) for the caller to free.
     @inline(__always)
-    func sourceValid(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32) -> Bool {
-        switch validateSource(dev, src: src, dst: dst, tos: tos, oif: oif) {
+    func sourceValid(_ dev: NetDevice, src: UInt32, dst: UInt32, tos: UInt8, oif: Int32, mark: UInt32) -> Bool {
+        switch validateSource(dev, src: src, dst: dst, tos: tos, oif: oif, mark: mark) {
         case .ok: return true
         case .martian: martianSource(dev, src: src, dst: dst)
         case .rpf: stats.rpFilter &+= 1; dev.drop(.ipRPFilter)

@@ -579,7 +579,7 @@ extension RtnlProcessor {
             // ip_route_input returns a drop reason, which inet_rtm_getroute answers as EINVAL; the
             // kernel beside Sluice does, older ones answered rp_filter with EXDEV).
             func validate(dst: UInt32, oif: Int32) throws(NetlinkError) {
-                if v4.validateSource(inDev, src: q.src, dst: dst, tos: q.tos & 0xFC, oif: oif) != .ok { throw NetlinkError(EINVAL) }
+                if v4.validateSource(inDev, src: q.src, dst: dst, tos: q.tos & 0xFC, oif: oif, mark: q.mark) != .ok { throw NetlinkError(EINVAL) }
             }
             let forwarding = inDev.inet4.forwarding
             if multicastOrAll(q.src) { throw NetlinkError(EINVAL) }
@@ -587,7 +587,8 @@ extension RtnlProcessor {
                 if q.src != 0 { try validate(dst: 0, oif: 0) }
                 type = .broadcast; out = lo
             } else {
-                if zeronet(q.src) || zeronet(q.dst) || loopback(q.dst) || loopback(q.src) { throw NetlinkError(EINVAL) }
+                // ip_route_input_slow's martians; 127/8 only without route_localnet.
+                if zeronet(q.src) || zeronet(q.dst) || ((loopback(q.dst) || loopback(q.src)) && !inDev.inet4.routeLocalnet) { throw NetlinkError(EINVAL) }
                 guard let r = v4.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash) else { throw NetlinkError(forwarding ? ENETUNREACH : EHOSTUNREACH) }
                 if r.route.nexthops.isEmpty && r.route.type != .local {
                     if !forwarding { throw NetlinkError(EHOSTUNREACH) }
