@@ -60,6 +60,21 @@ final class RoutingLiveTests: XCTestCase {
         return Path(a: a, b: b, sw: sw, daemon: d)
     }
 
+    /// Host A's device, and the router's device toward A ("a") or B ("b"), on the kernel's
+    /// path or Sluice's.
+    func hostDev(_ p: Path) -> String { p.daemon == nil ? "\(net.tag)kap" : "\(net.tag)sap" }
+    func routerDev(_ p: Path, _ side: String) -> String { p.daemon == nil ? "\(net.tag)k\(side)" : "p\(side)" }
+
+    /// Runs `tool` (ip, sysctl) on the router of `p` — the kernel's in its namespace, Sluice's
+    /// through `sluice exec` on `sock` — and asserts it succeeded; its output.
+    @discardableResult
+    func onRouter(_ p: Path, sock: String, _ tool: String, _ args: [String]) throws -> String {
+        let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", p.sw, tool] + args
+                                               : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
+        XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
+        return r.out
+    }
+
     /// traceroute's hops as addresses ("*" for no answer).
     func hops(_ p: Path, v6: Bool) throws -> [String] {
         let out = try sh(["ip", "netns", "exec", p.a, "traceroute"] + (v6 ? ["-6"] : []) + ["-n", "-q", "1", "-w", "2", "-m", "4", addr(v6, 32, 20)], timeout: 40)
@@ -164,7 +179,6 @@ final class RoutingLiveTests: XCTestCase {
         let k = try path(kernel: true, "k", v6: false)
         let sock = net.dir + "/ctl-proxy/sluice.sock"
         let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
-        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
         for p in [k, s] {
             try sh(["ip", "-n", p.a, "addr", "del", "198.18.31.10/24", "dev", hostDev(p)])
             try sh(["ip", "-n", p.a, "addr", "add", "198.18.31.10/16", "dev", hostDev(p)])
@@ -243,13 +257,8 @@ final class RoutingLiveTests: XCTestCase {
         let k = try path(kernel: true, "k", v6: false)
         let sock = net.dir + "/ctl-devconf/sluice.sock"
         let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
-        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
-        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
-        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
-            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
-                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
-            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
-        }
+        let routerA = { (p: Path) in self.routerDev(p, "a") }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws { try onRouter(p, sock: sock, tool, args) }
         func inEchos(_ p: Path) throws -> Int {
             let lines = try sh(["ip", "netns", "exec", p.b, "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Icmp: ") }
             guard lines.count >= 2 else { return -1 }
@@ -354,13 +363,8 @@ final class RoutingLiveTests: XCTestCase {
         let k = try path(kernel: true, "k", v6: false)
         let sock = net.dir + "/ctl-devconf4b/sluice.sock"
         let s = try path(kernel: false, "s", v6: false, daemonArgs: ["--socket", sock])
-        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
-        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
-        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
-            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
-                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
-            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
-        }
+        let routerA = { (p: Path) in self.routerDev(p, "a") }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws { try onRouter(p, sock: sock, tool, args) }
         func routerOutput(_ p: Path, _ args: [String]) throws -> String {
             try runBounded(p.daemon == nil ? ["10", "ip", "-n", k.sw] + args : ["10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args).out
         }
@@ -442,13 +446,8 @@ final class RoutingLiveTests: XCTestCase {
         let k = try path(kernel: true, "k", v6: true)
         let sock = net.dir + "/ctl-devconf6/sluice.sock"
         let s = try path(kernel: false, "s", v6: true, daemonArgs: ["--socket", sock])
-        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
-        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
-        func sysctl(_ p: Path, _ args: [String]) throws {
-            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, "sysctl", "-qw"] + args
-                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, "sysctl", "-qw"] + args)
-            XCTAssertEqual(r.status, 0, "sysctl \(args.joined(separator: " ")): \(r.out)")
-        }
+        let routerA = { (p: Path) in self.routerDev(p, "a") }
+        func sysctl(_ p: Path, _ args: [String]) throws { try onRouter(p, sock: sock, "sysctl", ["-qw"] + args) }
         /// The hop limit of the router's echo reply, or "no answer".
         func replyHops(_ p: Path, _ dst: String) throws -> String {
             let out = try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "2", dst], timeout: 20, allowFailure: true)
@@ -502,14 +501,9 @@ final class RoutingLiveTests: XCTestCase {
         let k = try path(kernel: true, "k", v6: true)
         let sock = net.dir + "/ctl-devconf6b/sluice.sock"
         let s = try path(kernel: false, "s", v6: true, daemonArgs: ["--socket", sock])
-        let hostDev = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kap" : "\(self.net.tag)sap" }
-        let routerA = { (p: Path) in p.daemon == nil ? "\(self.net.tag)ka" : "pa" }
-        let routerB = { (p: Path) in p.daemon == nil ? "\(self.net.tag)kb" : "pb" }
-        func router(_ p: Path, _ tool: String, _ args: [String]) throws {
-            let r = try runBounded(p.daemon == nil ? ["10", "ip", "netns", "exec", k.sw, tool] + args
-                                                   : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
-            XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
-        }
+        let routerA = { (p: Path) in self.routerDev(p, "a") }
+        let routerB = { (p: Path) in self.routerDev(p, "b") }
+        func router(_ p: Path, _ tool: String, _ args: [String]) throws { try onRouter(p, sock: sock, tool, args) }
         func reached(_ p: Path, _ dst: String, flush: Bool = false) throws -> Bool {
             if flush { _ = try? sh(["ip", "-n", p.a, "-6", "neigh", "flush", "dev", hostDev(p)]) }
             return try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "3", dst], timeout: 20, allowFailure: true).contains(" 0% packet loss")
@@ -573,11 +567,7 @@ final class RoutingLiveTests: XCTestCase {
                 let p = try path(kernel: kernel, id, v6: v6, daemonArgs: kernel ? [] : ["--socket", sock])
                 let bdev = "\(net.tag)\(id)bp"
                 let fam = v6 ? "ipv6" : "ipv4"
-                func router(_ tool: String, _ args: [String]) throws -> String {
-                    let r = try runBounded(kernel ? ["10", "ip", "netns", "exec", p.sw, tool] + args : ["10", try sluiceBinary(), "exec", "--socket", sock, tool] + args)
-                    XCTAssertEqual(r.status, 0, "\(tool) \(args.joined(separator: " ")): \(r.out)")
-                    return r.out
-                }
+                func router(_ tool: String, _ args: [String]) throws -> String { try onRouter(p, sock: sock, tool, args) }
                 let gw1 = addr(v6, 32, 20), gw2 = addr(v6, 32, 21), far = v6 ? "2001:db8:40::1" : "198.18.40.1"
                 try sh(["ip", "-n", p.b, "addr", "add", v6 ? "2001:db8:32::21/64" : "198.18.32.21/24", "dev", bdev] + (v6 ? ["nodad"] : []))
                 try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])

@@ -19,9 +19,31 @@ public struct ProxyNeighbourOf<A: InetAddressValue>: Equatable, Sendable {
     public var proto: UInt8
 }
 
+/// What waits on a family's proxy queue (proxy_queue) for its random delay.
+protocol ProxyQueued {
+    var dev: Int32 { get }
+    var due: UInt64 { get set }
+}
+
+extension Array where Element: ProxyQueued {
+    /// The earliest delay's end (0: none).
+    var earliestDue: UInt64 {
+        var m: UInt64 = 0
+        for q in self where m == 0 || q.due < m { m = q.due }
+        return m
+    }
+
+    /// Takes the entries whose delay is over, in the order they were queued.
+    mutating func takeDue(_ now: UInt64) -> [Element] {
+        let due = filter { $0.due <= now }
+        if !due.isEmpty { removeAll { $0.due <= now } }
+        return due
+    }
+}
+
 /// A neighbour solicitation for a proxied or anycast IPv6 address, waiting for its delay
 /// (proxy_queue), or being answered.
-struct PendingProxySolicitation {
+struct PendingProxySolicitation: ProxyQueued {
     var dev: Int32, due: UInt64
     var src: UInt128, target: UInt128, sllao: MACAddress?
     /// Sent to a group (the answer then carries our link-layer address).
@@ -29,7 +51,7 @@ struct PendingProxySolicitation {
 }
 
 /// A proxy reply waiting for its delay (proxy_queue).
-struct PendingProxyReply {
+struct PendingProxyReply: ProxyQueued {
     var dev: Int32, due: UInt64
     var sip: UInt32, tip: UInt32, sha: MACAddress
 }
@@ -55,6 +77,13 @@ extension NeighbourTableOf {
         guard let i = proxies.firstIndex(where: { $0.ip == ip && $0.dev == dev }) else { return false }
         proxies.remove(at: i)
         return true
+    }
+
+    /// pneigh_enqueue's delay: when an answer queued now on `dev` goes, a random time below
+    /// proxy_delay later.
+    func proxyDue(now: UInt64, dev: Int32) -> UInt64 {
+        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+        return now + (seed >> 11) % max(parms(dev).proxyDelay, 1)
     }
 
     /// pneigh_ifdown: a device going down or away takes its entries.
@@ -93,9 +122,7 @@ extension IPv4Stack {
             sendARP(dev, op: 2, dstMAC: sha, tha: sha, spa: tip, tpa: sip)
             t.repliesSent &+= 1
         } else if proxyQueue.count < pr.proxyQlen {
-            t.seed = t.seed &* 6364136223846793005 &+ 1442695040888963407
-            let due = now + (t.seed >> 11) % pr.proxyDelay
-            proxyQueue.append(PendingProxyReply(dev: dev.ifindex, due: due, sip: sip, tip: tip, sha: sha))
+            proxyQueue.append(PendingProxyReply(dev: dev.ifindex, due: t.proxyDue(now: now, dev: dev.ifindex), sip: sip, tip: tip, sha: sha))
         } else {
             t.proxyDiscards &+= 1
         }
@@ -104,22 +131,13 @@ extension IPv4Stack {
 
     /// neigh_proxy_process: the replies whose delay is over.
     func runProxyQueue(_ now: UInt64) {
-        var i = 0
-        while i < proxyQueue.count {
-            let q = proxyQueue[i]
-            guard q.due <= now else { i += 1; continue }
-            proxyQueue.remove(at: i)
-            if let dev = dp.device(q.dev), dev.isOperational {
-                sendARP(dev, op: 2, dstMAC: q.sha, tha: q.sha, spa: q.tip, tpa: q.sip)
-                neighbours.repliesSent &+= 1
-            }
+        for q in proxyQueue.takeDue(now) {
+            guard let dev = dp.device(q.dev), dev.isOperational else { continue }
+            sendARP(dev, op: 2, dstMAC: q.sha, tha: q.sha, spa: q.tip, tpa: q.sip)
+            neighbours.repliesSent &+= 1
         }
     }
 
     /// The earliest delayed proxy reply (0: none).
-    var nextProxyReply: UInt64 {
-        var m: UInt64 = 0
-        for q in proxyQueue where m == 0 || q.due < m { m = q.due }
-        return m
-    }
+    var nextProxyReply: UInt64 { proxyQueue.earliestDue }
 }

@@ -1090,12 +1090,11 @@ public final class IPv6Stack: NeighbourResolver {
                 guard dev.inet6.forwarding && dev.inet6.proxyNDP, let i = neighbours.proxy(dev.ifindex, target) else { return }
                 router = neighbours.proxies[i].flags & 0x80 != 0      // pndisc_is_router: NTF_ROUTER
             }
-            let delay = neighbours.parms(dev.ifindex).proxyDelay
-            if !enqueued && !host && ns.multicast && delay != 0 {
-                guard proxyQueue.count < neighbours.parms(dev.ifindex).proxyQlen else { neighbours.proxyDiscards &+= 1; return }
-                dadSeed = dadSeed &* 6364136223846793005 &+ 1442695040888963407
+            let parms = neighbours.parms(dev.ifindex)
+            if !enqueued && !host && ns.multicast && parms.proxyDelay != 0 {
+                guard proxyQueue.count < parms.proxyQlen else { neighbours.proxyDiscards &+= 1; return }
                 var later = ns
-                later.due = clock.now + (dadSeed >> 11) % delay
+                later.due = neighbours.proxyDue(now: clock.now, dev: dev.ifindex)
                 proxyQueue.append(later)
                 return
             }
@@ -1136,23 +1135,14 @@ public final class IPv6Stack: NeighbourResolver {
     /// neigh_proxy_process for nd_tbl: the solicitations whose delay is over are answered, as
     /// if received again (LOCALLY_ENQUEUED).
     func runProxyQueue(_ now: UInt64) {
-        var i = 0
-        while i < proxyQueue.count {
-            let q = proxyQueue[i]
-            guard q.due <= now else { i += 1; continue }
-            proxyQueue.remove(at: i)
-            if let dev = dp.device(q.dev), dev.isOperational {
-                answerSolicitation(dev, q, dad: q.src == 0, nonce: 0, host: false, enqueued: true)
-            }
+        for q in proxyQueue.takeDue(now) {
+            guard let dev = dp.device(q.dev), dev.isOperational else { continue }
+            answerSolicitation(dev, q, dad: q.src == 0, nonce: 0, host: false, enqueued: true)
         }
     }
 
     /// The earliest delayed answer (0: none).
-    var nextProxyReply: UInt64 {
-        var m: UInt64 = 0
-        for q in proxyQueue where m == 0 || q.due < m { m = q.due }
-        return m
-    }
+    var nextProxyReply: UInt64 { proxyQueue.earliestDue }
 
     /// ndisc_send_na: the flags as given; the target link-layer address when asked (inc_opt);
     /// from the target when it is the device's own address, else from the device's source
