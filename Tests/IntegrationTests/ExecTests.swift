@@ -1664,6 +1664,28 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A device losing its carrier loses its neighbours but the permanent ones, both families
+    /// (neigh_carrier_down), unless arp_evict_nocarrier / ndisc_evict_nocarrier is 0 (all's
+    /// and the device's must both be 1): side by side with this machine's kernel.
+    func testNeighboursOnCarrierLossAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kev")
+        let show: [[String]] = [["ip", "neigh", "show", "198.18.5.7"], ["ip", "neigh", "show", "198.18.5.8"], ["ip", "-6", "neigh", "show", "2001:db8:5::7"]]
+        let add: [[String]] = [["ip", "link", "set", "r2", "up"],
+                               ["ip", "neigh", "replace", "198.18.5.7", "lladdr", "02:00:00:00:00:07", "dev", "r1", "nud", "reachable"],
+                               ["ip", "-6", "neigh", "replace", "2001:db8:5::7", "lladdr", "02:00:00:00:00:07", "dev", "r1", "nud", "stale"]]
+        var steps: [[String]] = [["ip", "link", "add", "r1", "type", "veth", "peer", "name", "r2"], ["ip", "link", "set", "r1", "up"],
+                                 ["ip", "addr", "add", "198.18.5.1/24", "dev", "r1"], ["ip", "-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "nodad"],
+                                 ["ip", "neigh", "add", "198.18.5.8", "lladdr", "02:00:00:00:00:08", "dev", "r1", "nud", "permanent"]]
+        steps += add + show + [["ip", "link", "set", "r2", "down"]] + show
+        steps += [["sysctl", "net.ipv4.conf.r1.arp_evict_nocarrier", "net.ipv6.conf.r1.ndisc_evict_nocarrier"],
+                  ["sysctl", "-w", "net.ipv6.conf.r1.ndisc_evict_nocarrier=2"],
+                  ["sysctl", "-w", "net.ipv4.conf.r1.arp_evict_nocarrier=0", "net.ipv6.conf.all.ndisc_evict_nocarrier=0"]]
+        steps += add + [["ip", "link", "set", "r2", "down"]] + show
+        XCTAssertEqual(try knobStepsSideBySide(steps, kns: kns, sock: sock), 1, "ndisc_evict_nocarrier takes 0 or 1")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// An `ip` or `sysctl` command line run in the kernel's namespace `kns`.
     static func onKernel(_ c: [String], _ kns: String) -> [String] {
         (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst()

@@ -22,7 +22,7 @@
 /// The knobs Sluice's IPv4 stack obeys, by their procfs names.
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
-    case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark
+    case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark, arpEvictNocarrier
 
     public var name: String {
         switch self {
@@ -41,6 +41,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .logMartians: "log_martians"
         case .routeLocalnet: "route_localnet"
         case .srcValidMark: "src_valid_mark"
+        case .arpEvictNocarrier: "arp_evict_nocarrier"
         }
     }
 
@@ -50,7 +51,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
     /// is a router (IPv4Stack.forwarding).
     var initial: Int32 {
         switch self {
-        case .forwarding, .sendRedirects: 1
+        case .forwarding, .sendRedirects, .arpEvictNocarrier: 1
         default: 0
         }
     }
@@ -116,6 +117,9 @@ public struct InetDevFlags: Sendable, Equatable {
     public var routeLocalnet = false
     /// IN_DEV_SRC_VMARK: the reverse-path lookup carries the packet's mark (fwmark rules).
     public var srcValidMark = false
+    /// IN_DEV_ARP_EVICT_NOCARRIER: all's and the device's; losing the carrier flushes the
+    /// device's ARP entries.
+    public var arpEvictNocarrier = true
 
     init() {}
 
@@ -135,6 +139,7 @@ public struct InetDevFlags: Sendable, Equatable {
         logMartians = all[.logMartians] != 0 || dev[.logMartians] != 0
         routeLocalnet = all[.routeLocalnet] != 0 || dev[.routeLocalnet] != 0
         srcValidMark = all[.srcValidMark] != 0 || dev[.srcValidMark] != 0
+        arpEvictNocarrier = all[.arpEvictNocarrier] != 0 && dev[.arpEvictNocarrier] != 0
     }
 }
 

@@ -41,6 +41,7 @@
 
 public enum Inet6Knob: Int, CaseIterable, Sendable {
     case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP, keepAddrOnDown
+    case ndiscEvictNocarrier
 
     public var name: String {
         switch self {
@@ -54,6 +55,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
         case .mtu: "mtu"
         case .proxyNDP: "proxy_ndp"
         case .keepAddrOnDown: "keep_addr_on_down"
+        case .ndiscEvictNocarrier: "ndisc_evict_nocarrier"
         }
     }
 
@@ -64,6 +66,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
     func range(_ t: InetConfTarget) -> ClosedRange<Int> {
         switch self {
         case .hopLimit: 1...255
+        case .ndiscEvictNocarrier: 0...1
         case .mtu:
             if case .device(let d) = t { Inet6Wire.minMTU...max(d.mtu, Inet6Wire.minMTU) } else { Inet6Wire.minMTU...Int(Int32.max) }
         default: Int(Int32.min)...Int(Int32.max)
@@ -75,7 +78,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
 public struct Inet6DevConf: Sendable, Equatable {
     /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
     /// accept_dad 0 for `all`, 1 for `default`, as the kernel's; mtu IPV6_MIN_MTU).
-    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0]
+    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0, 1]
 
     public subscript(k: Inet6Knob) -> Int32 {
         get { values[k.rawValue] }
@@ -102,6 +105,9 @@ public struct Inet6DevFlags: Sendable, Equatable {
     public var proxyNDP = false
     /// keep_addr_on_down: all's when not 0, else the device's, above 0.
     public var keepAddrOnDown = false
+    /// ndisc_evict_nocarrier: all's and the device's; losing the carrier flushes the device's
+    /// neighbour entries.
+    public var ndiscEvictNocarrier = true
 
     init() {}
 
@@ -116,6 +122,7 @@ public struct Inet6DevFlags: Sendable, Equatable {
         mtu = Int(dev[.mtu])
         proxyNDP = all[.proxyNDP] != 0 || dev[.proxyNDP] != 0
         keepAddrOnDown = (all[.keepAddrOnDown] != 0 ? all[.keepAddrOnDown] : dev[.keepAddrOnDown]) > 0
+        ndiscEvictNocarrier = all[.ndiscEvictNocarrier] != 0 && dev[.ndiscEvictNocarrier] != 0
     }
 }
 

@@ -238,7 +238,14 @@ extension Datapath {
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
         // nh_netdev_event NETDEV_CHANGE: a device up without carrier (neither RUNNING nor
         // LOWER_UP) takes its nexthop objects, and their routes, with it.
-        if dev.isUp && !dev.isOperational { flushNexthops(dev: dev.ifindex) }
+        if dev.isUp && !dev.isOperational {
+            flushNexthops(dev: dev.ifindex)
+            // arp_netdev_event and ndisc_netdev_event, NETDEV_CHANGE without carrier: with
+            // {arp,ndisc}_evict_nocarrier (all's and the device's) the device's neighbours
+            // but the permanent ones go (neigh_carrier_down).
+            if dev.inet4.arpEvictNocarrier { ipv4.flushNeighbours(dev: dev.ifindex) }
+            if dev.inet6.ndiscEvictNocarrier { ipv6.flushNeighbours(dev: dev.ifindex) }
+        }
         ipv6.linkReady(dev)
         // br_stp_disable_port, then br_stp_enable_port when it returns: a bridge port that went
         // down comes back forwarding, whatever state it was given.
