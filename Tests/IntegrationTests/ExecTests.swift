@@ -1686,6 +1686,11 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Monitor lines with MAC-derived link-local addresses made alike (the two sides' MACs differ).
+    static func scrubLinkLocal(_ lines: [String]) -> [String] {
+        lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
+    }
+
     /// An `ip` or `sysctl` command line run in the kernel's namespace `kns`.
     static func onKernel(_ c: [String], _ kns: String) -> [String] {
         (c[0] == "ip" ? ["ip", "-n", kns] : ["ip", "netns", "exec", kns, "sysctl"]) + c.dropFirst()
@@ -1746,9 +1751,7 @@ final class ExecTests: XCTestCase {
         let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"]]
         for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
         usleep(2_500_000)
-        func scrub(_ lines: [String]) -> [String] {
-            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
-        }
+        let scrub = Self.scrubLinkLocal
         // Each change, then the 2 s its DAD takes; use_optimistic set between them on both sides.
         let rounds: [(String?, [String])] = [
             (nil, ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "optimistic"]),
@@ -2915,9 +2918,7 @@ final class ExecTests: XCTestCase {
         for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
         usleep(300_000)
         let changes: [[String]] = [["link", "set", "r1", "down"], ["link", "set", "r1", "up"]]
-        func scrub(_ lines: [String]) -> [String] {
-            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
-        }
+        let scrub = Self.scrubLinkLocal
         let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["route"]) { for c in changes { try sh(["ip", "-n", kns] + c); usleep(200_000) } })
         let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["route"]) {
             for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(200_000) }
@@ -2949,9 +2950,7 @@ final class ExecTests: XCTestCase {
                                    ["sysctl", "-qw", "net.ipv6.conf.r1.keep_addr_on_down=1"],
                                    ["ip", "link", "set", "r1", "down"], ["ip", "link", "set", "r1", "up"],
                                    ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=1"], ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=0"]]
-        func scrub(_ lines: [String]) -> [String] {
-            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
-        }
+        let scrub = Self.scrubLinkLocal
         let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 10) {
             for c in changes { try sh(Self.onKernel(c, kns)); usleep(200_000) }
         })
@@ -2982,9 +2981,7 @@ final class ExecTests: XCTestCase {
         for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
         usleep(2_500_000)   // both link-locals past DAD
         let changes: [[String]] = [["link", "set", "r1p", "down"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "down"], ["link", "set", "r1", "up"]]
-        func scrub(_ lines: [String]) -> [String] {
-            lines.map { $0.replacingOccurrences(of: #"fe80::[0-9a-f]+:[0-9a-f:]+"#, with: "fe80::IID", options: .regularExpression) }
-        }
+        let scrub = Self.scrubLinkLocal
         let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["route"], seconds: 8) {
             for c in changes { try sh(["ip", "-n", kns] + c); usleep(200_000) }
             usleep(3_000_000)

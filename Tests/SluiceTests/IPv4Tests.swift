@@ -772,11 +772,17 @@ final class IPv4Tests: XCTestCase {
         XCTAssertFalse(try r.runner.execute("-4 addr show dev r1").contains("198.18.1.3"))
     }
 
-    func testECMPSpreadsFlowsOverItsNextHops() throws {
+    /// The router with both hosts learnt and held (permanent), for routes through both.
+    func ecmpRouter() throws -> Router {
         let r = try Self.router()
         learnHosts(r)
         try r.runner.execute("neigh replace 198.18.1.10 lladdr 02:00:00:00:00:a1 dev r1")
         try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2")
+        return r
+    }
+
+    func testECMPSpreadsFlowsOverItsNextHops() throws {
+        let r = try ecmpRouter()
         XCTAssertThrowsError(try r.runner.execute("neigh add 198.18.2.20 lladdr 02:00:00:00:00:b3 dev r2"), "EEXIST")
         try r.runner.execute("route add 198.18.100.0/24 nexthop via 198.18.1.10 dev r1 weight 1 nexthop via 198.18.2.20 dev r2 weight 1")
         XCTAssertTrue(try r.runner.execute("route show").contains("198.18.100.0/24 \n\tnexthop via 198.18.1.10 dev r1 weight 1 \n\tnexthop via 198.18.2.20 dev r2 weight 1 \n"))
@@ -803,10 +809,7 @@ final class IPv4Tests: XCTestCase {
     /// ports among its fields spreads them, without them does not. An ICMP error takes the
     /// next hop of the flow it quotes (ip_multipath_l3_keys).
     func testMultipathHashPolicies() throws {
-        let r = try Self.router()
-        learnHosts(r)
-        try r.runner.execute("neigh replace 198.18.1.10 lladdr 02:00:00:00:00:a1 dev r1")
-        try r.runner.execute("neigh replace 198.18.2.20 lladdr 02:00:00:00:00:b2 dev r2")
+        let r = try ecmpRouter()
         try r.runner.execute("route add 198.18.100.0/24 nexthop via 198.18.1.10 dev r1 nexthop via 198.18.2.20 dev r2")
         let mac = r.dev("r1").mac, dst = ip(198, 18, 100, 7)
         func udp(_ sport: UInt16) -> [UInt8] {
