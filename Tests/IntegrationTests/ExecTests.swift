@@ -2968,6 +2968,49 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A device's MTU below IPv6's 1280 (addrconf_notify NETDEV_CHANGEMTU): its inet6_dev goes —
+    /// addresses (a kept one too), routes, neighbours and the conf directory, announced as the
+    /// kernel announces them — and what needs one is refused as the kernel refuses it (an
+    /// address EINVAL, a route ENODEV, a neighbour "IPv6 is disabled"); back at 1280, IPv6
+    /// starts over from `default`'s knobs. A device made below 1280 has none from the start.
+    func testIPv6StopsBelowTheMinimumMTUAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
+        let kns = try net.netns("kmtu6")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let setup: [[String]] = [["link", "add", "r1", "type", "veth", "peer", "name", "r1p"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "up"],
+                                 ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1"], ["addr", "add", "198.18.5.1/24", "dev", "r1"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        for c in [["sysctl", "-qw", "net.ipv6.conf.r1.keep_addr_on_down=1", "net.ipv6.conf.r1.hop_limit=9"]] {
+            try sh(Self.onKernel(c, kns)); XCTAssertEqual(try exec(sock, c).status, 0)
+        }
+        usleep(300_000)
+        let changes: [[String]] = [["ip", "link", "set", "r1", "mtu", "1200"], ["ip", "link", "set", "r1", "mtu", "1300"]]
+        let scrub = Self.scrubLinkLocal
+        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route", "netconf"], seconds: 8) {
+            for c in changes { try sh(Self.onKernel(c, kns)); usleep(300_000) }
+        })
+        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route", "netconf"], seconds: 8) {
+            for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")); usleep(300_000) }
+        })
+        XCTAssertEqual(sluice, kernel)
+        XCTAssertTrue(kernel.contains("Deleted r1    inet6 2001:db8:5::1/64 scope global ") && kernel.contains("Deleted inet6 r1 "), "\(kernel)")
+        let steps: [[String]] = [
+            ["ip", "link", "set", "r1", "mtu", "1279"], ["ip", "-6", "addr", "show", "dev", "r1"], ["ip", "-6", "route", "show", "table", "all", "dev", "r1"],
+            ["sysctl", "net.ipv6.conf.r1.hop_limit"], ["sysctl", "net.ipv4.conf.r1.arp_ignore"], ["ip", "-6", "netconf", "show", "dev", "r1"],
+            ["ip", "-6", "addr", "add", "2001:db8:6::1/64", "dev", "r1"], ["ip", "-6", "route", "add", "2001:db8:7::/64", "dev", "r1"],
+            ["ip", "-6", "route", "add", "2001:db8:7::/64", "via", "fe80::1", "dev", "r1"],
+            ["ip", "-6", "neigh", "add", "2001:db8:5::9", "lladdr", "02:00:00:00:00:09", "dev", "r1"],
+            ["ip", "-6", "nexthop", "add", "id", "7", "dev", "r1"],
+            ["ip", "link", "set", "r1", "mtu", "1280"], ["sysctl", "net.ipv6.conf.r1.hop_limit", "net.ipv6.conf.r1.keep_addr_on_down"],
+            ["ip", "-6", "addr", "add", "2001:db8:6::1/64", "dev", "r1"], ["ip", "-6", "route", "show", "dev", "r1"],
+            ["ip", "link", "add", "r2", "mtu", "1000", "type", "veth", "peer", "name", "r2p"], ["sysctl", "net.ipv6.conf.r2.mtu"],
+            ["ip", "-6", "addr", "add", "2001:db8:8::1/64", "dev", "r2"], ["ip", "link", "set", "r2", "mtu", "1500"], ["sysctl", "net.ipv6.conf.r2.mtu"],
+        ]
+        XCTAssertEqual(try knobStepsSideBySide(steps, kns: kns, sock: sock), 8)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// With DAD on: a peer going down and up (carrier) announces no route, as rt6_sync_down_dev
     /// and rt6_sync_up only mark next hops; the device going down and up announces its routes,
     /// and the link-local address's local and anycast routes come when its DAD completes, a

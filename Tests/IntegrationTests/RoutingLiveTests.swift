@@ -19,12 +19,20 @@ final class RoutingLiveTests: XCTestCase {
         v6 ? "2001:db8:\(n)::\(h)" + (len ? "/64" : "") : "198.18.\(n).\(h)" + (len ? "/24" : "")
     }
 
-    func path(kernel: Bool, _ id: String, v6: Bool, daemonArgs: [String] = []) throws -> Path {
+    /// With `third`, a second link from the router to B (IPv4 only): 198.18.33.1 on the
+    /// router's "c" device, 198.18.33.20 on B's.
+    func path(kernel: Bool, _ id: String, v6: Bool, daemonArgs: [String] = [], third: Bool = false) throws -> Path {
         guard (try? sh(["sh", "-c", "command -v traceroute"])) != nil else { throw HarnessError("this test needs traceroute: run scripts/install-deps.sh") }
         let sw = try net.netns("sw\(id)"), a = try net.netns("a\(id)"), b = try net.netns("b\(id)")
         let pa = "\(net.tag)\(id)a", pb = "\(net.tag)\(id)b"
         try sh(["ip", "-n", sw, "link", "add", pa, "type", "veth", "peer", "name", pa + "p", "netns", a])
         try sh(["ip", "-n", sw, "link", "add", pb, "type", "veth", "peer", "name", pb + "p", "netns", b])
+        let pc = "\(net.tag)\(id)c"
+        if third {
+            try sh(["ip", "-n", sw, "link", "add", pc, "type", "veth", "peer", "name", pc + "p", "netns", b])
+            try sh(["ip", "-n", b, "addr", "add", "198.18.33.20/24", "dev", pc + "p"])
+            try sh(["ip", "-n", b, "link", "set", pc + "p", "up"])
+        }
         // IPv4: no IPv6 noise. IPv6: hosts without duplicate address detection (usable at once);
         // the far link's MTU 1400 on both ends for packet too big.
         let nodad = v6 ? ["nodad"] : []
@@ -45,6 +53,10 @@ final class RoutingLiveTests: XCTestCase {
             if v6 { try sh(["ip", "-n", sw, "link", "set", pb, "mtu", "1400"]) }
             try sh(["ip", "-n", sw, "link", "set", pa, "up"])
             try sh(["ip", "-n", sw, "link", "set", pb, "up"])
+            if third {
+                try sh(["ip", "-n", sw, "addr", "add", "198.18.33.1/24", "dev", pc])
+                try sh(["ip", "-n", sw, "link", "set", pc, "up"])
+            }
             return Path(a: a, b: b, sw: sw, daemon: nil)
         }
         // Sluice owns the router side: the kernel keeps no IPv6 on those veths.
@@ -55,7 +67,7 @@ final class RoutingLiveTests: XCTestCase {
         ] + (v6 ? ["link set pb mtu 1400"] : []) + [
             "link set pa up", "link set pb up",
             "addr add \(addr(v6, 31, 1, len: true)) dev pa", "addr add \(addr(v6, 32, 1, len: true)) dev pb",
-        ], extraArgs: daemonArgs)
+        ] + (third ? ["link add pc type afpacket dev \(pc)", "link set pc up", "addr add 198.18.33.1/24 dev pc"] : []), extraArgs: daemonArgs)
         try d.waitReady()
         return Path(a: a, b: b, sw: sw, daemon: d)
     }
@@ -593,6 +605,93 @@ final class RoutingLiveTests: XCTestCase {
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
         XCTAssertEqual(results[0], ["ipv4 default: 1", "ipv4 L4: 2", "ipv4 custom, addresses only: 1",
                                     "ipv6 default: 2", "ipv6 L4: 2", "ipv6 custom, addresses only: 1"])
+    }
+
+    /// Next hops and their links, with real traffic: 16 UDP flows (L4 hash policy) from A to
+    /// 198.18.40.1 on B's loopback, over a two-way multipath route through B's two links, and
+    /// 4 datagrams to 198.18.41.1, routed by a /24 through the second link and a /22 through
+    /// the first. What B received on each link (its UDP NoPorts and the links' rx counters),
+    /// the kernel's router and Sluice's alike:
+    /// - the router's own end of a link down: its next hop is dead, every flow takes the other,
+    ///   and the /24, whose only next hop it was, is deleted;
+    /// - B's end down (the router's link loses carrier): the next hop is linkdown and still
+    ///   used — what hashes to it is lost, and the /24 through it too;
+    /// - ignore_routes_with_linkdown: the /24 is passed over for the /22 at once, while the
+    ///   multipath bounds stay until the next carrier event (fib_rebalance runs only then);
+    ///   after one, every flow takes the live link.
+    func testDeadAndLinkdownNexthopsAsTheKernel() throws {
+        var results: [[String]] = [[], []]
+        for (i, kernel) in [true, false].enumerated() {
+            let id = kernel ? "k" : "s"
+            let sock = net.dir + "/ctl-ld\(id)/sluice.sock"
+            let p = try path(kernel: kernel, id, v6: false, daemonArgs: kernel ? [] : ["--socket", sock], third: true)
+            func router(_ tool: String, _ args: [String]) throws { try onRouter(p, sock: sock, tool, args) }
+            let bb = "\(net.tag)\(id)bp", bc = "\(net.tag)\(id)cp"
+            let rc = kernel ? "\(net.tag)kc" : "pc"
+            try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])
+            for a in ["198.18.40.1", "198.18.41.1"] { try sh(["ip", "-n", p.b, "addr", "add", a, "dev", "lo"]) }
+            try router("sysctl", ["-qw", "net.ipv4.fib_multipath_hash_policy=1"])
+            try router("ip", ["route", "add", "198.18.40.0/24", "nexthop", "via", "198.18.32.20", "nexthop", "via", "198.18.33.20"])
+            try router("ip", ["route", "add", "198.18.41.0/24", "via", "198.18.33.20"])
+            try router("ip", ["route", "add", "198.18.40.0/22", "via", "198.18.32.20"])
+            func rx(_ dev: String) throws -> Int {
+                Int(try sh(["ip", "netns", "exec", p.b, "cat", "/sys/class/net/\(dev)/statistics/rx_packets"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            /// Sends the flows twice (the first round resolves neighbours) and reports the
+            /// second: datagrams B received, and on which of its links.
+            func deliver(_ dst: String, flows: Int) throws -> String {
+                let send = "import socket, time\nfor p in range(41000, \(41000 + flows)):\n s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n s.bind(('', p))\n s.sendto(b'x', ('\(dst)', 5000))\n s.close()\n"
+                _ = try sh(["ip", "netns", "exec", p.a, "python3", "-c", send], timeout: 20)
+                usleep(800_000)
+                let n0 = try net.udpCounters(p.b)["NoPorts"] ?? 0, b0 = try rx(bb), c0 = try rx(bc)
+                _ = try sh(["ip", "netns", "exec", p.a, "python3", "-c", send], timeout: 20)
+                usleep(300_000)
+                let n = (try net.udpCounters(p.b)["NoPorts"] ?? 0) - n0
+                let b = try rx(bb) - b0, c = try rx(bc) - c0
+                return "\(n == flows ? "all" : n == 0 ? "none" : "some") delivered, first link \(b > 0 ? "used" : "unused"), second \(c > 0 ? "used" : "unused")"
+            }
+            func step(_ name: String, _ check: () throws -> String) throws { results[i].append("\(name): \(try check())") }
+            try step("both links") { try deliver("198.18.40.1", flows: 16) }
+            try router("ip", ["link", "set", rc, "down"])
+            try step("router's second link down") { try deliver("198.18.40.1", flows: 16) }
+            try router("ip", ["link", "set", rc, "up"])
+            try router("ip", ["addr", "replace", "198.18.33.1/24", "dev", rc])
+            try step("up again") { try deliver("198.18.40.1", flows: 16) }
+            // The /24's only next hop died with the link: the route went (fib_flush), the /22 serves.
+            try step("the /24 after its link went down") { try deliver("198.18.41.1", flows: 4) }
+            try router("ip", ["route", "add", "198.18.41.0/24", "via", "198.18.33.20"])
+            try step("the /24 added again") { try deliver("198.18.41.1", flows: 4) }
+            try sh(["ip", "-n", p.b, "link", "set", bc, "down"])
+            usleep(500_000)
+            try step("second link without carrier") { try deliver("198.18.40.1", flows: 16) }
+            try step("the /24 through it") { try deliver("198.18.41.1", flows: 4) }
+            try router("sysctl", ["-qw", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"])
+            try step("ignored: the /24") { try deliver("198.18.41.1", flows: 4) }
+            try step("ignored: multipath before an event") { try deliver("198.18.40.1", flows: 16) }
+            try sh(["ip", "-n", p.b, "link", "set", bc, "up"])
+            usleep(500_000)
+            try sh(["ip", "-n", p.b, "link", "set", bc, "down"])
+            usleep(500_000)
+            try step("ignored: multipath after an event") { try deliver("198.18.40.1", flows: 16) }
+            if let d = p.daemon {
+                XCTAssertEqual(d.stop(), 0, d.stderr)
+                XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+            }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], [
+            "both links: all delivered, first link used, second used",
+            "router's second link down: all delivered, first link used, second unused",
+            "up again: all delivered, first link used, second used",
+            "the /24 after its link went down: all delivered, first link used, second unused",
+            "the /24 added again: all delivered, first link unused, second used",
+            "second link without carrier: some delivered, first link used, second unused",
+            "the /24 through it: none delivered, first link unused, second unused",
+            "ignored: the /24: all delivered, first link used, second unused",
+            "ignored: multipath before an event: some delivered, first link used, second unused",
+            "ignored: multipath after an event: all delivered, first link used, second unused",
+        ])
     }
 
     func testIPv6RoutingAsTheKernelRoutes() throws {

@@ -781,6 +781,58 @@ final class IPv4Tests: XCTestCase {
         return r
     }
 
+    /// fib_sync_down_dev, fib_rebalance and fib_lookup_good_nhc (fib_semantics.c, fib_trie.c),
+    /// as measured side by side in RoutingLiveTests.testDeadAndLinkdownNexthopsAsTheKernel:
+    /// the next hop through v1 of a two-way route, whose link (a Sluice veth) loses its carrier
+    /// and then goes down.
+    func testDeadAndLinkdownNexthops() throws {
+        let r = try ecmpRouter()
+        for c in ["link add v1 type veth peer name v2", "link set v1 up", "link set v2 up", "addr add 198.18.5.1/24 dev v1",
+                  "route add 198.18.100.0/24 nexthop via 198.18.1.10 dev r1 nexthop via 198.18.5.2 dev v1",
+                  "route add 198.18.104.0/24 via 198.18.5.2", "route add 198.18.104.0/22 via 198.18.1.10"] {
+            try r.runner.execute(c)
+        }
+        let fib = r.dp.ipv4.fib, v1 = r.dev("v1").ifindex
+        /// Of 256 hashes, how many the multipath route sends through v1.
+        func throughV1() -> Int {
+            (0..<256).filter { fib.lookup(ip(198, 18, 100, 1), hash: UInt32($0) << 23)?.dev == v1 }.count
+        }
+        func single() -> String { fib.lookup(ip(198, 18, 104, 1))?.dev == v1 ? "v1" : "r1" }
+        XCTAssertEqual(throughV1(), 128)
+        // Carrier lost: linkdown, still used.
+        try r.runner.execute("link set v2 down")
+        XCTAssertFalse(r.dev("v1").carrier)
+        XCTAssertEqual(throughV1(), 128)
+        XCTAssertEqual(single(), "v1")
+        XCTAssertTrue(try r.runner.execute("route show").contains("198.18.104.0/24 via 198.18.5.2 dev v1 linkdown \n"))
+        // ignore_routes_with_linkdown: the /24 passed over for the /22 at once; the bounds stay.
+        try r.runner.execute("sysctl net.ipv4.conf.v1.ignore_routes_with_linkdown=1")
+        XCTAssertEqual(single(), "r1")
+        XCTAssertEqual(throughV1(), 128)
+        XCTAssertTrue(try r.runner.execute("route show").contains("198.18.104.0/24 via 198.18.5.2 dev v1 dead linkdown \n"))
+        // The next carrier event rebalances: every hash takes r1.
+        try r.runner.execute("link set v2 up")
+        XCTAssertEqual(throughV1(), 128)
+        XCTAssertEqual(single(), "v1")
+        try r.runner.execute("link set v2 down")
+        XCTAssertEqual(throughV1(), 0)
+        // Off again: usable at once, the bounds still those of the event.
+        try r.runner.execute("sysctl net.ipv4.conf.v1.ignore_routes_with_linkdown=0")
+        XCTAssertEqual(single(), "v1")
+        XCTAssertEqual(throughV1(), 0)
+        // v1 down: its single route goes; the multipath one keeps v1's next hop, dead.
+        try r.runner.execute("link set v2 up")
+        try r.runner.execute("link set v1 down")
+        let shown = try r.runner.execute("route show")
+        XCTAssertFalse(shown.contains("198.18.104.0/24"), shown)
+        XCTAssertTrue(shown.contains("\tnexthop via 198.18.5.2 dev v1 weight 1 dead linkdown \n"), shown)
+        XCTAssertEqual(throughV1(), 0)
+        XCTAssertEqual(single(), "r1")
+        // r1 down too: every next hop dead, the route goes (fib_flush).
+        try r.runner.execute("link set r1 down")
+        XCTAssertFalse(try r.runner.execute("route show").contains("198.18.100.0/24"))
+    }
+
     func testECMPSpreadsFlowsOverItsNextHops() throws {
         let r = try ecmpRouter()
         XCTAssertThrowsError(try r.runner.execute("neigh add 198.18.2.20 lladdr 02:00:00:00:00:b3 dev r2"), "EEXIST")

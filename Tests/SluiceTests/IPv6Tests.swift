@@ -114,6 +114,30 @@ final class IPv6Tests: XCTestCase {
         XCTAssertTrue(routes.contains("fe80::/64 dev r1 proto kernel metric 256 pref medium \n"), routes)
     }
 
+    /// addrconf_notify NETDEV_CHANGEMTU: below IPV6_MIN_MTU (1280, RFC 8200 5) the device's
+    /// inet6_dev goes — its addresses and routes with it — and IPv6 arriving there is dropped
+    /// (ip6_rcv_core: no idev, InDiscards, IPV6DISABLED); back at 1280 the link-local address
+    /// returns, from a fresh copy of `default`'s knobs.
+    func testIPv6StopsOnADeviceBelowTheMinimumMTU() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        try r.runner.execute("sysctl net.ipv6.conf.r1.hop_limit=9")
+        try r.runner.execute("link set r1 mtu 1279")
+        XCTAssertTrue(r.dev("r1").inet6Absent)
+        XCTAssertFalse(try r.runner.execute("addr show dev r1").contains("inet6"))
+        XCTAssertFalse(try r.runner.execute("-6 route show").contains("dev r1"))
+        XCTAssertThrowsError(try r.runner.execute("sysctl net.ipv6.conf.r1.hop_limit"))
+        XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:1::1/64 dev r1"))
+        let discards = r.dp.ipv6.stats.inDiscards
+        XCTAssertTrue(r.send(eth(r.dev("r1").mac, macA, echo(src: hostA, dst: hostB)), on: r.r1).r2.isEmpty)
+        XCTAssertEqual(r.dp.ipv6.stats.inDiscards, discards + 1)
+        XCTAssertEqual(r.dev("r1").dropCount(.ipv6Disabled), 1)
+        try r.runner.execute("link set r1 mtu 1280")
+        XCTAssertFalse(r.dev("r1").inet6Absent)
+        XCTAssertTrue(try r.runner.execute("addr show dev r1").contains("inet6 fe80::ff:fe00:1/64 scope link"))
+        XCTAssertEqual(try r.runner.execute("sysctl net.ipv6.conf.r1.hop_limit"), "net.ipv6.conf.r1.hop_limit = 64\n")
+    }
+
     func testNeighborSolicitationForTheRouterIsAnsweredAndTeachesTheSender() throws {
         let r = try Self.router()
         let out = r.send(ns(from: hostA, mac: macA, target: r1IP), on: r.r1)

@@ -425,7 +425,8 @@ extension CommandRunner {
                 h.dev = via.dev
             }
             guard h.dev != 0, let d = dp.device(h.dev) else { throw SluiceError("Error: Device for nexthop is not up.") }
-            // fib6_nh_init.
+            // fib6_nh_init: no inet6_dev is ENODEV, a disabled one EACCES.
+            if S.isIPv6 && d.inet6Absent { throw SluiceError("RTNETLINK answers: No such device") }
             if S.isIPv6 && d.inet6.disabled { throw SluiceError("Error: IPv6 is disabled on nexthop device (Permission denied)") }
             guard d.isUp else { throw SluiceError("Error: Device for nexthop is not up.") }
             r.route.nexthops[i] = h
@@ -606,14 +607,15 @@ extension CommandRunner {
                                (9, "hoplimit"), (10, "initcwnd"), (13, "initrwnd")] where i < r.metrics.count && r.metrics[i] != 0 {
                     s += " \(n) \(r.metrics[i])"
                 }
-                if r.nexthops.count == 1 && r.nexthops[0].onlink { s += " onlink" }
+                let flags = Datapath.routeFlagWords(dp.routeFlags(r))
+                if !flags.isEmpty { s += " " + flags.dropLast() }
                 if S.isIPv6 { s += " pref \(r.pref == 1 ? "high" : r.pref == 3 ? "low" : "medium")" }
                 s += " "
                 if multipath {
                     for h in r.nexthops {
                         s += "\n\tnexthop"
                         if h.gateway != 0 { s += " via \(S.addressString(h.gateway))" }
-                        s += " dev \(dp.device(h.dev)?.name ?? "?") weight \(h.weight) "
+                        s += " dev \(dp.device(h.dev)?.name ?? "?") weight \(h.weight) " + Datapath.routeFlagWords(dp.nexthopFlags(r, h))
                         if h.realm != 0 { s += Self.realmsString(h.realm).dropFirst() + " " }
                     }
                 }
@@ -771,6 +773,7 @@ extension CommandRunner {
         for family in ["ipv4", "ipv6"] { for k in Self.neighbourKeys { keys.append(["net", family, "neigh", "default", k]) } }
         for which in ["all", "default"] + dp.allDevices.map(\.name) {
             for k in InetKnob.allCases { keys.append(["net", "ipv4", "conf", which, k.name]) }
+            if let d = dp.device(named: which), d.inet6Absent { continue }
             for k in Inet6Knob.allCases { keys.append(["net", "ipv6", "conf", which, k.name]) }
         }
         return keys

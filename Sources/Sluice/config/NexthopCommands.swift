@@ -33,7 +33,8 @@ extension CommandRunner {
         guard let d = dp.device(q.dev) else { throw SluiceError("Error: Invalid device index.") }
         guard d.isUp else { throw SluiceError("Error: Nexthop device is not up (Network is down).") }
         guard d.carrier else { throw SluiceError("Error: Carrier for nexthop device is down (Network is down).") }
-        // nh_create_ipv6's fib6_nh_init.
+        // nh_create_ipv6's fib6_nh_init: no inet6_dev is ENODEV, a disabled one EACCES.
+        if v6 && d.inet6Absent { throw SluiceError("RTNETLINK answers: No such device") }
         if v6 && d.inet6.disabled { throw SluiceError("Error: IPv6 is disabled on nexthop device (Permission denied).") }
         if !q.hasGateway && q.onlink { throw SluiceError("Error: ONLINK flag can not be set for nexthop without a gateway.") }
         if q.hasGateway {

@@ -734,10 +734,11 @@ public final class Datapath {
 
     /// The protocol handlers (ptype_base by EtherType, registered at init as inet_init,
     /// arp_init and inet6_init do). IPv4 and ARP act for a device with IPv4 configuration (an
-    /// in_device: an address), IPv6 for one with an IPv6 address; on any other device, or for an
-    /// EtherType nobody registered, frames count as rx_nohandler.
+    /// in_device: an address), IPv6 for one with an IPv6 address or whose IPv6 is disabled or
+    /// absent (ip6_rcv_core drops those: InDiscards, IPV6DISABLED); on any other device, or for
+    /// an EtherType nobody registered, frames count as rx_nohandler.
     func deliverProtocols(_ dev: NetDevice, _ batch: inout PacketBatch) {
-        let has4 = ipv4.addresses[dev.ifindex] != nil, has6 = ipv6.addresses[dev.ifindex] != nil
+        let has4 = ipv4.addresses[dev.ifindex] != nil, has6 = ipv6.addresses[dev.ifindex] != nil || dev.inet6.disabled
         guard has4 || has6 else {
             dev.stats.rxNohandler &+= UInt64(batch.count)
             dev.drop(.noHandler, UInt64(batch.count))

@@ -276,6 +276,9 @@ public final class NetDevice {
     /// net.ipv6.conf.DEV (ipv6/DevConf6.swift), the same way.
     public internal(set) var inet6Conf = Inet6DevConf()
     public internal(set) var inet6 = Inet6DevFlags()
+    /// No inet6_dev: the device's MTU is below IPv6's 1280 (ipv6_add_dev refuses it; a drop
+    /// below destroys it). No IPv6 in or out, no address, route or neighbour, no conf keys.
+    public internal(set) var inet6Absent = false
     /// dev->rx_handler.
     public internal(set) var rxHandler = RxHandler.none
     public internal(set) var stats = LinkStats64()

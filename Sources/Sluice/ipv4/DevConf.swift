@@ -17,12 +17,15 @@
 ///
 /// The combined values are cached in each device (`NetDevice.inet4`) at every change, so the
 /// packet path reads one field of the device it already holds. Changes of forwarding,
-/// rp_filter and proxy_arp are noted for RTM_NEWNETCONF notifications, in the kernel's order.
+/// rp_filter, proxy_arp and ignore_routes_with_linkdown are noted for RTM_NEWNETCONF
+/// notifications, in the kernel's order. ignore_routes_with_linkdown (either's) makes a next
+/// hop through the device dead to lookups while it has no carrier (ipv4/FIB.swift).
 
 /// The knobs Sluice's IPv4 stack obeys, by their procfs names.
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
     case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark, arpEvictNocarrier
+    case ignoreRoutesWithLinkdown
 
     public var name: String {
         switch self {
@@ -42,6 +45,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .routeLocalnet: "route_localnet"
         case .srcValidMark: "src_valid_mark"
         case .arpEvictNocarrier: "arp_evict_nocarrier"
+        case .ignoreRoutesWithLinkdown: "ignore_routes_with_linkdown"
         }
     }
 
@@ -62,6 +66,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .forwarding: NETCONFA.FORWARDING
         case .rpFilter: NETCONFA.RP_FILTER
         case .proxyArp: NETCONFA.PROXY_NEIGH
+        case .ignoreRoutesWithLinkdown: NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN
         default: nil
         }
     }
@@ -120,6 +125,9 @@ public struct InetDevFlags: Sendable, Equatable {
     /// IN_DEV_ARP_EVICT_NOCARRIER: all's and the device's; losing the carrier flushes the
     /// device's ARP entries.
     public var arpEvictNocarrier = true
+    /// IN_DEV_IGNORE_ROUTES_WITH_LINKDOWN: either's; a next hop through the device without
+    /// carrier is dead to lookups (ip_ignore_linkdown).
+    public var ignoreRoutesWithLinkdown = false
 
     init() {}
 
@@ -140,6 +148,7 @@ public struct InetDevFlags: Sendable, Equatable {
         routeLocalnet = all[.routeLocalnet] != 0 || dev[.routeLocalnet] != 0
         srcValidMark = all[.srcValidMark] != 0 || dev[.srcValidMark] != 0
         arpEvictNocarrier = all[.arpEvictNocarrier] != 0 && dev[.arpEvictNocarrier] != 0
+        ignoreRoutesWithLinkdown = all[.ignoreRoutesWithLinkdown] != 0 || dev[.ignoreRoutesWithLinkdown] != 0
     }
 }
 
@@ -230,6 +239,7 @@ extension IPv4Stack {
             if old != value, let attr = k.netconfAttribute { noteNetconf(t.netconfIndex, attr) }
         }
         for d in devices { d.inet4 = InetDevFlags(all: confAll, dev: d.inetConf) }
+        if k == .ignoreRoutesWithLinkdown && old != value { fib.refreshUsability() }
     }
 
     func noteNetconf(_ ifindex: Int32, _ attr: UInt16) {

@@ -9,6 +9,21 @@
 /// first next hop, count, preferred source) and next hops live in flat arrays with their
 /// hash-threshold bounds (fib_rebalance's upper_bound), so a lookup is the trie walk and a few
 /// array loads.
+///
+/// Next hops and their devices (fib_sync_down_dev, fib_sync_up, fib_rebalance,
+/// fib_lookup_good_nhc; IPv6's fib6_ifdown, rt6_sync_up, rt6_multipath_rebalance, find_match):
+/// - a next hop whose device is down is dead, one whose device has no carrier is linkdown, and
+///   linkdown counts as dead too where the device's ignore_routes_with_linkdown says so;
+/// - a lookup takes a route only if one of its next hops is not dead; else it goes on to the
+///   prefix's next route, then to shorter prefixes (the trie's backtracking). Such a prefix is
+///   marked in its flat record and looked up the slow way;
+/// - the hash bounds leave dead next hops out. They are computed when the route is made and
+///   when a device it uses changes state — not when the knob is written, so until the next
+///   event the old bounds still send flows to a linkdown next hop, as the kernel's do;
+/// - a device going down deletes the routes whose every next hop is then dead; the others keep
+///   theirs, shown "dead linkdown";
+/// - an IPv4 route whose next hops were all dead or linkdown at a device's event is itself
+///   flagged linkdown (fi->fib_flags, shown on a multipath route) until one comes back.
 public enum RouteType: UInt8, Sendable {
     /// `throw` (RTN_THROW): a lookup that ends on it goes on to the next rule (EAGAIN from
     /// fib_table_lookup), as if the table had no route.
@@ -103,6 +118,9 @@ public struct RouteOf<A: InetAddressValue>: Sendable {
     /// RTF_EXPIRES: when the route lapses, on the datapath clock (0: never). An IPv6 prefix
     /// route made for an address with a finite valid lifetime; it goes with that address.
     public var expires: UInt64 = 0
+    /// fi->fib_flags' RTNH_F_LINKDOWN (IPv4): at a device's event every next hop was dead or
+    /// linkdown; cleared when one comes back (fib_sync_up).
+    public var linkdown = false
     public init(type: RouteType, nexthops: [NextHopOf<A>] = [], metric: UInt32 = 0, proto: UInt8 = RouteProtocol.boot,
                 scope: UInt8 = RouteScope.universe, prefsrc: A = 0) {
         self.type = type; self.nexthops = nexthops; self.metric = metric; self.proto = proto; self.scope = scope; self.prefsrc = prefsrc
@@ -154,20 +172,35 @@ final class RouteJournal<A: InetAddressValue> {
     }
 }
 
+/// What a next hop's device says of it, asked by the FIB whenever it rebuilds a prefix's flat
+/// record or walks routes on the control path: `dead` (its device is down) and `good`
+/// (fib_lookup_good_nhc: not dead, and not linkdown where ignore_routes_with_linkdown).
+/// Set by the stack that owns the FIB.
+final class NexthopHealth {
+    var dead: (Int32) -> Bool = { _ in false }
+    /// No carrier, or down (fib_check_nh's RTNH_F_LINKDOWN for a new route).
+    var linkdown: (Int32) -> Bool = { _ in false }
+    var good: (Int32) -> Bool = { _ in true }
+}
+
 public final class FIBTableOf<A: InetAddressValue> {
     public let id: UInt32
     var journal: RouteJournal<A>?
+    var health = NexthopHealth()
     var trie: LPMTrie<A>
     /// Prefix entries (trie value − 1): the routes at that prefix, by metric.
     public internal(set) var prefixes: [(prefix: A, length: Int, routes: [RouteOf<A>])?] = []
     var freePrefixes: [Int] = []
     /// The forwarding view of each prefix entry, one record per entry (one cache line load).
-    struct Fast: BitwiseCopyable { var type: UInt8 = 0; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: A = 0 }
+    /// `usable`: the first route has a next hop that is not dead (or needs none); when false,
+    /// lookups of this prefix take the slow path (`slowLookup`).
+    struct Fast: BitwiseCopyable { var type: UInt8 = 0; var usable = true; var nhCount: Int32 = 0; var nhStart: Int32 = 0; var src: A = 0 }
     var fast = RawVector<Fast>(capacity: 1024)
     /// Flat next hops: gateway, device, hash upper bound, cached neighbour (index + 1).
     var nhGateway = RawVector<A>(capacity: 1024)
     var nhDev = RawVector<Int32>(capacity: 1024)
-    var nhUpper = RawVector<UInt32>(capacity: 1024)
+    /// fib_nh_upper_bound: −1 for a next hop left out (dead when the bounds were computed).
+    var nhUpper = RawVector<Int32>(capacity: 1024)
     var nhNeigh = RawVector<Int32>(capacity: 1024)
     var nhRealm = RawVector<UInt32>(capacity: 1024)
     var nhGarbage = 0
@@ -196,6 +229,9 @@ public final class FIBTableOf<A: InetAddressValue> {
     /// after (`append`) those of its metric.
     func insert(_ prefix: A, _ length: Int, _ route: RouteOf<A>, replace: Bool, exclusive: Bool, append: Bool = false) throws(SluiceError) {
         let p = LPMTrie<A>.mask(prefix, length)
+        // fib_create_info: a route whose every next hop is linkdown is flagged so (IPv4).
+        var route = route
+        route.linkdown = A.bitWidth == 32 && route.type != .local && !route.nexthops.isEmpty && route.nexthops.allSatisfy { health.linkdown($0.dev) }
         if let i = entry(p, length) {
             var routes = prefixes[i]!.routes
             if let j = routes.firstIndex(where: { $0.metric == route.metric && $0.tos == route.tos }) {
@@ -299,15 +335,12 @@ public final class FIBTableOf<A: InetAddressValue> {
     func rebuild(_ i: Int) {
         let r = prefixes[i]!.routes[0]
         nhGarbage += Int(fast[i].nhCount)
-        fast[i] = Fast(type: r.type.rawValue, nhCount: Int32(r.nexthops.count), nhStart: Int32(nhGateway.count), src: r.prefsrc)
-        let total = r.nexthops.reduce(0) { $0 + $1.weight }
-        var w = 0
-        for nh in r.nexthops {
-            w += nh.weight
+        fast[i] = Fast(type: r.type.rawValue, usable: usable(r), nhCount: Int32(r.nexthops.count), nhStart: Int32(nhGateway.count), src: r.prefsrc)
+        let bounds = Self.upperBounds(r, health)
+        for (k, nh) in r.nexthops.enumerated() {
             nhGateway.append(nh.gateway)
             nhDev.append(nh.dev)
-            // upper_bound = round(w × 2^31 / total) − 1
-            nhUpper.append(UInt32((UInt64(w) << 31 + UInt64(total) / 2) / UInt64(total)) &- 1)
+            nhUpper.append(bounds[k])
             nhNeigh.append(0)
             nhRealm.append(nh.realm)
             if nh.realm != 0 { hasRealms = true }
@@ -315,10 +348,90 @@ public final class FIBTableOf<A: InetAddressValue> {
         if nhGarbage > 4096 && nhGarbage > nhGateway.count / 2 { compact() }
     }
 
+    /// fib_rebalance: each good next hop's bound is round(w × 2^31 / total) − 1, w the weights
+    /// so far; the others', and all when none is good, −1.
+    static func upperBounds(_ r: RouteOf<A>, _ health: NexthopHealth) -> [Int32] {
+        let good = r.nexthops.map { health.good($0.dev) }
+        let total = zip(r.nexthops, good).reduce(0) { $0 + ($1.1 ? $1.0.weight : 0) }
+        var w = 0
+        return zip(r.nexthops, good).map { nh, g in
+            guard g, total > 0 else { return -1 }
+            w += nh.weight
+            return Int32(truncatingIfNeeded: (UInt64(w) << 31 + UInt64(total) / 2) / UInt64(total)) &- 1
+        }
+    }
+
+    /// fib_table_lookup's test of a route: one of its next hops is good, or it has none.
+    func usable(_ r: RouteOf<A>) -> Bool {
+        r.nexthops.isEmpty || r.nexthops.contains { health.good($0.dev) }
+    }
+
+    /// A knob that decides which next hops are good changed: each prefix's mark is redone
+    /// (the bounds stay until the next event, as fib_rebalance runs only then).
+    func refreshUsability() {
+        for i in prefixes.indices { if let e = prefixes[i] { fast[i].usable = usable(e.routes[0]) } }
+    }
+
+    /// A device changed state (fib_sync_down_dev / fib_sync_up): each route with a next hop
+    /// through it has its linkdown flag set or cleared (IPv4), and its prefix's record and
+    /// bounds redone (fib_rebalance).
+    func syncDevice(_ d: Int32, operational: Bool) {
+        for i in prefixes.indices {
+            guard let e = prefixes[i], e.routes.contains(where: { r in r.nexthops.contains { $0.dev == d } }) else { continue }
+            for j in e.routes.indices where e.routes[j].type != .local && e.routes[j].nexthops.contains(where: { $0.dev == d }) {
+                let r = e.routes[j]
+                if operational {
+                    prefixes[i]!.routes[j].linkdown = false
+                } else if r.nexthops.allSatisfy({ $0.dev == d || health.dead($0.dev) }) {
+                    prefixes[i]!.routes[j].linkdown = true
+                }
+            }
+            rebuild(i)
+        }
+    }
+
+    /// fib_table_lookup where the longest prefix's first route has no good next hop: the
+    /// prefix's other routes in order, then each shorter prefix's (backtracking). A multipath
+    /// route picks among its good next hops by `hash` (the flat bounds for a first route, else
+    /// bounds computed now).
+    func slowLookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
+        var length = A.bitWidth
+        while length >= 0 {
+            if let i = entry(LPMTrie<A>.mask(addr, length), length), let e = prefixes[i] {
+                for (j, r) in e.routes.enumerated() where usable(r) {
+                    guard !r.nexthops.isEmpty else {
+                        return FIBResultOf(type: r.type, gateway: 0, dev: 0, prefsrc: r.prefsrc, nh: -1)
+                    }
+                    let bounds = j == 0 ? (0..<r.nexthops.count).map { nhUpper[Int(fast[i].nhStart) + $0] } : Self.upperBounds(r, health)
+                    let h = Int32(bitPattern: hash & 0x7FFF_FFFF)
+                    var k = 0
+                    if r.nexthops.count > 1, let f = bounds.firstIndex(where: { h <= $0 }) { k = f }
+                    let nh = r.nexthops[k]
+                    return FIBResultOf(type: r.type, gateway: nh.gateway, dev: nh.dev, prefsrc: r.prefsrc,
+                                       nh: j == 0 && id == 254 ? fast[i].nhStart + Int32(k) : -1, realm: nh.realm)
+                }
+            }
+            length -= 1
+        }
+        return nil
+    }
+
+    /// Whether a lookup of `addr` in this table finds a route other than `throw` (the rule
+    /// walk's test).
+    @inline(__always)
+    func finds(_ addr: A) -> Bool {
+        let e = trie.lookup(addr)
+        guard e != 0 else { return false }
+        let f = fast[Int(e) &- 1]
+        if f.usable { return f.type != RouteType.throw.rawValue }
+        guard let r = slowLookup(addr, hash: 0) else { return false }
+        return r.type != .throw
+    }
+
     /// Rewrites the flat next-hop arrays without the ones no prefix uses any more.
     func compact() {
         var g = RawVector<A>(capacity: nhGateway.count), d = RawVector<Int32>(capacity: nhGateway.count)
-        var u = RawVector<UInt32>(capacity: nhGateway.count), n = RawVector<Int32>(capacity: nhGateway.count)
+        var u = RawVector<Int32>(capacity: nhGateway.count), n = RawVector<Int32>(capacity: nhGateway.count)
         var r = RawVector<UInt32>(capacity: nhGateway.count)
         for i in prefixes.indices where prefixes[i] != nil {
             let s = Int(fast[i].nhStart), c = Int(fast[i].nhCount)
@@ -336,15 +449,20 @@ public final class FIBTableOf<A: InetAddressValue> {
         let e = trie.lookup(addr)
         guard e != 0 else { return nil }
         let f = fast[Int(e) &- 1]
+        guard f.usable else { return slowLookup(addr, hash: hash) }
         let type = RouteType(rawValue: f.type) ?? .unicast
         let c = Int(f.nhCount)
         guard c > 0 else { return FIBResultOf(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
         let isMain = id == 254
         var k = Int(f.nhStart)
         if c > 1 {
-            let h = hash & 0x7FFF_FFFF
+            // fib_select_multipath: the first next hop whose bound the hash does not pass; the
+            // first of all when every bound is −1.
+            let h = Int32(bitPattern: hash & 0x7FFF_FFFF)
             let end = k &+ c
-            while k < end &- 1 && h > nhUpper[k] { k &+= 1 }
+            var j = k
+            while j < end && h > nhUpper[j] { j &+= 1 }
+            if j < end { k = j }
         }
         return FIBResultOf(type: type, gateway: nhGateway[k], dev: nhDev[k], prefsrc: f.src, nh: isMain ? Int32(k) : -1, realm: nhRealm[k])
     }
@@ -402,11 +520,16 @@ public final class FIBOf<A: InetAddressValue> {
     /// What changed outside requests, for the control server to announce.
     let journal = RouteJournal<A>()
 
+    /// What next hops' devices say of them (set by the owning stack), shared by every table.
+    let health = NexthopHealth()
+
     init() {
         tables = [255: local, 254: main]
         rules = Self.defaultRules(v6: A.bitWidth == 128)
         local.journal = journal
         main.journal = journal
+        local.health = health
+        main.health = health
     }
 
     public func table(_ id: UInt32) -> FIBTableOf<A>? {
@@ -442,6 +565,7 @@ public final class FIBOf<A: InetAddressValue> {
         if let t = tables[id] { return t }
         let t = FIBTableOf<A>(id: id)
         t.journal = journal
+        t.health = health
         tables[id] = t
         return t
     }
@@ -451,17 +575,29 @@ public final class FIBOf<A: InetAddressValue> {
         tables.values.sorted { ($0.id & 255, $0.id) < ($1.id & 255, $1.id) }
     }
 
-    /// fib_sync_down_dev / rt6_sync_down_dev: a device went down, so the routes whose every
-    /// next hop is through it go (its local routes stay); gone (unregistered), every route
-    /// with a next hop through it goes.
+    /// fib_sync_down_dev / rt6_sync_down_dev: a device went down, so the routes through it
+    /// whose every next hop is then dead (through it, or through another device that is down)
+    /// go (its local routes stay); gone (unregistered), every route with a next hop through it
+    /// goes.
     func deleteRoutes(through d: Int32, deviceGone: Bool) {
+        let h = health
         let via: (RouteOf<A>) -> Bool = deviceGone ? { r in r.nexthops.contains { $0.dev == d } }
-            : { r in r.type != .local && !r.nexthops.isEmpty && r.nexthops.allSatisfy { $0.dev == d } }
+            : { r in r.type != .local && r.nexthops.contains { $0.dev == d } && r.nexthops.allSatisfy { $0.dev == d || h.dead($0.dev) } }
         // IPv4's flush (fib_flush) announces nothing; IPv6's rt6_sync_down_dev does (fib6_del).
         let on = journal.on
         if A.bitWidth == 32 { journal.on = false }
         for t in tables.values { t.deleteAll(where: via) }
         journal.on = on
+    }
+
+    /// A device changed state: the routes through it, in every table (see the principles).
+    func syncDevice(_ d: Int32, operational: Bool) {
+        for t in tables.values { t.syncDevice(d, operational: operational) }
+    }
+
+    /// ignore_routes_with_linkdown changed somewhere: which prefixes need the slow path.
+    func refreshUsability() {
+        for t in tables.values { t.refreshUsability() }
     }
 
     /// The route `route get` reports: the rule walk with the request's keys, then the longest
@@ -534,11 +670,13 @@ extension FIBTableOf {
             if let e = entry(LPMTrie<A>.mask(addr, length), length), let found = prefixes[e] {
                 for r in found.routes {
                     if r.nexthops.isEmpty { return (id, r, nil) }
-                    let usable = oif == 0 ? r.nexthops : r.nexthops.filter { $0.dev == oif }
+                    let usable = r.nexthops.filter { health.good($0.dev) && (oif == 0 || $0.dev == oif) }
                     guard !usable.isEmpty else { continue }
                     if usable.count == 1 || oif != 0 { return (id, r, usable[0]) }
+                    // fib_select_multipath by the bounds, which may still name a next hop that
+                    // became linkdown since they were computed.
                     let f = lookup(addr, hash: hash)
-                    return (id, r, usable.first { $0.dev == f?.dev && $0.gateway == f?.gateway } ?? usable[0])
+                    return (id, r, r.nexthops.first { $0.dev == f?.dev && $0.gateway == f?.gateway } ?? usable[0])
                 }
             }
             length -= 1

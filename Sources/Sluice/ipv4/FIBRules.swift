@@ -147,8 +147,7 @@ extension FIBOf {
                     let r = t.resolve(addr, oif: keys.oif, hash: hash)
                     found = r != nil && r!.route.type != .throw
                 } else {
-                    let e = t.trie.lookup(addr)
-                    found = e != 0 && t.fast[Int(e) &- 1].type != RouteType.throw.rawValue
+                    found = t.finds(addr)
                 }
                 guard found else { i &+= 1; continue }
                 if r.suppressPrefixLen >= 0, let l = t.prefixLength(addr), l <= Int(r.suppressPrefixLen) { i &+= 1; continue }

@@ -127,7 +127,7 @@ public final class IPv4Stack: NeighbourResolver {
     public internal(set) var confAll = InetDevConf()
     public internal(set) var confDefault = InetDevConf()
     /// Knob changes to announce (RTM_NEWNETCONF): (ifindex or NETCONFA.ALL/DEFAULT, attribute).
-    var netconfNotes: [(Int32, UInt16)] = []
+    var netconfNotes: [(ifindex: Int32, attr: UInt16)] = []
     /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
     var proxyQueue: [PendingProxyReply] = []
     /// The martian log's token bucket (ns of credit) and when it was last filled.
@@ -160,7 +160,16 @@ public final class IPv4Stack: NeighbourResolver {
     /// Datagrams being reassembled, and the bytes their fragments hold.
     var frags = FragmentQueues<FragmentKey>()
 
-    init(dp: Datapath) { self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp) }
+    init(dp: Datapath) {
+        self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp)
+        // RTNH_F_DEAD: the device is down (or gone); ip_ignore_linkdown: all's or the device's.
+        fib.health.dead = { [unowned dp] d in !(dp.device(d)?.isUp ?? false) }
+        fib.health.linkdown = { [unowned dp] d in !(dp.device(d)?.isOperational ?? false) }
+        fib.health.good = { [unowned dp] d in
+            guard let dev = dp.device(d), dev.isUp else { return false }
+            return dev.carrier || !dev.inet4.ignoreRoutesWithLinkdown
+        }
+    }
 
     /// Registers a handler for UDP datagrams to `port` on any local address. The handler gets
     /// the IPv4 header and the datagram's total length; the packet is freed after it returns.

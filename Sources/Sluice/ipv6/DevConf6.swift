@@ -38,10 +38,15 @@
 /// (not one whose IPv6 is being disabled) keeps its permanent addresses but link-local ones —
 /// tentative again unless `nodad`, without their routes, unannounced — and coming up gives
 /// them their routes back and runs their DAD again (addrconf_ifdown, addrconf_permanent_addr).
+///
+/// ignore_routes_with_linkdown (ip6_ignore_linkdown): the device's own; a next hop through it
+/// without carrier is then dead to lookups (ipv4/FIB.swift). Written on `all`, it is written to
+/// `default` (unannounced) and every device, each change of truth announced, then all's
+/// (addrconf_fixup_linkdown).
 
 public enum Inet6Knob: Int, CaseIterable, Sendable {
     case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP, keepAddrOnDown
-    case ndiscEvictNocarrier
+    case ndiscEvictNocarrier, ignoreRoutesWithLinkdown
 
     public var name: String {
         switch self {
@@ -56,6 +61,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
         case .proxyNDP: "proxy_ndp"
         case .keepAddrOnDown: "keep_addr_on_down"
         case .ndiscEvictNocarrier: "ndisc_evict_nocarrier"
+        case .ignoreRoutesWithLinkdown: "ignore_routes_with_linkdown"
         }
     }
 
@@ -78,7 +84,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
 public struct Inet6DevConf: Sendable, Equatable {
     /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
     /// accept_dad 0 for `all`, 1 for `default`, as the kernel's; mtu IPV6_MIN_MTU).
-    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0, 1]
+    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0, 1, 0]
 
     public subscript(k: Inet6Knob) -> Int32 {
         get { values[k.rawValue] }
@@ -108,21 +114,25 @@ public struct Inet6DevFlags: Sendable, Equatable {
     /// ndisc_evict_nocarrier: all's and the device's; losing the carrier flushes the device's
     /// neighbour entries.
     public var ndiscEvictNocarrier = true
+    /// ip6_ignore_linkdown: the device's own; a next hop through it without carrier is dead
+    /// to lookups.
+    public var ignoreRoutesWithLinkdown = false
 
     init() {}
 
-    init(all: Inet6DevConf, dev: Inet6DevConf) {
+    init(all: Inet6DevConf, dev: Inet6DevConf, absent: Bool = false) {
         forwarding = dev[.forwarding] != 0
         hopLimit = UInt8(clamping: dev[.hopLimit])
         dad = all[.acceptDAD] >= 1 || dev[.acceptDAD] >= 1
         dadTransmits = dev[.dadTransmits]
         optimisticDAD = all[.optimisticDAD] != 0 || dev[.optimisticDAD] != 0
         useOptimistic = optimisticDAD && (all[.useOptimistic] != 0 || dev[.useOptimistic] != 0)
-        disabled = dev[.disableIPv6] != 0
+        disabled = dev[.disableIPv6] != 0 || absent
         mtu = Int(dev[.mtu])
         proxyNDP = all[.proxyNDP] != 0 || dev[.proxyNDP] != 0
         keepAddrOnDown = (all[.keepAddrOnDown] != 0 ? all[.keepAddrOnDown] : dev[.keepAddrOnDown]) > 0
         ndiscEvictNocarrier = all[.ndiscEvictNocarrier] != 0 && dev[.ndiscEvictNocarrier] != 0
+        ignoreRoutesWithLinkdown = dev[.ignoreRoutesWithLinkdown] != 0
     }
 }
 
@@ -138,13 +148,20 @@ extension IPv6Stack {
         }
     }
 
-    /// ipv6_add_dev: a device that appears starts with `default`'s knobs.
+    /// ipv6_add_dev: a device that appears starts with `default`'s knobs — or has no IPv6 at
+    /// all while its MTU is below 1280.
     func deviceAdded(_ dev: NetDevice) {
         var c = confDefault
         if dev.flags.contains(.noARP) || dev.flags.contains(.loopback) { c[.acceptDAD] = -1 }
         c[.mtu] = Int32(clamping: dev.mtu)
         dev.inet6Conf = c
-        dev.inet6 = Inet6DevFlags(all: confAll, dev: c)
+        dev.inet6Absent = dev.mtu < Inet6Wire.minMTU && !dev.flags.contains(.loopback)
+        refreshFlags(dev)
+    }
+
+    /// What the device's packets obey, from its knobs and all's.
+    func refreshFlags(_ dev: NetDevice) {
+        dev.inet6 = Inet6DevFlags(all: confAll, dev: dev.inet6Conf, absent: dev.inet6Absent)
     }
 
     /// Writes one knob as addrconf's sysctl handlers do (see the principles above).
@@ -162,7 +179,7 @@ extension IPv6Stack {
                 confDefault[.forwarding] = value
                 if changed(oldDefault) { noteNetconf(NETCONFA.DEFAULT) }
                 // addrconf_forward_change.
-                for d in dp.allDevices {
+                for d in dp.allDevices where !d.inet6Absent {
                     let was = d.inet6Conf[.forwarding]
                     d.inet6Conf[.forwarding] = value
                     if changed(was) { forwardingChanged(d) }
@@ -179,7 +196,7 @@ extension IPv6Stack {
             case .all:
                 // addrconf_disable_change: default, then each device that changes.
                 confAll[k] = value; confDefault[k] = value
-                for d in dp.allDevices {
+                for d in dp.allDevices where !d.inet6Absent {
                     let was = d.inet6Conf[k]
                     d.inet6Conf[k] = value
                     if changed(was) { disableChanged(d) }
@@ -187,6 +204,27 @@ extension IPv6Stack {
             case .device(let d):
                 d.inet6Conf[k] = value
                 if changed(old) { disableChanged(d) }
+            }
+        } else if k == .ignoreRoutesWithLinkdown {
+            // addrconf_fixup_linkdown: all's is written to default (unannounced) and to every
+            // device, each that changes truth announced, then all; default's and a device's
+            // announced when their truth changes.
+            func changed(_ a: Int32) -> Bool { (a == 0) != (value == 0) }
+            switch t {
+            case .default:
+                confDefault[k] = value
+                if changed(old) { noteNetconf(NETCONFA.DEFAULT, NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN) }
+            case .all:
+                confAll[k] = value; confDefault[k] = value
+                for d in dp.allDevices where !d.inet6Absent {
+                    let was = d.inet6Conf[k]
+                    d.inet6Conf[k] = value
+                    if changed(was) { noteNetconf(d.ifindex, NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN) }
+                }
+                if changed(old) { noteNetconf(NETCONFA.ALL, NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN) }
+            case .device(let d):
+                d.inet6Conf[k] = value
+                if changed(old) { noteNetconf(d.ifindex, NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN) }
             }
         } else {
             switch t {
@@ -197,18 +235,38 @@ extension IPv6Stack {
             // addrconf_sysctl_proxy_ndp: any change of value is announced, as proxy_neigh.
             if k == .proxyNDP && old != value { noteNetconf(t.netconfIndex, NETCONFA.PROXY_NEIGH) }
         }
-        for d in dp.allDevices { d.inet6 = Inet6DevFlags(all: confAll, dev: d.inet6Conf) }
+        for d in dp.allDevices { refreshFlags(d) }
+        if k == .ignoreRoutesWithLinkdown { fib.refreshUsability() }
     }
 
     /// dev_disable_change: NETDEV_DOWN for IPv6 when disabled, NETDEV_UP when enabled again.
     func disableChanged(_ dev: NetDevice) {
-        dev.inet6 = Inet6DevFlags(all: confAll, dev: dev.inet6Conf)
+        refreshFlags(dev)
         if dev.inet6.disabled { ifDown(dev) } else if dev.isUp { deviceStateChanged(dev) }
     }
 
-    /// NETDEV_CHANGEMTU: mtu6 follows the device's MTU (1280 and above).
+    /// NETDEV_CHANGEMTU (addrconf_notify): below 1280 IPv6 stops on the device — its
+    /// inet6_dev is destroyed (addrconf_ifdown unregistering: every address, route and
+    /// neighbour goes, kept ones too; lo only goes down); back at 1280 or above, a new one
+    /// starts from `default`'s knobs (ipv6_add_dev) and the device comes up for IPv6 as at
+    /// NETDEV_UP. Otherwise mtu6 follows the device's MTU.
     func mtuChanged(_ dev: NetDevice) {
-        guard dev.mtu >= Inet6Wire.minMTU, dev.inet6Conf[.mtu] != Int32(clamping: dev.mtu) else { return }
+        if dev.mtu < Inet6Wire.minMTU {
+            if dev.flags.contains(.loopback) { ifDown(dev); return }
+            guard !dev.inet6Absent else { return }
+            dev.inet6Absent = true
+            refreshFlags(dev)
+            ifDown(dev)
+            noteNetconf(dev.ifindex, NETCONFA.deleted)
+            return
+        }
+        if dev.inet6Absent {
+            deviceAdded(dev)
+            noteNetconf(dev.ifindex, NETCONFA.everything)
+            if dev.isUp { deviceStateChanged(dev) }
+            return
+        }
+        guard dev.inet6Conf[.mtu] != Int32(clamping: dev.mtu) else { return }
         dev.inet6Conf[.mtu] = Int32(clamping: dev.mtu)
         dev.inet6.mtu = dev.mtu
     }
@@ -217,7 +275,7 @@ extension IPv6Stack {
     /// local routes added) or left, and the change announced.
     func forwardingChanged(_ dev: NetDevice) {
         let on = dev.inet6Conf[.forwarding] != 0
-        dev.inet6 = Inet6DevFlags(all: confAll, dev: dev.inet6Conf)
+        refreshFlags(dev)
         let localT = fib.localTable(for: dev.ifindex)
         for a in addresses[dev.ifindex] ?? [] where a.prefixLen < 127 && a.usable {
             if on {
@@ -236,6 +294,8 @@ extension IPv6Stack {
     /// The copy and knob a sysctl key names, `net.ipv6.conf.WHICH.KNOB`, or nil.
     func confKey(_ key: String) -> (InetConfTarget, Inet6Knob)? {
         guard let (target, name) = dp.confTarget(key, prefix: Self.confPrefix), let knob = Inet6Knob.named(name) else { return nil }
+        // No inet6_dev, no directory.
+        if case .device(let d) = target, d.inet6Absent { return nil }
         return (target, knob)
     }
 

@@ -170,7 +170,7 @@ public final class IPv6Stack: NeighbourResolver {
         return c
     }()
     /// Devices (or NETCONFA.ALL/DEFAULT) whose forwarding changed, to announce (RTM_NEWNETCONF).
-    var netconfNotes: [(Int32, UInt16)] = []
+    var netconfNotes: [(ifindex: Int32, attr: UInt16)] = []
     /// Per device, global addresses first, then link-local; newest first within a scope.
     public internal(set) var addresses: [Int32: [Inet6Address]] = [:]
     /// The source-selection policy table (`ip addrlabel`).
@@ -215,6 +215,13 @@ public final class IPv6Stack: NeighbourResolver {
         self.dp = dp; self.pool = dp.pool; self.clock = dp.clock; self.dpRef = Unmanaged.passUnretained(dp)
         // nd_tbl's parameters differ from arp_tbl's in one: no locktime (0).
         neighbours.params.locktime = 0
+        // rt6_is_dead: down (or gone), or linkdown with the device's own
+        // ignore_routes_with_linkdown (ip6_ignore_linkdown).
+        fib.health.dead = { [unowned dp] d in !(dp.device(d)?.isUp ?? false) }
+        fib.health.good = { [unowned dp] d in
+            guard let dev = dp.device(d), dev.isUp else { return false }
+            return dev.carrier || !dev.inet6.ignoreRoutesWithLinkdown
+        }
     }
 
     /// inet6_add_protocol.
@@ -230,6 +237,8 @@ public final class IPv6Stack: NeighbourResolver {
     // MARK: addresses (addrconf.c)
 
     public func addAddress(_ dev: NetDevice, _ a: Inet6Address) throws(SluiceError) {
+        // addrconf_add_dev: no inet6_dev to be had (ipv6_find_idev's EINVAL).
+        if dev.inet6Absent { throw SluiceError("RTNETLINK answers: Invalid argument") }
         // ipv6_add_addr's checks, in its order.
         if a.address == 0 { throw SluiceError("Error: ipv6: Invalid address (Cannot assign requested address)") }
         if Inet6Wire.isMulticast(a.address) {

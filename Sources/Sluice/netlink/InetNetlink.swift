@@ -232,21 +232,7 @@ extension RtnlProcessor {
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: NL.F_MULTI, seq: seq, pid: pid)
         w.put8(v6 ? Self.AF_INET6 : Self.AF_INET); w.put8(UInt8(length)); w.put8(0); w.put8(r.tos)
         w.put8(table < 256 ? UInt8(table) : 252); w.put8(r.proto); w.put8(r.scope); w.put8(r.type.rawValue)
-        // A nexthop's state as the kernel keeps it (fib_sync_down_dev, fib6_ifdown, fib_check_nh):
-        // "linkdown" while its device is up without carrier, "dead" too while it is down (a
-        // multipath route's other nexthops keep it). A local route's nexthop never is.
-        let hostRoute = r.type == .local || r.type == .anycast
-        func state(_ h: NextHopOf<A>) -> UInt8 {
-            guard !hostRoute, let d = dp.device(h.dev) else { return 0 }
-            return !d.isUp ? RTA.RTNH_F_DEAD | RTA.RTNH_F_LINKDOWN : !d.carrier ? RTA.RTNH_F_LINKDOWN : 0
-        }
-        var flags: UInt8 = 0
-        if r.nexthops.count == 1 {
-            flags = (r.nexthops[0].onlink ? RTA.RTNH_F_ONLINK : 0) | state(r.nexthops[0])
-        } else if !r.nexthops.isEmpty {
-            // The route's own flags say what all of its nexthops are (fib_sync_down_dev).
-            flags = r.nexthops.reduce(RTA.RTNH_F_DEAD | RTA.RTNH_F_LINKDOWN) { $0 & state($1) }
-        }
+        let flags = dp.routeFlags(r)
         w.put32(UInt32(flags))
         w.attr(RTA.TABLE, u32: table)
         if length > 0 { w.attr(RTA.DST, Self.bytes(prefix)) }
@@ -266,7 +252,7 @@ extension RtnlProcessor {
             let mp = w.beginNest(RTA.MULTIPATH, flagged: false)
             for h in r.nexthops {
                 let at = w.count
-                w.put16(0); w.put8((h.onlink ? RTA.RTNH_F_ONLINK : 0) | state(h)); w.put8(UInt8(h.weight - 1))
+                w.put16(0); w.put8(dp.nexthopFlags(r, h)); w.put8(UInt8(h.weight - 1))
                 w.put32(UInt32(bitPattern: h.dev))
                 if h.gateway != 0 { w.attr(RTA.GATEWAY, Self.bytes(h.gateway)) }
                 if h.realm != 0 { w.attr(RTA.FLOW, u32: h.realm) }
@@ -887,5 +873,35 @@ extension RtnlProcessor {
             let m = (error as! SluiceError).message
             throw m.contains("File exists") ? NetlinkError(EEXIST) : m.contains("No such file") ? NetlinkError(ENOENT) : Self.netlinkError(error as! SluiceError)
         }
+    }
+}
+
+extension Datapath {
+    /// rtnh_flags of one of a route's next hops, as the kernel keeps them (fib_sync_down_dev,
+    /// fib6_ifdown, fib_check_nh, fib_nexthop_info): "linkdown" while its device is up without
+    /// carrier, "dead" too while it is down (a multipath route's other next hops keep it) — or
+    /// linkdown where the device's ignore_routes_with_linkdown makes it dead; "onlink" as asked.
+    /// A local or anycast route's next hop is never dead.
+    func nexthopFlags<A: InetAddressValue>(_ r: RouteOf<A>, _ h: NextHopOf<A>) -> UInt8 {
+        let onlink = h.onlink ? RTA.RTNH_F_ONLINK : 0
+        guard r.type != .local && r.type != .anycast, let d = device(h.dev) else { return onlink }
+        if !d.isUp { return onlink | RTA.RTNH_F_DEAD | RTA.RTNH_F_LINKDOWN }
+        guard !d.carrier else { return onlink }
+        let ignore = A.bitWidth == 128 ? d.inet6.ignoreRoutesWithLinkdown : d.inet4.ignoreRoutesWithLinkdown
+        return onlink | RTA.RTNH_F_LINKDOWN | (ignore ? RTA.RTNH_F_DEAD : 0)
+    }
+
+    /// rtm_flags: an IPv4 route's own (fi->fib_flags: linkdown when all its next hops were
+    /// dead or linkdown at a device's event), then a single next hop's; an IPv6 multipath
+    /// route's none (rt6_fill_node).
+    func routeFlags<A: InetAddressValue>(_ r: RouteOf<A>) -> UInt8 {
+        var flags: UInt8 = A.bitWidth == 32 && r.linkdown ? RTA.RTNH_F_LINKDOWN : 0
+        if r.nexthops.count == 1 { flags |= nexthopFlags(r, r.nexthops[0]) }
+        return flags
+    }
+
+    /// print_rt_flags' words for the flags above, each followed by a space.
+    static func routeFlagWords(_ f: UInt8) -> String {
+        (f & RTA.RTNH_F_DEAD != 0 ? "dead " : "") + (f & RTA.RTNH_F_ONLINK != 0 ? "onlink " : "") + (f & RTA.RTNH_F_LINKDOWN != 0 ? "linkdown " : "")
     }
 }

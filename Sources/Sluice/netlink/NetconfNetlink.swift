@@ -8,8 +8,8 @@ import Glibc
 /// `ip netconf show`: per device, then for "all" and "default", the configuration the
 /// forwarding path reads — IPv4's forwarding, rp_filter and proxy_neigh (proxy_arp) of that
 /// copy (ipv4/DevConf.swift), IPv6's forwarding and proxy_neigh (proxy_ndp; ipv6/DevConf6.swift);
-/// the features Sluice does not have reported off as they act: mc_forwarding, bc_forwarding,
-/// ignore_routes_with_linkdown. A change is announced to the family's netconf
+/// ignore_routes_with_linkdown of both; the features Sluice does not have reported off as
+/// they act: mc_forwarding, bc_forwarding. A change is announced to the family's netconf
 /// group with that attribute alone (inet_netconf_notify_devconf, inet6_netconf_notify_devconf).
 enum NETCONFA {
     static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
@@ -17,6 +17,8 @@ enum NETCONFA {
     static let ALL: Int32 = -1, DEFAULT: Int32 = -2
     /// NETCONFA_ALL as a message type: every attribute.
     static let everything: UInt16 = 0xFFFF
+    /// A note that the device's configuration went (RTM_DELNETCONF with the index alone).
+    static let deleted: UInt16 = 0
     static let GROUP_IPV4: UInt32 = 24, GROUP_IPV6: UInt32 = 25
     static let RTM_NEWNETCONF: UInt16 = 80, RTM_DELNETCONF: UInt16 = 81, RTM_GETNETCONF: UInt16 = 82
     static let policy = NLAPolicy(maxType: 10, [IFINDEX: .s32, FORWARDING: .s32, RP_FILTER: .s32, PROXY_NEIGH: .s32, IGNORE_ROUTES_WITH_LINKDOWN: .s32])
@@ -49,7 +51,7 @@ extension RtnlProcessor {
         if !v6 || Self.hostHasIPv6MRoute { put(NETCONFA.MC_FORWARDING, 0) }
         if !v6 { put(NETCONFA.BC_FORWARDING, 0) }
         put(NETCONFA.PROXY_NEIGH, v6 ? c6[.proxyNDP] : c[.proxyArp])
-        put(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, 0)
+        put(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, v6 ? c6[.ignoreRoutesWithLinkdown] : c[.ignoreRoutesWithLinkdown])
         w.end(start)
     }
 
@@ -62,10 +64,23 @@ extension RtnlProcessor {
                                           (eventGroups.contains(NETCONFA.GROUP_IPV6), Self.AF_INET6, NETCONFA.GROUP_IPV6, notes6)] where on {
             for (ifindex, attr) in list {
                 var w = NetlinkWriter()
-                encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
+                if attr == NETCONFA.deleted {
+                    encodeNetconfDeletion(family: family, ifindex: ifindex, &w)
+                } else {
+                    encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, type: attr, notification: true, &w)
+                }
                 events.append((group, w.bytes))
             }
         }
+    }
+
+    /// RTM_DELNETCONF: the family's configuration of the device is gone (devinet_sysctl_unregister,
+    /// __addrconf_sysctl_unregister).
+    func encodeNetconfDeletion(family: UInt8, ifindex: Int32, _ w: inout NetlinkWriter) {
+        let st = w.begin(type: NETCONFA.RTM_DELNETCONF, flags: 0, seq: 0, pid: 0)
+        w.put8(family); w.put8(0); w.put8(0); w.put8(0)
+        w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
+        w.end(st)
     }
 
     func clearNetconfNotes() {
@@ -86,8 +101,7 @@ extension RtnlProcessor {
         guard let raw = a.u32(NETCONFA.IFINDEX) else { throw NetlinkError(EINVAL) }
         let ifindex = Int32(bitPattern: raw)
         if ifindex != NETCONFA.ALL && ifindex != NETCONFA.DEFAULT {
-            guard let d = dp.device(ifindex) else { throw NetlinkError(EINVAL) }
-            _ = d
+            guard let d = dp.device(ifindex), family == Self.AF_INET || !d.inet6Absent else { throw NetlinkError(EINVAL) }
         }
         var w = NetlinkWriter()
         encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: msg.header.seq, &w)
@@ -99,10 +113,13 @@ extension RtnlProcessor {
     func dumpNetconf(_ msg: NetlinkMessage, _ replies: inout [[UInt8]]) throws(NetlinkError) {
         let f = msg.payload.first ?? 0
         let families: [UInt8] = f == 0 ? [Self.AF_INET, Self.AF_INET6] : [try netconfFamily(msg)]
-        let devs = dp.allDevices.map(\.ifindex) + [NETCONFA.ALL, NETCONFA.DEFAULT]
+        // A device without an inet6_dev has no IPv6 configuration to dump.
+        let entries = families.flatMap { f in
+            (dp.allDevices.filter { f == Self.AF_INET || !$0.inet6Absent }.map(\.ifindex) + [NETCONFA.ALL, NETCONFA.DEFAULT]).map { (f, $0) }
+        }
         let seq = msg.header.seq
-        dumpInParts(seq: seq, count: families.count * devs.count, &replies) { [unowned self] i, w in
-            encodeNetconf(family: families[i / devs.count], ifindex: devs[i % devs.count], flags: NL.F_MULTI, seq: seq, &w)
+        dumpInParts(seq: seq, count: entries.count, &replies) { [unowned self] i, w in
+            encodeNetconf(family: entries[i].0, ifindex: entries[i].1, flags: NL.F_MULTI, seq: seq, &w)
         }
     }
 }

@@ -253,10 +253,7 @@ extension RtnlProcessor {
             for (on, family, group) in [(nc4, Self.AF_INET, NETCONFA.GROUP_IPV4), (nc6, Self.AF_INET6, NETCONFA.GROUP_IPV6)] where on {
                 var w = NetlinkWriter()
                 if deleted {
-                    let st = w.begin(type: NETCONFA.RTM_DELNETCONF, flags: 0, seq: 0, pid: 0)
-                    w.put8(family); w.put8(0); w.put8(0); w.put8(0)
-                    w.attr(NETCONFA.IFINDEX, u32: UInt32(bitPattern: ifindex))
-                    w.end(st)
+                    encodeNetconfDeletion(family: family, ifindex: ifindex, &w)
                 } else {
                     encodeNetconf(family: family, ifindex: ifindex, flags: 0, seq: 0, notification: true, &w)
                 }
@@ -264,6 +261,14 @@ extension RtnlProcessor {
             }
         }
         for d in after where !before.contains(d) { note(d, deleted: false) }
+        // An inet6_dev made again (an MTU back at 1280, addrconf_notify's ipv6_add_dev) is
+        // registered the same way, ahead of the routes and addresses its NETDEV_UP brings.
+        for (i, attr) in dp.ipv6.netconfNotes where attr == NETCONFA.everything && nc6 {
+            var w = NetlinkWriter()
+            encodeNetconf(family: Self.AF_INET6, ifindex: i, flags: 0, seq: 0, notification: true, &w)
+            notes.append((NETCONFA.GROUP_IPV6, w.bytes))
+        }
+        dp.ipv6.netconfNotes.removeAll { $0.attr == NETCONFA.everything }
         // The device the request named goes first, the others (a veth's peer) after it.
         let gone = before.filter { !after.contains($0) }.sorted { ($0 == named ? 0 : 1, $0) < ($1 == named ? 0 : 1, $1) }
         for d in gone { note(d, deleted: true) }

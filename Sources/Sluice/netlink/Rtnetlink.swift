@@ -999,11 +999,14 @@ public final class RtnlProcessor {
         w.attr(IFLA.STATS64, sb.bytes)
         // rtnl_fill_link_af: IPv6's part (inet6_fill_link_af): its flags (IF_READY once the
         // device is up with carrier) and the address generation mode.
+        // None without an inet6_dev (-ENODATA).
         let af = w.beginNest(IFLA.AF_SPEC, flagged: false)
-        let in6 = w.beginNest(UInt16(Self.AF_INET6), flagged: false)
-        w.attr(1, u32: d.isOperational ? 0x8000_0000 : 0)   // IFLA_INET6_FLAGS
-        w.attr(8, u8: d.addrGenMode.rawValue)               // IFLA_INET6_ADDR_GEN_MODE
-        w.endNest(in6)
+        if !d.inet6Absent {
+            let in6 = w.beginNest(UInt16(Self.AF_INET6), flagged: false)
+            w.attr(1, u32: d.isOperational ? 0x8000_0000 : 0)   // IFLA_INET6_FLAGS
+            w.attr(8, u8: d.addrGenMode.rawValue)               // IFLA_INET6_ADDR_GEN_MODE
+            w.endNest(in6)
+        }
         w.endNest(af)
         if !loopback && !void {
             let li = w.beginNest(IFLA.LINKINFO, flagged: false)

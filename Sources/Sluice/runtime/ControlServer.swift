@@ -342,6 +342,25 @@ public final class ControlServer: @unchecked Sendable {
                 }
             }
         }
+        // An inet6_dev destroyed (an MTU below 1280): RTM_DELNETCONF after its addresses went,
+        // as addrconf_ifdown's last step (addrconf_sysctl_unregister).
+        if !datapath.ipv6.netconfNotes.isEmpty {
+            let notes = datapath.ipv6.netconfNotes
+            datapath.ipv6.netconfNotes.removeAll()
+            if groups.contains(NETCONFA.GROUP_IPV6) {
+                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
+                eventProcessor = p
+                for (i, attr) in notes {
+                    var w = NetlinkWriter()
+                    if attr == NETCONFA.deleted {
+                        p.encodeNetconfDeletion(family: RtnlProcessor.AF_INET6, ifindex: i, &w)
+                    } else {
+                        p.encodeNetconf(family: RtnlProcessor.AF_INET6, ifindex: i, flags: 0, seq: 0, type: attr, notification: true, &w)
+                    }
+                    replies.append((-Int32(NETCONFA.GROUP_IPV6), w.bytes, false))
+                }
+            }
+        }
         // Routes that came or went without a request (DAD done, expiry, a link becoming ready),
         // after the addresses that brought them, as __ipv6_ifa_notify sends them.
         announceRouteJournal(datapath.ipv4.fib, group: RTNLGRP.IPV4_ROUTE, groups, &replies)

@@ -236,6 +236,10 @@ extension Datapath {
     }
 
     func parentStateChanged(_ dev: NetDevice, adminChanged: Bool) {
+        // fib_sync_down_dev / fib_sync_up and IPv6's rt6_sync_down_dev / rt6_sync_up: the
+        // routes through the device mark it, and their bounds are redone.
+        ipv4.fib.syncDevice(dev.ifindex, operational: dev.isOperational)
+        ipv6.fib.syncDevice(dev.ifindex, operational: dev.isOperational)
         // nh_netdev_event NETDEV_CHANGE: a device up without carrier (neither RUNNING nor
         // LOWER_UP) takes its nexthop objects, and their routes, with it.
         if dev.isUp && !dev.isOperational {
