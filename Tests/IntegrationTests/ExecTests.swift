@@ -3011,6 +3011,32 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// use_oif_addrs_only (ipv6_dev_get_saddr): a device without a global address, a route to
+    /// a global destination through it — the source is the other device's global address,
+    /// and with the knob on its own link-local one, as `ip -6 route get` shows on the kernel.
+    func testUseOifAddrsOnlyAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.accept_dad=0", "sysctl net.ipv6.conf.default.accept_dad=0"])
+        let kns = try net.netns("koif")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
+        let setup: [[String]] = [["link", "add", "o1", "type", "veth", "peer", "name", "o1p"], ["link", "add", "o2", "type", "veth", "peer", "name", "o2p"],
+                                 ["link", "set", "o1p", "up"], ["link", "set", "o1", "up"], ["link", "set", "o2p", "up"], ["link", "set", "o2", "up"],
+                                 ["-6", "addr", "add", "2001:db8:1::1/64", "dev", "o1"], ["-6", "route", "add", "2001:db8:9::/64", "dev", "o2"]]
+        for c in setup { try sh(["ip", "-n", kns] + c); XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0, c.joined(separator: " ")) }
+        usleep(300_000)
+        var results: [[String]] = [[], []]
+        for knob in ["0", "1"] {
+            let c = ["sysctl", "-qw", "net.ipv6.conf.o2.use_oif_addrs_only=\(knob)"]
+            try sh(Self.onKernel(c, kns)); XCTAssertEqual(try exec(sock, c).status, 0)
+            let get = ["ip", "-6", "route", "get", "2001:db8:9::5"]
+            results[0] += Self.scrubLinkLocal(try runBounded(["10"] + Self.onKernel(get, kns)).out.split(separator: "\n").map(String.init))
+            results[1] += Self.scrubLinkLocal(try exec(sock, get).out.split(separator: "\n").map(String.init))
+        }
+        XCTAssertEqual(results[1], results[0])
+        XCTAssertTrue(results[0].joined().contains("src 2001:db8:1::1") && results[0].joined().contains("src fe80::IID"), "\(results[0])")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// With DAD on: a peer going down and up (carrier) announces no route, as rt6_sync_down_dev
     /// and rt6_sync_up only mark next hops; the device going down and up announces its routes,
     /// and the link-local address's local and anycast routes come when its DAD completes, a

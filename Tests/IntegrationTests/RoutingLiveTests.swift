@@ -430,12 +430,35 @@ final class RoutingLiveTests: XCTestCase {
             }
             try step("router's arp_notify 0", []) { try routerAnnounces() }
             try step("router's arp_notify 1", ["net.ipv4.conf.\(a).arp_notify=1"]) { try routerAnnounces() }
+            // Proxy ARP across media (arp_fwd_proxy's medium_id) and within one (proxy_arp_pvlan):
+            // A believes B's address on its link, then another address of its own subnet.
+            try sh(["ip", "-n", p.a, "route", "add", "198.18.32.20/32", "dev", hostDev(p)])
+            func aResolves(_ target: String) throws -> String {
+                try sh(["ip", "-n", p.a, "neigh", "flush", "dev", hostDev(p)])
+                _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", target], timeout: 20, allowFailure: true)
+                return try sh(["ip", "-n", p.a, "neigh", "show", target, "dev", hostDev(p)]).contains("lladdr") ? "answered" : "not answered"
+            }
+            let b = routerDev(p, "b")
+            try step("proxy_arp 0", []) { try aResolves("198.18.32.20") }
+            try step("proxy_arp 1", ["net.ipv4.conf.\(a).proxy_arp=1"]) { try aResolves("198.18.32.20") }
+            try step("medium_id 1 and 1", ["net.ipv4.conf.\(a).medium_id=1", "net.ipv4.conf.\(b).medium_id=1"]) { try aResolves("198.18.32.20") }
+            try step("medium_id 1 and 2", ["net.ipv4.conf.\(b).medium_id=2"]) { try aResolves("198.18.32.20") }
+            try step("medium_id 1 and -1", ["net.ipv4.conf.\(b).medium_id=-1"]) { try aResolves("198.18.32.20") }
+            try step("medium_id -1 and 0", ["net.ipv4.conf.\(a).medium_id=-1", "net.ipv4.conf.\(b).medium_id=0"]) { try aResolves("198.18.32.20") }
+            try step("proxy_arp_pvlan 0", ["net.ipv4.conf.\(a).medium_id=0", "net.ipv4.conf.\(a).proxy_arp=0"]) { try aResolves("198.18.31.77") }
+            try step("proxy_arp_pvlan 1", ["net.ipv4.conf.\(a).proxy_arp_pvlan=1"]) { try aResolves("198.18.31.77") }
+            try sh(["ip", "-n", p.a, "route", "del", "198.18.32.20/32", "dev", hostDev(p)])
+            // A knows the router again (the martian check below sends straight to it).
+            _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.31.1"], timeout: 20, allowFailure: true)
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
         XCTAssertEqual(results[0], ["arp_filter 0: known", "arp_filter 1: not known", "arp_filter 1, route back through A's side: known",
                                     "arp_accept 0: not known", "arp_accept 1: known", "drop_gratuitous_arp: not known",
-                                    "router's arp_notify 0: not known", "router's arp_notify 1: known"])
+                                    "router's arp_notify 0: not known", "router's arp_notify 1: known",
+                                    "proxy_arp 0: not answered", "proxy_arp 1: answered", "medium_id 1 and 1: not answered",
+                                    "medium_id 1 and 2: answered", "medium_id 1 and -1: not answered", "medium_id -1 and 0: not answered",
+                                    "proxy_arp_pvlan 0: not answered", "proxy_arp_pvlan 1: answered"])
         // log_martians: a source that is the router's own address, logged as ip_handle_martian_source words it.
         try router(s, "sysctl", ["-qw", "net.ipv4.conf.pa.log_martians=1"])
         try sh(["ip", "-n", s.a, "addr", "add", "198.18.32.1/32", "dev", "lo"])

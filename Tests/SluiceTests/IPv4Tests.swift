@@ -831,6 +831,8 @@ final class IPv4Tests: XCTestCase {
         // r1 down too: every next hop dead, the route goes (fib_flush).
         try r.runner.execute("link set r1 down")
         XCTAssertFalse(try r.runner.execute("route show").contains("198.18.100.0/24"))
+        // A local route's next hop (scope host) is never dead: r1's address is still ours.
+        XCTAssertEqual(fib.lookup(ip(198, 18, 1, 1))?.type, .local)
     }
 
     func testECMPSpreadsFlowsOverItsNextHops() throws {

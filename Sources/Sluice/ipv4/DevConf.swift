@@ -25,7 +25,7 @@
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
     case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark, arpEvictNocarrier
-    case ignoreRoutesWithLinkdown
+    case ignoreRoutesWithLinkdown, mediumId, proxyArpPvlan
 
     public var name: String {
         switch self {
@@ -46,6 +46,8 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .srcValidMark: "src_valid_mark"
         case .arpEvictNocarrier: "arp_evict_nocarrier"
         case .ignoreRoutesWithLinkdown: "ignore_routes_with_linkdown"
+        case .mediumId: "medium_id"
+        case .proxyArpPvlan: "proxy_arp_pvlan"
         }
     }
 
@@ -128,6 +130,12 @@ public struct InetDevFlags: Sendable, Equatable {
     /// IN_DEV_IGNORE_ROUTES_WITH_LINKDOWN: either's; a next hop through the device without
     /// carrier is dead to lookups (ip_ignore_linkdown).
     public var ignoreRoutesWithLinkdown = false
+    /// IN_DEV_MEDIUM_ID: the device's own. With proxy_arp, 0 answers for any other device,
+    /// −1 for none, another value only for a device of a different medium that is not −1.
+    public var mediumId: Int32 = 0
+    /// IN_DEV_PROXY_ARP_PVLAN: either's; ARP for another host on the same device is answered
+    /// (private VLAN, RFC 3069), not a host's probe of itself.
+    public var proxyArpPvlan = false
 
     init() {}
 
@@ -149,6 +157,8 @@ public struct InetDevFlags: Sendable, Equatable {
         srcValidMark = all[.srcValidMark] != 0 || dev[.srcValidMark] != 0
         arpEvictNocarrier = all[.arpEvictNocarrier] != 0 && dev[.arpEvictNocarrier] != 0
         ignoreRoutesWithLinkdown = all[.ignoreRoutesWithLinkdown] != 0 || dev[.ignoreRoutesWithLinkdown] != 0
+        mediumId = dev[.mediumId]
+        proxyArpPvlan = all[.proxyArpPvlan] != 0 || dev[.proxyArpPvlan] != 0
     }
 }
 

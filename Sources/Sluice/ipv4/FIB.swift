@@ -361,9 +361,10 @@ public final class FIBTableOf<A: InetAddressValue> {
         }
     }
 
-    /// fib_table_lookup's test of a route: one of its next hops is good, or it has none.
+    /// fib_table_lookup's test of a route: one of its next hops is good, or it has none. A
+    /// local or anycast route's next hop (scope host) is never dead.
     func usable(_ r: RouteOf<A>) -> Bool {
-        r.nexthops.isEmpty || r.nexthops.contains { health.good($0.dev) }
+        r.nexthops.isEmpty || r.type == .local || r.type == .anycast || r.nexthops.contains { health.good($0.dev) }
     }
 
     /// A knob that decides which next hops are good changed: each prefix's mark is redone
@@ -446,10 +447,22 @@ public final class FIBTableOf<A: InetAddressValue> {
     /// (31 bits) as fib_select_multipath.
     @inline(__always)
     func lookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
+        guard let r = fastLookup(addr, hash: hash) else { return nil }
+        return r.nh == Self.needsSlowPath ? slowLookup(addr, hash: hash) : r
+    }
+
+    /// `nh` of what `fastLookup` returns for a prefix that needs the slow path.
+    static var needsSlowPath: Int32 { Int32.min }
+
+    /// The lookup in the flat records alone: a prefix marked unusable comes back as a result
+    /// whose `nh` is `needsSlowPath`, for the caller to take the slow path out of line (a call
+    /// here would cost the forwarding path reference counts).
+    @inline(__always)
+    func fastLookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
         let e = trie.lookup(addr)
         guard e != 0 else { return nil }
         let f = fast[Int(e) &- 1]
-        guard f.usable else { return slowLookup(addr, hash: hash) }
+        guard f.usable else { return FIBResultOf(type: .unicast, gateway: 0, dev: 0, prefsrc: 0, nh: Self.needsSlowPath) }
         let type = RouteType(rawValue: f.type) ?? .unicast
         let c = Int(f.nhCount)
         guard c > 0 else { return FIBResultOf(type: type, gateway: 0, dev: 0, prefsrc: f.src, nh: -1) }
@@ -631,14 +644,31 @@ public final class FIBOf<A: InetAddressValue> {
     /// walk with the flow's keys (`keys` is only read then).
     @inline(__always)
     public func lookup(_ addr: A, hash: UInt32 = 0) -> FIBResultOf<A>? {
-        if simple { return local.lookup(addr, hash: hash) ?? mainLookup(addr, hash: hash) }
+        if simple { return simpleLookup(addr, hash: hash) }
         return lookupRules(addr, FlowKeysOf(iif: loopbackIndex), hash: hash)
     }
 
     @inline(__always)
     public func lookup(_ addr: A, hash: UInt32, keys: () -> FlowKeysOf<A>) -> FIBResultOf<A>? {
-        if simple { return local.lookup(addr, hash: hash) ?? mainLookup(addr, hash: hash) }
+        if simple { return simpleLookup(addr, hash: hash) }
         return lookupRules(addr, keys(), hash: hash)
+    }
+
+    /// Local, then main (a throw route there is no route), in the flat records; a prefix that
+    /// needs the slow path goes out of line.
+    @inline(__always)
+    func simpleLookup(_ addr: A, hash: UInt32) -> FIBResultOf<A>? {
+        if let r = local.fastLookup(addr, hash: hash) {
+            return r.nh == FIBTableOf<A>.needsSlowPath ? Self.slowSimpleLookup(Unmanaged.passUnretained(self), addr, hash) : r
+        }
+        guard let r = main.fastLookup(addr, hash: hash) else { return nil }
+        if r.nh == FIBTableOf<A>.needsSlowPath { return Self.slowSimpleLookup(Unmanaged.passUnretained(self), addr, hash) }
+        return r.type == .throw ? nil : r
+    }
+
+    @inline(never)
+    static func slowSimpleLookup(_ fib: Unmanaged<FIBOf<A>>, _ addr: A, _ hash: UInt32) -> FIBResultOf<A>? {
+        fib._withUnsafeGuaranteedRef { $0.local.lookup(addr, hash: hash) ?? $0.mainLookup(addr, hash: hash) }
     }
 
     /// The lookup for what Sluice itself sends on behalf of a device (a reply, an ICMP error):

@@ -105,13 +105,25 @@ extension NeighbourTableOf {
 extension IPv4Stack {
     /// arp_process's proxy branch for a request that is not for one of our addresses, routed
     /// by `r`: true when it was answered or queued for a delayed answer. The device must
-    /// forward; the target be routed as unicast through another device; the device have
-    /// proxy_arp (arp_fwd_proxy, medium_id 0) or an entry for the target (pneigh_lookup);
-    /// and the route input accept the sender (__mkroute_input's fib_validate_source).
+    /// forward; the target be routed as unicast, and either through another device with
+    /// proxy_arp as medium_id allows (arp_fwd_proxy) or an entry for the target
+    /// (pneigh_lookup), or back through this device with proxy_arp_pvlan, not for the asker
+    /// itself (arp_fwd_pvlan); and the route input accept the sender (__mkroute_input's
+    /// fib_validate_source).
     func proxyARP(_ dev: NetDevice, _ r: FIBResult, sip: UInt32, sha: MACAddress, tip: UInt32, sentToUs: Bool, now: UInt64) -> Bool {
         let t = neighbours
-        guard dev.inet4.forwarding, r.type == .unicast, r.dev != dev.ifindex,
-              dev.inet4.proxyArp || (!t.proxies.isEmpty && t.proxy(dev.ifindex, tip) != nil),
+        guard dev.inet4.forwarding, r.type == .unicast else { return false }
+        let c = dev.inet4
+        let viaOther = r.dev != dev.ifindex
+        /// arp_fwd_proxy: the media of the two devices.
+        func fwdProxy() -> Bool {
+            guard viaOther, c.proxyArp, c.mediumId != -1 else { return false }
+            if c.mediumId == 0 { return true }
+            let omi = dp.device(r.dev)?.inet4.mediumId ?? -1
+            return omi != c.mediumId && omi != -1
+        }
+        guard fwdProxy() || (!viaOther && c.proxyArpPvlan && sip != tip)
+                || (viaOther && !t.proxies.isEmpty && t.proxy(dev.ifindex, tip) != nil),
               validateSource(dev, src: sip, dst: tip, tos: 0, oif: r.dev) == .ok else { return false }
         // neigh_event_ns: the asker becomes a stale neighbour.
         if sip != 0, let i = t.find(dev.ifindex, sip) ?? t.create(dev.ifindex, sip, now: now, pool: pool) {

@@ -115,8 +115,8 @@ public struct AddressLabelTable: Sendable {
 
 extension IPv6Stack {
     /// ipv6_dev_get_saddr: the source for `dst` leaving through `dev` (0: none known), from the
-    /// outgoing device's addresses for a multicast or link-scope destination, else from every
-    /// device's; each candidate compared with the best so far rule by rule (RFC 6724 section 5):
+    /// outgoing device's addresses for a multicast or link-scope destination or when the
+    /// device has use_oif_addrs_only, else from every device's; each candidate compared with the best so far rule by rule (RFC 6724 section 5):
     /// 1 same address, 2 appropriate scope, 3 not deprecated, 5 the outgoing device, 6 matching
     /// label, 7 public (Sluice makes no temporary addresses), 8- ORCHID with ORCHID, 8 longest
     /// matching prefix (at most the address's prefix length). A tie keeps the earlier address,
@@ -127,7 +127,7 @@ extension IPv6Stack {
     public func sourceAddress(_ dev: Int32, toward dst: UInt128) -> UInt128 {
         let dt = Inet6AddressType(dst)
         let dstLabel = addressLabels.label(dst, ifindex: dev)
-        let onlyOIF = dev != 0 && (dt.isMulticast || dt.scope <= Inet6AddressType.linkLocal)
+        let onlyOIF = dev != 0 && (dt.isMulticast || dt.scope <= Inet6AddressType.linkLocal || (dp.device(dev)?.inet6.useOifAddrsOnly ?? false))
         let dstOrchid = dst >> 100 == 0x200_1001
         var best: (address: UInt128, score: SourceScore)? = nil
         let devices = onlyOIF ? [dev] : addresses.keys.sorted()

@@ -46,7 +46,7 @@
 
 public enum Inet6Knob: Int, CaseIterable, Sendable {
     case forwarding, hopLimit, acceptDAD, dadTransmits, optimisticDAD, useOptimistic, disableIPv6, mtu, proxyNDP, keepAddrOnDown
-    case ndiscEvictNocarrier, ignoreRoutesWithLinkdown
+    case ndiscEvictNocarrier, ignoreRoutesWithLinkdown, useOifAddrsOnly
 
     public var name: String {
         switch self {
@@ -62,6 +62,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
         case .keepAddrOnDown: "keep_addr_on_down"
         case .ndiscEvictNocarrier: "ndisc_evict_nocarrier"
         case .ignoreRoutesWithLinkdown: "ignore_routes_with_linkdown"
+        case .useOifAddrsOnly: "use_oif_addrs_only"
         }
     }
 
@@ -84,7 +85,7 @@ public enum Inet6Knob: Int, CaseIterable, Sendable {
 public struct Inet6DevConf: Sendable, Equatable {
     /// ipv6_devconf's initial values (forwarding on: Sluice is a router, IPv6Stack.forwarding;
     /// accept_dad 0 for `all`, 1 for `default`, as the kernel's; mtu IPV6_MIN_MTU).
-    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0, 1, 0]
+    var values: [Int32] = [1, 64, 0, 1, 0, 0, 0, 1280, 0, 0, 1, 0, 0]
 
     public subscript(k: Inet6Knob) -> Int32 {
         get { values[k.rawValue] }
@@ -117,6 +118,9 @@ public struct Inet6DevFlags: Sendable, Equatable {
     /// ip6_ignore_linkdown: the device's own; a next hop through it without carrier is dead
     /// to lookups.
     public var ignoreRoutesWithLinkdown = false
+    /// use_oif_addrs_only: the device's own; a source for what leaves by it is chosen among
+    /// its own addresses only (ipv6_dev_get_saddr).
+    public var useOifAddrsOnly = false
 
     init() {}
 
@@ -133,6 +137,7 @@ public struct Inet6DevFlags: Sendable, Equatable {
         keepAddrOnDown = (all[.keepAddrOnDown] != 0 ? all[.keepAddrOnDown] : dev[.keepAddrOnDown]) > 0
         ndiscEvictNocarrier = all[.ndiscEvictNocarrier] != 0 && dev[.ndiscEvictNocarrier] != 0
         ignoreRoutesWithLinkdown = dev[.ignoreRoutesWithLinkdown] != 0
+        useOifAddrsOnly = dev[.useOifAddrsOnly] != 0
     }
 }
 
