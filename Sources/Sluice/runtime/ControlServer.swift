@@ -252,6 +252,13 @@ public final class ControlServer: @unchecked Sendable {
 
     /// Encodes the FDB's own changes (learnt, moved, aged) while someone listens to RTNLGRP_NEIGH.
     var eventProcessor: RtnlProcessor?
+    /// The processor that encodes notifications from the kernel itself (port 0), made once.
+    func processor() -> RtnlProcessor {
+        if let p = eventProcessor { return p }
+        let p = RtnlProcessor(runner: runner, pid: 0)
+        eventProcessor = p
+        return p
+    }
     /// Each device's operational state (up and carrier) as last announced to RTNLGRP_LINK.
     var announcedOperational: [Int32: Bool] = [:]
 
@@ -263,8 +270,7 @@ public final class ControlServer: @unchecked Sendable {
         let changes = j.entries
         j.entries.removeAll()
         guard j.on else { return }
-        let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-        eventProcessor = p
+        let p = processor()
         for c in changes {
             var w = NetlinkWriter()
             p.encodeRoute(table: c.table, c.prefix, c.length, c.route, seq: 0, &w)
@@ -280,8 +286,7 @@ public final class ControlServer: @unchecked Sendable {
             for case let d? in datapath.devices {
                 let now = d.isOperational
                 if let was = announcedOperational[d.ifindex], was != now {
-                    let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-                    eventProcessor = p
+                    let p = processor()
                     var w = NetlinkWriter()
                     p.encodeLink(d, &w, type: NL.RTM_NEWLINK, flags: 0, seq: 0)
                     replies.append((-Int32(RTNLGRP.LINK), w.bytes, false))
@@ -297,8 +302,7 @@ public final class ControlServer: @unchecked Sendable {
             let changed = datapath.portStateEvents
             datapath.portStateEvents.removeAll()
             if groups.contains(RTNLGRP.LINK) {
-                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-                eventProcessor = p
+                let p = processor()
                 for i in changed {
                     guard let d = datapath.device(i), let br = datapath.bridges[d.master] else { continue }
                     var w = NetlinkWriter()
@@ -312,8 +316,7 @@ public final class ControlServer: @unchecked Sendable {
             let changes = datapath.ipv4.addressEvents
             datapath.ipv4.addressEvents.removeAll()
             if groups.contains(RTNLGRP.IPV4_IFADDR) {
-                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-                eventProcessor = p
+                let p = processor()
                 for c in changes {
                     guard let d = datapath.device(c.dev) else { continue }
                     var w = NetlinkWriter()
@@ -332,8 +335,7 @@ public final class ControlServer: @unchecked Sendable {
             let changes = datapath.ipv6.addressEvents
             datapath.ipv6.addressEvents.removeAll()
             if groups.contains(RTNLGRP.IPV6_IFADDR) {
-                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-                eventProcessor = p
+                let p = processor()
                 for c in changes {
                     guard let d = datapath.device(c.dev) else { continue }
                     var w = NetlinkWriter()
@@ -348,8 +350,7 @@ public final class ControlServer: @unchecked Sendable {
             let notes = datapath.ipv6.netconfNotes
             datapath.ipv6.netconfNotes.removeAll()
             if groups.contains(NETCONFA.GROUP_IPV6) {
-                let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-                eventProcessor = p
+                let p = processor()
                 for (i, attr) in notes {
                     var w = NetlinkWriter()
                     if attr == NETCONFA.deleted {
@@ -371,8 +372,7 @@ public final class ControlServer: @unchecked Sendable {
             guard mdbListening else { continue }
             let changes = br.mdb.takeChanges()
             guard !changes.isEmpty else { continue }
-            let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-            eventProcessor = p
+            let p = processor()
             for c in changes { replies.append((-Int32(RTNLGRP.MDB), p.mdbNotification(c, br), false)) }
         }
         let listening = groups.contains(RTNLGRP.NEIGH)
@@ -381,8 +381,7 @@ public final class ControlServer: @unchecked Sendable {
             guard listening else { continue }
             let changes = br.fdb.takeChanges()
             guard !changes.isEmpty else { continue }
-            let p = eventProcessor ?? RtnlProcessor(runner: runner, pid: 0)
-            eventProcessor = p
+            let p = processor()
             for m in p.fdbNotifications(changes, br) { replies.append((-Int32(RTNLGRP.NEIGH), m, false)) }
         }
     }
