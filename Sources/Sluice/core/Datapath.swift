@@ -178,6 +178,10 @@ public final class Datapath {
             dev.driver.close()
         }
         diverted.purge(pool)
+        // What the protocol stacks hold: packets waiting for a neighbour, fragments waiting
+        // for the rest of their datagram.
+        ipv4.neighbours.purgeQueues(pool); ipv4.frags.purgeAll(pool)
+        ipv6.neighbours.purgeQueues(pool); ipv6.frags.purgeAll(pool)
         rxBatch.freeAll(pool)
         txBatch.freeAll(pool)
     }

@@ -95,6 +95,11 @@ struct FragmentQueues<Key: Hashable> {
         queues[key] = nil
     }
 
+    /// inet_frags_fini at shutdown: every queue goes, its fragments freed.
+    mutating func purgeAll(_ pool: PacketPool) {
+        for (key, q) in queues { discard(key, q, pool) }
+    }
+
     /// ip_expire: queues past their deadline go; `expired` sees each before its fragments are
     /// freed (to answer the sender). Returns how many went.
     @discardableResult

@@ -170,6 +170,11 @@ public final class NeighbourTableOf<A: InetAddressValue> {
         free.append(i)
     }
 
+    /// neigh_table_clear at shutdown: every packet waiting for resolution is freed.
+    func purgeQueues(_ pool: PacketPool) {
+        for i in entries.indices where !entries[i].queue.isEmpty { queued -= entries[i].queue.purge(pool) }
+    }
+
     /// No entry's timer is earlier than this (0: none is set); exact after `recomputeEarliest`.
     var earliest: UInt64 = 0
     var nextTimer: UInt64 { earliest }
