@@ -430,6 +430,18 @@ final class RoutingLiveTests: XCTestCase {
             }
             try step("router's arp_notify 0", []) { try routerAnnounces() }
             try step("router's arp_notify 1", ["net.ipv4.conf.\(a).arp_notify=1"]) { try routerAnnounces() }
+            // Directed broadcast (bc_forwarding, all's and the device's): UDP from A to B's
+            // subnet broadcast, counted by B's UDP as broadcast nobody listened to.
+            func broadcastReachesB() throws -> String {
+                let before = try net.udpCounters(p.b)["IgnoredMulti"] ?? 0
+                let send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(3): s.sendto(b'x', ('198.18.32.255', 5000))\n"
+                _ = try sh(["ip", "netns", "exec", p.a, "python3", "-c", send], timeout: 20)
+                usleep(300_000)
+                return (try net.udpCounters(p.b)["IgnoredMulti"] ?? 0) - before == 3 ? "forwarded" : "not forwarded"
+            }
+            try step("bc_forwarding 0", []) { try broadcastReachesB() }
+            try step("bc_forwarding on A's side only", ["net.ipv4.conf.\(a).bc_forwarding=1"]) { try broadcastReachesB() }
+            try step("bc_forwarding all's and A's side", ["net.ipv4.conf.all.bc_forwarding=1"]) { try broadcastReachesB() }
             // Proxy ARP across media (arp_fwd_proxy's medium_id) and within one (proxy_arp_pvlan):
             // A believes B's address on its link, then another address of its own subnet.
             try sh(["ip", "-n", p.a, "route", "add", "198.18.32.20/32", "dev", hostDev(p)])
@@ -456,6 +468,8 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertEqual(results[0], ["arp_filter 0: known", "arp_filter 1: not known", "arp_filter 1, route back through A's side: known",
                                     "arp_accept 0: not known", "arp_accept 1: known", "drop_gratuitous_arp: not known",
                                     "router's arp_notify 0: not known", "router's arp_notify 1: known",
+                                    "bc_forwarding 0: not forwarded", "bc_forwarding on A's side only: not forwarded",
+                                    "bc_forwarding all's and A's side: forwarded",
                                     "proxy_arp 0: not answered", "proxy_arp 1: answered", "medium_id 1 and 1: not answered",
                                     "medium_id 1 and 2: answered", "medium_id 1 and -1: not answered", "medium_id -1 and 0: not answered",
                                     "proxy_arp_pvlan 0: not answered", "proxy_arp_pvlan 1: answered"])

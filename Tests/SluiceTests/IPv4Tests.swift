@@ -642,6 +642,24 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(r.dp.pool.inUse, 0)
     }
 
+    /// neigh_table_clear and inet_frags_fini: at shutdown a packet waiting for its next hop's
+    /// address and a fragment waiting for the rest of its datagram are freed (the daemon
+    /// reports any buffer still in use then as a leak).
+    func testShutdownFreesWhatTheStacksHold() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        _ = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 2, 99))), on: r.r1)
+        let req = icmpEcho(src: ip(198, 18, 1, 10), dst: ip(198, 18, 1, 1), size: 3000, df: false)
+        _ = r.send(eth(r.dev("r1").mac, macA, fragments(req, sizes: [1480, 1480, 1480])[0]), on: r.r1)
+        XCTAssertEqual(r.dp.ipv4.neighbours.queued, 1, "the packet waits for 198.18.2.99")
+        XCTAssertEqual(r.dp.ipv4.frags.buffers, 1, "the fragment waits for the others")
+        XCTAssertEqual(r.dp.pool.inUse, 2)
+        r.dp.shutdown()
+        XCTAssertEqual(r.dp.ipv4.neighbours.queued, 0)
+        XCTAssertEqual(r.dp.ipv4.frags.buffers, 0)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testOverlapsTimeoutsAndTheMemoryBoundDropWhatTheyMust() throws {
         let r = try Self.router()
         learnHosts(r)
@@ -833,6 +851,37 @@ final class IPv4Tests: XCTestCase {
         XCTAssertFalse(try r.runner.execute("route show").contains("198.18.100.0/24"))
         // A local route's next hop (scope host) is never dead: r1's address is still ours.
         XCTAssertEqual(fib.lookup(ip(198, 18, 1, 1))?.type, .local)
+    }
+
+    /// bc_forwarding (ip_route_input_slow's IN_DEV_BFORWARD, all's and the device's): a packet
+    /// sent to us for r2's subnet broadcast is delivered here by default, and with both knobs
+    /// on forwarded out of r2 as a link-layer broadcast (arp_constructor's NOARP neighbour),
+    /// its TTL decremented; the limited broadcast never is.
+    func testDirectedBroadcastForwarding() throws {
+        let r = try ecmpRouter()
+        let bcast = ip(198, 18, 2, 255)
+        let atStart = r.dp.pool.inUse
+        func sent(_ dst: UInt32) -> [[UInt8]] {
+            r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: dst)), on: r.r1).r2.filter { Seen($0).ipDst == dst }
+        }
+        XCTAssertTrue(sent(bcast).isEmpty)
+        try r.runner.execute("sysctl net.ipv4.conf.r1.bc_forwarding=1")
+        XCTAssertTrue(sent(bcast).isEmpty, "all's is needed too")
+        try r.runner.execute("sysctl net.ipv4.conf.all.bc_forwarding=1")
+        let out = sent(bcast)
+        XCTAssertEqual(out.count, 1)
+        XCTAssertEqual(Array(out.first?.prefix(6) ?? []), [UInt8](repeating: 0xFF, count: 6))
+        XCTAssertEqual(out.first?[14 + 8], 63)
+        XCTAssertTrue(sent(0xFFFF_FFFF).isEmpty)
+        // UDP to a broadcast address, delivered here with no socket: dropped, nothing held.
+        try r.runner.execute("sysctl net.ipv4.conf.all.bc_forwarding=0")
+        let inUse = r.dp.pool.inUse
+        for dst in [bcast, ip(198, 18, 1, 255), 0xFFFF_FFFF] {
+            let udp: [UInt8] = [0x13, 0x88, 0x13, 0x88, 0, 9, 0, 0, 0x78]
+            r.send(eth(r.dev("r1").mac, macA, FrameBuilder.ipv4(src: ip(198, 18, 1, 10), dst: dst, proto: 17, ttl: 64, id: 9, payload: udp)), on: r.r1)
+        }
+        XCTAssertEqual(r.dp.pool.inUse, inUse)
+        XCTAssertEqual(r.dp.pool.inUse, atStart)
     }
 
     func testECMPSpreadsFlowsOverItsNextHops() throws {

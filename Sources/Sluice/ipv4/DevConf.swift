@@ -25,7 +25,7 @@
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
     case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark, arpEvictNocarrier
-    case ignoreRoutesWithLinkdown, mediumId, proxyArpPvlan
+    case ignoreRoutesWithLinkdown, mediumId, proxyArpPvlan, bcForwarding
 
     public var name: String {
         switch self {
@@ -48,6 +48,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .ignoreRoutesWithLinkdown: "ignore_routes_with_linkdown"
         case .mediumId: "medium_id"
         case .proxyArpPvlan: "proxy_arp_pvlan"
+        case .bcForwarding: "bc_forwarding"
         }
     }
 
@@ -136,6 +137,9 @@ public struct InetDevFlags: Sendable, Equatable {
     /// IN_DEV_PROXY_ARP_PVLAN: either's; ARP for another host on the same device is answered
     /// (private VLAN, RFC 3069), not a host's probe of itself.
     public var proxyArpPvlan = false
+    /// IN_DEV_BFORWARD: all's and the device's; a packet to a directed broadcast address (a
+    /// broadcast route's) arriving here is forwarded as a link-layer broadcast, not delivered.
+    public var bcForwarding = false
 
     init() {}
 
@@ -159,6 +163,7 @@ public struct InetDevFlags: Sendable, Equatable {
         ignoreRoutesWithLinkdown = all[.ignoreRoutesWithLinkdown] != 0 || dev[.ignoreRoutesWithLinkdown] != 0
         mediumId = dev[.mediumId]
         proxyArpPvlan = all[.proxyArpPvlan] != 0 || dev[.proxyArpPvlan] != 0
+        bcForwarding = all[.bcForwarding] != 0 && dev[.bcForwarding] != 0
     }
 }
 

@@ -489,6 +489,13 @@ public final class IPv4Stack: NeighbourResolver {
         case .local:
             guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: 0, mark: m.pointee.mark) else { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: false)
+        case .broadcast where dev.inet4.bcForwarding:
+            // ip_route_input_slow's make_route for a directed broadcast (IN_DEV_BFORWARD, no
+            // IN_DEV_FORWARD test): validated toward the route's device, then ip_forward, which
+            // takes only what was sent to us.
+            guard sourceValid(dev, src: src, dst: dst, tos: tos, oif: r.dev, mark: m.pointee.mark) else { pool.free(p); return }
+            guard toUs else { dev.drop(.otherHost); pool.free(p); return }
+            forward(dev, p, r, ihl: ihl, total: total)
         case .broadcast:
             guard src == 0 || sourceValid(dev, src: src, dst: 0, tos: tos, oif: 0, mark: m.pointee.mark) else { pool.free(p); return }
             localDeliver(dev, p, ihl: ihl, total: total, broadcast: true)
@@ -650,12 +657,22 @@ public final class IPv4Stack: NeighbourResolver {
         qm.pointee.routeClassid = r.tclassid(itag: itag)
         qm.pointee.tcFlags |= PacketMeta.routed
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
+        if r.type == .broadcast { broadcastNeighbour(out, nexthop) }
         if out === inDev && inDev.inet4.sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
         if fragment {
             fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh)
             return
         }
         neighOutput(out, nexthop, q, nh: r.nh)
+    }
+
+    /// arp_constructor: the neighbour for one of a device's broadcast addresses needs no ARP —
+    /// NUD_NOARP, with the link-layer broadcast address.
+    @inline(never)
+    func broadcastNeighbour(_ out: NetDevice, _ addr: UInt32) {
+        guard let i = neighbours.find(out.ifindex, addr) ?? neighbours.create(out.ifindex, addr, now: clock.now, pool: pool),
+              neighbours.entries[Int(i)].state != .noarp else { return }
+        neighUpdate(Int(i), mac: .broadcast, state: .noarp, override: true)
     }
 
     /// fib_validate_source's answer that matters for redirects: the sender is on a subnet

@@ -8,8 +8,8 @@ import Glibc
 /// `ip netconf show`: per device, then for "all" and "default", the configuration the
 /// forwarding path reads — IPv4's forwarding, rp_filter and proxy_neigh (proxy_arp) of that
 /// copy (ipv4/DevConf.swift), IPv6's forwarding and proxy_neigh (proxy_ndp; ipv6/DevConf6.swift);
-/// ignore_routes_with_linkdown of both; the features Sluice does not have reported off as
-/// they act: mc_forwarding, bc_forwarding. A change is announced to the family's netconf
+/// ignore_routes_with_linkdown of both, IPv4's bc_forwarding; the feature Sluice does not have
+/// reported off as it acts: mc_forwarding. A change is announced to the family's netconf
 /// group with that attribute alone (inet_netconf_notify_devconf, inet6_netconf_notify_devconf).
 enum NETCONFA {
     static let IFINDEX: UInt16 = 1, FORWARDING: UInt16 = 2, RP_FILTER: UInt16 = 3, MC_FORWARDING: UInt16 = 4
@@ -49,7 +49,7 @@ extension RtnlProcessor {
         // inet6 reports mc_forwarding only under CONFIG_IPV6_MROUTE: as the kernel beside
         // Sluice is built (its sysctl of that name exists).
         if !v6 || Self.hostHasIPv6MRoute { put(NETCONFA.MC_FORWARDING, 0) }
-        if !v6 { put(NETCONFA.BC_FORWARDING, 0) }
+        if !v6 { put(NETCONFA.BC_FORWARDING, c[.bcForwarding]) }
         put(NETCONFA.PROXY_NEIGH, v6 ? c6[.proxyNDP] : c[.proxyArp])
         put(NETCONFA.IGNORE_ROUTES_WITH_LINKDOWN, v6 ? c6[.ignoreRoutesWithLinkdown] : c[.ignoreRoutesWithLinkdown])
         w.end(start)
