@@ -229,7 +229,7 @@ final class RoutingLiveTests: XCTestCase {
             p.daemon == nil ? try sh(["ip", "-n", k.sw] + args, allowFailure: true)
                 : try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args, allowFailure: true)
         }
-        var answers: [String] = []
+        var answers: [String] = [], mediaAnswers: [String] = []
         for p in [k, s] {
             XCTAssertEqual(try ip(p, ["route", "add", "198.18.99.0/24", "via", "198.18.31.2"]), "")
             let viaDev = p.daemon == nil ? "\(net.tag)ka" : "pa"
@@ -242,8 +242,26 @@ final class RoutingLiveTests: XCTestCase {
             answers.append(from)
             let cached = try sh(["ip", "-n", p.a, "route", "get", "198.18.99.9"])
             XCTAssertTrue(cached.contains("via 198.18.31.2") && cached.contains("<redirected>"), cached)
+            // shared_media (either's): off, the sender and the gateway must share a subnet of the
+            // device, so a gateway reached `onlink` outside it earns no redirect.
+            XCTAssertEqual(try ip(p, ["route", "add", "198.18.98.0/24", "via", "198.18.40.1", "dev", viaDev, "onlink"]), "")
+            var media: [String] = []
+            for (name, sysctl) in [("both on", ""), ("all's off", "net.ipv4.conf.all.shared_media=0"),
+                                   ("both off", "net.ipv4.conf.\(viaDev).shared_media=0"), ("all's on", "net.ipv4.conf.all.shared_media=1")] {
+                if !sysctl.isEmpty { _ = try onRouter(p, sock: sock, "sysctl", ["-qw", sysctl]) }
+                for dst in ["198.18.98.9", "198.18.99.9"] {
+                    let got = try ip(p, ["route", "get", dst, "from", "198.18.31.10", "iif", viaDev])
+                    media.append("\(name) \(dst): \(got.contains("<redirect>") ? "redirect" : "none")")
+                }
+            }
+            mediaAnswers.append(media.joined(separator: ", "))
         }
         XCTAssertEqual(answers[1], answers[0])
+        XCTAssertEqual(mediaAnswers[1], mediaAnswers[0])
+        // The kernel's own answers: the gateway off the subnet loses its redirect only with both off.
+        XCTAssertEqual(mediaAnswers[0], "both on 198.18.98.9: redirect, both on 198.18.99.9: redirect, all's off 198.18.98.9: redirect, "
+                       + "all's off 198.18.99.9: redirect, both off 198.18.98.9: none, both off 198.18.99.9: redirect, "
+                       + "all's on 198.18.98.9: redirect, all's on 198.18.99.9: redirect")
         XCTAssertTrue(answers[0].contains("Redirect Host(New nexthop: 198.18.31.2)"), answers[0])
         // Nothing for a sender whose packets leave by another device (B's to the same place).
         let before = number(after: "OutRedirects", in: try s.daemon!.report()) ?? -1

@@ -425,6 +425,37 @@ final class IPv4Tests: XCTestCase {
         XCTAssertEqual(sentAt.count, 11)
     }
 
+    /// shared_media (IN_DEV_SHARED_MEDIA, either's, on by default; __mkroute_input): off, a
+    /// redirect also needs the sender and the route's gateway on one of the device's subnets
+    /// (inet_addr_onlink). A gateway reached `onlink` outside r1's subnet earns one only while
+    /// all's or r1's shared_media is on; a gateway on the subnet always does.
+    func testSharedMediaDecidesRedirectsToAGatewayOffTheSubnet() throws {
+        let r = try Self.router()
+        learnHosts(r)
+        for c in ["route add 198.18.9.0/24 via 198.18.1.2", "route add 198.18.8.0/24 via 198.18.50.2 dev r1 onlink",
+                  "neigh replace 198.18.1.2 lladdr 02:00:00:00:00:c1 dev r1", "neigh replace 198.18.50.2 lladdr 02:00:00:00:00:c2 dev r1"] {
+            try r.runner.execute(c)
+        }
+        var at = r.dp.clock.now
+        /// The redirect's new next hop for one packet from A to `dst`, if one was sent.
+        func redirected(_ dst: UInt32) -> [UInt8]? {
+            at += 30 * Time.s   // past ip_rt_redirect_silence: each sender starts afresh
+            r.dp.clock.advance(to: at)
+            learnHosts(r)
+            let out = r.send(eth(r.dev("r1").mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: dst)), on: r.r1)
+            XCTAssertEqual(out.r1.map(Seen.init).filter { $0.ipDst == dst }.count, 1, "forwarded back out of r1")
+            return out.r1.map(Seen.init).first { $0.proto == IPProto.icmp && $0.ipDst == ip(198, 18, 1, 10) }.map { Array($0.payload[4..<8]) }
+        }
+        XCTAssertEqual(redirected(ip(198, 18, 8, 8)), [198, 18, 50, 2])
+        try r.runner.execute("sysctl net.ipv4.conf.all.shared_media=0")
+        XCTAssertEqual(redirected(ip(198, 18, 8, 8)), [198, 18, 50, 2], "r1's own is still on")
+        try r.runner.execute("sysctl net.ipv4.conf.r1.shared_media=0")
+        XCTAssertNil(redirected(ip(198, 18, 8, 8)))
+        XCTAssertEqual(redirected(ip(198, 18, 9, 9)), [198, 18, 1, 2], "the gateway on r1's subnet")
+        try r.runner.execute("sysctl net.ipv4.conf.all.shared_media=1")
+        XCTAssertEqual(redirected(ip(198, 18, 8, 8)), [198, 18, 50, 2])
+    }
+
     func testTTLExpiryAndUnreachablesAnswerWithICMP() throws {
         let r = try Self.router()
         learnHosts(r)

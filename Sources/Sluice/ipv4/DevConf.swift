@@ -25,7 +25,7 @@
 public enum InetKnob: Int, CaseIterable, Sendable {
     case forwarding, rpFilter, acceptLocal, arpIgnore, sendRedirects, promoteSecondaries, proxyArp, arpAnnounce
     case arpFilter, arpAccept, arpNotify, dropGratuitousArp, logMartians, routeLocalnet, srcValidMark, arpEvictNocarrier
-    case ignoreRoutesWithLinkdown, mediumId, proxyArpPvlan, bcForwarding
+    case ignoreRoutesWithLinkdown, mediumId, proxyArpPvlan, bcForwarding, sharedMedia
 
     public var name: String {
         switch self {
@@ -49,6 +49,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
         case .mediumId: "medium_id"
         case .proxyArpPvlan: "proxy_arp_pvlan"
         case .bcForwarding: "bc_forwarding"
+        case .sharedMedia: "shared_media"
         }
     }
 
@@ -58,7 +59,7 @@ public enum InetKnob: Int, CaseIterable, Sendable {
     /// is a router (IPv4Stack.forwarding).
     var initial: Int32 {
         switch self {
-        case .forwarding, .sendRedirects, .arpEvictNocarrier: 1
+        case .forwarding, .sendRedirects, .arpEvictNocarrier, .sharedMedia: 1
         default: 0
         }
     }
@@ -140,6 +141,9 @@ public struct InetDevFlags: Sendable, Equatable {
     /// IN_DEV_BFORWARD: all's and the device's; a packet to a directed broadcast address (a
     /// broadcast route's) arriving here is forwarded as a link-layer broadcast, not delivered.
     public var bcForwarding = false
+    /// IN_DEV_SHARED_MEDIA: either's (on by default). Off, a redirect also needs the sender
+    /// and the gateway it is told of on one of the device's subnets (inet_addr_onlink).
+    public var sharedMedia = true
 
     init() {}
 
@@ -164,6 +168,7 @@ public struct InetDevFlags: Sendable, Equatable {
         mediumId = dev[.mediumId]
         proxyArpPvlan = all[.proxyArpPvlan] != 0 || dev[.proxyArpPvlan] != 0
         bcForwarding = all[.bcForwarding] != 0 && dev[.bcForwarding] != 0
+        sharedMedia = all[.sharedMedia] != 0 || dev[.sharedMedia] != 0
     }
 }
 

@@ -658,7 +658,7 @@ public final class IPv4Stack: NeighbourResolver {
         qm.pointee.tcFlags |= PacketMeta.routed
         let nexthop = r.gateway != 0 ? r.gateway : IPv4Header(unchecked: Bytes(ip, count: ihl)).destination
         if r.type == .broadcast { broadcastNeighbour(out, nexthop) }
-        if out === inDev && inDev.inet4.sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop) }
+        if out === inDev && inDev.inet4.sendRedirects { redirect(inDev, q, ihl: ihl, nexthop: nexthop, gateway: r.gateway) }
         if fragment {
             fragmentAndSend(out, nexthop, q, ihl: ihl, total: total, nh: r.nh)
             return
@@ -675,6 +675,23 @@ public final class IPv4Stack: NeighbourResolver {
         neighUpdate(Int(i), mac: .broadcast, state: .noarp, override: true)
     }
 
+    /// __mkroute_input's IPSKB_DOREDIRECT for a packet leaving by the device it came in on:
+    /// send_redirects, the sender on the device's subnet (fib_validate_source's answer) and,
+    /// without shared_media, the sender and the route's gateway on one of its subnets.
+    func earnsRedirect(_ dev: NetDevice, src: UInt32, gateway: UInt32) -> Bool {
+        dev.inet4.sendRedirects && sourceOnLink(dev.ifindex, src)
+            && (dev.inet4.sharedMedia || addressesOnLink(dev.ifindex, src, gateway))
+    }
+
+    /// inet_addr_onlink: `a`, and `b` unless it is 0, are on one subnet of one of the
+    /// device's addresses (secondaries included).
+    func addressesOnLink(_ dev: Int32, _ a: UInt32, _ b: UInt32) -> Bool {
+        (addresses[dev] ?? []).contains { ifa in
+            let mask: UInt32 = ifa.prefixLen == 0 ? 0 : ~0 << UInt32(32 - ifa.prefixLen)
+            return (a ^ ifa.peer) & mask == 0 && (b == 0 || (b ^ ifa.peer) & mask == 0)
+        }
+    }
+
     /// fib_validate_source's answer that matters for redirects: the sender is on a subnet
     /// connected to `dev` (its route back has no gateway and leaves by `dev`).
     func sourceOnLink(_ dev: Int32, _ src: UInt32) -> Bool {
@@ -687,10 +704,11 @@ public final class IPv4Stack: NeighbourResolver {
     /// host redirect to the next hop (the packet is still forwarded) — at most
     /// ip_rt_redirect_number (9) per sender, each gap twice the one before from
     /// ip_rt_redirect_load (20 ms); ip_rt_redirect_silence (20.48 s) without redirected
-    /// packets starts over.
-    func redirect(_ dev: NetDevice, _ p: borrowing Packet, ihl: Int, nexthop: UInt32) {
+    /// packets starts over. Without shared_media, the sender and the route's gateway (if it
+    /// has one) must also share one of the device's subnets.
+    func redirect(_ dev: NetDevice, _ p: borrowing Packet, ihl: Int, nexthop: UInt32, gateway: UInt32) {
         let src = IPv4Header(unchecked: Bytes(pool.data(p) + InetWire.ethernetLength, count: ihl)).source
-        guard sourceOnLink(dev.ifindex, src) else { return }
+        guard earnsRedirect(dev, src: src, gateway: gateway) else { return }
         let now = clock.now
         let load = 20 * Time.ms, silence = load << 10
         var peer = redirectPeers[src] ?? (0, 0)

@@ -598,7 +598,7 @@ extension RtnlProcessor {
                        back.type == .unicast { itag = back.itag }
                     realm = res.tclassid(itag: itag)
                     // IPSKB_DOREDIRECT: back out of the input device, the sender on its subnet.
-                    redirect = out == q.iif && inDev.inet4.sendRedirects && v4.sourceOnLink(q.iif, q.src)
+                    redirect = out == q.iif && v4.earnsRedirect(inDev, src: q.src, gateway: gateway)
                 default: throw NetlinkError(EINVAL)
                 }
             }
