@@ -556,6 +556,74 @@ final class RoutingLiveTests: XCTestCase {
         XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
     }
 
+    /// `expires` on a route (RTA_EXPIRES), the same commands given to both routers. IPv6: the
+    /// route shows its seconds left and carries traffic until then; after it, a packet gets no
+    /// route (destination unreachable). An identical route given again with `prepend` is
+    /// EEXIST, yet its expiry takes the new one's (fib6_add_rt2node), or goes when the new one
+    /// has none; a route that never expired keeps so. IPv4 ignores `expires`.
+    func testRouteExpiryAsTheKernel() throws {
+        let k = try path(kernel: true, "k", v6: true)
+        let sock = net.dir + "/ctl-expires/sluice.sock"
+        let s = try path(kernel: false, "s", v6: true, daemonArgs: ["--socket", sock])
+        var results: [[String]] = [[], []]
+        for (i, p) in [k, s].enumerated() {
+            let b = routerDev(p, "b")
+            // B answers for 2001:db8:99::20 too, reached through the router's expiring route.
+            _ = try? sh(["ip", "-n", p.b, "-6", "addr", "add", "2001:db8:99::20/128", "dev", "lo"])
+            func ip(_ args: [String]) throws -> String {
+                let r = try runBounded(p.daemon == nil ? ["10", "ip", "-n", p.sw] + args
+                                                       : ["10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args)
+                return "rc \(r.status)" + (r.out.isEmpty ? "" : " " + r.out.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            /// A route as shown, the device named alike and the seconds left to the nearest 10.
+            func show(_ args: [String]) throws -> String {
+                var out = try ip(args).replacingOccurrences(of: b, with: "DEV")
+                while let r = out.range(of: #"expires \d+sec"#, options: .regularExpression) {
+                    let n = Int(out[r].dropFirst(8).dropLast(3))!
+                    out.replaceSubrange(r, with: "expires ~\((n + 5) / 10 * 10)s")
+                }
+                return out
+            }
+            func ping() throws -> String {
+                let out = try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:99::20"], timeout: 20, allowFailure: true)
+                return out.contains(" 0% packet loss") ? "answered" : out.contains("Destination unreachable: No route") ? "no route" : "lost: \(out)"
+            }
+            var r: [String] = []
+            r.append("add: " + (try ip(["-6", "route", "add", "2001:db8:99::/64", "via", "2001:db8:32::20", "expires", "3"])))
+            r.append("show: " + (try show(["-6", "route", "show", "2001:db8:99::/64"])))
+            r.append("ping before: " + (try ping()))
+            Thread.sleep(forTimeInterval: 3.5)
+            r.append("ping after: " + (try ping()))
+            r.append("prepend: " + (try ip(["-6", "route", "prepend", "2001:db8:98::/64", "via", "2001:db8:32::20", "expires", "100"])))
+            r.append("again, 200: " + (try ip(["-6", "route", "prepend", "2001:db8:98::/64", "via", "2001:db8:32::20", "expires", "200"])))
+            r.append("show: " + (try show(["-6", "route", "show", "2001:db8:98::/64"])))
+            r.append("again, none: " + (try ip(["-6", "route", "prepend", "2001:db8:98::/64", "via", "2001:db8:32::20"])))
+            r.append("again, 50: " + (try ip(["-6", "route", "prepend", "2001:db8:98::/64", "via", "2001:db8:32::20", "expires", "50"])))
+            r.append("show: " + (try show(["-6", "route", "show", "2001:db8:98::/64"])))
+            r.append("device route: " + (try ip(["-6", "route", "prepend", "2001:db8:97::/64", "dev", b, "expires", "100"])))
+            r.append("again, 300: " + (try ip(["-6", "route", "prepend", "2001:db8:97::/64", "dev", b, "expires", "300"])))
+            r.append("show: " + (try show(["-6", "route", "show", "2001:db8:97::/64"])))
+            r.append("IPv4: " + (try ip(["-4", "route", "add", "198.18.97.0/24", "dev", b, "expires", "100"])))
+            r.append("show: " + (try show(["-4", "route", "show", "198.18.97.0/24"])))
+            results[i] = r
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's own answers, so that the comparison cannot pass with both sides broken.
+        XCTAssertEqual(results[0], [
+            "add: rc 0", "show: rc 0 2001:db8:99::/64 via 2001:db8:32::20 dev DEV metric 1024 expires ~0s pref medium",
+            "ping before: answered", "ping after: no route",
+            "prepend: rc 0", "again, 200: rc 2 RTNETLINK answers: File exists",
+            "show: rc 0 2001:db8:98::/64 via 2001:db8:32::20 dev DEV metric 1024 expires ~200s pref medium",
+            "again, none: rc 2 RTNETLINK answers: File exists", "again, 50: rc 2 RTNETLINK answers: File exists",
+            "show: rc 0 2001:db8:98::/64 via 2001:db8:32::20 dev DEV metric 1024 pref medium",
+            "device route: rc 0", "again, 300: rc 2 RTNETLINK answers: File exists",
+            "show: rc 0 2001:db8:97::/64 dev DEV metric 1024 expires ~300s pref medium",
+            "IPv4: rc 0", "show: rc 0 198.18.97.0/24 dev DEV scope link",
+        ])
+        XCTAssertEqual(s.daemon!.stop(), 0)
+        XCTAssertTrue(s.daemon!.stdout.contains("(no buffer leaked)"), s.daemon!.stdout)
+    }
+
     /// More per-device IPv6 knobs carrying real traffic, the same commands given to both
     /// routers. mtu: the router's IPv6 MTU on B's side (1300, below the link's 1400) is what a
     /// too-big packet is told (packet too big, mtu=1300). proxy_ndp: host A, told B's address

@@ -38,6 +38,45 @@ final class IPv6Tests: XCTestCase {
         XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:8::1/64 dev r1 valid_lft 0"))
         XCTAssertThrowsError(try r.runner.execute("addr add 2001:db8:8::1/64 dev r1 valid_lft 5 preferred_lft 6"))
     }
+
+    /// RTA_EXPIRES on the virtual clock (rtm_to_fib6_config, fib6_check_expired, fib6_age): a
+    /// route added with `expires 5` shows its seconds left and is the one lookups take; the
+    /// moment it lapses every lookup skips it (the shorter route behind it answers), before any
+    /// sweep; the sweep deletes it and announces the deletion. 0xFFFFFFFF is no expiry; IPv4
+    /// ignores it.
+    func testRoutesAddedWithAnExpiryLapse() throws {
+        let r = try Self.router()
+        let v6 = r.dp.ipv6
+        try r.runner.execute("route add 2001:db8:5::/48 via 2001:db8:2::30")
+        try r.runner.execute("route add 2001:db8:5:1::/64 via 2001:db8:1::30 expires 5")
+        try r.runner.execute("route add 2001:db8:6::/64 via 2001:db8:1::30 expires 4294967295")
+        try r.runner.execute("route add 198.18.6.0/24 dev r1 expires 5")
+        let dst = UInt128(0x2001_0db8_0005_0001) << 64 | 9
+        XCTAssertEqual(v6.fib.lookup(dst)?.dev, r.dev("r1").ifindex)
+        let shown = try r.runner.execute("-6 route show")
+        XCTAssertTrue(shown.contains("2001:db8:5:1::/64 via 2001:db8:1::30 dev r1 metric 1024 expires 5sec pref medium"), shown)
+        XCTAssertTrue(shown.contains("2001:db8:6::/64 via 2001:db8:1::30 dev r1 metric 1024 pref medium"), shown)
+        XCTAssertEqual(r.dp.ipv4.fib.main.allRoutes.first { $0.prefix == 0xC612_0600 }?.route.expires, 0, "IPv4 ignores expires")
+        v6.fib.journal.on = true
+        r.dp.clock.advance(to: r.dp.clock.now + 5 * Time.s)
+        XCTAssertEqual(v6.fib.lookup(dst)?.dev, r.dev("r2").ifindex, "lapsed: the /48 answers at once")
+        XCTAssertNotNil(v6.fib.main.entry(UInt128(0x2001_0db8_0005_0001) << 64, 64), "still there until the sweep")
+        r.dp.clock.advance(to: r.dp.clock.now + Time.s)
+        r.dp.housekeeping()
+        XCTAssertNil(v6.fib.main.entry(UInt128(0x2001_0db8_0005_0001) << 64, 64))
+        XCTAssertEqual(v6.fib.journal.entries.filter(\.deleted).map(\.length), [64], "the deletion is announced")
+        XCTAssertEqual(v6.fib.main.expiring.count, 0)
+        // `prepend` of the same route: File exists, and the expiry follows the new one's.
+        try r.runner.execute("route prepend 2001:db8:7::/64 dev r1 expires 100")
+        XCTAssertThrowsError(try r.runner.execute("route prepend 2001:db8:7::/64 dev r1 expires 300"))
+        XCTAssertTrue(try r.runner.execute("-6 route show").contains("2001:db8:7::/64 dev r1 metric 1024 expires 300sec"))
+        XCTAssertThrowsError(try r.runner.execute("route prepend 2001:db8:7::/64 dev r1"))
+        r.dp.clock.advance(to: r.dp.clock.now + 400 * Time.s)
+        r.dp.housekeeping()
+        XCTAssertNotNil(v6.fib.main.entry(UInt128(0x2001_0db8_0007) << 80, 64), "no expiry any more")
+        XCTAssertNotNil(v6.fib.lookup(UInt128(0x2001_0db8_0007) << 80 | 1))
+    }
+
     let macA = MACAddress(raw: 0x0200_0000_00A1), macB = MACAddress(raw: 0x0200_0000_00B2)
     static func a6(_ s: String) -> [UInt8] {
         var a = in6_addr()

@@ -342,6 +342,11 @@ extension CommandRunner {
                 guard let id = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"id\" value is invalid") }
                 r.route.nhid = id
             case "realm", "realms": nh.realm = try Self.realms(try a.value(for: k)); haveNH = true
+            case "expires":
+                // RTA_EXPIRES, seconds: an IPv6 route lapses then (IPv4 ignores it, as the kernel).
+                let v = try a.value(for: "expires")
+                guard let x = UInt32(v) else { throw SluiceError("Error: argument \"\(v)\" is wrong: \"expires\" value is invalid") }
+                if S.isIPv6 { r.route.expires = Self.routeExpiry(x, now: dp.clock.now) }
             case "pref":
                 switch try a.value(for: "pref") {
                 case "medium": r.route.pref = 0; case "high": r.route.pref = 1; case "low": r.route.pref = 3
@@ -373,6 +378,12 @@ extension CommandRunner {
         }
         if haveNH && r.route.nexthops.isEmpty { r.route.nexthops = [nh] }
         return r
+    }
+
+    /// rtm_to_fib6_config's RTA_EXPIRES: seconds from now on the datapath clock, none for
+    /// 0xFFFFFFFF (addrconf_timeout_fixup's infinity). 0 is a route that lapsed as it came.
+    static func routeExpiry(_ seconds: UInt32, now: UInt64) -> UInt64 {
+        seconds == .max ? 0 : max(1, now &+ UInt64(seconds) &* Time.s)
     }
 
     /// get_rt_realms_or_raw: `FROM/TO` or `TO`, each a number (0…255 is what cls_route
@@ -609,6 +620,12 @@ extension CommandRunner {
                 }
                 let flags = Datapath.routeFlagWords(dp.routeFlags(r))
                 if !flags.isEmpty { s += " " + flags.dropLast() }
+                // print_rta_cacheinfo: the ticks left (rounded up, as dumped), in whole seconds.
+                if r.expires != 0 {
+                    let now = dp.clock.now, tick = 10 * Time.ms
+                    let left = r.expires > now ? Int64((r.expires - now + tick - 1) / tick) : -Int64((now - r.expires) / tick)
+                    s += " expires \(left / 100)sec"
+                }
                 if S.isIPv6 { s += " pref \(r.pref == 1 ? "high" : r.pref == 3 ? "low" : "medium")" }
                 s += " "
                 if multipath {

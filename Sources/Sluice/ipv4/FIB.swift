@@ -181,6 +181,8 @@ final class NexthopHealth {
     /// No carrier, or down (fib_check_nh's RTNH_F_LINKDOWN for a new route).
     var linkdown: (Int32) -> Bool = { _ in false }
     var good: (Int32) -> Bool = { _ in true }
+    /// The datapath clock, for routes that expire (fib6_check_expired).
+    var now: () -> UInt64 = { 0 }
 }
 
 public final class FIBTableOf<A: InetAddressValue> {
@@ -207,6 +209,15 @@ public final class FIBTableOf<A: InetAddressValue> {
     /// Whether a route with realms was ever added (fib_num_tclassid_users, kept once set: a
     /// lookup's realms are 0 without such routes either way).
     var hasRealms = false
+    /// Prefixes holding a route with an expiry (RTF_EXPIRES, IPv6), for fib6_gc's sweep
+    /// (IPv6Stack.expireRoutes). A prefix may be listed after its route went; the sweep drops it.
+    var expiring: [(prefix: A, length: Int)] = []
+
+    /// Lists `prefix/length` for the expiry sweep (once).
+    func noteExpiring(_ prefix: A, _ length: Int) {
+        let p = LPMTrie<A>.mask(prefix, length)
+        if !expiring.contains(where: { $0.prefix == p && $0.length == length }) { expiring.append((p, length)) }
+    }
 
     /// IPv4 keys in strides 16-8-8 (three loads at most); IPv6 in 16 then 4s (little memory per
     /// sparse long prefix; see LPMTrie).
@@ -239,7 +250,14 @@ public final class FIBTableOf<A: InetAddressValue> {
                 if replace {
                     routes[j] = route
                 } else {
-                    if routes.contains(where: { $0.metric == route.metric && $0.type == route.type && $0.scope == route.scope && $0.nexthops == route.nexthops }) {
+                    if let d = routes.firstIndex(where: { $0.metric == route.metric && $0.type == route.type && $0.scope == route.scope && $0.nexthops == route.nexthops }) {
+                        // fib6_add_rt2node: an identical IPv6 route that expires takes the new
+                        // one's expiry (none if it has none), and the answer is still EEXIST.
+                        if A.bitWidth == 128 && routes[d].expires != 0 {
+                            prefixes[i]!.routes[d].expires = route.expires
+                            rebuild(i)
+                            if route.expires != 0 { noteExpiring(p, length) }
+                        }
                         throw SluiceError("Error: the same route exists (File exists)")
                     }
                     let last = routes.lastIndex { $0.metric == route.metric }!
@@ -252,9 +270,11 @@ public final class FIBTableOf<A: InetAddressValue> {
             prefixes[i]!.routes = routes
             rebuild(i)
             journal?.note(id, p, length, route, deleted: false)
+            if route.expires != 0 { noteExpiring(p, length) }
             return
         }
         journal?.note(id, p, length, route, deleted: false)
+        if route.expires != 0 { noteExpiring(p, length) }
         let i: Int
         if let f = freePrefixes.popLast() { i = f; prefixes[i] = (p, length, [route]) } else {
             i = prefixes.count
@@ -279,6 +299,12 @@ public final class FIBTableOf<A: InetAddressValue> {
         var r = prefixes[i]!.routes[j]
         for h in route.nexthops {
             if r.nexthops.contains(where: { $0.gateway == h.gateway && $0.dev == h.dev }) {
+                // fib6_add_rt2node's duplicate: an expiring route takes the new expiry (EEXIST).
+                if r.expires != 0 {
+                    prefixes[i]!.routes[j].expires = route.expires
+                    rebuild(i)
+                    if route.expires != 0 { noteExpiring(prefix, length) }
+                }
                 throw SluiceError("Error: the same route exists (File exists)")
             }
             r.nexthops.append(h)
@@ -335,7 +361,7 @@ public final class FIBTableOf<A: InetAddressValue> {
     func rebuild(_ i: Int) {
         let r = prefixes[i]!.routes[0]
         nhGarbage += Int(fast[i].nhCount)
-        fast[i] = Fast(type: r.type.rawValue, usable: usable(r), nhCount: Int32(r.nexthops.count), nhStart: Int32(nhGateway.count), src: r.prefsrc)
+        fast[i] = Fast(type: r.type.rawValue, usable: usable(r) && r.expires == 0, nhCount: Int32(r.nexthops.count), nhStart: Int32(nhGateway.count), src: r.prefsrc)
         let bounds = Self.upperBounds(r, health)
         for (k, nh) in r.nexthops.enumerated() {
             nhGateway.append(nh.gateway)
@@ -367,10 +393,15 @@ public final class FIBTableOf<A: InetAddressValue> {
         r.nexthops.isEmpty || r.type == .local || r.type == .anycast || r.nexthops.contains { health.good($0.dev) }
     }
 
+    /// fib6_check_expired: a route whose expiry passed is skipped by every lookup (deleted at
+    /// the next sweep). A prefix whose first route expires is never in the flat records'
+    /// fast view, so only the slow path asks this, against the clock.
+    func expired(_ r: RouteOf<A>) -> Bool { r.expires != 0 && r.expires <= health.now() }
+
     /// A knob that decides which next hops are good changed: each prefix's mark is redone
     /// (the bounds stay until the next event, as fib_rebalance runs only then).
     func refreshUsability() {
-        for i in prefixes.indices { if let e = prefixes[i] { fast[i].usable = usable(e.routes[0]) } }
+        for i in prefixes.indices { if let e = prefixes[i] { fast[i].usable = usable(e.routes[0]) && e.routes[0].expires == 0 } }
     }
 
     /// A device changed state (fib_sync_down_dev / fib_sync_up): each route with a next hop
@@ -399,7 +430,7 @@ public final class FIBTableOf<A: InetAddressValue> {
         var length = A.bitWidth
         while length >= 0 {
             if let i = entry(LPMTrie<A>.mask(addr, length), length), let e = prefixes[i] {
-                for (j, r) in e.routes.enumerated() where usable(r) {
+                for (j, r) in e.routes.enumerated() where usable(r) && !expired(r) {
                     guard !r.nexthops.isEmpty else {
                         return FIBResultOf(type: r.type, gateway: 0, dev: 0, prefsrc: r.prefsrc, nh: -1)
                     }
@@ -698,7 +729,7 @@ extension FIBTableOf {
         var length = A.bitWidth
         while length >= 0 {
             if let e = entry(LPMTrie<A>.mask(addr, length), length), let found = prefixes[e] {
-                for r in found.routes {
+                for r in found.routes where !expired(r) {
                     if r.nexthops.isEmpty { return (id, r, nil) }
                     let usable = r.nexthops.filter { health.good($0.dev) && (oif == 0 || $0.dev == oif) }
                     guard !usable.isEmpty else { continue }

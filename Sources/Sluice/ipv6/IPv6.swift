@@ -222,6 +222,7 @@ public final class IPv6Stack: NeighbourResolver {
             guard let dev = dp.device(d), dev.isUp else { return false }
             return dev.carrier || !dev.inet6.ignoreRoutesWithLinkdown
         }
+        fib.health.now = { [unowned dp] in dp.clock.now }
     }
 
     /// inet6_add_protocol.
@@ -528,27 +529,23 @@ public final class IPv6Stack: NeighbourResolver {
         guard created || entry.routes[i].expires != 0 else { return }
         entry.routes[i].expires = a.expiresAt
         main.prefixes[e] = entry
-        if a.expiresAt != 0 { expiringRoutes.append((a.network, a.prefixLen, d)) }
+        main.rebuild(e)
+        if a.expiresAt != 0 { main.noteExpiring(a.network, a.prefixLen) }
     }
 
-    /// Prefix routes that were given an expiry (checked by expireRoutes).
-    var expiringRoutes: [(prefix: UInt128, length: Int, dev: Int32)] = []
-
-    /// fib6_gc for RTF_EXPIRES: a kernel prefix route whose expiry passed is deleted.
+    /// fib6_gc's fib6_age: a route whose expiry passed (a prefix route of an address with a
+    /// finite lifetime, or one added with `expires`) is deleted, announced as RTM_DELROUTE.
+    /// The kernel stops using it at once and deletes it at its next sweep; Sluice deletes it
+    /// at the housekeeping after it expired (within a second) or before any dump.
     func expireRoutes(_ now: UInt64) {
-        guard !expiringRoutes.isEmpty else { return }
-        var kept: [(prefix: UInt128, length: Int, dev: Int32)] = []
-        for r in expiringRoutes {
-            guard let e = fib.mainTable(for: r.dev).entry(r.prefix, r.length), let entry = fib.mainTable(for: r.dev).prefixes[e],
-                  let route = entry.routes.first(where: { $0.proto == RouteProtocol.kernel && $0.type == .unicast && $0.nexthops.first?.dev == r.dev }),
-                  route.expires != 0 else { continue }
-            if route.expires <= now {
-                _ = fib.mainTable(for: r.dev).delete(r.prefix, r.length) { $0.proto == RouteProtocol.kernel && $0.expires != 0 && $0.nexthops.first?.dev == r.dev }
-            } else if !kept.contains(where: { $0 == r }) {
-                kept.append(r)
+        for t in fib.tablesInDumpOrder where !t.expiring.isEmpty {
+            var kept: [(prefix: UInt128, length: Int)] = []
+            for r in t.expiring {
+                while t.delete(r.prefix, r.length, matching: { $0.expires != 0 && $0.expires <= now }) {}
+                if let e = t.entry(r.prefix, r.length), t.prefixes[e]!.routes.contains(where: { $0.expires != 0 }) { kept.append(r) }
             }
+            t.expiring = kept
         }
-        expiringRoutes = kept
     }
 
     /// addrconf_verify: an address whose valid lifetime ran out is deleted (with its routes,

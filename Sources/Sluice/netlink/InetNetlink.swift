@@ -25,7 +25,7 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, UID: UInt16 = 25, NH_ID: UInt16 = 30
+    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, EXPIRES: UInt16 = 23, UID: UInt16 = 25, NH_ID: UInt16 = 30
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_DEAD: UInt8 = 1, RTNH_F_ONLINK: UInt8 = 4, RTNH_F_LINKDOWN: UInt8 = 16
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
@@ -34,7 +34,7 @@ enum RTA {
     /// rtm_ipv6_policy: addresses are 16 bytes.
     static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
                                                  GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
-                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, UID: .u32, NH_ID: .u32])
+                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, EXPIRES: .u32, UID: .u32, NH_ID: .u32])
 }
 
 extension RtnlProcessor {
@@ -356,7 +356,11 @@ extension RtnlProcessor {
         s.route.nhid = a.u32(RTA.NH_ID) ?? 0
         if let src = Self.addr(a[RTA.PREFSRC], A.self) { s.route.prefsrc = src }
         if let mx = a[RTA.METRICS] { s.route.metrics = try Self.metrics(mx, base: a.offsets[RTA.METRICS]! + NL.attrHdrLen) }
-        if S.isIPv6 { s.scopeSet = true; if let pr = a[RTA.PREF]?.first { s.route.pref = pr } }
+        if S.isIPv6 {
+            s.scopeSet = true
+            if let pr = a[RTA.PREF]?.first { s.route.pref = pr }
+            if let e = a.u32(RTA.EXPIRES) { s.route.expires = CommandRunner.routeExpiry(e, now: dp.clock.now) }
+        }
         if let mp = a[RTA.MULTIPATH] {
             var i = 0
             while i + 8 <= mp.count {
