@@ -817,6 +817,94 @@ final class RoutingLiveTests: XCTestCase {
         ])
     }
 
+    /// net.ipv4.fib_multipath_hash_seed: given the same seed, Sluice hashes every flow as the
+    /// kernel does (SipHash over struct flow_keys), so each flow takes the same next hop of a
+    /// two-way multipath route — asked flow by flow with `ip route get … iif` under policies
+    /// 0, 1, 2 and 3 (IPv4 and IPv6), and with real UDP flows from A, each seen arriving on one
+    /// of B's two links (IPv4, policy 1) or resolving one of B's two addresses (IPv6, policy 0
+    /// with A's flow labels off, flows to different destinations). The two routers must agree
+    /// on all of it, and the flows must use both next hops.
+    func testMultipathHashSeedPicksTheKernelsNextHops() throws {
+        var results: [[String]] = [[], []]
+        for (i, kernel) in [true, false].enumerated() {
+            for v6 in [false, true] {
+                let id = (kernel ? "k" : "s") + (v6 ? "6" : "4")
+                let sock = net.dir + "/ctl-seed\(id)/sluice.sock"
+                let p = try path(kernel: kernel, id, v6: v6, daemonArgs: kernel ? [] : ["--socket", sock], third: !v6)
+                func router(_ tool: String, _ args: [String]) throws -> String { try onRouter(p, sock: sock, tool, args) }
+                let fam = v6 ? "ipv6" : "ipv4", six = v6 ? ["-6"] : []
+                let bdev = "\(net.tag)\(id)bp", cdev = "\(net.tag)\(id)cp", ra = kernel ? "\(net.tag)\(id)a" : "pa"
+                let gw1 = v6 ? "2001:db8:32::20" : "198.18.32.20", gw2 = v6 ? "2001:db8:32::21" : "198.18.33.20"
+                let far = v6 ? "2001:db8:40::" : "198.18.40."
+                if v6 {
+                    try sh(["ip", "-n", p.b, "addr", "add", "2001:db8:32::21/64", "dev", bdev, "nodad"])
+                    _ = try? sh(["ip", "netns", "exec", p.a, "sysctl", "-qw", "net.ipv6.auto_flowlabels=0"])
+                }
+                try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])
+                try sh(["ip", "-n", p.b] + six + ["route", "add", "local", v6 ? "2001:db8:40::/64" : "198.18.40.0/24", "dev", "lo"])
+                _ = try router("ip", six + ["route", "add", v6 ? "2001:db8:40::/64" : "198.18.40.0/24", "nexthop", "via", gw1, "nexthop", "via", gw2])
+                _ = try router("sysctl", ["-qw", "net.ipv4.fib_multipath_hash_seed=305419896"])
+                /// Which gateway `ip route get` names for each flow: "1", "2" or "?".
+                /// (One `ip -batch` for all of them.)
+                func asked(_ flows: [[String]]) throws -> String {
+                    let file = net.dir + "/seed-\(id).batch"
+                    try flows.map { (["route", "get"] + $0 + ["from", v6 ? "2001:db8:31::10" : "198.18.31.10", "iif", ra]).joined(separator: " ") + "\n" }
+                        .joined().write(toFile: file, atomically: true, encoding: .utf8)
+                    let answers = try router("ip", six + ["-batch", file]).split(separator: "\n").filter { !($0.first?.isWhitespace ?? true) }
+                    XCTAssertEqual(answers.count, flows.count, answers.joined(separator: "\n"))
+                    return answers.map { $0.contains("via \(gw1) ") ? "1" : $0.contains("via \(gw2) ") ? "2" : "?" }.joined()
+                }
+                let byDst = (1...16).map { ["\(far)\($0)"] }
+                let byUDP = (0..<16).map { ["\(far)1", "ipproto", "udp", "sport", "\(40000 + $0)", "dport", "5000"] }
+                let byTCP = (0..<16).map { ["\(far)1", "ipproto", "tcp", "sport", "5000", "dport", "\(40000 + $0)"] }
+                // What varies is what each policy hashes; fields 0x37 are the addresses, protocol
+                // and ports, 0x21 the source address and destination port.
+                for (policy, fields, kinds) in [(0, "", ["destination"]), (1, "", ["UDP source port", "TCP destination port"]),
+                                                (2, "", ["destination"]), (3, "0x37", ["destination", "UDP source port"]),
+                                                (3, "0x21", ["TCP destination port"])] {
+                    _ = try router("sysctl", ["-qw", "net.\(fam).fib_multipath_hash_policy=\(policy)"] + (fields.isEmpty ? [] : ["net.\(fam).fib_multipath_hash_fields=\(fields)"]))
+                    for kind in kinds {
+                        let flows = kind == "destination" ? byDst : kind.hasPrefix("UDP") ? byUDP : byTCP
+                        results[i].append("\(fam) policy \(policy)\(fields.isEmpty ? "" : " fields " + fields) by \(kind): \(try asked(flows))")
+                    }
+                }
+                // Real flows, one at a time, after a first round that resolves both gateways.
+                _ = try router("sysctl", ["-qw", "net.\(fam).fib_multipath_hash_policy=\(v6 ? 0 : 1)"])
+                var seen = ""
+                for f in (v6 ? [] : Array(0..<12)) + Array(0..<12) {
+                    let (dst, port) = v6 ? ("\(far)\(f + 1)", 40000) : ("\(far)1", 40000 + f)
+                    if v6 { _ = try router("ip", ["-6", "neigh", "flush", "dev", kernel ? "\(net.tag)\(id)b" : "pb"]) }
+                    func rx(_ dev: String) throws -> Int {
+                        Int(try sh(["ip", "netns", "exec", p.b, "cat", "/sys/class/net/\(dev)/statistics/rx_packets"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+                    }
+                    let before = v6 ? (0, 0) : (try rx(bdev), try rx(cdev))
+                    let send = "import socket\ns = socket.socket(socket.AF_INET\(v6 ? "6" : ""), socket.SOCK_DGRAM)\ns.bind(('', \(port)))\ns.sendto(b'x', ('\(dst)', 5000))\n"
+                    _ = try sh(["ip", "netns", "exec", p.a, "python3", "-c", send], timeout: 20)
+                    usleep(150_000)
+                    if v6 {
+                        let n = try router("ip", ["-6", "neigh", "show"]).split(separator: "\n")
+                        let used = [gw1, gw2].map { g in n.contains { $0.hasPrefix(g + " ") } }
+                        seen += used == [true, false] ? "1" : used == [false, true] ? "2" : "?"
+                    } else {
+                        let d1 = try rx(bdev) - before.0, d2 = try rx(cdev) - before.1
+                        seen += d1 > 0 && d2 == 0 ? "1" : d2 > 0 && d1 == 0 ? "2" : "?"
+                    }
+                }
+                results[i].append("\(fam) real flows: \(seen.suffix(12))")
+                if let d = p.daemon {
+                    XCTAssertEqual(d.stop(), 0, d.stderr)
+                    XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+                }
+            }
+        }
+        XCTAssertEqual(results[1], results[0])
+        // The kernel's answers are the reference; they must use both next hops and be decided.
+        for line in results[0] {
+            let hops = line.split(separator: ":").last!
+            XCTAssertTrue(hops.contains("1") && hops.contains("2") && !hops.contains("?"), line)
+        }
+    }
+
     func testIPv6RoutingAsTheKernelRoutes() throws {
         let k = try path(kernel: true, "k", v6: true)
         let s = try path(kernel: false, "s", v6: true)

@@ -785,7 +785,7 @@ extension CommandRunner {
         var keys: [[String]] = [["net", "vrf", "strict_mode"], ["net", "ipv4", "ip_forward"], ["net", "ipv4", "icmp_ratelimit"],
                                 ["net", "ipv4", "icmp_msgs_per_sec"], ["net", "ipv4", "icmp_msgs_burst"], ["net", "ipv4", "icmp_ratemask"],
                                 ["net", "ipv6", "icmp", "ratelimit"], ["net", "ipv4", "fib_multipath_hash_policy"],
-                                ["net", "ipv4", "fib_multipath_hash_fields"], ["net", "ipv6", "fib_multipath_hash_policy"],
+                                ["net", "ipv4", "fib_multipath_hash_fields"], ["net", "ipv4", "fib_multipath_hash_seed"], ["net", "ipv6", "fib_multipath_hash_policy"],
                                 ["net", "ipv6", "fib_multipath_hash_fields"]]
         for family in ["ipv4", "ipv6"] { for k in Self.neighbourKeys { keys.append(["net", family, "neigh", "default", k]) } }
         for which in ["all", "default"] + dp.allDevices.map(\.name) {
@@ -852,6 +852,9 @@ extension CommandRunner {
                 try set(0...3) { v4.multipathHashPolicy = UInt8($0) }; current = Int(v4.multipathHashPolicy)
             case "net.ipv6.fib_multipath_hash_policy":
                 try set(0...3) { v6.multipathHashPolicy = UInt8($0) }; current = Int(v6.multipathHashPolicy)
+            case "net.ipv4.fib_multipath_hash_seed":
+                // proc_fib_multipath_hash_seed: a u32 (proc_douintvec_minmax); IPv6 hashes with it too.
+                try set(0...Int(UInt32.max)) { v4.multipathHashSeed = UInt32($0); v6.multipathHashSeed = UInt32($0) }; current = Int(v4.multipathHashSeed)
             case "net.ipv4.fib_multipath_hash_fields":
                 try set(1...Int(MultipathField.all)) { v4.multipathHashFields = UInt32($0) }; current = Int(v4.multipathHashFields)
             case "net.ipv6.fib_multipath_hash_fields":

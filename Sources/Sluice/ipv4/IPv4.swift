@@ -464,7 +464,7 @@ public final class IPv4Stack: NeighbourResolver {
         // vrf_ip_rcv → vrf_rx_stats: what enters a VRF's slave counts on the VRF device too.
         if !fib.l3mdev.isEmpty { dp.vrfReceived(dev, bytes: total) }
         // fib_multipath_hash: the addresses by default, cheaply; the policy's fields else.
-        let hash = multipathHashPolicy == 0 && ip.proto != IPProto.icmp ? Self.flowHash(src, dst)
+        let hash = plainL3Hash && ip.proto != IPProto.icmp ? Self.flowHash(src, dst)
             : multipathHash(frame + InetWire.ethernetLength, ihl: ihl, total: total, src: src, dst: dst, proto: ip.proto, fragment: ip.isFragment)
         // Rules other than the defaults see the flow (fib4_rules_early_flow_dissect for ports).
         let fib = self.fib
@@ -566,8 +566,14 @@ public final class IPv4Stack: NeighbourResolver {
     /// net.ipv4.fib_multipath_hash_policy (0 L3, 1 L4, 2 L3 or inner L3, 3 custom) and
     /// fib_multipath_hash_fields (policy 3's, FIB_MULTIPATH_HASH_FIELD_*; default the
     /// addresses and protocol).
-    public internal(set) var multipathHashPolicy: UInt8 = 0
+    public internal(set) var multipathHashPolicy: UInt8 = 0 { didSet { plainL3Hash = multipathHashPolicy == 0 && multipathHashSeed == 0 } }
     public internal(set) var multipathHashFields: UInt32 = MultipathField.srcIP | MultipathField.dstIP | MultipathField.ipProto
+    /// net.ipv4.fib_multipath_hash_seed (both families'): 0, the kernel hashes with a seed it
+    /// drew at boot and Sluice with its own mixer; any other value, Sluice hashes exactly as
+    /// the kernel given that seed (KernelFlowHash), so each flow takes the same next hop.
+    public internal(set) var multipathHashSeed: UInt32 = 0 { didSet { plainL3Hash = multipathHashPolicy == 0 && multipathHashSeed == 0 } }
+    /// Policy 0 without a seed: the addresses through the cheap mixer, decided once here.
+    var plainL3Hash = true
 
     /// fib_multipath_hash for a forwarded packet (31 bits), by policy: 0 the addresses — an
     /// ICMP error's the quoted header's, so that it follows the flow it reports on; 1 the
@@ -576,6 +582,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// outer ones (the inner ones need a tunnel's inner packet, which Sluice does not parse).
     @inline(never)
     func multipathHash(_ ip: UnsafeRawPointer, ihl: Int, total: Int, src: UInt32, dst: UInt32, proto: UInt8, fragment: Bool) -> UInt32 {
+        if multipathHashSeed != 0 { return seededMultipathHash(ip, ihl: ihl, total: total, src: src, dst: dst, proto: proto, fragment: fragment) }
         switch multipathHashPolicy {
         case 1:
             let ports = InetWire.multipathPorts(ip, ihl: ihl, total: total, proto: proto, fragment: fragment)
@@ -593,6 +600,62 @@ public final class IPv4Stack: NeighbourResolver {
             }
             return Self.flowHash(src, dst)
         }
+    }
+
+    /// fib_multipath_hash with a seed: the kernel's keys per policy, hashed as it hashes them.
+    /// 0: the addresses (an ICMP error's quoted ones, unless the packet is a later fragment);
+    /// 1: addresses, protocol and ports; 2: the flow dissector's — the packet a tunnel (IPIP,
+    /// IPv6 in IPv4, GRE) carries, its addresses (and IPv6's label and protocol), else the
+    /// outer addresses; 3: the chosen outer fields and the chosen inner ones, each hashed,
+    /// joined by jhash_2words.
+    func seededMultipathHash(_ ip: UnsafeRawPointer, ihl: Int, total: Int, src: UInt32, dst: UInt32, proto: UInt8, fragment: Bool) -> UInt32 {
+        let seed = multipathHashSeed
+        switch multipathHashPolicy {
+        case 1:
+            let ports = InetWire.multipathPorts(ip, ihl: ihl, total: total, proto: proto, fragment: fragment)
+            return KernelFlowHash.v4(seed: seed, src: src, dst: dst, proto: proto, ports: ports) >> 1
+        case 2:
+            if !fragment, let t = InetWire.tunnelled(ip, at: ihl, total: total, proto: proto) {
+                let k = InetWire.dissect(ip + t.offset, total: total - t.offset, v6: t.v6)
+                return (t.v6 ? KernelFlowHash.v6(seed: seed, src: k.src6, dst: k.dst6, label: k.label, proto: k.proto, ports: 0)
+                             : KernelFlowHash.v4(seed: seed, src: k.src4, dst: k.dst4, proto: 0, ports: 0)) >> 1
+            }
+            return KernelFlowHash.v4(seed: seed, src: src, dst: dst, proto: 0, ports: 0) >> 1
+        case 3:
+            let f = multipathHashFields
+            var outer: UInt32 = 0, inner: UInt32 = 0
+            if f & MultipathField.outerMask != 0 {
+                let ports = InetWire.multipathPorts(ip, ihl: ihl, total: total, proto: proto, fragment: fragment)
+                outer = KernelFlowHash.v4(seed: seed, src: f & MultipathField.srcIP != 0 ? src : 0, dst: f & MultipathField.dstIP != 0 ? dst : 0,
+                                          proto: f & MultipathField.ipProto != 0 ? proto : 0, ports: ports & Self.portMask(f, inner: false))
+            }
+            if f & MultipathField.innerMask != 0, !fragment, let t = InetWire.tunnelled(ip, at: ihl, total: total, proto: proto) {
+                inner = Self.innerHash(seed, f, InetWire.dissect(ip + t.offset, total: total - t.offset, v6: t.v6), v6: t.v6)
+            }
+            return KernelFlowHash.jhash2(outer, inner) >> 1
+        default:
+            var s = src, d = dst
+            let later = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x1FFF != 0
+            if proto == IPProto.icmp, let q = InetWire.icmpErrorInnerAddresses(ip, ihl: ihl, total: total, fragment: later) { s = q.src; d = q.dst }
+            return KernelFlowHash.v4(seed: seed, src: s, dst: d, proto: 0, ports: 0) >> 1
+        }
+    }
+
+    /// Policy 3's mask of the ports word: the source port's half and the destination's.
+    static func portMask(_ f: UInt32, inner: Bool) -> UInt32 {
+        let (s, d) = inner ? (MultipathField.innerSrcPort, MultipathField.innerDstPort) : (MultipathField.srcPort, MultipathField.dstPort)
+        return (f & s != 0 ? 0xFFFF_0000 : 0) | (f & d != 0 ? 0xFFFF : 0)
+    }
+
+    /// fib_multipath_custom_hash_inner (and rt6's): the chosen fields of a tunnel's inner packet.
+    static func innerHash(_ seed: UInt32, _ f: UInt32, _ k: DissectedFlow, v6: Bool) -> UInt32 {
+        let proto = f & MultipathField.innerIPProto != 0 ? k.proto : 0, ports = k.ports & portMask(f, inner: true)
+        if v6 {
+            return KernelFlowHash.v6(seed: seed, src: f & MultipathField.innerSrcIP != 0 ? k.src6 : 0, dst: f & MultipathField.innerDstIP != 0 ? k.dst6 : 0,
+                                     label: f & MultipathField.innerFlowLabel != 0 ? k.label : 0, proto: proto, ports: ports)
+        }
+        return KernelFlowHash.v4(seed: seed, src: f & MultipathField.innerSrcIP != 0 ? k.src4 : 0, dst: f & MultipathField.innerDstIP != 0 ? k.dst4 : 0,
+                                 proto: proto, ports: ports)
     }
 
     /// fib_multipath_hash, L3 policy: a hash of the addresses (31 bits).

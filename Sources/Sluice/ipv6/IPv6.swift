@@ -687,6 +687,7 @@ public final class IPv6Stack: NeighbourResolver {
     /// fields of multipathHashFields.
     @inline(__always)
     func multipathHash(_ ip: UnsafeRawPointer, total: Int, src: UInt128, dst: UInt128) -> UInt32 {
+        if multipathHashSeed != 0 { return seededMultipathHash(ip, total: total, src: src, dst: dst) }
         if multipathHashPolicy == 0 || multipathHashPolicy == 2 {
             if Inet6Wire.nextHeader(ip) == IPProto.icmpv6, let inner = Inet6Wire.icmpErrorInner(ip, total: total) {
                 return IPv4Stack.flowHash(Self.flowHash(inner.src, inner.dst), inner.label | UInt32(inner.next) << 24)
@@ -694,6 +695,69 @@ public final class IPv6Stack: NeighbourResolver {
             return IPv4Stack.flowHash(Self.flowHash(src, dst), Inet6Wire.flowLabel(ip) | UInt32(Inet6Wire.nextHeader(ip)) << 24)
         }
         return multipathHashL4(ip, total: total, src: src, dst: dst)
+    }
+
+    /// net.ipv4.fib_multipath_hash_seed, which IPv6 hashes with too (set with IPv4's).
+    public internal(set) var multipathHashSeed: UInt32 = 0
+
+    /// rt6_multipath_hash with a seed: the kernel's keys per policy, hashed as it hashes them
+    /// (KernelFlowHash). 0: addresses, flow label (kept in network order) and the next header
+    /// field — an ICMPv6 error's quoted header's; 1: addresses, transport protocol and ports;
+    /// 2: the flow dissector's — a tunnelled packet's (IPv4 or IPv6 in IPv6, GRE) addresses (and
+    /// IPv6's label and protocol), else the outer addresses, label (host order) and protocol;
+    /// 3: the chosen outer fields and inner ones, joined by jhash_2words.
+    @inline(never)
+    func seededMultipathHash(_ ip: UnsafeRawPointer, total: Int, src: UInt128, dst: UInt128) -> UInt32 {
+        let seed = multipathHashSeed
+        switch multipathHashPolicy {
+        case 1:
+            let l4 = Inet6Wire.multipathL4(ip, total: total)
+            return KernelFlowHash.v6(seed: seed, src: src, dst: dst, label: 0, proto: l4.proto, ports: l4.ports) >> 1
+        case 2, 3:
+            let l4 = Inet6Wire.multipathL4(ip, total: total)
+            var tunnel: (v6: Bool, offset: Int)? = nil
+            if case .proto(let n, let off) = Inet6Wire.upperLayer(ip, total: total) { tunnel = InetWire.tunnelled(ip, at: off, total: total, proto: n) }
+            let f = multipathHashFields
+            if multipathHashPolicy == 3 {
+                var outer: UInt32 = 0, inner: UInt32 = 0
+                if f & MultipathField.outerMask != 0 {
+                    outer = KernelFlowHash.v6(seed: seed, src: f & MultipathField.srcIP != 0 ? src : 0, dst: f & MultipathField.dstIP != 0 ? dst : 0,
+                                              label: f & MultipathField.flowLabel != 0 ? Inet6Wire.flowLabel(ip) : 0,
+                                              proto: f & MultipathField.ipProto != 0 ? l4.proto : 0, ports: l4.ports & IPv4Stack.portMask(f, inner: false))
+                }
+                if f & MultipathField.innerMask != 0, let t = tunnel {
+                    inner = IPv4Stack.innerHash(seed, f, InetWire.dissect(ip + t.offset, total: total - t.offset, v6: t.v6), v6: t.v6)
+                }
+                return KernelFlowHash.jhash2(outer, inner) >> 1
+            }
+            if let t = tunnel {
+                let k = InetWire.dissect(ip + t.offset, total: total - t.offset, v6: t.v6)
+                return (t.v6 ? KernelFlowHash.v6(seed: seed, src: k.src6, dst: k.dst6, label: k.label, proto: k.proto, ports: 0)
+                             : KernelFlowHash.v4(seed: seed, src: k.src4, dst: k.dst4, proto: 0, ports: 0)) >> 1
+            }
+            return KernelFlowHash.v6(seed: seed, src: src, dst: dst, label: Inet6Wire.flowLabel(ip), proto: l4.proto, ports: 0) >> 1
+        default:
+            if let q = Inet6Wire.icmpErrorInner(ip, total: total) {
+                return KernelFlowHash.v6(seed: seed, src: q.src, dst: q.dst, label: q.label.byteSwapped, proto: q.next, ports: 0) >> 1
+            }
+            return KernelFlowHash.v6(seed: seed, src: src, dst: dst, label: Inet6Wire.flowLabel(ip).byteSwapped, proto: Inet6Wire.nextHeader(ip), ports: 0) >> 1
+        }
+    }
+
+    /// The hash inet6_rtm_getroute's lookup uses: rt6_multipath_hash of the request's flow
+    /// (no packet; its flow label is 0) — with a seed the kernel's, else the addresses'.
+    func routeGetHash(_ src: UInt128, _ dst: UInt128, proto: UInt8, ports: UInt32) -> UInt32 {
+        let seed = multipathHashSeed
+        guard seed != 0 else { return Self.flowHash(src, dst) }
+        switch multipathHashPolicy {
+        case 1: return KernelFlowHash.v6(seed: seed, src: src, dst: dst, label: 0, proto: proto, ports: ports) >> 1
+        case 3:
+            let f = multipathHashFields
+            guard f & MultipathField.outerMask != 0 else { return 0 }
+            return KernelFlowHash.v6(seed: seed, src: f & MultipathField.srcIP != 0 ? src : 0, dst: f & MultipathField.dstIP != 0 ? dst : 0, label: 0,
+                                     proto: f & MultipathField.ipProto != 0 ? proto : 0, ports: ports & IPv4Stack.portMask(f, inner: false)) >> 1
+        default: return KernelFlowHash.v6(seed: seed, src: src, dst: dst, label: 0, proto: proto, ports: 0) >> 1
+        }
     }
 
     @inline(never)

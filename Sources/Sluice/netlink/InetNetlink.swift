@@ -25,16 +25,19 @@ enum IFA {
 enum RTA {
     static let DST: UInt16 = 1, SRC: UInt16 = 2, IIF: UInt16 = 3, OIF: UInt16 = 4, GATEWAY: UInt16 = 5
     static let PRIORITY: UInt16 = 6, PREFSRC: UInt16 = 7, METRICS: UInt16 = 8, MULTIPATH: UInt16 = 9
-    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, EXPIRES: UInt16 = 23, UID: UInt16 = 25, NH_ID: UInt16 = 30
+    static let FLOW: UInt16 = 11, CACHEINFO: UInt16 = 12, TABLE: UInt16 = 15, MARK: UInt16 = 16, PREF: UInt16 = 20, EXPIRES: UInt16 = 23, UID: UInt16 = 25
+    static let IP_PROTO: UInt16 = 27, SPORT: UInt16 = 28, DPORT: UInt16 = 29, NH_ID: UInt16 = 30
     static let RTM_F_CLONED: UInt32 = 0x200, RTNH_F_DEAD: UInt8 = 1, RTNH_F_ONLINK: UInt8 = 4, RTNH_F_LINKDOWN: UInt8 = 16
     static let RTAX_MTU: UInt16 = 2, RTAX_HOPLIMIT: UInt16 = 10, RTAX_ADVMSS: UInt16 = 8, RTAX_FEATURES: UInt16 = 12
     static let RTAX_CC_ALGO: UInt16 = 16, RTAX_MAX: UInt16 = 17, RTAX_FEATURE_MASK: UInt32 = 0x1F
     static let policy = NLAPolicy(maxType: 30, [DST: .u32, SRC: .u32, IIF: .u32, OIF: .u32, GATEWAY: .u32, PRIORITY: .u32,
-                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, FLOW: .u32, TABLE: .u32, MARK: .u32, UID: .u32, NH_ID: .u32])
+                                                PREFSRC: .u32, METRICS: .unspec, MULTIPATH: .unspec, FLOW: .u32, TABLE: .u32, MARK: .u32, UID: .u32,
+                                                IP_PROTO: .u8, SPORT: .u16, DPORT: .u16, NH_ID: .u32])
     /// rtm_ipv6_policy: addresses are 16 bytes.
     static let policy6 = NLAPolicy(maxType: 30, [DST: .binary(maxLength: 16), SRC: .binary(maxLength: 16), IIF: .u32, OIF: .u32,
                                                  GATEWAY: .binary(maxLength: 16), PRIORITY: .u32, PREFSRC: .binary(maxLength: 16),
-                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, EXPIRES: .u32, UID: .u32, NH_ID: .u32])
+                                                 METRICS: .unspec, MULTIPATH: .unspec, TABLE: .u32, MARK: .u32, PREF: .u8, EXPIRES: .u32, UID: .u32,
+                                                 IP_PROTO: .u8, SPORT: .u16, DPORT: .u16, NH_ID: .u32])
 }
 
 extension RtnlProcessor {
@@ -517,11 +520,14 @@ extension RtnlProcessor {
     /// devices named checked as inet_rtm_getroute checks them (ENODEV).
     struct RouteQuery<A: InetAddressValue> {
         var dst: A, src: A, iif: Int32, oif: Int32, mark: UInt32, uid: UInt32, tos: UInt8
+        /// RTA_IP_PROTO (IPv4's default UDP, IPv6's none), RTA_SPORT, RTA_DPORT.
+        var proto: UInt8 = 0, sport: UInt16 = 0, dport: UInt16 = 0
 
         /// The flow the rules see: an input route's device, else lo and the output device.
         func keys(loopback: Int32) -> FlowKeysOf<A> {
             var k = FlowKeysOf(src: src, iif: iif != 0 ? iif : loopback, oif: iif != 0 ? 0 : oif, mark: mark, tos: tos)
             k.uid = uid
+            k.proto = proto; k.sport = sport; k.dport = dport
             return k
         }
     }
@@ -529,9 +535,21 @@ extension RtnlProcessor {
     func routeQuery<A: InetAddressValue>(_ msg: NetlinkMessage, _: A.Type) throws(NetlinkError) -> RouteQuery<A> {
         let p = msg.payload
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: A.bitWidth == 128 ? RTA.policy6 : RTA.policy, strict: false)
-        let q = RouteQuery(dst: Self.addr(a[RTA.DST], A.self) ?? 0, src: Self.addr(a[RTA.SRC], A.self) ?? 0,
+        var q = RouteQuery(dst: Self.addr(a[RTA.DST], A.self) ?? 0, src: Self.addr(a[RTA.SRC], A.self) ?? 0,
                            iif: Int32(bitPattern: a.u32(RTA.IIF) ?? 0), oif: Int32(bitPattern: a.u32(RTA.OIF) ?? 0),
                            mark: a.u32(RTA.MARK) ?? 0, uid: a.u32(RTA.UID) ?? 0, tos: p[p.startIndex + 3])
+        // inet_rtm_getroute builds a UDP packet unless told otherwise; rtm_getroute_parse_ip_proto
+        // takes TCP, UDP and the family's ICMP only.
+        let v6 = A.bitWidth == 128
+        q.proto = v6 ? 0 : IPProto.udp
+        if let v = a[RTA.IP_PROTO]?.first {
+            guard v == IPProto.tcp || v == IPProto.udp || v == (v6 ? IPProto.icmpv6 : IPProto.icmp) else {
+                throw NetlinkError(EOPNOTSUPP, "Unsupported ip proto", offset: a.offsets[RTA.IP_PROTO])
+            }
+            q.proto = v
+        }
+        if let v = a[RTA.SPORT], v.count == 2 { q.sport = UInt16(v[v.startIndex]) << 8 | UInt16(v[v.startIndex + 1]) }
+        if let v = a[RTA.DPORT], v.count == 2 { q.dport = UInt16(v[v.startIndex]) << 8 | UInt16(v[v.startIndex + 1]) }
         for d in [q.iif, q.oif] where d != 0 && dp.device(d) == nil { throw NetlinkError(ENODEV) }
         return q
     }
@@ -563,7 +581,21 @@ extension RtnlProcessor {
         var realm: UInt32 = 0
         var metrics: [UInt32] = []
         var table = FIB.tableMain
-        let hash = IPv4Stack.flowHash(q.src, q.dst)
+        var hash = IPv4Stack.flowHash(q.src, q.dst)
+        if q.iif != 0 {
+            // inet_rtm_getroute_build_skb: the packet an input route is asked for — an IPv4
+            // header, then a UDP or TCP header with the ports or an ICMP echo — hashed as a
+            // forwarded packet is.
+            var pkt = [UInt8](repeating: 0, count: 28)
+            pkt[0] = 0x45; pkt[9] = q.proto
+            for i in 0..<4 { pkt[12 + i] = UInt8(truncatingIfNeeded: q.src >> (24 - 8 * i)); pkt[16 + i] = UInt8(truncatingIfNeeded: q.dst >> (24 - 8 * i)) }
+            if q.proto == IPProto.icmp { pkt[20] = 8 }
+            else { pkt[20] = UInt8(q.sport >> 8); pkt[21] = UInt8(q.sport & 0xFF); pkt[22] = UInt8(q.dport >> 8); pkt[23] = UInt8(q.dport & 0xFF) }
+            hash = pkt.withUnsafeBytes { b in
+                v4.plainL3Hash && q.proto != IPProto.icmp ? IPv4Stack.flowHash(q.src, q.dst)
+                    : v4.multipathHash(b.baseAddress!, ihl: 20, total: 28, src: q.src, dst: q.dst, proto: q.proto, fragment: false)
+            }
+        }
         if q.iif != 0, let inDev = dp.device(q.iif) {
             // fib_validate_source: a martian source and an rp_filter refusal are both EINVAL (since
             // ip_route_input returns a drop reason, which inet_rtm_getroute answers as EINVAL; the
@@ -674,7 +706,7 @@ extension RtnlProcessor {
     func getRoute6(_ msg: NetlinkMessage) throws(NetlinkError) -> [UInt8] {
         let q = try routeQuery(msg, UInt128.self)
         let v6 = dp.ipv6
-        guard let r = v6.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: IPv6Stack.flowHash(q.src, q.dst)) else { throw NetlinkError(ENETUNREACH) }
+        guard let r = v6.fib.resolve(q.dst, keys: q.keys(loopback: loopbackIndex), hash: v6.routeGetHash(q.src, q.dst, proto: q.proto, ports: UInt32(q.sport) << 16 | UInt32(q.dport))) else { throw NetlinkError(ENETUNREACH) }
         switch r.route.type {
         case .unreachable: throw NetlinkError(EHOSTUNREACH)
         case .prohibit: throw NetlinkError(EACCES)
