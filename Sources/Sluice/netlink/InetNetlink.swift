@@ -581,11 +581,12 @@ extension RtnlProcessor {
         var realm: UInt32 = 0
         var metrics: [UInt32] = []
         var table = FIB.tableMain
-        var hash = IPv4Stack.flowHash(q.src, q.dst)
-        if q.iif != 0 {
-            // inet_rtm_getroute_build_skb: the packet an input route is asked for — an IPv4
-            // header, then a UDP or TCP header with the ports or an ICMP echo — hashed as a
-            // forwarded packet is.
+        // inet_rtm_getroute_build_skb: the packet a route is asked for — an IPv4 header, then a
+        // UDP or TCP header with the ports or an ICMP echo — hashed as a forwarded packet is,
+        // for an output route too (fib_select_path hashes that packet, its source 0 when none
+        // was given).
+        let hash: UInt32
+        do {
             var pkt = [UInt8](repeating: 0, count: 28)
             pkt[0] = 0x45; pkt[9] = q.proto
             for i in 0..<4 { pkt[12 + i] = UInt8(truncatingIfNeeded: q.src >> (24 - 8 * i)); pkt[16 + i] = UInt8(truncatingIfNeeded: q.dst >> (24 - 8 * i)) }
