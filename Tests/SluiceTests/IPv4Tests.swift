@@ -64,6 +64,27 @@ final class IPv4Tests: XCTestCase {
         r.send(arp(op: 1, sha: macB, spa: ip(198, 18, 2, 20), tha: MACAddress(raw: 0), tpa: ip(198, 18, 2, 1), dst: .broadcast), on: r.r2)
     }
 
+    /// net_ratelimit as ___ratelimit with net.core.message_cost 5 s and message_burst 10: the
+    /// first 10 martian lines of a window are logged, the rest counted; past the 5 s window the
+    /// next line comes after "net_ratelimit: N callbacks suppressed" (lib/ratelimit.c).
+    func testMartianLinesAreRateLimitedAsNetRatelimit() throws {
+        let r = try Self.router()
+        var logged: [String] = []
+        r.dp.log = { logged.append($0) }
+        learnHosts(r)
+        r.dp.ipv4.setConf(.device(r.dev("r1")), .logMartians, 1)
+        let mac = r.dev("r1").mac
+        for i in 0..<12 { _ = r.send(eth(mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(0, 1, 2, UInt8(i)))), on: r.r1) }
+        XCTAssertEqual(logged.count, 10)
+        r.dp.clock.advance(to: r.dp.clock.now + 4 * Time.s)
+        _ = r.send(eth(mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(0, 1, 2, 99))), on: r.r1)
+        XCTAssertEqual(logged.count, 10, "still the same window")
+        r.dp.clock.advance(to: r.dp.clock.now + 1 * Time.s + Time.ms)
+        _ = r.send(eth(mac, macA, icmpEcho(src: ip(198, 18, 1, 10), dst: ip(0, 1, 2, 100))), on: r.r1)
+        XCTAssertEqual(Array(logged.dropFirst(10)), ["net_ratelimit: 3 callbacks suppressed", "martian destination 0.1.2.100 from 198.18.1.10, dev r1"])
+        XCTAssertEqual(r.dp.ipv4.stats.inMartianDst, 14)
+    }
+
     /// Martian addresses as ip_route_input_slow: 0/8 and (without route_localnet) 127/8
     /// destinations are martian destinations (in_martian_dst), a 127/8 source a martian source;
     /// with route_localnet on the input device a 127/8 source is routed like any other. With

@@ -131,7 +131,7 @@ public final class IPv4Stack: NeighbourResolver {
     /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
     var proxyQueue: [PendingProxyReply] = []
     /// The martian log's token bucket (ns of credit) and when it was last filled.
-    var martianLogTokens = 10 * Time.s, martianLogAt: UInt64 = 0
+    var martianLogBegin: UInt64 = 0, martianLogPrinted = 0, martianLogMissed = 0
     /// Per sender the state of ip_rt_send_redirect's back-off (inet_peer's rate_last and
     /// n_redirects), bounded.
     var redirectPeers: [UInt32: (last: UInt64, count: Int)] = [:]
@@ -553,13 +553,19 @@ public final class IPv4Stack: NeighbourResolver {
         if dev.inet4.logMartians { logMartian("martian destination \(CommandRunner.ipString(dst)) from \(CommandRunner.ipString(src)), dev \(dev.name)") }
     }
 
-    /// net_ratelimit: at most 10 lines in a burst, one more each 0.5 s.
+    /// net_ratelimit (net.core.message_cost 5 s, message_burst 10, ___ratelimit): at most 10
+    /// lines in a window that opens at the first one and lasts 5 s; the first line after a
+    /// window that refused some first says how many (`net_ratelimit: N callbacks suppressed`).
     func logMartian(_ line: String) {
         let now = clock.now
-        martianLogTokens = min(10 * Time.s, martianLogTokens + (now &- martianLogAt) * 2)
-        martianLogAt = now
-        guard martianLogTokens >= Time.s else { return }
-        martianLogTokens -= Time.s
+        if martianLogBegin == 0 { martianLogBegin = now | 1 }
+        if now > martianLogBegin &+ 5 * Time.s {
+            if martianLogMissed > 0 { dp.log("net_ratelimit: \(martianLogMissed) callbacks suppressed"); martianLogMissed = 0 }
+            martianLogBegin = now | 1
+            martianLogPrinted = 0
+        }
+        guard martianLogPrinted < 10 else { martianLogMissed += 1; return }
+        martianLogPrinted += 1
         dp.log(line)
     }
 
