@@ -130,7 +130,7 @@ public final class IPv4Stack: NeighbourResolver {
     var netconfNotes: [(ifindex: Int32, attr: UInt16)] = []
     /// Proxied ARP answers waiting for their random delay (ProxyNeighbour.swift).
     var proxyQueue: [PendingProxyReply] = []
-    /// The martian log's token bucket (ns of credit) and when it was last filled.
+    /// net_ratelimit's window for the martian log: when it opened (0: never), lines logged and refused in it.
     var martianLogBegin: UInt64 = 0, martianLogPrinted = 0, martianLogMissed = 0
     /// Per sender the state of ip_rt_send_redirect's back-off (inet_peer's rate_last and
     /// n_redirects), bounded.
