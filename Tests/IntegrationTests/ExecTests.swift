@@ -1767,12 +1767,12 @@ final class ExecTests: XCTestCase {
                 try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", knob])
                 XCTAssertEqual(try exec(sock, ["sysctl", "-qw", knob]).status, 0)
             }
-            let k = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 8) {
-                try sh(["ip", "-n", kns] + c); usleep(2_600_000)
-            })
-            let s = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 8) {
-                XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(2_600_000)
-            })
+            // Both sides at once: each waits out its own DAD.
+            let seen = try monitorBoth(kns: kns, sock: sock, objects: ["address", "route"], seconds: 8) { kernel in
+                if kernel { try sh(["ip", "-n", kns] + c) } else { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+                usleep(2_600_000)
+            }
+            let k = scrub(seen.kernel), s = scrub(seen.sluice)
             XCTAssertEqual(s, k, c.joined(separator: " "))
             kernel += k; sluice += s
         }
@@ -2862,6 +2862,18 @@ final class ExecTests: XCTestCase {
 
     /// `ARGV monitor OBJECTS` (address route neigh by default) while `run` runs: the lines it
     /// printed, without interface indexes.
+    /// `monitorLines` on the kernel's namespace and on the daemon at once: `run(true)` makes
+    /// the kernel's changes, `run(false)` the daemon's.
+    func monitorBoth(kns: String, sock: String, objects: [String], seconds: Int,
+                     run: (_ kernel: Bool) throws -> Void) throws -> (kernel: [String], sluice: [String]) {
+        let seen = try eachAtOnce([true, false]) { (_, kernel) in
+            try monitorLines(kernel ? ["ip", "-n", kns] : [try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: objects, seconds: seconds) {
+                try run(kernel)
+            }
+        }
+        return (seen[0], seen[1])
+    }
+
     func monitorLines(_ argv: [String], objects: [String] = ["address", "route", "neigh"], seconds: Int = 6, run: () throws -> Void) throws -> [String] {
         let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
         FileManager.default.createFile(atPath: out, contents: nil)
@@ -2951,12 +2963,13 @@ final class ExecTests: XCTestCase {
                                    ["ip", "link", "set", "r1", "down"], ["ip", "link", "set", "r1", "up"],
                                    ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=1"], ["sysctl", "-qw", "net.ipv6.conf.r1.disable_ipv6=0"]]
         let scrub = Self.scrubLinkLocal
-        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 10) {
-            for c in changes { try sh(Self.onKernel(c, kns)); usleep(200_000) }
-        })
-        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 10) {
-            for c in changes { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")); usleep(200_000) }
-        })
+        let seen = try monitorBoth(kns: kns, sock: sock, objects: ["address", "route"], seconds: 10) { kernel in
+            for c in changes {
+                if kernel { try sh(Self.onKernel(c, kns)) } else { XCTAssertEqual(try exec(sock, c).status, 0, c.joined(separator: " ")) }
+                usleep(200_000)
+            }
+        }
+        let kernel = scrub(seen.kernel), sluice = scrub(seen.sluice)
         XCTAssertEqual(sluice, kernel)
         XCTAssertTrue(kernel.contains("r1    inet6 2001:db8:6::1/64 scope global nodad ") && kernel.contains("Deleted multicast ff00::/8 dev r1 table local proto kernel metric 256 pref medium"),
                       "\(kernel)")
@@ -3051,14 +3064,14 @@ final class ExecTests: XCTestCase {
         usleep(2_500_000)   // both link-locals past DAD
         let changes: [[String]] = [["link", "set", "r1p", "down"], ["link", "set", "r1p", "up"], ["link", "set", "r1", "down"], ["link", "set", "r1", "up"]]
         let scrub = Self.scrubLinkLocal
-        let kernel = scrub(try monitorLines(["ip", "-n", kns], objects: ["route"], seconds: 8) {
-            for c in changes { try sh(["ip", "-n", kns] + c); usleep(200_000) }
+        let seen = try monitorBoth(kns: kns, sock: sock, objects: ["route"], seconds: 8) { kernel in
+            for c in changes {
+                if kernel { try sh(["ip", "-n", kns] + c) } else { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+                usleep(200_000)
+            }
             usleep(3_000_000)
-        })
-        let sluice = scrub(try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["route"], seconds: 8) {
-            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0); usleep(200_000) }
-            usleep(3_000_000)
-        })
+        }
+        let kernel = scrub(seen.kernel), sluice = scrub(seen.sluice)
         // The two link-locals' DADs end in either order (each starts after a random delay): the
         // lines up to them in order, theirs as a set, each local route before its anycast one.
         func split(_ l: [String]) -> (head: [String], dad: [String]) {
@@ -3092,12 +3105,8 @@ final class ExecTests: XCTestCase {
         // due in one run and skip the deprecation.
         let changes: [[String]] = [["addr", "add", "198.18.5.1/24", "dev", "r1", "valid_lft", "3", "preferred_lft", "1"],
                                    ["-6", "addr", "add", "2001:db8:5::1/64", "dev", "r1", "nodad", "valid_lft", "3", "preferred_lft", "1"]]
-        let kernel = try monitorLines(["ip", "-n", kns], objects: ["address", "route"], seconds: 11) {
-            for c in changes { try sh(["ip", "-n", kns] + c) }
-            usleep(6_000_000)
-        }
-        let sluice = try monitorLines([try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: ["address", "route"], seconds: 11) {
-            for c in changes { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) }
+        let (kernel, sluice) = try monitorBoth(kns: kns, sock: sock, objects: ["address", "route"], seconds: 11) { kernel in
+            for c in changes { if kernel { try sh(["ip", "-n", kns] + c) } else { XCTAssertEqual(try exec(sock, ["ip"] + c).status, 0) } }
             usleep(6_000_000)
         }
         // Each family in its own order (their timers are independent); a "valid_lft" line

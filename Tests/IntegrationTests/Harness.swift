@@ -31,6 +31,7 @@ struct HarnessError: Error, CustomStringConvertible {
 final class TestNet {
     let tag: String
     private var cleanups: [() -> Void] = []
+    private let cleanupsLock = NSLock()
     let dir: String
     nonisolated(unsafe) static var counter = 0
 
@@ -49,11 +50,12 @@ final class TestNet {
         cleanups.append { [dir] in try? FileManager.default.removeItem(atPath: dir) }
     }
 
-    func onCleanup(_ f: @escaping () -> Void) { cleanups.append(f) }
+    /// Safe from the threads of `eachAtOnce`.
+    func onCleanup(_ f: @escaping () -> Void) { cleanupsLock.withLock { cleanups.append(f) } }
 
     func cleanup() {
-        for f in cleanups.reversed() { f() }
-        cleanups = []
+        let all = cleanupsLock.withLock { let all = cleanups; cleanups = []; return all }
+        for f in all.reversed() { f() }
     }
 
     /// Creates a namespace named "<tag>-<suffix>" with loopback up.
@@ -371,4 +373,36 @@ func runBounded(_ args: [String], environment: [String: String]? = nil) throws -
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+}
+
+/// Runs `body` for every side at once, each on its own thread, and returns what each gave, in
+/// order (the first side's error is thrown, after all have ended). A side-by-side test whose
+/// sides live in namespaces of their own (the kernel's router, Sluice's) takes half the time
+/// this way; the two sides share nothing but the test's cleanups, which take a lock.
+func eachAtOnce<S, R>(_ sides: [S], _ body: (Int, S) throws -> R) throws -> [R] {
+    let slots = UnsafeMutableBufferPointer<Result<R, any Error>?>.allocate(capacity: sides.count)
+    slots.initialize(repeating: nil)
+    defer { _ = slots.deinitialize(); slots.deallocate() }
+    withoutActuallyEscaping(body) { body in
+        // Each thread writes only its own slot, and all have ended before the slots are read.
+        // Threads of their own, made here, not Dispatch's workers: those block signals, and the
+        // processes they start (`timeout`'s SIGALRM, a SIGTERM to end a monitor) inherit that.
+        let shared = SharedAcrossSides(slots: slots, sides: sides, body: body)
+        let done = DispatchSemaphore(value: 0)
+        for i in sides.indices.dropLast() {
+            Thread {
+                shared.slots[i] = Result { try shared.body(i, shared.sides[i]) }
+                done.signal()
+            }.start()
+        }
+        if let last = sides.indices.last { shared.slots[last] = Result { try shared.body(last, shared.sides[last]) } }
+        for _ in sides.indices.dropLast() { done.wait() }
+    }
+    return try slots.map { try $0!.get() }
+}
+
+private struct SharedAcrossSides<S, R>: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<Result<R, any Error>?>
+    let sides: [S]
+    let body: (Int, S) throws -> R
 }

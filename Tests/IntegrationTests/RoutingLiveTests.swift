@@ -310,11 +310,11 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", p.a, "link", "set", "lo", "up"])
             try router(p, "ip", ["route", "add", "198.18.33.0/24", "via", "198.18.32.20"])
         }
-        var results: [[String]] = [[], []]
-        for (i, p) in [k, s].enumerated() {
+        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+            var out: [String] = []
             func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
                 if !sysctls.isEmpty { try router(p, "sysctl", ["-qw"] + sysctls) }
-                results[i].append("\(name): \(try check())")
+                out.append("\(name): \(try check())")
             }
             let a = routerA(p)
             try step("rp_filter 0", []) { "\(try reached(p, from: "198.18.33.10"))" }
@@ -367,6 +367,7 @@ final class RoutingLiveTests: XCTestCase {
             try step("arp_announce 0", []) { try announced([]) }
             try step("arp_announce 2", []) { try announced(["net.ipv4.conf.all.arp_announce=2"]) }
             try step("arp_announce 1", []) { try announced(["net.ipv4.conf.all.arp_announce=1"]) }
+            return out
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
@@ -415,12 +416,12 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", p.a, "route", "replace", "default", "via", "198.18.31.1"])
             usleep(500_000)
         }
-        var results: [[String]] = [[], []]
-        for (i, p) in [k, s].enumerated() {
+        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+            var out: [String] = []
             let a = routerA(p)
             func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
                 if !sysctls.isEmpty { try router(p, "sysctl", ["-qw"] + sysctls) }
-                results[i].append("\(name): \(try check())")
+                out.append("\(name): \(try check())")
             }
             try sh(["ip", "netns", "exec", p.a, "sysctl", "-qw", "net.ipv4.conf.\(hostDev(p)).arp_notify=1", "net.ipv4.conf.\(hostDev(p)).arp_accept=1"])
             // The route back to A leaves through B's side.
@@ -480,6 +481,7 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", p.a, "route", "del", "198.18.32.20/32", "dev", hostDev(p)])
             // A knows the router again (the martian check below sends straight to it).
             _ = try sh(["ip", "netns", "exec", p.a, "ping", "-c", "1", "-W", "2", "198.18.31.1"], timeout: 20, allowFailure: true)
+            return out
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
@@ -643,12 +645,12 @@ final class RoutingLiveTests: XCTestCase {
             if flush { _ = try? sh(["ip", "-n", p.a, "-6", "neigh", "flush", "dev", hostDev(p)]) }
             return try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "3", dst], timeout: 20, allowFailure: true).contains(" 0% packet loss")
         }
-        var results: [[String]] = [[], []]
-        for (i, p) in [k, s].enumerated() {
+        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+            var out: [String] = []
             let a = routerA(p), b = routerB(p)
             func step(_ name: String, _ knobs: [String], _ check: () throws -> String) throws {
                 if !knobs.isEmpty { try router(p, "sysctl", ["-qw"] + knobs) }
-                results[i].append("\(name): \(try check())")
+                out.append("\(name): \(try check())")
             }
             try step("B's device mtu 1300", ["net.ipv6.conf.\(b).mtu=1300"]) {
                 let out = try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1300", "2001:db8:32::20"],
@@ -673,6 +675,7 @@ final class RoutingLiveTests: XCTestCase {
                 try router(p, "ip", ["-6", "addr", "add", "2001:db8:31::1/64", "dev", a, "nodad"])
                 return "router \(try reached(p, "2001:db8:31::1", flush: true)), across \(try reached(p, "2001:db8:32::20"))"
             }
+            return out
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
@@ -743,8 +746,8 @@ final class RoutingLiveTests: XCTestCase {
     ///   multipath bounds stay until the next carrier event (fib_rebalance runs only then);
     ///   after one, every flow takes the live link.
     func testDeadAndLinkdownNexthopsAsTheKernel() throws {
-        var results: [[String]] = [[], []]
-        for (i, kernel) in [true, false].enumerated() {
+        let results = try eachAtOnce([true, false]) { (_, kernel) -> [String] in
+            var out: [String] = []
             let id = kernel ? "k" : "s"
             let sock = net.dir + "/ctl-ld\(id)/sluice.sock"
             let p = try path(kernel: kernel, id, v6: false, daemonArgs: kernel ? [] : ["--socket", sock], third: true)
@@ -773,7 +776,7 @@ final class RoutingLiveTests: XCTestCase {
                 let b = try rx(bb) - b0, c = try rx(bc) - c0
                 return "\(n == flows ? "all" : n == 0 ? "none" : "some") delivered, first link \(b > 0 ? "used" : "unused"), second \(c > 0 ? "used" : "unused")"
             }
-            func step(_ name: String, _ check: () throws -> String) throws { results[i].append("\(name): \(try check())") }
+            func step(_ name: String, _ check: () throws -> String) throws { out.append("\(name): \(try check())") }
             try step("both links") { try deliver("198.18.40.1", flows: 16) }
             try router("ip", ["link", "set", rc, "down"])
             try step("router's second link down") { try deliver("198.18.40.1", flows: 16) }
@@ -800,6 +803,7 @@ final class RoutingLiveTests: XCTestCase {
                 XCTAssertEqual(d.stop(), 0, d.stderr)
                 XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
             }
+            return out
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's own answers, so that the comparison cannot pass with both sides broken.
@@ -825,8 +829,8 @@ final class RoutingLiveTests: XCTestCase {
     /// with A's flow labels off, flows to different destinations). The two routers must agree
     /// on all of it, and the flows must use both next hops.
     func testMultipathHashSeedPicksTheKernelsNextHops() throws {
-        var results: [[String]] = [[], []]
-        for (i, kernel) in [true, false].enumerated() {
+        let results = try eachAtOnce([true, false]) { (_, kernel) -> [String] in
+            var out: [String] = []
             for v6 in [false, true] {
                 let id = (kernel ? "k" : "s") + (v6 ? "6" : "4")
                 let sock = net.dir + "/ctl-seed\(id)/sluice.sock"
@@ -867,9 +871,9 @@ final class RoutingLiveTests: XCTestCase {
                     _ = try router("sysctl", ["-qw", "net.\(fam).fib_multipath_hash_policy=\(policy)"] + (fields.isEmpty ? [] : ["net.\(fam).fib_multipath_hash_fields=\(fields)"]))
                     for kind in kinds {
                         let flows = kind == "destination" ? byDst : kind.hasPrefix("UDP") ? byUDP : byTCP
-                        results[i].append("\(fam) policy \(policy)\(fields.isEmpty ? "" : " fields " + fields) by \(kind): \(try asked(flows))")
+                        out.append("\(fam) policy \(policy)\(fields.isEmpty ? "" : " fields " + fields) by \(kind): \(try asked(flows))")
                     }
-                    if policy == 1 { results[i].append("\(fam) policy 1, output routes, by UDP source port: \(try asked(byUDP, input: false))") }
+                    if policy == 1 { out.append("\(fam) policy 1, output routes, by UDP source port: \(try asked(byUDP, input: false))") }
                 }
                 // Real flows, one at a time, after a first round that resolves both gateways.
                 _ = try router("sysctl", ["-qw", "net.\(fam).fib_multipath_hash_policy=\(v6 ? 0 : 1)"])
@@ -901,12 +905,13 @@ final class RoutingLiveTests: XCTestCase {
                 }
                 var seen = ""
                 for f in (v6 ? [] : Array(0..<12)) + Array(0..<12) { seen += try took(f) }
-                results[i].append("\(fam) real flows: \(seen.suffix(12))")
+                out.append("\(fam) real flows: \(seen.suffix(12))")
                 if let d = p.daemon {
                     XCTAssertEqual(d.stop(), 0, d.stderr)
                     XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
                 }
             }
+            return out
         }
         XCTAssertEqual(results[1], results[0])
         // The kernel's answers are the reference; they must use both next hops and be decided.
