@@ -8,6 +8,9 @@
 #   c tapfwd : ns a ─ TAP ─ [../shared/reference/tapfwd.c, virtio + TSO] ─ TAP ─ ns b
 #   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b
 #   w tap rw : the same with `rx read tx write` (one system call per frame, no io_uring)
+#   b tap bp : TAP ports with `busy_poll 10000`: after traffic the worker keeps polling for
+#              10 ms before it sleeps (a whole vCPU while pings come 5 ms apart; none idle);
+#              not in the default set
 #   p afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
 #   x afxdp  : ns a ─ veth ─ [ns sw: sluice daemon, AF_XDP ports] ─ veth ─ ns b
 #              (the hosts' veth transmit checksum offload off: XDP frames carry no checksum state)
@@ -74,19 +77,21 @@ ip -n "$TAG-csw" link set "${TAG}ca" netns "$TAG-ca"; ip -n "$TAG-csw" link set 
 addr "$TAG-ca" "${TAG}ca" 198.18.0.1/24; addr "$TAG-cb" "${TAG}cb" 198.18.0.2/24
 fi
 
-# --- Sluice, TAP ports (t), and the same read and written one frame per system call (w)
-# tap_setup LETTER CONF TAP_OPTIONS
+# --- Sluice, TAP ports (t), the same read and written one frame per system call (w), and
+# busy-polled (b)
+# tap_setup LETTER CONF TAP_OPTIONS [PORT_SETTINGS]
 tap_setup() {
   local s=$1
   ns "$TAG-${s}sw"; ns "$TAG-${s}a"; ns "$TAG-${s}b"
   printf '%s\n' "link add br0 type bridge" "link add ${TAG}${s}a type tap$3" "link add ${TAG}${s}b type tap$3" \
-    "link set ${TAG}${s}a master br0 up" "link set ${TAG}${s}b master br0 up" "link set br0 up" > "$WORK/$2.conf"
+    "link set ${TAG}${s}a master br0 up${4:-}" "link set ${TAG}${s}b master br0 up${4:-}" "link set br0 up" > "$WORK/$2.conf"
   start_daemon "$2" "$TAG-${s}sw"; PID_OF[$s]=$DAEMON_PID
   ip -n "$TAG-${s}sw" link set "${TAG}${s}a" netns "$TAG-${s}a"; ip -n "$TAG-${s}sw" link set "${TAG}${s}b" netns "$TAG-${s}b"
   addr "$TAG-${s}a" "${TAG}${s}a" 198.18.0.1/24; addr "$TAG-${s}b" "${TAG}${s}b" 198.18.0.2/24
 }
 if has t; then tap_setup t tap ""; fi
 if has w; then tap_setup w taprw " rx read tx write"; fi
+if has b; then tap_setup b tapbp "" " busy_poll 10000"; fi
 
 # --- Sluice, AF_PACKET ports on veth
 if has p; then
@@ -117,7 +122,7 @@ grep -h "falling back" "$WORK/$2.err" | sed 's/^/  /' || true
 has x && xdp_setup x xdp on
 has y && xdp_setup y xdpsb off
 
-declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [p]=eth0 [x]=eth0 [y]=eth0 )
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [b]="${TAG}bb" [p]=eth0 [x]=eth0 [y]=eth0 )
 # The 64-byte frames' sink in b. stack: they go up b's stack to UDP port 9, where no socket
 # listens; the kernel then looks up a route for an ICMP port unreachable for every frame before
 # its rate limit refuses to send one, and that work runs in whatever context delivered the
@@ -165,16 +170,19 @@ ping_pct() {  # setup count -> "p50 p99"
     | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g \
     | awk '{a[NR]=$1*1000} END {if (NR == 0) {print "- -"; exit} p50=a[int(NR*0.5+0.5)]; p99=a[int(NR*0.99+0.5)]; if (p99 == "") p99=a[NR]; printf "%.0f %.0f\n", p50, p99}'
 }
-lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99"
-  local s=$1 idle load
+lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99 idle_cpu_s_per_s"
+  local s=$1 idle load c0 c1 t0 t1 cpu="-"
+  c0=$(cpu_ticks "${PID_OF[$s]:-}"); t0=$(date +%s.%N)
   idle=$(ping_pct $s 400)
+  c1=$(cpu_ticks "${PID_OF[$s]:-}"); t1=$(date +%s.%N)
+  [ -n "${PID_OF[$s]:-}" ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", t / hz / (b - a)}')
   ip netns exec "$TAG-${s}b" timeout $((DUR + 25)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
   local srv=$!; sleep 0.3
   ip netns exec "$TAG-${s}a" timeout $((DUR + 20)) iperf3 -c 198.18.0.2 -t $((DUR + 1)) >/dev/null 2>&1 &
   local cli=$!; sleep 1
   load=$(ping_pct $s $((DUR * 150)))
   wait $cli 2>/dev/null || true; wait $srv 2>/dev/null || true
-  echo "$idle $load"
+  echo "$idle $load $cpu"
 }
 
 declare -A TCP TCP4 UDP CPU LAT GEN
@@ -193,8 +201,8 @@ echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice'
 for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-declare -A CONF=( [t]=tap [w]=taprw [p]=afp [x]=xdp [y]=xdpsb )
-for s in t w p x y; do has $s || continue
+declare -A CONF=( [t]=tap [w]=taprw [b]=tapbp [p]=afp [x]=xdp [y]=xdpsb )
+for s in t w b p x y; do has $s || continue
   echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
   kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
   grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
@@ -218,15 +226,15 @@ fi
 med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
-declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [b]="sluice, TAP, busy_poll 10ms" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
 echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
-printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded"
+printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded" "idle CPU/s"
 for s in $SETUPS; do
   t1=$(med "${TCP[$s]:-}"); t4=$(med "${TCP4[$s]:-}")
-  set -- ${LAT[$s]:-- - - -}
-  printf '  %-25s %13s %13s %10s %8s %9s %12s %12s\n' "${NAME[$s]}" "$t1 ($(ratio $t1 $K))" "$t4 ($(ratio $t4 $K4))" "${UDP[$s]:-}" \
-    "$(ratio "${UDP[$s]:-0}" "${UDP[c]:-0}")" "${CPU[$s]:-}" "$1/$2" "$3/$4"
+  set -- ${LAT[$s]:-- - - - -}
+  printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s\n' "${NAME[$s]}" "$t1 ($(ratio $t1 $K))" "$t4 ($(ratio $t4 $K4))" "${UDP[$s]:-}" \
+    "$(ratio "${UDP[$s]:-0}" "${UDP[c]:-0}")" "${CPU[$s]:-}" "$1/$2" "$3/$4" "$5"
 done
 echo "  allocations per forwarded packet: $ALLOC"
 T=$(med "${TCP[t]:-}")
-echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w b p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
