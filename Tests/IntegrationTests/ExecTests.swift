@@ -2862,18 +2862,6 @@ final class ExecTests: XCTestCase {
 
     /// `ARGV monitor OBJECTS` (address route neigh by default) while `run` runs: the lines it
     /// printed, without interface indexes.
-    /// `monitorLines` on the kernel's namespace and on the daemon at once: `run(true)` makes
-    /// the kernel's changes, `run(false)` the daemon's.
-    func monitorBoth(kns: String, sock: String, objects: [String], seconds: Int,
-                     run: (_ kernel: Bool) throws -> Void) throws -> (kernel: [String], sluice: [String]) {
-        let seen = try eachAtOnce([true, false]) { (_, kernel) in
-            try monitorLines(kernel ? ["ip", "-n", kns] : [try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: objects, seconds: seconds) {
-                try run(kernel)
-            }
-        }
-        return (seen[0], seen[1])
-    }
-
     func monitorLines(_ argv: [String], objects: [String] = ["address", "route", "neigh"], seconds: Int = 6, run: () throws -> Void) throws -> [String] {
         let out = net.dir + "/mon-\(UInt32.random(in: 0...UInt32.max)).txt"
         FileManager.default.createFile(atPath: out, contents: nil)
@@ -2890,6 +2878,18 @@ final class ExecTests: XCTestCase {
         return (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n").map { l in
             String(l).replacingOccurrences(of: #"^(Deleted )?\d+: "#, with: "$1", options: .regularExpression)
         }
+    }
+
+    /// `monitorLines` on the kernel's namespace and on the daemon at once: `run(true)` makes
+    /// the kernel's changes, `run(false)` the daemon's.
+    func monitorBoth(kns: String, sock: String, objects: [String], seconds: Int,
+                     run: (_ kernel: Bool) throws -> Void) throws -> (kernel: [String], sluice: [String]) {
+        let seen = try eachAtOnce([true, false]) { kernel in
+            try monitorLines(kernel ? ["ip", "-n", kns] : [try sluiceBinary(), "exec", "--socket", sock, "ip"], objects: objects, seconds: seconds) {
+                try run(kernel)
+            }
+        }
+        return (seen[0], seen[1])
     }
 
     /// The same for IPv6: an address (with its prefix, local and anycast routes, in the

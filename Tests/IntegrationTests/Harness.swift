@@ -379,7 +379,7 @@ func runBounded(_ args: [String], environment: [String: String]? = nil) throws -
 /// order (the first side's error is thrown, after all have ended). A side-by-side test whose
 /// sides live in namespaces of their own (the kernel's router, Sluice's) takes half the time
 /// this way; the two sides share nothing but the test's cleanups, which take a lock.
-func eachAtOnce<S, R>(_ sides: [S], _ body: (Int, S) throws -> R) throws -> [R] {
+func eachAtOnce<S, R>(_ sides: [S], _ body: (S) throws -> R) throws -> [R] {
     let slots = UnsafeMutableBufferPointer<Result<R, any Error>?>.allocate(capacity: sides.count)
     slots.initialize(repeating: nil)
     defer { _ = slots.deinitialize(); slots.deallocate() }
@@ -391,11 +391,11 @@ func eachAtOnce<S, R>(_ sides: [S], _ body: (Int, S) throws -> R) throws -> [R] 
         let done = DispatchSemaphore(value: 0)
         for i in sides.indices.dropLast() {
             Thread {
-                shared.slots[i] = Result { try shared.body(i, shared.sides[i]) }
+                shared.slots[i] = Result { try shared.body(shared.sides[i]) }
                 done.signal()
             }.start()
         }
-        if let last = sides.indices.last { shared.slots[last] = Result { try shared.body(last, shared.sides[last]) } }
+        if let last = sides.indices.last { shared.slots[last] = Result { try shared.body(shared.sides[last]) } }
         for _ in sides.indices.dropLast() { done.wait() }
     }
     return try slots.map { try $0!.get() }
@@ -404,5 +404,5 @@ func eachAtOnce<S, R>(_ sides: [S], _ body: (Int, S) throws -> R) throws -> [R] 
 private struct SharedAcrossSides<S, R>: @unchecked Sendable {
     let slots: UnsafeMutableBufferPointer<Result<R, any Error>?>
     let sides: [S]
-    let body: (Int, S) throws -> R
+    let body: (S) throws -> R
 }

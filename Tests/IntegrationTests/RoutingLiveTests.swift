@@ -310,7 +310,7 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", p.a, "link", "set", "lo", "up"])
             try router(p, "ip", ["route", "add", "198.18.33.0/24", "via", "198.18.32.20"])
         }
-        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+        let results = try eachAtOnce([k, s]) { p -> [String] in
             var out: [String] = []
             func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
                 if !sysctls.isEmpty { try router(p, "sysctl", ["-qw"] + sysctls) }
@@ -416,7 +416,7 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", p.a, "route", "replace", "default", "via", "198.18.31.1"])
             usleep(500_000)
         }
-        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+        let results = try eachAtOnce([k, s]) { p -> [String] in
             var out: [String] = []
             let a = routerA(p)
             func step(_ name: String, _ sysctls: [String], _ check: () throws -> String) throws {
@@ -645,7 +645,7 @@ final class RoutingLiveTests: XCTestCase {
             if flush { _ = try? sh(["ip", "-n", p.a, "-6", "neigh", "flush", "dev", hostDev(p)]) }
             return try sh(["ip", "netns", "exec", p.a, "ping", "-6", "-c", "1", "-W", "3", dst], timeout: 20, allowFailure: true).contains(" 0% packet loss")
         }
-        let results = try eachAtOnce([k, s]) { (_, p) -> [String] in
+        let results = try eachAtOnce([k, s]) { p -> [String] in
             var out: [String] = []
             let a = routerA(p), b = routerB(p)
             func step(_ name: String, _ knobs: [String], _ check: () throws -> String) throws {
@@ -746,7 +746,7 @@ final class RoutingLiveTests: XCTestCase {
     ///   multipath bounds stay until the next carrier event (fib_rebalance runs only then);
     ///   after one, every flow takes the live link.
     func testDeadAndLinkdownNexthopsAsTheKernel() throws {
-        let results = try eachAtOnce([true, false]) { (_, kernel) -> [String] in
+        let results = try eachAtOnce([true, false]) { kernel -> [String] in
             var out: [String] = []
             let id = kernel ? "k" : "s"
             let sock = net.dir + "/ctl-ld\(id)/sluice.sock"
@@ -829,7 +829,7 @@ final class RoutingLiveTests: XCTestCase {
     /// with A's flow labels off, flows to different destinations). The two routers must agree
     /// on all of it, and the flows must use both next hops.
     func testMultipathHashSeedPicksTheKernelsNextHops() throws {
-        let results = try eachAtOnce([true, false]) { (_, kernel) -> [String] in
+        let results = try eachAtOnce([true, false]) { kernel -> [String] in
             var out: [String] = []
             for v6 in [false, true] {
                 let id = (kernel ? "k" : "s") + (v6 ? "6" : "4")
