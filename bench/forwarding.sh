@@ -6,7 +6,10 @@
 # they share the machine's mood (these VMs are noisy):
 #   k kernel : ns a ─ veth ─ [ns sw: Linux bridge] ─ veth ─ ns b
 #   c tapfwd : ns a ─ TAP ─ [../shared/reference/tapfwd.c, virtio + TSO] ─ TAP ─ ns b
-#   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b
+#   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b (the daemon's default
+#              busy-poll window, 50 µs)
+#   s tap sl : the same with `busy_poll 0`: the worker sleeps in epoll as soon as a poll finds
+#              nothing; not in the default set
 #   w tap rw : the same with `rx read tx write` (one system call per frame, no io_uring)
 #   b tap bp : TAP ports with `busy_poll 10000`: after traffic the worker keeps polling for
 #              10 ms before it sleeps (a whole vCPU while pings come 5 ms apart; none idle);
@@ -20,7 +23,8 @@
 # delivered (the reference generator `blast` when present, else iperf3 -u -l 18) with the
 # forwarder's CPU seconds per million packets (process CPU time; the kernel bridge's is softirq
 # time, not attributable), ping RTT p50/p99 (µs) idle and while one iperf3 stream crosses the
-# same path the same way. Then Sluice's resident memory and, from the package-benchmark
+# same path the same way, and request/response (`ping -A`: each request leaves as soon as the
+# reply came back) with the forwarder's CPU seconds per second meanwhile. Then Sluice's resident memory and, from the package-benchmark
 # benchmark of the in-memory loop, allocations per forwarded packet.
 # Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY ...   (Sluice TAP ports / kernel bridge, …)
 #
@@ -92,6 +96,7 @@ tap_setup() {
 if has t; then tap_setup t tap ""; fi
 if has w; then tap_setup w taprw " rx read tx write"; fi
 if has b; then tap_setup b tapbp "" " busy_poll 10000"; fi
+if has s; then tap_setup s tapsl "" " busy_poll 0"; fi
 
 # --- Sluice, AF_PACKET ports on veth
 if has p; then
@@ -122,7 +127,7 @@ grep -h "falling back" "$WORK/$2.err" | sed 's/^/  /' || true
 has x && xdp_setup x xdp on
 has y && xdp_setup y xdpsb off
 
-declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [b]="${TAG}bb" [p]=eth0 [x]=eth0 [y]=eth0 )
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [b]="${TAG}bb" [s]="${TAG}sb" [p]=eth0 [x]=eth0 [y]=eth0 )
 # The 64-byte frames' sink in b. stack: they go up b's stack to UDP port 9, where no socket
 # listens; the kernel then looks up a route for an ICMP port unreachable for every frame before
 # its rate limit refuses to send one, and that work runs in whatever context delivered the
@@ -170,19 +175,33 @@ ping_pct() {  # setup count -> "p50 p99"
     | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g \
     | awk '{a[NR]=$1*1000} END {if (NR == 0) {print "- -"; exit} p50=a[int(NR*0.5+0.5)]; p99=a[int(NR*0.99+0.5)]; if (p99 == "") p99=a[NR]; printf "%.0f %.0f\n", p50, p99}'
 }
-lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99 idle_cpu_s_per_s"
-  local s=$1 idle load c0 c1 t0 t1 cpu="-"
+# The forwarder's CPU seconds per second while COMMAND runs; COMMAND's output goes to $WORK/cpu.out.
+cpu_during() {  # setup command... -> "cpu_s_per_s" ("-" for the kernel bridge)
+  local s=$1 c0 c1 t0 t1; shift
   c0=$(cpu_ticks "${PID_OF[$s]:-}"); t0=$(date +%s.%N)
-  idle=$(ping_pct $s 400)
+  "$@" > "$WORK/cpu.out"
   c1=$(cpu_ticks "${PID_OF[$s]:-}"); t1=$(date +%s.%N)
-  [ -n "${PID_OF[$s]:-}" ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", t / hz / (b - a)}')
+  if [ -n "${PID_OF[$s]:-}" ]; then
+    awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", t / hz / (b - a)}'
+  else echo "-"; fi
+}
+# Request/response: ping -A sends the next request when the reply is in; RTT p50 p99 in µs.
+ping_rr() {  # setup count -> "p50 p99"
+  ip netns exec "$TAG-${1}a" ping -A -c "$2" -W 1 198.18.0.2 2>/dev/null \
+    | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g \
+    | awk '{a[NR]=$1*1000} END {if (NR == 0) {print "- -"; exit} printf "%.0f %.0f\n", a[int(NR*0.5+0.5)], a[int(NR*0.99+0.5)]}'
+}
+lat_once() {  # setup -> "idle_p50 idle_p99 load_p50 load_p99 idle_cpu_s_per_s rr_p50 rr_p99 rr_cpu_s_per_s"
+  local s=$1 idle load cpu rr rcpu
+  cpu=$(cpu_during $s ping_pct $s 400); idle=$(cat "$WORK/cpu.out")
+  rcpu=$(cpu_during $s ping_rr $s 5000); rr=$(cat "$WORK/cpu.out")
   ip netns exec "$TAG-${s}b" timeout $((DUR + 25)) iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
   local srv=$!; sleep 0.3
   ip netns exec "$TAG-${s}a" timeout $((DUR + 20)) iperf3 -c 198.18.0.2 -t $((DUR + 1)) >/dev/null 2>&1 &
   local cli=$!; sleep 1
   load=$(ping_pct $s $((DUR * 150)))
   wait $cli 2>/dev/null || true; wait $srv 2>/dev/null || true
-  echo "$idle $load $cpu"
+  echo "$idle $load $cpu $rr $rcpu"
 }
 
 declare -A TCP TCP4 UDP CPU LAT GEN
@@ -197,12 +216,12 @@ done
 fi
 echo "== 64-byte UDP delivered (packets/s) and forwarder CPU s per million packets, ${DUR}s, generator: ${BLAST:+blast (AF_PACKET sendmmsg)}${BLAST:-iperf3 -u -l 18}, sink: $SINK"
 for s in $SETUPS; do set -- $(udp_once $s); UDP[$s]=$1; CPU[$s]=$2; GEN[$s]=$3; echo "  $s: $1 pps (generator sent $3 pps), $2 CPU s/Mpkt"; done
-echo "== ping RTT (µs) p50/p99, idle and under one iperf3 stream a→b (Sluice's default qdisc: ${DEFAULT_QDISC:-fq_codel})"
+echo "== ping RTT (µs) p50/p99: idle (5 ms apart), under one iperf3 stream a→b (Sluice's default qdisc: ${DEFAULT_QDISC:-fq_codel}), request/response (ping -A); forwarder CPU s/s idle and during request/response"
 for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-declare -A CONF=( [t]=tap [w]=taprw [b]=tapbp [p]=afp [x]=xdp [y]=xdpsb )
-for s in t w b p x y; do has $s || continue
+declare -A CONF=( [t]=tap [w]=taprw [b]=tapbp [s]=tapsl [p]=afp [x]=xdp [y]=xdpsb )
+for s in t w b s p x y; do has $s || continue
   echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
   kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
   grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
@@ -226,15 +245,19 @@ fi
 med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
-declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [b]="sluice, TAP, busy_poll 10ms" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [b]="sluice, TAP, busy_poll 10ms" [s]="sluice, TAP, busy_poll 0" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
 echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
-printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded" "idle CPU/s"
+printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s %10s %8s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded" "idle CPU/s" "ping RR" "RR CPU/s"
 for s in $SETUPS; do
   t1=$(med "${TCP[$s]:-}"); t4=$(med "${TCP4[$s]:-}")
-  set -- ${LAT[$s]:-- - - - -}
-  printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s\n' "${NAME[$s]}" "$t1 ($(ratio $t1 $K))" "$t4 ($(ratio $t4 $K4))" "${UDP[$s]:-}" \
-    "$(ratio "${UDP[$s]:-0}" "${UDP[c]:-0}")" "${CPU[$s]:-}" "$1/$2" "$3/$4" "$5"
+  set -- ${LAT[$s]:-- - - - - - - -}
+  printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s %10s %8s\n' "${NAME[$s]}" "$t1 ($(ratio $t1 $K))" "$t4 ($(ratio $t4 $K4))" "${UDP[$s]:-}" \
+    "$(ratio "${UDP[$s]:-0}" "${UDP[c]:-0}")" "${CPU[$s]:-}" "$1/$2" "$3/$4" "$5" "$6/$7" "$8"
 done
+# Latency ratios, Sluice TAP ports over the kernel bridge (the issue's goals: ≤ 2).
+lat() { local a=(${LAT[$1]:-0 0 0 0 0 0 0 0}); echo "${a[$(( $2 - 1 ))]}"; }
+LATR=""
+has k && has t && LATR=" idle_p50_ratio=$(ratio "$(lat t 1)" "$(lat k 1)") loaded_p99_ratio=$(ratio "$(lat t 4)" "$(lat k 4)") rr_p50_ratio=$(ratio "$(lat t 6)" "$(lat k 6)")"
 echo "  allocations per forwarded packet: $ALLOC"
 T=$(med "${TCP[t]:-}")
-echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w b p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)"
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w b s p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)$LATR"

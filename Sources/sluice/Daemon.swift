@@ -28,6 +28,9 @@ struct Daemon: ParsableCommand {
     @Option(name: .long, help: "The root qdisc new devices get (net.core.default_qdisc): fq_codel, pfifo_fast, pfifo or bfifo.")
     var defaultQdisc: String = "fq_codel"
 
+    @Option(name: .long, help: "Busy-poll window (µs) new devices get: after a poll that found packets the worker polls the queue again, without sleeping in epoll, until this long passes without one; 0 for off. Per device: busy_poll USECS.")
+    var busyPoll: Int = Datapath.liveBusyPollUs
+
     @Option(name: .long, help: "The rtnetlink control socket (AF_UNIX SOCK_SEQPACKET, mode 0660); \"none\" for no socket.")
     var socket: String = ControlSocket.defaultPath
 
@@ -42,6 +45,7 @@ struct Daemon: ParsableCommand {
 
     func validate() throws {
         guard clock == "real" || clock == "virtual" else { throw ValidationError("--clock must be real or virtual, not \"\(clock)\"") }
+        guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be in 0...1000000 (µs), not \(busyPoll)") }
         guard (64...1_000_000).contains(poolSize) else { throw ValidationError("--pool-size must be in 64...1000000") }
         if let cpus { _ = try CPUPlan.parseList(cpus) }
         guard Datapath.defaultQdiscKinds.contains(defaultQdisc) else {
@@ -59,6 +63,7 @@ struct Daemon: ParsableCommand {
         let dp = Datapath(poolSize: poolSize, clock: clock == "virtual" ? .virtual() : .real())
         dp.log = { writeErr("sluice: \($0)") }
         try? dp.setDefaultQdisc(defaultQdisc)
+        dp.defaultBusyPollNs = UInt64(busyPoll) * Time.us
         try dp.addLoopback()
         let worker = Worker(datapath: dp)
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -37,6 +37,7 @@ struct Up: ParsableCommand {
         let dp = Datapath(poolSize: 4096)
         dp.log = { writeErr("sluice: \($0)") }
         try? dp.setDefaultQdisc("fq_codel")
+        dp.defaultBusyPollNs = UInt64(Datapath.liveBusyPollUs) * Time.us
         try dp.addLoopback()
         let worker = Worker(datapath: dp)
         var created: [() -> Void] = []

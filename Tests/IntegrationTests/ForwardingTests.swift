@@ -16,7 +16,7 @@ final class ForwardingTests: XCTestCase {
 
     /// Brings up sw + hosts, one port per host; returns the daemon and host namespaces.
     func topology(_ ports: [Port], extraConfig: [String] = [], tapMTU: Int? = nil, afpacketOptions: String = "",
-                  tapOptions: String = "") throws -> (DaemonProcess, [String], [String]) {
+                  tapOptions: String = "", extraArgs: [String] = []) throws -> (DaemonProcess, [String], [String]) {
         let sw = try net.netns("sw")
         var config = ["link add br0 type bridge"]
         var hosts: [String] = [], names: [String] = []
@@ -35,7 +35,7 @@ final class ForwardingTests: XCTestCase {
         }
         config.append("link set br0 up")
         config += extraConfig
-        let d = try DaemonProcess(net: net, ns: sw, config: config)
+        let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: extraArgs)
         try d.waitReady()
         for (i, kind) in ports.enumerated() where kind == .tap {
             try net.place(names[i], from: sw, into: hosts[i], addr: "198.18.0.\(i + 1)/24", mtu: tapMTU)
@@ -174,14 +174,28 @@ final class ForwardingTests: XCTestCase {
         finish(d)
     }
 
+    /// Pings a second apart: each one enters polling mode and, its busy-poll window (the
+    /// daemon's default, 50 µs) passed without another frame, goes back to epoll.
     func testNAPIModesAreCounted() throws {
         let (d, hosts, names) = try topology([.tap, .tap])
         _ = try net.ping(from: hosts[0], "198.18.0.2", count: 3)
         let s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("busy_poll 50us"), s)
         let poll = number(after: "poll_mode_entries", in: s) ?? 0
         let intr = number(after: "interrupt_mode_entries", in: s) ?? 0
         XCTAssertGreaterThanOrEqual(poll, 3, s)
         XCTAssertGreaterThanOrEqual(intr, 3, "quiet ping traffic goes back to interrupt mode each time: \(s)")
+        XCTAssertGreaterThan(number(after: "busy_polls", in: s) ?? 0, 0, "empty polls inside the window: \(s)")
+        finish(d)
+    }
+
+    /// `--busy-poll 0`: a poll that finds fewer frames than the weight goes back to epoll at
+    /// once, never polling an empty queue.
+    func testBusyPollOffByDaemonOption() throws {
+        let (d, hosts, names) = try topology([.tap, .tap], extraArgs: ["--busy-poll", "0"])
+        _ = try net.ping(from: hosts[0], "198.18.0.2", count: 3)
+        let s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("busy_poll 0us busy_polls 0"), s)
         finish(d)
     }
 
@@ -231,6 +245,7 @@ final class ForwardingTests: XCTestCase {
                              (["daemon", "--config", "/nonexistent"], "cannot read /nonexistent"),
                              (["daemon", "--config", "/dev/null", "--clock", "bogus"], "--clock must be real or virtual"),
                              (["daemon", "--config", "/dev/null", "--cpus", "x-y"], "invalid CPU list"),
+                             (["daemon", "--config", "/dev/null", "--busy-poll", "2000000"], "--busy-poll must be in 0...1000000"),
                              (["frobnicate"], "Unexpected argument")] {
             let out = try sh([bin] + args, allowFailure: true)
             XCTAssertTrue(out.contains(want), "\(args): \(out)")

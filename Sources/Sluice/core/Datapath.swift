@@ -247,6 +247,7 @@ public final class Datapath {
             devices.append(nil)
         }
         dev.ifindex = idx
+        if clock.mode == .real { dev.napi.busyPollNs = defaultBusyPollNs }
         ipv4.deviceAdded(dev)
         ipv6.deviceAdded(dev)
         do {
@@ -1170,6 +1171,13 @@ public final class Datapath {
         }
         defaultQdiscKind = kind
     }
+
+    /// The busy-poll window devices get when they are made (`busy_poll` per device changes it),
+    /// on the live clock only: a virtual clock does not move while the worker spins. 0 here;
+    /// the daemon sets its `--busy-poll` (`liveBusyPollUs` unless told).
+    public var defaultBusyPollNs: UInt64 = 0
+    /// The daemon's and `sluice up`'s busy-poll window, µs (net.core.busy_poll's usual 50).
+    public static let liveBusyPollUs = 50
 
     /// qdisc_alloc_handle's counter: 8001:, 8002:, … up to ffff: (TC_H_ROOT), then 8000: again.
     func allocQdiscHandle() -> UInt16 {

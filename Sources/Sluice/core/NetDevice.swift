@@ -201,9 +201,9 @@ public struct NAPIState: Sendable {
     public var scheduled = false
     /// Busy polling (net.core.busy_poll's idea, per device): after a poll that found packets,
     /// the queue stays in polling mode — polled once per pass of the worker, without waiting
-    /// in epoll — until this many nanoseconds pass without a packet. 0: off (the default), so
-    /// an idle daemon sleeps in epoll and uses no CPU; while it is on, the worker spins for up
-    /// to this long after each burst.
+    /// in epoll — until this many nanoseconds pass without a packet. 0: off. A new device takes
+    /// the datapath's `defaultBusyPollNs` (the daemon's `--busy-poll`, 50 µs): the worker
+    /// spins for at most that long after each burst, and an idle daemon sleeps in epoll.
     public var busyPollNs: UInt64 = 0
     /// Clock time of the last poll that found packets.
     public var lastWork: UInt64 = 0
