@@ -10,6 +10,8 @@
 #              busy-poll window, 50 µs)
 #   s tap sl : the same with `busy_poll 0`: the worker sleeps in epoll as soon as a poll finds
 #              nothing; not in the default set
+#   m tap mq : TAP ports with two queues each (IFF_MULTI_QUEUE, `queues 2`); not in the
+#              default set
 #   w tap rw : the same with `rx read tx write` (one system call per frame, no io_uring)
 #   b tap bp : TAP ports with `busy_poll 10000`: after traffic the worker keeps polling for
 #              10 ms before it sleeps (a whole vCPU while pings come 5 ms apart; none idle);
@@ -97,6 +99,7 @@ if has t; then tap_setup t tap ""; fi
 if has w; then tap_setup w taprw " rx read tx write"; fi
 if has b; then tap_setup b tapbp "" " busy_poll 10000"; fi
 if has s; then tap_setup s tapsl "" " busy_poll 0"; fi
+if has m; then tap_setup m tapmq " queues 2"; fi
 
 # --- Sluice, AF_PACKET ports on veth
 if has p; then
@@ -127,7 +130,7 @@ grep -h "falling back" "$WORK/$2.err" | sed 's/^/  /' || true
 has x && xdp_setup x xdp on
 has y && xdp_setup y xdpsb off
 
-declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [b]="${TAG}bb" [s]="${TAG}sb" [p]=eth0 [x]=eth0 [y]=eth0 )
+declare -A IFB=( [k]=eth0 [c]="${TAG}cb" [t]="${TAG}tb" [w]="${TAG}wb" [b]="${TAG}bb" [s]="${TAG}sb" [m]="${TAG}mb" [p]=eth0 [x]=eth0 [y]=eth0 )
 # The 64-byte frames' sink in b. stack: they go up b's stack to UDP port 9, where no socket
 # listens; the kernel then looks up a route for an ICMP port unreachable for every frame before
 # its rate limit refuses to send one, and that work runs in whatever context delivered the
@@ -220,8 +223,8 @@ echo "== ping RTT (µs) p50/p99: idle (5 ms apart), under one iperf3 stream a→
 for s in $SETUPS; do v=$(lat_once $s); LAT[$s]=$v; echo "  $s: $v"; done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
-declare -A CONF=( [t]=tap [w]=taprw [b]=tapbp [s]=tapsl [p]=afp [x]=xdp [y]=xdpsb )
-for s in t w b s p x y; do has $s || continue
+declare -A CONF=( [t]=tap [w]=taprw [b]=tapbp [s]=tapsl [m]=tapmq [p]=afp [x]=xdp [y]=xdpsb )
+for s in t w b s m p x y; do has $s || continue
   echo "== Sluice resident memory, ${CONF[$s]} daemon: $(rss ${PID_OF[$s]})"
   kill -TERM ${PID_OF[$s]}; wait ${PID_OF[$s]} 2>/dev/null || true
   grep -h "shutdown: pool" "$WORK/${CONF[$s]}.out" | sed 's/^/  /'
@@ -245,7 +248,7 @@ fi
 med() { local v=${1:-}; [ -n "$v" ] && median $v || echo 0; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 K=$(med "${TCP[k]:-}"); K4=$(med "${TCP4[k]:-}")
-declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [b]="sluice, TAP, busy_poll 10ms" [s]="sluice, TAP, busy_poll 0" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
+declare -A NAME=( [k]="kernel bridge (veth)" [c]="C tapfwd (virtio+TSO)" [t]="sluice, TAP ports" [w]="sluice, TAP, read/write" [b]="sluice, TAP, busy_poll 10ms" [s]="sluice, TAP, busy_poll 0" [m]="sluice, TAP, 2 queues" [p]="sluice, AF_PACKET ports" [x]="sluice, AF_XDP ports" [y]="sluice, AF_XDP, 1 desc/frame" )
 echo "== summary (ratios: TCP vs the kernel bridge, 64 B vs the C forwarder)"
 printf '  %-28s %13s %13s %10s %8s %9s %12s %12s %10s %10s %8s\n' setup "TCP 1 Gbit/s" "TCP 4 Gbit/s" "64B pps" "vs C" "CPU s/Mp" "ping idle" "ping loaded" "idle CPU/s" "ping RR" "RR CPU/s"
 for s in $SETUPS; do
@@ -260,4 +263,4 @@ LATR=""
 has k && has t && LATR=" idle_p50_ratio=$(ratio "$(lat t 1)" "$(lat k 1)") loaded_p99_ratio=$(ratio "$(lat t 4)" "$(lat k 4)") rr_p50_ratio=$(ratio "$(lat t 6)" "$(lat k 6)")"
 echo "  allocations per forwarded packet: $ALLOC"
 T=$(med "${TCP[t]:-}")
-echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w b s p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)$LATR"
+echo "RESULT tcp_ratio=$(ratio $T $K) udp64_ratio=$(ratio "${UDP[t]:-0}" "${UDP[k]:-0}") udp64_vs_c_best=$(for s in t w b s m p x y; do ratio "${UDP[$s]:-0}" "${UDP[c]:-0}"; echo; done | sort -g | tail -1)$LATR"

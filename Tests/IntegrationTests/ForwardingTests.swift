@@ -189,6 +189,43 @@ final class ForwardingTests: XCTestCase {
         finish(d)
     }
 
+    /// A multi-queue TAP (`queues 4`): the kernel shows it as such, with mq at its root; eight
+    /// TCP flows cross it both ways, spread over its queues. The kernel's per-queue qdisc
+    /// counters (what the host sent on each queue) and Sluice's per-queue reads agree on
+    /// which queues carried frames: Sluice writes each flow's frames to one queue, and tun
+    /// sends the host's frames of that flow back on it.
+    func testMultiQueueTap() throws {
+        let (d, hosts, names) = try topology([.tap, .tap], tapOptions: " queues 4")
+        let shown = try sh(["ip", "-n", hosts[0], "-d", "link", "show", names[0]])
+        XCTAssertTrue(shown.contains("multi_queue numqueues 4 "), shown)
+        XCTAssertTrue(shown.contains("qdisc mq "), shown)
+        let up = try net.iperf(from: hosts[0], to: hosts[1], addr: "198.18.0.2", extra: ["-P", "8"])
+        let down = try net.iperf(from: hosts[0], to: hosts[1], addr: "198.18.0.2", port: 5202, extra: ["-P", "8", "-R"])
+        for r in [up, down] {
+            let rcv = ((r["end"] as! [String: Any])["sum_received"] as! [String: Any])["bits_per_second"] as! Double
+            XCTAssertGreaterThan(rcv, 50e6, "TCP through multi-queue TAPs: \(rcv / 1e6) Mbit/s")
+        }
+        let report = try d.report()
+        for (ns, name) in zip(hosts, names) {
+            // tc -s: "qdisc pfifo_fast 0: parent :N … Sent B bytes P pkt", queue N-1.
+            let tc = try sh(["tc", "-n", ns, "-s", "qdisc", "show", "dev", name])
+            var kernelUsed = [Bool](repeating: false, count: 4)
+            for block in tc.components(separatedBy: "qdisc ").dropFirst() where block.contains(" parent :") {
+                let q = Int(block.components(separatedBy: " parent :")[1].split(separator: " ")[0], radix: 16) ?? 0
+                let pkts = Int(block.components(separatedBy: " bytes ")[1].split(separator: " ")[0]) ?? -1
+                XCTAssertTrue((1...4).contains(q), tc)
+                if (1...4).contains(q) { kernelUsed[q - 1] = pkts > 0 }
+            }
+            let line = section(report, device: name)
+            guard let r = line.range(of: "queue_rx_frames ") else { XCTFail("no queue_rx_frames: \(line)"); continue }
+            let counts = line[r.upperBound...].split(separator: " ")[0].split(separator: ",").map { Int($0) ?? -1 }
+            XCTAssertEqual(counts.count, 4, line)
+            XCTAssertEqual(kernelUsed, counts.map { $0 > 0 }, "queues the host sent on (tc -s) and queues Sluice read from: \(tc)\n\(line)")
+            XCTAssertGreaterThan(counts.filter { $0 > 0 }.count, 1, "eight flows spread over more than one queue: \(line)")
+        }
+        finish(d)
+    }
+
     /// `--busy-poll 0`: a poll that finds fewer frames than the weight goes back to epoll at
     /// once, never polling an empty queue.
     func testBusyPollOffByDaemonOption() throws {

@@ -51,6 +51,8 @@ final class CommandTests: XCTestCase {
         expectError("link add x type tap dev y", contains: "not an argument of type tap")
         expectError("link add x type tap rx ring", contains: "rx must be uring or read, not \"ring\"")
         expectError("link add x type tap tx sendmmsg", contains: "tx must be uring or write, not \"sendmmsg\"")
+        expectError("link add x type tap queues 0", contains: "\"queues\" takes an integer in 1...16")
+        expectError("link add x type tap queues 17", contains: "\"queues\" takes an integer in 1...16")
         expectError("fdb add 02:00:00:00:00:zz dev p1", contains: "not a valid MAC")
         expectError("fdb add ff:ff:ff:ff:ff:ff dev p1", contains: "not a unicast")
         expectError("fdb add 02:00:00:00:00:01", contains: "needs \"dev PORT\"")

@@ -481,7 +481,7 @@ public final class CommandRunner {
         var peerName: String?
         var rxMode = PacketSocketDriver.RxMode.mmsg
         var hostQlen: Int?
-        var tapTxUring = true, tapRxUring = true
+        var tapTxUring = true, tapRxUring = true, tapQueues = 1
         var xdpQueue: UInt32 = 0
         var xdpMode = XDPDriver.Mode.auto
         var xdpRxRing = XDPDriver.defaultRxRing
@@ -528,6 +528,7 @@ public final class CommandRunner {
                 throw SluiceError("Error: vxlan \"\(k)\" is not implemented in Sluice (a unicast remote only)")
             case ("tap", "vnet_hdr"), ("afpacket", "vnet_hdr"): vnet = try a.onOff(for: k)
             case ("tap", "host_txqueuelen"): hostQlen = try a.int(for: k, 1...100_000)
+            case ("tap", "queues"): tapQueues = try a.int(for: k, 1...TapDriver.maxQueues)
             case ("tap", "tx"):
                 let v = try a.value(for: "tx")
                 guard let m = TapDriver.TxMode(rawValue: v) else { throw SluiceError("Error: tx must be uring or write, not \"\(v)\"") }
@@ -594,7 +595,7 @@ public final class CommandRunner {
         }
         let dev: NetDevice
         switch kind {
-        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen, txUring: tapTxUring, rxUring: tapRxUring)
+        case "tap": dev = try dp.addTap(name: name, vnet: vnet, mac: c.mac, mtu: c.mtu ?? 1500, hostTxQueueLen: hostQlen, txUring: tapTxUring, rxUring: tapRxUring, queues: tapQueues)
         case "afpacket":
             guard let kdev else { throw SluiceError("Error: type afpacket needs \"dev KERNEL_IFNAME\"") }
             dev = try dp.addPacketSocket(name: name, kernelInterface: kdev, vnet: vnet, rxMode: rxMode)

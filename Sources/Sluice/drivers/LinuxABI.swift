@@ -3,6 +3,7 @@ enum LinuxABI {
     // linux/if_tun.h
     static let IFF_TAP: Int16 = 0x0002
     static let IFF_NO_PI: Int16 = 0x1000
+    static let IFF_MULTI_QUEUE: Int16 = 0x0100
     static let IFF_VNET_HDR: Int16 = 0x4000
     static let TUN_F_CSUM: UInt = 0x01, TUN_F_TSO4: UInt = 0x02, TUN_F_TSO6: UInt = 0x04
     static let TUN_F_TSO_ECN: UInt = 0x08, TUN_F_USO4: UInt = 0x20, TUN_F_USO6: UInt = 0x40

@@ -19,6 +19,13 @@ import Glibc
 /// read non-blocking (RWF_NOWAIT), so a drained TAP answers -EAGAIN at once. Where io_uring
 /// cannot be had (an old kernel, `kernel.io_uring_disabled`), the port says so once and reads
 /// and writes one frame per system call, as `rx read tx write` do.
+///
+/// Multi-queue (`queues N`, IFF_MULTI_QUEUE): one fd per queue, as QEMU's `queues=` opens
+/// them. The datapath waits on an epoll set of all of them; a poll reads the queues in turn,
+/// starting one further each time. tun sends a host's frame to the queue its flow was last
+/// written on (tun_flow_update learns it from Sluice's writes, tun_automq_select_queue uses
+/// it), so each frame is written to the queue its flow hashes to: a flow's two directions
+/// stay on one queue, and flows spread over the queues.
 final class TapDriver: NetDriver {
     /// How frames are written to the TAP.
     enum TxMode: String, Sendable { case uring, write }
@@ -63,8 +70,19 @@ final class TapDriver: NetDriver {
     /// beyond this VM's noise (see the issue notes).
     let hostTxQueueLen: Int?
 
-    /// Creates (or attaches to) the kernel TAP interface `name`.
-    init(name: String, vnet: Bool, hostTxQueueLen: Int? = nil, txMode: TxMode = .uring, rxMode: RxMode = .uring) throws(SluiceError) {
+    /// The queues' fds (`fd` first) and, with more than one, the epoll set the datapath waits
+    /// on; frames read per queue; the queue the next poll starts at; each frame's queue while a
+    /// batch is written.
+    private var queueFDs: [Int32]
+    private var queueSet: Int32 = -1
+    private let queueRx: UnsafeMutablePointer<UInt64>
+    private let queueTx: UnsafeMutablePointer<UInt64>
+    private var nextQueue = 0
+    private let txQueueOf: UnsafeMutablePointer<UInt8>
+    static let maxQueues = 16
+
+    /// Creates (or attaches to) the kernel TAP interface `name`, with `queues` queues.
+    init(name: String, vnet: Bool, hostTxQueueLen: Int? = nil, txMode: TxMode = .uring, rxMode: RxMode = .uring, queues: Int = 1) throws(SluiceError) {
         ifname = name
         self.vnet = vnet
         self.txMode = txMode
@@ -72,15 +90,35 @@ final class TapDriver: NetDriver {
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, results) = Self.txScratch()
-        let f = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
-        guard f >= 0 else { throw SluiceError("tap \(name): cannot open /dev/net/tun: \(errnoString())") }
+        (queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        guard (1...Self.maxQueues).contains(queues) else { throw SluiceError("tap \(name): queues must be in 1...\(Self.maxQueues), not \(queues)") }
         var flags = LinuxABI.IFF_TAP | LinuxABI.IFF_NO_PI
         if vnet { flags |= LinuxABI.IFF_VNET_HDR }
-        guard csl_tun_set_iff(f, name, flags) == 0 else {
-            let e = errnoString()
-            Glibc.close(f)
-            throw SluiceError("tap \(name): TUNSETIFF failed: \(e)")
+        if queues > 1 { flags |= LinuxABI.IFF_MULTI_QUEUE }
+        var fds: [Int32] = []
+        func undo() { for q in fds { Glibc.close(q) } }
+        for _ in 0..<queues {
+            let q = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+            guard q >= 0 else { let e = errnoString(); undo(); throw SluiceError("tap \(name): cannot open /dev/net/tun: \(e)") }
+            guard csl_tun_set_iff(q, name, flags) == 0 else {
+                let e = errnoString()
+                Glibc.close(q); undo()
+                throw SluiceError("tap \(name): TUNSETIFF failed\(queues > 1 ? " (queue \(fds.count) of \(queues))" : ""): \(e)")
+            }
+            _ = fcntl(q, F_SETFL, fcntl(q, F_GETFL) | O_NONBLOCK)
+            fds.append(q)
         }
+        if queues > 1 {
+            let set = csl_epoll_create()
+            guard set >= 0 else { let e = errnoString(); undo(); throw SluiceError("tap \(name): epoll_create1: \(e)") }
+            for (i, q) in fds.enumerated() where csl_epoll_add(set, q, UInt64(i)) != 0 {
+                let e = errnoString(); Glibc.close(set); undo()
+                throw SluiceError("tap \(name): epoll_ctl: \(e)")
+            }
+            queueSet = set
+        }
+        queueFDs = fds
+        let f = fds[0]
         var uso = false
         if vnet {
             _ = csl_ioctl_int(f, csl_TUNSETVNETHDRSZ(), Int32(vnetSize))
@@ -89,7 +127,6 @@ final class TapDriver: NetDriver {
             uso = csl_ioctl_ulong(f, csl_TUNSETOFFLOAD(), base | LinuxABI.TUN_F_USO4 | LinuxABI.TUN_F_USO6) == 0
             _ = csl_ioctl_ulong(f, csl_TUNSETOFFLOAD(), 0)
         }
-        _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
         fd = f
         usoAccepted = uso
         if let qlen = hostTxQueueLen {
@@ -97,7 +134,10 @@ final class TapDriver: NetDriver {
             let ok = s >= 0 && csl_set_txqlen(s, name, Int32(qlen)) == 0
             let e = errnoString()
             if s >= 0 { Glibc.close(s) }
-            guard ok else { Glibc.close(f); throw SluiceError("tap \(name): setting the kernel TAP's txqueuelen \(qlen): \(e)") }
+            guard ok else {
+                undo(); if queueSet >= 0 { Glibc.close(queueSet) }
+                throw SluiceError("tap \(name): setting the kernel TAP's txqueuelen \(qlen): \(e)")
+            }
         }
         self.hostTxQueueLen = hostTxQueueLen
     }
@@ -112,6 +152,8 @@ final class TapDriver: NetDriver {
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, results) = Self.txScratch()
+        (queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        queueFDs = [fd]
         usoAccepted = false
         hostTxQueueLen = nil
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -123,8 +165,15 @@ final class TapDriver: NetDriver {
          .allocate(capacity: 2 * PacketBatch.capacity), .allocate(capacity: PacketBatch.capacity))
     }
 
+    static func queueScratch() -> (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt8>) {
+        let rx = UnsafeMutablePointer<UInt64>.allocate(capacity: maxQueues), tx = UnsafeMutablePointer<UInt64>.allocate(capacity: maxQueues)
+        rx.initialize(repeating: 0, count: maxQueues); tx.initialize(repeating: 0, count: maxQueues)
+        return (rx, tx, .allocate(capacity: PacketBatch.capacity))
+    }
+
     deinit {
         txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); results.deallocate(); rxBufs.deallocate(); rxIdx.deallocate()
+        queueRx.deallocate(); queueTx.deallocate(); txQueueOf.deallocate()
         if let u = uring { csl_uring_close(u) }
     }
 
@@ -133,7 +182,8 @@ final class TapDriver: NetDriver {
         guard vnet else { return [.sg] }
         return usoAccepted ? DeviceFeatures.virtio.union(.gsoUDPL4) : .virtio
     }
-    override var pollFD: Int32 { fd }
+    override var pollFD: Int32 { queueSet >= 0 ? queueSet : fd }
+    var queueCount: Int { queueFDs.count }
     override func failureReason() -> String? { failure }
 
     override func applyOffloads(_ f: DeviceFeatures, _ dev: NetDevice) {
@@ -164,11 +214,29 @@ final class TapDriver: NetDriver {
             + " rx \(rxMode.rawValue) tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); one read or writev per frame)" } ?? "")
             + (rxReads > 0 ? " uring_reads \(rxReads) uring_rx_frames \(rxFrames)" : "")
             + (uringBatches > 0 ? " uring_batches \(uringBatches) uring_frames \(uringFrames)" : "")
+            + (queueFDs.count > 1 ? " queues \(queueFDs.count) queue_rx_frames \((0..<queueFDs.count).map { String(queueRx[$0]) }.joined(separator: ","))"
+                + " queue_tx_frames \((0..<queueFDs.count).map { String(queueTx[$0]) }.joined(separator: ","))" : "")
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
         guard fd >= 0, failure == nil else { return 0 }
-        if rxMode == .uring, rxBurst > Self.minRxBurst, let u = ring(dp) { return pollBatched(dp, dev, into: &batch, budget: budget, u) }
+        let nq = queueFDs.count
+        if nq == 1 { return pollQueue(fd, dp, dev, into: &batch, budget: budget) }
+        var got = 0
+        let first = nextQueue
+        nextQueue = first + 1 == nq ? 0 : first + 1
+        for k in 0..<nq where got < budget && failure == nil {
+            let q = (first + k) % nq
+            let n = pollQueue(queueFDs[q], dp, dev, into: &batch, budget: budget - got)
+            queueRx[q] &+= UInt64(n)
+            got += n
+        }
+        return got
+    }
+
+    /// One queue's frames, up to `budget`.
+    private func pollQueue(_ fd: Int32, _ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        if rxMode == .uring, rxBurst > Self.minRxBurst, let u = ring(dp) { return pollBatched(fd, dp, dev, into: &batch, budget: budget, u) }
         let pool = dp.pool
         let hdr = vnet ? vnetSize : 0
         var got = 0
@@ -236,7 +304,7 @@ final class TapDriver: NetDriver {
     /// found; at its floor (a burst found one or two frames) the port reads frame by frame
     /// until a poll finds 8 or more again, so a quiet port — a ping — pays one read, not an
     /// enter of four.
-    private func pollBatched(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int, _ u: OpaquePointer) -> Int {
+    private func pollBatched(_ fd: Int32, _ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int, _ u: OpaquePointer) -> Int {
         let pool = dp.pool
         let hdr = vnet ? vnetSize : 0
         var got = 0
@@ -305,14 +373,17 @@ final class TapDriver: NetDriver {
         let pool = dp.pool
         var packets: UInt64 = 0, bytes: UInt64 = 0, errors: UInt64 = 0, busy: UInt64 = 0
         let hdrLen = vnet ? vnetSize : 0
-        let fd = self.fd
         let failed = failure != nil || fd < 0
         let txHeader = self.txHeader
+        let nq = queueFDs.count
         var done = 0
         let n = batch.count
         while done < n {
             let idx = batch.index(at: done)
             if failed { errors += 1; done += 1; continue }
+            let q = nq == 1 ? 0 : queue(of: idx, pool, nq)
+            let fd = queueFDs[q]
+            queueTx[q] &+= 1
             let len = Int(pool.metas[Int(idx)].length)
             let data = batch.withPacket(at: done) { pool.data($0) }
             var iov = (iovec(iov_base: txHeader, iov_len: hdrLen), iovec(iov_base: data, iov_len: len))
@@ -343,30 +414,41 @@ final class TapDriver: NetDriver {
     /// The whole batch in one io_uring_enter: a header and the frame per writev, results by
     /// position. Every frame is written or counted as an error; nothing is left for a requeue
     /// (tun's write does not wait for room: the kernel's receive backlog drops instead).
+    /// With several queues, the frames of each queue in turn, one enter (or more) per queue;
+    /// the iovecs and results are then in queue order, each frame's with its own.
     private func transmitBatched(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch, _ u: OpaquePointer) {
         let pool = dp.pool
         let hdrLen = vnet ? vnetSize : 0
         let n = batch.count
+        let nq = queueFDs.count
         var packets: UInt64 = 0, bytes: UInt64 = 0, errors: UInt64 = 0
-        for i in 0..<n {
-            let idx = Int(batch.index(at: i))
-            let len = Int(pool.metas[idx].length)
-            let h = txHeaders + i * Self.headerStride
-            if vnet { VirtioNetHeader.encode(pool.metas[idx], into: h, size: hdrLen) }
-            txIov[2 * i] = iovec(iov_base: h, iov_len: hdrLen)
-            txIov[2 * i + 1] = iovec(iov_base: batch.withPacket(at: i) { pool.data($0) }, iov_len: len)
+        if nq > 1 { for i in 0..<n { txQueueOf[i] = UInt8(queue(of: batch.index(at: i), pool, nq)) } }
+        var slot = 0
+        for q in 0..<nq {
+            let start = slot
+            for i in 0..<n where nq == 1 || Int(txQueueOf[i]) == q {
+                let idx = Int(batch.index(at: i))
+                let len = Int(pool.metas[idx].length)
+                let h = txHeaders + slot * Self.headerStride
+                if vnet { VirtioNetHeader.encode(pool.metas[idx], into: h, size: hdrLen) }
+                txIov[2 * slot] = iovec(iov_base: h, iov_len: hdrLen)
+                txIov[2 * slot + 1] = iovec(iov_base: batch.withPacket(at: i) { pool.data($0) }, iov_len: len)
+                slot += 1
+            }
+            var done = start
+            while done < slot {
+                let k = Int(csl_uring_writev_batch(u, queueFDs[q], txIov + 2 * done, 2, Int32(slot - done), results + done))
+                guard k > 0 else { break }
+                uringBatches &+= 1
+                done += k
+            }
+            for j in done..<slot { results[j] = -1 }
+            uringFrames &+= UInt64(done - start)
+            queueTx[q] &+= UInt64(slot - start)
         }
-        var done = 0
-        while done < n {
-            let k = Int(csl_uring_writev_batch(u, fd, txIov + 2 * done, 2, Int32(n - done), results + done))
-            guard k > 0 else { break }
-            uringBatches &+= 1
-            done += k
-        }
-        uringFrames &+= UInt64(done)
         for i in 0..<n {
             let len = Int(txIov[2 * i + 1].iov_len)
-            if i < done && Int(results[i]) == hdrLen + len { packets += 1; bytes += UInt64(len) } else { errors += 1 }
+            if Int(results[i]) == hdrLen + len { packets += 1; bytes += UInt64(len) } else { errors += 1 }
         }
         dev.stats.txPackets &+= packets
         dev.stats.txBytes &+= bytes
@@ -377,8 +459,18 @@ final class TapDriver: NetDriver {
         batch.freeAll(pool)
     }
 
+    /// The queue a frame is written to: its flow's hash (the 5-tuple, or the addresses, or
+    /// the MACs), the same for every frame of the flow.
+    @inline(__always)
+    private func queue(of idx: UInt32, _ pool: PacketPool, _ nq: Int) -> Int {
+        Int(FlowHash.hash(pool, idx, seed: 0) % UInt32(nq))
+    }
+
     override func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        for q in queueFDs where q >= 0 { Glibc.close(q) }
+        queueFDs = [-1]
+        fd = -1
+        if queueSet >= 0 { Glibc.close(queueSet); queueSet = -1 }
         if let u = uring { csl_uring_close(u); uring = nil }
     }
 }
@@ -386,14 +478,14 @@ final class TapDriver: NetDriver {
 func errnoString(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 
 extension Datapath {
-    /// `link add NAME type tap [vnet_hdr on|off] [host_txqueuelen N] [rx uring|read] [tx uring|write]`:
+    /// `link add NAME type tap [vnet_hdr on|off] [host_txqueuelen N] [rx uring|read] [tx uring|write] [queues N]`:
     /// creates or attaches to the kernel TAP `NAME`.
     @discardableResult
     public func addTap(name: String, vnet: Bool = true, mac: MACAddress? = nil, mtu: Int = 1500,
-                       hostTxQueueLen: Int? = nil, txUring: Bool = true, rxUring: Bool = true) throws(SluiceError) -> NetDevice {
+                       hostTxQueueLen: Int? = nil, txUring: Bool = true, rxUring: Bool = true, queues: Int = 1) throws(SluiceError) -> NetDevice {
         guard byName[name] == nil else { throw SluiceError("device \(name) already exists") }
         let drv = try TapDriver(name: name, vnet: vnet, hostTxQueueLen: hostTxQueueLen, txMode: txUring ? .uring : .write,
-                                rxMode: rxUring ? .uring : .read)
+                                rxMode: rxUring ? .uring : .read, queues: queues)
         let dev = NetDevice(name: name, kind: "tap", mac: mac ?? .local(seed: stableHash(name)), mtu: mtu, driver: drv)
         do { try register(dev) } catch { drv.close(); throw error }
         drv.applyOffloads(dev.activeFeatures, dev)
