@@ -73,7 +73,8 @@ final class TapDriver: NetDriver {
     /// The queues' fds (`fd` first) and, with more than one, the epoll set the datapath waits
     /// on; frames read per queue; the queue the next poll starts at; each frame's queue while a
     /// batch is written.
-    private var queueFDs: [Int32]
+    private let queueFDs: UnsafeMutablePointer<Int32>
+    private let queueCount: Int
     private var queueSet: Int32 = -1
     private let queueRx: UnsafeMutablePointer<UInt64>
     private let queueTx: UnsafeMutablePointer<UInt64>
@@ -90,7 +91,8 @@ final class TapDriver: NetDriver {
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, results) = Self.txScratch()
-        (queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        (queueFDs, queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        queueCount = queues
         guard (1...Self.maxQueues).contains(queues) else { throw SluiceError("tap \(name): queues must be in 1...\(Self.maxQueues), not \(queues)") }
         var flags = LinuxABI.IFF_TAP | LinuxABI.IFF_NO_PI
         if vnet { flags |= LinuxABI.IFF_VNET_HDR }
@@ -117,7 +119,7 @@ final class TapDriver: NetDriver {
             }
             queueSet = set
         }
-        queueFDs = fds
+        queueFDs.update(from: fds, count: queues)
         let f = fds[0]
         var uso = false
         if vnet {
@@ -152,8 +154,9 @@ final class TapDriver: NetDriver {
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, results) = Self.txScratch()
-        (queueRx, queueTx, txQueueOf) = Self.queueScratch()
-        queueFDs = [fd]
+        (queueFDs, queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        queueFDs[0] = fd
+        queueCount = 1
         usoAccepted = false
         hostTxQueueLen = nil
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -165,15 +168,16 @@ final class TapDriver: NetDriver {
          .allocate(capacity: 2 * PacketBatch.capacity), .allocate(capacity: PacketBatch.capacity))
     }
 
-    static func queueScratch() -> (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt8>) {
+    static func queueScratch() -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt8>) {
+        let fds = UnsafeMutablePointer<Int32>.allocate(capacity: maxQueues)
         let rx = UnsafeMutablePointer<UInt64>.allocate(capacity: maxQueues), tx = UnsafeMutablePointer<UInt64>.allocate(capacity: maxQueues)
-        rx.initialize(repeating: 0, count: maxQueues); tx.initialize(repeating: 0, count: maxQueues)
-        return (rx, tx, .allocate(capacity: PacketBatch.capacity))
+        fds.initialize(repeating: -1, count: maxQueues); rx.initialize(repeating: 0, count: maxQueues); tx.initialize(repeating: 0, count: maxQueues)
+        return (fds, rx, tx, .allocate(capacity: PacketBatch.capacity))
     }
 
     deinit {
         txHeader.deallocate(); txHeaders.deallocate(); txIov.deallocate(); results.deallocate(); rxBufs.deallocate(); rxIdx.deallocate()
-        queueRx.deallocate(); queueTx.deallocate(); txQueueOf.deallocate()
+        queueFDs.deallocate(); queueRx.deallocate(); queueTx.deallocate(); txQueueOf.deallocate()
         if let u = uring { csl_uring_close(u) }
     }
 
@@ -183,7 +187,6 @@ final class TapDriver: NetDriver {
         return usoAccepted ? DeviceFeatures.virtio.union(.gsoUDPL4) : .virtio
     }
     override var pollFD: Int32 { queueSet >= 0 ? queueSet : fd }
-    var queueCount: Int { queueFDs.count }
     override func failureReason() -> String? { failure }
 
     override func applyOffloads(_ f: DeviceFeatures, _ dev: NetDevice) {
@@ -214,13 +217,13 @@ final class TapDriver: NetDriver {
             + " rx \(rxMode.rawValue) tx \(txMode.rawValue)" + (uringFailure.map { " (io_uring unavailable: \($0); one read or writev per frame)" } ?? "")
             + (rxReads > 0 ? " uring_reads \(rxReads) uring_rx_frames \(rxFrames)" : "")
             + (uringBatches > 0 ? " uring_batches \(uringBatches) uring_frames \(uringFrames)" : "")
-            + (queueFDs.count > 1 ? " queues \(queueFDs.count) queue_rx_frames \((0..<queueFDs.count).map { String(queueRx[$0]) }.joined(separator: ","))"
-                + " queue_tx_frames \((0..<queueFDs.count).map { String(queueTx[$0]) }.joined(separator: ","))" : "")
+            + (queueCount > 1 ? " queues \(queueCount) queue_rx_frames \((0..<queueCount).map { String(queueRx[$0]) }.joined(separator: ","))"
+                + " queue_tx_frames \((0..<queueCount).map { String(queueTx[$0]) }.joined(separator: ","))" : "")
     }
 
     override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
         guard fd >= 0, failure == nil else { return 0 }
-        let nq = queueFDs.count
+        let nq = queueCount
         if nq == 1 { return pollQueue(fd, dp, dev, into: &batch, budget: budget) }
         var got = 0
         let first = nextQueue
@@ -375,7 +378,7 @@ final class TapDriver: NetDriver {
         let hdrLen = vnet ? vnetSize : 0
         let failed = failure != nil || fd < 0
         let txHeader = self.txHeader
-        let nq = queueFDs.count
+        let nq = queueCount
         var done = 0
         let n = batch.count
         while done < n {
@@ -420,7 +423,7 @@ final class TapDriver: NetDriver {
         let pool = dp.pool
         let hdrLen = vnet ? vnetSize : 0
         let n = batch.count
-        let nq = queueFDs.count
+        let nq = queueCount
         var packets: UInt64 = 0, bytes: UInt64 = 0, errors: UInt64 = 0
         if nq > 1 { for i in 0..<n { txQueueOf[i] = UInt8(queue(of: batch.index(at: i), pool, nq)) } }
         var slot = 0
@@ -467,8 +470,7 @@ final class TapDriver: NetDriver {
     }
 
     override func close() {
-        for q in queueFDs where q >= 0 { Glibc.close(q) }
-        queueFDs = [-1]
+        for q in 0..<queueCount where queueFDs[q] >= 0 { Glibc.close(queueFDs[q]); queueFDs[q] = -1 }
         fd = -1
         if queueSet >= 0 { Glibc.close(queueSet); queueSet = -1 }
         if let u = uring { csl_uring_close(u); uring = nil }
