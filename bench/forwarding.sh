@@ -8,14 +8,14 @@
 #   c tapfwd : ns a ─ TAP ─ [../shared/reference/tapfwd.c, virtio + TSO] ─ TAP ─ ns b
 #   t tap    : ns a ─ TAP ─ [ns sw: sluice daemon, bridge] ─ TAP ─ ns b (the daemon's default
 #              busy-poll window, 50 µs)
-#   s tap sl : the same with `busy_poll 0`: the worker sleeps in epoll as soon as a poll finds
-#              nothing; not in the default set
-#   m tap mq : TAP ports with two queues each (IFF_MULTI_QUEUE, `queues 2`); not in the
-#              default set
 #   w tap rw : the same with `rx read tx write` (one system call per frame, no io_uring)
 #   b tap bp : TAP ports with `busy_poll 10000`: after traffic the worker keeps polling for
 #              10 ms before it sleeps (a whole vCPU while pings come 5 ms apart; none idle);
 #              not in the default set
+#   s tap sl : TAP ports with `busy_poll 0`: the worker sleeps in epoll as soon as a poll finds
+#              nothing; not in the default set
+#   m tap mq : TAP ports with two queues each (IFF_MULTI_QUEUE, `queues 2`); not in the
+#              default set
 #   p afpkt  : ns a ─ veth ─ [ns sw: sluice daemon, AF_PACKET ports] ─ veth ─ ns b
 #   x afxdp  : ns a ─ veth ─ [ns sw: sluice daemon, AF_XDP ports] ─ veth ─ ns b
 #              (the hosts' veth transmit checksum offload off: XDP frames carry no checksum state)
@@ -26,8 +26,9 @@
 # forwarder's CPU seconds per million packets (process CPU time; the kernel bridge's is softirq
 # time, not attributable), ping RTT p50/p99 (µs) idle and while one iperf3 stream crosses the
 # same path the same way, and request/response (`ping -A`: each request leaves as soon as the
-# reply came back) with the forwarder's CPU seconds per second meanwhile. Then Sluice's resident memory and, from the package-benchmark
-# benchmark of the in-memory loop, allocations per forwarded packet.
+# reply came back) with the forwarder's CPU seconds per second meanwhile. Then Sluice's
+# resident memory and, from the package-benchmark benchmark of the in-memory loop, allocations
+# per forwarded packet.
 # Last line: RESULT tcp_ratio=X.XX udp64_ratio=Y.YY ...   (Sluice TAP ports / kernel bridge, …)
 #
 # Usage: sudo bench/forwarding.sh   (env: SECONDS_PER_RUN=5 ROUNDS=3 SKIP_ALLOC=1 SKIP_TCP=1
