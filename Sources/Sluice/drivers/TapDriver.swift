@@ -39,7 +39,7 @@ final class TapDriver: NetDriver {
     var failure: String?
     var currentOffloads: UInt = 0
     /// Header scratch for writes (one frame at a time).
-    let txHeader = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+    let txHeader: UnsafeMutableRawPointer
     let txMode: TxMode
     let rxMode: RxMode
     /// Receive through the ring: buffers and their pool indexes per burst, the burst's size,
@@ -88,11 +88,6 @@ final class TapDriver: NetDriver {
         self.vnet = vnet
         self.txMode = txMode
         self.rxMode = rxMode
-        rxBufs = .allocate(capacity: Self.maxRxBurst)
-        rxIdx = .allocate(capacity: Self.maxRxBurst)
-        (txHeaders, txIov, results) = Self.txScratch()
-        (queueFDs, queueRx, queueTx, txQueueOf) = Self.queueScratch()
-        queueCount = queues
         guard (1...Self.maxQueues).contains(queues) else { throw SluiceError("tap \(name): queues must be in 1...\(Self.maxQueues), not \(queues)") }
         var flags = LinuxABI.IFF_TAP | LinuxABI.IFF_NO_PI
         if vnet { flags |= LinuxABI.IFF_VNET_HDR }
@@ -119,7 +114,6 @@ final class TapDriver: NetDriver {
             }
             queueSet = set
         }
-        queueFDs.update(from: fds, count: queues)
         let f = fds[0]
         var uso = false
         if vnet {
@@ -142,6 +136,14 @@ final class TapDriver: NetDriver {
             }
         }
         self.hostTxQueueLen = hostTxQueueLen
+        // Buffers last: a refused TAP (any throw above) leaves nothing allocated behind.
+        txHeader = .allocate(byteCount: 16, alignment: 8)
+        rxBufs = .allocate(capacity: Self.maxRxBurst)
+        rxIdx = .allocate(capacity: Self.maxRxBurst)
+        (txHeaders, txIov, results) = Self.txScratch()
+        (queueFDs, queueRx, queueTx, txQueueOf) = Self.queueScratch()
+        queueCount = queues
+        queueFDs.update(from: fds, count: queues)
     }
 
     /// Attaches to an already open fd that speaks the TAP framing (tests use a socketpair).
@@ -151,6 +153,7 @@ final class TapDriver: NetDriver {
         self.vnet = vnet
         self.txMode = txMode
         self.rxMode = rxMode
+        txHeader = .allocate(byteCount: 16, alignment: 8)
         rxBufs = .allocate(capacity: Self.maxRxBurst)
         rxIdx = .allocate(capacity: Self.maxRxBurst)
         (txHeaders, txIov, results) = Self.txScratch()
