@@ -1,5 +1,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
@@ -131,6 +133,25 @@ int csl_get_affinity(uint64_t *mask, int words) {
 }
 
 int csl_gettid(void) { return (int)syscall(SYS_gettid); }
+
+extern char **environ;
+
+int csl_spawn_piped(char *const argv[], char *const envp[], int merge_stderr, int *pid) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    if (merge_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    else posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) { close(fds[0]); return -rc; }
+    return fds[0];
+}
 
 int csl_packet_mreq(int fd, int ifindex, int type, int add) {
     struct packet_mreq mr;

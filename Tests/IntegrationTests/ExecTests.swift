@@ -3624,14 +3624,7 @@ final class TdcStyleTests: XCTestCase {
 
     /// `sluice exec --socket SOCK WORDS…` (output and status).
     func execWords(_ sock: String, _ words: [String]) throws -> (String, Int32) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["10", try sluiceBinary(), "exec", "--socket", sock] + words
-        let pipe = Pipe(); p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+        try runBounded(["10", try sluiceBinary(), "exec", "--socket", sock] + words)
     }
 
     /// tc-testing's multiq.json (a netdevsim device there, a dummy with as many transmit

@@ -1,22 +1,48 @@
 import Foundation
 import XCTest
 import Sluice
+import CSluiceLinux
+
+/// Runs `argv` (PATH searched) to completion: what it wrote to stdout (and stderr, unless
+/// `stderr` is `.discard`) and its exit status (the signal's number if a signal ended it, as
+/// Foundation's Process reports). posix_spawn (csl_spawn_piped), a blocking read and waitpid:
+/// Foundation's Process polls its run loop in waitUntilExit, which added tens of milliseconds
+/// to every command, and the integration tests run thousands. The child gets only fds 0–2.
+enum StderrMode { case merge, discard }
+func spawnAndWait(_ argv: [String], environment: [String: String]? = nil, stderr: StderrMode = .merge) throws -> (out: String, status: Int32) {
+    let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    let cEnv: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+    defer { for a in cArgs { free(a) }; for e in cEnv ?? [] { free(e) } }
+    var pid: pid_t = 0
+    let fd = cArgs.withUnsafeBufferPointer { args in
+        if let cEnv {
+            return cEnv.withUnsafeBufferPointer { csl_spawn_piped(args.baseAddress, $0.baseAddress, stderr == .merge ? 1 : 0, &pid) }
+        }
+        return csl_spawn_piped(args.baseAddress, nil, stderr == .merge ? 1 : 0, &pid)
+    }
+    guard fd >= 0 else { throw HarnessError("cannot run \(argv[0]): \(String(cString: strerror(-fd)))") }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { data.append(contentsOf: buf[0..<n]); continue }
+        if n < 0 && errno == EINTR { continue }
+        break
+    }
+    close(fd)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+    let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
+    return (String(decoding: data, as: UTF8.self), code)
+}
 
 /// Runs a command with a time bound, capturing stdout+stderr.
 @discardableResult
 func sh(_ args: [String], timeout: Int = 60, allowFailure: Bool = false, stderr: Bool = true) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    p.arguments = ["--kill-after=5", String(timeout)] + args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = stderr ? pipe : FileHandle.nullDevice
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let out = String(decoding: data, as: UTF8.self)
-    if p.terminationStatus != 0 && !allowFailure {
-        throw HarnessError("\(args.joined(separator: " ")) exited \(p.terminationStatus): \(out)")
+    let (out, status) = try spawnAndWait(["/usr/bin/timeout", "--kill-after=5", String(timeout)] + args, stderr: stderr ? .merge : .discard)
+    if status != 0 && !allowFailure {
+        throw HarnessError("\(args.joined(separator: " ")) exited \(status): \(out)")
     }
     return out
 }
@@ -362,17 +388,7 @@ extension DaemonProcess {
 
 /// `timeout ARGS…`: output (stdout and stderr together) and exit status.
 func runBounded(_ args: [String], environment: [String: String]? = nil) throws -> (out: String, status: Int32) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    p.arguments = args
-    if let environment { p.environment = environment }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+    try spawnAndWait(["/usr/bin/timeout"] + args, environment: environment)
 }
 
 /// Runs `body` for every side at once, each on its own thread, and returns what each gave, in

@@ -128,15 +128,7 @@ final class VIFLiveTests: XCTestCase {
         // The rate changed live by the CLI (RTM_NEWLINK with the vif's IFLA_INFO_DATA), as
         // netback hears a rewritten `rate`: the same frontend, still connected, now at 5 Mbit/s.
         func cli(_ args: [String]) throws -> (out: String, status: Int32) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["10", try sluiceBinary(), "--socket", sock] + args
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (out, p.terminationStatus)
+            try runBounded(["10", try sluiceBinary(), "--socket", sock] + args)
         }
         var c = try cli(["link", "set", "vif1", "type", "vif", "rate", "5mbit"])
         XCTAssertEqual(c.status, 0, c.out)
