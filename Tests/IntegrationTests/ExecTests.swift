@@ -28,6 +28,7 @@ final class ExecTests: XCTestCase {
     func compareWithKernel(_ steps: [[String]], kns: String, sock: String, normalise: (String) -> String = { $0 }) throws {
         for c in steps {
             if c == ["sleep"] { usleep(3_000_000); continue }
+            if c.count == 2, c[0] == "sleep", let t = Double(c[1]) { usleep(UInt32(t * 1e6)); continue }
             let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
             let s = try exec(sock, c)
             XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
@@ -954,6 +955,55 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A bridge's multicast lists and carrier against this machine's kernel, from `ip maddr`
+    /// (which reads /proc/net/dev_mcast, igmp and igmp6): with snooping on, an open bridge has
+    /// joined the all-snoopers groups 224.0.0.106 and ff02::6a (br_multicast_join_snoopers) —
+    /// before NETDEV_UP's groups when it opens, after everything else when snooping is turned
+    /// on while it is up, none while it is down or snooping is off. A bridge with no port loses
+    /// its carrier when a new address makes br_port_state_selection run (so it gets no
+    /// link-local address when it comes up), and IPv6's groups leave dev->mc at a down only
+    /// if the link had been ready (ipv6_mc_down), and come back when it is ready again.
+    func testSnoopersGroupsAndPortlessBridgeCarrierAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ks")
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1"])
+        func normalised(_ t: String) -> String {
+            Self.renumbered(t.replacingOccurrences(of: #"ff02::1:ff[0-9a-f]{2}:[0-9a-f]{1,4}"#, with: "SOLICITED", options: .regularExpression)
+                .replacingOccurrences(of: #"fe80::[0-9a-f:]+"#, with: "LL", options: .regularExpression)
+                .replacingOccurrences(of: #"(?m)^\d+:\t"#, with: "N:\t", options: .regularExpression))
+        }
+        let maddr = { (dev: String) in ["ip", "maddr", "show", "dev", dev] }
+        let steps: [[String]] = [
+            // No port, an address set: NO-CARRIER once up, no link-local address.
+            ["ip", "link", "add", "sb1", "type", "bridge"], ["ip", "link", "set", "sb1", "address", "02:00:00:00:00:b1"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "up"], ["ip", "link", "show", "sb1"], ["sleep", "0.5"], ["ip", "addr", "show", "sb1"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "down"], ["ip", "link", "set", "sb1", "up"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "type", "bridge", "mcast_snooping", "0"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "type", "bridge", "mcast_snooping", "1"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "down"], maddr("sb1"),
+            ["ip", "link", "set", "sb1", "type", "bridge", "mcast_snooping", "0"], ["ip", "link", "set", "sb1", "type", "bridge", "mcast_snooping", "1"],
+            ["ip", "link", "set", "sb1", "up"], maddr("sb1"),
+            // A fresh bridge keeps its carrier (UNKNOWN) and gets its link-local address.
+            ["ip", "link", "add", "sb2", "type", "bridge"], ["ip", "link", "set", "sb2", "up"], ["sleep", "0.5"],
+            ["ip", "link", "show", "sb2"], maddr("sb2"), ["ip", "-6", "addr", "show", "dev", "sb2"],
+            ["ip", "link", "set", "sb2", "down"], maddr("sb2"), ["ip", "link", "set", "sb2", "up"], ["sleep", "0.5"], maddr("sb2"),
+            ["ip", "link", "set", "sb2", "type", "bridge", "mcast_snooping", "0"], ["ip", "link", "set", "sb2", "type", "bridge", "mcast_snooping", "1"],
+            maddr("sb2"), ["bridge", "fdb", "show", "br", "sb2"], ["ip", "-4", "maddr", "show", "dev", "sb2"],
+            // A veth whose link was ready, down, then up without carrier: no IPv6 groups in
+            // dev->mc until its peer comes up.
+            ["ip", "link", "add", "se1", "type", "veth", "peer", "name", "se2"], ["ip", "link", "set", "se1", "address", "02:00:00:00:00:e1"],
+            ["ip", "link", "set", "se2", "up"], ["ip", "link", "set", "se1", "up"], ["sleep", "0.5"], maddr("se1"),
+            ["ip", "link", "set", "se1", "down"], ["ip", "link", "set", "se2", "down"], ["ip", "link", "set", "se1", "up"], maddr("se1"),
+            ["ip", "link", "set", "se2", "up"], ["sleep", "0.5"], maddr("se1"),
+            ["ip", "link", "set", "se2", "down"], ["ip", "link", "set", "se1", "down"], maddr("se1"), ["ip", "link", "set", "se1", "up"], maddr("se1"),
+            // Snooping off from the start: no snoopers; STP turned on takes a portless bridge's carrier.
+            ["ip", "link", "add", "sb3", "type", "bridge", "mcast_snooping", "0"], ["ip", "link", "set", "sb3", "up"], maddr("sb3"),
+            ["ip", "link", "set", "sb3", "type", "bridge", "stp_state", "1"], ["ip", "link", "show", "sb3"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalised)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// The bridge's own addresses and every device's multicast list as `bridge fdb show` lists
     /// them, against this machine's kernel: a port's address is a local entry, the bridge takes
     /// its ports' lowest address until one is set (all zeros with no port), and each device's
@@ -1048,6 +1098,7 @@ final class ExecTests: XCTestCase {
         ]
         for c in steps {
             if c == ["sleep"] { usleep(3_000_000); continue }
+            if c.count == 2, c[0] == "sleep", let t = Double(c[1]) { usleep(UInt32(t * 1e6)); continue }
             let k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
             let s = try exec(sock, c)
             XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
@@ -1293,6 +1344,7 @@ final class ExecTests: XCTestCase {
         // apart, before the answers are compared.
         for c in steps {
             if c == ["sleep"] { usleep(3_000_000); continue }
+            if c.count == 2, c[0] == "sleep", let t = Double(c[1]) { usleep(UInt32(t * 1e6)); continue }
             var k = try runBounded(["10", c[0], "-n", kns] + c.dropFirst())
             var s = try exec(sock, c)
             for _ in 0..<3 where c.contains("show") && normalise(s.out) != normalise(k.out) {
@@ -1349,6 +1401,7 @@ final class ExecTests: XCTestCase {
         ]
         for c in steps {
             if c == ["sleep"] { usleep(3_000_000); continue }
+            if c.count == 2, c[0] == "sleep", let t = Double(c[1]) { usleep(UInt32(t * 1e6)); continue }
             if c[0] == "sysctl" {
                 try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", c[1]])
                 XCTAssertEqual(try exec(sock, ["sysctl", "-qw", c[1]]).status, 0)
@@ -1874,8 +1927,8 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
-    /// `bridge mdb` against this machine's kernel with `mcast_snooping 0` (Sluice's bridges
-    /// have no IGMP/MLD snooping): an empty database per bridge in text and JSON, and every
+    /// `bridge mdb` against this machine's kernel with `mcast_snooping 0` (with snooping:
+    /// testBridgeMdbWithSnoopingAsTheKernel): an empty database per bridge in text and JSON, and every
     /// add/del refused in the kernel's words after the same validation of the entry (group,
     /// state, VLAN, port, device).
     func testBridgeMdbAsAKernelBridgeWithoutSnooping() throws {

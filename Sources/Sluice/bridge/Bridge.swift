@@ -39,6 +39,11 @@ public final class Bridge {
     /// The bridge's address was given by the user (NET_ADDR_SET): it no longer follows the
     /// lowest port address (br_stp_recalculate_bridge_id).
     var addressSet = false
+    /// br_multicast_join_snoopers: with snooping on, an open bridge joins the all-snoopers
+    /// groups (RFC 4286: 224.0.0.106, ff02::6a) on its own device. `seq` orders the join
+    /// among IPv6's (IPv6Stack.joinCounter); `atOpen`: joined by br_dev_open, before NETDEV_UP
+    /// ran the protocols, else by br_multicast_toggle on a bridge already up.
+    var snoopers: (seq: UInt64, atOpen: Bool)?
     /// The bridge's MTU was set by the user (BROPT_MTU_SET_BY_USER): it no longer follows its
     /// ports' smallest (br_mtu_auto_adjust).
     var mtuSetByUser = false

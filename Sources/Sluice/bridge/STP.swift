@@ -304,6 +304,10 @@ extension Datapath {
             }
         }
         stpSettle(br)
+        // br_port_state_selection ends with the bridge's carrier from its live ports, whether
+        // or not a state changed: a bridge without ports loses it (a new address or priority,
+        // STP turned on), and its operstate leaves UNKNOWN.
+        updateBridgeCarrier(br)
     }
 
     func receivedConfigBPDU(_ br: Bridge, _ d: NetDevice, _ b: ConfigBPDU) {

@@ -247,7 +247,10 @@ public final class CommandRunner {
             if let v = maxAge { dp.setBridgeMaxAge(br, v) }
             if let v = stpState { dp.setSTPEnabled(br, v != 0) }
             if let v = priority, v != br.priority { dp.stpSetBridgePriority(br, v) }
-            if let v = mcastSnooping { br.mdb.snooping = v }          // br_multicast_toggle
+            if let v = mcastSnooping, v != br.mdb.snooping {         // br_multicast_toggle
+                br.mdb.snooping = v
+                dp.setSnoopers(br, joined: v && br.device.isUp)
+            }
             if let v = mcastQuerier { dp.setQuerier(br, v) }          // br_multicast_set_querier
             if let v = noLinkLocalLearn { br.noLinkLocalLearn = v }
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.

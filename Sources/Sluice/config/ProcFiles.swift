@@ -34,12 +34,17 @@ public enum ProcFiles {
             }
             return out
         case "/proc/net/igmp":
-            // ip_mc_up joins 224.0.0.1 on every device that is up; printed as the __be32 in
-            // memory, read as a host-order word (010000E0 on a little-endian machine).
+            // ip_mc_up joins 224.0.0.1 on every device that is up (a snooping bridge also
+            // 224.0.0.106); printed as the __be32 in memory, read as a host-order word
+            // (010000E0 on a little-endian machine).
             var out = "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n"
-            for d in devices where d.isUp {
-                out += "\(d.ifindex)\t\(pad(d.name, 10)): \(pad("1", 5, left: false)) \(pad("V3", 7, left: false))\n"
-                out += "\t\t\t\t\(hex(UInt64(UInt32(0xE000_0001).byteSwapped), 8)) \(pad("1", 5, left: false)) 0:00000000\t\t0\n"
+            for d in devices {
+                let groups = dp.ipv4Groups(d)
+                guard !groups.isEmpty else { continue }
+                out += "\(d.ifindex)\t\(pad(d.name, 10)): \(pad(String(groups.count), 5, left: false)) \(pad("V3", 7, left: false))\n"
+                for g in groups {
+                    out += "\t\t\t\t\(hex(UInt64(g.byteSwapped), 8)) \(pad("1", 5, left: false)) 0:00000000\t\t0\n"
+                }
             }
             return out
         case "/proc/net/igmp6":

@@ -345,6 +345,8 @@ public final class Datapath {
         // br_stp_disable_bridge cancels it.
         if let br = bridges[dev.ifindex] {
             scheduleBridgeGC(br, at: up ? clock.now &+ 100 * Time.ms : 0)
+            // br_multicast_open / br_multicast_stop.
+            setSnoopers(br, joined: up && br.mdb.snooping, atOpen: true)
             if !up {
                 selectPortStates(br)     // br_stp_disable_bridge: every port disabled
                 stpDisableBridge(br)
@@ -365,56 +367,85 @@ public final class Datapath {
 
     /// The device's multicast address list (dev->mc) as the kernel's protocols fill it:
     /// IPv6's all-nodes (and all-routers when forwarding) from the device's creation, IPv4's
-    /// all-hosts when it comes up, the solicited-node group of each IPv6 address as it is added;
-    /// emptied when the device goes down, refilled in the order NETDEV_UP runs the protocols
-    /// (ip_mc_up, then ipv6_mc_up). Not for lo (not Ethernet). A subnet-router anycast
-    /// group is joined once its address's DAD is done. `bridge fdb show` lists it as
-    /// `self permanent` (ndo_dflt_fdb_dump).
+    /// all-hosts when it comes up, the solicited-node group of each IPv6 address as it is added,
+    /// a bridge's all-snoopers groups while it is open with snooping on. A down while the link
+    /// was ready (ipv6_mc_down) takes IPv6's away, the link's next readiness (ipv6_mc_up) puts
+    /// them back after what NETDEV_UP added (ip_mc_up); IPv4's go at every down. Not for lo
+    /// (not Ethernet). A subnet-router anycast group is joined once its address's DAD is done.
+    /// `bridge fdb show` lists it as `self permanent` (ndo_dflt_fdb_dump).
     public func multicastList(_ dev: NetDevice) -> [MACAddress] {
         stackMulticastList(dev) + dev.userMulticast
     }
+
+    static let allSnoopersV4: UInt32 = 0xE000_006A
+    static let allSnoopersV6: UInt128 = UInt128(0xFF02) << 112 | 0x6A
 
     func stackMulticastList(_ dev: NetDevice) -> [MACAddress] {
         if dev.flags.contains(.loopback) { return [] }
         var six: [UInt64] = [0x3333_0000_0001]
         if dev.inet6.forwarding { six.append(0x3333_0000_0002) }
-        let up = dev.isUp
-        if !up { return dev.timesUp == 0 ? six.map { MACAddress(raw: $0) } : [] }
-        // On a later up, ipv6_mc_up walks its list newest first.
-        var list = dev.timesUp <= 1 ? six + [0x0100_5E00_0001] : [0x0100_5E00_0001] + six.reversed()
-        // addrconf_join_solict: not on a NOARP device.
-        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined }) where !dev.flags.contains(.noARP) {
-            // addrconf_join_solict, then (forwarding) addrconf_join_anycast: the subnet-router
-            // anycast address's solicited-node group, except for /127 and /128.
+        guard dev.isUp else { return dev.inet6McState == .sinceCreation ? six.map { MACAddress(raw: $0) } : [] }
+        let snoopers = bridges[dev.ifindex]?.snoopers
+        let snooperMACs: [UInt64] = [0x0100_5E00_006A, 0x3333_0000_006A]
+        var list: [UInt64] = []
+        if dev.inet6McState == .sinceCreation { list += six }
+        if snoopers?.atOpen == true { list += snooperMACs }
+        list.append(0x0100_5E00_0001)
+        // ipv6_mc_up walks its list newest first.
+        if dev.inet6McState == .reloaded { list += six.reversed() }
+        // Then what was joined since, in order: addresses' solicited-node groups
+        // (addrconf_join_solict, not on a NOARP device) and, forwarding, their subnet-router
+        // anycast's (addrconf_join_anycast, not for /127 and /128); snoopers joined later.
+        var joined: [(seq: UInt64, macs: [UInt64])] = []
+        for a in ipv6.addresses[dev.ifindex] ?? [] where !dev.flags.contains(.noARP) {
             var groups = [a.address]
             if dev.inet6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
-            for g in groups {
-                let m = 0x3333_FF00_0000 | UInt64(truncatingIfNeeded: g) & 0xFF_FFFF
-                if !list.contains(m) { list.append(m) }
-            }
+            joined.append((a.joined, groups.map { 0x3333_FF00_0000 | UInt64(truncatingIfNeeded: $0) & 0xFF_FFFF }))
         }
+        if let snoopers, !snoopers.atOpen { joined.append((snoopers.seq, snooperMACs)) }
+        for m in joined.sorted(by: { $0.seq < $1.seq }).flatMap(\.macs) where !list.contains(m) { list.append(m) }
         return list.map { MACAddress(raw: $0) }
     }
 
     /// The IPv6 groups the device has joined (idev->mc_list, newest first) with their users:
     /// ff01::1 and ff02::1 from its creation, ff02::2 when forwarding, then each address's
-    /// solicited-node group (and, forwarding, its subnet-router anycast's once DAD is done).
+    /// solicited-node group (and, forwarding, its subnet-router anycast's once DAD is done)
+    /// and a snooping bridge's ff02::6a, as they were joined.
     /// A device that went down keeps the first three (ipv6_mc_down leaves the list; its
     /// addresses, and their groups, are gone).
     public func ipv6Groups(_ dev: NetDevice) -> [(group: UInt128, users: Int)] {
         var joined: [(UInt128, Int)] = [(UInt128(0xFF01) << 112 | 1, 1), (UInt128(0xFF02) << 112 | 1, 1)]
         if dev.inet6.forwarding && !dev.flags.contains(.loopback) { joined.append((UInt128(0xFF02) << 112 | 2, 1)) }
+        var later: [(seq: UInt64, groups: [UInt128])] = []
         // addrconf_join_solict: not on lo or a NOARP device.
-        for a in (ipv6.addresses[dev.ifindex] ?? []).sorted(by: { $0.joined < $1.joined })
-        where !dev.flags.contains(.noARP) && !dev.flags.contains(.loopback) {
+        for a in ipv6.addresses[dev.ifindex] ?? [] where !dev.flags.contains(.noARP) && !dev.flags.contains(.loopback) {
             var groups = [a.address]
-            if dev.inet6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 && !dev.flags.contains(.loopback) { groups.append(a.network) }
-            for g in groups {
-                let sn = Inet6Wire.solicitedNode(g)
-                if let i = joined.firstIndex(where: { $0.0 == sn }) { joined[i].1 += 1 } else { joined.append((sn, 1)) }
-            }
+            if dev.inet6.forwarding && a.usable && a.prefixLen < 127 && a.network != 0 { groups.append(a.network) }
+            later.append((a.joined, groups.map { Inet6Wire.solicitedNode($0) }))
+        }
+        if let s = bridges[dev.ifindex]?.snoopers { later.append((s.seq, [Self.allSnoopersV6])) }
+        for g in later.sorted(by: { $0.seq < $1.seq }).flatMap(\.groups) {
+            if let i = joined.firstIndex(where: { $0.0 == g }) { joined[i].1 += 1 } else { joined.append((g, 1)) }
         }
         return joined.reversed().map { ($0.0, $0.1) }
+    }
+
+    /// The IPv4 groups an up device has joined (in_dev->mc_list, newest first): 224.0.0.1
+    /// (ip_mc_up) and a snooping bridge's 224.0.0.106, joined at its open (before NETDEV_UP)
+    /// or when snooping was turned on.
+    public func ipv4Groups(_ dev: NetDevice) -> [UInt32] {
+        guard dev.isUp else { return [] }
+        guard let s = bridges[dev.ifindex]?.snoopers else { return [0xE000_0001] }
+        return s.atOpen ? [0xE000_0001, Self.allSnoopersV4] : [Self.allSnoopersV4, 0xE000_0001]
+    }
+
+    /// br_multicast_join_snoopers / br_multicast_leave_snoopers: the bridge's device joins the
+    /// all-snoopers groups while it is open with snooping on. Sluice sends no reports for them.
+    func setSnoopers(_ br: Bridge, joined: Bool, atOpen: Bool = false) {
+        if !joined { br.snoopers = nil; return }
+        guard br.snoopers == nil else { return }
+        ipv6.joinCounter &+= 1
+        br.snoopers = (ipv6.joinCounter, atOpen)
     }
 
     /// The driver reported a fatal error: stop waiting on it and drop its carrier.

@@ -337,8 +337,15 @@ public final class NetDevice {
     /// made) or random (a random interface identifier, flagged stable-privacy).
     public internal(set) var addrGenMode = AddrGenMode.eui64
     public enum AddrGenMode: UInt8, Sendable { case eui64 = 0, none = 1, random = 3 }
-    /// How many times the device came up (dev_open): its multicast list's order depends on it.
+    /// How many times the device came up (dev_open).
     var timesUp = 0
+    /// Where IPv6's group addresses stand in dev->mc: loaded since the device was made,
+    /// dropped by ipv6_mc_down (a down while IF_READY), or loaded again by ipv6_mc_up when the
+    /// link was next ready. The multicast list's order depends on it.
+    var inet6McState = Inet6McState.sinceCreation
+    enum Inet6McState { case sinceCreation, dropped, reloaded }
+    /// IF_READY: addrconf found the link ready (up with carrier) since the device came up.
+    var inet6Ready = false
     /// The interface identifier addrgenmode random drew for this device (0: not yet).
     var randomInterfaceID: UInt64 = 0
     let driver: NetDriver

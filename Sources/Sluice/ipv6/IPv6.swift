@@ -404,6 +404,11 @@ public final class IPv6Stack: NeighbourResolver {
         let loopback = dev.flags.contains(.loopback)
         // addrconf_notify: nothing while IPv6 is disabled on the device.
         guard dev.isOperational, !dev.inet6.disabled else { return }
+        // IF_READY; ipv6_mc_up puts back the group addresses a down while ready took away.
+        if !dev.inet6Ready {
+            dev.inet6Ready = true
+            if dev.inet6McState == .dropped { dev.inet6McState = .reloaded }
+        }
         // addrconf_dad_run: addresses added before the link was ready start their DAD now.
         // One kept over a down (addrconf_permanent_addr) is usable and announced at once when
         // no DAD is to run for it, else when its DAD ends.
@@ -648,6 +653,9 @@ public final class IPv6Stack: NeighbourResolver {
     /// their routes, unannounced.
     func ifDown(_ dev: NetDevice) {
         let d = dev.ifindex
+        // addrconf_ifdown: ipv6_mc_down only when the link had been ready.
+        if dev.inet6Ready { dev.inet6McState = .dropped }
+        dev.inet6Ready = false
         let all = addresses[d] ?? []
         let keepAny = dev.inet6.keepAddrOnDown && !dev.inet6.disabled
         func kept(_ a: Inet6Address) -> Bool { keepAny && a.permanent && !a.isLinkLocal && a.address != 1 }
