@@ -844,6 +844,16 @@ final class ExecTests: XCTestCase {
             ["neigh", "add", "198.18.1.3", "lladdr", "02:00:00:00:00:03", "dev", "l1", "nud", "reachable"],
             ["neigh", "get", "198.18.1.2", "dev", "l1"], ["neigh", "get", "198.18.1.77", "dev", "l1"],
             ["-j", "neigh", "get", "198.18.1.3", "dev", "l1"],
+            // Each state's cache info: references beyond the table's (a running timer's), and
+            // the confirmation time the kernel gives an entry nobody confirmed (two base
+            // reachable times ago), also after its address changes.
+        ] + ["stale", "delay", "probe", "noarp", "incomplete", "failed", "reachable", "permanent"].enumerated().flatMap { i, st in
+            [["neigh", "add", "198.18.1.\(41 + i)", "lladdr", "02:00:00:00:00:33", "dev", "l1", "nud", st],
+             ["-s", "neigh", "show", "198.18.1.\(41 + i)", "dev", "l1"]]
+        } + [
+            ["neigh", "replace", "198.18.1.41", "lladdr", "02:00:00:00:00:34", "dev", "l1", "nud", "stale"], ["-s", "neigh", "show", "198.18.1.41", "dev", "l1"],
+            ["neigh", "replace", "198.18.1.47", "lladdr", "02:00:00:00:00:34", "dev", "l1", "nud", "stale"], ["-s", "neigh", "show", "198.18.1.47", "dev", "l1"],
+            ["-6", "neigh", "add", "2001:db8::5", "lladdr", "02:00:00:00:00:33", "dev", "l1", "nud", "stale"], ["-6", "-s", "neigh", "show", "2001:db8::5", "dev", "l1"],
             ["route", "add", "198.18.51.0/24", "dev", "l1", "src", "198.18.1.1"],
             ["route", "add", "198.18.52.0/24", "dev", "l1", "src", "198.18.1.99"],
             ["route", "add", "198.18.54.0/24", "via", "198.18.1.254", "mtu", "1400", "advmss", "1360"],

@@ -31,9 +31,14 @@ public enum NUD: UInt16, Sendable {
     }
     /// NUD_VALID: the entry has a link-layer address that may be used.
     public var isValid: Bool { [.reachable, .stale, .delay, .probe, .permanent, .noarp].contains(self) }
+    /// NUD_CONNECTED: the address is known good.
+    public var isConnected: Bool { self == .reachable || self == .permanent || self == .noarp }
 }
 
 public struct NeighbourParams: Sendable {
+    /// Two base reachable times before `now` (0 if the clock has not run that long): the
+    /// confirmation time the kernel gives an entry no one has confirmed.
+    func longAgo(_ now: UInt64) -> UInt64 { now > 2 * baseReachableTime ? now - 2 * baseReachableTime : 0 }
     public var baseReachableTime = 30 * Time.s
     public var retransTime = 1 * Time.s
     public var delayFirstProbeTime = 5 * Time.s
@@ -153,8 +158,9 @@ public final class NeighbourTableOf<A: InetAddressValue> {
             guard count < params.gcThresh3 else { tableOverflows &+= 1; return nil }
         }
         count += 1; allocs &+= 1
-        let e = NeighbourEntryOf<A>(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now, confirmed: 0,
-                               used: now, reachableTime: randomReachable(dev: dev))
+        // ___neigh_create: confirmed two base reachable times ago (never, as far as anyone asks).
+        let e = NeighbourEntryOf<A>(ip: ip, dev: dev, mac: MACAddress(raw: 0), state: .none, updated: now,
+                               confirmed: parms(dev).longAgo(now), used: now, reachableTime: randomReachable(dev: dev))
         let i: Int32
         if let f = free.popLast() { i = f; entries[Int(i)] = e } else { i = Int32(entries.count); entries.append(e) }
         index[Key(dev: dev, ip: ip)] = i
@@ -331,11 +337,15 @@ extension NeighbourResolver {
             // The first answer wins while locked; a different address only marks it stale.
             return
         }
+        // __neigh_update: a connected state is a confirmation; a new address that is not
+        // (an entry without one takes any as new) dates the confirmation two base reachable
+        // times back.
+        if state.isConnected { t.entries[i].confirmed = now }
+        else if !old.state.isValid || old.mac != mac { t.entries[i].confirmed = t.parms(old.dev).longAgo(now) }
         t.entries[i].mac = mac
         t.entries[i].state = state
         t.entries[i].updated = now
         if state == .reachable {
-            t.entries[i].confirmed = now
             t.entries[i].reachableTime = t.randomReachable(dev: t.entries[i].dev)
             t.setTimer(i, now + t.entries[i].reachableTime)
         } else {

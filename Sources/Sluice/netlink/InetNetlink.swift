@@ -758,7 +758,9 @@ extension RtnlProcessor {
         if e.state.isValid { w.attr(NDA.LLADDR, e.mac.octets) }
         func age(_ t: UInt64) -> UInt32 { t == 0 ? 0 : UInt32(truncatingIfNeeded: (now &- t) / (10 * Time.ms)) }
         var ci = NetlinkWriter()
-        ci.put32(age(e.confirmed)); ci.put32(age(e.used)); ci.put32(age(e.updated)); ci.put32(1)
+        // ndm_refcnt: the references beyond the table's own, which here is the timer's
+        // (neigh_add_timer holds one while INCOMPLETE, REACHABLE, DELAY or PROBE runs).
+        ci.put32(age(e.confirmed)); ci.put32(age(e.used)); ci.put32(age(e.updated)); ci.put32(e.timer != 0 ? 1 : 0)
         w.attr(NDA.CACHEINFO, ci.bytes)
         w.attr(4, u32: UInt32(e.probes))                   // NDA_PROBES
         w.end(start)
