@@ -25,6 +25,13 @@ final class RoutingLiveTests: XCTestCase {
         guard (try? sh(["sh", "-c", "command -v traceroute"])) != nil else { throw HarnessError("this test needs traceroute: run scripts/install-deps.sh") }
         let sw = try net.netns("sw\(id)"), a = try net.netns("a\(id)"), b = try net.netns("b\(id)")
         let pa = "\(net.tag)\(id)a", pb = "\(net.tag)\(id)b"
+        // IPv4: no IPv6 noise. IPv6: hosts without duplicate address detection (usable at once),
+        // set before the devices are made so that they take it (their link-local addresses too:
+        // addrconf_dad_begin skips DAD only when both `all` and the device say so).
+        for ns in [a, b, sw] {
+            _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw"] + (v6 ? ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+                                                                          : ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]))
+        }
         try sh(["ip", "-n", sw, "link", "add", pa, "type", "veth", "peer", "name", pa + "p", "netns", a])
         try sh(["ip", "-n", sw, "link", "add", pb, "type", "veth", "peer", "name", pb + "p", "netns", b])
         let pc = "\(net.tag)\(id)c"
@@ -33,13 +40,8 @@ final class RoutingLiveTests: XCTestCase {
             try sh(["ip", "-n", b, "addr", "add", "198.18.33.20/24", "dev", pc + "p"])
             try sh(["ip", "-n", b, "link", "set", pc + "p", "up"])
         }
-        // IPv4: no IPv6 noise. IPv6: hosts without duplicate address detection (usable at once);
-        // the far link's MTU 1400 on both ends for packet too big.
+        // The far link's MTU 1400 on both ends for packet too big.
         let nodad = v6 ? ["nodad"] : []
-        for ns in [a, b, sw] {
-            _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw"] + (v6 ? ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
-                                                                          : ["net.ipv6.conf.all.disable_ipv6=1"]))
-        }
         try sh(["ip", "-n", a, "addr", "add", addr(v6, 31, 10, len: true), "dev", pa + "p"] + nodad)
         try sh(["ip", "-n", b, "addr", "add", addr(v6, 32, 20, len: true), "dev", pb + "p"] + nodad)
         try sh(["ip", "-n", a, "link", "set", pa + "p", "up"])
@@ -711,6 +713,13 @@ final class RoutingLiveTests: XCTestCase {
                 try sh(["ip", "-n", p.b, "link", "set", "lo", "up"])
                 try sh(["ip", "-n", p.b, "addr", "add", far, "dev", "lo"])
                 _ = try router("ip", (v6 ? ["-6"] : []) + ["route", "add", v6 ? "2001:db8:40::/64" : "198.18.40.0/24", "nexthop", "via", gw1, "nexthop", "via", gw2])
+                // Counted only once the path answers (a fresh IPv6 router may take a second).
+                var ready = false
+                for _ in 0..<20 where !ready {
+                    ready = (try? sh(["ip", "netns", "exec", p.a, "ping", v6 ? "-6" : "-4", "-c", "1", "-W", "1", far], timeout: 5)) != nil
+                    if !ready { usleep(250_000) }
+                }
+                XCTAssertTrue(ready, "\(id): \(far) never answered")
                 func gatewaysUsed(_ knobs: [String]) throws -> String {
                     if !knobs.isEmpty { _ = try router("sysctl", ["-qw"] + knobs) }
                     _ = try router("ip", (v6 ? ["-6"] : []) + ["neigh", "flush", "dev", kernel ? "\(net.tag)\(id)b" : "pb"])
@@ -736,7 +745,7 @@ final class RoutingLiveTests: XCTestCase {
     /// Next hops and their links, with real traffic: 16 UDP flows (L4 hash policy) from A to
     /// 198.18.40.1 on B's loopback, over a two-way multipath route through B's two links, and
     /// 4 datagrams to 198.18.41.1, routed by a /24 through the second link and a /22 through
-    /// the first. What B received on each link (its UDP NoPorts and the links' rx counters),
+    /// the first. What B received on each link (its UDP NoPorts and a counter at each link),
     /// the kernel's router and Sluice's alike:
     /// - the router's own end of a link down: its next hop is dead, every flow takes the other,
     ///   and the /24, whose only next hop it was, is deleted;
@@ -760,8 +769,17 @@ final class RoutingLiveTests: XCTestCase {
             try router("ip", ["route", "add", "198.18.40.0/24", "nexthop", "via", "198.18.32.20", "nexthop", "via", "198.18.33.20"])
             try router("ip", ["route", "add", "198.18.41.0/24", "via", "198.18.33.20"])
             try router("ip", ["route", "add", "198.18.40.0/22", "via", "198.18.32.20"])
+            // Which of B's links the datagrams came in by: an nftables counter of UDP to port
+            // 5000 at each link's ingress (the links' own packet counters also count the
+            // routers' ARP probes, whose timing is random).
+            let rules = "table netdev sl {\n" + [bb, bc].map { d in
+                " chain \(d) { type filter hook ingress device \"\(d)\" priority 0; udp dport 5000 counter; }\n" }.joined() + "}\n"
+            try rules.write(toFile: net.dir + "/sl-\(id).nft", atomically: true, encoding: .utf8)
+            try sh(["ip", "netns", "exec", p.b, "nft", "-f", net.dir + "/sl-\(id).nft"])
             func rx(_ dev: String) throws -> Int {
-                Int(try sh(["ip", "netns", "exec", p.b, "cat", "/sys/class/net/\(dev)/statistics/rx_packets"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+                let out = try sh(["ip", "netns", "exec", p.b, "nft", "list", "chain", "netdev", "sl", dev])
+                guard let r = out.range(of: "counter packets ") else { return -1 }
+                return Int(out[r.upperBound...].prefix { $0.isNumber }) ?? -1
             }
             /// Sends the flows twice (the first round resolves neighbours) and reports the
             /// second: datagrams B received, and on which of its links.
