@@ -965,6 +965,39 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// The bridge's multicast times and counts (`mcast_*`) set and shown against this machine's
+    /// kernel: USER_HZ centiseconds through 250 Hz jiffies both ways (401 reads back as 400),
+    /// the query intervals clamped to 1 s…24 h, hash_elasticity ignored (16), the versions
+    /// Sluice's querier speaks accepted and the others refused with the kernel's status.
+    func testBridgeMulticastSettingsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kq")
+        func normalised(_ t: String) -> String {
+            // This kernel has no VLAN filtering, so it leaves out the VLAN attributes.
+            Self.renumbered(t.replacingOccurrences(of: " vlan_protocol 802.1Q", with: "").replacingOccurrences(of: " vlan_default_pvid 1", with: "")
+                .replacingOccurrences(of: "\"vlan_protocol\":\"802.1Q\",", with: "").replacingOccurrences(of: "\"vlan_default_pvid\":1,", with: ""))
+        }
+        var steps: [[String]] = [["ip", "link", "add", "mq0", "type", "bridge"]]
+        for kv in ["mcast_query_interval 50", "mcast_query_interval 99999999", "mcast_query_interval 401", "mcast_startup_query_interval 10",
+                   "mcast_startup_query_interval 99999999", "mcast_last_member_count 0", "mcast_last_member_count 4294967295",
+                   "mcast_startup_query_count 7", "mcast_last_member_interval 0", "mcast_membership_interval 1", "mcast_querier_interval 333",
+                   "mcast_query_response_interval 0", "mcast_query_response_interval 99999999", "mcast_igmp_version 2", "mcast_mld_version 1",
+                   "mcast_hash_max 100", "mcast_hash_elasticity 3", "mcast_stats_enabled 0", "mcast_query_use_ifaddr 1", "mcast_router 1"] {
+            steps.append(["ip", "link", "set", "mq0", "type", "bridge"] + kv.split(separator: " ").map(String.init))
+            steps.append(["ip", "-d", "link", "show", "mq0"])
+        }
+        steps.append(["ip", "-j", "-d", "link", "show", "mq0"])
+        steps.append(["ip", "link", "add", "mq1", "type", "bridge", "mcast_membership_interval", "12345", "mcast_last_member_count", "5"])
+        steps.append(["ip", "-d", "link", "show", "mq1"])
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalised)
+        for kv in [["mcast_igmp_version", "1"], ["mcast_mld_version", "3"]] {
+            let k = try runBounded(["10", "ip", "-n", kns, "link", "set", "mq0", "type", "bridge"] + kv)
+            let s = try exec(sock, ["ip", "link", "set", "mq0", "type", "bridge"] + kv)
+            XCTAssertEqual(s.status, k.status, "\(kv): \(s.out) / \(k.out)")
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A bridge's multicast lists and carrier against this machine's kernel, from `ip maddr`
     /// (which reads /proc/net/dev_mcast, igmp and igmp6): with snooping on, an open bridge has
     /// joined the all-snoopers groups 224.0.0.106 and ff02::6a (br_multicast_join_snoopers) —

@@ -117,7 +117,8 @@ final class SnoopingTests: XCTestCase {
     }
 
     /// `mcast_querier 1` (br_multicast_send_query): every forwarding port sends an IGMPv2
-    /// general query from 0.0.0.0 at once, again 31.25 s later, then every 125 s; after the
+    /// general query from 0.0.0.0 at once, again 31.248 s later (125 s / 4 in 250 Hz jiffies:
+    /// 7812), then every 125 s; after the
     /// query response interval (10 s: br_multicast_set_querier's delay) a group goes to its
     /// members only; another querier silences ours until it falls silent for 255 s.
     func testTheBridgeAsQuerier() throws {
@@ -142,7 +143,7 @@ final class SnoopingTests: XCTestCase {
         XCTAssertEqual(queries(lab.runUntilIdle()), [:])
         XCTAssertEqual(Lab.receivers(lab.send(data(g1, from: 3), on: "p3")), ["p1"], "our querier: members only")
         XCTAssertEqual(Lab.receivers(lab.send(data(ip(239, 9, 9, 9), from: 3), on: "p3")), [], "unknown group, no router port")
-        lab.dp.clock.advance(by: 21_250 * Time.ms - 1)
+        lab.dp.clock.advance(by: 21_248 * Time.ms - 1)
         XCTAssertEqual(queries(lab.runUntilIdle()), [:])
         lab.dp.clock.advance(by: 1)
         XCTAssertEqual(queries(lab.runUntilIdle()), ["p1": 1, "p2": 1, "p3": 1])
@@ -159,6 +160,50 @@ final class SnoopingTests: XCTestCase {
         try lab.runner.execute("link set br0 type bridge mcast_querier 0")
         lab.dp.clock.advance(by: 200 * Time.s)
         XCTAssertEqual(queries(lab.runUntilIdle()), [:])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
+    /// The bridge's multicast times as `ip link set … type bridge mcast_*` sets them, in USER_HZ
+    /// centiseconds through 250 Hz jiffies (br_multicast.c's uses of each): one startup query
+    /// then one every query interval (5 s), the query's code from the response interval (3 s:
+    /// 30 tenths), a report's membership interval (10 s), a leave's last member count ×
+    /// interval (3 × 0.5 s), a general query heard marks a router port for the querier
+    /// interval (7 s), and a group past `mcast_hash_max` turns snooping off.
+    func testMulticastTimesFollowTheBridgesSettings() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let br = lab.dp.bridge(lab.dev("br0"))!, db = br.mdb
+        try lab.runner.execute("link set br0 type bridge mcast_query_interval 500 mcast_startup_query_count 1 mcast_startup_query_interval 200 mcast_query_response_interval 300 mcast_last_member_count 3 mcast_last_member_interval 50 mcast_membership_interval 1000 mcast_querier_interval 700 mcast_hash_max 1")
+        func queries(_ out: [String: [[UInt8]]], delay: UInt64 = 3 * Time.s) -> Int {
+            out.values.joined().filter { f in
+                var f = f
+                return f.withUnsafeMutableBytes { b in
+                    if case .query(false, 0, 0, delay) = MulticastListener.classify(b.baseAddress!, length: b.count, visit: { _, _ in }) { return true }
+                    return false
+                }
+            }.count
+        }
+        try lab.runner.execute("link set br0 type bridge mcast_querier 1")
+        XCTAssertEqual(queries(lab.runUntilIdle()), 3, "one at once on each port, its code 30 tenths")
+        lab.dp.clock.advance(by: 5 * Time.s - 1)
+        XCTAssertEqual(queries(lab.runUntilIdle()), 0, "one startup query only: the next a query interval later")
+        lab.dp.clock.advance(by: 1)
+        XCTAssertEqual(queries(lab.runUntilIdle()), 3)
+        let g1 = ip(239, 1, 1, 1)
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        _ = lab.send(report(g1, from: 2), on: "p2")
+        XCTAssertEqual(db.groups[group(g1)]?.first?.expires, lab.dp.clock.now + 10 * Time.s, "membership interval")
+        _ = lab.send(FrameBuilder.igmpFrame(type: 0x17, group: g1, srcIP: ip(198, 18, 0, 1), dstIP: ip(224, 0, 0, 2), src: mac(1)), on: "p1")
+        XCTAssertEqual(db.groups[group(g1)]?.first { $0.port == lab.dev("p1").ifindex }?.expires, lab.dp.clock.now + 1500 * Time.ms,
+                       "last member count × last member interval")
+        _ = lab.send(query(from: 9), on: "p3")
+        XCTAssertEqual(db.routers[lab.dev("p3").ifindex], lab.dp.clock.now + 7 * Time.s, "querier interval")
+        // hash_max 1: a second group cannot be learnt; snooping goes off (and floods again).
+        _ = lab.send(report(ip(239, 1, 1, 2), from: 2), on: "p2")
+        XCTAssertFalse(db.snooping)
+        // Refused as the kernel refuses them; Sluice's querier speaks IGMPv2/MLDv1 only.
+        XCTAssertThrowsError(try lab.runner.execute("link set br0 type bridge mcast_igmp_version 1"))
+        XCTAssertThrowsError(try lab.runner.execute("link set br0 type bridge mcast_igmp_version 3"))
+        XCTAssertNoThrow(try lab.runner.execute("link set br0 type bridge mcast_igmp_version 2 mcast_mld_version 1 mcast_hash_elasticity 4"))
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 

@@ -1,7 +1,10 @@
 /// Principles
 /// ----------
-/// IGMP/MLD snooping as the kernel's bridge does it with its defaults (br_multicast.c:
-/// `mcast_snooping 1`, IGMPv2 and MLDv1 semantics, no querier of its own):
+/// IGMP/MLD snooping as the kernel's bridge does it (br_multicast.c: `mcast_snooping 1`,
+/// IGMPv2 and MLDv1 semantics). The times below are the defaults; `mcast_membership_interval`,
+/// `mcast_querier_interval`, `mcast_last_member_count`/`_interval`, `mcast_query_interval`,
+/// `mcast_query_response_interval` and `mcast_startup_query_count`/`_interval` change them
+/// (MulticastSettings), and `mcast_hash_max` bounds the groups learnt:
 /// - Reports teach the multicast database (MDB) which ports listen to which group, per VLAN;
 ///   each learnt port group lives for the membership interval (260 s) unless refreshed.
 ///   IGMPv3/MLDv2 records are read as v2/v1 do: a record that includes no source is a leave,
@@ -42,20 +45,59 @@ public struct MDBPortGroup: Equatable, Sendable {
     public var rtprot: UInt8
 }
 
+/// The bridge's multicast times and counts (IFLA_BR_MCAST_*, br_multicast_ctx_init's
+/// defaults). Times are kept in jiffies of a 250 Hz tick (Debian's CONFIG_HZ): iproute2 gives
+/// and reads them in USER_HZ centiseconds, which the kernel converts both ways
+/// (clock_t_to_jiffies, jiffies_to_clock_t), so 401 cs reads back as 400 there and here.
+public struct MulticastSettings: Sendable, Equatable {
+    public static let hz: UInt64 = 250
+    public var lastMemberCount: UInt32 = 2
+    public var startupQueryCount: UInt32 = 2
+    public var lastMemberInterval: UInt64 = 1 * hz
+    public var membershipInterval: UInt64 = 260 * hz
+    public var querierInterval: UInt64 = 255 * hz
+    public var queryInterval: UInt64 = 125 * hz
+    public var queryResponseInterval: UInt64 = 10 * hz
+    public var startupQueryInterval: UInt64 = 125 * hz / 4
+    /// The querier's IPv4 queries come from the bridge's own address, not 0.0.0.0.
+    public var queryUseIfaddr = false
+    /// The most groups the database holds; a report for one more turns snooping off
+    /// (br_multicast_new_group: -E2BIG).
+    public var hashMax: UInt32 = 4096
+
+    /// BR_MULTICAST_QUERY_INTVL_MIN and _MAX (1 s, 24 h): br_multicast_set_query_intvl and
+    /// br_multicast_set_startup_query_intvl clamp to them.
+    static let queryIntervalBounds: ClosedRange<UInt64> = hz...(86_400 * hz)
+
+    /// clock_t_to_jiffies and jiffies_to_clock_t for USER_HZ 100.
+    public static func jiffies(centiseconds cs: UInt64) -> UInt64 {
+        cs >= UInt64.max / hz ? UInt64.max / 1000 : cs * hz / 100
+    }
+    public static func centiseconds(jiffies j: UInt64) -> UInt64 { j >= UInt64.max / 100 ? UInt64.max / hz : j * 100 / hz }
+    /// Nanoseconds of `j` jiffies (saturating).
+    public static func ns(_ j: UInt64) -> UInt64 { j >= UInt64.max / (Time.s / hz) ? UInt64.max / 2 : j * (Time.s / hz) }
+
+    var lastMemberIntervalNs: UInt64 { Self.ns(lastMemberInterval) }
+    var membershipNs: UInt64 { Self.ns(membershipInterval) }
+    var querierNs: UInt64 { Self.ns(querierInterval) }
+    var queryNs: UInt64 { Self.ns(queryInterval) }
+    var queryResponseNs: UInt64 { Self.ns(queryResponseInterval) }
+    var startupQueryNs: UInt64 { Self.ns(startupQueryInterval) }
+    /// last member count × last member interval (a leave's shortened timer), saturating.
+    var lastMemberTimeNs: UInt64 {
+        let (v, o) = UInt64(lastMemberCount).multipliedReportingOverflow(by: lastMemberIntervalNs)
+        return o ? UInt64.max / 2 : v
+    }
+}
+
 public final class MulticastDB {
-    public static let membershipInterval = 260 * Time.s
-    public static let querierInterval = 255 * Time.s
-    public static let lastMemberCount: UInt64 = 2
-    public static let lastMemberInterval = 1 * Time.s
     public static let rtprotKernel: UInt8 = 2, rtprotStatic: UInt8 = 4
+    /// The times and counts in use (`ip link set … type bridge mcast_*`).
+    public internal(set) var settings = MulticastSettings()
 
     public internal(set) var snooping = true
     /// IFLA_BR_MCAST_QUERIER: the bridge sends general queries itself.
     public internal(set) var querier = false
-    public static let startupQueryCount = 2
-    public static let startupQueryInterval = 31_250 * Time.ms
-    public static let queryInterval = 125 * Time.s
-    public static let queryResponseInterval = 10 * Time.s
     /// Each forwarding port's own queries (per family): when the next is due, how many sent.
     struct OwnQuery { var at: [UInt64] = [0, 0]; var sent: [Int] = [0, 0] }
     var ownQueries: [Int32: OwnQuery] = [:]
@@ -162,7 +204,7 @@ extension Datapath {
         case 0, 1: db.setRouter(port.ifindex, nil)
         case 2: db.setRouter(port.ifindex, .max)
         default:
-            let t = clock.now &+ MulticastDB.querierInterval
+            let t = clock.now &+ db.settings.querierNs
             db.setRouter(port.ifindex, t)
             armMulticast(t)
         }
@@ -221,8 +263,16 @@ extension Datapath {
     func multicastJoin(_ br: Bridge, _ port: NetDevice, _ key: MDBKey) {
         if !key.v6 && key.group >> 8 == 0xE00000 { return }
         if key.v6 && key.group == MulticastListener.allNodesV6 { return }
-        let t = clock.now &+ MulticastDB.membershipInterval
-        br.mdb.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel)
+        let db = br.mdb
+        // br_multicast_new_group: a group past hash_max turns snooping off.
+        if db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) {
+            db.snooping = false
+            setSnoopers(br, joined: false)
+            log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(port.name)")
+            return
+        }
+        let t = clock.now &+ db.settings.membershipNs
+        db.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel)
         armMulticast(t)
     }
 
@@ -236,7 +286,7 @@ extension Datapath {
             return
         }
         if db.otherQuerier[key.v6 ? 1 : 0] > clock.now { return }
-        let t = clock.now &+ MulticastDB.lastMemberCount * MulticastDB.lastMemberInterval
+        let t = clock.now &+ db.settings.lastMemberTimeNs
         if ports[i].expires > t {
             ports[i].expires = t
             db.groups[key] = ports
@@ -253,16 +303,17 @@ extension Datapath {
             if db.otherQuerier[f] > now, let q = db.querierAddress[f], q != 0, source > q { return }
             db.querierAddress[f] = source
             if !(db.otherQuerier[f] > now) { db.otherDelay[f] = now &+ maxDelay; armMulticast(db.otherDelay[f]) }
-            db.otherQuerier[f] = now &+ MulticastDB.querierInterval
+            db.otherQuerier[f] = now &+ db.settings.querierNs
             // br_multicast_mark_router: not a port set never (0) or always (2) a router.
             let rt = port.bridgePort.mcastRouter
-            if rt == 1 || rt == 3 { db.routers[port.ifindex] = now &+ MulticastDB.querierInterval }
+            if rt == 1 || rt == 3 { db.routers[port.ifindex] = now &+ db.settings.querierNs }
             armMulticast(db.otherQuerier[f])
             return
         }
         let key = MDBKey(group: group, v6: v6, vid: vid)
         guard var ports = db.groups[key] else { return }
-        let t = now &+ maxDelay * MulticastDB.lastMemberCount
+        let (m, o) = maxDelay.multipliedReportingOverflow(by: UInt64(db.settings.lastMemberCount))
+        let t = now &+ (o ? UInt64.max / 2 : m)
         for i in ports.indices where !ports[i].permanent && ports[i].expires > t { ports[i].expires = t }
         db.groups[key] = ports
         armMulticast(t)
@@ -296,7 +347,7 @@ extension Datapath {
         // response interval to answer before the database decides.
         let now = clock.now
         for f in 0..<2 where !(br.mdb.otherQuerier[f] > now) {
-            br.mdb.otherDelay[f] = now &+ MulticastDB.queryResponseInterval
+            br.mdb.otherDelay[f] = now &+ br.mdb.settings.queryResponseNs
             armMulticast(br.mdb.otherDelay[f])
         }
         startQuerier(br)
@@ -305,7 +356,7 @@ extension Datapath {
     /// br_multicast_send_query for each port whose own query is due: sent only while no other
     /// querier is heard (then not rescheduled, as the kernel's).
     func sendOwnQueries(_ br: Bridge, now: UInt64) {
-        let db = br.mdb
+        let db = br.mdb, s = db.settings
         for (port, q) in db.ownQueries {
             var q = q
             for f in 0..<2 where q.at[f] != 0 && q.at[f] <= now {
@@ -317,17 +368,21 @@ extension Datapath {
                     db.hasIPv6Address = ll != nil
                     guard let ll else { continue }
                     if let pk = pool.alloc() {
+                        // mld_maxdelay: the response interval in ms, in 16 bits.
                         pool.meta(pk).pointee.length = UInt32(MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
-                                                                                              maxDelayMs: UInt16(MulticastDB.queryResponseInterval / Time.ms)))
+                                                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms)))
                         stage(port, pk)
                     }
                 } else if let pk = pool.alloc() {
-                    pool.meta(pk).pointee.length = UInt32(MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac, src: 0,
-                                                                                           maxResponseTenths: UInt8(MulticastDB.queryResponseInterval / (100 * Time.ms))))
+                    // The code: the response interval in IGMP_TIMER_SCALE tenths, in 8 bits; the
+                    // source: 0.0.0.0 unless mcast_query_use_ifaddr (inet_select_addr, link scope).
+                    let src = s.queryUseIfaddr ? ipv4.selectAddress(br.device.ifindex, toward: 0, scope: RouteScope.link) : 0
+                    pool.meta(pk).pointee.length = UInt32(MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac, src: src,
+                                                                                           maxResponseTenths: UInt8(truncatingIfNeeded: s.queryResponseInterval / (MulticastSettings.hz / 10))))
                     stage(port, pk)
                 }
-                if q.sent[f] < MulticastDB.startupQueryCount { q.sent[f] += 1 }
-                q.at[f] = now &+ (q.sent[f] < MulticastDB.startupQueryCount ? MulticastDB.startupQueryInterval : MulticastDB.queryInterval)
+                if q.sent[f] < Int(s.startupQueryCount) { q.sent[f] += 1 }
+                q.at[f] = now &+ (q.sent[f] < Int(s.startupQueryCount) ? s.startupQueryNs : s.queryNs)
             }
             db.ownQueries[port] = q
         }

@@ -224,7 +224,8 @@ public final class CommandRunner {
         /// BR_BOOLOPT_NO_LL_LEARN (`no_linklocal_learn`, IFLA_BR_MULTI_BOOLOPT bit 0).
         var noLinkLocalLearn: Bool?
         var fdbFlush = false
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && noLinkLocalLearn == nil && !fdbFlush }
+        var mcast = MulticastChange()
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && noLinkLocalLearn == nil && !fdbFlush && mcast.isEmpty }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
         /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
@@ -252,9 +253,54 @@ public final class CommandRunner {
                 dp.setSnoopers(br, joined: v && br.device.isUp)
             }
             if let v = mcastQuerier { dp.setQuerier(br, v) }          // br_multicast_set_querier
+            if !mcast.isEmpty { br.mdb.settings = mcast.applied(to: br.mdb.settings) }
             if let v = noLinkLocalLearn { br.noLinkLocalLearn = v }
             // br_fdb_flush with BR_FDB_STATIC in the mask: the learnt entries, on every port.
             if fdbFlush { for p in br.ports { br.fdb.flush(port: p, all: false) } }
+        }
+    }
+
+    /// The `mcast_*` times and counts of a request, times in USER_HZ centiseconds as iproute2
+    /// gives them (br_changelink's IFLA_BR_MCAST_*); the IGMP/MLD versions and statistics only
+    /// as Sluice's querier has them.
+    struct MulticastChange: Equatable {
+        var lastMemberCount: UInt32?, startupQueryCount: UInt32?
+        var lastMemberInterval: UInt64?, membershipInterval: UInt64?, querierInterval: UInt64?
+        var queryInterval: UInt64?, queryResponseInterval: UInt64?, startupQueryInterval: UInt64?
+        var queryUseIfaddr: Bool?, hashMax: UInt32?
+        var isEmpty: Bool { self == MulticastChange() }
+
+        func applied(to s: MulticastSettings) -> MulticastSettings {
+            var s = s
+            func j(_ cs: UInt64) -> UInt64 { MulticastSettings.jiffies(centiseconds: cs) }
+            func clamped(_ cs: UInt64) -> UInt64 {
+                min(max(j(cs), MulticastSettings.queryIntervalBounds.lowerBound), MulticastSettings.queryIntervalBounds.upperBound)
+            }
+            if let v = lastMemberCount { s.lastMemberCount = v }
+            if let v = startupQueryCount { s.startupQueryCount = v }
+            if let v = lastMemberInterval { s.lastMemberInterval = j(v) }
+            if let v = membershipInterval { s.membershipInterval = j(v) }
+            if let v = querierInterval { s.querierInterval = j(v) }
+            if let v = queryInterval { s.queryInterval = clamped(v) }
+            if let v = queryResponseInterval { s.queryResponseInterval = j(v) }
+            if let v = startupQueryInterval { s.startupQueryInterval = clamped(v) }
+            if let v = queryUseIfaddr { s.queryUseIfaddr = v }
+            if let v = hashMax { s.hashMax = v }
+            return s
+        }
+
+        /// br_multicast_set_igmp_version (2 or 3) and _mld_version (1 or 2); Sluice's querier
+        /// speaks IGMPv2 and MLDv1 only. Statistics are not kept.
+        static func checkVersions(igmp: Int?, mld: Int?, stats: Int?) throws(SluiceError) {
+            if let v = igmp, v != 2 {
+                if v == 3 { throw SluiceError("Error: Sluice's bridge queries with IGMPv2 only, mcast_igmp_version 2 (Operation not supported).") }
+                throw SluiceError("Error: mcast_igmp_version \(v) is invalid, 2 or 3 (Invalid argument).")
+            }
+            if let v = mld, v != 1 {
+                if v == 2 { throw SluiceError("Error: Sluice's bridge queries with MLDv1 only, mcast_mld_version 1 (Operation not supported).") }
+                throw SluiceError("Error: mcast_mld_version \(v) is invalid, 1 or 2 (Invalid argument).")
+            }
+            if let v = stats, v != 0 { throw SluiceError("Error: Sluice's bridge keeps no multicast statistics, mcast_stats_enabled 0 only (Operation not supported).") }
         }
     }
 
@@ -390,6 +436,20 @@ public final class CommandRunner {
         case "mcast_snooping": c.bridge.mcastSnooping = try a.int(for: o, 0...255) != 0
         case "mcast_querier": c.bridge.mcastQuerier = try a.int(for: o, 0...255) != 0
         case "no_linklocal_learn": c.bridge.noLinkLocalLearn = try a.int(for: o, 0...255) != 0
+        case "mcast_last_member_count": c.bridge.mcast.lastMemberCount = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "mcast_startup_query_count": c.bridge.mcast.startupQueryCount = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "mcast_last_member_interval": c.bridge.mcast.lastMemberInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_membership_interval": c.bridge.mcast.membershipInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_querier_interval": c.bridge.mcast.querierInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_query_interval": c.bridge.mcast.queryInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_query_response_interval": c.bridge.mcast.queryResponseInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_startup_query_interval": c.bridge.mcast.startupQueryInterval = UInt64(try a.int(for: o, 0...Int.max))
+        case "mcast_query_use_ifaddr": c.bridge.mcast.queryUseIfaddr = try a.int(for: o, 0...255) != 0
+        case "mcast_hash_max": c.bridge.mcast.hashMax = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
+        case "mcast_hash_elasticity": _ = try a.int(for: o, 0...Int(UInt32.max))    // deprecated: ignored, as the kernel does
+        case "mcast_igmp_version": try MulticastChange.checkVersions(igmp: try a.int(for: o, 0...255), mld: nil, stats: nil)
+        case "mcast_mld_version": try MulticastChange.checkVersions(igmp: nil, mld: try a.int(for: o, 0...255), stats: nil)
+        case "mcast_stats_enabled": try MulticastChange.checkVersions(igmp: nil, mld: nil, stats: try a.int(for: o, 0...255))
         case "nf_call_iptables", "nf_call_ip6tables", "nf_call_arptables":
             try Self.refuseBridgeFeature(o, try a.int(for: o, 0...Int(UInt32.max)))
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge")

@@ -201,19 +201,20 @@ extension RtnlProcessor {
             w.attr(20, BPDU.groupAddress.octets)                     // IFLA_BR_GROUP_ADDR
             w.attr(IFLA.BR_VLAN_PROTOCOL, u16: br.vlanProto.byteSwapped)
             w.attr(IFLA.BR_VLAN_DEFAULT_PVID, u16: br.defaultPVID)
-            // The multicast settings (br_fill_info's order): snooping as set, the rest the
-            // kernel's defaults, which Sluice does not change (no querier of its own).
+            // The multicast settings (br_fill_info's order); elasticity is the kernel's fixed 16.
+            let m = br.mdb.settings
+            func clock(_ j: UInt64) -> UInt64 { MulticastSettings.centiseconds(jiffies: j) }
             w.attr(22, u8: 1)                                        // IFLA_BR_MCAST_ROUTER
             w.attr(IFLA.BR_MCAST_SNOOPING, u8: br.mdb.snooping ? 1 : 0)
-            w.attr(24, u8: 0); w.attr(25, u8: br.mdb.querier ? 1 : 0); w.attr(42, u8: 0)  // QUERY_USE_IFADDR, QUERIER, STATS_ENABLED
-            w.attr(26, u32: 16); w.attr(27, u32: 4096)               // HASH_ELASTICITY, HASH_MAX
-            w.attr(28, u32: UInt32(MulticastDB.lastMemberCount)); w.attr(29, u32: 2)   // LAST_MEMBER_CNT, STARTUP_QUERY_CNT
+            w.attr(24, u8: m.queryUseIfaddr ? 1 : 0); w.attr(25, u8: br.mdb.querier ? 1 : 0); w.attr(42, u8: 0)  // QUERY_USE_IFADDR, QUERIER, STATS_ENABLED
+            w.attr(26, u32: 16); w.attr(27, u32: m.hashMax)          // HASH_ELASTICITY, HASH_MAX
+            w.attr(28, u32: m.lastMemberCount); w.attr(29, u32: m.startupQueryCount)   // LAST_MEMBER_CNT, STARTUP_QUERY_CNT
             w.attr(43, u8: 2); w.attr(44, u8: 1)                     // IGMP_VERSION, MLD_VERSION
-            w.attr(30, u64: MulticastDB.lastMemberInterval / cs)     // LAST_MEMBER_INTVL
-            w.attr(31, u64: MulticastDB.membershipInterval / cs)     // MEMBERSHIP_INTVL
-            w.attr(32, u64: MulticastDB.querierInterval / cs)        // QUERIER_INTVL
-            w.attr(33, u64: 12500); w.attr(34, u64: 1000)            // QUERY_INTVL, QUERY_RESPONSE_INTVL
-            w.attr(35, u64: 3124)                                    // STARTUP_QUERY_INTVL: 31.25 s as USER_HZ reads it
+            w.attr(30, u64: clock(m.lastMemberInterval))             // LAST_MEMBER_INTVL
+            w.attr(31, u64: clock(m.membershipInterval))             // MEMBERSHIP_INTVL
+            w.attr(32, u64: clock(m.querierInterval))                // QUERIER_INTVL
+            w.attr(33, u64: clock(m.queryInterval)); w.attr(34, u64: clock(m.queryResponseInterval))   // QUERY_INTVL, QUERY_RESPONSE_INTVL
+            w.attr(35, u64: clock(m.startupQueryInterval))           // STARTUP_QUERY_INTVL
             w.attr(46, [br.noLinkLocalLearn ? 1 : 0, 0, 0, 0, 7, 0, 0, 0])   // IFLA_BR_MULTI_BOOLOPT: no_linklocal_learn; three known
             w.attr(IFLA.BR_NF_CALL_IPTABLES, u8: 0)
             w.attr(IFLA.BR_NF_CALL_IP6TABLES, u8: 0)

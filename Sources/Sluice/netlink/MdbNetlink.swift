@@ -150,7 +150,7 @@ extension RtnlProcessor {
             guard br.mdb.groups[key]?.contains(where: { $0.port == port.ifindex }) != true else {
                 throw NetlinkError(EEXIST, "bridge: Group is already joined by host")
             }
-            let t = dp.clock.now &+ MulticastDB.membershipInterval
+            let t = dp.clock.now &+ br.mdb.settings.membershipNs
             br.mdb.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: 0)
             dp.armMulticast(t)
             return
@@ -163,7 +163,7 @@ extension RtnlProcessor {
             _ = existing
             br.mdb.remove(key, port: port.ifindex)
         }
-        let t = permanent ? 0 : dp.clock.now &+ MulticastDB.membershipInterval
+        let t = permanent ? 0 : dp.clock.now &+ br.mdb.settings.membershipNs
         br.mdb.add(key, port: port.ifindex, expires: t, permanent: permanent, rtprot: MulticastDB.rtprotStatic)
         dp.armMulticast(t)
     }

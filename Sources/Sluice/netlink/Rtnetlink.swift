@@ -64,7 +64,9 @@ public enum IFLA {
                                                       BR_VLAN_PROTOCOL: .u16, BR_GROUP_FWD_MASK: .u16, BR_VLAN_DEFAULT_PVID: .u16,
                                                       BR_FORWARD_DELAY: .u32, BR_HELLO_TIME: .u32, BR_MAX_AGE: .u32, BR_PRIORITY: .u16,
                                                       BR_MCAST_SNOOPING: .u8, BR_NF_CALL_IPTABLES: .u8, BR_NF_CALL_IP6TABLES: .u8,
-                                                      BR_NF_CALL_ARPTABLES: .u8])
+                                                      BR_NF_CALL_ARPTABLES: .u8, 22: .u8, 24: .u8, 25: .u8, 26: .u32, 27: .u32, 28: .u32,
+                                                      29: .u32, 30: .u64, 31: .u64, 32: .u64, 33: .u64, 34: .u64, 35: .u64, 42: .u8,
+                                                      43: .u8, 44: .u8])
     /// The IFLA_BR_* names (if_link.h order), for what Sluice's bridge refuses.
     static let bridgeAttrNames = ["unspec", "forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority",
         "vlan_filtering", "vlan_protocol", "group_fwd_mask", "root_id", "bridge_id", "root_port", "root_path_cost",
@@ -701,6 +703,25 @@ public final class RtnlProcessor {
             if let v = d.u32(IFLA.BR_STP_STATE) { c.bridge.stpState = v }
             if let v = d.u8(IFLA.BR_MCAST_SNOOPING) { c.bridge.mcastSnooping = v != 0 }
             if let v = d.u8(25) { c.bridge.mcastQuerier = v != 0 }                     // IFLA_BR_MCAST_QUERIER
+            // IFLA_BR_MCAST_*: counts, times (clock_t), the querier's source, the table's size;
+            // versions and statistics only as Sluice's querier has them; elasticity ignored.
+            c.bridge.mcast.queryUseIfaddr = d.u8(24).map { $0 != 0 }
+            c.bridge.mcast.hashMax = d.u32(27)
+            c.bridge.mcast.lastMemberCount = d.u32(28)
+            c.bridge.mcast.startupQueryCount = d.u32(29)
+            c.bridge.mcast.lastMemberInterval = d.u64(30)
+            c.bridge.mcast.membershipInterval = d.u64(31)
+            c.bridge.mcast.querierInterval = d.u64(32)
+            c.bridge.mcast.queryInterval = d.u64(33)
+            c.bridge.mcast.queryResponseInterval = d.u64(34)
+            c.bridge.mcast.startupQueryInterval = d.u64(35)
+            do {
+                try CommandRunner.MulticastChange.checkVersions(igmp: d.u8(43).map(Int.init), mld: d.u8(44).map(Int.init), stats: d.u8(42).map(Int.init))
+            } catch {
+                var e = Self.netlinkError(error)
+                e.offset = d.offsets[d.has(43) ? 43 : d.has(44) ? 44 : 42]
+                throw e
+            }
             c.bridge.fdbFlush = d.has(IFLA.BR_FDB_FLUSH)
             if let b = d[46] {
                 // IFLA_BR_MULTI_BOOLOPT (struct br_boolopt_multi): bit 0 no_linklocal_learn;
@@ -715,13 +736,15 @@ public final class RtnlProcessor {
             }
             // What the bridge does not have is refused, not ignored; the read-only attributes
             // (ids, timers, the querier's state) are ignored, as br_changelink ignores them.
-            let handled: Set<UInt16> = [IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
+            let handled = Set<UInt16>([IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
                                         IFLA.BR_VLAN_DEFAULT_PVID, IFLA.BR_FORWARD_DELAY, IFLA.BR_HELLO_TIME, IFLA.BR_MAX_AGE,
-                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 46, 47]
+                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 46, 47])
+                                        .union(Set<UInt16>(24...35)).union([42, 43, 44])
             for t in d.values.keys.sorted() where !handled.contains(t) && !(10...19).contains(t) {
                 let name = Int(t) < IFLA.bridgeAttrNames.count ? IFLA.bridgeAttrNames[Int(t)] : "\(t)"
                 let off = d.offsets[t]
                 switch t {
+                case 22 where d.u8(22) == 1: continue       // IFLA_BR_MCAST_ROUTER: the bridge's own default
                 case IFLA.BR_NF_CALL_IPTABLES, IFLA.BR_NF_CALL_IP6TABLES, IFLA.BR_NF_CALL_ARPTABLES:
                     let v = Int(d.u8(t) ?? 0)
                     do { try CommandRunner.refuseBridgeFeature(name, v) } catch {
