@@ -81,6 +81,9 @@ final class TeqlLiveTests: XCTestCase {
         func pings(_ n: Int) throws -> String {
             try sh(["ip", "netns", "exec", a, "ping", "-c", String(n), "-i", "0.02", "-W", "2", "198.18.8.2"], timeout: 30, allowFailure: true)
         }
+        // The new links settle first: requests sent at once could wait a few hundred
+        // milliseconds (320 ms seen here) in the slaves' queues before anything crosses.
+        usleep(1_000_000)
         // Counted from here: what the slaves sent before (through their earlier qdiscs) aside.
         let (b1, b2) = (try direct("s1"), try direct("s2"))
         // 100 echo requests: the first waits on s1's neighbour (the second round's skb_res), the
