@@ -1,6 +1,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sched.h>
 #include <stdint.h>
@@ -146,7 +147,18 @@ int csl_spawn_piped(char *const argv[], char *const envp[], int merge_stderr, in
     if (merge_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     else posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+    /* No signal state from the caller: an empty mask and every signal at its default, as a
+       shell would start the program. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(pid, argv[0], &fa, &at, argv, envp ? envp : environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (rc != 0) { close(fds[0]); return -rc; }

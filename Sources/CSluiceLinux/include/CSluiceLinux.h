@@ -25,8 +25,9 @@ int csl_pin_self(const uint64_t *mask, int words);
 int csl_get_affinity(uint64_t *mask, int words);
 int csl_gettid(void);
 /// posix_spawnp of argv (envp, or this process's environment when NULL) with stdin from
-/// /dev/null, stdout (and stderr when merge_stderr, else /dev/null) into a new pipe and every
-/// other fd closed. Returns the pipe's read end (close-on-exec) and sets *pid, or -errno.
+/// /dev/null, stdout (and stderr when merge_stderr, else /dev/null) into a new pipe, every
+/// other fd closed and no signal blocked or ignored. Returns the pipe's read end
+/// (close-on-exec) and sets *pid, or -errno.
 int csl_spawn_piped(char *const argv[], char *const envp[], int merge_stderr, int *pid);
 int csl_packet_mreq(int fd, int ifindex, int type, int add);
 int csl_packet_bind(int fd, int ifindex);
