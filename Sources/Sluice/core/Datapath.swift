@@ -362,7 +362,6 @@ public final class Datapath {
     /// dev_activate: a device still on noop_qdisc gets its default root qdisc.
     func activateQdisc(_ dev: NetDevice) {
         if dev.qdisc is NoopQdisc { dev.qdisc = defaultQdisc(for: dev) }
-        dev.timesUp &+= 1
     }
 
     /// The device's multicast address list (dev->mc) as the kernel's protocols fill it:

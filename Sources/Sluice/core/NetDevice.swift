@@ -337,8 +337,6 @@ public final class NetDevice {
     /// made) or random (a random interface identifier, flagged stable-privacy).
     public internal(set) var addrGenMode = AddrGenMode.eui64
     public enum AddrGenMode: UInt8, Sendable { case eui64 = 0, none = 1, random = 3 }
-    /// How many times the device came up (dev_open).
-    var timesUp = 0
     /// Where IPv6's group addresses stand in dev->mc: loaded since the device was made,
     /// dropped by ipv6_mc_down (a down while IF_READY), or loaded again by ipv6_mc_up when the
     /// link was next ready. The multicast list's order depends on it.
