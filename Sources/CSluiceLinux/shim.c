@@ -288,6 +288,10 @@ int csl_epoll_add(int epfd, int fd, uint64_t token) {
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 int csl_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+int csl_epoll_mod(int epfd, int fd, uint64_t token, int armed) {
+    struct epoll_event ev = { .events = armed ? EPOLLIN : 0, .data.u64 = token };
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+}
 int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
     struct epoll_event ev[64];
     if (max > 64) max = 64;

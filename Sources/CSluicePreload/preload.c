@@ -399,7 +399,18 @@ static FILE *daemon_file(const char *path) {
     return fmemopen(text, (size_t)len, "r");
 }
 
-static int sysctl_path(const char *path) { return path && strncmp(path, "/proc/sys/net/", 14) == 0; }
+/* /sys/class/net/DEV/napi_defer_hard_irqs and gro_flush_timeout: the NAPI settings of the
+   daemon's devices, read and written as its sysctl files are. */
+static int sysfs_napi_path(const char *path) {
+    if (!path || strncmp(path, "/sys/class/net/", 15) != 0) return 0;
+    const char *dev = path + 15, *slash = strchr(dev, '/');
+    if (!slash || slash == dev) return 0;
+    return strcmp(slash + 1, "napi_defer_hard_irqs") == 0 || strcmp(slash + 1, "gro_flush_timeout") == 0;
+}
+
+static int sysctl_path(const char *path) {
+    return path && (strncmp(path, "/proc/sys/net/", 14) == 0 || sysfs_napi_path(path));
+}
 
 static int daemon_served(const char *path) {
     return path && (strcmp(path, "/proc/net/dev_mcast") == 0 || strcmp(path, "/proc/net/igmp") == 0 || strcmp(path, "/proc/net/igmp6") == 0
@@ -410,6 +421,8 @@ static int daemon_served(const char *path) {
    answer; for writing, a memory file each write to which is the daemon's to take or refuse
    (as proc_sys_write: EINVAL for a value the key does not take). */
 static int sysctl_open(const char *path, int flags) {
+    /* A device's sysfs file exists only while the daemon has the device: ENOENT at open. */
+    if (sysfs_napi_path(path) && (flags & O_ACCMODE) != O_RDONLY && daemon_proc(path, NULL, 0) < 0) return -1;
     int fd = memfd_create("sluice-sysctl", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
     if (fd < 0) return -1;
     if ((flags & O_ACCMODE) == O_RDONLY) {
@@ -436,7 +449,12 @@ static int open_common(const char *path, int flags, int *handled) {
 
 /* fopen(…, "w") of a sysctl file: a stream whose close sends the value (glibc's fclose does
    not go through close(), so the stream is a cookie one). */
-static ssize_t sysctl_cookie_write(void *c, const char *b, size_t n) { return write((int)(intptr_t)c, b, n); }
+/* A cookie's write returns 0 on an error, never a negative count (fopencookie(3)); errno
+   stays the daemon's answer, which the stream's user then reports. */
+static ssize_t sysctl_cookie_write(void *c, const char *b, size_t n) {
+    ssize_t r = write((int)(intptr_t)c, b, n);
+    return r < 0 ? 0 : r;
+}
 static int sysctl_cookie_close(void *c) { return close((int)(intptr_t)c); }
 static FILE *sysctl_fopen_write(const char *path) {
     int fd = sysctl_open(path, O_WRONLY);

@@ -19,18 +19,31 @@ enum ControlSocket {
 /// daemon's sysctl; any other netlink family is refused, so the program never reaches the
 /// kernel's own tables by accident.
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run ip, tc, bridge or sysctl against the daemon instead of the kernel.")
+    static let configuration = CommandConfiguration(abstract: "Run ip, tc, bridge or sysctl (or cat and tee on the daemon's /proc and /sys files) against the daemon instead of the kernel.")
 
     @Option(name: .long, help: "The daemon's control socket (default: SLUICE_SOCKET, else \(ControlSocket.defaultPath)).")
     var socket: String?
 
-    @Argument(parsing: .captureForPassthrough, help: "ip|tc|bridge|sysctl and its arguments.")
+    @Argument(parsing: .captureForPassthrough, help: "ip|tc|bridge|sysctl|cat|tee and its arguments.")
     var command: [String] = []
 
+    /// A file the preload library takes to the daemon (its sysctl, multicast lists, NAPI settings).
+    static func daemonFile(_ path: String) -> Bool {
+        if path.hasPrefix("/proc/sys/net/") || ["/proc/net/dev_mcast", "/proc/net/igmp", "/proc/net/igmp6"].contains(path) { return true }
+        return RtnlProcessor.sysfsNAPIFile(path) != nil
+    }
+
     func run() throws {
-        guard let tool = command.first else { throw ValidationError("exec needs a program: ip, tc, bridge or sysctl") }
-        guard ["ip", "tc", "bridge", "sysctl"].contains(tool) else { throw ValidationError("exec runs ip, tc, bridge or sysctl, not \"\(tool)\"") }
+        guard let tool = command.first else { throw ValidationError("exec needs a program: ip, tc, bridge, sysctl, cat or tee") }
+        guard ["ip", "tc", "bridge", "sysctl", "cat", "tee"].contains(tool) else { throw ValidationError("exec runs ip, tc, bridge, sysctl, cat or tee, not \"\(tool)\"") }
         let args = Array(command.dropFirst())
+        // cat and tee read and write the files the daemon serves (`echo 2 | sluice exec tee
+        // /sys/class/net/eth0/napi_defer_hard_irqs`); any other file would be this machine's.
+        if tool == "cat" || tool == "tee" {
+            for a in args where !a.hasPrefix("-") && !Exec.daemonFile(a) {
+                throw ValidationError("exec \(tool) reads and writes only the daemon's files (/proc/sys/net/…, /proc/net/dev_mcast, igmp, igmp6, /sys/class/net/DEV/napi_defer_hard_irqs and gro_flush_timeout), not \"\(a)\"")
+            }
+        }
         // What bypasses rtnetlink would act on the kernel: refused. ip resolves an object as
         // its first command the word abbreviates (ip.c's cmds[] in order), so "m" is maddress.
         if tool == "ip", let obj = Exec.ipObject(args),

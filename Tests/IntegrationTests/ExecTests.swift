@@ -999,6 +999,56 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// /sys/class/net/DEV/napi_defer_hard_irqs and gro_flush_timeout read with `cat` and
+    /// written with `tee`, against this machine's kernel (a veth in a namespace of the test's):
+    /// netdev_store's kstrtoul (base 0: hex, octal, a '+', one trailing newline), ERANGE above
+    /// S32_MAX or 64 bits, EINVAL for anything else, ENOENT for a device that does not exist —
+    /// the same values read back, the same messages and exit statuses from coreutils.
+    func testNAPISysfsFilesAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["link add nv0 type veth peer name nv1"])
+        let kns = try net.netns("kn")
+        try sh(["ip", "-n", kns, "link", "add", "nv0", "type", "veth", "peer", "name", "nv1"])
+        let bin = try sluiceBinary()
+        let dir = "/sys/class/net/nv0/"
+        var steps: [(value: String?, file: String)] = [(nil, "napi_defer_hard_irqs"), (nil, "gro_flush_timeout")]
+        for v in ["2", "0x10", "010", "+7", "-1", "2147483647", "2147483648", "99999999999999999999", "3 ", "abc", "", "0x", "5\n\n"] {
+            steps += [(v, "napi_defer_hard_irqs"), (nil, "napi_defer_hard_irqs")]
+        }
+        for v in ["20000", "18446744073709551615", "18446744073709551616", "1e3", "0"] {
+            steps += [(v, "gro_flush_timeout"), (nil, "gro_flush_timeout")]
+        }
+        for (value, file) in steps {
+            let path = (file.contains("/") ? "" : dir) + file
+            let k: (out: String, status: Int32), s: (out: String, status: Int32)
+            if let value {
+                let feed = "printf '\(value)\\n' | "
+                k = try runBounded(["10", "ip", "netns", "exec", kns, "sh", "-c", feed + "tee \(path)"])
+                s = try runBounded(["10", "sh", "-c", feed + "\(bin) exec --socket \(sock) tee \(path)"])
+            } else {
+                k = try runBounded(["10", "ip", "netns", "exec", kns, "cat", path])
+                s = try exec(sock, ["cat", path])
+            }
+            XCTAssertEqual(s.out, k.out, "\(value.map { "write \($0.debugDescription) to" } ?? "read") \(path)")
+            XCTAssertEqual(s.status, k.status, "\(value.map { "write \($0.debugDescription) to" } ?? "read") \(path): \(s.out)")
+        }
+        for path in ["/sys/class/net/nodev/gro_flush_timeout"] {
+            let k = try runBounded(["10", "ip", "netns", "exec", kns, "sh", "-c", "echo 1 | tee \(path)"])
+            let s = try runBounded(["10", "sh", "-c", "echo 1 | \(bin) exec --socket \(sock) tee \(path)"])
+            XCTAssertEqual(s.status, k.status, s.out)
+            XCTAssertTrue(s.out.contains("No such file or directory") && k.out.contains("No such file or directory"), "\(s.out) / \(k.out)")
+            XCTAssertEqual(try exec(sock, ["cat", path]).out, try runBounded(["10", "ip", "netns", "exec", kns, "cat", path]).out)
+        }
+        // A read-only client may read but not write (the kernel's file is root's, mode 0644).
+        let ro = try runBounded(["10", "sh", "-c", "echo 9 | setpriv --reuid=65534 --regid=65534 --clear-groups \(bin) exec --socket \(sock) tee \(dir)gro_flush_timeout"])
+        XCTAssertNotEqual(ro.status, 0, ro.out)
+        XCTAssertEqual(try exec(sock, ["cat", dir + "gro_flush_timeout"]).out, "0\n")
+        // exec's cat and tee take only the daemon's files.
+        let other = try exec(sock, ["cat", "/etc/hostname"])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.out.contains("only the daemon's files"), other.out)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A bridge's multicast lists and carrier against this machine's kernel, from `ip maddr`
     /// (which reads /proc/net/dev_mcast, igmp and igmp6): with snooping on, an open bridge has
     /// joined the all-snoopers groups 224.0.0.106 and ff02::6a (br_multicast_join_snoopers) —

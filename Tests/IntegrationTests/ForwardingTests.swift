@@ -236,6 +236,59 @@ final class ForwardingTests: XCTestCase {
         finish(d)
     }
 
+    /// napi_defer_hard_irqs and gro_flush_timeout, set through the files the kernel offers
+    /// (/sys/class/net/DEV/…, written with `sluice exec tee`): after a poll that found frames the
+    /// port's interrupt — its descriptor's interest in epoll — stays masked and the port's timer
+    /// polls it again after the timeout, up to that many times without frames, then it waits in
+    /// epoll again (net/core/dev.c napi_complete_done, napi_watchdog). So with a 30 ms timeout,
+    /// pings 10 ms apart wait for the timer (a uniform phase: about 15 ms median), the worker
+    /// sleeps meanwhile though the TAP stays readable, and once traffic stops and three empty
+    /// timer polls pass a ping crosses at once again.
+    func testDeferredHardIrqsLeaveFramesForTheTimer() throws {
+        let sock = net.dir + "/defer.sock"
+        let (d, hosts, names) = try topology([.tap, .tap], extraArgs: ["--busy-poll", "0", "--socket", sock])
+        let bin = try sluiceBinary()
+        func rtts(_ count: Int) throws -> [Double] {
+            let out = try sh(["ip", "netns", "exec", hosts[0], "ping", "-c", String(count), "-i", "0.01", "-W", "1", "198.18.0.2"], timeout: 30)
+            return out.components(separatedBy: "time=").dropFirst().compactMap { Double($0.prefix { $0 == "." || $0.isNumber }) }.sorted()
+        }
+        func cpuTicks() -> Int {
+            let stat = (try? String(contentsOfFile: "/proc/\(d.process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+            let f = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return f.count > 12 ? (Int(f[11]) ?? 0) + (Int(f[12]) ?? 0) : -1
+        }
+        // Host a's IPv6 (router solicitations, MLD reports at random times) would be frames
+        // that keep renewing the deferral: off, so only the pings reach the port.
+        _ = try sh(["ip", "netns", "exec", hosts[0], "sysctl", "-qw", "net.ipv6.conf.\(names[0]).disable_ipv6=1"])
+        _ = try net.ping(from: hosts[0], "198.18.0.2", count: 2)
+        let before = try rtts(20)
+        XCTAssertEqual(before.count, 20)
+        XCTAssertLessThan(before[before.count / 2], 3, "no deferral: \(before)")
+        for (file, value) in [("napi_defer_hard_irqs", "3"), ("gro_flush_timeout", "30000000")] {
+            _ = try sh(["sh", "-c", "echo \(value) | \(bin) exec --socket \(sock) tee /sys/class/net/\(names[0])/\(file)"])
+            let read = try sh([bin, "exec", "--socket", sock, "cat", "/sys/class/net/\(names[0])/\(file)"])
+            XCTAssertEqual(read, value + "\n")
+        }
+        let cpu0 = cpuTicks()
+        let deferred = try rtts(40)
+        let cpu = cpuTicks() - cpu0
+        XCTAssertEqual(deferred.count, 40)
+        XCTAssertGreaterThan(deferred[deferred.count / 2], 5, "requests wait for the 30 ms timer: \(deferred)")
+        XCTAssertLessThan(deferred.last ?? 99, 45, "no request waits longer than the timer and the way back: \(deferred)")
+        XCTAssertLessThan(cpu, 15, "the worker sleeps while the port is masked (CPU ticks over 0.4 s of pings)")
+        var s = section(try d.report(), device: names[0])
+        XCTAssertTrue(s.contains("defer_hard_irqs 3 gro_flush_timeout 30000000"), s)
+        XCTAssertGreaterThanOrEqual(number(after: "timer_polls", in: s) ?? 0, 8, s)
+        // Quiet: three empty timer polls (90 ms), then the interrupt is re-armed.
+        usleep(300_000)
+        s = section(try d.report(), device: names[0])
+        XCTAssertFalse(s.contains(" masked"), s)
+        XCTAssertTrue(s.contains("napi: weight 64 interrupt"), s)
+        let after = try rtts(1)
+        XCTAssertLessThan(after.first ?? 99, 3, "re-armed: the first ping crosses at once")
+        finish(d)
+    }
+
     func testOversizeFramesAreCountedAndForwardingGoesOn() throws {
         // The kernel side of the TAPs allows 9000 bytes; Sluice's ports have MTU 1500.
         let (d, hosts, names) = try topology([.tap, .tap], tapMTU: 9000)

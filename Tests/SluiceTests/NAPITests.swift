@@ -95,6 +95,82 @@ final class NAPITests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 
+    /// napi_complete_done with napi_defer_hard_irqs 2 and gro_flush_timeout 20 µs: a poll that
+    /// found packets leaves the interrupt masked and the timer polls the queue 20 µs later, up to
+    /// two such polls without packets; packets arriving meanwhile wait for the timer; the third
+    /// completion re-arms the interrupt (net/core/dev.c napi_complete_done, napi_watchdog).
+    func testDeferredHardIrqsPollOnTheTimerThenReArm() throws {
+        let (dp, devs, sink) = try lab(sources: 1, each: 10)
+        let r = CommandRunner(datapath: dp)
+        let q = devs[0], d = q.driver as! MemoryDriver
+        try r.execute("link set src0 busy_poll 0 napi_defer_hard_irqs 2 gro_flush_timeout 20000")
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 10)
+        XCTAssertFalse(q.napi.scheduled)
+        XCTAssertTrue(q.napi.irqMasked, "found packets: defer_hard_irqs_count 2 → 1, interrupt stays masked")
+        XCTAssertEqual(q.napi.timerDue, dp.clock.now + 20 * Time.us)
+        XCTAssertEqual(q.napi.interruptModeEntries, 0)
+        // A frame arriving while masked waits for the timer.
+        d.toGenerate = 1
+        dp.clock.advance(by: 19 * Time.us)
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 10, "masked: not polled before the timer")
+        dp.clock.advance(by: 1 * Time.us)
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 11, "the timer's poll took it")
+        XCTAssertEqual(q.napi.timerPolls, 1)
+        XCTAssertTrue(q.napi.irqMasked, "work again: the count starts over at 2")
+        // Two empty timer polls: the first keeps it masked (count 1 → 0), the second re-arms.
+        dp.clock.advance(by: 20 * Time.us); dp.runOnce(timeoutMs: 0)
+        XCTAssertTrue(q.napi.irqMasked)
+        XCTAssertNotEqual(q.napi.timerDue, 0)
+        dp.clock.advance(by: 20 * Time.us); dp.runOnce(timeoutMs: 0)
+        XCTAssertFalse(q.napi.irqMasked, "count 0 and no work: napi_complete_done returns true")
+        XCTAssertEqual(q.napi.timerDue, 0, "no work, no GRO held: no timer")
+        XCTAssertEqual(q.napi.timerPolls, 3)
+        XCTAssertEqual(q.napi.deferredCompletions, 3)
+        XCTAssertEqual(q.napi.interruptModeEntries, 1)
+        // Re-armed: the next frame is taken at once, and masks the interrupt again.
+        d.toGenerate = 1
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 12)
+        XCTAssertTrue(q.napi.irqMasked)
+        dp.clock.advance(by: 40 * Time.us); dp.runOnce(timeoutMs: 0)
+        dp.clock.advance(by: 20 * Time.us); dp.runOnce(timeoutMs: 0)
+        XCTAssertFalse(q.napi.irqMasked)
+        // A timeout alone (no deferral) never masks; nor does deferral without a timeout.
+        try r.execute("link set src0 napi_defer_hard_irqs 0")
+        d.toGenerate = 3; dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 15)
+        XCTAssertFalse(q.napi.irqMasked)
+        XCTAssertEqual(q.napi.timerDue, 0, "these frames are not TCP: GRO held nothing")
+        try r.execute("link set src0 napi_defer_hard_irqs 5 gro_flush_timeout 0")
+        d.toGenerate = 3; dp.runOnce(timeoutMs: 0)
+        XCTAssertFalse(q.napi.irqMasked)
+        XCTAssertEqual(sink.transmitted, 18)
+        XCTAssertEqual(dp.pool.inUse, 0)
+    }
+
+    /// gro_flush_timeout without deferral: a poll that leaves GRO holding a TCP flow arms the
+    /// timer with the interrupt re-armed (napi_complete_done: timeout from gro.bitmask).
+    func testGROFlushTimeoutArmsTheTimerWhenGROHeldAFlow() throws {
+        let (dp, devs, sink) = try lab(sources: 1, each: 0)
+        let r = CommandRunner(datapath: dp)
+        let q = devs[0], d = q.driver as! MemoryDriver
+        try r.execute("link set src0 busy_poll 0 gro on gro_flush_timeout 50000")
+        var seg = GROTests.tcp4(GROTests.Seg(seq: 1000, len: 100, id: 1))
+        for i in 0..<6 { seg[i] = macB.octets[i] }
+        d.inject(seg)
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(sink.transmitted, 1)
+        XCTAssertFalse(q.napi.irqMasked)
+        XCTAssertEqual(q.napi.timerDue, dp.clock.now + 50 * Time.us)
+        dp.clock.advance(by: 50 * Time.us)
+        dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(q.napi.timerPolls, 1, "napi_watchdog schedules the queue")
+        XCTAssertEqual(q.napi.timerDue, 0)
+    }
+
     func testTimeLimitEndsThePass() throws {
         let (dp, devs, _) = try lab(sources: 2, each: 1000)
         for d in devs { (d.driver as! MemoryDriver).costPerPacket = 20 * Time.us }  // 64 × 20 µs = 1.28 ms a poll

@@ -105,6 +105,8 @@ int csl_errno_is_wouldblock(int e);
 int csl_epoll_create(void);
 int csl_epoll_add(int epfd, int fd, uint64_t token);
 int csl_epoll_del(int epfd, int fd);
+/* Turns a descriptor's EPOLLIN interest on (armed) or off, keeping its token. */
+int csl_epoll_mod(int epfd, int fd, uint64_t token, int armed);
 /// Waits; fills tokens[i] and events[i]; returns the count or -1.
 int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
 int csl_eventfd(void);

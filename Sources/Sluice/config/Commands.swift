@@ -194,6 +194,7 @@ public final class CommandRunner {
         var master: String??; var promisc: Bool?; var ageing: Int?; var groupFwdMask: UInt16?
         var gro: Bool?; var udpGRO: Bool?; var groMaxSize: Int?; var lro: Bool?; var lroMaxAggr: Int?; var lroMaxDesc: Int?
         var busyPoll: Int?; var gsoMaxSize: Int?; var gsoMaxSegs: Int?
+        var deferHardIrqs: UInt32?; var groFlushTimeout: UInt64?
         var vlan: VLANOptions?; var bridgeVLAN = BridgeVLANOptions(); var bridge = BridgeOptions()
         var port: BridgePortChange?; var portFlush = false
         /// The device is being made (rtnl_create_link sets its MTU without ndo_change_mtu).
@@ -469,6 +470,10 @@ public final class CommandRunner {
         case "rx-udp-gro-forwarding", "udp_gro_forwarding": c.udpGRO = try a.onOff(for: k)
         case "gro_max_size": c.groMaxSize = try a.int(for: k, 0...65536)
         case "busy_poll": c.busyPoll = try a.int(for: k, 0...1_000_000)
+        // /sys/class/net/DEV/napi_defer_hard_irqs takes 0…S32_MAX; gro_flush_timeout
+        // nanoseconds (the sysfs file takes any unsigned long).
+        case "napi_defer_hard_irqs": c.deferHardIrqs = UInt32(try a.int(for: k, 0...Int(Int32.max)))
+        case "gro_flush_timeout": c.groFlushTimeout = UInt64(try a.int(for: k, 0...Int.max))
         case "gso_max_size": c.gsoMaxSize = try a.int(for: k, 0...65536)
         case "gso_max_segs": c.gsoMaxSegs = try a.int(for: k, 0...65535)
         case "lro": c.lro = try a.onOff(for: k)
@@ -946,6 +951,8 @@ public final class CommandRunner {
                 undo.append { (v.creditBytes, v.creditWindow, v.remainingCredit, v.creditTimeout) = o }
             }
             if let v = c.busyPoll { let o = dev.napi.busyPollNs; dev.napi.busyPollNs = UInt64(v) * Time.us; undo.append { dev.napi.busyPollNs = o } }
+            if let v = c.deferHardIrqs { let o = dev.napi.deferHardIrqs; dev.napi.deferHardIrqs = v; undo.append { dev.napi.deferHardIrqs = o } }
+            if let v = c.groFlushTimeout { let o = dev.napi.groFlushTimeoutNs; dev.napi.groFlushTimeoutNs = v; undo.append { dev.napi.groFlushTimeoutNs = o } }
             if let v = c.lroMaxAggr { let o = dev.lroMaxAggr; dev.lroMaxAggr = v; undo.append { dev.lroMaxAggr = o } }
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
@@ -1155,7 +1162,7 @@ public final class CommandRunner {
             let n = d.napi
             let gr = GROReason.allCases.filter { d.groCount(of: $0) > 0 }.map { "\($0.name) \(d.groCount(of: $0))" }
             s += "    gro: \(d.activeFeatures.contains(.gro) ? "on" : "off") merged \(d.groMerged) aggregates \(d.groAggregates)" + (gr.isEmpty ? "" : " " + gr.joined(separator: " ")) + "\n"
-            s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls) busy_poll \(n.busyPollNs / Time.us)us busy_polls \(n.busyPolls)\n"
+            s += "    napi: weight \(n.weight) \(n.scheduled ? "polling" : "interrupt") poll_mode_entries \(n.pollModeEntries) interrupt_mode_entries \(n.interruptModeEntries) polls \(n.polls) full_polls \(n.fullPolls) busy_poll \(n.busyPollNs / Time.us)us busy_polls \(n.busyPolls) defer_hard_irqs \(n.deferHardIrqs) gro_flush_timeout \(n.groFlushTimeoutNs) timer_polls \(n.timerPolls) deferred \(n.deferredCompletions)\(n.irqMasked ? " masked" : "")\n"
         }
         return s
     }

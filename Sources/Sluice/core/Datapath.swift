@@ -500,6 +500,7 @@ public final class Datapath {
             pollCount -= 1
             guard let dev = devices[Int(idx)] else { continue }
             let weight = dev.napi.weight
+            gro.heldAtPollEnd = false
             let work = napiPoll(dev, weight: weight)
             total += work
             budget -= work
@@ -522,7 +523,7 @@ public final class Datapath {
                 pollCount += 1
             } else {
                 dev.napi.scheduled = false
-                dev.napi.interruptModeEntries &+= 1
+                napiCompleteDone(dev, work: work, groHeld: gro.heldAtPollEnd)
             }
             if budget <= 0 || clock.now >= deadline {
                 if pollCount > 0 && remaining > 0 { timeSqueeze &+= 1 }
@@ -530,6 +531,69 @@ public final class Datapath {
             }
         }
         return total
+    }
+
+    /// napi_complete_done for a queue that left the poll list: with `napi_defer_hard_irqs` and
+    /// `gro_flush_timeout` set, a poll that found packets keeps the queue's interrupt (its epoll
+    /// interest) masked and its timer polls it again after the timeout, up to that many times
+    /// in a row without packets; then the interrupt is re-armed. With a timeout and no deferral,
+    /// a poll that left GRO holding a flow arms the timer with the interrupt re-armed.
+    func napiCompleteDone(_ dev: NetDevice, work: Int, groHeld: Bool) {
+        var timeout: UInt64 = 0
+        if work > 0 {
+            if groHeld { timeout = dev.napi.groFlushTimeoutNs }
+            dev.napi.deferCount = dev.napi.deferHardIrqs
+        }
+        var masked = false
+        if dev.napi.deferCount > 0 {
+            dev.napi.deferCount -= 1
+            timeout = dev.napi.groFlushTimeoutNs
+            masked = timeout != 0
+        }
+        if masked { dev.napi.deferredCompletions &+= 1 } else { dev.napi.interruptModeEntries &+= 1 }
+        setInterruptMasked(dev, masked)
+        if timeout != 0 {
+            // ns_to_ktime: a timeout past S64_MAX is a negative ktime, which expires at once.
+            let delay = timeout > UInt64(Int64.max) ? 1 : timeout
+            let now = clock.now
+            let due = delay > UInt64(Int64.max) - now ? UInt64(Int64.max) : now + delay
+            dev.napi.timerDue = due
+            if napiTimerDue == 0 || due < napiTimerDue { napiTimerDue = due }
+        }
+    }
+
+    /// Masks or re-arms a queue's interrupt: its descriptor's EPOLLIN interest, or for a driver
+    /// without one, whether the worker's pass schedules it.
+    func setInterruptMasked(_ dev: NetDevice, _ masked: Bool) {
+        guard dev.napi.irqMasked != masked else { return }
+        dev.napi.irqMasked = masked
+        let fd = dev.driver.pollFD
+        if fd >= 0 && !dev.driverFailed { _ = csl_epoll_mod(epfd, fd, UInt64(dev.ifindex), masked ? 0 : 1) }
+    }
+
+    /// The earliest NAPI timer (hrtimer of napi_complete_done); 0: none armed.
+    var napiTimerDue: UInt64 = 0
+
+    /// napi_watchdog: each queue whose timer is due is scheduled. One that cannot be (no
+    /// carrier) gets its interrupt back, so nothing stays masked with no timer to end it.
+    func runNAPITimers() {
+        let now = clock.now
+        napiTimerDue = 0
+        for case let d? in devices where d.napi.timerDue != 0 {
+            if d.napi.timerDue > now {
+                if napiTimerDue == 0 || d.napi.timerDue < napiTimerDue { napiTimerDue = d.napi.timerDue }
+                continue
+            }
+            d.napi.timerDue = 0
+            if d.napi.scheduled { continue }
+            napiSchedule(d)
+            if d.napi.scheduled {
+                d.napi.timerPolls &+= 1
+            } else {
+                d.napi.deferCount = 0
+                setInterruptMasked(d, false)
+            }
+        }
     }
 
     /// One NAPI poll of `dev`: receive up to `weight`, process, flush transmits.
@@ -566,8 +630,16 @@ public final class Datapath {
             }
             if token == Self.kernelLinkToken { readKernelLinks(); continue }
             guard let dev = device(Int32(truncatingIfNeeded: token)) else { continue }
+            // A masked queue's descriptor re-added meanwhile (carrier, a netback ring): mask it
+            // again and leave the queue to its timer.
+            if dev.napi.irqMasked {
+                dev.napi.irqMasked = false
+                setInterruptMasked(dev, true)
+                continue
+            }
             napiSchedule(dev)
         }
+        if napiTimerDue != 0 && clock.now >= napiTimerDue { runNAPITimers() }
         scheduleAlwaysReady()
         netRxAction()
         runTxWork()
@@ -604,12 +676,12 @@ public final class Datapath {
     }
 
     func hasAlwaysReady() -> Bool {
-        for case let d? in devices where d.driver.pollFD < 0 && d.carrier && d.driver.hasPendingRx { return true }
+        for case let d? in devices where d.driver.pollFD < 0 && !d.napi.irqMasked && d.carrier && d.driver.hasPendingRx { return true }
         return false
     }
 
     func scheduleAlwaysReady() {
-        for case let d? in devices where d.driver.pollFD < 0 && d.driver.hasPendingRx { napiSchedule(d) }
+        for case let d? in devices where d.driver.pollFD < 0 && !d.napi.irqMasked && d.driver.hasPendingRx { napiSchedule(d) }
     }
 
     /// Drops a whole batch, counted on the device (rx_dropped or tx_dropped, and the reason).
@@ -1157,7 +1229,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue, napiTimerDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

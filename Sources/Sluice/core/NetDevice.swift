@@ -216,6 +216,26 @@ public struct NAPIState: Sendable {
     /// Poll calls, and polls that used the full weight (stayed in polling).
     public var polls: UInt64 = 0
     public var fullPolls: UInt64 = 0
+    /// napi_defer_hard_irqs (/sys/class/net/DEV/napi_defer_hard_irqs): after a poll that found
+    /// packets, the queue's "interrupt" — its interest in epoll — stays masked for up to this
+    /// many more polls, each `groFlushTimeoutNs` after the one before, made by the queue's own
+    /// timer; then it waits in epoll again (napi_complete_done, napi_watchdog). 0: off, as in
+    /// the kernel; it acts only with a non-zero gro_flush_timeout.
+    public var deferHardIrqs: UInt32 = 0
+    /// gro_flush_timeout, ns (/sys/class/net/DEV/gro_flush_timeout): the deferred polls' spacing.
+    /// Without deferral, a poll that left GRO holding a flow is followed by one more poll this
+    /// long after. 0: off. (Sluice completes GRO at the end of every poll; it does not keep
+    /// aggregates across polls as the kernel does with this set.)
+    public var groFlushTimeoutNs: UInt64 = 0
+    /// defer_hard_irqs_count: deferred polls left.
+    public var deferCount: UInt32 = 0
+    /// When the queue's timer schedules it (0: not armed).
+    public var timerDue: UInt64 = 0
+    /// The epoll interest is off (a deferred queue waits for its timer, not for packets).
+    public var irqMasked = false
+    /// Polls scheduled by the timer, and completions that kept the interrupt masked.
+    public var timerPolls: UInt64 = 0
+    public var deferredCompletions: UInt64 = 0
     public init() {}
 }
 

@@ -148,7 +148,9 @@ public final class RtnlProcessor {
         var err: Int32 = 0
         var text = ""
         let components = path.split(separator: "/").dropFirst(2).map(String.init)   // after proc/sys
-        if path.hasPrefix("/proc/sys/net"), !write, path.hasSuffix("/") || path == "/proc/sys/net" || runner.sysctlDirectory(components) != nil {
+        if let (name, attr) = Self.sysfsNAPIFile(path) {
+            (err, text) = sysfsNAPI(name, attr, write: write ? Array(bytes[min(end + 1, bytes.count)...]) : nil)
+        } else if path.hasPrefix("/proc/sys/net"), !write, path.hasSuffix("/") || path == "/proc/sys/net" || runner.sysctlDirectory(components) != nil {
             // A directory: with a trailing slash its listing (a name a line, a directory's
             // ending in a slash), else EISDIR, which the shim's stat takes for a directory.
             if path.hasSuffix("/"), let names = runner.sysctlDirectory(components) {
@@ -189,6 +191,73 @@ public final class RtnlProcessor {
         w.put(Array(text.utf8).prefix(60_000))
         w.end(st)
         return w.bytes
+    }
+
+    /// /sys/class/net/DEV/napi_defer_hard_irqs and gro_flush_timeout, the NAPI settings the
+    /// kernel's net-sysfs offers per device: (DEV, file name), or nil for any other path.
+    public static func sysfsNAPIFile(_ path: String) -> (String, String)? {
+        let prefix = "/sys/class/net/"
+        guard path.hasPrefix(prefix) else { return nil }
+        let parts = path.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1] == "napi_defer_hard_irqs" || parts[1] == "gro_flush_timeout" else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+
+    /// kstrtoul(buf, 0, …) as netdev_store parses a sysfs write: an optional '+', then decimal,
+    /// 0x-prefixed hex or 0-prefixed octal digits, at most one trailing newline; EINVAL for
+    /// anything else, ERANGE past 64 bits.
+    static func kstrtoul(_ b: [UInt8]) -> (value: UInt64, errno: Int32) {
+        var i = 0
+        if i < b.count && b[i] == UInt8(ascii: "+") { i += 1 }
+        var base: UInt64 = 10
+        if i + 1 < b.count && b[i] == UInt8(ascii: "0") && (b[i + 1] | 0x20) == UInt8(ascii: "x") && i + 2 < b.count && Self.digit(b[i + 2], 16) != nil {
+            base = 16; i += 2
+        } else if i < b.count && b[i] == UInt8(ascii: "0") {
+            base = 8
+        }
+        var v: UInt64 = 0, digits = 0, overflow = false
+        while i < b.count, let d = Self.digit(b[i], base) {
+            let (m, o1) = v.multipliedReportingOverflow(by: base)
+            let (a, o2) = m.addingReportingOverflow(d)
+            overflow = overflow || o1 || o2
+            v = a; digits += 1; i += 1
+        }
+        if digits == 0 { return (0, EINVAL) }
+        if overflow { return (0, ERANGE) }
+        if i < b.count && b[i] == UInt8(ascii: "\n") { i += 1 }
+        return i == b.count ? (v, 0) : (0, EINVAL)
+    }
+
+    static func digit(_ c: UInt8, _ base: UInt64) -> UInt64? {
+        let d: UInt64
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt64(c - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt64(c - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
+        return d < base ? d : nil
+    }
+
+    /// A read ("%d\n" / "%lu\n") or a write of one of the NAPI sysfs files: (errno, text).
+    /// Writes as netdev_store: EPERM for a read-only client, the parse's EINVAL/ERANGE,
+    /// napi_defer_hard_irqs above S32_MAX ERANGE; any unsigned long for gro_flush_timeout.
+    func sysfsNAPI(_ name: String, _ attr: String, write value: [UInt8]?) -> (Int32, String) {
+        guard let dev = dp.device(named: name) else { return (ENOENT, "") }
+        let defer_ = attr == "napi_defer_hard_irqs"
+        guard let value else {
+            return (0, defer_ ? "\(Int32(bitPattern: dev.napi.deferHardIrqs))\n" : "\(dev.napi.groFlushTimeoutNs)\n")
+        }
+        if !mayChange { return (EPERM, "") }
+        let (v, e) = Self.kstrtoul(value)
+        if e != 0 { return (e, "") }
+        if defer_ {
+            guard v <= UInt64(Int32.max) else { return (ERANGE, "") }
+            dev.napi.deferHardIrqs = UInt32(v)
+        } else {
+            dev.napi.groFlushTimeoutNs = v
+        }
+        return (0, "")
     }
 
     /// The device a write of net.ipv6.conf.DEV.disable_ipv6 names, if the request is one.

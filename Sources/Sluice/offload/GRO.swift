@@ -71,8 +71,13 @@ final class GRO {
         let udp = dev.activeFeatures.contains(.udpGROForwarding)
         let maxSize = dev.groMaxSize
         batch.compact { idx in receive(idx, dev, udp: udp, maxSize: maxSize) }
+        if count > 0 { heldAtPollEnd = true }
         while count > 0 { complete(0, dev, .pollEnd) }
     }
+
+    /// The last poll's GRO list still held a flow when the poll ended (the kernel's
+    /// napi->gro.bitmask at napi_complete_done): gro_flush_timeout then arms the queue's timer.
+    var heldAtPollEnd = false
 
     // MARK: LRO
 
