@@ -154,6 +154,85 @@ final class GROTests: XCTestCase {
         }
     }
 
+    // MARK: held across polls (gro_flush_timeout)
+
+    /// napi_complete_done with gro_flush_timeout: gro_flush_normal(…, flush_old) leaves the
+    /// aggregates of the current jiffy in the list and arms the timer; the next poll's segments
+    /// of the flow join them; the timer's poll, finding nothing (work_done 0, no deferral),
+    /// flushes everything. So two polls' segments leave as one aggregate, where without the
+    /// timeout each poll's end completes its own.
+    func testGROFlushTimeoutHoldsAggregatesAcrossPolls() throws {
+        let segs = Self.stream(6)
+        for timeout in [0, 50_000] {
+            let lab = try lab(offloads: true)
+            try lab.runner.execute("link set p1 gro_flush_timeout \(timeout)")
+            let p1 = lab.dev("p1"), port = lab.ports["p1"]!, p2 = lab.ports["p2"]!
+            for s in segs[0..<3] { port.inject(Self.tcp4(s)) }
+            lab.dp.runOnce(timeoutMs: 0)
+            XCTAssertEqual(p2.takeCaptured().count, timeout == 0 ? 1 : 0, "timeout \(timeout): held after the first poll")
+            XCTAssertEqual(p1.groHeldCount, timeout == 0 ? 0 : 1)
+            XCTAssertEqual(p1.napi.timerDue, timeout == 0 ? 0 : lab.dp.clock.now + 50 * Time.us)
+            XCTAssertFalse(p1.napi.irqMasked, "no deferral: the interrupt is re-armed")
+            lab.dp.clock.advance(by: 20 * Time.us)
+            for s in segs[3...] { port.inject(Self.tcp4(s)) }
+            lab.dp.runOnce(timeoutMs: 0)
+            var out = p2.takeCaptured()
+            if timeout == 0 {
+                XCTAssertEqual(segmentCounts(out), [3])
+                XCTAssertEqual(lab.dp.pool.inUse, 0)
+                continue
+            }
+            XCTAssertEqual(out.count, 0, "the second poll's segments joined the held aggregate")
+            XCTAssertEqual(p1.groHeldCount, 1)
+            lab.dp.clock.advance(by: 50 * Time.us)
+            lab.dp.runOnce(timeoutMs: 0)
+            out = p2.takeCaptured()
+            XCTAssertEqual(segmentCounts(out), [6], "the timer's poll flushed one aggregate of both polls")
+            XCTAssertEqual(Array(try XCTUnwrap(out.first)[54...]), segs.flatMap { Self.payload($0) })
+            XCTAssertEqual(p1.napi.timerPolls, 1)
+            XCTAssertEqual(p1.groHeldCount, 0)
+            XCTAssertEqual(p1.groMerged, 5)
+            XCTAssertEqual(lab.dp.pool.inUse, 0)
+        }
+    }
+
+    /// gro_flush_old: at a poll's end only aggregates of an earlier jiffy (4 ms at HZ 250) go
+    /// up; a later segment with PSH completes its held aggregate in order; segmented again
+    /// for a port without offloads, the segments are the originals bit for bit; a device that
+    /// goes down drops what it held (counted), leaking nothing.
+    func testHeldAggregatesAgeOutAndKeepTheirFlowsOrder() throws {
+        let lab = try lab(offloads: false)
+        try lab.runner.execute("link set p1 gro_flush_timeout 10000000 napi_defer_hard_irqs 100")
+        let p1 = lab.dev("p1"), port = lab.ports["p1"]!, p2 = lab.ports["p2"]!
+        let a = Self.stream(4)
+        let b = Self.stream(3, seq0: 7_000_000) { _, s in s.sport = 40001 }
+        port.inject(Self.tcp4(a[0])); port.inject(Self.tcp4(a[1]))
+        lab.dp.runOnce(timeoutMs: 0)
+        XCTAssertEqual(p2.takeCaptured().count, 0)
+        // 5 ms later (another jiffy): flow b's poll ends by flushing a's old aggregate, keeping b's.
+        lab.dp.clock.advance(by: 5 * Time.ms)
+        port.inject(Self.tcp4(b[0])); port.inject(Self.tcp4(b[1]))
+        lab.dp.runNAPITimers()
+        lab.dp.napiSchedule(p1)
+        lab.dp.netRxAction()
+        assertFrames(p2.takeCaptured(), a[0..<2].map { Self.tcp4($0) }, "a's aggregate, segmented again")
+        XCTAssertEqual(p1.groHeldCount, 1)
+        // In the same jiffy: a's next segments and b's last with PSH; b's aggregate completes
+        // with it, a's stays.
+        var last = b[2]; last.flags |= TCPHeader.psh
+        port.inject(Self.tcp4(a[2])); port.inject(Self.tcp4(last))
+        lab.dp.napiSchedule(p1)
+        lab.dp.netRxAction()
+        assertFrames(p2.takeCaptured(), [b[0], b[1], last].map { Self.tcp4($0) }, "b in order, ended by PSH")
+        XCTAssertEqual(p1.groHeldCount, 1, "a's new aggregate")
+        // Down: what is held is dropped and counted.
+        let dropped = p1.stats.rxDropped
+        try lab.runner.execute("link set p1 down")
+        XCTAssertEqual(p1.groHeldCount, 0)
+        XCTAssertEqual(p1.stats.rxDropped, dropped + 1)
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     // MARK: merging
 
     func testInOrderStreamBecomesOneAggregateWithKernelHeaders() throws {

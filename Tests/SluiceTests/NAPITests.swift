@@ -151,8 +151,9 @@ final class NAPITests: XCTestCase {
         XCTAssertEqual(dp.pool.inUse, 0)
     }
 
-    /// gro_flush_timeout without deferral: a poll that leaves GRO holding a TCP flow arms the
-    /// timer with the interrupt re-armed (napi_complete_done: timeout from gro.bitmask).
+    /// gro_flush_timeout without deferral: a poll that leaves GRO holding a TCP flow keeps it
+    /// and arms the timer with the interrupt re-armed (napi_complete_done: timeout from
+    /// gro.bitmask); the timer's poll finds nothing and flushes it.
     func testGROFlushTimeoutArmsTheTimerWhenGROHeldAFlow() throws {
         let (dp, devs, sink) = try lab(sources: 1, each: 0)
         let r = CommandRunner(datapath: dp)
@@ -162,13 +163,15 @@ final class NAPITests: XCTestCase {
         for i in 0..<6 { seg[i] = macB.octets[i] }
         d.inject(seg)
         dp.runOnce(timeoutMs: 0)
-        XCTAssertEqual(sink.transmitted, 1)
+        XCTAssertEqual(sink.transmitted, 0, "held in the GRO list for the next poll")
         XCTAssertFalse(q.napi.irqMasked)
         XCTAssertEqual(q.napi.timerDue, dp.clock.now + 50 * Time.us)
         dp.clock.advance(by: 50 * Time.us)
         dp.runOnce(timeoutMs: 0)
         XCTAssertEqual(q.napi.timerPolls, 1, "napi_watchdog schedules the queue")
+        XCTAssertEqual(sink.transmitted, 1, "its poll found nothing: everything held goes up")
         XCTAssertEqual(q.napi.timerDue, 0)
+        XCTAssertEqual(dp.pool.inUse, 0)
     }
 
     func testTimeLimitEndsThePass() throws {

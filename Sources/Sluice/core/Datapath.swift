@@ -93,6 +93,8 @@ public final class Datapath {
     /// received by `processDiverted` after the current batch: no recursion into `receive`.
     var diverted = PacketQueue()
     var divertBatch = PacketBatch()
+    /// The aggregates GRO held for a device, when a poll without packets completes them.
+    var groFlushBatch = PacketBatch()
 
     let epfd: Int32
     let timerFD: Int32
@@ -172,6 +174,7 @@ public final class Datapath {
     public func shutdown() {
         flushTransmit()
         for case let dev? in devices.reversed() {
+            dropHeldGRO(dev)
             dev.qdisc?.purge()
             dev.requeued.purge(pool)
             dev.driver.purge(pool)
@@ -184,6 +187,7 @@ public final class Datapath {
         ipv6.neighbours.purgeQueues(pool); ipv6.frags.purgeAll(pool)
         rxBatch.freeAll(pool)
         txBatch.freeAll(pool)
+        groFlushBatch.freeAll(pool)
     }
 
     /// Wakes a worker blocked in `runOnce` (any thread).
@@ -276,6 +280,7 @@ public final class Datapath {
         if fd >= 0 { _ = csl_epoll_del(epfd, fd) }
         flushTransmit()
         removeFromPollList(idx)
+        dropHeldGRO(dev)
         dev.qdisc?.purge()
         dev.requeued.purge(pool)
         dev.driver.purge(pool)
@@ -339,7 +344,7 @@ public final class Datapath {
             dev.carrier = parent?.isOperational ?? false
         }
         try dev.driver.setAdminUp(up, dev)
-        if up { dev.flags.insert(.up) } else { dev.flags.remove(.up) }
+        if up { dev.flags.insert(.up) } else { dev.flags.remove(.up); dropHeldGRO(dev) }
         if up { activateQdisc(dev) }
         // br_stp_enable_bridge schedules the FDB's collection 100 ms after the bridge opens;
         // br_stp_disable_bridge cancels it.
@@ -552,6 +557,9 @@ public final class Datapath {
         }
         if masked { dev.napi.deferredCompletions &+= 1 } else { dev.napi.interruptModeEntries &+= 1 }
         setInterruptMasked(dev, masked)
+        // gro_flush_normal(…, !!timeout): with a timer coming only what is older than this
+        // jiffy goes up; without one, everything the device held.
+        if dev.groHeldCount > 0 { flushHeldGRO(dev, keepYoung: timeout != 0) }
         if timeout != 0 {
             // ns_to_ktime: a timeout past S64_MAX is a negative ktime, which expires at once.
             let delay = timeout > UInt64(Int64.max) ? 1 : timeout
@@ -569,6 +577,25 @@ public final class Datapath {
         dev.napi.irqMasked = masked
         let fd = dev.driver.pollFD
         if fd >= 0 && !dev.driverFailed { _ = csl_epoll_mod(epfd, fd, UInt64(dev.ifindex), masked ? 0 : 1) }
+    }
+
+    /// This poll's GRO may keep young aggregates for the next (set around napiPoll's receive).
+    var groHold = false
+
+    /// The aggregates `dev`'s GRO holds, completed (all, or those of an earlier jiffy) and sent
+    /// up the stack as the poll's received packets would be.
+    func flushHeldGRO(_ dev: NetDevice, keepYoung: Bool) {
+        gro.flushHeld(dev, &groFlushBatch, keepYoung: keepYoung, now: clock.now)
+        if !groFlushBatch.isEmpty { receive(dev, &groFlushBatch, gro: false) }
+        processDiverted()
+        flushTransmit()
+        settleDiverted()
+    }
+
+    /// A device that goes down or away drops what GRO held for it (counted as rx_dropped).
+    func dropHeldGRO(_ dev: NetDevice) {
+        let n = gro.dropHeld(dev)
+        if n > 0 { dev.stats.rxDropped &+= UInt64(n); dev.drop(.devDown, UInt64(n)) }
     }
 
     /// The earliest NAPI timer (hrtimer of napi_complete_done); 0: none armed.
@@ -598,10 +625,20 @@ public final class Datapath {
 
     /// One NAPI poll of `dev`: receive up to `weight`, process, flush transmits.
     func napiPoll(_ dev: NetDevice, weight: Int) -> Int {
-        let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity))
+        // Room in the batch for the aggregates GRO holds for this device.
+        let n = dev.driver.poll(self, dev, into: &rxBatch, budget: min(weight, PacketBatch.capacity - dev.groHeldCount))
         let resume = dev.driver.rxResumeAt
         if resume != 0 && (rxResumeDue == 0 || resume < rxResumeDue) { rxResumeDue = resume }
-        if n > 0 { receive(dev, &rxBatch, gro: true) }
+        if n > 0 {
+            // With gro_flush_timeout, GRO keeps this jiffy's aggregates for the next poll unless
+            // this one used its whole weight (napi_poll then flushes everything at HZ < 1000).
+            // A busy window's end, or the timer's poll, completes without packets: all go up.
+            let hold = dev.napi.groFlushTimeoutNs != 0 && n < weight
+            groHold = hold
+            if dev.groHeldCount > 0 && !dev.activeFeatures.contains(.gro) { flushHeldGRO(dev, keepYoung: false) }
+            receive(dev, &rxBatch, gro: true)
+            groHold = false
+        }
         processDiverted()
         flushTransmit()
         settleDiverted()
@@ -796,7 +833,7 @@ public final class Datapath {
         guard !batch.isEmpty else { return }
         guard dev.isOperational else { dropBatch(dev, &batch, .devDown, rx: true); return }
         if useGRO && dev.activeFeatures.contains(.lro) { gro.runLRO(dev, &batch) }
-        if useGRO && dev.activeFeatures.contains(.gro) { gro.run(dev, &batch) }
+        if useGRO && dev.activeFeatures.contains(.gro) { gro.run(dev, &batch, hold: groHold, now: clock.now) }
         receiveCore(dev, &batch, depth: 0)
     }
 

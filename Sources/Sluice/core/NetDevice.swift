@@ -223,9 +223,9 @@ public struct NAPIState: Sendable {
     /// the kernel; it acts only with a non-zero gro_flush_timeout.
     public var deferHardIrqs: UInt32 = 0
     /// gro_flush_timeout, ns (/sys/class/net/DEV/gro_flush_timeout): the deferred polls' spacing.
-    /// Without deferral, a poll that left GRO holding a flow is followed by one more poll this
-    /// long after. 0: off. (Sluice completes GRO at the end of every poll; it does not keep
-    /// aggregates across polls as the kernel does with this set.)
+    /// With it set, GRO keeps the current jiffy's aggregates across polls (a poll that used its
+    /// whole weight still flushes them all), and a poll that left GRO holding a flow is
+    /// followed by one more poll this long after, which flushes what is held. 0: off.
     public var groFlushTimeoutNs: UInt64 = 0
     /// defer_hard_irqs_count: deferred polls left.
     public var deferCount: UInt32 = 0
@@ -335,6 +335,10 @@ public final class NetDevice {
     public internal(set) var groMerged: UInt64 = 0
     public internal(set) var groAggregates: UInt64 = 0
     public internal(set) var groReasons = [UInt64](repeating: 0, count: GROReason.allCases.count)
+    /// Aggregates GRO holds for this device's next poll (gro_flush_timeout; the datapath's
+    /// engine loads them at the poll's start), allocated the first time one is held.
+    var groHeld: UnsafeMutablePointer<GRO.Flow>?
+    public internal(set) var groHeldCount = 0
     /// A bridge port's VLANs (its net_bridge_vlan_group), or nil when not a port.
     public internal(set) var bridgeVLANs: BridgeVLANSet?
     /// A bridge port's flags, state, priority and cost (BridgePort.swift); new_nbp's defaults
@@ -392,6 +396,8 @@ public final class NetDevice {
         self.hwFeatures = driver.supportedFeatures.union([.gro, .udpGROForwarding, .lro])
         self.activeFeatures = driver.groByDefault ? driver.supportedFeatures.union(.gro) : driver.supportedFeatures
     }
+
+    deinit { groHeld?.deallocate() }
 
     public var isUp: Bool { flags.contains(.up) }
     /// UP and carrier: can pass packets (netif_running && netif_carrier_ok).

@@ -69,6 +69,17 @@ extension PacketBatch {
         count -= k
     }
 
+    /// Puts `n` packets, `index(j)` for j in 0..<n, before the batch's, in that order. The
+    /// caller leaves room (count + n ≤ capacity).
+    mutating func prepend(count n: Int, _ index: (Int) -> UInt32) {
+        precondition(count + n <= Self.capacity)
+        guard n > 0 else { return }
+        var r = count - 1
+        while r >= 0 { slots[r + n] = slots[r]; r -= 1 }
+        for j in 0..<n { slots[j] = index(j) }
+        count += n
+    }
+
     /// Replaces the packet index at `i` (after copy-on-write gave the packet a new buffer).
     mutating func setIndex(_ index: UInt32, at i: Int) { slots[i] = index }
 

@@ -26,7 +26,9 @@ import Glibc
 /// which the kernel does not always do), then starts a new aggregate or passes alone.
 ///
 /// The GRO list lives for one NAPI poll: every aggregate is completed at the end of the poll
-/// (napi_complete), so one engine per datapath serves every device's poll in turn. Aggregates
+/// (napi_complete), so one engine per datapath serves every device's poll in turn — unless the
+/// device has gro_flush_timeout, when a poll that completes keeps the aggregates of the current
+/// jiffy on the device (gro_flush_old) and the next poll starts with them. Aggregates
 /// stay in the slot of their first segment; merged segments leave the batch, their payload
 /// copied behind the first one's (the pool's buffers hold 64 KiB; the kernel chains pages
 /// instead). A completed aggregate of n > 1 segments is CHECKSUM_PARTIAL with GSO type, size
@@ -51,7 +53,13 @@ final class GRO {
         var firstID: UInt16 = 0
         var fixedID = false
         var isTCP = true, isIPv4 = true
+        /// NAPI_GRO_CB(skb)->age: the jiffy the aggregate's first segment came in.
+        var age: UInt64 = 0
     }
+
+    /// jiffies at Debian's HZ=250, for the age of held aggregates.
+    @inline(__always)
+    static func jiffy(_ now: UInt64) -> UInt64 { now / (4 * Time.ms) }
 
     let flows: UnsafeMutablePointer<Flow>
     var count = 0
@@ -65,15 +73,86 @@ final class GRO {
 
     deinit { flows.deallocate() }
 
-    /// GRO over one poll's batch from `dev`: merged segments leave the batch, every aggregate is
-    /// completed before returning.
-    func run(_ dev: NetDevice, _ batch: inout PacketBatch) {
+    /// GRO over one poll's batch from `dev`: merged segments leave the batch. Aggregates the
+    /// device held from its last poll (gro_flush_timeout) come first, as they came first, and
+    /// take this poll's segments of their flows. At the end every aggregate is completed, or
+    /// with `hold` (the poll is about to complete with gro_flush_timeout set: napi_complete_done's
+    /// gro_flush_normal(…, flush_old)) only those older than the current jiffy; the others leave
+    /// the batch and stay held on the device for its next poll.
+    func run(_ dev: NetDevice, _ batch: inout PacketBatch, hold: Bool = false, now: UInt64 = 0) {
         let udp = dev.activeFeatures.contains(.udpGROForwarding)
         let maxSize = dev.groMaxSize
-        batch.compact { idx in receive(idx, dev, udp: udp, maxSize: maxSize) }
+        age = Self.jiffy(now)
+        let preloaded = load(dev, into: &batch)
+        var i = 0
+        batch.compact { idx in
+            i += 1
+            return i <= preloaded || receive(idx, dev, udp: udp, maxSize: maxSize)
+        }
         if count > 0 { heldAtPollEnd = true }
+        finish(dev, &batch, keepYoung: hold)
+    }
+
+    /// The device's held aggregates into the list, their heads at the front of the batch.
+    private func load(_ dev: NetDevice, into batch: inout PacketBatch) -> Int {
+        let k = dev.groHeldCount
+        guard k > 0, let held = dev.groHeld else { return 0 }
+        let n = min(k, PacketBatch.capacity - batch.count)
+        batch.prepend(count: n) { held[$0].head }
+        for j in 0..<n { flows[j] = held[j] }
+        count = n
+        dev.groHeldCount = 0
+        return n
+    }
+
+    /// Completes the aggregates, or with `keepYoung` those of an earlier jiffy (gro_flush_old),
+    /// keeping the rest on the device, out of the batch.
+    private func finish(_ dev: NetDevice, _ batch: inout PacketBatch, keepYoung: Bool) {
+        if keepYoung {
+            var j = 0
+            while j < count {
+                if flows[j].age != age { complete(j, dev, .pollEnd) } else { j += 1 }
+            }
+            if count > 0 {
+                let held = dev.groHeld ?? {
+                    let p = UnsafeMutablePointer<Flow>.allocate(capacity: Self.maxFlows)
+                    p.initialize(repeating: Flow(), count: Self.maxFlows)
+                    dev.groHeld = p
+                    return p
+                }()
+                for j in 0..<count { held[j] = flows[j] }
+                dev.groHeldCount = count
+                let c = count
+                batch.compact { idx in
+                    for j in 0..<c where held[j].head == idx { return false }
+                    return true
+                }
+                count = 0
+            }
+        }
         while count > 0 { complete(0, dev, .pollEnd) }
     }
+
+    /// A poll that received nothing (a timer's, or the end of a busy window): the device's
+    /// held aggregates into `batch`, completed — all of them, or (`keepYoung`) those of an
+    /// earlier jiffy, the others staying held. The batch then goes up the stack as received.
+    func flushHeld(_ dev: NetDevice, _ batch: inout PacketBatch, keepYoung: Bool, now: UInt64) {
+        age = Self.jiffy(now)
+        _ = load(dev, into: &batch)
+        finish(dev, &batch, keepYoung: keepYoung)
+    }
+
+    /// Frees what a device holds (it went down or away).
+    func dropHeld(_ dev: NetDevice) -> Int {
+        let k = dev.groHeldCount
+        guard k > 0, let held = dev.groHeld else { return 0 }
+        for j in 0..<k { pool.free(Packet(index: held[j].head)) }
+        dev.groHeldCount = 0
+        return k
+    }
+
+    /// The current poll's jiffy (the age new aggregates get).
+    private var age: UInt64 = 0
 
     /// The last poll's GRO list still held a flow when the poll ended (the kernel's
     /// napi->gro.bitmask at napi_complete_done): gro_flush_timeout then arms the queue's timer.
@@ -219,7 +298,7 @@ final class GRO {
         flows[count] = Flow(head: idx, hash: hash, l3: f.l3, l4: f.l4, payload: f.payload, ipLength: ip, mss: len,
                             count: 1, nextSeq: f.isTCP ? f.bytes.u32(f.l4 + 4) &+ UInt32(len) : 0,
                             firstID: f.isIPv4 ? f.bytes.u16(f.l3 + 4) : 0, fixedID: false,
-                            isTCP: f.isTCP, isIPv4: f.isIPv4)
+                            isTCP: f.isTCP, isIPv4: f.isIPv4, age: age)
         count += 1
         return true
     }
