@@ -26,6 +26,13 @@ public final class Bridge {
     /// iproute2): the configured one, or twice the forward delay while a spanning tree topology
     /// change lasts (__br_set_topology_change).
     public internal(set) var ageingTime: UInt64 = 300 * Time.s
+
+    /// A time given in USER_HZ centiseconds (ageing_time, forward_delay, hello_time, max_age),
+    /// as the kernel keeps it: clock_t_to_jiffies at 250 Hz, so it runs in whole 4 ms ticks
+    /// and reads back (jiffies_to_clock_t) rounded down — 401 as 400.
+    static func jiffyNs<T: BinaryInteger>(_ cs: T) -> UInt64 {
+        MulticastSettings.ns(MulticastSettings.jiffies(centiseconds: UInt64(cs)))
+    }
     /// The ageing time the user configured (br->bridge_ageing_time).
     public internal(set) var bridgeAgeingTime: UInt64 = 300 * Time.s
     public internal(set) var ports: [Int32] = []

@@ -129,9 +129,9 @@ extension Datapath {
     }
 
     func becomeRootBridge(_ br: Bridge) {
-        br.stp.maxAge = UInt64(br.maxAge) * 10 * Time.ms
-        br.stp.helloTime = UInt64(br.helloTime) * 10 * Time.ms
-        br.stp.forwardDelay = UInt64(br.forwardDelay) * 10 * Time.ms
+        br.stp.maxAge = Bridge.jiffyNs(br.maxAge)
+        br.stp.helloTime = Bridge.jiffyNs(br.helloTime)
+        br.stp.forwardDelay = Bridge.jiffyNs(br.forwardDelay)
         topologyChangeDetection(br)
         br.stp.tcnAt = 0
         if br.device.isUp {
@@ -228,11 +228,11 @@ extension Datapath {
         guard br.stp.enabled else { return }
         if br.isRootBridge {
             setTopologyChange(br, true)
-            br.stp.topologyChangeAt = clock.now &+ (UInt64(br.forwardDelay) + UInt64(br.maxAge)) * 10 * Time.ms
+            br.stp.topologyChangeAt = clock.now &+ Bridge.jiffyNs(br.forwardDelay) &+ Bridge.jiffyNs(br.maxAge)
             stpArm(br.stp.topologyChangeAt)
         } else if !br.stp.topologyChangeDetected {
             transmitTCN(br)
-            br.stp.tcnAt = clock.now &+ UInt64(br.helloTime) * 10 * Time.ms
+            br.stp.tcnAt = clock.now &+ Bridge.jiffyNs(br.helloTime)
             stpArm(br.stp.tcnAt)
         }
         br.stp.topologyChangeDetected = true
@@ -321,7 +321,7 @@ extension Datapath {
                 if br.stp.topologyChangeDetected {
                     br.stp.topologyChangeAt = 0
                     transmitTCN(br)
-                    br.stp.tcnAt = clock.now &+ UInt64(br.helloTime) * 10 * Time.ms
+                    br.stp.tcnAt = clock.now &+ Bridge.jiffyNs(br.helloTime)
                     stpArm(br.stp.tcnAt)
                 }
             }
@@ -414,15 +414,15 @@ extension Datapath {
     /// __br_set_forward_delay and its two siblings: the bridge's own value, in use while root.
     func setBridgeForwardDelay(_ br: Bridge, _ cs: UInt32) {
         br.forwardDelay = cs
-        if br.isRootBridge { br.stp.forwardDelay = UInt64(cs) * 10 * Time.ms }
+        if br.isRootBridge { br.stp.forwardDelay = Bridge.jiffyNs(cs) }
     }
     func setBridgeHelloTime(_ br: Bridge, _ cs: UInt32) {
         br.helloTime = cs
-        if br.isRootBridge { br.stp.helloTime = UInt64(cs) * 10 * Time.ms }
+        if br.isRootBridge { br.stp.helloTime = Bridge.jiffyNs(cs) }
     }
     func setBridgeMaxAge(_ br: Bridge, _ cs: UInt32) {
         br.maxAge = cs
-        if br.isRootBridge { br.stp.maxAge = UInt64(cs) * 10 * Time.ms }
+        if br.isRootBridge { br.stp.maxAge = Bridge.jiffyNs(cs) }
     }
 
     /// br_stp_change_bridge_id: the ports' records of this bridge follow its new address.
@@ -526,7 +526,7 @@ extension Datapath {
                 br.stp.tcnAt = 0
                 if br.device.isUp {
                     transmitTCN(br)
-                    br.stp.tcnAt = now &+ UInt64(br.helloTime) * 10 * Time.ms
+                    br.stp.tcnAt = now &+ Bridge.jiffyNs(br.helloTime)
                 }
             }
             if br.stp.topologyChangeAt != 0 && br.stp.topologyChangeAt <= now {

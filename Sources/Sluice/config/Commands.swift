@@ -699,7 +699,7 @@ public final class CommandRunner {
             dev = try dp.addVethPair(name: name, peer: peerName, mtu: c.mtu ?? 1500, queues: queues).0
         case "bridge":
             let br = try dp.addBridge(name: name, mac: c.mac)
-            if let ag = c.ageing { br.setAgeingTime(UInt64(ag) * 10 * Time.ms); dp.scheduleBridgeGC(br, at: dp.clock.now) }
+            if let ag = c.ageing { br.setAgeingTime(Bridge.jiffyNs(ag)); dp.scheduleBridgeGC(br, at: dp.clock.now) }
             if let m = c.groupFwdMask { try br.setGroupFwdMask(m) }
             do { try c.bridge.check() } catch { try? dp.deleteDevice(br.device); throw error }
             c.bridge.apply(br, dp)
@@ -957,7 +957,7 @@ public final class CommandRunner {
             if let v = c.lroMaxDesc { let o = dev.lroMaxDesc; dev.lroMaxDesc = v; undo.append { dev.lroMaxDesc = o } }
             if let ag = c.ageing, let br = dp.bridge(dev) {
                 let o = (br.ageingTime, br.bridgeAgeingTime), og = br.gcAt
-                br.setAgeingTime(UInt64(ag) * 10 * Time.ms)
+                br.setAgeingTime(Bridge.jiffyNs(ag))
                 dp.scheduleBridgeGC(br, at: dp.clock.now)   // br_set_ageing_time: collect now
                 undo.append { [dp] in br.setAgeingTime(o.1); br.ageingTime = o.0; dp.scheduleBridgeGC(br, at: og) }
             }
