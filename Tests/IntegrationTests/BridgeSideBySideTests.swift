@@ -81,6 +81,46 @@ final class BridgeSideBySideTests: XCTestCase {
         return f
     }
 
+    /// br_fdb_update and fdb_add_entry on this kernel's bridge and on Sluice's: a frame whose
+    /// source has an entry on another port moves the entry there — a static one too, still
+    /// static — unless the entry is sticky; `bridge fdb show` then lists the same ports and
+    /// flags; sticky with permanent is refused (EINVAL) by both.
+    func testStaticEntriesRoamStickyOnesDoNotAsTheKernelBridge() throws {
+        let macs = ["02:00:00:00:00:a1", "02:00:00:00:00:a2", "02:00:00:00:00:a3", "02:00:00:00:00:a4"]
+        var shown: [Kind: [String]] = [:]
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let p = try path(kind, id)
+            let p1 = "\(net.tag)\(id)1"
+            func bridge(_ args: [String]) throws -> (out: String, status: Int32) {
+                kind == .kernel ? try runBounded(["10", "bridge", "-n", p.sw] + args)
+                    : try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/\(id).sock", "bridge"] + args)
+            }
+            for (mac, opts) in zip(macs, [["static"], ["static", "sticky"], ["dynamic", "sticky"]]) {
+                let r = try bridge(["fdb", "add", mac, "dev", p1, "master"] + opts)
+                XCTAssertEqual(r.status, 0, "\(kind) fdb add \(mac) \(opts): \(r.out)")
+            }
+            let refused = try bridge(["fdb", "add", macs[3], "dev", p1, "master", "permanent", "sticky"])
+            XCTAssertNotEqual(refused.status, 0, "\(kind): permanent sticky")
+            XCTAssertTrue(refused.out.contains("Invalid argument"), "\(kind): \(refused.out)")
+            // Host A (port 0) sends from each address.
+            let frames = macs.prefix(3).map { m -> [UInt8] in
+                let src = m.split(separator: ":").map { UInt8($0, radix: 16)! }
+                return [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + src + [0x88, 0xB5] + [UInt8](repeating: 7, count: 46)
+            }
+            let script = "import socket,sys,binascii\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind((sys.argv[1],0))\nfor h in sys.argv[2:]: s.send(binascii.unhexlify(h))\n"
+            try sh(["ip", "netns", "exec", p.a, "python3", "-c", script, p.aDev] + frames.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() })
+            usleep(400_000)
+            let out = try bridge(["fdb", "show", "br", "br0"]).out
+            shown[kind] = out.split(separator: "\n").map(String.init).filter { l in macs.contains { l.hasPrefix($0) } }
+                .map { $0.replacingOccurrences(of: "\(net.tag)\(id)", with: "P") }.sorted()
+            p.daemon.map { XCTAssertEqual($0.stop(), 0) }
+        }
+        XCTAssertEqual(shown[.kernel]?.count, 3, "\(shown[.kernel] ?? [])")
+        XCTAssertTrue(shown[.kernel]?.first?.contains("dev P0") ?? false, "the kernel moved the static entry: \(shown[.kernel] ?? [])")
+        XCTAssertEqual(shown[.sluice], shown[.kernel])
+        print("fdb after roaming: \(shown[.kernel] ?? [])")
+    }
+
     /// 01:80:C2:00:00:00–0F and a broadcast, through both bridges, for two group_fwd_masks.
     func testLinkLocalGroupAddressesAsTheKernelBridge() throws {
         let frames = (0..<16).map { frame(dst: [0x01, 0x80, 0xC2, 0, 0, UInt8($0)], n: UInt8($0)) }

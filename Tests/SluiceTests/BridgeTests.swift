@@ -71,15 +71,23 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(br.fdb.lookup(macB, vlan: 0, now: lab.dp.clock.now, ageing: br.ageingTime).port, lab.dev("p2").ifindex)
     }
 
-    func testStaticEntriesNeverAgeAndAreNotMoved() throws {
+    /// Static entries never age; as br_fdb_update does, a frame from their address on another
+    /// port moves them there (still static) unless they are sticky.
+    func testStaticEntriesNeverAgeAndOnlyStickyOnesStayPut() throws {
         let lab = try Lab(ports: ["p1", "p2", "p3"])
         try lab.runner.execute("fdb add 02:00:00:00:00:0c dev p3 static")
+        try lab.runner.execute("fdb add 02:00:00:00:00:0b dev p3 static sticky")
         lab.dp.clock.advance(by: 10_000 * Time.s)
         lab.dp.housekeeping()
-        lab.send(frame(.broadcast, macC), on: "p1")     // would move it if it were dynamic
-        XCTAssertEqual(Lab.receivers(lab.send(frame(macC, macA), on: "p2")), ["p3"])
-        XCTAssertTrue(try lab.runner.execute("fdb show").contains("02:00:00:00:00:0c dev p3 master br0 static"))
-        try lab.runner.execute("fdb del 02:00:00:00:00:0c dev p3")
+        XCTAssertEqual(Lab.receivers(lab.send(frame(macC, macA), on: "p2")), ["p3"], "not aged")
+        lab.send(frame(.broadcast, macC), on: "p1")
+        lab.send(frame(.broadcast, macB), on: "p1")
+        XCTAssertEqual(Lab.receivers(lab.send(frame(macC, macA), on: "p2")), ["p1"], "moved, as the kernel moves it")
+        XCTAssertEqual(Lab.receivers(lab.send(frame(macB, macA), on: "p2")), ["p3"], "sticky: stays")
+        let show = try lab.runner.execute("fdb show")
+        XCTAssertTrue(show.contains("02:00:00:00:00:0c dev p1 master br0 static"), show)
+        XCTAssertTrue(show.contains("02:00:00:00:00:0b dev p3 master br0 static sticky"), show)
+        try lab.runner.execute("fdb del 02:00:00:00:00:0c dev p1")
         XCTAssertEqual(Lab.receivers(lab.send(frame(macC, macA), on: "p2")), ["p1", "p3"])
     }
 

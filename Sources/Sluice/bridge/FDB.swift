@@ -15,13 +15,20 @@ public struct FDBEntry: Sendable, Equatable {
     public var isLocal: Bool
     /// Datapath clock time of the last refresh (learning) or creation.
     public var updated: UInt64
+    /// NTF_STICKY (`bridge fdb add … sticky`): learning never moves it to another port.
+    public var isSticky = false
+
+    public init(mac: MACAddress, vlan: UInt16, port: Int32, isStatic: Bool, isLocal: Bool, updated: UInt64, isSticky: Bool = false) {
+        self.mac = mac; self.vlan = vlan; self.port = port; self.isStatic = isStatic; self.isLocal = isLocal
+        self.updated = updated; self.isSticky = isSticky
+    }
 }
 
 public final class FDB {
     struct Slot {
         var key: UInt64      // 0 = empty; otherwise mac | vid << 48 | 1 << 63
         var port: Int32
-        var flags: UInt8     // 1 static, 2 local
+        var flags: UInt8     // 1 static, 2 local, 4 sticky; dynamic: no 1 or 2
         var updated: UInt64
     }
 
@@ -102,11 +109,13 @@ public final class FDB {
         let i = find(Self.key(mac, vlan))
         if i < 0 { return (0, false) }
         let s = slots[i]
-        if s.flags == 0 && s.updated &+ ageing <= now { return (0, false) }
+        if s.flags & 3 == 0 && s.updated &+ ageing <= now { return (0, false) }
         return (s.port, s.flags & 2 != 0)
     }
 
-    /// br_fdb_update: learn or refresh `mac` on `port`. Static and local entries are not moved.
+    /// br_fdb_update: learn or refresh `mac` on `port`. The bridge's own (local) entries stay
+    /// as they are; any other is refreshed, and moves to `port` unless it is sticky — a
+    /// static entry too, as the kernel's does (only `sticky` pins an address to its port).
     @inline(__always)
     public func learn(_ mac: MACAddress, vlan: UInt16, port: Int32, now: UInt64) {
         let key = Self.key(mac, vlan)
@@ -114,8 +123,9 @@ public final class FDB {
         while true {
             let k = slots[i].key
             if k == key {
-                if slots[i].flags != 0 { return }
-                if slots[i].port != port { slots[i].port = port; moves &+= 1; record(key, port, deleted: false) }
+                let f = slots[i].flags
+                if f & 2 != 0 { return }
+                if slots[i].port != port && f & 4 == 0 { slots[i].port = port; moves &+= 1; record(key, port, deleted: false) }
                 slots[i].updated = now
                 return
             }
@@ -131,13 +141,13 @@ public final class FDB {
     }
 
     /// Adds or replaces an entry (`fdb add … static`, the bridge's own address).
-    public func add(_ mac: MACAddress, vlan: UInt16, port: Int32, isStatic: Bool, isLocal: Bool = false, now: UInt64) throws(SluiceError) {
+    public func add(_ mac: MACAddress, vlan: UInt16, port: Int32, isStatic: Bool, isLocal: Bool = false, isSticky: Bool = false, now: UInt64) throws(SluiceError) {
         let key = Self.key(mac, vlan)
-        let flags: UInt8 = (isStatic ? 1 : 0) | (isLocal ? 2 : 0)
+        let flags: UInt8 = (isStatic ? 1 : 0) | (isLocal ? 2 : 0) | (isSticky ? 4 : 0)
         let f = find(key)
         if f >= 0 {
-            if slots[f].flags == 0 { learnedCount -= 1 }
-            if flags == 0 { learnedCount += 1 }
+            if slots[f].flags & 3 == 0 { learnedCount -= 1 }
+            if flags & 3 == 0 { learnedCount += 1 }
             slots[f] = Slot(key: key, port: port, flags: flags, updated: now)
             return
         }
@@ -147,7 +157,7 @@ public final class FDB {
         slots[i] = Slot(key: key, port: port, flags: flags, updated: now)
         count += 1
         generation &+= 1
-        if flags == 0 { learnedCount += 1 }
+        if flags & 3 == 0 { learnedCount += 1 }
     }
 
     /// Doubles the table (configured entries are not limited by the table's first size; learning
@@ -178,7 +188,7 @@ public final class FDB {
         let i = find(Self.key(mac, vlan))
         guard i >= 0 else { return nil }
         let s = slots[i]
-        return FDBEntry(mac: mac, vlan: vlan, port: s.port, isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated)
+        return FDBEntry(mac: mac, vlan: vlan, port: s.port, isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated, isSticky: s.flags & 4 != 0)
     }
 
     /// Removes (mac, vlan); returns whether it was there.
@@ -192,7 +202,7 @@ public final class FDB {
 
     /// Backward-shift deletion for linear probing.
     func removeSlot(_ start: Int) {
-        if slots[start].flags == 0 { learnedCount -= 1 }
+        if slots[start].flags & 3 == 0 { learnedCount -= 1 }
         count -= 1
         generation &+= 1
         var hole = start
@@ -223,7 +233,7 @@ public final class FDB {
         var i = 0
         while i < capacity {
             let s = slots[i]
-            if s.key != 0 && s.flags == 0 {
+            if s.key != 0 && s.flags & 3 == 0 {
                 let expiry = s.updated &+ ageing
                 if expiry <= now {
                     record(s.key, s.port, deleted: true)
@@ -243,7 +253,7 @@ public final class FDB {
         var i = 0
         while i < capacity {
             let s = slots[i]
-            if s.key != 0 && s.port == port && (all || s.flags == 0) { removeSlot(i); continue }
+            if s.key != 0 && s.port == port && (all || s.flags & 3 == 0) { removeSlot(i); continue }
             i += 1
         }
     }
@@ -256,7 +266,7 @@ public final class FDB {
             let s = slots[i]
             if s.key != 0 {
                 let e = FDBEntry(mac: MACAddress(raw: s.key & 0xFFFF_FFFF_FFFF), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
-                                 isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated)
+                                 isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated, isSticky: s.flags & 4 != 0)
                 if matches(e) { removeSlot(i); continue }
             }
             i += 1
@@ -267,7 +277,7 @@ public final class FDB {
         var i = 0
         while i < capacity {
             let s = slots[i]
-            if s.key != 0 && s.port == port && s.flags == 0 && UInt16((s.key >> 48) & 0x0FFF) == vlan { removeSlot(i); continue }
+            if s.key != 0 && s.port == port && s.flags & 3 == 0 && UInt16((s.key >> 48) & 0x0FFF) == vlan { removeSlot(i); continue }
             i += 1
         }
     }
@@ -282,7 +292,7 @@ public final class FDB {
         for i in 0..<capacity where slots[i].key != 0 && keep(slots[i]) {
             let s = slots[i]
             out.append(FDBEntry(mac: MACAddress(raw: s.key), vlan: UInt16((s.key >> 48) & 0x0FFF), port: s.port,
-                                isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated))
+                                isStatic: s.flags & 1 != 0, isLocal: s.flags & 2 != 0, updated: s.updated, isSticky: s.flags & 4 != 0))
         }
         return out
     }

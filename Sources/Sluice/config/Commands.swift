@@ -1261,12 +1261,13 @@ public final class CommandRunner {
             let mac = try a.mac(for: "fdb add")
             var port: String?
             var vlan: UInt16 = 0
-            var isStatic = false
+            var isStatic = false, sticky = false
             while let k = a.next() {
                 switch k {
                 case "dev": port = try a.value(for: "dev")
                 case "vlan": vlan = UInt16(try a.int(for: "vlan", 0...4094))
                 case "static", "permanent": isStatic = true
+                case "sticky": sticky = true
                 case "master", "dynamic": break
                 default: throw SluiceError("Error: unknown fdb attribute \"\(k)\"")
                 }
@@ -1275,7 +1276,7 @@ public final class CommandRunner {
             let pd = try device(port)
             guard pd.master != 0, let br = dp.bridges[pd.master] else { throw SluiceError("Error: \(port) is not a bridge port") }
             guard !mac.isMulticast, !mac.isZero else { throw SluiceError("Error: \(mac) is not a unicast address") }
-            try br.fdb.add(mac, vlan: vlan, port: pd.ifindex, isStatic: isStatic, now: dp.clock.now)
+            try br.fdb.add(mac, vlan: vlan, port: pd.ifindex, isStatic: isStatic, isSticky: sticky, now: dp.clock.now)
             return ""
         case "delete":
             let mac = try a.mac(for: "fdb del")
@@ -1323,6 +1324,7 @@ public final class CommandRunner {
                 if e.isLocal { line += " permanent" } else if e.isStatic { line += " static" } else {
                     line += " used \((now &- e.updated) / Time.s)s"
                 }
+                if e.isSticky { line += " sticky" }
                 out += line + "\n"
             }
         }

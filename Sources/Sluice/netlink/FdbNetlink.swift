@@ -7,7 +7,7 @@ import Glibc
 /// what `bridge fdb show|add|del|replace|append` send and read. An entry's VLAN must be one of
 /// its port's (br_fdb_add's "unconfigured vlan" otherwise).
 ///
-/// Not modelled: NTF_USE, sticky and extern_learn flags.
+/// Not modelled: NTF_USE and extern_learn flags.
 enum NDA {
     static let DST: UInt16 = 1, LLADDR: UInt16 = 2, CACHEINFO: UInt16 = 3, VLAN: UInt16 = 5
     static let IFINDEX: UInt16 = 8, MASTER: UInt16 = 9, FLAGS_EXT: UInt16 = 15
@@ -32,7 +32,7 @@ extension RtnlProcessor {
         let state: UInt16 = e.isLocal ? NDA.NUD_PERMANENT : e.isStatic ? NDA.NUD_NOARP
             : (e.updated &+ br.ageingTime <= now ? NDA.NUD_STALE : NDA.NUD_REACHABLE)
         w.put16(state)
-        w.put8(0); w.put8(0)                                  // ndm_flags, ndm_type
+        w.put8(e.isSticky ? NDA.NTF_STICKY : 0); w.put8(0)    // ndm_flags, ndm_type
         w.attr(NDA.LLADDR, e.mac.octets)
         w.attr(NDA.MASTER, u32: UInt32(bitPattern: br.device.ifindex))
         let age = UInt32(truncatingIfNeeded: (now &- e.updated) / (10 * Time.ms))   // clock_t
@@ -338,8 +338,8 @@ extension RtnlProcessor {
         } else {
             throw NetlinkError(EINVAL, "\(dev.name) is not a bridge port")
         }
-        if flags & (NDA.NTF_USE | NDA.NTF_STICKY | NDA.NTF_EXT_LEARNED) != 0 {
-            throw NetlinkError(EOPNOTSUPP, "use, sticky and extern_learn FDB entries are not implemented in Sluice yet")
+        if flags & (NDA.NTF_USE | NDA.NTF_EXT_LEARNED) != 0 {
+            throw NetlinkError(EOPNOTSUPP, "use and extern_learn FDB entries are not implemented in Sluice yet")
         }
         guard state & (NDA.NUD_PERMANENT | NDA.NUD_NOARP | NDA.NUD_REACHABLE) != 0 else { throw NetlinkError(EINVAL) }
         // br_fdb_add: a VLAN must be one of the port's (or, for the bridge's own entries, the
@@ -356,11 +356,14 @@ extension RtnlProcessor {
         } else if !local {
             throw NetlinkError(EINVAL)    // an entry of the bridge itself must be permanent
         }
+        // fdb_add_entry: a sticky entry cannot be the bridge's own (permanent).
+        let sticky = flags & NDA.NTF_STICKY != 0
+        if sticky && local { throw NetlinkError(EINVAL) }
         let exists = br.fdb.entry(mac, vlan: vlan) != nil
         if !exists && msg.header.flags & NL.F_CREATE == 0 { throw NetlinkError(ENOENT) }
         if exists && msg.header.flags & NL.F_EXCL != 0 { throw NetlinkError(EEXIST) }
         do {
-            try br.fdb.add(mac, vlan: vlan, port: port ?? br.device.ifindex, isStatic: isStatic, isLocal: local, now: dp.clock.now)
+            try br.fdb.add(mac, vlan: vlan, port: port ?? br.device.ifindex, isStatic: isStatic, isLocal: local, isSticky: sticky, now: dp.clock.now)
         } catch {
             throw NetlinkError(ENOSPC, error.message)
         }
@@ -392,7 +395,7 @@ extension RtnlProcessor {
     /// RTM_DELNEIGH for AF_BRIDGE with NLM_F_BULK (`bridge fdb flush`): br_fdb_delete_bulk on
     /// the bridge named (as master or self; a port or another device: EOPNOTSUPP), deleting
     /// the entries that match its filters — VLAN, port (NDA_IFINDEX), and the entry flags the
-    /// state and ndm flags select under their masks (permanent: local, noarp: static; sticky,
+    /// state and ndm flags select under their masks (permanent: local, noarp: static, sticky;
     /// extern_learn, offloaded and added_by_user are never set on Sluice's entries).
     func flushFdb(_ msg: NetlinkMessage) throws(NetlinkError) {
         let (dev, _, vlan, state, allFlags, a) = try fdbRequest(msg, bulk: true)
@@ -401,10 +404,11 @@ extension RtnlProcessor {
         // FDB_FLUSH_ALLOWED_NDM_FLAGS (use, extern_learn, offloaded, sticky) and _STATES.
         if ndmFlags & ~(NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20 | NDA.NTF_STICKY) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm flag bits set") }
         if state & ~(NDA.NUD_PERMANENT | NDA.NUD_NOARP) != 0 { throw NetlinkError(EINVAL, "bridge: Unsupported fdb flush ndm state bits set") }
-        // Entry flags as bits: 1 static, 2 local (Sluice's FDB slots), 4 any of the flags
-        // Sluice's entries never carry.
+        // Entry flags as bits: 1 static, 2 local, 4 sticky (Sluice's FDB slots), 8 any of the
+        // flags Sluice's entries never carry (use, extern_learn, offloaded).
         func bits(state s: UInt16, flags f: UInt8) -> UInt8 {
-            (s & NDA.NUD_NOARP != 0 ? 1 : 0) | (s & NDA.NUD_PERMANENT != 0 ? 2 : 0) | (f & (NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20 | NDA.NTF_STICKY) != 0 ? 4 : 0)
+            (s & NDA.NUD_NOARP != 0 ? 1 : 0) | (s & NDA.NUD_PERMANENT != 0 ? 2 : 0) | (f & NDA.NTF_STICKY != 0 ? 4 : 0)
+                | (f & (NDA.NTF_USE | NDA.NTF_EXT_LEARNED | 0x20) != 0 ? 8 : 0)
         }
         let want = bits(state: state, flags: ndmFlags)
         let mask = bits(state: a.u16(NDA.NDM_STATE_MASK) ?? 0, flags: a.u8(NDA.NDM_FLAGS_MASK) ?? 0)
@@ -422,7 +426,7 @@ extension RtnlProcessor {
         br.fdb.flush { e in
             if vlan != 0 && e.vlan != vlan { return false }
             if port != 0 && e.port != port { return false }
-            let f: UInt8 = (e.isStatic ? 1 : 0) | (e.isLocal ? 2 : 0)
+            let f: UInt8 = (e.isStatic ? 1 : 0) | (e.isLocal ? 2 : 0) | (e.isSticky ? 4 : 0)
             return mask == 0 || f & mask == want
         }
     }
