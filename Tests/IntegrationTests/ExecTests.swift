@@ -1055,6 +1055,42 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// `mcast_hash_max` reached by `bridge mdb add`, against this machine's kernel:
+    /// br_multicast_new_group refuses the group past the maximum (E2BIG) and turns snooping off,
+    /// clearing only the option — the all-snoopers groups stay joined (`ip maddr`), the entries
+    /// already there stay listed; a second group on a fresh bridge after turning snooping back
+    /// on meets the same limit.
+    func testMdbHashMaxAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kh")
+        // No IPv6 in the kernel's namespace: its bridge's own MLD reports would be host
+        // entries in its MDB, counted against the maximum (Sluice sends none).
+        try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+        let mdb = { (g: String) in ["bridge", "mdb", "add", "dev", "mh0", "port", "mh1", "grp", g, "permanent"] }
+        let steps: [[String]] = [
+            ["ip", "link", "add", "mh0", "type", "bridge", "mcast_hash_max", "2"],
+            ["ip", "link", "add", "mh1", "type", "veth", "peer", "name", "mh2"],
+            ["ip", "link", "set", "mh1", "master", "mh0"], ["ip", "link", "set", "mh1", "up"], ["ip", "link", "set", "mh2", "up"],
+            ["ip", "link", "set", "mh0", "up"], ["sleep", "0.3"],
+            mdb("239.1.1.1"), mdb("239.1.1.2"), mdb("239.1.1.3"), mdb("239.1.1.2"),
+            ["bridge", "mdb", "show", "dev", "mh0"],
+            ["ip", "link", "set", "mh0", "type", "bridge", "mcast_snooping", "1"], mdb("239.1.1.4"),
+            ["bridge", "mdb", "show", "dev", "mh0"],
+        ]
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.renumbered)
+        let k = try runBounded(["10", "ip", "-n", kns, "-d", "link", "show", "mh0"]).out
+        XCTAssertTrue(k.contains("mcast_snooping 0"), "the kernel turned snooping off: \(k)")
+        XCTAssertTrue(try exec(sock, ["ip", "-d", "link", "show", "mh0"]).out.contains("mcast_snooping 0"))
+        // The all-snoopers groups stay joined on both.
+        let km = try runBounded(["10", "ip", "-n", kns, "maddr", "show", "dev", "mh0"]).out
+        let sm = try exec(sock, ["ip", "maddr", "show", "dev", "mh0"]).out
+        for g in ["inet  224.0.0.106", "inet6 ff02::6a"] {
+            XCTAssertTrue(km.contains(g), "kernel: \(km)")
+            XCTAssertTrue(sm.contains(g), "sluice: \(sm)")
+        }
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// A bridge's multicast lists and carrier against this machine's kernel, from `ip maddr`
     /// (which reads /proc/net/dev_mcast, igmp and igmp6): with snooping on, an open bridge has
     /// joined the all-snoopers groups 224.0.0.106 and ff02::6a (br_multicast_join_snoopers) —

@@ -264,10 +264,10 @@ extension Datapath {
         if !key.v6 && key.group >> 8 == 0xE00000 { return }
         if key.v6 && key.group == MulticastListener.allNodesV6 { return }
         let db = br.mdb
-        // br_multicast_new_group: a group past hash_max turns snooping off.
+        // br_multicast_new_group: a group past hash_max turns snooping off (only the option:
+        // the all-snoopers groups stay joined, as the kernel leaves them).
         if db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) {
             db.snooping = false
-            setSnoopers(br, joined: false)
             log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(port.name)")
             return
         }

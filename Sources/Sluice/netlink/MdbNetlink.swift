@@ -146,6 +146,11 @@ extension RtnlProcessor {
             guard br.mdb.remove(key, port: port.ifindex) else { throw NetlinkError(EINVAL, "bridge: Port group entry not found") }
             return
         }
+        // br_multicast_new_group: a new group past mcast_hash_max turns snooping off, E2BIG.
+        if br.mdb.groups[key] == nil && br.mdb.groups.count >= Int(br.mdb.settings.hashMax) {
+            br.mdb.snooping = false
+            throw NetlinkError(E2BIG)
+        }
         if host {
             guard br.mdb.groups[key]?.contains(where: { $0.port == port.ifindex }) != true else {
                 throw NetlinkError(EEXIST, "bridge: Group is already joined by host")
