@@ -121,6 +121,41 @@ final class BridgeSideBySideTests: XCTestCase {
         print("fdb after roaming: \(shown[.kernel] ?? [])")
     }
 
+    /// A locked port (`bridge link set … locked on`, 802.1X; br_handle_frame_finish) on this
+    /// kernel's bridge and on Sluice's: host A's frames cross only while the FDB holds A's
+    /// address on A's port (a static entry an authenticator would add); while it names another
+    /// port they are dropped and the entry does not roam; the flag shows in `bridge -d link`.
+    func testLockedPortAsTheKernelBridge() throws {
+        let mac = "02:00:00:00:00:aa"
+        var seen: [Kind: [String]] = [:]
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let p = try path(kind, id)
+            let p0 = "\(net.tag)\(id)0", p1 = "\(net.tag)\(id)1"
+            func bridge(_ args: [String]) throws -> String {
+                let r = kind == .kernel ? try runBounded(["10", "bridge", "-n", p.sw] + args)
+                    : try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/\(id).sock", "bridge"] + args)
+                XCTAssertEqual(r.status, 0, "\(kind) bridge \(args): \(r.out)")
+                return r.out
+            }
+            _ = try bridge(["link", "set", "dev", p0, "locked", "on"])
+            let frames = (1...3).map { frame(dst: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], n: UInt8($0)) }
+            var log: [String] = []
+            log.append("unknown source: \(try sendAndCapture(p, frames).count) crossed")
+            _ = try bridge(["fdb", "add", mac, "dev", p0, "master", "static"])
+            log.append("held on its port: \(try sendAndCapture(p, frames).count) crossed")
+            _ = try bridge(["fdb", "replace", mac, "dev", p1, "master", "static"])
+            log.append("held on another port: \(try sendAndCapture(p, frames).count) crossed")
+            let fdb = try bridge(["fdb", "show", "br", "br0"]).split(separator: "\n").filter { $0.hasPrefix(mac) }
+            log += fdb.map { $0.replacingOccurrences(of: "\(net.tag)\(id)", with: "P") }
+            log.append(try bridge(["-d", "link", "show", "dev", p0]).contains("locked on") ? "locked on" : "no locked flag")
+            seen[kind] = log
+            p.daemon.map { XCTAssertEqual($0.stop(), 0) }
+        }
+        print("locked port: \(seen[.kernel] ?? [])")
+        XCTAssertEqual(seen[.kernel]?.first, "unknown source: 0 crossed", "the kernel's answer: \(seen[.kernel] ?? [])")
+        XCTAssertEqual(seen[.sluice], seen[.kernel])
+    }
+
     /// 01:80:C2:00:00:00–0F and a broadcast, through both bridges, for two group_fwd_masks.
     func testLinkLocalGroupAddressesAsTheKernelBridge() throws {
         let frames = (0..<16).map { frame(dst: [0x01, 0x80, 0xC2, 0, 0, UInt8($0)], n: UInt8($0)) }

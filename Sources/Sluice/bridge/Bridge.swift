@@ -198,6 +198,11 @@ public final class Bridge {
         var mcastInvalid: UInt64 = 0
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
         var pause: UInt64 = 0, linkLocal: UInt64 = 0
+        // br_handle_frame_finish on a locked port: a source the FDB does not hold on this
+        // port (unknown, elsewhere, or the bridge's own) is dropped before it is learnt, and
+        // never roams.
+        let locked = inFlags.contains(.locked)
+        var lockedOut: UInt64 = 0
         batch.drain { p in
             let frame = pool.data(p)
             let dst = MACAddress(at: frame)
@@ -227,6 +232,10 @@ public final class Bridge {
                 linkLocal += 1
                 pool.free(p)
                 return
+            }
+            if locked {
+                let (holder, isLocalSrc) = fdb.lookup(src, vlan: vid, now: now, ageing: .max >> 1)
+                if holder != ingress || isLocalSrc { lockedOut += 1; pool.free(p); return }
             }
             if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
             if dst.isMulticast {
@@ -280,6 +289,7 @@ public final class Bridge {
             }
         }
         if invalidSrc > 0 { port.drop(.invalidSource, invalidSrc); port.stats.rxDropped &+= invalidSrc }
+        if lockedOut > 0 { port.drop(.portLocked, lockedOut) }
         if mcastInvalid > 0 { port.drop(.igmpInvalid, mcastInvalid); port.stats.rxDropped &+= mcastInvalid }
         if sameIf > 0 { port.drop(.sameInterface, sameIf) }
         if notDelivered > 0 { port.drop(.notDelivered, notDelivered) }

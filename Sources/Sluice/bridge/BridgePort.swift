@@ -30,6 +30,8 @@ public struct BridgePortFlags: OptionSet, Sendable, Hashable {
     public static let guard_ = Self(rawValue: 1 << 6)
     public static let rootBlock = Self(rawValue: 1 << 7)
     public static let fastLeave = Self(rawValue: 1 << 8)
+    /// BR_PORT_LOCKED (802.1X): only sources the FDB holds on this port get through.
+    public static let locked = Self(rawValue: 1 << 9)
     /// new_nbp: BR_LEARNING | BR_FLOOD | BR_MCAST_FLOOD | BR_BCAST_FLOOD.
     public static let defaults: Self = [.learning, .flood, .mcastFlood, .bcastFlood]
 }
@@ -69,7 +71,7 @@ public struct BridgePortSettings: Equatable, Sendable {
     public var portID: UInt16 { priority << 10 | (portNo & 0x3FF) }
 
     /// Whether the packet path can skip every per-port check.
-    var actsAsDefault: Bool { flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated]) == .defaults && state == Self.forwarding }
+    var actsAsDefault: Bool { flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated, .locked]) == .defaults && state == Self.forwarding }
 }
 
 /// A change to a port's settings from either syntax (IFLA_BRPORT_* or `type bridge_slave` words):

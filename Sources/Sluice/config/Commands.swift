@@ -392,12 +392,13 @@ public final class CommandRunner {
         case "bcast_flood": ch.flag(.bcastFlood, try onOff())
         case "hairpin": ch.flag(.hairpin, try onOff())
         case "isolated": ch.flag(.isolated, try onOff())
+        case "locked": ch.flag(.locked, try onOff())
         case "guard": ch.flag(.guard_, try onOff())
         case "root_block": ch.flag(.rootBlock, try onOff())
         case "fastleave", "mcast_fast_leave": ch.flag(.fastLeave, try onOff())
         case "mcast_router": ch.mcastRouter = UInt8(try a.int(for: o, 0...255))
         case "flush": flush = true
-        case "proxy_arp", "proxy_arp_wifi", "mcast_to_unicast", "neigh_suppress", "vlan_tunnel", "locked", "mab", "learning_sync":
+        case "proxy_arp", "proxy_arp_wifi", "mcast_to_unicast", "neigh_suppress", "vlan_tunnel", "mab", "learning_sync":
             if try onOff() { throw SluiceError("Error: Sluice's bridge ports do not support \(o) (Operation not supported).") }
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge_slave")
         }

@@ -141,6 +141,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case arpOff             // ARP received on a device with arp off (IFF_NOARP): arp_rcv consumes it unanswered
     case ipv6Disabled       // IPv6 in or out of a device with disable_ipv6 set
     case arpGratuitous      // gratuitous ARP on a device with drop_gratuitous_arp
+    case portLocked         // bridge: a locked port's frame whose source the FDB does not hold on that port
 
     public var name: String {
         switch self {
@@ -161,6 +162,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .nestLimit: "MIRRED_NEST_LIMIT"
         case .macControl: "MAC_IEEE_MAC_CONTROL"
         case .portDisabled: "BRIDGE_PORT_DISABLED"
+        case .portLocked: "BRIDGE_PORT_LOCKED"
         case .vlanFiltered: "VLAN_FILTERED"
         case .otherHost: "OTHERHOST"
         case .ipHeader: "IP_INHDR"

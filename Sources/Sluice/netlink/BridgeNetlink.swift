@@ -38,7 +38,7 @@ enum BRPORT {
         GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8])
     static let names: [UInt16: String] = [PROXYARP: "proxy_arp", LEARNING_SYNC: "learning_sync", PROXYARP_WIFI: "proxy_arp_wifi",
         MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
-        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", BACKUP_PORT: "backup_port", LOCKED: "locked", MAB: "mab"]
+        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", BACKUP_PORT: "backup_port", MAB: "mab"]
 
     /// br_setport's attributes as a typed change (and whether to flush the port's learnt
     /// entries). What the port does not have is refused unless it asks for what it does
@@ -48,7 +48,7 @@ enum BRPORT {
         var c = BridgePortChange()
         let flags: [(UInt16, BridgePortFlags)] = [(MODE, .hairpin), (GUARD, .guard_), (PROTECT, .rootBlock), (FAST_LEAVE, .fastLeave),
                                                   (LEARNING, .learning), (UNICAST_FLOOD, .flood), (MCAST_FLOOD, .mcastFlood),
-                                                  (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated)]
+                                                  (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated), (LOCKED, .locked)]
         for (t, f) in flags { if let v = a.u8(t) { c.flag(f, v != 0) } }
         c.state = a.u8(STATE)
         c.priority = a.u16(PRIORITY)
@@ -249,7 +249,7 @@ extension RtnlProcessor {
         w.attr(BRPORT.GROUP_FWD_MASK, u16: 0)
         w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
         w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
-        w.attr(BRPORT.LOCKED, u8: 0); w.attr(BRPORT.MAB, u8: 0)
+        w.attr(BRPORT.LOCKED, u8: f.contains(.locked) ? 1 : 0); w.attr(BRPORT.MAB, u8: 0)
         let now = dp.clock.now
         func left(_ t: UInt64) -> UInt64 { t > now ? (t - now) / (10 * Time.ms) : 0 }   // br_timer_value
         w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: left(s.stp.messageAgeAt))
