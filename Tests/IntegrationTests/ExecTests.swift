@@ -602,7 +602,8 @@ final class ExecTests: XCTestCase {
             "ip link set v1 type bridge_slave state 3 learning on",
             "bridge link set dev bk learning off",
             "ip link set w1 down", "bridge link set dev v1 state 3", "bridge link set dev v1 state 0",
-            "ip link set w1 up",
+            "ip link set w1 up", "bridge link set dev v0 locked on", "ip link set v1 type bridge_slave locked on",
+            "bridge link set dev v0 locked off",
         ]
         // Both sides' answers: exit status, then each port's line and details without ifindex.
         func show(_ run: ([String]) throws -> String) throws -> String {
