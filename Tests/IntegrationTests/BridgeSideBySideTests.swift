@@ -156,6 +156,70 @@ final class BridgeSideBySideTests: XCTestCase {
         XCTAssertEqual(seen[.sluice], seen[.kernel])
     }
 
+    /// backup_port (br_forward) on this kernel's bridge and on Sluice's: B's port has a backup,
+    /// C's port. Known unicast for B (a static entry on B's port) goes to B while B's link is up,
+    /// and to C once B's peer goes down and B's port loses its carrier.
+    func testBackupPortTakesUnicastWhenThePortLosesCarrierAsTheKernelBridge() throws {
+        var seen: [Kind: [String]] = [:]
+        let mB = "02:00:00:00:00:bb"
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let sw = try net.netns("sw\(id)")
+            let hosts = try ["a", "b", "c"].map { try net.netns("\($0)\(id)") }
+            let ports = (0..<3).map { "\(net.tag)\(id)\($0)" }
+            for (i, h) in hosts.enumerated() {
+                try net.veth(ports[i], hostNS: sw, peerNS: h, addr: "198.18.8.\(i + 1)/24")
+                _ = try? sh(["ip", "netns", "exec", h, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            }
+            var d: DaemonProcess?
+            switch kind {
+            case .kernel:
+                try sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
+                for p in ports { try sh(["ip", "-n", sw, "link", "set", p, "master", "br0"]); try sh(["ip", "-n", sw, "link", "set", p, "up"]) }
+                try sh(["ip", "-n", sw, "link", "set", "br0", "up"])
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline,
+                      try sh(["bridge", "-n", sw, "link", "show"]).components(separatedBy: "state forwarding").count < 4 { usleep(50_000) }
+            case .sluice:
+                var config = ["link add br0 type bridge"]
+                for p in ports { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
+                config.append("link set br0 up")
+                d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/bk\(id).sock"])
+                try d!.waitReady()
+            }
+            func bridge(_ args: [String]) throws {
+                let r = kind == .kernel ? try runBounded(["10", "bridge", "-n", sw] + args)
+                    : try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/bk\(id).sock", "bridge"] + args)
+                XCTAssertEqual(r.status, 0, "\(kind) bridge \(args): \(r.out)")
+            }
+            try bridge(["fdb", "add", mB, "dev", ports[1], "master", "static"])
+            try bridge(["link", "set", "dev", ports[1], "backup_port", ports[2]])
+            let f = [0x02, 0, 0, 0, 0, 0xBB, 0x02, 0, 0, 0, 0, 0xAA, 0x88, 0xB5] + [UInt8](repeating: 9, count: 46)
+            let hex = f.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            let script = "import socket,sys,binascii\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind((sys.argv[1],0))\nfor i in range(3): s.send(binascii.unhexlify(sys.argv[2]))\n"
+            var log: [String] = []
+            for phase in ["B up", "B down"] {
+                if phase == "B down" {
+                    try sh(["ip", "-n", hosts[1], "link", "set", ports[1] + "p", "down"])
+                    usleep(300_000)
+                }
+                // B's own end cannot be captured while it is down.
+                let capB = phase == "B up" ? try net.startCapture(hosts[1], ports[1] + "p", seconds: 20) : nil
+                let capC = try net.startCapture(hosts[2], ports[2] + "p", seconds: 20)
+                usleep(700_000)
+                try sh(["ip", "netns", "exec", hosts[0], "python3", "-c", script, ports[0] + "p", hex])
+                usleep(500_000)
+                let atB = try capB.map { try net.decodeCapture($0).filter { $0.contains("0x88b5") }.count }.map(String.init) ?? "-"
+                let atC = try net.decodeCapture(capC).filter { $0.contains("0x88b5") }.count
+                log.append("\(phase): B got \(atB), C got \(atC)")
+            }
+            seen[kind] = log
+            if let d { XCTAssertEqual(d.stop(), 0, d.stderr) }
+        }
+        print("backup port: \(seen[.kernel] ?? [])")
+        XCTAssertEqual(seen[.kernel], ["B up: B got 3, C got 0", "B down: B got -, C got 3"], "the kernel's answer")
+        XCTAssertEqual(seen[.sluice], seen[.kernel])
+    }
+
     /// 01:80:C2:00:00:00–0F and a broadcast, through both bridges, for two group_fwd_masks.
     func testLinkLocalGroupAddressesAsTheKernelBridge() throws {
         let frames = (0..<16).map { frame(dst: [0x01, 0x80, 0xC2, 0, 0, UInt8($0)], n: UInt8($0)) }

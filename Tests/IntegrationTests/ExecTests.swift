@@ -604,6 +604,8 @@ final class ExecTests: XCTestCase {
             "ip link set w1 down", "bridge link set dev v1 state 3", "bridge link set dev v1 state 0",
             "ip link set w1 up", "bridge link set dev v0 locked on", "ip link set v1 type bridge_slave locked on",
             "bridge link set dev v0 locked off",
+            "bridge link set dev v0 backup_port v1", "bridge link set dev v0 backup_port v0", "bridge link set dev v1 backup_port lo",
+            "bridge link set dev v1 backup_port w0", "bridge link set dev v1 backup_port v0", "bridge link set dev v0 nobackup_port",
         ]
         // Both sides' answers: exit status, then each port's line and details without ifindex.
         func show(_ run: ([String]) throws -> String) throws -> String {
@@ -618,7 +620,7 @@ final class ExecTests: XCTestCase {
                     let keys = ["state", "priority", "cost", "hairpin", "guard", "root_block", "fastleave", "learning", "flood",
                                 "port_no", "topology_change_ack", "config_pending", "proxy_arp", "proxy_arp_wifi", "mcast_router",
                                 "mcast_fast_leave", "mcast_flood", "bcast_flood", "mcast_to_unicast", "neigh_suppress",
-                                "group_fwd_mask", "vlan_tunnel", "isolated", "locked"]
+                                "group_fwd_mask", "vlan_tunnel", "isolated", "locked", "backup_port"]
                     return "bridge_slave " + keys.map { k in k + " " + (w.firstIndex(of: k).map { w[$0 + 1] } ?? "-") }.joined(separator: " ")
                 }
                 if t.hasPrefix("hairpin") { return inBK ? t : nil }

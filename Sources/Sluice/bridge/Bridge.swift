@@ -260,7 +260,13 @@ public final class Bridge {
                 }
                 return
             }
-            let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
+            let found = fdb.lookup(dst, vlan: vid, now: now, ageing: ageing)
+            var out = found.port
+            let isLocal = found.local
+            // br_forward: a port without carrier hands its known unicast to its backup port.
+            if checks && out > 0, let d = dp.devices[Int(out)], d.bridgePort.backupPort != 0, !d.carrier {
+                out = d.bridgePort.backupPort
+            }
             if isLocal || out == brIndex {
                 // br_pass_frame_up: with filtering, only in the bridge's own VLANs.
                 if filtering && !selfSet.contains(vid) { filteredOut += 1 } else {
@@ -580,6 +586,9 @@ extension Datapath {
         }
         br.mdb.portGone(port.ifindex, all: true)    // br_multicast_del_port
         br.ports.removeAll { $0 == port.ifindex }
+        for p in br.ports where devices[Int(p)]?.bridgePort.backupPort == port.ifindex {
+            devices[Int(p)]?.bridgePort.backupPort = 0      // nbp_backup_clear
+        }
         removeLocalEntry(br, port.mac, except: port)   // fdb_delete_local: shared, it stays theirs
         br.fdb.flush(port: port.ifindex, all: true)
         port.master = 0

@@ -54,6 +54,9 @@ public struct BridgePortSettings: Equatable, Sendable {
     /// multicast_router: 0 never a router port, 1 one while queries arrive (the default),
     /// 2 always, 3 one for a querier interval from now, then 1 again.
     public var mcastRouter: UInt8 = 1
+    /// backup_port (the port's ifindex, 0: none): known unicast for this port goes there while
+    /// this port has no carrier (br_forward).
+    public var backupPort: Int32 = 0
     /// Whether the port was up when last looked at (a change restarts its state).
     var wasOperational = false
     /// br_stp_enable_port / br_stp_disable_port: the port is enabled while it and its bridge
@@ -71,7 +74,9 @@ public struct BridgePortSettings: Equatable, Sendable {
     public var portID: UInt16 { priority << 10 | (portNo & 0x3FF) }
 
     /// Whether the packet path can skip every per-port check.
-    var actsAsDefault: Bool { flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated, .locked]) == .defaults && state == Self.forwarding }
+    var actsAsDefault: Bool {
+        flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated, .locked]) == .defaults && state == Self.forwarding && backupPort == 0
+    }
 }
 
 /// A change to a port's settings from either syntax (IFLA_BRPORT_* or `type bridge_slave` words):
@@ -83,8 +88,10 @@ public struct BridgePortChange: Equatable, Sendable {
     public var priority: UInt16?
     public var cost: UInt32?
     public var mcastRouter: UInt8?
+    /// A new backup port's ifindex (0: none), checked against the bridge by the caller.
+    public var backupPort: Int32?
     public init() {}
-    var isEmpty: Bool { self.on.isEmpty && self.off.isEmpty && state == nil && priority == nil && cost == nil && mcastRouter == nil }
+    var isEmpty: Bool { self.on.isEmpty && self.off.isEmpty && state == nil && priority == nil && cost == nil && mcastRouter == nil && backupPort == nil }
 
     mutating func flag(_ f: BridgePortFlags, _ value: Bool) { if value { self.on.insert(f); self.off.remove(f) } else { self.off.insert(f); self.on.remove(f) } }
 
@@ -115,6 +122,7 @@ public struct BridgePortChange: Equatable, Sendable {
         // port is designated, and br_make_forwarding turns a blocking one forwarding.
         if let st = state { n.state = st }
         if let r = mcastRouter { n.mcastRouter = r }
+        if let b = backupPort { n.backupPort = b }
         return n
     }
 }

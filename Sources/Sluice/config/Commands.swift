@@ -393,6 +393,11 @@ public final class CommandRunner {
         case "hairpin": ch.flag(.hairpin, try onOff())
         case "isolated": ch.flag(.isolated, try onOff())
         case "locked": ch.flag(.locked, try onOff())
+        case "backup_port":
+            let n = try a.value(for: o)
+            guard let d = dp.device(named: n) else { throw SluiceError("Error: Device does not exist: \(n)") }
+            ch.backupPort = d.ifindex
+        case "nobackup_port": ch.backupPort = 0
         case "guard": ch.flag(.guard_, try onOff())
         case "root_block": ch.flag(.rootBlock, try onOff())
         case "fastleave", "mcast_fast_leave": ch.flag(.fastLeave, try onOff())
@@ -885,6 +890,11 @@ public final class CommandRunner {
         if c.port != nil || c.portFlush {
             guard dev.master != 0, let br = dp.bridges[dev.master] else { throw SluiceError("Error: \(name) is not a bridge port") }
             try c.port?.check(dev, stpRunning: br.stp.enabled)
+            // nbp_backup_change: a port of the same bridge, not the port itself.
+            if let b = c.port?.backupPort, b != 0 {
+                guard let bd = dp.device(b), bd.master != 0, dp.bridges[bd.master] != nil else { throw SluiceError("RTNETLINK answers: No such file or directory") }
+                guard bd.master == br.device.ifindex, bd !== dev else { throw SluiceError("RTNETLINK answers: Invalid argument") }
+            }
         }
         if let br = dp.bridge(dev) { try checkBridgeVLAN(br, c.bridgeVLAN) }
         if let v = c.vlan {

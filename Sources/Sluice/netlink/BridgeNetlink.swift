@@ -38,7 +38,7 @@ enum BRPORT {
         GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8])
     static let names: [UInt16: String] = [PROXYARP: "proxy_arp", LEARNING_SYNC: "learning_sync", PROXYARP_WIFI: "proxy_arp_wifi",
         MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
-        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", BACKUP_PORT: "backup_port", MAB: "mab"]
+        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", MAB: "mab"]
 
     /// br_setport's attributes as a typed change (and whether to flush the port's learnt
     /// entries). What the port does not have is refused unless it asks for what it does
@@ -54,9 +54,10 @@ enum BRPORT {
         c.priority = a.u16(PRIORITY)
         c.cost = a.u32(COST)
         c.mcastRouter = a.u8(MULTICAST_ROUTER)
-        for t in a.values.keys.sorted() where t != MULTICAST_ROUTER {
+        c.backupPort = a.u32(BACKUP_PORT).map { Int32(bitPattern: $0) }
+        for t in a.values.keys.sorted() where t != MULTICAST_ROUTER && t != BACKUP_PORT {
             guard let name = names[t] else { continue }
-            let v = t == BACKUP_PORT ? 1 : t == GROUP_FWD_MASK ? Int(a.u16(t) ?? 0) : Int(a.u8(t) ?? 0)
+            let v = t == GROUP_FWD_MASK ? Int(a.u16(t) ?? 0) : Int(a.u8(t) ?? 0)
             if t == MULTICAST_ROUTER ? v == 1 : v == 0 { continue }
             throw NetlinkError(EOPNOTSUPP, "Sluice's bridge ports do not support \(name)", offset: a.offsets[t])
         }
@@ -250,6 +251,7 @@ extension RtnlProcessor {
         w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
         w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
         w.attr(BRPORT.LOCKED, u8: f.contains(.locked) ? 1 : 0); w.attr(BRPORT.MAB, u8: 0)
+        if s.backupPort != 0 { w.attr(BRPORT.BACKUP_PORT, u32: UInt32(bitPattern: s.backupPort)) }
         let now = dp.clock.now
         func left(_ t: UInt64) -> UInt64 { t > now ? (t - now) / (10 * Time.ms) : 0 }   // br_timer_value
         w.attr(BRPORT.MESSAGE_AGE_TIMER, u64: left(s.stp.messageAgeAt))
