@@ -163,29 +163,7 @@ final class BridgeSideBySideTests: XCTestCase {
         var seen: [Kind: [String]] = [:]
         let mB = "02:00:00:00:00:bb"
         for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
-            let sw = try net.netns("sw\(id)")
-            let hosts = try ["a", "b", "c"].map { try net.netns("\($0)\(id)") }
-            let ports = (0..<3).map { "\(net.tag)\(id)\($0)" }
-            for (i, h) in hosts.enumerated() {
-                try net.veth(ports[i], hostNS: sw, peerNS: h, addr: "198.18.8.\(i + 1)/24")
-                _ = try? sh(["ip", "netns", "exec", h, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-            }
-            var d: DaemonProcess?
-            switch kind {
-            case .kernel:
-                try sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
-                for p in ports { try sh(["ip", "-n", sw, "link", "set", p, "master", "br0"]); try sh(["ip", "-n", sw, "link", "set", p, "up"]) }
-                try sh(["ip", "-n", sw, "link", "set", "br0", "up"])
-                let deadline = Date().addingTimeInterval(10)
-                while Date() < deadline,
-                      try sh(["bridge", "-n", sw, "link", "show"]).components(separatedBy: "state forwarding").count < 4 { usleep(50_000) }
-            case .sluice:
-                var config = ["link add br0 type bridge"]
-                for p in ports { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
-                config.append("link set br0 up")
-                d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/bk\(id).sock"])
-                try d!.waitReady()
-            }
+            let (sw, hosts, ports, d) = try threeHostBridge(kind, id, subnet: "198.18.8", socket: "bk\(id).sock", noIPv6: true)
             func bridge(_ args: [String]) throws {
                 let r = kind == .kernel ? try runBounded(["10", "bridge", "-n", sw] + args)
                     : try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/bk\(id).sock", "bridge"] + args)
@@ -249,6 +227,41 @@ final class BridgeSideBySideTests: XCTestCase {
         XCTAssertTrue(try lab.execute("-d link show br9").contains("group_fwd_mask 0x0 "))
     }
 
+    /// Hosts a, b, c (subnet.1–3/24), each on a veth to a bridge of `kind` in "sw": the kernel's
+    /// (waited for until its ports forward) or a daemon's with AF_PACKET ports on `socket`.
+    /// The first `first` ports get `kernelPorts(sw, port)` / `sluicePorts(port)` before the
+    /// bridge comes up.
+    func threeHostBridge(_ kind: Kind, _ id: String, subnet: String, socket: String, noIPv6: Bool = false,
+                         kernelPorts: ((String, String) -> [String])? = nil, sluicePorts: ((String) -> String)? = nil,
+                         first: Int = 0) throws -> (sw: String, hosts: [String], ports: [String], daemon: DaemonProcess?) {
+        let sw = try net.netns("sw\(id)")
+        let hosts = try ["a", "b", "c"].map { try net.netns("\($0)\(id)") }
+        let ports = (0..<3).map { "\(net.tag)\(id)\($0)" }
+        for (i, h) in hosts.enumerated() {
+            try net.veth(ports[i], hostNS: sw, peerNS: h, addr: "\(subnet).\(i + 1)/24")
+            if noIPv6 { _ = try? sh(["ip", "netns", "exec", h, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
+        }
+        switch kind {
+        case .kernel:
+            try sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
+            for p in ports { try sh(["ip", "-n", sw, "link", "set", p, "master", "br0"]); try sh(["ip", "-n", sw, "link", "set", p, "up"]) }
+            if let kernelPorts { for p in ports.prefix(first) { try sh(kernelPorts(sw, p)) } }
+            try sh(["ip", "-n", sw, "link", "set", "br0", "up"])
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline,
+                  try sh(["bridge", "-n", sw, "link", "show"]).components(separatedBy: "state forwarding").count < 4 { usleep(50_000) }
+            return (sw, hosts, ports, nil)
+        case .sluice:
+            var config = ["link add br0 type bridge"]
+            for p in ports { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
+            if let sluicePorts { config += ports.prefix(first).map(sluicePorts) }
+            config.append("link set br0 up")
+            let d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/" + socket])
+            try d.waitReady()
+            return (sw, hosts, ports, d)
+        }
+    }
+
     /// Isolated ports (`bridge link set … isolated on`; br_skb_isolated) and a port that does
     /// not learn, with real pings, through this kernel's bridge and through Sluice's (AF_PACKET
     /// ports): hosts A and B on isolated ports reach C but not each other; what gets through is
@@ -260,27 +273,9 @@ final class BridgeSideBySideTests: XCTestCase {
         }
         var results: [Kind: [String]] = [:]
         for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
-            let sw = try net.netns("sw\(id)")
-            let hosts = try ["a", "b", "c"].map { try net.netns("\($0)\(id)") }
-            let ports = (0..<3).map { "\(net.tag)\(id)\($0)" }
-            for (i, h) in hosts.enumerated() { try net.veth(ports[i], hostNS: sw, peerNS: h, addr: "198.18.7.\(i + 1)/24") }
-            var d: DaemonProcess?
-            switch kind {
-            case .kernel:
-                try sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
-                for p in ports { try sh(["ip", "-n", sw, "link", "set", p, "master", "br0"]); try sh(["ip", "-n", sw, "link", "set", p, "up"]) }
-                for p in ports.prefix(2) { try sh(["bridge", "-n", sw, "link", "set", "dev", p, "isolated", "on"]) }
-                try sh(["ip", "-n", sw, "link", "set", "br0", "up"])
-                let deadline = Date().addingTimeInterval(10)
-                while Date() < deadline,
-                      try sh(["bridge", "-n", sw, "link", "show"]).components(separatedBy: "state forwarding").count < 4 { usleep(50_000) }
-            case .sluice:
-                var config = ["link add br0 type bridge"]
-                for p in ports { config += ["link add \(p) type afpacket dev \(p)", "link set \(p) master br0 up"] }
-                config += ports.prefix(2).map { "link set \($0) type bridge_slave isolated on" } + ["link set br0 up"]
-                d = try DaemonProcess(net: net, ns: sw, config: config, extraArgs: ["--socket", net.dir + "/iso.sock"])
-                try d!.waitReady()
-            }
+            let (sw, hosts, ports, d) = try threeHostBridge(kind, id, subnet: "198.18.7", socket: "iso.sock",
+                                                            kernelPorts: { ["bridge", "-n", $0, "link", "set", "dev", $1, "isolated", "on"] },
+                                                            sluicePorts: { "link set \($0) type bridge_slave isolated on" }, first: 2)
             var r: [String] = []
             for (from, to) in [(0, 2), (1, 2), (0, 1), (1, 0)] {
                 r.append("\("abc".map(String.init)[from])→\("abc".map(String.init)[to]) \(try reaches(hosts[from], "198.18.7.\(to + 1)") ? "passes" : "blocked")")
