@@ -1303,7 +1303,11 @@ final class ExecTests: XCTestCase {
         let stpKeys = ["forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority", "bridge_id", "root_id",
                        "root_port", "root_path_cost", "topology_change", "topology_change_detected", "topology_change_timer",
                        "state", "cost", "port_id", "port_no", "designated_port", "designated_cost", "designated_bridge",
-                       "designated_root", "message_age_timer", "forward_delay_timer", "topology_change_ack", "config_pending"]
+                       "designated_root", "message_age_timer", "forward_delay_timer", "topology_change_ack"]
+        // (config_pending is left out: it is 1 only while a hello finds the port's hold timer
+        // running, for the fraction of each second between the whole-second hello and a hold
+        // timer set by a transmission at any other time — a phase that differs between any two
+        // bridges, the kernel's included. `STPTests` checks it on a virtual clock.)
         func view(_ t: String) -> String {
             guard t.hasPrefix("["), let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [[String: Any]] else {
                 return Self.renumbered(t.split(separator: "\n").filter { !$0.contains(" master br0 ") }.joined(separator: "\n"))

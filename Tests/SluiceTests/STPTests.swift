@@ -172,6 +172,44 @@ final class STPTests: XCTestCase {
         XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
+    /// br_stp_timer.c's hello and hold timers: the hello timer re-arms through round_jiffies,
+    /// so hellos leave on whole seconds; a configuration BPDU sent at any other time (a reply
+    /// to a TCN) holds the port for 1 s, and a hello inside that second only marks it
+    /// config_pending — the BPDU leaves when the hold timer runs out (br_hold_timer_expired).
+    func testHellosOnWholeSecondsAndConfigPendingUntilTheHoldTimer() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        lab.dp.clock.advance(by: 1_234_567_890)
+        try lab.runner.execute("link set br0 type bridge stp_state 1 forward_delay 400 hello_time 200")
+        let br = lab.dp.bridge(lab.dev("br0"))!
+        func configs(_ out: [String: [[UInt8]]]) -> Int {
+            (out["p1"] ?? []).filter { MACAddress($0) == BPDU.groupAddress && { if case .success(.config) = parse($0) { true } else { false } }($0) }.count
+        }
+        // Run past the first hello: from then on every hello is on a whole second.
+        lab.dp.clock.advance(by: 2_100 * Time.ms)
+        _ = lab.runUntilIdle()
+        XCTAssertEqual(br.stp.helloAt % Time.s, 0, "hello timer re-armed off a whole second: \(br.stp.helloAt)")
+        let hello = br.stp.helloAt
+        // Half a second after a hello's hold ran out, a TCN from a bridge below: the reply
+        // leaves at once and holds p1 until hello + 0.5 s.
+        lab.dp.clock.advance(to: hello - 500 * Time.ms)
+        _ = lab.runUntilIdle()
+        XCTAssertFalse(lab.dev("p1").bridgePort.stp.configPending)
+        let reply = lab.send(bpduFrame(.tcn, src: MACAddress(raw: 0x0200_0000_0002)), on: "p1")
+        XCTAssertEqual(configs(reply), 1, "the acknowledgement: \(reply)")
+        // The hello finds p1 held: nothing leaves there, the port is config_pending.
+        lab.dp.clock.advance(to: hello)
+        let atHello = lab.runUntilIdle()
+        XCTAssertEqual(configs(atHello), 0, "\(atHello)")
+        XCTAssertTrue(lab.dev("p1").bridgePort.stp.configPending)
+        XCTAssertEqual((atHello["p2"] ?? []).count, 1, "the other ports' hellos leave on time")
+        // The hold timer runs out: the pending BPDU leaves, and the flag clears.
+        lab.dp.clock.advance(to: hello + 500 * Time.ms)
+        XCTAssertEqual(configs(lab.runUntilIdle()), 1)
+        XCTAssertFalse(lab.dev("p1").bridgePort.stp.configPending)
+        XCTAssertEqual(br.stp.helloAt, hello + 2 * Time.s)
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     /// The source of a BPDU is learnt only on a port in the learning or forwarding state
     /// (__br_handle_local_finish asks nbp_state_should_learn): not while listening, never on a
     /// blocking port. A blocked port that learnt its neighbour's address from the BPDUs would

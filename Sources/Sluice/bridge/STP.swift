@@ -509,6 +509,18 @@ extension Datapath {
 
     // MARK: br_stp_timer.c
 
+    /// round_jiffies (kernel/time/timer.c) for CPU 0: a time rounded to a whole second of the
+    /// clock, down when it is less than a quarter past, else up; unchanged when rounding would
+    /// put it in the past. The hello timer re-arms through it, so hellos leave on whole seconds
+    /// while hold timers do not — the phase a port's config_pending shows.
+    static func roundJiffies(_ t: UInt64, now: UInt64) -> UInt64 {
+        let jiffy = Time.s / 250
+        let j = t / jiffy
+        let rem = j % 250
+        let r = (rem < 250 / 4 ? j &- rem : j &- rem &+ 250) &* jiffy
+        return r <= now ? t : r
+    }
+
     /// Runs every STP timer that ran out, then finds the next.
     func runSTPTimers() {
         let now = clock.now
@@ -519,7 +531,7 @@ extension Datapath {
                 br.stp.helloAt = 0
                 if br.device.isUp {
                     configBPDUGeneration(br)
-                    if br.stp.enabled { br.stp.helloAt = now &+ br.stp.helloTime }
+                    if br.stp.enabled { br.stp.helloAt = Self.roundJiffies(now &+ br.stp.helloTime, now: now) }
                 }
             }
             if br.stp.tcnAt != 0 && br.stp.tcnAt <= now {
