@@ -198,6 +198,116 @@ final class BridgeSideBySideTests: XCTestCase {
         XCTAssertEqual(seen[.sluice], seen[.kernel])
     }
 
+    /// The bridge's ARP proxy and neighbour suppression (br_arp_nd_proxy.c) on this kernel's
+    /// bridge and on Sluice's, with hosts A, B, C and the bridge device's neighbour table
+    /// holding 198.18.9.2 and 2001:db8:9::2 (router) at 02:00:00:00:0b:0b, an address the FDB
+    /// holds on B's port. Each step: a frame host A (or C) sends raw, the ARP replies and
+    /// neighbour advertisements it gets back (bytes), and in the end what host B saw. Steps:
+    /// no flag; `proxy_arp` on A's port (the bridge answers A, B still answers, and nothing
+    /// flooded reaches A: C's request for A goes unanswered); `neigh_suppress` on B's port
+    /// (the bridge answers and B hears nothing; a request for C still floods; a gratuitous
+    /// ARP, a neighbour solicitation with its traffic class, one for duplicate address
+    /// detection, one with a zero-length option, and an unsolicited advertisement are kept
+    /// from B).
+    func testProxyARPAndNeighbourSuppressionAsTheKernelBridge() throws {
+        let n2: [UInt8] = [0x02, 0, 0, 0, 0x0B, 0x0B]
+        let macs: [[UInt8]] = [[0x02, 0, 0, 0, 0, 0xA1], [0x02, 0, 0, 0, 0, 0xB2], [0x02, 0, 0, 0, 0, 0xC3]]
+        func mac(_ m: [UInt8]) -> String { m.map { String(format: "%02x", $0) }.joined(separator: ":") }
+        func hex(_ f: [UInt8]) -> String { f.map { String(format: "%02x", $0) }.joined() }
+        func v4(_ d: UInt8) -> [UInt8] { [198, 18, 9, d] }
+        func v6(_ d: UInt8) -> [UInt8] { [0x20, 0x01, 0x0D, 0xB8, 0, 9] + [UInt8](repeating: 0, count: 9) + [d] }
+        func arp(op: UInt8, from h: Int, sip: [UInt8], tip: [UInt8]) -> [UInt8] {
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + macs[h] + [0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, op] + macs[h] + sip + [0, 0, 0, 0, 0, 0] + tip
+        }
+        /// An ICMPv6 neighbour message from host A with its checksum, hop limit 255.
+        func nd(type: UInt8, flags: UInt8 = 0, src: [UInt8], dst: [UInt8], target: [UInt8], options: [UInt8], tclass: UInt8 = 0) -> [UInt8] {
+            var m: [UInt8] = [type, 0, 0, 0, flags, 0, 0, 0] + target + options
+            let pseudo = src + dst + [0, 0, 0, UInt8(m.count), 0, 0, 0, 58]
+            var sum: UInt32 = 0
+            let all = pseudo + m
+            for i in stride(from: 0, to: all.count, by: 2) { sum += UInt32(all[i]) << 8 | UInt32(i + 1 < all.count ? all[i + 1] : 0) }
+            while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+            let c = ~UInt16(sum)
+            m[2] = UInt8(c >> 8); m[3] = UInt8(c & 0xFF)
+            let ethDst: [UInt8] = [0x33, 0x33] + dst.suffix(4)
+            return ethDst + macs[0] + [0x86, 0xDD, 0x60 | tclass >> 4, (tclass & 0xF) << 4, 0, 0, 0, UInt8(m.count), 58, 255] + src + dst + m
+        }
+        let slla = [1, 1] + macs[0]
+        let solicited = [0xFF, 0x02] + [UInt8](repeating: 0, count: 9) + [1, 0xFF, 0, 0, 2]
+        let allNodes: [UInt8] = [0xFF, 0x02] + [UInt8](repeating: 0, count: 13) + [1]
+        // Sends a frame out of host `h` and prints the ARP frames and advertisements it gets
+        // back within half a second (sorted: the bridge's answer and a host's race).
+        let probe = """
+        import socket,sys,binascii,time,select
+        s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))
+        s.bind((sys.argv[1],0))
+        s.send(binascii.unhexlify(sys.argv[2]))
+        end=time.time()+0.5
+        out=[]
+        while True:
+            t=end-time.time()
+            if t<=0: break
+            r,_,_=select.select([s],[],[],t)
+            if not r: break
+            f,a=s.recvfrom(4096)
+            if a[2]==4: continue
+            if f[12:14]==b'\\x08\\x06' or (f[12:14]==b'\\x86\\xdd' and len(f)>54 and f[20]==58 and f[54]==136):
+                out.append(binascii.hexlify(f).decode())
+        print(' '.join(sorted(out)))
+        """
+        var seen: [Kind: [String]] = [:]
+        for (kind, id) in [(Kind.kernel, "k"), (Kind.sluice, "s")] {
+            let (sw, hosts, ports, d) = try threeHostBridge(kind, id, subnet: "198.18.9", socket: "px\(id).sock", noIPv6: true)
+            func tool(_ args: [String]) throws {
+                let r = kind == .kernel ? try runBounded(["10", args[0], "-n", sw] + args.dropFirst())
+                    : try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/px\(id).sock"] + args)
+                XCTAssertEqual(r.status, 0, "\(kind) \(args): \(r.out)")
+            }
+            for (i, h) in hosts.enumerated() { try sh(["ip", "-n", h, "link", "set", "dev", ports[i] + "p", "address", mac(macs[i])]) }
+            let capB = try net.startCapture(hosts[1], ports[1] + "p", seconds: 60)
+            var log: [String] = []
+            func step(_ label: String, from h: Int = 0, _ f: [UInt8]) throws {
+                let got = try sh(["ip", "netns", "exec", hosts[h], "python3", "-c", probe, ports[h] + "p", hex(f)])
+                log.append("\(label): " + got.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            try step("no flag, no neighbour", arp(op: 1, from: 0, sip: v4(1), tip: v4(2)))
+            try tool(["bridge", "fdb", "add", mac(n2), "dev", ports[1], "master", "static"])
+            try tool(["ip", "neigh", "add", "198.18.9.2", "lladdr", mac(n2), "dev", "br0", "nud", "permanent"])
+            try tool(["ip", "-6", "neigh", "add", "2001:db8:9::2", "lladdr", mac(n2), "dev", "br0", "nud", "permanent", "router"])
+            try step("no flag", arp(op: 1, from: 0, sip: v4(1), tip: v4(2)))
+            try tool(["ip", "link", "set", ports[0], "type", "bridge_slave", "proxy_arp", "on"])
+            try step("proxy_arp on A's port", arp(op: 1, from: 0, sip: v4(1), tip: v4(2)))
+            try step("C asks for A", from: 2, arp(op: 1, from: 2, sip: v4(3), tip: v4(1)))
+            try tool(["ip", "link", "set", ports[0], "type", "bridge_slave", "proxy_arp", "off"])
+            try tool(["bridge", "link", "set", "dev", ports[1], "neigh_suppress", "on"])
+            try step("neigh_suppress on B's port", arp(op: 1, from: 0, sip: v4(1), tip: v4(2)))
+            try step("request for C", arp(op: 1, from: 0, sip: v4(1), tip: v4(3)))
+            try step("gratuitous", arp(op: 1, from: 0, sip: v4(1), tip: v4(1)))
+            try step("NS", nd(type: 135, src: v6(1), dst: solicited, target: v6(2), options: slla, tclass: 0xB8))
+            try step("DAD NS", nd(type: 135, src: [UInt8](repeating: 0, count: 16), dst: solicited, target: v6(2), options: []))
+            try step("NS, empty option", nd(type: 135, src: v6(1), dst: solicited, target: v6(2), options: [1, 0, 0, 0, 0, 0, 0, 0] + slla))
+            try step("unsolicited NA", nd(type: 136, flags: 0x20, src: v6(1), dst: allNodes, target: v6(1), options: [2, 1] + macs[0]))
+            usleep(300_000)
+            let atB = try net.decodeCapture(capB).filter { $0.contains("198.18.9.") || $0.contains("2001:db8:9::") }
+            log.append("B saw: " + atB.joined(separator: " | "))
+            var shown = ""
+            if kind == .kernel { shown = try sh(["bridge", "-n", sw, "-d", "link", "show"]) } else {
+                shown = try runBounded(["10", try sluiceBinary(), "exec", "--socket", net.dir + "/px\(id).sock", "bridge", "-d", "link", "show"]).out
+            }
+            log.append(shown.contains("neigh_suppress on") ? "neigh_suppress shown" : "neigh_suppress not shown")
+            seen[kind] = log
+            if let d { XCTAssertEqual(d.stop(), 0, d.stderr) }
+        }
+        for l in seen[.kernel] ?? [] { print("kernel: \(l)") }
+        let k = seen[.kernel] ?? []
+        // Sanity of the kernel's own answers: proxy_arp answers as well as B; suppression only the bridge.
+        XCTAssertEqual(k.count, 13, "\(k)")
+        XCTAssertEqual(k.first { $0.hasPrefix("proxy_arp on A's port:") }?.split(separator: " ").count, 6, "\(k)")
+        XCTAssertEqual(k.first { $0.hasPrefix("neigh_suppress on B's port:") }?.split(separator: " ").count, 5, "\(k)")
+        XCTAssertEqual(seen[.sluice]?.count, k.count)
+        for (a, b) in zip(seen[.sluice] ?? [], k) { XCTAssertEqual(a, b) }
+    }
+
     /// 01:80:C2:00:00:00–0F and a broadcast, through both bridges, for two group_fwd_masks.
     func testLinkLocalGroupAddressesAsTheKernelBridge() throws {
         let frames = (0..<16).map { frame(dst: [0x01, 0x80, 0xC2, 0, 0, UInt8($0)], n: UInt8($0)) }

@@ -42,6 +42,13 @@ public final class Bridge {
     var liveFlags: [BridgePortFlags] = []
     /// Some port is not as new_nbp makes it (BridgePort.swift): the packet path checks.
     var portChecks = false
+    /// BROPT_NEIGH_SUPPRESS_ENABLED: some port has neigh_suppress.
+    var neighSuppressEnabled = false
+    /// Some port has proxy_arp or proxy_arp_wifi (ARP is looked at only then, or with
+    /// neigh_suppress).
+    var proxyArpPorts = false
+    /// ARP replies and neighbour advertisements the bridge sent for its neighbours.
+    public internal(set) var neighAnswers: UInt64 = 0
     public internal(set) var localDelivered: UInt64 = 0
     /// The bridge's address was given by the user (NET_ADDR_SET): it no longer follows the
     /// lowest port address (br_stp_recalculate_bridge_id).
@@ -203,6 +210,7 @@ public final class Bridge {
         // never roams.
         let locked = inFlags.contains(.locked)
         var lockedOut: UInt64 = 0
+        let lookAtNeighbours = checks && (proxyArpPorts || neighSuppressEnabled)
         batch.drain { p in
             let frame = pool.data(p)
             let dst = MACAddress(at: frame)
@@ -238,6 +246,8 @@ public final class Bridge {
                 if holder != ingress || isLocalSrc { lockedOut += 1; pool.free(p); return }
             }
             if learnIn { fdb.learn(src, vlan: vid, port: ingress, now: now) }
+            // br_do_proxy_suppress_arp / br_do_suppress_nd (NeighSuppress.swift).
+            let replied = lookAtNeighbours && proxySuppress(frame, length: Int(pool.length(p)), m, vid: vid, port: port, dp)
             if dst.isMulticast {
                 // IGMP/MLD snooping (Multicast.swift) decides where a group goes.
                 var verdict = Datapath.SnoopVerdict.flood
@@ -256,7 +266,7 @@ public final class Bridge {
                 switch verdict {
                 case .routers: floodSnooped(p, dp, vid: fv, key: nil)
                 case .group(let k): floodSnooped(p, dp, vid: fv, key: k)
-                default: flood(p, dp, vid: fv, need: dst.isBroadcast ? .bcastFlood : .mcastFlood)
+                default: flood(p, dp, vid: fv, need: dst.isBroadcast ? .bcastFlood : .mcastFlood, replied: replied)
                 }
                 return
             }
@@ -280,7 +290,7 @@ public final class Bridge {
                 }
                 pool.free(p)
             } else if out == 0 {
-                flood(p, dp, vid: fv, need: .flood)
+                flood(p, dp, vid: fv, need: .flood, replied: replied)
             } else if out == ingress && !hairpinIn {
                 sameIf += 1
                 pool.free(p)
@@ -316,12 +326,14 @@ public final class Bridge {
     /// filtering (`vid` ≥ 0) only ports in that VLAN get a copy, each tagged as the port says.
     /// Ports without `need` among their flags (flood, mcast_flood, bcast_flood; none for what
     /// the bridge device itself floods) are skipped.
+    /// `replied`: the bridge answered the frame or knows its neighbour (proxyarp_replied), so
+    /// proxy_arp_wifi and neigh_suppress ports get no copy; proxy_arp ports never do.
     @inline(__always)
-    func flood(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags) {
+    func flood(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags, replied: Bool = false) {
         let n = livePorts.count
         let pool = dp.pool
         if !liveFlags.isEmpty || (portChecks && n > 0) {
-            floodChecked(p, dp, vid: vid, need: need)
+            floodChecked(p, dp, vid: vid, need: need, replied: replied)
             return
         }
         if vid < 0 {
@@ -353,10 +365,14 @@ public final class Bridge {
     }
 
     /// br_flood with per-port flags: only ports whose flags include `need` (and, with VLAN
-    /// filtering, that are in the VLAN) get a copy.
-    func floodChecked(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags) {
+    /// filtering, that are in the VLAN) get a copy; none with proxy_arp, and none with
+    /// proxy_arp_wifi or neigh_suppress for what the bridge `replied` to.
+    func floodChecked(_ p: consuming Packet, _ dp: Datapath, vid: Int, need: BridgePortFlags, replied: Bool = false) {
         let v = UInt16(truncatingIfNeeded: max(vid, 0))
-        floodWhere(p, dp, vid: vid) { k in liveFlags[k].isSuperset(of: need) && (vid < 0 || (liveSets[k]?.contains(v) ?? false)) }
+        let exclude: BridgePortFlags = replied ? [.proxyArp, .proxyArpWifi, .neighSuppress] : .proxyArp
+        floodWhere(p, dp, vid: vid) { k in
+            liveFlags[k].isSuperset(of: need) && liveFlags[k].isDisjoint(with: exclude) && (vid < 0 || (liveSets[k]?.contains(v) ?? false))
+        }
     }
 
     /// br_multicast_flood: a copy to each port that may be sent to and is a member of the group
@@ -642,6 +658,14 @@ extension Datapath {
 /// port says.
 final class BridgeDriver: NetDriver {
     override var supportedFeatures: DeviceFeatures { DeviceFeatures.offloads }
+    /// Answers the bridge gave its own device's ARP and ND (NeighSuppress.swift), received
+    /// through its NAPI poll as netif_rx queues them.
+    var backlog = RxBacklog()
+    override var hasPendingRx: Bool { !backlog.isEmpty }
+    override func poll(_ dp: Datapath, _ dev: NetDevice, into batch: inout PacketBatch, budget: Int) -> Int {
+        backlog.poll(dp.pool, into: &batch, budget: budget)
+    }
+    override func purge(_ pool: PacketPool) { backlog.purge(pool) }
     override func transmit(_ dp: Datapath, _ dev: NetDevice, _ batch: inout PacketBatch) {
         guard let br = dp.bridges[dev.ifindex] else {
             dp.dropBatch(dev, &batch, .noHandler, rx: false)
@@ -669,6 +693,7 @@ extension Bridge {
             if filtering { liveSets.append(d.bridgeVLANs) }
         }
         let now = dp.clock.now
+        let suppress = checks && neighSuppressEnabled
         var packets: UInt64 = 0, bytes: UInt64 = 0, refused: UInt64 = 0
         batch.drain { p in
             let m = pool.meta(p)
@@ -688,6 +713,9 @@ extension Bridge {
             bytes &+= UInt64(m.pointee.length)
             let dst = MACAddress(at: pool.data(p))
             let fv = filtering ? Int(vid) : -1
+            // br_dev_xmit: with neigh_suppress on some port, the bridge answers its own device
+            // too (up its own receive path) and keeps what it answered from suppressing ports.
+            let replied = suppress && proxySuppress(pool.data(p), length: Int(m.pointee.length), m, vid: vid, port: nil, dp)
             // br_flood from the bridge device: multicast and broadcast go to every port, unknown
             // unicast only to ports with `flood`; with snooping, multicast as the database says
             // (br_dev_xmit: nothing is learnt from the bridge's own frames here).
@@ -698,13 +726,13 @@ extension Bridge {
                 case .routers: floodSnooped(p, dp, vid: fv, key: nil)
                 case .group(let k): floodSnooped(p, dp, vid: fv, key: k)
                 case .drop: pool.free(p)
-                case .flood: flood(p, dp, vid: fv, need: [])
+                case .flood: flood(p, dp, vid: fv, need: [], replied: replied)
                 }
                 return
             }
             let (out, isLocal) = fdb.lookup(dst, vlan: vid, now: now, ageing: ageingTime)
             if isLocal || out == device.ifindex { pool.free(p); return }
-            if out == 0 { flood(p, dp, vid: fv, need: .flood); return }
+            if out == 0 { flood(p, dp, vid: fv, need: .flood, replied: replied); return }
             if checks && !mayDeliver(out, dp, isolatedIn: false) { refused += 1; pool.free(p); return }
             if filtering && !Bridge.egressVLAN(m, dp.devices[Int(out)]?.bridgeVLANs) { refused += 1; pool.free(p); return }
             dp.stage(out, p)

@@ -32,6 +32,15 @@ public struct BridgePortFlags: OptionSet, Sendable, Hashable {
     public static let fastLeave = Self(rawValue: 1 << 8)
     /// BR_PORT_LOCKED (802.1X): only sources the FDB holds on this port get through.
     public static let locked = Self(rawValue: 1 << 9)
+    /// BR_PROXYARP: the bridge answers ARP requests arriving here for neighbours it knows, and
+    /// floods nothing to this port.
+    public static let proxyArp = Self(rawValue: 1 << 10)
+    /// BR_PROXYARP_WIFI: requests for hosts behind this port are answered by the bridge and not
+    /// flooded here.
+    public static let proxyArpWifi = Self(rawValue: 1 << 11)
+    /// BR_NEIGH_SUPPRESS: ARP and ND for hosts behind this port are answered by the bridge;
+    /// what was answered, and announcements, are not flooded here.
+    public static let neighSuppress = Self(rawValue: 1 << 12)
     /// new_nbp: BR_LEARNING | BR_FLOOD | BR_MCAST_FLOOD | BR_BCAST_FLOOD.
     public static let defaults: Self = [.learning, .flood, .mcastFlood, .bcastFlood]
 }
@@ -75,7 +84,8 @@ public struct BridgePortSettings: Equatable, Sendable {
 
     /// Whether the packet path can skip every per-port check.
     var actsAsDefault: Bool {
-        flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated, .locked]) == .defaults && state == Self.forwarding && backupPort == 0
+        flags.intersection([.learning, .flood, .mcastFlood, .bcastFlood, .hairpin, .isolated, .locked, .proxyArp, .proxyArpWifi, .neighSuppress])
+            == .defaults && state == Self.forwarding && backupPort == 0
     }
 }
 
@@ -136,6 +146,9 @@ extension Bridge {
 
     func recomputePortChecks(_ dp: Datapath) {
         portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
+        // br_recalculate_neigh_suppress_enabled.
+        neighSuppressEnabled = ports.contains { p in dp.devices[Int(p)]?.bridgePort.flags.contains(.neighSuppress) ?? false }
+        proxyArpPorts = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.flags.isDisjoint(with: [.proxyArp, .proxyArpWifi]) ?? true) }
     }
 }
 

@@ -403,7 +403,10 @@ public final class CommandRunner {
         case "fastleave", "mcast_fast_leave": ch.flag(.fastLeave, try onOff())
         case "mcast_router": ch.mcastRouter = UInt8(try a.int(for: o, 0...255))
         case "flush": flush = true
-        case "proxy_arp", "proxy_arp_wifi", "mcast_to_unicast", "neigh_suppress", "vlan_tunnel", "mab", "learning_sync":
+        case "proxy_arp": ch.flag(.proxyArp, try onOff())
+        case "proxy_arp_wifi": ch.flag(.proxyArpWifi, try onOff())
+        case "neigh_suppress": ch.flag(.neighSuppress, try onOff())
+        case "mcast_to_unicast", "vlan_tunnel", "mab", "learning_sync":
             if try onOff() { throw SluiceError("Error: Sluice's bridge ports do not support \(o) (Operation not supported).") }
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge_slave")
         }

@@ -36,9 +36,10 @@ enum BRPORT {
         FAST_LEAVE: .u8, LEARNING: .u8, UNICAST_FLOOD: .u8, PROXYARP: .u8, LEARNING_SYNC: .u8, PROXYARP_WIFI: .u8,
         MULTICAST_ROUTER: .u8, MCAST_FLOOD: .u8, MCAST_TO_UCAST: .u8, VLAN_TUNNEL: .u8, BCAST_FLOOD: .u8,
         GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8])
-    static let names: [UInt16: String] = [PROXYARP: "proxy_arp", LEARNING_SYNC: "learning_sync", PROXYARP_WIFI: "proxy_arp_wifi",
+    /// The settings Sluice's ports do not have (refused unless set to what they do anyway).
+    static let names: [UInt16: String] = [LEARNING_SYNC: "learning_sync",
         MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
-        GROUP_FWD_MASK: "group_fwd_mask", NEIGH_SUPPRESS: "neigh_suppress", MAB: "mab"]
+        GROUP_FWD_MASK: "group_fwd_mask", MAB: "mab"]
 
     /// br_setport's attributes as a typed change (and whether to flush the port's learnt
     /// entries). What the port does not have is refused unless it asks for what it does
@@ -48,7 +49,8 @@ enum BRPORT {
         var c = BridgePortChange()
         let flags: [(UInt16, BridgePortFlags)] = [(MODE, .hairpin), (GUARD, .guard_), (PROTECT, .rootBlock), (FAST_LEAVE, .fastLeave),
                                                   (LEARNING, .learning), (UNICAST_FLOOD, .flood), (MCAST_FLOOD, .mcastFlood),
-                                                  (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated), (LOCKED, .locked)]
+                                                  (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated), (LOCKED, .locked),
+                                                  (PROXYARP, .proxyArp), (PROXYARP_WIFI, .proxyArpWifi), (NEIGH_SUPPRESS, .neighSuppress)]
         for (t, f) in flags { if let v = a.u8(t) { c.flag(f, v != 0) } }
         c.state = a.u8(STATE)
         c.priority = a.u16(PRIORITY)
@@ -237,7 +239,7 @@ extension RtnlProcessor {
         w.attr(BRPORT.MCAST_TO_UCAST, u8: 0)
         for (t, flag) in [(BRPORT.LEARNING, BridgePortFlags.learning), (BRPORT.UNICAST_FLOOD, .flood), (BRPORT.MCAST_FLOOD, .mcastFlood),
                           (BRPORT.BCAST_FLOOD, .bcastFlood)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
-        w.attr(BRPORT.PROXYARP, u8: 0); w.attr(BRPORT.PROXYARP_WIFI, u8: 0)
+        w.attr(BRPORT.PROXYARP, u8: f.contains(.proxyArp) ? 1 : 0); w.attr(BRPORT.PROXYARP_WIFI, u8: f.contains(.proxyArpWifi) ? 1 : 0)
         func id(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
         w.attr(BRPORT.ROOT_ID, id(s.stp.designatedRoot)); w.attr(BRPORT.BRIDGE_ID, id(s.stp.designatedBridge))
         w.attr(BRPORT.DESIGNATED_PORT, u16: s.stp.designatedPort)
@@ -248,7 +250,7 @@ extension RtnlProcessor {
         w.attr(BRPORT.CONFIG_PENDING, u8: s.stp.configPending ? 1 : 0)
         w.attr(BRPORT.VLAN_TUNNEL, u8: 0)
         w.attr(BRPORT.GROUP_FWD_MASK, u16: 0)
-        w.attr(BRPORT.NEIGH_SUPPRESS, u8: 0)
+        w.attr(BRPORT.NEIGH_SUPPRESS, u8: f.contains(.neighSuppress) ? 1 : 0)
         w.attr(BRPORT.ISOLATED, u8: f.contains(.isolated) ? 1 : 0)
         w.attr(BRPORT.LOCKED, u8: f.contains(.locked) ? 1 : 0); w.attr(BRPORT.MAB, u8: 0)
         if s.backupPort != 0 { w.attr(BRPORT.BACKUP_PORT, u32: UInt32(bitPattern: s.backupPort)) }

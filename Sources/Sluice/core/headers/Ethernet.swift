@@ -53,6 +53,13 @@ public struct ARPHeader {
         }
         bytes = b
     }
+    /// The view of the bridge's ARP proxy (br_do_proxy_suppress_arp): protocol IPv4 with
+    /// 6-byte hardware and 4-byte protocol addresses, whatever the hardware type; nil for
+    /// anything else or fewer than 28 bytes.
+    public init?(bridgeView b: Bytes) {
+        guard b.count >= Self.length, b.u16(2) == EtherType.ipv4, b.u8(4) == 6, b.u8(5) == 4 else { return nil }
+        bytes = b
+    }
     public var operation: UInt16 { bytes.u16(6) }
     public var senderMAC: MACAddress { MACAddress(at: bytes.base + 8) }
     public var senderIP: UInt32 { bytes.u32(14) }

@@ -250,6 +250,33 @@ public enum Inet6Wire {
         }
     }
 
+    /// A neighbour solicitation or advertisement as the bridge's ND suppression takes it
+    /// (br_is_nd_neigh_msg, br_nd_send): an IPv6 header whose next header is ICMPv6, then an
+    /// ICMPv6 message of type 135 or 136, code 0, at least 24 bytes — no hop limit or option
+    /// checks. `length` is what the frame holds from `ip` on. Returns the type, the flags
+    /// word, the target, and where an answer to a solicitation goes: its first source
+    /// link-layer option (`.some`), none (`.none`: the frame's source), or `.malformed` when an
+    /// option of length 0 comes first (br_nd_send then sends nothing).
+    public static func bridgeNDMessage(_ ip: UnsafeRawPointer, length: Int) -> (type: UInt8, flags: UInt32, target: UInt128, answerTo: LLOption)? {
+        guard length >= ipv6Length + 24, ip.load(as: UInt8.self) >> 4 == 6, nextHeader(ip) == IPProto.icmpv6 else { return nil }
+        let m = ip + ipv6Length
+        let type = m.load(as: UInt8.self)
+        guard type == 135 || type == 136, icmpCode(m) == 0 else { return nil }
+        var answerTo = LLOption.none
+        let olen = length - ipv6Length - 24
+        var i = 0
+        while type == 135 && i < olen - 1 {
+            let l = Int(m.load(fromByteOffset: 24 + i + 1, as: UInt8.self)) * 8
+            if l == 0 { answerTo = .malformed; break }
+            if m.load(fromByteOffset: 24 + i, as: UInt8.self) == 1 {
+                if i + 8 <= olen { answerTo = .some(MACAddress(at: m + 24 + i + 2)) }
+                break
+            }
+            i += l
+        }
+        return (type, ndFlags(m), ndTarget(m), answerTo)
+    }
+
     /// The link-layer address option of type `want` (1 source, 2 target) in the ND options
     /// from `start` to `end`; `.malformed` for an option of length 0 or past the end (RFC 4861 4.6).
     public enum LLOption { case none, some(MACAddress), malformed }
