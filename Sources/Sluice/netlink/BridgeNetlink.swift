@@ -31,15 +31,16 @@ enum BRPORT {
     static let FLUSH: UInt16 = 24, MULTICAST_ROUTER: UInt16 = 25, MCAST_FLOOD: UInt16 = 27, MCAST_TO_UCAST: UInt16 = 28
     static let VLAN_TUNNEL: UInt16 = 29, BCAST_FLOOD: UInt16 = 30, GROUP_FWD_MASK: UInt16 = 31
     static let NEIGH_SUPPRESS: UInt16 = 32, ISOLATED: UInt16 = 33, BACKUP_PORT: UInt16 = 34, LOCKED: UInt16 = 39, MAB: UInt16 = 40
+    static let NEIGH_VLAN_SUPPRESS: UInt16 = 43
     /// br_port_policy, for what Sluice reads.
     static let policy = NLAPolicy(maxType: 64, [STATE: .u8, PRIORITY: .u16, COST: .u32, MODE: .u8, GUARD: .u8, PROTECT: .u8,
         FAST_LEAVE: .u8, LEARNING: .u8, UNICAST_FLOOD: .u8, PROXYARP: .u8, LEARNING_SYNC: .u8, PROXYARP_WIFI: .u8,
         MULTICAST_ROUTER: .u8, MCAST_FLOOD: .u8, MCAST_TO_UCAST: .u8, VLAN_TUNNEL: .u8, BCAST_FLOOD: .u8,
-        GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8])
+        GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8, NEIGH_VLAN_SUPPRESS: .u8])
     /// The settings Sluice's ports do not have (refused unless set to what they do anyway).
     static let names: [UInt16: String] = [LEARNING_SYNC: "learning_sync",
         MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
-        GROUP_FWD_MASK: "group_fwd_mask", MAB: "mab"]
+        GROUP_FWD_MASK: "group_fwd_mask", MAB: "mab", NEIGH_VLAN_SUPPRESS: "neigh_vlan_suppress"]
 
     /// br_setport's attributes as a typed change (and whether to flush the port's learnt
     /// entries). What the port does not have is refused unless it asks for what it does
