@@ -1684,6 +1684,25 @@ final class ExecTests: XCTestCase {
             XCTAssertEqual(s.status, k.status, "\(c.joined(separator: " ")): \(s.out)")
             XCTAssertEqual(s.out, k.out, c.joined(separator: " "))
         }
+        // net.core's busy_poll and default_qdisc live only in the kernel's first namespace, so
+        // they are not compared: the daemon's are its --busy-poll (50 µs) and its default root
+        // (fq_codel); refusals as proc_dointvec_minmax (EINVAL) and qdisc_set_default (ENOENT)
+        // give them, in procps's words.
+        for (c, out, status) in [
+            (["sysctl", "net.core.busy_poll", "net.core.default_qdisc"], "net.core.busy_poll = 50\nnet.core.default_qdisc = fq_codel\n", Int32(0)),
+            (["sysctl", "-w", "net.core.busy_poll=0", "net.core.default_qdisc=pfifo"], "net.core.busy_poll = 0\nnet.core.default_qdisc = pfifo\n", 0),
+            (["sysctl", "-w", "net.core.busy_poll=-1"], "sysctl: setting key \"net.core.busy_poll\": Invalid argument\n", 1),
+            (["sysctl", "-w", "net.core.default_qdisc=nosuch"], "sysctl: setting key \"net.core.default_qdisc\": No such file or directory\n", 1),
+            (["sysctl", "net.core.busy_poll", "net.core.default_qdisc"], "net.core.busy_poll = 0\nnet.core.default_qdisc = pfifo\n", 0),
+        ] {
+            let s = try exec(sock, c)
+            XCTAssertEqual(s.status, status, "\(c.joined(separator: " ")): \(s.out)")
+            XCTAssertEqual(s.out, out, c.joined(separator: " "))
+        }
+        // A TAP made now gets the new root.
+        XCTAssertEqual(try exec(sock, ["ip", "link", "add", "syq0", "type", "tap"]).status, 0)
+        XCTAssertEqual(try exec(sock, ["ip", "link", "set", "syq0", "up"]).status, 0)
+        XCTAssertTrue(try exec(sock, ["tc", "qdisc", "show", "dev", "syq0"]).out.hasPrefix("qdisc pfifo "))
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 

@@ -26,10 +26,37 @@ final class CommandTests: XCTestCase {
             let key = p.map { $0.replacingOccurrences(of: ".", with: "/") }.joined(separator: ".")
             XCTAssertNoThrow(try r.runner.sysctl([key]), key)
         }
-        XCTAssertEqual(r.runner.sysctlDirectory(["net"]), ["ipv4/", "ipv6/", "vrf/"])
+        XCTAssertEqual(r.runner.sysctlDirectory(["net"]), ["core/", "ipv4/", "ipv6/", "vrf/"])
         XCTAssertEqual(r.runner.sysctlDirectory(["net", "ipv6", "conf"]), ["all/", "default/", "r1/", "r2/"])
         XCTAssertNil(r.runner.sysctlDirectory(["net", "ipv4", "ip_forward"]))
         XCTAssertNil(r.runner.sysctlDirectory(["net", "nosuch"]))
+    }
+
+    /// net.core.busy_poll and net.core.default_qdisc on a running daemon (live clock): the
+    /// window every device has from then on and new ones get; the root new devices get.
+    func testNetCoreKnobsApplyToADaemon() throws {
+        let dp = Datapath(poolSize: 64, clock: .real())
+        dp.log = { _ in }
+        let runner = CommandRunner(datapath: dp)
+        dp.defaultBusyPollNs = 50 * Time.us
+        try dp.addMemory(name: "m1", driver: MemoryDriver())
+        XCTAssertEqual(try runner.sysctl(["net.core.busy_poll"]), "net.core.busy_poll = 50\n")
+        XCTAssertEqual(try runner.sysctl(["-w", "net.core.busy_poll=0"]), "net.core.busy_poll = 0\n")
+        XCTAssertEqual(dp.device(named: "m1")?.napi.busyPollNs, 0)
+        _ = try runner.sysctl(["net.core.busy_poll=200"])
+        try dp.addMemory(name: "m2", driver: MemoryDriver())
+        XCTAssertEqual([dp.device(named: "m1")?.napi.busyPollNs, dp.device(named: "m2")?.napi.busyPollNs], [200 * Time.us, 200 * Time.us])
+        XCTAssertThrowsError(try runner.sysctl(["net.core.busy_poll=-1"]))
+        XCTAssertEqual(dp.defaultBusyPollNs, 200 * Time.us)
+        try runner.execute("link set m1 up")
+        XCTAssertEqual(try runner.sysctl(["net.core.default_qdisc"]), "net.core.default_qdisc = pfifo_fast\n")
+        _ = try runner.sysctl(["net.core.default_qdisc=fq_codel"])
+        try dp.addMemory(name: "m3", driver: MemoryDriver())
+        try runner.execute("link set m3 up")
+        XCTAssertTrue(dp.device(named: "m3")?.qdisc is FQCoDelQdisc)
+        XCTAssertFalse(dp.device(named: "m1")?.qdisc is FQCoDelQdisc, "a device already up keeps its root")
+        XCTAssertThrowsError(try runner.sysctl(["net.core.default_qdisc=nosuch"]))
+        XCTAssertEqual(dp.defaultQdiscKind, "fq_codel")
     }
 
     func testMalformedLinesGiveOneClearErrorAndChangeNothing() {

@@ -782,7 +782,7 @@ extension CommandRunner {
     /// under conf keeps its name's dots): what a walk of /proc/sys/net through `sluice exec`
     /// (`sysctl -a`, `sysctl net.ipv4.conf.eth0`) lists.
     func sysctlPaths() -> [[String]] {
-        var keys: [[String]] = [["net", "vrf", "strict_mode"], ["net", "ipv4", "ip_forward"], ["net", "ipv4", "icmp_ratelimit"],
+        var keys: [[String]] = [["net", "core", "busy_poll"], ["net", "core", "default_qdisc"], ["net", "vrf", "strict_mode"], ["net", "ipv4", "ip_forward"], ["net", "ipv4", "icmp_ratelimit"],
                                 ["net", "ipv4", "icmp_msgs_per_sec"], ["net", "ipv4", "icmp_msgs_burst"], ["net", "ipv4", "icmp_ratemask"],
                                 ["net", "ipv6", "icmp", "ratelimit"], ["net", "ipv4", "fib_multipath_hash_policy"],
                                 ["net", "ipv4", "fib_multipath_hash_fields"], ["net", "ipv4", "fib_multipath_hash_seed"], ["net", "ipv6", "fib_multipath_hash_policy"],
@@ -817,6 +817,12 @@ extension CommandRunner {
         for word in words {
             let parts = word.split(separator: "=", maxSplits: 1).map { String($0.filter { $0 != " " }) }
             let key = parts[0]
+            if key == "net.core.default_qdisc" {
+                // A qdisc's name, not a number: the root new devices get.
+                if parts.count == 2 { try dp.setDefaultQdisc(parts[1]) }
+                out += "\(key) = \(dp.defaultQdiscKind)\n"
+                continue
+            }
             let value: Int? = parts.count == 2 ? Self.procInteger(parts[1]) : nil
             if parts.count == 2 && value == nil { throw SluiceError("sysctl: invalid value \"\(parts[1])\" for \(key)") }
             let v = value ?? 0
@@ -832,6 +838,10 @@ extension CommandRunner {
             let p = nt.params
             let v6 = dp.ipv6
             switch key {
+            case "net.core.busy_poll":
+                // The busy-poll window, µs: every device's now and new devices' (the daemon's
+                // --busy-poll); per device, `busy_poll` in the configuration.
+                try set(0...Int(Int32.max)) { dp.setBusyPoll(us: $0) }; current = Int(dp.defaultBusyPollNs / Time.us)
             case "net.vrf.strict_mode":
                 if let value {
                     guard (0...1).contains(value) else { throw SluiceError("sysctl: \(key): \(value) is out of range 0…1") }

@@ -1315,6 +1315,13 @@ public final class Datapath {
     /// on the live clock only: a virtual clock does not move while the worker spins. 0 here;
     /// the daemon sets its `--busy-poll` (`liveBusyPollUs` unless told).
     public var defaultBusyPollNs: UInt64 = 0
+    /// net.core.busy_poll written while the daemon runs: the window new devices get and, on
+    /// the live clock, every device's from now on.
+    public func setBusyPoll(us: Int) {
+        defaultBusyPollNs = UInt64(us) * Time.us
+        guard clock.mode == .real else { return }
+        for d in allDevices { d.napi.busyPollNs = defaultBusyPollNs }
+    }
     /// The daemon's and `sluice up`'s busy-poll window, µs (net.core.busy_poll's usual 50).
     public static let liveBusyPollUs = 50
 

@@ -170,7 +170,11 @@ public final class RtnlProcessor {
                 } else if value.isEmpty || value.contains(" ") {
                     err = EINVAL
                 } else {
-                    do { _ = try runner.sysctl(["\(key)=\(value)"]) } catch { err = error.message.contains("cannot stat") ? ENOENT : EINVAL }
+                    // qdisc_set_default: a name it has no qdisc for is ENOENT (Sluice's
+                    // defaults are pfifo_fast, fq_codel, pfifo and bfifo).
+                    do { _ = try runner.sysctl(["\(key)=\(value)"]) } catch {
+                        err = error.message.contains("cannot stat") || key == "net.core.default_qdisc" ? ENOENT : EINVAL
+                    }
                 }
             } else {
                 do {
