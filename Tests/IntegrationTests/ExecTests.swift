@@ -606,6 +606,9 @@ final class ExecTests: XCTestCase {
             "bridge link set dev v0 locked off",
             "bridge link set dev v0 backup_port v1", "bridge link set dev v0 backup_port v0", "bridge link set dev v1 backup_port lo",
             "bridge link set dev v1 backup_port w0", "bridge link set dev v1 backup_port v0", "bridge link set dev v0 nobackup_port",
+            "bridge link set dev v0 mcast_to_unicast on neigh_suppress on",
+            "ip link set v1 type bridge_slave mcast_to_unicast on proxy_arp on proxy_arp_wifi on",
+            "bridge link set dev v0 mcast_to_unicast off", "ip link set v1 type bridge_slave proxy_arp off",
         ]
         // Both sides' answers: exit status, then each port's line and details without ifindex.
         func show(_ run: ([String]) throws -> String) throws -> String {

@@ -181,4 +181,71 @@ final class SnoopingLiveTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
+
+    /// Datagrams to UDP port 5000 seen on an interface, counted by destination MAC (hex).
+    static let sniffByMAC = """
+    import socket, struct, sys, time, json
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((sys.argv[1], 0)); s.settimeout(0.2)
+    open(sys.argv[3], 'w').close()
+    end = time.time() + float(sys.argv[2]); n = {}
+    while time.time() < end:
+        try: f, a = s.recvfrom(2048)
+        except socket.timeout: continue
+        if a[2] == 4: continue
+        if len(f) >= 38 and f[23] == 17 and struct.unpack('!H', f[36:38])[0] == 5000:
+            k = f[0:6].hex(); n[k] = n.get(k, 0) + 1
+    print(json.dumps(n, sort_keys=True))
+    """
+
+    /// mcast_to_unicast (br_multicast_flood, maybe_deliver_addr) side by side: h1's port has
+    /// it, and two hosts behind it join 239.1.1.1 — h1 itself and a macvlan in h1's namespace
+    /// with an address of its own. With h3 as querier, what h3 sends to the group reaches h1's
+    /// link as one unicast copy per host (the destination rewritten to each joined host's
+    /// address), nothing as multicast, and the database holds one entry per host.
+    func testMulticastToUnicastAsTheKernelsBridge() throws {
+        let (hosts, d) = try worlds()
+        let sock = net.dir + "/snoop.sock"
+        for w in ["k", "s"] {
+            let h1 = hosts[w]![0]
+            if w == "k" { try sh(["bridge", "-n", "\(net.tag)-kb", "link", "set", "dev", "p1", "mcast_to_unicast", "on"]) } else {
+                try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "bridge", "link", "set", "dev", "p1", "mcast_to_unicast", "on"])
+            }
+            try sh(["ip", "-n", h1, "link", "add", "m1", "link", "e1", "address", "02:00:00:00:01:11", "type", "macvlan", "mode", "bridge"])
+            try sh(["ip", "-n", h1, "addr", "add", "198.18.8.11/24", "dev", "m1"])
+            try sh(["ip", "-n", h1, "link", "set", "m1", "up"])
+            _ = try python(h1, Self.join, ["239.1.1.1", "198.18.8.11", "40"], seconds: 45)
+        }
+        usleep(1_000_000)
+        for w in ["k", "s"] { _ = output(try python(hosts[w]![2], Self.query, ["198.18.8.3"], seconds: 5)) }
+        usleep(2_500_000)
+        var sniffers: [String: [Process]] = [:], ready: [String] = []
+        for w in ["k", "s"] {
+            sniffers[w] = try [0, 1].map {
+                let flag = net.dir + "/u2u-\(w)\($0)"
+                ready.append(flag)
+                return try python(hosts[w]![$0], Self.sniffByMAC, ["e\($0 + 1)", "3", flag], seconds: 12)
+            }
+        }
+        let deadline = Date().addingTimeInterval(6)
+        while Date() < deadline && !ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(50_000) }
+        let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1"], seconds: 10) }
+        for s in senders { s.waitUntilExit() }
+        var seen: [String: [String]] = [:]
+        for w in ["k", "s"] {
+            let e1 = try sh(["ip", "netns", "exec", hosts[w]![0], "cat", "/sys/class/net/e1/address"])
+                .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: ":", with: "")
+            seen[w] = sniffers[w]!.map { output($0).replacingOccurrences(of: e1, with: "h1") }
+        }
+        print("mcast_to_unicast, received on [h1's link, h2's]: kernel \(seen["k"]!), Sluice \(seen["s"]!)")
+        XCTAssertEqual(seen["k"]!, ["{\"020000000111\": 20, \"h1\": 20}", "{}"], "the kernel's unicast copies")
+        XCTAssertEqual(seen["s"]!, seen["k"]!)
+        let kmdb = try sh(["bridge", "-n", "\(net.tag)-kb", "mdb", "show"])
+        let smdb = try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "bridge", "mdb", "show"])
+        func lines(_ t: String) -> [String] { t.split(separator: "\n").map(String.init).filter { $0.contains("239.1.1.1") } }
+        XCTAssertEqual(lines(kmdb).count, 2, kmdb)
+        XCTAssertEqual(lines(smdb), lines(kmdb))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
 }

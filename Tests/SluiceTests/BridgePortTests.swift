@@ -100,7 +100,7 @@ final class BridgePortTests: XCTestCase {
                              ("link set p1 type bridge_slave learning off cost 65536", "Numerical result out of range"),
                              ("link set p1 type bridge_slave isolated on priority 64", "Numerical result out of range"),
                              ("link set p1 type bridge_slave hairpin on state 5", "Invalid argument"),
-                             ("link set p1 type bridge_slave mcast_to_unicast on", "do not support mcast_to_unicast"),
+                             ("link set p1 type bridge_slave vlan_tunnel on", "do not support vlan_tunnel"),
                              ("link set p1 type bridge_slave neigh_suppress on neigh_vlan_suppress on", "do not support neigh_vlan_suppress"),
                              ("link set br0 type bridge_slave learning off", "br0 is not a bridge port")] {
             XCTAssertThrowsError(try lab.runner.execute(line), line) { e in

@@ -64,6 +64,48 @@ final class SnoopingTests: XCTestCase {
     /// it a router port for good — a group's data reaches it with the members —, 0 keeps a
     /// querier behind it from making it one, 3 makes it one for the querier interval and is 1
     /// again once that ran out.
+    /// mcast_to_unicast, as br_multicast.c and br_forward.c have it: an entry per reporting host
+    /// on the port (br_port_group_equal), a unicast copy to each (maybe_deliver_addr), none to
+    /// the host that sent it even with hairpin, fast leave per host; on a port that is also a
+    /// router port the first entry's copy is the multicast one (the walk of both lists).
+    func testMulticastToUnicastPerHost() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let br = lab.dp.bridge(lab.dev("br0"))!, db = br.mdb
+        let g1 = ip(239, 1, 1, 1), p1 = lab.dev("p1").ifindex
+        try lab.runner.execute("link set p1 type bridge_slave mcast_to_unicast on fastleave on")
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        _ = lab.send(report(g1, from: 4), on: "p1")
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        XCTAssertEqual(db.groups[group(g1)]?.map(\.ethAddr), [mac(1), mac(4)], "one entry per host")
+        XCTAssertEqual(db.groups[group(g1)]?.map(\.port), [p1, p1])
+        _ = lab.send(query(from: 9), on: "p2")
+        lab.dp.clock.advance(by: 1 * Time.s)
+        _ = lab.runUntilIdle()
+        func dsts(_ frames: [[UInt8]]?) -> Set<MACAddress> { Set((frames ?? []).map { MACAddress(Array($0.prefix(6))) }) }
+        let groupMAC = MACAddress(raw: 0x0100_5E01_0101)
+        var out = lab.send(data(g1, from: 3), on: "p3")
+        XCTAssertEqual(out["p1"]?.count, 2)
+        XCTAssertEqual(dsts(out["p1"]), [mac(1), mac(4)], "a unicast copy per host")
+        XCTAssertEqual(out["p1"]?.map { Array($0.dropFirst(6)) }, [Array(data(g1, from: 3).dropFirst(6)), Array(data(g1, from: 3).dropFirst(6))])
+        XCTAssertEqual(dsts(out["p2"]), [groupMAC], "the router port gets the group")
+        try lab.runner.execute("link set p1 type bridge_slave hairpin on")
+        out = lab.send(data(g1, from: 1), on: "p1")
+        XCTAssertEqual(dsts(out["p1"]), [mac(4)], "no soliloquy")
+        // Host 1 leaves (fast leave): only its entry goes.
+        _ = lab.send(FrameBuilder.igmpFrame(type: 0x17, group: g1, srcIP: ip(198, 18, 0, 1), dstIP: ip(224, 0, 0, 2), src: mac(1)), on: "p1")
+        XCTAssertEqual(db.groups[group(g1)]?.map(\.ethAddr), [mac(4)])
+        // p1 a router port too: the first entry's copy is the multicast one, the others unicast.
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        try lab.runner.execute("link set p1 type bridge_slave mcast_router 2")
+        out = lab.send(data(g1, from: 3), on: "p3")
+        XCTAssertEqual(out["p1"]?.count, 2)
+        XCTAssertEqual(dsts(out["p1"]), [groupMAC, mac(1)])
+        // The port leaves the bridge: every entry of it goes.
+        try lab.runner.execute("link set p1 nomaster")
+        XCTAssertNil(db.groups[group(g1)])
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     func testPortMulticastRouterTypes() throws {
         let lab = try Lab(ports: ["p1", "p2", "p3", "p4"])
         let db = lab.dp.bridge(lab.dev("br0"))!.mdb

@@ -47,6 +47,8 @@ public final class Bridge {
     /// Some port has proxy_arp or proxy_arp_wifi (ARP is looked at only then, or with
     /// neigh_suppress).
     var proxyArpPorts = false
+    /// Some port has mcast_to_unicast: snooped groups are looked at per host (Multicast.swift).
+    var mcastToUnicastPorts = false
     /// ARP replies and neighbour advertisements the bridge sent for its neighbours.
     public internal(set) var neighAnswers: UInt64 = 0
     public internal(set) var localDelivered: UInt64 = 0
@@ -381,10 +383,39 @@ public final class Bridge {
         let db = mdb
         let members = key.flatMap { db.groups[$0] } ?? []
         let v = UInt16(truncatingIfNeeded: max(vid, 0))
+        let toUnicast = mcastToUnicastPorts && !members.isEmpty
+        if toUnicast { deliverToHosts(p, dp, vid: vid, members) }
         floodWhere(p, dp, vid: vid) { k in
             if vid >= 0 && !(liveSets[k]?.contains(v) ?? false) { return false }
             let port = livePorts[k]
-            return db.routers[port] != nil || members.contains { $0.port == port }
+            if db.routers[port] != nil { return true }
+            guard members.contains(where: { $0.port == port }) else { return false }
+            return !(toUnicast && (dp.devices[Int(port)]?.bridgePort.flags.contains(.mcastToUnicast) ?? false))
+        }
+    }
+
+    /// br_multicast_flood's mcast_to_unicast ports: a copy of `p` for each host in the group
+    /// behind such a port, addressed to it (maybe_deliver_addr: none back to the host that sent
+    /// it). On a port that is also a router port the first entry's copy is the multicast one
+    /// floodWhere sends, as the kernel's walk of both lists gives it.
+    func deliverToHosts(_ p: borrowing Packet, _ dp: Datapath, vid: Int, _ members: [MDBPortGroup]) {
+        let pool = dp.pool
+        let v = UInt16(truncatingIfNeeded: max(vid, 0))
+        let src = MACAddress(at: pool.data(p) + 6), iif = pool.meta(p).pointee.ifindex
+        for k in 0..<livePorts.count {
+            let port = livePorts[k]
+            guard let d = dp.devices[Int(port)], d.bridgePort.flags.contains(.mcastToUnicast) else { continue }
+            if vid >= 0 && !(liveSets[k]?.contains(v) ?? false) { continue }
+            var first = mdb.routers[port] != nil
+            for pg in members where pg.port == port {
+                if first { first = false; continue }
+                if port == iif && pg.ethAddr == src { continue }
+                guard var c = pool.clone(p) else { d.drop(.noBuffer); d.stats.txDropped &+= 1; continue }
+                guard pool.makeWritable(&c) else { pool.free(c); d.drop(.noBuffer); d.stats.txDropped &+= 1; continue }
+                if !pg.ethAddr.isBroadcast { pg.ethAddr.store(to: pool.data(c)) }
+                if vid >= 0 { _ = Bridge.egressVLAN(pool.meta(c), liveSets[k]) }
+                dp.stage(port, c)
+            }
         }
     }
 

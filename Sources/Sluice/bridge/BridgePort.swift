@@ -41,6 +41,9 @@ public struct BridgePortFlags: OptionSet, Sendable, Hashable {
     /// BR_NEIGH_SUPPRESS: ARP and ND for hosts behind this port are answered by the bridge;
     /// what was answered, and announcements, are not flooded here.
     public static let neighSuppress = Self(rawValue: 1 << 12)
+    /// BR_MULTICAST_TO_UNICAST: a snooped group goes to this port as a unicast copy for each
+    /// host that joined it here (the reports' source addresses).
+    public static let mcastToUnicast = Self(rawValue: 1 << 13)
     /// new_nbp: BR_LEARNING | BR_FLOOD | BR_MCAST_FLOOD | BR_BCAST_FLOOD.
     public static let defaults: Self = [.learning, .flood, .mcastFlood, .bcastFlood]
 }
@@ -148,6 +151,7 @@ extension Bridge {
         portChecks = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.actsAsDefault ?? true) }
         // br_recalculate_neigh_suppress_enabled.
         neighSuppressEnabled = ports.contains { p in dp.devices[Int(p)]?.bridgePort.flags.contains(.neighSuppress) ?? false }
+        mcastToUnicastPorts = ports.contains { p in dp.devices[Int(p)]?.bridgePort.flags.contains(.mcastToUnicast) ?? false }
         proxyArpPorts = ports.contains { p in !(dp.devices[Int(p)]?.bridgePort.flags.isDisjoint(with: [.proxyArp, .proxyArpWifi]) ?? true) }
     }
 }

@@ -43,6 +43,14 @@ public struct MDBPortGroup: Equatable, Sendable {
     public var permanent: Bool
     /// RTPROT_KERNEL (learnt) or RTPROT_STATIC (added by the user).
     public var rtprot: UInt8
+    /// The reporting host's address (pg->eth_addr; broadcast for an entry the user added): with
+    /// mcast_to_unicast on the port, one entry per host, and the group's frames go to it.
+    public var ethAddr: MACAddress = .broadcast
+
+    /// br_port_group_equal: the port's entry, or with mcast_to_unicast that host's.
+    func matches(_ port: Int32, _ src: MACAddress, toUnicast: Bool) -> Bool {
+        self.port == port && (!toUnicast || ethAddr == src)
+    }
 }
 
 /// The bridge's multicast times and counts (IFLA_BR_MCAST_*, br_multicast_ctx_init's
@@ -142,17 +150,20 @@ public final class MulticastDB {
         return !(otherDelay[f] > now) && (own || otherQuerier[f] > now)
     }
 
-    func add(_ key: MDBKey, port: Int32, expires: UInt64, permanent: Bool, rtprot: UInt8) {
+    /// br_multicast_add_group / br_mdb_add: `src` the reporting host (nil for the user's
+    /// entries); with `toUnicast` (the port's mcast_to_unicast) each host has its own entry.
+    func add(_ key: MDBKey, port: Int32, expires: UInt64, permanent: Bool, rtprot: UInt8, src: MACAddress? = nil, toUnicast: Bool = false) {
+        let addr = src ?? .broadcast
         if var ports = groups[key] {
-            if let i = ports.firstIndex(where: { $0.port == port }) {
+            if let i = ports.firstIndex(where: { $0.matches(port, addr, toUnicast: toUnicast) }) {
                 if !ports[i].permanent { ports[i].expires = expires }
             } else {
-                ports.append(MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot))
+                ports.append(MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot, ethAddr: addr))
                 note(key, ports[ports.count - 1], deleted: false)
             }
             groups[key] = ports
         } else {
-            let g = MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot)
+            let g = MDBPortGroup(port: port, expires: expires, permanent: permanent, rtprot: rtprot, ethAddr: addr)
             groups[key] = [g]
             order.insert(key, at: 0)
             note(key, g, deleted: false)
@@ -161,10 +172,16 @@ public final class MulticastDB {
 
     @discardableResult
     func remove(_ key: MDBKey, port: Int32) -> Bool {
-        guard var ports = groups[key], let i = ports.firstIndex(where: { $0.port == port }) else { return false }
+        guard let i = groups[key]?.firstIndex(where: { $0.port == port }) else { return false }
+        remove(key, at: i)
+        return true
+    }
+
+    /// br_multicast_del_pg for the group's `i`th entry.
+    func remove(_ key: MDBKey, at i: Int) {
+        guard var ports = groups[key] else { return }
         note(key, ports.remove(at: i), deleted: true)
         if ports.isEmpty { groups[key] = nil; order.removeAll { $0 == key } } else { groups[key] = ports }
-        return true
     }
 
     func setRouter(_ port: Int32, _ until: UInt64?) { routers[port] = until }
@@ -172,7 +189,7 @@ public final class MulticastDB {
     /// br_multicast_disable_port (what was learnt goes; `all`: br_multicast_del_port, the port left).
     func portGone(_ port: Int32, all: Bool) {
         for k in order {
-            if let pg = groups[k]?.first(where: { $0.port == port }), all || !pg.permanent { remove(k, port: port) }
+            while let i = groups[k]?.firstIndex(where: { $0.port == port && (all || !$0.permanent) }) { remove(k, at: i) }
         }
         routers[port] = nil
         ownQueries[port] = nil
@@ -185,7 +202,7 @@ public final class MulticastDB {
         for k in order {
             guard let ports = groups[k] else { continue }
             for pg in ports where !pg.permanent {
-                if pg.expires <= now { remove(k, port: pg.port) } else { keep(pg.expires) }
+                if pg.expires <= now, let i = groups[k]?.firstIndex(of: pg) { remove(k, at: i) } else { keep(pg.expires) }
             }
         }
         for (p, t) in routers where t != .max { if t <= now { routers[p] = nil; routerExpired.append(p) } else { keep(t) } }
@@ -246,7 +263,8 @@ extension Datapath {
             db.reports &+= 1
             for (g, join) in joins {
                 guard let port else { break }
-                if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid)) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid)) }
+                let src = MACAddress(at: frame + 6)
+                if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) }
             }
             // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
             let routersOnly = version == (v6 ? 1 : 2) || (!v6 && version == 1)
@@ -260,7 +278,7 @@ extension Datapath {
     }
 
     /// br_multicast_add_group.
-    func multicastJoin(_ br: Bridge, _ port: NetDevice, _ key: MDBKey) {
+    func multicastJoin(_ br: Bridge, _ port: NetDevice, _ key: MDBKey, src: MACAddress) {
         if !key.v6 && key.group >> 8 == 0xE00000 { return }
         if key.v6 && key.group == MulticastListener.allNodesV6 { return }
         let db = br.mdb
@@ -272,17 +290,24 @@ extension Datapath {
             return
         }
         let t = clock.now &+ db.settings.membershipNs
-        db.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel)
+        db.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel, src: src,
+               toUnicast: port.bridgePort.flags.contains(.mcastToUnicast))
         armMulticast(t)
     }
 
     /// br_multicast_leave_group with no querier of our own.
-    func multicastLeave(_ br: Bridge, _ port: NetDevice, _ key: MDBKey) {
+    func multicastLeave(_ br: Bridge, _ port: NetDevice, _ key: MDBKey, src: MACAddress) {
         let db = br.mdb
         db.leaves &+= 1
-        guard var ports = db.groups[key], let i = ports.firstIndex(where: { $0.port == port.ifindex }), !ports[i].permanent else { return }
+        let toUnicast = port.bridgePort.flags.contains(.mcastToUnicast)
+        guard var ports = db.groups[key], let i = ports.firstIndex(where: { $0.matches(port.ifindex, src, toUnicast: toUnicast) }),
+              !ports[i].permanent else { return }
         if port.bridgePort.flags.contains(.fastLeave) {
-            db.remove(key, port: port.ifindex)
+            // Every entry of the port that is (the host's, with mcast_to_unicast) up to a permanent one.
+            while let j = db.groups[key]?.firstIndex(where: { $0.matches(port.ifindex, src, toUnicast: toUnicast) }),
+                  db.groups[key]?[j].permanent == false {
+                db.remove(key, at: j)
+            }
             return
         }
         if db.otherQuerier[key.v6 ? 1 : 0] > clock.now { return }

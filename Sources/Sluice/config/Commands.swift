@@ -406,7 +406,8 @@ public final class CommandRunner {
         case "proxy_arp": ch.flag(.proxyArp, try onOff())
         case "proxy_arp_wifi": ch.flag(.proxyArpWifi, try onOff())
         case "neigh_suppress": ch.flag(.neighSuppress, try onOff())
-        case "mcast_to_unicast", "vlan_tunnel", "mab", "learning_sync", "neigh_vlan_suppress":
+        case "mcast_to_unicast": ch.flag(.mcastToUnicast, try onOff())
+        case "vlan_tunnel", "mab", "learning_sync", "neigh_vlan_suppress":
             if try onOff() { throw SluiceError("Error: Sluice's bridge ports do not support \(o) (Operation not supported).") }
         default: throw SluiceError("Error: \"\(o)\" is not an argument of type bridge_slave")
         }

@@ -39,7 +39,7 @@ enum BRPORT {
         GROUP_FWD_MASK: .u16, NEIGH_SUPPRESS: .u8, ISOLATED: .u8, BACKUP_PORT: .u32, LOCKED: .u8, MAB: .u8, NEIGH_VLAN_SUPPRESS: .u8])
     /// The settings Sluice's ports do not have (refused unless set to what they do anyway).
     static let names: [UInt16: String] = [LEARNING_SYNC: "learning_sync",
-        MULTICAST_ROUTER: "mcast_router", MCAST_TO_UCAST: "mcast_to_unicast", VLAN_TUNNEL: "vlan_tunnel",
+        MULTICAST_ROUTER: "mcast_router", VLAN_TUNNEL: "vlan_tunnel",
         GROUP_FWD_MASK: "group_fwd_mask", MAB: "mab", NEIGH_VLAN_SUPPRESS: "neigh_vlan_suppress"]
 
     /// br_setport's attributes as a typed change (and whether to flush the port's learnt
@@ -51,7 +51,8 @@ enum BRPORT {
         let flags: [(UInt16, BridgePortFlags)] = [(MODE, .hairpin), (GUARD, .guard_), (PROTECT, .rootBlock), (FAST_LEAVE, .fastLeave),
                                                   (LEARNING, .learning), (UNICAST_FLOOD, .flood), (MCAST_FLOOD, .mcastFlood),
                                                   (BCAST_FLOOD, .bcastFlood), (ISOLATED, .isolated), (LOCKED, .locked),
-                                                  (PROXYARP, .proxyArp), (PROXYARP_WIFI, .proxyArpWifi), (NEIGH_SUPPRESS, .neighSuppress)]
+                                                  (PROXYARP, .proxyArp), (PROXYARP_WIFI, .proxyArpWifi), (NEIGH_SUPPRESS, .neighSuppress),
+                                                  (MCAST_TO_UCAST, .mcastToUnicast)]
         for (t, f) in flags { if let v = a.u8(t) { c.flag(f, v != 0) } }
         c.state = a.u8(STATE)
         c.priority = a.u16(PRIORITY)
@@ -237,7 +238,7 @@ extension RtnlProcessor {
         let f = s.flags
         for (t, flag) in [(BRPORT.MODE, BridgePortFlags.hairpin), (BRPORT.GUARD, .guard_), (BRPORT.PROTECT, .rootBlock),
                           (BRPORT.FAST_LEAVE, .fastLeave)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
-        w.attr(BRPORT.MCAST_TO_UCAST, u8: 0)
+        w.attr(BRPORT.MCAST_TO_UCAST, u8: f.contains(.mcastToUnicast) ? 1 : 0)
         for (t, flag) in [(BRPORT.LEARNING, BridgePortFlags.learning), (BRPORT.UNICAST_FLOOD, .flood), (BRPORT.MCAST_FLOOD, .mcastFlood),
                           (BRPORT.BCAST_FLOOD, .bcastFlood)] { w.attr(t, u8: f.contains(flag) ? 1 : 0) }
         w.attr(BRPORT.PROXYARP, u8: f.contains(.proxyArp) ? 1 : 0); w.attr(BRPORT.PROXYARP_WIFI, u8: f.contains(.proxyArpWifi) ? 1 : 0)
