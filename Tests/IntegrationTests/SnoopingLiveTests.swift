@@ -12,6 +12,8 @@ final class SnoopingLiveTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
+    /// Datagrams to UDP port 5000 arriving on an interface, counted by group (argv[4] "group")
+    /// or by destination MAC in hex ("mac").
     static let sniff = """
     import socket, struct, sys, time, json
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
@@ -19,11 +21,12 @@ final class SnoopingLiveTests: XCTestCase {
     open(sys.argv[3], 'w').close()
     end = time.time() + float(sys.argv[2]); n = {}
     while time.time() < end:
-        try: f = s.recv(2048)
+        try: f, a = s.recvfrom(2048)
         except socket.timeout: continue
+        if a[2] == 4: continue
         if len(f) >= 38 and f[23] == 17 and struct.unpack('!H', f[36:38])[0] == 5000:
-            g = socket.inet_ntoa(f[30:34]); n[g] = n.get(g, 0) + 1
-    print(json.dumps(n))
+            k = socket.inet_ntoa(f[30:34]) if sys.argv[4] == 'group' else f[0:6].hex(); n[k] = n.get(k, 0) + 1
+    print(json.dumps(n, sort_keys=True))
     """
     static let send = """
     import socket, sys, time
@@ -113,6 +116,14 @@ final class SnoopingLiveTests: XCTestCase {
     /// The senders start once every sniffer has bound its socket (each says so with a file):
     /// on a loaded machine a Python start can take longer than the datagrams do.
     func phase(_ hosts: [String: [String]]) throws -> [String: [[String: Int]]] {
+        try sniffWhileH3Sends(hosts, groups: ["239.1.1.1", "239.2.2.2"], by: "group").mapValues { outs in
+            outs.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Int]) ?? ["?": -1] }
+        }
+    }
+
+    /// h3 sends 20 datagrams to each of `groups` while h1 and h2 count them (`by` "group" or
+    /// "mac"); per world, the sniffers' [h1, h2] outputs.
+    func sniffWhileH3Sends(_ hosts: [String: [String]], groups: [String], by: String) throws -> [String: [String]] {
         var sniffers: [String: [Process]] = [:]
         var ready: [String] = []
         phaseCount += 1
@@ -120,19 +131,15 @@ final class SnoopingLiveTests: XCTestCase {
             sniffers[w] = try [0, 1].map {
                 let flag = net.dir + "/sniff-\(phaseCount)-\(w)\($0)"
                 ready.append(flag)
-                return try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "3", flag], seconds: 12)
+                return try python(hosts[w]![$0], Self.sniff, ["e\($0 + 1)", "3", flag, by], seconds: 12)
             }
         }
         let deadline = Date().addingTimeInterval(6)
         while Date() < deadline && !ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(50_000) }
         guard ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { throw HarnessError("a sniffer did not start within 6 s") }
-        let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1", "239.2.2.2"], seconds: 10) }
+        let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20"] + groups, seconds: 10) }
         for s in senders { s.waitUntilExit() }
-        var r: [String: [[String: Int]]] = [:]
-        for w in ["k", "s"] {
-            r[w] = sniffers[w]!.map { (try? JSONSerialization.jsonObject(with: Data(output($0).utf8)) as? [String: Int]) ?? ["?": -1] }
-        }
-        return r
+        return sniffers.mapValues { $0.map(output) }
     }
 
     func testIGMPSnoopingWithRealHostsAsTheKernelsBridge() throws {
@@ -182,22 +189,6 @@ final class SnoopingLiveTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
 
-    /// Datagrams to UDP port 5000 seen on an interface, counted by destination MAC (hex).
-    static let sniffByMAC = """
-    import socket, struct, sys, time, json
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-    s.bind((sys.argv[1], 0)); s.settimeout(0.2)
-    open(sys.argv[3], 'w').close()
-    end = time.time() + float(sys.argv[2]); n = {}
-    while time.time() < end:
-        try: f, a = s.recvfrom(2048)
-        except socket.timeout: continue
-        if a[2] == 4: continue
-        if len(f) >= 38 and f[23] == 17 and struct.unpack('!H', f[36:38])[0] == 5000:
-            k = f[0:6].hex(); n[k] = n.get(k, 0) + 1
-    print(json.dumps(n, sort_keys=True))
-    """
-
     /// mcast_to_unicast (br_multicast_flood, maybe_deliver_addr) side by side: h1's port has
     /// it, and two hosts behind it join 239.1.1.1 — h1 itself and a macvlan in h1's namespace
     /// with an address of its own. With h3 as querier, what h3 sends to the group reaches h1's
@@ -219,23 +210,11 @@ final class SnoopingLiveTests: XCTestCase {
         usleep(1_000_000)
         for w in ["k", "s"] { _ = output(try python(hosts[w]![2], Self.query, ["198.18.8.3"], seconds: 5)) }
         usleep(2_500_000)
-        var sniffers: [String: [Process]] = [:], ready: [String] = []
-        for w in ["k", "s"] {
-            sniffers[w] = try [0, 1].map {
-                let flag = net.dir + "/u2u-\(w)\($0)"
-                ready.append(flag)
-                return try python(hosts[w]![$0], Self.sniffByMAC, ["e\($0 + 1)", "3", flag], seconds: 12)
-            }
-        }
-        let deadline = Date().addingTimeInterval(6)
-        while Date() < deadline && !ready.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(50_000) }
-        let senders = try ["k", "s"].map { try python(hosts[$0]![2], Self.send, ["198.18.8.3", "20", "239.1.1.1"], seconds: 10) }
-        for s in senders { s.waitUntilExit() }
-        var seen: [String: [String]] = [:]
+        var seen = try sniffWhileH3Sends(hosts, groups: ["239.1.1.1"], by: "mac")
         for w in ["k", "s"] {
             let e1 = try sh(["ip", "netns", "exec", hosts[w]![0], "cat", "/sys/class/net/e1/address"])
                 .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: ":", with: "")
-            seen[w] = sniffers[w]!.map { output($0).replacingOccurrences(of: e1, with: "h1") }
+            seen[w] = seen[w]!.map { $0.replacingOccurrences(of: e1, with: "h1") }
         }
         print("mcast_to_unicast, received on [h1's link, h2's]: kernel \(seen["k"]!), Sluice \(seen["s"]!)")
         XCTAssertEqual(seen["k"]!, ["{\"020000000111\": 20, \"h1\": 20}", "{}"], "the kernel's unicast copies")

@@ -261,9 +261,9 @@ extension Datapath {
             return routersOnly ? .routers : .flood
         case .report(let v6, let version):
             db.reports &+= 1
+            let src = MACAddress(at: frame + 6)
             for (g, join) in joins {
                 guard let port else { break }
-                let src = MACAddress(at: frame + 6)
                 if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) }
             }
             // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
