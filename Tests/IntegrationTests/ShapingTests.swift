@@ -401,3 +401,50 @@ final class TaprioLiveTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0)
     }
 }
+
+/// netem (which this kernel lacks) on real traffic, set by Debian's tc over the control socket;
+/// the expected values come from sch_netem.c's tabledist.
+final class NetemLiveTests: XCTestCase {
+    var net: TestNet!
+    override func setUpWithError() throws { net = try TestNet() }
+    override func tearDown() { net?.cleanup() }
+
+    /// A user's own distribution table (what iproute2's maketable writes), read by tc from
+    /// TC_LIB_DIR and sent whole: two values, −8192 and +8192, so tabledist gives exactly
+    /// mu − sigma or mu + sigma and nothing between. `delay 20ms 10ms` on the port towards b:
+    /// every ping's RTT is 10 ms or 30 ms plus the path's own fraction of a millisecond, and
+    /// both occur. iproute2's experimental.dist, which Sluice used to refuse, is taken too.
+    func testAUsersOwnDistributionTableShapesPingsDelays() throws {
+        let sock = net.dir + "/ctl.sock"
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extraArgs: ["--socket", sock])
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let lib = net.dir + "/tclib"
+        try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
+        try "# two-point table: one sigma either side\n-8192 8192\n".write(toFile: lib + "/twopoint.dist", atomically: true, encoding: .utf8)
+        let bin = try sluiceBinary()
+        _ = try sh(["ip", "netns", "exec", sa, "ping", "-c", "2", "-W", "1", "198.18.0.2"], timeout: 10, allowFailure: true)  // ARP
+        _ = try sh(["env", "TC_LIB_DIR=\(lib)", bin, "exec", "--socket", sock, "tc", "qdisc", "add", "dev", tb, "root", "handle", "1:",
+                    "netem", "delay", "20ms", "10ms", "distribution", "twopoint"])
+        let out = try sh(["ip", "netns", "exec", sa, "ping", "-c", "40", "-i", "0.05", "-W", "1", "198.18.0.2"], timeout: 30, allowFailure: true)
+        let rtts = out.components(separatedBy: "\n").compactMap { l -> Double? in
+            guard let r = l.range(of: "time=") else { return nil }
+            return Double(l[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        XCTAssertGreaterThanOrEqual(rtts.count, 38, out)
+        let low = rtts.filter { $0 >= 10 && $0 < 12 }.count, high = rtts.filter { $0 >= 30 && $0 < 32 }.count
+        print("netem two-point table: \(low) pings at 10 ms, \(high) at 30 ms, \(rtts.count - low - high) elsewhere: \(rtts)")
+        XCTAssertLessThanOrEqual(rtts.count - low - high, 2, "RTTs between or beyond the two points: \(rtts)")
+        XCTAssertGreaterThan(low, 5, "\(rtts)")
+        XCTAssertGreaterThan(high, 5, "\(rtts)")
+        // iproute2's own experimental table, and a change without a table keeps the one there
+        // (netem_change swaps a table in only when one is sent).
+        _ = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "change", "dev", tb, "root", "handle", "1:",
+                    "netem", "delay", "20ms", "10ms", "distribution", "experimental"])
+        XCTAssertEqual(try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", tb], stderr: false),
+                       "qdisc netem 1: root refcnt 2 limit 1000 delay 20ms  10ms\n")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}

@@ -20,12 +20,62 @@ final class NetemTests: XCTestCase {
         return (m, v.squareRoot())
     }
 
-    func testNormalDelayMoments() throws {
-        let r = try run("delay 100ms 10ms distribution normal")
-        let (m, sd) = meanSD(r.delays)
-        XCTAssertEqual(m, 100e6, accuracy: 0.2e6)
-        XCTAssertEqual(sd, 10e6, accuracy: 0.3e6)
-        XCTAssertEqual(r.out.count, n)
+    /// iproute2's table NAME.dist as tc reads it (q_netem.c's get_distribution), or a failure
+    /// naming what is missing: the expected values below come from these tables and
+    /// sch_netem.c's tabledist, delay = mu + sigma · t / NETEM_DIST_SCALE (8192).
+    func iproute2Table(_ name: String) throws -> [Double] {
+        for dir in ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc"] {
+            guard let text = try? String(contentsOfFile: "\(dir)/\(name).dist", encoding: .utf8) else { continue }
+            return text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+                .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Double($0) } }
+        }
+        XCTFail("iproute2's \(name).dist is missing (scripts/install-deps.sh installs iproute2)")
+        throw XCTSkip("no \(name).dist")
+    }
+
+    /// Each of iproute2's tables shapes the delay as tabledist does: the mean and standard
+    /// deviation are the table's own, scaled by sigma / 8192, not those of the ideal
+    /// distribution (pareto.dist's sigma is 0.82 of the one asked for), and the median falls
+    /// where the table's does.
+    func testDelayDistributionsAreIproute2sTables() throws {
+        for name in ["normal", "pareto", "paretonormal", "experimental"] {
+            let t = try iproute2Table(name)
+            let (tm, tsd) = meanSD(t)
+            let sigma = 10e6, mu = 100e6
+            let r = try run("delay 100ms 10ms distribution \(name)")
+            let (m, sd) = meanSD(r.delays)
+            XCTAssertEqual(r.out.count, n, name)
+            // n draws: the mean's standard error is sd/√n; allow 5 of them plus rounding.
+            XCTAssertEqual(m, mu + sigma * tm / 8192, accuracy: 5 * sigma * tsd / 8192 / Double(n).squareRoot() + 1e3, name)
+            XCTAssertEqual(sd, sigma * tsd / 8192, accuracy: 0.03 * sigma * tsd / 8192, name)
+            let tMedian = t.sorted()[t.count / 2]
+            let median = r.delays.sorted()[r.delays.count / 2]
+            XCTAssertEqual(median, mu + sigma * tMedian / 8192, accuracy: 0.02 * sigma, name)
+        }
+    }
+
+    /// Sluice's own words read tables as tc does (get_distribution): NAME.dist in TC_LIB_DIR,
+    /// '#' lines skipped, any number strtol takes (hex too), truncated to 16 bits; a missing
+    /// file or more than 16 384 values refused with tc's words.
+    func testDistributionFilesAreReadAsTc() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netem-dist-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir); unsetenv("TC_LIB_DIR") }
+        try "# made by hand\n-8192 8192\n\n0x10 -0x10\t70000\n".write(toFile: dir + "/mine.dist", atomically: true, encoding: .utf8)
+        try String(repeating: "1 ", count: 16_385).write(toFile: dir + "/big.dist", atomically: true, encoding: .utf8)
+        setenv("TC_LIB_DIR", dir, 1)
+        let env = QdiscEnv(pool: PacketPool(capacity: 8), clock: .virtual(start: 1_000), mtu: 1514, txQueueLen: 1000)
+        let q = NetemQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var a = TcArgs(["delay", "20ms", "10ms", "distribution", "mine", "slot", "distribution", "mine", "5ms", "1ms"])
+        try QdiscGrammar.change(q, &a)
+        XCTAssertEqual(q.delayDist, [-8192, 8192, 16, -16, Int16(truncatingIfNeeded: 70_000)])
+        XCTAssertEqual(q.slotDist, q.delayDist)
+        for (name, message) in [("nosuch", "Error: No distribution data for nosuch (\(dir)/nosuch.dist: No such file or directory)"),
+                                ("big", "Error: \(dir)/big.dist: too much data")] {
+            var b = TcArgs(["delay", "1ms", "1ms", "distribution", name])
+            XCTAssertThrowsError(try QdiscGrammar.change(q, &b)) { XCTAssertEqual(($0 as? SluiceError)?.message, message) }
+        }
+        XCTAssertEqual(q.latency, 20 * Time.ms, "a refused change leaves netem as it was")
     }
 
     func testUniformJitterByDefault() throws {
@@ -37,13 +87,43 @@ final class NetemTests: XCTestCase {
         XCTAssertLessThanOrEqual(r.delays.max()!, 110e6 + 1e5)
     }
 
-    func testParetoDelayIsRightSkewed() throws {
-        let r = try run("delay 100ms 10ms distribution pareto")
-        let (m, sd) = meanSD(r.delays)
-        XCTAssertEqual(m, 100e6, accuracy: 0.5e6)
-        XCTAssertEqual(sd, 10e6, accuracy: 1.5e6)
-        let median = r.delays.sorted()[r.delays.count / 2]
-        XCTAssertLessThan(median, m, "pareto: median below the mean")
+    /// tabledist's arithmetic on a table's value t: (sigma % 8192) · t rounded half away from
+    /// zero over 8192, plus (sigma / 8192) · t, plus mu — so ±8192 is exactly ±sigma, and a
+    /// negative result is a delay before now (the packet is due at once).
+    func testTabledistArithmeticAsTheKernel() {
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 100_000_000, sigma: 10_000_000, rnd: 0, [8192]), 110_000_000)
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 100_000_000, sigma: 10_000_000, rnd: 7, [-8192]), 90_000_000)
+        // sigma 12 345: 12 345 % 8192 = 4 153, · 4 096 = 17 010 688, + 4 096 → 2 077 (floor of
+        // 2 077.0); 12 345 / 8192 = 1, · 4 096 = 4 096: 6 173 + mu.
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 1_000, sigma: 12_345, rnd: 1, [0, 4096]), 7_173)
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 1_000, sigma: 12_345, rnd: 1, [0, -4096]), 1_000 - 6_173)
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 5, sigma: 10, rnd: 0, [-32768]), -35)
+        // Without a table: uniform, (rnd % 2·sigma) + mu − sigma.
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 100, sigma: 10, rnd: 25, nil), 95)
+        XCTAssertEqual(NetemQdisc.tabledist(mu: 100, sigma: 0, rnd: 25, [8192]), 100)
+    }
+
+    /// get_dist_table: 1…NETEM_DIST_MAX (16 384) values, else EINVAL, and nothing changes.
+    func testDistributionTableSizeIsCheckedAndAFailedChangeKeepsTheOld() throws {
+        let env = QdiscEnv(pool: PacketPool(capacity: 8), clock: .virtual(start: 1_000), mtu: 1514, txQueueLen: 1000)
+        let q = NetemQdisc(handle: TcHandle(1, 0), parent: .root, env: env)
+        var p = q.params
+        p.latency = 5 * Time.ms; p.jitter = Time.ms; p.dist = [8192]
+        try q.configure(p)
+        XCTAssertEqual(q.delayDist, [8192])
+        for bad in [[Int16](), [Int16](repeating: 1, count: 16_385)] {
+            var b = q.params
+            b.latency = 9 * Time.ms; b.dist = bad
+            XCTAssertThrowsError(try q.configure(b)) { e in
+                XCTAssertEqual((e as? SluiceError)?.message, "Error: netem: invalid distribution table size: \(bad.count) (Invalid argument)")
+            }
+            XCTAssertEqual(q.latency, 5 * Time.ms)
+            XCTAssertEqual(q.delayDist, [8192])
+        }
+        var ok = q.params
+        ok.dist = [Int16](repeating: -8192, count: 16_384)
+        XCTAssertNoThrow(try q.configure(ok))
+        XCTAssertEqual(q.delayDist?.count, 16_384)
     }
 
     func testRandomLossRate() throws {
@@ -215,8 +295,8 @@ final class NetemTests: XCTestCase {
     }
 
     func testSameSeedSameOutput() throws {
-        let a = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")
-        let b = try run("delay 20ms 5ms 25% distribution normal loss 2% duplicate 1% seed 7")
+        let a = try run("delay 20ms 5ms 25% distribution paretonormal loss 2% duplicate 1% seed 7")
+        let b = try run("delay 20ms 5ms 25% distribution paretonormal loss 2% duplicate 1% seed 7")
         XCTAssertEqual(a.out, b.out)
     }
 }

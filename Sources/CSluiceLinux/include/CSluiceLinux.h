@@ -22,6 +22,7 @@ int csl_if_flags(int ifindex);
 int csl_rtnl_link_monitor(void);
 int csl_set_txqlen(int fd, const char *name, int qlen);
 int csl_pin_self(const uint64_t *mask, int words);
+int csl_set_timer_slack(unsigned long ns);
 int csl_get_affinity(uint64_t *mask, int words);
 int csl_gettid(void);
 /// posix_spawnp of argv (envp, or this process's environment when NULL) with stdin from

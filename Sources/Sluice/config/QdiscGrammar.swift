@@ -997,7 +997,7 @@ enum QdiscGrammar {
         var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
         var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
         var cellSize = s.cellSize, cellOvh = s.cellOverhead
-        var gi = s.gi, ecn = s.ecn, slot = s.slot
+        var gi = s.gi, ecn = s.ecn, slot = s.slot, slotDist = s.slotDist
         func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
             guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
             return try a.percent(for: "correlation")
@@ -1009,9 +1009,10 @@ enum QdiscGrammar {
                 if let v = a.peek, TcUnits.time(v) != nil, v.first?.isNumber == true { jit = try a.time(for: "jitter")
                     if let c = try optPercent(&a) { dcor = c } }
             case "distribution":
+                // q_netem.c: the table NAME.dist from tc's library (TC_LIB_DIR); `uniform`, for
+                // which iproute2 ships no table, is netem's own jitter without one.
                 let v = try a.value(for: k)
-                guard let d = NetemQdisc.Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
-                dist = d
+                dist = v == "uniform" ? nil : try NetemQdisc.loadDistribution(v)
             case "loss", "drop":
                 if a.peek == "random" { a.i += 1 }
                 if a.peek == "gemodel" {
@@ -1055,9 +1056,7 @@ enum QdiscGrammar {
                 var sl = NetemQdisc.Slot()
                 if a.peek == "distribution" {
                     a.i += 1
-                    let v = try a.value(for: "slot distribution")
-                    guard let d = NetemQdisc.Dist(rawValue: v) else { throw SluiceError("Error: unknown netem distribution \"\(v)\" (uniform, normal, pareto, paretonormal)") }
-                    sl.dist = d
+                    slotDist = try NetemQdisc.loadDistribution(try a.value(for: "slot distribution"))
                     sl.distDelay = try a.time(for: "slot delay")
                     sl.distJitter = try a.time(for: "slot jitter")
                     guard sl.distJitter > 0 else { throw SluiceError("Error: Non-positive jitter") }
@@ -1081,7 +1080,7 @@ enum QdiscGrammar {
         var np = NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
                                         dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
                                         gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn, slot: slot)
-        np.cellSize = cellSize; np.cellOverhead = cellOvh
+        np.cellSize = cellSize; np.cellOverhead = cellOvh; np.slotDist = slotDist
         return np
     }
 }

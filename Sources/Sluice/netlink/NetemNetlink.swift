@@ -7,9 +7,9 @@ import Glibc
 /// CORRUPT, LOSS { GE }, RATE (+ RATE64), LATENCY64/JITTER64, DELAY_DIST.
 ///
 /// A request is decoded into netem's typed configuration (`NetemQdisc.NetemParams`), the value
-/// its words also produce, and applied by its `configure`, so both syntaxes share one validation. A delay distribution table is recognised by comparing it with the
-/// tables iproute2 ships (normal, pareto, paretonormal); other tables are refused with a
-/// message, as they are by the text syntax.
+/// its words also produce, and applied by its `configure`, so both syntaxes share one validation. Distribution tables
+/// (delay and slot) are taken whole, as get_dist_table takes them, and kept until another is
+/// sent.
 enum NETEM {
     static let CORR: UInt16 = 1, DELAY_DIST: UInt16 = 2, REORDER: UInt16 = 3, CORRUPT: UInt16 = 4, LOSS: UInt16 = 5
     static let RATE: UInt16 = 6, ECN: UInt16 = 7, RATE64: UInt16 = 8, LATENCY64: UInt16 = 10, JITTER64: UInt16 = 11
@@ -23,24 +23,14 @@ enum NETEM {
     static func fraction(_ v: UInt32) -> Double { Double(v) / Double(UInt32.max) }
     static func packed(_ p: Double) -> UInt32 { UInt32((max(0, min(1, p)) * Double(UInt32.max)).rounded()) }
 
-    /// The distribution iproute2 sent, by comparing it with its own tables on this machine.
-    static func distribution(_ table: ArraySlice<UInt8>) -> String? {
-        let values = stride(from: 0, to: table.count - 1, by: 2).map { Int16(bitPattern: table.le16(at: $0)) }
-        for dir in ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc"] {
-            for name in ["normal", "pareto", "paretonormal"] {
-                guard let f = fopen("\(dir)/\(name).dist", "r") else { continue }
-                defer { fclose(f) }
-                var known: [Int16] = []
-                var line = [CChar](repeating: 0, count: 4096)
-                while fgets(&line, Int32(line.count), f) != nil {
-                    let s = String(cString: line)
-                    if s.hasPrefix("#") { continue }
-                    for t in s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) { if let v = Int16(t) { known.append(v) } }
-                }
-                if known == values { return name }
-            }
+    /// A distribution table as get_dist_table takes it: the attribute's whole signed 16-bit
+    /// values (an odd last byte ignored), 1…NETEM_DIST_MAX of them, else EINVAL.
+    static func table(_ a: ArraySlice<UInt8>) throws(SluiceError) -> [Int16] {
+        let n = a.count / 2
+        guard n > 0, n <= NetemQdisc.distMax else {
+            throw SluiceError("Error: netem: invalid distribution table size: \(n) (Invalid argument)")
         }
-        return nil
+        return (0..<n).map { Int16(bitPattern: a.le16(at: 2 * $0)) }
     }
 }
 
@@ -54,18 +44,14 @@ extension RtnlProcessor {
         let duplicate = o.le32(at: 16), jitterTicks = o.le32(at: 20)
         let a = try parseOptions(o.dropFirst(24), base: base + 24, NETEM.policy)
         var p = NetemQdisc.NetemParams()
-        p.dist = q.dist; p.seed = q.seed
+        p.dist = q.delayDist; p.slotDist = q.slotDist; p.seed = q.seed
         p.limit = Int(limit)
         p.latency = a.u64(NETEM.LATENCY64) ?? UInt64(latencyTicks) * 64      // psched ticks are 64 ns
         p.jitter = a.u64(NETEM.JITTER64) ?? UInt64(jitterTicks) * 64
         let corr = a[NETEM.CORR]
         if p.jitter > 0, let c = corr { p.delayCorr = NETEM.fraction(c.le32(at: 0)) }
-        if let t = a[NETEM.DELAY_DIST] {
-            guard let name = NETEM.distribution(t), let d = NetemQdisc.Dist(rawValue: name) else {
-                throw SluiceError("Error: netem: distribution tables other than iproute2's normal, pareto and paretonormal are not supported in Sluice yet.")
-            }
-            p.dist = d
-        }
+        if let t = a[NETEM.DELAY_DIST] { p.dist = try NETEM.table(t) }
+        if let t = a[NETEM.SLOT_DIST] { p.slotDist = try NETEM.table(t) }
         if let l = a[NETEM.LOSS] {
             let m = try parseOptions(l, base: (a.offsets[NETEM.LOSS] ?? 0) + NL.attrHdrLen,
                                      NLAPolicy(maxType: 3, [NETEM.LOSS_GI: .minLength(20), NETEM.LOSS_GE: .minLength(16)]))
@@ -100,14 +86,6 @@ extension RtnlProcessor {
             s.minDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 0)))); s.maxDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 8))))
             s.maxPackets = Int(Int32(bitPattern: sl.le32(at: 16))); s.maxBytes = Int(Int32(bitPattern: sl.le32(at: 20)))
             s.distDelay = UInt64(max(0, Int64(bitPattern: sl.le64(at: 24)))); s.distJitter = UInt64(max(0, Int64(bitPattern: sl.le64(at: 32))))
-            if let t = a[NETEM.SLOT_DIST] {
-                guard let name = NETEM.distribution(t), let d = NetemQdisc.Dist(rawValue: name) else {
-                    throw SluiceError("Error: netem: distribution tables other than iproute2's normal, pareto and paretonormal are not supported in Sluice yet.")
-                }
-                s.dist = d
-            } else if s.distJitter > 0 {
-                s.dist = .uniform
-            }
             p.slot = s
         }
         if let e = a.u32(NETEM.ECN) { p.ecn = e != 0 }

@@ -43,6 +43,10 @@ public final class Worker: @unchecked Sendable {
         if let cpu {
             do { try CPUPlan.pinCurrentThread([cpu]) } catch { output("sluice: \(error)\n") }
         }
+        // The kernel's qdisc watchdog (netem, tbf, fq, htb…) arms its hrtimer with no slack
+        // (qdisc_watchdog_schedule_ns); a user thread's timers may fire up to 50 µs late unless
+        // it asks for less. The worker's timerfd is that watchdog: 1 ns, as precise as the kernel's.
+        _ = csl_set_timer_slack(1)
         while !stopFlag.load(ordering: .acquiring) {
             datapath.runOnce(timeoutMs: 100)
             if reportFlag.exchange(false, ordering: .acquiringAndReleasing) {

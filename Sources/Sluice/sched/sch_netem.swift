@@ -12,11 +12,21 @@ import Glibc
 /// `rate`, packets also queue behind each other at that rate, counting `packetoverhead`.
 /// Randomness comes from a seeded generator: the same seed and input give the same output.
 final class NetemQdisc: Qdisc {
-    enum Dist: String { case uniform, normal, pareto, paretonormal }
+    /// NETEM_DIST_SCALE: a table value of 8192 is one standard deviation (sigma).
+    static let distScale: Int64 = 8192
+    /// NETEM_DIST_MAX: the most values a distribution table may hold.
+    static let distMax = 16_384
     var latency: UInt64 = 0
+    /// At most INT_MAX ns, as netem_change caps it for tabledist's s32 sigma.
     var jitter: UInt64 = 0
     var delayCorr = 0.0
-    var dist = Dist.uniform
+    /// The delay distribution table (TCA_NETEM_DELAY_DIST: signed 16-bit values, `distScale`
+    /// to one sigma), as tc reads it from iproute2's NAME.dist files — normal, pareto,
+    /// paretonormal, experimental or one a user made with maketable; nil: uniform jitter.
+    var delayDist: [Int16]? = nil
+    /// The slot distribution table (TCA_NETEM_SLOT_DIST), kept as the delay table is: until
+    /// a new one is sent.
+    var slotDist: [Int16]? = nil
     var lossP = 0.0, lossCorr = 0.0
     /// Gilbert-Elliott as the kernel keeps it (tc_netem_gemodel): p good→bad, r bad→good, h the
     /// bad state's chance to deliver (tc's "1-h" is its loss), k the good state's loss (tc's "1-k").
@@ -30,12 +40,12 @@ final class NetemQdisc: Qdisc {
     var ecn = false
     /// Delivery slots (struct tc_netem_slot): packets leave only while a slot is open, at most
     /// `maxPackets` and `maxBytes` each (Int32.max: unlimited); the next slot opens after a
-    /// delay drawn uniformly from min…max, or from `dist` around `distDelay` ± `distJitter`.
+    /// delay drawn uniformly from min…max, or, with a slot table, from it around `distDelay` ±
+    /// `distJitter` (get_slot_next).
     struct Slot {
         var minDelay: UInt64 = 0, maxDelay: UInt64 = 0
         var maxPackets = 0, maxBytes = 0
         var distDelay: UInt64 = 0, distJitter: UInt64 = 0
-        var dist: Dist? = nil
     }
     var slot: Slot?
     var slotNext: UInt64 = 0
@@ -83,7 +93,7 @@ final class NetemQdisc: Qdisc {
     /// netem's configuration (struct tc_netem_qopt and its attributes): the typed value tc's
     /// words and rtnetlink both produce.
     struct NetemParams {
-        var latency: UInt64 = 0, jitter: UInt64 = 0, delayCorr = 0.0, dist = Dist.uniform
+        var latency: UInt64 = 0, jitter: UInt64 = 0, delayCorr = 0.0, dist: [Int16]? = nil
         var lossP = 0.0, lossCorr = 0.0
         var ge: (p: Double, r: Double, h: Double, k: Double)? = nil
         var dupP = 0.0, dupCorr = 0.0, corruptP = 0.0, corruptCorr = 0.0, reorderP = 0.0, reorderCorr = 0.0
@@ -92,13 +102,15 @@ final class NetemQdisc: Qdisc {
         var ecn = false
         var slot: Slot? = nil
         var cellSize = 0, cellOverhead = 0
+        var slotDist: [Int16]? = nil
     }
     var params: NetemParams {
-        var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: dist, lossP: lossP, lossCorr: lossCorr, ge: ge,
+        var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: delayDist, lossP: lossP, lossCorr: lossCorr, ge: ge,
                     dupP: dupP, dupCorr: dupCorr, corruptP: corruptP, corruptCorr: corruptCorr, reorderP: reorderP,
                     reorderCorr: reorderCorr, gap: gap, rate: rate, packetOverhead: packetOverhead, limit: limit, seed: seed)
         p.gi = gi; p.ecn = ecn; p.slot = slot
         p.cellSize = cellSize; p.cellOverhead = cellOverhead
+        p.slotDist = slotDist
         return p
     }
 
@@ -110,12 +122,17 @@ final class NetemQdisc: Qdisc {
         let rate = p.rate, ovh = p.packetOverhead, limit = p.limit, seed = p.seed
         if reo > 0 && lat == 0 { throw SluiceError("Error: netem reorder needs a delay (packets are reordered by not delaying some).") }
         if reo > 0 && gap == 0 { gap = 1 }
-        latency = lat; jitter = jit; delayCorr = dcor; self.dist = dist; self.lossP = lossP; lossCorr = lossC; self.ge = ge
+        if let t = dist ?? p.slotDist, t.isEmpty || t.count > Self.distMax {
+            throw SluiceError("Error: netem: invalid distribution table size: \(t.count) (Invalid argument)")
+        }
+        // netem_change caps the jitter (and get_slot the slot's) to tabledist's s32 sigma.
+        latency = lat; jitter = min(jit, UInt64(Int32.max)); delayCorr = dcor; delayDist = dist; slotDist = p.slotDist; self.lossP = lossP; lossCorr = lossC; self.ge = ge
         // get_loss_clg: a loss model given starts in its first state.
         gi = p.gi; ecn = p.ecn
         if gi != nil { giState = 1 }
         // get_slot: unlimited where 0; the first slot is open at once.
         if var s = p.slot {
+            s.distJitter = min(s.distJitter, UInt64(Int32.max))
             if s.maxPackets <= 0 { s.maxPackets = Int(Int32.max) }
             if s.maxBytes <= 0 { s.maxBytes = Int(Int32.max) }
             slot = s
@@ -144,48 +161,68 @@ final class NetemQdisc: Qdisc {
         return last
     }
 
-    /// tabledist: latency with jitter drawn from the distribution.
-    func delay() -> UInt64 {
-        guard jitter > 0 else { return latency }
-        return tabledist(dist, mu: latency, sigma: jitter, u: crandom(&last.delay, delayCorr))
+    /// A uniform draw in [0,1) as the u32 the kernel's prandom gives.
+    @inline(__always) static func u32(_ u: Double) -> UInt32 { UInt32(min(u * 4_294_967_296, 4_294_967_295)) }
+
+    /// tabledist(latency, jitter, delay_cor, delay_dist): the delay, which may be negative
+    /// (the packet is then due before now).
+    @inline(__always) func delay() -> Int64 {
+        guard jitter > 0 else { return Int64(latency) }
+        return Self.tabledist(mu: Int64(latency), sigma: Int64(jitter), rnd: Self.u32(crandom(&last.delay, delayCorr)), delayDist)
     }
 
-    /// tabledist: `mu` ± `sigma` shaped by `dist`, from the uniform draw `u` (paretonormal
-    /// takes a second, independent draw).
-    func tabledist(_ dist: Dist, mu m: UInt64, sigma s: UInt64, u: Double) -> UInt64 {
-        let mu = Double(m), sigma = Double(s)
-        var d: Double
-        switch dist {
-        case .uniform: d = mu - sigma + 2 * sigma * u
-        case .normal: d = mu + sigma * Self.normalQuantile(u)
-        case .pareto: d = mu + sigma * Self.paretoStd(u)
-        case .paretonormal: d = mu + sigma * (0.25 * Self.normalQuantile(u) + 0.75 * Self.paretoStd(rng.nextDouble())) / (0.25 * 0.25 + 0.75 * 0.75).squareRoot()
+    /// tabledist: `mu` ± `sigma` shaped by the table — the value the draw `rnd` indexes, in
+    /// units of `distScale` per sigma, scaled in two parts so that nothing overflows and rounded
+    /// half away from zero — or, without a table, uniform on [mu − sigma, mu + sigma).
+    @inline(__always)
+    static func tabledist(mu: Int64, sigma: Int64, rnd: UInt32, _ table: [Int16]?) -> Int64 {
+        if sigma == 0 { return mu }
+        guard let table, !table.isEmpty else { return Int64(rnd % (2 &* UInt32(truncatingIfNeeded: sigma))) + mu - sigma }
+        let t = Int64(table[Int(rnd % UInt32(table.count))])
+        var x = (sigma % distScale) * t
+        x += x >= 0 ? distScale / 2 : -distScale / 2
+        return x / distScale + (sigma / distScale) * t + mu
+    }
+
+    /// iproute2's get_distribution: NAME.dist from TC_LIB_DIR, else tc's library directory —
+    /// lines starting with '#' skipped, every number strtol reads taken (as a __s16), at most
+    /// `distMax` of them.
+    static func loadDistribution(_ name: String) throws(SluiceError) -> [Int16] {
+        let dirs = getenv("TC_LIB_DIR").map { [String(cString: $0)] }
+            ?? ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc"]
+        var path = "\(dirs[0])/\(name).dist"
+        var f: UnsafeMutablePointer<FILE>? = nil
+        var err: Int32 = ENOENT
+        for d in dirs {
+            path = "\(d)/\(name).dist"
+            f = fopen(path, "r")
+            if f != nil { break }
+            err = errno
+            if err != ENOENT { break }
         }
-        return d <= 0 ? 0 : UInt64(d)
-    }
-
-    /// Standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9).
-    static func normalQuantile(_ p0: Double) -> Double {
-        let p = min(max(p0, 1e-12), 1 - 1e-12)
-        // Coefficients as tuples: plain values, nothing allocated per packet.
-        let a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-        let b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01)
-        let c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-        let d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00)
-        func tail(_ q: Double) -> Double {
-            (((((c.0*q+c.1)*q+c.2)*q+c.3)*q+c.4)*q+c.5) / ((((d.0*q+d.1)*q+d.2)*q+d.3)*q+1)
+        guard let f else {
+            path = "\(dirs[0])/\(name).dist"
+            throw SluiceError("Error: No distribution data for \(name) (\(path): \(String(cString: strerror(err))))")
         }
-        if p < 0.02425 { return tail((-2 * log(p)).squareRoot()) }
-        if p > 1 - 0.02425 { return -tail((-2 * log(1 - p)).squareRoot()) }
-        let q = p - 0.5, r = q * q
-        return (((((a.0*r+a.1)*r+a.2)*r+a.3)*r+a.4)*r+a.5)*q / (((((b.0*r+b.1)*r+b.2)*r+b.3)*r+b.4)*r+1)
-    }
-
-    /// Pareto with shape 3 (as iproute2's pareto.dist), shifted and scaled to mean 0, sd 1.
-    static func paretoStd(_ u: Double) -> Double {
-        let alpha = 3.0
-        let x = pow(1 - min(u, 1 - 1e-12), -1 / alpha)        // Pareto(xm=1, α=3): mean 1.5, var 0.75
-        return (x - 1.5) / 0.75.squareRoot()
+        defer { fclose(f) }
+        var values: [Int16] = []
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) != -1, let l = line {
+            if l[0] == 10 || l[0] == 35 { continue }       // '\n', '#'
+            var p = UnsafeMutablePointer(mutating: l)
+            while true {
+                var end: UnsafeMutablePointer<CChar>? = nil
+                let x = strtol(p, &end, 0)
+                guard let e = end, e != p else { break }
+                guard values.count < distMax else { throw SluiceError("Error: \(path): too much data") }
+                values.append(Int16(truncatingIfNeeded: x))
+                p = e
+            }
+        }
+        guard !values.isEmpty else { throw SluiceError("Error: \(path): no distribution data") }
+        return values
     }
 
     func lose() -> Bool {
@@ -254,12 +291,13 @@ final class NetemQdisc: Qdisc {
         var now = clock.now
         let send: UInt64
         if gap == 0 || counter < gap - 1 || reorderP == 0 || crandom(&last.reorder, reorderCorr) >= reorderP {
-            var d = Int64(delay())
+            var d = delay()
             if rate > 0 && heapCount > 0 && tailSend > now {
                 d -= Int64(tailSend - now); d = max(d, 0); now = tailSend
             }
             if rate > 0 { d += Int64(l2t(packetTimeLength(l), rate)) }
-            send = now &+ UInt64(max(d, 0))
+            // A negative delay makes the packet due before now, ahead of those due meanwhile.
+            send = d >= 0 ? now &+ UInt64(d) : now &- min(now, UInt64(-d))
             tailSend = send
             counter += 1
         } else {
@@ -310,13 +348,14 @@ final class NetemQdisc: Qdisc {
     /// get_slot_next: the next slot opens after a drawn delay, with fresh allowances.
     func nextSlot(_ now: UInt64) {
         guard let s = slot else { return }
-        let d: UInt64
-        if let dist = s.dist {
-            d = tabledist(dist, mu: s.distDelay, sigma: s.distJitter, u: rng.nextDouble())
+        let d: Int64
+        if let t = slotDist {
+            d = Self.tabledist(mu: Int64(s.distDelay), sigma: Int64(s.distJitter), rnd: Self.u32(rng.nextDouble()), t)
         } else {
-            d = s.minDelay &+ UInt64(Double(s.maxDelay &- s.minDelay) * rng.nextDouble())
+            d = Int64(s.minDelay &+ UInt64(Double(s.maxDelay &- s.minDelay) * rng.nextDouble()))
         }
-        slotNext = now &+ d
+        // slot_next = now + next_delay; 0 stays "no slots".
+        slotNext = max(1, d >= 0 ? now &+ UInt64(d) : now &- min(now, UInt64(-d)))
         slotPacketsLeft = s.maxPackets
         slotBytesLeft = s.maxBytes
     }
