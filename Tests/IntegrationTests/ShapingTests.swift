@@ -448,3 +448,45 @@ final class NetemLiveTests: XCTestCase {
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }
 }
+
+extension NetemLiveTests {
+    /// `corrupt 3%` on a TCP transfer between two kernel stacks: netem completes a partial
+    /// checksum before it flips a bit (skb_checksum_help) and tells the receiving TAP nothing
+    /// about the checksum, so the receiver's TCP finds every damaged segment and the sender
+    /// retransmits it — the bytes that arrive are the bytes sent. (Corrupting a segment whose
+    /// checksum the receiver is told to fill in would hand the damage to the application.)
+    func testCorruptedSegmentsAreCaughtByTheReceiversChecksum() throws {
+        let sock = net.dir + "/ctl.sock"
+        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extra: ["qdisc add dev DEV_B root handle 1: netem corrupt 3%"],
+                                                      extraArgs: ["--socket", sock])
+        let sa = try net.netns("sa"), sb = try net.netns("sb")
+        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        // 8 MiB of a fixed pattern; the receiver prints the SHA-256 of what it read.
+        let gen = "import hashlib,sys\nb=bytes((i*7+i//251)&255 for i in range(1<<16))*128\n"
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        server.arguments = ["--kill-after=5", "40", "ip", "netns", "exec", sb, "python3", "-c",
+                            "import socket,hashlib\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('198.18.0.2',5301));s.listen(1)\nc,_=s.accept();h=hashlib.sha256();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\nprint(n,h.hexdigest())"]
+        let pipe = Pipe()
+        server.standardOutput = pipe
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { server.terminate() }; server.waitUntilExit() }
+        usleep(500_000)
+        _ = try sh(["ip", "netns", "exec", sa, "python3", "-c",
+                    gen + "import socket\ns=socket.create_connection(('198.18.0.2',5301));s.sendall(b);s.close()"], timeout: 60)
+        server.waitUntilExit()
+        let got = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let want = try sh(["python3", "-c", gen + "print(len(b),hashlib.sha256(b).hexdigest())"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(got, want, "what the receiver read")
+        let shown = try sh([try sluiceBinary(), "exec", "--socket", sock, "tc", "-s", "qdisc", "show", "dev", tb], stderr: false)
+        let corrupted = try sh(["ip", "netns", "exec", sb, "nstat", "-asz", "TcpInCsumErrors"], stderr: false)
+        print("netem corrupt 3% on TCP: receiver read \(got); \(corrupted.split(separator: "\n").last ?? "")")
+        XCTAssertTrue(shown.contains("corrupt 3%"), shown)
+        let errors = Int(corrupted.split(separator: "\n").last?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        XCTAssertGreaterThan(errors, 0, "the receiver's TCP found damaged segments: \(corrupted)")
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+}

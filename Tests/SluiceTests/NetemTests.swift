@@ -272,8 +272,54 @@ final class NetemTests: XCTestCase {
             let bits = zip(base, o.data).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
             if bits > 0 { changed += 1; XCTAssertEqual(bits, 1) }
         }
-        // Bits flipped inside the sequence-number field are not seen: allow for them.
-        XCTAssertEqual(Double(changed) / Double(n), 0.01 * (1 - 32.0 / (86 * 8)), accuracy: 0.0015)
+        // netem_enqueue flips a bit of any byte of the frame (get_random_u32_below(skb_headlen)),
+        // the Ethernet header included. Bits flipped inside the sequence-number field are not
+        // seen: allow for them.
+        XCTAssertEqual(Double(changed) / Double(n), 0.01 * (1 - 32.0 / (100 * 8)), accuracy: 0.0015)
+    }
+
+    /// netem_enqueue draws duplication before loss, and a loss takes one copy away: with both
+    /// at 100 % every packet still goes once. At duplicate 100 % alone each goes twice (the
+    /// duplicate is not duplicated again); with loss 50 % a packet goes once when the first draw
+    /// loses (½), else it and its duplicate, which faces a loss draw of its own: ½ · 1 + ½ · 1.5
+    /// = 1.25 packets out per packet in.
+    func testDuplicationIsDrawnBeforeLossAsNetemEnqueue() throws {
+        XCTAssertEqual(try run("duplicate 100% loss 100%").out.count, n)
+        XCTAssertEqual(try run("duplicate 100%").out.count, 2 * n)
+        let half = try run("duplicate 100% loss 50%")
+        // Per packet in: 1 or 2 out with equal chance when not lost first; sd of the sum ≈ √n · 0.43.
+        XCTAssertEqual(Double(half.out.count) / Double(n), 1.25, accuracy: 5 * 0.433 / Double(n).squareRoot())
+    }
+
+    /// A GSO super-frame picked for corruption is segmented first (netem_segment); the first
+    /// segment is corrupted and each other one goes through netem_enqueue again — at corrupt
+    /// 100 % all of them. Each gets its checksum completed before the flip (skb_checksum_help),
+    /// so it differs from the clean segment in exactly one bit and the receiver sees a bad sum.
+    func testCorruptionSegmentsAGSOFrameAndCompletesItsChecksumFirst() throws {
+        let clean = try Lab(ports: ["p1", "p2"])
+        var b = PacketBatch()
+        b.append(tcpGSOPacket(clean.dp.pool, payload: 10_000, mss: 1448))
+        clean.dp.transmit(clean.dev("p2"), &b)
+        let reference = clean.ports["p2"]!.takeCaptured()
+        XCTAssertEqual(reference.count, 7)
+
+        let lab = try Lab(ports: [], poolSize: 256)
+        let d = MemoryDriver(features: DeviceFeatures.offloads)
+        lab.ports["p2"] = d
+        try lab.dp.addMemory(name: "p2", driver: d)
+        try lab.runner.execute("link set p2 up")
+        try lab.runner.execute("qdisc add dev p2 root netem corrupt 100%")
+        var batch = PacketBatch()
+        batch.append(tcpGSOPacket(lab.dp.pool, payload: 10_000, mss: 1448))
+        lab.dp.transmit(lab.dev("p2"), &batch)
+        let out = lab.runUntilIdle()["p2"] ?? []
+        XCTAssertEqual(out.count, 7, "segmented, not one corrupted super-frame")
+        for (i, (o, r)) in zip(out, reference).enumerated() {
+            XCTAssertEqual(o.count, r.count, "segment \(i)")
+            XCTAssertEqual(zip(o, r).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }, 1, "segment \(i): one bit from the clean, checksummed segment")
+        }
+        XCTAssertEqual((lab.dp.device(named: "p2")?.qdisc as? NetemQdisc)?.corrupted, 7)
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
     }
 
     func testRateWithPacketOverhead() throws {

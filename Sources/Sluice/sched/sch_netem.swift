@@ -257,32 +257,70 @@ final class NetemQdisc: Qdisc {
         return lossP > 0 && crandom(&last.loss, lossCorr) < lossP
     }
 
+    /// Set while a duplicate goes through enqueue (netem_enqueue zeroes q->duplicate around
+    /// it: a duplicate is not duplicated again).
+    var duplicating = false
+
+    /// netem_enqueue, in its order: duplication is drawn first, then loss, which takes one
+    /// copy away — a duplicated packet that is lost still goes once; with `ecn` a loss marks an
+    /// ECN-capable packet CE instead (counted as a drop, delivered). The duplicate is cloned
+    /// before any corruption and enqueued again from the top, facing loss and corruption of its
+    /// own. Corruption segments a GSO frame first (netem_segment: the first segment is
+    /// corrupted, the others are enqueued each as a packet of their own), completes a partial
+    /// checksum (skb_checksum_help), so the receiver sees the damage, and flips one bit of
+    /// one byte anywhere in the frame (skb_headlen: the whole frame, headers included).
     override func enqueue(_ p: consuming Packet) -> EnqueueVerdict {
+        var count = 1
+        if !duplicating && dupP > 0 && crandom(&last.dup, dupCorr) < dupP { count += 1 }
         if lose() {
-            // netem_enqueue: with ecn, an ECN-capable packet is marked (and counted as a drop,
-            // as qdisc_qstats_drop there) instead of lost.
-            if ecn && ECN.setCE(pool, p.index) { stats.drops &+= 1; marked &+= 1 } else { lost &+= 1; return drop(p) }
+            if ecn && ECN.setCE(pool, p.index) { stats.drops &+= 1; marked &+= 1 } else { count -= 1 }
         }
-        var copies = 1
-        if dupP > 0 && crandom(&last.dup, dupCorr) < dupP { copies = 2 }
-        if corruptP > 0 && crandom(&last.corrupt, corruptCorr) < corruptP {
-            var w = p
-            if pool.makeWritable(&w) {
-                let len = pool.length(w)
-                if len > 14 {
-                    let bit = Int(rng.next() % UInt64((len - 14) * 8))
-                    let byte = pool.data(w) + 14 + bit / 8
-                    byte.storeBytes(of: byte.load(as: UInt8.self) ^ (1 << UInt8(bit % 8)), as: UInt8.self)
-                    corrupted &+= 1
-                }
-            }
-            p = w
-        }
-        if copies == 2, let c = pool.clone(p) {
+        if count == 0 { lost &+= 1; return drop(p) }
+        if count > 1, let c = pool.clone(p) {
             duplicated &+= 1
-            _ = enqueueOne(c)
+            duplicating = true
+            _ = enqueue(c)
+            duplicating = false
         }
-        return enqueueOne(p)
+        guard corruptP > 0 && crandom(&last.corrupt, corruptCorr) < corruptP else { return enqueueOne(p) }
+        var rest = PacketQueue()
+        var w = p
+        if !pool.metas[Int(w.index)].gsoType.isEmpty {
+            var first = PacketQueue.empty
+            let r = GSO.segment(w, pool: pool) { s in
+                pool.metas[Int(s.index)].pktLen = pool.metas[Int(s.index)].length
+                if first == PacketQueue.empty { first = s.index; _ = consume s } else { rest.push(s, pool) }
+            }
+            guard r > 0, first != PacketQueue.empty else { stats.drops &+= 1; return .dropped }
+            w = Packet(index: first)
+        }
+        let verdict: EnqueueVerdict
+        if corruptOne(&w) {
+            corrupted &+= 1
+            verdict = enqueueOne(w)
+        } else {
+            verdict = drop(w)
+        }
+        var any = verdict == .success
+        while let s = rest.pop(pool) { if enqueue(s) == .success { any = true } }
+        return any ? .success : verdict
+    }
+
+    /// Flips one random bit of `w` after making it writable and completing a partial checksum;
+    /// false when either fails (netem drops the packet then).
+    func corruptOne(_ w: inout Packet) -> Bool {
+        guard pool.makeWritable(&w) else { return false }
+        let m = pool.meta(w)
+        let len = Int(m.pointee.length)
+        guard len > 0 else { return false }
+        if m.pointee.csum == .partial {
+            guard Checksum.complete(frame: pool.data(w), length: len, start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset)) else { return false }
+            m.pointee.csum = .none      // skb_checksum_help leaves CHECKSUM_NONE: the receiver verifies
+
+        }
+        let byte = pool.data(w) + Int(rng.next() % UInt64(len))
+        byte.storeBytes(of: byte.load(as: UInt8.self) ^ (1 << UInt8(rng.next() % 8)), as: UInt8.self)
+        return true
     }
 
     func enqueueOne(_ p: consuming Packet) -> EnqueueVerdict {
