@@ -262,6 +262,18 @@ final class NetemTests: XCTestCase {
         XCTAssertGreaterThan(zip(seqs, seqs.dropFirst()).filter { $0 > $1 }.count, early / 2)
     }
 
+    /// A reordered packet goes to the head of netem's own queue (sch->q: counted as a requeue),
+    /// which netem_dequeue empties before it looks at the slots: with delivery slots of 1 ms it
+    /// still leaves at once, while the delayed packets wait for their slot.
+    func testReorderedPacketsLeaveOutsideTheSlots() throws {
+        let r = try run("delay 10ms reorder 25% gap 5 slot 1ms 1ms packets 100")
+        let early = r.delays.filter { $0 < 50e3 }.count
+        XCTAssertEqual(UInt64(early), r.qdisc.reordered, "every reordered packet left within 50 µs, and only they")
+        XCTAssertEqual(Double(early) / Double(n), 1.0 / 8, accuracy: 0.005)
+        XCTAssertEqual(r.qdisc.stats.requeues, r.qdisc.reordered)
+        XCTAssertEqual(r.out.count, n)
+    }
+
     func testCorruptFlipsOneBit() throws {
         let r = try run("corrupt 1%")
         let reference = FrameBuilder.udpFrame(dst: macB, src: macA, dport: 1, frameLength: 100)

@@ -334,18 +334,24 @@ final class NetemQdisc: Qdisc {
                 d -= Int64(tailSend - now); d = max(d, 0); now = tailSend
             }
             if rate > 0 { d += Int64(l2t(packetTimeLength(l), rate)) }
-            // A negative delay makes the packet due before now, ahead of those due meanwhile.
-            send = d >= 0 ? now &+ UInt64(d) : now &- min(now, UInt64(-d))
-            tailSend = send
+            // A negative delay makes the packet due before now, ahead of those due meanwhile
+            // (time 0 is kept for the reordered).
+            send = max(1, d >= 0 ? now &+ UInt64(d) : now &- min(now, UInt64(-d)))
+            // The rate's reference is the latest time to send of what is queued (netem_enqueue's
+            // `last`): packets leave in time order, so the latest since the queue was empty.
+            tailSend = heapCount > 0 ? max(tailSend, send) : send
             counter += 1
         } else {
-            // Reorder: this one goes out now, ahead of the delayed ones.
+            // Reorder: this one goes to the head of netem's own queue (__qdisc_enqueue_head,
+            // counted as a requeue), out at once and outside any slot — the latest reordered
+            // first.
             send = 0
             counter = 0
             reordered &+= 1
+            stats.requeues &+= 1
         }
         arrivals &+= 1
-        heapPush(p.index, (send, arrivals))
+        heapPush(p.index, (send, send == 0 ? ~arrivals : arrivals))
         _ = consume p
         accountIn(l)
         return .success
@@ -419,15 +425,21 @@ final class NetemQdisc: Qdisc {
         guard let child else {
             guard heapCount > 0 else { nextWake = 0; return nil }
             let t = heapKey[0].0
-            guard headMayLeave(t, now) else { nextWake = max(t, slotNext); return nil }
+            guard t == 0 || headMayLeave(t, now) else { nextWake = max(t, slotNext); return nil }
             let p = Packet(index: heapPop())
-            tookSlot(len(p), now)
+            if t != 0 { tookSlot(len(p), now) }
             accountOut(len(p), segs: segs(p))
             return p
         }
-        // With a child (netem_dequeue): packets whose time has come move from the tfifo into
-        // the child, in order; what the child lets out leaves.
-        while heapCount > 0 && headMayLeave(heapKey[0].0, now) {
+        // With a child (netem_dequeue): a reordered packet leaves first, past the child; then
+        // packets whose time has come move from the tfifo into the child, in order; what the
+        // child lets out leaves.
+        if heapCount > 0 && heapKey[0].0 == 0 {
+            let p = Packet(index: heapPop())
+            accountOut(len(p), segs: segs(p))
+            return p
+        }
+        while heapCount > 0 && heapKey[0].0 != 0 && headMayLeave(heapKey[0].0, now) {
             let p = Packet(index: heapPop())
             let l = len(p)
             tookSlot(l, now)
