@@ -387,6 +387,47 @@ final class NetlinkCodecTests: XCTestCase {
         XCTAssertEqual(q.limit, 1000)
     }
 
+    /// TCA_NETEM_DELAY_DIST as tc sends a table (signed 16-bit values) and TCA_NETEM_PRNG_SEED
+    /// (Linux 6.3+): the table is taken whole and kept by a change that sends none, the seed is
+    /// dumped back after the slots (netem_dump's order); an empty or oversized table is EINVAL
+    /// (get_dist_table) and changes nothing.
+    func testNetemTableAndSeedOverRtnetlink() throws {
+        let p = try processor()
+        let d0 = try XCTUnwrap(p.dp.device(named: "d0"))
+        func request(latencyTicks: UInt32, table: [Int16]?, seed: UInt64?) -> [UInt8] {
+            var w = NetlinkWriter()
+            let st = w.begin(type: NL.RTM_NEWQDISC, flags: NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_REPLACE, seq: 9, pid: 0)
+            w.put8(0); w.put8(0); w.put16(0); w.put32(UInt32(bitPattern: d0.ifindex)); w.put32(0x1_0000); w.put32(0xFFFF_FFFF); w.put32(0)
+            w.attr(TCA.KIND, string: "netem")
+            var o = NetlinkWriter()
+            o.put32(latencyTicks); o.put32(1000); o.put32(0); o.put32(0); o.put32(0); o.put32(15_625)   // jitter 1 ms
+            if let table { var t = NetlinkWriter(); for v in table { t.put16(UInt16(bitPattern: v)) }; o.attr(2, t.bytes) }
+            if let seed { o.attr(14, u64: seed) }
+            w.attr(TCA.OPTIONS, o.bytes)
+            w.end(st)
+            return w.bytes
+        }
+        XCTAssertEqual(errorOf(p.handle(request(latencyTicks: 156_250, table: [-8192, 8192], seed: 42))[0])?.errno, 0)
+        let q = try XCTUnwrap(d0.qdisc as? NetemQdisc)
+        XCTAssertEqual(q.latency, 10_000_000)
+        XCTAssertEqual(q.delayDist, [-8192, 8192])
+        XCTAssertEqual(q.seed, 42)
+        XCTAssertEqual(errorOf(p.handle(request(latencyTicks: 312_500, table: nil, seed: nil))[0])?.errno, 0)
+        XCTAssertEqual(q.latency, 20_000_000)
+        XCTAssertEqual(q.delayDist, [-8192, 8192], "kept without a new table")
+        XCTAssertEqual(q.seed, 42)
+        for bad in [[Int16](), [Int16](repeating: 0, count: 16_385)] {
+            XCTAssertEqual(errorOf(p.handle(request(latencyTicks: 1, table: bad, seed: 7))[0])?.errno, EINVAL)
+            XCTAssertEqual(q.latency, 20_000_000)
+            XCTAssertEqual(q.seed, 42)
+        }
+        var w = NetlinkWriter()
+        p.encodeNetem(q, &w)
+        let dumped = w.bytes
+        let seedAttr: [UInt8] = [12, 0, 14, 0, 42, 0, 0, 0, 0, 0, 0, 0]
+        XCTAssertEqual(Array(dumped.suffix(12)), seedAttr, "TCA_NETEM_PRNG_SEED last")
+    }
+
     /// IPv6 and flower/red requests, built here as `ip -6` and `tc` lay them out (rtmsg,
     /// ifaddrmsg, ndmsg, tcmsg and their attributes), for the malformed corpus.
     static func v6Seeds(_ d0: Int32) -> [[UInt8]] {

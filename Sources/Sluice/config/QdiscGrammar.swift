@@ -997,7 +997,7 @@ enum QdiscGrammar {
         var dup = s.dupP, dupC = s.dupCorr, cor = s.corruptP, corC = s.corruptCorr, reo = s.reorderP, reoC = s.reorderCorr
         var gap = s.gap, rate = s.rate, ovh = s.packetOverhead, limit = s.limit, seed = s.seed
         var cellSize = s.cellSize, cellOvh = s.cellOverhead
-        var gi = s.gi, ecn = s.ecn, slot = s.slot, slotDist = s.slotDist
+        var gi = s.gi, ecn = s.ecn, slot = s.slot, slotDist = s.slotDist, reseed = false
         func optPercent(_ a: inout TcArgs) throws(SluiceError) -> Double? {
             guard let v = a.peek, v.last == "%" || Double(v) != nil, !v.isEmpty else { return nil }
             return try a.percent(for: "correlation")
@@ -1049,7 +1049,7 @@ enum QdiscGrammar {
                 if a.peek.map({ Int($0) != nil }) == true { cellOvh = try a.int(for: "celloverhead", Int(Int32.min)...Int(Int32.max)) }
             case "packetoverhead": ovh = try a.int(for: k, -1000...1000)
             case "limit": limit = try a.int(for: k, 1...Int(Int32.max))
-            case "seed": seed = UInt64(try a.int(for: k, 0...Int.max))
+            case "seed": seed = UInt64(try a.int(for: k, 0...Int.max)); reseed = true
             case "ecn": ecn = true
             case "slot":
                 // q_netem.c: slot MIN [MAX] | slot distribution D DELAY JITTER; [packets N] [bytes N]
@@ -1080,7 +1080,7 @@ enum QdiscGrammar {
         var np = NetemQdisc.NetemParams(latency: lat, jitter: jit, delayCorr: dcor, dist: dist, lossP: lossP, lossCorr: lossC, ge: ge,
                                         dupP: dup, dupCorr: dupC, corruptP: cor, corruptCorr: corC, reorderP: reo, reorderCorr: reoC,
                                         gap: gap, rate: rate, packetOverhead: ovh, limit: limit, seed: seed, gi: gi, ecn: ecn, slot: slot)
-        np.cellSize = cellSize; np.cellOverhead = cellOvh; np.slotDist = slotDist
+        np.cellSize = cellSize; np.cellOverhead = cellOvh; np.slotDist = slotDist; np.reseed = reseed
         return np
     }
 }

@@ -13,11 +13,12 @@ import Glibc
 enum NETEM {
     static let CORR: UInt16 = 1, DELAY_DIST: UInt16 = 2, REORDER: UInt16 = 3, CORRUPT: UInt16 = 4, LOSS: UInt16 = 5
     static let RATE: UInt16 = 6, ECN: UInt16 = 7, RATE64: UInt16 = 8, LATENCY64: UInt16 = 10, JITTER64: UInt16 = 11
-    static let SLOT: UInt16 = 12, SLOT_DIST: UInt16 = 13
+    static let SLOT: UInt16 = 12, SLOT_DIST: UInt16 = 13, PRNG_SEED: UInt16 = 14
     static let LOSS_GI: UInt16 = 1, LOSS_GE: UInt16 = 2
     static let policy = NLAPolicy(maxType: 14, [CORR: .minLength(12), DELAY_DIST: .unspec, REORDER: .minLength(8),
                                                 CORRUPT: .minLength(8), LOSS: .unspec, RATE: .minLength(16), ECN: .u32,
-                                                RATE64: .u64, LATENCY64: .u64, JITTER64: .u64, SLOT: .minLength(40), SLOT_DIST: .unspec])
+                                                RATE64: .u64, LATENCY64: .u64, JITTER64: .u64, SLOT: .minLength(40), SLOT_DIST: .unspec,
+                                                PRNG_SEED: .u64])
 
     /// A probability as tc packs it (get_percent: the fraction of UINT32_MAX).
     static func fraction(_ v: UInt32) -> Double { Double(v) / Double(UInt32.max) }
@@ -89,6 +90,9 @@ extension RtnlProcessor {
             p.slot = s
         }
         if let e = a.u32(NETEM.ECN) { p.ecn = e != 0 }
+        // TCA_NETEM_PRNG_SEED: the generator restarts from it. Without one the kernel draws a
+        // random seed; Sluice keeps the one it has, so that runs repeat.
+        if let seed = a.u64(NETEM.PRNG_SEED) { p.seed = seed; p.reseed = true }
         return p
     }
 
@@ -119,14 +123,21 @@ extension RtnlProcessor {
         rt.put32(bytesPerSecond >= 1 << 32 ? UInt32.max : UInt32(bytesPerSecond)); rt.put32(UInt32(bitPattern: Int32(q.packetOverhead)))
         rt.put32(UInt32(q.cellSize)); rt.put32(UInt32(bitPattern: Int32(q.cellOverhead)))
         w.attr(NETEM.RATE, rt.bytes)
+        // netem_dump's order: ECN, the loss model, the slots, the seed.
+        if q.ecn { w.attr(NETEM.ECN, u32: 1) }
         if let gi = q.gi {
-            let n = w.beginNest(NETEM.LOSS, flagged: false)
+            let n = w.beginNest(NETEM.LOSS, flagged: false)     // nla_nest_start_noflag: tc's parse_rtattr keeps flags
             var g = NetlinkWriter()
             for v in [gi.p13, gi.p31, gi.p32, gi.p14, gi.p23] { g.put32(NETEM.packed(v)) }
             w.attr(NETEM.LOSS_GI, g.bytes)
             w.endNest(n)
+        } else if let ge = q.ge {
+            let n = w.beginNest(NETEM.LOSS, flagged: false)
+            var g = NetlinkWriter()
+            for v in [ge.p, ge.r, ge.h, ge.k] { g.put32(NETEM.packed(v)) }
+            w.attr(NETEM.LOSS_GE, g.bytes)
+            w.endNest(n)
         }
-        if q.ecn { w.attr(NETEM.ECN, u32: 1) }
         if let s = q.slot, s.minDelay | s.maxDelay | s.distJitter != 0 {
             var o = NetlinkWriter()
             o.put64(s.minDelay); o.put64(s.maxDelay)
@@ -134,13 +145,7 @@ extension RtnlProcessor {
             o.put64(s.distDelay); o.put64(s.distJitter)
             w.attr(NETEM.SLOT, o.bytes)
         }
-        if let ge = q.ge {
-            let n = w.beginNest(NETEM.LOSS, flagged: false)     // nla_nest_start_noflag: tc's parse_rtattr keeps flags
-            var g = NetlinkWriter()
-            for v in [ge.p, ge.r, ge.h, ge.k] { g.put32(NETEM.packed(v)) }
-            w.attr(NETEM.LOSS_GE, g.bytes)
-            w.endNest(n)
-        }
+        w.attr(NETEM.PRNG_SEED, u64: q.seed)
         // The compat nest: TCA_OPTIONS' length covers the struct and the attributes after it.
         w.set16(start, UInt16(w.count - start))
     }

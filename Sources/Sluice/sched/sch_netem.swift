@@ -103,6 +103,9 @@ final class NetemQdisc: Qdisc {
         var slot: Slot? = nil
         var cellSize = 0, cellOverhead = 0
         var slotDist: [Int16]? = nil
+        /// A seed was given (TCA_NETEM_PRNG_SEED, `seed N`): the generator restarts from it
+        /// even when it is the same.
+        var reseed = false
     }
     var params: NetemParams {
         var p = NetemParams(latency: latency, jitter: jitter, delayCorr: delayCorr, dist: delayDist, lossP: lossP, lossCorr: lossCorr, ge: ge,
@@ -145,7 +148,7 @@ final class NetemQdisc: Qdisc {
         dupP = dup; dupCorr = dupC; corruptP = cor; corruptCorr = corC; reorderP = reo; reorderCorr = reoC
         self.gap = gap; self.rate = rate; packetOverhead = ovh; self.limit = limit
         cellSize = max(p.cellSize, 0); cellOverhead = p.cellOverhead
-        if seed != self.seed || rng.state == 0x5EED { self.seed = seed; rng = SplitMix(seed: seed) }
+        if p.reseed || seed != self.seed || rng.state == 0x5EED { self.seed = seed; rng = SplitMix(seed: seed) }
         let cap = min(limit, 1 << 22) + 1
         if heapIdx.count < cap {
             heapIdx.reserveCapacity(cap); heapKey.reserveCapacity(cap)
