@@ -86,6 +86,7 @@ let benchmarks: @Sendable () -> Void = {
     })
     bench("netem delay 10us 1us", ["qdisc add dev eth0 root netem delay 10us 1us limit 10000"])
     bench("netem delay 10us 1us distribution normal", ["qdisc add dev eth0 root netem delay 10us 1us distribution normal limit 10000"])
+    bench("netem duplicate 5% corrupt 5% reorder 5%", ["qdisc add dev eth0 root netem delay 10us duplicate 5% corrupt 5% reorder 5% limit 10000"])
     bench("netem loss state + slots", ["qdisc add dev eth0 root netem loss state 1% 30% limit 10000 slot 10us 20us packets 32"])
     bench("pie", ["qdisc add dev eth0 root pie limit 10000"])
     bench("fq_pie", ["qdisc add dev eth0 root fq_pie"])
