@@ -322,6 +322,18 @@ extension TestNet {
     /// A daemon in namespace SW with bridge br0 and two TAP ports (TAG a, TAG b) up on it, plus
     /// `extra` config lines (`A`/`B` stand for the ports' names). The TAPs stay in SW for the
     /// caller to place. Returns the daemon, SW and the two names.
+    /// `tapBridgeDaemon` with a control socket, its TAPs moved into namespaces sa (198.18.0.1)
+    /// and sb (198.18.0.2): what a test of traffic between two kernel stacks through one Sluice
+    /// port's qdisc needs.
+    func tapPair(extra: [String] = []) throws -> (d: DaemonProcess, sock: String, sa: String, sb: String, tb: String) {
+        let sock = dir + "/ctl.sock"
+        let (d, sw, ta, tb) = try tapBridgeDaemon("sw", extra: extra, extraArgs: ["--socket", sock])
+        let sa = try netns("sa"), sb = try netns("sb")
+        try place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
+        try place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        return (d, sock, sa, sb, tb)
+    }
+
     func tapBridgeDaemon(_ suffix: String, extra: [String] = [], extraArgs: [String] = []) throws -> (DaemonProcess, String, String, String) {
         let sw = try netns(suffix)
         let ta = "\(tag)a", tb = "\(tag)b"

@@ -157,12 +157,7 @@ extension ShapingTests {
     /// A rate changed with Debian's tc through `sluice exec` while an iperf3 stream crosses
     /// the daemon: the new rate shows in the traffic within a second, the queue is kept.
     func testLiveRateChangeWithDebianTc() throws {
-        let sock = net.dir + "/ctl.sock"
-        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extra: ["qdisc add dev DEV_B root handle 1: tbf rate 10mbit burst 32kb latency 50ms"],
-                                                      extraArgs: ["--socket", sock])
-        let sa = try net.netns("sa"), sb = try net.netns("sb")
-        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
-        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let (d, sock, sa, sb, tb) = try net.tapPair(extra: ["qdisc add dev DEV_B root handle 1: tbf rate 10mbit burst 32kb latency 50ms"])
         let srv = try net.iperfServer(in: sb, addr: "198.18.0.2", port: 5201, seconds: 12)
         defer { if srv.isRunning { srv.terminate() }; srv.waitUntilExit() }
         usleep(500_000)
@@ -415,11 +410,7 @@ final class NetemLiveTests: XCTestCase {
     /// every ping's RTT is 10 ms or 30 ms plus the path's own fraction of a millisecond, and
     /// both occur. iproute2's experimental.dist, which Sluice used to refuse, is taken too.
     func testAUsersOwnDistributionTableShapesPingsDelays() throws {
-        let sock = net.dir + "/ctl.sock"
-        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extraArgs: ["--socket", sock])
-        let sa = try net.netns("sa"), sb = try net.netns("sb")
-        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
-        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let (d, sock, sa, _, tb) = try net.tapPair()
         let lib = net.dir + "/tclib"
         try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
         try "# two-point table: one sigma either side\n-8192 8192\n".write(toFile: lib + "/twopoint.dist", atomically: true, encoding: .utf8)
@@ -438,8 +429,7 @@ final class NetemLiveTests: XCTestCase {
         XCTAssertLessThanOrEqual(rtts.count - low - high, 2, "RTTs between or beyond the two points: \(rtts)")
         XCTAssertGreaterThan(low, 5, "\(rtts)")
         XCTAssertGreaterThan(high, 5, "\(rtts)")
-        // iproute2's own experimental table, and a change without a table keeps the one there
-        // (netem_change swaps a table in only when one is sent).
+        // iproute2's own experimental table, which Sluice used to refuse.
         _ = try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "change", "dev", tb, "root", "handle", "1:",
                     "netem", "delay", "20ms", "10ms", "distribution", "experimental"])
         XCTAssertEqual(try sh([bin, "exec", "--socket", sock, "tc", "qdisc", "show", "dev", tb], stderr: false),
@@ -456,12 +446,7 @@ extension NetemLiveTests {
     /// retransmits it — the bytes that arrive are the bytes sent. (Corrupting a segment whose
     /// checksum the receiver is told to fill in would hand the damage to the application.)
     func testCorruptedSegmentsAreCaughtByTheReceiversChecksum() throws {
-        let sock = net.dir + "/ctl.sock"
-        let (d, sw, ta, tb) = try net.tapBridgeDaemon("sw", extra: ["qdisc add dev DEV_B root handle 1: netem corrupt 3%"],
-                                                      extraArgs: ["--socket", sock])
-        let sa = try net.netns("sa"), sb = try net.netns("sb")
-        try net.place(ta, from: sw, into: sa, addr: "198.18.0.1/24")
-        try net.place(tb, from: sw, into: sb, addr: "198.18.0.2/24")
+        let (d, sock, sa, sb, tb) = try net.tapPair(extra: ["qdisc add dev DEV_B root handle 1: netem corrupt 3%"])
         // 8 MiB of a fixed pattern; the receiver prints the SHA-256 of what it read.
         let gen = "import hashlib,sys\nb=bytes((i*7+i//251)&255 for i in range(1<<16))*128\n"
         let server = Process()
