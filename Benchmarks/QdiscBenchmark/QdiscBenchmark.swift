@@ -57,7 +57,7 @@ final class QdiscRig {
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .mallocCountTotal, .instructions],
+        metrics: [.wallClock, .mallocCountTotal, .instructions, .retainCount, .releaseCount],
         maxDuration: .seconds(2), maxIterations: 50_000)
     func bench(_ name: String, _ lines: [String], flows: Int = 16) {
         nonisolated(unsafe) let rig = try! QdiscRig(lines, flows: flows)

@@ -110,13 +110,13 @@ int csl_rtnl_link_monitor(void) {
     return s;
 }
 
-/// Pins the calling thread to the CPUs whose bits are set in `mask` (up to 64 CPUs per word).
 /// The calling thread's timer slack (PR_SET_TIMERSLACK), in ns: how late the kernel may fire
 /// its timers and timeouts to coalesce wakeups (50 µs for a normal thread).
 int csl_set_timer_slack(unsigned long ns) {
     return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
 }
 
+/// Pins the calling thread to the CPUs whose bits are set in `mask` (up to 64 CPUs per word).
 int csl_pin_self(const uint64_t *mask, int words) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -125,7 +125,7 @@ final class NetemQdisc: Qdisc {
         let rate = p.rate, ovh = p.packetOverhead, limit = p.limit, seed = p.seed
         if reo > 0 && lat == 0 { throw SluiceError("Error: netem reorder needs a delay (packets are reordered by not delaying some).") }
         if reo > 0 && gap == 0 { gap = 1 }
-        if let t = dist ?? p.slotDist, t.isEmpty || t.count > Self.distMax {
+        for case let t? in [dist, p.slotDist] where t.isEmpty || t.count > Self.distMax {
             throw SluiceError("Error: netem: invalid distribution table size: \(t.count) (Invalid argument)")
         }
         // netem_change caps the jitter (and get_slot the slot's) to tabledist's s32 sigma.
@@ -319,7 +319,6 @@ final class NetemQdisc: Qdisc {
         if m.pointee.csum == .partial {
             guard Checksum.complete(frame: pool.data(w), length: len, start: Int(m.pointee.csumStart), offset: Int(m.pointee.csumOffset)) else { return false }
             m.pointee.csum = .none      // skb_checksum_help leaves CHECKSUM_NONE: the receiver verifies
-
         }
         let byte = pool.data(w) + Int(rng.next() % UInt64(len))
         byte.storeBytes(of: byte.load(as: UInt8.self) ^ (1 << UInt8(rng.next() % 8)), as: UInt8.self)
