@@ -407,8 +407,7 @@ final class NetemLiveTests: XCTestCase {
     /// A user's own distribution table (what iproute2's maketable writes), read by tc from
     /// TC_LIB_DIR and sent whole: two values, −8192 and +8192, so tabledist gives exactly
     /// mu − sigma or mu + sigma and nothing between. `delay 20ms 10ms` on the port towards b:
-    /// every ping's RTT is 10 ms or 30 ms plus the path's own fraction of a millisecond, and
-    /// both occur. iproute2's experimental.dist, which Sluice used to refuse, is taken too.
+    /// every ping's RTT is 10 ms or 30 ms plus the path's own time, and both occur. iproute2's experimental.dist, which Sluice used to refuse, is taken too.
     func testAUsersOwnDistributionTableShapesPingsDelays() throws {
         let (d, sock, sa, _, tb) = try net.tapPair()
         let lib = net.dir + "/tclib"
@@ -424,7 +423,10 @@ final class NetemLiveTests: XCTestCase {
             return Double(l[r.upperBound...].prefix { $0.isNumber || $0 == "." })
         }
         XCTAssertGreaterThanOrEqual(rtts.count, 38, out)
-        let low = rtts.filter { $0 >= 10 && $0 < 12 }.count, high = rtts.filter { $0 >= 30 && $0 < 32 }.count
+        // Each RTT is a point plus the path's own time, which a loaded machine stretches by a few
+        // milliseconds at times; nothing comes before a point. Uniform jitter over the same
+        // range would put three quarters of the pings outside these two bands.
+        let low = rtts.filter { $0 >= 10 && $0 < 15 }.count, high = rtts.filter { $0 >= 30 && $0 < 35 }.count
         print("netem two-point table: \(low) pings at 10 ms, \(high) at 30 ms, \(rtts.count - low - high) elsewhere: \(rtts)")
         XCTAssertLessThanOrEqual(rtts.count - low - high, 2, "RTTs between or beyond the two points: \(rtts)")
         XCTAssertGreaterThan(low, 5, "\(rtts)")
