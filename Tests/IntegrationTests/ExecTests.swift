@@ -2899,10 +2899,11 @@ final class ExecTests: XCTestCase {
             tc("filter show dev cv0 ingress prio 6"), tc("actions list action mirred"), tc("actions get action mirred index 7"),
             tc("filter show dev cv0 ingress prio 6"), tc("filter del dev cv0 ingress prio 6"),
             // The kernel releases a deleted filter's actions from a work queue (tcf_queue_work):
-            // on a loaded machine a list right after can still see them bound.
+            // on a loaded machine a list right after can still see them bound (or, unbound,
+            // still listed): each list after a filter delete waits for it.
             ["sleep", "0.5"],
             tc("actions list action mirred"), tc("actions del action mirred index 7"), tc("actions del action mirred index 5"),
-            tc("filter del dev cv0 ingress prio 4"), tc("actions list action mirred"), tc("qdisc add dev cv0 ingress"),
+            tc("filter del dev cv0 ingress prio 4"), ["sleep", "0.5"], tc("actions list action mirred"), tc("qdisc add dev cv0 ingress"),
             tc("qdisc del dev cv0 clsact"), tc("chain show dev cv0 ingress"), tc("qdisc add dev cv0 ingress"), tc("qdisc show dev cv0"),
             tc("filter add dev cv0 parent ffff: protocol ip prio 1 u32 match ip src 198.18.1.1/32 action mirred egress redirect dev cifb0"),
             tc("filter show dev cv0 parent ffff:"), tc("qdisc add dev cv0 clsact"), tc("qdisc del dev cv0 ingress"), tc("chain show dev cv0 ingress"),
