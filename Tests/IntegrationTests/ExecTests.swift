@@ -2423,6 +2423,34 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// htb's class X:0, side by side: htb_change_class refuses only 0:0, so `classid 1:` is a
+    /// root class; from then on `parent 1:` finds it (its children show `parent 1:`, not
+    /// `root`), a class without a parent is a root (htb_find(0)), grafting a qdisc on it once
+    /// it is inner is a bare EINVAL, and it is deleted like any class. Before: Sluice refused
+    /// `classid 1:` and put a parentless class under X:0.
+    func testHTBClassXZeroAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kz")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            "ip link add hz1 type veth peer name hz2", "tc qdisc add dev hz1 root handle 1: htb default 2",
+            "tc qdisc add dev hz1 parent 1: handle 9: pfifo", "tc class add dev hz1 parent 1: classid 1:0 htb rate 10mbit",
+            "tc class add dev hz1 parent 1: classid 1: htb rate 10mbit", "tc class add dev hz1 parent 1: classid 1:2 htb rate 10kbit",
+            "tc class add dev hz1 parent 1:2 classid 1:3 htb rate 10kbit", "tc class add dev hz1 classid 1:4 htb rate 10kbit",
+            "tc class add dev hz1 parent root classid 1:5 htb rate 10kbit", "tc -d class show dev hz1",
+            "tc class show dev hz1 classid 1:", "tc qdisc add dev hz1 parent 1: handle 9: pfifo",
+            "tc class del dev hz1 classid 1:", "tc class del dev hz1 classid 1:3",
+            "tc class del dev hz1 classid 1:2", "tc class show dev hz1",
+            "tc qdisc add dev hz1 parent 1: handle 9: pfifo", "tc qdisc show dev hz1",
+            "tc class del dev hz1 classid 1:", "tc class del dev hz1 classid 1:",
+            "tc class show dev hz1",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// tbf as tc-testing's tbf.json drives it, side by side: defaults, mtu, peakrate, latency,
     /// overhead, linklayer, replace, change, refusals and the child; the peak bucket after
     /// `change … mtu 1500 peakrate 6mbit` is psched_l2t_ns's (a 32-bit multiplier and a shift),

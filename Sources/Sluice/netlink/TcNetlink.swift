@@ -1198,7 +1198,7 @@ extension RtnlProcessor {
         let params = HTBQdisc.HTBClassParams(rate: rate, ceil: ceil, bufferTicks: bt, cbufferTicks: cbt,
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
                                              burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)))
-        do { try h.setClass(classid, parent: parent ?? h.handle, params, replace: exists) } catch { throw Self.classError(error) }
+        do { try h.setClass(classid, parent: parent ?? .unspec, params, replace: exists) } catch { throw Self.classError(error) }
         // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
         // with a warning in the acknowledgement.
         if params.quantum == 0, h.htbClass(classid)?.level == 0 {

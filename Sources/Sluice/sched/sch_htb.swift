@@ -139,14 +139,17 @@ final class HTBQdisc: Qdisc {
 
     /// htb_change_class: creates or changes a class, whole; a changed class keeps its queue.
     func setClass(_ classid: TcHandle, parent: TcHandle, _ p: HTBClassParams, replace: Bool) throws(SluiceError) {
-        guard classid.major == handle.major, classid.minor != 0 else {
+        // htb_change_class refuses only 0:0 and another qdisc's major: X:0 is a class like any
+        // other (a root, unless a parent is named), found as the parent `X:` from then on.
+        guard classid.major == handle.major, classid.raw != 0 else {
             throw SluiceError("Error: classid \(classid) does not belong to htb \(handle)")
         }
         let existing = classesByID[classid.raw]
         if existing != nil && !replace { throw SluiceError("Error: class \(classid) already exists.") }
         var parentClass: HTBClass?
-        // htb_find: a parent that is not a class of this qdisc leaves the class at the root.
-        if parent != handle && parent != .root, let pc = classesByID[parent.raw] {
+        // htb_find: a parent that is not a class of this qdisc leaves the class at the root;
+        // `parent X:` finds class X:0 when there is one.
+        if parent != .root, let pc = classesByID[parent.raw] {
             parentClass = pc
             if existing == nil, let gp = pc.parent, gp.level < 2 { throw SluiceError("Error: sch_htb: tree is too deep.") }
         }
@@ -214,7 +217,8 @@ final class HTBQdisc: Qdisc {
 
     override func graft(_ classid: TcHandle, _ q: Qdisc?) throws(SluiceError) -> Qdisc? {
         guard let c = classesByID[classid.raw], c.isLeaf, let old = c.leaf else {
-            throw SluiceError("Error: class \(classid) of htb \(handle) is not a leaf (Invalid argument).")
+            // htb_graft: an inner class is a bare EINVAL.
+            throw SluiceError("RTNETLINK answers: Invalid argument")
         }
         let new = q ?? FifoQdisc(kind: "pfifo", handle: .unspec, parent: classid, env: env)
         new.parent = classid
