@@ -2451,6 +2451,30 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
+    /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
+    /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.
+    func testRateSpecLinkLayersAsTheKernelKeepsThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kl")
+        func normalise(_ t: String) -> String {
+            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
+        }
+        let steps: [[String]] = [
+            "ip link add hl1 type veth peer name hl2", "tc qdisc add dev hl1 root handle 1: htb",
+            "tc class add dev hl1 parent 1: classid 1:1 htb rate 1mbit overhead 24 mpu 64 linklayer atm",
+            "tc class add dev hl1 parent 1: classid 1:2 htb rate 1mbit ceil 2mbit mpu 100 mtu 9000",
+            "tc class add dev hl1 parent 1: classid 1:3 htb rate 1mbit linklayer adsl", "tc class show dev hl1",
+            "tc -d class show dev hl1", "tc class change dev hl1 parent 1: classid 1:1 htb rate 2mbit",
+            "tc -d class show dev hl1 classid 1:1",
+            "tc qdisc add dev hl1 parent 1:3 tbf rate 1mbit peakrate 2mbit burst 10k mtu 2000 latency 10ms mpu 64 overhead 10",
+            "tc -d qdisc show dev hl1", "tc -j -d qdisc show dev hl1",
+            "tc qdisc replace dev hl1 parent 1:3 tbf rate 1mbit burst 10k latency 10ms linklayer atm", "tc qdisc show dev hl1",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// tbf as tc-testing's tbf.json drives it, side by side: defaults, mtu, peakrate, latency,
     /// overhead, linklayer, replace, change, refusals and the child; the peak bucket after
     /// `change … mtu 1500 peakrate 6mbit` is psched_l2t_ns's (a 32-bit multiplier and a shift),

@@ -245,6 +245,40 @@ extension ShapingTests {
         try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-stab.txt", atomically: true, encoding: .utf8)
     }
 
+    /// The link layer in a rate spec itself (no size table): an htb class for an ADSL line,
+    /// `linklayer atm overhead 24`, kernel and Sluice side by side. psched_l2t_ns charges each
+    /// 1000-byte datagram's 1042-byte frame as 1066 bytes in 23 cells of 53, so goodput is
+    /// 4 Mbit/s × 1000/1219, not × 1000/1042. Before: Sluice's grammar refused `linklayer`,
+    /// and what Debian's tc sent of it was ignored.
+    func testHTBClassChargesATMCellsAsTheKernel() throws {
+        let (k, s, d) = try topologies(["qdisc add dev DEV root handle 1: htb default 10",
+                                        "class add dev DEV parent 1: classid 1:10 htb rate 4mbit linklayer atm overhead 24"])
+        let udp = ["-u", "-b", "8M", "-l", "1000"]
+        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let report = String(format: "htb class 4mbit linklayer atm overhead 24, UDP 1000-byte datagrams: kernel %.3f Mbit/s, sluice %.3f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
+        print(report)
+        XCTAssertEqual(sr, kr, accuracy: kr * 0.02, report)
+        XCTAssertLessThan(sr, 4e6 * 1000 / 1042 * 0.95, "the link layer made a difference: " + report)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
+    /// The minimum packet unit in a rate spec: tbf `mpu 1000` charges each 142-byte frame of a
+    /// 100-byte datagram as 1000 bytes, so 2 Mbit/s passes 250 datagrams a second (0.2 Mbit/s
+    /// of goodput), kernel and Sluice side by side. Before: Sluice's grammar refused `mpu`, and
+    /// what Debian's tc sent of it was ignored.
+    func testTBFMinimumPacketUnitAsTheKernel() throws {
+        let (k, s, d) = try topologies(["qdisc add dev DEV root tbf rate 2mbit burst 10kb latency 50ms mpu 1000"])
+        let udp = ["-u", "-b", "2M", "-l", "100"]
+        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let report = String(format: "tbf 2mbit mpu 1000, UDP 100-byte datagrams: kernel %.3f Mbit/s, sluice %.3f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
+        print(report)
+        XCTAssertEqual(sr, kr, accuracy: kr * 0.03, report)
+        XCTAssertLessThan(sr, 2e6 * 100 / 142 * 0.5, "the mpu made a difference: " + report)
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     /// Shaping what a port receives, the classic way: the ingress hook redirects everything to
     /// an ifb, whose tbf shapes it, and the ifb gives it back to be received as before. On the
     /// kernel the receiving veth does this; in Sluice the bridge port the sender is on, so the

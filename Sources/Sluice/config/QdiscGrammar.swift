@@ -634,7 +634,7 @@ enum QdiscGrammar {
     /// q_tbf.c: rate, burst, limit or latency, peakrate, mtu; the buckets as psched ticks.
     static func tbf(_ t: TBFQdisc, _ a: inout TcArgs) throws(SluiceError) -> TBFQdisc.TBFParams {
         var rate = t.rate, peak = t.peakrate, burst = t.burst, mtu = t.mtu, limit: Int? = nil, lat: UInt64? = nil
-        var overhead = t.overhead, atm = t.atm
+        var overhead = t.overhead, mpu = t.mpu, atm = t.atm
         while let k = a.next() {
             switch k {
             case "rate": rate = try a.rate(for: k)
@@ -644,14 +644,9 @@ enum QdiscGrammar {
             case "limit": limit = try a.size(for: k)
             case "latency", "lat": lat = try a.time(for: k)
             case "overhead": overhead = try a.int(for: k, 0...65535)
-            case "linklayer":
-                let v = try a.value(for: k)
-                switch v {
-                case "ethernet", "eth": atm = false
-                case "atm", "adsl": atm = true
-                default: throw SluiceError("Error: Illegal \"linklayer\" \"\(v)\"")
-                }
-            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu, overhead, linklayer)")
+            case "mpu": mpu = try a.int(for: k, 0...65535)
+            case "linklayer": atm = try linklayerIsATM(&a, k)
+            default: throw SluiceError("Error: unknown tbf option \"\(k)\" (expected: rate, burst, limit, latency, peakrate, mtu, mpu, overhead, linklayer)")
             }
         }
         guard rate > 0 else { throw SluiceError("Error: \"rate\" is required (and must not be 0).") }
@@ -680,7 +675,17 @@ enum QdiscGrammar {
         // What tc sends the kernel (struct tc_tbf_qopt): buckets as psched ticks.
         return TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: TcCore.xmittime(rate: rateB, size: UInt32(clamping: burst)),
                                   mtuTicks: peak > 0 ? TcCore.xmittime(rate: peakB, size: UInt32(clamping: mtu)) : 0,
-                                  limit: newLimit, burst: burst, mtu: mtu, overhead: overhead, atm: atm)
+                                  limit: newLimit, burst: burst, mtu: mtu, overhead: overhead, mpu: mpu, atm: atm)
+    }
+
+    /// tc's get_linklayer: ethernet (eth) or atm (adsl); true for ATM.
+    static func linklayerIsATM(_ a: inout TcArgs, _ k: String) throws(SluiceError) -> Bool {
+        let v = try a.value(for: k)
+        switch v {
+        case "ethernet", "eth": return false
+        case "atm", "adsl": return true
+        default: throw SluiceError("Error: Illegal \"linklayer\" \"\(v)\"")
+        }
     }
 
     /// q_htb.c's qdisc options: r2q, default, direct_qlen.
@@ -699,14 +704,15 @@ enum QdiscGrammar {
         return g
     }
 
-    /// q_htb.c's class options: rate, ceil, burst, cburst, prio, quantum (mtu, mpu, overhead
-    /// read and ignored); tc's default buffers.
+    /// q_htb.c's class options: rate, ceil, burst, cburst, prio, quantum, and the link: mpu,
+    /// overhead and linklayer for both rates; tc's default buffers (rate / HZ + mtu).
     static func htbClass(_ h: HTBQdisc, _ classid: TcHandle, _ a: inout TcArgs) throws(SluiceError) -> HTBQdisc.HTBClassParams {
         let existing = h.classesByID[classid.raw]
         var rate: UInt64 = existing?.rate ?? 0, ceil: UInt64? = existing?.ceil
         var burst: Int? = existing?.burst, cburst: Int? = existing?.cburst
         var prio = existing?.prio ?? 0
         var quantum: Int? = existing?.quantumGiven == true ? existing?.quantum : nil
+        var link = existing?.rateCfg.link ?? LinkSpec(), mtu = 1600
         while let k = a.next() {
             switch k {
             case "rate": rate = try a.rate(for: k)
@@ -715,19 +721,22 @@ enum QdiscGrammar {
             case "cburst", "cbuffer", "cmaxburst": cburst = try a.size(for: k)
             case "prio": prio = try a.int(for: k, 0...7)
             case "quantum": quantum = try a.size(for: k)
-            case "mtu", "mpu", "overhead": _ = try a.size(for: k)
-            default: throw SluiceError("Error: unknown htb class option \"\(k)\" (expected: rate, ceil, burst, cburst, prio, quantum)")
+            case "mtu": mtu = try a.int(for: k, 0...Int(UInt32.max))
+            case "mpu": link.mpu = try a.int(for: k, 0...65535)
+            case "overhead": link.overhead = try a.int(for: k, 0...65535)
+            case "linklayer": link.atm = try linklayerIsATM(&a, k)
+            default: throw SluiceError("Error: unknown htb class option \"\(k)\" (expected: rate, ceil, burst, cburst, prio, quantum, mtu, mpu, overhead, linklayer)")
             }
         }
         guard rate > 0 else { throw SluiceError("Error: \"rate\" is required.") }
         let ceilV = ceil ?? rate
-        // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about 1600 bytes.
-        let b = burst ?? (Int(rate / 8 / 1_000_000_000) + 1600)
-        let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + 1600)
+        // tc's default buffer: rate / HZ + mtu, with the 1 GHz psched clock → about mtu bytes.
+        let b = burst ?? (Int(rate / 8 / 1_000_000_000) + mtu)
+        let cb = cburst ?? (Int(ceilV / 8 / 1_000_000_000) + mtu)
         return HTBQdisc.HTBClassParams(
             rate: rate, ceil: ceilV, bufferTicks: TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: b)),
             cbufferTicks: TcCore.xmittime(rate: ceilV / 8, size: UInt32(clamping: cb)), quantum: quantum ?? 0, prio: prio,
-            burst: b, cburst: cb)
+            burst: b, cburst: cb, rateLink: link, ceilLink: link)
     }
 
     /// q_prio.c: bands, priomap.

@@ -199,11 +199,12 @@ extension TBFQdisc {
         let rateB = rate / 8, peakB = peakrate / 8
         var s = "rate \(TcFormat.rateBytes(rateB)) "
         let bufBytes = TcCore.xmitsize(rate: rateB, ticks: bufferTicks)
-        s += details ? "burst \(TcFormat.sizeU32(bufBytes))/1 mpu 0b " : "burst \(TcFormat.sizeU32(bufBytes)) "
+        let mpuText = TcFormat.sizeU32(UInt32(clamping: mpu))
+        s += details ? "burst \(TcFormat.sizeU32(bufBytes))/1 mpu \(mpuText) " : "burst \(TcFormat.sizeU32(bufBytes)) "
         if peakrate > 0 {
             s += "peakrate \(TcFormat.rateBytes(peakB)) "
             let m = TcCore.xmitsize(rate: peakB, ticks: mtuTicks)
-            s += details ? "mtu \(TcFormat.sizeU32(m))/1 mpu 0b " : "minburst \(TcFormat.sizeU32(m)) "
+            s += details ? "mtu \(TcFormat.sizeU32(m))/1 mpu \(mpuText) " : "minburst \(TcFormat.sizeU32(m)) "
         }
         var latency = 1e6 * (Double(limit) / Double(rateB)) - Double(TcCore.tick2time(bufferTicks))
         if peakrate > 0 {

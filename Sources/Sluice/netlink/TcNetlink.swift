@@ -21,11 +21,14 @@ public enum TCA {
 /// it prints the kernel's.
 extension RtnlProcessor {
     /// tc_ratespec as psched_ratecfg_getrate fills it: rate in bytes/s, Ethernet link layer.
-    static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64, overhead: UInt16 = 0, atm: Bool = false) {
+    static func ratespec(_ w: inout NetlinkWriter, bitsPerSecond: UInt64, overhead: UInt16 = 0, mpu: UInt16 = 0, atm: Bool = false) {
         w.put8(0); w.put8(atm ? 2 : 1)  // cell_log 0, TC_LINKLAYER_ETHERNET or _ATM
         w.put16(overhead); w.put16(0) // overhead, cell_align
-        w.put16(0)                    // mpu
+        w.put16(mpu)
         w.put32(UInt32(clamping: bitsPerSecond / 8))
+    }
+    static func ratespec(_ w: inout NetlinkWriter, _ cfg: RateCfg) {
+        ratespec(&w, bitsPerSecond: cfg.rate, overhead: UInt16(clamping: cfg.link.overhead), mpu: UInt16(clamping: cfg.link.mpu), atm: cfg.link.atm)
     }
 
     /// ops->dump: TCA_OPTIONS for a qdisc.
@@ -116,8 +119,8 @@ extension RtnlProcessor {
         case let t as TBFQdisc:
             let n = w.beginNest(TCA.OPTIONS)
             var p = NetlinkWriter()
-            Self.ratespec(&p, bitsPerSecond: t.rate, overhead: UInt16(clamping: t.overhead), atm: t.atm)
-            if t.peakrate > 0 { Self.ratespec(&p, bitsPerSecond: t.peakrate, overhead: UInt16(clamping: t.overhead), atm: t.atm) } else { p.put([UInt8](repeating: 0, count: 12)) }
+            Self.ratespec(&p, t.rateCfg)
+            if t.peakrate > 0 { Self.ratespec(&p, t.peakCfg) } else { p.put([UInt8](repeating: 0, count: 12)) }
             p.put32(UInt32(clamping: t.limit)); p.put32(t.bufferTicks); p.put32(t.mtuTicks)
             w.attr(1, p.bytes)                                             // TCA_TBF_PARMS
             // tbf_dump: TCA_TBF_RATE64 / PRATE64 for rates of 2^32 bytes/s and more.
@@ -439,7 +442,7 @@ extension RtnlProcessor {
             if let k = h.htbClass(c.classid) {
                 let n = w.beginNest(TCA.OPTIONS)
                 var p = NetlinkWriter()
-                Self.ratespec(&p, bitsPerSecond: k.rate); Self.ratespec(&p, bitsPerSecond: k.ceil)
+                Self.ratespec(&p, k.rateCfg); Self.ratespec(&p, k.ceilCfg)
                 p.put32(k.bufferTicks); p.put32(k.cbufferTicks); p.put32(UInt32(k.quantum)); p.put32(UInt32(k.level)); p.put32(UInt32(k.prio))
                 w.attr(1, p.bytes)                                         // TCA_HTB_PARMS: tc_htb_opt
                 // htb_dump_class: TCA_HTB_RATE64 / CEIL64 for rates of 2^32 bytes/s and more.
@@ -713,7 +716,7 @@ extension RtnlProcessor {
             let linklayer = p[p.startIndex + 1] & 0x0F
             guard linklayer <= 2 else { throw SluiceError("Error: tbf: link layer \(linklayer) is not implemented in Sluice.") }
             try t.configure(TBFQdisc.TBFParams(rate: rate, peakrate: peak, bufferTicks: bufferTicks, mtuTicks: mtuTicks,
-                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu, overhead: Int(p.le16(at: 2)), atm: linklayer == 2,
+                                               limit: Int(p.le32(at: 24)), burst: burst, mtu: mtu, overhead: Int(p.le16(at: 2)), mpu: Int(p.le16(at: 6)), atm: linklayer == 2,
                                                burstGiven: a.u32(6) != nil, mtuGiven: a.u32(7) != nil))
         case let h as HTBQdisc:
             guard let o = options else { throw SluiceError("Error: HTB: hey probably you have bad tc tool ?") }
@@ -1197,7 +1200,8 @@ extension RtnlProcessor {
         let bt = p.le32(at: 24), cbt = p.le32(at: 28)
         let params = HTBQdisc.HTBClassParams(rate: rate, ceil: ceil, bufferTicks: bt, cbufferTicks: cbt,
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
-                                             burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)))
+                                             burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)),
+                                             rateLink: LinkSpec.wire(p, at: 0), ceilLink: LinkSpec.wire(p, at: 12))
         do { try h.setClass(classid, parent: parent ?? .unspec, params, replace: exists) } catch { throw Self.classError(error) }
         // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
         // with a warning in the acknowledgement.

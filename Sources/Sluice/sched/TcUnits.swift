@@ -181,8 +181,12 @@ struct RateCfg {
     let rate: UInt64      // bit/s
     let mult: UInt64      // a u32, as the kernel keeps it
     let shift: UInt64
-    init(_ rate: UInt64) {
+    /// The rate spec's link layer (struct tc_ratespec: overhead, mpu, linklayer), which
+    /// psched_l2t_ns charges with each length.
+    let link: LinkSpec
+    init(_ rate: UInt64, _ link: LinkSpec = LinkSpec()) {
         self.rate = rate
+        self.link = link
         let bytes = rate / 8
         guard bytes > 0 else { mult = 0; shift = 0; return }
         var factor: UInt64 = 1_000_000_000, m: UInt64 = 0, sh: UInt64 = 0
@@ -197,5 +201,29 @@ struct RateCfg {
     /// Nanoseconds to send `bytes` (psched_l2t_ns without overhead or cells).
     @inline(__always) func l2t(_ bytes: Int) -> UInt64 {
         (UInt64(bytes) &* mult) >> shift
+    }
+    /// psched_l2t_ns: the overhead added, the length raised to the mpu, whole 53-byte ATM
+    /// cells of 48 bytes on an ATM link, then the time at the rate.
+    @inline(__always) func charge(_ len: Int) -> UInt64 {
+        var l = len + link.overhead
+        if l < link.mpu { l = link.mpu }
+        if link.atm { l = (l + 47) / 48 * 53 }
+        return l2t(l)
+    }
+}
+
+/// What a tc_ratespec says of the link beside the rate, as psched_ratecfg keeps it: a
+/// per-packet overhead, a minimum packet unit, and the ATM link layer (TC_LINKLAYER_ATM).
+struct LinkSpec: Equatable {
+    var overhead = 0
+    var mpu = 0
+    var atm = false
+
+    /// From a tc_ratespec on the wire (u8 cell_log, u8 linklayer, u16 overhead, s16
+    /// cell_align, u16 mpu, u32 rate) at `o`: an unaware link layer (0) counts as Ethernet,
+    /// as __detect_linklayer decides for tc's own tables.
+    static func wire(_ spec: ArraySlice<UInt8>, at o: Int) -> LinkSpec {
+        LinkSpec(overhead: Int(spec.le16(at: o + 2)), mpu: Int(spec.le16(at: o + 6)),
+                 atm: spec[spec.startIndex + o + 1] & 0x0F == 2)
     }
 }

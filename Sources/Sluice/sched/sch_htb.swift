@@ -135,6 +135,8 @@ final class HTBQdisc: Qdisc {
         var quantum: Int
         var prio: Int
         var burst: Int, cburst: Int
+        /// Each rate spec's overhead, mpu and link layer (psched_l2t_ns charges them).
+        var rateLink = LinkSpec(), ceilLink = LinkSpec()
     }
 
     /// htb_change_class: creates or changes a class, whole; a changed class keeps its queue.
@@ -158,7 +160,7 @@ final class HTBQdisc: Qdisc {
         let rate = p.rate, ceilV = p.ceil
         let c = existing ?? HTBClass(classid: classid)
         c.rate = rate; c.ceil = ceilV; c.burst = p.burst; c.cburst = p.cburst
-        c.rateCfg = RateCfg(rate); c.ceilCfg = RateCfg(ceilV)
+        c.rateCfg = RateCfg(rate, p.rateLink); c.ceilCfg = RateCfg(ceilV, p.ceilLink)
         c.bufferTicks = p.bufferTicks
         c.cbufferTicks = p.cbufferTicks
         c.buffer = TcCore.ns(c.bufferTicks); c.cbuffer = TcCore.ns(c.cbufferTicks)
@@ -380,14 +382,14 @@ final class HTBQdisc: Qdisc {
             let mb = Int64(HTBClass.mbuffer)
             if c.level >= level {
                 if c.level == level { c.lends &+= 1 }
-                var t = min(c.tokens + diff, Int64(c.buffer)) - Int64(c.rateCfg.l2t(bytes))
+                var t = min(c.tokens + diff, Int64(c.buffer)) - Int64(c.rateCfg.charge(bytes))
                 if t <= -mb { t = 1 - mb }
                 c.tokens = t
             } else {
                 c.borrows &+= 1
                 c.tokens = min(c.tokens + diff, Int64(c.buffer))
             }
-            var ct = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(c.ceilCfg.l2t(bytes))
+            var ct = min(c.ctokens + diff, Int64(c.cbuffer)) - Int64(c.ceilCfg.charge(bytes))
             if ct <= -mb { ct = 1 - mb }
             c.ctokens = ct
             c.tc = now
@@ -434,11 +436,16 @@ final class HTBQdisc: Qdisc {
             if details { s += "quantum \(c.quantum) " }
         }
         let rateB = c.rate / 8, ceilB = c.ceil / 8
-        s += "rate \(TcFormat.rateBytes(rateB)) ceil \(TcFormat.rateBytes(ceilB)) "
+        let rl = c.rateCfg.link
+        s += "rate \(TcFormat.rateBytes(rateB)) "
+        if rl.overhead != 0 { s += "overhead \(rl.overhead) " }
+        s += "ceil \(TcFormat.rateBytes(ceilB)) "
+        if rl.atm { s += "linklayer atm " } else if details { s += "linklayer ethernet " }
         let b = TcFormat.sizeU32(TcCore.xmitsize(rate: rateB, ticks: c.bufferTicks))
         let cb = TcFormat.sizeU32(TcCore.xmitsize(rate: ceilB, ticks: c.cbufferTicks))
         if details {
-            s += "linklayer ethernet burst \(b)/1 mpu 0b cburst \(cb)/1 mpu 0b level \(c.level) "
+            let mpu = TcFormat.sizeU32(UInt32(clamping: rl.mpu)), cmpu = TcFormat.sizeU32(UInt32(clamping: c.ceilCfg.link.mpu))
+            s += "burst \(b)/1 mpu \(mpu) cburst \(cb)/1 mpu \(cmpu) level \(c.level) "
         } else {
             s += "burst \(b) cburst \(cb) "
         }

@@ -20,6 +20,7 @@ final class TBFQdisc: Qdisc {
     var bufferTicks: UInt32 = 0
     var mtuTicks: UInt32 = 0
     var overhead = 0
+    var mpu = 0
     var atm = false
     var buffer: UInt64 = 0          // ns (ticks × 64)
     var mtuTime: UInt64 = 0         // ns
@@ -53,6 +54,7 @@ final class TBFQdisc: Qdisc {
         var mtu: Int
         /// The rate spec's per-packet overhead and ATM link layer (psched_l2t_ns charges them).
         var overhead = 0
+        var mpu = 0
         var atm = false
         /// Whether the burst and peak MTU came as TCA_TBF_BURST/PBURST (tc always sends them);
         /// tbf_change then takes the buckets from the bytes, not from tc's ticks.
@@ -71,8 +73,9 @@ final class TBFQdisc: Qdisc {
         }
         rate = p.rate; peakrate = p.peakrate; burst = p.burst; mtu = p.mtu
         limit = p.limit
-        overhead = p.overhead; atm = p.atm
-        rateCfg = RateCfg(rate); peakCfg = RateCfg(peakrate)
+        overhead = p.overhead; mpu = p.mpu; atm = p.atm
+        let link = LinkSpec(overhead: overhead, mpu: mpu, atm: atm)
+        rateCfg = RateCfg(rate, link); peakCfg = RateCfg(peakrate, link)
         bufferTicks = p.bufferTicks
         mtuTicks = p.mtuTicks
         buffer = TcCore.ns(bufferTicks)
@@ -138,12 +141,9 @@ final class TBFQdisc: Qdisc {
         return nil
     }
 
-    /// psched_l2t_ns: the time `len` bytes take at `bps`, with the overhead and ATM cells.
-    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 {
-        var l = len + overhead
-        if atm { l = (l + 47) / 48 * 53 }
-        return cfg.l2t(l)
-    }
+    /// psched_l2t_ns: the time `len` bytes take at the rate, with the link's overhead, mpu
+    /// and ATM cells.
+    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 { cfg.charge(len) }
 
     override var watchdog: UInt64 {
         guard let child, child.backlogged else { return 0 }
