@@ -425,4 +425,26 @@ final class RateCfgTests: XCTestCase {
             }
         }
     }
+
+    /// psched_l2t_ns with a rate spec's link: overhead first, then the mpu floor, then whole
+    /// 53-byte cells of 48 bytes on ATM. At 8 Mbit/s a byte is 1000 ns.
+    func testChargeAppliesOverheadMpuAndCellsInTheKernelsOrder() {
+        let plain = RateCfg(8_000_000)
+        XCTAssertEqual(plain.charge(100), 100_000)
+        XCTAssertEqual(RateCfg(8_000_000, LinkSpec(overhead: 24)).charge(100), 124_000)
+        // mpu after the overhead: 40 + 24 = 64 is raised to 100, 90 + 24 = 114 is not.
+        XCTAssertEqual(RateCfg(8_000_000, LinkSpec(overhead: 24, mpu: 100)).charge(40), 100_000)
+        XCTAssertEqual(RateCfg(8_000_000, LinkSpec(overhead: 24, mpu: 100)).charge(90), 114_000)
+        // ATM: 1042 + 24 = 1066 bytes are 23 cells, 1219 bytes; 40 bytes with mpu 100 are 3 cells.
+        XCTAssertEqual(RateCfg(8_000_000, LinkSpec(overhead: 24, atm: true)).charge(1042), 1_219_000)
+        XCTAssertEqual(RateCfg(8_000_000, LinkSpec(mpu: 100, atm: true)).charge(40), 159_000)
+    }
+
+    /// A tc_ratespec read off the wire: linklayer 2 is ATM, 0 (unaware) and 1 Ethernet.
+    func testLinkSpecFromTheWire() {
+        let atm: [UInt8] = [3, 2, 24, 0, 0, 0, 64, 0, 0x10, 0x27, 0, 0]
+        XCTAssertEqual(LinkSpec.wire(atm[...], at: 0), LinkSpec(overhead: 24, mpu: 64, atm: true))
+        let unaware: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]
+        XCTAssertEqual(LinkSpec.wire([0xFF] + unaware, at: 1), LinkSpec())
+    }
 }

@@ -1238,9 +1238,9 @@ extension CommandRunner {
             guard let w = a.next(), let v = try ActVerdict.parse(w, &a) else { throw SluiceError("Error: gact needs a verdict (ok, pass, drop, pipe, reclassify, continue, goto chain N)") }
             return try gact(v)
         case "police":
-            // m_police.c: rate/burst, mtu, peakrate, pkts_rate/pkts_burst, overhead, the exceed
+            // m_police.c: rate/burst, mtu, peakrate, pkts_rate/pkts_burst, overhead, mpu, the exceed
             // verdict (`conform-exceed EXCEED[/CONFORM]` or a bare verdict); tc's own checks.
-            var rate: UInt64 = 0, burst = 0, mtu = 0, peak: UInt64 = 0, pps: UInt64 = 0, ppsBurst: UInt64 = 0, overhead = 0
+            var rate: UInt64 = 0, burst = 0, mtu = 0, peak: UInt64 = 0, pps: UInt64 = 0, ppsBurst: UInt64 = 0, overhead = 0, mpu = 0
             var exceed = ActVerdict.reclassify, conform = ActVerdict.ok, atm = false
             var dummy = TcArgs([])
             loop: while let w = a.peek {
@@ -1252,6 +1252,7 @@ extension CommandRunner {
                 case "pkts_rate": a.i += 1; pps = UInt64(try a.int(for: w, 1...Int(Int64.max)))
                 case "pkts_burst": a.i += 1; ppsBurst = UInt64(try a.int(for: w, 1...Int(Int64.max)))
                 case "overhead": a.i += 1; overhead = try a.int(for: w, 0...65535)
+                case "mpu": a.i += 1; mpu = min(try a.size(for: w), 65535)
                 case "avrate":
                     throw SluiceError("Error: police: \"avrate\" needs a rate estimator, which Sluice's actions do not keep.")
                 case "linklayer":
@@ -1280,7 +1281,7 @@ extension CommandRunner {
             if peak > 0 && mtu == 0 { throw SluiceError("Error: police: 'mtu' is required, if 'peakrate' is requested.") }
             if case .gotoChain = conform { throw SluiceError("Error: goto chain not allowed on fallback") }
             var pp = Policer.Params()
-            pp.rate = rate; pp.peakrate = peak; pp.pps = pps; pp.overhead = UInt16(overhead); pp.atm = atm
+            pp.rate = rate; pp.peakrate = peak; pp.pps = pps; pp.overhead = UInt16(overhead); pp.mpu = UInt16(mpu); pp.atm = atm
             pp.bufferTicks = rate > 0 ? TcCore.xmittime(rate: rate / 8, size: UInt32(clamping: burst)) : 0
             pp.ppsBurstTicks = pps > 0 ? UInt64(TcCore.xmittime(rate: pps, size: UInt32(clamping: ppsBurst))) : 0
             pp.mtu = UInt32(clamping: mtu)

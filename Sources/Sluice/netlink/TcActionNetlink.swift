@@ -131,8 +131,8 @@ extension RtnlProcessor {
             var t = NetlinkWriter()
             t.put32(e.index); t.put32(UInt32(bitPattern: Self.actionCode(p.exceed))); t.put32(0)
             t.put32(p.p.bufferTicks); t.put32(p.mtu)
-            if p.rate > 0 { Self.ratespec(&t, bitsPerSecond: p.rate, overhead: p.p.overhead, atm: p.p.atm) } else { t.put([UInt8](repeating: 0, count: 12)) }
-            if p.p.peakrate > 0 { Self.ratespec(&t, bitsPerSecond: p.p.peakrate, overhead: p.p.overhead, atm: p.p.atm) } else { t.put([UInt8](repeating: 0, count: 12)) }
+            if p.rate > 0 { Self.ratespec(&t, p.rateCfg) } else { t.put([UInt8](repeating: 0, count: 12)) }
+            if p.p.peakrate > 0 { Self.ratespec(&t, p.peakCfg) } else { t.put([UInt8](repeating: 0, count: 12)) }
             t.put32(UInt32(e.refs)); t.put32(UInt32(e.binds)); t.put32(0)
             w.attr(1, t.bytes)                                                 // TCA_POLICE_TBF
             if p.conform != .ok { w.attr(5, u32: UInt32(bitPattern: Self.actionCode(p.conform))) }   // TCA_POLICE_RESULT
@@ -393,6 +393,7 @@ extension RtnlProcessor {
             pp.rate = rate; pp.peakrate = peak
             pp.bufferTicks = t.le32(at: 12)
             pp.overhead = t.le16(at: 22)
+            pp.mpu = t.le16(at: 26)
             pp.atm = linklayer == 2
             pp.pps = a.u64(10) ?? 0; pp.ppsBurstTicks = a.u64(11) ?? 0
             // tcfp_mtu: as asked, else 255 << the rate table's cell_log (tc: 2040 bytes).

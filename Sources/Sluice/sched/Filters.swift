@@ -79,6 +79,7 @@ final class Policer {
         var ppsBurstTicks: UInt64 = 0   // pkts_burst as ticks at `pps` (TCA_POLICE_PKTBURST64)
         var mtu: UInt32 = 0             // 0: 255 << cell_log with a rate (2040), else no limit
         var overhead: UInt16 = 0
+        var mpu: UInt16 = 0
         /// TC_LINKLAYER_ATM: lengths charged as whole 53-byte cells of 48 bytes.
         var atm = false
         var conform: ActVerdict = .ok   // tcfp_result
@@ -99,7 +100,8 @@ final class Policer {
 
     init(_ p: Params) {
         self.p = p
-        rateCfg = RateCfg(p.rate); peakCfg = RateCfg(p.peakrate)
+        let link = LinkSpec(overhead: Int(p.overhead), mpu: Int(p.mpu), atm: p.atm)
+        rateCfg = RateCfg(p.rate, link); peakCfg = RateCfg(p.peakrate, link)
         mtu = p.mtu != 0 ? p.mtu : (p.rate > 0 ? 2040 : UInt32.max)
         burstNs = Int64(TcCore.ns(p.bufferTicks))
         pktBurstNs = Int64(clamping: p.ppsBurstTicks << 6)
@@ -108,13 +110,9 @@ final class Policer {
         ptoks = mtuPtoks
     }
 
-    /// psched_l2t_ns: the time `len` bytes take at `rate` bits/s, with the overhead and the
+    /// psched_l2t_ns: the time `len` bytes take at the rate, with the overhead, the mpu and the
     /// link layer's cells.
-    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 {
-        var l = len + Int(p.overhead)
-        if p.atm { l = (l + 47) / 48 * 53 }
-        return cfg.l2t(l)
-    }
+    @inline(__always) func charge(_ len: Int, _ cfg: RateCfg) -> UInt64 { cfg.charge(len) }
 
     /// The burst in bytes as tc prints it (tc_calc_xmitsize of the ticks).
     var burst: Int { Int(TcCore.xmitsize(rate: p.rate / 8, ticks: p.bufferTicks)) }
