@@ -2451,6 +2451,29 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Routes that name an address as their source go with it, side by side: once an address
+    /// is no longer local anywhere (fib_del_ifaddr's inet_addr_type_dev_table), the main
+    /// table's routes with that `src` are flushed (fib_sync_down_addr), multipath ones too,
+    /// while table 100 keeps its own; a primary's deletion takes its secondaries' routes.
+    /// Before: Sluice kept every such route.
+    func testRoutesFromAGoneAddressAsTheKernelFlushesThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kp")
+        let steps: [[String]] = [
+            "ip link add ps1 type veth peer name ps2", "ip link add pz1 type veth peer name pz2", "ip link set ps1 up", "ip link set pz1 up",
+            "ip addr add 198.18.1.1/24 dev ps1", "ip addr add 198.18.1.2/24 dev ps1", "ip addr add 198.18.3.1/24 dev ps1",
+            "ip addr add 198.18.7.1/24 dev pz1", "ip route add 198.18.52.0/24 dev ps1 src 198.18.1.2",
+            "ip route add 198.18.53.0/24 dev ps1 src 198.18.1.1", "ip route add 198.18.54.0/24 dev ps1 src 198.18.3.1",
+            "ip route add 198.18.55.0/24 dev pz1 src 198.18.3.1", "ip route add 198.18.56.0/24 dev ps1 src 198.18.3.1 table 100",
+            "ip route add 198.18.57.0/24 src 198.18.3.1 nexthop via 198.18.1.20 dev ps1 nexthop via 198.18.7.20 dev pz1",
+            "ip addr add 198.18.3.1/24 dev pz1", "ip route show",
+            "ip addr del 198.18.3.1/24 dev ps1", "ip route show", "ip addr del 198.18.3.1/24 dev pz1", "ip route show",
+            "ip route show table 100", "ip addr del 198.18.1.1/24 dev ps1", "ip route show",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
     /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
     /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.

@@ -266,6 +266,7 @@ public final class IPv4Stack: NeighbourResolver {
         }
         addresses[dev.ifindex] = list.isEmpty ? nil : list
         for g in gone.reversed() { removeRoutes(dev, g) }
+        for g in gone { flushRoutesFrom(g.address, dev: dev.ifindex) }
         if let promoted {
             // fib_del_ifaddr then fib_add_ifaddr: the subnet's routes now name the promoted
             // address as their source.
@@ -353,6 +354,18 @@ public final class IPv4Stack: NeighbourResolver {
         if a.broadcast != 0 { _ = localT.delete(a.broadcast, 32, matching: kernelVia) }
         if lastOnSubnet && a.prefixLen < 31 { _ = localT.delete(a.network | ~a.mask, 32, matching: kernelVia) }
         _ = localT.delete(a.address, 32, matching: kernelVia)
+    }
+
+    /// fib_del_ifaddr's last step: an address that is no longer local in the device's local
+    /// table (inet_addr_type_dev_table) takes with it the routes of the device's main table
+    /// (its VRF's) that named it as their preferred source (fib_sync_down_addr, then
+    /// fib_flush, which announces nothing). Routes of other tables keep it.
+    func flushRoutesFrom(_ address: UInt32, dev d: Int32) {
+        guard address != 0, fib.localTable(for: d).lookup(address, hash: 0)?.type != .local else { return }
+        let on = fib.journal.on
+        fib.journal.on = false
+        _ = fib.mainTable(for: d).deleteAll { $0.prefsrc == address }
+        fib.journal.on = on
     }
 
     /// The primary address of `dev` in `a`'s subnet.
