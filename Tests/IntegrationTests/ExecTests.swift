@@ -2454,8 +2454,8 @@ final class ExecTests: XCTestCase {
     /// Routes that name an address as their source go with it, side by side: once an address
     /// is no longer local anywhere (fib_del_ifaddr's inet_addr_type_dev_table), the main
     /// table's routes with that `src` are flushed (fib_sync_down_addr), multipath ones too,
-    /// while table 100 keeps its own; a primary's deletion takes its secondaries' routes.
-    /// Before: Sluice kept every such route.
+    /// while table 100 keeps its own; a primary's deletion takes its secondaries' routes. IPv6
+    /// keeps such routes in every table but drops their `src`. Before: Sluice kept them whole.
     func testRoutesFromAGoneAddressAsTheKernelFlushesThem() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("kp")
@@ -2469,6 +2469,13 @@ final class ExecTests: XCTestCase {
             "ip addr add 198.18.3.1/24 dev pz1", "ip route show",
             "ip addr del 198.18.3.1/24 dev ps1", "ip route show", "ip addr del 198.18.3.1/24 dev pz1", "ip route show",
             "ip route show table 100", "ip addr del 198.18.1.1/24 dev ps1", "ip route show",
+            // IPv6 keeps the routes and drops their `src` (rt6_remove_prefsrc), in every table.
+            "ip -6 addr add 2001:db8:1::1/64 dev ps1 nodad", "ip -6 addr add 2001:db8:1::2/64 dev ps1 nodad",
+            "ip -6 addr add 2001:db8:3::1/64 dev ps1 nodad", "ip -6 route add 2001:db8:52::/64 dev ps1 src 2001:db8:1::2",
+            "ip -6 route add 2001:db8:53::/64 via 2001:db8:1::20 src 2001:db8:3::1",
+            "ip -6 route add 2001:db8:54::/64 dev ps1 src 2001:db8:3::1 table 100", "ip -6 route show dev ps1",
+            "ip -6 addr del 2001:db8:3::1/64 dev ps1", "ip -6 route show dev ps1", "ip -6 route show table 100",
+            "ip -6 addr del 2001:db8:1::2/64 dev ps1", "ip -6 route show dev ps1",
         ].map { $0.split(separator: " ").map(String.init) }
         try compareWithKernel(steps, kns: kns, sock: sock)
         XCTAssertEqual(d.stop(), 0, d.stderr)

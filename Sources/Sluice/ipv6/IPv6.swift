@@ -486,7 +486,27 @@ public final class IPv6Stack: NeighbourResolver {
         addresses[dev.ifindex] = list.isEmpty ? nil : list
         if a.dadAt != 0 { recomputeDADDue() }
         removeRoutes(dev, a)
+        removePrefsrc(a.address, dev: dev.ifindex)
         if list.isEmpty { flushNeighbours(dev: dev.ifindex, all: true) }
+    }
+
+    /// rt6_remove_prefsrc (RTM_DELADDR's __ipv6_ifa_notify): the routes of every table through
+    /// the device (not through a nexthop object) that named the address as their source lose
+    /// their `src` — they stay, unlike IPv4's — unless the address is still on their device or,
+    /// not link-local, on any device (ipv6_chk_addr, not strict). Nothing is announced.
+    func removePrefsrc(_ address: UInt128, dev d: Int32) {
+        if addresses[d]?.contains(where: { $0.address == address }) == true { return }
+        if addresses.values.contains(where: { $0.contains { $0.address == address && $0.scope == RouteScope.universe } }) { return }
+        for t in fib.tablesInDumpOrder {
+            for i in t.prefixes.indices {
+                guard var e = t.prefixes[i], e.routes.contains(where: { $0.prefsrc == address }) else { continue }
+                for j in e.routes.indices where e.routes[j].prefsrc == address && e.routes[j].nhid == 0 && e.routes[j].nexthops.first?.dev == d {
+                    e.routes[j].prefsrc = 0
+                }
+                t.prefixes[i] = e
+                t.rebuild(i)
+            }
+        }
     }
 
     /// The local route (/128 in the local table, metric 0) always; while the device is up the
