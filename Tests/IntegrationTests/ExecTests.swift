@@ -2481,6 +2481,33 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// u32 table ids, side by side: one counter per qdisc (tc_u_common) across its blocks and
+    /// clsact's two, cyclic while an instance lives (a deleted instance's id is not reused), and
+    /// from 800: again once the last instance is gone (u32_destroy frees tc_u_common). Before:
+    /// Sluice went on counting after the last instance went.
+    func testU32TableIdsAsTheKernelNumbersThem() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("ku")
+        let steps: [[String]] = [
+            "ip link add us1 type veth peer name us2", "tc qdisc add dev us1 root handle 1: htb default 10",
+            "tc class add dev us1 parent 1: classid 1:10 htb rate 10mbit",
+            "tc filter add dev us1 parent 1: prio 1 protocol ip u32 match ip dst 198.18.0.1/32 flowid 1:10",
+            "tc filter add dev us1 parent 1: prio 2 protocol ip u32 match ip dst 198.18.0.2/32 flowid 1:10",
+            "tc filter add dev us1 parent 1:10 prio 3 protocol ip u32 match ip dst 198.18.0.3/32 flowid 1:10",
+            "tc filter del dev us1 parent 1: prio 2", "tc filter add dev us1 parent 1: prio 4 protocol ip u32 match ip dst 198.18.0.4/32 flowid 1:10",
+            "tc filter show dev us1", "tc filter show dev us1 parent 1:10",
+            "tc filter del dev us1 parent 1:", "tc filter add dev us1 parent 1: prio 5 protocol ip u32 match ip dst 198.18.0.5/32 flowid 1:10",
+            "tc filter show dev us1", "tc filter del dev us1 parent 1:", "tc filter del dev us1 parent 1:10",
+            "tc filter add dev us1 parent 1: prio 6 protocol ip u32 match ip dst 198.18.0.6/32 flowid 1:10", "tc filter show dev us1",
+            "tc qdisc add dev us1 clsact", "tc filter add dev us1 ingress prio 1 protocol ip u32 match ip dst 198.18.0.7/32 action mirred egress mirror dev us2",
+            "tc filter add dev us1 egress prio 1 protocol ip u32 match ip dst 198.18.0.8/32 action mirred egress mirror dev us2",
+            "tc filter del dev us1 ingress", "tc filter add dev us1 ingress prio 2 protocol ip u32 match ip dst 198.18.0.9/32 action mirred egress mirror dev us2",
+            "tc filter show dev us1 ingress", "tc filter show dev us1 egress",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
     /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
     /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.

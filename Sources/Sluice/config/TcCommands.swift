@@ -731,6 +731,7 @@ extension CommandRunner {
         f.actionRequests = []
         f.installed = dp.clock.now
         let owner = try blockOwner(t)
+        if f.kind == "u32" && !owner.hasU32Instances { owner.nextU32Table = 0x800 }
         try withBlock(t) { (b: inout FilterBlock) throws(SluiceError) in
             b.classid = t.parent?.raw ?? owner.handle.raw
             if t.prio == nil { f.prio = b.autoPrio(chain: t.chain) }

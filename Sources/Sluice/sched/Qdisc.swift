@@ -314,6 +314,10 @@ public class Qdisc {
     var filters = FilterBlock()
     /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).
     var nextU32Table: UInt32 = 0x800
+    /// Whether a u32 instance is left in any of this qdisc's blocks: tc_u_common lives only as
+    /// long as one does (u32_destroy frees it with the last), and a new one numbers its
+    /// tables from 800: again.
+    var hasU32Instances: Bool { !filters.u32Tables.isEmpty || classBlocks.contains { !$0.block.u32Tables.isEmpty } }
 
     /// cops->tcf_block for a class: the class's own filter block, for qdiscs whose classes
     /// have one (htb, hfsc), or nil. Throws when there is no such class.

@@ -15,6 +15,8 @@ final class IngressQdisc: Qdisc {
     }
 
     var hasEgress: Bool { clsact && !egressFilters.isEmpty }
+    /// clsact's two blocks share one tc_u_common (block->q is the qdisc).
+    override var hasU32Instances: Bool { super.hasU32Instances || !egressFilters.u32Tables.isEmpty }
 
     /// Runs `block` on every packet of `batch`, keeping those that pass.
     func run(_ block: FilterBlock, _ batch: inout PacketBatch, egress: Bool) {
