@@ -2508,6 +2508,17 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A bridge's group_fwd_mask with restricted bits (STP, MAC control, LACP) is a bare EINVAL
+    /// from br_changelink, side by side; the others are taken. Before: Sluice answered with an
+    /// extack message of its own.
+    func testBridgeGroupFwdMaskRefusalsAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kg")
+        let steps: [String] = ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" }
+        try compareWithKernel(steps.map { $0.split(separator: " ").map(String.init) }, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
     /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
     /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.
