@@ -36,6 +36,18 @@ final class ShapingTests: XCTestCase {
     /// Goodput expected for a shaped wire rate: TCP payload 1448 of 1514 bytes on the wire.
     func goodput(_ wire: Double) -> Double { wire * 1448 / 1514 }
 
+    /// UDP datagrams of one size through `qdisc` on both sides, 5 s each: the kernel's rate,
+    /// Sluice's, and a line saying both under `label` (printed).
+    func udpSideBySide(_ qdisc: [String], _ udp: [String], label: String) throws -> (kernel: Double, sluice: Double, report: String) {
+        let (k, s, d) = try topologies(qdisc)
+        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
+        let report = String(format: "%@: kernel %.3f Mbit/s, sluice %.3f Mbit/s (%.2f%% apart)", label, kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
+        print(report)
+        XCTAssertEqual(d.stop(), 0)
+        return (kr, sr, report)
+    }
+
     func testTBFAt10And50Mbit() throws {
         var report = ""
         for mbit in [10.0, 50.0] {
@@ -230,18 +242,13 @@ extension ShapingTests {
     /// frame: ⌈1538/48⌉ cells of 53) and 10 Mbit/s × 1448/1514. The kernel's measured rate is
     /// the reference; Sluice's must be within 2 % of it.
     func testSizeTableChargesATMCellsAsTheKernel() throws {
-        let (k, s, d) = try topologies(["qdisc add dev DEV root handle 1: stab overhead 24 linklayer atm tbf rate 10mbit burst 32kb latency 50ms"])
         // UDP datagrams of one size: TCP's segment sizes follow its pacing (TSO autosizing),
         // and cells are charged per packet, so a TCP run measures the sender as much as the
         // table. 1000 bytes of payload are a 1042-byte frame, 1066 with the overhead: 23 cells.
-        let udp = ["-u", "-b", "15M", "-l", "1000"]
-        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let report = String(format: "tbf 10mbit + stab atm overhead 24, UDP 1000-byte datagrams: kernel %.2f Mbit/s, sluice %.2f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
-        print(report)
+        let (kr, sr, report) = try udpSideBySide(["qdisc add dev DEV root handle 1: stab overhead 24 linklayer atm tbf rate 10mbit burst 32kb latency 50ms"],
+                                                 ["-u", "-b", "15M", "-l", "1000"], label: "tbf 10mbit + stab atm overhead 24, UDP 1000-byte datagrams")
         XCTAssertEqual(sr, kr, accuracy: kr * 0.02, report)
         XCTAssertLessThan(sr, 10e6 * 1000 / 1042 * 0.95, "the size table made a difference: " + report)
-        XCTAssertEqual(d.stop(), 0)
         try report.write(toFile: NSTemporaryDirectory() + "sluice-shaping-stab.txt", atomically: true, encoding: .utf8)
     }
 
@@ -251,16 +258,11 @@ extension ShapingTests {
     /// 4 Mbit/s × 1000/1219, not × 1000/1042. Before: Sluice's grammar refused `linklayer`,
     /// and what Debian's tc sent of it was ignored.
     func testHTBClassChargesATMCellsAsTheKernel() throws {
-        let (k, s, d) = try topologies(["qdisc add dev DEV root handle 1: htb default 10",
-                                        "class add dev DEV parent 1: classid 1:10 htb rate 4mbit linklayer atm overhead 24"])
-        let udp = ["-u", "-b", "8M", "-l", "1000"]
-        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let report = String(format: "htb class 4mbit linklayer atm overhead 24, UDP 1000-byte datagrams: kernel %.3f Mbit/s, sluice %.3f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
-        print(report)
+        let (kr, sr, report) = try udpSideBySide(["qdisc add dev DEV root handle 1: htb default 10",
+                                                  "class add dev DEV parent 1: classid 1:10 htb rate 4mbit linklayer atm overhead 24"],
+                                                 ["-u", "-b", "8M", "-l", "1000"], label: "htb class 4mbit linklayer atm overhead 24, UDP 1000-byte datagrams")
         XCTAssertEqual(sr, kr, accuracy: kr * 0.02, report)
         XCTAssertLessThan(sr, 4e6 * 1000 / 1042 * 0.95, "the link layer made a difference: " + report)
-        XCTAssertEqual(d.stop(), 0)
     }
 
     /// The minimum packet unit in a rate spec: tbf `mpu 1000` charges each 142-byte frame of a
@@ -268,15 +270,10 @@ extension ShapingTests {
     /// of goodput), kernel and Sluice side by side. Before: Sluice's grammar refused `mpu`, and
     /// what Debian's tc sent of it was ignored.
     func testTBFMinimumPacketUnitAsTheKernel() throws {
-        let (k, s, d) = try topologies(["qdisc add dev DEV root tbf rate 2mbit burst 10kb latency 50ms mpu 1000"])
-        let udp = ["-u", "-b", "2M", "-l", "100"]
-        let kr = rate(try net.iperf(from: k.0, to: k.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let sr = rate(try net.iperf(from: s.0, to: s.1, addr: "198.18.0.2", seconds: 5, extra: udp))
-        let report = String(format: "tbf 2mbit mpu 1000, UDP 100-byte datagrams: kernel %.3f Mbit/s, sluice %.3f Mbit/s (%.2f%% apart)", kr / 1e6, sr / 1e6, abs(sr - kr) / kr * 100)
-        print(report)
+        let (kr, sr, report) = try udpSideBySide(["qdisc add dev DEV root tbf rate 2mbit burst 10kb latency 50ms mpu 1000"],
+                                                 ["-u", "-b", "2M", "-l", "100"], label: "tbf 2mbit mpu 1000, UDP 100-byte datagrams")
         XCTAssertEqual(sr, kr, accuracy: kr * 0.03, report)
         XCTAssertLessThan(sr, 2e6 * 100 / 142 * 0.5, "the mpu made a difference: " + report)
-        XCTAssertEqual(d.stop(), 0)
     }
 
     /// Shaping what a port receives, the classic way: the ingress hook redirects everything to
