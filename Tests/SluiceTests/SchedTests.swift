@@ -414,6 +414,45 @@ final class RequeueTests: XCTestCase {
     }
 }
 
+final class RateEstimatorTests: XCTestCase {
+    /// est_timer's arithmetic, worked by hand: 1000 bytes and 4 packets every 250 ms with
+    /// ewma_log 2 read 1000, 1750, 2312 B/s after one, two, three steps (×256 kept, >> 8 read),
+    /// and settle at 4000 B/s, 16 pps.
+    func testStepsAsEstTimer() throws {
+        var e = try RateEstimator(wire: [UInt8(bitPattern: -2), 2][...], bytes: 0, packets: 0, now: 0)
+        XCTAssertEqual(e.period, 250 * Time.ms)
+        var bytes: UInt64 = 0, packets: UInt64 = 0, readings: [UInt64] = []
+        for _ in 0..<3 {
+            bytes += 1000; packets += 4
+            e.tick(bytes: bytes, packets: packets, now: e.nextDue)
+            readings.append(e.sample.bps)
+        }
+        XCTAssertEqual(readings, [1000, 1750, 2312])
+        for _ in 0..<200 { bytes += 1000; packets += 4; e.tick(bytes: bytes, packets: packets, now: e.nextDue) }
+        XCTAssertEqual(e.sample.bps, 3999, accuracy: 1)
+        XCTAssertEqual(e.sample.pps, 15, accuracy: 1)
+        // Traffic stops: the estimate decays towards 0 without wrapping.
+        for _ in 0..<200 { e.tick(bytes: bytes, packets: packets, now: e.nextDue) }
+        XCTAssertEqual(e.sample.bps, 0)
+    }
+
+    /// gen_new_estimator's checks: interval −2…3, ewma_log 1…30.
+    func testParametersAreChecked() {
+        for (i, l) in [(-3, 2), (4, 2), (0, 0), (0, 31)] as [(Int8, UInt8)] {
+            XCTAssertThrowsError(try RateEstimator(wire: [UInt8(bitPattern: i), l][...], bytes: 0, packets: 0, now: 0), "\(i) \(l)")
+        }
+        XCTAssertEqual(try RateEstimator(wire: [3, 30][...], bytes: 0, packets: 0, now: 0).period, 8 * Time.s)
+    }
+
+    /// tc_setup_estimator's choice: `estimator 250ms 1sec` is interval −2 with ewma_log 2,
+    /// `1sec 8sec` interval 0 with ewma_log 3.
+    func testTcsWordsBecomeTheKernelsParameters() throws {
+        var a = TcArgs(["250ms", "1sec"]), b = TcArgs(["1sec", "8sec"])
+        XCTAssertEqual(try CommandRunner.estimator(&a), [UInt8(bitPattern: -2), 2])
+        XCTAssertEqual(try CommandRunner.estimator(&b), [0, 3])
+    }
+}
+
 final class RateCfgTests: XCTestCase {
     /// The multiply-and-shift conversion agrees with the exact division to within a nanosecond.
     func testMatchesExactDivision() {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The `tc` half of the command language:
 ///   qdisc add|replace|change|del dev D (root | parent X:Y) [handle H:] KIND [OPTIONS]
 ///   qdisc show [dev D]                      (-s statistics)
@@ -117,6 +121,8 @@ extension CommandRunner {
         var protoGiven = false; var chainGiven = false
         /// A size table given with `stab …` before the kind.
         var stab: SizeTable?
+        /// `estimator INTERVAL TIME_CONST` before the kind, as tc sends it (struct tc_estimator).
+        var estimator: [UInt8]?
         /// The handle as written (a u32 handle is table:bucket:node, parsed once the kind is known).
         var handleText: String? }
 
@@ -160,6 +166,7 @@ extension CommandRunner {
                 }
             case "prio" where filter, "pref" where filter, "priority" where filter: t.prio = UInt16(try a.int(for: k, 1...0xFFFF))
             case "stab" where !filter: t.stab = try SizeTable.parse(&a)
+            case "estimator" where !filter: t.estimator = try Self.estimator(&a)
             case "estimator": throw SluiceError("Error: \"\(k)\" is not supported by Sluice yet.")
             default:
                 t.kind = k
@@ -225,7 +232,28 @@ extension CommandRunner {
             }
             try QdiscGrammar.change(q, &a)
             q.sizeTable = t.stab
+            if let e = t.estimator { try dp.attachEstimator(q, e[...], create: o == .add) }
         }
+    }
+
+    /// tc's parse_estimator and tc_setup_estimator: the sampling interval is the smallest of
+    /// 250 ms × 2^0…5 not below INTERVAL (sent as −2…3), the EWMA's log the last one whose
+    /// time constant INTERVAL / −ln(1 − 2^−log) stays within TIME_CONST.
+    static func estimator(_ a: inout TcArgs) throws(SluiceError) -> [UInt8] {
+        let interval = try a.time(for: "estimator") / 1000, constant = try a.time(for: "estimator") / 1000   // µs
+        guard var i = (0...5).first(where: { interval <= UInt64(250_000) << UInt64($0) }) else {
+            throw SluiceError("Error: estimator interval \(interval)us is above 8s.")
+        }
+        i -= 2
+        var ewma = 1
+        while ewma < 32 {
+            let w = 1.0 - 1.0 / Double(UInt64(1) << UInt64(ewma))
+            if Double(interval) / -log(w) > Double(constant) { break }
+            ewma += 1
+        }
+        ewma -= 1
+        guard ewma > 0, ewma < 31 else { throw SluiceError("Error: Illegal \"estimator\": the time constant is out of range for the interval.") }
+        return [UInt8(bitPattern: Int8(i)), UInt8(ewma)]
     }
 
     /// tc qdisc add (NLM_F_CREATE|NLM_F_EXCL), replace (NLM_F_CREATE|NLM_F_REPLACE), change (no
@@ -513,6 +541,10 @@ extension CommandRunner {
                 throw SluiceError("Error: qdisc \(owner.handle) is \(owner.kind), not a classful \(t.kind ?? "?")")
             }
             try QdiscGrammar.addClass(owner, id, parent: parent, &a, replace: op != "add")
+            if let e = t.estimator, let c = (owner as? HTBQdisc)?.htbClass(id) {
+                c.estimator = try RateEstimator(wire: e[...], bytes: c.stats.bytes, packets: c.stats.packets, now: dp.clock.now)
+                dp.noteEstimator(c.estimator!.nextDue)
+            }
             return ""
         }
     }

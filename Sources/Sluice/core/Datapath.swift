@@ -693,8 +693,58 @@ public final class Datapath {
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
         if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers(); flushTransmit() }
         if rxResumeDue != 0 && clock.now >= rxResumeDue { resumeWaitingDrivers() }
+        if estimatorsDue != 0 && clock.now >= estimatorsDue { runEstimators() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
+    }
+
+    /// The earliest step of a rate estimator (gen_estimator's timers); 0: none.
+    var estimatorsDue: UInt64 = 0
+
+    /// TCA_RATE on a qdisc: qdisc_create's gen_new_estimator, qdisc_change's
+    /// gen_replace_estimator; a multiqueue root (mq) takes none (refused when made).
+    func attachEstimator(_ q: Qdisc, _ wire: ArraySlice<UInt8>, create: Bool) throws(SluiceError) {
+        if q is MQQdisc && q === devices.lazy.compactMap({ $0 }).first(where: { $0.qdisc === q })?.qdisc {
+            if create { throw SluiceError("Error: Cannot attach rate estimator to a multi-queue root qdisc (Operation not supported).") }
+            return
+        }
+        let s = q.statsSnapshot()
+        let e = try RateEstimator(wire: wire, bytes: s.bytes, packets: s.packets, now: clock.now)
+        q.estimator = e
+        noteEstimator(e.nextDue)
+    }
+
+    /// A rate estimator was made or replaced: its first step may be the earliest.
+    func noteEstimator(_ due: UInt64) {
+        if estimatorsDue == 0 || due < estimatorsDue { estimatorsDue = due }
+    }
+
+    /// est_timer for every estimator that is due (qdiscs' and htb classes'), each reading its
+    /// own counters; the earliest next step is kept. Off the packet path: at most once per
+    /// 250 ms per estimator.
+    func runEstimators() {
+        let now = clock.now
+        var next: UInt64 = 0
+        func keep(_ t: UInt64) { if next == 0 || t < next { next = t } }
+        func visit(_ q: Qdisc) {
+            if var e = q.estimator {
+                if now >= e.nextDue { let s = q.statsSnapshot(); e.tick(bytes: s.bytes, packets: s.packets, now: now); q.estimator = e }
+                keep(e.nextDue)
+            }
+            if let h = q as? HTBQdisc {
+                for c in h.classesByID.values {
+                    guard var e = c.estimator else { continue }
+                    if now >= e.nextDue { e.tick(bytes: c.stats.bytes, packets: c.stats.packets, now: now); c.estimator = e }
+                    keep(e.nextDue)
+                }
+            }
+            for c in q.childQdiscs() { visit(c) }
+        }
+        for d in allDevices {
+            visit(d.qdisc)
+            if let ing = d.ingress { visit(ing) }
+        }
+        estimatorsDue = next
     }
 
     /// The earliest time a driver asked to be polled again (`rxResumeAt`); 0: none.
@@ -1266,7 +1316,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue, napiTimerDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue, napiTimerDue, estimatorsDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

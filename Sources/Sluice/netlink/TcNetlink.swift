@@ -7,7 +7,8 @@ public enum TCA {
     public static let KIND: UInt16 = 1, OPTIONS: UInt16 = 2, STATS: UInt16 = 3, XSTATS: UInt16 = 4, RATE: UInt16 = 5
     public static let STATS2: UInt16 = 7, STAB: UInt16 = 8, DUMP_INVISIBLE: UInt16 = 10, CHAIN: UInt16 = 11
     public static let HW_OFFLOAD: UInt16 = 12, INGRESS_BLOCK: UInt16 = 13, EGRESS_BLOCK: UInt16 = 14, DUMP_FLAGS: UInt16 = 15
-    public static let STATS_BASIC: UInt16 = 1, STATS_QUEUE: UInt16 = 3, STATS_APP: UInt16 = 4, STATS_PKT64: UInt16 = 8
+    public static let STATS_BASIC: UInt16 = 1, STATS_RATE_EST: UInt16 = 2, STATS_QUEUE: UInt16 = 3, STATS_APP: UInt16 = 4
+    public static let STATS_RATE_EST64: UInt16 = 6, STATS_PKT64: UInt16 = 8
 
     /// rtm_tca_policy (net/sched/sch_api.c).
     public static let policy = NLAPolicy(maxType: 16, [
@@ -392,6 +393,18 @@ extension RtnlProcessor {
         b.put64(s.bytes); b.put32(UInt32(truncatingIfNeeded: s.packets)); b.put32(0)
         w.attr(TCA.STATS_BASIC, b.bytes)
         if s.packets > UInt64(UInt32.max) { w.attr(TCA.STATS_PKT64, u64: s.packets) }
+        if let r = s.rate {
+            // gnet_stats_copy_rate_est: 32-bit bps and pps, and the 64-bit sample only when
+            // the bytes per second do not fit.
+            var e = NetlinkWriter()
+            e.put32(UInt32(clamping: r.bps)); e.put32(UInt32(truncatingIfNeeded: r.pps))
+            w.attr(TCA.STATS_RATE_EST, e.bytes)
+            if r.bps > UInt64(UInt32.max) {
+                var e64 = NetlinkWriter()
+                e64.put64(r.bps); e64.put64(r.pps)
+                w.attr(TCA.STATS_RATE_EST64, e64.bytes)
+            }
+        }
         var q = NetlinkWriter()
         for v in [UInt32(clamping: s.qlen), UInt32(clamping: s.backlog), UInt32(truncatingIfNeeded: s.drops),
                   UInt32(truncatingIfNeeded: s.requeues), UInt32(truncatingIfNeeded: s.overlimits)] { q.put32(v) }
@@ -400,7 +413,8 @@ extension RtnlProcessor {
         w.endNest(n)
         var c = NetlinkWriter()        // struct tc_stats
         c.put64(s.bytes); c.put32(UInt32(truncatingIfNeeded: s.packets)); c.put32(UInt32(truncatingIfNeeded: s.drops))
-        c.put32(UInt32(truncatingIfNeeded: s.overlimits)); c.put32(0); c.put32(0)
+        c.put32(UInt32(truncatingIfNeeded: s.overlimits))
+        c.put32(UInt32(clamping: s.rate?.bps ?? 0)); c.put32(UInt32(truncatingIfNeeded: s.rate?.pps ?? 0))
         c.put32(UInt32(clamping: s.qlen)); c.put32(UInt32(clamping: s.backlog)); c.put32(0)
         w.attr(TCA.STATS, c.bytes)
         if let xstats { w.attr(TCA.XSTATS, xstats) }
@@ -1038,6 +1052,7 @@ extension RtnlProcessor {
                 }
                 try configure(q, options: a[TCA.OPTIONS], base: optsBase)
                 q.sizeTable = stab      // qdisc_change: a request without one removes it
+                if let r = a[TCA.RATE] { try dp.attachEstimator(q, r, create: op == .add) }
             }
         } catch { throw Self.netlinkError(error) }
         dp.kickTransmit(dev)
@@ -1202,7 +1217,14 @@ extension RtnlProcessor {
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
                                              burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)),
                                              rateLink: LinkSpec.wire(p, at: 0), ceilLink: LinkSpec.wire(p, at: 12))
+        // htb_change_class: TCA_RATE gives the class its estimator (a new class's fails whole).
+        var est: RateEstimator?
+        if let r = a[TCA.RATE] {
+            let c = h.htbClass(classid)
+            do { est = try RateEstimator(wire: r, bytes: c?.stats.bytes ?? 0, packets: c?.stats.packets ?? 0, now: dp.clock.now) } catch { throw Self.netlinkError(error) }
+        }
         do { try h.setClass(classid, parent: parent ?? .unspec, params, replace: exists) } catch { throw Self.classError(error) }
+        if let est, let c = h.htbClass(classid) { c.estimator = est; dp.noteEstimator(est.nextDue) }
         // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
         // with a warning in the acknowledgement.
         if params.quantum == 0, h.htbClass(classid)?.level == 0 {

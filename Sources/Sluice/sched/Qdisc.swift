@@ -49,6 +49,8 @@ public struct QdiscStats: Sendable, Equatable {
     public var requeues: UInt64 = 0
     public var backlog: UInt64 = 0
     public var qlen: Int = 0
+    /// The rate estimator's reading, when the qdisc or class has one (TCA_RATE).
+    public var rate: RateSample?
     public init() {}
 }
 
@@ -312,6 +314,8 @@ public class Qdisc {
     var unhashed = false
     /// Filters attached to this qdisc (its tcf_block).
     var filters = FilterBlock()
+    /// The rate estimator TCA_RATE gave it (gen_estimator), ticked by the datapath's timer.
+    var estimator: RateEstimator?
     /// The next u32 hash table id of this qdisc's blocks (tc_u_common is per qdisc).
     var nextU32Table: UInt32 = 0x800
     /// Whether a u32 instance is left in any of this qdisc's blocks: tc_u_common lives only as
@@ -378,8 +382,9 @@ public class Qdisc {
     }
     /// Statistics as shown: classful qdiscs take queue length and backlog from their children.
     func statsSnapshot() -> QdiscStats {
-        guard isClassful else { return stats }
+        guard isClassful else { var s = stats; s.rate = estimator?.sample; return s }
         var s = stats
+        s.rate = estimator?.sample
         s.qlen = 0; s.backlog = 0
         for c in childQdiscs() { let cs = c.statsSnapshot(); s.qlen += cs.qlen; s.backlog &+= cs.backlog }
         s.qlen += extraQueued.0; s.backlog &+= extraQueued.1

@@ -159,7 +159,8 @@ extension TcFormat {
     /// newline (the caller's print_nl adds it).
     static func stats(_ s: QdiscStats, prefix: String) -> String {
         "\(prefix)Sent \(s.bytes) bytes \(s.packets) pkt (dropped \(s.drops), overlimits \(s.overlimits) requeues \(s.requeues)) \n"
-            + "\(prefix)backlog \(sizeU32(UInt32(clamping: s.backlog))) \(s.qlen)p requeues \(s.requeues)"
+            + "\(prefix)" + (s.rate.map { "rate \(rateBytes($0.bps)) \($0.pps)pps " } ?? "")
+            + "backlog \(sizeU32(UInt32(clamping: s.backlog))) \(s.qlen)p requeues \(s.requeues)"
     }
 }
 

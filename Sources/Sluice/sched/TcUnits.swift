@@ -227,3 +227,52 @@ struct LinkSpec: Equatable {
                  atm: spec[spec.startIndex + o + 1] & 0x0F == 2)
     }
 }
+
+/// A rate estimate as `tc -s` shows it ("rate 8Mbit 700pps"): bytes and packets per second
+/// (struct gnet_stats_rate_est64).
+public struct RateSample: Sendable, Equatable {
+    public var bps: UInt64
+    public var pps: UInt64
+}
+
+/// gen_estimator: the rate estimator a qdisc or class gets from TCA_RATE (`tc … estimator
+/// INTERVAL TIME_CONST`). Every 250 ms << intervalLog, est_timer takes the byte and packet
+/// deltas scaled to 256 × per second (<< 10 − intervalLog) into an EWMA of weight 2^−ewmaLog,
+/// in the kernel's wrapping u64 arithmetic; gen_estimator_read gives the averages >> 8.
+struct RateEstimator: Equatable {
+    let intervalLog: Int
+    let ewmaLog: Int
+    var avbps: UInt64 = 0, avpps: UInt64 = 0
+    var lastBytes: UInt64, lastPackets: UInt64
+    var nextDue: UInt64
+
+    /// The timer's period: 250 ms, 500 ms, 1 s, 2 s, 4 s or 8 s.
+    var period: UInt64 { (250 * Time.ms) << UInt64(intervalLog) }
+
+    /// gen_new_estimator from struct tc_estimator { s8 interval; u8 ewma_log; }: interval
+    /// −2…3 and ewma_log 1…30, else EINVAL; the counters as they are now are the first base.
+    init(wire: ArraySlice<UInt8>, bytes: UInt64, packets: UInt64, now: UInt64) throws(SluiceError) {
+        guard wire.count >= 2 else { throw SluiceError("RTNETLINK answers: Invalid argument") }
+        let interval = Int(Int8(bitPattern: wire[wire.startIndex])), ewma = Int(wire[wire.startIndex + 1])
+        guard (-2...3).contains(interval), (1...30).contains(ewma) else { throw SluiceError("Error: Failed to generate new estimator (Invalid argument).") }
+        intervalLog = interval + 2
+        ewmaLog = ewma
+        lastBytes = bytes; lastPackets = packets
+        nextDue = 0
+        nextDue = now &+ period
+    }
+
+    /// est_timer: one step with the counters as they are now; the next step one period on, or
+    /// at once (a jiffy) when the timer ran that late.
+    mutating func tick(bytes: UInt64, packets: UInt64, now: UInt64) {
+        let shift = UInt64(10 - intervalLog), e = UInt64(ewmaLog)
+        let brate = ((bytes &- lastBytes) << shift) >> e &- (avbps >> e)
+        let prate = ((packets &- lastPackets) << shift) >> e &- (avpps >> e)
+        avbps &+= brate; avpps &+= prate
+        lastBytes = bytes; lastPackets = packets
+        nextDue &+= period
+        if now >= nextDue { nextDue = now &+ Time.ms }
+    }
+
+    var sample: RateSample { RateSample(bps: avbps >> 8, pps: avpps >> 8) }
+}

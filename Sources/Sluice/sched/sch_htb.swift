@@ -43,6 +43,8 @@ final class HTBClass {
     /// The same qdisc without reference counting, for the dequeue scan (`leaf` keeps it alive).
     unowned(unsafe) var leafView: Qdisc?
     var stats = QdiscStats()
+    /// The class's rate estimator (TCA_RATE on the class), ticked by the datapath's timer.
+    var estimator: RateEstimator?
     var lends: UInt64 = 0, borrows: UInt64 = 0, giants: UInt64 = 0
     /// The class's own filter block (cl->block): what classifies packets a filter above sent
     /// to this class while it is an inner class.
@@ -422,6 +424,7 @@ final class HTBQdisc: Qdisc {
             var st = QdiscStats()
             st.packets = c.stats.packets; st.bytes = c.stats.bytes
             st.drops = c.stats.drops; st.overlimits = c.overlimits
+            st.rate = c.estimator?.sample
             if c.level == 0, let l = c.leaf { let ls = l.statsSnapshot(); st.qlen = ls.qlen; st.backlog = ls.backlog }
             return QdiscClassInfo(classid: c.classid, parent: c.parent?.classid ?? .root, leaf: c.leaf,
                                   options: classOptions(c, details: details), stats: st, xstats: classXstats(c))

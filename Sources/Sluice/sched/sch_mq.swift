@@ -159,6 +159,7 @@ final class MQQdisc: Qdisc {
             s.overlimits &+= cs.overlimits; s.requeues &+= cs.requeues
             s.backlog &+= cs.backlog; s.qlen += cs.qlen
         }
+        s.rate = estimator?.sample
         return s
     }
 

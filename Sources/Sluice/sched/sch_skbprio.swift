@@ -78,7 +78,7 @@ final class SkbprioQdisc: Qdisc {
         highest = 0; lowest = Self.priorities - 1
     }
 
-    override func statsSnapshot() -> QdiscStats { stats }
+    override func statsSnapshot() -> QdiscStats { var s = stats; s.rate = estimator?.sample; return s }
 
     override func classes(details: Bool) -> [QdiscClassInfo] {
         // skbprio_dump_class_stats: each priority's queue counts.
