@@ -541,10 +541,7 @@ extension CommandRunner {
                 throw SluiceError("Error: qdisc \(owner.handle) is \(owner.kind), not a classful \(t.kind ?? "?")")
             }
             try QdiscGrammar.addClass(owner, id, parent: parent, &a, replace: op != "add")
-            if let e = t.estimator, let c = (owner as? HTBQdisc)?.htbClass(id) {
-                c.estimator = try RateEstimator(wire: e[...], bytes: c.stats.bytes, packets: c.stats.packets, now: dp.clock.now)
-                dp.noteEstimator(c.estimator!.nextDue)
-            }
+            if let e = t.estimator, let c = (owner as? HTBQdisc)?.htbClass(id) { try dp.attachEstimator(c, e[...]) }
             return ""
         }
     }

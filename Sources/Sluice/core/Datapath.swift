@@ -704,13 +704,20 @@ public final class Datapath {
     /// TCA_RATE on a qdisc: qdisc_create's gen_new_estimator, qdisc_change's
     /// gen_replace_estimator; a multiqueue root (mq) takes none (refused when made).
     func attachEstimator(_ q: Qdisc, _ wire: ArraySlice<UInt8>, create: Bool) throws(SluiceError) {
-        if q is MQQdisc && q === devices.lazy.compactMap({ $0 }).first(where: { $0.qdisc === q })?.qdisc {
+        if q is MQQdisc && q.parent == .root {
             if create { throw SluiceError("Error: Cannot attach rate estimator to a multi-queue root qdisc (Operation not supported).") }
             return
         }
         let s = q.statsSnapshot()
         let e = try RateEstimator(wire: wire, bytes: s.bytes, packets: s.packets, now: clock.now)
         q.estimator = e
+        noteEstimator(e.nextDue)
+    }
+
+    /// TCA_RATE on an htb class (htb_change_class's gen_new/replace_estimator).
+    func attachEstimator(_ c: HTBClass, _ wire: ArraySlice<UInt8>) throws(SluiceError) {
+        let e = try RateEstimator(wire: wire, bytes: c.stats.bytes, packets: c.stats.packets, now: clock.now)
+        c.estimator = e
         noteEstimator(e.nextDue)
     }
 

@@ -1217,14 +1217,13 @@ extension RtnlProcessor {
                                              quantum: Int(p.le32(at: 32)), prio: Int(p.le32(at: 40)),
                                              burst: Int(TcCore.xmitsize(rate: rate / 8, ticks: bt)), cburst: Int(TcCore.xmitsize(rate: ceil / 8, ticks: cbt)),
                                              rateLink: LinkSpec.wire(p, at: 0), ceilLink: LinkSpec.wire(p, at: 12))
-        // htb_change_class: TCA_RATE gives the class its estimator (a new class's fails whole).
-        var est: RateEstimator?
+        // htb_change_class: TCA_RATE gives the class its estimator; a bad one fails the request
+        // before anything changes.
         if let r = a[TCA.RATE] {
-            let c = h.htbClass(classid)
-            do { est = try RateEstimator(wire: r, bytes: c?.stats.bytes ?? 0, packets: c?.stats.packets ?? 0, now: dp.clock.now) } catch { throw Self.netlinkError(error) }
+            do { _ = try RateEstimator(wire: r, bytes: 0, packets: 0, now: 0) } catch { throw Self.netlinkError(error) }
         }
         do { try h.setClass(classid, parent: parent ?? .unspec, params, replace: exists) } catch { throw Self.classError(error) }
-        if let est, let c = h.htbClass(classid) { c.estimator = est; dp.noteEstimator(est.nextDue) }
+        if let r = a[TCA.RATE], let c = h.htbClass(classid) { try? dp.attachEstimator(c, r) }
         // htb_change_class: a leaf's quantum from rate / r2q outside 1000…200000 is clamped,
         // with a warning in the acknowledgement.
         if params.quantum == 0, h.htbClass(classid)?.level == 0 {

@@ -247,7 +247,8 @@ struct RateEstimator: Equatable {
     var nextDue: UInt64
 
     /// The timer's period: 250 ms, 500 ms, 1 s, 2 s, 4 s or 8 s.
-    var period: UInt64 { (250 * Time.ms) << UInt64(intervalLog) }
+    var period: UInt64 { Self.period(intervalLog) }
+    static func period(_ log: Int) -> UInt64 { (250 * Time.ms) << UInt64(log) }
 
     /// gen_new_estimator from struct tc_estimator { s8 interval; u8 ewma_log; }: interval
     /// −2…3 and ewma_log 1…30, else EINVAL; the counters as they are now are the first base.
@@ -258,8 +259,7 @@ struct RateEstimator: Equatable {
         intervalLog = interval + 2
         ewmaLog = ewma
         lastBytes = bytes; lastPackets = packets
-        nextDue = 0
-        nextDue = now &+ period
+        nextDue = now &+ Self.period(interval + 2)
     }
 
     /// est_timer: one step with the counters as they are now; the next step one period on, or

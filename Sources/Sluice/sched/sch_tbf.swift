@@ -19,9 +19,10 @@ final class TBFQdisc: Qdisc {
     /// (tc_calc_xmittime of burst/mtu at rate/peakrate in whole bytes per second).
     var bufferTicks: UInt32 = 0
     var mtuTicks: UInt32 = 0
-    var overhead = 0
-    var mpu = 0
-    var atm = false
+    /// The rate spec's link, as kept in the rates (tc sends the same for rate and peakrate).
+    var overhead: Int { rateCfg.link.overhead }
+    var mpu: Int { rateCfg.link.mpu }
+    var atm: Bool { rateCfg.link.atm }
     var buffer: UInt64 = 0          // ns (ticks × 64)
     var mtuTime: UInt64 = 0         // ns
     var tokens: Int64 = 0
@@ -73,8 +74,7 @@ final class TBFQdisc: Qdisc {
         }
         rate = p.rate; peakrate = p.peakrate; burst = p.burst; mtu = p.mtu
         limit = p.limit
-        overhead = p.overhead; mpu = p.mpu; atm = p.atm
-        let link = LinkSpec(overhead: overhead, mpu: mpu, atm: atm)
+        let link = LinkSpec(overhead: p.overhead, mpu: p.mpu, atm: p.atm)
         rateCfg = RateCfg(rate, link); peakCfg = RateCfg(peakrate, link)
         bufferTicks = p.bufferTicks
         mtuTicks = p.mtuTicks
