@@ -2519,6 +2519,24 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Route TOS, side by side: a dsfield with ECN bits is refused (rtm_to_fib_config), IPv6
+    /// routes take none (rtm_to_fib6_config), and `ip route get … tos T` reports the matched
+    /// route's DSCP, not the request's (rt_fill_info's res->dscp). Before: Sluice took
+    /// `tos 0x11` and `-6 … tos 0x10`, and its route get showed no tos.
+    func testRouteTosAsTheKernel() throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns("kt")
+        let steps: [[String]] = [
+            "ip link add rt1 type veth peer name rt2", "ip link set rt1 up", "ip addr add 198.18.1.1/24 dev rt1",
+            "ip route add 198.18.65.0/24 dev rt1 tos 0x10", "ip route add 198.18.65.0/24 dev rt1 tos 0x11",
+            "ip route get 198.18.65.5 tos 0x10", "ip route get 198.18.65.5 tos 0x11", "ip route get 198.18.1.7 tos 0x4",
+            "ip -6 route add 2001:db8:5::/64 dev rt1 tos 0x10",
+            "ip route del 198.18.65.0/24 dev rt1 tos 0x11", "ip route del 198.18.65.0/24 dev rt1 tos 0x10", "ip route show dev rt1",
+        ].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
     /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
     /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.

@@ -340,11 +340,16 @@ extension RtnlProcessor {
         let p = msg.payload
         let a = try NLAttributes.parse(p.dropFirst(12), base: NL.hdrLen + 12, policy: S.isIPv6 ? RTA.policy6 : RTA.policy, strict: false)
         var s = CommandRunner.RouteSpec<A>()
+        // rtm_to_fib_config: a dsfield with ECN bits is refused; rtm_to_fib6_config: IPv6
+        // routes take none.
+        let tos = p[p.startIndex + 3]
+        if S.isIPv6 && tos != 0 { throw NetlinkError(EINVAL, "Invalid dsfield (tos): option not available for IPv6") }
+        if tos & 0x03 != 0 { throw NetlinkError(EINVAL, "Invalid dsfield (tos): ECN bits must be 0") }
         s.length = Int(p[p.startIndex + 1])
         guard s.length <= A.bitWidth else { throw NetlinkError(EINVAL, "Invalid prefix length") }
         s.prefix = Self.addr(a[RTA.DST], A.self) ?? 0
         s.hasPrefix = true
-        s.route.tos = p[p.startIndex + 3]
+        s.route.tos = tos
         let table = a.u32(RTA.TABLE) ?? UInt32(p[p.startIndex + 4])
         s.table = table == 0 ? FIB.tableMain : table
         s.route.proto = p[p.startIndex + 5]; s.protoSet = s.route.proto != 0
@@ -581,6 +586,8 @@ extension RtnlProcessor {
         var realm: UInt32 = 0
         var metrics: [UInt32] = []
         var table = FIB.tableMain
+        // The matched route's DSCP, which rt_fill_info reports (res->dscp, not the request's).
+        var routeTos: UInt8 = 0
         // inet_rtm_getroute_build_skb: the packet a route is asked for — an IPv4 header, then a
         // UDP or TCP header with the ports or an ICMP echo — hashed as a forwarded packet is,
         // for an output route too (fib_select_path hashes that packet, its source 0 when none
@@ -618,6 +625,7 @@ extension RtnlProcessor {
                     try reject(r.route.type)
                 }
                 table = r.table
+                routeTos = r.route.tos
                 switch r.route.type {
                 case .local, .broadcast:
                     try validate(dst: r.route.type == .local ? q.dst : 0, oif: 0)
@@ -650,6 +658,7 @@ extension RtnlProcessor {
                 type = r.route.type
                 metrics = r.route.metrics          // the route's fib metrics, as the rtable inherits them
                 table = r.table
+                routeTos = r.route.tos
                 let nh = r.nexthop
                 var res = FIBResult(type: type, gateway: 0, dev: 0, prefsrc: 0, nh: -1, realm: nh?.realm ?? 0)
                 res.ruleRealm = v4.fib.ruleRealm(q.dst, keys: q.keys(loopback: loopbackIndex), hash: hash)
@@ -677,7 +686,7 @@ extension RtnlProcessor {
             | (redirect ? 0x0100_0000 : 0)
         var w = NetlinkWriter()
         let start = w.begin(type: NL.RTM_NEWROUTE, flags: 0, seq: msg.header.seq, pid: pid)
-        w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(0)
+        w.put8(Self.AF_INET); w.put8(32); w.put8(q.src != 0 ? 32 : 0); w.put8(routeTos)
         // The table the lookup ended in when the request asks (RTM_F_LOOKUP_TABLE, as ip route
         // get does), else main. Until a custom rule was ever added the kernel keeps tables
         // local and main merged in one: a local route is then reported as main's.
