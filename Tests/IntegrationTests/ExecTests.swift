@@ -36,6 +36,21 @@ final class ExecTests: XCTestCase {
         }
     }
 
+    /// A fresh daemon and kernel namespace `ns`, the same command lines on both (split at
+    /// spaces), compared as `compareWithKernel` does; the daemon must then stop cleanly.
+    func sideBySide(_ ns: String, _ lines: [String], normalise: (String) -> String = { $0 }) throws {
+        let (d, sock, _) = try daemon()
+        let kns = try net.netns(ns)
+        try compareWithKernel(lines.map { $0.split(separator: " ").map(String.init) }, kns: kns, sock: sock, normalise: normalise)
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
+    /// Automatic qdisc handles (8001: …) differ between the kernel, whose counter is shared by
+    /// every test, and a fresh daemon.
+    static func autoHandles(_ t: String) -> String {
+        t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
+    }
+
     /// What differs between two machines' answers for the same devices: MAC addresses and
     /// interface indexes (the daemon has its own br0 and TAP, so indexes are renumbered).
     static func renumbered(_ t: String) -> String {
@@ -2196,9 +2211,7 @@ final class ExecTests: XCTestCase {
     func testQdiscGraftingAsTheKernelDecides() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("kq")
-        func normalise(_ t: String) -> String {
-            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
-        }
+        let normalise = Self.autoHandles
         let tbf = ["tbf", "rate", "1mbit", "burst", "10k", "latency", "10ms"]
         let steps: [[String]] = [
             ["ip", "link", "add", "name", "qv1", "type", "veth", "peer", "name", "qv2"],
@@ -2241,9 +2254,7 @@ final class ExecTests: XCTestCase {
     func testQdiscAddChangeReplaceAsTcModifyQdisc() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("km")
-        func normalise(_ t: String) -> String {
-            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
-        }
+        let normalise = Self.autoHandles
         func tc(_ w: String) -> [String] { ["tc"] + w.split(separator: " ").map(String.init) }
         let tbf = "tbf rate 1mbit burst 10k latency 10ms"
         let steps: [[String]] = [["ip", "link", "add", "name", "mq1", "type", "veth", "peer", "name", "mq2"]] + [
@@ -2391,9 +2402,6 @@ final class ExecTests: XCTestCase {
     func testHTBClassesAndLargeRatesAsTheKernel() throws {
         let (d, sock, _) = try daemon()
         let kns = try net.netns("kc")
-        func normalise(_ t: String) -> String {
-            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
-        }
         let steps: [[String]] = [
             "ip link add hc1 type veth peer name hc2", "tc qdisc add dev hc1 root handle 1: htb default 20",
             "tc class add dev hc1 parent 1: classid 1:1 htb rate 10mbit", "tc class add dev hc1 parent 1: classid 1:1 htb rate 10mbit",
@@ -2419,7 +2427,7 @@ final class ExecTests: XCTestCase {
             "tc qdisc show dev hc1", "tc qdisc replace dev hc1 root handle 1: tbf rate 50gbit burst 100mb latency 1ms peakrate 60gbit mtu 1600",
             "tc qdisc show dev hc1", "tc -j qdisc show dev hc1",
         ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
+        try compareWithKernel(steps, kns: kns, sock: sock, normalise: Self.autoHandles)
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
@@ -2429,12 +2437,7 @@ final class ExecTests: XCTestCase {
     /// it is inner is a bare EINVAL, and it is deleted like any class. Before: Sluice refused
     /// `classid 1:` and put a parentless class under X:0.
     func testHTBClassXZeroAsTheKernel() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("kz")
-        func normalise(_ t: String) -> String {
-            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
-        }
-        let steps: [[String]] = [
+        try sideBySide("kz", [
             "ip link add hz1 type veth peer name hz2", "tc qdisc add dev hz1 root handle 1: htb default 2",
             "tc qdisc add dev hz1 parent 1: handle 9: pfifo", "tc class add dev hz1 parent 1: classid 1:0 htb rate 10mbit",
             "tc class add dev hz1 parent 1: classid 1: htb rate 10mbit", "tc class add dev hz1 parent 1: classid 1:2 htb rate 10kbit",
@@ -2446,9 +2449,7 @@ final class ExecTests: XCTestCase {
             "tc qdisc add dev hz1 parent 1: handle 9: pfifo", "tc qdisc show dev hz1",
             "tc class del dev hz1 classid 1:", "tc class del dev hz1 classid 1:",
             "tc class show dev hz1",
-        ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        ], normalise: Self.autoHandles)
     }
 
     /// Routes that name an address as their source go with it, side by side: once an address
@@ -2457,9 +2458,7 @@ final class ExecTests: XCTestCase {
     /// while table 100 keeps its own; a primary's deletion takes its secondaries' routes. IPv6
     /// keeps such routes in every table but drops their `src`. Before: Sluice kept them whole.
     func testRoutesFromAGoneAddressAsTheKernelFlushesThem() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("kp")
-        let steps: [[String]] = [
+        try sideBySide("kp", [
             "ip link add ps1 type veth peer name ps2", "ip link add pz1 type veth peer name pz2", "ip link set ps1 up", "ip link set pz1 up",
             "ip addr add 198.18.1.1/24 dev ps1", "ip addr add 198.18.1.2/24 dev ps1", "ip addr add 198.18.3.1/24 dev ps1",
             "ip addr add 198.18.7.1/24 dev pz1", "ip route add 198.18.52.0/24 dev ps1 src 198.18.1.2",
@@ -2476,9 +2475,7 @@ final class ExecTests: XCTestCase {
             "ip -6 route add 2001:db8:54::/64 dev ps1 src 2001:db8:3::1 table 100", "ip -6 route show dev ps1",
             "ip -6 addr del 2001:db8:3::1/64 dev ps1", "ip -6 route show dev ps1", "ip -6 route show table 100",
             "ip -6 addr del 2001:db8:1::2/64 dev ps1", "ip -6 route show dev ps1",
-        ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        ])
     }
 
     /// u32 table ids, side by side: one counter per qdisc (tc_u_common) across its blocks and
@@ -2486,9 +2483,7 @@ final class ExecTests: XCTestCase {
     /// from 800: again once the last instance is gone (u32_destroy frees tc_u_common). Before:
     /// Sluice went on counting after the last instance went.
     func testU32TableIdsAsTheKernelNumbersThem() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("ku")
-        let steps: [[String]] = [
+        try sideBySide("ku", [
             "ip link add us1 type veth peer name us2", "tc qdisc add dev us1 root handle 1: htb default 10",
             "tc class add dev us1 parent 1: classid 1:10 htb rate 10mbit",
             "tc filter add dev us1 parent 1: prio 1 protocol ip u32 match ip dst 198.18.0.1/32 flowid 1:10",
@@ -2503,20 +2498,14 @@ final class ExecTests: XCTestCase {
             "tc filter add dev us1 egress prio 1 protocol ip u32 match ip dst 198.18.0.8/32 action mirred egress mirror dev us2",
             "tc filter del dev us1 ingress", "tc filter add dev us1 ingress prio 2 protocol ip u32 match ip dst 198.18.0.9/32 action mirred egress mirror dev us2",
             "tc filter show dev us1 ingress", "tc filter show dev us1 egress",
-        ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        ])
     }
 
     /// A bridge's group_fwd_mask with restricted bits (STP, MAC control, LACP) is a bare EINVAL
     /// from br_changelink, side by side; the others are taken. Before: Sluice answered with an
     /// extack message of its own.
     func testBridgeGroupFwdMaskRefusalsAsTheKernel() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("kg")
-        let steps: [String] = ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" }
-        try compareWithKernel(steps.map { $0.split(separator: " ").map(String.init) }, kns: kns, sock: sock)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        try sideBySide("kg", ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" })
     }
 
     /// Route TOS, side by side: a dsfield with ECN bits is refused (rtm_to_fib_config), IPv6
@@ -2524,29 +2513,20 @@ final class ExecTests: XCTestCase {
     /// route's DSCP, not the request's (rt_fill_info's res->dscp). Before: Sluice took
     /// `tos 0x11` and `-6 … tos 0x10`, and its route get showed no tos.
     func testRouteTosAsTheKernel() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("kt")
-        let steps: [[String]] = [
+        try sideBySide("kt", [
             "ip link add rt1 type veth peer name rt2", "ip link set rt1 up", "ip addr add 198.18.1.1/24 dev rt1",
             "ip route add 198.18.65.0/24 dev rt1 tos 0x10", "ip route add 198.18.65.0/24 dev rt1 tos 0x11",
             "ip route get 198.18.65.5 tos 0x10", "ip route get 198.18.65.5 tos 0x11", "ip route get 198.18.1.7 tos 0x4",
             "ip -6 route add 2001:db8:5::/64 dev rt1 tos 0x10",
             "ip route del 198.18.65.0/24 dev rt1 tos 0x11", "ip route del 198.18.65.0/24 dev rt1 tos 0x10", "ip route show dev rt1",
-        ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        ])
     }
 
     /// The link in a rate spec (tc_ratespec's overhead, mpu and linklayer) as psched_ratecfg
     /// keeps it and tc prints it back, side by side, for htb classes and tbf. Before: Sluice
     /// dumped overhead and mpu 0 and an Ethernet link for htb classes, and mpu 0 for tbf.
     func testRateSpecLinkLayersAsTheKernelKeepsThem() throws {
-        let (d, sock, _) = try daemon()
-        let kns = try net.netns("kl")
-        func normalise(_ t: String) -> String {
-            t.replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
-        }
-        let steps: [[String]] = [
+        try sideBySide("kl", [
             "ip link add hl1 type veth peer name hl2", "tc qdisc add dev hl1 root handle 1: htb",
             "tc class add dev hl1 parent 1: classid 1:1 htb rate 1mbit overhead 24 mpu 64 linklayer atm",
             "tc class add dev hl1 parent 1: classid 1:2 htb rate 1mbit ceil 2mbit mpu 100 mtu 9000",
@@ -2556,9 +2536,7 @@ final class ExecTests: XCTestCase {
             "tc qdisc add dev hl1 parent 1:3 tbf rate 1mbit peakrate 2mbit burst 10k mtu 2000 latency 10ms mpu 64 overhead 10",
             "tc -d qdisc show dev hl1", "tc -j -d qdisc show dev hl1",
             "tc qdisc replace dev hl1 parent 1:3 tbf rate 1mbit burst 10k latency 10ms linklayer atm", "tc qdisc show dev hl1",
-        ].map { $0.split(separator: " ").map(String.init) }
-        try compareWithKernel(steps, kns: kns, sock: sock, normalise: normalise)
-        XCTAssertEqual(d.stop(), 0, d.stderr)
+        ], normalise: Self.autoHandles)
     }
 
     /// tbf as tc-testing's tbf.json drives it, side by side: defaults, mtu, peakrate, latency,
@@ -2742,7 +2720,7 @@ final class ExecTests: XCTestCase {
         let (d, sock, _) = try daemon(extraArgs: ["--default-qdisc", "pfifo_fast"])
         let kns = try net.netns("km")
         func normalise(_ t: String) -> String {
-            Self.renumbered(t).replacingOccurrences(of: #"\b[89][0-9a-f]{3}:"#, with: "80XX:", options: .regularExpression)
+            Self.autoHandles(Self.renumbered(t))
                 .replacingOccurrences(of: "vlan_protocol 802.1Q ", with: "").replacingOccurrences(of: "vlan_default_pvid 1 ", with: "")
                 .replacingOccurrences(of: #"(bridge_id|designated_root) [0-9a-f.:]+"#, with: "$1 ID", options: .regularExpression)
         }
