@@ -748,7 +748,7 @@ extension Bridge {
             let replied = suppress && proxySuppress(pool.data(p), length: Int(m.pointee.length), m, vid: vid, port: nil, dp)
             // br_flood from the bridge device: multicast and broadcast go to every port, unknown
             // unicast only to ports with `flood`; with snooping, multicast as the database says
-            // (br_dev_xmit: nothing is learnt from the bridge's own frames here).
+            // (br_dev_xmit: the bridge's own stack's MLD reports join the host, port br0).
             if dst.isMulticast {
                 var verdict = Datapath.SnoopVerdict.flood
                 if mdb.snooping && !dst.isBroadcast { verdict = dp.snoop(self, nil, pool.data(p), length: Int(m.pointee.length), vid: vid) }

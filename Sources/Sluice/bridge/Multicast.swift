@@ -241,8 +241,8 @@ extension Datapath {
 
     /// br_multicast_rcv, then the forwarding decision of br_handle_frame_finish, for a multicast
     /// frame received on `port` of `br` (untagged Ethernet; `vid` the VLAN it is in, 0 without
-    /// filtering); `port` nil for what the bridge device itself sends (br_dev_xmit), from which
-    /// nothing is learnt.
+    /// filtering); `port` nil for what the bridge device itself sends (br_dev_xmit), whose
+    /// reports join or leave the host (the bridge's own entries, `port br0`).
     func snoop(_ br: Bridge, _ port: NetDevice?, _ frame: UnsafeMutableRawPointer, length: Int, vid: UInt16) -> SnoopVerdict {
         let db = br.mdb
         let now = clock.now
@@ -263,7 +263,11 @@ extension Datapath {
             db.reports &+= 1
             let src = MACAddress(at: frame + 6)
             for (g, join) in joins {
-                guard let port else { break }
+                guard let port else {
+                    // br_dev_xmit: the bridge's own stack's reports join the host (port br0).
+                    multicastHost(br, MDBKey(group: g, v6: v6, vid: vid), join: join)
+                    continue
+                }
                 if join { multicastJoin(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) } else { multicastLeave(br, port, MDBKey(group: g, v6: v6, vid: vid), src: src) }
             }
             // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
@@ -293,6 +297,35 @@ extension Datapath {
         db.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel, src: src,
                toUnicast: port.bridgePort.flags.contains(.mcastToUnicast))
         armMulticast(t)
+    }
+
+    /// br_multicast_host_join (a report the bridge's own stack sent) and the host's part of
+    /// br_multicast_leave_group: a leave with no other querier heard shortens the host's entry
+    /// to last member count × last member interval.
+    func multicastHost(_ br: Bridge, _ key: MDBKey, join: Bool) {
+        if !key.v6 && key.group >> 8 == 0xE00000 { return }
+        if key.v6 && key.group == MulticastListener.allNodesV6 { return }
+        let db = br.mdb, host = br.device.ifindex, now = clock.now
+        if join {
+            if db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) {
+                db.snooping = false
+                log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(br.device.name)")
+                return
+            }
+            let t = now &+ db.settings.membershipNs
+            db.add(key, port: host, expires: t, permanent: false, rtprot: 0)
+            armMulticast(t)
+            return
+        }
+        db.leaves &+= 1
+        guard !(db.otherQuerier[key.v6 ? 1 : 0] > now), var ports = db.groups[key],
+              let i = ports.firstIndex(where: { $0.port == host }), !ports[i].permanent else { return }
+        let t = now &+ db.settings.lastMemberTimeNs
+        if ports[i].expires > t {
+            ports[i].expires = t
+            db.groups[key] = ports
+            armMulticast(t)
+        }
     }
 
     /// br_multicast_leave_group with no querier of our own.

@@ -4,8 +4,8 @@ import Glibc
 
 /// The /proc/net files that describe multicast memberships, as the kernel prints them, for
 /// programs run by `sluice exec` (`ip maddr show` reads them): dev_mcast (dev_mc_seq_show),
-/// igmp (igmp_mc_seq_show) and igmp6 (igmp6_mc_seq_show). Sluice sends no IGMP or MLD
-/// reports, so no report timer ever runs.
+/// igmp (igmp_mc_seq_show) and igmp6 (igmp6_mc_seq_show). Sluice's IPv6 stack is an MLD
+/// listener (MLD.swift), whose per-group report timers igmp6 shows; it sends no IGMP reports.
 public enum ProcFiles {
     public static let served = ["/proc/net/dev_mcast", "/proc/net/igmp", "/proc/net/igmp6"]
 
@@ -55,8 +55,15 @@ public enum ProcFiles {
                     // MAF_LOADED for groups in the device's filter, MAF_NOREPORT for the
                     // all-nodes groups (ff01::1 is not loaded: interface-local).
                     let allNodes = lo == 1 && (hi >> 48 == 0xFF02 || hi >> 48 == 0xFF01) && hi & 0xFFFF_FFFF_FFFF == 0
-                    let flags: UInt32 = allNodes ? (hi >> 48 == 0xFF01 ? 0x08 : 0x0C) : (hi >> 48 == 0xFF01 ? 0x00 : 0x04)
-                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(hex(hi, 16).lowercased())\(hex(lo, 16).lowercased()) \(pad(String(g.users), 5, left: false)) \(hex(UInt64(flags), 8)) 0\n"
+                    var flags: UInt32 = allNodes ? (hi >> 48 == 0xFF01 ? 0x08 : 0x0C) : (hi >> 48 == 0xFF01 ? 0x00 : 0x04)
+                    // The listener's MAF_TIMER_RUNNING (and the time left, in USER_HZ) and
+                    // MAF_LAST_REPORTER (MLD.swift).
+                    var left: UInt64 = 0
+                    if let s = dp.ipv6.mld[d.ifindex]?.state[g.group] {
+                        if s.lastReporter { flags |= 0x02 }
+                        if s.timer > dp.clock.now { flags |= 0x01; left = (s.timer - dp.clock.now) / (10 * Time.ms) }
+                    }
+                    out += "\(pad(String(d.ifindex), 4)) \(pad(d.name, 15)) \(hex(hi, 16).lowercased())\(hex(lo, 16).lowercased()) \(pad(String(g.users), 5, left: false)) \(hex(UInt64(flags), 8)) \(left)\n"
                 }
             }
             return out

@@ -690,12 +690,14 @@ public final class Datapath {
         if np6 != 0 && clock.now >= np6 { ipv6.runProxyQueue(clock.now); flushTransmit() }
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
+        if ipv6.mldDue != 0 && clock.now >= ipv6.mldDue { ipv6.runMLD(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
         if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers(); flushTransmit() }
         if rxResumeDue != 0 && clock.now >= rxResumeDue { resumeWaitingDrivers() }
         if estimatorsDue != 0 && clock.now >= estimatorsDue { runEstimators() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
+        if ipv6.mldDirty { ipv6.mldSync(); flushTransmit() }
     }
 
     /// The earliest step of a rate estimator (gen_estimator's timers); 0: none.
@@ -1323,7 +1325,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, stpDue, mcastDue, rxResumeDue, napiTimerDue, estimatorsDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, ipv6.mldDue, stpDue, mcastDue, rxResumeDue, napiTimerDue, estimatorsDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

@@ -145,6 +145,12 @@ public struct IPv6Stats: Sendable {
     public var icmpOutTimeExcds: UInt64 = 0, icmpOutPktTooBigs: UInt64 = 0, icmpOutParmProblems: UInt64 = 0
     public var icmpOutNeighborSolicits: UInt64 = 0, icmpOutNeighborAdvertisements: UInt64 = 0
     public var icmpRateLimited: UInt64 = 0
+    /// MLD (MLD.swift): queries heard, and what the listener sent — MLDv1 reports and dones,
+    /// MLDv2 reports — and queries it dropped (not from a link-local address, hop limit not 1,
+    /// no router alert for MLD, malformed).
+    public var icmpInGroupMembQueries: UInt64 = 0, icmpInGroupMembReports: UInt64 = 0
+    public var icmpOutGroupMembReports: UInt64 = 0, icmpOutGroupMembReductions: UInt64 = 0, icmpOutMLDv2Reports: UInt64 = 0
+    public var mldQueriesDropped: UInt64 = 0
     /// Addresses whose duplicate address detection failed.
     public var dadFailures: UInt64 = 0
     public var tcpOutRsts: UInt64 = 0
@@ -198,6 +204,11 @@ public final class IPv6Stack: NeighbourResolver {
     public internal(set) var dadDue: UInt64 = 0
     /// Draws DAD delays and nonces (seeded: a replay on the virtual clock is deterministic).
     var dadSeed: UInt64 = 0x853C_49E6_748F_EA9B
+    /// Each device's MLD listener (MLD.swift), the earliest of their timers (0: none), and
+    /// whether the groups may have changed since they were last compared.
+    var mld: [Int32: MLDListener] = [:]
+    public internal(set) var mldDue: UInt64 = 0
+    var mldDirty = true
 
     /// inet6_protos: upper-layer protocol number → handler, registered at init as inet6_init
     /// does (ICMPv6, UDP, TCP).
@@ -332,6 +343,7 @@ public final class IPv6Stack: NeighbourResolver {
             guard let dev = dp.device(d) else { continue }
             for a in addresses[d] ?? [] where a.dadAt != 0 && a.dadAt <= now {
                 if a.dadProbes == 0 {
+                    mldDirty = true
                     var done = a
                     withAddress(d, a.address) { $0.tentative = false; $0.optimistic = false; $0.dadAt = 0; done = $0 }
                     installRoutes(dev, done)
@@ -401,6 +413,7 @@ public final class IPv6Stack: NeighbourResolver {
     /// link-local address from its MAC (addrconf_dev_config, addrgenmode eui64). Sluice runs no
     /// DAD: the address is usable at once, as the kernel's on a NOARP device such as dummy.
     func linkReady(_ dev: NetDevice) {
+        mldDirty = true
         let loopback = dev.flags.contains(.loopback)
         // addrconf_notify: nothing while IPv6 is disabled on the device.
         guard dev.isOperational, !dev.inet6.disabled else { return }
@@ -673,6 +686,7 @@ public final class IPv6Stack: NeighbourResolver {
     /// their routes, unannounced.
     func ifDown(_ dev: NetDevice) {
         let d = dev.ifindex
+        mldDirty = true
         // addrconf_ifdown: ipv6_mc_down only when the link had been ready.
         if dev.inet6Ready { dev.inet6McState = .dropped }
         dev.inet6Ready = false
@@ -969,6 +983,12 @@ public final class IPv6Stack: NeighbourResolver {
         case 136:
             stats.icmpInNeighborAdvertisements &+= 1
             ndiscAdvertisement(dev, p, offset: off, total: total)
+        case 130:
+            mldQueryReceived(dev, ip, offset: off, total: total)
+            pool.free(p)
+        case 131:
+            if multicast { mldReportHeard(dev, ip, offset: off, total: total) }
+            pool.free(p)
         default:
             if type < 128 { stats.icmpInErrors &+= 1 }
             pool.free(p)

@@ -44,7 +44,8 @@ extension RtnlProcessor {
             for key in db.order {
                 guard let ports = db.groups[key], !ports.isEmpty else { continue }
                 let entry = w.beginNest(MDBA.MDB_ENTRY, flagged: false)
-                for pg in ports {
+                // br_mdb_fill_info: the host's entry first.
+                for pg in ports.filter({ $0.port == br.device.ifindex }) + ports.filter({ $0.port != br.device.ifindex }) {
                     let info = w.beginNest(MDBA.MDB_ENTRY_INFO, flagged: false)
                     let fast = dp.device(pg.port)?.bridgePort.flags.contains(.fastLeave) ?? false
                     w.put(Self.mdbEntry(ifindex: pg.port, permanent: pg.permanent, flags: fast ? MDBA.FLAGS_FAST_LEAVE : 0, key: key))

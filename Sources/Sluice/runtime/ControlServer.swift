@@ -425,6 +425,8 @@ public final class ControlServer: @unchecked Sendable {
         var replies: [(fd: Int32, bytes: [UInt8], more: Bool)] = []
         datapathEvents(groups, &replies)
         if work.isEmpty && replies.isEmpty { return }
+        // A request may have changed what groups the stack has joined (MLD.swift).
+        if !work.isEmpty { datapath.ipv6.mldDirty = true }
         for r in work {
             if r.closed { processors[r.fd] = nil; datapath.disconnectVifs(owner: r.fd); continue }
             if r.bytes.count >= 16, r.bytes.le16(4) == VIF.connectMessageType {

@@ -197,3 +197,109 @@ public enum MulticastListener {
         }
     }
 }
+
+// MARK: the listener's side (mcast.c): what an IPv6 node sends, and the queries it reads
+
+extension MulticastListener {
+    /// MLDv2 record types (RFC 3810 5.2.12) a node without source filters sends.
+    public static let modeIsExclude: UInt8 = 2, changeToInclude: UInt8 = 3, changeToExclude: UInt8 = 4
+    /// ff02::16, where MLDv2 reports go.
+    public static let allMLDv2Routers: UInt128 = 0xFF02 << 112 | 0x16
+    /// ff02::2, where an MLDv1 done goes.
+    public static let allRoutersV6: UInt128 = 0xFF02 << 112 | 2
+    /// The Ethernet, IPv6 and hop-by-hop headers in front of an MLD message.
+    public static let mldHeadroom = 14 + 40 + 8
+
+    /// ip6_mc_hdr and the hop-by-hop header of mld_newpack/igmp6_send: hop limit 1, traffic
+    /// class 0, a router alert for MLD and a PadN; `length` the MLD message's.
+    static func writeMLDHeaders(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt128, dst: UInt128, length: Int) {
+        let b = Bytes(f, count: mldHeadroom)
+        Inet6Wire.multicastMAC(dst).store(to: f)
+        srcMAC.store(to: f + 6)
+        b.setU16(12, EtherType.ipv6)
+        Inet6Wire.writeIPv6(f + 14, trafficClass: 0, payloadLength: 8 + length, nextHeader: 0, hopLimit: 1, src: src, dst: dst)
+        let h = b.suffix(from: 54)
+        h.setU8(0, IPProto.icmpv6); h.setU8(1, 0); h.setU8(2, 5); h.setU8(3, 2); h.setU16(4, 0); h.setU8(6, 1); h.setU8(7, 0)
+    }
+
+    /// igmp6_send: an MLDv1 report (to the group) or done (to ff02::2) for `group`; the frame's
+    /// length. `f` must hold 86 bytes.
+    public static func writeMLDv1(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt128, done: Bool, group: UInt128) -> Int {
+        let dst = done ? allRoutersV6 : group
+        writeMLDHeaders(f, srcMAC: srcMAC, src: src, dst: dst, length: 24)
+        let m = Bytes(f + mldHeadroom, count: 24)
+        m.setU8(0, done ? mldDone : mldReport); m.setU8(1, 0); m.setU16(2, 0); m.setU32(4, 0)
+        Inet6Wire.store128(group, m.base + 8)
+        Inet6Wire.setChecksum(m.base, length: 24, offset: 2, src: src, dst: dst, next: IPProto.icmpv6)
+        return mldHeadroom + 24
+    }
+
+    /// mld_newpack, add_grhead and mld_sendpack: an MLDv2 report to ff02::16 with one record of
+    /// no sources per (type, group); the frame's length. `f` must hold
+    /// `mldHeadroom + 8 + 20 × records.count` bytes.
+    public static func writeMLDv2Report(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt128, records: ArraySlice<(type: UInt8, group: UInt128)>) -> Int {
+        let len = 8 + 20 * records.count
+        writeMLDHeaders(f, srcMAC: srcMAC, src: src, dst: allMLDv2Routers, length: len)
+        let m = Bytes(f + mldHeadroom, count: len)
+        m.setU8(0, mldV2Report); m.setU8(1, 0); m.setU16(2, 0); m.setU16(4, 0); m.setU16(6, UInt16(records.count))
+        var o = 8
+        for r in records {
+            m.setU8(o, r.type); m.setU8(o + 1, 0); m.setU16(o + 2, 0)
+            Inet6Wire.store128(r.group, m.base + o + 4)
+            o += 20
+        }
+        Inet6Wire.setChecksum(m.base, length: len, offset: 2, src: src, dst: allMLDv2Routers, next: IPProto.icmpv6)
+        return mldHeadroom + len
+    }
+
+    /// A query as a listener reads it (__mld_query_work): `length` the ICMPv6 message's (24: an
+    /// MLDv1 query; 28 and more: MLDv2), the maximum response delay in ms (MLDv2's code decoded),
+    /// the group (0: general), and MLDv2's QRV, QQIC and number of sources.
+    public struct ListenerQuery: Equatable, Sendable {
+        public var length: Int
+        public var maxResponseMs: Int
+        public var group: UInt128
+        public var qrv: Int = 0, qqic: Int = 0, sources: Int = 0
+    }
+
+    /// Reads the query at `off` of the IPv6 packet at `ip` (`total` bytes); nil if it is
+    /// shorter than an MLDv1 query, or an MLDv2 one whose sources run past it.
+    public static func listenerQuery(_ ip: UnsafeRawPointer, offset off: Int, total: Int) -> ListenerQuery? {
+        let n = total - off
+        guard off >= 0, n >= 24 else { return nil }
+        let m = Bytes(UnsafeMutableRawPointer(mutating: ip + off), count: n)
+        var q = ListenerQuery(length: n, maxResponseMs: Int(m.u16(4)), group: Inet6Wire.load128(m.base + 8))
+        if n >= 28 {
+            let c = Int(m.u16(4))
+            q.maxResponseMs = c < 32768 ? c : ((c & 0x0FFF) | 0x1000) << (((c >> 12) & 7) + 3)
+            q.qrv = Int(m.u8(24) & 7)
+            q.qqic = decodeCode(m.u8(25))
+            q.sources = Int(m.u16(26))
+            guard 28 + 16 * q.sources <= n else { return nil }
+        }
+        return q
+    }
+}
+
+extension Inet6Wire {
+    /// The value of the router alert option in the packet's hop-by-hop header (IP6CB's ra,
+    /// ipv6_hop_ra), nil without one; the options are walked within the header's length.
+    public static func routerAlert(_ ip: UnsafeRawPointer, total: Int) -> UInt16? {
+        guard total >= ipv6Length + 8, nextHeader(ip) == 0 else { return nil }
+        let end = ipv6Length + (Int(ip.load(fromByteOffset: ipv6Length + 1, as: UInt8.self)) + 1) * 8
+        guard end <= total else { return nil }
+        var o = ipv6Length + 2
+        while o < end {
+            let t = ip.load(fromByteOffset: o, as: UInt8.self)
+            if t == 0 { o += 1; continue }                      // Pad1
+            guard o + 2 <= end else { return nil }
+            let l = Int(ip.load(fromByteOffset: o + 1, as: UInt8.self))
+            guard o + 2 + l <= end else { return nil }
+            if t == 5 && l == 2 {
+                return UInt16(ip.load(fromByteOffset: o + 2, as: UInt8.self)) << 8 | UInt16(ip.load(fromByteOffset: o + 3, as: UInt8.self))
+            }
+            o += 2 + l
+        }
+        return nil
+    }
+}
