@@ -2504,6 +2504,26 @@ final class ExecTests: XCTestCase {
     /// A bridge's group_fwd_mask with restricted bits (STP, MAC control, LACP) is a bare EINVAL
     /// from br_changelink, side by side; the others are taken. Before: Sluice answered with an
     /// extack message of its own.
+    /// A snooping bridge learns its own stack's MLD reports as host joins (br_dev_xmit →
+    /// br_multicast_rcv with no port: `port br0` entries): its all-snoopers group and the
+    /// solicited-node groups of its addresses, beside the groups a port's host reported.
+    /// Solicited-node groups made from MAC addresses are compared as "SN"; the order of the
+    /// entries follows report timing, so lines are compared sorted.
+    func testBridgeHostJoinsFromItsOwnReportsAsTheKernel() throws {
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.forwarding=0", "sysctl net.ipv6.conf.default.forwarding=0"])
+        let kns = try net.netns("mdbh")
+        let steps = ["ip link add d0 type veth peer name d1", "ip link add brm type bridge", "ip link set d0 master brm",
+                     "ip link set d1 up", "ip link set d0 up", "ip link set brm up", "ip addr add 2001:db8:7::1/64 dev brm", "sleep 4",
+                     "bridge mdb show dev brm"].map { $0.split(separator: " ").map(String.init) }
+        try compareWithKernel(steps, kns: kns, sock: sock) { t in
+            t.replacingOccurrences(of: #"ff02::1:ff(?!00:1\b)[0-9a-f]{1,4}:[0-9a-f]{1,4}"#, with: "SN", options: .regularExpression)
+                .split(separator: "\n").sorted().joined(separator: "\n")
+        }
+        let k = try runBounded(["10", "bridge", "-n", kns, "mdb", "show", "dev", "brm"]).out
+        XCTAssertTrue(k.contains("port brm grp ff02::6a"), "the kernel's bridge joined its host to ff02::6a: \(k)")
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+    }
+
     func testBridgeGroupFwdMaskRefusalsAsTheKernel() throws {
         try sideBySide("kg", ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" })
     }
