@@ -10,12 +10,12 @@ final class ExecTests: XCTestCase {
     override func setUpWithError() throws { net = try TestNet() }
     override func tearDown() { net?.cleanup() }
 
-    func daemon(extraArgs: [String] = [], config: [String] = []) throws -> (DaemonProcess, String, String) {
+    func daemon(extraArgs: [String] = [], config: [String] = [], bridgeOptions: String = "") throws -> (DaemonProcess, String, String) {
         let sw = try net.netns("sw")
         let sock = net.dir + "/ctl/sluice.sock"
         let ta = "\(net.tag)a", tb = "\(net.tag)b"
         let d = try DaemonProcess(net: net, ns: sw, config: config + [
-            "link add br0 type bridge", "link add \(ta) type tap", "link add \(tb) mtu 1400 type tap",
+            "link add br0 type bridge" + (bridgeOptions.isEmpty ? "" : " " + bridgeOptions), "link add \(ta) type tap", "link add \(tb) mtu 1400 type tap",
             "link set \(ta) master br0 up", "link set br0 up",
         ], extraArgs: ["--socket", sock] + extraArgs)
         try d.waitReady()
@@ -1086,10 +1086,10 @@ final class ExecTests: XCTestCase {
     /// already there stay listed; a second group on a fresh bridge after turning snooping back
     /// on meets the same limit.
     func testMdbHashMaxAsTheKernel() throws {
-        let (d, sock, _) = try daemon()
+        let (d, sock, _) = try daemon(config: ["sysctl net.ipv6.conf.all.disable_ipv6=1", "sysctl net.ipv6.conf.default.disable_ipv6=1"])
         let kns = try net.netns("kh")
-        // No IPv6 in the kernel's namespace: its bridge's own MLD reports would be host
-        // entries in its MDB, counted against the maximum (Sluice sends none).
+        // No IPv6 on either side: a bridge's own MLD reports would be host entries in its
+        // MDB, counted against the maximum.
         try sh(["ip", "netns", "exec", kns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
         let mdb = { (g: String) in ["bridge", "mdb", "add", "dev", "mh0", "port", "mh1", "grp", g, "permanent"] }
         let steps: [[String]] = [
@@ -2116,7 +2116,9 @@ final class ExecTests: XCTestCase {
     /// add/del refused in the kernel's words after the same validation of the entry (group,
     /// state, VLAN, port, device).
     func testBridgeMdbAsAKernelBridgeWithoutSnooping() throws {
-        let (d, sock, _) = try daemon()
+        // The daemon's own bridge as the kernel's stand-in for it: without snooping, so its
+        // stack's MLD reports make no host entries there either.
+        let (d, sock, _) = try daemon(bridgeOptions: "mcast_snooping 0")
         let kns = try net.netns("kd")
         try sh(["ip", "-n", kns, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])   // the daemon's own bridge
         let add = ["bridge", "mdb", "add", "dev", "mb0", "port", "mv1", "grp"]

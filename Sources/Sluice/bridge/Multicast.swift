@@ -391,6 +391,11 @@ extension Datapath {
     /// br_multicast_start_querier: every forwarding port starts over (querier turned on, or the
     /// other querier fell silent).
     func startQuerier(_ br: Bridge) {
+        // __br_multicast_open_query: the bridge's own query, which goes up its own stack.
+        if br.mdb.querier {
+            br.mdb.ownQueries[br.device.ifindex] = MulticastDB.OwnQuery(at: [clock.now, clock.now], sent: [0, 0])
+            armMulticast(clock.now)
+        }
         for p in br.ports {
             guard let d = devices[Int(p)], d.bridgePortState != BridgePortSettings.disabled, d.bridgePortState != BridgePortSettings.blocking else { continue }
             multicastPortForwarding(br, d)
@@ -419,9 +424,22 @@ extension Datapath {
             var q = q
             for f in 0..<2 where q.at[f] != 0 && q.at[f] <= now {
                 q.at[f] = 0
+                let host = port == br.device.ifindex
                 guard db.snooping, br.device.isUp, !(db.otherQuerier[f] > now), let d = devices[Int(port)],
-                      d.bridgePortState != BridgePortSettings.disabled, d.bridgePortState != BridgePortSettings.blocking else { continue }
-                if f == 1 {
+                      host || (d.bridgePortState != BridgePortSettings.disabled && d.bridgePortState != BridgePortSettings.blocking) else { continue }
+                if host {
+                    // br_multicast_send_query with no port: netif_rx up the bridge's own stack
+                    // (only the MLD query: Sluice's IPv4 stack has no IGMP).
+                    if f == 1, let ll = ipv6.addresses[br.device.ifindex]?.first(where: { Inet6Wire.isLinkLocal($0.address) && $0.usable })?.address,
+                       let pk = pool.alloc() {
+                        pool.meta(pk).pointee.length = UInt32(MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
+                                                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms)))
+                        pool.meta(pk).pointee.ifindex = br.device.ifindex
+                        var b = PacketBatch()
+                        b.append(pk)
+                        receiveCore(br.device, &b, depth: 1)
+                    }
+                } else if f == 1 {
                     let ll = ipv6.addresses[br.device.ifindex]?.first { Inet6Wire.isLinkLocal($0.address) && $0.usable }?.address
                     db.hasIPv6Address = ll != nil
                     guard let ll else { continue }

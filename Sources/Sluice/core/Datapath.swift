@@ -352,6 +352,11 @@ public final class Datapath {
             scheduleBridgeGC(br, at: up ? clock.now &+ 100 * Time.ms : 0)
             // br_multicast_open / br_multicast_stop.
             setSnoopers(br, joined: up && br.mdb.snooping, atOpen: true)
+            // __br_multicast_open_query: the bridge's own query (up its own stack) starts over.
+            if up && br.mdb.querier {
+                br.mdb.ownQueries[br.device.ifindex] = MulticastDB.OwnQuery(at: [clock.now, clock.now], sent: [0, 0])
+                armMulticast(clock.now)
+            }
             if !up {
                 selectPortStates(br)     // br_stp_disable_bridge: every port disabled
                 stpDisableBridge(br)
