@@ -82,8 +82,10 @@ final class TeqlLiveTests: XCTestCase {
             try sh(["ip", "netns", "exec", a, "ping", "-c", String(n), "-i", "0.02", "-W", "2", "198.18.8.2"], timeout: 30, allowFailure: true)
         }
         // The new links settle first: requests sent at once could wait a few hundred
-        // milliseconds (320 ms seen here) in the slaves' queues before anything crosses.
-        usleep(1_000_000)
+        // milliseconds (320 ms seen here) in the slaves' queues before anything crosses; and
+        // the slaves' own IPv6 chatter is over — DAD (≤ 2 s) and the MLD reports after it
+        // (≤ 1 s more) — which, sitting in a slave's queue, would make teql pass it over.
+        usleep(3_500_000)
         // Counted from here: what the slaves sent before (through their earlier qdiscs) aside.
         let (b1, b2) = (try direct("s1"), try direct("s2"))
         // 100 echo requests: the first waits on s1's neighbour (the second round's skb_res), the
@@ -107,6 +109,8 @@ final class TeqlLiveTests: XCTestCase {
         XCTAssertEqual(try run("ip", "addr", "add", "2001:db8:1::254/64", "dev", "pa", "nodad"), "")
         XCTAssertEqual(try run("ip", "addr", "add", "2001:db8:2::1/64", "dev", "s1", "nodad"), "")
         XCTAssertEqual(try run("ip", "-6", "route", "add", "2001:db8:8::/64", "via", "2001:db8:9::2", "dev", "teql0", "onlink"), "")
+        // s1's new groups are reported (MLD, twice within 1 s) before the pings start.
+        usleep(1_500_000)
         let v6 = try sh(["ip", "netns", "exec", a, "ping", "-c", "40", "-i", "0.02", "-W", "2", "2001:db8:8::2"], timeout: 30, allowFailure: true)
         XCTAssertTrue(v6.contains(" 0% packet loss"), v6)
         let (e1, e2) = (try direct("s1") - b1, try direct("s2") - b2)

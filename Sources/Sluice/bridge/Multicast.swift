@@ -428,12 +428,16 @@ extension Datapath {
                 guard db.snooping, br.device.isUp, !(db.otherQuerier[f] > now), let d = devices[Int(port)],
                       host || (d.bridgePortState != BridgePortSettings.disabled && d.bridgePortState != BridgePortSettings.blocking) else { continue }
                 if host {
-                    // br_multicast_send_query with no port: netif_rx up the bridge's own stack
-                    // (only the MLD query: Sluice's IPv4 stack has no IGMP).
-                    if f == 1, let ll = ipv6.addresses[br.device.ifindex]?.first(where: { Inet6Wire.isLinkLocal($0.address) && $0.usable })?.address,
-                       let pk = pool.alloc() {
-                        pool.meta(pk).pointee.length = UInt32(MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
-                                                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms)))
+                    // br_multicast_send_query with no port: netif_rx up the bridge's own stack.
+                    let ll = ipv6.addresses[br.device.ifindex]?.first(where: { Inet6Wire.isLinkLocal($0.address) && $0.usable })?.address
+                    if (f == 0 || ll != nil), let pk = pool.alloc() {
+                        let n = f == 1
+                            ? MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll ?? 0,
+                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms))
+                            : MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac,
+                                                               src: s.queryUseIfaddr ? ipv4.selectAddress(br.device.ifindex, toward: 0, scope: RouteScope.link) : 0,
+                                                               maxResponseTenths: UInt8(truncatingIfNeeded: s.queryResponseInterval / (MulticastSettings.hz / 10)))
+                        pool.meta(pk).pointee.length = UInt32(n)
                         pool.meta(pk).pointee.ifindex = br.device.ifindex
                         var b = PacketBatch()
                         b.append(pk)

@@ -696,13 +696,15 @@ public final class Datapath {
         if bridgeGCDue != 0 && clock.now >= bridgeGCDue { runBridgeGC() }
         if ipv6.dadDue != 0 && clock.now >= ipv6.dadDue { ipv6.runDAD(); flushTransmit() }
         if ipv6.mldDue != 0 && clock.now >= ipv6.mldDue { ipv6.runMLD(); flushTransmit() }
+        if ipv4.igmpDue != 0 && clock.now >= ipv4.igmpDue { ipv4.runIGMP(); flushTransmit() }
         if stpDue != 0 && clock.now >= stpDue { runSTPTimers(); flushTransmit() }
         if mcastDue != 0 && clock.now >= mcastDue { runMulticastTimers(); flushTransmit() }
         if rxResumeDue != 0 && clock.now >= rxResumeDue { resumeWaitingDrivers() }
         if estimatorsDue != 0 && clock.now >= estimatorsDue { runEstimators() }
         if portStateEvents.count > 4096 { portStateEvents.removeFirst(portStateEvents.count - 4096) }
         controlHook?()
-        if ipv6.mldDirty { ipv6.mldSync(); flushTransmit() }
+        // The groups the stacks report may have changed (MLD.swift, IGMPListener.swift).
+        if ipv6.mldDirty { ipv6.mldSync(); ipv4.igmpSync(); flushTransmit() }
     }
 
     /// The earliest step of a rate estimator (gen_estimator's timers); 0: none.
@@ -969,7 +971,7 @@ public final class Datapath {
             while k < types.count && types[k] != t { k += 1 }
             guard k < types.count else { nohandler += 1; pool.free(p); return }
             switch handlers[k] {
-            case .ipv4: if has4 { ip.ipReceive(dev, p) } else { nohandler += 1; pool.free(p) }
+            case .ipv4: if has4 { ip.ipReceive(dev, p) } else if !ip.takeIGMP(dev, p) { nohandler += 1 }
             case .arp: if has4 { ip.arpReceive(dev, p) } else { nohandler += 1; pool.free(p) }
             case .ipv6: if has6 { ip6.ipv6Receive(dev, p) } else { nohandler += 1; pool.free(p) }
             }
@@ -1330,7 +1332,7 @@ public final class Datapath {
     func armTimer() {
         guard clock.mode == .real else { return }
         var t = nextTxTimer
-        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, ipv6.mldDue, stpDue, mcastDue, rxResumeDue, napiTimerDue, estimatorsDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
+        for nt in [ipv4.nextTimer, ipv6.nextTimer, ipv4.nextProxyReply, ipv6.nextProxyReply, bridgeGCDue, ipv6.dadDue, ipv6.mldDue, ipv4.igmpDue, stpDue, mcastDue, rxResumeDue, napiTimerDue, estimatorsDue] where nt != 0 && (t == 0 || nt < t) { t = nt }
         if t != timerArmed {
             _ = csl_timerfd_set(timerFD, t)
             timerArmed = t

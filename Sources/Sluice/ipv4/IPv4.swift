@@ -95,6 +95,9 @@ public struct IPv4Stats: Sendable {
     public var icmpOutEchoReps: UInt64 = 0, icmpOutDestUnreachs: UInt64 = 0, icmpOutTimeExcds: UInt64 = 0
     public var icmpRateLimited: UInt64 = 0, icmpOutRedirects: UInt64 = 0
     public var tcpOutRsts: UInt64 = 0
+    /// IGMP (IGMPListener.swift): messages for our groups, those malformed, and the reports
+    /// and leaves the host sent.
+    public var igmpIn: UInt64 = 0, igmpInErrors: UInt64 = 0, igmpOutReports: UInt64 = 0, igmpOutLeaves: UInt64 = 0
     public var arpMalformed: UInt64 = 0
     /// GRE packets refused before any tunnel was looked for (version, routing, length, checksum).
     public var greErrors: UInt64 = 0
@@ -146,6 +149,11 @@ public final class IPv4Stack: NeighbourResolver {
     public var icmpRateMask: UInt32 = 0x1818
     var rateLimiter = ICMPRateLimiter<UInt32>()
     var nextID: UInt16 = 1
+    /// Each device's IGMP host state (IGMPListener.swift), the earliest of its timers (0: none),
+    /// and the draws of its random delays (seeded).
+    var igmp: [Int32: GroupListener] = [:]
+    public internal(set) var igmpDue: UInt64 = 0
+    var igmpSeed: UInt64 = 0x2545_F491_4F6C_DD1D
     /// inet_protos: protocol number → handler, registered at init as inet_init does.
     public internal(set) var inetProtocols: [InetProtocol] = {
         var t = [InetProtocol](repeating: .none, count: 256)
@@ -458,6 +466,13 @@ public final class IPv4Stack: NeighbourResolver {
             m.pointee.length = UInt32(InetWire.ethernetLength + total)
         }
         let src = ip.source, dst = ip.destination
+        // ip_route_input_mc: IGMP to a group the device joined is for its host, even from
+        // 0.0.0.0 (a querier without an address).
+        if dst >> 28 == 0xE && ip.proto == IPProto.igmp && !ip.isFragment && igmpFor(dev, group: dst) {
+            stats.inDelivers &+= 1
+            igmpReceive(dev, frame + InetWire.ethernetLength + ihl, length: total - ihl, multicast: linkBroadcast)
+            pool.free(p); return
+        }
         // Martian sources and destinations, in ip_route_input_slow's order: 127/8 is routed
         // only with route_localnet.
         if src >> 28 == 0xE || src == 0xFFFF_FFFF || (src >> 24 == 0 && dst != 0xFFFF_FFFF && !(src == 0 && dst == 0))

@@ -206,7 +206,7 @@ public final class IPv6Stack: NeighbourResolver {
     var dadSeed: UInt64 = 0x853C_49E6_748F_EA9B
     /// Each device's MLD listener (MLD.swift), the earliest of their timers (0: none), and
     /// whether the groups may have changed since they were last compared.
-    var mld: [Int32: MLDListener] = [:]
+    var mld: [Int32: GroupListener] = [:]
     public internal(set) var mldDue: UInt64 = 0
     var mldDirty = true
 

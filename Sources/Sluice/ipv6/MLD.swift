@@ -24,8 +24,11 @@
 /// reports of its own would change what comes out (as DAD, off there by default). Not here:
 /// source filters (no socket of Sluice's joins with sources), force_mld_version, and the
 /// per-device unsolicited report interval sysctls (their defaults are used).
-final class MLDListener {
-    struct Group { var crcount = 0; var timer: UInt64 = 0; var lastReporter = false }
+/// A device's listener state for one family (MLD here, IGMP in ipv4/IGMPListener.swift): the
+/// fields of inet6_dev's and in_device's mc_* and of each group's ifmcaddr6/ip_mc_list that
+/// report groups; groups are IPv6-sized (an IPv4 group is its 32 bits).
+final class GroupListener {
+    struct Group { var crcount = 0; var timer: UInt64 = 0; var lastReporter = false; var unsolicited = 0 }
     var active = false
     /// The groups it reports, newest first (idev->mc_list's order), and their state.
     var groups: [UInt128] = []
@@ -36,22 +39,32 @@ final class MLDListener {
     var ifcCount = 0, ifcAt: UInt64 = 0
     var dadCount = 0, dadAt: UInt64 = 0
     var gqAt: UInt64 = 0
-    /// mc_v1_seen: MLDv1 mode until then.
-    var v1Until: UInt64 = 0
+    /// mc_v1_seen (MLDv1, IGMPv1) and mr_v2_seen (IGMPv2): an older version's mode until then.
+    var v1Until: UInt64 = 0, v2Until: UInt64 = 0
     /// The querier's robustness, query interval and query response interval (ipv6_mc_reset's
     /// defaults until an MLDv2 query says otherwise), and mc_maxdelay for general queries.
-    var qrv = 2, qi = 125 * Time.s, qri = 10 * Time.s, maxDelay = MLDListener.v2Unsolicited
+    var qrv = 2, qi = 125 * Time.s, qri = 10 * Time.s, maxDelay = GroupListener.newUnsolicited
     var hadLinkLocal = false
 
     static let jiffy = Time.s / 250
-    static let v1Unsolicited = 10 * Time.s, v2Unsolicited = 1 * Time.s
+    /// The unsolicited report intervals: MLDv1 and IGMPv1/v2, MLDv2 and IGMPv3.
+    static let oldUnsolicited = 10 * Time.s, newUnsolicited = 1 * Time.s
 
     func v1(_ now: UInt64) -> Bool { v1Until != 0 && now < v1Until }
-    func unsolicited(_ now: UInt64) -> UInt64 { v1(now) ? Self.v1Unsolicited : Self.v2Unsolicited }
+    func v2(_ now: UInt64) -> Bool { v2Until != 0 && now < v2Until }
+    /// An older version than the newest (MLDv2, IGMPv3) is in use.
+    func old(_ now: UInt64) -> Bool { v1(now) || v2(now) }
+    func unsolicited(_ now: UInt64) -> UInt64 { old(now) ? Self.oldUnsolicited : Self.newUnsolicited }
 
-    /// ipv6_mc_reset.
-    func reset() {
-        qrv = 2; qi = 125 * Time.s; qri = 10 * Time.s; v1Until = 0; maxDelay = Self.v2Unsolicited
+    /// ipv6_mc_reset, ip_mc_reset.
+    func reset(maxDelay: UInt64) {
+        qrv = 2; qi = 125 * Time.s; qri = 10 * Time.s; v1Until = 0; v2Until = 0; self.maxDelay = maxDelay
+    }
+
+    /// ipv6_mc_down, ip_mc_down: every timer stops, the groups are dropped unannounced.
+    func down() {
+        active = false; groups = []; state = [:]; tomb = []
+        ifcAt = 0; ifcCount = 0; dadAt = 0; dadCount = 0; gqAt = 0; hadLinkLocal = false
     }
 
     /// The earliest timer (0: none).
@@ -84,17 +97,13 @@ extension IPv6Stack {
             seen.insert(d)
             let on = dev.isOperational && dev.inet6Ready && !dev.inet6.disabled && !dev.flags.contains(.loopback) && !dev.flags.contains(.noARP)
             guard on || mld[d] != nil else { continue }
-            let l = mld[d] ?? MLDListener()
+            let l = mld[d] ?? GroupListener()
             mld[d] = l
             if !on {
-                // ipv6_mc_down: every timer stops; the groups are dropped unannounced.
-                if l.active {
-                    l.active = false; l.groups = []; l.state = [:]; l.tomb = []
-                    l.ifcAt = 0; l.ifcCount = 0; l.dadAt = 0; l.dadCount = 0; l.gqAt = 0; l.hadLinkLocal = false
-                }
+                if l.active { l.down() }
                 continue
             }
-            if !l.active { l.active = true; l.reset() }
+            if !l.active { l.active = true; l.reset(maxDelay: GroupListener.newUnsolicited) }
             let current = dp.ipv6Groups(dev).map(\.group).filter(Self.reportable)
             let added = current.filter { l.state[$0] == nil }
             let dropped = l.groups.filter { !current.contains($0) }
@@ -111,9 +120,9 @@ extension IPv6Stack {
 
     /// igmp6_group_added on an up device (mld_del_delrec: a group left and joined again sends
     /// no leave).
-    func mldGroupAdded(_ dev: NetDevice, _ l: MLDListener, _ g: UInt128, now: UInt64) {
+    func mldGroupAdded(_ dev: NetDevice, _ l: GroupListener, _ g: UInt128, now: UInt64) {
         l.tomb.removeAll { $0.group == g }
-        var s = MLDListener.Group()
+        var s = GroupListener.Group()
         if l.v1(now) {
             // igmp6_join_group: a report now, another within the unsolicited interval.
             sendMLDv1(dev, done: false, group: g)
@@ -128,7 +137,7 @@ extension IPv6Stack {
     }
 
     /// igmp6_group_dropped / igmp6_leave_group.
-    func mldGroupDropped(_ dev: NetDevice, _ l: MLDListener, _ g: UInt128, now: UInt64) {
+    func mldGroupDropped(_ dev: NetDevice, _ l: GroupListener, _ g: UInt128, now: UInt64) {
         let s = l.state.removeValue(forKey: g)
         if l.v1(now) {
             if s?.lastReporter == true { sendMLDv1(dev, done: true, group: g) }
@@ -140,19 +149,19 @@ extension IPv6Stack {
     }
 
     /// mld_ifc_event: change records go out 2 jiffies from now, robustness times.
-    func mldIfcEvent(_ l: MLDListener, now: UInt64) {
+    func mldIfcEvent(_ l: GroupListener, now: UInt64) {
         guard !l.v1(now) else { return }
         l.ifcCount = l.qrv
-        l.ifcAt = now &+ 2 * MLDListener.jiffy
+        l.ifcAt = now &+ 2 * GroupListener.jiffy
     }
 
     /// ipv6_mc_dad_complete: every group at once, then robustness − 1 more times.
-    func mldDADComplete(_ dev: NetDevice, _ l: MLDListener, now: UInt64) {
+    func mldDADComplete(_ dev: NetDevice, _ l: GroupListener, now: UInt64) {
         l.dadCount = l.qrv
         guard l.dadCount > 0 else { return }
         mldSendInitial(dev, l, now: now)
         l.dadCount -= 1
-        l.dadAt = l.dadCount > 0 ? now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * MLDListener.jiffy : 0
+        l.dadAt = l.dadCount > 0 ? now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * GroupListener.jiffy : 0
     }
 
     func recomputeMLDDue() {
@@ -171,7 +180,7 @@ extension IPv6Stack {
                 mldSendChanges(dev, l)
                 if l.ifcCount > 0 {
                     l.ifcCount -= 1
-                    if l.ifcCount > 0 { l.ifcAt = now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * MLDListener.jiffy }
+                    if l.ifcCount > 0 { l.ifcAt = now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * GroupListener.jiffy }
                 }
             }
             if l.dadAt != 0 && l.dadAt <= now {
@@ -179,7 +188,7 @@ extension IPv6Stack {
                 mldSendInitial(dev, l, now: now)
                 if l.dadCount > 0 {
                     l.dadCount -= 1
-                    if l.dadCount > 0 { l.dadAt = now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * MLDListener.jiffy }
+                    if l.dadCount > 0 { l.dadAt = now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * GroupListener.jiffy }
                 }
             }
             if l.gqAt != 0 && l.gqAt <= now {
@@ -199,7 +208,7 @@ extension IPv6Stack {
 
     /// mld_send_cr: the left groups' CHANGE_TO_INCLUDE records, then the joined groups'
     /// CHANGE_TO_EXCLUDE ones, each while its count lasts.
-    func mldSendChanges(_ dev: NetDevice, _ l: MLDListener) {
+    func mldSendChanges(_ dev: NetDevice, _ l: GroupListener) {
         var records: [(type: UInt8, group: UInt128)] = []
         for i in l.tomb.indices where l.tomb[i].crcount > 0 {
             records.append((MulticastListener.changeToInclude, l.tomb[i].group))
@@ -216,7 +225,7 @@ extension IPv6Stack {
     }
 
     /// mld_send_initial_cr: CHANGE_TO_EXCLUDE for every group (not in MLDv1 mode).
-    func mldSendInitial(_ dev: NetDevice, _ l: MLDListener, now: UInt64) {
+    func mldSendInitial(_ dev: NetDevice, _ l: GroupListener, now: UInt64) {
         guard !l.v1(now) else { return }
         sendMLDv2(dev, l.groups.map { (MulticastListener.changeToExclude, $0) })
     }
@@ -271,11 +280,11 @@ extension IPv6Stack {
         if q.length == 24 || l.v1(now) {
             // mld_process_v1: an MLDv2 query heard in MLDv1 mode counts as v1 (its delay capped).
             let ms = q.length == 24 ? q.maxResponseMs : min(q.maxResponseMs, 32767)
-            maxDelay = max(UInt64(ms) * Time.ms, MLDListener.jiffy)
+            maxDelay = max(UInt64(ms) * Time.ms, GroupListener.jiffy)
             if q.length == 24 { l.v1Until = now &+ UInt64(l.qrv) &* l.qi &+ l.qri }
             l.gqAt = 0; l.ifcAt = 0; l.ifcCount = 0; l.tomb = []
         } else if q.length >= 28 {
-            maxDelay = max(UInt64(q.maxResponseMs) * Time.ms, MLDListener.jiffy)
+            maxDelay = max(UInt64(q.maxResponseMs) * Time.ms, GroupListener.jiffy)
             // mld_update_qrv (never below 2), mld_update_qi, mld_update_qri.
             if q.qrv > 0 { l.qrv = q.qrv }
             if l.qrv < 2 { l.qrv = 2 }
@@ -284,7 +293,7 @@ extension IPv6Stack {
             l.maxDelay = maxDelay
             if q.group == 0 {
                 guard q.sources == 0 else { return }
-                l.gqAt = now &+ mldRandom(below: maxDelay) &+ 2 * MLDListener.jiffy
+                l.gqAt = now &+ mldRandom(below: maxDelay) &+ 2 * GroupListener.jiffy
                 recomputeMLDDue()
                 return
             }

@@ -303,3 +303,77 @@ extension Inet6Wire {
         return nil
     }
 }
+
+// MARK: the IPv4 listener's side (igmp.c): reports a host sends, and the queries it reads
+
+extension MulticastListener {
+    /// IGMPv3 record types a host without source filters sends, and where v3 reports go.
+    public static let igmpModeIsExclude: UInt8 = 2, igmpChangeToInclude: UInt8 = 3, igmpChangeToExclude: UInt8 = 4
+    public static let allIGMPv3Routers: UInt32 = 0xE000_0016
+    public static let allRoutersV4: UInt32 = 0xE000_0002
+    public static let igmpV1ReportType = igmpV1Report, igmpV2ReportType = igmpV2Report, igmpLeaveType = igmpLeave
+
+    /// igmp_send_report's and igmpv3_newpack's IPv4 header: TOS 0xC0, DF, id 0 (a DF packet of
+    /// no socket), TTL 1, the router alert option; `length` the IGMP message's.
+    static func writeIGMPHeaders(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt32, dst: UInt32, length: Int) {
+        let b = Bytes(f, count: 14 + 24)
+        MACAddress(raw: 0x0100_5E00_0000 | UInt64(dst & 0x7F_FFFF)).store(to: f)
+        srcMAC.store(to: f + 6)
+        b.setU16(12, EtherType.ipv4)
+        let ip = b.suffix(from: 14)
+        ip.setU8(0, 0x46); ip.setU8(1, 0xC0); ip.setU16(2, UInt16(24 + length)); ip.setU16(4, 0); ip.setU16(6, 0x4000)
+        ip.setU8(8, 1); ip.setU8(9, IPProto.igmp); ip.setU16(10, 0)
+        ip.setU32(12, src); ip.setU32(16, dst)
+        ip.setU32(20, 0x9404_0000)
+        ip.setU16(10, Checksum.fold(Checksum.sum(UnsafeRawPointer(ip.base), 24)))
+    }
+
+    /// An IGMPv1 or v2 report (to the group) or a leave (to 224.0.0.2): 46 bytes.
+    public static func writeIGMPReport(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt32, type: UInt8, group: UInt32) -> Int {
+        writeIGMPHeaders(f, srcMAC: srcMAC, src: src, dst: type == igmpLeave ? allRoutersV4 : group, length: 8)
+        let m = Bytes(f + 38, count: 8)
+        m.setU8(0, type); m.setU8(1, 0); m.setU16(2, 0); m.setU32(4, group)
+        m.setU16(2, Checksum.fold(Checksum.sum(UnsafeRawPointer(m.base), 8)))
+        return 46
+    }
+
+    /// An IGMPv3 report to 224.0.0.22 with one record of no sources per (type, group).
+    public static func writeIGMPv3Report(_ f: UnsafeMutableRawPointer, srcMAC: MACAddress, src: UInt32, records: ArraySlice<(type: UInt8, group: UInt32)>) -> Int {
+        let len = 8 + 8 * records.count
+        writeIGMPHeaders(f, srcMAC: srcMAC, src: src, dst: allIGMPv3Routers, length: len)
+        let m = Bytes(f + 38, count: len)
+        m.setU8(0, igmpV3Report); m.setU8(1, 0); m.setU16(2, 0); m.setU16(4, 0); m.setU16(6, UInt16(records.count))
+        var o = 8
+        for r in records {
+            m.setU8(o, r.type); m.setU8(o + 1, 0); m.setU16(o + 2, 0); m.setU32(o + 4, r.group)
+            o += 8
+        }
+        m.setU16(2, Checksum.fold(Checksum.sum(UnsafeRawPointer(m.base), len)))
+        return 38 + len
+    }
+
+    /// A query as a host reads it (igmp_heard_query): `length` the IGMP message's (8: v1 or v2,
+    /// 12 and more: v3), its code (v1/v2: tenths of a second; v3: decoded), group, and v3's QRV,
+    /// QQIC (decoded) and number of sources; nil if shorter than 8 bytes, its checksum is bad,
+    /// or v3 sources run past it.
+    public struct HostQuery: Equatable, Sendable {
+        public var length: Int
+        public var code: Int
+        public var group: UInt32
+        public var qrv = 0, qqic = 0, sources = 0
+    }
+
+    public static func igmpHostQuery(_ m: UnsafeRawPointer, length n: Int) -> HostQuery? {
+        guard n >= 8, Checksum.fold(Checksum.sum(m, n)) == 0 else { return nil }
+        let b = Bytes(UnsafeMutableRawPointer(mutating: m), count: n)
+        var q = HostQuery(length: n, code: Int(b.u8(1)), group: b.u32(4))
+        if n >= 12 {
+            q.code = decodeCode(b.u8(1))
+            q.qrv = Int(b.u8(8) & 7)
+            q.qqic = decodeCode(b.u8(9))
+            q.sources = Int(b.u16(10))
+            guard 12 + 4 * q.sources <= n else { return nil }
+        }
+        return q
+    }
+}
