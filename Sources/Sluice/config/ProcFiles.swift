@@ -4,8 +4,8 @@ import Glibc
 
 /// The /proc/net files that describe multicast memberships, as the kernel prints them, for
 /// programs run by `sluice exec` (`ip maddr show` reads them): dev_mcast (dev_mc_seq_show),
-/// igmp (igmp_mc_seq_show) and igmp6 (igmp6_mc_seq_show). Sluice's IPv6 stack is an MLD
-/// listener (MLD.swift), whose per-group report timers igmp6 shows; it sends no IGMP reports.
+/// igmp (igmp_mc_seq_show) and igmp6 (igmp6_mc_seq_show). Sluice's stacks are IGMP and MLD
+/// hosts (ipv4/IGMPListener.swift, ipv6/MLD.swift), whose per-group report timers these show.
 public enum ProcFiles {
     public static let served = ["/proc/net/dev_mcast", "/proc/net/igmp", "/proc/net/igmp6"]
 
@@ -41,9 +41,16 @@ public enum ProcFiles {
             for d in devices {
                 let groups = dp.ipv4Groups(d)
                 guard !groups.isEmpty else { continue }
-                out += "\(d.ifindex)\t\(pad(d.name, 10)): \(pad(String(groups.count), 5, left: false)) \(pad("V3", 7, left: false))\n"
+                // The querier version the host follows, and each group's report timer (time
+                // left in USER_HZ) and whether it sent the last report (IGMPListener.swift).
+                let l = dp.ipv4.igmp[d.ifindex], now = dp.clock.now
+                let querier = l?.v1(now) == true ? "V1" : l?.v2(now) == true ? "V2" : "V3"
+                out += "\(d.ifindex)\t\(pad(d.name, 10)): \(pad(String(groups.count), 5, left: false)) \(pad(querier, 7, left: false))\n"
                 for g in groups {
-                    out += "\t\t\t\t\(hex(UInt64(g.byteSwapped), 8)) \(pad("1", 5, left: false)) 0:00000000\t\t0\n"
+                    let st = l?.state[UInt128(g)]
+                    let running = (st?.timer ?? 0) > now
+                    let left = running ? (st!.timer - now) / (10 * Time.ms) : 0
+                    out += "\t\t\t\t\(hex(UInt64(g.byteSwapped), 8)) \(pad("1", 5, left: false)) \(running ? 1 : 0):\(hex(left, 8))\t\t\(st?.lastReporter == true ? 1 : 0)\n"
                 }
             }
             return out

@@ -32,7 +32,8 @@ import Glibc
 ///   packet was sent to when it was for us, else the preferred source of the route back.
 /// - Fragmentation of what is too big without DF, reassembly of what is for us
 ///   (Fragments.swift).
-/// Not yet: IP options beyond carrying them, redirects, multicast, rp_filter.
+/// Not yet: IP options beyond carrying them, redirects, multicast (but IGMP for the stack's own
+/// groups, IGMPListener.swift), rp_filter.
 public struct InetAddress: Sendable, Equatable {
     /// ifa_local.
     public var address: UInt32
