@@ -47,11 +47,9 @@ extension IPv4Stack {
             // ip_mc_reset: mr_maxdelay starts at the query response interval.
             if !l.active { l.active = true; l.reset(maxDelay: 10 * Time.s) }
             let current = dp.ipv4Groups(dev).filter(Self.igmpReportable).map { UInt128($0) }
-            let added = current.filter { l.state[$0] == nil }
-            let dropped = l.groups.filter { !current.contains($0) }
-            l.groups = current
+            let (added, dropped) = l.update(current)
             for g in dropped { igmpGroupDropped(dev, l, g, now: now) }
-            for g in added.reversed() { igmpGroupAdded(l, g, now: now) }
+            for g in added { igmpGroupAdded(l, g, now: now) }
         }
         for d in igmp.keys where !seen.contains(d) { igmp[d] = nil }
         recomputeIGMPDue()
@@ -69,7 +67,7 @@ extension IPv4Stack {
         }
         s.crcount = l.qrv
         l.state[g] = s
-        igmpIfcEvent(l, now: now)
+        l.changeEvent(now: now)
     }
 
     /// __igmp_group_dropped.
@@ -80,23 +78,10 @@ extension IPv4Stack {
             if s?.lastReporter == true { sendIGMP(dev, type: MulticastListener.igmpLeaveType, group: UInt32(truncatingIfNeeded: g)) }
             return
         }
-        l.tomb.removeAll { $0.group == g }
-        l.tomb.insert((g, l.qrv), at: 0)
-        igmpIfcEvent(l, now: now)
+        l.recordLeave(g, now: now)
     }
 
-    /// igmp_ifc_event.
-    func igmpIfcEvent(_ l: GroupListener, now: UInt64) {
-        guard !l.old(now) else { return }
-        l.ifcCount = l.qrv
-        l.ifcAt = now &+ 2 * GroupListener.jiffy
-    }
-
-    func recomputeIGMPDue() {
-        var t: UInt64 = 0
-        for l in igmp.values { let n = l.next; if n != 0 && (t == 0 || n < t) { t = n } }
-        igmpDue = t
-    }
+    func recomputeIGMPDue() { igmpDue = GroupListener.earliest(igmp.values) }
 
     /// The IGMP timers that are due: igmp_ifc_timer_expire, igmp_gq_timer_expire, igmp_timer_expire.
     func runIGMP() {
@@ -135,19 +120,8 @@ extension IPv4Stack {
 
     /// igmpv3_send_cr.
     func igmpSendChanges(_ dev: NetDevice, _ l: GroupListener) {
-        var records: [(type: UInt8, group: UInt32)] = []
-        for i in l.tomb.indices where l.tomb[i].crcount > 0 {
-            records.append((MulticastListener.igmpChangeToInclude, UInt32(truncatingIfNeeded: l.tomb[i].group)))
-            l.tomb[i].crcount -= 1
-        }
-        l.tomb.removeAll { $0.crcount == 0 }
-        for g in l.groups {
-            guard var s = l.state[g], s.crcount > 0 else { continue }
-            records.append((MulticastListener.igmpChangeToExclude, UInt32(truncatingIfNeeded: g)))
-            s.crcount -= 1
-            l.state[g] = s
-        }
-        sendIGMPv3(dev, records)
+        let records = l.changeRecords(toInclude: MulticastListener.igmpChangeToInclude, toExclude: MulticastListener.igmpChangeToExclude)
+        sendIGMPv3(dev, records.map { ($0.type, UInt32(truncatingIfNeeded: $0.group)) })
     }
 
     /// The source of a report: the device's address of link scope or wider, else 0.0.0.0.

@@ -67,6 +67,55 @@ final class GroupListener {
         ifcAt = 0; ifcCount = 0; dadAt = 0; dadCount = 0; gqAt = 0; hadLinkLocal = false
     }
 
+    /// Compares the groups with `current` (newest first), which become the list: those joined
+    /// since (oldest first, the order they are announced in) and those left.
+    func update(_ current: [UInt128]) -> (added: [UInt128], dropped: [UInt128]) {
+        let added = current.filter { state[$0] == nil }
+        let dropped = groups.filter { !current.contains($0) }
+        groups = current
+        return (added.reversed(), dropped)
+    }
+
+    /// mld_send_cr / igmpv3_send_cr for groups without sources: the left groups' records
+    /// (`toInclude`), then the joined groups' (`toExclude`), each while its count lasts.
+    func changeRecords(toInclude: UInt8, toExclude: UInt8) -> [(type: UInt8, group: UInt128)] {
+        var records: [(type: UInt8, group: UInt128)] = []
+        for i in tomb.indices where tomb[i].crcount > 0 {
+            records.append((toInclude, tomb[i].group))
+            tomb[i].crcount -= 1
+        }
+        tomb.removeAll { $0.crcount == 0 }
+        for g in groups {
+            guard var s = state[g], s.crcount > 0 else { continue }
+            records.append((toExclude, g))
+            s.crcount -= 1
+            state[g] = s
+        }
+        return records
+    }
+
+    /// mld_ifc_event / igmp_ifc_event: change records go out 2 jiffies from now, robustness
+    /// times (not while an older version is in use).
+    func changeEvent(now: UInt64) {
+        guard !old(now) else { return }
+        ifcCount = qrv
+        ifcAt = now &+ 2 * Self.jiffy
+    }
+
+    /// mld_add_delrec / igmpv3_add_delrec, then the change event: a left group's records.
+    func recordLeave(_ g: UInt128, now: UInt64) {
+        tomb.removeAll { $0.group == g }
+        tomb.insert((g, qrv), at: 0)
+        changeEvent(now: now)
+    }
+
+    /// The earliest timer of any of `listeners` (0: none).
+    static func earliest(_ listeners: Dictionary<Int32, GroupListener>.Values) -> UInt64 {
+        var t: UInt64 = 0
+        for l in listeners { let n = l.next; if n != 0 && (t == 0 || n < t) { t = n } }
+        return t
+    }
+
     /// The earliest timer (0: none).
     var next: UInt64 {
         var t: UInt64 = 0
@@ -105,11 +154,9 @@ extension IPv6Stack {
             }
             if !l.active { l.active = true; l.reset(maxDelay: GroupListener.newUnsolicited) }
             let current = dp.ipv6Groups(dev).map(\.group).filter(Self.reportable)
-            let added = current.filter { l.state[$0] == nil }
-            let dropped = l.groups.filter { !current.contains($0) }
-            l.groups = current
+            let (added, dropped) = l.update(current)
             for g in dropped { mldGroupDropped(dev, l, g, now: now) }
-            for g in added.reversed() { mldGroupAdded(dev, l, g, now: now) }
+            for g in added { mldGroupAdded(dev, l, g, now: now) }
             let ll = linkLocalSource(dev) != 0
             if ll && !l.hadLinkLocal { mldDADComplete(dev, l, now: now) }
             l.hadLinkLocal = ll
@@ -133,7 +180,7 @@ extension IPv6Stack {
         }
         s.crcount = l.qrv
         l.state[g] = s
-        mldIfcEvent(l, now: now)
+        l.changeEvent(now: now)
     }
 
     /// igmp6_group_dropped / igmp6_leave_group.
@@ -143,16 +190,7 @@ extension IPv6Stack {
             if s?.lastReporter == true { sendMLDv1(dev, done: true, group: g) }
             return
         }
-        l.tomb.removeAll { $0.group == g }
-        l.tomb.insert((g, l.qrv), at: 0)
-        mldIfcEvent(l, now: now)
-    }
-
-    /// mld_ifc_event: change records go out 2 jiffies from now, robustness times.
-    func mldIfcEvent(_ l: GroupListener, now: UInt64) {
-        guard !l.v1(now) else { return }
-        l.ifcCount = l.qrv
-        l.ifcAt = now &+ 2 * GroupListener.jiffy
+        l.recordLeave(g, now: now)
     }
 
     /// ipv6_mc_dad_complete: every group at once, then robustness − 1 more times.
@@ -164,11 +202,7 @@ extension IPv6Stack {
         l.dadAt = l.dadCount > 0 ? now &+ mldRandom(below: l.unsolicited(now)) &+ 2 * GroupListener.jiffy : 0
     }
 
-    func recomputeMLDDue() {
-        var t: UInt64 = 0
-        for l in mld.values { let n = l.next; if n != 0 && (t == 0 || n < t) { t = n } }
-        mldDue = t
-    }
+    func recomputeMLDDue() { mldDue = GroupListener.earliest(mld.values) }
 
     /// The MLD timers that are due (mld_ifc_work, mld_dad_work, mld_gq_work, mld_mca_work).
     func runMLD() {
@@ -206,22 +240,9 @@ extension IPv6Stack {
         recomputeMLDDue()
     }
 
-    /// mld_send_cr: the left groups' CHANGE_TO_INCLUDE records, then the joined groups'
-    /// CHANGE_TO_EXCLUDE ones, each while its count lasts.
+    /// mld_send_cr.
     func mldSendChanges(_ dev: NetDevice, _ l: GroupListener) {
-        var records: [(type: UInt8, group: UInt128)] = []
-        for i in l.tomb.indices where l.tomb[i].crcount > 0 {
-            records.append((MulticastListener.changeToInclude, l.tomb[i].group))
-            l.tomb[i].crcount -= 1
-        }
-        l.tomb.removeAll { $0.crcount == 0 }
-        for g in l.groups {
-            guard var s = l.state[g], s.crcount > 0 else { continue }
-            records.append((MulticastListener.changeToExclude, g))
-            s.crcount -= 1
-            l.state[g] = s
-        }
-        sendMLDv2(dev, records)
+        sendMLDv2(dev, l.changeRecords(toInclude: MulticastListener.changeToInclude, toExclude: MulticastListener.changeToExclude))
     }
 
     /// mld_send_initial_cr: CHANGE_TO_EXCLUDE for every group (not in MLDv1 mode).
