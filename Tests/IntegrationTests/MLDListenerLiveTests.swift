@@ -134,6 +134,9 @@ final class MLDListenerLiveTests: XCTestCase {
         print("kernel: \(kernel)\nsluice: \(sluice)")
         XCTAssertFalse(kernel.isEmpty, "the kernel's interface sent no MLD report")
         XCTAssertEqual(sluice.sorted(), kernel.sorted())
+        // The daemon counts what it sent (Icmp6OutMLDv2Reports): as many as the kernel's.
+        let r = try d.report()
+        XCTAssertTrue(r.contains("OutMLDv2Reports \(kernel.count)\n"), r)
         XCTAssertEqual(d.stop(), 0)
     }
 
