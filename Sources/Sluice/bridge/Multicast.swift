@@ -286,17 +286,21 @@ extension Datapath {
         if !key.v6 && key.group >> 8 == 0xE00000 { return }
         if key.v6 && key.group == MulticastListener.allNodesV6 { return }
         let db = br.mdb
-        // br_multicast_new_group: a group past hash_max turns snooping off (only the option:
-        // the all-snoopers groups stay joined, as the kernel leaves them).
-        if db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) {
-            db.snooping = false
-            log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(port.name)")
-            return
-        }
+        guard roomForGroup(br, key, joiner: port) else { return }
         let t = clock.now &+ db.settings.membershipNs
         db.add(key, port: port.ifindex, expires: t, permanent: false, rtprot: MulticastDB.rtprotKernel, src: src,
                toUnicast: port.bridgePort.flags.contains(.mcastToUnicast))
         armMulticast(t)
+    }
+
+    /// br_multicast_new_group: a group past hash_max turns snooping off (only the option: the
+    /// all-snoopers groups stay joined, as the kernel leaves them); false then.
+    func roomForGroup(_ br: Bridge, _ key: MDBKey, joiner: NetDevice) -> Bool {
+        let db = br.mdb
+        guard db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) else { return true }
+        db.snooping = false
+        log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(joiner.name)")
+        return false
     }
 
     /// br_multicast_host_join (a report the bridge's own stack sent) and the host's part of
@@ -307,11 +311,7 @@ extension Datapath {
         if key.v6 && key.group == MulticastListener.allNodesV6 { return }
         let db = br.mdb, host = br.device.ifindex, now = clock.now
         if join {
-            if db.groups[key] == nil && db.groups.count >= Int(db.settings.hashMax) {
-                db.snooping = false
-                log("\(br.device.name): Multicast hash table maximum of \(db.settings.hashMax) reached, disabling snooping: \(br.device.name)")
-                return
-            }
+            guard roomForGroup(br, key, joiner: br.device) else { return }
             let t = now &+ db.settings.membershipNs
             db.add(key, port: host, expires: t, permanent: false, rtprot: 0)
             armMulticast(t)
@@ -427,45 +427,44 @@ extension Datapath {
                 let host = port == br.device.ifindex
                 guard db.snooping, br.device.isUp, !(db.otherQuerier[f] > now), let d = devices[Int(port)],
                       host || (d.bridgePortState != BridgePortSettings.disabled && d.bridgePortState != BridgePortSettings.blocking) else { continue }
+                let ll = f == 1 ? ipv6.addresses[br.device.ifindex]?.first(where: { Inet6Wire.isLinkLocal($0.address) && $0.usable })?.address : nil
                 if host {
                     // br_multicast_send_query with no port: netif_rx up the bridge's own stack.
-                    let ll = ipv6.addresses[br.device.ifindex]?.first(where: { Inet6Wire.isLinkLocal($0.address) && $0.usable })?.address
-                    if (f == 0 || ll != nil), let pk = pool.alloc() {
-                        let n = f == 1
-                            ? MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll ?? 0,
-                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms))
-                            : MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac,
-                                                               src: s.queryUseIfaddr ? ipv4.selectAddress(br.device.ifindex, toward: 0, scope: RouteScope.link) : 0,
-                                                               maxResponseTenths: UInt8(truncatingIfNeeded: s.queryResponseInterval / (MulticastSettings.hz / 10)))
-                        pool.meta(pk).pointee.length = UInt32(n)
+                    if f == 0 || ll != nil, let pk = ownQuery(br, v6: f == 1, from: ll ?? 0) {
                         pool.meta(pk).pointee.ifindex = br.device.ifindex
                         var b = PacketBatch()
                         b.append(pk)
                         receiveCore(br.device, &b, depth: 1)
                     }
-                } else if f == 1 {
-                    let ll = ipv6.addresses[br.device.ifindex]?.first { Inet6Wire.isLinkLocal($0.address) && $0.usable }?.address
-                    db.hasIPv6Address = ll != nil
-                    guard let ll else { continue }
-                    if let pk = pool.alloc() {
-                        // mld_maxdelay: the response interval in ms, in 16 bits.
-                        pool.meta(pk).pointee.length = UInt32(MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
-                                                                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms)))
-                        stage(port, pk)
+                } else {
+                    if f == 1 {
+                        db.hasIPv6Address = ll != nil
+                        guard ll != nil else { continue }
                     }
-                } else if let pk = pool.alloc() {
-                    // The code: the response interval in IGMP_TIMER_SCALE tenths, in 8 bits; the
-                    // source: 0.0.0.0 unless mcast_query_use_ifaddr (inet_select_addr, link scope).
-                    let src = s.queryUseIfaddr ? ipv4.selectAddress(br.device.ifindex, toward: 0, scope: RouteScope.link) : 0
-                    pool.meta(pk).pointee.length = UInt32(MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac, src: src,
-                                                                                           maxResponseTenths: UInt8(truncatingIfNeeded: s.queryResponseInterval / (MulticastSettings.hz / 10))))
-                    stage(port, pk)
+                    if let pk = ownQuery(br, v6: f == 1, from: ll ?? 0) { stage(port, pk) }
                 }
                 if q.sent[f] < Int(s.startupQueryCount) { q.sent[f] += 1 }
                 q.at[f] = now &+ (q.sent[f] < Int(s.startupQueryCount) ? s.startupQueryNs : s.queryNs)
             }
             db.ownQueries[port] = q
         }
+    }
+
+    /// br_multicast_alloc_query's general query: MLDv1 from the bridge's link-local `ll`, its
+    /// delay the response interval in ms in 16 bits (mld_maxdelay); IGMPv2 from 0.0.0.0 unless
+    /// mcast_query_use_ifaddr (inet_select_addr, link scope), its code the response interval
+    /// in IGMP_TIMER_SCALE tenths in 8 bits. Nil when the pool is empty.
+    func ownQuery(_ br: Bridge, v6: Bool, from ll: UInt128) -> Packet? {
+        guard let pk = pool.alloc() else { return nil }
+        let s = br.mdb.settings
+        let n = v6
+            ? MulticastListener.writeMLDQuery(pool.data(pk), srcMAC: br.device.mac, src: ll,
+                                              maxDelayMs: UInt16(truncatingIfNeeded: s.queryResponseNs / Time.ms))
+            : MulticastListener.writeIGMPQuery(pool.data(pk), srcMAC: br.device.mac,
+                                               src: s.queryUseIfaddr ? ipv4.selectAddress(br.device.ifindex, toward: 0, scope: RouteScope.link) : 0,
+                                               maxResponseTenths: UInt8(truncatingIfNeeded: s.queryResponseInterval / (MulticastSettings.hz / 10)))
+        pool.meta(pk).pointee.length = UInt32(n)
+        return pk
     }
 
     func runMulticastTimers() {
