@@ -77,19 +77,26 @@ final class SnoopingLiveTests: XCTestCase {
 
     /// Both worlds: the kernel's bridge in `kb`, Sluice's in `sw` (daemon), three hosts each,
     /// h1 joined to 239.1.1.1. Returns the hosts per world ("k", "s") and the daemon.
-    func worlds(bridgeOptions: [String] = []) throws -> ([String: [String]], DaemonProcess) {
-        try worldsSince(bridgeOptions: bridgeOptions).0
+    func worlds(bridgeOptions: [String] = [], ipv6: Bool = true) throws -> ([String: [String]], DaemonProcess) {
+        try worldsSince(bridgeOptions: bridgeOptions, ipv6: ipv6).0
     }
 
     /// `worlds`, and when the daemon had applied its configuration (the later of the two
-    /// bridges to be made: the kernel's is made first).
-    func worldsSince(bridgeOptions: [String] = []) throws -> (([String: [String]], DaemonProcess), Date) {
-        let kb = try net.netns("kb"), sw = try net.netns("sw")
+    /// bridges to be made: the kernel's is made first). `ipv6` false: the namespaces' kernels
+    /// run without IPv6 (no MLD or DAD frames from the hosts).
+    func worldsSince(bridgeOptions: [String] = [], ipv6: Bool = true) throws -> (([String: [String]], DaemonProcess), Date) {
+        func made(_ ns: String) throws -> String {
+            if !ipv6 {
+                try sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+            }
+            return ns
+        }
+        let kb = try made(try net.netns("kb")), sw = try made(try net.netns("sw"))
         var hosts: [String: [String]] = ["k": [], "s": []]
         for w in ["k", "s"] {
             let b = w == "k" ? kb : sw
             for i in 1...3 {
-                let h = try net.netns("\(w)h\(i)")
+                let h = try made(try net.netns("\(w)h\(i)"))
                 hosts[w]!.append(h)
                 try sh(["ip", "-n", b, "link", "add", "p\(i)", "type", "veth", "peer", "name", "e\(i)", "netns", h])
                 try sh(["ip", "-n", b, "link", "set", "p\(i)", "up"])
@@ -224,6 +231,60 @@ final class SnoopingLiveTests: XCTestCase {
         func lines(_ t: String) -> [String] { t.split(separator: "\n").map(String.init).filter { $0.contains("239.1.1.1") } }
         XCTAssertEqual(lines(kmdb).count, 2, kmdb)
         XCTAssertEqual(lines(smdb), lines(kmdb))
+        XCTAssertEqual(d.stop(), 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+    }
+    /// What the bridge takes up its own stack (br_handle_frame_finish's local_rcv), read from
+    /// its counters side by side (`ip -s link show br0`: RX packets and multicast): without a
+    /// querier every group goes up; with h3 as querier neither h1's group nor an unknown one
+    /// does (the host joined neither, the bridge is no router); `mcast_router 2` on the bridge
+    /// takes both up again; a promiscuous bridge takes everything, the unicast it forwards too.
+    /// The hosts run without IPv6, so no MLD frame counts in between.
+    func testWhatTheBridgeTakesUpAsTheKernelsBridge() throws {
+        let (hosts, d) = try worlds(ipv6: false)
+        let sock = net.dir + "/snoop.sock"
+        func ip(_ w: String, _ args: [String]) throws -> String {
+            w == "k" ? try sh(["ip", "-n", "\(net.tag)-kb"] + args)
+                : try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip"] + args)
+        }
+        func counters(_ w: String) throws -> [Int] {
+            let j = try JSONSerialization.jsonObject(with: Data(try ip(w, ["-s", "-j", "link", "show", "br0"]).utf8)) as? [[String: Any]]
+            let rx = (j?.first?["stats64"] as? [String: Any])?["rx"] as? [String: Any]
+            return [rx?["packets"] as? Int ?? -1, rx?["multicast"] as? Int ?? -1]
+        }
+        /// [RX packets, multicast] the bridge took while h3 sent 20 datagrams to each group.
+        func phase() throws -> [String: [Int]] {
+            let before = try ["k": counters("k"), "s": counters("s")]
+            _ = try sniffWhileH3Sends(hosts, groups: ["239.1.1.1", "239.2.2.2"], by: "group")
+            return try before.reduce(into: [:]) { r, kv in r[kv.key] = zip(try counters(kv.key), kv.value).map { $0 - $1 } }
+        }
+        let a = try phase()
+        XCTAssertEqual(a["k"], [40, 40], "the kernel's bridge takes every group up without a querier")
+        XCTAssertEqual(a["s"], a["k"], "no querier: Sluice as the kernel")
+        for w in ["k", "s"] { _ = output(try python(hosts[w]![2], Self.query, ["198.18.8.3"], seconds: 5)) }
+        usleep(2_000_000)
+        let b = try phase()
+        XCTAssertEqual(b["s"], b["k"], "with a querier: Sluice as the kernel")
+        for w in ["k", "s"] { _ = try ip(w, ["link", "set", "br0", "type", "bridge", "mcast_router", "2"]) }
+        let c = try phase()
+        XCTAssertEqual(c["s"], c["k"], "mcast_router 2: Sluice as the kernel")
+        func router(_ w: String) throws -> String {
+            try ip(w, ["-d", "link", "show", "br0"]).split(separator: " ").drop { $0 != "mcast_router" }.dropFirst().first.map(String.init) ?? "?"
+        }
+        XCTAssertEqual(try router("s"), try router("k"))
+        // Promiscuous, no router: every group goes up uncounted as multicast, and a copy of the
+        // unicast the bridge forwards (h3 pings h1: requests, replies and the ARP exchange).
+        for w in ["k", "s"] { _ = try ip(w, ["link", "set", "br0", "type", "bridge", "mcast_router", "1"]); _ = try ip(w, ["link", "set", "br0", "promisc", "on"]) }
+        let e = try phase()
+        XCTAssertEqual(e["s"], e["k"], "promiscuous: Sluice as the kernel")
+        var pings: [String: [Int]] = [:]
+        for w in ["k", "s"] {
+            let before = try counters(w)
+            _ = try net.ping(from: hosts[w]![2], "198.18.8.1")
+            pings[w] = zip(try counters(w), before).map { $0 - $1 }
+        }
+        XCTAssertEqual(pings["s"], pings["k"], "promiscuous, unicast: Sluice as the kernel")
+        print("taken up by br0 [RX packets, multicast] without a querier \(a), with one \(b), as a router \(c), promiscuous \(e), a ping while promiscuous \(pings)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }

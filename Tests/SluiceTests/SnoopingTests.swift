@@ -272,6 +272,64 @@ final class SnoopingTests: XCTestCase {
         XCTAssertEqual(Set(ns.keys), ["p1", "p2"], "\(out.mapValues(\.count))")
     }
 
+    /// What goes up the bridge's own stack (br_handle_frame_finish's local_rcv): while a querier
+    /// lets the database decide, a group goes up only when the host joined it or the bridge is
+    /// a multicast router (`mcast_router 2`, or 1 for a querier interval after its own stack
+    /// queried); anything flooded as without snooping goes up, and each multicast frame taken
+    /// counts in the bridge's `multicast`. A promiscuous bridge takes everything, uncounted.
+    func testWhatGoesUpTheBridgesOwnStack() throws {
+        let lab = try Lab(ports: ["p1", "p2", "p3"])
+        let brDev = lab.dev("br0"), br = lab.dp.bridge(brDev)!
+        let g1 = ip(239, 1, 1, 1), g2 = ip(239, 2, 2, 2), unknown = ip(239, 9, 9, 9)
+        func up(_ frame: [UInt8]) -> (UInt64, UInt64) {
+            let rx = brDev.stats.rxPackets, mc = brDev.stats.multicast
+            _ = lab.send(frame, on: "p3")
+            return (brDev.stats.rxPackets - rx, brDev.stats.multicast - mc)
+        }
+        XCTAssertTrue(up(data(g1, from: 3)) == (1, 1), "no querier: every group goes up")
+        _ = lab.send(report(g1, from: 1), on: "p1")
+        _ = lab.send(query(from: 9), on: "p2")
+        lab.dp.clock.advance(by: 1 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertTrue(up(data(g1, from: 3)) == (0, 0), "a port's group: not up")
+        XCTAssertTrue(up(data(unknown, from: 3)) == (0, 0), "an unknown group goes to the routers only")
+        XCTAssertTrue(up(data(ip(224, 0, 0, 251), from: 3)) == (1, 1), "link-local groups are flooded, and go up")
+        XCTAssertTrue(up(FrameBuilder.ethernet(dst: .broadcast, src: mac(3), type: EtherType.ipv4,
+                                             payload: FrameBuilder.udp(srcIP: ip(198, 18, 0, 3), dstIP: ip(255, 255, 255, 255), sport: 9, dport: 9, payload: [1])))
+                      == (1, 0), "broadcast goes up, not counted as multicast")
+        lab.dp.multicastHost(br, group(g2), join: true)
+        XCTAssertTrue(up(data(g2, from: 3)) == (1, 1), "a group the host joined goes up")
+        try lab.runner.execute("link set br0 type bridge mcast_router 2")
+        XCTAssertEqual(br.mdb.hostRouter, 2)
+        XCTAssertTrue(up(data(g1, from: 3)) == (1, 1), "a router bridge takes every group")
+        XCTAssertTrue(up(data(unknown, from: 3)) == (1, 1))
+        try lab.runner.execute("link set br0 type bridge mcast_router 0")
+        XCTAssertTrue(up(data(unknown, from: 3)) == (0, 0))
+        XCTAssertThrowsError(try lab.runner.execute("link set br0 type bridge mcast_router 3"), "br_multicast_set_router: EINVAL")
+        XCTAssertEqual(br.mdb.hostRouter, 0, "nothing changed")
+        // 1: a general query from the bridge's own stack makes it a router for 255 s.
+        try lab.runner.execute("link set br0 type bridge mcast_router 1")
+        XCTAssertTrue(up(data(unknown, from: 3)) == (0, 0))
+        lab.dp.multicastQuery(br, nil, v6: false, source: 0, group: 0, maxDelay: Time.s, vid: 0)
+        XCTAssertTrue(up(data(unknown, from: 3)) == (1, 1), "the bridge queried: a router")
+        XCTAssertFalse(br.mdb.isRouter(v6: true, now: lab.dp.clock.now), "per family")
+        lab.dp.clock.advance(by: 255 * Time.s)
+        _ = lab.send(query(from: 9), on: "p2")
+        lab.dp.clock.advance(by: 1 * Time.s)
+        _ = lab.runUntilIdle()
+        XCTAssertFalse(br.mdb.isRouter(v6: false, now: lab.dp.clock.now), "a querier interval later")
+        // A promiscuous bridge takes the group up without counting it as multicast, and a
+        // copy of the unicast it forwards (br_forward with local_rcv).
+        let unicast = FrameBuilder.ethernet(dst: mac(1), src: mac(3), type: EtherType.ipv4,
+                                            payload: FrameBuilder.udp(srcIP: ip(198, 18, 0, 3), dstIP: ip(198, 18, 0, 1), sport: 9, dport: 9, payload: [1]))
+        XCTAssertTrue(up(unicast) == (0, 0), "not promiscuous: forwarded only")
+        try lab.runner.execute("link set br0 promisc on")
+        XCTAssertTrue(up(data(unknown, from: 3)) == (1, 0))
+        XCTAssertTrue(up(unicast) == (1, 0), "promiscuous: a copy goes up")
+        XCTAssertEqual(Lab.receivers(lab.send(unicast, on: "p3")), ["p1"], "and the frame still goes to its port")
+        XCTAssertEqual(lab.dp.pool.inUse, 0)
+    }
+
     /// MLDv1 and MLDv2 reports (all-nodes is never learnt), and listener messages that lie:
     /// a bad checksum, an unknown IGMP type, an IGMP message cut short, a general query not to
     /// 224.0.0.1 — dropped, counted, nothing learnt, nothing leaked.

@@ -205,7 +205,8 @@ public final class Bridge {
         let snooping = mdb.snooping
         var mcastInvalid: UInt64 = 0
         var invalidSrc: UInt64 = 0, sameIf: UInt64 = 0, notDelivered: UInt64 = 0, local: UInt64 = 0, localBytes: UInt64 = 0
-        var pause: UInt64 = 0, linkLocal: UInt64 = 0
+        var pause: UInt64 = 0, linkLocal: UInt64 = 0, mcastUp: UInt64 = 0
+        let promisc = device.promiscuity > 0
         // br_handle_frame_finish on a locked port: a source the FDB does not hold on this
         // port (unknown, elsewhere, or the bridge's own) is dropped before it is learnt, and
         // never roams.
@@ -256,10 +257,18 @@ public final class Bridge {
                     verdict = dp.snoop(self, port, frame, length: Int(pool.length(p)), vid: vid)
                     if case .drop = verdict { mcastInvalid += 1; pool.free(p); return }
                 }
-                if !filtering || selfSet.contains(vid) {
+                // br_handle_frame_finish: a group the database decides for goes up only when
+                // the host joined it or the bridge is a router (or the bridge is promiscuous);
+                // each multicast frame the bridge takes counts in its `multicast`.
+                let snooped: Bool
+                if case .flood = verdict { snooped = false } else { snooped = !mdb.deliversLocally(verdict, now: now, bridge: brIndex) }
+                if !dst.isBroadcast && !snooped { mcastUp += 1 }
+                if !snooped || promisc {
+                    // br_pass_frame_up counts first; with filtering only the bridge's own VLANs
+                    // go further, unless it is promiscuous.
                     local += 1
                     localBytes += UInt64(pool.length(p))
-                    if passUp, !upBatch.isFull, let c = pool.clone(p) {
+                    if !filtering || promisc || selfSet.contains(vid), passUp, !upBatch.isFull, let c = pool.clone(p) {
                         if filtering { _ = Bridge.egressVLAN(pool.meta(c), selfSet) }
                         upBatch.append(c)
                     }
@@ -279,18 +288,29 @@ public final class Bridge {
                 out = d.bridgePort.backupPort
             }
             if isLocal || out == brIndex {
-                // br_pass_frame_up: with filtering, only in the bridge's own VLANs.
-                if filtering && !selfSet.contains(vid) { filteredOut += 1 } else {
-                    local += 1
-                    localBytes += UInt64(pool.length(p))
-                    if passUp && !upBatch.isFull {
-                        if filtering { _ = Bridge.egressVLAN(m, selfSet) }
-                        upBatch.append(p)
-                        return
-                    }
+                // br_pass_frame_up counts, then with filtering takes only the bridge's own
+                // VLANs, unless it is promiscuous.
+                local += 1
+                localBytes += UInt64(pool.length(p))
+                if filtering && !promisc && !selfSet.contains(vid) { filteredOut += 1 } else if passUp && !upBatch.isFull {
+                    if filtering { _ = Bridge.egressVLAN(m, selfSet) }
+                    upBatch.append(p)
+                    return
                 }
                 pool.free(p)
-            } else if out == 0 {
+                return
+            }
+            // br_handle_frame_finish: a promiscuous bridge also takes up a copy of everything it
+            // forwards or floods (the stack drops it as PACKET_OTHERHOST; a capture sees it).
+            if promisc {
+                local += 1
+                localBytes += UInt64(pool.length(p))
+                if passUp, !upBatch.isFull, let c = pool.clone(p) {
+                    if filtering { _ = Bridge.egressVLAN(pool.meta(c), selfSet) }
+                    upBatch.append(c)
+                }
+            }
+            if out == 0 {
                 flood(p, dp, vid: fv, need: .flood, replied: replied)
             } else if out == ingress && !hairpinIn {
                 sameIf += 1
@@ -318,6 +338,7 @@ public final class Bridge {
             port.stats.rxNohandler &+= linkLocal
         }
         localDelivered &+= local
+        device.stats.multicast &+= mcastUp
         device.stats.rxPackets &+= local
         device.stats.rxBytes &+= localBytes
         if !upBatch.isEmpty { dp.receiveCore(device, &upBatch, depth: depth + 1) }

@@ -119,6 +119,33 @@ public final class MulticastDB {
     public internal(set) var routers: [Int32: UInt64] = [:]
     /// Ports whose router role just ran out (a `mcast_router 3` port goes back to 1).
     var routerExpired: [Int32] = []
+    /// IFLA_BR_MCAST_ROUTER, the bridge itself as a multicast router (br_multicast_is_router):
+    /// 0 never, 1 for a querier interval after its own stack sent a general query (per family),
+    /// 2 always. A router bridge takes every snooped group up its own stack.
+    public internal(set) var hostRouter: UInt8 = 1
+    var hostRouterUntil: [UInt64] = [0, 0]
+
+    func isRouter(v6: Bool, now: UInt64) -> Bool {
+        hostRouter == 2 || (hostRouter == 1 && hostRouterUntil[v6 ? 1 : 0] > now)
+    }
+
+    /// br_multicast_set_router: 0 and 2 stop the timers, 1 keeps them; 3 (a port's
+    /// temporary type) and above are EINVAL.
+    func setHostRouter(_ v: UInt8) {
+        if v != 1 { hostRouterUntil = [0, 0] }
+        hostRouter = v
+    }
+
+    /// Whether what the snooping verdict `v` decided for a frame goes up the bridge's own stack
+    /// too (br_handle_frame_finish's local_rcv): a group the database decides for only when the
+    /// host joined it or the bridge is a router; anything flooded as without snooping always.
+    func deliversLocally(_ v: Datapath.SnoopVerdict, now: UInt64, bridge: Int32) -> Bool {
+        switch v {
+        case .group(let k): return groups[k]?.contains(where: { $0.port == bridge }) == true || isRouter(v6: k.v6, now: now)
+        case .routers(let v6): return isRouter(v6: v6, now: now)
+        case .flood, .drop: return true
+        }
+    }
     /// The other querier's presence (bridge_mcast_other_query: timer and delay timer) and the
     /// address of the querier elected, per family (0: IPv4, 1: IPv6).
     var otherQuerier: [UInt64] = [0, 0], otherDelay: [UInt64] = [0, 0]
@@ -237,7 +264,7 @@ extension Datapath {
     }
 
     /// What snooping decided for one multicast frame.
-    enum SnoopVerdict { case flood, drop, routers, group(MDBKey) }
+    enum SnoopVerdict { case flood, drop, routers(v6: Bool), group(MDBKey) }
 
     /// br_multicast_rcv, then the forwarding decision of br_handle_frame_finish, for a multicast
     /// frame received on `port` of `br` (untagged Ethernet; `vid` the VLAN it is in, 0 without
@@ -258,7 +285,7 @@ extension Datapath {
             guard db.querierExists(v6: v6, now: now) else { return .flood }
             let key = MDBKey(group: group, v6: v6, vid: vid)
             if db.groups[key] != nil { return .group(key) }
-            return routersOnly ? .routers : .flood
+            return routersOnly ? .routers(v6: v6) : .flood
         case .report(let v6, let version):
             db.reports &+= 1
             let src = MACAddress(at: frame + 6)
@@ -273,10 +300,10 @@ extension Datapath {
             // IGMPv1/v2 and MLDv1 reports go to the routers (mrouters_only); the rest floods.
             let routersOnly = version == (v6 ? 1 : 2) || (!v6 && version == 1)
             let onlyJoins = joins.allSatisfy { $0.1 }
-            return routersOnly && onlyJoins && db.querierExists(v6: v6, now: now) ? .routers : .flood
+            return routersOnly && onlyJoins && db.querierExists(v6: v6, now: now) ? .routers(v6: v6) : .flood
         case .query(let v6, let source, let group, let maxDelay):
             db.queries &+= 1
-            if let port { multicastQuery(br, port, v6: v6, source: source, group: group, maxDelay: maxDelay, vid: vid) }
+            multicastQuery(br, port, v6: v6, source: source, group: group, maxDelay: maxDelay, vid: vid)
             return .flood
         }
     }
@@ -352,9 +379,10 @@ extension Datapath {
         }
     }
 
-    /// br_ip4/ip6_multicast_query: a general query elects the querier and marks a router port;
+    /// br_ip4/ip6_multicast_query: a general query elects the querier and marks a router port
+    /// (`port` nil: the bridge's own stack queried, and the bridge is the router);
     /// a group-specific one shortens the group's timers.
-    func multicastQuery(_ br: Bridge, _ port: NetDevice, v6: Bool, source: UInt128, group: UInt128, maxDelay: UInt64, vid: UInt16) {
+    func multicastQuery(_ br: Bridge, _ port: NetDevice?, v6: Bool, source: UInt128, group: UInt128, maxDelay: UInt64, vid: UInt16) {
         let db = br.mdb, now = clock.now, f = v6 ? 1 : 0
         if group == 0 {
             // br_multicast_select_querier: the lowest address wins while one is known.
@@ -362,9 +390,14 @@ extension Datapath {
             db.querierAddress[f] = source
             if !(db.otherQuerier[f] > now) { db.otherDelay[f] = now &+ maxDelay; armMulticast(db.otherDelay[f]) }
             db.otherQuerier[f] = now &+ db.settings.querierNs
-            // br_multicast_mark_router: not a port set never (0) or always (2) a router.
-            let rt = port.bridgePort.mcastRouter
-            if rt == 1 || rt == 3 { db.routers[port.ifindex] = now &+ db.settings.querierNs }
+            // br_multicast_mark_router: not a port set never (0) or always (2) a router; the
+            // bridge itself only while it is a temporary (1) one.
+            if let port {
+                let rt = port.bridgePort.mcastRouter
+                if rt == 1 || rt == 3 { db.routers[port.ifindex] = now &+ db.settings.querierNs }
+            } else if db.hostRouter == 1 {
+                db.hostRouterUntil[f] = now &+ db.settings.querierNs
+            }
             armMulticast(db.otherQuerier[f])
             return
         }

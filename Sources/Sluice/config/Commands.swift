@@ -86,7 +86,7 @@ public final class CommandRunner {
     Usage: OBJECT COMMAND [ARGS]
       link add [link PARENT] NAME [mtu N] [address MAC] [txqueuelen N] type { tap [vnet_hdr on|off] | afpacket dev IFNAME [vnet_hdr on|off] | afxdp dev IFNAME [queue N] [mode auto|copy|zerocopy] [multibuffer on|off] | pcap [in FILE] [out FILE] | veth peer name PEER | dummy | vif [rate RATE|unlimited] [window TIME] | bridge BRIDGE_OPTIONS | vlan VLAN_OPTIONS | vxlan … | gre|gretap remote A [local A] [key K] [csum] [seq] [ttl N] … }
           BRIDGE_OPTIONS := [ageing_time CENTISECONDS] [group_fwd_mask MASK] [vlan_filtering 0|1] [vlan_protocol 802.1Q|802.1ad] [vlan_default_pvid VID]
-                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1]
+                            [forward_delay CS] [hello_time CS] [max_age CS] [priority PRIO] [fdb_flush] [stp_state 0|1] [mcast_snooping 0|1] [mcast_querier 0|1] [mcast_router 0|1|2]
           macvlan [mode private|vepa|bridge]   (needs link PARENT)
           VLAN_OPTIONS := id VID [protocol 802.1Q|802.1ad] [reorder_hdr|loose_binding|gvrp|mvrp|bridge_binding on|off] [ingress-qos-map PCP:PRIO …] [egress-qos-map PRIO:PCP …]   (needs link PARENT)
       link set [dev] NAME [up|down] [master BRIDGE|nomaster] [promisc on|off] [mtu N] [address MAC] [txqueuelen N] [napi_weight N] [type bridge BRIDGE_OPTIONS | type vlan VLAN_OPTIONS | type vif [rate RATE|unlimited] [window TIME]]
@@ -222,11 +222,13 @@ public final class CommandRunner {
         var stpState: UInt32?
         var mcastSnooping: Bool?
         var mcastQuerier: Bool?
+        /// IFLA_BR_MCAST_ROUTER (br_multicast_set_router): 0, 1 or 2.
+        var mcastRouter: UInt8?
         /// BR_BOOLOPT_NO_LL_LEARN (`no_linklocal_learn`, IFLA_BR_MULTI_BOOLOPT bit 0).
         var noLinkLocalLearn: Bool?
         var fdbFlush = false
         var mcast = MulticastChange()
-        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && noLinkLocalLearn == nil && !fdbFlush && mcast.isEmpty }
+        var isEmpty: Bool { forwardDelay == nil && helloTime == nil && maxAge == nil && priority == nil && stpState == nil && mcastSnooping == nil && mcastQuerier == nil && mcastRouter == nil && noLinkLocalLearn == nil && !fdbFlush && mcast.isEmpty }
 
         /// br_set_hello_time and br_set_max_age bound their values whether or not STP runs
         /// (1–10 s, 6–40 s); br_set_forward_delay only while it runs (2–30 s) — checked before
@@ -241,6 +243,8 @@ public final class CommandRunner {
             if let m = maxAge, !(600...4000).contains(m) {
                 throw SluiceError("Error: max_age \(m) is out of range, 600 to 4000 centiseconds (Numerical result out of range).")
             }
+            // br_multicast_set_router takes the bridge's three types; 3 is a port's only.
+            if let r = mcastRouter, r > 2 { throw SluiceError("RTNETLINK answers: Invalid argument") }
         }
 
         func apply(_ br: Bridge, _ dp: Datapath) {
@@ -253,6 +257,7 @@ public final class CommandRunner {
                 br.mdb.snooping = v
                 dp.setSnoopers(br, joined: v && br.device.isUp)
             }
+            if let v = mcastRouter { br.mdb.setHostRouter(v) }         // br_multicast_set_router
             if let v = mcastQuerier { dp.setQuerier(br, v) }          // br_multicast_set_querier
             if !mcast.isEmpty { br.mdb.settings = mcast.applied(to: br.mdb.settings) }
             if let v = noLinkLocalLearn { br.noLinkLocalLearn = v }
@@ -446,6 +451,7 @@ public final class CommandRunner {
         case "stp_state": c.bridge.stpState = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
         case "mcast_snooping": c.bridge.mcastSnooping = try a.int(for: o, 0...255) != 0
         case "mcast_querier": c.bridge.mcastQuerier = try a.int(for: o, 0...255) != 0
+        case "mcast_router": c.bridge.mcastRouter = UInt8(try a.int(for: o, 0...255))
         case "no_linklocal_learn": c.bridge.noLinkLocalLearn = try a.int(for: o, 0...255) != 0
         case "mcast_last_member_count": c.bridge.mcast.lastMemberCount = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
         case "mcast_startup_query_count": c.bridge.mcast.startupQueryCount = UInt32(try a.int(for: o, 0...Int(UInt32.max)))
@@ -999,12 +1005,16 @@ public final class CommandRunner {
             }
             if !c.bridge.isEmpty, let br = dp.bridge(dev) {
                 let o = (br.forwardDelay, br.helloTime, br.maxAge, br.priority, br.stp.enabled, br.mdb.snooping, br.mdb.querier, br.noLinkLocalLearn)
+                let mcastBefore = (br.mdb.settings, br.mdb.hostRouter, br.mdb.hostRouterUntil)
                 var settings = c.bridge
                 settings.fdbFlush = false   // last, once nothing can fail
                 settings.apply(br, dp)
                 undo.append { [dp] in
                     BridgeOptions(forwardDelay: o.0, helloTime: o.1, maxAge: o.2, priority: o.3, stpState: o.4 ? 1 : 0, mcastSnooping: o.5, mcastQuerier: o.6,
                                   noLinkLocalLearn: o.7).apply(br, dp)
+                    br.mdb.settings = mcastBefore.0
+                    br.mdb.hostRouter = mcastBefore.1
+                    br.mdb.hostRouterUntil = mcastBefore.2
                 }
             }
             if !c.bridgeVLAN.isEmpty, let br = dp.bridge(dev) {

@@ -209,7 +209,7 @@ extension RtnlProcessor {
             // The multicast settings (br_fill_info's order); elasticity is the kernel's fixed 16.
             let m = br.mdb.settings
             func clock(_ j: UInt64) -> UInt64 { MulticastSettings.centiseconds(jiffies: j) }
-            w.attr(22, u8: 1)                                        // IFLA_BR_MCAST_ROUTER
+            w.attr(22, u8: br.mdb.hostRouter)                        // IFLA_BR_MCAST_ROUTER
             w.attr(IFLA.BR_MCAST_SNOOPING, u8: br.mdb.snooping ? 1 : 0)
             w.attr(24, u8: m.queryUseIfaddr ? 1 : 0); w.attr(25, u8: br.mdb.querier ? 1 : 0); w.attr(42, u8: 0)  // QUERY_USE_IFADDR, QUERIER, STATS_ENABLED
             w.attr(26, u32: 16); w.attr(27, u32: m.hashMax)          // HASH_ELASTICITY, HASH_MAX

@@ -776,6 +776,7 @@ public final class RtnlProcessor {
             if let v = d.u32(IFLA.BR_STP_STATE) { c.bridge.stpState = v }
             if let v = d.u8(IFLA.BR_MCAST_SNOOPING) { c.bridge.mcastSnooping = v != 0 }
             if let v = d.u8(25) { c.bridge.mcastQuerier = v != 0 }                     // IFLA_BR_MCAST_QUERIER
+            if let v = d.u8(22) { c.bridge.mcastRouter = v }                            // IFLA_BR_MCAST_ROUTER
             // IFLA_BR_MCAST_*: counts, times (clock_t), the querier's source, the table's size;
             // versions and statistics only as Sluice's querier has them; elasticity ignored.
             c.bridge.mcast.queryUseIfaddr = d.u8(24).map { $0 != 0 }
@@ -811,13 +812,12 @@ public final class RtnlProcessor {
             // (ids, timers, the querier's state) are ignored, as br_changelink ignores them.
             let handled = Set<UInt16>([IFLA.BR_AGEING_TIME, IFLA.BR_GROUP_FWD_MASK, IFLA.BR_VLAN_FILTERING, IFLA.BR_VLAN_PROTOCOL,
                                         IFLA.BR_VLAN_DEFAULT_PVID, IFLA.BR_FORWARD_DELAY, IFLA.BR_HELLO_TIME, IFLA.BR_MAX_AGE,
-                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 25, 40, 46, 47])
+                                        IFLA.BR_PRIORITY, IFLA.BR_FDB_FLUSH, IFLA.BR_STP_STATE, IFLA.BR_MCAST_SNOOPING, 22, 25, 40, 46, 47])
                                         .union(Set<UInt16>(24...35)).union([42, 43, 44])
             for t in d.values.keys.sorted() where !handled.contains(t) && !(10...19).contains(t) {
                 let name = Int(t) < IFLA.bridgeAttrNames.count ? IFLA.bridgeAttrNames[Int(t)] : "\(t)"
                 let off = d.offsets[t]
                 switch t {
-                case 22 where d.u8(22) == 1: continue       // IFLA_BR_MCAST_ROUTER: the bridge's own default
                 case IFLA.BR_NF_CALL_IPTABLES, IFLA.BR_NF_CALL_IP6TABLES, IFLA.BR_NF_CALL_ARPTABLES:
                     let v = Int(d.u8(t) ?? 0)
                     do { try CommandRunner.refuseBridgeFeature(name, v) } catch {
