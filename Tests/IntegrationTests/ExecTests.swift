@@ -2526,6 +2526,62 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// A device without an address still has its IPv4 (the kernel's in_device exists for every
+    /// device): ARP, broadcast and unicast IPv4 reaching it are taken by the stack, not counted
+    /// as rx_nohandler. Side by side: a kernel veth end without an address, and a Sluice
+    /// AF_PACKET port without one, forwarding off in both; a peer with an address sends ARP
+    /// requests, broadcast pings and pings to the device's MAC (a static neighbour). The
+    /// device's rx_nohandler and the IPv4 InReceives / InAddrErrors are the kernel's.
+    /// Before: Sluice counted every ARP and IPv4 frame as rx_nohandler and took no IPv4 at all.
+    func testAnAddresslessDeviceTakesIPv4AsTheKernel() throws {
+        var figures: [String: [Int]] = [:]
+        for w in ["k", "s"] {
+            let peer = try net.netns("\(w)ap"), dev = try net.netns("\(w)ad")
+            try sh(["ip", "-n", peer, "link", "add", "dev", "va", "type", "veth", "peer", "name", "vb", "netns", dev])
+            try sh(["ip", "-n", peer, "addr", "add", "198.18.99.1/24", "dev", "va"])
+            try sh(["ip", "-n", peer, "link", "set", "va", "up"])
+            try sh(["ip", "-n", dev, "link", "set", "vb", "up"])
+            var d: DaemonProcess? = nil
+            var mac: String
+            let sock = net.dir + "/addrless.sock"
+            func show() throws -> [String: Any] {
+                let out = w == "k" ? try sh(["ip", "-n", dev, "-s", "-s", "-j", "link", "show", "vb"])
+                    : try sh(["timeout", "10", try sluiceBinary(), "exec", "--socket", sock, "ip", "-s", "-s", "-j", "link", "show", "p"])
+                return ((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])?.first) ?? [:]
+            }
+            if w == "s" {
+                d = try DaemonProcess(net: net, ns: dev, config: ["sysctl net.ipv4.ip_forward=0", "link add p type afpacket dev vb", "link set p up"],
+                                      extraArgs: ["--socket", sock])
+                try d!.waitReady()
+            }
+            mac = try show()["address"] as? String ?? "?"
+            try sh(["ip", "-n", peer, "neigh", "add", "198.18.99.3", "lladdr", mac, "dev", "va"])
+            _ = try sh(["ip", "netns", "exec", peer, "ping", "-c", "2", "-i", "0.2", "-W", "1", "198.18.99.2"], allowFailure: true)
+            _ = try sh(["ip", "netns", "exec", peer, "ping", "-b", "-c", "2", "-i", "0.2", "-W", "1", "198.18.99.255"], allowFailure: true)
+            _ = try sh(["ip", "netns", "exec", peer, "ping", "-c", "3", "-i", "0.2", "-W", "1", "198.18.99.3"], allowFailure: true)
+            let rx = (try show()["stats64"] as? [String: Any])?["rx"] as? [String: Any]
+            let nohandler = rx?["nohandler"] as? Int ?? 0
+            var ip: [Int]
+            if let d {
+                XCTAssertEqual(d.stop(), 0, d.stderr)
+                XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
+                let line = d.stdout.split(separator: "\n").first { $0.hasPrefix("ipv4:") }.map(String.init) ?? ""
+                func field(_ n: String) -> Int { Int(line.components(separatedBy: " \(n) ").dropFirst().first?.split(separator: " ").first ?? "") ?? -1 }
+                ip = [field("InReceives"), field("InAddrErrors")]
+            } else {
+                let snmp = try sh(["ip", "netns", "exec", dev, "cat", "/proc/net/snmp"]).split(separator: "\n").filter { $0.hasPrefix("Ip:") }
+                let names = snmp[0].split(separator: " "), values = snmp[1].split(separator: " ")
+                func field(_ n: String) -> Int { names.firstIndex { $0 == n }.flatMap { Int(values[$0]) } ?? -1 }
+                ip = [field("InReceives"), field("InAddrErrors")]
+            }
+            figures[w] = [nohandler] + ip
+        }
+        print("address-less device [rx_nohandler, InReceives, InAddrErrors]: kernel \(figures["k"]!), Sluice \(figures["s"]!)")
+        XCTAssertEqual(figures["k"]?.first, 0, "the kernel's device handles ARP and IPv4 without an address")
+        XCTAssertEqual(figures["k"]?[1], 5, "two broadcast pings and three to its MAC reached the kernel's IPv4")
+        XCTAssertEqual(figures["s"], figures["k"])
+    }
+
     func testBridgeGroupFwdMaskRefusalsAsTheKernel() throws {
         try sideBySide("kg", ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" })
     }

@@ -197,8 +197,9 @@ public final class Bridge {
         }
         let selfSet = selfVLANs
         var filteredOut: UInt64 = 0
-        // br_pass_frame_up: with an IP stack on the bridge device, what is for it goes up.
-        let passUp = (dp.ipv4.addresses[brIndex] != nil || dp.ipv6.addresses[brIndex] != nil) && depth + 1 < Datapath.maxVLANDepth
+        // br_pass_frame_up: what is for the bridge device goes up its own stack (unless the
+        // devices stacked on each other are already too deep).
+        let passUp = depth + 1 < Datapath.maxVLANDepth
         let fwdMask = groupFwdMask
         let stpRuns = stp.enabled
         let noLLLearn = noLinkLocalLearn

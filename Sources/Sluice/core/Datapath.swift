@@ -943,18 +943,12 @@ public final class Datapath {
     }
 
     /// The protocol handlers (ptype_base by EtherType, registered at init as inet_init,
-    /// arp_init and inet6_init do). IPv4 and ARP act for a device with IPv4 configuration (an
-    /// in_device: an address), IPv6 for one with an IPv6 address or whose IPv6 is disabled or
-    /// absent (ip6_rcv_core drops those: InDiscards, IPV6DISABLED); on any other device, or for
-    /// an EtherType nobody registered, frames count as rx_nohandler.
+    /// arp_init and inet6_init do): IPv4, ARP and IPv6 take their frames on every device, with
+    /// or without addresses, as the kernel's in_device and inet6_dev exist for each (an
+    /// address-less device's IPv4 is routed, its ARP and IGMP answered as the kernel's; IPv6
+    /// disabled is dropped by ipv6Receive: InDiscards, IPV6DISABLED); frames of an EtherType
+    /// nobody registered count as rx_nohandler.
     func deliverProtocols(_ dev: NetDevice, _ batch: inout PacketBatch) {
-        let has4 = ipv4.addresses[dev.ifindex] != nil, has6 = ipv6.addresses[dev.ifindex] != nil || dev.inet6.disabled
-        guard has4 || has6 else {
-            dev.stats.rxNohandler &+= UInt64(batch.count)
-            dev.drop(.noHandler, UInt64(batch.count))
-            batch.freeAll(pool)
-            return
-        }
         let pool = self.pool
         var nohandler: UInt64 = 0, otherVLAN: UInt64 = 0
         let types = protocolTypes, handlers = protocolHandlers
@@ -971,9 +965,9 @@ public final class Datapath {
             while k < types.count && types[k] != t { k += 1 }
             guard k < types.count else { nohandler += 1; pool.free(p); return }
             switch handlers[k] {
-            case .ipv4: if has4 { ip.ipReceive(dev, p) } else if !ip.takeIGMP(dev, p) { nohandler += 1 }
-            case .arp: if has4 { ip.arpReceive(dev, p) } else { nohandler += 1; pool.free(p) }
-            case .ipv6: if has6 { ip6.ipv6Receive(dev, p) } else { nohandler += 1; pool.free(p) }
+            case .ipv4: ip.ipReceive(dev, p)
+            case .arp: ip.arpReceive(dev, p)
+            case .ipv6: ip6.ipv6Receive(dev, p)
             }
         }
         if nohandler > 0 { dev.stats.rxNohandler &+= nohandler; dev.drop(.noHandler, nohandler) }

@@ -227,25 +227,3 @@ extension IPv4Stack {
         recomputeIGMPDue()
     }
 }
-
-extension IPv4Stack {
-    /// IGMP for a device without IPv4 addresses, whose other IPv4 Sluice does not take (the
-    /// kernel's in_device is there all the same, and igmp_rcv answers from 0.0.0.0): a valid
-    /// IGMP message to a group the device joined goes to `igmpReceive`; returns false for
-    /// anything else. The packet is consumed either way.
-    func takeIGMP(_ dev: NetDevice, _ p: consuming Packet) -> Bool {
-        let frame = pool.data(p)
-        var taken = false
-        if case .ok(let ihl, let total) = InetWire.checkIPv4(frame, frameLength: Int(pool.meta(p).pointee.length)) {
-            let ip = IPv4Header(unchecked: Bytes(frame + InetWire.ethernetLength, count: ihl))
-            let dst = ip.destination
-            if ip.checksumValid, dst >> 28 == 0xE, ip.proto == IPProto.igmp, !ip.isFragment, igmpFor(dev, group: dst) {
-                stats.inReceives &+= 1; stats.inDelivers &+= 1
-                igmpReceive(dev, frame + InetWire.ethernetLength + ihl, length: total - ihl, multicast: MACAddress(at: frame).isMulticast)
-                taken = true
-            }
-        }
-        pool.free(p)
-        return taken
-    }
-}
