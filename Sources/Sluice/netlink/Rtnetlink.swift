@@ -696,6 +696,10 @@ public final class RtnlProcessor {
             if data != nil && kind == "vrf" { throw NetlinkError(EOPNOTSUPP) }
         }
         guard let dev else { throw NetlinkError(ENODEV) }
+        // rtnl_newlink_create: a device this request made goes again when the rest of the
+        // request fails (br_changelink's refusals, a bad option), so it applies entirely or not.
+        var applied = existed
+        defer { if !applied { try? dp.deleteDevice(dev) } }
         var c = CommandRunner.Common()
         if existed, data != nil, let kind, kind == "gre" || kind == "gretap" {
             let g = try greConfig(kind, data)
@@ -840,6 +844,7 @@ public final class RtnlProcessor {
             vxlanConfig = try Self.vxlanChangelink(d, v.config, dp)
         }
         do { try runner.applyLinkSet(dev, c) } catch { throw Self.netlinkError(error) }
+        applied = true
         if let nc = vxlanConfig, let v = dev.driver as? VXLANDriver { v.change(to: nc, now: dp.clock.now) }
         dp.kickTransmit(dev)
     }
