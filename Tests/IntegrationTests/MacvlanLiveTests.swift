@@ -60,4 +60,45 @@ final class MacvlanLiveTests: XCTestCase {
         XCTAssertEqual(seen["kernel"], ["198.18.80.1 at its macvlan's MAC", "198.18.80.2 at its macvlan's MAC"])
         XCTAssertEqual(seen["sluice"], seen["kernel"])
     }
+    /// A macvlan on a bridge, reached from a host behind one of the bridge's ports, Sluice's
+    /// and the kernel's side by side: the macvlan's address on the bridge's unicast list makes
+    /// the bridge promiscuous, so the unicast it floods for that address also goes up to the
+    /// macvlan (br_handle_frame_finish, local_rcv). Before: Sluice answered the ARP request
+    /// (a broadcast goes up anyway) but never the pings to the macvlan's MAC.
+    func testAMacvlanOnABridgeIsReachedThroughItsPortsAsTheKernels() throws {
+        var results: [String: [String]] = [:]
+        for kind in ["kernel", "sluice"] {
+            let id = kind == "kernel" ? "k" : "s"
+            let sw = try net.netns("bw\(id)"), h = try net.netns("bh\(id)")
+            for ns in [sw, h] { _ = try? sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]) }
+            let port = "\(net.tag)\(id)p"
+            try net.veth(port, hostNS: sw, peerNS: h, addr: "198.18.81.10/24")
+            var promiscuity = "?"
+            if kind == "kernel" {
+                for c in [["link", "add", "br0", "type", "bridge"], ["link", "set", port, "master", "br0", "up"], ["link", "set", "br0", "up"],
+                          ["link", "add", "link", "br0", "name", "mv", "type", "macvlan", "mode", "bridge"],
+                          ["addr", "add", "198.18.81.1/24", "dev", "mv"], ["link", "set", "mv", "up"]] {
+                    try sh(["ip", "-n", sw] + c)
+                }
+                promiscuity = try sh(["ip", "-n", sw, "-d", "link", "show", "br0"]).components(separatedBy: "promiscuity ").dropFirst().first?.split(separator: " ").first.map(String.init) ?? "?"
+            } else {
+                let sock = net.dir + "/mvb.sock"
+                let d = try DaemonProcess(net: net, ns: sw, config: [
+                    "link add br0 type bridge", "link add p type afpacket dev \(port)", "link set p master br0 up", "link set br0 up",
+                    "link add link br0 name mv type macvlan mode bridge", "addr add 198.18.81.1/24 dev mv", "link set mv up",
+                ], extraArgs: ["--socket", sock])
+                try d.waitReady()
+                net.onCleanup { _ = d.stop() }
+                promiscuity = try sh([try sluiceBinary(), "exec", "--socket", sock, "ip", "-d", "link", "show", "br0"])
+                    .components(separatedBy: "promiscuity ").dropFirst().first?.split(separator: " ").first.map(String.init) ?? "?"
+            }
+            usleep(1_000_000)     // the bridge port forwards (no STP: at once) and the host is ready
+            let out = try net.ping(from: h, "198.18.81.1", count: 3)
+            let received = out.components(separatedBy: " received").first?.split(separator: " ").last.map(String.init) ?? "?"
+            results[kind] = ["bridge promiscuity \(promiscuity)", "\(received) of 3 pings answered"]
+        }
+        print("macvlan on a bridge: kernel \(results["kernel"]!), Sluice \(results["sluice"]!)")
+        XCTAssertEqual(results["kernel"], ["bridge promiscuity 1", "3 of 3 pings answered"])
+        XCTAssertEqual(results["sluice"], results["kernel"])
+    }
 }

@@ -140,4 +140,48 @@ final class MacvlanTests: XCTestCase {
         XCTAssertNil(r.dp.device(named: "m1"))
         XCTAssertNil(r.dp.device(named: "m3"))
     }
+    /// The addresses an open macvlan puts on its lower device (macvlan_open, dev_uc_add): a
+    /// lower without unicast filtering — memory, like veth, tun or a bridge — holds one
+    /// promiscuity reference while its list is not empty and it is up (__dev_set_rx_mode);
+    /// a macvlan is hashed for delivery only while open, so what is sent to a closed one's
+    /// address stays with the lower; an address change while open rehashes it; the lower's
+    /// own address, or an open sibling's, is refused (EADDRINUSE), at open and at change.
+    func testOpenMacvlansPutTheirAddressesOnTheLower() throws {
+        let r = try Rig()
+        let low = r.dev("low"), m1 = r.dev("m1")
+        XCTAssertEqual(low.promiscuity, 1, "three open macvlans: one reference")
+        XCTAssertTrue(low.ucPromisc)
+        XCTAssertEqual(low.unicastList.count, 3)
+        try r.runner.execute("link set m1 down")
+        XCTAssertEqual(low.unicastList.count, 2)
+        // m1 closed: a ping to its address is no longer m1's; the lower takes it and, not
+        // being its MAC, drops it as for another host.
+        _ = r.receive(ping(from: ip(198, 18, 70, 9), to: ip(198, 18, 70, 1), dstMAC: m1.mac, srcMAC: peer))
+        XCTAssertEqual(m1.stats.rxPackets, 0)
+        XCTAssertEqual(low.dropCount(.otherHost), 1)
+        try r.runner.execute("link set m2 down")
+        try r.runner.execute("link set m3 down")
+        XCTAssertEqual(low.promiscuity, 0, "an empty list: the reference goes")
+        XCTAssertFalse(low.ucPromisc)
+        // The lower's address is EADDRINUSE; two closed macvlans may share one, but only the
+        // first opens.
+        XCTAssertThrowsError(try r.runner.execute("link set m1 address \(low.mac)"))
+        try r.runner.execute("link set m1 address 02:00:00:00:70:01")
+        try r.runner.execute("link set m2 address 02:00:00:00:70:01")
+        try r.runner.execute("link set m1 up")
+        XCTAssertThrowsError(try r.runner.execute("link set m2 up"))
+        XCTAssertFalse(r.dev("m2").isUp)
+        XCTAssertThrowsError(try r.runner.execute("link set m3 address 02:00:00:00:70:01 up"), "an open sibling's address")
+        XCTAssertNotEqual(r.dev("m3").mac, MACAddress(raw: 0x0200_0000_7001), "refused entirely")
+        // An open macvlan's new address: rehashed and on the lower's list in place of the old.
+        try r.runner.execute("link set m1 address 02:00:00:00:70:11")
+        XCTAssertEqual(low.unicastList.keys.sorted(), [0x0200_0000_7011])
+        let reply = r.receive(ping(from: ip(198, 18, 70, 9), to: ip(198, 18, 70, 1), dstMAC: MACAddress(raw: 0x0200_0000_7011), srcMAC: peer))
+        XCTAssertEqual(reply.count, 1, "m1 answers at its new address")
+        XCTAssertEqual(MACAddress(Array(reply.first?[6..<12] ?? [])), MACAddress(raw: 0x0200_0000_7011))
+        try r.runner.execute("link delete m1")
+        XCTAssertTrue(low.unicastList.isEmpty, "an open macvlan deleted leaves the list")
+        XCTAssertEqual(low.promiscuity, 0)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
 }

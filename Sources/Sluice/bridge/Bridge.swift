@@ -302,7 +302,7 @@ public final class Bridge {
                 return
             }
             // br_handle_frame_finish: a promiscuous bridge also takes up a copy of everything it
-            // forwards or floods (the stack drops it as PACKET_OTHERHOST; a capture sees it).
+            // forwards or floods (its stack drops what is for another host as PACKET_OTHERHOST).
             if promisc {
                 local += 1
                 localBytes += UInt64(pool.length(p))
@@ -627,11 +627,44 @@ extension Datapath {
         br.device.mac = new
         addLocalEntry(br, new, port: br.device.ifindex)
         stpChangeBridgeID(br, from: oldID)
+        lowerAddressChanged(br.device, from: old)
+    }
+
+    /// vlan_sync_address (NETDEV_CHANGEADDR on a VLAN device's parent): a VLAN device that took
+    /// its parent's address follows it; an open one with an address of its own goes on the
+    /// parent's unicast list when the parent's no longer matches it, off when it now does.
+    func lowerAddressChanged(_ dev: NetDevice, from old: MACAddress) {
+        guard old != dev.mac else { return }
+        for v in vlansOn(dev) {
+            guard let drv = vlanDriver(v) else { continue }
+            if drv.inheritsAddress {
+                let o = v.mac
+                v.mac = dev.mac
+                addressChanged(v, from: o, inherited: true)
+                continue
+            }
+            guard v.isUp else { continue }
+            if v.mac != old && v.mac == dev.mac { unicastAddress(dev, v.mac, add: false) }
+            if v.mac == old && v.mac != dev.mac { unicastAddress(dev, v.mac, add: true) }
+        }
     }
 
     /// NETDEV_CHANGEADDR on a bridge (the user set its address) or on a port (br_fdb_changeaddr,
     /// then the bridge's address recalculated).
-    func addressChanged(_ dev: NetDevice, from old: MACAddress) {
+    /// `inherited`: a VLAN device following its parent's address (vlan_dev_inherit_address),
+    /// which was and stays off the parent's unicast list.
+    func addressChanged(_ dev: NetDevice, from old: MACAddress, inherited: Bool = false) {
+        // macvlan_sync_address / vlan_dev_set_mac_address: an open upper device's address
+        // moves on its lower device (rehashed, and on its unicast list); a VLAN device given
+        // an address of its own no longer follows its parent's.
+        if !inherited {
+            if dev.isUp {
+                upperAddressOnLower(dev, dev.mac, add: true)
+                upperAddressOnLower(dev, old, add: false)
+            }
+            vlanDriver(dev)?.inheritsAddress = false
+        }
+        if bridges[dev.ifindex] == nil { lowerAddressChanged(dev, from: old) }
         if let br = bridges[dev.ifindex] {
             br.addressSet = true
             let new = dev.mac

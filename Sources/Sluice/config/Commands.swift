@@ -739,7 +739,7 @@ public final class CommandRunner {
         default: throw SluiceError("Error: unknown link type \"\(kind)\" (expected tap, afpacket, afxdp, pcap, bridge, dummy, veth, vlan, macvlan, vxlan, gre, gretap, ifb, vif, vrf)")
         }
         if let m = c.mtu { dev.mtu = m }
-        if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m }
+        if let m = c.mac, kind != "bridge", kind != "tap" { dev.mac = m; dp.vlanDriver(dev)?.inheritsAddress = false }
         if let q = c.txqlen { dev.txQueueLen = q }
         if kind != "veth" { dp.setQueueCounts(dev, tx: queues.tx, rx: queues.rx) }
         return ""
@@ -940,10 +940,15 @@ public final class CommandRunner {
             }
             if let m = c.mtu { let o = dev.mtu; dev.mtu = m; undo.append { dev.mtu = o } }
             if let m = c.mac, m != dev.mac {
-                let o = dev.mac
+                // macvlan_set_mac_address: a macvlan cannot take a busy address, open or not.
+                try dp.checkMacvlanAddress(dev, m)
+                let o = dev.mac, inherits = dp.vlanDriver(dev)?.inheritsAddress
                 dev.mac = m
                 dp.addressChanged(dev, from: o)
-                undo.append { [dp] in let n = dev.mac; dev.mac = o; dp.addressChanged(dev, from: n) }
+                undo.append { [dp] in
+                    let n = dev.mac; dev.mac = o; dp.addressChanged(dev, from: n)
+                    if let inherits { dp.vlanDriver(dev)?.inheritsAddress = inherits }
+                }
             }
             if let q = c.txqlen {
                 // dev_change_tx_queue_len: the root qdisc hears of it (pfifo_fast resizes its bands).

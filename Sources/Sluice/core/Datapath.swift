@@ -306,6 +306,22 @@ public final class Datapath {
         if (old == 0) != (new == 0) { syncParentFlags(dev) }
     }
 
+    /// dev_uc_add / dev_uc_del on `dev` (counted per address), then __dev_set_rx_mode.
+    func unicastAddress(_ dev: NetDevice, _ mac: MACAddress, add: Bool) {
+        if add { dev.unicastList[mac.raw, default: 0] += 1 } else if let n = dev.unicastList[mac.raw] {
+            dev.unicastList[mac.raw] = n > 1 ? n - 1 : nil
+        }
+        syncRxMode(dev)
+    }
+
+    /// __dev_set_rx_mode: a device that is up and filters no unicast addresses is promiscuous
+    /// while its unicast list is not empty (a device that is down keeps what it had).
+    func syncRxMode(_ dev: NetDevice) {
+        guard dev.isUp, !dev.driver.unicastFiltering else { return }
+        let want = !dev.unicastList.isEmpty
+        if want != dev.ucPromisc, (try? setPromiscuity(dev, want ? 1 : -1)) != nil { dev.ucPromisc = want }
+    }
+
     /// dev_set_allmulti: a count of holders (a bridge port, `allmulticast on`, a VLAN device
     /// above); a VLAN device passes crossing zero on to its parent.
     public func setAllmulti(_ dev: NetDevice, _ delta: Int) {
@@ -343,9 +359,13 @@ public final class Datapath {
             }
             dev.carrier = parent?.isOperational ?? false
         }
+        // macvlan_open: an address the lower device or another open macvlan has is refused.
+        if up { try checkMacvlanAddress(dev, dev.mac) }
         try dev.driver.setAdminUp(up, dev)
         if up { dev.flags.insert(.up) } else { dev.flags.remove(.up); dropHeldGRO(dev) }
         if up { activateQdisc(dev) }
+        if up { syncRxMode(dev) }
+        upperAddressOnLower(dev, dev.mac, add: up)
         // br_stp_enable_bridge schedules the FDB's collection 100 ms after the bridge opens;
         // br_stp_disable_bridge cancels it.
         if let br = bridges[dev.ifindex] {

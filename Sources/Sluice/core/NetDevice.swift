@@ -272,6 +272,11 @@ public final class NetDevice {
     var l3StatsRequested = false
     /// Whether the user asked for `promisc on` (holds one promiscuity reference).
     public internal(set) var userPromisc = false
+    /// The secondary unicast addresses the devices above put on this one (dev_uc_add: a
+    /// macvlan's, a VLAN device's with an address of its own), each with its count, and
+    /// whether they hold a promiscuity reference (uc_promisc).
+    var unicastList: [UInt64: Int] = [:]
+    var ucPromisc = false
     /// Whether the user asked for `allmulticast on` (holds one allmulti reference).
     public internal(set) var userAllmulti = false
     /// IFLA_IFALIAS and IFLA_GROUP: what the user calls the device and the group it put it in.

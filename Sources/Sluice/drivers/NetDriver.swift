@@ -9,6 +9,10 @@ public class NetDriver {
     /// Whether received multicast frames count in the device's `multicast` counter: a NIC's
     /// driver counts them; the kernel's veth, tun and vxlan leave it at 0.
     var countsRxMulticast: Bool { true }
+    /// IFF_UNICAST_FLT: the device filters secondary unicast addresses itself (macvlan and
+    /// VLAN devices pass theirs on); without it, addresses put on its list by the devices
+    /// above make it promiscuous (__dev_set_rx_mode), as with the kernel's bridge, veth and tun.
+    var unicastFiltering: Bool { false }
     /// Whether GRO starts enabled (drivers fed by a wire or a kernel stack: tap, afpacket).
     var groByDefault: Bool { false }
     /// The fd to wait on for receive readiness, or -1.

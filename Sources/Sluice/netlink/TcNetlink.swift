@@ -654,7 +654,7 @@ extension RtnlProcessor {
                                         ("File exists", EEXIST), ("Cannot assign requested address", EADDRNOTAVAIL),
                                         ("Invalid argument", EINVAL), ("Too many levels of symbolic links", ELOOP),
                                         ("Protocol driver not attached", EUNATCH), ("Permission denied", EACCES),
-                                        ("Unknown error 524", 524)]
+                                        ("Address already in use", EADDRINUSE), ("Unknown error 524", 524)]
         // A refusal the kernel makes without an extack message: the errno alone.
         if m.hasPrefix("RTNETLINK answers: "), let code = named.first(where: { m == "RTNETLINK answers: \($0.0)" })?.1 {
             return NetlinkError(code)

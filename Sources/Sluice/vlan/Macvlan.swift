@@ -49,6 +49,7 @@ final class MacvlanDriver: NetDriver {
     }
 
     override var supportedFeatures: DeviceFeatures { lowerFeatures.intersection(.offloads) }
+    override var unicastFiltering: Bool { true }
     override var details: String { "mode \(mode.name)" }
 
     /// macvlan_queue_xmit.
@@ -93,9 +94,6 @@ extension Datapath {
         if lower.driver is MacvlanDriver { throw SluiceError("Error: macvlan: a macvlan cannot be the lower device of another (Invalid argument).") }
         if let mtu, mtu > lower.mtu { throw SluiceError("Error: mtu \(mtu) is greater than the mtu of \(lower.name), \(lower.mtu) (Invalid argument)") }
         let address = mac ?? MACAddress.local(seed: stableHash(name) ^ 0x3AC)
-        if case .macvlanPort(let port) = lower.rxHandler, port.byMAC[address.raw] != nil {
-            throw SluiceError("Error: macvlan: the address \(address) is in use on \(lower.name) (Address already in use).")
-        }
         let drv = MacvlanDriver(lower: lower.ifindex, mode: mode, lowerFeatures: lower.activeFeatures)
         let dev = NetDevice(name: name, kind: "macvlan", mac: address, mtu: mtu ?? lower.mtu, driver: drv)
         dev.noQueue = true
@@ -104,7 +102,6 @@ extension Datapath {
         try register(dev)
         let port: MacvlanPort
         if case .macvlanPort(let p) = lower.rxHandler { port = p } else { port = MacvlanPort(lower: lower.ifindex); lower.rxHandler = .macvlanPort(port) }
-        port.byMAC[address.raw] = dev.ifindex
         port.members.append(dev.ifindex)
         return dev
     }
@@ -112,9 +109,32 @@ extension Datapath {
     /// macvlan_dellink: out of its port; the last one unregisters the lower's rx handler.
     func detachMacvlan(_ dev: NetDevice) {
         guard let drv = dev.driver as? MacvlanDriver, let lower = device(drv.lower), case .macvlanPort(let port) = lower.rxHandler else { return }
-        port.byMAC[dev.mac.raw] = nil
+        if dev.isUp { upperAddressOnLower(dev, dev.mac, add: false) }     // dev_close first
         port.members.removeAll { $0 == dev.ifindex }
         if port.members.isEmpty { lower.rxHandler = .none }
+    }
+
+    /// macvlan_addr_busy, for a macvlan opening or taking `mac`: the lower device's own
+    /// address, or another open macvlan's, is EADDRINUSE.
+    func checkMacvlanAddress(_ dev: NetDevice, _ mac: MACAddress) throws(SluiceError) {
+        guard let drv = dev.driver as? MacvlanDriver, let lower = device(drv.lower) else { return }
+        var busy = lower.mac == mac
+        if case .macvlanPort(let port) = lower.rxHandler, let m = port.byMAC[mac.raw], m != dev.ifindex { busy = true }
+        if busy { throw SluiceError("RTNETLINK answers: Address already in use") }
+    }
+
+    /// What an upper device's address does to its lower one while the upper is open:
+    /// macvlan_open/_stop (hashed for delivery, and on the lower's unicast list) and
+    /// vlan_dev_open/_stop (on the parent's list when it differs from the parent's address).
+    func upperAddressOnLower(_ dev: NetDevice, _ mac: MACAddress, add: Bool) {
+        if let drv = dev.driver as? MacvlanDriver, let lower = device(drv.lower) {
+            if case .macvlanPort(let port) = lower.rxHandler {
+                if add { port.byMAC[mac.raw] = dev.ifindex } else if port.byMAC[mac.raw] == dev.ifindex { port.byMAC[mac.raw] = nil }
+            }
+            unicastAddress(lower, mac, add: add)
+        } else if let v = vlanDriver(dev), let parent = device(v.parent), mac != parent.mac {
+            unicastAddress(parent, mac, add: add)
+        }
     }
 
     /// The macvlans on `dev`.

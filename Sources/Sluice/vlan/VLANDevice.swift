@@ -79,11 +79,15 @@ final class VLANDriver: NetDriver {
     /// skb priority → PCP, in the kernel's order: 16 buckets by priority & 0xF, newest first
     /// within a bucket (egress_priority_map); entries set to 0 stay, as in the kernel.
     var egressMap: [(priority: UInt32, pcp: UInt8)] = []
+    /// It was made without an address and follows its parent's (NET_ADDR_STOLEN).
+    var inheritsAddress = false
     /// Whether this device holds a promiscuity / allmulti reference on its parent.
     var holdsPromisc = false
     var holdsAllmulti = false
     /// The parent's offloads when the device was made or the parent's last changed.
     var parentFeatures: DeviceFeatures
+
+    override var unicastFiltering: Bool { true }
 
     init(parent: Int32, proto: UInt16, vid: UInt16, parentFeatures: DeviceFeatures) {
         self.parent = parent
@@ -173,6 +177,7 @@ extension Datapath {
         if let mtu, mtu > parent.mtu { throw SluiceError("Error: mtu \(mtu) is greater than the mtu of \(parent.name), \(parent.mtu) (Numerical result out of range)") }
         let drv = VLANDriver(parent: parent.ifindex, proto: proto, vid: UInt16(id), parentFeatures: parent.activeFeatures)
         let dev = NetDevice(name: name, kind: "vlan", mac: mac ?? parent.mac, mtu: mtu ?? parent.mtu, driver: drv)
+        drv.inheritsAddress = mac == nil
         dev.noQueue = true
         dev.carrier = false
         try register(dev)
@@ -186,6 +191,7 @@ extension Datapath {
     /// unregister_vlan_dev: out of the parent's group, the parent's references returned.
     func detachVLAN(_ dev: NetDevice) {
         guard let v = vlanDriver(dev), let parent = device(v.parent) else { return }
+        if dev.isUp { upperAddressOnLower(dev, dev.mac, add: false) }      // dev_close first
         releaseParentFlags(dev, v)
         if let g = parent.vlanGroup, let s = VLANGroup.slot(v.proto) {
             if g.table[s * 4096 + Int(v.vid)] == dev.ifindex { g.table[s * 4096 + Int(v.vid)] = 0; g.count -= 1 }
@@ -273,7 +279,8 @@ extension Datapath {
         for v in vlansOn(dev) {
             guard let drv = vlanDriver(v) else { continue }
             if adminChanged && !drv.flags.contains(.looseBinding) && v.isUp != dev.isUp {
-                if dev.isUp { v.flags.insert(.up); activateQdisc(v) } else { v.flags.remove(.up) }
+                if dev.isUp { v.flags.insert(.up); activateQdisc(v); syncRxMode(v) } else { v.flags.remove(.up) }
+                upperAddressOnLower(v, v.mac, add: dev.isUp)
                 syncParentFlags(v)
                 ipv4.deviceStateChanged(v)
                 ipv6.deviceStateChanged(v)
