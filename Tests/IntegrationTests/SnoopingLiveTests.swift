@@ -250,16 +250,17 @@ final class SnoopingLiveTests: XCTestCase {
         func counters(_ w: String) throws -> [Int] {
             let j = try JSONSerialization.jsonObject(with: Data(try ip(w, ["-s", "-j", "link", "show", "br0"]).utf8)) as? [[String: Any]]
             let rx = (j?.first?["stats64"] as? [String: Any])?["rx"] as? [String: Any]
-            return [rx?["packets"] as? Int ?? -1, rx?["multicast"] as? Int ?? -1]
+            return [rx?["packets"] as? Int ?? -1, rx?["multicast"] as? Int ?? -1, rx?["bytes"] as? Int ?? -1]
         }
-        /// [RX packets, multicast] the bridge took while h3 sent 20 datagrams to each group.
+        /// [RX packets, multicast, bytes] the bridge took while h3 sent 20 datagrams to each group
+        /// (bytes as br_pass_frame_up counts them: without the Ethernet header).
         func phase() throws -> [String: [Int]] {
             let before = try ["k": counters("k"), "s": counters("s")]
             _ = try sniffWhileH3Sends(hosts, groups: ["239.1.1.1", "239.2.2.2"], by: "group")
             return try before.reduce(into: [:]) { r, kv in r[kv.key] = zip(try counters(kv.key), kv.value).map { $0 - $1 } }
         }
         let a = try phase()
-        XCTAssertEqual(a["k"], [40, 40], "the kernel's bridge takes every group up without a querier")
+        XCTAssertEqual(a["k"]?.prefix(2), [40, 40], "the kernel's bridge takes every group up without a querier")
         XCTAssertEqual(a["s"], a["k"], "no querier: Sluice as the kernel")
         for w in ["k", "s"] { _ = output(try python(hosts[w]![2], Self.query, ["198.18.8.3"], seconds: 5)) }
         usleep(2_000_000)
@@ -284,7 +285,7 @@ final class SnoopingLiveTests: XCTestCase {
             pings[w] = zip(try counters(w), before).map { $0 - $1 }
         }
         XCTAssertEqual(pings["s"], pings["k"], "promiscuous, unicast: Sluice as the kernel")
-        print("taken up by br0 [RX packets, multicast] without a querier \(a), with one \(b), as a router \(c), promiscuous \(e), a ping while promiscuous \(pings)")
+        print("taken up by br0 [RX packets, multicast, bytes] without a querier \(a), with one \(b), as a router \(c), promiscuous \(e), a ping while promiscuous \(pings)")
         XCTAssertEqual(d.stop(), 0, d.stderr)
         XCTAssertTrue(d.stdout.contains("(no buffer leaked)"), d.stdout)
     }

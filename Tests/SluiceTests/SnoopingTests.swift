@@ -287,6 +287,7 @@ final class SnoopingTests: XCTestCase {
             return (brDev.stats.rxPackets - rx, brDev.stats.multicast - mc)
         }
         XCTAssertTrue(up(data(g1, from: 3)) == (1, 1), "no querier: every group goes up")
+        XCTAssertEqual(brDev.stats.rxBytes, UInt64(data(g1, from: 3).count - 14), "br_pass_frame_up counts skb->len, past the Ethernet header")
         _ = lab.send(report(g1, from: 1), on: "p1")
         _ = lab.send(query(from: 9), on: "p2")
         lab.dp.clock.advance(by: 1 * Time.s)

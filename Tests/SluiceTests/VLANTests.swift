@@ -34,6 +34,8 @@ final class VLANTests: XCTestCase {
         let out = lab.send(tagged(plain, [(0x8100, 10, 0)]), on: "trunk")
         XCTAssertEqual(out["a1"], [plain], "the tag is consumed by trunk.10 (vlan_do_receive)")
         XCTAssertEqual(lab.dev("trunk.10").stats.rxPackets, 1)
+        // vlan_do_receive counts skb->len: the frame past its Ethernet header, tag consumed.
+        XCTAssertEqual(lab.dev("trunk.10").stats.rxBytes, UInt64(plain.count - 14))
         // The answer from a1 leaves the trunk tagged with VLAN 10.
         let reply = frame(macA, macB)
         let back = lab.send(reply, on: "a1")

@@ -268,7 +268,7 @@ public final class Bridge {
                     // br_pass_frame_up counts first; with filtering only the bridge's own VLANs
                     // go further, unless it is promiscuous.
                     local += 1
-                    localBytes += UInt64(pool.length(p))
+                    localBytes += UInt64(pool.length(p)) &- UInt64(EthernetHeader.length)
                     if !filtering || promisc || selfSet.contains(vid), passUp, !upBatch.isFull, let c = pool.clone(p) {
                         if filtering { _ = Bridge.egressVLAN(pool.meta(c), selfSet) }
                         upBatch.append(c)
@@ -292,7 +292,7 @@ public final class Bridge {
                 // br_pass_frame_up counts, then with filtering takes only the bridge's own
                 // VLANs, unless it is promiscuous.
                 local += 1
-                localBytes += UInt64(pool.length(p))
+                localBytes += UInt64(pool.length(p)) &- UInt64(EthernetHeader.length)
                 if filtering && !promisc && !selfSet.contains(vid) { filteredOut += 1 } else if passUp && !upBatch.isFull {
                     if filtering { _ = Bridge.egressVLAN(m, selfSet) }
                     upBatch.append(p)
@@ -305,7 +305,7 @@ public final class Bridge {
             // forwards or floods (its stack drops what is for another host as PACKET_OTHERHOST).
             if promisc {
                 local += 1
-                localBytes += UInt64(pool.length(p))
+                localBytes += UInt64(pool.length(p)) &- UInt64(EthernetHeader.length)
                 if passUp, !upBatch.isFull, let c = pool.clone(p) {
                     if filtering { _ = Bridge.egressVLAN(pool.meta(c), selfSet) }
                     upBatch.append(c)
@@ -338,6 +338,7 @@ public final class Bridge {
             port.drop(.noHandler, linkLocal)
             port.stats.rxNohandler &+= linkLocal
         }
+        // br_pass_frame_up counts skb->len: the frame without its Ethernet header.
         localDelivered &+= local
         device.stats.multicast &+= mcastUp
         device.stats.rxPackets &+= local

@@ -344,7 +344,8 @@ extension Datapath {
                 m.pointee.vlanProto = 0
             }
             packets &+= 1
-            bytes &+= UInt64(m.pointee.length)
+            // vlan_do_receive counts skb->len: past the Ethernet header and a reinserted tag.
+            bytes &+= UInt64(m.pointee.length) &- UInt64(EthernetHeader.length + (reinsert ? EthernetHeader.vlanTagLength : 0))
             if VLANEdit.frame(pool, idx).load(as: UInt8.self) & 1 != 0 { mcast &+= 1 }
             return true
         }
