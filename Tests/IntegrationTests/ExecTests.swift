@@ -2613,6 +2613,47 @@ final class ExecTests: XCTestCase {
         }
     }
 
+    /// The ARP reply a device's stack sends is arp_create's 42-byte frame, unpadded (padding to
+    /// 60 is a NIC's job; veth and tun pass frames as they are), side by side: a peer pings a
+    /// kernel veth end and a Sluice AF_PACKET port with an address, and captures the replies.
+    /// Before: Sluice padded its ARP frames to 60 bytes.
+    func testARPRepliesAreTheKernelsLength() throws {
+        var lengths: [String: [String]] = [:]
+        for w in ["k", "s"] {
+            let peer = try net.netns("\(w)rp"), dev = try net.netns("\(w)rd")
+            try sh(["ip", "-n", peer, "link", "add", "dev", "va", "type", "veth", "peer", "name", "vb", "netns", dev])
+            try sh(["ip", "-n", peer, "addr", "add", "198.18.98.1/24", "dev", "va"])
+            try sh(["ip", "-n", peer, "link", "set", "va", "up"])
+            try sh(["ip", "-n", dev, "link", "set", "vb", "up"])
+            var d: DaemonProcess? = nil
+            if w == "k" {
+                try sh(["ip", "-n", dev, "addr", "add", "198.18.98.2/24", "dev", "vb"])
+            } else {
+                d = try DaemonProcess(net: net, ns: dev, config: ["link add p type afpacket dev vb", "link set p up", "addr add 198.18.98.2/24 dev p"],
+                                      extraArgs: ["--socket", net.dir + "/arplen.sock"])
+                try d!.waitReady()
+            }
+            let pcap = net.dir + "/arp-\(w).pcap"
+            let cap = Process()
+            cap.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            cap.arguments = ["5", "ip", "netns", "exec", peer, "tcpdump", "-i", "va", "-U", "-w", pcap, "arp"]
+            cap.standardOutput = FileHandle.nullDevice; cap.standardError = FileHandle.nullDevice
+            try cap.run()
+            net.onCleanup { if cap.isRunning { cap.terminate() }; cap.waitUntilExit() }
+            usleep(1_000_000)
+            _ = try net.ping(from: peer, "198.18.98.2", count: 2)
+            cap.waitUntilExit()
+            if let d { XCTAssertEqual(d.stop(), 0, d.stderr) }
+            let shown = try sh(["tcpdump", "-nn", "-e", "-r", pcap], allowFailure: true)
+            lengths[w] = shown.split(separator: "\n").filter { $0.contains("Reply") }.map {
+                $0.components(separatedBy: "length ").dropFirst().first?.split(separator: ":").first.map(String.init) ?? "?"
+            }
+        }
+        print("ARP reply frame lengths: kernel \(lengths["k"]!), Sluice \(lengths["s"]!)")
+        XCTAssertEqual(lengths["k"], ["42"], "the kernel's reply is 42 bytes")
+        XCTAssertEqual(lengths["s"], lengths["k"])
+    }
+
     func testBridgeGroupFwdMaskRefusalsAsTheKernel() throws {
         try sideBySide("kg", ["ip link add gb type bridge"] + ["0x4000", "0x1", "0x2", "0x4", "0x8", "0xfff8", "0"].map { "ip link set dev gb type bridge group_fwd_mask \($0)" })
     }

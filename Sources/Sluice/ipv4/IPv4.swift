@@ -1036,9 +1036,9 @@ public final class IPv4Stack: NeighbourResolver {
         let f = pool.data(q)
         InetWire.writeEthernet(f, dst: dstMAC, src: out.mac, type: EtherType.arp)
         InetWire.writeARP(f + InetWire.ethernetLength, op: op, sha: out.mac, spa: spa, tha: tha, tpa: tpa)
-        // Padded to the Ethernet minimum of 60 bytes.
-        (f + InetWire.ethernetLength + InetWire.arpLength).initializeMemory(as: UInt8.self, repeating: 0, count: 18)
-        pool.meta(q).pointee.length = 60
+        // 42 bytes, unpadded, as arp_create makes it: padding to 60 is the wire's (a NIC's) job;
+        // veth and tun pass the frame as it is.
+        pool.meta(q).pointee.length = UInt32(InetWire.ethernetLength + InetWire.arpLength)
         dp.stage(out.ifindex, q)
     }
 
