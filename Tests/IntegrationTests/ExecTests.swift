@@ -2529,6 +2529,17 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(d.stop(), 0, d.stderr)
     }
 
+    /// Two namespaces `NAMEp` and `NAMEd` joined by a veth: `va` (up, `peerAddress`) in the
+    /// peer, `vb` (up, no address) in the other, for the kernel's device or a daemon's port.
+    func peerAndDevice(_ name: String, peerAddress: String) throws -> (peer: String, dev: String) {
+        let peer = try net.netns(name + "p"), dev = try net.netns(name + "d")
+        try sh(["ip", "-n", peer, "link", "add", "dev", "va", "type", "veth", "peer", "name", "vb", "netns", dev])
+        try sh(["ip", "-n", peer, "addr", "add", peerAddress, "dev", "va"])
+        try sh(["ip", "-n", peer, "link", "set", "va", "up"])
+        try sh(["ip", "-n", dev, "link", "set", "vb", "up"])
+        return (peer, dev)
+    }
+
     /// A device without an address still has its IPv4 (the kernel's in_device exists for every
     /// device): ARP, broadcast and unicast IPv4 reaching it are taken by the stack, not counted
     /// as rx_nohandler. Side by side: a kernel veth end without an address, and a Sluice
@@ -2539,11 +2550,7 @@ final class ExecTests: XCTestCase {
     func testAnAddresslessDeviceTakesIPv4AsTheKernel() throws {
         var figures: [String: [Int]] = [:]
         for w in ["k", "s"] {
-            let peer = try net.netns("\(w)ap"), dev = try net.netns("\(w)ad")
-            try sh(["ip", "-n", peer, "link", "add", "dev", "va", "type", "veth", "peer", "name", "vb", "netns", dev])
-            try sh(["ip", "-n", peer, "addr", "add", "198.18.99.1/24", "dev", "va"])
-            try sh(["ip", "-n", peer, "link", "set", "va", "up"])
-            try sh(["ip", "-n", dev, "link", "set", "vb", "up"])
+            let (peer, dev) = try peerAndDevice("\(w)a", peerAddress: "198.18.99.1/24")
             var d: DaemonProcess? = nil
             var mac: String
             let sock = net.dir + "/addrless.sock"
@@ -2620,11 +2627,7 @@ final class ExecTests: XCTestCase {
     func testARPRepliesAreTheKernelsLength() throws {
         var lengths: [String: [String]] = [:]
         for w in ["k", "s"] {
-            let peer = try net.netns("\(w)rp"), dev = try net.netns("\(w)rd")
-            try sh(["ip", "-n", peer, "link", "add", "dev", "va", "type", "veth", "peer", "name", "vb", "netns", dev])
-            try sh(["ip", "-n", peer, "addr", "add", "198.18.98.1/24", "dev", "va"])
-            try sh(["ip", "-n", peer, "link", "set", "va", "up"])
-            try sh(["ip", "-n", dev, "link", "set", "vb", "up"])
+            let (peer, dev) = try peerAndDevice("\(w)r", peerAddress: "198.18.98.1/24")
             var d: DaemonProcess? = nil
             if w == "k" {
                 try sh(["ip", "-n", dev, "addr", "add", "198.18.98.2/24", "dev", "vb"])
