@@ -279,7 +279,7 @@ extension Datapath {
         for v in vlansOn(dev) {
             guard let drv = vlanDriver(v) else { continue }
             if adminChanged && !drv.flags.contains(.looseBinding) && v.isUp != dev.isUp {
-                if dev.isUp { v.flags.insert(.up); activateQdisc(v); syncRxMode(v) } else { v.flags.remove(.up) }
+                if dev.isUp { v.flags.insert(.up); activateQdisc(v) } else { v.flags.remove(.up) }
                 upperAddressOnLower(v, v.mac, add: dev.isUp)
                 syncParentFlags(v)
                 ipv4.deviceStateChanged(v)
