@@ -397,6 +397,19 @@ final class IPv6Tests: XCTestCase {
         XCTAssertTrue(out.r2.isEmpty)
     }
 
+    /// ip6_mc_input: an echo request to a group the router has not joined is dropped without
+    /// an answer and without counting InDiscards (a kernel veth end receiving three pings to
+    /// ff02::1:ff00:1234: Ip6InDiscards stayed 0).
+    func testMulticastToAGroupNotJoinedIsDroppedUncounted() throws {
+        let r = try Self.router()
+        let discards = r.dp.ipv6.stats.inDiscards
+        let group = Self.a6("ff02::1:ff00:1234")
+        let out = r.send(eth(MACAddress(raw: 0x3333_FF00_1234), macA, echo(src: Self.a6("fe80::a"), dst: group)), on: r.r1)
+        XCTAssertTrue(out.r1.isEmpty && out.r2.isEmpty)
+        XCTAssertEqual(r.dp.ipv6.stats.inDiscards, discards)
+        XCTAssertEqual(r.dp.pool.inUse, 0)
+    }
+
     func testNoRouteUnknownNextHeaderAndEcho() throws {
         let r = try Self.router()
         learnHosts(r)

@@ -841,7 +841,9 @@ public final class IPv6Stack: NeighbourResolver {
             stats.inAddrErrors &+= 1; dev.drop(.ipMartian); pool.free(p); return
         }
         if Inet6Wire.isMulticast(dst) {
-            guard listens(dev, dst) else { stats.inDiscards &+= 1; dev.drop(.noHandler); pool.free(p); return }
+            // ip6_mc_input: a group the device has not joined is dropped, uncounted in the MIB
+            // (a kernel receiving pings to a group it is not in: InDiscards stays 0).
+            guard listens(dev, dst) else { dev.drop(.noHandler); pool.free(p); return }
             localDeliver(dev, p, total: total, multicast: true)
             return
         }
